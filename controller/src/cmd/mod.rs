@@ -1,0 +1,10 @@
+//! One module per subcommand: its arguments and its entry point.
+
+pub mod bench_forecast;
+pub mod bench_openflow;
+pub mod bench_p4runtime;
+pub mod bench_paths;
+pub mod demo;
+pub mod forecast;
+pub mod run;
+pub mod sim;

@@ -1,0 +1,71 @@
+//! `prescient`: the predictive SDN controller's command line.
+
+mod cmd;
+
+use clap::{Parser, Subcommand};
+
+/// Prescient, a predictive SDN controller for OpenFlow 1.3 and P4Runtime networks.
+#[derive(Debug, Parser)]
+#[command(name = "prescient", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the controller and an emulated network on loopback (the embedded default).
+    Demo(cmd::demo::Args),
+    /// Run the controller for a lab: OpenFlow listener, P4Runtime targets.
+    Run(cmd::run::Args),
+    /// Run emulated OpenFlow and/or P4Runtime switches standalone.
+    Sim(cmd::sim::Args),
+    /// Measure throughput and latency of the controller's parts.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+    /// Forecasting tools.
+    #[command(subcommand)]
+    Forecast(ForecastCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    /// cbench-style PACKET_IN → FLOW_MOD load against an OpenFlow controller.
+    Openflow(cmd::bench_openflow::Args),
+    /// Batched P4Runtime table-entry writes per second.
+    P4runtime(cmd::bench_p4runtime::Args),
+    /// Path queries and ledger updates on generated topologies.
+    Paths(cmd::bench_paths::Args),
+    /// Update and forecast cost of many series.
+    Forecast(cmd::bench_forecast::Args),
+}
+
+#[derive(Debug, Subcommand)]
+enum ForecastCommand {
+    /// Backtest forecasting models on a traffic trace.
+    Backtest(cmd::forecast::BacktestArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    init_tracing();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Demo(args) => cmd::demo::run(args),
+        Command::Run(args) => cmd::run::run(args),
+        Command::Sim(args) => cmd::sim::run(args),
+        Command::Bench(BenchCommand::Openflow(args)) => cmd::bench_openflow::run(args),
+        Command::Bench(BenchCommand::P4runtime(args)) => cmd::bench_p4runtime::run(args),
+        Command::Bench(BenchCommand::Paths(args)) => cmd::bench_paths::run(args),
+        Command::Bench(BenchCommand::Forecast(args)) => cmd::bench_forecast::run(args),
+        Command::Forecast(ForecastCommand::Backtest(args)) => cmd::forecast::backtest(args),
+    }
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("PRESCIENT_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}

@@ -1,0 +1,5 @@
+//! Emulated switches speaking real OpenFlow 1.3 (over TCP) and P4Runtime (over gRPC), driven by a
+//! synthetic or trace-driven traffic model: the demo's network and the target of tests and benches.
+
+pub mod openflow;
+pub mod p4rt;

@@ -1,0 +1,1 @@
+//! Emulated P4Runtime switches: a tonic server behaving like a switch running prescient.p4.
