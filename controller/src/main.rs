@@ -1,8 +1,7 @@
 //! `prescient`: the predictive SDN controller's command line.
 
-mod cmd;
-
 use clap::{Parser, Subcommand};
+use prescient::cmd;
 
 /// Prescient, a predictive SDN controller for OpenFlow 1.3 and P4Runtime networks.
 #[derive(Debug, Parser)]

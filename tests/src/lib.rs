@@ -1,1 +1,45 @@
-//! Shared helpers for the workspace integration tests (service fixtures, namespaces, waiting).
+//! Shared helpers for the workspace integration tests: private Open vSwitch instances, root checks,
+//! and waiting for conditions without fixed sleeps.
+
+pub mod ovs;
+
+use std::time::{Duration, Instant};
+
+/// Whether tests that need root and system services may run here.
+///
+/// Under `scripts/test` (and so in CI) `PRESCIENT_REQUIRE_ROOT_TESTS=1` is set and a missing
+/// privilege is a failure, never a silent skip; a developer running `cargo test` unprivileged
+/// gets a loud skip instead.
+pub fn root_tests_enabled(test: &str) -> bool {
+    let is_root = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false);
+    if is_root {
+        return true;
+    }
+    if std::env::var("PRESCIENT_REQUIRE_ROOT_TESTS").as_deref() == Ok("1") {
+        panic!("{test}: needs root (Open vSwitch, namespaces), and PRESCIENT_REQUIRE_ROOT_TESTS=1");
+    }
+    eprintln!("SKIPPED {test}: needs root; run ./scripts/test as root to include it");
+    false
+}
+
+/// Polls `check` until it returns `Some`, or fails after `timeout` naming `what`.
+pub async fn wait_for<T>(
+    what: &str,
+    timeout: Duration,
+    mut check: impl FnMut() -> Option<T>,
+) -> anyhow::Result<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check() {
+            return Ok(value);
+        }
+        if Instant::now() >= deadline {
+            anyhow::bail!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -1,0 +1,4 @@
+//! Prescient, a predictive SDN controller: the controller's library, used by the `prescient`
+//! binary and by the workspace integration tests.
+
+pub mod cmd;
