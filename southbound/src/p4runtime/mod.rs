@@ -1,1 +1,4 @@
-//! P4Runtime v1 client: arbitration, pipeline config, batched writes, reads, packet I/O.
+//! P4Runtime v1 client: generated protos, P4Info indexing, arbitration, pipeline config,
+//! batched writes, reads and packet I/O.
+
+pub mod proto;
