@@ -1,0 +1,328 @@
+//! Counter samples into rates, per port, per link and per flow, and the traffic matrix.
+//!
+//! Policies (each has a test):
+//! - Counters are 64-bit. A decrease whose wrapped difference is below [`WRAP_WINDOW`] is a wrap
+//!   (2^48 bytes is over an hour at 400 Gb/s); any other decrease is a reset (switch restart,
+//!   flow re-installed): the sample becomes the new baseline and yields no rate, never a spike.
+//! - A sample with the same timestamp as the last one is a duplicate; an older one is out of
+//!   order; both are ignored. Missing samples are not invented: the next rate averages the gap.
+//! - A link's rate is the transmit rate of its source port; if that is missing or stale, the
+//!   receive rate of its destination port. The ends can disagree (drops, sampling skew): the
+//!   sender's view is preferred because reservations are made at the sender.
+//! - Traffic matrix: a flow (same cookie) counted on several switches along its path is counted
+//!   once, with its largest figures; the flows of one host pair are summed.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::ids::{DeviceId, LinkKey, MacAddr, PortRef, Timestamp};
+
+/// Differences above this on a decreasing counter are resets, not wraps.
+pub const WRAP_WINDOW: u64 = 1 << 48;
+
+/// How a counter moved between two samples.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CounterDelta {
+    /// It increased by this much (possibly across a wrap).
+    Increase(u64),
+    /// It was reset.
+    Reset,
+}
+
+/// How `cur` follows `prev` on a 64-bit counter.
+pub fn counter_delta(prev: u64, cur: u64) -> CounterDelta {
+    if cur >= prev {
+        return CounterDelta::Increase(cur - prev);
+    }
+    // Wrapped difference: (2^64 - prev) + cur, computed without overflow.
+    let wrapped = (u64::MAX - prev).saturating_add(cur).saturating_add(1);
+    if wrapped < WRAP_WINDOW {
+        CounterDelta::Increase(wrapped)
+    } else {
+        CounterDelta::Reset
+    }
+}
+
+/// What a sample did.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SampleOutcome {
+    /// First sample of this counter: a baseline, no rate yet.
+    Baseline,
+    /// A new rate was computed.
+    Updated,
+    /// The counter was reset; this sample is the new baseline.
+    Reset,
+    /// Same timestamp as the last sample: ignored.
+    Duplicate,
+    /// Older than the last sample: ignored.
+    OutOfOrder,
+}
+
+/// A rate in bits/s and packets/s over an interval ending at `at`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Rate {
+    /// Bits per second.
+    pub bits_per_sec: f64,
+    /// Packets per second.
+    pub packets_per_sec: f64,
+    /// End of the interval.
+    pub at: Timestamp,
+}
+
+/// Port counters as reported (OpenFlow `ofp_port_stats`, P4Runtime counters).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct PortCounters {
+    /// Bytes received.
+    pub rx_bytes: u64,
+    /// Bytes transmitted.
+    pub tx_bytes: u64,
+    /// Packets received.
+    pub rx_packets: u64,
+    /// Packets transmitted.
+    pub tx_packets: u64,
+}
+
+/// One flow entry's counters on one device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct FlowKey {
+    /// The device holding the entry.
+    pub device: DeviceId,
+    /// The entry's cookie (OpenFlow cookie, P4 entry handle); same cookie = same flow.
+    pub cookie: u64,
+}
+
+#[derive(Debug, Clone)]
+struct Counter<const N: usize> {
+    at: Timestamp,
+    values: [u64; N],
+    totals: [u128; N],
+    rates: Option<([f64; N], Timestamp)>,
+}
+
+impl<const N: usize> Counter<N> {
+    fn new(at: Timestamp, values: [u64; N]) -> Self {
+        Counter {
+            at,
+            values,
+            totals: values.map(u128::from),
+            rates: None,
+        }
+    }
+
+    fn update(&mut self, at: Timestamp, values: [u64; N]) -> SampleOutcome {
+        if at == self.at {
+            return SampleOutcome::Duplicate;
+        }
+        if at < self.at {
+            return SampleOutcome::OutOfOrder;
+        }
+        let mut deltas = [0u64; N];
+        let mut reset = false;
+        for (i, d) in deltas.iter_mut().enumerate() {
+            match counter_delta(self.values[i], values[i]) {
+                CounterDelta::Increase(v) => *d = v,
+                CounterDelta::Reset => reset = true,
+            }
+        }
+        let secs = at.since(self.at).as_secs_f64();
+        self.at = at;
+        self.values = values;
+        if reset {
+            // Everything counted since the restart is new traffic.
+            for (t, v) in self.totals.iter_mut().zip(values) {
+                *t += u128::from(v);
+            }
+            self.rates = None;
+            return SampleOutcome::Reset;
+        }
+        for (t, d) in self.totals.iter_mut().zip(deltas) {
+            *t += u128::from(d);
+        }
+        self.rates = Some((deltas.map(|d| d as f64 / secs), at));
+        SampleOutcome::Updated
+    }
+}
+
+/// (source, destination) hosts.
+type HostPair = (MacAddr, MacAddr);
+/// Bytes, bits/s, packets/s.
+type FlowFigures = (u128, f64, f64);
+
+#[derive(Debug, Clone)]
+struct FlowState {
+    pair: Option<(MacAddr, MacAddr)>,
+    counter: Counter<2>,
+}
+
+/// One cell of the traffic matrix.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct MatrixCell {
+    /// Source host.
+    pub src: MacAddr,
+    /// Destination host.
+    pub dst: MacAddr,
+    /// Bytes counted since the flows were first seen.
+    pub bytes: u128,
+    /// Current rate, bits/s (fresh flows only).
+    pub bits_per_sec: f64,
+    /// Current rate, packets/s (fresh flows only).
+    pub packets_per_sec: f64,
+}
+
+/// Which port a link's rate came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RateSource {
+    /// Transmit counters of the source port.
+    SourceTx,
+    /// Receive counters of the destination port.
+    DestinationRx,
+}
+
+/// Turns counter samples into rates.
+#[derive(Debug, Clone)]
+pub struct RateTracker {
+    stale_after: Duration,
+    ports: BTreeMap<PortRef, Counter<4>>,
+    flows: BTreeMap<FlowKey, FlowState>,
+}
+
+impl RateTracker {
+    /// A tracker; a rate older than `stale_after` (relative to the `now` of a query) is ignored.
+    pub fn new(stale_after: Duration) -> Self {
+        RateTracker {
+            stale_after,
+            ports: BTreeMap::new(),
+            flows: BTreeMap::new(),
+        }
+    }
+
+    /// Records a port counter sample taken at `at`.
+    pub fn port_sample(&mut self, port: PortRef, at: Timestamp, c: PortCounters) -> SampleOutcome {
+        let values = [c.rx_bytes, c.tx_bytes, c.rx_packets, c.tx_packets];
+        match self.ports.get_mut(&port) {
+            Some(counter) => counter.update(at, values),
+            None => {
+                self.ports.insert(port, Counter::new(at, values));
+                SampleOutcome::Baseline
+            }
+        }
+    }
+
+    /// Forgets a port (removed, or its device restarted with new numbering).
+    pub fn forget_port(&mut self, port: PortRef) {
+        self.ports.remove(&port);
+    }
+
+    fn fresh<const N: usize>(&self, c: &Counter<N>, now: Timestamp) -> Option<[f64; N]> {
+        let (rates, at) = c.rates?;
+        (now.since(at) <= self.stale_after).then_some(rates)
+    }
+
+    /// (receive, transmit) rates of a port, if fresh at `now`.
+    pub fn port_rates(&self, port: PortRef, now: Timestamp) -> Option<(Rate, Rate)> {
+        let c = self.ports.get(&port)?;
+        let [rxb, txb, rxp, txp] = self.fresh(c, now)?;
+        let at = c.rates?.1;
+        Some((
+            Rate {
+                bits_per_sec: rxb * 8.0,
+                packets_per_sec: rxp,
+                at,
+            },
+            Rate {
+                bits_per_sec: txb * 8.0,
+                packets_per_sec: txp,
+                at,
+            },
+        ))
+    }
+
+    /// The rate over a link (see the module policy) and where it came from.
+    pub fn link_rate(&self, link: LinkKey, now: Timestamp) -> Option<(Rate, RateSource)> {
+        if let Some((_, tx)) = self.port_rates(link.src, now) {
+            return Some((tx, RateSource::SourceTx));
+        }
+        let (rx, _) = self.port_rates(link.dst, now)?;
+        Some((rx, RateSource::DestinationRx))
+    }
+
+    /// Records a flow counter sample; `pair` is the (source, destination) hosts it carries, if known.
+    pub fn flow_sample(
+        &mut self,
+        key: FlowKey,
+        pair: Option<(MacAddr, MacAddr)>,
+        at: Timestamp,
+        bytes: u64,
+        packets: u64,
+    ) -> SampleOutcome {
+        match self.flows.get_mut(&key) {
+            Some(state) => {
+                if pair.is_some() {
+                    state.pair = pair;
+                }
+                state.counter.update(at, [bytes, packets])
+            }
+            None => {
+                self.flows.insert(
+                    key,
+                    FlowState {
+                        pair,
+                        counter: Counter::new(at, [bytes, packets]),
+                    },
+                );
+                SampleOutcome::Baseline
+            }
+        }
+    }
+
+    /// Forgets a flow entry (removed from its switch).
+    pub fn forget_flow(&mut self, key: FlowKey) {
+        self.flows.remove(&key);
+    }
+
+    /// A flow entry's rate, if fresh.
+    pub fn flow_rate(&self, key: FlowKey, now: Timestamp) -> Option<Rate> {
+        let c = &self.flows.get(&key)?.counter;
+        let [b, p] = self.fresh(c, now)?;
+        Some(Rate {
+            bits_per_sec: b * 8.0,
+            packets_per_sec: p,
+            at: c.rates?.1,
+        })
+    }
+
+    /// Bytes and rate per (source host, destination host), sorted by pair.
+    pub fn traffic_matrix(&self, now: Timestamp) -> Vec<MatrixCell> {
+        // Per (pair, cookie): the largest figures over the devices that count it.
+        let mut per_flow: BTreeMap<(HostPair, u64), FlowFigures> = BTreeMap::new();
+        for (key, state) in &self.flows {
+            let Some(pair) = state.pair else { continue };
+            let [b, p] = self.fresh(&state.counter, now).unwrap_or([0.0, 0.0]);
+            let e = per_flow.entry((pair, key.cookie)).or_insert((0, 0.0, 0.0));
+            e.0 = e.0.max(state.counter.totals[0]);
+            e.1 = e.1.max(b * 8.0);
+            e.2 = e.2.max(p);
+        }
+        let mut cells: BTreeMap<(MacAddr, MacAddr), MatrixCell> = BTreeMap::new();
+        for (((src, dst), _), (bytes, bps, pps)) in per_flow {
+            let cell = cells.entry((src, dst)).or_insert(MatrixCell {
+                src,
+                dst,
+                bytes: 0,
+                bits_per_sec: 0.0,
+                packets_per_sec: 0.0,
+            });
+            cell.bytes += bytes;
+            cell.bits_per_sec += bps;
+            cell.packets_per_sec += pps;
+        }
+        cells.into_values().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,157 @@
+use super::*;
+
+const SEC: u64 = 1_000_000_000;
+
+fn port() -> PortRef {
+    PortRef::new(DeviceId::openflow(1), crate::ids::PortNo(1))
+}
+
+fn tx(bytes: u64, packets: u64) -> PortCounters {
+    PortCounters {
+        tx_bytes: bytes,
+        tx_packets: packets,
+        ..PortCounters::default()
+    }
+}
+
+fn tracker() -> RateTracker {
+    RateTracker::new(Duration::from_secs(30))
+}
+
+#[test]
+fn delta_classifies_wrap_and_reset() {
+    assert_eq!(counter_delta(10, 25), CounterDelta::Increase(15));
+    assert_eq!(counter_delta(u64::MAX - 4, 5), CounterDelta::Increase(10));
+    assert_eq!(counter_delta(u64::MAX, 0), CounterDelta::Increase(1));
+    assert_eq!(counter_delta(1_000_000, 10), CounterDelta::Reset);
+    assert_eq!(
+        counter_delta(u64::MAX - WRAP_WINDOW, 0),
+        CounterDelta::Reset
+    );
+}
+
+#[test]
+fn steady_counter_gives_bits_per_second() {
+    let mut t = tracker();
+    assert_eq!(
+        t.port_sample(port(), Timestamp(0), tx(0, 0)),
+        SampleOutcome::Baseline
+    );
+    assert_eq!(
+        t.port_sample(port(), Timestamp(2 * SEC), tx(250, 4)),
+        SampleOutcome::Updated
+    );
+    let (_, txr) = t.port_rates(port(), Timestamp(2 * SEC)).expect("rate");
+    assert_eq!(txr.bits_per_sec, 1000.0);
+    assert_eq!(txr.packets_per_sec, 2.0);
+}
+
+#[test]
+fn wrap_gives_the_true_rate_not_a_spike() {
+    let mut t = tracker();
+    t.port_sample(port(), Timestamp(0), tx(u64::MAX - 99, 0));
+    t.port_sample(port(), Timestamp(SEC), tx(100, 0));
+    let (_, txr) = t.port_rates(port(), Timestamp(SEC)).expect("rate");
+    assert_eq!(txr.bits_per_sec, 200.0 * 8.0);
+}
+
+#[test]
+fn reset_yields_no_rate_then_resumes() {
+    let mut t = tracker();
+    t.port_sample(port(), Timestamp(0), tx(5_000_000, 0));
+    assert_eq!(
+        t.port_sample(port(), Timestamp(SEC), tx(1_000, 0)),
+        SampleOutcome::Reset
+    );
+    assert!(t.port_rates(port(), Timestamp(SEC)).is_none());
+    t.port_sample(port(), Timestamp(2 * SEC), tx(2_000, 0));
+    let (_, txr) = t.port_rates(port(), Timestamp(2 * SEC)).expect("rate");
+    assert_eq!(txr.bits_per_sec, 8_000.0);
+}
+
+#[test]
+fn duplicates_and_out_of_order_are_ignored() {
+    let mut t = tracker();
+    t.port_sample(port(), Timestamp(0), tx(0, 0));
+    t.port_sample(port(), Timestamp(2 * SEC), tx(200, 0));
+    assert_eq!(
+        t.port_sample(port(), Timestamp(2 * SEC), tx(999, 0)),
+        SampleOutcome::Duplicate
+    );
+    assert_eq!(
+        t.port_sample(port(), Timestamp(SEC), tx(50, 0)),
+        SampleOutcome::OutOfOrder
+    );
+    let (_, txr) = t.port_rates(port(), Timestamp(2 * SEC)).expect("rate");
+    assert_eq!(txr.bits_per_sec, 800.0);
+    // A missing sample: the next rate averages over the gap.
+    t.port_sample(port(), Timestamp(12 * SEC), tx(1200, 0));
+    let (_, txr) = t.port_rates(port(), Timestamp(12 * SEC)).expect("rate");
+    assert_eq!(txr.bits_per_sec, 800.0);
+}
+
+#[test]
+fn stale_rates_disappear() {
+    let mut t = tracker();
+    t.port_sample(port(), Timestamp(0), tx(0, 0));
+    t.port_sample(port(), Timestamp(SEC), tx(10, 0));
+    assert!(t.port_rates(port(), Timestamp(31 * SEC)).is_some());
+    assert!(t.port_rates(port(), Timestamp(32 * SEC)).is_none());
+}
+
+#[test]
+fn link_rate_prefers_sender_then_falls_back_to_receiver() {
+    let mut t = tracker();
+    let a = port();
+    let b = PortRef::new(DeviceId::openflow(2), crate::ids::PortNo(7));
+    let link = LinkKey::new(a, b);
+    let rx = |bytes| PortCounters {
+        rx_bytes: bytes,
+        ..PortCounters::default()
+    };
+    t.port_sample(b, Timestamp(0), rx(0));
+    t.port_sample(b, Timestamp(SEC), rx(100));
+    let (r, src) = t.link_rate(link, Timestamp(SEC)).expect("receiver rate");
+    assert_eq!((r.bits_per_sec, src), (800.0, RateSource::DestinationRx));
+    t.port_sample(a, Timestamp(0), tx(0, 0));
+    t.port_sample(a, Timestamp(SEC), tx(120, 0));
+    let (r, src) = t.link_rate(link, Timestamp(SEC)).expect("sender rate");
+    assert_eq!((r.bits_per_sec, src), (960.0, RateSource::SourceTx));
+}
+
+#[test]
+fn traffic_matrix_counts_a_flow_once_across_switches_and_sums_pairs() {
+    let mut t = tracker();
+    let h1 = MacAddr([2, 0, 0, 0, 0, 1]);
+    let h2 = MacAddr([2, 0, 0, 0, 0, 2]);
+    let pair = Some((h1, h2));
+    for dev in [1, 2] {
+        let key = FlowKey {
+            device: DeviceId::openflow(dev),
+            cookie: 7,
+        };
+        t.flow_sample(key, pair, Timestamp(0), 0, 0);
+        t.flow_sample(key, pair, Timestamp(SEC), 1000, 10);
+    }
+    let other = FlowKey {
+        device: DeviceId::openflow(1),
+        cookie: 8,
+    };
+    t.flow_sample(other, pair, Timestamp(0), 0, 0);
+    t.flow_sample(other, pair, Timestamp(SEC), 500, 5);
+    let m = t.traffic_matrix(Timestamp(SEC));
+    assert_eq!(m.len(), 1);
+    assert_eq!(m[0].bytes, 1500);
+    assert_eq!(m[0].bits_per_sec, 12_000.0);
+    assert_eq!(m[0].packets_per_sec, 15.0);
+    // A reset flow keeps its earlier bytes and adds what it counted since.
+    let key = FlowKey {
+        device: DeviceId::openflow(1),
+        cookie: 8,
+    };
+    assert_eq!(
+        t.flow_sample(key, pair, Timestamp(2 * SEC), 40, 1),
+        SampleOutcome::Reset
+    );
+    assert_eq!(t.traffic_matrix(Timestamp(2 * SEC))[0].bytes, 1540);
+}

@@ -1,0 +1,537 @@
+//! The mutable topology: a sans-IO state machine fed southbound events, each stamped with `now`,
+//! returning what changed. Readers get immutable [`Snapshot`]s through an `ArcSwap`, so path
+//! queries never block the writer.
+//!
+//! Invariants:
+//! - every link joins two existing, up ports of up devices (port/device down removes links at once);
+//! - a host is attached only to an edge port: a port that is an end of no link;
+//! - `port_links` indexes exactly the keys of `links` by both of their ends.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use thiserror::Error;
+
+use crate::ids::{DeviceId, LinkKey, MacAddr, PortNo, PortRef, Timestamp};
+use crate::lldp::{LldpError, LldpProbe, ProbeSignature};
+use crate::model::{Device, Host, Link, LinkRemoval, Port, TopologyConfig, TopologyEvent};
+use crate::snapshot::{Snapshot, SnapshotLink};
+
+/// Why an event could not be applied.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum TopologyError {
+    /// The device is unknown or down.
+    #[error("device {0} is unknown or down")]
+    DeviceUnavailable(DeviceId),
+    /// The port is unknown, down, or a reserved number.
+    #[error("port {0} is unknown, down or not a physical port")]
+    PortUnavailable(PortRef),
+    /// An LLDP probe claims to come from the port it arrived on.
+    #[error("LLDP probe received at {0} claims to come from the same port")]
+    SelfLoop(PortRef),
+    /// The frame is not a valid probe.
+    #[error("bad LLDP frame received at {at}: {source}")]
+    BadProbe {
+        /// Receiving port.
+        at: PortRef,
+        /// Parse error.
+        source: LldpError,
+    },
+    /// A valid LLDP frame that another controller (or no controller) sent.
+    #[error("LLDP frame received at {at} is not ours (cookie {cookie:?})")]
+    ForeignProbe {
+        /// Receiving port.
+        at: PortRef,
+        /// Its cookie, if it had our TLV at all.
+        cookie: Option<u64>,
+    },
+    /// A host address that cannot be a unicast host.
+    #[error("host MAC {0} is a group address")]
+    GroupMac(MacAddr),
+}
+
+/// An LLDP frame to send out of one port (as a packet-out).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Probe {
+    /// The port to send it out of.
+    pub port: PortRef,
+    /// The Ethernet frame.
+    pub frame: Vec<u8>,
+}
+
+/// A cheap, cloneable handle other threads use to read the latest published snapshot.
+#[derive(Debug, Clone)]
+pub struct SnapshotReader(Arc<ArcSwap<Snapshot>>);
+
+impl SnapshotReader {
+    /// The latest published snapshot.
+    pub fn load(&self) -> Arc<Snapshot> {
+        self.0.load_full()
+    }
+}
+
+/// The live topology.
+#[derive(Debug)]
+pub struct Topology {
+    config: TopologyConfig,
+    devices: BTreeMap<DeviceId, Device>,
+    links: BTreeMap<LinkKey, Link>,
+    port_links: BTreeMap<PortRef, BTreeSet<LinkKey>>,
+    hosts: BTreeMap<MacAddr, Host>,
+    last_event: Timestamp,
+    version: u64,
+    dirty: AtomicBool,
+    published: Arc<ArcSwap<Snapshot>>,
+}
+
+impl Topology {
+    /// An empty topology.
+    pub fn new(config: TopologyConfig) -> Self {
+        Topology {
+            config,
+            devices: BTreeMap::new(),
+            links: BTreeMap::new(),
+            port_links: BTreeMap::new(),
+            hosts: BTreeMap::new(),
+            last_event: Timestamp(0),
+            version: 0,
+            dirty: AtomicBool::new(false),
+            published: Arc::new(ArcSwap::from_pointee(Snapshot::empty())),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &TopologyConfig {
+        &self.config
+    }
+
+    /// Replaces the configuration (capacities and costs apply to the next snapshot).
+    pub fn set_config(&mut self, config: TopologyConfig) {
+        self.config = config;
+        self.touch(self.last_event);
+    }
+
+    /// All devices, up or down.
+    pub fn devices(&self) -> impl Iterator<Item = &Device> {
+        self.devices.values()
+    }
+
+    /// All discovered links.
+    pub fn links(&self) -> impl Iterator<Item = &Link> {
+        self.links.values()
+    }
+
+    /// All known hosts.
+    pub fn hosts(&self) -> impl Iterator<Item = &Host> {
+        self.hosts.values()
+    }
+
+    /// One host by MAC.
+    pub fn host(&self, mac: MacAddr) -> Option<&Host> {
+        self.hosts.get(&mac)
+    }
+
+    /// Capacity of a port in bits/s after configuration overrides; `None` for an unknown port.
+    pub fn port_capacity(&self, port: PortRef) -> Option<u64> {
+        let p = self.devices.get(&port.device)?.ports.get(&port.port)?;
+        Some(self.config.capacity.resolve(port, p.reported_speed_bps))
+    }
+
+    /// Capacity of a link: the smaller of its two ports.
+    pub fn link_capacity(&self, link: LinkKey) -> Option<u64> {
+        Some(
+            self.port_capacity(link.src)?
+                .min(self.port_capacity(link.dst)?),
+        )
+    }
+
+    fn touch(&mut self, now: Timestamp) {
+        self.last_event = self.last_event.max(now);
+        self.version += 1;
+        self.dirty.store(true, Ordering::Release);
+    }
+
+    fn up_port(&self, port: PortRef) -> Result<&Port, TopologyError> {
+        let dev = self
+            .devices
+            .get(&port.device)
+            .filter(|d| d.up)
+            .ok_or(TopologyError::DeviceUnavailable(port.device))?;
+        dev.ports
+            .get(&port.port)
+            .filter(|p| p.up && p.no.is_physical())
+            .ok_or(TopologyError::PortUnavailable(port))
+    }
+
+    /// A device connected, with its ports. A reconnect replaces the port list.
+    pub fn device_up(
+        &mut self,
+        now: Timestamp,
+        device: DeviceId,
+        ports: Vec<Port>,
+    ) -> Vec<TopologyEvent> {
+        let mut events = Vec::new();
+        if let Some(old) = self.devices.get(&device) {
+            if old.up {
+                // A reconnect without a disconnect: links through it may have changed meanwhile.
+                events.extend(self.remove_device_links(device, LinkRemoval::DeviceDown));
+            }
+        }
+        let ports = ports.into_iter().map(|p| (p.no, p)).collect();
+        self.devices.insert(
+            device,
+            Device {
+                id: device,
+                up: true,
+                ports,
+                next_probe: now,
+            },
+        );
+        events.push(TopologyEvent::DeviceUp { device });
+        self.touch(now);
+        events
+    }
+
+    /// A device disconnected: its links and hosts go at once; the record stays, marked down.
+    pub fn device_down(&mut self, now: Timestamp, device: DeviceId) -> Vec<TopologyEvent> {
+        let Some(dev) = self.devices.get_mut(&device) else {
+            return Vec::new();
+        };
+        if !dev.up {
+            return Vec::new();
+        }
+        dev.up = false;
+        let mut events = self.remove_device_links(device, LinkRemoval::DeviceDown);
+        events.extend(self.remove_hosts_where(|h| h.at.device == device));
+        events.push(TopologyEvent::DeviceDown { device });
+        self.touch(now);
+        events
+    }
+
+    /// A port appeared on a device.
+    pub fn port_added(
+        &mut self,
+        now: Timestamp,
+        device: DeviceId,
+        port: Port,
+    ) -> Result<Vec<TopologyEvent>, TopologyError> {
+        let at = PortRef::new(device, port.no);
+        let dev = self
+            .devices
+            .get_mut(&device)
+            .filter(|d| d.up)
+            .ok_or(TopologyError::DeviceUnavailable(device))?;
+        dev.ports.insert(port.no, port);
+        dev.next_probe = dev.next_probe.min(now);
+        self.touch(now);
+        Ok(vec![TopologyEvent::PortAdded { port: at }])
+    }
+
+    /// A port changed state or speed; down removes its links and hosts at once.
+    pub fn port_changed(
+        &mut self,
+        now: Timestamp,
+        device: DeviceId,
+        port: Port,
+    ) -> Result<Vec<TopologyEvent>, TopologyError> {
+        let at = PortRef::new(device, port.no);
+        let up = port.up;
+        let dev = self
+            .devices
+            .get_mut(&device)
+            .filter(|d| d.up)
+            .ok_or(TopologyError::DeviceUnavailable(device))?;
+        let was_up = dev.ports.get(&port.no).is_some_and(|p| p.up);
+        dev.ports.insert(port.no, port);
+        if up && !was_up {
+            dev.next_probe = dev.next_probe.min(now);
+        }
+        let mut events = Vec::new();
+        if !up {
+            events.extend(self.remove_port_links(at, LinkRemoval::PortDown));
+            events.extend(self.remove_hosts_where(|h| h.at == at));
+        }
+        events.push(TopologyEvent::PortChanged { port: at, up });
+        self.touch(now);
+        Ok(events)
+    }
+
+    /// A port disappeared.
+    pub fn port_removed(&mut self, now: Timestamp, port: PortRef) -> Vec<TopologyEvent> {
+        let Some(dev) = self.devices.get_mut(&port.device) else {
+            return Vec::new();
+        };
+        if dev.ports.remove(&port.port).is_none() {
+            return Vec::new();
+        }
+        let mut events = self.remove_port_links(port, LinkRemoval::PortDown);
+        events.extend(self.remove_hosts_where(|h| h.at == port));
+        events.push(TopologyEvent::PortRemoved { port });
+        self.touch(now);
+        events
+    }
+
+    /// An LLDP probe sent out of `from` arrived at `at`: the link `from → at` exists.
+    pub fn lldp_received(
+        &mut self,
+        now: Timestamp,
+        at: PortRef,
+        from: PortRef,
+    ) -> Result<Vec<TopologyEvent>, TopologyError> {
+        self.lldp_link(now, at, from, None)
+    }
+
+    /// A packet-in carrying an LLDP frame arrived at `at`: parse it, check it is ours, learn the
+    /// link and its one-way latency.
+    pub fn lldp_frame_received(
+        &mut self,
+        now: Timestamp,
+        at: PortRef,
+        frame: &[u8],
+    ) -> Result<Vec<TopologyEvent>, TopologyError> {
+        let probe =
+            LldpProbe::parse(frame).map_err(|source| TopologyError::BadProbe { at, source })?;
+        let cookie = probe.signature.map(|s| s.cookie);
+        let Some(sig) = probe
+            .signature
+            .filter(|s| s.cookie == self.config.discovery.cookie)
+        else {
+            return Err(TopologyError::ForeignProbe { at, cookie });
+        };
+        let latency = (now >= sig.sent_at).then(|| now.since(sig.sent_at));
+        self.lldp_link(now, at, PortRef::new(probe.chassis, probe.port), latency)
+    }
+
+    fn lldp_link(
+        &mut self,
+        now: Timestamp,
+        at: PortRef,
+        from: PortRef,
+        latency: Option<std::time::Duration>,
+    ) -> Result<Vec<TopologyEvent>, TopologyError> {
+        if at == from {
+            return Err(TopologyError::SelfLoop(at));
+        }
+        self.up_port(at)?;
+        self.up_port(from)?;
+        let key = LinkKey::new(from, at);
+        if let Some(link) = self.links.get_mut(&key) {
+            // A refresh changes no structure: no new snapshot needed.
+            link.last_seen = link.last_seen.max(now);
+            link.latency = latency.or(link.latency);
+            return Ok(Vec::new());
+        }
+        self.links.insert(
+            key,
+            Link {
+                key,
+                discovered_at: now,
+                last_seen: now,
+                latency,
+            },
+        );
+        self.port_links.entry(from).or_default().insert(key);
+        self.port_links.entry(at).or_default().insert(key);
+        let mut events = vec![TopologyEvent::LinkAdded { link: key }];
+        // Hosts "seen" there were really frames relayed from the neighbouring switch.
+        events.extend(self.remove_hosts_where(|h| h.at == at || h.at == from));
+        self.touch(now);
+        Ok(events)
+    }
+
+    /// A frame from `mac` (with source `ip`, if IPv4/ARP) arrived at `at`. Learned only at edge
+    /// ports; a host seen at a new edge port has moved.
+    pub fn host_seen(
+        &mut self,
+        now: Timestamp,
+        mac: MacAddr,
+        ip: Option<Ipv4Addr>,
+        at: PortRef,
+    ) -> Result<Vec<TopologyEvent>, TopologyError> {
+        if mac.is_multicast() {
+            return Err(TopologyError::GroupMac(mac));
+        }
+        self.up_port(at)?;
+        if self.port_links.contains_key(&at) {
+            return Ok(Vec::new());
+        }
+        let mut events = Vec::new();
+        match self.hosts.get_mut(&mac) {
+            Some(host) if host.at == at => {
+                host.last_seen = host.last_seen.max(now);
+                if let Some(ip) = ip {
+                    host.ips.insert(ip);
+                }
+                return Ok(events);
+            }
+            Some(host) => {
+                events.push(TopologyEvent::HostMoved {
+                    mac,
+                    from: host.at,
+                    to: at,
+                });
+                host.at = at;
+                host.last_seen = now;
+                host.ips.clear();
+                host.ips.extend(ip);
+            }
+            None => {
+                self.hosts.insert(
+                    mac,
+                    Host {
+                        mac,
+                        ips: ip.into_iter().collect(),
+                        at,
+                        last_seen: now,
+                    },
+                );
+                events.push(TopologyEvent::HostAdded { mac, at });
+            }
+        }
+        self.touch(now);
+        Ok(events)
+    }
+
+    /// LLDP probes due at `now`: one per up physical port of every device whose interval elapsed.
+    pub fn probes(&mut self, now: Timestamp) -> Vec<Probe> {
+        let interval = self.config.discovery.probe_interval;
+        let cookie = self.config.discovery.cookie;
+        let ttl =
+            u16::try_from(self.config.discovery.link_timeout.as_secs().max(1)).unwrap_or(u16::MAX);
+        let mut out = Vec::new();
+        for dev in self
+            .devices
+            .values_mut()
+            .filter(|d| d.up && d.next_probe <= now)
+        {
+            dev.next_probe = now.plus(interval);
+            for port in dev.ports.values().filter(|p| p.up && p.no.is_physical()) {
+                let probe = LldpProbe {
+                    src_mac: port.mac,
+                    chassis: dev.id,
+                    port: port.no,
+                    ttl_secs: ttl,
+                    signature: Some(ProbeSignature {
+                        cookie,
+                        sent_at: now,
+                    }),
+                };
+                out.push(Probe {
+                    port: PortRef::new(dev.id, port.no),
+                    frame: probe.emit(),
+                });
+            }
+        }
+        out
+    }
+
+    /// Removes links not refreshed within the link timeout and hosts past the host timeout.
+    pub fn expire(&mut self, now: Timestamp) -> Vec<TopologyEvent> {
+        let timeout = self.config.discovery.link_timeout;
+        let stale: Vec<LinkKey> = self
+            .links
+            .values()
+            .filter(|l| now.since(l.last_seen) > timeout)
+            .map(|l| l.key)
+            .collect();
+        let mut events: Vec<TopologyEvent> = stale
+            .into_iter()
+            .filter_map(|k| self.remove_link(k, LinkRemoval::Expired))
+            .collect();
+        if let Some(host_timeout) = self.config.discovery.host_timeout {
+            events.extend(self.remove_hosts_where(|h| now.since(h.last_seen) > host_timeout));
+        }
+        if !events.is_empty() {
+            self.touch(now);
+        }
+        events
+    }
+
+    fn remove_link(&mut self, key: LinkKey, reason: LinkRemoval) -> Option<TopologyEvent> {
+        self.links.remove(&key)?;
+        for end in [key.src, key.dst] {
+            if let Some(set) = self.port_links.get_mut(&end) {
+                set.remove(&key);
+                if set.is_empty() {
+                    self.port_links.remove(&end);
+                }
+            }
+        }
+        Some(TopologyEvent::LinkRemoved { link: key, reason })
+    }
+
+    fn remove_port_links(&mut self, port: PortRef, reason: LinkRemoval) -> Vec<TopologyEvent> {
+        let keys: Vec<LinkKey> = self
+            .port_links
+            .get(&port)
+            .map(|s| s.iter().copied().collect())
+            .unwrap_or_default();
+        keys.into_iter()
+            .filter_map(|k| self.remove_link(k, reason))
+            .collect()
+    }
+
+    fn remove_device_links(&mut self, device: DeviceId, reason: LinkRemoval) -> Vec<TopologyEvent> {
+        let lo = PortRef::new(device, PortNo(0));
+        let hi = PortRef::new(device, PortNo(u32::MAX));
+        let ports: Vec<PortRef> = self.port_links.range(lo..=hi).map(|(p, _)| *p).collect();
+        ports
+            .into_iter()
+            .flat_map(|p| self.remove_port_links(p, reason))
+            .collect()
+    }
+
+    fn remove_hosts_where(&mut self, pred: impl Fn(&Host) -> bool) -> Vec<TopologyEvent> {
+        let gone: Vec<(MacAddr, PortRef)> = self
+            .hosts
+            .values()
+            .filter(|h| pred(h))
+            .map(|h| (h.mac, h.at))
+            .collect();
+        gone.into_iter()
+            .map(|(mac, at)| {
+                self.hosts.remove(&mac);
+                TopologyEvent::HostRemoved { mac, at }
+            })
+            .collect()
+    }
+
+    /// The current immutable snapshot, rebuilt first if anything structural changed.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        if self.dirty.swap(false, Ordering::AcqRel) {
+            self.published.store(Arc::new(self.build_snapshot()));
+        }
+        self.published.load_full()
+    }
+
+    /// A handle for other threads; it sees what [`Topology::snapshot`] last published.
+    pub fn reader(&self) -> SnapshotReader {
+        SnapshotReader(Arc::clone(&self.published))
+    }
+
+    fn build_snapshot(&self) -> Snapshot {
+        let devices: Vec<DeviceId> = self
+            .devices
+            .values()
+            .filter(|d| d.up)
+            .map(|d| d.id)
+            .collect();
+        let links = self
+            .links
+            .keys()
+            .map(|&key| {
+                let capacity_bps = self.link_capacity(key).unwrap_or(0);
+                SnapshotLink {
+                    key,
+                    capacity_bps,
+                    cost: self.config.cost.cost(key, capacity_bps),
+                }
+            })
+            .collect();
+        let hosts = self.hosts.values().map(|h| (h.mac, h.at)).collect();
+        Snapshot::build(self.last_event, self.version, devices, links, hosts)
+    }
+}
