@@ -1,2 +1,23 @@
 //! Prescient's forecasting engine: series store, models, model selection by rolling backtest,
-//! calibrated intervals, adaptive horizon and anomaly detection. Pure and deterministic.
+//! calibrated intervals, adaptive horizon and anomaly detection.
+//!
+//! Pure and deterministic: no I/O except trace parsing from a caller-supplied `Read`, no clock
+//! (callers pass time in), no global state. Same inputs, same forecasts.
+
+pub mod backtest;
+mod error;
+mod history;
+pub mod interval;
+mod linalg;
+pub mod model;
+mod predictor;
+pub mod season;
+pub mod trace;
+
+pub use backtest::{evaluate_series, BacktestConfig, BacktestRow, Missing, Normalise, Score};
+pub use error::PredictError;
+pub use history::History;
+pub use model::{Forecaster, ModelKind};
+pub use predictor::{Forecast, Predictor, PredictorConfig};
+pub use season::Seasons;
+pub use trace::{read_trace, Trace, TraceFormat};

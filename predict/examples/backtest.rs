@@ -1,0 +1,46 @@
+//! Quick backtest driver for development: `cargo run --release -p prescient-predict --example
+//! backtest -- FILE [models]`. The real command is `prescient forecast backtest`.
+
+use prescient_predict::{
+    evaluate_series, read_trace, BacktestConfig, BacktestRow, ModelKind, Score, TraceFormat,
+};
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut args = std::env::args().skip(1);
+    let path = args.next().ok_or("usage: backtest FILE [model,...]")?;
+    let models: Vec<ModelKind> = match args.next() {
+        Some(m) => m.split(',').map(str::parse).collect::<Result<_, _>>()?,
+        None => ModelKind::ALL.to_vec(),
+    };
+    let trace = read_trace(std::fs::File::open(path)?, TraceFormat::Auto)?;
+    let mut cfg = BacktestConfig::default();
+    if std::env::var("ZERO").is_ok() {
+        cfg.missing = prescient_predict::Missing::Zero;
+    }
+    for kind in models {
+        let start = std::time::Instant::now();
+        let mut pooled = vec![Score::default(); cfg.horizons.len()];
+        let mut series = 0;
+        for col in &trace.columns {
+            if let Some(s) = evaluate_series(col, trace.interval_secs(), kind, &cfg) {
+                series += 1;
+                pooled.iter_mut().zip(&s).for_each(|(p, s)| p.merge(s));
+            }
+        }
+        let secs = start.elapsed().as_secs_f64() / series.max(1) as f64;
+        for (s, &h) in pooled.iter().zip(&cfg.horizons) {
+            let r = BacktestRow::from_score(kind, h, s, secs);
+            println!(
+                "{:15} h={} mse={:.2}e-4 mae={:.3}e-2 cov80={:.3} cov95={:.3} s/series={:.4}",
+                r.model,
+                r.horizon,
+                r.mse * 1e4,
+                r.mae * 1e2,
+                r.coverage80,
+                r.coverage95,
+                r.seconds_per_series
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,166 @@
+//! Prediction intervals by split conformal calibration on the model's own recent residuals, one
+//! window per horizon (Vovk et al., "Algorithmic Learning in a Random World", 2005; the per-horizon
+//! rolling variant of Stankeviciute et al., NeurIPS 2021).
+//!
+//! Residuals are signed (`actual − forecast`), so intervals may be asymmetric: traffic spikes up
+//! more than it drops. With `n` residuals the `q` quantile is the `⌈(n+1)q⌉`-th smallest, which
+//! gives at least nominal coverage for exchangeable residuals. Until `MIN_RESIDUALS` are known the
+//! interval is unbounded rather than falsely narrow.
+
+use std::collections::VecDeque;
+
+/// Residuals needed before a horizon's interval becomes finite.
+pub const MIN_RESIDUALS: usize = 20;
+
+/// Nominal coverage levels reported with every forecast.
+pub const LEVELS: [f64; 3] = [0.80, 0.95, 0.99];
+
+/// Lower and upper offsets to add to a point forecast for one coverage level.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Band {
+    /// Offset of the lower bound (usually negative).
+    pub lo: f64,
+    /// Offset of the upper bound (usually positive).
+    pub hi: f64,
+}
+
+impl Band {
+    const UNBOUNDED: Band = Band {
+        lo: f64::NEG_INFINITY,
+        hi: f64::INFINITY,
+    };
+}
+
+/// Rolling window of signed residuals per horizon, with cached quantile bands.
+#[derive(Debug, Clone)]
+pub struct Calibrator {
+    window: usize,
+    residuals: Vec<VecDeque<f32>>,
+    /// `bands[h - 1][level index]`, refreshed lazily.
+    bands: Vec<[Band; 3]>,
+    dirty: Vec<bool>,
+}
+
+impl Calibrator {
+    /// Calibrator for horizons `1..=horizon`, keeping the last `window` residuals of each.
+    pub fn new(horizon: usize, window: usize) -> Self {
+        let horizon = horizon.max(1);
+        Self {
+            window: window.max(MIN_RESIDUALS),
+            residuals: vec![VecDeque::new(); horizon],
+            bands: vec![[Band::UNBOUNDED; 3]; horizon],
+            dirty: vec![false; horizon],
+        }
+    }
+
+    /// Horizons calibrated.
+    pub fn horizon(&self) -> usize {
+        self.residuals.len()
+    }
+
+    /// Records `actual − forecast` for a forecast made `step` steps ahead.
+    pub fn record(&mut self, step: usize, residual: f64) {
+        if !residual.is_finite() {
+            return;
+        }
+        let i = step.clamp(1, self.residuals.len()) - 1;
+        if let (Some(r), Some(d)) = (self.residuals.get_mut(i), self.dirty.get_mut(i)) {
+            if r.len() == self.window {
+                r.pop_front();
+            }
+            r.push_back(residual as f32);
+            *d = true;
+        }
+    }
+
+    /// Residuals held for `step`.
+    pub fn count(&self, step: usize) -> usize {
+        let i = step.clamp(1, self.residuals.len()) - 1;
+        self.residuals.get(i).map_or(0, VecDeque::len)
+    }
+
+    /// Bands for `step` at the three [`LEVELS`]; steps beyond the horizon use the last one.
+    pub fn bands(&mut self, step: usize) -> [Band; 3] {
+        let i = step.clamp(1, self.residuals.len()) - 1;
+        if self.dirty.get(i).copied().unwrap_or(false) {
+            let fresh = self.residuals.get(i).map(compute_bands);
+            if let (Some(b), Some(fresh)) = (self.bands.get_mut(i), fresh) {
+                *b = fresh;
+            }
+            if let Some(d) = self.dirty.get_mut(i) {
+                *d = false;
+            }
+        }
+        self.bands.get(i).copied().unwrap_or([Band::UNBOUNDED; 3])
+    }
+
+    /// Heap bytes held.
+    pub fn heap_bytes(&self) -> usize {
+        self.residuals
+            .iter()
+            .map(|r| r.capacity() * 4)
+            .sum::<usize>()
+            + self.bands.capacity() * std::mem::size_of::<[Band; 3]>()
+    }
+}
+
+fn compute_bands(res: &VecDeque<f32>) -> [Band; 3] {
+    let n = res.len();
+    if n < MIN_RESIDUALS {
+        return [Band::UNBOUNDED; 3];
+    }
+    let mut sorted: Vec<f32> = res.iter().copied().collect();
+    sorted.sort_unstable_by(f32::total_cmp);
+    let at = |rank: usize| -> f64 {
+        // rank is 1-based; beyond the sample the bound is unbounded.
+        if rank == 0 {
+            f64::NEG_INFINITY
+        } else {
+            sorted
+                .get(rank - 1)
+                .map_or(f64::INFINITY, |&v| f64::from(v))
+        }
+    };
+    LEVELS.map(|level| {
+        let tail = (1.0 - level) / 2.0;
+        let hi_rank = ((n + 1) as f64 * (1.0 - tail)).ceil() as usize;
+        let lo_rank = ((n + 1) as f64 * tail).floor() as usize;
+        Band {
+            lo: at(lo_rank),
+            hi: at(hi_rank),
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::testutil::noise;
+
+    #[test]
+    fn gaussian_residuals_reach_nominal_coverage() {
+        let mut cal = Calibrator::new(1, 500);
+        let e = noise(20_000, 42);
+        let (mut in80, mut in95, mut total) = (0, 0, 0);
+        for &r in &e {
+            if cal.count(1) >= 200 {
+                let b = cal.bands(1);
+                total += 1;
+                in80 += usize::from(r >= b[0].lo && r <= b[0].hi);
+                in95 += usize::from(r >= b[1].lo && r <= b[1].hi);
+            }
+            cal.record(1, r);
+        }
+        let c80 = in80 as f64 / total as f64;
+        let c95 = in95 as f64 / total as f64;
+        assert!((c80 - 0.80).abs() < 0.02, "coverage80 {c80}");
+        assert!((c95 - 0.95).abs() < 0.015, "coverage95 {c95}");
+    }
+
+    #[test]
+    fn too_few_residuals_give_unbounded_band() {
+        let mut cal = Calibrator::new(2, 100);
+        cal.record(1, 1.0);
+        assert_eq!(cal.bands(1)[0].hi, f64::INFINITY);
+    }
+}

@@ -1,0 +1,111 @@
+//! Weighted ridge least squares by Cholesky factorisation of the normal equations: the only linear
+//! algebra the regression model needs. Feature counts are small (tens), so the normal equations are
+//! well within `f64` precision once a ridge term is added.
+
+/// Accumulates `XᵀWX` and `XᵀWy` row by row, then solves for the coefficients.
+#[derive(Debug, Clone)]
+pub struct NormalEquations {
+    n: usize,
+    xtx: Vec<f64>,
+    xty: Vec<f64>,
+    rows: usize,
+}
+
+impl NormalEquations {
+    /// Empty system for `n` features.
+    pub fn new(n: usize) -> Self {
+        Self {
+            n,
+            xtx: vec![0.0; n * n],
+            xty: vec![0.0; n],
+            rows: 0,
+        }
+    }
+
+    /// Adds one observation `y ≈ x·β` with weight `w`.
+    pub fn add(&mut self, x: &[f64], y: f64, w: f64) {
+        for (i, &xi) in x.iter().enumerate().take(self.n) {
+            let wxi = w * xi;
+            if let Some(row) = self.xtx.get_mut(i * self.n..(i + 1) * self.n) {
+                for (slot, &xj) in row.iter_mut().zip(x) {
+                    *slot += wxi * xj;
+                }
+            }
+            if let Some(slot) = self.xty.get_mut(i) {
+                *slot += wxi * y;
+            }
+        }
+        self.rows += 1;
+    }
+
+    /// Solves `(XᵀWX + λ·mean(diag)·I) β = XᵀWy`; `None` if the system is degenerate.
+    pub fn solve(&self, ridge: f64) -> Option<Vec<f64>> {
+        let n = self.n;
+        let mean_diag = (0..n)
+            .map(|i| self.xtx.get(i * n + i).copied().unwrap_or(0.0))
+            .sum::<f64>()
+            / n.max(1) as f64;
+        let mut a = self.xtx.clone();
+        for i in 0..n {
+            if let Some(d) = a.get_mut(i * n + i) {
+                *d += ridge * mean_diag.max(1e-12);
+            }
+        }
+        // In-place Cholesky: a = L Lᵀ, L stored in the lower triangle.
+        for j in 0..n {
+            let mut d = a.get(j * n + j).copied()?;
+            for k in 0..j {
+                let l = a.get(j * n + k).copied()?;
+                d -= l * l;
+            }
+            if d <= 0.0 || !d.is_finite() {
+                return None;
+            }
+            let d = d.sqrt();
+            *a.get_mut(j * n + j)? = d;
+            for i in j + 1..n {
+                let mut s = a.get(i * n + j).copied()?;
+                for k in 0..j {
+                    s -= a.get(i * n + k).copied()? * a.get(j * n + k).copied()?;
+                }
+                *a.get_mut(i * n + j)? = s / d;
+            }
+        }
+        // Forward then backward substitution.
+        let mut z = self.xty.clone();
+        for i in 0..n {
+            let mut s = z.get(i).copied()?;
+            for k in 0..i {
+                s -= a.get(i * n + k).copied()? * z.get(k).copied()?;
+            }
+            *z.get_mut(i)? = s / a.get(i * n + i).copied()?;
+        }
+        for i in (0..n).rev() {
+            let mut s = z.get(i).copied()?;
+            for k in i + 1..n {
+                s -= a.get(k * n + i).copied()? * z.get(k).copied()?;
+            }
+            *z.get_mut(i)? = s / a.get(i * n + i).copied()?;
+        }
+        z.iter().all(|v| v.is_finite()).then_some(z)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recovers_exact_coefficients() {
+        let mut ne = NormalEquations::new(3);
+        for i in 0..50 {
+            let x = [1.0, i as f64, ((i * 7) % 11) as f64];
+            ne.add(&x, 2.0 + 0.5 * x[1] - 3.0 * x[2], 1.0);
+        }
+        let b = ne.solve(1e-12).expect("well-posed");
+        assert!(
+            (b[0] - 2.0).abs() < 1e-6 && (b[1] - 0.5).abs() < 1e-8 && (b[2] + 3.0).abs() < 1e-8
+        );
+        assert_eq!(NormalEquations::new(2).solve(0.0), None);
+    }
+}

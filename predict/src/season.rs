@@ -1,0 +1,147 @@
+//! Season detection: daily and weekly periods, derived from the sampling interval and confirmed by
+//! the autocorrelation of the series itself (no period is tuned to one trace).
+//!
+//! Invariant: a reported period `p` satisfies `2 <= p` and the history used to confirm it held at
+//! least `p + p / 2` points, so a season is never claimed from less than one and a half cycles.
+
+const DAY_SECS: u64 = 86_400;
+/// Autocorrelation a candidate period must reach to count as a season.
+const MIN_ACF: f64 = 0.2;
+/// Longest lag searched when the sampling interval is unknown.
+const MAX_BLIND_LAG: usize = 2_000;
+
+/// Seasonal periods of one series, in steps.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Seasons {
+    /// Daily period, if present.
+    pub day: Option<usize>,
+    /// Weekly period, if present.
+    pub week: Option<usize>,
+}
+
+impl Seasons {
+    /// The longest detected period (used by seasonal naive), if any.
+    pub fn longest(&self) -> Option<usize> {
+        self.week.or(self.day)
+    }
+
+    /// The shortest detected period (used by exponential smoothing), if any.
+    pub fn shortest(&self) -> Option<usize> {
+        self.day.or(self.week)
+    }
+}
+
+/// Daily and weekly periods in steps implied by a sampling interval, when it divides a day.
+pub fn periods_for_interval(interval_secs: u64) -> Seasons {
+    if interval_secs == 0 || DAY_SECS % interval_secs != 0 || DAY_SECS / interval_secs < 2 {
+        return Seasons::default();
+    }
+    let day = (DAY_SECS / interval_secs) as usize;
+    Seasons {
+        day: Some(day),
+        week: Some(day * 7),
+    }
+}
+
+/// Sample autocorrelation at `lag`, over the pairs where both values are present.
+pub fn acf(values: &[f64], lag: usize) -> f64 {
+    if lag == 0 || lag >= values.len() {
+        return 0.0;
+    }
+    let present: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
+    if present.len() < 2 {
+        return 0.0;
+    }
+    let mean = present.iter().sum::<f64>() / present.len() as f64;
+    let var = present.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / present.len() as f64;
+    if var <= 0.0 {
+        return 0.0;
+    }
+    let (mut sum, mut n) = (0.0, 0usize);
+    for (a, b) in values.iter().zip(values.iter().skip(lag)) {
+        if a.is_finite() && b.is_finite() {
+            sum += (a - mean) * (b - mean);
+            n += 1;
+        }
+    }
+    if n == 0 {
+        0.0
+    } else {
+        sum / n as f64 / var
+    }
+}
+
+/// Detects the daily and weekly seasons of `values` sampled every `interval_secs` (if known).
+///
+/// With a known interval, the candidate periods are a day and a week; each is kept when the history
+/// covers one and a half cycles and the autocorrelation at that lag reaches `MIN_ACF`. Without an
+/// interval, the strongest autocorrelation peak up to `MAX_BLIND_LAG` becomes the single season.
+pub fn detect(values: &[f64], interval_secs: Option<u64>) -> Seasons {
+    let confirmed = |p: usize| p >= 2 && values.len() >= p + p / 2 && acf(values, p) >= MIN_ACF;
+    match interval_secs {
+        Some(secs) => {
+            let cand = periods_for_interval(secs);
+            Seasons {
+                day: cand.day.filter(|&p| confirmed(p)),
+                week: cand.week.filter(|&p| confirmed(p)),
+            }
+        }
+        None => {
+            let max_lag = MAX_BLIND_LAG.min(values.len() * 2 / 3);
+            let acfs: Vec<f64> = (0..=max_lag).map(|l| acf(values, l)).collect();
+            // A peak is a local maximum after the correlation first dips: this skips the short
+            // lags where any smooth series correlates with itself.
+            let first_dip = acfs.iter().position(|&a| a < MIN_ACF).unwrap_or(acfs.len());
+            let peaks: Vec<(usize, f64)> = (first_dip.max(2)..max_lag)
+                .filter_map(|l| match (acfs.get(l - 1), acfs.get(l), acfs.get(l + 1)) {
+                    (Some(a), Some(&b), Some(c)) if b >= *a && b >= *c => Some((l, b)),
+                    _ => None,
+                })
+                .collect();
+            // Multiples of the period correlate about as well as the period itself: take the
+            // shortest peak close to the strongest.
+            let top = peaks.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max);
+            let best = peaks.iter().find(|p| p.1 >= 0.9 * top).map(|p| p.0);
+            Seasons {
+                day: best.filter(|&p| confirmed(p)),
+                week: None,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sine(period: usize, n: usize) -> Vec<f64> {
+        (0..n)
+            .map(|t| (t as f64 * std::f64::consts::TAU / period as f64).sin())
+            .collect()
+    }
+
+    #[test]
+    fn five_minute_interval_gives_day_of_288_steps() {
+        let s = periods_for_interval(300);
+        assert_eq!(s.day, Some(288));
+        assert_eq!(s.week, Some(2016));
+        assert_eq!(periods_for_interval(7), Seasons::default());
+    }
+
+    #[test]
+    fn daily_sine_is_detected_and_weekly_needs_enough_history() {
+        let v = sine(288, 288 * 3);
+        let s = detect(&v, Some(300));
+        assert_eq!(s.day, Some(288));
+        assert_eq!(s.week, None, "three days cannot confirm a week");
+    }
+
+    #[test]
+    fn noise_has_no_season_and_blind_search_finds_the_period() {
+        let noise: Vec<f64> = (0..2000u64)
+            .map(|i| ((i.wrapping_mul(6364136223846793005) >> 33) % 1000) as f64)
+            .collect();
+        assert_eq!(detect(&noise, Some(300)).day, None);
+        assert_eq!(detect(&sine(50, 600), None).day, Some(50));
+    }
+}
