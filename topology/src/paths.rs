@@ -417,3 +417,6 @@ impl Snapshot {
         Ok((a.device, b.device))
     }
 }
+
+#[cfg(test)]
+mod tests;

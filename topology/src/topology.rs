@@ -535,3 +535,6 @@ impl Topology {
         Snapshot::build(self.last_event, self.version, devices, links, hosts)
     }
 }
+
+#[cfg(test)]
+mod tests;

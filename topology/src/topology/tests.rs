@@ -1,0 +1,312 @@
+use std::time::Duration;
+
+use super::*;
+use crate::model::{CapacityConfig, DiscoveryConfig};
+
+const SEC: u64 = 1_000_000_000;
+
+fn t(secs: u64) -> Timestamp {
+    Timestamp(secs * SEC)
+}
+
+fn port(no: u32, speed: Option<u64>) -> Port {
+    Port {
+        no: PortNo(no),
+        name: format!("eth{no}"),
+        mac: MacAddr([2, 0, 0, 0, 0, no as u8]),
+        up: true,
+        reported_speed_bps: speed,
+    }
+}
+
+fn a() -> DeviceId {
+    DeviceId::openflow(1)
+}
+
+fn b() -> DeviceId {
+    DeviceId::p4runtime(2)
+}
+
+fn pr(d: DeviceId, p: u32) -> PortRef {
+    PortRef::new(d, PortNo(p))
+}
+
+/// Two switches, a:1 <-> b:1 cabled, hosts possible on port 2 of each.
+fn two_switches() -> Topology {
+    let mut topo = Topology::new(TopologyConfig::default());
+    topo.device_up(
+        t(0),
+        a(),
+        vec![port(1, Some(10_000_000_000)), port(2, None)],
+    );
+    topo.device_up(t(0), b(), vec![port(1, Some(1_000_000_000)), port(2, None)]);
+    topo
+}
+
+/// Delivers every probe across the a:1 <-> b:1 cable; returns the events.
+fn deliver(topo: &mut Topology, now: Timestamp) -> Vec<TopologyEvent> {
+    let probes = topo.probes(now);
+    let mut events = Vec::new();
+    for p in probes {
+        let far = match (p.port.device == a(), p.port.port.0) {
+            (true, 1) => pr(b(), 1),
+            (false, 1) => pr(a(), 1),
+            _ => continue,
+        };
+        events.extend(
+            topo.lldp_frame_received(now, far, &p.frame)
+                .expect("our probe"),
+        );
+    }
+    events
+}
+
+fn mac(n: u8) -> MacAddr {
+    MacAddr([0x0a, 0, 0, 0, 0, n])
+}
+
+#[test]
+fn probes_discover_both_directions_then_refresh_quietly() {
+    let mut topo = two_switches();
+    let first = topo.probes(t(0));
+    assert_eq!(first.len(), 4, "one probe per up physical port");
+    let mut topo = two_switches();
+    let events = deliver(&mut topo, t(0));
+    assert_eq!(
+        events,
+        vec![
+            TopologyEvent::LinkAdded {
+                link: LinkKey::new(pr(a(), 1), pr(b(), 1))
+            },
+            TopologyEvent::LinkAdded {
+                link: LinkKey::new(pr(b(), 1), pr(a(), 1))
+            },
+        ]
+    );
+    // Not yet due again.
+    assert!(topo.probes(t(1)).is_empty());
+    assert!(deliver(&mut topo, t(5)).is_empty());
+    assert_eq!(topo.links().count(), 2);
+    let snap = topo.snapshot();
+    assert_eq!(snap.link_count(), 2);
+    // Capacity is the smaller port: 1 Gb/s.
+    assert_eq!(
+        snap.capacity(LinkKey::new(pr(a(), 1), pr(b(), 1))),
+        Some(1_000_000_000)
+    );
+}
+
+#[test]
+fn links_expire_without_probes() {
+    let mut topo = two_switches();
+    deliver(&mut topo, t(0));
+    assert!(topo.expire(t(16)).is_empty());
+    let gone = topo.expire(t(17));
+    assert_eq!(gone.len(), 2);
+    assert!(gone.iter().all(|e| matches!(
+        e,
+        TopologyEvent::LinkRemoved {
+            reason: LinkRemoval::Expired,
+            ..
+        }
+    )));
+    assert_eq!(topo.snapshot().link_count(), 0);
+}
+
+#[test]
+fn port_down_and_device_down_remove_links_at_once() {
+    let mut topo = two_switches();
+    deliver(&mut topo, t(0));
+    let mut down = port(1, Some(10_000_000_000));
+    down.up = false;
+    let events = topo.port_changed(t(1), a(), down).expect("known device");
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| matches!(e, TopologyEvent::LinkRemoved { .. }))
+            .count(),
+        2
+    );
+    assert_eq!(topo.links().count(), 0);
+    // A probe arriving at a down port does not resurrect the link.
+    assert_eq!(
+        topo.lldp_received(t(2), pr(a(), 1), pr(b(), 1)),
+        Err(TopologyError::PortUnavailable(pr(a(), 1)))
+    );
+    topo.port_changed(t(3), a(), port(1, Some(10_000_000_000)))
+        .expect("up again");
+    // a probes its revived port at once; b's probe comes on b's own schedule.
+    deliver(&mut topo, t(3));
+    assert_eq!(topo.links().count(), 1);
+    deliver(&mut topo, t(5));
+    assert_eq!(topo.links().count(), 2);
+    let events = topo.device_down(t(4), b());
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| matches!(e, TopologyEvent::LinkRemoved { .. }))
+            .count(),
+        2
+    );
+    assert!(!topo.snapshot().contains_device(b()));
+}
+
+#[test]
+fn hosts_are_learned_only_at_edge_ports_and_move() {
+    let mut topo = two_switches();
+    deliver(&mut topo, t(0));
+    // Port 1 carries the inter-switch link: not a host port.
+    assert_eq!(topo.host_seen(t(1), mac(1), None, pr(a(), 1)), Ok(vec![]));
+    assert!(topo.host(mac(1)).is_none());
+    let ip = "10.0.0.1".parse().ok();
+    assert_eq!(
+        topo.host_seen(t(1), mac(1), ip, pr(a(), 2)),
+        Ok(vec![TopologyEvent::HostAdded {
+            mac: mac(1),
+            at: pr(a(), 2)
+        }])
+    );
+    assert_eq!(
+        topo.host_seen(t(2), mac(1), None, pr(b(), 2)),
+        Ok(vec![TopologyEvent::HostMoved {
+            mac: mac(1),
+            from: pr(a(), 2),
+            to: pr(b(), 2)
+        }])
+    );
+    assert_eq!(topo.hosts().count(), 1);
+    assert_eq!(topo.snapshot().host(mac(1)), Some(pr(b(), 2)));
+    assert_eq!(
+        topo.host_seen(t(2), MacAddr([1, 0, 0, 0, 0, 1]), None, pr(b(), 2)),
+        Err(TopologyError::GroupMac(MacAddr([1, 0, 0, 0, 0, 1])))
+    );
+}
+
+#[test]
+fn a_link_found_at_a_host_port_drops_the_host() {
+    let mut topo = two_switches();
+    topo.host_seen(t(0), mac(9), None, pr(b(), 1))
+        .expect("edge for now");
+    let events = deliver(&mut topo, t(1));
+    assert!(events.contains(&TopologyEvent::HostRemoved {
+        mac: mac(9),
+        at: pr(b(), 1)
+    }));
+    assert!(topo.host(mac(9)).is_none());
+}
+
+#[test]
+fn hosts_age_out() {
+    let mut topo = two_switches();
+    topo.host_seen(t(0), mac(3), None, pr(a(), 2))
+        .expect("edge");
+    assert!(topo.expire(t(300)).is_empty());
+    assert_eq!(
+        topo.expire(t(301)),
+        vec![TopologyEvent::HostRemoved {
+            mac: mac(3),
+            at: pr(a(), 2)
+        }]
+    );
+}
+
+#[test]
+fn foreign_and_garbage_probes_are_refused() {
+    let mut other = Topology::new(TopologyConfig {
+        discovery: DiscoveryConfig {
+            cookie: 1,
+            ..DiscoveryConfig::default()
+        },
+        ..TopologyConfig::default()
+    });
+    other.device_up(t(0), a(), vec![port(1, None)]);
+    let frame = other.probes(t(0)).remove(0).frame;
+    let mut topo = two_switches();
+    assert_eq!(
+        topo.lldp_frame_received(t(0), pr(b(), 1), &frame),
+        Err(TopologyError::ForeignProbe {
+            at: pr(b(), 1),
+            cookie: Some(1)
+        })
+    );
+    assert!(matches!(
+        topo.lldp_frame_received(t(0), pr(b(), 1), &[0u8; 10]),
+        Err(TopologyError::BadProbe { .. })
+    ));
+    assert_eq!(
+        topo.lldp_received(t(0), pr(a(), 1), pr(a(), 1)),
+        Err(TopologyError::SelfLoop(pr(a(), 1)))
+    );
+}
+
+#[test]
+fn probe_latency_is_measured() {
+    let mut topo = two_switches();
+    let p = topo
+        .probes(t(0))
+        .into_iter()
+        .find(|p| p.port == pr(a(), 1))
+        .expect("probe");
+    topo.lldp_frame_received(Timestamp(3_000_000), pr(b(), 1), &p.frame)
+        .expect("ours");
+    let link = topo.links().next().expect("link");
+    assert_eq!(link.latency, Some(Duration::from_millis(3)));
+}
+
+#[test]
+fn capacity_overrides_win_in_order() {
+    let mut topo = two_switches();
+    assert_eq!(
+        topo.port_capacity(pr(a(), 2)),
+        Some(0),
+        "nothing reported, no default"
+    );
+    let mut config = topo.config().clone();
+    config.capacity = CapacityConfig {
+        default_bps: Some(5),
+        per_device: [(b(), 7)].into_iter().collect(),
+        per_port: [(pr(b(), 1), 9)].into_iter().collect(),
+    };
+    topo.set_config(config);
+    assert_eq!(topo.port_capacity(pr(a(), 1)), Some(10_000_000_000));
+    assert_eq!(topo.port_capacity(pr(a(), 2)), Some(5));
+    assert_eq!(topo.port_capacity(pr(b(), 2)), Some(7));
+    assert_eq!(topo.port_capacity(pr(b(), 1)), Some(9));
+    deliver(&mut topo, t(0));
+    assert_eq!(
+        topo.snapshot()
+            .capacity(LinkKey::new(pr(a(), 1), pr(b(), 1))),
+        Some(9)
+    );
+}
+
+#[test]
+fn readers_see_published_snapshots_and_keep_old_ones() {
+    let mut topo = two_switches();
+    let reader = topo.reader();
+    let before = topo.snapshot();
+    deliver(&mut topo, t(0));
+    assert_eq!(
+        reader.load().link_count(),
+        0,
+        "not published until snapshot()"
+    );
+    let after = topo.snapshot();
+    assert_eq!(reader.load().link_count(), 2);
+    assert_eq!(before.link_count(), 0);
+    assert!(after.version() > before.version());
+    // No change: the same snapshot is returned, not rebuilt.
+    assert!(Arc::ptr_eq(&after, &topo.snapshot()));
+}
+
+#[test]
+fn port_removal_and_reserved_ports() {
+    let mut topo = two_switches();
+    deliver(&mut topo, t(0));
+    let events = topo.port_removed(t(1), pr(b(), 1));
+    assert!(events.contains(&TopologyEvent::PortRemoved { port: pr(b(), 1) }));
+    assert_eq!(topo.links().count(), 0);
+    topo.port_added(t(2), a(), port(0xffff_fffe, None))
+        .expect("device up");
+    assert!(topo.probes(t(10)).iter().all(|p| p.port.port.is_physical()));
+}
