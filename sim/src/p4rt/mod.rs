@@ -2,16 +2,28 @@
 //! prescient.p4 (P4Runtime spec v1.4): arbitration per device and role, pipeline config checked
 //! against the embedded P4Info, Write/Read with the spec's errors and wildcards, packet I/O across
 //! emulated links, learned-host digests, and counters driven by a traffic model.
+//!
+//! Entry points: [`P4SimNetwork`] (devices, links, restart, traffic injection), [`serve`] /
+//! [`serve_listener`] (one gRPC address for all devices), [`run_traffic`] (moving counters).
 
+pub mod arbitration;
 pub mod bytes;
 pub mod error;
+pub mod network;
 pub mod process;
 pub mod read;
 pub mod schema;
+pub mod service;
 pub mod state;
 pub mod table;
+pub mod traffic;
 
 pub use error::EntityError;
-pub use process::{Processed, CPU_PORT};
-pub use schema::{prescient_p4info, Schema, SchemaError};
+pub use network::{P4SimNetwork, PortRef};
+pub use process::{udp_frame, Processed, CPU_PORT};
+pub use schema::{prescient_p4info, Schema, SchemaError, PRESCIENT_P4INFO_TEXT};
+pub use service::{
+    run_traffic, serve, serve_listener, P4RuntimeService, ServeError, P4RUNTIME_API_VERSION,
+};
 pub use state::DeviceState;
+pub use traffic::PortTraffic;
