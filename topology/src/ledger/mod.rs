@@ -433,3 +433,6 @@ impl Ledger {
         None
     }
 }
+
+#[cfg(test)]
+mod tests;
