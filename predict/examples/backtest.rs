@@ -17,12 +17,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if std::env::var("ZERO").is_ok() {
         cfg.missing = prescient_predict::Missing::Zero;
     }
+    let global = if std::env::var("NOPOOL").is_err() {
+        prescient_predict::fit_pooled(&trace.columns, trace.interval_secs(), &cfg)
+    } else {
+        None
+    };
+    eprintln!("pooled: {}", global.is_some());
     for kind in models {
         let start = std::time::Instant::now();
         let mut pooled = vec![Score::default(); cfg.horizons.len()];
         let mut series = 0;
         for col in &trace.columns {
-            if let Some(s) = evaluate_series(col, trace.interval_secs(), kind, &cfg) {
+            if let Some(s) =
+                evaluate_series(col, trace.interval_secs(), kind, &cfg, global.as_ref())
+            {
+                if std::env::var("PER_SERIES").is_ok() {
+                    eprintln!("{} {} {:.3e} {}", kind, series, s[0].sse, s[0].n);
+                }
                 series += 1;
                 pooled.iter_mut().zip(&s).for_each(|(p, s)| p.merge(s));
             }

@@ -10,9 +10,10 @@
 //!
 //! The library does not time anything (no clock here); callers time [`evaluate_series`] calls.
 
-use crate::model::ModelKind;
+use crate::model::{Auto, AutoConfig, Forecaster, ModelKind, Regression, RegressionConfig};
 use crate::predictor::{Predictor, PredictorConfig};
 use crate::season::detect;
+use crate::History;
 use crate::PredictError;
 
 /// How each series is scaled before forecasting.
@@ -163,14 +164,9 @@ pub fn split_points(rows: usize, cfg: &BacktestConfig) -> (usize, usize) {
     (train_end, val_end.max(train_end))
 }
 
-/// Backtests `kind` on one series; returns one score per configured horizon, or `None` when the
-/// series has no positive value or too little training data.
-pub fn evaluate_series(
-    values: &[Option<f64>],
-    interval_secs: Option<u64>,
-    kind: ModelKind,
-    cfg: &BacktestConfig,
-) -> Option<Vec<Score>> {
+/// The series as the protocol sees it: missing cells per `cfg.missing`, scaled per
+/// `cfg.normalise`; `None` when it has no positive value or too few rows.
+pub fn prepare(values: &[Option<f64>], cfg: &BacktestConfig) -> Option<Vec<Option<f64>>> {
     let zero_filled: Vec<Option<f64>>;
     let values = match cfg.missing {
         Missing::Skip => values,
@@ -198,7 +194,52 @@ pub fn evaluate_series(
         _ if max > 0.0 => max,
         _ => return None,
     };
-    let scaled: Vec<Option<f64>> = values.iter().map(|v| v.map(|v| v / scale)).collect();
+    Some(values.iter().map(|v| v.map(|v| v / scale)).collect())
+}
+
+/// Fits one regression on the pooled training parts of all `columns` (prepared as by
+/// [`prepare`]); model `auto` then adds it to its candidates. `None` if no series qualifies.
+pub fn fit_pooled(
+    columns: &[Vec<Option<f64>>],
+    interval_secs: Option<u64>,
+    cfg: &BacktestConfig,
+) -> Option<Regression> {
+    let mut histories = Vec::new();
+    let mut total: Vec<f64> = Vec::new();
+    for col in columns {
+        let Some(scaled) = prepare(col, cfg) else {
+            continue;
+        };
+        let (train_end, _) = split_points(scaled.len(), cfg);
+        let mut h = History::with_capacity(train_end);
+        for (i, v) in scaled.iter().take(train_end).enumerate() {
+            h.push(*v);
+            if let Some(slot) = total.get_mut(i) {
+                *slot += v.unwrap_or(0.0);
+            } else {
+                total.push(v.unwrap_or(0.0));
+            }
+        }
+        histories.push(h);
+    }
+    // Seasons of the aggregate: what the series share.
+    let seasons = detect(&total, interval_secs);
+    Regression::fit_pooled(histories.iter(), seasons, RegressionConfig::default())
+}
+
+/// Backtests `kind` on one series; returns one score per configured horizon, or `None` when the
+/// series has no positive value or too little training data. With `pooled`, model `auto` also
+/// weighs the pooled regression.
+pub fn evaluate_series(
+    values: &[Option<f64>],
+    interval_secs: Option<u64>,
+    kind: ModelKind,
+    cfg: &BacktestConfig,
+    pooled: Option<&Regression>,
+) -> Option<Vec<Score>> {
+    let scaled = prepare(values, cfg)?;
+    let n = scaled.len();
+    let (train_end, val_end) = split_points(n, cfg);
     let train: Vec<f64> = scaled
         .get(..train_end)?
         .iter()
@@ -212,7 +253,15 @@ pub fn evaluate_series(
         calibration_window: 500,
         non_negative: true,
     };
-    let mut p = Predictor::new(kind, seasons, pcfg);
+    let model: Box<dyn Forecaster> = match (kind, pooled) {
+        (ModelKind::Auto, Some(g)) => Box::new(Auto::with_extra(
+            seasons,
+            AutoConfig::default(),
+            vec![Box::new(g.clone())],
+        )),
+        _ => kind.build(seasons),
+    };
+    let mut p = Predictor::with_model(model, pcfg);
     p.preload(scaled.get(..train_end)?.iter().copied());
     p.fit();
     let mut scores = vec![Score::default(); cfg.horizons.len()];
@@ -258,8 +307,8 @@ mod tests {
             })
             .collect();
         let cfg = BacktestConfig::default();
-        let naive = evaluate_series(&v, Some(300), ModelKind::Naive, &cfg).expect("scored");
-        let auto = evaluate_series(&v, Some(300), ModelKind::Auto, &cfg).expect("scored");
+        let naive = evaluate_series(&v, Some(300), ModelKind::Naive, &cfg, None).expect("scored");
+        let auto = evaluate_series(&v, Some(300), ModelKind::Auto, &cfg, None).expect("scored");
         let mse = |s: &Score| s.sse / s.n as f64;
         assert!(
             mse(&auto[0]) < 0.8 * mse(&naive[0]),
@@ -275,7 +324,7 @@ mod tests {
         for c in v.iter_mut().skip(900).step_by(2) {
             *c = None;
         }
-        let s = evaluate_series(&v, None, ModelKind::Naive, &BacktestConfig::default())
+        let s = evaluate_series(&v, None, ModelKind::Naive, &BacktestConfig::default(), None)
             .expect("scored");
         assert_eq!(s[0].n, 150);
     }

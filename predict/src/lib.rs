@@ -14,7 +14,9 @@ mod predictor;
 pub mod season;
 pub mod trace;
 
-pub use backtest::{evaluate_series, BacktestConfig, BacktestRow, Missing, Normalise, Score};
+pub use backtest::{
+    evaluate_series, fit_pooled, prepare, BacktestConfig, BacktestRow, Missing, Normalise, Score,
+};
 pub use error::PredictError;
 pub use history::History;
 pub use model::{Forecaster, ModelKind};

@@ -14,7 +14,9 @@ use std::collections::VecDeque;
 pub struct AutoConfig {
     /// Horizons scored separately; longer horizons reuse the weights of the last one.
     pub tracked_horizon: usize,
-    /// Error memory in steps (exponential forgetting); `None` uses one day, or 288 steps.
+    /// Error memory in steps (exponential forgetting); `None` uses about an hour (a 24th of the
+    /// daily period, or 12 steps): traffic switches regime quickly, and the model that was best
+    /// in the last hour is the best guess for the next one.
     pub memory: Option<usize>,
     /// Weight exponent: weights are `mse^-power` (larger concentrates on the best model).
     pub power: f64,
@@ -25,7 +27,7 @@ impl Default for AutoConfig {
         Self {
             tracked_horizon: 12,
             memory: None,
-            power: 1.0,
+            power: 2.0,
         }
     }
 }
@@ -47,13 +49,23 @@ pub struct Auto {
 impl Auto {
     /// An unfitted combination for a series with the given seasons.
     pub fn new(seasons: Seasons, cfg: AutoConfig) -> Self {
-        let candidates: Vec<Box<dyn Forecaster>> = vec![
+        Self::with_extra(seasons, cfg, Vec::new())
+    }
+
+    /// A combination with further candidates besides the standard ones (e.g. a pooled model).
+    pub fn with_extra(seasons: Seasons, cfg: AutoConfig, extra: Vec<Box<dyn Forecaster>>) -> Self {
+        let mut candidates: Vec<Box<dyn Forecaster>> = vec![
             Box::new(Naive),
             Box::new(SeasonalNaive::new(seasons)),
             Box::new(Ets::new(seasons)),
             Box::new(Regression::new(seasons, RegressionConfig::default())),
         ];
-        let memory = cfg.memory.or(seasons.day).unwrap_or(288).max(2);
+        candidates.extend(extra);
+        let memory = cfg
+            .memory
+            .or(seasons.day.map(|d| d / 24))
+            .unwrap_or(12)
+            .max(2);
         let h = cfg.tracked_horizon.max(1);
         Self {
             mse: vec![vec![f64::NAN; h]; candidates.len()],

@@ -13,13 +13,15 @@ use crate::{History, Seasons};
 use std::f64::consts::TAU;
 
 /// Tunables of the regression model.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RegressionConfig {
     /// Number of most recent values used as features.
     pub lags: usize,
     /// Windows (in steps) of running medians of the latest values used as features: they let
     /// the fit tell a one-interval spike from a level change.
     pub medians: [usize; 2],
+    /// Adds the positive and negative parts of the latest value's excursion from its median.
+    pub excursions: bool,
     /// Half-width of the average taken around each seasonal lag.
     pub seasonal_halfwidth: usize,
     /// Harmonics of each season used as calendar features.
@@ -37,6 +39,7 @@ impl Default for RegressionConfig {
         Self {
             lags: 12,
             medians: [3, 5],
+            excursions: true,
             seasonal_halfwidth: 2,
             harmonics: 2,
             ridge: 1e-4,
@@ -54,6 +57,8 @@ pub struct Regression {
     /// Seasonal periods actually used as features (decided at fit time from the history length).
     periods: Vec<usize>,
     coef: Option<Vec<f64>>,
+    /// Coefficients come from [`Regression::fit_pooled`] and are not refitted per series.
+    pooled: bool,
 }
 
 impl Regression {
@@ -64,13 +69,8 @@ impl Regression {
             cfg,
             periods: Vec::new(),
             coef: None,
+            pooled: false,
         }
-    }
-
-    fn n_features(&self) -> usize {
-        1 + self.cfg.lags
-            + self.cfg.medians.len()
-            + self.periods.len() * (1 + 2 * self.cfg.harmonics)
     }
 
     /// Writes the features of the value at absolute time `t`, reading lag `k` through `lag`.
@@ -90,6 +90,13 @@ impl Regression {
             let part = &mut window[..w];
             part.sort_unstable_by(f64::total_cmp);
             x.push(part[w / 2]);
+        }
+        if self.cfg.excursions {
+            // Split the latest value's distance from its running median by sign: spikes up and
+            // dips revert at different speeds, which a single linear term cannot express.
+            let med = x.last().copied().unwrap_or(last);
+            x.push((last - med).max(0.0));
+            x.push((last - med).min(0.0));
         }
         let hw = self.cfg.seasonal_halfwidth;
         for &p in &self.periods {
@@ -111,18 +118,21 @@ impl Regression {
         true
     }
 
-    fn predict_row(&self, x: &[f64]) -> Option<f64> {
-        let c = self.coef.as_ref()?;
-        Some(c.iter().zip(x).map(|(a, b)| a * b).sum())
+    /// Seasonal periods whose lag enough rows of a `len`-long history reach.
+    fn usable_periods(&self, len: usize) -> Vec<usize> {
+        let base = 1 + self.cfg.lags + self.cfg.medians.len() + 2;
+        [self.seasons.day, self.seasons.week]
+            .into_iter()
+            .flatten()
+            .filter(|&p| {
+                let rows = len.saturating_sub(p + self.cfg.seasonal_halfwidth);
+                rows >= self.cfg.min_rows_per_feature * (base + 5)
+            })
+            .collect()
     }
-}
 
-impl Forecaster for Regression {
-    fn kind(&self) -> ModelKind {
-        ModelKind::Regression
-    }
-
-    fn fit(&mut self, hist: &History) {
+    /// Training rows `(features, target)` of a history, for the current `periods`.
+    fn rows(&self, hist: &History) -> Vec<(Vec<f32>, f32)> {
         let raw = hist.to_vec();
         let t0 = hist.pushed() - raw.len() as u64;
         // Features read gaps as the last known value; targets must be real observations.
@@ -140,70 +150,101 @@ impl Forecaster for Regression {
                 .and_then(|j| filled.get(j).copied())
                 .filter(|v| v.is_finite())
         };
-        // A seasonal lag is a feature only when enough rows reach it.
-        let base = 1 + self.cfg.lags + self.cfg.medians.len();
-        self.periods = [self.seasons.day, self.seasons.week]
-            .into_iter()
-            .flatten()
-            .filter(|&p| {
-                let rows = raw.len().saturating_sub(p + self.cfg.seasonal_halfwidth);
-                rows >= self.cfg.min_rows_per_feature * (base + 5)
-            })
-            .collect();
-        let start = self.cfg.lags.max(
-            self.periods
-                .iter()
-                .map(|p| p + self.cfg.seasonal_halfwidth)
-                .max()
-                .unwrap_or(0),
-        );
-        let n = self.n_features();
-        let mut rows: Vec<(Vec<f64>, f64)> = Vec::new();
-        let mut x = Vec::with_capacity(n);
+        let hw = self.cfg.seasonal_halfwidth;
+        let start = self
+            .cfg
+            .lags
+            .max(self.periods.iter().map(|p| p + hw).max().unwrap_or(0));
+        let mut rows = Vec::new();
+        let mut x = Vec::new();
         for (i, &y) in raw.iter().enumerate().skip(start) {
-            if !y.is_finite() {
-                continue;
-            }
-            if self.features(t0 + i as u64, |k| lag_at(i, k), &mut x) {
-                rows.push((x.clone(), y));
+            if y.is_finite() && self.features(t0 + i as u64, |k| lag_at(i, k), &mut x) {
+                rows.push((x.iter().map(|&v| v as f32).collect(), y as f32));
             }
         }
+        rows
+    }
+
+    /// Huber-weighted ridge fit of `rows` (iteratively reweighted least squares).
+    fn solve(&self, rows: &[(Vec<f32>, f32)]) -> Option<Vec<f64>> {
+        let n = rows.first()?.0.len();
         if rows.len() < 2 * n {
-            self.coef = None;
-            return;
+            return None;
         }
         let mut weights = vec![1.0; rows.len()];
-        let mut coef = None;
+        let mut coef: Option<Vec<f64>> = None;
+        let mut xf = vec![0.0; n];
         for pass in 0..=self.cfg.robust_passes {
             let mut ne = NormalEquations::new(n);
             for ((x, y), w) in rows.iter().zip(&weights) {
-                ne.add(x, *y, *w);
+                xf.iter_mut().zip(x).for_each(|(d, &s)| *d = f64::from(s));
+                ne.add(&xf, f64::from(*y), *w);
             }
             let Some(c) = ne.solve(self.cfg.ridge) else {
                 break;
             };
-            coef = Some(c);
-            self.coef = coef.clone();
             if pass == self.cfg.robust_passes {
-                break;
+                return Some(c);
             }
             // Huber weights with the usual 1.345 · robust scale (MAD / 0.6745).
-            let mut res: Vec<f64> = rows
+            let resid: Vec<f64> = rows
                 .iter()
-                .map(|(x, y)| (y - self.predict_row(x).unwrap_or(*y)).abs())
+                .map(|(x, y)| {
+                    let p: f64 = c.iter().zip(x).map(|(a, &b)| a * f64::from(b)).sum();
+                    (f64::from(*y) - p).abs()
+                })
                 .collect();
-            let resid = res.clone();
-            let mid = res.len() / 2;
-            let mad = *res.select_nth_unstable_by(mid, f64::total_cmp).1;
-            let c = 1.345 * mad / 0.6745;
-            if c <= 0.0 {
+            coef = Some(c);
+            let mut sorted = resid.clone();
+            let mid = sorted.len() / 2;
+            let mad = *sorted.select_nth_unstable_by(mid, f64::total_cmp).1;
+            let scale = 1.345 * mad / 0.6745;
+            if scale <= 0.0 {
                 break;
             }
             for (w, r) in weights.iter_mut().zip(resid) {
-                *w = if r <= c { 1.0 } else { c / r };
+                *w = if r <= scale { 1.0 } else { scale / r };
             }
         }
-        self.coef = coef;
+        coef
+    }
+
+    /// One model fitted on the pooled rows of many series (scaled alike, e.g. each by its
+    /// maximum): it learns the shape traffic shares, from far more data than any one series has.
+    /// Its coefficients stay fixed when a series calls `fit`.
+    pub fn fit_pooled<'a>(
+        histories: impl IntoIterator<Item = &'a History>,
+        seasons: Seasons,
+        cfg: RegressionConfig,
+    ) -> Option<Self> {
+        let histories: Vec<&History> = histories.into_iter().collect();
+        let mut model = Self::new(seasons, cfg);
+        let shortest = histories.iter().map(|h| h.len()).min()?;
+        model.periods = model.usable_periods(shortest);
+        let rows: Vec<(Vec<f32>, f32)> = histories.iter().flat_map(|h| model.rows(h)).collect();
+        model.coef = Some(model.solve(&rows)?);
+        model.pooled = true;
+        Some(model)
+    }
+
+    fn predict_row(&self, x: &[f64]) -> Option<f64> {
+        let c = self.coef.as_ref()?;
+        Some(c.iter().zip(x).map(|(a, b)| a * b).sum())
+    }
+}
+
+impl Forecaster for Regression {
+    fn kind(&self) -> ModelKind {
+        ModelKind::Regression
+    }
+
+    fn fit(&mut self, hist: &History) {
+        if self.pooled {
+            return;
+        }
+        self.periods = self.usable_periods(hist.len());
+        let rows = self.rows(hist);
+        self.coef = self.solve(&rows);
     }
 
     fn observe(&mut self, _hist: &History) {}
@@ -215,7 +256,7 @@ impl Forecaster for Regression {
             out.extend(std::iter::repeat_n(last, h));
             return;
         }
-        let mut x = Vec::with_capacity(self.n_features());
+        let mut x = Vec::with_capacity(32);
         for s in 1..=h {
             let t = hist.pushed() + s as u64 - 1;
             let ahead = out.as_slice();
