@@ -27,3 +27,6 @@ pub use service::{
 };
 pub use state::DeviceState;
 pub use traffic::PortTraffic;
+
+#[cfg(test)]
+mod tests;

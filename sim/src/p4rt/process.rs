@@ -236,6 +236,21 @@ impl DeviceState {
         ts.entries.get_mut(&best)
     }
 
+    /// The default action of table `name`, as an entry action.
+    fn default_action(&self, name: &str) -> Option<EntryAction> {
+        let id = self.table_id(name)?;
+        let (bound, _) = self.tables.get(&id)?.default.as_ref()?;
+        Some(EntryAction::Direct(bound.clone()))
+    }
+
+    /// The action of the hit entry of table `name`, or its default action on a miss.
+    fn apply_table(&mut self, name: &str, fields: &[(&str, u128)]) -> Option<EntryAction> {
+        match self.lookup(name, fields) {
+            Some(e) => Some(e.action.clone()),
+            None => self.default_action(name),
+        }
+    }
+
     /// The action an indirect entry resolves to for a flow with `hash`.
     fn resolve(&self, table: &str, action: &EntryAction, hash: u64) -> Option<BoundAction> {
         let profile = self.schema.table_by_name(table)?.implementation;
@@ -333,9 +348,7 @@ impl DeviceState {
             ("local_metadata.l4_src_port", u128::from(l4_src)),
             ("local_metadata.l4_dst_port", u128::from(l4_dst)),
         ];
-        let acl = self
-            .lookup("PrescientIngress.acl", &acl_fields)
-            .map(|e| e.action.clone());
+        let acl = self.apply_table("PrescientIngress.acl", &acl_fields);
         if let Some(EntryAction::Direct(a)) = acl {
             match self.action_name(a.id) {
                 "PrescientIngress.drop" => return,
@@ -353,12 +366,10 @@ impl DeviceState {
         let mut rewritten = false;
         let mut dst = v.dst;
         let mut src = v.src;
-        let dst_action = self
-            .lookup(
-                "PrescientIngress.translate_dst",
-                &[("hdr.ipv4.dst_addr", u128::from(dst))],
-            )
-            .map(|e| e.action.clone());
+        let dst_action = self.apply_table(
+            "PrescientIngress.translate_dst",
+            &[("hdr.ipv4.dst_addr", u128::from(dst))],
+        );
         if let Some(EntryAction::Direct(a)) = dst_action {
             if let [ip, m] = a.params[..] {
                 dst = ip as u32;
@@ -367,12 +378,10 @@ impl DeviceState {
                 rewritten = true;
             }
         }
-        let sel = self
-            .lookup(
-                "PrescientIngress.service_select",
-                &[("hdr.ipv4.dst_addr", u128::from(dst))],
-            )
-            .map(|e| e.action.clone());
+        let sel = self.apply_table(
+            "PrescientIngress.service_select",
+            &[("hdr.ipv4.dst_addr", u128::from(dst))],
+        );
         if let Some(action) = sel {
             let hash = flow_hash(v.src, v.proto, l4_src, l4_dst);
             if let Some(a) = self.resolve("PrescientIngress.service_select", &action, hash) {
@@ -399,15 +408,17 @@ impl DeviceState {
                 }
             }
         }
-        let Some(entry) = self.lookup(
-            "PrescientIngress.ipv4_lpm",
-            &[("hdr.ipv4.dst_addr", u128::from(dst))],
-        ) else {
-            return; // Default action: drop.
+        let lpm_fields = [("hdr.ipv4.dst_addr", u128::from(dst))];
+        let lpm = match self.lookup("PrescientIngress.ipv4_lpm", &lpm_fields) {
+            Some(entry) => {
+                // The direct counter counts hits only, as BMv2's does.
+                entry.counter.packet_count = entry.counter.packet_count.saturating_add(1);
+                entry.counter.byte_count = entry.counter.byte_count.saturating_add(len as i64);
+                Some(entry.action.clone())
+            }
+            None => self.default_action("PrescientIngress.ipv4_lpm"),
         };
-        entry.counter.packet_count = entry.counter.packet_count.saturating_add(1);
-        entry.counter.byte_count = entry.counter.byte_count.saturating_add(len as i64);
-        let EntryAction::Direct(a) = entry.action.clone() else {
+        let Some(EntryAction::Direct(a)) = lpm else {
             return;
         };
         if self.action_name(a.id) != "PrescientIngress.forward" {
@@ -419,12 +430,10 @@ impl DeviceState {
         put_mac(&mut f, 6, smac);
         put_mac(&mut f, 0, dmac);
         put(&mut f, ETH_LEN + 8, &[v.ttl - 1]);
-        let src_action = self
-            .lookup(
-                "PrescientIngress.translate_src",
-                &[("hdr.ipv4.src_addr", u128::from(src))],
-            )
-            .map(|e| e.action.clone());
+        let src_action = self.apply_table(
+            "PrescientIngress.translate_src",
+            &[("hdr.ipv4.src_addr", u128::from(src))],
+        );
         if let Some(EntryAction::Direct(a)) = src_action {
             if let [ip, m] = a.params[..] {
                 src = ip as u32;
