@@ -3,3 +3,5 @@
 
 pub mod openflow;
 pub mod p4rt;
+pub mod topology;
+pub mod traffic;
