@@ -1,0 +1,361 @@
+//! The tokio task of one switch connection: socket, timer, inline app, and the glue between the
+//! [`Machine`] and the rest of the controller.
+//!
+//! Per wake-up: read as much as the socket has (into a 256 KiB buffer), decode every complete
+//! frame, answer packet-ins through the app without leaving the task, let the machine handle
+//! the rest, then write everything queued with one `write_all`. Commands are drained in batches
+//! for the same reason.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot, watch, OwnedSemaphorePermit};
+use tokio_util::sync::CancellationToken;
+
+use super::app::{Outbox, SwitchApp, Verdict};
+use super::error::{CloseReason, SessionError};
+use super::events::{port_change, port_info, PacketInEvent, SwitchEvent, SwitchInfo};
+use super::frame;
+use super::listener::{Command, Ctx, Entry};
+use super::machine::{Effect, Machine, Phase};
+use super::request::{Reply, Request};
+use crate::openflow::wire::error::BadRequestCode;
+use crate::openflow::wire::{
+    peek_frame_len, DatapathId, ErrorKind, ErrorMsg, MsgType, PacketInView, PortNo, MAX_FRAME_LEN,
+};
+
+/// What callers send to a session.
+pub(crate) enum SessionCmd {
+    /// A message expecting no answer.
+    Send(Command),
+    /// A request and where its answer goes.
+    Request(Request, oneshot::Sender<Result<Reply, SessionError>>),
+}
+
+type Token = oneshot::Sender<Result<Reply, SessionError>>;
+
+const READ_CHUNK: usize = 256 * 1024;
+const COMMAND_BATCH: usize = 256;
+/// How long a new connection waits for the session it replaces to finish.
+const REPLACE_WAIT: Duration = Duration::from_secs(5);
+
+struct Session {
+    ctx: Arc<Ctx>,
+    peer: SocketAddr,
+    machine: Machine<Token>,
+    app: Option<Box<dyn SwitchApp>>,
+    dpid: Option<DatapathId>,
+    serial: u64,
+    cancel: CancellationToken,
+    cmd_tx: mpsc::Sender<SessionCmd>,
+    done_rx: watch::Receiver<bool>,
+    announced: bool,
+    wbuf: BytesMut,
+    fx: Vec<Effect<Token>>,
+    close: Option<CloseReason>,
+    packet_ins: u64,
+}
+
+/// Runs one connection until it closes; never panics on input.
+pub(crate) async fn run(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    ctx: Arc<Ctx>,
+    _permit: OwnedSemaphorePermit,
+) {
+    let _ = stream.set_nodelay(true);
+    let (cmd_tx, mut cmd_rx) = mpsc::channel(ctx.config.command_capacity.max(1));
+    let (done_tx, done_rx) = watch::channel(false);
+    let serial = ctx.next_serial();
+    let mut s = Session {
+        cancel: ctx.cancel.child_token(),
+        machine: Machine::new(Instant::now(), ctx.config.machine.clone()),
+        ctx,
+        peer,
+        app: None,
+        dpid: None,
+        serial,
+        cmd_tx,
+        done_rx,
+        announced: false,
+        wbuf: BytesMut::with_capacity(64 * 1024),
+        fx: Vec::new(),
+        close: None,
+        packet_ins: 0,
+    };
+    s.ctx.stats.sessions_started.fetch_add(1, Ordering::Relaxed);
+    let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
+    s.machine.start(&mut s.wbuf);
+    let reason = loop {
+        if let Err(e) = s.flush(&mut stream).await {
+            break e;
+        }
+        if let Some(r) = s.close.take() {
+            break r;
+        }
+        let deadline = tokio::time::Instant::from_std(s.machine.next_deadline());
+        let registered = s.dpid.is_some();
+        tokio::select! {
+            biased;
+            _ = s.cancel.cancelled() => {
+                break if s.ctx.cancel.is_cancelled() { CloseReason::Shutdown } else { CloseReason::Replaced };
+            }
+            r = read_more(&mut stream, &mut rbuf) => match r {
+                Ok(0) => break CloseReason::PeerClosed,
+                Ok(_) => s.on_bytes(&mut rbuf),
+                Err(e) => break CloseReason::Io(e.to_string()),
+            },
+            cmd = cmd_rx.recv(), if registered => {
+                if let Some(cmd) = cmd {
+                    s.on_command(cmd);
+                    for _ in 0..COMMAND_BATCH {
+                        match cmd_rx.try_recv() {
+                            Ok(cmd) => s.on_command(cmd),
+                            Err(_) => break,
+                        }
+                    }
+                }
+            }
+            _ = tokio::time::sleep_until(deadline) => {
+                s.machine.on_tick(Instant::now(), &mut s.wbuf, &mut s.fx);
+            }
+        }
+        s.apply_effects().await;
+    };
+    s.finish(reason, done_tx).await;
+}
+
+async fn read_more(stream: &mut TcpStream, rbuf: &mut BytesMut) -> std::io::Result<usize> {
+    if rbuf.capacity() - rbuf.len() < READ_CHUNK / 4 {
+        rbuf.reserve(READ_CHUNK);
+    }
+    stream.read_buf(rbuf).await
+}
+
+impl Session {
+    async fn flush(&mut self, stream: &mut TcpStream) -> Result<(), CloseReason> {
+        if self.wbuf.is_empty() {
+            return Ok(());
+        }
+        let r = stream.write_all(&self.wbuf).await;
+        self.wbuf.clear();
+        r.map_err(|e| CloseReason::Io(e.to_string()))
+    }
+
+    fn on_bytes(&mut self, rbuf: &mut BytesMut) {
+        let now = Instant::now();
+        self.machine.note_rx(now);
+        let mut at = 0;
+        while self.close.is_none() {
+            let rest = rbuf.get(at..).unwrap_or(&[]);
+            let len = match peek_frame_len(rest, MAX_FRAME_LEN) {
+                Ok(Some(len)) if len <= rest.len() => len,
+                Ok(_) => break,
+                Err(e) => {
+                    self.close = Some(CloseReason::Framing(e));
+                    break;
+                }
+            };
+            let frame_bytes = rest.get(..len).unwrap_or(&[]);
+            self.on_frame(now, frame_bytes);
+            at += len;
+        }
+        rbuf.advance(at.min(rbuf.len()));
+        if self.packet_ins > 0 {
+            self.ctx
+                .stats
+                .packet_ins
+                .fetch_add(self.packet_ins, Ordering::Relaxed);
+            self.packet_ins = 0;
+        }
+    }
+
+    fn on_frame(&mut self, now: Instant, frame_bytes: &[u8]) {
+        let is_packet_in = frame_bytes.get(1).copied() == Some(u8::from(MsgType::PacketIn));
+        let (Some(dpid), Some(app), true) = (self.dpid, self.app.as_mut(), is_packet_in) else {
+            self.machine
+                .on_frame(now, frame_bytes, &mut self.wbuf, &mut self.fx);
+            return;
+        };
+        self.packet_ins += 1;
+        let view = match PacketInView::new_checked(frame_bytes) {
+            Ok(v) => v,
+            Err(error) => {
+                let xid = crate::openflow::wire::Header::parse(frame_bytes)
+                    .map(|h| h.xid)
+                    .unwrap_or_default();
+                let kind = ErrorKind::BadRequest(BadRequestCode::BadLen);
+                let _ = frame::put(&mut self.wbuf, xid, &ErrorMsg::about(kind, frame_bytes));
+                self.fx.push(Effect::Event(SwitchEvent::ProtocolError {
+                    dpid: Some(dpid),
+                    xid,
+                    error,
+                }));
+                return;
+            }
+        };
+        let mut out = Outbox::new(dpid, &mut self.wbuf, self.machine.xids());
+        if app.on_packet_in(&view, &mut out) == Verdict::Publish {
+            let packet = PacketInEvent {
+                in_port: view.in_port().unwrap_or(PortNo::ANY),
+                reason: view.reason(),
+                buffer_id: view.buffer_id(),
+                table_id: view.table_id(),
+                cookie: view.cookie(),
+                data: bytes::Bytes::copy_from_slice(view.data()),
+            };
+            self.publish_lossy(SwitchEvent::PacketIn { dpid, packet });
+        }
+    }
+
+    /// Packet-in policy: never wait; count what the stream had no room for.
+    fn publish_lossy(&self, ev: SwitchEvent) {
+        if let Err(mpsc::error::TrySendError::Full(_)) = self.ctx.events.try_send(ev) {
+            self.ctx
+                .stats
+                .events_dropped
+                .fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn on_command(&mut self, cmd: SessionCmd) {
+        let r = match cmd {
+            SessionCmd::Send(Command::FlowMod(fm)) => self.machine.send(&fm, &mut self.wbuf),
+            SessionCmd::Send(Command::GroupMod(gm)) => self.machine.send(&gm, &mut self.wbuf),
+            SessionCmd::Send(Command::MeterMod(mm)) => self.machine.send(&mm, &mut self.wbuf),
+            SessionCmd::Send(Command::PacketOut(po)) => self.machine.send(&po, &mut self.wbuf),
+            SessionCmd::Request(req, tx) => {
+                let what = req.name();
+                if let Err((tx, source)) =
+                    self.machine
+                        .request(Instant::now(), req, tx, &mut self.wbuf)
+                {
+                    let dpid = self.dpid.unwrap_or_default();
+                    let _ = tx.send(Err(SessionError::Encode { dpid, what, source }));
+                }
+                return;
+            }
+        };
+        if let Err(e) = r {
+            // The handle checks sizes before queueing, so this is a codec limit we missed.
+            tracing::warn!(dpid = ?self.dpid, "command not sent: {e}");
+        }
+    }
+
+    async fn apply_effects(&mut self) {
+        let fx = std::mem::take(&mut self.fx);
+        for effect in fx {
+            match effect {
+                Effect::Connected(features) => self.on_connected(features).await,
+                Effect::Up { features, ports } => {
+                    let Some(dpid) = self.dpid else { continue };
+                    self.replay(dpid);
+                    self.ctx.mark_up(dpid, self.serial);
+                    self.announced = true;
+                    let info = SwitchInfo {
+                        dpid,
+                        features,
+                        ports: ports.iter().map(port_info).collect(),
+                        peer: self.peer,
+                    };
+                    tracing::info!(%dpid, peer = %self.peer, ports = info.ports.len(), "switch up");
+                    let _ = self.ctx.events.send(SwitchEvent::SwitchUp(info)).await;
+                }
+                Effect::PortStatus(ps) => {
+                    let Some(dpid) = self.dpid else { continue };
+                    if let Some(app) = self.app.as_mut() {
+                        let mut out = Outbox::new(dpid, &mut self.wbuf, self.machine.xids());
+                        app.on_port_status(&ps, &mut out);
+                    }
+                    let ev = SwitchEvent::PortStatus {
+                        dpid,
+                        change: port_change(ps.reason),
+                        port: port_info(&ps.desc),
+                    };
+                    let _ = self.ctx.events.send(ev).await;
+                }
+                Effect::Event(ev) => {
+                    let _ = self.ctx.events.send(ev).await;
+                }
+                Effect::Complete(tx, r) => {
+                    let _ = tx.send(r);
+                }
+                Effect::Close(r) => {
+                    if self.close.is_none() {
+                        self.close = Some(r);
+                    }
+                }
+            }
+        }
+    }
+
+    async fn on_connected(&mut self, features: crate::openflow::wire::FeaturesReply) {
+        let dpid = features.datapath_id;
+        let entry = Entry {
+            serial: self.serial,
+            tx: self.cmd_tx.clone(),
+            cancel: self.cancel.clone(),
+            done: self.done_rx.clone(),
+            up: false,
+        };
+        if let Some(old) = self.ctx.register(dpid, entry) {
+            tracing::info!(%dpid, "new connection replaces the old session");
+            old.cancel.cancel();
+            let mut done = old.done;
+            let _ = tokio::time::timeout(REPLACE_WAIT, done.wait_for(|d| *d)).await;
+        }
+        self.dpid = Some(dpid);
+        let mut app = self.ctx.factory.create(dpid);
+        let mut out = Outbox::new(dpid, &mut self.wbuf, self.machine.xids());
+        app.on_connect(&features, &mut out);
+        self.app = Some(app);
+    }
+
+    /// Connect-time programming: the default flows, then the switch's desired state.
+    fn replay(&mut self, dpid: DatapathId) {
+        for fm in &self.ctx.config.default_flows {
+            let _ = self.machine.send(fm, &mut self.wbuf);
+        }
+        let Some(desired) = self.ctx.desired_of(dpid) else {
+            return;
+        };
+        for mm in desired.meters() {
+            let _ = self.machine.send(mm, &mut self.wbuf);
+        }
+        for gm in desired.groups() {
+            let _ = self.machine.send(gm, &mut self.wbuf);
+        }
+        for fm in desired.flows() {
+            let _ = self.machine.send(fm, &mut self.wbuf);
+        }
+        tracing::debug!(%dpid, "replayed desired state");
+    }
+
+    async fn finish(mut self, reason: CloseReason, done_tx: watch::Sender<bool>) {
+        self.machine.close(&mut self.fx);
+        for effect in std::mem::take(&mut self.fx) {
+            if let Effect::Complete(tx, r) = effect {
+                let _ = tx.send(r);
+            }
+        }
+        if let Some(dpid) = self.dpid {
+            self.ctx.unregister(dpid, self.serial);
+            if self.announced {
+                tracing::info!(%dpid, %reason, "switch down");
+                let _ = self
+                    .ctx
+                    .events
+                    .send(SwitchEvent::SwitchDown { dpid, reason })
+                    .await;
+            }
+        } else if self.machine.phase() != Phase::Closed {
+            tracing::debug!(peer = %self.peer, %reason, "connection closed before handshake");
+        }
+        let _ = done_tx.send(true);
+    }
+}

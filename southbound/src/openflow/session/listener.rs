@@ -1,0 +1,481 @@
+//! The OpenFlow listener, the registry of sessions by datapath id, and the command handle.
+//!
+//! Invariants:
+//! - At most one registered session per datapath id. A new connection that reports a known
+//!   datapath id cancels the old session and waits for it to finish before going on, so
+//!   subscribers see the old `SwitchDown` strictly before the new `SwitchUp`.
+//! - A session only removes its own registry entry (entries carry a serial number).
+//! - At most `max_switches` connections exist; the listener stops accepting while full.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot, watch, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::app::AppFactory;
+use super::desired::DesiredState;
+use super::driver::{self, SessionCmd};
+use super::error::SessionError;
+use super::events::{port_counters, port_info, SwitchEvent};
+use super::machine::MachineConfig;
+use super::request::{Reply, Request};
+use crate::device::{PortCounters, PortInfo};
+use crate::openflow::wire::multipart::{FlowStats, FlowStatsRequest, MultipartReplyBody};
+use crate::openflow::wire::{
+    Action, ControllerRole, DatapathId, FlowMod, GroupMod, Instruction, Match, MeterMod,
+    MultipartRequestBody, PacketOut, PortNo, Role, TableId, WireError, HEADER_LEN, MAX_FRAME_LEN,
+};
+
+/// A message to a switch that expects no answer (failures arrive as `SwitchEvent::Error`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// FLOW_MOD.
+    FlowMod(FlowMod),
+    /// GROUP_MOD.
+    GroupMod(GroupMod),
+    /// METER_MOD.
+    MeterMod(MeterMod),
+    /// PACKET_OUT.
+    PacketOut(PacketOut),
+}
+
+impl Command {
+    fn check_len(&self, dpid: DatapathId) -> Result<(), SessionError> {
+        let (what, body) = match self {
+            Command::FlowMod(m) => ("FLOW_MOD", m.buffer_len()),
+            Command::GroupMod(m) => ("GROUP_MOD", m.buffer_len()),
+            Command::MeterMod(m) => ("METER_MOD", m.buffer_len()),
+            Command::PacketOut(m) => ("PACKET_OUT", m.buffer_len()),
+        };
+        let len = HEADER_LEN + body;
+        if len > MAX_FRAME_LEN {
+            return Err(SessionError::Encode {
+                dpid,
+                what,
+                source: WireError::TooLong { msg: what, len },
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Settings of the controller side.
+#[derive(Debug, Clone)]
+pub struct ControllerConfig {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Most switches connected at once (further connections wait in the backlog).
+    pub max_switches: usize,
+    /// Per-session timers.
+    pub machine: MachineConfig,
+    /// Capacity of the event stream.
+    pub event_capacity: usize,
+    /// Capacity of each switch's command queue.
+    pub command_capacity: usize,
+    /// Flows installed on every switch at connect, before its desired state.
+    pub default_flows: Vec<FlowMod>,
+}
+
+impl ControllerConfig {
+    /// Defaults: the table-miss flow that punts to the controller, 4096 switches.
+    pub fn new(listen: SocketAddr) -> Self {
+        ControllerConfig {
+            listen,
+            max_switches: 4096,
+            machine: MachineConfig::default(),
+            event_capacity: 4096,
+            command_capacity: 1024,
+            default_flows: vec![table_miss_to_controller()],
+        }
+    }
+}
+
+/// Priority-0 table-miss flow in table 0: everything unmatched goes to the controller, whole
+/// packet (`max_len` NO_BUFFER).
+pub fn table_miss_to_controller() -> FlowMod {
+    FlowMod::add(
+        TableId(0),
+        0,
+        Match::new(),
+        vec![Instruction::ApplyActions(vec![Action::output(
+            PortNo::CONTROLLER,
+        )])],
+    )
+}
+
+/// Counters of the whole controller.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) packet_ins: AtomicU64,
+    pub(crate) events_dropped: AtomicU64,
+    pub(crate) sessions_started: AtomicU64,
+}
+
+/// A snapshot of the controller's counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Stats {
+    /// Packet-ins handled by apps.
+    pub packet_ins: u64,
+    /// Packet-in events dropped because the event stream was full.
+    pub events_dropped: u64,
+    /// Connections accepted.
+    pub sessions_started: u64,
+    /// Switches currently up.
+    pub switches_up: usize,
+}
+
+pub(crate) struct Entry {
+    pub(crate) serial: u64,
+    pub(crate) tx: mpsc::Sender<SessionCmd>,
+    pub(crate) cancel: CancellationToken,
+    pub(crate) done: watch::Receiver<bool>,
+    pub(crate) up: bool,
+}
+
+#[derive(Default)]
+struct Registry {
+    sessions: HashMap<DatapathId, Entry>,
+    desired: HashMap<DatapathId, DesiredState>,
+}
+
+/// Shared by the listener, the sessions and the handles.
+pub(crate) struct Ctx {
+    pub(crate) config: ControllerConfig,
+    pub(crate) factory: Arc<dyn AppFactory>,
+    pub(crate) events: mpsc::Sender<SwitchEvent>,
+    pub(crate) cancel: CancellationToken,
+    pub(crate) stats: Counters,
+    serial: AtomicU64,
+    registry: Mutex<Registry>,
+}
+
+impl Ctx {
+    fn registry(&self) -> MutexGuard<'_, Registry> {
+        // A poisoned lock only means another task panicked mid-update of plain maps; the maps
+        // are still consistent enough to serve, so keep going rather than cascade the panic.
+        self.registry.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn next_serial(&self) -> u64 {
+        self.serial.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Registers a session; returns the one it replaces.
+    pub(crate) fn register(&self, dpid: DatapathId, entry: Entry) -> Option<Entry> {
+        self.registry().sessions.insert(dpid, entry)
+    }
+
+    pub(crate) fn mark_up(&self, dpid: DatapathId, serial: u64) {
+        if let Some(e) = self.registry().sessions.get_mut(&dpid) {
+            if e.serial == serial {
+                e.up = true;
+            }
+        }
+    }
+
+    pub(crate) fn unregister(&self, dpid: DatapathId, serial: u64) {
+        let mut reg = self.registry();
+        if reg.sessions.get(&dpid).is_some_and(|e| e.serial == serial) {
+            reg.sessions.remove(&dpid);
+        }
+    }
+
+    pub(crate) fn desired_of(&self, dpid: DatapathId) -> Option<DesiredState> {
+        self.registry().desired.get(&dpid).cloned()
+    }
+
+    fn sender(&self, dpid: DatapathId) -> Result<mpsc::Sender<SessionCmd>, SessionError> {
+        self.registry()
+            .sessions
+            .get(&dpid)
+            .filter(|e| e.up)
+            .map(|e| e.tx.clone())
+            .ok_or(SessionError::NotConnected { dpid })
+    }
+}
+
+/// The receiving end of the event stream.
+pub type EventReceiver = mpsc::Receiver<SwitchEvent>;
+
+/// A running OpenFlow listener and its sessions.
+pub struct OpenFlowController {
+    ctx: Arc<Ctx>,
+    addr: SocketAddr,
+    tracker: TaskTracker,
+}
+
+impl OpenFlowController {
+    /// Binds the listener and starts accepting switches; each gets an app from `factory`.
+    pub async fn bind(
+        config: ControllerConfig,
+        factory: Arc<dyn AppFactory>,
+    ) -> Result<(OpenFlowController, EventReceiver), SessionError> {
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| SessionError::Bind {
+                addr: config.listen,
+                reason: e.to_string(),
+            })?;
+        let addr = listener.local_addr().map_err(|e| SessionError::Bind {
+            addr: config.listen,
+            reason: e.to_string(),
+        })?;
+        let (events, rx) = mpsc::channel(config.event_capacity.max(1));
+        let limit = Arc::new(Semaphore::new(config.max_switches.max(1)));
+        let ctx = Arc::new(Ctx {
+            config,
+            factory,
+            events,
+            cancel: CancellationToken::new(),
+            stats: Counters::default(),
+            serial: AtomicU64::new(1),
+            registry: Mutex::new(Registry::default()),
+        });
+        let tracker = TaskTracker::new();
+        let accept_ctx = ctx.clone();
+        let sessions = tracker.clone();
+        tracker.spawn(async move {
+            let ctx = accept_ctx;
+            loop {
+                // The connection limit is taken before accepting, so a full controller leaves
+                // new switches in the kernel's backlog instead of accepting and dropping them.
+                let permit = tokio::select! {
+                    _ = ctx.cancel.cancelled() => return,
+                    p = limit.clone().acquire_owned() => match p {
+                        Ok(p) => p,
+                        Err(_) => return,
+                    },
+                };
+                let accepted = tokio::select! {
+                    _ = ctx.cancel.cancelled() => return,
+                    a = listener.accept() => a,
+                };
+                match accepted {
+                    Ok((stream, peer)) => {
+                        sessions.spawn(driver::run(stream, peer, ctx.clone(), permit));
+                    }
+                    Err(e) => {
+                        // Typically EMFILE: back off briefly instead of spinning.
+                        tracing::warn!("accept failed: {e}");
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    }
+                }
+            }
+        });
+        tracing::info!(%addr, "listening for OpenFlow 1.3 switches");
+        Ok((OpenFlowController { ctx, addr, tracker }, rx))
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// A cloneable handle for commands and queries.
+    pub fn handle(&self) -> OpenFlowHandle {
+        OpenFlowHandle {
+            ctx: self.ctx.clone(),
+        }
+    }
+
+    /// Stops accepting, closes every session (each reports `SwitchDown`) and waits for them.
+    pub async fn shutdown(self) {
+        self.ctx.cancel.cancel();
+        self.tracker.close();
+        self.tracker.wait().await;
+    }
+}
+
+/// Cloneable access to the switches: commands in, queries answered.
+#[derive(Clone)]
+pub struct OpenFlowHandle {
+    ctx: Arc<Ctx>,
+}
+
+impl OpenFlowHandle {
+    /// Datapath ids of the switches currently up, sorted.
+    pub fn switches(&self) -> Vec<DatapathId> {
+        let mut v: Vec<DatapathId> = self
+            .ctx
+            .registry()
+            .sessions
+            .iter()
+            .filter(|(_, e)| e.up)
+            .map(|(d, _)| *d)
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// True when the switch is up.
+    pub fn is_up(&self, dpid: DatapathId) -> bool {
+        self.ctx
+            .registry()
+            .sessions
+            .get(&dpid)
+            .is_some_and(|e| e.up)
+    }
+
+    /// Counters of the controller.
+    pub fn stats(&self) -> Stats {
+        let s = &self.ctx.stats;
+        Stats {
+            packet_ins: s.packet_ins.load(Ordering::Relaxed),
+            events_dropped: s.events_dropped.load(Ordering::Relaxed),
+            sessions_started: s.sessions_started.load(Ordering::Relaxed),
+            switches_up: self
+                .ctx
+                .registry()
+                .sessions
+                .values()
+                .filter(|e| e.up)
+                .count(),
+        }
+    }
+
+    /// Sends a message now, without recording it as desired state; waits only for queue room.
+    pub async fn send(&self, dpid: DatapathId, cmd: Command) -> Result<(), SessionError> {
+        cmd.check_len(dpid)?;
+        let tx = self.ctx.sender(dpid)?;
+        tx.send(SessionCmd::Send(cmd))
+            .await
+            .map_err(|_| SessionError::NotConnected { dpid })
+    }
+
+    /// Records a flow/group/meter change as desired state of `dpid` (replayed on every
+    /// reconnect) and sends it if the switch is up. A PACKET_OUT is just sent.
+    /// Returns `Ok` also when the switch is down: the change is applied when it connects.
+    pub async fn install(&self, dpid: DatapathId, cmd: Command) -> Result<(), SessionError> {
+        cmd.check_len(dpid)?;
+        {
+            let mut reg = self.ctx.registry();
+            let d = reg.desired.entry(dpid).or_default();
+            match &cmd {
+                Command::FlowMod(fm) => d.apply_flow(fm),
+                Command::GroupMod(gm) => d.apply_group(gm),
+                Command::MeterMod(mm) => d.apply_meter(mm),
+                Command::PacketOut(_) => {}
+            }
+        }
+        match self.send(dpid, cmd).await {
+            Err(SessionError::NotConnected { .. }) => Ok(()),
+            other => other,
+        }
+    }
+
+    /// The desired state recorded for `dpid`.
+    pub fn desired(&self, dpid: DatapathId) -> DesiredState {
+        self.ctx.desired_of(dpid).unwrap_or_default()
+    }
+
+    /// Sends a request and waits for its assembled answer (or its timeout).
+    pub async fn request(&self, dpid: DatapathId, req: Request) -> Result<Reply, SessionError> {
+        let tx = self.ctx.sender(dpid)?;
+        let (reply_tx, reply_rx) = oneshot::channel();
+        tx.send(SessionCmd::Request(req, reply_tx))
+            .await
+            .map_err(|_| SessionError::NotConnected { dpid })?;
+        // The session completes every request exactly once, even when it closes; a dropped
+        // sender therefore means the session task is gone.
+        reply_rx
+            .await
+            .unwrap_or(Err(SessionError::NotConnected { dpid }))
+    }
+
+    async fn multipart(
+        &self,
+        dpid: DatapathId,
+        body: MultipartRequestBody,
+    ) -> Result<MultipartReplyBody, SessionError> {
+        match self.request(dpid, Request::Multipart(body)).await? {
+            Reply::Multipart(b) => Ok(b),
+            _ => Err(SessionError::UnexpectedReply {
+                dpid,
+                xid: Default::default(),
+                got: "non-multipart",
+            }),
+        }
+    }
+
+    /// Waits until the switch processed everything sent before (BARRIER).
+    pub async fn barrier(&self, dpid: DatapathId) -> Result<(), SessionError> {
+        self.request(dpid, Request::Barrier).await.map(|_| ())
+    }
+
+    /// Asks for a controller role; returns the role the switch granted.
+    pub async fn role(
+        &self,
+        dpid: DatapathId,
+        role: ControllerRole,
+        generation_id: u64,
+    ) -> Result<Role, SessionError> {
+        match self
+            .request(
+                dpid,
+                Request::Role(Role {
+                    role,
+                    generation_id,
+                }),
+            )
+            .await?
+        {
+            Reply::Role(r) => Ok(r),
+            _ => Err(SessionError::UnexpectedReply {
+                dpid,
+                xid: Default::default(),
+                got: "non-role",
+            }),
+        }
+    }
+
+    /// Counters of every port.
+    pub async fn port_stats(&self, dpid: DatapathId) -> Result<Vec<PortCounters>, SessionError> {
+        match self
+            .multipart(dpid, MultipartRequestBody::PortStats(PortNo::ANY))
+            .await?
+        {
+            MultipartReplyBody::PortStats(s) => Ok(s.iter().map(port_counters).collect()),
+            _ => Err(SessionError::UnexpectedReply {
+                dpid,
+                xid: Default::default(),
+                got: "other multipart",
+            }),
+        }
+    }
+
+    /// The switch's ports, freshly asked.
+    pub async fn port_desc(&self, dpid: DatapathId) -> Result<Vec<PortInfo>, SessionError> {
+        match self.multipart(dpid, MultipartRequestBody::PortDesc).await? {
+            MultipartReplyBody::PortDesc(p) => Ok(p.iter().map(port_info).collect()),
+            _ => Err(SessionError::UnexpectedReply {
+                dpid,
+                xid: Default::default(),
+                got: "other multipart",
+            }),
+        }
+    }
+
+    /// Flow entries and their counters.
+    pub async fn flow_stats(
+        &self,
+        dpid: DatapathId,
+        req: FlowStatsRequest,
+    ) -> Result<Vec<FlowStats>, SessionError> {
+        match self
+            .multipart(dpid, MultipartRequestBody::Flow(req))
+            .await?
+        {
+            MultipartReplyBody::Flow(f) => Ok(f),
+            _ => Err(SessionError::UnexpectedReply {
+                dpid,
+                xid: Default::default(),
+                got: "other multipart",
+            }),
+        }
+    }
+}
