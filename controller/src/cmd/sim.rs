@@ -1,10 +1,116 @@
-//! `prescient sim` (being built: see the open issues).
+//! `prescient sim`: emulated switches standalone, until Ctrl-C. Each southbound protocol has its
+//! own optional group of flags; whichever groups are given run side by side in one runtime.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use prescient_sim::p4rt::{self, P4SimNetwork, PortTraffic};
+use tokio_util::sync::CancellationToken;
+
+/// How the emulated P4Runtime devices are linked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum P4Links {
+    /// No links.
+    None,
+    /// Port 2 of device i to port 1 of device i+1.
+    Linear,
+    /// Linear plus the last device back to the first.
+    Ring,
+}
 
 /// Arguments of this subcommand.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Serve emulated P4Runtime devices (running prescient.p4) on this address, e.g. 127.0.0.1:9559.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub p4runtime: Option<SocketAddr>,
+    /// Number of P4Runtime devices; device ids are 1..=N, all on the one address.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub devices: u64,
+    /// How the P4Runtime devices are linked (hosts sit on ports 3 and up).
+    #[arg(long, value_enum, default_value_t = P4Links::Linear)]
+    pub p4_links: P4Links,
+    /// Seed of the P4Runtime devices' background traffic.
+    #[arg(long, default_value_t = 7)]
+    pub p4_seed: u64,
+    /// Model seconds of background traffic per wall-clock second (86400: a day per second).
+    #[arg(long, default_value_t = 1.0)]
+    pub p4_time_scale: f64,
+}
 
 /// Entry point.
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("this subcommand is being built")
+pub fn run(args: Args) -> anyhow::Result<()> {
+    if args.p4runtime.is_none() {
+        anyhow::bail!("nothing to emulate: give --p4runtime HOST:PORT");
+    }
+    if !(args.p4_time_scale.is_finite() && args.p4_time_scale > 0.0) {
+        anyhow::bail!(
+            "--p4-time-scale must be a positive number, got {}",
+            args.p4_time_scale
+        );
+    }
+    let runtime = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
+    runtime.block_on(serve(args))
+}
+
+async fn serve(args: Args) -> anyhow::Result<()> {
+    let shutdown = CancellationToken::new();
+    let mut tasks: tokio::task::JoinSet<anyhow::Result<()>> = tokio::task::JoinSet::new();
+    if let Some(addr) = args.p4runtime {
+        let mut network = match args.p4_links {
+            P4Links::None => P4SimNetwork::new(args.devices),
+            P4Links::Linear => P4SimNetwork::linear(args.devices),
+            P4Links::Ring => P4SimNetwork::ring(args.devices),
+        }
+        .context("loading prescient.p4's P4Info")?;
+        network.set_traffic(PortTraffic {
+            seed: args.p4_seed,
+            ..PortTraffic::default()
+        });
+        let network = Arc::new(network);
+        tracing::info!(
+            %addr,
+            devices = args.devices,
+            links = network.links().len(),
+            "serving emulated P4Runtime devices running prescient.p4"
+        );
+        let traffic = p4rt::run_traffic(
+            Arc::clone(&network),
+            Duration::from_secs(1),
+            args.p4_time_scale,
+            shutdown.clone(),
+        );
+        tasks.spawn(async move {
+            traffic.await;
+            Ok(())
+        });
+        let token = shutdown.clone();
+        tasks.spawn(async move {
+            let result = p4rt::serve(addr, network, token.clone()).await;
+            // Whatever ends the server ends the emulator.
+            token.cancel();
+            result.context("P4Runtime emulator")
+        });
+    }
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r.context("waiting for Ctrl-C")?,
+        () = shutdown.cancelled() => {}
+    }
+    shutdown.cancel();
+    let mut first_error = None;
+    while let Some(joined) = tasks.join_next().await {
+        let result = joined.context("emulator task panicked").and_then(|r| r);
+        if let Err(e) = result {
+            first_error.get_or_insert(e);
+        }
+    }
+    match first_error {
+        Some(e) => Err(e),
+        None => {
+            tracing::info!("emulator stopped");
+            Ok(())
+        }
+    }
 }
