@@ -9,7 +9,7 @@ use thiserror::Error;
 use crate::paths::{Fit, PathError};
 use crate::snapshot::Snapshot;
 
-use super::{Ledger, LedgerError, Reservation, ReservationId};
+use super::{Ledger, LedgerError, Reservation, ReservationId, ReservationRequest};
 
 /// What happened to one displaced reservation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -74,7 +74,7 @@ impl Ledger {
         displaced.sort_by_key(|r| (std::cmp::Reverse(r.request.tier), r.id));
         displaced
             .into_iter()
-            .map(|r| match self.replace(snapshot, &r) {
+            .map(|r| match self.place_as(snapshot, r.id, &r.request) {
                 Ok((reservation, preempted)) => RerouteOutcome::Rerouted {
                     reservation,
                     preempted,
@@ -87,12 +87,25 @@ impl Ledger {
             .collect()
     }
 
-    fn replace(
+    /// Finds a path with room for `req` over its whole window (`req.path` is ignored and
+    /// replaced) and admits it there: the one call a planner needs for a host pair or a flow.
+    pub fn place(
         &mut self,
         snapshot: &Snapshot,
-        r: &Reservation,
+        req: ReservationRequest,
     ) -> Result<(Reservation, Vec<Reservation>), RerouteError> {
-        let req = &r.request;
+        let id = ReservationId(self.next_id);
+        let placed = self.place_as(snapshot, id, &req)?;
+        self.next_id += 1;
+        Ok(placed)
+    }
+
+    fn place_as(
+        &mut self,
+        snapshot: &Snapshot,
+        id: ReservationId,
+        req: &ReservationRequest,
+    ) -> Result<(Reservation, Vec<Reservation>), RerouteError> {
         let residual = self.residuals(snapshot, req.window);
         let found = snapshot.constrained_path(req.src, req.dst, req.rate_bps, &residual)?;
         if let Fit::WidestOnly { bottleneck_bps } = found.fit {
@@ -106,10 +119,10 @@ impl Ledger {
         }
         let mut new_req = req.clone();
         new_req.path = found.path.links;
-        let preempted = self.admit_as(r.id, new_req.clone())?;
+        let preempted = self.admit_as(id, new_req.clone())?;
         Ok((
             Reservation {
-                id: r.id,
+                id,
                 request: new_req,
             },
             preempted,

@@ -224,6 +224,28 @@ fn link_failure_reroutes_or_reports_unplaceable() {
     assert_eq!(l.audit(), None);
 }
 
+#[test]
+fn place_finds_a_path_with_room_over_the_window() {
+    let snap = square(10);
+    let mut l = Ledger::from_snapshot(&snap);
+    l.admit(req(TOP, 8, 0, 0, 50)).expect("fits");
+    let mut want = req(&[], 5, 0, 10, 20);
+    want.src = dev(0);
+    want.dst = dev(3);
+    let (placed, preempted) = l.place(&snap, want.clone()).expect("bottom has room");
+    assert_eq!(placed.request.path, vec![key(0, 2), key(2, 3)]);
+    assert!(preempted.is_empty());
+    // After the top reservation ends, the cheaper top path is free again.
+    want.window = Window::new(Timestamp(50), Timestamp(60));
+    let (placed, _) = l.place(&snap, want.clone()).expect("top is free later");
+    assert_eq!(placed.request.path, vec![key(0, 1), key(1, 3)]);
+    want.rate_bps = 11;
+    assert!(matches!(
+        l.place(&snap, want),
+        Err(RerouteError::NoRoom { widest_bps: 10, .. })
+    ));
+}
+
 // ---- property tests: the ledger never over-commits a link ----
 
 #[derive(Debug, Clone)]
