@@ -204,9 +204,9 @@ impl FlowTables {
             .unwrap_or_default()
     }
 
-    /// Entries selected by `sel`.
-    pub fn select<'a>(&'a self, sel: &'a Selector<'a>) -> impl Iterator<Item = &'a FlowEntry> + 'a {
-        self.entries().filter(move |e| sel.selects(e))
+    /// Entries selected by `sel`, in table and lookup order.
+    pub fn select(&self, sel: &Selector<'_>) -> Vec<&FlowEntry> {
+        self.entries().filter(|e| sel.selects(e)).collect()
     }
 
     /// Checks a FLOW_MOD's table and instructions the way OVS does, before touching any table.

@@ -1,0 +1,546 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use prescient_southbound::openflow::wire::error::{
+    BadRequestCode, FlowModFailedCode, GroupModFailedCode,
+};
+use prescient_southbound::openflow::wire::multipart::FlowStatsRequest;
+use prescient_southbound::openflow::wire::{
+    Action, Bucket, ControllerRole, DatapathId, ErrorKind, FlowMod, FlowModCommand, FlowModFlags,
+    FlowRemovedReason, Frame, GroupCommand, GroupId, GroupMod, GroupType, Hello, Instruction,
+    Match, Message, MultipartReplyBody, MultipartRequest, MultipartRequestBody, OxmField,
+    PacketInReason, PacketOut, PortNo, Role, TableId, Xid,
+};
+
+use super::*;
+use crate::openflow::packet::{arp_request, udp_packet, ETH_IPV4};
+use crate::topology::{SimTopology, TopologyKind};
+
+const NOW: Duration = Duration::from_secs(1);
+
+fn agent() -> SwitchAgent {
+    let topo = SimTopology::generate(TopologyKind::Ring(4)).unwrap();
+    let counters = Arc::new(FabricCounters::new(&topo));
+    let ports = (1..=3)
+        .map(|n| SimPort {
+            no: PortNo(n),
+            hw_addr: [2, 0, 0, 0, 1, n as u8],
+            name: format!("s1-eth{n}"),
+            up: true,
+            speed_kbps: 1_000_000,
+        })
+        .collect();
+    let mut a = SwitchAgent::new(DatapathId(1), "s1".into(), 0, ports, counters);
+    assert!(matches!(
+        a.on_connect(),
+        Effect::Send(Frame {
+            message: Message::Hello(_),
+            ..
+        })
+    ));
+    let mut out = Vec::new();
+    a.handle(NOW, Xid(1), Message::Hello(Hello::ofp13()), &[], &mut out);
+    assert!(out.is_empty());
+    a
+}
+
+fn send(a: &mut SwitchAgent, m: Message) -> Vec<Effect> {
+    let mut out = Vec::new();
+    let raw = m.to_vec(Xid(77)).unwrap();
+    a.handle(NOW, Xid(77), m, &raw, &mut out);
+    out
+}
+
+fn messages(out: &[Effect]) -> Vec<Message> {
+    out.iter()
+        .filter_map(|e| match e {
+            Effect::Send(f) => Some(f.message.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn error_of(out: &[Effect]) -> Option<ErrorKind> {
+    messages(out).into_iter().find_map(|m| match m {
+        Message::Error(e) => Some(e.kind),
+        _ => None,
+    })
+}
+
+fn out_port(port: u32) -> Vec<Instruction> {
+    vec![Instruction::ApplyActions(vec![Action::output(PortNo(
+        port,
+    ))])]
+}
+
+fn packet(dst_ip: [u8; 4]) -> Bytes {
+    udp_packet(
+        prescient_southbound::openflow::wire::MacAddr([0, 0, 0, 0, 0, 1]),
+        prescient_southbound::openflow::wire::MacAddr([0, 0, 0, 0, 0, 2]),
+        "10.0.0.1".parse().unwrap(),
+        dst_ip.into(),
+        (5, 6),
+        20,
+    )
+}
+
+#[test]
+fn incompatible_hello_is_refused_and_closed() {
+    let topo = SimTopology::generate(TopologyKind::Ring(1)).unwrap();
+    let mut a = SwitchAgent::new(
+        DatapathId(9),
+        "s".into(),
+        0,
+        Vec::new(),
+        Arc::new(FabricCounters::new(&topo)),
+    );
+    a.on_connect();
+    let mut out = Vec::new();
+    let old = Hello {
+        version: 1,
+        elements: Vec::new(),
+    };
+    a.handle(NOW, Xid(1), Message::Hello(old), &[], &mut out);
+    assert!(matches!(error_of(&out), Some(ErrorKind::HelloFailed(_))));
+    assert_eq!(out.last(), Some(&Effect::Close));
+}
+
+#[test]
+fn features_echo_barrier_and_config_are_answered() {
+    let mut a = agent();
+    match messages(&send(&mut a, Message::FeaturesRequest)).as_slice() {
+        [Message::FeaturesReply(f)] => {
+            assert_eq!(f.datapath_id, DatapathId(1));
+            assert_eq!(f.n_tables, N_TABLES);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        messages(&send(
+            &mut a,
+            Message::EchoRequest(Bytes::from_static(b"hi"))
+        )),
+        vec![Message::EchoReply(Bytes::from_static(b"hi"))]
+    );
+    assert_eq!(
+        messages(&send(&mut a, Message::BarrierRequest)),
+        vec![Message::BarrierReply]
+    );
+    let cfg = SwitchConfig {
+        flags: 0,
+        miss_send_len: 0xffff,
+    };
+    assert!(send(&mut a, Message::SetConfig(cfg)).is_empty());
+    assert_eq!(
+        messages(&send(&mut a, Message::GetConfigRequest)),
+        vec![Message::GetConfigReply(cfg)]
+    );
+    assert_eq!(
+        error_of(&send(&mut a, Message::BarrierReply)),
+        Some(ErrorKind::BadRequest(BadRequestCode::BadType))
+    );
+}
+
+#[test]
+fn installed_flow_forwards_and_table_miss_punts() {
+    let mut a = agent();
+    let m = Match::new()
+        .with(OxmField::EthType(ETH_IPV4))
+        .with(OxmField::Ipv4Dst {
+            addr: "10.0.0.2".parse().unwrap(),
+            mask: None,
+        });
+    assert!(send(
+        &mut a,
+        Message::FlowMod(FlowMod::add(TableId(0), 10, m, out_port(2)))
+    )
+    .is_empty());
+    let miss = vec![Instruction::ApplyActions(vec![Action::output(
+        PortNo::CONTROLLER,
+    )])];
+    assert!(send(
+        &mut a,
+        Message::FlowMod(FlowMod::add(TableId(0), 0, Match::new(), miss))
+    )
+    .is_empty());
+    let mut out = Vec::new();
+    a.receive(NOW, PortNo(1), packet([10, 0, 0, 2]), 0, &mut out);
+    assert!(
+        matches!(
+            out.as_slice(),
+            [Effect::Emit {
+                port: PortNo(2),
+                hops: 1,
+                ..
+            }]
+        ),
+        "{out:?}"
+    );
+    out.clear();
+    a.receive(NOW, PortNo(3), packet([10, 0, 0, 3]), 0, &mut out);
+    match messages(&out).as_slice() {
+        [Message::PacketIn(pi)] => {
+            assert_eq!(pi.reason, PacketInReason::NoMatch);
+            assert_eq!(pi.in_port(), Some(PortNo(3)));
+            assert_eq!(pi.data, packet([10, 0, 0, 3]));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(a.stats().packet_ins, 1);
+}
+
+#[test]
+fn packet_out_floods_all_ports_but_the_ingress() {
+    let mut a = agent();
+    let po = PacketOut {
+        buffer_id: prescient_southbound::openflow::wire::BufferId::NO_BUFFER,
+        in_port: PortNo(2),
+        actions: vec![Action::output(PortNo::FLOOD)],
+        data: packet([1, 2, 3, 4]),
+    };
+    let out = send(&mut a, Message::PacketOut(po));
+    let ports: Vec<PortNo> = out
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Emit { port, .. } => Some(*port),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ports, vec![PortNo(1), PortNo(3)]);
+    let bad = PacketOut::to_port(PortNo(1), packet([1, 2, 3, 4]));
+    let bad = PacketOut {
+        buffer_id: prescient_southbound::openflow::wire::BufferId(3),
+        ..bad
+    };
+    assert_eq!(
+        error_of(&send(&mut a, Message::PacketOut(bad))),
+        Some(ErrorKind::BadRequest(BadRequestCode::BufferUnknown))
+    );
+}
+
+#[test]
+fn refused_flow_mods_get_the_ovs_error_with_the_request_xid() {
+    let mut a = agent();
+    let out = send(
+        &mut a,
+        Message::FlowMod(FlowMod::add(TableId(200), 1, Match::new(), out_port(1))),
+    );
+    match out.as_slice() {
+        [Effect::Send(Frame {
+            xid: Xid(77),
+            message: Message::Error(e),
+        })] => {
+            assert_eq!(
+                e.kind,
+                ErrorKind::FlowModFailed(FlowModFailedCode::BadTableId)
+            );
+            assert!(!e.data.is_empty());
+        }
+        other => panic!("{other:?}"),
+    }
+    let gm = GroupMod {
+        command: GroupCommand::Modify,
+        group_type: GroupType::All,
+        group_id: GroupId(5),
+        buckets: vec![],
+    };
+    assert_eq!(
+        error_of(&send(&mut a, Message::GroupMod(gm))),
+        Some(ErrorKind::GroupModFailed(GroupModFailedCode::UnknownGroup))
+    );
+}
+
+#[test]
+fn delete_sends_flow_removed_for_send_flow_rem_entries() {
+    let mut a = agent();
+    let mut fm = FlowMod::add(
+        TableId(0),
+        5,
+        Match::new().with(OxmField::InPort(PortNo(1))),
+        out_port(2),
+    );
+    fm.flags = FlowModFlags::SEND_FLOW_REM;
+    fm.cookie = 0x42;
+    send(&mut a, Message::FlowMod(fm));
+    send(
+        &mut a,
+        Message::FlowMod(FlowMod::add(TableId(0), 6, Match::new(), out_port(3))),
+    );
+    let out = send(
+        &mut a,
+        Message::FlowMod(FlowMod::delete(TableId::ALL, Match::new())),
+    );
+    match messages(&out).as_slice() {
+        [Message::FlowRemoved(r)] => {
+            assert_eq!(r.cookie, 0x42);
+            assert_eq!(r.reason, FlowRemovedReason::Delete);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(a.tables().is_empty());
+}
+
+#[test]
+fn idle_timeout_sends_flow_removed_on_tick() {
+    let mut a = agent();
+    let mut fm = FlowMod::add(TableId(0), 5, Match::new(), out_port(2));
+    fm.flags = FlowModFlags::SEND_FLOW_REM;
+    fm.idle_timeout = 5;
+    send(&mut a, Message::FlowMod(fm));
+    let mut out = Vec::new();
+    a.tick(Duration::from_secs(3), &mut out);
+    assert!(out.is_empty());
+    a.tick(Duration::from_secs(7), &mut out);
+    assert!(
+        matches!(messages(&out).as_slice(), [Message::FlowRemoved(r)] if r.reason == FlowRemovedReason::IdleTimeout)
+    );
+}
+
+#[test]
+fn large_flow_stats_replies_are_split_with_reply_more() {
+    let mut a = agent();
+    a.set_multipart_limit(4096);
+    for i in 0..500u32 {
+        let m = Match::new()
+            .with(OxmField::EthType(ETH_IPV4))
+            .with(OxmField::Ipv4Dst {
+                addr: i.into(),
+                mask: None,
+            });
+        assert!(send(
+            &mut a,
+            Message::FlowMod(FlowMod::add(TableId(0), 10, m, out_port(1)))
+        )
+        .is_empty());
+    }
+    let req = FlowStatsRequest {
+        table_id: TableId::ALL,
+        out_port: PortNo::ANY,
+        out_group: GroupId::ANY,
+        cookie: 0,
+        cookie_mask: 0,
+        match_: Match::new(),
+    };
+    let out = messages(&send(
+        &mut a,
+        Message::MultipartRequest(MultipartRequest::new(MultipartRequestBody::Flow(req))),
+    ));
+    assert!(out.len() > 10, "{} replies", out.len());
+    let mut total = 0;
+    for (i, m) in out.iter().enumerate() {
+        let Message::MultipartReply(r) = m else {
+            panic!("{m:?}")
+        };
+        assert_eq!(r.more, i + 1 < out.len());
+        assert!(m.buffer_len() <= 4096 + 16 + 8);
+        let MultipartReplyBody::Flow(f) = &r.body else {
+            panic!()
+        };
+        total += f.len();
+    }
+    assert_eq!(total, 500);
+}
+
+#[test]
+fn port_desc_and_stats_report_every_port() {
+    let mut a = agent();
+    let out = messages(&send(
+        &mut a,
+        Message::MultipartRequest(MultipartRequest::new(MultipartRequestBody::PortDesc)),
+    ));
+    match out.as_slice() {
+        [Message::MultipartReply(r)] => match &r.body {
+            MultipartReplyBody::PortDesc(p) => {
+                assert_eq!(p.len(), 3);
+                assert_eq!(p[0].name, "s1-eth1");
+                assert!(p[0].is_up());
+            }
+            other => panic!("{other:?}"),
+        },
+        other => panic!("{other:?}"),
+    }
+    let bad = MultipartRequest::new(MultipartRequestBody::PortStats(PortNo(9)));
+    assert_eq!(
+        error_of(&send(&mut a, Message::MultipartRequest(bad))),
+        Some(ErrorKind::BadRequest(BadRequestCode::BadPort))
+    );
+}
+
+#[test]
+fn slave_role_refuses_writes_and_stale_generation_is_refused() {
+    let mut a = agent();
+    let out = messages(&send(
+        &mut a,
+        Message::RoleRequest(Role {
+            role: ControllerRole::Slave,
+            generation_id: 10,
+        }),
+    ));
+    assert_eq!(
+        out,
+        vec![Message::RoleReply(Role {
+            role: ControllerRole::Slave,
+            generation_id: 10
+        })]
+    );
+    let out = send(
+        &mut a,
+        Message::FlowMod(FlowMod::add(TableId(0), 1, Match::new(), out_port(1))),
+    );
+    assert_eq!(
+        error_of(&out),
+        Some(ErrorKind::BadRequest(BadRequestCode::IsSlave))
+    );
+    let stale = send(
+        &mut a,
+        Message::RoleRequest(Role {
+            role: ControllerRole::Master,
+            generation_id: 9,
+        }),
+    );
+    assert!(matches!(
+        error_of(&stale),
+        Some(ErrorKind::RoleRequestFailed(_))
+    ));
+    let out = messages(&send(
+        &mut a,
+        Message::RoleRequest(Role {
+            role: ControllerRole::Master,
+            generation_id: 11,
+        }),
+    ));
+    assert_eq!(
+        out,
+        vec![Message::RoleReply(Role {
+            role: ControllerRole::Master,
+            generation_id: 11
+        })]
+    );
+    assert!(send(
+        &mut a,
+        Message::FlowMod(FlowMod::add(TableId(0), 1, Match::new(), out_port(1)))
+    )
+    .is_empty());
+}
+
+#[test]
+fn select_group_keeps_a_flow_on_one_bucket_and_ff_fails_over() {
+    let mut a = agent();
+    let gm = GroupMod {
+        command: GroupCommand::Add,
+        group_type: GroupType::Select,
+        group_id: GroupId(1),
+        buckets: vec![
+            Bucket::weighted(1, vec![Action::output(PortNo(2))]),
+            Bucket::weighted(1, vec![Action::output(PortNo(3))]),
+        ],
+    };
+    assert!(send(&mut a, Message::GroupMod(gm)).is_empty());
+    let watch = |p: u32| Bucket {
+        weight: 0,
+        watch_port: PortNo(p),
+        watch_group: GroupId::ANY,
+        actions: vec![Action::output(PortNo(p))],
+    };
+    let ff = GroupMod {
+        command: GroupCommand::Add,
+        group_type: GroupType::FastFailover,
+        group_id: GroupId(2),
+        buckets: vec![watch(2), watch(1)],
+    };
+    assert!(send(&mut a, Message::GroupMod(ff)).is_empty());
+    let via = |g: u32| vec![Instruction::ApplyActions(vec![Action::Group(GroupId(g))])];
+    send(
+        &mut a,
+        Message::FlowMod(FlowMod::add(
+            TableId(0),
+            5,
+            Match::new().with(OxmField::InPort(PortNo(1))),
+            via(1),
+        )),
+    );
+    send(
+        &mut a,
+        Message::FlowMod(FlowMod::add(
+            TableId(0),
+            5,
+            Match::new().with(OxmField::InPort(PortNo(3))),
+            via(2),
+        )),
+    );
+    let egress = |a: &mut SwitchAgent, in_port: u32| {
+        let mut out = Vec::new();
+        a.receive(NOW, PortNo(in_port), packet([10, 0, 0, 9]), 0, &mut out);
+        out.iter()
+            .filter_map(|e| match e {
+                Effect::Emit { port, .. } => Some(*port),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    let first = egress(&mut a, 1);
+    assert_eq!(first.len(), 1);
+    assert_eq!(egress(&mut a, 1), first);
+    assert_eq!(egress(&mut a, 3), vec![PortNo(2)]);
+    let mut out = Vec::new();
+    assert!(a.set_port_up(PortNo(2), false, &mut out));
+    assert!(matches!(messages(&out).as_slice(), [Message::PortStatus(s)] if !s.desc.is_up()));
+    // Port 2 is dead: the fast-failover group moves to its second bucket.
+    assert_eq!(egress(&mut a, 3), vec![PortNo(1)]);
+    assert!(
+        !a.set_port_up(PortNo(3), true, &mut out),
+        "already up: no change"
+    );
+    let gd = GroupMod {
+        command: GroupCommand::Delete,
+        group_type: GroupType::All,
+        group_id: GroupId(1),
+        buckets: vec![],
+    };
+    send(&mut a, Message::GroupMod(gd));
+    assert_eq!(
+        a.tables().len(),
+        1,
+        "the flow using the deleted group is gone"
+    );
+    let _ = FlowModCommand::Add;
+}
+
+#[test]
+fn arp_matches_and_set_field_rewrites_before_output() {
+    let mut a = agent();
+    let rewrite = vec![Instruction::ApplyActions(vec![
+        Action::SetField(OxmField::Ipv4Dst {
+            addr: "192.168.0.9".parse().unwrap(),
+            mask: None,
+        }),
+        Action::output(PortNo(2)),
+    ])];
+    let m = Match::new()
+        .with(OxmField::EthType(ETH_IPV4))
+        .with(OxmField::Ipv4Dst {
+            addr: "10.0.0.2".parse().unwrap(),
+            mask: None,
+        });
+    send(
+        &mut a,
+        Message::FlowMod(FlowMod::add(TableId(0), 10, m, rewrite)),
+    );
+    let mut out = Vec::new();
+    a.receive(NOW, PortNo(1), packet([10, 0, 0, 2]), 0, &mut out);
+    match out.as_slice() {
+        [Effect::Emit { frame, .. }] => assert_eq!(&frame[30..34], &[192, 168, 0, 9]),
+        other => panic!("{other:?}"),
+    }
+    // An ARP request is not IPv4: it misses (no table-miss entry) and is dropped.
+    out.clear();
+    let arp = arp_request(
+        prescient_southbound::openflow::wire::MacAddr([0, 0, 0, 0, 0, 1]),
+        "10.0.0.1".parse().unwrap(),
+        "10.0.0.2".parse().unwrap(),
+    );
+    a.receive(NOW, PortNo(1), arp, 0, &mut out);
+    assert!(out.is_empty());
+    assert_eq!(a.stats().dropped, 1);
+}

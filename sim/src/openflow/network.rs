@@ -1,0 +1,557 @@
+//! A whole emulated OpenFlow network in one process: one tokio task per switch (see
+//! [`driver`](super::driver)), links that carry frames between them, hosts at edge ports, and the
+//! traffic model feeding port counters.
+//!
+//! Invariants:
+//! - A frame sent out of a port whose link is up arrives at the linked port's switch (or host),
+//!   unless that switch's inbox is full: then it is dropped and counted as `tx_dropped` on the
+//!   sending port (bounded channels, never blocking a switch on a neighbour).
+//! - Port counters of delivered frames are counted once at each end (tx at the sender, rx at the
+//!   receiver), like the traffic model's, so they stay consistent along links.
+//! - `shutdown()` stops every task and waits for them; no task outlives the handle's shutdown.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use prescient_southbound::openflow::wire::{DatapathId, PortNo};
+use thiserror::Error;
+use tokio::sync::{mpsc, oneshot, Notify};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::agent::AgentStats;
+use super::flow_table::FlowEntry;
+use crate::topology::{Endpoint, PortPeer, SimTopology};
+use crate::traffic::{
+    FabricCounters, PortCounterValues, TrafficConfig, TrafficEngine, TrafficModel,
+};
+
+/// Frames kept per host for inspection by tests.
+pub const HOST_RING: usize = 64;
+/// Inbox capacity of a switch (frames from neighbours and commands).
+pub const INBOX: usize = 256;
+
+/// How the emulated network behaves.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SimOptions {
+    /// Traffic model parameters.
+    pub traffic: TrafficConfig,
+    /// Model seconds per wall-clock second (time compression of the traffic model).
+    pub speedup: f64,
+    /// Model time at start, seconds (e.g. 8 hours in = 08:00 on the first day).
+    pub start_model_secs: f64,
+    /// Wall-clock interval between traffic steps.
+    pub traffic_step: Duration,
+    /// First reconnect delay after the controller goes away.
+    pub backoff_min: Duration,
+    /// Largest reconnect delay.
+    pub backoff_max: Duration,
+    /// Interval of flow-expiry checks.
+    pub tick: Duration,
+    /// Upper bound of one multipart reply body before splitting.
+    pub multipart_limit: usize,
+}
+
+impl Default for SimOptions {
+    fn default() -> Self {
+        SimOptions {
+            traffic: TrafficConfig::default(),
+            speedup: 60.0,
+            start_model_secs: 8.0 * 3600.0,
+            traffic_step: Duration::from_millis(500),
+            backoff_min: Duration::from_millis(100),
+            backoff_max: Duration::from_secs(5),
+            tick: Duration::from_millis(500),
+            multipart_limit: super::agent::DEFAULT_MULTIPART_LIMIT,
+        }
+    }
+}
+
+/// Why a handle call failed.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum SimError {
+    /// No switch has this datapath id.
+    #[error("no emulated switch has datapath id {0}")]
+    UnknownSwitch(DatapathId),
+    /// No host has this index.
+    #[error("no host with index {0}")]
+    UnknownHost(usize),
+    /// The two switches are not linked.
+    #[error("switches {0} and {1} are not linked")]
+    NoLink(DatapathId, DatapathId),
+    /// The switch's task is gone (shut down).
+    #[error("switch {0} is not running")]
+    Stopped(DatapathId),
+    /// The switch's inbox is full.
+    #[error("switch {0} is overloaded: its inbox of {INBOX} is full")]
+    Busy(DatapathId),
+}
+
+/// What a switch task is asked to do.
+#[derive(Debug)]
+pub(crate) enum SwitchInput {
+    /// A frame arrives on `in_port`.
+    Frame {
+        in_port: PortNo,
+        frame: Bytes,
+        hops: u8,
+    },
+    /// A port's link changed.
+    SetPort { port: PortNo, up: bool },
+    /// Copy of the flow entries.
+    FlowTable(oneshot::Sender<Vec<FlowEntry>>),
+}
+
+/// Per-switch shared state.
+#[derive(Debug)]
+pub(crate) struct SwitchSlot {
+    pub(crate) inbox: mpsc::Sender<SwitchInput>,
+    pub(crate) connected: AtomicBool,
+    pub(crate) connects: AtomicU64,
+    pub(crate) stats: Mutex<AgentStats>,
+}
+
+/// Per-host received frames.
+#[derive(Debug, Default)]
+pub(crate) struct HostSlot {
+    pub(crate) received: Mutex<VecDeque<Bytes>>,
+    pub(crate) count: AtomicU64,
+}
+
+/// What a port connects to, and the index of its link (hosts have none).
+pub(crate) type PortWire = Option<(PortPeer, Option<usize>)>;
+
+/// State shared by the switch tasks and the handle.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) topo: SimTopology,
+    pub(crate) counters: Arc<FabricCounters>,
+    pub(crate) link_up: Vec<AtomicBool>,
+    /// `peers[switch][port - 1]`: what the port connects to, and the link index.
+    pub(crate) peers: Vec<Vec<PortWire>>,
+    pub(crate) switches: Vec<SwitchSlot>,
+    pub(crate) hosts: Vec<HostSlot>,
+    pub(crate) connected: AtomicUsize,
+    pub(crate) changed: Notify,
+    pub(crate) options: SimOptions,
+}
+
+impl Shared {
+    fn peer(&self, at: Endpoint) -> PortWire {
+        let i = usize::try_from(at.port.0.checked_sub(1)?).ok()?;
+        *self.peers.get(at.switch)?.get(i)?
+    }
+
+    /// Carries a frame out of `from` to whatever is linked there.
+    pub(crate) fn deliver(&self, from: Endpoint, frame: Bytes, hops: u8) {
+        let Some(tx) = self.counters.port(from) else {
+            return;
+        };
+        let Some((peer, link)) = self.peer(from) else {
+            // Nothing attached: the frame leaves and is lost, as on an unplugged port.
+            tx.add_tx(1, frame.len() as u64);
+            return;
+        };
+        if link.is_some_and(|l| {
+            !self
+                .link_up
+                .get(l)
+                .is_some_and(|u| u.load(Ordering::Relaxed))
+        }) {
+            tx.tx_dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        let len = frame.len() as u64;
+        match peer {
+            PortPeer::Switch(to) => {
+                let Some(slot) = self.switches.get(to.switch) else {
+                    return;
+                };
+                match slot.inbox.try_send(SwitchInput::Frame {
+                    in_port: to.port,
+                    frame,
+                    hops,
+                }) {
+                    Ok(()) => {
+                        tx.add_tx(1, len);
+                        if let Some(rx) = self.counters.port(to) {
+                            rx.add_rx(1, len);
+                        }
+                    }
+                    Err(_) => {
+                        tx.tx_dropped.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+            PortPeer::Host(h) => {
+                tx.add_tx(1, len);
+                if let Some(host) = self.hosts.get(h) {
+                    host.count.fetch_add(1, Ordering::Relaxed);
+                    if let Ok(mut q) = host.received.lock() {
+                        if q.len() >= HOST_RING {
+                            q.pop_front();
+                        }
+                        q.push_back(frame);
+                    }
+                }
+            }
+        }
+    }
+
+    pub(crate) fn set_connected(&self, index: usize, up: bool) {
+        let Some(slot) = self.switches.get(index) else {
+            return;
+        };
+        if slot.connected.swap(up, Ordering::SeqCst) != up {
+            if up {
+                slot.connects.fetch_add(1, Ordering::Relaxed);
+                self.connected.fetch_add(1, Ordering::SeqCst);
+            } else {
+                self.connected.fetch_sub(1, Ordering::SeqCst);
+            }
+            self.changed.notify_waiters();
+        }
+    }
+}
+
+/// A network ready to start: topology, traffic model, options.
+#[derive(Debug, Clone)]
+pub struct SimNetwork {
+    topo: SimTopology,
+    options: SimOptions,
+}
+
+impl SimNetwork {
+    /// A network of `topo` with default options and `traffic`.
+    pub fn build(topo: SimTopology, traffic: TrafficConfig) -> SimNetwork {
+        SimNetwork {
+            topo,
+            options: SimOptions {
+                traffic,
+                ..SimOptions::default()
+            },
+        }
+    }
+
+    /// Replaces the options.
+    pub fn with_options(mut self, options: SimOptions) -> SimNetwork {
+        self.options = options;
+        self
+    }
+
+    /// The topology.
+    pub fn topology(&self) -> &SimTopology {
+        &self.topo
+    }
+
+    /// Starts every switch (connecting to `controller`, reconnecting with backoff) and the
+    /// traffic model. Must be called within a tokio runtime.
+    pub fn spawn(self, controller: SocketAddr) -> SimHandle {
+        let SimNetwork { topo, options } = self;
+        let counters = Arc::new(FabricCounters::new(&topo));
+        let mut peers: Vec<Vec<PortWire>> = topo
+            .switches
+            .iter()
+            .map(|s| vec![None; s.ports.len()])
+            .collect();
+        let mut put = |at: Endpoint, v: (PortPeer, Option<usize>)| {
+            if let Some(slot) = usize::try_from(at.port.0)
+                .ok()
+                .and_then(|p| p.checked_sub(1))
+                .and_then(|i| peers.get_mut(at.switch)?.get_mut(i))
+            {
+                *slot = Some(v);
+            }
+        };
+        for (i, l) in topo.links.iter().enumerate() {
+            put(l.a, (PortPeer::Switch(l.b), Some(i)));
+            put(l.b, (PortPeer::Switch(l.a), Some(i)));
+        }
+        for (h, host) in topo.hosts.iter().enumerate() {
+            put(host.attach, (PortPeer::Host(h), None));
+        }
+        let mut inboxes = Vec::with_capacity(topo.switches.len());
+        let switches = topo
+            .switches
+            .iter()
+            .map(|_| {
+                let (tx, rx) = mpsc::channel(INBOX);
+                inboxes.push(rx);
+                SwitchSlot {
+                    inbox: tx,
+                    connected: AtomicBool::new(false),
+                    connects: AtomicU64::new(0),
+                    stats: Mutex::new(AgentStats::default()),
+                }
+            })
+            .collect();
+        let engine = TrafficEngine::new(
+            &topo,
+            TrafficModel::new(topo.hosts.len(), options.traffic.clone()),
+        );
+        let shared = Arc::new(Shared {
+            link_up: topo.links.iter().map(|_| AtomicBool::new(true)).collect(),
+            hosts: topo.hosts.iter().map(|_| HostSlot::default()).collect(),
+            peers,
+            switches,
+            counters,
+            connected: AtomicUsize::new(0),
+            changed: Notify::new(),
+            options,
+            topo,
+        });
+        let cancel = CancellationToken::new();
+        let tracker = TaskTracker::new();
+        for (index, inbox) in inboxes.into_iter().enumerate() {
+            tracker.spawn(super::driver::run_switch(
+                shared.clone(),
+                index,
+                inbox,
+                controller,
+                cancel.clone(),
+            ));
+        }
+        tracker.spawn(run_traffic(shared.clone(), engine, cancel.clone()));
+        SimHandle {
+            shared,
+            cancel,
+            tracker,
+        }
+    }
+}
+
+async fn run_traffic(shared: Arc<Shared>, mut engine: TrafficEngine, cancel: CancellationToken) {
+    let opts = &shared.options;
+    let start = tokio::time::Instant::now();
+    let mut prev = opts.start_model_secs;
+    let mut every = tokio::time::interval(opts.traffic_step.max(Duration::from_millis(10)));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = every.tick() => {}
+        }
+        let now = opts.start_model_secs + start.elapsed().as_secs_f64() * opts.speedup;
+        let up: Vec<bool> = shared
+            .link_up
+            .iter()
+            .map(|u| u.load(Ordering::Relaxed))
+            .collect();
+        engine.step(prev, now, &up, &shared.counters);
+        prev = now;
+    }
+}
+
+/// Control of a running emulated network.
+#[derive(Debug, Clone)]
+pub struct SimHandle {
+    shared: Arc<Shared>,
+    cancel: CancellationToken,
+    tracker: TaskTracker,
+}
+
+impl SimHandle {
+    /// The topology.
+    pub fn topology(&self) -> &SimTopology {
+        &self.shared.topo
+    }
+
+    /// Switches whose handshake with the controller is complete (FEATURES_REPLY sent).
+    pub fn connected_count(&self) -> usize {
+        self.shared.connected.load(Ordering::SeqCst)
+    }
+
+    /// Whether one switch is connected.
+    pub fn is_connected(&self, dpid: DatapathId) -> bool {
+        self.index(dpid)
+            .ok()
+            .and_then(|i| self.shared.switches.get(i))
+            .is_some_and(|s| s.connected.load(Ordering::SeqCst))
+    }
+
+    /// How many times a switch completed a handshake (1 + reconnects).
+    pub fn connects(&self, dpid: DatapathId) -> u64 {
+        self.index(dpid)
+            .ok()
+            .and_then(|i| self.shared.switches.get(i))
+            .map_or(0, |s| s.connects.load(Ordering::Relaxed))
+    }
+
+    /// Waits until `pred(connected_count)` holds or `timeout` passes; returns whether it held.
+    pub async fn wait_connected(&self, timeout: Duration, pred: impl Fn(usize) -> bool) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let notified = self.shared.changed.notified();
+            if pred(self.connected_count()) {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return pred(self.connected_count());
+            }
+        }
+    }
+
+    fn index(&self, dpid: DatapathId) -> Result<usize, SimError> {
+        self.shared
+            .topo
+            .switch_index(dpid)
+            .ok_or(SimError::UnknownSwitch(dpid))
+    }
+
+    fn slot(&self, dpid: DatapathId) -> Result<&SwitchSlot, SimError> {
+        let i = self.index(dpid)?;
+        self.shared
+            .switches
+            .get(i)
+            .ok_or(SimError::UnknownSwitch(dpid))
+    }
+
+    /// Host `host` sends `frame` into the network (it arrives at its edge switch's port).
+    pub fn inject(&self, host: usize, frame: Bytes) -> Result<(), SimError> {
+        let h = self
+            .shared
+            .topo
+            .hosts
+            .get(host)
+            .ok_or(SimError::UnknownHost(host))?;
+        let at = h.attach;
+        let dpid = self
+            .shared
+            .topo
+            .switches
+            .get(at.switch)
+            .map(|s| s.dpid)
+            .unwrap_or_default();
+        let slot = self
+            .shared
+            .switches
+            .get(at.switch)
+            .ok_or(SimError::UnknownSwitch(dpid))?;
+        let len = frame.len() as u64;
+        slot.inbox
+            .try_send(SwitchInput::Frame {
+                in_port: at.port,
+                frame,
+                hops: 0,
+            })
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => SimError::Busy(dpid),
+                mpsc::error::TrySendError::Closed(_) => SimError::Stopped(dpid),
+            })?;
+        if let Some(c) = self.shared.counters.port(at) {
+            c.add_rx(1, len);
+        }
+        Ok(())
+    }
+
+    /// Frames host `host` received (the last [`HOST_RING`]), and how many in total.
+    pub fn host_received(&self, host: usize) -> Result<(Vec<Bytes>, u64), SimError> {
+        let h = self
+            .shared
+            .hosts
+            .get(host)
+            .ok_or(SimError::UnknownHost(host))?;
+        let frames = h
+            .received
+            .lock()
+            .map(|q| q.iter().cloned().collect())
+            .unwrap_or_default();
+        Ok((frames, h.count.load(Ordering::Relaxed)))
+    }
+
+    /// Takes the link between switches `a` and `b` down or brings it up: both ends send
+    /// PORT_STATUS, frames and modelled traffic stop crossing it.
+    pub async fn set_link(&self, a: DatapathId, b: DatapathId, up: bool) -> Result<(), SimError> {
+        let (ia, ib) = (self.index(a)?, self.index(b)?);
+        let topo = &self.shared.topo;
+        let li = topo
+            .links
+            .iter()
+            .position(|l| {
+                (l.a.switch == ia && l.b.switch == ib) || (l.a.switch == ib && l.b.switch == ia)
+            })
+            .ok_or(SimError::NoLink(a, b))?;
+        let Some(link) = topo.links.get(li) else {
+            return Err(SimError::NoLink(a, b));
+        };
+        if let Some(flag) = self.shared.link_up.get(li) {
+            flag.store(up, Ordering::Relaxed);
+        }
+        for end in [link.a, link.b] {
+            let dpid = topo
+                .switches
+                .get(end.switch)
+                .map(|s| s.dpid)
+                .unwrap_or_default();
+            let slot = self
+                .shared
+                .switches
+                .get(end.switch)
+                .ok_or(SimError::UnknownSwitch(dpid))?;
+            slot.inbox
+                .send(SwitchInput::SetPort { port: end.port, up })
+                .await
+                .map_err(|_| SimError::Stopped(dpid))?;
+        }
+        Ok(())
+    }
+
+    /// A copy of a switch's flow entries (all tables, lookup order).
+    pub async fn flow_table(&self, dpid: DatapathId) -> Result<Vec<FlowEntry>, SimError> {
+        let slot = self.slot(dpid)?;
+        let (tx, rx) = oneshot::channel();
+        slot.inbox
+            .send(SwitchInput::FlowTable(tx))
+            .await
+            .map_err(|_| SimError::Stopped(dpid))?;
+        rx.await.map_err(|_| SimError::Stopped(dpid))
+    }
+
+    /// Current counters of a port.
+    pub fn port_counters(
+        &self,
+        dpid: DatapathId,
+        port: PortNo,
+    ) -> Result<PortCounterValues, SimError> {
+        let switch = self.index(dpid)?;
+        Ok(self
+            .shared
+            .counters
+            .port(Endpoint { switch, port })
+            .map(|c| c.load())
+            .unwrap_or_default())
+    }
+
+    /// What one switch's agent did so far (as of its last event).
+    pub fn switch_stats(&self, dpid: DatapathId) -> Result<AgentStats, SimError> {
+        let slot = self.slot(dpid)?;
+        Ok(slot.stats.lock().map(|s| *s).unwrap_or_default())
+    }
+
+    /// Sum of every switch's agent stats.
+    pub fn total_stats(&self) -> AgentStats {
+        let mut t = AgentStats::default();
+        for s in &self.shared.switches {
+            if let Ok(s) = s.stats.lock() {
+                t.packet_ins += s.packet_ins;
+                t.flow_mods += s.flow_mods;
+                t.packet_outs += s.packet_outs;
+                t.errors += s.errors;
+                t.dropped += s.dropped;
+                t.flows += s.flows;
+            }
+        }
+        t
+    }
+
+    /// Stops every switch and the traffic model, and waits for their tasks to end.
+    pub async fn shutdown(&self) {
+        self.cancel.cancel();
+        self.tracker.close();
+        self.tracker.wait().await;
+    }
+}
