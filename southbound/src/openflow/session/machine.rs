@@ -667,3 +667,6 @@ impl<T> Machine<T> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
