@@ -250,8 +250,7 @@ pub fn evaluate_series(
     let pcfg = PredictorConfig {
         history: n,
         horizon,
-        calibration_window: 500,
-        non_negative: true,
+        ..PredictorConfig::default()
     };
     let model: Box<dyn Forecaster> = match (kind, pooled) {
         (ModelKind::Auto, Some(g)) => Box::new(Auto::with_extra(

@@ -38,7 +38,8 @@ pub struct Calibrator {
     residuals: Vec<VecDeque<f32>>,
     /// `bands[h - 1][level index]`, refreshed lazily.
     bands: Vec<[Band; 3]>,
-    dirty: Vec<bool>,
+    /// Residuals recorded since the bands of each horizon were last computed.
+    dirty: Vec<usize>,
 }
 
 impl Calibrator {
@@ -49,7 +50,7 @@ impl Calibrator {
             window: window.max(MIN_RESIDUALS),
             residuals: vec![VecDeque::new(); horizon],
             bands: vec![[Band::UNBOUNDED; 3]; horizon],
-            dirty: vec![false; horizon],
+            dirty: vec![0; horizon],
         }
     }
 
@@ -69,7 +70,7 @@ impl Calibrator {
                 r.pop_front();
             }
             r.push_back(residual as f32);
-            *d = true;
+            *d += 1;
         }
     }
 
@@ -82,13 +83,18 @@ impl Calibrator {
     /// Bands for `step` at the three [`LEVELS`]; steps beyond the horizon use the last one.
     pub fn bands(&mut self, step: usize) -> [Band; 3] {
         let i = step.clamp(1, self.residuals.len()) - 1;
-        if self.dirty.get(i).copied().unwrap_or(false) {
+        // Quantiles of a long window move slowly: recompute after a twentieth of it is new (and
+        // at once while the band is still unbounded), which keeps the per-forecast cost low.
+        let fresh_needed = (self.window / 20).max(1);
+        let stale = self.dirty.get(i).copied().unwrap_or(0);
+        let unbounded = self.bands.get(i).is_none_or(|b| b[0].hi.is_infinite());
+        if stale >= fresh_needed || (stale > 0 && unbounded) {
             let fresh = self.residuals.get(i).map(compute_bands);
             if let (Some(b), Some(fresh)) = (self.bands.get_mut(i), fresh) {
                 *b = fresh;
             }
             if let Some(d) = self.dirty.get_mut(i) {
-                *d = false;
+                *d = 0;
             }
         }
         self.bands.get(i).copied().unwrap_or([Band::UNBOUNDED; 3])

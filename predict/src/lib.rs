@@ -5,21 +5,27 @@
 //! (callers pass time in), no global state. Same inputs, same forecasts.
 
 pub mod backtest;
+pub mod calendar;
 mod error;
 mod history;
+pub mod horizon;
 pub mod interval;
 mod linalg;
 pub mod model;
 mod predictor;
 pub mod season;
+pub mod store;
 pub mod trace;
 
 pub use backtest::{
     evaluate_series, fit_pooled, prepare, BacktestConfig, BacktestRow, Missing, Normalise, Score,
 };
+pub use calendar::{Calendar, Event, Scope};
 pub use error::PredictError;
 pub use history::History;
+pub use horizon::HorizonPolicy;
 pub use model::{Forecaster, ModelKind};
-pub use predictor::{Forecast, Predictor, PredictorConfig};
+pub use predictor::{AnomalyKind, Forecast, Outlier, Predictor, PredictorConfig};
 pub use season::Seasons;
+pub use store::{Anomaly, SeriesStore, StoreConfig};
 pub use trace::{read_trace, Trace, TraceFormat};

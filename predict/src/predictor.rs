@@ -18,6 +18,8 @@ pub struct PredictorConfig {
     pub calibration_window: usize,
     /// Clamp forecasts and bounds at zero (traffic is never negative).
     pub non_negative: bool,
+    /// Consecutive observations outside the 95 % interval that make a sustained anomaly.
+    pub sustained_run: usize,
 }
 
 impl Default for PredictorConfig {
@@ -27,6 +29,7 @@ impl Default for PredictorConfig {
             horizon: 12,
             calibration_window: 500,
             non_negative: true,
+            sustained_run: 3,
         }
     }
 }
@@ -47,6 +50,35 @@ impl Forecast {
     }
 }
 
+/// Why an observation is anomalous.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AnomalyKind {
+    /// Outside the 99 % interval of its one-step forecast.
+    Outside99,
+    /// The `n`-th consecutive observation outside the 95 % interval.
+    Sustained95 {
+        /// Length of the run so far.
+        run: usize,
+    },
+}
+
+/// An observation that left its forecast's interval.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Outlier {
+    /// Which rule fired.
+    pub kind: AnomalyKind,
+    /// The interval the observation was expected in (99 % or 95 % per `kind`).
+    pub expected: (f64, f64),
+    /// The one-step point forecast.
+    pub forecast: f64,
+    /// The observation.
+    pub actual: f64,
+}
+
+/// One-step point forecast with its 95 % and 99 % bounds.
+type Expectation = (f64, (f64, f64), (f64, f64));
+
 /// History, model and calibrator of one series.
 #[derive(Debug)]
 pub struct Predictor {
@@ -56,6 +88,10 @@ pub struct Predictor {
     cal: Calibrator,
     /// Point forecasts of recent origins, newest first.
     recent: VecDeque<Vec<f64>>,
+    /// One-step point, 95 % and 99 % bounds from the latest origin (if calibrated).
+    expect: Option<Expectation>,
+    /// Consecutive observations outside the 95 % interval.
+    run95: usize,
 }
 
 impl Predictor {
@@ -72,6 +108,8 @@ impl Predictor {
             model,
             cal: Calibrator::new(horizon, cfg.calibration_window),
             recent: VecDeque::with_capacity(horizon + 1),
+            expect: None,
+            run95: 0,
             cfg: PredictorConfig { horizon, ..cfg },
         }
     }
@@ -90,18 +128,58 @@ impl Predictor {
     }
 
     /// Takes one observation (`None` for a gap): scores past forecasts, updates, forecasts anew.
-    pub fn observe(&mut self, value: Option<f64>) {
+    /// Returns the anomaly the observation is, if any (judged against the intervals the
+    /// calibrator held before this observation).
+    pub fn observe(&mut self, value: Option<f64>) -> Option<Outlier> {
         let value = value.filter(|v| v.is_finite());
+        let outlier = value.and_then(|y| self.judge(y));
         if let Some(y) = value {
+            let spike = outlier.is_some_and(|o| o.kind == AnomalyKind::Outside99);
             for (age, f) in self.recent.iter().enumerate() {
                 if let Some(&p) = f.get(age) {
-                    self.cal.record(age + 1, y - p);
+                    let mut r = y - p;
+                    if spike {
+                        // Clip a gross anomaly at twice the 99 % band: it still counts as a
+                        // large residual, but one spike must not widen the intervals enough to
+                        // hide the next. (Clipping at the band itself would let the band only
+                        // shrink, a runaway.)
+                        let b = self.cal.bands(age + 1)[2];
+                        if b.lo.is_finite() && b.hi.is_finite() {
+                            r = r.clamp(2.0 * b.lo.min(0.0), 2.0 * b.hi.max(0.0));
+                        }
+                    }
+                    self.cal.record(age + 1, r);
                 }
             }
         }
         self.hist.push(value);
         self.model.observe(&self.hist);
         self.refresh();
+        outlier
+    }
+
+    fn judge(&mut self, y: f64) -> Option<Outlier> {
+        let (forecast, b95, b99) = self.expect?;
+        let outside = |b: (f64, f64)| y < b.0 || y > b.1;
+        self.run95 = if outside(b95) { self.run95 + 1 } else { 0 };
+        let kind = if outside(b99) {
+            AnomalyKind::Outside99
+        } else if self.run95 >= self.cfg.sustained_run.max(1) {
+            AnomalyKind::Sustained95 { run: self.run95 }
+        } else {
+            return None;
+        };
+        let expected = if kind == AnomalyKind::Outside99 {
+            b99
+        } else {
+            b95
+        };
+        Some(Outlier {
+            kind,
+            expected,
+            forecast,
+            actual: y,
+        })
     }
 
     fn refresh(&mut self) {
@@ -116,8 +194,34 @@ impl Predictor {
         if self.cfg.non_negative {
             out.iter_mut().for_each(|v| *v = v.max(0.0));
         }
+        let first = out.first().copied();
         self.recent.push_front(out);
         self.recent.truncate(h);
+        let floor = if self.cfg.non_negative {
+            0.0
+        } else {
+            f64::NEG_INFINITY
+        };
+        self.expect = first.and_then(|p| {
+            let [_, b95, b99] = self.cal.bands(1);
+            let calibrated = b99.hi.is_finite() && b99.lo.is_finite();
+            calibrated.then(|| {
+                (
+                    p,
+                    ((p + b95.lo).max(floor), p + b95.hi),
+                    ((p + b99.lo).max(floor), p + b99.hi),
+                )
+            })
+        });
+    }
+
+    /// Refits the model on the current history, or swaps in a new model, keeping history and
+    /// calibration.
+    pub fn refit(&mut self, model: Option<Box<dyn Forecaster>>) {
+        if let Some(m) = model {
+            self.model = m;
+        }
+        self.fit();
     }
 
     /// The latest point forecasts (steps `1..=horizon`).

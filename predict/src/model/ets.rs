@@ -89,9 +89,8 @@ impl Ets {
         let m = self.period.filter(|&m| values.len() >= 2 * m).unwrap_or(0);
         let mut season = vec![0f32; m];
         let mut level = first;
-        if m > 0 {
+        if let Some(cycles) = values.len().checked_div(m).filter(|_| m > 0) {
             // Average each phase over the whole-season prefix, relative to the overall mean.
-            let cycles = values.len() / m;
             let span = values.get(..cycles * m).unwrap_or(values);
             let present: Vec<f64> = span.iter().copied().filter(|v| v.is_finite()).collect();
             let mean = present.iter().sum::<f64>() / present.len().max(1) as f64;
