@@ -134,6 +134,25 @@ impl<'a> Reader<'a> {
         Ok(u64::from_be_bytes(self.array(field)?))
     }
 
+    /// A NUL-terminated string in a fixed `N`-byte field. At most `N - 1` bytes are kept, and
+    /// bytes that are not valid UTF-8 become `?`, so the value re-emits to the same text.
+    pub(crate) fn cstr<const N: usize>(&mut self, field: &'static str) -> Result<String> {
+        let raw: [u8; N] = self.array(field)?;
+        let end = raw
+            .iter()
+            .position(|&c| c == 0)
+            .unwrap_or(N)
+            .min(N.saturating_sub(1));
+        let text = raw.get(..end).unwrap_or(&[]);
+        Ok(match core::str::from_utf8(text) {
+            Ok(s) => s.to_owned(),
+            Err(_) => text
+                .iter()
+                .map(|&c| if c.is_ascii() { char::from(c) } else { '?' })
+                .collect(),
+        })
+    }
+
     /// Fails with `TrailingBytes` unless everything was read.
     pub(crate) fn finish(&self, field: &'static str) -> Result<()> {
         match self.remaining() {
@@ -273,6 +292,16 @@ impl<'a> Writer<'a> {
     /// A big-endian u64.
     pub(crate) fn u64(&mut self, v: u64) {
         self.put(&v.to_be_bytes());
+    }
+
+    /// `s` in a fixed `n`-byte NUL-padded field, cut at a character boundary to leave a NUL.
+    pub(crate) fn cstr(&mut self, s: &str, n: usize) {
+        let mut k = s.len().min(n.saturating_sub(1));
+        while !s.is_char_boundary(k) {
+            k -= 1;
+        }
+        self.put(s.as_bytes().get(..k).unwrap_or(&[]));
+        self.zeros(n - k);
     }
 
     /// A length field; lengths beyond u16 are rejected before emit by `Message::emit`, so the

@@ -44,7 +44,8 @@ pub struct Port {
     pub port_no: PortNo,
     /// MAC address.
     pub hw_addr: MacAddr,
-    /// Name (at most 15 bytes on the wire; longer names are cut on emit).
+    /// Name (at most 15 bytes on the wire; longer names are cut on emit, bytes that are not
+    /// UTF-8 read as `?`).
     pub name: String,
     /// `ofp_port_config` bits.
     pub config: u32,
@@ -90,9 +91,7 @@ impl Port {
         r.skip(4, "pad")?;
         let hw_addr = MacAddr(r.array("hw_addr")?);
         r.skip(2, "pad")?;
-        let raw: [u8; PORT_NAME_LEN] = r.array("name")?;
-        let end = raw.iter().position(|&c| c == 0).unwrap_or(PORT_NAME_LEN);
-        let name = String::from_utf8_lossy(raw.get(..end).unwrap_or(&[])).into_owned();
+        let name = r.cstr::<PORT_NAME_LEN>("name")?;
         Ok(Port {
             port_no,
             hw_addr,
@@ -113,10 +112,7 @@ impl Port {
         w.zeros(4);
         w.put(&self.hw_addr.0);
         w.zeros(2);
-        let name = self.name.as_bytes();
-        let n = name.len().min(PORT_NAME_LEN - 1);
-        w.put(name.get(..n).unwrap_or(&[]));
-        w.zeros(PORT_NAME_LEN - n);
+        w.cstr(&self.name, PORT_NAME_LEN);
         for v in [
             self.config,
             self.state,
@@ -219,5 +215,11 @@ mod tests {
         let mut out = [0u8; 64];
         p.emit(&mut out);
         assert_eq!(Port::parse(&out).unwrap().name, "a-very-long-por");
+        p.name = "ééééééééé".into(); // 18 bytes: cut to 14 at a character boundary
+        p.emit(&mut out);
+        assert_eq!(Port::parse(&out).unwrap().name, "ééééééé");
+        // No NUL in 16 bytes and invalid UTF-8: 15 bytes kept, non-ASCII read as '?'.
+        out[16..32].copy_from_slice(b"ab\xffdefghijklmnop");
+        assert_eq!(Port::parse(&out).unwrap().name, "ab?defghijklmno");
     }
 }

@@ -17,16 +17,11 @@ pub const DESC_STR_LEN: usize = 256;
 pub const SERIAL_NUM_LEN: usize = 32;
 
 fn read_str<const N: usize>(r: &mut Reader<'_>, field: &'static str) -> Result<String> {
-    let raw: [u8; N] = r.array(field)?;
-    let end = raw.iter().position(|&c| c == 0).unwrap_or(N);
-    Ok(String::from_utf8_lossy(raw.get(..end).unwrap_or(&[])).into_owned())
+    r.cstr::<N>(field)
 }
 
 fn write_str(w: &mut Writer<'_>, s: &str, n: usize) {
-    let b = s.as_bytes();
-    let k = b.len().min(n - 1);
-    w.put(b.get(..k).unwrap_or(&[]));
-    w.zeros(n - k);
+    w.cstr(s, n);
 }
 
 /// `ofp_desc`: who made the switch (strings are cut to fit their NUL-terminated fields).
