@@ -95,6 +95,26 @@ impl Frame {
     pub fn new(xid: Xid, message: Message) -> Frame {
         Frame { xid, message }
     }
+
+    /// Parses one whole frame (payloads copied).
+    pub fn parse(frame: &[u8]) -> Result<Frame> {
+        Message::parse(frame).map(|(xid, message)| Frame { xid, message })
+    }
+
+    /// Parses one whole frame; payloads share `frame`'s memory.
+    pub fn parse_bytes(frame: &Bytes) -> Result<Frame> {
+        Message::parse_bytes(frame).map(|(xid, message)| Frame { xid, message })
+    }
+
+    /// Appends the encoded frame to `dst`.
+    pub fn emit_to(&self, dst: &mut BytesMut) -> Result<()> {
+        self.message.emit_to(self.xid, dst)
+    }
+
+    /// The encoded frame as a new vector.
+    pub fn to_vec(&self) -> Result<Vec<u8>> {
+        self.message.to_vec(self.xid)
+    }
 }
 
 impl Message {

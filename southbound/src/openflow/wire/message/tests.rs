@@ -278,6 +278,9 @@ fn role_request_as_ovs_reads_it() {
 #[test]
 fn bodyless_messages_and_echo() {
     check("0414000800000005", 5, &Message::BarrierRequest);
+    let f = Frame::parse(&hex("0414000800000005")).unwrap();
+    assert_eq!(f, Frame::new(Xid(5), Message::BarrierRequest));
+    assert_eq!(f.to_vec().unwrap(), hex("0414000800000005"));
     check("0415000800000005", 5, &Message::BarrierReply);
     check("0405000800000001", 1, &Message::FeaturesRequest);
     check("0407000800000001", 1, &Message::GetConfigRequest);
