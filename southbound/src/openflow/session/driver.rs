@@ -347,11 +347,13 @@ impl Session {
             self.ctx.unregister(dpid, self.serial);
             if self.announced {
                 tracing::info!(%dpid, %reason, "switch down");
-                let _ = self
-                    .ctx
-                    .events
-                    .send(SwitchEvent::SwitchDown { dpid, reason })
-                    .await;
+                let ev = SwitchEvent::SwitchDown { dpid, reason };
+                if self.ctx.cancel.is_cancelled() {
+                    // At shutdown nobody may be draining the stream; never hang on it.
+                    let _ = self.ctx.events.try_send(ev);
+                } else {
+                    let _ = self.ctx.events.send(ev).await;
+                }
             }
         } else if self.machine.phase() != Phase::Closed {
             tracing::debug!(peer = %self.peer, %reason, "connection closed before handshake");

@@ -36,3 +36,6 @@ pub use listener::{
 };
 pub use machine::MachineConfig;
 pub use request::{Reply, Request};
+
+#[cfg(test)]
+mod tests;

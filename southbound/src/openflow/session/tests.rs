@@ -1,0 +1,307 @@
+//! The listener, drivers and handle over real loopback sockets against scripted switches.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use super::*;
+use crate::openflow::wire::multipart::MultipartReplyBody;
+use crate::openflow::wire::{
+    Action, DatapathId, FeaturesReply, FlowMod, FlowModCommand, Header, Hello, Instruction, Match,
+    Message, MultipartReply, MultipartRequestBody, OxmField, Port, PortNo, TableId, Xid,
+};
+
+const WAIT: Duration = Duration::from_secs(5);
+
+/// A switch scripted message by message.
+struct FakeSwitch {
+    stream: TcpStream,
+    buf: BytesMut,
+}
+
+impl FakeSwitch {
+    async fn connect(addr: SocketAddr) -> FakeSwitch {
+        let stream = TcpStream::connect(addr).await.unwrap();
+        FakeSwitch {
+            stream,
+            buf: BytesMut::new(),
+        }
+    }
+
+    async fn send(&mut self, xid: Xid, m: Message) {
+        self.stream
+            .write_all(&m.to_vec(xid).unwrap())
+            .await
+            .unwrap();
+    }
+
+    /// The next message, or None when the controller closed the connection.
+    async fn recv(&mut self) -> Option<(Xid, Message)> {
+        loop {
+            if self.buf.len() >= 8 {
+                let len = usize::from(Header::parse(&self.buf).unwrap().length);
+                if self.buf.len() >= len {
+                    let frame = self.buf.split_to(len);
+                    return Some(Message::parse(&frame).unwrap());
+                }
+            }
+            let n = tokio::time::timeout(WAIT, self.stream.read_buf(&mut self.buf))
+                .await
+                .expect("controller went silent")
+                .unwrap();
+            if n == 0 {
+                return None;
+            }
+        }
+    }
+
+    /// Skips messages until one satisfies `pick`.
+    async fn expect<T>(&mut self, mut pick: impl FnMut(Xid, &Message) -> Option<T>) -> T {
+        loop {
+            let (xid, m) = self.recv().await.expect("connection closed");
+            if let Some(v) = pick(xid, &m) {
+                return v;
+            }
+        }
+    }
+
+    /// Plays the switch side of the handshake with `ports` ports.
+    async fn handshake(addr: SocketAddr, dpid: u64, ports: u32) -> FakeSwitch {
+        let mut sw = FakeSwitch::connect(addr).await;
+        sw.send(Xid(1), Message::Hello(Hello::ofp13())).await;
+        let xid = sw
+            .expect(|x, m| matches!(m, Message::FeaturesRequest).then_some(x))
+            .await;
+        let features = FeaturesReply {
+            datapath_id: DatapathId(dpid),
+            n_buffers: 0,
+            n_tables: 1,
+            auxiliary_id: 0,
+            capabilities: 0,
+            reserved: 0,
+        };
+        sw.send(xid, Message::FeaturesReply(features)).await;
+        let xid = sw
+            .expect(|x, m| match m {
+                Message::MultipartRequest(r) if r.body == MultipartRequestBody::PortDesc => Some(x),
+                _ => None,
+            })
+            .await;
+        let ports = (1..=ports)
+            .map(|n| Port {
+                port_no: PortNo(n),
+                name: format!("s{dpid}-eth{n}"),
+                ..Port::default()
+            })
+            .collect();
+        sw.send(
+            xid,
+            Message::MultipartReply(MultipartReply::new(MultipartReplyBody::PortDesc(ports))),
+        )
+        .await;
+        sw
+    }
+}
+
+async fn start() -> (OpenFlowController, EventReceiver) {
+    let any: SocketAddr = ([127, 0, 0, 1], 0).into();
+    OpenFlowController::bind(
+        ControllerConfig::new(any),
+        Arc::new(|_| Box::new(PublishAll) as Box<dyn SwitchApp>),
+    )
+    .await
+    .unwrap()
+}
+
+async fn next(events: &mut EventReceiver) -> SwitchEvent {
+    tokio::time::timeout(WAIT, events.recv())
+        .await
+        .expect("no event")
+        .expect("stream ended")
+}
+
+fn flow(port: u32) -> FlowMod {
+    FlowMod::add(
+        TableId(0),
+        50,
+        Match::new().with(OxmField::InPort(PortNo(port))),
+        vec![Instruction::ApplyActions(vec![Action::output(PortNo(1))])],
+    )
+}
+
+#[tokio::test]
+async fn switch_up_carries_features_and_ports_and_table_miss_is_installed() {
+    let (ctl, mut events) = start().await;
+    let mut sw = FakeSwitch::handshake(ctl.local_addr(), 9, 3).await;
+    match next(&mut events).await {
+        SwitchEvent::SwitchUp(info) => {
+            assert_eq!(info.dpid, DatapathId(9));
+            assert_eq!(
+                info.ports.iter().map(|p| p.number).collect::<Vec<_>>(),
+                vec![1, 2, 3]
+            );
+            assert_eq!(info.ports[0].name, "s9-eth1");
+        }
+        other => panic!("expected SwitchUp, got {other:?}"),
+    }
+    let miss = sw
+        .expect(|_, m| match m {
+            Message::FlowMod(f) => Some(f.clone()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(miss, listener::table_miss_to_controller());
+    assert_eq!(ctl.handle().switches(), vec![DatapathId(9)]);
+    ctl.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_reconnect_replaces_the_old_session_with_one_down_up_pair() {
+    let (ctl, mut events) = start().await;
+    let handle = ctl.handle();
+    let mut old = FakeSwitch::handshake(ctl.local_addr(), 4, 1).await;
+    assert!(matches!(next(&mut events).await, SwitchEvent::SwitchUp(_)));
+    let _new = FakeSwitch::handshake(ctl.local_addr(), 4, 2).await;
+    match next(&mut events).await {
+        SwitchEvent::SwitchDown { dpid, reason } => {
+            assert_eq!(dpid, DatapathId(4));
+            assert_eq!(reason, CloseReason::Replaced);
+        }
+        other => panic!("expected SwitchDown, got {other:?}"),
+    }
+    match next(&mut events).await {
+        SwitchEvent::SwitchUp(info) => assert_eq!(info.ports.len(), 2),
+        other => panic!("expected SwitchUp, got {other:?}"),
+    }
+    // The old connection is closed by the controller.
+    while old.recv().await.is_some() {}
+    assert_eq!(handle.switches(), vec![DatapathId(4)]);
+    assert_eq!(handle.stats().switches_up, 1);
+    ctl.shutdown().await;
+    // Shutdown reports the remaining switch down.
+    match next(&mut events).await {
+        SwitchEvent::SwitchDown { reason, .. } => assert_eq!(reason, CloseReason::Shutdown),
+        other => panic!("expected SwitchDown, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn desired_flows_are_replayed_after_the_table_miss_on_reconnect() {
+    let (ctl, mut events) = start().await;
+    let handle = ctl.handle();
+    // Installed while the switch is away: kept, not an error.
+    handle
+        .install(DatapathId(5), Command::FlowMod(flow(2)))
+        .await
+        .unwrap();
+    let mut sw = FakeSwitch::handshake(ctl.local_addr(), 5, 2).await;
+    assert!(matches!(next(&mut events).await, SwitchEvent::SwitchUp(_)));
+    let mut flows = Vec::new();
+    while flows.len() < 2 {
+        flows.push(
+            sw.expect(|_, m| match m {
+                Message::FlowMod(f) => Some(f.clone()),
+                _ => None,
+            })
+            .await,
+        );
+    }
+    assert_eq!(flows, vec![listener::table_miss_to_controller(), flow(2)]);
+    // Deleting from desired state sends the delete and forgets the flow.
+    let del = FlowMod {
+        command: FlowModCommand::DeleteStrict,
+        ..flow(2)
+    };
+    handle
+        .install(DatapathId(5), Command::FlowMod(del.clone()))
+        .await
+        .unwrap();
+    let got = sw
+        .expect(|_, m| match m {
+            Message::FlowMod(f) => Some(f.clone()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(got, del);
+    assert!(handle.desired(DatapathId(5)).is_empty());
+    ctl.shutdown().await;
+}
+
+#[tokio::test]
+async fn requests_through_the_handle_get_their_replies_and_unknown_switches_fail_fast() {
+    let (ctl, mut events) = start().await;
+    let handle = ctl.handle();
+    let mut sw = FakeSwitch::handshake(ctl.local_addr(), 6, 1).await;
+    assert!(matches!(next(&mut events).await, SwitchEvent::SwitchUp(_)));
+    let h = handle.clone();
+    let barrier = tokio::spawn(async move { h.barrier(DatapathId(6)).await });
+    let xid = sw
+        .expect(|x, m| matches!(m, Message::BarrierRequest).then_some(x))
+        .await;
+    sw.send(xid, Message::BarrierReply).await;
+    barrier.await.unwrap().unwrap();
+    assert_eq!(
+        handle.barrier(DatapathId(77)).await,
+        Err(SessionError::NotConnected {
+            dpid: DatapathId(77)
+        })
+    );
+    ctl.shutdown().await;
+}
+
+#[tokio::test]
+async fn packet_ins_are_published_and_malformed_ones_are_refused() {
+    let (ctl, mut events) = start().await;
+    let mut sw = FakeSwitch::handshake(ctl.local_addr(), 8, 1).await;
+    assert!(matches!(next(&mut events).await, SwitchEvent::SwitchUp(_)));
+    let pin = crate::openflow::wire::PacketIn {
+        buffer_id: Default::default(),
+        total_len: 3,
+        reason: crate::openflow::wire::PacketInReason::NoMatch,
+        table_id: TableId(0),
+        cookie: 0,
+        match_: Match::new().with(OxmField::InPort(PortNo(1))),
+        data: Bytes::from_static(b"abc"),
+    };
+    sw.send(Xid(30), Message::PacketIn(pin)).await;
+    match next(&mut events).await {
+        SwitchEvent::PacketIn { dpid, packet } => {
+            assert_eq!(dpid, DatapathId(8));
+            assert_eq!(packet.in_port, PortNo(1));
+            assert_eq!(&packet.data[..], b"abc");
+        }
+        other => panic!("expected PacketIn, got {other:?}"),
+    }
+    // A PACKET_IN whose match claims more bytes than the frame has.
+    let bad = [
+        4u8, 10, 0, 32, 0, 0, 0, 31, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        1, 0, 200, 0, 0, 0, 0,
+    ];
+    sw.stream.write_all(&bad).await.unwrap();
+    let err = sw
+        .expect(|x, m| match m {
+            Message::Error(e) if x == Xid(31) => Some(e.kind),
+            _ => None,
+        })
+        .await;
+    assert_eq!(
+        err,
+        crate::openflow::wire::ErrorKind::BadRequest(
+            crate::openflow::wire::error::BadRequestCode::BadLen
+        )
+    );
+    assert!(matches!(
+        next(&mut events).await,
+        SwitchEvent::ProtocolError { xid: Xid(31), .. }
+    ));
+    // The session lives on.
+    sw.send(Xid(32), Message::EchoRequest(Bytes::new())).await;
+    sw.expect(|x, m| (matches!(m, Message::EchoReply(_)) && x == Xid(32)).then_some(()))
+        .await;
+    assert_eq!(ctl.handle().stats().packet_ins, 2);
+    ctl.shutdown().await;
+}
