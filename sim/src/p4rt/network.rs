@@ -262,6 +262,20 @@ impl P4SimNetwork {
         Ok(())
     }
 
+    /// Runs one device's pipeline on `frame` arriving at `port`, without following links:
+    /// the `(egress port, frame)` pairs it emits (port 255 is the CPU). Counters and learned hosts
+    /// are updated as for real traffic; nothing is sent to clients.
+    pub fn process(
+        &self,
+        device: u64,
+        port: u32,
+        frame: &[u8],
+    ) -> Result<Vec<(u32, Vec<u8>)>, EntityError> {
+        let now = self.now();
+        let mut d = self.device(device)?;
+        Ok(d.state()?.process(port, frame, now).outputs)
+    }
+
     /// Injects `frame` as if received from a host on `(device, port)`, and forwards the results
     /// through the fabric. Returns the frames that left on unlinked ports as `(device, port, frame)`.
     pub fn inject(&self, device: u64, port: u32, frame: Vec<u8>) -> Vec<(u64, u32, Vec<u8>)> {
@@ -492,9 +506,22 @@ impl P4SimNetwork {
         if results.iter().all(Option::is_none) {
             return Ok(Ok(()));
         }
-        if let Some(b) = backup {
-            *state = b;
-        }
+        let Some(b) = backup else {
+            return Ok(Err(results));
+        };
+        *state = b;
+        // Nothing was kept: the updates that had succeeded report that they were undone.
+        let results = results
+            .into_iter()
+            .map(|r| {
+                r.or_else(|| {
+                    Some(EntityError::new(
+                        Code::Aborted,
+                        "rolled back: another update of the batch failed",
+                    ))
+                })
+            })
+            .collect();
         Ok(Err(results))
     }
 
@@ -576,6 +603,169 @@ fn learned_host(mac: u64, ip: u32, port: u32) -> p4::P4Data {
                 bits(u128::from(port)),
             ],
         })),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn primary(net: &P4SimNetwork, device: u64) {
+        net.arbitrate(
+            1,
+            &p4::MasterArbitrationUpdate {
+                device_id: device,
+                election_id: Some(p4::Uint128 { high: 0, low: 1 }),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        net.set_pipeline(&p4::SetForwardingPipelineConfigRequest {
+            device_id: device,
+            election_id: Some(p4::Uint128 { high: 0, low: 1 }),
+            action: p4::set_forwarding_pipeline_config_request::Action::VerifyAndCommit as i32,
+            config: Some(p4::ForwardingPipelineConfig {
+                p4info: prescient_p4info().ok(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .unwrap();
+    }
+
+    fn mcast(id: u32) -> p4::Update {
+        use p4::packet_replication_engine_entry::Type as P;
+        p4::Update {
+            r#type: p4::update::Type::Insert as i32,
+            entity: Some(p4::Entity {
+                entity: Some(p4::entity::Entity::PacketReplicationEngineEntry(
+                    p4::PacketReplicationEngineEntry {
+                        r#type: Some(P::MulticastGroupEntry(p4::MulticastGroupEntry {
+                            multicast_group_id: id,
+                            replicas: vec![],
+                        })),
+                    },
+                )),
+            }),
+        }
+    }
+
+    #[test]
+    fn rollback_keeps_nothing_and_says_so() {
+        let net = P4SimNetwork::new(1).unwrap();
+        primary(&net, 1);
+        let req = p4::WriteRequest {
+            device_id: 1,
+            election_id: Some(p4::Uint128 { high: 0, low: 1 }),
+            updates: vec![mcast(1), mcast(1)],
+            atomicity: p4::write_request::Atomicity::RollbackOnError as i32,
+            ..Default::default()
+        };
+        let errors = net.write(&req).unwrap().unwrap_err();
+        let codes: Vec<Code> = errors.iter().map(|e| e.as_ref().unwrap().code).collect();
+        assert_eq!(codes, vec![Code::Aborted, Code::AlreadyExists]);
+        let read = p4::ReadRequest {
+            device_id: 1,
+            entities: vec![p4::Entity {
+                entity: Some(p4::entity::Entity::PacketReplicationEngineEntry(
+                    p4::PacketReplicationEngineEntry {
+                        r#type: Some(
+                            p4::packet_replication_engine_entry::Type::MulticastGroupEntry(
+                                Default::default(),
+                            ),
+                        ),
+                    },
+                )),
+            }],
+            ..Default::default()
+        };
+        assert!(net.read(&read).unwrap().is_empty());
+        // CONTINUE_ON_ERROR keeps the first.
+        let errors = net
+            .write(&p4::WriteRequest {
+                atomicity: 0,
+                ..req
+            })
+            .unwrap()
+            .unwrap_err();
+        assert!(errors[0].is_none());
+        assert_eq!(net.read(&read).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn frames_cross_links_until_a_host_port() {
+        let net = P4SimNetwork::linear(3).unwrap();
+        for d in 1..=3 {
+            primary(&net, d);
+        }
+        // A route on each device towards device 3's host port 3.
+        for d in 1..=3u64 {
+            let state_port = if d == 3 { 3 } else { 2 };
+            let mut dev = net.device(d).unwrap();
+            let state = dev.state().unwrap();
+            let t = state
+                .schema
+                .table_by_name("PrescientIngress.ipv4_lpm")
+                .unwrap()
+                .id;
+            let a = state
+                .schema
+                .action_by_name("PrescientIngress.forward")
+                .unwrap()
+                .id;
+            let entry = p4::TableEntry {
+                table_id: t,
+                r#match: vec![p4::FieldMatch {
+                    field_id: 1,
+                    field_match_type: Some(p4::field_match::FieldMatchType::Lpm(
+                        p4::field_match::Lpm {
+                            value: vec![10, 0, 3, 0],
+                            prefix_len: 24,
+                        },
+                    )),
+                }],
+                action: Some(p4::TableAction {
+                    r#type: Some(p4::table_action::Type::Action(p4::Action {
+                        action_id: a,
+                        params: vec![
+                            p4::action::Param {
+                                param_id: 1,
+                                value: vec![state_port],
+                            },
+                            p4::action::Param {
+                                param_id: 2,
+                                value: vec![d as u8],
+                            },
+                            p4::action::Param {
+                                param_id: 3,
+                                value: vec![0x33],
+                            },
+                        ],
+                    })),
+                }),
+                ..Default::default()
+            };
+            state
+                .apply(&p4::Update {
+                    r#type: p4::update::Type::Insert as i32,
+                    entity: Some(p4::Entity {
+                        entity: Some(p4::entity::Entity::TableEntry(entry)),
+                    }),
+                })
+                .unwrap();
+        }
+        let f = super::super::process::udp_frame(0xaa, 0x01, 0x0a00_0101, 0x0a00_0305, 1, 2, b"hi");
+        let out = net.inject(1, 3, f);
+        assert_eq!(out.len(), 1);
+        let (dev, port, frame) = &out[0];
+        assert_eq!((*dev, *port), (3, 3));
+        assert_eq!(frame[22], 61, "three hops decrement the TTL three times");
+        assert_eq!(net.take_host_frames(3).len(), 1);
+        assert_eq!(
+            net.process(1, 3, &[0; 10]).unwrap(),
+            vec![],
+            "runt frames are dropped"
+        );
     }
 }
 
