@@ -606,6 +606,39 @@ fn learned_host(mac: u64, ip: u32, port: u32) -> p4::P4Data {
     }
 }
 
+/// Encodes per-update errors as the `google.rpc.Status` P4Runtime puts in a failed Write's details
+/// (spec §12.3): overall UNKNOWN, one `p4.v1.Error` per update in order, OK for those applied.
+pub fn write_error_status(errors: &[Option<EntityError>]) -> tonic::Status {
+    let details = errors
+        .iter()
+        .map(|e| {
+            let err = match e {
+                None => p4::Error {
+                    canonical_code: Code::Ok as i32,
+                    ..Default::default()
+                },
+                Some(e) => p4::Error {
+                    canonical_code: e.code as i32,
+                    message: e.message.clone(),
+                    ..Default::default()
+                },
+            };
+            prost_types::Any {
+                type_url: "type.googleapis.com/p4.v1.Error".to_owned(),
+                value: err.encode_to_vec(),
+            }
+        })
+        .collect();
+    let failed = errors.iter().filter(|e| e.is_some()).count();
+    let message = format!("{failed} of {} updates failed", errors.len());
+    let status = RpcStatus {
+        code: Code::Unknown as i32,
+        message: message.clone(),
+        details,
+    };
+    tonic::Status::with_details(tonic::Code::Unknown, message, status.encode_to_vec().into())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -767,37 +800,4 @@ mod tests {
             "runt frames are dropped"
         );
     }
-}
-
-/// Encodes per-update errors as the `google.rpc.Status` P4Runtime puts in a failed Write's details
-/// (spec §12.3): overall UNKNOWN, one `p4.v1.Error` per update in order, OK for those applied.
-pub fn write_error_status(errors: &[Option<EntityError>]) -> tonic::Status {
-    let details = errors
-        .iter()
-        .map(|e| {
-            let err = match e {
-                None => p4::Error {
-                    canonical_code: Code::Ok as i32,
-                    ..Default::default()
-                },
-                Some(e) => p4::Error {
-                    canonical_code: e.code as i32,
-                    message: e.message.clone(),
-                    ..Default::default()
-                },
-            };
-            prost_types::Any {
-                type_url: "type.googleapis.com/p4.v1.Error".to_owned(),
-                value: err.encode_to_vec(),
-            }
-        })
-        .collect();
-    let failed = errors.iter().filter(|e| e.is_some()).count();
-    let message = format!("{failed} of {} updates failed", errors.len());
-    let status = RpcStatus {
-        code: Code::Unknown as i32,
-        message: message.clone(),
-        details,
-    };
-    tonic::Status::with_details(tonic::Code::Unknown, message, status.encode_to_vec().into())
 }
