@@ -439,9 +439,14 @@ impl P4SimNetwork {
                 // Same program (checked by verify): keep the forwarding state, take the new config.
                 let (config, schema) = verify(req.config.as_ref())?;
                 match d.pipeline.as_mut() {
-                    Some(p) => {
+                    Some(p) if same_ids(&p.state.schema, &schema) => {
                         p.config = config;
                         p.state.schema = schema;
+                    }
+                    Some(_) => {
+                        return Err(EntityError::unimplemented(
+                            "RECONCILE_AND_COMMIT with renumbered ids: use VERIFY_AND_COMMIT and replay",
+                        ))
                     }
                     None => {
                         d.pipeline = Some(Pipeline {
@@ -462,10 +467,9 @@ impl P4SimNetwork {
         req: &p4::GetForwardingPipelineConfigRequest,
     ) -> Result<p4::ForwardingPipelineConfig, EntityError> {
         use p4::get_forwarding_pipeline_config_request::ResponseType as R;
-        let mut d = self.device(req.device_id)?;
+        let d = self.device(req.device_id)?;
         let Some(p) = d.pipeline.as_ref() else {
-            // Spec: no config yet is an empty config, not an error.
-            let _ = d.state();
+            // No config yet reads as an empty config, not an error.
             return Ok(p4::ForwardingPipelineConfig::default());
         };
         let c = p.config.clone();
@@ -587,6 +591,39 @@ impl P4SimNetwork {
                 .saturating_add(i64::try_from(bytes).unwrap_or(i64::MAX));
         }
     }
+}
+
+/// Whether two schemas of the same program give every table and action the same id, so stored
+/// state stays valid under either.
+fn same_ids(a: &Schema, b: &Schema) -> bool {
+    let tables = |s: &Schema| {
+        s.tables
+            .values()
+            .map(|t| (t.name.clone(), t.id))
+            .collect::<BTreeMap<_, _>>()
+    };
+    let actions = |s: &Schema| {
+        s.actions
+            .values()
+            .map(|x| (x.name.clone(), x.id))
+            .collect::<BTreeMap<_, _>>()
+    };
+    let profiles = |s: &Schema| {
+        s.profiles
+            .values()
+            .map(|x| (x.name.clone(), x.id))
+            .collect::<BTreeMap<_, _>>()
+    };
+    let counters = |s: &Schema| {
+        s.counters
+            .values()
+            .map(|x| (x.name.clone(), x.id))
+            .collect::<BTreeMap<_, _>>()
+    };
+    tables(a) == tables(b)
+        && actions(a) == actions(b)
+        && profiles(a) == profiles(b)
+        && counters(a) == counters(b)
 }
 
 /// A learned_host_t digest member as P4Data: struct { mac, ip, port }.
