@@ -575,6 +575,10 @@ impl P4SimNetwork {
             return;
         };
         let Ok(state) = d.state() else { return };
+        let (packets, bytes) = (
+            i64::try_from(packets).unwrap_or(i64::MAX),
+            i64::try_from(bytes).unwrap_or(i64::MAX),
+        );
         let Some(id) = state.schema.counter_by_name(name).map(|c| c.id) else {
             return;
         };
@@ -583,12 +587,45 @@ impl P4SimNetwork {
             .get_mut(&id)
             .and_then(|c| c.get_mut(port as usize))
         {
-            cell.packet_count = cell
-                .packet_count
-                .saturating_add(i64::try_from(packets).unwrap_or(i64::MAX));
-            cell.byte_count = cell
-                .byte_count
-                .saturating_add(i64::try_from(bytes).unwrap_or(i64::MAX));
+            cell.packet_count = cell.packet_count.saturating_add(packets);
+            cell.byte_count = cell.byte_count.saturating_add(bytes);
+        }
+        if name != "PrescientEgress.tx_port_counter" {
+            return;
+        }
+        // The traffic leaving a port was routed there: spread it over the routes forwarding to
+        // that port, so their direct counters move too (the controller's per-prefix rates).
+        let Some(lpm) = state
+            .schema
+            .table_by_name("PrescientIngress.ipv4_lpm")
+            .map(|t| t.id)
+        else {
+            return;
+        };
+        let Some(forward) = state
+            .schema
+            .action_by_name("PrescientIngress.forward")
+            .map(|a| a.id)
+        else {
+            return;
+        };
+        let Some(table) = state.tables.get_mut(&lpm) else {
+            return;
+        };
+        let routes: Vec<_> = table
+            .entries
+            .values_mut()
+            .filter(|e| {
+                matches!(&e.action, super::table::EntryAction::Direct(a)
+                    if a.id == forward && a.params.first() == Some(&u128::from(port)))
+            })
+            .collect();
+        let n = routes.len() as i64;
+        for (i, e) in routes.into_iter().enumerate() {
+            // Integer split; the first routes take the remainders so the sum is exact.
+            let share = |total: i64| total / n + i64::from((i as i64) < total % n);
+            e.counter.packet_count = e.counter.packet_count.saturating_add(share(packets));
+            e.counter.byte_count = e.counter.byte_count.saturating_add(share(bytes));
         }
     }
 }

@@ -403,7 +403,16 @@ impl DeviceState {
         );
         if let Some(entry) = meter {
             if let Some(config) = entry.meter {
-                if color(&config, &mut entry.bucket, now, len) == Color::Red {
+                let c = color(&config, &mut entry.bucket, now, len);
+                let slot = match c {
+                    Color::Green => &mut entry.colors.green,
+                    Color::Yellow => &mut entry.colors.yellow,
+                    Color::Red => &mut entry.colors.red,
+                };
+                let data = slot.get_or_insert_with(Default::default);
+                data.packet_count = data.packet_count.saturating_add(1);
+                data.byte_count = data.byte_count.saturating_add(len as i64);
+                if c == Color::Red {
                     return;
                 }
             }

@@ -57,15 +57,17 @@ impl DeviceState {
                         .is_some_and(|t| t.direct_meter.is_some());
                     if has && !te.is_default_action {
                         let config = te.meter_config;
+                        let counter_data = te.meter_counter_data.clone();
                         let table_entry = p4::TableEntry {
                             meter_config: None,
                             counter_data: None,
+                            meter_counter_data: None,
                             ..te
                         };
                         out.push(wrap(E::DirectMeterEntry(p4::DirectMeterEntry {
                             table_entry: Some(table_entry),
                             config,
-                            counter_data: None,
+                            counter_data,
                         })));
                     }
                 }
@@ -244,6 +246,7 @@ impl DeviceState {
                 }
                 if info.direct_meter.is_some() {
                     e.meter_config = stored.meter;
+                    e.meter_counter_data = Some(stored.colors.clone());
                 }
                 out.push(e);
             }

@@ -28,6 +28,8 @@ pub struct StoredEntry {
     pub meter: Option<p4::MeterConfig>,
     /// Token buckets of the direct meter (emulated traffic), reset when the config changes.
     pub bucket: Option<super::process::Bucket>,
+    /// Packets and bytes the direct meter coloured green, yellow and red.
+    pub colors: p4::MeterCounterData,
 }
 
 /// One table's entries and default action.
@@ -423,6 +425,7 @@ impl DeviceState {
                         counter,
                         meter,
                         bucket: None,
+                        colors: p4::MeterCounterData::default(),
                     },
                 );
                 Ok(())
