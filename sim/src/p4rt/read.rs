@@ -57,7 +57,7 @@ impl DeviceState {
                         .is_some_and(|t| t.direct_meter.is_some());
                     if has && !te.is_default_action {
                         let config = te.meter_config;
-                        let counter_data = te.meter_counter_data.clone();
+                        let counter_data = te.meter_counter_data;
                         let table_entry = p4::TableEntry {
                             meter_config: None,
                             counter_data: None,
@@ -246,7 +246,7 @@ impl DeviceState {
                 }
                 if info.direct_meter.is_some() {
                     e.meter_config = stored.meter;
-                    e.meter_counter_data = Some(stored.colors.clone());
+                    e.meter_counter_data = Some(stored.colors);
                 }
                 out.push(e);
             }
