@@ -2,3 +2,5 @@
 //! binary and by the workspace integration tests.
 
 pub mod cmd;
+pub mod core;
+pub mod northbound;

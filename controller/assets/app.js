@@ -1,0 +1,205 @@
+// Prescient dashboard: reads /api/v1, redraws on server-sent events. No dependencies.
+"use strict";
+
+const API = "/api/v1";
+const SVG = "http://www.w3.org/2000/svg";
+const state = { selected: null, positions: new Map() };
+
+const el = (tag, attrs, parent) => {
+  const e = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, v);
+  if (parent) parent.appendChild(e);
+  return e;
+};
+
+function bps(v) {
+  if (v === null || v === undefined || !isFinite(v)) return "–";
+  const units = ["b/s", "kb/s", "Mb/s", "Gb/s", "Tb/s"];
+  let i = 0;
+  while (Math.abs(v) >= 1000 && i < units.length - 1) { v /= 1000; i++; }
+  return v.toFixed(v < 10 && i > 0 ? 1 : 0) + " " + units[i];
+}
+
+const time = (ns) => new Date(ns / 1e6).toLocaleTimeString();
+
+async function get(path) {
+  const r = await fetch(API + path);
+  if (!r.ok) throw new Error(path + ": " + r.status);
+  return r.json();
+}
+
+function colour(load) {
+  if (load === null) return "#56606c";
+  if (load >= 0.8) return "var(--bad)";
+  if (load >= 0.5) return "var(--warn)";
+  return "var(--ok)";
+}
+
+// Deterministic force layout: devices on a circle, then spring/repulsion iterations.
+function layout(devices, links) {
+  const n = devices.length, W = 800, H = 420;
+  const pos = new Map();
+  devices.forEach((d, i) => {
+    const a = (2 * Math.PI * i) / Math.max(n, 1);
+    pos.set(d, { x: W / 2 + 150 * Math.cos(a), y: H / 2 + 150 * Math.sin(a) });
+  });
+  for (let it = 0; it < 200; it++) {
+    const force = new Map(devices.map((d) => [d, { x: 0, y: 0 }]));
+    for (const a of devices) for (const b of devices) {
+      if (a === b) continue;
+      const p = pos.get(a), q = pos.get(b);
+      const dx = p.x - q.x, dy = p.y - q.y, d2 = dx * dx + dy * dy + 0.01;
+      force.get(a).x += (4000 * dx) / d2; force.get(a).y += (4000 * dy) / d2;
+    }
+    for (const l of links) {
+      const p = pos.get(l.s), q = pos.get(l.d);
+      if (!p || !q) continue;
+      const dx = q.x - p.x, dy = q.y - p.y;
+      force.get(l.s).x += 0.02 * dx; force.get(l.s).y += 0.02 * dy;
+      force.get(l.d).x -= 0.02 * dx; force.get(l.d).y -= 0.02 * dy;
+    }
+    for (const d of devices) {
+      const p = pos.get(d), f = force.get(d);
+      p.x = Math.min(W - 40, Math.max(40, p.x + Math.max(-10, Math.min(10, f.x)) + 0.01 * (W / 2 - p.x)));
+      p.y = Math.min(H - 30, Math.max(30, p.y + Math.max(-10, Math.min(10, f.y)) + 0.01 * (H / 2 - p.y)));
+    }
+  }
+  return pos;
+}
+
+const deviceOf = (port) => port.slice(0, port.lastIndexOf(":"));
+
+function drawGraph(devices, links, hosts) {
+  const svg = document.getElementById("graph");
+  svg.replaceChildren();
+  const ids = devices.filter((d) => d.up).map((d) => d.id);
+  const pos = layout(ids, links.map((l) => ({ s: deviceOf(l.src), d: deviceOf(l.dst) })));
+  state.positions = pos;
+  for (const l of links) {
+    const p = pos.get(deviceOf(l.src)), q = pos.get(deviceOf(l.dst));
+    if (!p || !q) continue;
+    // Offset the two directions of a cable so both stay clickable.
+    const dx = q.x - p.x, dy = q.y - p.y, len = Math.hypot(dx, dy) || 1;
+    const ox = (-dy / len) * 4, oy = (dx / len) * 4;
+    const fc = l.forecast && l.capacity_bps > 0 ? l.forecast.peak_bps / l.capacity_bps : null;
+    const load = l.utilisation === null && fc === null ? null : Math.max(l.utilisation || 0, fc || 0);
+    const line = el("line", {
+      x1: p.x + ox, y1: p.y + oy, x2: q.x + ox, y2: q.y + oy, stroke: colour(load),
+      class: "link" + (l.forecast && l.forecast.hot ? " hot" : "") + (state.selected === l.id ? " selected" : ""),
+      "data-link": l.id,
+    }, svg);
+    const t = el("title", {}, line);
+    t.textContent = `${l.id}\nrate ${bps(l.rate_bps)} / ${bps(l.capacity_bps)}\nreserved ${bps(l.reserved_bps)}\nforecast peak ${l.forecast ? bps(l.forecast.peak_bps) : "–"}`;
+    line.addEventListener("click", () => { state.selected = l.id; refresh(); });
+  }
+  hosts.forEach((h, i) => {
+    const p = pos.get(deviceOf(h.at));
+    if (!p) return;
+    const a = (i * 2.4) % (2 * Math.PI);
+    const hx = p.x + 34 * Math.cos(a), hy = p.y + 34 * Math.sin(a);
+    el("line", { x1: p.x, y1: p.y, x2: hx, y2: hy, class: "attach" }, svg);
+    el("circle", { cx: hx, cy: hy, r: 5, class: "host" }, svg);
+    const t = el("text", { x: hx + 7, y: hy + 3, class: "label" }, svg);
+    t.textContent = h.ips[0] || h.mac.slice(-5);
+  });
+  for (const id of ids) {
+    const p = pos.get(id);
+    el("circle", { cx: p.x, cy: p.y, r: 14, class: "node" }, svg);
+    const t = el("text", { x: p.x - 14, y: p.y + 26, class: "label" }, svg);
+    t.textContent = id.startsWith("of:") ? "of:" + id.slice(3).replace(/^0+/, "") : id;
+  }
+}
+
+function drawChart(f) {
+  const svg = document.getElementById("chart");
+  svg.replaceChildren();
+  const W = 800, H = 260, L = 60, R = 10, T = 10, B = 24;
+  const pts = [];
+  for (const p of f.history) if (p.value !== null) pts.push([p.at_ns, p.value]);
+  const past = f.past_forecasts, ahead = f.forecast;
+  const all = [...past, ...ahead];
+  const xs = [...pts.map((p) => p[0]), ...all.map((p) => p.at_ns)];
+  const ys = [...pts.map((p) => p[1]), ...all.flatMap((p) => [p.value, p.hi95, p.lo95].filter((v) => v !== null))];
+  if (xs.length === 0) return;
+  const x0 = Math.min(...xs), x1 = Math.max(...xs), y1 = Math.max(1, ...ys) * 1.05;
+  const sx = (x) => L + ((x - x0) / Math.max(1, x1 - x0)) * (W - L - R);
+  const sy = (y) => H - B - (y / y1) * (H - T - B);
+  el("line", { x1: L, y1: H - B, x2: W - R, y2: H - B, class: "axis" }, svg);
+  el("line", { x1: L, y1: T, x2: L, y2: H - B, class: "axis" }, svg);
+  for (let i = 0; i <= 4; i++) {
+    const v = (y1 * i) / 4, t = el("text", { x: 2, y: sy(v) + 3, class: "tick" }, svg);
+    t.textContent = bps(v);
+  }
+  const tl = el("text", { x: L, y: H - 6, class: "tick" }, svg); tl.textContent = time(x0);
+  const tr = el("text", { x: W - R - 60, y: H - 6, class: "tick" }, svg); tr.textContent = time(x1);
+  const band = (ps) => {
+    const b = ps.filter((p) => p.lo95 !== null && p.hi95 !== null);
+    if (b.length < 2) return;
+    const up = b.map((p) => `${sx(p.at_ns)},${sy(p.hi95)}`);
+    const down = b.slice().reverse().map((p) => `${sx(p.at_ns)},${sy(p.lo95)}`);
+    el("polygon", { points: [...up, ...down].join(" "), class: "band" }, svg);
+  };
+  band(past); band(ahead);
+  const path = (ps) => ps.map((p, i) => (i ? "L" : "M") + sx(p[0]) + "," + sy(p[1])).join("");
+  if (past.length) el("path", { d: path(past.map((p) => [p.at_ns, p.value])), class: "fcline" }, svg);
+  if (ahead.length) el("path", { d: path(ahead.map((p) => [p.at_ns, p.value])), class: "fcline" }, svg);
+  if (pts.length) el("path", { d: path(pts), class: "actual" }, svg);
+  const now = pts.length ? pts[pts.length - 1][0] : x0;
+  el("line", { x1: sx(now), y1: T, x2: sx(now), y2: H - B, class: "axis" }, svg);
+  document.getElementById("chart-model").textContent =
+    `model ${f.model} · MAE ${bps(f.error.mae_bps)} · 95 % coverage ${f.error.coverage_95 === null ? "–" : (100 * f.error.coverage_95).toFixed(0) + " %"}`;
+}
+
+function rows(id, items, cells) {
+  const body = document.querySelector(`#${id} tbody`);
+  body.replaceChildren();
+  for (const it of items) {
+    const tr = document.createElement("tr");
+    for (const c of cells(it)) {
+      const td = document.createElement("td");
+      td.textContent = c;
+      tr.appendChild(td);
+    }
+    body.appendChild(tr);
+  }
+}
+
+async function refresh() {
+  try {
+    const [devices, links, hosts, res, anomalies, decisions] = await Promise.all([
+      get("/devices"), get("/links"), get("/hosts"), get("/reservations"), get("/anomalies"), get("/decisions"),
+    ]);
+    drawGraph(devices, links, hosts);
+    document.getElementById("summary").textContent =
+      `${devices.filter((d) => d.up).length} devices · ${links.length} links · ${hosts.length} hosts · ${res.length} reservations`;
+    rows("reservations", res, (r) => [r.id, `${r.src} → ${r.dst}`, bps(r.rate_bps), r.tier, r.path.length]);
+    rows("anomalies", anomalies.slice(-20).reverse(), (a) => [
+      time(a.at_ns), a.series, bps(a.actual_bps), `${bps(a.expected_bps)} [${bps(a.lower_bps)}, ${bps(a.upper_bps)}]`,
+    ]);
+    rows("decisions", decisions.slice(-30).reverse(), (d) => [d.id, time(d.at_ns), d.rule, d.subject, d.reason, d.actions.join("; ")]);
+    if (state.selected) {
+      document.getElementById("chart-title").textContent = state.selected;
+      try { drawChart(await get("/forecasts/links/" + encodeURIComponent(state.selected))); }
+      catch (e) { document.getElementById("chart-model").textContent = "no forecast yet"; }
+    }
+  } catch (e) {
+    document.getElementById("status").textContent = "error: " + e.message;
+  }
+}
+
+let pending = null;
+function soon() {
+  if (pending) return;
+  pending = setTimeout(() => { pending = null; refresh(); }, 300);
+}
+
+function live() {
+  const status = document.getElementById("status");
+  const es = new EventSource(API + "/events");
+  es.addEventListener("hello", () => { status.textContent = "live"; status.className = "status live"; });
+  for (const kind of ["topology", "tick", "decision", "anomaly"]) es.addEventListener(kind, soon);
+  es.onerror = () => { status.textContent = "reconnecting…"; status.className = "status"; };
+}
+
+refresh();
+live();

@@ -1,0 +1,239 @@
+//! Southbound entry points: what the sessions report, applied to the topology and the rate
+//! tracker. Topology changes realign the ledger at once (reroutes become actions).
+
+use std::net::Ipv4Addr;
+
+use prescient_topology::{
+    DeviceId, FlowKey, MacAddr, Port, PortCounters, PortRef, Probe, RerouteOutcome, SampleOutcome,
+    Timestamp, TopologyError, TopologyEvent,
+};
+
+use super::naming::{link_id, port_id};
+use super::planner::Draft;
+use super::records::{Action, ControllerEvent, Rule};
+use super::ControllerCore;
+
+impl ControllerCore {
+    /// A device connected with these ports (a reconnect replaces them).
+    pub fn device_up(&mut self, now: Timestamp, device: DeviceId, ports: Vec<Port>) -> Vec<Action> {
+        let events = self.topology.device_up(now, device, ports);
+        self.after_topology(now, events)
+    }
+
+    /// A device disconnected.
+    pub fn device_down(&mut self, now: Timestamp, device: DeviceId) -> Vec<Action> {
+        let events = self.topology.device_down(now, device);
+        self.after_topology(now, events)
+    }
+
+    /// A port appeared.
+    pub fn port_added(
+        &mut self,
+        now: Timestamp,
+        device: DeviceId,
+        port: Port,
+    ) -> Result<Vec<Action>, TopologyError> {
+        let events = self.topology.port_added(now, device, port)?;
+        Ok(self.after_topology(now, events))
+    }
+
+    /// A port changed state or speed.
+    pub fn port_changed(
+        &mut self,
+        now: Timestamp,
+        device: DeviceId,
+        port: Port,
+    ) -> Result<Vec<Action>, TopologyError> {
+        let events = self.topology.port_changed(now, device, port)?;
+        Ok(self.after_topology(now, events))
+    }
+
+    /// A port disappeared; its counters are forgotten.
+    pub fn port_removed(&mut self, now: Timestamp, port: PortRef) -> Vec<Action> {
+        self.rates.forget_port(port);
+        let events = self.topology.port_removed(now, port);
+        self.after_topology(now, events)
+    }
+
+    /// An LLDP frame arrived at `at` (packet-in).
+    pub fn lldp_frame_received(
+        &mut self,
+        now: Timestamp,
+        at: PortRef,
+        frame: &[u8],
+    ) -> Result<Vec<Action>, TopologyError> {
+        let events = self.topology.lldp_frame_received(now, at, frame)?;
+        Ok(self.after_topology(now, events))
+    }
+
+    /// An LLDP probe sent out of `from` arrived at `at` (already parsed by the caller).
+    pub fn lldp_received(
+        &mut self,
+        now: Timestamp,
+        at: PortRef,
+        from: PortRef,
+    ) -> Result<Vec<Action>, TopologyError> {
+        let events = self.topology.lldp_received(now, at, from)?;
+        Ok(self.after_topology(now, events))
+    }
+
+    /// A frame from host `mac` (IPv4 `ip` if known) arrived at `at`.
+    pub fn host_seen(
+        &mut self,
+        now: Timestamp,
+        mac: MacAddr,
+        ip: Option<Ipv4Addr>,
+        at: PortRef,
+    ) -> Result<Vec<Action>, TopologyError> {
+        let events = self.topology.host_seen(now, mac, ip, at)?;
+        Ok(self.after_topology(now, events))
+    }
+
+    /// LLDP probes due at `now`, to send as packet-outs.
+    pub fn probes(&mut self, now: Timestamp) -> Vec<Probe> {
+        self.topology.probes(now)
+    }
+
+    /// Port counters sampled at `now`.
+    pub fn port_counters(
+        &mut self,
+        now: Timestamp,
+        port: PortRef,
+        counters: PortCounters,
+    ) -> SampleOutcome {
+        self.rates.port_sample(port, now, counters)
+    }
+
+    /// One flow entry's counters sampled at `now`; `pair` is the (source, destination) hosts
+    /// it carries, when the entry matches on them.
+    pub fn flow_counters(
+        &mut self,
+        now: Timestamp,
+        flow: FlowKey,
+        pair: Option<(MacAddr, MacAddr)>,
+        bytes: u64,
+        packets: u64,
+    ) -> SampleOutcome {
+        self.rates.flow_sample(flow, pair, now, bytes, packets)
+    }
+
+    /// Publishes what changed, realigns the ledger and turns reroutes into actions.
+    pub(super) fn after_topology(
+        &mut self,
+        now: Timestamp,
+        events: Vec<TopologyEvent>,
+    ) -> Vec<Action> {
+        if events.is_empty() {
+            return Vec::new();
+        }
+        self.outbox.push(ControllerEvent::Topology {
+            changes: events.iter().map(describe).collect(),
+        });
+        let snapshot = self.topology.snapshot();
+        let mut actions = Vec::new();
+        for outcome in self.ledger.apply_topology(&snapshot) {
+            actions.extend(self.settle(now, outcome));
+        }
+        actions
+    }
+
+    fn settle(&mut self, now: Timestamp, outcome: RerouteOutcome) -> Vec<Action> {
+        match outcome {
+            RerouteOutcome::Rerouted {
+                reservation,
+                preempted,
+            } => {
+                let mut acts = Vec::new();
+                acts.extend(self.preempt(now, &preempted, reservation.id.0));
+                acts.extend(self.uninstall(reservation.id));
+                acts.push(self.install(&reservation));
+                let path: Vec<String> = reservation
+                    .request
+                    .path
+                    .iter()
+                    .map(|l| link_id(*l))
+                    .collect();
+                self.record(
+                    now,
+                    Draft {
+                        rule: Rule::ReservationRerouted,
+                        subject: format!("reservation/{}", reservation.id.0),
+                        reason: format!(
+                            "a link of its path left the topology or lost capacity; new path [{}] has room for {} bit/s",
+                            path.join(" "),
+                            reservation.request.rate_bps
+                        ),
+                        actions: acts,
+                    },
+                )
+            }
+            RerouteOutcome::Unplaceable {
+                reservation,
+                reason,
+            } => {
+                let acts: Vec<Action> = self.uninstall(reservation.id).into_iter().collect();
+                self.record(
+                    now,
+                    Draft {
+                        rule: Rule::ReservationDropped,
+                        subject: format!("reservation/{}", reservation.id.0),
+                        reason: format!("its path broke and it cannot be placed again: {reason}"),
+                        actions: acts,
+                    },
+                )
+            }
+        }
+    }
+
+    /// Decisions and meter removals for reservations preempted by reservation `by`.
+    pub(super) fn preempt(
+        &mut self,
+        now: Timestamp,
+        preempted: &[prescient_topology::Reservation],
+        by: u64,
+    ) -> Vec<Action> {
+        let mut actions = Vec::new();
+        for p in preempted {
+            let acts: Vec<Action> = self.uninstall(p.id).into_iter().collect();
+            actions.extend(self.record(
+                now,
+                Draft {
+                    rule: Rule::ReservationPreempted,
+                    subject: format!("reservation/{}", p.id.0),
+                    reason: format!(
+                        "tier {} preempted by reservation {by} of a higher tier",
+                        p.request.tier
+                    ),
+                    actions: acts,
+                },
+            ));
+        }
+        actions
+    }
+}
+
+/// One line per topology change, for the event stream.
+fn describe(e: &TopologyEvent) -> String {
+    match e {
+        TopologyEvent::DeviceUp { device } => format!("device {device} up"),
+        TopologyEvent::DeviceDown { device } => format!("device {device} down"),
+        TopologyEvent::PortAdded { port } => format!("port {} added", port_id(*port)),
+        TopologyEvent::PortChanged { port, up } => format!(
+            "port {} {}",
+            port_id(*port),
+            if *up { "up" } else { "down" }
+        ),
+        TopologyEvent::PortRemoved { port } => format!("port {} removed", port_id(*port)),
+        TopologyEvent::LinkAdded { link } => format!("link {} added", link_id(*link)),
+        TopologyEvent::LinkRemoved { link, reason } => {
+            format!("link {} removed ({reason:?})", link_id(*link))
+        }
+        TopologyEvent::HostAdded { mac, at } => format!("host {mac} at {}", port_id(*at)),
+        TopologyEvent::HostMoved { mac, from, to } => {
+            format!("host {mac} moved {} -> {}", port_id(*from), port_id(*to))
+        }
+        TopologyEvent::HostRemoved { mac, at } => {
+            format!("host {mac} left {}", port_id(*at))
+        }
+    }
+}

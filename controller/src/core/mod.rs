@@ -1,0 +1,188 @@
+//! The controller core: the live state the southbound feeds and the northbound reads, and the
+//! planning that turns forecasts into decisions. Sans-IO: every entry point takes `now` and
+//! returns typed [`Action`]s (intents) instead of writing to switches; the lead's driver turns
+//! them into OpenFlow or P4Runtime writes.
+//!
+//! - [`ControllerCore`]: topology, rates, the reservation ledger, one forecast [`series::Series`]
+//!   per link and per host pair (created on their first sample, model `auto`), anomalies, the
+//!   decision log and the hot-link set. Entry points: `device_up`, `device_down`, `port_*`,
+//!   `lldp_frame_received`, `host_seen`, `port_counters`, `flow_counters`, `tick`, `reserve`,
+//!   `release`, `what_if`.
+//! - [`SharedCore`]: the core behind a mutex (short critical sections), a lock-free topology
+//!   snapshot reader, the event bus (bounded broadcast) and the southbound message counters.
+//!
+//! Invariants: the ledger is aligned with the topology after every entry point that changed it
+//! (reservations that lost a link are rerouted or dropped, each with a decision); `installed`
+//! mirrors exactly the meters asked for by actions returned so far (desired state); every
+//! decision and anomaly is also published as an event.
+
+pub mod config;
+mod entry;
+pub mod naming;
+pub mod planner;
+pub mod records;
+mod reservations;
+pub mod reserve;
+pub mod series;
+mod shared;
+mod tick;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use prescient_topology::{
+    Ledger, LinkKey, PortRef, RateTracker, Reservation, ReservationId, Snapshot, Timestamp,
+    Topology,
+};
+
+pub use config::CoreConfig;
+pub use records::{Action, Anomaly, BoundedLog, ControllerEvent, Decision, Rule, SeriesKey};
+pub use reservations::{LinkProjection, Reserved, WhatIf, WhatIfOutcome};
+pub use reserve::{Endpoint, ReserveError, ReserveSpec};
+pub use series::Series;
+pub use shared::{Clock, Metrics, SharedCore, EVENT_BUS_CAPACITY};
+
+use planner::Draft;
+
+/// The controller's state and planning; see the module docs.
+#[derive(Debug)]
+pub struct ControllerCore {
+    config: CoreConfig,
+    topology: Topology,
+    rates: RateTracker,
+    ledger: Ledger,
+    series: BTreeMap<SeriesKey, Series>,
+    anomalies: BoundedLog<Anomaly>,
+    decisions: BoundedLog<Decision>,
+    hot: BTreeSet<LinkKey>,
+    installed: BTreeMap<ReservationId, Vec<PortRef>>,
+    outbox: Vec<ControllerEvent>,
+    last_tick: Option<Timestamp>,
+    next_decision: u64,
+}
+
+impl ControllerCore {
+    /// An empty core.
+    pub fn new(config: CoreConfig) -> Self {
+        ControllerCore {
+            topology: Topology::new(config.topology.clone()),
+            rates: RateTracker::new(config.stale_after),
+            ledger: Ledger::new(),
+            series: BTreeMap::new(),
+            anomalies: BoundedLog::new(config.anomaly_log),
+            decisions: BoundedLog::new(config.decision_log),
+            hot: BTreeSet::new(),
+            installed: BTreeMap::new(),
+            outbox: Vec::new(),
+            last_tick: None,
+            next_decision: 1,
+            config,
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &CoreConfig {
+        &self.config
+    }
+
+    /// The live topology.
+    pub fn topology(&self) -> &Topology {
+        &self.topology
+    }
+
+    /// The latest topology snapshot (published for lock-free readers as a side effect).
+    pub fn snapshot(&self) -> std::sync::Arc<Snapshot> {
+        self.topology.snapshot()
+    }
+
+    /// The rate tracker.
+    pub fn rates(&self) -> &RateTracker {
+        &self.rates
+    }
+
+    /// The reservation ledger.
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+
+    /// One series, if it has had a sample.
+    pub fn series(&self, key: &SeriesKey) -> Option<&Series> {
+        self.series.get(key)
+    }
+
+    /// All series.
+    pub fn all_series(&self) -> impl Iterator<Item = (&SeriesKey, &Series)> {
+        self.series.iter()
+    }
+
+    /// Recent anomalies, oldest first.
+    pub fn anomalies(&self) -> &BoundedLog<Anomaly> {
+        &self.anomalies
+    }
+
+    /// Recent decisions, oldest first.
+    pub fn decisions(&self) -> &BoundedLog<Decision> {
+        &self.decisions
+    }
+
+    /// Links currently predicted hot.
+    pub fn hot_links(&self) -> &BTreeSet<LinkKey> {
+        &self.hot
+    }
+
+    /// Time of the last tick.
+    pub fn last_tick(&self) -> Option<Timestamp> {
+        self.last_tick
+    }
+
+    /// The rate reserved on `link` at `now`, bits/s.
+    pub fn reserved_now(&self, link: LinkKey, now: Timestamp) -> u64 {
+        let w = prescient_topology::Window::new(now, now.plus(Duration::from_nanos(1)));
+        self.ledger.committed(link, w)
+    }
+
+    /// Takes the events produced since the last call (the [`SharedCore`] publishes them).
+    pub fn drain_events(&mut self) -> Vec<ControllerEvent> {
+        std::mem::take(&mut self.outbox)
+    }
+
+    /// Records a decision and publishes it; returns its actions.
+    fn record(&mut self, now: Timestamp, draft: Draft) -> Vec<Action> {
+        let decision = Decision {
+            id: self.next_decision,
+            at_ns: now.nanos(),
+            rule: draft.rule,
+            subject: draft.subject,
+            reason: draft.reason,
+            actions: draft.actions.iter().map(Action::summary).collect(),
+        };
+        self.next_decision += 1;
+        self.outbox
+            .push(ControllerEvent::Decision(decision.clone()));
+        self.decisions.push(decision);
+        draft.actions
+    }
+
+    /// Meter actions for a reservation that is no longer where it was.
+    fn uninstall(&mut self, id: ReservationId) -> Option<Action> {
+        self.installed.remove(&id).map(|ports| Action::RemoveMeter {
+            reservation: id,
+            ports,
+        })
+    }
+
+    /// Meter action for a reservation on its current path.
+    fn install(&mut self, r: &Reservation) -> Action {
+        let ports: Vec<PortRef> = r.request.path.iter().map(|l| l.src).collect();
+        self.installed.insert(r.id, ports.clone());
+        Action::InstallMeter {
+            reservation: r.id,
+            subject: r.request.subject.clone(),
+            rate_bps: r.request.rate_bps,
+            ports,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,155 @@
+//! The congestion rule: a link whose forecast upper 95 % bound exceeds `hot_threshold` of its
+//! capacity is hot; the host pairs whose current path crosses it and whose own forecast fits
+//! elsewhere are steered onto a path with room. Pure: it reads forecasts and the snapshot and
+//! returns decisions and actions; the core records them.
+//!
+//! Hysteresis: a link becomes hot above `hot_threshold` and cools only below
+//! `hot_threshold - hysteresis`, so one decision per episode, not one per tick.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use prescient_topology::{Fit, LinkKey, MacAddr, Snapshot};
+
+use super::naming::link_id;
+use super::records::{Action, Rule};
+
+/// A decision before it gets its id and time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Draft {
+    /// The rule.
+    pub rule: Rule,
+    /// What it is about.
+    pub subject: String,
+    /// Why.
+    pub reason: String,
+    /// What to do.
+    pub actions: Vec<Action>,
+}
+
+/// Inputs of one planning round.
+pub struct Inputs<'a> {
+    /// The topology.
+    pub snapshot: &'a Snapshot,
+    /// Predicted peak per link, bits/s.
+    pub link_peaks: &'a BTreeMap<LinkKey, f64>,
+    /// Predicted peak per host pair, bits/s.
+    pub pair_peaks: &'a BTreeMap<(MacAddr, MacAddr), f64>,
+    /// Reserved now per link, bits/s.
+    pub reserved: &'a BTreeMap<LinkKey, u64>,
+    /// Hot threshold (share of capacity).
+    pub threshold: f64,
+    /// Hysteresis (share of capacity).
+    pub hysteresis: f64,
+    /// Forecast horizon in steps (for the reason text).
+    pub horizon: usize,
+}
+
+/// Updates `hot` and returns what to record. `next_decision` numbers the drafts that carry
+/// actions, so an action can name its decision.
+pub fn plan(inp: &Inputs<'_>, hot: &mut BTreeSet<LinkKey>, next_decision: u64) -> Vec<Draft> {
+    let mut drafts = Vec::new();
+    let snap = inp.snapshot;
+    hot.retain(|l| snap.link_idx(*l).is_some());
+    for (key, cap) in snap.links().iter().zip(snap.capacities()) {
+        let Some(&peak) = inp.link_peaks.get(key) else {
+            continue;
+        };
+        if *cap == 0 {
+            continue;
+        }
+        let share = peak / *cap as f64;
+        if !hot.contains(key) && share > inp.threshold {
+            hot.insert(*key);
+            let id = next_decision + drafts.len() as u64;
+            let (actions, moved) = steer_pairs(inp, *key, hot, id);
+            drafts.push(Draft {
+                rule: Rule::LinkPredictedHot,
+                subject: format!("link/{}", link_id(*key)),
+                reason: format!(
+                    "forecast upper 95% bound {peak:.0} bit/s within {} steps is {:.0}% of capacity {cap} bit/s (threshold {:.0}%); {moved}",
+                    inp.horizon,
+                    share * 100.0,
+                    inp.threshold * 100.0
+                ),
+                actions,
+            });
+        } else if hot.contains(key) && share < inp.threshold - inp.hysteresis {
+            hot.remove(key);
+            drafts.push(Draft {
+                rule: Rule::LinkCooled,
+                subject: format!("link/{}", link_id(*key)),
+                reason: format!(
+                    "forecast upper 95% bound {peak:.0} bit/s is {:.0}% of capacity, below {:.0}%",
+                    share * 100.0,
+                    (inp.threshold - inp.hysteresis) * 100.0
+                ),
+                actions: Vec::new(),
+            });
+        }
+    }
+    drafts
+}
+
+/// Paths for the pairs crossing `link`, avoiding hot links and links without room for their
+/// forecast; returns the actions and a sentence saying what was done.
+fn steer_pairs(
+    inp: &Inputs<'_>,
+    link: LinkKey,
+    hot: &BTreeSet<LinkKey>,
+    decision: u64,
+) -> (Vec<Action>, String) {
+    let snap = inp.snapshot;
+    // Residual = capacity - max(predicted, reserved); hot links have none.
+    let mut residual: Vec<u64> = snap
+        .links()
+        .iter()
+        .zip(snap.capacities())
+        .map(|(k, cap)| {
+            if hot.contains(k) {
+                return 0;
+            }
+            let predicted = inp.link_peaks.get(k).copied().unwrap_or(0.0).max(0.0) as u64;
+            let reserved = inp.reserved.get(k).copied().unwrap_or(0);
+            cap.saturating_sub(predicted.max(reserved))
+        })
+        .collect();
+    let mut actions = Vec::new();
+    let mut stuck = Vec::new();
+    for (&(src, dst), &peak) in inp.pair_peaks {
+        let Ok((a, b)) = snap.host_devices(src, dst) else {
+            continue;
+        };
+        let Ok(current) = snap.shortest_path(a, b) else {
+            continue;
+        };
+        if !current.links.contains(&link) {
+            continue;
+        }
+        let need = peak.max(0.0).ceil() as u64;
+        match snap.constrained_path(a, b, need.max(1), &residual) {
+            Ok(c) if c.fit == Fit::Satisfies && !c.path.links.contains(&link) => {
+                for l in &c.path.links {
+                    if let Some(r) = snap.link_idx(*l).and_then(|i| residual.get_mut(i as usize)) {
+                        *r = r.saturating_sub(need);
+                    }
+                }
+                actions.push(Action::InstallPath {
+                    src,
+                    dst,
+                    links: c.path.links,
+                    decision,
+                });
+            }
+            _ => stuck.push(format!("{src}->{dst} ({need} bit/s)")),
+        }
+    }
+    let text = match (actions.len(), stuck.is_empty()) {
+        (0, true) => "no host pair with a forecast crosses it".to_string(),
+        (n, true) => format!("{n} pair(s) steered to paths with room"),
+        (n, false) => format!(
+            "{n} pair(s) steered; no alternative path with room for {}",
+            stuck.join(", ")
+        ),
+    };
+    (actions, text)
+}

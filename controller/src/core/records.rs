@@ -1,0 +1,236 @@
+//! What the core hands out: typed intents for the southbound ([`Action`]), the explainable
+//! decision log ([`Decision`]), anomalies ([`Anomaly`]) and the events streamed to observers
+//! ([`ControllerEvent`]). Records meant for people carry ids as text (see [`super::naming`]).
+
+use std::collections::VecDeque;
+
+use prescient_topology::{LinkKey, MacAddr, PortRef, ReservationId, Subject};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::naming::{link_id, port_id};
+
+/// A protocol-neutral intent; the lead turns it into OpenFlow or P4Runtime writes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Action {
+    /// Police a reservation's traffic at `rate_bps` on each of these egress ports.
+    InstallMeter {
+        /// The reservation.
+        reservation: ReservationId,
+        /// Which traffic.
+        subject: Subject,
+        /// Bits per second.
+        rate_bps: u64,
+        /// Egress port of every hop, source first.
+        ports: Vec<PortRef>,
+    },
+    /// Remove a reservation's meters from these ports.
+    RemoveMeter {
+        /// The reservation.
+        reservation: ReservationId,
+        /// Where it was installed.
+        ports: Vec<PortRef>,
+    },
+    /// Steer a host pair's traffic onto this path (moving it off a link predicted to saturate).
+    InstallPath {
+        /// Source host.
+        src: MacAddr,
+        /// Destination host.
+        dst: MacAddr,
+        /// Links in order, source first.
+        links: Vec<LinkKey>,
+        /// The decision that asked for it.
+        decision: u64,
+    },
+}
+
+impl Action {
+    /// One line for people (decision logs, the dashboard).
+    pub fn summary(&self) -> String {
+        let ports = |ps: &[PortRef]| ps.iter().map(|p| port_id(*p)).collect::<Vec<_>>().join(" ");
+        match self {
+            Action::InstallMeter {
+                reservation,
+                rate_bps,
+                ports: ps,
+                ..
+            } => format!(
+                "install meter for reservation {} at {} bit/s on [{}]",
+                reservation.0,
+                rate_bps,
+                ports(ps)
+            ),
+            Action::RemoveMeter {
+                reservation,
+                ports: ps,
+            } => format!(
+                "remove meter of reservation {} from [{}]",
+                reservation.0,
+                ports(ps)
+            ),
+            Action::InstallPath {
+                src, dst, links, ..
+            } => format!(
+                "steer {src} -> {dst} over [{}]",
+                links
+                    .iter()
+                    .map(|l| link_id(*l))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ),
+        }
+    }
+}
+
+/// The rule that made a decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Rule {
+    /// A link's forecast upper bound crossed the hot threshold.
+    LinkPredictedHot,
+    /// A hot link's forecast fell back below the threshold minus hysteresis.
+    LinkCooled,
+    /// A reservation was admitted.
+    ReservationAdmitted,
+    /// A reservation was released by its owner.
+    ReservationReleased,
+    /// A reservation's window ended.
+    ReservationExpired,
+    /// A reservation was preempted by a higher tier.
+    ReservationPreempted,
+    /// A topology change moved a reservation to a new path.
+    ReservationRerouted,
+    /// A topology change left a reservation with no path.
+    ReservationDropped,
+}
+
+/// One explainable decision.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct Decision {
+    /// Sequence number, increasing.
+    pub id: u64,
+    /// When, nanoseconds since the epoch.
+    pub at_ns: u64,
+    /// The rule that fired.
+    pub rule: Rule,
+    /// What it is about: a link id or `reservation/<id>`.
+    pub subject: String,
+    /// Why, with the figures that made the rule fire.
+    pub reason: String,
+    /// What was asked of the switches, one line each.
+    pub actions: Vec<String>,
+}
+
+/// Which series a forecast or anomaly belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SeriesKey {
+    /// Traffic over a directed link.
+    Link(LinkKey),
+    /// Traffic from one host to another.
+    Pair(MacAddr, MacAddr),
+}
+
+impl SeriesKey {
+    /// Text form: `link/<link id>` or `pair/<src>/<dst>`.
+    pub fn label(&self) -> String {
+        match self {
+            SeriesKey::Link(l) => format!("link/{}", link_id(*l)),
+            SeriesKey::Pair(s, d) => format!("pair/{s}/{d}"),
+        }
+    }
+}
+
+/// An actual that left the 99 % interval forecast for it one step earlier.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct Anomaly {
+    /// Series label (`link/...` or `pair/...`).
+    pub series: String,
+    /// When, nanoseconds since the epoch.
+    pub at_ns: u64,
+    /// Observed, bits/s.
+    pub actual_bps: f64,
+    /// Point forecast, bits/s.
+    pub expected_bps: f64,
+    /// Lower 99 % bound, bits/s.
+    pub lower_bps: f64,
+    /// Upper 99 % bound, bits/s.
+    pub upper_bps: f64,
+}
+
+/// What observers (the SSE stream, the dashboard) are told.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ControllerEvent {
+    /// The topology changed (devices, links or hosts); re-read it.
+    Topology {
+        /// What changed, one line each.
+        changes: Vec<String>,
+    },
+    /// A control tick finished: rates and forecasts were refreshed.
+    Tick {
+        /// Tick time, nanoseconds since the epoch.
+        at_ns: u64,
+        /// Series observed.
+        series: usize,
+        /// Links currently predicted hot.
+        hot_links: Vec<String>,
+    },
+    /// A decision was recorded.
+    Decision(Decision),
+    /// An anomaly was detected.
+    Anomaly(Anomaly),
+}
+
+/// A log keeping the newest `cap` entries.
+#[derive(Debug, Clone)]
+pub struct BoundedLog<T> {
+    cap: usize,
+    items: VecDeque<T>,
+    total: u64,
+}
+
+impl<T> BoundedLog<T> {
+    /// An empty log keeping at most `cap` entries (at least one).
+    pub fn new(cap: usize) -> Self {
+        BoundedLog {
+            cap: cap.max(1),
+            items: VecDeque::new(),
+            total: 0,
+        }
+    }
+
+    /// Appends, dropping the oldest entry when full.
+    pub fn push(&mut self, item: T) {
+        if self.items.len() == self.cap {
+            self.items.pop_front();
+        }
+        self.items.push_back(item);
+        self.total += 1;
+    }
+
+    /// Entries, oldest first.
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = &T> {
+        self.items.iter()
+    }
+
+    /// Entries ever pushed, including dropped ones.
+    pub fn total(&self) -> u64 {
+        self.total
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounded_log_drops_oldest() {
+        let mut log = BoundedLog::new(2);
+        for i in 0..5 {
+            log.push(i);
+        }
+        assert_eq!(log.iter().copied().collect::<Vec<_>>(), vec![3, 4]);
+        assert_eq!(log.total(), 5);
+    }
+}

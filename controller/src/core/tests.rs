@@ -1,0 +1,211 @@
+//! Scenarios across the core's parts: a square of four switches, two hosts, counters fed tick
+//! by tick, and what the core decides.
+
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use prescient_topology::{
+    DeviceId, FlowKey, MacAddr, Port, PortCounters, PortNo, PortRef, Timestamp, Window,
+};
+
+use super::*;
+
+pub(crate) const GBPS: u64 = 1_000_000_000;
+
+fn port(no: u32) -> Port {
+    Port {
+        no: PortNo(no),
+        name: format!("p{no}"),
+        mac: MacAddr([2, 0, 0, 0, 0, no as u8]),
+        up: true,
+        reported_speed_bps: Some(GBPS),
+    }
+}
+
+fn dev(n: u64) -> DeviceId {
+    DeviceId::openflow(n)
+}
+
+fn at(d: u64, p: u32) -> PortRef {
+    PortRef::new(dev(d), PortNo(p))
+}
+
+const H1: MacAddr = MacAddr([0, 0, 0, 0, 0, 1]);
+const H2: MacAddr = MacAddr([0, 0, 0, 0, 0, 2]);
+
+/// s1 -1- s2 -2- s4 and s1 -2- s3 -2- s4 (ports: s2/s3 use 1 towards s1, s4 uses 1 to s2 and 2
+/// to s3); h1 on s1:10, h2 on s4:10.
+fn square() -> ControllerCore {
+    let mut c = ControllerCore::new(CoreConfig::default());
+    let t0 = Timestamp::from_secs(1);
+    for d in 1..=4 {
+        c.device_up(t0, dev(d), vec![port(1), port(2), port(10)]);
+    }
+    refresh_links(&mut c, t0);
+    c.host_seen(t0, H1, Some(Ipv4Addr::new(10, 0, 0, 1)), at(1, 10))
+        .expect("h1");
+    c.host_seen(t0, H2, Some(Ipv4Addr::new(10, 0, 0, 2)), at(4, 10))
+        .expect("h2");
+    c.drain_events();
+    c
+}
+
+/// LLDP of every cable, as the probes would bring it (links not refreshed expire).
+fn refresh_links(c: &mut ControllerCore, now: Timestamp) {
+    let cables = [
+        (at(1, 1), at(2, 1)),
+        (at(1, 2), at(3, 1)),
+        (at(2, 2), at(4, 1)),
+        (at(3, 2), at(4, 2)),
+    ];
+    for (a, b) in cables {
+        c.lldp_received(now, b, a).expect("link a->b");
+        c.lldp_received(now, a, b).expect("link b->a");
+    }
+}
+
+/// Feeds `secs` ticks of `rate_bps` from h1 to h2 over s1:1 (the s1->s2 link).
+/// `bytes` is the counter, carried from one call to the next.
+fn drive(
+    c: &mut ControllerCore,
+    bytes: &mut u64,
+    from: u64,
+    secs: u64,
+    rate: impl Fn(u64) -> f64,
+) -> Vec<Action> {
+    let mut actions = Vec::new();
+    for s in from..from + secs {
+        let now = Timestamp::from_secs(s);
+        refresh_links(c, now);
+        *bytes += (rate(s) / 8.0) as u64;
+        let bytes = *bytes;
+        let counters = PortCounters {
+            tx_bytes: bytes,
+            tx_packets: bytes / 1000,
+            ..PortCounters::default()
+        };
+        c.port_counters(now, at(1, 1), counters);
+        c.flow_counters(
+            now,
+            FlowKey {
+                device: dev(1),
+                cookie: 7,
+            },
+            Some((H1, H2)),
+            bytes,
+            bytes / 1000,
+        );
+        actions.extend(c.tick(now));
+    }
+    actions
+}
+
+#[test]
+fn a_link_forecast_to_saturate_moves_the_pair_onto_the_other_path() {
+    let mut c = square();
+    let mut bytes = 0;
+    let snap = c.snapshot();
+    let first = snap.shortest_path(dev(1), dev(4)).expect("connected");
+    assert!(first
+        .links
+        .contains(&prescient_topology::LinkKey::new(at(1, 1), at(2, 1))));
+    let actions = drive(&mut c, &mut bytes, 10, 20, |_| 0.95 * GBPS as f64);
+    let steer = actions
+        .iter()
+        .find_map(|a| match a {
+            Action::InstallPath {
+                src, dst, links, ..
+            } => Some((*src, *dst, links.clone())),
+            _ => None,
+        })
+        .expect("the pair is steered");
+    assert_eq!((steer.0, steer.1), (H1, H2));
+    assert_eq!(steer.2.first().map(|l| l.src), Some(at(1, 2)), "via s3");
+    let hot: Vec<&Decision> = c
+        .decisions()
+        .iter()
+        .filter(|d| d.rule == Rule::LinkPredictedHot)
+        .collect();
+    assert_eq!(hot.len(), 1, "one decision per episode, not per tick");
+    assert!(hot[0].reason.contains("exceeds") || hot[0].reason.contains("threshold"));
+    assert!(c
+        .hot_links()
+        .contains(&prescient_topology::LinkKey::new(at(1, 1), at(2, 1))));
+    // Traffic falls away: the link cools, with its own decision.
+    drive(&mut c, &mut bytes, 30, 40, |_| 0.1 * GBPS as f64);
+    assert!(c.decisions().iter().any(|d| d.rule == Rule::LinkCooled));
+    assert!(c.hot_links().is_empty());
+}
+
+#[test]
+fn a_spike_after_a_steady_stretch_is_an_anomaly() {
+    let mut c = square();
+    let mut bytes = 0;
+    // The 99 % interval needs 199 residuals before it is finite.
+    drive(&mut c, &mut bytes, 10, 250, |s| {
+        2e8 + ((s % 4) as f64) * 1e6
+    });
+    assert_eq!(c.anomalies().total(), 0, "steady traffic raised anomalies");
+    c.drain_events();
+    drive(&mut c, &mut bytes, 260, 1, |_| 9e8);
+    assert!(c.anomalies().total() >= 1);
+    assert!(c
+        .drain_events()
+        .iter()
+        .any(|e| matches!(e, ControllerEvent::Anomaly(a) if a.actual_bps > 8e8)));
+}
+
+#[test]
+fn reservations_install_meters_and_follow_a_broken_link() {
+    let mut c = square();
+    let now = Timestamp::from_secs(5);
+    let spec = ReserveSpec {
+        src: Endpoint::Host(H1),
+        dst: Endpoint::Host(H2),
+        rate_bps: 600_000_000,
+        tier: 1,
+        window: Window::new(now, now.plus(Duration::from_secs(60))),
+        flow: None,
+        path: None,
+    };
+    let done = c.reserve(now, &spec).expect("room");
+    assert!(matches!(&done.actions[..], [Action::InstallMeter { ports, .. }] if ports.len() == 2));
+    // A second one of the same size cannot share a link with the first: other path.
+    let second = c.reserve(now, &spec).expect("other path has room");
+    assert_ne!(
+        second.reservation.request.path,
+        done.reservation.request.path
+    );
+    // A third has no room anywhere; the error names the bottleneck.
+    match c.reserve(now, &spec) {
+        Err(ReserveError::Ledger(prescient_topology::LedgerError::Insufficient {
+            missing_bps,
+            ..
+        })) => assert_eq!(missing_bps, 200_000_000),
+        other => panic!("expected insufficient, got {other:?}"),
+    }
+    // What-if sees the same, and changes nothing.
+    let w = c.what_if(std::slice::from_ref(&spec));
+    assert!(matches!(w.outcomes[..], [WhatIfOutcome::Refused(_)]));
+    assert_eq!(c.ledger().reservations().count(), 2);
+    // The first path's middle switch loses its port: the reservation that used it cannot move
+    // (the other path is full) and is dropped with a decision and a meter removal.
+    let victim = done.reservation.request.path[1].src;
+    let mut down = port(victim.port.0);
+    down.up = false;
+    let acts = c
+        .port_changed(now, victim.device, down)
+        .expect("port known");
+    assert!(acts
+        .iter()
+        .any(|a| matches!(a, Action::RemoveMeter { reservation, .. } if *reservation == done.reservation.id)));
+    assert!(c
+        .decisions()
+        .iter()
+        .any(|d| d.rule == Rule::ReservationDropped));
+    // Expiry releases the survivor.
+    let later = now.plus(Duration::from_secs(61));
+    let acts = c.tick(later);
+    assert!(acts.iter().any(|a| matches!(a, Action::RemoveMeter { .. })));
+    assert_eq!(c.ledger().reservations().count(), 0);
+}

@@ -1,0 +1,128 @@
+//! The control tick: expire what ended, turn counters into one observation per series, forecast,
+//! flag anomalies, and run the congestion planner.
+
+use std::collections::BTreeMap;
+
+use prescient_topology::{LinkKey, MacAddr, Timestamp};
+
+use super::naming::link_id;
+use super::planner::{self, Draft, Inputs};
+use super::records::{Action, Anomaly, ControllerEvent, Rule, SeriesKey};
+use super::series::Series;
+use super::ControllerCore;
+
+impl ControllerCore {
+    /// One control interval: returns the actions the plan asks for.
+    pub fn tick(&mut self, now: Timestamp) -> Vec<Action> {
+        let mut actions = self.expire(now);
+        let snapshot = self.topology.snapshot();
+        let mut link_peaks: BTreeMap<LinkKey, f64> = BTreeMap::new();
+        for link in snapshot.links() {
+            let rate = self
+                .rates
+                .link_rate(*link, now)
+                .map(|(r, _)| r.bits_per_sec);
+            if let Some(peak) = self.observe(now, SeriesKey::Link(*link), rate) {
+                link_peaks.insert(*link, peak);
+            }
+        }
+        let mut pair_peaks: BTreeMap<(MacAddr, MacAddr), f64> = BTreeMap::new();
+        let matrix: BTreeMap<(MacAddr, MacAddr), f64> = self
+            .rates
+            .traffic_matrix(now)
+            .into_iter()
+            .map(|c| ((c.src, c.dst), c.bits_per_sec))
+            .collect();
+        let known: Vec<(MacAddr, MacAddr)> = self
+            .series
+            .keys()
+            .filter_map(|k| match k {
+                SeriesKey::Pair(s, d) => Some((*s, *d)),
+                SeriesKey::Link(_) => None,
+            })
+            .collect();
+        let mut pairs: Vec<(MacAddr, MacAddr)> = matrix.keys().copied().collect();
+        pairs.extend(known);
+        pairs.sort_unstable();
+        pairs.dedup();
+        for (s, d) in pairs {
+            let rate = matrix.get(&(s, d)).copied();
+            if let Some(peak) = self.observe(now, SeriesKey::Pair(s, d), rate) {
+                pair_peaks.insert((s, d), peak);
+            }
+        }
+        let reserved: BTreeMap<LinkKey, u64> = snapshot
+            .links()
+            .iter()
+            .map(|l| (*l, self.reserved_now(*l, now)))
+            .collect();
+        let inputs = Inputs {
+            snapshot: &snapshot,
+            link_peaks: &link_peaks,
+            pair_peaks: &pair_peaks,
+            reserved: &reserved,
+            threshold: self.config.hot_threshold,
+            hysteresis: self.config.hysteresis,
+            horizon: self.config.horizon,
+        };
+        let drafts = planner::plan(&inputs, &mut self.hot, self.next_decision);
+        for d in drafts {
+            actions.extend(self.record(now, d));
+        }
+        self.last_tick = Some(now);
+        self.outbox.push(ControllerEvent::Tick {
+            at_ns: now.nanos(),
+            series: self.series.len(),
+            hot_links: self.hot.iter().map(|l| link_id(*l)).collect(),
+        });
+        actions
+    }
+
+    /// Feeds one observation; creates the series on its first sample. Returns its predicted peak.
+    fn observe(&mut self, now: Timestamp, key: SeriesKey, value: Option<f64>) -> Option<f64> {
+        let cfg = &self.config;
+        let series = match self.series.get_mut(&key) {
+            Some(s) => s,
+            None if value.is_some() => self.series.entry(key).or_insert_with(|| {
+                Series::new(cfg.control_interval, cfg.horizon, cfg.series_points)
+            }),
+            None => return None,
+        };
+        let outlier = series.observe(now, value);
+        let peak = series.predicted_peak();
+        if let Some(o) = outlier {
+            let (lo, hi) = o.forecast.i99.unwrap_or((f64::NAN, f64::NAN));
+            let anomaly = Anomaly {
+                series: key.label(),
+                at_ns: now.nanos(),
+                actual_bps: o.actual,
+                expected_bps: o.forecast.value,
+                lower_bps: lo,
+                upper_bps: hi,
+            };
+            self.outbox.push(ControllerEvent::Anomaly(anomaly.clone()));
+            self.anomalies.push(anomaly);
+        }
+        peak
+    }
+
+    /// Reservations whose window ended, and links not refreshed by LLDP.
+    fn expire(&mut self, now: Timestamp) -> Vec<Action> {
+        let mut actions = Vec::new();
+        for r in self.ledger.expire(now) {
+            let acts: Vec<Action> = self.uninstall(r.id).into_iter().collect();
+            actions.extend(self.record(
+                now,
+                Draft {
+                    rule: Rule::ReservationExpired,
+                    subject: format!("reservation/{}", r.id.0),
+                    reason: format!("its window ended at {} ns", r.request.window.end.nanos()),
+                    actions: acts,
+                },
+            ));
+        }
+        let events = self.topology.expire(now);
+        actions.extend(self.after_topology(now, events));
+        actions
+    }
+}

@@ -1,0 +1,310 @@
+//! The JSON shapes of the API (request bodies and responses), with their OpenAPI schemas.
+//! Identifiers are text: devices `of:<16 hex>` / `p4:<decimal>`, ports `<device>:<port>`, links
+//! `<port>,<port>` (see `core::naming`), MACs `aa:bb:cc:dd:ee:ff`, times in ns since the epoch.
+
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+/// The one error shape.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ErrorDetail,
+}
+
+/// What went wrong.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable machine-readable code (`malformed_json`, `invalid_value`, `not_found`,
+    /// `insufficient_bandwidth`, `no_path`, `unauthorized`, ...).
+    pub code: String,
+    /// Explanation for people: which value and why.
+    pub message: String,
+    /// The request field at fault, when one is.
+    pub field: Option<String>,
+    /// For `insufficient_bandwidth`: the bottleneck link id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bottleneck_link: Option<String>,
+    /// For `insufficient_bandwidth`: bits/s missing on the bottleneck.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub missing_bps: Option<u64>,
+}
+
+/// A port with its live rates.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PortDto {
+    /// Port number.
+    pub no: u32,
+    /// Interface name.
+    pub name: String,
+    /// Hardware address.
+    pub mac: String,
+    /// Link and administrative state up.
+    pub up: bool,
+    /// Capacity after configuration overrides, bits/s.
+    pub capacity_bps: u64,
+    /// Receive rate, bits/s (absent when no fresh sample).
+    pub rx_bps: Option<f64>,
+    /// Transmit rate, bits/s (absent when no fresh sample).
+    pub tx_bps: Option<f64>,
+}
+
+/// A switch.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DeviceDto {
+    /// Device id.
+    pub id: String,
+    /// Connected.
+    pub up: bool,
+    /// Ports by number.
+    pub ports: Vec<PortDto>,
+}
+
+/// A link's forecast in brief.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ForecastSummary {
+    /// Largest upper 95 % bound over the horizon (point forecast where uncalibrated), bits/s.
+    pub peak_bps: f64,
+    /// Steps forecast.
+    pub horizon_steps: usize,
+    /// Model in use.
+    pub model: String,
+    /// Predicted above the hot threshold.
+    pub hot: bool,
+}
+
+/// A directed link.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct LinkDto {
+    /// Link id (URL-safe).
+    pub id: String,
+    /// Transmitting port.
+    pub src: String,
+    /// Receiving port.
+    pub dst: String,
+    /// Capacity, bits/s.
+    pub capacity_bps: u64,
+    /// Current rate, bits/s (absent when no fresh sample).
+    pub rate_bps: Option<f64>,
+    /// Rate over capacity, 0..1 (absent without rate or capacity).
+    pub utilisation: Option<f64>,
+    /// Reserved now, bits/s.
+    pub reserved_bps: u64,
+    /// One-way latency measured by LLDP, microseconds.
+    pub latency_us: Option<u64>,
+    /// Forecast, once the link has had samples.
+    pub forecast: Option<ForecastSummary>,
+}
+
+/// An end host.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct HostDto {
+    /// MAC address.
+    pub mac: String,
+    /// IPv4 addresses seen.
+    pub ips: Vec<String>,
+    /// Attachment port.
+    pub at: String,
+}
+
+/// Query of `GET /paths`.
+#[derive(Debug, Clone, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct PathQuery {
+    /// Source: device id or host MAC.
+    pub src: String,
+    /// Destination: device id or host MAC.
+    pub dst: String,
+    /// Bandwidth the path must have free (residual of reservations), bits/s.
+    pub bandwidth: Option<u64>,
+}
+
+/// A computed path.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PathDto {
+    /// Sum of link costs.
+    pub cost: u64,
+    /// Devices visited.
+    pub devices: Vec<String>,
+    /// Link ids in order.
+    pub links: Vec<String>,
+    /// `satisfies`, or `widest_only` when no path has the bandwidth free.
+    pub fit: String,
+    /// For `widest_only`: the bottleneck residual, bits/s.
+    pub bottleneck_bps: Option<u64>,
+}
+
+/// One point of a series.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PointDto {
+    /// Time, ns since the epoch.
+    pub at_ns: u64,
+    /// Value, bits/s (absent: no fresh sample then).
+    pub value: Option<f64>,
+    /// 80 % interval lower bound (absent until calibrated).
+    pub lo80: Option<f64>,
+    /// 80 % interval upper bound.
+    pub hi80: Option<f64>,
+    /// 95 % interval lower bound.
+    pub lo95: Option<f64>,
+    /// 95 % interval upper bound.
+    pub hi95: Option<f64>,
+}
+
+/// Recent one-step accuracy.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ErrorDto {
+    /// Forecasts scored.
+    pub scored: usize,
+    /// Mean absolute error, bits/s.
+    pub mae_bps: f64,
+    /// Share of actuals inside their 95 % interval.
+    pub coverage_95: Option<f64>,
+}
+
+/// A series' history and forecast.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ForecastDto {
+    /// Series label.
+    pub series: String,
+    /// Model in use.
+    pub model: String,
+    /// Seconds between points.
+    pub interval_secs: f64,
+    /// Observations taken.
+    pub observed: u64,
+    /// Recent actuals (no intervals).
+    pub history: Vec<PointDto>,
+    /// The one-step forecasts made for the recent actuals, with their intervals.
+    pub past_forecasts: Vec<PointDto>,
+    /// The forecast ahead.
+    pub forecast: Vec<PointDto>,
+    /// Recent error.
+    pub error: ErrorDto,
+}
+
+/// A 5-tuple narrowing a reservation.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FlowMatchDto {
+    /// Source IPv4 address.
+    #[schema(value_type = Option<String>, format = Ipv4)]
+    pub src_ip: Option<std::net::Ipv4Addr>,
+    /// Destination IPv4 address.
+    #[schema(value_type = Option<String>, format = Ipv4)]
+    pub dst_ip: Option<std::net::Ipv4Addr>,
+    /// IP protocol number.
+    pub ip_proto: Option<u8>,
+    /// Transport source port.
+    pub src_port: Option<u16>,
+    /// Transport destination port.
+    pub dst_port: Option<u16>,
+}
+
+/// A reservation request.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReservationBody {
+    /// Source: host MAC or device id.
+    pub src: String,
+    /// Destination: host MAC or device id.
+    pub dst: String,
+    /// Bits per second, 1 ..= 10^13.
+    pub rate_bps: u64,
+    /// Priority tier 0 ..= 7; higher tiers may preempt lower ones. Default 0.
+    #[serde(default)]
+    pub tier: u8,
+    /// Seconds from now until the window starts. Default 0.
+    #[serde(default)]
+    pub start_in_secs: u64,
+    /// Window length, seconds (1 ..= 10 years); absent: until released.
+    pub duration_secs: Option<u64>,
+    /// Narrow to a 5-tuple; absent: all traffic between the endpoints.
+    #[serde(rename = "match")]
+    pub flow: Option<FlowMatchDto>,
+    /// Explicit path as link ids; absent: the planner picks one with room.
+    pub path: Option<Vec<String>>,
+}
+
+/// An admitted reservation.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ReservationDto {
+    /// Id.
+    pub id: u64,
+    /// Ingress device.
+    pub src: String,
+    /// Egress device.
+    pub dst: String,
+    /// Which traffic (`host_pair` with MACs, or `flow` with a 5-tuple).
+    #[schema(value_type = Object)]
+    pub subject: serde_json::Value,
+    /// Bits per second.
+    pub rate_bps: u64,
+    /// Tier.
+    pub tier: u8,
+    /// Window start, ns since the epoch.
+    pub start_ns: u64,
+    /// Window end, ns since the epoch.
+    pub end_ns: u64,
+    /// Link ids of its path.
+    pub path: Vec<String>,
+}
+
+/// Answer to a successful `POST /reservations`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CreatedDto {
+    /// The reservation.
+    pub reservation: ReservationDto,
+    /// Ids of lower-tier reservations preempted for it.
+    pub preempted: Vec<u64>,
+    /// What the switches are asked to do, one line each.
+    pub actions: Vec<String>,
+    /// The admission decision's id.
+    pub decision: u64,
+}
+
+/// Hypothetical demands.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WhatIfBody {
+    /// Demands, admitted in order (1 ..= 64).
+    pub demands: Vec<ReservationBody>,
+}
+
+/// One demand's what-if outcome.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct WhatIfOutcomeDto {
+    /// Would be admitted.
+    pub admitted: bool,
+    /// Its path (when admitted).
+    pub path: Vec<String>,
+    /// Existing reservations it would preempt.
+    pub preempted: Vec<u64>,
+    /// Why not (when refused).
+    pub error: Option<ErrorDetail>,
+}
+
+/// A link after the what-if demands.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct LinkProjectionDto {
+    /// Link id.
+    pub link: String,
+    /// Capacity, bits/s.
+    pub capacity_bps: u64,
+    /// Peak commitment over the demands' windows, with them, bits/s.
+    pub reserved_bps: u64,
+    /// Forecast peak, bits/s.
+    pub predicted_bps: Option<f64>,
+    /// Reserved plus predicted would exceed the hot threshold (conservative: reserved traffic
+    /// may already be inside the forecast).
+    pub would_be_hot: bool,
+}
+
+/// The what-if answer.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct WhatIfDto {
+    /// One per demand, in order.
+    pub outcomes: Vec<WhatIfOutcomeDto>,
+    /// Links the admitted demands would use.
+    pub links: Vec<LinkProjectionDto>,
+}

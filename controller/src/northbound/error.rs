@@ -1,0 +1,245 @@
+//! The API's errors: one enum, one `IntoResponse` (the only place a status is chosen), one
+//! `From` for the core's reservation errors, and extractors whose rejections become these
+//! errors, so bad input is a 400/404/409/415/422 and never a 500.
+
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use prescient_topology::{LedgerError, PathError};
+use serde::de::DeserializeOwned;
+
+use super::dto::{ErrorBody, ErrorDetail};
+use crate::core::naming::link_id;
+use crate::core::ReserveError;
+
+/// Everything a request can fail with.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApiError {
+    /// The body is not JSON at all.
+    #[error("malformed JSON: {0}")]
+    MalformedJson(String),
+    /// The body is not `application/json`.
+    #[error("expected a body with content-type application/json")]
+    UnsupportedMediaType,
+    /// Valid syntax, invalid value.
+    #[error("{message}")]
+    Invalid {
+        /// The field at fault.
+        field: Option<String>,
+        /// Which value and why.
+        message: String,
+    },
+    /// No such resource.
+    #[error("{0}")]
+    NotFound(String),
+    /// The endpoints are not connected.
+    #[error("{0}")]
+    NoPath(String),
+    /// Not enough capacity on a link.
+    #[error("{message}")]
+    Insufficient {
+        /// Bottleneck link id.
+        link: String,
+        /// Bits/s missing there.
+        missing_bps: u64,
+        /// The full explanation.
+        message: String,
+    },
+    /// Missing or wrong bearer token.
+    #[error("{0}")]
+    Unauthorized(String),
+}
+
+impl ApiError {
+    /// An invalid value of `field`.
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        ApiError::Invalid {
+            field: Some(field.into()),
+            message: message.into(),
+        }
+    }
+
+    /// The status and body for this error.
+    pub fn detail(&self) -> (StatusCode, ErrorDetail) {
+        let (status, code, field) = match self {
+            ApiError::MalformedJson(_) => (StatusCode::BAD_REQUEST, "malformed_json", None),
+            ApiError::UnsupportedMediaType => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                None,
+            ),
+            ApiError::Invalid { field, .. } => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_value",
+                field.clone(),
+            ),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", None),
+            ApiError::NoPath(_) => (StatusCode::CONFLICT, "no_path", None),
+            ApiError::Insufficient { .. } => (
+                StatusCode::CONFLICT,
+                "insufficient_bandwidth",
+                Some("rate_bps".to_string()),
+            ),
+            ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized", None),
+        };
+        let (bottleneck_link, missing_bps) = match self {
+            ApiError::Insufficient {
+                link, missing_bps, ..
+            } => (Some(link.clone()), Some(*missing_bps)),
+            _ => (None, None),
+        };
+        (
+            status,
+            ErrorDetail {
+                code: code.to_string(),
+                message: self.to_string(),
+                field,
+                bottleneck_link,
+                missing_bps,
+            },
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, error) = self.detail();
+        let mut resp = (status, Json(ErrorBody { error })).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer"),
+            );
+        }
+        resp
+    }
+}
+
+impl From<ReserveError> for ApiError {
+    fn from(e: ReserveError) -> Self {
+        match e {
+            ReserveError::Path { field, source } => match source {
+                PathError::Unreachable { .. } => ApiError::NoPath(source.to_string()),
+                other => ApiError::invalid(field, other.to_string()),
+            },
+            ReserveError::Ledger(l) => match l {
+                LedgerError::Insufficient {
+                    link, missing_bps, ..
+                } => ApiError::Insufficient {
+                    link: link_id(link),
+                    missing_bps,
+                    message: format!(
+                        "bottleneck link {} lacks {missing_bps} bit/s: {l}",
+                        link_id(link)
+                    ),
+                },
+                LedgerError::ZeroRate => ApiError::invalid("rate_bps", l.to_string()),
+                LedgerError::EmptyWindow { .. } => {
+                    ApiError::invalid("duration_secs", l.to_string())
+                }
+                LedgerError::UnknownLink(_) | LedgerError::BrokenPath { .. } => {
+                    ApiError::invalid("path", l.to_string())
+                }
+                LedgerError::UnknownReservation(_) => ApiError::NotFound(l.to_string()),
+            },
+        }
+    }
+}
+
+/// Pulls the field name out of serde's message: axum prefixes data errors with their path
+/// (`rate_bps: invalid type ...`); unknown and missing fields name theirs in backquotes.
+fn field_of(text: &str) -> Option<String> {
+    let body = text.split_once("target type: ").map_or(text, |(_, b)| b);
+    let body = body.split_once("query string: ").map_or(body, |(_, b)| b);
+    if let Some((path, _)) = body.split_once(": ") {
+        if path != "." && !path.is_empty() && !path.contains(' ') {
+            return Some(path.to_string());
+        }
+    }
+    for marker in ["unknown field `", "missing field `"] {
+        if let Some((_, rest)) = body.split_once(marker) {
+            return rest.split_once('`').map(|(f, _)| f.to_string());
+        }
+    }
+    None
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(r: JsonRejection) -> Self {
+        match r {
+            JsonRejection::JsonDataError(e) => {
+                let text = e.body_text();
+                ApiError::Invalid {
+                    field: field_of(&text),
+                    message: text,
+                }
+            }
+            JsonRejection::MissingJsonContentType(_) => ApiError::UnsupportedMediaType,
+            other => ApiError::MalformedJson(other.body_text()),
+        }
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(r: QueryRejection) -> Self {
+        let text = r.body_text();
+        ApiError::Invalid {
+            field: field_of(&text),
+            message: text,
+        }
+    }
+}
+
+/// `Json` whose rejections are [`ApiError`]s.
+#[derive(Debug, Clone)]
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        Json::<T>::from_request(req, state)
+            .await
+            .map(|Json(v)| ApiJson(v))
+            .map_err(ApiError::from)
+    }
+}
+
+/// `Query` whose rejections are [`ApiError`]s.
+#[derive(Debug, Clone)]
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(v)| ApiQuery(v))
+            .map_err(ApiError::from)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_are_found_in_serde_messages() {
+        assert_eq!(
+            field_of("Failed to deserialize the JSON body into the target type: rate_bps: invalid type: string \"x\", expected u64 at line 1 column 20").as_deref(),
+            Some("rate_bps")
+        );
+        assert_eq!(
+            field_of("Failed to deserialize the JSON body into the target type: unknown field `colour`, expected one of `src`").as_deref(),
+            Some("colour")
+        );
+        assert_eq!(
+            field_of("Failed to deserialize the JSON body into the target type: missing field `dst` at line 1 column 2").as_deref(),
+            Some("dst")
+        );
+    }
+}

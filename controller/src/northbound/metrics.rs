@@ -1,0 +1,153 @@
+//! `GET /metrics`: Prometheus text exposition (format 0.0.4), written by hand.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+
+use super::ApiState;
+
+/// Escapes a label value (backslash, quote, newline).
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+fn metric(out: &mut String, name: &str, kind: &str, help: &str, samples: &[(String, f64)]) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+    for (labels, v) in samples {
+        let _ = writeln!(out, "{name}{labels} {v}");
+    }
+}
+
+/// The metrics page.
+pub async fn render(State(s): State<ApiState>) -> impl IntoResponse {
+    let now = s.core.now();
+    let mut out = String::new();
+    let (devices, links, hosts, reservations, reserved, hot, anomalies, decisions, errors) =
+        s.core.read(|c| {
+            let topo = c.topology();
+            let mut errors: BTreeMap<&'static str, (f64, usize)> = BTreeMap::new();
+            for (_, series) in c.all_series() {
+                let e = series.error();
+                if e.scored > 0 {
+                    let slot = errors.entry(series.model().name()).or_insert((0.0, 0));
+                    slot.0 += e.mae;
+                    slot.1 += 1;
+                }
+            }
+            (
+                topo.devices().filter(|d| d.up).count(),
+                topo.links().count(),
+                topo.hosts().count(),
+                c.ledger().reservations().count(),
+                topo.links()
+                    .map(|l| c.reserved_now(l.key, now))
+                    .sum::<u64>(),
+                c.hot_links().len(),
+                c.anomalies().total(),
+                c.decisions().total(),
+                errors,
+            )
+        });
+    let one = |v: f64| vec![(String::new(), v)];
+    metric(
+        &mut out,
+        "prescient_devices_connected",
+        "gauge",
+        "Devices connected.",
+        &one(devices as f64),
+    );
+    metric(
+        &mut out,
+        "prescient_links",
+        "gauge",
+        "Links discovered.",
+        &one(links as f64),
+    );
+    metric(
+        &mut out,
+        "prescient_hosts",
+        "gauge",
+        "Hosts known.",
+        &one(hosts as f64),
+    );
+    metric(
+        &mut out,
+        "prescient_reservations",
+        "gauge",
+        "Reservations admitted and not yet ended.",
+        &one(reservations as f64),
+    );
+    metric(
+        &mut out,
+        "prescient_reserved_bps",
+        "gauge",
+        "Bandwidth reserved now, summed over links.",
+        &one(reserved as f64),
+    );
+    metric(
+        &mut out,
+        "prescient_hot_links",
+        "gauge",
+        "Links predicted above the hot threshold.",
+        &one(hot as f64),
+    );
+    metric(
+        &mut out,
+        "prescient_anomalies_total",
+        "counter",
+        "Actuals outside their 99% interval.",
+        &one(anomalies as f64),
+    );
+    metric(
+        &mut out,
+        "prescient_decisions_total",
+        "counter",
+        "Decisions recorded.",
+        &one(decisions as f64),
+    );
+    let errs: Vec<(String, f64)> = errors
+        .into_iter()
+        .map(|(m, (sum, n))| (format!("{{model=\"{}\"}}", label(m)), sum / n as f64))
+        .collect();
+    metric(
+        &mut out,
+        "prescient_forecast_mae_bps",
+        "gauge",
+        "Mean absolute one-step forecast error, averaged over series, by model.",
+        &errs,
+    );
+    let msgs: Vec<(String, f64)> = s
+        .core
+        .metrics()
+        .messages()
+        .into_iter()
+        .map(|(k, v)| (format!("{{type=\"{}\"}}", label(&k)), v as f64))
+        .collect();
+    metric(
+        &mut out,
+        "prescient_southbound_messages_total",
+        "counter",
+        "Southbound messages handled, by type.",
+        &msgs,
+    );
+    metric(
+        &mut out,
+        "prescient_event_subscribers",
+        "gauge",
+        "Event stream subscribers.",
+        &one(s.core.subscribers() as f64),
+    );
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        out,
+    )
+}

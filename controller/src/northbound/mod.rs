@@ -1,0 +1,134 @@
+//! The northbound REST API (axum), versioned under `/api/v1`, with its OpenAPI document, the
+//! server-sent event stream, Prometheus metrics at `/metrics` and the dashboard at `/`.
+//!
+//! Invariants: every error is the one JSON shape of [`dto::ErrorBody`], its status chosen in
+//! [`ApiError::detail`] only; bad input is never a 500; request bodies refuse unknown fields;
+//! every mutating call needs the bearer token (and reads too when `protect_reads`); handlers hold
+//! the core's lock only to copy out what they answer with.
+
+mod auth;
+mod dashboard;
+pub mod dto;
+pub mod error;
+mod events;
+mod forecasts;
+mod metrics;
+pub mod openapi;
+mod reservations;
+mod topology;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::routing::{get, post};
+use axum::Router;
+use tokio_util::sync::CancellationToken;
+
+use crate::core::SharedCore;
+
+pub use error::ApiError;
+pub use openapi::ApiDoc;
+
+/// API settings.
+#[derive(Debug, Clone, Default)]
+pub struct ApiConfig {
+    /// Bearer token required by mutating calls; `None` refuses every mutating call.
+    pub token: Option<String>,
+    /// Require the token for reads too.
+    pub protect_reads: bool,
+}
+
+impl ApiConfig {
+    /// Token from `PRESCIENT_API_TOKEN` (an empty value counts as none); reads open.
+    pub fn from_env() -> Self {
+        ApiConfig {
+            token: std::env::var("PRESCIENT_API_TOKEN")
+                .ok()
+                .filter(|t| !t.is_empty()),
+            protect_reads: false,
+        }
+    }
+}
+
+/// What every handler gets.
+#[derive(Debug, Clone)]
+pub struct ApiState {
+    /// The controller core.
+    pub core: Arc<SharedCore>,
+    /// Settings.
+    pub config: Arc<ApiConfig>,
+    /// Cancelled on shutdown; ends the event streams so graceful shutdown completes.
+    pub shutdown: CancellationToken,
+}
+
+impl ApiState {
+    /// State for `core` with `config`.
+    pub fn new(core: Arc<SharedCore>, config: ApiConfig) -> Self {
+        ApiState {
+            core,
+            config: Arc::new(config),
+            shutdown: CancellationToken::new(),
+        }
+    }
+}
+
+/// The whole HTTP surface.
+pub fn router(state: ApiState) -> Router {
+    let api = Router::new()
+        .route("/devices", get(topology::devices))
+        .route("/links", get(topology::links))
+        .route("/hosts", get(topology::hosts))
+        .route("/paths", get(topology::paths))
+        .route("/forecasts/links/{id}", get(forecasts::link))
+        .route("/forecasts/pairs/{src}/{dst}", get(forecasts::pair))
+        .route("/anomalies", get(forecasts::anomalies))
+        .route("/decisions", get(forecasts::decisions))
+        .route(
+            "/reservations",
+            get(reservations::list).post(reservations::create),
+        )
+        .route(
+            "/reservations/{id}",
+            get(reservations::get_one).delete(reservations::delete),
+        )
+        .route("/whatif", post(reservations::what_if))
+        .route("/events", get(events::stream))
+        .route("/openapi.json", get(openapi::document))
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_token,
+        ));
+    Router::new()
+        .nest("/api/v1", api)
+        .route("/metrics", get(metrics::render))
+        .merge(dashboard::routes())
+        .with_state(state)
+}
+
+async fn not_found(uri: axum::http::Uri) -> ApiError {
+    ApiError::NotFound(format!("no such endpoint: {}", uri.path()))
+}
+
+/// Serves the API on `addr` until `shutdown` is cancelled.
+pub async fn serve(
+    addr: SocketAddr,
+    state: ApiState,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    serve_on(listener, state, shutdown).await
+}
+
+/// Serves the API on an already-bound listener (tests bind `127.0.0.1:0`).
+pub async fn serve_on(
+    listener: tokio::net::TcpListener,
+    mut state: ApiState,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    state.shutdown = shutdown.clone();
+    let app = router(state);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+}

@@ -1,0 +1,60 @@
+//! The OpenAPI 3 document, generated from the handlers and DTOs. Checked in at
+//! `controller/openapi.json`; `tests/tests/rest_api.rs` fails when the two drift.
+
+use axum::Json;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use super::dto;
+use super::{events, forecasts, reservations, topology};
+use crate::core::{Anomaly, ControllerEvent, Decision, Rule};
+
+/// Declares the bearer scheme mutating calls reference.
+struct Bearer;
+
+impl Modify for Bearer {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        if let Some(c) = openapi.components.as_mut() {
+            c.add_security_scheme(
+                "bearer",
+                SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+            );
+        }
+    }
+}
+
+/// The API description.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Prescient northbound API", version = "1",
+        description = "Predictive SDN controller: topology, forecasts, reservations, decisions."),
+    paths(
+        topology::devices, topology::links, topology::hosts, topology::paths,
+        forecasts::link, forecasts::pair, forecasts::anomalies, forecasts::decisions,
+        reservations::create, reservations::list, reservations::get_one, reservations::delete,
+        reservations::what_if, events::stream, document,
+    ),
+    components(schemas(
+        dto::ErrorBody, dto::ErrorDetail, dto::DeviceDto, dto::PortDto, dto::LinkDto,
+        dto::ForecastSummary, dto::HostDto, dto::PathDto, dto::PointDto, dto::ErrorDto,
+        dto::ForecastDto, dto::FlowMatchDto, dto::ReservationBody, dto::ReservationDto,
+        dto::CreatedDto, dto::WhatIfBody, dto::WhatIfOutcomeDto, dto::LinkProjectionDto,
+        dto::WhatIfDto, Anomaly, Decision, Rule, ControllerEvent,
+    )),
+    modifiers(&Bearer),
+)]
+pub struct ApiDoc;
+
+/// The document as pretty JSON with a trailing newline (the checked-in form).
+pub fn pretty() -> String {
+    let mut s = ApiDoc::openapi().to_pretty_json().unwrap_or_default();
+    s.push('\n');
+    s
+}
+
+/// This document.
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "meta",
+    responses((status = 200, description = "OpenAPI 3 document", body = Object)))]
+pub async fn document() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}

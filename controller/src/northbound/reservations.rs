@@ -1,0 +1,257 @@
+//! Reservations: create (admission; refusals name the bottleneck link and the missing
+//! bandwidth), list, get, delete; and the what-if planner on hypothetical demands.
+
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use prescient_topology::{FlowMatch, Reservation, ReservationId, Timestamp, Window};
+
+use super::dto::{
+    CreatedDto, ErrorBody, LinkProjectionDto, ReservationBody, ReservationDto, WhatIfBody,
+    WhatIfDto, WhatIfOutcomeDto,
+};
+use super::error::{ApiError, ApiJson};
+use super::topology::endpoint;
+use super::ApiState;
+use crate::core::naming::{link_id, parse_link};
+use crate::core::{ReserveSpec, WhatIfOutcome};
+
+/// Largest rate accepted: 10 Tb/s, beyond any port.
+const MAX_RATE_BPS: u64 = 10_000_000_000_000;
+/// Highest tier.
+const MAX_TIER: u8 = 7;
+/// Longest window and furthest start: ten years.
+const MAX_SECS: u64 = 10 * 365 * 86_400;
+/// Most demands in one what-if.
+const MAX_DEMANDS: usize = 64;
+
+/// Checks a request body's values and turns it into a core spec; `prefix` qualifies field
+/// names (`demands[2].rate_bps`).
+fn spec(now: Timestamp, b: &ReservationBody, prefix: &str) -> Result<ReserveSpec, ApiError> {
+    let f = |name: &str| format!("{prefix}{name}");
+    let src = endpoint(&b.src, &f("src"))?;
+    let dst = endpoint(&b.dst, &f("dst"))?;
+    if b.rate_bps == 0 || b.rate_bps > MAX_RATE_BPS {
+        return Err(ApiError::invalid(
+            f("rate_bps"),
+            format!("rate_bps {} is outside 1 ..= {MAX_RATE_BPS}", b.rate_bps),
+        ));
+    }
+    if b.tier > MAX_TIER {
+        return Err(ApiError::invalid(
+            f("tier"),
+            format!("tier {} is outside 0 ..= {MAX_TIER}", b.tier),
+        ));
+    }
+    if b.start_in_secs > MAX_SECS {
+        return Err(ApiError::invalid(
+            f("start_in_secs"),
+            format!(
+                "start_in_secs {} is beyond ten years ({MAX_SECS})",
+                b.start_in_secs
+            ),
+        ));
+    }
+    let start = now.plus(Duration::from_secs(b.start_in_secs));
+    let end = match b.duration_secs {
+        None => Timestamp(u64::MAX),
+        Some(d) if d == 0 || d > MAX_SECS => {
+            return Err(ApiError::invalid(
+                f("duration_secs"),
+                format!("duration_secs {d} is outside 1 ..= {MAX_SECS}"),
+            ))
+        }
+        Some(d) => start.plus(Duration::from_secs(d)),
+    };
+    let path = match &b.path {
+        None => None,
+        Some(ids) => Some(
+            ids.iter()
+                .enumerate()
+                .map(|(i, id)| {
+                    parse_link(id).ok_or_else(|| {
+                        ApiError::invalid(
+                            format!("{prefix}path[{i}]"),
+                            format!("{id:?} is not a link id `<device>:<port>,<device>:<port>`"),
+                        )
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
+    };
+    Ok(ReserveSpec {
+        src,
+        dst,
+        rate_bps: b.rate_bps,
+        tier: b.tier,
+        window: Window::new(start, end),
+        flow: b.flow.as_ref().map(|m| FlowMatch {
+            src_ip: m.src_ip,
+            dst_ip: m.dst_ip,
+            ip_proto: m.ip_proto,
+            src_port: m.src_port,
+            dst_port: m.dst_port,
+        }),
+        path,
+    })
+}
+
+fn dto(r: &Reservation) -> ReservationDto {
+    ReservationDto {
+        id: r.id.0,
+        src: r.request.src.to_string(),
+        dst: r.request.dst.to_string(),
+        subject: serde_json::to_value(&r.request.subject).unwrap_or(serde_json::Value::Null),
+        rate_bps: r.request.rate_bps,
+        tier: r.request.tier,
+        start_ns: r.request.window.start.nanos(),
+        end_ns: r.request.window.end.nanos(),
+        path: r.request.path.iter().map(|l| link_id(*l)).collect(),
+    }
+}
+
+fn parse_id(text: &str) -> Result<ReservationId, ApiError> {
+    text.parse::<u64>().map(ReservationId).map_err(|_| {
+        ApiError::invalid(
+            "id",
+            format!("{text:?} is not a reservation id (an integer)"),
+        )
+    })
+}
+
+/// Admits a reservation.
+#[utoipa::path(post, path = "/api/v1/reservations", tag = "reservations",
+    request_body = ReservationBody, security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Admitted", body = CreatedDto),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 401, description = "Missing or wrong token", body = ErrorBody),
+        (status = 409, description = "Not enough bandwidth (names the bottleneck) or no path", body = ErrorBody),
+        (status = 422, description = "Invalid value", body = ErrorBody)))]
+pub async fn create(
+    State(s): State<ApiState>,
+    ApiJson(body): ApiJson<ReservationBody>,
+) -> Result<(StatusCode, Json<CreatedDto>), ApiError> {
+    let now = s.core.now();
+    let spec = spec(now, &body, "")?;
+    let done = s.core.apply(|c| c.reserve(now, &spec))?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedDto {
+            reservation: dto(&done.reservation),
+            preempted: done.preempted.iter().map(|r| r.id.0).collect(),
+            actions: done.actions.iter().map(|a| a.summary()).collect(),
+            decision: done.decision,
+        }),
+    ))
+}
+
+/// All reservations.
+#[utoipa::path(get, path = "/api/v1/reservations", tag = "reservations",
+    responses((status = 200, description = "Reservations", body = [ReservationDto])))]
+pub async fn list(State(s): State<ApiState>) -> Json<Vec<ReservationDto>> {
+    Json(
+        s.core
+            .read(|c| c.ledger().reservations().map(dto).collect()),
+    )
+}
+
+/// One reservation.
+#[utoipa::path(get, path = "/api/v1/reservations/{id}", tag = "reservations",
+    params(("id" = u64, Path, description = "Reservation id")),
+    responses(
+        (status = 200, description = "The reservation", body = ReservationDto),
+        (status = 404, description = "No such reservation", body = ErrorBody),
+        (status = 422, description = "Not an id", body = ErrorBody)))]
+pub async fn get_one(
+    State(s): State<ApiState>,
+    Path(id): Path<String>,
+) -> Result<Json<ReservationDto>, ApiError> {
+    let id = parse_id(&id)?;
+    s.core
+        .read(|c| c.ledger().get(id).map(dto))
+        .map(Json)
+        .ok_or_else(|| ApiError::NotFound(format!("reservation {} does not exist", id.0)))
+}
+
+/// Releases a reservation.
+#[utoipa::path(delete, path = "/api/v1/reservations/{id}", tag = "reservations",
+    params(("id" = u64, Path, description = "Reservation id")), security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Released; the reservation as it was", body = ReservationDto),
+        (status = 401, description = "Missing or wrong token", body = ErrorBody),
+        (status = 404, description = "No such reservation", body = ErrorBody)))]
+pub async fn delete(
+    State(s): State<ApiState>,
+    Path(id): Path<String>,
+) -> Result<Json<ReservationDto>, ApiError> {
+    let id = parse_id(&id)?;
+    let now = s.core.now();
+    let (r, _actions) = s
+        .core
+        .apply(|c| c.release(now, id))
+        .map_err(|e| ApiError::from(crate::core::ReserveError::from(e)))?;
+    Ok(Json(dto(&r)))
+}
+
+/// Runs admission of hypothetical demands on a copy of the ledger: nothing is reserved and no
+/// switch is touched.
+#[utoipa::path(post, path = "/api/v1/whatif", tag = "reservations",
+    request_body = WhatIfBody, security(("bearer" = [])),
+    responses(
+        (status = 200, description = "What would happen", body = WhatIfDto),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 401, description = "Missing or wrong token", body = ErrorBody),
+        (status = 422, description = "Invalid value", body = ErrorBody)))]
+pub async fn what_if(
+    State(s): State<ApiState>,
+    ApiJson(body): ApiJson<WhatIfBody>,
+) -> Result<Json<WhatIfDto>, ApiError> {
+    if body.demands.is_empty() || body.demands.len() > MAX_DEMANDS {
+        return Err(ApiError::invalid(
+            "demands",
+            format!("{} demands; give 1 ..= {MAX_DEMANDS}", body.demands.len()),
+        ));
+    }
+    let now = s.core.now();
+    let specs = body
+        .demands
+        .iter()
+        .enumerate()
+        .map(|(i, d)| spec(now, d, &format!("demands[{i}].")))
+        .collect::<Result<Vec<_>, _>>()?;
+    let w = s.core.read(|c| c.what_if(&specs));
+    Ok(Json(WhatIfDto {
+        outcomes: w
+            .outcomes
+            .into_iter()
+            .map(|o| match o {
+                WhatIfOutcome::Admitted { path, preempted } => WhatIfOutcomeDto {
+                    admitted: true,
+                    path: path.iter().map(|l| link_id(*l)).collect(),
+                    preempted: preempted.iter().map(|r| r.0).collect(),
+                    error: None,
+                },
+                WhatIfOutcome::Refused(e) => WhatIfOutcomeDto {
+                    admitted: false,
+                    path: Vec::new(),
+                    preempted: Vec::new(),
+                    error: Some(ApiError::from(e).detail().1),
+                },
+            })
+            .collect(),
+        links: w
+            .links
+            .into_iter()
+            .map(|l| LinkProjectionDto {
+                link: link_id(l.link),
+                capacity_bps: l.capacity_bps,
+                reserved_bps: l.reserved_bps,
+                predicted_bps: l.predicted_bps,
+                would_be_hot: l.would_be_hot,
+            })
+            .collect(),
+    }))
+}

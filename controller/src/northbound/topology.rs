@@ -1,0 +1,176 @@
+//! Topology reads: devices with live port rates, links with utilisation, reservations and
+//! forecast, hosts, and bandwidth-constrained paths.
+
+use axum::extract::State;
+use axum::Json;
+use prescient_topology::{DeviceId, Fit, PortRef, Window};
+
+use super::dto::{
+    DeviceDto, ErrorBody, ForecastSummary, HostDto, LinkDto, PathDto, PathQuery, PortDto,
+};
+use super::error::{ApiError, ApiQuery};
+use super::ApiState;
+use crate::core::naming::{link_id, parse_mac, port_id};
+use crate::core::{Endpoint, ReserveError, SeriesKey};
+
+/// Parses a device id or a host MAC; `field` names the parameter in the error.
+pub fn endpoint(text: &str, field: &str) -> Result<Endpoint, ApiError> {
+    if let Some(d) = DeviceId::parse(text) {
+        return Ok(Endpoint::Device(d));
+    }
+    parse_mac(text).map(Endpoint::Host).ok_or_else(|| {
+        ApiError::invalid(
+            field,
+            format!("{text:?} is neither a device id (of:<16 hex>, p4:<decimal>) nor a MAC (aa:bb:cc:dd:ee:ff)"),
+        )
+    })
+}
+
+/// All devices with their ports and live rates.
+#[utoipa::path(get, path = "/api/v1/devices", tag = "topology",
+    responses((status = 200, description = "Devices", body = [DeviceDto])))]
+pub async fn devices(State(s): State<ApiState>) -> Json<Vec<DeviceDto>> {
+    let now = s.core.now();
+    Json(s.core.read(|c| {
+        c.topology()
+            .devices()
+            .map(|d| DeviceDto {
+                id: d.id.to_string(),
+                up: d.up,
+                ports: d
+                    .ports
+                    .values()
+                    .map(|p| {
+                        let at = PortRef::new(d.id, p.no);
+                        let rates = c.rates().port_rates(at, now);
+                        PortDto {
+                            no: p.no.0,
+                            name: p.name.clone(),
+                            mac: p.mac.to_string(),
+                            up: p.up,
+                            capacity_bps: c.topology().port_capacity(at).unwrap_or(0),
+                            rx_bps: rates.map(|r| r.0.bits_per_sec),
+                            tx_bps: rates.map(|r| r.1.bits_per_sec),
+                        }
+                    })
+                    .collect(),
+            })
+            .collect()
+    }))
+}
+
+/// All links with capacity, utilisation, reservations and forecast.
+#[utoipa::path(get, path = "/api/v1/links", tag = "topology",
+    responses((status = 200, description = "Links", body = [LinkDto])))]
+pub async fn links(State(s): State<ApiState>) -> Json<Vec<LinkDto>> {
+    let now = s.core.now();
+    Json(s.core.read(|c| {
+        c.topology()
+            .links()
+            .map(|l| {
+                let capacity_bps = c.topology().link_capacity(l.key).unwrap_or(0);
+                let rate = c.rates().link_rate(l.key, now).map(|r| r.0.bits_per_sec);
+                let forecast = c.series(&SeriesKey::Link(l.key)).and_then(|s| {
+                    Some(ForecastSummary {
+                        peak_bps: s.predicted_peak()?,
+                        horizon_steps: s.forecast().len(),
+                        model: s.model().name().to_string(),
+                        hot: c.hot_links().contains(&l.key),
+                    })
+                });
+                LinkDto {
+                    id: link_id(l.key),
+                    src: port_id(l.key.src),
+                    dst: port_id(l.key.dst),
+                    capacity_bps,
+                    rate_bps: rate,
+                    utilisation: rate
+                        .filter(|_| capacity_bps > 0)
+                        .map(|r| r / capacity_bps as f64),
+                    reserved_bps: c.reserved_now(l.key, now),
+                    latency_us: l
+                        .latency
+                        .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX)),
+                    forecast,
+                }
+            })
+            .collect()
+    }))
+}
+
+/// Known hosts.
+#[utoipa::path(get, path = "/api/v1/hosts", tag = "topology",
+    responses((status = 200, description = "Hosts", body = [HostDto])))]
+pub async fn hosts(State(s): State<ApiState>) -> Json<Vec<HostDto>> {
+    Json(s.core.read(|c| {
+        c.topology()
+            .hosts()
+            .map(|h| HostDto {
+                mac: h.mac.to_string(),
+                ips: h.ips.iter().map(|i| i.to_string()).collect(),
+                at: port_id(h.at),
+            })
+            .collect()
+    }))
+}
+
+/// A path between two devices or hosts; with `bandwidth`, one with that much free now
+/// (or the widest, marked `widest_only`).
+#[utoipa::path(get, path = "/api/v1/paths", tag = "topology", params(PathQuery),
+    responses(
+        (status = 200, description = "The path", body = PathDto),
+        (status = 409, description = "Not connected", body = ErrorBody),
+        (status = 422, description = "Bad parameter or unknown endpoint", body = ErrorBody)))]
+pub async fn paths(
+    State(s): State<ApiState>,
+    ApiQuery(q): ApiQuery<PathQuery>,
+) -> Result<Json<PathDto>, ApiError> {
+    let src = endpoint(&q.src, "src")?;
+    let dst = endpoint(&q.dst, "dst")?;
+    if q.bandwidth == Some(0) {
+        return Err(ApiError::invalid(
+            "bandwidth",
+            "bandwidth must be at least 1 bit/s",
+        ));
+    }
+    let snap = s.core.snapshot();
+    let resolve = |e: Endpoint, field: &'static str| match e {
+        Endpoint::Device(d) if snap.contains_device(d) => Ok(d),
+        Endpoint::Device(d) => Err(ReserveError::Path {
+            field,
+            source: prescient_topology::PathError::UnknownDevice(d),
+        }),
+        Endpoint::Host(m) => snap.host(m).map(|p| p.device).ok_or(ReserveError::Path {
+            field,
+            source: prescient_topology::PathError::UnknownHost(m),
+        }),
+    };
+    let (a, b) = (resolve(src, "src")?, resolve(dst, "dst")?);
+    let now = s.core.now();
+    let wrap = |source| {
+        ApiError::from(ReserveError::Path {
+            field: "dst",
+            source,
+        })
+    };
+    let (path, fit) = match q.bandwidth {
+        None => (snap.shortest_path(a, b).map_err(wrap)?, Fit::Satisfies),
+        Some(bw) => {
+            let w = Window::new(now, now.plus(std::time::Duration::from_nanos(1)));
+            let residual = s.core.read(|c| c.ledger().residuals(&snap, w));
+            let c = snap.constrained_path(a, b, bw, &residual).map_err(wrap)?;
+            (c.path, c.fit)
+        }
+    };
+    let (fit, bottleneck_bps) = match fit {
+        Fit::Satisfies => ("satisfies", None),
+        Fit::WidestOnly { bottleneck_bps } => ("widest_only", Some(bottleneck_bps)),
+    };
+    Ok(Json(PathDto {
+        cost: path.cost,
+        devices: path.devices.iter().map(|d| d.to_string()).collect(),
+        links: path.links.iter().map(|l| link_id(*l)).collect(),
+        fit: fit.to_string(),
+        bottleneck_bps,
+    }))
+}

@@ -1,0 +1,724 @@
+//! The northbound REST API end to end, in process: a core fed a small topology through its
+//! entry points, the axum router driven with `tower::ServiceExt::oneshot` (and once over real
+//! TCP on 127.0.0.1:0), every endpoint including bad input, auth, SSE and OpenAPI drift.
+//!
+//! Regenerate the checked-in OpenAPI document with
+//! `PRESCIENT_UPDATE_OPENAPI=1 cargo test -p prescient-tests --test rest_api openapi`.
+
+use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{header, Method, Request, StatusCode};
+use futures::StreamExt;
+use prescient::core::{CoreConfig, SharedCore};
+use prescient::northbound::{router, ApiConfig, ApiState};
+use prescient_topology::{
+    DeviceId, FlowKey, MacAddr, Port, PortCounters, PortNo, PortRef, Timestamp,
+};
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+const TOKEN: &str = "s3cret-token";
+const GBPS: u64 = 1_000_000_000;
+const H1: &str = "00:00:00:00:00:01";
+const H2: &str = "00:00:00:00:00:02";
+/// s1 -> s2 over s1:1.
+const HOT_LINK: &str = "of:0000000000000001:1,of:0000000000000002:1";
+
+fn port(no: u32) -> Port {
+    Port {
+        no: PortNo(no),
+        name: format!("p{no}"),
+        mac: MacAddr([2, 0, 0, 0, 0, no as u8]),
+        up: true,
+        reported_speed_bps: Some(GBPS),
+    }
+}
+
+fn at(d: u64, p: u32) -> PortRef {
+    PortRef::new(DeviceId::openflow(d), PortNo(p))
+}
+
+/// LLDP over every cable (links not refreshed within the timeout expire).
+fn refresh_links(c: &mut prescient::core::ControllerCore, now: Timestamp) {
+    for (a, b) in [
+        (at(1, 1), at(2, 1)),
+        (at(1, 2), at(3, 1)),
+        (at(2, 2), at(4, 1)),
+        (at(3, 2), at(4, 2)),
+    ] {
+        c.lldp_received(now, b, a).expect("a->b");
+        c.lldp_received(now, a, b).expect("b->a");
+    }
+}
+
+struct Fixture {
+    core: Arc<SharedCore>,
+    clock: Arc<AtomicU64>,
+    state: ApiState,
+}
+
+/// Four switches in a square (s1-s2-s4, s1-s3-s4), h1 on s1, h2 on s4, 1 Gb/s links, and
+/// `ticks` seconds of ~300 Mb/s from h1 to h2 over s1->s2.
+fn fixture(ticks: u64) -> Fixture {
+    let clock = Arc::new(AtomicU64::new(Timestamp::from_secs(1).nanos()));
+    let c2 = Arc::clone(&clock);
+    let core = SharedCore::with_clock(
+        CoreConfig::default(),
+        Arc::new(move || Timestamp(c2.load(Ordering::SeqCst))),
+    );
+    let t0 = Timestamp::from_secs(1);
+    core.apply(|c| {
+        for d in 1..=4 {
+            c.device_up(t0, DeviceId::openflow(d), vec![port(1), port(2), port(10)]);
+        }
+        refresh_links(c, t0);
+        c.host_seen(
+            t0,
+            MacAddr([0, 0, 0, 0, 0, 1]),
+            Some(Ipv4Addr::new(10, 0, 0, 1)),
+            at(1, 10),
+        )
+        .expect("h1");
+        c.host_seen(
+            t0,
+            MacAddr([0, 0, 0, 0, 0, 2]),
+            Some(Ipv4Addr::new(10, 0, 0, 2)),
+            at(4, 10),
+        )
+        .expect("h2");
+    });
+    let mut bytes = 0u64;
+    for s in 2..2 + ticks {
+        let now = Timestamp::from_secs(s);
+        bytes += (3e8 / 8.0) as u64 + (s % 3) * 100_000;
+        core.apply(|c| {
+            refresh_links(c, now);
+            let counters = PortCounters {
+                tx_bytes: bytes,
+                tx_packets: bytes / 1000,
+                ..PortCounters::default()
+            };
+            c.port_counters(now, at(1, 1), counters);
+            c.flow_counters(
+                now,
+                FlowKey {
+                    device: DeviceId::openflow(1),
+                    cookie: 7,
+                },
+                Some((MacAddr([0, 0, 0, 0, 0, 1]), MacAddr([0, 0, 0, 0, 0, 2]))),
+                bytes,
+                bytes / 1000,
+            );
+            c.tick(now);
+        });
+        clock.store(now.nanos(), Ordering::SeqCst);
+    }
+    core.metrics().count_messages("packet_in", 3);
+    let state = ApiState::new(
+        Arc::clone(&core),
+        ApiConfig {
+            token: Some(TOKEN.to_string()),
+            protect_reads: false,
+        },
+    );
+    Fixture { core, clock, state }
+}
+
+struct Reply {
+    status: StatusCode,
+    body: Value,
+    text: String,
+}
+
+async fn call(
+    f: &Fixture,
+    method: Method,
+    uri: &str,
+    body: Option<&str>,
+    token: Option<&str>,
+) -> Reply {
+    let mut req = Request::builder().method(method).uri(uri);
+    if body.is_some() {
+        req = req.header(header::CONTENT_TYPE, "application/json");
+    }
+    if let Some(t) = token {
+        req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
+    }
+    let req = req
+        .body(
+            body.map(|b| Body::from(b.to_string()))
+                .unwrap_or_else(Body::empty),
+        )
+        .expect("request");
+    let resp = router(f.state.clone())
+        .oneshot(req)
+        .await
+        .expect("infallible");
+    let status = resp.status();
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 24)
+        .await
+        .expect("body");
+    let text = String::from_utf8_lossy(&bytes).to_string();
+    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    Reply { status, body, text }
+}
+
+async fn get(f: &Fixture, uri: &str) -> Reply {
+    call(f, Method::GET, uri, None, None).await
+}
+
+async fn post(f: &Fixture, uri: &str, body: &str) -> Reply {
+    call(f, Method::POST, uri, Some(body), Some(TOKEN)).await
+}
+
+fn assert_error(r: &Reply, status: StatusCode, code: &str, field: Option<&str>) {
+    assert_eq!(r.status, status, "{}", r.text);
+    assert_eq!(r.body["error"]["code"], code, "{}", r.text);
+    assert!(r.body["error"]["message"]
+        .as_str()
+        .is_some_and(|m| !m.is_empty()));
+    match field {
+        Some(f) => assert_eq!(r.body["error"]["field"], f, "{}", r.text),
+        None => assert!(r.body["error"]["field"].is_null(), "{}", r.text),
+    }
+}
+
+#[tokio::test]
+async fn devices_links_and_hosts_show_live_state() {
+    let f = fixture(30);
+    let d = get(&f, "/api/v1/devices").await;
+    assert_eq!(d.status, StatusCode::OK);
+    let devices = d.body.as_array().expect("array");
+    assert_eq!(devices.len(), 4);
+    let s1 = &devices[0];
+    assert_eq!(s1["id"], "of:0000000000000001");
+    let p1 = &s1["ports"][0];
+    assert_eq!(p1["capacity_bps"], GBPS);
+    let tx = p1["tx_bps"].as_f64().expect("live rate");
+    assert!((2.9e8..3.2e8).contains(&tx), "tx {tx}");
+
+    let l = get(&f, "/api/v1/links").await;
+    let links = l.body.as_array().expect("array");
+    assert_eq!(links.len(), 8);
+    let hot = links.iter().find(|l| l["id"] == HOT_LINK).expect("s1->s2");
+    let u = hot["utilisation"].as_f64().expect("utilisation");
+    assert!((0.29..0.32).contains(&u), "{u}");
+    assert_eq!(hot["forecast"]["model"], "auto");
+    assert!(hot["forecast"]["peak_bps"]
+        .as_f64()
+        .is_some_and(|p| p > 2e8));
+
+    let h = get(&f, "/api/v1/hosts").await;
+    assert_eq!(h.body.as_array().map(Vec::len), Some(2));
+    assert_eq!(h.body[0]["ips"][0], "10.0.0.1");
+    assert_eq!(h.body[0]["at"], "of:0000000000000001:10");
+}
+
+#[tokio::test]
+async fn paths_are_bandwidth_constrained_and_bad_queries_name_the_parameter() {
+    let f = fixture(3);
+    let r = get(&f, &format!("/api/v1/paths?src={H1}&dst={H2}")).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["links"].as_array().map(Vec::len), Some(2));
+    assert_eq!(r.body["fit"], "satisfies");
+    let r = get(
+        &f,
+        &format!("/api/v1/paths?src={H1}&dst=of:4&bandwidth=2000000000"),
+    )
+    .await;
+    assert_eq!(r.body["fit"], "widest_only", "{}", r.text);
+    assert_eq!(r.body["bottleneck_bps"], GBPS);
+    assert_error(
+        &get(&f, "/api/v1/paths?src=nowhere&dst=of:4").await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_value",
+        Some("src"),
+    );
+    assert_error(
+        &get(&f, "/api/v1/paths?src=of:1&dst=of:9").await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_value",
+        Some("dst"),
+    );
+    assert_error(
+        &get(&f, "/api/v1/paths?src=of:1&dst=of:4&bandwidth=lots").await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_value",
+        Some("bandwidth"),
+    );
+    assert_error(
+        &get(&f, "/api/v1/paths?src=of:1&dst=of:4&bandwidth=0").await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_value",
+        Some("bandwidth"),
+    );
+    assert_error(
+        &get(&f, "/api/v1/paths?src=of:1&dst=of:4&colour=red").await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_value",
+        Some("colour"),
+    );
+    assert_error(
+        &get(&f, "/api/v1/paths?src=of:1").await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_value",
+        Some("dst"),
+    );
+    // Switch 1 disconnects: no path any more.
+    f.core
+        .apply(|c| c.device_down(Timestamp::from_secs(9), DeviceId::openflow(2)));
+    f.core
+        .apply(|c| c.device_down(Timestamp::from_secs(9), DeviceId::openflow(3)));
+    assert_error(
+        &get(&f, "/api/v1/paths?src=of:1&dst=of:4").await,
+        StatusCode::CONFLICT,
+        "no_path",
+        None,
+    );
+}
+
+#[tokio::test]
+async fn forecasts_have_history_intervals_model_and_error() {
+    let f = fixture(60);
+    let r = get(&f, &format!("/api/v1/forecasts/links/{HOT_LINK}")).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["model"], "auto");
+    assert_eq!(r.body["forecast"].as_array().map(Vec::len), Some(12));
+    assert!(r.body["history"].as_array().is_some_and(|h| h.len() >= 55));
+    let step1 = &r.body["forecast"][0];
+    let (lo, v, hi) = (
+        step1["lo95"].as_f64(),
+        step1["value"].as_f64(),
+        step1["hi95"].as_f64(),
+    );
+    let (lo, v, hi) = (
+        lo.expect("calibrated"),
+        v.expect("point"),
+        hi.expect("calibrated"),
+    );
+    assert!(
+        lo <= v && v <= hi && (2.5e8..3.5e8).contains(&v),
+        "{lo} {v} {hi}"
+    );
+    assert!(step1["lo80"].as_f64().is_some_and(|l80| l80 >= lo));
+    assert!(r.body["error"]["scored"].as_u64().is_some_and(|n| n > 50));
+    assert!(r.body["error"]["mae_bps"].as_f64().is_some_and(|e| e < 2e7));
+    assert!(!r.body["past_forecasts"]
+        .as_array()
+        .expect("past")
+        .is_empty());
+
+    let p = get(&f, &format!("/api/v1/forecasts/pairs/{H1}/{H2}")).await;
+    assert_eq!(p.status, StatusCode::OK, "{}", p.text);
+    assert_eq!(p.body["series"], format!("pair/{H1}/{H2}"));
+
+    assert_error(
+        &get(
+            &f,
+            "/api/v1/forecasts/links/of:0000000000000003:1,of:0000000000000001:2",
+        )
+        .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+        None,
+    );
+    assert_error(
+        &get(&f, "/api/v1/forecasts/links/not-a-link").await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_value",
+        Some("id"),
+    );
+    assert_error(
+        &get(&f, &format!("/api/v1/forecasts/pairs/{H1}/zz")).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_value",
+        Some("dst"),
+    );
+    assert_error(
+        &get(&f, "/api/v1/nothing/here").await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+        None,
+    );
+
+    let a = get(&f, "/api/v1/anomalies").await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert!(a.body.is_array());
+}
+
+#[tokio::test]
+async fn reservations_are_admitted_refused_with_the_bottleneck_listed_and_released() {
+    let f = fixture(3);
+    let body =
+        json!({"src": H1, "dst": H2, "rate_bps": 600_000_000u64, "tier": 2, "duration_secs": 600})
+            .to_string();
+    // Auth first.
+    let r = call(&f, Method::POST, "/api/v1/reservations", Some(&body), None).await;
+    assert_error(&r, StatusCode::UNAUTHORIZED, "unauthorized", None);
+    let r = call(
+        &f,
+        Method::POST,
+        "/api/v1/reservations",
+        Some(&body),
+        Some("guess"),
+    )
+    .await;
+    assert_error(&r, StatusCode::UNAUTHORIZED, "unauthorized", None);
+
+    let first = post(&f, "/api/v1/reservations", &body).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.text);
+    assert_eq!(first.body["reservation"]["subject"]["kind"], "host_pair");
+    assert!(first.body["actions"][0]
+        .as_str()
+        .is_some_and(|a| a.contains("install meter")));
+    let second = post(&f, "/api/v1/reservations", &body).await;
+    assert_eq!(second.status, StatusCode::CREATED, "{}", second.text);
+    assert_ne!(
+        first.body["reservation"]["path"],
+        second.body["reservation"]["path"]
+    );
+
+    let third = post(&f, "/api/v1/reservations", &body).await;
+    assert_error(
+        &third,
+        StatusCode::CONFLICT,
+        "insufficient_bandwidth",
+        Some("rate_bps"),
+    );
+    assert_eq!(third.body["error"]["missing_bps"], 200_000_000u64);
+    let link = third.body["error"]["bottleneck_link"]
+        .as_str()
+        .expect("bottleneck named");
+    assert!(third.body["error"]["message"]
+        .as_str()
+        .is_some_and(|m| m.contains(link)));
+
+    let list = get(&f, "/api/v1/reservations").await;
+    assert_eq!(list.body.as_array().map(Vec::len), Some(2));
+    let id = first.body["reservation"]["id"].as_u64().expect("id");
+    let one = get(&f, &format!("/api/v1/reservations/{id}")).await;
+    assert_eq!(one.body["rate_bps"], 600_000_000u64);
+    assert_error(
+        &get(&f, "/api/v1/reservations/999").await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+        None,
+    );
+    assert_error(
+        &get(&f, "/api/v1/reservations/abc").await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_value",
+        Some("id"),
+    );
+
+    let r = call(
+        &f,
+        Method::DELETE,
+        &format!("/api/v1/reservations/{id}"),
+        None,
+        None,
+    )
+    .await;
+    assert_error(&r, StatusCode::UNAUTHORIZED, "unauthorized", None);
+    let r = call(
+        &f,
+        Method::DELETE,
+        &format!("/api/v1/reservations/{id}"),
+        None,
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_error(
+        &get(&f, &format!("/api/v1/reservations/{id}")).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+        None,
+    );
+    let r = call(
+        &f,
+        Method::DELETE,
+        &format!("/api/v1/reservations/{id}"),
+        None,
+        Some(TOKEN),
+    )
+    .await;
+    assert_error(&r, StatusCode::NOT_FOUND, "not_found", None);
+    // Room again for the third.
+    assert_eq!(
+        post(&f, "/api/v1/reservations", &body).await.status,
+        StatusCode::CREATED
+    );
+
+    let d = get(&f, "/api/v1/decisions").await;
+    let rules: Vec<&str> = d
+        .body
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|d| d["rule"].as_str())
+        .collect();
+    assert_eq!(
+        rules
+            .iter()
+            .filter(|r| **r == "reservation_admitted")
+            .count(),
+        3
+    );
+    assert!(rules.contains(&"reservation_released"));
+}
+
+#[tokio::test]
+async fn bad_reservation_bodies_get_400_415_or_422_naming_the_field() {
+    let f = fixture(2);
+    let cases: &[(&str, StatusCode, &str, Option<&str>)] = &[
+        ("{\"src\": ", StatusCode::BAD_REQUEST, "malformed_json", None),
+        (&format!("{{\"src\":\"{H1}\",\"dst\":\"{H2}\",\"rate_bps\":\"fast\"}}"), StatusCode::UNPROCESSABLE_ENTITY, "invalid_value", Some("rate_bps")),
+        (&format!("{{\"src\":\"{H1}\",\"dst\":\"{H2}\",\"rate_bps\":5,\"colour\":\"red\"}}"), StatusCode::UNPROCESSABLE_ENTITY, "invalid_value", Some("colour")),
+        (&format!("{{\"src\":\"{H1}\",\"rate_bps\":5}}"), StatusCode::UNPROCESSABLE_ENTITY, "invalid_value", Some("dst")),
+        (&format!("{{\"src\":\"{H1}\",\"dst\":\"{H2}\",\"rate_bps\":0}}"), StatusCode::UNPROCESSABLE_ENTITY, "invalid_value", Some("rate_bps")),
+        (&format!("{{\"src\":\"{H1}\",\"dst\":\"{H2}\",\"rate_bps\":-4}}"), StatusCode::UNPROCESSABLE_ENTITY, "invalid_value", Some("rate_bps")),
+        (&format!("{{\"src\":\"{H1}\",\"dst\":\"{H2}\",\"rate_bps\":5,\"tier\":9}}"), StatusCode::UNPROCESSABLE_ENTITY, "invalid_value", Some("tier")),
+        (&format!("{{\"src\":\"{H1}\",\"dst\":\"{H2}\",\"rate_bps\":5,\"duration_secs\":0}}"), StatusCode::UNPROCESSABLE_ENTITY, "invalid_value", Some("duration_secs")),
+        (&format!("{{\"src\":\"{H1}\",\"dst\":\"{H2}\",\"rate_bps\":5,\"path\":[\"x\"]}}"), StatusCode::UNPROCESSABLE_ENTITY, "invalid_value", Some("path[0]")),
+        (&format!("{{\"src\":\"{H1}\",\"dst\":\"{H2}\",\"rate_bps\":5,\"path\":[\"of:0000000000000001:2,of:0000000000000003:1\"]}}"), StatusCode::UNPROCESSABLE_ENTITY, "invalid_value", Some("path")),
+        (&format!("{{\"src\":\"{H1}\",\"dst\":\"{H2}\",\"rate_bps\":5,\"match\":{{\"ip_proto\":300}}}}"), StatusCode::UNPROCESSABLE_ENTITY, "invalid_value", Some("match.ip_proto")),
+        ("{\"src\":\"00:00:00:00:00:09\",\"dst\":\"of:1\",\"rate_bps\":5}", StatusCode::UNPROCESSABLE_ENTITY, "invalid_value", Some("src")),
+        ("\"hello\"", StatusCode::UNPROCESSABLE_ENTITY, "invalid_value", None),
+    ];
+    for (body, status, code, field) in cases {
+        let r = post(&f, "/api/v1/reservations", body).await;
+        assert_error(&r, *status, code, *field);
+    }
+    // No content type.
+    let req = Request::builder()
+        .method(Method::POST)
+        .uri("/api/v1/reservations")
+        .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+        .body(Body::from("{}"))
+        .expect("request");
+    let resp = router(f.state.clone())
+        .oneshot(req)
+        .await
+        .expect("infallible");
+    assert_eq!(resp.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(
+        f.core.read(|c| c.ledger().reservations().count()),
+        0,
+        "nothing admitted"
+    );
+}
+
+#[tokio::test]
+async fn what_if_plans_on_a_copy_and_reports_each_demand() {
+    let f = fixture(20);
+    let d = json!({"src": H1, "dst": H2, "rate_bps": 700_000_000u64, "duration_secs": 60});
+    let body = json!({"demands": [d, d, d]}).to_string();
+    let r = post(&f, "/api/v1/whatif", &body).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let o = r.body["outcomes"].as_array().expect("outcomes");
+    assert_eq!(o.len(), 3);
+    assert_eq!(o[0]["admitted"], true);
+    assert_eq!(o[1]["admitted"], true);
+    assert_eq!(o[2]["admitted"], false);
+    assert_eq!(o[2]["error"]["code"], "insufficient_bandwidth");
+    assert_eq!(o[2]["error"]["missing_bps"], 400_000_000u64);
+    let links = r.body["links"].as_array().expect("links");
+    assert_eq!(links.len(), 4);
+    // 700 Mb/s reserved plus the ~300 Mb/s forecast on s1->s2 crosses 80 %.
+    let hot = links
+        .iter()
+        .find(|l| l["link"] == HOT_LINK)
+        .expect("s1->s2 used");
+    assert_eq!(hot["would_be_hot"], true, "{hot}");
+    assert_eq!(
+        f.core.read(|c| c.ledger().reservations().count()),
+        0,
+        "what-if reserved nothing"
+    );
+    assert_error(
+        &post(&f, "/api/v1/whatif", "{\"demands\": []}").await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_value",
+        Some("demands"),
+    );
+    let bad = json!({"demands": [d, {"src": H1, "dst": H2, "rate_bps": 1, "tier": 8}]}).to_string();
+    assert_error(
+        &post(&f, "/api/v1/whatif", &bad).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_value",
+        Some("demands[1].tier"),
+    );
+    let r = call(&f, Method::POST, "/api/v1/whatif", Some(&body), None).await;
+    assert_error(&r, StatusCode::UNAUTHORIZED, "unauthorized", None);
+}
+
+#[tokio::test]
+async fn reads_can_be_protected_and_no_token_means_no_mutations() {
+    let mut f = fixture(2);
+    f.state = ApiState::new(
+        Arc::clone(&f.core),
+        ApiConfig {
+            token: None,
+            protect_reads: false,
+        },
+    );
+    let body = json!({"src": H1, "dst": H2, "rate_bps": 5}).to_string();
+    assert_error(
+        &post(&f, "/api/v1/reservations", &body).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+        None,
+    );
+    f.state = ApiState::new(
+        Arc::clone(&f.core),
+        ApiConfig {
+            token: Some(TOKEN.into()),
+            protect_reads: true,
+        },
+    );
+    assert_error(
+        &get(&f, "/api/v1/devices").await,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+        None,
+    );
+    let r = call(&f, Method::GET, "/api/v1/devices", None, Some(TOKEN)).await;
+    assert_eq!(r.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn events_stream_delivers_topology_changes_and_decisions() {
+    let f = fixture(2);
+    let req = Request::builder()
+        .uri("/api/v1/events")
+        .body(Body::empty())
+        .expect("request");
+    let resp = router(f.state.clone())
+        .oneshot(req)
+        .await
+        .expect("infallible");
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(resp.headers()[header::CONTENT_TYPE]
+        .to_str()
+        .is_ok_and(|c| c.starts_with("text/event-stream")));
+    let mut body = resp.into_body().into_data_stream();
+    let mut seen = String::new();
+    let mut next = async || {
+        let chunk = tokio::time::timeout(Duration::from_secs(5), body.next()).await;
+        String::from_utf8_lossy(&chunk.expect("event in time").expect("open").expect("chunk"))
+            .to_string()
+    };
+    seen.push_str(&next().await);
+    assert!(seen.contains("event: hello"), "{seen}");
+    f.core
+        .apply(|c| c.device_down(Timestamp::from_secs(3), DeviceId::openflow(3)));
+    let now = Timestamp::from_secs(4);
+    f.clock.store(now.nanos(), Ordering::SeqCst);
+    let body_json = json!({"src": H1, "dst": H2, "rate_bps": 1000}).to_string();
+    assert_eq!(
+        post(&f, "/api/v1/reservations", &body_json).await.status,
+        StatusCode::CREATED
+    );
+    while !(seen.contains("event: topology") && seen.contains("event: decision")) {
+        seen.push_str(&next().await);
+    }
+    assert!(seen.contains("device of:0000000000000003 down"), "{seen}");
+    assert!(seen.contains("reservation_admitted"), "{seen}");
+}
+
+#[tokio::test]
+async fn metrics_and_dashboard_are_served() {
+    let f = fixture(5);
+    let m = get(&f, "/metrics").await;
+    assert_eq!(m.status, StatusCode::OK);
+    assert!(
+        m.text.contains("prescient_devices_connected 4"),
+        "{}",
+        m.text
+    );
+    assert!(m.text.contains("prescient_links 8"));
+    assert!(m
+        .text
+        .contains("prescient_southbound_messages_total{type=\"packet_in\"} 3"));
+    assert!(m
+        .text
+        .contains("prescient_forecast_mae_bps{model=\"auto\"}"));
+    let page = get(&f, "/").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.text.contains("<svg id=\"graph\"") && page.text.contains("/assets/app.js"));
+    assert!(
+        !page.text.contains("http://") && !page.text.contains("https://"),
+        "no CDN"
+    );
+    let js = get(&f, "/assets/app.js").await;
+    assert!(js.status == StatusCode::OK && js.text.contains("EventSource"));
+    assert_eq!(get(&f, "/assets/style.css").await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn openapi_is_served_and_matches_the_checked_in_copy() {
+    let f = fixture(1);
+    let served = get(&f, "/api/v1/openapi.json").await;
+    assert_eq!(served.status, StatusCode::OK);
+    let generated = prescient::northbound::openapi::pretty();
+    let parsed: Value = serde_json::from_str(&generated).expect("json");
+    assert_eq!(served.body, parsed);
+    for p in [
+        "/api/v1/devices",
+        "/api/v1/links",
+        "/api/v1/reservations/{id}",
+        "/api/v1/whatif",
+        "/api/v1/events",
+        "/api/v1/forecasts/pairs/{src}/{dst}",
+    ] {
+        assert!(
+            parsed["paths"][p].is_object(),
+            "{p} missing from the document"
+        );
+    }
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../controller/openapi.json");
+    if std::env::var_os("PRESCIENT_UPDATE_OPENAPI").is_some() {
+        std::fs::write(path, &generated).expect("write openapi.json");
+    }
+    let checked_in = std::fs::read_to_string(path).unwrap_or_default();
+    assert!(
+        checked_in == generated,
+        "controller/openapi.json differs from the API the code serves; regenerate it with \
+         PRESCIENT_UPDATE_OPENAPI=1 cargo test -p prescient-tests --test rest_api openapi"
+    );
+}
+
+#[tokio::test]
+async fn serves_over_tcp_and_shuts_down() {
+    let f = fixture(1);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let stop = tokio_util::sync::CancellationToken::new();
+    let server = tokio::spawn(prescient::northbound::serve_on(
+        listener,
+        f.state.clone(),
+        stop.clone(),
+    ));
+    let mut conn = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    conn.write_all(b"GET /api/v1/hosts HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .expect("write");
+    let mut reply = String::new();
+    conn.read_to_string(&mut reply).await.expect("read");
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    assert!(reply.contains("00:00:00:00:00:02"));
+    stop.cancel();
+    tokio::time::timeout(Duration::from_secs(5), server)
+        .await
+        .expect("shuts down")
+        .expect("join")
+        .expect("serve");
+}
