@@ -3,7 +3,9 @@
 
 const API = "/api/v1";
 const SVG = "http://www.w3.org/2000/svg";
-const state = { selected: null, positions: new Map() };
+const params = new URLSearchParams(location.search);
+// `?link=<id>` opens the page with that link's chart (a shareable view).
+const state = { selected: params.get("link"), positions: new Map() };
 
 const el = (tag, attrs, parent) => {
   const e = document.createElementNS(SVG, tag);
@@ -202,4 +204,6 @@ function live() {
 }
 
 refresh();
-live();
+// `?live=0` leaves the event stream closed: a page with an open stream never goes idle, which
+// headless renderers (the dashboard test) wait for.
+if (params.get("live") !== "0") live();

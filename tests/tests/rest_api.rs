@@ -722,3 +722,82 @@ async fn serves_over_tcp_and_shuts_down() {
         .expect("join")
         .expect("serve");
 }
+
+/// The dashboard rendered by a real browser: headless Chromium loads `/?live=0`, runs the
+/// script against the live API and the DOM it leaves must hold the drawn topology and the
+/// tables. (`live=0` keeps the event stream closed so the page goes idle; the stream itself is
+/// tested above.) Skipped, saying so, where Chromium is not installed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_renders_in_headless_chromium() {
+    let chromium = std::path::Path::new("/usr/bin/chromium");
+    if !chromium.exists() {
+        eprintln!("SKIPPED: /usr/bin/chromium is not installed");
+        return;
+    }
+    // Enough ticks for calibrated 95 % intervals (39 residuals), so the band is drawn.
+    let f = fixture(60);
+    let body = json!({"src": H1, "dst": H2, "rate_bps": 100_000_000u64}).to_string();
+    assert_eq!(
+        post(&f, "/api/v1/reservations", &body).await.status,
+        StatusCode::CREATED
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let stop = tokio_util::sync::CancellationToken::new();
+    let server = tokio::spawn(prescient::northbound::serve_on(
+        listener,
+        f.state.clone(),
+        stop.clone(),
+    ));
+    let profile = std::env::temp_dir().join(format!("prescient-chromium-{}", std::process::id()));
+    let out = tokio::process::Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--virtual-time-budget=5000",
+            "--dump-dom",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(format!("http://{addr}/?live=0&link={HOT_LINK}"))
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(60), out)
+        .await
+        .expect("chromium finished in time")
+        .expect("chromium ran");
+    let _ = std::fs::remove_dir_all(&profile);
+    stop.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
+    let dom = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        dom.matches("data-link=").count(),
+        8,
+        "eight links drawn: {dom}"
+    );
+    assert_eq!(
+        dom.matches("class=\"node\"").count(),
+        4,
+        "four switches drawn"
+    );
+    assert_eq!(dom.matches("class=\"host\"").count(), 2, "two hosts drawn");
+    assert!(
+        dom.contains("4 devices · 8 links · 2 hosts · 1 reservations"),
+        "summary: {dom}"
+    );
+    assert!(
+        dom.contains("reservation_admitted"),
+        "decision table filled"
+    );
+    // The selected link's chart: actuals, forecast line and interval band, model and error.
+    assert!(dom.contains("class=\"actual\""), "actual line drawn");
+    assert!(dom.contains("class=\"fcline\""), "forecast line drawn");
+    assert!(dom.contains("class=\"band\""), "interval band drawn");
+    assert!(dom.contains("model auto"), "model shown");
+}
