@@ -4,3 +4,4 @@
 pub mod cmd;
 pub mod core;
 pub mod northbound;
+pub mod openflow_app;

@@ -1,10 +1,161 @@
-//! `prescient bench_openflow` (being built: see the open issues).
+//! `prescient bench openflow`: cbench-style PACKET_IN → FLOW_MOD load against Prescient's own
+//! reactive forwarding (in-process, on its own thread) or any OpenFlow 1.3 controller
+//! (`--target`), measured next to a bare responder that answers without parsing or deciding.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use prescient_southbound::openflow::session::{ControllerConfig, OpenFlowController};
+use tokio_util::sync::CancellationToken;
+
+use crate::openflow_app::bench::bare::BareResponder;
+use crate::openflow_app::bench::loadgen::{run_load, LoadConfig, LoadReport, Mode};
+use crate::openflow_app::L2LearningFactory;
 
 /// Arguments of this subcommand.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Emulated switches (one TCP connection each).
+    #[arg(long, default_value_t = 16)]
+    pub switches: usize,
+    /// throughput: a window of packet-ins in flight per switch; latency: one.
+    #[arg(long, value_enum, default_value = "throughput")]
+    pub mode: Mode,
+    /// Measured seconds per run.
+    #[arg(long, default_value_t = 5)]
+    pub seconds: u64,
+    /// Outstanding packet-ins per switch in throughput mode.
+    #[arg(long, default_value_t = 256)]
+    pub window: usize,
+    /// An external OpenFlow 1.3 controller (reactive learning switch) instead of Prescient.
+    #[arg(long)]
+    pub target: Option<SocketAddr>,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
 
 /// Entry point.
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("this subcommand is being built")
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let load = |target| LoadConfig {
+        target,
+        switches: args.switches.max(1),
+        mode: args.mode,
+        window: args.window,
+        warmup: Duration::from_secs(1),
+        duration: Duration::from_secs(args.seconds.max(1)),
+        ports: 4,
+    };
+    let bare = {
+        let responder = BareResponder::start()?;
+        run_load(load(responder.addr())).context("measuring the bare responder")?
+    };
+    let (name, subject) = match args.target {
+        Some(addr) => (addr.to_string(), run_load(load(addr)).context("measuring the target")?),
+        None => {
+            let controller = InProcess::start()?;
+            let report = run_load(load(controller.addr)).context("measuring Prescient")?;
+            controller.stop();
+            ("prescient".to_string(), report)
+        }
+    };
+    print_report(&args, &name, &subject, &bare)
+}
+
+fn print_report(args: &Args, name: &str, subject: &LoadReport, bare: &LoadReport) -> anyhow::Result<()> {
+    let rps = subject.responses_per_sec();
+    let bare_rps = bare.responses_per_sec();
+    if args.json {
+        let obj = serde_json::json!({
+            "controller": name,
+            "mode": args.mode,
+            "switches": args.switches,
+            "window": if args.mode == Mode::Throughput { args.window } else { 1 },
+            "seconds": args.seconds,
+            "connected": subject.connected,
+            "responses": subject.responses,
+            "responses_per_sec": rps.round(),
+            "p50_us": subject.quantile_us(0.5),
+            "p99_us": subject.quantile_us(0.99),
+            "p999_us": subject.quantile_us(0.999),
+            "bare_responses_per_sec": bare_rps.round(),
+            "bare_p50_us": bare.quantile_us(0.5),
+            "bare_p99_us": bare.quantile_us(0.99),
+            "fraction_of_bare": if bare_rps > 0.0 { rps / bare_rps } else { 0.0 },
+        });
+        println!("{obj}");
+        return Ok(());
+    }
+    println!(
+        "OpenFlow bench: {} switches, {:?} mode, {} s measured",
+        args.switches, args.mode, args.seconds
+    );
+    for (label, r) in [(name, subject), ("bare responder", bare)] {
+        println!(
+            "  {label:<16} {:>12.0} responses/s   p50 {:>8.1} us   p99 {:>8.1} us   ({} switches connected)",
+            r.responses_per_sec(),
+            r.quantile_us(0.5),
+            r.quantile_us(0.99),
+            r.connected
+        );
+    }
+    if bare_rps > 0.0 {
+        println!("  {name} reaches {:.0} % of the bare responder's rate", 100.0 * rps / bare_rps);
+    }
+    Ok(())
+}
+
+/// Prescient's controller on its own OS thread and current-thread runtime, so it and the load
+/// generator each get one core instead of fighting over both.
+struct InProcess {
+    addr: SocketAddr,
+    cancel: CancellationToken,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl InProcess {
+    fn start() -> anyhow::Result<Self> {
+        let cancel = CancellationToken::new();
+        let stop = cancel.clone();
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("prescient-of".into())
+            .spawn(move || {
+                let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        let _ = addr_tx.send(Err(anyhow::anyhow!("controller runtime: {e}")));
+                        return;
+                    }
+                };
+                rt.block_on(async move {
+                    let any: SocketAddr = ([127, 0, 0, 1], 0).into();
+                    let started =
+                        OpenFlowController::bind(ControllerConfig::new(any), Arc::new(L2LearningFactory::default()))
+                            .await;
+                    let (controller, events) = match started {
+                        Ok(c) => c,
+                        Err(e) => {
+                            let _ = addr_tx.send(Err(e.into()));
+                            return;
+                        }
+                    };
+                    // Nobody consumes events here: dropping the receiver makes publishing free.
+                    drop(events);
+                    let _ = addr_tx.send(Ok(controller.local_addr()));
+                    stop.cancelled().await;
+                    controller.shutdown().await;
+                });
+            })
+            .context("spawning the controller thread")?;
+        let addr = addr_rx.recv().context("controller thread ended before binding")??;
+        Ok(InProcess { addr, cancel, thread })
+    }
+
+    fn stop(self) {
+        self.cancel.cancel();
+        let _ = self.thread.join();
+    }
 }

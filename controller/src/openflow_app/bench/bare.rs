@@ -1,0 +1,145 @@
+//! The bare responder: the same sockets and framing as a controller, answering every PACKET_IN
+//! with a fixed FLOW_MOD without parsing or deciding anything. Its figures are the machine's
+//! ceiling against which the real controller is read.
+
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::CancellationToken;
+
+use super::frames::{self, msg};
+
+/// A running bare responder on its own OS thread.
+pub struct BareResponder {
+    addr: SocketAddr,
+    cancel: CancellationToken,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl BareResponder {
+    /// Starts listening on a free loopback port.
+    pub fn start() -> anyhow::Result<Self> {
+        let std_listener =
+            std::net::TcpListener::bind("127.0.0.1:0").context("binding the bare responder")?;
+        std_listener.set_nonblocking(true).context("making the listener non-blocking")?;
+        let addr = std_listener.local_addr().context("reading the bare responder's address")?;
+        let cancel = CancellationToken::new();
+        let stop = cancel.clone();
+        let thread = std::thread::Builder::new()
+            .name("of-bare".into())
+            .spawn(move || {
+                let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        tracing::error!("bare responder runtime: {e}");
+                        return;
+                    }
+                };
+                rt.block_on(async move {
+                    let listener = match TcpListener::from_std(std_listener) {
+                        Ok(l) => l,
+                        Err(e) => {
+                            tracing::error!("bare responder listener: {e}");
+                            return;
+                        }
+                    };
+                    loop {
+                        tokio::select! {
+                            _ = stop.cancelled() => return,
+                            accepted = listener.accept() => match accepted {
+                                Ok((stream, _)) => {
+                                    let stop = stop.clone();
+                                    tokio::spawn(async move {
+                                        tokio::select! {
+                                            _ = stop.cancelled() => {}
+                                            r = serve(stream) => if let Err(e) = r {
+                                                tracing::debug!("bare responder connection: {e:#}");
+                                            }
+                                        }
+                                    });
+                                }
+                                Err(e) => tracing::warn!("bare responder accept: {e}"),
+                            }
+                        }
+                    }
+                });
+            })
+            .context("spawning the bare responder thread")?;
+        Ok(BareResponder { addr, cancel, thread: Some(thread) })
+    }
+
+    /// Address the responder listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+impl Drop for BareResponder {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+async fn serve(mut stream: TcpStream) -> anyhow::Result<()> {
+    stream.set_nodelay(true)?;
+    let template = frames::fixed_flow_mod(0, 0);
+    let mut wbuf = frames::hello(1);
+    frames::put_header(&mut wbuf, msg::FEATURES_REQUEST, frames::HEADER_LEN, 2);
+    stream.write_all(&wbuf).await?;
+    wbuf.clear();
+    let mut rbuf = vec![0u8; 256 * 1024];
+    let (mut start, mut end) = (0usize, 0usize);
+    loop {
+        if end == rbuf.len() {
+            rbuf.copy_within(start..end, 0);
+            end -= start;
+            start = 0;
+        }
+        let n = stream.read(&mut rbuf[end..]).await?;
+        if n == 0 {
+            return Ok(());
+        }
+        end += n;
+        while let Some((ty, len, xid)) = frames::peek(&rbuf[start..end]) {
+            if len < frames::HEADER_LEN {
+                anyhow::bail!("frame length {len} below the header");
+            }
+            if end - start < len {
+                break;
+            }
+            match ty {
+                msg::PACKET_IN => {
+                    let at = wbuf.len();
+                    wbuf.extend_from_slice(&template);
+                    // Hand the switch's buffer back (PACKET_IN bytes 8..12 → FLOW_MOD 32..36),
+                    // as any real answer must, so both sides do the same work as with Prescient.
+                    if let (Some(src), Some(dst)) = (
+                        rbuf.get(start + 8..start + 12),
+                        wbuf.get_mut(at + 32..at + 36),
+                    ) {
+                        dst.copy_from_slice(src);
+                    }
+                }
+                msg::ECHO_REQUEST => {
+                    let body = &rbuf[start + frames::HEADER_LEN..start + len];
+                    wbuf.extend_from_slice(&frames::echo_body(xid, msg::ECHO_REPLY, body));
+                }
+                _ => {}
+            }
+            start += len;
+        }
+        if start == end {
+            start = 0;
+            end = 0;
+        }
+        if !wbuf.is_empty() {
+            stream.write_all(&wbuf).await?;
+            wbuf.clear();
+        }
+    }
+}

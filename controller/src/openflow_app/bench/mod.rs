@@ -1,0 +1,6 @@
+//! The pieces of `prescient bench openflow`: pre-built frames, the load generator (emulated
+//! switches) and the bare responder (the machine's ceiling).
+
+pub mod bare;
+pub mod frames;
+pub mod loadgen;

@@ -1,0 +1,176 @@
+//! Reactive L2 learning forwarding, run inline for every packet-in.
+//!
+//! Per switch: learn source MAC → ingress port; for a known unicast destination on another
+//! port install `in_port, eth_src, eth_dst → output` with an idle timeout (applied to the
+//! switch's buffered packet, or followed by a PACKET_OUT when the packet is not buffered);
+//! otherwise flood with a PACKET_OUT. LLDP and ARP frames are also published on the event
+//! stream (discovery and host tracking live elsewhere). A port that goes down or away forgets
+//! the MACs learned on it.
+//!
+//! Hot path: no allocation for buffered packet-ins; the FLOW_MOD and PACKET_OUT values are
+//! templates mutated in place and emitted straight into the session's output buffer.
+
+use std::collections::HashMap;
+
+use bytes::Bytes;
+use prescient_southbound::openflow::session::{AppFactory, Outbox, SwitchApp, Verdict};
+use prescient_southbound::openflow::wire::{
+    Action, BufferId, DatapathId, FlowMod, Instruction, MacAddr, Match, OxmField, PacketInView,
+    PacketOut, PortNo, PortReason, PortStatus, TableId,
+};
+
+const ETH_LLDP: u16 = 0x88cc;
+const ETH_ARP: u16 = 0x0806;
+
+/// Settings of the learning app.
+#[derive(Debug, Clone, Copy)]
+pub struct L2LearningFactory {
+    /// Idle timeout of installed flows, seconds.
+    pub idle_timeout: u16,
+    /// Priority of installed flows (above the table-miss flow's 0).
+    pub priority: u16,
+    /// Largest MAC table per switch; a full table is cleared and relearned, which bounds
+    /// memory under a MAC flood at the cost of some extra floods.
+    pub max_macs: usize,
+}
+
+impl Default for L2LearningFactory {
+    fn default() -> Self {
+        L2LearningFactory { idle_timeout: 60, priority: 10, max_macs: 65_536 }
+    }
+}
+
+impl AppFactory for L2LearningFactory {
+    fn create(&self, dpid: DatapathId) -> Box<dyn SwitchApp> {
+        Box::new(L2Learning::new(dpid, *self))
+    }
+}
+
+/// The learning app of one switch.
+pub struct L2Learning {
+    dpid: DatapathId,
+    cfg: L2LearningFactory,
+    macs: HashMap<MacAddr, PortNo>,
+    flow: FlowMod,
+    out: PacketOut,
+}
+
+impl L2Learning {
+    /// A fresh app with an empty MAC table.
+    pub fn new(dpid: DatapathId, cfg: L2LearningFactory) -> Self {
+        let mut flow = FlowMod::add(
+            TableId(0),
+            cfg.priority,
+            Match::new()
+                .with(OxmField::InPort(PortNo(0)))
+                .with(OxmField::EthSrc { addr: MacAddr::ZERO, mask: None })
+                .with(OxmField::EthDst { addr: MacAddr::ZERO, mask: None }),
+            vec![Instruction::ApplyActions(vec![Action::output(PortNo(0))])],
+        );
+        flow.idle_timeout = cfg.idle_timeout;
+        let out = PacketOut::to_port(PortNo::FLOOD, Bytes::new());
+        L2Learning { dpid, cfg, macs: HashMap::new(), flow, out }
+    }
+
+    /// The port `mac` was learned on.
+    pub fn port_of(&self, mac: MacAddr) -> Option<PortNo> {
+        self.macs.get(&mac).copied()
+    }
+
+    fn learn(&mut self, mac: MacAddr, port: PortNo) {
+        if mac.is_multicast() || !port.is_physical() {
+            return;
+        }
+        if self.macs.len() >= self.cfg.max_macs && !self.macs.contains_key(&mac) {
+            tracing::debug!(dpid = %self.dpid, "MAC table full; relearning");
+            self.macs.clear();
+        }
+        self.macs.insert(mac, port);
+    }
+
+    fn send_out(&mut self, packet: &PacketInView<&[u8]>, in_port: PortNo, port: PortNo, out: &mut Outbox<'_>) {
+        self.out.buffer_id = packet.buffer_id();
+        self.out.in_port = in_port;
+        if let Some(Action::Output { port: p, .. }) = self.out.actions.first_mut() {
+            *p = port;
+        }
+        self.out.data = if packet.buffer_id() == BufferId::NO_BUFFER {
+            Bytes::copy_from_slice(packet.data())
+        } else {
+            Bytes::new()
+        };
+        if let Err(e) = out.packet_out(&self.out) {
+            tracing::warn!(dpid = %self.dpid, "packet-out not sent: {e}");
+        }
+    }
+
+    fn install(&mut self, packet: &PacketInView<&[u8]>, in_port: PortNo, src: MacAddr, dst: MacAddr, port: PortNo, out: &mut Outbox<'_>) {
+        let fields = &mut self.flow.match_.fields;
+        if let [OxmField::InPort(p), OxmField::EthSrc { addr: s, .. }, OxmField::EthDst { addr: d, .. }] =
+            fields.as_mut_slice()
+        {
+            *p = in_port;
+            *s = src;
+            *d = dst;
+        }
+        if let Some(Instruction::ApplyActions(actions)) = self.flow.instructions.first_mut() {
+            if let Some(Action::Output { port: p, .. }) = actions.first_mut() {
+                *p = port;
+            }
+        }
+        self.flow.buffer_id = packet.buffer_id();
+        if let Err(e) = out.flow_mod(&self.flow) {
+            tracing::warn!(dpid = %self.dpid, "flow not installed: {e}");
+        }
+        if packet.buffer_id() == BufferId::NO_BUFFER {
+            self.send_out(packet, in_port, port, out);
+        }
+    }
+}
+
+fn mac_at(data: &[u8], at: usize) -> Option<MacAddr> {
+    let b: [u8; 6] = data.get(at..at + 6)?.try_into().ok()?;
+    Some(MacAddr(b))
+}
+
+impl SwitchApp for L2Learning {
+    fn on_packet_in(&mut self, packet: &PacketInView<&[u8]>, out: &mut Outbox<'_>) -> Verdict {
+        let data = packet.data();
+        let (Some(dst), Some(src), Some(ty)) = (
+            mac_at(data, 0),
+            mac_at(data, 6),
+            data.get(12..14).map(|b| u16::from_be_bytes([b[0], b[1]])),
+        ) else {
+            return Verdict::Handled;
+        };
+        if ty == ETH_LLDP {
+            return Verdict::Publish;
+        }
+        let Some(in_port) = packet.in_port() else { return Verdict::Handled };
+        self.learn(src, in_port);
+        match self.macs.get(&dst).copied() {
+            Some(port) if !dst.is_multicast() => {
+                if port != in_port {
+                    self.install(packet, in_port, src, dst, port, out);
+                }
+            }
+            _ => self.send_out(packet, in_port, PortNo::FLOOD, out),
+        }
+        if ty == ETH_ARP {
+            Verdict::Publish
+        } else {
+            Verdict::Handled
+        }
+    }
+
+    fn on_port_status(&mut self, status: &PortStatus, _out: &mut Outbox<'_>) {
+        let gone = status.reason == PortReason::Delete || !status.desc.is_up();
+        if gone {
+            let port = status.desc.port_no;
+            self.macs.retain(|_, p| *p != port);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

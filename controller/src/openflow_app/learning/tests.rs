@@ -1,0 +1,119 @@
+use bytes::BytesMut;
+use prescient_southbound::openflow::session::app::XidAlloc;
+use prescient_southbound::openflow::wire::{Message, PortStatus};
+
+use super::*;
+use crate::openflow_app::bench::frames;
+
+const DPID: DatapathId = DatapathId(1);
+
+fn mac(n: u8) -> MacAddr {
+    MacAddr([2, 0, 0, 0, 0, n])
+}
+
+fn packet_in(buffer: u32, in_port: u32, src: MacAddr, dst: MacAddr, ethertype: u16) -> Vec<u8> {
+    let mut f = Vec::new();
+    frames::put_packet_in(&mut f, 7, buffer, in_port, src.0, dst.0);
+    // The ethertype sits 12 bytes into the Ethernet frame, which starts after the 2-byte pad.
+    let eth = frames::PACKET_IN_LEN - 60;
+    f[eth + 12..eth + 14].copy_from_slice(&ethertype.to_be_bytes());
+    f
+}
+
+/// Runs one packet-in through the app; returns the verdict and the messages it sent.
+fn feed(app: &mut L2Learning, frame: &[u8]) -> (Verdict, Vec<Message>) {
+    let mut buf = BytesMut::new();
+    let mut xids = XidAlloc::default();
+    let view = PacketInView::new_checked(frame).unwrap();
+    let verdict = app.on_packet_in(&view, &mut Outbox::new(DPID, &mut buf, &mut xids));
+    let mut msgs = Vec::new();
+    let mut at = 0;
+    while at < buf.len() {
+        let (_, len, _) = frames::peek(&buf[at..]).unwrap();
+        msgs.push(Message::parse(&buf[at..at + len]).unwrap().1);
+        at += len;
+    }
+    (verdict, msgs)
+}
+
+fn app() -> L2Learning {
+    L2Learning::new(DPID, L2LearningFactory::default())
+}
+
+#[test]
+fn unknown_destination_floods_and_learns_the_source() {
+    let mut a = app();
+    let (v, msgs) = feed(&mut a, &packet_in(5, 1, mac(1), mac(2), 0x0800));
+    assert_eq!(v, Verdict::Handled);
+    let [Message::PacketOut(po)] = msgs.as_slice() else { panic!("expected one packet-out: {msgs:?}") };
+    assert_eq!(po.actions, vec![Action::output(PortNo::FLOOD)]);
+    assert_eq!(po.buffer_id, BufferId(5));
+    assert_eq!(po.in_port, PortNo(1));
+    assert_eq!(a.port_of(mac(1)), Some(PortNo(1)));
+}
+
+#[test]
+fn known_destination_installs_a_flow_on_the_buffered_packet() {
+    let mut a = app();
+    feed(&mut a, &packet_in(1, 2, mac(2), mac(1), 0x0800));
+    let (_, msgs) = feed(&mut a, &packet_in(9, 1, mac(1), mac(2), 0x0800));
+    let [Message::FlowMod(fm)] = msgs.as_slice() else { panic!("expected one flow-mod: {msgs:?}") };
+    assert_eq!(fm.buffer_id, BufferId(9));
+    assert_eq!(fm.idle_timeout, 60);
+    assert_eq!(
+        fm.match_.fields,
+        vec![
+            OxmField::InPort(PortNo(1)),
+            OxmField::EthSrc { addr: mac(1), mask: None },
+            OxmField::EthDst { addr: mac(2), mask: None },
+        ]
+    );
+    assert_eq!(fm.instructions, vec![Instruction::ApplyActions(vec![Action::output(PortNo(2))])]);
+}
+
+#[test]
+fn unbuffered_packets_get_a_flow_and_a_packet_out_with_the_data() {
+    let mut a = app();
+    feed(&mut a, &packet_in(1, 2, mac(2), mac(1), 0x0800));
+    let frame = packet_in(BufferId::NO_BUFFER.0, 1, mac(1), mac(2), 0x0800);
+    let (_, msgs) = feed(&mut a, &frame);
+    let [Message::FlowMod(_), Message::PacketOut(po)] = msgs.as_slice() else {
+        panic!("expected flow-mod then packet-out: {msgs:?}")
+    };
+    assert_eq!(po.actions, vec![Action::output(PortNo(2))]);
+    assert_eq!(po.data.len(), 60);
+}
+
+#[test]
+fn lldp_is_published_without_forwarding_and_arp_is_published_after_forwarding() {
+    let mut a = app();
+    let (v, msgs) = feed(&mut a, &packet_in(1, 1, mac(1), MacAddr([1, 0x80, 0xc2, 0, 0, 0xe]), 0x88cc));
+    assert_eq!(v, Verdict::Publish);
+    assert!(msgs.is_empty());
+    let (v, msgs) = feed(&mut a, &packet_in(2, 1, mac(1), MacAddr::BROADCAST, 0x0806));
+    assert_eq!(v, Verdict::Publish);
+    assert_eq!(msgs.len(), 1);
+}
+
+#[test]
+fn a_port_going_down_forgets_its_macs() {
+    let mut a = app();
+    feed(&mut a, &packet_in(1, 3, mac(3), mac(1), 0x0800));
+    let mut buf = BytesMut::new();
+    let mut xids = XidAlloc::default();
+    let mut desc = prescient_southbound::openflow::wire::Port { port_no: PortNo(3), ..Default::default() };
+    desc.state = prescient_southbound::openflow::wire::port_status::state::LINK_DOWN;
+    let status = PortStatus { reason: PortReason::Modify, desc };
+    a.on_port_status(&status, &mut Outbox::new(DPID, &mut buf, &mut xids));
+    assert_eq!(a.port_of(mac(3)), None);
+}
+
+#[test]
+fn a_full_mac_table_is_relearned_not_grown() {
+    let mut a = L2Learning::new(DPID, L2LearningFactory { max_macs: 2, ..Default::default() });
+    for n in 1..=3 {
+        feed(&mut a, &packet_in(n.into(), 1, mac(n), mac(9), 0x0800));
+    }
+    assert_eq!(a.port_of(mac(1)), None);
+    assert_eq!(a.port_of(mac(3)), Some(PortNo(1)));
+}
