@@ -53,7 +53,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         run_load(load(responder.addr())).context("measuring the bare responder")?
     };
     let (name, subject) = match args.target {
-        Some(addr) => (addr.to_string(), run_load(load(addr)).context("measuring the target")?),
+        Some(addr) => (
+            addr.to_string(),
+            run_load(load(addr)).context("measuring the target")?,
+        ),
         None => {
             let controller = InProcess::start()?;
             let report = run_load(load(controller.addr)).context("measuring Prescient")?;
@@ -64,7 +67,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     print_report(&args, &name, &subject, &bare)
 }
 
-fn print_report(args: &Args, name: &str, subject: &LoadReport, bare: &LoadReport) -> anyhow::Result<()> {
+fn print_report(
+    args: &Args,
+    name: &str,
+    subject: &LoadReport,
+    bare: &LoadReport,
+) -> anyhow::Result<()> {
     let rps = subject.responses_per_sec();
     let bare_rps = bare.responses_per_sec();
     if args.json {
@@ -102,7 +110,10 @@ fn print_report(args: &Args, name: &str, subject: &LoadReport, bare: &LoadReport
         );
     }
     if bare_rps > 0.0 {
-        println!("  {name} reaches {:.0} % of the bare responder's rate", 100.0 * rps / bare_rps);
+        println!(
+            "  {name} reaches {:.0} % of the bare responder's rate",
+            100.0 * rps / bare_rps
+        );
     }
     Ok(())
 }
@@ -123,7 +134,10 @@ impl InProcess {
         let thread = std::thread::Builder::new()
             .name("prescient-of".into())
             .spawn(move || {
-                let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                let rt = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
                     Ok(rt) => rt,
                     Err(e) => {
                         let _ = addr_tx.send(Err(anyhow::anyhow!("controller runtime: {e}")));
@@ -132,9 +146,11 @@ impl InProcess {
                 };
                 rt.block_on(async move {
                     let any: SocketAddr = ([127, 0, 0, 1], 0).into();
-                    let started =
-                        OpenFlowController::bind(ControllerConfig::new(any), Arc::new(L2LearningFactory::default()))
-                            .await;
+                    let started = OpenFlowController::bind(
+                        ControllerConfig::new(any),
+                        Arc::new(L2LearningFactory::default()),
+                    )
+                    .await;
                     let (controller, events) = match started {
                         Ok(c) => c,
                         Err(e) => {
@@ -150,8 +166,14 @@ impl InProcess {
                 });
             })
             .context("spawning the controller thread")?;
-        let addr = addr_rx.recv().context("controller thread ended before binding")??;
-        Ok(InProcess { addr, cancel, thread })
+        let addr = addr_rx
+            .recv()
+            .context("controller thread ended before binding")??;
+        Ok(InProcess {
+            addr,
+            cancel,
+            thread,
+        })
     }
 
     fn stop(self) {

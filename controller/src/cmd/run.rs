@@ -45,11 +45,17 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     config.max_switches = args.max_switches;
     config.machine.stats_interval =
         (args.stats_interval > 0).then(|| Duration::from_secs(args.stats_interval));
-    let factory = L2LearningFactory { idle_timeout: args.idle_timeout, ..Default::default() };
+    let factory = L2LearningFactory {
+        idle_timeout: args.idle_timeout,
+        ..Default::default()
+    };
     let (controller, mut events) = OpenFlowController::bind(config, Arc::new(factory))
         .await
         .context("starting the OpenFlow listener")?;
-    eprintln!("prescient: listening for OpenFlow 1.3 on {}", controller.local_addr());
+    eprintln!(
+        "prescient: listening for OpenFlow 1.3 on {}",
+        controller.local_addr()
+    );
     let handle = controller.handle();
     let stop = async {
         match args.seconds {
@@ -95,7 +101,9 @@ fn log_event(ev: &SwitchEvent) {
         SwitchEvent::PortStatus { dpid, change, port } => {
             tracing::info!(%dpid, ?change, port = %port.name, up = port.is_live(), "port status")
         }
-        SwitchEvent::Error { dpid, xid, kind, .. } => {
+        SwitchEvent::Error {
+            dpid, xid, kind, ..
+        } => {
             tracing::warn!(%dpid, %xid, %kind, "switch reported an error")
         }
         SwitchEvent::ProtocolError { dpid, xid, error } => {

@@ -36,7 +36,11 @@ pub struct L2LearningFactory {
 
 impl Default for L2LearningFactory {
     fn default() -> Self {
-        L2LearningFactory { idle_timeout: 60, priority: 10, max_macs: 65_536 }
+        L2LearningFactory {
+            idle_timeout: 60,
+            priority: 10,
+            max_macs: 65_536,
+        }
     }
 }
 
@@ -63,13 +67,25 @@ impl L2Learning {
             cfg.priority,
             Match::new()
                 .with(OxmField::InPort(PortNo(0)))
-                .with(OxmField::EthSrc { addr: MacAddr::ZERO, mask: None })
-                .with(OxmField::EthDst { addr: MacAddr::ZERO, mask: None }),
+                .with(OxmField::EthSrc {
+                    addr: MacAddr::ZERO,
+                    mask: None,
+                })
+                .with(OxmField::EthDst {
+                    addr: MacAddr::ZERO,
+                    mask: None,
+                }),
             vec![Instruction::ApplyActions(vec![Action::output(PortNo(0))])],
         );
         flow.idle_timeout = cfg.idle_timeout;
         let out = PacketOut::to_port(PortNo::FLOOD, Bytes::new());
-        L2Learning { dpid, cfg, macs: HashMap::new(), flow, out }
+        L2Learning {
+            dpid,
+            cfg,
+            macs: HashMap::new(),
+            flow,
+            out,
+        }
     }
 
     /// The port `mac` was learned on.
@@ -88,7 +104,13 @@ impl L2Learning {
         self.macs.insert(mac, port);
     }
 
-    fn send_out(&mut self, packet: &PacketInView<&[u8]>, in_port: PortNo, port: PortNo, out: &mut Outbox<'_>) {
+    fn send_out(
+        &mut self,
+        packet: &PacketInView<&[u8]>,
+        in_port: PortNo,
+        port: PortNo,
+        out: &mut Outbox<'_>,
+    ) {
         self.out.buffer_id = packet.buffer_id();
         self.out.in_port = in_port;
         if let Some(Action::Output { port: p, .. }) = self.out.actions.first_mut() {
@@ -104,7 +126,15 @@ impl L2Learning {
         }
     }
 
-    fn install(&mut self, packet: &PacketInView<&[u8]>, in_port: PortNo, src: MacAddr, dst: MacAddr, port: PortNo, out: &mut Outbox<'_>) {
+    fn install(
+        &mut self,
+        packet: &PacketInView<&[u8]>,
+        in_port: PortNo,
+        src: MacAddr,
+        dst: MacAddr,
+        port: PortNo,
+        out: &mut Outbox<'_>,
+    ) {
         let fields = &mut self.flow.match_.fields;
         if let [OxmField::InPort(p), OxmField::EthSrc { addr: s, .. }, OxmField::EthDst { addr: d, .. }] =
             fields.as_mut_slice()
@@ -146,7 +176,9 @@ impl SwitchApp for L2Learning {
         if ty == ETH_LLDP {
             return Verdict::Publish;
         }
-        let Some(in_port) = packet.in_port() else { return Verdict::Handled };
+        let Some(in_port) = packet.in_port() else {
+            return Verdict::Handled;
+        };
         self.learn(src, in_port);
         match self.macs.get(&dst).copied() {
             Some(port) if !dst.is_multicast() => {

@@ -23,14 +23,21 @@ impl BareResponder {
     pub fn start() -> anyhow::Result<Self> {
         let std_listener =
             std::net::TcpListener::bind("127.0.0.1:0").context("binding the bare responder")?;
-        std_listener.set_nonblocking(true).context("making the listener non-blocking")?;
-        let addr = std_listener.local_addr().context("reading the bare responder's address")?;
+        std_listener
+            .set_nonblocking(true)
+            .context("making the listener non-blocking")?;
+        let addr = std_listener
+            .local_addr()
+            .context("reading the bare responder's address")?;
         let cancel = CancellationToken::new();
         let stop = cancel.clone();
         let thread = std::thread::Builder::new()
             .name("of-bare".into())
             .spawn(move || {
-                let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                let rt = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
                     Ok(rt) => rt,
                     Err(e) => {
                         tracing::error!("bare responder runtime: {e}");
@@ -67,7 +74,11 @@ impl BareResponder {
                 });
             })
             .context("spawning the bare responder thread")?;
-        Ok(BareResponder { addr, cancel, thread: Some(thread) })
+        Ok(BareResponder {
+            addr,
+            cancel,
+            thread: Some(thread),
+        })
     }
 
     /// Address the responder listens on.

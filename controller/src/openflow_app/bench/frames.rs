@@ -166,7 +166,7 @@ pub fn put_packet_in(
     out.push(0); // reason NO_MATCH
     out.push(0); // table_id
     out.extend_from_slice(&0u64.to_be_bytes()); // cookie
-    // ofp_match: OXM type, length 12 (4 + one 8-byte OXM), padded to 16.
+                                                // ofp_match: OXM type, length 12 (4 + one 8-byte OXM), padded to 16.
     out.extend_from_slice(&1u16.to_be_bytes());
     out.extend_from_slice(&12u16.to_be_bytes());
     out.extend_from_slice(&0x8000_0004u32.to_be_bytes()); // OXM_OF_IN_PORT

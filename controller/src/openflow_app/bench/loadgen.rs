@@ -126,7 +126,10 @@ async fn drive(cfg: LoadConfig) -> anyhow::Result<LoadReport> {
     }
     let connected = shared.connected.load(Ordering::Relaxed);
     if connected == 0 {
-        anyhow::bail!("no switch completed the handshake with {} within 10 s", cfg.target);
+        anyhow::bail!(
+            "no switch completed the handshake with {} within 10 s",
+            cfg.target
+        );
     }
     // Let the controller finish its connect-time programming before packet-ins start.
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -240,7 +243,10 @@ impl FakeSwitch {
             let mut answered = 0u64;
             while let Some((ty, len, xid)) = frames::peek(&rbuf[start..end]) {
                 if len < frames::HEADER_LEN {
-                    anyhow::bail!("switch {}: controller sent a frame of length {len}", self.dpid);
+                    anyhow::bail!(
+                        "switch {}: controller sent a frame of length {len}",
+                        self.dpid
+                    );
                 }
                 if end - start < len {
                     break;
@@ -252,7 +258,9 @@ impl FakeSwitch {
                             answered += 1;
                             if phase == PHASE_MEASURE {
                                 let ns = now.saturating_duration_since(t).as_nanos();
-                                let _ = self.latency.record(u64::try_from(ns).unwrap_or(u64::MAX).max(1));
+                                let _ = self
+                                    .latency
+                                    .record(u64::try_from(ns).unwrap_or(u64::MAX).max(1));
                             }
                         }
                     }
@@ -266,11 +274,18 @@ impl FakeSwitch {
                             self.shared.connected.fetch_add(1, Ordering::Relaxed);
                         }
                     }
-                    msg::GET_CONFIG_REQUEST => wbuf.extend_from_slice(&frames::get_config_reply(xid)),
+                    msg::GET_CONFIG_REQUEST => {
+                        wbuf.extend_from_slice(&frames::get_config_reply(xid))
+                    }
                     msg::MULTIPART_REQUEST => {
-                        let mp = body.get(..2).map(|b| u16::from_be_bytes([b[0], b[1]])).unwrap_or(0);
+                        let mp = body
+                            .get(..2)
+                            .map(|b| u16::from_be_bytes([b[0], b[1]]))
+                            .unwrap_or(0);
                         if mp == 13 {
-                            wbuf.extend_from_slice(&frames::port_desc_reply(xid, self.dpid, self.ports));
+                            wbuf.extend_from_slice(&frames::port_desc_reply(
+                                xid, self.dpid, self.ports,
+                            ));
                         } else {
                             wbuf.extend_from_slice(&frames::empty_multipart_reply(xid, mp));
                         }
@@ -297,7 +312,10 @@ impl FakeSwitch {
                 self.top_up(&mut wbuf, now);
             }
             if !wbuf.is_empty() {
-                stream.write_all(&wbuf).await.context("writing to the controller")?;
+                stream
+                    .write_all(&wbuf)
+                    .await
+                    .context("writing to the controller")?;
                 wbuf.clear();
             }
         }

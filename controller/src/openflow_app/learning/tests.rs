@@ -45,7 +45,9 @@ fn unknown_destination_floods_and_learns_the_source() {
     let mut a = app();
     let (v, msgs) = feed(&mut a, &packet_in(5, 1, mac(1), mac(2), 0x0800));
     assert_eq!(v, Verdict::Handled);
-    let [Message::PacketOut(po)] = msgs.as_slice() else { panic!("expected one packet-out: {msgs:?}") };
+    let [Message::PacketOut(po)] = msgs.as_slice() else {
+        panic!("expected one packet-out: {msgs:?}")
+    };
     assert_eq!(po.actions, vec![Action::output(PortNo::FLOOD)]);
     assert_eq!(po.buffer_id, BufferId(5));
     assert_eq!(po.in_port, PortNo(1));
@@ -57,18 +59,29 @@ fn known_destination_installs_a_flow_on_the_buffered_packet() {
     let mut a = app();
     feed(&mut a, &packet_in(1, 2, mac(2), mac(1), 0x0800));
     let (_, msgs) = feed(&mut a, &packet_in(9, 1, mac(1), mac(2), 0x0800));
-    let [Message::FlowMod(fm)] = msgs.as_slice() else { panic!("expected one flow-mod: {msgs:?}") };
+    let [Message::FlowMod(fm)] = msgs.as_slice() else {
+        panic!("expected one flow-mod: {msgs:?}")
+    };
     assert_eq!(fm.buffer_id, BufferId(9));
     assert_eq!(fm.idle_timeout, 60);
     assert_eq!(
         fm.match_.fields,
         vec![
             OxmField::InPort(PortNo(1)),
-            OxmField::EthSrc { addr: mac(1), mask: None },
-            OxmField::EthDst { addr: mac(2), mask: None },
+            OxmField::EthSrc {
+                addr: mac(1),
+                mask: None
+            },
+            OxmField::EthDst {
+                addr: mac(2),
+                mask: None
+            },
         ]
     );
-    assert_eq!(fm.instructions, vec![Instruction::ApplyActions(vec![Action::output(PortNo(2))])]);
+    assert_eq!(
+        fm.instructions,
+        vec![Instruction::ApplyActions(vec![Action::output(PortNo(2))])]
+    );
 }
 
 #[test]
@@ -87,7 +100,10 @@ fn unbuffered_packets_get_a_flow_and_a_packet_out_with_the_data() {
 #[test]
 fn lldp_is_published_without_forwarding_and_arp_is_published_after_forwarding() {
     let mut a = app();
-    let (v, msgs) = feed(&mut a, &packet_in(1, 1, mac(1), MacAddr([1, 0x80, 0xc2, 0, 0, 0xe]), 0x88cc));
+    let (v, msgs) = feed(
+        &mut a,
+        &packet_in(1, 1, mac(1), MacAddr([1, 0x80, 0xc2, 0, 0, 0xe]), 0x88cc),
+    );
     assert_eq!(v, Verdict::Publish);
     assert!(msgs.is_empty());
     let (v, msgs) = feed(&mut a, &packet_in(2, 1, mac(1), MacAddr::BROADCAST, 0x0806));
@@ -101,16 +117,28 @@ fn a_port_going_down_forgets_its_macs() {
     feed(&mut a, &packet_in(1, 3, mac(3), mac(1), 0x0800));
     let mut buf = BytesMut::new();
     let mut xids = XidAlloc::default();
-    let mut desc = prescient_southbound::openflow::wire::Port { port_no: PortNo(3), ..Default::default() };
+    let mut desc = prescient_southbound::openflow::wire::Port {
+        port_no: PortNo(3),
+        ..Default::default()
+    };
     desc.state = prescient_southbound::openflow::wire::port_status::state::LINK_DOWN;
-    let status = PortStatus { reason: PortReason::Modify, desc };
+    let status = PortStatus {
+        reason: PortReason::Modify,
+        desc,
+    };
     a.on_port_status(&status, &mut Outbox::new(DPID, &mut buf, &mut xids));
     assert_eq!(a.port_of(mac(3)), None);
 }
 
 #[test]
 fn a_full_mac_table_is_relearned_not_grown() {
-    let mut a = L2Learning::new(DPID, L2LearningFactory { max_macs: 2, ..Default::default() });
+    let mut a = L2Learning::new(
+        DPID,
+        L2LearningFactory {
+            max_macs: 2,
+            ..Default::default()
+        },
+    );
     for n in 1..=3 {
         feed(&mut a, &packet_in(n.into(), 1, mac(n), mac(9), 0x0800));
     }
