@@ -155,3 +155,66 @@ fn traffic_matrix_counts_a_flow_once_across_switches_and_sums_pairs() {
     );
     assert_eq!(t.traffic_matrix(Timestamp(2 * SEC))[0].bytes, 1540);
 }
+
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[derive(Debug, Clone, Copy)]
+    enum Glitch {
+        None,
+        Reset,
+        Duplicate,
+        Stale,
+    }
+
+    fn arb_glitch() -> impl Strategy<Value = Glitch> {
+        prop_oneof![8 => Just(Glitch::None), 1 => Just(Glitch::Reset), 1 => Just(Glitch::Duplicate), 1 => Just(Glitch::Stale)]
+    }
+
+    proptest! {
+        /// Whatever wraps, resets, duplicates and stale samples happen, no rate exceeds the
+        /// fastest the counter really moved, and steady traffic reads exactly.
+        #[test]
+        fn rates_never_spike(start in any::<u64>(),
+                             steps in proptest::collection::vec((1u64..5, 0u64..1_000_000_000, arb_glitch()), 1..40)) {
+            let mut t = RateTracker::new(Duration::from_secs(3600));
+            let mut counter = start;
+            let mut now = 0u64;
+            let mut max_bytes_per_sec = 0.0f64;
+            t.port_sample(port(), Timestamp(0), tx(counter, 0));
+            for (secs, per_sec, glitch) in steps {
+                match glitch {
+                    Glitch::Duplicate => {
+                        prop_assert_eq!(t.port_sample(port(), Timestamp(now * SEC), tx(counter ^ 0xffff, 0)), SampleOutcome::Duplicate);
+                        continue;
+                    }
+                    Glitch::Stale if now > 0 => {
+                        prop_assert_eq!(t.port_sample(port(), Timestamp(now * SEC - 1), tx(0, 0)), SampleOutcome::OutOfOrder);
+                        continue;
+                    }
+                    _ => {}
+                }
+                now += secs;
+                let before = counter;
+                counter = counter.wrapping_add(per_sec * secs);
+                if matches!(glitch, Glitch::Reset) {
+                    counter = per_sec;
+                }
+                let outcome = t.port_sample(port(), Timestamp(now * SEC), tx(counter, 0));
+                if matches!(glitch, Glitch::Reset) && before > counter && before - counter >= WRAP_WINDOW {
+                    prop_assert_eq!(outcome, SampleOutcome::Reset);
+                }
+                max_bytes_per_sec = max_bytes_per_sec.max(per_sec as f64);
+                if let Some((_, r)) = t.port_rates(port(), Timestamp(now * SEC)) {
+                    prop_assert!(r.bits_per_sec <= max_bytes_per_sec * 8.0 + 1e-6,
+                        "rate {} above the fastest real rate {}", r.bits_per_sec, max_bytes_per_sec * 8.0);
+                    if outcome == SampleOutcome::Updated && !matches!(glitch, Glitch::Reset) {
+                        prop_assert!((r.bits_per_sec - per_sec as f64 * 8.0).abs() < 1e-3);
+                    }
+                }
+            }
+        }
+    }
+}

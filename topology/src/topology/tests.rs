@@ -310,3 +310,124 @@ fn port_removal_and_reserved_ports() {
         .expect("device up");
     assert!(topo.probes(t(10)).iter().all(|p| p.port.port.is_physical()));
 }
+
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Lldp(u8, u8, u8, u8),
+        Host(u8, u8, u8),
+        PortState(u8, u8, bool),
+        DeviceDown(u8),
+        DeviceUp(u8),
+        Expire,
+        Probe,
+    }
+
+    fn arb_op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            4 => (0u8..3, 0u8..4, 0u8..3, 0u8..4).prop_map(|(a, b, c, d)| Op::Lldp(a, b, c, d)),
+            3 => (0u8..6, 0u8..3, 0u8..4).prop_map(|(m, d, p)| Op::Host(m, d, p)),
+            2 => (0u8..3, 0u8..4, any::<bool>()).prop_map(|(d, p, up)| Op::PortState(d, p, up)),
+            1 => (0u8..3).prop_map(Op::DeviceDown),
+            1 => (0u8..3).prop_map(Op::DeviceUp),
+            1 => Just(Op::Expire),
+            1 => Just(Op::Probe),
+        ]
+    }
+
+    fn devs() -> [DeviceId; 3] {
+        [
+            DeviceId::openflow(1),
+            DeviceId::openflow(2),
+            DeviceId::p4runtime(3),
+        ]
+    }
+
+    fn ports() -> Vec<Port> {
+        (1..=3).map(|p| port(p, Some(1_000))).collect()
+    }
+
+    fn check(topo: &Topology) -> Result<(), TestCaseError> {
+        for l in topo.links() {
+            for end in [l.key.src, l.key.dst] {
+                prop_assert!(
+                    topo.up_port(end).is_ok(),
+                    "link {} has a dead end {end}",
+                    l.key
+                );
+                prop_assert!(topo
+                    .port_links
+                    .get(&end)
+                    .is_some_and(|s| s.contains(&l.key)));
+            }
+        }
+        let indexed: usize = topo.port_links.values().map(|s| s.len()).sum();
+        prop_assert_eq!(indexed, 2 * topo.links().count());
+        for h in topo.hosts() {
+            prop_assert!(
+                !topo.port_links.contains_key(&h.at),
+                "host {} on a link port",
+                h.mac
+            );
+            prop_assert!(topo.up_port(h.at).is_ok(), "host {} on a dead port", h.mac);
+        }
+        let snap = topo.snapshot();
+        prop_assert_eq!(snap.link_count(), topo.links().count());
+        prop_assert_eq!(
+            snap.devices().len(),
+            topo.devices().filter(|d| d.up).count()
+        );
+        Ok(())
+    }
+
+    proptest! {
+        #[test]
+        fn model_invariants_hold(ops in proptest::collection::vec(arb_op(), 1..80)) {
+            let mut topo = Topology::new(TopologyConfig::default());
+            for d in devs() {
+                topo.device_up(t(0), d, ports());
+            }
+            let mut now = 0;
+            for op in ops {
+                now += 1;
+                let ts = t(now);
+                let dev = |i: u8| devs()[usize::from(i) % 3];
+                match op {
+                    Op::Lldp(a, b, c, d) => {
+                        let _ = topo.lldp_received(ts, pr(dev(a), b.into()), pr(dev(c), d.into()));
+                    }
+                    Op::Host(m, d, p) => {
+                        let _ = topo.host_seen(ts, mac(m), None, pr(dev(d), p.into()));
+                    }
+                    Op::PortState(d, p, up) => {
+                        let mut port = port(p.into(), Some(1_000));
+                        port.up = up;
+                        let _ = topo.port_changed(ts, dev(d), port);
+                    }
+                    Op::DeviceDown(d) => {
+                        topo.device_down(ts, dev(d));
+                    }
+                    Op::DeviceUp(d) => {
+                        topo.device_up(ts, dev(d), ports());
+                    }
+                    Op::Expire => {
+                        topo.expire(ts);
+                    }
+                    Op::Probe => {
+                        let probes = topo.probes(ts);
+                        // Loop every probe back in on port 1 of the next device.
+                        for p in probes {
+                            let next = devs().iter().position(|d| *d == p.port.device).map_or(0, |i| (i + 1) % 3);
+                            let _ = topo.lldp_frame_received(ts, pr(devs()[next], 1), &p.frame);
+                        }
+                    }
+                }
+                check(&topo)?;
+            }
+        }
+    }
+}
