@@ -13,7 +13,7 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
 use futures::StreamExt;
-use prescient::core::{CoreConfig, SharedCore};
+use prescient::core::{Action, CoreConfig, SharedCore};
 use prescient::northbound::{router, ApiConfig, ApiState};
 use prescient_topology::{
     DeviceId, FlowKey, MacAddr, Port, PortCounters, PortNo, PortRef, Timestamp,
@@ -371,6 +371,12 @@ async fn reservations_are_admitted_refused_with_the_bottleneck_listed_and_releas
 
     let first = post(&f, "/api/v1/reservations", &body).await;
     assert_eq!(first.status, StatusCode::CREATED, "{}", first.text);
+    // The meters reach the southbound driver through the outlet.
+    let sent = f.core.take_actions();
+    assert!(
+        matches!(&sent[..], [Action::InstallMeter { rate_bps: 600_000_000, ports, .. }] if ports.len() == 2),
+        "{sent:?}"
+    );
     assert_eq!(first.body["reservation"]["subject"]["kind"], "host_pair");
     assert!(first.body["actions"][0]
         .as_str()
@@ -433,6 +439,12 @@ async fn reservations_are_admitted_refused_with_the_bottleneck_listed_and_releas
     )
     .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let sent = f.core.take_actions();
+    assert!(
+        sent.iter()
+            .any(|a| matches!(a, Action::RemoveMeter { reservation, .. } if reservation.0 == id)),
+        "{sent:?}"
+    );
     assert_error(
         &get(&f, &format!("/api/v1/reservations/{id}")).await,
         StatusCode::NOT_FOUND,

@@ -9,7 +9,9 @@
 //!   `lldp_frame_received`, `host_seen`, `port_counters`, `flow_counters`, `tick`, `reserve`,
 //!   `release`, `what_if`.
 //! - [`SharedCore`]: the core behind a mutex (short critical sections), a lock-free topology
-//!   snapshot reader, the event bus (bounded broadcast) and the southbound message counters.
+//!   snapshot reader, the event bus (bounded broadcast), the southbound message counters and
+//!   the outlet through which actions caused by API calls reach the southbound driver
+//!   (`dispatch` / `next_actions`).
 //!
 //! Invariants: the ledger is aligned with the topology after every entry point that changed it
 //! (reservations that lost a link are rerouted or dropped, each with a decision); `installed`
@@ -133,6 +135,12 @@ impl ControllerCore {
     /// Time of the last tick.
     pub fn last_tick(&self) -> Option<Timestamp> {
         self.last_tick
+    }
+
+    /// Meters the returned actions asked for, per reservation (egress ports): the desired state
+    /// to reconcile a switch against when it reconnects.
+    pub fn desired_meters(&self) -> &BTreeMap<ReservationId, Vec<PortRef>> {
+        &self.installed
     }
 
     /// The rate reserved on `link` at `now`, bits/s.

@@ -5,14 +5,14 @@
 //! The bus is a bounded broadcast: a subscriber that falls more than [`EVENT_BUS_CAPACITY`]
 //! events behind loses the oldest ones (and is told so), the core never waits for it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use prescient_topology::{Snapshot, SnapshotReader, Timestamp};
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, Notify};
 
-use super::{ControllerCore, ControllerEvent, CoreConfig};
+use super::{Action, ControllerCore, ControllerEvent, CoreConfig};
 
 /// Events buffered per subscriber.
 pub const EVENT_BUS_CAPACITY: usize = 1024;
@@ -56,6 +56,9 @@ pub struct SharedCore {
     bus: broadcast::Sender<ControllerEvent>,
     metrics: Metrics,
     clock: Clock,
+    /// Actions produced by API calls (reservations), waiting for the southbound driver.
+    outlet: Mutex<VecDeque<Action>>,
+    outlet_ready: Notify,
 }
 
 impl std::fmt::Debug for SharedCore {
@@ -89,6 +92,8 @@ impl SharedCore {
             bus,
             metrics: Metrics::default(),
             clock,
+            outlet: Mutex::new(VecDeque::new()),
+            outlet_ready: Notify::new(),
         })
     }
 
@@ -133,8 +138,64 @@ impl SharedCore {
         &self.metrics
     }
 
+    /// Hands actions produced outside the driver's own calls (by the API) to the driver.
+    /// Unbounded on purpose: each action is desired state the switches must reach, and API
+    /// calls are few; dropping one would leave a reservation without its meters.
+    pub fn dispatch(&self, actions: Vec<Action>) {
+        if actions.is_empty() {
+            return;
+        }
+        lock(&self.outlet).extend(actions);
+        self.outlet_ready.notify_one();
+    }
+
+    /// Waits until dispatched actions are pending, then takes them all, oldest first.
+    /// Meant for one driver task.
+    pub async fn next_actions(&self) -> Vec<Action> {
+        loop {
+            let notified = self.outlet_ready.notified();
+            let pending: Vec<Action> = lock(&self.outlet).drain(..).collect();
+            if !pending.is_empty() {
+                return pending;
+            }
+            notified.await;
+        }
+    }
+
+    /// Takes the dispatched actions pending now, without waiting.
+    pub fn take_actions(&self) -> Vec<Action> {
+        lock(&self.outlet).drain(..).collect()
+    }
+
     /// Now, by the configured clock.
     pub fn now(&self) -> Timestamp {
         (self.clock)()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prescient_topology::ReservationId;
+
+    #[tokio::test]
+    async fn the_driver_wakes_for_dispatched_actions() {
+        let core = SharedCore::new(CoreConfig::default());
+        let waiter = {
+            let core = Arc::clone(&core);
+            tokio::spawn(async move { core.next_actions().await })
+        };
+        tokio::task::yield_now().await;
+        let a = Action::RemoveMeter {
+            reservation: ReservationId(4),
+            ports: Vec::new(),
+        };
+        core.dispatch(vec![a.clone()]);
+        let got = tokio::time::timeout(std::time::Duration::from_secs(5), waiter)
+            .await
+            .expect("woken")
+            .expect("joined");
+        assert_eq!(got, vec![a]);
+        assert!(core.take_actions().is_empty());
     }
 }

@@ -137,6 +137,7 @@ pub async fn create(
     let now = s.core.now();
     let spec = spec(now, &body, "")?;
     let done = s.core.apply(|c| c.reserve(now, &spec))?;
+    s.core.dispatch(done.actions.clone());
     Ok((
         StatusCode::CREATED,
         Json(CreatedDto {
@@ -189,10 +190,11 @@ pub async fn delete(
 ) -> Result<Json<ReservationDto>, ApiError> {
     let id = parse_id(&id)?;
     let now = s.core.now();
-    let (r, _actions) = s
+    let (r, actions) = s
         .core
         .apply(|c| c.release(now, id))
         .map_err(|e| ApiError::from(crate::core::ReserveError::from(e)))?;
+    s.core.dispatch(actions);
     Ok(Json(dto(&r)))
 }
 
