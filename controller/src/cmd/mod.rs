@@ -8,3 +8,4 @@ pub mod demo;
 pub mod forecast;
 pub mod run;
 pub mod sim;
+pub mod sim_openflow;

@@ -38,12 +38,30 @@ pub struct Args {
     /// Model seconds of background traffic per wall-clock second (86400: a day per second).
     #[arg(long, default_value_t = 1.0)]
     pub p4_time_scale: f64,
+    /// Run emulated OpenFlow 1.3 switches that connect to this controller, e.g. 127.0.0.1:6653.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub openflow_controller: Option<String>,
+    /// OpenFlow switches for ring and linear; for fat-tree this is k (even), giving 5k²/4
+    /// switches; ignored for abilene (12 switches).
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub switches: u64,
+    /// Shape of the emulated OpenFlow network.
+    #[arg(long, value_enum, default_value_t = crate::cmd::sim_openflow::Shape::Ring)]
+    pub topology: crate::cmd::sim_openflow::Shape,
+    /// Seed of the OpenFlow network's traffic model.
+    #[arg(long, default_value_t = 1)]
+    pub of_seed: u64,
+    /// Model seconds of OpenFlow traffic per wall-clock second (86400: a day per second).
+    #[arg(long, default_value_t = 60.0)]
+    pub of_time_scale: f64,
 }
 
 /// Entry point.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    if args.p4runtime.is_none() {
-        anyhow::bail!("nothing to emulate: give --p4runtime HOST:PORT");
+    if args.p4runtime.is_none() && args.openflow_controller.is_none() {
+        anyhow::bail!(
+            "nothing to emulate: give --p4runtime HOST:PORT and/or --openflow-controller HOST:PORT"
+        );
     }
     if !(args.p4_time_scale.is_finite() && args.p4_time_scale > 0.0) {
         anyhow::bail!(
@@ -93,6 +111,17 @@ async fn serve(args: Args) -> anyhow::Result<()> {
             token.cancel();
             result.context("P4Runtime emulator")
         });
+    }
+    if let Some(controller) = args.openflow_controller.clone() {
+        let opts = crate::cmd::sim_openflow::Options {
+            controller,
+            shape: args.topology,
+            size: args.switches,
+            seed: args.of_seed,
+            time_scale: args.of_time_scale,
+        };
+        let token = shutdown.clone();
+        tasks.spawn(crate::cmd::sim_openflow::serve(opts, token));
     }
     tokio::select! {
         r = tokio::signal::ctrl_c() => r.context("waiting for Ctrl-C")?,

@@ -1,0 +1,122 @@
+//! The OpenFlow part of `prescient sim`: an emulated OpenFlow 1.3 network (`prescient-sim`)
+//! connecting to a controller, reconnecting when it goes away, until the shared shutdown.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use prescient_sim::openflow::{SimNetwork, SimOptions};
+use prescient_sim::topology::{SimTopology, TopologyKind};
+use prescient_sim::traffic::TrafficConfig;
+use tokio_util::sync::CancellationToken;
+
+/// Shape of the emulated OpenFlow network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Shape {
+    /// N switches in a ring, a host on each.
+    Ring,
+    /// N switches in a line, a host on each.
+    Linear,
+    /// k-ary fat-tree (`--switches` is k).
+    FatTree,
+    /// The 12-switch Abilene backbone.
+    Abilene,
+}
+
+/// What to emulate.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Controller address, `HOST:PORT` (names are resolved).
+    pub controller: String,
+    /// Shape.
+    pub shape: Shape,
+    /// Switches (ring, linear) or k (fat-tree).
+    pub size: u64,
+    /// Traffic seed.
+    pub seed: u64,
+    /// Model seconds per wall-clock second.
+    pub time_scale: f64,
+}
+
+/// The topology `shape` and `size` describe.
+pub fn kind(shape: Shape, size: u64) -> anyhow::Result<TopologyKind> {
+    let n = usize::try_from(size).context("size does not fit this machine")?;
+    Ok(match shape {
+        Shape::Ring => TopologyKind::Ring(n),
+        Shape::Linear => TopologyKind::Linear(n),
+        Shape::FatTree => TopologyKind::FatTree(n),
+        Shape::Abilene => TopologyKind::Abilene,
+    })
+}
+
+/// Runs the emulated switches until `shutdown`.
+pub async fn serve(opts: Options, shutdown: CancellationToken) -> anyhow::Result<()> {
+    if !(opts.time_scale.is_finite() && opts.time_scale > 0.0) {
+        anyhow::bail!(
+            "--of-time-scale must be a positive number, got {}",
+            opts.time_scale
+        );
+    }
+    let addr = tokio::net::lookup_host(&opts.controller)
+        .await
+        .with_context(|| format!("resolving --openflow-controller {:?}", opts.controller))?
+        .next()
+        .with_context(|| {
+            format!(
+                "--openflow-controller {:?} resolves to no address",
+                opts.controller
+            )
+        })?;
+    let kind = kind(opts.shape, opts.size)?;
+    let topo = SimTopology::generate(kind).context("generating the OpenFlow topology")?;
+    tracing::info!(
+        controller = %addr,
+        topology = %kind,
+        switches = topo.switches.len(),
+        links = topo.links.len(),
+        hosts = topo.hosts.len(),
+        "starting emulated OpenFlow 1.3 switches"
+    );
+    let total = topo.switches.len();
+    let options = SimOptions {
+        traffic: TrafficConfig {
+            seed: opts.seed,
+            ..TrafficConfig::default()
+        },
+        speedup: opts.time_scale,
+        ..SimOptions::default()
+    };
+    let sim = SimNetwork::build(topo, options.traffic.clone())
+        .with_options(options)
+        .spawn(addr);
+    let mut last = usize::MAX;
+    let mut every = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = sim.wait_connected(Duration::from_secs(5), |n| n != last) => {}
+            _ = every.tick() => {
+                let s = sim.total_stats();
+                tracing::info!(
+                    connected = sim.connected_count(),
+                    total,
+                    flows = s.flows,
+                    packet_ins = s.packet_ins,
+                    flow_mods = s.flow_mods,
+                    "emulated OpenFlow network"
+                );
+            }
+        }
+        let now = sim.connected_count();
+        if now != last {
+            tracing::info!(
+                connected = now,
+                total,
+                "OpenFlow switches connected to {addr}"
+            );
+            last = now;
+        }
+    }
+    sim.shutdown().await;
+    tracing::info!("emulated OpenFlow switches stopped");
+    Ok(())
+}
