@@ -15,10 +15,11 @@ use prescient_southbound::openflow::session::{
     Command, ControllerConfig, EventReceiver, OpenFlowController, OpenFlowHandle, SwitchEvent,
     SwitchInfo,
 };
+use prescient_southbound::openflow::wire::multipart::FlowStatsRequest;
 use prescient_southbound::openflow::wire::{
-    Action, Bucket, DatapathId, FlowMod, GroupCommand, GroupId, GroupMod, GroupType, Instruction,
-    Match, MeterBand, MeterCommand, MeterFlags, MeterId, MeterMod, OxmField, PacketOut, PortNo,
-    TableId,
+    Action, Bucket, ControllerRole, DatapathId, FlowMod, GroupCommand, GroupId, GroupMod,
+    GroupType, Instruction, Match, MeterBand, MeterCommand, MeterFlags, MeterId, MeterMod,
+    OxmField, PacketOut, PortNo, TableId,
 };
 use prescient_tests::ovs::Ovs;
 
@@ -196,6 +197,26 @@ async fn ovs_handshake_ports_flows_meters_groups_and_stats() {
         ],
     )
     .await;
+
+    let flows = handle
+        .flow_stats(dpid, FlowStatsRequest::default())
+        .await
+        .expect("FLOW_STATS");
+    assert!(
+        flows.iter().any(|f| {
+            let ours = ip_flow(1, 2).match_.fields;
+            // Compared as a set: the switch may list OXM fields in its own order.
+            f.priority == 100
+                && f.match_.fields.len() == ours.len()
+                && ours.iter().all(|o| f.match_.fields.contains(o))
+        }),
+        "our flow is missing from FLOW_STATS: {flows:?}"
+    );
+    let granted = handle
+        .role(dpid, ControllerRole::Master, 1)
+        .await
+        .expect("ROLE_REQUEST");
+    assert_eq!(granted.role, ControllerRole::Master);
 
     let stats = handle.port_stats(dpid).await.expect("PORT_STATS");
     for n in [1, 2] {
