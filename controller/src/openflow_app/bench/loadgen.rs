@@ -183,7 +183,9 @@ impl FakeSwitch {
         let ports = cfg.ports.max(1);
         let mut ring = Vec::with_capacity(RING * frames::PACKET_IN_LEN);
         for k in 0..RING as u32 {
-            let dst = (k + RING as u32 / 2) % RING as u32;
+            // Half a ring plus one away: learned by the second pass, and (with any port count
+            // dividing the ring) behind another port, so every packet-in needs an answer.
+            let dst = (k + RING as u32 / 2 + 1) % RING as u32;
             frames::put_packet_in(
                 &mut ring,
                 k + 1,
