@@ -422,3 +422,31 @@ fn stats_are_polled_periodically_once_up() {
         [Effect::Event(SwitchEvent::PortStats { dpid: DatapathId(3), counters })] if counters[0].tx_bytes == 5
     ));
 }
+
+proptest::proptest! {
+    /// Arbitrary bytes after the handshake never panic the machine; each frame is consumed,
+    /// answered, or closes the session.
+    #[test]
+    fn arbitrary_frames_never_panic(
+        msg_type in 0u8..40,
+        version in proptest::prop_oneof![proptest::strategy::Just(4u8), 0u8..8],
+        body in proptest::collection::vec(proptest::num::u8::ANY, 0..200),
+    ) {
+        let t0 = Instant::now();
+        let mut m = up(t0);
+        let (mut out, mut fx) = (BytesMut::new(), Vec::new());
+        let len = u16::try_from(8 + body.len()).unwrap();
+        let mut f = vec![version, msg_type];
+        f.extend_from_slice(&len.to_be_bytes());
+        f.extend_from_slice(&[0, 0, 0, 77]);
+        f.extend_from_slice(&body);
+        m.on_frame(t0, &f, &mut out, &mut fx);
+        // Whatever was written back is well-framed OpenFlow.
+        let mut at = 0;
+        while at < out.len() {
+            let h = Header::parse(&out[at..]).unwrap();
+            at += usize::from(h.length);
+        }
+        proptest::prop_assert_eq!(at, out.len());
+    }
+}
