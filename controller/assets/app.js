@@ -101,7 +101,9 @@ function drawGraph(devices, links, hosts) {
     const hx = p.x + 34 * Math.cos(a), hy = p.y + 34 * Math.sin(a);
     el("line", { x1: p.x, y1: p.y, x2: hx, y2: hy, class: "attach" }, svg);
     el("circle", { cx: hx, cy: hy, r: 5, class: "host" }, svg);
-    const t = el("text", { x: hx + 7, y: hy + 3, class: "label" }, svg);
+    // Label on the far side from the switch, so it never covers the switch's own label.
+    const left = Math.cos(a) < 0;
+    const t = el("text", { x: left ? hx - 7 : hx + 7, y: hy + 3, class: "label", "text-anchor": left ? "end" : "start" }, svg);
     t.textContent = h.ips[0] || h.mac.slice(-5);
   });
   for (const id of ids) {

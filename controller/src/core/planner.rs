@@ -66,7 +66,7 @@ pub fn plan(inp: &Inputs<'_>, hot: &mut BTreeSet<LinkKey>, next_decision: u64) -
                 rule: Rule::LinkPredictedHot,
                 subject: format!("link/{}", link_id(*key)),
                 reason: format!(
-                    "forecast upper 95% bound {peak:.0} bit/s within {} steps is {:.0}% of capacity {cap} bit/s (threshold {:.0}%); {moved}",
+                    "forecast peak {peak:.0} bit/s (upper 95% bound where calibrated) within {} steps is {:.0}% of capacity {cap} bit/s (threshold {:.0}%); {moved}",
                     inp.horizon,
                     share * 100.0,
                     inp.threshold * 100.0
@@ -79,7 +79,7 @@ pub fn plan(inp: &Inputs<'_>, hot: &mut BTreeSet<LinkKey>, next_decision: u64) -
                 rule: Rule::LinkCooled,
                 subject: format!("link/{}", link_id(*key)),
                 reason: format!(
-                    "forecast upper 95% bound {peak:.0} bit/s is {:.0}% of capacity, below {:.0}%",
+                    "forecast peak {peak:.0} bit/s is {:.0}% of capacity, below {:.0}%",
                     share * 100.0,
                     (inp.threshold - inp.hysteresis) * 100.0
                 ),

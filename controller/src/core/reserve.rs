@@ -122,13 +122,3 @@ pub fn admit(
     let admitted = ledger.admit(req.clone())?;
     Ok((admitted, req))
 }
-
-/// `[start, start + duration)` with overflow saturating at the end of time.
-pub fn window_from(
-    now: Timestamp,
-    start_in: std::time::Duration,
-    duration: std::time::Duration,
-) -> Window {
-    let start = now.plus(start_in);
-    Window::new(start, start.plus(duration))
-}

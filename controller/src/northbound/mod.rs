@@ -1,6 +1,15 @@
 //! The northbound REST API (axum), versioned under `/api/v1`, with its OpenAPI document, the
 //! server-sent event stream, Prometheus metrics at `/metrics` and the dashboard at `/`.
 //!
+//! Endpoints (all JSON; ids as in `core::naming`):
+//! - `GET devices`, `links`, `hosts`, `paths?src=&dst=&bandwidth=` — topology and live rates;
+//! - `GET forecasts/links/{id}`, `forecasts/pairs/{src}/{dst}` — history, one-step forecasts
+//!   made for it, the forecast ahead with 80/95 % intervals, model, recent error;
+//! - `GET anomalies`, `decisions` — bounded logs, oldest first;
+//! - `POST reservations`, `GET reservations[/{id}]`, `DELETE reservations/{id}`;
+//!   `POST whatif` — admission on a copy of the ledger;
+//! - `GET events` — server-sent events; `GET openapi.json`; and `/metrics`, `/` outside `/api/v1`.
+//!
 //! Invariants: every error is the one JSON shape of [`dto::ErrorBody`], its status chosen in
 //! [`ApiError::detail`] only; bad input is never a 500; request bodies refuse unknown fields;
 //! every mutating call needs the bearer token (and reads too when `protect_reads`); handlers hold
