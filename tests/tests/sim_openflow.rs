@@ -251,6 +251,82 @@ async fn fat_tree_k4_connects_and_port_stats_move_consistently() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_frames_follow_installed_flows_end_to_end() {
+    let (ctl, mut events) = controller(64).await;
+    let sim = start(TopologyKind::Linear(3), ctl.local_addr());
+    wait_up(&mut events, 3).await;
+    let h = ctl.handle();
+    // Linear 3: s1 port 1 = h1, s1 port 2 -> s2 port 2, s2 port 3 -> s3 port 2, s3 port 1 = h3.
+    let to_h3 = |out: u32| {
+        let m = Match::new()
+            .with(OxmField::EthType(0x0800))
+            .with(OxmField::Ipv4Dst {
+                addr: "10.0.0.3".parse().unwrap(),
+                mask: None,
+            });
+        FlowMod::add(
+            TableId(0),
+            50,
+            m,
+            vec![Instruction::ApplyActions(vec![Action::output(PortNo(out))])],
+        )
+    };
+    for (dpid, out) in [(1, 2), (2, 3), (3, 1)] {
+        h.install(DatapathId(dpid), Command::FlowMod(to_h3(out)))
+            .await
+            .unwrap();
+        h.barrier(DatapathId(dpid)).await.unwrap();
+    }
+    let hosts = &sim.topology().hosts;
+    let (h1, h3) = (&hosts[0], &hosts[2]);
+    let frame =
+        prescient_sim::openflow::packet::udp_packet(h1.mac, h3.mac, h1.ip, h3.ip, (4000, 53), 100);
+    let (_, before) = sim.host_received(2).unwrap();
+    sim.inject(0, frame.clone()).unwrap();
+    tokio::time::timeout(WAIT, async {
+        while sim.host_received(2).unwrap().1 == before {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("h3 receives the frame");
+    let (frames, _) = sim.host_received(2).unwrap();
+    assert_eq!(frames.last(), Some(&frame));
+    // Every switch on the path counted one hit on the flow.
+    for dpid in 1..=3 {
+        let table = sim.flow_table(DatapathId(dpid)).await.unwrap();
+        let hit = table.iter().find(|e| e.priority == 50).unwrap();
+        assert_eq!(hit.packet_count, 1, "switch {dpid}");
+    }
+    // With the s2-s3 link down the frame dies at s2: its port 3 is down.
+    sim.set_link(DatapathId(2), DatapathId(3), false)
+        .await
+        .unwrap();
+    let dropped_before = sim.switch_stats(DatapathId(2)).unwrap().dropped;
+    let tx_before = sim
+        .port_counters(DatapathId(2), PortNo(3))
+        .unwrap()
+        .tx_packets;
+    sim.inject(0, frame).unwrap();
+    tokio::time::timeout(WAIT, async {
+        while sim.switch_stats(DatapathId(2)).unwrap().dropped == dropped_before {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("the frame is dropped at the dead link");
+    assert_eq!(
+        sim.port_counters(DatapathId(2), PortNo(3))
+            .unwrap()
+            .tx_packets,
+        tx_before
+    );
+    assert_eq!(sim.host_received(2).unwrap().1, before + 1);
+    sim.shutdown().await;
+    ctl.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn switches_reconnect_when_the_controller_comes_back() {
     let (ctl, _events) = controller(64).await;
     let addr = ctl.local_addr();
