@@ -5,7 +5,7 @@
 
 use prescient_topology::{
     Admitted, DeviceId, FlowMatch, Ledger, LedgerError, LinkKey, MacAddr, PathError,
-    ReservationRequest, Snapshot, Subject, Timestamp, Window,
+    ReservationRequest, Snapshot, Subject, Window,
 };
 use thiserror::Error;
 
