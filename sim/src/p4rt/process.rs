@@ -7,8 +7,13 @@
 
 use prescient_southbound::p4runtime::proto::p4::v1 as p4;
 
+use std::sync::Arc;
+
 use super::state::{DeviceState, StoredEntry};
-use super::table::{BoundAction, EntryAction, FieldValue};
+
+use super::bytes::full_mask;
+use super::schema::MatchKind;
+use super::table::{BoundAction, EntryAction, FieldValue, MatchKey};
 
 /// The CPU port of the emulated switch (BMv2 `--cpu-port 255`).
 pub const CPU_PORT: u32 = 255;
@@ -203,23 +208,65 @@ impl DeviceState {
     /// Highest-priority (ternary) or longest-prefix (LPM) or only (exact) hit of table `name`.
     fn lookup(&mut self, name: &str, fields: &[(&str, u128)]) -> Option<&mut StoredEntry> {
         let id = self.table_id(name)?;
-        let info = self.schema.tables.get(&id)?.clone();
+        let schema = Arc::clone(&self.schema);
+        let info = schema.tables.get(&id)?;
         let values: Vec<(u32, u32, u128)> = info
             .fields
             .iter()
             .map(|f| {
-                (
-                    f.id,
-                    f.bitwidth,
-                    fields
-                        .iter()
-                        .find(|(n, _)| *n == f.name)
-                        .map_or(0, |(_, v)| *v),
-                )
+                let v = fields
+                    .iter()
+                    .find(|(n, _)| *n == f.name)
+                    .map_or(0, |(_, v)| *v);
+                (f.id, f.bitwidth, v)
             })
             .collect();
         let ts = self.tables.get_mut(&id)?;
-        let hit = |k: &super::table::MatchKey| {
+        // Fast paths, by key: all-exact tables hit one key; a single-LPM-field table hits one of
+        // bitwidth+1 keys, longest first. Both give the same answer as the scan below.
+        if info.fields.iter().all(|f| f.kind == MatchKind::Exact) {
+            let mut fields: Vec<_> = values
+                .iter()
+                .map(|(id, _, v)| (*id, FieldValue::Exact(*v)))
+                .collect();
+            fields.sort_by_key(|(id, _)| *id);
+            return ts.entries.get_mut(&MatchKey {
+                fields,
+                priority: 0,
+            });
+        }
+        if let [(fid, w, v)] = values[..] {
+            if info
+                .fields
+                .first()
+                .is_some_and(|f| f.kind == MatchKind::Lpm)
+            {
+                // A /0 route is stored with the field omitted: the empty key.
+                let found = (1..=w)
+                    .rev()
+                    .map(|len| {
+                        let mask = full_mask(w) & !full_mask(w - len);
+                        let fields = vec![(
+                            fid,
+                            FieldValue::Lpm {
+                                value: v & mask,
+                                len,
+                            },
+                        )];
+                        MatchKey {
+                            fields,
+                            priority: 0,
+                        }
+                    })
+                    .chain(std::iter::once(MatchKey {
+                        fields: vec![],
+                        priority: 0,
+                    }))
+                    .find(|key| ts.entries.contains_key(key))?;
+                return ts.entries.get_mut(&found);
+            }
+        }
+        let hit = |k: &MatchKey| {
             k.fields.iter().all(|(fid, fv): &(u32, FieldValue)| {
                 values
                     .iter()

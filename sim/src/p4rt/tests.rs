@@ -426,6 +426,20 @@ fn longest_prefix_wins() {
     assert_eq!(s.process(3, &f, 0.0).outputs[0].0, 2);
     let g = udp_frame(MAC_A, MAC_SW, HOST_A, 0x0a05_0505, 1, 2, b"");
     assert_eq!(s.process(3, &g, 0.0).outputs[0].0, 1);
+    // A default route is the entry with the LPM field omitted.
+    let default_route = p4::TableEntry {
+        table_id: tid(&s, "PrescientIngress.ipv4_lpm"),
+        action: direct(action(
+            &s,
+            "PrescientIngress.forward",
+            &[9, u128::from(MAC_SW), 0x99],
+        )),
+        ..Default::default()
+    };
+    s.apply(&insert(default_route)).unwrap();
+    let h = udp_frame(MAC_A, MAC_SW, HOST_A, 0x0808_0808, 1, 2, b"");
+    assert_eq!(s.process(3, &h, 0.0).outputs[0].0, 9);
+    assert_eq!(s.process(3, &g, 0.0).outputs[0].0, 1);
 }
 
 #[test]
