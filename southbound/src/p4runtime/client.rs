@@ -30,6 +30,10 @@ use super::proto::p4::v1::p4_runtime_client::P4RuntimeClient as Grpc;
 use super::state::DesiredState;
 use super::status::WriteError;
 
+/// Reconnect attempts that may meet our own lingering old stream before a duplicate election
+/// id is treated as real.
+const DUPLICATE_RETRIES: u32 = 10;
+
 /// How to reach and identify ourselves to one device.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
@@ -205,6 +209,12 @@ async fn channel(config: &ClientConfig) -> Result<Grpc<Channel>, ClientError> {
     let ch = endpoint
         .tcp_nodelay(true)
         .connect_timeout(Duration::from_secs(5))
+        // Per-update errors of a large batch travel in the grpc-status-details-bin trailer:
+        // 1,000 errors are ~70 KB of base64, above h2's 16 KB default.
+        .http2_max_header_list_size(16 * 1024 * 1024)
+        // Larger windows keep big Write batches from stalling on flow control.
+        .initial_stream_window_size(8 * 1024 * 1024)
+        .initial_connection_window_size(16 * 1024 * 1024)
         .connect()
         .await
         .map_err(|source| ClientError::Connect {
@@ -421,6 +431,7 @@ impl P4RuntimeClient {
     /// Changes our election id and re-arbitrates (e.g. to take over as primary).
     pub async fn set_election_id(&mut self, election_id: u128) -> Result<(), ClientError> {
         self.config.election_id = election_id;
+        let was_primary = self.is_primary();
         let req = {
             let mut a = lock(&self.session.arbitration);
             a.set_election_id(election_id);
@@ -428,8 +439,11 @@ impl P4RuntimeClient {
         };
         self.session.link.mark_unchanged();
         self.send_stream(req).await?;
-        let mut link = self.session.link.clone();
-        let _ = tokio::time::timeout(self.config.arbitration_timeout, link.changed()).await;
+        // Targets announce only changes of primary; a primary raising its id hears nothing.
+        if !was_primary {
+            let mut link = self.session.link.clone();
+            let _ = tokio::time::timeout(self.config.arbitration_timeout, link.changed()).await;
+        }
         let l = self.session.link.borrow().clone();
         check_link(&self.config, &l)
     }
@@ -624,25 +638,23 @@ impl P4RuntimeClient {
             atomicity: p4::write_request::Atomicity::ContinueOnError as i32,
             ..Default::default()
         };
-        if !self.track_desired {
-            return match self.grpc.write(req).await {
-                Ok(_) => Ok(()),
-                Err(s) => Err(WriteError::from_status(&s, &[], self.index.as_deref()).into()),
-            };
-        }
         let updates = req.updates.clone();
         match self.grpc.write(req).await {
             Ok(_) => {
-                for u in &updates {
-                    self.desired.apply(u);
+                if self.track_desired {
+                    for u in &updates {
+                        self.desired.apply(u);
+                    }
                 }
                 Ok(())
             }
             Err(s) => {
                 let err = WriteError::from_status(&s, &updates, self.index.as_deref());
-                for (u, applied) in updates.iter().zip(&err.applied) {
-                    if *applied {
-                        self.desired.apply(u);
+                if self.track_desired {
+                    for (u, applied) in updates.iter().zip(&err.applied) {
+                        if *applied {
+                            self.desired.apply(u);
+                        }
                     }
                 }
                 Err(err.into())
@@ -936,7 +948,11 @@ impl P4RuntimeClient {
             attempts += 1;
             match self.reconnect_once().await {
                 Ok(()) => break,
-                Err(e @ ClientError::ElectionIdInUse { .. }) => return Err(e),
+                // The target may not have noticed our old stream closing yet: a duplicate id
+                // is retried briefly, then reported.
+                Err(e @ ClientError::ElectionIdInUse { .. }) if attempts >= DUPLICATE_RETRIES => {
+                    return Err(e)
+                }
                 Err(e) => {
                     if self
                         .config
@@ -972,6 +988,10 @@ impl P4RuntimeClient {
     }
 
     async fn reconnect_once(&mut self) -> Result<(), ClientError> {
+        // Close our side of the old stream first, or the target may still hold our election
+        // id on it and refuse the new stream as a duplicate.
+        self.session.reader.abort();
+        self.session.outbound = mpsc::channel(1).0;
         let mut grpc = channel(&self.config).await?;
         let session = open_session(&self.config, &mut grpc, &self.dropped).await?;
         self.grpc = grpc;

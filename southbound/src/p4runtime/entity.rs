@@ -740,3 +740,18 @@ pub fn multicast_group(group_id: u32, replicas: &[(u64, u32)]) -> p4::Entity {
 pub fn entity(e: p4::entity::Entity) -> p4::Entity {
     p4::Entity { entity: Some(e) }
 }
+
+impl P4InfoIndex {
+    /// Configuration of a digest stream (writes are MODIFY or INSERT per target).
+    pub fn encode_digest_config(
+        &self,
+        digest: &str,
+        config: p4::digest_entry::Config,
+    ) -> Result<p4::DigestEntry, ResolveError> {
+        let info = self.digests.by_name(digest)?;
+        Ok(p4::DigestEntry {
+            digest_id: info.id,
+            config: Some(config),
+        })
+    }
+}

@@ -30,3 +30,6 @@ pub mod google {
 /// Encoded `FileDescriptorSet` of every proto above (plus well-known imports), for reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/p4runtime_descriptor.bin"));
+
+/// gRPC status codes as used in per-update errors (re-exported so callers need no tonic dep).
+pub use tonic::Code as TonicCode;
