@@ -3,5 +3,7 @@
 
 pub mod cmd;
 pub mod core;
+pub mod driver;
 pub mod northbound;
 pub mod openflow_app;
+pub mod service;

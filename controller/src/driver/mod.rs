@@ -1,0 +1,3 @@
+//! Drivers: the async glue between the southbound sessions and the sans-IO controller core.
+
+pub mod openflow;

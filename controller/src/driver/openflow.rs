@@ -1,0 +1,723 @@
+//! Binds the OpenFlow sessions to the controller core.
+//!
+//! Events from the switches go into the core (devices, ports, LLDP links, hosts, counters); the
+//! core's LLDP probes, its planned actions (meters for reservations, steered paths) and the
+//! flood-loop guard leave as OpenFlow messages. Everything this driver installs goes through
+//! [`OpenFlowHandle::install`], so it is desired state that a reconnecting switch gets back.
+//!
+//! Flood-loop guard: reactive L2 learning floods unknown destinations, which loops on any
+//! topology with a cycle (rings, fat-trees). The driver computes a spanning tree of the
+//! discovered links and drops, at the ingress of every link outside the tree, all but LLDP; the
+//! steered paths and reservations sit above that rule, so they may use any link.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use prescient_southbound::device::{PortChange, PortInfo};
+use prescient_southbound::openflow::session::{
+    Command, EventReceiver, OpenFlowHandle, SwitchEvent,
+};
+use prescient_southbound::openflow::wire::{
+    Action as OfAction, DatapathId, FlowMod, FlowModCommand, Instruction, MacAddr as OfMac, Match,
+    MeterBand, MeterCommand, MeterFlags, MeterId, MeterMod, OxmField, PacketOut, PortNo as OfPort,
+    TableId,
+};
+use prescient_topology::{
+    DeviceId, FlowKey, MacAddr, Port, PortCounters, PortNo, PortRef, Protocol, Snapshot, Subject,
+};
+use tokio_util::sync::CancellationToken;
+
+use crate::core::{Action, SharedCore};
+
+/// Priority of the rules that drop traffic arriving on a link outside the spanning tree.
+const BLOCK_PRIORITY: u16 = 50_000;
+/// Priority of the LLDP exception above the block rules (discovery must see every link).
+const LLDP_PRIORITY: u16 = 50_001;
+/// Priority of steered paths and reservations: above the block rules, so any link may carry them.
+const STEER_PRIORITY: u16 = 60_000;
+const ETH_TYPE_LLDP: u16 = 0x88cc;
+const ETH_TYPE_ARP: u16 = 0x0806;
+const ETH_TYPE_IPV4: u16 = 0x0800;
+/// Cookie tag of reservation flows (low 32 bits: the reservation id), so counters map back.
+const RESERVATION_COOKIE: u64 = 0x5052_4553_0000_0000;
+
+/// Timers of the driver.
+#[derive(Debug, Clone)]
+pub struct DriverConfig {
+    /// How often due LLDP probes are collected from the core and sent.
+    pub probe_poll: Duration,
+    /// Time between two planning ticks of the core.
+    pub control_interval: Duration,
+}
+
+impl Default for DriverConfig {
+    fn default() -> Self {
+        DriverConfig {
+            probe_poll: Duration::from_millis(500),
+            control_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Runs until `cancel` fires or the event stream ends.
+pub async fn run(
+    core: Arc<SharedCore>,
+    handle: OpenFlowHandle,
+    mut events: EventReceiver,
+    config: DriverConfig,
+    cancel: CancellationToken,
+) {
+    let mut driver = Driver {
+        core,
+        handle,
+        blocked: BTreeMap::new(),
+        snapshot_version: None,
+    };
+    let mut probes = tokio::time::interval(config.probe_poll);
+    let mut ticks = tokio::time::interval(config.control_interval);
+    probes.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            ev = events.recv() => match ev {
+                Some(ev) => driver.on_event(ev).await,
+                None => break,
+            },
+            _ = probes.tick() => driver.send_probes().await,
+            _ = ticks.tick() => {
+                let now = driver.core.now();
+                let actions = driver.core.apply(|c| c.tick(now));
+                driver.apply(actions).await;
+            }
+            actions = driver.core.next_actions() => driver.apply(actions).await,
+        }
+        driver.guard_floods().await;
+    }
+}
+
+struct Driver {
+    core: Arc<SharedCore>,
+    handle: OpenFlowHandle,
+    /// Ports whose ingress is blocked, per switch, as installed.
+    blocked: BTreeMap<DatapathId, BTreeSet<u32>>,
+    snapshot_version: Option<u64>,
+}
+
+impl Driver {
+    async fn on_event(&mut self, ev: SwitchEvent) {
+        let now = self.core.now();
+        let metrics = self.core.metrics();
+        let actions = match ev {
+            SwitchEvent::SwitchUp(info) => {
+                metrics.count_messages("switch_up", 1);
+                let device = DeviceId::openflow(info.dpid.0);
+                let ports = info.ports.iter().filter_map(to_port).collect();
+                self.core.apply(|c| c.device_up(now, device, ports))
+            }
+            SwitchEvent::SwitchDown { dpid, reason } => {
+                metrics.count_messages("switch_down", 1);
+                tracing::info!(%dpid, %reason, "switch down");
+                // Its block rules are gone with the session; recompute them on the next change.
+                self.blocked.remove(&dpid);
+                self.core
+                    .apply(|c| c.device_down(now, DeviceId::openflow(dpid.0)))
+            }
+            SwitchEvent::PortStatus { dpid, change, port } => {
+                metrics.count_messages("port_status", 1);
+                let device = DeviceId::openflow(dpid.0);
+                let result = match (change, to_port(&port)) {
+                    (PortChange::Removed, _) => Ok(self.core.apply(|c| {
+                        c.port_removed(
+                            now,
+                            PortRef {
+                                device,
+                                port: PortNo(port.number),
+                            },
+                        )
+                    })),
+                    (PortChange::Added, Some(p)) => {
+                        self.core.apply(|c| c.port_added(now, device, p))
+                    }
+                    (PortChange::Modified, Some(p)) => {
+                        self.core.apply(|c| c.port_changed(now, device, p))
+                    }
+                    (_, None) => Ok(Vec::new()),
+                };
+                result.unwrap_or_else(|e| {
+                    tracing::debug!(%dpid, "port status not applied: {e}");
+                    Vec::new()
+                })
+            }
+            SwitchEvent::PacketIn { dpid, packet } => {
+                metrics.count_messages("packet_in", 1);
+                let at = PortRef {
+                    device: DeviceId::openflow(dpid.0),
+                    port: PortNo(packet.in_port.0),
+                };
+                self.on_frame(now, at, &packet.data)
+            }
+            SwitchEvent::PortStats { dpid, counters } => {
+                metrics.count_messages("port_stats", 1);
+                let device = DeviceId::openflow(dpid.0);
+                self.core.apply(|c| {
+                    for s in counters.iter().filter(|s| PortNo(s.number).is_physical()) {
+                        let port = PortRef {
+                            device,
+                            port: PortNo(s.number),
+                        };
+                        c.port_counters(
+                            now,
+                            port,
+                            PortCounters {
+                                rx_bytes: s.rx_bytes,
+                                tx_bytes: s.tx_bytes,
+                                rx_packets: s.rx_packets,
+                                tx_packets: s.tx_packets,
+                            },
+                        );
+                    }
+                });
+                Vec::new()
+            }
+            SwitchEvent::FlowStats { dpid, flows } => {
+                metrics.count_messages("flow_stats", 1);
+                let device = DeviceId::openflow(dpid.0);
+                self.core.apply(|c| {
+                    for f in &flows {
+                        let pair = host_pair(&f.match_);
+                        // Without a cookie flows are told apart by nothing stable; only the
+                        // host-pair flows (reactive and steered) feed the traffic matrix.
+                        if pair.is_none() && f.cookie == 0 {
+                            continue;
+                        }
+                        let cookie = if f.cookie != 0 {
+                            f.cookie
+                        } else {
+                            pair.map_or(0, |(s, d)| mac_key(s) ^ mac_key(d).rotate_left(17))
+                        };
+                        c.flow_counters(
+                            now,
+                            FlowKey { device, cookie },
+                            pair,
+                            f.byte_count,
+                            f.packet_count,
+                        );
+                    }
+                });
+                Vec::new()
+            }
+            SwitchEvent::FlowRemoved { .. } => {
+                metrics.count_messages("flow_removed", 1);
+                Vec::new()
+            }
+            SwitchEvent::Error {
+                dpid, xid, kind, ..
+            } => {
+                metrics.count_messages("error", 1);
+                tracing::warn!(%dpid, ?xid, ?kind, "switch reported an error");
+                Vec::new()
+            }
+            SwitchEvent::ProtocolError { dpid, xid, error } => {
+                metrics.count_messages("protocol_error", 1);
+                tracing::warn!(?dpid, ?xid, "malformed message from switch: {error}");
+                Vec::new()
+            }
+        };
+        self.apply(actions).await;
+    }
+
+    /// A frame a switch sent up: LLDP feeds link discovery, ARP and IPv4 feed host tracking.
+    fn on_frame(
+        &self,
+        now: prescient_topology::Timestamp,
+        at: PortRef,
+        frame: &[u8],
+    ) -> Vec<Action> {
+        let Some(eth_type) = frame.get(12..14).map(|b| u16::from_be_bytes([b[0], b[1]])) else {
+            return Vec::new();
+        };
+        let result = match eth_type {
+            ETH_TYPE_LLDP => self.core.apply(|c| c.lldp_frame_received(now, at, frame)),
+            ETH_TYPE_ARP | ETH_TYPE_IPV4 => match sender(eth_type, frame) {
+                Some((mac, ip)) if !mac.is_multicast() => {
+                    self.core.apply(|c| c.host_seen(now, mac, ip, at))
+                }
+                _ => Ok(Vec::new()),
+            },
+            _ => Ok(Vec::new()),
+        };
+        result.unwrap_or_else(|e| {
+            tracing::debug!(%at.device, port = at.port.0, "frame not applied: {e}");
+            Vec::new()
+        })
+    }
+
+    async fn send_probes(&mut self) {
+        let now = self.core.now();
+        let probes = self.core.apply(|c| c.probes(now));
+        for probe in probes {
+            if probe.port.device.protocol != Protocol::OpenFlow {
+                continue;
+            }
+            let dpid = DatapathId(probe.port.device.id);
+            let out = PacketOut::to_port(OfPort(probe.port.port.0), Bytes::from(probe.frame));
+            // A probe that cannot be sent (switch just left) is simply not sent: the next round
+            // tries again, and link expiry handles a switch that stays away.
+            if let Err(e) = self.handle.send(dpid, Command::PacketOut(out)).await {
+                tracing::debug!(%dpid, "LLDP probe not sent: {e}");
+            }
+        }
+    }
+
+    /// Turns the core's intents into OpenFlow writes on the switches they name.
+    async fn apply(&self, actions: Vec<Action>) {
+        for action in actions {
+            for (dpid, cmd) in commands(&action) {
+                if let Err(e) = self.handle.install(dpid, cmd).await {
+                    tracing::warn!(%dpid, action = %action.summary(), "not installed: {e}");
+                }
+            }
+        }
+    }
+
+    /// Re-derives the block rules when the topology changed.
+    async fn guard_floods(&mut self) {
+        let snapshot = self.core.snapshot();
+        if self.snapshot_version == Some(snapshot.version()) {
+            return;
+        }
+        self.snapshot_version = Some(snapshot.version());
+        let wanted = blocked_ports(&snapshot);
+        let switches: BTreeSet<DatapathId> =
+            wanted.keys().chain(self.blocked.keys()).copied().collect();
+        for dpid in switches {
+            let want = wanted.get(&dpid).cloned().unwrap_or_default();
+            let have = self.blocked.get(&dpid).cloned().unwrap_or_default();
+            for port in want.difference(&have) {
+                for fm in block_rules(*port) {
+                    self.install(dpid, fm).await;
+                }
+            }
+            for port in have.difference(&want) {
+                for mut fm in block_rules(*port) {
+                    fm.command = FlowModCommand::DeleteStrict;
+                    fm.instructions.clear();
+                    self.install(dpid, fm).await;
+                }
+            }
+            if want.is_empty() {
+                self.blocked.remove(&dpid);
+            } else {
+                self.blocked.insert(dpid, want);
+            }
+        }
+    }
+
+    async fn install(&self, dpid: DatapathId, fm: FlowMod) {
+        if let Err(e) = self.handle.install(dpid, Command::FlowMod(fm)).await {
+            tracing::debug!(%dpid, "flood guard rule not installed: {e}");
+        }
+    }
+}
+
+/// Both ends of a cable, lower end first.
+type Cable = (PortRef, PortRef);
+
+/// Ports (per switch) at the ends of links outside a spanning tree of the OpenFlow switches.
+///
+/// Links are directed in the snapshot; a pair of opposite directions is one cable. The tree is
+/// grown breadth-first from the lowest device id, visiting neighbours in id order, so the same
+/// topology always blocks the same ports.
+pub fn blocked_ports(snapshot: &Snapshot) -> BTreeMap<DatapathId, BTreeSet<u32>> {
+    let mut cables: BTreeSet<Cable> = BTreeSet::new();
+    for link in snapshot.links() {
+        if link.src.device.protocol != Protocol::OpenFlow
+            || link.dst.device.protocol != Protocol::OpenFlow
+        {
+            continue;
+        }
+        let (a, b) = if link.src <= link.dst {
+            (link.src, link.dst)
+        } else {
+            (link.dst, link.src)
+        };
+        cables.insert((a, b));
+    }
+    let mut adjacency: BTreeMap<DeviceId, Vec<(DeviceId, Cable)>> = BTreeMap::new();
+    for &(a, b) in &cables {
+        adjacency
+            .entry(a.device)
+            .or_default()
+            .push((b.device, (a, b)));
+        adjacency
+            .entry(b.device)
+            .or_default()
+            .push((a.device, (a, b)));
+    }
+    let mut in_tree: BTreeSet<Cable> = BTreeSet::new();
+    let mut seen: BTreeSet<DeviceId> = BTreeSet::new();
+    for &root in adjacency.keys() {
+        if !seen.insert(root) {
+            continue;
+        }
+        let mut queue = std::collections::VecDeque::from([root]);
+        while let Some(device) = queue.pop_front() {
+            for &(next, cable) in adjacency.get(&device).map(Vec::as_slice).unwrap_or(&[]) {
+                if seen.insert(next) {
+                    in_tree.insert(cable);
+                    queue.push_back(next);
+                }
+            }
+        }
+    }
+    let mut blocked: BTreeMap<DatapathId, BTreeSet<u32>> = BTreeMap::new();
+    for cable in cables.difference(&in_tree) {
+        for end in [cable.0, cable.1] {
+            blocked
+                .entry(DatapathId(end.device.id))
+                .or_default()
+                .insert(end.port.0);
+        }
+    }
+    blocked
+}
+
+/// The two rules guarding one blocked port: LLDP still goes up, everything else is dropped.
+fn block_rules(port: u32) -> [FlowMod; 2] {
+    let at = Match::new().with(OxmField::InPort(OfPort(port)));
+    let lldp = FlowMod::add(
+        TableId(0),
+        LLDP_PRIORITY,
+        at.clone().with(OxmField::EthType(ETH_TYPE_LLDP)),
+        vec![Instruction::ApplyActions(vec![OfAction::output(
+            OfPort::CONTROLLER,
+        )])],
+    );
+    let drop = FlowMod::add(TableId(0), BLOCK_PRIORITY, at, Vec::new());
+    [lldp, drop]
+}
+
+/// The OpenFlow messages that carry out one core action, per switch.
+fn commands(action: &Action) -> Vec<(DatapathId, Command)> {
+    let mut out = Vec::new();
+    match action {
+        Action::InstallMeter {
+            reservation,
+            subject,
+            rate_bps,
+            ports,
+        } => {
+            let meter = meter_id(reservation.0);
+            let kbps = u32::try_from(rate_bps.div_ceil(1000)).unwrap_or(u32::MAX);
+            for port in ports
+                .iter()
+                .filter(|p| p.device.protocol == Protocol::OpenFlow)
+            {
+                let dpid = DatapathId(port.device.id);
+                out.push((
+                    dpid,
+                    Command::MeterMod(MeterMod {
+                        command: MeterCommand::Add,
+                        flags: MeterFlags::KBPS | MeterFlags::STATS,
+                        meter_id: meter,
+                        bands: vec![MeterBand::Drop {
+                            rate: kbps.max(1),
+                            burst_size: 0,
+                        }],
+                    }),
+                ));
+                let mut fm = FlowMod::add(
+                    TableId(0),
+                    STEER_PRIORITY,
+                    subject_match(subject),
+                    vec![
+                        Instruction::Meter(meter),
+                        Instruction::ApplyActions(vec![OfAction::output(OfPort(port.port.0))]),
+                    ],
+                );
+                fm.cookie = RESERVATION_COOKIE | u64::from(meter.0);
+                out.push((dpid, Command::FlowMod(fm)));
+            }
+        }
+        Action::RemoveMeter { reservation, ports } => {
+            let meter = meter_id(reservation.0);
+            for port in ports
+                .iter()
+                .filter(|p| p.device.protocol == Protocol::OpenFlow)
+            {
+                let dpid = DatapathId(port.device.id);
+                // The flow's match is not known here; its cookie is, so delete by cookie.
+                let mut fm = FlowMod::delete(TableId::ALL, Match::new());
+                fm.cookie = RESERVATION_COOKIE | u64::from(meter.0);
+                fm.cookie_mask = u64::MAX;
+                out.push((dpid, Command::FlowMod(fm)));
+                out.push((
+                    dpid,
+                    Command::MeterMod(MeterMod {
+                        command: MeterCommand::Delete,
+                        flags: MeterFlags::default(),
+                        meter_id: meter,
+                        bands: Vec::new(),
+                    }),
+                ));
+            }
+        }
+        Action::InstallPath {
+            src, dst, links, ..
+        } => {
+            let m = Match::new()
+                .with(OxmField::EthSrc {
+                    addr: OfMac(src.0),
+                    mask: None,
+                })
+                .with(OxmField::EthDst {
+                    addr: OfMac(dst.0),
+                    mask: None,
+                });
+            for link in links
+                .iter()
+                .filter(|l| l.src.device.protocol == Protocol::OpenFlow)
+            {
+                let fm = FlowMod::add(
+                    TableId(0),
+                    STEER_PRIORITY,
+                    m.clone(),
+                    vec![Instruction::ApplyActions(vec![OfAction::output(OfPort(
+                        link.src.port.0,
+                    ))])],
+                );
+                out.push((DatapathId(link.src.device.id), Command::FlowMod(fm)));
+            }
+        }
+    }
+    out
+}
+
+/// Meter ids are 32-bit and 0 plus the top range are reserved; reservation ids are folded in.
+fn meter_id(reservation: u64) -> MeterId {
+    let folded = (reservation % 0xffff_0000) as u32;
+    MeterId(folded.max(1))
+}
+
+/// The OXM match selecting a reservation's traffic.
+fn subject_match(subject: &Subject) -> Match {
+    match subject {
+        Subject::HostPair { src, dst } => Match::new()
+            .with(OxmField::EthSrc {
+                addr: OfMac(src.0),
+                mask: None,
+            })
+            .with(OxmField::EthDst {
+                addr: OfMac(dst.0),
+                mask: None,
+            }),
+        Subject::Flow(f) => {
+            let mut m = Match::new().with(OxmField::EthType(ETH_TYPE_IPV4));
+            if let Some(ip) = f.src_ip {
+                m = m.with(OxmField::Ipv4Src {
+                    addr: ip,
+                    mask: None,
+                });
+            }
+            if let Some(ip) = f.dst_ip {
+                m = m.with(OxmField::Ipv4Dst {
+                    addr: ip,
+                    mask: None,
+                });
+            }
+            if let Some(proto) = f.ip_proto {
+                m = m.with(OxmField::IpProto(proto));
+                // Transport ports are only matchable under their protocol's prerequisite.
+                match proto {
+                    6 => {
+                        if let Some(p) = f.src_port {
+                            m = m.with(OxmField::TcpSrc(p));
+                        }
+                        if let Some(p) = f.dst_port {
+                            m = m.with(OxmField::TcpDst(p));
+                        }
+                    }
+                    17 => {
+                        if let Some(p) = f.src_port {
+                            m = m.with(OxmField::UdpSrc(p));
+                        }
+                        if let Some(p) = f.dst_port {
+                            m = m.with(OxmField::UdpDst(p));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            m
+        }
+    }
+}
+
+/// A switch port as the topology models it; reserved ports (LOCAL, ...) are left out.
+fn to_port(p: &PortInfo) -> Option<Port> {
+    let no = PortNo(p.number);
+    no.is_physical().then(|| Port {
+        no,
+        name: p.name.clone(),
+        mac: MacAddr(p.mac),
+        up: p.is_live(),
+        reported_speed_bps: (p.speed_kbps > 0).then(|| u64::from(p.speed_kbps) * 1000),
+    })
+}
+
+/// The sender of an ARP or IPv4 frame: source MAC, and its IPv4 address when the frame says.
+fn sender(eth_type: u16, frame: &[u8]) -> Option<(MacAddr, Option<Ipv4Addr>)> {
+    let mac: [u8; 6] = frame.get(6..12)?.try_into().ok()?;
+    let ip_at = match eth_type {
+        // ARP over Ethernet/IPv4: sender protocol address at 14 + 14.
+        ETH_TYPE_ARP => 28..32,
+        // IPv4 source address at 14 + 12.
+        _ => 26..30,
+    };
+    let ip = frame
+        .get(ip_at)
+        .and_then(|b| <[u8; 4]>::try_from(b).ok())
+        .map(Ipv4Addr::from)
+        .filter(|ip| !ip.is_unspecified());
+    Some((MacAddr(mac), ip))
+}
+
+/// The (source, destination) hosts a flow entry is about, when it matches both MACs exactly.
+fn host_pair(m: &Match) -> Option<(MacAddr, MacAddr)> {
+    let mut src = None;
+    let mut dst = None;
+    for f in &m.fields {
+        match f {
+            OxmField::EthSrc { addr, mask: None } => src = Some(MacAddr(addr.0)),
+            OxmField::EthDst { addr, mask: None } => dst = Some(MacAddr(addr.0)),
+            _ => {}
+        }
+    }
+    Some((src?, dst?)).filter(|(_, d)| !d.is_multicast())
+}
+
+fn mac_key(m: MacAddr) -> u64 {
+    m.0.iter().fold(0u64, |acc, b| acc << 8 | u64::from(*b))
+}
+
+#[cfg(test)]
+fn snapshot_of(links: &[prescient_topology::LinkKey]) -> Snapshot {
+    let devices = links
+        .iter()
+        .flat_map(|l| [l.src.device, l.dst.device])
+        .collect();
+    let links = links
+        .iter()
+        .map(|&key| prescient_topology::SnapshotLink {
+            key,
+            capacity_bps: 1_000_000_000,
+            cost: 1,
+        })
+        .collect();
+    Snapshot::build(
+        prescient_topology::Timestamp(0),
+        1,
+        devices,
+        links,
+        BTreeMap::new(),
+    )
+}
+
+#[cfg(test)]
+fn link(a: (u64, u32), b: (u64, u32)) -> prescient_topology::LinkKey {
+    prescient_topology::LinkKey {
+        src: PortRef {
+            device: DeviceId::openflow(a.0),
+            port: PortNo(a.1),
+        },
+        dst: PortRef {
+            device: DeviceId::openflow(b.0),
+            port: PortNo(b.1),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_ring_blocks_exactly_one_cable_and_a_tree_blocks_none() {
+        // Ring of 4: 1-2, 2-3, 3-4, 4-1, each cable discovered in both directions.
+        let cables = [
+            ((1, 2), (2, 1)),
+            ((2, 2), (3, 1)),
+            ((3, 2), (4, 1)),
+            ((4, 2), (1, 1)),
+        ];
+        let mut links = Vec::new();
+        for (a, b) in cables {
+            links.push(link(a, b));
+            links.push(link(b, a));
+        }
+        let snapshot = snapshot_of(&links);
+        let blocked = blocked_ports(&snapshot);
+        let ends: usize = blocked.values().map(BTreeSet::len).sum();
+        assert_eq!(ends, 2, "one cable, both ends: {blocked:?}");
+        // The remaining cables still connect all four switches.
+        let line = &links[..6];
+        let snapshot = snapshot_of(line);
+        assert!(blocked_ports(&snapshot).is_empty());
+    }
+
+    #[test]
+    fn reservation_meters_police_at_the_reserved_rate_on_every_hop() {
+        let action = Action::InstallMeter {
+            reservation: prescient_topology::ReservationId(7),
+            subject: Subject::HostPair {
+                src: MacAddr([0, 0, 0, 0, 0, 1]),
+                dst: MacAddr([0, 0, 0, 0, 0, 2]),
+            },
+            rate_bps: 10_000_000,
+            ports: vec![link((1, 2), (2, 1)).src, link((2, 2), (3, 1)).src],
+        };
+        let cmds = commands(&action);
+        assert_eq!(cmds.len(), 4);
+        match &cmds[0].1 {
+            Command::MeterMod(mm) => {
+                assert_eq!(mm.meter_id, MeterId(7));
+                assert_eq!(
+                    mm.bands,
+                    vec![MeterBand::Drop {
+                        rate: 10_000,
+                        burst_size: 0
+                    }]
+                );
+            }
+            other => panic!("expected a meter first, got {other:?}"),
+        }
+        match &cmds[3].1 {
+            Command::FlowMod(fm) => {
+                assert_eq!(fm.priority, STEER_PRIORITY);
+                assert_eq!(
+                    fm.instructions[1],
+                    Instruction::ApplyActions(vec![OfAction::output(OfPort(2))])
+                );
+                assert_eq!(cmds[3].0, DatapathId(2));
+            }
+            other => panic!("expected a flow, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn hosts_are_read_from_arp_and_ipv4_senders() {
+        let mut arp = vec![0xff; 6];
+        arp.extend_from_slice(&[2, 0, 0, 0, 0, 9]);
+        arp.extend_from_slice(&[0x08, 0x06, 0, 1, 8, 0, 6, 4, 0, 1]);
+        arp.extend_from_slice(&[2, 0, 0, 0, 0, 9, 10, 0, 0, 9]);
+        arp.extend_from_slice(&[0; 10]);
+        let (mac, ip) = sender(ETH_TYPE_ARP, &arp).expect("an ARP sender");
+        assert_eq!(mac, MacAddr([2, 0, 0, 0, 0, 9]));
+        assert_eq!(ip, Some(Ipv4Addr::new(10, 0, 0, 9)));
+        assert_eq!(sender(ETH_TYPE_ARP, &arp[..8]), None);
+    }
+}
