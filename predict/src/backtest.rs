@@ -12,7 +12,7 @@
 
 use crate::model::{Auto, AutoConfig, Forecaster, ModelKind, Regression, RegressionConfig};
 use crate::predictor::{Predictor, PredictorConfig};
-use crate::season::detect;
+use crate::season::{detect, periods_for_interval};
 use crate::History;
 use crate::PredictError;
 
@@ -45,6 +45,8 @@ pub struct BacktestConfig {
     pub normalise: Normalise,
     /// Meaning of empty cells.
     pub missing: Missing,
+    /// Refit every model once per day of steps during validation and test.
+    pub refit_daily: bool,
     /// Fraction of rows used for fitting.
     pub train: f64,
     /// Fraction of rows after training used for validation (warm-up of weights and intervals).
@@ -57,6 +59,7 @@ impl Default for BacktestConfig {
             horizons: vec![1, 2, 3],
             normalise: Normalise::Max,
             missing: Missing::Skip,
+            refit_daily: true,
             train: 0.7,
             validation: 0.1,
         }
@@ -224,7 +227,11 @@ pub fn fit_pooled(
     }
     // Seasons of the aggregate: what the series share.
     let seasons = detect(&total, interval_secs);
-    Regression::fit_pooled(histories.iter(), seasons, RegressionConfig::default())
+    Regression::fit_pooled(
+        histories.iter(),
+        seasons,
+        RegressionConfig::for_seasons(seasons),
+    )
 }
 
 /// Backtests `kind` on one series; returns one score per configured horizon, or `None` when the
@@ -246,6 +253,15 @@ pub fn evaluate_series(
         .map(|v| v.unwrap_or(f64::NAN))
         .collect();
     let seasons = detect(&train, interval_secs);
+    // Refit daily (every day period of steps) as a live store does: rolling origin with the
+    // model's parameters following the series.
+    let refit_every = if cfg.refit_daily {
+        seasons
+            .day
+            .or(interval_secs.and_then(|s| periods_for_interval(s).day))
+    } else {
+        None
+    };
     let horizon = cfg.horizons.iter().copied().max().unwrap_or(1);
     let pcfg = PredictorConfig {
         history: n,
@@ -287,6 +303,10 @@ pub fn evaluate_series(
             }
         }
         p.observe(actual);
+        let since = t + 1 - train_end;
+        if refit_every.is_some_and(|r| since % r == 0) {
+            p.refit(None);
+        }
     }
     Some(scores)
 }

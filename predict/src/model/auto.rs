@@ -58,7 +58,10 @@ impl Auto {
             Box::new(Naive),
             Box::new(SeasonalNaive::new(seasons)),
             Box::new(Ets::new(seasons)),
-            Box::new(Regression::new(seasons, RegressionConfig::default())),
+            Box::new(Regression::new(
+                seasons,
+                RegressionConfig::for_seasons(seasons),
+            )),
         ];
         candidates.extend(extra);
         let memory = cfg

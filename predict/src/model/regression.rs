@@ -49,6 +49,19 @@ impl Default for RegressionConfig {
     }
 }
 
+impl RegressionConfig {
+    /// Defaults with the lag window spanning about four hours (a sixth of the daily period),
+    /// between 12 and 48 steps: long enough to see a burst build and fade, short enough to fit
+    /// from a few days of history.
+    pub fn for_seasons(seasons: Seasons) -> Self {
+        let lags = seasons.day.map_or(12, |d| (d / 6).clamp(12, 48));
+        Self {
+            lags,
+            ..Self::default()
+        }
+    }
+}
+
 /// Robust ridge regression on lags, seasonal lags and calendar features.
 #[derive(Debug, Clone)]
 pub struct Regression {
