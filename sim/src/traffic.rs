@@ -278,16 +278,25 @@ struct Hop {
     next_in: Endpoint,
 }
 
+/// No parent in a BFS tree.
+const NONE: u32 = u32::MAX;
+
 /// Turns demand into counters: routes each pair on a shortest path over the links that are up.
+///
+/// Routes are stored as indices into the table of directed link ends (4 bytes a hop), and BFS
+/// trees live only while the routes from one source switch are extracted, so a ring of thousands
+/// of switches stays within tens of megabytes.
 #[derive(Debug)]
 pub struct TrafficEngine {
     model: TrafficModel,
     /// Host attachment points.
     hosts: Vec<Endpoint>,
-    /// Per switch: (local port, neighbour endpoint, link index).
-    adjacency: Vec<Vec<(Endpoint, Endpoint, usize)>>,
-    /// Per pair: the hops, or `None` when unreachable. Recomputed when link states change.
-    routes: Vec<Option<Vec<Hop>>>,
+    /// Directed hops: `2 * link` is a→b, `2 * link + 1` is b→a.
+    hops: Vec<Hop>,
+    /// Per switch: ids of the directed hops leaving it.
+    adjacency: Vec<Vec<u32>>,
+    /// Per pair: the hop ids, or `None` when unreachable. Recomputed when link states change.
+    routes: Vec<Option<Vec<u32>>>,
     routes_for: Vec<bool>,
     /// Per pair: bytes owed from earlier steps (fractions of a byte).
     carry: Vec<f64>,
@@ -297,17 +306,20 @@ impl TrafficEngine {
     /// An engine for `model` over `topo`.
     pub fn new(topo: &SimTopology, model: TrafficModel) -> TrafficEngine {
         let mut adjacency = vec![Vec::new(); topo.switches.len()];
-        for (i, l) in topo.links.iter().enumerate() {
-            if let Some(v) = adjacency.get_mut(l.a.switch) {
-                v.push((l.a, l.b, i));
-            }
-            if let Some(v) = adjacency.get_mut(l.b.switch) {
-                v.push((l.b, l.a, i));
+        let mut hops = Vec::with_capacity(2 * topo.links.len());
+        for l in &topo.links {
+            for (out, next_in) in [(l.a, l.b), (l.b, l.a)] {
+                let id = hops.len() as u32;
+                hops.push(Hop { out, next_in });
+                if let Some(v) = adjacency.get_mut(out.switch) {
+                    v.push(id);
+                }
             }
         }
         let carry = vec![0.0; model.pairs().len()];
         TrafficEngine {
             hosts: topo.hosts.iter().map(|h| h.attach).collect(),
+            hops,
             adjacency,
             routes: Vec::new(),
             routes_for: Vec::new(),
@@ -353,8 +365,8 @@ impl TrafficEngine {
             };
             ingress.add_rx(packets, bytes);
             match self.routes.get(i).and_then(Option::as_ref) {
-                Some(hops) => {
-                    for hop in hops {
+                Some(route) => {
+                    for hop in route.iter().filter_map(|h| self.hops.get(*h as usize)) {
                         if let Some(c) = counters.port(hop.out) {
                             c.add_tx(packets, bytes);
                         }
@@ -375,72 +387,81 @@ impl TrafficEngine {
 
     fn reroute(&mut self, link_up: &[bool]) {
         self.routes_for = link_up.to_vec();
-        let n = self.adjacency.len();
-        // One BFS per source switch that has a sending host.
-        let mut trees: Vec<Option<Vec<Option<Hop>>>> = vec![None; n];
-        let mut routes = Vec::with_capacity(self.model.pairs().len());
-        for pair in self.model.pairs() {
-            let (Some(src), Some(dst)) = (self.hosts.get(pair.src), self.hosts.get(pair.dst))
-            else {
-                routes.push(None);
-                continue;
-            };
-            let Some(slot) = trees.get_mut(src.switch) else {
-                routes.push(None);
-                continue;
-            };
-            let tree = slot.get_or_insert_with(|| bfs(&self.adjacency, src.switch, link_up));
-            routes.push(path(tree, src.switch, dst.switch));
-        }
-        self.routes = routes;
-    }
-}
-
-/// Parent hop of every switch on a BFS tree from `root` (`None` for the root and unreachable ones).
-fn bfs(
-    adj: &[Vec<(Endpoint, Endpoint, usize)>],
-    root: usize,
-    link_up: &[bool],
-) -> Vec<Option<Hop>> {
-    let mut parent: Vec<Option<Hop>> = vec![None; adj.len()];
-    let mut seen = vec![false; adj.len()];
-    let mut queue = VecDeque::new();
-    if let Some(s) = seen.get_mut(root) {
-        *s = true;
-        queue.push_back(root);
-    }
-    while let Some(u) = queue.pop_front() {
-        for &(out, next_in, link) in adj.get(u).map(Vec::as_slice).unwrap_or_default() {
-            if !link_up.get(link).copied().unwrap_or(true) {
-                continue;
-            }
-            if let Some(s) = seen.get_mut(next_in.switch) {
-                if !*s {
-                    *s = true;
-                    if let Some(p) = parent.get_mut(next_in.switch) {
-                        *p = Some(Hop { out, next_in });
-                    }
-                    queue.push_back(next_in.switch);
+        let pairs = self.model.pairs();
+        let mut routes: Vec<Option<Vec<u32>>> = vec![None; pairs.len()];
+        // Pairs grouped by source switch: one BFS per source, dropped once its routes are out.
+        let mut by_source: Vec<(usize, usize)> = pairs
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| Some((self.hosts.get(p.src)?.switch, i)))
+            .collect();
+        by_source.sort_unstable();
+        let mut k = 0;
+        while let Some(&(src, _)) = by_source.get(k) {
+            let parent = self.bfs(src, link_up);
+            while let Some(&(s, i)) = by_source.get(k) {
+                if s != src {
+                    break;
+                }
+                k += 1;
+                let dst = pairs
+                    .get(i)
+                    .and_then(|p| self.hosts.get(p.dst))
+                    .map(|e| e.switch);
+                if let (Some(dst), Some(slot)) = (dst, routes.get_mut(i)) {
+                    *slot = self.path(&parent, src, dst);
                 }
             }
         }
+        self.routes = routes;
     }
-    parent
-}
 
-fn path(tree: &[Option<Hop>], src: usize, dst: usize) -> Option<Vec<Hop>> {
-    let mut hops = Vec::new();
-    let mut at = dst;
-    while at != src {
-        let hop = (*tree.get(at)?)?;
-        hops.push(hop);
-        at = hop.out.switch;
-        if hops.len() > tree.len() {
-            return None;
+    /// Parent hop id of every switch on a BFS tree from `root` (`NONE` for the root and
+    /// unreachable switches).
+    fn bfs(&self, root: usize, link_up: &[bool]) -> Vec<u32> {
+        let mut parent = vec![NONE; self.adjacency.len()];
+        let mut seen = vec![false; self.adjacency.len()];
+        let mut queue = VecDeque::new();
+        if let Some(s) = seen.get_mut(root) {
+            *s = true;
+            queue.push_back(root);
         }
+        while let Some(u) = queue.pop_front() {
+            for &h in self.adjacency.get(u).map(Vec::as_slice).unwrap_or_default() {
+                if !link_up.get(h as usize / 2).copied().unwrap_or(true) {
+                    continue;
+                }
+                let Some(hop) = self.hops.get(h as usize) else {
+                    continue;
+                };
+                let v = hop.next_in.switch;
+                if let (Some(s), Some(p)) = (seen.get_mut(v), parent.get_mut(v)) {
+                    if !*s {
+                        *s = true;
+                        *p = h;
+                        queue.push_back(v);
+                    }
+                }
+            }
+        }
+        parent
     }
-    hops.reverse();
-    Some(hops)
+
+    fn path(&self, parent: &[u32], src: usize, dst: usize) -> Option<Vec<u32>> {
+        let mut route = Vec::new();
+        let mut at = dst;
+        while at != src {
+            let h = *parent.get(at)?;
+            let hop = self.hops.get(h as usize)?;
+            route.push(h);
+            at = hop.out.switch;
+            if route.len() > parent.len() {
+                return None;
+            }
+        }
+        route.reverse();
+        Some(route)
+    }
 }
 
 #[cfg(test)]

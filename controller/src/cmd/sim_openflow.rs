@@ -88,12 +88,18 @@ pub async fn serve(opts: Options, shutdown: CancellationToken) -> anyhow::Result
     let sim = SimNetwork::build(topo, options.traffic.clone())
         .with_options(options)
         .spawn(addr);
-    let mut last = usize::MAX;
+    let mut all_up = false;
     let mut every = tokio::time::interval(Duration::from_secs(5));
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => break,
-            _ = sim.wait_connected(Duration::from_secs(5), |n| n != last) => {}
+            // Announce once when the whole network is up; the periodic line covers the rest.
+            up = sim.wait_connected(Duration::from_secs(3600), |n| n == total), if !all_up => {
+                if up {
+                    all_up = true;
+                    tracing::info!(total, "all emulated OpenFlow switches connected to {addr}");
+                }
+            }
             _ = every.tick() => {
                 let s = sim.total_stats();
                 tracing::info!(
@@ -105,15 +111,6 @@ pub async fn serve(opts: Options, shutdown: CancellationToken) -> anyhow::Result
                     "emulated OpenFlow network"
                 );
             }
-        }
-        let now = sim.connected_count();
-        if now != last {
-            tracing::info!(
-                connected = now,
-                total,
-                "OpenFlow switches connected to {addr}"
-            );
-            last = now;
         }
     }
     sim.shutdown().await;

@@ -168,7 +168,7 @@ async fn session(
     cancel: &CancellationToken,
 ) -> End {
     let (rd, mut wr) = stream.into_split();
-    let mut frames = FramedRead::with_capacity(rd, OfpFrameCodec::default(), 16 * 1024);
+    let mut frames = FramedRead::with_capacity(rd, OfpFrameCodec::default(), 4096);
     let mut wbuf = BytesMut::with_capacity(4096);
     let mut out: Vec<Effect> = vec![agent.on_connect()];
     let mut tick = tokio::time::interval(shared.options.tick.max(Duration::from_millis(10)));
