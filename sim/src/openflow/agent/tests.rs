@@ -544,3 +544,107 @@ fn arp_matches_and_set_field_rewrites_before_output() {
     assert!(out.is_empty());
     assert_eq!(a.stats().dropped, 1);
 }
+
+fn emitted(out: &[Effect]) -> Vec<PortNo> {
+    out.iter()
+        .filter_map(|e| match e {
+            Effect::Emit { port, .. } => Some(*port),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn meter_drop_band_limits_forwarded_packets() {
+    use prescient_southbound::openflow::wire::{
+        MeterBand, MeterCommand, MeterFlags, MeterId, MeterMod,
+    };
+    let mut a = agent();
+    let mm = MeterMod {
+        command: MeterCommand::Add,
+        flags: MeterFlags::PKTPS,
+        meter_id: MeterId(1),
+        bands: vec![MeterBand::Drop {
+            rate: 5,
+            burst_size: 0,
+        }],
+    };
+    assert!(send(&mut a, Message::MeterMod(mm)).is_empty());
+    let ins = vec![
+        Instruction::Meter(MeterId(1)),
+        Instruction::ApplyActions(vec![Action::output(PortNo(2))]),
+    ];
+    assert!(send(
+        &mut a,
+        Message::FlowMod(FlowMod::add(TableId(0), 1, Match::new(), ins))
+    )
+    .is_empty());
+    let mut out = Vec::new();
+    for _ in 0..20 {
+        a.receive(NOW, PortNo(1), packet([10, 0, 0, 2]), 0, &mut out);
+    }
+    // A bucket of one second at 5 packets/s: 5 pass, 15 are dropped.
+    assert_eq!(emitted(&out).len(), 5);
+    assert_eq!(a.stats().dropped, 15);
+    // A flow naming a meter that does not exist is refused.
+    let bad = vec![Instruction::Meter(MeterId(9))];
+    let out = send(
+        &mut a,
+        Message::FlowMod(FlowMod::add(TableId(0), 2, Match::new(), bad)),
+    );
+    assert!(matches!(error_of(&out), Some(ErrorKind::MeterModFailed(_))));
+}
+
+#[test]
+fn write_actions_and_goto_table_run_the_action_set_at_the_end() {
+    let mut a = agent();
+    let t0 = vec![
+        Instruction::WriteActions(vec![Action::output(PortNo(2))]),
+        Instruction::GotoTable(TableId(1)),
+    ];
+    send(
+        &mut a,
+        Message::FlowMod(FlowMod::add(TableId(0), 1, Match::new(), t0)),
+    );
+    let new_mac = prescient_southbound::openflow::wire::MacAddr([2, 2, 2, 2, 2, 2]);
+    let t1 = vec![Instruction::WriteActions(vec![
+        Action::output(PortNo(3)),
+        Action::SetField(OxmField::EthDst {
+            addr: new_mac,
+            mask: None,
+        }),
+    ])];
+    send(
+        &mut a,
+        Message::FlowMod(FlowMod::add(TableId(1), 1, Match::new(), t1)),
+    );
+    let mut out = Vec::new();
+    a.receive(NOW, PortNo(1), packet([10, 0, 0, 2]), 0, &mut out);
+    // Table 1's output replaced table 0's; the set-field ran before the output.
+    match out.as_slice() {
+        [Effect::Emit {
+            port: PortNo(3),
+            frame,
+            ..
+        }] => assert_eq!(&frame[..6], &new_mac.0),
+        other => panic!("{other:?}"),
+    }
+    let stats = messages(&send(
+        &mut a,
+        Message::MultipartRequest(MultipartRequest::new(MultipartRequestBody::Table)),
+    ));
+    match stats.as_slice() {
+        [Message::MultipartReply(r)] => match &r.body {
+            MultipartReplyBody::Table(t) => {
+                assert_eq!(t.len(), usize::from(N_TABLES));
+                assert_eq!(
+                    (t[0].active_count, t[0].lookup_count, t[0].matched_count),
+                    (1, 1, 1)
+                );
+                assert_eq!((t[1].active_count, t[1].lookup_count), (1, 1));
+            }
+            other => panic!("{other:?}"),
+        },
+        other => panic!("{other:?}"),
+    }
+}
