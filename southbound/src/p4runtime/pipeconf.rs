@@ -351,6 +351,43 @@ fn acl_entry(rule: &AclRule, action: AclAction, priority: i32) -> TableEntrySpec
     }))
 }
 
+/// Merges reads of `rx_port_counter` and `tx_port_counter` into protocol-neutral port
+/// counters, one per port index seen in either (negative counts from a target become 0).
+pub fn port_counters(
+    rx: &[p4::CounterEntry],
+    tx: &[p4::CounterEntry],
+) -> Vec<crate::device::PortCounters> {
+    use std::collections::BTreeMap;
+    let mut ports: BTreeMap<u32, crate::device::PortCounters> = BTreeMap::new();
+    let cells = |entries: &[p4::CounterEntry]| -> Vec<(u32, u64, u64)> {
+        entries
+            .iter()
+            .filter_map(|c| {
+                let port = u32::try_from(c.index.as_ref()?.index).ok()?;
+                let d = c.data.unwrap_or_default();
+                Some((
+                    port,
+                    u64::try_from(d.packet_count).unwrap_or(0),
+                    u64::try_from(d.byte_count).unwrap_or(0),
+                ))
+            })
+            .collect()
+    };
+    for (port, packets, bytes) in cells(rx) {
+        let p = ports.entry(port).or_default();
+        p.number = port;
+        p.rx_packets = packets;
+        p.rx_bytes = bytes;
+    }
+    for (port, packets, bytes) in cells(tx) {
+        let p = ports.entry(port).or_default();
+        p.number = port;
+        p.tx_packets = packets;
+        p.tx_bytes = bytes;
+    }
+    ports.into_values().collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -462,6 +499,25 @@ mod tests {
         };
         assert_eq!(a.params[0].value, vec![1], "port 1 is one byte");
         assert_eq!(a.params[1].value, vec![1], "MAC 00:..:01 is canonical");
+    }
+
+    #[test]
+    fn port_counters_merge_rx_and_tx_by_index() {
+        let cell = |i, packets, bytes| p4::CounterEntry {
+            counter_id: 1,
+            index: Some(p4::Index { index: i }),
+            data: Some(p4::CounterData {
+                byte_count: bytes,
+                packet_count: packets,
+            }),
+        };
+        let ports = port_counters(&[cell(1, 10, 1000), cell(2, 5, 500)], &[cell(2, 7, 700)]);
+        assert_eq!(ports.len(), 2);
+        assert_eq!(
+            (ports[0].number, ports[0].rx_packets, ports[0].tx_packets),
+            (1, 10, 0)
+        );
+        assert_eq!((ports[1].rx_bytes, ports[1].tx_bytes), (500, 700));
     }
 
     #[test]
