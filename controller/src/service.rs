@@ -14,6 +14,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::core::{CoreConfig, SharedCore};
 use crate::driver::openflow::{self as driver, DriverConfig};
+use crate::driver::p4runtime::{self, P4Target};
 use crate::northbound::{self, ApiConfig, ApiState};
 use crate::openflow_app::L2LearningFactory;
 
@@ -34,6 +35,8 @@ pub struct ServiceConfig {
     pub api: ApiConfig,
     /// Most switches connected at once.
     pub max_switches: usize,
+    /// P4Runtime devices to drive.
+    pub p4: Vec<P4Target>,
 }
 
 impl ServiceConfig {
@@ -47,6 +50,7 @@ impl ServiceConfig {
             core: CoreConfig::default(),
             api: ApiConfig::from_env(),
             max_switches: 4096,
+            p4: Vec::new(),
         }
     }
 }
@@ -113,11 +117,20 @@ impl Service {
             control_interval: config.core.control_interval,
             ..DriverConfig::default()
         };
+        let p4_probes = config
+            .p4
+            .iter()
+            .map(|t| {
+                let inbox = p4runtime::spawn(core.clone(), t.clone(), cancel.clone(), &tasks);
+                (t.device_id, inbox)
+            })
+            .collect();
         tasks.spawn(driver::run(
             core.clone(),
             openflow.handle(),
             events,
             driver_config,
+            p4_probes,
             cancel.clone(),
         ));
         Ok(Service {

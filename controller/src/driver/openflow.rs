@@ -30,6 +30,7 @@ use prescient_topology::{
 };
 use tokio_util::sync::CancellationToken;
 
+use super::p4runtime::ProbeInbox;
 use crate::core::{Action, SharedCore};
 
 /// Priority of the rules that drop traffic arriving on a link outside the spanning tree.
@@ -63,11 +64,15 @@ impl Default for DriverConfig {
 }
 
 /// Runs until `cancel` fires or the event stream ends.
+///
+/// This loop also collects the core's LLDP probes for every device; probes of P4Runtime
+/// devices are handed to their drivers through `p4_probes` (keyed by device id).
 pub async fn run(
     core: Arc<SharedCore>,
     handle: OpenFlowHandle,
     mut events: EventReceiver,
     config: DriverConfig,
+    p4_probes: BTreeMap<u64, ProbeInbox>,
     cancel: CancellationToken,
 ) {
     let mut driver = Driver {
@@ -75,6 +80,7 @@ pub async fn run(
         handle,
         blocked: BTreeMap::new(),
         snapshot_version: None,
+        p4_probes,
     };
     let mut probes = tokio::time::interval(config.probe_poll);
     let mut ticks = tokio::time::interval(config.control_interval);
@@ -105,6 +111,7 @@ struct Driver {
     /// Ports whose ingress is blocked, per switch, as installed.
     blocked: BTreeMap<DatapathId, BTreeSet<u32>>,
     snapshot_version: Option<u64>,
+    p4_probes: BTreeMap<u64, ProbeInbox>,
 }
 
 impl Driver {
@@ -260,7 +267,11 @@ impl Driver {
         let now = self.core.now();
         let probes = self.core.apply(|c| c.probes(now));
         for probe in probes {
-            if probe.port.device.protocol != Protocol::OpenFlow {
+            if probe.port.device.protocol == Protocol::P4Runtime {
+                // Probes recur every interval: one that finds its driver busy is skipped.
+                if let Some(inbox) = self.p4_probes.get(&probe.port.device.id) {
+                    let _ = inbox.try_send(probe);
+                }
                 continue;
             }
             let dpid = DatapathId(probe.port.device.id);

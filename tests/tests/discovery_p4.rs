@@ -1,0 +1,105 @@
+//! The whole controller driving emulated P4Runtime switches running prescient.p4 over real gRPC:
+//! it pushes the pipeline, discovers a ring exactly by LLDP packet-out/packet-in, reads the
+//! program's port counters, and when a device restarts sees its links go, then come back once
+//! the client has reconnected and re-pushed the pipeline.
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use prescient::driver::p4runtime::{prescient_p4info, P4Target};
+use prescient::service::{Service, ServiceConfig};
+use prescient_sim::p4rt::{serve_listener, P4SimNetwork};
+use prescient_tests::wait_for;
+use prescient_topology::{DeviceId, LinkKey, PortNo, PortRef};
+use tokio_util::sync::CancellationToken;
+
+const WAIT: Duration = Duration::from_secs(40);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn controller_discovers_a_p4runtime_ring_and_follows_a_device_restart() {
+    let network = Arc::new(P4SimNetwork::ring(4).unwrap());
+    let expected: BTreeSet<LinkKey> = network
+        .links()
+        .into_iter()
+        .flat_map(|(a, b)| {
+            let end = |(device, port): (u64, u32)| PortRef {
+                device: DeviceId::p4runtime(device),
+                port: PortNo(port),
+            };
+            [
+                LinkKey {
+                    src: end(a),
+                    dst: end(b),
+                },
+                LinkKey {
+                    src: end(b),
+                    dst: end(a),
+                },
+            ]
+        })
+        .collect();
+    assert_eq!(expected.len(), 8);
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    let stop_sim = CancellationToken::new();
+    let server = tokio::spawn(serve_listener(listener, network.clone(), stop_sim.clone()));
+
+    let mut config = ServiceConfig::new("127.0.0.1:0".parse().unwrap(), None);
+    config.core.topology.discovery.probe_interval = Duration::from_millis(300);
+    config.core.topology.discovery.link_timeout = Duration::from_secs(2);
+    let p4info = prescient_p4info().unwrap();
+    config.p4 = network
+        .device_ids()
+        .into_iter()
+        .map(|device_id| P4Target {
+            address: address.clone(),
+            device_id,
+            ports: vec![1, 2],
+            port_speed_bps: Some(1_000_000_000),
+            election_id: 1,
+            p4info: p4info.clone(),
+            device_config: Vec::new(),
+            stats_interval: Duration::from_millis(500),
+        })
+        .collect();
+    let service = Service::start(config).await.unwrap();
+
+    let links = || -> BTreeSet<LinkKey> {
+        service.core().snapshot().links().iter().copied().collect()
+    };
+    let found = wait_for("the P4Runtime ring discovered", WAIT, || {
+        let l = links();
+        (l.len() >= expected.len()).then_some(l)
+    })
+    .await
+    .unwrap();
+    assert_eq!(found, expected, "discovered links differ from the emulated ring's");
+
+    // A restarted device loses its state and its streams: its two cables go at once...
+    network.restart(2).unwrap();
+    let during = wait_for("device 2's links to go", WAIT, || {
+        let l = links();
+        (l.len() == 4).then_some(l)
+    })
+    .await
+    .unwrap();
+    assert!(during
+        .iter()
+        .all(|l| l.src.device.id != 2 && l.dst.device.id != 2));
+    // ...and come back once the client has reconnected and re-pushed the pipeline.
+    let back = wait_for("device 2's links to return", WAIT, || {
+        let l = links();
+        (l.len() == expected.len()).then_some(l)
+    })
+    .await
+    .unwrap();
+    assert_eq!(back, expected);
+
+    service.shutdown().await;
+    stop_sim.cancel();
+    let _ = server.await;
+}
