@@ -91,10 +91,8 @@ impl Service {
             idle_timeout: config.idle_timeout,
             ..Default::default()
         };
-        let (openflow, events) = OpenFlowController::bind(of, Arc::new(factory)).await?;
-        let cancel = CancellationToken::new();
-        let tasks = TaskTracker::new();
-        let http = match config.http {
+        // HTTP is bound first: if it fails, nothing else has started yet.
+        let http_listener = match config.http {
             Some(addr) => {
                 let listener = TcpListener::bind(addr)
                     .await
@@ -102,17 +100,23 @@ impl Service {
                 let bound = listener
                     .local_addr()
                     .map_err(|source| ServiceError::Http { addr, source })?;
-                let state = ApiState::new(core.clone(), config.api.clone());
-                let stop = cancel.clone();
-                tasks.spawn(async move {
-                    if let Err(e) = northbound::serve_on(listener, state, stop).await {
-                        tracing::error!("HTTP server stopped: {e}");
-                    }
-                });
-                Some(bound)
+                Some((listener, bound))
             }
             None => None,
         };
+        let (openflow, events) = OpenFlowController::bind(of, Arc::new(factory)).await?;
+        let cancel = CancellationToken::new();
+        let tasks = TaskTracker::new();
+        let http = http_listener.map(|(listener, bound)| {
+            let state = ApiState::new(core.clone(), config.api.clone());
+            let stop = cancel.clone();
+            tasks.spawn(async move {
+                if let Err(e) = northbound::serve_on(listener, state, stop).await {
+                    tracing::error!("HTTP server stopped: {e}");
+                }
+            });
+            bound
+        });
         let driver_config = DriverConfig {
             control_interval: config.core.control_interval,
             ..DriverConfig::default()

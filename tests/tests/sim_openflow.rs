@@ -375,17 +375,3 @@ async fn a_thousand_switches_connect_in_one_process() {
     ctl.shutdown().await;
     drain.abort();
 }
-
-#[test]
-fn demo_runs_by_itself_discovers_abilene_and_stops() {
-    let report = prescient::cmd::demo::run_report(prescient::cmd::demo::Args {
-        seconds: Some(4),
-        interval: 1,
-        time_scale: 600.0,
-    })
-    .unwrap();
-    assert_eq!(report.switches_seen, 12);
-    assert_eq!(report.links_total, 15);
-    assert_eq!(report.links_discovered, 15, "{report:?}");
-    assert!(report.packet_ins >= 30, "{report:?}");
-}

@@ -1,31 +1,27 @@
-//! `prescient demo` (interim): the controller and an emulated Abilene network in one process, on
-//! loopback, with no root and no configuration.
+//! `prescient demo`: the whole controller and an emulated network in one process, on loopback,
+//! with no root and no configuration.
 //!
-//! It starts the OpenFlow listener with the reactive L2 learning app (127.0.0.1:6653 when free,
-//! else a free loopback port), starts the 12 emulated Abilene switches from `prescient-sim`
-//! against it, prints each switch as it connects, discovers links by LLDP packet-out/packet-in
-//! through the emulated fabric, polls port counters fed by the traffic model, and prints a short
-//! summary every few seconds until Ctrl-C (or `--seconds`). Hosts do not send frames: the
-//! learning app has no loop prevention and Abilene has cycles, so a flood would storm; the
-//! topology-aware app replaces it later.
+//! It starts the controller ([`Service`]: OpenFlow listener, core, drivers, REST API and
+//! dashboard), the 12 emulated Abilene switches speaking OpenFlow 1.3 against it, and a ring of
+//! emulated P4Runtime switches running prescient.p4 that it drives over gRPC. The controller
+//! discovers both fabrics by LLDP, reads their counters (moved by the emulator's traffic model,
+//! time-compressed), forecasts every link, and shows it all on the dashboard; the terminal gets a
+//! short summary every few seconds until Ctrl-C (or `--seconds`).
 
-use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use prescient_sim::openflow::{SimHandle, SimNetwork, SimOptions};
+use prescient_sim::openflow::{SimNetwork, SimOptions};
+use prescient_sim::p4rt::{run_traffic, serve_listener, P4SimNetwork};
 use prescient_sim::topology::{SimTopology, TopologyKind};
 use prescient_sim::traffic::TrafficConfig;
-use prescient_southbound::openflow::session::{
-    Command, ControllerConfig, EventReceiver, OpenFlowController, OpenFlowHandle, SwitchEvent,
-};
-use prescient_southbound::openflow::wire::{Action, DatapathId, PacketOut, PortNo};
-use prescient_topology::lldp::LldpProbe;
-use prescient_topology::{DeviceId, MacAddr, PortNo as TopoPort, Protocol};
+use prescient_topology::Protocol;
+use tokio_util::sync::CancellationToken;
 
-use crate::openflow_app::L2LearningFactory;
+use crate::driver::p4runtime::{prescient_p4info, P4Target};
+use crate::service::{Service, ServiceConfig};
 
 /// Arguments of this subcommand.
 #[derive(Debug, clap::Args)]
@@ -33,25 +29,53 @@ pub struct Args {
     /// Exit after this many seconds (for scripts and tests); runs until Ctrl-C by default.
     #[arg(long)]
     pub seconds: Option<u64>,
-    /// Seconds between summaries (also the LLDP probe and counter poll period).
+    /// Seconds between terminal summaries (also the counter poll period).
     #[arg(long, default_value_t = 3)]
     pub interval: u64,
-    /// Model seconds of traffic per wall-clock second (3600: an hour per second).
-    #[arg(long, default_value_t = 600.0)]
+    /// Model seconds of traffic per wall-clock second (300: five minutes per second).
+    #[arg(long, default_value_t = 300.0)]
     pub time_scale: f64,
+    /// REST API and dashboard address (a free port is used when this one is taken).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub http: SocketAddr,
+    /// OpenFlow listen address (a free port is used when this one is taken).
+    #[arg(long, default_value = "127.0.0.1:6653")]
+    pub openflow: SocketAddr,
+    /// Emulated P4Runtime switches (a ring) beside the OpenFlow Abilene fabric; 0 for none.
+    #[arg(long, default_value_t = 4)]
+    pub p4_devices: u64,
+}
+
+impl Default for Args {
+    fn default() -> Self {
+        Args {
+            seconds: None,
+            interval: 3,
+            time_scale: 300.0,
+            http: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            openflow: SocketAddr::from(([127, 0, 0, 1], 6653)),
+            p4_devices: 4,
+        }
+    }
 }
 
 /// What a demo run saw, for scripts and tests.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DemoReport {
-    /// Distinct switches that completed the handshake.
-    pub switches_seen: usize,
-    /// Bidirectional links found by LLDP.
-    pub links_discovered: usize,
-    /// Links the emulated topology has.
+    /// Devices up at the end (both protocols).
+    pub devices_up: usize,
+    /// OpenFlow devices up at the end.
+    pub openflow_devices: usize,
+    /// P4Runtime devices up at the end.
+    pub p4_devices: usize,
+    /// Directed links discovered.
+    pub links: usize,
+    /// Directed links the emulated fabrics have.
     pub links_total: usize,
-    /// Packet-ins the controller's app handled.
-    pub packet_ins: u64,
+    /// Series with at least one forecast.
+    pub forecasts: usize,
+    /// Where the dashboard was served.
+    pub http: Option<SocketAddr>,
 }
 
 /// Entry point.
@@ -77,56 +101,50 @@ pub fn run_report(args: Args) -> anyhow::Result<DemoReport> {
     rt.block_on(demo(args))
 }
 
-/// Binds 127.0.0.1:6653 if it is free, else any free loopback port.
-async fn bind(interval: Duration) -> anyhow::Result<(OpenFlowController, EventReceiver)> {
-    let factory = Arc::new(L2LearningFactory::default());
-    let mut last_err = None;
-    for addr in ["127.0.0.1:6653", "127.0.0.1:0"] {
-        let addr: SocketAddr = addr.parse().context("loopback address")?;
-        let mut config = ControllerConfig::new(addr);
-        config.machine.stats_interval = Some(interval);
-        match OpenFlowController::bind(config, factory.clone()).await {
-            Ok(c) => return Ok(c),
-            Err(e) => last_err = Some(e),
-        }
-    }
-    Err(last_err.map_or_else(|| anyhow::anyhow!("no address to bind"), anyhow::Error::new))
-        .context("starting the OpenFlow listener")
-}
-
-/// What the demo learned so far.
-#[derive(Default)]
-struct Seen {
-    /// Directed links found by LLDP: (from dpid, port) → (to dpid, port).
-    links: BTreeSet<(u64, u32, u64, u32)>,
-    /// Last port counters per switch: port → (tx bytes).
-    tx_bytes: HashMap<DatapathId, HashMap<u32, u64>>,
-    /// Bytes sent fabric-wide since the previous summary.
-    tx_delta: u64,
-    /// Switches that came up.
-    up: BTreeSet<DatapathId>,
-}
-
 async fn demo(args: Args) -> anyhow::Result<DemoReport> {
     let interval = Duration::from_secs(args.interval);
-    let (controller, mut events) = bind(interval).await?;
-    let addr = controller.local_addr();
-    let handle = controller.handle();
+    let stop = CancellationToken::new();
+
+    // The P4Runtime fabric first, so the controller finds its server listening.
+    let p4_network = Arc::new(P4SimNetwork::ring(args.p4_devices).context("building the P4 ring")?);
+    let p4_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .context("binding the emulated P4Runtime server")?;
+    let p4_address = p4_listener.local_addr()?.to_string();
+    let p4_server = tokio::spawn(serve_listener(
+        p4_listener,
+        p4_network.clone(),
+        stop.clone(),
+    ));
+    let p4_traffic = tokio::spawn(run_traffic(
+        p4_network.clone(),
+        Duration::from_millis(200),
+        args.time_scale,
+        stop.clone(),
+    ));
+
+    let service = start_service(&args, interval, &p4_network, &p4_address).await?;
+    let of_addr = service.openflow_addr();
     let topo = SimTopology::generate(TopologyKind::Abilene).context("generating Abilene")?;
-    println!(
-        "prescient demo: controller listening for OpenFlow 1.3 on {addr}; starting {} emulated Abilene switches ({} links, {} hosts)",
-        topo.switches.len(),
-        topo.links.len(),
-        topo.hosts.len()
-    );
+    let links_total = topo.links.len() * 2 + p4_network.links().len() * 2;
     let options = SimOptions {
         speedup: args.time_scale,
         ..SimOptions::default()
     };
     let sim = SimNetwork::build(topo, TrafficConfig::default())
         .with_options(options)
-        .spawn(addr);
-    let stop = async {
+        .spawn(of_addr);
+
+    match service.http_addr() {
+        Some(http) => println!("prescient demo: dashboard and REST API at http://{http}/"),
+        None => println!("prescient demo: running without HTTP"),
+    }
+    println!(
+        "prescient demo: OpenFlow 1.3 on {of_addr} (12 emulated Abilene switches), P4Runtime at {p4_address} ({} emulated prescient.p4 switches); Ctrl-C stops",
+        args.p4_devices
+    );
+
+    let until = async {
         match args.seconds {
             Some(s) => tokio::time::sleep(Duration::from_secs(s)).await,
             None => {
@@ -134,133 +152,106 @@ async fn demo(args: Args) -> anyhow::Result<DemoReport> {
             }
         }
     };
-    tokio::pin!(stop);
-    let mut seen = Seen::default();
+    tokio::pin!(until);
     let mut every = tokio::time::interval(interval);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    every.tick().await;
     loop {
         tokio::select! {
-            _ = &mut stop => break,
-            ev = events.recv() => match ev {
-                Some(ev) => on_event(&ev, &sim, &mut seen),
-                None => break,
-            },
-            _ = every.tick() => {
-                summary(&handle, &sim, &mut seen, interval.as_secs_f64() * args.time_scale);
-                probe(&handle, &sim).await;
-            }
+            _ = &mut until => break,
+            _ = every.tick() => println!("{}", summary(&service, links_total).line()),
         }
     }
-    let report = DemoReport {
-        switches_seen: seen.up.len(),
-        links_discovered: seen.links.len() / 2,
-        links_total: sim.topology().links.len(),
-        packet_ins: handle.stats().packet_ins,
-    };
-    println!(
-        "prescient demo: stopping ({} switches seen, {} of {} links discovered, {} packet-ins)",
-        report.switches_seen, report.links_discovered, report.links_total, report.packet_ins
-    );
+    let report = summary(&service, links_total);
+    println!("prescient demo: stopping; {}", report.line());
     sim.shutdown().await;
-    // Keep draining so sessions reporting SwitchDown never wait on a full stream.
-    let drain = tokio::spawn(async move { while events.recv().await.is_some() {} });
-    controller.shutdown().await;
-    drain.abort();
+    service.shutdown().await;
+    stop.cancel();
+    let _ = p4_server.await;
+    let _ = p4_traffic.await;
     Ok(report)
 }
 
-fn on_event(ev: &SwitchEvent, sim: &SimHandle, seen: &mut Seen) {
-    match ev {
-        SwitchEvent::SwitchUp(info) => {
-            seen.up.insert(info.dpid);
-            let name = sim
-                .topology()
-                .switch_index(info.dpid)
-                .and_then(|i| sim.topology().switches.get(i))
-                .map_or("?", |s| s.name.as_str());
-            let ports: Vec<String> = info
-                .ports
-                .iter()
-                .map(|p| format!("{}:{}", p.number, p.name))
-                .collect();
-            println!(
-                "  switch {} ({name}) connected from {}: ports {}",
-                info.dpid,
-                info.peer,
-                ports.join(" ")
-            );
+async fn start_service(
+    args: &Args,
+    interval: Duration,
+    p4_network: &P4SimNetwork,
+    p4_address: &str,
+) -> anyhow::Result<Service> {
+    let p4info = prescient_p4info().context("the embedded prescient.p4 P4Info")?;
+    let p4: Vec<P4Target> = p4_network
+        .device_ids()
+        .into_iter()
+        .map(|device_id| P4Target {
+            address: p4_address.to_string(),
+            device_id,
+            ports: vec![1, 2],
+            port_speed_bps: Some(1_000_000_000),
+            election_id: 1,
+            p4info: p4info.clone(),
+            device_config: Vec::new(),
+            stats_interval: interval,
+        })
+        .collect();
+    // Preferred addresses first; a taken one (another controller, a second demo) falls back
+    // to a free loopback port so the demo still comes up.
+    let any = SocketAddr::from(([127, 0, 0, 1], 0));
+    let mut last = None;
+    for (openflow, http) in [
+        (args.openflow, args.http),
+        (args.openflow, any),
+        (any, args.http),
+        (any, any),
+    ] {
+        let mut config = ServiceConfig::new(openflow, Some(http));
+        config.stats_interval = Some(interval);
+        config.p4 = p4.clone();
+        match Service::start(config).await {
+            Ok(service) => return Ok(service),
+            Err(e) => last = Some(e),
         }
-        SwitchEvent::SwitchDown { dpid, reason } => {
-            println!("  switch {dpid} disconnected: {reason}")
-        }
-        SwitchEvent::PacketIn { dpid, packet } => {
-            if let Ok(probe) = LldpProbe::parse(&packet.data) {
-                if probe.chassis.protocol == Protocol::OpenFlow {
-                    seen.links
-                        .insert((probe.chassis.id, probe.port.0, dpid.0, packet.in_port.0));
-                }
-            }
-        }
-        SwitchEvent::PortStats { dpid, counters } => {
-            let last = seen.tx_bytes.entry(*dpid).or_default();
-            for c in counters {
-                let before = last.insert(c.number, c.tx_bytes);
-                if let Some(b) = before {
-                    seen.tx_delta += c.tx_bytes.saturating_sub(b);
-                }
-            }
-        }
-        _ => {}
+    }
+    Err(last.map_or_else(|| anyhow::anyhow!("no address to bind"), anyhow::Error::new))
+        .context("starting the controller")
+}
+
+fn summary(service: &Service, links_total: usize) -> DemoReport {
+    let snapshot = service.core().snapshot();
+    let (openflow_devices, p4_devices) = service.core().read(|c| {
+        let up = |p: Protocol| {
+            c.topology()
+                .devices()
+                .filter(|d| d.up && d.id.protocol == p)
+                .count()
+        };
+        (up(Protocol::OpenFlow), up(Protocol::P4Runtime))
+    });
+    let forecasts = service.core().read(|c| {
+        c.all_series()
+            .filter(|(_, s)| !s.forecast().is_empty())
+            .count()
+    });
+    DemoReport {
+        devices_up: openflow_devices + p4_devices,
+        openflow_devices,
+        p4_devices,
+        links: snapshot.links().len(),
+        links_total,
+        forecasts,
+        http: service.http_addr(),
     }
 }
 
-/// Prints one summary line; `model_secs` is the model time one interval covers.
-fn summary(handle: &OpenFlowHandle, sim: &SimHandle, seen: &mut Seen, model_secs: f64) {
-    let stats = handle.stats();
-    let sw = sim.total_stats();
-    let total = sim.topology().switches.len();
-    // Counters advance in model time; dividing by the model time covered gives the model rate.
-    let gbps = seen.tx_delta as f64 * 8.0 / model_secs.max(1e-9) / 1e9;
-    seen.tx_delta = 0;
-    println!(
-        "[summary] switches {}/{} up | packet-ins {} | flows installed {} | links discovered {} (of {}) | port tx {:.2} Gbit/s (model time)",
-        stats.switches_up,
-        total,
-        stats.packet_ins,
-        sw.flows,
-        seen.links.len() / 2,
-        sim.topology().links.len(),
-        gbps
-    );
-}
-
-/// Sends an LLDP probe out of every port of every switch that is up.
-async fn probe(handle: &OpenFlowHandle, sim: &SimHandle) {
-    for dpid in handle.switches() {
-        let Some(spec) = sim
-            .topology()
-            .switch_index(dpid)
-            .and_then(|i| sim.topology().switches.get(i))
-        else {
-            continue;
-        };
-        for &port in &spec.ports {
-            let d = dpid.0.to_be_bytes();
-            let probe = LldpProbe {
-                src_mac: MacAddr([0x02, d[4], d[5], d[6], d[7], port.0 as u8]),
-                chassis: DeviceId::openflow(dpid.0),
-                port: TopoPort(port.0),
-                ttl_secs: 120,
-                signature: None,
-            };
-            let po = PacketOut {
-                in_port: PortNo::CONTROLLER,
-                actions: vec![Action::output(port)],
-                ..PacketOut::to_port(port, probe.emit().into())
-            };
-            if let Err(e) = handle.send(dpid, Command::PacketOut(po)).await {
-                tracing::debug!(%dpid, "probe not sent: {e}");
-            }
-        }
+impl DemoReport {
+    fn line(&self) -> String {
+        format!(
+            "[summary] devices up {} ({} OpenFlow, {} P4Runtime) | links {} of {} | series forecasting {}",
+            self.devices_up,
+            self.openflow_devices,
+            self.p4_devices,
+            self.links,
+            self.links_total,
+            self.forecasts
+        )
     }
 }
