@@ -175,7 +175,9 @@ impl Ovs {
             .env("OVS_DBDIR", &self.dir)
             .env("OVS_SYSCONFDIR", &self.dir)
             .output()
-            .with_context(|| format!("starting {program} (is Open vSwitch installed? run scripts/setup)"))?;
+            .with_context(|| {
+                format!("starting {program} (is Open vSwitch installed? run scripts/setup)")
+            })?;
         if !output.status.success() {
             bail!(
                 "{program} {} failed ({}): {}",

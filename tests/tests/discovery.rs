@@ -96,7 +96,10 @@ async fn discovers_exactly(kind: TopologyKind) {
     assert_eq!(gone.len(), 2);
     for l in &gone {
         let ends = [l.src.device.id, l.dst.device.id];
-        assert!(ends.contains(&a.0) && ends.contains(&b.0), "{l:?} went, not the failed cable");
+        assert!(
+            ends.contains(&a.0) && ends.contains(&b.0),
+            "{l:?} went, not the failed cable"
+        );
     }
     assert!(after.is_subset(&expected), "a phantom link appeared");
 

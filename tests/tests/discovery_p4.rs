@@ -68,16 +68,18 @@ async fn controller_discovers_a_p4runtime_ring_and_follows_a_device_restart() {
         .collect();
     let service = Service::start(config).await.unwrap();
 
-    let links = || -> BTreeSet<LinkKey> {
-        service.core().snapshot().links().iter().copied().collect()
-    };
+    let links =
+        || -> BTreeSet<LinkKey> { service.core().snapshot().links().iter().copied().collect() };
     let found = wait_for("the P4Runtime ring discovered", WAIT, || {
         let l = links();
         (l.len() >= expected.len()).then_some(l)
     })
     .await
     .unwrap();
-    assert_eq!(found, expected, "discovered links differ from the emulated ring's");
+    assert_eq!(
+        found, expected,
+        "discovered links differ from the emulated ring's"
+    );
 
     // A restarted device loses its state and its streams: its two cables go at once...
     network.restart(2).unwrap();
