@@ -25,6 +25,20 @@ enum Command {
     /// Forecasting tools.
     #[command(subcommand)]
     Forecast(ForecastCommand),
+    /// Configuration file tools.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Print a commented configuration with every setting at its default.
+    Example,
+    /// Check a configuration file and say what is wrong with it.
+    Check {
+        /// The file.
+        file: std::path::PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -57,6 +71,16 @@ fn main() -> anyhow::Result<()> {
         Command::Bench(BenchCommand::Paths(args)) => cmd::bench_paths::run(args),
         Command::Bench(BenchCommand::Forecast(args)) => cmd::bench_forecast::run(args),
         Command::Forecast(ForecastCommand::Backtest(args)) => cmd::forecast::backtest(args),
+        Command::Config(ConfigCommand::Example) => {
+            print!("{}", prescient::config::EXAMPLE);
+            Ok(())
+        }
+        Command::Config(ConfigCommand::Check { file }) => {
+            let config = prescient::config::Config::load(&file)?;
+            config.service(&file.display().to_string())?;
+            println!("{}: ok", file.display());
+            Ok(())
+        }
     }
 }
 

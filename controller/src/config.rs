@@ -1,0 +1,425 @@
+//! The controller's configuration file (TOML), parsed once into typed values.
+//!
+//! Strict, as Faucet's: an unknown key is refused with its name and line, a value of the wrong
+//! type or out of range names the key and why. Every setting has a default, so an empty file
+//! (or none) is a valid configuration; `prescient config example` prints [`EXAMPLE`].
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::core::CoreConfig;
+use crate::driver::p4runtime::{prescient_p4info, P4Target};
+use crate::northbound::ApiConfig;
+use crate::service::ServiceConfig;
+
+/// A commented configuration with every key at its default (P4Runtime targets commented out).
+pub const EXAMPLE: &str = include_str!("../prescient.example.toml");
+
+/// Why a configuration was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("reading {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Not valid TOML, an unknown key, or a value of the wrong type (the message names the
+    /// key and its line).
+    #[error("{path}: {message}")]
+    Syntax {
+        /// The file.
+        path: String,
+        /// What the parser said, with line and column.
+        message: String,
+    },
+    /// A value that parses but cannot be used.
+    #[error("{path}: `{key}` = {value}: {why}")]
+    Invalid {
+        /// The file.
+        path: String,
+        /// The key, dotted.
+        key: String,
+        /// The value given.
+        value: String,
+        /// Why it is refused.
+        why: String,
+    },
+    /// A P4Info file that does not load.
+    #[error("{path}: `{key}`: {source}")]
+    P4Info {
+        /// The file.
+        path: String,
+        /// The key naming the P4Info.
+        key: String,
+        /// Why.
+        source: prescient_southbound::p4runtime::P4InfoError,
+    },
+}
+
+/// The whole file.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// OpenFlow listener.
+    pub openflow: OpenFlowSection,
+    /// REST API and dashboard.
+    pub http: HttpSection,
+    /// Link discovery.
+    pub discovery: DiscoverySection,
+    /// Forecasting and planning.
+    pub planning: PlanningSection,
+    /// P4Runtime devices to drive.
+    pub p4runtime: Vec<P4Section>,
+}
+
+/// `[openflow]`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct OpenFlowSection {
+    /// Listen address.
+    pub listen: SocketAddr,
+    /// Most switches connected at once.
+    pub max_switches: usize,
+    /// Idle timeout of reactive flows, seconds.
+    pub idle_timeout_secs: u16,
+    /// Port and flow counter polling period, seconds (0: never).
+    pub stats_interval_secs: u64,
+}
+
+impl Default for OpenFlowSection {
+    fn default() -> Self {
+        OpenFlowSection {
+            listen: SocketAddr::from(([127, 0, 0, 1], 6653)),
+            max_switches: 4096,
+            idle_timeout_secs: 60,
+            stats_interval_secs: 2,
+        }
+    }
+}
+
+/// `[http]`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpSection {
+    /// Listen address of the REST API and dashboard.
+    pub listen: SocketAddr,
+    /// Serve HTTP at all.
+    pub enabled: bool,
+    /// Bearer token for mutating calls; `PRESCIENT_API_TOKEN` is used when absent.
+    pub token: Option<String>,
+    /// Require the token for reads too.
+    pub protect_reads: bool,
+}
+
+impl Default for HttpSection {
+    fn default() -> Self {
+        HttpSection {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            enabled: true,
+            token: None,
+            protect_reads: false,
+        }
+    }
+}
+
+/// `[discovery]`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DiscoverySection {
+    /// LLDP probe period per port, milliseconds.
+    pub probe_interval_ms: u64,
+    /// A link not refreshed for this long expires, milliseconds.
+    pub link_timeout_ms: u64,
+    /// Capacity assumed for ports that report no speed (P4 targets, userspace OVS), Mbit/s.
+    pub default_port_speed_mbps: Option<u64>,
+}
+
+impl Default for DiscoverySection {
+    fn default() -> Self {
+        let d = CoreConfig::default().topology.discovery;
+        DiscoverySection {
+            probe_interval_ms: millis(d.probe_interval),
+            link_timeout_ms: millis(d.link_timeout),
+            default_port_speed_mbps: None,
+        }
+    }
+}
+
+/// `[planning]`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct PlanningSection {
+    /// One observation per series and one planning round per this period, milliseconds.
+    pub control_interval_ms: u64,
+    /// Forecast steps planned against.
+    pub horizon: usize,
+    /// A link is predicted hot above this share of its capacity (upper 95 % bound).
+    pub hot_threshold: f64,
+}
+
+impl Default for PlanningSection {
+    fn default() -> Self {
+        let c = CoreConfig::default();
+        PlanningSection {
+            control_interval_ms: millis(c.control_interval),
+            horizon: c.horizon,
+            hot_threshold: c.hot_threshold,
+        }
+    }
+}
+
+/// One `[[p4runtime]]` device.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct P4Section {
+    /// `host:port` of its P4Runtime server.
+    pub address: String,
+    /// Device id on that server.
+    pub device_id: u64,
+    /// Data-plane port numbers.
+    pub ports: Vec<u32>,
+    /// Port speed, Mbit/s.
+    #[serde(default)]
+    pub port_speed_mbps: Option<u64>,
+    /// Election id (must differ between controllers sharing the device).
+    #[serde(default = "one")]
+    pub election_id: u64,
+    /// P4Info file (text or binary, by content); prescient.p4's embedded one when absent.
+    #[serde(default)]
+    pub p4info: Option<PathBuf>,
+    /// Target pipeline file (BMv2 JSON from p4c); none when absent.
+    #[serde(default)]
+    pub device_config: Option<PathBuf>,
+    /// Counter read period, seconds.
+    #[serde(default = "two")]
+    pub stats_interval_secs: u64,
+}
+
+fn one() -> u64 {
+    1
+}
+
+fn two() -> u64 {
+    2
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+impl Config {
+    /// Reads and checks `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Config::parse(&text, &path.display().to_string())
+    }
+
+    /// Parses and checks `text`; `path` names it in errors.
+    pub fn parse(text: &str, path: &str) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Syntax {
+            path: path.to_string(),
+            message: e.to_string(),
+        })?;
+        config.check(path)?;
+        Ok(config)
+    }
+
+    fn check(&self, path: &str) -> Result<(), ConfigError> {
+        let invalid = |key: &str, value: String, why: &str| ConfigError::Invalid {
+            path: path.to_string(),
+            key: key.to_string(),
+            value,
+            why: why.to_string(),
+        };
+        let d = &self.discovery;
+        if d.probe_interval_ms == 0 {
+            return Err(invalid(
+                "discovery.probe_interval_ms",
+                "0".into(),
+                "must be at least 1",
+            ));
+        }
+        if d.link_timeout_ms <= d.probe_interval_ms {
+            return Err(invalid(
+                "discovery.link_timeout_ms",
+                d.link_timeout_ms.to_string(),
+                "must exceed discovery.probe_interval_ms, or every link would expire between probes",
+            ));
+        }
+        let p = &self.planning;
+        if p.control_interval_ms == 0 {
+            return Err(invalid(
+                "planning.control_interval_ms",
+                "0".into(),
+                "must be at least 1",
+            ));
+        }
+        if p.horizon == 0 {
+            return Err(invalid(
+                "planning.horizon",
+                "0".into(),
+                "must be at least 1",
+            ));
+        }
+        if !(p.hot_threshold > 0.0 && p.hot_threshold <= 1.0) {
+            return Err(invalid(
+                "planning.hot_threshold",
+                p.hot_threshold.to_string(),
+                "must be a share of capacity in (0, 1]",
+            ));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, t) in self.p4runtime.iter().enumerate() {
+            if !seen.insert(t.device_id) {
+                return Err(invalid(
+                    &format!("p4runtime[{i}].device_id"),
+                    t.device_id.to_string(),
+                    "names a device already configured (device ids must be unique)",
+                ));
+            }
+            if t.ports.is_empty() {
+                return Err(invalid(
+                    &format!("p4runtime[{i}].ports"),
+                    "[]".into(),
+                    "a device needs at least one port for discovery",
+                ));
+            }
+            if t.stats_interval_secs == 0 {
+                return Err(invalid(
+                    &format!("p4runtime[{i}].stats_interval_secs"),
+                    "0".into(),
+                    "must be at least 1",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The service configuration this file describes (P4Info and pipeline files are read).
+    pub fn service(&self, path: &str) -> Result<ServiceConfig, ConfigError> {
+        let http = self.http.enabled.then_some(self.http.listen);
+        let mut service = ServiceConfig::new(self.openflow.listen, http);
+        service.max_switches = self.openflow.max_switches;
+        service.idle_timeout = self.openflow.idle_timeout_secs;
+        service.stats_interval = (self.openflow.stats_interval_secs > 0)
+            .then(|| Duration::from_secs(self.openflow.stats_interval_secs));
+        let env = ApiConfig::from_env();
+        service.api = ApiConfig {
+            token: self.http.token.clone().or(env.token),
+            protect_reads: self.http.protect_reads,
+        };
+        let core = &mut service.core;
+        core.topology.discovery.probe_interval =
+            Duration::from_millis(self.discovery.probe_interval_ms);
+        core.topology.discovery.link_timeout =
+            Duration::from_millis(self.discovery.link_timeout_ms);
+        if let Some(mbps) = self.discovery.default_port_speed_mbps {
+            core.topology.capacity.default_bps = Some(mbps.saturating_mul(1_000_000));
+        }
+        core.control_interval = Duration::from_millis(self.planning.control_interval_ms);
+        core.horizon = self.planning.horizon;
+        core.hot_threshold = self.planning.hot_threshold;
+        for (i, t) in self.p4runtime.iter().enumerate() {
+            let p4info_err = |source| ConfigError::P4Info {
+                path: path.to_string(),
+                key: format!("p4runtime[{i}].p4info"),
+                source,
+            };
+            let p4info = match &t.p4info {
+                Some(file) => {
+                    prescient_southbound::p4runtime::load_p4info_file(file).map_err(p4info_err)?
+                }
+                None => prescient_p4info().map_err(p4info_err)?,
+            };
+            let device_config = match &t.device_config {
+                Some(file) => std::fs::read(file).map_err(|source| ConfigError::Read {
+                    path: file.clone(),
+                    source,
+                })?,
+                None => Vec::new(),
+            };
+            service.p4.push(P4Target {
+                address: t.address.clone(),
+                device_id: t.device_id,
+                ports: t.ports.clone(),
+                port_speed_bps: t.port_speed_mbps.map(|m| m.saturating_mul(1_000_000)),
+                election_id: u128::from(t.election_id),
+                p4info,
+                device_config,
+                stats_interval: Duration::from_secs(t.stats_interval_secs),
+            });
+        }
+        Ok(service)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_is_the_defaults_and_builds_a_service() {
+        let example = Config::parse(EXAMPLE, "example").expect("the example parses");
+        let defaults = Config {
+            p4runtime: example.p4runtime.clone(),
+            ..Config::default()
+        };
+        assert_eq!(
+            example, defaults,
+            "the example's values drifted from the defaults"
+        );
+        example.service("example").expect("the example builds");
+        assert_eq!(Config::parse("", "empty").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_with_their_name_and_line() {
+        let err = Config::parse(
+            "[openflow]\nlisten = \"127.0.0.1:6653\"\nlistne = 1\n",
+            "c.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("listne"), "{err}");
+        assert!(err.contains("line 3"), "{err}");
+    }
+
+    #[test]
+    fn wrong_types_and_out_of_range_values_name_the_key() {
+        let err = Config::parse("[openflow]\nmax_switches = \"many\"\n", "c.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("max_switches"), "{err}");
+        let err = Config::parse("[planning]\nhot_threshold = 1.5\n", "c.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("planning.hot_threshold") && err.contains("1.5"),
+            "{err}"
+        );
+        let err = Config::parse(
+            "[discovery]\nprobe_interval_ms = 1000\nlink_timeout_ms = 500\n",
+            "c.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("discovery.link_timeout_ms"), "{err}");
+    }
+
+    #[test]
+    fn duplicate_p4_device_ids_are_refused() {
+        let text = "[[p4runtime]]\naddress = \"127.0.0.1:9559\"\ndevice_id = 1\nports = [1]\n\
+                    [[p4runtime]]\naddress = \"127.0.0.1:9560\"\ndevice_id = 1\nports = [1]\n";
+        let err = Config::parse(text, "c.toml").unwrap_err().to_string();
+        assert!(err.contains("p4runtime[1].device_id"), "{err}");
+    }
+}
