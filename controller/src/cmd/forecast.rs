@@ -1,10 +1,158 @@
-//! `prescient forecast …` (being built: see the open issues).
+//! `prescient forecast backtest`: the rolling-origin backtest of `prescient_predict::backtest` on a
+//! trace file, with a table (or JSON) per model and horizon. Timing lives here, not in the
+//! library (which has no clock).
+
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressStyle};
+use prescient_predict::{
+    evaluate_series, fit_pooled, read_trace, BacktestConfig, BacktestRow, Missing, ModelKind,
+    Normalise, Score, TraceFormat,
+};
+use std::time::Instant;
 
 /// Arguments of `prescient forecast backtest`.
 #[derive(Debug, clap::Args)]
-pub struct BacktestArgs {}
+pub struct BacktestArgs {
+    /// Trace file: one column per series, one row per interval.
+    #[arg(long)]
+    pub input: std::path::PathBuf,
+    /// Trace format: auto, csv, abilene or isp.
+    #[arg(long, default_value = "auto")]
+    pub format: String,
+    /// Steps ahead to score, comma separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,2,3")]
+    pub horizon: Vec<usize>,
+    /// Models, comma separated: naive, seasonal-naive, ets, regression, auto, or all.
+    #[arg(long, value_delimiter = ',', default_value = "all")]
+    pub model: Vec<String>,
+    /// Scaling of each series: max (its maximum over the whole trace, the published protocol),
+    /// train-max (maximum of the training part, no look-ahead) or none.
+    #[arg(long, default_value = "max")]
+    pub normalise: String,
+    /// Empty cells: skip (unknown: not scored, last value carried forward as model input),
+    /// zero (no traffic: scored as 0), or auto (zero for SNDlib/Abilene traces, which omit zero
+    /// demands; skip otherwise).
+    #[arg(long, default_value = "auto")]
+    pub missing: String,
+    /// Do not give model `auto` the regression pooled over all series of the trace.
+    #[arg(long)]
+    pub no_pooled: bool,
+    /// Print a JSON list of rows instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn models(names: &[String]) -> anyhow::Result<Vec<ModelKind>> {
+    if names.iter().any(|n| n == "all") {
+        return Ok(ModelKind::ALL.to_vec());
+    }
+    names
+        .iter()
+        .map(|n| n.parse::<ModelKind>().map_err(anyhow::Error::from))
+        .collect()
+}
 
 /// Entry point of `prescient forecast backtest`.
-pub fn backtest(_args: BacktestArgs) -> anyhow::Result<()> {
-    anyhow::bail!("this subcommand is being built")
+pub fn backtest(args: BacktestArgs) -> anyhow::Result<()> {
+    let format: TraceFormat = args.format.parse()?;
+    let file = std::fs::File::open(&args.input)
+        .with_context(|| format!("opening trace {}", args.input.display()))?;
+    let trace = read_trace(file, format)
+        .with_context(|| format!("reading trace {}", args.input.display()))?;
+    let is_sndlib = trace.names.iter().any(|n| n.contains("->"));
+    let missing = match args.missing.as_str() {
+        "skip" => Missing::Skip,
+        "zero" => Missing::Zero,
+        "auto" if is_sndlib => Missing::Zero,
+        "auto" => Missing::Skip,
+        other => anyhow::bail!("--missing {other:?}: expected skip, zero or auto"),
+    };
+    let normalise = match args.normalise.as_str() {
+        "max" => Normalise::Max,
+        "train-max" => Normalise::TrainMax,
+        "none" => Normalise::None,
+        other => anyhow::bail!("--normalise {other:?}: expected max, train-max or none"),
+    };
+    let cfg = BacktestConfig {
+        horizons: args.horizon.clone(),
+        normalise,
+        missing,
+        ..Default::default()
+    };
+    cfg.validate()?;
+    let kinds = models(&args.model)?;
+    let interval = trace.interval_secs();
+    if !args.json {
+        eprintln!(
+            "{}: {} series × {} rows, interval {}, {} empty cells treated as {}",
+            args.input.display(),
+            trace.columns.len(),
+            trace.rows(),
+            interval.map_or("unknown".to_string(), |s| format!("{s} s")),
+            trace.missing(),
+            if missing == Missing::Zero {
+                "zero traffic"
+            } else {
+                "missing (not scored)"
+            },
+        );
+    }
+
+    let bar = ProgressBar::new((kinds.len() * trace.columns.len()) as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{msg:>15} [{bar:40}] {pos}/{len} series, eta {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let mut rows = Vec::new();
+    for kind in kinds {
+        bar.set_message(kind.name());
+        let start = Instant::now();
+        let pooled = if kind == ModelKind::Auto && !args.no_pooled {
+            fit_pooled(&trace.columns, interval, &cfg)
+        } else {
+            None
+        };
+        let mut total = vec![Score::default(); cfg.horizons.len()];
+        let mut series = 0usize;
+        for col in &trace.columns {
+            if let Some(scores) = evaluate_series(col, interval, kind, &cfg, pooled.as_ref()) {
+                series += 1;
+                total.iter_mut().zip(&scores).for_each(|(t, s)| t.merge(s));
+            }
+            bar.inc(1);
+        }
+        let per_series = start.elapsed().as_secs_f64() / series.max(1) as f64;
+        for (score, &h) in total.iter().zip(&cfg.horizons) {
+            rows.push(BacktestRow::from_score(kind, h, score, per_series));
+        }
+    }
+    bar.finish_and_clear();
+
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    } else {
+        print_table(&rows);
+    }
+    Ok(())
+}
+
+fn print_table(rows: &[BacktestRow]) {
+    println!(
+        "{:<15} {:>3} {:>11} {:>11} {:>9} {:>7} {:>7} {:>10} {:>9}",
+        "model", "h", "MSE", "MAE", "RMSE", "cov80", "cov95", "s/series", "points"
+    );
+    for r in rows {
+        println!(
+            "{:<15} {:>3} {:>11.4e} {:>11.4e} {:>9.5} {:>7.3} {:>7.3} {:>10.4} {:>9}",
+            r.model,
+            r.horizon,
+            r.mse,
+            r.mae,
+            r.rmse,
+            r.coverage80,
+            r.coverage95,
+            r.seconds_per_series,
+            r.points
+        );
+    }
 }
