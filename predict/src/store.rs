@@ -196,11 +196,15 @@ impl<K: Ord + Clone> SeriesStore<K> {
         })
     }
 
-    /// Fits every series now (e.g. after loading history), whatever its schedule.
+    /// Fits every series now (e.g. after loading history), whatever its schedule; their next
+    /// refits are spread evenly over the following `refit_every` observations.
     pub fn fit_all(&mut self) {
         let cfg = self.cfg;
-        for s in self.series.values_mut() {
+        let every = cfg.refit_every.max(1);
+        for (i, s) in self.series.values_mut().enumerate() {
             Self::fit(&cfg, s);
+            // Stagger the next refits so that one interval never refits every series at once.
+            s.since_fit = i % every;
         }
     }
 
