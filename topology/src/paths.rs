@@ -372,6 +372,9 @@ impl Snapshot {
         let mut out = Vec::new();
         let mut stack: Vec<(u32, std::ops::Range<u32>)> = vec![(s, self.out_links(s))];
         let mut links: Vec<LinkIdx> = Vec::new();
+        if limit == 0 {
+            return Ok(out);
+        }
         if s == d {
             return Ok(vec![self.materialize(&IdxPath { cost: 0, links }, s)]);
         }
