@@ -18,10 +18,9 @@ use tokio_util::sync::CancellationToken;
 
 const WAIT: Duration = Duration::from_secs(40);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn controller_discovers_a_p4runtime_ring_and_follows_a_device_restart() {
-    let network = Arc::new(P4SimNetwork::ring(4).unwrap());
-    let expected: BTreeSet<LinkKey> = network
+/// Both directions of every emulated cable, as the controller names them.
+fn expected_links(network: &P4SimNetwork) -> BTreeSet<LinkKey> {
+    network
         .links()
         .into_iter()
         .flat_map(|(a, b)| {
@@ -40,13 +39,22 @@ async fn controller_discovers_a_p4runtime_ring_and_follows_a_device_restart() {
                 },
             ]
         })
-        .collect();
-    assert_eq!(expected.len(), 8);
+        .collect()
+}
 
+/// Serves `network` on a free port and starts the controller driving every device, each with
+/// ports 1..=`ports`.
+async fn start(
+    network: Arc<P4SimNetwork>,
+    ports: u32,
+) -> (Service, CancellationToken, tokio::task::JoinHandle<()>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap().to_string();
     let stop_sim = CancellationToken::new();
-    let server = tokio::spawn(serve_listener(listener, network.clone(), stop_sim.clone()));
+    let serving = serve_listener(listener, network.clone(), stop_sim.clone());
+    let server = tokio::spawn(async move {
+        let _ = serving.await;
+    });
 
     let mut config = ServiceConfig::new("127.0.0.1:0".parse().unwrap(), None);
     config.core.topology.discovery.probe_interval = Duration::from_millis(300);
@@ -58,7 +66,7 @@ async fn controller_discovers_a_p4runtime_ring_and_follows_a_device_restart() {
         .map(|device_id| P4Target {
             address: address.clone(),
             device_id,
-            ports: vec![1, 2],
+            ports: (1..=ports).collect(),
             port_speed_bps: Some(1_000_000_000),
             election_id: 1,
             p4info: p4info.clone(),
@@ -67,6 +75,15 @@ async fn controller_discovers_a_p4runtime_ring_and_follows_a_device_restart() {
         })
         .collect();
     let service = Service::start(config).await.unwrap();
+    (service, stop_sim, server)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn controller_discovers_a_p4runtime_ring_and_follows_a_device_restart() {
+    let network = Arc::new(P4SimNetwork::ring(4).unwrap());
+    let expected = expected_links(&network);
+    assert_eq!(expected.len(), 8);
+    let (service, stop_sim, server) = start(network.clone(), 2).await;
 
     let links =
         || -> BTreeSet<LinkKey> { service.core().snapshot().links().iter().copied().collect() };
@@ -101,6 +118,53 @@ async fn controller_discovers_a_p4runtime_ring_and_follows_a_device_restart() {
     .unwrap();
     assert_eq!(back, expected);
 
+    service.shutdown().await;
+    stop_sim.cancel();
+    let _ = server.await;
+}
+
+/// A k=4 fat-tree of emulated P4Runtime switches: 4 core, 8 aggregation, 8 edge (ids 1..=20).
+fn fat_tree() -> P4SimNetwork {
+    let mut net = P4SimNetwork::new(20).unwrap();
+    let mut next_port = [0u32; 21];
+    let mut port = |d: u64| {
+        next_port[d as usize] += 1;
+        (d, next_port[d as usize])
+    };
+    let core = |i: u64| 1 + i;
+    let agg = |pod: u64, i: u64| 5 + pod * 2 + i;
+    let edge = |pod: u64, i: u64| 13 + pod * 2 + i;
+    for pod in 0..4 {
+        for a in 0..2 {
+            for c in 0..2 {
+                let (x, y) = (port(agg(pod, a)), port(core(a * 2 + c)));
+                net.link(x, y);
+            }
+            for e in 0..2 {
+                let (x, y) = (port(agg(pod, a)), port(edge(pod, e)));
+                net.link(x, y);
+            }
+        }
+    }
+    net
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn controller_discovers_a_p4runtime_fat_tree_exactly() {
+    let network = Arc::new(fat_tree());
+    let expected = expected_links(&network);
+    assert_eq!(expected.len(), 2 * 32);
+    let (service, stop_sim, server) = start(network.clone(), 4).await;
+    let found = wait_for("the P4Runtime fat-tree discovered", WAIT, || {
+        let l: BTreeSet<LinkKey> = service.core().snapshot().links().iter().copied().collect();
+        (l.len() >= expected.len()).then_some(l)
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        found, expected,
+        "discovered links differ from the emulated fat-tree's"
+    );
     service.shutdown().await;
     stop_sim.cancel();
     let _ = server.await;
