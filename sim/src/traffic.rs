@@ -12,6 +12,7 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use crate::topology::{Endpoint, SimTopology};
 
@@ -43,6 +44,45 @@ pub struct TrafficConfig {
     pub flash_multiplier: f64,
     /// Duration of a flash crowd, model seconds.
     pub flash_secs: f64,
+    /// Measured demand to replay instead of the synthetic cycles (`prescient demo --trace`).
+    pub replay: Option<Arc<Replay>>,
+}
+
+/// A measured trace replayed as demand, row by row (linearly interpolated, cyclic).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Replay {
+    /// One column per (source host, destination host): the demand itself, bits/s.
+    Pairs {
+        /// Model seconds each row covers.
+        interval_secs: f64,
+        /// Source and destination host of each column.
+        pairs: Vec<(usize, usize)>,
+        /// `rates_bps[column][row]`.
+        rates_bps: Vec<Vec<f64>>,
+    },
+    /// One aggregate series: it shapes the synthetic pairs' demand (its mean maps to 1).
+    Aggregate {
+        /// Model seconds each row covers.
+        interval_secs: f64,
+        /// The series divided by its mean.
+        shape: Vec<f64>,
+    },
+}
+
+impl Replay {
+    /// Value of `row_values` at model time `t`: rows are `interval` apart, interpolated, cyclic.
+    fn at(interval: f64, row_values: &[f64], t: f64) -> f64 {
+        let n = row_values.len();
+        if n == 0 || interval.is_nan() || interval <= 0.0 {
+            return 0.0;
+        }
+        let pos = (t.max(0.0) / interval) % n as f64;
+        let i = pos.floor() as usize % n;
+        let w = pos - pos.floor();
+        let a = row_values.get(i).copied().unwrap_or(0.0);
+        let b = row_values.get((i + 1) % n).copied().unwrap_or(a);
+        a * (1.0 - w) + b * w
+    }
 }
 
 impl Default for TrafficConfig {
@@ -57,6 +97,7 @@ impl Default for TrafficConfig {
             flash_probability: 0.02,
             flash_multiplier: 5.0,
             flash_secs: 900.0,
+            replay: None,
         }
     }
 }
@@ -99,6 +140,18 @@ fn unit(h: u64) -> f64 {
 impl TrafficModel {
     /// Chooses pairs among `hosts` hosts: each host sends to `pairs_per_host` distinct others.
     pub fn new(hosts: usize, config: TrafficConfig) -> TrafficModel {
+        if let Some(Replay::Pairs { pairs, .. }) = config.replay.as_deref() {
+            let pairs = pairs
+                .iter()
+                .filter(|(s, d)| *s < hosts && *d < hosts && s != d)
+                .map(|&(src, dst)| Pair {
+                    src,
+                    dst,
+                    base_bps: 0.0,
+                })
+                .collect();
+            return TrafficModel { config, pairs };
+        }
         let mut pairs = Vec::new();
         if hosts >= 2 {
             let per_host = config.pairs_per_host.min(hosts - 1);
@@ -140,6 +193,27 @@ impl TrafficModel {
             return 0.0;
         };
         let c = &self.config;
+        match c.replay.as_deref() {
+            Some(Replay::Pairs {
+                interval_secs,
+                pairs,
+                rates_bps,
+            }) => {
+                // Columns and model pairs line up unless a column named an absent host.
+                let column = pairs.iter().position(|&(s, d)| s == p.src && d == p.dst);
+                return column
+                    .and_then(|c| rates_bps.get(c))
+                    .map_or(0.0, |rows| Replay::at(*interval_secs, rows, t).max(0.0));
+            }
+            Some(Replay::Aggregate {
+                interval_secs,
+                shape,
+            }) => {
+                let noise = 1.0 + c.noise * self.smooth_noise(i, t);
+                return (p.base_bps * Replay::at(*interval_secs, shape, t) * noise).max(0.0);
+            }
+            None => {}
+        }
         let day_phase = (t / DAY_SECS).fract();
         let daily = 1.0 - c.daily_amplitude * (2.0 * std::f64::consts::PI * day_phase).cos();
         let weekday = ((t / DAY_SECS).floor() as i64).rem_euclid(7);
@@ -590,5 +664,47 @@ mod tests {
             .map(|h| counters.port(h.attach).unwrap().load().rx_dropped)
             .sum();
         assert!(dropped > 0);
+    }
+
+    #[test]
+    fn a_replayed_trace_drives_the_demand_row_by_row() {
+        let replay = Replay::Pairs {
+            interval_secs: 300.0,
+            pairs: vec![(0, 1), (2, 0)],
+            rates_bps: vec![vec![1e6, 3e6], vec![5e6, 5e6]],
+        };
+        let model = TrafficModel::new(
+            3,
+            TrafficConfig {
+                replay: Some(Arc::new(replay)),
+                ..TrafficConfig::default()
+            },
+        );
+        assert_eq!(model.pairs().len(), 2);
+        assert_eq!(model.rate_bps(0, 0.0), 1e6);
+        assert_eq!(model.rate_bps(0, 150.0), 2e6, "halfway between rows");
+        assert_eq!(model.rate_bps(0, 600.0), 1e6, "the trace repeats");
+        assert_eq!(model.rate_bps(1, 42.0), 5e6);
+    }
+
+    #[test]
+    fn an_aggregate_trace_shapes_the_synthetic_pairs() {
+        let shaped = |shape: Vec<f64>| {
+            TrafficModel::new(
+                4,
+                TrafficConfig {
+                    noise: 0.0,
+                    replay: Some(Arc::new(Replay::Aggregate {
+                        interval_secs: 60.0,
+                        shape,
+                    })),
+                    ..TrafficConfig::default()
+                },
+            )
+        };
+        let m = shaped(vec![0.5, 1.5]);
+        let low = m.rate_bps(0, 0.0);
+        let high = m.rate_bps(0, 60.0);
+        assert!((high / low - 3.0).abs() < 1e-9, "{low} {high}");
     }
 }

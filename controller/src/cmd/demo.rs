@@ -15,8 +15,8 @@ use std::time::Duration;
 use anyhow::Context;
 use prescient_sim::openflow::{SimNetwork, SimOptions};
 use prescient_sim::p4rt::{run_traffic, serve_listener, P4SimNetwork};
-use prescient_sim::topology::{SimTopology, TopologyKind};
-use prescient_sim::traffic::TrafficConfig;
+use prescient_sim::topology::{SimTopology, TopologyKind, ABILENE_NODES};
+use prescient_sim::traffic::{Replay, TrafficConfig};
 use prescient_topology::Protocol;
 use tokio_util::sync::CancellationToken;
 
@@ -44,6 +44,11 @@ pub struct Args {
     /// Emulated P4Runtime switches (a ring) beside the OpenFlow Abilene fabric; 0 for none.
     #[arg(long, default_value_t = 4)]
     pub p4_devices: u64,
+    /// Replay a measured trace instead of the built-in traffic model: a traffic matrix (columns
+    /// `SRC->DST`, Mbit/s, e.g. SNDlib's Abilene) drives the host pairs, one aggregate series
+    /// shapes the built-in pairs.
+    #[arg(long)]
+    pub trace: Option<std::path::PathBuf>,
 }
 
 impl Default for Args {
@@ -55,6 +60,7 @@ impl Default for Args {
             http: SocketAddr::from(([127, 0, 0, 1], 8080)),
             openflow: SocketAddr::from(([127, 0, 0, 1], 6653)),
             p4_devices: 4,
+            trace: None,
         }
     }
 }
@@ -127,11 +133,19 @@ async fn demo(args: Args) -> anyhow::Result<DemoReport> {
     let of_addr = service.openflow_addr();
     let topo = SimTopology::generate(TopologyKind::Abilene).context("generating Abilene")?;
     let links_total = topo.links.len() * 2 + p4_network.links().len() * 2;
+    let traffic = TrafficConfig {
+        replay: match &args.trace {
+            Some(path) => Some(Arc::new(replay(path, &topo)?)),
+            None => None,
+        },
+        ..TrafficConfig::default()
+    };
     let options = SimOptions {
         speedup: args.time_scale,
+        traffic: traffic.clone(),
         ..SimOptions::default()
     };
-    let sim = SimNetwork::build(topo, TrafficConfig::default())
+    let sim = SimNetwork::build(topo, traffic)
         .with_options(options)
         .spawn(of_addr);
 
@@ -253,5 +267,142 @@ impl DemoReport {
             self.links_total,
             self.forecasts
         )
+    }
+}
+
+/// Reads a trace (formats of `prescient forecast backtest`) into demand for the emulated hosts.
+///
+/// Matrix columns `SRC->DST` name nodes; a node named like an emulated switch is that switch's
+/// host, any other name is assigned a host by its rank among the trace's names. Values are read
+/// as Mbit/s (SNDlib's unit); an empty cell is no traffic. A trace without `->` columns is an
+/// aggregate: its first series, divided by its mean, shapes the built-in demand.
+fn replay(path: &std::path::Path, topo: &SimTopology) -> anyhow::Result<Replay> {
+    use prescient_predict::{read_trace, TraceFormat};
+    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let trace = read_trace(std::io::BufReader::new(file), TraceFormat::Auto)
+        .with_context(|| format!("reading the trace {}", path.display()))?;
+    if trace.rows() == 0 {
+        anyhow::bail!("{}: the trace has no rows", path.display());
+    }
+    let interval_secs = trace
+        .times
+        .as_ref()
+        .and_then(|t| Some(t.get(1)? - t.first()?))
+        .filter(|d| *d > 0)
+        .map_or(300.0, |d| d as f64);
+    let ends: Vec<Option<(&str, &str)>> = trace.names.iter().map(|n| n.split_once("->")).collect();
+    if ends.iter().all(Option::is_none) {
+        let column = trace.columns.first().context("the trace has no series")?;
+        let mut last = 0.0;
+        let values: Vec<f64> = column
+            .iter()
+            .map(|v| {
+                last = v.unwrap_or(last);
+                last
+            })
+            .collect();
+        let mean = values.iter().sum::<f64>() / values.len() as f64;
+        if mean.is_nan() || mean <= 0.0 {
+            anyhow::bail!(
+                "{}: the series' mean is {mean}, nothing to shape",
+                path.display()
+            );
+        }
+        return Ok(Replay::Aggregate {
+            interval_secs,
+            shape: values.iter().map(|v| v / mean).collect(),
+        });
+    }
+    let mut nodes: Vec<&str> = ends.iter().flatten().flat_map(|(a, b)| [*a, *b]).collect();
+    nodes.sort_unstable();
+    nodes.dedup();
+    let host_of = |name: &str| -> Option<usize> {
+        // Switches are named s1.. in datapath-id order; Abilene's are its routers in that order.
+        let switch = topo
+            .switches
+            .iter()
+            .position(|s| s.name == name)
+            .or_else(|| {
+                (topo.kind == TopologyKind::Abilene)
+                    .then(|| ABILENE_NODES.iter().position(|n| *n == name))
+                    .flatten()
+            });
+        let by_switch = switch.and_then(|sw| topo.hosts.iter().position(|h| h.attach.switch == sw));
+        by_switch.or_else(|| {
+            let rank = nodes.iter().position(|n| *n == name)?;
+            (!topo.hosts.is_empty()).then(|| rank % topo.hosts.len())
+        })
+    };
+    let mut pairs = Vec::new();
+    let mut rates_bps = Vec::new();
+    for (column, end) in trace.columns.iter().zip(&ends) {
+        let Some((src, dst)) = end else { continue };
+        let (Some(s), Some(d)) = (host_of(src), host_of(dst)) else {
+            continue;
+        };
+        if s == d || pairs.contains(&(s, d)) {
+            continue;
+        }
+        pairs.push((s, d));
+        rates_bps.push(
+            column
+                .iter()
+                .map(|v| v.unwrap_or(0.0).max(0.0) * 1e6)
+                .collect(),
+        );
+    }
+    if pairs.is_empty() {
+        anyhow::bail!("{}: no column maps to two distinct hosts", path.display());
+    }
+    Ok(Replay::Pairs {
+        interval_secs,
+        pairs,
+        rates_bps,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_traffic_matrix_maps_router_names_onto_the_hosts_of_their_switches() {
+        let topo = SimTopology::generate(TopologyKind::Abilene).expect("abilene");
+        let dir = std::env::temp_dir().join(format!("prescient-demo-trace-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join("tm.csv");
+        std::fs::write(
+            &path,
+            "time,ATLAng->CHINng,CHINng->ATLAng,X->Y\n\
+             2004-03-01T00:00,1.5,,2\n\
+             2004-03-01T00:05,2.5,4,2\n",
+        )
+        .expect("writing the trace");
+        let replay = replay(&path, &topo).expect("a replay");
+        let _ = std::fs::remove_dir_all(&dir);
+        let Replay::Pairs {
+            interval_secs,
+            pairs,
+            rates_bps,
+        } = replay
+        else {
+            panic!("a matrix replays as pairs");
+        };
+        assert_eq!(interval_secs, 300.0);
+        let host = |router: &str| {
+            let sw = ABILENE_NODES
+                .iter()
+                .position(|n| *n == router)
+                .expect(router);
+            topo.hosts
+                .iter()
+                .position(|h| h.attach.switch == sw)
+                .expect("a host")
+        };
+        assert_eq!(pairs[0], (host("ATLAng"), host("CHINng")));
+        assert_eq!(pairs[1], (host("CHINng"), host("ATLAng")));
+        assert_eq!(rates_bps[0], vec![1.5e6, 2.5e6]);
+        assert_eq!(rates_bps[1], vec![0.0, 4e6], "an empty cell is no traffic");
+        assert_eq!(pairs.len(), 3, "unknown names still get hosts");
     }
 }
