@@ -1,0 +1,370 @@
+//! Mininet labs (`mininet/topos.py`) on the system Open vSwitch, driven from a test.
+//!
+//! Mininet's `OVSSwitch` only talks to the system-wide Open vSwitch (the default database socket
+//! `/var/run/openvswitch/db.sock` and bridge sockets beside it), unlike the private instances of
+//! [`crate::ovs`]. [`SystemOvs`] reuses a running one, or starts ovsdb-server on a scratch database
+//! plus ovs-vswitchd with the userspace datapath only (no kernel module is needed) and stops both
+//! on drop. Only one lab may use it at a time: take [`exclusive`] first.
+//!
+//! [`Lab`] runs a small Python driver under the system interpreter (which has the `mininet`
+//! module). It answers on stdout with `LAB <word> ...` lines, one per request read from stdin, and
+//! tears the network down when stdin closes or on SIGTERM, so a failing test leaves nothing behind;
+//! anything Mininet could not remove is removed by name on drop.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use tokio::sync::{mpsc, Mutex, MutexGuard};
+
+const SCHEMA: &str = "/usr/share/openvswitch/vswitch.ovsschema";
+const RUN_DIR: &str = "/var/run/openvswitch";
+/// The system interpreter: it has the `mininet` module (a pyenv `python3` on PATH may not).
+const PYTHON: &str = "/usr/bin/python3";
+
+static LAB: Mutex<()> = Mutex::const_new(());
+
+/// Serialises the labs of this test binary: they share the system Open vSwitch and Mininet names.
+pub async fn exclusive() -> MutexGuard<'static, ()> {
+    LAB.lock().await
+}
+
+/// The system Open vSwitch, running for as long as this value lives.
+pub struct SystemOvs {
+    /// Our scratch directory when we started the daemons; `None` when one was already running.
+    started: Option<PathBuf>,
+}
+
+impl SystemOvs {
+    /// Reuses a responsive system Open vSwitch, or starts one (userspace datapath only).
+    pub fn ensure() -> anyhow::Result<Self> {
+        reap_abandoned();
+        if run("ovs-vsctl", &["--timeout=2", "show"]).is_ok() {
+            return Ok(SystemOvs { started: None });
+        }
+        let dir = std::env::temp_dir().join(format!("prescient-sysovs-{}", std::process::id()));
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
+        }
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        std::fs::create_dir_all(RUN_DIR).with_context(|| format!("creating {RUN_DIR}"))?;
+        // From here on, drop stops whatever did start.
+        let ovs = SystemOvs {
+            started: Some(dir.clone()),
+        };
+        let file = |name: &str| dir.join(name).to_string_lossy().into_owned();
+        run("ovsdb-tool", &["create", &file("conf.db"), SCHEMA])?;
+        run(
+            "ovsdb-server",
+            &[
+                &format!("--remote=punix:{RUN_DIR}/db.sock"),
+                &format!("--pidfile={}", file("ovsdb.pid")),
+                &format!("--unixctl={}", file("ovsdb.ctl")),
+                &format!("--log-file={}", file("ovsdb.log")),
+                "--detach",
+                &file("conf.db"),
+            ],
+        )?;
+        run("ovs-vsctl", &["--timeout=10", "--no-wait", "init"])?;
+        run(
+            "ovs-vswitchd",
+            &[
+                &format!("unix:{RUN_DIR}/db.sock"),
+                &format!("--pidfile={}", file("vswitchd.pid")),
+                &format!("--unixctl={}", file("vswitchd.ctl")),
+                &format!("--log-file={}", file("vswitchd.log")),
+                "--detach",
+                // No kernel datapath here: only `datapath_type=netdev` bridges.
+                "--disable-system",
+            ],
+        )?;
+        run("ovs-vsctl", &["--timeout=10", "show"])?;
+        Ok(ovs)
+    }
+}
+
+/// Stops the daemons and removes the directories of earlier test processes that were killed
+/// before their drop ran (their directory names carry their process id).
+fn reap_abandoned() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let owner = ["prescient-sysovs-", "prescient-lab-"]
+            .iter()
+            .find_map(|prefix| name.strip_prefix(prefix))
+            .and_then(|pid| pid.parse::<u32>().ok());
+        match owner {
+            Some(pid) if !Path::new(&format!("/proc/{pid}")).exists() => {
+                stop_daemons(&entry.path());
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Stops the daemons (if any) run from `dir`, deleting their bridges first, and removes `dir`.
+fn stop_daemons(dir: &Path) {
+    let ctl = |name: &str| dir.join(name).to_string_lossy().into_owned();
+    // Only a live server of ours owns the default socket; otherwise the bridges are not ours.
+    if run("ovs-appctl", &["-t", &ctl("ovsdb.ctl"), "version"]).is_ok() {
+        // Deleting the bridges first removes their tap devices from the kernel.
+        if let Ok(bridges) = run("ovs-vsctl", &["--timeout=5", "list-br"]) {
+            for bridge in bridges.lines().filter(|b| !b.is_empty()) {
+                let _ = run(
+                    "ovs-vsctl",
+                    &["--timeout=5", "--if-exists", "del-br", bridge],
+                );
+            }
+        }
+        let _ = run(
+            "ovs-appctl",
+            &["-t", &ctl("vswitchd.ctl"), "exit", "--cleanup"],
+        );
+        let _ = run("ovs-appctl", &["-t", &ctl("ovsdb.ctl"), "exit"]);
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+impl Drop for SystemOvs {
+    fn drop(&mut self) {
+        if let Some(dir) = self.started.take() {
+            stop_daemons(&dir);
+        }
+    }
+}
+
+/// A Mininet network of `mininet/topos.py`, up until dropped.
+pub struct Lab {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines: mpsc::UnboundedReceiver<String>,
+    dir: PathBuf,
+    /// Mininet's node shells and interfaces, as the driver reported them, for cleanup by name.
+    pids: Vec<u32>,
+    links: Vec<String>,
+    bridges: Vec<String>,
+}
+
+const DRIVER: &str = r#"
+import os, re, signal, subprocess, sys
+from functools import partial
+
+repo, kind, size, ip, port = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], int(sys.argv[5])
+sys.path.insert(0, repo + "/mininet")
+
+from mininet.log import setLogLevel
+from mininet.net import Mininet
+from mininet.node import OVSSwitch, RemoteController
+import topos
+
+class Remote(RemoteController):
+    """The controller is known to listen (the test started it). Mininet's own check pipes into
+    `telnet`, which now and then hangs on the open OpenFlow session and stalls the lab."""
+
+    def checkListening(self):
+        pass
+
+def answer(*words):
+    print("LAB", *words, flush=True)
+
+# SIGTERM from the test's cleanup: unwind through `finally` so Mininet removes what it made.
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
+setLogLevel("info")
+topo = topos.make_topo(kind, size)
+# Leftovers of an earlier run that died before cleaning up, by this lab's names only (`mn -c`
+# would also kill every ping and controller process on the machine).
+for switch in topo.switches():
+    subprocess.run(["ovs-vsctl", "--timeout=5", "--if-exists", "del-br", switch], check=True)
+ours = re.compile(r"(%s)-eth[0-9]+" % "|".join(map(re.escape, topo.switches())))
+for dev in os.listdir("/sys/class/net"):
+    if ours.fullmatch(dev):
+        subprocess.run(["ip", "link", "del", dev], check=False)
+net = Mininet(
+    topo=topo,
+    switch=partial(OVSSwitch, datapath="user", protocols="OpenFlow13", failMode="secure"),
+    controller=partial(Remote, ip=ip, port=port),
+    autoSetMacs=True,
+)
+try:
+    answer("pids", *[n.pid for n in net.hosts + net.switches])
+    answer("links", *[i.name for s in net.switches for i in s.intfList() if i.name != "lo"])
+    answer("bridges", *[s.name for s in net.switches])
+    net.start()
+    answer("started")
+    for line in sys.stdin:
+        if line.strip() == "pingall":
+            answer("loss", net.pingAll(timeout=2))
+finally:
+    net.stop()
+"#;
+
+impl Lab {
+    /// Builds `kind` (`ring`, `linear`, `fat-tree`, `abilene`) of `size` with every switch
+    /// pointed at `controller`, and returns once Mininet has started it.
+    pub async fn start(kind: &str, size: usize, controller: SocketAddr) -> anyhow::Result<Lab> {
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .context("the tests crate has no parent directory")?
+            .to_path_buf();
+        let dir = std::env::temp_dir().join(format!("prescient-lab-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let script = dir.join("driver.py");
+        std::fs::write(&script, DRIVER).context("writing the Mininet driver")?;
+        let log = std::fs::File::create(dir.join("mininet.log")).context("creating the log")?;
+        let mut child = Command::new(PYTHON)
+            .arg(&script)
+            .arg(&repo)
+            .arg(kind)
+            .arg(size.to_string())
+            .arg(controller.ip().to_string())
+            .arg(controller.port().to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("starting {PYTHON} (is Mininet installed? scripts/setup)"))?;
+        let stdin = child.stdin.take();
+        let stdout = child.stdout.take().context("the driver's stdout")?;
+        let (tx, lines) = mpsc::unbounded_channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut lab = Lab {
+            child,
+            stdin,
+            lines,
+            dir,
+            pids: Vec::new(),
+            links: Vec::new(),
+            bridges: Vec::new(),
+        };
+        lab.pids = lab
+            .answer("pids", Duration::from_secs(30))
+            .await?
+            .iter()
+            .filter_map(|p| p.parse().ok())
+            .collect();
+        lab.links = lab.answer("links", Duration::from_secs(10)).await?;
+        lab.bridges = lab.answer("bridges", Duration::from_secs(10)).await?;
+        lab.answer("started", Duration::from_secs(60)).await?;
+        Ok(lab)
+    }
+
+    /// Runs Mininet's `pingAll` (every host pings every other once) and returns the loss, percent.
+    pub async fn ping_all(&mut self) -> anyhow::Result<f64> {
+        let stdin = self
+            .stdin
+            .as_mut()
+            .context("the driver's stdin is closed")?;
+        stdin
+            .write_all(b"pingall\n")
+            .and_then(|()| stdin.flush())
+            .context("asking the driver to ping")?;
+        let words = self.answer("loss", Duration::from_secs(90)).await?;
+        let loss = words.first().context("a loss figure")?;
+        loss.parse()
+            .with_context(|| format!("the loss figure {loss:?}"))
+    }
+
+    /// The flow table of one of the lab's switches, as `ovs-ofctl` shows it with port numbers.
+    pub fn dump_flows(&self, bridge: &str) -> anyhow::Result<String> {
+        run(
+            "ovs-ofctl",
+            &["-O", "OpenFlow13", "--no-names", "dump-flows", bridge],
+        )
+    }
+
+    /// Mininet's log so far (for failure messages).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("mininet.log")).unwrap_or_default()
+    }
+
+    /// Waits for the driver's `LAB <word> ...` line and returns the words after `word`.
+    async fn answer(&mut self, word: &str, timeout: Duration) -> anyhow::Result<Vec<String>> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            match tokio::time::timeout_at(deadline, self.lines.recv()).await {
+                Ok(Some(line)) => {
+                    let mut words = line.split_whitespace();
+                    if words.next() == Some("LAB") && words.next() == Some(word) {
+                        return Ok(words.map(str::to_owned).collect());
+                    }
+                }
+                Ok(None) => bail!(
+                    "the Mininet driver exited before `{word}`; its log:\n{}",
+                    self.log()
+                ),
+                Err(_) => bail!(
+                    "no `{word}` from the Mininet driver within {timeout:?}; its log:\n{}",
+                    self.log()
+                ),
+            }
+        }
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        // Closing stdin ends the driver's request loop; it then stops the network itself.
+        drop(self.stdin.take());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut exited = false;
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                exited = true;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        if !exited {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        // Whatever Mininet left behind: its node shells, the switch side of its veth pairs, and
+        // the bridges, all by the exact names and ids the driver reported.
+        for pid in &self.pids {
+            // Only a process that is still one of Mininet's shells: the id may have been reused.
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            if String::from_utf8_lossy(&cmdline).contains("mininet:") {
+                let _ = run("kill", &["-9", &pid.to_string()]);
+            }
+        }
+        for link in &self.links {
+            if Path::new("/sys/class/net").join(link).exists() {
+                let _ = run("ip", &["link", "del", link]);
+            }
+        }
+        for bridge in &self.bridges {
+            let _ = run(
+                "ovs-vsctl",
+                &["--timeout=5", "--if-exists", "del-br", bridge],
+            );
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn run(program: &str, args: &[&str]) -> anyhow::Result<String> {
+    let output = Command::new(program).args(args).output().with_context(|| {
+        format!("starting {program} (is Open vSwitch installed? scripts/setup)")
+    })?;
+    if !output.status.success() {
+        bail!(
+            "{program} {} failed ({}): {}",
+            args.join(" "),
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
