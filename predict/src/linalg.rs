@@ -38,6 +38,13 @@ impl NormalEquations {
         self.rows += 1;
     }
 
+    /// Multiplies everything accumulated so far by `factor` (exponential forgetting).
+    pub fn scale(&mut self, factor: f64) {
+        for v in self.xtx.iter_mut().chain(self.xty.iter_mut()) {
+            *v *= factor;
+        }
+    }
+
     /// Solves `(XᵀWX + λ·mean(diag)·I) β = XᵀWy`; `None` if the system is degenerate.
     pub fn solve(&self, ridge: f64) -> Option<Vec<f64>> {
         let n = self.n;
@@ -107,5 +114,20 @@ mod tests {
             (b[0] - 2.0).abs() < 1e-6 && (b[1] - 0.5).abs() < 1e-8 && (b[2] + 3.0).abs() < 1e-8
         );
         assert_eq!(NormalEquations::new(2).solve(0.0), None);
+    }
+
+    #[test]
+    fn scaling_forgets_old_rows() {
+        let mut ne = NormalEquations::new(1);
+        for i in 1..=50 {
+            ne.add(&[i as f64], i as f64, 1.0);
+        }
+        ne.scale(1e-3);
+        for i in 1..=50 {
+            ne.add(&[i as f64], 2.0 * i as f64, 1.0);
+        }
+        let b = ne.solve(0.0).expect("solvable");
+        // Old rows (slope 1) now weigh a thousandth of the new ones (slope 2).
+        assert!((b[0] - 2.0).abs() < 2e-3, "{b:?}");
     }
 }
