@@ -2,3 +2,69 @@
 
 pub mod openflow;
 pub mod p4runtime;
+
+use std::net::Ipv4Addr;
+
+use prescient_topology::{MacAddr, PortRef};
+
+use crate::core::{Action, SharedCore};
+
+const ETH_TYPE_LLDP: u16 = 0x88cc;
+const ETH_TYPE_ARP: u16 = 0x0806;
+const ETH_TYPE_IPV4: u16 = 0x0800;
+
+/// A frame a switch of either protocol punted at `at`: LLDP feeds link discovery, ARP and IPv4
+/// feed host tracking; anything else is ignored. Returns the core's resulting actions.
+pub(crate) fn punted_frame(core: &SharedCore, at: PortRef, frame: &[u8]) -> Vec<Action> {
+    let Some(eth_type) = frame.get(12..14).map(|b| u16::from_be_bytes([b[0], b[1]])) else {
+        return Vec::new();
+    };
+    let now = core.now();
+    let result = match eth_type {
+        ETH_TYPE_LLDP => core.apply(|c| c.lldp_frame_received(now, at, frame)),
+        ETH_TYPE_ARP | ETH_TYPE_IPV4 => match sender(eth_type, frame) {
+            Some((mac, ip)) if !mac.is_multicast() => core.apply(|c| c.host_seen(now, mac, ip, at)),
+            _ => Ok(Vec::new()),
+        },
+        _ => Ok(Vec::new()),
+    };
+    result.unwrap_or_else(|e| {
+        tracing::debug!(%at.device, port = at.port.0, "punted frame not applied: {e}");
+        Vec::new()
+    })
+}
+
+/// The sender of an ARP or IPv4 frame: source MAC, and its IPv4 address when the frame says.
+fn sender(eth_type: u16, frame: &[u8]) -> Option<(MacAddr, Option<Ipv4Addr>)> {
+    let mac: [u8; 6] = frame.get(6..12)?.try_into().ok()?;
+    let ip_at = match eth_type {
+        // ARP over Ethernet/IPv4: sender protocol address at 14 + 14.
+        ETH_TYPE_ARP => 28..32,
+        // IPv4 source address at 14 + 12.
+        _ => 26..30,
+    };
+    let ip = frame
+        .get(ip_at)
+        .and_then(|b| <[u8; 4]>::try_from(b).ok())
+        .map(Ipv4Addr::from)
+        .filter(|ip| !ip.is_unspecified());
+    Some((MacAddr(mac), ip))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_are_read_from_arp_and_ipv4_senders() {
+        let mut arp = vec![0xff; 6];
+        arp.extend_from_slice(&[2, 0, 0, 0, 0, 9]);
+        arp.extend_from_slice(&[0x08, 0x06, 0, 1, 8, 0, 6, 4, 0, 1]);
+        arp.extend_from_slice(&[2, 0, 0, 0, 0, 9, 10, 0, 0, 9]);
+        arp.extend_from_slice(&[0; 10]);
+        let (mac, ip) = sender(ETH_TYPE_ARP, &arp).expect("an ARP sender");
+        assert_eq!(mac, MacAddr([2, 0, 0, 0, 0, 9]));
+        assert_eq!(ip, Some(Ipv4Addr::new(10, 0, 0, 9)));
+        assert_eq!(sender(ETH_TYPE_ARP, &arp[..8]), None);
+    }
+}

@@ -11,7 +11,6 @@
 //! steered paths and reservations sit above that rule, so they may use any link.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -40,7 +39,6 @@ const LLDP_PRIORITY: u16 = 50_001;
 /// Priority of steered paths and reservations: above the block rules, so any link may carry them.
 const STEER_PRIORITY: u16 = 60_000;
 const ETH_TYPE_LLDP: u16 = 0x88cc;
-const ETH_TYPE_ARP: u16 = 0x0806;
 const ETH_TYPE_IPV4: u16 = 0x0800;
 /// Cookie tag of reservation flows (low 32 bits: the reservation id), so counters map back.
 const RESERVATION_COOKIE: u64 = 0x5052_4553_0000_0000;
@@ -171,7 +169,7 @@ impl Driver {
                     device: DeviceId::openflow(dpid.0),
                     port: PortNo(packet.in_port.0),
                 };
-                self.on_frame(now, at, &packet.data)
+                super::punted_frame(&self.core, at, &packet.data)
             }
             SwitchEvent::PortStats { dpid, counters } => {
                 metrics.count_messages("port_stats", 1);
@@ -241,32 +239,6 @@ impl Driver {
             }
         };
         self.apply(actions).await;
-    }
-
-    /// A frame a switch sent up: LLDP feeds link discovery, ARP and IPv4 feed host tracking.
-    fn on_frame(
-        &self,
-        now: prescient_topology::Timestamp,
-        at: PortRef,
-        frame: &[u8],
-    ) -> Vec<Action> {
-        let Some(eth_type) = frame.get(12..14).map(|b| u16::from_be_bytes([b[0], b[1]])) else {
-            return Vec::new();
-        };
-        let result = match eth_type {
-            ETH_TYPE_LLDP => self.core.apply(|c| c.lldp_frame_received(now, at, frame)),
-            ETH_TYPE_ARP | ETH_TYPE_IPV4 => match sender(eth_type, frame) {
-                Some((mac, ip)) if !mac.is_multicast() => {
-                    self.core.apply(|c| c.host_seen(now, mac, ip, at))
-                }
-                _ => Ok(Vec::new()),
-            },
-            _ => Ok(Vec::new()),
-        };
-        result.unwrap_or_else(|e| {
-            tracing::debug!(%at.device, port = at.port.0, "frame not applied: {e}");
-            Vec::new()
-        })
     }
 
     async fn send_probes(&mut self) {
@@ -586,23 +558,6 @@ fn to_port(p: &PortInfo) -> Option<Port> {
     })
 }
 
-/// The sender of an ARP or IPv4 frame: source MAC, and its IPv4 address when the frame says.
-fn sender(eth_type: u16, frame: &[u8]) -> Option<(MacAddr, Option<Ipv4Addr>)> {
-    let mac: [u8; 6] = frame.get(6..12)?.try_into().ok()?;
-    let ip_at = match eth_type {
-        // ARP over Ethernet/IPv4: sender protocol address at 14 + 14.
-        ETH_TYPE_ARP => 28..32,
-        // IPv4 source address at 14 + 12.
-        _ => 26..30,
-    };
-    let ip = frame
-        .get(ip_at)
-        .and_then(|b| <[u8; 4]>::try_from(b).ok())
-        .map(Ipv4Addr::from)
-        .filter(|ip| !ip.is_unspecified());
-    Some((MacAddr(mac), ip))
-}
-
 /// The (source, destination) hosts a flow entry is about, when it matches both MACs exactly.
 fn host_pair(m: &Match) -> Option<(MacAddr, MacAddr)> {
     let mut src = None;
@@ -723,18 +678,5 @@ mod tests {
             }
             other => panic!("expected a flow, got {other:?}"),
         }
-    }
-
-    #[test]
-    fn hosts_are_read_from_arp_and_ipv4_senders() {
-        let mut arp = vec![0xff; 6];
-        arp.extend_from_slice(&[2, 0, 0, 0, 0, 9]);
-        arp.extend_from_slice(&[0x08, 0x06, 0, 1, 8, 0, 6, 4, 0, 1]);
-        arp.extend_from_slice(&[2, 0, 0, 0, 0, 9, 10, 0, 0, 9]);
-        arp.extend_from_slice(&[0; 10]);
-        let (mac, ip) = sender(ETH_TYPE_ARP, &arp).expect("an ARP sender");
-        assert_eq!(mac, MacAddr([2, 0, 0, 0, 0, 9]));
-        assert_eq!(ip, Some(Ipv4Addr::new(10, 0, 0, 9)));
-        assert_eq!(sender(ETH_TYPE_ARP, &arp[..8]), None);
     }
 }

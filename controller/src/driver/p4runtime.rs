@@ -8,7 +8,6 @@
 //!
 //! P4Runtime does not describe a device's ports, so they come from configuration.
 
-use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,9 +26,6 @@ const INGRESS_PORT: &str = "ingress_port";
 const EGRESS_PORT: &str = "egress_port";
 const RX_COUNTER: &str = "PrescientIngress.rx_port_counter";
 const TX_COUNTER: &str = "PrescientEgress.tx_port_counter";
-const ETH_TYPE_LLDP: u16 = 0x88cc;
-const ETH_TYPE_ARP: u16 = 0x0806;
-const ETH_TYPE_IPV4: u16 = 0x0800;
 
 /// One P4Runtime device to drive.
 #[derive(Debug, Clone)]
@@ -98,7 +94,9 @@ async fn drive(
                 Some(StreamEvent::PacketIn(packet)) => {
                     core.metrics().count_messages("p4_packet_in", 1);
                     let Some(port) = packet.get(INGRESS_PORT).map(be_u32) else { continue };
-                    on_frame(&core, PortRef { device, port: PortNo(port) }, &packet.payload);
+                    let at = PortRef { device, port: PortNo(port) };
+                    // Topology changes can move reservations; the OpenFlow driver applies them.
+                    core.dispatch(super::punted_frame(&core, at, &packet.payload));
                 }
                 Some(StreamEvent::Digest(d)) => {
                     let _ = client.ack_digest(d.digest_id, d.list_id).await;
@@ -150,7 +148,7 @@ async fn drive(
         }
     }
     let now = core.now();
-    core.apply(|c| c.device_down(now, device));
+    core.dispatch(core.apply(|c| c.device_down(now, device)));
 }
 
 /// Reports the device down and reconnects; false when the driver should stop.
@@ -164,7 +162,7 @@ async fn recover(
 ) -> bool {
     tracing::warn!(%device, reason, "P4Runtime device lost");
     let now = core.now();
-    core.apply(|c| c.device_down(now, device));
+    core.dispatch(core.apply(|c| c.device_down(now, device)));
     tokio::select! {
         _ = cancel.cancelled() => false,
         r = client.reconnect() => match r {
@@ -230,7 +228,7 @@ fn report_up(core: &SharedCore, device: DeviceId, target: &P4Target) {
             reported_speed_bps: target.port_speed_bps,
         })
         .collect();
-    core.apply(|c| c.device_up(now, device, ports));
+    core.dispatch(core.apply(|c| c.device_up(now, device, ports)));
 }
 
 /// A stable, locally administered MAC for a P4 port (the program rewrites MACs itself).
@@ -238,36 +236,6 @@ fn port_mac(device: u64, port: u32) -> MacAddr {
     let d = device.to_be_bytes();
     let p = port.to_be_bytes();
     MacAddr([0x02, d[6], d[7], p[2], p[3], 0x4b])
-}
-
-fn on_frame(core: &SharedCore, at: PortRef, frame: &[u8]) {
-    let Some(eth_type) = frame.get(12..14).map(|b| u16::from_be_bytes([b[0], b[1]])) else {
-        return;
-    };
-    let now = core.now();
-    let result = match eth_type {
-        ETH_TYPE_LLDP => core.apply(|c| c.lldp_frame_received(now, at, frame)),
-        ETH_TYPE_ARP | ETH_TYPE_IPV4 => {
-            let Some(mac) = frame.get(6..12).and_then(|b| <[u8; 6]>::try_from(b).ok()) else {
-                return;
-            };
-            let ip_at = if eth_type == ETH_TYPE_ARP {
-                28..32
-            } else {
-                26..30
-            };
-            let ip = frame
-                .get(ip_at)
-                .and_then(|b| <[u8; 4]>::try_from(b).ok())
-                .map(Ipv4Addr::from)
-                .filter(|ip| !ip.is_unspecified());
-            core.apply(|c| c.host_seen(now, MacAddr(mac), ip, at))
-        }
-        _ => return,
-    };
-    if let Err(e) = result {
-        tracing::debug!(%at.device, port = at.port.0, "P4 packet-in not applied: {e}");
-    }
 }
 
 /// Metadata arrive canonical (no leading zeros) or zero-padded; both read the same.
