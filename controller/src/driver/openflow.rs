@@ -119,19 +119,13 @@ impl Driver {
         let actions = match ev {
             SwitchEvent::SwitchUp(info) => {
                 metrics.count_messages("switch_up", 1);
-                tracing::info!(
-                    dpid = %info.dpid,
-                    peer = %info.peer,
-                    ports = info.ports.len(),
-                    "switch connected"
-                );
                 let device = DeviceId::openflow(info.dpid.0);
                 let ports = info.ports.iter().filter_map(to_port).collect();
                 self.core.apply(|c| c.device_up(now, device, ports))
             }
             SwitchEvent::SwitchDown { dpid, reason } => {
                 metrics.count_messages("switch_down", 1);
-                tracing::info!(%dpid, %reason, "switch down");
+                tracing::debug!(%dpid, %reason, "switch down");
                 // Its block rules are gone with the session; recompute them on the next change.
                 self.blocked.remove(&dpid);
                 self.core
