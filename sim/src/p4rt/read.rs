@@ -2,11 +2,39 @@
 //! all tables; counter_id 0: all counters; no index: every cell), an empty match reads every entry
 //! of the table. Byte strings are returned canonical (they are stored canonical).
 
+use std::collections::BTreeMap;
+
 use prescient_southbound::p4runtime::proto::p4::v1 as p4;
 
 use super::error::EntityError;
 use super::state::DeviceState;
 use super::table::match_key;
+
+/// The cells of indexed arrays a read selects: id 0 is every array, no index every cell (module
+/// docs); an unknown id is refused.
+fn cells<'a, T>(
+    arrays: &'a BTreeMap<u32, Vec<T>>,
+    id: u32,
+    index: Option<p4::Index>,
+    kind: &str,
+) -> Result<Vec<(u32, i64, &'a T)>, EntityError> {
+    if id != 0 && !arrays.contains_key(&id) {
+        return Err(EntityError::invalid(format!(
+            "unknown {kind} id {id:#010x}"
+        )));
+    }
+    Ok(arrays
+        .iter()
+        .filter(|(a, _)| id == 0 || **a == id)
+        .flat_map(|(a, values)| {
+            values
+                .iter()
+                .enumerate()
+                .map(move |(i, v)| (*a, i as i64, v))
+        })
+        .filter(|(_, i, _)| index.is_none_or(|x| x.index == *i))
+        .collect())
+}
 
 fn wrap(e: p4::entity::Entity) -> p4::Entity {
     p4::Entity { entity: Some(e) }
@@ -108,50 +136,22 @@ impl DeviceState {
                 }
             }
             E::CounterEntry(f) => {
-                if f.counter_id != 0 && !self.counters.contains_key(&f.counter_id) {
-                    return Err(EntityError::invalid(format!(
-                        "unknown counter id {:#010x}",
-                        f.counter_id
-                    )));
-                }
-                for (id, cells) in &self.counters {
-                    if f.counter_id != 0 && f.counter_id != *id {
-                        continue;
-                    }
-                    for (i, data) in cells.iter().enumerate() {
-                        let i = i as i64;
-                        if f.index.is_none_or(|x| x.index == i) {
-                            out.push(wrap(E::CounterEntry(p4::CounterEntry {
-                                counter_id: *id,
-                                index: Some(p4::Index { index: i }),
-                                data: Some(*data),
-                            })));
-                        }
-                    }
+                for (id, i, data) in cells(&self.counters, f.counter_id, f.index, "counter")? {
+                    out.push(wrap(E::CounterEntry(p4::CounterEntry {
+                        counter_id: id,
+                        index: Some(p4::Index { index: i }),
+                        data: Some(*data),
+                    })));
                 }
             }
             E::MeterEntry(f) => {
-                if f.meter_id != 0 && !self.meters.contains_key(&f.meter_id) {
-                    return Err(EntityError::invalid(format!(
-                        "unknown meter id {:#010x}",
-                        f.meter_id
-                    )));
-                }
-                for (id, cells) in &self.meters {
-                    if f.meter_id != 0 && f.meter_id != *id {
-                        continue;
-                    }
-                    for (i, config) in cells.iter().enumerate() {
-                        let i = i as i64;
-                        if f.index.is_none_or(|x| x.index == i) {
-                            out.push(wrap(E::MeterEntry(p4::MeterEntry {
-                                meter_id: *id,
-                                index: Some(p4::Index { index: i }),
-                                config: *config,
-                                counter_data: None,
-                            })));
-                        }
-                    }
+                for (id, i, config) in cells(&self.meters, f.meter_id, f.index, "meter")? {
+                    out.push(wrap(E::MeterEntry(p4::MeterEntry {
+                        meter_id: id,
+                        index: Some(p4::Index { index: i }),
+                        config: *config,
+                        counter_data: None,
+                    })));
                 }
             }
             E::PacketReplicationEngineEntry(f) => {
