@@ -394,3 +394,96 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn restore_keeps_ids_and_the_next_id_stays_above_them() {
+    let mut l = Ledger::new();
+    l.track_changes();
+    let r = Reservation {
+        id: ReservationId(41),
+        request: req(TOP, 5, 0, 0, 100),
+    };
+    l.restore(r.clone()).expect("unknown links are accepted");
+    assert_eq!(l.get(ReservationId(41)), Some(&r));
+    assert_eq!(l.next_id(), ReservationId(42));
+    assert_eq!(
+        l.restore(r.clone()),
+        Err(LedgerError::DuplicateId(ReservationId(41)))
+    );
+    assert_eq!(
+        l.take_changes().into_iter().collect::<Vec<_>>(),
+        vec![ReservationId(41)]
+    );
+    // Links appear: the restored reservation is counted, and a new one gets a fresh id.
+    l.sync(&square(10));
+    assert_eq!(l.committed(key(0, 1), Window::ALWAYS), 5);
+    let a = l.admit(req(TOP, 5, 0, 0, 100)).expect("fits beside it");
+    assert_eq!(a.id, ReservationId(42));
+    assert!(
+        l.admit(req(TOP, 1, 0, 0, 100)).is_err(),
+        "the restored 5 bit/s still count"
+    );
+    assert_eq!(l.audit(), None);
+}
+
+#[test]
+fn restore_on_known_links_must_fit_and_bad_values_are_refused() {
+    let mut l = Ledger::from_snapshot(&square(10));
+    l.admit(req(TOP, 8, 0, 0, 100)).expect("fits");
+    let over = Reservation {
+        id: ReservationId(7),
+        request: req(TOP, 3, 5, 50, 60),
+    };
+    assert!(matches!(
+        l.restore(over),
+        Err(LedgerError::Insufficient { missing_bps: 1, .. })
+    ));
+    assert!(!l.contains(ReservationId(7)));
+    let broken = Reservation {
+        id: ReservationId(8),
+        request: req(&[(0, 1), (2, 3)], 1, 0, 0, 10),
+    };
+    assert!(matches!(
+        l.restore(broken),
+        Err(LedgerError::BrokenPath { position: 1, .. })
+    ));
+    let zero = Reservation {
+        id: ReservationId(9),
+        request: req(BOTTOM, 0, 0, 0, 10),
+    };
+    assert_eq!(l.restore(zero), Err(LedgerError::ZeroRate));
+}
+
+#[test]
+fn a_link_appearing_too_small_evicts_restored_reservations() {
+    let mut l = Ledger::new();
+    for (id, tier) in [(3, 1), (4, 0)] {
+        l.restore(Reservation {
+            id: ReservationId(id),
+            request: req(TOP, 6, tier, 0, 100),
+        })
+        .expect("restored");
+    }
+    let (lost, evicted) = l.sync(&square(10));
+    assert!(lost.is_empty());
+    assert_eq!(
+        evicted.iter().map(|r| r.id).collect::<Vec<_>>(),
+        vec![ReservationId(4)],
+        "the lower tier goes"
+    );
+    assert_eq!(l.audit(), None);
+}
+
+#[test]
+fn changes_are_tracked_only_when_asked() {
+    let mut l = Ledger::from_snapshot(&square(10));
+    let a = l.admit(req(TOP, 1, 0, 0, 100)).expect("fits");
+    assert!(l.take_changes().is_empty());
+    l.track_changes();
+    let b = l.admit(req(BOTTOM, 1, 0, 0, 100)).expect("fits");
+    l.release(a.id).expect("there");
+    l.expire(Timestamp(100));
+    let changed: Vec<ReservationId> = l.take_changes().into_iter().collect();
+    assert_eq!(changed, vec![a.id, b.id]);
+    assert!(l.take_changes().is_empty());
+}
