@@ -2,5 +2,6 @@
 //! and the typed events and commands the rest of the controller uses without touching bytes.
 
 pub mod device;
+pub mod latency;
 pub mod openflow;
 pub mod p4runtime;

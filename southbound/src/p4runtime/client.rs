@@ -29,6 +29,7 @@ use super::proto::p4::v1 as p4;
 use super::proto::p4::v1::p4_runtime_client::P4RuntimeClient as Grpc;
 use super::state::DesiredState;
 use super::status::WriteError;
+use crate::latency::LatencyHistogram;
 
 /// Reconnect attempts that may meet our own lingering old stream before a duplicate election
 /// id is treated as real.
@@ -57,6 +58,9 @@ pub struct ClientConfig {
     pub event_capacity: usize,
     /// Updates per Write when replaying the desired state.
     pub replay_batch: usize,
+    /// Where the duration of each Write RPC goes (answered or refused; not transport
+    /// failures); share one with the metrics reader.
+    pub write_latency: Arc<LatencyHistogram>,
 }
 
 impl ClientConfig {
@@ -73,6 +77,7 @@ impl ClientConfig {
             max_reconnect_attempts: None,
             event_capacity: 1024,
             replay_batch: 1000,
+            write_latency: Arc::new(LatencyHistogram::new()),
         }
     }
 }
@@ -639,7 +644,16 @@ impl P4RuntimeClient {
             ..Default::default()
         };
         let updates = req.updates.clone();
-        match self.grpc.write(req).await {
+        let started = std::time::Instant::now();
+        let answer = self.grpc.write(req).await;
+        // A status from the target is an answered write; a dead transport is not a latency.
+        if answer
+            .as_ref()
+            .map_or_else(|s| s.code() != tonic::Code::Unavailable, |_| true)
+        {
+            self.config.write_latency.record(started.elapsed());
+        }
+        match answer {
             Ok(_) => {
                 if self.track_desired {
                     for u in &updates {

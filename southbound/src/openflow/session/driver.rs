@@ -5,6 +5,12 @@
 //! frame, answer packet-ins through the app without leaving the task, let the machine handle
 //! the rest, then write everything queued with one `write_all`. Commands are drained in batches
 //! for the same reason.
+//!
+//! Write latency: a command batch (or a connect-time replay) that carried FLOW_MOD, GROUP_MOD
+//! or METER_MOD ends with a BARRIER_REQUEST of our own; its BARRIER_REPLY means the switch
+//! processed the batch (OpenFlow 1.3.5 §6.1.4), and the time in between goes into the
+//! controller's write-latency histogram. Flow mods an app writes inline for a packet-in are
+//! not probed: that fast path stays one write per read batch.
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -37,7 +43,13 @@ pub(crate) enum SessionCmd {
     Request(Request, oneshot::Sender<Result<Reply, SessionError>>),
 }
 
-type Token = oneshot::Sender<Result<Reply, SessionError>>;
+/// Who waits for a request's answer.
+enum Token {
+    /// A caller of the handle.
+    Caller(oneshot::Sender<Result<Reply, SessionError>>),
+    /// Our own barrier after a batch of writes sent at this instant.
+    WriteProbe(Instant),
+}
 
 const READ_CHUNK: usize = 256 * 1024;
 const COMMAND_BATCH: usize = 256;
@@ -59,6 +71,8 @@ struct Session {
     fx: Vec<Effect<Token>>,
     close: Option<CloseReason>,
     packet_ins: u64,
+    /// Writes queued since the last write probe.
+    unprobed_writes: bool,
 }
 
 /// Runs one connection until it closes; never panics on input.
@@ -87,6 +101,7 @@ pub(crate) async fn run(
         fx: Vec::new(),
         close: None,
         packet_ins: 0,
+        unprobed_writes: false,
     };
     s.ctx.stats.sessions_started.fetch_add(1, Ordering::Relaxed);
     let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
@@ -119,6 +134,7 @@ pub(crate) async fn run(
                             Err(_) => break,
                         }
                     }
+                    s.probe_writes();
                 }
             }
             _ = tokio::time::sleep_until(deadline) => {
@@ -223,20 +239,44 @@ impl Session {
         }
     }
 
+    /// Ends the writes queued since the last probe with a barrier whose reply times them.
+    fn probe_writes(&mut self) {
+        if !std::mem::take(&mut self.unprobed_writes) {
+            return;
+        }
+        let now = Instant::now();
+        let token = Token::WriteProbe(now);
+        if let Err((_, e)) = self
+            .machine
+            .request(now, Request::Barrier, token, &mut self.wbuf)
+        {
+            tracing::debug!(dpid = ?self.dpid, "write probe not sent: {e}");
+        }
+    }
+
     fn on_command(&mut self, cmd: SessionCmd) {
+        if let SessionCmd::Send(Command::FlowMod(_) | Command::GroupMod(_) | Command::MeterMod(_)) =
+            &cmd
+        {
+            self.unprobed_writes = true;
+        }
         let r = match cmd {
             SessionCmd::Send(Command::FlowMod(fm)) => self.machine.send(&fm, &mut self.wbuf),
             SessionCmd::Send(Command::GroupMod(gm)) => self.machine.send(&gm, &mut self.wbuf),
             SessionCmd::Send(Command::MeterMod(mm)) => self.machine.send(&mm, &mut self.wbuf),
             SessionCmd::Send(Command::PacketOut(po)) => self.machine.send(&po, &mut self.wbuf),
             SessionCmd::Request(req, tx) => {
+                // Probe first, so the writes' barrier reply precedes this request's answer.
+                self.probe_writes();
                 let what = req.name();
-                if let Err((tx, source)) =
+                if let Err((token, source)) =
                     self.machine
-                        .request(Instant::now(), req, tx, &mut self.wbuf)
+                        .request(Instant::now(), req, Token::Caller(tx), &mut self.wbuf)
                 {
                     let dpid = self.dpid.unwrap_or_default();
-                    let _ = tx.send(Err(SessionError::Encode { dpid, what, source }));
+                    if let Token::Caller(tx) = token {
+                        let _ = tx.send(Err(SessionError::Encode { dpid, what, source }));
+                    }
                 }
                 return;
             }
@@ -255,6 +295,7 @@ impl Session {
                 Effect::Up { features, ports } => {
                     let Some(dpid) = self.dpid else { continue };
                     self.replay(dpid);
+                    self.probe_writes();
                     self.ctx.mark_up(dpid, self.serial);
                     self.announced = true;
                     let info = SwitchInfo {
@@ -282,9 +323,14 @@ impl Session {
                 Effect::Event(ev) => {
                     let _ = self.ctx.events.send(ev).await;
                 }
-                Effect::Complete(tx, r) => {
+                Effect::Complete(Token::Caller(tx), r) => {
                     let _ = tx.send(r);
                 }
+                Effect::Complete(Token::WriteProbe(sent), r) => match r {
+                    Ok(_) => self.ctx.config.write_latency.record(sent.elapsed()),
+                    // Not a latency: the batch's fate is told by the switch's ERROR messages.
+                    Err(e) => tracing::debug!(dpid = ?self.dpid, "write probe: {e}"),
+                },
                 Effect::Close(r) => {
                     if self.close.is_none() {
                         self.close = Some(r);
@@ -320,10 +366,12 @@ impl Session {
     fn replay(&mut self, dpid: DatapathId) {
         for fm in &self.ctx.config.default_flows {
             let _ = self.machine.send(fm, &mut self.wbuf);
+            self.unprobed_writes = true;
         }
         let Some(desired) = self.ctx.desired_of(dpid) else {
             return;
         };
+        self.unprobed_writes |= !desired.is_empty();
         for mm in desired.meters() {
             let _ = self.machine.send(mm, &mut self.wbuf);
         }
@@ -339,7 +387,7 @@ impl Session {
     async fn finish(mut self, reason: CloseReason, done_tx: watch::Sender<bool>) {
         self.machine.close(&mut self.fx);
         for effect in std::mem::take(&mut self.fx) {
-            if let Effect::Complete(tx, r) = effect {
+            if let Effect::Complete(Token::Caller(tx), r) = effect {
                 let _ = tx.send(r);
             }
         }

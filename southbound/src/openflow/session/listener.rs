@@ -25,6 +25,7 @@ use super::events::{port_counters, port_info, SwitchEvent};
 use super::machine::MachineConfig;
 use super::request::{Reply, Request};
 use crate::device::{PortCounters, PortInfo};
+use crate::latency::LatencyHistogram;
 use crate::openflow::wire::multipart::{FlowStats, FlowStatsRequest, MultipartReplyBody};
 use crate::openflow::wire::{
     Action, ControllerRole, DatapathId, FlowMod, GroupMod, Instruction, Match, MeterMod,
@@ -79,6 +80,9 @@ pub struct ControllerConfig {
     pub command_capacity: usize,
     /// Flows installed on every switch at connect, before its desired state.
     pub default_flows: Vec<FlowMod>,
+    /// Where write latencies go (batch of flow/group/meter mods until its barrier reply);
+    /// share one with the metrics reader.
+    pub write_latency: Arc<LatencyHistogram>,
 }
 
 impl ControllerConfig {
@@ -91,6 +95,7 @@ impl ControllerConfig {
             event_capacity: 4096,
             command_capacity: 1024,
             default_flows: vec![table_miss_to_controller()],
+            write_latency: Arc::new(LatencyHistogram::new()),
         }
     }
 }
@@ -336,6 +341,11 @@ impl OpenFlowHandle {
                 .filter(|e| e.up)
                 .count(),
         }
+    }
+
+    /// Write latencies of every session (the histogram of [`ControllerConfig::write_latency`]).
+    pub fn write_latency(&self) -> Arc<LatencyHistogram> {
+        Arc::clone(&self.ctx.config.write_latency)
     }
 
     /// Sends a message now, without recording it as desired state; waits only for queue room.

@@ -237,6 +237,11 @@ async fn requests_through_the_handle_get_their_replies_and_unknown_switches_fail
     let handle = ctl.handle();
     let mut sw = FakeSwitch::handshake(ctl.local_addr(), 6, 1).await;
     assert!(matches!(next(&mut events).await, SwitchEvent::SwitchUp(_)));
+    // The connect-time programming ends with the session's own write probe; answer it first.
+    let probe = sw
+        .expect(|x, m| matches!(m, Message::BarrierRequest).then_some(x))
+        .await;
+    sw.send(probe, Message::BarrierReply).await;
     let h = handle.clone();
     let barrier = tokio::spawn(async move { h.barrier(DatapathId(6)).await });
     let xid = sw
@@ -304,4 +309,65 @@ async fn packet_ins_are_published_and_malformed_ones_are_refused() {
         .await;
     assert_eq!(ctl.handle().stats().packet_ins, 2);
     ctl.shutdown().await;
+}
+
+/// Answers every BARRIER_REQUEST after `delay`, counting the FLOW_MODs seen before each.
+async fn answer_barriers(mut sw: FakeSwitch, delay: Duration) -> Vec<usize> {
+    let mut per_barrier = Vec::new();
+    let mut flows = 0;
+    while let Some((xid, m)) = sw.recv().await {
+        match m {
+            Message::FlowMod(_) => flows += 1,
+            Message::BarrierRequest => {
+                per_barrier.push(std::mem::take(&mut flows));
+                tokio::time::sleep(delay).await;
+                sw.send(xid, Message::BarrierReply).await;
+            }
+            _ => {}
+        }
+    }
+    per_barrier
+}
+
+#[tokio::test]
+async fn a_batch_of_writes_is_timed_until_its_barrier_reply() {
+    let (ctl, mut events) = start().await;
+    let handle = ctl.handle();
+    let latency = handle.write_latency();
+    let sw = FakeSwitch::handshake(ctl.local_addr(), 8, 2).await;
+    assert!(matches!(next(&mut events).await, SwitchEvent::SwitchUp(_)));
+    let delay = Duration::from_millis(30);
+    let switch = tokio::spawn(answer_barriers(sw, delay));
+    // The switch answers in order, so once a caller's barrier returns, the connect-time probe
+    // (after the table-miss flow) was answered and recorded.
+    handle.barrier(DatapathId(8)).await.unwrap();
+    assert_eq!(latency.snapshot().count, 1);
+    for port in 1..=3 {
+        handle
+            .install(DatapathId(8), Command::FlowMod(flow(port)))
+            .await
+            .unwrap();
+    }
+    // A caller's barrier comes after the probe of the writes before it, so once it returns
+    // the probe's reply was handled too.
+    handle.barrier(DatapathId(8)).await.unwrap();
+    let s = latency.snapshot();
+    assert!(s.count >= 2, "{s:?}");
+    assert!(
+        s.sum_secs >= 2.0 * delay.as_secs_f64(),
+        "each write waited for its reply: {s:?}"
+    );
+    assert!(
+        s.buckets
+            .iter()
+            .take_while(|(le, _)| *le < 0.025)
+            .all(|(_, c)| *c == 0),
+        "{s:?}"
+    );
+    ctl.shutdown().await;
+    let per_barrier = switch.await.unwrap();
+    // Table miss, the caller's, the three flows (in one or more command batches), the caller's.
+    assert_eq!(per_barrier.first(), Some(&1), "{per_barrier:?}");
+    assert_eq!(per_barrier.iter().sum::<usize>(), 4, "{per_barrier:?}");
+    assert_eq!(per_barrier.last(), Some(&0), "{per_barrier:?}");
 }
