@@ -1,5 +1,6 @@
-//! Synthetic traffic: per host-pair demand with daily and weekly cycles, noise and occasional flash
-//! crowds, and the engine that turns it into port counters along shortest paths.
+//! Synthetic traffic: per host-pair demand with daily and weekly cycles, noise, occasional flash
+//! crowds and growing or shrinking services ([`services`]), and the engine that turns it into port
+//! counters along shortest paths.
 //!
 //! Invariants:
 //! - [`TrafficModel::rate_bps`] is a pure function of `(seed, pair, t)`: the same seed gives the same
@@ -15,6 +16,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::topology::{Endpoint, SimTopology};
+
+pub mod services;
+
+pub use services::{Service, Services, Trend, TrendConfig};
 
 /// Seconds per model day.
 pub const DAY_SECS: f64 = 86_400.0;
@@ -46,6 +51,9 @@ pub struct TrafficConfig {
     pub flash_secs: f64,
     /// Measured demand to replay instead of the synthetic cycles (`prescient demo --trace`).
     pub replay: Option<Arc<Replay>>,
+    /// Services whose demand grows, shrinks or steps over model days (none by default; not
+    /// applied to a replayed traffic matrix, which is measured as it is).
+    pub trends: TrendConfig,
 }
 
 /// A measured trace replayed as demand, row by row (linearly interpolated, cyclic).
@@ -98,6 +106,7 @@ impl Default for TrafficConfig {
             flash_multiplier: 5.0,
             flash_secs: 900.0,
             replay: None,
+            trends: TrendConfig::default(),
         }
     }
 }
@@ -118,6 +127,7 @@ pub struct Pair {
 pub struct TrafficModel {
     config: TrafficConfig,
     pairs: Vec<Pair>,
+    services: Services,
 }
 
 /// SplitMix64: a tiny, well-mixed hash, so every random quantity is a pure function of its inputs.
@@ -150,7 +160,11 @@ impl TrafficModel {
                     base_bps: 0.0,
                 })
                 .collect();
-            return TrafficModel { config, pairs };
+            return TrafficModel {
+                config,
+                pairs,
+                services: Services::default(),
+            };
         }
         let mut pairs = Vec::new();
         if hosts >= 2 {
@@ -174,7 +188,12 @@ impl TrafficModel {
                 }
             }
         }
-        TrafficModel { config, pairs }
+        let services = Services::choose(config.seed, &pairs, &config.trends);
+        TrafficModel {
+            config,
+            pairs,
+            services,
+        }
     }
 
     /// The configuration.
@@ -185,6 +204,11 @@ impl TrafficModel {
     /// All pairs.
     pub fn pairs(&self) -> &[Pair] {
         &self.pairs
+    }
+
+    /// The destinations whose demand follows a trend.
+    pub fn services(&self) -> &[Service] {
+        self.services.list()
     }
 
     /// Demand of pair `i` at model time `t` seconds, bits/s (0 for an unknown pair).
@@ -210,7 +234,9 @@ impl TrafficModel {
                 shape,
             }) => {
                 let noise = 1.0 + c.noise * self.smooth_noise(i, t);
-                return (p.base_bps * Replay::at(*interval_secs, shape, t) * noise).max(0.0);
+                let trend = self.services.factor(p.dst, t);
+                return (p.base_bps * Replay::at(*interval_secs, shape, t) * noise * trend)
+                    .max(0.0);
             }
             None => {}
         }
@@ -228,7 +254,8 @@ impl TrafficModel {
         } else {
             1.0
         };
-        (p.base_bps * daily * weekly * noise * flash).max(0.0)
+        let trend = self.services.factor(p.dst, t);
+        (p.base_bps * daily * weekly * noise * flash * trend).max(0.0)
     }
 
     /// Whether destination host `dst` is under a flash crowd at model time `t`.

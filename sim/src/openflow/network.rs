@@ -9,6 +9,9 @@
 //! - Port counters of delivered frames are counted once at each end (tx at the sender, rx at the
 //!   receiver), like the traffic model's, so they stay consistent along links.
 //! - `shutdown()` stops every task and waits for them; no task outlives the handle's shutdown.
+//! - Switches run by another emulator ([`Foreign`], the mixed fabric's P4Runtime side) get no
+//!   task here: frames to them are counted `tx` at the sender and handed over, their `rx` is
+//!   theirs to count; frames from them enter through a [`FrameInlet`], counted `rx` here.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -69,6 +72,16 @@ impl Default for SimOptions {
             multipart_limit: super::agent::DEFAULT_MULTIPART_LIMIT,
         }
     }
+}
+
+/// Switches of the topology that another emulator runs (the P4Runtime half of a mixed fabric).
+pub trait Foreign: Send + Sync + std::fmt::Debug {
+    /// Whether switch `switch` (topology index) is run elsewhere: it gets no OpenFlow task.
+    fn runs(&self, switch: usize) -> bool;
+    /// `frame` arrives at `to`, a port of a foreign switch, having crossed `hops` switches.
+    fn carry(&self, to: Endpoint, frame: Bytes, hops: u8);
+    /// The traffic model moved the counters (every port of the fabric, foreign ones included).
+    fn counters_moved(&self, counters: &FabricCounters);
 }
 
 /// Why a handle call failed.
@@ -138,6 +151,9 @@ pub(crate) struct Shared {
     pub(crate) connected: AtomicUsize,
     pub(crate) changed: Notify,
     pub(crate) options: SimOptions,
+    /// Per switch: run by `foreign`, not here.
+    pub(crate) is_foreign: Vec<bool>,
+    pub(crate) foreign: Option<Arc<dyn Foreign>>,
 }
 
 impl Shared {
@@ -167,6 +183,12 @@ impl Shared {
         }
         let len = frame.len() as u64;
         match peer {
+            PortPeer::Switch(to) if self.is_foreign.get(to.switch).copied().unwrap_or(false) => {
+                tx.add_tx(1, len);
+                if let Some(f) = &self.foreign {
+                    f.carry(to, frame, hops);
+                }
+            }
             PortPeer::Switch(to) => {
                 let Some(slot) = self.switches.get(to.switch) else {
                     return;
@@ -202,6 +224,40 @@ impl Shared {
         }
     }
 
+    /// A frame from a foreign switch arrives at `to`, a port of a switch run here.
+    fn arrive(&self, to: Endpoint, frame: Bytes, hops: u8) -> bool {
+        if self.is_foreign.get(to.switch).copied().unwrap_or(true) {
+            return false;
+        }
+        let link = self.peer(to).and_then(|(_, link)| link);
+        if link.is_some_and(|l| {
+            !self
+                .link_up
+                .get(l)
+                .is_some_and(|u| u.load(Ordering::Relaxed))
+        }) {
+            return false;
+        }
+        let Some(slot) = self.switches.get(to.switch) else {
+            return false;
+        };
+        let len = frame.len() as u64;
+        let sent = slot
+            .inbox
+            .try_send(SwitchInput::Frame {
+                in_port: to.port,
+                frame,
+                hops,
+            })
+            .is_ok();
+        if sent {
+            if let Some(rx) = self.counters.port(to) {
+                rx.add_rx(1, len);
+            }
+        }
+        sent
+    }
+
     pub(crate) fn set_connected(&self, index: usize, up: bool) {
         let Some(slot) = self.switches.get(index) else {
             return;
@@ -223,6 +279,7 @@ impl Shared {
 pub struct SimNetwork {
     topo: SimTopology,
     options: SimOptions,
+    foreign: Option<Arc<dyn Foreign>>,
 }
 
 impl SimNetwork {
@@ -234,12 +291,20 @@ impl SimNetwork {
                 traffic,
                 ..SimOptions::default()
             },
+            foreign: None,
         }
     }
 
     /// Replaces the options.
     pub fn with_options(mut self, options: SimOptions) -> SimNetwork {
         self.options = options;
+        self
+    }
+
+    /// Leaves the switches `foreign` runs to it: frames cross to them through it, and it hears
+    /// of every traffic step.
+    pub fn with_foreign(mut self, foreign: Arc<dyn Foreign>) -> SimNetwork {
+        self.foreign = Some(foreign);
         self
     }
 
@@ -251,7 +316,14 @@ impl SimNetwork {
     /// Starts every switch (connecting to `controller`, reconnecting with backoff) and the
     /// traffic model. Must be called within a tokio runtime.
     pub fn spawn(self, controller: SocketAddr) -> SimHandle {
-        let SimNetwork { topo, options } = self;
+        let SimNetwork {
+            topo,
+            options,
+            foreign,
+        } = self;
+        let is_foreign: Vec<bool> = (0..topo.switches.len())
+            .map(|i| foreign.as_ref().is_some_and(|f| f.runs(i)))
+            .collect();
         let counters = Arc::new(FabricCounters::new(&topo));
         let mut peers: Vec<Vec<PortWire>> = topo
             .switches
@@ -303,10 +375,15 @@ impl SimNetwork {
             changed: Notify::new(),
             options,
             topo,
+            is_foreign,
+            foreign,
         });
         let cancel = CancellationToken::new();
         let tracker = TaskTracker::new();
         for (index, inbox) in inboxes.into_iter().enumerate() {
+            if shared.is_foreign.get(index).copied().unwrap_or(false) {
+                continue;
+            }
             tracker.spawn(super::driver::run_switch(
                 shared.clone(),
                 index,
@@ -342,7 +419,27 @@ async fn run_traffic(shared: Arc<Shared>, mut engine: TrafficEngine, cancel: Can
             .map(|u| u.load(Ordering::Relaxed))
             .collect();
         engine.step(prev, now, &up, &shared.counters);
+        if let Some(f) = &shared.foreign {
+            f.counters_moved(&shared.counters);
+        }
         prev = now;
+    }
+}
+
+/// Where frames from switches another emulator runs enter this network. Holds the network
+/// weakly: once it is shut down and dropped, frames are refused.
+#[derive(Debug, Clone)]
+pub struct FrameInlet {
+    shared: std::sync::Weak<Shared>,
+}
+
+impl FrameInlet {
+    /// `frame` arrives at `to` (a port of a switch run here) having crossed `hops` switches;
+    /// false when the link is down, the switch's inbox is full, or the network is gone.
+    pub fn deliver(&self, to: Endpoint, frame: Bytes, hops: u8) -> bool {
+        self.shared
+            .upgrade()
+            .is_some_and(|s| s.arrive(to, frame, hops))
     }
 }
 
@@ -358,6 +455,18 @@ impl SimHandle {
     /// The topology.
     pub fn topology(&self) -> &SimTopology {
         &self.shared.topo
+    }
+
+    /// Where frames from foreign switches enter (see [`Foreign`]).
+    pub fn inlet(&self) -> FrameInlet {
+        FrameInlet {
+            shared: Arc::downgrade(&self.shared),
+        }
+    }
+
+    /// The counters of every port, foreign switches' included (their traffic-model share).
+    pub fn counters(&self) -> Arc<FabricCounters> {
+        self.shared.counters.clone()
     }
 
     /// Switches whose handshake with the controller is complete (FEATURES_REPLY sent).
@@ -482,6 +591,16 @@ impl SimHandle {
             flag.store(up, Ordering::Relaxed);
         }
         for end in [link.a, link.b] {
+            if self
+                .shared
+                .is_foreign
+                .get(end.switch)
+                .copied()
+                .unwrap_or(false)
+            {
+                // Its own emulator has no port status to send for it.
+                continue;
+            }
             let dpid = topo
                 .switches
                 .get(end.switch)

@@ -19,7 +19,7 @@ pub mod table;
 pub mod traffic;
 
 pub use error::EntityError;
-pub use network::{P4SimNetwork, PortRef};
+pub use network::{P4SimNetwork, PortRef, Uplink};
 pub use process::{udp_frame, Processed, CPU_PORT};
 pub use schema::{prescient_p4info, Schema, SchemaError, PRESCIENT_P4INFO_TEXT};
 pub use service::{

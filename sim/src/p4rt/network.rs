@@ -6,9 +6,14 @@
 //! device's lock is taken (frames crossing links are queued and processed device by device).
 //! Stream channels are bounded; a full channel drops the message (a switch CPU queue overflowing)
 //! and logs it.
+//!
+//! Cabled-out ports ([`P4SimNetwork::cable_out`]) lead to switches run by another emulator (the
+//! mixed fabric of [`crate::fabric`]): frames leaving them go to the [`Uplink`], frames arriving
+//! from it enter through [`P4SimNetwork::receive`]. The uplink is called with one device's lock
+//! held, so it must not call back into this network synchronously (it queues).
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use prescient_southbound::p4runtime::proto::google::rpc::{Code, Status as RpcStatus};
 use prescient_southbound::p4runtime::proto::p4::v1 as p4;
@@ -22,6 +27,7 @@ use super::process::CPU_PORT;
 use super::schema::{prescient_p4info, Schema, SchemaError};
 use super::state::DeviceState;
 use super::traffic::PortTraffic;
+use crate::traffic::PortCounterValues;
 
 /// Messages to one client stream.
 pub type StreamSender = mpsc::Sender<Result<p4::StreamMessageResponse, tonic::Status>>;
@@ -33,6 +39,12 @@ const HOST_QUEUE: usize = 1024;
 
 /// A device port.
 pub type PortRef = (u64, u32);
+
+/// Where frames leaving on a cabled-out port go: a switch another emulator runs.
+pub trait Uplink: Send + Sync {
+    /// `frame` left `from` having crossed `hops` switches; returns whether the far end took it.
+    fn carry(&self, from: PortRef, frame: Vec<u8>, hops: usize) -> bool;
+}
 
 struct Pipeline {
     config: p4::ForwardingPipelineConfig,
@@ -94,6 +106,9 @@ impl Device {
 pub struct P4SimNetwork {
     devices: BTreeMap<u64, Mutex<Device>>,
     links: BTreeMap<PortRef, PortRef>,
+    /// Ports whose cable leads out of this emulator, to the uplink.
+    cabled_out: BTreeSet<PortRef>,
+    uplink: OnceLock<Arc<dyn Uplink>>,
     expected: Arc<Schema>,
     traffic: PortTraffic,
     started: std::time::Instant,
@@ -105,12 +120,20 @@ pub type WriteOutcome = Result<(), Vec<Option<EntityError>>>;
 impl P4SimNetwork {
     /// `devices` devices with ids 1..=devices and no links.
     pub fn new(devices: u64) -> Result<Self, SchemaError> {
+        Self::with_devices(1..=devices)
+    }
+
+    /// Devices with the given ids (duplicates count once) and no links.
+    pub fn with_devices(ids: impl IntoIterator<Item = u64>) -> Result<Self, SchemaError> {
         let expected = Arc::new(Schema::from_p4info(&prescient_p4info()?)?);
         Ok(Self {
-            devices: (1..=devices)
+            devices: ids
+                .into_iter()
                 .map(|id| (id, Mutex::new(Device::new(id))))
                 .collect(),
             links: BTreeMap::new(),
+            cabled_out: BTreeSet::new(),
+            uplink: OnceLock::new(),
             expected,
             traffic: PortTraffic::default(),
             started: std::time::Instant::now(),
@@ -144,6 +167,25 @@ impl P4SimNetwork {
         }
         self.links.insert(a, b);
         self.links.insert(b, a);
+    }
+
+    /// Marks `port` as cabled out of this emulator (dropping a link it had): what leaves it goes
+    /// to the [`Uplink`], once one is set.
+    pub fn cable_out(&mut self, port: PortRef) {
+        if let Some(peer) = self.links.remove(&port) {
+            self.links.remove(&peer);
+        }
+        self.cabled_out.insert(port);
+    }
+
+    /// Ports cabled out of this emulator.
+    pub fn cabled_out(&self) -> Vec<PortRef> {
+        self.cabled_out.iter().copied().collect()
+    }
+
+    /// Sets where cabled-out ports lead; false (and nothing changed) when one was already set.
+    pub fn set_uplink(&self, uplink: Arc<dyn Uplink>) -> bool {
+        self.uplink.set(uplink).is_ok()
     }
 
     /// Replaces the background traffic model.
@@ -282,6 +324,13 @@ impl P4SimNetwork {
         self.deliver(device, port, frame)
     }
 
+    /// A frame arrives at `(device, port)` over a cable from outside this emulator, having crossed
+    /// `hops` switches, and is forwarded through the fabric (hosts' frames are kept as by
+    /// [`inject`](Self::inject)).
+    pub fn receive(&self, device: u64, port: u32, frame: Vec<u8>, hops: usize) {
+        self.deliver_from(device, port, frame, hops);
+    }
+
     /// Frames that left `device` on unlinked (host) ports since the last call.
     pub fn take_host_frames(&self, device: u64) -> Vec<(u32, Vec<u8>)> {
         self.device(device)
@@ -290,8 +339,18 @@ impl P4SimNetwork {
     }
 
     fn deliver(&self, device: u64, port: u32, frame: Vec<u8>) -> Vec<(u64, u32, Vec<u8>)> {
+        self.deliver_from(device, port, frame, 0)
+    }
+
+    fn deliver_from(
+        &self,
+        device: u64,
+        port: u32,
+        frame: Vec<u8>,
+        hops: usize,
+    ) -> Vec<(u64, u32, Vec<u8>)> {
         let now = self.now();
-        let mut queue = VecDeque::from([(device, port, frame, 0usize)]);
+        let mut queue = VecDeque::from([(device, port, frame, hops)]);
         let mut to_hosts = Vec::new();
         while let Some((dev, port, frame, hops)) = queue.pop_front() {
             let Ok(mut d) = self.device(dev) else {
@@ -330,6 +389,11 @@ impl P4SimNetwork {
                 } else if let Some((peer, peer_port)) = self.links.get(&(dev, egress)) {
                     if hops < MAX_HOPS {
                         queue.push_back((*peer, *peer_port, f, hops + 1));
+                    }
+                } else if self.cabled_out.contains(&(dev, egress)) {
+                    // No uplink yet: the cable is unplugged at the far end and the frame is lost.
+                    if let Some(up) = self.uplink.get() {
+                        up.carry((dev, egress), f, hops + 1);
                     }
                 } else {
                     if d.host_rx.len() >= HOST_QUEUE {
@@ -568,6 +632,41 @@ impl P4SimNetwork {
                 bytes,
             );
         }
+    }
+
+    /// Adds traffic another model routed through `(device, port)` to its port counters (received
+    /// and transmitted `(packets, bytes)`), as [`advance_traffic`](Self::advance_traffic) does.
+    /// A device without a pipeline counts nothing (its counters start with the pipeline).
+    pub fn add_port_traffic(&self, device: u64, port: u32, rx: (u64, u64), tx: (u64, u64)) {
+        if rx.0 > 0 || rx.1 > 0 {
+            self.add_counter(device, "PrescientIngress.rx_port_counter", port, rx.0, rx.1);
+        }
+        if tx.0 > 0 || tx.1 > 0 {
+            self.add_counter(device, "PrescientEgress.tx_port_counter", port, tx.0, tx.1);
+        }
+    }
+
+    /// The program's port counters of `(device, port)`: None without such a device or pipeline.
+    pub fn port_counters(&self, device: u64, port: u32) -> Option<PortCounterValues> {
+        let mut d = self.device(device).ok()?;
+        let state = d.state().ok()?;
+        let cell = |name: &str| {
+            let id = state.schema.counter_by_name(name)?.id;
+            let c = state.counters.get(&id)?.get(port as usize)?;
+            Some((
+                u64::try_from(c.packet_count).unwrap_or(0),
+                u64::try_from(c.byte_count).unwrap_or(0),
+            ))
+        };
+        let (rx_packets, rx_bytes) = cell("PrescientIngress.rx_port_counter")?;
+        let (tx_packets, tx_bytes) = cell("PrescientEgress.tx_port_counter")?;
+        Some(PortCounterValues {
+            rx_packets,
+            tx_packets,
+            rx_bytes,
+            tx_bytes,
+            ..PortCounterValues::default()
+        })
     }
 
     fn add_counter(&self, device: u64, name: &str, port: u32, packets: u64, bytes: u64) {
