@@ -16,7 +16,7 @@ use futures::StreamExt;
 use prescient::core::{Action, CoreConfig, SharedCore};
 use prescient::northbound::{router, ApiConfig, ApiState};
 use prescient_topology::{
-    DeviceId, FlowKey, MacAddr, Port, PortCounters, PortNo, PortRef, Timestamp,
+    DeviceId, FlowKey, MacAddr, Port, PortCounters, PortNo, PortRef, Protocol, Timestamp,
 };
 use serde_json::{json, Value};
 use tower::ServiceExt;
@@ -646,13 +646,43 @@ async fn events_stream_delivers_topology_changes_and_decisions() {
 #[tokio::test]
 async fn metrics_and_dashboard_are_served() {
     let f = fixture(5);
+    let writes = f.core.metrics().write_latency(Protocol::OpenFlow);
+    writes.record(Duration::from_micros(800));
+    writes.record(Duration::from_millis(40));
     let m = get(&f, "/metrics").await;
     assert_eq!(m.status, StatusCode::OK);
     assert!(
-        m.text.contains("prescient_devices_connected 4"),
+        m.text
+            .contains("prescient_devices_connected{protocol=\"openflow\"} 4"),
         "{}",
         m.text
     );
+    assert!(m
+        .text
+        .contains("prescient_devices_connected{protocol=\"p4runtime\"} 0"));
+    // Write latency: a histogram per protocol, cumulative buckets, sum and count.
+    assert!(m
+        .text
+        .contains("# TYPE prescient_southbound_write_seconds histogram"));
+    for line in [
+        "prescient_southbound_write_seconds_bucket{protocol=\"openflow\",le=\"0.0005\"} 0",
+        "prescient_southbound_write_seconds_bucket{protocol=\"openflow\",le=\"0.001\"} 1",
+        "prescient_southbound_write_seconds_bucket{protocol=\"openflow\",le=\"0.05\"} 2",
+        "prescient_southbound_write_seconds_bucket{protocol=\"openflow\",le=\"+Inf\"} 2",
+        "prescient_southbound_write_seconds_count{protocol=\"openflow\"} 2",
+        "prescient_southbound_write_seconds_sum{protocol=\"openflow\"} 0.0408",
+        "prescient_southbound_write_seconds_count{protocol=\"p4runtime\"} 0",
+    ] {
+        assert!(m.text.contains(line), "{line} missing:\n{}", m.text);
+    }
+    // Messages per second over the last ten seconds sit beside the totals.
+    assert!(m
+        .text
+        .contains("# TYPE prescient_southbound_messages_per_second gauge"));
+    assert!(m
+        .text
+        .contains("prescient_southbound_messages_per_second{type=\"packet_in\"} 0"));
+    assert!(m.text.contains("prescient_reservations 0"));
     assert!(m.text.contains("prescient_links 8"));
     assert!(m
         .text

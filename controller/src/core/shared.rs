@@ -7,9 +7,10 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use prescient_topology::{Snapshot, SnapshotReader, Timestamp};
+use prescient_southbound::latency::LatencyHistogram;
+use prescient_topology::{Protocol, Snapshot, SnapshotReader, Timestamp};
 use tokio::sync::{broadcast, Notify};
 
 use super::{Action, ControllerCore, ControllerEvent, CoreConfig};
@@ -20,27 +21,108 @@ pub const EVENT_BUS_CAPACITY: usize = 1024;
 /// Where handlers get `now` from.
 pub type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
 
-/// Counters the southbound driver bumps; exported at `/metrics`.
-#[derive(Debug, Default)]
+/// Seconds of traffic the message rates average over.
+pub const RATE_WINDOW_SECS: u64 = 10;
+
+/// One message type's count: the total and per-second slots for the rate.
+#[derive(Debug, Clone, Default)]
+struct MessageCount {
+    total: u64,
+    /// `(second since start, messages in it)`, indexed by second modulo the ring size; a slot
+    /// whose second is not the one asked for is stale and counts as zero.
+    slots: [(u64, u64); RATE_WINDOW_SECS as usize + 1],
+}
+
+/// Counters the southbound drivers bump and the write-latency histograms the southbound
+/// sessions fill; exported at `/metrics`.
+///
+/// Rates are messages per second over the last [`RATE_WINDOW_SECS`] complete seconds, so they
+/// lag by at most a second and never show a half-filled current second.
+#[derive(Debug)]
 pub struct Metrics {
-    messages: Mutex<BTreeMap<String, u64>>,
+    messages: Mutex<BTreeMap<String, MessageCount>>,
+    started: Instant,
+    openflow_writes: Arc<LatencyHistogram>,
+    p4runtime_writes: Arc<LatencyHistogram>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            messages: Mutex::default(),
+            started: Instant::now(),
+            openflow_writes: Arc::default(),
+            p4runtime_writes: Arc::default(),
+        }
+    }
 }
 
 impl Metrics {
     /// Counts `n` southbound messages of type `kind` (e.g. `packet_in`, `port_stats`).
     pub fn count_messages(&self, kind: &str, n: u64) {
+        self.count_messages_at(kind, n, Instant::now());
+    }
+
+    /// [`Self::count_messages`] at a given instant (tests step time by hand).
+    pub fn count_messages_at(&self, kind: &str, n: u64, now: Instant) {
+        let sec = self.second(now);
         let mut m = lock(&self.messages);
-        match m.get_mut(kind) {
-            Some(c) => *c = c.saturating_add(n),
-            None => {
-                m.insert(kind.to_string(), n);
+        let c = match m.get_mut(kind) {
+            Some(c) => c,
+            None => m.entry(kind.to_string()).or_default(),
+        };
+        c.total = c.total.saturating_add(n);
+        let ring = c.slots.len() as u64;
+        if let Some(slot) = c.slots.get_mut((sec % ring) as usize) {
+            if slot.0 != sec {
+                *slot = (sec, 0);
             }
+            slot.1 = slot.1.saturating_add(n);
         }
     }
 
     /// Messages counted so far, by type.
     pub fn messages(&self) -> BTreeMap<String, u64> {
-        lock(&self.messages).clone()
+        lock(&self.messages)
+            .iter()
+            .map(|(k, c)| (k.clone(), c.total))
+            .collect()
+    }
+
+    /// Messages per second over the last [`RATE_WINDOW_SECS`] complete seconds, by type.
+    pub fn message_rates(&self) -> BTreeMap<String, f64> {
+        self.message_rates_at(Instant::now())
+    }
+
+    /// [`Self::message_rates`] as of `now`.
+    pub fn message_rates_at(&self, now: Instant) -> BTreeMap<String, f64> {
+        let sec = self.second(now);
+        let window = sec.saturating_sub(RATE_WINDOW_SECS)..sec;
+        lock(&self.messages)
+            .iter()
+            .map(|(k, c)| {
+                let n: u64 = c
+                    .slots
+                    .iter()
+                    .filter(|(s, _)| window.contains(s))
+                    .map(|(_, n)| n)
+                    .sum();
+                (k.clone(), n as f64 / RATE_WINDOW_SECS as f64)
+            })
+            .collect()
+    }
+
+    /// The write-latency histogram of `protocol`'s sessions; hand it to the southbound
+    /// (`ControllerConfig::write_latency`, `ClientConfig::write_latency`).
+    pub fn write_latency(&self, protocol: Protocol) -> Arc<LatencyHistogram> {
+        match protocol {
+            Protocol::OpenFlow => Arc::clone(&self.openflow_writes),
+            Protocol::P4Runtime => Arc::clone(&self.p4runtime_writes),
+        }
+    }
+
+    fn second(&self, now: Instant) -> u64 {
+        now.saturating_duration_since(self.started).as_secs()
     }
 }
 
@@ -177,6 +259,42 @@ impl SharedCore {
 mod tests {
     use super::*;
     use prescient_topology::ReservationId;
+    use std::time::Duration;
+
+    #[test]
+    fn message_rates_cover_the_last_ten_complete_seconds() {
+        let m = Metrics::default();
+        let t0 = m.started;
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        // 30 packet-ins a second for 20 s, one port_stats in second 3 only.
+        for s in 0..20u64 {
+            m.count_messages_at("packet_in", 30, at(s * 1000 + 500));
+        }
+        m.count_messages_at("port_stats", 1, at(3_200));
+        let r = m.message_rates_at(at(20_100));
+        assert_eq!(r.get("packet_in"), Some(&30.0));
+        // Long gone from the window, yet still counted in the total.
+        assert_eq!(r.get("port_stats"), Some(&0.0));
+        assert_eq!(m.messages().get("port_stats"), Some(&1));
+        assert_eq!(m.messages().get("packet_in"), Some(&600));
+        // The current, incomplete second is left out; silence empties the window.
+        m.count_messages_at("packet_in", 1_000, at(20_200));
+        assert_eq!(m.message_rates_at(at(20_900)).get("packet_in"), Some(&30.0));
+        assert_eq!(
+            m.message_rates_at(at(21_000)).get("packet_in"),
+            Some(&127.0)
+        );
+        assert_eq!(m.message_rates_at(at(40_000)).get("packet_in"), Some(&0.0));
+    }
+
+    #[test]
+    fn each_protocol_has_its_own_write_histogram() {
+        let m = Metrics::default();
+        m.write_latency(Protocol::OpenFlow)
+            .record(Duration::from_millis(2));
+        assert_eq!(m.write_latency(Protocol::OpenFlow).snapshot().count, 1);
+        assert_eq!(m.write_latency(Protocol::P4Runtime).snapshot().count, 0);
+    }
 
     #[tokio::test]
     async fn the_driver_wakes_for_dispatched_actions() {

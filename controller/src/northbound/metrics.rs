@@ -1,4 +1,7 @@
 //! `GET /metrics`: Prometheus text exposition (format 0.0.4), written by hand.
+//!
+//! Every labelled family always lists each protocol (`openflow`, `p4runtime`), zero or not, so
+//! queries never see a series appear from nowhere.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -7,7 +10,15 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 
+use prescient_southbound::latency::LatencySnapshot;
+use prescient_topology::Protocol;
+
 use super::ApiState;
+
+const PROTOCOLS: [(Protocol, &str); 2] = [
+    (Protocol::OpenFlow, "openflow"),
+    (Protocol::P4Runtime, "p4runtime"),
+];
 
 /// Escapes a label value (backslash, quote, newline).
 fn label(v: &str) -> String {
@@ -22,6 +33,20 @@ fn metric(out: &mut String, name: &str, kind: &str, help: &str, samples: &[(Stri
     for (labels, v) in samples {
         let _ = writeln!(out, "{name}{labels} {v}");
     }
+}
+
+/// Writes one labelled histogram series (cumulative buckets, sum, count).
+fn histogram_series(out: &mut String, name: &str, labels: &str, h: &LatencySnapshot) {
+    for (le, count) in &h.buckets {
+        let le = if le.is_finite() {
+            le.to_string()
+        } else {
+            "+Inf".to_string()
+        };
+        let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{le}\"}} {count}");
+    }
+    let _ = writeln!(out, "{name}_sum{{{labels}}} {}", h.sum_secs);
+    let _ = writeln!(out, "{name}_count{{{labels}}} {}", h.count);
 }
 
 /// The metrics page.
@@ -41,7 +66,11 @@ pub async fn render(State(s): State<ApiState>) -> impl IntoResponse {
                 }
             }
             (
-                topo.devices().filter(|d| d.up).count(),
+                PROTOCOLS.map(|(p, _)| {
+                    topo.devices()
+                        .filter(|d| d.up && d.id.protocol == p)
+                        .count()
+                }),
                 topo.links().count(),
                 topo.hosts().count(),
                 c.ledger().reservations().count(),
@@ -55,12 +84,17 @@ pub async fn render(State(s): State<ApiState>) -> impl IntoResponse {
             )
         });
     let one = |v: f64| vec![(String::new(), v)];
+    let per_protocol: Vec<(String, f64)> = PROTOCOLS
+        .iter()
+        .zip(devices)
+        .map(|((_, name), n)| (format!("{{protocol=\"{name}\"}}"), n as f64))
+        .collect();
     metric(
         &mut out,
         "prescient_devices_connected",
         "gauge",
-        "Devices connected.",
-        &one(devices as f64),
+        "Devices connected, by southbound protocol.",
+        &per_protocol,
     );
     metric(
         &mut out,
@@ -136,6 +170,31 @@ pub async fn render(State(s): State<ApiState>) -> impl IntoResponse {
         "Southbound messages handled, by type.",
         &msgs,
     );
+    let rates: Vec<(String, f64)> = s
+        .core
+        .metrics()
+        .message_rates()
+        .into_iter()
+        .map(|(k, v)| (format!("{{type=\"{}\"}}", label(&k)), v))
+        .collect();
+    metric(
+        &mut out,
+        "prescient_southbound_messages_per_second",
+        "gauge",
+        "Southbound messages per second over the last 10 complete seconds, by type.",
+        &rates,
+    );
+    let name = "prescient_southbound_write_seconds";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Device write latency: OpenFlow, a batch of flow/group/meter mods until its \
+         barrier reply; P4Runtime, one Write RPC."
+    );
+    let _ = writeln!(out, "# TYPE {name} histogram");
+    for (p, pname) in PROTOCOLS {
+        let h = s.core.metrics().write_latency(p).snapshot();
+        histogram_series(&mut out, name, &format!("protocol=\"{pname}\""), &h);
+    }
     metric(
         &mut out,
         "prescient_event_subscribers",
