@@ -29,7 +29,7 @@ use prescient_topology::{
 };
 use tokio_util::sync::CancellationToken;
 
-use super::p4runtime::ProbeInbox;
+use super::p4runtime::{P4Fleet, P4Inbox};
 use crate::core::{Action, SharedCore};
 
 /// Priority of the rules that drop traffic arriving on a link outside the spanning tree.
@@ -63,14 +63,15 @@ impl Default for DriverConfig {
 
 /// Runs until `cancel` fires or the event stream ends.
 ///
-/// This loop also collects the core's LLDP probes for every device; probes of P4Runtime
-/// devices are handed to their drivers through `p4_probes` (keyed by device id).
+/// This loop also collects the core's LLDP probes for every device and owns the core's action
+/// outlet: probes of P4Runtime devices, and every action's P4Runtime part, are handed to the
+/// device tasks through `p4_inboxes` (keyed by device id; see `p4runtime::fleet`).
 pub async fn run(
     core: Arc<SharedCore>,
     handle: OpenFlowHandle,
     mut events: EventReceiver,
     config: DriverConfig,
-    p4_probes: BTreeMap<u64, ProbeInbox>,
+    p4_inboxes: BTreeMap<u64, P4Inbox>,
     cancel: CancellationToken,
 ) {
     let mut driver = Driver {
@@ -78,7 +79,7 @@ pub async fn run(
         handle,
         blocked: BTreeMap::new(),
         snapshot_version: None,
-        p4_probes,
+        p4: P4Fleet::new(p4_inboxes),
     };
     let mut probes = tokio::time::interval(config.probe_poll);
     let mut ticks = tokio::time::interval(config.control_interval);
@@ -109,7 +110,8 @@ struct Driver {
     /// Ports whose ingress is blocked, per switch, as installed.
     blocked: BTreeMap<DatapathId, BTreeSet<u32>>,
     snapshot_version: Option<u64>,
-    p4_probes: BTreeMap<u64, ProbeInbox>,
+    /// The P4Runtime devices' share of every action, and their probe queues.
+    p4: P4Fleet,
 }
 
 impl Driver {
@@ -241,9 +243,7 @@ impl Driver {
         for probe in probes {
             if probe.port.device.protocol == Protocol::P4Runtime {
                 // Probes recur every interval: one that finds its driver busy is skipped.
-                if let Some(inbox) = self.p4_probes.get(&probe.port.device.id) {
-                    let _ = inbox.try_send(probe);
-                }
+                self.p4.probe(probe);
                 continue;
             }
             let dpid = DatapathId(probe.port.device.id);
@@ -256,8 +256,10 @@ impl Driver {
         }
     }
 
-    /// Turns the core's intents into OpenFlow writes on the switches they name.
-    async fn apply(&self, actions: Vec<Action>) {
+    /// Turns the core's intents into OpenFlow writes on the switches they name, and hands
+    /// their P4Runtime part to the P4 plan. Each action passes here once.
+    async fn apply(&mut self, actions: Vec<Action>) {
+        self.p4.apply(&actions);
         for action in actions {
             for (dpid, cmd) in commands(&action) {
                 if let Err(e) = self.handle.install(dpid, cmd).await {

@@ -1,0 +1,141 @@
+//! ARP across a fabric of prescient.p4 switches. The program punts every ARP frame to the
+//! controller and never forwards one, so hosts could not resolve each other's MACs without
+//! this relay: a request (broadcast) or a frame for an unknown MAC is sent out of every
+//! host-facing port of every P4Runtime device except the one it came in by; a frame for a known
+//! host goes out of that host's port only.
+//!
+//! Host-facing means "not the end of a discovered link". Until discovery has found every link, a
+//! relayed frame may enter another switch and be punted again; the relay remembers what it sent
+//! for [`ECHO_WINDOW`] and such an echo is neither relayed again nor taken as a sighting of its
+//! sender (which would move the host onto an inter-switch port).
+
+use std::collections::hash_map::DefaultHasher;
+use std::collections::VecDeque;
+use std::hash::{Hash, Hasher};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use prescient_topology::{MacAddr, PortRef, Snapshot};
+use tokio::time::Instant;
+
+/// How long a relayed frame is recognised when it comes back.
+pub const ECHO_WINDOW: Duration = Duration::from_millis(250);
+/// Frames remembered at most (a storm cannot grow the memory).
+const REMEMBERED: usize = 1024;
+
+/// Where a punted ARP frame goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Relay {
+    /// Out of this port only (the destination host's).
+    To(PortRef),
+    /// Out of every host-facing port but the one it came in by.
+    Flood {
+        /// The ingress port.
+        except: PortRef,
+    },
+}
+
+/// Where an ARP frame that arrived at `from` should go; `None` when nowhere (malformed, or its
+/// destination sits behind the port it came from).
+pub fn decide(frame: &[u8], from: PortRef, snapshot: &Snapshot) -> Option<Relay> {
+    let dst: [u8; 6] = frame.get(0..6)?.try_into().ok()?;
+    let dst = MacAddr(dst);
+    if dst.is_multicast() {
+        return Some(Relay::Flood { except: from });
+    }
+    match snapshot.host(dst) {
+        Some(at) if at == from => None,
+        Some(at) => Some(Relay::To(at)),
+        None => Some(Relay::Flood { except: from }),
+    }
+}
+
+/// Recently relayed frames, shared by every device task.
+#[derive(Debug, Default)]
+pub struct ArpRelay {
+    recent: Mutex<VecDeque<(u64, Instant)>>,
+}
+
+fn digest(frame: &[u8]) -> u64 {
+    let mut h = DefaultHasher::new();
+    frame.hash(&mut h);
+    h.finish()
+}
+
+impl ArpRelay {
+    /// Whether `frame` is one the relay sent within the echo window.
+    pub fn is_echo(&self, frame: &[u8], now: Instant) -> bool {
+        let d = digest(frame);
+        let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        while recent
+            .front()
+            .is_some_and(|(_, at)| now.saturating_duration_since(*at) > ECHO_WINDOW)
+        {
+            recent.pop_front();
+        }
+        recent.iter().any(|(x, _)| *x == d)
+    }
+
+    /// Notes that `frame` is being relayed.
+    pub fn remember(&self, frame: &[u8], now: Instant) {
+        let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        if recent.len() == REMEMBERED {
+            recent.pop_front();
+        }
+        recent.push_back((digest(frame), now));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use prescient_topology::{DeviceId, PortNo, Timestamp};
+
+    use super::*;
+
+    fn at(d: u64, p: u32) -> PortRef {
+        PortRef {
+            device: DeviceId::p4runtime(d),
+            port: PortNo(p),
+        }
+    }
+
+    #[test]
+    fn requests_flood_and_replies_go_to_their_host() {
+        let h1 = MacAddr([2, 0, 0, 0, 0, 1]);
+        let snapshot = Snapshot::build(
+            Timestamp(0),
+            1,
+            vec![DeviceId::p4runtime(1), DeviceId::p4runtime(2)],
+            Vec::new(),
+            BTreeMap::from([(h1, at(1, 3))]),
+        );
+        let mut request = vec![0xff; 6];
+        request.extend_from_slice(&[2, 0, 0, 0, 0, 2, 0x08, 0x06]);
+        assert_eq!(
+            decide(&request, at(2, 3), &snapshot),
+            Some(Relay::Flood { except: at(2, 3) })
+        );
+        let mut reply = h1.0.to_vec();
+        reply.extend_from_slice(&[2, 0, 0, 0, 0, 2, 0x08, 0x06]);
+        assert_eq!(
+            decide(&reply, at(2, 3), &snapshot),
+            Some(Relay::To(at(1, 3)))
+        );
+        assert_eq!(decide(&reply, at(1, 3), &snapshot), None);
+        assert_eq!(decide(&reply[..4], at(1, 3), &snapshot), None);
+    }
+
+    #[test]
+    fn relayed_frames_are_echoes_only_within_the_window() {
+        let relay = ArpRelay::default();
+        let frame = [1u8, 2, 3];
+        let t0 = Instant::now();
+        assert!(!relay.is_echo(&frame, t0));
+        relay.remember(&frame, t0);
+        assert!(relay.is_echo(&frame, t0 + ECHO_WINDOW));
+        assert!(!relay.is_echo(&[9u8], t0));
+        assert!(!relay.is_echo(&frame, t0 + ECHO_WINDOW + Duration::from_millis(1)));
+    }
+}

@@ -1,0 +1,399 @@
+//! What one P4Runtime device running prescient.p4 should hold, computed from the topology, the
+//! known hosts and the [`P4Plan`]. Pure: the driver diffs the result against the device.
+//!
+//! - Routes (`ipv4_lpm`): a /32 per known host address, out of the host's port on its own
+//!   device, else the first hop of a least-cost path towards it. The fabric is L2-transparent:
+//!   `forward` writes the destination host's MAC, and an identity `translate_src` entry per host
+//!   (its own address and MAC) restores the source MAC that `forward` overwrote (translate_src
+//!   runs after ipv4_lpm); a source with no such entry leaves with the egress port's MAC.
+//! - Pins: a reservation's path and a steered path fix the route of their destination on the
+//!   devices they cross (ipv4_lpm is keyed by destination only, so a pin moves all traffic to
+//!   that host). Precedence is one total order — reservations by id, then steered paths, newest
+//!   decision first — and a device takes the first valid pin crossing it. Following next hops
+//!   therefore never loops: it only ever moves to a pin of equal or higher precedence, and along
+//!   one pin it advances towards the host. A pin is valid while every link still exists, the
+//!   links chain, and the last one ends at the host's device.
+//! - Meters (`flow_meter`): every device on a reservation's path polices the host pair's
+//!   addresses with a two-rate meter: committed rate = the reservation (GREEN, reserved
+//!   priority), peak rate = the egress link's capacity (YELLOW rides best effort above the
+//!   reservation; only what exceeds the line is RED). Reservations of the same address pair add.
+//! - Address translation (`translate_src`) and services (`service_select`) follow the core's
+//!   translation actions; a real translation of an address replaces its identity entry.
+//!
+//! Anything that cannot be realised (a host without a known IPv4 address, a 5-tuple the meter
+//! table cannot express, an unreachable host) is skipped and explained in `notes`; the next
+//! computation retries it, so learning the address later is enough.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+
+use prescient_southbound::p4runtime::pipeconf::Intent;
+use prescient_topology::{DeviceId, LinkKey, MacAddr, PortRef, Snapshot, Subject, Timestamp};
+
+use super::plan::{MeterPlan, P4Plan};
+use crate::core::SharedCore;
+
+/// Burst of a meter bucket: 10 ms of its rate...
+const BURST_DIVISOR: i64 = 100;
+/// ...but never less than two full-size Ethernet frames, or single frames would turn red.
+const MIN_BURST_BYTES: i64 = 2 * 1514;
+/// `forward`'s port parameter is 9 bits wide.
+const MAX_PORT: u32 = 511;
+
+/// A known host as the routes need it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostEntry {
+    /// Where it is attached.
+    pub at: PortRef,
+    /// Its IPv4 addresses.
+    pub ips: BTreeSet<Ipv4Addr>,
+    /// Last packet seen from it (newest claim wins an address).
+    pub last_seen: Timestamp,
+    /// Capacity of its port, bits/s, when known.
+    pub port_bps: Option<u64>,
+}
+
+/// The topology and the hosts, read once per reconciliation.
+#[derive(Debug, Clone)]
+pub struct Fabric {
+    /// The topology snapshot.
+    pub snapshot: Arc<Snapshot>,
+    /// Hosts attached to up devices, by MAC.
+    pub hosts: BTreeMap<MacAddr, HostEntry>,
+}
+
+impl Fabric {
+    /// Reads the current snapshot and hosts from the core.
+    pub fn read(core: &SharedCore) -> Self {
+        let snapshot = core.snapshot();
+        let hosts = core.read(|c| {
+            c.topology()
+                .hosts()
+                .filter(|h| snapshot.contains_device(h.at.device))
+                .map(|h| {
+                    let entry = HostEntry {
+                        at: h.at,
+                        ips: h.ips.clone(),
+                        last_seen: h.last_seen,
+                        port_bps: c.topology().port_capacity(h.at),
+                    };
+                    (h.mac, entry)
+                })
+                .collect()
+        });
+        Fabric { snapshot, hosts }
+    }
+
+    /// Which host owns each address: when two claim one, the one seen last (then the lower
+    /// MAC), so every device picks the same.
+    pub fn owners(&self) -> BTreeMap<Ipv4Addr, MacAddr> {
+        let mut owners: BTreeMap<Ipv4Addr, MacAddr> = BTreeMap::new();
+        for (mac, h) in &self.hosts {
+            for ip in &h.ips {
+                let keep = owners.get(ip).is_some_and(|other| {
+                    self.hosts
+                        .get(other)
+                        .is_some_and(|o| o.last_seen >= h.last_seen)
+                });
+                if !keep {
+                    owners.insert(*ip, *mac);
+                }
+            }
+        }
+        owners
+    }
+
+    /// Whether anything the computation reads differs (topology version, hosts' places and
+    /// addresses); `last_seen` alone does not count unless it changes an address's owner.
+    pub fn same_as(&self, other: &Fabric) -> bool {
+        self.snapshot.version() == other.snapshot.version()
+            && self.hosts.len() == other.hosts.len()
+            && self
+                .hosts
+                .iter()
+                .zip(&other.hosts)
+                .all(|((m, a), (n, b))| m == n && a.at == b.at && a.ips == b.ips)
+            && self.owners() == other.owners()
+    }
+}
+
+/// Identity of one entry of the tables the driver owns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum EntryKey {
+    /// `ipv4_lpm` /32 of a host address.
+    Route(Ipv4Addr),
+    /// `flow_meter` (source, destination).
+    Meter(Ipv4Addr, Ipv4Addr),
+    /// `translate_src` of a source address.
+    Reverse(Ipv4Addr),
+}
+
+/// A device's desired entries and the reasons some could not be made.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DeviceEntries {
+    /// Entries by identity.
+    pub entries: BTreeMap<EntryKey, Intent>,
+    /// What was skipped and why, one line each.
+    pub notes: BTreeSet<String>,
+}
+
+/// A stable, locally administered MAC for a P4 port (the source of routed frames whose sender
+/// has no identity entry).
+pub fn port_mac(device: u64, port: u32) -> MacAddr {
+    let d = device.to_be_bytes();
+    let p = port.to_be_bytes();
+    MacAddr([0x02, d[6], d[7], p[2], p[3], 0x4b])
+}
+
+/// Bits/s to the bytes/s of a P4 meter, rounded up so a reservation is never under-served.
+pub fn bytes_per_second(bps: u64) -> i64 {
+    i64::try_from(bps.div_ceil(8)).unwrap_or(i64::MAX)
+}
+
+/// The bucket size for a meter rate, bytes.
+pub fn burst_bytes(rate_bytes_per_s: i64) -> i64 {
+    (rate_bytes_per_s / BURST_DIVISOR).max(MIN_BURST_BYTES)
+}
+
+/// Everything `device` should hold.
+pub fn device_entries(device: DeviceId, fabric: &Fabric, plan: &P4Plan) -> DeviceEntries {
+    let ctx = Context::new(fabric, plan);
+    let mut out = DeviceEntries::default();
+    ctx.routes(device, &mut out);
+    ctx.meters(device, &mut out);
+    out
+}
+
+struct Context<'a> {
+    fabric: &'a Fabric,
+    plan: &'a P4Plan,
+    owners: BTreeMap<Ipv4Addr, MacAddr>,
+    /// Link leaving each port.
+    by_src: BTreeMap<PortRef, LinkKey>,
+}
+
+impl<'a> Context<'a> {
+    fn new(fabric: &'a Fabric, plan: &'a P4Plan) -> Self {
+        let by_src = fabric
+            .snapshot
+            .links()
+            .iter()
+            .map(|l| (l.src, *l))
+            .collect();
+        Context {
+            fabric,
+            plan,
+            owners: fabric.owners(),
+            by_src,
+        }
+    }
+
+    fn routes(&self, device: DeviceId, out: &mut DeviceEntries) {
+        let snapshot = &self.fabric.snapshot;
+        let pins = self.pins();
+        let mut first_hops: BTreeMap<DeviceId, Option<PortRef>> = BTreeMap::new();
+        for (ip, mac) in &self.owners {
+            let Some(host) = self.fabric.hosts.get(mac) else {
+                continue;
+            };
+            let pinned = pins
+                .get(mac)
+                .into_iter()
+                .flatten()
+                .find_map(|links| links.iter().find(|l| l.src.device == device))
+                .map(|l| l.src);
+            let port = if let Some(p) = pinned {
+                Some(p)
+            } else if host.at.device == device {
+                Some(host.at)
+            } else {
+                *first_hops.entry(host.at.device).or_insert_with(|| {
+                    snapshot
+                        .shortest_path(device, host.at.device)
+                        .ok()
+                        .and_then(|p| p.links.first().map(|l| l.src))
+                })
+            };
+            let Some(port) = port else {
+                out.notes
+                    .insert(format!("no path from {device} to host {mac} ({ip})"));
+                continue;
+            };
+            let Some(port_no) = u16::try_from(port.port.0)
+                .ok()
+                .filter(|p| u32::from(*p) <= MAX_PORT)
+            else {
+                out.notes.insert(format!(
+                    "port {} of {device} does not fit prescient.p4's 9-bit port; no route to {ip}",
+                    port.port.0
+                ));
+                continue;
+            };
+            out.entries.insert(
+                EntryKey::Route(*ip),
+                Intent::ForwardToPort {
+                    dst: *ip,
+                    prefix_len: 32,
+                    port: port_no,
+                    src_mac: port_mac(device.id, port.port.0).0,
+                    dst_mac: mac.0,
+                },
+            );
+            out.entries.insert(
+                EntryKey::Reverse(*ip),
+                Intent::TranslateReverse {
+                    physical_ip: *ip,
+                    logical_ip: *ip,
+                    logical_mac: mac.0,
+                },
+            );
+        }
+    }
+
+    /// Valid pins per destination host, in precedence order.
+    fn pins(&self) -> BTreeMap<MacAddr, Vec<Vec<LinkKey>>> {
+        let mut pins: BTreeMap<MacAddr, Vec<Vec<LinkKey>>> = BTreeMap::new();
+        for m in self.plan.meters().values() {
+            let Some(dst) = self.destination(&m.subject) else {
+                continue;
+            };
+            // A reservation ending on the host's own switch also lists the host's port.
+            let host_port = self.fabric.hosts.get(&dst).map(|h| h.at);
+            let links: Option<Vec<LinkKey>> = m
+                .ports
+                .iter()
+                .filter(|p| Some(**p) != host_port)
+                .map(|p| self.by_src.get(p).copied())
+                .collect();
+            if let Some(links) = links.filter(|l| self.valid_pin(dst, l)) {
+                pins.entry(dst).or_default().push(links);
+            }
+        }
+        let mut steered: Vec<_> = self.plan.steered().iter().collect();
+        steered.sort_by_key(|(_, s)| std::cmp::Reverse(s.decision));
+        for ((_, dst), s) in steered {
+            if self.valid_pin(*dst, &s.links) {
+                pins.entry(*dst).or_default().push(s.links.clone());
+            }
+        }
+        pins
+    }
+
+    fn destination(&self, subject: &Subject) -> Option<MacAddr> {
+        match subject {
+            Subject::HostPair { dst, .. } => Some(*dst),
+            Subject::Flow(f) => f.dst_ip.and_then(|ip| self.owners.get(&ip).copied()),
+        }
+    }
+
+    fn valid_pin(&self, dst: MacAddr, links: &[LinkKey]) -> bool {
+        let Some(host) = self.fabric.hosts.get(&dst) else {
+            return false;
+        };
+        let exists = links.iter().all(|l| self.by_src.get(&l.src) == Some(l));
+        let chained = links.windows(2).all(|w| w[0].dst.device == w[1].src.device);
+        let ends = links.last().is_some_and(|l| l.dst.device == host.at.device);
+        exists && chained && ends
+    }
+
+    fn meters(&self, device: DeviceId, out: &mut DeviceEntries) {
+        let mut pairs: BTreeMap<(Ipv4Addr, Ipv4Addr), (i64, i64)> = BTreeMap::new();
+        for (id, m) in self.plan.meters() {
+            let Some(at) = m.ports.iter().find(|p| p.device == device) else {
+                continue;
+            };
+            if let Subject::Flow(f) = &m.subject {
+                if f.ip_proto.is_some() || f.src_port.is_some() || f.dst_port.is_some() {
+                    out.notes.insert(format!(
+                        "reservation {}: flow_meter has no protocol or port keys; {device} \
+                         meters all traffic between its two addresses",
+                        id.0
+                    ));
+                }
+            }
+            let addresses = match self.addresses(m) {
+                Ok(a) => a,
+                Err(why) => {
+                    out.notes.insert(format!(
+                        "reservation {}: not metered on {device}: {why}",
+                        id.0
+                    ));
+                    continue;
+                }
+            };
+            let cir = bytes_per_second(m.rate_bps);
+            let line = match self.by_src.get(at) {
+                Some(l) => self.fabric.snapshot.capacity(*l),
+                None => self
+                    .fabric
+                    .hosts
+                    .values()
+                    .find(|h| h.at == *at)
+                    .and_then(|h| h.port_bps),
+            }
+            .map_or(cir, bytes_per_second);
+            for pair in addresses {
+                let (c, p) = pairs.entry(pair).or_insert((0, 0));
+                *c = c.saturating_add(cir);
+                *p = (*p).max(line);
+            }
+        }
+        for ((src, dst), (cir, pir)) in pairs {
+            let pir = pir.max(cir);
+            out.entries.insert(
+                EntryKey::Meter(src, dst),
+                Intent::MeterFlow {
+                    src,
+                    dst,
+                    cir,
+                    cburst: burst_bytes(cir),
+                    pir,
+                    pburst: burst_bytes(pir),
+                },
+            );
+        }
+    }
+
+    /// The (source, destination) address pairs a reservation's meter matches, or why none.
+    fn addresses(&self, m: &MeterPlan) -> Result<Vec<(Ipv4Addr, Ipv4Addr)>, String> {
+        let ips = |mac: &MacAddr| -> Result<Vec<Ipv4Addr>, String> {
+            let host = self
+                .fabric
+                .hosts
+                .get(mac)
+                .ok_or_else(|| format!("host {mac} is not known (yet)"))?;
+            let owned: Vec<Ipv4Addr> = host
+                .ips
+                .iter()
+                .filter(|ip| self.owners.get(ip) == Some(mac))
+                .copied()
+                .collect();
+            if owned.is_empty() {
+                return Err(format!(
+                    "host {mac} has no known IPv4 address; metered once one is learned"
+                ));
+            }
+            Ok(owned)
+        };
+        match &m.subject {
+            Subject::HostPair { src, dst } => {
+                let (s, d) = (ips(src)?, ips(dst)?);
+                Ok(s.iter()
+                    .flat_map(|a| d.iter().map(move |b| (*a, *b)))
+                    .collect())
+            }
+            Subject::Flow(f) => match (f.src_ip, f.dst_ip) {
+                (Some(s), Some(d)) => Ok(vec![(s, d)]),
+                _ => Err(
+                    "flow_meter matches exact source and destination addresses; the \
+                     reservation leaves one open"
+                        .to_string(),
+                ),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

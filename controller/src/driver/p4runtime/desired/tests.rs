@@ -1,0 +1,351 @@
+use std::collections::BTreeMap;
+
+use prescient_topology::{FlowMatch, PortNo, ReservationId, SnapshotLink};
+
+use super::*;
+use crate::core::Action;
+
+const GIG: u64 = 1_000_000_000;
+
+fn p4(d: u64, port: u32) -> PortRef {
+    PortRef {
+        device: DeviceId::p4runtime(d),
+        port: PortNo(port),
+    }
+}
+
+fn mac(n: u8) -> MacAddr {
+    MacAddr([2, 0, 0, 0, 0, n])
+}
+
+fn ip(n: u8) -> Ipv4Addr {
+    Ipv4Addr::new(10, 0, 0, n)
+}
+
+/// A ring of `n` P4 devices (port 2 of i to port 1 of i+1, both directions), with hosts
+/// `(mac n, ip n)` at `(device, port)`.
+fn ring(n: u64, hosts: &[(u8, u64, u32, bool)]) -> Fabric {
+    let mut links = Vec::new();
+    for i in 1..=n {
+        let j = i % n + 1;
+        for key in [
+            LinkKey {
+                src: p4(i, 2),
+                dst: p4(j, 1),
+            },
+            LinkKey {
+                src: p4(j, 1),
+                dst: p4(i, 2),
+            },
+        ] {
+            links.push(SnapshotLink {
+                key,
+                capacity_bps: GIG,
+                cost: 1,
+            });
+        }
+    }
+    let devices = (1..=n).map(DeviceId::p4runtime).collect();
+    let at: BTreeMap<MacAddr, PortRef> = hosts
+        .iter()
+        .map(|&(h, d, port, _)| (mac(h), p4(d, port)))
+        .collect();
+    let snapshot = Arc::new(Snapshot::build(Timestamp(1), 1, devices, links, at));
+    let hosts = hosts
+        .iter()
+        .map(|&(h, d, port, with_ip)| {
+            let entry = HostEntry {
+                at: p4(d, port),
+                ips: if with_ip {
+                    BTreeSet::from([ip(h)])
+                } else {
+                    BTreeSet::new()
+                },
+                last_seen: Timestamp(u64::from(h)),
+                port_bps: Some(GIG),
+            };
+            (mac(h), entry)
+        })
+        .collect();
+    Fabric { snapshot, hosts }
+}
+
+fn route_port(e: &DeviceEntries, to: Ipv4Addr) -> Option<u16> {
+    match e.entries.get(&EntryKey::Route(to)) {
+        Some(Intent::ForwardToPort { port, .. }) => Some(*port),
+        _ => None,
+    }
+}
+
+#[test]
+fn every_device_routes_every_addressed_host_keeping_host_macs() {
+    // Ring of 4; h1 on device 1 port 3, h3 on device 3 port 3.
+    let fabric = ring(4, &[(1, 1, 3, true), (3, 3, 3, true)]);
+    let plan = P4Plan::new();
+    let d1 = device_entries(DeviceId::p4runtime(1), &fabric, &plan);
+    assert_eq!(route_port(&d1, ip(1)), Some(3), "own host: its port");
+    match d1.entries.get(&EntryKey::Route(ip(1))) {
+        Some(Intent::ForwardToPort {
+            dst_mac,
+            prefix_len,
+            ..
+        }) => {
+            assert_eq!(*dst_mac, mac(1).0, "the host's own MAC, not a router's");
+            assert_eq!(*prefix_len, 32);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        d1.entries.get(&EntryKey::Reverse(ip(1))),
+        Some(&Intent::TranslateReverse {
+            physical_ip: ip(1),
+            logical_ip: ip(1),
+            logical_mac: mac(1).0,
+        }),
+        "the identity entry restores the source MAC"
+    );
+    // Device 2 sits between them: towards 1 by port 1, towards 3 by port 2.
+    let d2 = device_entries(DeviceId::p4runtime(2), &fabric, &plan);
+    assert_eq!(route_port(&d2, ip(1)), Some(1));
+    assert_eq!(route_port(&d2, ip(3)), Some(2));
+    assert_eq!(d2.entries.len(), 4, "two routes, two identity entries");
+    assert!(d2.notes.is_empty(), "{:?}", d2.notes);
+}
+
+#[test]
+fn following_next_hops_reaches_the_host_from_every_device() {
+    let fabric = ring(5, &[(4, 4, 3, true)]);
+    let plan = P4Plan::new();
+    for start in 1..=5u64 {
+        let mut at = start;
+        for _ in 0..5 {
+            let e = device_entries(DeviceId::p4runtime(at), &fabric, &plan);
+            let port = route_port(&e, ip(4)).expect("a route");
+            if at == 4 {
+                assert_eq!(port, 3);
+                break;
+            }
+            let link = fabric
+                .snapshot
+                .links()
+                .iter()
+                .find(|l| l.src == p4(at, u32::from(port)))
+                .expect("the route leaves by a link");
+            at = link.dst.device.id;
+        }
+        assert_eq!(at, 4, "from {start}");
+    }
+}
+
+#[test]
+fn hosts_without_addresses_get_no_route() {
+    let fabric = ring(3, &[(1, 1, 3, false), (2, 2, 3, true)]);
+    let e = device_entries(DeviceId::p4runtime(1), &fabric, &P4Plan::new());
+    assert_eq!(e.entries.len(), 2, "{:?}", e.entries);
+    assert!(route_port(&e, ip(2)).is_some());
+}
+
+fn reservation(id: u64, subject: Subject, rate_bps: u64, ports: Vec<PortRef>) -> Action {
+    Action::InstallMeter {
+        reservation: ReservationId(id),
+        subject,
+        rate_bps,
+        ports,
+    }
+}
+
+fn pair(a: u8, b: u8) -> Subject {
+    Subject::HostPair {
+        src: mac(a),
+        dst: mac(b),
+    }
+}
+
+fn meter_of(e: &DeviceEntries, s: u8, d: u8) -> Option<(i64, i64, i64, i64)> {
+    match e.entries.get(&EntryKey::Meter(ip(s), ip(d))) {
+        Some(Intent::MeterFlow {
+            cir,
+            cburst,
+            pir,
+            pburst,
+            ..
+        }) => Some((*cir, *cburst, *pir, *pburst)),
+        _ => None,
+    }
+}
+
+#[test]
+fn a_reservation_meters_its_addresses_in_bytes_on_every_hop() {
+    // h1 on 1, h3 on 3; reserve 10 Mbit/s over 1 -> 2 -> 3.
+    let fabric = ring(4, &[(1, 1, 3, true), (3, 3, 3, true)]);
+    let mut plan = P4Plan::new();
+    plan.apply(&reservation(
+        7,
+        pair(1, 3),
+        10_000_000,
+        vec![p4(1, 2), p4(2, 2)],
+    ));
+    for d in [1, 2] {
+        let e = device_entries(DeviceId::p4runtime(d), &fabric, &plan);
+        let (cir, cburst, pir, pburst) = meter_of(&e, 1, 3).expect("metered");
+        assert_eq!(cir, 1_250_000, "10 Mbit/s is 1.25 MB/s");
+        assert_eq!(cburst, 12_500, "10 ms of the rate");
+        assert_eq!(pir, 125_000_000, "peak: the 1 Gbit/s egress link");
+        assert_eq!(pburst, 1_250_000);
+    }
+    let d3 = device_entries(DeviceId::p4runtime(3), &fabric, &plan);
+    assert_eq!(meter_of(&d3, 1, 3), None, "device 3 is not an egress hop");
+}
+
+#[test]
+fn a_host_without_an_address_is_explained_and_metered_once_learned() {
+    let mut fabric = ring(3, &[(1, 1, 3, true), (2, 2, 3, false)]);
+    let mut plan = P4Plan::new();
+    plan.apply(&reservation(3, pair(1, 2), 1_000_000, vec![p4(1, 2)]));
+    let e = device_entries(DeviceId::p4runtime(1), &fabric, &plan);
+    assert_eq!(meter_of(&e, 1, 2), None);
+    assert!(
+        e.notes
+            .iter()
+            .any(|n| n.contains("reservation 3") && n.contains("no known IPv4 address")),
+        "{:?}",
+        e.notes
+    );
+    if let Some(h) = fabric.hosts.get_mut(&mac(2)) {
+        h.ips.insert(ip(2));
+    }
+    let e = device_entries(DeviceId::p4runtime(1), &fabric, &plan);
+    assert_eq!(meter_of(&e, 1, 2).map(|m| m.0), Some(125_000));
+    assert!(e.notes.is_empty(), "{:?}", e.notes);
+}
+
+#[test]
+fn flow_reservations_need_both_addresses() {
+    let fabric = ring(3, &[(1, 1, 3, true), (2, 2, 3, true)]);
+    let mut plan = P4Plan::new();
+    let open = Subject::Flow(FlowMatch {
+        src_ip: Some(ip(1)),
+        ..FlowMatch::default()
+    });
+    plan.apply(&reservation(1, open, 1_000_000, vec![p4(1, 2)]));
+    let exact = Subject::Flow(FlowMatch {
+        src_ip: Some(ip(1)),
+        dst_ip: Some(ip(2)),
+        ip_proto: Some(17),
+        ..FlowMatch::default()
+    });
+    plan.apply(&reservation(2, exact, 800, vec![p4(1, 2)]));
+    let e = device_entries(DeviceId::p4runtime(1), &fabric, &plan);
+    let (cir, cburst, ..) = meter_of(&e, 1, 2).expect("reservation 2 is metered");
+    assert_eq!(cir, 100);
+    assert_eq!(
+        cburst, MIN_BURST_BYTES,
+        "small rates still pass a full frame"
+    );
+    assert!(e.notes.iter().any(|n| n.starts_with("reservation 1:")));
+    assert!(e.notes.iter().any(|n| n.starts_with("reservation 2:")));
+}
+
+#[test]
+fn reservations_of_one_pair_add_up() {
+    let fabric = ring(3, &[(1, 1, 3, true), (2, 2, 3, true)]);
+    let mut plan = P4Plan::new();
+    plan.apply(&reservation(1, pair(1, 2), 8_000, vec![p4(1, 2)]));
+    plan.apply(&reservation(2, pair(1, 2), 16_000, vec![p4(1, 2)]));
+    let e = device_entries(DeviceId::p4runtime(1), &fabric, &plan);
+    assert_eq!(meter_of(&e, 1, 2).map(|m| m.0), Some(3_000));
+}
+
+#[test]
+fn a_reservation_pins_its_long_way_round_and_a_broken_pin_is_ignored() {
+    // Ring of 4, h2 on device 2. Shortest from 1 is 1 -> 2 (port 2); the reservation goes
+    // 1 -> 4 -> 3 -> 2 (ports 1, then 4's port 1, 3's port 1).
+    let fabric = ring(4, &[(1, 1, 3, true), (2, 2, 3, true)]);
+    let mut plan = P4Plan::new();
+    let long = vec![p4(1, 1), p4(4, 1), p4(3, 1)];
+    plan.apply(&reservation(9, pair(1, 2), 1_000_000, long));
+    let port = |d: u64, plan: &P4Plan, fabric: &Fabric| {
+        route_port(&device_entries(DeviceId::p4runtime(d), fabric, plan), ip(2))
+    };
+    assert_eq!(port(1, &plan, &fabric), Some(1));
+    assert_eq!(port(4, &plan, &fabric), Some(1));
+    assert_eq!(port(3, &plan, &fabric), Some(1));
+    // A pin that does not end at the host's device is not followed.
+    let mut stale = P4Plan::new();
+    stale.apply(&reservation(
+        9,
+        pair(1, 2),
+        1_000_000,
+        vec![p4(1, 1), p4(4, 1)],
+    ));
+    assert_eq!(
+        port(1, &stale, &fabric),
+        Some(2),
+        "back to the shortest path"
+    );
+}
+
+#[test]
+fn a_steered_path_pins_its_destination_and_newer_decisions_win() {
+    let fabric = ring(4, &[(1, 1, 3, true), (2, 2, 3, true)]);
+    let link = |a: (u64, u32), b: (u64, u32)| LinkKey {
+        src: p4(a.0, a.1),
+        dst: p4(b.0, b.1),
+    };
+    let long = vec![
+        link((1, 1), (4, 2)),
+        link((4, 1), (3, 2)),
+        link((3, 1), (2, 2)),
+    ];
+    let short = vec![link((1, 2), (2, 1))];
+    let mut plan = P4Plan::new();
+    plan.apply(&Action::InstallPath {
+        src: mac(1),
+        dst: mac(2),
+        links: long,
+        decision: 5,
+    });
+    let at1 = |plan: &P4Plan| {
+        route_port(
+            &device_entries(DeviceId::p4runtime(1), &fabric, plan),
+            ip(2),
+        )
+    };
+    assert_eq!(at1(&plan), Some(1));
+    plan.apply(&Action::InstallPath {
+        src: mac(3),
+        dst: mac(2),
+        links: short,
+        decision: 6,
+    });
+    assert_eq!(at1(&plan), Some(2), "decision 6 is newer");
+}
+
+#[test]
+fn rates_convert_to_bytes_rounding_up() {
+    assert_eq!(bytes_per_second(0), 0);
+    assert_eq!(bytes_per_second(1), 1);
+    assert_eq!(bytes_per_second(8_000_001), 1_000_001);
+    assert_eq!(
+        bytes_per_second(u64::MAX),
+        i64::try_from(u64::MAX / 8 + 1).unwrap_or(0)
+    );
+    assert_eq!(burst_bytes(0), MIN_BURST_BYTES);
+    assert_eq!(burst_bytes(125_000_000), 1_250_000);
+}
+
+#[test]
+fn a_reservation_within_one_switch_meters_at_the_host_port() {
+    // Both hosts on device 1; the core meters at the egress port towards the destination.
+    let fabric = ring(3, &[(1, 1, 3, true), (2, 1, 4, true)]);
+    let mut plan = P4Plan::new();
+    plan.apply(&reservation(4, pair(1, 2), 80_000_000, vec![p4(1, 4)]));
+    let e = device_entries(DeviceId::p4runtime(1), &fabric, &plan);
+    let (cir, _, pir, _) = meter_of(&e, 1, 2).expect("metered");
+    assert_eq!(
+        (cir, pir),
+        (10_000_000, 125_000_000),
+        "peak: the host port's speed"
+    );
+    assert_eq!(route_port(&e, ip(2)), Some(4));
+}

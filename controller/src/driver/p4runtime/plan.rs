@@ -1,0 +1,173 @@
+//! The P4 plan: the part of the core's actions that P4Runtime devices carry out, kept as desired
+//! state (what should hold now) rather than as a queue of commands, so a device that was away,
+//! restarted or lost a write is simply reconciled to it again.
+//!
+//! Invariant: the plan holds an action's record only while that action touches at least one
+//! P4Runtime device; an action that moves its subject entirely onto OpenFlow devices removes the
+//! earlier record. [`P4Plan::apply`] is the only writer.
+
+use std::collections::BTreeMap;
+
+use prescient_topology::{LinkKey, MacAddr, PortRef, Protocol, ReservationId, Subject};
+
+use crate::core::Action;
+
+/// A reservation to police (and pin) on the P4 hops of its path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MeterPlan {
+    /// Which traffic.
+    pub subject: Subject,
+    /// Reserved rate, bits/s.
+    pub rate_bps: u64,
+    /// Egress port of every hop, source first (all protocols: the path is validated whole).
+    pub ports: Vec<PortRef>,
+}
+
+/// A host pair steered onto a path (the planner moving it off a link predicted hot).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SteerPlan {
+    /// Links in order, source first.
+    pub links: Vec<LinkKey>,
+    /// The decision that asked for it (newer decisions take precedence).
+    pub decision: u64,
+}
+
+/// Everything P4 devices should carry out, across all of them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct P4Plan {
+    meters: BTreeMap<ReservationId, MeterPlan>,
+    steered: BTreeMap<(MacAddr, MacAddr), SteerPlan>,
+}
+
+fn p4(port: &PortRef) -> bool {
+    port.device.protocol == Protocol::P4Runtime
+}
+
+impl P4Plan {
+    /// An empty plan.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Folds one core action into the plan; true when the plan changed. Actions that touch no
+    /// P4Runtime device (and replace nothing that did) leave it as it is.
+    pub fn apply(&mut self, action: &Action) -> bool {
+        let before = self.clone();
+        if let Action::InstallMeter {
+            reservation,
+            subject,
+            rate_bps,
+            ports,
+        } = action
+        {
+            if ports.iter().any(p4) {
+                let plan = MeterPlan {
+                    subject: subject.clone(),
+                    rate_bps: *rate_bps,
+                    ports: ports.clone(),
+                };
+                self.meters.insert(*reservation, plan);
+            } else {
+                self.meters.remove(reservation);
+            }
+        } else if let Action::RemoveMeter { reservation, .. } = action {
+            self.meters.remove(reservation);
+        } else if let Action::InstallPath {
+            src,
+            dst,
+            links,
+            decision,
+        } = action
+        {
+            if links.iter().any(|l| p4(&l.src)) {
+                let plan = SteerPlan {
+                    links: links.clone(),
+                    decision: *decision,
+                };
+                self.steered.insert((*src, *dst), plan);
+            } else {
+                self.steered.remove(&(*src, *dst));
+            }
+        }
+        *self != before
+    }
+
+    /// Reservations to meter, by id.
+    pub fn meters(&self) -> &BTreeMap<ReservationId, MeterPlan> {
+        &self.meters
+    }
+
+    /// Steered host pairs, by (source, destination).
+    pub fn steered(&self) -> &BTreeMap<(MacAddr, MacAddr), SteerPlan> {
+        &self.steered
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prescient_topology::{DeviceId, PortNo};
+
+    fn port(device: DeviceId, no: u32) -> PortRef {
+        PortRef {
+            device,
+            port: PortNo(no),
+        }
+    }
+
+    fn meter(id: u64, ports: Vec<PortRef>) -> Action {
+        Action::InstallMeter {
+            reservation: ReservationId(id),
+            subject: Subject::HostPair {
+                src: MacAddr([2, 0, 0, 0, 0, 1]),
+                dst: MacAddr([2, 0, 0, 0, 0, 2]),
+            },
+            rate_bps: 8_000_000,
+            ports,
+        }
+    }
+
+    #[test]
+    fn only_actions_touching_p4_devices_enter_the_plan() {
+        let mut plan = P4Plan::new();
+        let of_only = meter(1, vec![port(DeviceId::openflow(1), 2)]);
+        assert!(!plan.apply(&of_only));
+        assert!(plan.meters().is_empty());
+        let mixed = meter(
+            2,
+            vec![
+                port(DeviceId::openflow(1), 2),
+                port(DeviceId::p4runtime(3), 1),
+            ],
+        );
+        assert!(plan.apply(&mixed));
+        assert!(!plan.apply(&mixed), "the same action twice changes nothing");
+        assert_eq!(plan.meters().len(), 1);
+        let remove = Action::RemoveMeter {
+            reservation: ReservationId(2),
+            ports: Vec::new(),
+        };
+        assert!(plan.apply(&remove));
+        assert!(plan.meters().is_empty());
+    }
+
+    #[test]
+    fn a_steer_moved_onto_openflow_only_drops_the_p4_record() {
+        let (a, b) = (MacAddr([2, 0, 0, 0, 0, 1]), MacAddr([2, 0, 0, 0, 0, 2]));
+        let link = |d: DeviceId| LinkKey {
+            src: port(d, 1),
+            dst: port(DeviceId::openflow(9), 1),
+        };
+        let steer = |d: DeviceId, decision| Action::InstallPath {
+            src: a,
+            dst: b,
+            links: vec![link(d)],
+            decision,
+        };
+        let mut plan = P4Plan::new();
+        assert!(plan.apply(&steer(DeviceId::p4runtime(1), 4)));
+        assert_eq!(plan.steered()[&(a, b)].decision, 4);
+        assert!(plan.apply(&steer(DeviceId::openflow(1), 5)));
+        assert!(plan.steered().is_empty());
+    }
+}
