@@ -1,16 +1,45 @@
-//! `prescient demo` by itself: no root, no configuration; within seconds the controller has both
-//! emulated fabrics up, every link discovered, forecasts running, and the REST API serving a
-//! non-empty topology.
+//! `prescient demo` by itself: no root, no configuration; within seconds the controller has the
+//! one emulated Abilene fabric up (OpenFlow and P4Runtime switches mixed), exactly its links
+//! discovered, those between the two protocols included, forecasts running, and the REST API
+//! serving a non-empty topology.
 
 #![allow(clippy::unwrap_used)]
 
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use prescient::cmd::demo::{run_report, Args};
+use prescient_sim::fabric::spread;
+use prescient_sim::topology::{Endpoint, SimTopology, TopologyKind};
+use prescient_topology::{DeviceId, LinkKey, PortNo, PortRef};
+
+/// Both directions of every Abilene link, named as the controller names devices: switch `i` is
+/// `p4:<i+1>` when it is among `p4`, else `of:<dpid i+1>`.
+fn abilene_links(p4: &[usize]) -> BTreeSet<LinkKey> {
+    let topo = SimTopology::generate(TopologyKind::Abilene).unwrap();
+    let end = |e: Endpoint| {
+        let id = topo.switches[e.switch].dpid.0;
+        let device = if p4.contains(&e.switch) {
+            DeviceId::p4runtime(id)
+        } else {
+            DeviceId::openflow(id)
+        };
+        PortRef::new(device, PortNo(e.port.0))
+    };
+    topo.links
+        .iter()
+        .flat_map(|l| {
+            [
+                LinkKey::new(end(l.a), end(l.b)),
+                LinkKey::new(end(l.b), end(l.a)),
+            ]
+        })
+        .collect()
+}
 
 #[test]
-fn demo_comes_up_discovers_both_fabrics_and_serves_the_topology() {
+fn demo_comes_up_discovers_the_mixed_abilene_fabric_exactly_and_serves_the_topology() {
     let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
     let http = free_port();
     let args = Args {
@@ -34,10 +63,17 @@ fn demo_comes_up_discovers_both_fabrics_and_serves_the_topology() {
         .or_else(|| links.get("links").and_then(|l| l.as_array()))
         .map_or(0, Vec::len);
     assert!(served >= 2 * 15, "the API served {served} links: {links}");
-    assert_eq!(report.openflow_devices, 12, "{report:?}");
+    assert_eq!(report.openflow_devices, 8, "{report:?}");
     assert_eq!(report.p4_devices, 4, "{report:?}");
-    assert_eq!(report.links, report.links_total, "{report:?}");
-    assert_eq!(report.links_total, 2 * (15 + 4));
+    assert_eq!(report.devices_up, 12, "{report:?}");
+    assert_eq!(report.links_total, 2 * 15);
+    let expected = abilene_links(&spread(4, 12).unwrap());
+    assert_eq!(
+        report.discovered, expected,
+        "the controller's links are not Abilene's"
+    );
+    // ATLAng 4, DNVRng 1, KSCYng 2, SNVAng 2 cables to OpenFlow switches, both directions.
+    assert_eq!(report.cross_links, 2 * 9, "{report:?}");
     assert!(report.forecasts > 0, "no series is forecasting: {report:?}");
     assert!(report.http.is_some());
 }

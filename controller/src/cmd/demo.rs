@@ -2,22 +2,26 @@
 //! with no root and no configuration.
 //!
 //! It starts the controller ([`Service`]: OpenFlow listener, core, drivers, REST API and
-//! dashboard), the 12 emulated Abilene switches speaking OpenFlow 1.3 against it, and a ring of
-//! emulated P4Runtime switches running prescient.p4 that it drives over gRPC. The controller
-//! discovers both fabrics by LLDP, reads their counters (moved by the emulator's traffic model,
-//! time-compressed), forecasts every link, and shows it all on the dashboard; the terminal gets a
-//! short summary every few seconds until Ctrl-C (or `--seconds`).
+//! dashboard) and one emulated Abilene backbone of 12 switches ([`MixedFabric`]): most speak
+//! OpenFlow 1.3 against the controller's listener, `--p4-devices` of them (spread out) run
+//! prescient.p4 behind P4Runtime, driven by the controller over gRPC, cabled to their OpenFlow
+//! neighbours. The controller discovers the one graph by LLDP across both protocols, reads the
+//! counters (moved by the emulator's traffic model: daily and weekly cycles, noise, flash crowds,
+//! growing and shrinking services, time-compressed), forecasts every link, and shows it all on the
+//! dashboard; the terminal gets a short summary every few seconds until Ctrl-C (or `--seconds`).
 
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use prescient_sim::openflow::{SimNetwork, SimOptions};
-use prescient_sim::p4rt::{run_traffic, serve_listener, P4SimNetwork};
+use prescient_sim::fabric::{spread, MixedFabric, P4Device};
+use prescient_sim::openflow::SimOptions;
+use prescient_sim::p4rt::serve_listener;
 use prescient_sim::topology::{SimTopology, TopologyKind, ABILENE_NODES};
-use prescient_sim::traffic::{Replay, TrafficConfig};
-use prescient_topology::Protocol;
+use prescient_sim::traffic::{Replay, TrafficConfig, TrafficModel, TrendConfig};
+use prescient_topology::{LinkKey, Protocol};
 use tokio_util::sync::CancellationToken;
 
 use crate::driver::p4runtime::{prescient_p4info, P4Target};
@@ -41,8 +45,9 @@ pub struct Args {
     /// OpenFlow listen address (a free port is used when this one is taken).
     #[arg(long, default_value = "127.0.0.1:6653")]
     pub openflow: SocketAddr,
-    /// Emulated P4Runtime switches (a ring) beside the OpenFlow Abilene fabric; 0 for none.
-    #[arg(long, default_value_t = 4)]
+    /// Abilene switches that run prescient.p4 behind P4Runtime instead of OpenFlow, spread over
+    /// the backbone (4: every third); 0 for an OpenFlow-only fabric, 12 for P4Runtime only.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(0..=12))]
     pub p4_devices: u64,
     /// Replay a measured trace instead of the built-in traffic model: a traffic matrix (columns
     /// `SRC->DST`, Mbit/s, e.g. SNDlib's Abilene) drives the host pairs, one aggregate series
@@ -76,7 +81,11 @@ pub struct DemoReport {
     pub p4_devices: usize,
     /// Directed links discovered.
     pub links: usize,
-    /// Directed links the emulated fabrics have.
+    /// Of those, links between an OpenFlow and a P4Runtime switch.
+    pub cross_links: usize,
+    /// The directed links discovered, as the controller names them.
+    pub discovered: BTreeSet<LinkKey>,
+    /// Directed links the emulated fabric has.
     pub links_total: usize,
     /// Series with at least one forecast.
     pub forecasts: usize,
@@ -111,33 +120,16 @@ async fn demo(args: Args) -> anyhow::Result<DemoReport> {
     let interval = Duration::from_secs(args.interval);
     let stop = CancellationToken::new();
 
-    // The P4Runtime fabric first, so the controller finds its server listening.
-    let p4_network = Arc::new(P4SimNetwork::ring(args.p4_devices).context("building the P4 ring")?);
-    let p4_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .context("binding the emulated P4Runtime server")?;
-    let p4_address = p4_listener.local_addr()?.to_string();
-    let p4_server = tokio::spawn(serve_listener(
-        p4_listener,
-        p4_network.clone(),
-        stop.clone(),
-    ));
-    let p4_traffic = tokio::spawn(run_traffic(
-        p4_network.clone(),
-        Duration::from_millis(200),
-        args.time_scale,
-        stop.clone(),
-    ));
-
-    let service = start_service(&args, interval, &p4_network, &p4_address).await?;
-    let of_addr = service.openflow_addr();
     let topo = SimTopology::generate(TopologyKind::Abilene).context("generating Abilene")?;
-    let links_total = topo.links.len() * 2 + p4_network.links().len() * 2;
+    let links_total = topo.links.len() * 2;
+    let p4_count = usize::try_from(args.p4_devices).context("--p4-devices")?;
+    let p4_switches = spread(p4_count, topo.switches.len()).context("--p4-devices")?;
     let traffic = TrafficConfig {
         replay: match &args.trace {
             Some(path) => Some(Arc::new(replay(path, &topo)?)),
             None => None,
         },
+        trends: TrendConfig::typical(),
         ..TrafficConfig::default()
     };
     let options = SimOptions {
@@ -145,18 +137,57 @@ async fn demo(args: Args) -> anyhow::Result<DemoReport> {
         traffic: traffic.clone(),
         ..SimOptions::default()
     };
-    let sim = SimNetwork::build(topo, traffic)
-        .with_options(options)
-        .spawn(of_addr);
+    let fabric = MixedFabric::new(topo.clone(), &p4_switches, options)
+        .context("building the mixed Abilene fabric")?;
+
+    // The P4Runtime half first, so the controller finds its server listening.
+    let p4_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .context("binding the emulated P4Runtime server")?;
+    let p4_address = p4_listener.local_addr()?.to_string();
+    let p4_server = tokio::spawn(serve_listener(
+        p4_listener,
+        fabric.p4_network(),
+        stop.clone(),
+    ));
+
+    let service = start_service(&args, interval, &fabric.p4_devices(), &p4_address).await?;
+    let of_addr = service.openflow_addr();
+    let sim = fabric.spawn(of_addr);
 
     match service.http_addr() {
         Some(http) => println!("prescient demo: dashboard and REST API at http://{http}/"),
         None => println!("prescient demo: running without HTTP"),
     }
+    let names = |switches: &[usize]| -> String {
+        let names: Vec<&str> = switches
+            .iter()
+            .filter_map(|&i| ABILENE_NODES.get(i).copied())
+            .collect();
+        if names.is_empty() {
+            "none".to_string()
+        } else {
+            names.join(", ")
+        }
+    };
+    let openflow_switches: Vec<usize> = (0..topo.switches.len())
+        .filter(|i| !p4_switches.contains(i))
+        .collect();
     println!(
-        "prescient demo: OpenFlow 1.3 on {of_addr} (12 emulated Abilene switches), P4Runtime at {p4_address} ({} emulated prescient.p4 switches); Ctrl-C stops",
-        args.p4_devices
+        "prescient demo: one Abilene fabric of {} switches, {} links: OpenFlow 1.3 on {of_addr} ({}: {}), P4Runtime at {p4_address} ({}: {}); Ctrl-C stops",
+        topo.switches.len(),
+        topo.links.len(),
+        openflow_switches.len(),
+        names(&openflow_switches),
+        p4_switches.len(),
+        names(&p4_switches),
     );
+    if traffic.replay.is_none() {
+        println!(
+            "prescient demo: traffic services: {}",
+            services(&topo, &traffic)
+        );
+    }
 
     let until = async {
         match args.seconds {
@@ -182,24 +213,49 @@ async fn demo(args: Args) -> anyhow::Result<DemoReport> {
     service.shutdown().await;
     stop.cancel();
     let _ = p4_server.await;
-    let _ = p4_traffic.await;
     Ok(report)
+}
+
+/// One line on the traffic model's services: which host, what trend, from which model day.
+fn services(topo: &SimTopology, traffic: &TrafficConfig) -> String {
+    let model = TrafficModel::new(topo.hosts.len(), traffic.clone());
+    let list: Vec<String> = model
+        .services()
+        .iter()
+        .map(|s| {
+            let host = topo.hosts.get(s.dst);
+            let router = host
+                .and_then(|h| ABILENE_NODES.get(h.attach.switch))
+                .copied()
+                .unwrap_or("?");
+            let name = host.map_or("?", |h| h.name.as_str());
+            format!(
+                "{name} ({router}) {} from model day {:.1}",
+                s.trend.kind(),
+                s.trend.start_day()
+            )
+        })
+        .collect();
+    if list.is_empty() {
+        "none".to_string()
+    } else {
+        list.join("; ")
+    }
 }
 
 async fn start_service(
     args: &Args,
     interval: Duration,
-    p4_network: &P4SimNetwork,
+    p4_devices: &[P4Device],
     p4_address: &str,
 ) -> anyhow::Result<Service> {
     let p4info = prescient_p4info().context("the embedded prescient.p4 P4Info")?;
-    let p4: Vec<P4Target> = p4_network
-        .device_ids()
-        .into_iter()
-        .map(|device_id| P4Target {
+    let p4: Vec<P4Target> = p4_devices
+        .iter()
+        .map(|d| P4Target {
             address: p4_address.to_string(),
-            device_id,
-            ports: vec![1, 2],
+            device_id: d.device_id,
+            ports: d.ports.clone(),
             port_speed_bps: Some(1_000_000_000),
             election_id: 1,
             p4info: p4info.clone(),
@@ -245,11 +301,18 @@ fn summary(service: &Service, links_total: usize) -> DemoReport {
             .filter(|(_, s)| !s.forecast().is_empty())
             .count()
     });
+    let discovered: BTreeSet<LinkKey> = snapshot.links().iter().copied().collect();
+    let cross_links = discovered
+        .iter()
+        .filter(|l| l.src.device.protocol != l.dst.device.protocol)
+        .count();
     DemoReport {
         devices_up: openflow_devices + p4_devices,
         openflow_devices,
         p4_devices,
-        links: snapshot.links().len(),
+        links: discovered.len(),
+        cross_links,
+        discovered,
         links_total,
         forecasts,
         http: service.http_addr(),
@@ -259,12 +322,13 @@ fn summary(service: &Service, links_total: usize) -> DemoReport {
 impl DemoReport {
     fn line(&self) -> String {
         format!(
-            "[summary] devices up {} ({} OpenFlow, {} P4Runtime) | links {} of {} | series forecasting {}",
+            "[summary] devices up {} ({} OpenFlow, {} P4Runtime) | links {} of {} ({} OpenFlow-P4Runtime) | series forecasting {}",
             self.devices_up,
             self.openflow_devices,
             self.p4_devices,
             self.links,
             self.links_total,
+            self.cross_links,
             self.forecasts
         )
     }

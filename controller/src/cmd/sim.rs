@@ -1,5 +1,7 @@
 //! `prescient sim`: emulated switches standalone, until Ctrl-C. Each southbound protocol has its
-//! own optional group of flags; whichever groups are given run side by side in one runtime.
+//! own optional group of flags; whichever groups are given run side by side in one runtime, or,
+//! with `--mixed-p4 N`, as one fabric: N switches of the OpenFlow topology run prescient.p4 on
+//! the `--p4runtime` address instead, cabled to their OpenFlow neighbours.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -54,6 +56,14 @@ pub struct Args {
     /// Model seconds of OpenFlow traffic per wall-clock second (86400: a day per second).
     #[arg(long, default_value_t = 60.0)]
     pub of_time_scale: f64,
+    /// One mixed fabric: this many switches of the OpenFlow topology (spread out) run
+    /// prescient.p4 behind P4Runtime on the --p4runtime address, device id = their datapath id,
+    /// cabled to their OpenFlow neighbours; one traffic model moves both. Needs both addresses.
+    #[arg(long, default_value_t = 0)]
+    pub mixed_p4: u64,
+    /// Traffic model with growing, shrinking and scale-out services (one of each).
+    #[arg(long)]
+    pub services: bool,
 }
 
 /// Entry point.
@@ -69,6 +79,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             args.p4_time_scale
         );
     }
+    if args.mixed_p4 > 0 && (args.p4runtime.is_none() || args.openflow_controller.is_none()) {
+        anyhow::bail!(
+            "--mixed-p4 {} needs --p4runtime HOST:PORT (where its P4 switches are served) and --openflow-controller HOST:PORT",
+            args.mixed_p4
+        );
+    }
     let runtime = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
     runtime.block_on(serve(args))
 }
@@ -76,7 +92,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 async fn serve(args: Args) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let mut tasks: tokio::task::JoinSet<anyhow::Result<()>> = tokio::task::JoinSet::new();
-    if let Some(addr) = args.p4runtime {
+    if let Some(addr) = args.p4runtime.filter(|_| args.mixed_p4 == 0) {
         let mut network = match args.p4_links {
             P4Links::None => P4SimNetwork::new(args.devices),
             P4Links::Linear => P4SimNetwork::linear(args.devices),
@@ -119,6 +135,11 @@ async fn serve(args: Args) -> anyhow::Result<()> {
             size: args.switches,
             seed: args.of_seed,
             time_scale: args.of_time_scale,
+            mixed_p4: match args.p4runtime {
+                Some(addr) if args.mixed_p4 > 0 => Some((args.mixed_p4, addr)),
+                _ => None,
+            },
+            services: args.services,
         };
         let token = shutdown.clone();
         tasks.spawn(crate::cmd::sim_openflow::serve(opts, token));

@@ -1,12 +1,14 @@
 //! The OpenFlow part of `prescient sim`: an emulated OpenFlow 1.3 network (`prescient-sim`)
-//! connecting to a controller, reconnecting when it goes away, until the shared shutdown.
+//! connecting to a controller, reconnecting when it goes away, until the shared shutdown; with
+//! `mixed_p4`, some of its switches run P4Runtime instead (a [`MixedFabric`]).
 
 use std::time::Duration;
 
 use anyhow::Context;
-use prescient_sim::openflow::{SimNetwork, SimOptions};
+use prescient_sim::fabric::{spread, MixedFabric};
+use prescient_sim::openflow::{SimHandle, SimNetwork, SimOptions};
 use prescient_sim::topology::{SimTopology, TopologyKind};
-use prescient_sim::traffic::TrafficConfig;
+use prescient_sim::traffic::{TrafficConfig, TrendConfig};
 use tokio_util::sync::CancellationToken;
 
 /// Shape of the emulated OpenFlow network.
@@ -35,6 +37,10 @@ pub struct Options {
     pub seed: u64,
     /// Model seconds per wall-clock second.
     pub time_scale: f64,
+    /// Switches of the topology to run as P4Runtime devices, and where to serve them.
+    pub mixed_p4: Option<(u64, std::net::SocketAddr)>,
+    /// Growing, shrinking and scale-out services in the traffic model.
+    pub services: bool,
 }
 
 /// The topology `shape` and `size` describe.
@@ -76,18 +82,32 @@ pub async fn serve(opts: Options, shutdown: CancellationToken) -> anyhow::Result
         hosts = topo.hosts.len(),
         "starting emulated OpenFlow 1.3 switches"
     );
-    let total = topo.switches.len();
     let options = SimOptions {
         traffic: TrafficConfig {
             seed: opts.seed,
+            trends: if opts.services {
+                TrendConfig::typical()
+            } else {
+                TrendConfig::default()
+            },
             ..TrafficConfig::default()
         },
         speedup: opts.time_scale,
         ..SimOptions::default()
     };
-    let sim = SimNetwork::build(topo, options.traffic.clone())
-        .with_options(options)
-        .spawn(addr);
+    let (sim, p4_server, total) = match opts.mixed_p4 {
+        None => {
+            let total = topo.switches.len();
+            let sim = SimNetwork::build(topo, options.traffic.clone())
+                .with_options(options)
+                .spawn(addr);
+            (sim, None, total)
+        }
+        Some((count, p4_addr)) => {
+            let (sim, server, total) = mixed(topo, options, count, addr, p4_addr, &shutdown)?;
+            (sim, Some(server), total)
+        }
+    };
     let mut all_up = false;
     let mut every = tokio::time::interval(Duration::from_secs(5));
     loop {
@@ -115,5 +135,45 @@ pub async fn serve(opts: Options, shutdown: CancellationToken) -> anyhow::Result
     }
     sim.shutdown().await;
     tracing::info!("emulated OpenFlow switches stopped");
+    if let Some(server) = p4_server {
+        server
+            .await
+            .context("P4Runtime emulator task")?
+            .context("P4Runtime emulator")?;
+    }
     Ok(())
+}
+
+type P4Server = tokio::task::JoinHandle<Result<(), prescient_sim::p4rt::ServeError>>;
+
+/// Starts a mixed fabric: `count` switches of `topo` served as P4Runtime devices on `p4_addr`,
+/// the others connecting to `controller`. Returns the OpenFlow half, the P4 server task and how
+/// many OpenFlow switches to expect.
+fn mixed(
+    topo: SimTopology,
+    options: SimOptions,
+    count: u64,
+    controller: std::net::SocketAddr,
+    p4_addr: std::net::SocketAddr,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<(SimHandle, P4Server, usize)> {
+    let count = usize::try_from(count).context("--mixed-p4")?;
+    let p4 = spread(count, topo.switches.len()).context("--mixed-p4")?;
+    let total = topo.switches.len() - p4.len();
+    let fabric = MixedFabric::new(topo, &p4, options).context("building the mixed fabric")?;
+    for d in fabric.p4_devices() {
+        tracing::info!(
+            %p4_addr,
+            device_id = d.device_id,
+            ports = ?d.ports,
+            "emulated P4Runtime switch (prescient.p4) in the mixed fabric"
+        );
+    }
+    let server = tokio::spawn(prescient_sim::p4rt::serve(
+        p4_addr,
+        fabric.p4_network(),
+        shutdown.clone(),
+    ));
+    let handle = fabric.spawn(controller);
+    Ok((handle.openflow().clone(), server, total))
 }
