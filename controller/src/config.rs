@@ -76,6 +76,28 @@ pub struct Config {
     pub planning: PlanningSection,
     /// P4Runtime devices to drive.
     pub p4runtime: Vec<P4Section>,
+    /// The state store.
+    pub store: StoreSection,
+}
+
+/// `[store]`: where accepted reservations are kept across restarts.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreSection {
+    /// The redb file, created when missing (relative paths: from the working directory).
+    pub path: PathBuf,
+    /// How long a restored reservation waits for its path, milliseconds; absent: three times
+    /// `discovery.link_timeout_ms`.
+    pub restore_grace_ms: Option<u64>,
+}
+
+impl Default for StoreSection {
+    fn default() -> Self {
+        StoreSection {
+            path: PathBuf::from("prescient.redb"),
+            restore_grace_ms: None,
+        }
+    }
 }
 
 /// `[openflow]`.
@@ -277,6 +299,13 @@ impl Config {
                 "must be a share of capacity in (0, 1]",
             ));
         }
+        if self.store.path.as_os_str().is_empty() {
+            return Err(invalid(
+                "store.path",
+                "\"\"".into(),
+                "must name a file (the default is prescient.redb)",
+            ));
+        }
         let mut seen = std::collections::BTreeSet::new();
         for (i, t) in self.p4runtime.iter().enumerate() {
             if !seen.insert(t.device_id) {
@@ -316,6 +345,10 @@ impl Config {
         service.api = ApiConfig {
             token: self.http.token.clone().or(env.token),
             protect_reads: self.http.protect_reads,
+        };
+        service.store = crate::store::StoreConfig {
+            location: crate::store::StoreLocation::File(self.store.path.clone()),
+            restore_grace: self.store.restore_grace_ms.map(Duration::from_millis),
         };
         let core = &mut service.core;
         core.topology.discovery.probe_interval =
@@ -413,6 +446,38 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("discovery.link_timeout_ms"), "{err}");
+    }
+
+    #[test]
+    fn the_store_section_defaults_to_a_file_in_the_working_directory() {
+        let service = Config::default().service("defaults").expect("builds");
+        assert_eq!(
+            service.store.location,
+            crate::store::StoreLocation::File(PathBuf::from("prescient.redb"))
+        );
+        assert_eq!(service.store.restore_grace, None);
+        let c = Config::parse(
+            "[store]\npath = \"/var/lib/prescient/state.redb\"\nrestore_grace_ms = 1500\n",
+            "c.toml",
+        )
+        .expect("parses");
+        let service = c.service("c.toml").expect("builds");
+        assert_eq!(
+            service.store.location,
+            crate::store::StoreLocation::File(PathBuf::from("/var/lib/prescient/state.redb"))
+        );
+        assert_eq!(
+            service.store.restore_grace,
+            Some(Duration::from_millis(1500))
+        );
+        let err = Config::parse("[store]\npaht = \"x\"\n", "c.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("paht") && err.contains("line 2"), "{err}");
+        let err = Config::parse("[store]\npath = \"\"\n", "c.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("store.path"), "{err}");
     }
 
     #[test]

@@ -8,3 +8,4 @@ pub mod driver;
 pub mod northbound;
 pub mod openflow_app;
 pub mod service;
+pub mod store;

@@ -12,11 +12,12 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::core::{CoreConfig, SharedCore};
+use crate::core::{CoreConfig, Restored, SharedCore};
 use crate::driver::openflow::{self as driver, DriverConfig};
 use crate::driver::p4runtime::{self, P4Target};
 use crate::northbound::{self, ApiConfig, ApiState};
 use crate::openflow_app::L2LearningFactory;
+use crate::store::{Persister, Store, StoreChange, StoreConfig, StoreError};
 
 /// What the service is started with.
 #[derive(Debug, Clone)]
@@ -37,6 +38,8 @@ pub struct ServiceConfig {
     pub max_switches: usize,
     /// P4Runtime devices to drive.
     pub p4: Vec<P4Target>,
+    /// The state store (in memory unless a file is configured).
+    pub store: StoreConfig,
 }
 
 impl ServiceConfig {
@@ -51,6 +54,7 @@ impl ServiceConfig {
             api: ApiConfig::from_env(),
             max_switches: 4096,
             p4: Vec::new(),
+            store: StoreConfig::default(),
         }
     }
 }
@@ -69,11 +73,15 @@ pub enum ServiceError {
         /// Why.
         source: std::io::Error,
     },
+    /// The state store could not be opened or read (the error names its path).
+    #[error("state store: {0}")]
+    Store(#[from] StoreError),
 }
 
 /// A running controller.
 pub struct Service {
     core: Arc<SharedCore>,
+    persister: Arc<Persister>,
     openflow: OpenFlowController,
     http: Option<SocketAddr>,
     cancel: CancellationToken,
@@ -84,9 +92,14 @@ impl Service {
     /// Starts every part; returns once all listeners are bound.
     pub async fn start(config: ServiceConfig) -> Result<Service, ServiceError> {
         let core = SharedCore::new(config.core.clone());
+        // The store first: a controller that cannot keep its promises does not start.
+        let persister = restore(&core, &config)?;
         let mut of = ControllerConfig::new(config.openflow);
         of.max_switches = config.max_switches;
         of.machine.stats_interval = config.stats_interval;
+        of.write_latency = core
+            .metrics()
+            .write_latency(prescient_topology::Protocol::OpenFlow);
         let factory = L2LearningFactory {
             idle_timeout: config.idle_timeout,
             ..Default::default()
@@ -108,7 +121,8 @@ impl Service {
         let cancel = CancellationToken::new();
         let tasks = TaskTracker::new();
         let http = http_listener.map(|(listener, bound)| {
-            let state = ApiState::new(core.clone(), config.api.clone());
+            let state =
+                ApiState::new(core.clone(), config.api.clone()).with_store(persister.clone());
             let stop = cancel.clone();
             tasks.spawn(async move {
                 if let Err(e) = northbound::serve_on(listener, state, stop).await {
@@ -129,6 +143,7 @@ impl Service {
                 (t.device_id, inbox)
             })
             .collect();
+        tasks.spawn(persister.clone().run(core.clone(), cancel.clone()));
         tasks.spawn(driver::run(
             core.clone(),
             openflow.handle(),
@@ -139,6 +154,7 @@ impl Service {
         ));
         Ok(Service {
             core,
+            persister,
             openflow,
             http,
             cancel,
@@ -166,11 +182,69 @@ impl Service {
         self.http
     }
 
-    /// Stops the driver and the API, then closes every switch session.
+    /// The state store.
+    pub fn store(&self) -> &Arc<Persister> {
+        &self.persister
+    }
+
+    /// Stops the driver and the API, writes what the store has not seen yet and closes it,
+    /// then closes every switch session.
     pub async fn shutdown(self) {
         self.cancel.cancel();
         self.tasks.close();
         self.tasks.wait().await;
+        if let Err(e) = self.persister.sync_async(&self.core).await {
+            tracing::error!("final write: {e}");
+        }
+        self.persister.close();
         self.openflow.shutdown().await;
     }
+}
+
+/// Opens the store and puts its reservations back into the core (`restoring`); reservations
+/// whose window ended, or that the ledger refuses, are deleted from the store.
+fn restore(core: &SharedCore, config: &ServiceConfig) -> Result<Arc<Persister>, ServiceError> {
+    let store = Store::open(&config.store.location)?;
+    let path = store.location().to_string();
+    let restored = store
+        .load()?
+        .iter()
+        .map(|s| {
+            s.restored().map_err(|why| StoreError::Record {
+                path: path.clone(),
+                id: s.id,
+                why,
+            })
+        })
+        .collect::<Result<Vec<Restored>, _>>()?;
+    let grace = config
+        .store
+        .restore_grace
+        .unwrap_or(config.core.topology.discovery.link_timeout * 3);
+    let now = core.now();
+    let report = core.apply(|c| {
+        c.track_changes();
+        c.restore(now, restored, grace)
+    });
+    for (id, why) in &report.refused {
+        tracing::error!(
+            "store {path}: reservation {} cannot be restored: {why}; deleted",
+            id.0
+        );
+    }
+    let gone: Vec<StoreChange> = report
+        .expired
+        .iter()
+        .chain(report.refused.iter().map(|(id, _)| id))
+        .map(|id| StoreChange::Delete(id.0))
+        .collect();
+    store.apply(&gone)?;
+    if !report.restored.is_empty() {
+        tracing::info!(
+            "store {path}: {} reservation(s) restored, waiting for their paths ({} expired)",
+            report.restored.len(),
+            report.expired.len()
+        );
+    }
+    Ok(Persister::new(store))
 }

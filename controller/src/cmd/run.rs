@@ -1,7 +1,8 @@
 //! `prescient run`: the controller for a lab. Listens for OpenFlow 1.3 switches (a table miss is
 //! punted to the controller, which forwards reactively with L2 learning, loop-free over the
 //! discovered topology), drives the configured P4Runtime devices, discovers links and hosts,
-//! forecasts every link, and serves the REST API and dashboard, until Ctrl-C.
+//! forecasts every link, and serves the REST API and dashboard, until Ctrl-C. Accepted
+//! reservations are kept in a redb file (`[store] path`, `--store`) and restored on start.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -11,6 +12,7 @@ use anyhow::Context;
 
 use crate::config::Config;
 use crate::service::Service;
+use crate::store::StoreLocation;
 
 /// Arguments of this subcommand.
 #[derive(Debug, clap::Args)]
@@ -27,6 +29,9 @@ pub struct Args {
     /// Run without the REST API and dashboard.
     #[arg(long, conflicts_with = "http")]
     pub no_http: bool,
+    /// State store file (redb), created when missing [default: prescient.redb].
+    #[arg(long, value_name = "PATH")]
+    pub store: Option<PathBuf>,
     /// Exit after this many seconds (for scripts and tests); runs until Ctrl-C by default.
     #[arg(long)]
     pub seconds: Option<u64>,
@@ -48,6 +53,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if args.no_http {
         service_config.http = None;
     }
+    if let Some(path) = &args.store {
+        service_config.store.location = StoreLocation::File(path.clone());
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -63,6 +71,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         if let Some(http) = service.http_addr() {
             eprintln!("prescient: REST API and dashboard at http://{http}/");
         }
+        eprintln!(
+            "prescient: state store {}",
+            service.store().location()
+        );
         match args.seconds {
             Some(s) => tokio::time::sleep(Duration::from_secs(s)).await,
             None => {

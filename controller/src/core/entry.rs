@@ -134,6 +134,7 @@ impl ControllerCore {
         for outcome in self.ledger.apply_topology(&snapshot) {
             actions.extend(self.settle(now, outcome));
         }
+        actions.extend(self.advance_restoring(now));
         actions
     }
 

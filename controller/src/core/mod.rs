@@ -25,6 +25,7 @@ pub mod planner;
 pub mod records;
 mod reservations;
 pub mod reserve;
+mod restore;
 pub mod series;
 mod shared;
 mod tick;
@@ -41,6 +42,7 @@ pub use config::CoreConfig;
 pub use records::{Action, Anomaly, BoundedLog, ControllerEvent, Decision, Rule, SeriesKey};
 pub use reservations::{LinkProjection, Reserved, WhatIf, WhatIfOutcome};
 pub use reserve::{Endpoint, ReserveError, ReserveSpec};
+pub use restore::{ReservationState, RestoreReport, Restored, Unsaved};
 pub use series::Series;
 pub use shared::{Clock, Metrics, SharedCore, EVENT_BUS_CAPACITY};
 
@@ -58,6 +60,10 @@ pub struct ControllerCore {
     decisions: BoundedLog<Decision>,
     hot: BTreeSet<LinkKey>,
     installed: BTreeMap<ReservationId, Vec<PortRef>>,
+    /// Restored reservations waiting for their path, with the end of their grace period.
+    restoring: BTreeMap<ReservationId, Timestamp>,
+    /// Meter port of reservations within one switch (empty path): the destination's port.
+    egress: BTreeMap<ReservationId, PortRef>,
     outbox: Vec<ControllerEvent>,
     last_tick: Option<Timestamp>,
     next_decision: u64,
@@ -75,6 +81,8 @@ impl ControllerCore {
             decisions: BoundedLog::new(config.decision_log),
             hot: BTreeSet::new(),
             installed: BTreeMap::new(),
+            restoring: BTreeMap::new(),
+            egress: BTreeMap::new(),
             outbox: Vec::new(),
             last_tick: None,
             next_decision: 1,
@@ -179,9 +187,14 @@ impl ControllerCore {
         })
     }
 
-    /// Meter action for a reservation on its current path.
+    /// Meter action for a reservation on its current path (within one switch: at the port
+    /// towards its destination).
     fn install(&mut self, r: &Reservation) -> Action {
-        let ports: Vec<PortRef> = r.request.path.iter().map(|l| l.src).collect();
+        let ports: Vec<PortRef> = if r.request.path.is_empty() {
+            self.egress.get(&r.id).copied().into_iter().collect()
+        } else {
+            r.request.path.iter().map(|l| l.src).collect()
+        };
         self.installed.insert(r.id, ports.clone());
         Action::InstallMeter {
             reservation: r.id,

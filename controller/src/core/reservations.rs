@@ -70,11 +70,18 @@ impl ControllerCore {
         spec: &ReserveSpec,
     ) -> Result<Reserved, ReserveError> {
         let snapshot = self.topology.snapshot();
-        let (admitted, request) = reserve::admit(&mut self.ledger, &snapshot, spec)?;
+        let reserve::Planned {
+            admitted,
+            request,
+            egress,
+        } = reserve::admit(&mut self.ledger, &snapshot, spec)?;
         let reservation = Reservation {
             id: admitted.id,
             request,
         };
+        if let Some(port) = egress {
+            self.egress.insert(admitted.id, port);
+        }
         let mut actions = self.preempt(now, &admitted.preempted, admitted.id.0);
         let install = self.install(&reservation);
         let path: Vec<String> = reservation
@@ -114,7 +121,7 @@ impl ControllerCore {
         })
     }
 
-    /// Releases a reservation; returns it and the meter removal.
+    /// Releases a reservation; returns it and the meter removal (none while it is restoring).
     pub fn release(
         &mut self,
         now: Timestamp,
@@ -142,11 +149,11 @@ impl ControllerCore {
         let mut touched: BTreeSet<LinkKey> = BTreeSet::new();
         for spec in demands {
             match reserve::admit(&mut ledger, &snapshot, spec) {
-                Ok((admitted, req)) => {
-                    touched.extend(req.path.iter().copied());
+                Ok(planned) => {
+                    touched.extend(planned.request.path.iter().copied());
                     outcomes.push(WhatIfOutcome::Admitted {
-                        path: req.path,
-                        preempted: admitted.preempted.iter().map(|r| r.id).collect(),
+                        path: planned.request.path,
+                        preempted: planned.admitted.preempted.iter().map(|r| r.id).collect(),
                     });
                 }
                 Err(e) => outcomes.push(WhatIfOutcome::Refused(e)),

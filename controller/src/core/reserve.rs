@@ -2,9 +2,13 @@
 //! endpoints, pick a path with room over the whole window (falling back to the widest path, where
 //! preemption of lower tiers may still make room), and admit it into a ledger. The what-if
 //! planner passes a clone of the ledger, so nothing it does reaches the switches.
+//!
+//! A reservation whose endpoints sit on the same switch has no links; it is metered, as an
+//! ONOS user would expect, at that switch's egress port towards the destination host. Without
+//! a destination host there is no such port, and it is refused.
 
 use prescient_topology::{
-    Admitted, DeviceId, FlowMatch, Ledger, LedgerError, LinkKey, MacAddr, PathError,
+    Admitted, DeviceId, FlowMatch, Ledger, LedgerError, LinkKey, MacAddr, PathError, PortRef,
     ReservationRequest, Snapshot, Subject, Window,
 };
 use thiserror::Error;
@@ -51,6 +55,23 @@ pub enum ReserveError {
     /// The ledger refused it (bad values, unknown link, not enough capacity).
     #[error(transparent)]
     Ledger(#[from] LedgerError),
+    /// Both endpoints are on one switch and the destination is not a host: no port to meter.
+    #[error("src and dst are both on switch {device} and dst is a switch, not a host: a reservation within one switch is metered at the port towards its destination host; give dst as a host MAC")]
+    NoEgress {
+        /// The switch.
+        device: DeviceId,
+    },
+}
+
+/// A reservation planned and admitted into a ledger.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Planned {
+    /// The ledger's answer (id, preempted reservations).
+    pub admitted: Admitted,
+    /// The request as admitted (endpoints resolved, path chosen).
+    pub request: ReservationRequest,
+    /// For a reservation within one switch: the port towards the destination host.
+    pub egress: Option<PortRef>,
 }
 
 fn device_of(
@@ -112,13 +133,40 @@ pub fn request(
     })
 }
 
+/// The meter port of a reservation within one switch (empty path): the destination host's.
+pub fn egress(
+    snapshot: &Snapshot,
+    spec: &ReserveSpec,
+    req: &ReservationRequest,
+) -> Result<Option<PortRef>, ReserveError> {
+    if !req.path.is_empty() {
+        return Ok(None);
+    }
+    match spec.dst {
+        Endpoint::Host(mac) => snapshot
+            .host(mac)
+            .filter(|p| p.device == req.dst)
+            .map(Some)
+            .ok_or(ReserveError::Path {
+                field: "dst",
+                source: PathError::UnknownHost(mac),
+            }),
+        Endpoint::Device(device) => Err(ReserveError::NoEgress { device }),
+    }
+}
+
 /// Plans and admits `spec` into `ledger`.
 pub fn admit(
     ledger: &mut Ledger,
     snapshot: &Snapshot,
     spec: &ReserveSpec,
-) -> Result<(Admitted, ReservationRequest), ReserveError> {
-    let req = request(ledger, snapshot, spec)?;
-    let admitted = ledger.admit(req.clone())?;
-    Ok((admitted, req))
+) -> Result<Planned, ReserveError> {
+    let request = request(ledger, snapshot, spec)?;
+    let egress = egress(snapshot, spec, &request)?;
+    let admitted = ledger.admit(request.clone())?;
+    Ok(Planned {
+        admitted,
+        request,
+        egress,
+    })
 }

@@ -15,6 +15,7 @@ impl ControllerCore {
     /// One control interval: returns the actions the plan asks for.
     pub fn tick(&mut self, now: Timestamp) -> Vec<Action> {
         let mut actions = self.expire(now);
+        actions.extend(self.advance_restoring(now));
         let snapshot = self.topology.snapshot();
         let mut link_peaks: BTreeMap<LinkKey, f64> = BTreeMap::new();
         for link in snapshot.links() {

@@ -226,11 +226,24 @@ pub struct ReservationBody {
     pub path: Option<Vec<String>>,
 }
 
+/// Where a reservation stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReservationStateDto {
+    /// Restored after a controller restart, waiting for its path to be discovered again (no
+    /// meters yet); rerouted or dropped if it is not back within `store.restore_grace_ms`.
+    Restoring,
+    /// Its meters are installed (or being installed) on its path.
+    Active,
+}
+
 /// An admitted reservation.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ReservationDto {
-    /// Id.
+    /// Id (kept across controller restarts).
     pub id: u64,
+    /// Where it stands.
+    pub state: ReservationStateDto,
     /// Ingress device.
     pub src: String,
     /// Egress device.
@@ -246,8 +259,11 @@ pub struct ReservationDto {
     pub start_ns: u64,
     /// Window end, ns since the epoch.
     pub end_ns: u64,
-    /// Link ids of its path.
+    /// Link ids of its path (empty within one switch).
     pub path: Vec<String>,
+    /// Ports its meters sit on: the egress port of every hop, or within one switch the port
+    /// towards the destination host.
+    pub meter_ports: Vec<String>,
 }
 
 /// Answer to a successful `POST /reservations`.

@@ -51,6 +51,9 @@ pub enum ApiError {
     /// Missing or wrong bearer token.
     #[error("{0}")]
     Unauthorized(String),
+    /// The state store could not commit the change; nothing was changed.
+    #[error("{0}")]
+    StoreUnavailable(String),
 }
 
 impl ApiError {
@@ -84,6 +87,9 @@ impl ApiError {
                 Some("rate_bps".to_string()),
             ),
             ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized", None),
+            ApiError::StoreUnavailable(_) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", None)
+            }
         };
         let (bottleneck_link, missing_bps) = match self {
             ApiError::Insufficient {
@@ -144,7 +150,9 @@ impl From<ReserveError> for ApiError {
                     ApiError::invalid("path", l.to_string())
                 }
                 LedgerError::UnknownReservation(_) => ApiError::NotFound(l.to_string()),
+                LedgerError::DuplicateId(_) => ApiError::invalid("id", l.to_string()),
             },
+            ReserveError::NoEgress { .. } => ApiError::invalid("dst", e.to_string()),
         }
     }
 }

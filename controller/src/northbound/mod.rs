@@ -68,6 +68,8 @@ pub struct ApiState {
     pub config: Arc<ApiConfig>,
     /// Cancelled on shutdown; ends the event streams so graceful shutdown completes.
     pub shutdown: CancellationToken,
+    /// The state store: reservation changes are committed to it before they are answered.
+    pub store: Option<Arc<crate::store::Persister>>,
 }
 
 impl ApiState {
@@ -77,7 +79,14 @@ impl ApiState {
             core,
             config: Arc::new(config),
             shutdown: CancellationToken::new(),
+            store: None,
         }
+    }
+
+    /// The same state, committing reservation changes to `store` before answering.
+    pub fn with_store(mut self, store: Arc<crate::store::Persister>) -> Self {
+        self.store = Some(store);
+        self
     }
 }
 

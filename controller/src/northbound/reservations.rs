@@ -1,5 +1,9 @@
 //! Reservations: create (admission; refusals name the bottleneck link and the missing
 //! bandwidth), list, get, delete; and the what-if planner on hypothetical demands.
+//!
+//! With a state store, a creation is answered 201 only after its commit, and a deletion only
+//! after the store forgot it; when the commit fails the change is undone in the core (no meters
+//! left behind, nothing removed) and the answer is 503 `store_unavailable`.
 
 use std::time::Duration;
 
@@ -9,14 +13,14 @@ use axum::Json;
 use prescient_topology::{FlowMatch, Reservation, ReservationId, Timestamp, Window};
 
 use super::dto::{
-    CreatedDto, ErrorBody, LinkProjectionDto, ReservationBody, ReservationDto, WhatIfBody,
-    WhatIfDto, WhatIfOutcomeDto,
+    CreatedDto, ErrorBody, LinkProjectionDto, ReservationBody, ReservationDto, ReservationStateDto,
+    WhatIfBody, WhatIfDto, WhatIfOutcomeDto,
 };
 use super::error::{ApiError, ApiJson};
 use super::topology::endpoint;
 use super::ApiState;
-use crate::core::naming::{link_id, parse_link};
-use crate::core::{ReserveSpec, WhatIfOutcome};
+use crate::core::naming::{link_id, parse_link, port_id};
+use crate::core::{ControllerCore, ReservationState, ReserveSpec, WhatIfOutcome};
 
 /// Largest rate accepted: 10 Tb/s, beyond any port.
 const MAX_RATE_BPS: u64 = 10_000_000_000_000;
@@ -98,9 +102,21 @@ fn spec(now: Timestamp, b: &ReservationBody, prefix: &str) -> Result<ReserveSpec
     })
 }
 
-fn dto(r: &Reservation) -> ReservationDto {
+/// The representation of `r` as the core now sees it.
+fn dto(c: &ControllerCore, r: &Reservation) -> ReservationDto {
+    let state = match c.reservation_state(r.id) {
+        Some(ReservationState::Restoring) => ReservationStateDto::Restoring,
+        _ => ReservationStateDto::Active,
+    };
+    let meter_ports = c
+        .desired_meters()
+        .get(&r.id)
+        .map(|ps| ps.iter().map(|p| port_id(*p)).collect())
+        .unwrap_or_default();
     ReservationDto {
         id: r.id.0,
+        state,
+        meter_ports,
         src: r.request.src.to_string(),
         dst: r.request.dst.to_string(),
         subject: serde_json::to_value(&r.request.subject).unwrap_or(serde_json::Value::Null),
@@ -110,6 +126,13 @@ fn dto(r: &Reservation) -> ReservationDto {
         end_ns: r.request.window.end.nanos(),
         path: r.request.path.iter().map(|l| link_id(*l)).collect(),
     }
+}
+
+/// Why a commit failed, for the client.
+fn unavailable(e: &crate::store::StoreError, what: &str) -> ApiError {
+    ApiError::StoreUnavailable(format!(
+        "the state store could not commit it, so {what}: {e}"
+    ))
 }
 
 fn parse_id(text: &str) -> Result<ReservationId, ApiError> {
@@ -129,19 +152,34 @@ fn parse_id(text: &str) -> Result<ReservationId, ApiError> {
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 401, description = "Missing or wrong token", body = ErrorBody),
         (status = 409, description = "Not enough bandwidth (names the bottleneck) or no path", body = ErrorBody),
-        (status = 422, description = "Invalid value", body = ErrorBody)))]
+        (status = 422, description = "Invalid value", body = ErrorBody),
+        (status = 503, description = "The state store could not commit it; nothing was reserved", body = ErrorBody)))]
 pub async fn create(
     State(s): State<ApiState>,
     ApiJson(body): ApiJson<ReservationBody>,
 ) -> Result<(StatusCode, Json<CreatedDto>), ApiError> {
     let now = s.core.now();
     let spec = spec(now, &body, "")?;
-    let done = s.core.apply(|c| c.reserve(now, &spec))?;
+    let (done, view) = s.core.apply(|c| {
+        c.reserve(now, &spec).map(|done| {
+            let view = dto(c, &done.reservation);
+            (done, view)
+        })
+    })?;
+    if let Some(store) = &s.store {
+        if let Err(e) = store.sync_async(&s.core).await {
+            let undo = s
+                .core
+                .apply(|c| c.undo_admission(now, &done, &format!("store: {e}")));
+            s.core.dispatch(undo);
+            return Err(unavailable(&e, "nothing was reserved"));
+        }
+    }
     s.core.dispatch(done.actions.clone());
     Ok((
         StatusCode::CREATED,
         Json(CreatedDto {
-            reservation: dto(&done.reservation),
+            reservation: view,
             preempted: done.preempted.iter().map(|r| r.id.0).collect(),
             actions: done.actions.iter().map(|a| a.summary()).collect(),
             decision: done.decision,
@@ -155,7 +193,7 @@ pub async fn create(
 pub async fn list(State(s): State<ApiState>) -> Json<Vec<ReservationDto>> {
     Json(
         s.core
-            .read(|c| c.ledger().reservations().map(dto).collect()),
+            .read(|c| c.ledger().reservations().map(|r| dto(c, r)).collect()),
     )
 }
 
@@ -172,7 +210,7 @@ pub async fn get_one(
 ) -> Result<Json<ReservationDto>, ApiError> {
     let id = parse_id(&id)?;
     s.core
-        .read(|c| c.ledger().get(id).map(dto))
+        .read(|c| c.ledger().get(id).map(|r| dto(c, r)))
         .map(Json)
         .ok_or_else(|| ApiError::NotFound(format!("reservation {} does not exist", id.0)))
 }
@@ -183,19 +221,38 @@ pub async fn get_one(
     responses(
         (status = 200, description = "Released; the reservation as it was", body = ReservationDto),
         (status = 401, description = "Missing or wrong token", body = ErrorBody),
-        (status = 404, description = "No such reservation", body = ErrorBody)))]
+        (status = 404, description = "No such reservation", body = ErrorBody),
+        (status = 503, description = "The state store could not commit it; the reservation stays", body = ErrorBody)))]
 pub async fn delete(
     State(s): State<ApiState>,
     Path(id): Path<String>,
 ) -> Result<Json<ReservationDto>, ApiError> {
     let id = parse_id(&id)?;
     let now = s.core.now();
-    let (r, actions) = s
+    let (r, actions, view, egress) = s
         .core
-        .apply(|c| c.release(now, id))
+        .apply(|c| {
+            let view = c.ledger().get(id).map(|r| dto(c, r));
+            let egress = c.egress_of(id);
+            c.release(now, id)
+                .map(|(r, actions)| (r, actions, view, egress))
+        })
         .map_err(|e| ApiError::from(crate::core::ReserveError::from(e)))?;
+    if let Some(store) = &s.store {
+        if let Err(e) = store.sync_async(&s.core).await {
+            let why = format!("store: {e}");
+            if s.core
+                .apply(|c| c.undo_release(now, r.clone(), egress, &why))
+                .is_err()
+            {
+                // Capacity was taken meanwhile: the release stands, the store retries it.
+                s.core.dispatch(actions);
+            }
+            return Err(unavailable(&e, "the reservation was not released"));
+        }
+    }
     s.core.dispatch(actions);
-    Ok(Json(dto(&r)))
+    Ok(Json(view.unwrap_or_else(|| s.core.read(|c| dto(c, &r)))))
 }
 
 /// Runs admission of hypothetical demands on a copy of the ledger: nothing is reserved and no

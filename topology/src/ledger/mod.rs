@@ -328,7 +328,7 @@ impl Ledger {
         }
         self.reservations
             .insert(id, Reservation { id, request: req });
-        self.changed(id);
+        self.mark_changed(id);
         Ok(preempted)
     }
 
@@ -388,7 +388,7 @@ impl Ledger {
 
     fn remove(&mut self, id: ReservationId) -> Option<Reservation> {
         let r = self.reservations.remove(&id)?;
-        self.changed(id);
+        self.mark_changed(id);
         for link in &r.request.path {
             if let Some(es) = self.per_link.get_mut(link) {
                 if let Some(pos) = es.iter().position(|e| e.id == id) {

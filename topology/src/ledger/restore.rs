@@ -49,7 +49,7 @@ impl Ledger {
             });
         }
         self.next_id = self.next_id.max(r.id.0.saturating_add(1));
-        self.changed(r.id);
+        self.mark_changed(r.id);
         self.reservations.insert(r.id, r);
         Ok(())
     }
@@ -69,8 +69,8 @@ impl Ledger {
             .unwrap_or_default()
     }
 
-    /// Records that `id` changed, when tracking.
-    pub(super) fn changed(&mut self, id: ReservationId) {
+    /// Records that `id` changed, when tracking (also: to retry a write that failed).
+    pub fn mark_changed(&mut self, id: ReservationId) {
         if let Some(c) = self.changes.as_mut() {
             c.insert(id);
         }

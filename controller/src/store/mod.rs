@@ -1,0 +1,337 @@
+//! The durable state store: one redb file holding every accepted reservation, so a restarted
+//! controller puts them back (DESIGN.md: "the single-instance default is an embedded store on
+//! disk"). An in-memory variant serves the demo and tests and leaves no file behind.
+//!
+//! Tables: `reservations` (id → [`StoredReservation`] as JSON) and `meta` (`schema_version`).
+//! Invariants: a file written by a newer schema is refused, never rewritten; a file that is not
+//! a redb database, or a redb database that is not ours, is a [`StoreError`] naming the path and
+//! why, never a panic; every write is one transaction committed with immediate durability, so
+//! when [`Store::apply`] returns `Ok` the change survives a crash.
+
+mod persister;
+mod record;
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+
+use redb::backends::InMemoryBackend;
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, TableError, TableHandle};
+
+pub use persister::{Persister, RETRY_INTERVAL};
+pub use record::{StoredReservation, StoredSubject};
+
+/// The schema this controller writes; files of a newer one are refused.
+pub const SCHEMA_VERSION: u64 = 1;
+
+const RESERVATIONS: TableDefinition<u64, &str> = TableDefinition::new("reservations");
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+const VERSION_KEY: &str = "schema_version";
+
+/// Where the store lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreLocation {
+    /// A redb file, created when missing.
+    File(PathBuf),
+    /// Memory only: nothing survives the process (the demo, tests).
+    InMemory,
+}
+
+impl std::fmt::Display for StoreLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreLocation::File(p) => write!(f, "{}", p.display()),
+            StoreLocation::InMemory => f.write_str("(in memory)"),
+        }
+    }
+}
+
+/// What the service opens its store with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreConfig {
+    /// Where.
+    pub location: StoreLocation,
+    /// How long restored reservations wait for their path before they are rerouted or
+    /// dropped; `None`: three times the discovery link timeout.
+    pub restore_grace: Option<std::time::Duration>,
+}
+
+impl Default for StoreConfig {
+    /// In memory: library users and tests opt in to a file.
+    fn default() -> Self {
+        StoreConfig {
+            location: StoreLocation::InMemory,
+            restore_grace: None,
+        }
+    }
+}
+
+/// Why the store could not be opened, read or written. Each names the store's path.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The file could not be opened or created (missing directory, permissions, not a redb
+    /// file, corrupted, already open by another process).
+    #[error("store {path}: cannot open: {source}")]
+    Open {
+        /// The store.
+        path: String,
+        /// Why.
+        source: Box<redb::Error>,
+    },
+    /// Opening the file hit an internal consistency check: the file is corrupted.
+    #[error("store {path}: cannot open: the file is corrupted ({why})")]
+    Corrupted {
+        /// The store.
+        path: String,
+        /// What the check said.
+        why: String,
+    },
+    /// A redb database, but not a Prescient store.
+    #[error("store {path}: not a Prescient store: {why}")]
+    Foreign {
+        /// The store.
+        path: String,
+        /// Why.
+        why: String,
+    },
+    /// Written by a newer Prescient.
+    #[error("store {path}: schema version {found} is newer than the {supported} this controller understands; run a newer prescient or choose another store path")]
+    NewerSchema {
+        /// The store.
+        path: String,
+        /// The version in the file.
+        found: u64,
+        /// [`SCHEMA_VERSION`].
+        supported: u64,
+    },
+    /// Reading or committing failed.
+    #[error("store {path}: {operation}: {source}")]
+    Io {
+        /// The store.
+        path: String,
+        /// What was being done.
+        operation: &'static str,
+        /// Why.
+        source: Box<redb::Error>,
+    },
+    /// A stored reservation does not decode.
+    #[error("store {path}: reservation {id}: {why}")]
+    Record {
+        /// The store.
+        path: String,
+        /// The key of the record.
+        id: u64,
+        /// Which field and why.
+        why: String,
+    },
+    /// The store was closed (the controller is shutting down).
+    #[error("store {path}: closed")]
+    Closed {
+        /// The store.
+        path: String,
+    },
+}
+
+/// One change to write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreChange {
+    /// Insert or replace.
+    Put(StoredReservation),
+    /// Remove, if present.
+    Delete(u64),
+}
+
+/// The store: one redb database.
+pub struct Store {
+    db: Database,
+    location: StoreLocation,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("location", &self.location)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens the store at `location`, creating it when missing, and checks its schema.
+    pub fn open(location: &StoreLocation) -> Result<Store, StoreError> {
+        let name = location.to_string();
+        let opened = catch_unwind(AssertUnwindSafe(|| match location {
+            StoreLocation::File(path) => Database::create(path),
+            StoreLocation::InMemory => {
+                Database::builder().create_with_backend(InMemoryBackend::new())
+            }
+        }));
+        // redb's debug builds assert on some corruptions instead of returning an error.
+        let db = match opened {
+            Ok(r) => r.map_err(|e| StoreError::Open {
+                path: name.clone(),
+                source: Box::new(e.into()),
+            })?,
+            Err(panic) => {
+                let why = panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_string()))
+                    .unwrap_or_else(|| "internal check failed".to_string());
+                return Err(StoreError::Corrupted { path: name, why });
+            }
+        };
+        let store = Store {
+            db,
+            location: location.clone(),
+        };
+        store.check_schema()?;
+        Ok(store)
+    }
+
+    /// Opens a redb file at `path` (see [`Store::open`]).
+    pub fn open_file(path: &Path) -> Result<Store, StoreError> {
+        Store::open(&StoreLocation::File(path.to_owned()))
+    }
+
+    /// A fresh in-memory store.
+    pub fn in_memory() -> Result<Store, StoreError> {
+        Store::open(&StoreLocation::InMemory)
+    }
+
+    /// Where it lives.
+    pub fn location(&self) -> &StoreLocation {
+        &self.location
+    }
+
+    fn io(&self, operation: &'static str) -> impl Fn(redb::Error) -> StoreError + '_ {
+        move |source| StoreError::Io {
+            path: self.location.to_string(),
+            operation,
+            source: Box::new(source),
+        }
+    }
+
+    /// Refuses newer or foreign files; stamps a new one with [`SCHEMA_VERSION`].
+    fn check_schema(&self) -> Result<(), StoreError> {
+        let path = self.location.to_string();
+        let read = self
+            .db
+            .begin_read()
+            .map_err(|e| self.io("reading the schema version")(e.into()))?;
+        let version = match read.open_table(META) {
+            Ok(meta) => Some(
+                meta.get(VERSION_KEY)
+                    .map_err(|e| self.io("reading the schema version")(e.into()))?
+                    .map(|v| v.value())
+                    .ok_or_else(|| StoreError::Foreign {
+                        path: path.clone(),
+                        why: format!("its meta table has no {VERSION_KEY}"),
+                    })?,
+            ),
+            Err(TableError::TableDoesNotExist(_)) => None,
+            Err(e) => {
+                return Err(StoreError::Foreign {
+                    path,
+                    why: format!("its meta table is not ours: {e}"),
+                })
+            }
+        };
+        let has_other_tables = read
+            .list_tables()
+            .map_err(|e| self.io("listing tables")(e.into()))?
+            .any(|t| t.name() != "meta");
+        drop(read);
+        match version {
+            Some(found) if found > SCHEMA_VERSION => Err(StoreError::NewerSchema {
+                path,
+                found,
+                supported: SCHEMA_VERSION,
+            }),
+            Some(_) => Ok(()),
+            None if has_other_tables => Err(StoreError::Foreign {
+                path,
+                why: "it has tables but no schema version".to_string(),
+            }),
+            None => self.write_version(SCHEMA_VERSION),
+        }
+    }
+
+    fn write_version(&self, version: u64) -> Result<(), StoreError> {
+        let op = "writing the schema version";
+        let tx = self.db.begin_write().map_err(|e| self.io(op)(e.into()))?;
+        {
+            let mut meta = tx.open_table(META).map_err(|e| self.io(op)(e.into()))?;
+            meta.insert(VERSION_KEY, version)
+                .map_err(|e| self.io(op)(e.into()))?;
+            // Created here so a store is recognisable as ours even before its first write.
+            tx.open_table(RESERVATIONS)
+                .map_err(|e| self.io(op)(e.into()))?;
+        }
+        tx.commit().map_err(|e| self.io(op)(e.into()))
+    }
+
+    /// Every stored reservation, by id.
+    pub fn load(&self) -> Result<Vec<StoredReservation>, StoreError> {
+        let op = "reading reservations";
+        let read = self.db.begin_read().map_err(|e| self.io(op)(e.into()))?;
+        let table = match read.open_table(RESERVATIONS) {
+            Ok(t) => t,
+            Err(TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(self.io(op)(e.into())),
+        };
+        let mut out = Vec::new();
+        for row in table.iter().map_err(|e| self.io(op)(e.into()))? {
+            let (k, v) = row.map_err(|e| self.io(op)(e.into()))?;
+            let id = k.value();
+            let r: StoredReservation =
+                serde_json::from_str(v.value()).map_err(|e| StoreError::Record {
+                    path: self.location.to_string(),
+                    id,
+                    why: e.to_string(),
+                })?;
+            if r.id != id {
+                return Err(StoreError::Record {
+                    path: self.location.to_string(),
+                    id,
+                    why: format!("stored under key {id} but says id {}", r.id),
+                });
+            }
+            out.push(r);
+        }
+        Ok(out)
+    }
+
+    /// Writes `changes` in one transaction, durable when this returns `Ok`.
+    pub fn apply(&self, changes: &[StoreChange]) -> Result<(), StoreError> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let op = "committing reservations";
+        let tx = self.db.begin_write().map_err(|e| self.io(op)(e.into()))?;
+        {
+            let mut table = tx
+                .open_table(RESERVATIONS)
+                .map_err(|e| self.io(op)(e.into()))?;
+            for c in changes {
+                match c {
+                    StoreChange::Put(r) => {
+                        let json = serde_json::to_string(r).map_err(|e| StoreError::Record {
+                            path: self.location.to_string(),
+                            id: r.id,
+                            why: format!("cannot encode: {e}"),
+                        })?;
+                        table
+                            .insert(r.id, json.as_str())
+                            .map_err(|e| self.io(op)(e.into()))?;
+                    }
+                    StoreChange::Delete(id) => {
+                        table.remove(*id).map_err(|e| self.io(op)(e.into()))?;
+                    }
+                }
+            }
+        }
+        tx.commit().map_err(|e| self.io(op)(e.into()))
+    }
+}
+
+#[cfg(test)]
+mod tests;

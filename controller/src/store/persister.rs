@@ -1,0 +1,137 @@
+//! Keeps the store in step with the core: every reservation the core changed (admitted,
+//! released, preempted, rerouted, dropped, expired, restored) is written as it now stands.
+//!
+//! One mutex guards the store, and changes are taken from the core while it is held, so writes
+//! reach the file in the order the core made them. A failed write puts its ids back into the
+//! core's unsaved set, so the next sync retries them; nothing is lost while the core runs.
+//! The API writes synchronously (an admission is acknowledged only once committed); everything
+//! else is written by [`Persister::run`], woken by the decisions the core publishes and by a
+//! periodic retry.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::sync::broadcast::error::RecvError;
+use tokio_util::sync::CancellationToken;
+
+use super::{Store, StoreChange, StoreError, StoreLocation, StoredReservation};
+use crate::core::{ControllerEvent, SharedCore, Unsaved};
+
+/// How often the background task retries a failed write (and catches changes no decision
+/// announced).
+pub const RETRY_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The store, shared by the API handlers and the background task.
+#[derive(Debug)]
+pub struct Persister {
+    store: Mutex<Option<Store>>,
+    location: StoreLocation,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while writing leaves redb's own state consistent (transactions are atomic).
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Persister {
+    /// Takes over `store`.
+    pub fn new(store: Store) -> Arc<Persister> {
+        Arc::new(Persister {
+            location: store.location().clone(),
+            store: Mutex::new(Some(store)),
+        })
+    }
+
+    /// Where the store lives.
+    pub fn location(&self) -> &StoreLocation {
+        &self.location
+    }
+
+    /// Writes every change the core has not saved yet, in one transaction; returns how many.
+    /// Blocks on the disk: from async code use [`Persister::sync_async`].
+    pub fn sync(&self, core: &SharedCore) -> Result<usize, StoreError> {
+        let guard = lock(&self.store);
+        let Some(store) = guard.as_ref() else {
+            return Err(StoreError::Closed {
+                path: self.location.to_string(),
+            });
+        };
+        let unsaved = core.apply(|c| c.take_unsaved());
+        if unsaved.is_empty() {
+            return Ok(0);
+        }
+        let changes: Vec<StoreChange> = unsaved
+            .iter()
+            .map(|u| match u {
+                Unsaved::Present(r) => {
+                    StoreChange::Put(StoredReservation::new(&r.reservation, r.egress))
+                }
+                Unsaved::Gone(id) => StoreChange::Delete(id.0),
+            })
+            .collect();
+        match store.apply(&changes) {
+            Ok(()) => Ok(changes.len()),
+            Err(e) => {
+                let ids = unsaved.iter().map(|u| match u {
+                    Unsaved::Present(r) => r.reservation.id,
+                    Unsaved::Gone(id) => *id,
+                });
+                let ids: Vec<_> = ids.collect();
+                core.apply(|c| c.mark_unsaved(ids));
+                Err(e)
+            }
+        }
+    }
+
+    /// [`Persister::sync`] on the blocking pool.
+    pub async fn sync_async(self: &Arc<Self>, core: &Arc<SharedCore>) -> Result<usize, StoreError> {
+        let (me, core) = (Arc::clone(self), Arc::clone(core));
+        match tokio::task::spawn_blocking(move || me.sync(&core)).await {
+            Ok(r) => r,
+            Err(join) => Err(StoreError::Closed {
+                path: format!("{} (writer task failed: {join})", self.location),
+            }),
+        }
+    }
+
+    /// Closes the file: later syncs fail with [`StoreError::Closed`], and another store can
+    /// open it.
+    pub fn close(&self) {
+        lock(&self.store).take();
+    }
+
+    /// Writes the core's changes as they happen until `stop`; the caller does the final sync.
+    pub async fn run(self: Arc<Self>, core: Arc<SharedCore>, stop: CancellationToken) {
+        let mut events = core.subscribe();
+        let mut retry = tokio::time::interval(RETRY_INTERVAL);
+        retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut failing = false;
+        loop {
+            let due = tokio::select! {
+                _ = stop.cancelled() => break,
+                ev = events.recv() => match ev {
+                    Ok(ControllerEvent::Decision(_)) | Err(RecvError::Lagged(_)) => true,
+                    Ok(_) => false,
+                    Err(RecvError::Closed) => break,
+                },
+                _ = retry.tick() => true,
+            };
+            if !due {
+                continue;
+            }
+            match self.sync_async(&core).await {
+                Ok(_) if failing => {
+                    failing = false;
+                    tracing::info!("store {}: writing again", self.location);
+                }
+                Ok(_) => {}
+                Err(StoreError::Closed { .. }) => break,
+                Err(e) if !failing => {
+                    failing = true;
+                    tracing::error!("{e}; retrying every {RETRY_INTERVAL:?}");
+                }
+                Err(_) => {}
+            }
+        }
+    }
+}
