@@ -1,0 +1,304 @@
+//! The controller carrying out its decisions on emulated P4Runtime switches running
+//! prescient.p4, over real gRPC: hosts learned from ARP get /32 routes on every hop (and ARP is
+//! relayed between them), injected traffic reaches the other host with both host MACs intact, a
+//! reservation across the switches installs `flow_meter` entries at its rate in bytes/s and its
+//! release deletes them, and a restarted device gets its entries back. Everything is checked by
+//! reading the devices' tables back, as a user with a P4Runtime client would.
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use prescient::core::{Endpoint, ReserveSpec};
+use prescient::driver::p4runtime::{prescient_p4info, P4Target};
+use prescient::service::{Service, ServiceConfig};
+use prescient_sim::p4rt::{serve_listener, udp_frame, P4SimNetwork};
+use prescient_southbound::p4runtime::pipeconf::names;
+use prescient_southbound::p4runtime::proto::p4::v1 as p4;
+use prescient_tests::wait_for;
+use prescient_topology::{MacAddr, Window};
+use tokio_util::sync::CancellationToken;
+
+const WAIT: Duration = Duration::from_secs(40);
+const H1: [u8; 6] = [2, 0, 0, 0, 0, 1];
+const H3: [u8; 6] = [2, 0, 0, 0, 0, 3];
+const IP1: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+const IP3: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 3);
+
+/// Serves `network` on a free port and starts the controller driving every device, each with
+/// ports 1..=`ports`.
+async fn start(
+    network: Arc<P4SimNetwork>,
+    ports: u32,
+) -> (Service, CancellationToken, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    let stop_sim = CancellationToken::new();
+    let serving = serve_listener(listener, network.clone(), stop_sim.clone());
+    let server = tokio::spawn(async move {
+        let _ = serving.await;
+    });
+    let mut config = ServiceConfig::new("127.0.0.1:0".parse().unwrap(), None);
+    config.core.topology.discovery.probe_interval = Duration::from_millis(300);
+    config.core.topology.discovery.link_timeout = Duration::from_secs(2);
+    let p4info = prescient_p4info().unwrap();
+    config.p4 = network
+        .device_ids()
+        .into_iter()
+        .map(|device_id| P4Target {
+            address: address.clone(),
+            device_id,
+            ports: (1..=ports).collect(),
+            port_speed_bps: Some(1_000_000_000),
+            election_id: 1,
+            p4info: p4info.clone(),
+            device_config: Vec::new(),
+            stats_interval: Duration::from_millis(500),
+        })
+        .collect();
+    let service = Service::start(config).await.unwrap();
+    (service, stop_sim, server)
+}
+
+/// Every entry of `table` on `device`, read through the emulator's P4Runtime Read.
+fn read_table(network: &P4SimNetwork, device: u64, table: &str) -> Vec<p4::TableEntry> {
+    let info = prescient_p4info().unwrap();
+    let table_id = info
+        .tables
+        .iter()
+        .find(|t| t.preamble.as_ref().is_some_and(|p| p.name == table))
+        .and_then(|t| t.preamble.as_ref())
+        .map(|p| p.id)
+        .unwrap();
+    let req = p4::ReadRequest {
+        device_id: device,
+        role: String::new(),
+        entities: vec![p4::Entity {
+            entity: Some(p4::entity::Entity::TableEntry(p4::TableEntry {
+                table_id,
+                ..Default::default()
+            })),
+        }],
+    };
+    // A device without a pipeline (just restarted) has no tables yet.
+    network
+        .read(&req)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|e| match e.entity {
+            Some(p4::entity::Entity::TableEntry(t)) => Some(t),
+            _ => None,
+        })
+        .collect()
+}
+
+fn ipv4(bytes: &[u8]) -> Ipv4Addr {
+    let mut b = [0u8; 4];
+    let n = bytes.len().min(4);
+    b[4 - n..].copy_from_slice(&bytes[bytes.len() - n..]);
+    Ipv4Addr::from(b)
+}
+
+fn exact(m: &p4::FieldMatch) -> &[u8] {
+    match &m.field_match_type {
+        Some(p4::field_match::FieldMatchType::Exact(e)) => &e.value,
+        Some(p4::field_match::FieldMatchType::Lpm(l)) => &l.value,
+        other => panic!("unexpected match {other:?}"),
+    }
+}
+
+/// `ipv4_lpm` of a device: destination → egress port.
+fn routes(network: &P4SimNetwork, device: u64) -> BTreeMap<Ipv4Addr, u32> {
+    read_table(network, device, names::IPV4_LPM)
+        .iter()
+        .map(|t| {
+            let dst = ipv4(exact(&t.r#match[0]));
+            let Some(p4::table_action::Type::Action(a)) =
+                t.action.as_ref().and_then(|a| a.r#type.as_ref())
+            else {
+                panic!("route without a direct action: {t:?}");
+            };
+            let port = a.params[0]
+                .value
+                .iter()
+                .fold(0u32, |acc, b| acc << 8 | u32::from(*b));
+            (dst, port)
+        })
+        .collect()
+}
+
+/// `flow_meter` of a device: (source, destination) → (cir, pir) in bytes/s.
+fn meters(network: &P4SimNetwork, device: u64) -> BTreeMap<(Ipv4Addr, Ipv4Addr), (i64, i64)> {
+    read_table(network, device, names::FLOW_METER)
+        .iter()
+        .map(|t| {
+            let mut m = t.r#match.clone();
+            m.sort_by_key(|f| f.field_id);
+            let config = t.meter_config.unwrap_or_default();
+            (
+                (ipv4(exact(&m[0])), ipv4(exact(&m[1]))),
+                (config.cir, config.pir),
+            )
+        })
+        .collect()
+}
+
+/// An ARP frame: a broadcast request from `sender` for `target`, or a reply to `to`.
+fn arp(sender: ([u8; 6], Ipv4Addr), target: Ipv4Addr, to: Option<[u8; 6]>) -> Vec<u8> {
+    let mut f = to.unwrap_or([0xff; 6]).to_vec();
+    f.extend_from_slice(&sender.0);
+    f.extend_from_slice(&[
+        0x08,
+        0x06,
+        0,
+        1,
+        0x08,
+        0,
+        6,
+        4,
+        0,
+        if to.is_some() { 2 } else { 1 },
+    ]);
+    f.extend_from_slice(&sender.0);
+    f.extend_from_slice(&sender.1.octets());
+    f.extend_from_slice(&to.unwrap_or([0; 6]));
+    f.extend_from_slice(&target.octets());
+    f
+}
+
+fn mac_u64(m: [u8; 6]) -> u64 {
+    m.iter().fold(0u64, |acc, b| acc << 8 | u64::from(*b))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hosts_get_routes_reservations_get_meters_and_a_restart_gets_them_back() {
+    // s1 - s2 - s3 (port 2 to the next switch's port 1); h1 on s1 port 3, h3 on s3 port 3.
+    let network = Arc::new(P4SimNetwork::linear(3).unwrap());
+    let (service, stop_sim, server) = start(network.clone(), 3).await;
+    let core = service.core().clone();
+    wait_for("the line discovered", WAIT, || {
+        (core.snapshot().links().len() == 4).then_some(())
+    })
+    .await
+    .unwrap();
+
+    // h1 asks for h3: the request is punted and relayed out of the other host ports.
+    network.inject(1, 3, arp((H1, IP1), IP3, None));
+    let mut at_s3 = Vec::new();
+    wait_for("h1's ARP request relayed to h3's port", WAIT, || {
+        at_s3.extend(network.take_host_frames(3));
+        at_s3
+            .iter()
+            .any(|(port, f)| *port == 3 && f.get(6..12) == Some(&H1[..]))
+            .then_some(())
+    })
+    .await
+    .unwrap();
+    assert!(
+        network
+            .take_host_frames(1)
+            .iter()
+            .all(|(port, f)| *port != 3 || f.get(12..14) != Some(&[0x08, 0x06][..])),
+        "never back out of the port it came in by"
+    );
+    // h3 answers: the reply goes to h1's port only.
+    network.inject(3, 3, arp((H3, IP3), IP1, Some(H1)));
+    wait_for("h3's ARP reply delivered to h1", WAIT, || {
+        network
+            .take_host_frames(1)
+            .iter()
+            .any(|(port, f)| *port == 3 && f.get(0..6) == Some(&H1[..]))
+            .then_some(())
+    })
+    .await
+    .unwrap();
+
+    // Both hosts are known with their addresses: every hop routes both.
+    let expected: [(u64, BTreeMap<Ipv4Addr, u32>); 3] = [
+        (1, BTreeMap::from([(IP1, 3), (IP3, 2)])),
+        (2, BTreeMap::from([(IP1, 1), (IP3, 2)])),
+        (3, BTreeMap::from([(IP1, 1), (IP3, 3)])),
+    ];
+    let all_routed = || {
+        expected
+            .iter()
+            .all(|(d, want)| routes(&network, *d) == *want)
+    };
+    wait_for("host routes on every hop", WAIT, || {
+        all_routed().then_some(())
+    })
+    .await
+    .unwrap();
+
+    // Traffic from h1 reaches h3, three hops on, with both host MACs as they were.
+    let frame = udp_frame(
+        mac_u64(H1),
+        mac_u64(H3),
+        IP1.into(),
+        IP3.into(),
+        4000,
+        5000,
+        b"hi",
+    );
+    let out = network.inject(1, 3, frame);
+    assert_eq!(out.len(), 1, "{out:?}");
+    let (device, port, delivered) = &out[0];
+    assert_eq!((*device, *port), (3, 3));
+    assert_eq!(&delivered[0..6], &H3[..], "destination MAC is h3's");
+    assert_eq!(&delivered[6..12], &H1[..], "source MAC is still h1's");
+    assert_eq!(delivered[22], 64 - 3, "each hop decrements the TTL");
+
+    // A 10 Mbit/s reservation h1 -> h3 is policed on both egress hops, in bytes/s.
+    let now = core.now();
+    let spec = ReserveSpec {
+        src: Endpoint::Host(MacAddr(H1)),
+        dst: Endpoint::Host(MacAddr(H3)),
+        rate_bps: 10_000_000,
+        tier: 0,
+        window: Window::new(now, now.plus(Duration::from_secs(3600))),
+        flow: None,
+        path: None,
+    };
+    let reserved = core.apply(|c| c.reserve(now, &spec)).unwrap();
+    let id = reserved.reservation.id;
+    core.dispatch(reserved.actions);
+    let metered = BTreeMap::from([((IP1, IP3), (1_250_000, 125_000_000))]);
+    wait_for("flow_meter entries on s1 and s2", WAIT, || {
+        (meters(&network, 1) == metered && meters(&network, 2) == metered).then_some(())
+    })
+    .await
+    .unwrap();
+    assert!(meters(&network, 3).is_empty(), "s3 is not an egress hop");
+
+    // Releasing the reservation deletes its meters; the routes stay.
+    let now = core.now();
+    let (_, actions) = core.apply(|c| c.release(now, id)).unwrap();
+    core.dispatch(actions);
+    wait_for("flow_meter entries deleted", WAIT, || {
+        (meters(&network, 1).is_empty() && meters(&network, 2).is_empty()).then_some(())
+    })
+    .await
+    .unwrap();
+    assert!(all_routed());
+
+    // A restarted device comes back empty and gets its routes back (a reservation crossing it
+    // would be dropped by the core when its links went, so only routes are expected).
+    network.restart(2).unwrap();
+    assert!(routes(&network, 2).is_empty());
+    wait_for("s2's routes restored", WAIT, || all_routed().then_some(()))
+        .await
+        .unwrap();
+    let identity = read_table(&network, 2, names::TRANSLATE_SRC);
+    assert_eq!(
+        identity.len(),
+        2,
+        "one identity entry per host: {identity:?}"
+    );
+
+    service.shutdown().await;
+    stop_sim.cancel();
+    let _ = server.await;
+}
