@@ -332,3 +332,6 @@ impl ControllerCore {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests;
