@@ -8,4 +8,5 @@ pub mod driver;
 pub mod northbound;
 pub mod openflow_app;
 pub mod service;
+pub mod services;
 pub mod store;

@@ -27,6 +27,7 @@ mod reservations;
 pub mod reserve;
 mod restore;
 pub mod series;
+mod service_ops;
 mod shared;
 mod tick;
 
@@ -44,6 +45,7 @@ pub use reservations::{LinkProjection, Reserved, WhatIf, WhatIfOutcome};
 pub use reserve::{Endpoint, ReserveError, ReserveSpec};
 pub use restore::{ReservationState, RestoreReport, Restored, Unsaved};
 pub use series::Series;
+pub use service_ops::{demand_of, Placed};
 pub use shared::{Clock, Metrics, SharedCore, EVENT_BUS_CAPACITY};
 
 use planner::Draft;
@@ -67,6 +69,7 @@ pub struct ControllerCore {
     outbox: Vec<ControllerEvent>,
     last_tick: Option<Timestamp>,
     next_decision: u64,
+    services: crate::services::Services,
 }
 
 impl ControllerCore {
@@ -86,6 +89,7 @@ impl ControllerCore {
             outbox: Vec::new(),
             last_tick: None,
             next_decision: 1,
+            services: crate::services::Services::default(),
             config,
         }
     }
@@ -177,6 +181,20 @@ impl ControllerCore {
             .push(ControllerEvent::Decision(decision.clone()));
         self.decisions.push(decision);
         draft.actions
+    }
+
+    /// Records a services draft: hook calls in it get the decision's id and their idempotency
+    /// key, and are queued for the hooks executor.
+    fn record_service(&mut self, now: Timestamp, mut draft: Draft) -> Vec<Action> {
+        let id = self.next_decision;
+        for a in &mut draft.actions {
+            if let Action::CallHook(call) = a {
+                call.decision = id;
+                call.key = format!("{}/{id}", call.service);
+                self.services.queue_hook(call.clone());
+            }
+        }
+        self.record(now, draft)
     }
 
     /// Meter actions for a reservation that is no longer where it was.

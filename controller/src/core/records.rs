@@ -3,8 +3,9 @@
 //! ([`ControllerEvent`]). Records meant for people carry ids as text (see [`super::naming`]).
 
 use std::collections::VecDeque;
+use std::net::Ipv4Addr;
 
-use prescient_topology::{LinkKey, MacAddr, PortRef, ReservationId, Subject};
+use prescient_topology::{DeviceId, LinkKey, MacAddr, PortNo, PortRef, ReservationId, Subject};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -43,6 +44,76 @@ pub enum Action {
         /// The decision that asked for it.
         decision: u64,
     },
+    /// Make replies from `physical_ip` appear to come from `logical_ip` / `logical_mac`
+    /// (address translation, reverse direction). Also programmed for shadow addresses ahead of
+    /// a predicted scale-out, so an instance started there is translated from its first reply.
+    SetTranslation {
+        /// Service number (stable for the service's life; names its switch entries).
+        service_id: u32,
+        /// Service name.
+        service: String,
+        /// The address clients use (the VIP).
+        logical_ip: Ipv4Addr,
+        /// The MAC clients see for it.
+        logical_mac: MacAddr,
+        /// The instance's real address.
+        physical_ip: Ipv4Addr,
+        /// Every device whose translation table holds the entry (P4: all of them).
+        devices: Vec<DeviceId>,
+        /// Where replies leave the fabric towards clients: each known host and its port
+        /// (OpenFlow rewrites at that last hop, where the output port is known).
+        clients: Vec<(MacAddr, PortRef)>,
+    },
+    /// Remove the translation of `physical_ip` from these devices.
+    RemoveTranslation {
+        /// Service number.
+        service_id: u32,
+        /// Service name.
+        service: String,
+        /// The address clients use.
+        logical_ip: Ipv4Addr,
+        /// The instance address no longer translated.
+        physical_ip: Ipv4Addr,
+        /// Devices holding it.
+        devices: Vec<DeviceId>,
+    },
+    /// Balance traffic towards `vip` over `backends` (P4 action selector, OpenFlow select
+    /// group); no backends removes the service from the data plane.
+    SetServiceBackends {
+        /// Service number.
+        service_id: u32,
+        /// Service name.
+        service: String,
+        /// Virtual address.
+        vip: Ipv4Addr,
+        /// Live backends.
+        backends: Vec<BackendTarget>,
+        /// Per device, the egress port towards each backend (in `backends` order; `None`:
+        /// unreachable from there). P4 routes after the rewrite and ignores the ports.
+        hops: Vec<ServiceHop>,
+    },
+    /// Ask the orchestrator (webhook or program) for compute: scale up or down, migrate.
+    CallHook(crate::services::HookCall),
+}
+
+/// One backend as the data plane sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct BackendTarget {
+    /// Physical address.
+    pub ip: Ipv4Addr,
+    /// Its MAC.
+    pub mac: MacAddr,
+    /// Relative weight (at least 1).
+    pub weight: u16,
+}
+
+/// The egress ports of one device towards a service's backends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ServiceHop {
+    /// The device.
+    pub device: DeviceId,
+    /// One per backend, in the action's order.
+    pub ports: Vec<Option<PortNo>>,
 }
 
 impl Action {
@@ -79,6 +150,47 @@ impl Action {
                     .collect::<Vec<_>>()
                     .join(" ")
             ),
+            Action::SetTranslation {
+                service,
+                logical_ip,
+                physical_ip,
+                devices,
+                ..
+            } => format!(
+                "translate replies of {physical_ip} to {logical_ip} (service {service}) on {} device(s)",
+                devices.len()
+            ),
+            Action::RemoveTranslation {
+                service,
+                physical_ip,
+                devices,
+                ..
+            } => format!(
+                "remove translation of {physical_ip} (service {service}) from {} device(s)",
+                devices.len()
+            ),
+            Action::SetServiceBackends {
+                service,
+                vip,
+                backends,
+                ..
+            } if backends.is_empty() => {
+                format!("remove service {service} ({vip}) from the data plane")
+            }
+            Action::SetServiceBackends {
+                service,
+                vip,
+                backends,
+                ..
+            } => format!(
+                "balance {vip} (service {service}) over [{}]",
+                backends
+                    .iter()
+                    .map(|b| format!("{} w{}", b.ip, b.weight))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            Action::CallHook(call) => call.summary(),
         }
     }
 }
@@ -103,6 +215,22 @@ pub enum Rule {
     ReservationRerouted,
     /// A topology change left a reservation with no path.
     ReservationDropped,
+    /// A service's predicted instances exceed its current ones: addresses pre-reserved,
+    /// translations programmed, scale-up asked for.
+    ServicePredictedScaleUp,
+    /// A service's forecast stayed below its instances' capacity for the cool-down: scale-down
+    /// asked for.
+    ServiceScaleDown,
+    /// A backend's edge link is predicted hot: migration asked for.
+    ServiceBackendMigrate,
+    /// A service or its backends were set (configuration, API, orchestrator report).
+    ServiceBackendsSet,
+    /// A service was removed.
+    ServiceRemoved,
+    /// Pre-reserved addresses idle for too long went back to the pool.
+    ShadowAddressesAged,
+    /// A hook call finished (delivered, refused or given up).
+    HookCompleted,
 }
 
 /// One explainable decision.

@@ -1,5 +1,5 @@
 //! The control tick: expire what ended, turn counters into one observation per series, forecast,
-//! flag anomalies, and run the congestion planner.
+//! flag anomalies, run the congestion planner, then plan services (scale, migrate, program).
 
 use std::collections::BTreeMap;
 
@@ -70,6 +70,9 @@ impl ControllerCore {
         for d in drafts {
             actions.extend(self.record(now, d));
         }
+        // Services plan after the congestion rule, so a backend's edge is judged on this
+        // round's hot set.
+        actions.extend(self.plan_services(now));
         self.last_tick = Some(now);
         self.outbox.push(ControllerEvent::Tick {
             at_ns: now.nanos(),

@@ -30,6 +30,8 @@ use prescient_topology::{
 use tokio_util::sync::CancellationToken;
 
 use super::p4runtime::{P4Fleet, P4Inbox};
+
+mod services;
 use crate::core::{Action, SharedCore};
 
 /// Priority of the rules that drop traffic arriving on a link outside the spanning tree.
@@ -478,6 +480,10 @@ fn commands(action: &Action) -> Vec<(DatapathId, Command)> {
                 out.push((DatapathId(link.src.device.id), Command::FlowMod(fm)));
             }
         }
+        Action::SetTranslation { .. }
+        | Action::RemoveTranslation { .. }
+        | Action::SetServiceBackends { .. }
+        | Action::CallHook(_) => return services::commands(action).unwrap_or_default(),
     }
     out
 }

@@ -1,0 +1,467 @@
+//! Per-tenant address pools (address shadowing): physical addresses handed to instances,
+//! reserved ahead of a predicted scale-out as *shadows*, assigned when the instance appears
+//! (pre-assigned when it takes a shadow, dynamic when none was left), aged back to the pool when
+//! a shadow stays unused.
+//!
+//! Invariants: pools never overlap (a new one overlapping another is refused, naming both);
+//! every lease lies inside its pool and names one service; the network and broadcast addresses
+//! of pools wider than /31 are never leased; a shadow is only taken from a strictly lower tier.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use ipnetwork::Ipv4Network;
+use prescient_topology::Timestamp;
+use serde::Serialize;
+
+/// How an address came to be leased.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LeaseKind {
+    /// Reserved ahead of a predicted instance; no instance yet.
+    Shadow,
+    /// An instance took an address reserved for it ahead of time.
+    PreAssigned,
+    /// An instance got a free address because no shadow was left.
+    Dynamic,
+    /// An instance came with its own address (configuration or the orchestrator).
+    Static,
+}
+
+/// One leased address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    /// The service holding it.
+    pub service: String,
+    /// The service's tier when leased.
+    pub tier: u8,
+    /// How it was leased.
+    pub kind: LeaseKind,
+    /// When it was leased (or became assigned).
+    pub since: Timestamp,
+}
+
+/// Why a pool operation was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PoolError {
+    /// The new pool overlaps an existing one.
+    #[error("pool {new} of tenant {new_tenant:?} overlaps pool {existing} of tenant {existing_tenant:?}")]
+    Overlap {
+        /// The refused pool.
+        new: Ipv4Network,
+        /// Its tenant.
+        new_tenant: String,
+        /// The pool it overlaps.
+        existing: Ipv4Network,
+        /// That pool's tenant.
+        existing_tenant: String,
+    },
+    /// The address is not in the pool.
+    #[error("{ip} is outside pool {pool}")]
+    Outside {
+        /// The address.
+        ip: Ipv4Addr,
+        /// The pool.
+        pool: Ipv4Network,
+    },
+    /// The address is the pool's network or broadcast address.
+    #[error("{ip} is the network or broadcast address of pool {pool}")]
+    Reserved {
+        /// The address.
+        ip: Ipv4Addr,
+        /// The pool.
+        pool: Ipv4Network,
+    },
+    /// Another service holds the address.
+    #[error("{ip} is held by service {holder:?}")]
+    InUse {
+        /// The address.
+        ip: Ipv4Addr,
+        /// Who holds it.
+        holder: String,
+    },
+    /// No address is left.
+    #[error("pool {pool} has no free address left")]
+    Exhausted {
+        /// The pool.
+        pool: Ipv4Network,
+    },
+}
+
+/// One tenant's pool.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AddressPool {
+    tenant: String,
+    network: Ipv4Network,
+    leases: BTreeMap<Ipv4Addr, Lease>,
+}
+
+/// Addresses reserved by [`AddressPool::reserve_shadows`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Shadows {
+    /// Addresses reserved, lowest first.
+    pub taken: Vec<Ipv4Addr>,
+    /// Shadows taken from lower-tier services, with their former holder.
+    pub preempted: Vec<(String, Ipv4Addr)>,
+}
+
+impl AddressPool {
+    /// An empty pool.
+    pub fn new(tenant: &str, network: Ipv4Network) -> Self {
+        AddressPool {
+            tenant: tenant.to_string(),
+            network,
+            leases: BTreeMap::new(),
+        }
+    }
+
+    /// The tenant.
+    pub fn tenant(&self) -> &str {
+        &self.tenant
+    }
+
+    /// The network.
+    pub fn network(&self) -> Ipv4Network {
+        self.network
+    }
+
+    /// Leases, by address.
+    pub fn leases(&self) -> &BTreeMap<Ipv4Addr, Lease> {
+        &self.leases
+    }
+
+    /// Whether `ip` may ever be leased.
+    fn usable(&self, ip: Ipv4Addr) -> bool {
+        self.network.contains(ip)
+            && (self.network.prefix() >= 31
+                || (ip != self.network.network() && ip != self.network.broadcast()))
+    }
+
+    fn check(&self, ip: Ipv4Addr) -> Result<(), PoolError> {
+        if !self.network.contains(ip) {
+            return Err(PoolError::Outside {
+                ip,
+                pool: self.network,
+            });
+        }
+        if !self.usable(ip) {
+            return Err(PoolError::Reserved {
+                ip,
+                pool: self.network,
+            });
+        }
+        Ok(())
+    }
+
+    /// Free addresses, lowest first, at most `n`.
+    fn free(&self, n: usize) -> Vec<Ipv4Addr> {
+        self.network
+            .iter()
+            .filter(|ip| self.usable(*ip) && !self.leases.contains_key(ip))
+            .take(n)
+            .collect()
+    }
+
+    /// Addresses not leased.
+    pub fn free_count(&self) -> u64 {
+        let size = u64::from(self.network.size());
+        let unusable = if self.network.prefix() >= 31 { 0 } else { 2 };
+        size.saturating_sub(unusable)
+            .saturating_sub(self.leases.len() as u64)
+    }
+
+    /// Reserves up to `n` shadow addresses for `service`: free ones first, then the youngest
+    /// shadows of strictly lower tiers (they were the least likely to be needed soon).
+    pub fn reserve_shadows(
+        &mut self,
+        service: &str,
+        tier: u8,
+        n: usize,
+        now: Timestamp,
+    ) -> Shadows {
+        let mut out = Shadows {
+            taken: self.free(n),
+            preempted: Vec::new(),
+        };
+        if out.taken.len() < n {
+            let mut victims: Vec<(Timestamp, Ipv4Addr)> = self
+                .leases
+                .iter()
+                .filter(|(_, l)| l.kind == LeaseKind::Shadow && l.tier < tier)
+                .map(|(ip, l)| (l.since, *ip))
+                .collect();
+            victims.sort_unstable_by(|a, b| b.cmp(a));
+            for (_, ip) in victims.into_iter().take(n - out.taken.len()) {
+                if let Some(old) = self.leases.remove(&ip) {
+                    out.preempted.push((old.service, ip));
+                }
+                out.taken.push(ip);
+            }
+        }
+        for ip in &out.taken {
+            self.leases.insert(
+                *ip,
+                Lease {
+                    service: service.to_string(),
+                    tier,
+                    kind: LeaseKind::Shadow,
+                    since: now,
+                },
+            );
+        }
+        out.taken.sort_unstable();
+        out
+    }
+
+    /// Leases an address to a running instance of `service`: `ip` when given (its own shadow
+    /// becomes pre-assigned, a free one static), else its lowest shadow (pre-assigned), else
+    /// the lowest free address (dynamic).
+    pub fn assign(
+        &mut self,
+        service: &str,
+        tier: u8,
+        ip: Option<Ipv4Addr>,
+        now: Timestamp,
+    ) -> Result<(Ipv4Addr, LeaseKind), PoolError> {
+        let (ip, kind) = match ip {
+            Some(ip) => {
+                self.check(ip)?;
+                match self.leases.get(&ip) {
+                    Some(l) if l.service != service => {
+                        return Err(PoolError::InUse {
+                            ip,
+                            holder: l.service.clone(),
+                        })
+                    }
+                    Some(l) if l.kind == LeaseKind::Shadow => (ip, LeaseKind::PreAssigned),
+                    Some(l) => (ip, l.kind),
+                    None => (ip, LeaseKind::Static),
+                }
+            }
+            None => match self.shadows(service).first() {
+                Some(ip) => (*ip, LeaseKind::PreAssigned),
+                None => match self.free(1).first() {
+                    Some(ip) => (*ip, LeaseKind::Dynamic),
+                    None => {
+                        return Err(PoolError::Exhausted { pool: self.network });
+                    }
+                },
+            },
+        };
+        let since = match self.leases.get(&ip) {
+            Some(l) if l.kind == kind => l.since,
+            _ => now,
+        };
+        self.leases.insert(
+            ip,
+            Lease {
+                service: service.to_string(),
+                tier,
+                kind,
+                since,
+            },
+        );
+        Ok((ip, kind))
+    }
+
+    /// Shadow addresses of `service`, lowest first.
+    pub fn shadows(&self, service: &str) -> Vec<Ipv4Addr> {
+        self.leases
+            .iter()
+            .filter(|(_, l)| l.service == service && l.kind == LeaseKind::Shadow)
+            .map(|(ip, _)| *ip)
+            .collect()
+    }
+
+    /// Returns `ip` to the pool if `service` holds it.
+    pub fn release(&mut self, service: &str, ip: Ipv4Addr) -> bool {
+        if self.leases.get(&ip).is_some_and(|l| l.service == service) {
+            self.leases.remove(&ip);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Returns every address of `service` to the pool.
+    pub fn release_service(&mut self, service: &str) -> Vec<Ipv4Addr> {
+        let mine: Vec<Ipv4Addr> = self
+            .leases
+            .iter()
+            .filter(|(_, l)| l.service == service)
+            .map(|(ip, _)| *ip)
+            .collect();
+        for ip in &mine {
+            self.leases.remove(ip);
+        }
+        mine
+    }
+
+    /// Shadows reserved more than `idle` ago go back to the pool; returns them with their
+    /// former holder.
+    pub fn age(&mut self, now: Timestamp, idle: Duration) -> Vec<(String, Ipv4Addr)> {
+        let old: Vec<Ipv4Addr> = self
+            .leases
+            .iter()
+            .filter(|(_, l)| {
+                l.kind == LeaseKind::Shadow
+                    && now.nanos().saturating_sub(l.since.nanos()) >= nanos(idle)
+            })
+            .map(|(ip, _)| *ip)
+            .collect();
+        old.into_iter()
+            .filter_map(|ip| self.leases.remove(&ip).map(|l| (l.service, ip)))
+            .collect()
+    }
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// Every tenant's pools.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Pools {
+    pools: Vec<AddressPool>,
+}
+
+fn overlaps(a: Ipv4Network, b: Ipv4Network) -> bool {
+    a.contains(b.network()) || b.contains(a.network())
+}
+
+impl Pools {
+    /// Adds `network` for `tenant`; the same pool again is accepted, an overlapping one refused.
+    pub fn add(&mut self, tenant: &str, network: Ipv4Network) -> Result<(), PoolError> {
+        // Normalise 10.0.0.7/24 to 10.0.0.0/24 so equal pools compare equal.
+        let network = Ipv4Network::new(network.network(), network.prefix()).unwrap_or(network);
+        if let Some(p) = self.pools.iter().find(|p| overlaps(p.network, network)) {
+            if p.network == network && p.tenant == tenant {
+                return Ok(());
+            }
+            return Err(PoolError::Overlap {
+                new: network,
+                new_tenant: tenant.to_string(),
+                existing: p.network,
+                existing_tenant: p.tenant.clone(),
+            });
+        }
+        self.pools.push(AddressPool::new(tenant, network));
+        self.pools.sort_by_key(|p| u32::from(p.network.network()));
+        Ok(())
+    }
+
+    /// The pool exactly `network`.
+    pub fn get(&self, network: Ipv4Network) -> Option<&AddressPool> {
+        let n = network.network();
+        self.pools
+            .iter()
+            .find(|p| p.network.network() == n && p.network.prefix() == network.prefix())
+    }
+
+    /// The pool exactly `network`, mutable.
+    pub fn get_mut(&mut self, network: Ipv4Network) -> Option<&mut AddressPool> {
+        let n = network.network();
+        self.pools
+            .iter_mut()
+            .find(|p| p.network.network() == n && p.network.prefix() == network.prefix())
+    }
+
+    /// All pools, by address.
+    pub fn iter(&self) -> impl Iterator<Item = &AddressPool> {
+        self.pools.iter()
+    }
+
+    /// Ages every pool's shadows; returns `(pool, service, address)`.
+    pub fn age(&mut self, now: Timestamp, idle: Duration) -> Vec<(Ipv4Network, String, Ipv4Addr)> {
+        let mut out = Vec::new();
+        for p in &mut self.pools {
+            let net = p.network;
+            out.extend(p.age(now, idle).into_iter().map(|(s, ip)| (net, s, ip)));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn net(s: &str) -> Ipv4Network {
+        s.parse().expect("network")
+    }
+
+    fn t(s: u64) -> Timestamp {
+        Timestamp::from_secs(s)
+    }
+
+    #[test]
+    fn overlapping_pools_are_refused_naming_both() {
+        let mut pools = Pools::default();
+        pools.add("red", net("10.1.0.0/24")).expect("first");
+        pools.add("red", net("10.1.0.0/24")).expect("same again");
+        let err = pools.add("blue", net("10.1.0.128/25")).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("10.1.0.128/25") && text.contains("10.1.0.0/24"),
+            "{text}"
+        );
+        assert!(text.contains("red") && text.contains("blue"), "{text}");
+        pools.add("blue", net("10.2.0.0/16")).expect("disjoint");
+        assert!(matches!(
+            pools.add("blue", net("10.0.0.0/8")),
+            Err(PoolError::Overlap { .. })
+        ));
+    }
+
+    #[test]
+    fn shadows_are_pre_assigned_then_dynamic_allocation_takes_over() {
+        let mut p = AddressPool::new("red", net("10.1.0.0/29"));
+        // /29: .1 to .6 usable.
+        let s = p.reserve_shadows("web", 1, 2, t(0));
+        assert_eq!(
+            s.taken,
+            vec![Ipv4Addr::new(10, 1, 0, 1), Ipv4Addr::new(10, 1, 0, 2)]
+        );
+        assert_eq!(p.free_count(), 4);
+        let a = p.assign("web", 1, None, t(1)).expect("shadow");
+        assert_eq!(a, (Ipv4Addr::new(10, 1, 0, 1), LeaseKind::PreAssigned));
+        let b = p
+            .assign("web", 1, Some(Ipv4Addr::new(10, 1, 0, 2)), t(1))
+            .expect("own shadow");
+        assert_eq!(b.1, LeaseKind::PreAssigned);
+        let c = p.assign("web", 1, None, t(2)).expect("dynamic");
+        assert_eq!(c, (Ipv4Addr::new(10, 1, 0, 3), LeaseKind::Dynamic));
+        assert!(matches!(
+            p.assign("db", 1, Some(Ipv4Addr::new(10, 1, 0, 3)), t(2)),
+            Err(PoolError::InUse { .. })
+        ));
+        assert!(matches!(
+            p.assign("db", 1, Some(Ipv4Addr::new(10, 1, 0, 7)), t(2)),
+            Err(PoolError::Reserved { .. })
+        ));
+        for _ in 0..3 {
+            p.assign("db", 1, None, t(3)).expect("room");
+        }
+        assert!(matches!(
+            p.assign("db", 1, None, t(3)),
+            Err(PoolError::Exhausted { .. })
+        ));
+    }
+
+    #[test]
+    fn shadows_age_back_and_higher_tiers_take_lower_tier_shadows() {
+        let mut p = AddressPool::new("red", net("10.1.0.0/30"));
+        // /30: .1 and .2 usable.
+        p.reserve_shadows("batch", 0, 2, t(0));
+        let s = p.reserve_shadows("web", 3, 1, t(5));
+        assert_eq!(s.taken.len(), 1);
+        assert_eq!(s.preempted.len(), 1);
+        assert_eq!(s.preempted[0].0, "batch");
+        // Equal tiers do not preempt each other.
+        assert!(p.reserve_shadows("other", 0, 1, t(6)).taken.is_empty());
+        let aged = p.age(t(100), Duration::from_secs(60));
+        assert_eq!(aged.len(), 2);
+        assert_eq!(p.free_count(), 2);
+    }
+}

@@ -1,0 +1,754 @@
+//! The registry of services the core owns: create, remove, backends reported by the
+//! orchestrator, and the planning round (aging, scaling, migration, topology reconciliation).
+//! Every outcome is a [`Draft`] the core records as a decision; hook calls inside drafts get
+//! their decision id and idempotency key from the core, which then queues them here.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use ipnetwork::Ipv4Network;
+use prescient_topology::{LinkKey, MacAddr, Snapshot, Timestamp};
+
+use super::dataplane::{self, Programmed};
+use super::model::{
+    Backend, HookCall, HookForecast, HookKind, HookRecord, Policy, ServiceSpec, ServicesError,
+};
+use super::plan::{self, Demand, ScalingState, Step};
+use super::pool::{LeaseKind, Pools};
+use crate::core::planner::Draft;
+use crate::core::{Action, BoundedLog, Rule};
+
+/// Hook calls kept for the executor; the oldest are dropped beyond this (and a warning logged).
+pub const HOOK_QUEUE: usize = 256;
+/// Hook outcomes kept for the API.
+pub const HOOK_LOG: usize = 256;
+
+/// Services, pools and policies the controller starts with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServicesConfig {
+    /// Tenant pools (tenant, network).
+    pub pools: Vec<(String, Ipv4Network)>,
+    /// Policies by name (`default` replaces the built-in default).
+    pub policies: Vec<Policy>,
+    /// Services.
+    pub services: Vec<ServiceSpec>,
+    /// A shadow address not taken by an instance within this time goes back to its pool.
+    pub shadow_idle: Duration,
+}
+
+impl Default for ServicesConfig {
+    fn default() -> Self {
+        ServicesConfig {
+            pools: Vec::new(),
+            policies: Vec::new(),
+            services: Vec::new(),
+            shadow_idle: Duration::from_secs(600),
+        }
+    }
+}
+
+/// An instance as the orchestrator reports it; no address asks the pool for one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BackendReport {
+    /// Its address, if it has one already.
+    pub ip: Option<Ipv4Addr>,
+    /// Its MAC.
+    pub mac: MacAddr,
+    /// Weight (at least 1).
+    pub weight: u16,
+}
+
+/// A service as the API shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceView {
+    /// Service number.
+    pub id: u32,
+    /// The service.
+    pub spec: ServiceSpec,
+    /// How each backend's address was leased, in backend order.
+    pub leases: Vec<LeaseKind>,
+    /// Shadow addresses reserved ahead of predicted instances.
+    pub shadows: Vec<Ipv4Addr>,
+    /// The latest demand forecast, if any pair sends to it.
+    pub demand: Option<Demand>,
+    /// Instances that forecast needs under the policy.
+    pub needed: Option<u32>,
+    /// The policy followed.
+    pub policy: String,
+}
+
+/// One logical → physical translation record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TranslationRecord {
+    /// The service.
+    pub service: String,
+    /// Its tenant.
+    pub tenant: String,
+    /// Logical address (the VIP).
+    pub logical_ip: Ipv4Addr,
+    /// Logical MAC.
+    pub logical_mac: MacAddr,
+    /// Physical address.
+    pub physical_ip: Ipv4Addr,
+    /// The instance's MAC; `None` for a shadow.
+    pub physical_mac: Option<MacAddr>,
+    /// How the address is leased.
+    pub kind: LeaseKind,
+    /// Leased since.
+    pub since: Timestamp,
+    /// Devices the translation is programmed on.
+    pub devices: usize,
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    id: u32,
+    spec: ServiceSpec,
+    scaling: ScalingState,
+    demand: Option<Demand>,
+    programmed: Programmed,
+}
+
+/// The registry; see the module docs.
+#[derive(Debug, Clone)]
+pub struct Services {
+    policies: BTreeMap<String, Policy>,
+    pools: Pools,
+    entries: BTreeMap<String, Entry>,
+    next_id: u32,
+    shadow_idle: Duration,
+    pending: VecDeque<HookCall>,
+    outcomes: BoundedLog<HookRecord>,
+    reconciled: Option<u64>,
+}
+
+impl Default for Services {
+    fn default() -> Self {
+        let d = Policy::default_policy();
+        Services {
+            policies: BTreeMap::from([(d.name.clone(), d)]),
+            pools: Pools::default(),
+            entries: BTreeMap::new(),
+            next_id: 1,
+            shadow_idle: ServicesConfig::default().shadow_idle,
+            pending: VecDeque::new(),
+            outcomes: BoundedLog::new(HOOK_LOG),
+            reconciled: None,
+        }
+    }
+}
+
+impl Services {
+    /// A registry holding `config`'s pools, policies and services.
+    pub fn new(config: &ServicesConfig, now: Timestamp) -> Result<Services, ServicesError> {
+        let mut s = Services {
+            shadow_idle: config.shadow_idle,
+            ..Services::default()
+        };
+        for (i, p) in config.policies.iter().enumerate() {
+            p.check(&format!("policies[{i}]."))?;
+            s.policies.insert(p.name.clone(), p.clone());
+        }
+        for (tenant, net) in &config.pools {
+            s.pools.add(tenant, *net)?;
+        }
+        for spec in &config.services {
+            s.create(spec.clone(), now)?;
+        }
+        Ok(s)
+    }
+
+    /// Registers a service; its backends' addresses are leased in its pool (created for its
+    /// tenant when new). Nothing is programmed until the next reconciliation.
+    pub fn create(&mut self, spec: ServiceSpec, now: Timestamp) -> Result<u32, ServicesError> {
+        spec.check()?;
+        let policy = spec.policy.clone().unwrap_or_else(|| "default".to_string());
+        if !self.policies.contains_key(&policy) {
+            return Err(ServicesError::UnknownPolicy(policy));
+        }
+        if self.entries.contains_key(&spec.name) {
+            return Err(ServicesError::Exists(spec.name));
+        }
+        if let Some(other) = self.entries.values().find(|e| e.spec.vip == spec.vip) {
+            return Err(ServicesError::VipTaken {
+                vip: spec.vip,
+                other: other.spec.name.clone(),
+            });
+        }
+        let mut pools = self.pools.clone();
+        pools.add(&spec.tenant, spec.pool)?;
+        let pool = pools.get_mut(spec.pool).ok_or(ServicesError::Pool(
+            super::pool::PoolError::Exhausted { pool: spec.pool },
+        ))?;
+        for b in &spec.backends {
+            pool.assign(&spec.name, spec.tier, Some(b.ip), now)?;
+        }
+        self.pools = pools;
+        let id = self.next_id;
+        self.next_id = self.next_id.wrapping_add(1).max(1);
+        self.entries.insert(
+            spec.name.clone(),
+            Entry {
+                id,
+                spec,
+                scaling: ScalingState::default(),
+                demand: None,
+                programmed: Programmed::default(),
+            },
+        );
+        self.reconciled = None;
+        Ok(id)
+    }
+
+    /// Removes a service: its addresses go back to the pool, its entries leave the switches.
+    pub fn remove(&mut self, name: &str) -> Result<(ServiceSpec, Draft), ServicesError> {
+        let entry = self
+            .entries
+            .remove(name)
+            .ok_or_else(|| ServicesError::Unknown(name.to_string()))?;
+        let freed = self
+            .pools
+            .get_mut(entry.spec.pool)
+            .map(|p| p.release_service(name))
+            .unwrap_or_default();
+        let actions = dataplane::diff(&entry.programmed, &Programmed::default());
+        let draft = Draft {
+            rule: Rule::ServiceRemoved,
+            subject: format!("service/{name}"),
+            reason: format!(
+                "removed through the API; {} address(es) back to pool {}",
+                freed.len(),
+                entry.spec.pool
+            ),
+            actions,
+        };
+        Ok((entry.spec, draft))
+    }
+
+    /// The instances the orchestrator reports running replace the backends: reported
+    /// addresses are leased, missing ones taken from the service's shadows (pre-assigned) or
+    /// the pool (dynamic); addresses of instances no longer reported go back to the pool.
+    /// All or nothing: a refused report changes nothing.
+    pub fn set_backends(
+        &mut self,
+        name: &str,
+        reports: &[BackendReport],
+        now: Timestamp,
+        snapshot: &Snapshot,
+    ) -> Result<(Vec<crate::core::Placed>, Draft), ServicesError> {
+        let entry = self
+            .entries
+            .get(name)
+            .ok_or_else(|| ServicesError::Unknown(name.to_string()))?;
+        if reports.len() > super::model::MAX_INSTANCES as usize {
+            return Err(ServicesError::invalid(
+                "backends",
+                reports.len().to_string(),
+                format!("more than {} instances", super::model::MAX_INSTANCES),
+            ));
+        }
+        let spec = &entry.spec;
+        let mut pools = self.pools.clone();
+        let pool = pools.get_mut(spec.pool).ok_or(ServicesError::Pool(
+            super::pool::PoolError::Exhausted { pool: spec.pool },
+        ))?;
+        let mut out: Vec<(Backend, LeaseKind)> = Vec::new();
+        // Reported addresses first, so a dynamic allocation never takes one of them.
+        let mut order: Vec<usize> = (0..reports.len()).collect();
+        order.sort_by_key(|&i| reports.get(i).is_some_and(|r| r.ip.is_none()));
+        let mut placed: Vec<Option<(Backend, LeaseKind)>> = vec![None; reports.len()];
+        for i in order {
+            let Some(r) = reports.get(i) else { continue };
+            // An instance reported again without its address keeps the one it had.
+            let known = spec.backends.iter().find(|b| b.mac == r.mac).map(|b| b.ip);
+            let ip = r.ip.or(known);
+            let (ip, kind) = pool.assign(name, spec.tier, ip, now).map_err(|e| {
+                ServicesError::invalid(
+                    &format!("backends[{i}].ip"),
+                    format!("{ip:?}"),
+                    e.to_string(),
+                )
+            })?;
+            if let Some(slot) = placed.get_mut(i) {
+                *slot = Some((
+                    Backend {
+                        ip,
+                        mac: r.mac,
+                        weight: r.weight,
+                    },
+                    kind,
+                ));
+            }
+        }
+        out.extend(placed.into_iter().flatten());
+        let backends: Vec<Backend> = out.iter().map(|(b, _)| *b).collect();
+        super::model::check_backends(&backends, spec.pool, "backends")?;
+        for old in &spec.backends {
+            if !backends.iter().any(|b| b.ip == old.ip) {
+                pool.release(name, old.ip);
+            }
+        }
+        let shadows_left = pool.shadows(name).len();
+        self.pools = pools;
+        let count = |k: LeaseKind| out.iter().filter(|(_, l)| *l == k).count();
+        let reason = format!(
+            "the orchestrator reports {} instance(s): {} pre-assigned, {} dynamic, {} static; {} shadow address(es) still reserved",
+            out.len(),
+            count(LeaseKind::PreAssigned),
+            count(LeaseKind::Dynamic),
+            count(LeaseKind::Static),
+            shadows_left
+        );
+        let actions = match self.entries.get_mut(name) {
+            Some(e) => {
+                e.spec.backends = backends;
+                reconcile_entry(e, &self.pools, snapshot)
+            }
+            None => Vec::new(),
+        };
+        let draft = Draft {
+            rule: Rule::ServiceBackendsSet,
+            subject: format!("service/{name}"),
+            reason,
+            actions,
+        };
+        Ok((out, draft))
+    }
+
+    /// One planning round: shadows age back, each service's demand is planned against its
+    /// policy, hot backend edges ask for migration, and the data plane follows the topology.
+    pub fn plan(
+        &mut self,
+        now: Timestamp,
+        demand_of: impl Fn(&ServiceSpec) -> Option<Demand>,
+        snapshot: &Snapshot,
+        hot: &BTreeSet<LinkKey>,
+        horizon: usize,
+        interval: Duration,
+    ) -> Vec<Draft> {
+        let mut drafts = self.age(now, snapshot);
+        let names: Vec<String> = self.entries.keys().cloned().collect();
+        for name in &names {
+            let Some(entry) = self.entries.get_mut(name) else {
+                continue;
+            };
+            entry.demand = demand_of(&entry.spec);
+            let policy = entry
+                .spec
+                .policy
+                .as_ref()
+                .and_then(|p| self.policies.get(p))
+                .or_else(|| self.policies.get("default"))
+                .cloned()
+                .unwrap_or_else(Policy::default_policy);
+            if let Some(d) = entry.demand {
+                drafts.extend(self.scale(name, &policy, d, now, snapshot, horizon, interval));
+            }
+            if policy.migrate_on_hot_edge {
+                drafts.extend(self.migrations(name, snapshot, hot, horizon, interval));
+            }
+        }
+        if self.reconciled != Some(snapshot.version()) {
+            self.reconciled = Some(snapshot.version());
+            for name in &names {
+                let Some(e) = self.entries.get_mut(name) else {
+                    continue;
+                };
+                let actions = reconcile_entry(e, &self.pools, snapshot);
+                if !actions.is_empty() {
+                    drafts.push(Draft {
+                        rule: Rule::ServiceBackendsSet,
+                        subject: format!("service/{name}"),
+                        reason: format!(
+                            "data plane brought in line with the topology ({} device(s), {} host(s))",
+                            snapshot.devices().len(),
+                            snapshot.view().hosts.len()
+                        ),
+                        actions,
+                    });
+                }
+            }
+        }
+        drafts
+    }
+
+    fn age(&mut self, now: Timestamp, snapshot: &Snapshot) -> Vec<Draft> {
+        let mut by_service: BTreeMap<String, Vec<Ipv4Addr>> = BTreeMap::new();
+        for (_, service, ip) in self.pools.age(now, self.shadow_idle) {
+            by_service.entry(service).or_default().push(ip);
+        }
+        let idle = self.shadow_idle.as_secs();
+        let mut drafts = Vec::new();
+        for (name, ips) in by_service {
+            let actions = match self.entries.get_mut(&name) {
+                Some(e) => reconcile_entry(e, &self.pools, snapshot),
+                None => Vec::new(),
+            };
+            drafts.push(Draft {
+                rule: Rule::ShadowAddressesAged,
+                subject: format!("service/{name}"),
+                reason: format!(
+                    "{} shadow address(es) [{}] unused for {idle} s went back to the pool",
+                    ips.len(),
+                    join(&ips)
+                ),
+                actions,
+            });
+        }
+        drafts
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn scale(
+        &mut self,
+        name: &str,
+        policy: &Policy,
+        demand: Demand,
+        now: Timestamp,
+        snapshot: &Snapshot,
+        horizon: usize,
+        interval: Duration,
+    ) -> Vec<Draft> {
+        let Some(entry) = self.entries.get_mut(name) else {
+            return Vec::new();
+        };
+        let Some(pool) = self.pools.get_mut(entry.spec.pool) else {
+            return Vec::new();
+        };
+        let shadows = pool.shadows(name).len();
+        let step = plan::step(
+            &entry.spec,
+            policy,
+            &demand,
+            shadows,
+            now,
+            &mut entry.scaling,
+        );
+        let current = u32::try_from(entry.spec.backends.len()).unwrap_or(u32::MAX);
+        let forecast = HookForecast {
+            point_bps: bps(demand.point_bps),
+            upper95_bps: bps(demand.upper_bps),
+            capacity_bps: u64::from(current).saturating_mul(entry.spec.instance_capacity_bps),
+            horizon_steps: horizon,
+            interval_ms: u64::try_from(interval.as_millis()).unwrap_or(u64::MAX),
+        };
+        let share = |cap: u64| {
+            if cap == 0 {
+                "no capacity running".to_string()
+            } else {
+                format!(
+                    "{:.0}% of capacity {cap} bit/s",
+                    demand.upper_bps / cap as f64 * 100.0
+                )
+            }
+        };
+        match step {
+            Step::Hold => Vec::new(),
+            Step::ScaleUp {
+                delta,
+                target,
+                needed,
+            } => {
+                let got = pool.reserve_shadows(name, entry.spec.tier, delta as usize, now);
+                let mut actions = Vec::new();
+                let mut victims = BTreeSet::new();
+                for (other, _) in &got.preempted {
+                    victims.insert(other.clone());
+                }
+                for v in &victims {
+                    if let Some(e) = self.entries.get_mut(v) {
+                        actions.extend(reconcile_entry(e, &self.pools, snapshot));
+                    }
+                }
+                let Some(entry) = self.entries.get_mut(name) else {
+                    return Vec::new();
+                };
+                actions.extend(reconcile_entry(entry, &self.pools, snapshot));
+                let reserved = u32::try_from(got.taken.len()).unwrap_or(u32::MAX);
+                let pending = target - delta;
+                let mut reason = format!(
+                    "forecast peak {:.0} bit/s (upper 95% bound) within {horizon} steps is {} (scale up above {:.0}%, policy {}); needs {needed} instance(s), {current} running and {} pre-reserved; {reserved} shadow address(es) [{}] reserved in pool {}",
+                    demand.upper_bps,
+                    share(forecast.capacity_bps),
+                    policy.scale_up_at * 100.0,
+                    policy.name,
+                    pending - current,
+                    join(&got.taken),
+                    entry.spec.pool,
+                );
+                if !got.preempted.is_empty() {
+                    reason.push_str(&format!(
+                        ", {} taken from lower-tier service(s) [{}]",
+                        got.preempted.len(),
+                        victims.iter().cloned().collect::<Vec<_>>().join(", ")
+                    ));
+                }
+                if reserved < delta {
+                    reason.push_str(&format!(
+                        "; the pool had room for {reserved} of {delta}: the rest must come with addresses of their own"
+                    ));
+                }
+                actions.push(Action::CallHook(HookCall {
+                    key: String::new(),
+                    service: name.to_string(),
+                    tenant: entry.spec.tenant.clone(),
+                    action: HookKind::ScaleUp,
+                    delta,
+                    current_instances: current,
+                    target_instances: target,
+                    addresses: got.taken,
+                    forecast,
+                    rule: Rule::ServicePredictedScaleUp,
+                    decision: 0,
+                    reason: reason.clone(),
+                }));
+                vec![Draft {
+                    rule: Rule::ServicePredictedScaleUp,
+                    subject: format!("service/{name}"),
+                    reason,
+                    actions,
+                }]
+            }
+            Step::ScaleDown { target, remove } => {
+                let freed = pool.shadows(name);
+                for ip in &freed {
+                    pool.release(name, *ip);
+                }
+                let mut actions = reconcile_entry(entry, &self.pools, snapshot);
+                let reason = format!(
+                    "forecast peak {:.0} bit/s stayed below {:.0}% of one instance fewer for {} s (policy {}); {target} instance(s) suffice, {current} running; {} unused shadow address(es) released",
+                    demand.upper_bps,
+                    policy.scale_down_below * 100.0,
+                    policy.cool_down.as_secs(),
+                    policy.name,
+                    freed.len()
+                );
+                actions.push(Action::CallHook(HookCall {
+                    key: String::new(),
+                    service: name.to_string(),
+                    tenant: entry.spec.tenant.clone(),
+                    action: HookKind::ScaleDown,
+                    delta: current.saturating_sub(target),
+                    current_instances: current,
+                    target_instances: target,
+                    addresses: remove,
+                    forecast,
+                    rule: Rule::ServiceScaleDown,
+                    decision: 0,
+                    reason: reason.clone(),
+                }));
+                vec![Draft {
+                    rule: Rule::ServiceScaleDown,
+                    subject: format!("service/{name}"),
+                    reason,
+                    actions,
+                }]
+            }
+        }
+    }
+
+    fn migrations(
+        &mut self,
+        name: &str,
+        snapshot: &Snapshot,
+        hot: &BTreeSet<LinkKey>,
+        horizon: usize,
+        interval: Duration,
+    ) -> Vec<Draft> {
+        let Some(entry) = self.entries.get_mut(name) else {
+            return Vec::new();
+        };
+        let current = u32::try_from(entry.spec.backends.len()).unwrap_or(u32::MAX);
+        let mut drafts = Vec::new();
+        let mut still_hot = BTreeSet::new();
+        for b in &entry.spec.backends {
+            let Some(at) = snapshot.host(b.mac) else {
+                continue;
+            };
+            let edges: Vec<&LinkKey> = hot.iter().filter(|l| l.dst.device == at.device).collect();
+            if edges.is_empty() {
+                continue;
+            }
+            still_hot.insert(b.ip);
+            if entry.scaling.migrating.contains(&b.ip) {
+                continue;
+            }
+            let links: Vec<String> = edges
+                .iter()
+                .map(|l| crate::core::naming::link_id(**l))
+                .collect();
+            let reason = format!(
+                "backend {} sits behind {} whose link(s) into it [{}] are predicted hot",
+                b.ip,
+                at.device,
+                links.join(" ")
+            );
+            let demand = entry.demand.unwrap_or(Demand {
+                point_bps: 0.0,
+                upper_bps: 0.0,
+                steps: 0,
+                pairs: 0,
+            });
+            drafts.push(Draft {
+                rule: Rule::ServiceBackendMigrate,
+                subject: format!("service/{name}"),
+                reason: reason.clone(),
+                actions: vec![Action::CallHook(HookCall {
+                    key: String::new(),
+                    service: name.to_string(),
+                    tenant: entry.spec.tenant.clone(),
+                    action: HookKind::Migrate,
+                    delta: 1,
+                    current_instances: current,
+                    target_instances: current,
+                    addresses: vec![b.ip],
+                    forecast: HookForecast {
+                        point_bps: bps(demand.point_bps),
+                        upper95_bps: bps(demand.upper_bps),
+                        capacity_bps: u64::from(current)
+                            .saturating_mul(entry.spec.instance_capacity_bps),
+                        horizon_steps: horizon,
+                        interval_ms: u64::try_from(interval.as_millis()).unwrap_or(u64::MAX),
+                    },
+                    rule: Rule::ServiceBackendMigrate,
+                    decision: 0,
+                    reason,
+                })],
+            });
+        }
+        entry.scaling.migrating = still_hot;
+        drafts
+    }
+
+    /// Queues a hook call (with its decision id) for the executor.
+    pub fn queue_hook(&mut self, call: HookCall) {
+        if self.pending.len() >= HOOK_QUEUE {
+            if let Some(old) = self.pending.pop_front() {
+                tracing::warn!(key = %old.key, "hook queue full: oldest call dropped");
+            }
+        }
+        self.pending.push_back(call);
+    }
+
+    /// Takes the queued hook calls, oldest first.
+    pub fn take_hooks(&mut self) -> Vec<HookCall> {
+        self.pending.drain(..).collect()
+    }
+
+    /// Keeps the outcome of a hook call for the API.
+    pub fn hook_finished(&mut self, record: HookRecord) {
+        self.outcomes.push(record);
+    }
+
+    /// Recent hook outcomes, oldest first.
+    pub fn hook_outcomes(&self) -> &BoundedLog<HookRecord> {
+        &self.outcomes
+    }
+
+    /// Hook calls waiting for the executor.
+    pub fn pending_hooks(&self) -> impl Iterator<Item = &HookCall> {
+        self.pending.iter()
+    }
+
+    /// Every service, by name.
+    pub fn views(&self) -> Vec<ServiceView> {
+        self.entries.values().map(|e| self.view_of(e)).collect()
+    }
+
+    /// One service.
+    pub fn view(&self, name: &str) -> Option<ServiceView> {
+        self.entries.get(name).map(|e| self.view_of(e))
+    }
+
+    fn view_of(&self, e: &Entry) -> ServiceView {
+        let pool = self.pools.get(e.spec.pool);
+        let policy_name = e.spec.policy.clone().unwrap_or_else(|| "default".into());
+        let policy = self.policies.get(&policy_name);
+        ServiceView {
+            id: e.id,
+            spec: e.spec.clone(),
+            leases: e
+                .spec
+                .backends
+                .iter()
+                .map(|b| {
+                    pool.and_then(|p| p.leases().get(&b.ip))
+                        .map_or(LeaseKind::Static, |l| l.kind)
+                })
+                .collect(),
+            shadows: pool.map(|p| p.shadows(&e.spec.name)).unwrap_or_default(),
+            demand: e.demand,
+            needed: e
+                .demand
+                .zip(policy)
+                .map(|(d, p)| plan::needed(&e.spec, p, d.upper_bps)),
+            policy: policy_name,
+        }
+    }
+
+    /// Every translation record (running and shadow instances), by service then address.
+    pub fn translations(&self) -> Vec<TranslationRecord> {
+        let mut out = Vec::new();
+        for e in self.entries.values() {
+            let Some(pool) = self.pools.get(e.spec.pool) else {
+                continue;
+            };
+            for (ip, lease) in pool
+                .leases()
+                .iter()
+                .filter(|(_, l)| l.service == e.spec.name)
+            {
+                let devices = match e.programmed.translations.get(ip) {
+                    Some(Action::SetTranslation { devices, .. }) => devices.len(),
+                    _ => 0,
+                };
+                out.push(TranslationRecord {
+                    service: e.spec.name.clone(),
+                    tenant: e.spec.tenant.clone(),
+                    logical_ip: e.spec.vip,
+                    logical_mac: e.spec.logical_mac(),
+                    physical_ip: *ip,
+                    physical_mac: e.spec.backends.iter().find(|b| b.ip == *ip).map(|b| b.mac),
+                    kind: lease.kind,
+                    since: lease.since,
+                    devices,
+                });
+            }
+        }
+        out
+    }
+
+    /// The pools.
+    pub fn pools(&self) -> &Pools {
+        &self.pools
+    }
+}
+
+/// Brings one service's programmed state to what it wants now; returns the actions.
+fn reconcile_entry(e: &mut Entry, pools: &Pools, snapshot: &Snapshot) -> Vec<Action> {
+    let shadows = pools
+        .get(e.spec.pool)
+        .map(|p| p.shadows(&e.spec.name))
+        .unwrap_or_default();
+    let want = dataplane::desired(e.id, &e.spec, &shadows, snapshot);
+    let actions = dataplane::diff(&e.programmed, &want);
+    e.programmed = want;
+    actions
+}
+
+/// A forecast rate as whole bits/s (negative and non-finite forecasts count as 0).
+fn bps(v: f64) -> u64 {
+    if v.is_finite() && v > 0.0 {
+        v.min(u64::MAX as f64) as u64
+    } else {
+        0
+    }
+}
+
+fn join(ips: &[Ipv4Addr]) -> String {
+    ips.iter()
+        .map(Ipv4Addr::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
