@@ -33,6 +33,7 @@ const IP3: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 3);
 async fn start(
     network: Arc<P4SimNetwork>,
     ports: u32,
+    tune: impl FnOnce(&mut ServiceConfig),
 ) -> (Service, CancellationToken, tokio::task::JoinHandle<()>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap().to_string();
@@ -59,6 +60,7 @@ async fn start(
             stats_interval: Duration::from_millis(500),
         })
         .collect();
+    tune(&mut config);
     let service = Service::start(config).await.unwrap();
     (service, stop_sim, server)
 }
@@ -177,7 +179,7 @@ fn mac_u64(m: [u8; 6]) -> u64 {
 async fn hosts_get_routes_reservations_get_meters_and_a_restart_gets_them_back() {
     // s1 - s2 - s3 (port 2 to the next switch's port 1); h1 on s1 port 3, h3 on s3 port 3.
     let network = Arc::new(P4SimNetwork::linear(3).unwrap());
-    let (service, stop_sim, server) = start(network.clone(), 3).await;
+    let (service, stop_sim, server) = start(network.clone(), 3, |_| {}).await;
     let core = service.core().clone();
     wait_for("the line discovered", WAIT, || {
         (core.snapshot().links().len() == 4).then_some(())
@@ -297,6 +299,52 @@ async fn hosts_get_routes_reservations_get_meters_and_a_restart_gets_them_back()
         2,
         "one identity entry per host: {identity:?}"
     );
+
+    service.shutdown().await;
+    stop_sim.cancel();
+    let _ = server.await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_learned_from_its_traffic_is_routed_until_it_ages_out() {
+    let network = Arc::new(P4SimNetwork::linear(2).unwrap());
+    let (service, stop_sim, server) = start(network.clone(), 3, |c| {
+        c.core.topology.discovery.host_timeout = Some(Duration::from_secs(2));
+    })
+    .await;
+    let core = service.core().clone();
+    wait_for("the line discovered", WAIT, || {
+        (core.snapshot().links().len() == 2).then_some(())
+    })
+    .await
+    .unwrap();
+
+    // h1 never ARPs through the fabric (static neighbour entries): its first datagram raises a
+    // learned-host digest on s1, which is enough to route it everywhere.
+    let frame = udp_frame(
+        mac_u64(H1),
+        mac_u64(H3),
+        IP1.into(),
+        IP3.into(),
+        4000,
+        5000,
+        b"x",
+    );
+    network.inject(1, 3, frame);
+    let want = |d: u64| BTreeMap::from([(IP1, if d == 1 { 3 } else { 1 })]);
+    wait_for("h1 routed on both switches", WAIT, || {
+        (routes(&network, 1) == want(1) && routes(&network, 2) == want(2)).then_some(())
+    })
+    .await
+    .unwrap();
+
+    // Silent past the host timeout: the core forgets h1 and its routes are deleted.
+    wait_for("h1's routes deleted after it aged out", WAIT, || {
+        (routes(&network, 1).is_empty() && routes(&network, 2).is_empty()).then_some(())
+    })
+    .await
+    .unwrap();
+    assert!(core.snapshot().host(MacAddr(H1)).is_none());
 
     service.shutdown().await;
     stop_sim.cancel();

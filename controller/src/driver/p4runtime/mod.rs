@@ -34,7 +34,7 @@ use prescient_southbound::p4runtime::proto::p4::v1 as p4;
 use prescient_southbound::p4runtime::{
     pipeconf, ClientConfig, ClientError, P4InfoError, P4RuntimeClient, StreamEvent,
 };
-use prescient_topology::{DeviceId, Port, PortCounters, PortNo, PortRef};
+use prescient_topology::{DeviceId, MacAddr, Port, PortCounters, PortNo, PortRef, Protocol};
 use tokio_util::sync::CancellationToken;
 
 pub use desired::port_mac;
@@ -156,6 +156,9 @@ async fn drive(
                 }
                 Some(StreamEvent::Digest(d)) => {
                     let _ = client.ack_digest(d.digest_id, d.list_id).await;
+                    if d.digest == names::LEARNED_HOST {
+                        dev.hosts_learned(&d.entries);
+                    }
                 }
                 Some(StreamEvent::Disconnected { reason }) => {
                     if !dev.recover(&mut client, &reason, &cancel).await {
@@ -206,14 +209,27 @@ impl Device {
         fleet.relay.remember(frame, now);
         // A full queue drops the frame: the host asks again.
         match relay {
-            arp::Relay::To(port) => {
+            arp::Relay::To(port) if port.device.protocol == Protocol::P4Runtime => {
                 if let Some(peer) = fleet.peers.get(&port.device.id) {
-                    if port.device.protocol == prescient_topology::Protocol::P4Runtime {
-                        let _ = peer.try_send(ToDevice::PacketOut {
-                            port: port.port.0,
-                            frame: frame.to_vec(),
-                        });
-                    }
+                    let _ = peer.try_send(ToDevice::PacketOut {
+                        port: port.port.0,
+                        frame: frame.to_vec(),
+                    });
+                }
+            }
+            // A host behind OpenFlow switches: towards its switch; theirs deliver by MAC.
+            arp::Relay::To(port) => {
+                let first = self
+                    .core
+                    .snapshot()
+                    .shortest_path(self.id, port.device)
+                    .ok()
+                    .and_then(|p| p.links.first().map(|l| l.src.port.0));
+                if let (Some(out), Some(me)) = (first, fleet.peers.get(&self.id.id)) {
+                    let _ = me.try_send(ToDevice::PacketOut {
+                        port: out,
+                        frame: frame.to_vec(),
+                    });
                 }
             }
             arp::Relay::Flood { except } => {
@@ -228,7 +244,9 @@ impl Device {
         }
     }
 
-    /// Sends a queued frame: out of one port, or out of every host-facing port.
+    /// Sends a queued frame: out of one port, or flooded out of every port but those linked
+    /// to other P4Runtime switches (their own relays flood there). Ports towards OpenFlow
+    /// switches are flooded too, so hosts behind them hear requests.
     async fn send(&self, client: &mut P4RuntimeClient, msg: ToDevice) {
         let (ports, frame) = match msg {
             ToDevice::PacketOut { port, frame } => (vec![port], frame),
@@ -237,8 +255,9 @@ impl Device {
                 let linked: BTreeSet<PortRef> = snapshot
                     .links()
                     .iter()
-                    .flat_map(|l| [l.src, l.dst])
-                    .filter(|p| p.device == self.id)
+                    .filter(|l| l.src.device == self.id)
+                    .filter(|l| l.dst.device.protocol == Protocol::P4Runtime)
+                    .map(|l| l.src)
                     .collect();
                 let ports = self
                     .target
@@ -261,6 +280,73 @@ impl Device {
             if let Err(e) = client.packet_out(frame.clone(), &meta).await {
                 tracing::debug!(device = %self.id, port, "packet-out not sent: {e}");
             }
+        }
+    }
+
+    /// Hosts the program reported through `learned_host_t` digests (new `(mac, ip, port)`
+    /// triples), so hosts that never ARP through the fabric are still routed.
+    fn hosts_learned(&self, entries: &[Vec<(String, Vec<u8>)>]) {
+        let now = self.core.now();
+        for entry in entries {
+            let field = |name: &str| {
+                entry
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .map(|(_, v)| v.as_slice())
+            };
+            let (Some(mac), Some(ip), Some(port)) = (field("mac"), field("ip"), field("port"))
+            else {
+                continue;
+            };
+            let mac = MacAddr(be_array::<6>(mac));
+            let ip = std::net::Ipv4Addr::from(be_array::<4>(ip));
+            if mac.is_multicast() || ip.is_unspecified() {
+                continue;
+            }
+            let at = PortRef {
+                device: self.id,
+                port: PortNo(be_u32(port)),
+            };
+            match self.core.apply(|c| c.host_seen(now, mac, Some(ip), at)) {
+                Ok(actions) => self.core.dispatch(actions),
+                Err(e) => tracing::debug!(device = %self.id, "learned host not applied: {e}"),
+            }
+        }
+    }
+
+    /// Asks the device for `learned_host_t` digests (not replayed by the client: it is
+    /// re-enabled after every reconnect). One digest per list, sent at once.
+    async fn enable_digests(&mut self, client: &mut P4RuntimeClient) {
+        let Ok(index) = client.index().cloned() else {
+            return;
+        };
+        let config = p4::digest_entry::Config {
+            max_timeout_ns: 0,
+            max_list_size: 1,
+            ack_timeout_ns: 1_000_000_000,
+        };
+        let entry = match index.encode_digest_config(names::LEARNED_HOST, config) {
+            Ok(e) => e,
+            Err(e) => return self.failed(format!("learned-host digests not enabled: {e}")),
+        };
+        let update = |op: p4::update::Type| p4::Update {
+            r#type: op as i32,
+            entity: Some(p4::Entity {
+                entity: Some(p4::entity::Entity::DigestEntry(entry.clone())),
+            }),
+        };
+        let result = match client.write(vec![update(p4::update::Type::Insert)]).await {
+            Err(ClientError::Write(e))
+                if e.failures
+                    .iter()
+                    .any(|f| f.code == tonic::Code::AlreadyExists) =>
+            {
+                client.write(vec![update(p4::update::Type::Modify)]).await
+            }
+            other => other,
+        };
+        if let Err(e) = result {
+            self.failed(format!("learned-host digests not enabled: {e}"));
         }
     }
 
@@ -315,6 +401,7 @@ impl Device {
                     self.mirror.reset(entries);
                     self.resync = false;
                     self.settled = None;
+                    self.enable_digests(client).await;
                 }
                 Err(e) => {
                     self.failed(format!("owned tables not read back: {e}"));
@@ -499,6 +586,15 @@ async fn try_connect(
     Ok(client)
 }
 
+/// A canonical (or padded) byte string as exactly `N` big-endian bytes (excess high bytes drop).
+fn be_array<const N: usize>(bytes: &[u8]) -> [u8; N] {
+    let mut out = [0u8; N];
+    for (o, b) in out.iter_mut().rev().zip(bytes.iter().rev()) {
+        *o = *b;
+    }
+    out
+}
+
 /// Metadata arrive canonical (no leading zeros) or zero-padded; both read the same.
 fn be_u32(bytes: &[u8]) -> u32 {
     bytes
@@ -515,6 +611,9 @@ mod tests {
 
     #[test]
     fn port_metadata_reads_canonical_and_padded_alike() {
+        assert_eq!(be_array::<6>(&[0x02, 0, 0, 0, 0, 0x09]), [2, 0, 0, 0, 0, 9]);
+        assert_eq!(be_array::<4>(&[0x0a, 0, 0, 1]), [10, 0, 0, 1]);
+        assert_eq!(be_array::<4>(&[0x01]), [0, 0, 0, 1]);
         assert_eq!(be_u32(&[0x01, 0x02]), 258);
         assert_eq!(be_u32(&[0x00, 0x00, 0x01, 0x02]), 258);
         assert_eq!(be_u32(&[]), 0);
