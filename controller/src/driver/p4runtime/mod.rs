@@ -332,7 +332,7 @@ impl Device {
         let update = |op: p4::update::Type| p4::Update {
             r#type: op as i32,
             entity: Some(p4::Entity {
-                entity: Some(p4::entity::Entity::DigestEntry(entry.clone())),
+                entity: Some(p4::entity::Entity::DigestEntry(entry)),
             }),
         };
         let result = match client.write(vec![update(p4::update::Type::Insert)]).await {
