@@ -19,4 +19,4 @@ pub mod pipeline;
 
 pub use agent::{AgentStats, Effect, SimPort, SwitchAgent};
 pub use flow_table::FlowEntry;
-pub use network::{Foreign, FrameInlet, SimError, SimHandle, SimNetwork, SimOptions};
+pub use network::{Foreign, FrameInlet, SimError, SimHandle, SimNetwork, SimOptions, Volume};

@@ -45,6 +45,8 @@ pub struct SimOptions {
     pub traffic: TrafficConfig,
     /// Model seconds per wall-clock second (time compression of the traffic model).
     pub speedup: f64,
+    /// What compressed time does to the size of the traffic.
+    pub volume: Volume,
     /// Model time at start, seconds (e.g. 8 hours in = 08:00 on the first day).
     pub start_model_secs: f64,
     /// Wall-clock interval between traffic steps.
@@ -64,6 +66,7 @@ impl Default for SimOptions {
         SimOptions {
             traffic: TrafficConfig::default(),
             speedup: 60.0,
+            volume: Volume::ModelRate,
             start_model_secs: 8.0 * 3600.0,
             traffic_step: Duration::from_millis(500),
             backoff_min: Duration::from_millis(100),
@@ -82,6 +85,18 @@ pub trait Foreign: Send + Sync + std::fmt::Debug {
     fn carry(&self, to: Endpoint, frame: Bytes, hops: u8);
     /// The traffic model moved the counters (every port of the fabric, foreign ones included).
     fn counters_moved(&self, counters: &FabricCounters);
+}
+
+/// How counters move when model time runs `speedup` times faster than the wall clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Volume {
+    /// Per wall-clock second, counters move by the model's rate at the current model time: the
+    /// cycles run fast, rates measured by a controller are the model's (utilisation makes sense).
+    #[default]
+    ModelRate,
+    /// Counters move by all the traffic of the elapsed model time: rates measured over wall time
+    /// are `speedup` times the model's (a day of volume in a compressed day).
+    ModelVolume,
 }
 
 /// Why a handle call failed.
@@ -418,7 +433,11 @@ async fn run_traffic(shared: Arc<Shared>, mut engine: TrafficEngine, cancel: Can
             .iter()
             .map(|u| u.load(Ordering::Relaxed))
             .collect();
-        engine.step(prev, now, &up, &shared.counters);
+        let volume = match opts.volume {
+            Volume::ModelRate if opts.speedup > 0.0 => 1.0 / opts.speedup,
+            Volume::ModelRate | Volume::ModelVolume => 1.0,
+        };
+        engine.step_scaled(prev, now, volume, &up, &shared.counters);
         if let Some(f) = &shared.foreign {
             f.counters_moved(&shared.counters);
         }
