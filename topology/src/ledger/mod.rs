@@ -184,6 +184,8 @@ pub struct Ledger {
     capacity: HashMap<LinkKey, u64>,
     per_link: HashMap<LinkKey, Vec<Entry>>,
     reservations: BTreeMap<ReservationId, Reservation>,
+    /// The next id to hand out; ids start at 1 (0 is never used: switches' meter ids start
+    /// at 1, and an id that is never 0 cannot be mistaken for a default).
     next_id: u64,
     /// Ids admitted, rerouted or removed since the last `take_changes`; `None`: not tracking.
     changes: Option<BTreeSet<ReservationId>>,
@@ -304,9 +306,9 @@ impl Ledger {
     /// Admits a reservation if every link of its path has room for it at every instant of its
     /// window, preempting strictly lower tiers if that is what it takes.
     pub fn admit(&mut self, req: ReservationRequest) -> Result<Admitted, LedgerError> {
-        let id = ReservationId(self.next_id);
+        let id = self.next_id();
         let preempted = self.admit_as(id, req)?;
-        self.next_id += 1;
+        self.next_id = id.0.saturating_add(1);
         Ok(Admitted { id, preempted })
     }
 

@@ -94,9 +94,9 @@ impl Ledger {
         snapshot: &Snapshot,
         req: ReservationRequest,
     ) -> Result<(Reservation, Vec<Reservation>), RerouteError> {
-        let id = ReservationId(self.next_id);
+        let id = self.next_id();
         let placed = self.place_as(snapshot, id, &req)?;
-        self.next_id += 1;
+        self.next_id = id.0.saturating_add(1);
         Ok(placed)
     }
 

@@ -78,6 +78,6 @@ impl Ledger {
 
     /// The id the next admission will get.
     pub fn next_id(&self) -> ReservationId {
-        ReservationId(self.next_id)
+        ReservationId(self.next_id.max(1))
     }
 }

@@ -487,3 +487,13 @@ fn changes_are_tracked_only_when_asked() {
     assert_eq!(changed, vec![a.id, b.id]);
     assert!(l.take_changes().is_empty());
 }
+
+#[test]
+fn ids_start_at_one() {
+    let mut l = Ledger::from_snapshot(&square(10));
+    assert_eq!(l.next_id(), ReservationId(1));
+    let a = l.admit(req(TOP, 1, 0, 0, 100)).expect("fits");
+    assert_eq!(a.id, ReservationId(1));
+    let b = l.admit(req(TOP, 1, 0, 0, 100)).expect("fits");
+    assert_eq!(b.id, ReservationId(2));
+}

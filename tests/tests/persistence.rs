@@ -1,0 +1,291 @@
+//! Accepted reservations survive a controller restart: the whole controller (`Service`, with a
+//! redb store in a temporary directory and the REST API on TCP) against an emulated OpenFlow
+//! ring. A reservation admitted through the API is listed again after the restart with the
+//! same id, `restoring` until its links are rediscovered, then `active` with its meters
+//! installed again on the switches; a new reservation gets a fresh id. A store that cannot be
+//! opened stops the controller from starting, with the path in the error.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use prescient::northbound::ApiConfig;
+use prescient::service::{Service, ServiceConfig};
+use prescient::store::{StoreConfig, StoreLocation};
+use prescient_sim::openflow::{SimHandle, SimNetwork, SimOptions};
+use prescient_sim::topology::{SimTopology, TopologyKind};
+use prescient_sim::traffic::TrafficConfig;
+use prescient_southbound::openflow::wire::{DatapathId, Instruction, MeterId};
+use prescient_tests::wait_for;
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const WAIT: Duration = Duration::from_secs(40);
+const TOKEN: &str = "persist-me";
+
+/// A directory of its own, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let dir = std::env::temp_dir().join(format!(
+            "prescient-persistence-{name}-{}-{nanos}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn config(openflow: SocketAddr, store: &Path) -> ServiceConfig {
+    let mut config = ServiceConfig::new(openflow, Some("127.0.0.1:0".parse().unwrap()));
+    config.core.topology.discovery.probe_interval = Duration::from_millis(300);
+    config.core.topology.discovery.link_timeout = Duration::from_secs(2);
+    config.stats_interval = Some(Duration::from_millis(500));
+    config.api = ApiConfig {
+        token: Some(TOKEN.to_string()),
+        protect_reads: false,
+    };
+    config.store = StoreConfig {
+        location: StoreLocation::File(store.to_owned()),
+        // Long enough that nothing is rerouted or dropped while the ring reconnects.
+        restore_grace: Some(Duration::from_secs(60)),
+    };
+    config
+}
+
+/// One HTTP/1.1 request over a fresh connection; the status and the JSON body.
+async fn http(addr: SocketAddr, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: prescient\r\nConnection: close\r\n\
+         Authorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+    conn.write_all(request.as_bytes()).await.unwrap();
+    let mut reply = String::new();
+    conn.read_to_string(&mut reply).await.unwrap();
+    let status: u16 = reply
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {reply:?}"));
+    let (_, json) = reply.split_once("\r\n\r\n").unwrap_or_default();
+    let value = serde_json::from_str(json).unwrap_or(Value::Null);
+    (status, value)
+}
+
+fn ring(service: &Service) -> SimHandle {
+    let topo = SimTopology::generate(TopologyKind::Ring(4)).unwrap();
+    let options = SimOptions {
+        speedup: 600.0,
+        traffic_step: Duration::from_millis(50),
+        backoff_min: Duration::from_millis(20),
+        backoff_max: Duration::from_millis(200),
+        ..SimOptions::default()
+    };
+    SimNetwork::build(topo, TrafficConfig::default())
+        .with_options(options)
+        .spawn(service.openflow_addr())
+}
+
+async fn all_links_discovered(service: &Service, links: usize) {
+    wait_for("every link of the ring discovered", WAIT, || {
+        (service.core().snapshot().links().len() >= links).then_some(())
+    })
+    .await
+    .unwrap();
+}
+
+/// The switches (dpids) of a reservation's meter ports, as the API lists them.
+fn meter_switches(reservation: &Value) -> Vec<DatapathId> {
+    reservation["meter_ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let port = p.as_str().unwrap();
+            let (dev, _) = port.rsplit_once(':').unwrap();
+            let hex = dev.strip_prefix("of:").unwrap();
+            DatapathId(u64::from_str_radix(hex, 16).unwrap())
+        })
+        .collect()
+}
+
+/// When the flow metering reservation `id` was installed on `dpid`, if it is there.
+async fn meter_flow_installed(sim: &SimHandle, dpid: DatapathId, id: u64) -> Option<Duration> {
+    let meter = MeterId(u32::try_from(id).unwrap());
+    sim.flow_table(dpid)
+        .await
+        .ok()?
+        .into_iter()
+        .find(|e| {
+            e.instructions
+                .iter()
+                .any(|i| matches!(i, Instruction::Meter(m) if *m == meter))
+        })
+        .map(|e| e.installed)
+}
+
+/// Waits until every switch in `dpids` has the meter flow of `id`, installed after `after`.
+async fn wait_meters(sim: &SimHandle, dpids: &[DatapathId], id: u64, after: Option<Duration>) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let mut all = true;
+        for d in dpids {
+            match meter_flow_installed(sim, *d, id).await {
+                Some(at) if after.is_none_or(|a| at > a) => {}
+                _ => all = false,
+            }
+        }
+        if all {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "meters of reservation {id} not (re)installed on {dpids:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admitted_reservation_survives_a_controller_restart() {
+    let dir = TempDir::new("restart");
+    let store = dir.0.join("state.redb");
+    let first = Service::start(config("127.0.0.1:0".parse().unwrap(), &store))
+        .await
+        .unwrap();
+    let openflow = first.openflow_addr();
+    let sim = ring(&first);
+    assert!(sim.wait_connected(WAIT, |n| n == 4).await);
+    all_links_discovered(&first, 8).await;
+
+    let api = first.http_addr().unwrap();
+    let (status, created) = http(
+        api,
+        "POST",
+        "/api/v1/reservations",
+        Some(json!({
+            "src": "of:0000000000000001",
+            "dst": "of:0000000000000003",
+            "rate_bps": 100_000_000u64,
+            "tier": 2
+        })),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let before = created["reservation"].clone();
+    let id = before["id"].as_u64().unwrap();
+    assert_eq!(before["state"], "active");
+    assert_eq!(before["path"].as_array().unwrap().len(), 2, "{before}");
+    let switches = meter_switches(&before);
+    assert_eq!(switches.len(), 2);
+    wait_meters(&sim, &switches, id, None).await;
+    let mut first_installed = Vec::new();
+    for d in &switches {
+        first_installed.push(meter_flow_installed(&sim, *d, id).await.unwrap());
+    }
+    first.shutdown().await;
+
+    // Same store, same OpenFlow address: the switches reconnect on their own.
+    let second = Service::start(config(openflow, &store)).await.unwrap();
+    let api = second.http_addr().unwrap();
+    let (status, listed) = http(api, "GET", "/api/v1/reservations", None).await;
+    assert_eq!(status, 200);
+    let listed = listed.as_array().unwrap().clone();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    let after = &listed[0];
+    assert_eq!(after["id"].as_u64(), Some(id), "same id after the restart");
+    for field in [
+        "src", "dst", "subject", "rate_bps", "tier", "start_ns", "end_ns", "path",
+    ] {
+        assert_eq!(
+            after[field], before[field],
+            "{field} changed across the restart"
+        );
+    }
+    assert_eq!(
+        after["state"], "restoring",
+        "no links are known yet: {after}"
+    );
+
+    assert!(sim.wait_connected(WAIT, |n| n == 4).await);
+    all_links_discovered(&second, 8).await;
+    let active = wait_for("the restored reservation to become active", WAIT, || {
+        let r = second
+            .core()
+            .read(|c| c.reservation_state(prescient_topology::ReservationId(id)));
+        (r == Some(prescient::core::ReservationState::Active)).then_some(())
+    })
+    .await;
+    assert!(active.is_ok(), "{active:?}");
+    let (_, one) = http(api, "GET", &format!("/api/v1/reservations/{id}"), None).await;
+    assert_eq!(one["state"], "active");
+    assert_eq!(meter_switches(&one), switches);
+    // Installed again by the new controller: each flow is newer than the first controller's.
+    let newest = first_installed.iter().max().copied();
+    wait_meters(&sim, &switches, id, newest).await;
+
+    let (status, fresh) = http(
+        api,
+        "POST",
+        "/api/v1/reservations",
+        Some(json!({
+            "src": "of:0000000000000002",
+            "dst": "of:0000000000000004",
+            "rate_bps": 50_000_000u64
+        })),
+    )
+    .await;
+    assert_eq!(status, 201, "{fresh}");
+    let fresh_id = fresh["reservation"]["id"].as_u64().unwrap();
+    assert!(fresh_id > id, "fresh id {fresh_id} after restored {id}");
+
+    // Released through the API: gone from the store too.
+    let (status, _) = http(api, "DELETE", &format!("/api/v1/reservations/{id}"), None).await;
+    assert_eq!(status, 200);
+    second.shutdown().await;
+    let third = Service::start(config("127.0.0.1:0".parse().unwrap(), &store))
+        .await
+        .unwrap();
+    let ids: Vec<u64> = third
+        .core()
+        .read(|c| c.ledger().reservations().map(|r| r.id.0).collect());
+    assert_eq!(ids, vec![fresh_id], "the released one stays released");
+    third.shutdown().await;
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_that_cannot_be_opened_stops_the_start_and_names_the_path() {
+    let dir = TempDir::new("bad");
+    let garbage = dir.0.join("not-a-store.redb");
+    std::fs::write(&garbage, vec![0x42u8; 8192]).unwrap();
+    let err = match Service::start(config("127.0.0.1:0".parse().unwrap(), &garbage)).await {
+        Ok(_) => panic!("started on a file that is not a store"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.contains(&garbage.display().to_string()), "{err}");
+
+    let nowhere = dir.0.join("missing/dir/state.redb");
+    let err = match Service::start(config("127.0.0.1:0".parse().unwrap(), &nowhere)).await {
+        Ok(_) => panic!("started without a store"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.contains("missing/dir/state.redb"), "{err}");
+}
