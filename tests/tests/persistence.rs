@@ -289,3 +289,53 @@ async fn a_store_that_cannot_be_opened_stops_the_start_and_names_the_path() {
     };
     assert!(err.contains("missing/dir/state.redb"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_store_cannot_commit_nothing_changes_and_the_client_gets_503() {
+    let mut cfg = config("127.0.0.1:0".parse().unwrap(), Path::new("unused"));
+    cfg.store = StoreConfig::default();
+    let service = Service::start(cfg).await.unwrap();
+    let sim = ring(&service);
+    assert!(sim.wait_connected(WAIT, |n| n == 4).await);
+    all_links_discovered(&service, 8).await;
+    let api = service.http_addr().unwrap();
+    let body = json!({
+        "src": "of:0000000000000001",
+        "dst": "of:0000000000000003",
+        "rate_bps": 100_000_000u64
+    });
+    let (status, kept) = http(api, "POST", "/api/v1/reservations", Some(body.clone())).await;
+    assert_eq!(status, 201, "{kept}");
+    let kept = kept["reservation"]["id"].as_u64().unwrap();
+
+    service.store().close();
+    let (status, refused) = http(api, "POST", "/api/v1/reservations", Some(body)).await;
+    assert_eq!(status, 503, "{refused}");
+    assert_eq!(refused["error"]["code"], "store_unavailable");
+    let message = refused["error"]["message"].as_str().unwrap();
+    assert!(message.contains("nothing was reserved"), "{message}");
+    let (ids, meters) = service.core().read(|c| {
+        let ids: Vec<u64> = c.ledger().reservations().map(|r| r.id.0).collect();
+        let meters: Vec<u64> = c.desired_meters().keys().map(|r| r.0).collect();
+        (ids, meters)
+    });
+    assert_eq!(ids, vec![kept], "the refused admission was undone");
+    assert_eq!(meters, vec![kept], "no meters for it either");
+
+    let (status, error) = http(api, "DELETE", &format!("/api/v1/reservations/{kept}"), None).await;
+    assert_eq!(status, 503, "{error}");
+    assert_eq!(error["error"]["code"], "store_unavailable");
+    let (_, still) = http(api, "GET", &format!("/api/v1/reservations/{kept}"), None).await;
+    assert_eq!(still["state"], "active", "the release was undone: {still}");
+    assert_eq!(meter_switches(&still).len(), 2);
+
+    // The refused one (the next id) never reached a switch.
+    for d in 1..=4 {
+        assert_eq!(
+            meter_flow_installed(&sim, DatapathId(d), kept + 1).await,
+            None
+        );
+    }
+    service.shutdown().await;
+    sim.shutdown().await;
+}
