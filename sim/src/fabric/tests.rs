@@ -172,7 +172,17 @@ async fn a_frame_crosses_an_openflow_p4_cable_both_ways() {
     let fabric = MixedFabric::new(topo, &[1], quiet).unwrap();
     let mut stream = primary(&fabric.p4_network(), 2, 1);
     let sim = fabric.spawn(ctl.local_addr());
-    assert!(sim.openflow().wait_connected(WAIT, |n| n == 1).await);
+    // The controller's side of the handshake ends after the switch's: wait for its event.
+    tokio::time::timeout(WAIT, async {
+        loop {
+            match events.recv().await.expect("event stream open") {
+                SwitchEvent::SwitchUp(i) if i.dpid == DatapathId(1) => break,
+                _ => continue,
+            }
+        }
+    })
+    .await
+    .expect("s1 up at the controller");
     let h = ctl.handle();
     h.barrier(DatapathId(1)).await.unwrap();
 
