@@ -135,6 +135,14 @@ impl ControllerCore {
         })
     }
 
+    /// When a `restoring` reservation stops waiting for its path.
+    pub fn restoring_until(&self, id: ReservationId) -> Option<Timestamp> {
+        self.restoring
+            .get(&id)
+            .copied()
+            .filter(|_| self.ledger.contains(id) && !self.installed.contains_key(&id))
+    }
+
     /// The port the meter of a reservation within one switch sits on.
     pub fn egress_of(&self, id: ReservationId) -> Option<PortRef> {
         self.egress.get(&id).copied()
@@ -302,13 +310,15 @@ impl ControllerCore {
         actions
     }
 
-    /// Undoes a release whose write to the store failed: the reservation is put back with its
-    /// meters (their removal was never dispatched).
+    /// Undoes a release whose write to the store failed: the reservation is put back as it
+    /// was, with its meters (their removal was never dispatched), or still `restoring` until
+    /// `restoring_until` when it was.
     pub fn undo_release(
         &mut self,
         now: Timestamp,
         r: Reservation,
         egress: Option<PortRef>,
+        restoring_until: Option<Timestamp>,
         why: &str,
     ) -> Result<(), LedgerError> {
         let id = r.id;
@@ -316,7 +326,14 @@ impl ControllerCore {
         if let Some(port) = egress {
             self.egress.insert(id, port);
         }
-        self.install(&r);
+        match restoring_until {
+            Some(deadline) => {
+                self.restoring.insert(id, deadline);
+            }
+            None => {
+                self.install(&r);
+            }
+        }
         let where_ = egress
             .map(port_id)
             .unwrap_or_else(|| "its path".to_string());

@@ -229,20 +229,20 @@ pub async fn delete(
 ) -> Result<Json<ReservationDto>, ApiError> {
     let id = parse_id(&id)?;
     let now = s.core.now();
-    let (r, actions, view, egress) = s
+    let (r, actions, view, (egress, restoring_until)) = s
         .core
         .apply(|c| {
             let view = c.ledger().get(id).map(|r| dto(c, r));
-            let egress = c.egress_of(id);
+            let was = (c.egress_of(id), c.restoring_until(id));
             c.release(now, id)
-                .map(|(r, actions)| (r, actions, view, egress))
+                .map(|(r, actions)| (r, actions, view, was))
         })
         .map_err(|e| ApiError::from(crate::core::ReserveError::from(e)))?;
     if let Some(store) = &s.store {
         if let Err(e) = store.sync_async(&s.core).await {
             let why = format!("store: {e}");
             if s.core
-                .apply(|c| c.undo_release(now, r.clone(), egress, &why))
+                .apply(|c| c.undo_release(now, r.clone(), egress, restoring_until, &why))
                 .is_err()
             {
                 // Capacity was taken meanwhile: the release stands, the store retries it.

@@ -313,11 +313,32 @@ fn an_undone_admission_puts_back_what_it_preempted() {
     );
 
     let (r, _) = c.release(secs(4), low.reservation.id).expect("released");
-    c.undo_release(secs(4), r, None, "store: disk full")
+    c.undo_release(secs(4), r, None, None, "store: disk full")
         .expect("put back");
     assert!(c.desired_meters().contains_key(&low.reservation.id));
     assert_eq!(
         c.reservation_state(low.reservation.id),
         Some(ReservationState::Active)
     );
+}
+
+#[test]
+fn an_undone_release_of_a_restoring_reservation_keeps_it_restoring() {
+    let (stored, _) = admitted_before_restart();
+    let id = stored.reservation.id;
+    let mut c = ControllerCore::new(CoreConfig::default());
+    c.restore(secs(100), vec![stored], Duration::from_secs(48));
+    let until = c.restoring_until(id);
+    assert_eq!(until, Some(secs(148)));
+    let (r, actions) = c.release(secs(101), id).expect("released");
+    assert!(
+        actions
+            .iter()
+            .all(|a| !matches!(a, Action::RemoveMeter { .. })),
+        "it had none"
+    );
+    c.undo_release(secs(101), r, None, until, "store: disk full")
+        .expect("put back");
+    assert_eq!(c.reservation_state(id), Some(ReservationState::Restoring));
+    assert!(!c.desired_meters().contains_key(&id));
 }
