@@ -290,15 +290,13 @@ async fn hosts_get_routes_reservations_get_meters_and_a_restart_gets_them_back()
     // would be dropped by the core when its links went, so only routes are expected).
     network.restart(2).unwrap();
     assert!(routes(&network, 2).is_empty());
-    wait_for("s2's routes restored", WAIT, || all_routed().then_some(()))
-        .await
-        .unwrap();
-    let identity = read_table(&network, 2, names::TRANSLATE_SRC);
-    assert_eq!(
-        identity.len(),
-        2,
-        "one identity entry per host: {identity:?}"
-    );
+    // The client replays in batches, so wait for all of it: routes and identity entries.
+    wait_for("s2's routes and identity entries restored", WAIT, || {
+        let identity = read_table(&network, 2, names::TRANSLATE_SRC).len();
+        (all_routed() && identity == 2).then_some(())
+    })
+    .await
+    .unwrap();
 
     service.shutdown().await;
     stop_sim.cancel();
@@ -345,6 +343,121 @@ async fn a_host_learned_from_its_traffic_is_routed_until_it_ages_out() {
     .await
     .unwrap();
     assert!(core.snapshot().host(MacAddr(H1)).is_none());
+
+    service.shutdown().await;
+    stop_sim.cancel();
+    let _ = server.await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_address_reaches_its_backend_and_replies_come_from_the_service() {
+    use prescient::core::records::BackendTarget;
+    use prescient::core::Action;
+
+    // s1 - s2; client h1 on s1 port 3, backend h3 on s2 port 3.
+    let network = Arc::new(P4SimNetwork::linear(2).unwrap());
+    let (service, stop_sim, server) = start(network.clone(), 3, |_| {}).await;
+    let core = service.core().clone();
+    wait_for("the line discovered", WAIT, || {
+        (core.snapshot().links().len() == 2).then_some(())
+    })
+    .await
+    .unwrap();
+    network.inject(1, 3, arp((H1, IP1), IP1, None));
+    network.inject(2, 3, arp((H3, IP3), IP3, None));
+    wait_for("both hosts routed", WAIT, || {
+        (routes(&network, 1).len() == 2 && routes(&network, 2).len() == 2).then_some(())
+    })
+    .await
+    .unwrap();
+
+    let vip = Ipv4Addr::new(100, 64, 0, 1);
+    let vmac = [2, 0xaa, 0, 0, 0, 1];
+    core.dispatch(vec![
+        Action::SetServiceBackends {
+            service_id: 1,
+            service: "web".into(),
+            vip,
+            backends: vec![BackendTarget {
+                ip: IP3,
+                mac: MacAddr(H3),
+                weight: 1,
+            }],
+            hops: Vec::new(),
+        },
+        Action::SetTranslation {
+            service_id: 1,
+            service: "web".into(),
+            logical_ip: vip,
+            logical_mac: MacAddr(vmac),
+            physical_ip: IP3,
+            devices: Vec::new(),
+            clients: Vec::new(),
+        },
+    ]);
+    wait_for("the service on both switches", WAIT, || {
+        [1, 2]
+            .iter()
+            .all(|d| read_table(&network, *d, names::SERVICE_SELECT).len() == 1)
+            .then_some(())
+    })
+    .await
+    .unwrap();
+
+    // h1 asks for the service address: the controller answers with the service's MAC.
+    network.take_host_frames(1);
+    network.inject(1, 3, arp((H1, IP1), vip, None));
+    wait_for("the service's MAC answered", WAIT, || {
+        network
+            .take_host_frames(1)
+            .iter()
+            .any(|(port, f)| *port == 3 && f.get(22..28) == Some(&vmac[..]))
+            .then_some(())
+    })
+    .await
+    .unwrap();
+
+    // To the service: rewritten to the backend on the first switch, delivered to h3.
+    let request = udp_frame(
+        mac_u64(H1),
+        mac_u64(vmac),
+        IP1.into(),
+        vip.into(),
+        4000,
+        80,
+        b"q",
+    );
+    let out = network.inject(1, 3, request);
+    assert_eq!(out.len(), 1, "{out:?}");
+    let (device, port, f) = &out[0];
+    assert_eq!((*device, *port), (2, 3));
+    assert_eq!(&f[0..6], &H3[..]);
+    assert_eq!(&f[30..34], &IP3.octets()[..], "destination is the backend");
+
+    // The backend's reply leaves the fabric from the service's address and MAC.
+    let reply = udp_frame(
+        mac_u64(H3),
+        mac_u64(H1),
+        IP3.into(),
+        IP1.into(),
+        80,
+        4000,
+        b"a",
+    );
+    let out = network.inject(2, 3, reply);
+    assert_eq!(out.len(), 1, "{out:?}");
+    let (device, port, f) = &out[0];
+    assert_eq!((*device, *port), (1, 3));
+    assert_eq!(
+        &f[6..12],
+        &vmac[..],
+        "source MAC is the service's, after two hops"
+    );
+    assert_eq!(
+        &f[26..30],
+        &vip.octets()[..],
+        "source address is the service's"
+    );
 
     service.shutdown().await;
     stop_sim.cancel();

@@ -17,8 +17,9 @@
 //!   addresses with a two-rate meter: committed rate = the reservation (GREEN, reserved
 //!   priority), peak rate = the egress link's capacity (YELLOW rides best effort above the
 //!   reservation; only what exceeds the line is RED). Reservations of the same address pair add.
-//! - Address translation (`translate_src`) and services (`service_select`) follow the core's
-//!   translation actions; a real translation of an address replaces its identity entry.
+//! - Address translation (`translate_src`) and services (`service_select`, a one-shot action
+//!   selector over the backends, weights at least 1) follow the core's translation actions on
+//!   every device; a real translation of an address replaces its identity entry.
 //!
 //! Anything that cannot be realised (a host without a known IPv4 address, a 5-tuple the meter
 //! table cannot express, an unreachable host) is skipped and explained in `notes`; the next
@@ -28,7 +29,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
-use prescient_southbound::p4runtime::pipeconf::Intent;
+use prescient_southbound::p4runtime::pipeconf::{Backend, Intent};
 use prescient_topology::{DeviceId, LinkKey, MacAddr, PortRef, Snapshot, Subject, Timestamp};
 
 use super::plan::{MeterPlan, P4Plan};
@@ -127,6 +128,8 @@ pub enum EntryKey {
     Meter(Ipv4Addr, Ipv4Addr),
     /// `translate_src` of a source address.
     Reverse(Ipv4Addr),
+    /// `service_select` of a virtual address.
+    Service(Ipv4Addr),
 }
 
 /// A device's desired entries and the reasons some could not be made.
@@ -162,6 +165,7 @@ pub fn device_entries(device: DeviceId, fabric: &Fabric, plan: &P4Plan) -> Devic
     let mut out = DeviceEntries::default();
     ctx.routes(device, &mut out);
     ctx.meters(device, &mut out);
+    ctx.services(&mut out);
     out
 }
 
@@ -246,6 +250,48 @@ impl<'a> Context<'a> {
                     physical_ip: *ip,
                     logical_ip: *ip,
                     logical_mac: mac.0,
+                },
+            );
+        }
+    }
+
+    /// Reverse translations (replacing the identity entry of their address) and services.
+    fn services(&self, out: &mut DeviceEntries) {
+        for (physical, t) in self.plan.translations() {
+            out.entries.insert(
+                EntryKey::Reverse(*physical),
+                Intent::TranslateReverse {
+                    physical_ip: *physical,
+                    logical_ip: t.logical_ip,
+                    logical_mac: t.logical_mac.0,
+                },
+            );
+        }
+        // Later hops' `forward` overwrites the source MAC again: restore the service's MAC
+        // there too, unless that address already has an entry of its own.
+        for t in self.plan.translations().values() {
+            out.entries
+                .entry(EntryKey::Reverse(t.logical_ip))
+                .or_insert(Intent::TranslateReverse {
+                    physical_ip: t.logical_ip,
+                    logical_ip: t.logical_ip,
+                    logical_mac: t.logical_mac.0,
+                });
+        }
+        for (vip, backends) in self.plan.services() {
+            let backends = backends
+                .iter()
+                .map(|b| Backend {
+                    ip: b.ip,
+                    mac: b.mac.0,
+                    weight: i32::from(b.weight.max(1)),
+                })
+                .collect();
+            out.entries.insert(
+                EntryKey::Service(*vip),
+                Intent::ServiceBackends {
+                    vip: *vip,
+                    backends,
                 },
             );
         }

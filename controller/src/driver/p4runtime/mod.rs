@@ -4,8 +4,9 @@
 //! already runs it), report the device and its configured ports to the core, then feed packet-ins
 //! (LLDP → links, ARP → hosts, relayed to other hosts by [`arp`]) and the program's port counters
 //! into the core, send the core's LLDP probes as packet-outs, and keep the tables it owns
-//! (`ipv4_lpm`, `flow_meter`, `translate_src`) equal to what [`desired`] computes from the
-//! topology, the hosts and the [`plan::P4Plan`] that reaches it through [`fleet`].
+//! (`ipv4_lpm`, `flow_meter`, `translate_src`, `service_select`) equal to what [`desired`]
+//! computes from the topology, the hosts and the [`plan::P4Plan`] that reaches it through
+//! [`fleet`].
 //!
 //! Reconciliation (desired state, not commands): on connect and after every reconnect the owned
 //! tables are read back into the [`sync::Mirror`], then the difference is written; afterwards it
@@ -52,7 +53,12 @@ const ETH_TYPE_ARP: u16 = 0x0806;
 /// How often the desired entries are recomputed when nothing announced a change.
 pub const RECONCILE_INTERVAL: Duration = Duration::from_millis(250);
 /// The tables whose every entry the driver owns.
-const OWNED_TABLES: [&str; 3] = [names::IPV4_LPM, names::FLOW_METER, names::TRANSLATE_SRC];
+const OWNED_TABLES: [&str; 4] = [
+    names::IPV4_LPM,
+    names::FLOW_METER,
+    names::TRANSLATE_SRC,
+    names::SERVICE_SELECT,
+];
 
 /// One P4Runtime device to drive.
 #[derive(Debug, Clone)]
@@ -203,6 +209,15 @@ impl Device {
         if !arp {
             return;
         }
+        if let Some(reply) = self.proxy(&fleet, frame) {
+            if let Some(me) = fleet.peers.get(&self.id.id) {
+                let _ = me.try_send(ToDevice::PacketOut {
+                    port: at.port.0,
+                    frame: reply,
+                });
+            }
+            return;
+        }
         let Some(relay) = arp::decide(frame, at, &self.core.snapshot()) else {
             return;
         };
@@ -242,6 +257,17 @@ impl Device {
                 }
             }
         }
+    }
+
+    /// The answer to an ARP request for a translated service address (no host owns it).
+    fn proxy(&self, fleet: &Fleet, frame: &[u8]) -> Option<Vec<u8>> {
+        let asked = arp::requested(frame)?;
+        let t = fleet
+            .plan
+            .translations()
+            .values()
+            .find(|t| t.logical_ip == asked)?;
+        arp::proxy_reply(frame, t.logical_mac)
     }
 
     /// Sends a queued frame: out of one port, or flooded out of every port but those linked

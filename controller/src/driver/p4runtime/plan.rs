@@ -2,14 +2,18 @@
 //! state (what should hold now) rather than as a queue of commands, so a device that was away,
 //! restarted or lost a write is simply reconciled to it again.
 //!
-//! Invariant: the plan holds an action's record only while that action touches at least one
-//! P4Runtime device; an action that moves its subject entirely onto OpenFlow devices removes the
-//! earlier record. [`P4Plan::apply`] is the only writer.
+//! Invariants: a reservation or steered path is held only while its action touches at least
+//! one P4Runtime device; an action that moves its subject entirely onto OpenFlow devices removes
+//! the earlier record. Translations and service backends are fabric-wide (every P4Runtime
+//! device holds them, including devices that join later), so they are held whatever devices
+//! their action listed. [`P4Plan::apply`] is the only writer.
 
 use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
 
 use prescient_topology::{LinkKey, MacAddr, PortRef, Protocol, ReservationId, Subject};
 
+use crate::core::records::BackendTarget;
 use crate::core::Action;
 
 /// A reservation to police (and pin) on the P4 hops of its path.
@@ -32,11 +36,22 @@ pub struct SteerPlan {
     pub decision: u64,
 }
 
+/// Replies from an instance rewritten to come from its service's address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TranslationPlan {
+    /// The address clients use.
+    pub logical_ip: Ipv4Addr,
+    /// The MAC clients see for it.
+    pub logical_mac: MacAddr,
+}
+
 /// Everything P4 devices should carry out, across all of them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct P4Plan {
     meters: BTreeMap<ReservationId, MeterPlan>,
     steered: BTreeMap<(MacAddr, MacAddr), SteerPlan>,
+    translations: BTreeMap<Ipv4Addr, TranslationPlan>,
+    services: BTreeMap<Ipv4Addr, Vec<BackendTarget>>,
 }
 
 fn p4(port: &PortRef) -> bool {
@@ -88,6 +103,26 @@ impl P4Plan {
             } else {
                 self.steered.remove(&(*src, *dst));
             }
+        } else if let Action::SetTranslation {
+            logical_ip,
+            logical_mac,
+            physical_ip,
+            ..
+        } = action
+        {
+            let t = TranslationPlan {
+                logical_ip: *logical_ip,
+                logical_mac: *logical_mac,
+            };
+            self.translations.insert(*physical_ip, t);
+        } else if let Action::RemoveTranslation { physical_ip, .. } = action {
+            self.translations.remove(physical_ip);
+        } else if let Action::SetServiceBackends { vip, backends, .. } = action {
+            if backends.is_empty() {
+                self.services.remove(vip);
+            } else {
+                self.services.insert(*vip, backends.clone());
+            }
         }
         *self != before
     }
@@ -100,6 +135,16 @@ impl P4Plan {
     /// Steered host pairs, by (source, destination).
     pub fn steered(&self) -> &BTreeMap<(MacAddr, MacAddr), SteerPlan> {
         &self.steered
+    }
+
+    /// Reverse translations, by instance (physical) address.
+    pub fn translations(&self) -> &BTreeMap<Ipv4Addr, TranslationPlan> {
+        &self.translations
+    }
+
+    /// Service backends, by virtual address.
+    pub fn services(&self) -> &BTreeMap<Ipv4Addr, Vec<BackendTarget>> {
+        &self.services
     }
 }
 
@@ -169,5 +214,52 @@ mod tests {
         assert_eq!(plan.steered()[&(a, b)].decision, 4);
         assert!(plan.apply(&steer(DeviceId::openflow(1), 5)));
         assert!(plan.steered().is_empty());
+    }
+
+    #[test]
+    fn translations_and_services_are_set_replaced_and_removed() {
+        let vip = Ipv4Addr::new(100, 64, 0, 1);
+        let physical = Ipv4Addr::new(10, 0, 0, 7);
+        let mac = MacAddr([2, 0, 0, 0, 0, 7]);
+        let set = |logical_ip| Action::SetTranslation {
+            service_id: 1,
+            service: "web".into(),
+            logical_ip,
+            logical_mac: mac,
+            physical_ip: physical,
+            devices: Vec::new(),
+            clients: Vec::new(),
+        };
+        let mut plan = P4Plan::new();
+        assert!(plan.apply(&set(vip)));
+        assert!(!plan.apply(&set(vip)));
+        assert_eq!(plan.translations()[&physical].logical_ip, vip);
+        assert!(plan.apply(&Action::RemoveTranslation {
+            service_id: 1,
+            service: "web".into(),
+            logical_ip: vip,
+            physical_ip: physical,
+            devices: Vec::new(),
+        }));
+        assert!(plan.translations().is_empty());
+
+        let backends = |n: usize| Action::SetServiceBackends {
+            service_id: 1,
+            service: "web".into(),
+            vip,
+            backends: vec![
+                BackendTarget {
+                    ip: physical,
+                    mac,
+                    weight: 1,
+                };
+                n
+            ],
+            hops: Vec::new(),
+        };
+        assert!(plan.apply(&backends(2)));
+        assert_eq!(plan.services()[&vip].len(), 2);
+        assert!(plan.apply(&backends(0)), "no backends removes the service");
+        assert!(plan.services().is_empty());
     }
 }

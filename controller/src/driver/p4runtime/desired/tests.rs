@@ -349,3 +349,53 @@ fn a_reservation_within_one_switch_meters_at_the_host_port() {
     );
     assert_eq!(route_port(&e, ip(2)), Some(4));
 }
+
+#[test]
+fn a_translation_replaces_the_identity_entry_and_services_reach_every_device() {
+    let fabric = ring(3, &[(1, 1, 3, true), (2, 2, 3, true)]);
+    let vip = Ipv4Addr::new(100, 64, 0, 1);
+    let vmac = MacAddr([2, 0xaa, 0, 0, 0, 1]);
+    let mut plan = P4Plan::new();
+    plan.apply(&Action::SetTranslation {
+        service_id: 1,
+        service: "web".into(),
+        logical_ip: vip,
+        logical_mac: vmac,
+        physical_ip: ip(2),
+        devices: Vec::new(),
+        clients: Vec::new(),
+    });
+    plan.apply(&Action::SetServiceBackends {
+        service_id: 1,
+        service: "web".into(),
+        vip,
+        backends: vec![crate::core::records::BackendTarget {
+            ip: ip(2),
+            mac: mac(2),
+            weight: 0,
+        }],
+        hops: Vec::new(),
+    });
+    for d in 1..=3 {
+        let e = device_entries(DeviceId::p4runtime(d), &fabric, &plan);
+        assert_eq!(
+            e.entries.get(&EntryKey::Reverse(ip(2))),
+            Some(&Intent::TranslateReverse {
+                physical_ip: ip(2),
+                logical_ip: vip,
+                logical_mac: vmac.0,
+            })
+        );
+        assert!(
+            e.entries.contains_key(&EntryKey::Reverse(ip(1))),
+            "other hosts keep their identity entry"
+        );
+        match e.entries.get(&EntryKey::Service(vip)) {
+            Some(Intent::ServiceBackends { backends, .. }) => {
+                assert_eq!(backends.len(), 1);
+                assert_eq!(backends[0].weight, 1, "a zero weight still gets traffic");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
