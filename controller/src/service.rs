@@ -40,6 +40,10 @@ pub struct ServiceConfig {
     pub p4: Vec<P4Target>,
     /// The state store (in memory unless a file is configured).
     pub store: StoreConfig,
+    /// Services, pools and policies planned for.
+    pub services: crate::services::ServicesConfig,
+    /// Where hook calls go.
+    pub hooks: crate::hooks::HooksConfig,
 }
 
 impl ServiceConfig {
@@ -55,6 +59,8 @@ impl ServiceConfig {
             max_switches: 4096,
             p4: Vec::new(),
             store: StoreConfig::default(),
+            services: Default::default(),
+            hooks: Default::default(),
         }
     }
 }
@@ -62,6 +68,9 @@ impl ServiceConfig {
 /// Why the service did not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
+    /// The configured services were refused (pools overlap, VIP clash, ...).
+    #[error("services: {0}")]
+    Services(#[from] crate::services::ServicesError),
     /// The OpenFlow listener could not start.
     #[error("OpenFlow listener: {0}")]
     OpenFlow(#[from] SessionError),
@@ -92,6 +101,8 @@ impl Service {
     /// Starts every part; returns once all listeners are bound.
     pub async fn start(config: ServiceConfig) -> Result<Service, ServiceError> {
         let core = SharedCore::new(config.core.clone());
+        let services = crate::services::Services::new(&config.services, core.now())?;
+        core.apply(|c| c.set_services(services));
         // The store first: a controller that cannot keep its promises does not start.
         let persister = restore(&core, &config)?;
         let mut of = ControllerConfig::new(config.openflow);
@@ -144,6 +155,11 @@ impl Service {
             })
             .collect();
         tasks.spawn(persister.clone().run(core.clone(), cancel.clone()));
+        tasks.spawn(crate::hooks::run(
+            core.clone(),
+            config.hooks.clone(),
+            cancel.clone(),
+        ));
         tasks.spawn(driver::run(
             core.clone(),
             openflow.handle(),

@@ -20,9 +20,10 @@ pub use model::{
     ServiceSpec, ServicesError,
 };
 pub use plan::{Demand, ScalingState, Step};
-pub use pool::{AddressPool, Lease, LeaseKind, PoolError, Pools};
+pub use pool::{AddressPool, Lease, LeaseKind, PoolError, Pools, DEFAULT_SHADOW_IDLE};
 pub use registry::{
-    BackendReport, ServiceView, Services, ServicesConfig, TranslationRecord, HOOK_LOG, HOOK_QUEUE,
+    BackendReport, PoolConfig, ServiceView, Services, ServicesConfig, TranslationRecord, HOOK_LOG,
+    HOOK_QUEUE,
 };
 
 #[cfg(test)]

@@ -242,7 +242,7 @@ impl Policy {
 }
 
 /// What a hook is asked to do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum HookKind {
     /// Start `delta` instances (at the pre-reserved `addresses`).

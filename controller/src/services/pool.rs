@@ -94,8 +94,12 @@ pub enum PoolError {
 pub struct AddressPool {
     tenant: String,
     network: Ipv4Network,
+    idle: Duration,
     leases: BTreeMap<Ipv4Addr, Lease>,
 }
+
+/// How long a shadow address of a pool declared without one stays reserved unused.
+pub const DEFAULT_SHADOW_IDLE: Duration = Duration::from_secs(600);
 
 /// Addresses reserved by [`AddressPool::reserve_shadows`].
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -107,13 +111,19 @@ pub struct Shadows {
 }
 
 impl AddressPool {
-    /// An empty pool.
-    pub fn new(tenant: &str, network: Ipv4Network) -> Self {
+    /// An empty pool whose shadows age back after `idle`.
+    pub fn new(tenant: &str, network: Ipv4Network, idle: Duration) -> Self {
         AddressPool {
             tenant: tenant.to_string(),
             network,
+            idle,
             leases: BTreeMap::new(),
         }
+    }
+
+    /// How long a shadow stays reserved unused.
+    pub fn shadow_idle(&self) -> Duration {
+        self.idle
     }
 
     /// The tenant.
@@ -331,8 +341,14 @@ fn overlaps(a: Ipv4Network, b: Ipv4Network) -> bool {
 }
 
 impl Pools {
-    /// Adds `network` for `tenant`; the same pool again is accepted, an overlapping one refused.
-    pub fn add(&mut self, tenant: &str, network: Ipv4Network) -> Result<(), PoolError> {
+    /// Adds `network` for `tenant` (shadows aging after `idle`); the same pool again is
+    /// accepted (keeping its first settings), an overlapping one refused.
+    pub fn add(
+        &mut self,
+        tenant: &str,
+        network: Ipv4Network,
+        idle: Duration,
+    ) -> Result<(), PoolError> {
         // Normalise 10.0.0.7/24 to 10.0.0.0/24 so equal pools compare equal.
         let network = Ipv4Network::new(network.network(), network.prefix()).unwrap_or(network);
         if let Some(p) = self.pools.iter().find(|p| overlaps(p.network, network)) {
@@ -346,7 +362,7 @@ impl Pools {
                 existing_tenant: p.tenant.clone(),
             });
         }
-        self.pools.push(AddressPool::new(tenant, network));
+        self.pools.push(AddressPool::new(tenant, network, idle));
         self.pools.sort_by_key(|p| u32::from(p.network.network()));
         Ok(())
     }
@@ -372,11 +388,12 @@ impl Pools {
         self.pools.iter()
     }
 
-    /// Ages every pool's shadows; returns `(pool, service, address)`.
-    pub fn age(&mut self, now: Timestamp, idle: Duration) -> Vec<(Ipv4Network, String, Ipv4Addr)> {
+    /// Ages every pool's shadows by its own idle time; returns `(pool, service, address)`.
+    pub fn age(&mut self, now: Timestamp) -> Vec<(Ipv4Network, String, Ipv4Addr)> {
         let mut out = Vec::new();
         for p in &mut self.pools {
             let net = p.network;
+            let idle = p.idle;
             out.extend(p.age(now, idle).into_iter().map(|(s, ip)| (net, s, ip)));
         }
         out
@@ -398,25 +415,33 @@ mod tests {
     #[test]
     fn overlapping_pools_are_refused_naming_both() {
         let mut pools = Pools::default();
-        pools.add("red", net("10.1.0.0/24")).expect("first");
-        pools.add("red", net("10.1.0.0/24")).expect("same again");
-        let err = pools.add("blue", net("10.1.0.128/25")).unwrap_err();
+        pools
+            .add("red", net("10.1.0.0/24"), DEFAULT_SHADOW_IDLE)
+            .expect("first");
+        pools
+            .add("red", net("10.1.0.0/24"), DEFAULT_SHADOW_IDLE)
+            .expect("same again");
+        let err = pools
+            .add("blue", net("10.1.0.128/25"), DEFAULT_SHADOW_IDLE)
+            .unwrap_err();
         let text = err.to_string();
         assert!(
             text.contains("10.1.0.128/25") && text.contains("10.1.0.0/24"),
             "{text}"
         );
         assert!(text.contains("red") && text.contains("blue"), "{text}");
-        pools.add("blue", net("10.2.0.0/16")).expect("disjoint");
+        pools
+            .add("blue", net("10.2.0.0/16"), DEFAULT_SHADOW_IDLE)
+            .expect("disjoint");
         assert!(matches!(
-            pools.add("blue", net("10.0.0.0/8")),
+            pools.add("blue", net("10.0.0.0/8"), DEFAULT_SHADOW_IDLE),
             Err(PoolError::Overlap { .. })
         ));
     }
 
     #[test]
     fn shadows_are_pre_assigned_then_dynamic_allocation_takes_over() {
-        let mut p = AddressPool::new("red", net("10.1.0.0/29"));
+        let mut p = AddressPool::new("red", net("10.1.0.0/29"), DEFAULT_SHADOW_IDLE);
         // /29: .1 to .6 usable.
         let s = p.reserve_shadows("web", 1, 2, t(0));
         assert_eq!(
@@ -451,7 +476,7 @@ mod tests {
 
     #[test]
     fn shadows_age_back_and_higher_tiers_take_lower_tier_shadows() {
-        let mut p = AddressPool::new("red", net("10.1.0.0/30"));
+        let mut p = AddressPool::new("red", net("10.1.0.0/30"), DEFAULT_SHADOW_IDLE);
         // /30: .1 and .2 usable.
         p.reserve_shadows("batch", 0, 2, t(0));
         let s = p.reserve_shadows("web", 3, 1, t(5));

@@ -24,28 +24,26 @@ pub const HOOK_QUEUE: usize = 256;
 /// Hook outcomes kept for the API.
 pub const HOOK_LOG: usize = 256;
 
-/// Services, pools and policies the controller starts with.
+/// A tenant pool declared ahead of its services.
 #[derive(Debug, Clone, PartialEq)]
+pub struct PoolConfig {
+    /// The tenant.
+    pub tenant: String,
+    /// Its physical addresses.
+    pub network: Ipv4Network,
+    /// A shadow address not taken by an instance within this time goes back to the pool.
+    pub shadow_idle: Duration,
+}
+
+/// Services, pools and policies the controller starts with.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ServicesConfig {
-    /// Tenant pools (tenant, network).
-    pub pools: Vec<(String, Ipv4Network)>,
+    /// Tenant pools (a service's pool not declared here is created with default settings).
+    pub pools: Vec<PoolConfig>,
     /// Policies by name (`default` replaces the built-in default).
     pub policies: Vec<Policy>,
     /// Services.
     pub services: Vec<ServiceSpec>,
-    /// A shadow address not taken by an instance within this time goes back to its pool.
-    pub shadow_idle: Duration,
-}
-
-impl Default for ServicesConfig {
-    fn default() -> Self {
-        ServicesConfig {
-            pools: Vec::new(),
-            policies: Vec::new(),
-            services: Vec::new(),
-            shadow_idle: Duration::from_secs(600),
-        }
-    }
 }
 
 /// An instance as the orchestrator reports it; no address asks the pool for one.
@@ -117,7 +115,6 @@ pub struct Services {
     pools: Pools,
     entries: BTreeMap<String, Entry>,
     next_id: u32,
-    shadow_idle: Duration,
     pending: VecDeque<HookCall>,
     outcomes: BoundedLog<HookRecord>,
     reconciled: Option<u64>,
@@ -131,7 +128,6 @@ impl Default for Services {
             pools: Pools::default(),
             entries: BTreeMap::new(),
             next_id: 1,
-            shadow_idle: ServicesConfig::default().shadow_idle,
             pending: VecDeque::new(),
             outcomes: BoundedLog::new(HOOK_LOG),
             reconciled: None,
@@ -142,16 +138,13 @@ impl Default for Services {
 impl Services {
     /// A registry holding `config`'s pools, policies and services.
     pub fn new(config: &ServicesConfig, now: Timestamp) -> Result<Services, ServicesError> {
-        let mut s = Services {
-            shadow_idle: config.shadow_idle,
-            ..Services::default()
-        };
+        let mut s = Services::default();
         for (i, p) in config.policies.iter().enumerate() {
             p.check(&format!("policies[{i}]."))?;
             s.policies.insert(p.name.clone(), p.clone());
         }
-        for (tenant, net) in &config.pools {
-            s.pools.add(tenant, *net)?;
+        for p in &config.pools {
+            s.pools.add(&p.tenant, p.network, p.shadow_idle)?;
         }
         for spec in &config.services {
             s.create(spec.clone(), now)?;
@@ -177,7 +170,7 @@ impl Services {
             });
         }
         let mut pools = self.pools.clone();
-        pools.add(&spec.tenant, spec.pool)?;
+        pools.add(&spec.tenant, spec.pool, super::pool::DEFAULT_SHADOW_IDLE)?;
         let pool = pools.get_mut(spec.pool).ok_or(ServicesError::Pool(
             super::pool::PoolError::Exhausted { pool: spec.pool },
         ))?;
@@ -375,12 +368,15 @@ impl Services {
 
     fn age(&mut self, now: Timestamp, snapshot: &Snapshot) -> Vec<Draft> {
         let mut by_service: BTreeMap<String, Vec<Ipv4Addr>> = BTreeMap::new();
-        for (_, service, ip) in self.pools.age(now, self.shadow_idle) {
+        let mut idle_of: BTreeMap<String, u64> = BTreeMap::new();
+        for (net, service, ip) in self.pools.age(now) {
+            let idle = self.pools.get(net).map_or(0, |p| p.shadow_idle().as_secs());
+            idle_of.insert(service.clone(), idle);
             by_service.entry(service).or_default().push(ip);
         }
-        let idle = self.shadow_idle.as_secs();
         let mut drafts = Vec::new();
         for (name, ips) in by_service {
+            let idle = idle_of.get(&name).copied().unwrap_or(0);
             let actions = match self.entries.get_mut(&name) {
                 Some(e) => reconcile_entry(e, &self.pools, snapshot),
                 None => Vec::new(),
