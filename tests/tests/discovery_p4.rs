@@ -1,7 +1,9 @@
 //! The whole controller driving emulated P4Runtime switches running prescient.p4 over real gRPC:
 //! it pushes the pipeline, discovers a ring exactly by LLDP packet-out/packet-in, reads the
 //! program's port counters, and when a device restarts sees its links go, then come back once
-//! the client has reconnected and re-pushed the pipeline.
+//! the client has reconnected and re-pushed the pipeline. In a mixed fabric (P4Runtime and
+//! OpenFlow switches cabled to each other) it discovers the cables between the two protocols and
+//! follows one going down and up.
 
 #![allow(clippy::unwrap_used)]
 
@@ -11,7 +13,11 @@ use std::time::Duration;
 
 use prescient::driver::p4runtime::{prescient_p4info, P4Target};
 use prescient::service::{Service, ServiceConfig};
+use prescient_sim::fabric::{MixedFabric, SwitchProtocol};
+use prescient_sim::openflow::SimOptions;
 use prescient_sim::p4rt::{serve_listener, P4SimNetwork};
+use prescient_sim::topology::{Endpoint, SimTopology, TopologyKind};
+use prescient_southbound::openflow::wire::DatapathId;
 use prescient_tests::wait_for;
 use prescient_topology::{DeviceId, LinkKey, PortNo, PortRef};
 use tokio_util::sync::CancellationToken;
@@ -165,6 +171,120 @@ async fn controller_discovers_a_p4runtime_fat_tree_exactly() {
         found, expected,
         "discovered links differ from the emulated fat-tree's"
     );
+    service.shutdown().await;
+    stop_sim.cancel();
+    let _ = server.await;
+}
+
+/// Both directions of every cable of `fabric`, named by protocol as the controller names them.
+fn fabric_links(fabric: &MixedFabric) -> BTreeSet<LinkKey> {
+    let topo = fabric.topology();
+    let end = |e: Endpoint| {
+        let id = topo.switches[e.switch].dpid.0;
+        let device = match fabric.protocol(e.switch).unwrap() {
+            SwitchProtocol::OpenFlow => DeviceId::openflow(id),
+            SwitchProtocol::P4Runtime => DeviceId::p4runtime(id),
+        };
+        PortRef::new(device, PortNo(e.port.0))
+    };
+    topo.links
+        .iter()
+        .flat_map(|l| {
+            [
+                LinkKey::new(end(l.a), end(l.b)),
+                LinkKey::new(end(l.b), end(l.a)),
+            ]
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn controller_discovers_cables_between_openflow_and_p4runtime_and_follows_one_going_down() {
+    // A ring of four alternating protocols: s1 and s3 run P4Runtime, s2 and s4 OpenFlow, so
+    // every cable joins the two kinds.
+    let topo = SimTopology::generate(TopologyKind::Ring(4)).unwrap();
+    let options = SimOptions {
+        traffic_step: Duration::from_millis(50),
+        ..SimOptions::default()
+    };
+    let fabric = MixedFabric::new(topo, &[0, 2], options).unwrap();
+    let expected = fabric_links(&fabric);
+    assert_eq!(expected.len(), 8);
+    assert!(expected
+        .iter()
+        .all(|l| l.src.device.protocol != l.dst.device.protocol));
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    let stop_sim = CancellationToken::new();
+    let server = tokio::spawn(serve_listener(
+        listener,
+        fabric.p4_network(),
+        stop_sim.clone(),
+    ));
+    let mut config = ServiceConfig::new("127.0.0.1:0".parse().unwrap(), None);
+    config.core.topology.discovery.probe_interval = Duration::from_millis(300);
+    config.core.topology.discovery.link_timeout = Duration::from_secs(2);
+    let p4info = prescient_p4info().unwrap();
+    config.p4 = fabric
+        .p4_devices()
+        .into_iter()
+        .map(|d| P4Target {
+            address: address.clone(),
+            device_id: d.device_id,
+            ports: d.ports,
+            port_speed_bps: Some(1_000_000_000),
+            election_id: 1,
+            p4info: p4info.clone(),
+            device_config: Vec::new(),
+            stats_interval: Duration::from_millis(500),
+        })
+        .collect();
+    let service = Service::start(config).await.unwrap();
+    let sim = fabric.spawn(service.openflow_addr());
+
+    let links =
+        || -> BTreeSet<LinkKey> { service.core().snapshot().links().iter().copied().collect() };
+    let found = wait_for("the mixed ring discovered", WAIT, || {
+        let l = links();
+        (l.len() >= expected.len()).then_some(l)
+    })
+    .await
+    .unwrap();
+    assert_eq!(found, expected, "discovered links differ from the cables");
+
+    // s2 (OpenFlow) to s3 (P4Runtime) goes down: the OpenFlow end reports its port down and the
+    // P4 end's probes stop crossing (the bridge drops them), so both directions go.
+    sim.openflow()
+        .set_link(DatapathId(2), DatapathId(3), false)
+        .await
+        .unwrap();
+    let crosses = |l: &LinkKey| {
+        let ids = [l.src.device.id, l.dst.device.id];
+        ids.contains(&2) && ids.contains(&3)
+    };
+    let during = wait_for("the s2-s3 cable to go", WAIT, || {
+        let l = links();
+        (l.len() == expected.len() - 2).then_some(l)
+    })
+    .await
+    .unwrap();
+    assert!(!during.iter().any(crosses), "{during:?}");
+    assert!(during.is_subset(&expected));
+
+    sim.openflow()
+        .set_link(DatapathId(2), DatapathId(3), true)
+        .await
+        .unwrap();
+    let back = wait_for("the s2-s3 cable to return", WAIT, || {
+        let l = links();
+        (l.len() == expected.len()).then_some(l)
+    })
+    .await
+    .unwrap();
+    assert_eq!(back, expected);
+
+    sim.shutdown().await;
     service.shutdown().await;
     stop_sim.cancel();
     let _ = server.await;
