@@ -3,9 +3,10 @@
 pub mod openflow;
 pub mod p4runtime;
 
+use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 
-use prescient_topology::{MacAddr, PortRef};
+use prescient_topology::{DeviceId, MacAddr, PortRef};
 
 use crate::core::{Action, SharedCore};
 
@@ -50,6 +51,26 @@ fn sender(eth_type: u16, frame: &[u8]) -> Option<(MacAddr, Option<Ipv4Addr>)> {
         .filter(|ip| !ip.is_unspecified());
     Some((MacAddr(mac), ip))
 }
+
+/// Every device an action asks something of, whatever its protocol. The OpenFlow driver
+/// writes to the OpenFlow ones (`openflow::commands`), the P4 plan to the P4Runtime ones; no
+/// device is left out and none is written by both.
+pub fn devices_touched(action: &Action) -> BTreeSet<DeviceId> {
+    match action {
+        Action::InstallMeter { ports, .. } | Action::RemoveMeter { ports, .. } => {
+            ports.iter().map(|p| p.device).collect()
+        }
+        Action::InstallPath { links, .. } => links.iter().map(|l| l.src.device).collect(),
+        Action::SetTranslation { devices, .. } | Action::RemoveTranslation { devices, .. } => {
+            devices.iter().copied().collect()
+        }
+        Action::SetServiceBackends { hops, .. } => hops.iter().map(|h| h.device).collect(),
+        Action::CallHook(_) => BTreeSet::new(),
+    }
+}
+
+#[cfg(test)]
+mod routing_tests;
 
 #[cfg(test)]
 mod tests {

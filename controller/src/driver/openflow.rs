@@ -389,7 +389,7 @@ fn block_rules(port: u32) -> [FlowMod; 2] {
 }
 
 /// The OpenFlow messages that carry out one core action, per switch.
-fn commands(action: &Action) -> Vec<(DatapathId, Command)> {
+pub(super) fn commands(action: &Action) -> Vec<(DatapathId, Command)> {
     let mut out = Vec::new();
     match action {
         Action::InstallMeter {
