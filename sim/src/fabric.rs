@@ -9,7 +9,7 @@
 //!   is used twice (the controller names them `of:<16 hex digits>` and `p4:<decimal>`).
 //! - A P4 switch has the topology's ports, numbered alike. A cable between two P4 switches is a
 //!   link of the P4 emulator; a cable to an OpenFlow switch is cabled out to the bridge
-//!   ([`bridge`]). An LLDP probe sent by packet-out on one side of such a cable arrives as a
+//!   (`fabric/bridge.rs`). An LLDP probe sent by packet-out on one side of such a cable arrives as a
 //!   packet-in on the other, so the controller's drivers discover it as they discover any link.
 //! - A frame crossing is counted once at each end: `tx` where it leaves, `rx` where it arrives.
 //! - Traffic: one [`TrafficEngine`](crate::traffic::TrafficEngine) routes every host pair on
