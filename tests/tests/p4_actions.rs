@@ -304,7 +304,7 @@ async fn hosts_get_routes_reservations_get_meters_and_a_restart_gets_them_back()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_host_learned_from_its_traffic_is_routed_until_it_ages_out() {
+async fn a_host_learned_from_its_traffic_is_routed_follows_a_move_and_ages_out() {
     let network = Arc::new(P4SimNetwork::linear(2).unwrap());
     let (service, stop_sim, server) = start(network.clone(), 3, |c| {
         c.core.topology.discovery.host_timeout = Some(Duration::from_secs(2));
@@ -332,6 +332,15 @@ async fn a_host_learned_from_its_traffic_is_routed_until_it_ages_out() {
     let want = |d: u64| BTreeMap::from([(IP1, if d == 1 { 3 } else { 1 })]);
     wait_for("h1 routed on both switches", WAIT, || {
         (routes(&network, 1) == want(1) && routes(&network, 2) == want(2)).then_some(())
+    })
+    .await
+    .unwrap();
+
+    // h1 moves to s2 port 3 and announces itself there: both switches follow.
+    network.inject(2, 3, arp((H1, IP1), IP1, None));
+    wait_for("h1's routes following it to s2", WAIT, || {
+        let moved = |d: u64| BTreeMap::from([(IP1, if d == 1 { 2 } else { 3 })]);
+        (routes(&network, 1) == moved(1) && routes(&network, 2) == moved(2)).then_some(())
     })
     .await
     .unwrap();

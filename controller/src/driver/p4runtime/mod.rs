@@ -12,7 +12,8 @@
 //! tables are read back into the [`sync::Mirror`], then the difference is written; afterwards it
 //! runs whenever the plan changes and every [`RECONCILE_INTERVAL`] when the topology or the hosts
 //! changed (learning a host's address does not change the snapshot version, hence the timer),
-//! and retries until the device holds the desired entries. Entries nobody wants any more —
+//! and retries (every `RETRY_BACKOFF` while nothing changes) until the device holds the desired
+//! entries. Entries nobody wants any more —
 //! including ones a previous controller run left — are deleted.
 //!
 //! When the target goes away the device is reported down and the client reconnects with
@@ -52,6 +53,9 @@ const EGRESS_PORT: &str = "egress_port";
 const ETH_TYPE_ARP: u16 = 0x0806;
 /// How often the desired entries are recomputed when nothing announced a change.
 pub const RECONCILE_INTERVAL: Duration = Duration::from_millis(250);
+/// How long a write the device refused waits before it is tried again with the same inputs
+/// (a full table stays full; any change of the inputs retries at once).
+const RETRY_BACKOFF: Duration = Duration::from_secs(2);
 /// The tables whose every entry the driver owns.
 const OWNED_TABLES: [&str; 4] = [
     names::IPV4_LPM,
@@ -103,6 +107,14 @@ pub fn spawn(
     inbox
 }
 
+/// One reconciliation's inputs and outcome.
+struct Attempt {
+    fabric: Fabric,
+    version: u64,
+    converged: bool,
+    retry_at: tokio::time::Instant,
+}
+
 /// The state of one device's task between events.
 struct Device {
     core: Arc<SharedCore>,
@@ -112,8 +124,9 @@ struct Device {
     mirror: Mirror,
     /// The mirror must be read back from the device before the next diff.
     resync: bool,
-    /// Inputs of the last reconciliation that left the device as desired.
-    settled: Option<(Fabric, u64)>,
+    /// The last reconciliation: skipped while its inputs hold, until its retry time when it
+    /// did not converge.
+    last: Option<Attempt>,
     notes: BTreeSet<String>,
     last_error: Option<String>,
 }
@@ -139,7 +152,7 @@ async fn drive(
         fleet,
         mirror: Mirror::new(),
         resync: true,
-        settled: None,
+        last: None,
         notes: BTreeSet::new(),
         last_error: None,
     };
@@ -426,7 +439,7 @@ impl Device {
                 Ok(entries) => {
                     self.mirror.reset(entries);
                     self.resync = false;
-                    self.settled = None;
+                    self.last = None;
                     self.enable_digests(client).await;
                 }
                 Err(e) => {
@@ -437,11 +450,12 @@ impl Device {
         }
         let fabric = Fabric::read(&self.core);
         let fleet = self.fleet.borrow().clone();
-        if self
-            .settled
-            .as_ref()
-            .is_some_and(|(f, v)| *v == fleet.version && f.same_as(&fabric))
-        {
+        let now = tokio::time::Instant::now();
+        if self.last.as_ref().is_some_and(|a| {
+            a.version == fleet.version
+                && a.fabric.same_as(&fabric)
+                && (a.converged || now < a.retry_at)
+        }) {
             return;
         }
         let wanted = desired::device_entries(self.id, &fabric, &fleet.plan);
@@ -461,12 +475,16 @@ impl Device {
                 self.failed(format!("entries not written: {e}"));
             }
         }
-        if self.mirror.diff(&entries).is_empty() {
-            self.settled = Some((fabric, fleet.version));
+        let converged = self.mirror.diff(&entries).is_empty();
+        if converged {
             self.last_error = None;
-        } else {
-            self.settled = None;
         }
+        self.last = Some(Attempt {
+            fabric,
+            version: fleet.version,
+            converged,
+            retry_at: now + RETRY_BACKOFF,
+        });
     }
 
     /// Logs what cannot be realised, once per new reason.
