@@ -620,8 +620,14 @@ impl P4SimNetwork {
     /// Adds background traffic for model times `[t0, t1)` to the port counters of both ends of
     /// every link (tx at the sender, rx at the receiver).
     pub fn advance_traffic(&self, t0: f64, t1: f64) {
+        self.advance_traffic_scaled(t0, t1, 1.0);
+    }
+
+    /// As [`advance_traffic`](Self::advance_traffic) with the interval's volume multiplied by
+    /// `volume` (`1 / time_scale`: compressed time runs the cycles fast, the rates keep their size).
+    pub fn advance_traffic_scaled(&self, t0: f64, t1: f64, volume: f64) {
         for (&(dev, port), &(peer, peer_port)) in &self.links {
-            let packets = self.traffic.packets(dev, port, t0, t1);
+            let packets = self.traffic.packets_scaled(dev, port, t0, t1, volume);
             let bytes = packets.saturating_mul(self.traffic.packet_bytes);
             self.add_counter(dev, "PrescientEgress.tx_port_counter", port, packets, bytes);
             self.add_counter(

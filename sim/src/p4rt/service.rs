@@ -279,7 +279,8 @@ pub async fn serve(
 }
 
 /// Advances background traffic every `tick` of wall time by `tick * time_scale` of model time,
-/// until `shutdown` is cancelled.
+/// until `shutdown` is cancelled. Counters move at the model's rates per wall-clock second: the
+/// compression speeds up the cycles, not the rates a controller measures.
 pub async fn run_traffic(
     network: Arc<P4SimNetwork>,
     tick: Duration,
@@ -289,12 +290,17 @@ pub async fn run_traffic(
     let mut interval = tokio::time::interval(tick);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let step = tick.as_secs_f64() * time_scale;
+    let volume = if time_scale.is_finite() && time_scale > 0.0 {
+        1.0 / time_scale
+    } else {
+        0.0
+    };
     let mut t = 0.0;
     loop {
         tokio::select! {
             () = shutdown.cancelled() => break,
             _ = interval.tick() => {
-                network.advance_traffic(t, t + step);
+                network.advance_traffic_scaled(t, t + step, volume);
                 t += step;
             }
         }

@@ -59,6 +59,14 @@ impl PortTraffic {
 
     /// Packets sent out of `(device, port)` during `[t0, t1)`, integrated per model second.
     pub fn packets(&self, device: u64, port: u32, t0: f64, t1: f64) -> u64 {
+        self.packets_scaled(device, port, t0, t1, 1.0)
+    }
+
+    /// [`packets`](Self::packets) times `volume` (rounded; nothing for a volume not above 0).
+    pub fn packets_scaled(&self, device: u64, port: u32, t0: f64, t1: f64, volume: f64) -> u64 {
+        if volume.is_nan() || volume <= 0.0 {
+            return 0;
+        }
         let mut total = 0.0;
         let mut t = t0;
         while t < t1 {
@@ -66,7 +74,7 @@ impl PortTraffic {
             total += self.rate_pps(device, port, t) * step;
             t += step;
         }
-        total.round() as u64
+        (total * volume).round() as u64
     }
 }
 
@@ -82,6 +90,12 @@ mod tests {
         assert!(noon > night * 1.5, "noon {noon} night {night}");
         assert_eq!(m.packets(2, 3, 100.0, 160.0), m.packets(2, 3, 100.0, 160.0));
         assert_ne!(m.rate_pps(1, 1, 500.0), m.rate_pps(1, 2, 500.0));
+        let whole = m.packets(2, 3, 0.0, 3600.0) as f64;
+        let compressed = m.packets_scaled(2, 3, 0.0, 3600.0, 1.0 / 60.0) as f64;
+        assert!(
+            (compressed * 60.0 / whole - 1.0).abs() < 0.01,
+            "{compressed} vs {whole}"
+        );
         let other = PortTraffic { seed: 8, ..m };
         assert_ne!(m.packets(1, 1, 0.0, 60.0), other.packets(1, 1, 0.0, 60.0));
     }
