@@ -24,12 +24,13 @@ mod forecasts;
 mod metrics;
 pub mod openapi;
 mod reservations;
+pub mod services;
 mod topology;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::Router;
 use tokio_util::sync::CancellationToken;
 
@@ -110,6 +111,14 @@ pub fn router(state: ApiState) -> Router {
             get(reservations::get_one).delete(reservations::delete),
         )
         .route("/whatif", post(reservations::what_if))
+        .route("/services", get(services::list).post(services::create))
+        .route(
+            "/services/{name}",
+            get(services::get_one).delete(services::delete),
+        )
+        .route("/services/{name}/backends", put(services::set_backends))
+        .route("/translations", get(services::translations))
+        .route("/hooks", get(services::hooks))
         .route("/events", get(events::stream))
         .route("/openapi.json", get(openapi::document))
         .fallback(not_found)

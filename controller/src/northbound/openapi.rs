@@ -6,7 +6,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::dto;
-use super::{events, forecasts, reservations, topology};
+use super::{events, forecasts, reservations, services, topology};
 use crate::core::{Anomaly, ControllerEvent, Decision, Rule};
 
 /// Declares the bearer scheme mutating calls reference.
@@ -33,6 +33,8 @@ impl Modify for Bearer {
         forecasts::link, forecasts::pair, forecasts::anomalies, forecasts::decisions,
         reservations::create, reservations::list, reservations::get_one, reservations::delete,
         reservations::what_if, events::stream, document,
+        services::create, services::list, services::get_one, services::delete,
+        services::set_backends, services::translations, services::hooks,
     ),
     components(schemas(
         dto::ErrorBody, dto::ErrorDetail, dto::DeviceDto, dto::PortDto, dto::LinkDto,
@@ -40,6 +42,11 @@ impl Modify for Bearer {
         dto::ForecastDto, dto::FlowMatchDto, dto::ReservationBody, dto::ReservationDto,
         dto::CreatedDto, dto::WhatIfBody, dto::WhatIfOutcomeDto, dto::LinkProjectionDto,
         dto::WhatIfDto, Anomaly, Decision, Rule, ControllerEvent,
+        services::ServiceBody, services::ServiceBackendBody, services::BackendReportBody,
+        services::BackendsBody, services::BackendDto, services::DemandDto, services::ServiceDto,
+        services::ServiceChangeDto, services::TranslationDto, services::HooksDto,
+        crate::services::HookCall, crate::services::HookRecord, crate::services::HookForecast,
+        crate::services::HookKind, crate::services::HookStatus, crate::services::LeaseKind,
     )),
     modifiers(&Bearer),
 )]

@@ -1,0 +1,466 @@
+//! Services, translations and hooks: create, list, get and delete services; the orchestrator
+//! reports the instances it runs (`PUT .../backends`, an instance without an address gets a
+//! pre-reserved shadow or a dynamic one); the translation records the controller programmed;
+//! the hook calls waiting and their recent outcomes. Errors of the services layer map to the one
+//! error shape here: unknown service 404, everything else a 422 naming the field.
+
+use std::net::Ipv4Addr;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::dto::ErrorBody;
+use super::error::{ApiError, ApiJson};
+use super::ApiState;
+use crate::core::naming::parse_mac;
+use crate::services::{
+    Backend, BackendReport, HookCall, HookRecord, LeaseKind, PoolError, ServiceSpec, ServiceView,
+    ServicesError,
+};
+
+/// A backend given when a service is created.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceBackendBody {
+    /// Physical address (inside the service's pool).
+    #[schema(value_type = String, example = "10.1.0.1")]
+    pub ip: Ipv4Addr,
+    /// MAC, `aa:bb:cc:dd:ee:ff`.
+    pub mac: String,
+    /// Load-balancing weight (default 1).
+    #[serde(default)]
+    pub weight: Option<u16>,
+}
+
+/// A new service.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceBody {
+    /// Unique name (`[A-Za-z0-9._-]`, at most 64).
+    pub name: String,
+    /// Owner; pools are per tenant.
+    pub tenant: String,
+    /// Logical address clients use.
+    #[schema(value_type = String, example = "192.0.2.10")]
+    pub vip: Ipv4Addr,
+    /// MAC replies appear from; derived from the VIP when absent.
+    #[serde(default)]
+    pub vip_mac: Option<String>,
+    /// Pool of physical addresses, `a.b.c.d/len`.
+    #[schema(value_type = String, example = "10.1.0.0/24")]
+    pub pool: ipnetwork::Ipv4Network,
+    /// Instances running now.
+    #[serde(default)]
+    pub backends: Vec<ServiceBackendBody>,
+    /// Priority for pool addresses (default 0).
+    #[serde(default)]
+    pub tier: u8,
+    /// Traffic one instance serves, bits/s.
+    pub instance_capacity_bps: u64,
+    /// Fewest instances (default 1).
+    #[serde(default = "one")]
+    pub min_instances: u32,
+    /// Most instances (default 8).
+    #[serde(default = "eight")]
+    pub max_instances: u32,
+    /// Policy name (default `default`).
+    #[serde(default)]
+    pub policy: Option<String>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn eight() -> u32 {
+    8
+}
+
+/// An instance as the orchestrator reports it.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BackendReportBody {
+    /// Its address; absent: the controller assigns one (a shadow reserved for it, else a free
+    /// address of the pool).
+    #[serde(default)]
+    #[schema(value_type = Option<String>, example = "10.1.0.2")]
+    pub ip: Option<Ipv4Addr>,
+    /// MAC, `aa:bb:cc:dd:ee:ff`.
+    pub mac: String,
+    /// Load-balancing weight (default 1).
+    #[serde(default)]
+    pub weight: Option<u16>,
+}
+
+/// The instances running now (replaces the backend list).
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BackendsBody {
+    /// Every instance running.
+    pub backends: Vec<BackendReportBody>,
+}
+
+/// A backend and how its address was leased.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct BackendDto {
+    /// Physical address.
+    pub ip: String,
+    /// MAC.
+    pub mac: String,
+    /// Weight.
+    pub weight: u16,
+    /// How the address was leased.
+    pub lease: LeaseKind,
+}
+
+/// A service's forecast demand.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DemandDto {
+    /// Highest point forecast over the horizon, bits/s.
+    pub point_bps: f64,
+    /// Highest upper 95 % bound over the horizon, bits/s.
+    pub upper95_bps: f64,
+    /// Host pairs sending to the service.
+    pub pairs: usize,
+}
+
+/// A service.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ServiceDto {
+    /// Service number (names its switch entries).
+    pub id: u32,
+    /// Name.
+    pub name: String,
+    /// Tenant.
+    pub tenant: String,
+    /// Logical address.
+    pub vip: String,
+    /// MAC replies appear from.
+    pub vip_mac: String,
+    /// Pool of physical addresses.
+    pub pool: String,
+    /// Tier.
+    pub tier: u8,
+    /// Traffic one instance serves, bits/s.
+    pub instance_capacity_bps: u64,
+    /// Fewest instances.
+    pub min_instances: u32,
+    /// Most instances.
+    pub max_instances: u32,
+    /// Policy followed.
+    pub policy: String,
+    /// Instances running.
+    pub backends: Vec<BackendDto>,
+    /// Addresses reserved ahead of predicted instances.
+    pub shadows: Vec<String>,
+    /// Latest demand forecast, when any host pair sends to it.
+    pub demand: Option<DemandDto>,
+    /// Instances that forecast needs under the policy.
+    pub needed_instances: Option<u32>,
+}
+
+/// Answer to a change of a service.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ServiceChangeDto {
+    /// The service after (or, for a delete, before) the change.
+    pub service: ServiceDto,
+    /// What the switches are asked to do, one line each.
+    pub actions: Vec<String>,
+}
+
+/// One logical → physical translation.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TranslationDto {
+    /// Service.
+    pub service: String,
+    /// Tenant.
+    pub tenant: String,
+    /// Logical address (the VIP).
+    pub logical_ip: String,
+    /// Logical MAC.
+    pub logical_mac: String,
+    /// Physical address.
+    pub physical_ip: String,
+    /// The instance's MAC; absent for a shadow (no instance yet).
+    pub physical_mac: Option<String>,
+    /// How the address is leased (`shadow`: reserved ahead of a predicted instance).
+    pub kind: LeaseKind,
+    /// Leased since, nanoseconds since the epoch.
+    pub since_ns: u64,
+    /// Devices it is programmed on.
+    pub devices: usize,
+}
+
+/// Hook calls waiting and recently finished.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct HooksDto {
+    /// Calls not yet taken by the executor, oldest first.
+    pub pending: Vec<HookCall>,
+    /// Recent outcomes, oldest first.
+    pub recent: Vec<HookRecord>,
+}
+
+fn api_error(e: ServicesError) -> ApiError {
+    let msg = e.to_string();
+    match e {
+        ServicesError::Unknown(_) => ApiError::NotFound(msg),
+        ServicesError::Invalid { field, .. } => ApiError::invalid(field, msg),
+        ServicesError::Exists(_) => ApiError::invalid("name", msg),
+        ServicesError::VipTaken { .. } => ApiError::invalid("vip", msg),
+        ServicesError::UnknownPolicy(_) => ApiError::invalid("policy", msg),
+        ServicesError::Pool(PoolError::Overlap { .. }) => ApiError::invalid("pool", msg),
+        ServicesError::Pool(_) => ApiError::invalid("backends", msg),
+    }
+}
+
+fn mac(field: &str, text: &str) -> Result<prescient_topology::MacAddr, ApiError> {
+    parse_mac(text).ok_or_else(|| {
+        ApiError::invalid(field, format!("{text:?} is not a MAC `aa:bb:cc:dd:ee:ff`"))
+    })
+}
+
+fn weight(field: &str, w: Option<u16>) -> Result<u16, ApiError> {
+    match w.unwrap_or(1) {
+        0 => Err(ApiError::invalid(field, "weight 0: must be at least 1")),
+        w => Ok(w),
+    }
+}
+
+fn dto(v: &ServiceView) -> ServiceDto {
+    let s = &v.spec;
+    ServiceDto {
+        id: v.id,
+        name: s.name.clone(),
+        tenant: s.tenant.clone(),
+        vip: s.vip.to_string(),
+        vip_mac: s.logical_mac().to_string(),
+        pool: s.pool.to_string(),
+        tier: s.tier,
+        instance_capacity_bps: s.instance_capacity_bps,
+        min_instances: s.min_instances,
+        max_instances: s.max_instances,
+        policy: v.policy.clone(),
+        backends: s
+            .backends
+            .iter()
+            .zip(&v.leases)
+            .map(|(b, l)| BackendDto {
+                ip: b.ip.to_string(),
+                mac: b.mac.to_string(),
+                weight: b.weight,
+                lease: *l,
+            })
+            .collect(),
+        shadows: v.shadows.iter().map(Ipv4Addr::to_string).collect(),
+        demand: v.demand.map(|d| DemandDto {
+            point_bps: d.point_bps,
+            upper95_bps: d.upper_bps,
+            pairs: d.pairs,
+        }),
+        needed_instances: v.needed,
+    }
+}
+
+fn find(s: &ApiState, name: &str) -> Result<ServiceDto, ApiError> {
+    s.core
+        .read(|c| c.services().view(name).map(|v| dto(&v)))
+        .ok_or_else(|| ApiError::NotFound(format!("no service named {name:?}")))
+}
+
+/// Creates a service and programs it.
+#[utoipa::path(post, path = "/api/v1/services", tag = "services",
+    request_body = ServiceBody, security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Created", body = ServiceChangeDto),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 401, description = "Missing or wrong token", body = ErrorBody),
+        (status = 422, description = "Invalid value, name or VIP taken, pool overlapping another tenant's", body = ErrorBody)))]
+pub async fn create(
+    State(s): State<ApiState>,
+    ApiJson(body): ApiJson<ServiceBody>,
+) -> Result<(StatusCode, Json<ServiceChangeDto>), ApiError> {
+    let backends = body
+        .backends
+        .iter()
+        .enumerate()
+        .map(|(i, b)| {
+            Ok(Backend {
+                ip: b.ip,
+                mac: mac(&format!("backends[{i}].mac"), &b.mac)?,
+                weight: weight(&format!("backends[{i}].weight"), b.weight)?,
+            })
+        })
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    let vip_mac = match &body.vip_mac {
+        Some(m) => Some(mac("vip_mac", m)?),
+        None => None,
+    };
+    let spec = ServiceSpec {
+        name: body.name.clone(),
+        tenant: body.tenant,
+        vip: body.vip,
+        vip_mac,
+        pool: body.pool,
+        backends,
+        tier: body.tier,
+        instance_capacity_bps: body.instance_capacity_bps,
+        min_instances: body.min_instances,
+        max_instances: body.max_instances,
+        policy: body.policy,
+    };
+    let now = s.core.now();
+    let (view, actions) = s
+        .core
+        .apply(|c| {
+            c.create_service(now, spec).map(|(_, actions)| {
+                let view = c.services().view(&body.name).map(|v| dto(&v));
+                (view, actions)
+            })
+        })
+        .map_err(api_error)?;
+    let summaries = actions.iter().map(|a| a.summary()).collect();
+    s.core.dispatch(actions);
+    let service = view.ok_or_else(|| ApiError::NotFound(format!("{:?} vanished", body.name)))?;
+    Ok((
+        StatusCode::CREATED,
+        Json(ServiceChangeDto {
+            service,
+            actions: summaries,
+        }),
+    ))
+}
+
+/// Every service.
+#[utoipa::path(get, path = "/api/v1/services", tag = "services",
+    responses((status = 200, description = "Services", body = [ServiceDto])))]
+pub async fn list(State(s): State<ApiState>) -> Json<Vec<ServiceDto>> {
+    Json(
+        s.core
+            .read(|c| c.services().views().iter().map(dto).collect()),
+    )
+}
+
+/// One service, with its shadows and latest demand forecast.
+#[utoipa::path(get, path = "/api/v1/services/{name}", tag = "services",
+    params(("name" = String, Path, description = "Service name")),
+    responses(
+        (status = 200, description = "The service", body = ServiceDto),
+        (status = 404, description = "No such service", body = ErrorBody)))]
+pub async fn get_one(
+    State(s): State<ApiState>,
+    Path(name): Path<String>,
+) -> Result<Json<ServiceDto>, ApiError> {
+    find(&s, &name).map(Json)
+}
+
+/// Removes a service: its entries leave the switches, its addresses go back to the pool.
+#[utoipa::path(delete, path = "/api/v1/services/{name}", tag = "services",
+    params(("name" = String, Path, description = "Service name")), security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Removed; the service as it was", body = ServiceChangeDto),
+        (status = 401, description = "Missing or wrong token", body = ErrorBody),
+        (status = 404, description = "No such service", body = ErrorBody)))]
+pub async fn delete(
+    State(s): State<ApiState>,
+    Path(name): Path<String>,
+) -> Result<Json<ServiceChangeDto>, ApiError> {
+    let now = s.core.now();
+    let (service, actions) = s
+        .core
+        .apply(|c| {
+            let view = c.services().view(&name).map(|v| dto(&v));
+            c.remove_service(now, &name).map(|(_, a)| (view, a))
+        })
+        .map_err(api_error)?;
+    let summaries = actions.iter().map(|a| a.summary()).collect();
+    s.core.dispatch(actions);
+    let service =
+        service.ok_or_else(|| ApiError::NotFound(format!("no service named {name:?}")))?;
+    Ok(Json(ServiceChangeDto {
+        service,
+        actions: summaries,
+    }))
+}
+
+/// The orchestrator reports the instances running; the backend list is replaced, all or
+/// nothing.
+#[utoipa::path(put, path = "/api/v1/services/{name}/backends", tag = "services",
+    params(("name" = String, Path, description = "Service name")),
+    request_body = BackendsBody, security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Accepted; the service with its backends' leases", body = ServiceChangeDto),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 401, description = "Missing or wrong token", body = ErrorBody),
+        (status = 404, description = "No such service", body = ErrorBody),
+        (status = 422, description = "Invalid value, address outside the pool or held by another service, pool exhausted", body = ErrorBody)))]
+pub async fn set_backends(
+    State(s): State<ApiState>,
+    Path(name): Path<String>,
+    ApiJson(body): ApiJson<BackendsBody>,
+) -> Result<Json<ServiceChangeDto>, ApiError> {
+    let reports = body
+        .backends
+        .iter()
+        .enumerate()
+        .map(|(i, b)| {
+            Ok(BackendReport {
+                ip: b.ip,
+                mac: mac(&format!("backends[{i}].mac"), &b.mac)?,
+                weight: weight(&format!("backends[{i}].weight"), b.weight)?,
+            })
+        })
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    let now = s.core.now();
+    let (view, actions) = s
+        .core
+        .apply(|c| {
+            c.set_service_backends(now, &name, &reports).map(|(_, a)| {
+                let view = c.services().view(&name).map(|v| dto(&v));
+                (view, a)
+            })
+        })
+        .map_err(api_error)?;
+    let summaries = actions.iter().map(|a| a.summary()).collect();
+    s.core.dispatch(actions);
+    let service = view.ok_or_else(|| ApiError::NotFound(format!("no service named {name:?}")))?;
+    Ok(Json(ServiceChangeDto {
+        service,
+        actions: summaries,
+    }))
+}
+
+/// Every logical → physical translation record, running and shadow instances.
+#[utoipa::path(get, path = "/api/v1/translations", tag = "services",
+    responses((status = 200, description = "Translations", body = [TranslationDto])))]
+pub async fn translations(State(s): State<ApiState>) -> Json<Vec<TranslationDto>> {
+    Json(s.core.read(|c| {
+        c.services()
+            .translations()
+            .into_iter()
+            .map(|t| TranslationDto {
+                service: t.service,
+                tenant: t.tenant,
+                logical_ip: t.logical_ip.to_string(),
+                logical_mac: t.logical_mac.to_string(),
+                physical_ip: t.physical_ip.to_string(),
+                physical_mac: t.physical_mac.map(|m| m.to_string()),
+                kind: t.kind,
+                since_ns: t.since.nanos(),
+                devices: t.devices,
+            })
+            .collect()
+    }))
+}
+
+/// Hook calls waiting for the executor and the recent outcomes.
+#[utoipa::path(get, path = "/api/v1/hooks", tag = "services",
+    responses((status = 200, description = "Hook calls", body = HooksDto)))]
+pub async fn hooks(State(s): State<ApiState>) -> Json<HooksDto> {
+    Json(s.core.read(|c| HooksDto {
+        pending: c.services().pending_hooks().cloned().collect(),
+        recent: c.services().hook_outcomes().iter().cloned().collect(),
+    }))
+}
