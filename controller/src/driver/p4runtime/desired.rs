@@ -27,7 +27,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use prescient_southbound::p4runtime::pipeconf::{Backend, Intent};
 use prescient_topology::{DeviceId, LinkKey, MacAddr, PortRef, Snapshot, Subject, Timestamp};
@@ -116,6 +117,50 @@ impl Fabric {
                 .zip(&other.hosts)
                 .all(|((m, a), (n, b))| m == n && a.at == b.at && a.ips == b.ips)
             && self.owners() == other.owners()
+    }
+}
+
+/// The fabric as last read, shared by every device task so the core is read once per interval
+/// however many devices there are; a generation number tells tasks whether it changed.
+#[derive(Debug, Default)]
+pub struct FabricCache {
+    inner: Mutex<Option<Cached>>,
+}
+
+#[derive(Debug)]
+struct Cached {
+    read_at: tokio::time::Instant,
+    generation: u64,
+    fabric: Arc<Fabric>,
+}
+
+impl FabricCache {
+    /// The fabric no older than `max_age`, and its generation (which increases only when
+    /// [`Fabric::same_as`] says the content changed).
+    pub fn get(
+        &self,
+        core: &SharedCore,
+        now: tokio::time::Instant,
+        max_age: Duration,
+    ) -> (u64, Arc<Fabric>) {
+        let mut cached = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(c) = cached.as_ref() {
+            if now.saturating_duration_since(c.read_at) < max_age {
+                return (c.generation, Arc::clone(&c.fabric));
+            }
+        }
+        let fresh = Fabric::read(core);
+        let (generation, fabric) = match cached.as_ref() {
+            Some(c) if c.fabric.same_as(&fresh) => (c.generation, Arc::clone(&c.fabric)),
+            Some(c) => (c.generation + 1, Arc::new(fresh)),
+            None => (1, Arc::new(fresh)),
+        };
+        *cached = Some(Cached {
+            read_at: now,
+            generation,
+            fabric: Arc::clone(&fabric),
+        });
+        (generation, fabric)
     }
 }
 

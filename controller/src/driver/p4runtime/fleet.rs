@@ -15,6 +15,7 @@ use prescient_topology::Probe;
 use tokio::sync::{mpsc, watch};
 
 use super::arp::ArpRelay;
+use super::desired::FabricCache;
 use super::plan::P4Plan;
 use crate::core::Action;
 
@@ -51,6 +52,8 @@ pub struct Fleet {
     pub peers: BTreeMap<u64, mpsc::Sender<ToDevice>>,
     /// Relayed ARP frames, to recognise them when they come back.
     pub relay: Arc<ArpRelay>,
+    /// The topology and hosts, read once for all devices.
+    pub fabric: Arc<FabricCache>,
 }
 
 /// A device task's mailbox, held by the OpenFlow driver.
@@ -92,6 +95,7 @@ pub struct P4Fleet {
     plan: P4Plan,
     version: u64,
     relay: Arc<ArpRelay>,
+    fabric: Arc<FabricCache>,
 }
 
 impl P4Fleet {
@@ -100,8 +104,11 @@ impl P4Fleet {
         let fleet = P4Fleet {
             inboxes,
             plan: P4Plan::new(),
-            version: 0,
+            // 0 is the placeholder fleet a task holds before the first publication (with a
+            // fabric cache of its own, whose generations mean nothing here).
+            version: 1,
             relay: Arc::new(ArpRelay::default()),
+            fabric: Arc::new(FabricCache::default()),
         };
         fleet.publish();
         fleet
@@ -148,6 +155,7 @@ impl P4Fleet {
             plan: self.plan.clone(),
             peers,
             relay: Arc::clone(&self.relay),
+            fabric: Arc::clone(&self.fabric),
         });
         for inbox in self.inboxes.values() {
             // A task that has stopped has no use for the plan.
@@ -174,7 +182,7 @@ mod tests {
         let mut fleet = P4Fleet::new(BTreeMap::from([(3, inbox)]));
         assert!(mailbox.fleet.has_changed().unwrap_or(false));
         let first = mailbox.fleet.borrow_and_update().clone();
-        assert_eq!(first.version, 0);
+        assert_eq!(first.version, 1);
         assert!(first.peers.contains_key(&3));
 
         let of = DeviceId::openflow(1);
@@ -214,7 +222,7 @@ mod tests {
         fleet.apply(&[mixed]);
         assert!(mailbox.fleet.has_changed().unwrap_or(false));
         let now = mailbox.fleet.borrow_and_update().clone();
-        assert_eq!(now.version, 1);
+        assert_eq!(now.version, 2);
         assert_eq!(now.plan.meters().len(), 1);
     }
 

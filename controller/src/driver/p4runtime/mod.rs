@@ -43,7 +43,6 @@ pub use desired::port_mac;
 pub use fleet::{P4Fleet, P4Inbox, ToDevice};
 
 use crate::core::SharedCore;
-use desired::Fabric;
 use fleet::{Fleet, Mailbox};
 use sync::Mirror;
 
@@ -92,9 +91,6 @@ pub fn prescient_p4info() -> Result<P4Info, P4InfoError> {
     ))
 }
 
-/// Where the OpenFlow driver delivers probes and the plan for a device (see [`fleet`]).
-pub type ProbeInbox = P4Inbox;
-
 /// Drives `target` until `cancel` fires; its probes and plan arrive through the returned inbox.
 pub fn spawn(
     core: Arc<SharedCore>,
@@ -109,7 +105,7 @@ pub fn spawn(
 
 /// One reconciliation's inputs and outcome.
 struct Attempt {
-    fabric: Fabric,
+    generation: u64,
     version: u64,
     converged: bool,
     retry_at: tokio::time::Instant,
@@ -448,12 +444,13 @@ impl Device {
                 }
             }
         }
-        let fabric = Fabric::read(&self.core);
         let fleet = self.fleet.borrow().clone();
         let now = tokio::time::Instant::now();
+        // Younger than one interval: every task's tick shares one read of the core.
+        let (generation, fabric) = fleet.fabric.get(&self.core, now, RECONCILE_INTERVAL / 2);
         if self.last.as_ref().is_some_and(|a| {
             a.version == fleet.version
-                && a.fabric.same_as(&fabric)
+                && a.generation == generation
                 && (a.converged || now < a.retry_at)
         }) {
             return;
@@ -480,7 +477,7 @@ impl Device {
             self.last_error = None;
         }
         self.last = Some(Attempt {
-            fabric,
+            generation,
             version: fleet.version,
             converged,
             retry_at: now + RETRY_BACKOFF,

@@ -399,3 +399,39 @@ fn a_translation_replaces_the_identity_entry_and_services_reach_every_device() {
         }
     }
 }
+
+#[test]
+fn the_fabric_cache_reads_once_per_interval_and_counts_real_changes() {
+    use crate::core::{CoreConfig, SharedCore};
+    use prescient_topology::Port;
+
+    let core = SharedCore::new(CoreConfig::default());
+    let cache = FabricCache::default();
+    let age = std::time::Duration::from_millis(100);
+    let t0 = tokio::time::Instant::now();
+    let (g0, f0) = cache.get(&core, t0, age);
+    assert!(f0.hosts.is_empty());
+    let device = DeviceId::p4runtime(1);
+    let port3 = Port {
+        no: PortNo(3),
+        name: "p3".into(),
+        mac: port_mac(1, 3),
+        up: true,
+        reported_speed_bps: Some(GIG),
+    };
+    let now = core.now();
+    core.apply(|c| c.device_up(now, device, vec![port3]));
+    core.apply(|c| c.host_seen(now, mac(1), Some(ip(1)), p4(1, 3)))
+        .expect("host seen");
+    // Within the interval the cached (older) read is served.
+    let (g1, f1) = cache.get(&core, t0 + age / 2, age);
+    assert_eq!((g1, f1.hosts.len()), (g0, 0));
+    let (g2, f2) = cache.get(&core, t0 + age, age);
+    assert_eq!(g2, g0 + 1);
+    assert_eq!(f2.hosts[&mac(1)].ips, BTreeSet::from([ip(1)]));
+    // Seen again, nothing else changed: same generation.
+    core.apply(|c| c.host_seen(core.now(), mac(1), Some(ip(1)), p4(1, 3)))
+        .expect("host seen");
+    let (g3, _) = cache.get(&core, t0 + age * 2, age);
+    assert_eq!(g3, g2);
+}
