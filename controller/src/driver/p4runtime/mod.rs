@@ -23,20 +23,21 @@
 pub mod arp;
 pub mod desired;
 pub mod fleet;
+mod packets;
 pub mod plan;
+mod reconcile;
 pub mod sync;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use prescient_southbound::p4runtime::pipeconf::names;
 use prescient_southbound::p4runtime::proto::p4::config::v1::P4Info;
-use prescient_southbound::p4runtime::proto::p4::v1 as p4;
 use prescient_southbound::p4runtime::{
     pipeconf, ClientConfig, ClientError, P4InfoError, P4RuntimeClient, StreamEvent,
 };
-use prescient_topology::{DeviceId, MacAddr, Port, PortCounters, PortNo, PortRef, Protocol};
+use prescient_topology::{DeviceId, Port, PortCounters, PortNo, PortRef};
 use tokio_util::sync::CancellationToken;
 
 pub use desired::port_mac;
@@ -204,187 +205,6 @@ async fn drive(
 }
 
 impl Device {
-    /// A punted frame: into discovery and host tracking; ARP is relayed on to its hosts.
-    fn packet_in(&self, at: PortRef, frame: &[u8]) {
-        let arp = frame.get(12..14) == Some(&ETH_TYPE_ARP.to_be_bytes()[..]);
-        let fleet = self.fleet.borrow().clone();
-        let now = tokio::time::Instant::now();
-        if arp && fleet.relay.is_echo(frame, now) {
-            return;
-        }
-        // Topology changes can move reservations; the OpenFlow driver owns the outlet.
-        self.core
-            .dispatch(super::punted_frame(&self.core, at, frame));
-        if !arp {
-            return;
-        }
-        if let Some(reply) = self.proxy(&fleet, frame) {
-            if let Some(me) = fleet.peers.get(&self.id.id) {
-                let _ = me.try_send(ToDevice::PacketOut {
-                    port: at.port.0,
-                    frame: reply,
-                });
-            }
-            return;
-        }
-        let Some(relay) = arp::decide(frame, at, &self.core.snapshot()) else {
-            return;
-        };
-        fleet.relay.remember(frame, now);
-        // A full queue drops the frame: the host asks again.
-        match relay {
-            arp::Relay::To(port) if port.device.protocol == Protocol::P4Runtime => {
-                if let Some(peer) = fleet.peers.get(&port.device.id) {
-                    let _ = peer.try_send(ToDevice::PacketOut {
-                        port: port.port.0,
-                        frame: frame.to_vec(),
-                    });
-                }
-            }
-            // A host behind OpenFlow switches: towards its switch; theirs deliver by MAC.
-            arp::Relay::To(port) => {
-                let first = self
-                    .core
-                    .snapshot()
-                    .shortest_path(self.id, port.device)
-                    .ok()
-                    .and_then(|p| p.links.first().map(|l| l.src.port.0));
-                if let (Some(out), Some(me)) = (first, fleet.peers.get(&self.id.id)) {
-                    let _ = me.try_send(ToDevice::PacketOut {
-                        port: out,
-                        frame: frame.to_vec(),
-                    });
-                }
-            }
-            arp::Relay::Flood { except } => {
-                for (device, peer) in &fleet.peers {
-                    let except = (*device == except.device.id).then_some(except.port.0);
-                    let _ = peer.try_send(ToDevice::Flood {
-                        frame: frame.to_vec(),
-                        except,
-                    });
-                }
-            }
-        }
-    }
-
-    /// The answer to an ARP request for a translated service address (no host owns it).
-    fn proxy(&self, fleet: &Fleet, frame: &[u8]) -> Option<Vec<u8>> {
-        let asked = arp::requested(frame)?;
-        let t = fleet
-            .plan
-            .translations()
-            .values()
-            .find(|t| t.logical_ip == asked)?;
-        arp::proxy_reply(frame, t.logical_mac)
-    }
-
-    /// Sends a queued frame: out of one port, or flooded out of every port but those linked
-    /// to other P4Runtime switches (their own relays flood there). Ports towards OpenFlow
-    /// switches are flooded too, so hosts behind them hear requests.
-    async fn send(&self, client: &mut P4RuntimeClient, msg: ToDevice) {
-        let (ports, frame) = match msg {
-            ToDevice::PacketOut { port, frame } => (vec![port], frame),
-            ToDevice::Flood { frame, except } => {
-                let snapshot = self.core.snapshot();
-                let linked: BTreeSet<PortRef> = snapshot
-                    .links()
-                    .iter()
-                    .filter(|l| l.src.device == self.id)
-                    .filter(|l| l.dst.device.protocol == Protocol::P4Runtime)
-                    .map(|l| l.src)
-                    .collect();
-                let ports = self
-                    .target
-                    .ports
-                    .iter()
-                    .copied()
-                    .filter(|p| Some(*p) != except)
-                    .filter(|p| {
-                        !linked.contains(&PortRef {
-                            device: self.id,
-                            port: PortNo(*p),
-                        })
-                    })
-                    .collect();
-                (ports, frame)
-            }
-        };
-        for port in ports {
-            let meta = [(EGRESS_PORT, port.to_be_bytes().to_vec())];
-            if let Err(e) = client.packet_out(frame.clone(), &meta).await {
-                tracing::debug!(device = %self.id, port, "packet-out not sent: {e}");
-            }
-        }
-    }
-
-    /// Hosts the program reported through `learned_host_t` digests (new `(mac, ip, port)`
-    /// triples), so hosts that never ARP through the fabric are still routed.
-    fn hosts_learned(&self, entries: &[Vec<(String, Vec<u8>)>]) {
-        let now = self.core.now();
-        for entry in entries {
-            let field = |name: &str| {
-                entry
-                    .iter()
-                    .find(|(n, _)| n == name)
-                    .map(|(_, v)| v.as_slice())
-            };
-            let (Some(mac), Some(ip), Some(port)) = (field("mac"), field("ip"), field("port"))
-            else {
-                continue;
-            };
-            let mac = MacAddr(be_array::<6>(mac));
-            let ip = std::net::Ipv4Addr::from(be_array::<4>(ip));
-            if mac.is_multicast() || ip.is_unspecified() {
-                continue;
-            }
-            let at = PortRef {
-                device: self.id,
-                port: PortNo(be_u32(port)),
-            };
-            match self.core.apply(|c| c.host_seen(now, mac, Some(ip), at)) {
-                Ok(actions) => self.core.dispatch(actions),
-                Err(e) => tracing::debug!(device = %self.id, "learned host not applied: {e}"),
-            }
-        }
-    }
-
-    /// Asks the device for `learned_host_t` digests (not replayed by the client: it is
-    /// re-enabled after every reconnect). One digest per list, sent at once.
-    async fn enable_digests(&mut self, client: &mut P4RuntimeClient) {
-        let Ok(index) = client.index().cloned() else {
-            return;
-        };
-        let config = p4::digest_entry::Config {
-            max_timeout_ns: 0,
-            max_list_size: 1,
-            ack_timeout_ns: 1_000_000_000,
-        };
-        let entry = match index.encode_digest_config(names::LEARNED_HOST, config) {
-            Ok(e) => e,
-            Err(e) => return self.failed(format!("learned-host digests not enabled: {e}")),
-        };
-        let update = |op: p4::update::Type| p4::Update {
-            r#type: op as i32,
-            entity: Some(p4::Entity {
-                entity: Some(p4::entity::Entity::DigestEntry(entry)),
-            }),
-        };
-        let result = match client.write(vec![update(p4::update::Type::Insert)]).await {
-            Err(ClientError::Write(e))
-                if e.failures
-                    .iter()
-                    .any(|f| f.code == tonic::Code::AlreadyExists) =>
-            {
-                client.write(vec![update(p4::update::Type::Modify)]).await
-            }
-            other => other,
-        };
-        if let Err(e) = result {
-            self.failed(format!("learned-host digests not enabled: {e}"));
-        }
-    }
-
     /// Reads the program's port counters into the core.
     async fn read_counters(&self, client: &mut P4RuntimeClient) {
         if !client.is_primary() {
@@ -419,84 +239,6 @@ impl Device {
             (Err(e), _) | (_, Err(e)) => {
                 tracing::debug!(device = %self.id, "counters not read: {e}")
             }
-        }
-    }
-
-    /// Brings the owned tables to the desired entries (see the module docs).
-    async fn reconcile(&mut self, client: &mut P4RuntimeClient) {
-        if !client.is_primary() {
-            return;
-        }
-        let Ok(index) = client.index().cloned() else {
-            return;
-        };
-        if self.resync {
-            match read_owned(client).await {
-                Ok(entries) => {
-                    self.mirror.reset(entries);
-                    self.resync = false;
-                    self.last = None;
-                    self.enable_digests(client).await;
-                }
-                Err(e) => {
-                    self.failed(format!("owned tables not read back: {e}"));
-                    return;
-                }
-            }
-        }
-        let fleet = self.fleet.borrow().clone();
-        let now = tokio::time::Instant::now();
-        // Younger than one interval: every task's tick shares one read of the core.
-        let (generation, fabric) = fleet.fabric.get(&self.core, now, RECONCILE_INTERVAL / 2);
-        if self.last.as_ref().is_some_and(|a| {
-            a.version == fleet.version
-                && a.generation == generation
-                && (a.converged || now < a.retry_at)
-        }) {
-            return;
-        }
-        let wanted = desired::device_entries(self.id, &fabric, &fleet.plan);
-        self.explain(wanted.notes);
-        let mut entries = BTreeMap::new();
-        for intent in wanted.entries.values() {
-            match index.encode_table_entry(&intent.table_entry()) {
-                Ok(e) => {
-                    entries.insert(sync::entry_key(&e), e);
-                }
-                Err(e) => self.failed(format!("{intent:?} does not fit the pipeline: {e}")),
-            }
-        }
-        let updates = self.mirror.diff(&entries);
-        if !updates.is_empty() {
-            if let Err(e) = write(client, &mut self.mirror, updates).await {
-                self.failed(format!("entries not written: {e}"));
-            }
-        }
-        let converged = self.mirror.diff(&entries).is_empty();
-        if converged {
-            self.last_error = None;
-        }
-        self.last = Some(Attempt {
-            generation,
-            version: fleet.version,
-            converged,
-            retry_at: now + RETRY_BACKOFF,
-        });
-    }
-
-    /// Logs what cannot be realised, once per new reason.
-    fn explain(&mut self, notes: BTreeSet<String>) {
-        for n in notes.difference(&self.notes) {
-            tracing::info!(device = %self.id, "{n}");
-        }
-        self.notes = notes;
-    }
-
-    /// Logs a reconciliation failure unless it is the one logged last (it is retried often).
-    fn failed(&mut self, why: String) {
-        if self.last_error.as_deref() != Some(why.as_str()) {
-            tracing::warn!(device = %self.id, "{why}");
-            self.last_error = Some(why);
         }
     }
 
@@ -549,48 +291,6 @@ impl Device {
         let id = self.id;
         self.core
             .dispatch(self.core.apply(|c| c.device_up(now, id, ports)));
-    }
-}
-
-/// Every entry of the owned tables, as the device holds them.
-async fn read_owned(client: &mut P4RuntimeClient) -> Result<Vec<p4::TableEntry>, ClientError> {
-    let mut all = Vec::new();
-    for table in OWNED_TABLES {
-        all.extend(client.read_table(table, false).await?);
-    }
-    Ok(all)
-}
-
-/// Writes `updates` in one batch, then the retries the refusals call for; the mirror follows
-/// what the device applied.
-async fn write(
-    client: &mut P4RuntimeClient,
-    mirror: &mut Mirror,
-    updates: Vec<p4::Update>,
-) -> Result<(), ClientError> {
-    match client.write(updates.clone()).await {
-        Ok(()) => {
-            updates.iter().for_each(|u| mirror.record(u));
-            Ok(())
-        }
-        Err(ClientError::Write(err)) => {
-            let retry = mirror.settle(&updates, &err);
-            if retry.is_empty() {
-                return Err(ClientError::Write(err));
-            }
-            match client.write(retry.clone()).await {
-                Ok(()) => {
-                    retry.iter().for_each(|u| mirror.record(u));
-                    Ok(())
-                }
-                Err(ClientError::Write(again)) => {
-                    mirror.settle(&retry, &again);
-                    Err(ClientError::Write(again))
-                }
-                Err(e) => Err(e),
-            }
-        }
-        Err(e) => Err(e),
     }
 }
 
