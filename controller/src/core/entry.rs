@@ -131,7 +131,10 @@ impl ControllerCore {
         });
         let snapshot = self.topology.snapshot();
         let mut actions = Vec::new();
-        for outcome in self.ledger.apply_topology(&snapshot) {
+        // Restored reservations wait for their links (until their grace period ends) instead
+        // of being rerouted the moment one of them flaps.
+        let restoring = self.restoring_ids();
+        for outcome in self.ledger.apply_topology_sparing(&snapshot, &restoring) {
             actions.extend(self.settle(now, outcome));
         }
         actions.extend(self.advance_restoring(now));

@@ -135,6 +135,15 @@ impl ControllerCore {
         })
     }
 
+    /// The reservations still `restoring`.
+    pub(super) fn restoring_ids(&self) -> BTreeSet<ReservationId> {
+        self.restoring
+            .keys()
+            .filter(|id| self.ledger.contains(**id) && !self.installed.contains_key(id))
+            .copied()
+            .collect()
+    }
+
     /// When a `restoring` reservation stops waiting for its path.
     pub fn restoring_until(&self, id: ReservationId) -> Option<Timestamp> {
         self.restoring

@@ -232,11 +232,26 @@ impl Ledger {
 
     /// Forgets a link; the reservations crossing it are removed and returned.
     pub fn remove_link(&mut self, link: LinkKey) -> Vec<Reservation> {
+        self.remove_link_sparing(link, &BTreeSet::new())
+    }
+
+    /// Forgets a link; the reservations crossing it are removed and returned, except those in
+    /// `spare`, which keep their path (the link becomes one they wait for, as after a restore).
+    pub fn remove_link_sparing(
+        &mut self,
+        link: LinkKey,
+        spare: &BTreeSet<ReservationId>,
+    ) -> Vec<Reservation> {
         self.capacity.remove(&link);
         let ids: Vec<ReservationId> = self
             .per_link
             .get(&link)
-            .map(|es| es.iter().map(|e| e.id).collect())
+            .map(|es| {
+                es.iter()
+                    .map(|e| e.id)
+                    .filter(|id| !spare.contains(id))
+                    .collect()
+            })
             .unwrap_or_default();
         ids.into_iter().filter_map(|id| self.remove(id)).collect()
     }
@@ -244,6 +259,16 @@ impl Ledger {
     /// Aligns links and capacities with `snapshot`. Returns the reservations that lost a link
     /// (to reroute) and those evicted by a capacity drop.
     pub fn sync(&mut self, snapshot: &Snapshot) -> (Vec<Reservation>, Vec<Reservation>) {
+        self.sync_sparing(snapshot, &BTreeSet::new())
+    }
+
+    /// [`Ledger::sync`], except that reservations in `spare` do not lose their path when one
+    /// of its links leaves (they may still be evicted by a capacity drop).
+    pub fn sync_sparing(
+        &mut self,
+        snapshot: &Snapshot,
+        spare: &BTreeSet<ReservationId>,
+    ) -> (Vec<Reservation>, Vec<Reservation>) {
         let gone: Vec<LinkKey> = self
             .capacity
             .keys()
@@ -252,7 +277,7 @@ impl Ledger {
             .collect();
         let mut lost = Vec::new();
         for k in gone {
-            lost.extend(self.remove_link(k));
+            lost.extend(self.remove_link_sparing(k, spare));
         }
         let mut evicted = Vec::new();
         for (key, cap) in snapshot.links().iter().zip(snapshot.capacities()) {

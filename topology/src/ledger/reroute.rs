@@ -60,7 +60,17 @@ impl Ledger {
     /// Brings the ledger in line with `snapshot` and re-places every reservation that lost a link
     /// or was evicted by a capacity drop.
     pub fn apply_topology(&mut self, snapshot: &Snapshot) -> Vec<RerouteOutcome> {
-        let (mut displaced, evicted) = self.sync(snapshot);
+        self.apply_topology_sparing(snapshot, &std::collections::BTreeSet::new())
+    }
+
+    /// [`Ledger::apply_topology`], sparing the reservations in `spare` from losing their path
+    /// when one of its links leaves (see [`Ledger::sync_sparing`]).
+    pub fn apply_topology_sparing(
+        &mut self,
+        snapshot: &Snapshot,
+        spare: &std::collections::BTreeSet<ReservationId>,
+    ) -> Vec<RerouteOutcome> {
+        let (mut displaced, evicted) = self.sync_sparing(snapshot, spare);
         displaced.extend(evicted);
         self.reroute(snapshot, displaced)
     }

@@ -497,3 +497,33 @@ fn ids_start_at_one() {
     let b = l.admit(req(TOP, 1, 0, 0, 100)).expect("fits");
     assert_eq!(b.id, ReservationId(2));
 }
+
+#[test]
+fn spared_reservations_keep_their_path_when_a_link_leaves() {
+    let mut l = Ledger::from_snapshot(&square(10));
+    let waiting = l.admit(req(TOP, 4, 0, 0, 100)).expect("fits").id;
+    let other = l.admit(req(TOP, 4, 0, 0, 100)).expect("fits").id;
+    let without_top = Snapshot::build(
+        Timestamp(1),
+        2,
+        (0..4).map(dev).collect(),
+        [(1, 3), (0, 2), (2, 3)]
+            .iter()
+            .map(|&(a, b)| SnapshotLink {
+                key: key(a, b),
+                capacity_bps: 10,
+                cost: 1,
+            })
+            .collect(),
+        BTreeMap::new(),
+    );
+    let spare = BTreeSet::from([waiting]);
+    let (lost, evicted) = l.sync_sparing(&without_top, &spare);
+    assert_eq!(lost.iter().map(|r| r.id).collect::<Vec<_>>(), vec![other]);
+    assert!(evicted.is_empty());
+    assert_eq!(l.get(waiting).map(|r| r.request.path.len()), Some(2));
+    // The link comes back: it counts again, within capacity.
+    l.sync(&square(10));
+    assert_eq!(l.committed(key(0, 1), Window::ALWAYS), 4);
+    assert_eq!(l.audit(), None);
+}

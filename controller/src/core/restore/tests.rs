@@ -153,12 +153,21 @@ fn a_restored_reservation_waits_for_its_links_then_gets_its_meters() {
 fn a_link_flap_while_restoring_does_not_drop_it_before_the_grace_period() {
     let (stored, _) = admitted_before_restart();
     let id = stored.reservation.id;
+    let first = stored.reservation.request.path[0];
+    let mid = first.dst.device.id;
     let mut c = ControllerCore::new(CoreConfig::default());
     c.restore(secs(100), vec![stored], Duration::from_secs(48));
-    // Half the fabric: the path's first link may be known, the rest is not.
-    bring_up(&mut c, secs(101), &[1, 3]);
+    // The first link of its path is discovered, then its far switch drops out again.
+    bring_up(&mut c, secs(101), &[1, mid]);
+    assert!(c.snapshot().link_idx(first).is_some());
+    c.device_down(secs(102), dev(mid));
+    assert!(c.snapshot().link_idx(first).is_none());
     c.tick(secs(120));
     assert_eq!(c.reservation_state(id), Some(ReservationState::Restoring));
+    // Everything back: active on its original path.
+    let actions = bring_up(&mut c, secs(121), &[1, 2, 3, 4]);
+    assert!(meters_of(&actions, id).is_some());
+    assert_eq!(c.ledger().get(id).map(|r| r.request.path[0]), Some(first));
 }
 
 #[test]
