@@ -12,11 +12,15 @@
 //!   snapshot reader, the event bus (bounded broadcast), the southbound message counters and
 //!   the outlet through which actions caused by API calls reach the southbound driver
 //!   (`dispatch` / `next_actions`).
+//! - Restart: `restore` puts back the reservations of the state store, `restoring` until their
+//!   paths are discovered again (see `restore.rs`); `take_unsaved` / `mark_unsaved` feed the
+//!   store's persister.
 //!
 //! Invariants: the ledger is aligned with the topology after every entry point that changed it
-//! (reservations that lost a link are rerouted or dropped, each with a decision); `installed`
-//! mirrors exactly the meters asked for by actions returned so far (desired state); every
-//! decision and anomaly is also published as an event.
+//! (reservations that lost a link are rerouted or dropped, each with a decision; restored
+//! reservations only once their grace period ended); `installed` mirrors exactly the meters
+//! asked for by actions returned so far (desired state); every decision and anomaly is also
+//! published as an event.
 
 pub mod config;
 mod entry;
