@@ -1,6 +1,7 @@
 //! A configured service carried out on emulated OpenFlow 1.3 switches by the whole controller:
 //! traffic a client sends to the VIP is rewritten by a select group to the backend and
-//! delivered there; the backend's reply reaches the client from the VIP and its MAC.
+//! delivered there; the backend's reply reaches the client from the VIP and its MAC; ARP for
+//! the VIP is answered by the controller.
 
 #![allow(clippy::unwrap_used)]
 
@@ -94,6 +95,26 @@ async fn the_vip_reaches_its_backend_and_replies_come_from_the_vip() {
         }
         assert_eq!(found, rules, "service rules on s{dpid}");
     }
+
+    // h1 resolves the VIP: the controller answers with the VIP's MAC.
+    let (_, before) = sim.host_received(0).unwrap();
+    sim.inject(0, arp_request(h1.mac, h1.ip, VIP)).unwrap();
+    let answer = wait_for("the VIP's ARP reply", WAIT, || {
+        let (frames, n) = sim.host_received(0).unwrap();
+        (n > before)
+            .then(|| {
+                frames
+                    .iter()
+                    .rev()
+                    .find(|f| f.get(12..14) == Some(&[0x08, 0x06][..]) && f.get(21) == Some(&2))
+                    .cloned()
+            })
+            .flatten()
+    })
+    .await
+    .unwrap();
+    assert_eq!(&answer[22..28], &VIP_MAC[..], "sender MAC is the VIP's");
+    assert_eq!(&answer[28..32], &VIP.octets()[..]);
 
     // h1 -> VIP: rewritten at s1 to h2, delivered to h2.
     let (_, before) = sim.host_received(1).unwrap();

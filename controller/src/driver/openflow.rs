@@ -167,6 +167,12 @@ impl Driver {
                     device: DeviceId::openflow(dpid.0),
                     port: PortNo(packet.in_port.0),
                 };
+                if let Some(reply) = services::proxy_arp(&self.core, &packet.data) {
+                    let out = PacketOut::to_port(packet.in_port, Bytes::from(reply));
+                    if let Err(e) = self.handle.send(dpid, Command::PacketOut(out)).await {
+                        tracing::debug!(%dpid, "ARP reply for a service address not sent: {e}");
+                    }
+                }
                 super::punted_frame(&self.core, at, &packet.data)
             }
             SwitchEvent::PortStats { dpid, counters } => {

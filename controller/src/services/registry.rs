@@ -647,6 +647,14 @@ impl Services {
         self.pending.iter()
     }
 
+    /// The MAC a VIP answers ARP with, if `ip` is a service's VIP.
+    pub fn logical_mac_of(&self, ip: Ipv4Addr) -> Option<MacAddr> {
+        self.entries
+            .values()
+            .find(|e| e.spec.vip == ip)
+            .map(|e| e.spec.logical_mac())
+    }
+
     /// Every service, by name.
     pub fn views(&self) -> Vec<ServiceView> {
         self.entries.values().map(|e| self.view_of(e)).collect()
