@@ -2,8 +2,10 @@
 //! prescient.p4, over real gRPC: hosts learned from ARP get /32 routes on every hop (and ARP is
 //! relayed between them), injected traffic reaches the other host with both host MACs intact, a
 //! reservation across the switches installs `flow_meter` entries at its rate in bytes/s and its
-//! release deletes them, and a restarted device gets its entries back. Everything is checked by
-//! reading the devices' tables back, as a user with a P4Runtime client would.
+//! release deletes them, and a restarted device gets its entries back; hosts learned from their
+//! traffic follow moves and age out; a service address reaches its backend and replies come
+//! from it; hosts behind OpenFlow and P4Runtime switches of one fabric resolve and reach each
+//! other. Tables are checked by reading them back, as a user with a P4Runtime client would.
 
 #![allow(clippy::unwrap_used)]
 
@@ -468,6 +470,128 @@ async fn a_service_address_reaches_its_backend_and_replies_come_from_the_service
         "source address is the service's"
     );
 
+    service.shutdown().await;
+    stop_sim.cancel();
+    let _ = server.await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hosts_on_either_protocol_resolve_and_reach_each_other_across_a_mixed_fabric() {
+    use prescient_sim::fabric::MixedFabric;
+    use prescient_sim::openflow::SimOptions;
+    use prescient_sim::topology::{SimTopology, TopologyKind};
+
+    // s1 (OpenFlow) - s2 (prescient.p4); h1 on s1, h2 on s2.
+    let topo = SimTopology::generate(TopologyKind::Linear(2)).unwrap();
+    let (h1, h2) = (topo.hosts[0].clone(), topo.hosts[1].clone());
+    assert_eq!((h1.attach.switch, h2.attach.switch), (0, 1));
+    let fabric = MixedFabric::new(topo, &[1], SimOptions::default()).unwrap();
+    let p4net = fabric.p4_network();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    let stop_sim = CancellationToken::new();
+    let server = tokio::spawn(serve_listener(listener, p4net.clone(), stop_sim.clone()));
+    let mut config = ServiceConfig::new("127.0.0.1:0".parse().unwrap(), None);
+    config.core.topology.discovery.probe_interval = Duration::from_millis(300);
+    config.core.topology.discovery.link_timeout = Duration::from_secs(2);
+    let p4info = prescient_p4info().unwrap();
+    config.p4 = fabric
+        .p4_devices()
+        .into_iter()
+        .map(|d| P4Target {
+            address: address.clone(),
+            device_id: d.device_id,
+            ports: d.ports,
+            port_speed_bps: Some(1_000_000_000),
+            election_id: 1,
+            p4info: p4info.clone(),
+            device_config: Vec::new(),
+            stats_interval: Duration::from_millis(500),
+        })
+        .collect();
+    let service = Service::start(config).await.unwrap();
+    let sim = fabric.spawn(service.openflow_addr());
+    let core = service.core().clone();
+    wait_for("the cable between the protocols discovered", WAIT, || {
+        (core.snapshot().links().len() == 2).then_some(())
+    })
+    .await
+    .unwrap();
+
+    let (m1, m2) = (h1.mac.0, h2.mac.0);
+    let h2_port = h2.attach.port.0;
+    // h1 (behind OpenFlow) asks for h2: the OpenFlow side floods it to s2, whose relay sends it
+    // out of h2's port.
+    sim.openflow()
+        .inject(0, arp((m1, h1.ip), h2.ip, None).into())
+        .unwrap();
+    wait_for("h1's request out of h2's port", WAIT, || {
+        p4net
+            .take_host_frames(2)
+            .iter()
+            .any(|(p, f)| *p == h2_port && f.get(6..12) == Some(&m1[..]))
+            .then_some(())
+    })
+    .await
+    .unwrap();
+    // h2 answers: the relay sends it towards s1, which delivers it to h1.
+    p4net.inject(2, h2_port, arp((m2, h2.ip), h1.ip, Some(m1)));
+    let received = |host: usize, from: [u8; 6], eth_type: [u8; 2]| {
+        let (frames, _) = sim.openflow().host_received(host).unwrap();
+        frames
+            .iter()
+            .any(|f| f.get(6..12) == Some(&from[..]) && f.get(12..14) == Some(&eth_type[..]))
+    };
+    wait_for("h2's reply delivered to h1", WAIT, || {
+        received(0, m2, [0x08, 0x06]).then_some(())
+    })
+    .await
+    .unwrap();
+
+    // IPv4 both ways once s2 routes both hosts.
+    wait_for("s2 routing both hosts", WAIT, || {
+        (routes(&p4net, 2).len() == 2).then_some(())
+    })
+    .await
+    .unwrap();
+    let to_h2 = udp_frame(
+        mac_u64(m1),
+        mac_u64(m2),
+        h1.ip.into(),
+        h2.ip.into(),
+        1,
+        2,
+        b"a",
+    );
+    sim.openflow().inject(0, to_h2.into()).unwrap();
+    wait_for("h1's datagram at h2", WAIT, || {
+        p4net
+            .take_host_frames(2)
+            .iter()
+            .any(|(p, f)| {
+                *p == h2_port && f.get(6..12) == Some(&m1[..]) && f.get(12..14) == Some(&[8, 0][..])
+            })
+            .then_some(())
+    })
+    .await
+    .unwrap();
+    let to_h1 = udp_frame(
+        mac_u64(m2),
+        mac_u64(m1),
+        h2.ip.into(),
+        h1.ip.into(),
+        2,
+        1,
+        b"b",
+    );
+    p4net.inject(2, h2_port, to_h1);
+    wait_for("h2's datagram at h1, with h2's MAC", WAIT, || {
+        received(0, m2, [0x08, 0x00]).then_some(())
+    })
+    .await
+    .unwrap();
+
+    sim.shutdown().await;
     service.shutdown().await;
     stop_sim.cancel();
     let _ = server.await;
