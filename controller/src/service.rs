@@ -83,7 +83,7 @@ pub enum ServiceError {
         source: std::io::Error,
     },
     /// The state store could not be opened or read (the error names its path).
-    #[error("state store: {0}")]
+    #[error(transparent)]
     Store(#[from] StoreError),
 }
 

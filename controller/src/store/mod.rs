@@ -70,12 +70,12 @@ impl Default for StoreConfig {
 pub enum StoreError {
     /// The file could not be opened or created (missing directory, permissions, not a redb
     /// file, corrupted, already open by another process).
-    #[error("store {path}: cannot open: {source}")]
+    #[error("store {path}: cannot open: {error}")]
     Open {
         /// The store.
         path: String,
-        /// Why.
-        source: Box<redb::Error>,
+        /// Why (in the message: the path is what a reader needs first).
+        error: Box<redb::Error>,
     },
     /// Opening the file hit an internal consistency check: the file is corrupted.
     #[error("store {path}: cannot open: the file is corrupted ({why})")]
@@ -104,14 +104,14 @@ pub enum StoreError {
         supported: u64,
     },
     /// Reading or committing failed.
-    #[error("store {path}: {operation}: {source}")]
+    #[error("store {path}: {operation}: {error}")]
     Io {
         /// The store.
         path: String,
         /// What was being done.
         operation: &'static str,
         /// Why.
-        source: Box<redb::Error>,
+        error: Box<redb::Error>,
     },
     /// A stored reservation does not decode.
     #[error("store {path}: reservation {id}: {why}")]
@@ -168,7 +168,7 @@ impl Store {
         let db = match opened {
             Ok(r) => r.map_err(|e| StoreError::Open {
                 path: name.clone(),
-                source: Box::new(e.into()),
+                error: Box::new(e.into()),
             })?,
             Err(panic) => {
                 let why = panic
@@ -206,7 +206,7 @@ impl Store {
         move |source| StoreError::Io {
             path: self.location.to_string(),
             operation,
-            source: Box::new(source),
+            error: Box::new(source),
         }
     }
 
