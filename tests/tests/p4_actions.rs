@@ -5,7 +5,8 @@
 //! release deletes them, and a restarted device gets its entries back; hosts learned from their
 //! traffic follow moves and age out; a service address reaches its backend and replies come
 //! from it; hosts behind OpenFlow and P4Runtime switches of one fabric resolve and reach each
-//! other. Tables are checked by reading them back, as a user with a P4Runtime client would.
+//! other; a new controller deletes what its predecessor left. Tables are checked by reading them
+//! back, as a user with a P4Runtime client would.
 
 #![allow(clippy::unwrap_used)]
 
@@ -44,6 +45,17 @@ async fn start(
     let server = tokio::spawn(async move {
         let _ = serving.await;
     });
+    let service = controller(&address, &network, ports, tune).await;
+    (service, stop_sim, server)
+}
+
+/// A controller driving every device of `network`, served at `address`.
+async fn controller(
+    address: &str,
+    network: &P4SimNetwork,
+    ports: u32,
+    tune: impl FnOnce(&mut ServiceConfig),
+) -> Service {
     let mut config = ServiceConfig::new("127.0.0.1:0".parse().unwrap(), None);
     config.core.topology.discovery.probe_interval = Duration::from_millis(300);
     config.core.topology.discovery.link_timeout = Duration::from_secs(2);
@@ -52,7 +64,7 @@ async fn start(
         .device_ids()
         .into_iter()
         .map(|device_id| P4Target {
-            address: address.clone(),
+            address: address.to_string(),
             device_id,
             ports: (1..=ports).collect(),
             port_speed_bps: Some(1_000_000_000),
@@ -63,8 +75,7 @@ async fn start(
         })
         .collect();
     tune(&mut config);
-    let service = Service::start(config).await.unwrap();
-    (service, stop_sim, server)
+    Service::start(config).await.unwrap()
 }
 
 /// Every entry of `table` on `device`, read through the emulator's P4Runtime Read.
@@ -97,6 +108,38 @@ fn read_table(network: &P4SimNetwork, device: u64, table: &str) -> Vec<p4::Table
             _ => None,
         })
         .collect()
+}
+
+/// Packets counted by `rx_port_counter` at `port` of `device` (reset by a pipeline push).
+fn rx_packets(network: &P4SimNetwork, device: u64, port: i64) -> i64 {
+    let info = prescient_p4info().unwrap();
+    let counter_id = info
+        .counters
+        .iter()
+        .filter_map(|c| c.preamble.as_ref())
+        .find(|p| p.name == names::RX_PORT_COUNTER)
+        .map(|p| p.id)
+        .unwrap();
+    let req = p4::ReadRequest {
+        device_id: device,
+        role: String::new(),
+        entities: vec![p4::Entity {
+            entity: Some(p4::entity::Entity::CounterEntry(p4::CounterEntry {
+                counter_id,
+                index: Some(p4::Index { index: port }),
+                data: None,
+            })),
+        }],
+    };
+    network
+        .read(&req)
+        .unwrap()
+        .into_iter()
+        .filter_map(|e| match e.entity {
+            Some(p4::entity::Entity::CounterEntry(c)) => c.data.map(|d| d.packet_count),
+            _ => None,
+        })
+        .sum()
 }
 
 fn ipv4(bytes: &[u8]) -> Ipv4Addr {
@@ -593,6 +636,60 @@ async fn hosts_on_either_protocol_resolve_and_reach_each_other_across_a_mixed_fa
 
     sim.shutdown().await;
     service.shutdown().await;
+    stop_sim.cancel();
+    let _ = server.await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_controller_deletes_what_its_predecessor_left_on_the_switches() {
+    let network = Arc::new(P4SimNetwork::linear(2).unwrap());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    let stop_sim = CancellationToken::new();
+    let server = tokio::spawn(serve_listener(listener, network.clone(), stop_sim.clone()));
+
+    let first = controller(&address, &network, 3, |_| {}).await;
+    let core = first.core().clone();
+    wait_for("the line discovered", WAIT, || {
+        (core.snapshot().links().len() == 2).then_some(())
+    })
+    .await
+    .unwrap();
+    network.inject(1, 3, arp((H1, IP1), IP3, None));
+    wait_for("h1 routed", WAIT, || {
+        (routes(&network, 1).len() == 1 && routes(&network, 2).len() == 1).then_some(())
+    })
+    .await
+    .unwrap();
+    first.shutdown().await;
+    assert_eq!(
+        routes(&network, 2).len(),
+        1,
+        "the switches keep their entries"
+    );
+    let counted = rx_packets(&network, 1, 3);
+    assert!(counted > 0);
+
+    // The next controller finds the pipeline in place (not pushed again) and knows no hosts:
+    // the stale routes and identity entries go.
+    let second = controller(&address, &network, 3, |_| {}).await;
+    wait_for("the stale entries deleted", WAIT, || {
+        [1, 2]
+            .iter()
+            .all(|d| {
+                routes(&network, *d).is_empty()
+                    && read_table(&network, *d, names::TRANSLATE_SRC).is_empty()
+            })
+            .then_some(())
+    })
+    .await
+    .unwrap();
+    assert!(
+        rx_packets(&network, 1, 3) >= counted,
+        "the pipeline was not pushed again (that would have reset the counters too)"
+    );
+
+    second.shutdown().await;
     stop_sim.cancel();
     let _ = server.await;
 }
