@@ -339,3 +339,65 @@ async fn when_the_store_cannot_commit_nothing_changes_and_the_client_gets_503() 
     service.shutdown().await;
     sim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reroute_by_the_core_reaches_the_store() {
+    let mut cfg = config("127.0.0.1:0".parse().unwrap(), Path::new("unused"));
+    cfg.store = StoreConfig::default();
+    let service = Service::start(cfg).await.unwrap();
+    let sim = ring(&service);
+    assert!(sim.wait_connected(WAIT, |n| n == 4).await);
+    all_links_discovered(&service, 8).await;
+    let api = service.http_addr().unwrap();
+    let (status, created) = http(
+        api,
+        "POST",
+        "/api/v1/reservations",
+        Some(json!({
+            "src": "of:0000000000000001",
+            "dst": "of:0000000000000003",
+            "rate_bps": 100_000_000u64
+        })),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["reservation"]["id"].as_u64().unwrap();
+    let path: Vec<String> = serde_json::from_value(created["reservation"]["path"].clone()).unwrap();
+    let stored = service.store().load().unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].path, path, "committed before the 201");
+
+    // Cut the first cable of its path: the core reroutes it round the other side of the ring.
+    let (a, b) = {
+        let first = &path[0];
+        let (src, dst) = first.split_once(',').unwrap();
+        let dpid = |p: &str| {
+            let (dev, _) = p.rsplit_once(':').unwrap();
+            DatapathId(u64::from_str_radix(dev.strip_prefix("of:").unwrap(), 16).unwrap())
+        };
+        (dpid(src), dpid(dst))
+    };
+    sim.set_link(a, b, false).await.unwrap();
+    let rerouted = wait_for("the rerouted path in the store", WAIT, || {
+        let stored = service.store().load().ok()?;
+        let r = stored.iter().find(|r| r.id == id)?;
+        (!r.path.is_empty() && r.path != path).then(|| r.path.clone())
+    })
+    .await
+    .unwrap();
+    let live: Vec<String> = service.core().read(|c| {
+        c.ledger()
+            .get(prescient_topology::ReservationId(id))
+            .map(|r| {
+                r.request
+                    .path
+                    .iter()
+                    .map(|l| prescient::core::naming::link_id(*l))
+                    .collect()
+            })
+            .unwrap_or_default()
+    });
+    assert_eq!(rerouted, live, "the store holds the path the core uses");
+    service.shutdown().await;
+    sim.shutdown().await;
+}

@@ -94,6 +94,16 @@ impl Persister {
         }
     }
 
+    /// Every stored reservation, as the store has it now.
+    pub fn load(&self) -> Result<Vec<StoredReservation>, StoreError> {
+        match lock(&self.store).as_ref() {
+            Some(store) => store.load(),
+            None => Err(StoreError::Closed {
+                path: self.location.to_string(),
+            }),
+        }
+    }
+
     /// Closes the file: later syncs fail with [`StoreError::Closed`], and another store can
     /// open it.
     pub fn close(&self) {
