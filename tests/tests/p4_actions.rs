@@ -693,3 +693,63 @@ async fn a_new_controller_deletes_what_its_predecessor_left_on_the_switches() {
     stop_sim.cancel();
     let _ = server.await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_steered_path_moves_the_route_the_long_way_round() {
+    use prescient::core::Action;
+    use prescient_topology::{DeviceId, LinkKey, PortNo, PortRef};
+
+    // Ring of 4 (port 2 of i to port 1 of i+1): h1 on s1, h3 on s2 (ports 3).
+    let network = Arc::new(P4SimNetwork::ring(4).unwrap());
+    let (service, stop_sim, server) = start(network.clone(), 3, |_| {}).await;
+    let core = service.core().clone();
+    wait_for("the ring discovered", WAIT, || {
+        (core.snapshot().links().len() == 8).then_some(())
+    })
+    .await
+    .unwrap();
+    network.inject(1, 3, arp((H1, IP1), IP3, None));
+    network.inject(2, 3, arp((H3, IP3), IP1, None));
+    wait_for("s1 routing h3 the short way", WAIT, || {
+        (routes(&network, 1).get(&IP3) == Some(&2)).then_some(())
+    })
+    .await
+    .unwrap();
+
+    // The planner steers h1 -> h3 over s1 -> s4 -> s3 -> s2.
+    let end = |d: u64, p: u32| PortRef {
+        device: DeviceId::p4runtime(d),
+        port: PortNo(p),
+    };
+    let hop = |a: (u64, u32), b: (u64, u32)| LinkKey {
+        src: end(a.0, a.1),
+        dst: end(b.0, b.1),
+    };
+    core.dispatch(vec![Action::InstallPath {
+        src: MacAddr(H1),
+        dst: MacAddr(H3),
+        links: vec![
+            hop((1, 1), (4, 2)),
+            hop((4, 1), (3, 2)),
+            hop((3, 1), (2, 2)),
+        ],
+        decision: 1,
+    }]);
+    wait_for("h3's route pinned on the long way", WAIT, || {
+        (routes(&network, 1).get(&IP3) == Some(&1)
+            && routes(&network, 4).get(&IP3) == Some(&1)
+            && routes(&network, 3).get(&IP3) == Some(&1))
+        .then_some(())
+    })
+    .await
+    .unwrap();
+    let frame = udp_frame(mac_u64(H1), mac_u64(H3), IP1.into(), IP3.into(), 1, 2, b"s");
+    let out = network.inject(1, 3, frame);
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!((out[0].0, out[0].1), (2, 3));
+    assert_eq!(out[0].2[22], 64 - 4, "four hops: the long way");
+
+    service.shutdown().await;
+    stop_sim.cancel();
+    let _ = server.await;
+}
