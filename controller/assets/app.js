@@ -24,12 +24,45 @@ function bps(v) {
 
 const time = (ns) => new Date(ns / 1e6).toLocaleTimeString();
 
+// The API token, when reads are protected: asked for on the first 401 and kept for this tab
+// only (sessionStorage), never in the page's address.
+const TOKEN_KEY = "prescient-token";
+const token = () => sessionStorage.getItem(TOKEN_KEY);
+
+class Unauthorized extends Error {}
+
 async function get(path) {
-  const r = await fetch(API + path);
+  const t = token();
+  const r = await fetch(API + path, { headers: t ? { Authorization: "Bearer " + t } : {} });
+  if (r.status === 401) throw new Unauthorized(path + ": 401");
   if (!r.ok) throw new Error(path + ": " + r.status);
   return r.json();
 }
 
+function askToken() {
+  const form = document.getElementById("login");
+  document.getElementById("login-why").textContent = token()
+    ? "The API refused the token; enter the right one."
+    : "This controller protects reads; enter its API token.";
+  form.hidden = false;
+  document.getElementById("token").focus();
+  const status = document.getElementById("status");
+  status.textContent = "token needed";
+  status.className = "status";
+}
+
+document.getElementById("login").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  const input = document.getElementById("token");
+  const value = input.value.trim();
+  input.value = "";
+  if (!value) return;
+  sessionStorage.setItem(TOKEN_KEY, value);
+  document.getElementById("login").hidden = true;
+  refresh().then(() => { if (liveWanted) live(); });
+});
+
+// Colour of a load (fraction of capacity); grey when unknown.
 function colour(load) {
   if (load === null) return "#56606c";
   if (load >= 0.8) return "var(--bad)";
@@ -84,9 +117,12 @@ function drawGraph(devices, links, hosts) {
     const dx = q.x - p.x, dy = q.y - p.y, len = Math.hypot(dx, dy) || 1;
     const ox = (-dy / len) * 4, oy = (dx / len) * 4;
     const fc = l.forecast && l.capacity_bps > 0 ? l.forecast.peak_bps / l.capacity_bps : null;
-    const load = l.utilisation === null && fc === null ? null : Math.max(l.utilisation || 0, fc || 0);
+    const at = { x1: p.x + ox, y1: p.y + oy, x2: q.x + ox, y2: q.y + oy };
+    // Halo: the forecast peak; stroke: the utilisation now. A link about to get busy glows
+    // amber or red around a green core before it turns.
+    if (fc !== null) el("line", { ...at, stroke: colour(fc), class: "halo", "data-forecast": fc.toFixed(3) }, svg);
     const line = el("line", {
-      x1: p.x + ox, y1: p.y + oy, x2: q.x + ox, y2: q.y + oy, stroke: colour(load),
+      ...at, stroke: colour(l.utilisation),
       class: "link" + (l.forecast && l.forecast.hot ? " hot" : "") + (state.selected === l.id ? " selected" : ""),
       "data-link": l.id,
     }, svg);
@@ -168,6 +204,47 @@ function rows(id, items, cells) {
   }
 }
 
+// Prometheus text -> [{name, labels, value}] (enough of format 0.0.4 for our own page).
+function parseMetrics(text) {
+  const out = [];
+  for (const line of text.split("\n")) {
+    const m = /^([a-zA-Z_:][\w:]*)(?:\{([^}]*)\})? (\S+)$/.exec(line);
+    if (!m) continue;
+    const labels = {};
+    for (const [, k, v] of (m[2] || "").matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[k] = v;
+    out.push({ name: m[1], labels, value: Number(m[3]) });
+  }
+  return out;
+}
+
+const secs = (s) => (s === null ? "–" : s < 1e-3 ? (s * 1e6).toFixed(0) + " µs" : s < 1 ? (s * 1e3).toFixed(s < 0.01 ? 1 : 0) + " ms" : s.toFixed(1) + " s");
+
+// Messages per second by type, devices by protocol, and write latency per protocol.
+async function refreshSouthbound() {
+  const r = await fetch("/metrics");
+  if (!r.ok) return;
+  const ms = parseMetrics(await r.text());
+  const pick = (name) => ms.filter((m) => m.name === name);
+  const totals = new Map(pick("prescient_southbound_messages_total").map((m) => [m.labels.type, m.value]));
+  const rates = pick("prescient_southbound_messages_per_second").sort((a, b) => b.value - a.value);
+  rows("messages", rates, (m) => [m.labels.type, m.value.toFixed(1), totals.get(m.labels.type) ?? "–"]);
+  const devices = new Map(pick("prescient_devices_connected").map((m) => [m.labels.protocol, m.value]));
+  const protocols = [...devices.keys()];
+  rows("writes", protocols, (p) => {
+    const h = pick("prescient_southbound_write_seconds_bucket").filter((m) => m.labels.protocol === p);
+    const count = pick("prescient_southbound_write_seconds_count").find((m) => m.labels.protocol === p)?.value ?? 0;
+    const sum = pick("prescient_southbound_write_seconds_sum").find((m) => m.labels.protocol === p)?.value ?? 0;
+    // Upper bound of the bucket holding the q-quantile: what a histogram can honestly tell.
+    const bound = (q) => {
+      if (!count) return null;
+      const b = h.find((m) => m.value >= Math.ceil(q * count));
+      return b ? (b.labels.le === "+Inf" ? Infinity : Number(b.labels.le)) : null;
+    };
+    const p99 = bound(0.99);
+    return [p, devices.get(p), count, count ? secs(sum / count) : "–", p99 === null ? "–" : p99 === Infinity ? "> 5 s" : "≤ " + secs(p99)];
+  });
+}
+
 async function refresh() {
   try {
     const [devices, links, hosts, res, anomalies, decisions] = await Promise.all([
@@ -184,9 +261,15 @@ async function refresh() {
     if (state.selected) {
       document.getElementById("chart-title").textContent = state.selected;
       try { drawChart(await get("/forecasts/links/" + encodeURIComponent(state.selected))); }
-      catch (e) { document.getElementById("chart-model").textContent = "no forecast yet"; }
+      catch (e) {
+        if (e instanceof Unauthorized) throw e;
+        document.getElementById("chart").replaceChildren();
+        document.getElementById("chart-model").textContent = "no forecast yet";
+      }
     }
+    await refreshSouthbound();
   } catch (e) {
+    if (e instanceof Unauthorized) { askToken(); return; }
     document.getElementById("status").textContent = "error: " + e.message;
   }
 }
@@ -197,15 +280,54 @@ function soon() {
   pending = setTimeout(() => { pending = null; refresh(); }, 300);
 }
 
+let events = null;
 function live() {
+  if (events) events.close();
   const status = document.getElementById("status");
-  const es = new EventSource(API + "/events");
+  // EventSource cannot send headers: the token travels as `access_token`, which the API
+  // accepts on this one endpoint only.
+  const t = token();
+  const es = new EventSource(API + "/events" + (t ? "?access_token=" + encodeURIComponent(t) : ""));
+  events = es;
   es.addEventListener("hello", () => { status.textContent = "live"; status.className = "status live"; });
   for (const kind of ["topology", "tick", "decision", "anomaly"]) es.addEventListener(kind, soon);
-  es.onerror = () => { status.textContent = "reconnecting…"; status.className = "status"; };
+  es.onerror = () => {
+    status.textContent = "reconnecting…"; status.className = "status";
+    // A refused stream (401) looks like any other error here; a refresh finds out and asks.
+    soon();
+  };
 }
 
-refresh();
 // `?live=0` leaves the event stream closed: a page with an open stream never goes idle, which
-// headless renderers (the dashboard test) wait for.
-if (params.get("live") !== "0") live();
+// some headless renderers wait for.
+const liveWanted = params.get("live") !== "0";
+refresh().then(() => { if (liveWanted && document.getElementById("login").hidden) live(); });
+
+// Services: each VIP with its instances (and how their addresses were leased), the shadow
+// addresses reserved ahead of a predicted scale-out, the translations programmed and the calls
+// made to the orchestrator. Refreshed on its own so the tables above never wait for it.
+async function refreshServices() {
+  try {
+    const [services, translations, hooks] = await Promise.all([
+      get("/services"), get("/translations"), get("/hooks"),
+    ]);
+    const word = (s) => s.replace(/_/g, "-");
+    rows("services", services, (s) => [
+      s.name, s.tenant, s.vip,
+      s.backends.map((b) => `${b.ip} (${word(b.lease)})`).join(", ") || "–",
+      s.shadows.join(", ") || "–",
+      s.demand ? bps(s.demand.upper95_bps) : "–",
+      `${s.needed_instances ?? "–"} of ${s.min_instances}..${s.max_instances}`,
+    ]);
+    rows("translations", translations, (t) => [
+      t.service, `${t.logical_ip} ← ${t.physical_ip}`, t.physical_mac ?? "– (no instance yet)", word(t.kind), t.devices,
+    ]);
+    const calls = hooks.pending.map((c) => [c.key, word(c.action), c.delta, "pending", "–"])
+      .concat(hooks.recent.slice(-10).reverse().map((r) => [r.key, word(r.action), "", word(r.status), r.attempts]));
+    rows("hooks", calls, (c) => c);
+  } catch (e) {
+    // The main refresh reports errors (and asks for a token); nothing to add here.
+  }
+}
+refreshServices();
+if (new URLSearchParams(location.search).get("live") !== "0") setInterval(refreshServices, 2000);

@@ -5,7 +5,10 @@
 //! Regenerate the checked-in OpenAPI document with
 //! `PRESCIENT_UPDATE_OPENAPI=1 cargo test -p prescient-tests --test rest_api openapi`.
 
+mod cdp;
+
 use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,6 +22,7 @@ use prescient_topology::{
     DeviceId, FlowKey, MacAddr, Port, PortCounters, PortNo, PortRef, Protocol, Timestamp,
 };
 use serde_json::{json, Value};
+use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
 const TOKEN: &str = "s3cret-token";
@@ -601,6 +605,70 @@ async fn reads_can_be_protected_and_no_token_means_no_mutations() {
     );
     let r = call(&f, Method::GET, "/api/v1/devices", None, Some(TOKEN)).await;
     assert_eq!(r.status, StatusCode::OK);
+
+    // The event stream takes the token in the query too (EventSource sends no headers)...
+    let events = |uri: &str| {
+        let req = Request::builder()
+            .uri(uri)
+            .body(Body::empty())
+            .expect("request");
+        router(f.state.clone()).oneshot(req)
+    };
+    let open = events(&format!("/api/v1/events?access_token={TOKEN}"))
+        .await
+        .expect("infallible");
+    assert_eq!(open.status(), StatusCode::OK);
+    assert!(open.headers()[header::CONTENT_TYPE]
+        .to_str()
+        .is_ok_and(|c| c.starts_with("text/event-stream")));
+    drop(open);
+    let escaped = TOKEN.replace('-', "%2D");
+    let open = events(&format!("/api/v1/events?x=1&access_token={escaped}"))
+        .await
+        .expect("infallible");
+    assert_eq!(open.status(), StatusCode::OK, "percent-decoded");
+    drop(open);
+    for uri in [
+        "/api/v1/events",
+        "/api/v1/events?access_token=guess",
+        "/api/v1/events?access_token=",
+    ] {
+        let r = events(uri).await.expect("infallible");
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{uri}");
+        assert_eq!(r.headers()[header::WWW_AUTHENTICATE], "Bearer");
+    }
+    let r = get(&f, "/api/v1/events").await;
+    assert!(
+        r.body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("access_token")),
+        "{}",
+        r.text
+    );
+    // ...and nowhere else: not for other reads, not for mutations.
+    assert_error(
+        &get(&f, &format!("/api/v1/devices?access_token={TOKEN}")).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+        None,
+    );
+    let body = json!({"src": H1, "dst": H2, "rate_bps": 5}).to_string();
+    assert_error(
+        &call(
+            &f,
+            Method::POST,
+            &format!("/api/v1/reservations?access_token={TOKEN}"),
+            Some(&body),
+            None,
+        )
+        .await,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+        None,
+    );
+    // /metrics and the dashboard's own files stay readable: the page must load to ask.
+    assert_eq!(get(&f, "/").await.status, StatusCode::OK);
+    assert_eq!(get(&f, "/assets/app.js").await.status, StatusCode::OK);
 }
 
 #[tokio::test]
@@ -765,15 +833,49 @@ async fn serves_over_tcp_and_shuts_down() {
         .expect("serve");
 }
 
-/// The dashboard rendered by a real browser: headless Chromium loads `/?live=0`, runs the
-/// script against the live API and the DOM it leaves must hold the drawn topology and the
-/// tables. (`live=0` keeps the event stream closed so the page goes idle; the stream itself is
-/// tested above.) Skipped, saying so, where Chromium is not installed.
+/// Where tests leave files for people to look at: `$PRESCIENT_ARTEFACT_DIR`, else
+/// `target/test-artefacts/` of the workspace.
+fn artefact_dir() -> PathBuf {
+    std::env::var_os("PRESCIENT_ARTEFACT_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-artefacts"))
+}
+
+/// Serves `state` on 127.0.0.1:0 until the returned token is cancelled.
+async fn serve(state: ApiState) -> (std::net::SocketAddr, CancellationToken) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let stop = CancellationToken::new();
+    tokio::spawn(prescient::northbound::serve_on(
+        listener,
+        state,
+        stop.clone(),
+    ));
+    (addr, stop)
+}
+
+/// Centre of the element `selector` in page coordinates.
+async fn centre(page: &mut cdp::Page, selector: &str) -> (f64, f64) {
+    let v = page
+        .eval(&format!(
+            "(() => {{ const r = document.querySelector({selector:?}).getBoundingClientRect(); \
+             return [r.x + r.width / 2, r.y + r.height / 2]; }})()"
+        ))
+        .await
+        .expect("element on the page");
+    (v[0].as_f64().expect("x"), v[1].as_f64().expect("y"))
+}
+
+/// The dashboard in a real browser, driven like a user: headless Chromium loads `/`, the
+/// topology drawn must match the API's counts, a click on a link must bring up its forecast
+/// chart with data, a reservation made meanwhile must appear through the event stream alone,
+/// and a screenshot is saved as a test artefact. Skipped, saying so, without Chromium.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dashboard_renders_in_headless_chromium() {
-    let chromium = std::path::Path::new("/usr/bin/chromium");
-    if !chromium.exists() {
-        eprintln!("SKIPPED: /usr/bin/chromium is not installed");
+async fn dashboard_in_headless_chromium_draws_the_api_follows_clicks_and_events() {
+    if !Path::new(cdp::CHROMIUM).exists() {
+        eprintln!("SKIPPED: {} is not installed", cdp::CHROMIUM);
         return;
     }
     // Enough ticks for calibrated 95 % intervals (39 residuals), so the band is drawn.
@@ -783,63 +885,203 @@ async fn dashboard_renders_in_headless_chromium() {
         post(&f, "/api/v1/reservations", &body).await.status,
         StatusCode::CREATED
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+    let links = get(&f, "/api/v1/links").await.body;
+    let links = links.as_array().expect("links").len();
+    let devices = get(&f, "/api/v1/devices").await.body;
+    let devices = devices
+        .as_array()
+        .expect("devices")
+        .iter()
+        .filter(|d| d["up"] == true)
+        .count();
+    let hosts = get(&f, "/api/v1/hosts").await.body;
+    let hosts = hosts.as_array().expect("hosts").len();
+    assert_eq!((devices, links, hosts), (4, 8, 2));
+    let (addr, stop) = serve(f.state.clone()).await;
+
+    let mut browser = cdp::Browser::launch(1280, 1600).await.expect("chromium");
+    let page = browser.page();
+    page.call("Page.navigate", json!({"url": format!("http://{addr}/")}))
         .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let stop = tokio_util::sync::CancellationToken::new();
-    let server = tokio::spawn(prescient::northbound::serve_on(
-        listener,
-        f.state.clone(),
-        stop.clone(),
-    ));
-    let profile = std::env::temp_dir().join(format!("prescient-chromium-{}", std::process::id()));
-    let out = tokio::process::Command::new(chromium)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--virtual-time-budget=5000",
-            "--dump-dom",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .arg(format!("http://{addr}/?live=0&link={HOT_LINK}"))
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(Duration::from_secs(60), out)
+        .expect("navigate");
+    let wait = Duration::from_secs(20);
+    page.wait_for(
+        &format!("document.querySelectorAll('line.link').length === {links}"),
+        wait,
+    )
+    .await
+    .expect("topology drawn");
+    let drawn = page
+        .eval(
+            "({links: document.querySelectorAll('#graph line.link[data-link]').length, \
+              switches: document.querySelectorAll('#graph circle.node').length, \
+              hosts: document.querySelectorAll('#graph circle.host').length, \
+              halos: document.querySelectorAll('#graph line.halo').length, \
+              summary: document.getElementById('summary').textContent})",
+        )
         .await
-        .expect("chromium finished in time")
-        .expect("chromium ran");
-    let _ = std::fs::remove_dir_all(&profile);
+        .expect("eval");
+    assert_eq!(drawn["links"], links, "{drawn}");
+    assert_eq!(drawn["switches"], devices, "{drawn}");
+    assert_eq!(drawn["hosts"], hosts, "{drawn}");
+    // Forecast halos on the links that have a forecast (at least the loaded one).
+    assert!(drawn["halos"].as_u64().is_some_and(|h| h >= 1), "{drawn}");
+    assert_eq!(
+        drawn["summary"], "4 devices · 8 links · 2 hosts · 1 reservations",
+        "{drawn}"
+    );
+    page.wait_for(
+        "document.getElementById('status').textContent === 'live'",
+        wait,
+    )
+    .await
+    .expect("event stream connected");
+    // Nothing selected yet: the chart is empty until the user clicks a link.
+    assert_eq!(
+        page.eval("document.querySelectorAll('#chart path').length")
+            .await
+            .expect("eval"),
+        0
+    );
+    let (x, y) = centre(page, &format!("[data-link=\"{HOT_LINK}\"]")).await;
+    page.click(x, y).await.expect("click");
+    page.wait_for(
+        &format!(
+            "document.getElementById('chart-title').textContent === {HOT_LINK:?} && \
+             document.querySelector('#chart path.actual') !== null"
+        ),
+        wait,
+    )
+    .await
+    .expect("the clicked link's chart");
+    let chart = page
+        .eval(
+            "({actual: document.querySelector('#chart path.actual').getAttribute('d').split(/[ML]/).length - 1, \
+              forecast: document.querySelectorAll('#chart path.fcline').length, \
+              band: document.querySelectorAll('#chart polygon.band').length, \
+              model: document.getElementById('chart-model').textContent, \
+              selected: document.querySelectorAll('line.link.selected').length})",
+        )
+        .await
+        .expect("eval");
+    assert!(
+        chart["actual"].as_u64().is_some_and(|n| n >= 55),
+        "actuals plotted: {chart}"
+    );
+    assert!(
+        chart["forecast"].as_u64().is_some_and(|n| n >= 1),
+        "{chart}"
+    );
+    assert!(chart["band"].as_u64().is_some_and(|n| n >= 1), "{chart}");
+    assert!(
+        chart["model"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("model auto")),
+        "{chart}"
+    );
+    assert_eq!(chart["selected"], 1, "{chart}");
+    // A reservation made elsewhere reaches the page through the event stream alone.
+    let body = json!({"src": H2, "dst": H1, "rate_bps": 50_000_000u64}).to_string();
+    assert_eq!(
+        post(&f, "/api/v1/reservations", &body).await.status,
+        StatusCode::CREATED
+    );
+    page.wait_for(
+        "document.querySelectorAll('#reservations tbody tr').length === 2 && \
+         document.getElementById('decisions').textContent.includes('reservation_admitted')",
+        wait,
+    )
+    .await
+    .expect("live update from the event stream");
+    // The southbound panel reads /metrics: rates by type, devices and writes by protocol.
+    page.wait_for(
+        "document.getElementById('messages').textContent.includes('packet_in') && \
+         document.getElementById('writes').textContent.includes('openflow')",
+        wait,
+    )
+    .await
+    .expect("southbound panel");
+
+    let shot = artefact_dir().join("dashboard.png");
+    let size = page.screenshot(&shot).await.expect("screenshot");
+    println!("dashboard screenshot: {}", shot.display());
+    let png = std::fs::read(&shot).expect("saved");
+    assert_eq!(png.len(), size);
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "a PNG");
+    let width = u32::from_be_bytes([png[16], png[17], png[18], png[19]]);
+    let height = u32::from_be_bytes([png[20], png[21], png[22], png[23]]);
+    assert!((1200..=1280).contains(&width), "IHDR width {width}");
+    assert!(height >= 800, "the whole page, {height} px high");
+    // A blank page compresses to a few kB; drawn graphs, charts and tables do not.
+    assert!(
+        size > 40_000,
+        "{size} bytes is too small for the drawn dashboard"
+    );
+    browser.close().await;
     stop.cancel();
-    let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
-    let dom = String::from_utf8_lossy(&out.stdout);
+}
+
+/// With `protect_reads`, the page asks for the token on the first 401, refuses a wrong one,
+/// keeps the right one in sessionStorage and opens the event stream with `access_token`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_asks_for_the_token_when_reads_are_protected() {
+    if !Path::new(cdp::CHROMIUM).exists() {
+        eprintln!("SKIPPED: {} is not installed", cdp::CHROMIUM);
+        return;
+    }
+    let f = fixture(5);
+    let state = ApiState::new(
+        Arc::clone(&f.core),
+        ApiConfig {
+            token: Some(TOKEN.into()),
+            protect_reads: true,
+        },
+    );
+    let (addr, stop) = serve(state).await;
+    let mut browser = cdp::Browser::launch(1280, 900).await.expect("chromium");
+    let page = browser.page();
+    page.call("Page.navigate", json!({"url": format!("http://{addr}/")}))
+        .await
+        .expect("navigate");
+    let wait = Duration::from_secs(20);
+    page.wait_for("!document.getElementById('login').hidden", wait)
+        .await
+        .expect("asked for a token");
     assert_eq!(
-        dom.matches("data-link=").count(),
-        8,
-        "eight links drawn: {dom}"
+        page.eval("document.querySelectorAll('line.link').length")
+            .await
+            .expect("eval"),
+        0,
+        "nothing drawn without the token"
     );
+    for (typed, then) in [
+        (
+            "guess",
+            "!document.getElementById('login').hidden && \
+             document.getElementById('login-why').textContent.includes('refused')",
+        ),
+        (
+            TOKEN,
+            "document.querySelectorAll('line.link').length === 8 && \
+             document.getElementById('login').hidden && \
+             document.getElementById('status').textContent === 'live'",
+        ),
+    ] {
+        let (x, y) = centre(page, "#token").await;
+        page.click(x, y).await.expect("focus");
+        page.call("Input.insertText", json!({"text": typed}))
+            .await
+            .expect("type");
+        let (x, y) = centre(page, "#login button").await;
+        page.click(x, y).await.expect("submit");
+        page.wait_for(then, wait).await.expect(typed);
+    }
     assert_eq!(
-        dom.matches("class=\"node\"").count(),
-        4,
-        "four switches drawn"
+        page.eval("sessionStorage.getItem('prescient-token')")
+            .await
+            .expect("eval"),
+        TOKEN
     );
-    assert_eq!(dom.matches("class=\"host\"").count(), 2, "two hosts drawn");
-    assert!(
-        dom.contains("4 devices · 8 links · 2 hosts · 1 reservations"),
-        "summary: {dom}"
-    );
-    assert!(
-        dom.contains("reservation_admitted"),
-        "decision table filled"
-    );
-    // The selected link's chart: actuals, forecast line and interval band, model and error.
-    assert!(dom.contains("class=\"actual\""), "actual line drawn");
-    assert!(dom.contains("class=\"fcline\""), "forecast line drawn");
-    assert!(dom.contains("class=\"band\""), "interval band drawn");
-    assert!(dom.contains("model auto"), "model shown");
+    browser.close().await;
+    stop.cancel();
 }
