@@ -753,3 +753,71 @@ async fn a_steered_path_moves_the_route_the_long_way_round() {
     stop_sim.cancel();
     let _ = server.await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reservation_rerouted_around_a_restarted_switch_moves_its_meters() {
+    // Ring of 4: h1 on s1, h3 on s3; two equal paths, via s2 or via s4.
+    let network = Arc::new(P4SimNetwork::ring(4).unwrap());
+    let (service, stop_sim, server) = start(network.clone(), 3, |_| {}).await;
+    let core = service.core().clone();
+    wait_for("the ring discovered", WAIT, || {
+        (core.snapshot().links().len() == 8).then_some(())
+    })
+    .await
+    .unwrap();
+    network.inject(1, 3, arp((H1, IP1), IP3, None));
+    network.inject(3, 3, arp((H3, IP3), IP1, None));
+    wait_for("both hosts routed on s1", WAIT, || {
+        (routes(&network, 1).len() == 2).then_some(())
+    })
+    .await
+    .unwrap();
+
+    let now = core.now();
+    let spec = ReserveSpec {
+        src: Endpoint::Host(MacAddr(H1)),
+        dst: Endpoint::Host(MacAddr(H3)),
+        rate_bps: 80_000_000,
+        tier: 0,
+        window: Window::new(now, now.plus(Duration::from_secs(3600))),
+        flow: None,
+        path: None,
+    };
+    let reserved = core.apply(|c| c.reserve(now, &spec)).unwrap();
+    let via = reserved.reservation.request.path[0].dst.device.id;
+    let other = if via == 2 { 4 } else { 2 };
+    core.dispatch(reserved.actions);
+    let metered = BTreeMap::from([((IP1, IP3), (10_000_000, 125_000_000))]);
+    wait_for("meters on s1 and the middle switch", WAIT, || {
+        (meters(&network, 1) == metered && meters(&network, via) == metered).then_some(())
+    })
+    .await
+    .unwrap();
+    assert!(meters(&network, other).is_empty());
+
+    // The middle switch restarts: the core reroutes the reservation through the other one, and
+    // the meters and the pinned route follow.
+    network.restart(via).unwrap();
+    wait_for("meters moved to the other middle switch", WAIT, || {
+        (meters(&network, 1) == metered && meters(&network, other) == metered).then_some(())
+    })
+    .await
+    .unwrap();
+    let towards_other = if other == 2 { 2 } else { 1 };
+    wait_for("s1 routing h3 towards the new path", WAIT, || {
+        (routes(&network, 1).get(&IP3) == Some(&towards_other)).then_some(())
+    })
+    .await
+    .unwrap();
+    // Back up, the restarted switch routes again but holds no meter of the moved reservation.
+    wait_for("the restarted switch routing again", WAIT, || {
+        (routes(&network, via).len() == 2).then_some(())
+    })
+    .await
+    .unwrap();
+    assert!(meters(&network, via).is_empty());
+
+    service.shutdown().await;
+    stop_sim.cancel();
+    let _ = server.await;
+}
