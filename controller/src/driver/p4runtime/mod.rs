@@ -138,6 +138,10 @@ async fn drive(
     let id = DeviceId::p4runtime(target.device_id);
     let mut config = ClientConfig::new(&target.address, target.device_id, target.election_id);
     config.max_reconnect_attempts = None;
+    // Every Write RPC of this device is timed into the `/metrics` histogram.
+    config.write_latency = core
+        .metrics()
+        .write_latency(prescient_topology::Protocol::P4Runtime);
     let mut client = tokio::select! {
         _ = cancel.cancelled() => return,
         c = connect(config, &target) => c,

@@ -1,0 +1,108 @@
+//! `/metrics` of the running demo (OpenFlow and P4Runtime switches mixed): devices connected per
+//! protocol, southbound message totals and rates, and write latencies measured by the real
+//! southbound sessions of both protocols (OpenFlow: batch until its barrier reply; P4Runtime:
+//! each Write RPC), not numbers a test put there.
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use prescient::cmd::demo::{run_report, Args};
+
+fn free_port() -> SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap()
+}
+
+/// The body of `GET path`, whatever the status (the caller checks the text).
+fn get(addr: SocketAddr, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    text.split_once("\r\n\r\n")
+        .map_or(String::new(), |(_, b)| b.to_string())
+}
+
+/// `name{labels}` -> value, for every sample line.
+fn samples(text: &str) -> BTreeMap<String, f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.rsplit_once(' '))
+        .filter_map(|(k, v)| Some((k.to_string(), v.parse().ok()?)))
+        .collect()
+}
+
+#[test]
+fn the_demo_reports_devices_rates_and_write_latency_per_protocol() {
+    let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let http = free_port();
+    let args = Args {
+        seconds: Some(7),
+        interval: 1,
+        http,
+        openflow: any,
+        ..Args::default()
+    };
+    // Scrape while the demo runs, once its switches have been up for a few seconds.
+    let probe = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_secs(5));
+        get(http, "/metrics")
+    });
+    let report = run_report(args).unwrap();
+    let text = probe.join().unwrap();
+    let m = samples(&text);
+    let at = |k: &str| {
+        *m.get(k)
+            .unwrap_or_else(|| panic!("{k} missing from /metrics:\n{text}"))
+    };
+    assert_eq!(
+        at("prescient_devices_connected{protocol=\"openflow\"}"),
+        report.openflow_devices as f64
+    );
+    assert_eq!(
+        at("prescient_devices_connected{protocol=\"p4runtime\"}"),
+        report.p4_devices as f64
+    );
+    for p in ["openflow", "p4runtime"] {
+        let count = at(&format!(
+            "prescient_southbound_write_seconds_count{{protocol=\"{p}\"}}"
+        ));
+        let sum = at(&format!(
+            "prescient_southbound_write_seconds_sum{{protocol=\"{p}\"}}"
+        ));
+        let inf = at(&format!(
+            "prescient_southbound_write_seconds_bucket{{protocol=\"{p}\",le=\"+Inf\"}}"
+        ));
+        assert!(count >= 1.0, "{p}: no write timed:\n{text}");
+        assert_eq!(inf, count, "{p}: +Inf bucket holds every write");
+        // Loopback writes take microseconds to milliseconds; a mean of a second means the
+        // probe measured something else (a timeout, a stuck barrier).
+        assert!(
+            sum > 0.0 && sum / count < 1.0,
+            "{p}: mean write {} s",
+            sum / count
+        );
+    }
+    // Counters keep counting; the rates cover the last ten complete seconds.
+    let lldp_like = m
+        .iter()
+        .filter(|(k, _)| k.starts_with("prescient_southbound_messages_total{"))
+        .map(|(_, v)| *v)
+        .sum::<f64>();
+    assert!(lldp_like > 0.0, "no southbound message counted:\n{text}");
+    let rates = m
+        .iter()
+        .filter(|(k, _)| k.starts_with("prescient_southbound_messages_per_second{"))
+        .map(|(_, v)| *v)
+        .sum::<f64>();
+    assert!(rates > 0.0, "no message rate after 5 s of demo:\n{text}");
+}
