@@ -357,3 +357,88 @@ async fn ovs_restart_reconnects_and_reinstalls_desired_flows() {
     drop(ovs);
     ctl.shutdown().await;
 }
+
+fn drop_meter(rate_kbps: u32) -> MeterMod {
+    MeterMod {
+        command: MeterCommand::Add,
+        flags: MeterFlags(MeterFlags::KBPS.0 | MeterFlags::STATS.0),
+        meter_id: MeterId(7),
+        bands: vec![MeterBand::Drop {
+            rate: rate_kbps,
+            burst_size: 0,
+        }],
+    }
+}
+
+fn metered_flow() -> FlowMod {
+    FlowMod::add(
+        TableId(0),
+        200,
+        Match::new()
+            .with(OxmField::InPort(PortNo(2)))
+            .with(OxmField::EthType(0x0800)),
+        vec![
+            Instruction::Meter(MeterId(7)),
+            Instruction::ApplyActions(vec![Action::output(PortNo(1))]),
+        ],
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ovs_controller_restart_replaces_what_the_previous_controller_left() {
+    if !prescient_tests::root_tests_enabled(
+        "ovs_controller_restart_replaces_what_the_previous_controller_left",
+    ) {
+        return;
+    }
+    let (first, mut events) = controller().await;
+    let addr = first.local_addr();
+    let mut ovs = Ovs::start("h5-ctlrestart").expect("starting Open vSwitch");
+    let dpid = DatapathId(0xc2);
+    ovs.add_bridge("h5r", dpid.0, &target(&first))
+        .expect("adding bridge");
+    ovs.add_internal_port("h5r", "h5r-p1", 1).expect("port 1");
+    ovs.add_internal_port("h5r", "h5r-p2", 2).expect("port 2");
+    switch_up(&mut events, dpid).await;
+    let handle = first.handle();
+    for cmd in [
+        Command::MeterMod(drop_meter(1_000)),
+        Command::FlowMod(metered_flow()),
+        Command::FlowMod(ip_flow(1, 2)),
+    ] {
+        handle.install(dpid, cmd).await.expect("installing");
+    }
+    ofctl_shows(&ovs, &["dump-meters", "h5r"], &["type=drop rate=1000"]).await;
+    ofctl_shows(&ovs, &["dump-flows", "h5r"], &["in_port=1"]).await;
+
+    // The controller goes away; Open vSwitch keeps its tables. The next controller life wants
+    // the meter at another rate and no longer wants the in_port=1 flow.
+    first.shutdown().await;
+    drop(events);
+    let (second, mut events) = OpenFlowController::bind(
+        ControllerConfig::new(addr),
+        Arc::new(L2LearningFactory::default()),
+    )
+    .await
+    .expect("binding the second controller on the same address");
+    let handle = second.handle();
+    for cmd in [
+        Command::MeterMod(drop_meter(2_000)),
+        Command::FlowMod(metered_flow()),
+    ] {
+        handle.install(dpid, cmd).await.expect("desired before connect");
+    }
+    switch_up(&mut events, dpid).await;
+    let meters = ofctl_shows(&ovs, &["dump-meters", "h5r"], &["type=drop rate=2000"]).await;
+    assert!(!meters.contains("rate=1000"), "stale meter kept:\n{meters}");
+    let flows = ofctl_shows(
+        &ovs,
+        &["dump-flows", "h5r"],
+        &["meter:7", "priority=0 actions=CONTROLLER:65535"],
+    )
+    .await;
+    assert!(!flows.contains("in_port=1"), "stale flow kept:\n{flows}");
+
+    drop(ovs);
+    second.shutdown().await;
+}

@@ -32,8 +32,36 @@ use super::machine::{Effect, Machine, Phase};
 use super::request::{Reply, Request};
 use crate::openflow::wire::error::BadRequestCode;
 use crate::openflow::wire::{
-    peek_frame_len, DatapathId, ErrorKind, ErrorMsg, MsgType, PacketInView, PortNo, MAX_FRAME_LEN,
+    peek_frame_len, DatapathId, ErrorKind, ErrorMsg, FlowMod, GroupCommand, GroupId, GroupMod,
+    GroupType, Match, MeterCommand, MeterFlags, MeterId, MeterMod, MsgType, PacketInView, PortNo,
+    TableId, MAX_FRAME_LEN,
 };
+
+/// One of the three deletes of a connect-time cold start.
+enum ColdStart {
+    Flows(FlowMod),
+    Groups(GroupMod),
+    Meters(MeterMod),
+}
+
+/// Deletes of every flow (all tables), every group and every meter, in that order.
+fn cold_start() -> [ColdStart; 3] {
+    [
+        ColdStart::Flows(FlowMod::delete(TableId::ALL, Match::new())),
+        ColdStart::Groups(GroupMod {
+            command: GroupCommand::Delete,
+            group_type: GroupType::All,
+            group_id: GroupId::ALL,
+            buckets: Vec::new(),
+        }),
+        ColdStart::Meters(MeterMod {
+            command: MeterCommand::Delete,
+            flags: MeterFlags::default(),
+            meter_id: MeterId::ALL,
+            bands: Vec::new(),
+        }),
+    ]
+}
 
 /// What callers send to a session.
 pub(crate) enum SessionCmd {
@@ -364,6 +392,18 @@ impl Session {
 
     /// Connect-time programming: the default flows, then the switch's desired state.
     fn replay(&mut self, dpid: DatapathId) {
+        if self.ctx.config.clear_on_connect {
+            // Flows first: deleting a group or meter under a flow that uses it is refused by
+            // some switches.
+            for cmd in cold_start() {
+                let _ = match &cmd {
+                    ColdStart::Flows(fm) => self.machine.send(fm, &mut self.wbuf),
+                    ColdStart::Groups(gm) => self.machine.send(gm, &mut self.wbuf),
+                    ColdStart::Meters(mm) => self.machine.send(mm, &mut self.wbuf),
+                };
+            }
+            self.unprobed_writes = true;
+        }
         for fm in &self.ctx.config.default_flows {
             let _ = self.machine.send(fm, &mut self.wbuf);
             self.unprobed_writes = true;

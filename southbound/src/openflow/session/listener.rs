@@ -80,6 +80,11 @@ pub struct ControllerConfig {
     pub command_capacity: usize,
     /// Flows installed on every switch at connect, before its desired state.
     pub default_flows: Vec<FlowMod>,
+    /// Empty the switch's flow tables, groups and meters at connect, before `default_flows` and
+    /// the replay (Faucet's cold start): what an earlier controller life left behind is gone and
+    /// the replay's plain ADDs cannot fail with METER_EXISTS / GROUP_EXISTS. Turn off when other
+    /// controllers share the switch's tables.
+    pub clear_on_connect: bool,
     /// Where write latencies go (batch of flow/group/meter mods until its barrier reply);
     /// share one with the metrics reader.
     pub write_latency: Arc<LatencyHistogram>,
@@ -95,6 +100,7 @@ impl ControllerConfig {
             event_capacity: 4096,
             command_capacity: 1024,
             default_flows: vec![table_miss_to_controller()],
+            clear_on_connect: true,
             write_latency: Arc::new(LatencyHistogram::new()),
         }
     }

@@ -11,8 +11,9 @@ use tokio::net::TcpStream;
 use super::*;
 use crate::openflow::wire::multipart::MultipartReplyBody;
 use crate::openflow::wire::{
-    Action, DatapathId, FeaturesReply, FlowMod, FlowModCommand, Header, Hello, Instruction, Match,
-    Message, MultipartReply, MultipartRequestBody, OxmField, Port, PortNo, TableId, Xid,
+    Action, DatapathId, FeaturesReply, FlowMod, FlowModCommand, GroupCommand, GroupId, Header,
+    Hello, Instruction, Match, Message, MeterCommand, MeterId, MultipartReply,
+    MultipartRequestBody, OxmField, Port, PortNo, TableId, Xid,
 };
 
 const WAIT: Duration = Duration::from_secs(5);
@@ -150,7 +151,7 @@ async fn switch_up_carries_features_and_ports_and_table_miss_is_installed() {
     }
     let miss = sw
         .expect(|_, m| match m {
-            Message::FlowMod(f) => Some(f.clone()),
+            Message::FlowMod(f) if f.command == FlowModCommand::Add => Some(f.clone()),
             _ => None,
         })
         .await;
@@ -200,17 +201,40 @@ async fn desired_flows_are_replayed_after_the_table_miss_on_reconnect() {
         .unwrap();
     let mut sw = FakeSwitch::handshake(ctl.local_addr(), 5, 2).await;
     assert!(matches!(next(&mut events).await, SwitchEvent::SwitchUp(_)));
-    let mut flows = Vec::new();
-    while flows.len() < 2 {
-        flows.push(
-            sw.expect(|_, m| match m {
-                Message::FlowMod(f) => Some(f.clone()),
-                _ => None,
+    // Cold start: flows, groups and meters left by an earlier controller life are deleted
+    // before the table miss and the replay.
+    let mut writes = Vec::new();
+    while writes.len() < 5 {
+        writes.push(
+            sw.expect(|_, m| {
+                matches!(
+                    m,
+                    Message::FlowMod(_) | Message::GroupMod(_) | Message::MeterMod(_)
+                )
+                .then(|| m.clone())
             })
             .await,
         );
     }
-    assert_eq!(flows, vec![listener::table_miss_to_controller(), flow(2)]);
+    let delete_all_flows = FlowMod::delete(TableId::ALL, Match::new());
+    assert_eq!(writes[0], Message::FlowMod(delete_all_flows));
+    assert!(
+        matches!(&writes[1], Message::GroupMod(g) if g.command == GroupCommand::Delete && g.group_id == GroupId::ALL),
+        "{:?}",
+        writes[1]
+    );
+    assert!(
+        matches!(&writes[2], Message::MeterMod(m) if m.command == MeterCommand::Delete && m.meter_id == MeterId::ALL),
+        "{:?}",
+        writes[2]
+    );
+    assert_eq!(
+        writes[3..],
+        [
+            Message::FlowMod(listener::table_miss_to_controller()),
+            Message::FlowMod(flow(2))
+        ]
+    );
     // Deleting from desired state sends the delete and forgets the flow.
     let del = FlowMod {
         command: FlowModCommand::DeleteStrict,
@@ -366,8 +390,9 @@ async fn a_batch_of_writes_is_timed_until_its_barrier_reply() {
     );
     ctl.shutdown().await;
     let per_barrier = switch.await.unwrap();
-    // Table miss, the caller's, the three flows (in one or more command batches), the caller's.
-    assert_eq!(per_barrier.first(), Some(&1), "{per_barrier:?}");
-    assert_eq!(per_barrier.iter().sum::<usize>(), 4, "{per_barrier:?}");
+    // Cold-start delete and table miss, the caller's, the three flows (in one or more command
+    // batches), the caller's.
+    assert_eq!(per_barrier.first(), Some(&2), "{per_barrier:?}");
+    assert_eq!(per_barrier.iter().sum::<usize>(), 5, "{per_barrier:?}");
     assert_eq!(per_barrier.last(), Some(&0), "{per_barrier:?}");
 }
