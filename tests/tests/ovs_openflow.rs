@@ -426,7 +426,10 @@ async fn ovs_controller_restart_replaces_what_the_previous_controller_left() {
         Command::MeterMod(drop_meter(2_000)),
         Command::FlowMod(metered_flow()),
     ] {
-        handle.install(dpid, cmd).await.expect("desired before connect");
+        handle
+            .install(dpid, cmd)
+            .await
+            .expect("desired before connect");
     }
     switch_up(&mut events, dpid).await;
     let meters = ofctl_shows(&ovs, &["dump-meters", "h5r"], &["type=drop rate=2000"]).await;
