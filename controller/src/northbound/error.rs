@@ -35,6 +35,9 @@ pub enum ApiError {
     /// No such resource.
     #[error("{0}")]
     NotFound(String),
+    /// The resource exists but not with this method.
+    #[error("{0}")]
+    MethodNotAllowed(String),
     /// The endpoints are not connected.
     #[error("{0}")]
     NoPath(String),
@@ -80,6 +83,9 @@ impl ApiError {
                 field.clone(),
             ),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", None),
+            ApiError::MethodNotAllowed(_) => {
+                (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", None)
+            }
             ApiError::NoPath(_) => (StatusCode::CONFLICT, "no_path", None),
             ApiError::Insufficient { .. } => (
                 StatusCode::CONFLICT,
