@@ -221,7 +221,9 @@ const secs = (s) => (s === null ? "–" : s < 1e-3 ? (s * 1e6).toFixed(0) + " µ
 
 // Messages per second by type, devices by protocol, and write latency per protocol.
 async function refreshSouthbound() {
-  const r = await fetch("/metrics");
+  const t = token();
+  const r = await fetch("/metrics", { headers: t ? { Authorization: "Bearer " + t } : {} });
+  if (r.status === 401) throw new Unauthorized("/metrics: 401");
   if (!r.ok) return;
   const ms = parseMetrics(await r.text());
   const pick = (name) => ms.filter((m) => m.name === name);
@@ -290,7 +292,8 @@ function live() {
   const es = new EventSource(API + "/events" + (t ? "?access_token=" + encodeURIComponent(t) : ""));
   events = es;
   es.addEventListener("hello", () => { status.textContent = "live"; status.className = "status live"; });
-  for (const kind of ["topology", "tick", "decision", "anomaly"]) es.addEventListener(kind, soon);
+  // `lagged`: the stream dropped events for us; a refresh catches up all the same.
+  for (const kind of ["topology", "tick", "decision", "anomaly", "lagged"]) es.addEventListener(kind, soon);
   es.onerror = () => {
     status.textContent = "reconnecting…"; status.className = "status";
     // A refused stream (401) looks like any other error here; a refresh finds out and asks.

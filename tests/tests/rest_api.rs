@@ -667,7 +667,20 @@ async fn reads_can_be_protected_and_no_token_means_no_mutations() {
         "unauthorized",
         None,
     );
-    // /metrics and the dashboard's own files stay readable: the page must load to ask.
+    // /metrics wants the token too; the dashboard's own files stay readable: the page must
+    // load to ask for it.
+    assert_error(
+        &get(&f, "/metrics").await,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+        None,
+    );
+    let m = call(&f, Method::GET, "/metrics", None, Some(TOKEN)).await;
+    assert!(
+        m.status == StatusCode::OK && m.text.contains("prescient_links 8"),
+        "{}",
+        m.text
+    );
     assert_eq!(get(&f, "/").await.status, StatusCode::OK);
     assert_eq!(get(&f, "/assets/app.js").await.status, StatusCode::OK);
 }

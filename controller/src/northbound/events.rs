@@ -10,6 +10,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::stream::{self, Stream};
 use tokio::sync::broadcast::error::RecvError;
 
+use super::dto::ErrorBody;
 use super::ApiState;
 use crate::core::ControllerEvent;
 
@@ -24,8 +25,13 @@ fn name(e: &ControllerEvent) -> &'static str {
 
 /// The live event stream.
 #[utoipa::path(get, path = "/api/v1/events", tag = "events",
+    params(("access_token" = Option<String>, Query,
+        description = "The API token, for clients that cannot send headers (EventSource); \
+            accepted on this endpoint only, and only needed when reads are protected")),
     responses((status = 200, description = "text/event-stream of ControllerEvent JSON objects",
-        content_type = "text/event-stream", body = ControllerEvent)))]
+        content_type = "text/event-stream", body = ControllerEvent),
+        (status = 401, description = "Reads are protected and no valid token was given",
+        body = ErrorBody)))]
 pub async fn stream(
     State(s): State<ApiState>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {

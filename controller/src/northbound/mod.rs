@@ -127,9 +127,14 @@ pub fn router(state: ApiState) -> Router {
             state.clone(),
             auth::require_token,
         ));
+    // Behind the token too when reads are protected (Prometheus sends it as a bearer token).
+    let metrics = get(metrics::render).route_layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        auth::require_token,
+    ));
     Router::new()
         .nest("/api/v1", api)
-        .route("/metrics", get(metrics::render))
+        .route("/metrics", metrics)
         .merge(dashboard::routes())
         .with_state(state)
 }
