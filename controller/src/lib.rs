@@ -9,5 +9,5 @@ pub mod hooks;
 pub mod northbound;
 pub mod openflow_app;
 pub mod service;
-pub mod store;
 pub mod services;
+pub mod store;

@@ -26,6 +26,9 @@ pub struct CoreConfig {
     pub decision_log: usize,
     /// Anomalies kept (oldest dropped first).
     pub anomaly_log: usize,
+    /// A reservation whose path broke with no other path to take (its switch restarting, say)
+    /// waits this long for the path to come back before it is dropped; zero drops at once.
+    pub path_grace: Duration,
 }
 
 impl Default for CoreConfig {
@@ -40,6 +43,7 @@ impl Default for CoreConfig {
             series_points: 360,
             decision_log: 512,
             anomaly_log: 512,
+            path_grace: Duration::from_secs(300),
         }
     }
 }

@@ -175,7 +175,28 @@ impl ControllerCore {
                 reservation,
                 reason,
             } => {
-                let acts: Vec<Action> = self.uninstall(reservation.id).into_iter().collect();
+                let id = reservation.id;
+                let acts: Vec<Action> = self.uninstall(id).into_iter().collect();
+                // ONOS keeps an intent whose path broke and compiles it again when the
+                // topology returns: a restarting switch must not cost an accepted reservation.
+                // It keeps its place in the ledger (only links still known count) and waits
+                // like a reservation restored after a controller restart.
+                let grace = self.config.path_grace;
+                if !grace.is_zero() && self.ledger.restore(reservation.clone()).is_ok() {
+                    self.restoring.insert(id, now.plus(grace));
+                    return self.record(
+                        now,
+                        Draft {
+                            rule: Rule::ReservationWaiting,
+                            subject: format!("reservation/{}", id.0),
+                            reason: format!(
+                                "its path broke and no other path has room ({reason}); it keeps its place and waits up to {} s for its path to come back",
+                                grace.as_secs()
+                            ),
+                            actions: acts,
+                        },
+                    );
+                }
                 self.record(
                     now,
                     Draft {

@@ -215,6 +215,9 @@ pub enum Rule {
     ReservationRerouted,
     /// A topology change left a reservation with no path.
     ReservationDropped,
+    /// A topology change left a reservation with no path for now: it keeps its place and
+    /// waits for its path to come back (a restarting switch) until its grace period ends.
+    ReservationWaiting,
     /// A service's predicted instances exceed its current ones: addresses pre-reserved,
     /// translations programmed, scale-up asked for.
     ServicePredictedScaleUp,

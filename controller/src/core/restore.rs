@@ -197,7 +197,7 @@ impl ControllerCore {
                     Draft {
                         rule: Rule::ReservationAdmitted,
                         subject: format!("reservation/{}", id.0),
-                        reason: "restored after a controller restart: every link of its path is discovered again".to_string(),
+                        reason: "its path is back (restored after a restart, or waiting after a switch left): every link is discovered again".to_string(),
                         actions: vec![install],
                     },
                 ));
@@ -219,7 +219,7 @@ impl ControllerCore {
     ) -> Vec<Action> {
         let id = r.id;
         let why = format!(
-            "restored after a controller restart, but {} not discovered within the grace period",
+            "waiting for its path after a restart or a switch leaving, but {} not discovered within the grace period",
             missing.join(", ")
         );
         if self.ledger.release(id).is_err() {

@@ -189,7 +189,7 @@ fn reservations_install_meters_and_follow_a_broken_link() {
     assert!(matches!(w.outcomes[..], [WhatIfOutcome::Refused(_)]));
     assert_eq!(c.ledger().reservations().count(), 2);
     // The first path's middle switch loses its port: the reservation that used it cannot move
-    // (the other path is full) and is dropped with a decision and a meter removal.
+    // (the other path is full); it loses its meters and waits for its path, with a decision.
     let victim = done.reservation.request.path[1].src;
     let mut down = port(victim.port.0);
     down.up = false;
@@ -202,8 +202,9 @@ fn reservations_install_meters_and_follow_a_broken_link() {
     assert!(c
         .decisions()
         .iter()
-        .any(|d| d.rule == Rule::ReservationDropped));
-    // Expiry releases the survivor.
+        .any(|d| d.rule == Rule::ReservationWaiting));
+    assert_eq!(c.ledger().reservations().count(), 2);
+    // Expiry releases both, the waiting one too.
     let later = now.plus(Duration::from_secs(61));
     let acts = c.tick(later);
     assert!(acts.iter().any(|a| matches!(a, Action::RemoveMeter { .. })));

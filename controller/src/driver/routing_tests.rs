@@ -87,11 +87,11 @@ fn realised(action: &Action, devices: &[DeviceId], fabric: &Fabric) -> BTreeSet<
     let mut plan = P4Plan::new();
     plan.apply(action);
     let pair = EntryKey::Meter(Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 4));
-    for d in devices
-        .iter()
-        .filter(|d| d.protocol == Protocol::P4Runtime)
-    {
-        if device_entries(*d, fabric, &plan).entries.contains_key(&pair) {
+    for d in devices.iter().filter(|d| d.protocol == Protocol::P4Runtime) {
+        if device_entries(*d, fabric, &plan)
+            .entries
+            .contains_key(&pair)
+        {
             out.insert(*d);
         }
     }

@@ -351,3 +351,72 @@ fn an_undone_release_of_a_restoring_reservation_keeps_it_restoring() {
     assert_eq!(c.reservation_state(id), Some(ReservationState::Restoring));
     assert!(!c.desired_meters().contains_key(&id));
 }
+
+fn with_path_grace(secs: u64) -> ControllerCore {
+    ControllerCore::new(CoreConfig {
+        path_grace: Duration::from_secs(secs),
+        ..CoreConfig::default()
+    })
+}
+
+/// h1 -> h2 admitted on the full square; returns the core, the id and its meter ports.
+fn admitted_on_the_square(mut c: ControllerCore) -> (ControllerCore, ReservationId) {
+    bring_up(&mut c, secs(1), &[1, 2, 3, 4]);
+    let done = c
+        .reserve(
+            secs(2),
+            &spec(Endpoint::Host(H1), Endpoint::Host(H2), GBPS / 2, 1),
+        )
+        .expect("admitted");
+    (c, done.reservation.id)
+}
+
+#[test]
+fn a_restarting_switch_with_no_other_path_keeps_the_reservation_waiting_then_active_again() {
+    let (mut c, id) = admitted_on_the_square(with_path_grace(30));
+    // h2's switch restarts: no path to it at all.
+    let actions = c.device_down(secs(10), dev(4));
+    assert!(
+        actions
+            .iter()
+            .any(|a| matches!(a, Action::RemoveMeter { reservation, .. } if *reservation == id)),
+        "its meters go with the path: {actions:?}"
+    );
+    assert_eq!(c.reservation_state(id), Some(ReservationState::Restoring));
+    let d = c.decisions().iter().last().expect("decision");
+    assert_eq!(d.rule, Rule::ReservationWaiting);
+    assert!(d.reason.contains("waits up to 30 s"), "{}", d.reason);
+    // Still waiting inside the grace period, whatever the ticks.
+    assert!(meters_of(&c.tick(secs(25)), id).is_none());
+    assert!(c.ledger().contains(id));
+    // The switch is back and its links are rediscovered: metered again, same id.
+    let actions = bring_up(&mut c, secs(30), &[1, 2, 3, 4]);
+    let ports = meters_of(&actions, id).expect("meters once the path is back");
+    assert!(ports
+        .iter()
+        .all(|p| p.device != dev(4) || p.port != PortNo(10)));
+    assert_eq!(c.reservation_state(id), Some(ReservationState::Active));
+}
+
+#[test]
+fn a_path_that_stays_away_past_the_grace_period_drops_the_reservation() {
+    let (mut c, id) = admitted_on_the_square(with_path_grace(30));
+    c.device_down(secs(10), dev(4));
+    assert!(c.ledger().contains(id));
+    c.tick(secs(39));
+    assert!(c.ledger().contains(id), "inside the grace period");
+    c.tick(secs(40));
+    assert_eq!(c.reservation_state(id), None);
+    let d = c.decisions().iter().last().expect("decision");
+    assert_eq!(d.rule, Rule::ReservationDropped);
+    assert!(d.reason.contains("grace period"), "{}", d.reason);
+}
+
+#[test]
+fn with_no_grace_a_broken_path_drops_the_reservation_at_once() {
+    let (mut c, id) = admitted_on_the_square(with_path_grace(0));
+    c.device_down(secs(10), dev(4));
+    assert_eq!(c.reservation_state(id), None);
+    let d = c.decisions().iter().last().expect("decision");
+    assert_eq!(d.rule, Rule::ReservationDropped);
+}
