@@ -1,0 +1,183 @@
+//! The demo's own dashboard in headless Chromium: `prescient demo` runs (emulated Abilene,
+//! OpenFlow and P4Runtime mixed), the page must draw as many switches and links as the API
+//! serves, a click on a link that has a forecast must bring up its chart with data, the event
+//! stream must connect, and the page is saved as `demo-dashboard.png` among the test artefacts.
+//! Skipped, saying so, where Chromium is not installed.
+
+#![allow(clippy::unwrap_used)]
+
+mod cdp;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use prescient::cmd::demo::{run_report, Args};
+use serde_json::{json, Value};
+
+fn free_port() -> SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap()
+}
+
+/// The JSON body of `GET path`, or `None` when the server is not answering yet.
+fn get_json(addr: SocketAddr, path: &str) -> Option<Value> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    let body = text.split_once("\r\n\r\n")?.1;
+    serde_json::from_str(body).ok()
+}
+
+fn artefact_dir() -> PathBuf {
+    std::env::var_os("PRESCIENT_ARTEFACT_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-artefacts"))
+}
+
+/// Finds a link with a forecast halo and a point on it that a click really lands on (another
+/// link may cross its middle); returns `{id, x, y}` in page coordinates, or null.
+const PICK_LINK: &str = r#"(() => {
+  for (const halo of document.querySelectorAll('#graph line.halo')) {
+    const line = halo.nextElementSibling;
+    if (!line || !line.classList.contains('link')) continue;
+    const m = line.getScreenCTM();
+    const a = new DOMPoint(+line.getAttribute('x1'), +line.getAttribute('y1')).matrixTransform(m);
+    const b = new DOMPoint(+line.getAttribute('x2'), +line.getAttribute('y2')).matrixTransform(m);
+    for (const t of [0.5, 0.4, 0.6, 0.3, 0.7, 0.35, 0.65]) {
+      const x = a.x + t * (b.x - a.x), y = a.y + t * (b.y - a.y);
+      if (document.elementFromPoint(x, y) === line) return { id: line.dataset.link, x, y };
+    }
+  }
+  return null;
+})()"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_dashboard_in_headless_chromium() {
+    if !Path::new(cdp::CHROMIUM).exists() {
+        eprintln!("SKIPPED: {} is not installed", cdp::CHROMIUM);
+        return;
+    }
+    let http = free_port();
+    let args = Args {
+        seconds: Some(30),
+        interval: 1,
+        http,
+        openflow: "127.0.0.1:0".parse().unwrap(),
+        ..Args::default()
+    };
+    let demo = std::thread::spawn(move || run_report(args));
+
+    // The whole fabric discovered, and some link forecasting, as the API tells it.
+    let started = Instant::now();
+    let (devices, links) = loop {
+        assert!(
+            started.elapsed() < Duration::from_secs(25),
+            "the demo never served its whole topology"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let (Some(d), Some(l)) = (
+            get_json(http, "/api/v1/devices"),
+            get_json(http, "/api/v1/links"),
+        ) else {
+            continue;
+        };
+        let up = d
+            .as_array()
+            .map_or(0, |d| d.iter().filter(|d| d["up"] == true).count());
+        let links = l.as_array().cloned().unwrap_or_default();
+        let forecasting = links.iter().any(|l| l["forecast"].is_object());
+        if up == 12 && links.len() == 30 && forecasting {
+            break (up, links.len());
+        }
+    };
+
+    let mut browser = cdp::Browser::launch(1280, 1600).await.expect("chromium");
+    let page = browser.page();
+    page.call("Page.navigate", json!({"url": format!("http://{http}/")}))
+        .await
+        .expect("navigate");
+    let wait = Duration::from_secs(20);
+    page.wait_for(
+        &format!(
+            "document.querySelectorAll('#graph line.link').length === {links} && \
+             document.querySelectorAll('#graph circle.node').length === {devices}"
+        ),
+        wait,
+    )
+    .await
+    .expect("the API's switches and links drawn");
+    // Hosts drawn match the hosts the page itself counted from the API.
+    let hosts = page
+        .eval(
+            "[document.querySelectorAll('#graph circle.host').length, \
+              document.getElementById('summary').textContent]",
+        )
+        .await
+        .expect("eval");
+    let summary = hosts[1].as_str().unwrap_or_default().to_string();
+    assert!(
+        summary.contains(&format!("{} hosts", hosts[0])),
+        "{hosts} vs {summary}"
+    );
+    assert!(summary.starts_with("12 devices · 30 links"), "{summary}");
+    page.wait_for(
+        "document.getElementById('status').textContent === 'live'",
+        wait,
+    )
+    .await
+    .expect("event stream connected");
+
+    let pick = page.eval(PICK_LINK).await.expect("eval");
+    let id = pick["id"]
+        .as_str()
+        .expect("a clickable forecast link")
+        .to_string();
+    page.click(pick["x"].as_f64().unwrap(), pick["y"].as_f64().unwrap())
+        .await
+        .expect("click");
+    // The chart redraws as the event stream ticks: actuals accumulate under the forecast.
+    page.wait_for(
+        &format!(
+            "document.getElementById('chart-title').textContent === {id:?} && \
+             document.querySelector('#chart path.fcline') !== null && \
+             (document.querySelector('#chart path.actual')?.getAttribute('d') ?? '') \
+               .split(/[ML]/).length - 1 >= 3"
+        ),
+        wait,
+    )
+    .await
+    .expect("the clicked link's chart: actuals and forecast");
+    let shown = page
+        .eval("document.getElementById('chart-model').textContent")
+        .await
+        .expect("eval");
+    assert!(
+        shown.as_str().is_some_and(|m| m.starts_with("model ")),
+        "{shown}"
+    );
+
+    let shot = artefact_dir().join("demo-dashboard.png");
+    let size = page.screenshot(&shot).await.expect("screenshot");
+    println!("demo dashboard screenshot: {}", shot.display());
+    let png = std::fs::read(&shot).unwrap();
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() == size);
+    assert!(
+        size > 40_000,
+        "{size} bytes is too small for the drawn dashboard"
+    );
+    browser.close().await;
+
+    let report = tokio::task::spawn_blocking(move || demo.join())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(report.devices_up, 12, "{report:?}");
+}
