@@ -334,32 +334,3 @@ async function refreshServices() {
 }
 refreshServices();
 if (new URLSearchParams(location.search).get("live") !== "0") setInterval(refreshServices, 2000);
-
-// Services: each VIP with its instances (and how their addresses were leased), the shadow
-// addresses reserved ahead of a predicted scale-out, the translations programmed and the calls
-// made to the orchestrator. Refreshed on its own so the tables above never wait for it.
-async function refreshServices() {
-  try {
-    const [services, translations, hooks] = await Promise.all([
-      get("/services"), get("/translations"), get("/hooks"),
-    ]);
-    const word = (s) => s.replace(/_/g, "-");
-    rows("services", services, (s) => [
-      s.name, s.tenant, s.vip,
-      s.backends.map((b) => `${b.ip} (${word(b.lease)})`).join(", ") || "–",
-      s.shadows.join(", ") || "–",
-      s.demand ? bps(s.demand.upper95_bps) : "–",
-      `${s.needed_instances ?? "–"} of ${s.min_instances}..${s.max_instances}`,
-    ]);
-    rows("translations", translations, (t) => [
-      t.service, `${t.logical_ip} ← ${t.physical_ip}`, t.physical_mac ?? "– (no instance yet)", word(t.kind), t.devices,
-    ]);
-    const calls = hooks.pending.map((c) => [c.key, word(c.action), c.delta, "pending", "–"])
-      .concat(hooks.recent.slice(-10).reverse().map((r) => [r.key, word(r.action), "", word(r.status), r.attempts]));
-    rows("hooks", calls, (c) => c);
-  } catch (e) {
-    // The main refresh reports errors (and asks for a token); nothing to add here.
-  }
-}
-refreshServices();
-if (new URLSearchParams(location.search).get("live") !== "0") setInterval(refreshServices, 2000);
