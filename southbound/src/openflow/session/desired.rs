@@ -6,9 +6,9 @@
 //! applying the commands in sequence, for the command kinds the controller uses: ADD/MODIFY
 //! (strict and not) insert or replace by (table, priority, match); DELETE_STRICT removes that
 //! key; DELETE removes every entry of the table (or all tables) whose match includes every
-//! field of the delete's match (OpenFlow 1.3.5 §6.4: non-strict delete matches more specific
-//! entries). Replay order is meters, groups, then flows, so flows never reference something
-//! missing.
+//! field of the delete's match and whose cookie matches under the delete's cookie mask
+//! (OpenFlow 1.3.5 §6.4: non-strict delete matches more specific entries). Replay order is
+//! meters, groups, then flows, so flows never reference something missing.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -58,9 +58,15 @@ impl DesiredState {
             }
             FlowModCommand::Delete => {
                 let table = fm.table_id;
-                self.flows.retain(|k, _| {
+                // §6.4: a DELETE with a cookie mask only removes entries whose cookie matches
+                // under it (the controller deletes its reservations' flows by cookie).
+                let mask = fm.cookie_mask;
+                self.flows.retain(|k, (_, have)| {
                     let in_table = table == TableId::ALL || k.table == table;
-                    !(in_table && fm.match_.fields.iter().all(|f| k.match_.fields.contains(f)))
+                    let cookie = have.cookie & mask == fm.cookie & mask;
+                    !(in_table
+                        && cookie
+                        && fm.match_.fields.iter().all(|f| k.match_.fields.contains(f)))
                 });
             }
             FlowModCommand::Unknown(_) => {}
@@ -144,6 +150,25 @@ mod tests {
             m,
             vec![Instruction::ApplyActions(vec![Action::output(PortNo(2))])],
         )
+    }
+
+    #[test]
+    fn a_delete_by_cookie_removes_only_the_flows_under_that_cookie() {
+        let mut d = DesiredState::default();
+        let mut mine = flow(10, 1, 1);
+        mine.cookie = 0x5052_4553_0000_0007;
+        d.apply_flow(&mine);
+        d.apply_flow(&flow(10, 1, 2));
+        let mut del = FlowMod::delete(TableId::ALL, Match::new());
+        del.cookie = mine.cookie;
+        del.cookie_mask = u64::MAX;
+        d.apply_flow(&del);
+        let flows = d.flows();
+        assert_eq!(flows.len(), 1, "the other flow stays");
+        assert_eq!(flows[0].match_, flow(10, 1, 2).match_);
+        // Without a mask every cookie matches, as on the switch.
+        d.apply_flow(&FlowMod::delete(TableId::ALL, Match::new()));
+        assert!(d.flows().is_empty());
     }
 
     #[test]
