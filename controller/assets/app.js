@@ -70,33 +70,41 @@ function colour(load) {
   return "var(--ok)";
 }
 
-// Deterministic force layout: devices on a circle, then spring/repulsion iterations.
+// Deterministic force layout (Fruchterman-Reingold): devices start on a circle, repel each
+// other by k²/d, links pull by d²/k, a weak pull keeps the graph centred, and the step size
+// cools to nothing, so the same topology is always drawn the same way. k is the spacing the
+// drawing area allows for this many devices.
 function layout(devices, links) {
-  const n = devices.length, W = 800, H = 420;
+  const n = devices.length, W = 800, H = 420, M = 40;
   const pos = new Map();
   devices.forEach((d, i) => {
     const a = (2 * Math.PI * i) / Math.max(n, 1);
     pos.set(d, { x: W / 2 + 150 * Math.cos(a), y: H / 2 + 150 * Math.sin(a) });
   });
-  for (let it = 0; it < 200; it++) {
-    const force = new Map(devices.map((d) => [d, { x: 0, y: 0 }]));
+  const k = 0.8 * Math.sqrt(((W - 2 * M) * (H - 2 * M)) / Math.max(n, 1));
+  const iterations = 400;
+  for (let it = 0; it < iterations; it++) {
+    const temp = (W / 8) * (1 - it / iterations) + 1;
+    const disp = new Map(devices.map((d) => [d, { x: 0, y: 0 }]));
     for (const a of devices) for (const b of devices) {
       if (a === b) continue;
       const p = pos.get(a), q = pos.get(b);
-      const dx = p.x - q.x, dy = p.y - q.y, d2 = dx * dx + dy * dy + 0.01;
-      force.get(a).x += (4000 * dx) / d2; force.get(a).y += (4000 * dy) / d2;
+      const dx = p.x - q.x, dy = p.y - q.y, d = Math.max(1, Math.hypot(dx, dy)), f = (k * k) / d;
+      disp.get(a).x += (dx / d) * f; disp.get(a).y += (dy / d) * f;
     }
     for (const l of links) {
       const p = pos.get(l.s), q = pos.get(l.d);
-      if (!p || !q) continue;
-      const dx = q.x - p.x, dy = q.y - p.y;
-      force.get(l.s).x += 0.02 * dx; force.get(l.s).y += 0.02 * dy;
-      force.get(l.d).x -= 0.02 * dx; force.get(l.d).y -= 0.02 * dy;
+      if (!p || !q || l.s === l.d) continue;
+      const dx = q.x - p.x, dy = q.y - p.y, d = Math.max(1, Math.hypot(dx, dy)), f = (d * d) / k;
+      disp.get(l.s).x += (dx / d) * f; disp.get(l.s).y += (dy / d) * f;
+      disp.get(l.d).x -= (dx / d) * f; disp.get(l.d).y -= (dy / d) * f;
     }
     for (const d of devices) {
-      const p = pos.get(d), f = force.get(d);
-      p.x = Math.min(W - 40, Math.max(40, p.x + Math.max(-10, Math.min(10, f.x)) + 0.01 * (W / 2 - p.x)));
-      p.y = Math.min(H - 30, Math.max(30, p.y + Math.max(-10, Math.min(10, f.y)) + 0.01 * (H / 2 - p.y)));
+      const p = pos.get(d), v = disp.get(d);
+      v.x += (W / 2 - p.x) * k / 1000; v.y += (H / 2 - p.y) * k / 1000;
+      const len = Math.max(1e-9, Math.hypot(v.x, v.y)), step = Math.min(len, temp);
+      p.x = Math.min(W - M, Math.max(M, p.x + (v.x / len) * step));
+      p.y = Math.min(H - M + 10, Math.max(M - 10, p.y + (v.y / len) * step));
     }
   }
   return pos;
