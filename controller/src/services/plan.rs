@@ -74,6 +74,10 @@ pub struct ScalingState {
     pub last_scaled: Option<Timestamp>,
     /// Backends a migration was asked for while their edge stays hot.
     pub migrating: BTreeSet<Ipv4Addr>,
+    /// Instances the last scale-up asked for, until they arrive, the need passes, or its
+    /// shadows age back: a pool too short for shadows must not turn one episode into a call
+    /// per tick.
+    pub asked: Option<u32>,
 }
 
 /// What to do about a service this round.
@@ -125,13 +129,19 @@ pub fn step(
     state: &mut ScalingState,
 ) -> Step {
     let current = u32::try_from(spec.backends.len()).unwrap_or(u32::MAX);
-    let pending = current.saturating_add(u32::try_from(shadows).unwrap_or(u32::MAX));
     let need = needed(spec, policy, demand.upper_bps);
+    if state.asked.is_some_and(|a| current >= a || need <= current) {
+        state.asked = None;
+    }
+    let pending = current
+        .saturating_add(u32::try_from(shadows).unwrap_or(u32::MAX))
+        .max(state.asked.unwrap_or(0));
     if need > pending && pending < spec.max_instances {
         let delta = (need - pending).max(policy.scale_up_step);
         let target = pending.saturating_add(delta).min(spec.max_instances);
         state.low_since = None;
         state.last_scaled = Some(now);
+        state.asked = Some(target);
         return Step::ScaleUp {
             delta: target - pending,
             target,
@@ -265,6 +275,34 @@ mod tests {
                 needed: 6
             }
         );
+    }
+
+    #[test]
+    fn a_pool_without_room_for_shadows_is_asked_once_per_episode() {
+        let s = spec(1);
+        let policy = Policy::default_policy();
+        let mut st = ScalingState::default();
+        assert!(matches!(
+            step(&s, &policy, &load(150e6), 0, t(0), &mut st),
+            Step::ScaleUp { target: 2, .. }
+        ));
+        // No shadow could be reserved: the same need does not ask again.
+        assert_eq!(
+            step(&s, &policy, &load(150e6), 0, t(1), &mut st),
+            Step::Hold
+        );
+        // A larger need asks for the difference only.
+        assert!(matches!(
+            step(&s, &policy, &load(230e6), 0, t(2), &mut st),
+            Step::ScaleUp {
+                delta: 1,
+                target: 3,
+                ..
+            }
+        ));
+        // The need passes: a new episode may ask again.
+        assert_eq!(step(&s, &policy, &load(10e6), 0, t(3), &mut st), Step::Hold);
+        assert_eq!(st.asked, None);
     }
 
     #[test]

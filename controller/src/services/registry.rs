@@ -378,7 +378,11 @@ impl Services {
         for (name, ips) in by_service {
             let idle = idle_of.get(&name).copied().unwrap_or(0);
             let actions = match self.entries.get_mut(&name) {
-                Some(e) => reconcile_entry(e, &self.pools, snapshot),
+                Some(e) => {
+                    // The instances asked for did not come: a later forecast may ask again.
+                    e.scaling.asked = None;
+                    reconcile_entry(e, &self.pools, snapshot)
+                }
                 None => Vec::new(),
             };
             drafts.push(Draft {
