@@ -219,6 +219,12 @@ async fn a_frame_crosses_an_openflow_p4_cable_both_ways() {
     assert_eq!((dpid, in_port), (DatapathId(1), PortNo(2)));
     assert_eq!(data, back);
 
+    // s2's host and flow table are the P4 emulator's business.
+    assert!(matches!(
+        sim.openflow().inject(1, lldp(1).into()),
+        Err(crate::openflow::SimError::Foreign(DatapathId(2)))
+    ));
+
     // Each crossing counted once at each end.
     let of_end = sim.port_counters(0, PortNo(2)).unwrap();
     let p4_end = sim.port_counters(1, PortNo(2)).unwrap();

@@ -114,6 +114,9 @@ pub enum SimError {
     /// The switch's task is gone (shut down).
     #[error("switch {0} is not running")]
     Stopped(DatapathId),
+    /// The switch is run by another emulator (a P4Runtime switch of a mixed fabric).
+    #[error("switch {0} is run by another emulator, not this OpenFlow one")]
+    Foreign(DatapathId),
     /// The switch's inbox is full.
     #[error("switch {0} is overloaded: its inbox of {INBOX} is full")]
     Busy(DatapathId),
@@ -532,6 +535,9 @@ impl SimHandle {
 
     fn slot(&self, dpid: DatapathId) -> Result<&SwitchSlot, SimError> {
         let i = self.index(dpid)?;
+        if self.shared.is_foreign.get(i).copied().unwrap_or(false) {
+            return Err(SimError::Foreign(dpid));
+        }
         self.shared
             .switches
             .get(i)
@@ -554,11 +560,7 @@ impl SimHandle {
             .get(at.switch)
             .map(|s| s.dpid)
             .unwrap_or_default();
-        let slot = self
-            .shared
-            .switches
-            .get(at.switch)
-            .ok_or(SimError::UnknownSwitch(dpid))?;
+        let slot = self.slot(dpid)?;
         let len = frame.len() as u64;
         slot.inbox
             .try_send(SwitchInput::Frame {
