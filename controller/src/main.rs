@@ -51,6 +51,8 @@ enum BenchCommand {
     Paths(cmd::bench_paths::Args),
     /// Update and forecast cost of many series.
     Forecast(cmd::bench_forecast::Args),
+    /// Services planning round, re-programming after a topology change, pool leases.
+    Services(cmd::bench_services::Args),
 }
 
 #[derive(Debug, Subcommand)]
@@ -75,6 +77,7 @@ fn main() -> anyhow::Result<()> {
         Command::Bench(BenchCommand::P4runtime(args)) => cmd::bench_p4runtime::run(args),
         Command::Bench(BenchCommand::Paths(args)) => cmd::bench_paths::run(args),
         Command::Bench(BenchCommand::Forecast(args)) => cmd::bench_forecast::run(args),
+        Command::Bench(BenchCommand::Services(args)) => cmd::bench_services::run(args),
         Command::Forecast(ForecastCommand::Backtest(args)) => cmd::forecast::backtest(args),
         Command::Config(ConfigCommand::Example) => {
             print!("{}", prescient::config::EXAMPLE);

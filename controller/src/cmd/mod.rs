@@ -4,6 +4,7 @@ pub mod bench_forecast;
 pub mod bench_openflow;
 pub mod bench_p4runtime;
 pub mod bench_paths;
+pub mod bench_services;
 pub mod demo;
 pub mod forecast;
 pub mod run;

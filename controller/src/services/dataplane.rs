@@ -6,7 +6,7 @@
 //! backend) and one `SetTranslation` per instance address, running or shadow. A service with
 //! no devices to program wants nothing.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::Ipv4Addr;
 
 use prescient_topology::{DeviceId, MacAddr, PortNo, PortRef, Snapshot};
@@ -24,15 +24,35 @@ pub struct Programmed {
     pub translations: BTreeMap<Ipv4Addr, Action>,
 }
 
-/// The port on `device` towards `at` (the host's port when it is on `device`).
-fn egress(snapshot: &Snapshot, device: DeviceId, at: PortRef) -> Option<PortNo> {
-    if at.device == device {
-        return Some(at.port);
+/// First hops between switches, computed once per topology version: every service's
+/// backends share them, so re-programming after a change costs one path per switch pair
+/// instead of one per switch, backend and service.
+#[derive(Debug, Clone, Default)]
+pub struct Egress {
+    version: Option<u64>,
+    first_hop: HashMap<(DeviceId, DeviceId), Option<PortNo>>,
+}
+
+impl Egress {
+    /// The port on `device` towards `at` (the host's port when it is on `device`).
+    pub fn port(&mut self, snapshot: &Snapshot, device: DeviceId, at: PortRef) -> Option<PortNo> {
+        if at.device == device {
+            return Some(at.port);
+        }
+        if self.version != Some(snapshot.version()) {
+            self.version = Some(snapshot.version());
+            self.first_hop.clear();
+        }
+        *self
+            .first_hop
+            .entry((device, at.device))
+            .or_insert_with(|| {
+                snapshot
+                    .shortest_path(device, at.device)
+                    .ok()
+                    .and_then(|p| p.links.first().map(|l| l.src.port))
+            })
     }
-    snapshot
-        .shortest_path(device, at.device)
-        .ok()
-        .and_then(|p| p.links.first().map(|l| l.src.port))
 }
 
 /// What `spec` (with service number `id` and these shadow addresses) wants on `snapshot`.
@@ -41,6 +61,7 @@ pub fn desired(
     spec: &ServiceSpec,
     shadows: &[Ipv4Addr],
     snapshot: &Snapshot,
+    egress: &mut Egress,
 ) -> Programmed {
     let devices: Vec<DeviceId> = snapshot.devices().to_vec();
     if devices.is_empty() {
@@ -62,7 +83,7 @@ pub fn desired(
             device: *d,
             ports: places
                 .iter()
-                .map(|at| at.and_then(|at| egress(snapshot, *d, at)))
+                .map(|at| at.and_then(|at| egress.port(snapshot, *d, at)))
                 .collect(),
         })
         .collect();

@@ -10,7 +10,7 @@ use std::time::Duration;
 use ipnetwork::Ipv4Network;
 use prescient_topology::{LinkKey, MacAddr, Snapshot, Timestamp};
 
-use super::dataplane::{self, Programmed};
+use super::dataplane::{self, Egress, Programmed};
 use super::model::{
     Backend, HookCall, HookForecast, HookKind, HookRecord, Policy, ServiceSpec, ServicesError,
 };
@@ -118,6 +118,7 @@ pub struct Services {
     pending: VecDeque<HookCall>,
     outcomes: BoundedLog<HookRecord>,
     reconciled: Option<u64>,
+    egress: Egress,
 }
 
 impl Default for Services {
@@ -131,6 +132,7 @@ impl Default for Services {
             pending: VecDeque::new(),
             outcomes: BoundedLog::new(HOOK_LOG),
             reconciled: None,
+            egress: Egress::default(),
         }
     }
 }
@@ -296,7 +298,7 @@ impl Services {
         let actions = match self.entries.get_mut(name) {
             Some(e) => {
                 e.spec.backends = backends;
-                reconcile_entry(e, &self.pools, snapshot)
+                reconcile_entry(e, &self.pools, snapshot, &mut self.egress)
             }
             None => Vec::new(),
         };
@@ -348,7 +350,7 @@ impl Services {
                 let Some(e) = self.entries.get_mut(name) else {
                     continue;
                 };
-                let actions = reconcile_entry(e, &self.pools, snapshot);
+                let actions = reconcile_entry(e, &self.pools, snapshot, &mut self.egress);
                 if !actions.is_empty() {
                     drafts.push(Draft {
                         rule: Rule::ServiceBackendsSet,
@@ -381,7 +383,7 @@ impl Services {
                 Some(e) => {
                     // The instances asked for did not come: a later forecast may ask again.
                     e.scaling.asked = None;
-                    reconcile_entry(e, &self.pools, snapshot)
+                    reconcile_entry(e, &self.pools, snapshot, &mut self.egress)
                 }
                 None => Vec::new(),
             };
@@ -458,13 +460,18 @@ impl Services {
                 }
                 for v in &victims {
                     if let Some(e) = self.entries.get_mut(v) {
-                        actions.extend(reconcile_entry(e, &self.pools, snapshot));
+                        actions.extend(reconcile_entry(e, &self.pools, snapshot, &mut self.egress));
                     }
                 }
                 let Some(entry) = self.entries.get_mut(name) else {
                     return Vec::new();
                 };
-                actions.extend(reconcile_entry(entry, &self.pools, snapshot));
+                actions.extend(reconcile_entry(
+                    entry,
+                    &self.pools,
+                    snapshot,
+                    &mut self.egress,
+                ));
                 let reserved = u32::try_from(got.taken.len()).unwrap_or(u32::MAX);
                 let pending = target - delta;
                 let mut reason = format!(
@@ -515,7 +522,7 @@ impl Services {
                 for ip in &freed {
                     pool.release(name, *ip);
                 }
-                let mut actions = reconcile_entry(entry, &self.pools, snapshot);
+                let mut actions = reconcile_entry(entry, &self.pools, snapshot, &mut self.egress);
                 let reason = format!(
                     "forecast peak {:.0} bit/s stayed below {:.0}% of one instance fewer for {} s (policy {}); {target} instance(s) suffice, {current} running; {} unused shadow address(es) released",
                     demand.upper_bps,
@@ -734,12 +741,17 @@ impl Services {
 }
 
 /// Brings one service's programmed state to what it wants now; returns the actions.
-fn reconcile_entry(e: &mut Entry, pools: &Pools, snapshot: &Snapshot) -> Vec<Action> {
+fn reconcile_entry(
+    e: &mut Entry,
+    pools: &Pools,
+    snapshot: &Snapshot,
+    egress: &mut Egress,
+) -> Vec<Action> {
     let shadows = pools
         .get(e.spec.pool)
         .map(|p| p.shadows(&e.spec.name))
         .unwrap_or_default();
-    let want = dataplane::desired(e.id, &e.spec, &shadows, snapshot);
+    let want = dataplane::desired(e.id, &e.spec, &shadows, snapshot, egress);
     let actions = dataplane::diff(&e.programmed, &want);
     e.programmed = want;
     actions
