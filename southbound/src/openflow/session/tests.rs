@@ -396,3 +396,51 @@ async fn a_batch_of_writes_is_timed_until_its_barrier_reply() {
     assert_eq!(per_barrier.iter().sum::<usize>(), 5, "{per_barrier:?}");
     assert_eq!(per_barrier.last(), Some(&0), "{per_barrier:?}");
 }
+
+#[tokio::test]
+async fn packet_outs_are_not_writes_and_get_no_probe() {
+    let (ctl, mut events) = start().await;
+    let handle = ctl.handle();
+    let latency = handle.write_latency();
+    let mut sw = FakeSwitch::handshake(ctl.local_addr(), 3, 1).await;
+    assert!(matches!(next(&mut events).await, SwitchEvent::SwitchUp(_)));
+    let probe = sw
+        .expect(|x, m| matches!(m, Message::BarrierRequest).then_some(x))
+        .await;
+    sw.send(probe, Message::BarrierReply).await;
+    for _ in 0..3 {
+        handle
+            .send(
+                DatapathId(3),
+                Command::PacketOut(crate::openflow::wire::PacketOut::to_port(
+                    PortNo(1),
+                    Bytes::from_static(b"frame"),
+                )),
+            )
+            .await
+            .unwrap();
+    }
+    let h = handle.clone();
+    let barrier = tokio::spawn(async move { h.barrier(DatapathId(3)).await });
+    // Three packet-outs, then the caller's barrier: no barrier of the session's own between.
+    let mut outs = 0;
+    let xid = sw
+        .expect(|x, m| match m {
+            Message::PacketOut(_) => {
+                outs += 1;
+                None
+            }
+            Message::BarrierRequest => Some(x),
+            _ => None,
+        })
+        .await;
+    assert_eq!(outs, 3);
+    sw.send(xid, Message::BarrierReply).await;
+    barrier.await.unwrap().unwrap();
+    assert_eq!(
+        latency.snapshot().count,
+        1,
+        "only the connect-time write was timed"
+    );
+    ctl.shutdown().await;
+}
