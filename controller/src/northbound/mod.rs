@@ -8,6 +8,8 @@
 //! - `GET anomalies`, `decisions` — bounded logs, oldest first;
 //! - `POST reservations`, `GET reservations[/{id}]`, `DELETE reservations/{id}`;
 //!   `POST whatif` — admission on a copy of the ledger;
+//! - `GET/POST services`, `GET/DELETE services/{name}`, `PUT services/{name}/backends` (the
+//!   orchestrator's instances), `GET translations`, `GET hooks` — see [`services`];
 //! - `GET events` — server-sent events; `GET openapi.json`; and `/metrics`, `/` outside `/api/v1`.
 //!
 //! Invariants: every error is the one JSON shape of [`dto::ErrorBody`], its status chosen in
