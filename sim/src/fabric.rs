@@ -25,10 +25,10 @@ mod tests;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use prescient_southbound::openflow::wire::PortNo;
+use prescient_southbound::openflow::wire::{DatapathId, PortNo};
 use thiserror::Error;
 
-use crate::openflow::{SimHandle, SimNetwork, SimOptions};
+use crate::openflow::{SimError, SimHandle, SimNetwork, SimOptions};
 use crate::p4rt::{P4SimNetwork, SchemaError};
 use crate::topology::{Endpoint, SimTopology};
 use crate::traffic::PortCounterValues;
@@ -251,6 +251,31 @@ impl MixedHandle {
     /// The topology.
     pub fn topology(&self) -> &SimTopology {
         self.openflow.topology()
+    }
+
+    /// Takes the cable between switches `a` and `b` (topology indices) down or brings it up:
+    /// the traffic model stops routing over it, frames stop crossing it (both ways), and an
+    /// OpenFlow end reports PORT_STATUS.
+    pub async fn set_link(&self, a: usize, b: usize, up: bool) -> Result<(), SimError> {
+        let topo = self.topology();
+        // Switch `i` would be datapath `i + 1`: the error names the id the caller would expect.
+        let dpid = |i: usize| {
+            topo.switches
+                .get(i)
+                .map(|s| s.dpid)
+                .ok_or(SimError::UnknownSwitch(DatapathId(i as u64 + 1)))
+        };
+        let (da, db) = (dpid(a)?, dpid(b)?);
+        self.openflow.set_link(da, db, up).await?;
+        let both_p4 = [a, b]
+            .iter()
+            .all(|&i| self.is_p4.get(i).copied().unwrap_or(false));
+        if both_p4 {
+            if let Some((end, _)) = topo.link_between(a, b) {
+                self.network.set_link_up((da.0, end.port.0), up);
+            }
+        }
+        Ok(())
     }
 
     /// Counters of a port as its own switch reports them (OpenFlow PORT_STATS or the P4

@@ -315,3 +315,52 @@ async fn one_traffic_engine_moves_both_kinds_and_every_cable_agrees_at_both_ends
     assert!(sent > 0);
     assert_eq!(sent, delivered);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cable_between_two_p4_switches_goes_down_and_up() {
+    // s1 and s2 both P4Runtime: their cable is a link inside the P4 emulator.
+    let topo = SimTopology::generate(TopologyKind::Linear(2)).unwrap();
+    let quiet = SimOptions {
+        traffic: TrafficConfig {
+            pairs_per_host: 0,
+            ..TrafficConfig::default()
+        },
+        ..fast_options()
+    };
+    let fabric = MixedFabric::new(topo, &[0, 1], quiet).unwrap();
+    let _streams = [
+        primary(&fabric.p4_network(), 1, 1),
+        primary(&fabric.p4_network(), 2, 2),
+    ];
+    let nowhere = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let sim = fabric.spawn(nowhere);
+    let send = || {
+        sim.p4_network()
+            .packet_out(
+                1,
+                1,
+                &p4::PacketOut {
+                    payload: lldp(3),
+                    metadata: vec![p4::PacketMetadata {
+                        metadata_id: 1,
+                        value: vec![2],
+                    }],
+                },
+            )
+            .unwrap();
+        sim.port_counters(1, PortNo(2)).unwrap().rx_packets
+    };
+    assert_eq!(send(), 1, "the frame crossed");
+    sim.set_link(0, 1, false).await.unwrap();
+    assert_eq!(send(), 1, "nothing crosses a downed cable");
+    sim.set_link(0, 1, true).await.unwrap();
+    assert_eq!(send(), 2, "and frames cross again once it is up");
+    assert!(matches!(
+        sim.set_link(0, 7, false).await,
+        Err(SimError::UnknownSwitch(DatapathId(8)))
+    ));
+    sim.shutdown().await;
+}

@@ -108,6 +108,8 @@ pub struct P4SimNetwork {
     links: BTreeMap<PortRef, PortRef>,
     /// Ports whose cable leads out of this emulator, to the uplink.
     cabled_out: BTreeSet<PortRef>,
+    /// Both ends of every link that is down (frames do not cross it).
+    down: Mutex<BTreeSet<PortRef>>,
     uplink: OnceLock<Arc<dyn Uplink>>,
     expected: Arc<Schema>,
     traffic: PortTraffic,
@@ -133,6 +135,7 @@ impl P4SimNetwork {
                 .collect(),
             links: BTreeMap::new(),
             cabled_out: BTreeSet::new(),
+            down: Mutex::new(BTreeSet::new()),
             uplink: OnceLock::new(),
             expected,
             traffic: PortTraffic::default(),
@@ -167,6 +170,34 @@ impl P4SimNetwork {
         }
         self.links.insert(a, b);
         self.links.insert(b, a);
+    }
+
+    /// Takes the link at `port` down (both ends) or brings it up: frames stop crossing it, as on
+    /// a pulled cable (P4Runtime reports no port status; a controller notices by its probes).
+    /// False when `port` has no link.
+    pub fn set_link_up(&self, port: PortRef, up: bool) -> bool {
+        let Some(&peer) = self.links.get(&port) else {
+            return false;
+        };
+        let mut down = self
+            .down
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for end in [port, peer] {
+            if up {
+                down.remove(&end);
+            } else {
+                down.insert(end);
+            }
+        }
+        true
+    }
+
+    fn link_is_down(&self, port: PortRef) -> bool {
+        self.down
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .contains(&port)
     }
 
     /// Marks `port` as cabled out of this emulator (dropping a link it had): what leaves it goes
@@ -387,7 +418,8 @@ impl P4SimNetwork {
                         d.send(s, p4::stream_message_response::Update::Packet(pin.clone()));
                     }
                 } else if let Some((peer, peer_port)) = self.links.get(&(dev, egress)) {
-                    if hops < MAX_HOPS {
+                    // A frame out of a downed link's port is lost on the pulled cable.
+                    if hops < MAX_HOPS && !self.link_is_down((dev, egress)) {
                         queue.push_back((*peer, *peer_port, f, hops + 1));
                     }
                 } else if self.cabled_out.contains(&(dev, egress)) {
