@@ -1,6 +1,6 @@
 //! Just enough of the Chrome DevTools Protocol to drive headless Chromium from a test: start
-//! the browser with `--remote-debugging-port=0`, find its page over `/json/list`, talk to it
-//! over a WebSocket (RFC 6455, client side: masked text frames out, reassembled frames in),
+//! the browser with `--remote-debugging-port=0`, find its page through the browser's own
+//! DevTools socket (`Target.getTargets`), talk to the page over a WebSocket (tokio-tungstenite),
 //! evaluate scripts, dispatch real mouse clicks and capture PNG screenshots.
 //!
 //! Test support only: errors are `anyhow`, and a browser that misbehaves fails the test.
@@ -11,10 +11,14 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
+use base64::Engine;
+use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 /// Where Debian installs Chromium.
 pub const CHROMIUM: &str = "/usr/bin/chromium";
@@ -58,16 +62,12 @@ impl Browser {
             .spawn()
             .context("starting chromium")?;
         let stderr = child.stderr.take().context("chromium stderr")?;
-        let port = tokio::time::timeout(Duration::from_secs(30), devtools_port(stderr))
+        let browser_url = tokio::time::timeout(Duration::from_secs(30), devtools_url(stderr))
             .await
             .context("chromium did not open DevTools in 30 s")??;
-        let limit = Duration::from_secs(30);
-        let ws = tokio::time::timeout(limit, page_socket(port))
+        let page = tokio::time::timeout(Duration::from_secs(30), first_page(&browser_url))
             .await
-            .context("DevTools /json/list")??;
-        let page = tokio::time::timeout(limit, Page::connect(port, &ws))
-            .await
-            .context("DevTools WebSocket handshake")??;
+            .context("DevTools: finding the page")??;
         Ok(Browser {
             child,
             profile,
@@ -89,116 +89,50 @@ impl Browser {
     }
 }
 
-/// Reads Chromium's stderr until it says where DevTools listen; keeps draining it after.
-async fn devtools_port(stderr: tokio::process::ChildStderr) -> Result<u16> {
+/// Reads Chromium's stderr until it says where DevTools listen (the browser's WebSocket URL);
+/// keeps draining it after.
+async fn devtools_url(stderr: tokio::process::ChildStderr) -> Result<String> {
     let mut lines = BufReader::new(stderr).lines();
     while let Some(line) = lines.next_line().await? {
-        if let Some(rest) = line.split("ws://127.0.0.1:").nth(1) {
-            let port = rest
-                .split('/')
-                .next()
-                .and_then(|p| p.parse().ok())
-                .ok_or_else(|| anyhow!("no port in {line:?}"))?;
+        if let Some(at) = line.find("ws://127.0.0.1:") {
+            let url = line[at..].trim().to_string();
             // Chromium blocks once the pipe is full; keep reading it in the background.
             tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-            return Ok(port);
+            return Ok(url);
         }
     }
     bail!("chromium exited before opening DevTools")
 }
 
-/// The WebSocket path of the first page, from `GET /json/list`.
-async fn page_socket(port: u16) -> Result<String> {
-    let mut conn = TcpStream::connect(("127.0.0.1", port)).await?;
-    conn.write_all(
-        format!("GET /json/list HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n")
-            .as_bytes(),
-    )
-    .await?;
-    // DevTools keeps the connection open whatever we ask: read exactly Content-Length bytes.
-    let mut reply = Vec::new();
-    let (head_end, len) = loop {
-        if let Some(i) = reply.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&reply[..i]).to_ascii_lowercase();
-            let len = head
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length:"))
-                .and_then(|v| v.trim().parse::<usize>().ok())
-                .context("no Content-Length from DevTools")?;
-            break (i + 4, len);
-        }
-        read_some(&mut conn, &mut reply).await?;
-    };
-    while reply.len() < head_end + len {
-        read_some(&mut conn, &mut reply).await?;
-    }
-    let body = String::from_utf8_lossy(&reply[head_end..head_end + len]).to_string();
-    let targets: Value = serde_json::from_str(&body).context("json/list")?;
-    let ws = targets
+/// The first page target, asked of the browser's socket; connected on its own socket.
+async fn first_page(browser_url: &str) -> Result<Page> {
+    let mut browser = Page::connect(browser_url).await?;
+    let targets = browser.call("Target.getTargets", json!({})).await?;
+    let id = targets["targetInfos"]
         .as_array()
         .and_then(|t| t.iter().find(|t| t["type"] == "page"))
-        .and_then(|t| t["webSocketDebuggerUrl"].as_str())
-        .context("no page target")?;
-    let path = ws
-        .split_once(&format!("127.0.0.1:{port}"))
-        .map(|(_, p)| p.to_string())
+        .and_then(|t| t["targetId"].as_str())
+        .ok_or_else(|| anyhow!("no page target in {targets}"))?
+        .to_string();
+    let origin = browser_url
+        .split("/devtools/")
+        .next()
         .context("unexpected DevTools address")?;
-    Ok(path)
+    Page::connect(&format!("{origin}/devtools/page/{id}")).await
 }
 
-async fn read_some(conn: &mut TcpStream, into: &mut Vec<u8>) -> Result<()> {
-    let mut chunk = [0u8; 8192];
-    let n = conn.read(&mut chunk).await?;
-    if n == 0 {
-        bail!("DevTools closed the connection");
-    }
-    into.extend_from_slice(&chunk[..n]);
-    Ok(())
-}
-
-/// One page's DevTools session.
+/// One DevTools session (the browser's or a page's).
 pub struct Page {
-    stream: TcpStream,
-    buf: Vec<u8>,
+    socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
     next_id: u64,
 }
 
 impl Page {
-    async fn connect(port: u16, path: &str) -> Result<Page> {
-        let mut stream = TcpStream::connect(("127.0.0.1", port)).await?;
-        // The key only has to be 16 random-looking bytes in base64; the test trusts its browser.
-        stream
-            .write_all(
-                format!(
-                    "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n\
-                     Connection: Upgrade\r\nSec-WebSocket-Key: cHJlc2NpZW50LXRlc3QtMQ==\r\n\
-                     Sec-WebSocket-Version: 13\r\n\r\n"
-                )
-                .as_bytes(),
-            )
-            .await?;
-        let mut buf = Vec::new();
-        let end = loop {
-            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                break i + 4;
-            }
-            let mut chunk = [0u8; 4096];
-            let n = stream.read(&mut chunk).await?;
-            if n == 0 {
-                bail!("DevTools closed during the WebSocket handshake");
-            }
-            buf.extend_from_slice(&chunk[..n]);
-        };
-        let head = String::from_utf8_lossy(&buf[..end]).to_string();
-        if !head.starts_with("HTTP/1.1 101") {
-            bail!("WebSocket upgrade refused: {head}");
-        }
-        buf.drain(..end);
-        Ok(Page {
-            stream,
-            buf,
-            next_id: 1,
-        })
+    async fn connect(url: &str) -> Result<Page> {
+        let (socket, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .with_context(|| format!("WebSocket to {url}"))?;
+        Ok(Page { socket, next_id: 1 })
     }
 
     /// Sends a command and waits for its answer (events in between are ignored).
@@ -206,10 +140,18 @@ impl Page {
         let id = self.next_id;
         self.next_id += 1;
         let msg = json!({"id": id, "method": method, "params": params}).to_string();
-        self.send_frame(msg.as_bytes()).await?;
+        self.socket.send(Message::text(msg)).await?;
         loop {
-            let text = self.read_message().await?;
-            let v: Value = serde_json::from_str(&text)?;
+            let next = tokio::time::timeout(Duration::from_secs(30), self.socket.next())
+                .await
+                .context("DevTools went silent for 30 s")?;
+            let text = match next {
+                Some(Ok(Message::Text(t))) => t,
+                Some(Ok(Message::Close(_))) | None => bail!("DevTools closed the WebSocket"),
+                Some(Ok(_)) => continue,
+                Some(Err(e)) => return Err(e.into()),
+            };
+            let v: Value = serde_json::from_str(text.as_str())?;
             if v["id"] == id {
                 if let Some(e) = v.get("error") {
                     bail!("{method}: {e}");
@@ -271,142 +213,13 @@ impl Page {
             )
             .await?;
         let data = r["data"].as_str().context("no screenshot data")?;
-        let png = base64_decode(data)?;
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(data)
+            .context("screenshot data is not base64")?;
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
         std::fs::write(path, &png)?;
         Ok(png.len())
     }
-
-    async fn send_frame(&mut self, payload: &[u8]) -> Result<()> {
-        // Client frames must be masked (RFC 6455 §5.3); any key will do.
-        let mask = [0x5a, 0x17, 0xc3, 0x88];
-        let mut frame = vec![0x81u8];
-        match payload.len() {
-            n if n < 126 => frame.push(0x80 | n as u8),
-            n if n <= 0xffff => {
-                frame.push(0x80 | 126);
-                frame.extend_from_slice(&(n as u16).to_be_bytes());
-            }
-            n => {
-                frame.push(0x80 | 127);
-                frame.extend_from_slice(&(n as u64).to_be_bytes());
-            }
-        }
-        frame.extend_from_slice(&mask);
-        frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-        self.stream.write_all(&frame).await?;
-        Ok(())
-    }
-
-    async fn fill(&mut self, want: usize) -> Result<()> {
-        while self.buf.len() < want {
-            let mut chunk = vec![0u8; 64 * 1024];
-            let n = tokio::time::timeout(Duration::from_secs(30), self.stream.read(&mut chunk))
-                .await
-                .context("DevTools went silent for 30 s")??;
-            if n == 0 {
-                bail!("DevTools closed the connection");
-            }
-            self.buf.extend_from_slice(&chunk[..n]);
-        }
-        Ok(())
-    }
-
-    /// The next whole text message (fragments joined; pings answered).
-    async fn read_message(&mut self) -> Result<String> {
-        let mut message = Vec::new();
-        loop {
-            self.fill(2).await?;
-            let (b0, b1) = (self.buf[0], self.buf[1]);
-            let (fin, opcode) = (b0 & 0x80 != 0, b0 & 0x0f);
-            let (len, head) = match b1 & 0x7f {
-                126 => {
-                    self.fill(4).await?;
-                    (
-                        usize::from(u16::from_be_bytes([self.buf[2], self.buf[3]])),
-                        4,
-                    )
-                }
-                127 => {
-                    self.fill(10).await?;
-                    let mut b = [0u8; 8];
-                    b.copy_from_slice(&self.buf[2..10]);
-                    (usize::try_from(u64::from_be_bytes(b))?, 10)
-                }
-                n => (usize::from(n), 2),
-            };
-            let masked = b1 & 0x80 != 0;
-            let head = head + if masked { 4 } else { 0 };
-            self.fill(head + len).await?;
-            let mut payload: Vec<u8> = self.buf[head..head + len].to_vec();
-            if masked {
-                let key = [
-                    self.buf[head - 4],
-                    self.buf[head - 3],
-                    self.buf[head - 2],
-                    self.buf[head - 1],
-                ];
-                for (i, b) in payload.iter_mut().enumerate() {
-                    *b ^= key[i % 4];
-                }
-            }
-            self.buf.drain(..head + len);
-            match opcode {
-                0x0..=0x2 => {
-                    message.extend_from_slice(&payload);
-                    if fin {
-                        return Ok(String::from_utf8(message)?);
-                    }
-                }
-                0x8 => bail!("DevTools closed the WebSocket"),
-                0x9 => {
-                    let mut pong = vec![0x8a, 0x80 | payload.len().min(125) as u8, 0, 0, 0, 0];
-                    pong.extend_from_slice(&payload[..payload.len().min(125)]);
-                    self.stream.write_all(&pong).await?;
-                }
-                _ => {}
-            }
-        }
-    }
-}
-
-/// Standard base64 (RFC 4648 §4) with padding, as DevTools sends binary data.
-fn base64_decode(text: &str) -> Result<Vec<u8>> {
-    let value = |c: u8| -> Result<u32> {
-        Ok(match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => bail!("not base64: {:?}", c as char),
-        } as u32)
-    };
-    let bytes: Vec<u8> = text.bytes().filter(|c| !c.is_ascii_whitespace()).collect();
-    let mut out = Vec::with_capacity(bytes.len() / 4 * 3);
-    for quad in bytes.chunks(4) {
-        let data: Vec<u8> = quad.iter().copied().filter(|&c| c != b'=').collect();
-        let mut acc = 0u32;
-        for &c in &data {
-            acc = (acc << 6) | value(c)?;
-        }
-        acc <<= 6 * (4 - data.len() as u32);
-        let n = data.len().saturating_sub(1);
-        out.extend_from_slice(&acc.to_be_bytes()[1..1 + n]);
-    }
-    Ok(out)
-}
-
-#[test]
-fn base64_decodes_padded_text() {
-    assert_eq!(base64_decode("aGVsbG8=").expect("b64"), b"hello");
-    assert_eq!(base64_decode("aGVsbG8h").expect("b64"), b"hello!");
-    assert_eq!(base64_decode("aGk=").expect("b64"), b"hi");
-    assert_eq!(
-        base64_decode("iVBORw0KGgo=").expect("b64"),
-        b"\x89PNG\r\n\x1a\n"
-    );
-    assert!(base64_decode("a*==").is_err());
 }
