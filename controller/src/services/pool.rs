@@ -330,14 +330,18 @@ fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
-/// Every tenant's pools.
+/// Every tenant's pools, keyed by (first address, prefix length).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Pools {
-    pools: Vec<AddressPool>,
+    pools: BTreeMap<(u32, u8), AddressPool>,
 }
 
 fn overlaps(a: Ipv4Network, b: Ipv4Network) -> bool {
     a.contains(b.network()) || b.contains(a.network())
+}
+
+fn key(network: Ipv4Network) -> (u32, u8) {
+    (u32::from(network.network()), network.prefix())
 }
 
 impl Pools {
@@ -351,7 +355,18 @@ impl Pools {
     ) -> Result<(), PoolError> {
         // Normalise 10.0.0.7/24 to 10.0.0.0/24 so equal pools compare equal.
         let network = Ipv4Network::new(network.network(), network.prefix()).unwrap_or(network);
-        if let Some(p) = self.pools.iter().find(|p| overlaps(p.network, network)) {
+        let start = u32::from(network.network());
+        // Pools are disjoint, so only two can overlap a new one: the last starting at or
+        // before it (which may contain it) and the first starting at or after it (which may
+        // lie inside it).
+        let before = self.pools.range(..=(start, u8::MAX)).next_back();
+        let after = self.pools.range((start, 0)..).next();
+        let clash = [before, after]
+            .into_iter()
+            .flatten()
+            .map(|(_, p)| p)
+            .find(|p| overlaps(p.network, network));
+        if let Some(p) = clash {
             if p.network == network && p.tenant == tenant {
                 return Ok(());
             }
@@ -362,36 +377,30 @@ impl Pools {
                 existing_tenant: p.tenant.clone(),
             });
         }
-        self.pools.push(AddressPool::new(tenant, network, idle));
-        self.pools.sort_by_key(|p| u32::from(p.network.network()));
+        self.pools
+            .insert(key(network), AddressPool::new(tenant, network, idle));
         Ok(())
     }
 
     /// The pool exactly `network`.
     pub fn get(&self, network: Ipv4Network) -> Option<&AddressPool> {
-        let n = network.network();
-        self.pools
-            .iter()
-            .find(|p| p.network.network() == n && p.network.prefix() == network.prefix())
+        self.pools.get(&key(network))
     }
 
     /// The pool exactly `network`, mutable.
     pub fn get_mut(&mut self, network: Ipv4Network) -> Option<&mut AddressPool> {
-        let n = network.network();
-        self.pools
-            .iter_mut()
-            .find(|p| p.network.network() == n && p.network.prefix() == network.prefix())
+        self.pools.get_mut(&key(network))
     }
 
     /// All pools, by address.
     pub fn iter(&self) -> impl Iterator<Item = &AddressPool> {
-        self.pools.iter()
+        self.pools.values()
     }
 
     /// Ages every pool's shadows by its own idle time; returns `(pool, service, address)`.
     pub fn age(&mut self, now: Timestamp) -> Vec<(Ipv4Network, String, Ipv4Addr)> {
         let mut out = Vec::new();
-        for p in &mut self.pools {
+        for p in self.pools.values_mut() {
             let net = p.network;
             let idle = p.idle;
             out.extend(p.age(now, idle).into_iter().map(|(s, ip)| (net, s, ip)));
@@ -437,6 +446,23 @@ mod tests {
             pools.add("blue", net("10.0.0.0/8"), DEFAULT_SHADOW_IDLE),
             Err(PoolError::Overlap { .. })
         ));
+        // Around and between existing pools: only real overlaps are refused.
+        pools
+            .add("green", net("10.1.1.0/24"), DEFAULT_SHADOW_IDLE)
+            .expect("after red");
+        pools
+            .add("green", net("10.0.255.0/24"), DEFAULT_SHADOW_IDLE)
+            .expect("before red");
+        assert!(pools
+            .add("green", net("10.1.0.255/32"), DEFAULT_SHADOW_IDLE)
+            .is_err());
+        assert!(pools
+            .add("green", net("10.1.0.0/23"), DEFAULT_SHADOW_IDLE)
+            .is_err());
+        assert!(pools
+            .get(net("10.1.0.0/24"))
+            .is_some_and(|p| p.tenant() == "red"));
+        assert_eq!(pools.iter().count(), 4);
     }
 
     #[test]
