@@ -15,6 +15,8 @@ use crate::driver::p4runtime::{prescient_p4info, P4Target};
 use crate::northbound::ApiConfig;
 use crate::service::ServiceConfig;
 
+pub mod services;
+
 /// A commented configuration with every key at its default (P4Runtime targets commented out).
 pub const EXAMPLE: &str = include_str!("../prescient.example.toml");
 
@@ -78,6 +80,14 @@ pub struct Config {
     pub p4runtime: Vec<P4Section>,
     /// The state store.
     pub store: StoreSection,
+    /// Tenant address pools.
+    pub pools: Vec<services::PoolSection>,
+    /// Orchestration policies.
+    pub policies: Vec<services::PolicySection>,
+    /// Services (VIPs, backends, scaling bounds).
+    pub services: Vec<services::ServiceSection>,
+    /// Where hook calls go.
+    pub hooks: Vec<services::HookSection>,
 }
 
 /// `[store]`: where accepted reservations are kept across restarts.
@@ -330,7 +340,25 @@ impl Config {
                 ));
             }
         }
+        self.services_and_hooks(path)?;
         Ok(())
+    }
+
+    /// The services and hooks sections, checked.
+    fn services_and_hooks(
+        &self,
+        path: &str,
+    ) -> Result<(crate::services::ServicesConfig, crate::hooks::HooksConfig), ConfigError> {
+        let invalid = |(key, value, why): services::Refusal| ConfigError::Invalid {
+            path: path.to_string(),
+            key,
+            value,
+            why,
+        };
+        let svc = services::services_config(&self.pools, &self.policies, &self.services)
+            .map_err(invalid)?;
+        let hooks = services::hooks_config(&self.hooks).map_err(invalid)?;
+        Ok((svc, hooks))
     }
 
     /// The service configuration this file describes (P4Info and pipeline files are read).
@@ -391,6 +419,7 @@ impl Config {
                 stats_interval: Duration::from_secs(t.stats_interval_secs),
             });
         }
+        (service.services, service.hooks) = self.services_and_hooks(path)?;
         Ok(service)
     }
 }
