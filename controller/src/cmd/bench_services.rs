@@ -150,6 +150,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             Some(Demand {
                 point_bps: bps,
                 upper_bps: bps * 1.1,
+                lower_bps: bps * 0.9,
                 steps: 12,
                 pairs: 3,
             })

@@ -69,6 +69,7 @@ fn call() -> HookCall {
         forecast: HookForecast {
             point_bps: 150_000_000,
             upper95_bps: 180_000_000,
+            lower95_bps: 120_000_000,
             capacity_bps: 100_000_000,
             horizon_steps: 12,
             interval_ms: 1000,
@@ -131,6 +132,7 @@ async fn a_failing_webhook_is_retried_with_the_same_idempotency_key() {
     assert_eq!(body["rule"], "service_predicted_scale_up");
     assert_eq!(body["idempotency_key"], "web/7");
     assert_eq!(body["forecast"]["upper95_bps"], 180_000_000);
+    assert_eq!(body["forecast"]["lower95_bps"], 120_000_000);
     assert_eq!(body["addresses"][1], "10.1.0.3");
 }
 

@@ -123,6 +123,8 @@ pub struct DemandDto {
     pub point_bps: f64,
     /// Highest upper 95 % bound over the horizon, bits/s.
     pub upper95_bps: f64,
+    /// Lower 95 % bound at the step of that highest upper bound, bits/s.
+    pub lower95_bps: f64,
     /// Host pairs sending to the service.
     pub pairs: usize,
 }
@@ -258,6 +260,7 @@ fn dto(v: &ServiceView) -> ServiceDto {
         demand: v.demand.map(|d| DemandDto {
             point_bps: d.point_bps,
             upper95_bps: d.upper_bps,
+            lower95_bps: d.lower_bps,
             pairs: d.pairs,
         }),
         needed_instances: v.needed,

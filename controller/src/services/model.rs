@@ -261,6 +261,8 @@ pub struct HookForecast {
     pub point_bps: u64,
     /// Highest upper 95 % bound over the horizon (the point where not calibrated), bits/s.
     pub upper95_bps: u64,
+    /// Lower 95 % bound at the step of that highest upper bound, bits/s.
+    pub lower95_bps: u64,
     /// Capacity of the instances running now, bits/s.
     pub capacity_bps: u64,
     /// Steps forecast.

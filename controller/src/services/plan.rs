@@ -25,6 +25,9 @@ pub struct Demand {
     pub point_bps: f64,
     /// Highest upper 95 % bound (point where uncalibrated), bits/s.
     pub upper_bps: f64,
+    /// Lower 95 % bound at the step of that highest upper bound (the point where
+    /// uncalibrated), bits/s: with `upper_bps`, the interval of the peak.
+    pub lower_bps: f64,
     /// Steps summed.
     pub steps: usize,
     /// Host pairs summed.
@@ -35,6 +38,7 @@ pub struct Demand {
 pub fn demand<'a>(forecasts: impl IntoIterator<Item = &'a [Point]>) -> Option<Demand> {
     let mut point: Vec<f64> = Vec::new();
     let mut upper: Vec<f64> = Vec::new();
+    let mut lower: Vec<f64> = Vec::new();
     let mut pairs = 0;
     for f in forecasts {
         pairs += 1;
@@ -42,24 +46,34 @@ pub fn demand<'a>(forecasts: impl IntoIterator<Item = &'a [Point]>) -> Option<De
             if point.len() <= i {
                 point.push(0.0);
                 upper.push(0.0);
+                lower.push(0.0);
             }
             let v = if p.value.is_finite() {
                 p.value.max(0.0)
             } else {
                 0.0
             };
-            let hi = p
-                .i95
-                .map_or(v, |(_, hi)| if hi.is_finite() { hi.max(v) } else { v });
-            if let (Some(a), Some(b)) = (point.get_mut(i), upper.get_mut(i)) {
+            let (lo, hi) = match p.i95 {
+                Some((lo, hi)) if lo.is_finite() && hi.is_finite() => (lo.clamp(0.0, v), hi.max(v)),
+                _ => (v, v),
+            };
+            if let (Some(a), Some(b), Some(c)) =
+                (point.get_mut(i), upper.get_mut(i), lower.get_mut(i))
+            {
                 *a += v;
                 *b += hi;
+                *c += lo;
             }
         }
     }
+    let peak = upper.iter().enumerate().fold(
+        (0, 0.0),
+        |best, (i, u)| if *u > best.1 { (i, *u) } else { best },
+    );
     (pairs > 0).then(|| Demand {
         point_bps: point.iter().copied().fold(0.0, f64::max),
-        upper_bps: upper.iter().copied().fold(0.0, f64::max),
+        upper_bps: peak.1,
+        lower_bps: lower.get(peak.0).copied().unwrap_or(0.0),
         steps: point.len(),
         pairs,
     })
@@ -214,6 +228,7 @@ mod tests {
         Demand {
             point_bps: bps,
             upper_bps: bps,
+            lower_bps: bps,
             steps: 12,
             pairs: 1,
         }
@@ -238,6 +253,8 @@ mod tests {
         assert_eq!(d.pairs, 2);
         assert_eq!(d.point_bps, 35.0);
         assert_eq!(d.upper_bps, 45.0);
+        // The peak is at step 2: its interval is [0 + 5, 40 + 5].
+        assert_eq!(d.lower_bps, 5.0);
         assert!(demand(std::iter::empty::<&[Point]>()).is_none());
     }
 

@@ -431,6 +431,7 @@ impl Services {
         let forecast = HookForecast {
             point_bps: bps(demand.point_bps),
             upper95_bps: bps(demand.upper_bps),
+            lower95_bps: bps(demand.lower_bps),
             capacity_bps: u64::from(current).saturating_mul(entry.spec.instance_capacity_bps),
             horizon_steps: horizon,
             interval_ms: u64::try_from(interval.as_millis()).unwrap_or(u64::MAX),
@@ -594,6 +595,7 @@ impl Services {
             let demand = entry.demand.unwrap_or(Demand {
                 point_bps: 0.0,
                 upper_bps: 0.0,
+                lower_bps: 0.0,
                 steps: 0,
                 pairs: 0,
             });
@@ -613,6 +615,7 @@ impl Services {
                     forecast: HookForecast {
                         point_bps: bps(demand.point_bps),
                         upper95_bps: bps(demand.upper_bps),
+                        lower95_bps: bps(demand.lower_bps),
                         capacity_bps: u64::from(current)
                             .saturating_mul(entry.spec.instance_capacity_bps),
                         horizon_steps: horizon,
