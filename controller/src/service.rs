@@ -103,7 +103,9 @@ impl Service {
         let core = SharedCore::new(config.core.clone());
         let services = crate::services::Services::new(&config.services, core.now())?;
         core.apply(|c| c.set_services(services));
-        // The store first: a controller that cannot keep its promises does not start.
+        // The store first: a controller that cannot keep its promises does not start. Services
+        // come back here, before any switch connects, so the first programming of every switch
+        // already carries their translations.
         let persister = restore(&core, &config)?;
         let mut of = ControllerConfig::new(config.openflow);
         of.max_switches = config.max_switches;
@@ -217,8 +219,10 @@ impl Service {
     }
 }
 
-/// Opens the store and puts its reservations back into the core (`restoring`); reservations
-/// whose window ended, or that the ledger refuses, are deleted from the store.
+/// Opens the store and puts its services and reservations back into the core; reservations
+/// wait (`restoring`) for their paths. Reservations whose window ended, or that the ledger
+/// refuses, are deleted from the store; so are services the configuration now overrides or
+/// that no longer fit (see `services::durable`), at the first sync.
 fn restore(core: &SharedCore, config: &ServiceConfig) -> Result<Arc<Persister>, ServiceError> {
     let store = Store::open(&config.store.location)?;
     let path = store.location().to_string();
@@ -233,6 +237,28 @@ fn restore(core: &SharedCore, config: &ServiceConfig) -> Result<Arc<Persister>, 
             })
         })
         .collect::<Result<Vec<Restored>, _>>()?;
+    let services = store
+        .load_services()?
+        .iter()
+        .map(|s| {
+            s.restored().map_err(|why| StoreError::ServiceRecord {
+                path: path.clone(),
+                name: s.name.clone(),
+                why,
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let now = core.now();
+    let services = core.apply(|c| c.restore_services(now, services));
+    for (name, why) in &services.dropped {
+        tracing::error!("store {path}: service {name:?} cannot be restored: {why}; forgotten");
+    }
+    if !services.restored.is_empty() {
+        tracing::info!(
+            "store {path}: {} service(s) restored with their address leases",
+            services.restored.len()
+        );
+    }
     let grace = config
         .store
         .restore_grace
@@ -262,5 +288,5 @@ fn restore(core: &SharedCore, config: &ServiceConfig) -> Result<Arc<Persister>, 
             report.expired.len()
         );
     }
-    Ok(Persister::new(store))
+    Ok(Persister::new(store)?)
 }

@@ -123,6 +123,45 @@ impl ControllerCore {
         Ok((placed, self.record_service(now, draft)))
     }
 
+    /// Puts back the services a state store kept (at start, before any switch connects);
+    /// they are programmed by the first reconciliation, like configured ones.
+    pub fn restore_services(
+        &mut self,
+        now: Timestamp,
+        records: Vec<services::ServiceRecord>,
+    ) -> services::RestoreReport {
+        self.services.restore(records, now)
+    }
+
+    /// Undoes an API change of service `name` the state store could not commit: `before` is
+    /// the service as it was (`None`: it did not exist). Recorded as a decision with `why`.
+    pub fn undo_service_change(
+        &mut self,
+        now: Timestamp,
+        name: &str,
+        before: Option<services::ServiceRecord>,
+        why: &str,
+    ) -> Result<Vec<Action>, ServicesError> {
+        let draft = match before {
+            None => {
+                let (_, mut draft) = self.services.remove(name)?;
+                draft.reason = format!("creation undone: {why}");
+                draft
+            }
+            Some(record) => {
+                self.services.put_back(record, now)?;
+                let snapshot = self.topology.snapshot();
+                Draft {
+                    rule: Rule::ServiceBackendsSet,
+                    subject: format!("service/{name}"),
+                    reason: format!("change undone, the service is as it was: {why}"),
+                    actions: self.services.reconcile_service(name, &snapshot),
+                }
+            }
+        };
+        Ok(self.record_service(now, draft))
+    }
+
     /// Takes the hook calls waiting for the executor.
     pub fn take_hook_calls(&mut self) -> Vec<HookCall> {
         self.services.take_hooks()

@@ -3,6 +3,11 @@
 //! pre-reserved shadow or a dynamic one); the translation records the controller programmed;
 //! the hook calls waiting and their recent outcomes. Errors of the services layer map to the one
 //! error shape here: unknown service 404, everything else a 422 naming the field.
+//!
+//! With a state store, a creation, a deletion and a backend report are answered only once the
+//! service as it now stands (definition, backends, every address lease) is committed. When the
+//! commit fails the change is undone in the core (the service as it was, programmed as it was)
+//! and the answer is 503 `store_unavailable`.
 
 use std::net::Ipv4Addr;
 
@@ -16,6 +21,8 @@ use super::dto::ErrorBody;
 use super::error::{ApiError, ApiJson};
 use super::ApiState;
 use crate::core::naming::parse_mac;
+use crate::core::Action;
+use crate::services::ServiceRecord;
 use crate::services::{
     Backend, BackendReport, HookCall, HookRecord, LeaseKind, PoolError, ServiceSpec, ServiceView,
     ServicesError,
@@ -267,6 +274,45 @@ fn dto(v: &ServiceView) -> ServiceDto {
     }
 }
 
+/// Commits the change to `name` when there is a store; when the commit fails, undoes it
+/// (`before`: the service as it was, `None` when it did not exist) and says so. The change's
+/// actions are dispatched either way, before the undo's, so the switches follow the registry.
+async fn commit(
+    s: &ApiState,
+    name: &str,
+    before: Option<ServiceRecord>,
+    actions: Vec<Action>,
+    what: &str,
+) -> Result<(), ApiError> {
+    let Some(store) = &s.store else {
+        s.core.dispatch(actions);
+        return Ok(());
+    };
+    let Err(e) = store.sync_async(&s.core).await else {
+        s.core.dispatch(actions);
+        return Ok(());
+    };
+    s.core.dispatch(actions);
+    let now = s.core.now();
+    let why = format!("store: {e}");
+    match s
+        .core
+        .apply(|c| c.undo_service_change(now, name, before, &why))
+    {
+        Ok(undo) => s.core.dispatch(undo),
+        // Changed meanwhile (the name, VIP or an address taken): the change stands and the
+        // store retries it.
+        Err(u) => {
+            tracing::error!(
+                "service {name:?}: {e}; the change could not be undone ({u}), it stands"
+            );
+        }
+    }
+    Err(ApiError::StoreUnavailable(format!(
+        "the state store could not commit it, so {what}: {e}"
+    )))
+}
+
 fn find(s: &ApiState, name: &str) -> Result<ServiceDto, ApiError> {
     s.core
         .read(|c| c.services().view(name).map(|v| dto(&v)))
@@ -280,7 +326,8 @@ fn find(s: &ApiState, name: &str) -> Result<ServiceDto, ApiError> {
         (status = 201, description = "Created", body = ServiceChangeDto),
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 401, description = "Missing or wrong token", body = ErrorBody),
-        (status = 422, description = "Invalid value, name or VIP taken, pool overlapping another tenant's", body = ErrorBody)))]
+        (status = 422, description = "Invalid value, name or VIP taken, pool overlapping another tenant's", body = ErrorBody),
+        (status = 503, description = "The state store could not commit it; nothing was created", body = ErrorBody)))]
 pub async fn create(
     State(s): State<ApiState>,
     ApiJson(body): ApiJson<ServiceBody>,
@@ -325,7 +372,7 @@ pub async fn create(
         })
         .map_err(api_error)?;
     let summaries = actions.iter().map(|a| a.summary()).collect();
-    s.core.dispatch(actions);
+    commit(&s, &body.name, None, actions, "nothing was created").await?;
     let service = view.ok_or_else(|| ApiError::NotFound(format!("{:?} vanished", body.name)))?;
     Ok((
         StatusCode::CREATED,
@@ -365,21 +412,23 @@ pub async fn get_one(
     responses(
         (status = 200, description = "Removed; the service as it was", body = ServiceChangeDto),
         (status = 401, description = "Missing or wrong token", body = ErrorBody),
-        (status = 404, description = "No such service", body = ErrorBody)))]
+        (status = 404, description = "No such service", body = ErrorBody),
+        (status = 503, description = "The state store could not commit it; the service stays", body = ErrorBody)))]
 pub async fn delete(
     State(s): State<ApiState>,
     Path(name): Path<String>,
 ) -> Result<Json<ServiceChangeDto>, ApiError> {
     let now = s.core.now();
-    let (service, actions) = s
+    let (service, before, actions) = s
         .core
         .apply(|c| {
             let view = c.services().view(&name).map(|v| dto(&v));
-            c.remove_service(now, &name).map(|(_, a)| (view, a))
+            let before = c.services().record(&name);
+            c.remove_service(now, &name).map(|(_, a)| (view, before, a))
         })
         .map_err(api_error)?;
     let summaries = actions.iter().map(|a| a.summary()).collect();
-    s.core.dispatch(actions);
+    commit(&s, &name, before, actions, "the service stays").await?;
     let service =
         service.ok_or_else(|| ApiError::NotFound(format!("no service named {name:?}")))?;
     Ok(Json(ServiceChangeDto {
@@ -398,7 +447,8 @@ pub async fn delete(
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 401, description = "Missing or wrong token", body = ErrorBody),
         (status = 404, description = "No such service", body = ErrorBody),
-        (status = 422, description = "Invalid value, address outside the pool or held by another service, pool exhausted", body = ErrorBody)))]
+        (status = 422, description = "Invalid value, address outside the pool or held by another service, pool exhausted", body = ErrorBody),
+        (status = 503, description = "The state store could not commit it; the backends are as they were", body = ErrorBody)))]
 pub async fn set_backends(
     State(s): State<ApiState>,
     Path(name): Path<String>,
@@ -417,17 +467,18 @@ pub async fn set_backends(
         })
         .collect::<Result<Vec<_>, ApiError>>()?;
     let now = s.core.now();
-    let (view, actions) = s
+    let (view, before, actions) = s
         .core
         .apply(|c| {
+            let before = c.services().record(&name);
             c.set_service_backends(now, &name, &reports).map(|(_, a)| {
                 let view = c.services().view(&name).map(|v| dto(&v));
-                (view, a)
+                (view, before, a)
             })
         })
         .map_err(api_error)?;
     let summaries = actions.iter().map(|a| a.summary()).collect();
-    s.core.dispatch(actions);
+    commit(&s, &name, before, actions, "the backends are as they were").await?;
     let service = view.ok_or_else(|| ApiError::NotFound(format!("no service named {name:?}")))?;
     Ok(Json(ServiceChangeDto {
         service,

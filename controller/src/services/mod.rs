@@ -22,8 +22,8 @@ pub use model::{
 pub use plan::{Demand, ScalingState, Step};
 pub use pool::{AddressPool, Lease, LeaseKind, PoolError, Pools, DEFAULT_SHADOW_IDLE};
 pub use registry::{
-    BackendReport, PoolConfig, ServiceView, Services, ServicesConfig, TranslationRecord, HOOK_LOG,
-    HOOK_QUEUE,
+    BackendReport, PoolConfig, RestoreReport, ServiceRecord, ServiceView, Services, ServicesConfig,
+    TranslationRecord, HOOK_LOG, HOOK_QUEUE,
 };
 
 #[cfg(test)]

@@ -13,10 +13,10 @@ use std::time::Duration;
 
 use ipnetwork::Ipv4Network;
 use prescient_topology::Timestamp;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// How an address came to be leased.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum LeaseKind {
     /// Reserved ahead of a predicted instance; no instance yet.
@@ -273,6 +273,20 @@ impl AddressPool {
             },
         );
         Ok((ip, kind))
+    }
+
+    /// Puts back a lease as the state store kept it (kind and age included), refusing an
+    /// address outside the pool or held by another service.
+    pub fn restore_lease(&mut self, ip: Ipv4Addr, lease: Lease) -> Result<(), PoolError> {
+        self.check(ip)?;
+        if let Some(l) = self.leases.get(&ip).filter(|l| l.service != lease.service) {
+            return Err(PoolError::InUse {
+                ip,
+                holder: l.service.clone(),
+            });
+        }
+        self.leases.insert(ip, lease);
+        Ok(())
     }
 
     /// Shadow addresses of `service`, lowest first.

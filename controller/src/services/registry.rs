@@ -19,6 +19,10 @@ use super::pool::{LeaseKind, Pools};
 use crate::core::planner::Draft;
 use crate::core::{Action, BoundedLog, Rule};
 
+#[path = "durable.rs"]
+mod durable;
+pub use durable::{RestoreReport, ServiceRecord};
+
 /// Hook calls kept for the executor; the oldest are dropped beyond this (and a warning logged).
 pub const HOOK_QUEUE: usize = 256;
 /// Hook outcomes kept for the API.
@@ -106,6 +110,8 @@ struct Entry {
     scaling: ScalingState,
     demand: Option<Demand>,
     programmed: Programmed,
+    /// Defined by the configuration file (which wins over the state store on restart).
+    config: bool,
 }
 
 /// The registry; see the module docs.
@@ -150,6 +156,9 @@ impl Services {
         }
         for spec in &config.services {
             s.create(spec.clone(), now)?;
+            if let Some(e) = s.entries.get_mut(&spec.name) {
+                e.config = true;
+            }
         }
         Ok(s)
     }
@@ -190,6 +199,7 @@ impl Services {
                 scaling: ScalingState::default(),
                 demand: None,
                 programmed: Programmed::default(),
+                config: false,
             },
         );
         self.reconciled = None;

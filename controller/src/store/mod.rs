@@ -1,15 +1,18 @@
-//! The durable state store: one redb file holding every accepted reservation, so a restarted
-//! controller puts them back (DESIGN.md: "the single-instance default is an embedded store on
+//! The durable state store: one redb file holding every accepted reservation and every
+//! service with its address leases, so a restarted controller puts them back (DESIGN.md: "the single-instance default is an embedded store on
 //! disk"). An in-memory variant serves the demo and tests and leaves no file behind.
 //!
-//! Tables: `reservations` (id → [`StoredReservation`] as JSON) and `meta` (`schema_version`).
-//! Invariants: a file written by a newer schema is refused, never rewritten; a file that is not
+//! Tables: `reservations` (id → [`StoredReservation`] as JSON), `services` (name →
+//! [`StoredService`] as JSON, since schema 2) and `meta` (`schema_version`).
+//! Invariants: a file written by a newer schema is refused, never rewritten; an older one is
+//! migrated in place in one transaction (1 → 2: the `services` table is added, empty); a file that is not
 //! a redb database, or a redb database that is not ours, is a [`StoreError`] naming the path and
 //! why, never a panic; every write is one transaction committed with immediate durability, so
 //! when [`Store::apply`] returns `Ok` the change survives a crash.
 
 mod persister;
 mod record;
+mod service_record;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
@@ -19,11 +22,13 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, TableErro
 
 pub use persister::{Persister, RETRY_INTERVAL};
 pub use record::{StoredReservation, StoredSubject};
+pub use service_record::{StoredBackend, StoredLease, StoredOrigin, StoredService};
 
-/// The schema this controller writes; files of a newer one are refused.
-pub const SCHEMA_VERSION: u64 = 1;
+/// The schema this controller writes; files of a newer one are refused, older ones migrated.
+pub const SCHEMA_VERSION: u64 = 2;
 
 const RESERVATIONS: TableDefinition<u64, &str> = TableDefinition::new("reservations");
+const SERVICES: TableDefinition<&str, &str> = TableDefinition::new("services");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const VERSION_KEY: &str = "schema_version";
 
@@ -113,6 +118,16 @@ pub enum StoreError {
         /// Why.
         error: Box<redb::Error>,
     },
+    /// A stored service does not decode.
+    #[error("store {path}: service {name:?}: {why}")]
+    ServiceRecord {
+        /// The store.
+        path: String,
+        /// The key of the record.
+        name: String,
+        /// Which field and why.
+        why: String,
+    },
     /// A stored reservation does not decode.
     #[error("store {path}: reservation {id}: {why}")]
     Record {
@@ -138,6 +153,10 @@ pub enum StoreChange {
     Put(StoredReservation),
     /// Remove, if present.
     Delete(u64),
+    /// Insert or replace a service.
+    PutService(StoredService),
+    /// Remove a service, if present.
+    DeleteService(String),
 }
 
 /// The store: one redb database.
@@ -246,6 +265,7 @@ impl Store {
                 found,
                 supported: SCHEMA_VERSION,
             }),
+            Some(found) if found < SCHEMA_VERSION => self.write_version(SCHEMA_VERSION),
             Some(_) => Ok(()),
             None if has_other_tables => Err(StoreError::Foreign {
                 path,
@@ -262,9 +282,11 @@ impl Store {
             let mut meta = tx.open_table(META).map_err(|e| self.io(op)(e.into()))?;
             meta.insert(VERSION_KEY, version)
                 .map_err(|e| self.io(op)(e.into()))?;
-            // Created here so a store is recognisable as ours even before its first write.
+            // Created here so a store is recognisable as ours even before its first write;
+            // also the migration from older schemas (each only added tables).
             tx.open_table(RESERVATIONS)
                 .map_err(|e| self.io(op)(e.into()))?;
+            tx.open_table(SERVICES).map_err(|e| self.io(op)(e.into()))?;
         }
         tx.commit().map_err(|e| self.io(op)(e.into()))
     }
@@ -300,17 +322,46 @@ impl Store {
         Ok(out)
     }
 
+    /// Every stored service, by name.
+    pub fn load_services(&self) -> Result<Vec<StoredService>, StoreError> {
+        let op = "reading services";
+        let read = self.db.begin_read().map_err(|e| self.io(op)(e.into()))?;
+        let table = match read.open_table(SERVICES) {
+            Ok(t) => t,
+            Err(TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(self.io(op)(e.into())),
+        };
+        let mut out = Vec::new();
+        for row in table.iter().map_err(|e| self.io(op)(e.into()))? {
+            let (k, v) = row.map_err(|e| self.io(op)(e.into()))?;
+            let name = k.value().to_string();
+            let bad = |why: String| StoreError::ServiceRecord {
+                path: self.location.to_string(),
+                name: name.clone(),
+                why,
+            };
+            let s: StoredService =
+                serde_json::from_str(v.value()).map_err(|e| bad(e.to_string()))?;
+            if s.name != name {
+                return Err(bad(format!("stored under {name:?} but says {:?}", s.name)));
+            }
+            out.push(s);
+        }
+        Ok(out)
+    }
+
     /// Writes `changes` in one transaction, durable when this returns `Ok`.
     pub fn apply(&self, changes: &[StoreChange]) -> Result<(), StoreError> {
         if changes.is_empty() {
             return Ok(());
         }
-        let op = "committing reservations";
+        let op = "committing changes";
         let tx = self.db.begin_write().map_err(|e| self.io(op)(e.into()))?;
         {
             let mut table = tx
                 .open_table(RESERVATIONS)
                 .map_err(|e| self.io(op)(e.into()))?;
+            let mut services = tx.open_table(SERVICES).map_err(|e| self.io(op)(e.into()))?;
             for c in changes {
                 match c {
                     StoreChange::Put(r) => {
@@ -325,6 +376,22 @@ impl Store {
                     }
                     StoreChange::Delete(id) => {
                         table.remove(*id).map_err(|e| self.io(op)(e.into()))?;
+                    }
+                    StoreChange::PutService(r) => {
+                        let json =
+                            serde_json::to_string(r).map_err(|e| StoreError::ServiceRecord {
+                                path: self.location.to_string(),
+                                name: r.name.clone(),
+                                why: format!("cannot encode: {e}"),
+                            })?;
+                        services
+                            .insert(r.name.as_str(), json.as_str())
+                            .map_err(|e| self.io(op)(e.into()))?;
+                    }
+                    StoreChange::DeleteService(name) => {
+                        services
+                            .remove(name.as_str())
+                            .map_err(|e| self.io(op)(e.into()))?;
                     }
                 }
             }

@@ -1,5 +1,8 @@
 //! Keeps the store in step with the core: every reservation the core changed (admitted,
-//! released, preempted, rerouted, dropped, expired, restored) is written as it now stands.
+//! released, preempted, rerouted, dropped, expired, restored) is written as it now stands, and
+//! every service whose stored form (definition, backends, leases, shadows) differs from what
+//! was last committed is written again (removed ones deleted). Services are compared rather
+//! than tracked: they change in many places (API, planning, aging) and are few.
 //!
 //! One mutex guards the store, and changes are taken from the core while it is held, so writes
 //! reach the file in the order the core made them. A failed write puts its ids back into the
@@ -8,13 +11,14 @@
 //! else is written by [`Persister::run`], woken by the decisions the core publishes and by a
 //! periodic retry.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
 
-use super::{Store, StoreChange, StoreError, StoreLocation, StoredReservation};
+use super::{Store, StoreChange, StoreError, StoreLocation, StoredReservation, StoredService};
 use crate::core::{ControllerEvent, SharedCore, Unsaved};
 
 /// How often the background task retries a failed write (and catches changes no decision
@@ -24,8 +28,15 @@ pub const RETRY_INTERVAL: Duration = Duration::from_secs(1);
 /// The store, shared by the API handlers and the background task.
 #[derive(Debug)]
 pub struct Persister {
-    store: Mutex<Option<Store>>,
+    state: Mutex<State>,
     location: StoreLocation,
+}
+
+#[derive(Debug)]
+struct State {
+    store: Option<Store>,
+    /// The services as last committed, by name.
+    services: BTreeMap<String, StoredService>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -34,12 +45,20 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Persister {
-    /// Takes over `store`.
-    pub fn new(store: Store) -> Arc<Persister> {
-        Arc::new(Persister {
+    /// Takes over `store`; the services it holds now are what later syncs compare with.
+    pub fn new(store: Store) -> Result<Arc<Persister>, StoreError> {
+        let services = store
+            .load_services()?
+            .into_iter()
+            .map(|s| (s.name.clone(), s))
+            .collect();
+        Ok(Arc::new(Persister {
             location: store.location().clone(),
-            store: Mutex::new(Some(store)),
-        })
+            state: Mutex::new(State {
+                store: Some(store),
+                services,
+            }),
+        }))
     }
 
     /// Where the store lives.
@@ -50,17 +69,22 @@ impl Persister {
     /// Writes every change the core has not saved yet, in one transaction; returns how many.
     /// Blocks on the disk: from async code use [`Persister::sync_async`].
     pub fn sync(&self, core: &SharedCore) -> Result<usize, StoreError> {
-        let guard = lock(&self.store);
-        let Some(store) = guard.as_ref() else {
+        let mut guard = lock(&self.state);
+        let state = &mut *guard;
+        let Some(store) = state.store.as_ref() else {
             return Err(StoreError::Closed {
                 path: self.location.to_string(),
             });
         };
         let unsaved = core.apply(|c| c.take_unsaved());
-        if unsaved.is_empty() {
-            return Ok(0);
-        }
-        let changes: Vec<StoreChange> = unsaved
+        let services: BTreeMap<String, StoredService> = core.read(|c| {
+            c.services()
+                .records()
+                .iter()
+                .map(|r| (r.spec.name.clone(), StoredService::new(r)))
+                .collect()
+        });
+        let mut changes: Vec<StoreChange> = unsaved
             .iter()
             .map(|u| match u {
                 Unsaved::Present(r) => {
@@ -69,8 +93,24 @@ impl Persister {
                 Unsaved::Gone(id) => StoreChange::Delete(id.0),
             })
             .collect();
+        for (name, s) in &services {
+            if state.services.get(name) != Some(s) {
+                changes.push(StoreChange::PutService(s.clone()));
+            }
+        }
+        for name in state.services.keys() {
+            if !services.contains_key(name) {
+                changes.push(StoreChange::DeleteService(name.clone()));
+            }
+        }
+        if changes.is_empty() {
+            return Ok(0);
+        }
         match store.apply(&changes) {
-            Ok(()) => Ok(changes.len()),
+            Ok(()) => {
+                state.services = services;
+                Ok(changes.len())
+            }
             Err(e) => {
                 let ids = unsaved.iter().map(|u| match u {
                     Unsaved::Present(r) => r.reservation.id,
@@ -96,7 +136,7 @@ impl Persister {
 
     /// Every stored reservation, as the store has it now.
     pub fn load(&self) -> Result<Vec<StoredReservation>, StoreError> {
-        match lock(&self.store).as_ref() {
+        match lock(&self.state).store.as_ref() {
             Some(store) => store.load(),
             None => Err(StoreError::Closed {
                 path: self.location.to_string(),
@@ -107,7 +147,17 @@ impl Persister {
     /// Closes the file: later syncs fail with [`StoreError::Closed`], and another store can
     /// open it.
     pub fn close(&self) {
-        lock(&self.store).take();
+        lock(&self.state).store.take();
+    }
+
+    /// Every stored service, as the store has it now.
+    pub fn load_services(&self) -> Result<Vec<StoredService>, StoreError> {
+        match lock(&self.state).store.as_ref() {
+            Some(store) => store.load_services(),
+            None => Err(StoreError::Closed {
+                path: self.location.to_string(),
+            }),
+        }
     }
 
     /// Writes the core's changes as they happen until `stop`; the caller does the final sync.

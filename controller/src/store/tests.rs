@@ -212,3 +212,123 @@ fn a_record_that_does_not_decode_names_its_id() {
     bad.path.push("of:1:2".to_string());
     assert!(bad.restored().expect_err("bad link").contains("path[2]"));
 }
+
+fn service(name: &str) -> StoredService {
+    StoredService {
+        name: name.into(),
+        origin: StoredOrigin::Api,
+        id: 7,
+        tenant: "red".into(),
+        vip: std::net::Ipv4Addr::new(192, 0, 2, 10),
+        vip_mac: Some("02:50:c0:00:02:0a".into()),
+        pool: "10.1.0.0/24".into(),
+        tier: 2,
+        instance_capacity_bps: 100_000_000,
+        min_instances: 1,
+        max_instances: 4,
+        policy: None,
+        backends: vec![StoredBackend {
+            ip: std::net::Ipv4Addr::new(10, 1, 0, 1),
+            mac: "00:00:00:00:01:01".into(),
+            weight: 3,
+        }],
+        leases: vec![
+            StoredLease {
+                ip: std::net::Ipv4Addr::new(10, 1, 0, 1),
+                kind: crate::services::LeaseKind::PreAssigned,
+                tier: 2,
+                since_ns: 42,
+            },
+            StoredLease {
+                ip: std::net::Ipv4Addr::new(10, 1, 0, 2),
+                kind: crate::services::LeaseKind::Shadow,
+                tier: 2,
+                since_ns: 43,
+            },
+        ],
+    }
+}
+
+#[test]
+fn services_round_trip_exactly_and_are_deleted_by_name() {
+    let dir = TempDir::new("services");
+    let path = dir.file("s.redb");
+    {
+        let store = Store::open_file(&path).expect("open");
+        store
+            .apply(&[
+                StoreChange::PutService(service("web")),
+                StoreChange::PutService(service("db")),
+                StoreChange::Put(host_pair(1)),
+            ])
+            .expect("written");
+        store
+            .apply(&[StoreChange::DeleteService("db".into())])
+            .expect("deleted");
+    }
+    let store = Store::open_file(&path).expect("reopened");
+    assert_eq!(store.load_services().expect("read"), vec![service("web")]);
+    assert_eq!(store.load().expect("read"), vec![host_pair(1)]);
+    // And the record comes back as the registry had it.
+    let record = service("web").restored().expect("decodes");
+    assert_eq!(StoredService::new(&record), service("web"));
+    assert_eq!(record.leases.len(), 2);
+    assert!(record.leases.iter().all(|(_, l)| l.service == "web"));
+}
+
+#[test]
+fn a_schema_1_store_opens_keeps_its_reservations_and_gains_services() {
+    let dir = TempDir::new("v1");
+    let path = dir.file("v1.redb");
+    {
+        // What a schema-1 controller wrote: meta and reservations only.
+        let db = redb::Database::create(&path).expect("create");
+        let tx = db.begin_write().expect("tx");
+        {
+            let mut meta = tx.open_table(META).expect("meta");
+            meta.insert(VERSION_KEY, 1).expect("version");
+            let mut table = tx.open_table(RESERVATIONS).expect("reservations");
+            let json = serde_json::to_string(&host_pair(4)).expect("json");
+            table.insert(4, json.as_str()).expect("row");
+        }
+        tx.commit().expect("commit");
+    }
+    let store = Store::open_file(&path).expect("a schema-1 file opens");
+    assert_eq!(store.load().expect("read"), vec![host_pair(4)]);
+    assert!(store.load_services().expect("read").is_empty());
+    store
+        .apply(&[StoreChange::PutService(service("web"))])
+        .expect("services written");
+    drop(store);
+    let db = redb::Database::open(&path).expect("raw");
+    let read = db.begin_read().expect("read");
+    let version = read
+        .open_table(META)
+        .expect("meta")
+        .get(VERSION_KEY)
+        .expect("get")
+        .map(|v| v.value());
+    assert_eq!(version, Some(SCHEMA_VERSION));
+    assert_eq!(SCHEMA_VERSION, 2);
+}
+
+#[test]
+fn a_service_record_that_does_not_decode_names_the_service_and_field() {
+    let dir = TempDir::new("badsvc");
+    let path = dir.file("b.redb");
+    {
+        let store = Store::open_file(&path).expect("open");
+        let mut bad = service("web");
+        bad.backends[0].mac = "not-a-mac".into();
+        store
+            .apply(&[StoreChange::PutService(bad)])
+            .expect("written");
+    }
+    let store = Store::open_file(&path).expect("open");
+    let loaded = store.load_services().expect("json decodes");
+    let why = loaded[0].restored().expect_err("mac refused");
+    assert!(
+        why.contains("backends[0].mac") && why.contains("not-a-mac"),
+        "{why}"
+    );
+}
