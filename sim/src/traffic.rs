@@ -401,6 +401,19 @@ pub struct TrafficEngine {
     routes_for: Vec<bool>,
     /// Per pair: bytes owed from earlier steps (fractions of a byte).
     carry: Vec<f64>,
+    /// What each pair sent in the last step, `(pair, packets, bytes)`, when reported.
+    sent: Option<Vec<PairSent>>,
+}
+
+/// What one pair sent in one step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PairSent {
+    /// Index of the pair in [`TrafficModel::pairs`].
+    pub pair: usize,
+    /// Packets.
+    pub packets: u64,
+    /// Bytes.
+    pub bytes: u64,
 }
 
 impl TrafficEngine {
@@ -426,7 +439,43 @@ impl TrafficEngine {
             routes_for: Vec::new(),
             carry,
             model,
+            sent: None,
         }
+    }
+
+    /// Keeps, after every step, what each pair sent in it ([`pair_sent`](Self::pair_sent)).
+    pub fn report_pairs(&mut self) {
+        self.sent.get_or_insert_with(Vec::new);
+    }
+
+    /// What each pair sent in the last step (pairs that sent nothing left out); empty unless
+    /// [`report_pairs`](Self::report_pairs) was called.
+    pub fn pair_sent(&self) -> &[PairSent] {
+        self.sent.as_deref().unwrap_or_default()
+    }
+
+    /// Where pair `pair`'s traffic enters each switch of its current route, in order: the
+    /// source host's edge port first, then the far end of every hop. Empty for an unknown or
+    /// unreachable pair.
+    pub fn ingresses(&self, pair: usize) -> Vec<Endpoint> {
+        let Some(src) = self
+            .model
+            .pairs()
+            .get(pair)
+            .and_then(|p| self.hosts.get(p.src))
+        else {
+            return Vec::new();
+        };
+        let Some(route) = self.routes.get(pair).and_then(Option::as_ref) else {
+            return Vec::new();
+        };
+        std::iter::once(*src)
+            .chain(
+                route
+                    .iter()
+                    .filter_map(|h| self.hops.get(*h as usize).map(|h| h.next_in)),
+            )
+            .collect()
     }
 
     /// The demand model.
@@ -451,6 +500,9 @@ impl TrafficEngine {
         link_up: &[bool],
         counters: &FabricCounters,
     ) {
+        if let Some(sent) = self.sent.as_mut() {
+            sent.clear();
+        }
         if t1 <= t0 || volume.is_nan() || volume <= 0.0 {
             return;
         }
@@ -475,6 +527,13 @@ impl TrafficEngine {
                 continue;
             }
             let packets = bytes.div_ceil(MEAN_PACKET_BYTES);
+            if let Some(sent) = self.sent.as_mut() {
+                sent.push(PairSent {
+                    pair: i,
+                    packets,
+                    bytes,
+                });
+            }
             let Some(ingress) = counters.port(src) else {
                 continue;
             };

@@ -86,6 +86,13 @@ impl Foreign for P4Side {
         }
     }
 
+    fn host_frame(&self, at: Endpoint, frame: Bytes) {
+        if let Some(Some(device)) = self.device.get(at.switch) {
+            // Frames leaving for hosts are the P4 emulator's to keep; nothing to do with them.
+            let _ = self.network.inject(*device, at.port.0, frame.to_vec());
+        }
+    }
+
     fn counters_moved(&self, counters: &FabricCounters) {
         // Only the traffic model writes a P4 port's entry in `counters` (frames are counted by
         // the pipeline), so the growth since the last call is exactly the model's new traffic.

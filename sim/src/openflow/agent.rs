@@ -129,6 +129,8 @@ pub struct SwitchAgent {
     /// Set once the controller's HELLO was accepted.
     pub(crate) negotiated: bool,
     pub(crate) stats: AgentStats,
+    /// Ports FLOOD skips (off the fabric's spanning tree).
+    pub(crate) no_flood: Vec<PortNo>,
 }
 
 impl SwitchAgent {
@@ -156,6 +158,7 @@ impl SwitchAgent {
             multipart_limit: DEFAULT_MULTIPART_LIMIT,
             negotiated: false,
             stats: AgentStats::default(),
+            no_flood: Vec::new(),
         }
     }
 
@@ -195,6 +198,36 @@ impl SwitchAgent {
     /// Caps a multipart reply body (at least 1 KiB); larger replies are split with `REPLY_MORE`.
     pub fn set_multipart_limit(&mut self, bytes: usize) {
         self.multipart_limit = bytes.max(1024);
+    }
+
+    /// Ports FLOOD leaves out (blocked by a spanning tree); none by default.
+    pub fn set_no_flood(&mut self, ports: Vec<PortNo>) {
+        self.no_flood = ports;
+    }
+
+    /// `packets` frames like `frame`, `bytes` in all, of modelled traffic enter on `in_port`:
+    /// the table-0 entry they hit counts them (and stays alive). A miss (no entry, or only the
+    /// table-miss entry) with `first` runs `frame` through the pipeline as a real packet, as
+    /// the first packet of a flow would.
+    pub fn account(
+        &mut self,
+        now: std::time::Duration,
+        in_port: PortNo,
+        frame: bytes::Bytes,
+        (packets, bytes): (u64, u64),
+        first: bool,
+        out: &mut Vec<Effect>,
+    ) {
+        if !self.port_up(in_port) {
+            return;
+        }
+        let key = super::packet::PacketKey::parse(&frame, in_port.0);
+        if self.tables.account(&key, packets, bytes, now) {
+            return;
+        }
+        if first {
+            self.receive(now, in_port, frame, 0, out);
+        }
     }
 
     pub(crate) fn port(&self, no: PortNo) -> Option<&SimPort> {

@@ -55,6 +55,7 @@ fn make_agent(shared: &Arc<Shared>, index: usize) -> SwitchAgent {
         .unwrap_or_default();
     let mut agent = SwitchAgent::new(dpid, name, index, ports, shared.counters.clone());
     agent.set_multipart_limit(shared.options.multipart_limit);
+    agent.set_no_flood(shared.no_flood.get(index).cloned().unwrap_or_default());
     agent
 }
 
@@ -132,6 +133,20 @@ fn handle_input(
         SwitchInput::FlowTable(reply) => {
             let _ = reply.send(agent.tables().entries().cloned().collect());
         }
+        SwitchInput::Account {
+            in_port,
+            frame,
+            packets,
+            bytes,
+            first,
+        } => agent.account(
+            start.elapsed(),
+            in_port,
+            frame,
+            (packets, bytes),
+            first,
+            out,
+        ),
     }
 }
 

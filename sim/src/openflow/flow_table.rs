@@ -412,6 +412,27 @@ impl FlowTables {
         Some(hit)
     }
 
+    /// Counts `packets` packets of `bytes` bytes in all on the table-0 entry `pkt` hits, unless
+    /// that is the table-miss entry (priority 0, empty match); returns whether one counted
+    /// them. The table's lookup counters are left alone: this is traffic the model sends in
+    /// bulk, not one lookup.
+    pub fn account(&mut self, pkt: &PacketKey, packets: u64, bytes: u64, now: Duration) -> bool {
+        let Some(e) = self
+            .tables
+            .first_mut()
+            .and_then(|t| t.iter_mut().find(|e| e.compiled.matches(pkt)))
+        else {
+            return false;
+        };
+        if e.priority == 0 && e.match_.fields.is_empty() {
+            return false;
+        }
+        e.packet_count = e.packet_count.saturating_add(packets);
+        e.byte_count = e.byte_count.saturating_add(bytes);
+        e.last_used = now;
+        true
+    }
+
     /// Removes every entry whose idle or hard timeout has passed at `now`.
     pub fn expire(&mut self, now: Duration) -> Vec<Removed> {
         let mut removed = Vec::new();

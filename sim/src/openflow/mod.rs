@@ -11,6 +11,7 @@ pub mod agent;
 pub mod driver;
 pub mod flow_table;
 pub mod groups;
+mod hosts;
 pub mod matching;
 pub mod multipart;
 pub mod network;

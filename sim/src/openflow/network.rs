@@ -59,6 +59,20 @@ pub struct SimOptions {
     pub tick: Duration,
     /// Upper bound of one multipart reply body before splitting.
     pub multipart_limit: usize,
+    /// Hosts announce themselves this often (a gratuitous ARP, as hosts do when their link
+    /// comes up and when their neighbour entries age), so a controller learns them; None: hosts
+    /// send only what tests inject.
+    pub announce_hosts: Option<Duration>,
+    /// Flooding follows one spanning tree of the topology, as on switches running STP: FLOOD
+    /// skips the ports of links off the tree (OpenFlow 1.3.5 §7.2.1: blocked ports), so a
+    /// broadcast cannot circle a looped topology. Frames still arrive on every port.
+    pub spanning_tree: bool,
+    /// The traffic model's pair demand is also counted on the flow entries that carry it: at
+    /// the first emulated OpenFlow switch of a pair's route, a frame of the pair is looked up in
+    /// table 0 and its entry's packet and byte counts grow by the pair's traffic (so FLOW_STATS
+    /// show per-pair rates); when only the table-miss entry matches at the source host's edge,
+    /// that frame goes through the pipeline as a real first packet (packet-in, flow install).
+    pub pair_flows: bool,
 }
 
 impl Default for SimOptions {
@@ -73,6 +87,9 @@ impl Default for SimOptions {
             backoff_max: Duration::from_secs(5),
             tick: Duration::from_millis(500),
             multipart_limit: super::agent::DEFAULT_MULTIPART_LIMIT,
+            announce_hosts: None,
+            spanning_tree: false,
+            pair_flows: false,
         }
     }
 }
@@ -85,6 +102,10 @@ pub trait Foreign: Send + Sync + std::fmt::Debug {
     fn carry(&self, to: Endpoint, frame: Bytes, hops: u8);
     /// The traffic model moved the counters (every port of the fabric, foreign ones included).
     fn counters_moved(&self, counters: &FabricCounters);
+    /// A host attached at `at`, a port of a foreign switch, sends `frame`.
+    fn host_frame(&self, at: Endpoint, frame: Bytes) {
+        let _ = (at, frame);
+    }
 }
 
 /// How counters move when model time runs `speedup` times faster than the wall clock.
@@ -135,6 +156,16 @@ pub(crate) enum SwitchInput {
     SetPort { port: PortNo, up: bool },
     /// Copy of the flow entries.
     FlowTable(oneshot::Sender<Vec<FlowEntry>>),
+    /// `packets` frames like `frame` (`bytes` in all) of modelled traffic enter on `in_port`:
+    /// counted on the table-0 entry they hit; `first` lets a table miss run `frame` through the
+    /// pipeline as a real packet.
+    Account {
+        in_port: PortNo,
+        frame: Bytes,
+        packets: u64,
+        bytes: u64,
+        first: bool,
+    },
 }
 
 /// Per-switch shared state.
@@ -171,6 +202,8 @@ pub(crate) struct Shared {
     pub(crate) options: SimOptions,
     /// Per switch: run by `foreign`, not here.
     pub(crate) is_foreign: Vec<bool>,
+    /// Per switch: ports FLOOD skips (off the spanning tree, when `options.spanning_tree`).
+    pub(crate) no_flood: Vec<Vec<PortNo>>,
     pub(crate) foreign: Option<Arc<dyn Foreign>>,
 }
 
@@ -383,7 +416,13 @@ impl SimNetwork {
             &topo,
             TrafficModel::new(topo.hosts.len(), options.traffic.clone()),
         );
+        let no_flood = if options.spanning_tree {
+            super::hosts::off_tree_ports(&topo)
+        } else {
+            vec![Vec::new(); topo.switches.len()]
+        };
         let shared = Arc::new(Shared {
+            no_flood,
             link_up: topo.links.iter().map(|_| AtomicBool::new(true)).collect(),
             hosts: topo.hosts.iter().map(|_| HostSlot::default()).collect(),
             peers,
@@ -423,6 +462,12 @@ async fn run_traffic(shared: Arc<Shared>, mut engine: TrafficEngine, cancel: Can
     let opts = &shared.options;
     let start = tokio::time::Instant::now();
     let mut prev = opts.start_model_secs;
+    if opts.pair_flows {
+        engine.report_pairs();
+    }
+    // The first announcement right away: switches that are not connected yet forward it by
+    // their tables or drop it, and the next one comes a period later.
+    let mut announce_at = start;
     let mut every = tokio::time::interval(opts.traffic_step.max(Duration::from_millis(10)));
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -443,6 +488,16 @@ async fn run_traffic(shared: Arc<Shared>, mut engine: TrafficEngine, cancel: Can
         engine.step_scaled(prev, now, volume, &up, &shared.counters);
         if let Some(f) = &shared.foreign {
             f.counters_moved(&shared.counters);
+        }
+        if opts.pair_flows {
+            shared.account_pairs(&engine);
+        }
+        if let Some(period) = opts.announce_hosts {
+            let wall = tokio::time::Instant::now();
+            if wall >= announce_at {
+                shared.announce_hosts();
+                announce_at = wall + period.max(Duration::from_millis(100));
+            }
         }
         prev = now;
     }

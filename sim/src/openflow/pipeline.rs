@@ -272,7 +272,16 @@ impl SwitchAgent {
                     emit(ctx.in_port, out);
                 }
             }
-            PortNo::FLOOD | PortNo::ALL => {
+            PortNo::FLOOD => {
+                let ports = self
+                    .ports
+                    .iter()
+                    .filter(|p| p.up && p.no != ctx.in_port && !self.no_flood.contains(&p.no));
+                for p in ports {
+                    emit(p.no, out);
+                }
+            }
+            PortNo::ALL => {
                 for p in self.ports.iter().filter(|p| p.up && p.no != ctx.in_port) {
                     emit(p.no, out);
                 }
