@@ -193,6 +193,23 @@ pub struct PlanningSection {
     pub horizon: usize,
     /// A link is predicted hot above this share of its capacity (upper 95 % bound).
     pub hot_threshold: f64,
+    /// A series is planned on only after this many observations (and at least `horizon`).
+    pub warmup_points: usize,
+    /// ... and only once this many of its one-step forecasts were scored.
+    pub warmup_scored: usize,
+    /// Keep a forecast-origin reservation per host pair on its predicted path.
+    pub reserve: bool,
+    /// Smallest forecast reservation (upper 95 % bound times headroom), bits/s.
+    pub reserve_min_bps: u64,
+    /// Forecast reservations are the upper 95 % bound times this factor (at least 1).
+    pub reserve_headroom: f64,
+    /// A forecast reservation is resized only when its target moves by more than this share.
+    pub reserve_hysteresis: f64,
+    /// Tier of forecast reservations (0 ..= 7); API reservations of this tier or above take
+    /// their room.
+    pub reserve_tier: u8,
+    /// A reservation whose path broke waits this long for it to come back, milliseconds.
+    pub path_grace_ms: u64,
 }
 
 impl Default for PlanningSection {
@@ -202,6 +219,14 @@ impl Default for PlanningSection {
             control_interval_ms: millis(c.control_interval),
             horizon: c.horizon,
             hot_threshold: c.hot_threshold,
+            warmup_points: c.planning.warmup_points,
+            warmup_scored: c.planning.warmup_scored,
+            reserve: c.planning.reserve,
+            reserve_min_bps: c.planning.reserve_min_bps,
+            reserve_headroom: c.planning.reserve_headroom,
+            reserve_hysteresis: c.planning.reserve_hysteresis,
+            reserve_tier: c.planning.reserve_tier,
+            path_grace_ms: millis(c.path_grace),
         }
     }
 }
@@ -309,6 +334,34 @@ impl Config {
                 "must be a share of capacity in (0, 1]",
             ));
         }
+        if !(p.reserve_headroom.is_finite() && p.reserve_headroom >= 1.0) {
+            return Err(invalid(
+                "planning.reserve_headroom",
+                p.reserve_headroom.to_string(),
+                "must be a factor of at least 1 (a reservation below the forecast bound would police forecast traffic)",
+            ));
+        }
+        if !(p.reserve_hysteresis.is_finite() && (0.0..1.0).contains(&p.reserve_hysteresis)) {
+            return Err(invalid(
+                "planning.reserve_hysteresis",
+                p.reserve_hysteresis.to_string(),
+                "must be a share in [0, 1)",
+            ));
+        }
+        if p.reserve_min_bps == 0 {
+            return Err(invalid(
+                "planning.reserve_min_bps",
+                "0".into(),
+                "must be at least 1 (a reservation must reserve something)",
+            ));
+        }
+        if p.reserve_tier > 7 {
+            return Err(invalid(
+                "planning.reserve_tier",
+                p.reserve_tier.to_string(),
+                "tiers are 0 ..= 7",
+            ));
+        }
         if self.store.path.as_os_str().is_empty() {
             return Err(invalid(
                 "store.path",
@@ -389,6 +442,16 @@ impl Config {
         core.control_interval = Duration::from_millis(self.planning.control_interval_ms);
         core.horizon = self.planning.horizon;
         core.hot_threshold = self.planning.hot_threshold;
+        core.path_grace = Duration::from_millis(self.planning.path_grace_ms);
+        core.planning = crate::core::PlanningConfig {
+            warmup_points: self.planning.warmup_points,
+            warmup_scored: self.planning.warmup_scored,
+            reserve: self.planning.reserve,
+            reserve_min_bps: self.planning.reserve_min_bps,
+            reserve_headroom: self.planning.reserve_headroom,
+            reserve_hysteresis: self.planning.reserve_hysteresis,
+            reserve_tier: self.planning.reserve_tier,
+        };
         for (i, t) in self.p4runtime.iter().enumerate() {
             let p4info_err = |source| ConfigError::P4Info {
                 path: path.to_string(),
@@ -475,6 +538,29 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("discovery.link_timeout_ms"), "{err}");
+    }
+
+    #[test]
+    fn forecast_reservation_keys_are_checked_and_reach_the_core() {
+        let err = Config::parse("[planning]\nreserve_headroom = 0.5\n", "c.toml")
+            .expect_err("headroom below 1");
+        assert!(
+            err.to_string().contains("planning.reserve_headroom"),
+            "{err}"
+        );
+        let err =
+            Config::parse("[planning]\nreserve_tier = 9\n", "c.toml").expect_err("tier above 7");
+        assert!(err.to_string().contains("planning.reserve_tier"), "{err}");
+        let c = Config::parse(
+            "[planning]\nreserve = false\nreserve_min_bps = 5000\nwarmup_points = 40\npath_grace_ms = 1500\n",
+            "c.toml",
+        )
+        .expect("valid");
+        let service = c.service("c.toml").expect("builds");
+        assert!(!service.core.planning.reserve);
+        assert_eq!(service.core.planning.reserve_min_bps, 5000);
+        assert_eq!(service.core.planning.warmup_points, 40);
+        assert_eq!(service.core.path_grace, Duration::from_millis(1500));
     }
 
     #[test]

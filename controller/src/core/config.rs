@@ -29,6 +29,43 @@ pub struct CoreConfig {
     /// A reservation whose path broke with no other path to take (its switch restarting, say)
     /// waits this long for the path to come back before it is dropped; zero drops at once.
     pub path_grace: Duration,
+    /// Warm-up of forecasts and forecast-driven reservations.
+    pub planning: PlanningConfig,
+}
+
+/// When a forecast is trusted, and how forecasts become reservations (`[planning]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlanningConfig {
+    /// A series is planned on only after `max(horizon, warmup_points)` observations: a model
+    /// fitted on two or three points extrapolates wild peaks.
+    pub warmup_points: usize,
+    /// ... and only once this many of its one-step forecasts were scored against actuals.
+    pub warmup_scored: usize,
+    /// Whether host pairs get forecast-driven reservations.
+    pub reserve: bool,
+    /// A pair is reserved for only when its forecast bound (with headroom) reaches this, bits/s.
+    pub reserve_min_bps: u64,
+    /// The reservation is the forecast's upper 95 % bound times this factor (at least 1).
+    pub reserve_headroom: f64,
+    /// A reservation is resized only when its target moved by more than this share of its
+    /// rate, so a forecast that wobbles does not rewrite meters every tick.
+    pub reserve_hysteresis: f64,
+    /// Tier of forecast reservations; API reservations of this tier or above take their place.
+    pub reserve_tier: u8,
+}
+
+impl Default for PlanningConfig {
+    fn default() -> Self {
+        PlanningConfig {
+            warmup_points: 20,
+            warmup_scored: 10,
+            reserve: true,
+            reserve_min_bps: 1_000_000,
+            reserve_headroom: 1.2,
+            reserve_hysteresis: 0.2,
+            reserve_tier: 0,
+        }
+    }
 }
 
 impl Default for CoreConfig {
@@ -44,6 +81,7 @@ impl Default for CoreConfig {
             decision_log: 512,
             anomaly_log: 512,
             path_grace: Duration::from_secs(300),
+            planning: PlanningConfig::default(),
         }
     }
 }

@@ -8,6 +8,8 @@
 //!   decision log and the hot-link set. Entry points: `device_up`, `device_down`, `port_*`,
 //!   `lldp_frame_received`, `host_seen`, `port_counters`, `flow_counters`, `tick`, `reserve`,
 //!   `release`, `what_if`.
+//! - Forecast-origin reservations (`auto_reserve.rs`): kept per host pair on its predicted
+//!   path, sized to its warm forecast; derived state, never written to the store.
 //! - [`SharedCore`]: the core behind a mutex (short critical sections), a lock-free topology
 //!   snapshot reader, the event bus (bounded broadcast), the southbound message counters and
 //!   the outlet through which actions caused by API calls reach the southbound driver
@@ -22,6 +24,7 @@
 //! asked for by actions returned so far (desired state); every decision and anomaly is also
 //! published as an event.
 
+mod auto_reserve;
 pub mod config;
 mod entry;
 pub mod naming;
@@ -43,7 +46,8 @@ use prescient_topology::{
     Topology,
 };
 
-pub use config::CoreConfig;
+pub use auto_reserve::{is_warm, Origin};
+pub use config::{CoreConfig, PlanningConfig};
 pub use records::{Action, Anomaly, BoundedLog, ControllerEvent, Decision, Rule, SeriesKey};
 pub use reservations::{LinkProjection, Reserved, WhatIf, WhatIfOutcome};
 pub use reserve::{Endpoint, ReserveError, ReserveSpec};
@@ -74,6 +78,8 @@ pub struct ControllerCore {
     last_tick: Option<Timestamp>,
     next_decision: u64,
     services: crate::services::Services,
+    /// Forecast-origin reservations (see `auto_reserve.rs`).
+    auto: auto_reserve::AutoState,
 }
 
 impl ControllerCore {
@@ -94,6 +100,7 @@ impl ControllerCore {
             last_tick: None,
             next_decision: 1,
             services: crate::services::Services::default(),
+            auto: auto_reserve::AutoState::default(),
             config,
         }
     }

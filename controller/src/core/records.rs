@@ -234,6 +234,18 @@ pub enum Rule {
     ShadowAddressesAged,
     /// A hook call finished (delivered, refused or given up).
     HookCompleted,
+    /// A host pair's warm forecast reached the minimum: a forecast-origin reservation was
+    /// admitted on its predicted path.
+    ForecastReserved,
+    /// A forecast-origin reservation was resized or moved to the pair's predicted path.
+    ForecastResized,
+    /// A forecast-origin reservation's window was extended to cover the horizon again.
+    ForecastRenewed,
+    /// A forecast-origin reservation was released (forecast below the minimum, planning off,
+    /// or it yielded its room to an API reservation).
+    ForecastReleased,
+    /// A forecast-origin reservation could not be admitted, resized or moved (no room).
+    ForecastRefused,
 }
 
 /// One explainable decision.

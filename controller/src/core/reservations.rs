@@ -70,11 +70,14 @@ impl ControllerCore {
         spec: &ReserveSpec,
     ) -> Result<Reserved, ReserveError> {
         let snapshot = self.topology.snapshot();
-        let reserve::Planned {
-            admitted,
-            request,
-            egress,
-        } = reserve::admit(&mut self.ledger, &snapshot, spec)?;
+        let (
+            reserve::Planned {
+                admitted,
+                request,
+                egress,
+            },
+            yielded,
+        ) = self.admit_over_forecasts(&snapshot, spec)?;
         let reservation = Reservation {
             id: admitted.id,
             request,
@@ -82,7 +85,9 @@ impl ControllerCore {
         if let Some(port) = egress {
             self.egress.insert(admitted.id, port);
         }
-        let mut actions = self.preempt(now, &admitted.preempted, admitted.id.0);
+        let mut preempted: Vec<Reservation> = yielded.iter().map(|y| y.2.clone()).collect();
+        let mut actions = self.yielded(now, yielded, admitted.id, spec.tier);
+        actions.extend(self.preempt(now, &admitted.preempted, admitted.id.0));
         let install = self.install(&reservation);
         let path: Vec<String> = reservation
             .request
@@ -113,9 +118,10 @@ impl ControllerCore {
                 actions: vec![install],
             },
         ));
+        preempted.extend(admitted.preempted);
         Ok(Reserved {
             reservation,
-            preempted: admitted.preempted,
+            preempted,
             actions,
             decision,
         })

@@ -64,11 +64,13 @@ impl ControllerCore {
         self.ledger.track_changes();
     }
 
-    /// The reservations changed since the last call, each as it now stands.
+    /// The reservations changed since the last call, each as it now stands. Forecast-origin
+    /// reservations are derived state and left out (rebuilt from warm forecasts after a restart).
     pub fn take_unsaved(&mut self) -> Vec<Unsaved> {
         self.ledger
             .take_changes()
             .into_iter()
+            .filter(|id| !self.auto.owns(*id))
             .map(|id| match self.ledger.get(id) {
                 Some(r) => Unsaved::Present(Restored {
                     reservation: r.clone(),

@@ -12,7 +12,7 @@ use super::*;
 
 pub(crate) const GBPS: u64 = 1_000_000_000;
 
-fn port(no: u32) -> Port {
+pub(super) fn port(no: u32) -> Port {
     Port {
         no: PortNo(no),
         name: format!("p{no}"),
@@ -22,21 +22,26 @@ fn port(no: u32) -> Port {
     }
 }
 
-fn dev(n: u64) -> DeviceId {
+pub(super) fn dev(n: u64) -> DeviceId {
     DeviceId::openflow(n)
 }
 
-fn at(d: u64, p: u32) -> PortRef {
+pub(super) fn at(d: u64, p: u32) -> PortRef {
     PortRef::new(dev(d), PortNo(p))
 }
 
-const H1: MacAddr = MacAddr([0, 0, 0, 0, 0, 1]);
-const H2: MacAddr = MacAddr([0, 0, 0, 0, 0, 2]);
+pub(super) const H1: MacAddr = MacAddr([0, 0, 0, 0, 0, 1]);
+pub(super) const H2: MacAddr = MacAddr([0, 0, 0, 0, 0, 2]);
 
 /// s1 -1- s2 -2- s4 and s1 -2- s3 -2- s4 (ports: s2/s3 use 1 towards s1, s4 uses 1 to s2 and 2
 /// to s3); h1 on s1:10, h2 on s4:10.
-fn square() -> ControllerCore {
-    let mut c = ControllerCore::new(CoreConfig::default());
+pub(super) fn square() -> ControllerCore {
+    square_with(CoreConfig::default())
+}
+
+/// The square with this configuration.
+pub(super) fn square_with(config: CoreConfig) -> ControllerCore {
+    let mut c = ControllerCore::new(config);
     let t0 = Timestamp::from_secs(1);
     for d in 1..=4 {
         c.device_up(t0, dev(d), vec![port(1), port(2), port(10)]);
@@ -51,7 +56,7 @@ fn square() -> ControllerCore {
 }
 
 /// LLDP of every cable, as the probes would bring it (links not refreshed expire).
-fn refresh_links(c: &mut ControllerCore, now: Timestamp) {
+pub(super) fn refresh_links(c: &mut ControllerCore, now: Timestamp) {
     let cables = [
         (at(1, 1), at(2, 1)),
         (at(1, 2), at(3, 1)),
@@ -66,7 +71,7 @@ fn refresh_links(c: &mut ControllerCore, now: Timestamp) {
 
 /// Feeds `secs` ticks of `rate_bps` from h1 to h2 over s1:1 (the s1->s2 link).
 /// `bytes` is the counter, carried from one call to the next.
-fn drive(
+pub(super) fn drive(
     c: &mut ControllerCore,
     bytes: &mut u64,
     from: u64,
@@ -109,7 +114,7 @@ fn a_link_forecast_to_saturate_moves_the_pair_onto_the_other_path() {
     assert!(first
         .links
         .contains(&prescient_topology::LinkKey::new(at(1, 1), at(2, 1))));
-    let actions = drive(&mut c, &mut bytes, 10, 20, |_| 0.95 * GBPS as f64);
+    let actions = drive(&mut c, &mut bytes, 10, 40, |_| 0.95 * GBPS as f64);
     let steer = actions
         .iter()
         .find_map(|a| match a {
@@ -132,7 +137,7 @@ fn a_link_forecast_to_saturate_moves_the_pair_onto_the_other_path() {
         .hot_links()
         .contains(&prescient_topology::LinkKey::new(at(1, 1), at(2, 1))));
     // Traffic falls away: the link cools, with its own decision.
-    drive(&mut c, &mut bytes, 30, 40, |_| 0.1 * GBPS as f64);
+    drive(&mut c, &mut bytes, 50, 40, |_| 0.1 * GBPS as f64);
     assert!(c.decisions().iter().any(|d| d.rule == Rule::LinkCooled));
     assert!(c.hot_links().is_empty());
 }

@@ -1,10 +1,16 @@
 //! The control tick: expire what ended, turn counters into one observation per series, forecast,
-//! flag anomalies, run the congestion planner, then plan services (scale, migrate, program).
+//! flag anomalies, run the congestion planner, keep forecast reservations on the predicted
+//! paths, then plan services (scale, migrate, program).
+//!
+//! Warm-up: a series' peak reaches the planners only once it is warm (at least
+//! `max(horizon, planning.warmup_points)` observations and `planning.warmup_scored` one-step
+//! forecasts scored): a model fitted on two or three points extrapolates wild peaks.
 
 use std::collections::BTreeMap;
 
 use prescient_topology::{LinkKey, MacAddr, Timestamp};
 
+use super::auto_reserve::is_warm;
 use super::naming::link_id;
 use super::planner::{self, Draft, Inputs};
 use super::records::{Action, Anomaly, ControllerEvent, Rule, SeriesKey};
@@ -67,9 +73,14 @@ impl ControllerCore {
             horizon: self.config.horizon,
         };
         let drafts = planner::plan(&inputs, &mut self.hot, self.next_decision);
+        let mut steering = Vec::new();
         for d in drafts {
-            actions.extend(self.record(now, d));
+            steering.extend(self.record(now, d));
         }
+        // After the congestion rule, so a pair steered this round is reserved on its new path.
+        let reserving = self.plan_forecast_reservations(now, &snapshot, &pair_peaks, &steering);
+        actions.extend(steering);
+        actions.extend(reserving);
         // Services plan after the congestion rule, so a backend's edge is judged on this
         // round's hot set.
         actions.extend(self.plan_services(now));
@@ -82,7 +93,8 @@ impl ControllerCore {
         actions
     }
 
-    /// Feeds one observation; creates the series on its first sample. Returns its predicted peak.
+    /// Feeds one observation; creates the series on its first sample. Returns its predicted
+    /// peak once the series is warm (`is_warm`): nothing is planned on a cold model.
     fn observe(&mut self, now: Timestamp, key: SeriesKey, value: Option<f64>) -> Option<f64> {
         let cfg = &self.config;
         let series = match self.series.get_mut(&key) {
@@ -93,7 +105,9 @@ impl ControllerCore {
             None => return None,
         };
         let outlier = series.observe(now, value);
-        let peak = series.predicted_peak();
+        let peak = series
+            .predicted_peak()
+            .filter(|_| is_warm(series, cfg.horizon, &cfg.planning));
         if let Some(o) = outlier {
             let (lo, hi) = o.forecast.i99.unwrap_or((f64::NAN, f64::NAN));
             let anomaly = Anomaly {

@@ -244,6 +244,9 @@ pub struct ReservationDto {
     pub id: u64,
     /// Where it stands.
     pub state: ReservationStateDto,
+    /// Who asked for it: `api` (a client; persisted) or `forecast` (the controller, from a
+    /// host pair's forecast; resized, renewed and released by it, not persisted).
+    pub origin: crate::core::Origin,
     /// Ingress device.
     pub src: String,
     /// Egress device.

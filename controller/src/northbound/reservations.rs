@@ -116,6 +116,7 @@ fn dto(c: &ControllerCore, r: &Reservation) -> ReservationDto {
     ReservationDto {
         id: r.id.0,
         state,
+        origin: c.reservation_origin(r.id),
         meter_ports,
         src: r.request.src.to_string(),
         dst: r.request.dst.to_string(),
