@@ -10,6 +10,9 @@
 //! growing and shrinking services, time-compressed), forecasts every link, and shows it all on the
 //! dashboard; the terminal gets a short summary every few seconds until Ctrl-C (or `--seconds`).
 
+mod orchestrator;
+mod services;
+
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -24,6 +27,7 @@ use prescient_sim::traffic::{Replay, TrafficConfig, TrafficModel, TrendConfig};
 use prescient_topology::{LinkKey, Protocol};
 use tokio_util::sync::CancellationToken;
 
+use self::orchestrator::Orchestrator;
 use crate::driver::p4runtime::{prescient_p4info, P4Target};
 use crate::service::{Service, ServiceConfig};
 
@@ -89,6 +93,20 @@ pub struct DemoReport {
     pub links_total: usize,
     /// Series with at least one forecast.
     pub forecasts: usize,
+    /// Hosts the controller knows.
+    pub hosts: usize,
+    /// Host-pair series with at least one forecast.
+    pub pair_forecasts: usize,
+    /// Services configured.
+    pub services: usize,
+    /// Instances (backends) over every service.
+    pub instances: usize,
+    /// Translations (logical → physical) programmed or reserved.
+    pub translations: usize,
+    /// Hook calls the orchestrator answered (delivered).
+    pub hook_calls: usize,
+    /// Instances the emulated orchestrator booted (stopped ones included).
+    pub booted: usize,
     /// Where the dashboard was served.
     pub http: Option<SocketAddr>,
 }
@@ -120,21 +138,54 @@ async fn demo(args: Args) -> anyhow::Result<DemoReport> {
     let interval = Duration::from_secs(args.interval);
     let stop = CancellationToken::new();
 
-    let topo = SimTopology::generate(TopologyKind::Abilene).context("generating Abilene")?;
+    let mut topo = SimTopology::generate(TopologyKind::Abilene).context("generating Abilene")?;
+    // Each PoP its own subnet (10.0.<n>.1 for host n), so every service's tenant pool can
+    // hold its host and spare addresses for new instances without taking another host's.
+    for (i, h) in topo.hosts.iter_mut().enumerate() {
+        h.ip = std::net::Ipv4Addr::new(10, 0, u8::try_from(i + 1).unwrap_or(u8::MAX), 1);
+    }
     let links_total = topo.links.len() * 2;
     let p4_count = usize::try_from(args.p4_devices).context("--p4-devices")?;
     let p4_switches = spread(p4_count, topo.switches.len()).context("--p4-devices")?;
+    let start_model_secs = SimOptions::default().start_model_secs;
     let traffic = TrafficConfig {
         replay: match &args.trace {
             Some(path) => Some(Arc::new(replay(path, &topo)?)),
             None => None,
         },
-        trends: TrendConfig::typical(),
+        // The trends start within minutes of wall time, so the scaling loop shows early.
+        trends: TrendConfig {
+            first_day: start_model_secs / prescient_sim::traffic::DAY_SECS + 0.02,
+            spread_days: 0.1,
+            ..TrendConfig::typical()
+        },
         ..TrafficConfig::default()
+    };
+    let model = TrafficModel::new(topo.hosts.len(), traffic.clone());
+    let demo_services = services::demo_services(&topo, &model)?;
+    let token = std::env::var("PRESCIENT_API_TOKEN")
+        .ok()
+        .filter(|t| !t.is_empty())
+        .unwrap_or_else(|| format!("demo-{:x}", std::process::id()));
+    let orchestrator = Orchestrator::new(demo_services.initial.clone(), token.clone());
+    let hook_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .context("binding the emulated orchestrator")?;
+    let hook_url = format!("http://{}/hook", hook_listener.local_addr()?);
+    let orchestrator_task = orchestrator.serve(hook_listener, stop.clone());
+    let extra = Extra {
+        services: demo_services.config,
+        hooks: services::demo_hooks(&hook_url)?,
+        token,
     };
     let options = SimOptions {
         speedup: args.time_scale,
         traffic: traffic.clone(),
+        // Hosts show themselves as real ones do, loop-free over Abilene's cycles, and the
+        // model's pair demand moves the counters of the flows the controller installs for it.
+        announce_hosts: Some(interval.max(Duration::from_secs(2))),
+        spanning_tree: true,
+        pair_flows: true,
         ..SimOptions::default()
     };
     let fabric = MixedFabric::new(topo.clone(), &p4_switches, options)
@@ -151,7 +202,10 @@ async fn demo(args: Args) -> anyhow::Result<DemoReport> {
         stop.clone(),
     ));
 
-    let service = start_service(&args, interval, &fabric.p4_devices(), &p4_address).await?;
+    let service = start_service(&args, interval, &fabric.p4_devices(), &p4_address, &extra).await?;
+    if let Some(http) = service.http_addr() {
+        orchestrator.set_api(http);
+    }
     let of_addr = service.openflow_addr();
     let sim = fabric.spawn(of_addr);
 
@@ -185,9 +239,19 @@ async fn demo(args: Args) -> anyhow::Result<DemoReport> {
     if traffic.replay.is_none() {
         println!(
             "prescient demo: traffic services: {}",
-            services(&topo, &traffic)
+            trend_line(&topo, &model)
         );
     }
+    println!(
+        "prescient demo: services {}; orchestrator webhook at {hook_url}",
+        extra
+            .services
+            .services
+            .iter()
+            .map(|s| format!("{} (VIP {}, pool {})", s.name, s.vip, s.pool))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
 
     let until = async {
         match args.seconds {
@@ -204,21 +268,21 @@ async fn demo(args: Args) -> anyhow::Result<DemoReport> {
     loop {
         tokio::select! {
             _ = &mut until => break,
-            _ = every.tick() => println!("{}", summary(&service, links_total).line()),
+            _ = every.tick() => println!("{}", summary(&service, &orchestrator, links_total).line()),
         }
     }
-    let report = summary(&service, links_total);
+    let report = summary(&service, &orchestrator, links_total);
     println!("prescient demo: stopping; {}", report.line());
     sim.shutdown().await;
     service.shutdown().await;
     stop.cancel();
     let _ = p4_server.await;
+    let _ = orchestrator_task.await;
     Ok(report)
 }
 
 /// One line on the traffic model's services: which host, what trend, from which model day.
-fn services(topo: &SimTopology, traffic: &TrafficConfig) -> String {
-    let model = TrafficModel::new(topo.hosts.len(), traffic.clone());
+fn trend_line(topo: &SimTopology, model: &TrafficModel) -> String {
     let list: Vec<String> = model
         .services()
         .iter()
@@ -243,11 +307,19 @@ fn services(topo: &SimTopology, traffic: &TrafficConfig) -> String {
     }
 }
 
+/// What the demo configures beyond devices and addresses.
+struct Extra {
+    services: crate::services::ServicesConfig,
+    hooks: crate::hooks::HooksConfig,
+    token: String,
+}
+
 async fn start_service(
     args: &Args,
     interval: Duration,
     p4_devices: &[P4Device],
     p4_address: &str,
+    extra: &Extra,
 ) -> anyhow::Result<Service> {
     let p4info = prescient_p4info().context("the embedded prescient.p4 P4Info")?;
     let p4: Vec<P4Target> = p4_devices
@@ -276,6 +348,9 @@ async fn start_service(
         let mut config = ServiceConfig::new(openflow, Some(http));
         config.stats_interval = Some(interval);
         config.p4 = p4.clone();
+        config.services = extra.services.clone();
+        config.hooks = extra.hooks.clone();
+        config.api.token = Some(extra.token.clone());
         match Service::start(config).await {
             Ok(service) => return Ok(service),
             Err(e) => last = Some(e),
@@ -285,7 +360,7 @@ async fn start_service(
         .context("starting the controller")
 }
 
-fn summary(service: &Service, links_total: usize) -> DemoReport {
+fn summary(service: &Service, orchestrator: &Orchestrator, links_total: usize) -> DemoReport {
     let snapshot = service.core().snapshot();
     let (openflow_devices, p4_devices) = service.core().read(|c| {
         let up = |p: Protocol| {
@@ -299,6 +374,27 @@ fn summary(service: &Service, links_total: usize) -> DemoReport {
     let forecasts = service.core().read(|c| {
         c.all_series()
             .filter(|(_, s)| !s.forecast().is_empty())
+            .count()
+    });
+    let (hosts, pair_forecasts, services, instances, translations) = service.core().read(|c| {
+        let services = c.services();
+        (
+            c.topology().hosts().count(),
+            c.all_series()
+                .filter(|(k, s)| {
+                    matches!(k, crate::core::SeriesKey::Pair(..)) && !s.forecast().is_empty()
+                })
+                .count(),
+            services.views().len(),
+            services.views().iter().map(|v| v.spec.backends.len()).sum(),
+            services.translations().len(),
+        )
+    });
+    let hook_calls = service.core().read(|c| {
+        c.services()
+            .hook_outcomes()
+            .iter()
+            .filter(|r| r.status == crate::services::HookStatus::Delivered)
             .count()
     });
     let discovered: BTreeSet<LinkKey> = snapshot.links().iter().copied().collect();
@@ -315,6 +411,13 @@ fn summary(service: &Service, links_total: usize) -> DemoReport {
         discovered,
         links_total,
         forecasts,
+        hosts,
+        pair_forecasts,
+        services,
+        instances,
+        translations,
+        hook_calls,
+        booted: orchestrator.stats().booted,
         http: service.http_addr(),
     }
 }
@@ -322,14 +425,21 @@ fn summary(service: &Service, links_total: usize) -> DemoReport {
 impl DemoReport {
     fn line(&self) -> String {
         format!(
-            "[summary] devices up {} ({} OpenFlow, {} P4Runtime) | links {} of {} ({} OpenFlow-P4Runtime) | series forecasting {}",
+            "[summary] devices up {} ({} OpenFlow, {} P4Runtime) | links {} of {} ({} OpenFlow-P4Runtime) | hosts {} | series forecasting {} ({} host pairs) | services {} with {} instances | translations {} | hook calls answered {} (instances booted {})",
             self.devices_up,
             self.openflow_devices,
             self.p4_devices,
             self.links,
             self.links_total,
             self.cross_links,
-            self.forecasts
+            self.hosts,
+            self.forecasts,
+            self.pair_forecasts,
+            self.services,
+            self.instances,
+            self.translations,
+            self.hook_calls,
+            self.booted,
         )
     }
 }
