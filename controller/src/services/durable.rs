@@ -6,7 +6,8 @@
 //! definition; the store only adds what happened since (the backends the orchestrator reported,
 //! the leases and shadows). When those no longer fit the file's definition (its pool changed,
 //! an address is now another service's), the stored state is dropped and the file's service
-//! stands. A stored service that came from the file and is no longer in it stays gone; one
+//! stands. A stored service that came from the file and is no longer in it stays gone (and one
+//! of the file deleted through the API comes back from the file, with fresh leases); one
 //! created through the API comes back unless the file now uses its name, VIP or addresses.
 //! Planning state (scale-up episodes, the demand forecast) is not kept: it is rebuilt from the
 //! forecasts within a few ticks.
