@@ -5,7 +5,8 @@
 //! number, backends and translations (same physical address for the same instance, same lease
 //! kind and age), listed before any switch reconnected; the new controller programs it again
 //! and traffic to the VIP reaches the same backend. When the store cannot commit, service
-//! changes are refused with 503 and undone.
+//! changes are refused with 503 and undone. A service of the configuration file keeps the
+//! file's definition across restarts and the store's instances; gone from the file, it is gone.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -391,4 +392,94 @@ async fn when_the_store_cannot_commit_service_changes_are_refused_and_undone() {
         .collect();
     assert_eq!(ips, ["10.9.0.5"], "the lease is back with it");
     service.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_configuration_defines_its_services_and_the_store_keeps_their_instances() {
+    let dir = TempDir::new("config");
+    let store = dir.0.join("state.redb");
+    let spec = |max_instances: u32| prescient::services::ServiceSpec {
+        name: "web".into(),
+        tenant: "red".into(),
+        vip: VIP,
+        vip_mac: None,
+        pool: "10.7.0.0/24".parse().unwrap(),
+        backends: vec![prescient::services::Backend {
+            ip: Ipv4Addr::new(10, 7, 0, 9),
+            mac: prescient_topology::MacAddr([2, 0, 0, 0, 7, 9]),
+            weight: 1,
+        }],
+        tier: 0,
+        instance_capacity_bps: 1_000_000,
+        min_instances: 1,
+        max_instances,
+        policy: None,
+    };
+    let with = |services: Vec<prescient::services::ServiceSpec>| {
+        let mut c = config("127.0.0.1:0".parse().unwrap(), &store);
+        c.services.services = services;
+        c
+    };
+    // Configured, then the orchestrator reports other instances through the API; an API
+    // service beside it.
+    let first = Service::start(with(vec![spec(4)])).await.unwrap();
+    let api = first.http_addr().unwrap();
+    let (status, reported) = http(
+        api,
+        "PUT",
+        "/api/v1/services/web/backends",
+        Some(json!({"backends": [{"mac": "02:00:00:00:07:01"}, {"mac": "02:00:00:00:07:02"}]})),
+    )
+    .await;
+    assert_eq!(status, 200, "{reported}");
+    let reported = reported["service"]["backends"].clone();
+    let (status, created) = http(
+        api,
+        "POST",
+        "/api/v1/services",
+        Some(json!({
+            "name": "api", "tenant": "blue", "vip": "100.64.0.2", "pool": "10.8.0.0/24",
+            "instance_capacity_bps": 1_000_000u64,
+            "backends": [{"ip": "10.8.0.3", "mac": "02:00:00:00:08:03"}]
+        })),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    first.shutdown().await;
+
+    // The file now allows 2 instances: its definition wins, the reported instances stay.
+    let second = Service::start(with(vec![spec(2)])).await.unwrap();
+    let api = second.http_addr().unwrap();
+    let (_, web) = http(api, "GET", "/api/v1/services/web", None).await;
+    assert_eq!(
+        web["max_instances"], 2,
+        "the file defines the service: {web}"
+    );
+    assert_eq!(
+        web["backends"], reported,
+        "the reported instances and their leases stay"
+    );
+    let (status, kept) = http(api, "GET", "/api/v1/services/api", None).await;
+    assert_eq!(status, 200, "the API service is back: {kept}");
+    second.shutdown().await;
+
+    // Gone from the file: gone, while the API service stays.
+    let third = Service::start(with(Vec::new())).await.unwrap();
+    let (_, list) = http(third.http_addr().unwrap(), "GET", "/api/v1/services", None).await;
+    let names: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["api"]);
+    third.shutdown().await;
+    let fourth = Service::start(with(Vec::new())).await.unwrap();
+    let (_, list) = http(fourth.http_addr().unwrap(), "GET", "/api/v1/services", None).await;
+    assert_eq!(
+        list.as_array().map(Vec::len),
+        Some(1),
+        "and stays gone: {list}"
+    );
+    fourth.shutdown().await;
 }
