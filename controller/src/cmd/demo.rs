@@ -107,6 +107,8 @@ pub struct DemoReport {
     pub hook_calls: usize,
     /// Instances the emulated orchestrator booted (stopped ones included).
     pub booted: usize,
+    /// Instances the emulated orchestrator stopped.
+    pub stopped: usize,
     /// Where the dashboard was served.
     pub http: Option<SocketAddr>,
 }
@@ -139,11 +141,7 @@ async fn demo(args: Args) -> anyhow::Result<DemoReport> {
     let stop = CancellationToken::new();
 
     let mut topo = SimTopology::generate(TopologyKind::Abilene).context("generating Abilene")?;
-    // Each PoP its own subnet (10.0.<n>.1 for host n), so every service's tenant pool can
-    // hold its host and spare addresses for new instances without taking another host's.
-    for (i, h) in topo.hosts.iter_mut().enumerate() {
-        h.ip = std::net::Ipv4Addr::new(10, 0, u8::try_from(i + 1).unwrap_or(u8::MAX), 1);
-    }
+    services::renumber_hosts(&mut topo);
     let links_total = topo.links.len() * 2;
     let p4_count = usize::try_from(args.p4_devices).context("--p4-devices")?;
     let p4_switches = spread(p4_count, topo.switches.len()).context("--p4-devices")?;
@@ -418,6 +416,7 @@ fn summary(service: &Service, orchestrator: &Orchestrator, links_total: usize) -
         translations,
         hook_calls,
         booted: orchestrator.stats().booted,
+        stopped: orchestrator.stats().stopped,
         http: service.http_addr(),
     }
 }
@@ -425,7 +424,7 @@ fn summary(service: &Service, orchestrator: &Orchestrator, links_total: usize) -
 impl DemoReport {
     fn line(&self) -> String {
         format!(
-            "[summary] devices up {} ({} OpenFlow, {} P4Runtime) | links {} of {} ({} OpenFlow-P4Runtime) | hosts {} | series forecasting {} ({} host pairs) | services {} with {} instances | translations {} | hook calls answered {} (instances booted {})",
+            "[summary] devices up {} ({} OpenFlow, {} P4Runtime) | links {} of {} ({} OpenFlow-P4Runtime) | hosts {} | series forecasting {} ({} host pairs) | services {} with {} instances | translations {} | hook calls answered {} (instances booted {}, stopped {})",
             self.devices_up,
             self.openflow_devices,
             self.p4_devices,
@@ -440,6 +439,7 @@ impl DemoReport {
             self.translations,
             self.hook_calls,
             self.booted,
+            self.stopped,
         )
     }
 }

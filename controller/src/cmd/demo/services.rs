@@ -5,7 +5,9 @@
 //!
 //! Sizing: an instance's capacity is a share of the service's full demand (the sum of its
 //! pairs' base rates), so the growing service outgrows one instance early in its growth, the
-//! scale-out one when its step lands, and the shrinking one fits from the start.
+//! scale-out one when its step lands, and the shrinking one, which starts with a second
+//! (emulated) instance, fits in one from the start and gives the second back after the
+//! policy's cool-down.
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -34,6 +36,14 @@ pub struct DemoServices {
     pub initial: BTreeMap<String, Vec<Instance>>,
 }
 
+/// Gives each PoP its own subnet (10.0.<n>.1 for host n), so every service's tenant pool
+/// can hold its host and spare addresses for new instances without taking another host's.
+pub fn renumber_hosts(topo: &mut SimTopology) {
+    for (i, h) in topo.hosts.iter_mut().enumerate() {
+        h.ip = Ipv4Addr::new(10, 0, u8::try_from(i + 1).unwrap_or(u8::MAX), 1);
+    }
+}
+
 /// Services for the trends of `model` over `topo`'s hosts.
 pub fn demo_services(topo: &SimTopology, model: &TrafficModel) -> anyhow::Result<DemoServices> {
     let trends = model.services();
@@ -48,7 +58,7 @@ pub fn demo_services(topo: &SimTopology, model: &TrafficModel) -> anyhow::Result
             scale_up_at: 0.8,
             scale_up_step: 1,
             scale_down_below: 0.3,
-            cool_down: Duration::from_secs(60),
+            cool_down: Duration::from_secs(30),
             migrate_on_hot_edge: false,
         }],
         ..ServicesConfig::default()
@@ -74,30 +84,47 @@ pub fn demo_services(topo: &SimTopology, model: &TrafficModel) -> anyhow::Result
             network: pool,
             shadow_idle: Duration::from_secs(120),
         });
+        let mut running = vec![Instance {
+            ip: Some(host.ip),
+            mac: host.mac.0,
+        }];
+        // The shrinking service starts with a second (emulated) instance, so its decline
+        // shows as a scale-down the orchestrator carries out.
+        if let Trend::Shrinking { .. } = service.trend {
+            let spare = pool
+                .iter()
+                .find(|ip| *ip != host.ip && *ip != pool.network() && *ip != pool.broadcast());
+            if let Some(ip) = spare {
+                let k = u8::try_from(k).unwrap_or(u8::MAX);
+                running.push(Instance {
+                    ip: Some(ip),
+                    mac: [0x02, 0x0e, 0xff, 0, 0, k],
+                });
+            }
+        }
         config.services.push(ServiceSpec {
             name: name.clone(),
             tenant,
             vip: Ipv4Addr::new(100, 64, 0, u8::try_from(k + 1).unwrap_or(u8::MAX)),
             vip_mac: None,
             pool,
-            backends: vec![Backend {
-                ip: host.ip,
-                mac: MacAddr(host.mac.0),
-                weight: 1,
-            }],
+            backends: running
+                .iter()
+                .filter_map(|i| {
+                    Some(Backend {
+                        ip: i.ip?,
+                        mac: MacAddr(i.mac),
+                        weight: 1,
+                    })
+                })
+                .collect(),
             tier: u8::try_from(k).unwrap_or(u8::MAX),
             instance_capacity_bps: capacity,
             min_instances: 1,
             max_instances: MAX_INSTANCES,
             policy: Some(POLICY.to_string()),
         });
-        initial.insert(
-            name,
-            vec![Instance {
-                ip: Some(host.ip),
-                mac: host.mac.0,
-            }],
-        );
+        initial.insert(name, running);
     }
     Ok(DemoServices { config, initial })
 }
@@ -170,7 +197,8 @@ mod tests {
 
     #[test]
     fn one_valid_service_per_trend_in_front_of_its_host_with_disjoint_pools() {
-        let topo = SimTopology::generate(TopologyKind::Abilene).unwrap();
+        let mut topo = SimTopology::generate(TopologyKind::Abilene).unwrap();
+        renumber_hosts(&mut topo);
         let model = TrafficModel::new(
             topo.hosts.len(),
             TrafficConfig {
@@ -185,8 +213,15 @@ mod tests {
         for (spec, trend) in demo.config.services.iter().zip(model.services()) {
             let host = &topo.hosts[trend.dst];
             assert_eq!(spec.backends[0].ip, host.ip);
+            assert_eq!(spec.pool.prefix(), 28, "room for new instances");
             assert!(spec.name.starts_with(trend.trend.kind()));
-            assert_eq!(demo.initial[&spec.name].len(), 1);
+            let instances = if trend.trend.kind() == "shrinking" {
+                2
+            } else {
+                1
+            };
+            assert_eq!(demo.initial[&spec.name].len(), instances);
+            assert_eq!(spec.backends.len(), instances);
         }
         assert!(demo_hooks("http://127.0.0.1:9/hook").is_ok());
     }
