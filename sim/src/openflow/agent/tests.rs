@@ -648,3 +648,116 @@ fn write_actions_and_goto_table_run_the_action_set_at_the_end() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn modelled_traffic_counts_on_the_entry_it_hits_and_a_miss_runs_as_a_first_packet() {
+    let mut a = agent();
+    let miss = vec![Instruction::ApplyActions(vec![Action::output(
+        PortNo::CONTROLLER,
+    )])];
+    send(
+        &mut a,
+        Message::FlowMod(FlowMod::add(TableId(0), 0, Match::new(), miss)),
+    );
+    // Only the table-miss entry: nothing counted; as a first packet it reaches the controller.
+    let mut out = Vec::new();
+    a.account(
+        NOW,
+        PortNo(1),
+        packet([10, 0, 0, 2]),
+        (10, 8000),
+        false,
+        &mut out,
+    );
+    assert!(out.is_empty(), "{out:?}");
+    a.account(
+        NOW,
+        PortNo(1),
+        packet([10, 0, 0, 2]),
+        (10, 8000),
+        true,
+        &mut out,
+    );
+    assert!(
+        matches!(messages(&out).as_slice(), [Message::PacketIn(_)]),
+        "{out:?}"
+    );
+    let miss_entry = |a: &SwitchAgent| {
+        a.tables()
+            .entries()
+            .find(|e| e.priority == 0)
+            .map(|e| e.packet_count)
+    };
+    assert_eq!(miss_entry(&a), Some(1), "the real first packet only");
+    // The controller installs the pair's flow: the bulk is counted there, nothing is sent.
+    let m = Match::new()
+        .with(OxmField::InPort(PortNo(1)))
+        .with(OxmField::EthType(ETH_IPV4))
+        .with(OxmField::Ipv4Dst {
+            addr: "10.0.0.2".parse().unwrap(),
+            mask: None,
+        });
+    let mut fm = FlowMod::add(TableId(0), 10, m, out_port(2));
+    fm.idle_timeout = 5;
+    send(&mut a, Message::FlowMod(fm));
+    out.clear();
+    let later = NOW + Duration::from_secs(4);
+    a.account(
+        later,
+        PortNo(1),
+        packet([10, 0, 0, 2]),
+        (10, 8000),
+        true,
+        &mut out,
+    );
+    a.account(
+        later,
+        PortNo(1),
+        packet([10, 0, 0, 2]),
+        (5, 4000),
+        true,
+        &mut out,
+    );
+    assert!(out.is_empty(), "counted, not forwarded: {out:?}");
+    let flow = a.tables().entries().find(|e| e.priority == 10).unwrap();
+    assert_eq!((flow.packet_count, flow.byte_count), (15, 12_000));
+    // Counted traffic keeps the entry alive past its idle timeout from install.
+    assert!(flow.expired(NOW + Duration::from_secs(6)).is_none());
+    // Another in_port misses the entry.
+    a.account(
+        NOW,
+        PortNo(3),
+        packet([10, 0, 0, 2]),
+        (1, 800),
+        false,
+        &mut out,
+    );
+    assert_eq!(
+        a.tables()
+            .entries()
+            .find(|e| e.priority == 10)
+            .unwrap()
+            .packet_count,
+        15
+    );
+}
+
+#[test]
+fn flood_skips_ports_off_the_spanning_tree_but_all_does_not() {
+    let mut a = agent();
+    a.set_no_flood(vec![PortNo(3)]);
+    let po = |port| PacketOut {
+        buffer_id: prescient_southbound::openflow::wire::BufferId::NO_BUFFER,
+        in_port: PortNo(1),
+        actions: vec![Action::output(port)],
+        data: packet([1, 2, 3, 4]),
+    };
+    assert_eq!(
+        emitted(&send(&mut a, Message::PacketOut(po(PortNo::FLOOD)))),
+        vec![PortNo(2)]
+    );
+    assert_eq!(
+        emitted(&send(&mut a, Message::PacketOut(po(PortNo::ALL)))),
+        vec![PortNo(2), PortNo(3)]
+    );
+}
