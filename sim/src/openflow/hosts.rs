@@ -10,7 +10,9 @@
 //!   §3 announcement), on its edge switch's port, whichever emulator runs that switch.
 //! - Pair traffic is counted once per step on one switch per pair (the first one run here on its
 //!   route): a controller reading FLOW_STATS takes the largest count over switches, so more
-//!   would add nothing, and one message per pair keeps inboxes free for frames.
+//!   would add nothing, and one message per pair keeps inboxes free for frames. A pair whose
+//!   source sits behind a foreign switch also sends one real frame per announcement period, so
+//!   that switch has an entry for it to be counted on.
 
 use std::collections::VecDeque;
 
@@ -106,6 +108,30 @@ impl Shared {
     pub(crate) fn announce_hosts(&self) {
         for h in &self.topo.hosts {
             self.host_sends(h.attach, arp_request(h.mac, h.ip, h.ip));
+        }
+    }
+
+    /// Hosts behind foreign switches send one real frame per pair of theirs: the foreign
+    /// switch forwards it by its own program, and the first switch run here on its way sees
+    /// a real packet, whose entry then counts the pair's modelled traffic.
+    pub(crate) fn foreign_pair_frames(&self, engine: &TrafficEngine) {
+        let Some(foreign) = &self.foreign else {
+            return;
+        };
+        for p in engine.model().pairs() {
+            let (Some(src), Some(dst)) = (self.topo.hosts.get(p.src), self.topo.hosts.get(p.dst))
+            else {
+                continue;
+            };
+            if self
+                .is_foreign
+                .get(src.attach.switch)
+                .copied()
+                .unwrap_or(false)
+            {
+                let frame = udp_packet(src.mac, dst.mac, src.ip, dst.ip, PAIR_PORTS, 64);
+                foreign.host_frame(src.attach, frame);
+            }
         }
     }
 

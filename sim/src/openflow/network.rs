@@ -496,6 +496,9 @@ async fn run_traffic(shared: Arc<Shared>, mut engine: TrafficEngine, cancel: Can
             let wall = tokio::time::Instant::now();
             if wall >= announce_at {
                 shared.announce_hosts();
+                if opts.pair_flows {
+                    shared.foreign_pair_frames(&engine);
+                }
                 announce_at = wall + period.max(Duration::from_millis(100));
             }
         }
