@@ -25,7 +25,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use prescient_topology::{
-    LedgerError, LinkKey, MacAddr, Reservation, ReservationId, Snapshot, Timestamp, Window,
+    Ledger, LedgerError, LinkKey, MacAddr, Reservation, ReservationId, Snapshot, Timestamp, Window,
 };
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -57,7 +57,9 @@ pub(super) struct AutoState {
     /// per episode, not once per tick).
     refused: BTreeMap<(MacAddr, MacAddr), u64>,
     /// Paths the congestion rule steered pairs onto: where their traffic is predicted to go.
-    steered: BTreeMap<(MacAddr, MacAddr), Vec<LinkKey>>,
+    pub(super) steered: BTreeMap<(MacAddr, MacAddr), Vec<LinkKey>>,
+    /// Pairs routed because their traffic was punted (`pair_routes.rs`), with the path.
+    pub(super) routed: BTreeMap<(MacAddr, MacAddr), Vec<LinkKey>>,
 }
 
 impl AutoState {
@@ -108,6 +110,62 @@ struct Change {
     rate: Option<(u64, u64)>,
     path: Option<Vec<LinkKey>>,
     renew: bool,
+}
+
+/// Admits `spec` into `ledger`; when it does not fit, the reservations of `owned` (forecast
+/// ones) of its tier or below that share a link with the path it would get make room. The
+/// real admission and the what-if planner both use it, so they agree.
+pub(super) fn admit_yielding(
+    ledger: &mut Ledger,
+    owned: &[((MacAddr, MacAddr), ReservationId)],
+    snapshot: &Snapshot,
+    spec: &ReserveSpec,
+) -> Result<(Planned, Vec<Yielded>), ReserveError> {
+    let first = match reserve::admit(ledger, snapshot, spec) {
+        Ok(p) => return Ok((p, Vec::new())),
+        Err(e @ ReserveError::Ledger(LedgerError::Insufficient { .. })) => e,
+        Err(e) => return Err(e),
+    };
+    let yielding: Vec<((MacAddr, MacAddr), ReservationId)> = owned
+        .iter()
+        .filter(|(_, id)| ledger.get(*id).is_some_and(|r| r.request.tier <= spec.tier))
+        .copied()
+        .collect();
+    if yielding.is_empty() {
+        return Err(first);
+    }
+    let mut trial = ledger.clone();
+    for (_, id) in &yielding {
+        let _ = trial.release(*id);
+    }
+    let Ok(planned) = reserve::admit(&mut trial, snapshot, spec) else {
+        return Err(first);
+    };
+    let on_path: BTreeSet<LinkKey> = planned.request.path.iter().copied().collect();
+    let mut removed = Vec::new();
+    for (pair, id) in yielding {
+        let shares = ledger
+            .get(id)
+            .is_some_and(|r| r.request.path.iter().any(|l| on_path.contains(l)));
+        if shares {
+            if let Ok(r) = ledger.release(id) {
+                removed.push((pair.0, pair.1, r));
+            }
+        }
+    }
+    let pinned = ReserveSpec {
+        path: Some(planned.request.path),
+        ..spec.clone()
+    };
+    match reserve::admit(ledger, snapshot, &pinned) {
+        Ok(p) => Ok((p, removed)),
+        Err(_) => {
+            for (_, _, r) in removed {
+                let _ = ledger.restore(r);
+            }
+            Err(first)
+        }
+    }
 }
 
 impl ControllerCore {
@@ -450,58 +508,14 @@ impl ControllerCore {
         snapshot: &Snapshot,
         spec: &ReserveSpec,
     ) -> Result<(Planned, Vec<Yielded>), ReserveError> {
-        let first = match reserve::admit(&mut self.ledger, snapshot, spec) {
-            Ok(p) => return Ok((p, Vec::new())),
-            Err(e @ ReserveError::Ledger(LedgerError::Insufficient { .. })) => e,
-            Err(e) => return Err(e),
-        };
-        let yielding: Vec<((MacAddr, MacAddr), ReservationId)> = self
-            .auto
-            .owned
-            .iter()
-            .filter(|(_, id)| {
-                self.ledger
-                    .get(**id)
-                    .is_some_and(|r| r.request.tier <= spec.tier)
-            })
-            .map(|(k, v)| (*k, *v))
-            .collect();
-        if yielding.is_empty() {
-            return Err(first);
-        }
-        let mut trial = self.ledger.clone();
-        for (_, id) in &yielding {
-            let _ = trial.release(*id);
-        }
-        let Ok(planned) = reserve::admit(&mut trial, snapshot, spec) else {
-            return Err(first);
-        };
-        let on_path: BTreeSet<LinkKey> = planned.request.path.iter().copied().collect();
-        let mut removed = Vec::new();
-        for (pair, id) in yielding {
-            let shares = self
-                .ledger
-                .get(id)
-                .is_some_and(|r| r.request.path.iter().any(|l| on_path.contains(l)));
-            if shares {
-                if let Ok(r) = self.ledger.release(id) {
-                    removed.push((pair.0, pair.1, r));
-                }
-            }
-        }
-        let pinned = ReserveSpec {
-            path: Some(planned.request.path),
-            ..spec.clone()
-        };
-        match reserve::admit(&mut self.ledger, snapshot, &pinned) {
-            Ok(p) => Ok((p, removed)),
-            Err(_) => {
-                for (_, _, r) in removed {
-                    let _ = self.ledger.restore(r);
-                }
-                Err(first)
-            }
-        }
+        let owned: Vec<((MacAddr, MacAddr), ReservationId)> =
+            self.auto.owned.iter().map(|(k, v)| (*k, *v)).collect();
+        admit_yielding(&mut self.ledger, &owned, snapshot, spec)
+    }
+
+    /// The forecast reservations, for [`admit_yielding`] on a copy of the ledger.
+    pub(super) fn forecast_owned(&self) -> Vec<((MacAddr, MacAddr), ReservationId)> {
+        self.auto.owned.iter().map(|(k, v)| (*k, *v)).collect()
     }
 
     /// Records the forecast reservations that made room for API reservation `by`.

@@ -28,6 +28,7 @@ mod auto_reserve;
 pub mod config;
 mod entry;
 pub mod naming;
+mod pair_routes;
 pub mod planner;
 pub mod records;
 mod reservations;

@@ -246,6 +246,8 @@ pub enum Rule {
     ForecastReleased,
     /// A forecast-origin reservation could not be admitted, resized or moved (no room).
     ForecastRefused,
+    /// A host pair whose traffic reached the controller was routed on its shortest path.
+    PairRouted,
 }
 
 /// One explainable decision.

@@ -151,15 +151,20 @@ impl ControllerCore {
     pub fn what_if(&self, demands: &[ReserveSpec]) -> WhatIf {
         let snapshot = self.topology.snapshot();
         let mut ledger = self.ledger.clone();
+        let mut owned = self.forecast_owned();
         let mut outcomes = Vec::new();
         let mut touched: BTreeSet<LinkKey> = BTreeSet::new();
         for spec in demands {
-            match reserve::admit(&mut ledger, &snapshot, spec) {
-                Ok(planned) => {
+            match super::auto_reserve::admit_yielding(&mut ledger, &owned, &snapshot, spec) {
+                Ok((planned, yielded)) => {
                     touched.extend(planned.request.path.iter().copied());
+                    owned.retain(|(_, id)| !yielded.iter().any(|y| y.2.id == *id));
+                    let mut preempted: Vec<ReservationId> =
+                        yielded.iter().map(|y| y.2.id).collect();
+                    preempted.extend(planned.admitted.preempted.iter().map(|r| r.id));
                     outcomes.push(WhatIfOutcome::Admitted {
                         path: planned.request.path,
-                        preempted: planned.admitted.preempted.iter().map(|r| r.id).collect(),
+                        preempted,
                     });
                 }
                 Err(e) => outcomes.push(WhatIfOutcome::Refused(e)),

@@ -24,7 +24,15 @@ pub(crate) fn punted_frame(core: &SharedCore, at: PortRef, frame: &[u8]) -> Vec<
     let result = match eth_type {
         ETH_TYPE_LLDP => core.apply(|c| c.lldp_frame_received(now, at, frame)),
         ETH_TYPE_ARP | ETH_TYPE_IPV4 => match sender(eth_type, frame) {
-            Some((mac, ip)) if !mac.is_multicast() => core.apply(|c| c.host_seen(now, mac, ip, at)),
+            Some((mac, ip)) if !mac.is_multicast() => core.apply(|c| {
+                let mut actions = c.host_seen(now, mac, ip, at)?;
+                // An IPv4 frame between two hosts that no entry carried: route the pair.
+                let dst = frame.get(0..6).and_then(|b| <[u8; 6]>::try_from(b).ok());
+                if let (ETH_TYPE_IPV4, Some(dst)) = (eth_type, dst) {
+                    actions.extend(c.pair_seen(now, mac, MacAddr(dst)));
+                }
+                Ok(actions)
+            }),
             _ => Ok(Vec::new()),
         },
         _ => Ok(Vec::new()),

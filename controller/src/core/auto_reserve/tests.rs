@@ -7,7 +7,8 @@ use prescient_topology::{LedgerError, LinkKey, Timestamp, Window};
 
 use super::super::tests::{at, drive, square, square_with, H1, H2};
 use super::super::{
-    Action, ControllerCore, CoreConfig, Decision, Endpoint, Origin, ReserveError, ReserveSpec, Rule,
+    Action, ControllerCore, CoreConfig, Decision, Endpoint, Origin, ReserveError, ReserveSpec,
+    Rule, WhatIfOutcome,
 };
 
 fn decisions(c: &ControllerCore, rule: Rule) -> Vec<Decision> {
@@ -202,6 +203,13 @@ fn an_api_reservation_takes_the_room_of_a_forecast_one_and_the_refusal_is_a_deci
         flow: None,
         path: None,
     };
+    // The what-if planner agrees, and changes nothing.
+    let w = c.what_if(&[spec.clone(), spec.clone()]);
+    assert!(
+        matches!(&w.outcomes[..], [WhatIfOutcome::Admitted { .. }, WhatIfOutcome::Admitted { preempted, .. }] if preempted == &vec![auto.id]),
+        "{w:?}"
+    );
+    assert!(c.ledger().get(auto.id).is_some());
     // The first takes the free path (via s3), the second needs s1 -> s2 -> s4.
     let first = c.reserve(now, &spec).expect("room via s3");
     assert!(first.preempted.is_empty());

@@ -1,0 +1,110 @@
+//! Host pairs whose traffic reaches the controller (no entry carried it) are routed on their
+//! shortest path, one entry per hop matching the pair: OpenFlow switches then carry the pair
+//! and count it per pair, which is what gives the pair its forecast series (and the forecast
+//! reservations and steering their input). P4 switches route every learned host already (/32
+//! routes) and are left out: a path with a P4 hop is not routed here.
+//!
+//! One decision per route. A pair already steered by the congestion rule keeps that path; a
+//! recorded route whose links left the topology is routed again on the pair's next frame.
+
+use prescient_topology::{MacAddr, Protocol, Timestamp};
+
+use super::naming::link_id;
+use super::planner::Draft;
+use super::records::{Action, Rule};
+use super::ControllerCore;
+
+impl ControllerCore {
+    /// A frame from host `src` to host `dst` was punted to the controller: routes the pair
+    /// when both hosts are known on different switches, every hop is OpenFlow, and it has no
+    /// live route yet. Returns the path actions.
+    pub fn pair_seen(&mut self, now: Timestamp, src: MacAddr, dst: MacAddr) -> Vec<Action> {
+        if src == dst || dst.is_multicast() {
+            return Vec::new();
+        }
+        let snapshot = self.topology.snapshot();
+        let live = |links: &[prescient_topology::LinkKey]| {
+            links.iter().all(|l| snapshot.link_idx(*l).is_some())
+        };
+        if self.auto.steered.contains_key(&(src, dst)) {
+            return Vec::new();
+        }
+        if self.auto.routed.get(&(src, dst)).is_some_and(|p| live(p)) {
+            return Vec::new();
+        }
+        let Ok((a, b)) = snapshot.host_devices(src, dst) else {
+            return Vec::new();
+        };
+        let Ok(path) = snapshot.shortest_path(a, b) else {
+            return Vec::new();
+        };
+        let links = path.links;
+        if links.is_empty()
+            || links
+                .iter()
+                .any(|l| l.src.device.protocol != Protocol::OpenFlow)
+        {
+            return Vec::new();
+        }
+        self.auto.routed.insert((src, dst), links.clone());
+        let decision = self.next_decision;
+        let text: Vec<String> = links.iter().map(|l| link_id(*l)).collect();
+        self.record(
+            now,
+            Draft {
+                rule: Rule::PairRouted,
+                subject: format!("pair/{src}->{dst}"),
+                reason: format!(
+                    "traffic {src} -> {dst} reached the controller: routed on its shortest path [{}], where it is counted per pair for its forecast",
+                    text.join(" ")
+                ),
+                actions: vec![Action::InstallPath {
+                    src,
+                    dst,
+                    links,
+                    decision,
+                }],
+            },
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use prescient_topology::{LinkKey, Timestamp};
+
+    use super::super::tests::{at, square, H1, H2};
+    use super::super::{Action, Rule};
+
+    #[test]
+    fn a_punted_pair_is_routed_once_on_its_shortest_path() {
+        let mut c = square();
+        let now = Timestamp::from_secs(2);
+        let acts = c.pair_seen(now, H1, H2);
+        let [Action::InstallPath {
+            src, dst, links, ..
+        }] = acts.as_slice()
+        else {
+            panic!("one path, got {acts:?}");
+        };
+        assert_eq!((*src, *dst), (H1, H2));
+        assert_eq!(
+            links,
+            &vec![
+                LinkKey::new(at(1, 1), at(2, 1)),
+                LinkKey::new(at(2, 2), at(4, 1))
+            ]
+        );
+        assert!(c.pair_seen(now, H1, H2).is_empty(), "routed once");
+        assert_eq!(
+            c.decisions()
+                .iter()
+                .filter(|d| d.rule == Rule::PairRouted)
+                .count(),
+            1
+        );
+        // Unknown hosts are not routed.
+        let stranger = prescient_topology::MacAddr([0, 0, 0, 0, 0, 9]);
+        assert!(c.pair_seen(now, H1, stranger).is_empty());
+    }
+}

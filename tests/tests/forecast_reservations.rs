@@ -1,0 +1,180 @@
+//! Forecasts drive reservations, through the whole controller: an emulated OpenFlow line of two
+//! switches whose hosts announce themselves and send each other a steady demand. The first
+//! frame of the pair reaches the controller, which routes the pair (one entry per hop, counted
+//! per pair); once the pair's forecast is warm the controller keeps a reservation of its own
+//! for it, listed over REST with `"origin": "forecast"`, sized above the demand, on the pair's
+//! path, with its meter installed on the emulated switch.
+//!
+//! (The traffic model scales the configured mean demand with its time compression, so the
+//! reservation is compared with the pair's measured rate, not the configured one.)
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use prescient::northbound::ApiConfig;
+use prescient::service::{Service, ServiceConfig};
+use prescient_sim::openflow::{SimNetwork, SimOptions};
+use prescient_sim::topology::{SimTopology, TopologyKind};
+use prescient_sim::traffic::TrafficConfig;
+use prescient_southbound::openflow::wire::{DatapathId, Instruction, MeterId};
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+/// GET over a fresh HTTP/1.1 connection; the status and the JSON body.
+async fn get(addr: SocketAddr, path: &str) -> (u16, Value) {
+    let request = format!("GET {path} HTTP/1.1\r\nHost: prescient\r\nConnection: close\r\n\r\n");
+    let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+    conn.write_all(request.as_bytes()).await.unwrap();
+    let mut reply = String::new();
+    conn.read_to_string(&mut reply).await.unwrap();
+    let status = reply
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let (_, json) = reply.split_once("\r\n\r\n").unwrap_or_default();
+    (status, serde_json::from_str(json).unwrap_or(Value::Null))
+}
+
+fn mac_text(mac: [u8; 6]) -> String {
+    mac.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_steady_pair_gets_a_forecast_reservation_with_meters_on_the_switches() {
+    let topo = SimTopology::generate(TopologyKind::Linear(2)).unwrap();
+    let (h1, h2) = (topo.hosts[0].clone(), topo.hosts[1].clone());
+    let mut config = ServiceConfig::new(
+        "127.0.0.1:0".parse().unwrap(),
+        Some("127.0.0.1:0".parse().unwrap()),
+    );
+    config.core.topology.discovery.probe_interval = Duration::from_millis(300);
+    config.core.topology.discovery.link_timeout = Duration::from_secs(2);
+    config.core.control_interval = Duration::from_millis(200);
+    config.stats_interval = Some(Duration::from_millis(200));
+    config.core.planning.reserve_min_bps = 100_000;
+    config.api = ApiConfig {
+        token: Some("t".into()),
+        protect_reads: false,
+    };
+    let service = Service::start(config).await.unwrap();
+    // Steady: no daily swing, noise, weekend or flash crowds; each host sends to the other.
+    let traffic = TrafficConfig {
+        pairs_per_host: 1,
+        mean_pair_bps: 5_000_000.0,
+        daily_amplitude: 0.0,
+        weekend_dip: 0.0,
+        noise: 0.0,
+        flash_probability: 0.0,
+        ..TrafficConfig::default()
+    };
+    let options = SimOptions {
+        traffic,
+        traffic_step: Duration::from_millis(100),
+        backoff_min: Duration::from_millis(20),
+        backoff_max: Duration::from_millis(200),
+        announce_hosts: Some(Duration::from_millis(500)),
+        pair_flows: true,
+        ..SimOptions::default()
+    };
+    let sim = SimNetwork::build(topo, TrafficConfig::default())
+        .with_options(options)
+        .spawn(service.openflow_addr());
+    assert!(sim.wait_connected(WAIT, |n| n == 2).await);
+    let api = service.http_addr().unwrap();
+
+    let src = mac_text(h1.mac.0);
+    let dst = mac_text(h2.mac.0);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let reservation = loop {
+        let (status, list) = get(api, "/api/v1/reservations").await;
+        assert_eq!(status, 200, "{list}");
+        let found = list.as_array().unwrap().iter().find(|r| {
+            r["origin"] == "forecast"
+                && r["subject"]["src"] == src.as_str()
+                && r["subject"]["dst"] == dst.as_str()
+        });
+        if let Some(r) = found {
+            break r.clone();
+        }
+        let decisions = service.core().read(|c| {
+            c.decisions()
+                .iter()
+                .map(|d| format!("{:?} {}: {}", d.rule, d.subject, d.reason))
+                .collect::<Vec<_>>()
+        });
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no forecast reservation for {src} -> {dst}: {list}\ndecisions: {decisions:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let rate = reservation["rate_bps"].as_u64().unwrap() as f64;
+    let pair = prescient::core::SeriesKey::Pair(
+        prescient_topology::MacAddr(h1.mac.0),
+        prescient_topology::MacAddr(h2.mac.0),
+    );
+    let measured = service
+        .core()
+        .read(|c| c.series(&pair).and_then(|s| s.last_actual()))
+        .expect("the pair is measured");
+    assert!(
+        measured > 0.0 && rate >= measured,
+        "sized to the upper bound with headroom, above the measured {measured} bit/s: {reservation}"
+    );
+    assert_eq!(reservation["state"], "active");
+    assert_eq!(
+        reservation["path"].as_array().unwrap().len(),
+        1,
+        "{reservation}"
+    );
+    let meter_ports = reservation["meter_ports"].as_array().unwrap();
+    assert_eq!(meter_ports.len(), 1, "{reservation}");
+    assert!(
+        meter_ports[0]
+            .as_str()
+            .unwrap()
+            .starts_with("of:0000000000000001:"),
+        "metered at h1's switch: {reservation}"
+    );
+    // The decision that made it says why.
+    let id = reservation["id"].as_u64().unwrap();
+    let (_, decisions) = get(api, "/api/v1/decisions").await;
+    let made = decisions
+        .as_array()
+        .map(|ds| {
+            ds.iter().any(|d| {
+                d["rule"] == "forecast_reserved" && d["subject"] == format!("reservation/{id}")
+            })
+        })
+        .unwrap_or(false);
+    assert!(made, "{decisions}");
+
+    // The meter reaches the switch: a flow of the pair with the reservation's meter.
+    let meter = MeterId(u32::try_from(id).unwrap());
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let table = sim.flow_table(DatapathId(1)).await.unwrap();
+        if table.iter().any(|e| {
+            e.instructions
+                .iter()
+                .any(|i| matches!(i, Instruction::Meter(m) if *m == meter))
+        }) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "meter {id} not installed on s1"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    sim.shutdown().await;
+    service.shutdown().await;
+}
