@@ -1,6 +1,6 @@
 //! `prescient demo` tells the whole story through its public API: every emulated host is known
-//! (learned from the frames hosts send, as real ones), the traffic model's host pairs have
-//! forecasts, every trend of the model has its configured service, and the loop forecast →
+//! (learned from the frames hosts send, as real ones), at least half of the traffic model's
+//! host pairs have forecasts, every trend of the model has its configured service, and the loop forecast →
 //! webhook → instance → translation closes: the emulated orchestrator answered a scale-up hook
 //! and the instance it booted (MAC 02:0e:…) is translated behind its service's VIP.
 //!
@@ -23,16 +23,16 @@ use serde_json::Value;
 #[derive(Debug, Default)]
 struct Seen {
     hosts: BTreeSet<String>,
-    pair_forecast: Option<String>,
+    pair_forecasts: BTreeSet<(String, String)>,
     services: BTreeSet<String>,
     booted_translation: Option<Value>,
     delivered_hook: Option<Value>,
 }
 
 impl Seen {
-    fn complete(&self, hosts: usize) -> bool {
+    fn complete(&self, hosts: usize, pairs: usize) -> bool {
         self.hosts.len() >= hosts
-            && self.pair_forecast.is_some()
+            && 2 * self.pair_forecasts.len() >= pairs
             && self.services.len() >= 3
             && self.booted_translation.is_some()
             && self.delivered_hook.is_some()
@@ -74,7 +74,7 @@ fn the_demo_shows_hosts_pair_forecasts_services_and_the_hook_loop_through_its_ap
     let probe = std::thread::spawn(move || {
         let end = Instant::now() + Duration::from_secs(seconds - 3);
         let mut seen = Seen::default();
-        while Instant::now() < end && !seen.complete(hosts_total) {
+        while Instant::now() < end && !seen.complete(hosts_total, pairs.len()) {
             std::thread::sleep(Duration::from_secs(1));
             observe(http, &pairs, &mut seen);
         }
@@ -86,9 +86,13 @@ fn the_demo_shows_hosts_pair_forecasts_services_and_the_hook_loop_through_its_ap
         seen.hosts, macs,
         "the API's hosts are not the sim's: {report:?}"
     );
+    // Every pair is counted on the flows the controller installed for it; within the time
+    // given, at least half of the model's pairs must have history and a forecast.
     assert!(
-        seen.pair_forecast.is_some(),
-        "no host pair of the model had a forecast: {report:?}"
+        2 * seen.pair_forecasts.len() >= model.pairs().len(),
+        "only {} of the model's {} pairs had forecasts: {report:?}",
+        seen.pair_forecasts.len(),
+        model.pairs().len()
     );
     assert_eq!(seen.services.len(), 3, "{:?}", seen.services);
     for kind in ["growing", "shrinking", "scale-out"] {
@@ -121,16 +125,16 @@ fn observe(http: SocketAddr, pairs: &[(String, String)], seen: &mut Seen) {
             }
         }
     }
-    if seen.pair_forecast.is_none() {
-        for (src, dst) in pairs {
-            let Some(f) = get(http, &format!("/api/v1/forecasts/pairs/{src}/{dst}")) else {
-                continue;
-            };
-            let points = |k: &str| f[k].as_array().map_or(0, Vec::len);
-            if points("history") > 0 && points("forecast") > 0 {
-                seen.pair_forecast = Some(format!("{src} -> {dst}"));
-                break;
-            }
+    for (src, dst) in pairs {
+        if seen.pair_forecasts.contains(&(src.clone(), dst.clone())) {
+            continue;
+        }
+        let Some(f) = get(http, &format!("/api/v1/forecasts/pairs/{src}/{dst}")) else {
+            continue;
+        };
+        let points = |k: &str| f[k].as_array().map_or(0, Vec::len);
+        if points("history") > 0 && points("forecast") > 0 {
+            seen.pair_forecasts.insert((src.clone(), dst.clone()));
         }
     }
     if let Some(Value::Array(services)) = get(http, "/api/v1/services") {
