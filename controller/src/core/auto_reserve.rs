@@ -6,14 +6,15 @@
 //!
 //! Each tick: resize (or move to the predicted path) when the target moved by more than
 //! `reserve_hysteresis` of the rate; renew when less than one horizon of window is left;
-//! release when the target falls below the minimum. A resize keeps the reservation's id (the
-//! ledger entry is replaced, and put back unchanged when the new one does not fit). Refusals
-//! are decisions naming the bottleneck, recorded once per episode (again only when the target
-//! moved by more than the hysteresis).
+//! release when the target falls below the minimum less the same hysteresis. A resize keeps
+//! the reservation's id (the ledger entry is replaced, and put back unchanged when the new
+//! one does not fit). Refusals are decisions naming the bottleneck, recorded once per episode
+//! (again only when the target moved by more than the hysteresis).
 //!
 //! Precedence: forecast reservations are admitted at `reserve_tier` and never preempt API
 //! reservations of the same or a higher tier; such an API reservation that does not fit takes
-//! the place of the forecast reservations sharing a link with its path ([`ControllerCore::reserve`]).
+//! the room of the forecast reservations sharing a link with its path
+//! ([`ControllerCore::reserve`], and the what-if planner alike: [`admit_yielding`]).
 //!
 //! Persistence: forecast reservations are derived state and are not written to the store
 //! (`take_unsaved` skips them); after a restart they come back once the models are warm again.
@@ -84,6 +85,12 @@ fn target_of(peak: f64, cfg: &PlanningConfig) -> u64 {
     } else {
         t as u64
     }
+}
+
+/// A held reservation is released below this target (the minimum less the hysteresis), so a
+/// pair whose forecast hovers at the minimum is not reserved and released every other tick.
+fn release_below(cfg: &PlanningConfig) -> f64 {
+    cfg.reserve_min_bps as f64 * (1.0 - cfg.reserve_hysteresis)
 }
 
 /// Whether `target` differs from `rate` by more than `share` of `rate`.
@@ -215,15 +222,16 @@ impl ControllerCore {
             let target = peak.map(|p| target_of(p, &cfg));
             let existing = self.auto.owned.get(&pair).copied();
             match (existing, peak, target) {
-                (Some(id), Some(peak), Some(t)) if t >= cfg.reserve_min_bps => {
+                (Some(id), Some(peak), Some(t)) if t as f64 >= release_below(&cfg) => {
                     actions.extend(self.maintain(now, snapshot, pair, id, peak, t));
                 }
                 (Some(id), _, _) => {
                     let why = match target {
                         _ if !cfg.reserve => "forecast reservations are turned off".to_string(),
                         Some(t) => format!(
-                            "forecast bound with headroom {t} bit/s fell below the minimum {} bit/s",
-                            cfg.reserve_min_bps
+                            "forecast bound with headroom {t} bit/s fell below the minimum {} bit/s less the {:.0}% hysteresis",
+                            cfg.reserve_min_bps,
+                            cfg.reserve_hysteresis * 100.0
                         ),
                         None => "the pair has no warm forecast".to_string(),
                     };
