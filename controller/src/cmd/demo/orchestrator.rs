@@ -15,7 +15,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
 use bytes::Bytes;
@@ -252,7 +252,6 @@ impl Orchestrator {
 
 async fn hook(
     State(orch): State<Orchestrator>,
-    _headers: HeaderMap,
     Json(call): Json<Call>,
 ) -> (StatusCode, String) {
     let list = match orch.apply(&call) {
