@@ -250,10 +250,7 @@ impl Orchestrator {
     }
 }
 
-async fn hook(
-    State(orch): State<Orchestrator>,
-    Json(call): Json<Call>,
-) -> (StatusCode, String) {
+async fn hook(State(orch): State<Orchestrator>, Json(call): Json<Call>) -> (StatusCode, String) {
     let list = match orch.apply(&call) {
         Ok(Some(list)) => list,
         Ok(None) => return (StatusCode::OK, "already done".into()),
