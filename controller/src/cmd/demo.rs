@@ -9,6 +9,13 @@
 //! counters (moved by the emulator's traffic model: daily and weekly cycles, noise, flash crowds,
 //! growing and shrinking services, time-compressed), forecasts every link, and shows it all on the
 //! dashboard; the terminal gets a short summary every few seconds until Ctrl-C (or `--seconds`).
+//!
+//! The emulated hosts announce themselves (ARP) and their pairs' demand is counted on the flows
+//! the controller installs for them, so hosts and host-pair forecasts show as with real hosts.
+//! Each trend of the model gets a configured service ([`services`]: VIP, tenant pool, policy)
+//! whose webhook is an in-process emulated orchestrator ([`orchestrator`]) that boots and stops
+//! instances and reports them through the REST API, closing forecast → hook → instance →
+//! translation.
 
 mod orchestrator;
 mod services;
