@@ -12,8 +12,8 @@
 //!
 //! The emulated hosts announce themselves (ARP) and their pairs' demand is counted on the flows
 //! the controller installs for them, so hosts and host-pair forecasts show as with real hosts.
-//! Each trend of the model gets a configured service ([`services`]: VIP, tenant pool, policy)
-//! whose webhook is an in-process emulated orchestrator ([`orchestrator`]) that boots and stops
+//! Each trend of the model gets a configured service (`demo/services.rs`: VIP, tenant pool, policy)
+//! whose webhook is an in-process emulated orchestrator (`demo/orchestrator.rs`) that boots and stops
 //! instances and reports them through the REST API, closing forecast → hook → instance →
 //! translation.
 
