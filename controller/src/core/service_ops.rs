@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 
 use prescient_topology::{MacAddr, Timestamp};
 
+use super::auto_reserve::is_warm;
+use super::config::PlanningConfig;
 use super::planner::Draft;
 use super::records::{Action, Rule, SeriesKey};
 use super::series::Series;
@@ -19,21 +21,32 @@ use crate::services::{
 pub type Placed = (Backend, LeaseKind);
 
 /// A service's demand: the forecasts of every host pair sending to one of its backends or to
-/// its VIP's MAC (before the rewrite), not counting traffic among its own backends.
+/// its VIP's MAC (before the rewrite), not counting traffic among its own backends. Unknown
+/// (`None`) while any of those series is cold (`is_warm`): a sum with a model fitted on three
+/// points in it would ask the orchestrator for a hundred instances.
 pub fn demand_of(
     series: &BTreeMap<SeriesKey, Series>,
     spec: &ServiceSpec,
+    horizon: usize,
+    planning: &PlanningConfig,
 ) -> Option<services::Demand> {
     let own: Vec<MacAddr> = spec.backends.iter().map(|b| b.mac).collect();
     let vip_mac = spec.logical_mac();
-    services::plan::demand(series.iter().filter_map(|(k, s)| match k {
-        SeriesKey::Pair(src, dst)
-            if (own.contains(dst) || *dst == vip_mac) && !own.contains(src) =>
-        {
-            Some(s.forecast())
-        }
-        _ => None,
-    }))
+    let senders: Vec<&Series> = series
+        .iter()
+        .filter_map(|(k, s)| match k {
+            SeriesKey::Pair(src, dst)
+                if (own.contains(dst) || *dst == vip_mac) && !own.contains(src) =>
+            {
+                Some(s)
+            }
+            _ => None,
+        })
+        .collect();
+    if senders.iter().any(|s| !is_warm(s, horizon, planning)) {
+        return None;
+    }
+    services::plan::demand(senders.into_iter().map(Series::forecast))
 }
 
 impl ControllerCore {
@@ -52,9 +65,10 @@ impl ControllerCore {
     pub(super) fn plan_services(&mut self, now: Timestamp) -> Vec<Action> {
         let snapshot = self.topology.snapshot();
         let series = &self.series;
+        let (horizon, planning) = (self.config.horizon, &self.config.planning);
         let drafts = self.services.plan(
             now,
-            |spec| demand_of(series, spec),
+            |spec| demand_of(series, spec, horizon, planning),
             &snapshot,
             &self.hot,
             self.config.horizon,
@@ -192,5 +206,57 @@ impl ControllerCore {
             },
         );
         self.services.hook_finished(record);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+    use std::time::Duration;
+
+    use super::*;
+
+    const CLIENT: MacAddr = MacAddr([0, 0, 0, 0, 0, 1]);
+    const BACKEND: MacAddr = MacAddr([0, 0, 0, 0, 0, 2]);
+
+    fn web() -> ServiceSpec {
+        ServiceSpec {
+            name: "web".into(),
+            tenant: "red".into(),
+            vip: Ipv4Addr::new(192, 0, 2, 10),
+            vip_mac: None,
+            pool: "10.1.0.0/29".parse().expect("net"),
+            backends: vec![Backend {
+                ip: Ipv4Addr::new(10, 1, 0, 1),
+                mac: BACKEND,
+                weight: 1,
+            }],
+            tier: 0,
+            instance_capacity_bps: 100_000_000,
+            min_instances: 1,
+            max_instances: 4,
+            policy: None,
+        }
+    }
+
+    /// A series towards the backend fed `points` samples of a steep ramp (what a cold model
+    /// extrapolates wildly).
+    fn ramp(points: u64) -> BTreeMap<SeriesKey, Series> {
+        let mut s = Series::new(Duration::from_secs(1), 12, 360);
+        for i in 0..points {
+            s.observe(Timestamp::from_secs(i + 1), Some(1e6 * (i * i) as f64));
+        }
+        BTreeMap::from([(SeriesKey::Pair(CLIENT, BACKEND), s)])
+    }
+
+    #[test]
+    fn a_service_has_no_demand_while_a_sender_series_is_cold() {
+        let planning = PlanningConfig::default();
+        let cold = ramp(3);
+        assert!(cold.values().all(|s| s.predicted_peak().is_some()));
+        assert!(demand_of(&cold, &web(), 12, &planning).is_none());
+        let warm = ramp(40);
+        assert!(warm.values().all(|s| is_warm(s, 12, &planning)));
+        assert!(demand_of(&warm, &web(), 12, &planning).is_some());
     }
 }

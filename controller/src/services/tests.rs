@@ -7,7 +7,7 @@ use std::time::Duration;
 use prescient_topology::{DeviceId, FlowKey, LinkKey, MacAddr, Port, PortNo, PortRef, Timestamp};
 
 use super::*;
-use crate::core::{Action, ControllerCore, CoreConfig, Rule};
+use crate::core::{Action, ControllerCore, CoreConfig, Rule, SeriesKey};
 
 const H1: MacAddr = MacAddr([0, 0, 0, 0, 0, 1]);
 const B1: MacAddr = MacAddr([0, 0, 0, 0, 1, 1]);
@@ -234,12 +234,26 @@ fn a_sustained_low_forecast_scales_down_after_the_cool_down_only() {
         .collect();
     let mut c = fabric(backends, Duration::from_secs(10));
     let mut bytes = 0;
-    let early = drive(&mut c, &mut bytes, 10, 9, B1, 20e6);
+    // Nothing is planned on a cold model: the cool-down counts from the first warm forecast.
+    let mut t = 10;
+    loop {
+        let warming = drive(&mut c, &mut bytes, t, 1, B1, 20e6);
+        assert!(!warming.iter().any(|a| matches!(a, Action::CallHook(_))));
+        t += 1;
+        let warm = c
+            .series(&SeriesKey::Pair(H1, B1))
+            .is_some_and(|s| crate::core::is_warm(s, 12, &c.config().planning));
+        if warm {
+            break;
+        }
+        assert!(t < 60, "the pair's series never warmed up");
+    }
+    let early = drive(&mut c, &mut bytes, t, 9, B1, 20e6);
     assert!(
         !early.iter().any(|a| matches!(a, Action::CallHook(_))),
         "no scale-down before the cool-down"
     );
-    let later = drive(&mut c, &mut bytes, 19, 10, B1, 20e6);
+    let later = drive(&mut c, &mut bytes, t + 9, 10, B1, 20e6);
     let down: Vec<&HookCall> = later
         .iter()
         .filter_map(|a| match a {
