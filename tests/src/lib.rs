@@ -44,3 +44,30 @@ pub async fn wait_for<T>(
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// A directory of its own under the system temp dir, removed with everything in it on drop.
+pub struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    /// A fresh directory named after `prefix`, this process and the time (tests of one binary
+    /// run in parallel, and a leftover from an earlier run must not be reused).
+    pub fn new(prefix: &str) -> std::io::Result<TempDir> {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let dir = std::env::temp_dir().join(format!("{prefix}-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        Ok(TempDir(dir))
+    }
+
+    /// Its path.
+    pub fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}

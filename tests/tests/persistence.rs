@@ -8,7 +8,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use prescient::northbound::ApiConfig;
@@ -18,36 +18,12 @@ use prescient_sim::openflow::{SimHandle, SimNetwork, SimOptions};
 use prescient_sim::topology::{SimTopology, TopologyKind};
 use prescient_sim::traffic::TrafficConfig;
 use prescient_southbound::openflow::wire::{DatapathId, Instruction, MeterId};
-use prescient_tests::wait_for;
+use prescient_tests::{wait_for, TempDir};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const WAIT: Duration = Duration::from_secs(40);
 const TOKEN: &str = "persist-me";
-
-/// A directory of its own, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let dir = std::env::temp_dir().join(format!(
-            "prescient-persistence-{name}-{}-{nanos}",
-            std::process::id()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 fn config(openflow: SocketAddr, store: &Path) -> ServiceConfig {
     let mut config = ServiceConfig::new(openflow, Some("127.0.0.1:0".parse().unwrap()));
@@ -165,8 +141,8 @@ async fn wait_meters(sim: &SimHandle, dpids: &[DatapathId], id: u64, after: Opti
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_admitted_reservation_survives_a_controller_restart() {
-    let dir = TempDir::new("restart");
-    let store = dir.0.join("state.redb");
+    let dir = TempDir::new("prescient-persistence-restart").unwrap();
+    let store = dir.path().join("state.redb");
     let first = Service::start(config("127.0.0.1:0".parse().unwrap(), &store))
         .await
         .unwrap();
@@ -273,8 +249,8 @@ async fn an_admitted_reservation_survives_a_controller_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_store_that_cannot_be_opened_stops_the_start_and_names_the_path() {
-    let dir = TempDir::new("bad");
-    let garbage = dir.0.join("not-a-store.redb");
+    let dir = TempDir::new("prescient-persistence-bad").unwrap();
+    let garbage = dir.path().join("not-a-store.redb");
     std::fs::write(&garbage, vec![0x42u8; 8192]).unwrap();
     let err = match Service::start(config("127.0.0.1:0".parse().unwrap(), &garbage)).await {
         Ok(_) => panic!("started on a file that is not a store"),
@@ -282,7 +258,7 @@ async fn a_store_that_cannot_be_opened_stops_the_start_and_names_the_path() {
     };
     assert!(err.contains(&garbage.display().to_string()), "{err}");
 
-    let nowhere = dir.0.join("missing/dir/state.redb");
+    let nowhere = dir.path().join("missing/dir/state.redb");
     let err = match Service::start(config("127.0.0.1:0".parse().unwrap(), &nowhere)).await {
         Ok(_) => panic!("started without a store"),
         Err(e) => e.to_string(),

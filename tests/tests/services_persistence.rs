@@ -11,7 +11,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use prescient::northbound::ApiConfig;
@@ -24,7 +24,7 @@ use prescient_sim::traffic::TrafficConfig;
 use prescient_southbound::openflow::wire::{
     Action as OfAction, DatapathId, Instruction, MacAddr as OfMac, OxmField,
 };
-use prescient_tests::wait_for;
+use prescient_tests::{wait_for, TempDir};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -35,29 +35,6 @@ const VIP: Ipv4Addr = Ipv4Addr::new(100, 64, 0, 1);
 const VIP_MAC: [u8; 6] = [0x02, 0x50, 100, 64, 0, 1];
 /// An instance the orchestrator runs that no switch has seen yet.
 const GHOST_MAC: &str = "02:00:00:00:99:99";
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let dir = std::env::temp_dir().join(format!(
-            "prescient-svc-persistence-{name}-{}-{nanos}",
-            std::process::id()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 fn config(openflow: SocketAddr, store: &Path) -> ServiceConfig {
     let mut config = ServiceConfig::new(openflow, Some("127.0.0.1:0".parse().unwrap()));
@@ -217,8 +194,8 @@ fn translations(list: &Value) -> Vec<Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_service_and_its_address_leases_survive_a_controller_restart() {
-    let dir = TempDir::new("restart");
-    let store = dir.0.join("state.redb");
+    let dir = TempDir::new("prescient-svc-persistence-restart").unwrap();
+    let store = dir.path().join("state.redb");
     let first = Service::start(config("127.0.0.1:0".parse().unwrap(), &store))
         .await
         .unwrap();
@@ -396,8 +373,8 @@ async fn when_the_store_cannot_commit_service_changes_are_refused_and_undone() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_configuration_defines_its_services_and_the_store_keeps_their_instances() {
-    let dir = TempDir::new("config");
-    let store = dir.0.join("state.redb");
+    let dir = TempDir::new("prescient-svc-persistence-config").unwrap();
+    let store = dir.path().join("state.redb");
     let spec = |max_instances: u32| prescient::services::ServiceSpec {
         name: "web".into(),
         tenant: "red".into(),

@@ -104,7 +104,7 @@ impl P4Fleet {
         let fleet = P4Fleet {
             inboxes,
             plan: P4Plan::new(),
-            // 0 is the placeholder fleet a task holds before the first publication (with a
+            // 0 is the empty fleet a task holds before the first publication (with a
             // fabric cache of its own, whose generations mean nothing here).
             version: 1,
             relay: Arc::new(ArpRelay::default()),
