@@ -26,7 +26,14 @@ const WAIT: Duration = Duration::from_secs(60);
 
 /// GET over a fresh HTTP/1.1 connection; the status and the JSON body.
 async fn get(addr: SocketAddr, path: &str) -> (u16, Value) {
-    let request = format!("GET {path} HTTP/1.1\r\nHost: prescient\r\nConnection: close\r\n\r\n");
+    call(addr, "GET", path, "").await
+}
+
+/// One request with extra header lines; the status and the JSON body.
+async fn call(addr: SocketAddr, method: &str, path: &str, headers: &str) -> (u16, Value) {
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: prescient\r\n{headers}Connection: close\r\n\r\n"
+    );
     let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
     conn.write_all(request.as_bytes()).await.unwrap();
     let mut reply = String::new();
@@ -156,6 +163,19 @@ async fn a_steady_pair_gets_a_forecast_reservation_with_meters_on_the_switches()
         })
         .unwrap_or(false);
     assert!(made, "{decisions}");
+
+    // The policy owns it: a DELETE is refused rather than answered 200 and undone next round.
+    let (status, body) = call(
+        api,
+        "DELETE",
+        &format!("/api/v1/reservations/{id}"),
+        "Authorization: Bearer t\r\n",
+    )
+    .await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"]["code"], "policy_owned", "{body}");
+    let (status, still) = get(api, &format!("/api/v1/reservations/{id}")).await;
+    assert_eq!(status, 200, "{still}");
 
     // The meter reaches the switch: a flow of the pair with the reservation's meter.
     let meter = MeterId(u32::try_from(id).unwrap());

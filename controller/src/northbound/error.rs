@@ -57,6 +57,9 @@ pub enum ApiError {
     /// The state store could not commit the change; nothing was changed.
     #[error("{0}")]
     StoreUnavailable(String),
+    /// The resource belongs to a controller policy, which would recreate it at once.
+    #[error("{0}")]
+    PolicyOwned(String),
 }
 
 impl ApiError {
@@ -96,6 +99,7 @@ impl ApiError {
             ApiError::StoreUnavailable(_) => {
                 (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", None)
             }
+            ApiError::PolicyOwned(_) => (StatusCode::CONFLICT, "policy_owned", None),
         };
         let (bottleneck_link, missing_bps) = match self {
             ApiError::Insufficient {

@@ -223,6 +223,7 @@ pub async fn get_one(
         (status = 200, description = "Released; the reservation as it was", body = ReservationDto),
         (status = 401, description = "Missing or wrong token", body = ErrorBody),
         (status = 404, description = "No such reservation", body = ErrorBody),
+        (status = 409, description = "A forecast reservation: the planning policy owns it (turn off planning.reserve to have none)", body = ErrorBody),
         (status = 503, description = "The state store could not commit it; the reservation stays", body = ErrorBody)))]
 pub async fn delete(
     State(s): State<ApiState>,
@@ -233,12 +234,20 @@ pub async fn delete(
     let (r, actions, view, (egress, restoring_until)) = s
         .core
         .apply(|c| {
+            // Released, the policy would admit it again at the next tick: a DELETE that
+            // answers 200 and changes nothing would mislead.
+            if c.reservation_origin(id) == crate::core::Origin::Forecast {
+                return Err(ApiError::PolicyOwned(format!(
+                    "reservation {} is a forecast reservation owned by the planning policy, which would admit it again at its next round; set planning.reserve = false to have none",
+                    id.0
+                )));
+            }
             let view = c.ledger().get(id).map(|r| dto(c, r));
             let was = (c.egress_of(id), c.restoring_until(id));
             c.release(now, id)
                 .map(|(r, actions)| (r, actions, view, was))
-        })
-        .map_err(|e| ApiError::from(crate::core::ReserveError::from(e)))?;
+                .map_err(|e| ApiError::from(crate::core::ReserveError::from(e)))
+        })?;
     if let Some(store) = &s.store {
         if let Err(e) = store.sync_async(&s.core).await {
             let why = format!("store: {e}");
