@@ -96,4 +96,47 @@ mod tests {
         assert_eq!(ip, Some(Ipv4Addr::new(10, 0, 0, 9)));
         assert_eq!(sender(ETH_TYPE_ARP, &arp[..8]), None);
     }
+
+    /// Frames of any length whose EtherType is one the controller reads.
+    fn punted() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+        use proptest::prelude::*;
+        (
+            proptest::collection::vec(any::<u8>(), 0..12),
+            prop_oneof![
+                Just(ETH_TYPE_LLDP),
+                Just(ETH_TYPE_ARP),
+                Just(ETH_TYPE_IPV4),
+                any::<u16>()
+            ],
+            proptest::collection::vec(any::<u8>(), 0..80),
+        )
+            .prop_map(|(head, eth_type, tail)| {
+                let mut f = head;
+                f.resize(12, 0);
+                f.extend_from_slice(&eth_type.to_be_bytes());
+                f.extend(tail);
+                f
+            })
+    }
+
+    proptest::proptest! {
+        // Frames come from switches: whatever their bytes, the parsers and the core answer
+        // without panicking.
+        #[test]
+        fn no_punted_frame_panics_the_controller(
+            frame in punted(),
+            cut in 0usize..100,
+        ) {
+            let core = SharedCore::new(crate::core::CoreConfig::default());
+            let at = PortRef::new(DeviceId::openflow(1), prescient_topology::PortNo(1));
+            let frame = &frame[..cut.min(frame.len())];
+            let _ = punted_frame(&core, at, frame);
+            let _ = sender(ETH_TYPE_ARP, frame);
+            let _ = sender(ETH_TYPE_IPV4, frame);
+            let _ = p4runtime::arp::requested(frame);
+            let _ = p4runtime::arp::proxy_reply(frame, MacAddr([2, 0, 0, 0, 0, 1]));
+            let snapshot = core.snapshot();
+            let _ = p4runtime::arp::decide(frame, at, &snapshot);
+        }
+    }
 }
