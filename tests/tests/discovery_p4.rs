@@ -70,14 +70,13 @@ async fn start(
         .device_ids()
         .into_iter()
         .map(|device_id| P4Target {
-            address: address.clone(),
-            device_id,
-            ports: (1..=ports).collect(),
-            port_speed_bps: Some(1_000_000_000),
-            election_id: 1,
-            p4info: p4info.clone(),
-            device_config: Vec::new(),
             stats_interval: Duration::from_millis(500),
+            ..P4Target::running_prescient(
+                address.clone(),
+                device_id,
+                (1..=ports).collect(),
+                p4info.clone(),
+            )
         })
         .collect();
     let service = Service::start(config).await.unwrap();
@@ -230,14 +229,8 @@ async fn controller_discovers_cables_between_openflow_and_p4runtime_and_follows_
         .p4_devices()
         .into_iter()
         .map(|d| P4Target {
-            address: address.clone(),
-            device_id: d.device_id,
-            ports: d.ports,
-            port_speed_bps: Some(1_000_000_000),
-            election_id: 1,
-            p4info: p4info.clone(),
-            device_config: Vec::new(),
             stats_interval: Duration::from_millis(500),
+            ..P4Target::running_prescient(address.clone(), d.device_id, d.ports, p4info.clone())
         })
         .collect();
     let service = Service::start(config).await.unwrap();

@@ -64,14 +64,13 @@ async fn controller(
         .device_ids()
         .into_iter()
         .map(|device_id| P4Target {
-            address: address.to_string(),
-            device_id,
-            ports: (1..=ports).collect(),
-            port_speed_bps: Some(1_000_000_000),
-            election_id: 1,
-            p4info: p4info.clone(),
-            device_config: Vec::new(),
             stats_interval: Duration::from_millis(500),
+            ..P4Target::running_prescient(
+                address.to_string(),
+                device_id,
+                (1..=ports).collect(),
+                p4info.clone(),
+            )
         })
         .collect();
     tune(&mut config);
@@ -542,14 +541,8 @@ async fn hosts_on_either_protocol_resolve_and_reach_each_other_across_a_mixed_fa
         .p4_devices()
         .into_iter()
         .map(|d| P4Target {
-            address: address.clone(),
-            device_id: d.device_id,
-            ports: d.ports,
-            port_speed_bps: Some(1_000_000_000),
-            election_id: 1,
-            p4info: p4info.clone(),
-            device_config: Vec::new(),
             stats_interval: Duration::from_millis(500),
+            ..P4Target::running_prescient(address.clone(), d.device_id, d.ports, p4info.clone())
         })
         .collect();
     let service = Service::start(config).await.unwrap();

@@ -330,14 +330,8 @@ async fn start_service(
     let p4: Vec<P4Target> = p4_devices
         .iter()
         .map(|d| P4Target {
-            address: p4_address.to_string(),
-            device_id: d.device_id,
-            ports: d.ports.clone(),
-            port_speed_bps: Some(1_000_000_000),
-            election_id: 1,
-            p4info: p4info.clone(),
-            device_config: Vec::new(),
             stats_interval: interval,
+            ..P4Target::running_prescient(p4_address, d.device_id, d.ports.clone(), p4info.clone())
         })
         .collect();
     // Preferred addresses first; a taken one (another controller, a second demo) falls back

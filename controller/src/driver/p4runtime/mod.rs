@@ -85,6 +85,28 @@ pub struct P4Target {
     pub stats_interval: Duration,
 }
 
+impl P4Target {
+    /// A device already running prescient.p4 (an emulated switch; nothing to push but the
+    /// P4Info), claimed with election id 1, 1 Gbit/s ports, counters read every 2 s.
+    pub fn running_prescient(
+        address: impl Into<String>,
+        device_id: u64,
+        ports: Vec<u32>,
+        p4info: P4Info,
+    ) -> Self {
+        P4Target {
+            address: address.into(),
+            device_id,
+            ports,
+            port_speed_bps: Some(1_000_000_000),
+            election_id: 1,
+            p4info,
+            device_config: Vec::new(),
+            stats_interval: Duration::from_secs(2),
+        }
+    }
+}
+
 /// The P4Info of `p4/prescient.p4`, embedded at build time.
 pub fn prescient_p4info() -> Result<P4Info, P4InfoError> {
     prescient_southbound::p4runtime::p4info::parse_text(include_str!(
