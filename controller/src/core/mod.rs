@@ -40,6 +40,7 @@ mod shared;
 mod tick;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use prescient_topology::{
@@ -81,6 +82,8 @@ pub struct ControllerCore {
     services: crate::services::Services,
     /// Forecast-origin reservations (see `auto_reserve.rs`).
     auto: auto_reserve::AutoState,
+    /// Address records as last announced on the event bus, by tenant, VIP and address.
+    announced: BTreeMap<(String, Ipv4Addr, Ipv4Addr), crate::services::AddressRecord>,
 }
 
 impl ControllerCore {
@@ -102,6 +105,7 @@ impl ControllerCore {
             next_decision: 1,
             services: crate::services::Services::default(),
             auto: auto_reserve::AutoState::default(),
+            announced: BTreeMap::new(),
             config,
         }
     }
@@ -206,7 +210,39 @@ impl ControllerCore {
                 self.services.queue_hook(call.clone());
             }
         }
-        self.record(now, draft)
+        let actions = self.record(now, draft);
+        self.announce_addresses();
+        actions
+    }
+
+    /// Announces the address records that changed since the last announcement (every service
+    /// change is recorded through `record_service`, so agents hear of it before the API
+    /// answers).
+    fn announce_addresses(&mut self) {
+        use crate::services::{AddressChange, AddressOp};
+        let now: BTreeMap<_, _> = self
+            .services
+            .address_records()
+            .into_iter()
+            .map(|r| ((r.tenant.clone(), r.logical, r.physical), r))
+            .collect();
+        for (k, old) in &self.announced {
+            if !now.contains_key(k) {
+                self.outbox.push(ControllerEvent::Address(AddressChange {
+                    op: AddressOp::Delete,
+                    record: old.clone(),
+                }));
+            }
+        }
+        for (k, r) in &now {
+            if self.announced.get(k) != Some(r) {
+                self.outbox.push(ControllerEvent::Address(AddressChange {
+                    op: AddressOp::Put,
+                    record: r.clone(),
+                }));
+            }
+        }
+        self.announced = now;
     }
 
     /// Meter actions for a reservation that is no longer where it was.

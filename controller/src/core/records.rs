@@ -230,6 +230,13 @@ pub enum Rule {
     ServiceBackendsSet,
     /// A service was removed.
     ServiceRemoved,
+    /// The orchestrator announced an instance: its address was handed out and translated
+    /// before it boots.
+    InstancePreAssigned,
+    /// An announced instance was reported up (a backend) or down.
+    InstanceStateSet,
+    /// An announced instance was released; its address is a shadow again.
+    InstanceReleased,
     /// Pre-reserved addresses idle for too long went back to the pool.
     ShadowAddressesAged,
     /// A hook call finished (delivered, refused or given up).
@@ -325,6 +332,9 @@ pub enum ControllerEvent {
     Decision(Decision),
     /// An anomaly was detected.
     Anomaly(Anomaly),
+    /// An address record (an instance address host agents configure) appeared, changed or
+    /// went away.
+    Address(crate::services::AddressChange),
 }
 
 /// A log keeping the newest `cap` entries.

@@ -176,6 +176,48 @@ impl ControllerCore {
         Ok(self.record_service(now, draft))
     }
 
+    /// The orchestrator announces an instance of `name` (idempotency key and host in
+    /// `instance`): its address, translated and announced to agents before this returns.
+    pub fn pre_assign_instance(
+        &mut self,
+        now: Timestamp,
+        name: &str,
+        instance: services::Instance,
+    ) -> Result<(services::PreAssignment, Vec<Action>), ServicesError> {
+        let snapshot = self.topology.snapshot();
+        let (got, draft) = self.services.pre_assign(name, instance, now, &snapshot)?;
+        let actions = match draft {
+            Some(d) => self.record_service(now, d),
+            None => Vec::new(),
+        };
+        Ok((got, actions))
+    }
+
+    /// The announced instance of `name` at `ip` is up (with its MAC and weight) or down.
+    pub fn set_instance_state(
+        &mut self,
+        now: Timestamp,
+        name: &str,
+        ip: std::net::Ipv4Addr,
+        up: Option<(MacAddr, u16)>,
+    ) -> Result<Vec<Action>, ServicesError> {
+        let snapshot = self.topology.snapshot();
+        let draft = self.services.set_instance_state(name, ip, up, &snapshot)?;
+        Ok(self.record_service(now, draft))
+    }
+
+    /// The announced instance of `name` at `ip` is gone.
+    pub fn release_instance(
+        &mut self,
+        now: Timestamp,
+        name: &str,
+        ip: std::net::Ipv4Addr,
+    ) -> Result<Vec<Action>, ServicesError> {
+        let snapshot = self.topology.snapshot();
+        let draft = self.services.release_instance(name, ip, now, &snapshot)?;
+        Ok(self.record_service(now, draft))
+    }
+
     /// Takes the hook calls waiting for the executor.
     pub fn take_hook_calls(&mut self) -> Vec<HookCall> {
         self.services.take_hooks()

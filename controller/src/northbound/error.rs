@@ -60,6 +60,14 @@ pub enum ApiError {
     /// The resource belongs to a controller policy, which would recreate it at once.
     #[error("{0}")]
     PolicyOwned(String),
+    /// The request conflicts with the current state; `code` says how.
+    #[error("{message}")]
+    Conflict {
+        /// Machine-readable reason (`pool_exhausted`, `not_an_instance`).
+        code: &'static str,
+        /// Which value and why.
+        message: String,
+    },
 }
 
 impl ApiError {
@@ -100,6 +108,7 @@ impl ApiError {
                 (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", None)
             }
             ApiError::PolicyOwned(_) => (StatusCode::CONFLICT, "policy_owned", None),
+            ApiError::Conflict { code, .. } => (StatusCode::CONFLICT, *code, None),
         };
         let (bottleneck_link, missing_bps) = match self {
             ApiError::Insufficient {

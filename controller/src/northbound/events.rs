@@ -1,5 +1,5 @@
 //! `GET /api/v1/events`: the event bus as server-sent events. Each event's SSE name is its
-//! `type` (`topology`, `tick`, `decision`, `anomaly`); a `hello` event opens the stream once the
+//! `type` (`topology`, `tick`, `decision`, `anomaly`, `address`); a `hello` event opens the stream once the
 //! subscription exists, and a subscriber that fell behind gets a `lagged` event with the number
 //! of events it missed. The stream ends on shutdown.
 
@@ -20,6 +20,7 @@ fn name(e: &ControllerEvent) -> &'static str {
         ControllerEvent::Tick { .. } => "tick",
         ControllerEvent::Decision(_) => "decision",
         ControllerEvent::Anomaly(_) => "anomaly",
+        ControllerEvent::Address(_) => "address",
     }
 }
 

@@ -10,6 +10,8 @@
 //!   `POST whatif` — admission on a copy of the ledger;
 //! - `GET/POST services`, `GET/DELETE services/{name}`, `PUT services/{name}/backends` (the
 //!   orchestrator's instances), `GET translations`, `GET hooks` — see [`services`];
+//! - `POST/GET services/{name}/instances`, `PUT/DELETE services/{name}/instances/{address}`
+//!   (pre-assignment), `GET tenants`, `tenants/{tenant}/addresses`, `pools` — see `instances`;
 //! - `GET events` — server-sent events; `GET openapi.json`; and `/metrics`, `/` outside `/api/v1`.
 //!
 //! Invariants: every error is the one JSON shape of [`dto::ErrorBody`], its status chosen in
@@ -23,6 +25,7 @@ pub mod dto;
 pub mod error;
 mod events;
 mod forecasts;
+mod instances;
 mod metrics;
 pub mod openapi;
 mod reservations;
@@ -119,6 +122,17 @@ pub fn router(state: ApiState) -> Router {
             get(services::get_one).delete(services::delete),
         )
         .route("/services/{name}/backends", put(services::set_backends))
+        .route(
+            "/services/{name}/instances",
+            get(instances::list).post(instances::create),
+        )
+        .route(
+            "/services/{name}/instances/{address}",
+            put(instances::set_state).delete(instances::release),
+        )
+        .route("/tenants", get(instances::tenants))
+        .route("/tenants/{tenant}/addresses", get(instances::addresses))
+        .route("/pools", get(instances::pools))
         .route("/translations", get(services::translations))
         .route("/hooks", get(services::hooks))
         .route("/events", get(events::stream))

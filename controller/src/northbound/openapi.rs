@@ -6,7 +6,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::dto;
-use super::{events, forecasts, reservations, services, topology};
+use super::{events, forecasts, instances, reservations, services, topology};
 use crate::core::{Anomaly, ControllerEvent, Decision, Rule};
 
 /// Declares the bearer scheme mutating calls reference.
@@ -35,6 +35,8 @@ impl Modify for Bearer {
         reservations::what_if, events::stream, document,
         services::create, services::list, services::get_one, services::delete,
         services::set_backends, services::translations, services::hooks,
+        instances::create, instances::list, instances::set_state, instances::release,
+        instances::tenants, instances::addresses, instances::pools,
     ),
     components(schemas(
         dto::ErrorBody, dto::ErrorDetail, dto::DeviceDto, dto::PortDto, dto::LinkDto,
@@ -47,6 +49,10 @@ impl Modify for Bearer {
         services::ServiceChangeDto, services::TranslationDto, services::HooksDto,
         crate::services::HookCall, crate::services::HookRecord, crate::services::HookForecast,
         crate::services::HookKind, crate::services::HookStatus, crate::services::LeaseKind,
+        instances::InstanceBody, instances::InstanceStateBody, instances::InstanceState,
+        instances::InstanceDto, instances::InstanceChangeDto, instances::TenantDto,
+        instances::LeaseDto, instances::PoolDto, crate::services::AddressRecord,
+        crate::services::AddressChange, crate::services::AddressOp,
     )),
     modifiers(&Bearer),
 )]

@@ -24,8 +24,8 @@ use crate::core::naming::parse_mac;
 use crate::core::Action;
 use crate::services::ServiceRecord;
 use crate::services::{
-    Backend, BackendReport, HookCall, HookRecord, LeaseKind, PoolError, ServiceSpec, ServiceView,
-    ServicesError,
+    Backend, BackendReport, HookCall, HookRecord, InstanceConflict, LeaseKind, PoolError,
+    ServiceSpec, ServiceView, ServicesError,
 };
 
 /// A backend given when a service is created.
@@ -212,10 +212,18 @@ pub struct HooksDto {
     pub recent: Vec<HookRecord>,
 }
 
-fn api_error(e: ServicesError) -> ApiError {
+pub(super) fn api_error(e: ServicesError) -> ApiError {
     let msg = e.to_string();
     match e {
-        ServicesError::Unknown(_) => ApiError::NotFound(msg),
+        ServicesError::Unknown(_) | ServicesError::NoInstance { .. } => ApiError::NotFound(msg),
+        ServicesError::Conflict(InstanceConflict::Exhausted { .. }) => ApiError::Conflict {
+            code: "pool_exhausted",
+            message: msg,
+        },
+        ServicesError::Conflict(InstanceConflict::NotAnInstance { .. }) => ApiError::Conflict {
+            code: "not_an_instance",
+            message: msg,
+        },
         ServicesError::Invalid { field, .. } => ApiError::invalid(field, msg),
         ServicesError::Exists(_) => ApiError::invalid("name", msg),
         ServicesError::VipTaken { .. } => ApiError::invalid("vip", msg),
@@ -225,13 +233,13 @@ fn api_error(e: ServicesError) -> ApiError {
     }
 }
 
-fn mac(field: &str, text: &str) -> Result<prescient_topology::MacAddr, ApiError> {
+pub(super) fn mac(field: &str, text: &str) -> Result<prescient_topology::MacAddr, ApiError> {
     parse_mac(text).ok_or_else(|| {
         ApiError::invalid(field, format!("{text:?} is not a MAC `aa:bb:cc:dd:ee:ff`"))
     })
 }
 
-fn weight(field: &str, w: Option<u16>) -> Result<u16, ApiError> {
+pub(super) fn weight(field: &str, w: Option<u16>) -> Result<u16, ApiError> {
     match w.unwrap_or(1) {
         0 => Err(ApiError::invalid(field, "weight 0: must be at least 1")),
         w => Ok(w),
@@ -277,7 +285,7 @@ fn dto(v: &ServiceView) -> ServiceDto {
 /// Commits the change to `name` when there is a store; when the commit fails, undoes it
 /// (`before`: the service as it was, `None` when it did not exist) and says so. The change's
 /// actions are dispatched either way, before the undo's, so the switches follow the registry.
-async fn commit(
+pub(super) async fn commit(
     s: &ApiState,
     name: &str,
     before: Option<ServiceRecord>,

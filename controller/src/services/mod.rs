@@ -9,21 +9,25 @@
 //! the switches were asked to hold, so only differences are emitted; a hook call is queued
 //! once per decision (the queue keeps the newest [`HOOK_QUEUE`] when nobody drains it).
 
+pub mod address_record;
 pub mod dataplane;
 pub mod model;
 pub mod plan;
 pub mod pool;
 mod registry;
 
+pub use address_record::{AddressChange, AddressOp, AddressRecord};
 pub use model::{
     check_backends, Backend, HookCall, HookForecast, HookKind, HookRecord, HookStatus, Policy,
     ServiceSpec, ServicesError,
 };
 pub use plan::{Demand, ScalingState, Step};
-pub use pool::{AddressPool, Lease, LeaseKind, PoolError, Pools, DEFAULT_SHADOW_IDLE};
+pub use pool::{
+    AddressPool, Instance, Lease, LeaseKind, PoolError, Pools, PreAssignment, DEFAULT_SHADOW_IDLE,
+};
 pub use registry::{
-    BackendReport, PoolConfig, RestoreReport, ServiceRecord, ServiceView, Services, ServicesConfig,
-    TranslationRecord, HOOK_LOG, HOOK_QUEUE,
+    BackendReport, InstanceConflict, InstanceView, PoolConfig, RestoreReport, ServiceRecord,
+    ServiceView, Services, ServicesConfig, TranslationRecord, HOOK_LOG, HOOK_QUEUE,
 };
 
 #[cfg(test)]

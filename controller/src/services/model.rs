@@ -1,10 +1,11 @@
 //! What a service is (a VIP in front of weighted backends, drawing instance addresses from a
 //! tenant pool), the orchestration policy it follows, and the hook calls planning produces.
 //!
-//! Invariants of a checked [`ServiceSpec`]: a non-empty name of `[A-Za-z0-9._-]`, at most 64
-//! characters (it appears in URLs and hook keys); `1 <= min_instances <= max_instances`;
-//! a non-zero per-instance capacity; backends unique by address and by MAC, with non-zero
-//! weights, inside the pool; the VIP outside the pool (it is logical, the pool physical).
+//! Invariants of a checked [`ServiceSpec`]: a non-empty name and tenant of `[A-Za-z0-9._-]`,
+//! at most 64 characters (they appear in URLs, hook keys and etcd keys);
+//! `1 <= min_instances <= max_instances`; a non-zero per-instance capacity; backends unique by
+//! address and by MAC, with non-zero weights, inside the pool; the VIP outside the pool (it is
+//! logical, the pool physical).
 
 use std::net::Ipv4Addr;
 use std::time::Duration;
@@ -71,24 +72,19 @@ impl ServiceSpec {
 
     /// Checks the invariants in the module docs.
     pub fn check(&self) -> Result<(), ServicesError> {
-        let name_ok = !self.name.is_empty()
-            && self.name.len() <= MAX_NAME
-            && self
-                .name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
-        if !name_ok {
+        if !name_ok_chars(&self.name) {
             return Err(ServicesError::invalid(
                 "name",
                 format!("{:?}", self.name),
                 format!("must be 1 to {MAX_NAME} characters of A-Z a-z 0-9 . _ -"),
             ));
         }
-        if self.tenant.is_empty() || self.tenant.len() > MAX_NAME {
+        // Tenants name etcd prefixes and URL segments of address records: no `/`.
+        if !name_ok_chars(&self.tenant) {
             return Err(ServicesError::invalid(
                 "tenant",
                 format!("{:?}", self.tenant),
-                format!("must be 1 to {MAX_NAME} characters"),
+                format!("must be 1 to {MAX_NAME} characters of A-Z a-z 0-9 . _ -"),
             ));
         }
         if self.instance_capacity_bps == 0 {
@@ -134,6 +130,15 @@ impl ServiceSpec {
         }
         check_backends(&self.backends, self.pool, "backends")
     }
+}
+
+/// Whether `name` is 1 to [`MAX_NAME`] characters of `[A-Za-z0-9._-]`.
+pub fn name_ok_chars(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_NAME
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
 /// Checks a backend list against its pool; `field` prefixes the field names in errors.
@@ -358,6 +363,17 @@ pub enum ServicesError {
     /// The pool refused.
     #[error(transparent)]
     Pool(#[from] PoolError),
+    /// No instance of the service has that address.
+    #[error("no instance of service {service:?} has address {ip}")]
+    NoInstance {
+        /// The service.
+        service: String,
+        /// The address asked for.
+        ip: Ipv4Addr,
+    },
+    /// An instance call conflicts with the pool's state.
+    #[error(transparent)]
+    Conflict(#[from] super::registry::InstanceConflict),
 }
 
 impl ServicesError {

@@ -40,6 +40,28 @@ pub struct Lease {
     pub kind: LeaseKind,
     /// When it was leased (or became assigned).
     pub since: Timestamp,
+    /// The instance it was pre-assigned to through the orchestrator API, if it was.
+    pub instance: Option<Instance>,
+}
+
+/// An instance announced by the orchestrator before it boots (`POST …/instances`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Instance {
+    /// The orchestrator's idempotency key: the same key gets the same address.
+    pub key: String,
+    /// The host it will run on, when named (that host's agent configures the address).
+    pub host: Option<String>,
+}
+
+/// The address [`AddressPool::pre_assign`] handed out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PreAssignment {
+    /// The address.
+    pub ip: Ipv4Addr,
+    /// Pre-assigned (a shadow of the service) or dynamic (a free address).
+    pub kind: LeaseKind,
+    /// False when the key had an address already (a retried request).
+    pub fresh: bool,
 }
 
 /// Why a pool operation was refused.
@@ -217,6 +239,7 @@ impl AddressPool {
                     tier,
                     kind: LeaseKind::Shadow,
                     since: now,
+                    instance: None,
                 },
             );
         }
@@ -259,9 +282,9 @@ impl AddressPool {
                 },
             },
         };
-        let since = match self.leases.get(&ip) {
-            Some(l) if l.kind == kind => l.since,
-            _ => now,
+        let (since, instance) = match self.leases.get(&ip) {
+            Some(l) if l.kind == kind => (l.since, l.instance.clone()),
+            _ => (now, None),
         };
         self.leases.insert(
             ip,
@@ -270,9 +293,68 @@ impl AddressPool {
                 tier,
                 kind,
                 since,
+                instance,
             },
         );
         Ok((ip, kind))
+    }
+
+    /// Hands an address to an instance of `service` that has not booted yet: the one its
+    /// key already holds (a retry), else the service's lowest shadow (pre-assigned), else the
+    /// lowest free address (dynamic). Never an address leased to anything else.
+    pub fn pre_assign(
+        &mut self,
+        service: &str,
+        tier: u8,
+        instance: Instance,
+        now: Timestamp,
+    ) -> Result<PreAssignment, PoolError> {
+        if let Some((ip, l)) = self.leases.iter().find(|(_, l)| {
+            l.service == service && l.instance.as_ref().is_some_and(|i| i.key == instance.key)
+        }) {
+            return Ok(PreAssignment {
+                ip: *ip,
+                kind: l.kind,
+                fresh: false,
+            });
+        }
+        let (ip, kind) = match self.shadows(service).first() {
+            Some(ip) => (*ip, LeaseKind::PreAssigned),
+            None => match self.free(1).first() {
+                Some(ip) => (*ip, LeaseKind::Dynamic),
+                None => return Err(PoolError::Exhausted { pool: self.network }),
+            },
+        };
+        self.leases.insert(
+            ip,
+            Lease {
+                service: service.to_string(),
+                tier,
+                kind,
+                since: now,
+                instance: Some(instance),
+            },
+        );
+        Ok(PreAssignment {
+            ip,
+            kind,
+            fresh: true,
+        })
+    }
+
+    /// The instance `service` pre-assigned `ip` to is gone: the address becomes a shadow of
+    /// the service again from `now`, so it ages back to the pool by the pool's idle time (or
+    /// the next instance takes it). False when `service` does not hold `ip`.
+    pub fn release_instance(&mut self, service: &str, ip: Ipv4Addr, now: Timestamp) -> bool {
+        match self.leases.get_mut(&ip) {
+            Some(l) if l.service == service => {
+                l.kind = LeaseKind::Shadow;
+                l.since = now;
+                l.instance = None;
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Puts back a lease as the state store kept it (kind and age included), refusing an

@@ -21,7 +21,10 @@ use crate::core::{Action, BoundedLog, Rule};
 
 #[path = "durable.rs"]
 mod durable;
+#[path = "instances.rs"]
+mod instances;
 pub use durable::{RestoreReport, ServiceRecord};
+pub use instances::{InstanceConflict, InstanceView};
 
 /// Hook calls kept for the executor; the oldest are dropped beyond this (and a warning logged).
 pub const HOOK_QUEUE: usize = 256;
@@ -760,9 +763,18 @@ fn reconcile_entry(
     snapshot: &Snapshot,
     egress: &mut Egress,
 ) -> Vec<Action> {
-    let shadows = pools
+    // Shadows and instances announced but not in service: translated ahead of the instance.
+    let shadows: Vec<Ipv4Addr> = pools
         .get(e.spec.pool)
-        .map(|p| p.shadows(&e.spec.name))
+        .map(|p| {
+            p.leases()
+                .iter()
+                .filter(|(ip, l)| {
+                    l.service == e.spec.name && !e.spec.backends.iter().any(|b| b.ip == **ip)
+                })
+                .map(|(ip, _)| *ip)
+                .collect()
+        })
         .unwrap_or_default();
     let want = dataplane::desired(e.id, &e.spec, &shadows, snapshot, egress);
     let actions = dataplane::diff(&e.programmed, &want);

@@ -9,7 +9,7 @@ use prescient_topology::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::core::naming::parse_mac;
-use crate::services::{Backend, Lease, LeaseKind, ServiceRecord, ServiceSpec};
+use crate::services::{Backend, Instance, Lease, LeaseKind, ServiceRecord, ServiceSpec};
 
 /// Where a stored service was defined.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,6 +45,12 @@ pub struct StoredLease {
     pub tier: u8,
     /// Leased since, ns since the epoch (shadows age from here).
     pub since_ns: u64,
+    /// Idempotency key of the instance it was pre-assigned to (`POST …/instances`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_key: Option<String>,
+    /// Host that instance runs on, when named.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_host: Option<String>,
 }
 
 /// One service, as stored.
@@ -121,6 +127,8 @@ impl StoredService {
                     kind: l.kind,
                     tier: l.tier,
                     since_ns: l.since.nanos(),
+                    instance_key: l.instance.as_ref().map(|i| i.key.clone()),
+                    instance_host: l.instance.as_ref().and_then(|i| i.host.clone()),
                 })
                 .collect(),
         }
@@ -179,6 +187,10 @@ impl StoredService {
                             tier: l.tier,
                             kind: l.kind,
                             since: Timestamp(l.since_ns),
+                            instance: l.instance_key.as_ref().map(|key| Instance {
+                                key: key.clone(),
+                                host: l.instance_host.clone(),
+                            }),
                         },
                     )
                 })

@@ -238,12 +238,16 @@ fn service(name: &str) -> StoredService {
                 kind: crate::services::LeaseKind::PreAssigned,
                 tier: 2,
                 since_ns: 42,
+                instance_key: Some("boot-7".into()),
+                instance_host: Some("h1".into()),
             },
             StoredLease {
                 ip: std::net::Ipv4Addr::new(10, 1, 0, 2),
                 kind: crate::services::LeaseKind::Shadow,
                 tier: 2,
                 since_ns: 43,
+                instance_key: None,
+                instance_host: None,
             },
         ],
     }
