@@ -31,10 +31,11 @@ const bit<2>  METER_GREEN  = 0;
 const bit<2>  METER_YELLOW = 1;
 const bit<2>  METER_RED    = 2;
 
-/* Queue priorities (BMv2 with --priority-queues: higher number is served first). Traffic inside its
- * reservation rides above best effort; the excess (yellow) falls back to best effort. */
+/* Queue priority of best-effort traffic. simple_switch drops a packet whose priority has no queue
+ * (it has one queue per port unless started with --priority-queues N), so the priority of reserved
+ * traffic is not a constant: the controller passes it in each meter_flow entry, 0 unless it was
+ * told the target has priority queues. */
 const bit<3>  PRIORITY_BEST_EFFORT = 0;
-const bit<3>  PRIORITY_RESERVED    = 1;
 
 /* Size of the learned-host filter: a hash of (mac, ip, port) selects one bit. A collision hides a new
  * host until the controller sees it some other way (ARP punt); it never raises a false digest. */
@@ -132,6 +133,7 @@ struct local_metadata_t {
     /* Length of the IPv4 payload, for the TCP/UDP pseudo-header checksum after address rewrites. */
     bit<16> l4_len;
     bit<2>  meter_color;
+    bit<3>  reserved_priority;
     /* Set when an action rewrote an IPv4 address, so the L4 checksum must be recomputed. */
     bool    addr_rewritten;
 }
@@ -240,8 +242,10 @@ control PrescientIngress(inout headers_t hdr,
         local_metadata.addr_rewritten = true;
     }
 
-    action meter_flow() {
+    /* reserved_priority: the queue of traffic within its reservation (GREEN). */
+    action meter_flow(bit<3> reserved_priority) {
         flow_meter_direct.read(local_metadata.meter_color);
+        local_metadata.reserved_priority = reserved_priority;
     }
 
     action forward(bit<9> port, bit<48> src_mac, bit<48> dst_mac) {
@@ -393,7 +397,7 @@ control PrescientIngress(inout headers_t hdr,
                         } else if (local_metadata.meter_color == METER_YELLOW) {
                             standard_metadata.priority = PRIORITY_BEST_EFFORT;
                         } else {
-                            standard_metadata.priority = PRIORITY_RESERVED;
+                            standard_metadata.priority = local_metadata.reserved_priority;
                         }
                     }
                 }

@@ -241,21 +241,32 @@ pub struct P4Section {
     pub device_id: u64,
     /// Data-plane port numbers.
     pub ports: Vec<u32>,
-    /// Port speed, Mbit/s.
-    #[serde(default)]
-    pub port_speed_mbps: Option<u64>,
+    /// Port speed, Mbit/s (P4Runtime reports none; 1000 when absent, never 0).
+    #[serde(default = "gigabit")]
+    pub port_speed_mbps: u64,
     /// Election id (must differ between controllers sharing the device).
     #[serde(default = "one")]
     pub election_id: u64,
     /// P4Info file (text or binary, by content); prescient.p4's embedded one when absent.
     #[serde(default)]
     pub p4info: Option<PathBuf>,
-    /// Target pipeline file (BMv2 JSON from p4c); none when absent.
+    /// Target pipeline file (BMv2 JSON from p4c); prescient.p4's embedded one when absent.
     #[serde(default)]
     pub device_config: Option<PathBuf>,
     /// Counter read period, seconds.
     #[serde(default = "two")]
     pub stats_interval_secs: u64,
+    /// Priority queues per port the target was started with (BMv2 `--priority-queues N`).
+    #[serde(default = "one_queue")]
+    pub priority_queues: u8,
+}
+
+fn gigabit() -> u64 {
+    1000
+}
+
+fn one_queue() -> u8 {
+    1
 }
 
 fn one() -> u64 {
@@ -378,6 +389,21 @@ impl Config {
                     "names a device already configured (device ids must be unique)",
                 ));
             }
+            if t.port_speed_mbps == 0 {
+                return Err(invalid(
+                    &format!("p4runtime[{i}].port_speed_mbps"),
+                    "0".into(),
+                    "a port of capacity 0 refuses every reservation (the default is 1000)",
+                ));
+            }
+            if !(1..=8).contains(&t.priority_queues) {
+                return Err(invalid(
+                    &format!("p4runtime[{i}].priority_queues"),
+                    t.priority_queues.to_string(),
+                    "BMv2 has 1 ..= 8 priority queues per port (1 when started without \
+                     --priority-queues)",
+                ));
+            }
             if t.ports.is_empty() {
                 return Err(invalid(
                     &format!("p4runtime[{i}].ports"),
@@ -469,17 +495,18 @@ impl Config {
                     path: file.clone(),
                     source,
                 })?,
-                None => Vec::new(),
+                None => crate::driver::p4runtime::PRESCIENT_BMV2_JSON.to_vec(),
             };
             service.p4.push(P4Target {
                 address: t.address.clone(),
                 device_id: t.device_id,
                 ports: t.ports.clone(),
-                port_speed_bps: t.port_speed_mbps.map(|m| m.saturating_mul(1_000_000)),
+                port_speed_bps: Some(t.port_speed_mbps.saturating_mul(1_000_000)),
                 election_id: u128::from(t.election_id),
                 p4info,
                 device_config,
                 stats_interval: Duration::from_secs(t.stats_interval_secs),
+                priority_queues: t.priority_queues,
             });
         }
         (service.services, service.hooks) = self.services_and_hooks(path)?;
@@ -593,6 +620,29 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("store.path"), "{err}");
+    }
+
+    #[test]
+    fn p4_ports_default_to_a_gigabit_and_zero_is_refused() {
+        let text = "[[p4runtime]]\naddress = \"127.0.0.1:9559\"\ndevice_id = 1\nports = [1]\n";
+        let config = Config::parse(text, "t").expect("parses");
+        let service = config.service("t").expect("builds");
+        assert_eq!(service.p4[0].port_speed_bps, Some(1_000_000_000));
+        assert_eq!(
+            service.p4[0].reserved_priority(),
+            0,
+            "no priority queues by default"
+        );
+        assert!(
+            service.p4[0].device_config.starts_with(b"{"),
+            "the embedded BMv2 JSON is pushed when none is configured"
+        );
+        let zero = format!("{text}port_speed_mbps = 0\n");
+        let err = Config::parse(&zero, "t").unwrap_err().to_string();
+        assert!(err.contains("p4runtime[0].port_speed_mbps"), "{err}");
+        let queues = format!("{text}priority_queues = 2\n");
+        let service = Config::parse(&queues, "t").unwrap().service("t").unwrap();
+        assert_eq!(service.p4[0].reserved_priority(), 1);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Shared helpers for the workspace integration tests: private Open vSwitch instances, root checks,
 //! and waiting for conditions without fixed sleeps.
 
+pub mod bmv2;
 pub mod mininet;
 pub mod ovs;
 

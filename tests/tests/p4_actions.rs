@@ -311,7 +311,7 @@ async fn hosts_get_routes_reservations_get_meters_and_a_restart_gets_them_back()
     let reserved = core.apply(|c| c.reserve(now, &spec)).unwrap();
     let id = reserved.reservation.id;
     core.dispatch(reserved.actions);
-    let metered = BTreeMap::from([((IP1, IP3), (1_250_000, 125_000_000))]);
+    let metered = BTreeMap::from([((IP1, IP3), (1_250_000, 1_250_000))]);
     wait_for("flow_meter entries on s1 and s2", WAIT, || {
         (meters(&network, 1) == metered && meters(&network, 2) == metered).then_some(())
     })
@@ -780,7 +780,7 @@ async fn a_reservation_rerouted_around_a_restarted_switch_moves_its_meters() {
     let via = reserved.reservation.request.path[0].dst.device.id;
     let other = if via == 2 { 4 } else { 2 };
     core.dispatch(reserved.actions);
-    let metered = BTreeMap::from([((IP1, IP3), (10_000_000, 125_000_000))]);
+    let metered = BTreeMap::from([((IP1, IP3), (10_000_000, 10_000_000))]);
     wait_for("meters on s1 and the middle switch", WAIT, || {
         (meters(&network, 1) == metered && meters(&network, via) == metered).then_some(())
     })

@@ -53,9 +53,9 @@ async fn start(network: P4SimNetwork) -> Switch {
 fn p4info() -> P4Info {
     load_p4info_file(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../p4/prescient.p4info.txtpb"
+        "/../p4/prescient.p4info.txt"
     ))
-    .expect("prescient.p4info.txtpb")
+    .expect("prescient.p4info.txt")
 }
 
 fn config(addr: &str, device: u64, election: u128) -> ClientConfig {
@@ -214,6 +214,7 @@ async fn every_write_kind_and_reads() {
         Intent::MeterFlow {
             src: Ipv4Addr::new(10, 0, 0, 1),
             dst: Ipv4Addr::new(10, 0, 0, 2),
+            reserved_priority: 0,
             cir: 1000,
             cburst: 100,
             pir: 2000,

@@ -41,7 +41,7 @@ async fn every_answered_p4runtime_write_is_timed_once() {
         .expect("primary");
     let p4info = load_p4info_file(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../p4/prescient.p4info.txtpb"
+        "/../p4/prescient.p4info.txt"
     ))
     .expect("p4info");
     c.set_pipeline(p4info, b"bmv2-json".to_vec(), None, false)

@@ -32,7 +32,7 @@ pub struct Args {
     #[arg(long, default_value_t = 5)]
     pub seconds: u64,
     /// P4Info of prescient.p4 (text or binary).
-    #[arg(long, default_value = "p4/prescient.p4info.txtpb")]
+    #[arg(long, default_value = "p4/prescient.p4info.txt")]
     pub p4info: std::path::PathBuf,
     /// Print one JSON object instead of text.
     #[arg(long)]

@@ -3,7 +3,7 @@
 //! [`Schema::from_p4info`]), so lookups by a validated id never fail later.
 //!
 //! The emulator runs prescient.p4 only; a pushed P4Info is accepted when it names the same tables,
-//! actions and match fields as the embedded `p4/prescient.p4info.txtpb` (ids may differ: p4c derives
+//! actions and match fields as the embedded `p4/prescient.p4info.txt` (ids may differ: p4c derives
 //! them, and the active P4Info's ids are the ones clients must use).
 
 use std::collections::BTreeMap;
@@ -13,7 +13,7 @@ use prescient_southbound::p4runtime::proto::FILE_DESCRIPTOR_SET;
 use prost_reflect::{DescriptorPool, DynamicMessage};
 
 /// The P4Info of prescient.p4, in protobuf text format, as checked in.
-pub const PRESCIENT_P4INFO_TEXT: &str = include_str!("../../../p4/prescient.p4info.txtpb");
+pub const PRESCIENT_P4INFO_TEXT: &str = include_str!("../../../p4/prescient.p4info.txt");
 
 /// Why a P4Info cannot be used.
 #[derive(Debug, thiserror::Error)]

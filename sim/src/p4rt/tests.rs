@@ -176,7 +176,7 @@ fn insert_modify_delete_follow_the_spec_codes() {
 fn full_table_is_resource_exhausted() {
     let mut s = state();
     let t = tid(&s, "PrescientIngress.flow_meter");
-    let meter = action(&s, "PrescientIngress.meter_flow", &[]);
+    let meter = action(&s, "PrescientIngress.meter_flow", &[0]);
     for i in 0..1024u32 {
         let e = p4::TableEntry {
             table_id: t,
@@ -558,7 +558,7 @@ fn red_traffic_is_dropped_by_the_flow_meter() {
             exact(1, &HOST_A.to_be_bytes()),
             exact(2, &HOST_B.to_be_bytes()),
         ],
-        action: direct(action(&s, "PrescientIngress.meter_flow", &[])),
+        action: direct(action(&s, "PrescientIngress.meter_flow", &[0])),
         // 1000 B/s committed, 2000 B/s peak, bursts of 1500 / 3000 bytes.
         meter_config: Some(p4::MeterConfig {
             cir: 1000,

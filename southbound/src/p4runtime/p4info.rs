@@ -129,8 +129,8 @@ actions {
 
     #[test]
     fn the_project_p4info_loads() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../p4/prescient.p4info.txtpb");
-        let info = load_p4info_file(path).expect("prescient.p4info.txtpb loads");
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../p4/prescient.p4info.txt");
+        let info = load_p4info_file(path).expect("prescient.p4info.txt loads");
         assert!(info.tables.len() >= 6);
     }
 

@@ -132,13 +132,16 @@ pub enum Intent {
         /// The MAC clients expect.
         logical_mac: [u8; 6],
     },
-    /// Meter the flow `src → dst` (trTCM, bytes): green passes, yellow is deprioritised,
-    /// red is dropped.
+    /// Meter the flow `src → dst` (trTCM, bytes): green passes at `reserved_priority`, yellow
+    /// at best effort (0), red is dropped.
     MeterFlow {
         /// Source address.
         src: Ipv4Addr,
         /// Destination address.
         dst: Ipv4Addr,
+        /// Queue priority of green packets: 0 unless the target has priority queues (BMv2
+        /// drops a packet whose priority has no queue).
+        reserved_priority: u8,
         /// Committed rate, bytes/s.
         cir: i64,
         /// Committed burst, bytes.
@@ -233,6 +236,7 @@ impl Intent {
             Self::MeterFlow {
                 src,
                 dst,
+                reserved_priority,
                 cir,
                 cburst,
                 pir,
@@ -240,7 +244,10 @@ impl Intent {
             } => TableEntrySpec::new(FLOW_METER)
                 .exact("hdr.ipv4.src_addr", bytestr::ipv4(*src))
                 .exact("hdr.ipv4.dst_addr", bytestr::ipv4(*dst))
-                .action(ActionCall::new(METER_FLOW))
+                .action(ActionCall::new(METER_FLOW).param(
+                    "reserved_priority",
+                    bytestr::from_u64(u64::from(*reserved_priority)),
+                ))
                 .meter(p4::MeterConfig {
                     cir: *cir,
                     cburst: *cburst,
@@ -395,7 +402,7 @@ mod tests {
     use p4::field_match::FieldMatchType as F;
 
     fn index() -> P4InfoIndex {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../p4/prescient.p4info.txtpb");
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../p4/prescient.p4info.txt");
         P4InfoIndex::new(load_p4info_file(path).expect("loads")).expect("indexes")
     }
 
@@ -431,6 +438,7 @@ mod tests {
             Intent::MeterFlow {
                 src: Ipv4Addr::new(10, 0, 0, 1),
                 dst: Ipv4Addr::new(10, 0, 0, 2),
+                reserved_priority: 1,
                 cir: 125_000,
                 cburst: 10_000,
                 pir: 250_000,

@@ -14,9 +14,10 @@
 //!   one pin it advances towards the host. A pin is valid while every link still exists, the
 //!   links chain, and the last one ends at the host's device.
 //! - Meters (`flow_meter`): every device on a reservation's path polices the host pair's
-//!   addresses with a two-rate meter: committed rate = the reservation (GREEN, reserved
-//!   priority), peak rate = the egress link's capacity (YELLOW rides best effort above the
-//!   reservation; only what exceeds the line is RED). Reservations of the same address pair add.
+//!   addresses with a two-rate meter whose committed and peak rates are both the reservation:
+//!   within it GREEN (at the reserved queue priority the driver fills in per target, see
+//!   [`with_reserved_priority`]), above it RED and dropped — the semantics of the OpenFlow
+//!   meter's drop band. Reservations of the same address pair add.
 //! - Address translation (`translate_src`) and services (`service_select`, a one-shot action
 //!   selector over the backends, weights at least 1) follow the core's translation actions on
 //!   every device; a real translation of an address replaces its identity entry.
@@ -204,6 +205,19 @@ pub fn burst_bytes(rate_bytes_per_s: i64) -> i64 {
     (rate_bytes_per_s / BURST_DIVISOR).max(MIN_BURST_BYTES)
 }
 
+/// `entries` with green metered traffic sent at queue `priority` (0 unless the target was
+/// started with priority queues: BMv2 drops a packet whose priority has no queue).
+pub fn with_reserved_priority(entries: &mut DeviceEntries, priority: u8) {
+    for intent in entries.entries.values_mut() {
+        if let Intent::MeterFlow {
+            reserved_priority, ..
+        } = intent
+        {
+            *reserved_priority = priority;
+        }
+    }
+}
+
 /// Everything `device` should hold.
 pub fn device_entries(device: DeviceId, fabric: &Fabric, plan: &P4Plan) -> DeviceEntries {
     let ctx = Context::new(fabric, plan);
@@ -389,11 +403,11 @@ impl<'a> Context<'a> {
     }
 
     fn meters(&self, device: DeviceId, out: &mut DeviceEntries) {
-        let mut pairs: BTreeMap<(Ipv4Addr, Ipv4Addr), (i64, i64)> = BTreeMap::new();
+        let mut pairs: BTreeMap<(Ipv4Addr, Ipv4Addr), i64> = BTreeMap::new();
         for (id, m) in self.plan.meters() {
-            let Some(at) = m.ports.iter().find(|p| p.device == device) else {
+            if !m.ports.iter().any(|p| p.device == device) {
                 continue;
-            };
+            }
             if let Subject::Flow(f) = &m.subject {
                 if f.ip_proto.is_some() || f.src_port.is_some() || f.dst_port.is_some() {
                     out.notes.insert(format!(
@@ -414,33 +428,24 @@ impl<'a> Context<'a> {
                 }
             };
             let cir = bytes_per_second(m.rate_bps);
-            let line = match self.by_src.get(at) {
-                Some(l) => self.fabric.snapshot.capacity(*l),
-                None => self
-                    .fabric
-                    .hosts
-                    .values()
-                    .find(|h| h.at == *at)
-                    .and_then(|h| h.port_bps),
-            }
-            .map_or(cir, bytes_per_second);
             for pair in addresses {
-                let (c, p) = pairs.entry(pair).or_insert((0, 0));
+                let c = pairs.entry(pair).or_insert(0);
                 *c = c.saturating_add(cir);
-                *p = (*p).max(line);
             }
         }
-        for ((src, dst), (cir, pir)) in pairs {
-            let pir = pir.max(cir);
+        // Peak rate = committed rate: what exceeds the reservation is RED and dropped, as the
+        // OpenFlow meter's drop band does, so a reservation means the same on both protocols.
+        for ((src, dst), cir) in pairs {
             out.entries.insert(
                 EntryKey::Meter(src, dst),
                 Intent::MeterFlow {
                     src,
                     dst,
+                    reserved_priority: 0,
                     cir,
                     cburst: burst_bytes(cir),
-                    pir,
-                    pburst: burst_bytes(pir),
+                    pir: cir,
+                    pburst: burst_bytes(cir),
                 },
             );
         }

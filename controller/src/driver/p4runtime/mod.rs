@@ -83,6 +83,9 @@ pub struct P4Target {
     pub device_config: Vec<u8>,
     /// How often port counters are read.
     pub stats_interval: Duration,
+    /// Priority queues per port the target has (BMv2 `--priority-queues N`; 1 when started
+    /// without). Reserved traffic is queued above best effort only when there are at least 2.
+    pub priority_queues: u8,
 }
 
 impl P4Target {
@@ -103,16 +106,28 @@ impl P4Target {
             p4info,
             device_config: Vec::new(),
             stats_interval: Duration::from_secs(2),
+            priority_queues: 1,
         }
+    }
+
+    /// The queue priority of traffic within its reservation: 1 when the target has a queue for
+    /// it, else 0 (BMv2 drops a packet whose priority has no queue: a reservation would
+    /// black-hole its own traffic).
+    pub fn reserved_priority(&self) -> u8 {
+        u8::from(self.priority_queues >= 2)
     }
 }
 
 /// The P4Info of `p4/prescient.p4`, embedded at build time.
 pub fn prescient_p4info() -> Result<P4Info, P4InfoError> {
     prescient_southbound::p4runtime::p4info::parse_text(include_str!(
-        "../../../../p4/prescient.p4info.txtpb"
+        "../../../../p4/prescient.p4info.txt"
     ))
 }
+
+/// The BMv2 JSON of `p4/prescient.p4` as p4c compiled it (`scripts/p4-compile`), embedded at
+/// build time: the device config pushed when the configuration names none.
+pub const PRESCIENT_BMV2_JSON: &[u8] = include_bytes!("../../../../p4/prescient.json");
 
 /// Drives `target` until `cancel` fires; its probes and plan arrive through the returned inbox.
 pub fn spawn(

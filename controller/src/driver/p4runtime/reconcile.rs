@@ -43,7 +43,8 @@ impl Device {
         }) {
             return;
         }
-        let wanted = desired::device_entries(self.id, &fabric, &fleet.plan);
+        let mut wanted = desired::device_entries(self.id, &fabric, &fleet.plan);
+        desired::with_reserved_priority(&mut wanted, self.target.reserved_priority());
         self.explain(wanted.notes);
         let mut entries = BTreeMap::new();
         for intent in wanted.entries.values() {

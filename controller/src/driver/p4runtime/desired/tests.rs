@@ -190,8 +190,11 @@ fn a_reservation_meters_its_addresses_in_bytes_on_every_hop() {
         let (cir, cburst, pir, pburst) = meter_of(&e, 1, 3).expect("metered");
         assert_eq!(cir, 1_250_000, "10 Mbit/s is 1.25 MB/s");
         assert_eq!(cburst, 12_500, "10 ms of the rate");
-        assert_eq!(pir, 125_000_000, "peak: the 1 Gbit/s egress link");
-        assert_eq!(pburst, 1_250_000);
+        assert_eq!(
+            (pir, pburst),
+            (cir, cburst),
+            "peak = committed: above the reservation is red (dropped, as on OpenFlow)"
+        );
     }
     let d3 = device_entries(DeviceId::p4runtime(3), &fabric, &plan);
     assert_eq!(meter_of(&d3, 1, 3), None, "device 3 is not an egress hop");
@@ -322,6 +325,27 @@ fn a_steered_path_pins_its_destination_and_newer_decisions_win() {
 }
 
 #[test]
+fn green_traffic_gets_the_reserved_priority_only_when_asked() {
+    let fabric = ring(3, &[(1, 1, 3, true), (2, 1, 4, true)]);
+    let mut plan = P4Plan::new();
+    plan.apply(&reservation(4, pair(1, 2), 80_000_000, vec![p4(1, 4)]));
+    let mut e = device_entries(DeviceId::p4runtime(1), &fabric, &plan);
+    let priority = |e: &DeviceEntries| match e.entries.get(&EntryKey::Meter(ip(1), ip(2))) {
+        Some(Intent::MeterFlow {
+            reserved_priority, ..
+        }) => Some(*reserved_priority),
+        _ => None,
+    };
+    assert_eq!(
+        priority(&e),
+        Some(0),
+        "one queue unless the target has more"
+    );
+    with_reserved_priority(&mut e, 1);
+    assert_eq!(priority(&e), Some(1));
+}
+
+#[test]
 fn rates_convert_to_bytes_rounding_up() {
     assert_eq!(bytes_per_second(0), 0);
     assert_eq!(bytes_per_second(1), 1);
@@ -342,11 +366,7 @@ fn a_reservation_within_one_switch_meters_at_the_host_port() {
     plan.apply(&reservation(4, pair(1, 2), 80_000_000, vec![p4(1, 4)]));
     let e = device_entries(DeviceId::p4runtime(1), &fabric, &plan);
     let (cir, _, pir, _) = meter_of(&e, 1, 2).expect("metered");
-    assert_eq!(
-        (cir, pir),
-        (10_000_000, 125_000_000),
-        "peak: the host port's speed"
-    );
+    assert_eq!((cir, pir), (10_000_000, 10_000_000));
     assert_eq!(route_port(&e, ip(2)), Some(4));
 }
 
