@@ -151,7 +151,9 @@ impl Lab {
     pub fn new(toolchain: Toolchain, test: &str) -> anyhow::Result<Lab> {
         let n = LABS.fetch_add(1, Ordering::Relaxed);
         let tag = format!("pb{}x{n}", std::process::id());
-        let dir = TempDir::new(&format!("prescient-bmv2-{test}"))?;
+        // Short: a Unix socket path has at most 107 bytes.
+        let dir = TempDir::new("pbmv2")?;
+        std::fs::write(dir.path().join("test"), test)?;
         Ok(Lab {
             tag,
             toolchain,
