@@ -1,6 +1,6 @@
 //! Deterministic topology generators for the emulated network: ring, linear, k-ary fat-tree and the
 //! Abilene backbone, the same shapes (names, datapath ids, port order, host addresses) as
-//! `mininet/topos.py`, so a lab on Open vSwitch and the emulator look alike to the controller.
+//! `mininet/lab.py`, so a lab on Open vSwitch and the emulator look alike to the controller.
 //!
 //! Invariants: datapath ids are `1..=N` in switch order; each switch's ports are numbered from 1 in
 //! the order its links were added (host link first on ring/linear/abilene, as Mininet does); every

@@ -1,4 +1,4 @@
-//! Mininet labs (`mininet/topos.py`) on the system Open vSwitch, driven from a test.
+//! Mininet labs (`mininet/lab.py`) on the system Open vSwitch, driven from a test.
 //!
 //! Mininet's `OVSSwitch` only talks to the system-wide Open vSwitch (the default database socket
 //! `/var/run/openvswitch/db.sock` and bridge sockets beside it), unlike the private instances of
@@ -6,8 +6,10 @@
 //! plus ovs-vswitchd with the userspace datapath only (no kernel module is needed) and stops both
 //! on drop. Only one lab may use it at a time: take [`exclusive`] first.
 //!
-//! [`Lab`] runs a small Python driver under the system interpreter (which has the `mininet`
-//! module). It answers on stdout with `LAB <word> ...` lines, one per request read from stdin, and
+//! [`Lab`] runs a small Python driver over `mininet/lab.py` under the system interpreter (which has
+//! the `mininet` module): the lab a user runs, with the same offload settings and, given the
+//! controller's REST API, the same wait for the whole topology before any traffic. It reads one
+//! JSON request a line on stdin and answers on stdout with `LAB <word> ...` lines, and
 //! tears the network down when stdin closes or on SIGTERM, so a failing test leaves nothing behind;
 //! anything Mininet could not remove is removed by name on drop.
 
@@ -138,7 +140,7 @@ impl Drop for SystemOvs {
     }
 }
 
-/// A Mininet network of `mininet/topos.py`, up until dropped.
+/// A Mininet network of `mininet/lab.py`, up until dropped.
 pub struct Lab {
     child: Child,
     stdin: Option<ChildStdin>,
@@ -151,23 +153,13 @@ pub struct Lab {
 }
 
 const DRIVER: &str = r#"
-import os, re, signal, subprocess, sys
-from functools import partial
+import json, signal, sys
 
-repo, kind, size, ip, port = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], int(sys.argv[5])
+repo, kind, size, ip, port, api = sys.argv[1:7]
 sys.path.insert(0, repo + "/mininet")
 
 from mininet.log import setLogLevel
-from mininet.net import Mininet
-from mininet.node import OVSSwitch, RemoteController
-import topos
-
-class Remote(RemoteController):
-    """The controller is known to listen (the test started it). Mininet's own check pipes into
-    `telnet`, which now and then hangs on the open OpenFlow session and stalls the lab."""
-
-    def checkListening(self):
-        pass
+import lab
 
 def answer(*words):
     print("LAB", *words, flush=True)
@@ -175,38 +167,73 @@ def answer(*words):
 # SIGTERM from the test's cleanup: unwind through `finally` so Mininet removes what it made.
 signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
 setLogLevel("info")
-topo = topos.make_topo(kind, size)
-# Leftovers of an earlier run that died before cleaning up, by this lab's names only (`mn -c`
-# would also kill every ping and controller process on the machine).
-for switch in topo.switches():
-    subprocess.run(["ovs-vsctl", "--timeout=5", "--if-exists", "del-br", switch], check=True)
-ours = re.compile(r"(%s)-eth[0-9]+" % "|".join(map(re.escape, topo.switches())))
-for dev in os.listdir("/sys/class/net"):
-    if ours.fullmatch(dev):
-        subprocess.run(["ip", "link", "del", dev], check=False)
-net = Mininet(
-    topo=topo,
-    switch=partial(OVSSwitch, datapath="user", protocols="OpenFlow13", failMode="secure"),
-    controller=partial(Remote, ip=ip, port=port),
-    autoSetMacs=True,
-)
+topo = lab.make_topo(kind, int(size))
+lab.remove_leftovers(topo)
+net = lab.build_net(topo, "ovs", [(ip, int(port))])
 try:
     answer("pids", *[n.pid for n in net.hosts + net.switches])
     answer("links", *[i.name for s in net.switches for i in s.intfList() if i.name != "lo"])
     answer("bridges", *[s.name for s in net.switches])
     net.start()
+    lab.tcp_ready(net)
+    if api != "-":
+        lab.wait_for_controller(topo, api, timeout=90)
     answer("started")
     for line in sys.stdin:
-        if line.strip() == "pingall":
-            answer("loss", net.pingAll(timeout=2))
+        req = json.loads(line)
+        op = req["op"]
+        if op == "pingall":
+            answer("loss", net.pingAll(timeout=lab.PING_TIMEOUT))
+        elif op == "iperf":
+            flows = [(net.get(f["client"]), net.get(f["server"]), f.get("udp_bps"), f["port"]) for f in req["flows"]]
+            answer("bps", *lab.iperf_flows(flows, req["seconds"]))
+        elif op == "link":
+            net.configLinkStatus(req["a"], req["b"], req["state"])
+            answer("done")
+        elif op == "cmd":
+            answer("out", json.dumps(net.get(req["host"]).cmd(req["cmd"])))
+        elif op == "hosts":
+            answer("hosts", *["%s=%s=%s=%s" % (h.name, h.IP(), h.MAC(), topo_sw) for topo_sw, hn in topo.host_of.items() for h in [net.get(hn)]])
 finally:
     net.stop()
 "#;
 
+/// One iperf3 flow of [`Lab::iperf`].
+#[derive(Debug, Clone)]
+pub struct Flow {
+    /// Sending host (`h1`, ...).
+    pub client: String,
+    /// Receiving host.
+    pub server: String,
+    /// UDP at this many bits/s; TCP when `None`.
+    pub udp_bps: Option<u64>,
+    /// The server's port (distinct per flow to one server).
+    pub port: u16,
+}
+
+/// A host of the lab: name, IPv4 address, MAC and the switch it hangs off.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LabHost {
+    /// Mininet name (`h1`, ...).
+    pub name: String,
+    /// IPv4 address.
+    pub ip: String,
+    /// MAC address.
+    pub mac: String,
+    /// The switch (bridge) name.
+    pub switch: String,
+}
+
 impl Lab {
     /// Builds `kind` (`ring`, `linear`, `fat-tree`, `abilene`) of `size` with every switch
-    /// pointed at `controller`, and returns once Mininet has started it.
-    pub async fn start(kind: &str, size: usize, controller: SocketAddr) -> anyhow::Result<Lab> {
+    /// pointed at `controller`, and returns once Mininet has started it and, given `api` (the
+    /// controller's REST base URL), once the API shows every switch and link.
+    pub async fn start(
+        kind: &str,
+        size: usize,
+        controller: SocketAddr,
+        api: Option<SocketAddr>,
+    ) -> anyhow::Result<Lab> {
         let repo = Path::new(env!("CARGO_MANIFEST_DIR"))
             .parent()
             .context("the tests crate has no parent directory")?
@@ -223,6 +250,7 @@ impl Lab {
             .arg(size.to_string())
             .arg(controller.ip().to_string())
             .arg(controller.port().to_string())
+            .arg(api.map_or("-".to_owned(), |a| format!("http://{a}")))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(log)
@@ -256,24 +284,79 @@ impl Lab {
             .collect();
         lab.links = lab.answer("links", Duration::from_secs(10)).await?;
         lab.bridges = lab.answer("bridges", Duration::from_secs(10)).await?;
-        lab.answer("started", Duration::from_secs(60)).await?;
+        lab.answer("started", Duration::from_secs(150)).await?;
         Ok(lab)
     }
 
     /// Runs Mininet's `pingAll` (every host pings every other once) and returns the loss, percent.
     pub async fn ping_all(&mut self) -> anyhow::Result<f64> {
+        self.send(&serde_json::json!({"op": "pingall"}))?;
+        let words = self.answer("loss", Duration::from_secs(120)).await?;
+        let loss = words.first().context("a loss figure")?;
+        loss.parse()
+            .with_context(|| format!("the loss figure {loss:?}"))
+    }
+
+    /// Runs `flows` side by side for `seconds` and returns the bits/s each receiver saw.
+    pub async fn iperf(&mut self, flows: &[Flow], seconds: u32) -> anyhow::Result<Vec<f64>> {
+        let flows: Vec<_> = flows
+            .iter()
+            .map(|f| {
+                serde_json::json!({"client": f.client, "server": f.server,
+                    "udp_bps": f.udp_bps, "port": f.port})
+            })
+            .collect();
+        self.send(&serde_json::json!({"op": "iperf", "flows": flows, "seconds": seconds}))?;
+        let words = self
+            .answer("bps", Duration::from_secs(u64::from(seconds) + 60))
+            .await?;
+        words
+            .iter()
+            .map(|w| w.parse().with_context(|| format!("the rate {w:?}")))
+            .collect()
+    }
+
+    /// Sets the Mininet link between nodes `a` and `b` up or down (both interfaces).
+    pub async fn set_link(&mut self, a: &str, b: &str, up: bool) -> anyhow::Result<()> {
+        let state = if up { "up" } else { "down" };
+        self.send(&serde_json::json!({"op": "link", "a": a, "b": b, "state": state}))?;
+        self.answer("done", Duration::from_secs(20)).await?;
+        Ok(())
+    }
+
+    /// Runs a shell command on `host` and returns what it printed.
+    pub async fn cmd(&mut self, host: &str, cmd: &str) -> anyhow::Result<String> {
+        self.send(&serde_json::json!({"op": "cmd", "host": host, "cmd": cmd}))?;
+        let line = self.answer_line("out", Duration::from_secs(120)).await?;
+        serde_json::from_str(&line).context("the command's output")
+    }
+
+    /// The lab's hosts, one per switch (the first host of switches with several).
+    pub async fn hosts(&mut self) -> anyhow::Result<Vec<LabHost>> {
+        self.send(&serde_json::json!({"op": "hosts"}))?;
+        let words = self.answer("hosts", Duration::from_secs(20)).await?;
+        words
+            .iter()
+            .map(|w| match w.split('=').collect::<Vec<_>>()[..] {
+                [name, ip, mac, switch] => Ok(LabHost {
+                    name: name.to_owned(),
+                    ip: ip.to_owned(),
+                    mac: mac.to_owned(),
+                    switch: switch.to_owned(),
+                }),
+                _ => bail!("the host entry {w:?}"),
+            })
+            .collect()
+    }
+
+    fn send(&mut self, request: &serde_json::Value) -> anyhow::Result<()> {
         let stdin = self
             .stdin
             .as_mut()
             .context("the driver's stdin is closed")?;
-        stdin
-            .write_all(b"pingall\n")
+        writeln!(stdin, "{request}")
             .and_then(|()| stdin.flush())
-            .context("asking the driver to ping")?;
-        let words = self.answer("loss", Duration::from_secs(90)).await?;
-        let loss = words.first().context("a loss figure")?;
-        loss.parse()
-            .with_context(|| format!("the loss figure {loss:?}"))
+            .context("sending the driver a request")
     }
 
     /// The flow table of one of the lab's switches, as `ovs-ofctl` shows it with port numbers.
@@ -291,13 +374,22 @@ impl Lab {
 
     /// Waits for the driver's `LAB <word> ...` line and returns the words after `word`.
     async fn answer(&mut self, word: &str, timeout: Duration) -> anyhow::Result<Vec<String>> {
+        let rest = self.answer_line(word, timeout).await?;
+        Ok(rest.split_whitespace().map(str::to_owned).collect())
+    }
+
+    /// Waits for the driver's `LAB <word> ...` line and returns the text after `word`.
+    async fn answer_line(&mut self, word: &str, timeout: Duration) -> anyhow::Result<String> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             match tokio::time::timeout_at(deadline, self.lines.recv()).await {
                 Ok(Some(line)) => {
-                    let mut words = line.split_whitespace();
-                    if words.next() == Some("LAB") && words.next() == Some(word) {
-                        return Ok(words.map(str::to_owned).collect());
+                    if let Some(rest) = line
+                        .strip_prefix("LAB ")
+                        .and_then(|l| l.strip_prefix(word))
+                        .filter(|r| r.is_empty() || r.starts_with(' '))
+                    {
+                        return Ok(rest.trim_start().to_owned());
                     }
                 }
                 Ok(None) => bail!(
