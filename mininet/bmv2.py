@@ -4,7 +4,7 @@ Each switch runs in a network namespace of its own (BMv2 always opens its Thrift
 0.0.0.0:9090, so two in one namespace collide), starts with no program (`--no-p4`: Prescient
 pushes p4/prescient.p4's BMv2 JSON and P4Info), and serves P4Runtime on a Unix socket, which
 `socat` bridges to 127.0.0.1:`grpc_port` in the root namespace where the controller runs. Its
-device id is its dpid (topos.py numbers switches s1..sN with dpids 1..N), so the controller's
+device id is its dpid (lab.py numbers switches with dpids 1..N), so the controller's
 view is stable. `--cpu-port 255`, as prescient.p4 expects.
 
     from bmv2 import Bmv2Switch, Bmv2Host, p4runtime_config

@@ -287,7 +287,9 @@ def parse_controllers(texts):
 
 
 def build_net(topo, switch="ovs", controllers=(("127.0.0.1", 6653),)):
-    """A Mininet network of `topo` (not started) with every switch pointed at `controllers`."""
+    """A Mininet network of `topo` (not started) with every switch pointed at `controllers`
+    (Open vSwitch), or of BMv2 switches that the controller reaches over P4Runtime (`bmv2.py`;
+    their `[[p4runtime]]` sections come from `bmv2.p4runtime_config(net.switches)`)."""
     from functools import partial
 
     from mininet.net import Mininet
@@ -304,14 +306,15 @@ def build_net(topo, switch="ovs", controllers=(("127.0.0.1", 6653),)):
                 print("*** Warning: no controller listening at %s:%d (%s)" % (self.ip, self.port, e), flush=True)
 
     if switch == "ovs":
-        switch_class = partial(OVSSwitch, datapath="user", protocols="OpenFlow13", failMode="secure")
+        net = Mininet(topo=topo, controller=None, autoSetMacs=False, build=False,
+                      switch=partial(OVSSwitch, datapath="user", protocols="OpenFlow13", failMode="secure"))
+        for i, (ip, port) in enumerate(controllers):
+            net.addController("c%d" % i, controller=Remote, ip=ip, port=port)
     elif switch == "bmv2":
-        raise SystemExit("--switch bmv2: the BMv2 switch class (mininet/bmv2.py, issue 16) has not landed yet")
+        from bmv2 import Bmv2Host, Bmv2Switch
+        net = Mininet(topo=topo, switch=Bmv2Switch, host=Bmv2Host, controller=None, autoSetMacs=False, build=False)
     else:
         raise SystemExit("--switch %r: expected ovs or bmv2" % switch)
-    net = Mininet(topo=topo, switch=switch_class, controller=None, autoSetMacs=False, build=False)
-    for i, (ip, port) in enumerate(controllers):
-        net.addController("c%d" % i, controller=Remote, ip=ip, port=port)
     net.build()
     quiet_hosts(net)
     return net
@@ -352,10 +355,13 @@ def api_get(api, path, token=None):
         return json.loads(resp.read().decode())
 
 
-def expected_view(topo):
+def expected_view(topo, switch="ovs"):
     """The device ids and the directed switch-to-switch links (as device-id pairs, with
-    multiplicity) the controller must show for `topo`."""
-    ids = {sw: "of:" + topo.nodeInfo(sw)["dpid"] for sw in topo.switches()}
+    multiplicity) the controller must show for `topo` (BMv2 device ids are the dpids)."""
+    if switch == "bmv2":
+        ids = {sw: "p4:%d" % int(topo.nodeInfo(sw)["dpid"], 16) for sw in topo.switches()}
+    else:
+        ids = {sw: "of:" + topo.nodeInfo(sw)["dpid"] for sw in topo.switches()}
     links = {}
     for a, b in topo.links():
         if a in ids and b in ids:
@@ -364,10 +370,10 @@ def expected_view(topo):
     return ids, links
 
 
-def wait_for_controller(topo, api, token=None, timeout=60.0):
+def wait_for_controller(topo, api, token=None, timeout=60.0, switch="ovs"):
     """Polls the REST API until every switch is up and every link discovered; exits with what is
     missing after `timeout` seconds."""
-    ids, want = expected_view(topo)
+    ids, want = expected_view(topo, switch)
     print("*** Waiting for the controller at %s to discover %d switches and %d links" % (api, len(ids), sum(want.values())), flush=True)
     deadline = time.monotonic() + timeout
     missing_devices, missing_links, error = sorted(ids.values()), sorted(want), None
@@ -540,7 +546,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--topology", default="ring", help="ring, linear, fat-tree, abilene, or a topology file (SNDlib native or JSON)")
     parser.add_argument("--size", type=int, default=4, help="switches (ring, linear) or k (fat-tree)")
-    parser.add_argument("--switch", choices=["ovs", "bmv2"], default="ovs")
+    parser.add_argument("--switch", choices=["ovs", "bmv2"], default="ovs",
+                        help="Open vSwitch (userspace datapath, OpenFlow) or BMv2 simple_switch_grpc (P4Runtime, mininet/bmv2.py)")
+    parser.add_argument("--p4-config", default="prescient-bmv2.toml",
+                        help="with --switch bmv2: where the [[p4runtime]] sections for `prescient run --config` are written")
     parser.add_argument("--controller", action="append", default=[], metavar="HOST:PORT",
                         help="OpenFlow controller address; repeat for several (default 127.0.0.1:6653)")
     parser.add_argument("--api", default="http://127.0.0.1:8080", help="the controller's REST API, polled until it shows the whole topology")
@@ -564,7 +573,7 @@ def main():
     # SIGTERM (a test's cleanup, `timeout`) unwinds through `finally`, so the network is removed.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     topo = make_topo(args.topology, args.size)
-    stop_ovs = ensure_ovs()
+    stop_ovs = ensure_ovs() if args.switch == "ovs" else (lambda: None)
     net = None
     status = 0
     try:
@@ -572,8 +581,13 @@ def main():
         net = build_net(topo, args.switch, parse_controllers(args.controller or ["127.0.0.1:6653"]))
         net.start()
         tcp_ready(net)
+        if args.switch == "bmv2":
+            from bmv2 import p4runtime_config
+            with open(args.p4_config, "w") as f:
+                f.write(p4runtime_config(net.switches))
+            print("*** Wrote %s: start `prescient run --config %s` (or add its sections to yours)" % (args.p4_config, args.p4_config), flush=True)
         if not args.no_wait:
-            wait_for_controller(topo, args.api, args.token, args.wait)
+            wait_for_controller(topo, args.api, args.token, args.wait, args.switch)
         if args.test == "pingall":
             status = 0 if net.pingAll(timeout=PING_TIMEOUT) == 0 else 1
         elif args.test == "iperf":
