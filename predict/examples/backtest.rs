@@ -14,23 +14,52 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let trace = read_trace(std::fs::File::open(path)?, TraceFormat::Auto)?;
     let mut cfg = BacktestConfig::default();
-    if std::env::var("ZERO").is_ok() {
+    if std::env::var("ZERO").is_ok() || trace.names.iter().any(|n| n.contains("->")) {
         cfg.missing = prescient_predict::Missing::Zero;
     }
-    let global = if std::env::var("NOPOOL").is_err() {
+    if std::env::var("VAL").is_ok() {
+        cfg.part = prescient_predict::Part::Validation;
+    }
+    if std::env::var("PUBLISHED").is_ok() {
+        cfg.protocol = prescient_predict::Protocol::Published;
+    }
+    let t0 = std::time::Instant::now();
+    let fitted = if std::env::var("NOPOOL").is_err() {
         prescient_predict::fit_pooled(&trace.columns, trace.interval_secs(), &cfg)
     } else {
-        None
+        prescient_predict::Pooled::default()
     };
-    eprintln!("pooled: {}", global.is_some());
+    let mut global = fitted.clone();
+    if std::env::var("NOTREES").is_ok() {
+        global.boosted = None;
+    } else if std::env::var("PUBLISHED").is_err() && std::env::var("NOCHOOSE").is_err() {
+        let (chosen, tried) =
+            prescient_predict::choose_pooled(&trace.columns, trace.interval_secs(), &cfg, &global);
+        eprintln!("validation: {tried:?}");
+        global = chosen;
+    }
+    eprintln!(
+        "pooled: regression {} trees {} in {:.1} s",
+        fitted.regression.is_some(),
+        fitted.boosted.is_some(),
+        t0.elapsed().as_secs_f64()
+    );
     for kind in models {
         let start = std::time::Instant::now();
         let mut pooled = vec![Score::default(); cfg.horizons.len()];
         let mut series = 0;
         for col in &trace.columns {
-            if let Some(s) =
-                evaluate_series(col, trace.interval_secs(), kind, &cfg, global.as_ref())
-            {
+            if let Some(s) = evaluate_series(
+                col,
+                trace.interval_secs(),
+                kind,
+                &cfg,
+                if kind == ModelKind::Auto {
+                    &global
+                } else {
+                    &fitted
+                },
+            ) {
                 if std::env::var("PER_SERIES").is_ok() {
                     eprintln!("{} {} {:.3e} {}", kind, series, s[0].sse, s[0].n);
                 }

@@ -10,7 +10,9 @@
 //!
 //! The library does not time anything (no clock here); callers time [`evaluate_series`] calls.
 
-use crate::model::{Auto, AutoConfig, Forecaster, ModelKind, Regression, RegressionConfig};
+use crate::model::{
+    Auto, AutoConfig, Boosted, BoostedConfig, Forecaster, ModelKind, Regression, RegressionConfig,
+};
 use crate::predictor::{Predictor, PredictorConfig};
 use crate::season::{detect, periods_for_interval};
 use crate::History;
@@ -25,6 +27,28 @@ pub enum Normalise {
     TrainMax,
     /// Raw values.
     None,
+}
+
+/// How much of the trace the models may see before they forecast.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// Nothing from the test part reaches a model before it is forecast: series are scaled for
+    /// the models by the maximum of their training part, and every setting `auto` chooses is
+    /// chosen on the training and validation parts. Errors are still reported on the scale
+    /// `normalise` names, so figures compare with published ones.
+    Strict,
+    /// The published protocol: models see the series already divided by its maximum over the
+    /// whole trace (a look-ahead: the scale carries a hint of the test part's peak).
+    Published,
+}
+
+/// Which part of the trace is scored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    /// The validation part (for choosing settings; the test part is then never run).
+    Validation,
+    /// The test part (the reported figures).
+    Test,
 }
 
 /// What an empty cell means.
@@ -51,6 +75,10 @@ pub struct BacktestConfig {
     pub train: f64,
     /// Fraction of rows after training used for validation (warm-up of weights and intervals).
     pub validation: f64,
+    /// What the models may see (strict by default).
+    pub protocol: Protocol,
+    /// Which part is scored.
+    pub part: Part,
 }
 
 impl Default for BacktestConfig {
@@ -62,6 +90,8 @@ impl Default for BacktestConfig {
             refit_daily: true,
             train: 0.7,
             validation: 0.1,
+            protocol: Protocol::Strict,
+            part: Part::Test,
         }
     }
 }
@@ -167,9 +197,29 @@ pub fn split_points(rows: usize, cfg: &BacktestConfig) -> (usize, usize) {
     (train_end, val_end.max(train_end))
 }
 
-/// The series as the protocol sees it: missing cells per `cfg.missing`, scaled per
+/// The series as the protocol scores it: missing cells per `cfg.missing`, scaled per
 /// `cfg.normalise`; `None` when it has no positive value or too few rows.
 pub fn prepare(values: &[Option<f64>], cfg: &BacktestConfig) -> Option<Vec<Option<f64>>> {
+    prepared(values, cfg).map(|p| p.scored)
+}
+
+/// A series ready for the backtest: what is scored, what the models see, and the factor from
+/// the models' scale to the scored one.
+struct Prepared {
+    scored: Vec<Option<f64>>,
+    seen: Vec<Option<f64>>,
+    seen_to_scored: f64,
+}
+
+fn max_of(values: &[Option<f64>]) -> f64 {
+    values
+        .iter()
+        .flatten()
+        .copied()
+        .fold(f64::NEG_INFINITY, f64::max)
+}
+
+fn prepared(values: &[Option<f64>], cfg: &BacktestConfig) -> Option<Prepared> {
     let zero_filled: Vec<Option<f64>>;
     let values = match cfg.missing {
         Missing::Skip => values,
@@ -183,34 +233,64 @@ pub fn prepare(values: &[Option<f64>], cfg: &BacktestConfig) -> Option<Vec<Optio
     if train_end < 2 || val_end >= n {
         return None;
     }
-    let scope = match cfg.normalise {
-        Normalise::TrainMax => values.get(..train_end)?,
-        _ => values,
-    };
-    let max = scope
-        .iter()
-        .flatten()
-        .copied()
-        .fold(f64::NEG_INFINITY, f64::max);
-    let scale = match cfg.normalise {
+    let train_max = max_of(values.get(..train_end)?);
+    let scored_scale = match cfg.normalise {
         Normalise::None => 1.0,
-        _ if max > 0.0 => max,
-        _ => return None,
+        Normalise::TrainMax if train_max > 0.0 => train_max,
+        Normalise::Max => Some(max_of(values)).filter(|&m| m > 0.0)?,
+        Normalise::TrainMax => return None,
     };
-    Some(values.iter().map(|v| v.map(|v| v / scale)).collect())
+    // Under the strict protocol the models never see a scale taken from the test part. A
+    // series silent through its training part is seen unscaled until it has a maximum.
+    let seen_scale = match (cfg.protocol, cfg.normalise) {
+        (_, Normalise::None) => 1.0,
+        (Protocol::Strict, _) if train_max > 0.0 => train_max,
+        (Protocol::Strict, _) => scored_scale,
+        (Protocol::Published, _) => scored_scale,
+    };
+    let scale = |s: f64| -> Vec<Option<f64>> { values.iter().map(|v| v.map(|v| v / s)).collect() };
+    Some(Prepared {
+        scored: scale(scored_scale),
+        seen: scale(seen_scale),
+        seen_to_scored: seen_scale / scored_scale,
+    })
 }
 
-/// Fits one regression on the pooled training parts of all `columns` (prepared as by
-/// [`prepare`]); model `auto` then adds it to its candidates. `None` if no series qualifies.
+/// Models fitted once on the pooled training parts of every series of a trace; model `auto` adds
+/// them to its candidates, and `pooled-regression` / `boosted-trees` are scored with them.
+#[derive(Debug, Clone, Default)]
+pub struct Pooled {
+    /// The regression with coefficients shared by every series.
+    pub regression: Option<Regression>,
+    /// The gradient-boosted trees shared by every series.
+    pub boosted: Option<Boosted>,
+}
+
+impl Pooled {
+    /// The pooled models as extra candidates of `auto`.
+    fn extras(&self) -> Vec<Box<dyn Forecaster>> {
+        let mut out: Vec<Box<dyn Forecaster>> = Vec::new();
+        if let Some(r) = &self.regression {
+            out.push(Box::new(r.clone()));
+        }
+        if let Some(b) = &self.boosted {
+            out.push(Box::new(b.clone()));
+        }
+        out
+    }
+}
+
+/// Fits the pooled models on the training parts of all `columns` (each prepared as the
+/// protocol shows it to models). Models that cannot be fitted are left out.
 pub fn fit_pooled(
     columns: &[Vec<Option<f64>>],
     interval_secs: Option<u64>,
     cfg: &BacktestConfig,
-) -> Option<Regression> {
+) -> Pooled {
     let mut histories = Vec::new();
     let mut total: Vec<f64> = Vec::new();
     for col in columns {
-        let Some(scaled) = prepare(col, cfg) else {
+        let Some(scaled) = prepared(col, cfg).map(|p| p.seen) else {
             continue;
         };
         let (train_end, _) = split_points(scaled.len(), cfg);
@@ -227,24 +307,94 @@ pub fn fit_pooled(
     }
     // Seasons of the aggregate: what the series share.
     let seasons = detect(&total, interval_secs);
-    Regression::fit_pooled(
-        histories.iter(),
-        seasons,
-        RegressionConfig::for_seasons(seasons),
-    )
+    Pooled {
+        regression: Regression::fit_pooled(
+            histories.iter(),
+            seasons,
+            RegressionConfig::for_seasons(seasons),
+        ),
+        boosted: Boosted::fit_pooled(histories.iter(), seasons, BoostedConfig::default()),
+    }
+}
+
+/// Pooled MSE of model `auto` over every series' validation part, summed over the horizons.
+fn validation_error(
+    columns: &[Vec<Option<f64>>],
+    interval_secs: Option<u64>,
+    cfg: &BacktestConfig,
+    pooled: &Pooled,
+) -> f64 {
+    let cfg = BacktestConfig {
+        part: Part::Validation,
+        ..cfg.clone()
+    };
+    let mut total = vec![Score::default(); cfg.horizons.len()];
+    for col in columns {
+        if let Some(s) = evaluate_series(col, interval_secs, ModelKind::Auto, &cfg, pooled) {
+            total.iter_mut().zip(&s).for_each(|(t, s)| t.merge(s));
+        }
+    }
+    total
+        .iter()
+        .map(|s| if s.n > 0 { s.sse / s.n as f64 } else { 0.0 })
+        .sum()
+}
+
+/// Which pooled models `auto` keeps: each subset of `fitted` is run on the validation part
+/// and the one with the lowest error wins (the test part is never looked at). Returns the
+/// chosen pool and, for the report, each subset's name and validation error.
+pub fn choose_pooled(
+    columns: &[Vec<Option<f64>>],
+    interval_secs: Option<u64>,
+    cfg: &BacktestConfig,
+    fitted: &Pooled,
+) -> (Pooled, Vec<(String, f64)>) {
+    let mut tried: Vec<(Pooled, String, f64)> = Vec::new();
+    for with_regression in [false, true] {
+        for with_trees in [false, true] {
+            let regression = fitted.regression.clone().filter(|_| with_regression);
+            let boosted = fitted.boosted.clone().filter(|_| with_trees);
+            if (with_regression && regression.is_none()) || (with_trees && boosted.is_none()) {
+                continue;
+            }
+            let pool = Pooled {
+                regression,
+                boosted,
+            };
+            let name = match (with_regression, with_trees) {
+                (false, false) => "per-series candidates only",
+                (true, false) => "+ pooled regression",
+                (false, true) => "+ boosted trees",
+                (true, true) => "+ pooled regression + boosted trees",
+            };
+            let err = validation_error(columns, interval_secs, cfg, &pool);
+            tried.push((pool, name.to_string(), err));
+        }
+    }
+    let report = tried.iter().map(|(_, n, e)| (n.clone(), *e)).collect();
+    let best = tried
+        .into_iter()
+        .min_by(|a, b| a.2.total_cmp(&b.2))
+        .map(|t| t.0)
+        .unwrap_or_default();
+    (best, report)
 }
 
 /// Backtests `kind` on one series; returns one score per configured horizon, or `None` when the
-/// series has no positive value or too little training data. With `pooled`, model `auto` also
-/// weighs the pooled regression.
+/// series has no positive value or too little training data. Model `auto` also weighs the
+/// `pooled` models, and the pooled kinds are scored with them.
 pub fn evaluate_series(
     values: &[Option<f64>],
     interval_secs: Option<u64>,
     kind: ModelKind,
     cfg: &BacktestConfig,
-    pooled: Option<&Regression>,
+    pooled: &Pooled,
 ) -> Option<Vec<Score>> {
-    let scaled = prepare(values, cfg)?;
+    let Prepared {
+        scored,
+        seen: scaled,
+        seen_to_scored,
+    } = prepared(values, cfg)?;
     let n = scaled.len();
     let (train_end, val_end) = split_points(n, cfg);
     let train: Vec<f64> = scaled
@@ -268,12 +418,25 @@ pub fn evaluate_series(
         horizon,
         ..PredictorConfig::default()
     };
-    let model: Box<dyn Forecaster> = match (kind, pooled) {
-        (ModelKind::Auto, Some(g)) => Box::new(Auto::with_extra(
+    let model: Box<dyn Forecaster> = match kind {
+        // Tracking only the scored horizons keeps the weights of each exactly as a live
+        // predictor's and spares forecasting steps nobody scores.
+        ModelKind::Auto => Box::new(Auto::with_extra(
             seasons,
-            AutoConfig::default(),
-            vec![Box::new(g.clone())],
+            AutoConfig {
+                tracked_horizon: horizon,
+                ..AutoConfig::default()
+            },
+            pooled.extras(),
         )),
+        ModelKind::PooledRegression => match &pooled.regression {
+            Some(r) => Box::new(r.clone()),
+            None => kind.build(seasons),
+        },
+        ModelKind::Boosted => match &pooled.boosted {
+            Some(b) => Box::new(b.clone()),
+            None => kind.build(seasons),
+        },
         _ => kind.build(seasons),
     };
     let mut p = Predictor::with_model(model, pcfg);
@@ -283,10 +446,20 @@ pub fn evaluate_series(
     // Forecasts from recent origins, newest first; origin t forecasts rows t, t+1, ….
     let mut recent: std::collections::VecDeque<crate::Forecast> =
         std::collections::VecDeque::with_capacity(horizon + 1);
-    for (t, &actual) in scaled.iter().enumerate().skip(train_end) {
+    let (score_from, score_to) = match cfg.part {
+        Part::Validation => (train_end, val_end),
+        Part::Test => (val_end, n),
+    };
+    for (t, &actual) in scaled
+        .iter()
+        .enumerate()
+        .skip(train_end)
+        .take(score_to - train_end)
+    {
         recent.push_front(p.forecast(horizon));
         recent.truncate(horizon);
-        if let (true, Some(y)) = (t >= val_end, actual) {
+        let truth = scored.get(t).copied().flatten();
+        if let (true, Some(y)) = (t >= score_from, truth) {
             for (score, &h) in scores.iter_mut().zip(&cfg.horizons) {
                 let Some(f) = recent.get(h - 1) else { continue };
                 let (Some(&point), Some(b80), Some(b95)) =
@@ -294,12 +467,13 @@ pub fn evaluate_series(
                 else {
                     continue;
                 };
-                let e = y - point;
+                let k = seen_to_scored;
+                let e = y - point * k;
                 score.sse += e * e;
                 score.sae += e.abs();
                 score.n += 1;
-                score.in80 += u64::from(b80.0 <= y && y <= b80.1);
-                score.in95 += u64::from(b95.0 <= y && y <= b95.1);
+                score.in80 += u64::from(b80.0 * k <= y && y <= b80.1 * k);
+                score.in95 += u64::from(b95.0 * k <= y && y <= b95.1 * k);
             }
         }
         p.observe(actual);
@@ -326,8 +500,10 @@ mod tests {
             })
             .collect();
         let cfg = BacktestConfig::default();
-        let naive = evaluate_series(&v, Some(300), ModelKind::Naive, &cfg, None).expect("scored");
-        let auto = evaluate_series(&v, Some(300), ModelKind::Auto, &cfg, None).expect("scored");
+        let naive = evaluate_series(&v, Some(300), ModelKind::Naive, &cfg, &Pooled::default())
+            .expect("scored");
+        let auto = evaluate_series(&v, Some(300), ModelKind::Auto, &cfg, &Pooled::default())
+            .expect("scored");
         let mse = |s: &Score| s.sse / s.n as f64;
         assert!(
             mse(&auto[0]) < 0.8 * mse(&naive[0]),
@@ -343,8 +519,14 @@ mod tests {
         for c in v.iter_mut().skip(900).step_by(2) {
             *c = None;
         }
-        let s = evaluate_series(&v, None, ModelKind::Naive, &BacktestConfig::default(), None)
-            .expect("scored");
+        let s = evaluate_series(
+            &v,
+            None,
+            ModelKind::Naive,
+            &BacktestConfig::default(),
+            &Pooled::default(),
+        )
+        .expect("scored");
         assert_eq!(s[0].n, 150);
     }
 }

@@ -18,7 +18,8 @@ pub mod store;
 pub mod trace;
 
 pub use backtest::{
-    evaluate_series, fit_pooled, prepare, BacktestConfig, BacktestRow, Missing, Normalise, Score,
+    choose_pooled, evaluate_series, fit_pooled, prepare, BacktestConfig, BacktestRow, Missing,
+    Normalise, Part, Pooled, Protocol, Score,
 };
 pub use calendar::{Calendar, Event, Scope};
 pub use error::PredictError;

@@ -73,6 +73,51 @@ impl Trace {
         u64::try_from(*m).ok()
     }
 
+    /// Inserts empty rows where the timestamps skip whole intervals (a snapshot missing from the
+    /// source), so that every row is one interval after the previous and seasons stay aligned
+    /// with the clock. Skips that are not whole intervals, or that would add more rows than the
+    /// trace has, are left alone.
+    pub fn regrid(&mut self) {
+        let Some(step) = self.interval_secs().and_then(|s| i64::try_from(s).ok()) else {
+            return;
+        };
+        let Some(times) = self.times.as_ref() else {
+            return;
+        };
+        let missing: usize = times
+            .windows(2)
+            .map(|w| w[1] - w[0])
+            .filter(|&d| d > step && d % step == 0)
+            .map(|d| usize::try_from(d / step - 1).unwrap_or(usize::MAX))
+            .fold(0usize, usize::saturating_add);
+        if missing == 0 || missing > times.len() {
+            return;
+        }
+        let mut new_times = Vec::with_capacity(times.len() + missing);
+        let mut new_columns: Vec<Vec<Option<f64>>> = self
+            .columns
+            .iter()
+            .map(|_| Vec::with_capacity(times.len() + missing))
+            .collect();
+        for (i, &t) in times.iter().enumerate() {
+            if let Some(&prev) = i.checked_sub(1).and_then(|j| times.get(j)) {
+                let d = t - prev;
+                if d > step && d % step == 0 {
+                    for k in 1..d / step {
+                        new_times.push(prev + k * step);
+                        new_columns.iter_mut().for_each(|c| c.push(None));
+                    }
+                }
+            }
+            new_times.push(t);
+            for (new, old) in new_columns.iter_mut().zip(&self.columns) {
+                new.push(old.get(i).copied().flatten());
+            }
+        }
+        self.times = Some(new_times);
+        self.columns = new_columns;
+    }
+
     /// Number of missing cells.
     pub fn missing(&self) -> usize {
         self.columns
@@ -177,12 +222,15 @@ pub fn read_trace<R: Read>(input: R, format: TraceFormat) -> Result<Trace, Predi
         }
         f => f,
     };
+    let time_header = header.first().is_some_and(|h| {
+        ["time", "timestamp", "epoch"]
+            .iter()
+            .any(|n| h.trim().eq_ignore_ascii_case(n))
+    });
     let time_col = match format {
         TraceFormat::Abilene | TraceFormat::Isp => true,
         _ => {
-            header
-                .first()
-                .is_some_and(|h| h.trim().eq_ignore_ascii_case("time"))
+            time_header
                 || rows
                     .first()
                     .and_then(|r| r.1.first())
@@ -217,10 +265,12 @@ pub fn read_trace<R: Read>(input: R, format: TraceFormat) -> Result<Trace, Predi
         }
         if time_col {
             let c = cells.first().map(String::as_str).unwrap_or("");
-            let t = parse_timestamp(c).ok_or_else(|| PredictError::BadTimestamp {
-                line: *line,
-                value: c.to_string(),
-            })?;
+            let t = parse_timestamp(c)
+                .or_else(|| time_header.then(|| parse_epoch(c)).flatten())
+                .ok_or_else(|| PredictError::BadTimestamp {
+                    line: *line,
+                    value: c.to_string(),
+                })?;
             times.push(t);
         }
         for (j, col) in columns.iter_mut().enumerate() {
@@ -252,11 +302,24 @@ pub fn read_trace<R: Read>(input: R, format: TraceFormat) -> Result<Trace, Predi
     names.retain(|_| k.next().copied().unwrap_or(true));
     let mut k = keep.iter();
     columns.retain(|_| k.next().copied().unwrap_or(true));
-    Ok(Trace {
+    let mut trace = Trace {
         names,
         times: time_col.then_some(times),
         columns,
-    })
+    };
+    trace.regrid();
+    Ok(trace)
+}
+
+/// Parses seconds (or milliseconds, when too large for seconds) since the epoch.
+fn parse_epoch(s: &str) -> Option<i64> {
+    let v: f64 = s.trim().trim_matches('"').parse().ok()?;
+    if !v.is_finite() || v < 0.0 {
+        return None;
+    }
+    // Past the year 5138 in seconds: the column counts milliseconds.
+    let secs = if v >= 1e11 { v / 1000.0 } else { v };
+    Some(secs.floor() as i64)
 }
 
 #[cfg(test)]
@@ -285,6 +348,27 @@ mod tests {
         assert_eq!(t.names, vec!["traffic"]);
         assert_eq!(t.columns[0], vec![Some(4838.665), Some(4845.177)]);
         assert!(read_trace(src.as_bytes(), TraceFormat::Abilene).is_err());
+    }
+
+    #[test]
+    fn skipped_snapshots_become_empty_rows_and_epoch_times_parse() {
+        let src = "time,a->b\n2004-03-01T00:00,1\n2004-03-01T00:05,2\n2004-03-01T00:20,5\n2004-03-01T00:25,6\n";
+        let t = read_trace(src.as_bytes(), TraceFormat::Auto).expect("parses");
+        assert_eq!(t.rows(), 6);
+        assert_eq!(
+            t.columns[0],
+            vec![Some(1.0), Some(2.0), None, None, Some(5.0), Some(6.0)]
+        );
+        let epoch = "timestamp,x\n1700000000,1\n1700000060,2\n1700000120,3\n1700000240,4\n";
+        let t = read_trace(epoch.as_bytes(), TraceFormat::Auto).expect("parses");
+        assert_eq!(t.interval_secs(), Some(60));
+        assert_eq!(
+            t.columns[0],
+            vec![Some(1.0), Some(2.0), Some(3.0), None, Some(4.0)]
+        );
+        let ms = "time,x\n1700000000000,1\n1700000001000,2\n";
+        let t = read_trace(ms.as_bytes(), TraceFormat::Auto).expect("parses");
+        assert_eq!(t.interval_secs(), Some(1));
     }
 
     #[test]

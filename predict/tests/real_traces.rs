@@ -39,7 +39,13 @@ fn abilene_naive_reproduces_the_published_reference() {
     };
     let mut total = Score::default();
     for col in &trace.columns {
-        if let Some(s) = evaluate_series(col, trace.interval_secs(), ModelKind::Naive, &cfg, None) {
+        if let Some(s) = evaluate_series(
+            col,
+            trace.interval_secs(),
+            ModelKind::Naive,
+            &cfg,
+            &Default::default(),
+        ) {
             total.merge(&s[0]);
         }
     }

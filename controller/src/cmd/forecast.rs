@@ -5,8 +5,8 @@
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use prescient_predict::{
-    evaluate_series, fit_pooled, read_trace, BacktestConfig, BacktestRow, Missing, ModelKind,
-    Normalise, Score, TraceFormat,
+    choose_pooled, evaluate_series, fit_pooled, read_trace, BacktestConfig, BacktestRow, Missing,
+    ModelKind, Normalise, Pooled, Protocol, Score, TraceFormat,
 };
 use std::time::Instant;
 
@@ -22,7 +22,8 @@ pub struct BacktestArgs {
     /// Steps ahead to score, comma separated.
     #[arg(long, value_delimiter = ',', default_value = "1,2,3")]
     pub horizon: Vec<usize>,
-    /// Models, comma separated: naive, seasonal-naive, ets, regression, auto, or all.
+    /// Models, comma separated: naive, seasonal-naive, ets, regression, ar12, pooled-regression,
+    /// boosted-trees, auto, or all.
     #[arg(long, value_delimiter = ',', default_value = "all")]
     pub model: Vec<String>,
     /// Scaling of each series: max (its maximum over the whole trace, the published protocol),
@@ -34,9 +35,17 @@ pub struct BacktestArgs {
     /// demands; skip otherwise).
     #[arg(long, default_value = "auto")]
     pub missing: String,
-    /// Do not give model `auto` the regression pooled over all series of the trace.
+    /// Do not fit models pooled over all series of the trace (`auto` then weighs per-series
+    /// candidates only).
     #[arg(long)]
     pub no_pooled: bool,
+    /// strict: nothing from the test part reaches a model (series scaled for the models by
+    /// their training maximum; which pooled models `auto` weighs is chosen on the validation
+    /// part); published: the literature's protocol (series scaled by their whole-trace maximum,
+    /// `auto` weighs the pooled regression). Errors are reported on the `--normalise` scale
+    /// either way.
+    #[arg(long, default_value = "strict")]
+    pub protocol: String,
     /// Print a JSON list of rows instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -73,10 +82,16 @@ pub fn backtest(args: BacktestArgs) -> anyhow::Result<()> {
         "none" => Normalise::None,
         other => anyhow::bail!("--normalise {other:?}: expected max, train-max or none"),
     };
+    let protocol = match args.protocol.as_str() {
+        "strict" => Protocol::Strict,
+        "published" => Protocol::Published,
+        other => anyhow::bail!("--protocol {other:?}: expected strict or published"),
+    };
     let cfg = BacktestConfig {
         horizons: args.horizon.clone(),
         normalise,
         missing,
+        protocol,
         ..Default::default()
     };
     cfg.validate()?;
@@ -103,19 +118,59 @@ pub fn backtest(args: BacktestArgs) -> anyhow::Result<()> {
         ProgressStyle::with_template("{msg:>15} [{bar:40}] {pos}/{len} series, eta {eta}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
+    let needs_pool = kinds.iter().any(|k| {
+        matches!(
+            k,
+            ModelKind::Auto | ModelKind::PooledRegression | ModelKind::Boosted
+        )
+    });
+    let pool_start = Instant::now();
+    let fitted = if needs_pool && !args.no_pooled {
+        fit_pooled(&trace.columns, interval, &cfg)
+    } else {
+        Pooled::default()
+    };
+    let pool_secs = pool_start.elapsed().as_secs_f64();
+    let for_auto = match protocol {
+        _ if !kinds.contains(&ModelKind::Auto) => Pooled::default(),
+        Protocol::Published => Pooled {
+            regression: fitted.regression.clone(),
+            boosted: None,
+        },
+        Protocol::Strict => {
+            let (chosen, tried) = choose_pooled(&trace.columns, interval, &cfg, &fitted);
+            if !args.json {
+                for (name, err) in &tried {
+                    eprintln!(
+                        "auto on the validation part, {name}: MSE (sum over horizons) {err:.4e}"
+                    );
+                }
+            }
+            chosen
+        }
+    };
+    if !args.json && needs_pool {
+        eprintln!(
+            "pooled models fitted in {pool_secs:.1} s: regression {}, boosted trees {}; auto weighs regression {}, trees {}",
+            fitted.regression.is_some(),
+            fitted.boosted.is_some(),
+            for_auto.regression.is_some(),
+            for_auto.boosted.is_some()
+        );
+    }
     let mut rows = Vec::new();
     for kind in kinds {
         bar.set_message(kind.name());
         let start = Instant::now();
-        let pooled = if kind == ModelKind::Auto && !args.no_pooled {
-            fit_pooled(&trace.columns, interval, &cfg)
+        let pooled = if kind == ModelKind::Auto {
+            &for_auto
         } else {
-            None
+            &fitted
         };
         let mut total = vec![Score::default(); cfg.horizons.len()];
         let mut series = 0usize;
         for col in &trace.columns {
-            if let Some(scores) = evaluate_series(col, interval, kind, &cfg, pooled.as_ref()) {
+            if let Some(scores) = evaluate_series(col, interval, kind, &cfg, pooled) {
                 series += 1;
                 total.iter_mut().zip(&scores).for_each(|(t, s)| t.merge(s));
             }
@@ -138,12 +193,12 @@ pub fn backtest(args: BacktestArgs) -> anyhow::Result<()> {
 
 fn print_table(rows: &[BacktestRow]) {
     println!(
-        "{:<15} {:>3} {:>11} {:>11} {:>9} {:>7} {:>7} {:>10} {:>9}",
+        "{:<17} {:>3} {:>11} {:>11} {:>9} {:>7} {:>7} {:>10} {:>9}",
         "model", "h", "MSE", "MAE", "RMSE", "cov80", "cov95", "s/series", "points"
     );
     for r in rows {
         println!(
-            "{:<15} {:>3} {:>11.4e} {:>11.4e} {:>9.5} {:>7.3} {:>7.3} {:>10.4} {:>9}",
+            "{:<17} {:>3} {:>11.4e} {:>11.4e} {:>9.5} {:>7.3} {:>7.3} {:>10.4} {:>9}",
             r.model,
             r.horizon,
             r.mse,

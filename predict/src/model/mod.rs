@@ -6,12 +6,16 @@
 //! then after each `History::push` exactly one `observe`; `forecast` may be called at any time and
 //! never changes state.
 
+mod ar;
 mod auto;
+mod boosted;
 mod ets;
 mod naive;
 mod regression;
 
+pub use ar::{Ar, AR_LAGS};
 pub use auto::{Auto, AutoConfig};
+pub use boosted::{Boosted, BoostedConfig};
 pub use ets::Ets;
 pub use naive::{Naive, SeasonalNaive};
 pub use regression::{Regression, RegressionConfig};
@@ -46,17 +50,28 @@ pub enum ModelKind {
     Ets,
     /// Robust linear regression on lags, seasonal lags and calendar features.
     Regression,
+    /// Ordinary least squares on the last 12 values: the reference autoregression.
+    Ar,
+    /// The regression fitted once on the pooled rows of every series of a trace (per series
+    /// where there is no pool).
+    PooledRegression,
+    /// Gradient-boosted trees (smartcore) on standardised lags and calendar phases, pooled over
+    /// the series of a trace (fitted on the series' own history where there is no pool).
+    Boosted,
     /// Per-series combination of the others, weighted by their recent error.
     Auto,
 }
 
 impl ModelKind {
     /// All models, `auto` last.
-    pub const ALL: [ModelKind; 5] = [
+    pub const ALL: [ModelKind; 8] = [
         ModelKind::Naive,
         ModelKind::SeasonalNaive,
         ModelKind::Ets,
         ModelKind::Regression,
+        ModelKind::Ar,
+        ModelKind::PooledRegression,
+        ModelKind::Boosted,
         ModelKind::Auto,
     ];
 
@@ -67,6 +82,9 @@ impl ModelKind {
             ModelKind::SeasonalNaive => "seasonal-naive",
             ModelKind::Ets => "ets",
             ModelKind::Regression => "regression",
+            ModelKind::Ar => "ar12",
+            ModelKind::PooledRegression => "pooled-regression",
+            ModelKind::Boosted => "boosted-trees",
             ModelKind::Auto => "auto",
         }
     }
@@ -80,6 +98,12 @@ impl ModelKind {
             ModelKind::Regression => {
                 Box::new(Regression::new(seasons, RegressionConfig::default()))
             }
+            ModelKind::Ar => Box::new(Ar::new()),
+            ModelKind::PooledRegression => Box::new(Regression::new(
+                seasons,
+                RegressionConfig::for_seasons(seasons),
+            )),
+            ModelKind::Boosted => Box::new(Boosted::new(seasons, BoostedConfig::default())),
             ModelKind::Auto => Box::new(Auto::new(seasons, AutoConfig::default())),
         }
     }

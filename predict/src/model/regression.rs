@@ -248,7 +248,11 @@ impl Regression {
 
 impl Forecaster for Regression {
     fn kind(&self) -> ModelKind {
-        ModelKind::Regression
+        if self.pooled {
+            ModelKind::PooledRegression
+        } else {
+            ModelKind::Regression
+        }
     }
 
     fn fit(&mut self, hist: &History) {

@@ -5,9 +5,12 @@
 //! Invariant: `pending[i]` holds the candidates' forecasts made `i + 1` observations ago, so the
 //! forecast of step `s` made at that origin is scored against the observation `s` steps later.
 
-use super::{Ets, Forecaster, ModelKind, Naive, Regression, RegressionConfig, SeasonalNaive};
+mod guard;
+
+use super::{Ar, Ets, Forecaster, ModelKind, Naive, Regression, RegressionConfig, SeasonalNaive};
 use crate::linalg::NormalEquations;
 use crate::{History, Seasons};
+use guard::Guard;
 use std::collections::VecDeque;
 
 /// Tunables of model `auto`.
@@ -46,13 +49,40 @@ impl Default for AutoConfig {
     }
 }
 
-/// Exponentially weighted mean of squared errors; NaN until the first error.
-fn ew_update(m: &mut f64, e2: f64, decay: f64) {
-    *m = if m.is_finite() {
-        *m + decay * (e2 - *m)
-    } else {
-        e2
-    };
+/// Exponentially weighted mean of squared errors, bias-corrected: until `memory` errors have been
+/// seen it is their plain mean (a slow memory must not stay stuck on its first error).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct Ewm {
+    /// The weighted mean; meaningless while `n == 0`.
+    pub mean: f64,
+    /// Errors seen.
+    pub n: u64,
+}
+
+impl Ewm {
+    /// Takes one squared error with forgetting `decay` (1 / memory).
+    pub fn update(&mut self, e2: f64, decay: f64) {
+        if !e2.is_finite() {
+            return;
+        }
+        self.n += 1;
+        let rate = decay.max(1.0 / self.n as f64);
+        self.mean += rate * (e2 - self.mean);
+    }
+
+    /// True once an error has been seen.
+    pub fn is_scored(&self) -> bool {
+        self.n > 0
+    }
+
+    /// The mean, NaN before the first error.
+    pub fn value(&self) -> f64 {
+        if self.is_scored() {
+            self.mean
+        } else {
+            f64::NAN
+        }
+    }
 }
 
 /// Normalised `mse^-power` weights; an unscored entry counts as weight one before normalising.
@@ -72,7 +102,8 @@ fn inverse_power_weights(mse: impl Iterator<Item = f64>, power: f64) -> Vec<f64>
         .collect()
 }
 
-/// Error-weighted combination of naive, seasonal naive, ETS and regression.
+/// Error-weighted combination of naive, seasonal naive, ETS, regression and the reference
+/// autoregression, guarded against losing to the best of them.
 ///
 /// Two levels: for each memory of the ladder, candidates are weighted by `mse^-power` of their
 /// errors under that memory (one combination per rung); the rungs' combinations are themselves
@@ -85,9 +116,9 @@ pub struct Auto {
     /// Forgetting factor of each rung of the memory ladder.
     decays: Vec<f64>,
     /// Exponentially weighted mean squared error, `[rung][candidate][horizon - 1]`.
-    mse: Vec<Vec<Vec<f64>>>,
+    mse: Vec<Vec<Vec<Ewm>>>,
     /// Same for each rung's combined forecast, `[rung][horizon - 1]`, with `selector_decay`.
-    rung_mse: Vec<Vec<f64>>,
+    rung_mse: Vec<Vec<Ewm>>,
     selector_decay: f64,
     /// Candidates' forecasts at recent origins, newest first: `[origin][candidate][step - 1]`.
     pending: VecDeque<Vec<Vec<f64>>>,
@@ -102,8 +133,12 @@ pub struct Auto {
     pending_base: VecDeque<Vec<f64>>,
     pending_stacked: VecDeque<Vec<f64>>,
     /// Selector-memory MSE of the base combination and of the stacked one, per horizon.
-    base_mse: Vec<f64>,
-    stacked_mse: Vec<f64>,
+    base_mse: Vec<Ewm>,
+    stacked_mse: Vec<Ewm>,
+    /// The combination before the guard at recent origins: `[origin][step - 1]`.
+    pending_mixed: VecDeque<Vec<f64>>,
+    /// Per horizon, the guard against losing to the best single candidate.
+    guards: Vec<Guard>,
     /// `hist.pushed()` at which `pending[0]` was made.
     made_at: u64,
 }
@@ -124,20 +159,25 @@ impl Auto {
                 seasons,
                 RegressionConfig::for_seasons(seasons),
             )),
+            Box::new(Ar::new()),
         ];
         candidates.extend(extra);
         let day = seasons.day.unwrap_or(288);
+        // Memories are spans of time (15 min, 1 h, 4 h, a day) with a floor in steps: at long
+        // intervals, or when the "day" is a short period found blind, a memory of one or two
+        // steps would weigh the candidates by noise.
         let memories: Vec<usize> = match cfg.memory {
             Some(m) => vec![m],
-            None => vec![day / 96, day / 24, day / 6],
+            None => vec![(day / 96).max(4), (day / 24).max(12), (day / 6).max(48)],
         };
         let decays: Vec<f64> = memories.iter().map(|&m| 1.0 / m.max(2) as f64).collect();
-        let selector = cfg.selector_memory.unwrap_or(day).max(2);
+        let selector = cfg.selector_memory.unwrap_or(day.max(96)).max(2);
+        let guard_memory = (4 * day).max(384);
         let h = cfg.tracked_horizon.max(1);
         let n_cand = candidates.len();
         Self {
-            mse: vec![vec![vec![f64::NAN; h]; candidates.len()]; decays.len()],
-            rung_mse: vec![vec![f64::NAN; h]; decays.len()],
+            mse: vec![vec![vec![Ewm::default(); h]; candidates.len()]; decays.len()],
+            rung_mse: vec![vec![Ewm::default(); h]; decays.len()],
             decays,
             selector_decay: 1.0 / selector as f64,
             candidates,
@@ -147,8 +187,10 @@ impl Auto {
             beta: vec![None; h],
             pending_base: VecDeque::with_capacity(h + 1),
             pending_stacked: VecDeque::with_capacity(h + 1),
-            base_mse: vec![f64::NAN; h],
-            stacked_mse: vec![f64::NAN; h],
+            base_mse: vec![Ewm::default(); h],
+            stacked_mse: vec![Ewm::default(); h],
+            pending_mixed: VecDeque::with_capacity(h + 1),
+            guards: vec![Guard::new(n_cand, 1.0 / guard_memory as f64); h],
             made_at: u64::MAX,
             cfg: AutoConfig {
                 tracked_horizon: h,
@@ -168,22 +210,34 @@ impl Auto {
             (0..self.candidates.len()).map(|c| {
                 rung.and_then(|m| m.get(c))
                     .and_then(|m| m.get(hi))
-                    .copied()
-                    .unwrap_or(f64::NAN)
+                    .map_or(f64::NAN, Ewm::value)
             }),
             self.cfg.power,
         )
     }
 
-    /// Effective weight of each candidate for forecast step `step`: the base combination's
-    /// weights (which sum to one) moved by the stacking correction in proportion to its share.
+    /// Effective weight of each candidate for forecast step `step`: the combination's weights
+    /// moved by the guard towards its anchor candidate.
     pub fn weights(&self, step: usize) -> Vec<(ModelKind, f64)> {
+        let hi = self.horizon_index(step);
+        let mut w = self.mixed_weights(step);
+        if let Some((anchor, g)) = self.guards.get(hi).and_then(Guard::anchor) {
+            for (i, (_, wi)) in w.iter_mut().enumerate() {
+                *wi = g * *wi + if i == anchor { 1.0 - g } else { 0.0 };
+            }
+        }
+        w
+    }
+
+    /// Weights before the guard: the base combination's weights (which sum to one) moved by the
+    /// stacking correction in proportion to its share.
+    fn mixed_weights(&self, step: usize) -> Vec<(ModelKind, f64)> {
         let hi = self.horizon_index(step);
         let base = self.base_weights(step);
         let top = inverse_power_weights(
             [
-                self.base_mse.get(hi).copied().unwrap_or(f64::NAN),
-                self.stacked_mse.get(hi).copied().unwrap_or(f64::NAN),
+                self.base_mse.get(hi).map_or(f64::NAN, Ewm::value),
+                self.stacked_mse.get(hi).map_or(f64::NAN, Ewm::value),
             ]
             .into_iter(),
             self.cfg.power,
@@ -223,7 +277,7 @@ impl Auto {
         let top = inverse_power_weights(
             self.rung_mse
                 .iter()
-                .map(|m| m.get(hi).copied().unwrap_or(f64::NAN)),
+                .map(|m| m.get(hi).map_or(f64::NAN, Ewm::value)),
             self.cfg.power,
         );
         let mut w = vec![0.0; self.candidates.len()];
@@ -305,6 +359,14 @@ impl Auto {
             })
             .collect();
         let stacked: Vec<f64> = (1..=h).map(|s| dot(&self.stacked_weights(s), s)).collect();
+        let mixed: Vec<f64> = (1..=h)
+            .map(|s| {
+                let w: Vec<f64> = self.mixed_weights(s).into_iter().map(|(_, w)| w).collect();
+                dot(&w, s)
+            })
+            .collect();
+        self.pending_mixed.push_front(mixed);
+        self.pending_mixed.truncate(h);
         self.pending_base.push_front(base);
         self.pending_stacked.push_front(stacked);
         self.pending_base.truncate(h);
@@ -331,6 +393,7 @@ impl Forecaster for Auto {
         self.pending_rungs.clear();
         self.pending_base.clear();
         self.pending_stacked.clear();
+        self.pending_mixed.clear();
         self.push_origin(hist);
     }
 
@@ -346,9 +409,19 @@ impl Forecaster for Auto {
                     let e2 = (y - p) * (y - p);
                     for (rung, &decay) in self.mse.iter_mut().zip(&self.decays) {
                         if let Some(m) = rung.get_mut(ci).and_then(|m| m.get_mut(age)) {
-                            ew_update(m, e2, decay);
+                            m.update(e2, decay);
                         }
                     }
+                }
+                if let (Some(&mixed), Some(guard)) = (
+                    self.pending_mixed.get(age).and_then(|m| m.get(age)),
+                    self.guards.get_mut(age),
+                ) {
+                    let cands: Vec<f64> = origin
+                        .iter()
+                        .map(|f| f.get(age).copied().unwrap_or(mixed))
+                        .collect();
+                    guard.observe(&cands, mixed, y);
                 }
                 if let (Some(base), Some(stacked)) = (
                     self.pending_base.get(age).and_then(|b| b.get(age)).copied(),
@@ -358,10 +431,10 @@ impl Forecaster for Auto {
                         .copied(),
                 ) {
                     if let Some(m) = self.base_mse.get_mut(age) {
-                        ew_update(m, (y - base) * (y - base), self.selector_decay);
+                        m.update((y - base) * (y - base), self.selector_decay);
                     }
                     if let Some(m) = self.stacked_mse.get_mut(age) {
-                        ew_update(m, (y - stacked) * (y - stacked), self.selector_decay);
+                        m.update((y - stacked) * (y - stacked), self.selector_decay);
                     }
                     let x: Vec<f64> = origin
                         .iter()
@@ -377,7 +450,7 @@ impl Forecaster for Auto {
                         f.get(age),
                         self.rung_mse.get_mut(r).and_then(|m| m.get_mut(age)),
                     ) {
-                        ew_update(m, (y - p) * (y - p), self.selector_decay);
+                        m.update((y - p) * (y - p), self.selector_decay);
                     }
                 }
             }
@@ -409,8 +482,9 @@ impl Forecaster for Auto {
             .iter()
             .map(|c| c.heap_bytes())
             .sum::<usize>()
-            + r * (n + 1) * h * 8
-            + self.pending.len() * (n + r) * h * 8
+            + r * (n + 1) * h * 16
+            + self.pending.len() * (n + r + 3) * h * 8
+            + self.guards.iter().map(Guard::heap_bytes).sum::<usize>()
     }
 }
 
