@@ -22,6 +22,8 @@ enum Command {
     /// Measure throughput and latency of the controller's parts.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Replay a trace through predictive, reactive, static and oracle capacity policies.
+    Evaluate(cmd::evaluate::Args),
     /// Forecasting tools.
     #[command(subcommand)]
     Forecast(ForecastCommand),
@@ -79,6 +81,7 @@ fn main() -> anyhow::Result<()> {
         Command::Bench(BenchCommand::Forecast(args)) => cmd::bench_forecast::run(args),
         Command::Bench(BenchCommand::Services(args)) => cmd::bench_services::run(args),
         Command::Forecast(ForecastCommand::Backtest(args)) => cmd::forecast::backtest(args),
+        Command::Evaluate(args) => cmd::evaluate::run(args),
         Command::Config(ConfigCommand::Example) => {
             print!("{}", prescient::config::EXAMPLE);
             Ok(())

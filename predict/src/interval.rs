@@ -40,6 +40,10 @@ pub struct Calibrator {
     bands: Vec<[Band; 3]>,
     /// Residuals recorded since the bands of each horizon were last computed.
     dirty: Vec<usize>,
+    /// Per horizon, the last quantile asked for: its level and value.
+    quantiles: Vec<Option<(f64, Option<f64>)>>,
+    /// Residuals recorded since each cached quantile was computed.
+    qdirty: Vec<usize>,
 }
 
 impl Calibrator {
@@ -51,6 +55,8 @@ impl Calibrator {
             residuals: vec![VecDeque::new(); horizon],
             bands: vec![[Band::UNBOUNDED; 3]; horizon],
             dirty: vec![0; horizon],
+            quantiles: vec![None; horizon],
+            qdirty: vec![0; horizon],
         }
     }
 
@@ -72,12 +78,41 @@ impl Calibrator {
             r.push_back(residual as f32);
             *d += 1;
         }
+        if let Some(q) = self.qdirty.get_mut(i) {
+            *q += 1;
+        }
     }
 
     /// Residuals held for `step`.
     pub fn count(&self, step: usize) -> usize {
         let i = step.clamp(1, self.residuals.len()) - 1;
         self.residuals.get(i).map_or(0, VecDeque::len)
+    }
+
+    /// The `level` quantile (0 < level < 1) of the signed residuals of `step` (steps beyond the
+    /// horizon use the last one): the offset above a point forecast that actuals exceeded with
+    /// probability `1 − level`, the `⌈(n+1)·level⌉`-th smallest of `n` residuals. `None` until
+    /// [`MIN_RESIDUALS`] are held, or while too few are held for that rank (at least
+    /// `level / (1 − level)`: 99 for 0.99), rather than a falsely narrow offset.
+    pub fn quantile(&mut self, step: usize, level: f64) -> Option<f64> {
+        let i = step.clamp(1, self.residuals.len()) - 1;
+        if !(level > 0.0 && level < 1.0) {
+            return None;
+        }
+        // Cached like the bands: a long window's quantile moves slowly.
+        let fresh_needed = (self.window / 20).max(1);
+        let stale = self.qdirty.get(i).copied().unwrap_or(0);
+        if let Some(Some((l, q))) = self.quantiles.get(i) {
+            if *l == level && stale < fresh_needed && (q.is_some() || stale == 0) {
+                return *q;
+            }
+        }
+        let q = self.residuals.get(i).and_then(|r| quantile_of(r, level));
+        if let (Some(c), Some(d)) = (self.quantiles.get_mut(i), self.qdirty.get_mut(i)) {
+            *c = Some((level, q));
+            *d = 0;
+        }
+        q
     }
 
     /// Bands for `step` at the three [`LEVELS`]; steps beyond the horizon use the last one.
@@ -107,7 +142,23 @@ impl Calibrator {
             .map(|r| r.capacity() * 4)
             .sum::<usize>()
             + self.bands.capacity() * std::mem::size_of::<[Band; 3]>()
+            + self.quantiles.capacity() * std::mem::size_of::<Option<(f64, Option<f64>)>>()
+            + self.qdirty.capacity() * std::mem::size_of::<usize>()
     }
+}
+
+fn quantile_of(res: &VecDeque<f32>, level: f64) -> Option<f64> {
+    let n = res.len();
+    if n < MIN_RESIDUALS {
+        return None;
+    }
+    let rank = ((n + 1) as f64 * level).ceil() as usize;
+    if rank == 0 || rank > n {
+        return None;
+    }
+    let mut v: Vec<f32> = res.iter().copied().collect();
+    let (_, q, _) = v.select_nth_unstable_by(rank - 1, f32::total_cmp);
+    Some(f64::from(*q))
 }
 
 fn compute_bands(res: &VecDeque<f32>) -> [Band; 3] {
@@ -161,6 +212,22 @@ mod tests {
         let c95 = in95 as f64 / total as f64;
         assert!((c80 - 0.80).abs() < 0.02, "coverage80 {c80}");
         assert!((c95 - 0.95).abs() < 0.015, "coverage95 {c95}");
+    }
+
+    #[test]
+    fn quantile_is_the_conformal_rank_and_needs_enough_residuals() {
+        let mut cal = Calibrator::new(2, 500);
+        for r in 1..=98 {
+            cal.record(2, f64::from(r));
+        }
+        // 98 residuals: rank ⌈99 × 0.99⌉ = 99 is beyond the sample.
+        assert_eq!(cal.quantile(2, 0.99), None);
+        cal.record(2, 99.0);
+        assert_eq!(cal.quantile(2, 0.99), Some(99.0));
+        // ⌈100 × 0.5⌉ = 50th smallest.
+        assert_eq!(cal.quantile(2, 0.5), Some(50.0));
+        assert_eq!(cal.quantile(1, 0.5), None);
+        assert_eq!(cal.quantile(2, 1.0), None);
     }
 
     #[test]

@@ -255,6 +255,13 @@ impl Predictor {
         self.cal.bands(step)
     }
 
+    /// The `level` quantile of the signed residuals at `step`: what to add to the point forecast
+    /// of that step for a bound actuals exceed with probability `1 − level`
+    /// ([`Calibrator::quantile`]); `None` while too few residuals are held.
+    pub fn residual_quantile(&mut self, step: usize, level: f64) -> Option<f64> {
+        self.cal.quantile(step, level)
+    }
+
     /// The series' history window.
     pub fn history(&self) -> &History {
         &self.hist

@@ -6,6 +6,7 @@ pub mod bench_p4runtime;
 pub mod bench_paths;
 pub mod bench_services;
 pub mod demo;
+pub mod evaluate;
 pub mod forecast;
 pub mod run;
 pub mod sim;

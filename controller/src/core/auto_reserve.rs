@@ -77,14 +77,10 @@ pub fn is_warm(series: &Series, horizon: usize, cfg: &PlanningConfig) -> bool {
     series.observed() >= need && series.error().scored >= cfg.warmup_scored
 }
 
-/// The rate a forecast peak asks for: the peak times the headroom, rounded up.
+/// The rate a forecast peak asks for: the peak times the headroom, rounded up
+/// ([`crate::sizing::rate_bps`], as `prescient evaluate` sizes it).
 fn target_of(peak: f64, cfg: &PlanningConfig) -> u64 {
-    let t = (peak.max(0.0) * cfg.reserve_headroom.max(1.0)).ceil();
-    if t >= u64::MAX as f64 {
-        u64::MAX
-    } else {
-        t as u64
-    }
+    crate::sizing::rate_bps(peak, cfg.reserve_headroom)
 }
 
 /// A held reservation is released below this target (the minimum less the hysteresis), so a

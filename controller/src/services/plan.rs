@@ -121,16 +121,16 @@ fn secs_between(a: Timestamp, b: Timestamp) -> f64 {
     b.nanos().saturating_sub(a.nanos()) as f64 / 1e9
 }
 
-/// Instances needed for `peak` under `policy`, clamped to the service's bounds.
+/// Instances needed for `peak` under `policy`, clamped to the service's bounds
+/// ([`crate::sizing::instances`], as `prescient evaluate` sizes them).
 pub fn needed(spec: &ServiceSpec, policy: &Policy, peak: f64) -> u32 {
-    let per = policy.scale_up_at * spec.instance_capacity_bps as f64;
-    let raw = (peak.max(0.0) / per).ceil();
-    let n = if raw.is_finite() {
-        raw.min(f64::from(u32::MAX)) as u32
-    } else {
-        u32::MAX
-    };
-    n.clamp(spec.min_instances, spec.max_instances)
+    crate::sizing::instances(
+        peak,
+        spec.instance_capacity_bps as f64,
+        policy.scale_up_at,
+        spec.min_instances,
+        spec.max_instances,
+    )
 }
 
 /// Decides this round's step; updates `state`.

@@ -1,0 +1,182 @@
+//! `prescient evaluate`: replays a trace through the capacity policies of
+//! [`crate::evaluate`] and prints what each held and how often demand outran it.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use prescient_predict::{read_trace, TraceFormat};
+
+use crate::evaluate::{self, plot, EvalConfig, PolicyKind, Report, SeriesKind};
+
+/// Arguments of `prescient evaluate`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    /// Trace file, in any format `forecast backtest` reads (wide CSV of pairs, `time,value`,
+    /// SNDlib-style matrices with empty cells).
+    #[arg(long)]
+    pub trace: PathBuf,
+    /// Trace format: auto, csv, abilene or isp.
+    #[arg(long, default_value = "auto")]
+    pub format: String,
+    /// Series: total (sum of all columns), pairs (each column), or links (pairs routed over the
+    /// Abilene backbone, one series per directed link).
+    #[arg(long, default_value = "total")]
+    pub series: String,
+    /// Intervals between a decision and the interval its capacity is in force for.
+    #[arg(long, default_value_t = 2)]
+    pub lead: usize,
+    /// Share of intervals demand may exceed capacity in; headrooms are chosen to meet it.
+    #[arg(long, default_value_t = crate::sizing::DEFAULT_VIOLATION_TARGET)]
+    pub violations: f64,
+    /// Policies, comma separated: predictive, reactive, static, oracle.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "predictive,reactive,static,oracle"
+    )]
+    pub policies: Vec<String>,
+    /// Intervals the reactive policy holds its window maximum before scaling down.
+    #[arg(long, default_value_t = 5)]
+    pub hold: usize,
+    /// Score compute: demand one instance serves (in the trace's unit); capacity is held in
+    /// whole instances, and instance-hours and hook calls are reported.
+    #[arg(long)]
+    pub instance_capacity: Option<f64>,
+    /// Do not give the forecasting model the regression pooled over all series.
+    #[arg(long)]
+    pub no_pooled: bool,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Write an SVG chart of demand against each policy's capacity over the scored part.
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
+    /// The series to chart (default: the one with the most demand).
+    #[arg(long)]
+    pub plot_series: Option<String>,
+}
+
+/// Runs the evaluation `args` describe; returns the report (and writes the plot, if asked).
+pub fn report(args: &Args) -> anyhow::Result<Report> {
+    let format: TraceFormat = args.format.parse()?;
+    let file = std::fs::File::open(&args.trace)
+        .with_context(|| format!("opening trace {}", args.trace.display()))?;
+    let trace = read_trace(file, format)
+        .with_context(|| format!("reading trace {}", args.trace.display()))?;
+    let kind: SeriesKind = args.series.parse()?;
+    let policies = args
+        .policies
+        .iter()
+        .map(|p| p.trim().parse::<PolicyKind>())
+        .collect::<Result<Vec<_>, _>>()?;
+    let cfg = EvalConfig {
+        lead: args.lead,
+        violation: args.violations,
+        policies,
+        hold: args.hold,
+        instance_capacity: args.instance_capacity,
+        pooled: !args.no_pooled,
+    };
+    cfg.validate()?;
+    let demand = evaluate::series::demand(&trace, kind)?;
+    let plot_series = match (&args.plot, &args.plot_series) {
+        (None, _) => None,
+        (Some(_), Some(name)) => {
+            if !demand.names.contains(name) {
+                anyhow::bail!(
+                    "--plot-series {name:?}: no such {} series (there are {})",
+                    kind.name(),
+                    demand.names.len()
+                );
+            }
+            Some(name.clone())
+        }
+        (Some(_), None) => busiest(&demand),
+    };
+    let (report, replay) = evaluate::evaluate(
+        &args.trace.display().to_string(),
+        kind,
+        &demand,
+        trace.interval_secs(),
+        &cfg,
+        plot_series.as_deref(),
+    )?;
+    if let Some(path) = &args.plot {
+        let replay = replay.context("the trace is too short to score anything to plot")?;
+        let title = format!(
+            "{} — {} series {}, lead {}, violation target {}",
+            args.trace.display(),
+            kind.name(),
+            replay.name,
+            cfg.lead,
+            cfg.violation
+        );
+        std::fs::write(path, plot::svg(&replay, &title))
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(report)
+}
+
+fn busiest(demand: &evaluate::Demand) -> Option<String> {
+    demand
+        .names
+        .iter()
+        .zip(&demand.columns)
+        .map(|(n, c)| (n, c.iter().flatten().sum::<f64>()))
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .map(|(n, _)| n.clone())
+}
+
+/// Entry point of `prescient evaluate`.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let report = report(&args)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_table(&report);
+    }
+    Ok(())
+}
+
+fn print_table(r: &Report) {
+    println!(
+        "{}: {} {} series, lead {}, violation target {}, {} scored intervals",
+        r.trace,
+        r.series_count,
+        r.series.name(),
+        r.lead,
+        r.violation_target,
+        r.scored_intervals
+    );
+    let compute = r.policies.iter().any(|p| p.instance_hours.is_some());
+    print!(
+        "{:<11} {:>9} {:>8} {:>11} {:>13} {:>8}",
+        "policy", "headroom", "under", "over", "unserved", "changes"
+    );
+    if compute {
+        print!(" {:>14} {:>6}", "instance-h", "hooks");
+    }
+    println!();
+    for p in &r.policies {
+        let headroom = r
+            .headroom
+            .get(&p.policy)
+            .map_or("-".to_string(), |h| format!("{h:.3}"));
+        let over = p
+            .over_provisioning
+            .map_or("-".to_string(), |o| format!("{:.2}%", o * 100.0));
+        print!(
+            "{:<11} {:>9} {:>7.2}% {:>11} {:>13.4e} {:>8}",
+            p.policy.name(),
+            headroom,
+            p.under_provisioned * 100.0,
+            over,
+            p.unserved,
+            p.changes
+        );
+        if let (Some(h), Some(c)) = (p.instance_hours, p.hook_calls) {
+            print!(" {h:>14.1} {c:>6}");
+        }
+        println!();
+    }
+}

@@ -1,0 +1,352 @@
+//! `prescient evaluate`: what acting on forecasts is worth. A trace is replayed through the
+//! capacity policies of [`policy`] — Prescient's forecasts sized by the same functions the live
+//! controller sizes reservations and scale-ups with ([`crate::sizing`]), a reactive autoscaler, a
+//! static peak, and the oracle — and each is scored on the last part of the trace.
+//!
+//! Protocol: rows split 70 % train / 10 % validation / 20 % scored (as `forecast backtest`);
+//! every setting (headrooms) is chosen on train and validation only; a decision made after row
+//! `o` is known sets the capacity of row `o + lead`.
+//!
+//! Metrics over all scored (series, row) cells with known demand: the share under-provisioned
+//! (demand above capacity), over-provisioning `Σ capacity / Σ demand − 1` (absent when there is
+//! no demand), unserved volume `Σ max(0, demand − capacity)` in the trace's unit × intervals,
+//! and capacity changes (rows whose capacity differs from the row before). With a capacity per
+//! instance (compute), capacity is rounded up to whole instances ([`crate::sizing::instances`])
+//! and instance-hours and hook calls (changes of the instance count) are reported too.
+
+pub mod plot;
+pub mod policy;
+pub mod series;
+
+use std::collections::BTreeMap;
+
+use prescient_predict::backtest::split_points;
+use prescient_predict::{fit_pooled, BacktestConfig, Missing, Normalise, Trace};
+use serde::Serialize;
+
+pub use policy::{PolicyKind, Split};
+pub use series::{Demand, SeriesKind};
+
+use crate::sizing;
+
+/// Why an evaluation cannot run.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EvalError {
+    /// A setting that cannot be used.
+    #[error("`{field}` = {value}: {why}")]
+    Invalid {
+        /// The setting.
+        field: String,
+        /// The value given.
+        value: String,
+        /// Why.
+        why: String,
+    },
+}
+
+impl EvalError {
+    /// An unusable setting.
+    pub fn invalid(field: &str, value: &str, why: &str) -> Self {
+        EvalError::Invalid {
+            field: field.to_string(),
+            value: value.to_string(),
+            why: why.to_string(),
+        }
+    }
+}
+
+/// Settings of an evaluation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EvalConfig {
+    /// Intervals between a decision and the interval its capacity is in force for.
+    pub lead: usize,
+    /// Share of intervals demand may exceed capacity in (the target headrooms are chosen for).
+    pub violation: f64,
+    /// Policies to run, in report order.
+    pub policies: Vec<PolicyKind>,
+    /// Intervals the reactive policy holds its window maximum before scaling down.
+    pub hold: usize,
+    /// Demand one instance serves, in the trace's unit; set: score compute (whole instances).
+    pub instance_capacity: Option<f64>,
+    /// Give the predictive policy's model the regression pooled over all series (as
+    /// `forecast backtest` does), when there is more than one series.
+    pub pooled: bool,
+}
+
+impl Default for EvalConfig {
+    fn default() -> Self {
+        EvalConfig {
+            lead: 2,
+            violation: sizing::DEFAULT_VIOLATION_TARGET,
+            policies: PolicyKind::ALL.to_vec(),
+            hold: 5,
+            instance_capacity: None,
+            pooled: true,
+        }
+    }
+}
+
+impl EvalConfig {
+    /// Checks every setting.
+    pub fn validate(&self) -> Result<(), EvalError> {
+        if self.lead == 0 {
+            return Err(EvalError::invalid(
+                "lead",
+                "0",
+                "must be at least 1 interval",
+            ));
+        }
+        if !sizing::valid_violation(self.violation) {
+            return Err(EvalError::invalid(
+                "violations",
+                &self.violation.to_string(),
+                "must be a share in (0, 0.5)",
+            ));
+        }
+        if self.policies.is_empty() {
+            return Err(EvalError::invalid("policies", "", "name at least one"));
+        }
+        if let Some(c) = self.instance_capacity {
+            if !(c.is_finite() && c > 0.0) {
+                return Err(EvalError::invalid(
+                    "instance_capacity",
+                    &c.to_string(),
+                    "must be a positive demand per instance",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One policy's figures.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PolicyScore {
+    /// The policy.
+    pub policy: PolicyKind,
+    /// Share of scored intervals with demand above capacity (0–1).
+    pub under_provisioned: f64,
+    /// `Σ capacity / Σ demand − 1`; `None` when no demand was scored.
+    pub over_provisioning: Option<f64>,
+    /// `Σ max(0, demand − capacity)`, in the trace's unit × intervals.
+    pub unserved: f64,
+    /// Intervals whose capacity differs from the interval before.
+    pub changes: u64,
+    /// Compute only: instance-hours held over the scored part.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance_hours: Option<f64>,
+    /// Compute only: scale-up and scale-down calls (changes of the instance count).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hook_calls: Option<u64>,
+}
+
+/// The result of an evaluation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    /// The trace (as named by the caller).
+    pub trace: String,
+    /// Which series.
+    pub series: SeriesKind,
+    /// Lead, intervals.
+    pub lead: usize,
+    /// The violation target.
+    pub violation_target: f64,
+    /// Series evaluated.
+    pub series_count: usize,
+    /// Scored (series, interval) cells with known demand.
+    pub scored_intervals: u64,
+    /// Per policy, the median over series of the headroom chosen on validation.
+    pub headroom: BTreeMap<PolicyKind, f64>,
+    /// One entry per policy, in the order asked.
+    pub policies: Vec<PolicyScore>,
+}
+
+/// Demand and each policy's capacity over the scored part of one series, for a plot.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Replay {
+    /// The series.
+    pub name: String,
+    /// Demand of the scored rows.
+    pub demand: Vec<Option<f64>>,
+    /// Capacity of the scored rows, per policy.
+    pub capacity: Vec<(PolicyKind, Vec<f64>)>,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Tally {
+    scored: u64,
+    under: u64,
+    capacity: f64,
+    demand: f64,
+    unserved: f64,
+    changes: u64,
+    instance_rows: f64,
+}
+
+/// Evaluates every series of `demand`; `plot` names the series whose replay to return.
+pub fn evaluate(
+    name: &str,
+    kind: SeriesKind,
+    demand: &Demand,
+    interval_secs: Option<u64>,
+    cfg: &EvalConfig,
+    plot: Option<&str>,
+) -> Result<(Report, Option<Replay>), EvalError> {
+    cfg.validate()?;
+    let rows = demand.columns.first().map_or(0, Vec::len);
+    let bcfg = BacktestConfig {
+        horizons: vec![cfg.lead],
+        normalise: Normalise::TrainMax,
+        missing: Missing::Skip,
+        ..BacktestConfig::default()
+    };
+    let (train_end, val_end) = split_points(rows, &bcfg);
+    let split = Split {
+        train_end,
+        val_end,
+        n: rows,
+    };
+    let pooled = (cfg.pooled && demand.columns.len() > 1 && train_end >= 2)
+        .then(|| fit_pooled(&demand.columns, interval_secs, &bcfg))
+        .flatten();
+    let settings = policy::Settings {
+        lead: cfg.lead,
+        violation: cfg.violation,
+        hold: cfg.hold,
+        interval_secs,
+        pooled: pooled.as_ref(),
+    };
+    let hours_per_row = interval_secs.unwrap_or(3600) as f64 / 3600.0;
+    let mut tallies = vec![Tally::default(); cfg.policies.len()];
+    let mut headrooms: Vec<Vec<f64>> = vec![Vec::new(); cfg.policies.len()];
+    let mut replay = None;
+    for (series_name, values) in demand.names.iter().zip(&demand.columns) {
+        // Too short to train on: nothing is scored, nothing is decided.
+        if train_end < 1 || val_end >= rows {
+            continue;
+        }
+        let mut caps = Vec::new();
+        for (i, &p) in cfg.policies.iter().enumerate() {
+            let plan = policy::plan(p, values, split, &settings);
+            headrooms[i].push(plan.headroom);
+            let cap = held(&plan.cap, cfg.instance_capacity);
+            tally(&mut tallies[i], values, &cap, split, cfg.instance_capacity);
+            caps.push((p, cap[val_end - train_end..].to_vec()));
+        }
+        if plot == Some(series_name.as_str()) {
+            replay = Some(Replay {
+                name: series_name.clone(),
+                demand: values[val_end..].to_vec(),
+                capacity: caps,
+            });
+        }
+    }
+    let policies = cfg
+        .policies
+        .iter()
+        .zip(&tallies)
+        .map(|(&policy, t)| PolicyScore {
+            policy,
+            under_provisioned: if t.scored == 0 {
+                0.0
+            } else {
+                t.under as f64 / t.scored as f64
+            },
+            over_provisioning: (t.demand > 0.0).then(|| t.capacity / t.demand - 1.0),
+            unserved: t.unserved,
+            changes: t.changes,
+            instance_hours: cfg
+                .instance_capacity
+                .map(|_| t.instance_rows * hours_per_row),
+            hook_calls: cfg.instance_capacity.map(|_| t.changes),
+        })
+        .collect();
+    let headroom = cfg
+        .policies
+        .iter()
+        .zip(headrooms)
+        .filter_map(|(&p, mut h)| Some((p, median(&mut h)?)))
+        .collect();
+    let report = Report {
+        trace: name.to_string(),
+        series: kind,
+        lead: cfg.lead,
+        violation_target: cfg.violation,
+        series_count: demand.columns.len(),
+        scored_intervals: tallies.first().map_or(0, |t| t.scored),
+        headroom,
+        policies,
+    };
+    Ok((report, replay))
+}
+
+/// The capacity actually held: as planned (no decision: none), or in whole instances.
+fn held(cap: &[Option<f64>], per_instance: Option<f64>) -> Vec<f64> {
+    cap.iter()
+        .map(|c| {
+            let c = c.filter(|c| c.is_finite()).unwrap_or(0.0);
+            match per_instance {
+                Some(per) => f64::from(sizing::instances(c, per, 1.0, 1, u32::MAX)) * per,
+                None => c,
+            }
+        })
+        .collect()
+}
+
+fn tally(
+    t: &mut Tally,
+    values: &[Option<f64>],
+    cap: &[f64],
+    split: Split,
+    per_instance: Option<f64>,
+) {
+    let Split {
+        train_end, val_end, ..
+    } = split;
+    let mut prev: Option<f64> = val_end
+        .checked_sub(1)
+        .and_then(|r| r.checked_sub(train_end).and_then(|i| cap.get(i).copied()));
+    for r in val_end..values.len() {
+        let c = cap[r - train_end];
+        if prev.is_some_and(|p| p != c) {
+            t.changes += 1;
+        }
+        prev = Some(c);
+        if let Some(per) = per_instance {
+            t.instance_rows += c / per;
+        }
+        let Some(y) = values[r].filter(|y| y.is_finite()) else {
+            continue;
+        };
+        t.scored += 1;
+        t.capacity += c;
+        t.demand += y;
+        if y > c {
+            t.under += 1;
+            t.unserved += y - c;
+        }
+    }
+}
+
+fn median(v: &mut [f64]) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_unstable_by(f64::total_cmp);
+    Some(v[v.len() / 2])
+}
+
+/// Evaluates a parsed trace: builds its series of `kind` and scores them.
+pub fn evaluate_trace(
+    name: &str,
+    trace: &Trace,
+    kind: SeriesKind,
+    cfg: &EvalConfig,
+    plot: Option<&str>,
+) -> Result<(Report, Option<Replay>), EvalError> {
+    let demand = series::demand(trace, kind)?;
+    evaluate(name, kind, &demand, trace.interval_secs(), cfg, plot)
+}
+
+#[cfg(test)]
+mod tests;

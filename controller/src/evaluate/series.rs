@@ -1,0 +1,202 @@
+//! The demand series a trace is evaluated on: its total, each of its columns (pairs), or the load
+//! of each directed link when every pair is routed over the Abilene backbone.
+//!
+//! Links: a column named `SRC->DST` whose ends are Abilene routers (`prescient_sim::topology::
+//! ABILENE_NODES`, the names SNDlib's Abilene matrices use) is carried on one shortest path by hop
+//! count over `ABILENE_LINKS` (ties broken by petgraph's A* in the order links are listed), and adds
+//! its demand to every directed link `A->B` on that path. A pair from a router to itself uses no
+//! link. Empty cells of SNDlib matrices are zero demand (SNDlib omits zero entries); elsewhere an
+//! empty cell is unknown, and a sum with an unknown term is unknown.
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+
+use petgraph::graph::{NodeIndex, UnGraph};
+use prescient_predict::Trace;
+use prescient_sim::topology::{ABILENE_LINKS, ABILENE_NODES};
+
+use super::EvalError;
+
+/// Which series of a trace are evaluated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SeriesKind {
+    /// The sum of all columns, one series.
+    Total,
+    /// Each column (origin-destination pair) on its own.
+    Pairs,
+    /// Each directed Abilene link, loaded by the pairs routed over it.
+    Links,
+}
+
+impl SeriesKind {
+    /// Command-line name.
+    pub fn name(self) -> &'static str {
+        match self {
+            SeriesKind::Total => "total",
+            SeriesKind::Pairs => "pairs",
+            SeriesKind::Links => "links",
+        }
+    }
+}
+
+impl FromStr for SeriesKind {
+    type Err = EvalError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "total" => Ok(SeriesKind::Total),
+            "pairs" => Ok(SeriesKind::Pairs),
+            "links" => Ok(SeriesKind::Links),
+            other => Err(EvalError::invalid(
+                "series",
+                other,
+                "expected total, pairs or links",
+            )),
+        }
+    }
+}
+
+/// Named demand series, all of the same length.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Demand {
+    /// One name per series.
+    pub names: Vec<String>,
+    /// `columns[series][row]`; `None` where demand is unknown.
+    pub columns: Vec<Vec<Option<f64>>>,
+}
+
+/// Whether the trace is an SNDlib-style matrix (pair columns, empty cells meaning zero demand).
+pub fn is_matrix(trace: &Trace) -> bool {
+    !trace.names.is_empty() && trace.names.iter().all(|n| n.contains("->"))
+}
+
+/// The series of `kind` in `trace`.
+pub fn demand(trace: &Trace, kind: SeriesKind) -> Result<Demand, EvalError> {
+    let zero = is_matrix(trace);
+    let cell = |v: Option<f64>| if zero { Some(v.unwrap_or(0.0)) } else { v };
+    let rows = trace.rows();
+    match kind {
+        SeriesKind::Pairs => Ok(Demand {
+            names: trace.names.clone(),
+            columns: trace
+                .columns
+                .iter()
+                .map(|c| c.iter().map(|&v| cell(v)).collect())
+                .collect(),
+        }),
+        SeriesKind::Total => {
+            let total = (0..rows)
+                .map(|r| {
+                    trace
+                        .columns
+                        .iter()
+                        .map(|c| cell(c.get(r).copied().flatten()))
+                        .sum::<Option<f64>>()
+                })
+                .collect();
+            Ok(Demand {
+                names: vec!["total".to_string()],
+                columns: vec![total],
+            })
+        }
+        SeriesKind::Links => links(trace, rows, cell),
+    }
+}
+
+fn links(
+    trace: &Trace,
+    rows: usize,
+    cell: impl Fn(Option<f64>) -> Option<f64>,
+) -> Result<Demand, EvalError> {
+    let mut graph = UnGraph::<&str, ()>::new_undirected();
+    let nodes: Vec<NodeIndex> = ABILENE_NODES.iter().map(|n| graph.add_node(n)).collect();
+    let index = |name: &str| ABILENE_NODES.iter().position(|n| *n == name);
+    for (a, b) in ABILENE_LINKS {
+        if let (Some(a), Some(b)) = (index(a), index(b)) {
+            graph.add_edge(nodes[a], nodes[b], ());
+        }
+    }
+    let mut load: BTreeMap<String, Vec<Option<f64>>> = BTreeMap::new();
+    for (name, col) in trace.names.iter().zip(&trace.columns) {
+        let ends = name
+            .split_once("->")
+            .and_then(|(s, d)| Some((index(s.trim())?, index(d.trim())?)));
+        let Some((s, d)) = ends else {
+            return Err(EvalError::invalid(
+                "series",
+                "links",
+                &format!(
+                    "column {name:?} is not SRC->DST of Abilene routers ({}); per-link series need an Abilene traffic matrix",
+                    ABILENE_NODES.join(", ")
+                ),
+            ));
+        };
+        let path = petgraph::algo::astar(&graph, nodes[s], |n| n == nodes[d], |_| 1u32, |_| 0)
+            .map(|(_, p)| p)
+            .unwrap_or_default();
+        for hop in path.windows(2) {
+            let key = format!("{}->{}", graph[hop[0]], graph[hop[1]]);
+            let sum = load.entry(key).or_insert_with(|| vec![Some(0.0); rows]);
+            for (acc, v) in sum.iter_mut().zip(col) {
+                *acc = match (*acc, cell(*v)) {
+                    (Some(a), Some(b)) => Some(a + b),
+                    _ => None,
+                };
+            }
+        }
+    }
+    let (names, columns) = load.into_iter().unzip();
+    Ok(Demand { names, columns })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn trace(names: &[&str], columns: Vec<Vec<Option<f64>>>) -> Trace {
+        Trace {
+            names: names.iter().map(|s| s.to_string()).collect(),
+            times: None,
+            columns,
+        }
+    }
+
+    #[test]
+    fn pairs_route_over_abilene_links_in_their_direction() {
+        let t = trace(
+            &["ATLAM5->HSTNng", "NYCMng->WASHng", "WASHng->WASHng"],
+            vec![
+                vec![Some(1.0), None],
+                vec![Some(10.0), Some(20.0)],
+                vec![Some(5.0), Some(5.0)],
+            ],
+        );
+        let d = demand(&t, SeriesKind::Links).expect("abilene pairs");
+        let get = |n: &str| {
+            let i = d.names.iter().position(|x| x == n).expect(n);
+            d.columns[i].clone()
+        };
+        // ATLAM5 -> ATLAng -> HSTNng; the empty cell of a matrix is zero demand.
+        assert_eq!(get("ATLAM5->ATLAng"), vec![Some(1.0), Some(0.0)]);
+        assert_eq!(get("ATLAng->HSTNng"), vec![Some(1.0), Some(0.0)]);
+        assert_eq!(get("NYCMng->WASHng"), vec![Some(10.0), Some(20.0)]);
+        assert!(!d.names.iter().any(|n| n == "WASHng->NYCMng"));
+        assert_eq!(d.names.len(), 3);
+        let total = demand(&t, SeriesKind::Total).expect("total");
+        assert_eq!(total.columns, vec![vec![Some(16.0), Some(25.0)]]);
+    }
+
+    #[test]
+    fn links_need_abilene_pair_names() {
+        let t = trace(&["value"], vec![vec![Some(1.0)]]);
+        let e = demand(&t, SeriesKind::Links).expect_err("not a matrix");
+        assert!(e.to_string().contains("value"), "{e}");
+        // A single series: an empty cell is unknown, and so is the total.
+        let total = demand(
+            &trace(&["v"], vec![vec![Some(1.0), None]]),
+            SeriesKind::Total,
+        )
+        .expect("total");
+        assert_eq!(total.columns, vec![vec![Some(1.0), None]]);
+    }
+}

@@ -1,0 +1,245 @@
+//! Each policy on synthetic traces with known answers.
+
+use super::*;
+
+fn one(values: Vec<Option<f64>>) -> Demand {
+    Demand {
+        names: vec!["s".into()],
+        columns: vec![values],
+    }
+}
+
+fn run(values: Vec<Option<f64>>, interval: Option<u64>, cfg: &EvalConfig) -> Report {
+    evaluate("t", SeriesKind::Total, &one(values), interval, cfg, None)
+        .expect("evaluates")
+        .0
+}
+
+fn score(r: &Report, p: PolicyKind) -> PolicyScore {
+    r.policies
+        .iter()
+        .find(|s| s.policy == p)
+        .cloned()
+        .expect("policy scored")
+}
+
+/// `n` rows, `f(row)`.
+fn series(n: usize, f: impl Fn(usize) -> f64) -> Vec<Option<f64>> {
+    (0..n).map(|r| Some(f(r))).collect()
+}
+
+/// Deterministic noise in [-1, 1].
+fn wobble(r: usize) -> f64 {
+    let x = (r as u64).wrapping_mul(6364136223846793005).rotate_left(17) >> 11;
+    (x as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
+}
+
+fn assert_oracle_exact(r: &Report) {
+    let o = score(r, PolicyKind::Oracle);
+    assert_eq!(o.under_provisioned, 0.0, "{o:?}");
+    assert_eq!(o.unserved, 0.0, "{o:?}");
+    assert!(o.over_provisioning.is_none_or(|v| v.abs() < 1e-12), "{o:?}");
+}
+
+#[test]
+fn a_step_in_the_scored_part_costs_reactive_its_lead_and_static_the_rest() {
+    // 1000 rows: scored from 800; the step at 900 doubles demand for good.
+    let step = 900;
+    let v = series(1000, |r| if r < step { 10.0 } else { 20.0 });
+    for lead in [1, 2, 6] {
+        let cfg = EvalConfig {
+            lead,
+            ..EvalConfig::default()
+        };
+        let r = run(v.clone(), None, &cfg);
+        assert_eq!(r.scored_intervals, 200);
+        assert_oracle_exact(&r);
+        // Constant validation: every headroom is exactly 1.
+        assert_eq!(r.headroom.get(&PolicyKind::Reactive), Some(&1.0));
+        assert_eq!(r.headroom.get(&PolicyKind::Static), Some(&1.0));
+        let reactive = score(&r, PolicyKind::Reactive);
+        // Rows 900..900+lead were decided before the step was seen.
+        assert_eq!(
+            reactive.under_provisioned,
+            lead as f64 / 200.0,
+            "lead {lead}"
+        );
+        assert_eq!(reactive.unserved, 10.0 * lead as f64);
+        assert_eq!(reactive.changes, 1);
+        let over = reactive.over_provisioning.expect("demand");
+        assert!((over + 10.0 * lead as f64 / 3000.0).abs() < 1e-12, "{over}");
+        let fixed = score(&r, PolicyKind::Static);
+        assert_eq!(fixed.under_provisioned, 0.5);
+        assert_eq!(fixed.unserved, 1000.0);
+        assert_eq!(fixed.changes, 0);
+        let predictive = score(&r, PolicyKind::Predictive);
+        // Nobody forecasts an unannounced step: at least the lead's rows fall short.
+        assert!(
+            predictive.under_provisioned >= lead as f64 / 200.0,
+            "{predictive:?}"
+        );
+        assert!(predictive.over_provisioning.is_some_and(f64::is_finite));
+    }
+}
+
+#[test]
+fn a_flash_crowd_is_missed_for_the_lead_by_reactive_and_whole_by_static() {
+    // Flat 100, then 500 for ten rows inside the scored part.
+    let (start, len) = (850, 10);
+    let v = series(1000, |r| {
+        if (start..start + len).contains(&r) {
+            500.0
+        } else {
+            100.0
+        }
+    });
+    let cfg = EvalConfig::default();
+    let lead = cfg.lead;
+    let r = run(v, None, &cfg);
+    assert_oracle_exact(&r);
+    let demand = 190.0 * 100.0 + 10.0 * 500.0;
+    let reactive = score(&r, PolicyKind::Reactive);
+    assert_eq!(reactive.under_provisioned, lead as f64 / 200.0);
+    assert_eq!(reactive.unserved, 400.0 * lead as f64);
+    // It holds the crowd's 500 for the window after the crowd left (hold 5 - 1 + lead rows)...
+    let held_after = (cfg.hold - 1 + lead) as f64 * 400.0;
+    let short = 400.0 * lead as f64;
+    let over = reactive.over_provisioning.expect("demand");
+    assert!(
+        (over - (held_after - short) / demand).abs() < 1e-12,
+        "{over}"
+    );
+    // ...and scales up once and down once.
+    assert_eq!(reactive.changes, 2);
+    let fixed = score(&r, PolicyKind::Static);
+    assert_eq!(fixed.under_provisioned, len as f64 / 200.0);
+    assert_eq!(fixed.unserved, 4000.0);
+}
+
+#[test]
+fn on_a_daily_sine_predictive_holds_less_than_reactive_at_the_same_target() {
+    // Ten days of 5-minute rows with 3 % noise: the forecast knows the shape, reactive can only
+    // follow it.
+    let v = series(2880, |r| {
+        let day = (r as f64 * std::f64::consts::TAU / 288.0).sin();
+        1000.0 + 500.0 * day + 30.0 * wobble(r)
+    });
+    let cfg = EvalConfig {
+        lead: 6,
+        ..EvalConfig::default()
+    };
+    let r = run(v, Some(300), &cfg);
+    assert_oracle_exact(&r);
+    let p = score(&r, PolicyKind::Predictive);
+    let re = score(&r, PolicyKind::Reactive);
+    let st = score(&r, PolicyKind::Static);
+    let over = |s: &PolicyScore| s.over_provisioning.expect("demand");
+    assert!(p.under_provisioned <= 0.03, "{p:?}");
+    assert!(over(&p) < 0.7 * over(&re), "{p:?} vs {re:?}");
+    assert!(over(&re) < over(&st), "{re:?} vs {st:?}");
+}
+
+#[test]
+fn a_trace_shorter_than_a_season_is_scored_without_panicking() {
+    // 100 five-minute rows: a third of a day.
+    let v = series(100, |r| 50.0 + 10.0 * wobble(r));
+    let r = run(v, Some(300), &EvalConfig::default());
+    assert_eq!(r.scored_intervals, 20);
+    assert_oracle_exact(&r);
+    for p in &r.policies {
+        assert!((0.0..=1.0).contains(&p.under_provisioned), "{p:?}");
+        assert!(p.over_provisioning.is_some_and(f64::is_finite), "{p:?}");
+        assert!(p.unserved.is_finite(), "{p:?}");
+    }
+}
+
+#[test]
+fn empty_constant_and_unknown_series_give_finite_figures() {
+    let cfg = EvalConfig {
+        instance_capacity: Some(7.0),
+        ..EvalConfig::default()
+    };
+    for v in [
+        Vec::new(),
+        vec![Some(1.0); 3],
+        vec![Some(0.0); 500],
+        vec![Some(42.0); 500],
+        vec![None; 500],
+    ] {
+        let label = format!("{:?}", v.first());
+        let r = run(v, Some(60), &cfg);
+        for p in &r.policies {
+            assert!(p.under_provisioned.is_finite(), "{label} {p:?}");
+            assert!(
+                p.over_provisioning.is_none_or(f64::is_finite),
+                "{label} {p:?}"
+            );
+            assert!(p.unserved.is_finite(), "{label} {p:?}");
+            assert!(
+                p.instance_hours.is_some_and(f64::is_finite),
+                "{label} {p:?}"
+            );
+        }
+        let json = serde_json::to_string(&r).expect("serialises");
+        assert!(!json.contains("NaN") && !json.contains("inf"), "{json}");
+    }
+    // A flat 42 with 7 per instance: six instances all along, never a hook call.
+    let r = run(vec![Some(42.0); 500], Some(60), &cfg);
+    let o = score(&r, PolicyKind::Reactive);
+    assert_eq!((o.hook_calls, o.under_provisioned), (Some(0), 0.0));
+    assert!(o
+        .instance_hours
+        .is_some_and(|h| (h - 6.0 * 100.0 / 60.0).abs() < 1e-9));
+    // No demand at all: over-provisioning is undefined, not a division by zero.
+    let r = run(vec![Some(0.0); 500], Some(60), &EvalConfig::default());
+    assert!(r.policies.iter().all(|p| p.over_provisioning.is_none()));
+}
+
+#[test]
+fn compute_rounds_capacity_up_to_whole_instances() {
+    let v = series(1000, |r| if r < 900 { 10.0 } else { 25.0 });
+    let cfg = EvalConfig {
+        instance_capacity: Some(10.0),
+        policies: vec![PolicyKind::Oracle, PolicyKind::Reactive],
+        ..EvalConfig::default()
+    };
+    let r = run(v, Some(3600), &cfg);
+    let o = score(&r, PolicyKind::Oracle);
+    // 100 rows at 1 instance, 100 at 3; one scale-up.
+    assert_eq!(o.instance_hours, Some(400.0));
+    assert_eq!(o.hook_calls, Some(1));
+    assert_eq!(o.under_provisioned, 0.0);
+    assert!((o.over_provisioning.expect("demand") - (4000.0 / 3500.0 - 1.0)).abs() < 1e-12);
+    assert_eq!(r.policies.len(), 2);
+}
+
+#[test]
+fn bad_settings_are_refused_with_the_field() {
+    let v = one(vec![Some(1.0); 10]);
+    for (cfg, field) in [
+        (
+            EvalConfig {
+                lead: 0,
+                ..EvalConfig::default()
+            },
+            "lead",
+        ),
+        (
+            EvalConfig {
+                violation: 0.0,
+                ..EvalConfig::default()
+            },
+            "violations",
+        ),
+        (
+            EvalConfig {
+                policies: Vec::new(),
+                ..EvalConfig::default()
+            },
+            "policies",
+        ),
+    ] {
+        let e = evaluate("t", SeriesKind::Total, &v, None, &cfg, None).expect_err(field);
+        assert!(e.to_string().contains(field), "{e}");
+    }
+}

@@ -1,0 +1,120 @@
+//! Capacity sizing from forecasts: the pure functions that turn a forecast and its calibrated
+//! residual quantile into a capacity. The live controller sizes forecast reservations
+//! (`core/auto_reserve.rs`) and service scale-ups (`services/plan.rs`) with them, and
+//! `prescient evaluate` replays traces through the same functions, so what it measures is what
+//! the controller does.
+//!
+//! The bound for a violation target `v` is the point forecast plus the `1 − v` quantile of the
+//! series' own signed residuals at that step (split conformal, `prescient_predict::interval`):
+//! demand exceeds it in about a share `v` of intervals. Where too few residuals are known for
+//! that quantile the bound is the point forecast alone, as before intervals are calibrated.
+
+use prescient_predict::Predictor;
+
+/// The default share of intervals in which demand may exceed the capacity planned for it.
+pub const DEFAULT_VIOLATION_TARGET: f64 = 0.01;
+
+/// The residual quantile level that meets violation target `v` (a share in (0, 1)).
+pub fn level(violation: f64) -> f64 {
+    1.0 - violation
+}
+
+/// Whether `v` is a usable violation target: a share strictly between 0 and 0.5.
+pub fn valid_violation(v: f64) -> bool {
+    v > 0.0 && v < 0.5
+}
+
+/// The residual quantile of `step` that meets violation target `violation`: the `1 − v` quantile
+/// of the predictor's residuals; while too few residuals are held for that rank (fewer than
+/// `1/v − 1`) the largest one seen (the highest quantile they support); `None` before the
+/// first [`prescient_predict::interval::MIN_RESIDUALS`].
+pub fn residual_quantile(p: &mut Predictor, step: usize, violation: f64) -> Option<f64> {
+    p.residual_quantile(step, level(violation)).or_else(|| {
+        let n = p.calibrated(step) as f64;
+        // Rank ⌈(n + 1)·l⌉ = n: the largest residual held.
+        p.residual_quantile(step, (n - 0.5) / (n + 1.0))
+    })
+}
+
+/// The capacity bound of one step: `point + quantile` (the point alone without a quantile),
+/// never below zero; non-finite inputs count as zero.
+pub fn bound(point: f64, quantile: Option<f64>) -> f64 {
+    let p = if point.is_finite() { point } else { 0.0 };
+    let q = quantile.filter(|q| q.is_finite()).unwrap_or(0.0);
+    (p + q).max(0.0)
+}
+
+/// The largest bound over the steps of a forecast; `None` for an empty forecast.
+pub fn peak_bound(steps: impl IntoIterator<Item = (f64, Option<f64>)>) -> Option<f64> {
+    steps.into_iter().map(|(p, q)| bound(p, q)).reduce(f64::max)
+}
+
+/// A rate in whole bits/s for a bound times an extra `headroom` (at least 1), rounded up and
+/// saturating.
+pub fn rate_bps(bound: f64, headroom: f64) -> u64 {
+    let h = if headroom.is_finite() {
+        headroom.max(1.0)
+    } else {
+        1.0
+    };
+    let t = (bound.max(0.0) * h).ceil();
+    if t.is_nan() {
+        0
+    } else if t >= u64::MAX as f64 {
+        u64::MAX
+    } else {
+        t as u64
+    }
+}
+
+/// Instances needed so that `bound` stays under `scale_up_at` of their capacity
+/// (`per_instance` each), clamped to `[min, max]`.
+pub fn instances(bound: f64, per_instance: f64, scale_up_at: f64, min: u32, max: u32) -> u32 {
+    let per = per_instance * scale_up_at;
+    let raw = (bound.max(0.0) / per).ceil();
+    let n = if raw.is_finite() {
+        raw.min(f64::from(u32::MAX)) as u32
+    } else if bound <= 0.0 {
+        0
+    } else {
+        u32::MAX
+    };
+    n.clamp(min, max.max(min))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bound_adds_the_quantile_and_never_goes_negative() {
+        assert_eq!(bound(10.0, Some(2.5)), 12.5);
+        assert_eq!(bound(10.0, None), 10.0);
+        assert_eq!(bound(1.0, Some(-3.0)), 0.0);
+        assert_eq!(bound(f64::NAN, Some(f64::INFINITY)), 0.0);
+        assert_eq!(
+            peak_bound([(1.0, Some(1.0)), (3.0, None), (0.5, Some(0.1))]),
+            Some(3.0)
+        );
+        assert_eq!(peak_bound([]), None);
+    }
+
+    #[test]
+    fn rates_round_up_and_saturate() {
+        assert_eq!(rate_bps(10.2, 1.0), 11);
+        assert_eq!(rate_bps(10.0, 0.5), 10);
+        assert_eq!(rate_bps(10.0, 1.5), 15);
+        assert_eq!(rate_bps(1e30, 1.0), u64::MAX);
+        assert_eq!(rate_bps(f64::NAN, 1.0), 0);
+    }
+
+    #[test]
+    fn instances_keep_the_bound_under_the_threshold() {
+        // 330 at 80 % of 100 per instance: ceil(330 / 80) = 5.
+        assert_eq!(instances(330.0, 100.0, 0.8, 1, 6), 5);
+        assert_eq!(instances(0.0, 100.0, 0.8, 1, 6), 1);
+        assert_eq!(instances(1e12, 100.0, 1.0, 1, 6), 6);
+        assert_eq!(instances(0.0, 0.0, 1.0, 0, 6), 0);
+        assert_eq!(instances(5.0, 0.0, 1.0, 0, 6), 6);
+    }
+}

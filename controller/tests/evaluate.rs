@@ -1,0 +1,186 @@
+//! `prescient evaluate` as a user runs it: the binary on a trace file, its JSON shape, its plot;
+//! and the real traces of `../shared/data` (skipped with a message when absent: a fresh clone
+//! has no `../shared`).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// A file under the system temp dir, removed on drop.
+struct TempFile(PathBuf);
+
+impl TempFile {
+    fn new(name: &str) -> Self {
+        TempFile(
+            std::env::temp_dir().join(format!("prescient-evaluate-{}-{name}", std::process::id())),
+        )
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn prescient(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_prescient"))
+        .args(args)
+        .output()
+        .expect("runs prescient");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Two Abilene pairs over four days of 15-minute rows, with a daily swing and one empty cell.
+fn write_matrix(path: &Path) {
+    let mut csv = String::from("time,ATLAM5->HSTNng,NYCMng->WASHng\n");
+    for r in 0..384u32 {
+        let (d, m) = (1 + r / 96, (r % 96) * 15);
+        let swing = (f64::from(r) * std::f64::consts::TAU / 96.0).sin();
+        let a = 100.0 + 40.0 * swing + f64::from(r % 7);
+        let b = if r == 50 {
+            String::new()
+        } else {
+            format!("{:.1}", 30.0 + 10.0 * swing + f64::from(r % 3))
+        };
+        csv.push_str(&format!(
+            "2004-03-{d:02}T{:02}:{:02},{a:.1},{b}\n",
+            m / 60,
+            m % 60
+        ));
+    }
+    std::fs::write(path, csv).expect("writes trace");
+}
+
+#[test]
+fn json_has_the_documented_shape_for_every_series_kind() {
+    let trace = TempFile::new("matrix.csv");
+    write_matrix(&trace.0);
+    let path = trace.0.to_str().expect("utf-8 path");
+    for series in ["total", "pairs", "links"] {
+        let (ok, out, err) = prescient(&[
+            "evaluate", "--trace", path, "--series", series, "--lead", "3", "--json",
+        ]);
+        assert!(ok, "{series}: {err}");
+        let v: serde_json::Value = serde_json::from_str(&out).expect("one JSON object");
+        assert_eq!(v["trace"], path);
+        assert_eq!(v["series"], series);
+        assert_eq!(v["lead"], 3);
+        assert_eq!(v["violation_target"], 0.01);
+        let policies = v["policies"].as_array().expect("policies list");
+        let names: Vec<&str> = policies
+            .iter()
+            .map(|p| p["policy"].as_str().expect("name"))
+            .collect();
+        assert_eq!(names, ["predictive", "reactive", "static", "oracle"]);
+        for p in policies {
+            let keys: Vec<&String> = p.as_object().expect("object").keys().collect();
+            assert_eq!(
+                keys,
+                [
+                    "changes",
+                    "over_provisioning",
+                    "policy",
+                    "under_provisioned",
+                    "unserved"
+                ],
+                "{series}"
+            );
+            let under = p["under_provisioned"].as_f64().expect("share");
+            assert!((0.0..=1.0).contains(&under), "{p}");
+            assert!(p["over_provisioning"].as_f64().is_some(), "{p}");
+        }
+        let oracle = &policies[3];
+        assert_eq!(oracle["under_provisioned"], 0.0);
+        assert_eq!(oracle["unserved"], 0.0);
+    }
+    // Two pairs; routed, ATLAM5->HSTNng takes two links and NYCMng->WASHng one.
+    let (_, out, _) = prescient(&["evaluate", "--trace", path, "--series", "links", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(v["series_count"], 3);
+}
+
+#[test]
+fn table_plot_compute_and_bad_arguments() {
+    let trace = TempFile::new("plot.csv");
+    write_matrix(&trace.0);
+    let svg = TempFile::new("plot.svg");
+    let path = trace.0.to_str().expect("utf-8 path");
+    let (ok, out, err) = prescient(&[
+        "evaluate",
+        "--trace",
+        path,
+        "--series",
+        "pairs",
+        "--policies",
+        "reactive,oracle",
+        "--instance-capacity",
+        "25",
+        "--plot",
+        svg.0.to_str().expect("utf-8"),
+    ]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("reactive") && out.contains("instance-h"),
+        "{out}"
+    );
+    assert!(!out.contains("predictive"), "{out}");
+    let chart = std::fs::read_to_string(&svg.0).expect("plot written");
+    // The busiest pair, demand and two policies.
+    assert!(
+        chart.contains("ATLAM5-&gt;HSTNng"),
+        "title names the series"
+    );
+    assert_eq!(chart.matches("<polyline").count(), 3);
+
+    let (ok, _, err) = prescient(&["evaluate", "--trace", path, "--policies", "psychic"]);
+    assert!(!ok && err.contains("psychic"), "{err}");
+    let (ok, _, err) = prescient(&["evaluate", "--trace", path, "--violations", "2"]);
+    assert!(!ok && err.contains("violations"), "{err}");
+    let (ok, _, err) = prescient(&["evaluate", "--trace", "/nonexistent/trace.csv"]);
+    assert!(!ok && err.contains("/nonexistent/trace.csv"), "{err}");
+}
+
+fn data(name: &str) -> Option<PathBuf> {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/data")
+        .join(name);
+    if p.exists() {
+        Some(p)
+    } else {
+        eprintln!(
+            "skipping: {} not found (the shared data folder is absent)",
+            p.display()
+        );
+        None
+    }
+}
+
+#[test]
+fn on_real_total_traffic_predictive_holds_less_than_reactive() {
+    // The UK backbone's 20,000 rows take a minute in a debug build; the report measures it.
+    for name in ["abilene-tm-5min-2004-03.csv"] {
+        let Some(path) = data(name) else {
+            continue;
+        };
+        let (ok, out, err) = prescient(&[
+            "evaluate",
+            "--trace",
+            path.to_str().expect("utf-8"),
+            "--policies",
+            "predictive,reactive",
+            "--json",
+        ]);
+        assert!(ok, "{name}: {err}");
+        let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+        let p = &v["policies"][0];
+        let r = &v["policies"][1];
+        let over = |x: &serde_json::Value| x["over_provisioning"].as_f64().expect("over");
+        let under = |x: &serde_json::Value| x["under_provisioned"].as_f64().expect("under");
+        assert!(under(p) <= 0.02, "{name}: {p}");
+        assert!(over(p) < 0.8 * over(r), "{name}: {p} vs {r}");
+    }
+}
