@@ -42,7 +42,7 @@ pub struct Args {
     /// whole instances, and instance-hours and hook calls are reported.
     #[arg(long)]
     pub instance_capacity: Option<f64>,
-    /// Do not give the forecasting model the regression pooled over all series.
+    /// Do not give the forecasting model the models pooled over all series.
     #[arg(long)]
     pub no_pooled: bool,
     /// Print one JSON object instead of a table.

@@ -21,7 +21,9 @@ pub mod series;
 use std::collections::BTreeMap;
 
 use prescient_predict::backtest::split_points;
-use prescient_predict::{fit_pooled, BacktestConfig, Missing, Normalise, Trace};
+use prescient_predict::{
+    choose_pooled, fit_pooled, BacktestConfig, Missing, Normalise, Protocol, Trace,
+};
 use serde::Serialize;
 
 pub use policy::{PolicyKind, Split};
@@ -68,8 +70,8 @@ pub struct EvalConfig {
     pub hold: usize,
     /// Demand one instance serves, in the trace's unit; set: score compute (whole instances).
     pub instance_capacity: Option<f64>,
-    /// Give the predictive policy's model the regression pooled over all series (as
-    /// `forecast backtest` does), when there is more than one series.
+    /// Give the predictive policy's model the models pooled over all series (those that earn
+    /// their place on validation, as in `forecast backtest`), when there is more than one.
     pub pooled: bool,
 }
 
@@ -198,6 +200,7 @@ pub fn evaluate(
         horizons: vec![cfg.lead],
         normalise: Normalise::TrainMax,
         missing: Missing::Skip,
+        protocol: Protocol::Strict,
         ..BacktestConfig::default()
     };
     let (train_end, val_end) = split_points(rows, &bcfg);
@@ -206,9 +209,11 @@ pub fn evaluate(
         val_end,
         n: rows,
     };
-    let pooled = (cfg.pooled && demand.columns.len() > 1 && train_end >= 2)
-        .then(|| fit_pooled(&demand.columns, interval_secs, &bcfg))
-        .flatten();
+    // Which pooled models `auto` weighs is chosen on validation, as `forecast backtest` does.
+    let pooled = (cfg.pooled && demand.columns.len() > 1 && train_end >= 2).then(|| {
+        let fitted = fit_pooled(&demand.columns, interval_secs, &bcfg);
+        choose_pooled(&demand.columns, interval_secs, &bcfg, &fitted).0
+    });
     let settings = policy::Settings {
         lead: cfg.lead,
         violation: cfg.violation,

@@ -8,9 +8,9 @@
 
 use std::str::FromStr;
 
-use prescient_predict::model::{Auto, AutoConfig, Forecaster, Regression};
+use prescient_predict::model::{Auto, AutoConfig, Forecaster};
 use prescient_predict::season::{detect, periods_for_interval};
-use prescient_predict::{ModelKind, Predictor, PredictorConfig};
+use prescient_predict::{ModelKind, Pooled, Predictor, PredictorConfig};
 
 use super::EvalError;
 use crate::sizing;
@@ -98,8 +98,9 @@ pub struct Settings<'a> {
     pub hold: usize,
     /// Interval of the trace, seconds, for seasons.
     pub interval_secs: Option<u64>,
-    /// A regression pooled over all series, as `forecast backtest` gives model `auto`.
-    pub pooled: Option<&'a Regression>,
+    /// The models pooled over all series that `auto` weighs, chosen as `forecast backtest`
+    /// chooses them (on validation).
+    pub pooled: Option<&'a Pooled>,
 }
 
 /// The smallest factor `h` with `y > h × base` in at most a share `violation` of `rows`;
@@ -204,13 +205,19 @@ fn predictive(values: &[Option<f64>], split: Split, s: &Settings) -> Plan {
     let refit_every = seasons
         .day
         .or(s.interval_secs.and_then(|i| periods_for_interval(i).day));
-    let model: Box<dyn Forecaster> = match s.pooled {
-        Some(g) => Box::new(Auto::with_extra(
-            seasons,
-            AutoConfig::default(),
-            vec![Box::new(g.clone())],
-        )),
-        None => ModelKind::Auto.build(seasons),
+    let mut extras: Vec<Box<dyn Forecaster>> = Vec::new();
+    if let Some(g) = s.pooled {
+        if let Some(r) = &g.regression {
+            extras.push(Box::new(r.clone()));
+        }
+        if let Some(b) = &g.boosted {
+            extras.push(Box::new(b.clone()));
+        }
+    }
+    let model: Box<dyn Forecaster> = if extras.is_empty() {
+        ModelKind::Auto.build(seasons)
+    } else {
+        Box::new(Auto::with_extra(seasons, AutoConfig::default(), extras))
     };
     let cfg = PredictorConfig {
         history: n.max(1),
