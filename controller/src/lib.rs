@@ -1,6 +1,7 @@
 //! Prescient, a predictive SDN controller: the controller's library, used by the `prescient`
 //! binary and by the workspace integration tests.
 
+pub mod agent;
 pub mod cmd;
 pub mod config;
 pub mod core;

@@ -19,6 +19,8 @@ enum Command {
     Run(cmd::run::Args),
     /// Run emulated OpenFlow and/or P4Runtime switches standalone.
     Sim(cmd::sim::Args),
+    /// Run the host agent: a tenant's address records onto an interface (rtnetlink).
+    Agent(cmd::agent::Args),
     /// Measure throughput and latency of the controller's parts.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -75,6 +77,7 @@ fn main() -> anyhow::Result<()> {
         Command::Demo(args) => cmd::demo::run(args),
         Command::Run(args) => cmd::run::run(args),
         Command::Sim(args) => cmd::sim::run(args),
+        Command::Agent(args) => cmd::agent::run(args),
         Command::Bench(BenchCommand::Openflow(args)) => cmd::bench_openflow::run(args),
         Command::Bench(BenchCommand::P4runtime(args)) => cmd::bench_p4runtime::run(args),
         Command::Bench(BenchCommand::Paths(args)) => cmd::bench_paths::run(args),

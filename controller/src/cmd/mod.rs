@@ -1,5 +1,6 @@
 //! One module per subcommand: its arguments and its entry point.
 
+pub mod agent;
 pub mod bench_forecast;
 pub mod bench_openflow;
 pub mod bench_p4runtime;
