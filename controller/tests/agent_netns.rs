@@ -125,6 +125,18 @@ impl Netns {
 
     /// The agent in the namespace; stderr kept in the returned log.
     fn agent(&self, controller: &str, tenant: &str, proto: u8, extra: &[&str]) -> Agent {
+        self.agent_of("--controller", controller, tenant, proto, extra)
+    }
+
+    /// The agent following `flag` (`--controller` or `--etcd`) `endpoint`.
+    fn agent_of(
+        &self,
+        flag: &str,
+        endpoint: &str,
+        tenant: &str,
+        proto: u8,
+        extra: &[&str],
+    ) -> Agent {
         let mut args: Vec<String> = [
             "netns",
             "exec",
@@ -135,8 +147,8 @@ impl Netns {
             tenant,
             "--interface",
             &self.inner,
-            "--controller",
-            controller,
+            flag,
+            endpoint,
             "--host",
             "h1",
             "--proto",
@@ -622,6 +634,165 @@ async fn a_missing_interface_is_named_and_nothing_crashes() {
         || {
             agent.log().contains("controller http://100.127.255.1:9")
                 && agent.log().contains("reconnecting")
+        },
+    )
+    .await;
+    agent.stop().await;
+}
+
+/// A private etcd listening on `ip` (the namespace's way out), in a directory of its own.
+struct Etcd {
+    child: std::process::Child,
+    dir: std::path::PathBuf,
+    url: String,
+}
+
+impl Etcd {
+    async fn start(ip: Ipv4Addr) -> Etcd {
+        let free = || {
+            std::net::TcpListener::bind((ip, 0))
+                .and_then(|l| l.local_addr())
+                .map(|a| a.port())
+                .expect("port")
+        };
+        let (client, peer) = (free(), free());
+        let dir = std::env::temp_dir().join(format!(
+            "prescient-agent-etcd-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::SeqCst)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("dir");
+        let url = format!("http://{ip}:{client}");
+        let peer_url = format!("http://{ip}:{peer}");
+        let child = std::process::Command::new("etcd")
+            .args([
+                "--name",
+                "agent-test",
+                "--data-dir",
+                &dir.join("data").display().to_string(),
+                "--listen-client-urls",
+                &url,
+                "--advertise-client-urls",
+                &url,
+                "--listen-peer-urls",
+                &peer_url,
+                "--initial-advertise-peer-urls",
+                &peer_url,
+                "--initial-cluster",
+                &format!("agent-test={peer_url}"),
+            ])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("etcd.log")).expect("log"))
+            .spawn()
+            .expect("etcd (Debian etcd-server, installed by scripts/setup)");
+        let etcd = Etcd { child, dir, url };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(mut c) = etcd_client::Client::connect([etcd.url.as_str()], None).await {
+                if c.status().await.is_ok() {
+                    return etcd;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "etcd did not answer at {}",
+                etcd.url
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for Etcd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn record(tenant: &str, physical: &str, host: &str) -> prescient::services::AddressRecord {
+    prescient::services::AddressRecord {
+        tenant: tenant.into(),
+        logical: Ipv4Addr::new(192, 0, 2, 10),
+        physical: physical.parse().expect("ip"),
+        prefix_len: 24,
+        owner: "web".into(),
+        kind: prescient::services::LeaseKind::PreAssigned,
+        mac: None,
+        host: Some(host.into()),
+    }
+}
+
+async fn put(c: &mut etcd_client::Client, r: &prescient::services::AddressRecord) {
+    c.put(r.etcd_key(), serde_json::to_vec(r).expect("json"), None)
+        .await
+        .expect("put");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_cluster_mode_the_agent_follows_its_tenants_prefix_in_etcd() {
+    if !root() {
+        return;
+    }
+    let ns = Netns::new();
+    let etcd = Etcd::start(ns.host_ip).await;
+    let mut c = etcd_client::Client::connect([etcd.url.as_str()], None)
+        .await
+        .expect("client");
+    let (a, b) = (
+        record("red", "10.1.0.2", "h1"),
+        record("red", "10.1.0.3", "h1"),
+    );
+    put(&mut c, &a).await;
+    put(&mut c, &b).await;
+    // Another tenant's record, and garbage under red's prefix: neither is programmed.
+    put(&mut c, &record("blue", "10.2.0.2", "h1")).await;
+    c.put("/prescient/v1/address/red/junk", "not json", None)
+        .await
+        .expect("put");
+    let agent = ns.agent_of("--etcd", &etcd.url, "red", 165, &[]);
+    until(
+        "red's records from etcd on the interface",
+        Some(&agent),
+        || {
+            let have = ns.addresses();
+            have.contains(&"10.1.0.2/32".to_string()) && have.contains(&"10.1.0.3/32".to_string())
+        },
+    )
+    .await;
+    assert!(!ns.addresses().contains(&"10.2.0.2/32".to_string()));
+    c.delete(a.etcd_key(), None).await.expect("delete");
+    let d = record("red", "10.1.0.4", "h1");
+    put(&mut c, &d).await;
+    until(
+        "a deletion and a put in etcd to reach the kernel",
+        Some(&agent),
+        || {
+            let have = ns.addresses();
+            !have.contains(&"10.1.0.2/32".to_string()) && have.contains(&"10.1.0.4/32".to_string())
+        },
+    )
+    .await;
+
+    // Away while a record goes and the history is compacted: the relist drops it anyway.
+    agent.stop().await;
+    c.delete(b.etcd_key(), None).await.expect("delete");
+    let rev = c
+        .get("/", None)
+        .await
+        .ok()
+        .and_then(|r| r.header().map(|h| h.revision()))
+        .expect("revision");
+    c.compact(rev, None).await.expect("compact");
+    let agent = ns.agent_of("--etcd", &etcd.url, "red", 165, &[]);
+    until(
+        "the restarted agent to drop what was deleted while away",
+        Some(&agent),
+        || {
+            let have = ns.addresses();
+            !have.contains(&"10.1.0.3/32".to_string()) && have.contains(&"10.1.0.4/32".to_string())
         },
     )
     .await;
