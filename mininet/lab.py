@@ -441,8 +441,8 @@ def iperf_flows(flows, seconds=5):
         try:
             end = json.loads(out[out.index("{"):])["end"]
             summary = end.get("sum_received") or end["sum"]
-            rates.append(summary["bits_per_second"])
-        except (ValueError, KeyError) as e:
+            rates.append(float(summary["bits_per_second"]))
+        except (ValueError, KeyError, TypeError) as e:
             raise SystemExit("iperf3 %s -> %s failed: %s\n%s" % (client.name, server.name, e, out[-2000:]))
     return rates
 

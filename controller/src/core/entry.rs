@@ -138,6 +138,7 @@ impl ControllerCore {
             actions.extend(self.settle(now, outcome));
         }
         actions.extend(self.advance_restoring(now));
+        actions.extend(self.reroute_broken_pairs(now));
         actions
     }
 

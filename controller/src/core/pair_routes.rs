@@ -32,6 +32,36 @@ impl ControllerCore {
         if self.auto.routed.get(&(src, dst)).is_some_and(|p| live(p)) {
             return Vec::new();
         }
+        self.route_pair(now, src, dst, "reached the controller")
+    }
+
+    /// After a topology change: every routed pair whose path lost a link is routed again at
+    /// once on its shortest path, replacing its entries (same match and priority) on the
+    /// switches of the new path. Its traffic no longer reaches the controller (the old entries
+    /// send it into the dead port), so waiting for its next frame would black-hole it.
+    pub(super) fn reroute_broken_pairs(&mut self, now: Timestamp) -> Vec<Action> {
+        let snapshot = self.topology.snapshot();
+        let broken: Vec<(MacAddr, MacAddr)> = self
+            .auto
+            .routed
+            .iter()
+            .filter(|(_, links)| links.iter().any(|l| snapshot.link_idx(*l).is_none()))
+            .map(|(pair, _)| *pair)
+            .collect();
+        let mut actions = Vec::new();
+        for (src, dst) in broken {
+            self.auto.routed.remove(&(src, dst));
+            if !self.auto.steered.contains_key(&(src, dst)) {
+                actions.extend(self.route_pair(now, src, dst, "lost a link of its route"));
+            }
+        }
+        actions
+    }
+
+    /// Routes the pair on its shortest path when both hosts are known on different switches and
+    /// every hop is OpenFlow; `why` ends the decision's reason ("traffic a -> b {why}").
+    fn route_pair(&mut self, now: Timestamp, src: MacAddr, dst: MacAddr, why: &str) -> Vec<Action> {
+        let snapshot = self.topology.snapshot();
         let Ok((a, b)) = snapshot.host_devices(src, dst) else {
             return Vec::new();
         };
@@ -55,7 +85,7 @@ impl ControllerCore {
                 rule: Rule::PairRouted,
                 subject: format!("pair/{src}->{dst}"),
                 reason: format!(
-                    "traffic {src} -> {dst} reached the controller: routed on its shortest path [{}], where it is counted per pair for its forecast",
+                    "traffic {src} -> {dst} {why}: routed on its shortest path [{}], where it is counted per pair for its forecast",
                     text.join(" ")
                 ),
                 actions: vec![Action::InstallPath {
@@ -106,5 +136,32 @@ mod tests {
         // Unknown hosts are not routed.
         let stranger = prescient_topology::MacAddr([0, 0, 0, 0, 0, 9]);
         assert!(c.pair_seen(now, H1, stranger).is_empty());
+    }
+
+    #[test]
+    fn a_routed_pair_whose_link_goes_is_routed_again_at_once() {
+        let mut c = square();
+        let now = Timestamp::from_secs(2);
+        c.pair_seen(now, H1, H2);
+        // Its first link goes down: the pair's frames now die in the dead port and never reach
+        // the controller, so the new route must come from the topology change itself.
+        let acts = c.port_removed(now, at(1, 1));
+        let rerouted: Vec<_> = acts
+            .iter()
+            .filter_map(|a| match a {
+                Action::InstallPath {
+                    src, dst, links, ..
+                } => Some((*src, *dst, links.clone())),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(rerouted.len(), 1, "{acts:?}");
+        let (src, dst, links) = &rerouted[0];
+        assert_eq!((*src, *dst), (H1, H2));
+        assert!(
+            links.iter().all(|l| l.src != at(1, 1)),
+            "the new route avoids the dead port: {links:?}"
+        );
+        assert!(links.iter().any(|l| l.src.device == at(1, 1).device));
     }
 }

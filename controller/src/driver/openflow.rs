@@ -415,11 +415,11 @@ pub(super) fn commands(action: &Action) -> Vec<(DatapathId, Command)> {
                     dpid,
                     Command::MeterMod(MeterMod {
                         command: MeterCommand::Add,
-                        flags: MeterFlags::KBPS | MeterFlags::STATS,
+                        flags: MeterFlags::KBPS | MeterFlags::BURST | MeterFlags::STATS,
                         meter_id: meter,
                         bands: vec![MeterBand::Drop {
                             rate: kbps.max(1),
-                            burst_size: 0,
+                            burst_size: burst_kbits(kbps),
                         }],
                     }),
                 ));
@@ -492,6 +492,15 @@ pub(super) fn commands(action: &Action) -> Vec<(DatapathId, Command)> {
         | Action::CallHook(_) => return services::commands(action).unwrap_or_default(),
     }
     out
+}
+
+/// The drop band's bucket, kbit: a tenth of a second at the rate, and never under three
+/// full-size frames. Without the BURST flag Open vSwitch fills the bucket with a whole second at
+/// the rate, so a pair sending at twice its reservation got +17 % over five seconds; a bucket
+/// below a few frames drops frames of a flow that stays under its rate.
+fn burst_kbits(rate_kbps: u32) -> u32 {
+    const MIN_KBITS: u32 = 3 * 1_518 * 8 / 1_000 + 1;
+    (rate_kbps / 10).max(MIN_KBITS)
 }
 
 /// Meter ids are 32-bit and 0 plus the top range are reserved; reservation ids are folded in.
@@ -665,13 +674,16 @@ mod tests {
         match &cmds[0].1 {
             Command::MeterMod(mm) => {
                 assert_eq!(mm.meter_id, MeterId(7));
+                // A tenth of a second of burst, used (BURST): Open vSwitch's default bucket
+                // is a whole second and lets a sender run 17 % over for seconds.
                 assert_eq!(
                     mm.bands,
                     vec![MeterBand::Drop {
                         rate: 10_000,
-                        burst_size: 0
+                        burst_size: 1_000
                     }]
                 );
+                assert!(mm.flags.0 & MeterFlags::BURST.0 != 0);
             }
             other => panic!("expected a meter first, got {other:?}"),
         }

@@ -3,7 +3,8 @@
 //! Per switch: learn source MAC → ingress port; for a known unicast destination on another
 //! port install `in_port, eth_src, eth_dst → output` with an idle timeout (applied to the
 //! switch's buffered packet, or followed by a PACKET_OUT when the packet is not buffered);
-//! otherwise flood with a PACKET_OUT. LLDP and ARP frames are also published on the event
+//! otherwise flood with a PACKET_OUT (a destination learned on the ingress port itself is stale
+//! after a topology change: forgotten, and the frame flooded). LLDP and ARP frames are also published on the event
 //! stream (discovery and host tracking live elsewhere). A port that goes down or away forgets
 //! the MACs learned on it.
 //!
@@ -181,10 +182,17 @@ impl SwitchApp for L2Learning {
         };
         self.learn(src, in_port);
         match self.macs.get(&dst).copied() {
-            Some(port) if !dst.is_multicast() => {
-                if port != in_port {
-                    self.install(packet, in_port, src, dst, port, out);
-                }
+            Some(port) if !dst.is_multicast() && port != in_port => {
+                self.install(packet, in_port, src, dst, port, out);
+            }
+            Some(_) if !dst.is_multicast() => {
+                // A frame for `dst` coming from where `dst` was learned: on point-to-point
+                // links that only happens after the topology changed (a link went down and the
+                // traffic now comes round the other way), so that location is stale. Dropping
+                // here, as a switch on a shared segment would, black-holes the pair for as long
+                // as its frames arrive; forgetting it and flooding delivers them.
+                self.macs.remove(&dst);
+                self.send_out(packet, in_port, PortNo::FLOOD, out);
             }
             _ => self.send_out(packet, in_port, PortNo::FLOOD, out),
         }
@@ -195,11 +203,22 @@ impl SwitchApp for L2Learning {
         }
     }
 
-    fn on_port_status(&mut self, status: &PortStatus, _out: &mut Outbox<'_>) {
+    fn on_port_status(&mut self, status: &PortStatus, out: &mut Outbox<'_>) {
         let gone = status.reason == PortReason::Delete || !status.desc.is_up();
         if gone {
             let port = status.desc.port_no;
             self.macs.retain(|_, p| *p != port);
+            // The entries sending into the dead port black-hole their traffic (it never misses
+            // again, so it is never relearned) until they idle out, which busy traffic never
+            // lets them do. Only cookie-0 entries go: learned ones and host-pair routes (which
+            // the core routes again); reservations carry their own cookie and are rerouted.
+            let mut delete = FlowMod::delete(TableId::ALL, Match::new());
+            delete.out_port = port;
+            delete.cookie = 0;
+            delete.cookie_mask = u64::MAX;
+            if let Err(e) = out.flow_mod(&delete) {
+                tracing::warn!(dpid = %self.dpid, %port, "entries to a dead port not deleted: {e}");
+            }
         }
     }
 }

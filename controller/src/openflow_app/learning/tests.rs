@@ -1,6 +1,6 @@
 use bytes::BytesMut;
 use prescient_southbound::openflow::session::app::XidAlloc;
-use prescient_southbound::openflow::wire::{Message, PortStatus};
+use prescient_southbound::openflow::wire::{FlowModCommand, Message, PortStatus};
 
 use super::*;
 use crate::openflow_app::bench::frames;
@@ -128,6 +128,16 @@ fn a_port_going_down_forgets_its_macs() {
     };
     a.on_port_status(&status, &mut Outbox::new(DPID, &mut buf, &mut xids));
     assert_eq!(a.port_of(mac(3)), None);
+    // The entries it learned towards that port go too: busy traffic would keep them alive,
+    // sending into the dead port, for ever.
+    let (_, len, _) = frames::peek(&buf).unwrap();
+    let Message::FlowMod(delete) = Message::parse(&buf[..len]).unwrap().1 else {
+        panic!("expected a FLOW_MOD delete");
+    };
+    assert_eq!(delete.command, FlowModCommand::Delete);
+    assert_eq!(delete.out_port, PortNo(3));
+    assert_eq!((delete.cookie, delete.cookie_mask), (0, u64::MAX));
+    assert_eq!(len, buf.len(), "one message");
 }
 
 #[test]
@@ -144,4 +154,18 @@ fn a_full_mac_table_is_relearned_not_grown() {
     }
     assert_eq!(a.port_of(mac(1)), None);
     assert_eq!(a.port_of(mac(3)), Some(PortNo(1)));
+}
+
+#[test]
+fn a_destination_learned_on_the_ingress_port_is_stale_and_flooded_to() {
+    let mut a = app();
+    // mac(1) learned on port 2; then a frame for mac(1) arrives on port 2 itself (a link went
+    // down and traffic comes round the other way).
+    feed(&mut a, &packet_in(1, 2, mac(1), mac(9), 0x0800));
+    let (_, msgs) = feed(&mut a, &packet_in(2, 2, mac(5), mac(1), 0x0800));
+    assert!(
+        matches!(msgs.as_slice(), [Message::PacketOut(po)] if po.actions == vec![Action::output(PortNo::FLOOD)]),
+        "{msgs:?}"
+    );
+    assert_eq!(a.port_of(mac(1)), None);
 }

@@ -1,0 +1,46 @@
+//! A minimal HTTP/1.1 client for tests against a running controller's REST API: one request per
+//! connection, JSON in and out.
+
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Sends `method path` with an optional bearer `token` and JSON `body`; returns the status and the
+/// JSON body (`Null` when the body is not JSON).
+pub async fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&Value>,
+) -> anyhow::Result<(u16, Value)> {
+    let body = body.map(Value::to_string).unwrap_or_default();
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: prescient\r\n{auth}Content-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let mut conn = tokio::net::TcpStream::connect(addr)
+        .await
+        .with_context(|| format!("connecting to the REST API at {addr}"))?;
+    conn.write_all(request.as_bytes()).await?;
+    let mut reply = String::new();
+    conn.read_to_string(&mut reply).await?;
+    let status = reply
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .with_context(|| format!("no status in the reply {reply:?}"))?;
+    let (_, json) = reply.split_once("\r\n\r\n").unwrap_or_default();
+    Ok((status, serde_json::from_str(json).unwrap_or(Value::Null)))
+}
+
+/// `GET path`, failing unless the status is 200.
+pub async fn get(addr: SocketAddr, path: &str) -> anyhow::Result<Value> {
+    let (status, body) = request(addr, "GET", path, None, None).await?;
+    anyhow::ensure!(status == 200, "GET {path}: {status} {body}");
+    Ok(body)
+}

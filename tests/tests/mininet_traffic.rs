@@ -1,0 +1,189 @@
+//! What the controller decides happens to real packets: a Mininet lab (`mininet/lab.py`, Open
+//! vSwitch userspace datapath) carrying iperf3 traffic while the controller reserves and
+//! reroutes over its REST API.
+//!
+//! The ring of five: h1 on s1, h2 on s2, h5 on s5. h1 → h2 goes s1 → s2; h5 → h2 goes s5 → s1
+//! → s2 (the spanning tree from s1 and the shortest path agree), so it shares the reserved
+//! pair's link; with s1–s2 down, h1 → h2 has one way left, s1 → s5 → s4 → s3 → s2.
+//!
+//! Needs root (see `prescient_tests::root_tests_enabled`); the labs use the system Open vSwitch,
+//! started here if it is not running, and run one at a time.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use prescient::northbound::ApiConfig;
+use prescient::service::{Service, ServiceConfig};
+use prescient_tests::http::{get, request};
+use prescient_tests::mininet::{exclusive, Flow, Lab, SystemOvs};
+use prescient_tests::{root_tests_enabled, wait_for};
+use serde_json::{json, Value};
+
+const TOKEN: &str = "lab-token";
+/// The reserved rate; the reserved pair sends twice this.
+const RESERVED_BPS: u64 = 4_000_000;
+
+async fn controller() -> Service {
+    let any: SocketAddr = ([127, 0, 0, 1], 0).into();
+    let mut config = ServiceConfig::new(any, Some(any));
+    config.core.topology.discovery.probe_interval = Duration::from_millis(300);
+    config.core.topology.discovery.link_timeout = Duration::from_secs(2);
+    config.api = ApiConfig {
+        token: Some(TOKEN.into()),
+        protect_reads: false,
+    };
+    Service::start(config)
+        .await
+        .expect("starting the controller")
+}
+
+fn flow(client: &str, server: &str, udp_bps: Option<u64>, port: u16) -> Flow {
+    Flow {
+        client: client.into(),
+        server: server.into(),
+        udp_bps,
+        port,
+    }
+}
+
+/// Fails unless `got` is within 10 % of `want`.
+fn within_ten_percent(what: &str, got: f64, want: u64) {
+    let error = (got - want as f64) / want as f64;
+    assert!(
+        error.abs() <= 0.10,
+        "{what}: {:.3} Mbit/s at the receiver for {:.3} reserved ({:+.1} %)",
+        got / 1e6,
+        want as f64 / 1e6,
+        error * 100.0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reservation_holds_its_rate_beside_best_effort_and_follows_a_reroute() {
+    if !root_tests_enabled("a_reservation_holds_its_rate_beside_best_effort_and_follows_a_reroute")
+    {
+        return;
+    }
+    let _one_at_a_time = exclusive().await;
+    let _ovs = SystemOvs::ensure().expect("the system Open vSwitch");
+    let service = controller().await;
+    let api = service.http_addr().expect("the REST API");
+    let mut lab = Lab::start("ring", 5, service.openflow_addr(), Some(api))
+        .await
+        .expect("starting the Mininet lab");
+    // Every host speaks once, so the controller knows where each is.
+    let loss = lab.ping_all().await.expect("pingAll");
+    assert_eq!(loss, 0.0, "pings lost; Mininet:\n{}", lab.log());
+    let hosts = lab.hosts().await.expect("the lab's hosts");
+    let mac = |name: &str| {
+        hosts
+            .iter()
+            .find(|h| h.name == name)
+            .map(|h| h.mac.clone())
+            .expect("host in the lab")
+    };
+
+    let body = json!({"src": mac("h1"), "dst": mac("h2"), "rate_bps": RESERVED_BPS, "tier": 1});
+    let (status, created) = request(
+        api,
+        "POST",
+        "/api/v1/reservations",
+        Some(TOKEN),
+        Some(&body),
+    )
+    .await
+    .expect("POST /reservations");
+    assert_eq!(status, 201, "{created}");
+    let id = created["reservation"]["id"].as_u64().expect("an id");
+    let first_path = created["reservation"]["path"].clone();
+    assert_eq!(
+        first_path.as_array().map(Vec::len),
+        Some(1),
+        "h1 -> h2 is one hop: {created}"
+    );
+    // The meter must be in s1 before traffic is measured against it.
+    wait_for(
+        "the reservation's meter on s1",
+        Duration::from_secs(20),
+        || {
+            lab.dump_flows("s1")
+                .ok()
+                .filter(|f| f.contains("meter:"))
+                .map(|_| ())
+        },
+    )
+    .await
+    .expect("meter installed");
+
+    let rates = lab
+        .iperf(
+            &[
+                flow("h1", "h2", Some(2 * RESERVED_BPS), 5201),
+                flow("h5", "h2", None, 5202),
+            ],
+            5,
+        )
+        .await
+        .expect("iperf3");
+    eprintln!(
+        "reserved {:.1} Mbit/s, sent {:.1}: received {:.3} Mbit/s; best effort TCP beside it {:.1} Mbit/s",
+        RESERVED_BPS as f64 / 1e6,
+        2.0 * RESERVED_BPS as f64 / 1e6,
+        rates[0] / 1e6,
+        rates[1] / 1e6
+    );
+    within_ten_percent(
+        "the reserved pair at twice its rate",
+        rates[0],
+        RESERVED_BPS,
+    );
+    // The link has 1 Gbit/s of configured capacity, 4 Mbit/s of it reserved: best effort on the
+    // same link is limited by the datapath, never by the reservation.
+    assert!(
+        rates[1] > 2.0 * RESERVED_BPS as f64,
+        "best effort starved beside the reservation: {:.2} Mbit/s",
+        rates[1] / 1e6
+    );
+
+    // Cut the reserved path: the ports go down, Open vSwitch reports it, the controller moves
+    // the reservation (and its meters) to the only other way.
+    let cut = Instant::now();
+    lab.set_link("s1", "s2", false).await.expect("link down");
+    let moved = loop {
+        let r = get(api, &format!("/api/v1/reservations/{id}"))
+            .await
+            .expect("GET /reservations/{id}");
+        let path = r["path"].as_array().map_or(0, Vec::len);
+        if path == 4 && r["state"] == "active" {
+            break r;
+        }
+        assert!(
+            cut.elapsed() < Duration::from_secs(20),
+            "not rerouted within 20 s: {r}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let reroute = cut.elapsed();
+    eprintln!(
+        "link s1-s2 down: reservation {id} on its new path after {} ms: {}",
+        reroute.as_millis(),
+        moved["path"]
+    );
+    let rates = lab
+        .iperf(&[flow("h1", "h2", Some(2 * RESERVED_BPS), 5203)], 4)
+        .await
+        .expect("iperf3 after the reroute");
+    eprintln!("after the reroute: received {:.3} Mbit/s", rates[0] / 1e6);
+    within_ten_percent(
+        "the reserved pair after the reroute",
+        rates[0],
+        RESERVED_BPS,
+    );
+    let reservation: Value = get(api, &format!("/api/v1/reservations/{id}"))
+        .await
+        .expect("GET after the reroute");
+    assert_eq!(reservation["rate_bps"], RESERVED_BPS, "{reservation}");
+
+    drop(lab);
+    service.shutdown().await;
+}
