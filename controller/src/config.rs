@@ -199,9 +199,13 @@ pub struct PlanningSection {
     pub warmup_scored: usize,
     /// Keep a forecast-origin reservation per host pair on its predicted path.
     pub reserve: bool,
-    /// Smallest forecast reservation (upper 95 % bound times headroom), bits/s.
+    /// Share of intervals demand may exceed what is planned for it, in (0, 0.5): forecast
+    /// reservations and service scale-ups are sized to the forecast plus the residual quantile
+    /// that meets it.
+    pub violation_target: f64,
+    /// Smallest forecast reservation (planning bound times headroom), bits/s.
     pub reserve_min_bps: u64,
-    /// Forecast reservations are the upper 95 % bound times this factor (at least 1).
+    /// An extra factor (at least 1) on the planning bound of forecast reservations.
     pub reserve_headroom: f64,
     /// A forecast reservation is resized only when its target moves by more than this share.
     pub reserve_hysteresis: f64,
@@ -222,6 +226,7 @@ impl Default for PlanningSection {
             warmup_points: c.planning.warmup_points,
             warmup_scored: c.planning.warmup_scored,
             reserve: c.planning.reserve,
+            violation_target: c.planning.violation_target,
             reserve_min_bps: c.planning.reserve_min_bps,
             reserve_headroom: c.planning.reserve_headroom,
             reserve_hysteresis: c.planning.reserve_hysteresis,
@@ -343,6 +348,13 @@ impl Config {
                 "planning.hot_threshold",
                 p.hot_threshold.to_string(),
                 "must be a share of capacity in (0, 1]",
+            ));
+        }
+        if !crate::sizing::valid_violation(p.violation_target) {
+            return Err(invalid(
+                "planning.violation_target",
+                p.violation_target.to_string(),
+                "must be a share in (0, 0.5)",
             ));
         }
         if !(p.reserve_headroom.is_finite() && p.reserve_headroom >= 1.0) {
@@ -473,6 +485,7 @@ impl Config {
             warmup_points: self.planning.warmup_points,
             warmup_scored: self.planning.warmup_scored,
             reserve: self.planning.reserve,
+            violation_target: self.planning.violation_target,
             reserve_min_bps: self.planning.reserve_min_bps,
             reserve_headroom: self.planning.reserve_headroom,
             reserve_hysteresis: self.planning.reserve_hysteresis,
@@ -578,8 +591,16 @@ mod tests {
         let err =
             Config::parse("[planning]\nreserve_tier = 9\n", "c.toml").expect_err("tier above 7");
         assert!(err.to_string().contains("planning.reserve_tier"), "{err}");
+        for bad in ["0", "0.5", "-0.1"] {
+            let err = Config::parse(&format!("[planning]\nviolation_target = {bad}\n"), "c.toml")
+                .expect_err("not a share in (0, 0.5)");
+            assert!(
+                err.to_string().contains("planning.violation_target"),
+                "{err}"
+            );
+        }
         let c = Config::parse(
-            "[planning]\nreserve = false\nreserve_min_bps = 5000\nwarmup_points = 40\npath_grace_ms = 1500\n",
+            "[planning]\nreserve = false\nreserve_min_bps = 5000\nwarmup_points = 40\npath_grace_ms = 1500\nviolation_target = 0.05\n",
             "c.toml",
         )
         .expect("valid");
@@ -587,6 +608,7 @@ mod tests {
         assert!(!service.core.planning.reserve);
         assert_eq!(service.core.planning.reserve_min_bps, 5000);
         assert_eq!(service.core.planning.warmup_points, 40);
+        assert_eq!(service.core.planning.violation_target, 0.05);
         assert_eq!(service.core.path_grace, Duration::from_millis(1500));
     }
 

@@ -151,6 +151,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 point_bps: bps,
                 upper_bps: bps * 1.1,
                 lower_bps: bps * 0.9,
+                planned_bps: bps * 1.1,
                 steps: 12,
                 pairs: 3,
             })

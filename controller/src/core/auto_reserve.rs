@@ -1,5 +1,6 @@
-//! Forecast-driven reservations: for each host pair whose warm forecast (upper 95 % bound over
-//! the horizon, times `reserve_headroom`) reaches `reserve_min_bps`, the core keeps one
+//! Forecast-driven reservations: for each host pair whose warm forecast (its planning bound
+//! over the horizon — forecast plus the residual quantile meeting `violation_target`,
+//! [`crate::sizing`] — times `reserve_headroom`) reaches `reserve_min_bps`, the core keeps one
 //! reservation of its own ("origin" forecast) on the path the pair's traffic is predicted to
 //! take (the path the congestion rule steered it onto, else its shortest path), for a window
 //! of twice the horizon.
@@ -325,7 +326,7 @@ impl ControllerCore {
                 rule: Rule::ForecastReserved,
                 subject: format!("reservation/{}", r.id.0),
                 reason: format!(
-                    "{} -> {}: forecast upper 95% bound {peak:.0} bit/s within {} steps x headroom {} = {target} bit/s reaches the minimum {} bit/s; reserved at tier {} on its {which} path [{}] until {} ns",
+                    "{} -> {}: planning bound (forecast + residual quantile at the violation target) {peak:.0} bit/s within {} steps x headroom {} = {target} bit/s reaches the minimum {} bit/s; reserved at tier {} on its {which} path [{}] until {} ns",
                     pair.0,
                     pair.1,
                     self.config.horizon,
@@ -394,7 +395,7 @@ impl ControllerCore {
             (None, None) => (
                 Rule::ForecastRenewed,
                 format!(
-                    "forecast upper 95% bound {peak:.0} bit/s still needs {rate} bit/s (within {:.0}% of it); window renewed until {} ns",
+                    "planning bound {peak:.0} bit/s still needs {rate} bit/s (within {:.0}% of it); window renewed until {} ns",
                     cfg.reserve_hysteresis * 100.0,
                     new.request.window.end.nanos()
                 ),
@@ -403,7 +404,7 @@ impl ControllerCore {
                 let mut parts = Vec::new();
                 if let Some((from, to)) = rate_change {
                     parts.push(format!(
-                        "forecast upper 95% bound {peak:.0} bit/s x headroom {} = {to} bit/s moved more than {:.0}% from {from} bit/s: resized",
+                        "planning bound {peak:.0} bit/s x headroom {} = {to} bit/s moved more than {:.0}% from {from} bit/s: resized",
                         cfg.reserve_headroom,
                         cfg.reserve_hysteresis * 100.0
                     ));

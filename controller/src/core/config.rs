@@ -45,7 +45,12 @@ pub struct PlanningConfig {
     pub reserve: bool,
     /// A pair is reserved for only when its forecast bound (with headroom) reaches this, bits/s.
     pub reserve_min_bps: u64,
-    /// The reservation is the forecast's upper 95 % bound times this factor (at least 1).
+    /// Share of intervals in which demand may exceed what is planned for it: forecast
+    /// reservations and service scale-ups are sized to the forecast plus the residual quantile
+    /// that meets it ([`crate::sizing`]).
+    pub violation_target: f64,
+    /// An extra factor (at least 1) on the planning bound of forecast reservations; 1 leaves
+    /// the sizing to the calibrated quantile.
     pub reserve_headroom: f64,
     /// A reservation is resized only when its target moved by more than this share of its
     /// rate, so a forecast that wobbles does not rewrite meters every tick.
@@ -61,7 +66,8 @@ impl Default for PlanningConfig {
             warmup_scored: 10,
             reserve: true,
             reserve_min_bps: 1_000_000,
-            reserve_headroom: 1.2,
+            violation_target: crate::sizing::DEFAULT_VIOLATION_TARGET,
+            reserve_headroom: 1.0,
             reserve_hysteresis: 0.2,
             reserve_tier: 0,
         }

@@ -11,6 +11,8 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use prescient_predict::{Forecast, ModelKind, Predictor, PredictorConfig, Seasons};
+
+use crate::sizing;
 use prescient_topology::Timestamp;
 
 /// Refit after this many observations (the model's parameters were chosen on a short history).
@@ -36,6 +38,10 @@ pub struct Point {
     pub i95: Interval,
     /// 99 % interval (anomalies are judged against it).
     pub i99: Interval,
+    /// The capacity to plan for this instant: the point plus the residual quantile that meets
+    /// the series' violation target ([`sizing::bound`]; the point alone before residuals are
+    /// known).
+    pub bound: f64,
 }
 
 /// Recent accuracy of a series' one-step forecasts.
@@ -62,6 +68,8 @@ pub struct Outlier {
 #[derive(Debug)]
 pub struct Series {
     predictor: Predictor,
+    /// Share of intervals demand may exceed the planning bound in.
+    violation: f64,
     interval: Duration,
     keep: usize,
     observed: u64,
@@ -94,6 +102,7 @@ impl Series {
         };
         Series {
             predictor: Predictor::new(ModelKind::Auto, seasons, cfg),
+            violation: sizing::DEFAULT_VIOLATION_TARGET,
             interval,
             keep: keep.max(2),
             observed: 0,
@@ -103,6 +112,14 @@ impl Series {
             latest: Vec::new(),
             errors: VecDeque::new(),
         }
+    }
+
+    /// The same series planning for violation target `v` (a share in (0, 0.5)).
+    pub fn with_violation(mut self, v: f64) -> Self {
+        if sizing::valid_violation(v) {
+            self.violation = v;
+        }
+        self
     }
 
     /// Takes the observation of tick `now` (`None`: no fresh rate), scores the forecast made for
@@ -143,12 +160,15 @@ impl Series {
         }
         self.observed += 1;
         let f = self.predictor.forecast(usize::MAX);
-        self.latest = self.points(now, &f);
+        let quantiles: Vec<Option<f64>> = (1..=f.points.len())
+            .map(|step| sizing::residual_quantile(&mut self.predictor, step, self.violation))
+            .collect();
+        self.latest = self.points(now, &f, &quantiles);
         self.pending = self.latest.first().copied();
         outlier
     }
 
-    fn points(&self, now: Timestamp, f: &Forecast) -> Vec<Point> {
+    fn points(&self, now: Timestamp, f: &Forecast, quantiles: &[Option<f64>]) -> Vec<Point> {
         f.points
             .iter()
             .enumerate()
@@ -161,6 +181,7 @@ impl Series {
                     i80: f.interval(step, 0).and_then(finite),
                     i95: f.interval(step, 1).and_then(finite),
                     i99: f.interval(step, 2).and_then(finite),
+                    bound: sizing::bound(value, quantiles.get(i).copied().flatten()),
                 }
             })
             .collect()
@@ -193,6 +214,13 @@ impl Series {
             .iter()
             .map(|p| p.i95.map_or(p.value, |(_, hi)| hi.max(p.value)))
             .reduce(f64::max)
+    }
+
+    /// The capacity the latest forecast asks for: the largest planning bound over the horizon
+    /// (forecast plus the residual quantile meeting the violation target), as forecast
+    /// reservations are sized and `prescient evaluate` replays.
+    pub fn planned_peak(&self) -> Option<f64> {
+        self.latest.iter().map(|p| p.bound).reduce(f64::max)
     }
 
     /// The model in use.
@@ -257,6 +285,31 @@ mod tests {
         assert!(e.coverage95.is_some_and(|c| c > 0.8), "{e:?}");
         let out = s.observe(t(250), Some(50_000.0));
         assert!(out.is_some(), "a 50x spike must be an anomaly");
+    }
+
+    #[test]
+    fn the_planning_bound_is_the_forecast_plus_the_quantile_of_the_violation_target() {
+        // Uniform noise on [1 000, 1 200): nothing a model can forecast.
+        let ripple = |i: u64| {
+            let x = i.wrapping_mul(6364136223846793005).rotate_left(23) >> 11;
+            1_000.0 + 200.0 * (x as f64 / (1u64 << 53) as f64)
+        };
+        let mut strict = Series::new(Duration::from_secs(1), 3, 100).with_violation(0.01);
+        let mut loose = Series::new(Duration::from_secs(1), 3, 100).with_violation(0.3);
+        // Before any residual the bound is the point forecast.
+        strict.observe(t(0), Some(1_000.0));
+        assert!(strict.forecast().iter().all(|p| p.bound == p.value));
+        for i in 1..400 {
+            strict.observe(t(i), Some(ripple(i)));
+            loose.observe(t(i), Some(ripple(i)));
+        }
+        let (s, l) = (
+            strict.planned_peak().expect("forecast"),
+            loose.planned_peak().expect("forecast"),
+        );
+        // A 1 % target reaches near the noise's top; a 30 % one lets its top part out.
+        assert!(s >= 1_150.0 && s < 1_400.0, "strict {s}");
+        assert!(l < s, "loose {l} strict {s}");
     }
 
     #[test]

@@ -29,11 +29,12 @@ impl ControllerCore {
                 .rates
                 .link_rate(*link, now)
                 .map(|(r, _)| r.bits_per_sec);
-            if let Some(peak) = self.observe(now, SeriesKey::Link(*link), rate) {
+            if let Some((peak, _)) = self.observe(now, SeriesKey::Link(*link), rate) {
                 link_peaks.insert(*link, peak);
             }
         }
         let mut pair_peaks: BTreeMap<(MacAddr, MacAddr), f64> = BTreeMap::new();
+        let mut pair_bounds: BTreeMap<(MacAddr, MacAddr), f64> = BTreeMap::new();
         let matrix: BTreeMap<(MacAddr, MacAddr), f64> = self
             .rates
             .traffic_matrix(now)
@@ -54,8 +55,9 @@ impl ControllerCore {
         pairs.dedup();
         for (s, d) in pairs {
             let rate = matrix.get(&(s, d)).copied();
-            if let Some(peak) = self.observe(now, SeriesKey::Pair(s, d), rate) {
+            if let Some((peak, bound)) = self.observe(now, SeriesKey::Pair(s, d), rate) {
                 pair_peaks.insert((s, d), peak);
+                pair_bounds.insert((s, d), bound);
             }
         }
         let reserved: BTreeMap<LinkKey, u64> = snapshot
@@ -78,7 +80,7 @@ impl ControllerCore {
             steering.extend(self.record(now, d));
         }
         // After the congestion rule, so a pair steered this round is reserved on its new path.
-        let reserving = self.plan_forecast_reservations(now, &snapshot, &pair_peaks, &steering);
+        let reserving = self.plan_forecast_reservations(now, &snapshot, &pair_bounds, &steering);
         actions.extend(steering);
         actions.extend(reserving);
         // Services plan after the congestion rule, so a backend's edge is judged on this
@@ -94,19 +96,27 @@ impl ControllerCore {
     }
 
     /// Feeds one observation; creates the series on its first sample. Returns its predicted
-    /// peak once the series is warm (`is_warm`): nothing is planned on a cold model.
-    fn observe(&mut self, now: Timestamp, key: SeriesKey, value: Option<f64>) -> Option<f64> {
+    /// peak (upper 95 % bound) and its planning bound at the violation target once the series
+    /// is warm (`is_warm`): nothing is planned on a cold model.
+    fn observe(
+        &mut self,
+        now: Timestamp,
+        key: SeriesKey,
+        value: Option<f64>,
+    ) -> Option<(f64, f64)> {
         let cfg = &self.config;
         let series = match self.series.get_mut(&key) {
             Some(s) => s,
             None if value.is_some() => self.series.entry(key).or_insert_with(|| {
                 Series::new(cfg.control_interval, cfg.horizon, cfg.series_points)
+                    .with_violation(cfg.planning.violation_target)
             }),
             None => return None,
         };
         let outlier = series.observe(now, value);
         let peak = series
             .predicted_peak()
+            .zip(series.planned_peak())
             .filter(|_| is_warm(series, cfg.horizon, &cfg.planning));
         if let Some(o) = outlier {
             let (lo, hi) = o.forecast.i99.unwrap_or((f64::NAN, f64::NAN));

@@ -1,13 +1,15 @@
 //! Scaling decisions for one service from its demand forecast. Pure: figures in, a step out.
 //!
 //! - Demand: the element-wise sum, step by step, of the forecasts of every host pair sending to
-//!   the service (towards a backend or the VIP's MAC); its peak is the largest upper 95 % bound
-//!   (the point forecast where intervals are not calibrated yet).
-//! - Needed instances: `ceil(peak / (scale_up_at × per-instance capacity))`, clamped to
+//!   the service (towards a backend or the VIP's MAC); its peak is the largest upper 95% bound
+//!   (the point forecast where intervals are not calibrated yet), and its planned peak the
+//!   largest sum of planning bounds (forecast plus the residual quantile meeting the violation
+//!   target, [`crate::sizing`]).
+//! - Needed instances: `ceil(planned / (scale_up_at × per-instance capacity))`, clamped to
 //!   `[min, max]`: the instances that keep the predicted load under the policy's threshold.
 //! - Scale up when needed exceeds running + already pre-reserved (so one episode asks once), by
 //!   at least the policy's step, up to `max`.
-//! - Scale down (cost-aware) only when the peak stays below `scale_down_below` of one instance
+//! - Scale down (cost-aware) only when the planned peak stays below `scale_down_below` of one instance
 //!   fewer for a whole cool-down, and no scaling happened during the cool-down either.
 
 use std::collections::BTreeSet;
@@ -28,6 +30,9 @@ pub struct Demand {
     /// Lower 95 % bound at the step of that highest upper bound (the point where
     /// uncalibrated), bits/s: with `upper_bps`, the interval of the peak.
     pub lower_bps: f64,
+    /// Highest sum of planning bounds (forecast plus the residual quantile meeting the
+    /// violation target), bits/s: what scaling sizes for.
+    pub planned_bps: f64,
     /// Steps summed.
     pub steps: usize,
     /// Host pairs summed.
@@ -39,6 +44,7 @@ pub fn demand<'a>(forecasts: impl IntoIterator<Item = &'a [Point]>) -> Option<De
     let mut point: Vec<f64> = Vec::new();
     let mut upper: Vec<f64> = Vec::new();
     let mut lower: Vec<f64> = Vec::new();
+    let mut planned: Vec<f64> = Vec::new();
     let mut pairs = 0;
     for f in forecasts {
         pairs += 1;
@@ -47,6 +53,7 @@ pub fn demand<'a>(forecasts: impl IntoIterator<Item = &'a [Point]>) -> Option<De
                 point.push(0.0);
                 upper.push(0.0);
                 lower.push(0.0);
+                planned.push(0.0);
             }
             let v = if p.value.is_finite() {
                 p.value.max(0.0)
@@ -57,12 +64,16 @@ pub fn demand<'a>(forecasts: impl IntoIterator<Item = &'a [Point]>) -> Option<De
                 Some((lo, hi)) if lo.is_finite() && hi.is_finite() => (lo.clamp(0.0, v), hi.max(v)),
                 _ => (v, v),
             };
-            if let (Some(a), Some(b), Some(c)) =
-                (point.get_mut(i), upper.get_mut(i), lower.get_mut(i))
-            {
+            if let (Some(a), Some(b), Some(c), Some(d)) = (
+                point.get_mut(i),
+                upper.get_mut(i),
+                lower.get_mut(i),
+                planned.get_mut(i),
+            ) {
                 *a += v;
                 *b += hi;
                 *c += lo;
+                *d += if p.bound.is_finite() { p.bound } else { v };
             }
         }
     }
@@ -74,6 +85,7 @@ pub fn demand<'a>(forecasts: impl IntoIterator<Item = &'a [Point]>) -> Option<De
         point_bps: point.iter().copied().fold(0.0, f64::max),
         upper_bps: peak.1,
         lower_bps: lower.get(peak.0).copied().unwrap_or(0.0),
+        planned_bps: planned.iter().copied().fold(0.0, f64::max),
         steps: point.len(),
         pairs,
     })
@@ -143,7 +155,7 @@ pub fn step(
     state: &mut ScalingState,
 ) -> Step {
     let current = u32::try_from(spec.backends.len()).unwrap_or(u32::MAX);
-    let need = needed(spec, policy, demand.upper_bps);
+    let need = needed(spec, policy, demand.planned_bps);
     if state.asked.is_some_and(|a| current >= a || need <= current) {
         state.asked = None;
     }
@@ -165,7 +177,7 @@ pub fn step(
     let one_fewer = f64::from(current.saturating_sub(1)) * spec.instance_capacity_bps as f64;
     let low = current > spec.min_instances
         && need < current
-        && demand.upper_bps < policy.scale_down_below * one_fewer;
+        && demand.planned_bps < policy.scale_down_below * one_fewer;
     if !low {
         state.low_since = None;
         return Step::Hold;
@@ -229,6 +241,7 @@ mod tests {
             point_bps: bps,
             upper_bps: bps,
             lower_bps: bps,
+            planned_bps: bps,
             steps: 12,
             pairs: 1,
         }
@@ -246,6 +259,7 @@ mod tests {
             i80: None,
             i95: hi.map(|h| (0.0, h)),
             i99: None,
+            bound: hi.unwrap_or(v),
         };
         let a = [p(10.0, Some(15.0)), p(30.0, Some(40.0))];
         let b = [p(25.0, None), p(5.0, None)];
@@ -253,6 +267,7 @@ mod tests {
         assert_eq!(d.pairs, 2);
         assert_eq!(d.point_bps, 35.0);
         assert_eq!(d.upper_bps, 45.0);
+        assert_eq!(d.planned_bps, 45.0);
         // The peak is at step 2: its interval is [0 + 5, 40 + 5].
         assert_eq!(d.lower_bps, 5.0);
         assert!(demand(std::iter::empty::<&[Point]>()).is_none());

@@ -455,7 +455,7 @@ impl Services {
             } else {
                 format!(
                     "{:.0}% of capacity {cap} bit/s",
-                    demand.upper_bps / cap as f64 * 100.0
+                    demand.planned_bps / cap as f64 * 100.0
                 )
             }
         };
@@ -489,8 +489,8 @@ impl Services {
                 let reserved = u32::try_from(got.taken.len()).unwrap_or(u32::MAX);
                 let pending = target - delta;
                 let mut reason = format!(
-                    "forecast peak {:.0} bit/s (upper 95% bound) within {horizon} steps is {} (scale up above {:.0}%, policy {}); needs {needed} instance(s), {current} running and {} pre-reserved; {reserved} shadow address(es) [{}] reserved in pool {}",
-                    demand.upper_bps,
+                    "planned peak {:.0} bit/s (forecast + residual quantile at the violation target) within {horizon} steps is {} (scale up above {:.0}%, policy {}); needs {needed} instance(s), {current} running and {} pre-reserved; {reserved} shadow address(es) [{}] reserved in pool {}",
+                    demand.planned_bps,
                     share(forecast.capacity_bps),
                     policy.scale_up_at * 100.0,
                     policy.name,
@@ -538,8 +538,8 @@ impl Services {
                 }
                 let mut actions = reconcile_entry(entry, &self.pools, snapshot, &mut self.egress);
                 let reason = format!(
-                    "forecast peak {:.0} bit/s stayed below {:.0}% of one instance fewer for {} s (policy {}); {target} instance(s) suffice, {current} running; {} unused shadow address(es) released",
-                    demand.upper_bps,
+                    "planned peak {:.0} bit/s stayed below {:.0}% of one instance fewer for {} s (policy {}); {target} instance(s) suffice, {current} running; {} unused shadow address(es) released",
+                    demand.planned_bps,
                     policy.scale_down_below * 100.0,
                     policy.cool_down.as_secs(),
                     policy.name,
@@ -609,6 +609,7 @@ impl Services {
                 point_bps: 0.0,
                 upper_bps: 0.0,
                 lower_bps: 0.0,
+                planned_bps: 0.0,
                 steps: 0,
                 pairs: 0,
             });
@@ -713,7 +714,7 @@ impl Services {
             needed: e
                 .demand
                 .zip(policy)
-                .map(|(d, p)| plan::needed(&e.spec, p, d.upper_bps)),
+                .map(|(d, p)| plan::needed(&e.spec, p, d.planned_bps)),
             policy: policy_name,
         }
     }

@@ -80,7 +80,7 @@ fn a_steady_pair_gets_a_forecast_reservation_on_its_path_renewed_and_resized_in_
     let r = forecast_reservation(&c).expect("reserved once warm");
     assert_eq!(c.reservation_origin(r.id), Origin::Forecast);
     assert_eq!(r.request.tier, 0);
-    // Sized to the upper bound with 1.2 headroom: above the traffic, well below capacity.
+    // Sized to the planning bound: above the traffic, well below capacity.
     assert!(
         (1.2e8 as u64..3e8 as u64).contains(&r.request.rate_bps),
         "rate {}",
@@ -149,17 +149,19 @@ fn a_forecast_reservation_is_released_when_the_bound_falls_below_the_minimum() {
     let mut bytes = 0;
     drive(&mut c, &mut bytes, 10, 30, |_| 1.5e6);
     let r = forecast_reservation(&c).expect("reserved");
-    // The pair goes quiet: its reservation lives exactly as long as the bound with headroom
-    // reaches the minimum (the calibrated interval remembers the start of the flow a while).
+    // The pair goes quiet: its reservation lives exactly as long as the planning bound (the
+    // forecast plus its residual quantile at the violation target; headroom 1) reaches the
+    // minimum (the residuals remember the start of the flow until it leaves their 500-point
+    // window: its large errors are among the top 1 %).
     let mut released_at = None;
-    for s in 40..200 {
+    for s in 40..800 {
         let actions = drive(&mut c, &mut bytes, s, 1, |_| 0.0);
         let peak = c
             .series(&super::super::SeriesKey::Pair(H1, H2))
-            .and_then(|x| x.predicted_peak())
+            .and_then(|x| x.planned_peak())
             .unwrap_or(0.0);
         // Held down to the minimum less the 20 % hysteresis.
-        let wanted = peak * 1.2 >= 1.5e6 * 0.8;
+        let wanted = peak >= 1.5e6 * 0.8;
         assert_eq!(
             forecast_reservation(&c).is_some(),
             wanted,
