@@ -308,7 +308,7 @@ mod tests {
             loose.planned_peak().expect("forecast"),
         );
         // A 1 % target reaches near the noise's top; a 30 % one lets its top part out.
-        assert!(s >= 1_150.0 && s < 1_400.0, "strict {s}");
+        assert!((1_150.0..1_400.0).contains(&s), "strict {s}");
         assert!(l < s, "loose {l} strict {s}");
     }
 
