@@ -15,6 +15,7 @@ use crate::driver::p4runtime::{prescient_p4info, P4Target};
 use crate::northbound::ApiConfig;
 use crate::service::ServiceConfig;
 
+pub mod cluster;
 pub mod services;
 
 /// A commented configuration with every key at its default (P4Runtime targets commented out).
@@ -88,6 +89,8 @@ pub struct Config {
     pub services: Vec<services::ServiceSection>,
     /// Where hook calls go.
     pub hooks: Vec<services::HookSection>,
+    /// Cluster mode (etcd); absent: single process.
+    pub cluster: cluster::ClusterSection,
 }
 
 /// `[store]`: where accepted reservations are kept across restarts.
@@ -469,6 +472,15 @@ impl Config {
             location: crate::store::StoreLocation::File(self.store.path.clone()),
             restore_grace: self.store.restore_grace_ms.map(Duration::from_millis),
         };
+        service.cluster =
+            self.cluster
+                .cluster()
+                .map_err(|(key, value, why)| ConfigError::Invalid {
+                    path: path.to_string(),
+                    key,
+                    value,
+                    why,
+                })?;
         let core = &mut service.core;
         core.topology.discovery.probe_interval =
             Duration::from_millis(self.discovery.probe_interval_ms);

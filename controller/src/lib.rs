@@ -2,6 +2,7 @@
 //! binary and by the workspace integration tests.
 
 pub mod agent;
+pub mod cluster;
 pub mod cmd;
 pub mod config;
 pub mod core;

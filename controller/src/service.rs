@@ -12,6 +12,8 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::cluster::replica::Replica;
+use crate::cluster::{etcd_store, ClusterConfig, ClusterError, ClusterState};
 use crate::core::{CoreConfig, Restored, SharedCore};
 use crate::driver::openflow::{self as driver, DriverConfig};
 use crate::driver::p4runtime::{self, P4Target};
@@ -44,6 +46,8 @@ pub struct ServiceConfig {
     pub services: crate::services::ServicesConfig,
     /// Where hook calls go.
     pub hooks: crate::hooks::HooksConfig,
+    /// Cluster mode: records in etcd, one leader at a time; `None`: single process.
+    pub cluster: Option<ClusterConfig>,
 }
 
 impl ServiceConfig {
@@ -61,6 +65,7 @@ impl ServiceConfig {
             store: StoreConfig::default(),
             services: Default::default(),
             hooks: Default::default(),
+            cluster: None,
         }
     }
 }
@@ -85,6 +90,15 @@ pub enum ServiceError {
     /// The state store could not be opened or read (the error names its path).
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Cluster mode could not start (etcd unreachable: the error names the endpoints).
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+}
+
+/// The store as opened, before the listeners are bound.
+enum Opened {
+    Redb(Arc<Persister>),
+    Etcd(Box<etcd_client::Client>, ClusterConfig),
 }
 
 /// A running controller.
@@ -95,6 +109,7 @@ pub struct Service {
     http: Option<SocketAddr>,
     cancel: CancellationToken,
     tasks: TaskTracker,
+    cluster: Option<(Arc<ClusterState>, Arc<Replica>)>,
 }
 
 impl Service {
@@ -105,8 +120,11 @@ impl Service {
         core.apply(|c| c.set_services(services));
         // The store first: a controller that cannot keep its promises does not start. Services
         // come back here, before any switch connects, so the first programming of every switch
-        // already carries their translations.
-        let persister = restore(&core, &config)?;
+        // already carries their translations. In cluster mode the replica brings them.
+        let opened = match &config.cluster {
+            Some(c) => Opened::Etcd(Box::new(etcd_store::connect(c).await?), c.clone()),
+            None => Opened::Redb(restore(&core, &config)?),
+        };
         let mut of = ControllerConfig::new(config.openflow);
         of.max_switches = config.max_switches;
         of.machine.stats_interval = config.stats_interval;
@@ -133,9 +151,43 @@ impl Service {
         let (openflow, events) = OpenFlowController::bind(of, Arc::new(factory)).await?;
         let cancel = CancellationToken::new();
         let tasks = TaskTracker::new();
+        let (persister, cluster) = match opened {
+            Opened::Redb(persister) => (persister, None),
+            Opened::Etcd(client, cc) => {
+                let api = cc.api.clone().unwrap_or_else(|| {
+                    http_listener
+                        .as_ref()
+                        .map_or_else(String::new, |(_, bound)| format!("http://{bound}"))
+                });
+                let state = ClusterState::new(cc, api);
+                let store = etcd_store::EtcdStore::new(*client, state.clone());
+                let persister = Persister::etcd(store.clone(), Vec::new());
+                let grace = config
+                    .store
+                    .restore_grace
+                    .unwrap_or(config.core.topology.discovery.link_timeout * 3);
+                let replica = Replica::new(store.clone(), core.clone(), persister.clone(), grace);
+                core.apply(|c| c.track_changes());
+                tasks.spawn(replica.clone().run(cancel.clone()));
+                tasks.spawn(crate::cluster::election::run(
+                    store,
+                    replica.clone(),
+                    cancel.clone(),
+                ));
+                tasks.spawn(crate::cluster::mastership::run(
+                    state.clone(),
+                    openflow.handle(),
+                    cancel.clone(),
+                ));
+                (persister, Some((state, replica)))
+            }
+        };
         let http = http_listener.map(|(listener, bound)| {
-            let state =
+            let mut state =
                 ApiState::new(core.clone(), config.api.clone()).with_store(persister.clone());
+            if let Some((c, _)) = &cluster {
+                state = state.with_cluster(c.clone());
+            }
             let stop = cancel.clone();
             tasks.spawn(async move {
                 if let Err(e) = northbound::serve_on(listener, state, stop).await {
@@ -146,6 +198,7 @@ impl Service {
         });
         let driver_config = DriverConfig {
             control_interval: config.core.control_interval,
+            cluster: cluster.as_ref().map(|(c, _)| c.clone()),
             ..DriverConfig::default()
         };
         let p4_probes = config
@@ -177,7 +230,31 @@ impl Service {
             http,
             cancel,
             tasks,
+            cluster,
         })
+    }
+
+    /// Cluster mode: this node's view of the election.
+    pub fn cluster(&self) -> Option<&Arc<ClusterState>> {
+        self.cluster.as_ref().map(|(c, _)| c)
+    }
+
+    /// Cluster mode: this node's copy of the records.
+    pub fn replica(&self) -> Option<&Arc<Replica>> {
+        self.cluster.as_ref().map(|(_, r)| r)
+    }
+
+    /// Stops at once as a crashed process would: no final write, the lease left to expire
+    /// (another node takes over after the TTL), every switch session dropped.
+    pub async fn crash(self) {
+        if let Some((c, _)) = &self.cluster {
+            c.crash();
+        }
+        self.cancel.cancel();
+        self.tasks.close();
+        self.openflow.shutdown().await;
+        self.tasks.wait().await;
+        self.persister.close();
     }
 
     /// The core (for summaries and tests).
@@ -208,11 +285,16 @@ impl Service {
     /// Stops the driver and the API, writes what the store has not seen yet and closes it,
     /// then closes every switch session.
     pub async fn shutdown(self) {
+        if self.cluster.is_some() {
+            // While still leading: after the lease is revoked the write would be fenced off.
+            let _ = self.persister.sync_async(&self.core).await;
+        }
         self.cancel.cancel();
         self.tasks.close();
         self.tasks.wait().await;
-        if let Err(e) = self.persister.sync_async(&self.core).await {
-            tracing::error!("final write: {e}");
+        match self.persister.sync_async(&self.core).await {
+            Ok(_) | Err(StoreError::NotLeader { .. }) => {}
+            Err(e) => tracing::error!("final write: {e}"),
         }
         self.persister.close();
         self.openflow.shutdown().await;

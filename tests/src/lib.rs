@@ -2,6 +2,7 @@
 //! and waiting for conditions without fixed sleeps.
 
 pub mod bmv2;
+pub mod etcd;
 pub mod http;
 pub mod mininet;
 pub mod ovs;

@@ -2,7 +2,8 @@
 //! punted to the controller, which forwards reactively with L2 learning, loop-free over the
 //! discovered topology), drives the configured P4Runtime devices, discovers links and hosts,
 //! forecasts every link, and serves the REST API and dashboard, until Ctrl-C. Accepted
-//! reservations are kept in a redb file (`[store] path`, `--store`) and restored on start.
+//! reservations are kept in a redb file (`[store] path`, `--store`) and restored on start; in
+//! cluster mode (`[cluster]`, `--etcd URL[,URL...] --name NAME`) in etcd, shared by every node.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -35,6 +36,18 @@ pub struct Args {
     /// Exit after this many seconds (for scripts and tests); runs until Ctrl-C by default.
     #[arg(long)]
     pub seconds: Option<u64>,
+    /// Cluster mode: etcd endpoints (`http://host:port`, comma-separated); records live in
+    /// etcd and one node at a time leads. Overrides `[cluster] etcd`.
+    #[arg(
+        long,
+        value_name = "URL[,URL...]",
+        value_delimiter = ',',
+        requires = "name"
+    )]
+    pub etcd: Vec<String>,
+    /// This node's name in the cluster (with `--etcd`).
+    #[arg(long, requires = "etcd")]
+    pub name: Option<String>,
 }
 
 /// Entry point.
@@ -56,6 +69,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if let Some(path) = &args.store {
         service_config.store.location = StoreLocation::File(path.clone());
     }
+    if !args.etcd.is_empty() {
+        let mut section = config.cluster.clone();
+        section.etcd = args.etcd.clone();
+        section.name = args.name.clone().unwrap_or_default();
+        service_config.cluster = section.cluster().map_err(|(key, value, why)| {
+            anyhow::anyhow!("{key} (--etcd/--name): {value}: {why}")
+        })?;
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -75,6 +96,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             "prescient: state store {}",
             service.store().location()
         );
+        if let Some(c) = service.cluster() {
+            eprintln!(
+                "prescient: cluster node {} (API {}), lease {:?}",
+                c.me().name,
+                c.me().api,
+                c.config().lease_ttl
+            );
+        }
         match args.seconds {
             Some(s) => tokio::time::sleep(Duration::from_secs(s)).await,
             None => {

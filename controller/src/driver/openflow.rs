@@ -52,6 +52,8 @@ pub struct DriverConfig {
     pub probe_poll: Duration,
     /// Time between two planning ticks of the core.
     pub control_interval: Duration,
+    /// Cluster mode: plan, probe and program only while this node leads.
+    pub cluster: Option<Arc<crate::cluster::ClusterState>>,
 }
 
 impl Default for DriverConfig {
@@ -59,6 +61,7 @@ impl Default for DriverConfig {
         DriverConfig {
             probe_poll: Duration::from_millis(500),
             control_interval: Duration::from_secs(1),
+            cluster: None,
         }
     }
 }
@@ -82,6 +85,7 @@ pub async fn run(
         blocked: BTreeMap::new(),
         snapshot_version: None,
         p4: P4Fleet::new(p4_inboxes),
+        cluster: config.cluster.clone(),
     };
     let mut probes = tokio::time::interval(config.probe_poll);
     let mut ticks = tokio::time::interval(config.control_interval);
@@ -95,11 +99,11 @@ pub async fn run(
                 None => break,
             },
             _ = probes.tick() => driver.send_probes().await,
-            _ = ticks.tick() => {
+            _ = ticks.tick() => if driver.acting() {
                 let now = driver.core.now();
                 let actions = driver.core.apply(|c| c.tick(now));
                 driver.apply(actions).await;
-            }
+            },
             actions = driver.core.next_actions() => driver.apply(actions).await,
         }
         driver.guard_floods().await;
@@ -114,9 +118,17 @@ struct Driver {
     snapshot_version: Option<u64>,
     /// The P4Runtime devices' share of every action, and their probe queues.
     p4: P4Fleet,
+    cluster: Option<Arc<crate::cluster::ClusterState>>,
 }
 
 impl Driver {
+    /// Whether this node may plan and write to switches: always in single-process mode; in
+    /// a cluster only while it leads. A follower keeps its sessions and learns from their
+    /// events, but its switches hold it as SLAVE and the leader's core is the truth.
+    fn acting(&self) -> bool {
+        self.cluster.as_ref().is_none_or(|c| c.is_leader())
+    }
+
     async fn on_event(&mut self, ev: SwitchEvent) {
         let now = self.core.now();
         let metrics = self.core.metrics();
@@ -167,7 +179,11 @@ impl Driver {
                     device: DeviceId::openflow(dpid.0),
                     port: PortNo(packet.in_port.0),
                 };
-                if let Some(reply) = services::proxy_arp(&self.core, &packet.data) {
+                let reply = self
+                    .acting()
+                    .then(|| services::proxy_arp(&self.core, &packet.data))
+                    .flatten();
+                if let Some(reply) = reply {
                     let out = PacketOut::to_port(packet.in_port, Bytes::from(reply));
                     if let Err(e) = self.handle.send(dpid, Command::PacketOut(out)).await {
                         tracing::debug!(%dpid, "ARP reply for a service address not sent: {e}");
@@ -246,6 +262,9 @@ impl Driver {
     }
 
     async fn send_probes(&mut self) {
+        if !self.acting() {
+            return;
+        }
         let now = self.core.now();
         let probes = self.core.apply(|c| c.probes(now));
         for probe in probes {
@@ -267,6 +286,9 @@ impl Driver {
     /// Turns the core's intents into OpenFlow writes on the switches they name, and hands
     /// their P4Runtime part to the P4 plan. Each action passes here once.
     async fn apply(&mut self, actions: Vec<Action>) {
+        if !self.acting() {
+            return;
+        }
         self.p4.apply(&actions);
         for action in actions {
             for (dpid, cmd) in commands(&action) {
@@ -279,6 +301,9 @@ impl Driver {
 
     /// Re-derives the block rules when the topology changed.
     async fn guard_floods(&mut self) {
+        if !self.acting() {
+            return;
+        }
         let snapshot = self.core.snapshot();
         if self.snapshot_version == Some(snapshot.version()) {
             return;

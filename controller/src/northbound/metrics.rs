@@ -103,6 +103,26 @@ pub async fn render(State(s): State<ApiState>) -> impl IntoResponse {
         "Links discovered.",
         &one(links as f64),
     );
+    if let Some(cluster) = &s.cluster {
+        let leader = if cluster.is_leader() { 1.0 } else { 0.0 };
+        metric(
+            &mut out,
+            "prescient_cluster_leader",
+            "gauge",
+            "1 while this node leads the cluster, 0 while it follows.",
+            &[(
+                format!("{{node=\"{}\"}}", label(&cluster.me().name)),
+                leader,
+            )],
+        );
+        metric(
+            &mut out,
+            "prescient_cluster_term",
+            "gauge",
+            "The current leader's term (etcd revision of its election key; 0: none).",
+            &one(cluster.term() as f64),
+        );
+    }
     metric(
         &mut out,
         "prescient_hosts",

@@ -12,7 +12,8 @@
 //!   orchestrator's instances), `GET translations`, `GET hooks` — see [`services`];
 //! - `POST/GET services/{name}/instances`, `PUT/DELETE services/{name}/instances/{address}`
 //!   (pre-assignment), `GET tenants`, `tenants/{tenant}/addresses`, `pools` — see `instances`;
-//! - `GET events` — server-sent events; `GET openapi.json`; and `/metrics`, `/` outside `/api/v1`.
+//! - `GET events` — server-sent events; `GET openapi.json`; and `/metrics`, `/` outside `/api/v1`;
+//! - `GET cluster` — leader, term and members in cluster mode (see [`cluster`]).
 //!
 //! Invariants: every error is the one JSON shape of [`dto::ErrorBody`], its status chosen in
 //! [`ApiError::detail`] only; bad input is never a 500; request bodies refuse unknown fields;
@@ -20,6 +21,7 @@
 //! the core's lock only to copy out what they answer with.
 
 mod auth;
+pub mod cluster;
 mod dashboard;
 pub mod dto;
 pub mod error;
@@ -76,6 +78,8 @@ pub struct ApiState {
     pub shutdown: CancellationToken,
     /// The state store: reservation changes are committed to it before they are answered.
     pub store: Option<Arc<crate::store::Persister>>,
+    /// Cluster mode: writes go to the leader only.
+    pub cluster: Option<Arc<crate::cluster::ClusterState>>,
 }
 
 impl ApiState {
@@ -86,7 +90,14 @@ impl ApiState {
             config: Arc::new(config),
             shutdown: CancellationToken::new(),
             store: None,
+            cluster: None,
         }
+    }
+
+    /// The same state for a node of a cluster: writes on followers are redirected.
+    pub fn with_cluster(mut self, cluster: Arc<crate::cluster::ClusterState>) -> Self {
+        self.cluster = Some(cluster);
+        self
     }
 
     /// The same state, committing reservation changes to `store` before answering.
@@ -136,9 +147,14 @@ pub fn router(state: ApiState) -> Router {
         .route("/translations", get(services::translations))
         .route("/hooks", get(services::hooks))
         .route("/events", get(events::stream))
+        .route("/cluster", get(cluster::view))
         .route("/openapi.json", get(openapi::document))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            cluster::route_writes,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_token,

@@ -6,7 +6,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::dto;
-use super::{events, forecasts, instances, reservations, services, topology};
+use super::{cluster, events, forecasts, instances, reservations, services, topology};
 use crate::core::{Anomaly, ControllerEvent, Decision, Rule};
 
 /// Declares the bearer scheme mutating calls reference.
@@ -37,6 +37,7 @@ impl Modify for Bearer {
         services::set_backends, services::translations, services::hooks,
         instances::create, instances::list, instances::set_state, instances::release,
         instances::tenants, instances::addresses, instances::pools,
+        cluster::view,
     ),
     components(schemas(
         dto::ErrorBody, dto::ErrorDetail, dto::DeviceDto, dto::PortDto, dto::LinkDto,
@@ -53,6 +54,7 @@ impl Modify for Bearer {
         instances::InstanceDto, instances::InstanceChangeDto, instances::TenantDto,
         instances::LeaseDto, instances::PoolDto, crate::services::AddressRecord,
         crate::services::AddressChange, crate::services::AddressOp,
+        crate::cluster::ClusterView, crate::cluster::MemberView,
     )),
     modifiers(&Bearer),
 )]

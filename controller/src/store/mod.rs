@@ -39,6 +39,9 @@ pub enum StoreLocation {
     File(PathBuf),
     /// Memory only: nothing survives the process (the demo, tests).
     InMemory,
+    /// etcd, in cluster mode (the endpoints, comma-separated); opened by the cluster, not by
+    /// [`Store::open`].
+    Etcd(String),
 }
 
 impl std::fmt::Display for StoreLocation {
@@ -46,6 +49,7 @@ impl std::fmt::Display for StoreLocation {
         match self {
             StoreLocation::File(p) => write!(f, "{}", p.display()),
             StoreLocation::InMemory => f.write_str("(in memory)"),
+            StoreLocation::Etcd(endpoints) => write!(f, "etcd at {endpoints}"),
         }
     }
 }
@@ -144,6 +148,31 @@ pub enum StoreError {
         /// The store.
         path: String,
     },
+    /// etcd did not answer or refused the request (cluster mode).
+    #[error("store {path}: {operation}: {why}")]
+    Etcd {
+        /// The store (`etcd at <endpoints>`).
+        path: String,
+        /// What was being done.
+        operation: &'static str,
+        /// Why.
+        why: String,
+    },
+    /// This node does not lead (any more): its writes are fenced off (cluster mode).
+    #[error("store {path}: this node is not the leader; its writes are refused")]
+    NotLeader {
+        /// The store.
+        path: String,
+    },
+    /// A key changed since this node read it: the write was based on a stale read and was
+    /// not applied (cluster mode).
+    #[error("store {path}: changed since read, not applied: {keys}")]
+    Conflict {
+        /// The store.
+        path: String,
+        /// The keys.
+        keys: String,
+    },
 }
 
 /// One change to write.
@@ -177,9 +206,15 @@ impl Store {
     /// Opens the store at `location`, creating it when missing, and checks its schema.
     pub fn open(location: &StoreLocation) -> Result<Store, StoreError> {
         let name = location.to_string();
+        if let StoreLocation::Etcd(_) = location {
+            return Err(StoreError::Foreign {
+                path: name,
+                why: "etcd is opened in cluster mode, not as a redb file".to_string(),
+            });
+        }
         let opened = catch_unwind(AssertUnwindSafe(|| match location {
             StoreLocation::File(path) => Database::create(path),
-            StoreLocation::InMemory => {
+            StoreLocation::InMemory | StoreLocation::Etcd(_) => {
                 Database::builder().create_with_backend(InMemoryBackend::new())
             }
         }));

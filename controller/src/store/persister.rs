@@ -19,6 +19,7 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
 
 use super::{Store, StoreChange, StoreError, StoreLocation, StoredReservation, StoredService};
+use crate::cluster::etcd_store::EtcdStore;
 use crate::core::{ControllerEvent, SharedCore, Unsaved};
 
 /// How often the background task retries a failed write (and catches changes no decision
@@ -34,9 +35,55 @@ pub struct Persister {
 
 #[derive(Debug)]
 struct State {
-    store: Option<Store>,
+    store: Option<Backend>,
     /// The services as last committed, by name.
     services: BTreeMap<String, StoredService>,
+}
+
+/// Where the records go: a redb file (single process) or etcd (cluster mode).
+#[derive(Debug)]
+enum Backend {
+    Redb(Store),
+    Etcd(Arc<EtcdStore>),
+}
+
+impl Backend {
+    /// Writes `changes`; etcd's client is async, so this blocks on it (callers are on the
+    /// blocking pool, see [`Persister::sync_async`]).
+    fn apply(&self, changes: &[StoreChange]) -> Result<(), StoreError> {
+        match self {
+            Backend::Redb(store) => store.apply(changes),
+            Backend::Etcd(etcd) => block_on(etcd, etcd.apply(changes)),
+        }
+    }
+
+    fn load(&self) -> Result<Vec<StoredReservation>, StoreError> {
+        match self {
+            Backend::Redb(store) => store.load(),
+            Backend::Etcd(etcd) => block_on(etcd, etcd.list()).map(|l| l.reservations),
+        }
+    }
+
+    fn load_services(&self) -> Result<Vec<StoredService>, StoreError> {
+        match self {
+            Backend::Redb(store) => store.load_services(),
+            Backend::Etcd(etcd) => block_on(etcd, etcd.list()).map(|l| l.services),
+        }
+    }
+}
+
+fn block_on<T>(
+    etcd: &EtcdStore,
+    f: impl std::future::Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) => handle.block_on(f),
+        Err(_) => Err(StoreError::Etcd {
+            path: etcd.name(),
+            operation: "writing",
+            why: "called outside the controller's runtime".to_string(),
+        }),
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -55,10 +102,28 @@ impl Persister {
         Ok(Arc::new(Persister {
             location: store.location().clone(),
             state: Mutex::new(State {
-                store: Some(store),
+                store: Some(Backend::Redb(store)),
                 services,
             }),
         }))
+    }
+
+    /// Writes to etcd (cluster mode), starting from `services` as committed. Only the leader
+    /// writes: on a follower a sync takes the core's changes (they came from the store) and
+    /// answers [`StoreError::NotLeader`].
+    pub fn etcd(store: Arc<EtcdStore>, services: Vec<StoredService>) -> Arc<Persister> {
+        Arc::new(Persister {
+            location: StoreLocation::Etcd(store.cluster().config().endpoints.join(",")),
+            state: Mutex::new(State {
+                store: Some(Backend::Etcd(store)),
+                services: services.into_iter().map(|s| (s.name.clone(), s)).collect(),
+            }),
+        })
+    }
+
+    /// Takes `services` as what the store holds now (a new leader, after re-listing).
+    pub fn rebase(&self, services: Vec<StoredService>) {
+        lock(&self.state).services = services.into_iter().map(|s| (s.name.clone(), s)).collect();
     }
 
     /// Where the store lives.
@@ -76,6 +141,13 @@ impl Persister {
                 path: self.location.to_string(),
             });
         };
+        if let Backend::Etcd(etcd) = store {
+            if !etcd.cluster().is_leader() {
+                // A follower's core changes only by mirroring the store: nothing to write.
+                core.apply(|c| c.take_unsaved());
+                return Err(StoreError::NotLeader { path: etcd.name() });
+            }
+        }
         let unsaved = core.apply(|c| c.take_unsaved());
         let services: BTreeMap<String, StoredService> = core.read(|c| {
             c.services()
@@ -186,6 +258,7 @@ impl Persister {
                 }
                 Ok(_) => {}
                 Err(StoreError::Closed { .. }) => break,
+                Err(StoreError::NotLeader { .. }) => {}
                 Err(e) if !failing => {
                     failing = true;
                     tracing::error!("{e}; retrying every {RETRY_INTERVAL:?}");
