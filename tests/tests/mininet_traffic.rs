@@ -75,15 +75,16 @@ async fn a_reservation_holds_its_rate_beside_best_effort_and_follows_a_reroute()
     let loss = lab.ping_all().await.expect("pingAll");
     assert_eq!(loss, 0.0, "pings lost; Mininet:\n{}", lab.log());
     let hosts = lab.hosts().await.expect("the lab's hosts");
-    let mac = |name: &str| {
+    let ip = |name: &str| {
         hosts
             .iter()
             .find(|h| h.name == name)
-            .map(|h| h.mac.clone())
+            .map(|h| h.ip.clone())
             .expect("host in the lab")
     };
 
-    let body = json!({"src": mac("h1"), "dst": mac("h2"), "rate_bps": RESERVED_BPS, "tier": 1});
+    // Named by their IPv4 addresses, as a lab user knows them.
+    let body = json!({"src": ip("h1"), "dst": ip("h2"), "rate_bps": RESERVED_BPS, "tier": 1});
     let (status, created) = request(
         api,
         "POST",

@@ -230,6 +230,15 @@ async fn paths_are_bandwidth_constrained_and_bad_queries_name_the_parameter() {
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_eq!(r.body["links"].as_array().map(Vec::len), Some(2));
     assert_eq!(r.body["fit"], "satisfies");
+    // The hosts' IPv4 addresses name them as well as their MACs do.
+    let by_ip = get(&f, "/api/v1/paths?src=10.0.0.1&dst=10.0.0.2").await;
+    assert_eq!(by_ip.body["links"], r.body["links"], "{}", by_ip.text);
+    assert_error(
+        &get(&f, "/api/v1/paths?src=10.9.9.9&dst=10.0.0.2").await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_value",
+        Some("src"),
+    );
     let r = get(
         &f,
         &format!("/api/v1/paths?src={H1}&dst=of:4&bandwidth=2000000000"),

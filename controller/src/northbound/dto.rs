@@ -111,9 +111,9 @@ pub struct HostDto {
 #[derive(Debug, Clone, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct PathQuery {
-    /// Source: device id or host MAC.
+    /// Source: device id, host MAC or a known host's IPv4 address.
     pub src: String,
-    /// Destination: device id or host MAC.
+    /// Destination: device id, host MAC or a known host's IPv4 address.
     pub dst: String,
     /// Bandwidth the path must have free (residual of reservations), bits/s.
     pub bandwidth: Option<u64>,
@@ -205,9 +205,9 @@ pub struct FlowMatchDto {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReservationBody {
-    /// Source: host MAC or device id.
+    /// Source: host MAC, a known host's IPv4 address, or device id.
     pub src: String,
-    /// Destination: host MAC or device id.
+    /// Destination: host MAC, a known host's IPv4 address, or device id.
     pub dst: String,
     /// Bits per second, 1 ..= 10^13.
     pub rate_bps: u64,

@@ -20,7 +20,7 @@ use super::error::{ApiError, ApiJson};
 use super::topology::endpoint;
 use super::ApiState;
 use crate::core::naming::{link_id, parse_link, port_id};
-use crate::core::{ControllerCore, ReservationState, ReserveSpec, WhatIfOutcome};
+use crate::core::{ControllerCore, ReservationState, ReserveSpec, SharedCore, WhatIfOutcome};
 
 /// Largest rate accepted: 10 Tb/s, beyond any port.
 const MAX_RATE_BPS: u64 = 10_000_000_000_000;
@@ -33,10 +33,15 @@ const MAX_DEMANDS: usize = 64;
 
 /// Checks a request body's values and turns it into a core spec; `prefix` qualifies field
 /// names (`demands[2].rate_bps`).
-fn spec(now: Timestamp, b: &ReservationBody, prefix: &str) -> Result<ReserveSpec, ApiError> {
+fn spec(
+    core: &SharedCore,
+    now: Timestamp,
+    b: &ReservationBody,
+    prefix: &str,
+) -> Result<ReserveSpec, ApiError> {
     let f = |name: &str| format!("{prefix}{name}");
-    let src = endpoint(&b.src, &f("src"))?;
-    let dst = endpoint(&b.dst, &f("dst"))?;
+    let src = endpoint(&b.src, &f("src"), core)?;
+    let dst = endpoint(&b.dst, &f("dst"), core)?;
     if b.rate_bps == 0 || b.rate_bps > MAX_RATE_BPS {
         return Err(ApiError::invalid(
             f("rate_bps"),
@@ -160,7 +165,7 @@ pub async fn create(
     ApiJson(body): ApiJson<ReservationBody>,
 ) -> Result<(StatusCode, Json<CreatedDto>), ApiError> {
     let now = s.core.now();
-    let spec = spec(now, &body, "")?;
+    let spec = spec(&s.core, now, &body, "")?;
     let (done, view) = s.core.apply(|c| {
         c.reserve(now, &spec).map(|done| {
             let view = dto(c, &done.reservation);
@@ -289,7 +294,7 @@ pub async fn what_if(
         .demands
         .iter()
         .enumerate()
-        .map(|(i, d)| spec(now, d, &format!("demands[{i}].")))
+        .map(|(i, d)| spec(&s.core, now, d, &format!("demands[{i}].")))
         .collect::<Result<Vec<_>, _>>()?;
     let w = s.core.read(|c| c.what_if(&specs));
     Ok(Json(WhatIfDto {

@@ -1,6 +1,8 @@
 //! Topology reads: devices with live port rates, links with utilisation, reservations and
 //! forecast, hosts, and bandwidth-constrained paths.
 
+use std::net::Ipv4Addr;
+
 use axum::extract::State;
 use axum::Json;
 use prescient_topology::{DeviceId, Fit, PortRef, Window};
@@ -11,17 +13,32 @@ use super::dto::{
 use super::error::{ApiError, ApiQuery};
 use super::ApiState;
 use crate::core::naming::{link_id, parse_mac, port_id};
-use crate::core::{Endpoint, ReserveError, SeriesKey};
+use crate::core::{Endpoint, ReserveError, SeriesKey, SharedCore};
 
-/// Parses a device id or a host MAC; `field` names the parameter in the error.
-pub fn endpoint(text: &str, field: &str) -> Result<Endpoint, ApiError> {
+/// Parses a device id, a host MAC or a known host's IPv4 address (looked up in `core`'s
+/// topology); `field` names the parameter in the error.
+pub fn endpoint(text: &str, field: &str, core: &SharedCore) -> Result<Endpoint, ApiError> {
     if let Some(d) = DeviceId::parse(text) {
         return Ok(Endpoint::Device(d));
+    }
+    if let Ok(ip) = text.parse::<Ipv4Addr>() {
+        let mac = core.read(|c| {
+            c.topology()
+                .hosts()
+                .find(|h| h.ips.contains(&ip))
+                .map(|h| h.mac)
+        });
+        return mac.map(Endpoint::Host).ok_or_else(|| {
+            ApiError::invalid(
+                field,
+                format!("no known host has the IPv4 address {ip} (hosts are learned from their ARP and IPv4 traffic)"),
+            )
+        });
     }
     parse_mac(text).map(Endpoint::Host).ok_or_else(|| {
         ApiError::invalid(
             field,
-            format!("{text:?} is neither a device id (of:<16 hex>, p4:<decimal>) nor a MAC (aa:bb:cc:dd:ee:ff)"),
+            format!("{text:?} is neither a device id (of:<16 hex>, p4:<decimal>), a MAC (aa:bb:cc:dd:ee:ff) nor a host's IPv4 address"),
         )
     })
 }
@@ -125,8 +142,8 @@ pub async fn paths(
     State(s): State<ApiState>,
     ApiQuery(q): ApiQuery<PathQuery>,
 ) -> Result<Json<PathDto>, ApiError> {
-    let src = endpoint(&q.src, "src")?;
-    let dst = endpoint(&q.dst, "dst")?;
+    let src = endpoint(&q.src, "src", &s.core)?;
+    let dst = endpoint(&q.dst, "dst", &s.core)?;
     if q.bandwidth == Some(0) {
         return Err(ApiError::invalid(
             "bandwidth",
