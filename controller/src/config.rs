@@ -217,6 +217,8 @@ pub struct PlanningSection {
     pub reserve_tier: u8,
     /// A reservation whose path broke waits this long for it to come back, milliseconds.
     pub path_grace_ms: u64,
+    /// A scheduled event (`/api/v1/calendar`) counts this long before it starts, seconds.
+    pub calendar_lead_secs: u64,
 }
 
 impl Default for PlanningSection {
@@ -235,6 +237,7 @@ impl Default for PlanningSection {
             reserve_hysteresis: c.planning.reserve_hysteresis,
             reserve_tier: c.planning.reserve_tier,
             path_grace_ms: millis(c.path_grace),
+            calendar_lead_secs: c.planning.calendar_lead.as_secs(),
         }
     }
 }
@@ -502,6 +505,7 @@ impl Config {
             reserve_headroom: self.planning.reserve_headroom,
             reserve_hysteresis: self.planning.reserve_hysteresis,
             reserve_tier: self.planning.reserve_tier,
+            calendar_lead: Duration::from_secs(self.planning.calendar_lead_secs),
         };
         for (i, t) in self.p4runtime.iter().enumerate() {
             let p4info_err = |source| ConfigError::P4Info {

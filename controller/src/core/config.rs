@@ -57,6 +57,8 @@ pub struct PlanningConfig {
     pub reserve_hysteresis: f64,
     /// Tier of forecast reservations; API reservations of this tier or above take their place.
     pub reserve_tier: u8,
+    /// A scheduled event counts this long before it starts, so its scale-up comes ahead of it.
+    pub calendar_lead: std::time::Duration,
 }
 
 impl Default for PlanningConfig {
@@ -70,6 +72,7 @@ impl Default for PlanningConfig {
             reserve_headroom: 1.0,
             reserve_hysteresis: 0.2,
             reserve_tier: 0,
+            calendar_lead: std::time::Duration::from_secs(1800),
         }
     }
 }

@@ -25,6 +25,7 @@
 //! published as an event.
 
 mod auto_reserve;
+pub mod calendar;
 pub mod config;
 mod entry;
 pub mod naming;
@@ -84,6 +85,10 @@ pub struct ControllerCore {
     auto: auto_reserve::AutoState,
     /// Address records as last announced on the event bus, by tenant, VIP and address.
     announced: BTreeMap<(String, Ipv4Addr, Ipv4Addr), crate::services::AddressRecord>,
+    /// Scheduled events, by id (see `calendar.rs`).
+    calendar: BTreeMap<u64, calendar::CalendarEvent>,
+    /// Next event id (ids are never reused).
+    next_event: u64,
 }
 
 impl ControllerCore {
@@ -106,6 +111,8 @@ impl ControllerCore {
             services: crate::services::Services::default(),
             auto: auto_reserve::AutoState::default(),
             announced: BTreeMap::new(),
+            calendar: BTreeMap::new(),
+            next_event: 1,
             config,
         }
     }

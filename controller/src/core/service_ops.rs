@@ -66,19 +66,96 @@ impl ControllerCore {
         let snapshot = self.topology.snapshot();
         let series = &self.series;
         let (horizon, planning) = (self.config.horizon, &self.config.planning);
-        let drafts = self.services.plan(
+        let events: Vec<super::calendar::CalendarEvent> = self.calendar.values().cloned().collect();
+        let lead = planning.calendar_lead;
+        let influenced = std::cell::RefCell::new(BTreeMap::new());
+        let mut drafts = self.services.plan(
             now,
-            |spec| demand_of(series, spec, horizon, planning),
+            |spec| {
+                let base = demand_of(series, spec, horizon, planning);
+                let (d, why) = super::calendar::apply(&events, &spec.name, now, lead, base);
+                if !why.is_empty() {
+                    influenced
+                        .borrow_mut()
+                        .insert(format!("service/{}", spec.name), why);
+                }
+                d
+            },
             &snapshot,
             &self.hot,
             self.config.horizon,
             self.config.control_interval,
         );
+        let influenced = influenced.into_inner();
+        for d in &mut drafts {
+            let Some(why) = influenced.get(&d.subject) else {
+                continue;
+            };
+            let names: Vec<String> = why
+                .iter()
+                .map(|(name, start)| format!("`{name}` (starting at {start} s)"))
+                .collect();
+            let verb = match d.rule {
+                Rule::ServicePredictedScaleUp => "scaled up ahead of event",
+                _ => "planned with event",
+            };
+            let note = format!("; {verb} {}", names.join(", "));
+            d.reason.push_str(&note);
+            for a in &mut d.actions {
+                if let Action::CallHook(call) = a {
+                    call.reason.push_str(&note);
+                }
+            }
+        }
         let mut actions = Vec::new();
         for d in drafts {
             actions.extend(self.record_service(now, d));
         }
         actions
+    }
+
+    /// Scheduled events, by id.
+    pub fn calendar(&self) -> impl Iterator<Item = &super::calendar::CalendarEvent> {
+        self.calendar.values()
+    }
+
+    /// Adds a scheduled event (its id is given here); returns it as kept.
+    pub fn add_event(
+        &mut self,
+        mut event: super::calendar::CalendarEvent,
+    ) -> Result<super::calendar::CalendarEvent, super::calendar::EventError> {
+        event.check()?;
+        if self.calendar.len() >= super::calendar::MAX_EVENTS {
+            return Err(super::calendar::EventError {
+                field: "name",
+                value: format!("{:?}", event.name),
+                why: format!("the calendar holds {} events already", self.calendar.len()),
+            });
+        }
+        if let super::calendar::EventScope::Service { service } = &event.scope {
+            if self.services.view(service).is_none() {
+                return Err(super::calendar::EventError {
+                    field: "scope.service",
+                    value: format!("{service:?}"),
+                    why: "no such service".into(),
+                });
+            }
+        }
+        event.id = self.next_event;
+        self.next_event += 1;
+        self.calendar.insert(event.id, event.clone());
+        Ok(event)
+    }
+
+    /// Puts back an event as the store kept it (id included).
+    pub fn restore_event(&mut self, event: super::calendar::CalendarEvent) {
+        self.next_event = self.next_event.max(event.id.saturating_add(1));
+        self.calendar.insert(event.id, event);
+    }
+
+    /// Removes a scheduled event.
+    pub fn remove_event(&mut self, id: u64) -> Option<super::calendar::CalendarEvent> {
+        self.calendar.remove(&id)
     }
 
     /// Registers a service and programs it on the current topology.

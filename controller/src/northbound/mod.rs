@@ -12,6 +12,7 @@
 //!   orchestrator's instances), `GET translations`, `GET hooks` — see [`services`];
 //! - `POST/GET services/{name}/instances`, `PUT/DELETE services/{name}/instances/{address}`
 //!   (pre-assignment), `GET tenants`, `tenants/{tenant}/addresses`, `pools` — see `instances`;
+//! - `GET/POST calendar`, `DELETE calendar/{id}` — scheduled events, see `calendar`;
 //! - `GET events` — server-sent events; `GET openapi.json`; and `/metrics`, `/` outside `/api/v1`;
 //! - `GET cluster` — leader, term and members in cluster mode (see [`cluster`]).
 //!
@@ -21,6 +22,7 @@
 //! the core's lock only to copy out what they answer with.
 
 mod auth;
+mod calendar;
 pub mod cluster;
 mod dashboard;
 pub mod dto;
@@ -144,6 +146,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/tenants", get(instances::tenants))
         .route("/tenants/{tenant}/addresses", get(instances::addresses))
         .route("/pools", get(instances::pools))
+        .route("/calendar", get(calendar::list).post(calendar::create))
+        .route("/calendar/{id}", axum::routing::delete(calendar::delete))
         .route("/translations", get(services::translations))
         .route("/hooks", get(services::hooks))
         .route("/events", get(events::stream))

@@ -6,7 +6,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::dto;
-use super::{cluster, events, forecasts, instances, reservations, services, topology};
+use super::{calendar, cluster, events, forecasts, instances, reservations, services, topology};
 use crate::core::{Anomaly, ControllerEvent, Decision, Rule};
 
 /// Declares the bearer scheme mutating calls reference.
@@ -38,6 +38,7 @@ impl Modify for Bearer {
         instances::create, instances::list, instances::set_state, instances::release,
         instances::tenants, instances::addresses, instances::pools,
         cluster::view,
+        calendar::list, calendar::create, calendar::delete,
     ),
     components(schemas(
         dto::ErrorBody, dto::ErrorDetail, dto::DeviceDto, dto::PortDto, dto::LinkDto,
@@ -55,6 +56,8 @@ impl Modify for Bearer {
         instances::LeaseDto, instances::PoolDto, crate::services::AddressRecord,
         crate::services::AddressChange, crate::services::AddressOp,
         crate::cluster::ClusterView, crate::cluster::MemberView,
+        calendar::EventBody, crate::core::calendar::CalendarEvent,
+        crate::core::calendar::EventScope, crate::core::calendar::Effect,
     )),
     modifiers(&Bearer),
 )]

@@ -1,0 +1,108 @@
+//! `GET/POST /api/v1/calendar`, `DELETE /api/v1/calendar/{id}`: scheduled events that feed
+//! the services' demand (see `core::calendar`): from the configured lead time
+//! (`[planning] calendar_lead_secs`) before an event until its end, the services it concerns
+//! are planned on its multiplier or absolute demand, and the decisions say so.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use super::dto::ErrorBody;
+use super::error::{ApiError, ApiJson};
+use super::ApiState;
+use crate::core::calendar::{CalendarEvent, Effect, EventScope};
+
+/// A new scheduled event: exactly one of `multiplier` and `absolute_bps`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EventBody {
+    /// Name (`[A-Za-z0-9._-]`, at most 64), quoted in the decisions it influences.
+    pub name: String,
+    /// Start, seconds since the epoch.
+    pub start_secs: u64,
+    /// End, seconds since the epoch (after the start).
+    pub end_secs: u64,
+    /// Repeats every this many seconds (longer than the event).
+    #[serde(default)]
+    pub every_secs: Option<u64>,
+    /// What it concerns (default every service).
+    #[serde(default = "all")]
+    pub scope: EventScope,
+    /// Expected demand, times the forecast.
+    #[serde(default)]
+    pub multiplier: Option<f64>,
+    /// Expected demand, bits/s (at least; the forecast wins when higher).
+    #[serde(default)]
+    pub absolute_bps: Option<u64>,
+}
+
+fn all() -> EventScope {
+    EventScope::All
+}
+
+/// Every scheduled event, by id.
+#[utoipa::path(get, path = "/api/v1/calendar", tag = "calendar",
+    responses((status = 200, description = "Scheduled events", body = [CalendarEvent])))]
+pub async fn list(State(s): State<ApiState>) -> Json<Vec<CalendarEvent>> {
+    Json(s.core.read(|c| c.calendar().cloned().collect()))
+}
+
+/// Schedules an event.
+#[utoipa::path(post, path = "/api/v1/calendar", tag = "calendar",
+    request_body = EventBody, security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Scheduled", body = CalendarEvent),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 401, description = "Missing or wrong token", body = ErrorBody),
+        (status = 422, description = "Invalid value (times, effect, unknown service)", body = ErrorBody)))]
+pub async fn create(
+    State(s): State<ApiState>,
+    ApiJson(body): ApiJson<EventBody>,
+) -> Result<(StatusCode, Json<CalendarEvent>), ApiError> {
+    let effect = match (body.multiplier, body.absolute_bps) {
+        (Some(m), None) => Effect::Multiplier(m),
+        (None, Some(b)) => Effect::AbsoluteBps(b),
+        _ => {
+            return Err(ApiError::invalid(
+                "multiplier",
+                "give exactly one of multiplier and absolute_bps",
+            ))
+        }
+    };
+    let event = CalendarEvent {
+        id: 0,
+        name: body.name,
+        start_secs: body.start_secs,
+        end_secs: body.end_secs,
+        every_secs: body.every_secs,
+        scope: body.scope,
+        effect,
+    };
+    let kept = s
+        .core
+        .apply(|c| c.add_event(event))
+        .map_err(|e| ApiError::invalid(e.field, e.to_string()))?;
+    Ok((StatusCode::CREATED, Json(kept)))
+}
+
+/// Removes a scheduled event.
+#[utoipa::path(delete, path = "/api/v1/calendar/{id}", tag = "calendar",
+    params(("id" = u64, Path, description = "Event id")), security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Removed; the event as it was", body = CalendarEvent),
+        (status = 401, description = "Missing or wrong token", body = ErrorBody),
+        (status = 404, description = "No such event", body = ErrorBody)))]
+pub async fn delete(
+    State(s): State<ApiState>,
+    Path(id): Path<String>,
+) -> Result<Json<CalendarEvent>, ApiError> {
+    let id: u64 = id
+        .parse()
+        .map_err(|_| ApiError::invalid("id", format!("{id:?} is not an event id")))?;
+    s.core
+        .apply(|c| c.remove_event(id))
+        .map(Json)
+        .ok_or_else(|| ApiError::NotFound(format!("no scheduled event {id}")))
+}

@@ -1,0 +1,235 @@
+//! Scheduled events: a service with an event tomorrow 18:00–20:00 ×3 gets its scale-up hook
+//! before the event starts, by the configured lead time (not earlier), and the decision names
+//! the event; without the event, the same traffic asks for nothing. Plus the calendar's REST
+//! surface (list, bad input, delete).
+
+use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{header, Method, Request, StatusCode};
+use prescient::core::{CoreConfig, SharedCore};
+use prescient::northbound::{router, ApiConfig, ApiState};
+use prescient::services::HookKind;
+use prescient_topology::{DeviceId, FlowKey, MacAddr, Port, PortNo, PortRef, Timestamp};
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+const TOKEN: &str = "cal-token";
+const H1: MacAddr = MacAddr([0, 0, 0, 0, 0, 1]);
+const B1: MacAddr = MacAddr([0, 0, 0, 0, 1, 1]);
+const DAY: u64 = 86_400;
+/// Some day at 00:00 UTC.
+const TODAY: u64 = 20_000 * DAY;
+/// Tomorrow 18:00.
+const EVENT_START: u64 = TODAY + DAY + 18 * 3600;
+const LEAD: u64 = 1800;
+
+fn port(no: u32) -> Port {
+    Port {
+        no: PortNo(no),
+        name: format!("p{no}"),
+        mac: MacAddr([2, 0, 0, 0, 0, no as u8]),
+        up: true,
+        reported_speed_bps: Some(1_000_000_000),
+    }
+}
+
+fn at(d: u64, p: u32) -> PortRef {
+    PortRef::new(DeviceId::openflow(d), PortNo(p))
+}
+
+struct Fixture {
+    core: Arc<SharedCore>,
+    clock: Arc<AtomicU64>,
+    state: ApiState,
+}
+
+fn refresh(c: &mut prescient::core::ControllerCore, now: Timestamp) {
+    c.lldp_received(now, at(2, 1), at(1, 1)).expect("s1->s2");
+    c.lldp_received(now, at(1, 1), at(2, 1)).expect("s2->s1");
+}
+
+/// s1 -1- s2; client h1 on s1:10, instance b1 on s2:10; the clock at `now` seconds.
+fn fixture(now: u64) -> Fixture {
+    let clock = Arc::new(AtomicU64::new(Timestamp::from_secs(now).nanos()));
+    let c2 = Arc::clone(&clock);
+    let mut config = CoreConfig::default();
+    config.planning.calendar_lead = std::time::Duration::from_secs(LEAD);
+    let core = SharedCore::with_clock(
+        config,
+        Arc::new(move || Timestamp(c2.load(Ordering::SeqCst))),
+    );
+    let t0 = Timestamp::from_secs(now);
+    core.apply(|c| {
+        for d in 1..=2 {
+            c.device_up(t0, DeviceId::openflow(d), vec![port(1), port(10), port(11)]);
+        }
+        refresh(c, t0);
+        c.host_seen(t0, H1, Some(Ipv4Addr::new(10, 0, 0, 1)), at(1, 10))
+            .expect("h1");
+        c.host_seen(t0, B1, Some(Ipv4Addr::new(10, 1, 0, 1)), at(2, 10))
+            .expect("b1");
+    });
+    let state = ApiState::new(
+        Arc::clone(&core),
+        ApiConfig {
+            token: Some(TOKEN.to_string()),
+            protect_reads: false,
+        },
+    );
+    Fixture { core, clock, state }
+}
+
+async fn call(f: &Fixture, method: Method, uri: &str, body: Option<Value>) -> (StatusCode, Value) {
+    let mut req = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"));
+    if body.is_some() {
+        req = req.header(header::CONTENT_TYPE, "application/json");
+    }
+    let req = req
+        .body(
+            body.map(|b| Body::from(b.to_string()))
+                .unwrap_or_else(Body::empty),
+        )
+        .expect("request");
+    let resp = router(f.state.clone())
+        .oneshot(req)
+        .await
+        .expect("infallible");
+    let status = resp.status();
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 24)
+        .await
+        .expect("body");
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+/// Ticks from `from` to `to` (seconds) with 30 Mb/s from h1 to b1 (under a third of the one
+/// instance's capacity: no scale-up on its own); the first second a scale-up hook was queued.
+fn drive(f: &Fixture, from: u64, to: u64, bytes: &mut u64) -> Option<(u64, String)> {
+    let mut first = None;
+    for s in from..to {
+        let now = Timestamp::from_secs(s);
+        f.clock.store(now.nanos(), Ordering::SeqCst);
+        *bytes += 30_000_000 / 8;
+        let b = *bytes;
+        f.core.apply(|c| {
+            refresh(c, now);
+            let key = FlowKey {
+                device: DeviceId::openflow(1),
+                cookie: 9,
+            };
+            c.flow_counters(now, key, Some((H1, B1)), b, b / 1000);
+            c.tick(now);
+        });
+        if first.is_none() {
+            first = f.core.read(|c| {
+                c.services()
+                    .pending_hooks()
+                    .find(|h| h.action == HookKind::ScaleUp)
+                    .map(|h| (s, h.reason.clone()))
+            });
+        }
+    }
+    first
+}
+
+async fn scenario(with_event: bool) -> Option<(u64, String)> {
+    // The event is posted the day before, at 20:00.
+    let f = fixture(TODAY + 20 * 3600);
+    let web = json!({"name": "web", "tenant": "red", "vip": "192.0.2.10", "pool": "10.1.0.0/29",
+        "instance_capacity_bps": 100_000_000u64, "max_instances": 4,
+        "backends": [{"ip": "10.1.0.1", "mac": "00:00:00:00:01:01"}]});
+    let (status, body) = call(&f, Method::POST, "/api/v1/services", Some(web)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    if with_event {
+        let event = json!({"name": "spring-sale", "start_secs": EVENT_START,
+            "end_secs": EVENT_START + 2 * 3600, "multiplier": 3.0,
+            "scope": {"kind": "service", "service": "web"}});
+        let (status, body) = call(&f, Method::POST, "/api/v1/calendar", Some(event)).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    // Traffic from 17:28:00 tomorrow (warm by 17:29), through 17:31.
+    let mut bytes = 0;
+    drive(
+        &f,
+        EVENT_START - LEAD - 120,
+        EVENT_START - LEAD + 60,
+        &mut bytes,
+    )
+}
+
+#[tokio::test]
+async fn a_service_scales_up_ahead_of_its_event_by_the_lead_time_and_not_without_it() {
+    let (at, reason) = scenario(true)
+        .await
+        .expect("a scale-up hook before the event");
+    assert!(
+        (EVENT_START - LEAD..EVENT_START).contains(&at),
+        "asked at {at}, the event starts at {EVENT_START} with a lead of {LEAD} s: {reason}"
+    );
+    assert!(
+        reason.contains("scaled up ahead of event `spring-sale`"),
+        "{reason}"
+    );
+    assert_eq!(
+        scenario(false).await,
+        None,
+        "the same traffic without the event asks nothing"
+    );
+}
+
+#[tokio::test]
+async fn the_calendar_lists_refuses_bad_events_and_deletes() {
+    let f = fixture(TODAY);
+    let (status, body) = call(
+        &f,
+        Method::POST,
+        "/api/v1/calendar",
+        Some(json!({"name": "x", "start_secs": 10, "end_secs": 5, "multiplier": 2.0})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"]["field"], "end_secs", "{body}");
+    let (status, body) = call(&f, Method::POST, "/api/v1/calendar",
+        Some(json!({"name": "x", "start_secs": 1, "end_secs": 5, "multiplier": 2.0, "absolute_bps": 5}))).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let (status, body) = call(
+        &f,
+        Method::POST,
+        "/api/v1/calendar",
+        Some(
+            json!({"name": "x", "start_secs": 1, "end_secs": 5, "multiplier": 2.0,
+            "scope": {"kind": "service", "service": "nope"}}),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"]["field"], "scope.service", "{body}");
+    let (status, body) = call(
+        &f,
+        Method::POST,
+        "/api/v1/calendar",
+        Some(
+            json!({"name": "backup", "start_secs": 3600, "end_secs": 7200, "every_secs": DAY,
+            "absolute_bps": 1_000_000u64}),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["scope"], json!({"kind": "all"}));
+    let id = body["id"].as_u64().expect("id");
+    let (_, list) = call(&f, Method::GET, "/api/v1/calendar", None).await;
+    assert_eq!(list.as_array().map(Vec::len), Some(1), "{list}");
+    assert_eq!(list[0]["effect"], json!({"absolute_bps": 1_000_000u64}));
+    let (status, _) = call(&f, Method::DELETE, &format!("/api/v1/calendar/{id}"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = call(&f, Method::DELETE, &format!("/api/v1/calendar/{id}"), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
