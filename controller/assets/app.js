@@ -315,12 +315,12 @@ const liveWanted = params.get("live") !== "0";
 refresh().then(() => { if (liveWanted && document.getElementById("login").hidden) live(); });
 
 // Services: each VIP with its instances (and how their addresses were leased), the shadow
-// addresses reserved ahead of a predicted scale-out, the translations programmed and the calls
-// made to the orchestrator. Refreshed on its own so the tables above never wait for it.
+// addresses reserved ahead of a predicted scale-out, the translations programmed, the calls
+// made to the orchestrator, the tenant pools with their leases and the scheduled events. Refreshed on its own so the tables above never wait for it.
 async function refreshServices() {
   try {
-    const [services, translations, hooks] = await Promise.all([
-      get("/services"), get("/translations"), get("/hooks"),
+    const [services, translations, hooks, pools, calendar] = await Promise.all([
+      get("/services"), get("/translations"), get("/hooks"), get("/pools"), get("/calendar"),
     ]);
     const word = (s) => s.replace(/_/g, "-");
     rows("services", services, (s) => [
@@ -336,6 +336,16 @@ async function refreshServices() {
     const calls = hooks.pending.map((c) => [c.key, word(c.action), c.delta, "pending", "–"])
       .concat(hooks.recent.slice(-10).reverse().map((r) => [r.key, word(r.action), "", word(r.status), r.attempts]));
     rows("hooks", calls, (c) => c);
+    rows("pools", pools, (p) => [
+      p.tenant, p.network, p.free,
+      p.leases.map((l) => `${l.ip} (${word(l.kind)}, ${l.age_secs} s${l.host ? ", " + l.host : ""})`).join(", ") || "–",
+    ]);
+    const when = (s) => new Date(s * 1000).toISOString().replace("T", " ").slice(0, 16);
+    rows("calendar", calendar, (e) => [
+      e.name, e.scope.kind === "all" ? "all services" : e.scope.service,
+      when(e.start_secs) + (e.every_secs ? ` (every ${e.every_secs} s)` : ""), when(e.end_secs),
+      e.effect.multiplier !== undefined ? `×${e.effect.multiplier}` : bps(e.effect.absolute_bps),
+    ]);
   } catch (e) {
     // The main refresh reports errors (and asks for a token); nothing to add here.
   }

@@ -133,6 +133,14 @@ async fn the_demo_dashboard_in_headless_chromium() {
     )
     .await
     .expect("event stream connected");
+    // The demo's services draw from tenant pools: the pools table lists them.
+    page.wait_for(
+        "document.querySelectorAll('#pools tbody tr').length >= 1 && \
+         /\\/\\d+$/.test(document.querySelector('#pools tbody tr td:nth-child(2)').textContent)",
+        wait,
+    )
+    .await
+    .expect("the tenant pools listed");
 
     let pick = page.eval(PICK_LINK).await.expect("eval");
     let id = pick["id"]
