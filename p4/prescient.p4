@@ -10,8 +10,9 @@
  * Ingress pipeline:
  *   packet_out from the CPU port  -> sent to packet_out.egress_port unchanged, nothing else applies.
  *   LLDP (0x88cc), ARP (0x0806)   -> punted to the CPU with a packet_in header.
- *   IPv4                          -> acl -> translate_dst -> service_select -> flow_meter -> ipv4_lpm,
- *                                    then translate_src rewrites the source of replies leaving the fabric.
+ *   IPv4                          -> acl -> translate_dst -> service_select -> pair_count -> flow_meter
+ *                                    -> ipv4_lpm, then translate_src rewrites the source of replies
+ *                                    leaving the fabric.
  *   A (src mac, src ip, ingress port) triple not seen before on IPv4/ARP raises a learned_host_t digest.
  */
 
@@ -210,6 +211,9 @@ control PrescientIngress(inout headers_t hdr,
 
     counter(512, CounterType.packets_and_bytes) rx_port_counter;
     direct_counter(CounterType.packets_and_bytes) ipv4_lpm_counter;
+    /* Traffic per (source host, destination host) where the source enters the fabric: the
+     * controller's per-pair series and forecasts. */
+    direct_counter(CounterType.packets_and_bytes) pair_counter;
     direct_meter<bit<2>>(MeterType.bytes) flow_meter_direct;
     register<bit<1>>(LEARN_FILTER_SIZE) learned_filter;
 
@@ -243,6 +247,9 @@ control PrescientIngress(inout headers_t hdr,
     }
 
     /* reserved_priority: the queue of traffic within its reservation (GREEN). */
+    action count_pair() {
+    }
+
     action meter_flow(bit<3> reserved_priority) {
         flow_meter_direct.read(local_metadata.meter_color);
         local_metadata.reserved_priority = reserved_priority;
@@ -318,6 +325,23 @@ control PrescientIngress(inout headers_t hdr,
         size = 1024;
     }
 
+    /* Filled by the controller with the host pairs whose source is attached to this switch. Counted
+     * after translation (the backend, not the VIP) and before the meter (what was offered, not
+     * what the reservation let through). */
+    table pair_count {
+        key = {
+            hdr.ipv4.src_addr: exact;
+            hdr.ipv4.dst_addr: exact;
+        }
+        actions = {
+            count_pair;
+            @defaultonly NoAction;
+        }
+        counters = pair_counter;
+        default_action = NoAction();
+        size = 4096;
+    }
+
     table flow_meter {
         key = {
             hdr.ipv4.src_addr: exact;
@@ -390,6 +414,7 @@ control PrescientIngress(inout headers_t hdr,
                 if (!stop) {
                     translate_dst.apply();
                     service_select.apply();
+                    pair_count.apply();
                     if (flow_meter.apply().hit) {
                         if (local_metadata.meter_color == METER_RED) {
                             drop();

@@ -13,6 +13,7 @@ use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
+use prescient::core::SeriesKey;
 use prescient::service::{Service, ServiceConfig};
 use prescient_southbound::p4runtime::pipeconf::names;
 use prescient_tests::bmv2::{lab_toolchain, Lab, SwitchOptions};
@@ -33,6 +34,7 @@ async fn controller(lab: &Lab) -> Service {
     let mut config = ServiceConfig::new("127.0.0.1:0".parse().unwrap(), None);
     config.core.topology.discovery.probe_interval = Duration::from_millis(300);
     config.core.topology.discovery.link_timeout = Duration::from_secs(3);
+    config.core.control_interval = Duration::from_millis(500);
     config.p4 = lab.targets();
     Service::start(config).await.unwrap()
 }
@@ -83,6 +85,29 @@ async fn bmv2_line_of_three_discovers_learns_pings_and_survives_a_restart() {
             "host {} learned at its port",
             lab.ip(host)
         );
+    }
+
+    // h1 -> h3 is counted per pair where it enters the fabric (pair_count on s1): the pair gets
+    // a series, as pairs behind OpenFlow switches do.
+    let pair = (MacAddr(lab.mac(h1)), MacAddr(lab.mac(h3)));
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let now = core.now();
+        let counted = core.read(|c| {
+            c.rates()
+                .traffic_matrix(now)
+                .iter()
+                .any(|cell| (cell.src, cell.dst) == pair && cell.bytes > 0)
+        });
+        let series = core.read(|c| c.series(&SeriesKey::Pair(pair.0, pair.1)).is_some());
+        if counted && series {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no per-pair series for h1 -> h3 (counted: {counted}, series: {series})"
+        );
+        lab.ping(h1, h3).await;
     }
 
     // What the controller owns on the middle switch, read by a second (backup) client.

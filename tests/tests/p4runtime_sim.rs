@@ -335,7 +335,7 @@ async fn wrong_p4info_is_refused_and_the_pipeline_reads_back() {
         .into_inner()
         .config
         .unwrap();
-    assert_eq!(all.p4info.unwrap().tables.len(), 6);
+    assert_eq!(all.p4info.unwrap().tables.len(), 7);
     assert_eq!(all.p4_device_config, b"bmv2 json would go here");
 }
 

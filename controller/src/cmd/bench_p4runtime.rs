@@ -1,5 +1,7 @@
 //! `prescient bench p4runtime`: throughput of batched P4Runtime table writes through the real
-//! client over gRPC, into the emulated prescient.p4 switch started in-process (or `--target`).
+//! client over gRPC, into the emulated prescient.p4 switch started in-process (or `--target`, e.g.
+//! a BMv2 `simple_switch_grpc`: the compiled pipeline, P4Info and BMv2 JSON, is pushed first
+//! unless `--keep-pipeline`).
 //!
 //! Each round INSERTs `--batch` distinct `ipv4_lpm` routes, then DELETEs them, so the
 //! 4,096-entry table never fills; both halves count as written entries. Encoding from intents
@@ -31,9 +33,15 @@ pub struct Args {
     /// Measured seconds.
     #[arg(long, default_value_t = 5)]
     pub seconds: u64,
-    /// P4Info of prescient.p4 (text or binary).
-    #[arg(long, default_value = "p4/prescient.p4info.txt")]
-    pub p4info: std::path::PathBuf,
+    /// P4Info to push (text or binary); prescient.p4's embedded one when absent.
+    #[arg(long)]
+    pub p4info: Option<std::path::PathBuf>,
+    /// Target pipeline to push (BMv2 JSON); prescient.p4's embedded one when absent.
+    #[arg(long)]
+    pub device_config: Option<std::path::PathBuf>,
+    /// Push nothing: write into the pipeline the target already runs (its P4Info is fetched).
+    #[arg(long)]
+    pub keep_pipeline: bool,
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
@@ -77,8 +85,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 }
 
 async fn measure(args: &Args, target: &str) -> anyhow::Result<Report> {
-    let p4info = load_p4info_file(&args.p4info)
-        .with_context(|| format!("loading {}", args.p4info.display()))?;
     let election = u128::from(std::process::id()) + 1_000;
     let mut client = P4RuntimeClient::connect(ClientConfig::new(target, args.device_id, election))
         .await
@@ -87,11 +93,30 @@ async fn measure(args: &Args, target: &str) -> anyhow::Result<Report> {
         .wait_for_primary(Duration::from_secs(5))
         .await
         .context("becoming primary")?;
-    client
-        .set_pipeline(p4info, Vec::new(), None, true)
-        .await
-        .context("pushing the pipeline")?;
-    let index = client.index()?.clone();
+    let index = if args.keep_pipeline {
+        client
+            .fetch_p4info()
+            .await
+            .context("reading the target's P4Info")?
+    } else {
+        let p4info = match &args.p4info {
+            Some(path) => {
+                load_p4info_file(path).with_context(|| format!("loading {}", path.display()))?
+            }
+            None => crate::driver::p4runtime::prescient_p4info()?,
+        };
+        let device_config = match &args.device_config {
+            Some(path) => {
+                std::fs::read(path).with_context(|| format!("reading {}", path.display()))?
+            }
+            None => crate::driver::p4runtime::PRESCIENT_BMV2_JSON.to_vec(),
+        };
+        client
+            .set_pipeline(p4info, device_config, None, true)
+            .await
+            .context("pushing the pipeline")?;
+        client.index()?.clone()
+    };
     let routes: Vec<Intent> = (0..args.batch)
         .map(|i| Intent::ForwardToPort {
             dst: Ipv4Addr::from(0x0a00_0000 | ((i as u32) << 8)),

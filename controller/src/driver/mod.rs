@@ -14,6 +14,14 @@ const ETH_TYPE_LLDP: u16 = 0x88cc;
 const ETH_TYPE_ARP: u16 = 0x0806;
 const ETH_TYPE_IPV4: u16 = 0x0800;
 
+/// The flow key of a host pair's counters on any switch of either protocol: one key per pair,
+/// so the traffic matrix takes the largest count over the switches that see the pair instead
+/// of adding them up.
+pub(crate) fn pair_cookie(src: MacAddr, dst: MacAddr) -> u64 {
+    let key = |m: MacAddr| m.0.iter().fold(0u64, |acc, b| acc << 8 | u64::from(*b));
+    key(src) ^ key(dst).rotate_left(17)
+}
+
 /// A frame a switch of either protocol punted at `at`: LLDP feeds link discovery, ARP and IPv4
 /// feed host tracking; anything else is ignored. Returns the core's resulting actions.
 pub(crate) fn punted_frame(core: &SharedCore, at: PortRef, frame: &[u8]) -> Vec<Action> {

@@ -228,7 +228,7 @@ impl Driver {
                         let cookie = if f.cookie != 0 {
                             f.cookie
                         } else {
-                            pair.map_or(0, |(s, d)| mac_key(s) ^ mac_key(d).rotate_left(17))
+                            pair.map_or(0, |(s, d)| super::pair_cookie(s, d))
                         };
                         c.flow_counters(
                             now,
@@ -612,10 +612,6 @@ fn host_pair(m: &Match) -> Option<(MacAddr, MacAddr)> {
         }
     }
     Some((src?, dst?)).filter(|(_, d)| !d.is_multicast())
-}
-
-fn mac_key(m: MacAddr) -> u64 {
-    m.0.iter().fold(0u64, |acc, b| acc << 8 | u64::from(*b))
 }
 
 #[cfg(test)]

@@ -93,6 +93,18 @@ impl Foreign for P4Side {
         }
     }
 
+    fn pair_entered(
+        &self,
+        at: Endpoint,
+        pair: (std::net::Ipv4Addr, std::net::Ipv4Addr),
+        packets: u64,
+        bytes: u64,
+    ) {
+        if let Some(Some(device)) = self.device.get(at.switch) {
+            self.network.add_pair_traffic(*device, pair, packets, bytes);
+        }
+    }
+
     fn counters_moved(&self, counters: &FabricCounters) {
         // Only the traffic model writes a P4 port's entry in `counters` (frames are counted by
         // the pipeline), so the growth since the last call is exactly the model's new traffic.

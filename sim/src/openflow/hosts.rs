@@ -151,6 +151,11 @@ impl Shared {
                 continue;
             };
             let ingresses = engine.ingresses(pair);
+            if let (Some(foreign), Some(first)) = (&self.foreign, ingresses.first()) {
+                if self.is_foreign.get(first.switch).copied().unwrap_or(false) {
+                    foreign.pair_entered(*first, (src.ip, dst.ip), packets, bytes);
+                }
+            }
             let Some((k, at)) = ingresses
                 .iter()
                 .enumerate()

@@ -106,6 +106,17 @@ pub trait Foreign: Send + Sync + std::fmt::Debug {
     fn host_frame(&self, at: Endpoint, frame: Bytes) {
         let _ = (at, frame);
     }
+    /// The traffic model's pair `src → dst` sent `(packets, bytes)` into the fabric at `at`, a
+    /// port of a foreign switch: whatever counts pairs there counts it.
+    fn pair_entered(
+        &self,
+        at: Endpoint,
+        pair: (std::net::Ipv4Addr, std::net::Ipv4Addr),
+        packets: u64,
+        bytes: u64,
+    ) {
+        let _ = (at, pair, packets, bytes);
+    }
 }
 
 /// How counters move when model time runs `speedup` times faster than the wall clock.

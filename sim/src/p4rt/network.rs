@@ -684,6 +684,30 @@ impl P4SimNetwork {
         }
     }
 
+    /// Adds traffic another model sent from `pair.0` to `pair.1` into the fabric at `device` to
+    /// the direct counter of its `pair_count` entry, if the controller installed one.
+    pub fn add_pair_traffic(
+        &self,
+        device: u64,
+        pair: (std::net::Ipv4Addr, std::net::Ipv4Addr),
+        packets: u64,
+        bytes: u64,
+    ) {
+        let Ok(mut d) = self.device(device) else {
+            return;
+        };
+        let Ok(state) = d.state() else { return };
+        let key = [
+            ("hdr.ipv4.src_addr", u128::from(u32::from(pair.0))),
+            ("hdr.ipv4.dst_addr", u128::from(u32::from(pair.1))),
+        ];
+        if let Some(entry) = state.lookup("PrescientIngress.pair_count", &key) {
+            let add = |v: i64, n: u64| v.saturating_add(i64::try_from(n).unwrap_or(i64::MAX));
+            entry.counter.packet_count = add(entry.counter.packet_count, packets);
+            entry.counter.byte_count = add(entry.counter.byte_count, bytes);
+        }
+    }
+
     /// The program's port counters of `(device, port)`: None without such a device or pipeline.
     pub fn port_counters(&self, device: u64, port: u32) -> Option<PortCounterValues> {
         let mut d = self.device(device).ok()?;

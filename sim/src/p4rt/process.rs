@@ -1,7 +1,7 @@
 //! The data plane of prescient.p4, evaluated in Rust over the installed entries: what BMv2 would do
 //! with one frame. Mirrors `p4/prescient.p4`: packet_out from the CPU port goes out as is; LLDP and
-//! ARP are punted; IPv4 runs acl → translate_dst → service_select → flow_meter → ipv4_lpm →
-//! translate_src; checksums are recomputed after rewrites; new hosts raise digests.
+//! ARP are punted; IPv4 runs acl → translate_dst → service_select → pair_count → flow_meter →
+//! ipv4_lpm → translate_src; checksums are recomputed after rewrites; new hosts raise digests.
 //!
 //! Invariant: no input frame panics (every read is bounds-checked); malformed frames are dropped.
 
@@ -206,7 +206,11 @@ impl DeviceState {
     }
 
     /// Highest-priority (ternary) or longest-prefix (LPM) or only (exact) hit of table `name`.
-    fn lookup(&mut self, name: &str, fields: &[(&str, u128)]) -> Option<&mut StoredEntry> {
+    pub(crate) fn lookup(
+        &mut self,
+        name: &str,
+        fields: &[(&str, u128)],
+    ) -> Option<&mut StoredEntry> {
         let id = self.table_id(name)?;
         let schema = Arc::clone(&self.schema);
         let info = schema.tables.get(&id)?;
@@ -441,6 +445,14 @@ impl DeviceState {
             }
         }
         let len = f.len();
+        let pair = [
+            ("hdr.ipv4.src_addr", u128::from(src)),
+            ("hdr.ipv4.dst_addr", u128::from(dst)),
+        ];
+        if let Some(entry) = self.lookup("PrescientIngress.pair_count", &pair) {
+            entry.counter.packet_count = entry.counter.packet_count.saturating_add(1);
+            entry.counter.byte_count = entry.counter.byte_count.saturating_add(len as i64);
+        }
         let meter = self.lookup(
             "PrescientIngress.flow_meter",
             &[

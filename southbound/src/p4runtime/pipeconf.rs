@@ -30,6 +30,10 @@ pub mod names {
     pub const IPV4_LPM: &str = "PrescientIngress.ipv4_lpm";
     /// Per-flow metering.
     pub const FLOW_METER: &str = "PrescientIngress.flow_meter";
+    /// Per host pair counting (direct counter `pair_counter`).
+    pub const PAIR_COUNT: &str = "PrescientIngress.pair_count";
+    /// Its action.
+    pub const COUNT_PAIR: &str = "PrescientIngress.count_pair";
     /// Direct counter of `ipv4_lpm`.
     pub const IPV4_LPM_COUNTER: &str = "PrescientIngress.ipv4_lpm_counter";
     /// Per-port receive counter.
@@ -151,6 +155,13 @@ pub enum Intent {
         /// Peak burst, bytes.
         pburst: i64,
     },
+    /// Count the traffic `src → dst` (the pair's series) where it enters the fabric.
+    CountPair {
+        /// Source address.
+        src: Ipv4Addr,
+        /// Destination address.
+        dst: Ipv4Addr,
+    },
     /// Send LLDP to the controller (link discovery).
     PuntLldp,
     /// Send ARP to the controller (host discovery).
@@ -254,6 +265,10 @@ impl Intent {
                     pir: *pir,
                     pburst: *pburst,
                 }),
+            Self::CountPair { src, dst } => TableEntrySpec::new(PAIR_COUNT)
+                .exact("hdr.ipv4.src_addr", bytestr::ipv4(*src))
+                .exact("hdr.ipv4.dst_addr", bytestr::ipv4(*dst))
+                .action(ActionCall::new(COUNT_PAIR)),
             Self::PuntLldp => ether_punt(ETHERTYPE_LLDP),
             Self::PuntArp => ether_punt(ETHERTYPE_ARP),
             Self::Acl {
@@ -443,6 +458,10 @@ mod tests {
                 cburst: 10_000,
                 pir: 250_000,
                 pburst: 20_000,
+            },
+            Intent::CountPair {
+                src: Ipv4Addr::new(10, 0, 0, 1),
+                dst: Ipv4Addr::new(10, 0, 0, 2),
             },
             Intent::PuntLldp,
             Intent::PuntArp,

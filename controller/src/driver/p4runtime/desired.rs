@@ -22,6 +22,10 @@
 //!   selector over the backends, weights at least 1) follow the core's translation actions on
 //!   every device; a real translation of an address replaces its identity entry.
 //!
+//! - Pair counters (`pair_count`): one entry per (address of a host attached to the device,
+//!   address of any other host), so every host pair is counted once, where it enters the
+//!   fabric; the driver reads their direct counters into the pair series.
+//!
 //! Anything that cannot be realised (a host without a known IPv4 address, a 5-tuple the meter
 //! table cannot express, an unreachable host) is skipped and explained in `notes`; the next
 //! computation retries it, so learning the address later is enough.
@@ -41,6 +45,8 @@ use crate::core::SharedCore;
 const BURST_DIVISOR: i64 = 100;
 /// ...but never less than two full-size Ethernet frames, or single frames would turn red.
 const MIN_BURST_BYTES: i64 = 2 * 1514;
+/// Size of `pair_count`.
+const PAIR_ENTRIES_MAX: usize = 4096;
 /// `forward`'s port parameter is 9 bits wide.
 const MAX_PORT: u32 = 511;
 
@@ -176,6 +182,8 @@ pub enum EntryKey {
     Reverse(Ipv4Addr),
     /// `service_select` of a virtual address.
     Service(Ipv4Addr),
+    /// `pair_count` (source, destination).
+    Pair(Ipv4Addr, Ipv4Addr),
 }
 
 /// A device's desired entries and the reasons some could not be made.
@@ -224,6 +232,7 @@ pub fn device_entries(device: DeviceId, fabric: &Fabric, plan: &P4Plan) -> Devic
     let mut out = DeviceEntries::default();
     ctx.routes(device, &mut out);
     ctx.meters(device, &mut out);
+    ctx.pairs(device, &mut out);
     ctx.services(&mut out);
     out
 }
@@ -249,6 +258,42 @@ impl<'a> Context<'a> {
             plan,
             owners: fabric.owners(),
             by_src,
+        }
+    }
+
+    /// A `pair_count` entry from every address of a host attached to `device` to every other
+    /// host's address: each pair is counted once, where its source enters the fabric.
+    fn pairs(&self, device: DeviceId, out: &mut DeviceEntries) {
+        let local = self.owners.iter().filter(|(_, mac)| {
+            self.fabric
+                .hosts
+                .get(mac)
+                .is_some_and(|h| h.at.device == device)
+        });
+        let (mut counted, mut skipped) = (0usize, 0usize);
+        for (src, smac) in local {
+            for (dst, dmac) in &self.owners {
+                if dmac == smac {
+                    continue;
+                }
+                if counted == PAIR_ENTRIES_MAX {
+                    skipped += 1;
+                    continue;
+                }
+                counted += 1;
+                out.entries.insert(
+                    EntryKey::Pair(*src, *dst),
+                    Intent::CountPair {
+                        src: *src,
+                        dst: *dst,
+                    },
+                );
+            }
+        }
+        if skipped > 0 {
+            out.notes.insert(format!(
+                "{skipped} host pairs not counted on {device}: pair_count holds {PAIR_ENTRIES_MAX}"
+            ));
         }
     }
 

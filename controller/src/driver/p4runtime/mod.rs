@@ -34,6 +34,7 @@ use std::time::Duration;
 
 use prescient_southbound::p4runtime::pipeconf::names;
 use prescient_southbound::p4runtime::proto::p4::config::v1::P4Info;
+use prescient_southbound::p4runtime::proto::p4::v1 as p4;
 use prescient_southbound::p4runtime::{
     pipeconf, ClientConfig, ClientError, P4InfoError, P4RuntimeClient, StreamEvent,
 };
@@ -57,11 +58,12 @@ pub const RECONCILE_INTERVAL: Duration = Duration::from_millis(250);
 /// (a full table stays full; any change of the inputs retries at once).
 const RETRY_BACKOFF: Duration = Duration::from_secs(2);
 /// The tables whose every entry the driver owns.
-const OWNED_TABLES: [&str; 4] = [
+const OWNED_TABLES: [&str; 5] = [
     names::IPV4_LPM,
     names::FLOW_METER,
     names::TRANSLATE_SRC,
     names::SERVICE_SELECT,
+    names::PAIR_COUNT,
 ];
 
 /// One P4Runtime device to drive.
@@ -237,7 +239,10 @@ async fn drive(
                 Err(_) => fleet_open = false,
             },
             _ = reconcile.tick() => dev.reconcile(&mut client).await,
-            _ = stats.tick() => dev.read_counters(&mut client).await,
+            _ = stats.tick() => {
+                dev.read_counters(&mut client).await;
+                dev.read_pair_counters(&mut client).await;
+            }
         }
     }
     let now = dev.core.now();
@@ -281,6 +286,61 @@ impl Device {
                 tracing::debug!(device = %self.id, "counters not read: {e}")
             }
         }
+    }
+
+    /// Reads the direct counters of `pair_count` into the core's per-pair series: the pairs
+    /// whose source is attached here (see [`desired`]).
+    async fn read_pair_counters(&self, client: &mut P4RuntimeClient) {
+        if !client.is_primary() {
+            return;
+        }
+        let fields = client.index().ok().and_then(|ix| {
+            let t = ix.table(names::PAIR_COUNT).ok()?;
+            Some((
+                t.field("hdr.ipv4.src_addr")?.id,
+                t.field("hdr.ipv4.dst_addr")?.id,
+            ))
+        });
+        let Some(fields) = fields else {
+            return;
+        };
+        let entries = match client.read_table(names::PAIR_COUNT, true).await {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::debug!(device = %self.id, "pair counters not read: {e}");
+                return;
+            }
+        };
+        let fleet = self.fleet.borrow().clone();
+        let (_, fabric) = fleet.fabric.get(
+            &self.core,
+            tokio::time::Instant::now(),
+            RECONCILE_INTERVAL / 2,
+        );
+        let owners = fabric.owners();
+        let now = self.core.now();
+        let device = self.id;
+        self.core.apply(|c| {
+            for e in &entries {
+                let Some((src, dst)) = pair_key(e, fields) else {
+                    continue;
+                };
+                let (Some(s), Some(d)) = (owners.get(&src), owners.get(&dst)) else {
+                    continue;
+                };
+                let counts = e.counter_data.unwrap_or_default();
+                c.flow_counters(
+                    now,
+                    prescient_topology::FlowKey {
+                        device,
+                        cookie: super::pair_cookie(*s, *d),
+                    },
+                    Some((*s, *d)),
+                    u64::try_from(counts.byte_count).unwrap_or(0),
+                    u64::try_from(counts.packet_count).unwrap_or(0),
+                );
+            }
+        });
     }
 
     /// Reports the device down and reconnects; false when the driver should stop.
@@ -366,6 +426,25 @@ async fn try_connect(
         )
         .await?;
     Ok(client)
+}
+
+/// The (source, destination) of a `pair_count` entry, given the ids of those match fields.
+fn pair_key(
+    e: &p4::TableEntry,
+    (src, dst): (u32, u32),
+) -> Option<(std::net::Ipv4Addr, std::net::Ipv4Addr)> {
+    let field = |id: u32| {
+        e.r#match
+            .iter()
+            .find(|m| m.field_id == id)
+            .and_then(|m| match &m.field_match_type {
+                Some(p4::field_match::FieldMatchType::Exact(x)) => {
+                    Some(std::net::Ipv4Addr::from(be_array::<4>(&x.value)))
+                }
+                _ => None,
+            })
+    };
+    Some((field(src)?, field(dst)?))
 }
 
 /// A canonical (or padded) byte string as exactly `N` big-endian bytes (excess high bytes drop).

@@ -455,3 +455,38 @@ fn the_fabric_cache_reads_once_per_interval_and_counts_real_changes() {
     let (g3, _) = cache.get(&core, t0 + age * 2, age);
     assert_eq!(g3, g2);
 }
+
+#[test]
+fn each_host_pair_is_counted_where_its_source_enters() {
+    // h1 and h2 on device 1, h3 on device 3, h4 without an address on device 2.
+    let fabric = ring(
+        3,
+        &[
+            (1, 1, 3, true),
+            (2, 1, 4, true),
+            (3, 3, 3, true),
+            (4, 2, 3, false),
+        ],
+    );
+    let pairs = |d: u64| -> Vec<(Ipv4Addr, Ipv4Addr)> {
+        device_entries(DeviceId::p4runtime(d), &fabric, &P4Plan::new())
+            .entries
+            .keys()
+            .filter_map(|k| match k {
+                EntryKey::Pair(s, d) => Some((*s, *d)),
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(
+        pairs(1),
+        vec![
+            (ip(1), ip(2)),
+            (ip(1), ip(3)),
+            (ip(2), ip(1)),
+            (ip(2), ip(3))
+        ]
+    );
+    assert_eq!(pairs(2), vec![], "h4 has no address to count by");
+    assert_eq!(pairs(3), vec![(ip(3), ip(1)), (ip(3), ip(2))]);
+}
