@@ -116,6 +116,8 @@ function drawGraph(devices, links, hosts) {
   const svg = document.getElementById("graph");
   svg.replaceChildren();
   const ids = devices.filter((d) => d.up).map((d) => d.id);
+  // Switches by the name the lab gave them (an Open vSwitch bridge's), else a short id.
+  const names = new Map(devices.map((d) => [d.id, d.name || (d.id.startsWith("of:") ? "of:" + d.id.slice(3).replace(/^0+/, "") : d.id)]));
   const pos = layout(ids, links.map((l) => ({ s: deviceOf(l.src), d: deviceOf(l.dst) })));
   state.positions = pos;
   for (const l of links) {
@@ -135,7 +137,7 @@ function drawGraph(devices, links, hosts) {
       "data-link": l.id,
     }, svg);
     const t = el("title", {}, line);
-    t.textContent = `${l.id}\nrate ${bps(l.rate_bps)} / ${bps(l.capacity_bps)}\nreserved ${bps(l.reserved_bps)}\nforecast peak ${l.forecast ? bps(l.forecast.peak_bps) : "–"}`;
+    t.textContent = `${names.get(deviceOf(l.src))} → ${names.get(deviceOf(l.dst))} (${l.id})\nrate ${bps(l.rate_bps)} / ${bps(l.capacity_bps)}\nreserved ${bps(l.reserved_bps)}\nforecast peak ${l.forecast ? bps(l.forecast.peak_bps) : "–"}`;
     line.addEventListener("click", () => { state.selected = l.id; refresh(); });
   }
   hosts.forEach((h, i) => {
@@ -154,7 +156,7 @@ function drawGraph(devices, links, hosts) {
     const p = pos.get(id);
     el("circle", { cx: p.x, cy: p.y, r: 14, class: "node" }, svg);
     const t = el("text", { x: p.x - 14, y: p.y + 26, class: "label" }, svg);
-    t.textContent = id.startsWith("of:") ? "of:" + id.slice(3).replace(/^0+/, "") : id;
+    t.textContent = names.get(id);
   }
 }
 

@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use prescient::driver::openflow::blocked_ports;
 use prescient::service::{Service, ServiceConfig};
+use prescient_tests::http::get;
 use prescient_tests::mininet::{exclusive, Lab, SystemOvs};
 use prescient_tests::root_tests_enabled;
 
@@ -30,10 +31,10 @@ async fn controller() -> Service {
 }
 
 /// Runs `kind` of `size` against a fresh controller; the lab itself waits for the REST API to
-/// show the whole topology. Then checks that the controller saw exactly `links` directed links
-/// and guards `blocked` switch ports (both ends of every cable outside the spanning tree), pings
+/// show the whole topology. Then checks that the controller saw exactly `links` directed links,
+/// names the switches `switch_names` (sorted) and guards `blocked` switch ports (both ends of every cable outside the spanning tree), pings
 /// all pairs and fails unless every ping was answered.
-async fn lab(kind: &str, size: usize, links: usize, blocked: usize) {
+async fn lab(kind: &str, size: usize, links: usize, blocked: usize, switch_names: &[&str]) {
     let _one_at_a_time = exclusive().await;
     let _ovs = SystemOvs::ensure().expect("the system Open vSwitch");
     let service = controller().await;
@@ -48,6 +49,16 @@ async fn lab(kind: &str, size: usize, links: usize, blocked: usize) {
         blocked,
         "flood guard of {kind} {size}: {guard:?}"
     );
+    // The API names every switch as the lab did (the bridge names).
+    let devices = get(service.http_addr().expect("REST"), "/api/v1/devices")
+        .await
+        .expect("GET /devices");
+    let mut names: Vec<&str> = devices
+        .as_array()
+        .map(|d| d.iter().filter_map(|d| d["name"].as_str()).collect())
+        .unwrap_or_default();
+    names.sort_unstable();
+    assert_eq!(names, switch_names, "{devices}");
     let loss = lab.ping_all().await.expect("pingAll");
     let after = service.core().snapshot().links().len();
     let log = lab.log();
@@ -68,7 +79,11 @@ async fn abilene_pings_all_pairs_on_the_first_try() {
         return;
     }
     // 15 cables, 11 in a spanning tree of 12 switches: 4 outside it, guarded at both ends.
-    lab("abilene", 0, 30, 8).await;
+    let routers = [
+        "ATLAM5", "ATLAng", "CHINng", "DNVRng", "HSTNng", "IPLSng", "KSCYng", "LOSAng", "NYCMng",
+        "SNVAng", "STTLng", "WASHng",
+    ];
+    lab("abilene", 0, 30, 8, &routers).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -77,5 +92,14 @@ async fn fat_tree_of_k4_pings_all_pairs_on_the_first_try() {
         return;
     }
     // 32 cables, 19 in a spanning tree of 20 switches: 13 outside it, guarded at both ends.
-    lab("fat-tree", 4, 64, 26).await;
+    let mut switches: Vec<String> = (0..4).map(|i| format!("c{i}")).collect();
+    for pod in 0..4 {
+        for i in 0..2 {
+            switches.push(format!("a{pod}_{i}"));
+            switches.push(format!("e{pod}_{i}"));
+        }
+    }
+    switches.sort_unstable();
+    let switches: Vec<&str> = switches.iter().map(String::as_str).collect();
+    lab("fat-tree", 4, 64, 26, &switches).await;
 }

@@ -31,6 +31,8 @@ pub struct Device {
     pub id: DeviceId,
     /// Connected to the controller.
     pub up: bool,
+    /// The name people know it by (an Open vSwitch bridge's name), once the driver reported one.
+    pub name: Option<String>,
     /// Ports by number.
     pub ports: BTreeMap<PortNo, Port>,
     /// When the next LLDP probes of this device are due.

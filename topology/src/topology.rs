@@ -174,7 +174,9 @@ impl Topology {
         ports: Vec<Port>,
     ) -> Vec<TopologyEvent> {
         let mut events = Vec::new();
+        let mut name = None;
         if let Some(old) = self.devices.get(&device) {
+            name = old.name.clone();
             if old.up {
                 // A reconnect without a disconnect: links through it may have changed meanwhile.
                 events.extend(self.remove_device_links(device, LinkRemoval::DeviceDown));
@@ -186,6 +188,7 @@ impl Topology {
             Device {
                 id: device,
                 up: true,
+                name,
                 ports,
                 next_probe: now,
             },
@@ -393,6 +396,17 @@ impl Topology {
         }
         self.touch(now);
         Ok(events)
+    }
+
+    /// Names a known device (kept across its reconnects); false for an unknown device.
+    pub fn set_device_name(&mut self, device: DeviceId, name: String) -> bool {
+        match self.devices.get_mut(&device) {
+            Some(d) => {
+                d.name = Some(name);
+                true
+            }
+            None => false,
+        }
     }
 
     /// LLDP probes due at `now`: one per up physical port of every device whose interval elapsed.

@@ -37,6 +37,11 @@ impl ControllerCore {
         Ok(self.after_topology(now, events))
     }
 
+    /// The device's name as its switch reports it (an Open vSwitch bridge name).
+    pub fn device_named(&mut self, device: DeviceId, name: String) {
+        self.topology.set_device_name(device, name);
+    }
+
     /// A port changed state or speed.
     pub fn port_changed(
         &mut self,

@@ -137,7 +137,20 @@ impl Driver {
                 metrics.count_messages("switch_up", 1);
                 let device = DeviceId::openflow(info.dpid.0);
                 let ports = info.ports.iter().filter_map(to_port).collect();
-                self.core.apply(|c| c.device_up(now, device, ports))
+                // Open vSwitch names the bridge's local port after the bridge: the name the
+                // lab (Mininet's `s1`, `ATLAng`) gave the switch.
+                let name = info
+                    .ports
+                    .iter()
+                    .find(|p| p.number == OfPort::LOCAL.0 && !p.name.is_empty())
+                    .map(|p| p.name.clone());
+                self.core.apply(|c| {
+                    let actions = c.device_up(now, device, ports);
+                    if let Some(name) = name {
+                        c.device_named(device, name);
+                    }
+                    actions
+                })
             }
             SwitchEvent::SwitchDown { dpid, reason } => {
                 metrics.count_messages("switch_down", 1);

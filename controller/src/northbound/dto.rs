@@ -54,6 +54,8 @@ pub struct PortDto {
 pub struct DeviceDto {
     /// Device id.
     pub id: String,
+    /// The name people know it by (an Open vSwitch bridge's name), when the switch reports one.
+    pub name: Option<String>,
     /// Connected.
     pub up: bool,
     /// Ports by number.

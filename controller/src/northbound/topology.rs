@@ -53,6 +53,7 @@ pub async fn devices(State(s): State<ApiState>) -> Json<Vec<DeviceDto>> {
             .devices()
             .map(|d| DeviceDto {
                 id: d.id.to_string(),
+                name: d.name.clone(),
                 up: d.up,
                 ports: d
                     .ports
