@@ -269,6 +269,12 @@ async fn tenants_and_pools_are_listed_with_leases_and_their_age() {
             {"name": "red", "pools": ["10.1.0.0/29"], "services": ["web"], "addresses": 0},
         ])
     );
+    // A tenant names an etcd prefix: no `/` in it.
+    let bad = json!({"name": "x", "tenant": "red/x", "vip": "192.0.2.30", "pool": "10.3.0.0/29",
+        "instance_capacity_bps": 1_000_000u64});
+    let r = call(&state, Method::POST, "/api/v1/services", Some(bad), None).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+    assert_eq!(r.body["error"]["field"], "tenant", "{}", r.text);
     let p = call(&state, Method::GET, "/api/v1/pools", None, None).await;
     assert_eq!(p.status, StatusCode::OK, "{}", p.text);
     let blue = &p.body[1];

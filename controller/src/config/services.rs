@@ -223,6 +223,14 @@ pub fn services_config(
         cfg.policies.push(policy);
     }
     for (i, p) in pools.iter().enumerate() {
+        // Tenants name etcd prefixes and URL segments of address records.
+        if !crate::services::model::name_ok_chars(&p.tenant) {
+            return Err((
+                format!("pools[{i}].tenant"),
+                format!("{:?}", p.tenant),
+                "must be 1 to 64 characters of A-Z a-z 0-9 . _ -".into(),
+            ));
+        }
         if p.shadow_idle_secs == 0 {
             return Err((
                 format!("pools[{i}].shadow_idle_secs"),
@@ -424,6 +432,10 @@ actions = ["scale_up", "migrate"]
             "{GOOD}\n[[pools]]\ntenant = \"blue\"\nnetwork = \"10.1.0.128/25\"\n"
         ));
         assert!(e.contains("pools[1].network") && e.contains("red"), "{e}");
+        let e = err(&format!(
+            "{GOOD}\n[[pools]]\ntenant = \"a/b\"\nnetwork = \"10.7.0.0/24\"\n"
+        ));
+        assert!(e.contains("pools[1].tenant") && e.contains("a/b"), "{e}");
         let e = err(&GOOD.replace("http://127.0.0.1:9000/scale", "ftp://x"));
         assert!(e.contains("hooks[0].url"), "{e}");
         let e = err(&GOOD.replace("\"migrate\"]", "\"reboot\"]"));
