@@ -57,6 +57,8 @@ enum BenchCommand {
     Forecast(cmd::bench_forecast::Args),
     /// Services planning round, re-programming after a topology change, pool leases.
     Services(cmd::bench_services::Args),
+    /// Cluster mode: takeover after killing the leader, acknowledged and lost writes, writes/s.
+    Cluster(cmd::bench_cluster::Args),
 }
 
 #[derive(Debug, Subcommand)]
@@ -83,6 +85,7 @@ fn main() -> anyhow::Result<()> {
         Command::Bench(BenchCommand::Paths(args)) => cmd::bench_paths::run(args),
         Command::Bench(BenchCommand::Forecast(args)) => cmd::bench_forecast::run(args),
         Command::Bench(BenchCommand::Services(args)) => cmd::bench_services::run(args),
+        Command::Bench(BenchCommand::Cluster(args)) => cmd::bench_cluster::run(args),
         Command::Forecast(ForecastCommand::Backtest(args)) => cmd::forecast::backtest(args),
         Command::Evaluate(args) => cmd::evaluate::run(args),
         Command::Config(ConfigCommand::Example) => {

@@ -1,0 +1,386 @@
+//! `prescient bench cluster`: failover and write throughput of cluster mode. Starts its own
+//! etcd (Debian `etcd-server`) in a temp directory on free loopback ports and three
+//! `prescient run --etcd` processes; one client writes services sequentially through the
+//! nodes in turn (following 307 redirects, sending again a request that reached no node);
+//! the leader is killed with SIGKILL again and again and restarted as a follower. Takeover:
+//! from the kill to the first write acknowledged after it (lease TTL included). Afterwards
+//! every acknowledged write must be in etcd and no refused one (lost = acknowledged and
+//! absent, or refused and present).
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use serde::Serialize;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Arguments of this subcommand.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Print exactly one JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Leader kills measured.
+    #[arg(long, default_value_t = 20)]
+    pub failovers: usize,
+    /// Seconds of steady writing measured for throughput.
+    #[arg(long, default_value_t = 3)]
+    pub steady_secs: u64,
+}
+
+#[derive(Debug, Serialize)]
+struct Report {
+    nodes: usize,
+    lease_ttl_ms: u64,
+    failovers: usize,
+    takeover_p50_ms: f64,
+    takeover_p99_ms: f64,
+    takeover_max_ms: f64,
+    acked_writes: usize,
+    refused_writes: usize,
+    lost_writes: usize,
+    writes_per_sec: f64,
+}
+
+const TOKEN: &str = "bench-cluster";
+const NODES: usize = 3;
+
+fn free_port() -> anyhow::Result<u16> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").context("binding a probe port")?;
+    Ok(l.local_addr()?.port())
+}
+
+struct Procs {
+    dir: std::path::PathBuf,
+    etcd: Option<Child>,
+    etcd_url: String,
+    nodes: Vec<Option<Child>>,
+    http: Vec<SocketAddr>,
+}
+
+impl Drop for Procs {
+    fn drop(&mut self) {
+        for c in self.nodes.iter_mut().flatten().chain(self.etcd.as_mut()) {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Procs {
+    fn start_node(&mut self, i: usize) -> anyhow::Result<()> {
+        let exe = std::env::current_exe().context("finding the prescient binary")?;
+        let log = std::fs::File::create(self.dir.join(format!("n{i}.log")))?;
+        let child = Command::new(exe)
+            .args([
+                "run",
+                "--openflow",
+                &format!("127.0.0.1:{}", free_port()?),
+                "--http",
+                &self.http[i].to_string(),
+                "--etcd",
+                &self.etcd_url,
+                "--name",
+                &format!("n{i}"),
+            ])
+            .env("PRESCIENT_API_TOKEN", TOKEN)
+            .env("PRESCIENT_LOG", "warn")
+            .current_dir(&self.dir)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .context("starting a node")?;
+        self.nodes[i] = Some(child);
+        Ok(())
+    }
+
+    fn kill(&mut self, i: usize) {
+        if let Some(mut c) = self.nodes[i].take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+async fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: &str,
+) -> Result<(u16, Option<String>, String), (bool, String)> {
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: prescient\r\nConnection: close\r\n\
+         Authorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let mut conn = tokio::net::TcpStream::connect(addr)
+        .await
+        .map_err(|e| (true, e.to_string()))?;
+    let exchange = async {
+        conn.write_all(request.as_bytes()).await?;
+        let mut reply = String::new();
+        conn.read_to_string(&mut reply).await?;
+        Ok::<_, std::io::Error>(reply)
+    };
+    let reply = tokio::time::timeout(Duration::from_secs(10), exchange)
+        .await
+        .map_err(|_| (false, "no answer in 10 s".to_string()))?
+        .map_err(|e| (false, e.to_string()))?;
+    let status = reply
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| (false, "no status".to_string()))?;
+    let (head, body) = reply.split_once("\r\n\r\n").unwrap_or_default();
+    let location = head
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("location: ")
+                .or_else(|| l.strip_prefix("Location: "))
+        })
+        .map(str::to_string);
+    Ok((status, location, body.to_string()))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Acked,
+    Refused,
+    Unanswered,
+}
+
+/// One write through `entry`, following redirects; a request that reached no node is sent
+/// again through the next node (it cannot have been applied).
+async fn write(nodes: &[SocketAddr], first: usize, i: usize) -> Outcome {
+    let name = format!("w{i}");
+    let body = serde_json::json!({
+        "name": name,
+        "tenant": "bench",
+        "vip": format!("198.18.{}.{}", i / 250, 1 + i % 250),
+        "pool": format!("10.{}.{}.0/29", 1 + i / 250 / 250, (i / 250) % 250),
+        "instance_capacity_bps": 100_000_000u64,
+        "max_instances": 4,
+    })
+    .to_string();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut entry = first;
+    let mut target = nodes[entry % nodes.len()];
+    while Instant::now() < deadline {
+        match http(target, "POST", "/api/v1/services", &body).await {
+            Ok((307, Some(loc), _)) => {
+                target = loc
+                    .trim_start_matches("http://")
+                    .split('/')
+                    .next()
+                    .and_then(|a| a.parse().ok())
+                    .unwrap_or(target);
+            }
+            Ok((s, _, _)) if (200..300).contains(&s) => return Outcome::Acked,
+            Ok((503, _, _)) => return Outcome::Refused,
+            Ok((s, _, b)) => {
+                tracing::warn!("write {name}: unexpected {s}: {b}");
+                return Outcome::Refused;
+            }
+            Err((true, _)) => {
+                entry += 1;
+                target = nodes[entry % nodes.len()];
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err((false, _)) => return Outcome::Unanswered,
+        }
+    }
+    Outcome::Unanswered
+}
+
+async fn leader_of(nodes: &[SocketAddr], alive: &[bool]) -> Option<usize> {
+    for (i, addr) in nodes.iter().enumerate() {
+        if !alive[i] {
+            continue;
+        }
+        if let Ok((200, _, body)) = http(*addr, "GET", "/api/v1/cluster", "").await {
+            let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+            if let Some(name) = v["leader"].as_str() {
+                let idx: usize = name.trim_start_matches('n').parse().ok()?;
+                if alive.get(idx) == Some(&true) {
+                    return Some(idx);
+                }
+            }
+        }
+    }
+    None
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+/// Entry point.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("building the runtime")?;
+    rt.block_on(bench(args))
+}
+
+async fn bench(args: Args) -> anyhow::Result<()> {
+    let dir = std::env::temp_dir().join(format!("prescient-bench-cluster-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let (client, peer) = (free_port()?, free_port()?);
+    let etcd_url = format!("http://127.0.0.1:{client}");
+    let peer_url = format!("http://127.0.0.1:{peer}");
+    let etcd = Command::new("etcd")
+        .args([
+            "--name",
+            "bench",
+            "--data-dir",
+            &dir.join("etcd").display().to_string(),
+            "--listen-client-urls",
+            &etcd_url,
+            "--advertise-client-urls",
+            &etcd_url,
+            "--listen-peer-urls",
+            &peer_url,
+            "--initial-advertise-peer-urls",
+            &peer_url,
+            "--initial-cluster",
+            &format!("bench={peer_url}"),
+        ])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("etcd.log"))?)
+        .spawn()
+        .context("starting etcd (Debian package etcd-server)")?;
+    let mut procs = Procs {
+        dir,
+        etcd: Some(etcd),
+        etcd_url: etcd_url.clone(),
+        nodes: (0..NODES).map(|_| None).collect(),
+        http: (0..NODES)
+            .map(|_| free_port().map(|p| SocketAddr::from(([127, 0, 0, 1], p))))
+            .collect::<Result<_, _>>()?,
+    };
+    let started = Instant::now();
+    loop {
+        if let Ok(mut c) = etcd_client::Client::connect([etcd_url.as_str()], None).await {
+            if c.status().await.is_ok() {
+                break;
+            }
+        }
+        if started.elapsed() > Duration::from_secs(20) {
+            bail!("etcd at {etcd_url} did not answer in 20 s");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for i in 0..NODES {
+        procs.start_node(i)?;
+    }
+    let nodes = procs.http.clone();
+    let mut alive = vec![true; NODES];
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while leader_of(&nodes, &alive).await.is_none() {
+        if Instant::now() > deadline {
+            bail!("no leader in 30 s (logs in {})", procs.dir.display());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let mut outcomes: Vec<Outcome> = Vec::new();
+    // Steady writes: throughput through the cluster (redirected via followers 2 of 3 times).
+    let steady_start = Instant::now();
+    while steady_start.elapsed() < Duration::from_secs(args.steady_secs) {
+        let i = outcomes.len();
+        outcomes.push(write(&nodes, i, i).await);
+    }
+    let steady_acked = outcomes.iter().filter(|o| **o == Outcome::Acked).count();
+    let writes_per_sec = steady_acked as f64 / steady_start.elapsed().as_secs_f64();
+
+    let mut takeovers = Vec::new();
+    for round in 0..args.failovers {
+        let Some(leader) = leader_of(&nodes, &alive).await else {
+            bail!("round {round}: no leader (logs in {})", procs.dir.display());
+        };
+        procs.kill(leader);
+        alive[leader] = false;
+        let killed = Instant::now();
+        loop {
+            let i = outcomes.len();
+            let o = write(&nodes, i, i).await;
+            outcomes.push(o);
+            if o == Outcome::Acked {
+                break;
+            }
+            if killed.elapsed() > Duration::from_secs(30) {
+                bail!("round {round}: no write acknowledged 30 s after the kill");
+            }
+        }
+        takeovers.push(killed.elapsed().as_secs_f64() * 1e3);
+        procs.start_node(leader)?;
+        alive[leader] = true;
+        // A few writes with the restarted node back as a follower.
+        for _ in 0..5 {
+            let i = outcomes.len();
+            outcomes.push(write(&nodes, i, i).await);
+        }
+    }
+
+    let mut etcd = etcd_client::Client::connect([etcd_url.as_str()], None).await?;
+    let stored: BTreeSet<String> = etcd
+        .get(
+            "/prescient/v1/services/",
+            Some(etcd_client::GetOptions::new().with_prefix().with_keys_only()),
+        )
+        .await?
+        .kvs()
+        .iter()
+        .filter_map(|k| k.key_str().ok())
+        .map(|k| k.trim_start_matches("/prescient/v1/services/").to_string())
+        .collect();
+    let mut lost = 0;
+    for (i, o) in outcomes.iter().enumerate() {
+        let present = stored.contains(&format!("w{i}"));
+        match o {
+            Outcome::Acked if !present => lost += 1,
+            Outcome::Refused if present => lost += 1,
+            _ => {}
+        }
+    }
+    takeovers.sort_by(f64::total_cmp);
+    let report = Report {
+        nodes: NODES,
+        lease_ttl_ms: 2000,
+        failovers: takeovers.len(),
+        takeover_p50_ms: percentile(&takeovers, 50.0),
+        takeover_p99_ms: percentile(&takeovers, 99.0),
+        takeover_max_ms: takeovers.last().copied().unwrap_or(0.0),
+        acked_writes: outcomes.iter().filter(|o| **o == Outcome::Acked).count(),
+        refused_writes: outcomes.iter().filter(|o| **o == Outcome::Refused).count(),
+        lost_writes: lost,
+        writes_per_sec,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        println!(
+            "cluster of {} nodes, lease TTL {} ms: {} failovers (SIGKILL of the leader), takeover p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms; {} writes acknowledged, {} refused (503), {} lost; {:.0} writes/s steady",
+            report.nodes,
+            report.lease_ttl_ms,
+            report.failovers,
+            report.takeover_p50_ms,
+            report.takeover_p99_ms,
+            report.takeover_max_ms,
+            report.acked_writes,
+            report.refused_writes,
+            report.lost_writes,
+            report.writes_per_sec
+        );
+    }
+    Ok(())
+}
