@@ -354,3 +354,19 @@ async function refreshServices() {
 }
 refreshServices();
 if (new URLSearchParams(location.search).get("live") !== "0") setInterval(refreshServices, 2000);
+
+// Cluster mode: leader, term and members' health on one line (hidden on a single process).
+async function refreshCluster() {
+  try {
+    const c = await get("/cluster");
+    const line = document.getElementById("cluster");
+    if (!c.node) { line.hidden = true; return; }
+    const members = c.members.map((m) => m.name + (m.healthy ? "" : " (down)")).join(", ");
+    line.textContent = "cluster: node " + c.node + ", leader " + (c.leader ?? "none") + ", term " + c.term + " · " + members;
+    line.hidden = false;
+  } catch (e) {
+    // The main refresh reports errors.
+  }
+}
+refreshCluster();
+if (new URLSearchParams(location.search).get("live") !== "0") setInterval(refreshCluster, 2000);

@@ -128,6 +128,9 @@ impl Service {
         let mut of = ControllerConfig::new(config.openflow);
         of.max_switches = config.max_switches;
         of.machine.stats_interval = config.stats_interval;
+        // Every node of a cluster connects to every switch: a follower (re)connecting must not
+        // empty the tables the leader programs.
+        of.clear_on_connect = config.cluster.is_none();
         of.write_latency = core
             .metrics()
             .write_latency(prescient_topology::Protocol::OpenFlow);

@@ -196,6 +196,30 @@ async fn names(addr: SocketAddr) -> BTreeSet<String> {
         .collect()
 }
 
+/// The address records of tenant `red` the leader published, as `owner@physical`.
+async fn etcd_addresses(etcd: &Etcd) -> BTreeSet<String> {
+    let mut c = etcd.client().await.unwrap();
+    let r = c
+        .get(
+            "/prescient/v1/address/red/",
+            Some(etcd_client::GetOptions::new().with_prefix()),
+        )
+        .await
+        .unwrap();
+    r.kvs()
+        .iter()
+        .map(|k| {
+            let v: Value = serde_json::from_slice(k.value()).unwrap();
+            assert_eq!(v["tenant"], "red", "{v}");
+            format!(
+                "{}@{}",
+                v["owner"].as_str().unwrap(),
+                v["physical"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
 async fn etcd_names(etcd: &Etcd) -> BTreeSet<String> {
     let mut c = etcd.client().await.unwrap();
     let r = c
@@ -434,6 +458,14 @@ async fn a_follower_cut_off_through_a_compaction_resyncs_without_stale_records()
         "it re-listed"
     );
     assert_eq!(etcd_names(&etcd).await, expected);
+    // The address records host agents watch follow the services: one per instance.
+    let addresses = etcd_addresses(&etcd).await;
+    let owners: BTreeSet<String> = addresses
+        .iter()
+        .map(|a| a.split('@').next().unwrap().to_string())
+        .collect();
+    assert_eq!(owners, expected, "{addresses:?}");
+    assert!(addresses.contains("k9@10.1.9.1"), "{addresses:?}");
     follower.shutdown().await;
     leader.shutdown().await;
 }
@@ -522,4 +554,91 @@ async fn an_unreachable_etcd_at_start_is_an_error_naming_it() {
     };
     assert!(err.contains(&url), "{err}");
     assert!(err.contains("etcd"), "{err}");
+}
+
+/// `ovs-vsctl list controller` as (target, role) pairs.
+fn ovs_roles(ovs: &prescient_tests::ovs::Ovs) -> Vec<(String, String)> {
+    let out = ovs
+        .vsctl(&[
+            "-f",
+            "csv",
+            "--no-headings",
+            "--columns=target,role",
+            "list",
+            "controller",
+        ])
+        .unwrap_or_default();
+    out.lines()
+        .filter_map(|l| {
+            let (t, r) = l.split_once(',')?;
+            Some((t.trim_matches('"').to_string(), r.trim().to_string()))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_ovs_bridge_with_three_controllers_follows_the_leader() {
+    if !prescient_tests::root_tests_enabled(
+        "an_ovs_bridge_with_three_controllers_follows_the_leader",
+    ) {
+        return;
+    }
+    let etcd = Etcd::start("ovs").await.unwrap();
+    let mut nodes = Vec::new();
+    for name in ["oa", "ob", "oc"] {
+        nodes.push(Some(
+            Service::start(config(&etcd.url(), name)).await.unwrap(),
+        ));
+    }
+    let target = |s: &Service| format!("tcp:{}", s.openflow_addr());
+    let targets: Vec<String> = nodes.iter().flatten().map(target).collect();
+    let mut ovs = prescient_tests::ovs::Ovs::start("cluster3").expect("starting Open vSwitch");
+    ovs.add_bridge("clus3", 0x3c, &targets[0]).unwrap();
+    let mut args = vec!["set-controller", "clus3"];
+    args.extend(targets.iter().map(String::as_str));
+    ovs.vsctl(&args).unwrap();
+
+    let refs: Vec<&Service> = nodes.iter().flatten().collect();
+    let (leader, term) = agreed_leader(&refs).await;
+    let master = target(refs[leader]);
+    drop(refs);
+    // Exactly the leader is master on the switch; the others are slaves.
+    prescient_tests::wait_for("the leader to be the only master", WAIT, || {
+        let roles = ovs_roles(&ovs);
+        let ok = roles.len() == targets.len()
+            && roles
+                .iter()
+                .all(|(t, r)| r == if *t == master { "master" } else { "slave" });
+        ok.then_some(())
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}: {:?}", ovs_roles(&ovs)));
+
+    nodes[leader].take().unwrap().crash().await;
+    let refs: Vec<&Service> = nodes.iter().flatten().collect();
+    let (next, next_term) = agreed_leader(&refs).await;
+    assert!(next_term > term);
+    let next_master = target(refs[next]);
+    drop(refs);
+    let roles = prescient_tests::wait_for("the new leader to be master", WAIT, || {
+        let roles = ovs_roles(&ovs);
+        let ok = roles
+            .iter()
+            .any(|(t, r)| *t == next_master && r == "master")
+            && roles
+                .iter()
+                .filter(|(t, _)| *t != next_master && *t != master)
+                .all(|(_, r)| r == "slave");
+        ok.then_some(roles)
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}: {:?}", ovs_roles(&ovs)));
+    assert_eq!(
+        roles.iter().filter(|(_, r)| r == "master").count(),
+        1,
+        "one master: {roles:?}"
+    );
+    for n in nodes.into_iter().flatten() {
+        n.shutdown().await;
+    }
 }

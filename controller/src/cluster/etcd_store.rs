@@ -58,6 +58,8 @@ pub struct Listing {
     pub services: Vec<StoredService>,
     /// Every record key with its mod revision.
     pub revisions: HashMap<String, i64>,
+    /// The address records as published (key → JSON).
+    pub addresses: std::collections::BTreeMap<String, String>,
 }
 
 /// The store in etcd.
@@ -172,6 +174,11 @@ impl EtcdStore {
             listing
                 .revisions
                 .insert(key.to_string(), item.mod_revision());
+            if key.starts_with(keys::ADDRESSES) {
+                let value = String::from_utf8_lossy(item.value()).into_owned();
+                listing.addresses.insert(key.to_string(), value);
+                continue;
+            }
             match decode(key, item.value()).map_err(|why| self.bad(key, why))? {
                 Some(Decoded::Reservation(r)) => listing.reservations.push(r),
                 Some(Decoded::Service(s)) => listing.services.push(s),
@@ -189,9 +196,14 @@ impl EtcdStore {
         }
     }
 
-    /// Writes `changes` in one transaction fenced by this node's term.
-    pub async fn apply(&self, changes: &[StoreChange]) -> Result<(), StoreError> {
-        if changes.is_empty() {
+    /// Writes `changes` and the address records `addresses` (key, JSON or `None`: delete) in
+    /// one transaction fenced by this node's term.
+    pub async fn apply(
+        &self,
+        changes: &[StoreChange],
+        addresses: &[(String, Option<String>)],
+    ) -> Result<(), StoreError> {
+        if changes.is_empty() && addresses.is_empty() {
             return Ok(());
         }
         let Some((fence_key, term)) = self.cluster.fence() else {
@@ -201,6 +213,7 @@ impl EtcdStore {
         for c in changes {
             writes.push(encode(c).map_err(|why| self.bad("(encoding)", why))?);
         }
+        writes.extend(addresses.iter().cloned());
         let mut compares = vec![Compare::create_revision(
             fence_key.clone(),
             CompareOp::Equal,

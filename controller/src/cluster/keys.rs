@@ -4,6 +4,7 @@
 //! |---|---|
 //! | `/prescient/v1/reservations/<id>` | a reservation, JSON ([`crate::store::StoredReservation`]) |
 //! | `/prescient/v1/services/<name>` | a service with its pool and leases, JSON ([`crate::store::StoredService`]) |
+//! | `/prescient/v1/address/<tenant>/<logical>/<physical>` | an address record, JSON ([`crate::services::AddressRecord`]), published by the leader with the services it derives from |
 //! | `/prescient/v1/election/<lease id, hex>` | a candidate ([`super::Member`]), on its lease; the lowest create revision leads, and that revision is the term |
 //! | `/prescient/v1/members/<name>` | every node that ever joined ([`super::Member`]) |
 

@@ -19,25 +19,10 @@ use super::ClusterState;
 /// whose renew deadline passed is demoted at the next check).
 const CHECK: Duration = Duration::from_millis(100);
 
-/// The OpenFlow generation id of `term`.
+/// The OpenFlow generation id of `term`: the term itself, which only grows from one leader to
+/// the next (switches compare generation ids wrap-safe, §6.3.6, so even a wrap would order).
 pub fn generation_id(term: u64) -> u64 {
     term
-}
-
-/// Whether generation id `a` is newer than `b`, wrap-safe (§6.3.6: `(int64)(a - b) > 0`).
-pub fn newer(a: u64, b: u64) -> bool {
-    (a.wrapping_sub(b) as i64) > 0
-}
-
-/// The P4Runtime election id of a node: the leader's is its term shifted above every
-/// follower's, so it is higher than any election id any earlier leader or any follower used;
-/// a follower's is unique among live nodes (its own candidate revision) and lower.
-pub fn election_id(leading: bool, term: u64, own_revision: u64) -> u128 {
-    if leading {
-        (u128::from(term) << 64) | u128::from(u64::MAX)
-    } else {
-        (u128::from(term) << 64) | u128::from(own_revision & 0x7fff_ffff_ffff_ffff)
-    }
 }
 
 /// Keeps every connected switch's role in step with the election until `stop`.
@@ -79,30 +64,5 @@ pub async fn run(cluster: Arc<ClusterState>, handle: OpenFlowHandle, stop: Cance
                 }
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn generation_ids_compare_across_the_wrap() {
-        assert!(newer(5, 3));
-        assert!(!newer(3, 5));
-        assert!(!newer(7, 7));
-        assert!(newer(2, u64::MAX - 1), "2 follows 2^64-2 after the wrap");
-        assert!(!newer(u64::MAX - 1, 2));
-    }
-
-    #[test]
-    fn a_leaders_election_id_is_above_every_follower_and_every_earlier_leader() {
-        let leader = election_id(true, 40, 40);
-        for rev in [41, 99, u64::MAX] {
-            assert!(election_id(false, 40, rev) < leader);
-        }
-        assert!(election_id(true, 39, 39) < leader);
-        assert!(election_id(true, 41, 41) > leader);
-        assert_ne!(election_id(false, 40, 41), election_id(false, 40, 42));
     }
 }

@@ -100,7 +100,8 @@ impl Replica {
         self.store.reset_seen(&listing);
         let records = Records::from_listing(&listing);
         mirror(&self.core, &records, self.grace, true);
-        self.persister.rebase(listing.services.clone());
+        self.persister
+            .rebase(listing.services.clone(), listing.addresses.clone());
         *lock(&self.records) = records;
         Ok(())
     }

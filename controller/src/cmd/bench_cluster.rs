@@ -335,7 +335,11 @@ async fn bench(args: Args) -> anyhow::Result<()> {
     let stored: BTreeSet<String> = etcd
         .get(
             "/prescient/v1/services/",
-            Some(etcd_client::GetOptions::new().with_prefix().with_keys_only()),
+            Some(
+                etcd_client::GetOptions::new()
+                    .with_prefix()
+                    .with_keys_only(),
+            ),
         )
         .await?
         .kvs()

@@ -38,6 +38,8 @@ struct State {
     store: Option<Backend>,
     /// The services as last committed, by name.
     services: BTreeMap<String, StoredService>,
+    /// Cluster mode: the address records as last published (etcd key → JSON).
+    addresses: BTreeMap<String, String>,
 }
 
 /// Where the records go: a redb file (single process) or etcd (cluster mode).
@@ -50,10 +52,14 @@ enum Backend {
 impl Backend {
     /// Writes `changes`; etcd's client is async, so this blocks on it (callers are on the
     /// blocking pool, see [`Persister::sync_async`]).
-    fn apply(&self, changes: &[StoreChange]) -> Result<(), StoreError> {
+    fn apply(
+        &self,
+        changes: &[StoreChange],
+        addresses: &[(String, Option<String>)],
+    ) -> Result<(), StoreError> {
         match self {
             Backend::Redb(store) => store.apply(changes),
-            Backend::Etcd(etcd) => block_on(etcd, etcd.apply(changes)),
+            Backend::Etcd(etcd) => block_on(etcd, etcd.apply(changes, addresses)),
         }
     }
 
@@ -104,6 +110,7 @@ impl Persister {
             state: Mutex::new(State {
                 store: Some(Backend::Redb(store)),
                 services,
+                addresses: BTreeMap::new(),
             }),
         }))
     }
@@ -117,13 +124,16 @@ impl Persister {
             state: Mutex::new(State {
                 store: Some(Backend::Etcd(store)),
                 services: services.into_iter().map(|s| (s.name.clone(), s)).collect(),
+                addresses: BTreeMap::new(),
             }),
         })
     }
 
     /// Takes `services` as what the store holds now (a new leader, after re-listing).
-    pub fn rebase(&self, services: Vec<StoredService>) {
-        lock(&self.state).services = services.into_iter().map(|s| (s.name.clone(), s)).collect();
+    pub fn rebase(&self, services: Vec<StoredService>, addresses: BTreeMap<String, String>) {
+        let mut state = lock(&self.state);
+        state.services = services.into_iter().map(|s| (s.name.clone(), s)).collect();
+        state.addresses = addresses;
     }
 
     /// Where the store lives.
@@ -175,12 +185,37 @@ impl Persister {
                 changes.push(StoreChange::DeleteService(name.clone()));
             }
         }
-        if changes.is_empty() {
+        // Cluster mode publishes the address records host agents watch, in the same
+        // transaction as the services they derive from.
+        let addresses: BTreeMap<String, String> = match store {
+            Backend::Etcd(_) => core.read(|c| {
+                c.services()
+                    .address_records()
+                    .iter()
+                    .filter_map(|r| Some((r.etcd_key(), serde_json::to_string(r).ok()?)))
+                    .collect()
+            }),
+            Backend::Redb(_) => BTreeMap::new(),
+        };
+        let mut published: Vec<(String, Option<String>)> = addresses
+            .iter()
+            .filter(|(k, v)| state.addresses.get(*k) != Some(*v))
+            .map(|(k, v)| (k.clone(), Some(v.clone())))
+            .collect();
+        published.extend(
+            state
+                .addresses
+                .keys()
+                .filter(|k| !addresses.contains_key(*k))
+                .map(|k| (k.clone(), None)),
+        );
+        if changes.is_empty() && published.is_empty() {
             return Ok(0);
         }
-        match store.apply(&changes) {
+        match store.apply(&changes, &published) {
             Ok(()) => {
                 state.services = services;
+                state.addresses = addresses;
                 Ok(changes.len())
             }
             Err(e) => {
