@@ -370,3 +370,27 @@ async function refreshCluster() {
 }
 refreshCluster();
 if (new URLSearchParams(location.search).get("live") !== "0") setInterval(refreshCluster, 2000);
+
+// What acting on forecasts was worth on the live series: the controller's plans against what
+// came, next to the policies `prescient evaluate` compares.
+async function refreshEvaluation() {
+  try {
+    const e = await get("/evaluation");
+    const pct = (v) => (v === null || v === undefined ? "–" : `${(100 * v).toFixed(1)} %`);
+    const lines = [];
+    for (const [kind, c] of [["pairs", e.pairs], ["links", e.links]]) {
+      for (const p of c.policies) {
+        lines.push([
+          `${kind} (${c.series_count}, ${c.scored_intervals} intervals, target ${pct(c.violation_target)})`,
+          p.policy === "predictive" ? "predictive (held)" : p.policy,
+          pct(p.under_provisioned), pct(p.over_provisioning), bps(p.unserved), p.changes,
+        ]);
+      }
+    }
+    rows("evaluation", lines, (l) => l);
+  } catch (e) {
+    // The main refresh reports errors (and asks for a token); nothing to add here.
+  }
+}
+refreshEvaluation();
+if (new URLSearchParams(location.search).get("live") !== "0") setInterval(refreshEvaluation, 5000);

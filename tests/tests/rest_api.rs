@@ -1507,3 +1507,30 @@ async fn malformed_bodies_never_yield_a_500() {
         assert!(seen.get(&s).is_some_and(|n| *n > 10), "{seen:?}");
     }
 }
+
+#[tokio::test]
+async fn live_evaluation_compares_what_was_planned_with_what_came() {
+    let f = fixture(60);
+    let r = get(&f, "/api/v1/evaluation").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let links = &r.body["links"];
+    assert_eq!(links["lead"], 1);
+    assert_eq!(links["violation_target"], 0.01);
+    assert!(links["series_count"].as_u64().is_some_and(|n| n >= 1));
+    // The second half of each link's window of 60 ticks is scored.
+    assert!(links["scored_intervals"].as_u64().is_some_and(|n| n >= 25));
+    let names: Vec<&str> = links["policies"]
+        .as_array()
+        .expect("policies")
+        .iter()
+        .map(|p| p["policy"].as_str().expect("name"))
+        .collect();
+    assert_eq!(names, ["predictive", "reactive", "static", "oracle"]);
+    let held = &links["policies"][0];
+    assert!(held["under_provisioned"]
+        .as_f64()
+        .is_some_and(|u| (0.0..=1.0).contains(&u)));
+    assert!(held["over_provisioning"].as_f64().is_some(), "{held}");
+    assert_eq!(links["policies"][3]["under_provisioned"], 0.0);
+    assert!(r.body["pairs"]["policies"].is_array());
+}

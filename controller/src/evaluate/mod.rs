@@ -14,6 +14,7 @@
 //! instance (compute), capacity is rounded up to whole instances ([`crate::sizing::instances`])
 //! and instance-hours and hook calls (changes of the instance count) are reported too.
 
+pub mod live;
 pub mod plot;
 pub mod policy;
 pub mod series;
@@ -122,7 +123,7 @@ impl EvalConfig {
 }
 
 /// One policy's figures.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct PolicyScore {
     /// The policy.
     pub policy: PolicyKind,
@@ -183,6 +184,30 @@ struct Tally {
     unserved: f64,
     changes: u64,
     instance_rows: f64,
+}
+
+impl Tally {
+    /// The figures of `policy`; compute ones with a capacity per instance.
+    fn score(
+        &self,
+        policy: PolicyKind,
+        per_instance: Option<f64>,
+        hours_per_row: f64,
+    ) -> PolicyScore {
+        PolicyScore {
+            policy,
+            under_provisioned: if self.scored == 0 {
+                0.0
+            } else {
+                self.under as f64 / self.scored as f64
+            },
+            over_provisioning: (self.demand > 0.0).then(|| self.capacity / self.demand - 1.0),
+            unserved: self.unserved,
+            changes: self.changes,
+            instance_hours: per_instance.map(|_| self.instance_rows * hours_per_row),
+            hook_calls: per_instance.map(|_| self.changes),
+        }
+    }
 }
 
 /// Evaluates every series of `demand`; `plot` names the series whose replay to return.
@@ -250,21 +275,7 @@ pub fn evaluate(
         .policies
         .iter()
         .zip(&tallies)
-        .map(|(&policy, t)| PolicyScore {
-            policy,
-            under_provisioned: if t.scored == 0 {
-                0.0
-            } else {
-                t.under as f64 / t.scored as f64
-            },
-            over_provisioning: (t.demand > 0.0).then(|| t.capacity / t.demand - 1.0),
-            unserved: t.unserved,
-            changes: t.changes,
-            instance_hours: cfg
-                .instance_capacity
-                .map(|_| t.instance_rows * hours_per_row),
-            hook_calls: cfg.instance_capacity.map(|_| t.changes),
-        })
+        .map(|(&policy, t)| t.score(policy, cfg.instance_capacity, hours_per_row))
         .collect();
     let headroom = cfg
         .policies

@@ -16,7 +16,9 @@ use super::EvalError;
 use crate::sizing;
 
 /// A way of deciding capacity ahead of demand.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum PolicyKind {
     /// Prescient's forecast plus its calibrated residual quantile ([`crate::sizing`]).

@@ -1,5 +1,8 @@
 //! Forecast reads: per link and per host pair (history, past one-step forecasts with their
-//! intervals, the forecast ahead, model and error), anomalies and decisions.
+//! intervals, the forecast ahead, model and error), anomalies and decisions; and what acting
+//! on the forecasts was worth (`/evaluation`: what the controller planned against what came).
+
+use std::collections::BTreeMap;
 
 use axum::extract::{Path, State};
 use axum::Json;
@@ -10,6 +13,51 @@ use super::ApiState;
 use crate::core::naming::{parse_link, parse_mac};
 use crate::core::series::{Interval, Point};
 use crate::core::{Anomaly, Decision, Series, SeriesKey};
+use crate::evaluate::live::{self, Comparison, Held};
+
+/// Intervals the reactive rule of the live comparison holds its window maximum.
+const REACTIVE_HOLD: usize = 5;
+
+/// What the controller planned one interval ahead against what came, next to a reactive rule,
+/// a static peak and the oracle over the same recent window (as `prescient evaluate` scores a
+/// trace), for its host-pair and its link series.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct LiveEvaluationDto {
+    /// Host-pair series (what forecast reservations are sized on).
+    pub pairs: Comparison,
+    /// Link series.
+    pub links: Comparison,
+}
+
+/// A series' recent actuals with the planning bound its one-step forecast set for each.
+fn held(s: &Series) -> Held {
+    let planned: BTreeMap<u64, f64> = s.past().map(|p| (p.at.nanos(), p.bound)).collect();
+    let (actual, planned) = s
+        .actuals()
+        .map(|(at, v)| (*v, planned.get(&at.nanos()).copied()))
+        .unzip();
+    Held { actual, planned }
+}
+
+/// What acting on forecasts was worth on the live series.
+#[utoipa::path(get, path = "/api/v1/evaluation", tag = "forecasts",
+    responses((status = 200, description = "Planned against actual, per policy", body = LiveEvaluationDto)))]
+pub async fn evaluation(State(s): State<ApiState>) -> Json<LiveEvaluationDto> {
+    Json(s.core.read(|c| {
+        let v = c.config().planning.violation_target;
+        let (mut pairs, mut links) = (Vec::new(), Vec::new());
+        for (k, series) in c.all_series() {
+            match k {
+                SeriesKey::Pair(..) => pairs.push(held(series)),
+                SeriesKey::Link(_) => links.push(held(series)),
+            }
+        }
+        LiveEvaluationDto {
+            pairs: live::compare(&pairs, v, REACTIVE_HOLD),
+            links: live::compare(&links, v, REACTIVE_HOLD),
+        }
+    }))
+}
 
 fn point(p: &Point) -> PointDto {
     let lo = |i: Interval| i.map(|b| b.0);

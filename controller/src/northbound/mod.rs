@@ -120,6 +120,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/forecasts/pairs/{src}/{dst}", get(forecasts::pair))
         .route("/anomalies", get(forecasts::anomalies))
         .route("/decisions", get(forecasts::decisions))
+        .route("/evaluation", get(forecasts::evaluation))
         .route(
             "/reservations",
             get(reservations::list).post(reservations::create),

@@ -31,6 +31,7 @@ impl Modify for Bearer {
     paths(
         topology::devices, topology::links, topology::hosts, topology::paths,
         forecasts::link, forecasts::pair, forecasts::anomalies, forecasts::decisions,
+        forecasts::evaluation,
         reservations::create, reservations::list, reservations::get_one, reservations::delete,
         reservations::what_if, events::stream, document,
         services::create, services::list, services::get_one, services::delete,
@@ -46,6 +47,8 @@ impl Modify for Bearer {
         dto::ForecastDto, dto::FlowMatchDto, dto::ReservationBody, dto::ReservationDto,
         dto::CreatedDto, dto::WhatIfBody, dto::WhatIfOutcomeDto, dto::LinkProjectionDto,
         dto::WhatIfDto, Anomaly, Decision, Rule, ControllerEvent,
+        forecasts::LiveEvaluationDto, crate::evaluate::live::Comparison,
+        crate::evaluate::PolicyScore, crate::evaluate::PolicyKind,
         services::ServiceBody, services::ServiceBackendBody, services::BackendReportBody,
         services::BackendsBody, services::BackendDto, services::DemandDto, services::ServiceDto,
         services::ServiceChangeDto, services::TranslationDto, services::HooksDto,
