@@ -398,8 +398,9 @@ impl Builder {
     }
 
     fn abilene(&mut self) {
-        for (i, _) in ABILENE_NODES.iter().enumerate() {
-            let s = self.switch(format!("s{}", i + 1));
+        for (i, node) in ABILENE_NODES.iter().enumerate() {
+            // Named after its router, as mininet/lab.py names it.
+            let s = self.switch((*node).to_string());
             self.host(s, Ipv4Addr::from(0x0a00_0000 | (i as u32 + 1)));
         }
         let index = |name: &str| ABILENE_NODES.iter().position(|n| *n == name);

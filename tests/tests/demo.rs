@@ -52,10 +52,26 @@ fn demo_comes_up_discovers_the_mixed_abilene_fabric_exactly_and_serves_the_topol
     // Ask the API while the demo runs, from another thread.
     let probe = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_secs(4));
-        get(http, "/api/v1/links")
+        (get(http, "/api/v1/links"), get(http, "/api/v1/devices"))
     });
     let report = run_report(args).unwrap();
-    let links = probe.join().unwrap();
+    let (links, devices) = probe.join().unwrap();
+    // The OpenFlow switches carry the names of the Abilene routers they stand for.
+    let devices: serde_json::Value = serde_json::from_str(&devices).unwrap();
+    let named: Vec<&str> = devices
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["id"].as_str().is_some_and(|id| id.starts_with("of:")))
+        .filter_map(|d| d["name"].as_str())
+        .collect();
+    assert_eq!(named.len(), 8, "{devices}");
+    assert!(
+        named
+            .iter()
+            .all(|n| prescient_sim::topology::ABILENE_NODES.contains(n)),
+        "{named:?}"
+    );
     assert_eq!(report.http, Some(http));
     let links: serde_json::Value = serde_json::from_str(&links).unwrap();
     let served = links

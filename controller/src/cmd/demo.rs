@@ -492,7 +492,7 @@ fn replay(path: &std::path::Path, topo: &SimTopology) -> anyhow::Result<Replay> 
     nodes.sort_unstable();
     nodes.dedup();
     let host_of = |name: &str| -> Option<usize> {
-        // Switches are named s1.. in datapath-id order; Abilene's are its routers in that order.
+        // Switches are named s1.. in datapath-id order, Abilene's after its routers.
         let switch = topo
             .switches
             .iter()

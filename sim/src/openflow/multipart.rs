@@ -14,7 +14,7 @@ use prescient_southbound::openflow::wire::multipart::{
 };
 use prescient_southbound::openflow::wire::{
     ErrorKind, GroupId, Message, MeterId, MultipartReply, MultipartReplyBody, MultipartRequest,
-    MultipartRequestBody, PortNo, TableId,
+    MultipartRequestBody, Port, PortNo, TableId,
 };
 
 use super::agent::SwitchAgent;
@@ -172,7 +172,19 @@ impl SwitchAgent {
                 )
             }
             MultipartRequestBody::PortDesc => {
-                let ports = self.ports.iter().map(|p| p.desc()).collect();
+                // Like Open vSwitch, the local port carries the switch's (bridge's) name,
+                // which the controller shows beside the datapath id.
+                let local = Port {
+                    port_no: PortNo::LOCAL,
+                    name: self.name.clone(),
+                    ..Port::default()
+                };
+                let ports = self
+                    .ports
+                    .iter()
+                    .map(|p| p.desc())
+                    .chain(std::iter::once(local))
+                    .collect();
                 replies(
                     ports,
                     |p| p.buffer_len(),

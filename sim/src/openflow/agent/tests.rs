@@ -352,9 +352,11 @@ fn port_desc_and_stats_report_every_port() {
     match out.as_slice() {
         [Message::MultipartReply(r)] => match &r.body {
             MultipartReplyBody::PortDesc(p) => {
-                assert_eq!(p.len(), 3);
+                // Three ports and the local port, named after the switch as on Open vSwitch.
+                assert_eq!(p.len(), 4);
                 assert_eq!(p[0].name, "s1-eth1");
                 assert!(p[0].is_up());
+                assert_eq!((p[3].port_no, p[3].name.as_str()), (PortNo::LOCAL, "s1"));
             }
             other => panic!("{other:?}"),
         },
