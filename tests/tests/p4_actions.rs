@@ -93,6 +93,8 @@ fn read_table(network: &P4SimNetwork, device: u64, table: &str) -> Vec<p4::Table
         entities: vec![p4::Entity {
             entity: Some(p4::entity::Entity::TableEntry(p4::TableEntry {
                 table_id,
+                // Direct resources come back only when asked for (as on BMv2).
+                meter_config: (table == names::FLOW_METER).then(p4::MeterConfig::default),
                 ..Default::default()
             })),
         }],

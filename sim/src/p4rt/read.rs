@@ -55,7 +55,10 @@ impl DeviceState {
                 }
             }
             E::DirectCounterEntry(f) => {
-                let filter = f.table_entry.clone().unwrap_or_default();
+                let filter = p4::TableEntry {
+                    counter_data: Some(p4::CounterData::default()),
+                    ..f.table_entry.clone().unwrap_or_default()
+                };
                 for te in self.read_table_entries(&filter)? {
                     let has = self
                         .schema
@@ -76,7 +79,11 @@ impl DeviceState {
                 }
             }
             E::DirectMeterEntry(f) => {
-                let filter = f.table_entry.clone().unwrap_or_default();
+                let filter = p4::TableEntry {
+                    meter_config: Some(p4::MeterConfig::default()),
+                    meter_counter_data: Some(p4::MeterCounterData::default()),
+                    ..f.table_entry.clone().unwrap_or_default()
+                };
                 for te in self.read_table_entries(&filter)? {
                     let has = self
                         .schema
@@ -241,12 +248,18 @@ impl DeviceState {
                     continue;
                 }
                 let mut e = stored.entry.clone();
-                if info.direct_counter.is_some() {
+                // As BMv2 (PI) does: direct counters, a direct meter's config and its colour
+                // counts come back only when the read asks for them.
+                if info.direct_counter.is_some() && f.counter_data.is_some() {
                     e.counter_data = Some(stored.counter);
                 }
                 if info.direct_meter.is_some() {
-                    e.meter_config = stored.meter;
-                    e.meter_counter_data = Some(stored.colors);
+                    if f.meter_config.is_some() {
+                        e.meter_config = stored.meter;
+                    }
+                    if f.meter_counter_data.is_some() {
+                        e.meter_counter_data = Some(stored.colors);
+                    }
                 }
                 out.push(e);
             }

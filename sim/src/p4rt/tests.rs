@@ -232,6 +232,17 @@ fn reads_wildcard_tables_and_return_canonical_bytes() {
         vec![1],
         "port sent as 2 bytes, read back canonical"
     );
+    assert_eq!(e.counter_data, None, "direct counters only when asked for");
+    let with_counters = p4::Entity {
+        entity: Some(p4::entity::Entity::TableEntry(p4::TableEntry {
+            table_id: lpm_id,
+            counter_data: Some(p4::CounterData::default()),
+            ..Default::default()
+        })),
+    };
+    let Some(p4::entity::Entity::TableEntry(e)) = &s.read(&with_counters).unwrap()[0].entity else {
+        panic!("not a table entry")
+    };
     assert_eq!(
         e.counter_data,
         Some(p4::CounterData::default()),
@@ -388,6 +399,7 @@ fn forwarding_rewrites_macs_ttl_and_counts() {
     let read = p4::Entity {
         entity: Some(p4::entity::Entity::TableEntry(p4::TableEntry {
             table_id: lpm_id,
+            counter_data: Some(p4::CounterData::default()),
             ..Default::default()
         })),
     };
