@@ -1,0 +1,523 @@
+//! Per-link accounting: the port counters of the fabric, and the engine that routes each pair's
+//! demand on a shortest path over the links that are up and adds it to the counters it crosses.
+//!
+//! Invariants: [`TrafficEngine::step`] adds the same byte and packet count to the transmit counter
+//! of a port and to the receive counter of the port linked to it, so counters agree along links,
+//! and only ever adds; traffic to an unreachable destination is counted as dropped at the ingress.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::shapes::{TrafficModel, MEAN_PACKET_BYTES};
+use crate::topology::{Endpoint, SimTopology};
+
+/// Monotonic counters of one port (as in `ofp_port_stats`).
+#[derive(Debug, Default)]
+pub struct PortCounters {
+    /// Packets received.
+    pub rx_packets: AtomicU64,
+    /// Packets transmitted.
+    pub tx_packets: AtomicU64,
+    /// Bytes received.
+    pub rx_bytes: AtomicU64,
+    /// Bytes transmitted.
+    pub tx_bytes: AtomicU64,
+    /// Packets dropped on receive.
+    pub rx_dropped: AtomicU64,
+    /// Packets dropped on transmit.
+    pub tx_dropped: AtomicU64,
+}
+
+/// A consistent copy of one port's counters.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct PortCounterValues {
+    /// Packets received.
+    pub rx_packets: u64,
+    /// Packets transmitted.
+    pub tx_packets: u64,
+    /// Bytes received.
+    pub rx_bytes: u64,
+    /// Bytes transmitted.
+    pub tx_bytes: u64,
+    /// Packets dropped on receive.
+    pub rx_dropped: u64,
+    /// Packets dropped on transmit.
+    pub tx_dropped: u64,
+}
+
+impl PortCounters {
+    /// Counts a transmitted burst.
+    pub fn add_tx(&self, packets: u64, bytes: u64) {
+        self.tx_packets.fetch_add(packets, Ordering::Relaxed);
+        self.tx_bytes.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// Counts a received burst.
+    pub fn add_rx(&self, packets: u64, bytes: u64) {
+        self.rx_packets.fetch_add(packets, Ordering::Relaxed);
+        self.rx_bytes.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// Reads all counters.
+    pub fn load(&self) -> PortCounterValues {
+        PortCounterValues {
+            rx_packets: self.rx_packets.load(Ordering::Relaxed),
+            tx_packets: self.tx_packets.load(Ordering::Relaxed),
+            rx_bytes: self.rx_bytes.load(Ordering::Relaxed),
+            tx_bytes: self.tx_bytes.load(Ordering::Relaxed),
+            rx_dropped: self.rx_dropped.load(Ordering::Relaxed),
+            tx_dropped: self.tx_dropped.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Counters of every port of every switch, shared between the traffic engine, the forwarding of
+/// emulated packets and the switches answering PORT_STATS.
+#[derive(Debug)]
+pub struct FabricCounters {
+    /// `ports[switch][port_no - 1]`.
+    ports: Vec<Vec<PortCounters>>,
+}
+
+impl FabricCounters {
+    /// Zeroed counters for every port of `topo`.
+    pub fn new(topo: &SimTopology) -> FabricCounters {
+        FabricCounters {
+            ports: topo
+                .switches
+                .iter()
+                .map(|s| s.ports.iter().map(|_| PortCounters::default()).collect())
+                .collect(),
+        }
+    }
+
+    /// Counters of a port, if it exists.
+    pub fn port(&self, at: Endpoint) -> Option<&PortCounters> {
+        let i = usize::try_from(at.port.0.checked_sub(1)?).ok()?;
+        self.ports.get(at.switch)?.get(i)
+    }
+}
+
+/// One hop of a route: leave `out`, arrive at `next_in`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Hop {
+    out: Endpoint,
+    next_in: Endpoint,
+}
+
+/// No parent in a BFS tree.
+const NONE: u32 = u32::MAX;
+
+/// Turns demand into counters: routes each pair on a shortest path over the links that are up.
+///
+/// Routes are stored as indices into the table of directed link ends (4 bytes a hop), and BFS
+/// trees live only while the routes from one source switch are extracted, so a ring of thousands
+/// of switches stays within tens of megabytes.
+#[derive(Debug)]
+pub struct TrafficEngine {
+    model: TrafficModel,
+    /// Host attachment points.
+    hosts: Vec<Endpoint>,
+    /// Directed hops: `2 * link` is a→b, `2 * link + 1` is b→a.
+    hops: Vec<Hop>,
+    /// Per switch: ids of the directed hops leaving it.
+    adjacency: Vec<Vec<u32>>,
+    /// Per pair: the hop ids, or `None` when unreachable. Recomputed when link states change.
+    routes: Vec<Option<Vec<u32>>>,
+    routes_for: Vec<bool>,
+    /// Per pair: bytes owed from earlier steps (fractions of a byte).
+    carry: Vec<f64>,
+    /// What each pair sent in the last step, `(pair, packets, bytes)`, when reported.
+    sent: Option<Vec<PairSent>>,
+}
+
+/// What one pair sent in one step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PairSent {
+    /// Index of the pair in [`TrafficModel::pairs`].
+    pub pair: usize,
+    /// Packets.
+    pub packets: u64,
+    /// Bytes.
+    pub bytes: u64,
+}
+
+impl TrafficEngine {
+    /// An engine for `model` over `topo`.
+    pub fn new(topo: &SimTopology, model: TrafficModel) -> TrafficEngine {
+        let mut adjacency = vec![Vec::new(); topo.switches.len()];
+        let mut hops = Vec::with_capacity(2 * topo.links.len());
+        for l in &topo.links {
+            for (out, next_in) in [(l.a, l.b), (l.b, l.a)] {
+                let id = hops.len() as u32;
+                hops.push(Hop { out, next_in });
+                if let Some(v) = adjacency.get_mut(out.switch) {
+                    v.push(id);
+                }
+            }
+        }
+        let carry = vec![0.0; model.pairs().len()];
+        TrafficEngine {
+            hosts: topo.hosts.iter().map(|h| h.attach).collect(),
+            hops,
+            adjacency,
+            routes: Vec::new(),
+            routes_for: Vec::new(),
+            carry,
+            model,
+            sent: None,
+        }
+    }
+
+    /// Keeps, after every step, what each pair sent in it ([`pair_sent`](Self::pair_sent)).
+    pub fn report_pairs(&mut self) {
+        self.sent.get_or_insert_with(Vec::new);
+    }
+
+    /// What each pair sent in the last step (pairs that sent nothing left out); empty unless
+    /// [`report_pairs`](Self::report_pairs) was called.
+    pub fn pair_sent(&self) -> &[PairSent] {
+        self.sent.as_deref().unwrap_or_default()
+    }
+
+    /// Where pair `pair`'s traffic enters each switch of its current route, in order: the
+    /// source host's edge port first, then the far end of every hop. Empty for an unknown or
+    /// unreachable pair.
+    pub fn ingresses(&self, pair: usize) -> Vec<Endpoint> {
+        let Some(src) = self
+            .model
+            .pairs()
+            .get(pair)
+            .and_then(|p| self.hosts.get(p.src))
+        else {
+            return Vec::new();
+        };
+        let Some(route) = self.routes.get(pair).and_then(Option::as_ref) else {
+            return Vec::new();
+        };
+        std::iter::once(*src)
+            .chain(
+                route
+                    .iter()
+                    .filter_map(|h| self.hops.get(*h as usize).map(|h| h.next_in)),
+            )
+            .collect()
+    }
+
+    /// The demand model.
+    pub fn model(&self) -> &TrafficModel {
+        &self.model
+    }
+
+    /// Adds the traffic of model time `[t0, t1)` to `counters`; `link_up[i]` tells whether link `i`
+    /// of the topology carries traffic.
+    pub fn step(&mut self, t0: f64, t1: f64, link_up: &[bool], counters: &FabricCounters) {
+        self.step_scaled(t0, t1, 1.0, link_up, counters);
+    }
+
+    /// As [`step`](Self::step), with the volume of the interval multiplied by `volume`: with time
+    /// compressed `speedup` times, `1 / speedup` makes counters move at the model's rates per
+    /// wall-clock second (the cycles run fast, the rates keep their size).
+    pub fn step_scaled(
+        &mut self,
+        t0: f64,
+        t1: f64,
+        volume: f64,
+        link_up: &[bool],
+        counters: &FabricCounters,
+    ) {
+        if let Some(sent) = self.sent.as_mut() {
+            sent.clear();
+        }
+        if t1 <= t0 || volume.is_nan() || volume <= 0.0 {
+            return;
+        }
+        if self.routes_for != link_up {
+            self.reroute(link_up);
+        }
+        let dt = t1 - t0;
+        let mid = t0 + dt / 2.0;
+        for (i, pair) in self.model.pairs().iter().enumerate() {
+            let (Some(&src), Some(&dst)) = (self.hosts.get(pair.src), self.hosts.get(pair.dst))
+            else {
+                continue;
+            };
+            let Some(carry) = self.carry.get_mut(i) else {
+                continue;
+            };
+            let want = self.model.rate_bps(i, mid) * dt * volume / 8.0 + *carry;
+            let bytes = want.floor().max(0.0);
+            *carry = want - bytes;
+            let bytes = bytes as u64;
+            if bytes == 0 {
+                continue;
+            }
+            let packets = bytes.div_ceil(MEAN_PACKET_BYTES);
+            if let Some(sent) = self.sent.as_mut() {
+                sent.push(PairSent {
+                    pair: i,
+                    packets,
+                    bytes,
+                });
+            }
+            let Some(ingress) = counters.port(src) else {
+                continue;
+            };
+            ingress.add_rx(packets, bytes);
+            match self.routes.get(i).and_then(Option::as_ref) {
+                Some(route) => {
+                    for hop in route.iter().filter_map(|h| self.hops.get(*h as usize)) {
+                        if let Some(c) = counters.port(hop.out) {
+                            c.add_tx(packets, bytes);
+                        }
+                        if let Some(c) = counters.port(hop.next_in) {
+                            c.add_rx(packets, bytes);
+                        }
+                    }
+                    if let Some(c) = counters.port(dst) {
+                        c.add_tx(packets, bytes);
+                    }
+                }
+                None => {
+                    ingress.rx_dropped.fetch_add(packets, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+
+    fn reroute(&mut self, link_up: &[bool]) {
+        self.routes_for = link_up.to_vec();
+        let pairs = self.model.pairs();
+        let mut routes: Vec<Option<Vec<u32>>> = vec![None; pairs.len()];
+        // Pairs grouped by source switch: one BFS per source, dropped once its routes are out.
+        let mut by_source: Vec<(usize, usize)> = pairs
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| Some((self.hosts.get(p.src)?.switch, i)))
+            .collect();
+        by_source.sort_unstable();
+        let mut k = 0;
+        while let Some(&(src, _)) = by_source.get(k) {
+            let parent = self.bfs(src, link_up);
+            while let Some(&(s, i)) = by_source.get(k) {
+                if s != src {
+                    break;
+                }
+                k += 1;
+                let dst = pairs
+                    .get(i)
+                    .and_then(|p| self.hosts.get(p.dst))
+                    .map(|e| e.switch);
+                if let (Some(dst), Some(slot)) = (dst, routes.get_mut(i)) {
+                    *slot = self.path(&parent, src, dst);
+                }
+            }
+        }
+        self.routes = routes;
+    }
+
+    /// Parent hop id of every switch on a BFS tree from `root` (`NONE` for the root and
+    /// unreachable switches).
+    fn bfs(&self, root: usize, link_up: &[bool]) -> Vec<u32> {
+        let mut parent = vec![NONE; self.adjacency.len()];
+        let mut seen = vec![false; self.adjacency.len()];
+        let mut queue = VecDeque::new();
+        if let Some(s) = seen.get_mut(root) {
+            *s = true;
+            queue.push_back(root);
+        }
+        while let Some(u) = queue.pop_front() {
+            for &h in self.adjacency.get(u).map(Vec::as_slice).unwrap_or_default() {
+                if !link_up.get(h as usize / 2).copied().unwrap_or(true) {
+                    continue;
+                }
+                let Some(hop) = self.hops.get(h as usize) else {
+                    continue;
+                };
+                let v = hop.next_in.switch;
+                if let (Some(s), Some(p)) = (seen.get_mut(v), parent.get_mut(v)) {
+                    if !*s {
+                        *s = true;
+                        *p = h;
+                        queue.push_back(v);
+                    }
+                }
+            }
+        }
+        parent
+    }
+
+    fn path(&self, parent: &[u32], src: usize, dst: usize) -> Option<Vec<u32>> {
+        let mut route = Vec::new();
+        let mut at = dst;
+        while at != src {
+            let h = *parent.get(at)?;
+            let hop = self.hops.get(h as usize)?;
+            route.push(h);
+            at = hop.out.switch;
+            if route.len() > parent.len() {
+                return None;
+            }
+        }
+        route.reverse();
+        Some(route)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::topology::{PortPeer, TopologyKind};
+    use crate::traffic::TrafficConfig;
+
+    fn snapshot(topo: &SimTopology, c: &FabricCounters) -> Vec<PortCounterValues> {
+        topo.switches
+            .iter()
+            .enumerate()
+            .flat_map(|(s, sw)| {
+                sw.ports
+                    .iter()
+                    .map(move |&port| Endpoint { switch: s, port })
+                    .collect::<Vec<_>>()
+            })
+            .map(|e| c.port(e).map(PortCounters::load).unwrap_or_default())
+            .collect()
+    }
+
+    #[test]
+    fn counters_are_monotonic_and_agree_along_links() {
+        let topo = SimTopology::generate(TopologyKind::FatTree(4)).unwrap();
+        let counters = FabricCounters::new(&topo);
+        let mut engine = TrafficEngine::new(
+            &topo,
+            TrafficModel::new(topo.hosts.len(), TrafficConfig::default()),
+        );
+        let mut up = vec![true; topo.links.len()];
+        let mut before = snapshot(&topo, &counters);
+        for step in 0..50 {
+            if step == 25 {
+                up[3] = false;
+            }
+            engine.step(step as f64 * 60.0, (step + 1) as f64 * 60.0, &up, &counters);
+            let now = snapshot(&topo, &counters);
+            for (b, n) in before.iter().zip(&now) {
+                assert!(n.tx_bytes >= b.tx_bytes && n.rx_bytes >= b.rx_bytes);
+                assert!(n.tx_packets >= b.tx_packets && n.rx_packets >= b.rx_packets);
+            }
+            before = now;
+        }
+        let mut moved = 0;
+        for l in &topo.links {
+            let a = counters.port(l.a).unwrap().load();
+            let b = counters.port(l.b).unwrap().load();
+            assert_eq!(a.tx_bytes, b.rx_bytes);
+            assert_eq!(a.rx_bytes, b.tx_bytes);
+            assert_eq!(a.tx_packets, b.rx_packets);
+            moved += a.tx_bytes + b.tx_bytes;
+        }
+        assert!(moved > 0);
+        // The downed link carries nothing after it went down: its counters stopped at step 25.
+        let l = topo.links[3];
+        let frozen = counters.port(l.a).unwrap().load();
+        engine.step(3000.0, 3600.0, &up, &counters);
+        assert_eq!(counters.port(l.a).unwrap().load(), frozen);
+    }
+
+    #[test]
+    fn a_compressed_clock_keeps_rates_at_the_models_size() {
+        // An hour of model time in 12 wall seconds (speedup 300): counters move by 1/300 of the
+        // hour's volume, i.e. 12 seconds' worth at the model's rates.
+        let topo = SimTopology::generate(TopologyKind::Linear(3)).unwrap();
+        let total = |volume: f64| {
+            let counters = FabricCounters::new(&topo);
+            let mut engine =
+                TrafficEngine::new(&topo, TrafficModel::new(3, TrafficConfig::default()));
+            engine.step_scaled(0.0, 3600.0, volume, &[true, true], &counters);
+            topo.hosts
+                .iter()
+                .map(|h| counters.port(h.attach).unwrap().load().rx_bytes)
+                .sum::<u64>() as f64
+        };
+        let (full, compressed) = (total(1.0), total(1.0 / 300.0));
+        assert!(full > 0.0);
+        assert!(
+            (compressed * 300.0 / full - 1.0).abs() < 1e-3,
+            "{compressed} vs {full}"
+        );
+        assert_eq!(total(0.0), 0.0);
+    }
+
+    #[test]
+    fn host_ports_see_what_hosts_send_and_receive() {
+        let topo = SimTopology::generate(TopologyKind::Linear(3)).unwrap();
+        let counters = FabricCounters::new(&topo);
+        let mut engine = TrafficEngine::new(&topo, TrafficModel::new(3, TrafficConfig::default()));
+        engine.step(0.0, 3600.0, &[true, true], &counters);
+        // Everything entering at host ports leaves at host ports: nothing is lost on a connected net.
+        let (mut sent, mut delivered) = (0, 0);
+        for (i, h) in topo.hosts.iter().enumerate() {
+            assert_eq!(topo.peer(h.attach), Some(PortPeer::Host(i)));
+            let c = counters.port(h.attach).unwrap().load();
+            sent += c.rx_bytes;
+            delivered += c.tx_bytes;
+        }
+        assert!(sent > 0);
+        assert_eq!(sent, delivered);
+        // Splitting the line drops what crosses the cut.
+        engine.step(3600.0, 7200.0, &[false, true], &counters);
+        let dropped: u64 = topo
+            .hosts
+            .iter()
+            .map(|h| counters.port(h.attach).unwrap().load().rx_dropped)
+            .sum();
+        assert!(dropped > 0);
+    }
+
+    #[test]
+    fn pair_reports_sum_to_the_ingress_counters_and_routes_start_at_the_source_edge() {
+        let topo = SimTopology::generate(TopologyKind::Abilene).unwrap();
+        let counters = FabricCounters::new(&topo);
+        let model = TrafficModel::new(topo.hosts.len(), TrafficConfig::default());
+        let mut engine = TrafficEngine::new(&topo, model);
+        let up = vec![true; topo.links.len()];
+        engine.step(0.0, 60.0, &up, &counters);
+        assert!(engine.pair_sent().is_empty(), "not reported unless asked");
+        engine.report_pairs();
+        engine.step(60.0, 120.0, &up, &counters);
+        let sent = engine.pair_sent().to_vec();
+        assert_eq!(sent.len(), engine.model().pairs().len());
+        for s in &sent {
+            let pair = engine.model().pairs()[s.pair];
+            let route = engine.ingresses(s.pair);
+            assert_eq!(route.first(), Some(&topo.hosts[pair.src].attach));
+            assert_eq!(
+                route.last().map(|e| e.switch),
+                Some(topo.hosts[pair.dst].attach.switch)
+            );
+            assert_eq!(s.packets, s.bytes.div_ceil(MEAN_PACKET_BYTES));
+        }
+        // Each host's edge port received in the second step exactly what its pairs reported
+        // (the first step's share, replayed by a twin engine, is taken off).
+        let before = FabricCounters::new(&topo);
+        let mut again = TrafficEngine::new(
+            &topo,
+            TrafficModel::new(topo.hosts.len(), TrafficConfig::default()),
+        );
+        again.step(0.0, 60.0, &up, &before);
+        for (h, host) in topo.hosts.iter().enumerate() {
+            let first = before.port(host.attach).unwrap().load().rx_bytes;
+            let total = counters.port(host.attach).unwrap().load().rx_bytes;
+            let reported: u64 = sent
+                .iter()
+                .filter(|s| engine.model().pairs()[s.pair].src == h)
+                .map(|s| s.bytes)
+                .sum();
+            assert_eq!(total - first, reported, "host {h}");
+        }
+        engine.step(120.0, 120.0, &up, &counters);
+        assert!(
+            engine.pair_sent().is_empty(),
+            "an empty step reports nothing"
+        );
+    }
+}
