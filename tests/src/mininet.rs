@@ -367,6 +367,14 @@ impl Lab {
         )
     }
 
+    /// The group table of one of the lab's switches, as `ovs-ofctl` shows it with port numbers.
+    pub fn dump_groups(&self, bridge: &str) -> anyhow::Result<String> {
+        run(
+            "ovs-ofctl",
+            &["-O", "OpenFlow13", "--no-names", "dump-groups", bridge],
+        )
+    }
+
     /// Mininet's log so far (for failure messages).
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("mininet.log")).unwrap_or_default()
