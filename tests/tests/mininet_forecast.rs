@@ -1,0 +1,181 @@
+//! Forecasts drive reservations on real Open vSwitch (`mininet/lab.py`, userspace datapath): a
+//! steady iperf3 flow between two hosts of a two-switch line gets a reservation of the
+//! controller's own (`"origin": "forecast"`) on its path once the pair's model is warm, sized at
+//! least to what the flow carries, with its meter on the first switch.
+//!
+//! Time is compressed by configuration, not waited out: statistics every 500 ms (Open vSwitch
+//! refreshes flow counters about twice a second, so faster polling would read steps) and a
+//! control interval of 500 ms, so the 20 observations and 10 scored forecasts of the warm-up
+//! take about fifteen seconds.
+//!
+//! Needs root (see `prescient_tests::root_tests_enabled`); the labs use the system Open vSwitch,
+//! started here if it is not running. Switch names are this test's own.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use prescient::northbound::ApiConfig;
+use prescient::service::{Service, ServiceConfig};
+use prescient_tests::http::get;
+use prescient_tests::mininet::{exclusive, Lab, SystemOvs};
+use prescient_tests::{root_tests_enabled, TempDir};
+use serde_json::Value;
+
+/// What the steady flow sends, bits/s.
+const FLOW_BPS: u64 = 5_000_000;
+const WAIT: Duration = Duration::from_secs(90);
+
+const TOPOLOGY: &str = r#"{"nodes": ["fcst1", "fcst2"], "links": [["fcst1", "fcst2"]]}"#;
+
+async fn controller() -> Service {
+    let any: SocketAddr = ([127, 0, 0, 1], 0).into();
+    let mut config = ServiceConfig::new(any, Some(any));
+    config.core.topology.discovery.probe_interval = Duration::from_millis(300);
+    config.core.topology.discovery.link_timeout = Duration::from_secs(2);
+    config.core.control_interval = Duration::from_millis(500);
+    config.stats_interval = Some(Duration::from_millis(500));
+    config.core.planning.reserve_min_bps = 1_000_000;
+    config.api = ApiConfig {
+        token: Some("lab-token".into()),
+        protect_reads: false,
+    };
+    Service::start(config)
+        .await
+        .expect("starting the controller")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_steady_iperf3_flow_gets_a_forecast_reservation_with_its_meter_in_open_vswitch() {
+    if !root_tests_enabled(
+        "a_steady_iperf3_flow_gets_a_forecast_reservation_with_its_meter_in_open_vswitch",
+    ) {
+        return;
+    }
+    let _one_at_a_time = exclusive().await;
+    let _ovs = SystemOvs::ensure().expect("the system Open vSwitch");
+    let dir = TempDir::new("prescient-forecast").expect("a scratch directory");
+    let topology = dir.path().join("line.json");
+    std::fs::write(&topology, TOPOLOGY).expect("writing the topology");
+    let service = controller().await;
+    let api = service.http_addr().expect("the REST API");
+    let mut lab = Lab::start(
+        &topology.to_string_lossy(),
+        0,
+        service.openflow_addr(),
+        Some(api),
+    )
+    .await
+    .expect("starting the Mininet lab");
+    let hosts = lab.hosts().await.expect("the lab's hosts");
+    let host = |switch: &str| {
+        hosts
+            .iter()
+            .find(|h| h.switch == switch)
+            .cloned()
+            .expect("a host on each switch")
+    };
+    let (h1, h2) = (host("fcst1"), host("fcst2"));
+    let loss = lab.ping_all().await.expect("pingAll");
+    assert_eq!(loss, 0.0, "pings lost; Mininet:\n{}", lab.log());
+
+    // Steady UDP for longer than the test can take; stopped by process id at the end.
+    let server = lab
+        .cmd(&h2.name, "iperf3 -s -p 5301 >/dev/null 2>&1 & echo $!")
+        .await
+        .expect("iperf3 server");
+    let ready = Instant::now();
+    while !lab
+        .cmd(&h2.name, "ss -ltnH")
+        .await
+        .unwrap_or_default()
+        .contains(":5301 ")
+    {
+        assert!(ready.elapsed() < WAIT, "iperf3 never listened on {}", h2.name);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let client = lab
+        .cmd(
+            &h1.name,
+            &format!(
+                "iperf3 -c {} -p 5301 -u -b {FLOW_BPS} -l 1200 -t 300 >/dev/null 2>&1 & echo $!",
+                h2.ip
+            ),
+        )
+        .await
+        .expect("iperf3 client");
+    let started = Instant::now();
+
+    let reservation = loop {
+        let list = get(api, "/api/v1/reservations")
+            .await
+            .expect("GET /reservations");
+        let found = list.as_array().and_then(|rs| {
+            rs.iter()
+                .find(|r| {
+                    r["origin"] == "forecast"
+                        && r["subject"]["src"] == h1.mac.as_str()
+                        && r["subject"]["dst"] == h2.mac.as_str()
+                        && r["state"] == "active"
+                })
+                .cloned()
+        });
+        if let Some(r) = found {
+            break r;
+        }
+        if started.elapsed() > WAIT {
+            let decisions = get(api, "/api/v1/decisions").await.unwrap_or_default();
+            panic!(
+                "no forecast reservation for {} -> {} within {WAIT:?}: {list}\ndecisions: {decisions}",
+                h1.name, h2.name
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    let warm = started.elapsed();
+    let rate = reservation["rate_bps"].as_u64().unwrap_or(0);
+    eprintln!(
+        "{} -> {} at {:.1} Mbit/s: forecast reservation of {:.2} Mbit/s after {:.1} s: {reservation}",
+        h1.name,
+        h2.name,
+        FLOW_BPS as f64 / 1e6,
+        rate as f64 / 1e6,
+        warm.as_secs_f64()
+    );
+    // iperf3 counts UDP payload; the switches count frames (42 bytes more per 1200): the
+    // reservation is sized on what the switches carried, so at least the payload rate.
+    assert!(
+        rate as f64 >= 0.95 * FLOW_BPS as f64 && rate < 3 * FLOW_BPS,
+        "sized on the flow's {FLOW_BPS} bit/s: {reservation}"
+    );
+    let path: Vec<&str> = reservation["path"]
+        .as_array()
+        .map(|p| p.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    assert_eq!(path.len(), 1, "on the pair's one-link path: {reservation}");
+    assert!(
+        path[0].starts_with("of:0000000000000001:") && path[0].contains(",of:0000000000000002:"),
+        "fcst1 -> fcst2: {reservation}"
+    );
+    // Its meter is in Open vSwitch, on the pair's flow at the first switch.
+    let id = reservation["id"].as_u64().expect("an id");
+    let meter = format!("meter:{id}");
+    let deadline = Instant::now() + WAIT;
+    while !lab
+        .dump_flows("fcst1")
+        .map(|f| f.contains(&meter))
+        .unwrap_or(false)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "{meter} not on fcst1: {}",
+            lab.dump_flows("fcst1").unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    for pid in [client, server] {
+        let _ = lab.cmd(&h1.name, &format!("kill {}", pid.trim())).await;
+    }
+    drop(lab);
+    service.shutdown().await;
+}
