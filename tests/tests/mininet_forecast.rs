@@ -90,7 +90,11 @@ async fn a_steady_iperf3_flow_gets_a_forecast_reservation_with_its_meter_in_open
         .unwrap_or_default()
         .contains(":5301 ")
     {
-        assert!(ready.elapsed() < WAIT, "iperf3 never listened on {}", h2.name);
+        assert!(
+            ready.elapsed() < WAIT,
+            "iperf3 never listened on {}",
+            h2.name
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let client = lab

@@ -12,12 +12,14 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use prescient::core::ControllerEvent;
 use prescient::northbound::ApiConfig;
 use prescient::service::{Service, ServiceConfig};
 use prescient_tests::http::{get, request};
 use prescient_tests::mininet::{exclusive, Flow, Lab, SystemOvs};
 use prescient_tests::{root_tests_enabled, wait_for};
 use serde_json::{json, Value};
+use tokio::sync::broadcast;
 
 const TOKEN: &str = "lab-token";
 /// The reserved rate; the reserved pair sends twice this.
@@ -58,6 +60,30 @@ fn within_ten_percent(what: &str, got: f64, want: u64) {
     );
 }
 
+/// The port s1 sends the pair's frames out of, from its flow table (`None`: no entry).
+fn pair_output(lab: &Lab, src: &str, dst: &str) -> Option<String> {
+    let flows = lab.dump_flows("s1").ok()?;
+    let line = flows
+        .lines()
+        .find(|l| l.contains(&format!("dl_src={src}")) && l.contains(&format!("dl_dst={dst}")))?;
+    let (_, actions) = line.split_once("actions=")?;
+    let out = actions.split("output:").nth(1)?;
+    Some(out.chars().take_while(char::is_ascii_digit).collect())
+}
+
+/// When the controller took in the topology change `change` (a line of its topology events).
+async fn port_status(mut events: broadcast::Receiver<ControllerEvent>, change: String) -> Instant {
+    loop {
+        match events.recv().await {
+            Ok(ControllerEvent::Topology { changes }) if changes.contains(&change) => {
+                return Instant::now();
+            }
+            Err(broadcast::error::RecvError::Closed) => panic!("the controller stopped"),
+            _ => {}
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reservation_holds_its_rate_beside_best_effort_and_follows_a_reroute() {
     if !root_tests_enabled("a_reservation_holds_its_rate_beside_best_effort_and_follows_a_reroute")
@@ -80,6 +106,13 @@ async fn a_reservation_holds_its_rate_beside_best_effort_and_follows_a_reroute()
             .iter()
             .find(|h| h.name == name)
             .map(|h| h.ip.clone())
+            .expect("host in the lab")
+    };
+    let mac = |name: &str| {
+        hosts
+            .iter()
+            .find(|h| h.name == name)
+            .map(|h| h.mac.clone())
             .expect("host in the lab")
     };
 
@@ -147,9 +180,44 @@ async fn a_reservation_holds_its_rate_beside_best_effort_and_follows_a_reroute()
     );
 
     // Cut the reserved path: the ports go down, Open vSwitch reports it, the controller moves
-    // the reservation (and its meters) to the only other way.
+    // the reservation (and its meters) to the only other way. Timed from the port status the
+    // controller received (its topology event) to s1 forwarding the pair elsewhere.
+    let (src_mac, dst_mac) = (mac("h1"), mac("h2"));
+    let to_s2 = first_path[0]
+        .as_str()
+        .and_then(|l| l.split(',').next())
+        .map(str::to_owned)
+        .expect("the reserved link's s1 end");
+    let s2_port = to_s2.rsplit(':').next().unwrap_or_default().to_owned();
+    let before = pair_output(&lab, &src_mac, &dst_mac);
+    assert_eq!(
+        before.as_deref(),
+        Some(s2_port.as_str()),
+        "s1 sends h1 -> h2 towards s2 before the cut: {}",
+        lab.dump_flows("s1").unwrap_or_default()
+    );
+    let port_down = tokio::spawn(port_status(
+        service.core().subscribe(),
+        format!("port {to_s2} down"),
+    ));
     let cut = Instant::now();
     lab.set_link("s1", "s2", false).await.expect("link down");
+    let moved_in_s1 = loop {
+        match pair_output(&lab, &src_mac, &dst_mac) {
+            Some(out) if out != s2_port => break Instant::now(),
+            _ => {}
+        }
+        assert!(
+            cut.elapsed() < Duration::from_secs(20),
+            "s1 still sends h1 -> h2 towards s2 20 s after the cut: {}",
+            lab.dump_flows("s1").unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    let reported = tokio::time::timeout(Duration::from_secs(20), port_down)
+        .await
+        .expect("the port status within 20 s")
+        .expect("the event watcher");
     let moved = loop {
         let r = get(api, &format!("/api/v1/reservations/{id}"))
             .await
@@ -164,11 +232,17 @@ async fn a_reservation_holds_its_rate_beside_best_effort_and_follows_a_reroute()
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
-    let reroute = cut.elapsed();
+    let reroute = moved_in_s1.saturating_duration_since(reported);
     eprintln!(
-        "link s1-s2 down: reservation {id} on its new path after {} ms: {}",
+        "link s1-s2 down: port status {} ms after the cut, h1 -> h2 leaves s1 on the new path {} ms after the port status; reservation {id} now on {}",
+        reported.duration_since(cut).as_millis(),
         reroute.as_millis(),
         moved["path"]
+    );
+    assert!(
+        reroute < Duration::from_secs(1),
+        "the flow moved {} ms after the port status (the goal is under 1 s)",
+        reroute.as_millis()
     );
     let rates = lab
         .iperf(&[flow("h1", "h2", Some(2 * RESERVED_BPS), 5203)], 4)
