@@ -15,3 +15,4 @@ pub mod service;
 pub mod services;
 pub mod sizing;
 pub mod store;
+pub mod vocab;

@@ -27,8 +27,8 @@
 mod auto_reserve;
 pub mod calendar;
 pub mod config;
+pub use crate::vocab::naming;
 mod entry;
-pub mod naming;
 mod pair_routes;
 pub mod planner;
 pub mod records;
@@ -278,5 +278,7 @@ impl ControllerCore {
     }
 }
 
+#[cfg(test)]
+mod services_tests;
 #[cfg(test)]
 mod tests;

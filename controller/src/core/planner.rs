@@ -12,19 +12,7 @@ use prescient_topology::{Fit, LinkKey, MacAddr, Snapshot};
 
 use super::naming::link_id;
 use super::records::{Action, Rule};
-
-/// A decision before it gets its id and time.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Draft {
-    /// The rule.
-    pub rule: Rule,
-    /// What it is about.
-    pub subject: String,
-    /// Why.
-    pub reason: String,
-    /// What to do.
-    pub actions: Vec<Action>,
-}
+pub use crate::vocab::Draft;
 
 /// Inputs of one planning round.
 pub struct Inputs<'a> {

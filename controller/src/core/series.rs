@@ -13,6 +13,7 @@ use std::time::Duration;
 use prescient_predict::{Forecast, ModelKind, Predictor, PredictorConfig, Seasons};
 
 use crate::sizing;
+pub use crate::vocab::series::{Interval, Point};
 use prescient_topology::Timestamp;
 
 /// Refit after this many observations (the model's parameters were chosen on a short history).
@@ -21,28 +22,6 @@ const REFIT_AT: [u64; 4] = [16, 64, 256, 1024];
 const REFIT_EVERY: u64 = 2048;
 /// Errors kept for the recent-error figures.
 const ERROR_WINDOW: usize = 120;
-
-/// A `(lo, hi)` interval, `None` until calibrated.
-pub type Interval = Option<(f64, f64)>;
-
-/// A forecast made for one instant.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Point {
-    /// The instant.
-    pub at: Timestamp,
-    /// Point forecast.
-    pub value: f64,
-    /// 80 % interval.
-    pub i80: Interval,
-    /// 95 % interval.
-    pub i95: Interval,
-    /// 99 % interval (anomalies are judged against it).
-    pub i99: Interval,
-    /// The capacity to plan for this instant: the point plus the residual quantile that meets
-    /// the series' violation target ([`sizing::bound`]; the point alone before residuals are
-    /// known).
-    pub bound: f64,
-}
 
 /// Recent accuracy of a series' one-step forecasts.
 #[derive(Debug, Clone, Copy, PartialEq)]

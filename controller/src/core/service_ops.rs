@@ -12,13 +12,10 @@ use super::planner::Draft;
 use super::records::{Action, Rule, SeriesKey};
 use super::series::Series;
 use super::ControllerCore;
+pub use crate::services::Placed;
 use crate::services::{
-    self, Backend, BackendReport, HookCall, HookRecord, HookStatus, LeaseKind, ServiceSpec,
-    Services, ServicesError,
+    self, BackendReport, HookCall, HookRecord, HookStatus, ServiceSpec, Services, ServicesError,
 };
-
-/// A reported instance with the address it got and how.
-pub type Placed = (Backend, LeaseKind);
 
 /// A service's demand: the forecasts of every host pair sending to one of its backends or to
 /// its VIP's MAC (before the rewrite), not counting traffic among its own backends. Unknown
@@ -334,6 +331,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::services::Backend;
 
     const CLIENT: MacAddr = MacAddr([0, 0, 0, 0, 0, 1]);
     const BACKEND: MacAddr = MacAddr([0, 0, 0, 0, 0, 2]);

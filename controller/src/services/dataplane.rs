@@ -12,8 +12,7 @@ use std::net::Ipv4Addr;
 use prescient_topology::{DeviceId, MacAddr, PortNo, PortRef, Snapshot};
 
 use super::model::ServiceSpec;
-use crate::core::records::{BackendTarget, ServiceHop};
-use crate::core::Action;
+use crate::vocab::{Action, BackendTarget, ServiceHop};
 
 /// What one service has asked of the switches.
 #[derive(Debug, Clone, Default, PartialEq)]

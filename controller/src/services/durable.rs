@@ -18,7 +18,7 @@ use prescient_topology::{Snapshot, Timestamp};
 
 use super::super::pool::{Lease, DEFAULT_SHADOW_IDLE};
 use super::{reconcile_entry, Entry, ScalingState, ServiceSpec, Services, ServicesError};
-use crate::core::Action;
+use crate::vocab::Action;
 
 /// One service as it must come back after a restart.
 #[derive(Debug, Clone, PartialEq)]

@@ -15,8 +15,7 @@ use prescient_topology::{MacAddr, Snapshot, Timestamp};
 use super::super::address_record::AddressRecord;
 use super::super::pool::{Instance, LeaseKind, PoolError, PreAssignment};
 use super::{reconcile_entry, Backend, Services, ServicesError};
-use crate::core::planner::Draft;
-use crate::core::Rule;
+use crate::vocab::{Draft, Rule};
 
 /// An instance announced through the orchestrator API, as the API shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]

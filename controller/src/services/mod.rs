@@ -26,9 +26,6 @@ pub use pool::{
     AddressPool, Instance, Lease, LeaseKind, PoolError, Pools, PreAssignment, DEFAULT_SHADOW_IDLE,
 };
 pub use registry::{
-    BackendReport, InstanceConflict, InstanceView, PoolConfig, RestoreReport, ServiceRecord,
-    ServiceView, Services, ServicesConfig, TranslationRecord, HOOK_LOG, HOOK_QUEUE,
+    BackendReport, InstanceConflict, InstanceView, Placed, PoolConfig, RestoreReport,
+    ServiceRecord, ServiceView, Services, ServicesConfig, TranslationRecord, HOOK_LOG, HOOK_QUEUE,
 };
-
-#[cfg(test)]
-mod tests;

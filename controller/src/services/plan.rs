@@ -18,7 +18,7 @@ use std::net::Ipv4Addr;
 use prescient_topology::Timestamp;
 
 use super::model::{Backend, Policy, ServiceSpec};
-use crate::core::series::Point;
+use crate::vocab::Point;
 
 /// A service's demand over the horizon.
 #[derive(Debug, Clone, Copy, PartialEq)]

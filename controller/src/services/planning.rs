@@ -11,8 +11,7 @@ use prescient_topology::{LinkKey, Snapshot, Timestamp};
 use super::super::model::{HookCall, HookForecast, HookKind, Policy, ServiceSpec};
 use super::super::plan::{self, Demand, Step};
 use super::{reconcile_entry, Services};
-use crate::core::planner::Draft;
-use crate::core::{Action, Rule};
+use crate::vocab::{Action, Draft, Rule};
 
 impl Services {
     /// One planning round: shadows age back, each service's demand is planned against its
@@ -288,7 +287,7 @@ impl Services {
             }
             let links: Vec<String> = edges
                 .iter()
-                .map(|l| crate::core::naming::link_id(**l))
+                .map(|l| crate::vocab::naming::link_id(**l))
                 .collect();
             let reason = format!(
                 "backend {} sits behind {} whose link(s) into it [{}] are predicted hot",

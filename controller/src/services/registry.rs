@@ -14,8 +14,7 @@ use super::dataplane::{self, Egress, Programmed};
 use super::model::{Backend, HookCall, HookRecord, Policy, ServiceSpec, ServicesError};
 use super::plan::{self, Demand, ScalingState};
 use super::pool::{LeaseKind, Pools};
-use crate::core::planner::Draft;
-use crate::core::{Action, BoundedLog, Rule};
+use crate::vocab::{Action, BoundedLog, Draft, Rule};
 
 #[path = "durable.rs"]
 mod durable;
@@ -52,6 +51,9 @@ pub struct ServicesConfig {
     /// Services.
     pub services: Vec<ServiceSpec>,
 }
+
+/// A reported instance with the address it got and how.
+pub type Placed = (Backend, LeaseKind);
 
 /// An instance as the orchestrator reports it; no address asks the pool for one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -244,7 +246,7 @@ impl Services {
         reports: &[BackendReport],
         now: Timestamp,
         snapshot: &Snapshot,
-    ) -> Result<(Vec<crate::core::Placed>, Draft), ServicesError> {
+    ) -> Result<(Vec<Placed>, Draft), ServicesError> {
         let entry = self
             .entries
             .get(name)

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use prescient_topology::{DeviceId, FlowKey, LinkKey, MacAddr, Port, PortNo, PortRef, Timestamp};
 
-use super::*;
 use crate::core::{Action, ControllerCore, CoreConfig, Rule, SeriesKey};
+use crate::services::*;
 
 const H1: MacAddr = MacAddr([0, 0, 0, 0, 0, 1]);
 const B1: MacAddr = MacAddr([0, 0, 0, 0, 1, 1]);

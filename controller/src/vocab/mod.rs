@@ -1,0 +1,15 @@
+//! The vocabulary the core and the services both speak: intents ([`Action`]), rules and drafts
+//! of decisions, hook calls, the bounded log, forecast points and the text form of ids
+//! ([`naming`]). It sits below both: `core` -> `services` -> `vocab`, and nothing here names
+//! either of them.
+
+pub mod actions;
+pub mod hooks;
+pub mod log;
+pub mod naming;
+pub mod series;
+
+pub use actions::{Action, BackendTarget, Draft, Rule, ServiceHop};
+pub use hooks::{HookCall, HookForecast, HookKind};
+pub use log::BoundedLog;
+pub use series::{Interval, Point};
