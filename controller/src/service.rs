@@ -333,6 +333,11 @@ fn restore(core: &SharedCore, config: &ServiceConfig) -> Result<Arc<Persister>, 
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
+    let events = store.load_events()?;
+    if !events.is_empty() {
+        tracing::info!("store {path}: {} scheduled event(s) restored", events.len());
+    }
+    core.apply(|c| c.replace_calendar(events));
     let now = core.now();
     let services = core.apply(|c| c.restore_services(now, services));
     for (name, why) in &services.dropped {

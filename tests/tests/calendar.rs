@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
-use prescient::core::{CoreConfig, SharedCore};
+use prescient::core::{CoreConfig, SeriesKey, SharedCore};
 use prescient::northbound::{router, ApiConfig, ApiState};
 use prescient::services::HookKind;
 use prescient_topology::{DeviceId, FlowKey, MacAddr, Port, PortNo, PortRef, Timestamp};
@@ -232,4 +232,125 @@ async fn the_calendar_lists_refuses_bad_events_and_deletes() {
     assert_eq!(status, StatusCode::OK);
     let (status, _) = call(&f, Method::DELETE, &format!("/api/v1/calendar/{id}"), None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+/// Ticks from `from` to `to` (seconds) with h1 -> b1 at `forward(s)` bit/s and b1 -> h1 at
+/// 10 Mb/s (two pair series, each with its own forecast reservation).
+fn drive_pairs(
+    f: &Fixture,
+    from: u64,
+    to: u64,
+    bytes: &mut [u64; 2],
+    forward: impl Fn(u64) -> u64,
+) {
+    for s in from..to {
+        let now = Timestamp::from_secs(s);
+        f.clock.store(now.nanos(), Ordering::SeqCst);
+        bytes[0] += forward(s) / 8;
+        bytes[1] += 10_000_000 / 8;
+        let b = *bytes;
+        f.core.apply(|c| {
+            refresh(c, now);
+            let key = |cookie| FlowKey {
+                device: DeviceId::openflow(1),
+                cookie,
+            };
+            c.flow_counters(now, key(9), Some((H1, B1)), b[0], b[0] / 1000);
+            c.flow_counters(now, key(10), Some((B1, H1)), b[1], b[1] / 1000);
+            c.tick(now);
+        });
+    }
+}
+
+/// The forecast of the pair at the instant `at` seconds (the step covering it), bits/s.
+fn forecast_at(f: &Fixture, src: MacAddr, dst: MacAddr, at: u64) -> f64 {
+    f.core
+        .read(|c| {
+            c.series(&SeriesKey::Pair(src, dst)).and_then(|s| {
+                s.forecast()
+                    .iter()
+                    .find(|p| p.at == Timestamp::from_secs(at))
+                    .map(|p| p.value)
+            })
+        })
+        .unwrap_or_else(|| panic!("no forecast step at {at} for {src} -> {dst}"))
+}
+
+/// The rate of the pair's forecast reservation, bits/s.
+fn reserved(f: &Fixture, src: MacAddr, dst: MacAddr) -> u64 {
+    f.core
+        .read(|c| {
+            c.forecast_reservations()
+                .find(|(p, _)| *p == (src, dst))
+                .and_then(|(_, id)| c.ledger().get(id).map(|r| r.request.rate_bps))
+        })
+        .unwrap_or_else(|| panic!("no forecast reservation for {src} -> {dst}"))
+}
+
+#[tokio::test]
+async fn a_pair_scoped_event_raises_that_pairs_forecast_and_reservation_and_no_other() {
+    let t0 = TODAY + 12 * 3600;
+    let f = fixture(t0);
+    // Given by the hosts' IPv4 addresses; kept as their MACs.
+    let event = json!({"name": "spring-sale", "start_secs": t0 + 100, "end_secs": t0 + 200,
+        "multiplier": 3.0, "scope": {"kind": "pair", "src": "10.0.0.1", "dst": "10.1.0.1"}});
+    let (status, body) = call(&f, Method::POST, "/api/v1/calendar", Some(event)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(
+        body["scope"],
+        json!({"kind": "pair", "src": H1.to_string(), "dst": B1.to_string()})
+    );
+    let mut bytes = [0; 2];
+    let level = 30_000_000;
+    // Warm, the event 40 s away (beyond the 12 s horizon): both pairs at their level.
+    drive_pairs(&f, t0, t0 + 60, &mut bytes, |_| level);
+    let before = (reserved(&f, H1, B1), reserved(&f, B1, H1));
+    let near = |x: f64, want: f64| (x - want).abs() <= 0.1 * want;
+    assert!(near(forecast_at(&f, H1, B1, t0 + 70), 30e6));
+    assert!(near(forecast_at(&f, B1, H1, t0 + 70), 10e6));
+    // The event within the horizon: h1 -> b1 is forecast x3 from its start, and its
+    // reservation (sized on the forecast's planning bound) triples ahead of it; b1 -> h1 is
+    // forecast and reserved as before.
+    drive_pairs(&f, t0 + 60, t0 + 95, &mut bytes, |_| level);
+    assert!(near(forecast_at(&f, H1, B1, t0 + 99), 30e6));
+    assert!(near(forecast_at(&f, H1, B1, t0 + 100), 90e6));
+    assert!(near(forecast_at(&f, B1, H1, t0 + 100), 10e6));
+    let ahead = (reserved(&f, H1, B1), reserved(&f, B1, H1));
+    assert!(
+        near(ahead.0 as f64, 3.0 * before.0 as f64),
+        "{before:?} -> {ahead:?}"
+    );
+    assert!(
+        near(ahead.1 as f64, before.1 as f64),
+        "{before:?} -> {ahead:?}"
+    );
+    let (_, decisions) = call(&f, Method::GET, "/api/v1/decisions", None).await;
+    let named = decisions.as_array().expect("list").iter().any(|d| {
+        d["rule"] == "forecast_resized"
+            && d["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("resized ahead of event `spring-sale`"))
+    });
+    assert!(named, "{decisions}");
+    // During the event the pair carries it: the forecast stays x3 to its end (the model learns
+    // the usual level, the calendar multiplies it), then falls back.
+    drive_pairs(&f, t0 + 95, t0 + 195, &mut bytes, |s| {
+        if (t0 + 100..t0 + 200).contains(&s) {
+            3 * level
+        } else {
+            level
+        }
+    });
+    assert!(near(forecast_at(&f, H1, B1, t0 + 199), 90e6));
+    assert!(near(forecast_at(&f, H1, B1, t0 + 200), 30e6));
+    assert!(near(forecast_at(&f, B1, H1, t0 + 199), 10e6));
+    let during = (reserved(&f, H1, B1), reserved(&f, B1, H1));
+    assert!(
+        during.0 as f64 >= 2.5 * before.0 as f64,
+        "{before:?} -> {during:?}"
+    );
+    assert!(
+        near(during.1 as f64, before.1 as f64),
+        "{before:?} -> {during:?}"
+    );
 }

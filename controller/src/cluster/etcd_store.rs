@@ -14,6 +14,7 @@ use std::time::Duration;
 use etcd_client::{Client, Compare, CompareOp, ConnectOptions, GetOptions, Txn, TxnOp};
 
 use super::{keys, ClusterConfig, ClusterError, ClusterState};
+use crate::core::calendar::CalendarEvent;
 use crate::store::{StoreChange, StoreError, StoredReservation, StoredService};
 
 /// Connects to `config.endpoints` and checks that etcd answers within the timeout.
@@ -56,6 +57,8 @@ pub struct Listing {
     pub reservations: Vec<StoredReservation>,
     /// Services, by name.
     pub services: Vec<StoredService>,
+    /// Scheduled events, by id.
+    pub events: Vec<CalendarEvent>,
     /// Every record key with its mod revision.
     pub revisions: HashMap<String, i64>,
     /// The address records as published (key → JSON).
@@ -182,6 +185,7 @@ impl EtcdStore {
             match decode(key, item.value()).map_err(|why| self.bad(key, why))? {
                 Some(Decoded::Reservation(r)) => listing.reservations.push(r),
                 Some(Decoded::Service(s)) => listing.services.push(s),
+                Some(Decoded::Event(e)) => listing.events.push(e),
                 None => {}
             }
         }
@@ -322,6 +326,8 @@ pub enum Decoded {
     Reservation(StoredReservation),
     /// A service.
     Service(StoredService),
+    /// A scheduled event.
+    Event(CalendarEvent),
 }
 
 /// Decodes a record; `None` for keys it does not keep in memory (address records).
@@ -342,6 +348,15 @@ pub fn decode(key: &str, value: &[u8]) -> Result<Option<Decoded>, String> {
         }
         return Ok(Some(Decoded::Service(s)));
     }
+    if let Some(id) = key.strip_prefix(keys::CALENDAR) {
+        let e: CalendarEvent =
+            serde_json::from_slice(value).map_err(|e| format!("not a scheduled event: {e}"))?;
+        if id != e.id.to_string() {
+            return Err(format!("stored under id {id} but says id {}", e.id));
+        }
+        e.check().map_err(|e| e.to_string())?;
+        return Ok(Some(Decoded::Event(e)));
+    }
     Ok(None)
 }
 
@@ -359,5 +374,7 @@ fn encode(c: &StoreChange) -> Result<(String, Option<String>), String> {
             Some(json(serde_json::to_string(s))?),
         ),
         StoreChange::DeleteService(name) => (keys::service(name), None),
+        StoreChange::PutEvent(e) => (keys::event(e.id), Some(json(serde_json::to_string(e))?)),
+        StoreChange::DeleteEvent(id) => (keys::event(*id), None),
     })
 }

@@ -4,6 +4,7 @@
 //! |---|---|
 //! | `/prescient/v1/reservations/<id>` | a reservation, JSON ([`crate::store::StoredReservation`]) |
 //! | `/prescient/v1/services/<name>` | a service with its pool and leases, JSON ([`crate::store::StoredService`]) |
+//! | `/prescient/v1/calendar/<id>` | a scheduled event, JSON ([`crate::core::calendar::CalendarEvent`]) |
 //! | `/prescient/v1/address/<tenant>/<logical>/<physical>` | an address record, JSON ([`crate::services::AddressRecord`]), published by the leader with the services it derives from |
 //! | `/prescient/v1/election/<lease id, hex>` | a candidate ([`super::Member`]), on its lease; the lowest create revision leads, and that revision is the term |
 //! | `/prescient/v1/members/<name>` | every node that ever joined ([`super::Member`]) |
@@ -14,6 +15,8 @@ pub const ROOT: &str = "/prescient/v1/";
 pub const RESERVATIONS: &str = "/prescient/v1/reservations/";
 /// Services, by name.
 pub const SERVICES: &str = "/prescient/v1/services/";
+/// Scheduled events, by id.
+pub const CALENDAR: &str = "/prescient/v1/calendar/";
 /// Address records, by tenant then logical address.
 pub const ADDRESSES: &str = "/prescient/v1/address/";
 /// Election candidates, by lease.
@@ -31,6 +34,11 @@ pub fn service(name: &str) -> String {
     format!("{SERVICES}{name}")
 }
 
+/// The key of scheduled event `id`.
+pub fn event(id: u64) -> String {
+    format!("{CALENDAR}{id}")
+}
+
 /// The key of the address record of `logical` in `tenant`.
 pub fn address(tenant: &str, logical: std::net::Ipv4Addr) -> String {
     format!("{ADDRESSES}{tenant}/{logical}")
@@ -46,7 +54,10 @@ pub fn member(name: &str) -> String {
     format!("{MEMBERS}{name}")
 }
 
-/// Whether `key` holds replicated records (reservations, services, addresses).
+/// Whether `key` holds replicated records (reservations, services, events, addresses).
 pub fn is_record(key: &str) -> bool {
-    key.starts_with(RESERVATIONS) || key.starts_with(SERVICES) || key.starts_with(ADDRESSES)
+    key.starts_with(RESERVATIONS)
+        || key.starts_with(SERVICES)
+        || key.starts_with(CALENDAR)
+        || key.starts_with(ADDRESSES)
 }

@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::etcd_store::{decode, Decoded, EtcdStore, Listing};
 use super::keys;
+use crate::core::calendar::CalendarEvent;
 use crate::core::{Origin, Restored, SharedCore};
 use crate::store::{Persister, StoreError, StoredReservation, StoredService};
 
@@ -30,6 +31,8 @@ pub struct Records {
     pub reservations: BTreeMap<u64, StoredReservation>,
     /// Services, by name.
     pub services: BTreeMap<String, StoredService>,
+    /// Scheduled events, by id.
+    pub events: BTreeMap<u64, CalendarEvent>,
     /// The revision they are at.
     pub revision: i64,
 }
@@ -43,6 +46,7 @@ impl Records {
                 .iter()
                 .map(|s| (s.name.clone(), s.clone()))
                 .collect(),
+            events: l.events.iter().map(|e| (e.id, e.clone())).collect(),
             revision: l.revision,
         }
     }
@@ -100,8 +104,11 @@ impl Replica {
         self.store.reset_seen(&listing);
         let records = Records::from_listing(&listing);
         mirror(&self.core, &records, self.grace, true);
-        self.persister
-            .rebase(listing.services.clone(), listing.addresses.clone());
+        self.persister.rebase(
+            listing.services.clone(),
+            listing.events.clone(),
+            listing.addresses.clone(),
+        );
         *lock(&self.records) = records;
         Ok(())
     }
@@ -213,6 +220,9 @@ impl Replica {
                             Some(Decoded::Service(s)) => {
                                 records.services.insert(s.name.clone(), s);
                             }
+                            Some(Decoded::Event(e)) => {
+                                records.events.insert(e.id, e);
+                            }
                             None => {}
                         }
                     }
@@ -224,6 +234,10 @@ impl Replica {
                             }
                         } else if let Some(name) = key.strip_prefix(keys::SERVICES) {
                             records.services.remove(name);
+                        } else if let Some(id) = key.strip_prefix(keys::CALENDAR) {
+                            if let Ok(id) = id.parse::<u64>() {
+                                records.events.remove(&id);
+                            }
                         }
                     }
                 }
@@ -324,6 +338,7 @@ pub fn mirror(core: &SharedCore, records: &Records, grace: Duration, fresh: bool
                 tracing::error!("cluster: service {name:?} cannot be mirrored: {why}");
             }
         }
+        c.replace_calendar(records.events.values().cloned());
         // Mirrored from the store: nothing for the persister to write back.
         c.take_unsaved();
     });

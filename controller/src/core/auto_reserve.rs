@@ -35,7 +35,7 @@ use utoipa::ToSchema;
 use super::config::PlanningConfig;
 use super::naming::link_id;
 use super::planner::Draft;
-use super::records::{Action, Rule};
+use super::records::{Action, Rule, SeriesKey};
 use super::reserve::{self, Endpoint, Planned, ReserveError, ReserveSpec};
 use super::series::Series;
 use super::ControllerCore;
@@ -326,7 +326,7 @@ impl ControllerCore {
                 rule: Rule::ForecastReserved,
                 subject: format!("reservation/{}", r.id.0),
                 reason: format!(
-                    "{} -> {}: planning bound (forecast + residual quantile at the violation target) {peak:.0} bit/s within {} steps x headroom {} = {target} bit/s reaches the minimum {} bit/s; reserved at tier {} on its {which} path [{}] until {} ns",
+                    "{} -> {}: planning bound (forecast + residual quantile at the violation target) {peak:.0} bit/s within {} steps x headroom {} = {target} bit/s reaches the minimum {} bit/s; reserved at tier {} on its {which} path [{}] until {} ns{}",
                     pair.0,
                     pair.1,
                     self.config.horizon,
@@ -334,7 +334,8 @@ impl ControllerCore {
                     cfg.reserve_min_bps,
                     cfg.reserve_tier,
                     links_text(&r.request.path),
-                    r.request.window.end.nanos()
+                    r.request.window.end.nanos(),
+                    self.event_note(pair, "reserved ahead of event")
                 ),
                 actions: vec![install],
             },
@@ -391,7 +392,7 @@ impl ControllerCore {
             meters.extend(self.uninstall(id));
             meters.push(self.install(&new));
         }
-        let (rule, reason) = match (&change.rate, &change.path) {
+        let (rule, mut reason) = match (&change.rate, &change.path) {
             (None, None) => (
                 Rule::ForecastRenewed,
                 format!(
@@ -419,6 +420,13 @@ impl ControllerCore {
                 (Rule::ForecastResized, parts.join("; "))
             }
         };
+        reason.push_str(&self.event_note(
+            pair,
+            match rule {
+                Rule::ForecastResized => "resized ahead of event",
+                _ => "renewed with event",
+            },
+        ));
         self.record(
             now,
             Draft {
@@ -428,6 +436,23 @@ impl ControllerCore {
                 actions: meters,
             },
         )
+    }
+
+    /// `; <verb> `name` (starting at <s> s), …` for the scheduled events the pair's forecast
+    /// took, or nothing.
+    fn event_note(&self, (src, dst): (MacAddr, MacAddr), verb: &str) -> String {
+        let Some(series) = self.series.get(&SeriesKey::Pair(src, dst)) else {
+            return String::new();
+        };
+        if series.events().is_empty() {
+            return String::new();
+        }
+        let names: Vec<String> = series
+            .events()
+            .iter()
+            .map(|(name, start)| format!("`{name}` (starting at {start} s)"))
+            .collect();
+        format!("; {verb} {}", names.join(", "))
     }
 
     /// Puts the old reservation back after its replacement did not fit; records the refusal.

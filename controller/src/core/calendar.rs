@@ -1,20 +1,35 @@
 //! Scheduled events (the calendar): known periods (a sale, a backup window) during which a
-//! service — or every service — is expected to carry a multiple of its forecast demand, or an
-//! absolute demand. From `lead` before an event starts until it ends, the service is planned
-//! on the event's demand, so its scale-up is asked for ahead of the event, and the decision
-//! names the event ("scaled up ahead of event `spring-sale`").
+//! service, a host pair, a link — or everything — is expected to carry a multiple of its
+//! forecast demand, or an absolute demand.
+//!
+//! - Services (scope `service` or `all`): from `lead` before an event starts until it ends,
+//!   the service is planned on the event's demand, so its scale-up is asked for ahead of the
+//!   event, and the decision names the event ("scaled up ahead of event `spring-sale`").
+//! - Series (scope `pair`, `link` or `all`): the event's occurrences within the forecast
+//!   horizon go into the predict crate's [`Calendar`], which scales (or floors) the forecast of
+//!   each series it concerns at the steps it covers; forecast reservations are sized on those
+//!   forecasts and their decisions name the event. A service's demand takes its senders'
+//!   forecasts with the pair- and link-scoped events only: `all` reaches it once, through the
+//!   service rule above.
 //!
 //! Invariants: an event ends after it starts; it has exactly one effect, a finite
 //! non-negative multiplier or an absolute demand; a recurring event repeats every `every`
-//! seconds (longer than the event); ids are never reused.
+//! seconds (longer than the event); ids are not reused (after a restart, numbering continues
+//! after the highest event kept in the store).
 
 use std::time::Duration;
 
+use prescient_predict::{Calendar, Event, Scope};
 use prescient_topology::Timestamp;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::naming::{parse_link, parse_mac};
+use super::records::SeriesKey;
 use crate::services::Demand;
+
+/// Most occurrences of one recurring event put into a series calendar (one horizon's worth).
+const MAX_OCCURRENCES: u64 = 256;
 
 /// Most events kept.
 pub const MAX_EVENTS: usize = 1024;
@@ -29,6 +44,18 @@ pub enum EventScope {
     Service {
         /// Its name.
         service: String,
+    },
+    /// The traffic from one host to another (its pair series and forecast reservation).
+    Pair {
+        /// Source host's MAC (`aa:bb:cc:dd:ee:ff`; the API also takes a known host's IPv4).
+        src: String,
+        /// Destination host's MAC.
+        dst: String,
+    },
+    /// One directed link (its series), by link id (`<device>:<port>,<device>:<port>`).
+    Link {
+        /// The link id.
+        link: String,
     },
 }
 
@@ -108,6 +135,25 @@ impl CalendarEvent {
                 ));
             }
         }
+        match &self.scope {
+            EventScope::Pair { src, dst } => {
+                for (field, mac) in [("scope.src", src), ("scope.dst", dst)] {
+                    if parse_mac(mac).is_none() {
+                        return Err(refuse(field, format!("{mac:?}"), "is not a MAC"));
+                    }
+                }
+            }
+            EventScope::Link { link } => {
+                if parse_link(link).is_none() {
+                    return Err(refuse(
+                        "scope.link",
+                        format!("{link:?}"),
+                        "is not a link id (<device>:<port>,<device>:<port>)",
+                    ));
+                }
+            }
+            EventScope::All | EventScope::Service { .. } => {}
+        }
         if let Effect::Multiplier(m) = self.effect {
             if !(m.is_finite() && m >= 0.0) {
                 return Err(refuse(
@@ -147,8 +193,84 @@ impl CalendarEvent {
         match &self.scope {
             EventScope::All => true,
             EventScope::Service { service } => service == name,
+            EventScope::Pair { .. } | EventScope::Link { .. } => false,
         }
     }
+
+    /// The series it concerns: `None` for every series, `Some(empty)` for none (a service).
+    fn series(&self) -> Option<Vec<SeriesKey>> {
+        match &self.scope {
+            EventScope::All => None,
+            EventScope::Service { .. } => Some(Vec::new()),
+            EventScope::Pair { src, dst } => Some(
+                parse_mac(src)
+                    .zip(parse_mac(dst))
+                    .map(|(s, d)| SeriesKey::Pair(s, d))
+                    .into_iter()
+                    .collect(),
+            ),
+            EventScope::Link { link } => {
+                Some(parse_link(link).map(SeriesKey::Link).into_iter().collect())
+            }
+        }
+    }
+
+    /// Its occurrences overlapping `[from, until)` seconds, as `(start, end)`.
+    fn occurrences(&self, from: u64, until: u64) -> Vec<(u64, u64)> {
+        let len = self.end_secs - self.start_secs;
+        let Some(every) = self.every_secs else {
+            return (self.start_secs < until && from < self.end_secs)
+                .then_some((self.start_secs, self.end_secs))
+                .into_iter()
+                .collect();
+        };
+        // The first occurrence that has not ended by `from`.
+        let first = match from.checked_sub(self.end_secs) {
+            Some(past) => past / every + 1,
+            None => 0,
+        };
+        (first..first.saturating_add(MAX_OCCURRENCES))
+            .map(|k| self.start_secs.saturating_add(k.saturating_mul(every)))
+            .take_while(|s| *s < until)
+            .map(|s| (s, s.saturating_add(len)))
+            .filter(|(_, e)| *e > from)
+            .collect()
+    }
+}
+
+/// The predict crate's calendars of the events concerning series, for forecasts covering
+/// `[from, until)` seconds: the pair- and link-scoped events, and those for everything (kept
+/// apart because a service's demand takes only the first, see the module docs).
+pub fn series_calendars(
+    events: &[CalendarEvent],
+    from: u64,
+    until: u64,
+) -> (Calendar<SeriesKey>, Calendar<SeriesKey>) {
+    let mut scoped = Calendar::default();
+    let mut all = Calendar::default();
+    for e in events {
+        let (target, scope) = match e.series() {
+            None => (&mut all, Scope::All),
+            Some(keys) if keys.is_empty() => continue,
+            Some(keys) => (&mut scoped, Scope::Only(keys)),
+        };
+        let (multiplier, at_least) = match e.effect {
+            Effect::Multiplier(m) => (m, None),
+            Effect::AbsoluteBps(b) => (1.0, Some(b as f64)),
+        };
+        for (start, end) in e.occurrences(from, until) {
+            // Checked on the way in (`check`); one that is not is left out, not fatal.
+            let _ = target.add(Event {
+                name: e.name.clone(),
+                start,
+                end,
+                multiplier,
+                at_least,
+                scope: scope.clone(),
+            });
+        }
+    }
+    (scoped, all)
 }
 
 /// `demand` as the events on (or within `lead`) for service `name` at `now` make it, with
@@ -234,6 +356,40 @@ mod tests {
         assert_eq!(daily.upcoming(t(86_400 + 2500), lead), None);
         assert!(ev(10, 10, None).check().is_err());
         assert!(ev(10, 20, Some(5)).check().is_err());
+    }
+
+    #[test]
+    fn occurrences_within_a_window_and_series_scopes_reach_the_predict_calendar() {
+        let daily = ev(1000, 2000, Some(86_400));
+        assert_eq!(daily.occurrences(0, 500), vec![]);
+        assert_eq!(daily.occurrences(1500, 1600), vec![(1000, 2000)]);
+        assert_eq!(
+            daily.occurrences(1999, 86_400 + 1001),
+            vec![(1000, 2000), (87_400, 88_400)]
+        );
+        assert_eq!(daily.occurrences(2000, 87_400), vec![]);
+        let a = prescient_topology::MacAddr([0, 0, 0, 0, 0, 1]);
+        let b = prescient_topology::MacAddr([0, 0, 0, 0, 0, 2]);
+        let mut pair = ev(1000, 2000, None);
+        pair.scope = EventScope::Pair {
+            src: a.to_string(),
+            dst: b.to_string(),
+        };
+        let mut everything = ev(1500, 2500, None);
+        everything.scope = EventScope::All;
+        everything.effect = Effect::AbsoluteBps(100);
+        let service = ev(0, 5000, None);
+        let (scoped, all) = series_calendars(&[pair, everything, service], 900, 3000);
+        let ab = SeriesKey::Pair(a, b);
+        let ba = SeriesKey::Pair(b, a);
+        assert_eq!(scoped.adjust(&ab, 1200, 10.0), 30.0);
+        assert_eq!(scoped.adjust(&ba, 1200, 10.0), 10.0);
+        assert_eq!(scoped.adjust(&ab, 2000, 10.0), 10.0);
+        assert_eq!(all.adjust(&ba, 1600, 10.0), 100.0);
+        assert_eq!(all.adjust(&ab, 1200, 10.0), 10.0);
+        let mut bad = ev(1, 2, None);
+        bad.scope = EventScope::Link { link: "x".into() };
+        assert_eq!(bad.check().map_err(|e| e.field), Err("scope.link"));
     }
 
     #[test]

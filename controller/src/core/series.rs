@@ -1,6 +1,7 @@
 //! One forecast series (a link or a host pair): its predictor, the recent actuals, the one-step
 //! forecasts that were made for them (so charts can draw actual against forecast with its band),
-//! the latest multi-step forecast, and the recent error.
+//! the latest multi-step forecast, and the recent error. Scheduled events (`core::calendar`)
+//! shape the forecast at the steps they cover, and are divided out of what the model learns.
 //!
 //! Invariants: one observation per control tick; `past` holds, for each observed tick, the
 //! one-step forecast made at the tick before (only when there was one); intervals that are not
@@ -10,11 +11,24 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use prescient_predict::{Forecast, ModelKind, Predictor, PredictorConfig, Seasons};
+use prescient_predict::{Calendar, Forecast, ModelKind, Predictor, PredictorConfig, Seasons};
 
+use super::records::SeriesKey;
 use crate::sizing;
 pub use crate::vocab::series::{Interval, Point};
 use prescient_topology::Timestamp;
+
+/// The scheduled events a series' forecast takes (see `core::calendar`): those scoped to it
+/// (a pair, a link) and those for everything.
+#[derive(Debug, Clone, Copy)]
+pub struct Events<'a> {
+    /// Which series this is.
+    pub key: &'a SeriesKey,
+    /// Pair- and link-scoped events.
+    pub scoped: &'a Calendar<SeriesKey>,
+    /// Events for everything.
+    pub all: &'a Calendar<SeriesKey>,
+}
 
 /// Refit after this many observations (the model's parameters were chosen on a short history).
 const REFIT_AT: [u64; 4] = [16, 64, 256, 1024];
@@ -56,6 +70,12 @@ pub struct Series {
     past: VecDeque<Point>,
     pending: Option<Point>,
     latest: Vec<Point>,
+    /// The latest forecast with only the events scoped to this series applied.
+    scoped: Vec<Point>,
+    /// The events the latest forecast took, as (name, occurrence start in seconds).
+    events: Vec<(String, u64)>,
+    /// Those of them scoped to this series.
+    scoped_events: Vec<(String, u64)>,
     errors: VecDeque<(f64, Option<bool>)>,
 }
 
@@ -89,6 +109,9 @@ impl Series {
             past: VecDeque::new(),
             pending: None,
             latest: Vec::new(),
+            scoped: Vec::new(),
+            events: Vec::new(),
+            scoped_events: Vec::new(),
             errors: VecDeque::new(),
         }
     }
@@ -104,6 +127,17 @@ impl Series {
     /// Takes the observation of tick `now` (`None`: no fresh rate), scores the forecast made for
     /// it, forecasts anew; returns the observation if it left its calibrated 99 % interval.
     pub fn observe(&mut self, now: Timestamp, value: Option<f64>) -> Option<Outlier> {
+        self.observe_with(now, value, None)
+    }
+
+    /// [`Series::observe`], the new forecast taking the scheduled `events` at the steps they
+    /// cover (so an event's traffic is forecast, planned for, and not judged an anomaly).
+    pub fn observe_with(
+        &mut self,
+        now: Timestamp,
+        value: Option<f64>,
+        events: Option<Events<'_>>,
+    ) -> Option<Outlier> {
         let value = value.filter(|v| v.is_finite());
         let mut outlier = None;
         if let Some(made) = self.pending.take() {
@@ -126,6 +160,16 @@ impl Series {
             push_bounded(&mut self.past, Point { at: now, ..made }, self.keep);
         }
         push_bounded(&mut self.actuals, (now, value), self.keep);
+        // The model learns the usual traffic: what an event multiplies is divided out (the
+        // calendar multiplies it back into the forecast), or it would count the event twice.
+        let value = match events {
+            Some(ev) => {
+                let t = now.nanos() / 1_000_000_000;
+                let m = ev.scoped.multiplier(ev.key, t) * ev.all.multiplier(ev.key, t);
+                value.map(|y| if m > 0.0 && m.is_finite() { y / m } else { y })
+            }
+            None => value,
+        };
         if self.observed == 0 {
             self.predictor.preload([value]);
             self.predictor.fit();
@@ -143,6 +187,16 @@ impl Series {
             .map(|step| sizing::residual_quantile(&mut self.predictor, step, self.violation))
             .collect();
         self.latest = self.points(now, &f, &quantiles);
+        self.events.clear();
+        self.scoped_events.clear();
+        self.scoped.clear();
+        if let Some(ev) = events {
+            self.scoped = self.latest.clone();
+            apply_events(&mut self.scoped, ev.key, ev.scoped, &mut self.scoped_events);
+            self.latest.clone_from(&self.scoped);
+            self.events.clone_from(&self.scoped_events);
+            apply_events(&mut self.latest, ev.key, ev.all, &mut self.events);
+        }
         self.pending = self.latest.first().copied();
         outlier
     }
@@ -179,6 +233,26 @@ impl Series {
     /// The latest forecast, steps `1..=horizon`.
     pub fn forecast(&self) -> &[Point] {
         &self.latest
+    }
+
+    /// The latest forecast with only the events scoped to this series (a pair, a link):
+    /// what a service's demand sums, since it takes the events for everything itself.
+    pub fn scoped_forecast(&self) -> &[Point] {
+        if self.scoped.is_empty() {
+            &self.latest
+        } else {
+            &self.scoped
+        }
+    }
+
+    /// The scheduled events the latest forecast took: (name, occurrence start, seconds).
+    pub fn events(&self) -> &[(String, u64)] {
+        &self.events
+    }
+
+    /// Those of [`Series::events`] scoped to this series (a pair, a link).
+    pub fn scoped_events(&self) -> &[(String, u64)] {
+        &self.scoped_events
     }
 
     /// The latest actual, if the last tick had one.
@@ -227,6 +301,43 @@ impl Series {
             scored,
             mae,
             coverage95,
+        }
+    }
+}
+
+/// `points` as the events of `cal` covering `key` at their instants make them; the events
+/// (name, occurrence start) are added to `names`.
+fn apply_events(
+    points: &mut [Point],
+    key: &SeriesKey,
+    cal: &Calendar<SeriesKey>,
+    names: &mut Vec<(String, u64)>,
+) {
+    if cal.is_empty() {
+        return;
+    }
+    for p in points {
+        let t = p.at.nanos() / 1_000_000_000;
+        let mut any = false;
+        for e in cal.active(key, t) {
+            any = true;
+            if !names.iter().any(|(n, s)| *n == e.name && *s == e.start) {
+                names.push((e.name.clone(), e.start));
+            }
+        }
+        if any {
+            adjust(p, |x| cal.adjust(key, t, x));
+        }
+    }
+}
+
+/// `p` with every value and bound passed through `f`.
+fn adjust(p: &mut Point, f: impl Fn(f64) -> f64) {
+    p.value = f(p.value);
+    p.bound = f(p.bound);
+    for i in [&mut p.i80, &mut p.i95, &mut p.i99] {
+        if let Some((lo, hi)) = i {
+            *i = Some((f(*lo), f(*hi)));
         }
     }
 }

@@ -18,18 +18,29 @@ use crate::services::{
 };
 
 /// A service's demand: the forecasts of every host pair sending to one of its backends or to
-/// its VIP's MAC (before the rewrite), not counting traffic among its own backends. Unknown
-/// (`None`) while any of those series is cold (`is_warm`): a sum with a model fitted on three
-/// points in it would ask the orchestrator for a hundred instances.
+/// its VIP's MAC (before the rewrite), not counting traffic among its own backends, with the
+/// events scoped to those pairs (events for the service or for everything are applied by the
+/// caller, with their lead time). Unknown (`None`) while any of those series is cold
+/// (`is_warm`): a sum with a model fitted on three points in it would ask the orchestrator
+/// for a hundred instances.
 pub fn demand_of(
     series: &BTreeMap<SeriesKey, Series>,
     spec: &ServiceSpec,
     horizon: usize,
     planning: &PlanningConfig,
 ) -> Option<services::Demand> {
+    let senders = senders(series, spec);
+    if senders.iter().any(|s| !is_warm(s, horizon, planning)) {
+        return None;
+    }
+    services::plan::demand(senders.into_iter().map(Series::scoped_forecast))
+}
+
+/// The series of the host pairs sending to `spec` (see [`demand_of`]).
+fn senders<'a>(series: &'a BTreeMap<SeriesKey, Series>, spec: &ServiceSpec) -> Vec<&'a Series> {
     let own: Vec<MacAddr> = spec.backends.iter().map(|b| b.mac).collect();
     let vip_mac = spec.logical_mac();
-    let senders: Vec<&Series> = series
+    series
         .iter()
         .filter_map(|(k, s)| match k {
             SeriesKey::Pair(src, dst)
@@ -39,11 +50,7 @@ pub fn demand_of(
             }
             _ => None,
         })
-        .collect();
-    if senders.iter().any(|s| !is_warm(s, horizon, planning)) {
-        return None;
-    }
-    services::plan::demand(senders.into_iter().map(Series::forecast))
+        .collect()
 }
 
 impl ControllerCore {
@@ -70,7 +77,15 @@ impl ControllerCore {
             now,
             |spec| {
                 let base = demand_of(series, spec, horizon, planning);
-                let (d, why) = super::calendar::apply(&events, &spec.name, now, lead, base);
+                let (d, mut why) = super::calendar::apply(&events, &spec.name, now, lead, base);
+                // Events scoped to its senders' pairs reached the demand through them.
+                for s in senders(series, spec).iter().filter(|_| base.is_some()) {
+                    for e in s.scoped_events() {
+                        if !why.contains(e) {
+                            why.push(e.clone());
+                        }
+                    }
+                }
                 if !why.is_empty() {
                     influenced
                         .borrow_mut()
@@ -148,6 +163,17 @@ impl ControllerCore {
     pub fn restore_event(&mut self, event: super::calendar::CalendarEvent) {
         self.next_event = self.next_event.max(event.id.saturating_add(1));
         self.calendar.insert(event.id, event);
+    }
+
+    /// Makes the calendar hold exactly `events` (a follower mirroring the store).
+    pub fn replace_calendar(
+        &mut self,
+        events: impl IntoIterator<Item = super::calendar::CalendarEvent>,
+    ) {
+        self.calendar.clear();
+        for e in events {
+            self.restore_event(e);
+        }
     }
 
     /// Removes a scheduled event.

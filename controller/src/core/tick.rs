@@ -14,8 +14,9 @@ use super::auto_reserve::is_warm;
 use super::naming::link_id;
 use super::planner::{self, Draft, Inputs};
 use super::records::{Action, Anomaly, ControllerEvent, Rule, SeriesKey};
-use super::series::Series;
+use super::series::{Events, Series};
 use super::ControllerCore;
+use prescient_predict::Calendar;
 
 impl ControllerCore {
     /// One control interval: returns the actions the plan asks for.
@@ -23,13 +24,15 @@ impl ControllerCore {
         let mut actions = self.expire(now);
         actions.extend(self.advance_restoring(now));
         let snapshot = self.topology.snapshot();
+        let cals = self.series_calendars(now);
+        let cals = (&cals.0, &cals.1);
         let mut link_peaks: BTreeMap<LinkKey, f64> = BTreeMap::new();
         for link in snapshot.links() {
             let rate = self
                 .rates
                 .link_rate(*link, now)
                 .map(|(r, _)| r.bits_per_sec);
-            if let Some((peak, _)) = self.observe(now, SeriesKey::Link(*link), rate) {
+            if let Some((peak, _)) = self.observe(now, SeriesKey::Link(*link), rate, cals) {
                 link_peaks.insert(*link, peak);
             }
         }
@@ -55,7 +58,7 @@ impl ControllerCore {
         pairs.dedup();
         for (s, d) in pairs {
             let rate = matrix.get(&(s, d)).copied();
-            if let Some((peak, bound)) = self.observe(now, SeriesKey::Pair(s, d), rate) {
+            if let Some((peak, bound)) = self.observe(now, SeriesKey::Pair(s, d), rate, cals) {
                 pair_peaks.insert((s, d), peak);
                 pair_bounds.insert((s, d), bound);
             }
@@ -103,6 +106,7 @@ impl ControllerCore {
         now: Timestamp,
         key: SeriesKey,
         value: Option<f64>,
+        (scoped, all): (&Calendar<SeriesKey>, &Calendar<SeriesKey>),
     ) -> Option<(f64, f64)> {
         let cfg = &self.config;
         let series = match self.series.get_mut(&key) {
@@ -113,7 +117,12 @@ impl ControllerCore {
             }),
             None => return None,
         };
-        let outlier = series.observe(now, value);
+        let events = Events {
+            key: &key,
+            scoped,
+            all,
+        };
+        let outlier = series.observe_with(now, value, Some(events));
         let peak = series
             .predicted_peak()
             .zip(series.planned_peak())
@@ -132,6 +141,16 @@ impl ControllerCore {
             self.anomalies.push(anomaly);
         }
         peak
+    }
+
+    /// The scheduled events concerning series, over the forecasts made at `now` (see
+    /// `calendar::series_calendars`).
+    fn series_calendars(&self, now: Timestamp) -> (Calendar<SeriesKey>, Calendar<SeriesKey>) {
+        let from = now.nanos() / 1_000_000_000;
+        let steps = u32::try_from(self.config.horizon.saturating_add(1)).unwrap_or(u32::MAX);
+        let span = self.config.control_interval.saturating_mul(steps).as_secs();
+        let events: Vec<_> = self.calendar.values().cloned().collect();
+        super::calendar::series_calendars(&events, from, from.saturating_add(span + 1))
     }
 
     /// Reservations whose window ended, and links not refreshed by LLDP.

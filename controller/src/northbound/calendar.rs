@@ -1,7 +1,10 @@
 //! `GET/POST /api/v1/calendar`, `DELETE /api/v1/calendar/{id}`: scheduled events that feed
-//! the services' demand (see `core::calendar`): from the configured lead time
-//! (`[planning] calendar_lead_secs`) before an event until its end, the services it concerns
-//! are planned on its multiplier or absolute demand, and the decisions say so.
+//! the services' demand and the series' forecasts (see `core::calendar`): from the configured
+//! lead time (`[planning] calendar_lead_secs`) before an event until its end, the services it
+//! concerns are planned on its multiplier or absolute demand; the forecasts of the host pairs
+//! and links it concerns take it at the steps it covers; the decisions say so. Events are
+//! kept in the state store (redb, or etcd in cluster mode): a change is answered once
+//! committed, and undone when the store refuses it (503).
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -11,8 +14,10 @@ use utoipa::ToSchema;
 
 use super::dto::ErrorBody;
 use super::error::{ApiError, ApiJson};
+use super::topology::endpoint;
 use super::ApiState;
 use crate::core::calendar::{CalendarEvent, Effect, EventScope};
+use crate::core::Endpoint;
 
 /// A new scheduled event: exactly one of `multiplier` and `absolute_bps`.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -27,7 +32,8 @@ pub struct EventBody {
     /// Repeats every this many seconds (longer than the event).
     #[serde(default)]
     pub every_secs: Option<u64>,
-    /// What it concerns (default every service).
+    /// What it concerns (default everything: every service and every series). A pair's hosts
+    /// are given by MAC or by a known host's IPv4 address (kept as MACs).
     #[serde(default = "all")]
     pub scope: EventScope,
     /// Expected demand, times the forecast.
@@ -56,7 +62,8 @@ pub async fn list(State(s): State<ApiState>) -> Json<Vec<CalendarEvent>> {
         (status = 201, description = "Scheduled", body = CalendarEvent),
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 401, description = "Missing or wrong token", body = ErrorBody),
-        (status = 422, description = "Invalid value (times, effect, unknown service)", body = ErrorBody)))]
+        (status = 422, description = "Invalid value (times, effect, unknown service or host)", body = ErrorBody),
+        (status = 503, description = "The state store could not commit it; nothing was scheduled", body = ErrorBody)))]
 pub async fn create(
     State(s): State<ApiState>,
     ApiJson(body): ApiJson<EventBody>,
@@ -71,20 +78,52 @@ pub async fn create(
             ))
         }
     };
+    let scope = match body.scope {
+        EventScope::Pair { src, dst } => EventScope::Pair {
+            src: host(&src, "scope.src", &s)?,
+            dst: host(&dst, "scope.dst", &s)?,
+        },
+        other => other,
+    };
     let event = CalendarEvent {
         id: 0,
         name: body.name,
         start_secs: body.start_secs,
         end_secs: body.end_secs,
         every_secs: body.every_secs,
-        scope: body.scope,
+        scope,
         effect,
     };
     let kept = s
         .core
         .apply(|c| c.add_event(event))
         .map_err(|e| ApiError::invalid(e.field, e.to_string()))?;
+    if let Err(e) = commit(&s).await {
+        s.core.apply(|c| c.remove_event(kept.id));
+        return Err(ApiError::StoreUnavailable(format!(
+            "the state store could not commit it, so nothing was scheduled: {e}"
+        )));
+    }
     Ok((StatusCode::CREATED, Json(kept)))
+}
+
+/// A pair scope's host as its MAC's text.
+fn host(text: &str, field: &str, s: &ApiState) -> Result<String, ApiError> {
+    match endpoint(text, field, &s.core)? {
+        Endpoint::Host(mac) => Ok(mac.to_string()),
+        Endpoint::Device(d) => Err(ApiError::invalid(
+            field,
+            format!("{d} is a device; a pair is two hosts (MAC or IPv4 address)"),
+        )),
+    }
+}
+
+/// Writes the calendar (and whatever else is pending) when there is a store.
+async fn commit(s: &ApiState) -> Result<(), crate::store::StoreError> {
+    match &s.store {
+        Some(store) => store.sync_async(&s.core).await.map(|_| ()),
+        None => Ok(()),
+    }
 }
 
 /// Removes a scheduled event.
@@ -93,7 +132,8 @@ pub async fn create(
     responses(
         (status = 200, description = "Removed; the event as it was", body = CalendarEvent),
         (status = 401, description = "Missing or wrong token", body = ErrorBody),
-        (status = 404, description = "No such event", body = ErrorBody)))]
+        (status = 404, description = "No such event", body = ErrorBody),
+        (status = 503, description = "The state store could not commit it; the event stays", body = ErrorBody)))]
 pub async fn delete(
     State(s): State<ApiState>,
     Path(id): Path<String>,
@@ -101,8 +141,15 @@ pub async fn delete(
     let id: u64 = id
         .parse()
         .map_err(|_| ApiError::invalid("id", format!("{id:?} is not an event id")))?;
-    s.core
+    let gone = s
+        .core
         .apply(|c| c.remove_event(id))
-        .map(Json)
-        .ok_or_else(|| ApiError::NotFound(format!("no scheduled event {id}")))
+        .ok_or_else(|| ApiError::NotFound(format!("no scheduled event {id}")))?;
+    if let Err(e) = commit(&s).await {
+        s.core.apply(|c| c.restore_event(gone.clone()));
+        return Err(ApiError::StoreUnavailable(format!(
+            "the state store could not commit it, so the event stays: {e}"
+        )));
+    }
+    Ok(Json(gone))
 }

@@ -3,9 +3,11 @@
 //! disk"). An in-memory variant serves the demo and tests and leaves no file behind.
 //!
 //! Tables: `reservations` (id → [`StoredReservation`] as JSON), `services` (name →
-//! [`StoredService`] as JSON, since schema 2) and `meta` (`schema_version`).
+//! [`StoredService`] as JSON, since schema 2), `calendar` (id → [`CalendarEvent`] as JSON, the
+//! REST API's form, since schema 3) and `meta` (`schema_version`).
 //! Invariants: a file written by a newer schema is refused, never rewritten; an older one is
-//! migrated in place in one transaction (1 → 2: the `services` table is added, empty); a file that is not
+//! migrated in place in one transaction (1 → 2: the `services` table is added, empty; 2 → 3: the
+//! `calendar` table, empty); a file that is not
 //! a redb database, or a redb database that is not ours, is a [`StoreError`] naming the path and
 //! why, never a panic; every write is one transaction committed with immediate durability, so
 //! when [`Store::apply`] returns `Ok` the change survives a crash.
@@ -17,6 +19,7 @@ mod service_record;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
+use crate::core::calendar::CalendarEvent;
 use redb::backends::InMemoryBackend;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, TableError, TableHandle};
 
@@ -25,10 +28,11 @@ pub use record::{StoredReservation, StoredSubject};
 pub use service_record::{StoredBackend, StoredLease, StoredOrigin, StoredService};
 
 /// The schema this controller writes; files of a newer one are refused, older ones migrated.
-pub const SCHEMA_VERSION: u64 = 2;
+pub const SCHEMA_VERSION: u64 = 3;
 
 const RESERVATIONS: TableDefinition<u64, &str> = TableDefinition::new("reservations");
 const SERVICES: TableDefinition<&str, &str> = TableDefinition::new("services");
+const CALENDAR: TableDefinition<u64, &str> = TableDefinition::new("calendar");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const VERSION_KEY: &str = "schema_version";
 
@@ -132,6 +136,16 @@ pub enum StoreError {
         /// Which field and why.
         why: String,
     },
+    /// A stored scheduled event does not decode.
+    #[error("store {path}: calendar event {id}: {why}")]
+    EventRecord {
+        /// The store.
+        path: String,
+        /// The key of the record.
+        id: u64,
+        /// Which field and why.
+        why: String,
+    },
     /// A stored reservation does not decode.
     #[error("store {path}: reservation {id}: {why}")]
     Record {
@@ -176,7 +190,7 @@ pub enum StoreError {
 }
 
 /// One change to write.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum StoreChange {
     /// Insert or replace.
     Put(StoredReservation),
@@ -186,6 +200,10 @@ pub enum StoreChange {
     PutService(StoredService),
     /// Remove a service, if present.
     DeleteService(String),
+    /// Insert or replace a scheduled event.
+    PutEvent(CalendarEvent),
+    /// Remove a scheduled event, if present.
+    DeleteEvent(u64),
 }
 
 /// The store: one redb database.
@@ -322,6 +340,7 @@ impl Store {
             tx.open_table(RESERVATIONS)
                 .map_err(|e| self.io(op)(e.into()))?;
             tx.open_table(SERVICES).map_err(|e| self.io(op)(e.into()))?;
+            tx.open_table(CALENDAR).map_err(|e| self.io(op)(e.into()))?;
         }
         tx.commit().map_err(|e| self.io(op)(e.into()))
     }
@@ -385,6 +404,35 @@ impl Store {
         Ok(out)
     }
 
+    /// Every stored scheduled event, by id.
+    pub fn load_events(&self) -> Result<Vec<CalendarEvent>, StoreError> {
+        let op = "reading the calendar";
+        let read = self.db.begin_read().map_err(|e| self.io(op)(e.into()))?;
+        let table = match read.open_table(CALENDAR) {
+            Ok(t) => t,
+            Err(TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(self.io(op)(e.into())),
+        };
+        let mut out = Vec::new();
+        for row in table.iter().map_err(|e| self.io(op)(e.into()))? {
+            let (k, v) = row.map_err(|e| self.io(op)(e.into()))?;
+            let id = k.value();
+            let bad = |why: String| StoreError::EventRecord {
+                path: self.location.to_string(),
+                id,
+                why,
+            };
+            let e: CalendarEvent =
+                serde_json::from_str(v.value()).map_err(|e| bad(e.to_string()))?;
+            if e.id != id {
+                return Err(bad(format!("stored under key {id} but says id {}", e.id)));
+            }
+            e.check().map_err(|e| bad(e.to_string()))?;
+            out.push(e);
+        }
+        Ok(out)
+    }
+
     /// Writes `changes` in one transaction, durable when this returns `Ok`.
     pub fn apply(&self, changes: &[StoreChange]) -> Result<(), StoreError> {
         if changes.is_empty() {
@@ -397,6 +445,7 @@ impl Store {
                 .open_table(RESERVATIONS)
                 .map_err(|e| self.io(op)(e.into()))?;
             let mut services = tx.open_table(SERVICES).map_err(|e| self.io(op)(e.into()))?;
+            let mut calendar = tx.open_table(CALENDAR).map_err(|e| self.io(op)(e.into()))?;
             for c in changes {
                 match c {
                     StoreChange::Put(r) => {
@@ -427,6 +476,20 @@ impl Store {
                         services
                             .remove(name.as_str())
                             .map_err(|e| self.io(op)(e.into()))?;
+                    }
+                    StoreChange::PutEvent(ev) => {
+                        let json =
+                            serde_json::to_string(ev).map_err(|e| StoreError::EventRecord {
+                                path: self.location.to_string(),
+                                id: ev.id,
+                                why: format!("cannot encode: {e}"),
+                            })?;
+                        calendar
+                            .insert(ev.id, json.as_str())
+                            .map_err(|e| self.io(op)(e.into()))?;
+                    }
+                    StoreChange::DeleteEvent(id) => {
+                        calendar.remove(*id).map_err(|e| self.io(op)(e.into()))?;
                     }
                 }
             }

@@ -1,8 +1,8 @@
 //! Keeps the store in step with the core: every reservation the core changed (admitted,
 //! released, preempted, rerouted, dropped, expired, restored) is written as it now stands, and
-//! every service whose stored form (definition, backends, leases, shadows) differs from what
-//! was last committed is written again (removed ones deleted). Services are compared rather
-//! than tracked: they change in many places (API, planning, aging) and are few.
+//! every service and scheduled event whose stored form differs from what was last committed
+//! is written again (removed ones deleted). Services and events are compared rather than
+//! tracked: services change in many places (API, planning, aging), and both are few.
 //!
 //! One mutex guards the store, and changes are taken from the core while it is held, so writes
 //! reach the file in the order the core made them. A failed write puts its ids back into the
@@ -17,6 +17,8 @@ use std::time::Duration;
 
 use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
+
+use crate::core::calendar::CalendarEvent;
 
 use super::{Store, StoreChange, StoreError, StoreLocation, StoredReservation, StoredService};
 use crate::cluster::etcd_store::EtcdStore;
@@ -38,6 +40,8 @@ struct State {
     store: Option<Backend>,
     /// The services as last committed, by name.
     services: BTreeMap<String, StoredService>,
+    /// The scheduled events as last committed, by id.
+    events: BTreeMap<u64, CalendarEvent>,
     /// Cluster mode: the address records as last published (etcd key → JSON).
     addresses: BTreeMap<String, String>,
 }
@@ -76,6 +80,13 @@ impl Backend {
             Backend::Etcd(etcd) => block_on(etcd, etcd.list()).map(|l| l.services),
         }
     }
+
+    fn load_events(&self) -> Result<Vec<CalendarEvent>, StoreError> {
+        match self {
+            Backend::Redb(store) => store.load_events(),
+            Backend::Etcd(etcd) => block_on(etcd, etcd.list()).map(|l| l.events),
+        }
+    }
 }
 
 fn block_on<T>(
@@ -98,18 +109,25 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Persister {
-    /// Takes over `store`; the services it holds now are what later syncs compare with.
+    /// Takes over `store`; the services and events it holds now are what later syncs compare
+    /// with.
     pub fn new(store: Store) -> Result<Arc<Persister>, StoreError> {
         let services = store
             .load_services()?
             .into_iter()
             .map(|s| (s.name.clone(), s))
             .collect();
+        let events = store
+            .load_events()?
+            .into_iter()
+            .map(|e| (e.id, e))
+            .collect();
         Ok(Arc::new(Persister {
             location: store.location().clone(),
             state: Mutex::new(State {
                 store: Some(Backend::Redb(store)),
                 services,
+                events,
                 addresses: BTreeMap::new(),
             }),
         }))
@@ -124,15 +142,23 @@ impl Persister {
             state: Mutex::new(State {
                 store: Some(Backend::Etcd(store)),
                 services: services.into_iter().map(|s| (s.name.clone(), s)).collect(),
+                events: BTreeMap::new(),
                 addresses: BTreeMap::new(),
             }),
         })
     }
 
-    /// Takes `services` as what the store holds now (a new leader, after re-listing).
-    pub fn rebase(&self, services: Vec<StoredService>, addresses: BTreeMap<String, String>) {
+    /// Takes `services` and `events` as what the store holds now (a new leader, after
+    /// re-listing).
+    pub fn rebase(
+        &self,
+        services: Vec<StoredService>,
+        events: Vec<CalendarEvent>,
+        addresses: BTreeMap<String, String>,
+    ) {
         let mut state = lock(&self.state);
         state.services = services.into_iter().map(|s| (s.name.clone(), s)).collect();
+        state.events = events.into_iter().map(|e| (e.id, e)).collect();
         state.addresses = addresses;
     }
 
@@ -185,6 +211,18 @@ impl Persister {
                 changes.push(StoreChange::DeleteService(name.clone()));
             }
         }
+        let events: BTreeMap<u64, CalendarEvent> =
+            core.read(|c| c.calendar().map(|e| (e.id, e.clone())).collect());
+        for (id, e) in &events {
+            if state.events.get(id) != Some(e) {
+                changes.push(StoreChange::PutEvent(e.clone()));
+            }
+        }
+        for id in state.events.keys() {
+            if !events.contains_key(id) {
+                changes.push(StoreChange::DeleteEvent(*id));
+            }
+        }
         // Cluster mode publishes the address records host agents watch, in the same
         // transaction as the services they derive from.
         let addresses: BTreeMap<String, String> = match store {
@@ -215,6 +253,7 @@ impl Persister {
         match store.apply(&changes, &published) {
             Ok(()) => {
                 state.services = services;
+                state.events = events;
                 state.addresses = addresses;
                 Ok(changes.len())
             }
@@ -261,6 +300,16 @@ impl Persister {
     pub fn load_services(&self) -> Result<Vec<StoredService>, StoreError> {
         match lock(&self.state).store.as_ref() {
             Some(store) => store.load_services(),
+            None => Err(StoreError::Closed {
+                path: self.location.to_string(),
+            }),
+        }
+    }
+
+    /// Every stored scheduled event, as the store has it now.
+    pub fn load_events(&self) -> Result<Vec<CalendarEvent>, StoreError> {
+        match lock(&self.state).store.as_ref() {
+            Some(store) => store.load_events(),
             None => Err(StoreError::Closed {
                 path: self.location.to_string(),
             }),

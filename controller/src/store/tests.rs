@@ -8,6 +8,7 @@ use prescient_topology::{
 };
 
 use super::*;
+use crate::core::calendar::{Effect, EventScope};
 
 /// A directory of its own under the system temp dir, removed on drop.
 pub(crate) struct TempDir(pub PathBuf);
@@ -281,7 +282,7 @@ fn services_round_trip_exactly_and_are_deleted_by_name() {
 }
 
 #[test]
-fn a_schema_1_store_opens_keeps_its_reservations_and_gains_services() {
+fn a_schema_1_store_opens_keeps_its_reservations_and_gains_services_and_the_calendar() {
     let dir = TempDir::new("v1");
     let path = dir.file("v1.redb");
     {
@@ -300,9 +301,13 @@ fn a_schema_1_store_opens_keeps_its_reservations_and_gains_services() {
     let store = Store::open_file(&path).expect("a schema-1 file opens");
     assert_eq!(store.load().expect("read"), vec![host_pair(4)]);
     assert!(store.load_services().expect("read").is_empty());
+    assert!(store.load_events().expect("read").is_empty());
     store
-        .apply(&[StoreChange::PutService(service("web"))])
-        .expect("services written");
+        .apply(&[
+            StoreChange::PutService(service("web")),
+            StoreChange::PutEvent(event(1)),
+        ])
+        .expect("services and events written");
     drop(store);
     let db = redb::Database::open(&path).expect("raw");
     let read = db.begin_read().expect("read");
@@ -313,7 +318,63 @@ fn a_schema_1_store_opens_keeps_its_reservations_and_gains_services() {
         .expect("get")
         .map(|v| v.value());
     assert_eq!(version, Some(SCHEMA_VERSION));
-    assert_eq!(SCHEMA_VERSION, 2);
+    assert_eq!(SCHEMA_VERSION, 3);
+}
+
+fn event(id: u64) -> CalendarEvent {
+    CalendarEvent {
+        id,
+        name: format!("sale-{id}"),
+        start_secs: 1_000,
+        end_secs: 2_000,
+        every_secs: Some(86_400),
+        scope: EventScope::Pair {
+            src: "00:00:00:00:00:01".into(),
+            dst: "00:00:00:00:00:02".into(),
+        },
+        effect: Effect::Multiplier(3.0),
+    }
+}
+
+#[test]
+fn calendar_events_round_trip_exactly_and_are_deleted_by_id() {
+    let dir = TempDir::new("calendar");
+    let path = dir.file("c.redb");
+    {
+        let store = Store::open_file(&path).expect("open");
+        store
+            .apply(&[
+                StoreChange::PutEvent(event(1)),
+                StoreChange::PutEvent(event(2)),
+            ])
+            .expect("written");
+        store
+            .apply(&[StoreChange::DeleteEvent(1)])
+            .expect("deleted");
+    }
+    let store = Store::open_file(&path).expect("reopened");
+    assert_eq!(store.load_events().expect("read"), vec![event(2)]);
+}
+
+#[test]
+fn a_calendar_event_that_does_not_hold_names_its_id_and_field() {
+    let dir = TempDir::new("badevent");
+    let path = dir.file("e.redb");
+    let mut bad = event(7);
+    bad.end_secs = bad.start_secs;
+    Store::open_file(&path)
+        .expect("open")
+        .apply(&[StoreChange::PutEvent(bad)])
+        .expect("written");
+    let err = Store::open_file(&path)
+        .expect("open")
+        .load_events()
+        .expect_err("refused");
+    let text = err.to_string();
+    assert!(
+        text.contains("calendar event 7") && text.contains("end_secs"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -1,0 +1,181 @@
+//! Scheduled events are kept in the state store like every other record: an event created
+//! through the API (a pair-scoped x3, its hosts given by MAC) is listed again, with its id,
+//! after the whole controller (`Service` with a redb file, REST on TCP) restarts, and it still
+//! shapes that pair's forecast (x3 at the steps it covers, not before it, not for another
+//! pair); deleted, it stays gone after the next restart.
+//!
+//! The control loop is slowed to an hour so the test drives the core's ticks itself, at
+//! instants of its choosing (the event lies days ahead).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use prescient::core::SeriesKey;
+use prescient::northbound::ApiConfig;
+use prescient::service::{Service, ServiceConfig};
+use prescient::store::{StoreConfig, StoreLocation};
+use prescient_tests::TempDir;
+use prescient_topology::{DeviceId, FlowKey, MacAddr, Timestamp};
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const TOKEN: &str = "persist-calendar";
+const A: MacAddr = MacAddr([2, 0, 0, 0, 0, 1]);
+const B: MacAddr = MacAddr([2, 0, 0, 0, 0, 2]);
+
+fn config(store: &Path) -> ServiceConfig {
+    let mut config = ServiceConfig::new(
+        "127.0.0.1:0".parse().unwrap(),
+        Some("127.0.0.1:0".parse().unwrap()),
+    );
+    config.core.control_interval = Duration::from_secs(3600);
+    config.api = ApiConfig {
+        token: Some(TOKEN.to_string()),
+        protect_reads: false,
+    };
+    config.store = StoreConfig {
+        location: StoreLocation::File(store.to_owned()),
+        restore_grace: None,
+    };
+    config
+}
+
+async fn http(addr: SocketAddr, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: prescient\r\nConnection: close\r\n\
+         Authorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+    conn.write_all(request.as_bytes()).await.unwrap();
+    let mut reply = String::new();
+    conn.read_to_string(&mut reply).await.unwrap();
+    let status: u16 = reply
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {reply:?}"));
+    let (_, json) = reply.split_once("\r\n\r\n").unwrap_or_default();
+    (status, serde_json::from_str(json).unwrap_or(Value::Null))
+}
+
+/// `steps` ticks `interval` seconds apart from `from` (seconds): a -> b and b -> a both at
+/// 10 Mb/s.
+fn drive(service: &Service, from: u64, steps: u64, interval: u64, bytes: &mut u64) {
+    for i in 0..steps {
+        let now = Timestamp::from_secs(from + i * interval);
+        *bytes += interval * 10_000_000 / 8;
+        let b = *bytes;
+        service.core().apply(|c| {
+            let key = |cookie| FlowKey {
+                device: DeviceId::openflow(1),
+                cookie,
+            };
+            c.flow_counters(now, key(1), Some((A, B)), b, b / 1000);
+            c.flow_counters(now, key(2), Some((B, A)), b, b / 1000);
+            c.tick(now);
+        });
+    }
+}
+
+fn forecast(service: &Service, src: MacAddr, dst: MacAddr) -> Vec<(u64, f64)> {
+    service.core().read(|c| {
+        c.series(&SeriesKey::Pair(src, dst))
+            .map(|s| {
+                s.forecast()
+                    .iter()
+                    .map(|p| (p.at.nanos() / 1_000_000_000, p.value))
+                    .collect()
+            })
+            .unwrap_or_default()
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scheduled_event_survives_a_restart_and_still_shapes_its_pairs_forecast() {
+    let dir = TempDir::new("prescient-calendar-persistence").unwrap();
+    let store = dir.path().join("state.redb");
+    let interval = 3600;
+    // Ten days ahead, on an interval boundary, covering three steps.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let start = (now / interval + 240) * interval;
+    let first = Service::start(config(&store)).await.unwrap();
+    let api = first.http_addr().unwrap();
+    let event = json!({"name": "spring-sale", "start_secs": start,
+        "end_secs": start + 3 * interval, "multiplier": 3.0,
+        "scope": {"kind": "pair", "src": A.to_string(), "dst": B.to_string()}});
+    let (status, created) = http(api, "POST", "/api/v1/calendar", Some(event)).await;
+    assert_eq!(status, 201, "{created}");
+    let (status, other) = http(
+        api,
+        "POST",
+        "/api/v1/calendar",
+        Some(
+            json!({"name": "backup", "start_secs": start, "end_secs": start + 60,
+            "absolute_bps": 5u64}),
+        ),
+    )
+    .await;
+    assert_eq!(status, 201, "{other}");
+    first.shutdown().await;
+
+    let second = Service::start(config(&store)).await.unwrap();
+    let api = second.http_addr().unwrap();
+    let (status, list) = http(api, "GET", "/api/v1/calendar", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        list,
+        json!([created.clone(), other.clone()]),
+        "kept as created"
+    );
+    // Forecasts made 6 steps before the event (12-step horizon): x3 from its start to its end
+    // for a -> b, b -> a as it is.
+    let mut bytes = 0;
+    drive(&second, start - 30 * interval, 24, interval, &mut bytes);
+    let ab = forecast(&second, A, B);
+    let ba = forecast(&second, B, A);
+    assert!(!ab.is_empty() && ab.len() == ba.len(), "{ab:?} {ba:?}");
+    for ((at, x), (_, y)) in ab.iter().zip(&ba) {
+        let want = if (start..start + 3 * interval).contains(at) {
+            3.0
+        } else {
+            1.0
+        };
+        assert!(
+            (x / y - want).abs() < 0.05,
+            "at {at} (event {start}..{}): a->b {x}, b->a {y}",
+            start + 3 * interval
+        );
+    }
+    assert!(ab.iter().any(|(at, _)| *at == start), "{ab:?}");
+    // Deleted: gone after the next restart too; the other one stays.
+    let id = created["id"].as_u64().unwrap();
+    let (status, _) = http(api, "DELETE", &format!("/api/v1/calendar/{id}"), None).await;
+    assert_eq!(status, 200);
+    second.shutdown().await;
+    let third = Service::start(config(&store)).await.unwrap();
+    let (_, list) = http(third.http_addr().unwrap(), "GET", "/api/v1/calendar", None).await;
+    assert_eq!(list, json!([other]));
+    // Numbering goes on after the highest kept id.
+    let (status, next) = http(
+        third.http_addr().unwrap(),
+        "POST",
+        "/api/v1/calendar",
+        Some(
+            json!({"name": "later", "start_secs": start, "end_secs": start + 60,
+            "multiplier": 2.0}),
+        ),
+    )
+    .await;
+    assert_eq!(status, 201, "{next}");
+    assert!(next["id"].as_u64().unwrap() > other["id"].as_u64().unwrap());
+    third.shutdown().await;
+}

@@ -1,0 +1,146 @@
+//! Scheduled events in cluster mode, on a real etcd (started by the test on loopback ports of
+//! its own): an event created on the leader is under `/prescient/v1/calendar/<id>` in etcd,
+//! listed by a follower (its watch mirrors it into the follower's core), kept by a node started
+//! afresh on the same etcd after every node stopped; deleted, it leaves etcd and the follower.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use etcd_client::GetOptions;
+use prescient::cluster::ClusterConfig;
+use prescient::northbound::ApiConfig;
+use prescient::service::{Service, ServiceConfig};
+use prescient_tests::etcd::Etcd;
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const TOKEN: &str = "cluster-calendar";
+const WAIT: Duration = Duration::from_secs(30);
+
+fn config(endpoint: &str, name: &str) -> ServiceConfig {
+    let mut config = ServiceConfig::new(
+        "127.0.0.1:0".parse().unwrap(),
+        Some("127.0.0.1:0".parse().unwrap()),
+    );
+    config.api = ApiConfig {
+        token: Some(TOKEN.to_string()),
+        protect_reads: false,
+    };
+    config.cluster = Some(ClusterConfig::new(vec![endpoint.to_string()], name));
+    config
+}
+
+async fn http(addr: SocketAddr, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: prescient\r\nConnection: close\r\n\
+         Authorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+    conn.write_all(request.as_bytes()).await.unwrap();
+    let mut reply = String::new();
+    conn.read_to_string(&mut reply).await.unwrap();
+    let status: u16 = reply
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {reply:?}"));
+    let (_, json) = reply.split_once("\r\n\r\n").unwrap_or_default();
+    (status, serde_json::from_str(json).unwrap_or(Value::Null))
+}
+
+/// Waits until `node` leads.
+async fn leads(node: &Service) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !node.cluster().unwrap().is_leader() {
+        assert!(tokio::time::Instant::now() < deadline, "never led");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits until `GET /api/v1/calendar` on `addr` answers `want`.
+async fn lists(addr: SocketAddr, want: &Value) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let (_, list) = http(addr, "GET", "/api/v1/calendar", None).await;
+        if &list == want {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{addr} lists {list}, want {want}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn etcd_events(etcd: &Etcd) -> Vec<(String, Value)> {
+    let mut c = etcd.client().await.unwrap();
+    let resp = c
+        .get(
+            "/prescient/v1/calendar/",
+            Some(GetOptions::new().with_prefix()),
+        )
+        .await
+        .unwrap();
+    resp.kvs()
+        .iter()
+        .map(|kv| {
+            (
+                kv.key_str().unwrap().to_string(),
+                serde_json::from_slice(kv.value()).unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_scheduled_event_is_kept_in_etcd_mirrored_by_followers_and_survives_restarts() {
+    let etcd = Etcd::start("calendar").await.unwrap();
+    let leader = Service::start(config(&etcd.url(), "cal-lead"))
+        .await
+        .unwrap();
+    leads(&leader).await;
+    let follower = Service::start(config(&etcd.url(), "cal-follow"))
+        .await
+        .unwrap();
+    let (lapi, fapi) = (leader.http_addr().unwrap(), follower.http_addr().unwrap());
+    let event = json!({"name": "spring-sale", "start_secs": 2_000_000_000u64,
+        "end_secs": 2_000_007_200u64, "multiplier": 3.0,
+        "scope": {"kind": "link", "link": "of:0000000000000001:1,of:0000000000000002:1"}});
+    let (status, created) = http(lapi, "POST", "/api/v1/calendar", Some(event)).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_u64().unwrap();
+    assert_eq!(
+        etcd_events(&etcd).await,
+        vec![(format!("/prescient/v1/calendar/{id}"), created.clone())],
+        "committed before the answer"
+    );
+    lists(fapi, &json!([created.clone()])).await;
+
+    // Every node stops; a node started afresh on the same etcd has it.
+    follower.shutdown().await;
+    leader.shutdown().await;
+    let fresh = Service::start(config(&etcd.url(), "cal-fresh"))
+        .await
+        .unwrap();
+    leads(&fresh).await;
+    let api = fresh.http_addr().unwrap();
+    lists(api, &json!([created.clone()])).await;
+    let follower = Service::start(config(&etcd.url(), "cal-follow2"))
+        .await
+        .unwrap();
+    let fapi = follower.http_addr().unwrap();
+    lists(fapi, &json!([created.clone()])).await;
+
+    let (status, _) = http(api, "DELETE", &format!("/api/v1/calendar/{id}"), None).await;
+    assert_eq!(status, 200);
+    assert!(etcd_events(&etcd).await.is_empty());
+    lists(fapi, &json!([])).await;
+    follower.shutdown().await;
+    fresh.shutdown().await;
+}
