@@ -16,6 +16,7 @@ use crate::northbound::ApiConfig;
 use crate::service::ServiceConfig;
 
 pub mod cluster;
+pub mod devices;
 pub mod services;
 
 /// A commented configuration with every key at its default (P4Runtime targets commented out).
@@ -91,6 +92,8 @@ pub struct Config {
     pub hooks: Vec<services::HookSection>,
     /// Cluster mode (etcd); absent: single process.
     pub cluster: cluster::ClusterSection,
+    /// Switch names.
+    pub devices: Vec<devices::DeviceSection>,
 }
 
 /// `[store]`: where accepted reservations are kept across restarts.
@@ -438,7 +441,21 @@ impl Config {
             }
         }
         self.services_and_hooks(path)?;
+        self.device_names(path)?;
         Ok(())
+    }
+
+    /// The `[[devices]]` names, checked.
+    fn device_names(
+        &self,
+        path: &str,
+    ) -> Result<std::collections::BTreeMap<prescient_topology::DeviceId, String>, ConfigError> {
+        devices::names(&self.devices).map_err(|(key, value, why)| ConfigError::Invalid {
+            path: path.to_string(),
+            key,
+            value,
+            why,
+        })
     }
 
     /// The services and hooks sections, checked.
@@ -489,6 +506,7 @@ impl Config {
             Duration::from_millis(self.discovery.probe_interval_ms);
         core.topology.discovery.link_timeout =
             Duration::from_millis(self.discovery.link_timeout_ms);
+        core.topology.names = self.device_names(path)?;
         if let Some(mbps) = self.discovery.default_port_speed_mbps {
             core.topology.capacity.default_bps = Some(mbps.saturating_mul(1_000_000));
         }
@@ -560,6 +578,26 @@ mod tests {
         );
         example.service("example").expect("the example builds");
         assert_eq!(Config::parse("", "empty").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn devices_sections_name_switches_and_bad_ids_name_the_entry() {
+        let text = "[[devices]]\nid = \"of:000000000000000b\"\nname = \"ATLAM5\"\n";
+        let service = Config::parse(text, "c.toml")
+            .and_then(|c| c.service("c.toml"))
+            .expect("valid");
+        let names = &service.core.topology.names;
+        assert_eq!(
+            names.get(&prescient_topology::DeviceId::openflow(11)),
+            Some(&"ATLAM5".to_string())
+        );
+        let err = Config::parse("[[devices]]\nid = \"s11\"\nname = \"x\"\n", "c.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("devices[0].id") && err.contains("\"s11\""),
+            "{err}"
+        );
     }
 
     #[test]

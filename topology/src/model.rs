@@ -253,4 +253,6 @@ pub struct TopologyConfig {
     pub capacity: CapacityConfig,
     /// Link costs.
     pub cost: CostConfig,
+    /// Names given by the operator (`[[devices]]`): they win over the names switches report.
+    pub names: BTreeMap<DeviceId, String>,
 }

@@ -174,7 +174,7 @@ impl Topology {
         ports: Vec<Port>,
     ) -> Vec<TopologyEvent> {
         let mut events = Vec::new();
-        let mut name = None;
+        let mut name = self.config.names.get(&device).cloned();
         if let Some(old) = self.devices.get(&device) {
             name = old.name.clone();
             if old.up {
@@ -398,11 +398,13 @@ impl Topology {
         Ok(events)
     }
 
-    /// Names a known device (kept across its reconnects); false for an unknown device.
+    /// Names a known device as it reports itself (kept across its reconnects); a name from the
+    /// configuration stays. False for an unknown device.
     pub fn set_device_name(&mut self, device: DeviceId, name: String) -> bool {
+        let configured = self.config.names.get(&device);
         match self.devices.get_mut(&device) {
             Some(d) => {
-                d.name = Some(name);
+                d.name = Some(configured.cloned().unwrap_or(name));
                 true
             }
             None => false,

@@ -431,3 +431,42 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn configured_names_win_over_reported_ones_and_survive_reconnects() {
+    let mut config = TopologyConfig::default();
+    config.names.insert(a(), "ATLAM5".into());
+    let mut topo = Topology::new(config);
+    topo.device_up(t(0), a(), vec![port(1, None)]);
+    topo.device_up(t(0), b(), vec![port(1, None)]);
+    let name = |topo: &Topology, d: DeviceId| {
+        topo.devices()
+            .find(|x| x.id == d)
+            .and_then(|x| x.name.clone())
+    };
+    assert_eq!(
+        name(&topo, a()).as_deref(),
+        Some("ATLAM5"),
+        "named at connect"
+    );
+    assert!(topo.set_device_name(a(), "s1".into()));
+    assert!(topo.set_device_name(b(), "s2".into()));
+    assert_eq!(
+        name(&topo, a()).as_deref(),
+        Some("ATLAM5"),
+        "the bridge name loses"
+    );
+    assert_eq!(
+        name(&topo, b()).as_deref(),
+        Some("s2"),
+        "reported, not configured"
+    );
+    topo.device_down(t(1), b());
+    topo.device_up(t(2), b(), vec![port(1, None)]);
+    assert_eq!(
+        name(&topo, b()).as_deref(),
+        Some("s2"),
+        "kept across a reconnect"
+    );
+    assert!(!topo.set_device_name(DeviceId::openflow(9), "x".into()));
+}
