@@ -5,7 +5,14 @@ const API = "/api/v1";
 const SVG = "http://www.w3.org/2000/svg";
 const params = new URLSearchParams(location.search);
 // `?link=<id>` opens the page with that link's chart (a shareable view).
-const state = { selected: params.get("link"), positions: new Map() };
+const state = { selected: params.get("link"), positions: new Map(), names: new Map() };
+
+// A device by its name (the lab's or the configuration's), else a short id.
+const deviceName = (id) => state.names.get(id) || (id.startsWith("of:") ? "of:" + id.slice(3).replace(/^0+/, "") : id);
+// A port by its switch's name: `ATLAng:2`.
+const portName = (port) => `${deviceName(port.slice(0, port.lastIndexOf(":")))}:${port.slice(port.lastIndexOf(":") + 1)}`;
+// A link by its switches' names: `ATLAng:2 → ATLAM5:1`.
+const linkName = (id) => id.split(",").map(portName).join(" → ");
 
 const el = (tag, attrs, parent) => {
   const e = document.createElementNS(SVG, tag);
@@ -116,8 +123,7 @@ function drawGraph(devices, links, hosts) {
   const svg = document.getElementById("graph");
   svg.replaceChildren();
   const ids = devices.filter((d) => d.up).map((d) => d.id);
-  // Switches by the name the lab gave them (an Open vSwitch bridge's), else a short id.
-  const names = new Map(devices.map((d) => [d.id, d.name || (d.id.startsWith("of:") ? "of:" + d.id.slice(3).replace(/^0+/, "") : d.id)]));
+  state.names = new Map(devices.filter((d) => d.name).map((d) => [d.id, d.name]));
   const pos = layout(ids, links.map((l) => ({ s: deviceOf(l.src), d: deviceOf(l.dst) })));
   state.positions = pos;
   for (const l of links) {
@@ -137,7 +143,7 @@ function drawGraph(devices, links, hosts) {
       "data-link": l.id,
     }, svg);
     const t = el("title", {}, line);
-    t.textContent = `${names.get(deviceOf(l.src))} → ${names.get(deviceOf(l.dst))} (${l.id})\nrate ${bps(l.rate_bps)} / ${bps(l.capacity_bps)}\nreserved ${bps(l.reserved_bps)}\nforecast peak ${l.forecast ? bps(l.forecast.peak_bps) : "–"}`;
+    t.textContent = `${linkName(l.id)}\nrate ${bps(l.rate_bps)} / ${bps(l.capacity_bps)}\nreserved ${bps(l.reserved_bps)}\nforecast peak ${l.forecast ? bps(l.forecast.peak_bps) : "–"}`;
     line.addEventListener("click", () => { state.selected = l.id; refresh(); });
   }
   hosts.forEach((h, i) => {
@@ -155,9 +161,15 @@ function drawGraph(devices, links, hosts) {
   for (const id of ids) {
     const p = pos.get(id);
     el("circle", { cx: p.x, cy: p.y, r: 14, class: "node" }, svg);
-    const t = el("text", { x: p.x - 14, y: p.y + 26, class: "label" }, svg);
-    t.textContent = names.get(id);
+    const t = el("text", { x: p.x, y: p.y + 26, class: "label", "text-anchor": "middle" }, svg);
+    t.textContent = deviceName(id);
   }
+  // The layout keeps switches inside 800 x 420, but hosts and labels reach past it: the view
+  // grows to everything drawn, so nothing is cut, and the SVG scales it whole at any size.
+  const b = svg.getBBox(), pad = 6;
+  const x0 = Math.min(0, b.x - pad), y0 = Math.min(0, b.y - pad);
+  const x1 = Math.max(800, b.x + b.width + pad), y1 = Math.max(420, b.y + b.height + pad);
+  svg.setAttribute("viewBox", `${x0} ${y0} ${x1 - x0} ${y1 - y0}`);
 }
 
 function drawChart(f) {
@@ -265,13 +277,13 @@ async function refresh() {
     drawGraph(devices, links, hosts);
     document.getElementById("summary").textContent =
       `${devices.filter((d) => d.up).length} devices · ${links.length} links · ${hosts.length} hosts · ${res.length} reservations`;
-    rows("reservations", res, (r) => [r.id, `${r.src} → ${r.dst}`, bps(r.rate_bps), r.tier, r.path.length]);
+    rows("reservations", res, (r) => [r.id, `${deviceName(r.src)} → ${deviceName(r.dst)}`, bps(r.rate_bps), r.tier, r.path.length]);
     rows("anomalies", anomalies.slice(-20).reverse(), (a) => [
       time(a.at_ns), a.series, bps(a.actual_bps), `${bps(a.expected_bps)} [${bps(a.lower_bps)}, ${bps(a.upper_bps)}]`,
     ]);
     rows("decisions", decisions.slice(-30).reverse(), (d) => [d.id, time(d.at_ns), d.rule, d.subject, d.reason, d.actions.join("; ")]);
     if (state.selected) {
-      document.getElementById("chart-title").textContent = state.selected;
+      document.getElementById("chart-title").textContent = linkName(state.selected);
       try { drawChart(await get("/forecasts/links/" + encodeURIComponent(state.selected))); }
       catch (e) {
         if (e instanceof Unauthorized) throw e;

@@ -58,6 +58,35 @@ const PICK_LINK: &str = r#"(() => {
   return null;
 })()"#;
 
+/// Every switch, host and label of the graph, with those whose box on screen is not inside the
+/// drawing's (cut at its edge).
+const OUTSIDE: &str = r#"(() => {
+  const svg = document.getElementById('graph'), box = svg.getBoundingClientRect();
+  const drawn = [...svg.querySelectorAll('circle, text')], outside = [];
+  for (const e of drawn) {
+    const r = e.getBoundingClientRect();
+    if (r.left < box.left - 0.5 || r.right > box.right + 0.5 || r.top < box.top - 0.5 || r.bottom > box.bottom + 0.5)
+      outside.push(`${e.tagName} ${e.textContent || e.getAttribute('class')}`);
+  }
+  return { drawn: drawn.length, outside, width: box.width };
+})()"#;
+
+/// A link id (`of:…:2,of:…:1`) by its switches' names as the API serves them: `ATLAng:2 → ATLAM5:1`.
+fn link_name(id: &str, devices: &Value) -> String {
+    id.split(',')
+        .map(|port| {
+            let (device, no) = port.rsplit_once(':').unwrap();
+            let name = devices
+                .as_array()
+                .and_then(|ds| ds.iter().find(|d| d["id"] == device))
+                .and_then(|d| d["name"].as_str())
+                .unwrap_or_else(|| panic!("{device} has no name: {devices}"));
+            format!("{name}:{no}")
+        })
+        .collect::<Vec<_>>()
+        .join(" → ")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_dashboard_in_headless_chromium() {
     if !Path::new(cdp::CHROMIUM).exists() {
@@ -142,6 +171,32 @@ async fn the_demo_dashboard_in_headless_chromium() {
     .await
     .expect("the tenant pools listed");
 
+    // Nothing drawn is cut at the drawing's edge, wide or narrow.
+    for (width, height) in [(1280, 1600), (420, 900)] {
+        page.call(
+            "Emulation.setDeviceMetricsOverride",
+            json!({"width": width, "height": height, "deviceScaleFactor": 1, "mobile": false}),
+        )
+        .await
+        .expect("resize");
+        let fit = page.eval(OUTSIDE).await.expect("eval");
+        assert!(
+            fit["drawn"].as_u64().unwrap_or(0) >= 2 * devices as u64,
+            "switches and labels drawn at {width} px: {fit}"
+        );
+        assert_eq!(
+            fit["outside"].as_array().map(Vec::len),
+            Some(0),
+            "drawn outside the graph at {width} px: {fit}"
+        );
+    }
+    page.call(
+        "Emulation.setDeviceMetricsOverride",
+        json!({"width": 1280, "height": 1600, "deviceScaleFactor": 1, "mobile": false}),
+    )
+    .await
+    .expect("resize");
+
     let pick = page.eval(PICK_LINK).await.expect("eval");
     let id = pick["id"]
         .as_str()
@@ -150,10 +205,12 @@ async fn the_demo_dashboard_in_headless_chromium() {
     page.click(pick["x"].as_f64().unwrap(), pick["y"].as_f64().unwrap())
         .await
         .expect("click");
-    // The chart redraws as the event stream ticks: actuals accumulate under the forecast.
+    // The chart, titled with the link's switch names, redraws as the event stream ticks:
+    // actuals accumulate under the forecast.
+    let named = link_name(&id, &get_json(http, "/api/v1/devices").unwrap());
     page.wait_for(
         &format!(
-            "document.getElementById('chart-title').textContent === {id:?} && \
+            "document.getElementById('chart-title').textContent === {named:?} && \
              document.querySelector('#chart path.fcline') !== null && \
              (document.querySelector('#chart path.actual')?.getAttribute('d') ?? '') \
                .split(/[ML]/).length - 1 >= 3"

@@ -207,7 +207,17 @@ async fn demo(args: Args) -> anyhow::Result<DemoReport> {
         stop.clone(),
     ));
 
-    let service = start_service(&args, interval, &fabric.p4_devices(), &p4_address, &extra).await?;
+    let p4_devices = fabric.p4_devices();
+    // P4Runtime reports no name: the demo names its P4 switches after their routers, as a
+    // `[[devices]]` section would.
+    let names = p4_devices
+        .iter()
+        .filter_map(|d| {
+            let name = topo.switches.get(d.switch)?.name.clone();
+            Some((prescient_topology::DeviceId::p4runtime(d.device_id), name))
+        })
+        .collect();
+    let service = start_service(&args, interval, &p4_devices, names, &p4_address, &extra).await?;
     if let Some(http) = service.http_addr() {
         orchestrator.set_api(http);
     }
@@ -323,6 +333,7 @@ async fn start_service(
     args: &Args,
     interval: Duration,
     p4_devices: &[P4Device],
+    names: std::collections::BTreeMap<prescient_topology::DeviceId, String>,
     p4_address: &str,
     extra: &Extra,
 ) -> anyhow::Result<Service> {
@@ -347,6 +358,7 @@ async fn start_service(
         let mut config = ServiceConfig::new(openflow, Some(http));
         config.stats_interval = Some(interval);
         config.p4 = p4.clone();
+        config.core.topology.names = names.clone();
         config.services = extra.services.clone();
         config.hooks = extra.hooks.clone();
         config.api.token = Some(extra.token.clone());
