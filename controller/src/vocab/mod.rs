@@ -7,9 +7,11 @@ pub mod actions;
 pub mod hooks;
 pub mod log;
 pub mod naming;
+pub mod rules;
 pub mod series;
 
-pub use actions::{Action, BackendTarget, Draft, Rule, ServiceHop};
+pub use actions::{Action, BackendTarget, Draft, ServiceHop};
 pub use hooks::{HookCall, HookForecast, HookKind};
 pub use log::BoundedLog;
+pub use rules::Rule;
 pub use series::{Interval, Point};

@@ -24,7 +24,7 @@ use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 
 use super::agent::{Effect, SimPort, SwitchAgent};
-use super::network::{Shared, SwitchInput};
+use super::wiring::{Shared, SwitchInput};
 use crate::topology::Endpoint;
 
 /// Why a session ended.

@@ -19,8 +19,8 @@ use std::collections::VecDeque;
 use bytes::Bytes;
 use prescient_southbound::openflow::wire::PortNo;
 
-use super::network::{Shared, SwitchInput};
 use super::packet::{arp_request, udp_packet};
+use super::wiring::{Shared, SwitchInput};
 use crate::topology::{Endpoint, SimTopology};
 use crate::traffic::{PairSent, TrafficEngine};
 

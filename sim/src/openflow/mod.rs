@@ -17,6 +17,7 @@ pub mod multipart;
 pub mod network;
 pub mod packet;
 pub mod pipeline;
+mod wiring;
 
 pub use agent::{AgentStats, Effect, SimPort, SwitchAgent};
 pub use flow_table::FlowEntry;

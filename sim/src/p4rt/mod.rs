@@ -9,6 +9,7 @@
 pub mod arbitration;
 pub mod bytes;
 pub mod error;
+pub mod meter;
 pub mod network;
 pub mod process;
 pub mod read;

@@ -5,10 +5,9 @@
 //!
 //! Invariant: no input frame panics (every read is bounds-checked); malformed frames are dropped.
 
-use prescient_southbound::p4runtime::proto::p4::v1 as p4;
-
 use std::sync::Arc;
 
+use super::meter::{color, Color};
 use super::state::{DeviceState, StoredEntry};
 
 use super::bytes::full_mask;
@@ -21,48 +20,6 @@ const ETH_LEN: usize = 14;
 const ETHERTYPE_IPV4: u16 = 0x0800;
 const ETHERTYPE_ARP: u16 = 0x0806;
 const ETHERTYPE_LLDP: u16 = 0x88cc;
-
-/// Two-rate three-colour token buckets (RFC 2698) of one direct meter entry.
-#[derive(Clone, Copy, Debug)]
-pub struct Bucket {
-    committed: f64,
-    peak: f64,
-    last: f64,
-}
-
-/// A meter colour.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Color {
-    /// Within the committed rate.
-    Green,
-    /// Above committed, within peak.
-    Yellow,
-    /// Above peak.
-    Red,
-}
-
-fn color(config: &p4::MeterConfig, bucket: &mut Option<Bucket>, now: f64, bytes: usize) -> Color {
-    let b = bucket.get_or_insert(Bucket {
-        committed: config.cburst as f64,
-        peak: config.pburst as f64,
-        last: now,
-    });
-    let dt = (now - b.last).max(0.0);
-    b.last = now;
-    b.committed = (b.committed + dt * config.cir as f64).min(config.cburst as f64);
-    b.peak = (b.peak + dt * config.pir as f64).min(config.pburst as f64);
-    let len = bytes as f64;
-    if b.peak < len {
-        Color::Red
-    } else if b.committed < len {
-        b.peak -= len;
-        Color::Yellow
-    } else {
-        b.peak -= len;
-        b.committed -= len;
-        Color::Green
-    }
-}
 
 /// Parsed header fields of an IPv4 frame.
 #[derive(Clone, Copy, Debug, Default)]

@@ -30,7 +30,7 @@ pub struct StoredEntry {
     /// Direct meter config (when the table has one and it was configured).
     pub meter: Option<p4::MeterConfig>,
     /// Token buckets of the direct meter (emulated traffic), reset when the config changes.
-    pub bucket: Option<super::process::Bucket>,
+    pub bucket: Option<super::meter::Bucket>,
     /// Packets and bytes the direct meter coloured green, yellow and red.
     pub colors: p4::MeterCounterData,
 }

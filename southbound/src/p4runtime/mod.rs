@@ -23,12 +23,13 @@ pub mod status;
 pub use arbitration::{Arbitration, Mastership};
 pub use client::{ClientConfig, P4RuntimeClient, PipelineOutcome, StreamEvent};
 pub use entity::{ActionCall, EntryAction, Match, TableEntrySpec};
-pub use error::{ClientError, EntityKind, MatchKind, P4InfoError, ResolveError};
+pub use error::{
+    ClientError, EntityKind, MatchKind, P4InfoError, ResolveError, UpdateFailure, WriteError,
+};
 pub use index::P4InfoIndex;
 pub use p4info::{load_p4info_file, parse_p4info};
 pub use packetio::{DigestReport, ReceivedPacket};
 pub use state::DesiredState;
-pub use status::{UpdateFailure, WriteError};
 
 #[cfg(test)]
 mod tests;

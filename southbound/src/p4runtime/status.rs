@@ -1,77 +1,19 @@
 //! Per-update results of a batched Write (P4Runtime spec §12.3, "Error reporting"): a failed
 //! Write returns a gRPC status whose `grpc-status-details-bin` is a `google.rpc.Status` with
 //! one `p4.v1.Error` per update, in batch order (OK for the updates that succeeded). This
-//! module turns that into a [`WriteError`] naming each failed update by index and entity.
+//! module fills a [`WriteError`] naming each failed update by index and entity.
 
 use prost::Message;
 
 use super::bytestr;
+use super::error::{UpdateFailure, WriteError};
 use super::index::P4InfoIndex;
 use super::proto::google::rpc;
 use super::proto::p4::v1 as p4;
 
 const P4_ERROR_TYPE: &str = "p4.v1.Error";
 
-/// One failed update of a batch.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UpdateFailure {
-    /// Position in the batch (0-based).
-    pub index: usize,
-    /// The operation.
-    pub op: p4::update::Type,
-    /// The entity, described by name when the P4Info is known.
-    pub entity: String,
-    /// Canonical gRPC code reported for this update.
-    pub code: tonic::Code,
-    /// The target's message.
-    pub message: String,
-}
-
-impl std::fmt::Display for UpdateFailure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "update #{} {} {}: {:?}: {}",
-            self.index,
-            self.op.as_str_name(),
-            self.entity,
-            self.code,
-            self.message
-        )
-    }
-}
-
-/// A Write RPC failed; `failures` lists the updates that did not apply.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{}", self.render())]
-pub struct WriteError {
-    /// Number of updates in the batch.
-    pub batch_len: usize,
-    /// Overall gRPC code.
-    pub code: tonic::Code,
-    /// Overall message.
-    pub message: String,
-    /// Failed updates; empty when the target gave no per-update details.
-    pub failures: Vec<UpdateFailure>,
-    /// Per update: whether the target reported it applied (all false without details).
-    pub applied: Vec<bool>,
-}
-
 impl WriteError {
-    fn render(&self) -> String {
-        let mut s = format!(
-            "Write of {} updates failed ({:?}: {})",
-            self.batch_len, self.code, self.message
-        );
-        match self.failures.first() {
-            Some(first) => {
-                s.push_str(&format!("; {} failed, first: {first}", self.failures.len()));
-            }
-            None => s.push_str("; no per-update details"),
-        }
-        s
-    }
-
     /// Builds the error for `updates` from the status a Write returned.
     pub fn from_status(
         status: &tonic::Status,

@@ -2,11 +2,12 @@
 //! written here (independent of prescient.p4).
 
 use super::entity::{ActionCall, EntryAction, TableEntrySpec};
+use super::error::WriteError;
 use super::error::{EntityKind, MatchKind, ResolveError};
 use super::index::P4InfoIndex;
 use super::p4info::parse_p4info;
 use super::proto::p4::v1 as p4;
-use super::status::{encode_details, WriteError};
+use super::status::encode_details;
 
 const P4INFO: &str = r#"
 tables {

@@ -27,9 +27,9 @@ use super::app::{Outbox, SwitchApp, Verdict};
 use super::error::{CloseReason, SessionError};
 use super::events::{port_change, port_info, PacketInEvent, SwitchEvent, SwitchInfo};
 use super::frame;
-use super::listener::{Command, Ctx, Entry};
 use super::machine::{Effect, Machine, Phase};
 use super::request::{Reply, Request};
+use super::shared::{Command, Ctx, Entry, SessionCmd};
 use crate::openflow::wire::error::BadRequestCode;
 use crate::openflow::wire::{
     peek_frame_len, DatapathId, ErrorKind, ErrorMsg, FlowMod, GroupCommand, GroupId, GroupMod,
@@ -61,14 +61,6 @@ fn cold_start() -> [ColdStart; 3] {
             bands: Vec::new(),
         }),
     ]
-}
-
-/// What callers send to a session.
-pub(crate) enum SessionCmd {
-    /// A message expecting no answer.
-    Send(Command),
-    /// A request and where its answer goes.
-    Request(Request, oneshot::Sender<Result<Reply, SessionError>>),
 }
 
 /// Who waits for a request's answer.

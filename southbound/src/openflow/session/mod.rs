@@ -26,6 +26,7 @@ pub mod frame;
 pub mod listener;
 pub mod machine;
 pub mod request;
+mod shared;
 
 pub use app::{AppFactory, Outbox, PublishAll, SwitchApp, Verdict};
 pub use desired::DesiredState;

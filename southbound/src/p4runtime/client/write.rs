@@ -5,11 +5,11 @@ use std::sync::Arc;
 
 use super::{lock, pipeline_cookie, P4RuntimeClient, PipelineOutcome};
 use crate::p4runtime::entity::TableEntrySpec;
+use crate::p4runtime::error::WriteError;
 use crate::p4runtime::error::{ClientError, ResolveError};
 use crate::p4runtime::index::P4InfoIndex;
 use crate::p4runtime::proto::p4::config::v1::P4Info;
 use crate::p4runtime::proto::p4::v1 as p4;
-use crate::p4runtime::status::WriteError;
 
 #[derive(Debug, Clone)]
 pub(super) struct Pipeline {

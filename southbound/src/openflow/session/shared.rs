@@ -1,0 +1,198 @@
+//! What the listener, the sessions and the handles share: the commands a session takes, the
+//! controller's settings, and the registry of sessions by datapath id.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio_util::sync::CancellationToken;
+
+use super::app::AppFactory;
+use super::desired::DesiredState;
+use super::error::SessionError;
+use super::events::SwitchEvent;
+use super::machine::MachineConfig;
+use super::request::{Reply, Request};
+use crate::latency::LatencyHistogram;
+use crate::openflow::wire::{
+    Action, DatapathId, FlowMod, GroupMod, Instruction, Match, MeterMod, PacketOut, PortNo,
+    TableId, WireError, HEADER_LEN, MAX_FRAME_LEN,
+};
+
+/// A message to a switch that expects no answer (failures arrive as `SwitchEvent::Error`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// FLOW_MOD.
+    FlowMod(FlowMod),
+    /// GROUP_MOD.
+    GroupMod(GroupMod),
+    /// METER_MOD.
+    MeterMod(MeterMod),
+    /// PACKET_OUT.
+    PacketOut(PacketOut),
+}
+
+impl Command {
+    pub(crate) fn check_len(&self, dpid: DatapathId) -> Result<(), SessionError> {
+        let (what, body) = match self {
+            Command::FlowMod(m) => ("FLOW_MOD", m.buffer_len()),
+            Command::GroupMod(m) => ("GROUP_MOD", m.buffer_len()),
+            Command::MeterMod(m) => ("METER_MOD", m.buffer_len()),
+            Command::PacketOut(m) => ("PACKET_OUT", m.buffer_len()),
+        };
+        let len = HEADER_LEN + body;
+        if len > MAX_FRAME_LEN {
+            return Err(SessionError::Encode {
+                dpid,
+                what,
+                source: WireError::TooLong { msg: what, len },
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Settings of the controller side.
+#[derive(Debug, Clone)]
+pub struct ControllerConfig {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Most switches connected at once (further connections wait in the backlog).
+    pub max_switches: usize,
+    /// Per-session timers.
+    pub machine: MachineConfig,
+    /// Capacity of the event stream.
+    pub event_capacity: usize,
+    /// Capacity of each switch's command queue.
+    pub command_capacity: usize,
+    /// Flows installed on every switch at connect, before its desired state.
+    pub default_flows: Vec<FlowMod>,
+    /// Empty the switch's flow tables, groups and meters at connect, before `default_flows` and
+    /// the replay (Faucet's cold start): what an earlier controller life left behind is gone and
+    /// the replay's plain ADDs cannot fail with METER_EXISTS / GROUP_EXISTS. Turn off when other
+    /// controllers share the switch's tables.
+    pub clear_on_connect: bool,
+    /// Where write latencies go (batch of flow/group/meter mods until its barrier reply);
+    /// share one with the metrics reader.
+    pub write_latency: Arc<LatencyHistogram>,
+}
+
+impl ControllerConfig {
+    /// Defaults: the table-miss flow that punts to the controller, 4096 switches.
+    pub fn new(listen: SocketAddr) -> Self {
+        ControllerConfig {
+            listen,
+            max_switches: 4096,
+            machine: MachineConfig::default(),
+            event_capacity: 4096,
+            command_capacity: 1024,
+            default_flows: vec![table_miss_to_controller()],
+            clear_on_connect: true,
+            write_latency: Arc::new(LatencyHistogram::new()),
+        }
+    }
+}
+
+/// Priority-0 table-miss flow in table 0: everything unmatched goes to the controller, whole
+/// packet (`max_len` NO_BUFFER).
+pub fn table_miss_to_controller() -> FlowMod {
+    FlowMod::add(
+        TableId(0),
+        0,
+        Match::new(),
+        vec![Instruction::ApplyActions(vec![Action::output(
+            PortNo::CONTROLLER,
+        )])],
+    )
+}
+
+/// Counters of the whole controller.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) packet_ins: AtomicU64,
+    pub(crate) events_dropped: AtomicU64,
+    pub(crate) sessions_started: AtomicU64,
+}
+
+pub(crate) struct Entry {
+    pub(crate) serial: u64,
+    pub(crate) tx: mpsc::Sender<SessionCmd>,
+    pub(crate) cancel: CancellationToken,
+    pub(crate) done: watch::Receiver<bool>,
+    pub(crate) up: bool,
+}
+
+#[derive(Default)]
+pub(crate) struct Registry {
+    pub(crate) sessions: HashMap<DatapathId, Entry>,
+    pub(crate) desired: HashMap<DatapathId, DesiredState>,
+}
+
+/// What callers send to a session.
+pub(crate) enum SessionCmd {
+    /// A message expecting no answer.
+    Send(Command),
+    /// A request and where its answer goes.
+    Request(Request, oneshot::Sender<Result<Reply, SessionError>>),
+}
+
+/// Shared by the listener, the sessions and the handles.
+pub(crate) struct Ctx {
+    pub(crate) config: ControllerConfig,
+    pub(crate) factory: Arc<dyn AppFactory>,
+    pub(crate) events: mpsc::Sender<SwitchEvent>,
+    pub(crate) cancel: CancellationToken,
+    pub(crate) stats: Counters,
+    pub(crate) serial: AtomicU64,
+    pub(crate) registry: Mutex<Registry>,
+}
+
+impl Ctx {
+    pub(crate) fn registry(&self) -> MutexGuard<'_, Registry> {
+        // A poisoned lock only means another task panicked mid-update of plain maps; the maps
+        // are still consistent enough to serve, so keep going rather than cascade the panic.
+        self.registry.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn next_serial(&self) -> u64 {
+        self.serial.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Registers a session; returns the one it replaces.
+    pub(crate) fn register(&self, dpid: DatapathId, entry: Entry) -> Option<Entry> {
+        self.registry().sessions.insert(dpid, entry)
+    }
+
+    pub(crate) fn mark_up(&self, dpid: DatapathId, serial: u64) {
+        if let Some(e) = self.registry().sessions.get_mut(&dpid) {
+            if e.serial == serial {
+                e.up = true;
+            }
+        }
+    }
+
+    pub(crate) fn unregister(&self, dpid: DatapathId, serial: u64) {
+        let mut reg = self.registry();
+        if reg.sessions.get(&dpid).is_some_and(|e| e.serial == serial) {
+            reg.sessions.remove(&dpid);
+        }
+    }
+
+    pub(crate) fn desired_of(&self, dpid: DatapathId) -> Option<DesiredState> {
+        self.registry().desired.get(&dpid).cloned()
+    }
+
+    pub(crate) fn sender(
+        &self,
+        dpid: DatapathId,
+    ) -> Result<mpsc::Sender<SessionCmd>, SessionError> {
+        self.registry()
+            .sessions
+            .get(&dpid)
+            .filter(|e| e.up)
+            .map(|e| e.tx.clone())
+            .ok_or(SessionError::NotConnected { dpid })
+    }
+}
