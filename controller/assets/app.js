@@ -5,7 +5,7 @@ const API = "/api/v1";
 const SVG = "http://www.w3.org/2000/svg";
 const params = new URLSearchParams(location.search);
 // `?link=<id>` opens the page with that link's chart (a shareable view).
-const state = { selected: params.get("link"), positions: new Map(), names: new Map() };
+const state = { selected: params.get("link"), positions: new Map(), names: new Map(), calendar: [] };
 
 // A device by its name (the lab's or the configuration's), else a short id.
 const deviceName = (id) => state.names.get(id) || (id.startsWith("of:") ? "of:" + id.slice(3).replace(/^0+/, "") : id);
@@ -172,6 +172,24 @@ function drawGraph(devices, links, hosts) {
   svg.setAttribute("viewBox", `${x0} ${y0} ${x1 - x0} ${y1 - y0}`);
 }
 
+// The scheduled events concerning link `id` (scoped to it, or to everything), as the spans of
+// their occurrences within [x0, x1] ns: [{name, from, to}].
+function eventSpans(id, x0, x1) {
+  const out = [];
+  for (const e of state.calendar) {
+    if (!(e.scope.kind === "all" || (e.scope.kind === "link" && e.scope.link === id))) continue;
+    const len = e.end_secs - e.start_secs, every = e.every_secs || 0;
+    let k = every ? Math.max(0, Math.floor((x0 / 1e9 - e.end_secs) / every) + 1) : 0;
+    for (let n = 0; n < 64; n++, k++) {
+      const a = (e.start_secs + k * every) * 1e9, b = a + len * 1e9;
+      if (a > x1) break;
+      if (b > x0) out.push({ name: e.name, from: Math.max(a, x0), to: Math.min(b, x1) });
+      if (!every) break;
+    }
+  }
+  return out;
+}
+
 function drawChart(f) {
   const svg = document.getElementById("chart");
   svg.replaceChildren();
@@ -194,6 +212,16 @@ function drawChart(f) {
   }
   const tl = el("text", { x: L, y: H - 6, class: "tick" }, svg); tl.textContent = time(x0);
   const tr = el("text", { x: W - R - 60, y: H - 6, class: "tick" }, svg); tr.textContent = time(x1);
+  // Scheduled events shade the time they cover, under the lines.
+  for (const span of eventSpans(state.selected, x0, x1)) {
+    const r = el("rect", {
+      x: sx(span.from), y: T, width: Math.max(1, sx(span.to) - sx(span.from)), height: H - T - B,
+      class: "event", "data-event": span.name,
+    }, svg);
+    el("title", {}, r).textContent = "event " + span.name;
+    const t = el("text", { x: sx(span.from) + 3, y: T + 11, class: "tick" }, svg);
+    t.textContent = span.name;
+  }
   const band = (ps) => {
     const b = ps.filter((p) => p.lo95 !== null && p.hi95 !== null);
     if (b.length < 2) return;
@@ -354,9 +382,13 @@ async function refreshServices() {
       p.tenant, p.network, p.free,
       p.leases.map((l) => `${l.ip} (${word(l.kind)}, ${l.age_secs} s${l.host ? ", " + l.host : ""})`).join(", ") || "–",
     ]);
+    state.calendar = calendar;
     const when = (s) => new Date(s * 1000).toISOString().replace("T", " ").slice(0, 16);
+    const scope = (s) => ({
+      all: "everything", service: s.service, pair: `${s.src} → ${s.dst}`, link: "link " + linkName(s.link),
+    })[s.kind] ?? s.kind;
     rows("calendar", calendar, (e) => [
-      e.name, e.scope.kind === "all" ? "all services" : e.scope.service,
+      e.name, scope(e.scope),
       when(e.start_secs) + (e.every_secs ? ` (every ${e.every_secs} s)` : ""), when(e.end_secs),
       e.effect.multiplier !== undefined ? `×${e.effect.multiplier}` : bps(e.effect.absolute_bps),
     ]);

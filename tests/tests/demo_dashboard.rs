@@ -1,7 +1,8 @@
 //! The demo's own dashboard in headless Chromium: `prescient demo` runs (emulated Abilene,
 //! OpenFlow and P4Runtime mixed), the page must draw as many switches and links as the API
 //! serves, a click on a link that has a forecast must bring up its chart with data, the event
-//! stream must connect, and the page is saved as `demo-dashboard.png` among the test artefacts.
+//! stream must connect, a scheduled event on the charted link must shade the time it covers
+//! on the chart, and the page is saved as `demo-dashboard.png` among the test artefacts.
 //! Skipped, saying so, where Chromium is not installed.
 
 #![allow(clippy::unwrap_used)]
@@ -33,6 +34,29 @@ fn get_json(addr: SocketAddr, path: &str) -> Option<Value> {
     s.read_to_string(&mut text).ok()?;
     let body = text.split_once("\r\n\r\n")?.1;
     serde_json::from_str(body).ok()
+}
+
+/// `POST path` with a JSON body and the demo's token; the status code.
+fn post_json(addr: SocketAddr, path: &str, body: &Value) -> Option<u16> {
+    use std::io::{Read, Write};
+    // The demo's token: PRESCIENT_API_TOKEN, else one derived from this process's id.
+    let token = std::env::var("PRESCIENT_API_TOKEN")
+        .ok()
+        .filter(|t| !t.is_empty())
+        .unwrap_or_else(|| format!("demo-{:x}", std::process::id()));
+    let body = body.to_string();
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
+         Authorization: Bearer {token}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    text.split_whitespace().nth(1)?.parse().ok()
 }
 
 fn artefact_dir() -> PathBuf {
@@ -219,6 +243,24 @@ async fn the_demo_dashboard_in_headless_chromium() {
     )
     .await
     .expect("the clicked link's chart: actuals and forecast");
+    // A scheduled event on this link from its next forecast step on: shaded on its chart
+    // (and listed with its scope).
+    let chart = get_json(http, &format!("/api/v1/forecasts/links/{id}")).expect("its forecast");
+    let next = chart["forecast"][0]["at_ns"]
+        .as_u64()
+        .expect("a forecast step")
+        / 1_000_000_000;
+    let event = json!({"name": "spring-sale", "start_secs": next, "end_secs": next + 86_400,
+        "multiplier": 2.0, "scope": {"kind": "link", "link": id}});
+    assert_eq!(post_json(http, "/api/v1/calendar", &event), Some(201));
+    page.wait_for(
+        "(() => { const r = document.querySelector('#chart rect.event[data-event=\"spring-sale\"]'); \
+           return r !== null && +r.getAttribute('width') > 1; })() && \
+         [...document.querySelectorAll('#calendar tbody td')].some((td) => td.textContent.startsWith('link '))",
+        wait,
+    )
+    .await
+    .expect("the scheduled event shaded on the link's chart");
     let shown = page
         .eval("document.getElementById('chart-model').textContent")
         .await
