@@ -1,6 +1,6 @@
 //! Pre-assignment against the rest of the registry: examples, and the property that no
 //! interleaving of announcements, reports, releases, shadow reservations (with preemption),
-//! aging and restarts ever gives one address to two instances.
+//! aging, restarts and pool resizes ever gives one address to two instances.
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -9,18 +9,23 @@ use prescient_topology::{MacAddr, Snapshot, Timestamp};
 use proptest::prelude::*;
 
 use super::super::super::pool::{Instance, LeaseKind};
-use super::super::{BackendReport, Services, ServicesError};
+use super::super::{BackendReport, Services, ServicesConfig, ServicesError};
 use super::InstanceConflict;
 use crate::services::ServiceSpec;
 
 fn spec(name: &str, vip: u8, tier: u8) -> ServiceSpec {
+    sized(name, vip, tier, 29)
+}
+
+/// The service with its pool `10.1.0.0/prefix`.
+fn sized(name: &str, vip: u8, tier: u8, prefix: u8) -> ServiceSpec {
     ServiceSpec {
         name: name.into(),
         tenant: "red".into(),
         vip: Ipv4Addr::new(192, 0, 2, vip),
         vip_mac: None,
-        // .1 to .6 usable: small enough that every interleaving runs the pool dry.
-        pool: "10.1.0.0/29".parse().expect("net"),
+        // At /29, .1 to .6 usable: small enough that every interleaving runs the pool dry.
+        pool: format!("10.1.0.0/{prefix}").parse().expect("net"),
         backends: Vec::new(),
         tier,
         instance_capacity_bps: 1_000_000,
@@ -134,6 +139,10 @@ enum Op {
         web: bool,
         pick: usize,
     },
+    /// A restart with the configuration's pool resized to `10.1.0.0/prefix`.
+    Resize {
+        prefix: u8,
+    },
     /// The orchestrator reports some of the service's instances plus `new` without address.
     Report {
         web: bool,
@@ -161,6 +170,7 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (any::<bool>(), 0usize..4).prop_map(|(web, n)| Op::Shadows { web, n }),
         1 => (0u64..1200).prop_map(|secs| Op::Age { secs }),
         1 => Just(Op::Restart),
+        1 => (28u8..=30).prop_map(|prefix| Op::Resize { prefix }),
     ]
 }
 
@@ -180,13 +190,31 @@ fn instance_ips(s: &Services, svc: &str) -> Vec<Ipv4Addr> {
         .collect()
 }
 
+/// Both services as the configuration file defines them, their shared pool `10.1.0.0/prefix`.
+fn configured(prefix: u8, now: u64) -> Services {
+    let config = ServicesConfig {
+        pools: Vec::new(),
+        policies: Vec::new(),
+        services: vec![sized("web", 10, 2, prefix), sized("batch", 11, 0, prefix)],
+    };
+    Services::new(&config, t(now)).expect("the configuration holds")
+}
+
 /// No address serves two instances: backends of all services are distinct and each is leased
-/// to its own service as an instance; each announced key holds one address.
-fn check(s: &Services) -> Result<(), TestCaseError> {
+/// to its own service as an instance; each announced key holds one address; every lease lies
+/// in its pool.
+fn check(s: &Services, prefix: u8) -> Result<(), TestCaseError> {
     let pool = s
         .pools
-        .get(spec("web", 10, 2).pool)
+        .get(sized("web", 10, 2, prefix).pool)
         .ok_or_else(|| TestCaseError::fail("pool gone"))?;
+    for ip in pool.leases().keys() {
+        prop_assert!(
+            pool.network().contains(*ip),
+            "{ip} leased outside {}",
+            pool.network()
+        );
+    }
     let mut owner: BTreeMap<Ipv4Addr, &str> = BTreeMap::new();
     for v in s.views() {
         for b in &v.spec.backends {
@@ -216,12 +244,26 @@ fn check(s: &Services) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// Forgets the answered keys whose lease is gone (released by a report, a resize).
+fn forget_lost(s: &Services, prefix: u8, answered: &mut BTreeMap<(&str, u8), Ipv4Addr>) {
+    let pool = s.pools.get(sized("web", 10, 2, prefix).pool);
+    answered.retain(|(svc, k), ip| {
+        pool.and_then(|p| p.leases().get(ip)).is_some_and(|l| {
+            l.service == *svc
+                && l.instance
+                    .as_ref()
+                    .is_some_and(|i| i.key == format!("k{k}"))
+        })
+    });
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
     #[test]
     fn no_address_is_ever_handed_to_two_instances(ops in proptest::collection::vec(op(), 1..60)) {
-        let mut s = registry();
+        let mut prefix = 29u8;
+        let mut s = configured(prefix, 1);
         let snap = Snapshot::empty();
         let mut now = 10u64;
         // (service, key) -> address answered and not released since: a retry must get it.
@@ -291,19 +333,11 @@ proptest! {
                     }
                     let _ = s.set_backends(name(web), &reports, t(now), &snap);
                     // Backends not reported any more lost their address: forget their keys.
-                    answered.retain(|(svc, k), ip| {
-                        s.pools
-                            .get(spec("web", 10, 2).pool)
-                            .and_then(|p| p.leases().get(ip))
-                            .is_some_and(|l| {
-                                l.service == *svc
-                                    && l.instance.as_ref().is_some_and(|i| i.key == format!("k{k}"))
-                            })
-                    });
+                    forget_lost(&s, prefix, &mut answered);
                 }
                 Op::Shadows { web, n } => {
                     let tier = if web { 2 } else { 0 };
-                    if let Some(p) = s.pools.get_mut(spec("web", 10, 2).pool) {
+                    if let Some(p) = s.pools.get_mut(sized("web", 10, 2, prefix).pool) {
                         p.reserve_shadows(name(web), tier, n, t(now));
                     }
                 }
@@ -313,13 +347,28 @@ proptest! {
                 }
                 Op::Restart => {
                     let records = s.records();
-                    let mut fresh = Services::default();
+                    let mut fresh = configured(prefix, now);
                     let report = fresh.restore(records, t(now));
                     prop_assert!(report.dropped.is_empty(), "{:?}", report.dropped);
                     s = fresh;
                 }
+                Op::Resize { prefix: to } => {
+                    // Stored state that no longer fits the resized pool is dropped and the
+                    // file's service stands (see `durable`): its instances lost their addresses.
+                    let records = s.records();
+                    let mut fresh = configured(to, now);
+                    let report = fresh.restore(records, t(now));
+                    prop_assert!(
+                        to > prefix || report.dropped.is_empty(),
+                        "a grown pool holds every lease: {:?}",
+                        report.dropped
+                    );
+                    s = fresh;
+                    prefix = to;
+                    forget_lost(&s, prefix, &mut answered);
+                }
             }
-            check(&s)?;
+            check(&s, prefix)?;
         }
     }
 }
