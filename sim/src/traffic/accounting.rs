@@ -4,12 +4,16 @@
 //! Invariants: [`TrafficEngine::step`] adds the same byte and packet count to the transmit counter
 //! of a port and to the receive counter of the port linked to it, so counters agree along links,
 //! and only ever adds; traffic to an unreachable destination is counted as dropped at the ingress.
+//! No port carries more than its line rate: where a step offers a port more than its capacity
+//! allows in the step's (wall-clock) time, every pair through it loses the same share there,
+//! counted as dropped (transmit drops at a switch's egress; receive drops at the edge port when a
+//! host offers more than its own link), as a switch's full queue would.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::shapes::{TrafficModel, MEAN_PACKET_BYTES};
-use crate::topology::{Endpoint, SimTopology};
+use crate::topology::{Endpoint, SimTopology, DEFAULT_LINK_BPS};
 
 /// Monotonic counters of one port (as in `ofp_port_stats`).
 #[derive(Debug, Default)]
@@ -98,11 +102,94 @@ impl FabricCounters {
     }
 }
 
-/// One hop of a route: leave `out`, arrive at `next_in`.
+/// One hop of a route: leave `out`, arrive at `next_in`, over a link of `capacity_bps`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Hop {
     out: Endpoint,
     next_in: Endpoint,
+    capacity_bps: u64,
+}
+
+/// Per step: what each pair offers; per port direction (hops, host uplinks, host downlinks) the
+/// load offered, the share of it that passes, and the bytes it may still carry (buffers kept
+/// between steps).
+#[derive(Debug, Default)]
+struct Step {
+    offered: Vec<(usize, u64)>,
+    hops: Limits,
+    uplinks: Limits,
+    downlinks: Limits,
+}
+
+#[derive(Debug, Default)]
+struct Limits {
+    load: Vec<f64>,
+    share: Vec<f64>,
+    budget: Vec<u64>,
+}
+
+impl Limits {
+    fn reset(&mut self, n: usize) {
+        self.load.clear();
+        self.load.resize(n, 0.0);
+        self.share.clear();
+        self.share.resize(n, 1.0);
+        self.budget.clear();
+    }
+
+    fn add(&mut self, i: usize, bytes: f64) {
+        if let Some(load) = self.load.get_mut(i) {
+            *load += bytes;
+        }
+    }
+
+    fn share(&self, i: usize) -> f64 {
+        self.share.get(i).copied().unwrap_or(1.0)
+    }
+
+    /// New shares from the loads offered, for ports of `capacity(i)` bytes; loads zeroed.
+    fn settle(&mut self, capacity: impl Fn(usize) -> f64) {
+        for (i, (load, share)) in self.load.iter_mut().zip(&mut self.share).enumerate() {
+            let cap = capacity(i);
+            *share = if *load > cap { cap / *load } else { 1.0 };
+            *load = 0.0;
+        }
+    }
+
+    /// `at` bytes arriving at port direction `i` pass as many as its share and what is left of
+    /// its capacity allow.
+    fn pass(&mut self, i: usize, at: u64) -> u64 {
+        let want = (at as f64 * self.share(i)).floor() as u64;
+        match self.budget.get_mut(i) {
+            Some(budget) => {
+                let left = want.min(*budget);
+                *budget -= left;
+                left
+            }
+            None => want,
+        }
+    }
+}
+
+/// Rounds of share estimates: drops upstream relieve the ports downstream, which the next
+/// round sees.
+const SHARE_ROUNDS: usize = 6;
+
+fn packets(bytes: u64) -> u64 {
+    bytes.div_ceil(MEAN_PACKET_BYTES)
+}
+
+/// Of `at` bytes reaching egress `out`, `left` leave (to `next_in`, a switch port, if any) and
+/// the rest is dropped there.
+fn egress(counters: &FabricCounters, out: Endpoint, next_in: Option<Endpoint>, at: u64, left: u64) {
+    if let Some(c) = counters.port(out) {
+        c.tx_dropped
+            .fetch_add(packets(at) - packets(left), Ordering::Relaxed);
+        c.add_tx(packets(left), left);
+    }
+    if let Some(c) = next_in.and_then(|e| counters.port(e)) {
+        c.add_rx(packets(left), left);
+    }
 }
 
 /// No parent in a BFS tree.
@@ -129,9 +216,10 @@ pub struct TrafficEngine {
     carry: Vec<f64>,
     /// What each pair sent in the last step, `(pair, packets, bytes)`, when reported.
     sent: Option<Vec<PairSent>>,
+    step: Step,
 }
 
-/// What one pair sent in one step.
+/// What one pair sent into the network (its first switch) in one step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PairSent {
     /// Index of the pair in [`TrafficModel::pairs`].
@@ -150,7 +238,11 @@ impl TrafficEngine {
         for l in &topo.links {
             for (out, next_in) in [(l.a, l.b), (l.b, l.a)] {
                 let id = hops.len() as u32;
-                hops.push(Hop { out, next_in });
+                hops.push(Hop {
+                    out,
+                    next_in,
+                    capacity_bps: l.capacity_bps,
+                });
                 if let Some(v) = adjacency.get_mut(out.switch) {
                     v.push(id);
                 }
@@ -166,6 +258,7 @@ impl TrafficEngine {
             carry,
             model,
             sent: None,
+            step: Step::default(),
         }
     }
 
@@ -237,52 +330,100 @@ impl TrafficEngine {
         }
         let dt = t1 - t0;
         let mid = t0 + dt / 2.0;
-        for (i, pair) in self.model.pairs().iter().enumerate() {
+        let mut step = std::mem::take(&mut self.step);
+        step.offered.clear();
+        for (i, carry) in self.carry.iter_mut().enumerate() {
+            let want = self.model.rate_bps(i, mid) * dt * volume / 8.0 + *carry;
+            let bytes = want.floor().max(0.0);
+            *carry = want - bytes;
+            if bytes >= 1.0 {
+                step.offered.push((i, bytes as u64));
+            }
+        }
+        self.limit_to_line_rate(&mut step, dt * volume);
+        let pairs = self.model.pairs();
+        for &(i, bytes) in &step.offered {
+            let Some(pair) = pairs.get(i) else { continue };
             let (Some(&src), Some(&dst)) = (self.hosts.get(pair.src), self.hosts.get(pair.dst))
             else {
                 continue;
             };
-            let Some(carry) = self.carry.get_mut(i) else {
-                continue;
-            };
-            let want = self.model.rate_bps(i, mid) * dt * volume / 8.0 + *carry;
-            let bytes = want.floor().max(0.0);
-            *carry = want - bytes;
-            let bytes = bytes as u64;
-            if bytes == 0 {
-                continue;
-            }
-            let packets = bytes.div_ceil(MEAN_PACKET_BYTES);
-            if let Some(sent) = self.sent.as_mut() {
-                sent.push(PairSent {
-                    pair: i,
-                    packets,
-                    bytes,
-                });
-            }
             let Some(ingress) = counters.port(src) else {
                 continue;
             };
-            ingress.add_rx(packets, bytes);
-            match self.routes.get(i).and_then(Option::as_ref) {
-                Some(route) => {
-                    for hop in route.iter().filter_map(|h| self.hops.get(*h as usize)) {
-                        if let Some(c) = counters.port(hop.out) {
-                            c.add_tx(packets, bytes);
-                        }
-                        if let Some(c) = counters.port(hop.next_in) {
-                            c.add_rx(packets, bytes);
-                        }
-                    }
-                    if let Some(c) = counters.port(dst) {
-                        c.add_tx(packets, bytes);
-                    }
-                }
-                None => {
-                    ingress.rx_dropped.fetch_add(packets, Ordering::Relaxed);
-                }
+            // What the source's own link lets into its switch.
+            let mut at = step.uplinks.pass(pair.src, bytes);
+            ingress
+                .rx_dropped
+                .fetch_add(packets(bytes) - packets(at), Ordering::Relaxed);
+            if at == 0 {
+                continue;
+            }
+            ingress.add_rx(packets(at), at);
+            if let Some(sent) = self.sent.as_mut() {
+                sent.push(PairSent {
+                    pair: i,
+                    packets: packets(at),
+                    bytes: at,
+                });
+            }
+            let Some(route) = self.routes.get(i).and_then(Option::as_ref) else {
+                ingress.rx_dropped.fetch_add(packets(at), Ordering::Relaxed);
+                continue;
+            };
+            for &h in route {
+                let Some(hop) = self.hops.get(h as usize) else {
+                    continue;
+                };
+                let left = step.hops.pass(h as usize, at);
+                egress(counters, hop.out, Some(hop.next_in), at, left);
+                at = left;
+            }
+            let left = step.downlinks.pass(pair.dst, at);
+            egress(counters, dst, None, at, left);
+        }
+        self.step = step;
+    }
+
+    /// Sets `step`'s shares and budgets for `secs` of wall-clock time: each port direction
+    /// passes the share of what reaches it that its capacity allows, estimated over
+    /// [`SHARE_ROUNDS`] rounds, and never more than its capacity (the budget).
+    fn limit_to_line_rate(&self, step: &mut Step, secs: f64) {
+        let bytes_of = |bps: u64| bps as f64 * secs / 8.0;
+        let host = bytes_of(DEFAULT_LINK_BPS);
+        let hop_capacity = |h: usize| self.hops.get(h).map_or(0.0, |h| bytes_of(h.capacity_bps));
+        step.hops.reset(self.hops.len());
+        step.uplinks.reset(self.hosts.len());
+        step.downlinks.reset(self.hosts.len());
+        let pairs = self.model.pairs();
+        for &(i, bytes) in &step.offered {
+            if let Some(pair) = pairs.get(i) {
+                step.uplinks.add(pair.src, bytes as f64);
             }
         }
+        step.uplinks.settle(|_| host);
+        for _ in 0..SHARE_ROUNDS {
+            for &(i, bytes) in &step.offered {
+                let Some(pair) = pairs.get(i) else { continue };
+                let Some(route) = self.routes.get(i).and_then(Option::as_ref) else {
+                    continue;
+                };
+                let mut at = bytes as f64 * step.uplinks.share(pair.src);
+                for &h in route {
+                    step.hops.add(h as usize, at);
+                    at *= step.hops.share(h as usize);
+                }
+                step.downlinks.add(pair.dst, at);
+            }
+            step.hops.settle(hop_capacity);
+            step.downlinks.settle(|_| host);
+        }
+        let budget = |n: usize, capacity: &dyn Fn(usize) -> f64| -> Vec<u64> {
+            (0..n).map(|i| capacity(i).floor() as u64).collect()
+        };
+        step.hops.budget = budget(self.hops.len(), &hop_capacity);
+        step.uplinks.budget = budget(self.hosts.len(), &|_| host);
+        step.downlinks.budget = budget(self.hosts.len(), &|_| host);
     }
 
     fn reroute(&mut self, link_up: &[bool]) {
@@ -519,5 +660,73 @@ mod tests {
             engine.pair_sent().is_empty(),
             "an empty step reports nothing"
         );
+    }
+
+    #[test]
+    fn no_port_carries_more_than_its_line_rate_and_every_packet_is_delivered_or_dropped() {
+        // Every host offers 3 Gbit/s to each of two others over 1 Gbit/s links, a day compressed
+        // 60 times: each step is a wall second of counters.
+        let topo = SimTopology::generate(TopologyKind::FatTree(4)).unwrap();
+        let counters = FabricCounters::new(&topo);
+        let config = TrafficConfig {
+            pairs_per_host: 2,
+            mean_pair_bps: 3e9,
+            ..TrafficConfig::default()
+        };
+        let mut engine = TrafficEngine::new(&topo, TrafficModel::new(topo.hosts.len(), config));
+        engine.report_pairs();
+        let up = vec![true; topo.links.len()];
+        let (steps, speedup) = (10_u64, 60.0);
+        let mut offered = 0;
+        for step in 0..steps {
+            let t0 = step as f64 * speedup;
+            let before: u64 = topo
+                .hosts
+                .iter()
+                .map(|h| counters.port(h.attach).unwrap().load())
+                .map(|c| c.rx_packets + c.rx_dropped)
+                .sum();
+            engine.step_scaled(t0, t0 + speedup, 1.0 / speedup, &up, &counters);
+            let after: u64 = topo
+                .hosts
+                .iter()
+                .map(|h| counters.port(h.attach).unwrap().load())
+                .map(|c| c.rx_packets + c.rx_dropped)
+                .sum();
+            offered += after - before;
+        }
+        let line = DEFAULT_LINK_BPS / 8 * steps;
+        let all = snapshot(&topo, &counters);
+        for c in &all {
+            assert!(c.tx_bytes <= line, "{c:?} over {line} bytes in {steps} s");
+            assert!(c.rx_bytes <= line, "{c:?} over {line} bytes in {steps} s");
+        }
+        let busiest = all.iter().map(|c| c.tx_bytes).max().unwrap();
+        assert!(
+            busiest as f64 > 0.99 * line as f64,
+            "the busiest port runs at line rate: {busiest} of {line}"
+        );
+        for l in &topo.links {
+            let (a, b) = (
+                counters.port(l.a).unwrap().load(),
+                counters.port(l.b).unwrap().load(),
+            );
+            assert_eq!((a.tx_bytes, a.tx_packets), (b.rx_bytes, b.rx_packets));
+            assert_eq!((b.tx_bytes, b.tx_packets), (a.rx_bytes, a.rx_packets));
+        }
+        // Offered packets (received or dropped at the edge) all end up delivered to a host or
+        // counted dropped at some port: drops are counted, not lost.
+        let delivered: u64 = topo
+            .hosts
+            .iter()
+            .map(|h| counters.port(h.attach).unwrap().load().tx_packets)
+            .sum();
+        let dropped: u64 = all.iter().map(|c| c.tx_dropped + c.rx_dropped).sum();
+        assert!(dropped > 0 && delivered > 0);
+        assert_eq!(delivered + dropped, offered);
+        // Pair reports say what entered the network: each at most a host link's worth.
+        for s in engine.pair_sent() {
+            assert!(s.bytes <= DEFAULT_LINK_BPS / 8, "{s:?}");
+        }
     }
 }
