@@ -1,12 +1,16 @@
 //! Shared helpers for the workspace integration tests: private Open vSwitch instances, root checks,
-//! and waiting for conditions without fixed sleeps.
+//! waiting for conditions without fixed sleeps, temporary directories and test artefacts, the
+//! REST API in process ([`rest`]), the emulated P4Runtime fabric under a controller ([`p4sim`]).
 
 pub mod bmv2;
 pub mod etcd;
 pub mod http;
 pub mod mininet;
 pub mod ovs;
+pub mod p4sim;
+pub mod rest;
 
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// Whether tests that need root and system services may run here.
@@ -73,4 +77,12 @@ impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
+}
+
+/// Where tests leave files for people to look at: `$PRESCIENT_ARTEFACT_DIR`, else
+/// `target/test-artefacts/` of the workspace.
+pub fn artefact_dir() -> PathBuf {
+    std::env::var_os("PRESCIENT_ARTEFACT_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-artefacts"))
 }

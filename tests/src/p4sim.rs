@@ -1,0 +1,213 @@
+//! The emulated P4Runtime fabric (prescient.p4 in `prescient-sim`) with a controller driving it
+//! over real gRPC, and the reads a user with a P4Runtime client would make to check what the
+//! controller installed: routes, meters, counters.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use prescient::driver::p4runtime::{prescient_p4info, P4Target};
+use prescient::service::{Service, ServiceConfig};
+use prescient_sim::p4rt::{serve_listener, P4SimNetwork};
+use prescient_southbound::p4runtime::pipeconf::names;
+use prescient_southbound::p4runtime::proto::p4::v1 as p4;
+use tokio_util::sync::CancellationToken;
+
+/// Serves `network` on a free port and starts the controller driving every device, each with
+/// ports 1..=`ports`.
+pub async fn start(
+    network: Arc<P4SimNetwork>,
+    ports: u32,
+    tune: impl FnOnce(&mut ServiceConfig),
+) -> (Service, CancellationToken, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("binding a free port");
+    let address = listener
+        .local_addr()
+        .expect("the bound address")
+        .to_string();
+    let stop_sim = CancellationToken::new();
+    let serving = serve_listener(listener, network.clone(), stop_sim.clone());
+    let server = tokio::spawn(async move {
+        let _ = serving.await;
+    });
+    let service = controller(&address, &network, ports, tune).await;
+    (service, stop_sim, server)
+}
+
+/// A controller driving every device of `network`, served at `address`.
+pub async fn controller(
+    address: &str,
+    network: &P4SimNetwork,
+    ports: u32,
+    tune: impl FnOnce(&mut ServiceConfig),
+) -> Service {
+    let mut config = ServiceConfig::new("127.0.0.1:0".parse().expect("an address"), None);
+    config.core.topology.discovery.probe_interval = Duration::from_millis(300);
+    config.core.topology.discovery.link_timeout = Duration::from_secs(2);
+    let p4info = prescient_p4info().expect("the embedded P4Info");
+    config.p4 = network
+        .device_ids()
+        .into_iter()
+        .map(|device_id| P4Target {
+            stats_interval: Duration::from_millis(500),
+            ..P4Target::running_prescient(
+                address.to_string(),
+                device_id,
+                (1..=ports).collect(),
+                p4info.clone(),
+            )
+        })
+        .collect();
+    tune(&mut config);
+    Service::start(config).await.expect("the controller starts")
+}
+
+/// Every entry of `table` on `device`, read through the emulator's P4Runtime Read.
+pub fn read_table(network: &P4SimNetwork, device: u64, table: &str) -> Vec<p4::TableEntry> {
+    let info = prescient_p4info().expect("the embedded P4Info");
+    let table_id = info
+        .tables
+        .iter()
+        .find(|t| t.preamble.as_ref().is_some_and(|p| p.name == table))
+        .and_then(|t| t.preamble.as_ref())
+        .map(|p| p.id)
+        .expect("the table in the P4Info");
+    let req = p4::ReadRequest {
+        device_id: device,
+        role: String::new(),
+        entities: vec![p4::Entity {
+            entity: Some(p4::entity::Entity::TableEntry(p4::TableEntry {
+                table_id,
+                // Direct resources come back only when asked for (as on BMv2).
+                meter_config: (table == names::FLOW_METER).then(p4::MeterConfig::default),
+                ..Default::default()
+            })),
+        }],
+    };
+    // A device without a pipeline (just restarted) has no tables yet.
+    network
+        .read(&req)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|e| match e.entity {
+            Some(p4::entity::Entity::TableEntry(t)) => Some(t),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Packets counted by `rx_port_counter` at `port` of `device` (reset by a pipeline push).
+pub fn rx_packets(network: &P4SimNetwork, device: u64, port: i64) -> i64 {
+    let info = prescient_p4info().expect("the embedded P4Info");
+    let counter_id = info
+        .counters
+        .iter()
+        .filter_map(|c| c.preamble.as_ref())
+        .find(|p| p.name == names::RX_PORT_COUNTER)
+        .map(|p| p.id)
+        .expect("the counter in the P4Info");
+    let req = p4::ReadRequest {
+        device_id: device,
+        role: String::new(),
+        entities: vec![p4::Entity {
+            entity: Some(p4::entity::Entity::CounterEntry(p4::CounterEntry {
+                counter_id,
+                index: Some(p4::Index { index: port }),
+                data: None,
+            })),
+        }],
+    };
+    network
+        .read(&req)
+        .expect("reading the counter")
+        .into_iter()
+        .filter_map(|e| match e.entity {
+            Some(p4::entity::Entity::CounterEntry(c)) => c.data.map(|d| d.packet_count),
+            _ => None,
+        })
+        .sum()
+}
+
+/// The IPv4 address in the last four bytes of a canonical (shortest) byte string.
+pub fn ipv4(bytes: &[u8]) -> Ipv4Addr {
+    let mut b = [0u8; 4];
+    let n = bytes.len().min(4);
+    b[4 - n..].copy_from_slice(&bytes[bytes.len() - n..]);
+    Ipv4Addr::from(b)
+}
+
+/// The value of an exact or LPM field match.
+pub fn exact(m: &p4::FieldMatch) -> &[u8] {
+    match &m.field_match_type {
+        Some(p4::field_match::FieldMatchType::Exact(e)) => &e.value,
+        Some(p4::field_match::FieldMatchType::Lpm(l)) => &l.value,
+        other => panic!("unexpected match {other:?}"),
+    }
+}
+
+/// `ipv4_lpm` of a device: destination → egress port.
+pub fn routes(network: &P4SimNetwork, device: u64) -> BTreeMap<Ipv4Addr, u32> {
+    read_table(network, device, names::IPV4_LPM)
+        .iter()
+        .map(|t| {
+            let dst = ipv4(exact(&t.r#match[0]));
+            let Some(p4::table_action::Type::Action(a)) =
+                t.action.as_ref().and_then(|a| a.r#type.as_ref())
+            else {
+                panic!("route without a direct action: {t:?}");
+            };
+            let port = a.params[0]
+                .value
+                .iter()
+                .fold(0u32, |acc, b| acc << 8 | u32::from(*b));
+            (dst, port)
+        })
+        .collect()
+}
+
+/// `flow_meter` of a device: (source, destination) → (cir, pir) in bytes/s.
+pub fn meters(network: &P4SimNetwork, device: u64) -> BTreeMap<(Ipv4Addr, Ipv4Addr), (i64, i64)> {
+    read_table(network, device, names::FLOW_METER)
+        .iter()
+        .map(|t| {
+            let mut m = t.r#match.clone();
+            m.sort_by_key(|f| f.field_id);
+            let config = t.meter_config.unwrap_or_default();
+            (
+                (ipv4(exact(&m[0])), ipv4(exact(&m[1]))),
+                (config.cir, config.pir),
+            )
+        })
+        .collect()
+}
+
+/// An ARP frame: a broadcast request from `sender` for `target`, or a reply to `to`.
+pub fn arp(sender: ([u8; 6], Ipv4Addr), target: Ipv4Addr, to: Option<[u8; 6]>) -> Vec<u8> {
+    let mut f = to.unwrap_or([0xff; 6]).to_vec();
+    f.extend_from_slice(&sender.0);
+    f.extend_from_slice(&[
+        0x08,
+        0x06,
+        0,
+        1,
+        0x08,
+        0,
+        6,
+        4,
+        0,
+        if to.is_some() { 2 } else { 1 },
+    ]);
+    f.extend_from_slice(&sender.0);
+    f.extend_from_slice(&sender.1.octets());
+    f.extend_from_slice(&to.unwrap_or([0; 6]));
+    f.extend_from_slice(&target.octets());
+    f
+}
+
+/// A MAC address as the 48-bit number P4Runtime carries.
+pub fn mac_u64(m: [u8; 6]) -> u64 {
+    m.iter().fold(0u64, |acc, b| acc << 8 | u64::from(*b))
+}
