@@ -361,8 +361,8 @@ refresh().then(() => { if (liveWanted && document.getElementById("login").hidden
 // made to the orchestrator, the tenant pools with their leases and the scheduled events. Refreshed on its own so the tables above never wait for it.
 async function refreshServices() {
   try {
-    const [services, translations, hooks, pools, calendar] = await Promise.all([
-      get("/services"), get("/translations"), get("/hooks"), get("/pools"), get("/calendar"),
+    const [services, translations, hooks, pools, calendar, tenants] = await Promise.all([
+      get("/services"), get("/translations"), get("/hooks"), get("/pools"), get("/calendar"), get("/tenants"),
     ]);
     const word = (s) => s.replace(/_/g, "-");
     rows("services", services, (s) => [
@@ -378,6 +378,7 @@ async function refreshServices() {
     const calls = hooks.pending.map((c) => [c.key, word(c.action), c.delta, "pending", "–"])
       .concat(hooks.recent.slice(-10).reverse().map((r) => [r.key, word(r.action), "", word(r.status), r.attempts]));
     rows("hooks", calls, (c) => c);
+    rows("tenants", tenants, (t) => [t.name, t.pools.join(", ") || "–", t.services.join(", ") || "–", t.addresses]);
     rows("pools", pools, (p) => [
       p.tenant, p.network, p.free,
       p.leases.map((l) => `${l.ip} (${word(l.kind)}, ${l.age_secs} s${l.host ? ", " + l.host : ""})`).join(", ") || "–",

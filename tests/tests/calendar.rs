@@ -1,7 +1,9 @@
 //! Scheduled events: a service with an event tomorrow 18:00–20:00 ×3 gets its scale-up hook
 //! before the event starts, by the configured lead time (not earlier), and the decision names
-//! the event; without the event, the same traffic asks for nothing. Plus the calendar's REST
-//! surface (list, bad input, delete).
+//! the event; without the event, the same traffic asks for nothing. A pair-scoped x3 raises
+//! that pair's forecast and forecast reservation ahead of and during the event, not another
+//! pair's, and the decisions name it; one on a pair sending to a service scales the service up
+//! within the horizon, naming it. Plus the calendar's REST surface (list, bad input, delete).
 
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -352,5 +354,34 @@ async fn a_pair_scoped_event_raises_that_pairs_forecast_and_reservation_and_no_o
     assert!(
         near(during.1 as f64, before.1 as f64),
         "{before:?} -> {during:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_event_on_a_pair_sending_to_a_service_scales_it_up_within_the_horizon() {
+    let t0 = TODAY + 6 * 3600;
+    let f = fixture(t0);
+    let web = json!({"name": "web", "tenant": "red", "vip": "192.0.2.10", "pool": "10.1.0.0/29",
+        "instance_capacity_bps": 100_000_000u64, "max_instances": 4,
+        "backends": [{"ip": "10.1.0.1", "mac": "00:00:00:00:01:01"}]});
+    let (status, body) = call(&f, Method::POST, "/api/v1/services", Some(web)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let start = t0 + 100;
+    let event = json!({"name": "spring-sale", "start_secs": start, "end_secs": start + 3600,
+        "multiplier": 3.0,
+        "scope": {"kind": "pair", "src": H1.to_string(), "dst": "00:00:00:00:01:01"}});
+    let (status, body) = call(&f, Method::POST, "/api/v1/calendar", Some(event)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    // The pair's forecast carries the event once it is within the 12-step horizon: the
+    // service's demand (its senders' forecasts) with it, and the decision names it.
+    let mut bytes = 0;
+    let (at, reason) = drive(&f, t0, start, &mut bytes).expect("a scale-up before the event");
+    assert!(
+        (start - 13..start).contains(&at),
+        "asked at {at}, the event starts at {start}: {reason}"
+    );
+    assert!(
+        reason.contains("scaled up ahead of event `spring-sale`"),
+        "{reason}"
     );
 }

@@ -194,6 +194,15 @@ async fn the_demo_dashboard_in_headless_chromium() {
     )
     .await
     .expect("the tenant pools listed");
+    // And their tenants, each with its service.
+    page.wait_for(
+        "document.querySelectorAll('#tenants tbody tr').length === 3 && \
+         [...document.querySelectorAll('#tenants tbody tr')] \
+           .every((tr) => tr.children[2].textContent.length > 1)",
+        wait,
+    )
+    .await
+    .expect("the tenants listed");
 
     // Nothing drawn is cut at the drawing's edge, wide or narrow.
     for (width, height) in [(1280, 1600), (420, 900)] {
