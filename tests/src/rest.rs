@@ -33,7 +33,8 @@ pub const H2: &str = "00:00:00:00:00:02";
 /// s1 -> s2 over s1:1.
 pub const HOT_LINK: &str = "of:0000000000000001:1,of:0000000000000002:1";
 
-fn port(no: u32) -> Port {
+/// Port `no` of a switch: up, named `p<no>`, 1 Gb/s.
+pub fn port(no: u32) -> Port {
     Port {
         no: PortNo(no),
         name: format!("p{no}"),
@@ -43,7 +44,8 @@ fn port(no: u32) -> Port {
     }
 }
 
-fn at(d: u64, p: u32) -> PortRef {
+/// Port `p` of OpenFlow switch `d`.
+pub fn at(d: u64, p: u32) -> PortRef {
     PortRef::new(DeviceId::openflow(d), PortNo(p))
 }
 

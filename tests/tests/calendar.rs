@@ -9,14 +9,13 @@ use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use axum::body::Body;
-use axum::http::{header, Method, Request, StatusCode};
+use axum::http::{Method, StatusCode};
 use prescient::core::{CoreConfig, SeriesKey, SharedCore};
-use prescient::northbound::{router, ApiConfig, ApiState};
+use prescient::northbound::{ApiConfig, ApiState};
 use prescient::services::HookKind;
-use prescient_topology::{DeviceId, FlowKey, MacAddr, Port, PortNo, PortRef, Timestamp};
+use prescient_tests::rest::{at, port, request, send};
+use prescient_topology::{DeviceId, FlowKey, MacAddr, Timestamp};
 use serde_json::{json, Value};
-use tower::ServiceExt;
 
 const TOKEN: &str = "cal-token";
 const H1: MacAddr = MacAddr([0, 0, 0, 0, 0, 1]);
@@ -27,20 +26,6 @@ const TODAY: u64 = 20_000 * DAY;
 /// Tomorrow 18:00.
 const EVENT_START: u64 = TODAY + DAY + 18 * 3600;
 const LEAD: u64 = 1800;
-
-fn port(no: u32) -> Port {
-    Port {
-        no: PortNo(no),
-        name: format!("p{no}"),
-        mac: MacAddr([2, 0, 0, 0, 0, no as u8]),
-        up: true,
-        reported_speed_bps: Some(1_000_000_000),
-    }
-}
-
-fn at(d: u64, p: u32) -> PortRef {
-    PortRef::new(DeviceId::openflow(d), PortNo(p))
-}
 
 struct Fixture {
     core: Arc<SharedCore>,
@@ -85,31 +70,9 @@ fn fixture(now: u64) -> Fixture {
 }
 
 async fn call(f: &Fixture, method: Method, uri: &str, body: Option<Value>) -> (StatusCode, Value) {
-    let mut req = Request::builder()
-        .method(method)
-        .uri(uri)
-        .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"));
-    if body.is_some() {
-        req = req.header(header::CONTENT_TYPE, "application/json");
-    }
-    let req = req
-        .body(
-            body.map(|b| Body::from(b.to_string()))
-                .unwrap_or_else(Body::empty),
-        )
-        .expect("request");
-    let resp = router(f.state.clone())
-        .oneshot(req)
-        .await
-        .expect("infallible");
-    let status = resp.status();
-    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 24)
-        .await
-        .expect("body");
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
+    let body = body.map(|b| b.to_string());
+    let r = send(&f.state, request(method, uri, body.as_deref(), Some(TOKEN))).await;
+    (r.status, r.body)
 }
 
 /// Ticks from `from` to `to` (seconds) with 30 Mb/s from h1 to b1 (under a third of the one

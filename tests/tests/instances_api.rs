@@ -7,26 +7,15 @@
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
-use axum::body::Body;
-use axum::http::{header, Method, Request, StatusCode};
+use axum::http::{Method, StatusCode};
 use prescient::core::{Action, ControllerEvent, CoreConfig, SharedCore};
-use prescient::northbound::{router, ApiConfig, ApiState};
+use prescient::northbound::{ApiConfig, ApiState};
 use prescient::services::AddressOp;
-use prescient_topology::{DeviceId, MacAddr, Port, PortNo, PortRef, Timestamp};
+use prescient_tests::rest::{port, request, send, Reply};
+use prescient_topology::{DeviceId, MacAddr, PortNo, PortRef, Timestamp};
 use serde_json::{json, Value};
-use tower::ServiceExt;
 
 const TOKEN: &str = "inst-token";
-
-fn port(no: u32) -> Port {
-    Port {
-        no: PortNo(no),
-        name: format!("p{no}"),
-        mac: MacAddr([2, 0, 0, 0, 0, no as u8]),
-        up: true,
-        reported_speed_bps: Some(1_000_000_000),
-    }
-}
 
 fn fixture() -> (Arc<SharedCore>, ApiState) {
     let core = SharedCore::with_clock(
@@ -54,12 +43,6 @@ fn fixture() -> (Arc<SharedCore>, ApiState) {
     (core, state)
 }
 
-struct Reply {
-    status: StatusCode,
-    body: Value,
-    text: String,
-}
-
 async fn call(
     state: &ApiState,
     method: Method,
@@ -67,35 +50,13 @@ async fn call(
     body: Option<Value>,
     key: Option<&str>,
 ) -> Reply {
-    let mut req = Request::builder()
-        .method(method)
-        .uri(uri)
-        .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"));
-    if body.is_some() {
-        req = req.header(header::CONTENT_TYPE, "application/json");
-    }
+    let body = body.map(|b| b.to_string());
+    let mut req = request(method, uri, body.as_deref(), Some(TOKEN));
     if let Some(k) = key {
-        req = req.header("Idempotency-Key", k);
+        req.headers_mut()
+            .insert("Idempotency-Key", k.parse().expect("a header value"));
     }
-    let req = req
-        .body(
-            body.map(|b| Body::from(b.to_string()))
-                .unwrap_or_else(Body::empty),
-        )
-        .expect("request");
-    let resp = router(state.clone())
-        .oneshot(req)
-        .await
-        .expect("infallible");
-    let status = resp.status();
-    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 24)
-        .await
-        .expect("body");
-    Reply {
-        status,
-        body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        text: String::from_utf8_lossy(&bytes).to_string(),
-    }
+    send(state, req).await
 }
 
 async fn create(state: &ApiState, name: &str, vip: &str, pool: &str, tenant: &str) {

@@ -7,31 +7,16 @@ use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use axum::body::Body;
-use axum::http::{header, Method, Request, StatusCode};
+use axum::http::{Method, StatusCode};
 use prescient::core::{Action, CoreConfig, SharedCore};
-use prescient::northbound::{router, ApiConfig, ApiState};
-use prescient_topology::{DeviceId, FlowKey, MacAddr, Port, PortNo, PortRef, Timestamp};
+use prescient::northbound::{ApiConfig, ApiState};
+use prescient_tests::rest::{at, port, request, send, Reply};
+use prescient_topology::{DeviceId, FlowKey, MacAddr, Timestamp};
 use serde_json::{json, Value};
-use tower::ServiceExt;
 
 const TOKEN: &str = "svc-token";
 const H1: MacAddr = MacAddr([0, 0, 0, 0, 0, 1]);
 const B1: MacAddr = MacAddr([0, 0, 0, 0, 1, 1]);
-
-fn port(no: u32) -> Port {
-    Port {
-        no: PortNo(no),
-        name: format!("p{no}"),
-        mac: MacAddr([2, 0, 0, 0, 0, no as u8]),
-        up: true,
-        reported_speed_bps: Some(1_000_000_000),
-    }
-}
-
-fn at(d: u64, p: u32) -> PortRef {
-    PortRef::new(DeviceId::openflow(d), PortNo(p))
-}
 
 struct Fixture {
     core: Arc<SharedCore>,
@@ -100,40 +85,10 @@ fn drive(f: &mut Fixture, from: u64, secs: u64, rate: f64) -> Vec<Action> {
     actions
 }
 
-struct Reply {
-    status: StatusCode,
-    body: Value,
-    text: String,
-}
-
 async fn call(f: &Fixture, method: Method, uri: &str, body: Option<Value>, auth: bool) -> Reply {
-    let mut req = Request::builder().method(method).uri(uri);
-    if body.is_some() {
-        req = req.header(header::CONTENT_TYPE, "application/json");
-    }
-    if auth {
-        req = req.header(header::AUTHORIZATION, format!("Bearer {TOKEN}"));
-    }
-    let req = req
-        .body(
-            body.map(|b| Body::from(b.to_string()))
-                .unwrap_or_else(Body::empty),
-        )
-        .expect("request");
-    let resp = router(f.state.clone())
-        .oneshot(req)
-        .await
-        .expect("infallible");
-    let status = resp.status();
-    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 24)
-        .await
-        .expect("body");
-    let text = String::from_utf8_lossy(&bytes).to_string();
-    Reply {
-        status,
-        body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        text,
-    }
+    let body = body.map(|b| b.to_string());
+    let req = request(method, uri, body.as_deref(), auth.then_some(TOKEN));
+    send(&f.state, req).await
 }
 
 fn web() -> Value {
