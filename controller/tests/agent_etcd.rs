@@ -1,6 +1,7 @@
 //! `prescient agent --etcd` against a real etcd (started by the test on the namespace's link,
 //! in a directory of its own): records written straight into etcd reach the interface of the
-//! namespace the agent runs in; needs root, like `agent_netns`.
+//! namespace the agent runs in; etcd gone, the agent names it, keeps what it programmed and
+//! retries; needs root, like `agent_netns`.
 
 mod agent_common;
 
@@ -71,5 +72,16 @@ async fn in_cluster_mode_the_agent_follows_its_tenants_prefix_in_etcd() {
         },
     )
     .await;
+
+    // etcd gone: named, retried with backoff; what is programmed stays.
+    let url = etcd.url.clone();
+    drop(etcd);
+    until("the agent to name the etcd it lost", Some(&agent), || {
+        let log = agent.log();
+        log.contains(&format!("etcd {url}"))
+            && log.contains("what is programmed stays; reconnecting")
+    })
+    .await;
+    assert!(ns.addresses().contains(&"10.1.0.4/32".to_string()));
     agent.stop().await;
 }
