@@ -1,7 +1,10 @@
 //! A minimal HTTP/1.1 client for tests against a running controller's REST API: one request per
-//! connection, JSON in and out.
+//! connection, JSON in and out (async), or a plain blocking GET for tests that run the demo on
+//! a thread of their own.
 
+use std::io::{Read, Write};
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use anyhow::Context;
 use serde_json::Value;
@@ -43,4 +46,29 @@ pub async fn get(addr: SocketAddr, path: &str) -> anyhow::Result<Value> {
     let (status, body) = request(addr, "GET", path, None, None).await?;
     anyhow::ensure!(status == 200, "GET {path}: {status} {body}");
     Ok(body)
+}
+
+/// A loopback address whose port was free when asked (for a server the test starts next).
+pub fn free_addr() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free loopback port")
+}
+
+/// A blocking `GET path` on its own connection, waiting at most `timeout` for the reply: the
+/// status and the body, or `None` when nothing (or no HTTP) answered.
+pub fn get_blocking(addr: SocketAddr, path: &str, timeout: Duration) -> Option<(u16, String)> {
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(timeout)).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    let status = text.strip_prefix("HTTP/1.1 ")?.get(..3)?.parse().ok()?;
+    // axum answers small bodies with a content-length, so the body is the text after the head.
+    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    Some((status, body.to_string()))
 }

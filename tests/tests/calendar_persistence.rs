@@ -20,7 +20,6 @@ use prescient::store::{StoreConfig, StoreLocation};
 use prescient_tests::TempDir;
 use prescient_topology::{DeviceId, FlowKey, MacAddr, Timestamp};
 use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const TOKEN: &str = "persist-calendar";
 const A: MacAddr = MacAddr([2, 0, 0, 0, 0, 1]);
@@ -44,24 +43,9 @@ fn config(store: &Path) -> ServiceConfig {
 }
 
 async fn http(addr: SocketAddr, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-    let body = body.map(|b| b.to_string()).unwrap_or_default();
-    let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: prescient\r\nConnection: close\r\n\
-         Authorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
-    conn.write_all(request.as_bytes()).await.unwrap();
-    let mut reply = String::new();
-    conn.read_to_string(&mut reply).await.unwrap();
-    let status: u16 = reply
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("no status in {reply:?}"));
-    let (_, json) = reply.split_once("\r\n\r\n").unwrap_or_default();
-    (status, serde_json::from_str(json).unwrap_or(Value::Null))
+    prescient_tests::http::request(addr, method, path, Some(TOKEN), body.as_ref())
+        .await
+        .expect("the REST API answers")
 }
 
 /// `steps` ticks `interval` seconds apart from `from` (seconds): a -> b and b -> a both at

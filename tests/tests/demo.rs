@@ -12,6 +12,7 @@ use std::time::Duration;
 use prescient::cmd::demo::{run_report, Args};
 use prescient_sim::fabric::spread;
 use prescient_sim::topology::{Endpoint, SimTopology, TopologyKind};
+use prescient_tests::http::{free_addr, get_blocking};
 use prescient_topology::{DeviceId, LinkKey, PortNo, PortRef};
 
 /// Both directions of every Abilene link, named as the controller names devices: switch `i` is
@@ -41,7 +42,7 @@ fn abilene_links(p4: &[usize]) -> BTreeSet<LinkKey> {
 #[test]
 fn demo_comes_up_discovers_the_mixed_abilene_fabric_exactly_and_serves_the_topology() {
     let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
-    let http = free_port();
+    let http = free_addr();
     let args = Args {
         seconds: Some(6),
         interval: 1,
@@ -94,24 +95,9 @@ fn demo_comes_up_discovers_the_mixed_abilene_fabric_exactly_and_serves_the_topol
     assert!(report.http.is_some());
 }
 
-fn free_port() -> SocketAddr {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap()
-}
-
 /// A minimal HTTP/1.1 GET (the body of a 200 answer).
 fn get(addr: SocketAddr, path: &str) -> String {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut text = String::new();
-    s.read_to_string(&mut text).unwrap();
-    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
-    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-    // axum answers small bodies with a content-length, so the body is plain JSON.
-    body.to_string()
+    let (status, body) = get_blocking(addr, path, Duration::from_secs(60)).expect("an answer");
+    assert_eq!(status, 200, "{body}");
+    body
 }

@@ -10,30 +10,18 @@
 mod cdp;
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use prescient::cmd::demo::{run_report, Args};
+use prescient_tests::artefact_dir;
+use prescient_tests::http::{free_addr, get_blocking};
 use serde_json::{json, Value};
-
-fn free_port() -> SocketAddr {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap()
-}
 
 /// The JSON body of `GET path`, or `None` when the server is not answering yet.
 fn get_json(addr: SocketAddr, path: &str) -> Option<Value> {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(addr).ok()?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut text = String::new();
-    s.read_to_string(&mut text).ok()?;
-    let body = text.split_once("\r\n\r\n")?.1;
-    serde_json::from_str(body).ok()
+    let (_, body) = get_blocking(addr, path, Duration::from_secs(60))?;
+    serde_json::from_str(&body).ok()
 }
 
 /// `POST path` with a JSON body and the demo's token; the status code.
@@ -57,12 +45,6 @@ fn post_json(addr: SocketAddr, path: &str, body: &Value) -> Option<u16> {
     let mut text = String::new();
     s.read_to_string(&mut text).ok()?;
     text.split_whitespace().nth(1)?.parse().ok()
-}
-
-fn artefact_dir() -> PathBuf {
-    std::env::var_os("PRESCIENT_ARTEFACT_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-artefacts"))
 }
 
 /// Finds a link with a forecast halo and a point on it that a click really lands on (another
@@ -117,7 +99,7 @@ async fn the_demo_dashboard_in_headless_chromium() {
         eprintln!("SKIPPED: {} is not installed", cdp::CHROMIUM);
         return;
     }
-    let http = free_port();
+    let http = free_addr();
     let args = Args {
         seconds: Some(30),
         interval: 1,

@@ -10,26 +10,13 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use prescient::cmd::demo::{run_report, Args};
-
-fn free_port() -> SocketAddr {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap()
-}
+use prescient_tests::http::{free_addr, get_blocking};
 
 /// The body of `GET path`, whatever the status (the caller checks the text).
 fn get(addr: SocketAddr, path: &str) -> String {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut text = String::new();
-    s.read_to_string(&mut text).unwrap();
-    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
-    text.split_once("\r\n\r\n")
-        .map_or(String::new(), |(_, b)| b.to_string())
+    let (status, body) = get_blocking(addr, path, Duration::from_secs(60)).expect("an answer");
+    assert_eq!(status, 200, "{body}");
+    body
 }
 
 /// `name{labels}` -> value, for every sample line.
@@ -44,7 +31,7 @@ fn samples(text: &str) -> BTreeMap<String, f64> {
 #[test]
 fn the_demo_reports_devices_rates_and_write_latency_per_protocol() {
     let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
-    let http = free_port();
+    let http = free_addr();
     let args = Args {
         seconds: Some(7),
         interval: 1,

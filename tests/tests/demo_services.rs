@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use prescient::cmd::demo::{run_report, Args};
 use prescient_sim::topology::{SimTopology, TopologyKind};
 use prescient_sim::traffic::{TrafficConfig, TrafficModel};
+use prescient_tests::http::{free_addr, get_blocking};
 use prescient_topology::MacAddr;
 use serde_json::Value;
 
@@ -59,7 +60,7 @@ fn the_demo_shows_hosts_pair_forecasts_services_and_the_hook_loop_through_its_ap
             )
         })
         .collect();
-    let http = free_port();
+    let http = free_addr();
     let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
     let seconds = 40;
     let args = Args {
@@ -162,27 +163,12 @@ fn observe(http: SocketAddr, pairs: &[(String, String)], seen: &mut Seen) {
     }
 }
 
-fn free_port() -> SocketAddr {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap()
-}
-
 /// A minimal HTTP/1.1 GET: the JSON body of a 200 answer, None for anything else (the demo
 /// may not be up yet, a pair may have no samples yet).
 fn get(addr: SocketAddr, path: &str) -> Option<Value> {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(addr).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut text = String::new();
-    s.read_to_string(&mut text).ok()?;
-    if !text.starts_with("HTTP/1.1 200") {
+    let (status, body) = get_blocking(addr, path, Duration::from_secs(5))?;
+    if status != 200 {
         return None;
     }
-    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-    serde_json::from_str(body).ok()
+    serde_json::from_str(&body).ok()
 }
