@@ -1,9 +1,11 @@
 //! Shared helpers for the workspace integration tests: private Open vSwitch instances, root checks,
 //! waiting for conditions without fixed sleeps, temporary directories and test artefacts, the
-//! REST API in process ([`rest`]), the emulated P4Runtime fabric under a controller ([`p4sim`]).
+//! REST API in process ([`rest`]), the emulated P4Runtime fabric under a controller ([`p4sim`]),
+//! a webhook orchestrator ([`hooks`]).
 
 pub mod bmv2;
 pub mod etcd;
+pub mod hooks;
 pub mod http;
 pub mod mininet;
 pub mod ovs;

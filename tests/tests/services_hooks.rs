@@ -6,52 +6,21 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::routing::post;
-use axum::Router;
 use prescient::config::Config;
 use prescient::core::Rule;
 use prescient::service::Service;
+use prescient_tests::hooks::webhook;
 use prescient_tests::wait_for;
 use prescient_topology::{DeviceId, FlowKey, MacAddr};
 
 const WAIT: Duration = Duration::from_secs(40);
 
-type Seen = Arc<Mutex<Vec<(String, serde_json::Value)>>>;
-
-/// A webhook that answers 503 to its first call and 200 after; records key and body.
-async fn orchestrator() -> (String, Seen) {
-    let seen: Seen = Arc::default();
-    async fn hook(State(s): State<Seen>, h: HeaderMap, body: axum::body::Bytes) -> StatusCode {
-        let mut g = s.lock().unwrap();
-        let key = h
-            .get("idempotency-key")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_string();
-        g.push((key, serde_json::from_slice(&body).unwrap_or_default()));
-        if g.len() == 1 {
-            StatusCode::SERVICE_UNAVAILABLE
-        } else {
-            StatusCode::OK
-        }
-    }
-    let app = Router::new()
-        .route("/scale", post(hook))
-        .with_state(seen.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (format!("http://{addr}/scale"), seen)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn predicted_growth_reaches_the_orchestrator_through_the_configured_webhook() {
-    let (url, seen) = orchestrator().await;
+    // The orchestrator is down for the first attempt.
+    let (url, seen) = webhook(1).await.unwrap();
     let text = format!(
         r#"
 [openflow]
