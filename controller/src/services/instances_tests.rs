@@ -87,6 +87,35 @@ fn a_shadow_is_pre_assigned_then_dynamic_then_409_naming_the_pool() {
 }
 
 #[test]
+fn a_shadow_preempted_by_a_higher_tier_meanwhile_falls_back_to_a_dynamic_address() {
+    let mut s = registry();
+    let snap = Snapshot::empty();
+    let pool = s.pools.get_mut(spec("web", 10, 2).pool).expect("pool");
+    // batch (tier 0) reserved two shadows; the pool then fills up and web (tier 2) takes them.
+    pool.reserve_shadows("batch", 0, 2, t(2));
+    pool.reserve_shadows("web", 2, 4, t(3));
+    let taken = pool.reserve_shadows("web", 2, 2, t(4));
+    assert_eq!(taken.preempted.len(), 2, "{taken:?}");
+    assert!(s.view("batch").is_some_and(|v| v.shadows.is_empty()));
+    // The pool is all web's shadows now: batch's instance has nothing to fall back on.
+    let err = s
+        .pre_assign("batch", key(1), t(5), &snap)
+        .expect_err("exhausted");
+    assert!(err.to_string().contains("10.1.0.0/29"), "{err}");
+    // One of web's shadows goes back to the pool: batch falls back to it, dynamically.
+    let pool = s.pools.get_mut(spec("web", 10, 2).pool).expect("pool");
+    assert!(pool.release("web", Ipv4Addr::new(10, 1, 0, 6)));
+    let (got, draft) = s
+        .pre_assign("batch", key(1), t(7), &snap)
+        .expect("fallback");
+    assert_eq!(
+        (got.ip, got.kind),
+        (Ipv4Addr::new(10, 1, 0, 6), LeaseKind::Dynamic)
+    );
+    assert!(draft.is_some_and(|d| d.reason.contains("dynamic allocation")));
+}
+
+#[test]
 fn up_down_and_release_keep_the_address_with_the_service() {
     let mut s = registry();
     let snap = Snapshot::empty();
