@@ -4,6 +4,7 @@
 //! a webhook orchestrator ([`hooks`]).
 
 pub mod bmv2;
+pub mod controller;
 pub mod etcd;
 pub mod hooks;
 pub mod http;

@@ -44,9 +44,7 @@ pub async fn controller(
     ports: u32,
     tune: impl FnOnce(&mut ServiceConfig),
 ) -> Service {
-    let mut config = ServiceConfig::new("127.0.0.1:0".parse().expect("an address"), None);
-    config.core.topology.discovery.probe_interval = Duration::from_millis(300);
-    config.core.topology.discovery.link_timeout = Duration::from_secs(2);
+    let mut config = crate::controller::config("127.0.0.1:0".parse().expect("an address"), None);
     let p4info = prescient_p4info().expect("the embedded P4Info");
     config.p4 = network
         .device_ids()

@@ -14,7 +14,7 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use prescient::core::SeriesKey;
-use prescient::service::{Service, ServiceConfig};
+use prescient::service::Service;
 use prescient_southbound::p4runtime::pipeconf::names;
 use prescient_tests::bmv2::{lab_toolchain, Lab, SwitchOptions};
 use prescient_tests::wait_for;
@@ -31,8 +31,7 @@ fn end(device: u64, port: u32) -> PortRef {
 }
 
 async fn controller(lab: &Lab) -> Service {
-    let mut config = ServiceConfig::new("127.0.0.1:0".parse().unwrap(), None);
-    config.core.topology.discovery.probe_interval = Duration::from_millis(300);
+    let mut config = prescient_tests::controller::config("127.0.0.1:0".parse().unwrap(), None);
     config.core.topology.discovery.link_timeout = Duration::from_secs(3);
     config.core.control_interval = Duration::from_millis(500);
     config.p4 = lab.targets();

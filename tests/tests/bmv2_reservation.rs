@@ -12,7 +12,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use prescient::core::{Endpoint, ReserveSpec};
-use prescient::service::{Service, ServiceConfig};
+use prescient::service::Service;
 use prescient_southbound::p4runtime::pipeconf::names;
 use prescient_tests::bmv2::{lab_toolchain, HostId, Lab, SwitchOptions};
 use prescient_tests::wait_for;
@@ -91,8 +91,7 @@ async fn reservation_holds_the_flow(test: &str, priority_queues: u8) {
     let h2 = lab.host(s2, Ipv4Addr::new(10, 0, 1, 2)).unwrap();
     lab.link(s1, s2).unwrap();
     lab.start().await.unwrap();
-    let mut config = ServiceConfig::new("127.0.0.1:0".parse().unwrap(), None);
-    config.core.topology.discovery.probe_interval = Duration::from_millis(300);
+    let mut config = prescient_tests::controller::config("127.0.0.1:0".parse().unwrap(), None);
     config.core.topology.discovery.link_timeout = Duration::from_secs(3);
     config.p4 = lab.targets();
     let service = Service::start(config).await.unwrap();

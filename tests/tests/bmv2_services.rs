@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use prescient::core::records::BackendTarget;
 use prescient::core::Action;
-use prescient::service::{Service, ServiceConfig};
+use prescient::service::Service;
 use prescient_southbound::p4runtime::pipeconf::names;
 use prescient_tests::bmv2::{lab_toolchain, HostId, Lab, SwitchOptions};
 use prescient_tests::wait_for;
@@ -98,8 +98,7 @@ async fn bmv2_vip_is_served_by_three_backends_and_survives_losing_one() {
         .collect();
     lab.link(s1, s2).unwrap();
     lab.start().await.unwrap();
-    let mut config = ServiceConfig::new("127.0.0.1:0".parse().unwrap(), None);
-    config.core.topology.discovery.probe_interval = Duration::from_millis(300);
+    let mut config = prescient_tests::controller::config("127.0.0.1:0".parse().unwrap(), None);
     config.core.topology.discovery.link_timeout = Duration::from_secs(3);
     config.p4 = lab.targets();
     let service = Service::start(config).await.unwrap();

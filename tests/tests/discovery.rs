@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use prescient::service::{Service, ServiceConfig};
+use prescient::service::Service;
 use prescient_sim::openflow::{SimHandle, SimNetwork, SimOptions};
 use prescient_sim::topology::{SimTopology, TopologyKind};
 use prescient_sim::traffic::TrafficConfig;
@@ -17,9 +17,7 @@ use prescient_topology::{DeviceId, LinkKey, PortNo, PortRef};
 const WAIT: Duration = Duration::from_secs(40);
 
 async fn controller() -> Service {
-    let mut config = ServiceConfig::new("127.0.0.1:0".parse().unwrap(), None);
-    config.core.topology.discovery.probe_interval = Duration::from_millis(300);
-    config.core.topology.discovery.link_timeout = Duration::from_secs(2);
+    let mut config = prescient_tests::controller::config("127.0.0.1:0".parse().unwrap(), None);
     config.stats_interval = Some(Duration::from_millis(500));
     Service::start(config).await.unwrap()
 }

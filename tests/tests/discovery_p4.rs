@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use prescient::driver::p4runtime::{prescient_p4info, P4Target};
-use prescient::service::{Service, ServiceConfig};
+use prescient::service::Service;
 use prescient_sim::fabric::{MixedFabric, SwitchProtocol};
 use prescient_sim::openflow::SimOptions;
 use prescient_sim::p4rt::{serve_listener, P4SimNetwork};
@@ -62,9 +62,7 @@ async fn start(
         let _ = serving.await;
     });
 
-    let mut config = ServiceConfig::new("127.0.0.1:0".parse().unwrap(), None);
-    config.core.topology.discovery.probe_interval = Duration::from_millis(300);
-    config.core.topology.discovery.link_timeout = Duration::from_secs(2);
+    let mut config = prescient_tests::controller::config("127.0.0.1:0".parse().unwrap(), None);
     let p4info = prescient_p4info().unwrap();
     config.p4 = network
         .device_ids()
@@ -221,9 +219,7 @@ async fn controller_discovers_cables_between_openflow_and_p4runtime_and_follows_
         fabric.p4_network(),
         stop_sim.clone(),
     ));
-    let mut config = ServiceConfig::new("127.0.0.1:0".parse().unwrap(), None);
-    config.core.topology.discovery.probe_interval = Duration::from_millis(300);
-    config.core.topology.discovery.link_timeout = Duration::from_secs(2);
+    let mut config = prescient_tests::controller::config("127.0.0.1:0".parse().unwrap(), None);
     let p4info = prescient_p4info().unwrap();
     config.p4 = fabric
         .p4_devices()

@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use prescient::northbound::ApiConfig;
-use prescient::service::{Service, ServiceConfig};
+use prescient::service::Service;
 use prescient_sim::openflow::{SimNetwork, SimOptions};
 use prescient_sim::topology::{SimTopology, TopologyKind};
 use prescient_sim::traffic::TrafficConfig;
@@ -58,12 +58,10 @@ fn mac_text(mac: [u8; 6]) -> String {
 async fn a_steady_pair_gets_a_forecast_reservation_with_meters_on_the_switches() {
     let topo = SimTopology::generate(TopologyKind::Linear(2)).unwrap();
     let (h1, h2) = (topo.hosts[0].clone(), topo.hosts[1].clone());
-    let mut config = ServiceConfig::new(
+    let mut config = prescient_tests::controller::config(
         "127.0.0.1:0".parse().unwrap(),
         Some("127.0.0.1:0".parse().unwrap()),
     );
-    config.core.topology.discovery.probe_interval = Duration::from_millis(300);
-    config.core.topology.discovery.link_timeout = Duration::from_secs(2);
     config.core.control_interval = Duration::from_millis(200);
     config.stats_interval = Some(Duration::from_millis(200));
     config.core.planning.reserve_min_bps = 100_000;

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use prescient::core::{Endpoint, ReserveSpec};
 use prescient::driver::p4runtime::{prescient_p4info, P4Target};
-use prescient::service::{Service, ServiceConfig};
+use prescient::service::Service;
 use prescient_sim::p4rt::{serve_listener, udp_frame, P4SimNetwork};
 use prescient_southbound::p4runtime::pipeconf::names;
 use prescient_tests::p4sim::{
@@ -347,9 +347,7 @@ async fn hosts_on_either_protocol_resolve_and_reach_each_other_across_a_mixed_fa
     let address = listener.local_addr().unwrap().to_string();
     let stop_sim = CancellationToken::new();
     let server = tokio::spawn(serve_listener(listener, p4net.clone(), stop_sim.clone()));
-    let mut config = ServiceConfig::new("127.0.0.1:0".parse().unwrap(), None);
-    config.core.topology.discovery.probe_interval = Duration::from_millis(300);
-    config.core.topology.discovery.link_timeout = Duration::from_secs(2);
+    let mut config = prescient_tests::controller::config("127.0.0.1:0".parse().unwrap(), None);
     let p4info = prescient_p4info().unwrap();
     config.p4 = fabric
         .p4_devices()

@@ -25,9 +25,8 @@ const WAIT: Duration = Duration::from_secs(40);
 const TOKEN: &str = "persist-me";
 
 fn config(openflow: SocketAddr, store: &Path) -> ServiceConfig {
-    let mut config = ServiceConfig::new(openflow, Some("127.0.0.1:0".parse().unwrap()));
-    config.core.topology.discovery.probe_interval = Duration::from_millis(300);
-    config.core.topology.discovery.link_timeout = Duration::from_secs(2);
+    let mut config =
+        prescient_tests::controller::config(openflow, Some("127.0.0.1:0".parse().unwrap()));
     config.stats_interval = Some(Duration::from_millis(500));
     config.api = ApiConfig {
         token: Some(TOKEN.to_string()),

@@ -8,7 +8,7 @@
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use prescient::service::{Service, ServiceConfig};
+use prescient::service::Service;
 use prescient::services::{Backend, ServiceSpec, ServicesConfig};
 use prescient_sim::openflow::packet::{arp_request, udp_packet};
 use prescient_sim::openflow::{SimNetwork, SimOptions};
@@ -29,9 +29,7 @@ const SERVICE_PRIORITY: u16 = 61_000;
 async fn the_vip_reaches_its_backend_and_replies_come_from_the_vip() {
     let topo = SimTopology::generate(TopologyKind::Linear(2)).unwrap();
     let (h1, h2) = (topo.hosts[0].clone(), topo.hosts[1].clone());
-    let mut config = ServiceConfig::new("127.0.0.1:0".parse().unwrap(), None);
-    config.core.topology.discovery.probe_interval = Duration::from_millis(300);
-    config.core.topology.discovery.link_timeout = Duration::from_secs(2);
+    let mut config = prescient_tests::controller::config("127.0.0.1:0".parse().unwrap(), None);
     config.core.control_interval = Duration::from_millis(200);
     config.services = ServicesConfig {
         services: vec![ServiceSpec {

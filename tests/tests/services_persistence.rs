@@ -36,9 +36,8 @@ const VIP_MAC: [u8; 6] = [0x02, 0x50, 100, 64, 0, 1];
 const GHOST_MAC: &str = "02:00:00:00:99:99";
 
 fn config(openflow: SocketAddr, store: &Path) -> ServiceConfig {
-    let mut config = ServiceConfig::new(openflow, Some("127.0.0.1:0".parse().unwrap()));
-    config.core.topology.discovery.probe_interval = Duration::from_millis(300);
-    config.core.topology.discovery.link_timeout = Duration::from_secs(2);
+    let mut config =
+        prescient_tests::controller::config(openflow, Some("127.0.0.1:0".parse().unwrap()));
     config.core.control_interval = Duration::from_millis(200);
     config.api = ApiConfig {
         token: Some(TOKEN.to_string()),
