@@ -9,18 +9,17 @@ use std::time::Duration;
 
 use prescient::driver::p4runtime::{prescient_p4info, P4Target};
 use prescient::service::{Service, ServiceConfig};
+use prescient_sim::fabric::MixedFabric;
 use prescient_sim::p4rt::{serve_listener, P4SimNetwork};
 use prescient_southbound::p4runtime::pipeconf::names;
 use prescient_southbound::p4runtime::proto::p4::v1 as p4;
 use tokio_util::sync::CancellationToken;
 
-/// Serves `network` on a free port and starts the controller driving every device, each with
-/// ports 1..=`ports`.
-pub async fn start(
+/// Serves `network` over gRPC on a free loopback port until the token is cancelled: the
+/// address, the token and the server task.
+pub async fn serve(
     network: Arc<P4SimNetwork>,
-    ports: u32,
-    tune: impl FnOnce(&mut ServiceConfig),
-) -> (Service, CancellationToken, tokio::task::JoinHandle<()>) {
+) -> (String, CancellationToken, tokio::task::JoinHandle<()>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("binding a free port");
@@ -29,11 +28,38 @@ pub async fn start(
         .expect("the bound address")
         .to_string();
     let stop_sim = CancellationToken::new();
-    let serving = serve_listener(listener, network.clone(), stop_sim.clone());
+    let serving = serve_listener(listener, network, stop_sim.clone());
     let server = tokio::spawn(async move {
         let _ = serving.await;
     });
+    (address, stop_sim, server)
+}
+
+/// Serves `network` on a free port and starts the controller driving every device, each with
+/// ports 1..=`ports`.
+pub async fn start(
+    network: Arc<P4SimNetwork>,
+    ports: u32,
+    tune: impl FnOnce(&mut ServiceConfig),
+) -> (Service, CancellationToken, tokio::task::JoinHandle<()>) {
+    let (address, stop_sim, server) = serve(network.clone()).await;
     let service = controller(&address, &network, ports, tune).await;
+    (service, stop_sim, server)
+}
+
+/// Serves the P4Runtime switches of a mixed fabric and starts the controller driving them; the
+/// fabric's OpenFlow switches connect once it is spawned at the controller's OpenFlow address.
+pub async fn start_mixed(
+    fabric: &MixedFabric,
+    tune: impl FnOnce(&mut ServiceConfig),
+) -> (Service, CancellationToken, tokio::task::JoinHandle<()>) {
+    let (address, stop_sim, server) = serve(fabric.p4_network()).await;
+    let devices = fabric
+        .p4_devices()
+        .into_iter()
+        .map(|d| (d.device_id, d.ports))
+        .collect();
+    let service = controller_of(&address, devices, tune).await;
     (service, stop_sim, server)
 }
 
@@ -44,19 +70,27 @@ pub async fn controller(
     ports: u32,
     tune: impl FnOnce(&mut ServiceConfig),
 ) -> Service {
-    let mut config = crate::controller::config("127.0.0.1:0".parse().expect("an address"), None);
-    let p4info = prescient_p4info().expect("the embedded P4Info");
-    config.p4 = network
+    let devices = network
         .device_ids()
         .into_iter()
-        .map(|device_id| P4Target {
+        .map(|id| (id, (1..=ports).collect()))
+        .collect();
+    controller_of(address, devices, tune).await
+}
+
+/// A controller driving `devices` (device id, ports) running prescient.p4, served at `address`.
+pub async fn controller_of(
+    address: &str,
+    devices: Vec<(u64, Vec<u32>)>,
+    tune: impl FnOnce(&mut ServiceConfig),
+) -> Service {
+    let mut config = crate::controller::config("127.0.0.1:0".parse().expect("an address"), None);
+    let p4info = prescient_p4info().expect("the embedded P4Info");
+    config.p4 = devices
+        .into_iter()
+        .map(|(device_id, ports)| P4Target {
             stats_interval: Duration::from_millis(500),
-            ..P4Target::running_prescient(
-                address.to_string(),
-                device_id,
-                (1..=ports).collect(),
-                p4info.clone(),
-            )
+            ..P4Target::running_prescient(address.to_string(), device_id, ports, p4info.clone())
         })
         .collect();
     tune(&mut config);

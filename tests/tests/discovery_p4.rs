@@ -11,16 +11,14 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use prescient::driver::p4runtime::{prescient_p4info, P4Target};
-use prescient::service::Service;
 use prescient_sim::fabric::{MixedFabric, SwitchProtocol};
 use prescient_sim::openflow::SimOptions;
-use prescient_sim::p4rt::{serve_listener, P4SimNetwork};
+use prescient_sim::p4rt::P4SimNetwork;
 use prescient_sim::topology::{Endpoint, SimTopology, TopologyKind};
 use prescient_southbound::openflow::wire::DatapathId;
+use prescient_tests::p4sim::{start, start_mixed};
 use prescient_tests::wait_for;
 use prescient_topology::{DeviceId, LinkKey, PortNo, PortRef};
-use tokio_util::sync::CancellationToken;
 
 const WAIT: Duration = Duration::from_secs(40);
 
@@ -48,45 +46,12 @@ fn expected_links(network: &P4SimNetwork) -> BTreeSet<LinkKey> {
         .collect()
 }
 
-/// Serves `network` on a free port and starts the controller driving every device, each with
-/// ports 1..=`ports`.
-async fn start(
-    network: Arc<P4SimNetwork>,
-    ports: u32,
-) -> (Service, CancellationToken, tokio::task::JoinHandle<()>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap().to_string();
-    let stop_sim = CancellationToken::new();
-    let serving = serve_listener(listener, network.clone(), stop_sim.clone());
-    let server = tokio::spawn(async move {
-        let _ = serving.await;
-    });
-
-    let mut config = prescient_tests::controller::config("127.0.0.1:0".parse().unwrap(), None);
-    let p4info = prescient_p4info().unwrap();
-    config.p4 = network
-        .device_ids()
-        .into_iter()
-        .map(|device_id| P4Target {
-            stats_interval: Duration::from_millis(500),
-            ..P4Target::running_prescient(
-                address.clone(),
-                device_id,
-                (1..=ports).collect(),
-                p4info.clone(),
-            )
-        })
-        .collect();
-    let service = Service::start(config).await.unwrap();
-    (service, stop_sim, server)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn controller_discovers_a_p4runtime_ring_and_follows_a_device_restart() {
     let network = Arc::new(P4SimNetwork::ring(4).unwrap());
     let expected = expected_links(&network);
     assert_eq!(expected.len(), 8);
-    let (service, stop_sim, server) = start(network.clone(), 2).await;
+    let (service, stop_sim, server) = start(network.clone(), 2, |_| {}).await;
 
     let links =
         || -> BTreeSet<LinkKey> { service.core().snapshot().links().iter().copied().collect() };
@@ -157,7 +122,7 @@ async fn controller_discovers_a_p4runtime_fat_tree_exactly() {
     let network = Arc::new(fat_tree());
     let expected = expected_links(&network);
     assert_eq!(expected.len(), 2 * 32);
-    let (service, stop_sim, server) = start(network.clone(), 4).await;
+    let (service, stop_sim, server) = start(network.clone(), 4, |_| {}).await;
     let found = wait_for("the P4Runtime fat-tree discovered", WAIT, || {
         let l: BTreeSet<LinkKey> = service.core().snapshot().links().iter().copied().collect();
         (l.len() >= expected.len()).then_some(l)
@@ -211,25 +176,7 @@ async fn controller_discovers_cables_between_openflow_and_p4runtime_and_follows_
         .iter()
         .all(|l| l.src.device.protocol != l.dst.device.protocol));
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap().to_string();
-    let stop_sim = CancellationToken::new();
-    let server = tokio::spawn(serve_listener(
-        listener,
-        fabric.p4_network(),
-        stop_sim.clone(),
-    ));
-    let mut config = prescient_tests::controller::config("127.0.0.1:0".parse().unwrap(), None);
-    let p4info = prescient_p4info().unwrap();
-    config.p4 = fabric
-        .p4_devices()
-        .into_iter()
-        .map(|d| P4Target {
-            stats_interval: Duration::from_millis(500),
-            ..P4Target::running_prescient(address.clone(), d.device_id, d.ports, p4info.clone())
-        })
-        .collect();
-    let service = Service::start(config).await.unwrap();
+    let (service, stop_sim, server) = start_mixed(&fabric, |_| {}).await;
     let sim = fabric.spawn(service.openflow_addr());
 
     let links =

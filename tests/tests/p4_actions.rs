@@ -16,16 +16,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use prescient::core::{Endpoint, ReserveSpec};
-use prescient::driver::p4runtime::{prescient_p4info, P4Target};
-use prescient::service::Service;
-use prescient_sim::p4rt::{serve_listener, udp_frame, P4SimNetwork};
+use prescient_sim::p4rt::{udp_frame, P4SimNetwork};
 use prescient_southbound::p4runtime::pipeconf::names;
 use prescient_tests::p4sim::{
-    arp, controller, mac_u64, meters, read_table, routes, rx_packets, start,
+    arp, controller, mac_u64, meters, read_table, routes, rx_packets, serve, start, start_mixed,
 };
 use prescient_tests::wait_for;
 use prescient_topology::{MacAddr, Window};
-use tokio_util::sync::CancellationToken;
 
 const WAIT: Duration = Duration::from_secs(40);
 const H1: [u8; 6] = [2, 0, 0, 0, 0, 1];
@@ -343,21 +340,7 @@ async fn hosts_on_either_protocol_resolve_and_reach_each_other_across_a_mixed_fa
     assert_eq!((h1.attach.switch, h2.attach.switch), (0, 1));
     let fabric = MixedFabric::new(topo, &[1], SimOptions::default()).unwrap();
     let p4net = fabric.p4_network();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap().to_string();
-    let stop_sim = CancellationToken::new();
-    let server = tokio::spawn(serve_listener(listener, p4net.clone(), stop_sim.clone()));
-    let mut config = prescient_tests::controller::config("127.0.0.1:0".parse().unwrap(), None);
-    let p4info = prescient_p4info().unwrap();
-    config.p4 = fabric
-        .p4_devices()
-        .into_iter()
-        .map(|d| P4Target {
-            stats_interval: Duration::from_millis(500),
-            ..P4Target::running_prescient(address.clone(), d.device_id, d.ports, p4info.clone())
-        })
-        .collect();
-    let service = Service::start(config).await.unwrap();
+    let (service, stop_sim, server) = start_mixed(&fabric, |_| {}).await;
     let sim = fabric.spawn(service.openflow_addr());
     let core = service.core().clone();
     wait_for("the cable between the protocols discovered", WAIT, || {
@@ -448,10 +431,7 @@ async fn hosts_on_either_protocol_resolve_and_reach_each_other_across_a_mixed_fa
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_controller_deletes_what_its_predecessor_left_on_the_switches() {
     let network = Arc::new(P4SimNetwork::linear(2).unwrap());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap().to_string();
-    let stop_sim = CancellationToken::new();
-    let server = tokio::spawn(serve_listener(listener, network.clone(), stop_sim.clone()));
+    let (address, stop_sim, server) = serve(network.clone()).await;
 
     let first = controller(&address, &network, 3, |_| {}).await;
     let core = first.core().clone();
