@@ -31,6 +31,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::p4runtime::{P4Fleet, P4Inbox};
 
+mod clock;
 mod services;
 use crate::core::{Action, SharedCore};
 
@@ -83,6 +84,7 @@ pub async fn run(
         core,
         handle,
         blocked: BTreeMap::new(),
+        clocks: clock::SwitchClocks::default(),
         snapshot_version: None,
         p4: P4Fleet::new(p4_inboxes),
         cluster: config.cluster.clone(),
@@ -119,6 +121,8 @@ struct Driver {
     /// The P4Runtime devices' share of every action, and their probe queues.
     p4: P4Fleet,
     cluster: Option<Arc<crate::cluster::ClusterState>>,
+    /// Port counter samples on the switches' own clocks.
+    clocks: clock::SwitchClocks,
 }
 
 impl Driver {
@@ -157,6 +161,7 @@ impl Driver {
                 tracing::debug!(%dpid, %reason, "switch down");
                 // Its block rules are gone with the session; recompute them on the next change.
                 self.blocked.remove(&dpid);
+                self.clocks.forget_device(DeviceId::openflow(dpid.0));
                 self.core
                     .apply(|c| c.device_down(now, DeviceId::openflow(dpid.0)))
             }
@@ -207,14 +212,21 @@ impl Driver {
             SwitchEvent::PortStats { dpid, counters } => {
                 metrics.count_messages("port_stats", 1);
                 let device = DeviceId::openflow(dpid.0);
-                self.core.apply(|c| {
-                    for s in counters.iter().filter(|s| PortNo(s.number).is_physical()) {
+                let stamped: Vec<_> = counters
+                    .iter()
+                    .filter(|s| PortNo(s.number).is_physical())
+                    .map(|s| {
                         let port = PortRef {
                             device,
                             port: PortNo(s.number),
                         };
+                        (port, self.clocks.stamp(port, now, s.duration_ns), s)
+                    })
+                    .collect();
+                self.core.apply(|c| {
+                    for (port, at, s) in stamped {
                         c.port_counters(
-                            now,
+                            at,
                             port,
                             PortCounters {
                                 rx_bytes: s.rx_bytes,
