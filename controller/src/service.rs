@@ -337,7 +337,11 @@ fn restore(core: &SharedCore, config: &ServiceConfig) -> Result<Arc<Persister>, 
     if !events.is_empty() {
         tracing::info!("store {path}: {} scheduled event(s) restored", events.len());
     }
-    core.apply(|c| c.replace_calendar(events));
+    let next_event = store.load_next_event_id()?.unwrap_or(0);
+    core.apply(|c| {
+        c.replace_calendar(events);
+        c.skip_event_ids_below(next_event);
+    });
     let now = core.now();
     let services = core.apply(|c| c.restore_services(now, services));
     for (name, why) in &services.dropped {

@@ -2,7 +2,7 @@
 //! through the API (a pair-scoped x3, its hosts given by MAC) is listed again, with its id,
 //! after the whole controller (`Service` with a redb file, REST on TCP) restarts, and it still
 //! shapes that pair's forecast (x3 at the steps it covers, not before it, not for another
-//! pair); deleted, it stays gone after the next restart.
+//! pair); deleted, it stays gone after the next restart, and its id is not handed out again.
 //!
 //! The control loop is slowed to an hour so the test drives the core's ticks itself, at
 //! instants of its choosing (the event lies days ahead).
@@ -140,15 +140,15 @@ async fn a_scheduled_event_survives_a_restart_and_still_shapes_its_pairs_forecas
         );
     }
     assert!(ab.iter().any(|(at, _)| *at == start), "{ab:?}");
-    // Deleted: gone after the next restart too; the other one stays.
-    let id = created["id"].as_u64().unwrap();
+    // Deleted (the newest): gone after the next restart too; the other one stays.
+    let id = other["id"].as_u64().unwrap();
     let (status, _) = http(api, "DELETE", &format!("/api/v1/calendar/{id}"), None).await;
     assert_eq!(status, 200);
     second.shutdown().await;
     let third = Service::start(config(&store)).await.unwrap();
     let (_, list) = http(third.http_addr().unwrap(), "GET", "/api/v1/calendar", None).await;
-    assert_eq!(list, json!([other]));
-    // Numbering goes on after the highest kept id.
+    assert_eq!(list, json!([created]));
+    // Its id is not handed out again.
     let (status, next) = http(
         third.http_addr().unwrap(),
         "POST",

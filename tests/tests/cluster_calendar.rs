@@ -1,7 +1,8 @@
 //! Scheduled events in cluster mode, on a real etcd (started by the test on loopback ports of
 //! its own): an event created on the leader is under `/prescient/v1/calendar/<id>` in etcd,
 //! listed by a follower (its watch mirrors it into the follower's core), kept by a node started
-//! afresh on the same etcd after every node stopped; deleted, it leaves etcd and the follower.
+//! afresh on the same etcd after every node stopped; deleted, it leaves etcd and the follower,
+//! and its id is not handed out again by a node started afterwards.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -127,4 +128,20 @@ async fn a_scheduled_event_is_kept_in_etcd_mirrored_by_followers_and_survives_re
     lists(fapi, &json!([])).await;
     follower.shutdown().await;
     fresh.shutdown().await;
+    let last = Service::start(config(&etcd.url(), "cal-last"))
+        .await
+        .unwrap();
+    leads(&last).await;
+    let again = json!({"name": "later", "start_secs": 2_000_000_000u64,
+        "end_secs": 2_000_000_060u64, "multiplier": 2.0});
+    let (status, next) = http(
+        last.http_addr().unwrap(),
+        "POST",
+        "/api/v1/calendar",
+        Some(again),
+    )
+    .await;
+    assert_eq!(status, 201, "{next}");
+    assert!(next["id"].as_u64().unwrap() > id, "{next} reuses {id}");
+    last.shutdown().await;
 }

@@ -59,6 +59,8 @@ pub struct Listing {
     pub services: Vec<StoredService>,
     /// Scheduled events, by id.
     pub events: Vec<CalendarEvent>,
+    /// The id the next scheduled event gets (0: never written).
+    pub next_event: u64,
     /// Every record key with its mod revision.
     pub revisions: HashMap<String, i64>,
     /// The address records as published (key → JSON).
@@ -186,6 +188,7 @@ impl EtcdStore {
                 Some(Decoded::Reservation(r)) => listing.reservations.push(r),
                 Some(Decoded::Service(s)) => listing.services.push(s),
                 Some(Decoded::Event(e)) => listing.events.push(e),
+                Some(Decoded::NextEvent(n)) => listing.next_event = n,
                 None => {}
             }
         }
@@ -328,6 +331,8 @@ pub enum Decoded {
     Service(StoredService),
     /// A scheduled event.
     Event(CalendarEvent),
+    /// The id the next scheduled event gets.
+    NextEvent(u64),
 }
 
 /// Decodes a record; `None` for keys it does not keep in memory (address records).
@@ -347,6 +352,10 @@ pub fn decode(key: &str, value: &[u8]) -> Result<Option<Decoded>, String> {
             return Err(format!("stored under {name:?} but says {:?}", s.name));
         }
         return Ok(Some(Decoded::Service(s)));
+    }
+    if key == keys::NEXT_EVENT {
+        let n: u64 = serde_json::from_slice(value).map_err(|e| format!("not an event id: {e}"))?;
+        return Ok(Some(Decoded::NextEvent(n)));
     }
     if let Some(id) = key.strip_prefix(keys::CALENDAR) {
         let e: CalendarEvent =
@@ -376,5 +385,6 @@ fn encode(c: &StoreChange) -> Result<(String, Option<String>), String> {
         StoreChange::DeleteService(name) => (keys::service(name), None),
         StoreChange::PutEvent(e) => (keys::event(e.id), Some(json(serde_json::to_string(e))?)),
         StoreChange::DeleteEvent(id) => (keys::event(*id), None),
+        StoreChange::NextEventId(n) => (keys::NEXT_EVENT.to_string(), Some(n.to_string())),
     })
 }

@@ -5,6 +5,7 @@
 //! | `/prescient/v1/reservations/<id>` | a reservation, JSON ([`crate::store::StoredReservation`]) |
 //! | `/prescient/v1/services/<name>` | a service with its pool and leases, JSON ([`crate::store::StoredService`]) |
 //! | `/prescient/v1/calendar/<id>` | a scheduled event, JSON ([`crate::core::calendar::CalendarEvent`]) |
+//! | `/prescient/v1/calendar-next-id` | the id the next scheduled event gets (a number), so none is reused |
 //! | `/prescient/v1/address/<tenant>/<logical>/<physical>` | an address record, JSON ([`crate::services::AddressRecord`]), published by the leader with the services it derives from |
 //! | `/prescient/v1/election/<lease id, hex>` | a candidate ([`super::Member`]), on its lease; the lowest create revision leads, and that revision is the term |
 //! | `/prescient/v1/members/<name>` | every node that ever joined ([`super::Member`]) |
@@ -17,6 +18,8 @@ pub const RESERVATIONS: &str = "/prescient/v1/reservations/";
 pub const SERVICES: &str = "/prescient/v1/services/";
 /// Scheduled events, by id.
 pub const CALENDAR: &str = "/prescient/v1/calendar/";
+/// The id the next scheduled event gets.
+pub const NEXT_EVENT: &str = "/prescient/v1/calendar-next-id";
 /// Address records, by tenant then logical address.
 pub const ADDRESSES: &str = "/prescient/v1/address/";
 /// Election candidates, by lease.
@@ -59,5 +62,6 @@ pub fn is_record(key: &str) -> bool {
     key.starts_with(RESERVATIONS)
         || key.starts_with(SERVICES)
         || key.starts_with(CALENDAR)
+        || key == NEXT_EVENT
         || key.starts_with(ADDRESSES)
 }

@@ -33,6 +33,8 @@ pub struct Records {
     pub services: BTreeMap<String, StoredService>,
     /// Scheduled events, by id.
     pub events: BTreeMap<u64, CalendarEvent>,
+    /// The id the next scheduled event gets (0: never written).
+    pub next_event: u64,
     /// The revision they are at.
     pub revision: i64,
 }
@@ -47,6 +49,7 @@ impl Records {
                 .map(|s| (s.name.clone(), s.clone()))
                 .collect(),
             events: l.events.iter().map(|e| (e.id, e.clone())).collect(),
+            next_event: l.next_event,
             revision: l.revision,
         }
     }
@@ -106,7 +109,7 @@ impl Replica {
         mirror(&self.core, &records, self.grace, true);
         self.persister.rebase(
             listing.services.clone(),
-            listing.events.clone(),
+            (listing.events.clone(), listing.next_event),
             listing.addresses.clone(),
         );
         *lock(&self.records) = records;
@@ -223,6 +226,7 @@ impl Replica {
                             Some(Decoded::Event(e)) => {
                                 records.events.insert(e.id, e);
                             }
+                            Some(Decoded::NextEvent(n)) => records.next_event = n,
                             None => {}
                         }
                     }
@@ -339,6 +343,7 @@ pub fn mirror(core: &SharedCore, records: &Records, grace: Duration, fresh: bool
             }
         }
         c.replace_calendar(records.events.values().cloned());
+        c.skip_event_ids_below(records.next_event);
         // Mirrored from the store: nothing for the persister to write back.
         c.take_unsaved();
     });

@@ -14,8 +14,8 @@
 //!
 //! Invariants: an event ends after it starts; it has exactly one effect, a finite
 //! non-negative multiplier or an absolute demand; a recurring event repeats every `every`
-//! seconds (longer than the event); ids are not reused (after a restart, numbering continues
-//! after the highest event kept in the store).
+//! seconds (longer than the event); ids are never reused (the next one is kept in the state
+//! store beside the events).
 
 use std::time::Duration;
 

@@ -165,6 +165,16 @@ impl ControllerCore {
         self.calendar.insert(event.id, event);
     }
 
+    /// The id the next scheduled event gets.
+    pub fn next_event_id(&self) -> u64 {
+        self.next_event
+    }
+
+    /// Never gives an id below `next` again (ids the store says were handed out).
+    pub fn skip_event_ids_below(&mut self, next: u64) {
+        self.next_event = self.next_event.max(next);
+    }
+
     /// Makes the calendar hold exactly `events` (a follower mirroring the store).
     pub fn replace_calendar(
         &mut self,

@@ -4,7 +4,8 @@
 //!
 //! Tables: `reservations` (id → [`StoredReservation`] as JSON), `services` (name →
 //! [`StoredService`] as JSON, since schema 2), `calendar` (id → [`CalendarEvent`] as JSON, the
-//! REST API's form, since schema 3) and `meta` (`schema_version`).
+//! REST API's form, since schema 3) and `meta` (`schema_version`; `next_event_id`, the id the
+//! next scheduled event gets, once one was created).
 //! Invariants: a file written by a newer schema is refused, never rewritten; an older one is
 //! migrated in place in one transaction (1 → 2: the `services` table is added, empty; 2 → 3: the
 //! `calendar` table, empty); a file that is not
@@ -35,6 +36,8 @@ const SERVICES: TableDefinition<&str, &str> = TableDefinition::new("services");
 const CALENDAR: TableDefinition<u64, &str> = TableDefinition::new("calendar");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const VERSION_KEY: &str = "schema_version";
+/// The id the next scheduled event gets (in `meta`), so a deleted event's id is never reused.
+const NEXT_EVENT_KEY: &str = "next_event_id";
 
 /// Where the store lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -204,6 +207,8 @@ pub enum StoreChange {
     PutEvent(CalendarEvent),
     /// Remove a scheduled event, if present.
     DeleteEvent(u64),
+    /// The id the next scheduled event gets.
+    NextEventId(u64),
 }
 
 /// The store: one redb database.
@@ -433,6 +438,18 @@ impl Store {
         Ok(out)
     }
 
+    /// The id the next scheduled event gets, when one was ever written.
+    pub fn load_next_event_id(&self) -> Result<Option<u64>, StoreError> {
+        let op = "reading the next event id";
+        let read = self.db.begin_read().map_err(|e| self.io(op)(e.into()))?;
+        let meta = read.open_table(META).map_err(|e| self.io(op)(e.into()))?;
+        let next = meta
+            .get(NEXT_EVENT_KEY)
+            .map_err(|e| self.io(op)(e.into()))?
+            .map(|v| v.value());
+        Ok(next)
+    }
+
     /// Writes `changes` in one transaction, durable when this returns `Ok`.
     pub fn apply(&self, changes: &[StoreChange]) -> Result<(), StoreError> {
         if changes.is_empty() {
@@ -446,6 +463,7 @@ impl Store {
                 .map_err(|e| self.io(op)(e.into()))?;
             let mut services = tx.open_table(SERVICES).map_err(|e| self.io(op)(e.into()))?;
             let mut calendar = tx.open_table(CALENDAR).map_err(|e| self.io(op)(e.into()))?;
+            let mut meta = tx.open_table(META).map_err(|e| self.io(op)(e.into()))?;
             for c in changes {
                 match c {
                     StoreChange::Put(r) => {
@@ -490,6 +508,10 @@ impl Store {
                     }
                     StoreChange::DeleteEvent(id) => {
                         calendar.remove(*id).map_err(|e| self.io(op)(e.into()))?;
+                    }
+                    StoreChange::NextEventId(next) => {
+                        meta.insert(NEXT_EVENT_KEY, *next)
+                            .map_err(|e| self.io(op)(e.into()))?;
                     }
                 }
             }

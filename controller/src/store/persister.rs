@@ -42,6 +42,8 @@ struct State {
     services: BTreeMap<String, StoredService>,
     /// The scheduled events as last committed, by id.
     events: BTreeMap<u64, CalendarEvent>,
+    /// The next event id as last committed.
+    next_event: u64,
     /// Cluster mode: the address records as last published (etcd key → JSON).
     addresses: BTreeMap<String, String>,
 }
@@ -122,12 +124,14 @@ impl Persister {
             .into_iter()
             .map(|e| (e.id, e))
             .collect();
+        let next_event = store.load_next_event_id()?.unwrap_or(0);
         Ok(Arc::new(Persister {
             location: store.location().clone(),
             state: Mutex::new(State {
                 store: Some(Backend::Redb(store)),
                 services,
                 events,
+                next_event,
                 addresses: BTreeMap::new(),
             }),
         }))
@@ -143,6 +147,7 @@ impl Persister {
                 store: Some(Backend::Etcd(store)),
                 services: services.into_iter().map(|s| (s.name.clone(), s)).collect(),
                 events: BTreeMap::new(),
+                next_event: 0,
                 addresses: BTreeMap::new(),
             }),
         })
@@ -153,12 +158,13 @@ impl Persister {
     pub fn rebase(
         &self,
         services: Vec<StoredService>,
-        events: Vec<CalendarEvent>,
+        (events, next_event): (Vec<CalendarEvent>, u64),
         addresses: BTreeMap<String, String>,
     ) {
         let mut state = lock(&self.state);
         state.services = services.into_iter().map(|s| (s.name.clone(), s)).collect();
         state.events = events.into_iter().map(|e| (e.id, e)).collect();
+        state.next_event = next_event;
         state.addresses = addresses;
     }
 
@@ -223,6 +229,11 @@ impl Persister {
                 changes.push(StoreChange::DeleteEvent(*id));
             }
         }
+        let next_event = core.read(|c| c.next_event_id());
+        // 1 is where a controller starts: nothing to keep until an event was created.
+        if next_event > state.next_event && next_event > 1 {
+            changes.push(StoreChange::NextEventId(next_event));
+        }
         // Cluster mode publishes the address records host agents watch, in the same
         // transaction as the services they derive from.
         let addresses: BTreeMap<String, String> = match store {
@@ -254,6 +265,7 @@ impl Persister {
             Ok(()) => {
                 state.services = services;
                 state.events = events;
+                state.next_event = state.next_event.max(next_event);
                 state.addresses = addresses;
                 Ok(changes.len())
             }
