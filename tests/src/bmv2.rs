@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use prescient::driver::p4runtime::{prescient_p4info, P4Target, PRESCIENT_BMV2_JSON};
+use prescient::service::ServiceConfig;
 
 use crate::TempDir;
 
@@ -354,6 +355,17 @@ impl Lab {
         (0..self.switches.len())
             .map(|i| self.target(SwitchId(i)))
             .collect()
+    }
+
+    /// A controller configuration driving every switch of the lab (see
+    /// [`crate::controller::config`]), links expiring after 3 s without an LLDP probe: BMv2
+    /// punts and forwards slower than the emulator.
+    pub fn controller_config(&self) -> ServiceConfig {
+        let mut config =
+            crate::controller::config(std::net::SocketAddr::from(([127, 0, 0, 1], 0)), None);
+        config.core.topology.discovery.link_timeout = Duration::from_secs(3);
+        config.p4 = self.targets();
+        config
     }
 
     /// The host's address.

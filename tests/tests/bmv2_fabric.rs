@@ -31,10 +31,8 @@ fn end(device: u64, port: u32) -> PortRef {
 }
 
 async fn controller(lab: &Lab) -> Service {
-    let mut config = prescient_tests::controller::config("127.0.0.1:0".parse().unwrap(), None);
-    config.core.topology.discovery.link_timeout = Duration::from_secs(3);
+    let mut config = lab.controller_config();
     config.core.control_interval = Duration::from_millis(500);
-    config.p4 = lab.targets();
     Service::start(config).await.unwrap()
 }
 

@@ -91,9 +91,7 @@ async fn reservation_holds_the_flow(test: &str, priority_queues: u8) {
     let h2 = lab.host(s2, Ipv4Addr::new(10, 0, 1, 2)).unwrap();
     lab.link(s1, s2).unwrap();
     lab.start().await.unwrap();
-    let mut config = prescient_tests::controller::config("127.0.0.1:0".parse().unwrap(), None);
-    config.core.topology.discovery.link_timeout = Duration::from_secs(3);
-    config.p4 = lab.targets();
+    let config = lab.controller_config();
     let service = Service::start(config).await.unwrap();
     let core = service.core().clone();
 

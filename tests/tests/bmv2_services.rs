@@ -98,9 +98,7 @@ async fn bmv2_vip_is_served_by_three_backends_and_survives_losing_one() {
         .collect();
     lab.link(s1, s2).unwrap();
     lab.start().await.unwrap();
-    let mut config = prescient_tests::controller::config("127.0.0.1:0".parse().unwrap(), None);
-    config.core.topology.discovery.link_timeout = Duration::from_secs(3);
-    config.p4 = lab.targets();
+    let config = lab.controller_config();
     let service = Service::start(config).await.unwrap();
     let core = service.core().clone();
     wait_for("the cable discovered", WAIT, || {
