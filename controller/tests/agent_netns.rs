@@ -3,7 +3,8 @@
 //! the namespace (`ip netns exec`) on the namespace's end. Records created through the API
 //! must appear on that interface (addresses, routes to the VIP and the pool, neighbours),
 //! leave it on release, converge after the agent was stopped while they changed, leave
-//! foreign addresses and routes alone, and stay apart between two tenants' agents.
+//! foreign addresses and routes alone, and stay apart between two tenants' agents; `--dry-run`
+//! follows the records and changes nothing.
 //!
 //! Needs root (namespaces); CI runs as root. The time from the API's 2xx to the kernel having
 //! the address is printed over 100 records (`ip monitor` timestamps), not asserted.
@@ -335,5 +336,46 @@ async fn a_missing_interface_is_named_and_nothing_crashes() {
         },
     )
     .await;
+    agent.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dry_run_follows_the_records_and_changes_nothing() {
+    if !root() {
+        return;
+    }
+    let ns = Netns::new();
+    let c = controller(&ns).await;
+    service(&c, "web", "red", "192.0.2.10", "10.1.0.0/28").await;
+    let first = announce(&c, "web", "d1", "h1").await;
+    let agent = ns.agent(&c.url, "red", 167, &["--dry-run"]);
+    until(
+        "the dry run's plan for the first record",
+        Some(&agent),
+        || {
+            agent
+                .log()
+                .contains(&format!("dry run: would + address {first}/32"))
+        },
+    )
+    .await;
+    // Incremental updates too: a record announced while it runs is planned, not programmed.
+    let second = announce(&c, "web", "d2", "h1").await;
+    until(
+        "the dry run's plan for the second record",
+        Some(&agent),
+        || {
+            agent
+                .log()
+                .contains(&format!("dry run: would + address {second}/32"))
+        },
+    )
+    .await;
+    let have = ns.addresses();
+    assert!(
+        !have.contains(&format!("{first}/32")) && !have.contains(&format!("{second}/32")),
+        "{have:?}"
+    );
+    assert!(ns.routes(167).is_empty(), "{:?}", ns.routes(167));
     agent.stop().await;
 }
