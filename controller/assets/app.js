@@ -428,7 +428,7 @@ async function refreshEvaluation() {
         lines.push([
           `${kind} (${c.series_count}, ${c.scored_intervals} intervals, target ${pct(c.violation_target)})`,
           p.policy === "predictive" ? "predictive (held)" : p.policy,
-          pct(p.under_provisioned), pct(p.over_provisioning), bps(p.unserved), p.changes,
+          pct(p.under_provisioned), pct(p.over_provisioning), pct(p.over_provisioning_at_target), bps(p.unserved), p.changes,
         ]);
       }
     }

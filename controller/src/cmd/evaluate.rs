@@ -45,6 +45,10 @@ pub struct Args {
     /// Do not give the forecasting model the models pooled over all series.
     #[arg(long)]
     pub no_pooled: bool,
+    /// Choose each policy's headroom on each series' own validation rows instead of once over
+    /// the validation rows of all series.
+    #[arg(long)]
+    pub per_series_headroom: bool,
     /// Print one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -76,6 +80,7 @@ pub fn report(args: &Args) -> anyhow::Result<Report> {
         hold: args.hold,
         instance_capacity: args.instance_capacity,
         pooled: !args.no_pooled,
+        pooled_headroom: !args.per_series_headroom,
     };
     cfg.validate()?;
     let demand = evaluate::series::demand(&trace, kind)?;
@@ -150,8 +155,8 @@ fn print_table(r: &Report) {
     );
     let compute = r.policies.iter().any(|p| p.instance_hours.is_some());
     print!(
-        "{:<11} {:>9} {:>8} {:>11} {:>13} {:>8}",
-        "policy", "headroom", "under", "over", "unserved", "changes"
+        "{:<11} {:>9} {:>8} {:>11} {:>13} {:>13} {:>8}",
+        "policy", "headroom", "under", "over", "over@target", "unserved", "changes"
     );
     if compute {
         print!(" {:>14} {:>6}", "instance-h", "hooks");
@@ -162,15 +167,14 @@ fn print_table(r: &Report) {
             .headroom
             .get(&p.policy)
             .map_or("-".to_string(), |h| format!("{h:.3}"));
-        let over = p
-            .over_provisioning
-            .map_or("-".to_string(), |o| format!("{:.2}%", o * 100.0));
+        let percent = |o: Option<f64>| o.map_or("-".to_string(), |o| format!("{:.2}%", o * 100.0));
         print!(
-            "{:<11} {:>9} {:>7.2}% {:>11} {:>13.4e} {:>8}",
+            "{:<11} {:>9} {:>7.2}% {:>11} {:>13} {:>13.4e} {:>8}",
             p.policy.name(),
             headroom,
             p.under_provisioned * 100.0,
-            over,
+            percent(p.over_provisioning),
+            percent(p.over_provisioning_at_target),
             p.unserved,
             p.changes
         );

@@ -74,7 +74,7 @@ pub fn compare(series: &[Held], violation: f64, hold: usize) -> Comparison {
         policies: PolicyKind::ALL
             .into_iter()
             .zip(&tallies)
-            .map(|(p, t)| t.score(p, None, 1.0))
+            .map(|(p, t)| t.score(p, None, 1.0, violation))
             .collect(),
     }
 }

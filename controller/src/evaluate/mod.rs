@@ -74,6 +74,9 @@ pub struct EvalConfig {
     /// Give the predictive policy's model the models pooled over all series (those that earn
     /// their place on validation, as in `forecast backtest`), when there is more than one.
     pub pooled: bool,
+    /// Choose each policy's headroom once over the validation rows of every series (true), or
+    /// per series on its own validation rows.
+    pub pooled_headroom: bool,
 }
 
 impl Default for EvalConfig {
@@ -85,6 +88,7 @@ impl Default for EvalConfig {
             hold: 5,
             instance_capacity: None,
             pooled: true,
+            pooled_headroom: true,
         }
     }
 }
@@ -131,6 +135,11 @@ pub struct PolicyScore {
     pub under_provisioned: f64,
     /// `Σ capacity / Σ demand − 1`; `None` when no demand was scored.
     pub over_provisioning: Option<f64>,
+    /// The over-provisioning had this policy's capacity been scaled by the one factor that puts
+    /// exactly the violation target of scored intervals under: policies compared at the same
+    /// violation level. Hindsight on the scored part: a diagnostic of each policy's shape, not a
+    /// setting any policy could have used.
+    pub over_provisioning_at_target: Option<f64>,
     /// `Σ max(0, demand − capacity)`, in the trace's unit × intervals.
     pub unserved: f64,
     /// Intervals whose capacity differs from the interval before.
@@ -175,8 +184,10 @@ pub struct Replay {
     pub capacity: Vec<(PolicyKind, Vec<f64>)>,
 }
 
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 struct Tally {
+    /// `(demand, capacity)` of every scored cell.
+    cells: Vec<(f64, f64)>,
     scored: u64,
     under: u64,
     capacity: f64,
@@ -193,7 +204,11 @@ impl Tally {
         policy: PolicyKind,
         per_instance: Option<f64>,
         hours_per_row: f64,
+        violation: f64,
     ) -> PolicyScore {
+        let at_target = policy::choose_headroom(self.cells.iter().copied(), violation)
+            .filter(|_| self.demand > 0.0)
+            .map(|g| g * self.capacity / self.demand - 1.0);
         PolicyScore {
             policy,
             under_provisioned: if self.scored == 0 {
@@ -202,6 +217,7 @@ impl Tally {
                 self.under as f64 / self.scored as f64
             },
             over_provisioning: (self.demand > 0.0).then(|| self.capacity / self.demand - 1.0),
+            over_provisioning_at_target: at_target,
             unserved: self.unserved,
             changes: self.changes,
             instance_hours: per_instance.map(|_| self.instance_rows * hours_per_row),
@@ -250,14 +266,43 @@ pub fn evaluate(
     let mut tallies = vec![Tally::default(); cfg.policies.len()];
     let mut headrooms: Vec<Vec<f64>> = vec![Vec::new(); cfg.policies.len()];
     let mut replay = None;
-    for (series_name, values) in demand.names.iter().zip(&demand.columns) {
-        // Too short to train on: nothing is scored, nothing is decided.
-        if train_end < 1 || val_end >= rows {
-            continue;
-        }
+    // Too short to train on: nothing is scored, nothing is decided.
+    let series: Vec<(&String, &Vec<Option<f64>>)> = if train_end < 1 || val_end >= rows {
+        Vec::new()
+    } else {
+        demand.names.iter().zip(&demand.columns).collect()
+    };
+    let bases: Vec<Vec<policy::Base>> = series
+        .iter()
+        .map(|(_, values)| {
+            cfg.policies
+                .iter()
+                .map(|&p| policy::base(p, values, split, &settings))
+                .collect()
+        })
+        .collect();
+    // One headroom per policy over every series' validation rows: the violation target is a
+    // share of all (series, interval) cells, and a few hundred rows of one series cannot tell
+    // its 1 % tail from noise.
+    let pooled_headroom: Vec<Option<f64>> = (0..cfg.policies.len())
+        .map(|i| {
+            cfg.pooled_headroom.then(|| {
+                let rows = series
+                    .iter()
+                    .zip(&bases)
+                    .flat_map(|((_, values), b)| b[i].validation(values, split));
+                policy::choose_headroom(rows, cfg.violation).unwrap_or(1.0)
+            })
+        })
+        .collect();
+    for ((series_name, values), series_bases) in series.iter().zip(bases) {
         let mut caps = Vec::new();
-        for (i, &p) in cfg.policies.iter().enumerate() {
-            let plan = policy::plan(p, values, split, &settings);
+        for (i, b) in series_bases.into_iter().enumerate() {
+            let p = b.policy;
+            let headroom = pooled_headroom[i].unwrap_or_else(|| {
+                policy::choose_headroom(b.validation(values, split), cfg.violation).unwrap_or(1.0)
+            });
+            let plan = b.at(headroom);
             headrooms[i].push(plan.headroom);
             let cap = held(&plan.cap, cfg.instance_capacity);
             tally(&mut tallies[i], values, &cap, split, cfg.instance_capacity);
@@ -265,7 +310,7 @@ pub fn evaluate(
         }
         if plot == Some(series_name.as_str()) {
             replay = Some(Replay {
-                name: series_name.clone(),
+                name: (*series_name).clone(),
                 demand: values[val_end..].to_vec(),
                 capacity: caps,
             });
@@ -275,7 +320,7 @@ pub fn evaluate(
         .policies
         .iter()
         .zip(&tallies)
-        .map(|(&policy, t)| t.score(policy, cfg.instance_capacity, hours_per_row))
+        .map(|(&policy, t)| t.score(policy, cfg.instance_capacity, hours_per_row, cfg.violation))
         .collect();
     let headroom = cfg
         .policies
@@ -335,6 +380,7 @@ fn tally(
             continue;
         };
         t.scored += 1;
+        t.cells.push((y, c));
         t.capacity += c;
         t.demand += y;
         if y > c {

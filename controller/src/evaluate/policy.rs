@@ -105,8 +105,10 @@ pub struct Settings<'a> {
     pub pooled: Option<&'a Pooled>,
 }
 
-/// The smallest factor `h` with `y > h × base` in at most a share `violation` of `rows`;
-/// `None` without rows, or when no finite factor does (demand where the base is zero).
+/// The smallest factor `h` with `y > h × base` in at most a share `violation` of `rows`, by the
+/// conformal rank (the `⌈(n + 1)(1 − v)⌉`-th smallest ratio of `n`, as the forecast intervals
+/// use), so that the share holds for the rows to come, not only for these; `None` without rows,
+/// or when no finite factor does (demand where the base is zero).
 pub fn choose_headroom(rows: impl Iterator<Item = (f64, f64)>, violation: f64) -> Option<f64> {
     let mut ratios: Vec<f64> = rows
         .map(|(y, base)| {
@@ -122,25 +124,74 @@ pub fn choose_headroom(rows: impl Iterator<Item = (f64, f64)>, violation: f64) -
     if ratios.is_empty() {
         return None;
     }
-    ratios.sort_unstable_by(|a, b| b.total_cmp(a));
-    let allowed = (violation.max(0.0) * ratios.len() as f64).floor() as usize;
+    ratios.sort_unstable_by(f64::total_cmp);
+    let n = ratios.len();
+    let rank = ((n + 1) as f64 * (1.0 - violation.clamp(0.0, 1.0))).ceil() as usize;
     ratios
-        .get(allowed.min(ratios.len() - 1))
+        .get(rank.clamp(1, n) - 1)
         .copied()
         .filter(|h| h.is_finite())
 }
 
-/// The plan of `policy` for `values`.
+/// What a policy decided for one series before its headroom: the capacity of rows
+/// `train_end..n` at headroom 1, and which of them may choose the headroom.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Base {
+    /// The policy.
+    pub policy: PolicyKind,
+    /// Capacity at headroom 1 (index `r - train_end`).
+    pub cap: Vec<Option<f64>>,
+    /// Rows that are evidence for the headroom (a predictor's warm-up is not).
+    pub usable: Vec<bool>,
+}
+
+impl Base {
+    /// `(demand, base)` of the validation rows that may choose the headroom.
+    pub fn validation<'a>(
+        &'a self,
+        values: &'a [Option<f64>],
+        split: Split,
+    ) -> impl Iterator<Item = (f64, f64)> + 'a {
+        let Split {
+            train_end, val_end, ..
+        } = split;
+        (train_end..val_end).filter_map(move |r| {
+            let i = r - train_end;
+            Some((values[r]?, self.cap[i]?)).filter(|_| self.usable[i])
+        })
+    }
+
+    /// The plan at `headroom` (the oracle's is always 1).
+    pub fn at(self, headroom: f64) -> Plan {
+        let headroom = if self.policy == PolicyKind::Oracle {
+            1.0
+        } else {
+            headroom
+        };
+        Plan {
+            cap: self
+                .cap
+                .into_iter()
+                .map(|b| b.map(|b| b * headroom))
+                .collect(),
+            headroom,
+        }
+    }
+}
+
+/// The plan of `policy` for `values`, with the headroom chosen on this series' validation rows.
 pub fn plan(policy: PolicyKind, values: &[Option<f64>], split: Split, s: &Settings) -> Plan {
+    let b = base(policy, values, split, s);
+    let headroom = choose_headroom(b.validation(values, split), s.violation).unwrap_or(1.0);
+    b.at(headroom)
+}
+
+/// The capacity `policy` decides for `values` at headroom 1.
+pub fn base(policy: PolicyKind, values: &[Option<f64>], split: Split, s: &Settings) -> Base {
     let Split { train_end, n, .. } = split;
     let lead = s.lead.max(1);
-    let base: Vec<Option<f64>> = match policy {
-        PolicyKind::Oracle => {
-            return Plan {
-                cap: values[train_end..n].to_vec(),
-                headroom: 1.0,
-            }
-        }
+    let cap: Vec<Option<f64>> = match policy {
+        PolicyKind::Oracle => values[train_end..n].to_vec(),
         PolicyKind::Predictive => return predictive(values, split, s),
         PolicyKind::Reactive => (train_end..n)
             .map(|r| {
@@ -158,37 +209,19 @@ pub fn plan(policy: PolicyKind, values: &[Option<f64>], split: Split, s: &Settin
             vec![peak; n - train_end]
         }
     };
-    scaled(values, split, base, s.violation, |_| true)
-}
-
-/// `base` times the headroom chosen on the validation rows where `usable`.
-fn scaled(
-    values: &[Option<f64>],
-    split: Split,
-    base: Vec<Option<f64>>,
-    violation: f64,
-    usable: impl Fn(usize) -> bool,
-) -> Plan {
-    let Split {
-        train_end, val_end, ..
-    } = split;
-    let rows = (train_end..val_end).filter_map(|r| {
-        let i = r - train_end;
-        Some((values[r]?, base[i]?)).filter(|_| usable(i))
-    });
-    let headroom = choose_headroom(rows, violation).unwrap_or(1.0);
-    Plan {
-        cap: base.into_iter().map(|b| b.map(|b| b * headroom)).collect(),
-        headroom,
+    Base {
+        policy,
+        usable: vec![true; cap.len()],
+        cap,
     }
 }
 
 /// Prescient's forecast of step `lead` from each origin plus the residual quantile meeting the
 /// target ([`sizing::residual_quantile`], [`sizing::bound`]: what the live controller sizes
-/// with), then scaled by the factor that met the target on validation. The model is `auto`,
-/// fitted on the training part divided by its maximum, refitted once a day of rows, as in
-/// `forecast backtest`.
-fn predictive(values: &[Option<f64>], split: Split, s: &Settings) -> Plan {
+/// with), before the factor that meets the target on validation. The model is `auto` on the
+/// series divided by its training maximum, fitted on training rows and refitted once a day of
+/// rows, as in `forecast backtest`.
+fn predictive(values: &[Option<f64>], split: Split, s: &Settings) -> Base {
     let Split { train_end, n, .. } = split;
     let lead = s.lead.max(1);
     let scale = values[..train_end]
@@ -251,9 +284,11 @@ fn predictive(values: &[Option<f64>], split: Split, s: &Settings) -> Plan {
         calibrated[r - train_end] = q.is_some();
     }
     // Rows before the quantile is calibrated are the predictor's warm-up, not evidence.
-    scaled(values, split, base, s.violation, |i| {
-        calibrated.get(i).copied().unwrap_or(false)
-    })
+    Base {
+        policy: PolicyKind::Predictive,
+        cap: base,
+        usable: calibrated,
+    }
 }
 
 #[cfg(test)]
@@ -263,8 +298,11 @@ mod tests {
     #[test]
     fn headroom_is_the_smallest_factor_meeting_the_target() {
         let rows = (1..=100).map(|i| (f64::from(i), 100.0));
-        // One row in a hundred may exceed: the second largest ratio.
-        assert_eq!(choose_headroom(rows, 0.01), Some(0.99));
+        // A hundred rows cannot promise 1 %: the largest ratio, ⌈101 × 0.99⌉ = 100th smallest.
+        assert_eq!(choose_headroom(rows, 0.01), Some(1.0));
+        // Two hundred can: the 199th smallest, the second largest.
+        let rows = (1..=200).map(|i| (f64::from(i), 200.0));
+        assert_eq!(choose_headroom(rows, 0.01), Some(0.995));
         assert_eq!(choose_headroom(std::iter::empty(), 0.01), None);
         assert_eq!(choose_headroom([(0.0, 0.0)].into_iter(), 0.01), Some(0.0));
         assert_eq!(choose_headroom([(1.0, 0.0)].into_iter(), 0.01), None);

@@ -72,6 +72,11 @@ fn a_step_in_the_scored_part_costs_reactive_its_lead_and_static_the_rest() {
         assert_eq!(fixed.under_provisioned, 0.5);
         assert_eq!(fixed.unserved, 1000.0);
         assert_eq!(fixed.changes, 0);
+        // At the same violation level (1 %) static must double everywhere: 4000 held for 3000.
+        let at_target = fixed.over_provisioning_at_target.expect("demand");
+        assert!((at_target - 1.0 / 3.0).abs() < 1e-12, "{at_target}");
+        let oracle = score(&r, PolicyKind::Oracle);
+        assert_eq!(oracle.over_provisioning_at_target, Some(0.0));
         let predictive = score(&r, PolicyKind::Predictive);
         // Nobody forecasts an unannounced step: at least the lead's rows fall short.
         assert!(
@@ -242,4 +247,37 @@ fn bad_settings_are_refused_with_the_field() {
         let e = evaluate("t", SeriesKind::Total, &v, None, &cfg, None).expect_err(field);
         assert!(e.to_string().contains(field), "{e}");
     }
+}
+
+#[test]
+fn a_pooled_headroom_spends_the_violation_budget_over_every_series() {
+    // Series a spikes to twice its level every 50 rows (2 of its 100 validation rows); b and c
+    // are flat. On its own, a's 1 % needs headroom 2; over the three series' 300 validation
+    // rows the two spikes are within the 1 % allowed (the 298th smallest ratio is 1).
+    let a = series(1000, |r| if r % 50 == 10 { 20.0 } else { 10.0 });
+    let flat = series(1000, |_| 10.0);
+    let demand = Demand {
+        names: vec!["a".into(), "b".into(), "c".into()],
+        columns: vec![a, flat.clone(), flat],
+    };
+    let run = |pooled_headroom| {
+        let cfg = EvalConfig {
+            policies: vec![PolicyKind::Reactive],
+            pooled_headroom,
+            ..EvalConfig::default()
+        };
+        evaluate("t", SeriesKind::Pairs, &demand, None, &cfg, None)
+            .expect("evaluates")
+            .0
+    };
+    let own = run(false);
+    let pooled = run(true);
+    assert_eq!(own.headroom.get(&PolicyKind::Reactive), Some(&1.0));
+    assert_eq!(pooled.headroom.get(&PolicyKind::Reactive), Some(&1.0));
+    let own_score = score(&own, PolicyKind::Reactive);
+    let pooled_score = score(&pooled, PolicyKind::Reactive);
+    // Scored: rows 800..1000 of each series; a's four spikes fall short only when pooled.
+    assert_eq!(own_score.under_provisioned, 0.0);
+    assert_eq!(pooled_score.under_provisioned, 4.0 / 600.0);
+    assert!(pooled_score.over_provisioning < own_score.over_provisioning);
 }
