@@ -55,6 +55,20 @@ pub async fn wait_for<T>(
     }
 }
 
+/// Waits until the controller's topology holds exactly `links` directed links; `what` names
+/// the topology in the error.
+pub async fn wait_links(
+    core: &prescient::core::SharedCore,
+    links: usize,
+    what: &str,
+    timeout: Duration,
+) -> anyhow::Result<()> {
+    wait_for(what, timeout, || {
+        (core.snapshot().links().len() == links).then_some(())
+    })
+    .await
+}
+
 /// A directory of its own under the system temp dir, removed with everything in it on drop.
 pub struct TempDir(std::path::PathBuf);
 

@@ -15,7 +15,7 @@ use prescient::core::{Endpoint, ReserveSpec};
 use prescient::service::Service;
 use prescient_southbound::p4runtime::pipeconf::names;
 use prescient_tests::bmv2::{lab_toolchain, HostId, Lab, SwitchOptions};
-use prescient_tests::wait_for;
+use prescient_tests::{wait_for, wait_links};
 use prescient_topology::{MacAddr, Window};
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -95,11 +95,9 @@ async fn reservation_holds_the_flow(test: &str, priority_queues: u8) {
     let service = Service::start(config).await.unwrap();
     let core = service.core().clone();
 
-    wait_for("the cable discovered", WAIT, || {
-        (core.snapshot().links().len() == 2).then_some(())
-    })
-    .await
-    .unwrap();
+    wait_links(&core, 2, "the cable discovered", WAIT)
+        .await
+        .unwrap();
     lab.wait_for_ping(h1, h2, WAIT).await.unwrap();
     wait_for("both hosts learned", WAIT, || {
         let s = core.snapshot();

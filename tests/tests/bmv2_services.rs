@@ -16,7 +16,7 @@ use prescient::core::Action;
 use prescient::service::Service;
 use prescient_southbound::p4runtime::pipeconf::names;
 use prescient_tests::bmv2::{lab_toolchain, HostId, Lab, SwitchOptions};
-use prescient_tests::wait_for;
+use prescient_tests::wait_links;
 use prescient_topology::MacAddr;
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -101,11 +101,9 @@ async fn bmv2_vip_is_served_by_three_backends_and_survives_losing_one() {
     let config = lab.controller_config();
     let service = Service::start(config).await.unwrap();
     let core = service.core().clone();
-    wait_for("the cable discovered", WAIT, || {
-        (core.snapshot().links().len() == 2).then_some(())
-    })
-    .await
-    .unwrap();
+    wait_links(&core, 2, "the cable discovered", WAIT)
+        .await
+        .unwrap();
 
     // Every backend answers UDP with its name; the controller learns them from the pings.
     let mut servers = Vec::new();

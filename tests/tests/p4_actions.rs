@@ -21,7 +21,7 @@ use prescient_southbound::p4runtime::pipeconf::names;
 use prescient_tests::p4sim::{
     arp, controller, mac_u64, meters, read_table, routes, rx_packets, serve, start, start_mixed,
 };
-use prescient_tests::wait_for;
+use prescient_tests::{wait_for, wait_links};
 use prescient_topology::{MacAddr, Window};
 
 const WAIT: Duration = Duration::from_secs(40);
@@ -36,11 +36,9 @@ async fn hosts_get_routes_reservations_get_meters_and_a_restart_gets_them_back()
     let network = Arc::new(P4SimNetwork::linear(3).unwrap());
     let (service, stop_sim, server) = start(network.clone(), 3, |_| {}).await;
     let core = service.core().clone();
-    wait_for("the line discovered", WAIT, || {
-        (core.snapshot().links().len() == 4).then_some(())
-    })
-    .await
-    .unwrap();
+    wait_links(&core, 4, "the line discovered", WAIT)
+        .await
+        .unwrap();
 
     // h1 asks for h3: the request is punted and relayed out of the other host ports.
     network.inject(1, 3, arp((H1, IP1), IP3, None));
@@ -166,11 +164,9 @@ async fn a_host_learned_from_its_traffic_is_routed_follows_a_move_and_ages_out()
     })
     .await;
     let core = service.core().clone();
-    wait_for("the line discovered", WAIT, || {
-        (core.snapshot().links().len() == 2).then_some(())
-    })
-    .await
-    .unwrap();
+    wait_links(&core, 2, "the line discovered", WAIT)
+        .await
+        .unwrap();
 
     // h1 never ARPs through the fabric (static neighbour entries): its first datagram raises a
     // learned-host digest on s1, which is enough to route it everywhere.
@@ -222,11 +218,9 @@ async fn a_service_address_reaches_its_backend_and_replies_come_from_the_service
     let network = Arc::new(P4SimNetwork::linear(2).unwrap());
     let (service, stop_sim, server) = start(network.clone(), 3, |_| {}).await;
     let core = service.core().clone();
-    wait_for("the line discovered", WAIT, || {
-        (core.snapshot().links().len() == 2).then_some(())
-    })
-    .await
-    .unwrap();
+    wait_links(&core, 2, "the line discovered", WAIT)
+        .await
+        .unwrap();
     network.inject(1, 3, arp((H1, IP1), IP1, None));
     network.inject(2, 3, arp((H3, IP3), IP3, None));
     wait_for("both hosts routed", WAIT, || {
@@ -343,11 +337,9 @@ async fn hosts_on_either_protocol_resolve_and_reach_each_other_across_a_mixed_fa
     let (service, stop_sim, server) = start_mixed(&fabric, |_| {}).await;
     let sim = fabric.spawn(service.openflow_addr());
     let core = service.core().clone();
-    wait_for("the cable between the protocols discovered", WAIT, || {
-        (core.snapshot().links().len() == 2).then_some(())
-    })
-    .await
-    .unwrap();
+    wait_links(&core, 2, "the cable between the protocols discovered", WAIT)
+        .await
+        .unwrap();
 
     let (m1, m2) = (h1.mac.0, h2.mac.0);
     let h2_port = h2.attach.port.0;
@@ -435,11 +427,9 @@ async fn a_new_controller_deletes_what_its_predecessor_left_on_the_switches() {
 
     let first = controller(&address, &network, 3, |_| {}).await;
     let core = first.core().clone();
-    wait_for("the line discovered", WAIT, || {
-        (core.snapshot().links().len() == 2).then_some(())
-    })
-    .await
-    .unwrap();
+    wait_links(&core, 2, "the line discovered", WAIT)
+        .await
+        .unwrap();
     network.inject(1, 3, arp((H1, IP1), IP3, None));
     wait_for("h1 routed", WAIT, || {
         (routes(&network, 1).len() == 1 && routes(&network, 2).len() == 1).then_some(())
@@ -488,11 +478,9 @@ async fn a_steered_path_moves_the_route_the_long_way_round() {
     let network = Arc::new(P4SimNetwork::ring(4).unwrap());
     let (service, stop_sim, server) = start(network.clone(), 3, |_| {}).await;
     let core = service.core().clone();
-    wait_for("the ring discovered", WAIT, || {
-        (core.snapshot().links().len() == 8).then_some(())
-    })
-    .await
-    .unwrap();
+    wait_links(&core, 8, "the ring discovered", WAIT)
+        .await
+        .unwrap();
     network.inject(1, 3, arp((H1, IP1), IP3, None));
     network.inject(2, 3, arp((H3, IP3), IP1, None));
     wait_for("s1 routing h3 the short way", WAIT, || {
@@ -545,11 +533,9 @@ async fn a_reservation_rerouted_around_a_restarted_switch_moves_its_meters() {
     let network = Arc::new(P4SimNetwork::ring(4).unwrap());
     let (service, stop_sim, server) = start(network.clone(), 3, |_| {}).await;
     let core = service.core().clone();
-    wait_for("the ring discovered", WAIT, || {
-        (core.snapshot().links().len() == 8).then_some(())
-    })
-    .await
-    .unwrap();
+    wait_links(&core, 8, "the ring discovered", WAIT)
+        .await
+        .unwrap();
     network.inject(1, 3, arp((H1, IP1), IP3, None));
     network.inject(3, 3, arp((H3, IP3), IP1, None));
     wait_for("both hosts routed on s1", WAIT, || {

@@ -15,7 +15,7 @@ use prescient_sim::openflow::{SimNetwork, SimOptions};
 use prescient_sim::topology::{SimTopology, TopologyKind};
 use prescient_sim::traffic::TrafficConfig;
 use prescient_southbound::openflow::wire::{DatapathId, MacAddr as OfMac};
-use prescient_tests::wait_for;
+use prescient_tests::{wait_for, wait_links};
 use prescient_topology::MacAddr;
 
 const WAIT: Duration = Duration::from_secs(40);
@@ -62,11 +62,9 @@ async fn the_vip_reaches_its_backend_and_replies_come_from_the_vip() {
         .spawn(service.openflow_addr());
     assert!(sim.wait_connected(WAIT, |n| n == 2).await);
     let core = service.core().clone();
-    wait_for("the link discovered", WAIT, || {
-        (core.snapshot().links().len() == 2).then_some(())
-    })
-    .await
-    .unwrap();
+    wait_links(&core, 2, "the link discovered", WAIT)
+        .await
+        .unwrap();
     // Both hosts announce themselves; the controller learns where they are.
     sim.inject(0, arp_request(h1.mac, h1.ip, h2.ip)).unwrap();
     sim.inject(1, arp_request(h2.mac, h2.ip, h1.ip)).unwrap();

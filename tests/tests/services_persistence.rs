@@ -24,7 +24,7 @@ use prescient_sim::traffic::TrafficConfig;
 use prescient_southbound::openflow::wire::{
     Action as OfAction, DatapathId, Instruction, MacAddr as OfMac, OxmField,
 };
-use prescient_tests::{wait_for, TempDir};
+use prescient_tests::{wait_for, wait_links, TempDir};
 use serde_json::{json, Value};
 
 const WAIT: Duration = Duration::from_secs(40);
@@ -72,11 +72,9 @@ fn linear() -> (SimNetwork, HostSpec, HostSpec) {
 async fn fabric_ready(service: &Service, sim: &SimHandle, h1: &HostSpec, h2: &HostSpec) {
     assert!(sim.wait_connected(WAIT, |n| n == 2).await);
     let core = service.core().clone();
-    wait_for("the link discovered", WAIT, || {
-        (core.snapshot().links().len() == 2).then_some(())
-    })
-    .await
-    .unwrap();
+    wait_links(&core, 2, "the link discovered", WAIT)
+        .await
+        .unwrap();
     let (m1, m2) = (
         prescient_topology::MacAddr(h1.mac.0),
         prescient_topology::MacAddr(h2.mac.0),
