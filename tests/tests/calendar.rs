@@ -280,6 +280,23 @@ async fn a_pair_scoped_event_raises_that_pairs_forecast_and_reservation_and_no_o
     assert!(near(forecast_at(&f, H1, B1, t0 + 99), 30e6));
     assert!(near(forecast_at(&f, H1, B1, t0 + 100), 90e6));
     assert!(near(forecast_at(&f, B1, H1, t0 + 100), 10e6));
+    // The forecasts say which events they take.
+    let (_, fc) = call(
+        &f,
+        Method::GET,
+        &format!("/api/v1/forecasts/pairs/{H1}/{B1}"),
+        None,
+    )
+    .await;
+    assert_eq!(fc["events"], json!(["spring-sale"]), "{fc}");
+    let (_, fc) = call(
+        &f,
+        Method::GET,
+        &format!("/api/v1/forecasts/pairs/{B1}/{H1}"),
+        None,
+    )
+    .await;
+    assert_eq!(fc["events"], json!([]), "{fc}");
     let ahead = (reserved(&f, H1, B1), reserved(&f, B1, H1));
     assert!(
         near(ahead.0 as f64, 3.0 * before.0 as f64),

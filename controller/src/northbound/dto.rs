@@ -181,6 +181,8 @@ pub struct ForecastDto {
     pub past_forecasts: Vec<PointDto>,
     /// The forecast ahead.
     pub forecast: Vec<PointDto>,
+    /// Names of the scheduled events (`/api/v1/calendar`) the forecast ahead takes.
+    pub events: Vec<String>,
     /// Recent error.
     pub error: ErrorDto,
 }

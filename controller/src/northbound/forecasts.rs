@@ -92,6 +92,12 @@ fn dto(key: &SeriesKey, s: &Series, interval_secs: f64) -> ForecastDto {
             .collect(),
         past_forecasts: s.past().map(point).collect(),
         forecast: s.forecast().iter().map(point).collect(),
+        events: s.events().iter().fold(Vec::new(), |mut names, (n, _)| {
+            if !names.contains(n) {
+                names.push(n.clone());
+            }
+            names
+        }),
         error: ErrorDto {
             scored: e.scored,
             mae_bps: e.mae,
