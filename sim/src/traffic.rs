@@ -11,15 +11,16 @@
 //!   ever adds: every counter is a monotonic `u64`.
 //! - Traffic to an unreachable destination (links down) is counted as dropped at the ingress port.
 //!
-//! The seams: [`shapes`] (the demand model), [`services`] (trending destinations) and
-//! [`accounting`] (port counters and the engine that fills them along routes).
+//! The seams: [`shapes`] (the demand model), [`services`] (trending destinations),
+//! [`accounting`] (port counters and the engine that fills them along routes), and [`basis`]
+//! (model time, host pairs and the seeded hash they all use).
 
 pub mod accounting;
+pub mod basis;
 pub mod services;
 pub mod shapes;
 
 pub use accounting::{FabricCounters, PairSent, PortCounterValues, PortCounters, TrafficEngine};
+pub use basis::{Pair, DAY_SECS, WEEK_SECS};
 pub use services::{Service, Services, Trend, TrendConfig};
-pub use shapes::{
-    Pair, Replay, TrafficConfig, TrafficModel, DAY_SECS, MEAN_PACKET_BYTES, WEEK_SECS,
-};
+pub use shapes::{Replay, TrafficConfig, TrafficModel, MEAN_PACKET_BYTES};

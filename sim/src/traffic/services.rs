@@ -10,7 +10,7 @@
 //!   service: without services the demand is what it was before trends existed.
 //! - A destination carries at most one trend.
 
-use super::shapes::{hash, unit, Pair, DAY_SECS};
+use super::basis::{hash, unit, Pair, DAY_SECS};
 
 /// How many services of each kind, and how fast they change.
 #[derive(Debug, Clone, PartialEq)]
