@@ -1,7 +1,8 @@
 //! Scheduled events in cluster mode, on a real etcd (started by the test on loopback ports of
 //! its own): an event created on the leader is under `/prescient/v1/calendar/<id>` in etcd,
-//! listed by a follower (its watch mirrors it into the follower's core), kept by a node started
-//! afresh on the same etcd after every node stopped; deleted, it leaves etcd and the follower,
+//! listed by a follower (its watch mirrors it into the follower's core; a write to the follower
+//! is redirected to the leader), kept by a node started afresh on the same etcd after every node
+//! stopped; deleted, it leaves etcd and the follower,
 //! and its id is not handed out again by a node started afterwards.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -106,6 +107,20 @@ async fn a_scheduled_event_is_kept_in_etcd_mirrored_by_followers_and_survives_re
         "committed before the answer"
     );
     lists(fapi, &json!([created.clone()])).await;
+    // A follower does not write: once it knows the leader, it sends the client there.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let body = json!({"name": "x", "start_secs": 1, "end_secs": 2, "multiplier": 2.0});
+        let (status, reply) = http(fapi, "POST", "/api/v1/calendar", Some(body)).await;
+        if status == 307 {
+            break;
+        }
+        assert!(
+            status == 503 && tokio::time::Instant::now() < deadline,
+            "{status} {reply}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 
     // Every node stops; a node started afresh on the same etcd has it.
     follower.shutdown().await;
