@@ -18,14 +18,14 @@ mod registry;
 
 pub use address_record::{AddressChange, AddressOp, AddressRecord};
 pub use model::{
-    check_backends, Backend, HookCall, HookForecast, HookKind, HookRecord, HookStatus, Policy,
-    ServiceSpec, ServicesError,
+    check_backends, Backend, HookCall, HookForecast, HookKind, HookRecord, HookStatus,
+    InstanceConflict, Policy, ServiceSpec, ServicesError,
 };
 pub use plan::{Demand, ScalingState, Step};
 pub use pool::{
     AddressPool, Instance, Lease, LeaseKind, PoolError, Pools, PreAssignment, DEFAULT_SHADOW_IDLE,
 };
 pub use registry::{
-    BackendReport, InstanceConflict, InstanceView, Placed, PoolConfig, RestoreReport,
-    ServiceRecord, ServiceView, Services, ServicesConfig, TranslationRecord, HOOK_LOG, HOOK_QUEUE,
+    BackendReport, InstanceView, Placed, PoolConfig, RestoreReport, ServiceRecord, ServiceView,
+    Services, ServicesConfig, TranslationRecord, HOOK_LOG, HOOK_QUEUE,
 };

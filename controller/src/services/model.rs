@@ -289,7 +289,36 @@ pub enum ServicesError {
     },
     /// An instance call conflicts with the pool's state.
     #[error(transparent)]
-    Conflict(#[from] super::registry::InstanceConflict),
+    Conflict(#[from] InstanceConflict),
+}
+
+/// Why an instance call was refused in a way the caller may resolve (HTTP 409).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InstanceConflict {
+    /// Neither a shadow of the service nor a free address is left.
+    #[error("no address for a new instance of {service:?}: it has no shadow address reserved and pool {pool} is exhausted ({instances} address(es) held by instances, {shadows} by shadows of tier {tier} or above, which tier {tier} cannot take)")]
+    Exhausted {
+        /// The service.
+        service: String,
+        /// Its pool.
+        pool: ipnetwork::Ipv4Network,
+        /// Its tier.
+        tier: u8,
+        /// Addresses held by instances of any service.
+        instances: usize,
+        /// Shadows of other services.
+        shadows: usize,
+    },
+    /// The address is leased, but not as an instance of this service.
+    #[error("{ip} is not an instance of {service:?}: {why}")]
+    NotAnInstance {
+        /// The service asked about.
+        service: String,
+        /// The address.
+        ip: Ipv4Addr,
+        /// Who holds it and how.
+        why: String,
+    },
 }
 
 impl ServicesError {

@@ -23,7 +23,7 @@ mod instances;
 #[path = "planning.rs"]
 mod planning;
 pub use durable::{RestoreReport, ServiceRecord};
-pub use instances::{InstanceConflict, InstanceView};
+pub use instances::InstanceView;
 
 /// Hook calls kept for the executor; the oldest are dropped beyond this (and a warning logged).
 pub const HOOK_QUEUE: usize = 256;
