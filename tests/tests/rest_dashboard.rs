@@ -201,11 +201,10 @@ async fn dashboard_in_headless_chromium_draws_the_api_follows_clicks_and_events(
     );
     let (x, y) = centre(page, &format!("[data-link=\"{HOT_LINK}\"]")).await;
     page.click(x, y).await.expect("click");
+    // The title names the link by its switches (unnamed here, so by their short ids).
     page.wait_for(
-        &format!(
-            "document.getElementById('chart-title').textContent === {HOT_LINK:?} && \
-             document.querySelector('#chart path.actual') !== null"
-        ),
+        "document.getElementById('chart-title').textContent === 'of:1:1 → of:2:1' && \
+         document.querySelector('#chart path.actual') !== null",
         wait,
     )
     .await
