@@ -347,6 +347,13 @@ fn restore(core: &SharedCore, config: &ServiceConfig) -> Result<Arc<Persister>, 
     for (name, why) in &services.dropped {
         tracing::error!("store {path}: service {name:?} cannot be restored: {why}; forgotten");
     }
+    for (name, gone) in &services.trimmed {
+        let gone: Vec<String> = gone.iter().map(ToString::to_string).collect();
+        tracing::warn!(
+            "store {path}: service {name:?}: its pool was resized; {} no longer in it, given up",
+            gone.join(", ")
+        );
+    }
     if !services.restored.is_empty() {
         tracing::info!(
             "store {path}: {} service(s) restored with their address leases",

@@ -4,9 +4,10 @@
 //!
 //! The configuration wins over the store: a service of the configuration file keeps the file's
 //! definition; the store only adds what happened since (the backends the orchestrator reported,
-//! the leases and shadows). When those no longer fit the file's definition (its pool changed,
-//! an address is now another service's), the stored state is dropped and the file's service
-//! stands. A stored service that came from the file and is no longer in it stays gone (and one
+//! the leases and shadows). When the file resized its pool, the leases (and instances) that
+//! still lie in it are kept and the others given up (reported as trimmed); when the rest no
+//! longer fits the file's definition (an address is now another service's), the stored state
+//! is dropped and the file's service stands. A stored service that came from the file and is no longer in it stays gone (and one
 //! of the file deleted through the API comes back from the file, with fresh leases); one
 //! created through the API comes back unless the file now uses its name, VIP or addresses.
 //! Planning state (scale-up episodes, the demand forecast) is not kept: it is rebuilt from the
@@ -16,7 +17,7 @@ use std::net::Ipv4Addr;
 
 use prescient_topology::{Snapshot, Timestamp};
 
-use super::super::pool::{Lease, DEFAULT_SHADOW_IDLE};
+use super::super::pool::{usable_in, Lease, DEFAULT_SHADOW_IDLE};
 use super::{reconcile_entry, Entry, ScalingState, ServiceSpec, Services, ServicesError};
 use crate::vocab::Action;
 
@@ -40,6 +41,8 @@ pub struct RestoreReport {
     pub restored: Vec<String>,
     /// Stored services not put back, with why.
     pub dropped: Vec<(String, String)>,
+    /// Services put back without the addresses their resized pool no longer holds.
+    pub trimmed: Vec<(String, Vec<Ipv4Addr>)>,
 }
 
 impl Services {
@@ -182,6 +185,7 @@ impl Services {
         let mut report = RestoreReport::default();
         for mut r in records {
             let name = r.spec.name.clone();
+            let mut outside = Vec::new();
             match self.entries.get(&name) {
                 Some(e) if e.config => {
                     let backends = std::mem::take(&mut r.spec.backends);
@@ -190,6 +194,15 @@ impl Services {
                         ..e.spec.clone()
                     };
                     r.config = true;
+                    let pool = r.spec.pool;
+                    outside = r
+                        .leases
+                        .iter()
+                        .map(|(ip, _)| *ip)
+                        .filter(|ip| !usable_in(pool, *ip))
+                        .collect();
+                    r.leases.retain(|(ip, _)| usable_in(pool, *ip));
+                    r.spec.backends.retain(|b| usable_in(pool, b.ip));
                 }
                 Some(_) => {
                     report
@@ -206,7 +219,12 @@ impl Services {
                 None => {}
             }
             match self.put_back(r, now) {
-                Ok(()) => report.restored.push(name),
+                Ok(()) => {
+                    if !outside.is_empty() {
+                        report.trimmed.push((name.clone(), outside));
+                    }
+                    report.restored.push(name);
+                }
                 Err(e) => report.dropped.push((name, e.to_string())),
             }
         }
@@ -226,6 +244,7 @@ impl Services {
 mod tests {
     use std::net::Ipv4Addr;
 
+    use ipnetwork::Ipv4Network;
     use prescient_topology::{MacAddr, Snapshot, Timestamp};
 
     use super::super::super::pool::LeaseKind;
@@ -341,6 +360,51 @@ mod tests {
             "reported instances kept"
         );
         assert_eq!(s.record("web").map(|r| r.leases), Some(stored.leases));
+    }
+
+    #[test]
+    fn a_pool_the_configuration_shrank_keeps_what_still_lies_in_it() {
+        let stored = busy_registry().record("web").expect("record");
+        let mut resized = spec("web", [192, 0, 2, 10], vec![]);
+        // The first quarter of the stored /28: a /30, .1 and .2 usable.
+        let quarter =
+            Ipv4Network::new(resized.pool.network(), resized.pool.prefix() + 2).expect("quarter");
+        resized.pool = quarter;
+        let config = ServicesConfig {
+            services: vec![resized],
+            ..ServicesConfig::default()
+        };
+        let mut s = Services::new(&config, Timestamp::from_secs(50)).expect("config");
+        let report = s.restore(
+            vec![ServiceRecord {
+                config: true,
+                ..stored.clone()
+            }],
+            Timestamp::from_secs(60),
+        );
+        assert_eq!(report.restored, vec!["web".to_string()], "{report:?}");
+        let fits = |ip: &Ipv4Addr| usable_in(quarter, *ip);
+        let kept: Vec<Ipv4Addr> = stored
+            .leases
+            .iter()
+            .map(|(ip, _)| *ip)
+            .filter(fits)
+            .collect();
+        let gone: Vec<Ipv4Addr> = stored
+            .leases
+            .iter()
+            .map(|(ip, _)| *ip)
+            .filter(|ip| !fits(ip))
+            .collect();
+        assert!(!kept.is_empty() && !gone.is_empty(), "{:?}", stored.leases);
+        assert_eq!(report.trimmed, vec![("web".to_string(), gone)]);
+        let now: Vec<Ipv4Addr> = s
+            .record("web")
+            .map(|r| r.leases.iter().map(|(ip, _)| *ip).collect())
+            .unwrap_or_default();
+        assert_eq!(now, kept);
+        let backends = s.view("web").map(|v| v.spec.backends).unwrap_or_default();
+        assert!(backends.iter().all(|b| fits(&b.ip)), "{backends:?}");
     }
 
     #[test]

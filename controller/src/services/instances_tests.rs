@@ -8,7 +8,7 @@ use std::net::Ipv4Addr;
 use prescient_topology::{MacAddr, Snapshot, Timestamp};
 use proptest::prelude::*;
 
-use super::super::super::pool::{Instance, LeaseKind};
+use super::super::super::pool::{usable_in, Instance, LeaseKind};
 use super::super::{BackendReport, Services, ServicesConfig, ServicesError};
 use super::InstanceConflict;
 use crate::services::ServiceSpec;
@@ -168,7 +168,8 @@ enum Op {
         web: bool,
         pick: usize,
     },
-    /// A restart with the configuration's pool resized to `10.1.0.0/prefix`.
+    /// A restart with the configuration's pool resized to `10.1.0.0/prefix` (a resize only
+    /// takes effect at a restart: overlapping pools are refused while running).
     Resize {
         prefix: u8,
     },
@@ -382,19 +383,23 @@ proptest! {
                     s = fresh;
                 }
                 Op::Resize { prefix: to } => {
-                    // Stored state that no longer fits the resized pool is dropped and the
-                    // file's service stands (see `durable`): its instances lost their addresses.
+                    // What still lies in the resized pool is kept, the rest given up (see
+                    // `durable`): an instance outside it lost its address.
                     let records = s.records();
                     let mut fresh = configured(to, now);
                     let report = fresh.restore(records, t(now));
-                    prop_assert!(
-                        to > prefix || report.dropped.is_empty(),
-                        "a grown pool holds every lease: {:?}",
-                        report.dropped
-                    );
+                    prop_assert!(report.dropped.is_empty(), "{:?}", report.dropped);
                     s = fresh;
                     prefix = to;
+                    let net = sized("web", 10, 2, prefix).pool;
+                    let before = answered.clone();
                     forget_lost(&s, prefix, &mut answered);
+                    for (k, ip) in &before {
+                        prop_assert!(
+                            answered.contains_key(k) || !usable_in(net, *ip),
+                            "{ip} of {k:?} lies in {net} but was given up"
+                        );
+                    }
                 }
             }
             check(&s, prefix)?;

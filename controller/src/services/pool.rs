@@ -165,9 +165,7 @@ impl AddressPool {
 
     /// Whether `ip` may ever be leased.
     fn usable(&self, ip: Ipv4Addr) -> bool {
-        self.network.contains(ip)
-            && (self.network.prefix() >= 31
-                || (ip != self.network.network() && ip != self.network.broadcast()))
+        usable_in(self.network, ip)
     }
 
     fn check(&self, ip: Ipv4Addr) -> Result<(), PoolError> {
@@ -427,6 +425,13 @@ fn nanos(d: Duration) -> u64 {
 }
 
 /// Every tenant's pools, keyed by (first address, prefix length).
+/// Whether a pool on `network` may ever lease `ip` (inside it, and neither its network nor
+/// its broadcast address unless it is a /31 or /32).
+pub fn usable_in(network: Ipv4Network, ip: Ipv4Addr) -> bool {
+    network.contains(ip)
+        && (network.prefix() >= 31 || (ip != network.network() && ip != network.broadcast()))
+}
+
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Pools {
     pools: BTreeMap<(u32, u8), AddressPool>,
