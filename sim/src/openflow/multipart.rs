@@ -131,7 +131,9 @@ impl SwitchAgent {
                 if port != PortNo::ANY && self.port(port).is_none() {
                     return Err(ErrorKind::BadRequest(BadRequestCode::BadPort));
                 }
-                let (sec, nsec) = duration(now);
+                // The counters as of the traffic step that last moved them.
+                let as_of = self.counters.age(tokio::time::Instant::now());
+                let (sec, nsec) = duration(now.saturating_sub(as_of));
                 let stats: Vec<PortStats> = self
                     .ports
                     .iter()

@@ -207,7 +207,9 @@ async fn run_traffic(shared: Arc<Shared>, mut engine: TrafficEngine, cancel: Can
             _ = cancel.cancelled() => return,
             _ = every.tick() => {}
         }
-        let now = opts.start_model_secs + start.elapsed().as_secs_f64() * opts.speedup;
+        let stepped = tokio::time::Instant::now();
+        let now = opts.start_model_secs
+            + stepped.saturating_duration_since(start).as_secs_f64() * opts.speedup;
         let up: Vec<bool> = shared
             .link_up
             .iter()
@@ -218,6 +220,7 @@ async fn run_traffic(shared: Arc<Shared>, mut engine: TrafficEngine, cancel: Can
             Volume::ModelRate | Volume::ModelVolume => 1.0,
         };
         engine.step_scaled(prev, now, volume, &up, &shared.counters);
+        shared.counters.mark_stepped(stepped);
         if let Some(f) = &shared.foreign {
             f.counters_moved(&shared.counters);
         }

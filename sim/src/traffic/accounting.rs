@@ -81,6 +81,10 @@ impl PortCounters {
 pub struct FabricCounters {
     /// `ports[switch][port_no - 1]`.
     ports: Vec<Vec<PortCounters>>,
+    /// Origin of `stepped_ns` (tokio's clock, so paused tests agree).
+    epoch: tokio::time::Instant,
+    /// When a traffic step last moved the counters, after `epoch`; `u64::MAX`: never.
+    stepped_ns: AtomicU64,
 }
 
 impl FabricCounters {
@@ -92,6 +96,26 @@ impl FabricCounters {
                 .iter()
                 .map(|s| s.ports.iter().map(|_| PortCounters::default()).collect())
                 .collect(),
+            epoch: tokio::time::Instant::now(),
+            stepped_ns: AtomicU64::new(u64::MAX),
+        }
+    }
+
+    /// Records that a traffic step brought the counters up to `at`.
+    pub fn mark_stepped(&self, at: tokio::time::Instant) {
+        let ns = u64::try_from(at.saturating_duration_since(self.epoch).as_nanos()).unwrap_or(0);
+        self.stepped_ns.store(ns, Ordering::Release);
+    }
+
+    /// How long before `now` the counters last moved by a traffic step (zero when none has):
+    /// a switch reports its counters as of then, as a real one reports them as of its last
+    /// refresh, so their rate over the switch's own clock is the rate they were moved at.
+    pub fn age(&self, now: tokio::time::Instant) -> std::time::Duration {
+        match self.stepped_ns.load(Ordering::Acquire) {
+            u64::MAX => std::time::Duration::ZERO,
+            ns => now
+                .saturating_duration_since(self.epoch)
+                .saturating_sub(std::time::Duration::from_nanos(ns)),
         }
     }
 
@@ -728,5 +752,23 @@ mod tests {
         for s in engine.pair_sent() {
             assert!(s.bytes <= DEFAULT_LINK_BPS / 8, "{s:?}");
         }
+    }
+
+    #[test]
+    fn counters_tell_how_long_ago_a_step_last_moved_them() {
+        let topo = SimTopology::generate(TopologyKind::Linear(2)).unwrap();
+        let counters = FabricCounters::new(&topo);
+        let t0 = tokio::time::Instant::now();
+        let ms = std::time::Duration::from_millis;
+        assert_eq!(counters.age(t0 + ms(5000)), ms(0), "never stepped");
+        counters.mark_stepped(t0 + ms(1000));
+        assert_eq!(counters.age(t0 + ms(1300)), ms(300));
+        counters.mark_stepped(t0 + ms(1500));
+        assert_eq!(counters.age(t0 + ms(1500)), ms(0));
+        assert_eq!(
+            counters.age(t0 + ms(1400)),
+            ms(0),
+            "a clock read before the step"
+        );
     }
 }
