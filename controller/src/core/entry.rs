@@ -109,6 +109,18 @@ impl ControllerCore {
         self.rates.port_sample(port, now, counters)
     }
 
+    /// Port counters sampled at `now` on a clock that jumped since the port's last sample: a
+    /// new baseline, no rate across the jump.
+    pub fn port_counters_rebased(
+        &mut self,
+        now: Timestamp,
+        port: PortRef,
+        counters: PortCounters,
+    ) -> SampleOutcome {
+        self.rates.forget_port(port);
+        self.rates.port_sample(port, now, counters)
+    }
+
     /// One flow entry's counters sampled at `now`; `pair` is the (source, destination) hosts
     /// it carries, when the entry matches on them.
     pub fn flow_counters(

@@ -224,9 +224,15 @@ impl Driver {
                     })
                     .collect();
                 self.core.apply(|c| {
-                    for (port, at, s) in stamped {
-                        c.port_counters(
-                            at,
+                    for (port, stamp, s) in stamped {
+                        let sample = if stamp.rebased {
+                            crate::core::ControllerCore::port_counters_rebased
+                        } else {
+                            crate::core::ControllerCore::port_counters
+                        };
+                        sample(
+                            c,
+                            stamp.at,
                             port,
                             PortCounters {
                                 rx_bytes: s.rx_bytes,

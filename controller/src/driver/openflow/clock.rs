@@ -4,22 +4,27 @@
 //! OpenFlow 1.3.5 §7.3.5.5), read when the counters were. Stamping a sample with the time its
 //! reply was received instead makes rates wrong whenever replies queue: two replies handled back
 //! to back read as two seconds of traffic in a millisecond, hundreds of times the line rate.
-//! Here a sample's time is `anchor + duration`, the anchor being the switch's port-creation time
-//! on our clock, estimated by the least-delayed reply so far (`min(now - duration)`), so stamps
-//! are never later than their receipt and intervals are the switch's own.
+//! Here a sample's time is `anchor + duration`, the anchor being the port's creation on our
+//! clock as the first sample placed it, so the intervals between samples are the switch's own.
 //!
-//! The anchor is set afresh when the duration goes back (the port was re-created or the switch
-//! restarted) or when stamps fall more than [`MAX_LAG`] behind receipt (clocks drifting apart),
-//! so a rate is never kept stale by an old anchor. A switch that reports no duration (zero, or
-//! `duration_sec` all ones) gets receipt times, as before.
+//! The anchor stays put: moving it would shorten or stretch the one interval across the move.
+//! It moves, and the sample is then a new baseline ([`Stamp::rebased`]) rather than a rate across
+//! the jump, only when the duration goes back (the port was re-created or the switch restarted),
+//! when a reply shows the anchor more than [`AHEAD`] too late (the first replies waited in a
+//! queue: stamps would run ahead of receipt), or when stamps fall more than [`BEHIND`] behind
+//! receipt (clocks drifting apart). Replies that wait less than that keep their switch-clock
+//! stamps, older than their receipt by the wait, as their data is. A switch that reports no
+//! duration (zero, or `duration_sec` all ones) gets receipt times, as before.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use prescient_topology::{PortRef, Timestamp};
 
-/// Stamps this far behind their receipt mean the clocks drifted: the anchor is set again.
-pub const MAX_LAG: Duration = Duration::from_secs(2);
+/// A reply showing the anchor later than this sets it earlier.
+pub const AHEAD: Duration = Duration::from_secs(1);
+/// Stamps this far behind their receipt mean the clocks drifted apart: the anchor is set again.
+pub const BEHIND: Duration = Duration::from_secs(30);
 
 const NANOS: u64 = 1_000_000_000;
 
@@ -27,6 +32,15 @@ const NANOS: u64 = 1_000_000_000;
 struct Anchor {
     at_ns: u64,
     last_duration_ns: u64,
+}
+
+/// When a sample was taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stamp {
+    /// Its time on our clock.
+    pub at: Timestamp,
+    /// The clock it is on changed since the port's last sample: a new baseline, not a rate.
+    pub rebased: bool,
 }
 
 /// Per-port anchors of the switches' clocks.
@@ -38,24 +52,33 @@ pub struct SwitchClocks {
 impl SwitchClocks {
     /// The time of a sample of `port` whose reply arrived at `now`, taken when the port had
     /// existed for `duration_ns`.
-    pub fn stamp(&mut self, port: PortRef, now: Timestamp, duration_ns: u64) -> Timestamp {
+    pub fn stamp(&mut self, port: PortRef, now: Timestamp, duration_ns: u64) -> Stamp {
         if duration_ns == 0 || duration_ns >= u64::from(u32::MAX) * NANOS || duration_ns > now.0 {
-            self.anchors.remove(&port);
-            return now;
+            let rebased = self.anchors.remove(&port).is_some();
+            return Stamp { at: now, rebased };
         }
         let offset = now.0 - duration_ns;
+        let nanos = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        let rebased = match self.anchors.get(&port) {
+            None => false,
+            Some(a) => {
+                duration_ns < a.last_duration_ns
+                    || offset.saturating_add(nanos(AHEAD)) < a.at_ns
+                    || offset > a.at_ns.saturating_add(nanos(BEHIND))
+            }
+        };
         let anchor = self.anchors.entry(port).or_insert(Anchor {
             at_ns: offset,
             last_duration_ns: duration_ns,
         });
-        let lag = offset.saturating_sub(anchor.at_ns);
-        anchor.at_ns = if duration_ns < anchor.last_duration_ns || lag > MAX_LAG.as_nanos() as u64 {
-            offset
-        } else {
-            anchor.at_ns.min(offset)
-        };
+        if rebased {
+            anchor.at_ns = offset;
+        }
         anchor.last_duration_ns = duration_ns;
-        Timestamp(anchor.at_ns + duration_ns)
+        Stamp {
+            at: Timestamp(anchor.at_ns + duration_ns),
+            rebased,
+        }
     }
 
     /// Forgets the anchors of `device`'s ports (it disconnected: it may come back restarted).
@@ -83,41 +106,54 @@ mod tests {
     #[test]
     fn queued_replies_keep_the_switchs_intervals() {
         let mut clocks = SwitchClocks::default();
-        // Samples taken every 2 s (port age 10 s, 12 s, 14 s); the second reply waited 1.9 s
-        // in a queue and arrived 100 ms before the third.
+        // Samples taken every 2 s (port age 10 s, 12 s, 14 s, 16 s); the second reply waited
+        // 1.9 s in a queue and arrived 100 ms before the third; the fourth came at once.
         let a = clocks.stamp(port(), at(10_000), 10_000 * MS);
         let b = clocks.stamp(port(), at(13_900), 12_000 * MS);
         let c = clocks.stamp(port(), at(14_000), 14_000 * MS);
-        assert_eq!(b.since(a), Duration::from_secs(2));
-        assert_eq!(c.since(b), Duration::from_secs(2));
-        assert_eq!(c, at(14_000));
+        let d = clocks.stamp(port(), at(16_000), 16_000 * MS);
+        for (x, y) in [(a, b), (b, c), (c, d)] {
+            assert_eq!(y.at.since(x.at), Duration::from_secs(2));
+            assert!(!y.rebased);
+        }
     }
 
     #[test]
-    fn the_least_delayed_reply_sets_the_anchor_and_stamps_never_pass_receipt() {
+    fn a_late_first_reply_moves_the_anchor_once_it_shows_by_more_than_a_second() {
         let mut clocks = SwitchClocks::default();
-        // The first reply was late by 500 ms; the second came at once.
+        // The first reply was late by 500 ms: kept (stamps at most that far ahead).
         let a = clocks.stamp(port(), at(10_500), 10_000 * MS);
-        assert_eq!(a, at(10_500));
         let b = clocks.stamp(port(), at(12_000), 12_000 * MS);
-        assert_eq!(b, at(12_000), "not in the future of its receipt");
-        let c = clocks.stamp(port(), at(14_300), 14_000 * MS);
-        assert_eq!(c, at(14_000));
+        assert_eq!((a.at, b.at, b.rebased), (at(10_500), at(12_500), false));
+        // Another port's first reply was late by 3 s: the next prompt reply starts again.
+        let other = PortRef::new(DeviceId::openflow(1), PortNo(2));
+        clocks.stamp(other, at(13_000), 10_000 * MS);
+        let c = clocks.stamp(other, at(12_000), 12_000 * MS);
+        assert_eq!((c.at, c.rebased), (at(12_000), true));
+        // Replies that then wait up to 30 s keep their switch-clock stamps.
+        let d = clocks.stamp(other, at(40_000), 14_000 * MS);
+        assert_eq!((d.at, d.rebased), (at(14_000), false));
     }
 
     #[test]
-    fn a_recreated_port_drift_and_missing_durations_reanchor_or_fall_back() {
+    fn a_recreated_port_drift_and_missing_durations_start_a_new_baseline() {
         let mut clocks = SwitchClocks::default();
         clocks.stamp(port(), at(10_000), 10_000 * MS);
         // Re-created: its age starts again.
-        assert_eq!(clocks.stamp(port(), at(12_000), 500 * MS), at(12_000));
-        // The switch's clock ran 3 s slow over a long time: re-anchored, not left behind.
-        assert_eq!(clocks.stamp(port(), at(20_000), 5_500 * MS), at(20_000));
+        let s = clocks.stamp(port(), at(12_000), 500 * MS);
+        assert_eq!((s.at, s.rebased), (at(12_000), true));
+        // The switch's clock ran 31 s slow over a long time: re-anchored, not left behind.
+        let s = clocks.stamp(port(), at(50_000), 7_500 * MS);
+        assert_eq!((s.at, s.rebased), (at(50_000), true));
+        let s = clocks.stamp(port(), at(52_000), 9_500 * MS);
+        assert_eq!((s.at, s.rebased), (at(52_000), false));
         // No duration reported: receipt time.
-        assert_eq!(clocks.stamp(port(), at(21_000), 0), at(21_000));
+        let s = clocks.stamp(port(), at(53_000), 0);
+        assert_eq!((s.at, s.rebased), (at(53_000), true));
         let unknown = u64::from(u32::MAX) * NANOS;
-        assert_eq!(clocks.stamp(port(), at(22_000), unknown), at(22_000));
-        clocks.stamp(port(), at(23_000), 9_000 * MS);
+        let s = clocks.stamp(port(), at(54_000), unknown);
+        assert_eq!((s.at, s.rebased), (at(54_000), false));
+        clocks.stamp(port(), at(55_000), 9_000 * MS);
         clocks.forget_device(DeviceId::openflow(1));
         assert!(clocks.anchors.is_empty());
     }
