@@ -12,6 +12,7 @@ pub mod mininet;
 pub mod ovs;
 pub mod p4sim;
 pub mod rest;
+pub mod sim;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

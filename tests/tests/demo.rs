@@ -11,32 +11,16 @@ use std::time::Duration;
 
 use prescient::cmd::demo::{run_report, Args};
 use prescient_sim::fabric::spread;
-use prescient_sim::topology::{Endpoint, SimTopology, TopologyKind};
+use prescient_sim::topology::{SimTopology, TopologyKind};
 use prescient_tests::http::{free_addr, get_blocking};
-use prescient_topology::{DeviceId, LinkKey, PortNo, PortRef};
+use prescient_tests::sim::expected_links;
+use prescient_topology::LinkKey;
 
 /// Both directions of every Abilene link, named as the controller names devices: switch `i` is
 /// `p4:<i+1>` when it is among `p4`, else `of:<dpid i+1>`.
 fn abilene_links(p4: &[usize]) -> BTreeSet<LinkKey> {
     let topo = SimTopology::generate(TopologyKind::Abilene).unwrap();
-    let end = |e: Endpoint| {
-        let id = topo.switches[e.switch].dpid.0;
-        let device = if p4.contains(&e.switch) {
-            DeviceId::p4runtime(id)
-        } else {
-            DeviceId::openflow(id)
-        };
-        PortRef::new(device, PortNo(e.port.0))
-    };
-    topo.links
-        .iter()
-        .flat_map(|l| {
-            [
-                LinkKey::new(end(l.a), end(l.b)),
-                LinkKey::new(end(l.b), end(l.a)),
-            ]
-        })
-        .collect()
+    expected_links(&topo, |s| p4.contains(&s))
 }
 
 #[test]

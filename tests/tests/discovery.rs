@@ -12,7 +12,7 @@ use prescient_sim::openflow::{SimHandle, SimNetwork, SimOptions};
 use prescient_sim::topology::{SimTopology, TopologyKind};
 use prescient_sim::traffic::TrafficConfig;
 use prescient_tests::wait_for;
-use prescient_topology::{DeviceId, LinkKey, PortNo, PortRef};
+use prescient_topology::LinkKey;
 
 const WAIT: Duration = Duration::from_secs(40);
 
@@ -38,25 +38,7 @@ fn fabric(kind: TopologyKind, service: &Service) -> SimHandle {
 
 /// Both directions of every cable of the emulated topology, as the controller names them.
 fn expected_links(topo: &SimTopology) -> BTreeSet<LinkKey> {
-    let end = |e: prescient_sim::topology::Endpoint| PortRef {
-        device: DeviceId::openflow(topo.switches[e.switch].dpid.0),
-        port: PortNo(e.port.0),
-    };
-    topo.links
-        .iter()
-        .flat_map(|l| {
-            [
-                LinkKey {
-                    src: end(l.a),
-                    dst: end(l.b),
-                },
-                LinkKey {
-                    src: end(l.b),
-                    dst: end(l.a),
-                },
-            ]
-        })
-        .collect()
+    prescient_tests::sim::expected_links(topo, |_| false)
 }
 
 fn discovered(service: &Service) -> BTreeSet<LinkKey> {

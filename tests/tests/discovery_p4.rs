@@ -14,7 +14,7 @@ use std::time::Duration;
 use prescient_sim::fabric::{MixedFabric, SwitchProtocol};
 use prescient_sim::openflow::SimOptions;
 use prescient_sim::p4rt::P4SimNetwork;
-use prescient_sim::topology::{Endpoint, SimTopology, TopologyKind};
+use prescient_sim::topology::{SimTopology, TopologyKind};
 use prescient_southbound::openflow::wire::DatapathId;
 use prescient_tests::p4sim::{start, start_mixed};
 use prescient_tests::wait_for;
@@ -140,24 +140,9 @@ async fn controller_discovers_a_p4runtime_fat_tree_exactly() {
 
 /// Both directions of every cable of `fabric`, named by protocol as the controller names them.
 fn fabric_links(fabric: &MixedFabric) -> BTreeSet<LinkKey> {
-    let topo = fabric.topology();
-    let end = |e: Endpoint| {
-        let id = topo.switches[e.switch].dpid.0;
-        let device = match fabric.protocol(e.switch).unwrap() {
-            SwitchProtocol::OpenFlow => DeviceId::openflow(id),
-            SwitchProtocol::P4Runtime => DeviceId::p4runtime(id),
-        };
-        PortRef::new(device, PortNo(e.port.0))
-    };
-    topo.links
-        .iter()
-        .flat_map(|l| {
-            [
-                LinkKey::new(end(l.a), end(l.b)),
-                LinkKey::new(end(l.b), end(l.a)),
-            ]
-        })
-        .collect()
+    prescient_tests::sim::expected_links(fabric.topology(), |s| {
+        fabric.protocol(s) == Some(SwitchProtocol::P4Runtime)
+    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
