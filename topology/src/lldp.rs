@@ -37,6 +37,7 @@ mod tlv {
     pub const CHASSIS_ID: u8 = 1;
     pub const PORT_ID: u8 = 2;
     pub const TTL: u8 = 3;
+    pub const SYSTEM_NAME: u8 = 5;
     pub const ORG_SPECIFIC: u8 = 127;
     pub const SUBTYPE_LOCAL: u8 = 7;
     pub const ORG_LEN: usize = 3 + 1 + 8 + 8;
@@ -279,6 +280,34 @@ impl LldpProbe {
     }
 }
 
+/// Most characters of a System Name kept (IEEE 802.1AB allows 255 octets).
+pub const MAX_SYSTEM_NAME: usize = 64;
+
+/// The System Name TLV (§8.5.6) of any LLDP frame, ours or another speaker's (whose Chassis and
+/// Port IDs need not be ours): trimmed, printable, at most [`MAX_SYSTEM_NAME`] characters.
+/// `None` for a frame that is not LLDP, is malformed before it, or has no usable one.
+pub fn system_name(frame: &[u8]) -> Option<String> {
+    let ethertype = slice(frame, field::ETHERTYPE.start, 2, "ethertype").ok()?;
+    if u16::from_be_bytes([ethertype[0], ethertype[1]]) != ETHERTYPE_LLDP {
+        return None;
+    }
+    let mut next = field::TLVS;
+    loop {
+        let (kind, value, after) = read_tlv(frame, next).ok()?;
+        match kind {
+            tlv::END => return None,
+            tlv::SYSTEM_NAME => {
+                let text = std::str::from_utf8(value).ok()?.trim();
+                let ok = !text.is_empty()
+                    && text.chars().count() <= MAX_SYSTEM_NAME
+                    && !text.chars().any(char::is_control);
+                return ok.then(|| text.to_owned());
+            }
+            _ => next = after,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -376,6 +405,48 @@ mod tests {
             if let Some(b) = bytes.get_mut(idx) { *b = val; }
             bytes.truncate(cut);
             let _ = LldpProbe::parse(&bytes);
+        }
+    }
+
+    /// Another speaker's frame: chassis by MAC (subtype 4), port by name (subtype 5).
+    fn foreign(name: Option<&[u8]>) -> Vec<u8> {
+        let mut f = LLDP_MULTICAST.0.to_vec();
+        f.extend_from_slice(&[0x02, 0, 0, 0, 0, 9]);
+        f.extend_from_slice(&ETHERTYPE_LLDP.to_be_bytes());
+        f.extend_from_slice(&tlv_header(tlv::CHASSIS_ID, 7));
+        f.extend_from_slice(&[4, 0x02, 0, 0, 0, 0, 9]);
+        f.extend_from_slice(&tlv_header(tlv::PORT_ID, 5));
+        f.extend_from_slice(b"\x05eth1");
+        f.extend_from_slice(&tlv_header(tlv::TTL, 2));
+        f.extend_from_slice(&120u16.to_be_bytes());
+        if let Some(name) = name {
+            f.extend_from_slice(&tlv_header(tlv::SYSTEM_NAME, name.len()));
+            f.extend_from_slice(name);
+        }
+        f.extend_from_slice(&tlv_header(tlv::END, 0));
+        f
+    }
+
+    #[test]
+    fn system_names_are_read_from_any_speakers_frames() {
+        assert_eq!(
+            system_name(&foreign(Some(b" leaf-3 "))).as_deref(),
+            Some("leaf-3")
+        );
+        assert_eq!(system_name(&foreign(None)), None);
+        assert_eq!(system_name(&foreign(Some(b""))), None);
+        assert_eq!(system_name(&foreign(Some(b"a\nb"))), None);
+        assert_eq!(system_name(&foreign(Some(&[0xff, 0xfe]))), None);
+        assert_eq!(system_name(&probe().emit()), None, "our probes carry none");
+        let mut truncated = foreign(Some(b"leaf-3"));
+        truncated.truncate(30);
+        assert_eq!(system_name(&truncated), None);
+    }
+
+    proptest! {
+        #[test]
+        fn system_name_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let _ = system_name(&bytes);
         }
     }
 }

@@ -295,17 +295,46 @@ impl Topology {
         at: PortRef,
         frame: &[u8],
     ) -> Result<Vec<TopologyEvent>, TopologyError> {
-        let probe =
-            LldpProbe::parse(frame).map_err(|source| TopologyError::BadProbe { at, source })?;
+        let probe = match LldpProbe::parse(frame) {
+            Ok(probe) => probe,
+            Err(_) if self.named_by_neighbour(at, frame) => return Ok(Vec::new()),
+            Err(source) => return Err(TopologyError::BadProbe { at, source }),
+        };
         let cookie = probe.signature.map(|s| s.cookie);
         let Some(sig) = probe
             .signature
             .filter(|s| s.cookie == self.config.discovery.cookie)
         else {
+            if self.named_by_neighbour(at, frame) {
+                return Ok(Vec::new());
+            }
             return Err(TopologyError::ForeignProbe { at, cookie });
         };
         let latency = (now >= sig.sent_at).then(|| now.since(sig.sent_at));
         self.lldp_link(now, at, PortRef::new(probe.chassis, probe.port), latency)
+    }
+
+    /// A frame from the device at the far end of `at`'s link, sent by its own LLDP agent (a P4
+    /// switch's operating system: P4Runtime names no device) with a System Name: that device
+    /// takes the name, unless configured or (an OpenFlow switch, which names itself) already
+    /// named. Whether it did.
+    fn named_by_neighbour(&mut self, at: PortRef, frame: &[u8]) -> bool {
+        let Some(name) = crate::lldp::system_name(frame) else {
+            return false;
+        };
+        let Some(from) = self
+            .port_links
+            .get(&at)
+            .and_then(|keys| keys.iter().find(|k| k.dst == at))
+            .map(|k| k.src.device)
+        else {
+            return false;
+        };
+        let named = self.devices.get(&from).is_some_and(|d| d.name.is_some());
+        if named && from.protocol != crate::ids::Protocol::P4Runtime {
+            return false;
+        }
+        self.set_device_name(from, name)
     }
 
     fn lldp_link(

@@ -470,3 +470,60 @@ fn configured_names_win_over_reported_ones_and_survive_reconnects() {
     );
     assert!(!topo.set_device_name(DeviceId::openflow(9), "x".into()));
 }
+
+/// An LLDP frame of a switch's own agent (not a Prescient probe): chassis by MAC, port by
+/// name, and a System Name.
+fn agent_frame(name: &str) -> Vec<u8> {
+    let tlv = |kind: u16, value: &[u8]| {
+        let mut out = ((kind << 9) | value.len() as u16).to_be_bytes().to_vec();
+        out.extend_from_slice(value);
+        out
+    };
+    let mut f = vec![
+        0x01, 0x80, 0xc2, 0, 0, 0x0e, 0x02, 0, 0, 0, 0, 9, 0x88, 0xcc,
+    ];
+    f.extend(tlv(1, &[4, 0x02, 0, 0, 0, 0, 9]));
+    f.extend(tlv(2, b"\x05Ethernet1"));
+    f.extend(tlv(3, &120u16.to_be_bytes()));
+    f.extend(tlv(5, name.as_bytes()));
+    f.extend(tlv(0, &[]));
+    f
+}
+
+#[test]
+fn a_p4_switchs_own_lldp_names_it_across_a_discovered_link() {
+    let name = |topo: &Topology, d: DeviceId| {
+        topo.devices()
+            .find(|x| x.id == d)
+            .and_then(|x| x.name.clone())
+    };
+    let mut topo = two_switches();
+    // Before any link is known the frame names nobody.
+    assert!(topo
+        .lldp_frame_received(t(0), pr(a(), 1), &agent_frame("leaf-3"))
+        .is_err());
+    deliver(&mut topo, t(1));
+    // b (P4) sends it out of b:1; it reaches the controller from a:1.
+    let events = topo
+        .lldp_frame_received(t(2), pr(a(), 1), &agent_frame("leaf-3"))
+        .expect("used to name b");
+    assert!(events.is_empty());
+    assert_eq!(name(&topo, b()).as_deref(), Some("leaf-3"));
+    // Its operating system renames it: the P4 device follows.
+    topo.lldp_frame_received(t(3), pr(a(), 1), &agent_frame("leaf-4"))
+        .expect("used");
+    assert_eq!(name(&topo, b()).as_deref(), Some("leaf-4"));
+    // a (OpenFlow) named itself; an LLDP agent behind it does not rename it.
+    topo.set_device_name(a(), "s1".into());
+    let _ = topo.lldp_frame_received(t(4), pr(b(), 1), &agent_frame("other"));
+    assert_eq!(name(&topo, a()).as_deref(), Some("s1"));
+    // A configured name wins over the agent's.
+    let mut config = TopologyConfig::default();
+    config.names.insert(b(), "spine".into());
+    let mut topo = Topology::new(config);
+    topo.device_up(t(0), a(), vec![port(1, None)]);
+    topo.device_up(t(0), b(), vec![port(1, None)]);
+    deliver(&mut topo, t(1));
+    let _ = topo.lldp_frame_received(t(2), pr(a(), 1), &agent_frame("leaf-3"));
+    assert_eq!(name(&topo, b()).as_deref(), Some("spine"));
+}
