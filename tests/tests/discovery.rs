@@ -8,9 +8,8 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use prescient::service::Service;
-use prescient_sim::openflow::{SimHandle, SimNetwork, SimOptions};
+use prescient_sim::openflow::SimHandle;
 use prescient_sim::topology::{SimTopology, TopologyKind};
-use prescient_sim::traffic::TrafficConfig;
 use prescient_tests::wait_for;
 use prescient_topology::LinkKey;
 
@@ -23,17 +22,10 @@ async fn controller() -> Service {
 }
 
 fn fabric(kind: TopologyKind, service: &Service) -> SimHandle {
-    let topo = SimTopology::generate(kind).unwrap();
-    let options = SimOptions {
-        speedup: 600.0,
-        traffic_step: Duration::from_millis(50),
-        backoff_min: Duration::from_millis(20),
-        backoff_max: Duration::from_millis(200),
-        ..SimOptions::default()
-    };
-    SimNetwork::build(topo, TrafficConfig::default())
-        .with_options(options)
-        .spawn(service.openflow_addr())
+    prescient_tests::sim::spawn_quick(
+        SimTopology::generate(kind).unwrap(),
+        service.openflow_addr(),
+    )
 }
 
 /// Both directions of every cable of the emulated topology, as the controller names them.

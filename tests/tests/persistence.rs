@@ -14,9 +14,8 @@ use std::time::Duration;
 use prescient::northbound::ApiConfig;
 use prescient::service::{Service, ServiceConfig};
 use prescient::store::{StoreConfig, StoreLocation};
-use prescient_sim::openflow::{SimHandle, SimNetwork, SimOptions};
+use prescient_sim::openflow::SimHandle;
 use prescient_sim::topology::{SimTopology, TopologyKind};
-use prescient_sim::traffic::TrafficConfig;
 use prescient_southbound::openflow::wire::{DatapathId, Instruction, MeterId};
 use prescient_tests::{wait_for, TempDir};
 use serde_json::{json, Value};
@@ -48,17 +47,10 @@ async fn http(addr: SocketAddr, method: &str, path: &str, body: Option<Value>) -
 }
 
 fn ring(service: &Service) -> SimHandle {
-    let topo = SimTopology::generate(TopologyKind::Ring(4)).unwrap();
-    let options = SimOptions {
-        speedup: 600.0,
-        traffic_step: Duration::from_millis(50),
-        backoff_min: Duration::from_millis(20),
-        backoff_max: Duration::from_millis(200),
-        ..SimOptions::default()
-    };
-    SimNetwork::build(topo, TrafficConfig::default())
-        .with_options(options)
-        .spawn(service.openflow_addr())
+    prescient_tests::sim::spawn_quick(
+        SimTopology::generate(TopologyKind::Ring(4)).unwrap(),
+        service.openflow_addr(),
+    )
 }
 
 async fn all_links_discovered(service: &Service, links: usize) {
