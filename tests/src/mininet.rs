@@ -436,7 +436,11 @@ impl Drop for Lab {
             // Only a process that is still one of Mininet's shells: the id may have been reused.
             let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
             if String::from_utf8_lossy(&cmdline).contains("mininet:") {
-                let _ = run("kill", &["-9", &pid.to_string()]);
+                // Its process group too: a shell leads its own (mnexec setsid), and what a test
+                // started in the background on the host (servers, iperf3) runs in it.
+                if run("kill", &["-9", "--", &format!("-{pid}")]).is_err() {
+                    let _ = run("kill", &["-9", &pid.to_string()]);
+                }
             }
         }
         for link in &self.links {

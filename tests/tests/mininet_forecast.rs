@@ -78,9 +78,10 @@ async fn a_steady_iperf3_flow_gets_a_forecast_reservation_with_its_meter_in_open
     let loss = lab.ping_all().await.expect("pingAll");
     assert_eq!(loss, 0.0, "pings lost; Mininet:\n{}", lab.log());
 
-    // Steady UDP for longer than the test can take; stopped by process id at the end.
+    // Steady UDP for longer than the test waits (and no longer, should the test fail before it
+    // stops them by process id); the server serves that one client and exits.
     let server = lab
-        .cmd(&h2.name, "iperf3 -s -p 5301 >/dev/null 2>&1 & echo $!")
+        .cmd(&h2.name, "iperf3 -s -1 -p 5301 >/dev/null 2>&1 & echo $!")
         .await
         .expect("iperf3 server");
     let ready = Instant::now();
@@ -101,7 +102,7 @@ async fn a_steady_iperf3_flow_gets_a_forecast_reservation_with_its_meter_in_open
         .cmd(
             &h1.name,
             &format!(
-                "iperf3 -c {} -p 5301 -u -b {FLOW_BPS} -l 1200 -t 300 >/dev/null 2>&1 & echo $!",
+                "iperf3 -c {} -p 5301 -u -b {FLOW_BPS} -l 1200 -t 150 >/dev/null 2>&1 & echo $!",
                 h2.ip
             ),
         )
