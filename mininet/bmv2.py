@@ -153,8 +153,11 @@ class Bmv2Host(Host):
 
 
 def p4runtime_config(switches, **options):
-    """The [[p4runtime]] sections of every Bmv2Switch among `switches` (others are skipped)."""
-    return "\n".join(s.p4runtime_section(**options) for s in switches if isinstance(s, Bmv2Switch))
+    """The [[p4runtime]] sections of every Bmv2Switch among `switches` (others are skipped), each
+    with a [[devices]] section naming it as the lab does (P4Runtime itself names no device)."""
+    return "\n".join(s.p4runtime_section(**options) + '\n[[devices]]\nid = "p4:%d"\nname = "%s"\n'
+                     % (s.device_id, s.name)
+                     for s in switches if isinstance(s, Bmv2Switch))
 
 
 def main():

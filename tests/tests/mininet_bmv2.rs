@@ -64,5 +64,14 @@ async fn mininet_bmv2_line_pings_all_pairs() {
         "Mininet:\n{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // The switches carry the lab's names, from the [[devices]] sections it wrote.
+    let mut names: Vec<String> = controller.core().read(|c| {
+        c.topology()
+            .devices()
+            .filter_map(|d| d.name.clone())
+            .collect()
+    });
+    names.sort_unstable();
+    assert_eq!(names, ["s1", "s2", "s3"], "{text}");
     controller.shutdown().await;
 }
