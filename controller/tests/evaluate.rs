@@ -83,6 +83,7 @@ fn json_has_the_documented_shape_for_every_series_kind() {
                 [
                     "changes",
                     "over_provisioning",
+                    "over_provisioning_at_target",
                     "policy",
                     "under_provisioned",
                     "unserved"
@@ -96,6 +97,8 @@ fn json_has_the_documented_shape_for_every_series_kind() {
         let oracle = &policies[3];
         assert_eq!(oracle["under_provisioned"], 0.0);
         assert_eq!(oracle["unserved"], 0.0);
+        // Scaled to exactly the target, the oracle is the lower bound: nothing held in excess.
+        assert_eq!(oracle["over_provisioning_at_target"], 0.0);
     }
     // Two pairs; routed, ATLAM5->HSTNng takes two links and NYCMng->WASHng one.
     let (_, out, _) = prescient(&["evaluate", "--trace", path, "--series", "links", "--json"]);

@@ -20,31 +20,19 @@ use prescient_sim::topology::{SimTopology, TopologyKind};
 use prescient_sim::traffic::TrafficConfig;
 use prescient_southbound::openflow::wire::{DatapathId, Instruction, MeterId};
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const WAIT: Duration = Duration::from_secs(60);
 
-/// GET over a fresh HTTP/1.1 connection; the status and the JSON body.
-async fn get(addr: SocketAddr, path: &str) -> (u16, Value) {
-    call(addr, "GET", path, "").await
+/// `method path` over a fresh connection, with the bearer token when given; the status and the
+/// JSON body.
+async fn call(addr: SocketAddr, method: &str, path: &str, token: Option<&str>) -> (u16, Value) {
+    prescient_tests::http::request(addr, method, path, token, None)
+        .await
+        .expect("the REST API answers")
 }
 
-/// One request with extra header lines; the status and the JSON body.
-async fn call(addr: SocketAddr, method: &str, path: &str, headers: &str) -> (u16, Value) {
-    let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: prescient\r\n{headers}Connection: close\r\n\r\n"
-    );
-    let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
-    conn.write_all(request.as_bytes()).await.unwrap();
-    let mut reply = String::new();
-    conn.read_to_string(&mut reply).await.unwrap();
-    let status = reply
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let (_, json) = reply.split_once("\r\n\r\n").unwrap_or_default();
-    (status, serde_json::from_str(json).unwrap_or(Value::Null))
+async fn get(addr: SocketAddr, path: &str) -> (u16, Value) {
+    call(addr, "GET", path, None).await
 }
 
 fn mac_text(mac: [u8; 6]) -> String {
@@ -170,7 +158,7 @@ async fn a_steady_pair_gets_a_forecast_reservation_with_meters_on_the_switches()
         api,
         "DELETE",
         &format!("/api/v1/reservations/{id}"),
-        "Authorization: Bearer t\r\n",
+        Some("t"),
     )
     .await;
     assert_eq!(status, 409, "{body}");
