@@ -14,9 +14,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use prescient::core::SeriesKey;
-use prescient::northbound::ApiConfig;
 use prescient::service::{Service, ServiceConfig};
-use prescient::store::{StoreConfig, StoreLocation};
 use prescient_tests::TempDir;
 use prescient_topology::{DeviceId, FlowKey, MacAddr, Timestamp};
 use serde_json::{json, Value};
@@ -31,15 +29,7 @@ fn config(store: &Path) -> ServiceConfig {
         Some("127.0.0.1:0".parse().unwrap()),
     );
     config.core.control_interval = Duration::from_secs(3600);
-    config.api = ApiConfig {
-        token: Some(TOKEN.to_string()),
-        protect_reads: false,
-    };
-    config.store = StoreConfig {
-        location: StoreLocation::File(store.to_owned()),
-        restore_grace: None,
-    };
-    config
+    prescient_tests::controller::persistent(config, store, TOKEN)
 }
 
 async fn http(addr: SocketAddr, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {

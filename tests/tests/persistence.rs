@@ -11,9 +11,8 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use prescient::northbound::ApiConfig;
 use prescient::service::{Service, ServiceConfig};
-use prescient::store::{StoreConfig, StoreLocation};
+use prescient::store::StoreConfig;
 use prescient_sim::openflow::SimHandle;
 use prescient_sim::topology::{SimTopology, TopologyKind};
 use prescient_southbound::openflow::wire::{DatapathId, Instruction, MeterId};
@@ -24,18 +23,14 @@ const WAIT: Duration = Duration::from_secs(40);
 const TOKEN: &str = "persist-me";
 
 fn config(openflow: SocketAddr, store: &Path) -> ServiceConfig {
-    let mut config =
-        prescient_tests::controller::config(openflow, Some("127.0.0.1:0".parse().unwrap()));
+    let mut config = prescient_tests::controller::persistent(
+        prescient_tests::controller::config(openflow, Some("127.0.0.1:0".parse().unwrap())),
+        store,
+        TOKEN,
+    );
     config.stats_interval = Some(Duration::from_millis(500));
-    config.api = ApiConfig {
-        token: Some(TOKEN.to_string()),
-        protect_reads: false,
-    };
-    config.store = StoreConfig {
-        location: StoreLocation::File(store.to_owned()),
-        // Long enough that nothing is rerouted or dropped while the ring reconnects.
-        restore_grace: Some(Duration::from_secs(60)),
-    };
+    // Long enough that nothing is rerouted or dropped while the ring reconnects.
+    config.store.restore_grace = Some(Duration::from_secs(60));
     config
 }
 

@@ -14,9 +14,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::time::Duration;
 
-use prescient::northbound::ApiConfig;
 use prescient::service::{Service, ServiceConfig};
-use prescient::store::{StoreConfig, StoreLocation};
 use prescient_sim::openflow::packet::{arp_request, udp_packet};
 use prescient_sim::openflow::{SimHandle, SimNetwork, SimOptions};
 use prescient_sim::topology::{HostSpec, SimTopology, TopologyKind};
@@ -39,15 +37,7 @@ fn config(openflow: SocketAddr, store: &Path) -> ServiceConfig {
     let mut config =
         prescient_tests::controller::config(openflow, Some("127.0.0.1:0".parse().unwrap()));
     config.core.control_interval = Duration::from_millis(200);
-    config.api = ApiConfig {
-        token: Some(TOKEN.to_string()),
-        protect_reads: false,
-    };
-    config.store = StoreConfig {
-        location: StoreLocation::File(store.to_owned()),
-        restore_grace: None,
-    };
-    config
+    prescient_tests::controller::persistent(config, store, TOKEN)
 }
 
 async fn http(addr: SocketAddr, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
@@ -290,7 +280,7 @@ async fn a_service_and_its_address_leases_survive_a_controller_restart() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_the_store_cannot_commit_service_changes_are_refused_and_undone() {
     let mut cfg = config("127.0.0.1:0".parse().unwrap(), Path::new("unused"));
-    cfg.store = StoreConfig::default();
+    cfg.store = prescient::store::StoreConfig::default();
     let service = Service::start(cfg).await.unwrap();
     let api = service.http_addr().unwrap();
     let body = |name: &str, vip: &str, last: u8| {
