@@ -196,6 +196,11 @@ impl MixedFabric {
     /// Starts the OpenFlow switches (connecting to `controller`) and the traffic model, and
     /// joins the two halves. Must be called within a tokio runtime.
     pub fn spawn(self, controller: SocketAddr) -> MixedHandle {
+        self.spawn_with_controllers(vec![controller])
+    }
+
+    /// As [`Self::spawn`], the OpenFlow switches connecting to each of `controllers`.
+    pub fn spawn_with_controllers(self, controllers: Vec<SocketAddr>) -> MixedHandle {
         let MixedFabric {
             topo,
             is_p4,
@@ -206,7 +211,7 @@ impl MixedFabric {
         let openflow = SimNetwork::build(topo.clone(), options.traffic.clone())
             .with_options(options)
             .with_foreign(p4_side)
-            .spawn(controller);
+            .spawn_with_controllers(controllers);
         network.set_uplink(Arc::new(bridge::OpenFlowSide::new(
             &topo,
             &is_p4,

@@ -40,8 +40,10 @@ pub struct Args {
     /// Model seconds of background traffic per wall-clock second (86400: a day per second).
     #[arg(long, default_value_t = 1.0)]
     pub p4_time_scale: f64,
-    /// Run emulated OpenFlow 1.3 switches that connect to this controller, e.g. 127.0.0.1:6653.
-    #[arg(long, value_name = "HOST:PORT")]
+    /// Run emulated OpenFlow 1.3 switches that connect to this controller, e.g. 127.0.0.1:6653;
+    /// several controllers (a cluster) as a comma-separated list: every switch connects to
+    /// each, EQUAL until a controller asks for MASTER or SLAVE.
+    #[arg(long, value_name = "HOST:PORT[,HOST:PORT...]")]
     pub openflow_controller: Option<String>,
     /// OpenFlow switches for ring and linear; for fat-tree this is k (even), giving 5k²/4
     /// switches; ignored for abilene (12 switches).

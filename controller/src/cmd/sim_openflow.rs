@@ -27,7 +27,8 @@ pub enum Shape {
 /// What to emulate.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// Controller address, `HOST:PORT` (names are resolved).
+    /// Controller addresses, `HOST:PORT[,HOST:PORT...]` (names are resolved): every switch
+    /// connects to each.
     pub controller: String,
     /// Shape.
     pub shape: Shape,
@@ -62,16 +63,20 @@ pub async fn serve(opts: Options, shutdown: CancellationToken) -> anyhow::Result
             opts.time_scale
         );
     }
-    let addr = tokio::net::lookup_host(&opts.controller)
-        .await
-        .with_context(|| format!("resolving --openflow-controller {:?}", opts.controller))?
-        .next()
-        .with_context(|| {
-            format!(
-                "--openflow-controller {:?} resolves to no address",
-                opts.controller
-            )
-        })?;
+    let mut controllers = Vec::new();
+    for target in opts.controller.split(',').map(str::trim) {
+        let addr = tokio::net::lookup_host(target)
+            .await
+            .with_context(|| format!("resolving --openflow-controller {target:?}"))?
+            .next()
+            .with_context(|| format!("--openflow-controller {target:?} resolves to no address"))?;
+        controllers.push(addr);
+    }
+    let addr = controllers
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
     let kind = kind(opts.shape, opts.size)?;
     let topo = SimTopology::generate(kind).context("generating the OpenFlow topology")?;
     tracing::info!(
@@ -100,11 +105,12 @@ pub async fn serve(opts: Options, shutdown: CancellationToken) -> anyhow::Result
             let total = topo.switches.len();
             let sim = SimNetwork::build(topo, options.traffic.clone())
                 .with_options(options)
-                .spawn(addr);
+                .spawn_with_controllers(controllers);
             (sim, None, total)
         }
         Some((count, p4_addr)) => {
-            let (sim, server, total) = mixed(topo, options, count, addr, p4_addr, &shutdown)?;
+            let (sim, server, total) =
+                mixed(topo, options, count, controllers, p4_addr, &shutdown)?;
             (sim, Some(server), total)
         }
     };
@@ -153,7 +159,7 @@ fn mixed(
     topo: SimTopology,
     options: SimOptions,
     count: u64,
-    controller: std::net::SocketAddr,
+    controllers: Vec<std::net::SocketAddr>,
     p4_addr: std::net::SocketAddr,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<(SimHandle, P4Server, usize)> {
@@ -174,6 +180,6 @@ fn mixed(
         fabric.p4_network(),
         shutdown.clone(),
     ));
-    let handle = fabric.spawn(controller);
+    let handle = fabric.spawn_with_controllers(controllers);
     Ok((handle.openflow().clone(), server, total))
 }

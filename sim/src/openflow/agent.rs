@@ -6,10 +6,19 @@
 //! refused request gets, that the switch never buffers packets (`n_buffers = 0`), that a slave
 //! controller may not modify state (`BAD_REQUEST/IS_SLAVE`).
 //!
+//! Several controllers (§6.3.6, "multiple controllers"): each connection has its own role,
+//! EQUAL on connect as in Open vSwitch; the generation id is the switch's. A MASTER or SLAVE
+//! request whose generation id is behind the cached one (compared as a wrapping signed
+//! distance) is refused `ROLE_REQUEST_FAILED/STALE`; a new MASTER turns the previous one into
+//! a SLAVE. Replies go to the connection that asked ([`Effect::Send`]); asynchronous messages
+//! ([`Effect::Notify`]) to every connection whose role takes them by the default asynchronous
+//! configuration (§7.3.10): a SLAVE gets port status only.
+//!
 //! Invariants: nothing here panics on any message; every request gets exactly the replies the
 //! spec asks for (or one ERROR carrying the request's xid and first 64 bytes); a FLOW_REMOVED is
 //! sent for each removed entry that has `SEND_FLOW_REM`.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -75,11 +84,43 @@ impl SimPort {
     }
 }
 
+/// One controller connection of a switch (the index of its address in the switch's list).
+pub type ConnId = usize;
+
+/// A message the switch sends unasked, and which controllers take it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Async {
+    /// PACKET_IN: MASTER and EQUAL controllers.
+    PacketIn,
+    /// FLOW_REMOVED: MASTER and EQUAL controllers.
+    FlowRemoved,
+    /// PORT_STATUS: every controller.
+    PortStatus,
+}
+
+impl Async {
+    /// Whether a controller in `role` gets this message (default asynchronous configuration,
+    /// OpenFlow 1.3.5 §7.3.10).
+    pub fn taken_by(self, role: ControllerRole) -> bool {
+        match self {
+            Async::PortStatus => true,
+            Async::PacketIn | Async::FlowRemoved => role != ControllerRole::Slave,
+        }
+    }
+}
+
 /// Something the agent wants done.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
-    /// Send to the controller.
+    /// Send to the controller whose message is being handled.
     Send(Frame),
+    /// Send to every connected controller whose role takes `kind`.
+    Notify {
+        /// The message.
+        frame: Frame,
+        /// Which kind of asynchronous message it is.
+        kind: Async,
+    },
     /// Send `frame` out of physical port `port`; `hops` counts switches it crossed.
     Emit {
         /// Egress port.
@@ -91,6 +132,33 @@ pub enum Effect {
     },
     /// Close the connection (after sending what precedes).
     Close,
+}
+
+impl Effect {
+    /// An asynchronous message of `kind`.
+    pub fn notify(kind: Async, xid: Xid, message: Message) -> Effect {
+        Effect::Notify {
+            frame: Frame::new(xid, message),
+            kind,
+        }
+    }
+}
+
+/// One controller connection's standing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Conn {
+    pub(crate) role: ControllerRole,
+    /// Its HELLO was accepted.
+    pub(crate) negotiated: bool,
+}
+
+impl Default for Conn {
+    fn default() -> Self {
+        Conn {
+            role: ControllerRole::Equal,
+            negotiated: false,
+        }
+    }
 }
 
 /// Counters of what the agent did, for summaries.
@@ -121,13 +189,14 @@ pub struct SwitchAgent {
     pub(crate) groups: GroupTable,
     pub(crate) meters: MeterTable,
     pub(crate) config: SwitchConfig,
-    pub(crate) role: ControllerRole,
+    /// Every open controller connection: its role, and whether its HELLO was accepted.
+    pub(crate) conns: BTreeMap<ConnId, Conn>,
+    /// The connection whose message is being handled.
+    pub(crate) current: ConnId,
     pub(crate) generation_id: Option<u64>,
     pub(crate) counters: Arc<FabricCounters>,
     pub(crate) next_xid: u32,
     pub(crate) multipart_limit: usize,
-    /// Set once the controller's HELLO was accepted.
-    pub(crate) negotiated: bool,
     pub(crate) stats: AgentStats,
     /// Ports FLOOD skips (off the fabric's spanning tree).
     pub(crate) no_flood: Vec<PortNo>,
@@ -151,12 +220,12 @@ impl SwitchAgent {
             groups: GroupTable::default(),
             meters: MeterTable::default(),
             config: SwitchConfig::default(),
-            role: ControllerRole::Equal,
+            conns: BTreeMap::new(),
+            current: 0,
             generation_id: None,
             counters,
             next_xid: 1,
             multipart_limit: DEFAULT_MULTIPART_LIMIT,
-            negotiated: false,
             stats: AgentStats::default(),
             no_flood: Vec::new(),
         }
@@ -244,13 +313,58 @@ impl SwitchAgent {
         x
     }
 
-    /// A new connection is up: the switch speaks first with its HELLO (§6.3.1).
+    /// The only controller's connection is up (a switch with one controller, connection 0).
     pub fn on_connect(&mut self) -> Effect {
-        self.negotiated = false;
+        self.connect(0)
+    }
+
+    /// Connection `conn` is up: the switch speaks first with its HELLO (§6.3.1).
+    pub fn connect(&mut self, conn: ConnId) -> Effect {
         // A new controller connection starts as EQUAL, as OVS does.
-        self.role = ControllerRole::Equal;
+        self.conns.insert(conn, Conn::default());
+        self.current = conn;
         let xid = self.xid();
         Effect::Send(Frame::new(xid, Message::Hello(Hello::ofp13())))
+    }
+
+    /// Connection `conn` is gone.
+    pub fn disconnect(&mut self, conn: ConnId) {
+        self.conns.remove(&conn);
+    }
+
+    /// The role of connection `conn`, if it is open.
+    pub fn role(&self, conn: ConnId) -> Option<ControllerRole> {
+        self.conns.get(&conn).map(|c| c.role)
+    }
+
+    /// Every open connection's role.
+    pub fn roles(&self) -> Vec<(ConnId, ControllerRole)> {
+        self.conns.iter().map(|(id, c)| (*id, c.role)).collect()
+    }
+
+    /// Whether connection `conn` takes an asynchronous message of `kind` now.
+    pub fn takes(&self, conn: ConnId, kind: Async) -> bool {
+        self.conns
+            .get(&conn)
+            .is_some_and(|c| c.negotiated && kind.taken_by(c.role))
+    }
+
+    fn negotiated(&self) -> bool {
+        self.conns.values().any(|c| c.negotiated)
+    }
+
+    /// Handles one message from connection `conn` (see [`Self::handle`]).
+    pub fn handle_from(
+        &mut self,
+        conn: ConnId,
+        now: Duration,
+        xid: Xid,
+        msg: Message,
+        raw: &[u8],
+        out: &mut Vec<Effect>,
+    ) {
+        self.current = conn;
+        self.handle(now, xid, msg, raw, out);
     }
 
     fn error(&mut self, xid: Xid, kind: ErrorKind, request: &[u8], out: &mut Vec<Effect>) {
@@ -261,7 +375,8 @@ impl SwitchAgent {
         )));
     }
 
-    /// Handles one message from the controller; `raw` is its whole frame (for ERROR data).
+    /// Handles one message from the current controller connection (the last one connected
+    /// or named by [`Self::handle_from`]); `raw` is its whole frame (for ERROR data).
     pub fn handle(
         &mut self,
         now: Duration,
@@ -271,10 +386,11 @@ impl SwitchAgent {
         out: &mut Vec<Effect>,
     ) {
         let reply = |m| Effect::Send(Frame::new(xid, m));
-        if !self.negotiated {
+        let conn = self.conns.entry(self.current).or_default();
+        if !conn.negotiated {
             match msg {
                 Message::Hello(h) if h.negotiate().is_some() => {
-                    self.negotiated = true;
+                    conn.negotiated = true;
                 }
                 Message::Hello(_) => {
                     self.error(
@@ -295,7 +411,7 @@ impl SwitchAgent {
             }
             return;
         }
-        let slave = self.role == ControllerRole::Slave;
+        let slave = conn.role == ControllerRole::Slave;
         let is_write = matches!(
             msg,
             Message::FlowMod(_)
@@ -406,9 +522,17 @@ impl SwitchAgent {
                     }
                 }
                 self.generation_id = Some(r.generation_id);
-                self.role = r.role;
+                if r.role == ControllerRole::Master {
+                    // One master at a time: the previous one becomes a slave (§6.3.6).
+                    for (id, c) in self.conns.iter_mut() {
+                        if *id != self.current && c.role == ControllerRole::Master {
+                            c.role = ControllerRole::Slave;
+                        }
+                    }
+                }
+                self.set_role(r.role);
             }
-            ControllerRole::Equal => self.role = ControllerRole::Equal,
+            ControllerRole::Equal => self.set_role(ControllerRole::Equal),
             ControllerRole::NoChange => {}
             ControllerRole::Unknown(_) => {
                 self.error(
@@ -421,7 +545,7 @@ impl SwitchAgent {
             }
         }
         let role = Role {
-            role: self.role,
+            role: self.role(self.current).unwrap_or(ControllerRole::Equal),
             generation_id: self.generation_id.unwrap_or(0),
         };
         out.push(Effect::Send(Frame::new(xid, Message::RoleReply(role))));
@@ -443,7 +567,8 @@ impl SwitchAgent {
             }
             let age = e.age(now);
             let xid = self.xid();
-            out.push(Effect::Send(Frame::new(
+            out.push(Effect::notify(
+                Async::FlowRemoved,
                 xid,
                 Message::FlowRemoved(FlowRemoved {
                     cookie: e.cookie,
@@ -458,8 +583,12 @@ impl SwitchAgent {
                     byte_count: e.byte_count,
                     match_: e.match_,
                 }),
-            )));
+            ));
         }
+    }
+
+    fn set_role(&mut self, role: ControllerRole) {
+        self.conns.entry(self.current).or_default().role = role;
     }
 
     /// Periodic work at `now`: expires timed-out flows.
@@ -482,15 +611,16 @@ impl SwitchAgent {
         if !up {
             desc.config &= !port_config::PORT_DOWN;
         }
-        if self.negotiated {
+        if self.negotiated() {
             let xid = self.xid();
-            out.push(Effect::Send(Frame::new(
+            out.push(Effect::notify(
+                Async::PortStatus,
                 xid,
                 Message::PortStatus(PortStatus {
                     reason: PortReason::Modify,
                     desc,
                 }),
-            )));
+            ));
         }
         true
     }

@@ -1,12 +1,15 @@
-//! The tokio driver of one emulated switch: owns its TCP connection to the controller, its inbox
-//! of frames from neighbours, and its timers; all protocol decisions are the agent's.
+//! The tokio driver of one emulated switch: owns its TCP connections to its controllers (one
+//! or several, as `ovs-vsctl set-controller` takes several targets), its inbox of frames from
+//! neighbours, and its timers; all protocol decisions, roles included, are the agent's.
 //!
-//! Invariants: the switch connects, and after the connection ends (controller gone, framing
-//! error, `Effect::Close`) reconnects with exponential backoff between `backoff_min` and
-//! `backoff_max` plus a per-switch jitter (so a thousand switches do not reconnect in lockstep);
-//! while disconnected it keeps forwarding frames by its flow table (OVS "secure" fail mode) and
-//! drops what it would send the controller. All replies of one read batch go out in one write.
+//! Invariants: the switch connects to every controller, and after a connection ends
+//! (controller gone, framing error, `Effect::Close`) reconnects to it with exponential backoff
+//! between `backoff_min` and `backoff_max` plus a per-switch jitter; while no controller is
+//! connected it keeps forwarding frames by its flow table (OVS "secure" fail mode) and drops
+//! what it would send. Replies go to the connection that asked; asynchronous messages to the
+//! connections whose role takes them. All replies of one read batch go out in one write.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,21 +20,19 @@ use prescient_southbound::openflow::wire::codec::{FrameError, OfpFrameCodec};
 use prescient_southbound::openflow::wire::header::MsgType;
 use prescient_southbound::openflow::wire::{Message, Xid};
 use tokio::io::AsyncWriteExt;
+use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 
-use super::agent::{Effect, SimPort, SwitchAgent};
-use super::wiring::{Shared, SwitchInput};
+use super::agent::{ConnId, Effect, SimPort, SwitchAgent};
+use super::wiring::{Shared, SimOptions, SwitchInput};
 use crate::topology::Endpoint;
 
-/// Why a session ended.
-enum End {
-    Shutdown,
-    Lost,
-}
+/// Frames queued from a switch's connections before their readers wait.
+const CONN_QUEUE: usize = 256;
 
 fn make_agent(shared: &Arc<Shared>, index: usize) -> SwitchAgent {
     let spec = shared.topo.switches.get(index);
@@ -59,20 +60,242 @@ fn make_agent(shared: &Arc<Shared>, index: usize) -> SwitchAgent {
     agent
 }
 
-/// Runs one switch until `cancel`.
+/// What a controller connection's task tells its switch.
+enum ConnEvent {
+    /// Connected: write to it through `writer`; `close` ends the connection.
+    Up {
+        conn: ConnId,
+        writer: OwnedWriteHalf,
+        close: CancellationToken,
+    },
+    /// A whole frame arrived.
+    Frame { conn: ConnId, raw: Bytes },
+    /// The connection ended (the controller went away, a framing error, or `close`).
+    Down { conn: ConnId },
+}
+
+/// One open connection, as the switch task holds it.
+struct Open {
+    writer: OwnedWriteHalf,
+    close: CancellationToken,
+    buf: BytesMut,
+    /// The FEATURES_REPLY went out on it.
+    handshaken: bool,
+}
+
+/// Runs one switch until `cancel`: one task per controller address keeps a connection open
+/// (reconnecting with backoff), and this task owns the agent, the connections' write halves,
+/// the inbox of frames from neighbours and the timers. With no controller connected it keeps
+/// forwarding by its flow table (OVS "secure" fail mode).
 pub(crate) async fn run_switch(
     shared: Arc<Shared>,
     index: usize,
     mut inbox: mpsc::Receiver<SwitchInput>,
-    controller: SocketAddr,
+    controllers: Arc<[SocketAddr]>,
     cancel: CancellationToken,
 ) {
     let mut agent = make_agent(&shared, index);
     let start = Instant::now();
-    let opts = shared.options.clone();
+    let (events_tx, mut events) = mpsc::channel(CONN_QUEUE);
+    let mut connectors = tokio::task::JoinSet::new();
+    for (conn, addr) in controllers.iter().enumerate() {
+        connectors.spawn(connect_loop(
+            shared.options.clone(),
+            index,
+            conn,
+            *addr,
+            events_tx.clone(),
+            cancel.clone(),
+        ));
+    }
+    drop(events_tx);
+    let mut open: BTreeMap<ConnId, Open> = BTreeMap::new();
+    let mut tick = tokio::time::interval(shared.options.tick.max(Duration::from_millis(10)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut out: Vec<Effect> = Vec::new();
+    loop {
+        // The connection a reply goes to: the one whose message was handled.
+        let mut from: Option<ConnId> = None;
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            ev = events.recv() => match ev {
+                Some(ev) => {
+                    from = conn_event(&mut agent, &mut open, ev, start, &mut out);
+                    // Drain whatever else is already queued from the same connection before
+                    // writing: replies of one read batch go out in one write.
+                    let mut budget = CONN_QUEUE;
+                    while let Some(conn) = from {
+                        budget = budget.saturating_sub(1);
+                        if budget == 0 {
+                            break;
+                        }
+                        let Ok(ev) = events.try_recv() else { break };
+                        let next = match &ev {
+                            ConnEvent::Frame { conn: c, .. } if *c == conn => Some(conn),
+                            _ => None,
+                        };
+                        if next.is_none() {
+                            route(&shared, index, &agent, &mut open, from, &mut out);
+                        }
+                        from = conn_event(&mut agent, &mut open, ev, start, &mut out);
+                    }
+                }
+                None => break,
+            },
+            input = inbox.recv() => match input {
+                Some(input) => handle_input(&mut agent, input, start, &mut out),
+                None => break,
+            },
+            _ = tick.tick() => agent.tick(start.elapsed(), &mut out),
+        }
+        route(&shared, index, &agent, &mut open, from, &mut out);
+        flush(&shared, index, &mut agent, &mut open).await;
+        publish(&shared, index, &agent);
+    }
+    for (_, o) in open.iter_mut() {
+        let _ = o.writer.shutdown().await;
+        o.close.cancel();
+    }
+    connectors.shutdown().await;
+    shared.set_connected(index, false);
+}
+
+/// Applies one connection event to the agent; returns the connection replies go to.
+fn conn_event(
+    agent: &mut SwitchAgent,
+    open: &mut BTreeMap<ConnId, Open>,
+    ev: ConnEvent,
+    start: Instant,
+    out: &mut Vec<Effect>,
+) -> Option<ConnId> {
+    match ev {
+        ConnEvent::Up {
+            conn,
+            writer,
+            close,
+        } => {
+            open.insert(
+                conn,
+                Open {
+                    writer,
+                    close,
+                    buf: BytesMut::with_capacity(4096),
+                    handshaken: false,
+                },
+            );
+            out.push(agent.connect(conn));
+            Some(conn)
+        }
+        ConnEvent::Frame { conn, raw } => {
+            if !open.contains_key(&conn) {
+                return None;
+            }
+            match Message::parse_bytes(&raw) {
+                Ok((xid, msg)) => agent.handle_from(conn, start.elapsed(), xid, msg, &raw, out),
+                Err(e) => out.push(Effect::Send(frame_error(&raw, e).error_reply())),
+            }
+            Some(conn)
+        }
+        ConnEvent::Down { conn } => {
+            open.remove(&conn);
+            agent.disconnect(conn);
+            None
+        }
+    }
+}
+
+/// Sends what the agent produced: replies to `from`, asynchronous messages to every
+/// connection whose role takes them, frames out of ports.
+fn route(
+    shared: &Arc<Shared>,
+    index: usize,
+    agent: &SwitchAgent,
+    open: &mut BTreeMap<ConnId, Open>,
+    from: Option<ConnId>,
+    out: &mut Vec<Effect>,
+) {
+    for e in out.drain(..) {
+        match e {
+            Effect::Send(f) => {
+                let Some(o) = from.and_then(|c| open.get_mut(&c)) else {
+                    continue;
+                };
+                if matches!(f.message, Message::FeaturesReply(_)) {
+                    o.handshaken = true;
+                }
+                if f.message.emit_to(f.xid, &mut o.buf).is_err() {
+                    tracing::warn!(dpid = %agent.dpid(), "emulated switch could not encode a reply");
+                }
+            }
+            Effect::Notify { frame, kind } => {
+                for (conn, o) in open.iter_mut() {
+                    if agent.takes(*conn, kind) {
+                        let _ = frame.message.emit_to(frame.xid, &mut o.buf);
+                    }
+                }
+            }
+            Effect::Emit { port, frame, hops } => {
+                shared.deliver(
+                    Endpoint {
+                        switch: index,
+                        port,
+                    },
+                    frame,
+                    hops,
+                );
+            }
+            Effect::Close => {
+                if let Some(o) = from.and_then(|c| open.get_mut(&c)) {
+                    // Written first, then closed by the flush.
+                    o.close.cancel();
+                }
+            }
+        }
+    }
+}
+
+/// Writes every connection's buffer; drops the connections that failed or were closed.
+async fn flush(
+    shared: &Arc<Shared>,
+    index: usize,
+    agent: &mut SwitchAgent,
+    open: &mut BTreeMap<ConnId, Open>,
+) {
+    let mut gone = Vec::new();
+    for (conn, o) in open.iter_mut() {
+        if !o.buf.is_empty() {
+            if o.writer.write_all(&o.buf).await.is_err() {
+                gone.push(*conn);
+            }
+            o.buf.clear();
+        }
+        if o.close.is_cancelled() {
+            let _ = o.writer.shutdown().await;
+            gone.push(*conn);
+        }
+    }
+    for conn in gone {
+        if let Some(o) = open.remove(&conn) {
+            o.close.cancel();
+        }
+        agent.disconnect(conn);
+    }
+    shared.set_connected(index, open.values().any(|o| o.handshaken));
+}
+
+/// Keeps connection `conn` to `controller` open until `cancel`: connects, hands the write
+/// half to the switch, forwards every frame, reports the end, and reconnects with exponential
+/// backoff plus a per-switch jitter (so a thousand switches do not reconnect in lockstep).
+async fn connect_loop(
+    opts: SimOptions,
+    index: usize,
+    conn: ConnId,
+    controller: SocketAddr,
+    events: mpsc::Sender<ConnEvent>,
+    cancel: CancellationToken,
+) {
     let mut backoff = opts.backoff_min;
-    // Spread first connects and retries over a few ms per switch index.
-    let jitter = Duration::from_micros((index as u64 * 7919) % 50_000);
+    let jitter = Duration::from_micros((index as u64 * 7919 + conn as u64 * 104_729) % 50_000);
     loop {
         let connect = tokio::select! {
             _ = cancel.cancelled() => return,
@@ -80,37 +303,45 @@ pub(crate) async fn run_switch(
         };
         if let Ok(stream) = connect {
             let _ = stream.set_nodelay(true);
-            let end = session(
-                &shared, index, &mut agent, stream, &mut inbox, start, &cancel,
-            )
-            .await;
-            shared.set_connected(index, false);
-            if let End::Shutdown = end {
+            let (rd, writer) = stream.into_split();
+            let close = cancel.child_token();
+            let up = ConnEvent::Up {
+                conn,
+                writer,
+                close: close.clone(),
+            };
+            if events.send(up).await.is_err() {
+                return;
+            }
+            let mut frames = FramedRead::with_capacity(rd, OfpFrameCodec::default(), 4096);
+            loop {
+                let next = tokio::select! {
+                    _ = close.cancelled() => break,
+                    n = frames.next() => n,
+                };
+                match next {
+                    Some(Ok(raw)) => {
+                        if events.send(ConnEvent::Frame { conn, raw }).await.is_err() {
+                            return;
+                        }
+                    }
+                    Some(Err(e)) => {
+                        tracing::debug!(index, conn, error = %e, "controller connection failed");
+                        break;
+                    }
+                    None => break,
+                }
+            }
+            if events.send(ConnEvent::Down { conn }).await.is_err() {
                 return;
             }
             backoff = opts.backoff_min;
         }
         let wake = Instant::now() + backoff + jitter;
         backoff = (backoff * 2).min(opts.backoff_max);
-        // While disconnected, keep forwarding by the flow table.
-        loop {
-            tokio::select! {
-                _ = cancel.cancelled() => return,
-                _ = tokio::time::sleep_until(wake) => break,
-                input = inbox.recv() => match input {
-                    Some(input) => {
-                        let mut out = Vec::new();
-                        handle_input(&mut agent, input, start, &mut out);
-                        for e in out {
-                            if let Effect::Emit { port, frame, hops } = e {
-                                shared.deliver(Endpoint { switch: index, port }, frame, hops);
-                            }
-                        }
-                        publish(&shared, index, &agent);
-                    }
-                    None => return,
-                },
-            }
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep_until(wake) => {}
         }
     }
 }
@@ -155,6 +386,9 @@ fn publish(shared: &Shared, index: usize, agent: &SwitchAgent) {
         if let Ok(mut s) = slot.stats.lock() {
             *s = agent.stats();
         }
+        if let Ok(mut r) = slot.roles.lock() {
+            *r = agent.roles();
+        }
     }
 }
 
@@ -170,95 +404,5 @@ fn frame_error(raw: &Bytes, error: prescient_southbound::openflow::wire::WireErr
         msg_type,
         error,
         frame: raw.clone(),
-    }
-}
-
-async fn session(
-    shared: &Arc<Shared>,
-    index: usize,
-    agent: &mut SwitchAgent,
-    stream: TcpStream,
-    inbox: &mut mpsc::Receiver<SwitchInput>,
-    start: Instant,
-    cancel: &CancellationToken,
-) -> End {
-    let (rd, mut wr) = stream.into_split();
-    let mut frames = FramedRead::with_capacity(rd, OfpFrameCodec::default(), 4096);
-    let mut wbuf = BytesMut::with_capacity(4096);
-    let mut out: Vec<Effect> = vec![agent.on_connect()];
-    let mut tick = tokio::time::interval(shared.options.tick.max(Duration::from_millis(10)));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        // Apply what the last event produced, then write it in one go.
-        let mut close = false;
-        for e in out.drain(..) {
-            match e {
-                Effect::Send(f) => {
-                    let handshake_done = matches!(f.message, Message::FeaturesReply(_));
-                    if f.message.emit_to(f.xid, &mut wbuf).is_err() {
-                        tracing::warn!(dpid = %agent.dpid(), "emulated switch could not encode a reply");
-                    }
-                    if handshake_done {
-                        shared.set_connected(index, true);
-                    }
-                }
-                Effect::Emit { port, frame, hops } => {
-                    shared.deliver(
-                        Endpoint {
-                            switch: index,
-                            port,
-                        },
-                        frame,
-                        hops,
-                    );
-                }
-                Effect::Close => close = true,
-            }
-        }
-        if !wbuf.is_empty() {
-            if wr.write_all(&wbuf).await.is_err() {
-                return End::Lost;
-            }
-            wbuf.clear();
-        }
-        publish(shared, index, agent);
-        if close {
-            return End::Lost;
-        }
-        tokio::select! {
-            _ = cancel.cancelled() => {
-                let _ = wr.shutdown().await;
-                return End::Shutdown;
-            }
-            next = frames.next() => match next {
-                Some(Ok(raw)) => {
-                    let now = start.elapsed();
-                    match Message::parse_bytes(&raw) {
-                        Ok((xid, msg)) => agent.handle(now, xid, msg, &raw, &mut out),
-                        Err(e) => {
-                            let reply = frame_error(&raw, e).error_reply();
-                            out.push(Effect::Send(reply));
-                        }
-                    }
-                    // Drain whatever else is already buffered before writing.
-                    while let Some(Some(Ok(raw))) = futures::FutureExt::now_or_never(frames.next()) {
-                        match Message::parse_bytes(&raw) {
-                            Ok((xid, msg)) => agent.handle(start.elapsed(), xid, msg, &raw, &mut out),
-                            Err(e) => out.push(Effect::Send(frame_error(&raw, e).error_reply())),
-                        }
-                    }
-                }
-                Some(Err(e)) => {
-                    tracing::debug!(dpid = %agent.dpid(), error = %e, "controller connection failed");
-                    return End::Lost;
-                }
-                None => return End::Lost,
-            },
-            input = inbox.recv() => match input {
-                Some(input) => handle_input(agent, input, start, &mut out),
-                None => return End::Shutdown,
-            },
-            _ = tick.tick() => agent.tick(start.elapsed(), &mut out),
-        }
     }
 }

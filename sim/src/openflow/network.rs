@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use prescient_southbound::openflow::wire::{DatapathId, PortNo};
+use prescient_southbound::openflow::wire::{ControllerRole, DatapathId, PortNo};
 use thiserror::Error;
 use tokio::sync::{mpsc, oneshot, Notify};
 use tokio_util::sync::CancellationToken;
@@ -99,6 +99,14 @@ impl SimNetwork {
     /// Starts every switch (connecting to `controller`, reconnecting with backoff) and the
     /// traffic model. Must be called within a tokio runtime.
     pub fn spawn(self, controller: SocketAddr) -> SimHandle {
+        self.spawn_with_controllers(vec![controller])
+    }
+
+    /// Starts every switch connected to each of `controllers` (as a bridge with several
+    /// `set-controller` targets: every connection starts EQUAL, roles come from the
+    /// controllers), and the traffic model. Must be called within a tokio runtime.
+    pub fn spawn_with_controllers(self, controllers: Vec<SocketAddr>) -> SimHandle {
+        let controllers: Arc<[SocketAddr]> = controllers.into();
         let SimNetwork {
             topo,
             options,
@@ -141,6 +149,7 @@ impl SimNetwork {
                     connected: AtomicBool::new(false),
                     connects: AtomicU64::new(0),
                     stats: Mutex::new(AgentStats::default()),
+                    roles: Mutex::new(Vec::new()),
                 }
             })
             .collect();
@@ -177,7 +186,7 @@ impl SimNetwork {
                 shared.clone(),
                 index,
                 inbox,
-                controller,
+                controllers.clone(),
                 cancel.clone(),
             ));
         }
@@ -186,6 +195,7 @@ impl SimNetwork {
             shared,
             cancel,
             tracker,
+            controllers,
         }
     }
 }
@@ -264,6 +274,7 @@ pub struct SimHandle {
     shared: Arc<Shared>,
     cancel: CancellationToken,
     tracker: TaskTracker,
+    controllers: Arc<[SocketAddr]>,
 }
 
 impl SimHandle {
@@ -287,6 +298,22 @@ impl SimHandle {
     /// Switches whose handshake with the controller is complete (FEATURES_REPLY sent).
     pub fn connected_count(&self) -> usize {
         self.shared.connected.load(Ordering::SeqCst)
+    }
+
+    /// The controllers every switch connects to.
+    pub fn controllers(&self) -> &[SocketAddr] {
+        &self.controllers
+    }
+
+    /// The role each connected controller holds on switch `dpid` (EQUAL until it asks for
+    /// another), as of the switch's last event.
+    pub fn roles(&self, dpid: DatapathId) -> Result<Vec<(SocketAddr, ControllerRole)>, SimError> {
+        let slot = self.slot(dpid)?;
+        let roles = slot.roles.lock().map(|r| r.clone()).unwrap_or_default();
+        Ok(roles
+            .into_iter()
+            .filter_map(|(conn, role)| Some((*self.controllers.get(conn)?, role)))
+            .collect())
     }
 
     /// Whether one switch is connected.

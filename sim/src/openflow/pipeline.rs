@@ -12,7 +12,7 @@ use bytes::{Bytes, BytesMut};
 use prescient_southbound::openflow::wire::action::OFPCML_NO_BUFFER;
 use prescient_southbound::openflow::wire::error::{BadActionCode, BadRequestCode};
 use prescient_southbound::openflow::wire::{
-    Action, BufferId, ErrorKind, Frame, GroupId, GroupType, Instruction, Match, Message, OxmField,
+    Action, BufferId, ErrorKind, GroupId, GroupType, Instruction, Match, Message, OxmField,
     PacketIn, PacketInReason, PacketOut, PortNo, TableId,
 };
 
@@ -319,7 +319,8 @@ impl SwitchAgent {
         }
         let xid = self.xid();
         self.stats.packet_ins += 1;
-        out.push(Effect::Send(Frame::new(
+        out.push(Effect::notify(
+            super::agent::Async::PacketIn,
             xid,
             Message::PacketIn(PacketIn {
                 buffer_id: BufferId::NO_BUFFER,
@@ -330,7 +331,7 @@ impl SwitchAgent {
                 match_: m,
                 data,
             }),
-        )));
+        ));
     }
 }
 

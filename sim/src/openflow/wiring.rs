@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use prescient_southbound::openflow::wire::PortNo;
+use prescient_southbound::openflow::wire::{ControllerRole, PortNo};
 use tokio::sync::{mpsc, oneshot, Notify};
 
 use super::agent::AgentStats;
@@ -147,6 +147,8 @@ pub(crate) struct SwitchSlot {
     pub(crate) connected: AtomicBool,
     pub(crate) connects: AtomicU64,
     pub(crate) stats: Mutex<AgentStats>,
+    /// The role of every open controller connection, by its index in the controller list.
+    pub(crate) roles: Mutex<Vec<(usize, ControllerRole)>>,
 }
 
 /// Per-host received frames.

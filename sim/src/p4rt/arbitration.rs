@@ -182,6 +182,19 @@ impl Arbitration {
         self.roles.values().filter_map(|r| r.primary).collect()
     }
 
+    /// The clients of `role`: each stream's election id and whether it is the primary.
+    pub fn clients(&self, role: &str) -> Vec<(Option<u128>, bool)> {
+        self.roles
+            .get(role)
+            .map(|r| {
+                r.streams
+                    .iter()
+                    .map(|(s, id)| (*id, r.primary == Some(*s)))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Whether `stream` has arbitrated.
     pub fn knows(&self, stream: StreamId) -> bool {
         self.stream_role.contains_key(&stream)

@@ -281,6 +281,14 @@ impl P4SimNetwork {
         Ok(())
     }
 
+    /// The clients of the default role on `device`: election id and whether it is primary
+    /// (what a test checks of arbitration; empty for an unknown device).
+    pub fn clients(&self, device: u64) -> Vec<(Option<u128>, bool)> {
+        self.device(device)
+            .map(|d| d.arbitration.clients(""))
+            .unwrap_or_default()
+    }
+
     /// Forgets a stream (closed by the client or the server).
     pub fn close_stream(&self, device: u64, stream: StreamId) {
         if let Ok(mut d) = self.device(device) {
