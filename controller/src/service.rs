@@ -177,9 +177,13 @@ impl Service {
                     replica.clone(),
                     cancel.clone(),
                 ));
+                // A new leader learns the links from its own probes before it reconciles:
+                // by a link timeout it has probed every link several times.
+                let settle = config.core.topology.discovery.link_timeout;
                 tasks.spawn(crate::cluster::mastership::run(
                     state.clone(),
                     openflow.handle(),
+                    settle,
                     cancel.clone(),
                 ));
                 (persister, Some((state, replica)))
@@ -208,7 +212,13 @@ impl Service {
             .p4
             .iter()
             .map(|t| {
-                let inbox = p4runtime::spawn(core.clone(), t.clone(), cancel.clone(), &tasks);
+                let inbox = p4runtime::spawn(
+                    core.clone(),
+                    t.clone(),
+                    cluster.as_ref().map(|(c, _)| c.clone()),
+                    cancel.clone(),
+                    &tasks,
+                );
                 (t.device_id, inbox)
             })
             .collect();

@@ -58,11 +58,12 @@ async fn campaign(
     let ttl = config.lease_ttl.as_secs().max(1) as i64;
     let lease = within(timeout, client.lease_grant(ttl, None)).await?.id();
     let key = keys::candidate(lease);
-    within(
-        timeout,
-        client.put(keys::member(&cluster.me().name), me.clone(), None),
-    )
-    .await?;
+    let member = keys::member(&cluster.me().name);
+    within(timeout, client.put(member.as_str(), me.clone(), None)).await?;
+    let ours = within(timeout, client.get(member.as_str(), None)).await?;
+    if let Some(kv) = ours.kvs().first() {
+        cluster.set_node_number(u64::try_from(kv.create_revision()).unwrap_or(0));
+    }
     let granted = Instant::now();
     let put = Txn::new()
         .when(vec![Compare::version(key.clone(), CompareOp::Equal, 0)])

@@ -8,6 +8,7 @@
 //! - [`replica`]: the watch that keeps every node's memory in step with etcd (resume from the
 //!   last revision; re-list and diff after a compaction or any watch error).
 //! - [`mastership`]: OpenFlow roles and P4Runtime election ids that follow the election.
+//! - [`takeover`]: a new leader reads every OpenFlow switch back and fixes what differs.
 //!
 //! Invariant: [`ClusterState::is_leader`] is true only while the lease was renewed within its
 //! renew deadline (two thirds of the TTL), so a leader that cannot reach etcd, or was frozen,
@@ -18,6 +19,7 @@ pub mod etcd_store;
 pub mod keys;
 pub mod mastership;
 pub mod replica;
+pub mod takeover;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -149,6 +151,9 @@ pub struct ClusterState {
     changes: watch::Sender<u64>,
     /// Stopped as by a crash: the lease is left to expire instead of being revoked.
     crashed: std::sync::atomic::AtomicBool,
+    /// The create revision of this node's member key (0: not read yet), see
+    /// [`Self::node_number`].
+    node_number: std::sync::atomic::AtomicU64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -169,6 +174,7 @@ impl ClusterState {
             fence: Mutex::new(None),
             changes: watch::channel(0).0,
             crashed: Default::default(),
+            node_number: Default::default(),
         })
     }
 
@@ -180,6 +186,25 @@ impl ClusterState {
     /// The settings.
     pub fn config(&self) -> &ClusterConfig {
         &self.config
+    }
+
+    /// A number no other node has and this one keeps across restarts: the etcd create
+    /// revision of its member key (members are never deleted, and etcd gives every key
+    /// creation its own revision). `None` until the first campaign has read it.
+    pub fn node_number(&self) -> Option<u64> {
+        match self.node_number.load(std::sync::atomic::Ordering::SeqCst) {
+            0 => None,
+            n => Some(n),
+        }
+    }
+
+    pub(crate) fn set_node_number(&self, n: u64) {
+        let was = self
+            .node_number
+            .swap(n, std::sync::atomic::Ordering::SeqCst);
+        if was != n {
+            self.notify();
+        }
     }
 
     /// The renew deadline: a leader that has not renewed for this long stops acting.

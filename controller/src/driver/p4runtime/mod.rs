@@ -26,6 +26,7 @@ pub mod fleet;
 mod packets;
 pub mod plan;
 mod reconcile;
+mod standing;
 pub mod sync;
 
 use std::collections::BTreeSet;
@@ -46,6 +47,7 @@ pub use fleet::{P4Fleet, P4Inbox, ToDevice};
 
 use crate::core::SharedCore;
 use fleet::{Fleet, Mailbox};
+use standing::Standing;
 use sync::Mirror;
 
 /// `packet_in` / `packet_out` metadata names of prescient.p4.
@@ -132,14 +134,21 @@ pub fn prescient_p4info() -> Result<P4Info, P4InfoError> {
 pub const PRESCIENT_BMV2_JSON: &[u8] = include_bytes!("../../../../p4/prescient.json");
 
 /// Drives `target` until `cancel` fires; its probes and plan arrive through the returned inbox.
+/// In a cluster (`cluster`), the device is written only while this node leads; its election
+/// id follows the election (see [`standing`]).
 pub fn spawn(
     core: Arc<SharedCore>,
     target: P4Target,
+    cluster: Option<Arc<crate::cluster::ClusterState>>,
     cancel: CancellationToken,
     tasks: &tokio_util::task::TaskTracker,
 ) -> P4Inbox {
     let (inbox, mailbox) = fleet::mailbox();
-    tasks.spawn(drive(core, target, mailbox, cancel));
+    // A new leader learns the links from its own probes: by a link timeout it has probed
+    // every link several times (and the old leader's links would have expired).
+    let settle = core.read(|c| c.config().topology.discovery.link_timeout);
+    let standing = Standing::new(cluster, settle);
+    tasks.spawn(drive(core, target, standing, mailbox, cancel));
     inbox
 }
 
@@ -165,11 +174,14 @@ struct Device {
     last: Option<Attempt>,
     notes: BTreeSet<String>,
     last_error: Option<String>,
+    /// Whether this node may write (always outside a cluster), and its election id.
+    standing: Standing,
 }
 
 async fn drive(
     core: Arc<SharedCore>,
     target: P4Target,
+    mut standing: Standing,
     mailbox: Mailbox,
     cancel: CancellationToken,
 ) {
@@ -181,9 +193,18 @@ async fn drive(
     config.write_latency = core
         .metrics()
         .write_latency(prescient_topology::Protocol::P4Runtime);
+    let election = tokio::select! {
+        _ = cancel.cancelled() => return,
+        e = standing.first_id() => e,
+    };
+    if let Some(e) = election {
+        config.election_id = e;
+    }
+    // A cluster node connects as it stands; a follower stays a backup and pushes nothing.
+    let backup = standing.clustered() && !standing.leading();
     let mut client = tokio::select! {
         _ = cancel.cancelled() => return,
-        c = connect(config, &target) => c,
+        c = connect(config, &target, backup) => c,
     };
     let mut dev = Device {
         core,
@@ -195,9 +216,13 @@ async fn drive(
         last: None,
         notes: BTreeSet::new(),
         last_error: None,
+        standing,
     };
     dev.report_up();
+    dev.follow(&mut client).await;
     dev.reconcile(&mut client).await;
+    let mut check = tokio::time::interval(standing::CHECK);
+    check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut stats = tokio::time::interval(dev.target.stats_interval);
     stats.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut reconcile = tokio::time::interval(RECONCILE_INTERVAL);
@@ -224,6 +249,11 @@ async fn drive(
                         break;
                     }
                 }
+                // In a cluster, standing follows the election (another node's higher id is
+                // how a new leader takes the device over).
+                Some(StreamEvent::Mastership(_)) if dev.standing.clustered() => {
+                    dev.follow(&mut client).await;
+                }
                 Some(StreamEvent::Mastership(_)) if !client.is_primary() => {
                     if !dev.recover(&mut client, "lost primary", &cancel).await {
                         break;
@@ -239,6 +269,8 @@ async fn drive(
                 Err(_) => fleet_open = false,
             },
             _ = reconcile.tick() => dev.reconcile(&mut client).await,
+            _ = dev.standing.changed() => dev.follow(&mut client).await,
+            _ = check.tick(), if dev.standing.clustered() => dev.follow(&mut client).await,
             _ = stats.tick() => {
                 dev.read_counters(&mut client).await;
                 dev.read_pair_counters(&mut client).await;
@@ -251,6 +283,30 @@ async fn drive(
 }
 
 impl Device {
+    /// Brings the election id in line with the election; on becoming the acting primary,
+    /// pushes the pipeline if the device runs another and reads the tables back before the
+    /// next reconciliation.
+    async fn follow(&mut self, client: &mut P4RuntimeClient) {
+        match self.standing.follow(client).await {
+            Ok(true) => {
+                let (p4info, config) = (
+                    self.target.p4info.clone(),
+                    self.target.device_config.clone(),
+                );
+                if let Err(e) = client.set_pipeline(p4info, config, None, false).await {
+                    self.failed(format!("pipeline not pushed on taking over: {e}"));
+                }
+                tracing::info!(device = %self.id, election_id = client.config().election_id,
+                    "primary for this leader: reading the device back to reconcile");
+                self.resync = true;
+                self.last = None;
+                self.reconcile(client).await;
+            }
+            Ok(false) => {}
+            Err(e) => self.failed(e),
+        }
+    }
+
     /// Reads the program's port counters into the core.
     async fn read_counters(&self, client: &mut P4RuntimeClient) {
         if !client.is_primary() {
@@ -358,9 +414,10 @@ impl Device {
             _ = cancel.cancelled() => false,
             r = client.reconnect() => match r {
                 Ok(report) => {
-                    if report.primary {
+                    if report.primary || self.standing.clustered() {
                         self.report_up();
                         self.resync = true;
+                        self.follow(client).await;
                         self.reconcile(client).await;
                     } else {
                         tracing::warn!(device = %self.id, "reconnected as backup");
@@ -395,11 +452,12 @@ impl Device {
     }
 }
 
-/// Connects, wins primary and pushes the pipeline, retrying with backoff until it works.
-async fn connect(config: ClientConfig, target: &P4Target) -> P4RuntimeClient {
+/// Connects, wins primary and pushes the pipeline (a `backup` only connects and takes the
+/// pipeline as configured), retrying with backoff until it works.
+async fn connect(config: ClientConfig, target: &P4Target, backup: bool) -> P4RuntimeClient {
     let mut delay = Duration::from_millis(100);
     loop {
-        match try_connect(config.clone(), target).await {
+        match try_connect(config.clone(), target, backup).await {
             Ok(client) => return client,
             Err(e) => {
                 tracing::warn!(target = %target.address, device = target.device_id,
@@ -414,8 +472,13 @@ async fn connect(config: ClientConfig, target: &P4Target) -> P4RuntimeClient {
 async fn try_connect(
     config: ClientConfig,
     target: &P4Target,
+    backup: bool,
 ) -> Result<P4RuntimeClient, ClientError> {
     let mut client = P4RuntimeClient::connect(config).await?;
+    if backup {
+        client.adopt_pipeline(target.p4info.clone(), target.device_config.clone())?;
+        return Ok(client);
+    }
     client.wait_for_primary(Duration::from_secs(5)).await?;
     client
         .set_pipeline(

@@ -12,7 +12,7 @@ use super::{desired, Attempt, Device, OWNED_TABLES, RECONCILE_INTERVAL, RETRY_BA
 impl Device {
     /// Brings the owned tables to the desired entries (see the module docs).
     pub(super) async fn reconcile(&mut self, client: &mut P4RuntimeClient) {
-        if !client.is_primary() {
+        if !self.standing.may_write(client) {
             return;
         }
         let Ok(index) = client.index().cloned() else {
@@ -55,21 +55,31 @@ impl Device {
                 Err(e) => self.failed(format!("{intent:?} does not fit the pipeline: {e}")),
             }
         }
-        let updates = self.mirror.diff(&entries);
+        let mut updates = self.mirror.diff(&entries);
+        let settled = self.standing.settled();
+        if !settled {
+            // Just taken over: what this node does not want yet may be what it has not
+            // learnt yet (see `standing`).
+            updates.retain(|u| u.r#type != p4::update::Type::Delete as i32);
+        }
         if !updates.is_empty() {
             if let Err(e) = write(client, &mut self.mirror, updates).await {
                 self.failed(format!("entries not written: {e}"));
             }
         }
-        let converged = self.mirror.diff(&entries).is_empty();
+        let converged = settled && self.mirror.diff(&entries).is_empty();
         if converged {
             self.last_error = None;
         }
+        let retry_at = match self.standing.settle_until() {
+            Some(t) => t.min(now + RETRY_BACKOFF),
+            None => now + RETRY_BACKOFF,
+        };
         self.last = Some(Attempt {
             generation,
             version: fleet.version,
             converged,
-            retry_at: now + RETRY_BACKOFF,
+            retry_at,
         });
     }
 

@@ -33,7 +33,8 @@ pub use desired::DesiredState;
 pub use error::{CloseReason, SessionError};
 pub use events::{PacketInEvent, SwitchEvent, SwitchInfo};
 pub use listener::{
-    Command, ControllerConfig, EventReceiver, OpenFlowController, OpenFlowHandle, Stats,
+    table_miss_to_controller, Command, ControllerConfig, EventReceiver, OpenFlowController,
+    OpenFlowHandle, Stats,
 };
 pub use machine::MachineConfig;
 pub use request::{Reply, Request};

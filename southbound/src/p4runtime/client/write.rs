@@ -81,6 +81,32 @@ impl P4RuntimeClient {
         Ok(index)
     }
 
+    /// Takes `p4info` and `device_config` as the pipeline in use without sending anything (a
+    /// backup client may not push one): reads and writes resolve names through it, and a
+    /// later [`Self::set_pipeline`] or reconnect as primary pushes it when the target runs
+    /// another.
+    pub fn adopt_pipeline(
+        &mut self,
+        p4info: P4Info,
+        device_config: Vec<u8>,
+    ) -> Result<(), ClientError> {
+        let index =
+            Arc::new(
+                P4InfoIndex::new(p4info.clone()).map_err(|e| ResolveError::Malformed {
+                    what: "P4Info",
+                    why: e.to_string(),
+                })?,
+            );
+        let cookie = pipeline_cookie(&p4info, &device_config);
+        self.pipeline = Some(Pipeline {
+            p4info,
+            device_config,
+            cookie,
+        });
+        self.index = Some(index);
+        Ok(())
+    }
+
     /// Installs a pipeline with VERIFY_AND_COMMIT unless the target already runs `cookie`
     /// (default: [`pipeline_cookie`]) and `force` is false. A different cookie means a new
     /// program: the desired state of the old one is dropped.
