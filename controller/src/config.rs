@@ -258,7 +258,8 @@ pub struct P4Section {
     /// Port speed, Mbit/s (P4Runtime reports none; 1000 when absent, never 0).
     #[serde(default = "gigabit")]
     pub port_speed_mbps: u64,
-    /// Election id (must differ between controllers sharing the device).
+    /// Election id (must differ between controllers sharing the device); in cluster mode
+    /// ids follow the election instead (the leader's is the highest).
     #[serde(default = "one")]
     pub election_id: u64,
     /// P4Info file (text or binary, by content); prescient.p4's embedded one when absent.
