@@ -27,7 +27,7 @@ use prescient_southbound::openflow::wire::{
 };
 use prescient_southbound::p4runtime::pipeconf::names;
 use prescient_southbound::p4runtime::proto::p4::v1 as p4;
-use prescient_tests::etcd::Etcd;
+use prescient_tests::etcd::{Etcd, Proxy};
 use prescient_tests::p4sim::{arp, read_table, routes, serve};
 use prescient_tests::wait_for;
 use serde_json::json;
@@ -213,34 +213,63 @@ async fn stored_services(etcd: &Etcd) -> BTreeSet<String> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn every_switch_follows_the_leader_and_the_next_one_reconciles_what_it_finds() {
-    let etcd = Etcd::start("switches").await.unwrap();
-    // P4: s1 - s2 - s3, hosts on port 3 of s1 and s3.
+/// Three P4Runtime devices (s1 - s2 - s3, hosts on port 3 of s1 and s3) served here, three
+/// cluster nodes, and a ring of three emulated OpenFlow switches connected to all of them.
+struct Lab {
+    network: Arc<P4SimNetwork>,
+    stop_p4: tokio_util::sync::CancellationToken,
+    p4_server: tokio::task::JoinHandle<()>,
+    nodes: Vec<Option<Service>>,
+    sim: prescient_sim::openflow::SimHandle,
+}
+
+/// Starts a [`Lab`] whose nodes are named and reach etcd as `nodes` says.
+async fn lab(nodes: [(&str, String); 3]) -> Lab {
     let network = Arc::new(P4SimNetwork::linear(3).unwrap());
     let (p4_addr, stop_p4, p4_server) = serve(network.clone()).await;
     let p4info = prescient_p4info().unwrap();
-    let mut nodes = Vec::new();
-    for name in ["sa", "sb", "sc"] {
+    let mut started = Vec::new();
+    for (name, etcd) in nodes {
         let mut config = prescient_tests::controller::config(
             "127.0.0.1:0".parse().unwrap(),
             Some("127.0.0.1:0".parse().unwrap()),
         );
         config.api.token = Some(TOKEN.to_string());
-        config.cluster = Some(ClusterConfig::new(vec![etcd.url()], name));
+        config.cluster = Some(ClusterConfig::new(vec![etcd], name));
         config.p4 = (1..=3)
             .map(|d| P4Target {
                 stats_interval: Duration::from_millis(500),
                 ..P4Target::running_prescient(p4_addr.clone(), d, vec![1, 2, 3], p4info.clone())
             })
             .collect();
-        nodes.push(Some(Service::start(config).await.unwrap()));
+        started.push(Some(Service::start(config).await.unwrap()));
     }
-    let openflow: Vec<SocketAddr> = nodes.iter().flatten().map(|n| n.openflow_addr()).collect();
-    // OpenFlow: a ring of three emulated switches, each connected to all three nodes.
+    let openflow: Vec<SocketAddr> = started
+        .iter()
+        .flatten()
+        .map(|n| n.openflow_addr())
+        .collect();
     let topo = SimTopology::generate(TopologyKind::Ring(3)).unwrap();
-    let sim =
-        SimNetwork::build(topo, TrafficConfig::default()).spawn_with_controllers(openflow.clone());
+    let sim = SimNetwork::build(topo, TrafficConfig::default()).spawn_with_controllers(openflow);
+    Lab {
+        network,
+        stop_p4,
+        p4_server,
+        nodes: started,
+        sim,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_switch_follows_the_leader_and_the_next_one_reconciles_what_it_finds() {
+    let etcd = Etcd::start("switches").await.unwrap();
+    let Lab {
+        network,
+        stop_p4,
+        p4_server,
+        mut nodes,
+        sim,
+    } = lab(["sa", "sb", "sc"].map(|n| (n, etcd.url()))).await;
 
     let refs: Vec<&Service> = nodes.iter().flatten().collect();
     let (leader, term) = agreed_leader(&refs).await;
@@ -427,6 +456,167 @@ async fn every_switch_follows_the_leader_and_the_next_one_reconciles_what_it_fin
         refused.is_disjoint(&stored),
         "refused {refused:?} stored {stored:?}"
     );
+
+    sim.shutdown().await;
+    for n in nodes.into_iter().flatten() {
+        n.shutdown().await;
+    }
+    stop_p4.cancel();
+    let _ = p4_server.await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_leader_cut_off_from_etcd_stops_before_the_next_starts_and_rejoins_as_follower() {
+    let etcd = Etcd::start("fencing").await.unwrap();
+    let mut proxies = Vec::new();
+    for _ in 0..3 {
+        proxies.push(Proxy::start(etcd.addr()).await.unwrap());
+    }
+    let Lab {
+        network,
+        stop_p4,
+        p4_server,
+        nodes,
+        sim,
+    } = lab([
+        ("fa", proxies[0].url()),
+        ("fb", proxies[1].url()),
+        ("fc", proxies[2].url()),
+    ])
+    .await;
+    let refs: Vec<&Service> = nodes.iter().flatten().collect();
+    let (leader, term) = agreed_leader(&refs).await;
+    let old_id = (1u128 << 64) | u128::from(term);
+    let old = refs[leader];
+    wait_for(
+        "the leader MASTER everywhere, primary everywhere",
+        WAIT,
+        || {
+            (of_roles_follow(&sim, old.openflow_addr(), 3) && p4_primary_is(&network, old_id, 3))
+                .then_some(())
+        },
+    )
+    .await
+    .unwrap();
+
+    // The leader loses etcd. Watch, every few ms, when it stops acting and when another
+    // node starts.
+    proxies[leader].cut();
+    let cut = tokio::time::Instant::now();
+    let (mut stopped, mut started) = (None, None);
+    while started.is_none() && cut.elapsed() < WAIT {
+        if stopped.is_none() && !old.cluster().unwrap().is_leader() {
+            stopped = Some(cut.elapsed());
+        }
+        let other = refs
+            .iter()
+            .enumerate()
+            .any(|(i, n)| i != leader && n.cluster().unwrap().is_leader());
+        if other {
+            started = Some(cut.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let (stopped, started) = (
+        stopped.expect("the cut leader stops"),
+        started.expect("a new leader"),
+    );
+    eprintln!(
+        "cut off: stopped acting after {stopped:?}, the next leader started after {started:?}"
+    );
+    assert!(
+        stopped < started,
+        "stopped acting at {stopped:?}, the next leader started at {started:?}"
+    );
+    let others: Vec<&Service> = (0..3).filter(|i| *i != leader).map(|i| refs[i]).collect();
+    let (j, next_term) = agreed_leader(&others).await;
+    let next = (0..3).filter(|i| *i != leader).nth(j).unwrap();
+    assert!(next_term > term);
+    let next_id = (1u128 << 64) | u128::from(next_term);
+    wait_for(
+        "the new leader MASTER everywhere, primary everywhere",
+        WAIT,
+        || {
+            (of_roles_follow(&sim, refs[next].openflow_addr(), 3)
+                && p4_primary_is(&network, next_id, 3))
+            .then_some(())
+        },
+    )
+    .await
+    .unwrap_or_else(|e| {
+        panic!(
+            "{e}: {:?} {:?}",
+            sim.roles(DatapathId(1)),
+            network.clients(1)
+        )
+    });
+
+    // Its late writes are refused: by the switches (OpenFlow: it is a SLAVE; P4Runtime: its
+    // old election id is not the primary's) and by etcd's fence (the REST API answers 503).
+    let late = FlowMod::add(
+        TableId(0),
+        STALE_PRIORITY,
+        Match::new().with(OxmField::InPort(PortNo(9))),
+        vec![],
+    );
+    let dpid = sim.topology().switches[0].dpid;
+    let _ = old.openflow().send(dpid, Command::FlowMod(late)).await;
+    let _ = old.openflow().barrier(dpid).await;
+    assert!(
+        !sim.flow_table(dpid)
+            .await
+            .unwrap()
+            .iter()
+            .any(|f| f.priority == STALE_PRIORITY),
+        "a deposed leader's flow reached the switch"
+    );
+    let entry = read_table(&network, 1, names::IPV4_LPM).into_iter().next();
+    let req = p4::WriteRequest {
+        device_id: 1,
+        election_id: Some(p4::Uint128 { high: 1, low: term }),
+        updates: vec![p4::Update {
+            r#type: p4::update::Type::Insert as i32,
+            entity: Some(p4::Entity {
+                entity: Some(p4::entity::Entity::TableEntry(entry.unwrap_or_default())),
+            }),
+        }],
+        ..Default::default()
+    };
+    let refused = network.write(&req).unwrap_err();
+    assert_eq!(
+        refused.code,
+        prescient_southbound::p4runtime::proto::google::rpc::Code::PermissionDenied
+    );
+    assert_eq!(
+        create_service(old.http_addr().unwrap(), 90).await,
+        Some(false),
+        "503 from the cut-off node"
+    );
+
+    // etcd comes back: the old leader rejoins as a follower, SLAVE and backup.
+    proxies[leader].mend();
+    wait_for("the old leader back as a follower", WAIT, || {
+        let c = old.cluster().unwrap();
+        let s = c.status();
+        (!c.is_leader() && s.etcd_reachable && s.current.is_some_and(|(_, t)| t == next_term))
+            .then_some(())
+    })
+    .await
+    .unwrap();
+    assert!(!old.cluster().unwrap().is_leader());
+    wait_for("still one MASTER, one primary", WAIT, || {
+        (of_roles_follow(&sim, refs[next].openflow_addr(), 3)
+            && p4_primary_is(&network, next_id, 3))
+        .then_some(())
+    })
+    .await
+    .unwrap();
+    let leaders = refs
+        .iter()
+        .filter(|n| n.cluster().unwrap().is_leader())
+        .count();
+    assert_eq!(leaders, 1, "no split brain");
+    assert!(network.clients(1).iter().all(|(id, _)| *id != Some(old_id)));
 
     sim.shutdown().await;
     for n in nodes.into_iter().flatten() {
