@@ -2,10 +2,13 @@
 //! etcd (Debian `etcd-server`) in a temp directory on free loopback ports and three
 //! `prescient run --etcd` processes; one client writes services sequentially through the
 //! nodes in turn (following 307 redirects, sending again a request that reached no node);
-//! the leader is killed with SIGKILL again and again and restarted as a follower. Takeover:
-//! from the kill to the first write acknowledged after it (lease TTL included). Afterwards
-//! every acknowledged write must be in etcd and no refused one (lost = acknowledged and
-//! absent, or refused and present).
+//! the leader is killed with SIGKILL again and again and restarted as a follower. Switches are
+//! attached to every node: a ring of emulated OpenFlow switches (each connected to all three)
+//! and emulated P4Runtime devices (all three nodes clients of each). Takeover: from the kill
+//! until the first write is acknowledged after it AND every OpenFlow switch has the new
+//! leader as its MASTER AND every P4 device has a primary with a higher election id than the
+//! dead leader's (lease TTL included). Afterwards every acknowledged write must be in etcd
+//! and no refused one (lost = acknowledged and absent, or refused and present).
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -13,6 +16,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+use prescient_sim::openflow::{SimHandle, SimNetwork};
+use prescient_sim::p4rt::P4SimNetwork;
+use prescient_sim::topology::{SimTopology, TopologyKind};
+use prescient_southbound::openflow::wire::ControllerRole;
 use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -33,11 +40,15 @@ pub struct Args {
 #[derive(Debug, Serialize)]
 struct Report {
     nodes: usize,
+    openflow_switches: usize,
+    p4_devices: usize,
     lease_ttl_ms: u64,
     failovers: usize,
     takeover_p50_ms: f64,
     takeover_p99_ms: f64,
     takeover_max_ms: f64,
+    /// From the kill to the first acknowledged write only (switches not waited for).
+    first_write_p99_ms: f64,
     acked_writes: usize,
     refused_writes: usize,
     lost_writes: usize,
@@ -46,6 +57,9 @@ struct Report {
 
 const TOKEN: &str = "bench-cluster";
 const NODES: usize = 3;
+/// Emulated OpenFlow switches (a ring) and P4Runtime devices (a line) attached to every node.
+const OPENFLOW_SWITCHES: usize = 4;
+const P4_DEVICES: u64 = 2;
 
 fn free_port() -> anyhow::Result<u16> {
     let l = std::net::TcpListener::bind("127.0.0.1:0").context("binding a probe port")?;
@@ -58,6 +72,9 @@ struct Procs {
     etcd_url: String,
     nodes: Vec<Option<Child>>,
     http: Vec<SocketAddr>,
+    openflow: Vec<SocketAddr>,
+    /// The configuration naming the P4Runtime devices.
+    config: std::path::PathBuf,
 }
 
 impl Drop for Procs {
@@ -77,8 +94,10 @@ impl Procs {
         let child = Command::new(exe)
             .args([
                 "run",
+                "--config",
+                &self.config.display().to_string(),
                 "--openflow",
-                &format!("127.0.0.1:{}", free_port()?),
+                &self.openflow[i].to_string(),
                 "--http",
                 &self.http[i].to_string(),
                 "--etcd",
@@ -214,6 +233,36 @@ async fn leader_of(nodes: &[SocketAddr], alive: &[bool]) -> Option<usize> {
     None
 }
 
+/// Whether every emulated OpenFlow switch has `master` as its only MASTER.
+fn masters_all(sim: &SimHandle, master: SocketAddr) -> bool {
+    sim.topology().switches.iter().all(|s| {
+        let roles = sim.roles(s.dpid).unwrap_or_default();
+        roles
+            .iter()
+            .filter(|(_, r)| *r == ControllerRole::Master)
+            .map(|(a, _)| *a)
+            .eq([master])
+    })
+}
+
+/// The election id every P4 device's primary holds, when all have the same primary id.
+fn p4_primary(p4: &P4SimNetwork) -> Option<u128> {
+    let ids: BTreeSet<Option<u128>> = p4
+        .device_ids()
+        .into_iter()
+        .map(|d| {
+            p4.clients(d)
+                .into_iter()
+                .find(|(_, p)| *p)
+                .and_then(|(id, _)| id)
+        })
+        .collect();
+    match ids.into_iter().collect::<Vec<_>>()[..] {
+        [Some(id)] => Some(id),
+        _ => None,
+    }
+}
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
@@ -258,14 +307,34 @@ async fn bench(args: Args) -> anyhow::Result<()> {
         .stderr(std::fs::File::create(dir.join("etcd.log"))?)
         .spawn()
         .context("starting etcd (Debian package etcd-server)")?;
+    let loopback = |_| free_port().map(|p| SocketAddr::from(([127, 0, 0, 1], p)));
+    // The P4Runtime devices, served here; every node is a client of each.
+    let p4 = std::sync::Arc::new(P4SimNetwork::linear(P4_DEVICES)?);
+    let p4_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let p4_addr = p4_listener.local_addr()?;
+    let stop_p4 = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(prescient_sim::p4rt::serve_listener(
+        p4_listener,
+        p4.clone(),
+        stop_p4.clone(),
+    ));
+    let config = dir.join("bench.toml");
+    let devices: String = (1..=P4_DEVICES)
+        .map(|d| {
+            format!(
+                "[[p4runtime]]\naddress = \"{p4_addr}\"\ndevice_id = {d}\nports = [1, 2, 3]\n\n"
+            )
+        })
+        .collect();
+    std::fs::write(&config, devices)?;
     let mut procs = Procs {
         dir,
         etcd: Some(etcd),
         etcd_url: etcd_url.clone(),
         nodes: (0..NODES).map(|_| None).collect(),
-        http: (0..NODES)
-            .map(|_| free_port().map(|p| SocketAddr::from(([127, 0, 0, 1], p))))
-            .collect::<Result<_, _>>()?,
+        http: (0..NODES).map(loopback).collect::<Result<_, _>>()?,
+        openflow: (0..NODES).map(loopback).collect::<Result<_, _>>()?,
+        config,
     };
     let started = Instant::now();
     loop {
@@ -282,6 +351,9 @@ async fn bench(args: Args) -> anyhow::Result<()> {
     for i in 0..NODES {
         procs.start_node(i)?;
     }
+    let topo = SimTopology::generate(TopologyKind::Ring(OPENFLOW_SWITCHES))?;
+    let sim =
+        SimNetwork::build(topo, Default::default()).spawn_with_controllers(procs.openflow.clone());
     let nodes = procs.http.clone();
     let mut alive = vec![true; NODES];
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -303,10 +375,13 @@ async fn bench(args: Args) -> anyhow::Result<()> {
     let writes_per_sec = steady_acked as f64 / steady_start.elapsed().as_secs_f64();
 
     let mut takeovers = Vec::new();
+    let mut first_writes = Vec::new();
     for round in 0..args.failovers {
         let Some(leader) = leader_of(&nodes, &alive).await else {
             bail!("round {round}: no leader (logs in {})", procs.dir.display());
         };
+        // The dead leader's P4Runtime election id: the new one must be above it.
+        let before = p4_primary(&p4).unwrap_or(0);
         procs.kill(leader);
         alive[leader] = false;
         let killed = Instant::now();
@@ -320,6 +395,18 @@ async fn bench(args: Args) -> anyhow::Result<()> {
             if killed.elapsed() > Duration::from_secs(30) {
                 bail!("round {round}: no write acknowledged 30 s after the kill");
             }
+        }
+        first_writes.push(killed.elapsed().as_secs_f64() * 1e3);
+        loop {
+            let master = leader_of(&nodes, &alive).await.map(|l| procs.openflow[l]);
+            let remastered = master.is_some_and(|m| masters_all(&sim, m));
+            if remastered && p4_primary(&p4).is_some_and(|id| id > before) {
+                break;
+            }
+            if killed.elapsed() > Duration::from_secs(30) {
+                bail!("round {round}: switches not taken over 30 s after the kill");
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
         takeovers.push(killed.elapsed().as_secs_f64() * 1e3);
         procs.start_node(leader)?;
@@ -357,13 +444,19 @@ async fn bench(args: Args) -> anyhow::Result<()> {
         }
     }
     takeovers.sort_by(f64::total_cmp);
+    first_writes.sort_by(f64::total_cmp);
+    sim.shutdown().await;
+    stop_p4.cancel();
     let report = Report {
         nodes: NODES,
+        openflow_switches: OPENFLOW_SWITCHES,
+        p4_devices: P4_DEVICES as usize,
         lease_ttl_ms: 2000,
         failovers: takeovers.len(),
         takeover_p50_ms: percentile(&takeovers, 50.0),
         takeover_p99_ms: percentile(&takeovers, 99.0),
         takeover_max_ms: takeovers.last().copied().unwrap_or(0.0),
+        first_write_p99_ms: percentile(&first_writes, 99.0),
         acked_writes: outcomes.iter().filter(|o| **o == Outcome::Acked).count(),
         refused_writes: outcomes.iter().filter(|o| **o == Outcome::Refused).count(),
         lost_writes: lost,
@@ -373,13 +466,16 @@ async fn bench(args: Args) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string(&report)?);
     } else {
         println!(
-            "cluster of {} nodes, lease TTL {} ms: {} failovers (SIGKILL of the leader), takeover p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms; {} writes acknowledged, {} refused (503), {} lost; {:.0} writes/s steady",
+            "cluster of {} nodes with {} OpenFlow switches and {} P4Runtime devices attached, lease TTL {} ms: {} failovers (SIGKILL of the leader), takeover (write acknowledged, every switch re-mastered) p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms (first write p99 {:.0} ms); {} writes acknowledged, {} refused (503), {} lost; {:.0} writes/s steady",
             report.nodes,
+            report.openflow_switches,
+            report.p4_devices,
             report.lease_ttl_ms,
             report.failovers,
             report.takeover_p50_ms,
             report.takeover_p99_ms,
             report.takeover_max_ms,
+            report.first_write_p99_ms,
             report.acked_writes,
             report.refused_writes,
             report.lost_writes,
