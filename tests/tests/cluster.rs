@@ -4,7 +4,9 @@
 //! acknowledged write is lost (nor is any refused one present); a follower cut off from etcd
 //! through a compaction resyncs without keeping deleted records; etcd gone makes writes 503
 //! `store_unavailable` while reads keep answering, and the node recovers; an unreachable etcd
-//! at start is an error naming the endpoint.
+//! at start is an error naming the endpoint; an Open vSwitch bridge with the three nodes as
+//! controller targets has the leader as its one master, and when the leader crashes during a
+//! stream of writes, the next one masters it and reconciles what the dead one left on it.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -15,6 +17,10 @@ use std::time::Duration;
 use prescient::cluster::ClusterConfig;
 use prescient::northbound::ApiConfig;
 use prescient::service::{Service, ServiceConfig};
+use prescient_southbound::openflow::session::Command;
+use prescient_southbound::openflow::wire::{
+    DatapathId, FlowMod, FlowModCommand, Match, OxmField, PortNo, TableId,
+};
 use prescient_tests::etcd::{Etcd, Proxy};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -576,6 +582,21 @@ fn ovs_roles(ovs: &prescient_tests::ovs::Ovs) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The bridge's flow entries, one line each (`ovs-ofctl dump-flows`).
+fn ovs_flows(ovs: &prescient_tests::ovs::Ovs) -> Vec<String> {
+    ovs.ofctl(&["-O", "OpenFlow13", "dump-flows", "clus3"])
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains("priority="))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Whether a dumped entry is the table-miss entry (priority 0, no match, to the controller).
+fn is_table_miss(flow: &str) -> bool {
+    flow.contains(" priority=0 ") && flow.contains("CONTROLLER")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_ovs_bridge_with_three_controllers_follows_the_leader() {
     if !prescient_tests::root_tests_enabled(
@@ -614,7 +635,38 @@ async fn an_ovs_bridge_with_three_controllers_follows_the_leader() {
     .await
     .unwrap_or_else(|e| panic!("{e}: {:?}", ovs_roles(&ovs)));
 
-    nodes[leader].take().unwrap().crash().await;
+    // What a leader dying mid-way may leave on the bridge: a permanent entry nobody wants,
+    // and the table-miss entry gone.
+    let dying = nodes[leader].as_ref().unwrap().openflow();
+    let dpid = DatapathId(0x3c);
+    let stale = FlowMod::add(
+        TableId(0),
+        777,
+        Match::new().with(OxmField::InPort(PortNo(9))),
+        vec![],
+    );
+    dying.send(dpid, Command::FlowMod(stale)).await.unwrap();
+    let mut miss = FlowMod::delete(TableId(0), Match::new());
+    miss.command = FlowModCommand::DeleteStrict;
+    dying.send(dpid, Command::FlowMod(miss)).await.unwrap();
+    dying.barrier(dpid).await.unwrap();
+    let flows = ovs_flows(&ovs);
+    assert!(
+        flows.iter().any(|f| f.contains("priority=777")),
+        "{flows:?}"
+    );
+    assert!(!flows.iter().any(|f| is_table_miss(f)), "{flows:?}");
+
+    // The leader crashes during a stream of writes.
+    let mut out = Outcomes::default();
+    for i in 0..10 {
+        let alive: Vec<&Service> = nodes.iter().flatten().collect();
+        let entry = alive[i % alive.len()].http_addr().unwrap();
+        create(entry, &format!("o{i}"), i, &mut out).await;
+        if i == 3 {
+            nodes[leader].take().unwrap().crash().await;
+        }
+    }
     let refs: Vec<&Service> = nodes.iter().flatten().collect();
     let (next, next_term) = agreed_leader(&refs).await;
     assert!(next_term > term);
@@ -638,6 +690,26 @@ async fn an_ovs_bridge_with_three_controllers_follows_the_leader() {
         1,
         "one master: {roles:?}"
     );
+    // The new leader reconciles the bridge: the stale entry goes, the table-miss comes back.
+    prescient_tests::wait_for("the bridge reconciled by the new leader", WAIT, || {
+        let flows = ovs_flows(&ovs);
+        let ok = !flows.iter().any(|f| f.contains("priority=777"))
+            && flows.iter().filter(|f| is_table_miss(f)).count() == 1;
+        ok.then_some(())
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}: {:?}", ovs_flows(&ovs)));
+    let stored = etcd_names(&etcd).await;
+    assert!(out.acked.len() >= 6, "{out:?}");
+    for name in &out.acked {
+        assert!(
+            stored.contains(name),
+            "acknowledged {name} is lost: {out:?}"
+        );
+    }
+    for name in &out.refused {
+        assert!(!stored.contains(name), "refused {name} is present: {out:?}");
+    }
     for n in nodes.into_iter().flatten() {
         n.shutdown().await;
     }
