@@ -429,6 +429,82 @@ impl Lab {
         )
     }
 
+    /// What the receiver got of an iperf3 UDP flow `from` → `to` of 1000-byte datagrams sent
+    /// at `rate_bps` of frames for `secs`: bits/s of whole frames (Ethernet, IPv4 and UDP
+    /// headers included, as meters count them).
+    pub async fn udp_received_bps(
+        &self,
+        from: HostId,
+        to: HostId,
+        rate_bps: u64,
+        secs: u32,
+    ) -> anyhow::Result<f64> {
+        /// An iperf3 datagram of 1000 bytes on the wire.
+        const FRAME_BYTES: f64 = 1042.0;
+        let mut server = self
+            .command(to, "iperf3")
+            .args(["-s", "-1", "-J", "-p", "5301"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("starting the iperf3 server")?;
+        // The client retries until the server listens (no fixed sleep).
+        let mut client_ok = false;
+        for _ in 0..50 {
+            let client = self
+                .command(from, "iperf3")
+                .args(["-c", &self.ip(to).to_string(), "-p", "5301", "-u"])
+                .args(["-b", &(rate_bps * 1000 / 1042).to_string(), "-l", "1000"])
+                .args(["-t", &secs.to_string(), "--connect-timeout", "3000"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .output();
+            // A control connection that opened and then stalls would wait forever.
+            let limit = Duration::from_secs(u64::from(secs) + 20);
+            let client = tokio::time::timeout(limit, client)
+                .await
+                .with_context(|| format!("the iperf3 client did not finish within {limit:?}"))?
+                .context("running the iperf3 client")?;
+            if client.status.success() {
+                client_ok = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        if !client_ok {
+            bail!("the iperf3 client never ran");
+        }
+        let mut stdout = server.stdout.take().context("iperf3 server output")?;
+        let out = tokio::time::timeout(Duration::from_secs(60), async {
+            let mut text = String::new();
+            tokio::io::AsyncReadExt::read_to_string(&mut stdout, &mut text).await?;
+            let _ = server.wait().await;
+            anyhow::Ok(text)
+        })
+        .await
+        .context("the iperf3 server did not finish")??;
+        let json: serde_json::Value =
+            serde_json::from_str(&out).with_context(|| format!("iperf3 server output: {out}"))?;
+        // The receiver's view.
+        let sum = &json["end"]["sum"];
+        let number = |k: &str| {
+            sum[k]
+                .as_f64()
+                .with_context(|| format!("no end.sum.{k} in iperf3's report: {out}"))
+        };
+        let (seconds, lost, packets) = (
+            number("seconds")?,
+            number("lost_packets")?,
+            number("packets")?,
+        );
+        let received = (packets - lost).max(0.0) * FRAME_BYTES * 8.0 / seconds;
+        eprintln!(
+            "iperf3 UDP at {rate_bps} bit/s of frames: {received:.0} bit/s received \
+             ({lost}/{packets} lost in {seconds:.2} s)"
+        );
+        Ok(received)
+    }
+
     /// The log of a switch so far (for failure messages).
     pub fn switch_log(&self, switch: SwitchId) -> String {
         std::fs::read_to_string(&self.switches[switch.0].log).unwrap_or_default()

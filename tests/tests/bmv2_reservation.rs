@@ -8,76 +8,17 @@
 #![allow(clippy::unwrap_used)]
 
 use std::net::Ipv4Addr;
-use std::process::Stdio;
 use std::time::Duration;
 
 use prescient::core::{Endpoint, ReserveSpec};
 use prescient::service::Service;
 use prescient_southbound::p4runtime::pipeconf::names;
-use prescient_tests::bmv2::{lab_toolchain, HostId, Lab, SwitchOptions};
+use prescient_tests::bmv2::{lab_toolchain, Lab, SwitchOptions};
 use prescient_tests::{wait_for, wait_links};
 use prescient_topology::{MacAddr, Window};
 
 const WAIT: Duration = Duration::from_secs(60);
 const RESERVED_BPS: u64 = 2_000_000;
-/// An iperf3 datagram of 1000 bytes on the wire.
-const FRAME_BYTES: f64 = 1042.0;
-
-/// What the receiver got of a UDP flow `from` → `to` sent at `rate_bps` for `secs`, bits/s.
-async fn udp_received_bps(lab: &Lab, from: HostId, to: HostId, rate_bps: u64, secs: u32) -> f64 {
-    let mut server = lab
-        .command(to, "iperf3")
-        .args(["-s", "-1", "-J", "-p", "5301"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // The client retries until the server listens (no fixed sleep).
-    let mut client_ok = false;
-    for _ in 0..50 {
-        let client = lab
-            .command(from, "iperf3")
-            .args(["-c", &lab.ip(to).to_string(), "-p", "5301", "-u"])
-            .args(["-b", &(rate_bps * 1000 / 1042).to_string(), "-l", "1000"])
-            .args(["-t", &secs.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .output()
-            .await
-            .unwrap();
-        if client.status.success() {
-            client_ok = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(client_ok, "iperf3 client never ran");
-    let out = tokio::time::timeout(WAIT, async {
-        let mut stdout = server.stdout.take().unwrap();
-        let mut text = String::new();
-        tokio::io::AsyncReadExt::read_to_string(&mut stdout, &mut text)
-            .await
-            .unwrap();
-        let _ = server.wait().await;
-        text
-    })
-    .await
-    .expect("iperf3 server finished");
-    let json: serde_json::Value =
-        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
-    // The receiver's view. The meter counts whole frames: 1000 bytes of payload plus UDP (8),
-    // IPv4 (20) and Ethernet (14) headers.
-    let sum = &json["end"]["sum"];
-    let seconds = sum["seconds"].as_f64().unwrap();
-    let lost = sum["lost_packets"].as_f64().unwrap();
-    let packets = sum["packets"].as_f64().unwrap();
-    let received = (packets - lost).max(0.0) * FRAME_BYTES * 8.0 / seconds;
-    eprintln!(
-        "iperf3 UDP at {rate_bps} bit/s of frames: {received:.0} bit/s received \
-         ({lost}/{packets} lost in {seconds:.2} s)"
-    );
-    received
-}
 
 async fn reservation_holds_the_flow(test: &str, priority_queues: u8) {
     let Some(toolchain) = lab_toolchain(test) else {
@@ -135,7 +76,10 @@ async fn reservation_holds_the_flow(test: &str, priority_queues: u8) {
         .await
         .unwrap_or_else(|e| panic!("{e}: a reservation must not drop its own pings"));
     // ...and a flow at twice the rate is held to the rate.
-    let got = udp_received_bps(&lab, h1, h2, 2 * RESERVED_BPS, 4).await;
+    let got = lab
+        .udp_received_bps(h1, h2, 2 * RESERVED_BPS, 4)
+        .await
+        .unwrap();
     let reserved = RESERVED_BPS as f64;
     assert!(
         (got - reserved).abs() <= 0.15 * reserved,

@@ -1,7 +1,9 @@
-//! One scenario, two targets: the same P4Runtime writes and reads through Prescient's client
-//! against the emulated switch and against a real BMv2 running the compiled prescient.p4, and
-//! the answers must agree — the entries read back (byte strings included), the error code of
-//! each bad write. Where they differ, the emulator is what changes.
+//! One scenario, two targets: the same P4Runtime writes, frames and reads against the emulated
+//! switch and against a real BMv2 running the compiled prescient.p4, and the answers must agree:
+//! the entries read back through Prescient's client and as the target puts them on the wire
+//! (byte-string forms, padded writes accepted), the direct counters, meter configurations and
+//! port counters after the same frames, the packet-in of a punted frame with its metadata, and
+//! the gRPC code of each bad write. Where they differ, the emulator is what changes.
 //!
 //! Needs root and the P4 toolchain for the BMv2 half (scripts/setup installs it); skips loudly
 //! without.
@@ -14,28 +16,85 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use prescient::driver::p4runtime::{prescient_p4info, PRESCIENT_BMV2_JSON};
-use prescient_sim::p4rt::{serve_listener, P4SimNetwork};
+use prescient_sim::p4rt::{serve_listener, udp_frame, P4SimNetwork};
 use prescient_southbound::p4runtime::pipeconf::{names, AclAction, AclRule, Backend, Intent};
 use prescient_southbound::p4runtime::proto::p4::v1 as p4;
-use prescient_southbound::p4runtime::{ClientConfig, ClientError, P4RuntimeClient};
-use prescient_tests::bmv2::{lab_toolchain, Lab, SwitchOptions};
+use prescient_southbound::p4runtime::proto::p4::v1::p4_runtime_client::P4RuntimeClient as Grpc;
+use prescient_southbound::p4runtime::{ClientConfig, ClientError, P4InfoIndex, P4RuntimeClient};
+use prescient_tests::bmv2::{lab_toolchain, HostId, Lab, SwitchOptions};
 use tokio_util::sync::CancellationToken;
+use tonic::transport::Channel;
 
 const MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x07];
+/// The sender's MAC: the lab's first host.
+const H1_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x01];
+/// The scenario's client; the second, raw one takes over with a higher election id.
+const ELECTION: u64 = 5;
+const TAKEOVER: u64 = 20;
+/// UDP frames sent through the route (and metered, and counted per pair).
+const FRAMES: u64 = 3;
+const WAIT: Duration = Duration::from_secs(30);
 
 /// What a target answered to the scenario.
 #[derive(Debug, PartialEq)]
 struct Answers {
-    /// Per owned table: its entries as read back, in a stable order (debug form).
+    /// Per owned table: its entries as Prescient's client reads them (debug form, sorted).
     tables: BTreeMap<&'static str, Vec<String>>,
+    /// Per table or counter: what the target sent on the wire after the frames, with direct
+    /// counters and meter configurations asked for (debug form, sorted).
+    wire: BTreeMap<&'static str, Vec<String>>,
     /// Per bad write: the code of its single update.
     errors: Vec<(&'static str, Option<tonic::Code>)>,
+    /// The packet-in of the punted ARP request, as sent on the wire (debug form).
+    packet_in: String,
+}
+
+/// How the scenario's frames reach port 1 of the switch under test.
+enum Wire<'a> {
+    /// Handed to the emulated device 1 at port 1.
+    Emulator(&'a P4SimNetwork),
+    /// Sent by a raw socket from the namespace of the host cabled to port 1.
+    Bmv2(&'a Lab, HostId),
+}
+
+impl Wire<'_> {
+    async fn send(&self, frames: &[Vec<u8>]) {
+        match self {
+            Wire::Emulator(network) => {
+                for f in frames {
+                    network.inject(1, 1, f.clone());
+                }
+            }
+            Wire::Bmv2(lab, host) => {
+                const SEND: &str = "import socket, sys\n\
+                    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)\n\
+                    s.bind(('eth0', 0))\n\
+                    for h in sys.argv[1:]:\n    s.send(bytes.fromhex(h))\n";
+                let hex: Vec<String> = frames
+                    .iter()
+                    .map(|f| f.iter().map(|b| format!("{b:02x}")).collect())
+                    .collect();
+                let out = lab
+                    .command(*host, "python3")
+                    .args(["-c", SEND])
+                    .args(&hex)
+                    .output()
+                    .await
+                    .unwrap();
+                assert!(
+                    out.status.success(),
+                    "sending raw frames: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+        }
+    }
 }
 
 fn intents() -> Vec<Intent> {
     vec![
         Intent::ForwardToPort {
-            dst: Ipv4Addr::new(10, 1, 0, 0),
+            dst: Ipv4Addr::new(10, 0, 0, 0),
             prefix_len: 16,
             port: 2,
             src_mac: MAC,
@@ -93,10 +152,250 @@ fn intents() -> Vec<Intent> {
     ]
 }
 
-async fn scenario(address: &str, device_id: u64) -> Answers {
-    let mut client = P4RuntimeClient::connect(ClientConfig::new(address, device_id, 5))
+/// The tables the scenario writes.
+const TABLES: [&str; 7] = [
+    names::IPV4_LPM,
+    names::TRANSLATE_SRC,
+    names::TRANSLATE_DST,
+    names::FLOW_METER,
+    names::PAIR_COUNT,
+    names::ACL,
+    names::SERVICE_SELECT,
+];
+
+/// A route whose byte strings are zero-padded to the full width of their fields (as a target
+/// may send them, and as every target must accept them).
+fn padded_route(index: &P4InfoIndex) -> p4::Update {
+    let route = Intent::ForwardToPort {
+        dst: Ipv4Addr::new(10, 4, 0, 0),
+        prefix_len: 16,
+        port: 3,
+        src_mac: MAC,
+        dst_mac: [0, 0, 0, 0, 0, 4],
+    };
+    let mut u = route.update(index, p4::update::Type::Insert).unwrap();
+    if let Some(p4::entity::Entity::TableEntry(t)) =
+        u.entity.as_mut().and_then(|e| e.entity.as_mut())
+    {
+        if let Some(p4::TableAction {
+            r#type: Some(p4::table_action::Type::Action(a)),
+        }) = t.action.as_mut()
+        {
+            let action = index.actions.by_id(a.action_id).unwrap();
+            for p in &mut a.params {
+                let width = action
+                    .params
+                    .iter()
+                    .find(|i| i.id == p.param_id)
+                    .unwrap()
+                    .bitwidth;
+                let bytes = width.div_ceil(8) as usize;
+                assert!(p.value.len() <= bytes);
+                let mut padded = vec![0; bytes - p.value.len()];
+                padded.extend_from_slice(&p.value);
+                p.value = padded;
+            }
+        }
+    }
+    u
+}
+
+fn arp_request() -> Vec<u8> {
+    let mut f = vec![0xff; 6];
+    f.extend_from_slice(&H1_MAC);
+    f.extend_from_slice(&[0x08, 0x06, 0, 1, 0x08, 0, 6, 4, 0, 1]);
+    f.extend_from_slice(&H1_MAC);
+    f.extend_from_slice(&[10, 0, 0, 1]);
+    f.extend_from_slice(&[0; 6]);
+    f.extend_from_slice(&[10, 0, 0, 2]);
+    f
+}
+
+fn frames() -> Vec<Vec<u8>> {
+    (0..FRAMES)
+        .map(|i| {
+            udp_frame(
+                0x0200_0000_0001,
+                0x0200_0000_0002,
+                u32::from(Ipv4Addr::new(10, 0, 0, 1)),
+                u32::from(Ipv4Addr::new(10, 0, 0, 2)),
+                40_000 + i as u16,
+                7000,
+                &[0x5a; 58],
+            )
+        })
+        .collect()
+}
+
+fn uint128(low: u64) -> Option<p4::Uint128> {
+    Some(p4::Uint128 { high: 0, low })
+}
+
+fn entity(e: p4::entity::Entity) -> p4::Entity {
+    p4::Entity { entity: Some(e) }
+}
+
+/// A second client that speaks raw P4Runtime: what the target puts on the wire, unnormalised.
+struct Raw {
+    grpc: Grpc<Channel>,
+    device_id: u64,
+    /// Held: dropping it would end the stream, and with it our primary standing.
+    _requests: tokio::sync::mpsc::Sender<p4::StreamMessageRequest>,
+    responses: tonic::Streaming<p4::StreamMessageResponse>,
+}
+
+impl Raw {
+    /// Connects and takes over as primary with election id [`TAKEOVER`].
+    async fn take_over(address: &str, device_id: u64) -> Raw {
+        let mut grpc = Grpc::connect(format!("http://{address}")).await.unwrap();
+        let (requests, rx) = tokio::sync::mpsc::channel(16);
+        requests
+            .send(p4::StreamMessageRequest {
+                update: Some(p4::stream_message_request::Update::Arbitration(
+                    p4::MasterArbitrationUpdate {
+                        device_id,
+                        election_id: uint128(TAKEOVER),
+                        ..Default::default()
+                    },
+                )),
+            })
+            .await
+            .unwrap();
+        let responses = grpc
+            .stream_channel(tokio_stream::wrappers::ReceiverStream::new(rx))
+            .await
+            .unwrap()
+            .into_inner();
+        let mut raw = Raw {
+            grpc,
+            device_id,
+            _requests: requests,
+            responses,
+        };
+        raw.next(WAIT, |u| match u {
+            p4::stream_message_response::Update::Arbitration(a) => {
+                a.status.as_ref().is_some_and(|s| s.code == 0).then_some(())
+            }
+            _ => None,
+        })
         .await
-        .unwrap();
+        .expect("primary after the take-over");
+        raw
+    }
+
+    /// The first stream message `pick` accepts within `timeout`.
+    async fn next<T>(
+        &mut self,
+        timeout: Duration,
+        mut pick: impl FnMut(&p4::stream_message_response::Update) -> Option<T>,
+    ) -> Option<T> {
+        tokio::time::timeout(timeout, async {
+            while let Some(m) = self.responses.message().await.unwrap() {
+                if let Some(t) = m.update.as_ref().and_then(&mut pick) {
+                    return Some(t);
+                }
+            }
+            None
+        })
+        .await
+        .ok()
+        .flatten()
+    }
+
+    async fn read(&mut self, e: p4::Entity) -> Vec<p4::Entity> {
+        let mut stream = self
+            .grpc
+            .read(p4::ReadRequest {
+                device_id: self.device_id,
+                entities: vec![e],
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let mut out = Vec::new();
+        while let Some(r) = stream.message().await.unwrap() {
+            out.extend(r.entities);
+        }
+        out
+    }
+
+    /// The code of a write sent with `election`, as a backup would send it.
+    async fn write_as(&mut self, election: u64, update: p4::Update) -> tonic::Code {
+        let req = p4::WriteRequest {
+            device_id: self.device_id,
+            election_id: uint128(election),
+            updates: vec![update],
+            ..Default::default()
+        };
+        match self.grpc.write(req).await {
+            Ok(_) => tonic::Code::Ok,
+            Err(s) => s.code(),
+        }
+    }
+
+    /// Every table, counter and meter of the scenario as the target sends it.
+    async fn snapshot(&mut self, index: &P4InfoIndex) -> BTreeMap<&'static str, Vec<String>> {
+        let mut wire = BTreeMap::new();
+        for table in TABLES {
+            let info = index.table(table).unwrap();
+            let filter = p4::TableEntry {
+                table_id: info.id,
+                counter_data: info.direct_counter.map(|_| p4::CounterData::default()),
+                meter_config: info.direct_meter.map(|_| p4::MeterConfig::default()),
+                ..Default::default()
+            };
+            let mut got: Vec<String> = self
+                .read(entity(p4::entity::Entity::TableEntry(filter)))
+                .await
+                .iter()
+                .map(|e| format!("{e:?}"))
+                .collect();
+            got.sort();
+            wire.insert(table, got);
+        }
+        for (counter, port) in [
+            (names::RX_PORT_COUNTER, 1),
+            (names::TX_PORT_COUNTER, 2),
+            (names::TX_PORT_COUNTER, 255),
+        ] {
+            let e = index.encode_counter(counter, Some(port), None).unwrap();
+            let got = self.read(entity(p4::entity::Entity::CounterEntry(e))).await;
+            let key = if port == 255 {
+                "tx_port_counter[255]"
+            } else {
+                counter
+            };
+            wire.insert(key, got.iter().map(|e| format!("{e:?}")).collect());
+        }
+        wire
+    }
+
+    /// Packets the route `ipv4_lpm` counted so far.
+    async fn routed(&mut self, index: &P4InfoIndex) -> i64 {
+        let info = index.table(names::IPV4_LPM).unwrap();
+        let filter = p4::TableEntry {
+            table_id: info.id,
+            counter_data: Some(p4::CounterData::default()),
+            ..Default::default()
+        };
+        self.read(entity(p4::entity::Entity::TableEntry(filter)))
+            .await
+            .into_iter()
+            .filter_map(|e| match e.entity {
+                Some(p4::entity::Entity::TableEntry(t)) => t.counter_data,
+                _ => None,
+            })
+            .map(|c| c.packet_count)
+            .sum()
+    }
+}
+
+async fn scenario(address: &str, device_id: u64, wire: Wire<'_>) -> Answers {
+    let mut client =
+        P4RuntimeClient::connect(ClientConfig::new(address, device_id, u128::from(ELECTION)))
+            .await
+            .unwrap();
     client
         .wait_for_primary(Duration::from_secs(10))
         .await
@@ -111,21 +410,15 @@ async fn scenario(address: &str, device_id: u64) -> Answers {
         .await
         .unwrap();
     let index = client.index().unwrap().clone();
-    let inserts: Vec<p4::Update> = intents()
+    let mut inserts: Vec<p4::Update> = intents()
         .iter()
         .map(|i| i.update(&index, p4::update::Type::Insert).unwrap())
         .collect();
+    inserts.push(padded_route(&index));
     client.write(inserts).await.unwrap();
 
     let mut tables = BTreeMap::new();
-    for table in [
-        names::IPV4_LPM,
-        names::TRANSLATE_SRC,
-        names::TRANSLATE_DST,
-        names::FLOW_METER,
-        names::PAIR_COUNT,
-        names::ACL,
-    ] {
+    for table in TABLES {
         let mut entries: Vec<String> = client
             .read_table(table, false)
             .await
@@ -166,40 +459,90 @@ async fn scenario(address: &str, device_id: u64) -> Answers {
         "modify of a missing entry",
         code(client.write(vec![modify]).await),
     ));
-    let mut unknown = route.update(&index, p4::update::Type::Insert).unwrap();
-    if let Some(p4::entity::Entity::TableEntry(t)) =
-        unknown.entity.as_mut().and_then(|e| e.entity.as_mut())
-    {
-        t.table_id = 0x0200_0fff;
-    }
+    let with_entry = |f: &dyn Fn(&mut p4::TableEntry)| {
+        let mut u = missing.update(&index, p4::update::Type::Insert).unwrap();
+        if let Some(p4::entity::Entity::TableEntry(t)) =
+            u.entity.as_mut().and_then(|e| e.entity.as_mut())
+        {
+            f(t);
+        }
+        u
+    };
+    let with_action = |f: &dyn Fn(&mut p4::Action)| {
+        with_entry(&|t: &mut p4::TableEntry| {
+            if let Some(p4::TableAction {
+                r#type: Some(p4::table_action::Type::Action(a)),
+            }) = t.action.as_mut()
+            {
+                f(a);
+            }
+        })
+    };
+    let unknown_table = with_entry(&|t| t.table_id = 0x0200_0fff);
     errors.push((
         "an unknown table id",
-        code(client.write(vec![unknown]).await),
+        code(client.write(vec![unknown_table]).await),
     ));
-    let mut wide = route.update(&index, p4::update::Type::Insert).unwrap();
-    if let Some(p4::entity::Entity::TableEntry(t)) =
-        wide.entity.as_mut().and_then(|e| e.entity.as_mut())
-    {
-        if let Some(p4::TableAction {
-            r#type: Some(p4::table_action::Type::Action(a)),
-        }) = t.action.as_mut()
-        {
-            // `port` is 9 bits wide: 0x200 does not fit.
-            a.params[0].value = vec![0x02, 0x00];
-        }
-        t.r#match[0] = p4::FieldMatch {
-            field_id: t.r#match[0].field_id,
-            field_match_type: Some(p4::field_match::FieldMatchType::Lpm(p4::field_match::Lpm {
-                value: vec![10, 3, 0, 0],
-                prefix_len: 16,
-            })),
-        };
-    }
+    let unknown_action = with_action(&|a| a.action_id = 0x0100_0fff);
+    errors.push((
+        "an unknown action id",
+        code(client.write(vec![unknown_action]).await),
+    ));
+    // `port` is 9 bits wide: 0x200 does not fit.
+    let wide = with_action(&|a| a.params[0].value = vec![0x02, 0x00]);
     errors.push((
         "a parameter wider than its bitwidth",
         code(client.write(vec![wide]).await),
     ));
-    Answers { tables, errors }
+    let long = with_action(&|a| a.params[0].value = vec![0, 0, 0, 2]);
+    errors.push((
+        "a parameter padded beyond its width",
+        code(client.write(vec![long]).await),
+    ));
+    let short_match = with_entry(&|t| {
+        t.r#match[0].field_match_type =
+            Some(p4::field_match::FieldMatchType::Lpm(p4::field_match::Lpm {
+                value: vec![10, 5, 0, 0, 0],
+                prefix_len: 16,
+            }))
+    });
+    errors.push((
+        "a match value wider than its field",
+        code(client.write(vec![short_match]).await),
+    ));
+
+    // Another client takes over; the first one's writes are refused by the target.
+    let mut raw = Raw::take_over(address, device_id).await;
+    let late = missing.update(&index, p4::update::Type::Insert).unwrap();
+    let refused = raw.write_as(ELECTION, late).await;
+    errors.push(("a write from a backup", Some(refused)));
+    drop(client);
+
+    // The same frames in: three routed, metered and counted UDP frames, one punted ARP request.
+    wire.send(&frames()).await;
+    wire.send(&[arp_request()]).await;
+    let packet_in = raw
+        .next(WAIT, |u| match u {
+            p4::stream_message_response::Update::Packet(p) => Some(format!("{p:?}")),
+            _ => None,
+        })
+        .await
+        .expect("a packet-in for the ARP request");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while raw.routed(&index).await < FRAMES as i64 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the route never counted the {FRAMES} frames"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let wire = raw.snapshot(&index).await;
+    Answers {
+        tables,
+        wire,
+        errors,
+        packet_in,
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -210,21 +553,19 @@ async fn the_emulator_and_bmv2_answer_the_same_scenario_alike() {
     };
     let mut lab = Lab::new(toolchain, test).unwrap();
     let s1 = lab.switch(SwitchOptions::default()).unwrap();
-    lab.host(s1, Ipv4Addr::new(10, 0, 3, 1)).unwrap();
+    let h1 = lab.host(s1, Ipv4Addr::new(10, 0, 3, 1)).unwrap();
     lab.host(s1, Ipv4Addr::new(10, 0, 3, 2)).unwrap();
+    assert_eq!(lab.mac(h1), H1_MAC);
     lab.start().await.unwrap();
     let target = lab.target(s1);
-    let on_bmv2 = scenario(&target.address, target.device_id).await;
+    let on_bmv2 = scenario(&target.address, target.device_id, Wire::Bmv2(&lab, h1)).await;
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap().to_string();
     let stop = CancellationToken::new();
-    tokio::spawn(serve_listener(
-        listener,
-        Arc::new(P4SimNetwork::new(1).unwrap()),
-        stop.clone(),
-    ));
-    let on_emulator = scenario(&address, 1).await;
+    let network = Arc::new(P4SimNetwork::new(1).unwrap());
+    tokio::spawn(serve_listener(listener, network.clone(), stop.clone()));
+    let on_emulator = scenario(&address, 1, Wire::Emulator(&network)).await;
     stop.cancel();
 
     for (table, entries) in &on_bmv2.tables {
@@ -234,8 +575,25 @@ async fn the_emulator_and_bmv2_answer_the_same_scenario_alike() {
             "{table} read back differently (left: emulator, right: BMv2)"
         );
     }
+    for (what, sent) in &on_bmv2.wire {
+        assert_eq!(
+            on_emulator.wire.get(what),
+            Some(sent),
+            "{what} on the wire (left: emulator, right: BMv2)"
+        );
+    }
     assert_eq!(
         on_emulator.errors, on_bmv2.errors,
         "error codes of bad writes (left: emulator, right: BMv2)"
     );
+    assert_eq!(
+        on_emulator.packet_in, on_bmv2.packet_in,
+        "the packet-in (left: emulator, right: BMv2)"
+    );
+    // What the two agree on is what a user would expect of the scenario.
+    assert_eq!(
+        on_bmv2.errors.last(),
+        Some(&("a write from a backup", Some(tonic::Code::PermissionDenied)))
+    );
+    assert!(on_bmv2.tables[names::IPV4_LPM].len() == 2, "{on_bmv2:?}");
 }
