@@ -57,8 +57,8 @@ async fn paths_are_bandwidth_constrained_and_bad_queries_name_the_parameter() {
     assert_eq!(by_ip.body["links"], r.body["links"], "{}", by_ip.text);
     assert_error(
         &get(&f, "/api/v1/paths?src=10.9.9.9&dst=10.0.0.2").await,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "invalid_value",
+        StatusCode::CONFLICT,
+        "not_in_topology",
         Some("src"),
     );
     let r = get(
@@ -76,8 +76,8 @@ async fn paths_are_bandwidth_constrained_and_bad_queries_name_the_parameter() {
     );
     assert_error(
         &get(&f, "/api/v1/paths?src=of:1&dst=of:9").await,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "invalid_value",
+        StatusCode::CONFLICT,
+        "not_in_topology",
         Some("dst"),
     );
     assert_error(

@@ -1,5 +1,6 @@
 //! Reservations through the REST API, in process: admitted, refused with the bottleneck listed,
-//! released; bad bodies answered 400, 415 or 422 naming the field.
+//! released; bad bodies answered 400, 415 or 422 naming the field, and well-formed ones naming
+//! what the topology does not have 409 `not_in_topology`.
 
 use axum::http::{Method, StatusCode};
 use prescient::core::Action;
@@ -153,9 +154,13 @@ async fn bad_reservation_bodies_get_400_415_or_422_naming_the_field() {
         (&format!("{{\"src\":\"{H1}\",\"dst\":\"{H2}\",\"rate_bps\":5,\"tier\":9}}"), StatusCode::UNPROCESSABLE_ENTITY, "invalid_value", Some("tier")),
         (&format!("{{\"src\":\"{H1}\",\"dst\":\"{H2}\",\"rate_bps\":5,\"duration_secs\":0}}"), StatusCode::UNPROCESSABLE_ENTITY, "invalid_value", Some("duration_secs")),
         (&format!("{{\"src\":\"{H1}\",\"dst\":\"{H2}\",\"rate_bps\":5,\"path\":[\"x\"]}}"), StatusCode::UNPROCESSABLE_ENTITY, "invalid_value", Some("path[0]")),
-        (&format!("{{\"src\":\"{H1}\",\"dst\":\"{H2}\",\"rate_bps\":5,\"path\":[\"of:0000000000000001:2,of:0000000000000003:1\"]}}"), StatusCode::UNPROCESSABLE_ENTITY, "invalid_value", Some("path")),
+        // Well-formed but not in the topology: a conflict with its state, not a bad request.
+        (&format!("{{\"src\":\"{H1}\",\"dst\":\"{H2}\",\"rate_bps\":5,\"path\":[\"of:0000000000000001:2,of:0000000000000003:1\"]}}"), StatusCode::CONFLICT, "not_in_topology", Some("path")),
         (&format!("{{\"src\":\"{H1}\",\"dst\":\"{H2}\",\"rate_bps\":5,\"match\":{{\"ip_proto\":300}}}}"), StatusCode::UNPROCESSABLE_ENTITY, "invalid_value", Some("match.ip_proto")),
-        ("{\"src\":\"00:00:00:00:00:09\",\"dst\":\"of:1\",\"rate_bps\":5}", StatusCode::UNPROCESSABLE_ENTITY, "invalid_value", Some("src")),
+        ("{\"src\":\"00:00:00:00:00:09\",\"dst\":\"of:1\",\"rate_bps\":5}", StatusCode::CONFLICT, "not_in_topology", Some("src")),
+        // JSON has one number type: an integral value written as a float is that integer.
+        (&format!("{{\"src\":\"{H1}\",\"dst\":\"{H2}\",\"rate_bps\":0.0}}"), StatusCode::UNPROCESSABLE_ENTITY, "invalid_value", Some("rate_bps")),
+        (&format!("{{\"src\":\"{H1}\",\"dst\":\"{H2}\",\"rate_bps\":5.5}}"), StatusCode::UNPROCESSABLE_ENTITY, "invalid_value", Some("rate_bps")),
         ("\"hello\"", StatusCode::UNPROCESSABLE_ENTITY, "invalid_value", None),
     ];
     for (body, status, code, field) in cases {

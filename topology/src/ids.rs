@@ -78,7 +78,8 @@ impl DeviceId {
     /// Parses the text form written by `Display` (`of:<16 hex digits>` or `p4:<decimal>`).
     pub fn parse(text: &str) -> Option<Self> {
         if let Some(hex) = text.strip_prefix("of:") {
-            if hex.is_empty() || hex.len() > 16 {
+            // Hex digits only: `from_str_radix` would also take a sign.
+            if hex.is_empty() || hex.len() > 16 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
                 return None;
             }
             u64::from_str_radix(hex, 16).ok().map(DeviceId::openflow)

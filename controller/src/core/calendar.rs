@@ -43,18 +43,22 @@ pub enum EventScope {
     /// One service.
     Service {
         /// Its name.
+        #[schema(schema_with = crate::vocab::formats::name)]
         service: String,
     },
     /// The traffic from one host to another (its pair series and forecast reservation).
     Pair {
         /// Source host's MAC (`aa:bb:cc:dd:ee:ff`; the API also takes a known host's IPv4).
+        #[schema(schema_with = crate::vocab::formats::host)]
         src: String,
-        /// Destination host's MAC.
+        /// Destination host's MAC (or a known host's IPv4).
+        #[schema(schema_with = crate::vocab::formats::host)]
         dst: String,
     },
     /// One directed link (its series), by link id (`<device>:<port>,<device>:<port>`).
     Link {
         /// The link id.
+        #[schema(schema_with = crate::vocab::formats::link)]
         link: String,
     },
 }
@@ -152,7 +156,16 @@ impl CalendarEvent {
                     ));
                 }
             }
-            EventScope::All | EventScope::Service { .. } => {}
+            EventScope::Service { service } => {
+                if !crate::services::model::name_ok_chars(service) {
+                    return Err(refuse(
+                        "scope.service",
+                        format!("{service:?}"),
+                        "is not a service name (1 to 64 of A-Z a-z 0-9 . _ -)",
+                    ));
+                }
+            }
+            EventScope::All => {}
         }
         if let Effect::Multiplier(m) = self.effect {
             if !(m.is_finite() && m >= 0.0) {

@@ -18,12 +18,14 @@ use super::topology::endpoint;
 use super::ApiState;
 use crate::core::calendar::{CalendarEvent, Effect, EventScope};
 use crate::core::Endpoint;
+use crate::vocab::formats;
 
 /// A new scheduled event: exactly one of `multiplier` and `absolute_bps`.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EventBody {
     /// Name (`[A-Za-z0-9._-]`, at most 64), quoted in the decisions it influences.
+    #[schema(schema_with = formats::name)]
     pub name: String,
     /// Start, seconds since the epoch.
     pub start_secs: u64,
@@ -36,8 +38,9 @@ pub struct EventBody {
     /// are given by MAC or by a known host's IPv4 address (kept as MACs).
     #[serde(default = "all")]
     pub scope: EventScope,
-    /// Expected demand, times the forecast.
+    /// Expected demand, times the forecast (finite, at least 0).
     #[serde(default)]
+    #[schema(minimum = 0)]
     pub multiplier: Option<f64>,
     /// Expected demand, bits/s (at least; the forecast wins when higher).
     #[serde(default)]
@@ -62,7 +65,8 @@ pub async fn list(State(s): State<ApiState>) -> Json<Vec<CalendarEvent>> {
         (status = 201, description = "Scheduled", body = CalendarEvent),
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 401, description = "Missing or wrong token", body = ErrorBody),
-        (status = 422, description = "Invalid value (times, effect, unknown service or host)", body = ErrorBody),
+        (status = 409, description = "`not_in_topology`: a pair's host given by an IPv4 address no known host has", body = ErrorBody),
+        (status = 422, description = "Invalid value (times, effect, names)", body = ErrorBody),
         (status = 503, description = "The state store could not commit it; nothing was scheduled", body = ErrorBody)))]
 pub async fn create(
     State(s): State<ApiState>,

@@ -5,6 +5,8 @@
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use crate::vocab::formats;
+
 /// The one error shape.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ErrorBody {
@@ -110,7 +112,7 @@ pub struct HostDto {
 }
 
 /// Query of `GET /paths`.
-#[derive(Debug, Clone, Deserialize, IntoParams)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PathQuery {
     /// Source: device id, host MAC or a known host's IPv4 address.
@@ -119,6 +121,48 @@ pub struct PathQuery {
     pub dst: String,
     /// Bandwidth the path must have free (residual of reservations), bits/s.
     pub bandwidth: Option<u64>,
+}
+
+// By hand: the derive drops `required` from fields whose schema is given by a function.
+impl IntoParams for PathQuery {
+    fn into_params(
+        _: impl Fn() -> Option<utoipa::openapi::path::ParameterIn>,
+    ) -> Vec<utoipa::openapi::path::Parameter> {
+        use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        use utoipa::openapi::Required;
+        let endpoint = |name: &str, what: &str| {
+            ParameterBuilder::new()
+                .name(name)
+                .parameter_in(ParameterIn::Query)
+                .required(Required::True)
+                .description(Some(format!(
+                    "{what}: device id, host MAC or a known host's IPv4 address"
+                )))
+                .schema(Some(formats::endpoint()))
+                .build()
+        };
+        vec![
+            endpoint("src", "Source"),
+            endpoint("dst", "Destination"),
+            ParameterBuilder::new()
+                .name("bandwidth")
+                .parameter_in(ParameterIn::Query)
+                .required(Required::False)
+                .description(Some(
+                    "Bandwidth the path must have free (residual of reservations), bits/s",
+                ))
+                .schema(Some(
+                    ObjectBuilder::new()
+                        .schema_type(Type::Integer)
+                        .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
+                            utoipa::openapi::KnownFormat::Int64,
+                        )))
+                        .minimum(Some(1)),
+                ))
+                .build(),
+        ]
+    }
 }
 
 /// A computed path.
@@ -198,10 +242,13 @@ pub struct FlowMatchDto {
     #[schema(value_type = Option<String>, format = Ipv4)]
     pub dst_ip: Option<std::net::Ipv4Addr>,
     /// IP protocol number.
+    #[schema(maximum = 255)]
     pub ip_proto: Option<u8>,
     /// Transport source port.
+    #[schema(maximum = 65535)]
     pub src_port: Option<u16>,
     /// Transport destination port.
+    #[schema(maximum = 65535)]
     pub dst_port: Option<u16>,
 }
 
@@ -210,23 +257,30 @@ pub struct FlowMatchDto {
 #[serde(deny_unknown_fields)]
 pub struct ReservationBody {
     /// Source: host MAC, a known host's IPv4 address, or device id.
+    #[schema(schema_with = formats::endpoint)]
     pub src: String,
     /// Destination: host MAC, a known host's IPv4 address, or device id.
+    #[schema(schema_with = formats::endpoint)]
     pub dst: String,
     /// Bits per second, 1 ..= 10^13.
+    #[schema(minimum = 1, maximum = 10_000_000_000_000_u64)]
     pub rate_bps: u64,
     /// Priority tier 0 ..= 7; higher tiers may preempt lower ones. Default 0.
     #[serde(default)]
+    #[schema(maximum = 7)]
     pub tier: u8,
-    /// Seconds from now until the window starts. Default 0.
+    /// Seconds from now until the window starts (at most ten years). Default 0.
     #[serde(default)]
+    #[schema(maximum = 315_360_000)]
     pub start_in_secs: u64,
     /// Window length, seconds (1 ..= 10 years); absent: until released.
+    #[schema(minimum = 1, maximum = 315_360_000)]
     pub duration_secs: Option<u64>,
     /// Narrow to a 5-tuple; absent: all traffic between the endpoints.
     #[serde(rename = "match")]
     pub flow: Option<FlowMatchDto>,
     /// Explicit path as link ids; absent: the planner picks one with room.
+    #[schema(schema_with = formats::links)]
     pub path: Option<Vec<String>>,
 }
 
@@ -291,6 +345,7 @@ pub struct CreatedDto {
 #[serde(deny_unknown_fields)]
 pub struct WhatIfBody {
     /// Demands, admitted in order (1 ..= 64).
+    #[schema(min_items = 1, max_items = 64)]
     pub demands: Vec<ReservationBody>,
 }
 

@@ -41,6 +41,15 @@ pub enum ApiError {
     /// The endpoints are not connected.
     #[error("{0}")]
     NoPath(String),
+    /// Well-formed, but names a device, host or link the topology does not have (now): a
+    /// conflict with the current state, not a malformed request.
+    #[error("{message}")]
+    NotInTopology {
+        /// The field naming it.
+        field: String,
+        /// Which and why.
+        message: String,
+    },
     /// Not enough capacity on a link.
     #[error("{message}")]
     Insufficient {
@@ -79,6 +88,14 @@ impl ApiError {
         }
     }
 
+    /// A well-formed `field` naming something the topology does not have.
+    pub fn not_in_topology(field: impl Into<String>, message: impl Into<String>) -> Self {
+        ApiError::NotInTopology {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
     /// The status and body for this error.
     pub fn detail(&self) -> (StatusCode, ErrorDetail) {
         let (status, code, field) = match self {
@@ -98,6 +115,9 @@ impl ApiError {
                 (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", None)
             }
             ApiError::NoPath(_) => (StatusCode::CONFLICT, "no_path", None),
+            ApiError::NotInTopology { field, .. } => {
+                (StatusCode::CONFLICT, "not_in_topology", Some(field.clone()))
+            }
             ApiError::Insufficient { .. } => (
                 StatusCode::CONFLICT,
                 "insufficient_bandwidth",
@@ -148,6 +168,9 @@ impl From<ReserveError> for ApiError {
         match e {
             ReserveError::Path { field, source } => match source {
                 PathError::Unreachable { .. } => ApiError::NoPath(source.to_string()),
+                PathError::UnknownDevice(_) | PathError::UnknownHost(_) => {
+                    ApiError::not_in_topology(field, source.to_string())
+                }
                 other => ApiError::invalid(field, other.to_string()),
             },
             ReserveError::Ledger(l) => match l {
@@ -166,12 +189,12 @@ impl From<ReserveError> for ApiError {
                     ApiError::invalid("duration_secs", l.to_string())
                 }
                 LedgerError::UnknownLink(_) | LedgerError::BrokenPath { .. } => {
-                    ApiError::invalid("path", l.to_string())
+                    ApiError::not_in_topology("path", l.to_string())
                 }
                 LedgerError::UnknownReservation(_) => ApiError::NotFound(l.to_string()),
                 LedgerError::DuplicateId(_) => ApiError::invalid("id", l.to_string()),
             },
-            ReserveError::NoEgress { .. } => ApiError::invalid("dst", e.to_string()),
+            ReserveError::NoEgress { .. } => ApiError::not_in_topology("dst", e.to_string()),
         }
     }
 }
@@ -228,10 +251,53 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        Json::<T>::from_request(req, state)
+        let Json(mut value) = Json::<serde_json::Value>::from_request(req, state)
             .await
-            .map(|Json(v)| ApiJson(v))
-            .map_err(ApiError::from)
+            .map_err(ApiError::from)?;
+        integral_floats_to_integers(&mut value);
+        serde_path_to_error::deserialize(value)
+            .map(ApiJson)
+            .map_err(|e| {
+                let path = e.path().to_string();
+                let text = if path == "." {
+                    format!(
+                        "Failed to deserialize the JSON body into the target type: {}",
+                        e.inner()
+                    )
+                } else {
+                    format!(
+                        "Failed to deserialize the JSON body into the target type: {path}: {}",
+                        e.inner()
+                    )
+                };
+                ApiError::Invalid {
+                    field: field_of(&text),
+                    message: text,
+                }
+            })
+    }
+}
+
+/// JSON has one number type: `1.0` is the integer 1 to JSON Schema (and to the OpenAPI
+/// document's `integer` fields), though serde refuses it for an integer field. Integral values
+/// written with a fraction or exponent become integers, so every integer the document allows
+/// is accepted; fractional ones stay and are refused by the integer fields that get them.
+fn integral_floats_to_integers(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::Number(n) => {
+            if let Some(f) = n.as_f64().filter(|_| n.is_f64()) {
+                // Within the range where the cast is exact for integral values.
+                if f.fract() == 0.0 && (0.0..1.8e19).contains(&f) {
+                    *n = serde_json::Number::from(f as u64);
+                } else if f.fract() == 0.0 && (-9.2e18..0.0).contains(&f) {
+                    *n = serde_json::Number::from(f as i64);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(integral_floats_to_integers),
+        Value::Object(fields) => fields.values_mut().for_each(integral_floats_to_integers),
+        Value::Null | Value::Bool(_) | Value::String(_) => {}
     }
 }
 

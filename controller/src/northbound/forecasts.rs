@@ -14,6 +14,7 @@ use crate::core::naming::{parse_link, parse_mac};
 use crate::core::series::{Interval, Point};
 use crate::core::{Anomaly, Decision, Series, SeriesKey};
 use crate::evaluate::live::{self, Comparison, Held};
+use crate::vocab::formats;
 
 /// Intervals the reactive rule of the live comparison holds its window maximum.
 const REACTIVE_HOLD: usize = 5;
@@ -117,9 +118,32 @@ fn lookup(s: &ApiState, key: SeriesKey) -> Result<ForecastDto, ApiError> {
         })
 }
 
+/// `{id}` of a link's forecast.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)] // Describes the path for the document; the handler parses it itself.
+struct LinkPath {
+    /// Link id `<device>:<port>,<device>:<port>`.
+    #[param(schema_with = formats::link)]
+    id: String,
+}
+
+/// `{src}/{dst}` of a pair's forecast.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)] // Describes the path for the document; the handler parses it itself.
+struct PairPath {
+    /// Source host MAC.
+    #[param(schema_with = formats::mac)]
+    src: String,
+    /// Destination host MAC.
+    #[param(schema_with = formats::mac)]
+    dst: String,
+}
+
 /// A link's history and forecast.
 #[utoipa::path(get, path = "/api/v1/forecasts/links/{id}", tag = "forecasts",
-    params(("id" = String, Path, description = "Link id `<device>:<port>,<device>:<port>`")),
+    params(LinkPath),
     responses(
         (status = 200, description = "The forecast", body = ForecastDto),
         (status = 404, description = "No such link or no samples yet", body = ErrorBody),
@@ -139,8 +163,7 @@ pub async fn link(
 
 /// A host pair's history and forecast.
 #[utoipa::path(get, path = "/api/v1/forecasts/pairs/{src}/{dst}", tag = "forecasts",
-    params(("src" = String, Path, description = "Source host MAC"),
-           ("dst" = String, Path, description = "Destination host MAC")),
+    params(PairPath),
     responses(
         (status = 200, description = "The forecast", body = ForecastDto),
         (status = 404, description = "No samples for this pair yet", body = ErrorBody),

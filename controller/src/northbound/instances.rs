@@ -24,9 +24,22 @@ use super::error::{ApiError, ApiJson};
 use super::services::{api_error, commit, mac, weight};
 use super::ApiState;
 use crate::services::{AddressRecord, Instance, InstanceView, LeaseKind};
+use crate::vocab::formats;
 
 /// Longest idempotency key accepted.
 const MAX_KEY: usize = 128;
+
+/// `{name}/{address}` of an instance.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)] // Describes the path for the document; the handlers parse it themselves.
+struct InstancePath {
+    /// Service name.
+    name: String,
+    /// The instance's address.
+    #[param(schema_with = formats::ipv4)]
+    address: String,
+}
 
 /// A new instance, before it boots.
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
@@ -34,6 +47,7 @@ const MAX_KEY: usize = 128;
 pub struct InstanceBody {
     /// The host it will run on: that host's agent configures the address.
     #[serde(default)]
+    #[schema(schema_with = formats::optional_name)]
     pub host: Option<String>,
 }
 
@@ -43,11 +57,13 @@ pub struct InstanceBody {
 pub struct InstanceStateBody {
     /// `up` (in service: a backend) or `down` (out of service; keeps its address).
     pub state: InstanceState,
-    /// Its MAC, `aa:bb:cc:dd:ee:ff` (required for `up`).
+    /// Its MAC, `aa:bb:cc:dd:ee:ff`, unicast (required for `up`).
     #[serde(default)]
+    #[schema(schema_with = formats::optional_unicast_mac)]
     pub mac: Option<String>,
     /// Load-balancing weight when up (default 1).
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 65535)]
     pub weight: Option<u16>,
 }
 
@@ -201,7 +217,8 @@ fn address(text: &str) -> Result<Ipv4Addr, ApiError> {
 /// Announces an instance before it boots and answers with its address.
 #[utoipa::path(post, path = "/api/v1/services/{name}/instances", tag = "services",
     params(("name" = String, Path, description = "Service name"),
-        ("Idempotency-Key" = String, Header, description = "The orchestrator's key for this instance: a retry with it gets the same address")),
+        ("Idempotency-Key" = String, Header, pattern = "^[!-~]{1,128}$",
+            description = "The orchestrator's key for this instance (1 to 128 printable ASCII characters): a retry with it gets the same address")),
     request_body = InstanceBody, security(("bearer" = [])),
     responses(
         (status = 201, description = "Address handed out, translated and announced", body = InstanceChangeDto),
@@ -285,8 +302,7 @@ pub async fn list(
 
 /// Reports an instance up (a backend in service) or down (keeps its address).
 #[utoipa::path(put, path = "/api/v1/services/{name}/instances/{address}", tag = "services",
-    params(("name" = String, Path, description = "Service name"),
-        ("address" = String, Path, description = "The instance's address")),
+    params(InstancePath),
     request_body = InstanceStateBody, security(("bearer" = [])),
     responses(
         (status = 200, description = "Accepted", body = InstanceChangeDto),
@@ -334,8 +350,7 @@ pub async fn set_state(
 
 /// Releases an instance: out of service, its address a shadow of the service again.
 #[utoipa::path(delete, path = "/api/v1/services/{name}/instances/{address}", tag = "services",
-    params(("name" = String, Path, description = "Service name"),
-        ("address" = String, Path, description = "The instance's address")),
+    params(InstancePath),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Released; the instance as it was", body = InstanceChangeDto),

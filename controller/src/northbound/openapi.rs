@@ -2,7 +2,9 @@
 //! `controller/openapi.json`; `tests/tests/rest_api.rs` fails when the two drift.
 
 use axum::Json;
+use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use super::dto;
@@ -21,6 +23,117 @@ impl Modify for Bearer {
             );
         }
     }
+}
+
+/// Documents the answers an operation can give whatever its handler does, so that a client (or
+/// a schema-driven fuzzer) finds every status it can receive: a body that is not JSON (400),
+/// not `application/json` (415) or not valid (422); a path or query parameter that does not
+/// parse (422); the token missing (401: writes always, reads with `protect_reads`); and, in
+/// cluster mode, a write sent to a follower (307 to the leader) or while there is no leader or
+/// no store (503).
+struct CommonAnswers;
+
+impl CommonAnswers {
+    fn add(op: &mut Operation, status: &str, why: &str) {
+        op.responses
+            .responses
+            .entry(status.to_string())
+            .or_insert_with(|| {
+                RefOr::T(
+                    ResponseBuilder::new()
+                        .description(why)
+                        .content(
+                            "application/json",
+                            ContentBuilder::new()
+                                .schema(Some(Ref::from_schema_name("ErrorBody")))
+                                .build(),
+                        )
+                        .build(),
+                )
+            });
+    }
+}
+
+impl Modify for CommonAnswers {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for item in openapi.paths.paths.values_mut() {
+            for op in [
+                item.get.as_mut(),
+                item.post.as_mut(),
+                item.put.as_mut(),
+                item.delete.as_mut(),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                exact_parameters(op);
+            }
+            let reads = [item.get.as_mut()];
+            let writes = [item.post.as_mut(), item.put.as_mut(), item.delete.as_mut()];
+            for op in reads.into_iter().flatten() {
+                Self::add(
+                    op,
+                    "401",
+                    "Missing or wrong bearer token (with `protect_reads`)",
+                );
+                if op.parameters.as_ref().is_some_and(|p| !p.is_empty()) {
+                    Self::add(op, "422", "A parameter does not parse (`field` names it)");
+                }
+            }
+            for op in writes.into_iter().flatten() {
+                Self::add(op, "401", "Missing or wrong bearer token");
+                if op.request_body.is_some() {
+                    Self::add(op, "400", "The body is not JSON");
+                    Self::add(op, "415", "The body is not `application/json`");
+                    Self::add(op, "422", "A field is invalid (`field` names it)");
+                } else if op.parameters.as_ref().is_some_and(|p| !p.is_empty()) {
+                    Self::add(op, "422", "A parameter does not parse (`field` names it)");
+                }
+                Self::add(
+                    op,
+                    "307",
+                    "Cluster mode: this node is a follower; repeat the request at `Location`, the leader",
+                );
+                Self::add(
+                    op,
+                    "503",
+                    "Cluster mode: no leader (`no_leader`), or the store cannot commit (`store_unavailable`)",
+                );
+            }
+        }
+    }
+}
+
+/// utoipa infers path parameters from the handlers' `Path` extractors as plain strings; where
+/// a handler describes them itself (with the pattern the server parses), that description wins
+/// and the inferred duplicate goes. Path parameters are always required (the derive drops
+/// `required` from parameters whose schema comes from a function).
+fn exact_parameters(op: &mut Operation) {
+    use utoipa::openapi::path::ParameterIn;
+    use utoipa::openapi::Required;
+    let Some(params) = op.parameters.as_mut() else {
+        return;
+    };
+    let described = |p: &utoipa::openapi::path::Parameter| {
+        serde_json::to_value(&p.schema).is_ok_and(|s| s.get("pattern").is_some())
+    };
+    let mut kept: Vec<utoipa::openapi::path::Parameter> = Vec::new();
+    for p in params.drain(..) {
+        match kept
+            .iter_mut()
+            .find(|k| k.name == p.name && k.parameter_in == p.parameter_in)
+        {
+            Some(k) if described(&p) && !described(k) => *k = p,
+            Some(_) => {}
+            None => kept.push(p),
+        }
+    }
+    for p in &mut kept {
+        if p.parameter_in == ParameterIn::Path {
+            p.required = Required::True;
+        }
+    }
+    *params = kept;
 }
 
 /// The API description.
@@ -62,7 +175,7 @@ impl Modify for Bearer {
         calendar::EventBody, crate::core::calendar::CalendarEvent,
         crate::core::calendar::EventScope, crate::core::calendar::Effect,
     )),
-    modifiers(&Bearer),
+    modifiers(&Bearer, &CommonAnswers),
 )]
 pub struct ApiDoc;
 

@@ -157,7 +157,7 @@ fn parse_id(text: &str) -> Result<ReservationId, ApiError> {
         (status = 201, description = "Admitted", body = CreatedDto),
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 401, description = "Missing or wrong token", body = ErrorBody),
-        (status = 409, description = "Not enough bandwidth (names the bottleneck) or no path", body = ErrorBody),
+        (status = 409, description = "`insufficient_bandwidth` (names the bottleneck), `no_path`, or `not_in_topology` (a host, device or link the topology does not have)", body = ErrorBody),
         (status = 422, description = "Invalid value", body = ErrorBody),
         (status = 503, description = "The state store could not commit it; nothing was reserved", body = ErrorBody)))]
 pub async fn create(
@@ -278,6 +278,7 @@ pub async fn delete(
         (status = 200, description = "What would happen", body = WhatIfDto),
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 401, description = "Missing or wrong token", body = ErrorBody),
+        (status = 409, description = "`not_in_topology`: a demand names a host, device or link the topology does not have", body = ErrorBody),
         (status = 422, description = "Invalid value", body = ErrorBody)))]
 pub async fn what_if(
     State(s): State<ApiState>,

@@ -27,18 +27,21 @@ use crate::services::{
     Backend, BackendReport, HookCall, HookRecord, InstanceConflict, LeaseKind, PoolError,
     ServiceSpec, ServiceView, ServicesError,
 };
+use crate::vocab::formats;
 
 /// A backend given when a service is created.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceBackendBody {
     /// Physical address (inside the service's pool).
-    #[schema(value_type = String, example = "10.1.0.1")]
+    #[schema(schema_with = formats::ipv4)]
     pub ip: Ipv4Addr,
-    /// MAC, `aa:bb:cc:dd:ee:ff`.
+    /// MAC, `aa:bb:cc:dd:ee:ff`, unicast.
+    #[schema(schema_with = formats::unicast_mac)]
     pub mac: String,
     /// Load-balancing weight (default 1).
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 65535)]
     pub weight: Option<u16>,
 }
 
@@ -47,31 +50,38 @@ pub struct ServiceBackendBody {
 #[serde(deny_unknown_fields)]
 pub struct ServiceBody {
     /// Unique name (`[A-Za-z0-9._-]`, at most 64).
+    #[schema(schema_with = formats::name)]
     pub name: String,
-    /// Owner; pools are per tenant.
+    /// Owner; pools are per tenant (`[A-Za-z0-9._-]`, at most 64).
+    #[schema(schema_with = formats::name)]
     pub tenant: String,
-    /// Logical address clients use.
-    #[schema(value_type = String, example = "192.0.2.10")]
+    /// Logical address clients use (outside the pool).
+    #[schema(schema_with = formats::ipv4)]
     pub vip: Ipv4Addr,
-    /// MAC replies appear from; derived from the VIP when absent.
+    /// MAC replies appear from, unicast; derived from the VIP when absent.
     #[serde(default)]
+    #[schema(schema_with = formats::optional_unicast_mac)]
     pub vip_mac: Option<String>,
     /// Pool of physical addresses, `a.b.c.d/len`.
-    #[schema(value_type = String, example = "10.1.0.0/24")]
+    #[schema(schema_with = formats::ipv4_prefix)]
     pub pool: ipnetwork::Ipv4Network,
     /// Instances running now.
     #[serde(default)]
     pub backends: Vec<ServiceBackendBody>,
     /// Priority for pool addresses (default 0).
     #[serde(default)]
+    #[schema(maximum = 255)]
     pub tier: u8,
     /// Traffic one instance serves, bits/s.
+    #[schema(minimum = 1)]
     pub instance_capacity_bps: u64,
-    /// Fewest instances (default 1).
+    /// Fewest instances (default 1; at most `max_instances`).
     #[serde(default = "one")]
+    #[schema(minimum = 1, maximum = 1024)]
     pub min_instances: u32,
     /// Most instances (default 8).
     #[serde(default = "eight")]
+    #[schema(minimum = 1, maximum = 1024)]
     pub max_instances: u32,
     /// Policy name (default `default`).
     #[serde(default)]
@@ -93,12 +103,14 @@ pub struct BackendReportBody {
     /// Its address; absent: the controller assigns one (a shadow reserved for it, else a free
     /// address of the pool).
     #[serde(default)]
-    #[schema(value_type = Option<String>, example = "10.1.0.2")]
+    #[schema(value_type = Option<String>, example = "10.1.0.2", format = Ipv4)]
     pub ip: Option<Ipv4Addr>,
-    /// MAC, `aa:bb:cc:dd:ee:ff`.
+    /// MAC, `aa:bb:cc:dd:ee:ff`, unicast.
+    #[schema(schema_with = formats::unicast_mac)]
     pub mac: String,
     /// Load-balancing weight (default 1).
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 65535)]
     pub weight: Option<u16>,
 }
 
@@ -154,6 +166,7 @@ pub struct ServiceDto {
     /// Tier.
     pub tier: u8,
     /// Traffic one instance serves, bits/s.
+    #[schema(minimum = 1)]
     pub instance_capacity_bps: u64,
     /// Fewest instances.
     pub min_instances: u32,

@@ -29,7 +29,7 @@ pub fn endpoint(text: &str, field: &str, core: &SharedCore) -> Result<Endpoint, 
                 .map(|h| h.mac)
         });
         return mac.map(Endpoint::Host).ok_or_else(|| {
-            ApiError::invalid(
+            ApiError::not_in_topology(
                 field,
                 format!("no known host has the IPv4 address {ip} (hosts are learned from their ARP and IPv4 traffic)"),
             )
@@ -137,8 +137,8 @@ pub async fn hosts(State(s): State<ApiState>) -> Json<Vec<HostDto>> {
 #[utoipa::path(get, path = "/api/v1/paths", tag = "topology", params(PathQuery),
     responses(
         (status = 200, description = "The path", body = PathDto),
-        (status = 409, description = "Not connected", body = ErrorBody),
-        (status = 422, description = "Bad parameter or unknown endpoint", body = ErrorBody)))]
+        (status = 409, description = "`no_path`: not connected; `not_in_topology`: an endpoint the topology does not have", body = ErrorBody),
+        (status = 422, description = "Malformed parameter", body = ErrorBody)))]
 pub async fn paths(
     State(s): State<ApiState>,
     ApiQuery(q): ApiQuery<PathQuery>,

@@ -1,9 +1,10 @@
 //! The vocabulary the core and the services both speak: intents ([`Action`]), rules and drafts
-//! of decisions, hook calls, the bounded log, forecast points and the text form of ids
-//! ([`naming`]). It sits below both: `core` -> `services` -> `vocab`, and nothing here names
+//! of decisions, hook calls, the bounded log, forecast points, the text form of ids
+//! ([`naming`]) and the API patterns that describe those forms ([`formats`]). It sits below both: `core` -> `services` -> `vocab`, and nothing here names
 //! either of them.
 
 pub mod actions;
+pub mod formats;
 pub mod hooks;
 pub mod log;
 pub mod naming;

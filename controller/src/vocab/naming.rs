@@ -20,6 +20,10 @@ pub fn port_id(port: PortRef) -> String {
 pub fn parse_port(text: &str) -> Option<PortRef> {
     let (dev, port) = text.rsplit_once(':')?;
     let device = DeviceId::parse(dev)?;
+    // Digits only: `u32::from_str` would also take a sign.
+    if port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
     let no: u32 = port.parse().ok()?;
     Some(PortRef::new(device, PortNo(no)))
 }
@@ -36,7 +40,8 @@ pub fn parse_mac(text: &str) -> Option<MacAddr> {
     let mut parts = text.split(':');
     for b in &mut out {
         let p = parts.next()?;
-        if p.len() != 2 {
+        // Hex digits only: `from_str_radix` would also take a sign (`+a`).
+        if p.len() != 2 || !p.bytes().all(|c| c.is_ascii_hexdigit()) {
             return None;
         }
         *b = u8::from_str_radix(p, 16).ok()?;
