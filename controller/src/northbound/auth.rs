@@ -24,8 +24,14 @@ pub async fn require_token(
     req: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    let read = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    if read && !state.config.protect_reads {
+    // Only the methods that change something need the token; anything else (a read, or a
+    // method no route has, which the router answers 405) is let through unless reads are
+    // protected.
+    let write = matches!(
+        *req.method(),
+        Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+    );
+    if !write && !state.config.protect_reads {
         return Ok(next.run(req).await);
     }
     let Some(expected) = state.config.token.as_deref() else {

@@ -327,7 +327,14 @@ pub async fn set_state(
             })?;
             Some((mac("mac", text)?, weight("weight", body.weight)?))
         }
-        InstanceState::Down => None,
+        InstanceState::Down => {
+            // Checked all the same: the body means one thing whatever the state.
+            if let Some(text) = body.mac.as_deref() {
+                mac("mac", text)?;
+            }
+            weight("weight", body.weight)?;
+            None
+        }
     };
     let now = s.core.now();
     let (before, actions) = s

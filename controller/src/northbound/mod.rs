@@ -39,7 +39,7 @@ mod topology;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::routing::{get, post, put};
+use axum::routing::{get, post, put, MethodRouter};
 use axum::Router;
 use tokio_util::sync::CancellationToken;
 
@@ -111,59 +111,79 @@ impl ApiState {
 
 /// The whole HTTP surface.
 pub fn router(state: ApiState) -> Router {
+    // Each route's methods take the token and leadership checks (route layers); a method a
+    // path does not have is answered 405, and an unknown path 404, before either is asked.
+    let guard = |methods: MethodRouter<ApiState>| {
+        methods
+            .route_layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                cluster::route_writes,
+            ))
+            .route_layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                auth::require_token,
+            ))
+    };
     let api = Router::new()
-        .route("/devices", get(topology::devices))
-        .route("/links", get(topology::links))
-        .route("/hosts", get(topology::hosts))
-        .route("/paths", get(topology::paths))
-        .route("/forecasts/links/{id}", get(forecasts::link))
-        .route("/forecasts/pairs/{src}/{dst}", get(forecasts::pair))
-        .route("/anomalies", get(forecasts::anomalies))
-        .route("/decisions", get(forecasts::decisions))
-        .route("/evaluation", get(forecasts::evaluation))
+        .route("/devices", guard(get(topology::devices)))
+        .route("/links", guard(get(topology::links)))
+        .route("/hosts", guard(get(topology::hosts)))
+        .route("/paths", guard(get(topology::paths)))
+        .route("/forecasts/links/{id}", guard(get(forecasts::link)))
+        .route("/forecasts/pairs/{src}/{dst}", guard(get(forecasts::pair)))
+        .route("/anomalies", guard(get(forecasts::anomalies)))
+        .route("/decisions", guard(get(forecasts::decisions)))
+        .route("/evaluation", guard(get(forecasts::evaluation)))
         .route(
             "/reservations",
-            get(reservations::list).post(reservations::create),
+            guard(get(reservations::list).post(reservations::create)),
         )
         .route(
             "/reservations/{id}",
-            get(reservations::get_one).delete(reservations::delete),
+            guard(get(reservations::get_one).delete(reservations::delete)),
         )
-        .route("/whatif", post(reservations::what_if))
-        .route("/services", get(services::list).post(services::create))
+        .route("/whatif", guard(post(reservations::what_if)))
+        .route(
+            "/services",
+            guard(get(services::list).post(services::create)),
+        )
         .route(
             "/services/{name}",
-            get(services::get_one).delete(services::delete),
+            guard(get(services::get_one).delete(services::delete)),
         )
-        .route("/services/{name}/backends", put(services::set_backends))
+        .route(
+            "/services/{name}/backends",
+            guard(put(services::set_backends)),
+        )
         .route(
             "/services/{name}/instances",
-            get(instances::list).post(instances::create),
+            guard(get(instances::list).post(instances::create)),
         )
         .route(
             "/services/{name}/instances/{address}",
-            put(instances::set_state).delete(instances::release),
+            guard(put(instances::set_state).delete(instances::release)),
         )
-        .route("/tenants", get(instances::tenants))
-        .route("/tenants/{tenant}/addresses", get(instances::addresses))
-        .route("/pools", get(instances::pools))
-        .route("/calendar", get(calendar::list).post(calendar::create))
-        .route("/calendar/{id}", axum::routing::delete(calendar::delete))
-        .route("/translations", get(services::translations))
-        .route("/hooks", get(services::hooks))
-        .route("/events", get(events::stream))
-        .route("/cluster", get(cluster::view))
-        .route("/openapi.json", get(openapi::document))
+        .route("/tenants", guard(get(instances::tenants)))
+        .route(
+            "/tenants/{tenant}/addresses",
+            guard(get(instances::addresses)),
+        )
+        .route("/pools", guard(get(instances::pools)))
+        .route(
+            "/calendar",
+            guard(get(calendar::list).post(calendar::create)),
+        )
+        .route(
+            "/calendar/{id}",
+            guard(axum::routing::delete(calendar::delete)),
+        )
+        .route("/translations", guard(get(services::translations)))
+        .route("/hooks", guard(get(services::hooks)))
+        .route("/events", guard(get(events::stream)))
+        .route("/cluster", guard(get(cluster::view)))
+        .route("/openapi.json", guard(get(openapi::document)))
         .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            cluster::route_writes,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            auth::require_token,
-        ));
+        .method_not_allowed_fallback(method_not_allowed);
     // Behind the token too when reads are protected (Prometheus sends it as a bearer token).
     let metrics = get(metrics::render).route_layer(axum::middleware::from_fn_with_state(
         state.clone(),

@@ -246,10 +246,18 @@ pub(super) fn api_error(e: ServicesError) -> ApiError {
     }
 }
 
+/// A unicast MAC (every MAC a service is given: its VIP's and its backends').
 pub(super) fn mac(field: &str, text: &str) -> Result<prescient_topology::MacAddr, ApiError> {
-    parse_mac(text).ok_or_else(|| {
+    let mac = parse_mac(text).ok_or_else(|| {
         ApiError::invalid(field, format!("{text:?} is not a MAC `aa:bb:cc:dd:ee:ff`"))
-    })
+    })?;
+    if mac.is_multicast() {
+        return Err(ApiError::invalid(
+            field,
+            format!("{text}: a multicast MAC; a host's is unicast"),
+        ));
+    }
+    Ok(mac)
 }
 
 pub(super) fn weight(field: &str, w: Option<u16>) -> Result<u16, ApiError> {
