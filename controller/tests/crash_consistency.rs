@@ -100,7 +100,7 @@ fn writer(api: SocketAddr, round: u64, stop: &AtomicBool, acked: &Mutex<Acked>) 
             let body = json!({"name": name, "start_secs": 2_000_000_000u64 + n,
                 "end_secs": 2_000_003_600u64 + n, "multiplier": 2.0});
             if let Some((201, _)) = call(api, "POST", "/api/v1/calendar", Some(&body)) {
-                acked.lock().unwrap().events.push(name);
+                acked.lock().expect("not poisoned").events.push(name);
             }
         } else {
             let name = format!("s{n}");
@@ -109,7 +109,7 @@ fn writer(api: SocketAddr, round: u64, stop: &AtomicBool, acked: &Mutex<Acked>) 
                 "pool": format!("10.{}.{}.0/24", (n >> 8) & 255, n & 255),
                 "instance_capacity_bps": 1_000_000u64});
             if let Some((201, _)) = call(api, "POST", "/api/v1/services", Some(&body)) {
-                acked.lock().unwrap().services.push(name);
+                acked.lock().expect("not poisoned").services.push(name);
             }
         }
         i += 1;
@@ -147,12 +147,12 @@ fn check(api: SocketAddr, acked: &Acked, round: u64) {
 #[test]
 fn every_acknowledged_write_survives_fifty_sigkills() {
     let dir = std::env::temp_dir().join(format!("prescient-crash-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::create_dir_all(&dir).expect("set up");
     std::fs::write(
         dir.join("prescient.toml"),
         format!("[store]\npath = {:?}\n", dir.join("state.redb")),
     )
-    .unwrap();
+    .expect("set up");
     let api = free_port();
     let acked = Arc::new(Mutex::new(Acked::default()));
     // A fixed-seed generator: the kill points differ from round to round, and between runs
@@ -160,7 +160,7 @@ fn every_acknowledged_write_survives_fifty_sigkills() {
     let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
     for round in 0..KILLS {
         let c = Controller::start(&dir, api, round);
-        check(api, &acked.lock().unwrap(), round);
+        check(api, &acked.lock().expect("not poisoned"), round);
         let stop = Arc::new(AtomicBool::new(false));
         let w = {
             let (stop, acked) = (Arc::clone(&stop), Arc::clone(&acked));
@@ -172,10 +172,10 @@ fn every_acknowledged_write_survives_fifty_sigkills() {
         std::thread::sleep(Duration::from_millis(20 + (seed >> 33) % 300));
         c.kill();
         stop.store(true, Ordering::SeqCst);
-        w.join().unwrap();
+        w.join().expect("set up");
     }
     let c = Controller::start(&dir, api, KILLS);
-    let acked = acked.lock().unwrap();
+    let acked = acked.lock().expect("not poisoned");
     check(api, &acked, KILLS);
     assert!(
         acked.events.len() + acked.services.len() >= KILLS as usize,
