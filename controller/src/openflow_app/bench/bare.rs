@@ -1,6 +1,7 @@
 //! The bare responder: the same sockets and framing as a controller, answering every PACKET_IN
-//! with a fixed FLOW_MOD without parsing or deciding anything. Its figures are the machine's
-//! ceiling against which the real controller is read.
+//! with a fixed FLOW_MOD (and, when the switch kept no buffer, a PACKET_OUT with the packet)
+//! without parsing the packet or deciding anything. Its figures are the machine's ceiling
+//! against which the real controller is read.
 
 use std::net::SocketAddr;
 
@@ -124,18 +125,7 @@ async fn serve(mut stream: TcpStream) -> anyhow::Result<()> {
                 break;
             }
             match ty {
-                msg::PACKET_IN => {
-                    let at = wbuf.len();
-                    wbuf.extend_from_slice(&template);
-                    // Hand the switch's buffer back (PACKET_IN bytes 8..12 → FLOW_MOD 32..36),
-                    // as any real answer must, so both sides do the same work as with Prescient.
-                    if let (Some(src), Some(dst)) = (
-                        rbuf.get(start + 8..start + 12),
-                        wbuf.get_mut(at + 32..at + 36),
-                    ) {
-                        dst.copy_from_slice(src);
-                    }
-                }
+                msg::PACKET_IN => answer(&mut wbuf, &template, &rbuf[start..start + len]),
                 msg::ECHO_REQUEST => {
                     let body = &rbuf[start + frames::HEADER_LEN..start + len];
                     wbuf.extend_from_slice(&frames::echo_body(xid, msg::ECHO_REPLY, body));
@@ -153,4 +143,38 @@ async fn serve(mut stream: TcpStream) -> anyhow::Result<()> {
             wbuf.clear();
         }
     }
+}
+
+/// Answers one PACKET_IN frame as any controller must, at least: hand the switch's buffer back
+/// in a FLOW_MOD, or, when it kept none, send the packet back out in a PACKET_OUT after it.
+fn answer(wbuf: &mut Vec<u8>, template: &[u8], packet_in: &[u8]) {
+    let at = wbuf.len();
+    wbuf.extend_from_slice(template);
+    // PACKET_IN bytes 8..12 (buffer_id) → FLOW_MOD bytes 32..36.
+    let buffer = packet_in.get(8..12).unwrap_or(&[0xff; 4]);
+    if let Some(dst) = wbuf.get_mut(at + 32..at + 36) {
+        dst.copy_from_slice(buffer);
+    }
+    if buffer != [0xff; 4] {
+        return;
+    }
+    // OpenFlow 1.3.5 §7.4.1: the data follows the match (padded to 8) and 2 bytes of pad.
+    let match_len = packet_in
+        .get(26..28)
+        .map_or(0, |b| usize::from(u16::from_be_bytes([b[0], b[1]])));
+    let data = packet_in
+        .get(24 + match_len.div_ceil(8) * 8 + 2..)
+        .unwrap_or(&[]);
+    frames::put_header(
+        wbuf,
+        msg::PACKET_OUT,
+        frames::HEADER_LEN + 16 + 16 + data.len(),
+        0,
+    );
+    wbuf.extend_from_slice(&[0xff; 4]); // NO_BUFFER
+    wbuf.extend_from_slice(&0xffff_fffdu32.to_be_bytes()); // in_port CONTROLLER
+    wbuf.extend_from_slice(&16u16.to_be_bytes()); // actions_len
+    wbuf.extend_from_slice(&[0; 6]);
+    wbuf.extend_from_slice(&[0, 0, 0, 16, 0, 0, 0, 1, 0xff, 0xff, 0, 0, 0, 0, 0, 0]); // OUTPUT:1
+    wbuf.extend_from_slice(data);
 }

@@ -1,10 +1,19 @@
 //! The cbench-style load generator: N emulated switches on one current-thread runtime, each doing
-//! the handshake and then sending pre-built PACKET_INs as fast as the controller answers.
+//! the handshake and then sending pre-built PACKET_INs (a [`Mix`]) as fast as the controller
+//! answers.
 //!
-//! A response is any FLOW_MOD or PACKET_OUT received while packet-ins are outstanding; frames are
-//! counted by their header only. Throughput mode keeps `window` packet-ins outstanding per
-//! switch; latency mode keeps one. Latency is measured from the write of a packet-in to the read
-//! of its answer (answers arrive in order on a TCP connection).
+//! Two counts. A *response* is any FLOW_MOD or PACKET_OUT received: one packet-in's answer may
+//! be two responses (a FLOW_MOD for the flow, a PACKET_OUT for the packet itself when the switch
+//! did not buffer it). An *answered packet-in* is counted once, when the message that deals with
+//! its packet arrives: a PACKET_OUT whose data ends in the packet-in's tag, or a FLOW_MOD or
+//! PACKET_OUT that applies its buffer (see [`super::mix`]). Packet-ins are numbered per switch
+//! and answers come back in order on a TCP connection, so an answer also settles every earlier
+//! packet-in still waiting (the controller chose not to answer those).
+//!
+//! Throughput mode keeps `window` answerable packet-ins outstanding per switch; latency mode
+//! keeps one. Frames a learning switch does not answer (LLDP, truncated frames) travel with the
+//! next answerable one and are not waited for. Latency runs from the write of a packet-in to the
+//! read of its answer.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -19,12 +28,13 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 
 use super::frames::{self, msg};
+use super::mix::{self, Mix, Ring};
 
 /// How the generator keeps packet-ins in flight.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
-    /// `window` outstanding packet-ins per switch: measures responses per second.
+    /// `window` outstanding packet-ins per switch: measures answers per second.
     Throughput,
     /// One outstanding packet-in per switch: measures round-trip latency.
     Latency,
@@ -47,13 +57,26 @@ pub struct LoadConfig {
     pub duration: Duration,
     /// Ports per emulated switch.
     pub ports: u32,
+    /// Frames sent.
+    pub mix: Mix,
+    /// Hosts (source MACs) behind each emulated switch.
+    pub hosts: u32,
 }
 
 /// What one run measured.
 #[derive(Debug, Clone)]
 pub struct LoadReport {
-    /// Responses counted during the measured time.
+    /// FLOW_MODs and PACKET_OUTs received during the measured time.
     pub responses: u64,
+    /// Packet-ins answered during the measured time, each once.
+    pub answered: u64,
+    /// Packet-ins sent during the measured time (answerable or not).
+    pub sent: u64,
+    /// Answerable packet-ins the controller let pass without an answer (settled by a later
+    /// answer, or after waiting [`GIVE_UP`]).
+    pub unanswered: u64,
+    /// Answers naming no packet-in still waiting (e.g. an answered LLDP frame).
+    pub unexpected: u64,
     /// Length of the measured time.
     pub elapsed: Duration,
     /// Switches that completed the handshake.
@@ -63,9 +86,23 @@ pub struct LoadReport {
 }
 
 impl LoadReport {
-    /// Responses per second over the measured time.
+    /// Responses (FLOW_MOD or PACKET_OUT messages) per second over the measured time.
     pub fn responses_per_sec(&self) -> f64 {
-        self.responses as f64 / self.elapsed.as_secs_f64().max(1e-9)
+        self.per_sec(self.responses)
+    }
+
+    /// Packet-ins answered per second over the measured time, each counted once.
+    pub fn answered_per_sec(&self) -> f64 {
+        self.per_sec(self.answered)
+    }
+
+    /// Packet-ins sent per second over the measured time.
+    pub fn sent_per_sec(&self) -> f64 {
+        self.per_sec(self.sent)
+    }
+
+    fn per_sec(&self, n: u64) -> f64 {
+        n as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
 
     /// Latency quantile in microseconds.
@@ -74,17 +111,29 @@ impl LoadReport {
     }
 }
 
-/// Packet-ins pre-built per switch; each uses a distinct source MAC.
-const RING: usize = 1024;
+/// Packet-ins pre-built per switch (each source MAC appears `RING / hosts` times).
+const RING: usize = 8192;
+/// An answerable packet-in waiting longer than this is counted unanswered and forgotten, so a
+/// controller that ignores some packets cannot stall a switch's window.
+pub const GIVE_UP: Duration = Duration::from_secs(2);
 
 const PHASE_HANDSHAKE: u8 = 0;
 const PHASE_WARMUP: u8 = 1;
 const PHASE_MEASURE: u8 = 2;
 const PHASE_STOP: u8 = 3;
 
+#[derive(Default)]
+struct Counts {
+    responses: AtomicU64,
+    answered: AtomicU64,
+    sent: AtomicU64,
+    unanswered: AtomicU64,
+    unexpected: AtomicU64,
+}
+
 struct Shared {
     phase: AtomicU8,
-    responses: AtomicU64,
+    counts: Counts,
     connected: AtomicUsize,
 }
 
@@ -107,7 +156,7 @@ pub fn run_load(cfg: LoadConfig) -> anyhow::Result<LoadReport> {
 async fn drive(cfg: LoadConfig) -> anyhow::Result<LoadReport> {
     let shared = Arc::new(Shared {
         phase: AtomicU8::new(PHASE_HANDSHAKE),
-        responses: AtomicU64::new(0),
+        counts: Counts::default(),
         connected: AtomicUsize::new(0),
     });
     let (phase_tx, phase_rx) = watch::channel(PHASE_HANDSHAKE);
@@ -148,8 +197,13 @@ async fn drive(cfg: LoadConfig) -> anyhow::Result<LoadReport> {
             Err(e) => tracing::warn!("emulated switch task failed: {e}"),
         }
     }
+    let c = &shared.counts;
     Ok(LoadReport {
-        responses: shared.responses.load(Ordering::Relaxed),
+        responses: c.responses.load(Ordering::Relaxed),
+        answered: c.answered.load(Ordering::Relaxed),
+        sent: c.sent.load(Ordering::Relaxed),
+        unanswered: c.unanswered.load(Ordering::Relaxed),
+        unexpected: c.unexpected.load(Ordering::Relaxed),
         elapsed,
         connected,
         latency_ns,
@@ -166,35 +220,109 @@ fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("constant histogram bounds are valid")
 }
 
+/// The answerable packet-ins of one switch still waiting, oldest first.
+#[derive(Debug, Default)]
+pub struct Outstanding {
+    waiting: VecDeque<(u32, Instant)>,
+}
+
+/// What one answer settled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settled {
+    /// The packet-in sent at this instant; `skipped` earlier ones went unanswered.
+    Answer {
+        /// When it was sent.
+        sent: Instant,
+        /// Earlier packet-ins settled without an answer.
+        skipped: u64,
+    },
+    /// No packet-in with this tag is waiting.
+    Unexpected,
+}
+
+impl Outstanding {
+    /// Packet-ins waiting.
+    pub fn len(&self) -> usize {
+        self.waiting.len()
+    }
+
+    /// True when none waits.
+    pub fn is_empty(&self) -> bool {
+        self.waiting.is_empty()
+    }
+
+    /// Packet-in `tag` was sent at `at` (tags increase).
+    pub fn sent(&mut self, tag: u32, at: Instant) {
+        self.waiting.push_back((tag, at));
+    }
+
+    /// An answer naming `tag` arrived.
+    pub fn answer(&mut self, tag: u32) -> Settled {
+        let Ok(i) = self.waiting.binary_search_by_key(&tag, |(t, _)| *t) else {
+            return Settled::Unexpected;
+        };
+        let skipped = i as u64;
+        self.waiting.drain(..i);
+        match self.waiting.pop_front() {
+            Some((_, sent)) => Settled::Answer { sent, skipped },
+            None => Settled::Unexpected,
+        }
+    }
+
+    /// Forgets packet-ins sent before `before`; returns how many.
+    pub fn give_up(&mut self, before: Instant) -> u64 {
+        let mut n = 0;
+        while self.waiting.front().is_some_and(|(_, at)| *at < before) {
+            self.waiting.pop_front();
+            n += 1;
+        }
+        n
+    }
+}
+
+/// The packet-in a FLOW_MOD or PACKET_OUT `frame` (header included) answers, if it names one:
+/// its buffer id, else (PACKET_OUT only) the tag its data ends in. `None` for a FLOW_MOD that
+/// applies no buffer (half of an answer: the PACKET_OUT follows).
+pub fn answered_tag(frame: &[u8]) -> Option<u32> {
+    let u32_at = |at: usize| {
+        frame
+            .get(at..at + 4)
+            .and_then(|b| <[u8; 4]>::try_from(b).ok())
+            .map(u32::from_be_bytes)
+    };
+    match frame.get(1).copied()? {
+        msg::FLOW_MOD => u32_at(32).filter(|b| *b != mix::NO_BUFFER),
+        msg::PACKET_OUT => {
+            let buffer = u32_at(8)?;
+            if buffer != mix::NO_BUFFER {
+                return Some(buffer);
+            }
+            let actions = frame
+                .get(16..18)
+                .map(|b| usize::from(u16::from_be_bytes([b[0], b[1]])))?;
+            let data = frame.get(24 + actions..)?;
+            u32_at(frame.len().checked_sub(4)?).filter(|_| data.len() >= 4)
+        }
+        _ => None,
+    }
+}
+
 struct FakeSwitch {
     dpid: u64,
     ports: u32,
     window: usize,
     shared: Arc<Shared>,
-    ring: Vec<u8>,
+    ring: Ring,
     next: usize,
-    sent_at: VecDeque<Instant>,
+    seq: u32,
+    outstanding: Outstanding,
     latency: Histogram<u64>,
     handshaken: bool,
 }
 
 impl FakeSwitch {
     fn new(dpid: u64, cfg: &LoadConfig, shared: Arc<Shared>) -> Self {
-        let ports = cfg.ports.max(1);
-        let mut ring = Vec::with_capacity(RING * frames::PACKET_IN_LEN);
-        for k in 0..RING as u32 {
-            // Half a ring plus one away: learned by the second pass, and (with any port count
-            // dividing the ring) behind another port, so every packet-in needs an answer.
-            let dst = (k + RING as u32 / 2 + 1) % RING as u32;
-            frames::put_packet_in(
-                &mut ring,
-                k + 1,
-                k,
-                k % ports + 1,
-                frames::host_mac(dpid, k),
-                frames::host_mac(dpid, dst),
-            );
-        }
+        let ports = cfg.ports.max(2);
         let window = match cfg.mode {
             Mode::Throughput => cfg.window.max(1),
             Mode::Latency => 1,
@@ -204,9 +332,10 @@ impl FakeSwitch {
             ports,
             window,
             shared,
-            ring,
+            ring: mix::build(cfg.mix, dpid, cfg.hosts, ports, RING),
             next: 0,
-            sent_at: VecDeque::with_capacity(window),
+            seq: 0,
+            outstanding: Outstanding::default(),
             latency: new_histogram(),
             handshaken: false,
         }
@@ -222,6 +351,9 @@ impl FakeSwitch {
         let mut wbuf = frames::hello(0);
         stream.write_all(&wbuf).await.context("sending HELLO")?;
         wbuf.clear();
+        // Wakes a switch whose every packet-in went unanswered, to give up on them.
+        let mut patience = tokio::time::interval(GIVE_UP / 4);
+        patience.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let phase = self.shared.phase.load(Ordering::Relaxed);
             if phase == PHASE_STOP {
@@ -235,6 +367,7 @@ impl FakeSwitch {
             let read = tokio::select! {
                 r = stream.read(&mut rbuf[end..]) => Some(r.context("reading from the controller")?),
                 _ = phase_rx.changed() => None,
+                _ = patience.tick() => None,
             };
             match read {
                 Some(0) => anyhow::bail!("switch {}: controller closed the connection", self.dpid),
@@ -242,7 +375,8 @@ impl FakeSwitch {
                 None => {}
             }
             let now = Instant::now();
-            let mut answered = 0u64;
+            let measuring = phase == PHASE_MEASURE;
+            let (mut responses, mut answered, mut skipped, mut unexpected) = (0, 0, 0, 0);
             while let Some((ty, len, xid)) = frames::peek(&rbuf[start..end]) {
                 if len < frames::HEADER_LEN {
                     anyhow::bail!(
@@ -253,17 +387,25 @@ impl FakeSwitch {
                 if end - start < len {
                     break;
                 }
-                let body = &rbuf[start + frames::HEADER_LEN..start + len];
+                let frame = &rbuf[start..start + len];
+                let body = &frame[frames::HEADER_LEN..];
                 match ty {
                     msg::FLOW_MOD | msg::PACKET_OUT => {
-                        if let Some(t) = self.sent_at.pop_front() {
-                            answered += 1;
-                            if phase == PHASE_MEASURE {
-                                let ns = now.saturating_duration_since(t).as_nanos();
-                                let _ = self
-                                    .latency
-                                    .record(u64::try_from(ns).unwrap_or(u64::MAX).max(1));
+                        responses += 1;
+                        let settled = answered_tag(frame).map(|t| self.outstanding.answer(t));
+                        match settled {
+                            Some(Settled::Answer { sent, skipped: s }) => {
+                                answered += 1;
+                                skipped += s;
+                                if measuring {
+                                    let ns = now.saturating_duration_since(sent).as_nanos();
+                                    let _ = self
+                                        .latency
+                                        .record(u64::try_from(ns).unwrap_or(u64::MAX).max(1));
+                                }
                             }
+                            Some(Settled::Unexpected) => unexpected += 1,
+                            None => {}
                         }
                     }
                     msg::ECHO_REQUEST => {
@@ -306,12 +448,30 @@ impl FakeSwitch {
                 start = 0;
                 end = 0;
             }
-            if phase == PHASE_MEASURE && answered > 0 {
-                self.shared.responses.fetch_add(answered, Ordering::Relaxed);
+            if let Some(before) = now.checked_sub(GIVE_UP) {
+                skipped += self.outstanding.give_up(before);
             }
             let phase = self.shared.phase.load(Ordering::Relaxed);
-            if phase == PHASE_WARMUP || phase == PHASE_MEASURE {
-                self.top_up(&mut wbuf, now);
+            let sent = if phase == PHASE_WARMUP || phase == PHASE_MEASURE {
+                self.top_up(&mut wbuf, now)
+            } else {
+                0
+            };
+            if measuring {
+                let c = &self.shared.counts;
+                for (counter, n) in [
+                    (&c.responses, responses),
+                    (&c.answered, answered),
+                    (&c.unanswered, skipped),
+                    (&c.unexpected, unexpected),
+                ] {
+                    if n > 0 {
+                        counter.fetch_add(n, Ordering::Relaxed);
+                    }
+                }
+            }
+            if phase == PHASE_MEASURE && sent > 0 {
+                self.shared.counts.sent.fetch_add(sent, Ordering::Relaxed);
             }
             if !wbuf.is_empty() {
                 stream
@@ -323,15 +483,122 @@ impl FakeSwitch {
         }
     }
 
-    /// Appends packet-ins until `window` are outstanding.
-    fn top_up(&mut self, wbuf: &mut Vec<u8>, now: Instant) {
-        while self.sent_at.len() < self.window {
-            let off = self.next * frames::PACKET_IN_LEN;
-            if let Some(frame) = self.ring.get(off..off + frames::PACKET_IN_LEN) {
-                wbuf.extend_from_slice(frame);
+    /// Appends packet-ins until `window` answerable ones are outstanding; returns how many
+    /// packet-ins it appended.
+    fn top_up(&mut self, wbuf: &mut Vec<u8>, now: Instant) -> u64 {
+        let mut sent = 0;
+        while self.outstanding.len() < self.window {
+            let Some(slot) = self.ring.slots.get(self.next).copied() else {
+                break;
+            };
+            self.next = (self.next + 1) % self.ring.slots.len();
+            let Some(frame) = self.ring.bytes.get(slot.start..slot.start + slot.len) else {
+                continue;
+            };
+            let at = wbuf.len();
+            wbuf.extend_from_slice(frame);
+            mix::stamp(&mut wbuf[at..], self.ring.buffered, self.seq);
+            if slot.kind.answerable() {
+                self.outstanding.sent(self.seq, now);
             }
-            self.next = (self.next + 1) % RING;
-            self.sent_at.push_back(now);
+            self.seq = self.seq.wrapping_add(1);
+            sent += 1;
         }
+        sent
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn packet_out(buffer: u32, data: &[u8]) -> Vec<u8> {
+        let mut f = Vec::new();
+        frames::put_header(&mut f, msg::PACKET_OUT, 24 + 16 + data.len(), 1);
+        f.extend_from_slice(&buffer.to_be_bytes());
+        f.extend_from_slice(&1u32.to_be_bytes()); // in_port
+        f.extend_from_slice(&16u16.to_be_bytes()); // actions_len
+        f.extend_from_slice(&[0; 6]);
+        f.extend_from_slice(&[
+            0, 0, 0, 16, 0xff, 0xff, 0xff, 0xfb, 0xff, 0xff, 0, 0, 0, 0, 0, 0,
+        ]);
+        f.extend_from_slice(data);
+        f
+    }
+
+    #[test]
+    fn an_unbuffered_answer_is_one_answer_in_two_responses() {
+        let mut data = vec![0u8; 60];
+        data[56..].copy_from_slice(&7u32.to_be_bytes());
+        // The FLOW_MOD of an unbuffered packet applies no buffer: it names no packet-in.
+        assert_eq!(
+            answered_tag(&frames::fixed_flow_mod(1, mix::NO_BUFFER)),
+            None
+        );
+        assert_eq!(answered_tag(&packet_out(mix::NO_BUFFER, &data)), Some(7));
+        // Buffered: the FLOW_MOD (or a flooding PACKET_OUT) names the buffer.
+        assert_eq!(answered_tag(&frames::fixed_flow_mod(1, 9)), Some(9));
+        assert_eq!(answered_tag(&packet_out(9, &[])), Some(9));
+        // A PACKET_OUT whose data is too short to carry a tag names nothing.
+        assert_eq!(answered_tag(&packet_out(mix::NO_BUFFER, &[1, 2])), None);
+        assert_eq!(answered_tag(&packet_out(mix::NO_BUFFER, &[])[..20]), None);
+    }
+
+    #[test]
+    fn an_answer_settles_the_earlier_packet_ins_left_unanswered() {
+        let t0 = Instant::now();
+        let mut o = Outstanding::default();
+        for tag in [3, 4, 6, 7] {
+            o.sent(tag, t0 + Duration::from_millis(tag.into()));
+        }
+        assert_eq!(o.answer(5), Settled::Unexpected, "5 was never waited for");
+        assert_eq!(
+            o.answer(6),
+            Settled::Answer {
+                sent: t0 + Duration::from_millis(6),
+                skipped: 2
+            }
+        );
+        assert_eq!(o.answer(6), Settled::Unexpected, "answered once");
+        assert_eq!(o.len(), 1);
+        assert_eq!(o.give_up(t0 + Duration::from_millis(8)), 1);
+        assert!(o.is_empty());
+    }
+
+    #[test]
+    fn the_window_counts_only_answerable_packet_ins() {
+        let cfg = LoadConfig {
+            target: ([127, 0, 0, 1], 1).into(),
+            switches: 1,
+            mode: Mode::Throughput,
+            window: 64,
+            warmup: Duration::ZERO,
+            duration: Duration::ZERO,
+            ports: 4,
+            mix: Mix::Realistic,
+            hosts: 512,
+        };
+        let shared = Arc::new(Shared {
+            phase: AtomicU8::new(PHASE_WARMUP),
+            counts: Counts::default(),
+            connected: AtomicUsize::new(0),
+        });
+        let mut sw = FakeSwitch::new(1, &cfg, shared);
+        let mut wbuf = Vec::new();
+        let sent = sw.top_up(&mut wbuf, Instant::now());
+        let silent = sw.ring.slots[..sent as usize]
+            .iter()
+            .filter(|s| !s.kind.answerable())
+            .count();
+        assert_eq!(sw.outstanding.len(), 64);
+        assert_eq!(sent as usize, 64 + silent);
+        // Every frame went out whole, stamped with its sequence number.
+        let mut at = 0;
+        for seq in 0..sent as u32 {
+            let (_, len, _) = frames::peek(&wbuf[at..]).unwrap();
+            assert_eq!(&wbuf[at + len - 4..at + len], &seq.to_be_bytes());
+            at += len;
+        }
+        assert_eq!(at, wbuf.len());
     }
 }
