@@ -10,8 +10,8 @@ use bytes::BytesMut;
 
 use super::frame::{self, Body};
 use crate::openflow::wire::{
-    DatapathId, FeaturesReply, FlowMod, GroupMod, MeterMod, PacketInView, PacketOut, PortStatus,
-    WireError, Xid,
+    DatapathId, FeaturesReply, FlowMod, GroupMod, MeterMod, PacketInView, PacketOut, PacketOutRef,
+    PortStatus, WireError, Xid,
 };
 
 /// What the session does with a packet-in after the app saw it.
@@ -114,6 +114,11 @@ impl<'a> Outbox<'a> {
 
     /// Queues a PACKET_OUT.
     pub fn packet_out(&mut self, po: &PacketOut) -> Result<Xid, WireError> {
+        self.put(po)
+    }
+
+    /// Queues a PACKET_OUT over borrowed parts (a packet-in's own bytes, without a copy).
+    pub fn packet_out_ref(&mut self, po: &PacketOutRef<'_>) -> Result<Xid, WireError> {
         self.put(po)
     }
 

@@ -83,6 +83,12 @@ pub enum SessionError {
         /// The operating system's reason.
         reason: String,
     },
+    /// A session thread could not be started.
+    #[error("cannot start an OpenFlow session thread: {reason}")]
+    Runtime {
+        /// The operating system's reason.
+        reason: String,
+    },
     /// The controller is shutting down.
     #[error("the OpenFlow controller is shutting down")]
     ShuttingDown,

@@ -7,8 +7,8 @@
 use bytes::BytesMut;
 
 use crate::openflow::wire::{
-    self, ErrorMsg, FlowMod, GroupMod, Header, MeterMod, MsgType, PacketOut, SwitchConfig,
-    WireError, Xid, HEADER_LEN, OFP_VERSION,
+    self, ErrorMsg, FlowMod, GroupMod, Header, MeterMod, MsgType, PacketOut, PacketOutRef,
+    SwitchConfig, WireError, Xid, HEADER_LEN, OFP_VERSION,
 };
 
 /// A message body the session can send.
@@ -42,6 +42,7 @@ body!(FlowMod, FlowMod, "FLOW_MOD");
 body!(GroupMod, GroupMod, "GROUP_MOD");
 body!(MeterMod, MeterMod, "METER_MOD");
 body!(PacketOut, PacketOut, "PACKET_OUT");
+body!(PacketOutRef<'_>, PacketOut, "PACKET_OUT");
 body!(ErrorMsg, Error, "ERROR");
 body!(SwitchConfig, SetConfig, "SET_CONFIG");
 body!(wire::hello::Hello, Hello, "HELLO");

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, Semaphore};
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, DropGuard};
 use tokio_util::task::TaskTracker;
 
 use super::app::AppFactory;
@@ -24,6 +24,7 @@ use super::events::{port_counters, port_info, SwitchEvent};
 use super::request::{Reply, Request};
 pub use super::shared::{table_miss_to_controller, Command, ControllerConfig};
 use super::shared::{Counters, Ctx, Registry, SessionCmd};
+use super::workers::Workers;
 use crate::device::{PortCounters, PortInfo};
 use crate::latency::LatencyHistogram;
 use crate::openflow::wire::multipart::{FlowStats, FlowStatsRequest, MultipartReplyBody};
@@ -50,6 +51,8 @@ pub struct OpenFlowController {
     ctx: Arc<Ctx>,
     addr: SocketAddr,
     tracker: TaskTracker,
+    /// Stops the session threads (and drops what still runs there) with the controller.
+    _workers: Option<DropGuard>,
 }
 
 impl OpenFlowController {
@@ -68,6 +71,14 @@ impl OpenFlowController {
             addr: config.listen,
             reason: e.to_string(),
         })?;
+        let (workers, workers_guard) = match config.session_threads {
+            0 => (None, None),
+            n => {
+                let stop = CancellationToken::new();
+                let workers = Workers::start(n, &stop)?;
+                (Some(workers), Some(stop.drop_guard()))
+            }
+        };
         let (events, rx) = mpsc::channel(config.event_capacity.max(1));
         let limit = Arc::new(Semaphore::new(config.max_switches.max(1)));
         let ctx = Arc::new(Ctx {
@@ -99,9 +110,12 @@ impl OpenFlowController {
                     a = listener.accept() => a,
                 };
                 match accepted {
-                    Ok((stream, peer)) => {
-                        sessions.spawn(driver::run(stream, peer, ctx.clone(), permit));
-                    }
+                    Ok((stream, peer)) => match &workers {
+                        Some(w) => w.spawn(stream, peer, ctx.clone(), permit, &sessions),
+                        None => {
+                            sessions.spawn(driver::run(stream, peer, ctx.clone(), permit));
+                        }
+                    },
                     Err(e) => {
                         // Typically EMFILE: back off briefly instead of spinning.
                         tracing::warn!("accept failed: {e}");
@@ -111,7 +125,15 @@ impl OpenFlowController {
             }
         });
         tracing::info!(%addr, "listening for OpenFlow 1.3 switches");
-        Ok((OpenFlowController { ctx, addr, tracker }, rx))
+        Ok((
+            OpenFlowController {
+                ctx,
+                addr,
+                tracker,
+                _workers: workers_guard,
+            },
+            rx,
+        ))
     }
 
     /// The address actually bound (useful with port 0).

@@ -9,6 +9,8 @@
 //!   [`app::SwitchApp`] inline for packet-ins, and writes each batch's answers with one write.
 //! - [`listener`]: accepts switches (bounded), keeps the registry of sessions by datapath id
 //!   (a reconnect replaces the old session), and hands out the cloneable [`OpenFlowHandle`].
+//!   With [`ControllerConfig::session_threads`] set, sessions run pinned on that many
+//!   single-threaded runtimes of their own (`workers`), spread evenly, instead of the caller's.
 //! - [`desired`]: flows, groups and meters the controller wants on each switch, replayed on
 //!   every (re)connect.
 //!
@@ -27,6 +29,7 @@ pub mod listener;
 pub mod machine;
 pub mod request;
 mod shared;
+mod workers;
 
 pub use app::{AppFactory, Outbox, PublishAll, SwitchApp, Verdict};
 pub use desired::DesiredState;

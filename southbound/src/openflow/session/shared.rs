@@ -77,6 +77,9 @@ pub struct ControllerConfig {
     /// Where write latencies go (batch of flow/group/meter mods until its barrier reply);
     /// share one with the metrics reader.
     pub write_latency: Arc<LatencyHistogram>,
+    /// Threads of its own the sessions run on, each pinned to one (0: the sessions are tasks
+    /// of the runtime that binds the controller). One per core scales the packet-in path.
+    pub session_threads: usize,
 }
 
 impl ControllerConfig {
@@ -91,6 +94,7 @@ impl ControllerConfig {
             default_flows: vec![table_miss_to_controller()],
             clear_on_connect: true,
             write_latency: Arc::new(LatencyHistogram::new()),
+            session_threads: 0,
         }
     }
 }

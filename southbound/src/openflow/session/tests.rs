@@ -444,3 +444,115 @@ async fn packet_outs_are_not_writes_and_get_no_probe() {
     );
     ctl.shutdown().await;
 }
+
+/// Answers each packet-in with a flooding PACKET_OUT of its bytes, noting the thread it ran on.
+struct Echoing(Arc<std::sync::Mutex<Vec<String>>>);
+
+impl SwitchApp for Echoing {
+    fn on_packet_in(
+        &mut self,
+        packet: &crate::openflow::wire::PacketInView<&[u8]>,
+        out: &mut Outbox<'_>,
+    ) -> Verdict {
+        let name = std::thread::current().name().unwrap_or("").to_string();
+        self.0.lock().unwrap().push(name);
+        let po = crate::openflow::wire::PacketOutRef {
+            buffer_id: packet.buffer_id(),
+            in_port: packet.in_port().unwrap_or(PortNo::CONTROLLER),
+            actions: &[Action::output(PortNo::FLOOD)],
+            data: packet.data(),
+        };
+        out.packet_out_ref(&po).unwrap();
+        Verdict::Handled
+    }
+}
+
+#[tokio::test]
+async fn sessions_on_their_own_threads_spread_answer_and_stop_with_the_controller() {
+    let threads = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = threads.clone();
+    let mut config = ControllerConfig::new(([127, 0, 0, 1], 0).into());
+    config.session_threads = 2;
+    let factory = move |_| Box::new(Echoing(seen.clone())) as Box<dyn SwitchApp>;
+    let (ctl, mut events) = OpenFlowController::bind(config, Arc::new(factory))
+        .await
+        .unwrap();
+    let mut switches = Vec::new();
+    for dpid in 1..=4 {
+        switches.push(FakeSwitch::handshake(ctl.local_addr(), dpid, 1).await);
+        assert!(matches!(next(&mut events).await, SwitchEvent::SwitchUp(_)));
+    }
+    for (i, sw) in switches.iter_mut().enumerate() {
+        let data = Bytes::from(vec![i as u8; 60]);
+        let pin = crate::openflow::wire::PacketIn {
+            buffer_id: crate::openflow::wire::BufferId::NO_BUFFER,
+            total_len: 60,
+            reason: crate::openflow::wire::PacketInReason::NoMatch,
+            table_id: TableId(0),
+            cookie: 0,
+            match_: Match::new().with(OxmField::InPort(PortNo(1))),
+            data: data.clone(),
+        };
+        sw.send(Xid(40), Message::PacketIn(pin)).await;
+        let out = sw
+            .expect(|_, m| match m {
+                Message::PacketOut(po) => Some(po.clone()),
+                _ => None,
+            })
+            .await;
+        assert_eq!(out.data, data, "answered with its own bytes");
+        assert_eq!(out.actions, vec![Action::output(PortNo::FLOOD)]);
+    }
+    // Four switches, two threads: two each, none on the test's runtime.
+    let mut names = threads.lock().unwrap().clone();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "of-sessions-0",
+            "of-sessions-0",
+            "of-sessions-1",
+            "of-sessions-1"
+        ]
+    );
+    // Commands cross over to the session threads too.
+    ctl.handle()
+        .install(DatapathId(3), Command::FlowMod(flow(1)))
+        .await
+        .unwrap();
+    switches[2]
+        .expect(|_, m| matches!(m, Message::FlowMod(f) if f.priority == 50).then_some(()))
+        .await;
+    ctl.shutdown().await;
+    for sw in &mut switches {
+        while sw.recv().await.is_some() {}
+    }
+    let mut downs = 0;
+    while let Ok(ev) = events.try_recv() {
+        downs += usize::from(matches!(
+            ev,
+            SwitchEvent::SwitchDown {
+                reason: CloseReason::Shutdown,
+                ..
+            }
+        ));
+    }
+    assert_eq!(downs, 4);
+}
+
+#[tokio::test]
+async fn a_controller_dropped_without_shutdown_closes_its_pinned_sessions() {
+    let mut config = ControllerConfig::new(([127, 0, 0, 1], 0).into());
+    config.session_threads = 1;
+    let (ctl, mut events) = OpenFlowController::bind(
+        config,
+        Arc::new(|_| Box::new(PublishAll) as Box<dyn SwitchApp>),
+    )
+    .await
+    .unwrap();
+    let mut sw = FakeSwitch::handshake(ctl.local_addr(), 2, 1).await;
+    assert!(matches!(next(&mut events).await, SwitchEvent::SwitchUp(_)));
+    drop(ctl);
+    // The session thread stops and its runtime drops the session: the switch sees the close.
+    while sw.recv().await.is_some() {}
+}

@@ -56,7 +56,7 @@ pub use meter_mod::{MeterBand, MeterCommand, MeterFlags, MeterMod};
 pub use multipart::{MultipartReply, MultipartReplyBody, MultipartRequest, MultipartRequestBody};
 pub use oxm::{Match, OxmField};
 pub use packet_in::{PacketIn, PacketInReason, PacketInView};
-pub use packet_out::PacketOut;
+pub use packet_out::{PacketOut, PacketOutRef};
 pub use port_status::{Port, PortReason, PortStatus};
 pub use role::{ControllerRole, Role};
 pub use types::{BufferId, DatapathId, GroupId, MacAddr, MeterId, PortNo, TableId, Xid};

@@ -51,21 +51,61 @@ impl PacketOut {
         })
     }
 
+    /// The same message over borrowed parts.
+    pub fn borrowed(&self) -> PacketOutRef<'_> {
+        PacketOutRef {
+            buffer_id: self.buffer_id,
+            in_port: self.in_port,
+            actions: &self.actions,
+            data: &self.data,
+        }
+    }
+
     fn body_len(&self) -> usize {
-        PACKET_OUT_FIXED_LEN + actions_len(&self.actions) + self.data.len()
+        self.borrowed().buffer_len()
     }
 
     pub(crate) fn write(&self, w: &mut Writer<'_>) {
-        w.u32(self.buffer_id.0);
-        w.u32(self.in_port.0);
-        w.len16(actions_len(&self.actions));
-        w.zeros(6);
-        write_actions(&self.actions, w);
-        w.put(&self.data);
+        self.borrowed().write(w);
     }
 }
 
 body_api!(PacketOut, "PACKET_OUT");
+
+/// A PACKET_OUT over borrowed parts: the reactive path sends a packet-in's own bytes back out
+/// without copying them into a [`PacketOut`]'s `Bytes` first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PacketOutRef<'a> {
+    /// Switch buffer to send, or `NO_BUFFER` to send `data`.
+    pub buffer_id: BufferId,
+    /// Port the packet is treated as coming from (`CONTROLLER` if none).
+    pub in_port: PortNo,
+    /// Actions to apply.
+    pub actions: &'a [Action],
+    /// Packet bytes.
+    pub data: &'a [u8],
+}
+
+impl PacketOutRef<'_> {
+    /// Encoded body size in bytes (header excluded).
+    pub fn buffer_len(&self) -> usize {
+        PACKET_OUT_FIXED_LEN + actions_len(self.actions) + self.data.len()
+    }
+
+    /// Encodes the body into `buf`, which must be `buffer_len()` bytes (never panics).
+    pub fn emit(&self, buf: &mut [u8]) {
+        self.write(&mut Writer::new(buf));
+    }
+
+    fn write(&self, w: &mut Writer<'_>) {
+        w.u32(self.buffer_id.0);
+        w.u32(self.in_port.0);
+        w.len16(actions_len(self.actions));
+        w.zeros(6);
+        write_actions(self.actions, w);
+        w.put(self.data);
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -87,6 +127,29 @@ mod tests {
             ]
         );
         assert_eq!(PacketOut::parse(&out).unwrap(), p);
+    }
+
+    #[test]
+    fn the_borrowed_form_emits_the_same_bytes() {
+        let p = PacketOut {
+            buffer_id: BufferId(7),
+            in_port: PortNo(3),
+            actions: vec![Action::output(PortNo(2)), Action::output(PortNo::FLOOD)],
+            data: Bytes::from_static(&[9; 61]),
+        };
+        let data = [9u8; 61];
+        let r = PacketOutRef {
+            buffer_id: BufferId(7),
+            in_port: PortNo(3),
+            actions: &p.actions,
+            data: &data,
+        };
+        assert_eq!(r, p.borrowed());
+        let (mut a, mut b) = (vec![0u8; p.buffer_len()], vec![0u8; r.buffer_len()]);
+        p.emit(&mut a);
+        r.emit(&mut b);
+        assert_eq!(a, b);
+        assert_eq!(PacketOut::parse(&b).unwrap(), p);
     }
 
     #[test]
