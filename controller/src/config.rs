@@ -128,6 +128,8 @@ pub struct OpenFlowSection {
     pub idle_timeout_secs: u16,
     /// Port and flow counter polling period, seconds (0: never).
     pub stats_interval_secs: u64,
+    /// Threads the switch sessions run on (0: one per core).
+    pub session_threads: usize,
 }
 
 impl Default for OpenFlowSection {
@@ -137,6 +139,7 @@ impl Default for OpenFlowSection {
             max_switches: 4096,
             idle_timeout_secs: 60,
             stats_interval_secs: 2,
+            session_threads: 0,
         }
     }
 }
@@ -482,6 +485,7 @@ impl Config {
         let mut service = ServiceConfig::new(self.openflow.listen, http);
         service.max_switches = self.openflow.max_switches;
         service.idle_timeout = self.openflow.idle_timeout_secs;
+        service.session_threads = self.openflow.session_threads;
         service.stats_interval = (self.openflow.stats_interval_secs > 0)
             .then(|| Duration::from_secs(self.openflow.stats_interval_secs));
         let env = ApiConfig::from_env();

@@ -18,7 +18,7 @@ use crate::core::{CoreConfig, Restored, SharedCore};
 use crate::driver::openflow::{self as driver, DriverConfig};
 use crate::driver::p4runtime::{self, P4Target};
 use crate::northbound::{self, ApiConfig, ApiState};
-use crate::openflow_app::L2LearningFactory;
+use crate::openflow_app::{L2LearningFactory, PuntConfig, PuntPolicy};
 use crate::store::{Persister, Store, StoreChange, StoreConfig, StoreError};
 
 /// What the service is started with.
@@ -38,6 +38,8 @@ pub struct ServiceConfig {
     pub api: ApiConfig,
     /// Most switches connected at once.
     pub max_switches: usize,
+    /// Threads the OpenFlow sessions run on, each switch pinned to one (0: one per core).
+    pub session_threads: usize,
     /// P4Runtime devices to drive.
     pub p4: Vec<P4Target>,
     /// The state store (in memory unless a file is configured).
@@ -61,6 +63,7 @@ impl ServiceConfig {
             core: CoreConfig::default(),
             api: ApiConfig::from_env(),
             max_switches: 4096,
+            session_threads: 0,
             p4: Vec::new(),
             store: StoreConfig::default(),
             services: Default::default(),
@@ -128,6 +131,10 @@ impl Service {
         let mut of = ControllerConfig::new(config.openflow);
         of.max_switches = config.max_switches;
         of.machine.stats_interval = config.stats_interval;
+        of.session_threads = match config.session_threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
         // Every node of a cluster connects to every switch: a follower (re)connecting must not
         // empty the tables the leader programs.
         of.clear_on_connect = config.cluster.is_none();
@@ -136,6 +143,10 @@ impl Service {
             .write_latency(prescient_topology::Protocol::OpenFlow);
         let factory = L2LearningFactory {
             idle_timeout: config.idle_timeout,
+            punt: Some(PuntPolicy::new(
+                core.clone(),
+                PuntConfig::for_host_timeout(config.core.topology.discovery.host_timeout),
+            )),
             ..Default::default()
         };
         // HTTP is bound first: if it fails, nothing else has started yet.

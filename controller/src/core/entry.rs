@@ -146,6 +146,21 @@ impl ControllerCore {
         self.outbox.push(ControllerEvent::Topology {
             changes: events.iter().map(describe).collect(),
         });
+        // Hosts learned, moved or forgotten change no device and no link, and the ledger,
+        // the restoring reservations and the routed pairs depend on those alone: nothing to
+        // realign, and no snapshot to rebuild per host (it is rebuilt whole, once per entry
+        // point, when the entry point ends) while a network's hosts are being learned.
+        let host_only = events.iter().all(|e| {
+            matches!(
+                e,
+                TopologyEvent::HostAdded { .. }
+                    | TopologyEvent::HostMoved { .. }
+                    | TopologyEvent::HostRemoved { .. }
+            )
+        });
+        if host_only {
+            return Vec::new();
+        }
         let snapshot = self.topology.snapshot();
         let mut actions = Vec::new();
         // Restored reservations wait for their links (until their grace period ends) instead

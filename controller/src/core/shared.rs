@@ -1,14 +1,18 @@
 //! The core as shared by the southbound driver and the HTTP handlers.
 //!
 //! Writers take the mutex for one entry point at a time; the events an entry point produced are
-//! published after the lock is released. Topology readers use the snapshot, which needs no lock.
+//! published after the lock is released. Topology readers use the snapshot, which needs no lock;
+//! so do the switch sessions asking whether an address is a service's VIP (their ARP requests
+//! must reach the proxy-ARP answer, every other ARP only when it tells the core something).
 //! The bus is a bounded broadcast: a subscriber that falls more than [`EVENT_BUS_CAPACITY`]
 //! events behind loses the oldest ones (and is told so), the core never waits for it.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use arc_swap::ArcSwap;
 use prescient_southbound::latency::LatencyHistogram;
 use prescient_topology::{Protocol, Snapshot, SnapshotReader, Timestamp};
 use tokio::sync::{broadcast, Notify};
@@ -135,6 +139,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 pub struct SharedCore {
     core: Mutex<ControllerCore>,
     snapshots: SnapshotReader,
+    /// Every service's VIP as of the last entry point, for lock-free readers.
+    vips: ArcSwap<Vec<Ipv4Addr>>,
     bus: broadcast::Sender<ControllerEvent>,
     metrics: Metrics,
     clock: Clock,
@@ -171,6 +177,7 @@ impl SharedCore {
         Arc::new(SharedCore {
             core: Mutex::new(core),
             snapshots,
+            vips: ArcSwap::default(),
             bus,
             metrics: Metrics::default(),
             clock,
@@ -186,6 +193,9 @@ impl SharedCore {
             let out = f(&mut core);
             // Publishing the snapshot here keeps lock-free readers current.
             core.snapshot();
+            if !self.vips.load().iter().copied().eq(core.services().vips()) {
+                self.vips.store(Arc::new(core.services().vips().collect()));
+            }
             (out, core.drain_events())
         };
         for e in events {
@@ -203,6 +213,11 @@ impl SharedCore {
     /// The latest topology snapshot, without locking the core.
     pub fn snapshot(&self) -> Arc<Snapshot> {
         self.snapshots.load()
+    }
+
+    /// Whether `ip` is a service's VIP, without locking the core.
+    pub fn is_vip(&self, ip: Ipv4Addr) -> bool {
+        self.vips.load().contains(&ip)
     }
 
     /// A new subscriber to the event bus.

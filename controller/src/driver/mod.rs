@@ -25,22 +25,48 @@ pub(crate) fn pair_cookie(src: MacAddr, dst: MacAddr) -> u64 {
 /// A frame a switch of either protocol punted at `at`: LLDP feeds link discovery, ARP and IPv4
 /// feed host tracking; anything else is ignored. Returns the core's resulting actions.
 pub(crate) fn punted_frame(core: &SharedCore, at: PortRef, frame: &[u8]) -> Vec<Action> {
+    punted_frames(core, [(at, frame)])
+}
+
+/// Several punted frames in one entry into the core: one lock, and one topology snapshot
+/// published for all of them (a snapshot is rebuilt whole, so one per frame would cost a
+/// rebuild per new host while a network's hosts are being learned).
+pub(crate) fn punted_frames<'a>(
+    core: &SharedCore,
+    frames: impl IntoIterator<Item = (PortRef, &'a [u8])>,
+) -> Vec<Action> {
+    let now = core.now();
+    core.apply(|c| {
+        let mut actions = Vec::new();
+        for (at, frame) in frames {
+            actions.extend(apply_punted(c, now, at, frame));
+        }
+        actions
+    })
+}
+
+fn apply_punted(
+    c: &mut crate::core::ControllerCore,
+    now: prescient_topology::Timestamp,
+    at: PortRef,
+    frame: &[u8],
+) -> Vec<Action> {
     let Some(eth_type) = frame.get(12..14).map(|b| u16::from_be_bytes([b[0], b[1]])) else {
         return Vec::new();
     };
-    let now = core.now();
     let result = match eth_type {
-        ETH_TYPE_LLDP => core.apply(|c| c.lldp_frame_received(now, at, frame)),
+        ETH_TYPE_LLDP => c.lldp_frame_received(now, at, frame),
         ETH_TYPE_ARP | ETH_TYPE_IPV4 => match sender(eth_type, frame) {
-            Some((mac, ip)) if !mac.is_multicast() => core.apply(|c| {
-                let mut actions = c.host_seen(now, mac, ip, at)?;
-                // An IPv4 frame between two hosts that no entry carried: route the pair.
-                let dst = frame.get(0..6).and_then(|b| <[u8; 6]>::try_from(b).ok());
-                if let (ETH_TYPE_IPV4, Some(dst)) = (eth_type, dst) {
-                    actions.extend(c.pair_seen(now, mac, MacAddr(dst)));
-                }
-                Ok(actions)
-            }),
+            Some((mac, ip)) if !mac.is_multicast() => {
+                c.host_seen(now, mac, ip, at).map(|mut actions| {
+                    // An IPv4 frame between two hosts that no entry carried: route the pair.
+                    let dst = frame.get(0..6).and_then(|b| <[u8; 6]>::try_from(b).ok());
+                    if let (ETH_TYPE_IPV4, Some(dst)) = (eth_type, dst) {
+                        actions.extend(c.pair_seen(now, mac, MacAddr(dst)));
+                    }
+                    actions
+                })
+            }
             _ => Ok(Vec::new()),
         },
         _ => Ok(Vec::new()),

@@ -32,6 +32,7 @@ use tokio_util::sync::CancellationToken;
 use super::p4runtime::{P4Fleet, P4Inbox};
 
 mod clock;
+mod packet_ins;
 mod services;
 use crate::core::{Action, SharedCore};
 
@@ -43,6 +44,8 @@ const LLDP_PRIORITY: u16 = 50_001;
 const STEER_PRIORITY: u16 = 60_000;
 const ETH_TYPE_LLDP: u16 = 0x88cc;
 const ETH_TYPE_IPV4: u16 = 0x0800;
+/// Most events taken from the stream per wake-up.
+const EVENT_BATCH: usize = 512;
 /// Cookie tag of reservation flows (low 32 bits: the reservation id), so counters map back.
 const RESERVATION_COOKIE: u64 = 0x5052_4553_0000_0000;
 
@@ -97,7 +100,18 @@ pub async fn run(
         tokio::select! {
             _ = cancel.cancelled() => break,
             ev = events.recv() => match ev {
-                Some(ev) => driver.on_event(ev).await,
+                Some(ev) => {
+                    // What else is already queued goes with it: punted frames then enter the
+                    // core together (see `on_packet_ins`).
+                    let mut batch = vec![ev];
+                    while batch.len() < EVENT_BATCH {
+                        match events.try_recv() {
+                            Ok(ev) => batch.push(ev),
+                            Err(_) => break,
+                        }
+                    }
+                    driver.on_events(batch).await;
+                }
                 None => break,
             },
             _ = probes.tick() => driver.send_probes().await,
@@ -131,6 +145,21 @@ impl Driver {
     /// events, but its switches hold it as SLAVE and the leader's core is the truth.
     fn acting(&self) -> bool {
         self.cluster.as_ref().is_none_or(|c| c.is_leader())
+    }
+
+    /// Events in the order they came; each run of packet-ins enters the core at once.
+    async fn on_events(&mut self, batch: Vec<SwitchEvent>) {
+        let mut packet_ins = Vec::new();
+        for ev in batch {
+            match ev {
+                SwitchEvent::PacketIn { dpid, packet } => packet_ins.push((dpid, packet)),
+                other => {
+                    self.on_packet_ins(std::mem::take(&mut packet_ins)).await;
+                    self.on_event(other).await;
+                }
+            }
+        }
+        self.on_packet_ins(packet_ins).await;
     }
 
     async fn on_event(&mut self, ev: SwitchEvent) {
@@ -192,22 +221,8 @@ impl Driver {
                 })
             }
             SwitchEvent::PacketIn { dpid, packet } => {
-                metrics.count_messages("packet_in", 1);
-                let at = PortRef {
-                    device: DeviceId::openflow(dpid.0),
-                    port: PortNo(packet.in_port.0),
-                };
-                let reply = self
-                    .acting()
-                    .then(|| services::proxy_arp(&self.core, &packet.data))
-                    .flatten();
-                if let Some(reply) = reply {
-                    let out = PacketOut::to_port(packet.in_port, Bytes::from(reply));
-                    if let Err(e) = self.handle.send(dpid, Command::PacketOut(out)).await {
-                        tracing::debug!(%dpid, "ARP reply for a service address not sent: {e}");
-                    }
-                }
-                super::punted_frame(&self.core, at, &packet.data)
+                self.on_packet_ins(vec![(dpid, packet)]).await;
+                Vec::new()
             }
             SwitchEvent::PortStats { dpid, counters } => {
                 metrics.count_messages("port_stats", 1);

@@ -4,27 +4,31 @@
 //! port install `in_port, eth_src, eth_dst → output` with an idle timeout (applied to the
 //! switch's buffered packet, or followed by a PACKET_OUT when the packet is not buffered);
 //! otherwise flood with a PACKET_OUT (a destination learned on the ingress port itself is stale
-//! after a topology change: forgotten, and the frame flooded). LLDP and ARP frames are also published on the event
-//! stream (discovery and host tracking live elsewhere). A port that goes down or away forgets
-//! the MACs learned on it.
+//! after a topology change: forgotten, and the frame flooded). LLDP frames are also published
+//! on the event stream (discovery lives elsewhere), and so are ARP frames that tell host
+//! tracking something ([`super::punt`]: new or moved hosts, new addresses, requests for a
+//! service VIP; every ARP frame without a [`PuntPolicy`]). A port that goes down or away
+//! forgets the MACs learned on it.
 //!
-//! Hot path: no allocation for buffered packet-ins; the FLOW_MOD and PACKET_OUT values are
-//! templates mutated in place and emitted straight into the session's output buffer.
+//! Hot path: no allocation; the FLOW_MOD is a template mutated in place, the PACKET_OUT borrows
+//! the packet-in's bytes, and both are emitted straight into the session's output buffer.
 
 use std::collections::HashMap;
+use std::time::Instant;
 
-use bytes::Bytes;
 use prescient_southbound::openflow::session::{AppFactory, Outbox, SwitchApp, Verdict};
 use prescient_southbound::openflow::wire::{
     Action, BufferId, DatapathId, FlowMod, Instruction, MacAddr, Match, OxmField, PacketInView,
-    PacketOut, PortNo, PortReason, PortStatus, TableId,
+    PacketOutRef, PortNo, PortReason, PortStatus, TableId,
 };
+
+use super::punt::{PuntFilter, PuntPolicy};
 
 const ETH_LLDP: u16 = 0x88cc;
 const ETH_ARP: u16 = 0x0806;
 
 /// Settings of the learning app.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct L2LearningFactory {
     /// Idle timeout of installed flows, seconds.
     pub idle_timeout: u16,
@@ -33,6 +37,8 @@ pub struct L2LearningFactory {
     /// Largest MAC table per switch; a full table is cleared and relearned, which bounds
     /// memory under a MAC flood at the cost of some extra floods.
     pub max_macs: usize,
+    /// Which ARP frames host tracking hears of; `None`: every one.
+    pub punt: Option<PuntPolicy>,
 }
 
 impl Default for L2LearningFactory {
@@ -41,23 +47,24 @@ impl Default for L2LearningFactory {
             idle_timeout: 60,
             priority: 10,
             max_macs: 65_536,
+            punt: None,
         }
     }
 }
 
 impl AppFactory for L2LearningFactory {
     fn create(&self, dpid: DatapathId) -> Box<dyn SwitchApp> {
-        Box::new(L2Learning::new(dpid, *self))
+        Box::new(L2Learning::new(dpid, self.clone()))
     }
 }
 
 /// The learning app of one switch.
 pub struct L2Learning {
     dpid: DatapathId,
-    cfg: L2LearningFactory,
+    max_macs: usize,
     macs: HashMap<MacAddr, PortNo>,
     flow: FlowMod,
-    out: PacketOut,
+    punt: Option<PuntFilter>,
 }
 
 impl L2Learning {
@@ -79,13 +86,12 @@ impl L2Learning {
             vec![Instruction::ApplyActions(vec![Action::output(PortNo(0))])],
         );
         flow.idle_timeout = cfg.idle_timeout;
-        let out = PacketOut::to_port(PortNo::FLOOD, Bytes::new());
         L2Learning {
             dpid,
-            cfg,
+            max_macs: cfg.max_macs,
             macs: HashMap::new(),
             flow,
-            out,
+            punt: cfg.punt.map(|p| p.filter(dpid, cfg.max_macs)),
         }
     }
 
@@ -98,7 +104,7 @@ impl L2Learning {
         if mac.is_multicast() || !port.is_physical() {
             return;
         }
-        if self.macs.len() >= self.cfg.max_macs && !self.macs.contains_key(&mac) {
+        if self.macs.len() >= self.max_macs && !self.macs.contains_key(&mac) {
             tracing::debug!(dpid = %self.dpid, "MAC table full; relearning");
             self.macs.clear();
         }
@@ -112,17 +118,18 @@ impl L2Learning {
         port: PortNo,
         out: &mut Outbox<'_>,
     ) {
-        self.out.buffer_id = packet.buffer_id();
-        self.out.in_port = in_port;
-        if let Some(Action::Output { port: p, .. }) = self.out.actions.first_mut() {
-            *p = port;
-        }
-        self.out.data = if packet.buffer_id() == BufferId::NO_BUFFER {
-            Bytes::copy_from_slice(packet.data())
-        } else {
-            Bytes::new()
+        let buffer_id = packet.buffer_id();
+        let po = PacketOutRef {
+            buffer_id,
+            in_port,
+            actions: &[Action::output(port)],
+            data: if buffer_id == BufferId::NO_BUFFER {
+                packet.data()
+            } else {
+                &[]
+            },
         };
-        if let Err(e) = out.packet_out(&self.out) {
+        if let Err(e) = out.packet_out_ref(&po) {
             tracing::warn!(dpid = %self.dpid, "packet-out not sent: {e}");
         }
     }
@@ -196,7 +203,12 @@ impl SwitchApp for L2Learning {
             }
             _ => self.send_out(packet, in_port, PortNo::FLOOD, out),
         }
-        if ty == ETH_ARP {
+        let news = ty == ETH_ARP
+            && self
+                .punt
+                .as_mut()
+                .is_none_or(|p| p.arp(data, src, in_port, Instant::now()));
+        if news {
             Verdict::Publish
         } else {
             Verdict::Handled
@@ -208,6 +220,9 @@ impl SwitchApp for L2Learning {
         if gone {
             let port = status.desc.port_no;
             self.macs.retain(|_, p| *p != port);
+            if let Some(punt) = self.punt.as_mut() {
+                punt.forget_port(port);
+            }
             // The entries sending into the dead port black-hole their traffic (it never misses
             // again, so it is never relearned) until they idle out, which busy traffic never
             // lets them do. Only cookie-0 entries go: learned ones and host-pair routes (which

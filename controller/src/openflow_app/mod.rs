@@ -6,5 +6,7 @@
 
 pub mod bench;
 pub mod learning;
+pub mod punt;
 
 pub use learning::{L2Learning, L2LearningFactory};
+pub use punt::{PuntConfig, PuntPolicy};

@@ -364,6 +364,11 @@ impl Services {
             .map(|e| e.spec.logical_mac())
     }
 
+    /// Every service's VIP, in the order of the services' names.
+    pub fn vips(&self) -> impl Iterator<Item = Ipv4Addr> + '_ {
+        self.entries.values().map(|e| e.spec.vip)
+    }
+
     /// Every service, by name.
     pub fn views(&self) -> Vec<ServiceView> {
         self.entries.values().map(|e| self.view_of(e)).collect()

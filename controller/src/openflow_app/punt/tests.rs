@@ -1,0 +1,258 @@
+//! The filter in front of host tracking, through the learning app and the core as the driver
+//! runs them: what a switch publishes reaches `driver::punted_frame`, which feeds the core.
+
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use prescient_southbound::openflow::session::app::XidAlloc;
+use prescient_southbound::openflow::session::{AppFactory, Outbox, SwitchApp, Verdict};
+use prescient_southbound::openflow::wire::{
+    DatapathId, MacAddr, PacketInView, Port, PortNo, PortReason, PortStatus,
+};
+use prescient_topology::{DeviceId, PortRef};
+
+use super::{PuntConfig, PuntPolicy};
+use crate::core::{CoreConfig, SharedCore};
+use crate::openflow_app::bench::mix;
+use crate::openflow_app::L2LearningFactory;
+use crate::services::{Backend, Policy, ServiceSpec, Services, ServicesConfig};
+
+const H: MacAddr = MacAddr([2, 0, 0, 0, 0, 7]);
+const PEER: MacAddr = MacAddr([2, 0, 0, 0, 0, 8]);
+const VIP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 10);
+
+fn topo_port(no: u32) -> prescient_topology::Port {
+    prescient_topology::Port {
+        no: prescient_topology::PortNo(no),
+        name: format!("p{no}"),
+        mac: prescient_topology::MacAddr([2, 0xee, 0, 0, 0, no as u8]),
+        up: true,
+        reported_speed_bps: Some(1_000_000_000),
+    }
+}
+
+/// A core with switches of:1 and of:2 up, four ports each, no links.
+fn core() -> Arc<SharedCore> {
+    let core = SharedCore::new(CoreConfig::default());
+    let now = core.now();
+    for d in 1..=2 {
+        core.apply(|c| c.device_up(now, DeviceId::openflow(d), (1..=4).map(topo_port).collect()));
+    }
+    core
+}
+
+fn at(dpid: u64, port: u32) -> PortRef {
+    PortRef::new(DeviceId::openflow(dpid), prescient_topology::PortNo(port))
+}
+
+/// An ARP frame from H (sender `ip`) asking for (op 1) or answering (op 2) `target`.
+fn arp(op: u16, ip: Ipv4Addr, target: Ipv4Addr) -> Vec<u8> {
+    let mut f = Vec::new();
+    f.extend_from_slice(&if op == 1 { [0xff; 6] } else { PEER.0 });
+    f.extend_from_slice(&H.0);
+    f.extend_from_slice(&[0x08, 0x06, 0, 1, 8, 0, 6, 4]);
+    f.extend_from_slice(&op.to_be_bytes());
+    f.extend_from_slice(&H.0);
+    f.extend_from_slice(&ip.octets());
+    f.extend_from_slice(&[0; 6]);
+    f.extend_from_slice(&target.octets());
+    f.resize(60, 0);
+    f
+}
+
+/// One switch's learning app with the filter, wired to the core as the driver wires it.
+struct Switch {
+    dpid: u64,
+    app: Box<dyn SwitchApp>,
+    core: Arc<SharedCore>,
+}
+
+impl Switch {
+    fn new(dpid: u64, core: &Arc<SharedCore>, config: PuntConfig) -> Switch {
+        let factory = L2LearningFactory {
+            punt: Some(PuntPolicy::new(core.clone(), config)),
+            ..Default::default()
+        };
+        Switch {
+            dpid,
+            app: factory.create(DatapathId(dpid)),
+            core: core.clone(),
+        }
+    }
+
+    /// Punts `frame` from `port`; returns whether it was published (and delivers it if so).
+    fn punt(&mut self, port: u32, frame: &[u8]) -> bool {
+        let mut pin = Vec::new();
+        mix::put_packet_in(&mut pin, mix::NO_BUFFER, port, frame);
+        let view = PacketInView::new_checked(&pin[..]).expect("a valid packet-in");
+        let (mut buf, mut xids) = (BytesMut::new(), XidAlloc::default());
+        let mut out = Outbox::new(DatapathId(self.dpid), &mut buf, &mut xids);
+        let published = self.app.on_packet_in(&view, &mut out) == Verdict::Publish;
+        assert!(!buf.is_empty(), "the frame is forwarded either way");
+        if published {
+            crate::driver::punted_frame(&self.core, at(self.dpid, port), frame);
+        }
+        published
+    }
+}
+
+fn patient() -> PuntConfig {
+    PuntConfig {
+        refresh: Duration::from_secs(3600),
+        retry: Duration::from_secs(3600),
+    }
+}
+
+const IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 7);
+const OTHER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 8);
+
+#[test]
+fn new_hosts_moves_and_new_addresses_reach_the_core_repeats_do_not() {
+    let core = core();
+    let (mut s1, mut s2) = (
+        Switch::new(1, &core, patient()),
+        Switch::new(2, &core, patient()),
+    );
+    let host = || core.snapshot().host(prescient_topology::MacAddr(H.0));
+
+    assert!(s1.punt(1, &arp(1, IP, OTHER)), "a new host is news");
+    assert_eq!(host(), Some(at(1, 1)));
+    assert!(!s1.punt(1, &arp(1, IP, OTHER)), "the same again is not");
+    assert!(
+        !s1.punt(1, &arp(2, IP, OTHER)),
+        "nor its reply from the same place"
+    );
+    assert!(
+        s1.punt(1, &arp(1, Ipv4Addr::new(10, 0, 0, 70), OTHER)),
+        "a new address is"
+    );
+
+    assert!(
+        s1.punt(2, &arp(1, IP, OTHER)),
+        "a move to another port of the switch"
+    );
+    assert_eq!(host(), Some(at(1, 2)));
+    assert!(s2.punt(3, &arp(1, IP, OTHER)), "a move to another switch");
+    assert_eq!(host(), Some(at(2, 3)));
+    // Back where s1 last saw it: s1 published that long before its retry time, but the core
+    // has placed the host elsewhere since, so s1 tells it again at once.
+    assert!(s1.punt(2, &arp(1, IP, OTHER)), "a move back");
+    assert_eq!(host(), Some(at(1, 2)));
+    assert!(!s1.punt(2, &arp(1, IP, OTHER)));
+}
+
+#[test]
+fn a_port_that_goes_down_forgets_its_hosts_here_too() {
+    let core = core();
+    let mut s1 = Switch::new(1, &core, patient());
+    assert!(s1.punt(1, &arp(1, IP, OTHER)));
+    // The core forgets hosts behind a port that went down; the switch's filter must too, or
+    // the host's next frame on that port would not be news.
+    let now = core.now();
+    core.apply(|c| c.port_removed(now, at(1, 1)));
+    let mut desc = Port {
+        port_no: PortNo(1),
+        ..Default::default()
+    };
+    desc.state = prescient_southbound::openflow::wire::port_status::state::LINK_DOWN;
+    let status = PortStatus {
+        reason: PortReason::Delete,
+        desc,
+    };
+    let (mut buf, mut xids) = (BytesMut::new(), XidAlloc::default());
+    s1.app.on_port_status(
+        &status,
+        &mut Outbox::new(DatapathId(1), &mut buf, &mut xids),
+    );
+    let now = core.now();
+    core.apply(|c| c.port_added(now, DeviceId::openflow(1), topo_port(1)))
+        .expect("port back");
+    assert!(s1.punt(1, &arp(1, IP, OTHER)), "known nowhere any more");
+    assert_eq!(
+        core.snapshot().host(prescient_topology::MacAddr(H.0)),
+        Some(at(1, 1))
+    );
+}
+
+#[test]
+fn every_request_for_a_service_vip_reaches_the_proxy_answer() {
+    let core = core();
+    let spec = ServiceSpec {
+        name: "web".into(),
+        tenant: "red".into(),
+        vip: VIP,
+        vip_mac: None,
+        pool: "10.1.0.0/29".parse().expect("net"),
+        backends: vec![Backend {
+            ip: Ipv4Addr::new(10, 1, 0, 1),
+            mac: prescient_topology::MacAddr([2, 0, 0, 0, 1, 1]),
+            weight: 1,
+        }],
+        tier: 1,
+        instance_capacity_bps: 100_000_000,
+        min_instances: 1,
+        max_instances: 4,
+        policy: None,
+    };
+    let config = ServicesConfig {
+        policies: vec![Policy::default_policy()],
+        services: vec![spec],
+        ..ServicesConfig::default()
+    };
+    let now = core.now();
+    let services = Services::new(&config, now).expect("valid services");
+    core.apply(|c| c.set_services(services));
+    assert!(core.is_vip(VIP));
+    let mut s1 = Switch::new(1, &core, patient());
+    for _ in 0..3 {
+        assert!(s1.punt(1, &arp(1, IP, VIP)), "each request is answered");
+    }
+    assert!(
+        !s1.punt(1, &arp(1, IP, OTHER)),
+        "other requests of a known host are not news"
+    );
+    assert!(
+        !s1.punt(1, &arp(2, IP, VIP)),
+        "nor is a reply naming the VIP"
+    );
+}
+
+#[test]
+fn known_hosts_are_refreshed_and_untaken_sightings_retried_in_time() {
+    let core = core();
+    let config = PuntConfig {
+        refresh: Duration::from_secs(30),
+        retry: Duration::from_secs(1),
+    };
+    let mut f = PuntPolicy::new(core.clone(), config).filter(DatapathId(1), 16);
+    let t0 = Instant::now();
+    let secs = |s: u64| t0 + Duration::from_secs(s);
+    // Taken by the core: quiet until the refresh is due.
+    assert!(f.sighting(H, Some(IP), PortNo(1), t0));
+    let now = core.now();
+    core.apply(|c| c.host_seen(now, prescient_topology::MacAddr(H.0), Some(IP), at(1, 1)))
+        .expect("host");
+    assert!(!f.sighting(H, Some(IP), PortNo(1), secs(29)));
+    assert!(f.sighting(H, Some(IP), PortNo(1), secs(30)));
+    // Never taken (the core did not hear of it, or ignores the port): retried each second.
+    assert!(f.sighting(PEER, None, PortNo(2), t0));
+    assert!(!f.sighting(PEER, None, PortNo(2), t0 + Duration::from_millis(999)));
+    assert!(f.sighting(PEER, None, PortNo(2), secs(1)));
+    // A full table starts over rather than grow.
+    let mut small = PuntPolicy::new(core.clone(), config).filter(DatapathId(1), 1);
+    assert!(small.sighting(H, None, PortNo(1), t0));
+    assert!(small.sighting(PEER, None, PortNo(1), t0));
+    assert!(small.sighting(H, None, PortNo(1), t0));
+}
+
+proptest::proptest! {
+    // ARP frames come from the network: whatever their bytes, the filter answers.
+    #[test]
+    fn no_frame_panics_the_filter(frame in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..80)) {
+        let core = core();
+        let mut f = PuntPolicy::new(core, patient()).filter(DatapathId(1), 4);
+        let _ = f.arp(&frame, H, PortNo(1), Instant::now());
+    }
+}
