@@ -2,6 +2,11 @@
 //! [`Mirror`] and write the difference (see the parent module's docs for when it runs).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv4Addr;
+
+use prescient_southbound::p4runtime::pipeconf::names;
+use prescient_southbound::p4runtime::P4InfoIndex;
+use prescient_topology::{MacAddr, PortNo, PortRef};
 
 use prescient_southbound::p4runtime::proto::p4::v1 as p4;
 use prescient_southbound::p4runtime::{ClientError, P4RuntimeClient};
@@ -41,6 +46,11 @@ impl Device {
                 && a.generation == generation
                 && (a.converged || now < a.retry_at)
         }) {
+            return;
+        }
+        if self.standing.take_seed() && self.adopt_hosts(&index, &fabric) > 0 {
+            // The next round reads a fabric that has them.
+            self.last = None;
             return;
         }
         let mut wanted = desired::device_entries(self.id, &fabric, &fleet.plan);
@@ -83,6 +93,43 @@ impl Device {
         });
     }
 
+    /// Takes the hosts this device's routes name at its edge ports (no known link leaves
+    /// them) and the core does not know as seen there; returns how many.
+    fn adopt_hosts(&mut self, index: &P4InfoIndex, fabric: &desired::Fabric) -> usize {
+        let links: BTreeSet<u32> = fabric
+            .snapshot
+            .links()
+            .iter()
+            .filter(|l| l.src.device == self.id)
+            .map(|l| l.src.port.0)
+            .collect();
+        let hosts = routed_hosts(index, self.mirror.entries(), |port| {
+            self.target.ports.contains(&port) && !links.contains(&port)
+        });
+        let now = self.core.now();
+        let mut adopted = 0;
+        for (mac, ip, port) in hosts {
+            if fabric.hosts.contains_key(&mac) {
+                continue;
+            }
+            let at = PortRef {
+                device: self.id,
+                port: PortNo(port),
+            };
+            match self.core.apply(|c| c.host_seen(now, mac, Some(ip), at)) {
+                Ok(actions) => {
+                    self.core.dispatch(actions);
+                    adopted += 1;
+                }
+                Err(e) => tracing::debug!(device = %self.id, %mac, "routed host not adopted: {e}"),
+            }
+        }
+        if adopted > 0 {
+            tracing::info!(device = %self.id, adopted, "taken over: hosts the routes name adopted");
+        }
+        adopted
+    }
+
     /// Logs what cannot be realised, once per new reason.
     pub(super) fn explain(&mut self, notes: BTreeSet<String>) {
         for n in notes.difference(&self.notes) {
@@ -98,6 +145,59 @@ impl Device {
             self.last_error = Some(why);
         }
     }
+}
+
+/// The hosts `(mac, ip, egress port)` of the /32 `forward` routes among `entries` whose port
+/// `at_edge` accepts.
+pub(super) fn routed_hosts<'a>(
+    index: &P4InfoIndex,
+    entries: impl Iterator<Item = &'a p4::TableEntry>,
+    at_edge: impl Fn(u32) -> bool,
+) -> Vec<(MacAddr, Ipv4Addr, u32)> {
+    let (Ok(table), Ok(forward)) = (index.table(names::IPV4_LPM), index.action(names::FORWARD))
+    else {
+        return Vec::new();
+    };
+    let param = |name: &str| forward.params.iter().find(|p| p.name == name).map(|p| p.id);
+    let (Some(port_id), Some(mac_id)) = (param("port"), param("dst_mac")) else {
+        return Vec::new();
+    };
+    let number = |bytes: &[u8]| bytes.iter().fold(0u64, |acc, b| acc << 8 | u64::from(*b));
+    let mut out = Vec::new();
+    for e in entries.filter(|e| e.table_id == table.id) {
+        let Some(p4::field_match::FieldMatchType::Lpm(lpm)) =
+            e.r#match.first().and_then(|m| m.field_match_type.as_ref())
+        else {
+            continue;
+        };
+        let Some(p4::table_action::Type::Action(a)) =
+            e.action.as_ref().and_then(|a| a.r#type.as_ref())
+        else {
+            continue;
+        };
+        if lpm.prefix_len != 32 || a.action_id != forward.id {
+            continue;
+        }
+        let value = |id: u32| {
+            a.params
+                .iter()
+                .find(|p| p.param_id == id)
+                .map(|p| number(&p.value))
+        };
+        let (Some(port), Some(mac)) = (value(port_id), value(mac_id)) else {
+            continue;
+        };
+        let Ok(port) = u32::try_from(port) else {
+            continue;
+        };
+        if !at_edge(port) {
+            continue;
+        }
+        let ip = Ipv4Addr::from(u32::try_from(number(&lpm.value)).unwrap_or(0));
+        let m = mac.to_be_bytes();
+        out.push((MacAddr([m[2], m[3], m[4], m[5], m[6], m[7]]), ip, port));
+    }
+    out
 }
 
 /// Every entry of the owned tables, as the device holds them.

@@ -8,8 +8,11 @@
 //! previous leader left, whatever it managed to write before it died) and diffs them against
 //! this node's desired entries. Entries this node does not want are deleted only after
 //! [`Standing::settled`] (a link timeout after the takeover): a new leader learns the links
-//! and hosts from its own probes and packet-ins, and until it knows them its desired routes
-//! are a subset of what the data plane needs.
+//! from its own probes, and until it knows them its desired routes are a subset of what the
+//! data plane needs. Hosts it may never hear of again (the program digests a host once, and
+//! a host that stays quiet sends no ARP): once settled, the hosts the routes read back name at
+//! edge ports (no link leaves them) are taken as seen there ([`Standing::take_seed`]), so
+//! their routes stay.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,6 +36,8 @@ pub(super) struct Standing {
     /// Deletions of what this node does not want wait until then after taking over.
     settle_until: Option<Instant>,
     settle: Duration,
+    /// The hosts the device's routes name are still to be taken over.
+    seed: bool,
 }
 
 impl Standing {
@@ -46,6 +51,7 @@ impl Standing {
             changes,
             settle_until: None,
             settle,
+            seed: false,
         }
     }
 
@@ -120,6 +126,7 @@ impl Standing {
         self.acting = acting;
         if started {
             self.settle_until = Some(Instant::now() + self.settle);
+            self.seed = true;
         }
         Ok(started)
     }
@@ -127,6 +134,12 @@ impl Standing {
     /// Whether entries this node does not want may be deleted now.
     pub(super) fn settled(&self) -> bool {
         self.settle_until.is_none_or(|t| Instant::now() >= t)
+    }
+
+    /// True once per takeover, when settled: the hosts the device's routes name should be
+    /// taken over now, before anything is deleted.
+    pub(super) fn take_seed(&mut self) -> bool {
+        self.settled() && std::mem::take(&mut self.seed)
     }
 
     /// When deletions held back by [`Self::settled`] may go out.

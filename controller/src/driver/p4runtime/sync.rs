@@ -69,6 +69,11 @@ impl Mirror {
             .collect();
     }
 
+    /// The entries held.
+    pub fn entries(&self) -> impl Iterator<Item = &p4::TableEntry> {
+        self.entries.values()
+    }
+
     /// Entries held.
     pub fn len(&self) -> usize {
         self.entries.len()
