@@ -24,10 +24,15 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const WAIT: Duration = Duration::from_secs(40);
 
-fn free() -> SocketAddr {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
+/// `n` distinct free loopback ports (all bound at once, so none is handed out twice, then
+/// released for the nodes to bind).
+fn free(n: usize) -> Vec<SocketAddr> {
+    let held: Vec<std::net::TcpListener> = (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("a free port"))
+        .collect();
+    held.iter()
+        .map(|l| l.local_addr().expect("its address"))
+        .collect()
 }
 
 /// A node process, killed on drop (and resumed first, should it be stopped).
@@ -158,8 +163,9 @@ async fn a_frozen_leader_is_replaced_on_every_switch_and_rejoins_as_follower() {
         .collect();
     std::fs::write(&config, devices).unwrap();
     let mut nodes = Vec::new();
+    let ports = free(6);
     for i in 0..3 {
-        let (http, openflow) = (free(), free());
+        let (http, openflow) = (ports[2 * i], ports[2 * i + 1]);
         let name = format!("p{i}");
         let child = Command::new(agent_common::BIN)
             .args(["run", "--config"])

@@ -307,7 +307,16 @@ async fn bench(args: Args) -> anyhow::Result<()> {
         .stderr(std::fs::File::create(dir.join("etcd.log"))?)
         .spawn()
         .context("starting etcd (Debian package etcd-server)")?;
-    let loopback = |_| free_port().map(|p| SocketAddr::from(([127, 0, 0, 1], p)));
+    // Every node's ports bound at once, so none is handed out twice; released for the nodes.
+    let held = (0..2 * NODES)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
+        .collect::<Result<Vec<_>, _>>()
+        .context("binding probe ports")?;
+    let ports = held
+        .iter()
+        .map(std::net::TcpListener::local_addr)
+        .collect::<Result<Vec<SocketAddr>, _>>()?;
+    drop(held);
     // The P4Runtime devices, served here; every node is a client of each.
     let p4 = std::sync::Arc::new(P4SimNetwork::linear(P4_DEVICES)?);
     let p4_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -332,8 +341,8 @@ async fn bench(args: Args) -> anyhow::Result<()> {
         etcd: Some(etcd),
         etcd_url: etcd_url.clone(),
         nodes: (0..NODES).map(|_| None).collect(),
-        http: (0..NODES).map(loopback).collect::<Result<_, _>>()?,
-        openflow: (0..NODES).map(loopback).collect::<Result<_, _>>()?,
+        http: ports[..NODES].to_vec(),
+        openflow: ports[NODES..].to_vec(),
         config,
     };
     let started = Instant::now();
