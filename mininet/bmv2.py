@@ -99,9 +99,10 @@ class Bmv2Switch(Switch):
                 raise RuntimeError("%s: simple_switch_grpc did not open %s (log: %s)"
                                    % (self.name, self.socket_path, self.log_path))
             time.sleep(0.05)
-        # The bridge runs in the root namespace, where the controller is.
+        # The bridge runs in the root namespace, where the controller is. nodelay: with Nagle on,
+        # a P4Runtime answer can wait ~40 ms for a delayed ACK (p4/README.md, "Write throughput").
         self.bridge = subprocess.Popen(
-            ["socat", "TCP-LISTEN:%d,bind=127.0.0.1,reuseaddr,fork" % self.grpc_port,
+            ["socat", "TCP-LISTEN:%d,bind=127.0.0.1,reuseaddr,fork,nodelay" % self.grpc_port,
              "UNIX-CONNECT:" + self.socket_path],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 

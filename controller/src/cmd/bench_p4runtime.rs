@@ -6,6 +6,11 @@
 //! Each round INSERTs `--batch` distinct `ipv4_lpm` routes, then DELETEs them, so the
 //! 4,096-entry table never fills; both halves count as written entries. Encoding from intents
 //! (name resolution and validation) is inside the measured loop, as in the controller.
+//!
+//! `--in-flight N` keeps N Write RPCs outstanding: N lanes, each with its own routes, write over
+//! the one HTTP/2 connection with the primary's election id (P4Runtime checks the id, not the
+//! stream a write comes from), so the client's encoding and the transport overlap the target's
+//! work; a lane still deletes only after its insert was acknowledged.
 
 use std::net::Ipv4Addr;
 use std::sync::Arc;
@@ -14,8 +19,13 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use prescient_sim::p4rt::{serve_listener, P4SimNetwork};
 use prescient_southbound::p4runtime::pipeconf::Intent;
+use prescient_southbound::p4runtime::proto::p4::v1::p4_runtime_client::P4RuntimeClient as Grpc;
 use prescient_southbound::p4runtime::proto::p4::v1::update::Type;
-use prescient_southbound::p4runtime::{load_p4info_file, ClientConfig, P4RuntimeClient};
+use prescient_southbound::p4runtime::proto::p4::v1::write_request::Atomicity;
+use prescient_southbound::p4runtime::proto::p4::v1::{Uint128, Update, WriteRequest};
+use prescient_southbound::p4runtime::{
+    load_p4info_file, ClientConfig, P4InfoIndex, P4RuntimeClient,
+};
 use tokio_util::sync::CancellationToken;
 
 /// Arguments of this subcommand.
@@ -30,6 +40,10 @@ pub struct Args {
     /// Device id on the target.
     #[arg(long, default_value_t = 1)]
     pub device_id: u64,
+    /// Write RPCs kept in flight at once (lanes of `--batch` routes each; at most 4,096 routes
+    /// in all).
+    #[arg(long, default_value_t = 1)]
+    pub in_flight: usize,
     /// Measured seconds.
     #[arg(long, default_value_t = 5)]
     pub seconds: u64,
@@ -59,6 +73,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     anyhow::ensure!(
         (1..=4096).contains(&args.batch),
         "--batch must be between 1 and 4096 (the size of ipv4_lpm), got {}",
+        args.batch
+    );
+    anyhow::ensure!(
+        args.in_flight >= 1 && args.in_flight * args.batch <= 4096,
+        "--in-flight × --batch must be between 1 and 4096 (the size of ipv4_lpm), got {} × {}",
+        args.in_flight,
         args.batch
     );
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -117,34 +137,24 @@ async fn measure(args: &Args, target: &str) -> anyhow::Result<Report> {
             .context("pushing the pipeline")?;
         client.index()?.clone()
     };
-    let routes: Vec<Intent> = (0..args.batch)
-        .map(|i| Intent::ForwardToPort {
-            dst: Ipv4Addr::from(0x0a00_0000 | ((i as u32) << 8)),
-            prefix_len: 24,
-            port: (i % 64) as u16 + 1,
-            src_mac: [2, 0, 0, 0, 0, 1],
-            dst_mac: [2, 0, 0, 0, 0, 2],
-        })
-        .collect();
-    let encode = |op| {
-        routes
-            .iter()
-            .map(|r| r.update(&index, op))
-            .collect::<Result<Vec<_>, _>>()
-    };
     // Warm-up round (connection windows, allocator), not measured.
-    client.write(encode(Type::Insert)?).await?;
-    client.write(encode(Type::Delete)?).await?;
+    let warm = routes(args.batch, 0);
+    client.write(encode(&index, &warm, Type::Insert)?).await?;
+    client.write(encode(&index, &warm, Type::Delete)?).await?;
 
-    let mut latency = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
     let budget = Duration::from_secs(args.seconds.max(1));
+    if args.in_flight > 1 {
+        return pipelined(args, target, election, &index, budget).await;
+    }
+    let routes = routes(args.batch, 0);
+    let mut latency = histogram()?;
     let started = Instant::now();
     let (mut entries, mut batches) = (0u64, 0u64);
     while started.elapsed() < budget {
         for op in [Type::Insert, Type::Delete] {
             let t0 = Instant::now();
             client
-                .write(encode(op)?)
+                .write(encode(&index, &routes, op)?)
                 .await
                 .with_context(|| format!("{} batch {batches}", op.as_str_name()))?;
             latency.record(t0.elapsed().as_micros().max(1) as u64)?;
@@ -158,6 +168,110 @@ async fn measure(args: &Args, target: &str) -> anyhow::Result<Report> {
         elapsed: started.elapsed(),
         latency,
     })
+}
+
+fn histogram() -> anyhow::Result<hdrhistogram::Histogram<u64>> {
+    Ok(hdrhistogram::Histogram::<u64>::new_with_bounds(
+        1, 60_000_000, 3,
+    )?)
+}
+
+/// `count` distinct /24 routes, the `lane`-th set of that size.
+fn routes(count: usize, lane: usize) -> Vec<Intent> {
+    (0..count)
+        .map(|i| Intent::ForwardToPort {
+            dst: Ipv4Addr::from(0x0a00_0000 | (((lane * count + i) as u32) << 8)),
+            prefix_len: 24,
+            port: (i % 64) as u16 + 1,
+            src_mac: [2, 0, 0, 0, 0, 1],
+            dst_mac: [2, 0, 0, 0, 0, 2],
+        })
+        .collect()
+}
+
+fn encode(index: &P4InfoIndex, routes: &[Intent], op: Type) -> anyhow::Result<Vec<Update>> {
+    Ok(routes
+        .iter()
+        .map(|r| r.update(index, op))
+        .collect::<Result<Vec<_>, _>>()?)
+}
+
+/// `--in-flight` lanes writing concurrently (see the module docs).
+async fn pipelined(
+    args: &Args,
+    target: &str,
+    election: u128,
+    index: &Arc<P4InfoIndex>,
+    budget: Duration,
+) -> anyhow::Result<Report> {
+    let uri = if target.contains("://") {
+        target.to_string()
+    } else {
+        format!("http://{target}")
+    };
+    let channel = tonic::transport::Endpoint::from_shared(uri)?
+        .tcp_nodelay(true)
+        .initial_stream_window_size(8 * 1024 * 1024)
+        .initial_connection_window_size(16 * 1024 * 1024)
+        .http2_max_header_list_size(16 * 1024 * 1024)
+        .connect()
+        .await
+        .with_context(|| format!("connecting to {target}"))?;
+    let election_id = Some(Uint128 {
+        high: (election >> 64) as u64,
+        low: election as u64,
+    });
+    let started = Instant::now();
+    let lanes: Vec<_> = (0..args.in_flight)
+        .map(|lane| {
+            let mut grpc = Grpc::new(channel.clone());
+            let index = Arc::clone(index);
+            let routes = routes(args.batch, lane);
+            let device_id = args.device_id;
+            tokio::spawn(async move {
+                let mut latency = histogram()?;
+                let (mut entries, mut batches) = (0u64, 0u64);
+                while started.elapsed() < budget {
+                    for op in [Type::Insert, Type::Delete] {
+                        let t0 = Instant::now();
+                        let req = WriteRequest {
+                            device_id,
+                            election_id,
+                            updates: encode(&index, &routes, op)?,
+                            atomicity: Atomicity::ContinueOnError as i32,
+                            ..Default::default()
+                        };
+                        grpc.write(req).await.map_err(|s| {
+                            anyhow::anyhow!(
+                                "lane {lane}: {} batch {batches}: {:?}: {}",
+                                op.as_str_name(),
+                                s.code(),
+                                s.message()
+                            )
+                        })?;
+                        latency.record(t0.elapsed().as_micros().max(1) as u64)?;
+                        entries += routes.len() as u64;
+                        batches += 1;
+                    }
+                }
+                anyhow::Ok((entries, batches, latency))
+            })
+        })
+        .collect();
+    let mut report = Report {
+        entries: 0,
+        batches: 0,
+        elapsed: Duration::ZERO,
+        latency: histogram()?,
+    };
+    for lane in lanes {
+        let (entries, batches, latency) = lane.await??;
+        report.entries += entries;
+        report.batches += batches;
+        report.latency.add(latency)?;
+    }
+    report.elapsed = started.elapsed();
+    Ok(report)
 }
 
 fn print(args: &Args, target: &str, r: &Report) -> anyhow::Result<()> {
@@ -175,6 +289,7 @@ fn print(args: &Args, target: &str, r: &Report) -> anyhow::Result<()> {
             "bench": "p4runtime",
             "target": where_,
             "batch": args.batch,
+            "in_flight": args.in_flight,
             "entries": r.entries,
             "batches": r.batches,
             "seconds": secs,
@@ -186,8 +301,8 @@ fn print(args: &Args, target: &str, r: &Report) -> anyhow::Result<()> {
     } else {
         println!("P4Runtime batched writes into {where_}");
         println!(
-            "  batch {}: {:.0} entries/s ({} entries in {} Write RPCs over {:.2} s)",
-            args.batch, eps, r.entries, r.batches, secs
+            "  batch {}, {} in flight: {:.0} entries/s ({} entries in {} Write RPCs over {:.2} s)",
+            args.batch, args.in_flight, eps, r.entries, r.batches, secs
         );
         println!("  Write latency per batch: p50 {p50:.3} ms, p99 {p99:.3} ms");
     }
