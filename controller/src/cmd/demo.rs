@@ -16,7 +16,11 @@
 //! whose webhook is an in-process emulated orchestrator (`demo/orchestrator.rs`) that boots and stops
 //! instances and reports them through the REST API, closing forecast → hook → instance →
 //! translation.
+//!
+//! With `--bmv2` the P4 switches are real BMv2 `simple_switch_grpc` processes instead (see
+//! `demo/bmv2.rs`; root and the P4 toolchain needed).
 
+mod bmv2;
 mod orchestrator;
 mod services;
 
@@ -26,8 +30,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use prescient_sim::fabric::{spread, MixedFabric, P4Device};
-use prescient_sim::openflow::SimOptions;
+use prescient_sim::fabric::{spread, MixedFabric};
+use prescient_sim::openflow::{SimNetwork, SimOptions};
 use prescient_sim::p4rt::serve_listener;
 use prescient_sim::topology::{SimTopology, TopologyKind, ABILENE_NODES};
 use prescient_sim::traffic::{Replay, TrafficConfig, TrafficModel, TrendConfig};
@@ -35,7 +39,7 @@ use prescient_topology::{LinkKey, Protocol};
 use tokio_util::sync::CancellationToken;
 
 use self::orchestrator::Orchestrator;
-use crate::driver::p4runtime::{prescient_p4info, P4Target};
+use crate::driver::p4runtime::{prescient_p4info, P4Target, PRESCIENT_BMV2_JSON};
 use crate::service::{Service, ServiceConfig};
 
 /// Arguments of this subcommand.
@@ -65,6 +69,10 @@ pub struct Args {
     /// shapes the built-in pairs.
     #[arg(long)]
     pub trace: Option<std::path::PathBuf>,
+    /// Run the P4 switches as real BMv2 `simple_switch_grpc` processes (each in a network
+    /// namespace of its own; needs root and BMv2 in /opt/p4/bin or on PATH), torn down on exit.
+    #[arg(long)]
+    pub bmv2: bool,
 }
 
 impl Default for Args {
@@ -77,6 +85,7 @@ impl Default for Args {
             openflow: SocketAddr::from(([127, 0, 0, 1], 6653)),
             p4_devices: 4,
             trace: None,
+            bmv2: false,
         }
     }
 }
@@ -144,6 +153,12 @@ pub fn run_report(args: Args) -> anyhow::Result<DemoReport> {
 }
 
 async fn demo(args: Args) -> anyhow::Result<DemoReport> {
+    // Before anything starts: a missing BMv2 or a missing root is the user's first answer.
+    let bmv2_binary = if args.bmv2 {
+        Some(bmv2::preflight()?)
+    } else {
+        None
+    };
     let interval = Duration::from_secs(args.interval);
     let stop = CancellationToken::new();
 
@@ -193,21 +208,70 @@ async fn demo(args: Args) -> anyhow::Result<DemoReport> {
         pair_flows: true,
         ..SimOptions::default()
     };
-    let fabric = MixedFabric::new(topo.clone(), &p4_switches, options)
+    let fabric = MixedFabric::new(topo.clone(), &p4_switches, options.clone())
         .context("building the mixed Abilene fabric")?;
-
-    // The P4Runtime half first, so the controller finds its server listening.
-    let p4_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .context("binding the emulated P4Runtime server")?;
-    let p4_address = p4_listener.local_addr()?.to_string();
-    let p4_server = tokio::spawn(serve_listener(
-        p4_listener,
-        fabric.p4_network(),
-        stop.clone(),
-    ));
-
     let p4_devices = fabric.p4_devices();
+
+    // The P4Runtime half first, so the controller finds its servers listening.
+    let p4info = prescient_p4info().context("the embedded prescient.p4 P4Info")?;
+    let (p4_targets, p4_where, p4_server, switches) = match &bmv2_binary {
+        Some(binary) => {
+            let switches = bmv2::Bmv2Switches::start(binary, &p4_devices).await?;
+            let mut targets = Vec::new();
+            for d in &p4_devices {
+                let address = switches
+                    .p4runtime_address(d.device_id)
+                    .context("a BMv2 switch per P4 device")?;
+                targets.push(P4Target {
+                    stats_interval: interval,
+                    device_config: PRESCIENT_BMV2_JSON.to_vec(),
+                    ..P4Target::running_prescient(
+                        address,
+                        d.device_id,
+                        d.ports.clone(),
+                        p4info.clone(),
+                    )
+                });
+            }
+            let at = targets
+                .iter()
+                .map(|t| t.address.as_str())
+                .collect::<Vec<_>>()
+                .join(", ");
+            let where_ = format!("real BMv2 simple_switch_grpc, P4Runtime at {at}");
+            (targets, where_, None, Some(switches))
+        }
+        None => {
+            let p4_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .context("binding the emulated P4Runtime server")?;
+            let p4_address = p4_listener.local_addr()?.to_string();
+            let server = tokio::spawn(serve_listener(
+                p4_listener,
+                fabric.p4_network(),
+                stop.clone(),
+            ));
+            let targets = p4_devices
+                .iter()
+                .map(|d| P4Target {
+                    stats_interval: interval,
+                    ..P4Target::running_prescient(
+                        p4_address.clone(),
+                        d.device_id,
+                        d.ports.clone(),
+                        p4info.clone(),
+                    )
+                })
+                .collect();
+            (
+                targets,
+                format!("P4Runtime at {p4_address}"),
+                Some(server),
+                None,
+            )
+        }
+    };
+
     // P4Runtime reports no name: the demo names its P4 switches after their routers, as a
     // `[[devices]]` section would.
     let names = p4_devices
@@ -217,12 +281,26 @@ async fn demo(args: Args) -> anyhow::Result<DemoReport> {
             Some((prescient_topology::DeviceId::p4runtime(d.device_id), name))
         })
         .collect();
-    let service = start_service(&args, interval, &p4_devices, names, &p4_address, &extra).await?;
+    let service = start_service(&args, interval, p4_targets, names, &extra).await?;
     if let Some(http) = service.http_addr() {
         orchestrator.set_api(http);
     }
     let of_addr = service.openflow_addr();
-    let sim = fabric.spawn(of_addr);
+    let (sim, relays) = match &switches {
+        Some(switches) => {
+            let (side, queues) = bmv2::Bmv2Side::new(&topo, &p4_devices);
+            let side = Arc::new(side);
+            let openflow = SimNetwork::build(topo.clone(), traffic.clone())
+                .with_options(options)
+                .with_foreign(side.clone())
+                .spawn(of_addr);
+            let relays = switches
+                .relay(&side, queues, openflow.inlet(), stop.clone())
+                .await?;
+            (Running::Bmv2(openflow), relays)
+        }
+        None => (Running::Emulated(fabric.spawn(of_addr)), Vec::new()),
+    };
 
     match service.http_addr() {
         Some(http) => println!("prescient demo: dashboard and REST API at http://{http}/"),
@@ -243,7 +321,7 @@ async fn demo(args: Args) -> anyhow::Result<DemoReport> {
         .filter(|i| !p4_switches.contains(i))
         .collect();
     println!(
-        "prescient demo: one Abilene fabric of {} switches, {} links: OpenFlow 1.3 on {of_addr} ({}: {}), P4Runtime at {p4_address} ({}: {}); Ctrl-C stops",
+        "prescient demo: one Abilene fabric of {} switches, {} links: OpenFlow 1.3 on {of_addr} ({}: {}), {p4_where} ({}: {}); Ctrl-C stops",
         topo.switches.len(),
         topo.links.len(),
         openflow_switches.len(),
@@ -291,7 +369,14 @@ async fn demo(args: Args) -> anyhow::Result<DemoReport> {
     sim.shutdown().await;
     service.shutdown().await;
     stop.cancel();
-    let _ = p4_server.await;
+    if let Some(server) = p4_server {
+        let _ = server.await;
+    }
+    for relay in relays {
+        let _ = relay.await;
+    }
+    // The BMv2 switches go last: killed, their namespaces deleted.
+    drop(switches);
     let _ = orchestrator_task.await;
     Ok(report)
 }
@@ -322,6 +407,21 @@ fn trend_line(topo: &SimTopology, model: &TrafficModel) -> String {
     }
 }
 
+/// The running emulated switches: the mixed fabric, or the OpenFlow half beside real BMv2.
+enum Running {
+    Emulated(prescient_sim::fabric::MixedHandle),
+    Bmv2(prescient_sim::openflow::SimHandle),
+}
+
+impl Running {
+    async fn shutdown(&self) {
+        match self {
+            Running::Emulated(fabric) => fabric.shutdown().await,
+            Running::Bmv2(openflow) => openflow.shutdown().await,
+        }
+    }
+}
+
 /// What the demo configures beyond devices and addresses.
 struct Extra {
     services: crate::services::ServicesConfig,
@@ -332,19 +432,10 @@ struct Extra {
 async fn start_service(
     args: &Args,
     interval: Duration,
-    p4_devices: &[P4Device],
+    p4: Vec<P4Target>,
     names: std::collections::BTreeMap<prescient_topology::DeviceId, String>,
-    p4_address: &str,
     extra: &Extra,
 ) -> anyhow::Result<Service> {
-    let p4info = prescient_p4info().context("the embedded prescient.p4 P4Info")?;
-    let p4: Vec<P4Target> = p4_devices
-        .iter()
-        .map(|d| P4Target {
-            stats_interval: interval,
-            ..P4Target::running_prescient(p4_address, d.device_id, d.ports.clone(), p4info.clone())
-        })
-        .collect();
     // Preferred addresses first; a taken one (another controller, a second demo) falls back
     // to a free loopback port so the demo still comes up.
     let any = SocketAddr::from(([127, 0, 0, 1], 0));
