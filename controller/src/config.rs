@@ -156,6 +156,8 @@ pub struct HttpSection {
     pub token: Option<String>,
     /// Require the token for reads too.
     pub protect_reads: bool,
+    /// More tokens, each with a scope (`read`, `write`, `admin`); re-read on SIGHUP.
+    pub tokens: Vec<crate::northbound::ScopedToken>,
 }
 
 impl Default for HttpSection {
@@ -165,6 +167,7 @@ impl Default for HttpSection {
             enabled: true,
             token: None,
             protect_reads: false,
+            tokens: Vec::new(),
         }
     }
 }
@@ -493,6 +496,7 @@ impl Config {
             token: self.http.token.clone().or(env.token),
             protect_reads: self.http.protect_reads,
         };
+        service.api_tokens = self.http.tokens.clone();
         service.store = crate::store::StoreConfig {
             location: crate::store::StoreLocation::File(self.store.path.clone()),
             restore_grace: self.store.restore_grace_ms.map(Duration::from_millis),

@@ -36,6 +36,8 @@ pub struct ServiceConfig {
     pub core: CoreConfig,
     /// REST API settings.
     pub api: ApiConfig,
+    /// Bearer tokens with a scope, beside `api.token` (which has every scope).
+    pub api_tokens: Vec<crate::northbound::ScopedToken>,
     /// Most switches connected at once.
     pub max_switches: usize,
     /// Threads the OpenFlow sessions run on, each switch pinned to one (0: one per core).
@@ -62,6 +64,7 @@ impl ServiceConfig {
             stats_interval: Some(Duration::from_secs(2)),
             core: CoreConfig::default(),
             api: ApiConfig::from_env(),
+            api_tokens: Vec::new(),
             max_switches: 4096,
             session_threads: 0,
             p4: Vec::new(),
@@ -113,6 +116,7 @@ pub struct Service {
     cancel: CancellationToken,
     tasks: TaskTracker,
     cluster: Option<(Arc<ClusterState>, Arc<Replica>)>,
+    api_tokens: crate::northbound::Tokens,
 }
 
 impl Service {
@@ -200,9 +204,12 @@ impl Service {
                 (persister, Some((state, replica)))
             }
         };
+        let api_tokens =
+            crate::northbound::auth::tokens(config.api.token.as_deref(), &config.api_tokens);
         let http = http_listener.map(|(listener, bound)| {
-            let mut state =
-                ApiState::new(core.clone(), config.api.clone()).with_store(persister.clone());
+            let mut state = ApiState::new(core.clone(), config.api.clone())
+                .with_store(persister.clone())
+                .with_tokens(api_tokens.clone());
             if let Some((c, _)) = &cluster {
                 state = state.with_cluster(c.clone());
             }
@@ -255,7 +262,13 @@ impl Service {
             cancel,
             tasks,
             cluster,
+            api_tokens,
         })
+    }
+
+    /// The tokens the REST API takes: store a new list to rotate them without a restart.
+    pub fn api_tokens(&self) -> &crate::northbound::Tokens {
+        &self.api_tokens
     }
 
     /// Cluster mode: this node's view of the election.

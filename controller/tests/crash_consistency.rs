@@ -4,45 +4,21 @@
 //! every write that was answered 2xx before the kill is there; a write whose answer the kill
 //! cut off may or may not be (the client never heard either way).
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use serde_json::json;
+
+mod process_common;
+use process_common::{call_with, free_port};
 
 const BIN: &str = env!("CARGO_BIN_EXE_prescient");
 const TOKEN: &str = "crash-token";
 const KILLS: u64 = 50;
-
-/// One request on its own connection: the status and the JSON body, or `None` when the
-/// connection failed or was cut before a whole answer.
-fn call(api: SocketAddr, method: &str, path: &str, body: Option<&Value>) -> Option<(u16, Value)> {
-    let mut s = TcpStream::connect_timeout(&api, Duration::from_secs(2)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-    let body = body.map(Value::to_string).unwrap_or_default();
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: p\r\nAuthorization: Bearer {TOKEN}\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .ok()?;
-    let mut text = String::new();
-    s.read_to_string(&mut text).ok()?;
-    let status = text.strip_prefix("HTTP/1.1 ")?.get(..3)?.parse().ok()?;
-    let (_, json) = text.split_once("\r\n\r\n")?;
-    Some((status, serde_json::from_str(json).ok()?))
-}
-
-fn free_port() -> SocketAddr {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-}
 
 struct Controller {
     child: Child,
@@ -64,7 +40,7 @@ impl Controller {
             .expect("prescient run starts");
         let c = Controller { child, log };
         let deadline = Instant::now() + Duration::from_secs(30);
-        while call(api, "GET", "/api/v1/calendar", None).is_none_or(|(s, _)| s != 200) {
+        while call_with(api, TOKEN, "GET", "/api/v1/calendar", None).is_none_or(|(s, _)| s != 200) {
             assert!(
                 Instant::now() < deadline,
                 "round {round}: the controller did not come back (store did not open?):\n{}",
@@ -99,7 +75,7 @@ fn writer(api: SocketAddr, round: u64, stop: &AtomicBool, acked: &Mutex<Acked>) 
             let name = format!("e{n}");
             let body = json!({"name": name, "start_secs": 2_000_000_000u64 + n,
                 "end_secs": 2_000_003_600u64 + n, "multiplier": 2.0});
-            if let Some((201, _)) = call(api, "POST", "/api/v1/calendar", Some(&body)) {
+            if let Some((201, _)) = call_with(api, TOKEN, "POST", "/api/v1/calendar", Some(&body)) {
                 acked.lock().expect("not poisoned").events.push(name);
             }
         } else {
@@ -108,7 +84,7 @@ fn writer(api: SocketAddr, round: u64, stop: &AtomicBool, acked: &Mutex<Acked>) 
                 "vip": format!("172.16.{}.{}", (n >> 8) & 255, n & 255),
                 "pool": format!("10.{}.{}.0/24", (n >> 8) & 255, n & 255),
                 "instance_capacity_bps": 1_000_000u64});
-            if let Some((201, _)) = call(api, "POST", "/api/v1/services", Some(&body)) {
+            if let Some((201, _)) = call_with(api, TOKEN, "POST", "/api/v1/services", Some(&body)) {
                 acked.lock().expect("not poisoned").services.push(name);
             }
         }
@@ -118,7 +94,7 @@ fn writer(api: SocketAddr, round: u64, stop: &AtomicBool, acked: &Mutex<Acked>) 
 
 /// Names in a list answer (`name` of each element).
 fn names(api: SocketAddr, path: &str) -> Vec<String> {
-    let (status, v) = call(api, "GET", path, None).expect("the API answers");
+    let (status, v) = call_with(api, TOKEN, "GET", path, None).expect("the API answers");
     assert_eq!(status, 200, "{path}: {v}");
     v.as_array()
         .expect("a list")

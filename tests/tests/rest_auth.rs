@@ -158,3 +158,80 @@ async fn every_mutating_route_needs_the_token() {
     assert_eq!(f.core.read(|c| c.ledger().reservations().count()), 0);
     assert!(f.core.take_actions().is_empty());
 }
+
+#[tokio::test]
+async fn tokens_have_scopes_and_rotate_without_a_restart() {
+    use prescient::northbound::auth::{token_list, tokens};
+    use prescient::northbound::{Scope, ScopedToken};
+    let scoped = |token: &str, scope| ScopedToken {
+        token: token.into(),
+        scope,
+    };
+    let mut f = fixture(2);
+    let set = tokens(
+        Some(TOKEN),
+        &[
+            scoped("viewer", Scope::Read),
+            scoped("operator", Scope::Write),
+        ],
+    );
+    f.state = ApiState::new(
+        Arc::clone(&f.core),
+        ApiConfig {
+            token: Some(TOKEN.into()),
+            protect_reads: true,
+        },
+    )
+    .with_tokens(Arc::clone(&set));
+    let body = json!({"src": H1, "dst": H2, "rate_bps": 5}).to_string();
+    let reserve = |token: &'static str| {
+        let (f, body) = (&f, body.as_str());
+        async move {
+            call(
+                f,
+                Method::POST,
+                "/api/v1/reservations",
+                Some(body),
+                Some(token),
+            )
+            .await
+        }
+    };
+
+    // A read token reads and is refused writes with 403, not 401: it is known, only too small.
+    let r = call(&f, Method::GET, "/api/v1/devices", None, Some("viewer")).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_error(
+        &reserve("viewer").await,
+        StatusCode::FORBIDDEN,
+        "insufficient_scope",
+        None,
+    );
+    assert_eq!(reserve("operator").await.status, StatusCode::CREATED);
+    assert_eq!(reserve(TOKEN).await.status, StatusCode::CREATED);
+    assert_error(
+        &reserve("stranger").await,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+        None,
+    );
+
+    // Rotation: the new set is in force for the next request, the old tokens are not.
+    set.store(Arc::new(token_list(
+        None,
+        &[scoped("operator-2", Scope::Write)],
+    )));
+    assert_error(
+        &reserve("operator").await,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+        None,
+    );
+    assert_error(
+        &reserve(TOKEN).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+        None,
+    );
+    assert_eq!(reserve("operator-2").await.status, StatusCode::CREATED);
+}

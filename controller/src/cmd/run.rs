@@ -104,12 +104,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 c.config().lease_ttl
             );
         }
+        // SIGHUP re-reads the API tokens from the configuration file (rotation without a
+        // restart); everything else in it needs a restart.
+        let reload = tokio::spawn(reload_tokens_on_sighup(
+            args.config.clone(),
+            service.api_tokens().clone(),
+        ));
         match args.seconds {
             Some(s) => tokio::time::sleep(Duration::from_secs(s)).await,
             None => {
                 let _ = tokio::signal::ctrl_c().await;
             }
         }
+        reload.abort();
         let stats = service.openflow().stats();
         eprintln!(
             "prescient: stopping ({} switches up, {} packet-ins handled, {} packet-in events dropped)",
@@ -118,4 +125,39 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         service.shutdown().await;
         Ok(())
     })
+}
+
+/// On every SIGHUP, the tokens of `path`'s `[http]` (its `token`, else `PRESCIENT_API_TOKEN`,
+/// as admin, and its `[[http.tokens]]`) replace the API's; a file that does not load keeps the
+/// tokens in force and says why.
+async fn reload_tokens_on_sighup(path: Option<PathBuf>, tokens: crate::northbound::Tokens) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+        eprintln!("prescient: cannot watch SIGHUP; API tokens rotate only with a restart");
+        return;
+    };
+    while hangups.recv().await.is_some() {
+        let Some(path) = &path else {
+            eprintln!("prescient: SIGHUP: no --config file to re-read the API tokens from");
+            continue;
+        };
+        match Config::load(path) {
+            Ok(config) => {
+                let admin = config
+                    .http
+                    .token
+                    .clone()
+                    .or(crate::northbound::ApiConfig::from_env().token);
+                let list =
+                    crate::northbound::auth::token_list(admin.as_deref(), &config.http.tokens);
+                eprintln!(
+                    "prescient: SIGHUP: {} API tokens from {}",
+                    list.len(),
+                    path.display()
+                );
+                tokens.store(std::sync::Arc::new(list));
+            }
+            Err(e) => eprintln!("prescient: SIGHUP: keeping the API tokens in force: {e:#}"),
+        }
+    }
 }

@@ -1,11 +1,19 @@
-//! Bearer-token check: mutating methods always, reads only when configured. The comparison
-//! takes the same time wherever the first differing byte is.
+//! Bearer-token check: mutating methods always, reads only when configured. Several tokens,
+//! each with a scope (`read` < `write` < `admin`, each including the ones before); a token
+//! whose scope is too small is 403 `insufficient_scope`, a missing or unknown one 401. The
+//! comparison takes the same time wherever the first differing byte is, and every token is
+//! compared (no early exit), so timing tells neither which token nor how much of one matched.
+//! The set is swapped whole on reload (`prescient run` re-reads its configuration on SIGHUP).
 //!
 //! `GET /events` also accepts the token as `?access_token=` (RFC 6750 §2.3), because a
 //! browser's `EventSource` cannot send headers; nowhere else is a token in a URL accepted, so
 //! tokens do not end up in the logs and histories of ordinary calls.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use serde::Deserialize;
 
 use axum::extract::{Query, Request, State};
 use axum::http::{header, Method};
@@ -13,6 +21,61 @@ use axum::middleware::Next;
 use axum::response::Response;
 
 use super::{ApiError, ApiState};
+
+/// What a token may do; each scope includes the ones before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    /// Reads (needed only when `protect_reads`).
+    Read,
+    /// Reads and every call that changes something.
+    Write,
+    /// Everything (the single `token` of the configuration or `PRESCIENT_API_TOKEN`).
+    Admin,
+}
+
+/// A bearer token and what it may do.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScopedToken {
+    /// The token.
+    pub token: String,
+    /// Its scope.
+    pub scope: Scope,
+}
+
+/// The tokens the API takes, replaced whole on reload.
+pub type Tokens = Arc<ArcSwap<Vec<ScopedToken>>>;
+
+/// The token set of `admin` (the configuration's single token, if any) and `scoped`.
+pub fn tokens(admin: Option<&str>, scoped: &[ScopedToken]) -> Tokens {
+    Arc::new(ArcSwap::from_pointee(token_list(admin, scoped)))
+}
+
+/// `admin` as an admin token, then `scoped`; empty tokens are dropped (they would match an
+/// empty header).
+pub fn token_list(admin: Option<&str>, scoped: &[ScopedToken]) -> Vec<ScopedToken> {
+    admin
+        .map(|t| ScopedToken {
+            token: t.to_string(),
+            scope: Scope::Admin,
+        })
+        .into_iter()
+        .chain(scoped.iter().cloned())
+        .filter(|t| !t.token.is_empty())
+        .collect()
+}
+
+/// The largest scope among the tokens equal to `given`, comparing every one in full.
+fn scope_of(given: &str, tokens: &[ScopedToken]) -> Option<Scope> {
+    tokens.iter().fold(None, |best, t| {
+        if same(given.as_bytes(), t.token.as_bytes()) {
+            best.max(Some(t.scope))
+        } else {
+            best
+        }
+    })
+}
 
 fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
@@ -34,11 +97,13 @@ pub async fn require_token(
     if !write && !state.config.protect_reads {
         return Ok(next.run(req).await);
     }
-    let Some(expected) = state.config.token.as_deref() else {
+    let needed = if write { Scope::Write } else { Scope::Read };
+    let tokens = state.tokens.load();
+    if tokens.is_empty() {
         return Err(ApiError::Unauthorized(
             "no API token is configured (set PRESCIENT_API_TOKEN); this call needs one".into(),
         ));
-    };
+    }
     let header_token = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -46,7 +111,7 @@ pub async fn require_token(
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::to_string);
     let given = header_token.or_else(|| query_token(&req));
-    match given.as_deref() {
+    match given.as_deref().map(|t| scope_of(t.trim(), &tokens)) {
         None if is_event_stream(&req) => Err(ApiError::Unauthorized(
             "missing header `Authorization: Bearer <token>` or query parameter `access_token`"
                 .into(),
@@ -54,8 +119,13 @@ pub async fn require_token(
         None => Err(ApiError::Unauthorized(
             "missing header `Authorization: Bearer <token>`".into(),
         )),
-        Some(t) if same(t.trim().as_bytes(), expected.as_bytes()) => Ok(next.run(req).await),
-        Some(_) => Err(ApiError::Unauthorized("wrong bearer token".into())),
+        Some(None) => Err(ApiError::Unauthorized("wrong bearer token".into())),
+        Some(Some(scope)) if scope < needed => Err(ApiError::Forbidden(format!(
+            "this token's scope is {scope:?}; {} {} needs {needed:?}",
+            req.method(),
+            req.uri().path()
+        ))),
+        Some(Some(_)) => Ok(next.run(req).await),
     }
 }
 

@@ -63,6 +63,9 @@ pub enum ApiError {
     /// Missing or wrong bearer token.
     #[error("{0}")]
     Unauthorized(String),
+    /// The token is right but its scope does not cover the call.
+    #[error("{0}")]
+    Forbidden(String),
     /// The state store could not commit the change; nothing was changed.
     #[error("{0}")]
     StoreUnavailable(String),
@@ -124,6 +127,7 @@ impl ApiError {
                 Some("rate_bps".to_string()),
             ),
             ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized", None),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "insufficient_scope", None),
             ApiError::StoreUnavailable(_) => {
                 (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", None)
             }

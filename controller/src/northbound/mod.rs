@@ -21,7 +21,7 @@
 //! every mutating call needs the bearer token (and reads too when `protect_reads`); handlers hold
 //! the core's lock only to copy out what they answer with.
 
-mod auth;
+pub mod auth;
 mod calendar;
 pub mod cluster;
 mod dashboard;
@@ -45,6 +45,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::core::SharedCore;
 
+pub use auth::{Scope, ScopedToken, Tokens};
 pub use error::ApiError;
 pub use openapi::ApiDoc;
 
@@ -82,18 +83,29 @@ pub struct ApiState {
     pub store: Option<Arc<crate::store::Persister>>,
     /// Cluster mode: writes go to the leader only.
     pub cluster: Option<Arc<crate::cluster::ClusterState>>,
+    /// The bearer tokens taken and their scopes (the configured `token` among them, as admin);
+    /// replaced whole when the configuration is reloaded.
+    pub tokens: Tokens,
 }
 
 impl ApiState {
     /// State for `core` with `config`.
     pub fn new(core: Arc<SharedCore>, config: ApiConfig) -> Self {
+        let tokens = auth::tokens(config.token.as_deref(), &[]);
         ApiState {
             core,
             config: Arc::new(config),
             shutdown: CancellationToken::new(),
             store: None,
             cluster: None,
+            tokens,
         }
+    }
+
+    /// The same state taking `tokens` (shared: whoever holds it can rotate them).
+    pub fn with_tokens(mut self, tokens: Tokens) -> Self {
+        self.tokens = tokens;
+        self
     }
 
     /// The same state for a node of a cluster: writes on followers are redirected.

@@ -76,12 +76,18 @@ impl Modify for CommonAnswers {
                     "401",
                     "Missing or wrong bearer token (with `protect_reads`)",
                 );
+                Self::add(
+                    op,
+                    "403",
+                    "`insufficient_scope`: the token may not read (with `protect_reads`)",
+                );
                 if op.parameters.as_ref().is_some_and(|p| !p.is_empty()) {
                     Self::add(op, "422", "A parameter does not parse (`field` names it)");
                 }
             }
             for op in writes.into_iter().flatten() {
                 Self::add(op, "401", "Missing or wrong bearer token");
+                Self::add(op, "403", "`insufficient_scope`: the token may only read");
                 if op.request_body.is_some() {
                     Self::add(op, "400", "The body is not JSON");
                     Self::add(op, "415", "The body is not `application/json`");
