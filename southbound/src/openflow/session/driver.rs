@@ -249,9 +249,15 @@ impl Session {
         }
     }
 
-    /// Packet-in policy: never wait; count what the stream had no room for.
+    /// Packet-in policy: never wait; count what the stream had no room for. Packet-ins may
+    /// fill three quarters of the stream only: the rest is kept for the events that must not
+    /// be lost, whose senders wait for room (a stream full of packet-ins would stall every
+    /// session with a port status or counters to report, and its packet-ins with it).
     fn publish_lossy(&self, ev: SwitchEvent) {
-        if let Err(mpsc::error::TrySendError::Full(_)) = self.ctx.events.try_send(ev) {
+        let events = &self.ctx.events;
+        let full = events.capacity() <= events.max_capacity() / 4
+            || matches!(events.try_send(ev), Err(mpsc::error::TrySendError::Full(_)));
+        if full {
             self.ctx
                 .stats
                 .events_dropped

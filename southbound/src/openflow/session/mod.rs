@@ -15,8 +15,8 @@
 //!   every (re)connect.
 //!
 //! Channel policy: the event stream is bounded. Packet-in events are dropped and counted when it
-//! is full (the network must not stall because an app is slow); every other event waits for
-//! room (they are rare and must not be lost). Commands to one switch are bounded per switch and
+//! is three quarters full (the network must not stall because an app is slow); every other
+//! event waits for room (they are rare and must not be lost), and finds it in the last quarter. Commands to one switch are bounded per switch and
 //! make the caller wait when the switch is slower than the caller.
 
 pub mod app;

@@ -556,3 +556,57 @@ async fn a_controller_dropped_without_shutdown_closes_its_pinned_sessions() {
     // The session thread stops and its runtime drops the session: the switch sees the close.
     while sw.recv().await.is_some() {}
 }
+
+#[tokio::test]
+async fn packet_ins_leave_room_in_the_stream_for_what_must_not_be_lost() {
+    let mut config = ControllerConfig::new(([127, 0, 0, 1], 0).into());
+    config.event_capacity = 8;
+    let (ctl, mut events) = OpenFlowController::bind(
+        config,
+        Arc::new(|_| Box::new(PublishAll) as Box<dyn SwitchApp>),
+    )
+    .await
+    .unwrap();
+    let mut sw = FakeSwitch::handshake(ctl.local_addr(), 6, 1).await;
+    assert!(matches!(next(&mut events).await, SwitchEvent::SwitchUp(_)));
+    // Nobody drains the stream while ten packet-ins, then a port status, arrive.
+    for xid in 0..10 {
+        let pin = crate::openflow::wire::PacketIn {
+            buffer_id: Default::default(),
+            total_len: 3,
+            reason: crate::openflow::wire::PacketInReason::NoMatch,
+            table_id: TableId(0),
+            cookie: 0,
+            match_: Match::new().with(OxmField::InPort(PortNo(1))),
+            data: Bytes::from_static(b"abc"),
+        };
+        sw.send(Xid(50 + xid), Message::PacketIn(pin)).await;
+    }
+    let status = crate::openflow::wire::PortStatus {
+        reason: crate::openflow::wire::PortReason::Modify,
+        desc: Port {
+            port_no: PortNo(1),
+            ..Port::default()
+        },
+    };
+    sw.send(Xid(70), Message::PortStatus(status)).await;
+    // The session did not wait for room: it still answers.
+    sw.send(Xid(71), Message::EchoRequest(Bytes::new())).await;
+    sw.expect(|x, m| (matches!(m, Message::EchoReply(_)) && x == Xid(71)).then_some(()))
+        .await;
+    let mut got = Vec::new();
+    while let Ok(ev) = events.try_recv() {
+        got.push(ev);
+    }
+    let packet_ins = got
+        .iter()
+        .filter(|e| matches!(e, SwitchEvent::PacketIn { .. }))
+        .count();
+    assert_eq!(packet_ins, 6, "three quarters of the stream");
+    assert!(
+        matches!(got.last(), Some(SwitchEvent::PortStatus { .. })),
+        "{got:?}"
+    );
+    assert_eq!(ctl.handle().stats().events_dropped, 4);
+    ctl.shutdown().await;
+}
