@@ -241,3 +241,38 @@ async fn write(
         Err(e) => Err(e),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prescient_southbound::p4runtime::pipeconf::Intent;
+
+    fn route(dst: [u8; 4], prefix_len: u8, port: u16, dst_mac: [u8; 6]) -> Intent {
+        Intent::ForwardToPort {
+            dst: Ipv4Addr::from(dst),
+            prefix_len,
+            port,
+            src_mac: [2, 0, 0, 0, 0, 1],
+            dst_mac,
+        }
+    }
+
+    #[test]
+    fn hosts_are_read_from_host_routes_out_of_edge_ports_only() {
+        let info = super::super::prescient_p4info().expect("the embedded P4Info");
+        let index = P4InfoIndex::new(info).expect("an index");
+        let host = [2, 0, 0, 0, 0, 7];
+        let entries: Vec<p4::TableEntry> = [
+            route([10, 0, 0, 7], 32, 3, host),
+            // Out of a port a link leaves: a route towards a host elsewhere.
+            route([10, 0, 0, 8], 32, 1, [2, 0, 0, 0, 0, 8]),
+            // A prefix, not a host.
+            route([10, 1, 0, 0], 24, 3, [2, 0, 0, 0, 0, 9]),
+        ]
+        .iter()
+        .map(|i| index.encode_table_entry(&i.table_entry()).expect("encodes"))
+        .collect();
+        let hosts = routed_hosts(&index, entries.iter(), |port| port != 1);
+        assert_eq!(hosts, vec![(MacAddr(host), Ipv4Addr::new(10, 0, 0, 7), 3)]);
+    }
+}
