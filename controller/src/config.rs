@@ -18,6 +18,7 @@ use crate::service::ServiceConfig;
 pub mod cluster;
 pub mod devices;
 pub mod services;
+pub mod tls;
 
 /// A commented configuration with every key at its default (P4Runtime targets commented out).
 pub const EXAMPLE: &str = include_str!("../prescient.example.toml");
@@ -158,6 +159,12 @@ pub struct HttpSection {
     pub protect_reads: bool,
     /// More tokens, each with a scope (`read`, `write`, `admin`); re-read on SIGHUP.
     pub tokens: Vec<crate::northbound::ScopedToken>,
+    /// Certificate chain (PEM) to serve HTTPS with, given with `tls_key`.
+    pub tls_cert: Option<PathBuf>,
+    /// Private key (PEM) of `tls_cert`.
+    pub tls_key: Option<PathBuf>,
+    /// Serve plain HTTP on an address other than loopback (refused otherwise).
+    pub allow_plaintext: bool,
 }
 
 impl Default for HttpSection {
@@ -168,6 +175,9 @@ impl Default for HttpSection {
             token: None,
             protect_reads: false,
             tokens: Vec::new(),
+            tls_cert: None,
+            tls_key: None,
+            allow_plaintext: false,
         }
     }
 }
@@ -449,7 +459,20 @@ impl Config {
         }
         self.services_and_hooks(path)?;
         self.device_names(path)?;
+        self.tls(path)?;
         Ok(())
+    }
+
+    /// The TLS keys of every section, checked to come in usable combinations.
+    fn tls(&self, path: &str) -> Result<Option<crate::tls::TlsFiles>, ConfigError> {
+        let invalid = |(key, value, why): services::Refusal| ConfigError::Invalid {
+            path: path.to_string(),
+            key,
+            value,
+            why,
+        };
+        let h = &self.http;
+        tls::server_files("http", h.tls_cert.as_deref(), h.tls_key.as_deref()).map_err(invalid)
     }
 
     /// The `[[devices]]` names, checked.
@@ -497,6 +520,8 @@ impl Config {
             protect_reads: self.http.protect_reads,
         };
         service.api_tokens = self.http.tokens.clone();
+        service.http_tls = self.tls(path)?;
+        service.allow_plaintext = self.http.allow_plaintext;
         service.store = crate::store::StoreConfig {
             location: crate::store::StoreLocation::File(self.store.path.clone()),
             restore_grace: self.store.restore_grace_ms.map(Duration::from_millis),

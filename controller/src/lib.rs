@@ -15,4 +15,5 @@ pub mod service;
 pub mod services;
 pub mod sizing;
 pub mod store;
+pub mod tls;
 pub mod vocab;

@@ -20,6 +20,7 @@ use crate::driver::p4runtime::{self, P4Target};
 use crate::northbound::{self, ApiConfig, ApiState};
 use crate::openflow_app::{L2LearningFactory, PuntConfig, PuntPolicy};
 use crate::store::{Persister, Store, StoreChange, StoreConfig, StoreError};
+use crate::tls::{TlsError, TlsFiles};
 
 /// What the service is started with.
 #[derive(Debug, Clone)]
@@ -28,6 +29,10 @@ pub struct ServiceConfig {
     pub openflow: SocketAddr,
     /// REST API and dashboard address; `None` runs without HTTP.
     pub http: Option<SocketAddr>,
+    /// Serve the REST API over TLS with this certificate and key; `None`: plain HTTP.
+    pub http_tls: Option<TlsFiles>,
+    /// Serve plain HTTP on an address other than loopback (refused otherwise).
+    pub allow_plaintext: bool,
     /// Idle timeout of reactively installed flows, seconds.
     pub idle_timeout: u16,
     /// Port and flow counter polling period.
@@ -60,6 +65,8 @@ impl ServiceConfig {
         ServiceConfig {
             openflow,
             http,
+            http_tls: None,
+            allow_plaintext: false,
             idle_timeout: 60,
             stats_interval: Some(Duration::from_secs(2)),
             core: CoreConfig::default(),
@@ -93,6 +100,18 @@ pub enum ServiceError {
         /// Why.
         source: std::io::Error,
     },
+    /// Plain HTTP asked for on an address other than loopback, without `allow_plaintext`.
+    #[error(
+        "refusing to serve the REST API as plain HTTP on {addr}, which is not a loopback \
+         address: set [http] tls_cert and tls_key, or allow_plaintext = true"
+    )]
+    Plaintext {
+        /// The address asked for.
+        addr: SocketAddr,
+    },
+    /// The REST API's certificate or key did not load (the error names the file).
+    #[error("REST API TLS: {0}")]
+    HttpTls(#[source] TlsError),
     /// The state store could not be opened or read (the error names its path).
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -113,6 +132,7 @@ pub struct Service {
     persister: Arc<Persister>,
     openflow: OpenFlowController,
     http: Option<SocketAddr>,
+    https: bool,
     cancel: CancellationToken,
     tasks: TaskTracker,
     cluster: Option<(Arc<ClusterState>, Arc<Replica>)>,
@@ -122,6 +142,17 @@ pub struct Service {
 impl Service {
     /// Starts every part; returns once all listeners are bound.
     pub async fn start(config: ServiceConfig) -> Result<Service, ServiceError> {
+        // Refused before anything starts: credentials sent in clear over a network.
+        let http_tls = match (config.http, &config.http_tls) {
+            (Some(_), Some(files)) => {
+                Some(northbound::tls::load(files).map_err(ServiceError::HttpTls)?)
+            }
+            (Some(addr), None) if !addr.ip().is_loopback() && !config.allow_plaintext => {
+                return Err(ServiceError::Plaintext { addr });
+            }
+            _ => None,
+        };
+        let https = http_tls.is_some();
         let core = SharedCore::new(config.core.clone());
         let services = crate::services::Services::new(&config.services, core.now())?;
         core.apply(|c| c.set_services(services));
@@ -175,7 +206,7 @@ impl Service {
                 let api = cc.api.clone().unwrap_or_else(|| {
                     http_listener
                         .as_ref()
-                        .map_or_else(String::new, |(_, bound)| format!("http://{bound}"))
+                        .map_or_else(String::new, |(_, bound)| url(https, *bound))
                 });
                 let state = ClusterState::new(cc, api);
                 let store = etcd_store::EtcdStore::new(*client, state.clone());
@@ -215,7 +246,11 @@ impl Service {
             }
             let stop = cancel.clone();
             tasks.spawn(async move {
-                if let Err(e) = northbound::serve_on(listener, state, stop).await {
+                let served = match http_tls {
+                    Some(tls) => northbound::tls::serve_tls_on(listener, state, stop, tls).await,
+                    None => northbound::serve_on(listener, state, stop).await,
+                };
+                if let Err(e) = served {
                     tracing::error!("HTTP server stopped: {e}");
                 }
             });
@@ -259,6 +294,7 @@ impl Service {
             persister,
             openflow,
             http,
+            https,
             cancel,
             tasks,
             cluster,
@@ -314,6 +350,11 @@ impl Service {
         self.http
     }
 
+    /// The REST API's base address (`https://…` when served over TLS), if any.
+    pub fn http_url(&self) -> Option<String> {
+        self.http.map(|addr| url(self.https, addr))
+    }
+
     /// The state store.
     pub fn store(&self) -> &Arc<Persister> {
         &self.persister
@@ -336,6 +377,12 @@ impl Service {
         self.persister.close();
         self.openflow.shutdown().await;
     }
+}
+
+/// The base address of an API served on `addr`.
+fn url(https: bool, addr: SocketAddr) -> String {
+    let scheme = if https { "https" } else { "http" };
+    format!("{scheme}://{addr}")
 }
 
 /// Opens the store and puts its services and reservations back into the core; reservations

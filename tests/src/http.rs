@@ -8,12 +8,45 @@ use std::time::Duration;
 
 use anyhow::Context;
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// Sends `method path` with an optional bearer `token` and JSON `body`; returns the status and the
 /// JSON body (`Null` when the body is not JSON).
 pub async fn request(
     addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&Value>,
+) -> anyhow::Result<(u16, Value)> {
+    let conn = tokio::net::TcpStream::connect(addr)
+        .await
+        .with_context(|| format!("connecting to the REST API at {addr}"))?;
+    exchange(conn, method, path, token, body).await
+}
+
+/// `request` over TLS, trusting what `tls` trusts, the server named `localhost`.
+pub async fn request_tls(
+    addr: SocketAddr,
+    tls: std::sync::Arc<rustls::ClientConfig>,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+) -> anyhow::Result<(u16, Value)> {
+    let tcp = tokio::net::TcpStream::connect(addr)
+        .await
+        .with_context(|| format!("connecting to the REST API at {addr}"))?;
+    let name = rustls::pki_types::ServerName::try_from("localhost")?;
+    let conn = tokio_rustls::TlsConnector::from(tls)
+        .connect(name, tcp)
+        .await
+        .with_context(|| format!("TLS handshake with {addr}"))?;
+    exchange(conn, method, path, token, None).await
+}
+
+/// One HTTP/1.1 request and its whole reply on `conn`.
+async fn exchange(
+    mut conn: impl AsyncRead + AsyncWrite + Unpin,
     method: &str,
     path: &str,
     token: Option<&str>,
@@ -26,12 +59,15 @@ pub async fn request(
          Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
-    let mut conn = tokio::net::TcpStream::connect(addr)
-        .await
-        .with_context(|| format!("connecting to the REST API at {addr}"))?;
     conn.write_all(request.as_bytes()).await?;
-    let mut reply = String::new();
-    conn.read_to_string(&mut reply).await?;
+    let mut bytes = Vec::new();
+    match conn.read_to_end(&mut bytes).await {
+        Ok(_) => {}
+        // A TLS peer may close without close_notify once it has answered (`Connection: close`).
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && !bytes.is_empty() => {}
+        Err(e) => return Err(e.into()),
+    }
+    let reply = String::from_utf8_lossy(&bytes).into_owned();
     let status = reply
         .split_whitespace()
         .nth(1)

@@ -11,6 +11,7 @@ pub mod http;
 pub mod mininet;
 pub mod ovs;
 pub mod p4sim;
+pub mod pki;
 pub mod rest;
 pub mod sim;
 

@@ -89,8 +89,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             "prescient: listening for OpenFlow 1.3 on {}",
             service.openflow_addr()
         );
-        if let Some(http) = service.http_addr() {
-            eprintln!("prescient: REST API and dashboard at http://{http}/");
+        if let Some(url) = service.http_url() {
+            eprintln!("prescient: REST API and dashboard at {url}/");
         }
         eprintln!(
             "prescient: state store {}",

@@ -34,6 +34,7 @@ mod metrics;
 pub mod openapi;
 mod reservations;
 pub mod services;
+pub mod tls;
 mod topology;
 
 use std::net::SocketAddr;

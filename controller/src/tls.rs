@@ -1,0 +1,117 @@
+//! TLS material from PEM files (what `openssl req`, `ovs-pki` or a site CA writes), turned into
+//! rustls server configurations with the ring provider: the REST API's and the OpenFlow
+//! listener's. Every error names the file and why; nothing here is read again after start.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::WebPkiClientVerifier;
+
+/// Where a server's certificate chain and private key are (PEM).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// Certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// Private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+}
+
+/// Why TLS could not be set up; names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// A PEM file could not be read or holds nothing usable.
+    #[error("{path}: {why}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        why: String,
+    },
+    /// rustls refused the pair (a key that does not match the certificate, ...).
+    #[error("certificate {cert} with key {key}: {source}")]
+    Pair {
+        /// Certificate file.
+        cert: PathBuf,
+        /// Key file.
+        key: PathBuf,
+        /// rustls' reason.
+        source: rustls::Error,
+    },
+    /// The CA file does not make a usable set of trust anchors.
+    #[error("CA {path}: {why}")]
+    Ca {
+        /// The CA file.
+        path: PathBuf,
+        /// Why.
+        why: String,
+    },
+}
+
+fn file_error(path: &Path, why: impl ToString) -> TlsError {
+    TlsError::File {
+        path: path.to_owned(),
+        why: why.to_string(),
+    }
+}
+
+/// The one crypto provider of every TLS endpoint (ring: no C toolchain beyond `cc`, no cmake).
+pub fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// Every certificate of a PEM file, in order; an empty file is an error.
+pub fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let certs = CertificateDer::pem_file_iter(path)
+        .map_err(|e| file_error(path, e))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| file_error(path, e))?;
+    if certs.is_empty() {
+        return Err(file_error(path, "no CERTIFICATE in it"));
+    }
+    Ok(certs)
+}
+
+/// The server configuration of `files` (TLS 1.2 and 1.3). With `client_ca`, every client must
+/// present a certificate that CA signed (mutual TLS); without, clients stay anonymous.
+/// `alpn`: the application protocols offered (empty: no ALPN, as OpenFlow).
+pub fn server_config(
+    files: &TlsFiles,
+    client_ca: Option<&Path>,
+    alpn: &[&[u8]],
+) -> Result<rustls::ServerConfig, TlsError> {
+    let certs = read_certs(&files.cert)?;
+    let key = PrivateKeyDer::from_pem_file(&files.key).map_err(|e| file_error(&files.key, e))?;
+    let pair = |source| TlsError::Pair {
+        cert: files.cert.clone(),
+        key: files.key.clone(),
+        source,
+    };
+    let builder = rustls::ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(pair)?;
+    let builder = match client_ca {
+        None => builder.with_no_client_auth(),
+        Some(ca) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in read_certs(ca)? {
+                roots.add(cert).map_err(|e| TlsError::Ca {
+                    path: ca.to_owned(),
+                    why: e.to_string(),
+                })?;
+            }
+            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
+                .build()
+                .map_err(|e| TlsError::Ca {
+                    path: ca.to_owned(),
+                    why: e.to_string(),
+                })?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let mut config = builder.with_single_cert(certs, key).map_err(pair)?;
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    Ok(config)
+}

@@ -1,0 +1,138 @@
+//! Certificates for TLS tests, made by the `openssl` command line in the test's own directory:
+//! a CA per call of [`Pki::new`] and leaves it signs for `localhost` and 127.0.0.1, usable as
+//! server and as client certificates (P-256 keys, valid for two days).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+
+use anyhow::{ensure, Context};
+use prescient::tls::TlsFiles;
+
+/// A certificate authority of the test's own.
+pub struct Pki {
+    dir: PathBuf,
+    name: String,
+}
+
+impl Pki {
+    /// A fresh CA named `name` (its files `NAME-ca.pem` and `NAME-ca.key` in `dir`).
+    pub fn new(dir: &Path, name: &str) -> anyhow::Result<Pki> {
+        let pki = Pki {
+            dir: dir.to_owned(),
+            name: name.to_owned(),
+        };
+        openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            &format!("/CN={name} test CA"),
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+            "-keyout",
+            &pki.file("ca.key"),
+            "-out",
+            &pki.file("ca.pem"),
+        ])?;
+        Ok(pki)
+    }
+
+    /// The CA's certificate (PEM): what a client or server trusting this CA loads.
+    pub fn ca(&self) -> PathBuf {
+        PathBuf::from(self.file("ca.pem"))
+    }
+
+    /// A new key and a certificate this CA signed for `localhost` and 127.0.0.1 (`leaf` names
+    /// the files).
+    pub fn leaf(&self, leaf: &str) -> anyhow::Result<TlsFiles> {
+        let key = self.file(&format!("{leaf}.key"));
+        let csr = self.file(&format!("{leaf}.csr"));
+        let cert = self.file(&format!("{leaf}.pem"));
+        let ext = self.file(&format!("{leaf}.ext"));
+        openssl(&[
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-subj",
+            &format!("/CN={leaf}"),
+            "-keyout",
+            &key,
+            "-out",
+            &csr,
+        ])?;
+        std::fs::write(
+            &ext,
+            "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n\
+             extendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n",
+        )
+        .with_context(|| format!("writing {ext}"))?;
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            &self.file("ca.pem"),
+            "-CAkey",
+            &self.file("ca.key"),
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            &ext,
+            "-out",
+            &cert,
+        ])?;
+        Ok(TlsFiles {
+            cert: cert.into(),
+            key: key.into(),
+        })
+    }
+
+    fn file(&self, what: &str) -> String {
+        self.dir
+            .join(format!("{}-{what}", self.name))
+            .display()
+            .to_string()
+    }
+}
+
+fn openssl(args: &[&str]) -> anyhow::Result<()> {
+    let out = Command::new("openssl")
+        .args(args)
+        .output()
+        .context("running openssl (package openssl)")?;
+    ensure!(
+        out.status.success(),
+        "openssl {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(())
+}
+
+/// A TLS client configuration trusting only the CA certificate(s) in `ca`.
+pub fn client_trusting(ca: &Path) -> anyhow::Result<Arc<rustls::ClientConfig>> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in prescient::tls::read_certs(ca)? {
+        roots.add(cert)?;
+    }
+    let config = rustls::ClientConfig::builder_with_provider(prescient::tls::provider())
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
