@@ -1,9 +1,12 @@
 //! One scenario, two targets: the same P4Runtime writes, frames and reads against the emulated
 //! switch and against a real BMv2 running the compiled prescient.p4, and the answers must agree:
 //! the entries read back through Prescient's client and as the target puts them on the wire
-//! (byte-string forms, padded writes accepted), the direct counters, meter configurations and
-//! port counters after the same frames, the packet-in of a punted frame with its metadata, and
-//! the gRPC code of each bad write. Where they differ, the emulator is what changes.
+//! (byte-string forms, padded writes accepted; a wildcard read of every table; a table's default
+//! entry), the direct counters, meter configurations and port counters after the same frames,
+//! the packet-in of a punted frame with its metadata, the learned-host digest the first frame
+//! raises, and the gRPC code of each bad write (eighteen of them). Where they differed, the
+//! emulator changed: the default of an indirect table is refused as INVALID_ARGUMENT, an action
+//! outside its scope as PERMISSION_DENIED, and an entry's action is checked before its existence.
 //!
 //! Needs root and the P4 toolchain for the BMv2 half (scripts/setup installs it); skips loudly
 //! without.
@@ -20,7 +23,9 @@ use prescient_sim::p4rt::{serve_listener, udp_frame, P4SimNetwork};
 use prescient_southbound::p4runtime::pipeconf::{names, AclAction, AclRule, Backend, Intent};
 use prescient_southbound::p4runtime::proto::p4::v1 as p4;
 use prescient_southbound::p4runtime::proto::p4::v1::p4_runtime_client::P4RuntimeClient as Grpc;
-use prescient_southbound::p4runtime::{ClientConfig, ClientError, P4InfoIndex, P4RuntimeClient};
+use prescient_southbound::p4runtime::{
+    ClientConfig, ClientError, P4InfoIndex, P4RuntimeClient, WriteError,
+};
 use prescient_tests::bmv2::{lab_toolchain, HostId, Lab, SwitchOptions};
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
@@ -47,6 +52,11 @@ struct Answers {
     errors: Vec<(&'static str, Option<tonic::Code>)>,
     /// The packet-in of the punted ARP request, as sent on the wire (debug form).
     packet_in: String,
+    /// The `learned_host_t` digest the first frame raised: its digest id and data as sent on
+    /// the wire (debug form; list id and timestamp are the target's own).
+    digest: String,
+    /// The code of a second insert of the digest's configuration.
+    digest_again: tonic::Code,
 }
 
 /// How the scenario's frames reach port 1 of the switch under test.
@@ -320,17 +330,22 @@ impl Raw {
         out
     }
 
-    /// The code of a write sent with `election`, as a backup would send it.
+    /// The code of a one-update write sent with `election` (a backup's, or our own).
     async fn write_as(&mut self, election: u64, update: p4::Update) -> tonic::Code {
+        let updates = vec![update];
         let req = p4::WriteRequest {
             device_id: self.device_id,
             election_id: uint128(election),
-            updates: vec![update],
+            updates: updates.clone(),
             ..Default::default()
         };
         match self.grpc.write(req).await {
             Ok(_) => tonic::Code::Ok,
-            Err(s) => s.code(),
+            // The update's own code when the target sent per-update details.
+            Err(s) => {
+                let err = WriteError::from_status(&s, &updates, None);
+                err.failures.first().map_or(err.code, |f| f.code)
+            }
         }
     }
 
@@ -511,6 +526,157 @@ async fn scenario(address: &str, device_id: u64, wire: Wire<'_>) -> Answers {
         code(client.write(vec![short_match]).await),
     ));
 
+    let host_bits = with_entry(&|t| {
+        t.r#match[0].field_match_type =
+            Some(p4::field_match::FieldMatchType::Lpm(p4::field_match::Lpm {
+                value: vec![10, 6, 0, 1],
+                prefix_len: 16,
+            }))
+    });
+    errors.push((
+        "an LPM value with bits beyond its prefix",
+        code(client.write(vec![host_bits]).await),
+    ));
+    let with_priority = with_entry(&|t| t.priority = 7);
+    errors.push((
+        "a priority on an LPM table",
+        code(client.write(vec![with_priority]).await),
+    ));
+    let acl = &intents()[6];
+    let acl_with = |f: &dyn Fn(&mut p4::TableEntry), op| {
+        let mut u = acl.update(&index, op).unwrap();
+        if let Some(p4::entity::Entity::TableEntry(t)) =
+            u.entity.as_mut().and_then(|e| e.entity.as_mut())
+        {
+            f(t);
+        }
+        u
+    };
+    let no_priority = acl_with(&|t| t.priority = 0, p4::update::Type::Insert);
+    errors.push((
+        "a ternary entry without a priority",
+        code(client.write(vec![no_priority]).await),
+    ));
+    let other_priority = acl_with(&|t| t.priority = 11, p4::update::Type::Delete);
+    errors.push((
+        "a delete of a ternary entry at another priority",
+        code(client.write(vec![other_priority]).await),
+    ));
+    let outside_mask = acl_with(
+        &|t| {
+            if let Some(p4::field_match::FieldMatchType::Ternary(x)) =
+                t.r#match[0].field_match_type.as_mut()
+            {
+                x.value = vec![10, 9, 0, 1];
+            }
+            t.priority = 12;
+        },
+        p4::update::Type::Insert,
+    );
+    errors.push((
+        "a ternary value with bits outside its mask",
+        code(client.write(vec![outside_mask]).await),
+    ));
+    let default_entry = |action_id: u32| p4::Update {
+        r#type: p4::update::Type::Modify as i32,
+        entity: Some(entity(p4::entity::Entity::TableEntry(p4::TableEntry {
+            table_id: index.table(names::SERVICE_SELECT).unwrap().id,
+            action: Some(p4::TableAction {
+                r#type: Some(p4::table_action::Type::Action(p4::Action {
+                    action_id,
+                    params: Vec::new(),
+                })),
+            }),
+            is_default_action: true,
+            ..Default::default()
+        }))),
+    };
+    let no_action = index.actions.by_name("NoAction").unwrap().id;
+    errors.push((
+        "a modify of the (const) default of an indirect table",
+        code(client.write(vec![default_entry(no_action)]).await),
+    ));
+    let pair = &intents()[4];
+    let mut default_only = pair.update(&index, p4::update::Type::Insert).unwrap();
+    if let Some(p4::entity::Entity::TableEntry(t)) =
+        default_only.entity.as_mut().and_then(|e| e.entity.as_mut())
+    {
+        t.r#match[0].field_match_type = Some(p4::field_match::FieldMatchType::Exact(
+            p4::field_match::Exact {
+                value: vec![10, 0, 0, 9],
+            },
+        ));
+        t.action = Some(p4::TableAction {
+            r#type: Some(p4::table_action::Type::Action(p4::Action {
+                action_id: no_action,
+                params: Vec::new(),
+            })),
+        });
+    }
+    errors.push((
+        "a default-only action in an entry",
+        code(client.write(vec![default_only]).await),
+    ));
+    let service = &intents()[7];
+    let mut direct = service.update(&index, p4::update::Type::Insert).unwrap();
+    if let Some(p4::entity::Entity::TableEntry(t)) =
+        direct.entity.as_mut().and_then(|e| e.entity.as_mut())
+    {
+        t.r#match[0].field_match_type = Some(p4::field_match::FieldMatchType::Exact(
+            p4::field_match::Exact {
+                value: vec![10, 0, 0, 99],
+            },
+        ));
+        if let Some(p4::TableAction {
+            r#type: Some(p4::table_action::Type::ActionProfileActionSet(set)),
+        }) = t.action.take()
+        {
+            t.action = Some(p4::TableAction {
+                r#type: set.action_profile_actions[0]
+                    .action
+                    .clone()
+                    .map(p4::table_action::Type::Action),
+            });
+        }
+    }
+    errors.push((
+        "a direct action in an indirect table",
+        code(client.write(vec![direct]).await),
+    ));
+    let indirect = with_entry(&|t| {
+        t.action = Some(p4::TableAction {
+            r#type: Some(p4::table_action::Type::ActionProfileMemberId(1)),
+        })
+    });
+    errors.push((
+        "an indirect action in a direct table",
+        code(client.write(vec![indirect]).await),
+    ));
+    let mut wildcard = client
+        .read(vec![entity(p4::entity::Entity::TableEntry(
+            p4::TableEntry::default(),
+        ))])
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| format!("{e:?}"))
+        .collect::<Vec<_>>();
+    wildcard.sort();
+    tables.insert("every table (table id 0)", wildcard);
+    let lpm_default = p4::TableEntry {
+        table_id: index.table(names::IPV4_LPM).unwrap().id,
+        is_default_action: true,
+        ..Default::default()
+    };
+    let defaults = client
+        .read(vec![entity(p4::entity::Entity::TableEntry(lpm_default))])
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| format!("{e:?}"))
+        .collect::<Vec<_>>();
+    tables.insert("ipv4_lpm's default entry", defaults);
+
     // Another client takes over; the first one's writes are refused by the target.
     let mut raw = Raw::take_over(address, device_id).await;
     let late = missing.update(&index, p4::update::Type::Insert).unwrap();
@@ -518,16 +684,52 @@ async fn scenario(address: &str, device_id: u64, wire: Wire<'_>) -> Answers {
     errors.push(("a write from a backup", Some(refused)));
     drop(client);
 
+    // Learned-host digests on, as the controller asks for them: one per list, sent at once.
+    let digest_config = index
+        .encode_digest_config(
+            names::LEARNED_HOST,
+            p4::digest_entry::Config {
+                max_timeout_ns: 0,
+                max_list_size: 1,
+                ack_timeout_ns: 1_000_000_000,
+            },
+        )
+        .unwrap();
+    let digest_update = p4::Update {
+        r#type: p4::update::Type::Insert as i32,
+        entity: Some(entity(p4::entity::Entity::DigestEntry(digest_config))),
+    };
+    assert_eq!(
+        raw.write_as(TAKEOVER, digest_update.clone()).await,
+        tonic::Code::Ok
+    );
+    let digest_again = raw.write_as(TAKEOVER, digest_update).await;
+
     // The same frames in: three routed, metered and counted UDP frames, one punted ARP request.
     wire.send(&frames()).await;
     wire.send(&[arp_request()]).await;
-    let packet_in = raw
-        .next(WAIT, |u| match u {
-            p4::stream_message_response::Update::Packet(p) => Some(format!("{p:?}")),
-            _ => None,
-        })
-        .await
-        .expect("a packet-in for the ARP request");
+    // Both arrive on the stream, in either order.
+    let (mut packet_in, mut digest) = (None, None);
+    while packet_in.is_none() || digest.is_none() {
+        let got = raw
+            .next(WAIT, |u| match u {
+                p4::stream_message_response::Update::Packet(p) => Some((true, format!("{p:?}"))),
+                p4::stream_message_response::Update::Digest(d) => {
+                    Some((false, format!("digest {:#x}: {:?}", d.digest_id, d.data)))
+                }
+                _ => None,
+            })
+            .await;
+        match got {
+            Some((true, p)) => packet_in = Some(p),
+            Some((false, d)) => digest = digest.or(Some(d)),
+            None => panic!(
+                "no packet-in for the ARP request ({packet_in:?}) or no learned_host_t \
+                 digest for the sender ({digest:?})"
+            ),
+        }
+    }
+    let (packet_in, digest) = (packet_in.unwrap(), digest.unwrap());
     let deadline = tokio::time::Instant::now() + WAIT;
     while raw.routed(&index).await < FRAMES as i64 {
         assert!(
@@ -542,6 +744,8 @@ async fn scenario(address: &str, device_id: u64, wire: Wire<'_>) -> Answers {
         wire,
         errors,
         packet_in,
+        digest,
+        digest_again,
     }
 }
 
@@ -590,7 +794,13 @@ async fn the_emulator_and_bmv2_answer_the_same_scenario_alike() {
         on_emulator.packet_in, on_bmv2.packet_in,
         "the packet-in (left: emulator, right: BMv2)"
     );
+    assert_eq!(
+        (&on_emulator.digest, on_emulator.digest_again),
+        (&on_bmv2.digest, on_bmv2.digest_again),
+        "the learned-host digest (left: emulator, right: BMv2)"
+    );
     // What the two agree on is what a user would expect of the scenario.
+    assert_eq!(on_bmv2.digest_again, tonic::Code::AlreadyExists);
     assert_eq!(
         on_bmv2.errors.last(),
         Some(&("a write from a backup", Some(tonic::Code::PermissionDenied)))

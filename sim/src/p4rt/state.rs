@@ -286,6 +286,16 @@ impl DeviceState {
                     table.name
                 )));
             }
+            // PI's order, so both answer alike: an indirect table has no default action to
+            // set (INVALID_ARGUMENT, even when the P4Info declares a const one), then a const
+            // default is PERMISSION_DENIED.
+            if table.implementation.is_some() {
+                return Err(EntityError::invalid(format!(
+                    "cannot set / reset the default action of `{}`: it is implemented by an \
+                     action profile",
+                    table.name
+                )));
+            }
             if table.const_default.is_some() {
                 return Err(EntityError::new(
                     Code::PermissionDenied,
@@ -330,6 +340,8 @@ impl DeviceState {
                 )))
             }
             U::Insert | U::Modify => {
+                // The action is checked before the entry's existence, as PI does.
+                let (action, proto_action) = self.entry_action(table.id, e.action.as_ref())?;
                 if t == U::Insert && exists {
                     return Err(EntityError::exists(format!(
                         "table `{}`: an entry with this match and priority exists",
@@ -367,7 +379,6 @@ impl DeviceState {
                         table.name
                     )));
                 }
-                let (action, proto_action) = self.entry_action(table.id, e.action.as_ref())?;
                 let stored_entry = p4::TableEntry {
                     table_id: table.id,
                     r#match: matches,

@@ -5,6 +5,7 @@
 //! its field's width, with don't-care bits zero (ternary value & !mask == 0, LPM bits past the
 //! prefix zero); omitted fields are wildcards. A key's stored `TableEntry` has canonical bytes.
 
+use prescient_southbound::p4runtime::proto::google::rpc::Code;
 use prescient_southbound::p4runtime::proto::p4::v1 as p4;
 
 use super::bytes::{self, full_mask};
@@ -318,17 +319,24 @@ pub fn bind_action(
                     info.name, t.name
                 )))
             }
+            // PERMISSION_DENIED, as PI answers a scope violation.
             Some(ActionScope::DefaultOnly) if !as_default => {
-                return Err(EntityError::invalid(format!(
-                    "action `{}` is default-only in table `{}`",
-                    info.name, t.name
-                )))
+                return Err(EntityError::new(
+                    Code::PermissionDenied,
+                    format!(
+                        "action `{}` is default-only in table `{}`",
+                        info.name, t.name
+                    ),
+                ))
             }
             Some(ActionScope::TableOnly) if as_default => {
-                return Err(EntityError::invalid(format!(
-                    "action `{}` cannot be the default of table `{}`",
-                    info.name, t.name
-                )))
+                return Err(EntityError::new(
+                    Code::PermissionDenied,
+                    format!(
+                        "action `{}` cannot be the default of table `{}`",
+                        info.name, t.name
+                    ),
+                ))
             }
             Some(_) => {}
         }

@@ -634,6 +634,33 @@ fn default_action_can_be_modified_but_not_inserted() {
         ))
         .unwrap_err()
         .code,
+        // service_select is indirect (its P4Info still declares a const NoAction): PI refuses
+        // the default of an indirect table first, as INVALID_ARGUMENT.
+        Code::InvalidArgument
+    );
+}
+
+#[test]
+fn actions_out_of_scope_are_refused_before_the_entry_is_looked_up() {
+    let mut s = state();
+    let t = tid(&s, "PrescientIngress.pair_count");
+    let entry = |a: p4::Action| p4::TableEntry {
+        table_id: t,
+        r#match: vec![exact(1, &[10, 0, 0, 1]), exact(2, &[10, 0, 0, 2])],
+        action: direct(a),
+        ..Default::default()
+    };
+    s.apply(&insert(entry(action(
+        &s,
+        "PrescientIngress.count_pair",
+        &[],
+    ))))
+    .unwrap();
+    // NoAction is @defaultonly in pair_count: PERMISSION_DENIED (PI's code), even for a key
+    // that exists (the action is checked first, as PI does).
+    let no_action = entry(action(&s, "NoAction", &[]));
+    assert_eq!(
+        s.apply(&insert(no_action)).unwrap_err().code,
         Code::PermissionDenied
     );
 }
