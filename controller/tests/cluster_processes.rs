@@ -4,7 +4,8 @@
 //! lease: another node takes every switch over (MASTER with a newer generation id, primary
 //! with a higher election id) while the frozen one holds its sessions open; resumed with
 //! SIGCONT, it finds itself deposed, rejoins as a follower (SLAVE, a backup's election id)
-//! and there is never more than one leader acting.
+//! and there is never more than one leader acting. Then the leader is killed with SIGKILL:
+//! the two others take every switch over.
 
 mod agent_common;
 
@@ -280,6 +281,33 @@ async fn a_frozen_leader_is_replaced_on_every_switch_and_rejoins_as_follower() {
             "{roles:?}"
         );
     }
+
+    // kill -9 of the current leader: the two others (the once-frozen node among them) take
+    // every switch over, and the dead one's sessions are gone from every switch.
+    signal(&nodes[next].child, "KILL");
+    let _ = nodes[next].child.wait();
+    let rest: Vec<usize> = (0..3).filter(|i| *i != next).collect();
+    let (last, last_term) = leader(&nodes, &rest).await;
+    assert!(last_term > next_term, "term {last_term} after {next_term}");
+    let last_id = (1u128 << 64) | u128::from(last_term);
+    let last_of = nodes[last].openflow;
+    until(
+        "the last leader the only MASTER, primary everywhere, two clients each",
+        || {
+            masters(&sim).iter().all(|m| *m == [last_of])
+                && primaries(&p4).iter().all(|p| *p == Some(last_id))
+                && sim
+                    .topology()
+                    .switches
+                    .iter()
+                    .all(|s| sim.roles(s.dpid).is_ok_and(|r| r.len() == 2))
+                && p4
+                    .device_ids()
+                    .into_iter()
+                    .all(|d| p4.clients(d).len() == 2)
+        },
+    )
+    .await;
 
     sim.shutdown().await;
     drop(nodes);
