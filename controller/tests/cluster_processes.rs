@@ -46,7 +46,11 @@ struct Node {
 
 impl Drop for Node {
     fn drop(&mut self) {
-        signal(&self.child, "CONT");
+        // The process may be gone already (killed by the scenario): nothing to resume then.
+        let _ = Command::new("kill")
+            .args(["-CONT", &self.child.id().to_string()])
+            .stderr(std::process::Stdio::null())
+            .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
