@@ -81,6 +81,8 @@ pub struct Config {
     pub planning: PlanningSection,
     /// P4Runtime devices to drive.
     pub p4runtime: Vec<P4Section>,
+    /// TLS to every P4Runtime device that names no CA of its own.
+    pub p4runtime_tls: tls::P4TlsSection,
     /// The state store.
     pub store: StoreSection,
     /// Tenant address pools.
@@ -290,6 +292,18 @@ pub struct P4Section {
     /// Priority queues per port the target was started with (BMv2 `--priority-queues N`).
     #[serde(default = "one_queue")]
     pub priority_queues: u8,
+    /// CA certificate(s) (PEM) the device's certificate must chain to: P4Runtime over TLS.
+    #[serde(default)]
+    pub tls_ca: Option<PathBuf>,
+    /// Our certificate chain (PEM) for a device requiring mutual TLS, given with `tls_key`.
+    #[serde(default)]
+    pub tls_cert: Option<PathBuf>,
+    /// Private key (PEM) of `tls_cert`.
+    #[serde(default)]
+    pub tls_key: Option<PathBuf>,
+    /// The name the device's certificate carries, when it is not the address's host.
+    #[serde(default)]
+    pub tls_server_name: Option<String>,
 }
 
 fn gigabit() -> u64 {
@@ -471,6 +485,10 @@ impl Config {
             value,
             why,
         };
+        for (i, t) in self.p4runtime.iter().enumerate() {
+            tls::p4_paths(&self.p4runtime_tls, i, t).map_err(invalid)?;
+        }
+        tls::p4_global(&self.p4runtime_tls).map_err(invalid)?;
         let h = &self.http;
         tls::server_files("http", h.tls_cert.as_deref(), h.tls_key.as_deref()).map_err(invalid)
     }
@@ -588,6 +606,14 @@ impl Config {
                 device_config,
                 stats_interval: Duration::from_secs(t.stats_interval_secs),
                 priority_queues: t.priority_queues,
+                tls: tls::p4_paths(&self.p4runtime_tls, i, t)
+                    .and_then(|paths| paths.map(|p| p.load()).transpose())
+                    .map_err(|(key, value, why)| ConfigError::Invalid {
+                        path: path.to_string(),
+                        key,
+                        value,
+                        why,
+                    })?,
             });
         }
         (service.services, service.hooks) = self.services_and_hooks(path)?;

@@ -74,6 +74,11 @@ pub fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError>
     Ok(certs)
 }
 
+/// The private key of a PEM file (PKCS#8, PKCS#1 or SEC1).
+pub fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
+    PrivateKeyDer::from_pem_file(path).map_err(|e| file_error(path, e))
+}
+
 /// The server configuration of `files` (TLS 1.2 and 1.3). With `client_ca`, every client must
 /// present a certificate that CA signed (mutual TLS); without, clients stay anonymous.
 /// `alpn`: the application protocols offered (empty: no ALPN, as OpenFlow).
@@ -83,7 +88,7 @@ pub fn server_config(
     alpn: &[&[u8]],
 ) -> Result<rustls::ServerConfig, TlsError> {
     let certs = read_certs(&files.cert)?;
-    let key = PrivateKeyDer::from_pem_file(&files.key).map_err(|e| file_error(&files.key, e))?;
+    let key = read_key(&files.key)?;
     let pair = |source| TlsError::Pair {
         cert: files.cert.clone(),
         key: files.key.clone(),

@@ -1,6 +1,7 @@
 //! Certificates for TLS tests, made by the `openssl` command line in the test's own directory:
 //! a CA per call of [`Pki::new`] and leaves it signs for `localhost` and 127.0.0.1, usable as
-//! server and as client certificates (P-256 keys, valid for two days).
+//! server and as client certificates (P-256 keys, valid for two days); and the TLS settings of
+//! clients and servers (rustls, tonic) built from them.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -8,6 +9,7 @@ use std::sync::Arc;
 
 use anyhow::{ensure, Context};
 use prescient::tls::TlsFiles;
+use prescient_southbound::p4runtime::ClientTls;
 
 /// A certificate authority of the test's own.
 pub struct Pki {
@@ -135,4 +137,34 @@ pub fn client_trusting(ca: &Path) -> anyhow::Result<Arc<rustls::ClientConfig>> {
         .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(Arc::new(config))
+}
+
+/// tonic's server TLS as `leaf`; with `client_ca`, clients must present a certificate it signed.
+pub fn grpc_server(
+    leaf: &TlsFiles,
+    client_ca: Option<&Path>,
+) -> anyhow::Result<tonic::transport::ServerTlsConfig> {
+    let identity = tonic::transport::Identity::from_pem(read(&leaf.cert)?, read(&leaf.key)?);
+    let mut config = tonic::transport::ServerTlsConfig::new().identity(identity);
+    if let Some(ca) = client_ca {
+        config = config.client_ca_root(tonic::transport::Certificate::from_pem(read(ca)?));
+    }
+    Ok(config)
+}
+
+/// A P4Runtime client's TLS trusting `ca`, presenting `identity` when given.
+pub fn p4_client(ca: &Path, identity: Option<&TlsFiles>) -> anyhow::Result<ClientTls> {
+    let identity = match identity {
+        Some(leaf) => Some((read(&leaf.cert)?, read(&leaf.key)?)),
+        None => None,
+    };
+    Ok(ClientTls {
+        ca_pem: read(ca)?,
+        identity,
+        server_name: None,
+    })
+}
+
+fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("reading {}", path.display()))
 }

@@ -34,6 +34,15 @@ pub struct Args {
     /// How the P4Runtime devices are linked (hosts sit on ports 3 and up).
     #[arg(long, value_enum, default_value_t = P4Links::Linear)]
     pub p4_links: P4Links,
+    /// Serve P4Runtime over TLS with this certificate chain (PEM), with --p4-tls-key.
+    #[arg(long, value_name = "PEM", requires = "p4_tls_key")]
+    pub p4_tls_cert: Option<std::path::PathBuf>,
+    /// Private key (PEM) of --p4-tls-cert.
+    #[arg(long, value_name = "PEM", requires = "p4_tls_cert")]
+    pub p4_tls_key: Option<std::path::PathBuf>,
+    /// With TLS, require clients to present a certificate this CA (PEM) signed (mutual TLS).
+    #[arg(long, value_name = "PEM", requires = "p4_tls_cert")]
+    pub p4_tls_client_ca: Option<std::path::PathBuf>,
     /// Seed of the P4Runtime devices' background traffic.
     #[arg(long, default_value_t = 7)]
     pub p4_seed: u64,
@@ -87,8 +96,28 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             args.mixed_p4
         );
     }
+    if args.mixed_p4 > 0 && args.p4_tls_cert.is_some() {
+        anyhow::bail!("--p4-tls-cert serves the standalone P4Runtime devices; --mixed-p4 has none");
+    }
     let runtime = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
     runtime.block_on(serve(args))
+}
+
+/// tonic's server TLS from the --p4-tls-* files, read now so a missing one is named at start.
+fn p4_tls(args: &Args) -> anyhow::Result<Option<tonic::transport::ServerTlsConfig>> {
+    use tonic::transport::{Certificate, Identity, ServerTlsConfig};
+    let (Some(cert), Some(key)) = (&args.p4_tls_cert, &args.p4_tls_key) else {
+        return Ok(None);
+    };
+    let read = |flag: &str, path: &std::path::Path| {
+        std::fs::read(path).with_context(|| format!("{flag} {}", path.display()))
+    };
+    let identity = Identity::from_pem(read("--p4-tls-cert", cert)?, read("--p4-tls-key", key)?);
+    let mut tls = ServerTlsConfig::new().identity(identity);
+    if let Some(ca) = &args.p4_tls_client_ca {
+        tls = tls.client_ca_root(Certificate::from_pem(read("--p4-tls-client-ca", ca)?));
+    }
+    Ok(Some(tls))
 }
 
 async fn serve(args: Args) -> anyhow::Result<()> {
@@ -122,9 +151,16 @@ async fn serve(args: Args) -> anyhow::Result<()> {
             traffic.await;
             Ok(())
         });
+        let tls = p4_tls(&args)?;
         let token = shutdown.clone();
         tasks.spawn(async move {
-            let result = p4rt::serve(addr, network, token.clone()).await;
+            let result = match tls {
+                None => p4rt::serve(addr, network, token.clone()).await,
+                Some(tls) => match tokio::net::TcpListener::bind(addr).await {
+                    Ok(l) => p4rt::serve_listener_tls(l, network, token.clone(), tls).await,
+                    Err(source) => Err(p4rt::ServeError::Bind { addr, source }),
+                },
+            };
             // Whatever ends the server ends the emulator.
             token.cancel();
             result.context("P4Runtime emulator")

@@ -1,9 +1,13 @@
 //! The TLS keys of the configuration (`[http]`, `[openflow]`, `[[p4runtime]]`): paths only,
 //! checked here to come in usable combinations; the files are read when the service starts.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use prescient_southbound::p4runtime::ClientTls;
+use serde::Deserialize;
 
 use super::services::Refusal;
+use super::P4Section;
 use crate::tls::TlsFiles;
 
 /// `SECTION.tls_cert` and `SECTION.tls_key`: both (TLS) or neither (none).
@@ -31,6 +35,126 @@ pub fn server_files(
     }
 }
 
+/// `[p4runtime_tls]`: TLS to every `[[p4runtime]]` device that names no CA of its own (each
+/// key also exists per device, prefixed `tls_`, and wins there).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct P4TlsSection {
+    /// CA certificate(s) (PEM) the devices' certificates must chain to; turns TLS on.
+    pub ca: Option<PathBuf>,
+    /// Our certificate chain (PEM) for devices requiring mutual TLS, given with `key`.
+    pub cert: Option<PathBuf>,
+    /// Private key (PEM) of `cert`.
+    pub key: Option<PathBuf>,
+    /// The name the devices' certificates carry, when it is not their address's host.
+    pub server_name: Option<String>,
+}
+
+/// A file named by a configuration key.
+type Keyed = (String, PathBuf);
+
+/// Where one device's TLS material is, each file with the key that named it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct P4TlsPaths {
+    ca: Keyed,
+    identity: Option<(Keyed, Keyed)>,
+    server_name: Option<String>,
+}
+
+fn quoted(path: &Path) -> String {
+    format!("{:?}", path.display().to_string())
+}
+
+/// `[p4runtime_tls]` alone: `cert` and `key` both or neither, and only with a `ca`.
+pub fn p4_global(g: &P4TlsSection) -> Result<(), Refusal> {
+    let key = |k: &str| format!("p4runtime_tls.{k}");
+    match (&g.cert, &g.key) {
+        (Some(c), None) => Err((key("cert"), quoted(c), "needs p4runtime_tls.key".into())),
+        (None, Some(k)) => Err((key("key"), quoted(k), "needs p4runtime_tls.cert".into())),
+        (Some(c), Some(_)) if g.ca.is_none() => Err((
+            key("cert"),
+            quoted(c),
+            "a client certificate is for TLS, which needs p4runtime_tls.ca to check the \
+             devices' certificates"
+                .into(),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Device `i`'s TLS: its own keys, else `[p4runtime_tls]`'s; `None` without a CA (plain).
+pub fn p4_paths(g: &P4TlsSection, i: usize, d: &P4Section) -> Result<Option<P4TlsPaths>, Refusal> {
+    let dev = |k: &str| format!("p4runtime[{i}].tls_{k}");
+    let global = |k: &str| format!("p4runtime_tls.{k}");
+    let identity = match (&d.tls_cert, &d.tls_key) {
+        (Some(c), Some(k)) => Some(((dev("cert"), c.clone()), (dev("key"), k.clone()))),
+        (Some(c), None) => {
+            return Err((dev("cert"), quoted(c), format!("needs {}", dev("key"))));
+        }
+        (None, Some(k)) => {
+            return Err((dev("key"), quoted(k), format!("needs {}", dev("cert"))));
+        }
+        (None, None) => match (&g.cert, &g.key) {
+            (Some(c), Some(k)) => Some(((global("cert"), c.clone()), (global("key"), k.clone()))),
+            _ => None,
+        },
+    };
+    let ca = match (&d.tls_ca, &g.ca) {
+        (Some(ca), _) => Some((dev("ca"), ca.clone())),
+        (None, Some(ca)) => Some((global("ca"), ca.clone())),
+        (None, None) => None,
+    };
+    let server_name = d.tls_server_name.clone().or_else(|| g.server_name.clone());
+    match ca {
+        Some(ca) => Ok(Some(P4TlsPaths {
+            ca,
+            identity,
+            server_name,
+        })),
+        None => match (&d.tls_cert, &d.tls_server_name) {
+            (Some(c), _) => Err((
+                dev("cert"),
+                quoted(c),
+                format!(
+                    "TLS needs a CA to check the device's certificate: {} or p4runtime_tls.ca",
+                    dev("ca")
+                ),
+            )),
+            (None, Some(name)) => Err((
+                dev("server_name"),
+                format!("{name:?}"),
+                format!(
+                    "TLS needs a CA to check the device's certificate: {} or p4runtime_tls.ca",
+                    dev("ca")
+                ),
+            )),
+            (None, None) => Ok(None),
+        },
+    }
+}
+
+impl P4TlsPaths {
+    /// Reads and checks the files: certificates that parse, a key that parses.
+    pub fn load(&self) -> Result<ClientTls, Refusal> {
+        let refuse = |(key, path): &Keyed, why: String| (key.clone(), quoted(path), why);
+        let read = |file: &Keyed| std::fs::read(&file.1).map_err(|e| refuse(file, e.to_string()));
+        crate::tls::read_certs(&self.ca.1).map_err(|e| refuse(&self.ca, e.to_string()))?;
+        let identity = match &self.identity {
+            Some((cert, key)) => {
+                crate::tls::read_certs(&cert.1).map_err(|e| refuse(cert, e.to_string()))?;
+                crate::tls::read_key(&key.1).map_err(|e| refuse(key, e.to_string()))?;
+                Some((read(cert)?, read(key)?))
+            }
+            None => None,
+        };
+        Ok(ClientTls {
+            ca_pem: read(&self.ca)?,
+            identity,
+            server_name: self.server_name.clone(),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use crate::config::Config;
@@ -51,5 +175,42 @@ mod tests {
         let files = service.http_tls.expect("TLS configured");
         assert_eq!(files.cert, std::path::Path::new("c.pem"));
         assert!(!service.allow_plaintext);
+    }
+
+    const DEVICE: &str =
+        "[[p4runtime]]\naddress = \"127.0.0.1:9559\"\ndevice_id = 1\nports = [1]\n";
+
+    #[test]
+    fn p4_tls_keys_come_in_usable_combinations() {
+        let refused = |text: &str, key: &str| {
+            let err = Config::parse(text, "c.toml").unwrap_err().to_string();
+            assert!(err.contains(key), "{key} in {err}");
+        };
+        refused(
+            &format!("{DEVICE}tls_cert = \"c.pem\"\n"),
+            "p4runtime[0].tls_key",
+        );
+        refused(
+            &format!("{DEVICE}tls_cert = \"c.pem\"\ntls_key = \"k.pem\"\n"),
+            "p4runtime[0].tls_ca",
+        );
+        refused(
+            "[p4runtime_tls]\ncert = \"c.pem\"\nkey = \"k.pem\"\n",
+            "p4runtime_tls.ca",
+        );
+        refused("[p4runtime_tls]\nkey = \"k.pem\"\n", "p4runtime_tls.cert");
+        // A global CA applies to every device; a CA file that is not there names its key.
+        let text = format!("[p4runtime_tls]\nca = \"/nonexistent/ca.pem\"\n{DEVICE}");
+        let config = Config::parse(&text, "c.toml").expect("the combination is valid");
+        let err = config
+            .service("c.toml")
+            .expect_err("no CA file")
+            .to_string();
+        assert!(
+            err.contains("p4runtime_tls.ca") && err.contains("/nonexistent/ca.pem"),
+            "{err}"
+        );
+        let service = Config::parse(DEVICE, "c.toml").and_then(|c| c.service("c.toml"));
+        assert!(service.expect("plain").p4[0].tls.is_none());
     }
 }

@@ -4,7 +4,7 @@
 //! emulated links, learned-host digests, and counters driven by a traffic model.
 //!
 //! Entry points: [`P4SimNetwork`] (devices, links, restart, traffic injection), [`serve`] /
-//! [`serve_listener`] (one gRPC address for all devices), [`run_traffic`] (moving counters).
+//! [`serve_listener`] (one gRPC address for all devices; [`serve_listener_tls`] over TLS), [`run_traffic`] (moving counters).
 
 pub mod arbitration;
 pub mod bytes;
@@ -24,7 +24,8 @@ pub use network::{P4SimNetwork, PortRef, Uplink};
 pub use process::{udp_frame, Processed, CPU_PORT};
 pub use schema::{prescient_p4info, Schema, SchemaError, PRESCIENT_P4INFO_TEXT};
 pub use service::{
-    run_traffic, serve, serve_listener, P4RuntimeService, ServeError, P4RUNTIME_API_VERSION,
+    run_traffic, serve, serve_listener, serve_listener_tls, P4RuntimeService, ServeError,
+    P4RUNTIME_API_VERSION,
 };
 pub use state::DeviceState;
 pub use traffic::PortTraffic;

@@ -256,10 +256,35 @@ pub async fn serve_listener(
     network: Arc<P4SimNetwork>,
     shutdown: CancellationToken,
 ) -> Result<(), ServeError> {
+    serve_on(listener, network, shutdown, None).await
+}
+
+/// [`serve_listener`] over TLS: tonic's server TLS (our certificate and key; with a client CA,
+/// clients must present a certificate it signed). A client failing the handshake loses its
+/// connection only.
+pub async fn serve_listener_tls(
+    listener: TcpListener,
+    network: Arc<P4SimNetwork>,
+    shutdown: CancellationToken,
+    tls: tonic::transport::ServerTlsConfig,
+) -> Result<(), ServeError> {
+    serve_on(listener, network, shutdown, Some(tls)).await
+}
+
+async fn serve_on(
+    listener: TcpListener,
+    network: Arc<P4SimNetwork>,
+    shutdown: CancellationToken,
+    tls: Option<tonic::transport::ServerTlsConfig>,
+) -> Result<(), ServeError> {
     let service = P4RuntimeServer::new(P4RuntimeService::new(network))
         .max_decoding_message_size(MAX_MESSAGE)
         .max_encoding_message_size(MAX_MESSAGE);
-    tonic::transport::Server::builder()
+    let mut server = tonic::transport::Server::builder();
+    if let Some(tls) = tls {
+        server = server.tls_config(tls)?;
+    }
+    server
         .add_service(service)
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown.cancelled_owned())
         .await?;

@@ -63,6 +63,30 @@ pub struct ClientConfig {
     /// Where the duration of each Write RPC goes (answered or refused; not transport
     /// failures); share one with the metrics reader.
     pub write_latency: Arc<LatencyHistogram>,
+    /// TLS to the target; `None`: plain HTTP/2.
+    pub tls: Option<ClientTls>,
+}
+
+/// How to reach a target over TLS (PEM bytes, read and checked by whoever configures it).
+#[derive(Clone, PartialEq, Eq)]
+pub struct ClientTls {
+    /// The CA certificate(s) the target's certificate must chain to.
+    pub ca_pem: Vec<u8>,
+    /// Our certificate chain and private key, for targets that require mutual TLS.
+    pub identity: Option<(Vec<u8>, Vec<u8>)>,
+    /// The name the target's certificate must carry; the target's host when `None`.
+    pub server_name: Option<String>,
+}
+
+impl std::fmt::Debug for ClientTls {
+    // Never prints the private key.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientTls")
+            .field("ca_pem_bytes", &self.ca_pem.len())
+            .field("identity", &self.identity.is_some())
+            .field("server_name", &self.server_name)
+            .finish()
+    }
 }
 
 impl ClientConfig {
@@ -80,6 +104,7 @@ impl ClientConfig {
             event_capacity: 1024,
             replay_batch: 1000,
             write_latency: Arc::new(LatencyHistogram::new()),
+            tls: None,
         }
     }
 }
@@ -203,4 +228,21 @@ impl P4RuntimeClient {
     fn election(&self) -> Option<p4::Uint128> {
         Some(to_uint128(self.config.election_id))
     }
+}
+
+/// `e` and every cause below it, on one line: a TLS failure (an unknown issuer, a name
+/// mismatch) is only in the causes of tonic's "transport error".
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        // Wrappers (io::Error) often repeat their cause's text: said once is enough.
+        let line = c.to_string();
+        if !text.contains(&line) {
+            text.push_str(": ");
+            text.push_str(&line);
+        }
+        cause = c.source();
+    }
+    text
 }

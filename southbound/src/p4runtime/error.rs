@@ -348,7 +348,10 @@ pub enum ClientError {
         reason: String,
     },
     /// The TCP/HTTP2 connection could not be made.
-    #[error("cannot connect to P4Runtime target {target}: {source}")]
+    #[error(
+        "cannot connect to P4Runtime target {target}: {}",
+        crate::p4runtime::client::error_chain(source)
+    )]
     Connect {
         /// The address.
         target: String,
@@ -438,10 +441,22 @@ pub enum ClientError {
 impl ClientError {
     /// Wraps a gRPC status returned by `rpc`.
     pub fn rpc(rpc: &'static str, status: &tonic::Status) -> Self {
+        // A status made on our side of the wire (the connection failed) carries the reason as
+        // its source: a refused client certificate is only there.
+        let mut message = status.message().to_string();
+        if let Some(cause) = std::error::Error::source(status) {
+            let chain = crate::p4runtime::client::error_chain(cause);
+            if chain.starts_with(&message) {
+                message = chain;
+            } else if !message.contains(&chain) {
+                message.push_str(": ");
+                message.push_str(&chain);
+            }
+        }
         Self::Rpc {
             rpc,
             code: status.code(),
-            message: status.message().to_string(),
+            message,
         }
     }
 }

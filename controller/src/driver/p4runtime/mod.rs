@@ -90,6 +90,8 @@ pub struct P4Target {
     /// Priority queues per port the target has (BMv2 `--priority-queues N`; 1 when started
     /// without). Reserved traffic is queued above best effort only when there are at least 2.
     pub priority_queues: u8,
+    /// TLS to the target (CA, optional client certificate); `None`: plain HTTP/2.
+    pub tls: Option<prescient_southbound::p4runtime::ClientTls>,
 }
 
 impl P4Target {
@@ -111,6 +113,7 @@ impl P4Target {
             device_config: Vec::new(),
             stats_interval: Duration::from_secs(2),
             priority_queues: 1,
+            tls: None,
         }
     }
 
@@ -189,6 +192,7 @@ async fn drive(
     let id = DeviceId::p4runtime(target.device_id);
     let mut config = ClientConfig::new(&target.address, target.device_id, target.election_id);
     config.max_reconnect_attempts = None;
+    config.tls = target.tls.clone();
     // Every Write RPC of this device is timed into the `/metrics` histogram.
     config.write_latency = core
         .metrics()

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
 use super::{lock, ClientConfig, P4RuntimeClient, ReconnectReport};
 use crate::p4runtime::arbitration::{Arbitration, ArbitrationOutcome, Mastership};
@@ -58,15 +58,34 @@ impl Drop for Session {
 }
 
 async fn channel(config: &ClientConfig) -> Result<Grpc<Channel>, ClientError> {
-    let uri = if config.target.contains("://") {
-        config.target.clone()
+    // tonic speaks TLS to `https://` targets only.
+    let scheme = if config.tls.is_some() {
+        "https"
     } else {
-        format!("http://{}", config.target)
+        "http"
     };
-    let endpoint = Endpoint::from_shared(uri).map_err(|e| ClientError::InvalidTarget {
+    let uri = match config.target.split_once("://") {
+        Some((_, authority)) if config.tls.is_some() => format!("https://{authority}"),
+        Some(_) => config.target.clone(),
+        None => format!("{scheme}://{}", config.target),
+    };
+    let invalid = |reason: String| ClientError::InvalidTarget {
         target: config.target.clone(),
-        reason: e.to_string(),
-    })?;
+        reason,
+    };
+    let mut endpoint = Endpoint::from_shared(uri).map_err(|e| invalid(e.to_string()))?;
+    if let Some(tls) = &config.tls {
+        let mut c = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(&tls.ca_pem));
+        if let Some((cert, key)) = &tls.identity {
+            c = c.identity(Identity::from_pem(cert, key));
+        }
+        if let Some(name) = &tls.server_name {
+            c = c.domain_name(name.clone());
+        }
+        endpoint = endpoint
+            .tls_config(c)
+            .map_err(|e| invalid(format!("TLS: {}", super::error_chain(&e))))?;
+    }
     let ch = endpoint
         .tcp_nodelay(true)
         .connect_timeout(Duration::from_secs(5))
