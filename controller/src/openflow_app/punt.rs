@@ -22,6 +22,8 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use foldhash::fast::RandomState;
+
 use prescient_southbound::openflow::wire::{DatapathId, MacAddr, PortNo};
 use prescient_topology::{DeviceId, PortRef};
 
@@ -74,7 +76,7 @@ impl PuntPolicy {
             policy: self.clone(),
             device: DeviceId::openflow(dpid.0),
             max_hosts,
-            seen: HashMap::new(),
+            seen: HashMap::default(),
         }
     }
 }
@@ -94,7 +96,7 @@ pub struct PuntFilter {
     policy: PuntPolicy,
     device: DeviceId,
     max_hosts: usize,
-    seen: HashMap<MacAddr, Sighting>,
+    seen: HashMap<MacAddr, Sighting, RandomState>,
 }
 
 /// ARP operation codes (RFC 826).

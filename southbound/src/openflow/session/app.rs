@@ -107,6 +107,11 @@ impl<'a> Outbox<'a> {
         Ok(xid)
     }
 
+    /// Queues any message body the session can send (e.g. an app's pre-encoded template).
+    pub fn message<B: Body>(&mut self, body: &B) -> Result<Xid, WireError> {
+        self.put(body)
+    }
+
     /// Queues a FLOW_MOD.
     pub fn flow_mod(&mut self, fm: &FlowMod) -> Result<Xid, WireError> {
         self.put(fm)
