@@ -5,7 +5,9 @@
 //!
 //! Figures: `packet_ins_answered_per_sec` counts each answered packet-in once (its FLOW_MOD and
 //! PACKET_OUT together); `responses_per_sec` counts the FLOW_MOD and PACKET_OUT messages
-//! themselves, so an unbuffered packet-in answered with both counts twice there.
+//! themselves, so an unbuffered packet-in answered with both counts twice there. CPU: the cores
+//! this process (the generator, plus the controller when in-process) and `--target-pid` kept
+//! busy while measured.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -46,6 +48,10 @@ pub struct Args {
     /// An external OpenFlow 1.3 controller (reactive learning switch) instead of Prescient.
     #[arg(long)]
     pub target: Option<SocketAddr>,
+    /// Process id of the `--target` controller, whose CPU use (every thread) is reported next
+    /// to the generator's (Linux `/proc`).
+    #[arg(long, requires = "target")]
+    pub target_pid: Option<u32>,
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
@@ -53,8 +59,9 @@ pub struct Args {
 
 /// Entry point.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let load = |target| LoadConfig {
+    let load = |target, watch| LoadConfig {
         target,
+        watch,
         switches: args.switches.max(1),
         mode: args.mode,
         window: args.window,
@@ -66,16 +73,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     let bare = {
         let responder = BareResponder::start()?;
-        run_load(load(responder.addr())).context("measuring the bare responder")?
+        run_load(load(responder.addr(), None)).context("measuring the bare responder")?
     };
     let (name, subject) = match args.target {
         Some(addr) => (
             addr.to_string(),
-            run_load(load(addr)).context("measuring the target")?,
+            run_load(load(addr, args.target_pid)).context("measuring the target")?,
         ),
         None => {
             let controller = InProcess::start()?;
-            let report = run_load(load(controller.addr)).context("measuring Prescient")?;
+            let report = run_load(load(controller.addr, None)).context("measuring Prescient")?;
             controller.stop();
             ("prescient".to_string(), report)
         }
@@ -125,6 +132,9 @@ fn print_report(
             "bare_p99_us": bare.quantile_us(0.99),
             "fraction_of_bare": fraction,
             "p50_ratio_to_bare": p50_ratio,
+            "bench_process_cores": subject.own_cores,
+            "target_cores": subject.watched_cores,
+            "bare_run_cores": bare.own_cores,
         });
         println!("{obj}");
         return Ok(());
@@ -150,6 +160,18 @@ fn print_report(
             100.0 * fraction,
             p50_ratio
         );
+    }
+    let cores = |c: Option<f64>| c.map_or_else(|| "?".to_string(), |c| format!("{c:.2}"));
+    match args.target {
+        Some(_) => println!(
+            "  cores busy while measured: generator (this process) {}, {name} {}",
+            cores(subject.own_cores),
+            cores(subject.watched_cores),
+        ),
+        None => println!(
+            "  cores busy while measured: this process (generator and controller) {}",
+            cores(subject.own_cores),
+        ),
     }
     Ok(())
 }

@@ -27,6 +27,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
+use super::cpu;
 use super::frames::{self, msg};
 use super::mix::{self, Mix, Ring};
 
@@ -61,6 +62,8 @@ pub struct LoadConfig {
     pub mix: Mix,
     /// Hosts (source MACs) behind each emulated switch.
     pub hosts: u32,
+    /// A process (the controller under test) whose CPU use is measured with this one's.
+    pub watch: Option<u32>,
 }
 
 /// What one run measured.
@@ -83,6 +86,10 @@ pub struct LoadReport {
     pub connected: usize,
     /// Round-trip times (nanoseconds) of the measured time.
     pub latency_ns: Histogram<u64>,
+    /// Cores this process (the generator, and whatever else it runs) kept busy while measured.
+    pub own_cores: Option<f64>,
+    /// Cores the watched process kept busy while measured.
+    pub watched_cores: Option<f64>,
 }
 
 impl LoadReport {
@@ -185,10 +192,14 @@ async fn drive(cfg: LoadConfig) -> anyhow::Result<LoadReport> {
     set_phase(&shared, &phase_tx, PHASE_WARMUP);
     tokio::time::sleep(cfg.warmup).await;
     let start = Instant::now();
+    let own = cpu::Mark::now(cpu::Process::Own);
+    let watched = cfg.watch.map(|pid| cpu::Mark::now(cpu::Process::Pid(pid)));
     set_phase(&shared, &phase_tx, PHASE_MEASURE);
     tokio::time::sleep(cfg.duration).await;
     set_phase(&shared, &phase_tx, PHASE_STOP);
     let elapsed = start.elapsed();
+    let own_cores = own.cores_since();
+    let watched_cores = watched.and_then(|m| m.cores_since());
     let mut latency_ns = new_histogram();
     for t in tasks {
         match t.await {
@@ -207,6 +218,8 @@ async fn drive(cfg: LoadConfig) -> anyhow::Result<LoadReport> {
         elapsed,
         connected,
         latency_ns,
+        own_cores,
+        watched_cores,
     })
 }
 
@@ -577,6 +590,7 @@ mod tests {
             ports: 4,
             mix: Mix::Realistic,
             hosts: 512,
+            watch: None,
         };
         let shared = Arc::new(Shared {
             phase: AtomicU8::new(PHASE_WARMUP),
