@@ -133,6 +133,13 @@ pub struct OpenFlowSection {
     pub stats_interval_secs: u64,
     /// Threads the switch sessions run on (0: one per core).
     pub session_threads: usize,
+    /// Certificate chain (PEM) to accept switches over TLS with (`ssl:` targets), with
+    /// `tls_key`.
+    pub tls_cert: Option<PathBuf>,
+    /// Private key (PEM) of `tls_cert`.
+    pub tls_key: Option<PathBuf>,
+    /// CA (PEM) that must have signed every switch's certificate; switches then need one.
+    pub tls_ca: Option<PathBuf>,
 }
 
 impl Default for OpenFlowSection {
@@ -143,6 +150,9 @@ impl Default for OpenFlowSection {
             idle_timeout_secs: 60,
             stats_interval_secs: 2,
             session_threads: 0,
+            tls_cert: None,
+            tls_key: None,
+            tls_ca: None,
         }
     }
 }
@@ -477,20 +487,18 @@ impl Config {
         Ok(())
     }
 
-    /// The TLS keys of every section, checked to come in usable combinations.
-    fn tls(&self, path: &str) -> Result<Option<crate::tls::TlsFiles>, ConfigError> {
-        let invalid = |(key, value, why): services::Refusal| ConfigError::Invalid {
+    /// The TLS keys of every section, checked to come in usable combinations: the REST API's
+    /// and the OpenFlow listener's.
+    fn tls(
+        &self,
+        path: &str,
+    ) -> Result<(Option<crate::tls::TlsFiles>, Option<crate::tls::ServerTls>), ConfigError> {
+        tls::servers(self).map_err(|(key, value, why)| ConfigError::Invalid {
             path: path.to_string(),
             key,
             value,
             why,
-        };
-        for (i, t) in self.p4runtime.iter().enumerate() {
-            tls::p4_paths(&self.p4runtime_tls, i, t).map_err(invalid)?;
-        }
-        tls::p4_global(&self.p4runtime_tls).map_err(invalid)?;
-        let h = &self.http;
-        tls::server_files("http", h.tls_cert.as_deref(), h.tls_key.as_deref()).map_err(invalid)
+        })
     }
 
     /// The `[[devices]]` names, checked.
@@ -538,7 +546,7 @@ impl Config {
             protect_reads: self.http.protect_reads,
         };
         service.api_tokens = self.http.tokens.clone();
-        service.http_tls = self.tls(path)?;
+        (service.http_tls, service.openflow_tls) = self.tls(path)?;
         service.allow_plaintext = self.http.allow_plaintext;
         service.store = crate::store::StoreConfig {
             location: crate::store::StoreLocation::File(self.store.path.clone()),

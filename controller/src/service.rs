@@ -20,13 +20,16 @@ use crate::driver::p4runtime::{self, P4Target};
 use crate::northbound::{self, ApiConfig, ApiState};
 use crate::openflow_app::{L2LearningFactory, PuntConfig, PuntPolicy};
 use crate::store::{Persister, Store, StoreChange, StoreConfig, StoreError};
-use crate::tls::{TlsError, TlsFiles};
+use crate::tls::{ServerTls, TlsError, TlsFiles};
 
 /// What the service is started with.
 #[derive(Debug, Clone)]
 pub struct ServiceConfig {
     /// OpenFlow listen address.
     pub openflow: SocketAddr,
+    /// Accept switches over TLS (certificate, key, and the CA their certificates need);
+    /// `None`: plain TCP.
+    pub openflow_tls: Option<ServerTls>,
     /// REST API and dashboard address; `None` runs without HTTP.
     pub http: Option<SocketAddr>,
     /// Serve the REST API over TLS with this certificate and key; `None`: plain HTTP.
@@ -64,6 +67,7 @@ impl ServiceConfig {
     pub fn new(openflow: SocketAddr, http: Option<SocketAddr>) -> Self {
         ServiceConfig {
             openflow,
+            openflow_tls: None,
             http,
             http_tls: None,
             allow_plaintext: false,
@@ -109,6 +113,9 @@ pub enum ServiceError {
         /// The address asked for.
         addr: SocketAddr,
     },
+    /// The OpenFlow listener's certificate, key or CA did not load (the error names the file).
+    #[error("OpenFlow TLS: {0}")]
+    OpenFlowTls(#[source] TlsError),
     /// The REST API's certificate or key did not load (the error names the file).
     #[error("REST API TLS: {0}")]
     HttpTls(#[source] TlsError),
@@ -153,6 +160,13 @@ impl Service {
             _ => None,
         };
         let https = http_tls.is_some();
+        let openflow_tls = match &config.openflow_tls {
+            Some(t) => Some(Arc::new(
+                crate::tls::server_config(&t.files, t.client_ca.as_deref(), &[])
+                    .map_err(ServiceError::OpenFlowTls)?,
+            )),
+            None => None,
+        };
         let core = SharedCore::new(config.core.clone());
         let services = crate::services::Services::new(&config.services, core.now())?;
         core.apply(|c| c.set_services(services));
@@ -165,6 +179,7 @@ impl Service {
         };
         let mut of = ControllerConfig::new(config.openflow);
         of.max_switches = config.max_switches;
+        of.tls = openflow_tls;
         of.machine.stats_interval = config.stats_interval;
         of.session_threads = match config.session_threads {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),

@@ -19,6 +19,16 @@ pub struct TlsFiles {
     pub key: PathBuf,
 }
 
+/// A TLS server's files: its certificate and key, and the CA its clients' certificates must
+/// chain to when clients must present one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerTls {
+    /// Our certificate chain and key.
+    pub files: TlsFiles,
+    /// With it, clients must present a certificate this CA signed (PEM).
+    pub client_ca: Option<PathBuf>,
+}
+
 /// Why TLS could not be set up; names the file.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {

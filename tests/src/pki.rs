@@ -168,3 +168,58 @@ pub fn p4_client(ca: &Path, identity: Option<&TlsFiles>) -> anyhow::Result<Clien
 fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("reading {}", path.display()))
 }
+
+/// A PKI made by Open vSwitch's `ovs-pki` (package openvswitch-common): a controller CA, whose
+/// certificates switches trust, and a switch CA, whose certificates the controller trusts.
+pub struct OvsPki {
+    dir: PathBuf,
+}
+
+impl OvsPki {
+    /// `ovs-pki init` in `dir` (created; its log goes there too).
+    pub fn init(dir: &Path) -> anyhow::Result<OvsPki> {
+        let pki = OvsPki {
+            dir: dir.to_owned(),
+        };
+        pki.ovs_pki(dir.parent().unwrap_or(dir), &["init", "--force"])?;
+        Ok(pki)
+    }
+
+    /// The controller CA's certificate (what `ovs-vsctl set-ssl` gives a switch to trust).
+    pub fn controllerca(&self) -> PathBuf {
+        self.dir.join("controllerca/cacert.pem")
+    }
+
+    /// The switch CA's certificate (what the controller checks switches against).
+    pub fn switchca(&self) -> PathBuf {
+        self.dir.join("switchca/cacert.pem")
+    }
+
+    /// `ovs-pki req+sign NAME KIND` in `out`: a key and a certificate the controller CA
+    /// (`kind` "controller") or the switch CA ("switch") signed.
+    pub fn req_sign(&self, out: &Path, name: &str, kind: &str) -> anyhow::Result<TlsFiles> {
+        self.ovs_pki(out, &["req+sign", name, kind, "--force"])?;
+        Ok(TlsFiles {
+            cert: out.join(format!("{name}-cert.pem")),
+            key: out.join(format!("{name}-privkey.pem")),
+        })
+    }
+
+    fn ovs_pki(&self, cwd: &Path, args: &[&str]) -> anyhow::Result<()> {
+        let dir = format!("--dir={}", self.dir.display());
+        let log = format!("--log={}", self.dir.with_extension("log").display());
+        let out = Command::new("ovs-pki")
+            .args([dir.as_str(), log.as_str()])
+            .args(args)
+            .current_dir(cwd)
+            .output()
+            .context("running ovs-pki (package openvswitch-common)")?;
+        ensure!(
+            out.status.success(),
+            "ovs-pki {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok(())
+    }
+}

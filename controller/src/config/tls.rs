@@ -7,8 +7,8 @@ use prescient_southbound::p4runtime::ClientTls;
 use serde::Deserialize;
 
 use super::services::Refusal;
-use super::P4Section;
-use crate::tls::TlsFiles;
+use super::{Config, P4Section};
+use crate::tls::{ServerTls, TlsFiles};
 
 /// `SECTION.tls_cert` and `SECTION.tls_key`: both (TLS) or neither (none).
 pub fn server_files(
@@ -33,6 +33,36 @@ pub fn server_files(
             format!("needs {section}.tls_cert, the certificate the key belongs to"),
         )),
     }
+}
+
+/// Every section's TLS keys checked (the P4Runtime devices' too); the REST API's and the
+/// OpenFlow listener's server files.
+pub fn servers(c: &Config) -> Result<(Option<TlsFiles>, Option<ServerTls>), Refusal> {
+    for (i, t) in c.p4runtime.iter().enumerate() {
+        p4_paths(&c.p4runtime_tls, i, t)?;
+    }
+    p4_global(&c.p4runtime_tls)?;
+    let h = &c.http;
+    let http = server_files("http", h.tls_cert.as_deref(), h.tls_key.as_deref())?;
+    let o = &c.openflow;
+    let openflow =
+        match server_files("openflow", o.tls_cert.as_deref(), o.tls_key.as_deref())? {
+            Some(files) => Some(ServerTls {
+                files,
+                client_ca: o.tls_ca.clone(),
+            }),
+            None => match &o.tls_ca {
+                Some(ca) => return Err((
+                    "openflow.tls_ca".into(),
+                    quoted(ca),
+                    "checks switches' certificates over TLS, which needs openflow.tls_cert and \
+                     openflow.tls_key"
+                        .into(),
+                )),
+                None => None,
+            },
+        };
+    Ok((http, openflow))
 }
 
 /// `[p4runtime_tls]`: TLS to every `[[p4runtime]]` device that names no CA of its own (each
@@ -212,5 +242,28 @@ mod tests {
         );
         let service = Config::parse(DEVICE, "c.toml").and_then(|c| c.service("c.toml"));
         assert!(service.expect("plain").p4[0].tls.is_none());
+    }
+
+    #[test]
+    fn the_openflow_listener_takes_a_certificate_and_the_ca_switches_need() {
+        let err = Config::parse("[openflow]\ntls_ca = \"switchca.pem\"\n", "c.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("openflow.tls_ca") && err.contains("openflow.tls_cert"),
+            "{err}"
+        );
+        let text =
+            "[openflow]\nlisten = \"0.0.0.0:6653\"\ntls_cert = \"c.pem\"\ntls_key = \"k.pem\"\n\
+                    tls_ca = \"switchca.pem\"\n";
+        let service = Config::parse(text, "c.toml")
+            .and_then(|c| c.service("c.toml"))
+            .expect("valid");
+        let tls = service.openflow_tls.expect("TLS configured");
+        assert_eq!(tls.files.key, std::path::Path::new("k.pem"));
+        assert_eq!(
+            tls.client_ca.as_deref(),
+            Some(std::path::Path::new("switchca.pem"))
+        );
     }
 }

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch, OwnedSemaphorePermit};
 use tokio_util::sync::CancellationToken;
@@ -95,14 +95,45 @@ struct Session {
     unprobed_writes: bool,
 }
 
+/// How long a switch has to complete the TLS handshake before it is dropped (it holds one of
+/// the `max_switches` places meanwhile).
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Runs one accepted connection until it closes: over TLS when the controller has a TLS
+/// configuration (a switch failing the handshake is logged with why and dropped; no session
+/// starts), else plain.
+pub(crate) async fn accept(
+    stream: TcpStream,
+    peer: SocketAddr,
+    ctx: Arc<Ctx>,
+    permit: OwnedSemaphorePermit,
+) {
+    let _ = stream.set_nodelay(true);
+    let Some(tls) = ctx.config.tls.clone() else {
+        return run(stream, peer, ctx, permit).await;
+    };
+    let handshake = tokio_rustls::TlsAcceptor::from(tls).accept(stream);
+    let done = tokio::select! {
+        _ = ctx.cancel.cancelled() => return,
+        done = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake) => done,
+    };
+    match done {
+        Ok(Ok(stream)) => run(stream, peer, ctx, permit).await,
+        Ok(Err(e)) => tracing::warn!(%peer, "OpenFlow TLS handshake failed, switch refused: {e}"),
+        Err(_) => tracing::warn!(
+            %peer,
+            "OpenFlow TLS handshake not done within {HANDSHAKE_TIMEOUT:?}, switch dropped"
+        ),
+    }
+}
+
 /// Runs one connection until it closes; never panics on input.
-pub(crate) async fn run(
-    mut stream: TcpStream,
+async fn run<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
     peer: SocketAddr,
     ctx: Arc<Ctx>,
     _permit: OwnedSemaphorePermit,
 ) {
-    let _ = stream.set_nodelay(true);
     let (cmd_tx, mut cmd_rx) = mpsc::channel(ctx.config.command_capacity.max(1));
     let (done_tx, done_rx) = watch::channel(false);
     let serial = ctx.next_serial();
@@ -166,7 +197,10 @@ pub(crate) async fn run(
     s.finish(reason, done_tx).await;
 }
 
-async fn read_more(stream: &mut TcpStream, rbuf: &mut BytesMut) -> std::io::Result<usize> {
+async fn read_more<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    rbuf: &mut BytesMut,
+) -> std::io::Result<usize> {
     if rbuf.capacity() - rbuf.len() < READ_CHUNK / 4 {
         rbuf.reserve(READ_CHUNK);
     }
@@ -174,11 +208,15 @@ async fn read_more(stream: &mut TcpStream, rbuf: &mut BytesMut) -> std::io::Resu
 }
 
 impl Session {
-    async fn flush(&mut self, stream: &mut TcpStream) -> Result<(), CloseReason> {
+    async fn flush<S: AsyncWrite + Unpin>(&mut self, stream: &mut S) -> Result<(), CloseReason> {
         if self.wbuf.is_empty() {
             return Ok(());
         }
-        let r = stream.write_all(&self.wbuf).await;
+        // TLS keeps records it could not send yet until flushed (a no-op on plain TCP).
+        let r = match stream.write_all(&self.wbuf).await {
+            Ok(()) => stream.flush().await,
+            Err(e) => Err(e),
+        };
         self.wbuf.clear();
         r.map_err(|e| CloseReason::Io(e.to_string()))
     }

@@ -113,7 +113,7 @@ impl OpenFlowController {
                     Ok((stream, peer)) => match &workers {
                         Some(w) => w.spawn(stream, peer, ctx.clone(), permit, &sessions),
                         None => {
-                            sessions.spawn(driver::run(stream, peer, ctx.clone(), permit));
+                            sessions.spawn(driver::accept(stream, peer, ctx.clone(), permit));
                         }
                     },
                     Err(e) => {

@@ -80,6 +80,9 @@ pub struct ControllerConfig {
     /// Threads of its own the sessions run on, each pinned to one (0: the sessions are tasks
     /// of the runtime that binds the controller). One per core scales the packet-in path.
     pub session_threads: usize,
+    /// Serve OpenFlow over TLS with this configuration (switches' `ssl:` targets); `None`:
+    /// plain TCP. With a client certificate verifier, switches must present a certificate.
+    pub tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
 }
 
 impl ControllerConfig {
@@ -95,6 +98,7 @@ impl ControllerConfig {
             clear_on_connect: true,
             write_latency: Arc::new(LatencyHistogram::new()),
             session_threads: 0,
+            tls: None,
         }
     }
 }

@@ -88,7 +88,7 @@ impl Workers {
         count.fetch_add(1, Ordering::Relaxed);
         w.handle.spawn(tracker.track_future(async move {
             match TcpStream::from_std(std_stream) {
-                Ok(stream) => driver::run(stream, peer, ctx, permit).await,
+                Ok(stream) => driver::accept(stream, peer, ctx, permit).await,
                 Err(e) => tracing::warn!(%peer, "connection lost moving threads: {e}"),
             }
             count.fetch_sub(1, Ordering::Relaxed);
