@@ -89,6 +89,28 @@ pub fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
     PrivateKeyDer::from_pem_file(path).map_err(|e| file_error(path, e))
 }
 
+/// A client configuration trusting only the CA certificate(s) in `ca` (TLS 1.2 and 1.3,
+/// HTTP/1.1).
+pub fn client_config(ca: &Path) -> Result<rustls::ClientConfig, TlsError> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in read_certs(ca)? {
+        roots.add(cert).map_err(|e| TlsError::Ca {
+            path: ca.to_owned(),
+            why: e.to_string(),
+        })?;
+    }
+    let mut config = rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsError::Ca {
+            path: ca.to_owned(),
+            why: e.to_string(),
+        })?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
+
 /// The server configuration of `files` (TLS 1.2 and 1.3). With `client_ca`, every client must
 /// present a certificate that CA signed (mutual TLS); without, clients stay anonymous.
 /// `alpn`: the application protocols offered (empty: no ALPN, as OpenFlow).

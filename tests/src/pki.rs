@@ -126,17 +126,9 @@ fn openssl(args: &[&str]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A TLS client configuration trusting only the CA certificate(s) in `ca`.
+/// A TLS client configuration trusting only the CA certificate(s) in `ca` (the agent's).
 pub fn client_trusting(ca: &Path) -> anyhow::Result<Arc<rustls::ClientConfig>> {
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in prescient::tls::read_certs(ca)? {
-        roots.add(cert)?;
-    }
-    let config = rustls::ClientConfig::builder_with_provider(prescient::tls::provider())
-        .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(Arc::new(config))
+    Ok(Arc::new(prescient::tls::client_config(ca)?))
 }
 
 /// tonic's server TLS as `leaf`; with `client_ca`, clients must present a certificate it signed.

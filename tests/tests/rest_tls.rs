@@ -1,8 +1,10 @@
 //! The REST API over TLS: served with the configured certificate to clients that trust its CA,
 //! a handshake failure for clients that do not (and for plain HTTP on the TLS port); plain HTTP
-//! refused on an address other than loopback unless `allow_plaintext`, before anything starts.
+//! refused on an address other than loopback unless `allow_plaintext`, before anything starts;
+//! the host agent follows an `https://` controller whose certificate its CA signed.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use prescient::service::{Service, ServiceError};
 use prescient::tls::TlsFiles;
@@ -132,5 +134,64 @@ async fn a_key_that_is_not_the_certificates_is_refused_naming_both_files() -> an
             && refused.contains(&b.key.display().to_string()),
         "{refused}"
     );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_host_agent_follows_an_https_controller_trusting_its_ca_only() -> anyhow::Result<()> {
+    use prescient::agent::fetch::Endpoint;
+    use prescient::agent::source::{Source, Update};
+
+    let dir = TempDir::new("prescient-agent-tls")?;
+    let site = Pki::new(dir.path(), "site")?;
+    let other = Pki::new(dir.path(), "other")?;
+    let text = "[http]\nlisten = \"0.0.0.0:0\"\n\
+                [[pools]]\ntenant = \"red\"\nnetwork = \"10.1.0.0/24\"\n";
+    let mut c = prescient::config::Config::parse(text, "agent.toml")?.service("agent.toml")?;
+    c.openflow = any_port([127, 0, 0, 1]);
+    c.store = Default::default();
+    c.http_tls = Some(site.leaf("api")?);
+    let service = Service::start(c).await?;
+    let base = format!(
+        "https://localhost:{}",
+        service.http_addr().expect("HTTP").port()
+    );
+    let source = |ca: &std::path::Path| -> anyhow::Result<Source> {
+        Ok(Source::Rest {
+            api: Endpoint {
+                base: base.clone(),
+                tls: Some(std::sync::Arc::new(prescient::tls::client_config(ca)?)),
+            },
+            token: None,
+        })
+    };
+
+    // Trusting the site CA: the event stream opens and the tenant's records are listed.
+    let (tx, mut rx) = tokio::sync::mpsc::channel(4);
+    let trusting = source(&site.ca())?;
+    let session = tokio::spawn(async move { trusting.run("red", tx).await });
+    let first = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await?;
+    assert!(
+        matches!(first, Some(Update::Full(ref records)) if records.is_empty()),
+        "{first:?}"
+    );
+    session.abort();
+
+    // Trusting another CA: the session ends naming the TLS failure.
+    let (tx, _rx) = tokio::sync::mpsc::channel(4);
+    let ended = source(&other.ca())?.run("red", tx).await;
+    assert!(ended.contains("UnknownIssuer"), "{ended}");
+    // https without a CA is refused with what to give.
+    let (tx, _rx) = tokio::sync::mpsc::channel(4);
+    let bare = Source::Rest {
+        api: Endpoint {
+            base: base.clone(),
+            tls: None,
+        },
+        token: None,
+    };
+    let ended = bare.run("red", tx).await;
+    assert!(ended.contains("--ca"), "{ended}");
+    service.shutdown().await;
     Ok(())
 }

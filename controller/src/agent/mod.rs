@@ -10,6 +10,7 @@
 //! missing interface are logged naming them and retried with backoff, and what is already
 //! programmed stays while it is away.
 
+pub mod fetch;
 pub mod kernel;
 pub mod plan;
 pub mod source;

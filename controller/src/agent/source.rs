@@ -8,12 +8,11 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Empty};
-use hyper::{Method, Request, StatusCode, Uri};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use http_body_util::BodyExt;
+use hyper::StatusCode;
 use tokio::sync::mpsc;
+
+use super::fetch::Endpoint;
 
 use crate::services::{address_record, AddressChange, AddressOp, AddressRecord};
 
@@ -29,10 +28,11 @@ pub enum Update {
 /// Where records come from.
 #[derive(Debug, Clone)]
 pub enum Source {
-    /// A controller's REST API, `http://host:port`, with an optional bearer token.
+    /// A controller's REST API, `http://host:port` or `https://host:port`, with an optional
+    /// bearer token.
     Rest {
-        /// Base URL.
-        base: String,
+        /// Base URL and, for https, the CA to trust.
+        api: Endpoint,
         /// Token, when reads are protected.
         token: Option<String>,
     },
@@ -43,7 +43,7 @@ pub enum Source {
 impl std::fmt::Display for Source {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Source::Rest { base, .. } => write!(f, "controller {base}"),
+            Source::Rest { api, .. } => write!(f, "controller {}", api.base),
             Source::Etcd(e) => write!(f, "etcd {}", e.join(",")),
         }
     }
@@ -57,7 +57,7 @@ impl Source {
     /// returned message names the endpoint and what failed) or the agent stops listening.
     pub async fn run(&self, tenant: &str, tx: mpsc::Sender<Update>) -> String {
         let out = match self {
-            Source::Rest { base, token } => rest(base, token.as_deref(), tenant, &tx).await,
+            Source::Rest { api, token } => rest(api, token.as_deref(), tenant, &tx).await,
             Source::Etcd(endpoints) => etcd(endpoints, tenant, &tx).await,
         };
         match out {
@@ -67,28 +67,13 @@ impl Source {
     }
 }
 
-type Client = hyper_util::client::legacy::Client<HttpConnector, Empty<Bytes>>;
-
-fn get(base: &str, path: &str, token: Option<&str>) -> Result<Request<Empty<Bytes>>, String> {
-    let uri: Uri = format!("{}{path}", base.trim_end_matches('/'))
-        .parse()
-        .map_err(|e| format!("{base:?} is not a URL: {e}"))?;
-    let mut req = Request::builder().method(Method::GET).uri(uri);
-    if let Some(t) = token {
-        req = req.header(hyper::header::AUTHORIZATION, format!("Bearer {t}"));
-    }
-    req.body(Empty::new()).map_err(|e| e.to_string())
-}
-
 async fn list(
-    client: &Client,
-    base: &str,
+    api: &Endpoint,
     token: Option<&str>,
     tenant: &str,
 ) -> Result<Vec<AddressRecord>, String> {
     let path = format!("/api/v1/tenants/{tenant}/addresses");
-    let req = get(base, &path, token)?;
-    let resp = tokio::time::timeout(CONNECT_TIMEOUT, client.request(req))
+    let resp = tokio::time::timeout(CONNECT_TIMEOUT, api.get(&path, token))
         .await
         .map_err(|_| format!("GET {path}: no answer within {CONNECT_TIMEOUT:?}"))?
         .map_err(|e| format!("GET {path}: unreachable ({e})"))?;
@@ -114,15 +99,12 @@ async fn list(
 }
 
 async fn rest(
-    base: &str,
+    api: &Endpoint,
     token: Option<&str>,
     tenant: &str,
     tx: &mpsc::Sender<Update>,
 ) -> Result<(), String> {
-    let client: Client =
-        hyper_util::client::legacy::Client::builder(TokioExecutor::new()).build_http();
-    let req = get(base, "/api/v1/events", token)?;
-    let resp = tokio::time::timeout(CONNECT_TIMEOUT, client.request(req))
+    let resp = tokio::time::timeout(CONNECT_TIMEOUT, api.get("/api/v1/events", token))
         .await
         .map_err(|_| format!("GET /api/v1/events: no answer within {CONNECT_TIMEOUT:?}"))?
         .map_err(|e| format!("GET /api/v1/events: unreachable ({e})"))?;
@@ -148,9 +130,7 @@ async fn rest(
             } else if line.is_empty() {
                 let update = match event.as_str() {
                     // Subscribed: anything from now on reaches us, so list now.
-                    "hello" | "lagged" => {
-                        Some(Update::Full(list(&client, base, token, tenant).await?))
-                    }
+                    "hello" | "lagged" => Some(Update::Full(list(api, token, tenant).await?)),
                     "address" => serde_json::from_str::<AddressChange>(&data)
                         .ok()
                         .filter(|c| c.record.tenant == tenant)

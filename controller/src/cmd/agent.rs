@@ -18,9 +18,12 @@ pub struct Args {
     /// The interface to program.
     #[arg(long)]
     pub interface: String,
-    /// A controller's REST API, `http://HOST:PORT`.
+    /// A controller's REST API, `http://HOST:PORT` (or `https://HOST:PORT` with --ca).
     #[arg(long, conflicts_with = "etcd", required_unless_present = "etcd")]
     pub controller: Option<String>,
+    /// The CA (PEM) that signed an `https://` controller's certificate.
+    #[arg(long, value_name = "PEM", requires = "controller")]
+    pub ca: Option<std::path::PathBuf>,
     /// etcd endpoints (cluster mode), `http://HOST:PORT[,…]`.
     #[arg(long, value_delimiter = ',')]
     pub etcd: Vec<String>,
@@ -57,7 +60,13 @@ fn hostname() -> String {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let source = match args.controller {
         Some(base) => Source::Rest {
-            base,
+            api: crate::agent::fetch::Endpoint {
+                tls: match &args.ca {
+                    Some(ca) => Some(std::sync::Arc::new(crate::tls::client_config(ca)?)),
+                    None => None,
+                },
+                base,
+            },
             token: args.token.filter(|t| !t.is_empty()),
         },
         None => Source::Etcd(args.etcd),
