@@ -114,6 +114,8 @@ struct Switch {
     log: PathBuf,
     child: Option<Child>,
     proxy: Option<Proxy>,
+    /// P4Runtime over TLS: BMv2's certificate and key, and the CA clients need (mutual TLS).
+    tls: Option<prescient::tls::ServerTls>,
 }
 
 struct Host {
@@ -179,8 +181,15 @@ impl Lab {
             log: self.dir.path().join(format!("s{}.log", i + 1)),
             child: None,
             proxy: None,
+            tls: None,
         });
         Ok(SwitchId(i))
+    }
+
+    /// Makes `switch` serve P4Runtime over TLS (`--grpc-server-ssl`) from its next start; with
+    /// a client CA, clients must present a certificate it signed.
+    pub fn serve_tls(&mut self, switch: SwitchId, tls: prescient::tls::ServerTls) {
+        self.switches[switch.0].tls = Some(tls);
     }
 
     /// Adds a host with `ip/24` and a MAC derived from its number, cabled to the next port of
@@ -267,6 +276,18 @@ impl Lab {
         cmd.args(["--cpu-port", &CPU_PORT.to_string()]);
         if s.options.priority_queues > 1 {
             cmd.args(["--priority-queues", &s.options.priority_queues.to_string()]);
+        }
+        if let Some(tls) = &s.tls {
+            cmd.arg("--grpc-server-ssl")
+                .arg("--grpc-server-cert")
+                .arg(&tls.files.cert)
+                .arg("--grpc-server-key")
+                .arg(&tls.files.key);
+            if let Some(ca) = &tls.client_ca {
+                cmd.arg("--grpc-server-with-client-auth")
+                    .arg("--grpc-server-cacert")
+                    .arg(ca);
+            }
         }
         let log = std::fs::File::create(&s.log)
             .with_context(|| format!("creating {}", s.log.display()))?;
