@@ -84,6 +84,12 @@ async fn a_switch_connects_over_tls_with_a_certificate_the_switch_ca_signed_and_
             !of.is_up(bad_dpid),
             "impostor up; its controller status: {status}"
         );
+        // ...refused by the controller at the handshake, before any session.
+        wait_for("the controller to count the refusal", WAIT, || {
+            (of.stats().tls_refused > 0).then_some(())
+        })
+        .await?;
+        assert_eq!(of.stats().sessions_started, 0);
         let flows = bad.ofctl(&["dump-flows", "tlsbad0"])?;
         assert!(
             !flows.contains("CONTROLLER"),

@@ -119,8 +119,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         reload.abort();
         let stats = service.openflow().stats();
         eprintln!(
-            "prescient: stopping ({} switches up, {} packet-ins handled, {} packet-in events dropped)",
-            stats.switches_up, stats.packet_ins, stats.events_dropped
+            "prescient: stopping ({} switches up, {} packet-ins handled, {} packet-in events dropped, {} switches refused at the TLS handshake)",
+            stats.switches_up, stats.packet_ins, stats.events_dropped, stats.tls_refused
         );
         service.shutdown().await;
         Ok(())

@@ -117,14 +117,13 @@ pub(crate) async fn accept(
         _ = ctx.cancel.cancelled() => return,
         done = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake) => done,
     };
-    match done {
-        Ok(Ok(stream)) => run(stream, peer, ctx, permit).await,
-        Ok(Err(e)) => tracing::warn!(%peer, "OpenFlow TLS handshake failed, switch refused: {e}"),
-        Err(_) => tracing::warn!(
-            %peer,
-            "OpenFlow TLS handshake not done within {HANDSHAKE_TIMEOUT:?}, switch dropped"
-        ),
-    }
+    let why = match done {
+        Ok(Ok(stream)) => return run(stream, peer, ctx, permit).await,
+        Ok(Err(e)) => format!("TLS handshake failed: {e}"),
+        Err(_) => format!("TLS handshake not done within {HANDSHAKE_TIMEOUT:?}"),
+    };
+    ctx.stats.tls_refused.fetch_add(1, Ordering::Relaxed);
+    tracing::warn!(%peer, "OpenFlow switch refused: {why}");
 }
 
 /// Runs one connection until it closes; never panics on input.

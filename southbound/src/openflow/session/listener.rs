@@ -37,8 +37,10 @@ pub struct Stats {
     pub packet_ins: u64,
     /// Packet-in events dropped because the event stream was full.
     pub events_dropped: u64,
-    /// Connections accepted.
+    /// Sessions started: connections accepted (over TLS, once the handshake is done).
     pub sessions_started: u64,
+    /// Connections that failed the TLS handshake (or did not finish it in time).
+    pub tls_refused: u64,
     /// Switches currently up.
     pub switches_up: usize,
 }
@@ -193,6 +195,7 @@ impl OpenFlowHandle {
             packet_ins: s.packet_ins.load(Ordering::Relaxed),
             events_dropped: s.events_dropped.load(Ordering::Relaxed),
             sessions_started: s.sessions_started.load(Ordering::Relaxed),
+            tls_refused: s.tls_refused.load(Ordering::Relaxed),
             switches_up: self
                 .ctx
                 .registry()

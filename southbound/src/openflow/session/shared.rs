@@ -122,6 +122,7 @@ pub(crate) struct Counters {
     pub(crate) packet_ins: AtomicU64,
     pub(crate) events_dropped: AtomicU64,
     pub(crate) sessions_started: AtomicU64,
+    pub(crate) tls_refused: AtomicU64,
 }
 
 pub(crate) struct Entry {
