@@ -195,7 +195,7 @@ impl Service {
             idle_timeout: config.idle_timeout,
             punt: Some(PuntPolicy::new(
                 core.clone(),
-                PuntConfig::for_host_timeout(config.core.topology.discovery.host_timeout),
+                PuntConfig::for_discovery(&config.core.topology.discovery),
             )),
             ..Default::default()
         };

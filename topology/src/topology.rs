@@ -71,6 +71,12 @@ impl SnapshotReader {
     pub fn load(&self) -> Arc<Snapshot> {
         self.0.load_full()
     }
+
+    /// Where the latest snapshot places host `mac`. Borrows the snapshot instead of cloning its
+    /// `Arc`, so threads reading it at a high rate do not contend on one reference count.
+    pub fn host(&self, mac: MacAddr) -> Option<PortRef> {
+        self.0.load().host(mac)
+    }
 }
 
 /// The live topology.

@@ -14,7 +14,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
 use prescient_southbound::latency::LatencyHistogram;
-use prescient_topology::{Protocol, Snapshot, SnapshotReader, Timestamp};
+use prescient_topology::{PortRef, Protocol, Snapshot, SnapshotReader, Timestamp};
 use tokio::sync::{broadcast, Notify};
 
 use super::{Action, ControllerCore, ControllerEvent, CoreConfig};
@@ -213,6 +213,12 @@ impl SharedCore {
     /// The latest topology snapshot, without locking the core.
     pub fn snapshot(&self) -> Arc<Snapshot> {
         self.snapshots.load()
+    }
+
+    /// Where the latest topology snapshot places host `mac`, without locking the core (nor
+    /// touching the snapshot's reference count: session threads ask this per ARP frame).
+    pub fn host_location(&self, mac: prescient_topology::MacAddr) -> Option<PortRef> {
+        self.snapshots.host(mac)
     }
 
     /// Whether `ip` is a service's VIP, without locking the core.

@@ -4,11 +4,11 @@
 //! port install `in_port, eth_src, eth_dst → output` with an idle timeout (applied to the
 //! switch's buffered packet, or followed by a PACKET_OUT when the packet is not buffered);
 //! otherwise flood with a PACKET_OUT (a destination learned on the ingress port itself is stale
-//! after a topology change: forgotten, and the frame flooded). LLDP frames are also published
-//! on the event stream (discovery lives elsewhere), and so are ARP frames that tell host
-//! tracking something ([`super::punt`]: new or moved hosts, new addresses, requests for a
-//! service VIP; every ARP frame without a [`PuntPolicy`]). A port that goes down or away
-//! forgets the MACs learned on it.
+//! after a topology change: forgotten, and the frame flooded). LLDP frames are published on the
+//! event stream (discovery lives elsewhere), and so are ARP frames that tell host tracking
+//! something ([`super::punt`]: our probes as they are due, other LLDP once a second per port,
+//! new or moved hosts, new addresses, requests for a service VIP; every LLDP and ARP frame
+//! without a [`PuntPolicy`]). A port that goes down or away forgets the MACs learned on it.
 //!
 //! Hot path: no allocation; the FLOW_MOD is a template mutated in place, the PACKET_OUT borrows
 //! the packet-in's bytes, and both are emitted straight into the session's output buffer.
@@ -203,7 +203,16 @@ impl SwitchApp for L2Learning {
             return Verdict::Handled;
         };
         if ty == ETH_LLDP {
-            return Verdict::Publish;
+            let port = packet.in_port().unwrap_or(PortNo::ANY);
+            let news = self
+                .punt
+                .as_mut()
+                .is_none_or(|p| p.lldp(data, port, Instant::now()));
+            return if news {
+                Verdict::Publish
+            } else {
+                Verdict::Handled
+            };
         }
         let Some(in_port) = packet.in_port() else {
             return Verdict::Handled;

@@ -16,6 +16,12 @@
 //! So a host that moves is told at once, except one that comes back to a switch and port that
 //! published it while the core placed it where it is now (it left and returned within
 //! `retry`): that is told within `retry`.
+//!
+//! LLDP: a probe of ours (our cookie) is published once per [`PuntConfig::probe_gap`] per
+//! ingress port and sending port (each arrives once per probe interval); any other LLDP frame
+//! (a neighbour's own agent, which the core only reads a System Name from, or a forged or
+//! broken frame) once per `retry` per ingress port. A port flooded with LLDP therefore costs
+//! the core a frame a second, not one per frame, and cannot crowd our probes out.
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
@@ -25,27 +31,43 @@ use std::time::{Duration, Instant};
 use foldhash::fast::RandomState;
 
 use prescient_southbound::openflow::wire::{DatapathId, MacAddr, PortNo};
-use prescient_topology::{DeviceId, PortRef};
+use prescient_topology::{DeviceId, DiscoveryConfig, LldpProbe, PortRef};
 
 use crate::core::SharedCore;
 
-/// How often a host the core already knows is published again.
+/// How often a host the core already knows, or an LLDP frame, is published again.
 #[derive(Debug, Clone, Copy)]
 pub struct PuntConfig {
     /// A host the core places here is published again after this long (its last-seen time).
     pub refresh: Duration,
-    /// A host the core places elsewhere is published again after this long.
+    /// A host the core places elsewhere is published again after this long; so is another
+    /// LLDP frame on a port after one that was not our probe.
     pub retry: Duration,
+    /// The cookie our LLDP probes carry.
+    pub probe_cookie: u64,
+    /// Shortest time between two probes of ours published from one sending port to one port.
+    pub probe_gap: Duration,
 }
 
 impl PuntConfig {
-    /// Refresh at a quarter of the core's host timeout (at most a minute), retry after a second.
-    pub fn for_host_timeout(host_timeout: Option<Duration>) -> Self {
+    /// Refresh at a quarter of the host timeout (at most a minute), retry after a second,
+    /// probes from one sending port at most four times per probe interval.
+    pub fn for_discovery(discovery: &DiscoveryConfig) -> Self {
         let minute = Duration::from_secs(60);
         PuntConfig {
-            refresh: host_timeout.map_or(minute, |t| (t / 4).min(minute)),
+            refresh: discovery
+                .host_timeout
+                .map_or(minute, |t| (t / 4).min(minute)),
             retry: Duration::from_secs(1),
+            probe_cookie: discovery.cookie,
+            probe_gap: discovery.probe_interval / 4,
         }
+    }
+}
+
+impl Default for PuntConfig {
+    fn default() -> Self {
+        PuntConfig::for_discovery(&DiscoveryConfig::default())
     }
 }
 
@@ -77,6 +99,7 @@ impl PuntPolicy {
             device: DeviceId::openflow(dpid.0),
             max_hosts,
             seen: HashMap::default(),
+            lldp: HashMap::default(),
         }
     }
 }
@@ -97,7 +120,13 @@ pub struct PuntFilter {
     device: DeviceId,
     max_hosts: usize,
     seen: HashMap<MacAddr, Sighting, RandomState>,
+    /// When an LLDP frame was last published, by ingress port and, for our probes, sender.
+    lldp: HashMap<(PortNo, Option<PortRef>), Instant, RandomState>,
 }
+
+/// Most LLDP publications remembered per switch (ingress ports times probing neighbours);
+/// past it the memory starts over, costing one extra publication each.
+const MAX_LLDP_SOURCES: usize = 4096;
 
 /// ARP operation codes (RFC 826).
 const ARP_REQUEST: u16 = 1;
@@ -121,6 +150,32 @@ impl PuntFilter {
         for_vip || news
     }
 
+    /// Whether the LLDP `frame` (Ethernet included) arrived on `port` goes to the rest of the
+    /// controller (module docs). Reads no lock; never panics on a short or odd frame.
+    pub fn lldp(&mut self, frame: &[u8], port: PortNo, now: Instant) -> bool {
+        let cfg = self.policy.config;
+        let ours = LldpProbe::parse(frame)
+            .ok()
+            .filter(|p| p.signature.is_some_and(|s| s.cookie == cfg.probe_cookie));
+        let (sender, gap) = match ours {
+            Some(p) => (Some(PortRef::new(p.chassis, p.port)), cfg.probe_gap),
+            None => (None, cfg.retry),
+        };
+        let key = (port, sender);
+        if self
+            .lldp
+            .get(&key)
+            .is_some_and(|at| now.saturating_duration_since(*at) < gap)
+        {
+            return false;
+        }
+        if self.lldp.len() >= MAX_LLDP_SOURCES && !self.lldp.contains_key(&key) {
+            self.lldp.clear();
+        }
+        self.lldp.insert(key, now);
+        true
+    }
+
     /// Whether a frame from host `mac` (address `ip`, if it says) on `port` is news to the core.
     pub fn sighting(
         &mut self,
@@ -133,8 +188,7 @@ impl PuntFilter {
         let core_says = self
             .policy
             .core
-            .snapshot()
-            .host(prescient_topology::MacAddr(mac.0));
+            .host_location(prescient_topology::MacAddr(mac.0));
         let cfg = self.policy.config;
         let news = match self.seen.get(&mac) {
             Some(s) if s.port == port && (ip.is_none() || ip == s.ip) => {

@@ -11,7 +11,7 @@ use prescient_southbound::openflow::session::{AppFactory, Outbox, SwitchApp, Ver
 use prescient_southbound::openflow::wire::{
     DatapathId, MacAddr, PacketInView, Port, PortNo, PortReason, PortStatus,
 };
-use prescient_topology::{DeviceId, PortRef};
+use prescient_topology::{DeviceId, LinkKey, LldpProbe, PortRef, ProbeSignature};
 
 use super::{PuntConfig, PuntPolicy};
 use crate::core::{CoreConfig, SharedCore};
@@ -102,6 +102,7 @@ fn patient() -> PuntConfig {
     PuntConfig {
         refresh: Duration::from_secs(3600),
         retry: Duration::from_secs(3600),
+        ..PuntConfig::default()
     }
 }
 
@@ -225,6 +226,7 @@ fn known_hosts_are_refreshed_and_untaken_sightings_retried_in_time() {
     let config = PuntConfig {
         refresh: Duration::from_secs(30),
         retry: Duration::from_secs(1),
+        ..PuntConfig::default()
     };
     let mut f = PuntPolicy::new(core.clone(), config).filter(DatapathId(1), 16);
     let t0 = Instant::now();
@@ -254,5 +256,84 @@ proptest::proptest! {
         let core = core();
         let mut f = PuntPolicy::new(core, patient()).filter(DatapathId(1), 4);
         let _ = f.arp(&frame, H, PortNo(1), Instant::now());
+        let _ = f.lldp(&frame, PortNo(1), Instant::now());
+        // Also as the body of an LLDP frame.
+        let mut lldp = vec![1, 0x80, 0xc2, 0, 0, 0xe, 2, 0, 0, 0, 0, 9, 0x88, 0xcc];
+        lldp.extend_from_slice(&frame);
+        let _ = f.lldp(&lldp, PortNo(1), Instant::now());
     }
+}
+
+/// An LLDP probe from port `port` of switch `dpid`, signed with `cookie` (none: a neighbour's
+/// own agent).
+fn probe(core: &SharedCore, dpid: u64, port: u32, cookie: Option<u64>) -> Vec<u8> {
+    LldpProbe {
+        src_mac: prescient_topology::MacAddr([2, 0xee, 0, 0, dpid as u8, port as u8]),
+        chassis: DeviceId::openflow(dpid),
+        port: prescient_topology::PortNo(port),
+        ttl_secs: 120,
+        signature: cookie.map(|cookie| ProbeSignature {
+            cookie,
+            sent_at: core.now(),
+        }),
+    }
+    .emit()
+}
+
+#[test]
+fn an_lldp_flood_reaches_the_core_once_a_second_per_port_and_our_probes_still_do() {
+    let core = core();
+    let config = PuntConfig::default();
+    let (cookie, gap) = (config.probe_cookie, config.probe_gap);
+    let mut f = PuntPolicy::new(core.clone(), config).filter(DatapathId(1), 16);
+    let t0 = Instant::now();
+    let ms = |n: u64| t0 + Duration::from_millis(n);
+    let foreign = probe(&core, 9, 1, None);
+    let other_controller = probe(&core, 9, 1, Some(cookie ^ 1));
+    assert!(f.lldp(&foreign, PortNo(1), t0));
+    for n in 1..1000 {
+        assert!(!f.lldp(&foreign, PortNo(1), ms(n)), "flood at {n} ms");
+        assert!(!f.lldp(&other_controller, PortNo(1), ms(n)));
+        assert!(
+            !f.lldp(&[0x88, 0xcc], PortNo(1), ms(n)),
+            "nor broken frames"
+        );
+    }
+    assert!(f.lldp(&foreign, PortNo(1), ms(1000)), "a second later");
+    assert!(f.lldp(&foreign, PortNo(2), ms(1)), "each port on its own");
+
+    // Our probe from of:2 port 3 gets through the flood, once per gap.
+    let ours = probe(&core, 2, 3, Some(cookie));
+    assert!(f.lldp(&ours, PortNo(1), ms(500)));
+    assert!(!f.lldp(&ours, PortNo(1), ms(501)));
+    assert!(f.lldp(&ours, PortNo(1), ms(500) + gap));
+    // And so does one from another sender arriving on the same port.
+    assert!(f.lldp(&probe(&core, 2, 4, Some(cookie)), PortNo(1), ms(501)));
+
+    // What got through discovers the link.
+    crate::driver::punted_frame(&core, at(1, 1), &ours);
+    let link = LinkKey {
+        src: at(2, 3),
+        dst: at(1, 1),
+    };
+    assert!(
+        core.snapshot().links().contains(&link),
+        "{link:?} discovered"
+    );
+}
+
+#[test]
+fn a_full_lldp_memory_starts_over_rather_than_grow() {
+    let core = core();
+    let mut f = PuntPolicy::new(core.clone(), PuntConfig::default()).filter(DatapathId(1), 16);
+    let t0 = Instant::now();
+    let foreign = probe(&core, 9, 1, None);
+    for port in 0..=super::MAX_LLDP_SOURCES as u32 {
+        assert!(f.lldp(&foreign, PortNo(port), t0), "port {port}");
+    }
+    assert!(f.lldp.len() <= super::MAX_LLDP_SOURCES);
+    assert!(
+        f.lldp(&foreign, PortNo(0), t0),
+        "forgotten when it started over"
+    );
 }
