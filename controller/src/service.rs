@@ -107,7 +107,7 @@ pub enum ServiceError {
     /// Plain HTTP asked for on an address other than loopback, without `allow_plaintext`.
     #[error(
         "refusing to serve the REST API as plain HTTP on {addr}, which is not a loopback \
-         address: set [http] tls_cert and tls_key, or allow_plaintext = true"
+         address: set [http] tls_cert and tls_key, or allow_plaintext = true (--allow-plaintext)"
     )]
     Plaintext {
         /// The address asked for.

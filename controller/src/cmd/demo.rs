@@ -57,6 +57,10 @@ pub struct Args {
     /// REST API and dashboard address (a free port is used when this one is taken).
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub http: SocketAddr,
+    /// Serve the dashboard and API as plain HTTP on an address other than loopback (`--http
+    /// 0.0.0.0:8080`); refused without this flag.
+    #[arg(long)]
+    pub allow_plaintext: bool,
     /// OpenFlow listen address (a free port is used when this one is taken).
     #[arg(long, default_value = "127.0.0.1:6653")]
     pub openflow: SocketAddr,
@@ -82,6 +86,7 @@ impl Default for Args {
             interval: 3,
             time_scale: 300.0,
             http: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            allow_plaintext: false,
             openflow: SocketAddr::from(([127, 0, 0, 1], 6653)),
             p4_devices: 4,
             trace: None,
@@ -453,8 +458,13 @@ async fn start_service(
         config.services = extra.services.clone();
         config.hooks = extra.hooks.clone();
         config.api.token = Some(extra.token.clone());
+        config.allow_plaintext = args.allow_plaintext;
         match Service::start(config).await {
             Ok(service) => return Ok(service),
+            // Not an address to fall back from: the user asked for this one.
+            Err(e @ crate::service::ServiceError::Plaintext { .. }) => {
+                return Err(anyhow::Error::new(e).context("starting the controller"))
+            }
             Err(e) => last = Some(e),
         }
     }

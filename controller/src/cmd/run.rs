@@ -27,6 +27,10 @@ pub struct Args {
     /// REST API and dashboard address [default: 127.0.0.1:8080].
     #[arg(long)]
     pub http: Option<SocketAddr>,
+    /// Serve the REST API as plain HTTP on an address other than loopback (as `[http]
+    /// allow_plaintext = true`).
+    #[arg(long)]
+    pub allow_plaintext: bool,
     /// Run without the REST API and dashboard.
     #[arg(long, conflicts_with = "http")]
     pub no_http: bool,
@@ -65,6 +69,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     if args.no_http {
         service_config.http = None;
+    }
+    if args.allow_plaintext {
+        service_config.allow_plaintext = true;
     }
     if let Some(path) = &args.store {
         service_config.store.location = StoreLocation::File(path.clone());
