@@ -70,7 +70,18 @@ async fn the_controller_drives_devices_over_tls_and_refuses_a_certificate_its_ca
     let impostor = Arc::new(P4SimNetwork::new(3)?);
     let (impostor_at, stop_impostor) = serve_tls(impostor, &rogue.leaf("impostor")?, None).await?;
 
-    let tls = p4_client(&site.ca(), None)?;
+    // TLS as a user configures it: the site CA for every device, read from its file.
+    let text = format!(
+        "[p4runtime_tls]\nca = {:?}\n[[p4runtime]]\naddress = {trusted_at:?}\ndevice_id = 1\n\
+         ports = [1, 2]\n",
+        site.ca().display().to_string()
+    );
+    let configured = prescient::config::Config::parse(&text, "p4.toml")?.service("p4.toml")?;
+    let tls = configured.p4[0]
+        .tls
+        .clone()
+        .expect("TLS from [p4runtime_tls]");
+    assert_eq!(tls, p4_client(&site.ca(), None)?);
     let service = controller_of(&trusted_at, vec![(1, vec![1, 2]), (2, vec![1, 2])], |c| {
         for t in &mut c.p4 {
             t.tls = Some(tls.clone());
