@@ -1,5 +1,7 @@
-//! The TLS keys of the configuration (`[http]`, `[openflow]`, `[[p4runtime]]`): paths only,
-//! checked here to come in usable combinations; the files are read when the service starts.
+//! The TLS keys of the configuration (`[http]`, `[openflow]`, `[[p4runtime]]`, `[p4runtime_tls]`):
+//! checked here to come in usable combinations. The P4Runtime files are read with the P4Info
+//! when the service configuration is built; the REST API's and the OpenFlow listener's when the
+//! service starts.
 
 use std::path::{Path, PathBuf};
 
