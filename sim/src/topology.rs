@@ -1,5 +1,5 @@
-//! Deterministic topology generators for the emulated network: ring, linear, k-ary fat-tree and the
-//! Abilene backbone, the same shapes (names, datapath ids, port order, host addresses) as
+//! Deterministic topology generators for the emulated network: ring, linear, k-ary fat-tree, a
+//! random graph (for scale) and the Abilene backbone, the first four the same shapes (names, datapath ids, port order, host addresses) as
 //! `mininet/lab.py`, so a lab on Open vSwitch and the emulator look alike to the controller.
 //!
 //! Invariants: datapath ids are `1..=N` in switch order; each switch's ports are numbered from 1 in
@@ -52,6 +52,10 @@ pub enum TopologyKind {
     FatTree(usize),
     /// The 12-switch Abilene backbone, one host each.
     Abilene,
+    /// `n` switches, one host each, in a ring plus one random chord per switch (seeded by `n`,
+    /// so always the same graph): connected, average degree 4, diameter about log₂ n, like a
+    /// Jellyfish data-centre fabric; what `prescient bench scale` runs at 10,000 switches.
+    Random(usize),
 }
 
 impl TopologyKind {
@@ -63,6 +67,7 @@ impl TopologyKind {
             "linear" => Ok(TopologyKind::Linear(size)),
             "fat-tree" | "fattree" => Ok(TopologyKind::FatTree(size)),
             "abilene" => Ok(TopologyKind::Abilene),
+            "random" => Ok(TopologyKind::Random(size)),
             other => Err(TopologyError::UnknownShape(other.to_owned())),
         }
     }
@@ -70,7 +75,7 @@ impl TopologyKind {
     /// Number of switches this kind generates.
     pub fn switch_count(self) -> usize {
         match self {
-            TopologyKind::Ring(n) | TopologyKind::Linear(n) => n,
+            TopologyKind::Ring(n) | TopologyKind::Linear(n) | TopologyKind::Random(n) => n,
             TopologyKind::FatTree(k) => 5 * k * k / 4,
             TopologyKind::Abilene => ABILENE_NODES.len(),
         }
@@ -84,6 +89,7 @@ impl fmt::Display for TopologyKind {
             TopologyKind::Linear(n) => write!(f, "linear of {n}"),
             TopologyKind::FatTree(k) => write!(f, "fat-tree k={k}"),
             TopologyKind::Abilene => f.write_str("abilene"),
+            TopologyKind::Random(n) => write!(f, "random graph of {n}"),
         }
     }
 }
@@ -99,6 +105,8 @@ pub enum Shape {
     FatTree,
     /// Abilene.
     Abilene,
+    /// Random graph.
+    Random,
 }
 
 impl FromStr for Shape {
@@ -110,6 +118,7 @@ impl FromStr for Shape {
             TopologyKind::Linear(_) => Shape::Linear,
             TopologyKind::FatTree(_) => Shape::FatTree,
             TopologyKind::Abilene => Shape::Abilene,
+            TopologyKind::Random(_) => Shape::Random,
         })
     }
 }
@@ -122,6 +131,7 @@ impl Shape {
             Shape::Linear => TopologyKind::Linear(size),
             Shape::FatTree => TopologyKind::FatTree(size),
             Shape::Abilene => TopologyKind::Abilene,
+            Shape::Random => TopologyKind::Random(size),
         }
     }
 }
@@ -130,7 +140,7 @@ impl Shape {
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum TopologyError {
     /// The shape name is not one we generate.
-    #[error("unknown topology {0:?}: expected ring, linear, fat-tree or abilene")]
+    #[error("unknown topology {0:?}: expected ring, linear, fat-tree, random or abilene")]
     UnknownShape(String),
     /// The size is out of range for the shape.
     #[error("{shape} size {size} is invalid: {why}")]
@@ -239,6 +249,16 @@ impl SimTopology {
                 b.fat_tree(k);
             }
             TopologyKind::Abilene => b.abilene(),
+            TopologyKind::Random(n) => {
+                check(n >= 1, "random", n, "needs at least 1 switch")?;
+                check(
+                    n <= 100_000,
+                    "random",
+                    n,
+                    "more than 100,000 switches would not fit one emulator",
+                )?;
+                b.random(n);
+            }
         }
         Ok(b.topo)
     }
@@ -397,6 +417,30 @@ impl Builder {
         }
     }
 
+    /// A ring (so it is connected) plus, from each switch, one chord to a random switch that is
+    /// neither itself, a ring neighbour nor already linked to it (tried a few times, then
+    /// skipped: on tiny graphs there may be none).
+    fn random(&mut self, n: usize) {
+        self.chain(n, true);
+        let mut linked: std::collections::HashSet<(usize, usize)> = self
+            .topo
+            .links
+            .iter()
+            .map(|l| ordered(l.a.switch, l.b.switch))
+            .collect();
+        let mut rng = SplitMix64(n as u64 ^ 0x05ee_d0f5_ca1e);
+        for a in 0..n {
+            for _ in 0..8 {
+                // The modulo bias over 2⁶⁴ is far below anything a topology notices.
+                let b = (rng.next() % n as u64) as usize;
+                if a != b && linked.insert(ordered(a, b)) {
+                    self.link(a, b);
+                    break;
+                }
+            }
+        }
+    }
+
     fn abilene(&mut self) {
         for (i, node) in ABILENE_NODES.iter().enumerate() {
             // Named after its router, as mininet/lab.py names it.
@@ -409,6 +453,24 @@ impl Builder {
                 self.link(a, b);
             }
         }
+    }
+}
+
+fn ordered(a: usize, b: usize) -> (usize, usize) {
+    (a.min(b), a.max(b))
+}
+
+/// SplitMix64 (Steele, Lea, Flood 2014): a tiny, well-mixed generator, enough for a graph
+/// that only has to be the same on every run.
+struct SplitMix64(u64);
+
+impl SplitMix64 {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
     }
 }
 
@@ -509,6 +571,55 @@ mod tests {
             Err(TopologyError::UnknownShape("torus".into()))
         );
         assert_eq!("fat-tree".parse::<Shape>(), Ok(Shape::FatTree));
+    }
+
+    #[test]
+    fn random_graph_is_connected_with_average_degree_about_four_and_no_double_links() {
+        let n = 1000;
+        let t = SimTopology::generate(TopologyKind::Random(n)).unwrap();
+        assert_eq!(t.switches.len(), n);
+        assert_eq!(t.hosts.len(), n);
+        // The ring's n links plus nearly one chord per switch.
+        assert!(t.links.len() > 2 * n - n / 50, "{} links", t.links.len());
+        let mut pairs: Vec<_> = t
+            .links
+            .iter()
+            .map(|l| ordered(l.a.switch, l.b.switch))
+            .collect();
+        pairs.sort_unstable();
+        pairs.dedup();
+        assert_eq!(
+            pairs.len(),
+            t.links.len(),
+            "a pair of switches linked twice"
+        );
+        assert!(t.links.iter().all(|l| l.a.switch != l.b.switch));
+        // Reachable from switch 0 in few hops: the chords make it a small world, not a ring.
+        let mut adj = vec![Vec::new(); n];
+        for l in &t.links {
+            adj[l.a.switch].push(l.b.switch);
+            adj[l.b.switch].push(l.a.switch);
+        }
+        let mut hops = vec![usize::MAX; n];
+        hops[0] = 0;
+        let mut queue = std::collections::VecDeque::from([0]);
+        while let Some(s) = queue.pop_front() {
+            for &p in &adj[s] {
+                if hops[p] == usize::MAX {
+                    hops[p] = hops[s] + 1;
+                    queue.push_back(p);
+                }
+            }
+        }
+        let far = hops.iter().copied().max().unwrap();
+        assert!(far < 30, "farthest switch {far} hops away");
+        assert_eq!(
+            SimTopology::generate(TopologyKind::Random(n)).unwrap(),
+            t,
+            "not deterministic"
+        );
+        assert_eq!("random".parse::<Shape>(), Ok(Shape::Random));
+        assert!(SimTopology::generate(TopologyKind::Random(0)).is_err());
     }
 
     #[test]

@@ -54,7 +54,7 @@ pub struct Args {
     /// each, EQUAL until a controller asks for MASTER or SLAVE.
     #[arg(long, value_name = "HOST:PORT[,HOST:PORT...]")]
     pub openflow_controller: Option<String>,
-    /// OpenFlow switches for ring and linear; for fat-tree this is k (even), giving 5k²/4
+    /// OpenFlow switches for ring, linear and random; for fat-tree this is k (even), giving 5k²/4
     /// switches; ignored for abilene (12 switches).
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=10_000))]
     pub switches: u64,

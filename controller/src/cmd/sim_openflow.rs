@@ -22,6 +22,8 @@ pub enum Shape {
     FatTree,
     /// The 12-switch Abilene backbone.
     Abilene,
+    /// N switches in a ring plus a random chord from each (average degree 4).
+    Random,
 }
 
 /// What to emulate.
@@ -32,7 +34,7 @@ pub struct Options {
     pub controller: String,
     /// Shape.
     pub shape: Shape,
-    /// Switches (ring, linear) or k (fat-tree).
+    /// Switches (ring, linear, random) or k (fat-tree).
     pub size: u64,
     /// Traffic seed.
     pub seed: u64,
@@ -52,6 +54,7 @@ pub fn kind(shape: Shape, size: u64) -> anyhow::Result<TopologyKind> {
         Shape::Linear => TopologyKind::Linear(n),
         Shape::FatTree => TopologyKind::FatTree(n),
         Shape::Abilene => TopologyKind::Abilene,
+        Shape::Random => TopologyKind::Random(n),
     })
 }
 
