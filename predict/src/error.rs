@@ -11,6 +11,12 @@ pub enum PredictError {
     /// A trace has no header line.
     #[error("trace is empty: no header line")]
     EmptyTrace,
+    /// A trace whose header names no series (a time column alone, or only empty names).
+    #[error("trace has no series: the header {header:?} names no value column")]
+    NoSeries {
+        /// The header line's cells.
+        header: Vec<String>,
+    },
     /// A trace cell is neither a number nor empty.
     #[error("trace line {line}, column {column} ({series}): {value:?} is not a number")]
     BadCell {

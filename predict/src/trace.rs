@@ -302,6 +302,9 @@ pub fn read_trace<R: Read>(input: R, format: TraceFormat) -> Result<Trace, Predi
     names.retain(|_| k.next().copied().unwrap_or(true));
     let mut k = keep.iter();
     columns.retain(|_| k.next().copied().unwrap_or(true));
+    if columns.is_empty() {
+        return Err(PredictError::NoSeries { header });
+    }
     let mut trace = Trace {
         names,
         times: time_col.then_some(times),
@@ -335,6 +338,19 @@ mod tests {
         assert_eq!(t.interval_secs(), Some(300));
         assert_eq!(t.missing(), 1);
         assert_eq!(t.times.as_ref().map(|v| v[0]), Some(1_078_099_200));
+    }
+
+    #[test]
+    fn a_time_column_alone_is_no_series() {
+        // Found by the trace_reader fuzz target: a time per row and no column to forecast.
+        let err = read_trace("time\n9\n".as_bytes(), TraceFormat::Auto).expect_err("no series");
+        assert_eq!(
+            err,
+            PredictError::NoSeries {
+                header: vec!["time".into()]
+            }
+        );
+        assert!(read_trace("time,,\n2004-03-01T00:00,,\n".as_bytes(), TraceFormat::Auto).is_err());
     }
 
     #[test]
