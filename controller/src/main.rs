@@ -59,6 +59,8 @@ enum BenchCommand {
     Services(cmd::bench_services::Args),
     /// Cluster mode: takeover after killing the leader, acknowledged and lost writes, writes/s.
     Cluster(cmd::bench_cluster::Args),
+    /// A `prescient run` process under churn: memory, descriptors and threads must hold.
+    Soak(cmd::bench_soak::Args),
 }
 
 #[derive(Debug, Subcommand)]
@@ -86,6 +88,7 @@ fn main() -> anyhow::Result<()> {
         Command::Bench(BenchCommand::Forecast(args)) => cmd::bench_forecast::run(args),
         Command::Bench(BenchCommand::Services(args)) => cmd::bench_services::run(args),
         Command::Bench(BenchCommand::Cluster(args)) => cmd::bench_cluster::run(args),
+        Command::Bench(BenchCommand::Soak(args)) => cmd::bench_soak::run(args),
         Command::Forecast(ForecastCommand::Backtest(args)) => cmd::forecast::backtest(args),
         Command::Evaluate(args) => cmd::evaluate::run(args),
         Command::Config(ConfigCommand::Example) => {

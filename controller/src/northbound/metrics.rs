@@ -103,6 +103,15 @@ pub async fn render(State(s): State<ApiState>) -> impl IntoResponse {
         "Links discovered.",
         &one(links as f64),
     );
+    metric(
+        &mut out,
+        "prescient_runtime_tasks",
+        "gauge",
+        "Tasks alive on the controller's main runtime (a count that only grows is a leak).",
+        &one(tokio::runtime::Handle::current()
+            .metrics()
+            .num_alive_tasks() as f64),
+    );
     if let Some(cluster) = &s.cluster {
         let leader = if cluster.is_leader() { 1.0 } else { 0.0 };
         metric(
