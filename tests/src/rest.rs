@@ -147,6 +147,15 @@ pub struct Reply {
     pub body: Value,
     /// Body as text.
     pub text: String,
+    /// Headers.
+    pub headers: axum::http::HeaderMap,
+}
+
+impl Reply {
+    /// A header's value as text, when present.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
 }
 
 /// A request to the router: a JSON `body` (with its content type) and a bearer `token` when given.
@@ -182,6 +191,7 @@ pub async fn respond(state: &ApiState, req: Request<Body>) -> Response {
 pub async fn send(state: &ApiState, req: Request<Body>) -> Reply {
     let resp = respond(state, req).await;
     let status = resp.status();
+    let headers = resp.headers().clone();
     let bytes = axum::body::to_bytes(resp.into_body(), 1 << 24)
         .await
         .expect("body");
@@ -189,6 +199,7 @@ pub async fn send(state: &ApiState, req: Request<Body>) -> Reply {
         status,
         body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
         text: String::from_utf8_lossy(&bytes).to_string(),
+        headers,
     }
 }
 

@@ -9,6 +9,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
+use std::ops::Bound;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -93,6 +94,11 @@ pub struct Topology {
     published: Arc<ArcSwap<Snapshot>>,
 }
 
+/// The lower bound of a range that starts after `after` (at the beginning when `None`).
+fn exclusive<K>(after: Option<K>) -> Bound<K> {
+    after.map_or(Bound::Unbounded, Bound::Excluded)
+}
+
 impl Topology {
     /// An empty topology.
     pub fn new(config: TopologyConfig) -> Self {
@@ -128,6 +134,43 @@ impl Topology {
     /// All discovered links.
     pub fn links(&self) -> impl Iterator<Item = &Link> {
         self.links.values()
+    }
+
+    /// Devices in id order, from the first after `after` (from the first of all when `None`):
+    /// a page of a long list starts where the last one ended, whatever came or went meanwhile.
+    pub fn devices_after(&self, after: Option<DeviceId>) -> impl Iterator<Item = &Device> {
+        self.devices
+            .range((exclusive(after), Bound::Unbounded))
+            .map(|(_, d)| d)
+    }
+
+    /// Links in key order, from the first after `after`.
+    pub fn links_after(&self, after: Option<LinkKey>) -> impl Iterator<Item = &Link> {
+        self.links
+            .range((exclusive(after), Bound::Unbounded))
+            .map(|(_, l)| l)
+    }
+
+    /// Hosts in MAC order, from the first after `after`.
+    pub fn hosts_after(&self, after: Option<MacAddr>) -> impl Iterator<Item = &Host> {
+        self.hosts
+            .range((exclusive(after), Bound::Unbounded))
+            .map(|(_, h)| h)
+    }
+
+    /// How many devices are known, up or down.
+    pub fn device_count(&self) -> usize {
+        self.devices.len()
+    }
+
+    /// How many links are discovered.
+    pub fn link_count(&self) -> usize {
+        self.links.len()
+    }
+
+    /// How many hosts are known.
+    pub fn host_count(&self) -> usize {
+        self.hosts.len()
     }
 
     /// All known hosts.

@@ -32,6 +32,7 @@ mod forecasts;
 mod instances;
 mod metrics;
 pub mod openapi;
+pub mod page;
 mod reservations;
 pub mod services;
 pub mod tls;

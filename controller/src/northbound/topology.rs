@@ -11,8 +11,9 @@ use super::dto::{
     DeviceDto, ErrorBody, ForecastSummary, HostDto, LinkDto, PathDto, PathQuery, PortDto,
 };
 use super::error::{ApiError, ApiQuery};
+use super::page::{DevicePage, HostPage, LinkPage, Page, PageQuery};
 use super::ApiState;
-use crate::core::naming::{link_id, parse_mac, port_id};
+use crate::core::naming::{link_id, parse_link, parse_mac, port_id};
 use crate::core::{Endpoint, ReserveError, SeriesKey, SharedCore};
 
 /// Parses a device id, a host MAC or a known host's IPv4 address (looked up in `core`'s
@@ -43,92 +44,120 @@ pub fn endpoint(text: &str, field: &str, core: &SharedCore) -> Result<Endpoint, 
     })
 }
 
-/// All devices with their ports and live rates.
-#[utoipa::path(get, path = "/api/v1/devices", tag = "topology",
-    responses((status = 200, description = "Devices", body = [DeviceDto])))]
-pub async fn devices(State(s): State<ApiState>) -> Json<Vec<DeviceDto>> {
+/// Devices with their ports and live rates, in id order; paginated with `?limit=&cursor=`.
+#[utoipa::path(get, path = "/api/v1/devices", tag = "topology", params(DevicePage),
+    responses((status = 200, description = "Devices (a page of them with `limit`)", body = [DeviceDto],
+        headers(
+            ("X-Total-Count" = u64, description = "Devices in the whole list"),
+            ("X-Next-Cursor" = String, description = "`cursor` of the next page; absent on the last")))))]
+pub async fn devices(
+    State(s): State<ApiState>,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> Result<Page<DeviceDto>, ApiError> {
+    let limit = q.limit()?;
+    let after = q.cursor(DeviceId::parse, "a device id (of:<hex>, p4:<decimal>)")?;
     let now = s.core.now();
-    Json(s.core.read(|c| {
-        c.topology()
-            .devices()
-            .map(|d| DeviceDto {
-                id: d.id.to_string(),
-                name: d.name.clone(),
-                up: d.up,
-                ports: d
-                    .ports
-                    .values()
-                    .map(|p| {
-                        let at = PortRef::new(d.id, p.no);
-                        let rates = c.rates().port_rates(at, now);
-                        PortDto {
-                            no: p.no.0,
-                            name: p.name.clone(),
-                            mac: p.mac.to_string(),
-                            up: p.up,
-                            capacity_bps: c.topology().port_capacity(at).unwrap_or(0),
-                            rx_bps: rates.map(|r| r.0.bits_per_sec),
-                            tx_bps: rates.map(|r| r.1.bits_per_sec),
-                        }
-                    })
-                    .collect(),
-            })
-            .collect()
+    Ok(s.core.read(|c| {
+        let topo = c.topology();
+        Page::take(topo.devices_after(after), limit, topo.device_count(), |d| {
+            d.id.to_string()
+        })
+        .map(|d| DeviceDto {
+            id: d.id.to_string(),
+            name: d.name.clone(),
+            up: d.up,
+            ports: d
+                .ports
+                .values()
+                .map(|p| {
+                    let at = PortRef::new(d.id, p.no);
+                    let rates = c.rates().port_rates(at, now);
+                    PortDto {
+                        no: p.no.0,
+                        name: p.name.clone(),
+                        mac: p.mac.to_string(),
+                        up: p.up,
+                        capacity_bps: c.topology().port_capacity(at).unwrap_or(0),
+                        rx_bps: rates.map(|r| r.0.bits_per_sec),
+                        tx_bps: rates.map(|r| r.1.bits_per_sec),
+                    }
+                })
+                .collect(),
+        })
     }))
 }
 
-/// All links with capacity, utilisation, reservations and forecast.
-#[utoipa::path(get, path = "/api/v1/links", tag = "topology",
-    responses((status = 200, description = "Links", body = [LinkDto])))]
-pub async fn links(State(s): State<ApiState>) -> Json<Vec<LinkDto>> {
+/// Links with capacity, utilisation, reservations and forecast, in id order; paginated
+/// with `?limit=&cursor=`.
+#[utoipa::path(get, path = "/api/v1/links", tag = "topology", params(LinkPage),
+    responses((status = 200, description = "Links (a page of them with `limit`)", body = [LinkDto],
+        headers(
+            ("X-Total-Count" = u64, description = "Links in the whole list"),
+            ("X-Next-Cursor" = String, description = "`cursor` of the next page; absent on the last")))))]
+pub async fn links(
+    State(s): State<ApiState>,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> Result<Page<LinkDto>, ApiError> {
+    let limit = q.limit()?;
+    let after = q.cursor(parse_link, "a link id <device>:<port>,<device>:<port>")?;
     let now = s.core.now();
-    Json(s.core.read(|c| {
-        c.topology()
-            .links()
-            .map(|l| {
-                let capacity_bps = c.topology().link_capacity(l.key).unwrap_or(0);
-                let rate = c.rates().link_rate(l.key, now).map(|r| r.0.bits_per_sec);
-                let forecast = c.series(&SeriesKey::Link(l.key)).and_then(|s| {
-                    Some(ForecastSummary {
-                        peak_bps: s.predicted_peak()?,
-                        horizon_steps: s.forecast().len(),
-                        model: s.model().name().to_string(),
-                        hot: c.hot_links().contains(&l.key),
-                    })
-                });
-                LinkDto {
-                    id: link_id(l.key),
-                    src: port_id(l.key.src),
-                    dst: port_id(l.key.dst),
-                    capacity_bps,
-                    rate_bps: rate,
-                    utilisation: rate
-                        .filter(|_| capacity_bps > 0)
-                        .map(|r| r / capacity_bps as f64),
-                    reserved_bps: c.reserved_now(l.key, now),
-                    latency_us: l
-                        .latency
-                        .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX)),
-                    forecast,
-                }
-            })
-            .collect()
+    Ok(s.core.read(|c| {
+        let topo = c.topology();
+        Page::take(topo.links_after(after), limit, topo.link_count(), |l| {
+            link_id(l.key)
+        })
+        .map(|l| {
+            let capacity_bps = c.topology().link_capacity(l.key).unwrap_or(0);
+            let rate = c.rates().link_rate(l.key, now).map(|r| r.0.bits_per_sec);
+            let forecast = c.series(&SeriesKey::Link(l.key)).and_then(|s| {
+                Some(ForecastSummary {
+                    peak_bps: s.predicted_peak()?,
+                    horizon_steps: s.forecast().len(),
+                    model: s.model().name().to_string(),
+                    hot: c.hot_links().contains(&l.key),
+                })
+            });
+            LinkDto {
+                id: link_id(l.key),
+                src: port_id(l.key.src),
+                dst: port_id(l.key.dst),
+                capacity_bps,
+                rate_bps: rate,
+                utilisation: rate
+                    .filter(|_| capacity_bps > 0)
+                    .map(|r| r / capacity_bps as f64),
+                reserved_bps: c.reserved_now(l.key, now),
+                latency_us: l
+                    .latency
+                    .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX)),
+                forecast,
+            }
+        })
     }))
 }
 
-/// Known hosts.
-#[utoipa::path(get, path = "/api/v1/hosts", tag = "topology",
-    responses((status = 200, description = "Hosts", body = [HostDto])))]
-pub async fn hosts(State(s): State<ApiState>) -> Json<Vec<HostDto>> {
-    Json(s.core.read(|c| {
-        c.topology()
-            .hosts()
-            .map(|h| HostDto {
-                mac: h.mac.to_string(),
-                ips: h.ips.iter().map(|i| i.to_string()).collect(),
-                at: port_id(h.at),
-            })
-            .collect()
+/// Known hosts, in MAC order; paginated with `?limit=&cursor=`.
+#[utoipa::path(get, path = "/api/v1/hosts", tag = "topology", params(HostPage),
+    responses((status = 200, description = "Hosts (a page of them with `limit`)", body = [HostDto],
+        headers(
+            ("X-Total-Count" = u64, description = "Hosts in the whole list"),
+            ("X-Next-Cursor" = String, description = "`cursor` of the next page; absent on the last")))))]
+pub async fn hosts(
+    State(s): State<ApiState>,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> Result<Page<HostDto>, ApiError> {
+    let limit = q.limit()?;
+    let after = q.cursor(parse_mac, "a MAC aa:bb:cc:dd:ee:ff")?;
+    Ok(s.core.read(|c| {
+        let topo = c.topology();
+        Page::take(topo.hosts_after(after), limit, topo.host_count(), |h| {
+            h.mac.to_string()
+        })
+        .map(|h| HostDto {
+            mac: h.mac.to_string(),
+            ips: h.ips.iter().map(|i| i.to_string()).collect(),
+            at: port_id(h.at),
+        })
     }))
 }
 

@@ -100,6 +100,11 @@ pub fn ipv4() -> Object {
     text(ipv4_pattern(), "IPv4 address `a.b.c.d`")
 }
 
+/// Schema of a device id.
+pub fn device_id() -> Object {
+    text(device_pattern(), "Device id `of:<hex>` or `p4:<decimal>`")
+}
+
 /// Schema of a link id.
 pub fn link() -> Object {
     text(link_pattern(), "Link id `<device>:<port>,<device>:<port>`")
