@@ -22,23 +22,20 @@ use prescient::driver::p4runtime::{prescient_p4info, PRESCIENT_BMV2_JSON};
 use prescient_sim::p4rt::{serve_listener, udp_frame, P4SimNetwork};
 use prescient_southbound::p4runtime::pipeconf::{names, AclAction, AclRule, Backend, Intent};
 use prescient_southbound::p4runtime::proto::p4::v1 as p4;
-use prescient_southbound::p4runtime::proto::p4::v1::p4_runtime_client::P4RuntimeClient as Grpc;
-use prescient_southbound::p4runtime::{
-    ClientConfig, ClientError, P4InfoIndex, P4RuntimeClient, WriteError,
-};
+use prescient_southbound::p4runtime::{ClientConfig, ClientError, P4InfoIndex, P4RuntimeClient};
 use prescient_tests::bmv2::{lab_toolchain, HostId, Lab, SwitchOptions};
 use tokio_util::sync::CancellationToken;
-use tonic::transport::Channel;
+
+mod p4_raw;
+use p4_raw::{entity, Raw, TABLES, TAKEOVER, WAIT};
 
 const MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x07];
 /// The sender's MAC: the lab's first host.
 const H1_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x01];
 /// The scenario's client; the second, raw one takes over with a higher election id.
 const ELECTION: u64 = 5;
-const TAKEOVER: u64 = 20;
 /// UDP frames sent through the route (and metered, and counted per pair).
 const FRAMES: u64 = 3;
-const WAIT: Duration = Duration::from_secs(30);
 
 /// What a target answered to the scenario.
 #[derive(Debug, PartialEq)]
@@ -162,17 +159,6 @@ fn intents() -> Vec<Intent> {
     ]
 }
 
-/// The tables the scenario writes.
-const TABLES: [&str; 7] = [
-    names::IPV4_LPM,
-    names::TRANSLATE_SRC,
-    names::TRANSLATE_DST,
-    names::FLOW_METER,
-    names::PAIR_COUNT,
-    names::ACL,
-    names::SERVICE_SELECT,
-];
-
 /// A route whose byte strings are zero-padded to the full width of their fields (as a target
 /// may send them, and as every target must accept them).
 fn padded_route(index: &P4InfoIndex) -> p4::Update {
@@ -235,175 +221,6 @@ fn frames() -> Vec<Vec<u8>> {
             )
         })
         .collect()
-}
-
-fn uint128(low: u64) -> Option<p4::Uint128> {
-    Some(p4::Uint128 { high: 0, low })
-}
-
-fn entity(e: p4::entity::Entity) -> p4::Entity {
-    p4::Entity { entity: Some(e) }
-}
-
-/// A second client that speaks raw P4Runtime: what the target puts on the wire, unnormalised.
-struct Raw {
-    grpc: Grpc<Channel>,
-    device_id: u64,
-    /// Held: dropping it would end the stream, and with it our primary standing.
-    _requests: tokio::sync::mpsc::Sender<p4::StreamMessageRequest>,
-    responses: tonic::Streaming<p4::StreamMessageResponse>,
-}
-
-impl Raw {
-    /// Connects and takes over as primary with election id [`TAKEOVER`].
-    async fn take_over(address: &str, device_id: u64) -> Raw {
-        let mut grpc = Grpc::connect(format!("http://{address}")).await.unwrap();
-        let (requests, rx) = tokio::sync::mpsc::channel(16);
-        requests
-            .send(p4::StreamMessageRequest {
-                update: Some(p4::stream_message_request::Update::Arbitration(
-                    p4::MasterArbitrationUpdate {
-                        device_id,
-                        election_id: uint128(TAKEOVER),
-                        ..Default::default()
-                    },
-                )),
-            })
-            .await
-            .unwrap();
-        let responses = grpc
-            .stream_channel(tokio_stream::wrappers::ReceiverStream::new(rx))
-            .await
-            .unwrap()
-            .into_inner();
-        let mut raw = Raw {
-            grpc,
-            device_id,
-            _requests: requests,
-            responses,
-        };
-        raw.next(WAIT, |u| match u {
-            p4::stream_message_response::Update::Arbitration(a) => {
-                a.status.as_ref().is_some_and(|s| s.code == 0).then_some(())
-            }
-            _ => None,
-        })
-        .await
-        .expect("primary after the take-over");
-        raw
-    }
-
-    /// The first stream message `pick` accepts within `timeout`.
-    async fn next<T>(
-        &mut self,
-        timeout: Duration,
-        mut pick: impl FnMut(&p4::stream_message_response::Update) -> Option<T>,
-    ) -> Option<T> {
-        tokio::time::timeout(timeout, async {
-            while let Some(m) = self.responses.message().await.unwrap() {
-                if let Some(t) = m.update.as_ref().and_then(&mut pick) {
-                    return Some(t);
-                }
-            }
-            None
-        })
-        .await
-        .ok()
-        .flatten()
-    }
-
-    async fn read(&mut self, e: p4::Entity) -> Vec<p4::Entity> {
-        let mut stream = self
-            .grpc
-            .read(p4::ReadRequest {
-                device_id: self.device_id,
-                entities: vec![e],
-                ..Default::default()
-            })
-            .await
-            .unwrap()
-            .into_inner();
-        let mut out = Vec::new();
-        while let Some(r) = stream.message().await.unwrap() {
-            out.extend(r.entities);
-        }
-        out
-    }
-
-    /// The code of a one-update write sent with `election` (a backup's, or our own).
-    async fn write_as(&mut self, election: u64, update: p4::Update) -> tonic::Code {
-        let updates = vec![update];
-        let req = p4::WriteRequest {
-            device_id: self.device_id,
-            election_id: uint128(election),
-            updates: updates.clone(),
-            ..Default::default()
-        };
-        match self.grpc.write(req).await {
-            Ok(_) => tonic::Code::Ok,
-            // The update's own code when the target sent per-update details.
-            Err(s) => {
-                let err = WriteError::from_status(&s, &updates, None);
-                err.failures.first().map_or(err.code, |f| f.code)
-            }
-        }
-    }
-
-    /// Every table, counter and meter of the scenario as the target sends it.
-    async fn snapshot(&mut self, index: &P4InfoIndex) -> BTreeMap<&'static str, Vec<String>> {
-        let mut wire = BTreeMap::new();
-        for table in TABLES {
-            let info = index.table(table).unwrap();
-            let filter = p4::TableEntry {
-                table_id: info.id,
-                counter_data: info.direct_counter.map(|_| p4::CounterData::default()),
-                meter_config: info.direct_meter.map(|_| p4::MeterConfig::default()),
-                ..Default::default()
-            };
-            let mut got: Vec<String> = self
-                .read(entity(p4::entity::Entity::TableEntry(filter)))
-                .await
-                .iter()
-                .map(|e| format!("{e:?}"))
-                .collect();
-            got.sort();
-            wire.insert(table, got);
-        }
-        for (counter, port) in [
-            (names::RX_PORT_COUNTER, 1),
-            (names::TX_PORT_COUNTER, 2),
-            (names::TX_PORT_COUNTER, 255),
-        ] {
-            let e = index.encode_counter(counter, Some(port), None).unwrap();
-            let got = self.read(entity(p4::entity::Entity::CounterEntry(e))).await;
-            let key = if port == 255 {
-                "tx_port_counter[255]"
-            } else {
-                counter
-            };
-            wire.insert(key, got.iter().map(|e| format!("{e:?}")).collect());
-        }
-        wire
-    }
-
-    /// Packets the route `ipv4_lpm` counted so far.
-    async fn routed(&mut self, index: &P4InfoIndex) -> i64 {
-        let info = index.table(names::IPV4_LPM).unwrap();
-        let filter = p4::TableEntry {
-            table_id: info.id,
-            counter_data: Some(p4::CounterData::default()),
-            ..Default::default()
-        };
-        self.read(entity(p4::entity::Entity::TableEntry(filter)))
-            .await
-            .into_iter()
-            .filter_map(|e| match e.entity {
-                Some(p4::entity::Entity::TableEntry(t)) => t.counter_data,
-                _ => None,
-            })
-            .map(|c| c.packet_count)
-            .sum()
-    }
 }
 
 async fn scenario(address: &str, device_id: u64, wire: Wire<'_>) -> Answers {
