@@ -119,6 +119,31 @@ function layout(devices, links) {
 
 const deviceOf = (port) => port.slice(0, port.lastIndexOf(":"));
 
+// Most switches the graph draws. The layout costs n² per step and a picture of thousands of
+// switches shows nothing; beyond this the graph draws the busiest ones and says so.
+const MAX_DRAWN = 150;
+
+// The busiest MAX_DRAWN up devices, by the traffic on their links (the forecast peak when there
+// is one, else the rate now; ties in id order, so the choice is stable), with the links between
+// them and their hosts; everything when there are fewer.
+function busiest(devices, links, hosts) {
+  const up = devices.filter((d) => d.up);
+  if (up.length <= MAX_DRAWN) return { devices, links, hosts, note: "" };
+  const load = new Map();
+  for (const l of links) {
+    const v = (l.forecast ? l.forecast.peak_bps : l.rate_bps) || 0;
+    for (const d of [deviceOf(l.src), deviceOf(l.dst)]) load.set(d, (load.get(d) || 0) + v);
+  }
+  const ranked = up.slice().sort((a, b) => (load.get(b.id) || 0) - (load.get(a.id) || 0) || (a.id < b.id ? -1 : 1));
+  const keep = new Set(ranked.slice(0, MAX_DRAWN).map((d) => d.id));
+  return {
+    devices: devices.filter((d) => keep.has(d.id)),
+    links: links.filter((l) => keep.has(deviceOf(l.src)) && keep.has(deviceOf(l.dst))),
+    hosts: hosts.filter((h) => keep.has(deviceOf(h.at))),
+    note: `drawing the ${MAX_DRAWN} busiest of ${up.length} devices (by traffic on their links)`,
+  };
+}
+
 function drawGraph(devices, links, hosts) {
   const svg = document.getElementById("graph");
   svg.replaceChildren();
@@ -302,9 +327,12 @@ async function refresh() {
     const [devices, links, hosts, res, anomalies, decisions] = await Promise.all([
       get("/devices"), get("/links"), get("/hosts"), get("/reservations"), get("/anomalies"), get("/decisions"),
     ]);
-    drawGraph(devices, links, hosts);
+    const shown = busiest(devices, links, hosts);
+    drawGraph(shown.devices, shown.links, shown.hosts);
+    state.names = new Map(devices.filter((d) => d.name).map((d) => [d.id, d.name]));
     document.getElementById("summary").textContent =
-      `${devices.filter((d) => d.up).length} devices · ${links.length} links · ${hosts.length} hosts · ${res.length} reservations`;
+      `${devices.filter((d) => d.up).length} devices · ${links.length} links · ${hosts.length} hosts · ${res.length} reservations` +
+      (shown.note ? ` · ${shown.note}` : "");
     rows("reservations", res, (r) => [r.id, `${deviceName(r.src)} → ${deviceName(r.dst)}`, bps(r.rate_bps), r.tier, r.path.length]);
     rows("anomalies", anomalies.slice(-20).reverse(), (a) => [
       time(a.at_ns), a.series, bps(a.actual_bps), `${bps(a.expected_bps)} [${bps(a.lower_bps)}, ${bps(a.upper_bps)}]`,
@@ -326,10 +354,17 @@ async function refresh() {
   }
 }
 
-let pending = null;
+// Redraws follow events, but never take more than about a fifth of the time: on a network of
+// thousands of switches one refresh reads megabytes, so the pause grows with what it cost.
+let pending = null, lastCost = 0;
 function soon() {
   if (pending) return;
-  pending = setTimeout(() => { pending = null; refresh(); }, 300);
+  pending = setTimeout(async () => {
+    const t = performance.now();
+    await refresh();
+    lastCost = performance.now() - t;
+    pending = null;
+  }, Math.max(300, 4 * lastCost));
 }
 
 let events = null;

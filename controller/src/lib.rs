@@ -9,6 +9,7 @@ pub mod core;
 pub mod driver;
 pub mod evaluate;
 pub mod hooks;
+pub mod limits;
 pub mod northbound;
 pub mod openflow_app;
 pub mod service;

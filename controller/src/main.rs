@@ -61,6 +61,9 @@ enum BenchCommand {
     Cluster(cmd::bench_cluster::Args),
     /// A `prescient run` process under churn: memory, descriptors and threads must hold.
     Soak(cmd::bench_soak::Args),
+    /// One controller process holding thousands of emulated switches: connect and discovery
+    /// time, memory per switch, CPU, REST latency, forecast round and tick lateness.
+    Scale(cmd::bench_scale::Args),
 }
 
 #[derive(Debug, Subcommand)]
@@ -71,12 +74,19 @@ enum ForecastCommand {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    // Every switch session (and, in `prescient sim`, every emulated switch) holds a socket: the
+    // usual soft limit of 1,024 descriptors would refuse switches long before the hard limit.
+    let fds = prescient::limits::raise_open_files();
     // The demo talks to people through its own summary lines; session chatter would drown them.
     init_tracing(if matches!(cli.command, Command::Demo(_)) {
         "warn"
     } else {
         "info"
     });
+    match fds {
+        Ok(n) => tracing::debug!(open_files = n, "descriptor limit"),
+        Err(e) => tracing::warn!("{e}"),
+    }
     match cli.command {
         Command::Demo(args) => cmd::demo::run(args),
         Command::Run(args) => cmd::run::run(args),
@@ -89,6 +99,7 @@ fn main() -> anyhow::Result<()> {
         Command::Bench(BenchCommand::Services(args)) => cmd::bench_services::run(args),
         Command::Bench(BenchCommand::Cluster(args)) => cmd::bench_cluster::run(args),
         Command::Bench(BenchCommand::Soak(args)) => cmd::bench_soak::run(args),
+        Command::Bench(BenchCommand::Scale(args)) => cmd::bench_scale::run(args),
         Command::Forecast(ForecastCommand::Backtest(args)) => cmd::forecast::backtest(args),
         Command::Evaluate(args) => cmd::evaluate::run(args),
         Command::Config(ConfigCommand::Example) => {

@@ -6,6 +6,7 @@ pub mod bench_forecast;
 pub mod bench_openflow;
 pub mod bench_p4runtime;
 pub mod bench_paths;
+pub mod bench_scale;
 pub mod bench_services;
 pub mod bench_soak;
 pub mod demo;

@@ -57,7 +57,7 @@ pub use reserve::{Endpoint, ReserveError, ReserveSpec};
 pub use restore::{ReservationState, RestoreReport, Restored, Unsaved};
 pub use series::Series;
 pub use service_ops::{demand_of, Placed};
-pub use shared::{Clock, Metrics, SharedCore, EVENT_BUS_CAPACITY};
+pub use shared::{Clock, Metrics, SharedCore, TickStats, EVENT_BUS_CAPACITY};
 
 use planner::Draft;
 
@@ -89,6 +89,13 @@ pub struct ControllerCore {
     calendar: BTreeMap<u64, calendar::CalendarEvent>,
     /// Next event id (ids are never reused).
     next_event: u64,
+    /// Forecast stride (see `tick.rs`): each series is observed and forecast every
+    /// `stride` ticks, a `1/stride` share of them per tick.
+    stride: u32,
+    /// Ticks run, to pick the share whose turn it is.
+    ticks: u64,
+    /// Series observed by the last tick.
+    observed_last: usize,
 }
 
 impl ControllerCore {
@@ -113,6 +120,9 @@ impl ControllerCore {
             announced: BTreeMap::new(),
             calendar: BTreeMap::new(),
             next_event: 1,
+            stride: 1,
+            ticks: 0,
+            observed_last: 0,
             config,
         }
     }
@@ -150,6 +160,11 @@ impl ControllerCore {
     /// All series.
     pub fn all_series(&self) -> impl Iterator<Item = (&SeriesKey, &Series)> {
         self.series.iter()
+    }
+
+    /// How many series (links and host pairs) are kept.
+    pub fn series_count(&self) -> usize {
+        self.series.len()
     }
 
     /// Recent anomalies, oldest first.

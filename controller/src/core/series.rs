@@ -269,6 +269,20 @@ impl Series {
             .reduce(f64::max)
     }
 
+    /// The length of one step of this series (the control interval times the stride).
+    pub fn interval(&self) -> Duration {
+        self.interval
+    }
+
+    /// Makes the steps from now on `interval` long (the forecast stride changed). History and
+    /// model stay: refitting every series at once would stall the tick that changed it, and
+    /// without daily seasons (which need far more history than a short step keeps) a model of
+    /// a rate has no notion of how long its steps are; its forecast points are placed at the
+    /// new step length from the next observation on.
+    pub fn set_interval(&mut self, interval: Duration) {
+        self.interval = interval;
+    }
+
     /// The capacity the latest forecast asks for: the largest planning bound over the horizon
     /// (forecast plus the residual quantile meeting the violation target), as forecast
     /// reservations are sized and `prescient evaluate` replays.

@@ -48,6 +48,27 @@ pub struct Metrics {
     started: Instant,
     openflow_writes: Arc<LatencyHistogram>,
     p4runtime_writes: Arc<LatencyHistogram>,
+    ticks: Mutex<TickStats>,
+}
+
+/// How the core's control ticks keep time: how late each started against its schedule and how
+/// long it took (a tick is one forecast round over every series, then the planners).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct TickStats {
+    /// Ticks run.
+    pub count: u64,
+    /// Lateness of the last tick: its start minus when it was due.
+    pub last_late: std::time::Duration,
+    /// The largest lateness since start.
+    pub max_late: std::time::Duration,
+    /// Duration of the last tick.
+    pub last_took: std::time::Duration,
+    /// The longest tick since start.
+    pub max_took: std::time::Duration,
+    /// Series (links and host pairs) kept at the last tick.
+    pub series: usize,
+    /// The forecast stride of the last tick: each series steps every this many ticks.
+    pub stride: u32,
 }
 
 impl Default for Metrics {
@@ -57,6 +78,7 @@ impl Default for Metrics {
             started: Instant::now(),
             openflow_writes: Arc::default(),
             p4runtime_writes: Arc::default(),
+            ticks: Mutex::default(),
         }
     }
 }
@@ -123,6 +145,30 @@ impl Metrics {
             Protocol::OpenFlow => Arc::clone(&self.openflow_writes),
             Protocol::P4Runtime => Arc::clone(&self.p4runtime_writes),
         }
+    }
+
+    /// Records one tick: how late it started, how long it took, how many series there were
+    /// and the stride it ran at.
+    pub fn record_tick(
+        &self,
+        late: std::time::Duration,
+        took: std::time::Duration,
+        series: usize,
+        stride: u32,
+    ) {
+        let mut t = lock(&self.ticks);
+        t.count += 1;
+        t.last_late = late;
+        t.max_late = t.max_late.max(late);
+        t.last_took = took;
+        t.max_took = t.max_took.max(took);
+        t.series = series;
+        t.stride = stride;
+    }
+
+    /// The tick figures so far.
+    pub fn ticks(&self) -> TickStats {
+        *lock(&self.ticks)
     }
 
     fn second(&self, now: Instant) -> u64 {

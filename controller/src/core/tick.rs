@@ -2,6 +2,13 @@
 //! flag anomalies, run the congestion planner, keep forecast reservations on the predicted
 //! paths, then plan services (scale, migrate, program).
 //!
+//! Stride: forecasting costs about as much per series as it does, and a network of thousands
+//! of switches has tens of thousands of series, more than one control interval can forecast. With
+//! a stride of k (the driver sets it from what ticks cost, `set_series_stride`), each series is
+//! observed and forecast every k ticks, a fixed share of them per tick (by a hash of its key), as
+//! a series with k control intervals per step; the planners read the others' latest forecasts.
+//! A series made at another stride keeps its history and steps at the new length from then on.
+//!
 //! Warm-up: a series' peak reaches the planners only once it is warm (at least
 //! `max(horizon, planning.warmup_points)` observations and `planning.warmup_scored` one-step
 //! forecasts scored): a model fitted on two or three points extrapolates wild peaks.
@@ -26,13 +33,22 @@ impl ControllerCore {
         let snapshot = self.topology.snapshot();
         let cals = self.series_calendars(now);
         let cals = (&cals.0, &cals.1);
+        let turn = self.ticks % u64::from(self.stride);
+        self.ticks += 1;
+        self.observed_last = 0;
         let mut link_peaks: BTreeMap<LinkKey, f64> = BTreeMap::new();
         for link in snapshot.links() {
-            let rate = self
-                .rates
-                .link_rate(*link, now)
-                .map(|(r, _)| r.bits_per_sec);
-            if let Some((peak, _)) = self.observe(now, SeriesKey::Link(*link), rate, cals) {
+            let key = SeriesKey::Link(*link);
+            let peak = if self.due(&key, turn) {
+                let rate = self
+                    .rates
+                    .link_rate(*link, now)
+                    .map(|(r, _)| r.bits_per_sec);
+                self.observe(now, key, rate, cals)
+            } else {
+                self.latest_peaks(&key)
+            };
+            if let Some((peak, _)) = peak {
                 link_peaks.insert(*link, peak);
             }
         }
@@ -57,8 +73,14 @@ impl ControllerCore {
         pairs.sort_unstable();
         pairs.dedup();
         for (s, d) in pairs {
-            let rate = matrix.get(&(s, d)).copied();
-            if let Some((peak, bound)) = self.observe(now, SeriesKey::Pair(s, d), rate, cals) {
+            let key = SeriesKey::Pair(s, d);
+            let peaks = if self.due(&key, turn) {
+                let rate = matrix.get(&(s, d)).copied();
+                self.observe(now, key, rate, cals)
+            } else {
+                self.latest_peaks(&key)
+            };
+            if let Some((peak, bound)) = peaks {
                 pair_peaks.insert((s, d), peak);
                 pair_bounds.insert((s, d), bound);
             }
@@ -98,6 +120,44 @@ impl ControllerCore {
         actions
     }
 
+    /// Sets the forecast stride (at least 1; see the module docs).
+    pub fn set_series_stride(&mut self, stride: u32) {
+        self.stride = stride.max(1);
+    }
+
+    /// The forecast stride in force.
+    pub fn series_stride(&self) -> u32 {
+        self.stride
+    }
+
+    /// Series the last tick observed and forecast (all of them at stride 1).
+    pub fn observed_last_tick(&self) -> usize {
+        self.observed_last
+    }
+
+    /// Whether `key`'s turn is `turn` (always at stride 1). A hash, not a position, so a link
+    /// appearing or going does not move the others to another turn.
+    fn due(&self, key: &SeriesKey, turn: u64) -> bool {
+        use std::hash::{Hash, Hasher};
+        if self.stride <= 1 {
+            return true;
+        }
+        // SipHash with fixed keys: the same turn for the same key in every run.
+        let mut h = std::hash::DefaultHasher::new();
+        key.hash(&mut h);
+        h.finish() % u64::from(self.stride) == turn
+    }
+
+    /// The peaks of `key`'s latest forecast, as `observe` returns them, without observing.
+    fn latest_peaks(&self, key: &SeriesKey) -> Option<(f64, f64)> {
+        let cfg = &self.config;
+        let series = self.series.get(key)?;
+        series
+            .predicted_peak()
+            .zip(series.planned_peak())
+            .filter(|_| is_warm(series, cfg.horizon, &cfg.planning))
+    }
+
     /// Feeds one observation; creates the series on its first sample. Returns its predicted
     /// peak (upper 95 % bound) and its planning bound at the violation target once the series
     /// is warm (`is_warm`): nothing is planned on a cold model.
@@ -109,12 +169,19 @@ impl ControllerCore {
         (scoped, all): (&Calendar<SeriesKey>, &Calendar<SeriesKey>),
     ) -> Option<(f64, f64)> {
         let cfg = &self.config;
+        self.observed_last += 1;
+        let step = cfg.control_interval.saturating_mul(self.stride);
+        let fresh = || {
+            Series::new(step, cfg.horizon, cfg.series_points)
+                .with_violation(cfg.planning.violation_target)
+        };
         let series = match self.series.get_mut(&key) {
+            Some(s) if s.interval() != step => {
+                s.set_interval(step);
+                s
+            }
             Some(s) => s,
-            None if value.is_some() => self.series.entry(key).or_insert_with(|| {
-                Series::new(cfg.control_interval, cfg.horizon, cfg.series_points)
-                    .with_violation(cfg.planning.violation_target)
-            }),
+            None if value.is_some() => self.series.entry(key).or_insert_with(fresh),
             None => return None,
         };
         let events = Events {

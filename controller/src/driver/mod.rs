@@ -2,6 +2,7 @@
 
 pub mod openflow;
 pub mod p4runtime;
+pub mod stride;
 
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;

@@ -115,9 +115,30 @@ pub async fn run(
                 None => break,
             },
             _ = probes.tick() => driver.send_probes().await,
-            _ = ticks.tick() => if driver.acting() {
+            due = ticks.tick() => if driver.acting() {
+                let started = std::time::Instant::now();
                 let now = driver.core.now();
-                let actions = driver.core.apply(|c| c.tick(now));
+                let (actions, total, observed, stride) = driver.core.apply(|c| {
+                    let actions = c.tick(now);
+                    (actions, c.series_count(), c.observed_last_tick(), c.series_stride())
+                });
+                let took = started.elapsed();
+                driver.core.metrics().record_tick(
+                    started.saturating_duration_since(due.into_std()),
+                    took,
+                    total,
+                    stride,
+                );
+                let next = super::stride::next_stride(
+                    stride, took, observed, total, config.control_interval,
+                );
+                if next != stride {
+                    tracing::info!(
+                        from = stride, to = next, series = total, tick_ms = took.as_millis(),
+                        "forecast stride changed: each series now steps every {next} ticks"
+                    );
+                    driver.core.apply(|c| c.set_series_stride(next));
+                }
                 driver.apply(actions).await;
             },
             actions = driver.core.next_actions() => driver.apply(actions).await,

@@ -224,6 +224,56 @@ pub async fn render(State(s): State<ApiState>) -> impl IntoResponse {
         let h = s.core.metrics().write_latency(p).snapshot();
         histogram_series(&mut out, name, &format!("protocol=\"{pname}\""), &h);
     }
+    let t = s.core.metrics().ticks();
+    metric(
+        &mut out,
+        "prescient_ticks_total",
+        "counter",
+        "Control ticks run (one forecast round over every series, then the planners).",
+        &one(t.count as f64),
+    );
+    metric(
+        &mut out,
+        "prescient_tick_late_seconds",
+        "gauge",
+        "How late the last control tick started against its schedule.",
+        &one(t.last_late.as_secs_f64()),
+    );
+    metric(
+        &mut out,
+        "prescient_tick_late_max_seconds",
+        "gauge",
+        "The latest any control tick started since the controller started.",
+        &one(t.max_late.as_secs_f64()),
+    );
+    metric(
+        &mut out,
+        "prescient_tick_duration_seconds",
+        "gauge",
+        "How long the last control tick (forecast round and planning) took.",
+        &one(t.last_took.as_secs_f64()),
+    );
+    metric(
+        &mut out,
+        "prescient_tick_duration_max_seconds",
+        "gauge",
+        "The longest control tick since the controller started.",
+        &one(t.max_took.as_secs_f64()),
+    );
+    metric(
+        &mut out,
+        "prescient_series",
+        "gauge",
+        "Series (links and host pairs) kept at the last control tick.",
+        &one(t.series as f64),
+    );
+    metric(
+        &mut out,
+        "prescient_forecast_stride",
+        "gauge",
+        "Control ticks one forecast round over every series takes (each series steps every this many).",
+        &one(f64::from(t.stride.max(1))),
+    );
     metric(
         &mut out,
         "prescient_event_subscribers",
