@@ -158,6 +158,19 @@ fn share(counts: &BTreeMap<String, usize>, name: &str) -> f64 {
     counts.get(name).copied().unwrap_or(0) as f64 / CONNECTIONS as f64
 }
 
+/// Stops the backends' servers however the test ends: they run as background jobs of the
+/// hosts' shells, which Mininet's stop leaves running.
+struct Servers(std::path::PathBuf);
+
+impl Drop for Servers {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("pkill")
+            .arg("-f")
+            .arg(self.0.display().to_string())
+            .status();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_to_a_vip_spread_over_three_backends_and_avoid_a_dead_one() {
     if !root_tests_enabled("connections_to_a_vip_spread_over_three_backends_and_avoid_a_dead_one") {
@@ -170,6 +183,7 @@ async fn connections_to_a_vip_spread_over_three_backends_and_avoid_a_dead_one() 
     std::fs::write(&topology, TOPOLOGY).expect("writing the topology");
     std::fs::write(dir.path().join("server.py"), SERVER).expect("writing the server");
     std::fs::write(dir.path().join("client.py"), CLIENT).expect("writing the client");
+    let _servers = Servers(dir.path().join("server.py"));
     // The lab's addressing is fixed by node order: h1..h4 on vipb1, vipb2, vipb3, vipc.
     let planned: Vec<LabHost> = (1..=3)
         .map(|n| LabHost {
