@@ -89,9 +89,8 @@ pub fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
     PrivateKeyDer::from_pem_file(path).map_err(|e| file_error(path, e))
 }
 
-/// A client configuration trusting only the CA certificate(s) in `ca` (TLS 1.2 and 1.3,
-/// HTTP/1.1).
-pub fn client_config(ca: &Path) -> Result<rustls::ClientConfig, TlsError> {
+/// The CA certificate(s) of the PEM file `ca`, as trust roots.
+fn root_store(ca: &Path) -> Result<rustls::RootCertStore, TlsError> {
     let mut roots = rustls::RootCertStore::empty();
     for cert in read_certs(ca)? {
         roots.add(cert).map_err(|e| TlsError::Ca {
@@ -99,6 +98,13 @@ pub fn client_config(ca: &Path) -> Result<rustls::ClientConfig, TlsError> {
             why: e.to_string(),
         })?;
     }
+    Ok(roots)
+}
+
+/// A client configuration trusting only the CA certificate(s) in `ca` (TLS 1.2 and 1.3,
+/// HTTP/1.1).
+pub fn client_config(ca: &Path) -> Result<rustls::ClientConfig, TlsError> {
+    let roots = root_store(ca)?;
     let mut config = rustls::ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| TlsError::Ca {
@@ -132,13 +138,7 @@ pub fn server_config(
     let builder = match client_ca {
         None => builder.with_no_client_auth(),
         Some(ca) => {
-            let mut roots = rustls::RootCertStore::empty();
-            for cert in read_certs(ca)? {
-                roots.add(cert).map_err(|e| TlsError::Ca {
-                    path: ca.to_owned(),
-                    why: e.to_string(),
-                })?;
-            }
+            let roots = root_store(ca)?;
             let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
                 .build()
                 .map_err(|e| TlsError::Ca {
