@@ -198,6 +198,7 @@ impl Config {
         service.api_tokens = self.http.tokens.clone();
         (service.http_tls, service.openflow_tls) = self.tls(path)?;
         service.allow_plaintext = self.http.allow_plaintext;
+        service.openflow_allow_plaintext = self.openflow.allow_plaintext;
         service.store = self.store.store_config();
         service.cluster = self
             .cluster

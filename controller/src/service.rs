@@ -36,6 +36,8 @@ pub struct ServiceConfig {
     pub http_tls: Option<TlsFiles>,
     /// Serve plain HTTP on an address other than loopback (refused otherwise).
     pub allow_plaintext: bool,
+    /// Accept switches over plain TCP on an address other than loopback (refused otherwise).
+    pub openflow_allow_plaintext: bool,
     /// Idle timeout of reactively installed flows, seconds.
     pub idle_timeout: u16,
     /// Port and flow counter polling period.
@@ -71,6 +73,7 @@ impl ServiceConfig {
             http,
             http_tls: None,
             allow_plaintext: false,
+            openflow_allow_plaintext: false,
             idle_timeout: 60,
             stats_interval: Some(Duration::from_secs(2)),
             core: CoreConfig::default(),
@@ -110,6 +113,18 @@ pub enum ServiceError {
          address: set [http] tls_cert and tls_key, or allow_plaintext = true (--allow-plaintext)"
     )]
     Plaintext {
+        /// The address asked for.
+        addr: SocketAddr,
+    },
+    /// Plain OpenFlow asked for on an address other than loopback, without
+    /// `[openflow] allow_plaintext`.
+    #[error(
+        "refusing to accept OpenFlow switches over plain TCP on {addr}, which is not a loopback \
+         address (anyone who reaches it can program the network): set [openflow] tls_cert and \
+         tls_key (switches then connect with ssl:), or [openflow] allow_plaintext = true \
+         (--allow-plaintext)"
+    )]
+    OpenFlowPlaintext {
         /// The address asked for.
         addr: SocketAddr,
     },
@@ -160,6 +175,14 @@ impl Service {
             _ => None,
         };
         let https = http_tls.is_some();
+        if config.openflow_tls.is_none()
+            && !config.openflow.ip().is_loopback()
+            && !config.openflow_allow_plaintext
+        {
+            return Err(ServiceError::OpenFlowPlaintext {
+                addr: config.openflow,
+            });
+        }
         let openflow_tls = match &config.openflow_tls {
             Some(t) => Some(Arc::new(
                 crate::tls::server_config(&t.files, t.client_ca.as_deref(), &[])

@@ -57,8 +57,9 @@ pub struct Args {
     /// REST API and dashboard address (a free port is used when this one is taken).
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub http: SocketAddr,
-    /// Serve the dashboard and API as plain HTTP on an address other than loopback (`--http
-    /// 0.0.0.0:8080`); refused without this flag.
+    /// Serve the dashboard and API as plain HTTP (`--http 0.0.0.0:8080`), and accept OpenFlow
+    /// switches over plain TCP (`--openflow 0.0.0.0:6653`), on an address other than loopback;
+    /// refused without this flag.
     #[arg(long)]
     pub allow_plaintext: bool,
     /// OpenFlow listen address (a free port is used when this one is taken).
@@ -459,12 +460,14 @@ async fn start_service(
         config.hooks = extra.hooks.clone();
         config.api.token = Some(extra.token.clone());
         config.allow_plaintext = args.allow_plaintext;
+        config.openflow_allow_plaintext = args.allow_plaintext;
         match Service::start(config).await {
             Ok(service) => return Ok(service),
             // Not an address to fall back from: the user asked for this one.
-            Err(e @ crate::service::ServiceError::Plaintext { .. }) => {
-                return Err(anyhow::Error::new(e).context("starting the controller"))
-            }
+            Err(
+                e @ (crate::service::ServiceError::Plaintext { .. }
+                | crate::service::ServiceError::OpenFlowPlaintext { .. }),
+            ) => return Err(anyhow::Error::new(e).context("starting the controller")),
             Err(e) => last = Some(e),
         }
     }

@@ -27,8 +27,8 @@ pub struct Args {
     /// REST API and dashboard address [default: 127.0.0.1:8080].
     #[arg(long)]
     pub http: Option<SocketAddr>,
-    /// Serve the REST API as plain HTTP on an address other than loopback (as `[http]
-    /// allow_plaintext = true`).
+    /// Serve the REST API as plain HTTP and accept OpenFlow switches over plain TCP on an
+    /// address other than loopback (as `allow_plaintext = true` in `[http]` and `[openflow]`).
     #[arg(long)]
     pub allow_plaintext: bool,
     /// Run without the REST API and dashboard.
@@ -72,6 +72,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     if args.allow_plaintext {
         service_config.allow_plaintext = true;
+        service_config.openflow_allow_plaintext = true;
     }
     if let Some(path) = &args.store {
         service_config.store.location = StoreLocation::File(path.clone());

@@ -26,6 +26,8 @@ pub struct OpenFlowSection {
     pub tls_key: Option<PathBuf>,
     /// CA (PEM) that must have signed every switch's certificate; switches then need one.
     pub tls_ca: Option<PathBuf>,
+    /// Accept switches over plain TCP on an address other than loopback (refused otherwise).
+    pub allow_plaintext: bool,
 }
 
 impl Default for OpenFlowSection {
@@ -39,6 +41,7 @@ impl Default for OpenFlowSection {
             tls_cert: None,
             tls_key: None,
             tls_ca: None,
+            allow_plaintext: false,
         }
     }
 }
