@@ -159,15 +159,19 @@ pub struct Service {
     tasks: TaskTracker,
     cluster: Option<(Arc<ClusterState>, Arc<Replica>)>,
     api_tokens: crate::northbound::Tokens,
+    tls_servers: crate::tls::reload::Servers,
 }
 
 impl Service {
     /// Starts every part; returns once all listeners are bound.
     pub async fn start(config: ServiceConfig) -> Result<Service, ServiceError> {
         // Refused before anything starts: credentials sent in clear over a network.
+        let mut tls_servers = crate::tls::reload::Servers::default();
         let http_tls = match (config.http, &config.http_tls) {
             (Some(_), Some(files)) => {
-                Some(northbound::tls::load(files).map_err(ServiceError::HttpTls)?)
+                let (tls, reload) = northbound::tls::load(files).map_err(ServiceError::HttpTls)?;
+                tls_servers.push("REST API", reload);
+                Some(tls)
             }
             (Some(addr), None) if !addr.ip().is_loopback() && !config.allow_plaintext => {
                 return Err(ServiceError::Plaintext { addr });
@@ -184,10 +188,13 @@ impl Service {
             });
         }
         let openflow_tls = match &config.openflow_tls {
-            Some(t) => Some(Arc::new(
-                crate::tls::server_config(&t.files, t.client_ca.as_deref(), &[])
-                    .map_err(ServiceError::OpenFlowTls)?,
-            )),
+            Some(t) => {
+                let (reload, tls) =
+                    crate::tls::Reloadable::load(&t.files, t.client_ca.as_deref(), &[])
+                        .map_err(ServiceError::OpenFlowTls)?;
+                tls_servers.push("OpenFlow", reload);
+                Some(Arc::new(tls))
+            }
             None => None,
         };
         let core = SharedCore::new(config.core.clone());
@@ -337,12 +344,19 @@ impl Service {
             tasks,
             cluster,
             api_tokens,
+            tls_servers,
         })
     }
 
     /// The tokens the REST API takes: store a new list to rotate them without a restart.
     pub fn api_tokens(&self) -> &crate::northbound::Tokens {
         &self.api_tokens
+    }
+
+    /// The REST API's and the OpenFlow listener's TLS files: `reload()` re-reads them
+    /// (certificate, key, clients' CA) for the connections that come next.
+    pub fn tls_servers(&self) -> &crate::tls::reload::Servers {
+        &self.tls_servers
     }
 
     /// Cluster mode: this node's view of the election.

@@ -1,6 +1,7 @@
 //! TLS material from PEM files (what `openssl req`, `ovs-pki` or a site CA writes), turned into
 //! rustls server configurations with the ring provider: the REST API's and the OpenFlow
-//! listener's. Every error names the file and why; nothing here is read again after start.
+//! listener's. Every error names the file and why; servers' files are re-read on demand
+//! ([`reload`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -8,7 +9,10 @@ use std::sync::Arc;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use rustls::server::WebPkiClientVerifier;
+
+pub mod reload;
+
+pub use reload::Reloadable;
 
 /// Where a server's certificate chain and private key are (PEM).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,7 +94,7 @@ pub fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
 }
 
 /// The CA certificate(s) of the PEM file `ca`, as trust roots.
-fn root_store(ca: &Path) -> Result<rustls::RootCertStore, TlsError> {
+pub(crate) fn root_store(ca: &Path) -> Result<rustls::RootCertStore, TlsError> {
     let mut roots = rustls::RootCertStore::empty();
     for cert in read_certs(ca)? {
         roots.add(cert).map_err(|e| TlsError::Ca {
@@ -114,41 +118,5 @@ pub fn client_config(ca: &Path) -> Result<rustls::ClientConfig, TlsError> {
         .with_root_certificates(roots)
         .with_no_client_auth();
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(config)
-}
-
-/// The server configuration of `files` (TLS 1.2 and 1.3). With `client_ca`, every client must
-/// present a certificate that CA signed (mutual TLS); without, clients stay anonymous.
-/// `alpn`: the application protocols offered (empty: no ALPN, as OpenFlow).
-pub fn server_config(
-    files: &TlsFiles,
-    client_ca: Option<&Path>,
-    alpn: &[&[u8]],
-) -> Result<rustls::ServerConfig, TlsError> {
-    let certs = read_certs(&files.cert)?;
-    let key = read_key(&files.key)?;
-    let pair = |source| TlsError::Pair {
-        cert: files.cert.clone(),
-        key: files.key.clone(),
-        source,
-    };
-    let builder = rustls::ServerConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-        .map_err(pair)?;
-    let builder = match client_ca {
-        None => builder.with_no_client_auth(),
-        Some(ca) => {
-            let roots = root_store(ca)?;
-            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
-                .build()
-                .map_err(|e| TlsError::Ca {
-                    path: ca.to_owned(),
-                    why: e.to_string(),
-                })?;
-            builder.with_client_cert_verifier(verifier)
-        }
-    };
-    let mut config = builder.with_single_cert(certs, key).map_err(pair)?;
-    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     Ok(config)
 }

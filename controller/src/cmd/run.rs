@@ -112,11 +112,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 c.config().lease_ttl
             );
         }
-        // SIGHUP re-reads the API tokens from the configuration file (rotation without a
-        // restart); everything else in it needs a restart.
-        let reload = tokio::spawn(reload_tokens_on_sighup(
+        // SIGHUP re-reads the API tokens from the configuration file and the TLS files it
+        // names (rotation without a restart); everything else in it needs a restart.
+        let reload = tokio::spawn(reload_on_sighup(
             args.config.clone(),
             service.api_tokens().clone(),
+            service.tls_servers().clone(),
         ));
         match args.seconds {
             Some(s) => tokio::time::sleep(Duration::from_secs(s)).await,
@@ -135,16 +136,35 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     })
 }
 
-/// On every SIGHUP, the tokens of `path`'s `[http]` (its `token`, else `PRESCIENT_API_TOKEN`,
-/// as admin, and its `[[http.tokens]]`) replace the API's; a file that does not load keeps the
+/// On every SIGHUP, the REST API's and the OpenFlow listener's certificate, key and client CA
+/// are read again from their files (a server whose files do not load keeps its own and the log
+/// says why), and the tokens of `path`'s `[http]` (its `token`, else `PRESCIENT_API_TOKEN`, as
+/// admin, and its `[[http.tokens]]`) replace the API's; a file that does not load keeps the
 /// tokens in force and says why.
-async fn reload_tokens_on_sighup(path: Option<PathBuf>, tokens: crate::northbound::Tokens) {
+async fn reload_on_sighup(
+    path: Option<PathBuf>,
+    tokens: crate::northbound::Tokens,
+    tls: crate::tls::reload::Servers,
+) {
     use tokio::signal::unix::{signal, SignalKind};
     let Ok(mut hangups) = signal(SignalKind::hangup()) else {
-        eprintln!("prescient: cannot watch SIGHUP; API tokens rotate only with a restart");
+        eprintln!("prescient: cannot watch SIGHUP; API tokens and certificates rotate only with a restart");
         return;
     };
     while hangups.recv().await.is_some() {
+        for r in tls.reload() {
+            match r.outcome {
+                Ok(()) => eprintln!(
+                    "prescient: SIGHUP: {} certificate re-read from {}",
+                    r.server,
+                    r.cert.display()
+                ),
+                Err(e) => eprintln!(
+                    "prescient: SIGHUP: {} keeps the certificate in force: {e}",
+                    r.server
+                ),
+            }
+        }
         let Some(path) = &path else {
             eprintln!("prescient: SIGHUP: no --config file to re-read the API tokens from");
             continue;

@@ -11,12 +11,13 @@ use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
 use tokio_util::sync::CancellationToken;
 
 use super::{router, ApiState};
-use crate::tls::{TlsError, TlsFiles};
+use crate::tls::{Reloadable, TlsError, TlsFiles};
 
-/// The API's TLS configuration from `files` (TLS 1.2 and 1.3, HTTP/1.1).
-pub fn load(files: &TlsFiles) -> Result<RustlsConfig, TlsError> {
-    let config = crate::tls::server_config(files, None, &[b"http/1.1"])?;
-    Ok(RustlsConfig::from_config(Arc::new(config)))
+/// The API's TLS configuration from `files` (TLS 1.2 and 1.3, HTTP/1.1), and the handle that
+/// re-reads them.
+pub fn load(files: &TlsFiles) -> Result<(RustlsConfig, Reloadable), TlsError> {
+    let (reload, config) = Reloadable::load(files, None, &[b"http/1.1"])?;
+    Ok((RustlsConfig::from_config(Arc::new(config)), reload))
 }
 
 /// Serves the API over TLS on an already-bound listener until `shutdown` is cancelled (then
