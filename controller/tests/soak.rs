@@ -1,7 +1,9 @@
 //! The soak, short: `prescient bench soak` runs a real `prescient run` under churn (OpenFlow
 //! networks connecting and leaving, P4Runtime devices restarting, event streams dropped, services
-//! and calendar events written and deleted) and must pass: RSS within 10 % of its level after
-//! warm-up, descriptors and runtime tasks back at their baseline once the churn stops, no panic, no 5xx.
+//! and calendar events written and deleted, hook calls to an orchestrator that never answers or
+//! answers late) and must pass: RSS within 10 % of its level after warm-up, descriptors and
+//! runtime tasks back at their baseline once the churn stops, every unanswered hook connection
+//! closed by the controller, no panic, no 5xx.
 
 use std::process::Command;
 
@@ -34,6 +36,13 @@ fn a_controller_under_churn_keeps_its_memory_descriptors_and_tasks() {
     assert!(report["event_streams"].as_u64() >= Some(20), "{report}");
     assert!(report["rest_requests"].as_u64() >= Some(50), "{report}");
     assert_eq!(report["rest_server_errors"], 0, "{report}");
+    // Hook calls timed out, and the controller let go of every connection it gave up on.
+    assert!(report["hook_stalled"].as_u64() >= Some(1), "{report}");
+    assert!(report["hook_timed_out"].as_u64() >= Some(1), "{report}");
+    assert_eq!(
+        report["hook_stalled_closed"], report["hook_stalled"],
+        "hook connections left open: {report}"
+    );
     assert_eq!(report["panics"], 0, "{report}");
     assert!(
         report["fds_end"].as_u64() <= report["fds_baseline"].as_u64(),

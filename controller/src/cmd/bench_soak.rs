@@ -1,12 +1,14 @@
 //! `prescient bench soak`: a real `prescient run` process under churn for M minutes. OpenFlow
 //! networks of random size connect and disconnect over and over, emulated P4Runtime devices
 //! restart (their tables wiped, so the controller re-pushes and reconciles), REST clients open
-//! the event stream and drop it, and services and calendar events are created and deleted. The
-//! controller's RSS is sampled every second: after warm-up (the first fifth of the run) it must
+//! the event stream and drop it, services and calendar events are created and deleted, and
+//! services are told of a coming event so the controller calls the orchestrator's hook, whose
+//! endpoint (here) in turn never answers, answers after the hook's timeout, or answers at once.
+//! The controller's RSS is sampled every second: after warm-up (the first fifth of the run) it must
 //! stay within 10 % of its level then; once the churn stops and the last switch has gone, its
 //! open file descriptors and the tasks alive on its runtime (its `/metrics`) must come back to
-//! where they were before the churn began; its log must hold no panic; no request may be
-//! answered 5xx.
+//! where they were before the churn began, and every hook connection left unanswered must have
+//! been closed by the controller; its log must hold no panic; no request may be answered 5xx.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -51,6 +53,17 @@ struct Report {
     event_streams: u64,
     rest_requests: u64,
     rest_server_errors: u64,
+    /// Hook requests the emulated orchestrator received.
+    hook_requests: u64,
+    /// ... of which it never answered ...
+    hook_stalled: u64,
+    /// ... and of those, the ones the controller closed (it gave up on them).
+    hook_stalled_closed: u64,
+    /// ... and answered only after the hooks' timeout.
+    hook_late: u64,
+    /// Hook calls the controller recorded as delivered, and as given up after timing out.
+    hook_delivered: u64,
+    hook_timed_out: u64,
     rss_warm_kb: u64,
     rss_max_after_warm_kb: u64,
     rss_end_kb: u64,
@@ -70,6 +83,8 @@ struct Report {
 /// Most the RSS may grow past its level at warm-up.
 const RSS_TOLERANCE: f64 = 0.10;
 const TOKEN: &str = "bench-soak";
+/// Time the controller allows one hook attempt; the late answers come after it.
+const HOOK_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// The controller under test; killed and its directory removed on drop.
 struct Controller {
@@ -139,9 +154,18 @@ fn free_addrs(n: usize) -> anyhow::Result<Vec<SocketAddr>> {
         .collect()
 }
 
-fn start_controller(dir: PathBuf, p4: SocketAddr, devices: u64) -> anyhow::Result<Controller> {
+fn start_controller(
+    dir: PathBuf,
+    p4: SocketAddr,
+    devices: u64,
+    hooks: SocketAddr,
+) -> anyhow::Result<Controller> {
     let config = dir.join("soak.toml");
-    let mut text = "[store]\npath = \"soak.redb\"\n\n".to_string();
+    let mut text = format!(
+        "[store]\npath = \"soak.redb\"\n\n[[hooks]]\nname = \"orchestrator\"\n\
+         url = \"http://{hooks}/hooks\"\ntimeout_ms = {}\nmax_attempts = 2\nbackoff_ms = 100\n\n",
+        HOOK_TIMEOUT.as_millis()
+    );
     for d in 1..=devices {
         text.push_str(&format!(
             "[[p4runtime]]\naddress = \"{p4}\"\ndevice_id = {d}\nports = [1, 2, 3]\n\n"
@@ -201,6 +225,10 @@ struct Churn {
     event_streams: AtomicU64,
     rest_requests: AtomicU64,
     rest_server_errors: AtomicU64,
+    hook_requests: AtomicU64,
+    hook_stalled: AtomicU64,
+    hook_stalled_closed: AtomicU64,
+    hook_late: AtomicU64,
 }
 
 impl Churn {
@@ -336,6 +364,159 @@ async fn write_round(http_addr: SocketAddr, churn: &Churn, i: u32) {
     }
 }
 
+/// The orchestrator's hook endpoint: the requests it takes are, in turn, never answered (the
+/// connection is held until the controller closes it), answered three times the hooks'
+/// timeout late, and answered at once.
+async fn orchestrator(
+    listener: tokio::net::TcpListener,
+    churn: Arc<Churn>,
+    stop: CancellationToken,
+) {
+    let handlers = tokio_util::task::TaskTracker::new();
+    loop {
+        let conn = tokio::select! {
+            _ = stop.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok((conn, _)) => conn,
+                Err(_) => continue,
+            },
+        };
+        let n = churn.hook_requests.fetch_add(1, Ordering::Relaxed);
+        handlers.spawn(hook_answer(conn, n % 3, churn.clone(), stop.clone()));
+    }
+    handlers.close();
+    handlers.wait().await;
+}
+
+async fn hook_answer(
+    mut conn: tokio::net::TcpStream,
+    turn: u64,
+    churn: Arc<Churn>,
+    stop: CancellationToken,
+) {
+    // The request is read whole first (headers and a body that ends the write).
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut got = 0;
+    while got < buf.len() {
+        let read = tokio::select! {
+            _ = stop.cancelled() => return,
+            r = conn.read(&mut buf[got..]) => r,
+        };
+        match read {
+            Ok(0) | Err(_) => return,
+            Ok(n) => got += n,
+        }
+        let text = String::from_utf8_lossy(&buf[..got]);
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let length = head
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().to_string())
+                })
+                .and_then(|v| v.parse::<usize>().ok())
+                .unwrap_or(0);
+            if body.len() >= length {
+                break;
+            }
+        }
+    }
+    const ANSWER: &[u8] =
+        b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+    match turn {
+        0 => {
+            churn.hook_stalled.fetch_add(1, Ordering::Relaxed);
+            // Never answered: the controller must give up and close the connection.
+            let closed = tokio::select! {
+                _ = stop.cancelled() => false,
+                r = conn.read(&mut buf) => matches!(r, Ok(0) | Err(_)),
+            };
+            if closed {
+                churn.hook_stalled_closed.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        1 => {
+            churn.hook_late.fetch_add(1, Ordering::Relaxed);
+            tokio::select! {
+                _ = stop.cancelled() => {}
+                _ = tokio::time::sleep(HOOK_TIMEOUT * 3) => {
+                    let _ = conn.write_all(ANSWER).await;
+                }
+            }
+        }
+        _ => {
+            let _ = conn.write_all(ANSWER).await;
+        }
+    }
+}
+
+/// Services told of an event coming within the calendar lead: each is planned on the event's
+/// demand and the controller calls the orchestrator's hook to scale it up; a few seconds later
+/// the event and the service go.
+async fn hook_churn(http_addr: SocketAddr, churn: Arc<Churn>, stop: CancellationToken) {
+    let mut i = 0u32;
+    while !stop.is_cancelled() {
+        hook_round(http_addr, &churn, i, &stop).await;
+        i = i.wrapping_add(1);
+    }
+}
+
+async fn hook_round(http_addr: SocketAddr, churn: &Churn, i: u32, stop: &CancellationToken) {
+    let k = i % 4;
+    let name = format!("hooked-{k}");
+    let service = serde_json::json!({
+        "name": name, "tenant": "soak-hooks", "vip": format!("192.0.2.{}", 100 + k),
+        "pool": format!("10.78.{k}.0/29"), "instance_capacity_bps": 100_000_000u64,
+        "max_instances": 4, "backends": [{"ip": format!("10.78.{k}.1"),
+        "mac": format!("02:00:00:78:{k:02x}:01")}]
+    });
+    churn.answered(http(http_addr, "POST", "/api/v1/services", &service.to_string()).await);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let event = serde_json::json!({"name": format!("hooked-{i}"), "start_secs": now + 60,
+        "end_secs": now + 3600, "scope": {"kind": "service", "service": name},
+        "absolute_bps": 1_000_000_000u64});
+    let created = http(http_addr, "POST", "/api/v1/calendar", &event.to_string()).await;
+    let id = churn
+        .answered(created)
+        .and_then(|b| serde_json::from_str::<serde_json::Value>(&b).ok())
+        .and_then(|v| v["id"].as_u64());
+    tokio::select! {
+        _ = tokio::time::sleep(Duration::from_secs(3)) => {}
+        _ = stop.cancelled() => {}
+    }
+    if let Some(id) = id {
+        let deleted = http(http_addr, "DELETE", &format!("/api/v1/calendar/{id}"), "").await;
+        churn.answered(deleted);
+    }
+    let path = format!("/api/v1/services/{name}");
+    churn.answered(http(http_addr, "DELETE", &path, "").await);
+}
+
+/// Hook calls the controller recorded as delivered, and as given up on a timeout.
+async fn hook_outcomes(http_addr: SocketAddr) -> (u64, u64) {
+    let Some((200, body)) = http(http_addr, "GET", "/api/v1/hooks", "").await else {
+        return (0, 0);
+    };
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(&body) else {
+        return (0, 0);
+    };
+    let recent = v["recent"].as_array().cloned().unwrap_or_default();
+    let delivered = recent.iter().filter(|r| r["status"] == "delivered").count();
+    let timed_out = recent
+        .iter()
+        .filter(|r| r["status"] == "gave_up")
+        .filter(|r| {
+            r["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("no answer within"))
+        })
+        .count();
+    (delivered as u64, timed_out as u64)
+}
+
 fn panics_in(log: &Path) -> usize {
     std::fs::read_to_string(log)
         .map(|t| t.matches("panicked").count())
@@ -375,7 +556,15 @@ async fn soak(args: &Args) -> anyhow::Result<Report> {
         p4.clone(),
         stop_p4.clone(),
     ));
-    let controller = start_controller(dir, p4_addr, args.p4_devices)?;
+    let hooks_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let hooks_addr = hooks_listener.local_addr()?;
+    let hook_churn_counts = Arc::new(Churn::default());
+    tokio::spawn(orchestrator(
+        hooks_listener,
+        hook_churn_counts.clone(),
+        stop_p4.clone(),
+    ));
+    let controller = start_controller(dir, p4_addr, args.p4_devices, hooks_addr)?;
     let pid = controller.child.id();
     let started = Instant::now();
     loop {
@@ -407,6 +596,13 @@ async fn soak(args: &Args) -> anyhow::Result<Report> {
         .await;
     first.shutdown().await;
     write_round(controller.http, &Churn::default(), 1).await;
+    hook_round(
+        controller.http,
+        &Churn::default(),
+        0,
+        &CancellationToken::new(),
+    )
+    .await;
     tokio::time::sleep(Duration::from_secs(11)).await;
     let baseline = usage(pid)?;
     let tasks_baseline = runtime_tasks(controller.http).await?;
@@ -425,6 +621,7 @@ async fn soak(args: &Args) -> anyhow::Result<Report> {
         tasks.spawn(event_churn(controller.http, churn.clone(), stop.clone()));
     }
     tasks.spawn(write_churn(controller.http, churn.clone(), stop.clone()));
+    tasks.spawn(hook_churn(controller.http, churn.clone(), stop.clone()));
 
     let length = Duration::from_secs_f64(args.minutes * 60.0);
     let warm_up = length / 5;
@@ -456,6 +653,14 @@ async fn soak(args: &Args) -> anyhow::Result<Report> {
             break (now, tasks_now);
         }
     };
+    // The controller closes a connection it gave up on; the endpoint sees it a moment later.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (hook_delivered, hook_timed_out) = hook_outcomes(controller.http).await;
+    let hooks = &hook_churn_counts;
+    let (hook_stalled, hook_stalled_closed) = (
+        hooks.hook_stalled.load(Ordering::Relaxed),
+        hooks.hook_stalled_closed.load(Ordering::Relaxed),
+    );
     stop_p4.cancel();
     let rss_warm_kb = warm.unwrap_or(baseline.rss_kb);
     let rss_growth = max_after as f64 / rss_warm_kb.max(1) as f64 - 1.0;
@@ -468,6 +673,12 @@ async fn soak(args: &Args) -> anyhow::Result<Report> {
         event_streams: churn.event_streams.load(Ordering::Relaxed),
         rest_requests: churn.rest_requests.load(Ordering::Relaxed),
         rest_server_errors: churn.rest_server_errors.load(Ordering::Relaxed),
+        hook_requests: hooks.hook_requests.load(Ordering::Relaxed),
+        hook_stalled,
+        hook_stalled_closed,
+        hook_late: hooks.hook_late.load(Ordering::Relaxed),
+        hook_delivered,
+        hook_timed_out,
         rss_warm_kb,
         rss_max_after_warm_kb: max_after,
         rss_end_kb,
@@ -485,7 +696,9 @@ async fn soak(args: &Args) -> anyhow::Result<Report> {
         && report.fds_end <= report.fds_baseline
         && report.tasks_end <= report.tasks_baseline
         && report.panics == 0
-        && report.rest_server_errors == 0;
+        && report.rest_server_errors == 0
+        && report.hook_stalled > 0
+        && report.hook_stalled_closed == report.hook_stalled;
     Ok(report)
 }
 
@@ -499,6 +712,15 @@ fn print_table(r: &Report) {
         r.event_streams,
         r.rest_requests,
         r.rest_server_errors
+    );
+    println!(
+        "  hooks: {} requests to the orchestrator ({} never answered, {} of them closed by the controller; {} answered late); {} calls delivered, {} given up on timeouts",
+        r.hook_requests,
+        r.hook_stalled,
+        r.hook_stalled_closed,
+        r.hook_late,
+        r.hook_delivered,
+        r.hook_timed_out
     );
     println!(
         "  RSS: {} KB at warm-up, at most {} KB after ({:+.1} %, limit +{:.0} %), {} KB at the end",
