@@ -21,7 +21,8 @@ use prescient_sim::p4rt::P4SimNetwork;
 use prescient_sim::topology::{SimTopology, TopologyKind};
 use prescient_southbound::openflow::wire::ControllerRole;
 use serde::Serialize;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::bench_support;
 
 /// Arguments of this subcommand.
 #[derive(Debug, clap::Args)]
@@ -60,11 +61,6 @@ const NODES: usize = 3;
 /// Emulated OpenFlow switches (a ring) and P4Runtime devices (a line) attached to every node.
 const OPENFLOW_SWITCHES: usize = 4;
 const P4_DEVICES: u64 = 2;
-
-fn free_port() -> anyhow::Result<u16> {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").context("binding a probe port")?;
-    Ok(l.local_addr()?.port())
-}
 
 struct Procs {
     dir: std::path::PathBuf,
@@ -124,45 +120,22 @@ impl Procs {
     }
 }
 
+/// One request to a node: the status, its `Location` and the body; `Err(true)` when nothing
+/// accepted the connection (the request cannot have been seen), `Err(false)` when it went
+/// unanswered.
 async fn http(
     addr: SocketAddr,
     method: &str,
     path: &str,
     body: &str,
 ) -> Result<(u16, Option<String>, String), (bool, String)> {
-    let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: prescient\r\nConnection: close\r\n\
-         Authorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    let mut conn = tokio::net::TcpStream::connect(addr)
-        .await
-        .map_err(|e| (true, e.to_string()))?;
-    let exchange = async {
-        conn.write_all(request.as_bytes()).await?;
-        let mut reply = String::new();
-        conn.read_to_string(&mut reply).await?;
-        Ok::<_, std::io::Error>(reply)
-    };
-    let reply = tokio::time::timeout(Duration::from_secs(10), exchange)
-        .await
-        .map_err(|_| (false, "no answer in 10 s".to_string()))?
-        .map_err(|e| (false, e.to_string()))?;
-    let status = reply
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| (false, "no status".to_string()))?;
-    let (head, body) = reply.split_once("\r\n\r\n").unwrap_or_default();
-    let location = head
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("location: ")
-                .or_else(|| l.strip_prefix("Location: "))
-        })
-        .map(str::to_string);
-    Ok((status, location, body.to_string()))
+    match bench_support::http(addr, method, path, TOKEN, body, Duration::from_secs(10)).await {
+        Ok(r) => Ok((r.status, r.header("location").map(str::to_string), r.body)),
+        Err(e) => Err((
+            matches!(e, bench_support::HttpError::Connect { .. }),
+            e.to_string(),
+        )),
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -283,7 +256,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 async fn bench(args: Args) -> anyhow::Result<()> {
     let dir = std::env::temp_dir().join(format!("prescient-bench-cluster-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
-    let (client, peer) = (free_port()?, free_port()?);
+    let etcd_ports = bench_support::free_addrs(2)?;
+    let (client, peer) = (etcd_ports[0].port(), etcd_ports[1].port());
     let etcd_url = format!("http://127.0.0.1:{client}");
     let peer_url = format!("http://127.0.0.1:{peer}");
     let etcd = Command::new("etcd")
@@ -308,15 +282,7 @@ async fn bench(args: Args) -> anyhow::Result<()> {
         .spawn()
         .context("starting etcd (Debian package etcd-server)")?;
     // Every node's ports bound at once, so none is handed out twice; released for the nodes.
-    let held = (0..2 * NODES)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
-        .collect::<Result<Vec<_>, _>>()
-        .context("binding probe ports")?;
-    let ports = held
-        .iter()
-        .map(std::net::TcpListener::local_addr)
-        .collect::<Result<Vec<SocketAddr>, _>>()?;
-    drop(held);
+    let ports = bench_support::free_addrs(2 * NODES)?;
     // The P4Runtime devices, served here; every node is a client of each.
     let p4 = std::sync::Arc::new(P4SimNetwork::linear(P4_DEVICES)?);
     let p4_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

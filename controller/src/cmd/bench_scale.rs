@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use serde::Serialize;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::cmd::bench_support;
 use crate::cmd::sim_openflow::Shape;
 use prescient_sim::topology::{SimTopology, TopologyKind};
 
@@ -203,11 +203,6 @@ impl Drop for Run {
     }
 }
 
-fn free_port() -> anyhow::Result<u16> {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").context("binding a probe port")?;
-    Ok(l.local_addr()?.port())
-}
-
 /// The topology the emulator will run for `shape` and at least `switches` switches.
 fn topology(shape: Shape, switches: u64) -> anyhow::Result<(TopologyKind, SimTopology, u64)> {
     let size = match shape {
@@ -267,9 +262,10 @@ async fn measure(args: &Args) -> anyhow::Result<Report> {
         controller: None,
         sim: None,
     };
-    let openflow: SocketAddr = ([127, 0, 0, 1], free_port()?).into();
-    let http: SocketAddr = ([127, 0, 0, 1], free_port()?).into();
-    let p4_addr: SocketAddr = ([127, 0, 0, 1], free_port()?).into();
+    let (openflow, http, p4_addr) = match bench_support::free_addrs(3)?[..] {
+        [openflow, http, p4] => (openflow, http, p4),
+        _ => bail!("three probe ports asked for"),
+    };
     let config = dir.join("prescient.toml");
     std::fs::write(
         &config,
@@ -508,14 +504,7 @@ fn secs(d: Duration) -> f64 {
 
 /// Resident memory of a process, bytes (`/proc/PID/status`, VmRSS).
 fn rss(pid: u32) -> anyhow::Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .with_context(|| format!("reading /proc/{pid}/status (has the controller exited?)"))?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .map(|kb| kb * 1024)
-        .with_context(|| format!("no VmRSS in /proc/{pid}/status"))
+    Ok(bench_support::rss_kb(pid)? * 1024)
 }
 
 /// User plus system CPU time of a process, in clock ticks (`/proc/PID/stat` fields 14, 15).
@@ -593,35 +582,10 @@ struct Reply {
 
 /// One HTTP/1.1 GET on a fresh connection (loopback; the connect is part of what is measured).
 async fn get(addr: SocketAddr, path: &str) -> anyhow::Result<Reply> {
-    let request = format!(
-        "GET {path} HTTP/1.1\r\nHost: prescient\r\nConnection: close\r\n\
-         Authorization: Bearer {TOKEN}\r\n\r\n"
-    );
-    let exchange = async {
-        let mut conn = tokio::net::TcpStream::connect(addr).await?;
-        conn.write_all(request.as_bytes()).await?;
-        let mut reply = Vec::new();
-        conn.read_to_end(&mut reply).await?;
-        Ok::<_, std::io::Error>(reply)
-    };
-    let reply = tokio::time::timeout(Duration::from_secs(30), exchange)
-        .await
-        .context("no answer in 30 s")??;
-    let reply = String::from_utf8_lossy(&reply);
-    let (head, body) = reply.split_once("\r\n\r\n").unwrap_or((&reply, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .with_context(|| format!("no HTTP status in {:?}", head.lines().next()))?;
-    let next_cursor = head.lines().find_map(|l| {
-        let (k, v) = l.split_once(':')?;
-        k.eq_ignore_ascii_case("x-next-cursor")
-            .then(|| v.trim().to_string())
-    });
+    let r = bench_support::http(addr, "GET", path, TOKEN, "", Duration::from_secs(30)).await?;
     Ok(Reply {
-        status,
-        next_cursor,
-        body: body.to_string(),
+        status: r.status,
+        next_cursor: r.header("x-next-cursor").map(str::to_string),
+        body: r.body,
     })
 }

@@ -26,6 +26,8 @@ use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
+use super::bench_support;
+
 /// Arguments of this subcommand.
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -111,23 +113,13 @@ struct Usage {
 }
 
 fn usage(pid: u32) -> anyhow::Result<Usage> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .with_context(|| format!("reading /proc/{pid}/status (did the controller exit?)"))?;
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
     let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
         .with_context(|| format!("listing /proc/{pid}/fd"))?
         .count();
     Ok(Usage {
-        rss_kb: field("VmRSS:"),
+        rss_kb: bench_support::rss_kb(pid)?,
         fds: u64::try_from(fds).unwrap_or(u64::MAX),
-        threads: field("Threads:"),
+        threads: bench_support::proc_status(pid, "Threads:")?,
     })
 }
 
@@ -141,17 +133,6 @@ async fn runtime_tasks(http_addr: SocketAddr) -> anyhow::Result<u64> {
         .and_then(|v| v.trim().parse::<f64>().ok())
         .map(|v| v as u64)
         .with_context(|| format!("GET /metrics ({status}): no prescient_runtime_tasks"))
-}
-
-fn free_addrs(n: usize) -> anyhow::Result<Vec<SocketAddr>> {
-    // Bound together so none is handed out twice; released for the controller.
-    let held = (0..n)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
-        .collect::<Result<Vec<_>, _>>()
-        .context("binding probe ports")?;
-    held.iter()
-        .map(|l| l.local_addr().context("probe port address"))
-        .collect()
 }
 
 fn start_controller(
@@ -172,7 +153,7 @@ fn start_controller(
         ));
     }
     std::fs::write(&config, text).with_context(|| format!("writing {}", config.display()))?;
-    let addrs = free_addrs(2)?;
+    let addrs = bench_support::free_addrs(2)?;
     let exe = std::env::current_exe().context("finding the prescient binary")?;
     let log = std::fs::File::create(dir.join("controller.log"))?;
     let child = Command::new(exe)
@@ -194,26 +175,12 @@ fn start_controller(
     })
 }
 
-/// One HTTP/1.1 exchange; the status, or `None` when there was no answer.
+/// One HTTP/1.1 exchange; the status and body, or `None` when there was no answer in 10 s.
 async fn http(addr: SocketAddr, method: &str, path: &str, body: &str) -> Option<(u16, String)> {
-    let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: prescient\r\nConnection: close\r\n\
-         Authorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    let exchange = async {
-        let mut conn = tokio::net::TcpStream::connect(addr).await.ok()?;
-        conn.write_all(request.as_bytes()).await.ok()?;
-        let mut reply = String::new();
-        conn.read_to_string(&mut reply).await.ok()?;
-        let status = reply.split_whitespace().nth(1)?.parse().ok()?;
-        Some((status, reply.split_once("\r\n\r\n")?.1.to_string()))
-    };
-    tokio::time::timeout(Duration::from_secs(10), exchange)
+    bench_support::http(addr, method, path, TOKEN, body, Duration::from_secs(10))
         .await
         .ok()
-        .flatten()
+        .map(|r| (r.status, r.body))
 }
 
 /// Counters the churn tasks share.

@@ -9,6 +9,7 @@ pub mod bench_paths;
 pub mod bench_scale;
 pub mod bench_services;
 pub mod bench_soak;
+pub mod bench_support;
 pub mod demo;
 pub mod evaluate;
 pub mod forecast;
