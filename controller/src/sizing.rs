@@ -8,8 +8,11 @@
 //! series' own signed residuals at that step (split conformal, `prescient_predict::interval`):
 //! demand exceeds it in about a share `v` of intervals. Where too few residuals are known for
 //! that quantile the bound is the point forecast alone, as before intervals are calibrated.
+//! A predictor that knows its day and sizing level (`PredictorConfig::day`, `sizing_level`:
+//! [`predictor_config`]) may condition the quantile on the time of day, where that has scored
+//! better on the series' own past (`prescient_predict::conditional`).
 
-use prescient_predict::Predictor;
+use prescient_predict::{Predictor, PredictorConfig};
 
 /// The default share of intervals in which demand may exceed the capacity planned for it.
 pub const DEFAULT_VIOLATION_TARGET: f64 = 0.01;
@@ -29,11 +32,25 @@ pub fn valid_violation(v: f64) -> bool {
 /// `1/v − 1`) the largest one seen (the highest quantile they support); `None` before the
 /// first [`prescient_predict::interval::MIN_RESIDUALS`].
 pub fn residual_quantile(p: &mut Predictor, step: usize, violation: f64) -> Option<f64> {
-    p.residual_quantile(step, level(violation)).or_else(|| {
+    p.sizing_quantile(step, level(violation)).or_else(|| {
         let n = p.calibrated(step) as f64;
         // Rank ⌈(n + 1)·l⌉ = n: the largest residual held.
         p.residual_quantile(step, (n - 0.5) / (n + 1.0))
     })
+}
+
+/// `cfg` for a predictor whose residual quantiles size capacity at violation target `violation`
+/// for a series with `day` observations a day: time-of-day conditional where it earns its place.
+pub fn predictor_config(
+    cfg: PredictorConfig,
+    day: Option<usize>,
+    violation: f64,
+) -> PredictorConfig {
+    PredictorConfig {
+        day,
+        sizing_level: valid_violation(violation).then(|| level(violation)),
+        ..cfg
+    }
 }
 
 /// The capacity bound of one step: `point + quantile` (the point alone without a quantile),

@@ -44,6 +44,9 @@ pub struct Calibrator {
     quantiles: Vec<Option<(f64, Option<f64>)>>,
     /// Residuals recorded since each cached quantile was computed.
     qdirty: Vec<usize>,
+    /// Per horizon, the time-of-day phase of each residual's target (aligned with `residuals`);
+    /// empty unless built [`Calibrator::with_phases`].
+    phases: Vec<VecDeque<u8>>,
 }
 
 impl Calibrator {
@@ -57,7 +60,27 @@ impl Calibrator {
             dirty: vec![0; horizon],
             quantiles: vec![None; horizon],
             qdirty: vec![0; horizon],
+            phases: Vec::new(),
         }
+    }
+
+    /// A calibrator that also keeps the time-of-day phase of each residual's target
+    /// ([`Calibrator::record_at`]), for conditional quantiles (`crate::conditional`).
+    pub fn with_phases(horizon: usize, window: usize) -> Self {
+        let mut c = Self::new(horizon, window);
+        c.phases = vec![VecDeque::new(); c.residuals.len()];
+        c
+    }
+
+    /// Residuals of `step`, oldest first, and their targets' phases (empty without phases).
+    pub fn held(&self, step: usize) -> (&VecDeque<f32>, Option<&VecDeque<u8>>) {
+        let i = step.clamp(1, self.residuals.len()) - 1;
+        (&self.residuals[i], self.phases.get(i))
+    }
+
+    /// Residuals kept per horizon.
+    pub fn window(&self) -> usize {
+        self.window
     }
 
     /// Horizons calibrated.
@@ -67,6 +90,12 @@ impl Calibrator {
 
     /// Records `actual − forecast` for a forecast made `step` steps ahead.
     pub fn record(&mut self, step: usize, residual: f64) {
+        self.record_at(step, residual, 0);
+    }
+
+    /// [`Calibrator::record`] for a target in time-of-day `phase` (kept when built
+    /// [`Calibrator::with_phases`]).
+    pub fn record_at(&mut self, step: usize, residual: f64, phase: u8) {
         if !residual.is_finite() {
             return;
         }
@@ -74,8 +103,14 @@ impl Calibrator {
         if let (Some(r), Some(d)) = (self.residuals.get_mut(i), self.dirty.get_mut(i)) {
             if r.len() == self.window {
                 r.pop_front();
+                if let Some(p) = self.phases.get_mut(i) {
+                    p.pop_front();
+                }
             }
             r.push_back(residual as f32);
+            if let Some(p) = self.phases.get_mut(i) {
+                p.push_back(phase);
+            }
             *d += 1;
         }
         if let Some(q) = self.qdirty.get_mut(i) {
@@ -144,6 +179,7 @@ impl Calibrator {
             + self.bands.capacity() * std::mem::size_of::<[Band; 3]>()
             + self.quantiles.capacity() * std::mem::size_of::<Option<(f64, Option<f64>)>>()
             + self.qdirty.capacity() * std::mem::size_of::<usize>()
+            + self.phases.iter().map(VecDeque::capacity).sum::<usize>()
     }
 }
 

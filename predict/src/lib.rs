@@ -6,6 +6,7 @@
 
 pub mod backtest;
 pub mod calendar;
+pub mod conditional;
 mod error;
 mod history;
 pub mod horizon;

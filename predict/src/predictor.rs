@@ -2,6 +2,7 @@
 //! observation at a time. Every observation scores the forecasts made for it (feeding the
 //! calibrator), then a fresh forecast is made from the new origin.
 
+use crate::conditional::{self, Conditional};
 use crate::interval::{Band, Calibrator};
 use crate::model::{Forecaster, ModelKind};
 use crate::{History, Seasons};
@@ -20,6 +21,12 @@ pub struct PredictorConfig {
     pub non_negative: bool,
     /// Consecutive observations outside the 95 % interval that make a sustained anomaly.
     pub sustained_run: usize,
+    /// Observations a day (the daily period in steps), for residual quantiles conditional on the
+    /// time of day; `None`: plain quantiles only.
+    pub day: Option<usize>,
+    /// The residual quantile level capacity is sized at (`1 −` the violation target): with
+    /// `day`, [`Predictor::sizing_quantile`] may condition it on the time of day.
+    pub sizing_level: Option<f64>,
 }
 
 impl Default for PredictorConfig {
@@ -30,6 +37,8 @@ impl Default for PredictorConfig {
             calibration_window: 500,
             non_negative: true,
             sustained_run: 3,
+            day: None,
+            sizing_level: None,
         }
     }
 }
@@ -76,6 +85,16 @@ pub struct Outlier {
     pub actual: f64,
 }
 
+/// The conditional sizing state `cfg` asks for: a day of at least two steps and a level in
+/// (0.5, 1).
+fn conditional_for(cfg: &PredictorConfig, horizon: usize) -> Option<Conditional> {
+    let level = cfg.sizing_level.filter(|l| *l > 0.5 && *l < 1.0)?;
+    cfg.day.filter(|d| *d >= 2)?;
+    // Refreshed as often as the calibrator refreshes its own quantiles.
+    let window = cfg.calibration_window.max(crate::interval::MIN_RESIDUALS);
+    Some(Conditional::new(horizon, level, window / 20))
+}
+
 /// One-step point forecast with its 95 % and 99 % bounds.
 type Expectation = (f64, (f64, f64), (f64, f64));
 
@@ -86,6 +105,10 @@ pub struct Predictor {
     hist: History,
     model: Box<dyn Forecaster>,
     cal: Calibrator,
+    /// Time-of-day conditional sizing quantiles, when the config has a day and a sizing level.
+    cond: Option<Conditional>,
+    /// Observations taken (gaps included): the row of the latest one is `rows − 1`.
+    rows: u64,
     /// Point forecasts of recent origins, newest first.
     recent: VecDeque<Vec<f64>>,
     /// One-step point, 95 % and 99 % bounds from the latest origin (if calibrated).
@@ -103,10 +126,18 @@ impl Predictor {
     /// A predictor around an already-built model.
     pub fn with_model(model: Box<dyn Forecaster>, cfg: PredictorConfig) -> Self {
         let horizon = cfg.horizon.max(1);
+        let cond = conditional_for(&cfg, horizon);
+        let cal = if cond.is_some() {
+            Calibrator::with_phases(horizon, cfg.calibration_window)
+        } else {
+            Calibrator::new(horizon, cfg.calibration_window)
+        };
         Self {
             hist: History::with_capacity(cfg.history),
             model,
-            cal: Calibrator::new(horizon, cfg.calibration_window),
+            cal,
+            cond,
+            rows: 0,
             recent: VecDeque::with_capacity(horizon + 1),
             expect: None,
             run95: 0,
@@ -118,6 +149,7 @@ impl Predictor {
     pub fn preload(&mut self, values: impl IntoIterator<Item = Option<f64>>) {
         for v in values {
             self.hist.push(v);
+            self.rows += 1;
         }
     }
 
@@ -148,10 +180,17 @@ impl Predictor {
                             r = r.clamp(2.0 * b.lo.min(0.0), 2.0 * b.hi.max(0.0));
                         }
                     }
-                    self.cal.record(age + 1, r);
+                    let phase = self.phase(self.rows);
+                    if let Some(c) = &mut self.cond {
+                        if let (res, Some(ph)) = self.cal.held(age + 1) {
+                            c.score(age + 1, r, phase, res, ph);
+                        }
+                    }
+                    self.cal.record_at(age + 1, r, phase);
                 }
             }
         }
+        self.rows += 1;
         self.hist.push(value);
         self.model.observe(&self.hist);
         self.refresh();
@@ -224,6 +263,11 @@ impl Predictor {
         self.fit();
     }
 
+    /// Steps forecast (and calibrated) at every origin.
+    pub fn horizon(&self) -> usize {
+        self.cfg.horizon
+    }
+
     /// The latest point forecasts (steps `1..=horizon`).
     pub fn points(&self) -> &[f64] {
         self.recent.front().map_or(&[], Vec::as_slice)
@@ -262,6 +306,35 @@ impl Predictor {
         self.cal.quantile(step, level)
     }
 
+    /// The residual quantile at `level` to size capacity with for `step`: the time-of-day
+    /// conditional one ([`crate::conditional`]) when the predictor sizes at this level and it has
+    /// earned its place on the series' past, else [`Predictor::residual_quantile`].
+    pub fn sizing_quantile(&mut self, step: usize, level: f64) -> Option<f64> {
+        // The target of `step` is row `rows − 1 + step`.
+        let phase = self.phase((self.rows + step as u64).saturating_sub(1));
+        if let Some(c) = self.cond.as_mut().filter(|c| c.level() == level) {
+            if let (res, Some(ph)) = self.cal.held(step) {
+                if let Some(q) = c.quantile(step, phase, res, ph) {
+                    return Some(q);
+                }
+            }
+        }
+        self.cal.quantile(step, level)
+    }
+
+    /// Which sizing quantile `step` uses: 0 for the plain one, else the bins a day of the
+    /// time-of-day conditional one.
+    pub fn sizing_bins(&self, step: usize) -> usize {
+        self.cond.as_ref().map_or(0, |c| match c.chosen(step) {
+            0 => 0,
+            k => conditional::BINS[k - 1],
+        })
+    }
+
+    fn phase(&self, row: u64) -> u8 {
+        self.cfg.day.map_or(0, |d| conditional::phase(row, d))
+    }
+
     /// The series' history window.
     pub fn history(&self) -> &History {
         &self.hist
@@ -282,6 +355,7 @@ impl Predictor {
         self.hist.heap_bytes()
             + self.model.heap_bytes()
             + self.cal.heap_bytes()
+            + self.cond.as_ref().map_or(0, Conditional::heap_bytes)
             + self.recent.iter().map(|f| f.capacity() * 8).sum::<usize>()
     }
 }

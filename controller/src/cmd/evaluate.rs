@@ -145,13 +145,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
 fn print_table(r: &Report) {
     println!(
-        "{}: {} {} series, lead {}, violation target {}, {} scored intervals",
+        "{}: {} {} series, lead {}, violation target {}, {} scored intervals, {} sized by time of day",
         r.trace,
         r.series_count,
         r.series.name(),
         r.lead,
         r.violation_target,
-        r.scored_intervals
+        r.scored_intervals,
+        r.time_of_day_series
     );
     let compute = r.policies.iter().any(|p| p.instance_hours.is_some());
     print!(

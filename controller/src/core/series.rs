@@ -79,6 +79,32 @@ pub struct Series {
     errors: VecDeque<(f64, Option<bool>)>,
 }
 
+/// The predictor of a series sampled every `interval`, forecasting `horizon` steps, sizing at
+/// violation target `violation` (time-of-day conditional quantiles over its day, where they earn
+/// their place).
+fn predictor(interval: Duration, horizon: usize, violation: f64) -> Predictor {
+    let secs = interval.as_secs();
+    let history = 4096;
+    let periods = prescient_predict::season::periods_for_interval(secs);
+    // Daily/weekly periods only when the history window can hold at least one and a half
+    // days; otherwise seasonal models would chase a season they can never see.
+    let seasons = match periods {
+        s if s.day.is_some_and(|d| d + d / 2 <= history) => s,
+        _ => Seasons::default(),
+    };
+    // The time of day needs no history, only the day's length in steps.
+    let cfg = sizing::predictor_config(
+        PredictorConfig {
+            history,
+            horizon: horizon.max(1),
+            ..PredictorConfig::default()
+        },
+        periods.day,
+        violation,
+    );
+    Predictor::new(ModelKind::Auto, seasons, cfg)
+}
+
 fn finite(b: (f64, f64)) -> Interval {
     (b.0.is_finite() && b.1.is_finite()).then_some(b)
 }
@@ -86,21 +112,8 @@ fn finite(b: (f64, f64)) -> Interval {
 impl Series {
     /// A series sampled every `interval`, forecasting `horizon` steps, keeping `keep` points.
     pub fn new(interval: Duration, horizon: usize, keep: usize) -> Self {
-        let secs = interval.as_secs();
-        let history = 4096;
-        // Daily/weekly periods only when the history window can hold at least one and a half
-        // days; otherwise seasonal models would chase a season they can never see.
-        let seasons = match prescient_predict::season::periods_for_interval(secs) {
-            s if s.day.is_some_and(|d| d + d / 2 <= history) => s,
-            _ => Seasons::default(),
-        };
-        let cfg = PredictorConfig {
-            history,
-            horizon: horizon.max(1),
-            ..PredictorConfig::default()
-        };
         Series {
-            predictor: Predictor::new(ModelKind::Auto, seasons, cfg),
+            predictor: predictor(interval, horizon, sizing::DEFAULT_VIOLATION_TARGET),
             violation: sizing::DEFAULT_VIOLATION_TARGET,
             interval,
             keep: keep.max(2),
@@ -120,6 +133,10 @@ impl Series {
     pub fn with_violation(mut self, v: f64) -> Self {
         if sizing::valid_violation(v) {
             self.violation = v;
+            // The predictor sizes at this level; before any observation, nothing is lost.
+            if self.observed == 0 {
+                self.predictor = predictor(self.interval, self.predictor.horizon(), v);
+            }
         }
         self
     }
@@ -414,6 +431,39 @@ mod tests {
         // A 1 % target reaches near the noise's top; a 30 % one lets its top part out.
         assert!((1_150.0..1_400.0).contains(&s), "strict {s}");
         assert!(l < s, "loose {l} strict {s}");
+    }
+
+    #[test]
+    fn busy_hours_are_planned_wider_than_quiet_ones_once_that_has_paid() {
+        // Hourly traffic whose noise is four times wider over six hours of each day: after
+        // enough days the bound over a busy hour sits further above its forecast than over a
+        // quiet one, since the conditional quantile scored better on the series' own past.
+        let noise = |i: u64| {
+            let x = i.wrapping_mul(6364136223846793005).rotate_left(29) >> 11;
+            x as f64 / (1u64 << 53) as f64 - 0.5
+        };
+        let busy = |i: u64| i % 24 < 6;
+        let value = |i: u64| 1_000.0 + if busy(i) { 400.0 } else { 100.0 } * noise(i);
+        let mut s = Series::new(Duration::from_secs(3600), 1, 100).with_violation(0.01);
+        let (mut wide, mut narrow) = (Vec::new(), Vec::new());
+        for i in 0..(40 * 24) {
+            s.observe(t(i * 3600), Some(value(i)));
+            if i >= 30 * 24 {
+                let p = s.forecast()[0];
+                let width = p.bound - p.value;
+                if busy(i + 1) {
+                    wide.push(width);
+                } else {
+                    narrow.push(width);
+                }
+            }
+        }
+        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+        let (w, n) = (mean(&wide), mean(&narrow));
+        assert!(w > 2.0 * n, "busy hours {w}, quiet hours {n}");
+        // The quiet hours are not over-provisioned to pay for the busy ones: their bound covers
+        // the quiet noise (±50) with little to spare.
+        assert!((40.0..120.0).contains(&n), "quiet hours {n}");
     }
 
     #[test]

@@ -167,6 +167,9 @@ pub struct Report {
     pub series_count: usize,
     /// Scored (series, interval) cells with known demand.
     pub scored_intervals: u64,
+    /// Series whose predictive bound was sized on a time-of-day conditional residual quantile at
+    /// the end of the replay (it had scored better than the plain one on the series' past).
+    pub time_of_day_series: usize,
     /// Per policy, the median over series of the headroom chosen on validation.
     pub headroom: BTreeMap<PolicyKind, f64>,
     /// One entry per policy, in the order asked.
@@ -286,21 +289,27 @@ pub fn evaluate(
     // its 1 % tail from noise.
     let pooled_headroom: Vec<Option<f64>> = (0..cfg.policies.len())
         .map(|i| {
+            let first = bases.first()?.get(i)?;
             cfg.pooled_headroom.then(|| {
                 let rows = series
                     .iter()
                     .zip(&bases)
                     .flat_map(|((_, values), b)| b[i].validation(values, split));
-                policy::choose_headroom(rows, cfg.violation).unwrap_or(1.0)
+                first.headroom(rows, cfg.violation).unwrap_or(1.0)
             })
         })
         .collect();
+    let time_of_day_series = bases
+        .iter()
+        .filter(|b| b.iter().any(|b| b.bins > 0))
+        .count();
     for ((series_name, values), series_bases) in series.iter().zip(bases) {
         let mut caps = Vec::new();
         for (i, b) in series_bases.into_iter().enumerate() {
             let p = b.policy;
             let headroom = pooled_headroom[i].unwrap_or_else(|| {
-                policy::choose_headroom(b.validation(values, split), cfg.violation).unwrap_or(1.0)
+                b.headroom(b.validation(values, split), cfg.violation)
+                    .unwrap_or(1.0)
             });
             let plan = b.at(headroom);
             headrooms[i].push(plan.headroom);
@@ -335,6 +344,7 @@ pub fn evaluate(
         violation_target: cfg.violation,
         series_count: demand.columns.len(),
         scored_intervals: tallies.first().map_or(0, |t| t.scored),
+        time_of_day_series,
         headroom,
         policies,
     };
