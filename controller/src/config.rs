@@ -188,6 +188,7 @@ impl Config {
         service.max_switches = self.openflow.max_switches;
         service.idle_timeout = self.openflow.idle_timeout_secs;
         service.session_threads = self.openflow.session_threads;
+        service.busy_poll = Duration::from_micros(self.openflow.busy_poll_us);
         service.stats_interval = (self.openflow.stats_interval_secs > 0)
             .then(|| Duration::from_secs(self.openflow.stats_interval_secs));
         let env = ApiConfig::from_env();

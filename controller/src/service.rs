@@ -52,6 +52,8 @@ pub struct ServiceConfig {
     pub max_switches: usize,
     /// Threads the OpenFlow sessions run on, each switch pinned to one (0: one per core).
     pub session_threads: usize,
+    /// Longest a session thread busy-polls before sleeping (zero: never).
+    pub busy_poll: Duration,
     /// P4Runtime devices to drive.
     pub p4: Vec<P4Target>,
     /// The state store (in memory unless a file is configured).
@@ -81,6 +83,7 @@ impl ServiceConfig {
             api_tokens: Vec::new(),
             max_switches: 4096,
             session_threads: 0,
+            busy_poll: Duration::ZERO,
             p4: Vec::new(),
             store: StoreConfig::default(),
             services: Default::default(),
@@ -217,6 +220,7 @@ impl Service {
         };
         // Every node of a cluster connects to every switch: a follower (re)connecting must not
         // empty the tables the leader programs.
+        of.busy_poll = config.busy_poll;
         of.clear_on_connect = config.cluster.is_none();
         of.write_latency = core
             .metrics()

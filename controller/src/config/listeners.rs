@@ -19,6 +19,10 @@ pub struct OpenFlowSection {
     pub stats_interval_secs: u64,
     /// Threads the switch sessions run on (0: one per core).
     pub session_threads: usize,
+    /// Longest a busy session thread polls for more packet-ins before sleeping, microseconds
+    /// (0: never; the window adapts to the traffic, an idle thread does not poll). Pays when
+    /// the session threads have cores to themselves.
+    pub busy_poll_us: u64,
     /// Certificate chain (PEM) to accept switches over TLS with (`ssl:` targets), with
     /// `tls_key`.
     pub tls_cert: Option<PathBuf>,
@@ -38,6 +42,7 @@ impl Default for OpenFlowSection {
             idle_timeout_secs: 60,
             stats_interval_secs: 2,
             session_threads: 0,
+            busy_poll_us: 0,
             tls_cert: None,
             tls_key: None,
             tls_ca: None,

@@ -221,6 +221,8 @@ impl Session {
     }
 
     fn on_bytes(&mut self, rbuf: &mut BytesMut) {
+        // More is likely to follow soon: keep this thread polling for it (if it busy-polls).
+        super::busy_poll::note_work();
         let now = Instant::now();
         self.machine.note_rx(now);
         let mut at = 0;

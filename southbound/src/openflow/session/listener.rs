@@ -77,7 +77,7 @@ impl OpenFlowController {
             0 => (None, None),
             n => {
                 let stop = CancellationToken::new();
-                let workers = Workers::start(n, &stop)?;
+                let workers = Workers::start(n, config.busy_poll, &stop)?;
                 (Some(workers), Some(stop.drop_guard()))
             }
         };

@@ -10,7 +10,9 @@
 //! - [`listener`]: accepts switches (bounded), keeps the registry of sessions by datapath id
 //!   (a reconnect replaces the old session), and hands out the cloneable [`OpenFlowHandle`].
 //!   With [`ControllerConfig::session_threads`] set, sessions run pinned on that many
-//!   single-threaded runtimes of their own (`workers`), spread evenly, instead of the caller's.
+//!   single-threaded runtimes of their own (`workers`), spread evenly, instead of the caller's,
+//!   each polling its sockets for a while before sleeping when traffic is heavy
+//!   ([`busy_poll`], [`ControllerConfig::busy_poll`]).
 //! - [`desired`]: flows, groups and meters the controller wants on each switch, replayed on
 //!   every (re)connect.
 //!
@@ -20,6 +22,7 @@
 //! make the caller wait when the switch is slower than the caller.
 
 pub mod app;
+pub mod busy_poll;
 pub mod desired;
 pub mod driver;
 pub mod error;

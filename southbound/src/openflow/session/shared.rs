@@ -80,6 +80,10 @@ pub struct ControllerConfig {
     /// Threads of its own the sessions run on, each pinned to one (0: the sessions are tasks
     /// of the runtime that binds the controller). One per core scales the packet-in path.
     pub session_threads: usize,
+    /// Longest a session thread polls its sockets for more work before sleeping, the window
+    /// adapting to the traffic ([`super::busy_poll`]); zero: session threads sleep as soon as
+    /// they are idle. Only with `session_threads`.
+    pub busy_poll: std::time::Duration,
     /// Serve OpenFlow over TLS with this configuration (switches' `ssl:` targets); `None`:
     /// plain TCP. With a client certificate verifier, switches must present a certificate.
     pub tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
@@ -98,6 +102,7 @@ impl ControllerConfig {
             clear_on_connect: true,
             write_latency: Arc::new(LatencyHistogram::new()),
             session_threads: 0,
+            busy_poll: std::time::Duration::ZERO,
             tls: None,
         }
     }

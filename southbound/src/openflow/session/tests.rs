@@ -473,6 +473,8 @@ async fn sessions_on_their_own_threads_spread_answer_and_stop_with_the_controlle
     let seen = threads.clone();
     let mut config = ControllerConfig::new(([127, 0, 0, 1], 0).into());
     config.session_threads = 2;
+    // The threads busy-poll between packet-ins; answers and commands still get through.
+    config.busy_poll = std::time::Duration::from_micros(200);
     let factory = move |_| Box::new(Echoing(seen.clone())) as Box<dyn SwitchApp>;
     let (ctl, mut events) = OpenFlowController::bind(config, Arc::new(factory))
         .await

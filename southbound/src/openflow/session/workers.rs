@@ -10,6 +10,7 @@
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpStream;
 use tokio::runtime::Handle;
@@ -32,9 +33,14 @@ pub(crate) struct Workers {
 }
 
 impl Workers {
-    /// Starts `n` session threads (at least one); they stop, dropping whatever sessions they
-    /// still run, when `stop` is cancelled.
-    pub(crate) fn start(n: usize, stop: &CancellationToken) -> Result<Workers, SessionError> {
+    /// Starts `n` session threads (at least one), each busy-polling for up to `busy_poll`
+    /// ([`super::busy_poll`]); they stop, dropping whatever sessions they still run, when
+    /// `stop` is cancelled.
+    pub(crate) fn start(
+        n: usize,
+        busy_poll: Duration,
+        stop: &CancellationToken,
+    ) -> Result<Workers, SessionError> {
         let mut workers = Vec::with_capacity(n.max(1));
         for i in 0..n.max(1) {
             let rt = tokio::runtime::Builder::new_current_thread()
@@ -47,7 +53,14 @@ impl Workers {
             let stop = stop.clone();
             std::thread::Builder::new()
                 .name(format!("of-sessions-{i}"))
-                .spawn(move || rt.block_on(stop.cancelled()))
+                .spawn(move || {
+                    rt.block_on(async move {
+                        if !busy_poll.is_zero() {
+                            tokio::spawn(super::busy_poll::run(busy_poll));
+                        }
+                        stop.cancelled().await
+                    })
+                })
                 .map_err(|e| SessionError::Runtime {
                     reason: e.to_string(),
                 })?;
