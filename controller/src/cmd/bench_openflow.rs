@@ -52,6 +52,15 @@ pub struct Args {
     /// to the generator's (Linux `/proc`).
     #[arg(long, requires = "target")]
     pub target_pid: Option<u32>,
+    /// Threads the generator spreads the emulated switches over, one runtime each (0: one per
+    /// core). One thread caps what a fast controller can show: it sleeps while any switch
+    /// waits, so every other switch's answers wait for it to wake.
+    #[arg(long, default_value_t = 0)]
+    pub generator_threads: usize,
+    /// Longest each generator thread, and the bare responder, busy-polls for answers before
+    /// sleeping, microseconds (0: never; the window adapts to the traffic).
+    #[arg(long, default_value_t = 0)]
+    pub busy_poll_us: u64,
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
@@ -59,6 +68,7 @@ pub struct Args {
 
 /// Entry point.
 pub fn run(args: Args) -> anyhow::Result<()> {
+    let threads = generator_threads(&args);
     let load = |target, watch| LoadConfig {
         target,
         watch,
@@ -70,9 +80,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         ports: 4,
         mix: args.mix,
         hosts: args.hosts.max(1),
+        threads,
+        busy_poll: Duration::from_micros(args.busy_poll_us),
     };
     let bare = {
-        let responder = BareResponder::start()?;
+        let responder = BareResponder::start(Duration::from_micros(args.busy_poll_us))?;
         run_load(load(responder.addr(), None)).context("measuring the bare responder")?
     };
     let (name, subject) = match args.target {
@@ -88,6 +100,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
     };
     print_report(&args, &name, &subject, &bare)
+}
+
+/// The generator's threads: as asked, or one per core.
+fn generator_threads(args: &Args) -> usize {
+    match args.generator_threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    }
 }
 
 fn print_report(
@@ -135,13 +155,21 @@ fn print_report(
             "bench_process_cores": subject.own_cores,
             "target_cores": subject.watched_cores,
             "bare_run_cores": bare.own_cores,
+            "generator_threads": generator_threads(args),
+            "generator_busy_poll_us": args.busy_poll_us,
         });
         println!("{obj}");
         return Ok(());
     }
     println!(
-        "OpenFlow bench: {} switches, {:?} mode, {:?} mix, {} hosts per switch, {} s measured",
-        args.switches, args.mode, args.mix, args.hosts, args.seconds
+        "OpenFlow bench: {} switches, {:?} mode, {:?} mix, {} hosts per switch, {} s measured; generator: {} thread(s), busy-polling up to {} us",
+        args.switches,
+        args.mode,
+        args.mix,
+        args.hosts,
+        args.seconds,
+        generator_threads(args),
+        args.busy_poll_us
     );
     for (label, r) in [(name, subject), ("bare responder", bare)] {
         println!(

@@ -10,6 +10,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
+use prescient_southbound::openflow::session::busy_poll;
+
 use super::frames::{self, msg};
 
 /// A running bare responder on its own OS thread.
@@ -20,8 +22,9 @@ pub struct BareResponder {
 }
 
 impl BareResponder {
-    /// Starts listening on a free loopback port.
-    pub fn start() -> anyhow::Result<Self> {
+    /// Starts listening on a free loopback port; its thread busy-polls for up to `busy_poll`
+    /// (zero: never) like the generator's.
+    pub fn start(busy_poll: std::time::Duration) -> anyhow::Result<Self> {
         let std_listener =
             std::net::TcpListener::bind("127.0.0.1:0").context("binding the bare responder")?;
         std_listener
@@ -46,6 +49,9 @@ impl BareResponder {
                     }
                 };
                 rt.block_on(async move {
+                    if !busy_poll.is_zero() {
+                        tokio::spawn(busy_poll::run(busy_poll));
+                    }
                     let listener = match TcpListener::from_std(std_listener) {
                         Ok(l) => l,
                         Err(e) => {
@@ -116,6 +122,7 @@ async fn serve(mut stream: TcpStream) -> anyhow::Result<()> {
         if n == 0 {
             return Ok(());
         }
+        busy_poll::note_work();
         end += n;
         while let Some((ty, len, xid)) = frames::peek(&rbuf[start..end]) {
             if len < frames::HEADER_LEN {

@@ -1,6 +1,6 @@
-//! The cbench-style load generator: N emulated switches on one current-thread runtime, each doing
-//! the handshake and then sending pre-built PACKET_INs (a [`Mix`]) as fast as the controller
-//! answers.
+//! The cbench-style load generator: N emulated switches spread over one or more threads (each a
+//! current-thread runtime, optionally busy-polling), each switch doing the handshake and then
+//! sending pre-built PACKET_INs (a [`Mix`]) as fast as the controller answers.
 //!
 //! Two counts. A *response* is any FLOW_MOD or PACKET_OUT received: one packet-in's answer may
 //! be two responses (a FLOW_MOD for the flow, a PACKET_OUT for the packet itself when the switch
@@ -26,6 +26,8 @@ use hdrhistogram::Histogram;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
+
+use prescient_southbound::openflow::session::busy_poll;
 
 use super::cpu;
 use super::frames::{self, msg};
@@ -64,6 +66,10 @@ pub struct LoadConfig {
     pub hosts: u32,
     /// A process (the controller under test) whose CPU use is measured with this one's.
     pub watch: Option<u32>,
+    /// Threads the switches are spread over (at least one, at most one per switch).
+    pub threads: usize,
+    /// Longest each thread busy-polls for answers before sleeping (zero: never).
+    pub busy_poll: Duration,
 }
 
 /// What one run measured.
@@ -144,70 +150,59 @@ struct Shared {
     connected: AtomicUsize,
 }
 
-/// Runs the generator on its own OS thread with a current-thread runtime; blocks until done.
+/// Runs the generator on `cfg.threads` OS threads of its own (switch `i` on thread
+/// `i % threads`), each with a current-thread runtime; blocks until done.
 pub fn run_load(cfg: LoadConfig) -> anyhow::Result<LoadReport> {
-    std::thread::Builder::new()
-        .name("of-loadgen".into())
-        .spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .context("building the load generator's runtime")?;
-            rt.block_on(drive(cfg))
-        })
-        .context("spawning the load generator thread")?
-        .join()
-        .map_err(|_| anyhow::anyhow!("the load generator thread panicked"))?
-}
-
-async fn drive(cfg: LoadConfig) -> anyhow::Result<LoadReport> {
     let shared = Arc::new(Shared {
         phase: AtomicU8::new(PHASE_HANDSHAKE),
         counts: Counts::default(),
         connected: AtomicUsize::new(0),
     });
     let (phase_tx, phase_rx) = watch::channel(PHASE_HANDSHAKE);
-    let mut tasks = Vec::with_capacity(cfg.switches);
-    for i in 0..cfg.switches {
-        let stream = TcpStream::connect(cfg.target)
-            .await
-            .with_context(|| format!("switch {i}: connecting to {}", cfg.target))?;
-        stream.set_nodelay(true).context("setting TCP_NODELAY")?;
-        let sw = FakeSwitch::new(i as u64 + 1, &cfg, shared.clone());
-        tasks.push(tokio::spawn(sw.run(stream, phase_rx.clone())));
+    let threads = cfg.threads.clamp(1, cfg.switches.max(1));
+    let mut handles = Vec::with_capacity(threads);
+    for t in 0..threads {
+        let ids: Vec<u64> = (0..cfg.switches)
+            .filter(|i| i % threads == t)
+            .map(|i| i as u64 + 1)
+            .collect();
+        let (cfg, shared, phase_rx) = (cfg.clone(), shared.clone(), phase_rx.clone());
+        let handle = std::thread::Builder::new()
+            .name(format!("of-loadgen-{t}"))
+            .spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .context("building the load generator's runtime")?;
+                rt.block_on(async move {
+                    if !cfg.busy_poll.is_zero() {
+                        tokio::spawn(busy_poll::run(cfg.busy_poll));
+                    }
+                    switches(ids, &cfg, shared, phase_rx).await
+                })
+            })
+            .context("spawning a load generator thread")?;
+        handles.push(handle);
     }
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while shared.connected.load(Ordering::Relaxed) < cfg.switches && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    let connected = shared.connected.load(Ordering::Relaxed);
-    if connected == 0 {
-        anyhow::bail!(
-            "no switch completed the handshake with {} within 10 s",
-            cfg.target
-        );
-    }
-    // Let the controller finish its connect-time programming before packet-ins start.
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    set_phase(&shared, &phase_tx, PHASE_WARMUP);
-    tokio::time::sleep(cfg.warmup).await;
-    let start = Instant::now();
-    let own = cpu::Mark::now(cpu::Process::Own);
-    let watched = cfg.watch.map(|pid| cpu::Mark::now(cpu::Process::Pid(pid)));
-    set_phase(&shared, &phase_tx, PHASE_MEASURE);
-    tokio::time::sleep(cfg.duration).await;
+    let timing = time_phases(&cfg, &shared, &phase_tx, &handles);
+    // Whatever happened, the switches stop now and every thread is joined.
     set_phase(&shared, &phase_tx, PHASE_STOP);
-    let elapsed = start.elapsed();
-    let own_cores = own.cores_since();
-    let watched_cores = watched.and_then(|m| m.cores_since());
     let mut latency_ns = new_histogram();
-    for t in tasks {
-        match t.await {
+    let mut failure = None;
+    for h in handles {
+        match h.join() {
             Ok(Ok(h)) => latency_ns.add(&h).context("merging latency histograms")?,
-            Ok(Err(e)) => tracing::warn!("emulated switch failed: {e:#}"),
-            Err(e) => tracing::warn!("emulated switch task failed: {e}"),
+            Ok(Err(e)) => failure = failure.or(Some(e)),
+            Err(_) => {
+                failure = failure.or(Some(anyhow::anyhow!("a load generator thread panicked")))
+            }
         }
     }
+    // A thread's error (a switch that could not connect) explains a timing error too.
+    let (elapsed, connected, own_cores, watched_cores) = match (failure, timing) {
+        (Some(e), _) | (None, Err(e)) => return Err(e),
+        (None, Ok(t)) => t,
+    };
     let c = &shared.counts;
     Ok(LoadReport {
         responses: c.responses.load(Ordering::Relaxed),
@@ -221,6 +216,75 @@ async fn drive(cfg: LoadConfig) -> anyhow::Result<LoadReport> {
         own_cores,
         watched_cores,
     })
+}
+
+/// Waits for the handshakes, then runs the warm-up and the measured time; returns the measured
+/// time, the switches connected and the cores used.
+fn time_phases(
+    cfg: &LoadConfig,
+    shared: &Shared,
+    phase_tx: &watch::Sender<u8>,
+    threads: &[std::thread::JoinHandle<anyhow::Result<Histogram<u64>>>],
+) -> anyhow::Result<(Duration, usize, Option<f64>, Option<f64>)> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while shared.connected.load(Ordering::Relaxed) < cfg.switches
+        && Instant::now() < deadline
+        // A thread that ended early failed to connect: its error is the news.
+        && !threads.iter().any(|t| t.is_finished())
+    {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let connected = shared.connected.load(Ordering::Relaxed);
+    if connected == 0 {
+        anyhow::bail!(
+            "no switch completed the handshake with {} within 10 s",
+            cfg.target
+        );
+    }
+    // Let the controller finish its connect-time programming before packet-ins start.
+    std::thread::sleep(Duration::from_millis(200));
+    set_phase(shared, phase_tx, PHASE_WARMUP);
+    std::thread::sleep(cfg.warmup);
+    let start = Instant::now();
+    let own = cpu::Mark::now(cpu::Process::Own);
+    let watched = cfg.watch.map(|pid| cpu::Mark::now(cpu::Process::Pid(pid)));
+    set_phase(shared, phase_tx, PHASE_MEASURE);
+    std::thread::sleep(cfg.duration);
+    set_phase(shared, phase_tx, PHASE_STOP);
+    let elapsed = start.elapsed();
+    Ok((
+        elapsed,
+        connected,
+        own.cores_since(),
+        watched.and_then(|m| m.cores_since()),
+    ))
+}
+
+/// Connects the switches `dpids` and runs them until the phase says stop; their latencies.
+async fn switches(
+    dpids: Vec<u64>,
+    cfg: &LoadConfig,
+    shared: Arc<Shared>,
+    phase_rx: watch::Receiver<u8>,
+) -> anyhow::Result<Histogram<u64>> {
+    let mut tasks = Vec::with_capacity(dpids.len());
+    for dpid in dpids {
+        let stream = TcpStream::connect(cfg.target)
+            .await
+            .with_context(|| format!("switch {dpid}: connecting to {}", cfg.target))?;
+        stream.set_nodelay(true).context("setting TCP_NODELAY")?;
+        let sw = FakeSwitch::new(dpid, cfg, shared.clone());
+        tasks.push(tokio::spawn(sw.run(stream, phase_rx.clone())));
+    }
+    let mut latency_ns = new_histogram();
+    for t in tasks {
+        match t.await {
+            Ok(Ok(h)) => latency_ns.add(&h).context("merging latency histograms")?,
+            Ok(Err(e)) => tracing::warn!("emulated switch failed: {e:#}"),
+            Err(e) => tracing::warn!("emulated switch task failed: {e}"),
+        }
+    }
+    Ok(latency_ns)
 }
 
 fn set_phase(shared: &Shared, tx: &watch::Sender<u8>, phase: u8) {
@@ -384,7 +448,10 @@ impl FakeSwitch {
             };
             match read {
                 Some(0) => anyhow::bail!("switch {}: controller closed the connection", self.dpid),
-                Some(n) => end += n,
+                Some(n) => {
+                    end += n;
+                    busy_poll::note_work();
+                }
                 None => {}
             }
             let now = Instant::now();
@@ -579,6 +646,59 @@ mod tests {
     }
 
     #[test]
+    fn switches_spread_over_busy_polling_threads_are_all_answered() {
+        let bare = super::super::bare::BareResponder::start(Duration::from_micros(200)).unwrap();
+        let report = run_load(LoadConfig {
+            target: bare.addr(),
+            switches: 3,
+            mode: Mode::Throughput,
+            window: 8,
+            warmup: Duration::from_millis(100),
+            duration: Duration::from_millis(300),
+            ports: 4,
+            mix: Mix::Realistic,
+            hosts: 64,
+            watch: None,
+            threads: 2,
+            busy_poll: Duration::from_micros(200),
+        })
+        .unwrap();
+        assert_eq!(
+            report.connected, 3,
+            "every switch on either thread connected"
+        );
+        assert!(report.answered > 0, "{report:?}");
+        assert_eq!(
+            report.unanswered, 0,
+            "the bare responder answers everything"
+        );
+        assert_eq!(report.unexpected, 0);
+    }
+
+    #[test]
+    fn a_controller_nobody_listens_at_is_an_error_naming_it() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let target = closed.local_addr().unwrap();
+        drop(closed);
+        let err = run_load(LoadConfig {
+            target,
+            switches: 2,
+            mode: Mode::Latency,
+            window: 1,
+            warmup: Duration::ZERO,
+            duration: Duration::from_millis(10),
+            ports: 4,
+            mix: Mix::Uniform,
+            hosts: 8,
+            watch: None,
+            threads: 2,
+            busy_poll: Duration::ZERO,
+        })
+        .unwrap_err();
+        assert!(format!("{err:#}").contains(&target.to_string()), "{err:#}");
+    }
+
+    #[test]
     fn the_window_counts_only_answerable_packet_ins() {
         let cfg = LoadConfig {
             target: ([127, 0, 0, 1], 1).into(),
@@ -591,6 +711,8 @@ mod tests {
             mix: Mix::Realistic,
             hosts: 512,
             watch: None,
+            threads: 1,
+            busy_poll: Duration::ZERO,
         };
         let shared = Arc::new(Shared {
             phase: AtomicU8::new(PHASE_WARMUP),
