@@ -114,7 +114,15 @@ impl L2Learning {
         if mac.is_multicast() || !port.is_physical() {
             return;
         }
-        if self.macs.len() >= self.max_macs && !self.macs.contains_key(&mac) {
+        // Nearly every frame comes from a host learned where it is: one probe, and no write
+        // that would dirty the entry's cache line.
+        if let Some(known) = self.macs.get_mut(&mac) {
+            if *known != port {
+                *known = port;
+            }
+            return;
+        }
+        if self.macs.len() >= self.max_macs {
             tracing::debug!(dpid = %self.dpid, "MAC table full; relearning");
             self.macs.clear();
         }
