@@ -668,11 +668,12 @@ mod tests {
             "every switch on either thread connected"
         );
         assert!(report.answered > 0, "{report:?}");
+        // It answers LLDP and truncated frames too, which nobody waits for (unexpected), and
+        // never leaves one waiting.
         assert_eq!(
             report.unanswered, 0,
             "the bare responder answers everything"
         );
-        assert_eq!(report.unexpected, 0);
     }
 
     #[test]
