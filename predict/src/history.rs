@@ -2,15 +2,19 @@
 //!
 //! Invariants: `len() <= capacity()`; a gap is stored as NaN and never replaced by an invented value;
 //! `lag(1)` is the most recent observation. Values are stored as `f32` to halve memory: traffic
-//! rates do not carry more than seven significant digits of information.
+//! rates do not carry more than seven significant digits of information. The buffer grows with
+//! what was pushed up to the capacity (a young series holds what it has seen, not a 4,096-slot
+//! window of gaps: tens of thousands of series start together on a large network).
 
 /// Ring buffer of the most recent observations of one series (NaN marks a gap).
 #[derive(Debug, Clone)]
 pub struct History {
+    /// Oldest first until full, then a ring starting at `head`.
     buf: Vec<f32>,
-    /// Index where the next value goes.
+    /// Most values kept.
+    capacity: usize,
+    /// Index where the next value goes once full.
     head: usize,
-    len: usize,
     /// Total number of values ever pushed (the time index of the next value).
     pushed: u64,
 }
@@ -18,11 +22,10 @@ pub struct History {
 impl History {
     /// An empty history keeping at most `capacity` observations (at least one).
     pub fn with_capacity(capacity: usize) -> Self {
-        let capacity = capacity.max(1);
         Self {
-            buf: vec![f32::NAN; capacity],
+            buf: Vec::new(),
+            capacity: capacity.max(1),
             head: 0,
-            len: 0,
             pushed: 0,
         }
     }
@@ -33,27 +36,36 @@ impl History {
             Some(v) if v.is_finite() => v as f32,
             _ => f32::NAN,
         };
-        if let Some(slot) = self.buf.get_mut(self.head) {
-            *slot = v;
+        if self.buf.len() < self.capacity {
+            if self.buf.len() == self.buf.capacity() {
+                // Doubling, but never past the capacity (a 3,000-value window takes 3,000).
+                let more = self.buf.len().max(16).min(self.capacity - self.buf.len());
+                self.buf.reserve_exact(more);
+            }
+            self.buf.push(v);
+            self.head = self.buf.len() % self.capacity;
+        } else {
+            if let Some(slot) = self.buf.get_mut(self.head) {
+                *slot = v;
+            }
+            self.head = (self.head + 1) % self.capacity;
         }
-        self.head = (self.head + 1) % self.buf.len();
-        self.len = (self.len + 1).min(self.buf.len());
         self.pushed += 1;
     }
 
     /// Observations currently held.
     pub fn len(&self) -> usize {
-        self.len
+        self.buf.len()
     }
 
     /// True when nothing has been pushed yet.
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.buf.is_empty()
     }
 
     /// Maximum observations held.
     pub fn capacity(&self) -> usize {
-        self.buf.len()
+        self.capacity
     }
 
     /// Number of observations ever pushed: the time index of the next one.
@@ -63,11 +75,12 @@ impl History {
 
     /// The observation `k` steps back (`k = 1` is the latest); `None` if a gap or out of the window.
     pub fn lag(&self, k: usize) -> Option<f64> {
-        if k == 0 || k > self.len {
+        let n = self.buf.len();
+        if k == 0 || k > n {
             return None;
         }
-        let cap = self.buf.len();
-        let idx = (self.head + cap - (k % cap)) % cap;
+        // Growing, `head` is `n`; full, `n` is the capacity: the same ring arithmetic.
+        let idx = (self.head + n - (k % n)) % n;
         let v = *self.buf.get(idx)?;
         if v.is_nan() {
             None
@@ -81,12 +94,12 @@ impl History {
     /// Models read their inputs through this so that a gap never stops a forecast; the gap itself
     /// stays recorded as missing.
     pub fn lag_filled(&self, k: usize) -> Option<f64> {
-        (k.max(1)..=self.len).find_map(|j| self.lag(j))
+        (k.max(1)..=self.len()).find_map(|j| self.lag(j))
     }
 
     /// Values oldest first (gaps as NaN), for fitting.
     pub fn to_vec(&self) -> Vec<f64> {
-        (1..=self.len)
+        (1..=self.len())
             .rev()
             .map(|k| self.lag(k).unwrap_or(f64::NAN))
             .collect()
@@ -118,5 +131,33 @@ mod tests {
         assert_eq!(h.to_vec().len(), 3);
         assert!(h.to_vec()[2].is_nan());
         assert_eq!(h.pushed(), 5);
+    }
+
+    #[test]
+    fn a_young_history_holds_what_it_saw_and_reads_the_same_once_full() {
+        let mut h = History::with_capacity(3000);
+        for i in 0..5000u32 {
+            let v = (i % 7 != 3).then_some(f64::from(i));
+            h.push(v);
+            if i == 99 {
+                assert_eq!(h.len(), 100);
+                assert!(
+                    h.heap_bytes() < 200 * 4,
+                    "{} bytes for 100 values",
+                    h.heap_bytes()
+                );
+                assert_eq!(h.lag(1), Some(99.0));
+                assert_eq!(h.lag(100), Some(0.0));
+                assert_eq!(h.lag(101), None);
+            }
+        }
+        assert_eq!(h.len(), 3000);
+        assert_eq!(h.heap_bytes(), 3000 * 4, "never more than the capacity");
+        assert_eq!(h.lag(1), Some(4999.0));
+        assert_eq!(h.lag(3000), Some(2000.0));
+        assert_eq!(h.lag(3001), None);
+        // The value pushed at 4,994 (4,994 % 7 == 3) was a gap.
+        assert_eq!(h.lag(6), None, "a gap stays a gap");
+        assert_eq!(h.lag_filled(6), Some(4993.0));
     }
 }

@@ -71,7 +71,14 @@ enum Token {
     WriteProbe(Instant),
 }
 
+/// The most a session reads at once: a switch punting at line rate fills this between two turns.
 const READ_CHUNK: usize = 256 * 1024;
+/// What a session reads at once at first. A quiet switch (echoes, port stats) never needs more,
+/// and 256 KiB for each of 10,000 switches was most of the controller's memory; a switch that
+/// fills the buffer has it doubled, up to [`READ_CHUNK`].
+const FIRST_READ_CHUNK: usize = 4 * 1024;
+/// What the write buffer starts with (it grows with what one turn writes).
+const FIRST_WRITE_BUF: usize = 4 * 1024;
 const COMMAND_BATCH: usize = 256;
 /// How long a new connection waits for the session it replaces to finish.
 const REPLACE_WAIT: Duration = Duration::from_secs(5);
@@ -147,14 +154,15 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(
         cmd_tx,
         done_rx,
         announced: false,
-        wbuf: BytesMut::with_capacity(64 * 1024),
+        wbuf: BytesMut::with_capacity(FIRST_WRITE_BUF),
         fx: Vec::new(),
         close: None,
         packet_ins: 0,
         unprobed_writes: false,
     };
     s.ctx.stats.sessions_started.fetch_add(1, Ordering::Relaxed);
-    let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
+    let mut rbuf = BytesMut::with_capacity(FIRST_READ_CHUNK);
+    let mut chunk = FIRST_READ_CHUNK;
     s.machine.start(&mut s.wbuf);
     let reason = loop {
         if let Err(e) = s.flush(&mut stream).await {
@@ -170,7 +178,7 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(
             _ = s.cancel.cancelled() => {
                 break if s.ctx.cancel.is_cancelled() { CloseReason::Shutdown } else { CloseReason::Replaced };
             }
-            r = read_more(&mut stream, &mut rbuf) => match r {
+            r = read_more(&mut stream, &mut rbuf, &mut chunk) => match r {
                 Ok(0) => break CloseReason::PeerClosed,
                 Ok(_) => s.on_bytes(&mut rbuf),
                 Err(e) => break CloseReason::Io(e.to_string()),
@@ -199,11 +207,18 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(
 async fn read_more<S: AsyncRead + Unpin>(
     stream: &mut S,
     rbuf: &mut BytesMut,
+    chunk: &mut usize,
 ) -> std::io::Result<usize> {
-    if rbuf.capacity() - rbuf.len() < READ_CHUNK / 4 {
-        rbuf.reserve(READ_CHUNK);
+    if rbuf.capacity() - rbuf.len() < *chunk / 4 {
+        rbuf.reserve(*chunk);
     }
-    stream.read_buf(rbuf).await
+    let room = rbuf.capacity() - rbuf.len();
+    let n = stream.read_buf(rbuf).await?;
+    // The read took all the room there was: the switch had more to say than the buffer held.
+    if n == room {
+        *chunk = (*chunk * 2).min(READ_CHUNK);
+    }
+    Ok(n)
 }
 
 impl Session {
