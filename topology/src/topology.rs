@@ -601,6 +601,12 @@ impl Topology {
         self.published.load_full()
     }
 
+    /// Whether something structural changed since the last snapshot was built: the next
+    /// [`Topology::snapshot`] rebuilds it.
+    pub fn snapshot_pending(&self) -> bool {
+        self.dirty.load(Ordering::Acquire)
+    }
+
     /// A handle for other threads; it sees what [`Topology::snapshot`] last published.
     pub fn reader(&self) -> SnapshotReader {
         SnapshotReader(Arc::clone(&self.published))

@@ -40,6 +40,9 @@ impl ControllerCore {
     /// switches of the new path. Its traffic no longer reaches the controller (the old entries
     /// send it into the dead port), so waiting for its next frame would black-hole it.
     pub(super) fn reroute_broken_pairs(&mut self, now: Timestamp) -> Vec<Action> {
+        if self.auto.routed.is_empty() {
+            return Vec::new();
+        }
         let snapshot = self.topology.snapshot();
         let broken: Vec<(MacAddr, MacAddr)> = self
             .auto

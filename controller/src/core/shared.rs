@@ -1,7 +1,10 @@
 //! The core as shared by the southbound driver and the HTTP handlers.
 //!
 //! Writers take the mutex for one entry point at a time; the events an entry point produced are
-//! published after the lock is released. Topology readers use the snapshot, which needs no lock;
+//! published after the lock is released. Topology readers use the snapshot, which needs no lock
+//! (on a large network a changed topology is published at most once per ten times what
+//! building it cost, so discovery does not spend its time rebuilding snapshots; [`SharedCore::
+//! snapshot`] publishes a held-back change first, so its readers never see an old one);
 //! so do the switch sessions asking whether an address is a service's VIP (their ARP requests
 //! must reach the proxy-ARP answer, every other ARP only when it tells the core something).
 //! The bus is a bounded broadcast: a subscriber that falls more than [`EVENT_BUS_CAPACITY`]
@@ -9,8 +12,9 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
 use prescient_southbound::latency::LatencyHistogram;
@@ -181,10 +185,28 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// A snapshot that took less than this to build is published after every entry point that
+/// changed the topology (every network of a lab or a test: their snapshots take microseconds).
+const PUBLISH_ALWAYS_UNDER: Duration = Duration::from_millis(1);
+/// Otherwise a changed topology waits until this many times the last build's cost has passed
+/// since it was published: at most a tenth of a core goes to rebuilding snapshots.
+const PUBLISH_COST_RATIO: u32 = 10;
+
+/// When the topology snapshot was last published and what building it cost.
+#[derive(Debug, Clone, Copy)]
+struct Published {
+    at: Instant,
+    cost: Duration,
+}
+
 /// The shared core.
 pub struct SharedCore {
     core: Mutex<ControllerCore>,
     snapshots: SnapshotReader,
+    /// Taken only under `core`'s lock.
+    published: Mutex<Published>,
+    /// A topology change is held back (see [`PUBLISH_COST_RATIO`]).
+    held_back: AtomicBool,
     /// Every service's VIP as of the last entry point, for lock-free readers.
     vips: ArcSwap<Vec<Ipv4Addr>>,
     bus: broadcast::Sender<ControllerEvent>,
@@ -223,6 +245,11 @@ impl SharedCore {
         Arc::new(SharedCore {
             core: Mutex::new(core),
             snapshots,
+            published: Mutex::new(Published {
+                at: Instant::now(),
+                cost: Duration::ZERO,
+            }),
+            held_back: AtomicBool::new(false),
             vips: ArcSwap::default(),
             bus,
             metrics: Metrics::default(),
@@ -238,7 +265,7 @@ impl SharedCore {
             let mut core = lock(&self.core);
             let out = f(&mut core);
             // Publishing the snapshot here keeps lock-free readers current.
-            core.snapshot();
+            self.publish(&core, false);
             if !self.vips.load().iter().copied().eq(core.services().vips()) {
                 self.vips.store(Arc::new(core.services().vips().collect()));
             }
@@ -251,13 +278,50 @@ impl SharedCore {
         out
     }
 
+    /// Publishes the topology snapshot when it changed, unless building it is costly and the
+    /// last one is recent (`force` publishes anyway). Called under the core's lock.
+    fn publish(&self, core: &ControllerCore, force: bool) {
+        if !core.topology().snapshot_pending() {
+            self.held_back.store(false, Ordering::Release);
+            return;
+        }
+        let mut last = lock(&self.published);
+        let started = Instant::now();
+        let wait = last.cost.saturating_mul(PUBLISH_COST_RATIO);
+        if !force
+            && last.cost >= PUBLISH_ALWAYS_UNDER
+            && started.saturating_duration_since(last.at) < wait
+        {
+            self.held_back.store(true, Ordering::Release);
+            return;
+        }
+        core.snapshot();
+        *last = Published {
+            at: Instant::now(),
+            cost: started.elapsed(),
+        };
+        self.held_back.store(false, Ordering::Release);
+    }
+
+    /// Publishes a held-back topology change once its time has come; the driver calls this on
+    /// every turn of its loop, so a change waits at most about [`PUBLISH_COST_RATIO`] builds.
+    pub fn publish_due(&self) {
+        if self.held_back.load(Ordering::Acquire) {
+            self.publish(&lock(&self.core), false);
+        }
+    }
+
     /// Reads the core under the lock (keep `f` short).
     pub fn read<R>(&self, f: impl FnOnce(&ControllerCore) -> R) -> R {
         f(&lock(&self.core))
     }
 
-    /// The latest topology snapshot, without locking the core.
+    /// The latest topology snapshot, without locking the core unless a change was held back
+    /// (then it is published first).
     pub fn snapshot(&self) -> Arc<Snapshot> {
+        if self.held_back.load(Ordering::Acquire) {
+            self.publish(&lock(&self.core), true);
+        }
         self.snapshots.load()
     }
 

@@ -5,10 +5,8 @@
 //! flood-loop guard leave as OpenFlow messages. Everything this driver installs goes through
 //! [`OpenFlowHandle::install`], so it is desired state that a reconnecting switch gets back.
 //!
-//! Flood-loop guard: reactive L2 learning floods unknown destinations, which loops on any
-//! topology with a cycle (rings, fat-trees). The driver computes a spanning tree of the
-//! discovered links and drops, at the ingress of every link outside the tree, all but LLDP; the
-//! steered paths and reservations sit above that rule, so they may use any link.
+//! The flood-loop guard (a spanning tree of the discovered links; traffic other than LLDP
+//! entering on a link outside it is dropped) is in `flood_guard.rs`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -20,21 +18,23 @@ use prescient_southbound::openflow::session::{
     Command, EventReceiver, OpenFlowHandle, SwitchEvent,
 };
 use prescient_southbound::openflow::wire::{
-    Action as OfAction, DatapathId, FlowMod, FlowModCommand, Instruction, MacAddr as OfMac, Match,
-    MeterBand, MeterCommand, MeterFlags, MeterId, MeterMod, OxmField, PacketOut, PortNo as OfPort,
-    TableId,
+    Action as OfAction, DatapathId, FlowMod, Instruction, MacAddr as OfMac, Match, MeterBand,
+    MeterCommand, MeterFlags, MeterId, MeterMod, OxmField, PacketOut, PortNo as OfPort, TableId,
 };
 use prescient_topology::{
-    DeviceId, FlowKey, MacAddr, Port, PortCounters, PortNo, PortRef, Protocol, Snapshot, Subject,
+    DeviceId, FlowKey, MacAddr, Port, PortCounters, PortNo, PortRef, Protocol, Subject,
 };
 use tokio_util::sync::CancellationToken;
 
 use super::p4runtime::{P4Fleet, P4Inbox};
 
 mod clock;
+mod flood_guard;
 mod packet_ins;
 mod services;
 use crate::core::{Action, SharedCore};
+pub use flood_guard::blocked_ports;
+use flood_guard::Pace;
 
 /// Priority of the rules that drop traffic arriving on a link outside the spanning tree.
 const BLOCK_PRIORITY: u16 = 50_000;
@@ -89,6 +89,7 @@ pub async fn run(
         blocked: BTreeMap::new(),
         clocks: clock::SwitchClocks::default(),
         snapshot_version: None,
+        guard_pace: Pace::default(),
         p4: P4Fleet::new(p4_inboxes),
         cluster: config.cluster.clone(),
     };
@@ -143,6 +144,7 @@ pub async fn run(
             },
             actions = driver.core.next_actions() => driver.apply(actions).await,
         }
+        driver.core.publish_due();
         driver.guard_floods().await;
     }
 }
@@ -153,6 +155,8 @@ struct Driver {
     /// Ports whose ingress is blocked, per switch, as installed.
     blocked: BTreeMap<DatapathId, BTreeSet<u32>>,
     snapshot_version: Option<u64>,
+    /// When the flood guard last ran and what it cost.
+    guard_pace: Pace,
     /// The P4Runtime devices' share of every action, and their probe queues.
     p4: P4Fleet,
     cluster: Option<Arc<crate::cluster::ClusterState>>,
@@ -366,124 +370,11 @@ impl Driver {
         }
     }
 
-    /// Re-derives the block rules when the topology changed.
-    async fn guard_floods(&mut self) {
-        if !self.acting() {
-            return;
-        }
-        let snapshot = self.core.snapshot();
-        if self.snapshot_version == Some(snapshot.version()) {
-            return;
-        }
-        self.snapshot_version = Some(snapshot.version());
-        let wanted = blocked_ports(&snapshot);
-        let switches: BTreeSet<DatapathId> =
-            wanted.keys().chain(self.blocked.keys()).copied().collect();
-        for dpid in switches {
-            let want = wanted.get(&dpid).cloned().unwrap_or_default();
-            let have = self.blocked.get(&dpid).cloned().unwrap_or_default();
-            for port in want.difference(&have) {
-                for fm in block_rules(*port) {
-                    self.install(dpid, fm).await;
-                }
-            }
-            for port in have.difference(&want) {
-                for mut fm in block_rules(*port) {
-                    fm.command = FlowModCommand::DeleteStrict;
-                    fm.instructions.clear();
-                    self.install(dpid, fm).await;
-                }
-            }
-            if want.is_empty() {
-                self.blocked.remove(&dpid);
-            } else {
-                self.blocked.insert(dpid, want);
-            }
-        }
-    }
-
     async fn install(&self, dpid: DatapathId, fm: FlowMod) {
         if let Err(e) = self.handle.install(dpid, Command::FlowMod(fm)).await {
             tracing::debug!(%dpid, "flood guard rule not installed: {e}");
         }
     }
-}
-
-/// Both ends of a cable, lower end first.
-type Cable = (PortRef, PortRef);
-
-/// Ports (per switch) at the ends of links outside a spanning tree of the OpenFlow switches.
-///
-/// Links are directed in the snapshot; a pair of opposite directions is one cable. The tree is
-/// grown breadth-first from the lowest device id, visiting neighbours in id order, so the same
-/// topology always blocks the same ports.
-pub fn blocked_ports(snapshot: &Snapshot) -> BTreeMap<DatapathId, BTreeSet<u32>> {
-    let mut cables: BTreeSet<Cable> = BTreeSet::new();
-    for link in snapshot.links() {
-        if link.src.device.protocol != Protocol::OpenFlow
-            || link.dst.device.protocol != Protocol::OpenFlow
-        {
-            continue;
-        }
-        let (a, b) = if link.src <= link.dst {
-            (link.src, link.dst)
-        } else {
-            (link.dst, link.src)
-        };
-        cables.insert((a, b));
-    }
-    let mut adjacency: BTreeMap<DeviceId, Vec<(DeviceId, Cable)>> = BTreeMap::new();
-    for &(a, b) in &cables {
-        adjacency
-            .entry(a.device)
-            .or_default()
-            .push((b.device, (a, b)));
-        adjacency
-            .entry(b.device)
-            .or_default()
-            .push((a.device, (a, b)));
-    }
-    let mut in_tree: BTreeSet<Cable> = BTreeSet::new();
-    let mut seen: BTreeSet<DeviceId> = BTreeSet::new();
-    for &root in adjacency.keys() {
-        if !seen.insert(root) {
-            continue;
-        }
-        let mut queue = std::collections::VecDeque::from([root]);
-        while let Some(device) = queue.pop_front() {
-            for &(next, cable) in adjacency.get(&device).map(Vec::as_slice).unwrap_or(&[]) {
-                if seen.insert(next) {
-                    in_tree.insert(cable);
-                    queue.push_back(next);
-                }
-            }
-        }
-    }
-    let mut blocked: BTreeMap<DatapathId, BTreeSet<u32>> = BTreeMap::new();
-    for cable in cables.difference(&in_tree) {
-        for end in [cable.0, cable.1] {
-            blocked
-                .entry(DatapathId(end.device.id))
-                .or_default()
-                .insert(end.port.0);
-        }
-    }
-    blocked
-}
-
-/// The two rules guarding one blocked port: LLDP still goes up, everything else is dropped.
-fn block_rules(port: u32) -> [FlowMod; 2] {
-    let at = Match::new().with(OxmField::InPort(OfPort(port)));
-    let lldp = FlowMod::add(
-        TableId(0),
-        LLDP_PRIORITY,
-        at.clone().with(OxmField::EthType(ETH_TYPE_LLDP)),
-        vec![Instruction::ApplyActions(vec![OfAction::output(
-            OfPort::CONTROLLER,
-        )])],
-    );
-    let drop = FlowMod::add(TableId(0), BLOCK_PRIORITY, at, Vec::new());
-    [lldp, drop]
 }
 
 /// The OpenFlow messages that carry out one core action, per switch.
@@ -682,7 +573,7 @@ fn host_pair(m: &Match) -> Option<(MacAddr, MacAddr)> {
 }
 
 #[cfg(test)]
-fn snapshot_of(links: &[prescient_topology::LinkKey]) -> Snapshot {
+fn snapshot_of(links: &[prescient_topology::LinkKey]) -> prescient_topology::Snapshot {
     let devices = links
         .iter()
         .flat_map(|l| [l.src.device, l.dst.device])
@@ -695,7 +586,7 @@ fn snapshot_of(links: &[prescient_topology::LinkKey]) -> Snapshot {
             cost: 1,
         })
         .collect();
-    Snapshot::build(
+    prescient_topology::Snapshot::build(
         prescient_topology::Timestamp(0),
         1,
         devices,
@@ -721,30 +612,6 @@ fn link(a: (u64, u32), b: (u64, u32)) -> prescient_topology::LinkKey {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_ring_blocks_exactly_one_cable_and_a_tree_blocks_none() {
-        // Ring of 4: 1-2, 2-3, 3-4, 4-1, each cable discovered in both directions.
-        let cables = [
-            ((1, 2), (2, 1)),
-            ((2, 2), (3, 1)),
-            ((3, 2), (4, 1)),
-            ((4, 2), (1, 1)),
-        ];
-        let mut links = Vec::new();
-        for (a, b) in cables {
-            links.push(link(a, b));
-            links.push(link(b, a));
-        }
-        let snapshot = snapshot_of(&links);
-        let blocked = blocked_ports(&snapshot);
-        let ends: usize = blocked.values().map(BTreeSet::len).sum();
-        assert_eq!(ends, 2, "one cable, both ends: {blocked:?}");
-        // The remaining cables still connect all four switches.
-        let line = &links[..6];
-        let snapshot = snapshot_of(line);
-        assert!(blocked_ports(&snapshot).is_empty());
-    }
 
     #[test]
     fn reservation_meters_police_at_the_reserved_rate_on_every_hop() {
