@@ -221,14 +221,16 @@ async fn bmv2_line_of_three_discovers_learns_pings_and_survives_a_restart() {
     // And the reservation still holds a flow sent at twice its rate: well below what was sent,
     // not black-holed. Looser than bmv2_reservation's ±15 %: here three BMv2 meters in series
     // share two loaded cores with the controller, and a switch that falls behind meters its
-    // backlog after the sender stopped (1.6-2.5 Mbit/s of 2 seen).
+    // backlog after the sender stopped (1.6-2.5 Mbit/s of 2 seen). On 2026-12-03 this host also
+    // gave 2.61-2.71 Mbit/s in about half the runs, session 6's code included: still far from
+    // the 4 Mbit/s sent, which is what an unmetered path would carry, so the bound is 1.5x.
     let got = lab
         .udp_received_bps(h1, h3, 2 * RESERVED_BPS, 4)
         .await
         .unwrap();
     let rate = RESERVED_BPS as f64;
     assert!(
-        (0.5 * rate..=1.3 * rate).contains(&got),
+        (0.5 * rate..=1.5 * rate).contains(&got),
         "after the restart {got:.0} bit/s arrived of a flow sent at {} bit/s and held to {rate} \
          bit/s",
         2 * RESERVED_BPS
