@@ -17,6 +17,14 @@
 //! the room of the forecast reservations sharing a link with its path
 //! ([`ControllerCore::reserve`], and the what-if planner alike: [`admit_yielding`]).
 //!
+//! A pair an API reservation holds (its host pair, or a flow whose two addresses are the
+//! pair's hosts') gets no forecast reservation, and loses the one it had when the API one is
+//! admitted: both would police the same traffic (a P4 switch meters an address pair at the sum
+//! of its reservations, an OpenFlow switch keeps one of two equal matches), so the flow would
+//! pass at the API rate plus the forecast's. And the forecast of a policed pair is of what it
+//! offers, drops included (`pair_count` counts before the meter): it grows with the excess the
+//! API reservation drops, and a forecast reservation sized on it would undo the policing.
+//!
 //! Persistence: forecast reservations are derived state and are not written to the store
 //! (`take_unsaved` skips them); after a restart they come back once the models are warm again.
 //!
@@ -27,7 +35,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use prescient_topology::{
-    Ledger, LedgerError, LinkKey, MacAddr, Reservation, ReservationId, Snapshot, Timestamp, Window,
+    Ledger, LedgerError, LinkKey, MacAddr, Reservation, ReservationId, Snapshot, Subject,
+    Timestamp, Window,
 };
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -213,8 +222,21 @@ impl ControllerCore {
         if cfg.reserve {
             pairs.extend(pair_peaks.keys().copied());
         }
+        let held = self.api_held_pairs();
         let mut actions = Vec::new();
         for pair in pairs {
+            if let Some(api) = held.get(&pair) {
+                self.auto.refused.remove(&pair);
+                if let Some(id) = self.auto.owned.get(&pair).copied() {
+                    let why = format!(
+                        "API reservation {} holds this traffic to its own rate (a forecast \
+                         reservation would share its meter)",
+                        api.0
+                    );
+                    actions.extend(self.release_forecast(now, pair, id, &why));
+                }
+                continue;
+            }
             let peak = pair_peaks.get(&pair).copied().filter(|_| cfg.reserve);
             let target = peak.map(|p| target_of(p, &cfg));
             let existing = self.auto.owned.get(&pair).copied();
@@ -241,6 +263,95 @@ impl ControllerCore {
                     self.auto.refused.remove(&pair);
                 }
             }
+        }
+        actions
+    }
+
+    /// The host pairs API reservations hold, each with the lowest such reservation.
+    fn api_held_pairs(&self) -> BTreeMap<(MacAddr, MacAddr), ReservationId> {
+        let forecast: BTreeSet<ReservationId> = self.auto.owned.values().copied().collect();
+        let mut held = BTreeMap::new();
+        for r in self.ledger.reservations() {
+            if forecast.contains(&r.id) {
+                continue;
+            }
+            for pair in self.subject_pairs(&r.request.subject) {
+                held.entry(pair)
+                    .and_modify(|id: &mut ReservationId| *id = (*id).min(r.id))
+                    .or_insert(r.id);
+            }
+        }
+        held
+    }
+
+    /// The host pairs whose traffic `subject` covers: its host pair, or for a flow with both
+    /// addresses, the hosts known with them (none while they are unknown: such a flow is not
+    /// metered on a P4 switch either until they are).
+    fn subject_pairs(&self, subject: &Subject) -> Vec<(MacAddr, MacAddr)> {
+        match subject {
+            Subject::HostPair { src, dst } => vec![(*src, *dst)],
+            Subject::Flow(f) => {
+                let (Some(src_ip), Some(dst_ip)) = (f.src_ip, f.dst_ip) else {
+                    return Vec::new();
+                };
+                let with = |ip| -> Vec<MacAddr> {
+                    self.topology
+                        .hosts()
+                        .filter(|h| h.ips.contains(&ip))
+                        .map(|h| h.mac)
+                        .collect()
+                };
+                let dsts = with(dst_ip);
+                with(src_ip)
+                    .into_iter()
+                    .flat_map(|s| dsts.iter().map(move |d| (s, *d)))
+                    .collect()
+            }
+        }
+    }
+
+    /// Takes out of the ledger the forecast reservations of the pairs API reservation `api`
+    /// holds (see the module docs). Like yielded ones they stay owned until the next tick, so
+    /// an admission undone puts them back as forecast reservations.
+    pub(super) fn superseded_by(&mut self, api: &Reservation) -> Vec<Yielded> {
+        let mut out = Vec::new();
+        for pair in self.subject_pairs(&api.request.subject) {
+            let Some(id) = self.auto.owned.get(&pair).copied() else {
+                continue;
+            };
+            if let Ok(r) = self.ledger.release(id) {
+                out.push((pair.0, pair.1, r));
+            }
+        }
+        out
+    }
+
+    /// Records the forecast reservations API reservation `by` superseded; returns their meter
+    /// removals.
+    pub(super) fn superseded(
+        &mut self,
+        now: Timestamp,
+        removed: Vec<Yielded>,
+        by: &Reservation,
+    ) -> Vec<Action> {
+        let mut actions = Vec::new();
+        for (s, d, r) in removed {
+            self.egress.remove(&r.id);
+            self.restoring.remove(&r.id);
+            let acts: Vec<Action> = self.uninstall(r.id).into_iter().collect();
+            actions.extend(self.record(
+                now,
+                Draft {
+                    rule: Rule::ForecastReleased,
+                    subject: format!("reservation/{}", r.id.0),
+                    reason: format!(
+                        "{s} -> {d}: API reservation {} now holds this traffic to {} bit/s; \
+                         its {} bit/s would have shared that meter",
+                        by.id.0, by.request.rate_bps, r.request.rate_bps
+                    ),
+                    actions: acts,
+                },
+            ));
         }
         actions
     }

@@ -16,7 +16,8 @@ use super::ControllerCore;
 pub struct Reserved {
     /// The reservation as admitted.
     pub reservation: Reservation,
-    /// Lower-tier reservations preempted for it.
+    /// Lower-tier reservations preempted for it, and forecast reservations that made room
+    /// for it or that policed the traffic it now holds.
     pub preempted: Vec<Reservation>,
     /// The intents to carry out (meters installed and removed).
     pub actions: Vec<Action>,
@@ -85,8 +86,16 @@ impl ControllerCore {
         if let Some(port) = egress {
             self.egress.insert(admitted.id, port);
         }
-        let mut preempted: Vec<Reservation> = yielded.iter().map(|y| y.2.clone()).collect();
+        // Its pair's forecast reservation goes now, not at the next tick: until then the
+        // flow would pass at both rates.
+        let superseded = self.superseded_by(&reservation);
+        let mut preempted: Vec<Reservation> = yielded
+            .iter()
+            .chain(&superseded)
+            .map(|y| y.2.clone())
+            .collect();
         let mut actions = self.yielded(now, yielded, admitted.id, spec.tier);
+        actions.extend(self.superseded(now, superseded, &reservation));
         actions.extend(self.preempt(now, &admitted.preempted, admitted.id.0));
         let install = self.install(&reservation);
         let path: Vec<String> = reservation

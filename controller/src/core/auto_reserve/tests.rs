@@ -1,11 +1,12 @@
 //! Warm-up and forecast reservations on the square of `core::tests` (h1 on s1, h2 on s4; the
 //! pair's current path is s1 -> s2 -> s4, 1 Gb/s links).
 
+use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use prescient_topology::{LedgerError, LinkKey, Timestamp, Window};
+use prescient_topology::{FlowMatch, LedgerError, LinkKey, Timestamp, Window};
 
-use super::super::tests::{at, drive, square, square_with, H1, H2};
+use super::super::tests::{at, dev, drive, square, square_with, H1, H2};
 use super::super::{
     Action, ControllerCore, CoreConfig, Decision, Endpoint, Origin, ReserveError, ReserveSpec,
     Rule, WhatIfOutcome,
@@ -197,9 +198,11 @@ fn an_api_reservation_takes_the_room_of_a_forecast_one_and_the_refusal_is_a_deci
     drive(&mut c, &mut bytes, 10, 30, |s| 1e8 + (s % 3) as f64 * 1e6);
     let auto = forecast_reservation(&c).expect("reserved");
     let now = Timestamp::from_secs(40);
+    // Switch to switch: other traffic than the pair's, which keeps wanting its forecast
+    // reservation (an API reservation of the pair itself would supersede it).
     let spec = ReserveSpec {
-        src: Endpoint::Host(H1),
-        dst: Endpoint::Host(H2),
+        src: Endpoint::Device(dev(1)),
+        dst: Endpoint::Device(dev(4)),
         rate_bps: 950_000_000,
         tier: 0,
         window: Window::new(now, now.plus(Duration::from_secs(600))),
@@ -279,4 +282,116 @@ fn turned_off_no_forecast_reservations() {
     drive(&mut c, &mut bytes, 10, 40, |_| 1e8);
     assert!(c.forecast_reservations().next().is_none());
     assert_eq!(c.ledger().reservations().count(), 0);
+}
+
+/// An API reservation of 50 Mb/s for the pair from `now`, for ten minutes.
+fn api_spec(now: Timestamp, flow: Option<FlowMatch>) -> ReserveSpec {
+    ReserveSpec {
+        src: Endpoint::Host(H1),
+        dst: Endpoint::Host(H2),
+        rate_bps: 50_000_000,
+        tier: 0,
+        window: Window::new(now, now.plus(Duration::from_secs(600))),
+        flow,
+        path: None,
+    }
+}
+
+/// The meters the core wants for the pair's traffic, by reservation: what the switches police
+/// it with (a P4 switch at their sum).
+fn pair_meters(c: &ControllerCore) -> Vec<(u64, u64)> {
+    c.desired_meters()
+        .keys()
+        .filter_map(|id| c.ledger().get(*id))
+        .map(|r| (r.id.0, r.request.rate_bps))
+        .collect()
+}
+
+#[test]
+fn a_pair_an_api_reservation_holds_gets_no_forecast_reservation_on_top() {
+    for flow in [
+        None,
+        // A flow between the pair's addresses: a P4 switch meters the whole address pair.
+        Some(FlowMatch {
+            src_ip: Some(Ipv4Addr::new(10, 0, 0, 1)),
+            dst_ip: Some(Ipv4Addr::new(10, 0, 0, 2)),
+            ip_proto: Some(17),
+            dst_port: Some(5201),
+            ..FlowMatch::default()
+        }),
+    ] {
+        let mut c = square();
+        let api = c
+            .reserve(
+                Timestamp::from_secs(10),
+                &api_spec(Timestamp::from_secs(10), flow),
+            )
+            .expect("room");
+        // The pair offers twice its reservation (counted before the meter, drops included):
+        // a steady, warm forecast far above the 1 Mb/s minimum.
+        let mut bytes = 0;
+        drive(&mut c, &mut bytes, 10, 40, |s| 1e8 + (s % 3) as f64 * 1e6);
+        assert!(
+            c.series(&super::super::SeriesKey::Pair(H1, H2))
+                .and_then(|x| x.planned_peak())
+                .is_some_and(|p| p > 9e7),
+            "the scenario needs a warm forecast of the pair's 100 Mb/s"
+        );
+        assert_eq!(
+            forecast_reservation(&c),
+            None,
+            "held by API reservation {}",
+            api.reservation.id.0
+        );
+        assert_eq!(
+            pair_meters(&c),
+            vec![(api.reservation.id.0, 50_000_000)],
+            "the pair is policed at its API rate alone"
+        );
+        assert!(decisions(&c, Rule::ForecastRefused).is_empty());
+    }
+}
+
+#[test]
+fn an_api_reservation_of_the_pair_supersedes_its_forecast_reservation_at_once() {
+    let mut c = square();
+    let mut bytes = 0;
+    drive(&mut c, &mut bytes, 10, 30, |s| 1e8 + (s % 3) as f64 * 1e6);
+    let auto = forecast_reservation(&c).expect("reserved once warm");
+    let now = Timestamp::from_secs(40);
+    let done = c.reserve(now, &api_spec(now, None)).expect("room");
+    assert!(done
+        .actions
+        .iter()
+        .any(|a| matches!(a, Action::RemoveMeter { reservation, .. } if *reservation == auto.id)));
+    assert!(c.ledger().get(auto.id).is_none());
+    assert_eq!(pair_meters(&c), vec![(done.reservation.id.0, 50_000_000)]);
+    assert_eq!(
+        done.preempted.iter().map(|r| r.id).collect::<Vec<_>>(),
+        vec![auto.id]
+    );
+    let released = decisions(&c, Rule::ForecastReleased);
+    assert!(
+        released.iter().any(|d| d
+            .reason
+            .contains("now holds this traffic to 50000000 bit/s")),
+        "{released:?}"
+    );
+
+    // The store refused it: undone, the forecast reservation is back as one.
+    c.undo_admission(now, &done, "store down");
+    assert_eq!(c.ledger().get(auto.id), Some(&auto));
+    assert_eq!(c.reservation_origin(auto.id), Origin::Forecast);
+
+    // Admitted for good: the ticks that follow reserve nothing on top.
+    let done = c.reserve(now, &api_spec(now, None)).expect("room");
+    drive(&mut c, &mut bytes, 40, 20, |s| 1e8 + (s % 3) as f64 * 1e6);
+    assert_eq!(forecast_reservation(&c), None);
+    assert_eq!(pair_meters(&c), vec![(done.reservation.id.0, 50_000_000)]);
+
+    // Released, the pair's forecast is reserved for again.
+    c.release(Timestamp::from_secs(60), done.reservation.id)
+        .expect("released");
+    drive(&mut c, &mut bytes, 60, 5, |s| 1e8 + (s % 3) as f64 * 1e6);
+    assert!(forecast_reservation(&c).is_some());
 }
