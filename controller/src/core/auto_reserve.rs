@@ -32,6 +32,7 @@
 //! that left it, by preemption, expiry or a topology drop, are forgotten at the next tick).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use prescient_topology::{
@@ -113,6 +114,32 @@ fn links_text(path: &[LinkKey]) -> String {
 
 fn pair_subject((s, d): (MacAddr, MacAddr)) -> String {
     format!("pair/{s}->{d}")
+}
+
+/// No addresses: what a host pair's subject needs to find its pair.
+static EMPTY_OWNERS: BTreeMap<Ipv4Addr, Vec<MacAddr>> = BTreeMap::new();
+
+/// The host pairs whose traffic `subject` covers: its host pair, or for a flow with both
+/// addresses, the hosts `owners` knows with them (none while they are unknown: such a flow is
+/// not metered on a P4 switch either until they are).
+fn subject_pairs(
+    subject: &Subject,
+    owners: &BTreeMap<Ipv4Addr, Vec<MacAddr>>,
+) -> Vec<(MacAddr, MacAddr)> {
+    match subject {
+        Subject::HostPair { src, dst } => vec![(*src, *dst)],
+        Subject::Flow(f) => {
+            let (Some(src_ip), Some(dst_ip)) = (f.src_ip, f.dst_ip) else {
+                return Vec::new();
+            };
+            let none = Vec::new();
+            let srcs = owners.get(&src_ip).unwrap_or(&none);
+            let dsts = owners.get(&dst_ip).unwrap_or(&none);
+            srcs.iter()
+                .flat_map(|s| dsts.iter().map(move |d| (*s, *d)))
+                .collect()
+        }
+    }
 }
 
 /// A forecast reservation that made room for an API one: its pair and itself.
@@ -270,12 +297,19 @@ impl ControllerCore {
     /// The host pairs API reservations hold, each with the lowest such reservation.
     fn api_held_pairs(&self) -> BTreeMap<(MacAddr, MacAddr), ReservationId> {
         let forecast: BTreeSet<ReservationId> = self.auto.owned.values().copied().collect();
+        // Built once, and only when a flow names addresses: one pass over the hosts per tick,
+        // not one per flow reservation.
+        let mut owners = None;
         let mut held = BTreeMap::new();
         for r in self.ledger.reservations() {
             if forecast.contains(&r.id) {
                 continue;
             }
-            for pair in self.subject_pairs(&r.request.subject) {
+            let owners = match &r.request.subject {
+                Subject::Flow(_) => owners.get_or_insert_with(|| self.address_owners()),
+                Subject::HostPair { .. } => &EMPTY_OWNERS,
+            };
+            for pair in subject_pairs(&r.request.subject, owners) {
                 held.entry(pair)
                     .and_modify(|id: &mut ReservationId| *id = (*id).min(r.id))
                     .or_insert(r.id);
@@ -284,30 +318,15 @@ impl ControllerCore {
         held
     }
 
-    /// The host pairs whose traffic `subject` covers: its host pair, or for a flow with both
-    /// addresses, the hosts known with them (none while they are unknown: such a flow is not
-    /// metered on a P4 switch either until they are).
-    fn subject_pairs(&self, subject: &Subject) -> Vec<(MacAddr, MacAddr)> {
-        match subject {
-            Subject::HostPair { src, dst } => vec![(*src, *dst)],
-            Subject::Flow(f) => {
-                let (Some(src_ip), Some(dst_ip)) = (f.src_ip, f.dst_ip) else {
-                    return Vec::new();
-                };
-                let with = |ip| -> Vec<MacAddr> {
-                    self.topology
-                        .hosts()
-                        .filter(|h| h.ips.contains(&ip))
-                        .map(|h| h.mac)
-                        .collect()
-                };
-                let dsts = with(dst_ip);
-                with(src_ip)
-                    .into_iter()
-                    .flat_map(|s| dsts.iter().map(move |d| (s, *d)))
-                    .collect()
+    /// The hosts known with each IPv4 address.
+    fn address_owners(&self) -> BTreeMap<Ipv4Addr, Vec<MacAddr>> {
+        let mut owners: BTreeMap<Ipv4Addr, Vec<MacAddr>> = BTreeMap::new();
+        for h in self.topology.hosts() {
+            for ip in &h.ips {
+                owners.entry(*ip).or_default().push(h.mac);
             }
         }
+        owners
     }
 
     /// Takes out of the ledger the forecast reservations of the pairs API reservation `api`
@@ -315,7 +334,8 @@ impl ControllerCore {
     /// an admission undone puts them back as forecast reservations.
     pub(super) fn superseded_by(&mut self, api: &Reservation) -> Vec<Yielded> {
         let mut out = Vec::new();
-        for pair in self.subject_pairs(&api.request.subject) {
+        let owners = self.address_owners();
+        for pair in subject_pairs(&api.request.subject, &owners) {
             let Some(id) = self.auto.owned.get(&pair).copied() else {
                 continue;
             };
