@@ -8,31 +8,16 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod process_common;
-use process_common::free_port;
+use process_common::{free_port, hangup};
 
 const BIN: &str = env!("CARGO_BIN_EXE_prescient");
 
-/// A self-signed certificate for `cn` with its key, written to `cert` and `key`.
+/// A self-signed certificate for `cn` (valid for 127.0.0.1) with its key.
 fn self_signed(cn: &str, cert: &Path, key: &Path) {
-    let ok = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-        ])
-        .args(["-nodes", "-days", "2", "-subj", &format!("/CN={cn}")])
-        .args(["-addext", "subjectAltName=IP:127.0.0.1"])
-        .arg("-keyout")
-        .arg(key)
-        .arg("-out")
-        .arg(cert)
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(ok, "openssl req (package openssl) made {cn}'s certificate");
+    let made = prescient_testkit::pki::self_signed(cn, &["subjectAltName=IP:127.0.0.1"], cert, key);
+    if let Err(e) = made {
+        panic!("{cn}'s certificate: {e}");
+    }
 }
 
 /// The subject of the certificate the server at `addr` presents (empty when none).
@@ -70,14 +55,6 @@ impl Drop for Running {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn hangup(child: &Child) {
-    let ok = Command::new("kill")
-        .args(["-HUP", &child.id().to_string()])
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(ok, "kill -HUP");
 }
 
 #[test]

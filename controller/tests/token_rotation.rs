@@ -2,13 +2,13 @@
 //! its `[http]` section on SIGHUP; the new ones are taken, the old ones refused, and a file that
 //! does not load keeps the tokens in force.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 
 mod process_common;
-use process_common::{call_with, free_port};
+use process_common::{call_with, free_port, hangup};
 
 const BIN: &str = env!("CARGO_BIN_EXE_prescient");
 
@@ -38,14 +38,6 @@ fn write_status(api: std::net::SocketAddr, token: &str, n: u32, want: u16) -> u1
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-}
-
-fn hangup(child: &Child) {
-    let ok = Command::new("kill")
-        .args(["-HUP", &child.id().to_string()])
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(ok, "kill -HUP");
 }
 
 #[test]

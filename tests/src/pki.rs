@@ -24,27 +24,15 @@ impl Pki {
             dir: dir.to_owned(),
             name: name.to_owned(),
         };
-        openssl(&[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            &format!("/CN={name} test CA"),
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-addext",
-            "keyUsage=critical,keyCertSign,cRLSign",
-            "-keyout",
-            &pki.file("ca.key"),
-            "-out",
-            &pki.file("ca.pem"),
-        ])?;
+        prescient_testkit::pki::self_signed(
+            &format!("{name} test CA"),
+            &[
+                "basicConstraints=critical,CA:TRUE",
+                "keyUsage=critical,keyCertSign,cRLSign",
+            ],
+            &pki.ca(),
+            Path::new(&pki.file("ca.key")),
+        )?;
         Ok(pki)
     }
 
@@ -113,17 +101,7 @@ impl Pki {
 }
 
 fn openssl(args: &[&str]) -> anyhow::Result<()> {
-    let out = Command::new("openssl")
-        .args(args)
-        .output()
-        .context("running openssl (package openssl)")?;
-    ensure!(
-        out.status.success(),
-        "openssl {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(())
+    Ok(prescient_testkit::pki::openssl(args)?)
 }
 
 /// A TLS client configuration trusting only the CA certificate(s) in `ca` (the agent's).

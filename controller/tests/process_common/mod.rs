@@ -1,10 +1,11 @@
-//! What the tests that run `prescient` as a process share: a blocking HTTP client and a free
-//! port.
+//! What the tests that run `prescient` as a process share: a blocking HTTP client, a free
+//! port, and SIGHUP for a running controller.
 // Each test binary uses a part of these.
 #![allow(dead_code)]
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -40,4 +41,14 @@ pub fn free_port() -> SocketAddr {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("a free port")
+}
+
+/// Sends SIGHUP to `child` (`kill -HUP`, as an operator would): `prescient run` re-reads its
+/// tokens and certificates.
+pub fn hangup(child: &Child) {
+    let ok = Command::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "kill -HUP {}", child.id());
 }
