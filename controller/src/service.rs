@@ -310,6 +310,11 @@ impl Service {
             cluster: cluster.as_ref().map(|(c, _)| c.clone()),
             ..DriverConfig::default()
         };
+        for t in &config.p4 {
+            if let (Some(files), Some(tls)) = (&t.tls_files, &t.tls) {
+                tls_servers.push_p4_client(t.device_id, files.clone(), tls.clone());
+            }
+        }
         let p4_probes = config
             .p4
             .iter()

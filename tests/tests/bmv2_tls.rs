@@ -52,7 +52,7 @@ async fn the_controller_programs_bmv2_over_mutual_tls_and_refuses_another_cas_sw
     let tls = p4_client(&site.ca(), Some(&controller))?;
     let mut config = lab.controller_config();
     for t in &mut config.p4 {
-        t.tls = Some(tls.clone());
+        t.tls = Some(tls.clone().into());
     }
     let service = Service::start(config).await?;
     wait_for("BMv2 switch 1 up over TLS", WAIT, || {
@@ -64,7 +64,7 @@ async fn the_controller_programs_bmv2_over_mutual_tls_and_refuses_another_cas_sw
     // The pipeline is on the switch: a backup client (over mutual TLS too) reads it back.
     let target = lab.target(s1);
     let mut reader = ClientConfig::new(target.address.clone(), target.device_id, 1);
-    reader.tls = Some(tls.clone());
+    reader.tls = Some(tls.clone().into());
     let mut observer = P4RuntimeClient::connect(reader).await?;
     let p4info = observer.fetch_p4info().await?;
     assert!(
@@ -75,7 +75,7 @@ async fn the_controller_programs_bmv2_over_mutual_tls_and_refuses_another_cas_sw
     // Switch 2's certificate is another CA's: our client refuses it, the controller never
     // drives it.
     let mut direct = ClientConfig::new(lab.target(s2).address, 2, 1);
-    direct.tls = Some(tls.clone());
+    direct.tls = Some(tls.clone().into());
     direct.max_reconnect_attempts = Some(0);
     let refused = P4RuntimeClient::connect(direct)
         .await

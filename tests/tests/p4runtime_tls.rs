@@ -45,7 +45,7 @@ async fn serve_tls(
 
 async fn connect(address: &str, tls: Option<ClientTls>) -> Result<P4RuntimeClient, String> {
     let mut config = ClientConfig::new(address, 1, 1);
-    config.tls = tls;
+    config.tls = tls.map(Into::into);
     config.max_reconnect_attempts = Some(0);
     let mut client = P4RuntimeClient::connect(config)
         .await
@@ -81,7 +81,7 @@ async fn the_controller_drives_devices_over_tls_and_refuses_a_certificate_its_ca
         .tls
         .clone()
         .expect("TLS from [p4runtime_tls]");
-    assert_eq!(tls, p4_client(&site.ca(), None)?);
+    assert_eq!(tls.current(), p4_client(&site.ca(), None)?);
     let service = controller_of(&trusted_at, vec![(1, vec![1, 2]), (2, vec![1, 2])], |c| {
         for t in &mut c.p4 {
             t.tls = Some(tls.clone());
@@ -192,5 +192,99 @@ async fn a_device_requiring_mutual_tls_takes_only_certificates_its_ca_signed() -
         assert!(refused.contains("transport error"), "{refused}");
     }
     stop.cancel();
+    Ok(())
+}
+
+/// Copies `leaf`'s certificate and key to `cert` and `key` (what an operator's rotation does).
+fn install(leaf: &prescient::tls::TlsFiles, cert: &Path, key: &Path) -> anyhow::Result<()> {
+    std::fs::copy(&leaf.cert, cert)?;
+    std::fs::copy(&leaf.key, key)?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_client_certificate_is_presented_at_the_next_connect_and_a_bad_file_is_refused(
+) -> anyhow::Result<()> {
+    let dir = TempDir::new("prescient-p4-tls-rotation")?;
+    let site = Pki::new(dir.path(), "site")?;
+    let other = Pki::new(dir.path(), "other")?;
+    // One network of two cabled devices, served twice: device 1 asks for no client
+    // certificate, device 2 requires one the site CA signed.
+    let network = Arc::new(P4SimNetwork::linear(2)?);
+    let switches = site.leaf("switches")?;
+    let (open_at, stop_open) = serve_tls(network.clone(), &switches, None).await?;
+    let (mutual_at, stop_mutual) = serve_tls(network, &switches, Some(&site.ca())).await?;
+
+    // The controller's certificate file holds one another CA signed.
+    let (cert, key) = (
+        dir.path().join("controller.pem"),
+        dir.path().join("controller.key"),
+    );
+    install(&other.leaf("stranger")?, &cert, &key)?;
+    let text = format!(
+        "[p4runtime_tls]\nca = {:?}\ncert = {:?}\nkey = {:?}\n\
+         [[p4runtime]]\naddress = {open_at:?}\ndevice_id = 1\nports = [1, 2]\n\
+         [[p4runtime]]\naddress = {mutual_at:?}\ndevice_id = 2\nports = [1, 2]\n",
+        site.ca().display().to_string(),
+        cert.display().to_string(),
+        key.display().to_string(),
+    );
+    let configured = prescient::config::Config::parse(&text, "p4.toml")?.service("p4.toml")?;
+    let service = controller_of(&open_at, vec![(1, vec![1, 2]), (2, vec![1, 2])], |c| {
+        for (t, from) in c.p4.iter_mut().zip(&configured.p4) {
+            t.address = from.address.clone();
+            t.tls = from.tls.clone();
+            t.tls_files = from.tls_files.clone();
+        }
+    })
+    .await;
+    let up = |device: u64| {
+        let core = service.core().clone();
+        move || {
+            let devices = core.snapshot().devices().to_vec();
+            devices.contains(&DeviceId::p4runtime(device)).then_some(())
+        }
+    };
+    wait_for("device 1 (no client certificate asked)", WAIT, up(1)).await?;
+    assert!(
+        !service
+            .core()
+            .snapshot()
+            .devices()
+            .contains(&DeviceId::p4runtime(2)),
+        "device 2 took a certificate its CA did not sign"
+    );
+
+    // Rotation: the site CA's certificate goes into the files, and a re-read (SIGHUP) takes
+    // it; the client's next connect presents it and device 2 comes up.
+    let controller = site.leaf("controller")?;
+    install(&controller, &cert, &key)?;
+    let reloaded = service.tls_servers().reload();
+    let client = reloaded
+        .iter()
+        .find(|r| r.server == "P4Runtime client of p4:2")
+        .expect("device 2's client is re-read");
+    assert!(client.outcome.is_ok(), "{:?}", client.outcome);
+    assert_eq!(client.cert, cert);
+    wait_for("device 2 with the rotated certificate", WAIT, up(2)).await?;
+
+    // A file that does not load: refused naming the file and its key; the certificate in
+    // force stays what the client presents.
+    std::fs::write(&cert, "not a certificate\n")?;
+    let reloaded = service.tls_servers().reload();
+    let client = reloaded
+        .iter()
+        .find(|r| r.server == "P4Runtime client of p4:2")
+        .expect("device 2's client is re-read");
+    let why = client.outcome.as_ref().expect_err("a bad file").to_string();
+    assert!(
+        why.contains(&cert.display().to_string()) && why.contains("p4runtime_tls.cert"),
+        "{why}"
+    );
+    let in_force = configured.p4[1].tls.as_ref().expect("TLS").current();
+    assert_eq!(in_force, p4_client(&site.ca(), Some(&controller))?);
+    service.shutdown().await;
+    stop_open.cancel();
+    stop_mutual.cancel();
     Ok(())
 }

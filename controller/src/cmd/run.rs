@@ -113,7 +113,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             );
         }
         // SIGHUP re-reads the API tokens from the configuration file and the TLS files it
-        // names (rotation without a restart); everything else in it needs a restart.
+        // names, the P4Runtime clients' among them (rotation without a restart); everything
+        // else in it needs a restart.
         let reload = tokio::spawn(reload_on_sighup(
             args.config.clone(),
             service.api_tokens().clone(),
@@ -136,9 +137,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     })
 }
 
-/// On every SIGHUP, the REST API's and the OpenFlow listener's certificate, key and client CA
-/// are read again from their files (a server whose files do not load keeps its own and the log
-/// says why), and the tokens of `path`'s `[http]` (its `token`, else `PRESCIENT_API_TOKEN`, as
+/// On every SIGHUP, the REST API's and the OpenFlow listener's certificate, key and client CA,
+/// and each P4Runtime client's CA, certificate and key, are read again from their files (an
+/// endpoint whose files do not load keeps its own and the log says why), and the tokens of `path`'s `[http]` (its `token`, else `PRESCIENT_API_TOKEN`, as
 /// admin, and its `[[http.tokens]]`) replace the API's; a file that does not load keeps the
 /// tokens in force and says why.
 async fn reload_on_sighup(

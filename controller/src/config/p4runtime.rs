@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use prescient_southbound::p4runtime::SharedTls;
 use serde::Deserialize;
 
 use super::services::Refusal;
@@ -144,6 +145,8 @@ pub fn targets(config: &Config, path: &str) -> Result<Vec<P4Target>, ConfigError
             })?,
             None => crate::driver::p4runtime::PRESCIENT_BMV2_JSON.to_vec(),
         };
+        let tls_files = tls::p4_paths(&config.p4runtime_tls, i, t)
+            .map_err(|refusal| ConfigError::invalid(path, refusal))?;
         targets.push(P4Target {
             address: t.address.clone(),
             device_id: t.device_id,
@@ -154,9 +157,15 @@ pub fn targets(config: &Config, path: &str) -> Result<Vec<P4Target>, ConfigError
             device_config,
             stats_interval: Duration::from_secs(t.stats_interval_secs),
             priority_queues: t.priority_queues,
-            tls: tls::p4_paths(&config.p4runtime_tls, i, t)
-                .and_then(|paths| paths.map(|p| p.load()).transpose())
-                .map_err(|refusal| ConfigError::invalid(path, refusal))?,
+            tls: tls_files
+                .as_ref()
+                .map(|files| files.load().map(SharedTls::new))
+                .transpose()
+                .map_err(|e| {
+                    let value = format!("{:?}", e.path.display().to_string());
+                    ConfigError::invalid(path, (e.key, value, e.why))
+                })?,
+            tls_files,
         });
     }
     Ok(targets)

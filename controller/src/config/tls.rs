@@ -5,11 +5,11 @@
 
 use std::path::{Path, PathBuf};
 
-use prescient_southbound::p4runtime::ClientTls;
 use serde::Deserialize;
 
 use super::services::Refusal;
 use super::{Config, P4Section};
+use crate::tls::client::P4TlsPaths;
 use crate::tls::{ServerTls, TlsFiles};
 
 /// `SECTION.tls_cert` and `SECTION.tls_key`: both (TLS) or neither (none).
@@ -82,17 +82,6 @@ pub struct P4TlsSection {
     pub server_name: Option<String>,
 }
 
-/// A file named by a configuration key.
-type Keyed = (String, PathBuf);
-
-/// Where one device's TLS material is, each file with the key that named it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct P4TlsPaths {
-    ca: Keyed,
-    identity: Option<(Keyed, Keyed)>,
-    server_name: Option<String>,
-}
-
 fn quoted(path: &Path) -> String {
     format!("{:?}", path.display().to_string())
 }
@@ -138,11 +127,7 @@ pub fn p4_paths(g: &P4TlsSection, i: usize, d: &P4Section) -> Result<Option<P4Tl
     };
     let server_name = d.tls_server_name.clone().or_else(|| g.server_name.clone());
     match ca {
-        Some(ca) => Ok(Some(P4TlsPaths {
-            ca,
-            identity,
-            server_name,
-        })),
+        Some(ca) => Ok(Some(P4TlsPaths::new(ca, identity, server_name))),
         None => match (&d.tls_cert, &d.tls_server_name) {
             (Some(c), _) => Err((
                 dev("cert"),
@@ -162,28 +147,6 @@ pub fn p4_paths(g: &P4TlsSection, i: usize, d: &P4Section) -> Result<Option<P4Tl
             )),
             (None, None) => Ok(None),
         },
-    }
-}
-
-impl P4TlsPaths {
-    /// Reads and checks the files: certificates that parse, a key that parses.
-    pub fn load(&self) -> Result<ClientTls, Refusal> {
-        let refuse = |(key, path): &Keyed, why: String| (key.clone(), quoted(path), why);
-        let read = |file: &Keyed| std::fs::read(&file.1).map_err(|e| refuse(file, e.to_string()));
-        crate::tls::read_certs(&self.ca.1).map_err(|e| refuse(&self.ca, e.to_string()))?;
-        let identity = match &self.identity {
-            Some((cert, key)) => {
-                crate::tls::read_certs(&cert.1).map_err(|e| refuse(cert, e.to_string()))?;
-                crate::tls::read_key(&key.1).map_err(|e| refuse(key, e.to_string()))?;
-                Some((read(cert)?, read(key)?))
-            }
-            None => None,
-        };
-        Ok(ClientTls {
-            ca_pem: read(&self.ca)?,
-            identity,
-            server_name: self.server_name.clone(),
-        })
     }
 }
 

@@ -2,6 +2,7 @@
 //! certificate is handed to rustls per handshake by a resolver holding the current
 //! [`CertifiedKey`], and the clients' CA by a verifier holding the current WebPKI verifier, each
 //! swapped whole. A connection keeps what its handshake used; the next handshake sees the new.
+//! P4Runtime clients' files are read into the settings their next connection uses.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -14,6 +15,9 @@ use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
 use rustls::sign::CertifiedKey;
 use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
 
+use prescient_southbound::p4runtime::SharedTls;
+
+use super::client::P4TlsPaths;
 use super::{provider, read_certs, read_key, root_store, TlsError, TlsFiles};
 
 /// The files of one TLS server and what was last read from them, shared with the rustls
@@ -170,37 +174,56 @@ impl Reloadable {
     }
 }
 
-/// The TLS servers of a running controller, each named ("REST API", "OpenFlow"), re-read
-/// together.
+/// The TLS endpoints of a running controller re-read together: its servers, each named
+/// ("REST API", "OpenFlow"), and its P4Runtime clients, named by device.
 #[derive(Debug, Clone, Default)]
-pub struct Servers(Vec<(&'static str, Reloadable)>);
+pub struct Servers {
+    servers: Vec<(String, Reloadable)>,
+    clients: Vec<(String, P4TlsPaths, SharedTls)>,
+}
 
-/// What one server's re-read gave.
+/// What one endpoint's re-read gave.
 #[derive(Debug)]
 pub struct Reloaded {
-    /// Which server.
-    pub server: &'static str,
-    /// Its certificate file.
+    /// Which endpoint ("REST API", "OpenFlow", "P4Runtime client of p4:1").
+    pub server: String,
+    /// Its certificate file (a client without a certificate of its own: its CA file).
     pub cert: PathBuf,
-    /// `Err`: its files did not load and it keeps serving what it had.
+    /// `Err`: its files did not load and it keeps what it had.
     pub outcome: Result<(), TlsError>,
 }
 
 impl Servers {
     /// Adds `server`.
-    pub fn push(&mut self, name: &'static str, server: Reloadable) {
-        self.0.push((name, server));
+    pub fn push(&mut self, name: &str, server: Reloadable) {
+        self.servers.push((name.to_string(), server));
     }
 
-    /// Re-reads every server's files (each all or nothing).
+    /// Adds the P4Runtime client of device `device_id`, which connects with what `tls` holds;
+    /// a re-read reads `files` into it (its next connection presents them).
+    pub fn push_p4_client(&mut self, device_id: u64, files: P4TlsPaths, tls: SharedTls) {
+        let name = format!("P4Runtime client of p4:{device_id}");
+        self.clients.push((name, files, tls));
+    }
+
+    /// Re-reads every endpoint's files (each all or nothing).
     pub fn reload(&self) -> Vec<Reloaded> {
-        self.0
-            .iter()
-            .map(|(server, r)| Reloaded {
-                server,
-                cert: r.cert_path().to_owned(),
-                outcome: r.reload(),
-            })
-            .collect()
+        let servers = self.servers.iter().map(|(server, r)| Reloaded {
+            server: server.clone(),
+            cert: r.cert_path().to_owned(),
+            outcome: r.reload(),
+        });
+        let clients = self.clients.iter().map(|(client, files, tls)| Reloaded {
+            server: client.clone(),
+            cert: files.rotated_file().to_owned(),
+            outcome: files
+                .load()
+                .map(|t| tls.replace(t))
+                .map_err(|e| TlsError::File {
+                    path: e.path,
+                    why: format!("{}: {}", e.key, e.why),
+                }),
+        });
+        servers.chain(clients).collect()
     }
 }

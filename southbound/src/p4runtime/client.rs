@@ -27,7 +27,7 @@ use tonic::transport::Channel;
 
 use self::session::Session;
 use self::write::Pipeline;
-use super::arbitration::{to_uint128, Arbitration, Mastership};
+use super::arbitration::{to_uint128, Mastership};
 use super::error::{ClientError, ResolveError};
 use super::index::P4InfoIndex;
 use super::packetio::{DigestReport, ReceivedPacket};
@@ -63,8 +63,50 @@ pub struct ClientConfig {
     /// Where the duration of each Write RPC goes (answered or refused; not transport
     /// failures); share one with the metrics reader.
     pub write_latency: Arc<LatencyHistogram>,
-    /// TLS to the target; `None`: plain HTTP/2.
-    pub tls: Option<ClientTls>,
+    /// TLS to the target, read at every connect; `None`: plain HTTP/2.
+    pub tls: Option<SharedTls>,
+}
+
+/// TLS settings shared between a client, which reads them at every (re)connect, and whoever
+/// rotates its certificates ([`SharedTls::replace`]): a live connection keeps what its
+/// handshake used, the next connection uses the new.
+#[derive(Clone)]
+pub struct SharedTls(Arc<Mutex<ClientTls>>);
+
+impl SharedTls {
+    /// Settings holding `tls` until replaced.
+    pub fn new(tls: ClientTls) -> Self {
+        SharedTls(Arc::new(Mutex::new(tls)))
+    }
+
+    /// What the next connection uses.
+    pub fn current(&self) -> ClientTls {
+        lock(&self.0).clone()
+    }
+
+    /// Makes `tls` what the next connection uses.
+    pub fn replace(&self, tls: ClientTls) {
+        *lock(&self.0) = tls;
+    }
+}
+
+impl From<ClientTls> for SharedTls {
+    fn from(tls: ClientTls) -> Self {
+        SharedTls::new(tls)
+    }
+}
+
+impl PartialEq for SharedTls {
+    // Two handles are equal when they hold equal settings now.
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || self.current() == other.current()
+    }
+}
+
+impl std::fmt::Debug for SharedTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.current().fmt(f)
+    }
 }
 
 /// How to reach a target over TLS (PEM bytes, read and checked by whoever configures it).
@@ -179,9 +221,9 @@ pub fn pipeline_cookie(p4info: &P4Info, device_config: &[u8]) -> u64 {
     h
 }
 
-fn lock(a: &Mutex<Arbitration>) -> std::sync::MutexGuard<'_, Arbitration> {
-    // A poisoned lock only means another thread panicked mid-update; the state is a few
-    // plain fields and stays usable.
+fn lock<T>(a: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A poisoned lock only means another thread panicked mid-update; what it guards (the
+    // arbitration's few plain fields, TLS settings replaced whole) stays usable.
     a.lock().unwrap_or_else(|e| e.into_inner())
 }
 

@@ -21,7 +21,9 @@ pub mod state;
 pub mod status;
 
 pub use arbitration::{Arbitration, Mastership};
-pub use client::{ClientConfig, ClientTls, P4RuntimeClient, PipelineOutcome, StreamEvent};
+pub use client::{
+    ClientConfig, ClientTls, P4RuntimeClient, PipelineOutcome, SharedTls, StreamEvent,
+};
 pub use entity::{ActionCall, EntryAction, Match, TableEntrySpec};
 pub use error::{
     ClientError, EntityKind, MatchKind, P4InfoError, ResolveError, UpdateFailure, WriteError,

@@ -90,8 +90,11 @@ pub struct P4Target {
     /// Priority queues per port the target has (BMv2 `--priority-queues N`; 1 when started
     /// without). Reserved traffic is queued above best effort only when there are at least 2.
     pub priority_queues: u8,
-    /// TLS to the target (CA, optional client certificate); `None`: plain HTTP/2.
-    pub tls: Option<prescient_southbound::p4runtime::ClientTls>,
+    /// TLS to the target (CA, optional client certificate), read at every connect; `None`:
+    /// plain HTTP/2.
+    pub tls: Option<prescient_southbound::p4runtime::SharedTls>,
+    /// The files `tls` was read from, read again on SIGHUP; `None` when not from files.
+    pub tls_files: Option<crate::tls::client::P4TlsPaths>,
 }
 
 impl P4Target {
@@ -114,6 +117,7 @@ impl P4Target {
             stats_interval: Duration::from_secs(2),
             priority_queues: 1,
             tls: None,
+            tls_files: None,
         }
     }
 

@@ -74,7 +74,8 @@ async fn channel(config: &ClientConfig) -> Result<Grpc<Channel>, ClientError> {
         reason,
     };
     let mut endpoint = Endpoint::from_shared(uri).map_err(|e| invalid(e.to_string()))?;
-    if let Some(tls) = &config.tls {
+    // Read now: a certificate rotated since the last connect is the one presented.
+    if let Some(tls) = config.tls.as_ref().map(super::SharedTls::current) {
         let mut c = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(&tls.ca_pem));
         if let Some((cert, key)) = &tls.identity {
             c = c.identity(Identity::from_pem(cert, key));
