@@ -350,91 +350,83 @@ impl Store {
         tx.commit().map_err(|e| self.io(op)(e.into()))
     }
 
-    /// Every stored reservation, by id.
-    pub fn load(&self) -> Result<Vec<StoredReservation>, StoreError> {
-        let op = "reading reservations";
+    /// Calls `each` with every row of `table` (key and JSON text), in key order; a table
+    /// never created has none.
+    fn each_row<K: redb::Key + 'static>(
+        &self,
+        table: TableDefinition<K, &'static str>,
+        op: &'static str,
+        mut each: impl FnMut(K::SelfType<'_>, &str) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
         let read = self.db.begin_read().map_err(|e| self.io(op)(e.into()))?;
-        let table = match read.open_table(RESERVATIONS) {
+        let table = match read.open_table(table) {
             Ok(t) => t,
-            Err(TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(TableError::TableDoesNotExist(_)) => return Ok(()),
             Err(e) => return Err(self.io(op)(e.into())),
         };
-        let mut out = Vec::new();
         for row in table.iter().map_err(|e| self.io(op)(e.into()))? {
             let (k, v) = row.map_err(|e| self.io(op)(e.into()))?;
-            let id = k.value();
+            each(k.value(), v.value())?;
+        }
+        Ok(())
+    }
+
+    /// Every stored reservation, by id.
+    pub fn load(&self) -> Result<Vec<StoredReservation>, StoreError> {
+        let mut out = Vec::new();
+        self.each_row(RESERVATIONS, "reading reservations", |id, json| {
+            let bad = |why: String| StoreError::Record {
+                path: self.location.to_string(),
+                id,
+                why,
+            };
             let r: StoredReservation =
-                serde_json::from_str(v.value()).map_err(|e| StoreError::Record {
-                    path: self.location.to_string(),
-                    id,
-                    why: e.to_string(),
-                })?;
+                serde_json::from_str(json).map_err(|e| bad(e.to_string()))?;
             if r.id != id {
-                return Err(StoreError::Record {
-                    path: self.location.to_string(),
-                    id,
-                    why: format!("stored under key {id} but says id {}", r.id),
-                });
+                return Err(bad(format!("stored under key {id} but says id {}", r.id)));
             }
             out.push(r);
-        }
+            Ok(())
+        })?;
         Ok(out)
     }
 
     /// Every stored service, by name.
     pub fn load_services(&self) -> Result<Vec<StoredService>, StoreError> {
-        let op = "reading services";
-        let read = self.db.begin_read().map_err(|e| self.io(op)(e.into()))?;
-        let table = match read.open_table(SERVICES) {
-            Ok(t) => t,
-            Err(TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-            Err(e) => return Err(self.io(op)(e.into())),
-        };
         let mut out = Vec::new();
-        for row in table.iter().map_err(|e| self.io(op)(e.into()))? {
-            let (k, v) = row.map_err(|e| self.io(op)(e.into()))?;
-            let name = k.value().to_string();
+        self.each_row(SERVICES, "reading services", |name, json| {
             let bad = |why: String| StoreError::ServiceRecord {
                 path: self.location.to_string(),
-                name: name.clone(),
+                name: name.to_string(),
                 why,
             };
-            let s: StoredService =
-                serde_json::from_str(v.value()).map_err(|e| bad(e.to_string()))?;
+            let s: StoredService = serde_json::from_str(json).map_err(|e| bad(e.to_string()))?;
             if s.name != name {
                 return Err(bad(format!("stored under {name:?} but says {:?}", s.name)));
             }
             out.push(s);
-        }
+            Ok(())
+        })?;
         Ok(out)
     }
 
     /// Every stored scheduled event, by id.
     pub fn load_events(&self) -> Result<Vec<CalendarEvent>, StoreError> {
-        let op = "reading the calendar";
-        let read = self.db.begin_read().map_err(|e| self.io(op)(e.into()))?;
-        let table = match read.open_table(CALENDAR) {
-            Ok(t) => t,
-            Err(TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-            Err(e) => return Err(self.io(op)(e.into())),
-        };
         let mut out = Vec::new();
-        for row in table.iter().map_err(|e| self.io(op)(e.into()))? {
-            let (k, v) = row.map_err(|e| self.io(op)(e.into()))?;
-            let id = k.value();
+        self.each_row(CALENDAR, "reading the calendar", |id, json| {
             let bad = |why: String| StoreError::EventRecord {
                 path: self.location.to_string(),
                 id,
                 why,
             };
-            let e: CalendarEvent =
-                serde_json::from_str(v.value()).map_err(|e| bad(e.to_string()))?;
+            let e: CalendarEvent = serde_json::from_str(json).map_err(|e| bad(e.to_string()))?;
             if e.id != id {
                 return Err(bad(format!("stored under key {id} but says id {}", e.id)));
             }
             e.check().map_err(|e| bad(e.to_string()))?;
             out.push(e);
-        }
+            Ok(())
+        })?;
         Ok(out)
     }
 
