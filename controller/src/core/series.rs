@@ -67,7 +67,7 @@ pub struct Series {
     keep: usize,
     observed: u64,
     actuals: VecDeque<(Timestamp, Option<f64>)>,
-    past: VecDeque<Point>,
+    past: VecDeque<Kept>,
     pending: Option<Point>,
     latest: Vec<Point>,
     /// The latest forecast with only the events scoped to this series applied.
@@ -174,7 +174,7 @@ impl Series {
                     ERROR_WINDOW,
                 );
             }
-            push_bounded(&mut self.past, Point { at: now, ..made }, self.keep);
+            push_bounded(&mut self.past, Kept::new(now, &made), self.keep);
         }
         push_bounded(&mut self.actuals, (now, value), self.keep);
         // The model learns the usual traffic: what an event multiplies is divided out (the
@@ -242,9 +242,9 @@ impl Series {
         self.actuals.iter()
     }
 
-    /// One-step forecasts made for recent ticks, oldest first.
-    pub fn past(&self) -> impl Iterator<Item = &Point> {
-        self.past.iter()
+    /// One-step forecasts made for recent ticks, oldest first (values to `f32` precision).
+    pub fn past(&self) -> impl Iterator<Item = Point> + '_ {
+        self.past.iter().map(Kept::point)
     }
 
     /// The latest forecast, steps `1..=horizon`.
@@ -373,9 +373,51 @@ fn adjust(p: &mut Point, f: impl Fn(f64) -> f64) {
     }
 }
 
+/// A one-step forecast as a series keeps it for its charts: rates as `f32` (seven significant
+/// digits, as the predictor's history keeps them) and NaN for a band not calibrated yet, 40
+/// bytes where a [`Point`] takes 96. A soak showed the series' windows filling to be most of
+/// what a controller's memory grows by once its links are known.
+#[derive(Debug, Clone, Copy)]
+struct Kept {
+    at: Timestamp,
+    value: f32,
+    bound: f32,
+    bands: [(f32, f32); 3],
+}
+
+impl Kept {
+    fn new(at: Timestamp, p: &Point) -> Self {
+        let band = |i: Interval| i.map_or((f32::NAN, f32::NAN), |(lo, hi)| (lo as f32, hi as f32));
+        Kept {
+            at,
+            value: p.value as f32,
+            bound: p.bound as f32,
+            bands: [band(p.i80), band(p.i95), band(p.i99)],
+        }
+    }
+
+    fn point(&self) -> Point {
+        let band = |(lo, hi): (f32, f32)| finite((f64::from(lo), f64::from(hi)));
+        Point {
+            at: self.at,
+            value: f64::from(self.value),
+            i80: band(self.bands[0]),
+            i95: band(self.bands[1]),
+            i99: band(self.bands[2]),
+            bound: f64::from(self.bound),
+        }
+    }
+}
+
+/// Appends `item`, dropping the oldest beyond `cap`. The buffer doubles as it fills but never
+/// past `cap` (a 360-point window takes 360 slots, not `VecDeque`'s next power of two, 512:
+/// see [`Kept`]).
 fn push_bounded<T>(q: &mut VecDeque<T>, item: T, cap: usize) {
     if q.len() >= cap {
         q.pop_front();
+    } else if q.len() == q.capacity() {
+        let more = q.len().max(16).min(cap - q.len());
+        q.reserve_exact(more);
     }
     q.push_back(item);
 }
@@ -383,6 +425,47 @@ fn push_bounded<T>(q: &mut VecDeque<T>, item: T, cap: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_kept_forecast_reads_back_to_f32_precision_with_its_missing_bands_missing() {
+        let p = Point {
+            at: t(7),
+            value: 123_456_789.0,
+            i80: Some((1.0e8, 1.5e8)),
+            i95: None,
+            i99: Some((0.0, 2.0e8)),
+            bound: 140_000_000.0,
+        };
+        assert!(std::mem::size_of::<Kept>() <= 40);
+        let back = Kept::new(t(9), &p).point();
+        assert_eq!(back.at, t(9));
+        assert!(
+            (back.value - p.value).abs() / p.value < 1e-7,
+            "{}",
+            back.value
+        );
+        assert_eq!(back.i80, Some((1.0e8, 1.5e8)));
+        assert_eq!(back.i95, None);
+        assert_eq!(back.i99, Some((0.0, 2.0e8)));
+        assert!((back.bound - p.bound).abs() / p.bound < 1e-7);
+    }
+
+    #[test]
+    fn a_window_holds_its_newest_points_in_no_more_room_than_it_keeps() {
+        let mut q = VecDeque::new();
+        for i in 0..1000 {
+            push_bounded(&mut q, i, 360);
+            assert!(q.capacity() <= 360, "capacity {} at {i}", q.capacity());
+        }
+        assert_eq!(q.len(), 360);
+        assert_eq!(q.front(), Some(&640));
+        assert_eq!(q.back(), Some(&999));
+        let mut young = VecDeque::new();
+        for i in 0..20 {
+            push_bounded(&mut young, i, 360);
+        }
+        assert!(young.capacity() < 360, "a young window holds what it saw");
+    }
 
     fn t(s: u64) -> Timestamp {
         Timestamp::from_secs(s)

@@ -91,7 +91,7 @@ fn dto(key: &SeriesKey, s: &Series, interval_secs: f64) -> ForecastDto {
                 hi95: None,
             })
             .collect(),
-        past_forecasts: s.past().map(point).collect(),
+        past_forecasts: s.past().map(|p| point(&p)).collect(),
         forecast: s.forecast().iter().map(point).collect(),
         events: s.events().iter().fold(Vec::new(), |mut names, (n, _)| {
             if !names.contains(n) {
