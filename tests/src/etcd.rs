@@ -98,6 +98,19 @@ impl Etcd {
         Ok(etcd_client::Client::connect([self.url()], None).await?)
     }
 
+    /// The names of the services a cluster stored (the keys under `/prescient/v1/services/`).
+    pub async fn service_names(&self) -> anyhow::Result<std::collections::BTreeSet<String>> {
+        const PREFIX: &str = "/prescient/v1/services/";
+        let only_keys = etcd_client::GetOptions::new()
+            .with_prefix()
+            .with_keys_only();
+        let r = self.client().await?.get(PREFIX, Some(only_keys)).await?;
+        r.kvs()
+            .iter()
+            .map(|k| Ok(k.key_str()?.trim_start_matches(PREFIX).to_string()))
+            .collect()
+    }
+
     /// Its log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("etcd.log")).unwrap_or_default()

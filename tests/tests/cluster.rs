@@ -226,30 +226,6 @@ async fn etcd_addresses(etcd: &Etcd) -> BTreeSet<String> {
         .collect()
 }
 
-async fn etcd_names(etcd: &Etcd) -> BTreeSet<String> {
-    let mut c = etcd.client().await.unwrap();
-    let r = c
-        .get(
-            "/prescient/v1/services/",
-            Some(
-                etcd_client::GetOptions::new()
-                    .with_prefix()
-                    .with_keys_only(),
-            ),
-        )
-        .await
-        .unwrap();
-    r.kvs()
-        .iter()
-        .map(|k| {
-            k.key_str()
-                .unwrap()
-                .trim_start_matches("/prescient/v1/services/")
-                .to_string()
-        })
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_crashed_leader_is_replaced_and_no_acknowledged_write_is_lost() {
     let etcd = Etcd::start("failover").await.unwrap();
@@ -342,7 +318,7 @@ async fn a_crashed_leader_is_replaced_and_no_acknowledged_write_is_lost() {
     assert!(out.acked.len() >= 40, "{out:?}");
 
     // Every acknowledged write is in etcd and on every node; no refused one is anywhere.
-    let stored = etcd_names(&etcd).await;
+    let stored = etcd.service_names().await.unwrap();
     for n in &refs {
         let addr = n.http_addr().unwrap();
         let deadline = tokio::time::Instant::now() + WAIT;
@@ -463,7 +439,7 @@ async fn a_follower_cut_off_through_a_compaction_resyncs_without_stale_records()
         follower.replica().unwrap().relists() > relists,
         "it re-listed"
     );
-    assert_eq!(etcd_names(&etcd).await, expected);
+    assert_eq!(etcd.service_names().await.unwrap(), expected);
     // The address records host agents watch follow the services: one per instance.
     let addresses = etcd_addresses(&etcd).await;
     let owners: BTreeSet<String> = addresses
@@ -535,7 +511,7 @@ async fn etcd_gone_makes_writes_503_while_reads_answer_and_the_node_recovers() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let stored = etcd_names(&etcd).await;
+    let stored = etcd.service_names().await.unwrap();
     assert!(
         stored.contains("before") && stored.contains("after"),
         "{stored:?}"
@@ -699,7 +675,7 @@ async fn an_ovs_bridge_with_three_controllers_follows_the_leader() {
     })
     .await
     .unwrap_or_else(|e| panic!("{e}: {:?}", ovs_flows(&ovs)));
-    let stored = etcd_names(&etcd).await;
+    let stored = etcd.service_names().await.unwrap();
     assert!(out.acked.len() >= 6, "{out:?}");
     for name in &out.acked {
         assert!(

@@ -189,30 +189,6 @@ async fn create_service(entry: SocketAddr, i: usize) -> Option<bool> {
     None
 }
 
-async fn stored_services(etcd: &Etcd) -> BTreeSet<String> {
-    let mut c = etcd.client().await.unwrap();
-    let r = c
-        .get(
-            "/prescient/v1/services/",
-            Some(
-                etcd_client::GetOptions::new()
-                    .with_prefix()
-                    .with_keys_only(),
-            ),
-        )
-        .await
-        .unwrap();
-    r.kvs()
-        .iter()
-        .map(|k| {
-            k.key_str()
-                .unwrap()
-                .trim_start_matches("/prescient/v1/services/")
-                .to_string()
-        })
-        .collect()
-}
-
 /// Three P4Runtime devices (s1 - s2 - s3, hosts on port 3 of s1 and s3) served here, three
 /// cluster nodes, and a ring of three emulated OpenFlow switches connected to all of them.
 struct Lab {
@@ -453,7 +429,7 @@ async fn every_switch_follows_the_leader_and_the_next_one_reconciles_what_it_fin
         });
 
     // Every acknowledged write is stored; no refused one is.
-    let stored = stored_services(&etcd).await;
+    let stored = etcd.service_names().await.unwrap();
     assert!(acked.len() >= 10, "acked {acked:?} refused {refused:?}");
     assert!(
         acked.is_subset(&stored),
