@@ -225,6 +225,7 @@ impl Service {
         of.write_latency = core
             .metrics()
             .write_latency(prescient_topology::Protocol::OpenFlow);
+        of.counters = core.metrics().openflow_sessions();
         let factory = L2LearningFactory {
             idle_timeout: config.idle_timeout,
             punt: Some(PuntPolicy::new(

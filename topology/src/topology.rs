@@ -168,6 +168,11 @@ impl Topology {
         self.links.len()
     }
 
+    /// One discovered link.
+    pub fn link(&self, key: LinkKey) -> Option<&Link> {
+        self.links.get(&key)
+    }
+
     /// How many hosts are known.
     pub fn host_count(&self) -> usize {
         self.hosts.len()

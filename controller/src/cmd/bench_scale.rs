@@ -102,6 +102,13 @@ struct Report {
     tick_interval_ms: u64,
     /// The latest any control tick started against its schedule, since the controller started.
     tick_late_max_ms: f64,
+    /// LLDP packet-ins the sessions dropped (their lane to the core was full), and other
+    /// packet-ins dropped (the event stream three quarters full), since the controller started.
+    lldp_dropped: u64,
+    packet_ins_dropped: u64,
+    /// Statistics poll rounds skipped (a switch's last round unanswered, or the controller
+    /// behind on counters), since the controller started.
+    stats_polls_skipped: u64,
     /// 1-minute load average when the run started (the machine may be shared).
     load_average: f64,
 }
@@ -172,6 +179,10 @@ fn print_table(r: &Report) {
     println!(
         "  tick late at most    {:>9.1} ms  (interval {} ms)",
         r.tick_late_max_ms, r.tick_interval_ms
+    );
+    println!(
+        "  dropped              {:>9} LLDP, {} other packet-ins; {} statistics polls skipped",
+        r.lldp_dropped, r.packet_ins_dropped, r.stats_polls_skipped
     );
 }
 
@@ -460,6 +471,9 @@ async fn measure(args: &Args) -> anyhow::Result<Report> {
         forecast_round_every_ms: end.stride * TICK_MS,
         tick_interval_ms: TICK_MS,
         tick_late_max_ms: round2(end.tick_late_max_secs * 1e3),
+        lldp_dropped: end.lldp_dropped,
+        packet_ins_dropped: end.packet_ins_dropped,
+        stats_polls_skipped: end.polls_skipped,
         load_average,
     })
 }
@@ -541,6 +555,9 @@ struct Metrics {
     tick_secs: f64,
     tick_max_secs: f64,
     tick_late_max_secs: f64,
+    lldp_dropped: u64,
+    packet_ins_dropped: u64,
+    polls_skipped: u64,
 }
 
 async fn metrics(http: SocketAddr) -> anyhow::Result<Metrics> {
@@ -560,6 +577,9 @@ async fn metrics(http: SocketAddr) -> anyhow::Result<Metrics> {
         tick_secs: value("prescient_tick_duration_seconds"),
         tick_max_secs: value("prescient_tick_duration_max_seconds"),
         tick_late_max_secs: value("prescient_tick_late_max_seconds"),
+        lldp_dropped: value("prescient_southbound_dropped_total{type=\"lldp\"}") as u64,
+        packet_ins_dropped: value("prescient_southbound_dropped_total{type=\"packet_in\"}") as u64,
+        polls_skipped: value("prescient_stats_polls_skipped_total") as u64,
     })
 }
 

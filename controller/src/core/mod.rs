@@ -29,6 +29,7 @@ pub mod calendar;
 pub mod config;
 pub use crate::vocab::naming;
 mod entry;
+mod model_errors;
 mod pair_routes;
 pub mod planner;
 pub mod records;
@@ -69,6 +70,8 @@ pub struct ControllerCore {
     rates: RateTracker,
     ledger: Ledger,
     series: BTreeMap<SeriesKey, Series>,
+    /// The series' forecast errors per model, kept as they step (read by `/metrics`).
+    model_errors: model_errors::ModelErrors,
     anomalies: BoundedLog<Anomaly>,
     decisions: BoundedLog<Decision>,
     hot: BTreeSet<LinkKey>,
@@ -106,6 +109,7 @@ impl ControllerCore {
             rates: RateTracker::new(config.stale_after),
             ledger: Ledger::new(),
             series: BTreeMap::new(),
+            model_errors: model_errors::ModelErrors::default(),
             anomalies: BoundedLog::new(config.anomaly_log),
             decisions: BoundedLog::new(config.decision_log),
             hot: BTreeSet::new(),
@@ -160,6 +164,12 @@ impl ControllerCore {
     /// All series.
     pub fn all_series(&self) -> impl Iterator<Item = (&SeriesKey, &Series)> {
         self.series.iter()
+    }
+
+    /// Per model: the mean over its series of their recent one-step mean absolute error,
+    /// bits/s (only models with a scored series), without walking the series.
+    pub fn model_errors(&self) -> std::collections::BTreeMap<&'static str, f64> {
+        self.model_errors.means()
     }
 
     /// How many series (links and host pairs) are kept.

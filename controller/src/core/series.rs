@@ -317,6 +317,16 @@ impl Series {
         self.observed
     }
 
+    /// The model in use and the mean absolute error of recent one-step forecasts (that of
+    /// [`Series::error`]), once any was scored.
+    pub fn model_error(&self) -> Option<(ModelKind, f64)> {
+        let scored = self.errors.len();
+        (scored > 0).then(|| {
+            let mae = self.errors.iter().map(|e| e.0).sum::<f64>() / scored as f64;
+            (self.model(), mae)
+        })
+    }
+
     /// Accuracy of recent one-step forecasts.
     pub fn error(&self) -> ErrorSummary {
         let scored = self.errors.len();

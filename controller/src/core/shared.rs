@@ -18,6 +18,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
 use prescient_southbound::latency::LatencyHistogram;
+use prescient_southbound::openflow::session::SessionCounters;
 use prescient_topology::{PortRef, Protocol, Snapshot, SnapshotReader, Timestamp};
 use tokio::sync::{broadcast, Notify};
 
@@ -52,6 +53,7 @@ pub struct Metrics {
     started: Instant,
     openflow_writes: Arc<LatencyHistogram>,
     p4runtime_writes: Arc<LatencyHistogram>,
+    openflow_sessions: Arc<SessionCounters>,
     ticks: Mutex<TickStats>,
 }
 
@@ -82,6 +84,7 @@ impl Default for Metrics {
             started: Instant::now(),
             openflow_writes: Arc::default(),
             p4runtime_writes: Arc::default(),
+            openflow_sessions: Arc::default(),
             ticks: Mutex::default(),
         }
     }
@@ -149,6 +152,12 @@ impl Metrics {
             Protocol::OpenFlow => Arc::clone(&self.openflow_writes),
             Protocol::P4Runtime => Arc::clone(&self.p4runtime_writes),
         }
+    }
+
+    /// What the OpenFlow sessions count (drops, skipped statistics polls); hand it to the
+    /// southbound (`ControllerConfig::counters`).
+    pub fn openflow_sessions(&self) -> Arc<SessionCounters> {
+        Arc::clone(&self.openflow_sessions)
     }
 
     /// Records one tick: how late it started, how long it took, how many series there were

@@ -189,7 +189,9 @@ impl ControllerCore {
             scoped,
             all,
         };
+        let before = series.model_error();
         let outlier = series.observe_with(now, value, Some(events));
+        self.model_errors.replace(before, series.model_error());
         let peak = series
             .predicted_peak()
             .zip(series.planned_peak())

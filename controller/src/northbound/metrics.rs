@@ -3,7 +3,6 @@
 //! Every labelled family always lists each protocol (`openflow`, `p4runtime`), zero or not, so
 //! queries never see a series appear from nowhere.
 
-use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use axum::extract::State;
@@ -54,33 +53,28 @@ pub async fn render(State(s): State<ApiState>) -> impl IntoResponse {
     let now = s.core.now();
     let mut out = String::new();
     let (devices, links, hosts, reservations, reserved, hot, anomalies, decisions, errors) =
+        // Under the core's lock: nothing here walks the series or every link (the error per
+        // model is kept as series step; only links carrying a reservation are summed).
         s.core.read(|c| {
             let topo = c.topology();
-            let mut errors: BTreeMap<&'static str, (f64, usize)> = BTreeMap::new();
-            for (_, series) in c.all_series() {
-                let e = series.error();
-                if e.scored > 0 {
-                    let slot = errors.entry(series.model().name()).or_insert((0.0, 0));
-                    slot.0 += e.mae;
-                    slot.1 += 1;
-                }
-            }
             (
                 PROTOCOLS.map(|(p, _)| {
                     topo.devices()
                         .filter(|d| d.up && d.id.protocol == p)
                         .count()
                 }),
-                topo.links().count(),
-                topo.hosts().count(),
+                topo.link_count(),
+                topo.host_count(),
                 c.ledger().reservations().count(),
-                topo.links()
-                    .map(|l| c.reserved_now(l.key, now))
+                c.ledger()
+                    .reserved_links()
+                    .filter(|l| topo.link(**l).is_some())
+                    .map(|l| c.reserved_now(*l, now))
                     .sum::<u64>(),
                 c.hot_links().len(),
                 c.anomalies().total(),
                 c.decisions().total(),
-                errors,
+                c.model_errors(),
             )
         });
     let one = |v: f64| vec![(String::new(), v)];
@@ -176,7 +170,7 @@ pub async fn render(State(s): State<ApiState>) -> impl IntoResponse {
     );
     let errs: Vec<(String, f64)> = errors
         .into_iter()
-        .map(|(m, (sum, n))| (format!("{{model=\"{}\"}}", label(m)), sum / n as f64))
+        .map(|(m, mae)| (format!("{{model=\"{}\"}}", label(m)), mae))
         .collect();
     metric(
         &mut out,
@@ -212,6 +206,30 @@ pub async fn render(State(s): State<ApiState>) -> impl IntoResponse {
         "gauge",
         "Southbound messages per second over the last 10 complete seconds, by type.",
         &rates,
+    );
+    let sessions = s.core.metrics().openflow_sessions();
+    let lldp = sessions.lldp_dropped();
+    metric(
+        &mut out,
+        "prescient_southbound_dropped_total",
+        "counter",
+        "Packet-ins the OpenFlow sessions had no room for towards the core, by type (LLDP in a \
+         lane of its own; other packet-ins may fill three quarters of the event stream).",
+        &[
+            ("{type=\"lldp\"}".to_string(), lldp as f64),
+            (
+                "{type=\"packet_in\"}".to_string(),
+                sessions.events_dropped().saturating_sub(lldp) as f64,
+            ),
+        ],
+    );
+    metric(
+        &mut out,
+        "prescient_stats_polls_skipped_total",
+        "counter",
+        "OpenFlow statistics poll rounds skipped: the switch had not answered the last one, or \
+         the controller had a quarter of its event stream still to take.",
+        &one(sessions.polls_skipped() as f64),
     );
     let name = "prescient_southbound_write_seconds";
     let _ = writeln!(

@@ -303,6 +303,11 @@ impl Ledger {
         self.reservations.get(&id)
     }
 
+    /// The links some reservation (of any window) is placed on.
+    pub fn reserved_links(&self) -> impl Iterator<Item = &LinkKey> {
+        self.per_link.keys()
+    }
+
     /// Peak committed rate on `link` within `window`.
     pub fn committed(&self, link: LinkKey, window: Window) -> u64 {
         let entries = self.per_link.get(&link).map(Vec::as_slice).unwrap_or(&[]);

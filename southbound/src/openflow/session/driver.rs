@@ -196,7 +196,12 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(
                 }
             }
             _ = tokio::time::sleep_until(deadline) => {
+                s.machine.hold_polls(s.ctx.backlogged());
                 s.machine.on_tick(Instant::now(), &mut s.wbuf, &mut s.fx);
+                let skipped = s.machine.take_polls_skipped();
+                if skipped > 0 {
+                    s.ctx.stats.polls_skipped.fetch_add(skipped, Ordering::Relaxed);
+                }
             }
         }
         s.apply_effects().await;
@@ -291,6 +296,7 @@ impl Session {
         };
         let mut out = Outbox::new(dpid, &mut self.wbuf, self.machine.xids());
         if app.on_packet_in(&view, &mut out) == Verdict::Publish {
+            let lldp = super::events::is_lldp(view.data());
             let packet = PacketInEvent {
                 in_port: view.in_port().unwrap_or(PortNo::ANY),
                 reason: view.reason(),
@@ -299,23 +305,29 @@ impl Session {
                 cookie: view.cookie(),
                 data: bytes::Bytes::copy_from_slice(view.data()),
             };
-            self.publish_lossy(SwitchEvent::PacketIn { dpid, packet });
+            self.publish_lossy(SwitchEvent::PacketIn { dpid, packet }, lldp);
         }
     }
 
     /// Packet-in policy: never wait; count what the stream had no room for. Packet-ins may
     /// fill three quarters of the stream only: the rest is kept for the events that must not
     /// be lost, whose senders wait for room (a stream full of packet-ins would stall every
-    /// session with a port status or counters to report, and its packet-ins with it).
-    fn publish_lossy(&self, ev: SwitchEvent) {
+    /// session with a port status or counters to report, and its packet-ins with it). LLDP
+    /// frames go to the discovery lane instead, which only they fill.
+    fn publish_lossy(&self, ev: SwitchEvent, lldp: bool) {
+        let stats = &self.ctx.stats;
+        if lldp {
+            if self.ctx.discovery.try_send(ev).is_err() {
+                stats.lldp_dropped.fetch_add(1, Ordering::Relaxed);
+                stats.events_dropped.fetch_add(1, Ordering::Relaxed);
+            }
+            return;
+        }
         let events = &self.ctx.events;
         let full = events.capacity() <= events.max_capacity() / 4
             || matches!(events.try_send(ev), Err(mpsc::error::TrySendError::Full(_)));
         if full {
-            self.ctx
-                .stats
-                .events_dropped
-                .fetch_add(1, Ordering::Relaxed);
+            stats.events_dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
 

@@ -1,6 +1,8 @@
 //! The one typed event stream the sessions publish to the rest of the controller.
 
 use bytes::Bytes;
+use tokio::sync::mpsc;
+use tokio::sync::mpsc::error::TryRecvError;
 
 use super::error::CloseReason;
 use crate::device::{PortChange, PortCounters, PortInfo};
@@ -126,6 +128,51 @@ impl SwitchEvent {
             SwitchEvent::ProtocolError { dpid, .. } => *dpid,
         }
     }
+}
+
+/// The receiving end of the event stream: the events in the order each session sent them, with
+/// LLDP packet-ins in a lane of their own that is taken first (discovery must keep up when
+/// counters and other packet-ins arrive faster than the controller takes them). A session's
+/// LLDP frames may therefore overtake its other events.
+#[derive(Debug)]
+pub struct EventReceiver {
+    discovery: mpsc::Receiver<SwitchEvent>,
+    events: mpsc::Receiver<SwitchEvent>,
+}
+
+impl EventReceiver {
+    pub(crate) fn new(
+        discovery: mpsc::Receiver<SwitchEvent>,
+        events: mpsc::Receiver<SwitchEvent>,
+    ) -> Self {
+        EventReceiver { discovery, events }
+    }
+
+    /// The next event (LLDP first); `None` once the controller is gone and everything is taken.
+    pub async fn recv(&mut self) -> Option<SwitchEvent> {
+        tokio::select! {
+            biased;
+            Some(ev) = self.discovery.recv() => Some(ev),
+            ev = self.events.recv() => match ev {
+                Some(ev) => Some(ev),
+                // The senders go together; LLDP may still be queued.
+                None => self.discovery.recv().await,
+            },
+        }
+    }
+
+    /// The next event if one is queued now (LLDP first).
+    pub fn try_recv(&mut self) -> Result<SwitchEvent, TryRecvError> {
+        match self.discovery.try_recv() {
+            Ok(ev) => Ok(ev),
+            Err(_) => self.events.try_recv(),
+        }
+    }
+}
+
+/// Whether an Ethernet frame is LLDP (EtherType 0x88cc, untagged as probes are sent).
+pub(crate) fn is_lldp(frame: &[u8]) -> bool {
+    frame.get(12..14) == Some(&[0x88, 0xcc][..])
 }
 
 /// Protocol-neutral description of an OpenFlow port.

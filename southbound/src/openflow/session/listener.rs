@@ -20,10 +20,11 @@ use super::app::AppFactory;
 use super::desired::DesiredState;
 use super::driver;
 use super::error::SessionError;
-use super::events::{port_counters, port_info, SwitchEvent};
+pub use super::events::EventReceiver;
+use super::events::{port_counters, port_info};
 use super::request::{Reply, Request};
-pub use super::shared::{table_miss_to_controller, Command, ControllerConfig};
-use super::shared::{Counters, Ctx, Registry, SessionCmd};
+pub use super::shared::{table_miss_to_controller, Command, ControllerConfig, SessionCounters};
+use super::shared::{Ctx, Registry, SessionCmd};
 use super::workers::Workers;
 use crate::device::{PortCounters, PortInfo};
 use crate::latency::LatencyHistogram;
@@ -35,8 +36,13 @@ use crate::openflow::wire::{ControllerRole, DatapathId, MultipartRequestBody, Po
 pub struct Stats {
     /// Packet-ins handled by apps.
     pub packet_ins: u64,
-    /// Packet-in events dropped because the event stream was full.
+    /// Packet-in events dropped because the event stream (for LLDP: the discovery lane) was
+    /// full.
     pub events_dropped: u64,
+    /// Of those, LLDP packet-ins.
+    pub lldp_dropped: u64,
+    /// Statistics poll rounds skipped (see [`SessionCounters::polls_skipped`]).
+    pub polls_skipped: u64,
     /// Sessions started: connections accepted (over TLS, once the handshake is done).
     pub sessions_started: u64,
     /// Connections that failed the TLS handshake (or did not finish it in time).
@@ -44,9 +50,6 @@ pub struct Stats {
     /// Switches currently up.
     pub switches_up: usize,
 }
-
-/// The receiving end of the event stream.
-pub type EventReceiver = mpsc::Receiver<SwitchEvent>;
 
 /// A running OpenFlow listener and its sessions.
 pub struct OpenFlowController {
@@ -82,13 +85,17 @@ impl OpenFlowController {
             }
         };
         let (events, rx) = mpsc::channel(config.event_capacity.max(1));
+        let (discovery, discovery_rx) = mpsc::channel(config.discovery_capacity.max(1));
+        let rx = EventReceiver::new(discovery_rx, rx);
         let limit = Arc::new(Semaphore::new(config.max_switches.max(1)));
+        let stats = config.counters.clone();
         let ctx = Arc::new(Ctx {
             config,
             factory,
             events,
+            discovery,
             cancel: CancellationToken::new(),
-            stats: Counters::default(),
+            stats,
             serial: AtomicU64::new(1),
             registry: Mutex::new(Registry::default()),
         });
@@ -194,6 +201,8 @@ impl OpenFlowHandle {
         Stats {
             packet_ins: s.packet_ins.load(Ordering::Relaxed),
             events_dropped: s.events_dropped.load(Ordering::Relaxed),
+            lldp_dropped: s.lldp_dropped.load(Ordering::Relaxed),
+            polls_skipped: s.polls_skipped.load(Ordering::Relaxed),
             sessions_started: s.sessions_started.load(Ordering::Relaxed),
             tls_refused: s.tls_refused.load(Ordering::Relaxed),
             switches_up: self

@@ -125,6 +125,10 @@ pub struct Machine<T> {
     last_rx: Instant,
     echo_sent: bool,
     next_poll: Option<Instant>,
+    /// Due statistics polls are skipped while set (the controller is behind on counters).
+    hold_polls: bool,
+    /// Poll rounds skipped since [`Machine::take_polls_skipped`] last asked.
+    polls_skipped: u64,
     xids: XidAlloc,
     features: Option<FeaturesReply>,
     pending: HashMap<Xid, Pending<T>>,
@@ -140,6 +144,8 @@ impl<T> Machine<T> {
             last_rx: now,
             echo_sent: false,
             next_poll: None,
+            hold_polls: false,
+            polls_skipped: 0,
             xids: XidAlloc::default(),
             features: None,
             pending: HashMap::new(),
@@ -171,6 +177,18 @@ impl<T> Machine<T> {
     /// Requests in flight.
     pub fn pending_len(&self) -> usize {
         self.pending.len()
+    }
+
+    /// While `hold` is set, a statistics poll that falls due is skipped (the next one is a
+    /// period later): the driver holds polls while the controller has counters queued.
+    pub fn hold_polls(&mut self, hold: bool) {
+        self.hold_polls = hold;
+    }
+
+    /// Statistics poll rounds skipped since the last call: held, or the switch had not
+    /// answered the previous round yet.
+    pub fn take_polls_skipped(&mut self) -> u64 {
+        std::mem::take(&mut self.polls_skipped)
     }
 
     /// Records that bytes arrived at `now` (the fast path calls this instead of `on_frame`).
@@ -308,8 +326,17 @@ impl<T> Machine<T> {
                 self.fail(p, err, fx);
             }
         }
-        if let Some(due) = self.next_poll {
-            if now >= due {
+        if self.next_poll.is_some_and(|due| now >= due) {
+            // One round in flight at most: a switch (or a session) slower than the period is
+            // polled as often as it answers, not queued up with requests.
+            let answering = self
+                .pending
+                .values()
+                .any(|p| matches!(p.purpose, Purpose::PollPorts | Purpose::PollFlows));
+            if self.hold_polls || answering {
+                self.next_poll = self.cfg.stats_interval.map(|period| now + period);
+                self.polls_skipped += 1;
+            } else {
                 self.poll(now, out);
             }
         }
@@ -568,7 +595,7 @@ impl<T> Machine<T> {
         let req = Request::Multipart(MultipartRequestBody::PortDesc);
         let _ = self.send_request(now, &req, Purpose::PortDesc, "PORT_DESC", out);
         if let Some(period) = self.cfg.stats_interval {
-            self.next_poll = Some(now + period);
+            self.next_poll = Some(now + first_poll(period, f.datapath_id));
         }
         fx.push(Effect::Connected(f));
     }
@@ -666,6 +693,20 @@ impl<T> Machine<T> {
             fx.push(Effect::Complete(t, reply));
         }
     }
+}
+
+/// When a switch's first statistics poll is due after its handshake: between half and one and
+/// a half periods, by its datapath id. Switches that connect together (a controller restart,
+/// an emulated network) would otherwise be polled together every period, their replies
+/// arriving in one burst.
+fn first_poll(period: Duration, dpid: DatapathId) -> Duration {
+    // SplitMix64's finaliser: neighbouring ids land far apart.
+    let mut x = dpid.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^= x >> 31;
+    let share = (x >> 11) as f64 / (1u64 << 53) as f64;
+    period.mul_f64(0.5 + share)
 }
 
 #[cfg(test)]

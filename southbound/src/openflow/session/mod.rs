@@ -18,8 +18,11 @@
 //!
 //! Channel policy: the event stream is bounded. Packet-in events are dropped and counted when it
 //! is three quarters full (the network must not stall because an app is slow); every other
-//! event waits for room (they are rare and must not be lost), and finds it in the last quarter. Commands to one switch are bounded per switch and
-//! make the caller wait when the switch is slower than the caller.
+//! event waits for room (they are rare and must not be lost), and finds it in the last quarter.
+//! LLDP packet-ins have a bounded lane of their own, taken first, and are dropped and counted
+//! when it is full. Statistics polls wait while a quarter of the stream is queued, so counters
+//! come only as fast as the controller takes them. Commands to one switch are bounded per
+//! switch and make the caller wait when the switch is slower than the caller.
 
 pub mod app;
 pub mod busy_poll;
@@ -40,7 +43,7 @@ pub use error::{CloseReason, SessionError};
 pub use events::{PacketInEvent, SwitchEvent, SwitchInfo};
 pub use listener::{
     table_miss_to_controller, Command, ControllerConfig, EventReceiver, OpenFlowController,
-    OpenFlowHandle, Stats,
+    OpenFlowHandle, SessionCounters, Stats,
 };
 pub use machine::MachineConfig;
 pub use request::{Reply, Request};

@@ -65,6 +65,12 @@ pub struct ControllerConfig {
     pub machine: MachineConfig,
     /// Capacity of the event stream.
     pub event_capacity: usize,
+    /// Capacity of the discovery lane: LLDP packet-ins travel apart from the event stream, so
+    /// counters and other packet-ins cannot crowd out the frames that discover links.
+    pub discovery_capacity: usize,
+    /// What the sessions count (packet-ins, drops, skipped polls); share one with the metrics
+    /// reader.
+    pub counters: Arc<SessionCounters>,
     /// Capacity of each switch's command queue.
     pub command_capacity: usize,
     /// Flows installed on every switch at connect, before its desired state.
@@ -97,6 +103,8 @@ impl ControllerConfig {
             max_switches: 4096,
             machine: MachineConfig::default(),
             event_capacity: 4096,
+            discovery_capacity: 8192,
+            counters: Arc::default(),
             command_capacity: 1024,
             default_flows: vec![table_miss_to_controller()],
             clear_on_connect: true,
@@ -121,13 +129,48 @@ pub fn table_miss_to_controller() -> FlowMod {
     )
 }
 
-/// Counters of the whole controller.
+/// Counters of every session of one controller.
 #[derive(Debug, Default)]
-pub(crate) struct Counters {
+pub struct SessionCounters {
     pub(crate) packet_ins: AtomicU64,
     pub(crate) events_dropped: AtomicU64,
+    pub(crate) lldp_dropped: AtomicU64,
+    pub(crate) polls_skipped: AtomicU64,
     pub(crate) sessions_started: AtomicU64,
     pub(crate) tls_refused: AtomicU64,
+}
+
+impl SessionCounters {
+    /// Packet-ins handled by apps.
+    pub fn packet_ins(&self) -> u64 {
+        self.packet_ins.load(Ordering::Relaxed)
+    }
+
+    /// Packet-in events dropped for want of room, LLDP ones included.
+    pub fn events_dropped(&self) -> u64 {
+        self.events_dropped.load(Ordering::Relaxed)
+    }
+
+    /// LLDP packet-ins dropped because the discovery lane was full.
+    pub fn lldp_dropped(&self) -> u64 {
+        self.lldp_dropped.load(Ordering::Relaxed)
+    }
+
+    /// Statistics poll rounds skipped (the switch had not answered the last one, or the
+    /// controller had not taken the counters already queued).
+    pub fn polls_skipped(&self) -> u64 {
+        self.polls_skipped.load(Ordering::Relaxed)
+    }
+
+    /// Sessions started.
+    pub fn sessions_started(&self) -> u64 {
+        self.sessions_started.load(Ordering::Relaxed)
+    }
+
+    /// Connections that failed the TLS handshake.
+    pub fn tls_refused(&self) -> u64 {
+        self.tls_refused.load(Ordering::Relaxed)
+    }
 }
 
 pub(crate) struct Entry {
@@ -157,8 +200,10 @@ pub(crate) struct Ctx {
     pub(crate) config: ControllerConfig,
     pub(crate) factory: Arc<dyn AppFactory>,
     pub(crate) events: mpsc::Sender<SwitchEvent>,
+    /// LLDP packet-ins only (see [`ControllerConfig::discovery_capacity`]).
+    pub(crate) discovery: mpsc::Sender<SwitchEvent>,
     pub(crate) cancel: CancellationToken,
-    pub(crate) stats: Counters,
+    pub(crate) stats: Arc<SessionCounters>,
     pub(crate) serial: AtomicU64,
     pub(crate) registry: Mutex<Registry>,
 }
@@ -168,6 +213,14 @@ impl Ctx {
         // A poisoned lock only means another task panicked mid-update of plain maps; the maps
         // are still consistent enough to serve, so keep going rather than cascade the panic.
         self.registry.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether the controller is behind on the event stream: a quarter of it or more is
+    /// queued. Statistics polls wait then, so counters arrive only as fast as they are taken
+    /// and never fill the stream that port changes and packet-ins need.
+    pub(crate) fn backlogged(&self) -> bool {
+        let max = self.events.max_capacity();
+        max - self.events.capacity() >= max.div_ceil(4)
     }
 
     pub(crate) fn next_serial(&self) -> u64 {

@@ -559,6 +559,64 @@ async fn a_controller_dropped_without_shutdown_closes_its_pinned_sessions() {
     while sw.recv().await.is_some() {}
 }
 
+/// A packet-in of `data` on port 1.
+fn packet_in(data: &'static [u8]) -> Message {
+    Message::PacketIn(crate::openflow::wire::PacketIn {
+        buffer_id: Default::default(),
+        total_len: u16::try_from(data.len()).unwrap(),
+        reason: crate::openflow::wire::PacketInReason::NoMatch,
+        table_id: TableId(0),
+        cookie: 0,
+        match_: Match::new().with(OxmField::InPort(PortNo(1))),
+        data: Bytes::from_static(data),
+    })
+}
+
+#[tokio::test]
+async fn lldp_frames_have_room_of_their_own_and_come_first() {
+    let mut config = ControllerConfig::new(([127, 0, 0, 1], 0).into());
+    config.event_capacity = 8;
+    config.discovery_capacity = 3;
+    let (ctl, mut events) = OpenFlowController::bind(
+        config,
+        Arc::new(|_| Box::new(PublishAll) as Box<dyn SwitchApp>),
+    )
+    .await
+    .unwrap();
+    let mut sw = FakeSwitch::handshake(ctl.local_addr(), 6, 1).await;
+    assert!(matches!(next(&mut events).await, SwitchEvent::SwitchUp(_)));
+    // Destination, source, then the EtherType: LLDP (0x88cc) or IPv4.
+    const LLDP: &[u8] = b"\x01\x80\xc2\x00\x00\x0e\x02\x00\x00\x00\x00\x01\x88\xcc\x02\x07";
+    const IPV4: &[u8] = b"\x02\x00\x00\x00\x00\x02\x02\x00\x00\x00\x00\x01\x08\x00\x45\x00";
+    // Nobody drains while ten other packet-ins fill the stream, then four LLDP frames come.
+    for xid in 0..10 {
+        sw.send(Xid(50 + xid), packet_in(IPV4)).await;
+    }
+    for xid in 0..4 {
+        sw.send(Xid(60 + xid), packet_in(LLDP)).await;
+    }
+    sw.send(Xid(71), Message::EchoRequest(Bytes::new())).await;
+    sw.expect(|x, m| (matches!(m, Message::EchoReply(_)) && x == Xid(71)).then_some(()))
+        .await;
+    let mut got = Vec::new();
+    while let Ok(ev) = events.try_recv() {
+        match ev {
+            SwitchEvent::PacketIn { packet, .. } => {
+                got.push(packet.data.get(12..14).map(<[u8]>::to_vec))
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    let lldp = Some(vec![0x88, 0xcc]);
+    let ipv4 = Some(vec![0x08, 0x00]);
+    // Three LLDP frames (the lane's room) first, then the six others the stream took.
+    assert_eq!(got[..3], [lldp.clone(), lldp.clone(), lldp]);
+    assert_eq!(got[3..], vec![ipv4; 6]);
+    let stats = ctl.handle().stats();
+    assert_eq!((stats.events_dropped, stats.lldp_dropped), (5, 1));
+    ctl.shutdown().await;
+}
+
 #[tokio::test]
 async fn packet_ins_leave_room_in_the_stream_for_what_must_not_be_lost() {
     let mut config = ControllerConfig::new(([127, 0, 0, 1], 0).into());

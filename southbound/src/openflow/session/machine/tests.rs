@@ -397,7 +397,8 @@ fn stats_are_polled_periodically_once_up() {
     );
     out.clear();
     fx.clear();
-    let t2 = t0 + Duration::from_secs(2);
+    // The first poll falls within one and a half periods of the handshake.
+    let t2 = t0 + Duration::from_secs(3);
     m.note_rx(t2);
     m.on_tick(t2, &mut out, &mut fx);
     let msgs = sent(&mut out);
@@ -421,6 +422,100 @@ fn stats_are_polled_periodically_once_up() {
         fx.as_slice(),
         [Effect::Event(SwitchEvent::PortStats { dpid: DatapathId(3), counters })] if counters[0].tx_bytes == 5
     ));
+}
+
+/// A machine of switch `dpid` polling every 2 s, handshake done at `t0` (PORT_DESC left
+/// unanswered: polls do not wait for it).
+fn polling(t0: Instant, dpid: u64) -> M {
+    let cfg = MachineConfig {
+        stats_interval: Some(Duration::from_secs(2)),
+        ..MachineConfig::default()
+    };
+    let mut m = M::new(t0, cfg);
+    let (mut out, mut fx) = (BytesMut::new(), Vec::new());
+    m.start(&mut out);
+    m.on_frame(
+        t0,
+        &frame(Xid(1), Message::Hello(Hello::ofp13())),
+        &mut out,
+        &mut fx,
+    );
+    let fx_xid = sent(&mut out)[1].0;
+    m.on_frame(
+        t0,
+        &frame(fx_xid, Message::FeaturesReply(features(dpid))),
+        &mut out,
+        &mut fx,
+    );
+    m
+}
+
+/// The xids of the PORT_STATS and FLOW_STATS polls written to `out` (emptied).
+fn polls(out: &mut BytesMut) -> Vec<Xid> {
+    sent(out)
+        .into_iter()
+        .filter(|(_, m)| {
+            matches!(m, Message::MultipartRequest(r) if matches!(
+                r.body,
+                MultipartRequestBody::PortStats(_) | MultipartRequestBody::Flow(_)
+            ))
+        })
+        .map(|(x, _)| x)
+        .collect()
+}
+
+#[test]
+fn a_switch_is_not_polled_again_before_it_answered_nor_while_polls_are_held() {
+    let t0 = Instant::now();
+    let mut m = polling(t0, 3);
+    let (mut out, mut fx) = (BytesMut::new(), Vec::new());
+    out.clear();
+    let at = |s: u64| t0 + Duration::from_secs(s);
+    m.note_rx(at(3));
+    m.on_tick(at(3), &mut out, &mut fx);
+    let first = polls(&mut out);
+    assert_eq!(first.len(), 2, "port and flow statistics");
+    // Two seconds on, neither is answered: no second round on top of the first.
+    m.note_rx(at(5));
+    m.on_tick(at(5), &mut out, &mut fx);
+    assert!(polls(&mut out).is_empty());
+    assert_eq!(m.take_polls_skipped(), 1);
+    for (xid, body) in first.iter().zip([
+        MultipartReplyBody::PortStats(Vec::new()),
+        MultipartReplyBody::Flow(Vec::new()),
+    ]) {
+        let reply = frame(*xid, Message::MultipartReply(MultipartReply::new(body)));
+        m.on_frame(at(5), &reply, &mut out, &mut fx);
+    }
+    // Answered, but the controller holds polls: skipped again, counted.
+    m.hold_polls(true);
+    m.on_tick(at(7), &mut out, &mut fx);
+    assert!(polls(&mut out).is_empty());
+    m.hold_polls(false);
+    m.note_rx(at(9));
+    m.on_tick(at(9), &mut out, &mut fx);
+    assert_eq!(polls(&mut out).len(), 2);
+    assert_eq!(m.take_polls_skipped(), 1);
+    assert_eq!(m.take_polls_skipped(), 0);
+}
+
+#[test]
+fn switches_connecting_together_are_first_polled_across_the_period() {
+    let t0 = Instant::now();
+    let firsts: Vec<Duration> = (1..=200u64)
+        .map(|dpid| polling(t0, dpid).next_deadline() - t0)
+        .collect();
+    // Within one and a half periods (2 s), and spread: every quarter-second bin from 1 s to
+    // 3 s holds some of the 200 switches.
+    assert!(firsts
+        .iter()
+        .all(|d| (Duration::from_secs(1)..Duration::from_secs(3)).contains(d)));
+    for bin in 0..8u32 {
+        let lo = Duration::from_millis(1000 + 250 * u64::from(bin));
+        let hi = lo + Duration::from_millis(250);
+        let n = firsts.iter().filter(|d| (lo..hi).contains(*d)).count();
+        assert!(n >= 5, "{n} first polls in {lo:?}..{hi:?}");
+    }
 }
 
 proptest::proptest! {
