@@ -106,6 +106,19 @@ pub(super) fn drive(
 }
 
 #[test]
+fn a_tick_counts_the_series_it_forecast_not_the_links_without_a_rate() {
+    let mut c = square();
+    c.tick(Timestamp::from_secs(1));
+    // Eight links, no counters yet: nothing to forecast, so nothing to pace the stride by.
+    assert_eq!((c.series_count(), c.observed_last_tick()), (0, 0));
+    let mut bytes = 0;
+    drive(&mut c, &mut bytes, 2, 3, |_| 1e6);
+    let series = c.series_count();
+    assert!((1..8).contains(&series), "{series} series");
+    assert_eq!(c.observed_last_tick(), series);
+}
+
+#[test]
 fn a_link_forecast_to_saturate_moves_the_pair_onto_the_other_path() {
     let mut c = square();
     let mut bytes = 0;

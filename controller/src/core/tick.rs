@@ -169,7 +169,6 @@ impl ControllerCore {
         (scoped, all): (&Calendar<SeriesKey>, &Calendar<SeriesKey>),
     ) -> Option<(f64, f64)> {
         let cfg = &self.config;
-        self.observed_last += 1;
         let step = cfg.control_interval.saturating_mul(self.stride);
         let fresh = || {
             Series::new(step, cfg.horizon, cfg.series_points)
@@ -184,6 +183,9 @@ impl ControllerCore {
             None if value.is_some() => self.series.entry(key).or_insert_with(fresh),
             None => return None,
         };
+        // Only series count: a link with no rate yet costs nothing, and counting it made the
+        // stride (cost per series times series) too short while thousands of links appeared.
+        self.observed_last += 1;
         let events = Events {
             key: &key,
             scoped,
