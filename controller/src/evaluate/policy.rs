@@ -144,8 +144,9 @@ pub struct Base {
     /// Rows that are evidence for the headroom (a predictor's warm-up is not).
     pub usable: Vec<bool>,
     /// More validation evidence for the headroom, `(demand, base)`: the predictive policy's
-    /// bounds for the same rows issued at the shorter leads `1..lead` (their quantiles are
-    /// calibrated the same way, so they miss their target by about the same factor).
+    /// bounds for the same rows issued at the other leads of `1..=lead + 1` (every shorter one
+    /// and the next longer one; their quantiles are calibrated the same way, so they miss their
+    /// target by about the same factor).
     pub extra: Vec<(f64, f64)>,
     /// Bins a day of the time-of-day quantile the predictive bound used at the end (0: the
     /// plain quantile, and for the other policies).
@@ -283,10 +284,13 @@ fn predictive(values: &[Option<f64>], split: Split, s: &Settings) -> Base {
     } else {
         Box::new(Auto::with_extra(seasons, AutoConfig::default(), extras))
     };
+    // One lead past the one asked for: its validation bounds are evidence for the headroom too
+    // (at lead 1 the lead's own ~400 validation rows hold about four expected violations).
+    let evidence = lead + 1;
     let cfg = sizing::predictor_config(
         PredictorConfig {
             history: n.max(1),
-            horizon: lead,
+            horizon: evidence,
             ..PredictorConfig::default()
         },
         refit_every,
@@ -306,8 +310,8 @@ fn predictive(values: &[Option<f64>], split: Split, s: &Settings) -> Base {
                 p.refit(None);
             }
         }
-        // The shorter leads' bounds for validation rows: more evidence for the headroom.
-        for step in 1..lead {
+        // The other leads' bounds for validation rows: more evidence for the headroom.
+        for step in (1..=evidence).filter(|&step| step != lead) {
             let r = o + step;
             if r < train_end || r >= split.val_end {
                 continue;

@@ -281,3 +281,35 @@ fn a_pooled_headroom_spends_the_violation_budget_over_every_series() {
     assert_eq!(pooled_score.under_provisioned, 4.0 / 600.0);
     assert!(pooled_score.over_provisioning < own_score.over_provisioning);
 }
+
+#[test]
+fn the_predictive_headroom_at_lead_one_also_weighs_the_next_leads_validation_bounds() {
+    // A daily sine with noise, 48 rows a day for 20 days: 96 validation rows.
+    let v = series(960, |r| {
+        let day = (r % 48) as f64 / 48.0 * std::f64::consts::TAU;
+        100.0 + 30.0 * day.sin() + 5.0 * wobble(r)
+    });
+    let (train_end, val_end) = (672, 768);
+    let split = Split {
+        train_end,
+        val_end,
+        n: v.len(),
+    };
+    let settings = policy::Settings {
+        lead: 1,
+        violation: 0.01,
+        hold: 5,
+        interval_secs: Some(1800),
+        pooled: None,
+    };
+    let b = policy::base(PolicyKind::Predictive, &v, split, &settings);
+    // A lead-2 bound per validation row once its quantile is calibrated: about as many rows of
+    // evidence again as the lead's own (a few hundred rows hold only a few 1 % violations).
+    let own = b.validation(&v, split).count() - b.extra.len();
+    assert!(
+        own > 50 && b.extra.len() + 5 >= own,
+        "{own} {}",
+        b.extra.len()
+    );
+    assert!(b.extra.iter().all(|&(y, c)| y > 0.0 && c > 0.0));
+}
