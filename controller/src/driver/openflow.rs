@@ -18,11 +18,11 @@ use prescient_southbound::openflow::session::{
     Command, EventReceiver, OpenFlowHandle, SwitchEvent,
 };
 use prescient_southbound::openflow::wire::{
-    Action as OfAction, DatapathId, FlowMod, Instruction, MacAddr as OfMac, Match, MeterBand,
-    MeterCommand, MeterFlags, MeterId, MeterMod, OxmField, PacketOut, PortNo as OfPort, TableId,
+    Action as OfAction, DatapathId, FlowMod, Instruction, MacAddr as OfMac, Match, OxmField,
+    PacketOut, PortNo as OfPort, TableId,
 };
 use prescient_topology::{
-    DeviceId, FlowKey, MacAddr, Port, PortCounters, PortNo, PortRef, Protocol, Subject,
+    DeviceId, FlowKey, MacAddr, Port, PortCounters, PortNo, PortRef, Protocol,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -31,10 +31,12 @@ use super::p4runtime::{P4Fleet, P4Inbox};
 mod clock;
 mod flood_guard;
 mod packet_ins;
+mod reserved;
 mod services;
 use crate::core::{Action, SharedCore};
 pub use flood_guard::blocked_ports;
 use flood_guard::Pace;
+use reserved::ReservedFlows;
 
 /// Priority of the rules that drop traffic arriving on a link outside the spanning tree.
 const BLOCK_PRIORITY: u16 = 50_000;
@@ -92,6 +94,7 @@ pub async fn run(
         guard_pace: Pace::default(),
         p4: P4Fleet::new(p4_inboxes),
         cluster: config.cluster.clone(),
+        reserved: ReservedFlows::default(),
     };
     let mut probes = tokio::time::interval(config.probe_poll);
     let mut ticks = tokio::time::interval(config.control_interval);
@@ -162,6 +165,8 @@ struct Driver {
     cluster: Option<Arc<crate::cluster::ClusterState>>,
     /// Port counter samples on the switches' own clocks.
     clocks: clock::SwitchClocks,
+    /// Reservation flows and meters as programmed: one entry per switch and match.
+    reserved: ReservedFlows,
 }
 
 impl Driver {
@@ -362,7 +367,7 @@ impl Driver {
         }
         self.p4.apply(&actions);
         for action in actions {
-            for (dpid, cmd) in commands(&action) {
+            for (dpid, cmd) in commands_with(&mut self.reserved, &action) {
                 if let Err(e) = self.handle.install(dpid, cmd).await {
                     tracing::warn!(%dpid, action = %action.summary(), "not installed: {e}");
                 }
@@ -377,71 +382,19 @@ impl Driver {
     }
 }
 
-/// The OpenFlow messages that carry out one core action, per switch.
+/// The OpenFlow messages that carry out one core action, per switch, on switches that hold no
+/// other reservation.
+#[cfg(test)]
 pub(super) fn commands(action: &Action) -> Vec<(DatapathId, Command)> {
+    commands_with(&mut ReservedFlows::default(), action)
+}
+
+/// The OpenFlow messages that carry out one core action, per switch, given the reservations
+/// the switches already carry (`reserved`, updated).
+fn commands_with(reserved: &mut ReservedFlows, action: &Action) -> Vec<(DatapathId, Command)> {
     let mut out = Vec::new();
     match action {
-        Action::InstallMeter {
-            reservation,
-            subject,
-            rate_bps,
-            ports,
-        } => {
-            let meter = meter_id(reservation.0);
-            let kbps = u32::try_from(rate_bps.div_ceil(1000)).unwrap_or(u32::MAX);
-            for port in ports
-                .iter()
-                .filter(|p| p.device.protocol == Protocol::OpenFlow)
-            {
-                let dpid = DatapathId(port.device.id);
-                out.push((
-                    dpid,
-                    Command::MeterMod(MeterMod {
-                        command: MeterCommand::Add,
-                        flags: MeterFlags::KBPS | MeterFlags::BURST | MeterFlags::STATS,
-                        meter_id: meter,
-                        bands: vec![MeterBand::Drop {
-                            rate: kbps.max(1),
-                            burst_size: burst_kbits(kbps),
-                        }],
-                    }),
-                ));
-                let mut fm = FlowMod::add(
-                    TableId(0),
-                    STEER_PRIORITY,
-                    subject_match(subject),
-                    vec![
-                        Instruction::Meter(meter),
-                        Instruction::ApplyActions(vec![OfAction::output(OfPort(port.port.0))]),
-                    ],
-                );
-                fm.cookie = RESERVATION_COOKIE | u64::from(meter.0);
-                out.push((dpid, Command::FlowMod(fm)));
-            }
-        }
-        Action::RemoveMeter { reservation, ports } => {
-            let meter = meter_id(reservation.0);
-            for port in ports
-                .iter()
-                .filter(|p| p.device.protocol == Protocol::OpenFlow)
-            {
-                let dpid = DatapathId(port.device.id);
-                // The flow's match is not known here; its cookie is, so delete by cookie.
-                let mut fm = FlowMod::delete(TableId::ALL, Match::new());
-                fm.cookie = RESERVATION_COOKIE | u64::from(meter.0);
-                fm.cookie_mask = u64::MAX;
-                out.push((dpid, Command::FlowMod(fm)));
-                out.push((
-                    dpid,
-                    Command::MeterMod(MeterMod {
-                        command: MeterCommand::Delete,
-                        flags: MeterFlags::default(),
-                        meter_id: meter,
-                        bands: Vec::new(),
-                    }),
-                ));
-            }
-        }
+        Action::InstallMeter { .. } | Action::RemoveMeter { .. } => return reserved.apply(action),
         Action::InstallPath {
             src, dst, links, ..
         } => {
@@ -475,75 +428,6 @@ pub(super) fn commands(action: &Action) -> Vec<(DatapathId, Command)> {
         | Action::CallHook(_) => return services::commands(action).unwrap_or_default(),
     }
     out
-}
-
-/// The drop band's bucket, kbit: a tenth of a second at the rate, and never under three
-/// full-size frames. Without the BURST flag Open vSwitch fills the bucket with a whole second at
-/// the rate, so a pair sending at twice its reservation got +17 % over five seconds; a bucket
-/// below a few frames drops frames of a flow that stays under its rate.
-fn burst_kbits(rate_kbps: u32) -> u32 {
-    const MIN_KBITS: u32 = 3 * 1_518 * 8 / 1_000 + 1;
-    (rate_kbps / 10).max(MIN_KBITS)
-}
-
-/// Meter ids are 32-bit and 0 plus the top range are reserved; reservation ids are folded in.
-fn meter_id(reservation: u64) -> MeterId {
-    let folded = (reservation % 0xffff_0000) as u32;
-    MeterId(folded.max(1))
-}
-
-/// The OXM match selecting a reservation's traffic.
-fn subject_match(subject: &Subject) -> Match {
-    match subject {
-        Subject::HostPair { src, dst } => Match::new()
-            .with(OxmField::EthSrc {
-                addr: OfMac(src.0),
-                mask: None,
-            })
-            .with(OxmField::EthDst {
-                addr: OfMac(dst.0),
-                mask: None,
-            }),
-        Subject::Flow(f) => {
-            let mut m = Match::new().with(OxmField::EthType(ETH_TYPE_IPV4));
-            if let Some(ip) = f.src_ip {
-                m = m.with(OxmField::Ipv4Src {
-                    addr: ip,
-                    mask: None,
-                });
-            }
-            if let Some(ip) = f.dst_ip {
-                m = m.with(OxmField::Ipv4Dst {
-                    addr: ip,
-                    mask: None,
-                });
-            }
-            if let Some(proto) = f.ip_proto {
-                m = m.with(OxmField::IpProto(proto));
-                // Transport ports are only matchable under their protocol's prerequisite.
-                match proto {
-                    6 => {
-                        if let Some(p) = f.src_port {
-                            m = m.with(OxmField::TcpSrc(p));
-                        }
-                        if let Some(p) = f.dst_port {
-                            m = m.with(OxmField::TcpDst(p));
-                        }
-                    }
-                    17 => {
-                        if let Some(p) = f.src_port {
-                            m = m.with(OxmField::UdpSrc(p));
-                        }
-                        if let Some(p) = f.dst_port {
-                            m = m.with(OxmField::UdpDst(p));
-                        }
-                    }
-                    _ => {}
-                }
-            }
-            m
-        }
-    }
 }
 
 /// A switch port as the topology models it; reserved ports (LOCAL, ...) are left out.
@@ -612,6 +496,8 @@ fn link(a: (u64, u32), b: (u64, u32)) -> prescient_topology::LinkKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use prescient_southbound::openflow::wire::{MeterBand, MeterFlags, MeterId};
+    use prescient_topology::Subject;
 
     #[test]
     fn reservation_meters_police_at_the_reserved_rate_on_every_hop() {

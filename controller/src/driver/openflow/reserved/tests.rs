@@ -1,0 +1,194 @@
+use prescient_topology::{DeviceId, MacAddr, PortNo};
+
+use super::*;
+use crate::core::Action;
+
+fn pair() -> Subject {
+    Subject::HostPair {
+        src: MacAddr([0, 0, 0, 0, 0, 1]),
+        dst: MacAddr([0, 0, 0, 0, 0, 2]),
+    }
+}
+
+fn port(dpid: u64, no: u32) -> PortRef {
+    PortRef {
+        device: DeviceId::openflow(dpid),
+        port: PortNo(no),
+    }
+}
+
+fn install(id: u64, subject: Subject, rate_bps: u64, ports: Vec<PortRef>) -> Action {
+    Action::InstallMeter {
+        reservation: ReservationId(id),
+        subject,
+        rate_bps,
+        ports,
+    }
+}
+
+fn remove(id: u64, ports: Vec<PortRef>) -> Action {
+    Action::RemoveMeter {
+        reservation: ReservationId(id),
+        ports,
+    }
+}
+
+/// What a switch ends up holding after the commands, as the session's desired state keeps it.
+fn held(
+    cmds: &[Vec<(DatapathId, Command)>],
+    dpid: DatapathId,
+) -> prescient_southbound::openflow::session::DesiredState {
+    let mut d = prescient_southbound::openflow::session::DesiredState::default();
+    for (at, cmd) in cmds.iter().flatten() {
+        if *at != dpid {
+            continue;
+        }
+        match cmd {
+            Command::FlowMod(fm) => d.apply_flow(fm),
+            Command::MeterMod(mm) => d.apply_meter(mm),
+            _ => {}
+        }
+    }
+    d
+}
+
+/// The one reservation flow on a switch: its meter and output port, and that meter's rate.
+fn only_entry(d: &prescient_southbound::openflow::session::DesiredState) -> (MeterId, OfPort, u32) {
+    let flows = d.flows();
+    assert_eq!(flows.len(), 1, "one flow entry for the subject: {flows:?}");
+    let fm = flows[0];
+    assert_eq!(fm.match_, subject_match(&pair()));
+    let Instruction::Meter(meter) = fm.instructions[0] else {
+        panic!("flow without a meter: {fm:?}");
+    };
+    let Instruction::ApplyActions(acts) = &fm.instructions[1] else {
+        panic!("flow without an output: {fm:?}");
+    };
+    let [OfAction::Output { port, .. }] = acts[..] else {
+        panic!("flow with other actions: {acts:?}");
+    };
+    assert_eq!(fm.cookie, RESERVATION_COOKIE | u64::from(meter.0));
+    let meters: Vec<&MeterMod> = d.meters().collect();
+    assert_eq!(meters.len(), 1, "one meter: {meters:?}");
+    assert_eq!(meters[0].meter_id, meter);
+    let [MeterBand::Drop { rate, .. }] = meters[0].bands[..] else {
+        panic!("meter without a drop band: {:?}", meters[0]);
+    };
+    (meter, port, rate)
+}
+
+#[test]
+fn two_reservations_of_one_pair_share_one_entry_at_the_sum_of_their_rates() {
+    let mut r = ReservedFlows::default();
+    let path = vec![port(1, 2), port(2, 3)];
+    let cmds = vec![
+        r.apply(&install(5, pair(), 10_000_000, path.clone())),
+        r.apply(&install(9, pair(), 4_000_000, path.clone())),
+    ];
+    for dpid in [DatapathId(1), DatapathId(2)] {
+        let (meter, _, rate) = only_entry(&held(&cmds, dpid));
+        assert_eq!(meter, MeterId(5), "the entry keeps its first meter");
+        assert_eq!(rate, 14_000, "kbit/s: 10 + 4 Mbit/s");
+    }
+    // The second reservation changed the meter's rate in place: no second flow on the wire.
+    let flows = cmds[1]
+        .iter()
+        .filter(|(_, c)| matches!(c, Command::FlowMod(_)))
+        .count();
+    assert_eq!(flows, 0);
+    assert!(cmds[1].iter().all(|(_, c)| matches!(
+        c,
+        Command::MeterMod(MeterMod {
+            command: MeterCommand::Modify,
+            ..
+        })
+    )));
+}
+
+#[test]
+fn releasing_either_of_two_leaves_the_other_at_its_own_rate() {
+    let path = vec![port(1, 2), port(2, 3)];
+    for (gone, stays, rate) in [(9, 5, 10_000), (5, 9, 4_000)] {
+        let mut r = ReservedFlows::default();
+        let cmds = vec![
+            r.apply(&install(5, pair(), 10_000_000, path.clone())),
+            r.apply(&install(9, pair(), 4_000_000, path.clone())),
+            r.apply(&remove(gone, path.clone())),
+        ];
+        for dpid in [DatapathId(1), DatapathId(2)] {
+            let d = held(&cmds, dpid);
+            let (meter, out, kbps) = only_entry(&d);
+            assert_eq!(meter, MeterId(stays as u32), "released {gone}");
+            assert_eq!(kbps, rate, "released {gone}");
+            assert_eq!(out, OfPort(if dpid.0 == 1 { 2 } else { 3 }));
+        }
+        // On the wire, a meter still used by the flow is never deleted (that would delete
+        // the flow with it): the flow moves to the remaining meter first.
+        let last = &cmds[2];
+        for (dpid, c) in last {
+            if let Command::MeterMod(MeterMod {
+                command: MeterCommand::Delete,
+                meter_id,
+                ..
+            }) = c
+            {
+                assert_eq!(*meter_id, MeterId(gone as u32));
+                let pos = last.iter().position(|x| x == &(*dpid, c.clone())).unwrap();
+                assert!(last[..pos].iter().any(|(d, c)| d == dpid
+                    && matches!(c, Command::FlowMod(fm) if fm.instructions[0]
+                        == Instruction::Meter(MeterId(stays as u32)))));
+            }
+        }
+    }
+}
+
+#[test]
+fn releasing_the_last_removes_the_entry_and_its_meter() {
+    let mut r = ReservedFlows::default();
+    let path = vec![port(1, 2)];
+    let cmds = vec![
+        r.apply(&install(5, pair(), 10_000_000, path.clone())),
+        r.apply(&install(9, pair(), 4_000_000, path.clone())),
+        r.apply(&remove(5, path.clone())),
+        r.apply(&remove(9, path.clone())),
+    ];
+    let d = held(&cmds, DatapathId(1));
+    assert!(d.flows().is_empty());
+    assert_eq!(d.meters().count(), 0);
+}
+
+#[test]
+fn different_subjects_on_one_switch_keep_their_own_entries() {
+    let mut r = ReservedFlows::default();
+    let other = Subject::HostPair {
+        src: MacAddr([0, 0, 0, 0, 0, 2]),
+        dst: MacAddr([0, 0, 0, 0, 0, 1]),
+    };
+    let cmds = vec![
+        r.apply(&install(5, pair(), 10_000_000, vec![port(1, 2)])),
+        r.apply(&install(9, other, 4_000_000, vec![port(1, 1)])),
+    ];
+    let d = held(&cmds, DatapathId(1));
+    assert_eq!(d.flows().len(), 2);
+    assert_eq!(d.meters().count(), 2);
+}
+
+#[test]
+fn a_removal_the_driver_never_installed_deletes_by_cookie_and_meter() {
+    let mut r = ReservedFlows::default();
+    let cmds = r.apply(&remove(7, vec![port(1, 2)]));
+    assert_eq!(cmds.len(), 2);
+    let Command::FlowMod(fm) = &cmds[0].1 else {
+        panic!("expected the flow's deletion first: {cmds:?}");
+    };
+    assert_eq!(fm.cookie, RESERVATION_COOKIE | 7);
+    assert_eq!(fm.cookie_mask, u64::MAX);
+    assert!(matches!(
+        cmds[1].1,
+        Command::MeterMod(MeterMod {
+            command: MeterCommand::Delete,
+            meter_id: MeterId(7),
+            ..
+        })
+    ));
+}
