@@ -367,6 +367,11 @@ impl Lab {
         )
     }
 
+    /// The meters of one of the lab's switches, as `ovs-ofctl` shows them.
+    pub fn dump_meters(&self, bridge: &str) -> anyhow::Result<String> {
+        run("ovs-ofctl", &["-O", "OpenFlow13", "dump-meters", bridge])
+    }
+
     /// The group table of one of the lab's switches, as `ovs-ofctl` shows it with port numbers.
     pub fn dump_groups(&self, bridge: &str) -> anyhow::Result<String> {
         run(

@@ -259,6 +259,79 @@ async fn a_reservation_holds_its_rate_beside_best_effort_and_follows_a_reroute()
         .expect("GET after the reroute");
     assert_eq!(reservation["rate_bps"], RESERVED_BPS, "{reservation}");
 
+    // A second reservation of the same pair shares the pair's one flow entry, metered at the
+    // sum; releasing the first (whose meter the entry used) leaves the second its flow at its
+    // own rate, not the pair without a flow while the ledger still holds the second.
+    let half = json!({"src": ip("h1"), "dst": ip("h2"), "rate_bps": RESERVED_BPS / 2, "tier": 1});
+    let (status, second) = request(
+        api,
+        "POST",
+        "/api/v1/reservations",
+        Some(TOKEN),
+        Some(&half),
+    )
+    .await
+    .expect("POST a second reservation of the pair");
+    assert_eq!(status, 201, "{second}");
+    let sum_kbps = format!("rate={} ", (RESERVED_BPS + RESERVED_BPS / 2) / 1000);
+    wait_for(
+        "one meter of the pair on s1 at the sum of both reservations",
+        Duration::from_secs(20),
+        || lab.dump_meters("s1").ok().filter(|m| m.contains(&sum_kbps)),
+    )
+    .await
+    .expect("the pair's meter at the sum");
+    let (status, released) = request(
+        api,
+        "DELETE",
+        &format!("/api/v1/reservations/{id}"),
+        Some(TOKEN),
+        None,
+    )
+    .await
+    .expect("DELETE the first reservation");
+    assert_eq!(status, 200, "{released}");
+    let half_kbps = format!("rate={} ", RESERVED_BPS / 2 / 1000);
+    let meters = wait_for(
+        "the pair's meter on s1 at the second reservation's rate",
+        Duration::from_secs(20),
+        || {
+            lab.dump_meters("s1")
+                .ok()
+                .filter(|m| m.contains(&half_kbps))
+        },
+    )
+    .await
+    .expect("the pair's meter at the second reservation's rate");
+    assert!(
+        !meters.contains(&sum_kbps),
+        "the summed meter stayed:\n{meters}"
+    );
+    let flows = lab.dump_flows("s1").unwrap_or_default();
+    let pair_flows: Vec<&str> = flows
+        .lines()
+        .filter(|l| {
+            l.contains(&format!("dl_src={src_mac}")) && l.contains(&format!("dl_dst={dst_mac}"))
+        })
+        .collect();
+    assert!(
+        matches!(&pair_flows[..], [one] if one.contains("meter:")),
+        "the pair's one metered flow on s1:\n{flows}"
+    );
+    let rates = lab
+        .iperf(&[flow("h1", "h2", Some(2 * RESERVED_BPS), 5204)], 4)
+        .await
+        .expect("iperf3 after releasing the first reservation");
+    eprintln!(
+        "two reservations of the pair, the first released: received {:.3} Mbit/s",
+        rates[0] / 1e6
+    );
+    within_ten_percent(
+        "the second reservation after the first was released",
+        rates[0],
+        RESERVED_BPS / 2,
+    );
+
     drop(lab);
     service.shutdown().await;
 }
