@@ -17,9 +17,14 @@ pub struct ModelErrors {
     by_model: BTreeMap<&'static str, (i128, u64)>,
 }
 
+/// Largest error one series adds, bits/s: a thousand times any link there is. A series fed
+/// absurd rates (a switch's counters, or a client's samples) must neither overflow the sum nor
+/// swamp it; clamping keeps taking a share away exactly what adding it put in.
+const MAX_ERROR_BPS: f64 = 1e18;
+
 fn milli(bps: f64) -> i128 {
-    // `as` saturates and maps NaN to 0: a non-finite error cannot poison the sum.
-    (bps * 1_000.0).round() as i128
+    // `as` maps NaN to 0: a non-finite error cannot poison the sum.
+    (bps.clamp(0.0, MAX_ERROR_BPS) * 1_000.0).round() as i128
 }
 
 impl ModelErrors {
@@ -77,5 +82,20 @@ mod tests {
             e.replace(Some((ModelKind::Naive, v)), Some((ModelKind::Naive, 1.5)));
         }
         assert_eq!(e.means().get("naive"), Some(&2.0));
+    }
+
+    #[test]
+    fn absurd_errors_neither_overflow_nor_stay_behind() {
+        let mut e = ModelErrors::default();
+        e.replace(None, Some((ModelKind::Auto, 1.0)));
+        // An API fuzzer's samples of 1e308 bits/s (or infinity) gave errors whose milli-bits
+        // saturated at i128::MAX: the next one overflowed the sum and panicked the tick.
+        for v in [f64::MAX, f64::INFINITY, f64::MAX, f64::NAN, -f64::MAX] {
+            e.replace(None, Some((ModelKind::Auto, v)));
+        }
+        for v in [f64::MAX, f64::INFINITY, f64::MAX, f64::NAN, -f64::MAX] {
+            e.replace(Some((ModelKind::Auto, v)), None);
+        }
+        assert_eq!(e.means().get("auto"), Some(&1.0));
     }
 }
