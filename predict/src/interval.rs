@@ -107,8 +107,10 @@ impl Calibrator {
                     p.pop_front();
                 }
             }
+            grow_within(r, self.window);
             r.push_back(residual as f32);
             if let Some(p) = self.phases.get_mut(i) {
+                grow_within(p, self.window);
                 p.push_back(phase);
             }
             *d += 1;
@@ -180,6 +182,16 @@ impl Calibrator {
             + self.quantiles.capacity() * std::mem::size_of::<Option<(f64, Option<f64>)>>()
             + self.qdirty.capacity() * std::mem::size_of::<usize>()
             + self.phases.iter().map(VecDeque::capacity).sum::<usize>()
+    }
+}
+
+/// Makes room for one more value in a window of at most `window`: doubling as a `VecDeque` does,
+/// but never past the window (a 500-residual window takes 500 slots, not 512: every step of every
+/// series holds one).
+fn grow_within<T>(q: &mut VecDeque<T>, window: usize) {
+    if q.len() == q.capacity() && q.len() < window {
+        let more = q.len().max(4).min(window - q.len());
+        q.reserve_exact(more);
     }
 }
 

@@ -229,6 +229,9 @@ impl Predictor {
             None
         }
         .unwrap_or_default();
+        // Exactly `h` slots for a new buffer: pushing into an empty one would double it to 16
+        // for a 12-step horizon, and a predictor keeps `h` of them.
+        out.reserve_exact(h.saturating_sub(out.len()));
         self.model.forecast(&self.hist, h, &mut out);
         if self.cfg.non_negative {
             out.iter_mut().for_each(|v| *v = v.max(0.0));
