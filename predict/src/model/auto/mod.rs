@@ -102,6 +102,29 @@ fn inverse_power_weights(mse: impl Iterator<Item = f64>, power: f64) -> Vec<f64>
         .collect()
 }
 
+/// A combination's forecasts in one of `Auto`'s `pending_made` vectors: the rungs' in order, then
+/// the base, stacked and mixed ones, `tracked_horizon` steps each.
+#[derive(Debug, Clone, Copy)]
+enum Made {
+    Rung(usize),
+    Base,
+    Stacked,
+    Mixed,
+}
+
+impl Made {
+    /// Index of step `age + 1` of this combination with `rungs` rungs and `horizon` steps each.
+    fn index(self, rungs: usize, horizon: usize, age: usize) -> usize {
+        let slot = match self {
+            Made::Rung(r) => r,
+            Made::Base => rungs,
+            Made::Stacked => rungs + 1,
+            Made::Mixed => rungs + 2,
+        };
+        slot * horizon + age
+    }
+}
+
 /// Error-weighted combination of naive, seasonal naive, ETS, regression and the reference
 /// autoregression, guarded against losing to the best of them.
 ///
@@ -122,21 +145,18 @@ pub struct Auto {
     selector_decay: f64,
     /// Candidates' forecasts at recent origins, newest first: `[origin][candidate][step - 1]`.
     pending: VecDeque<Vec<Vec<f64>>>,
-    /// Rungs' combined forecasts at the same origins: `[origin][rung][step - 1]`.
-    pending_rungs: VecDeque<Vec<Vec<f64>>>,
+    /// What the combinations forecast at the same origins, one flat vector per origin (one
+    /// allocation instead of seven: a series holds twelve origins): each rung's combination, then
+    /// the base, stacked and mixed ones, `tracked_horizon` steps each (see [`Made`]).
+    pending_made: VecDeque<Vec<f64>>,
     /// Stacking: per horizon, forgetting least squares of the base combination's error on the
     /// candidates' deviations from it.
     stack: Vec<NormalEquations>,
     /// Current stacking coefficients per horizon (`None` until solvable).
     beta: Vec<Option<Vec<f64>>>,
-    /// Base combination and stacked forecasts at recent origins: `[origin][step - 1]`.
-    pending_base: VecDeque<Vec<f64>>,
-    pending_stacked: VecDeque<Vec<f64>>,
     /// Selector-memory MSE of the base combination and of the stacked one, per horizon.
     base_mse: Vec<Ewm>,
     stacked_mse: Vec<Ewm>,
-    /// The combination before the guard at recent origins: `[origin][step - 1]`.
-    pending_mixed: VecDeque<Vec<f64>>,
     /// Per horizon, the guard against losing to the best single candidate.
     guards: Vec<Guard>,
     /// `hist.pushed()` at which `pending[0]` was made.
@@ -182,14 +202,11 @@ impl Auto {
             selector_decay: 1.0 / selector as f64,
             candidates,
             pending: VecDeque::with_capacity(h + 1),
-            pending_rungs: VecDeque::with_capacity(h + 1),
+            pending_made: VecDeque::with_capacity(h + 1),
             stack: vec![NormalEquations::new(n_cand); h],
             beta: vec![None; h],
-            pending_base: VecDeque::with_capacity(h + 1),
-            pending_stacked: VecDeque::with_capacity(h + 1),
             base_mse: vec![Ewm::default(); h],
             stacked_mse: vec![Ewm::default(); h],
-            pending_mixed: VecDeque::with_capacity(h + 1),
             guards: vec![Guard::new(n_cand, 1.0 / guard_memory as f64); h],
             made_at: u64::MAX,
             cfg: AutoConfig {
@@ -312,21 +329,17 @@ impl Auto {
             .collect()
     }
 
-    /// Each rung's combined forecast of steps `1..=h`: `[rung][step - 1]`.
-    fn rung_forecasts(&self, per_model: &[Vec<f64>], h: usize) -> Vec<Vec<f64>> {
-        (0..self.decays.len())
-            .map(|r| {
-                (1..=h)
-                    .map(|s| {
-                        per_model
-                            .iter()
-                            .zip(self.rung_weights(r, self.horizon_index(s)))
-                            .map(|(f, w)| f.get(s - 1).copied().unwrap_or(0.0) * w)
-                            .sum()
-                    })
-                    .collect()
-            })
-            .collect()
+    /// Appends each rung's combined forecast of steps `1..=h` to `out`, rung after rung.
+    fn rung_forecasts(&self, per_model: &[Vec<f64>], h: usize, out: &mut Vec<f64>) {
+        for r in 0..self.decays.len() {
+            out.extend((1..=h).map(|s| -> f64 {
+                per_model
+                    .iter()
+                    .zip(self.rung_weights(r, self.horizon_index(s)))
+                    .map(|(f, w)| f.get(s - 1).copied().unwrap_or(0.0) * w)
+                    .sum()
+            }));
+        }
     }
 
     fn combine(&self, per_model: &[Vec<f64>], h: usize, out: &mut Vec<f64>) {
@@ -365,17 +378,15 @@ impl Auto {
                 dot(&w, s)
             })
             .collect();
-        self.pending_mixed.push_front(mixed);
-        self.pending_mixed.truncate(h);
-        self.pending_base.push_front(base);
-        self.pending_stacked.push_front(stacked);
-        self.pending_base.truncate(h);
-        self.pending_stacked.truncate(h);
-        self.pending_rungs
-            .push_front(self.rung_forecasts(&per_model, h));
+        let mut made = Vec::with_capacity((self.decays.len() + 3) * h);
+        self.rung_forecasts(&per_model, h, &mut made);
+        made.extend(base);
+        made.extend(stacked);
+        made.extend(mixed);
+        self.pending_made.push_front(made);
+        self.pending_made.truncate(h);
         self.pending.push_front(per_model);
         self.pending.truncate(h);
-        self.pending_rungs.truncate(h);
         self.made_at = hist.pushed();
     }
 }
@@ -390,10 +401,7 @@ impl Forecaster for Auto {
             c.fit(hist);
         }
         self.pending.clear();
-        self.pending_rungs.clear();
-        self.pending_base.clear();
-        self.pending_stacked.clear();
-        self.pending_mixed.clear();
+        self.pending_made.clear();
         self.push_origin(hist);
     }
 
@@ -402,7 +410,9 @@ impl Forecaster for Auto {
             c.observe(hist);
         }
         if let Some(y) = hist.lag(1) {
-            for (age, (origin, rungs)) in self.pending.iter().zip(&self.pending_rungs).enumerate() {
+            let (rungs, horizon) = (self.decays.len(), self.cfg.tracked_horizon);
+            for (age, (origin, made)) in self.pending.iter().zip(&self.pending_made).enumerate() {
+                let at = |which: Made| made.get(which.index(rungs, horizon, age)).copied();
                 // Made `age + 1` observations ago: its step `age + 1` targets this observation.
                 for (ci, f) in origin.iter().enumerate() {
                     let Some(&p) = f.get(age) else { continue };
@@ -413,23 +423,14 @@ impl Forecaster for Auto {
                         }
                     }
                 }
-                if let (Some(&mixed), Some(guard)) = (
-                    self.pending_mixed.get(age).and_then(|m| m.get(age)),
-                    self.guards.get_mut(age),
-                ) {
+                if let (Some(mixed), Some(guard)) = (at(Made::Mixed), self.guards.get_mut(age)) {
                     let cands: Vec<f64> = origin
                         .iter()
                         .map(|f| f.get(age).copied().unwrap_or(mixed))
                         .collect();
                     guard.observe(&cands, mixed, y);
                 }
-                if let (Some(base), Some(stacked)) = (
-                    self.pending_base.get(age).and_then(|b| b.get(age)).copied(),
-                    self.pending_stacked
-                        .get(age)
-                        .and_then(|b| b.get(age))
-                        .copied(),
-                ) {
+                if let (Some(base), Some(stacked)) = (at(Made::Base), at(Made::Stacked)) {
                     if let Some(m) = self.base_mse.get_mut(age) {
                         m.update((y - base) * (y - base), self.selector_decay);
                     }
@@ -445,9 +446,9 @@ impl Forecaster for Auto {
                         ne.add(&x, y - base, 1.0);
                     }
                 }
-                for (r, f) in rungs.iter().enumerate() {
-                    if let (Some(&p), Some(m)) = (
-                        f.get(age),
+                for r in 0..rungs {
+                    if let (Some(p), Some(m)) = (
+                        at(Made::Rung(r)),
                         self.rung_mse.get_mut(r).and_then(|m| m.get_mut(age)),
                     ) {
                         m.update((y - p) * (y - p), self.selector_decay);
