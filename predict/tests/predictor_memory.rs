@@ -1,0 +1,85 @@
+//! Heap bytes a forecast series' predictor holds, counted by an instrumented global allocator in
+//! this test binary only: at 10,000 switches the controller keeps several predictors per switch,
+//! so what a new one and a young one hold is most of the controller's memory per switch.
+
+use prescient_predict::season::periods_for_interval;
+use prescient_predict::{ModelKind, Predictor, PredictorConfig, Seasons};
+use stats_alloc::{Region, StatsAlloc, INSTRUMENTED_SYSTEM};
+use std::alloc::System;
+
+#[global_allocator]
+static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
+
+/// Bytes a new predictor may hold (15,448 measured on session 8's change, 16,480 before it).
+const NEW_BOUND: isize = 15_700;
+
+/// Bytes a predictor may hold after its fit and 100 observations (47,656 measured on session 8's
+/// change, 51,040 before it).
+const YOUNG_BOUND: isize = 48_500;
+
+/// The predictor the controller's core builds for a series sampled every second (model `auto`,
+/// horizon 12, a 4,096-value history, sized at a 1 % violation target with time-of-day
+/// conditional quantiles), as `controller/src/core/series.rs` does.
+fn core_predictor() -> Predictor {
+    let periods = periods_for_interval(1);
+    let seasons = match periods {
+        s if s.day.is_some_and(|d| d + d / 2 <= 4096) => s,
+        _ => Seasons::default(),
+    };
+    let cfg = PredictorConfig {
+        history: 4096,
+        horizon: 12,
+        day: periods.day,
+        sizing_level: Some(0.99),
+        ..PredictorConfig::default()
+    };
+    Predictor::new(ModelKind::Auto, seasons, cfg)
+}
+
+/// A traffic-like series: a slow swing with irregular noise.
+fn value(t: usize) -> f64 {
+    let x = t as f64;
+    1000.0 + 300.0 * (x * 0.05).sin() + 50.0 * ((x * 1.7).sin() * 3.1).cos()
+}
+
+/// Net bytes allocated (and not freed) since `region` began.
+fn held(region: &Region<'_, System>) -> isize {
+    let c = region.change();
+    c.bytes_allocated as isize - c.bytes_deallocated as isize + c.bytes_reallocated
+}
+
+// One test in this binary: the allocator's counters are global, a concurrent test would count too.
+#[test]
+fn a_predictor_holds_no_more_than_its_bound_new_and_after_100_observations() {
+    // One-time allocations of the process (thread locals, lazily built statics) are not the
+    // predictor's: let a first predictor make them.
+    let mut warm = core_predictor();
+    warm.fit();
+    warm.observe(Some(value(0)));
+    drop(warm);
+    let region = Region::new(GLOBAL);
+    let mut p = core_predictor();
+    let new = held(&region);
+    p.fit();
+    for t in 0..100 {
+        p.observe(Some(value(t)));
+    }
+    let young = held(&region);
+    // The predictor did its work: a forecast with calibrated 95 % bounds for every step.
+    let f = p.forecast(12);
+    assert_eq!(f.points.len(), 12);
+    assert!(f
+        .bounds
+        .iter()
+        .all(|b| b[1].0.is_finite() && b[1].1.is_finite()));
+    drop(f);
+    eprintln!("predictor heap: {new} B new, {young} B after 100 observations");
+    assert!(
+        new <= NEW_BOUND,
+        "a new predictor holds {new} B, bound {NEW_BOUND}"
+    );
+    assert!(
+        young <= YOUNG_BOUND,
+        "after 100 observations a predictor holds {young} B, bound {YOUNG_BOUND}"
+    );
+}
