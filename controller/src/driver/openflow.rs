@@ -18,11 +18,11 @@ use prescient_southbound::openflow::session::{
     Command, EventReceiver, OpenFlowHandle, SwitchEvent,
 };
 use prescient_southbound::openflow::wire::{
-    Action as OfAction, DatapathId, FlowMod, Instruction, MacAddr as OfMac, Match, OxmField,
-    PacketOut, PortNo as OfPort, TableId,
+    Action as OfAction, DatapathId, FlowMod, Instruction, Match, OxmField, PacketOut,
+    PortNo as OfPort, TableId,
 };
 use prescient_topology::{
-    DeviceId, FlowKey, MacAddr, Port, PortCounters, PortNo, PortRef, Protocol,
+    DeviceId, FlowKey, MacAddr, Port, PortCounters, PortNo, PortRef, Protocol, Subject,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -398,15 +398,10 @@ fn commands_with(reserved: &mut ReservedFlows, action: &Action) -> Vec<(Datapath
         Action::InstallPath {
             src, dst, links, ..
         } => {
-            let m = Match::new()
-                .with(OxmField::EthSrc {
-                    addr: OfMac(src.0),
-                    mask: None,
-                })
-                .with(OxmField::EthDst {
-                    addr: OfMac(dst.0),
-                    mask: None,
-                });
+            let m = reserved::subject_match(&Subject::HostPair {
+                src: *src,
+                dst: *dst,
+            });
             for link in links
                 .iter()
                 .filter(|l| l.src.device.protocol == Protocol::OpenFlow)

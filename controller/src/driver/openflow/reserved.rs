@@ -249,8 +249,8 @@ fn meter_id(reservation: u64) -> MeterId {
     MeterId(folded.max(1))
 }
 
-/// The OXM match selecting a reservation's traffic.
-fn subject_match(subject: &Subject) -> Match {
+/// The OXM match selecting a reservation's traffic (and a steered pair's path).
+pub(super) fn subject_match(subject: &Subject) -> Match {
     match subject {
         Subject::HostPair { src, dst } => Match::new()
             .with(OxmField::EthSrc {
