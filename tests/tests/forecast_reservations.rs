@@ -3,7 +3,9 @@
 //! frame of the pair reaches the controller, which routes the pair (one entry per hop, counted
 //! per pair); once the pair's forecast is warm the controller keeps a reservation of its own
 //! for it, listed over REST with `"origin": "forecast"`, sized above the demand, on the pair's
-//! path, with its meter installed on the emulated switch.
+//! path, held on the emulated switch by the pair's flow (its cookie names the reservation) with
+//! no meter: a forecast reservation sets capacity aside, it does not drop what the pair sends
+//! above its forecast.
 //!
 //! (The traffic model scales the configured mean demand with its time compression, so the
 //! reservation is compared with the pair's measured rate, not the configured one.)
@@ -18,7 +20,7 @@ use prescient::service::Service;
 use prescient_sim::openflow::{SimNetwork, SimOptions};
 use prescient_sim::topology::{SimTopology, TopologyKind};
 use prescient_sim::traffic::TrafficConfig;
-use prescient_southbound::openflow::wire::{DatapathId, Instruction, MeterId};
+use prescient_southbound::openflow::wire::{DatapathId, Instruction};
 use serde_json::Value;
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -43,7 +45,7 @@ fn mac_text(mac: [u8; 6]) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_steady_pair_gets_a_forecast_reservation_with_meters_on_the_switches() {
+async fn a_steady_pair_gets_a_forecast_reservation_held_on_the_switch_without_a_meter() {
     let topo = SimTopology::generate(TopologyKind::Linear(2)).unwrap();
     let (h1, h2) = (topo.hosts[0].clone(), topo.hosts[1].clone());
     let mut config = prescient_tests::controller::config(
@@ -166,24 +168,27 @@ async fn a_steady_pair_gets_a_forecast_reservation_with_meters_on_the_switches()
     let (status, still) = get(api, &format!("/api/v1/reservations/{id}")).await;
     assert_eq!(status, 200, "{still}");
 
-    // The meter reaches the switch: a flow of the pair with the reservation's meter.
-    let meter = MeterId(u32::try_from(id).unwrap());
+    // It reaches the switch as the pair's flow carrying its cookie, and no meter polices it.
+    let cookie = 0x5052_4553_0000_0000 | id;
     let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
+    let flow = loop {
         let table = sim.flow_table(DatapathId(1)).await.unwrap();
-        if table.iter().any(|e| {
-            e.instructions
-                .iter()
-                .any(|i| matches!(i, Instruction::Meter(m) if *m == meter))
-        }) {
-            break;
+        if let Some(e) = table.into_iter().find(|e| e.cookie == cookie) {
+            break e;
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "meter {id} not installed on s1"
+            "no flow of reservation {id} on s1"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    };
+    assert!(
+        !flow
+            .instructions
+            .iter()
+            .any(|i| matches!(i, Instruction::Meter(_))),
+        "a forecast reservation must not meter the pair: {flow:?}"
+    );
     sim.shutdown().await;
     service.shutdown().await;
 }

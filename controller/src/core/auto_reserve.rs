@@ -19,11 +19,17 @@
 //!
 //! A pair an API reservation holds (its host pair, or a flow whose two addresses are the
 //! pair's hosts') gets no forecast reservation, and loses the one it had when the API one is
-//! admitted: both would police the same traffic (a P4 switch meters an address pair at the sum
-//! of its reservations, an OpenFlow switch keeps one of two equal matches), so the flow would
-//! pass at the API rate plus the forecast's. And the forecast of a policed pair is of what it
-//! offers, drops included (`pair_count` counts before the meter): it grows with the excess the
-//! API reservation drops, and a forecast reservation sized on it would undo the policing.
+//! admitted: both would hold the same traffic (one flow entry on OpenFlow, one address pair on
+//! P4), so the ledger would set its capacity aside twice. And the forecast of a policed pair is
+//! of what it offers, drops included (`pair_count` counts before the meter): it grows with the
+//! excess the API reservation drops, so a forecast reservation sized on it would set aside room
+//! for traffic the meter drops.
+//!
+//! Enforcement: a forecast reservation is installed unpoliced (`Action::InstallMeter` with
+//! `police: false`): it sets capacity aside and pins the pair's path, but no meter drops what
+//! the pair sends above the forecast. The forecast is the controller's guess; when it
+//! under-shoots, the user must not lose packets the network could carry (README,
+//! "Reservations"). API reservations keep their meters.
 //!
 //! Persistence: forecast reservations are derived state and are not written to the store
 //! (`take_unsaved` skips them); after a restart they come back once the models are warm again.
@@ -122,7 +128,7 @@ static EMPTY_OWNERS: BTreeMap<Ipv4Addr, Vec<MacAddr>> = BTreeMap::new();
 /// The host pairs whose traffic `subject` covers: its host pair, or for a flow with both
 /// addresses, the hosts `owners` knows with them (none while they are unknown: such a flow is
 /// not metered on a P4 switch either until they are).
-fn subject_pairs(
+pub(super) fn subject_pairs(
     subject: &Subject,
     owners: &BTreeMap<Ipv4Addr, Vec<MacAddr>>,
 ) -> Vec<(MacAddr, MacAddr)> {
@@ -319,7 +325,7 @@ impl ControllerCore {
     }
 
     /// The hosts known with each IPv4 address.
-    fn address_owners(&self) -> BTreeMap<Ipv4Addr, Vec<MacAddr>> {
+    pub(super) fn address_owners(&self) -> BTreeMap<Ipv4Addr, Vec<MacAddr>> {
         let mut owners: BTreeMap<Ipv4Addr, Vec<MacAddr>> = BTreeMap::new();
         for h in self.topology.hosts() {
             for ip in &h.ips {

@@ -39,6 +39,7 @@ mod restore;
 pub mod series;
 mod service_ops;
 mod shared;
+mod steer_reservations;
 mod tick;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -298,6 +299,9 @@ impl ControllerCore {
             reservation: r.id,
             subject: r.request.subject.clone(),
             rate_bps: r.request.rate_bps,
+            // A forecast reservation sets capacity aside; it never drops what the pair sends
+            // above the forecast (README, "Reservations"): only a client's rate is enforced.
+            police: !self.auto.owns(r.id),
             ports,
         }
     }

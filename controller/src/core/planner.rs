@@ -22,6 +22,9 @@ pub struct Inputs<'a> {
     pub link_peaks: &'a BTreeMap<LinkKey, f64>,
     /// Predicted peak per host pair, bits/s.
     pub pair_peaks: &'a BTreeMap<(MacAddr, MacAddr), f64>,
+    /// Per host pair, the rate its API reservations hold, bits/s: a steered pair takes them
+    /// along, so its new path needs room for them as well as for its forecast.
+    pub pair_reserved: &'a BTreeMap<(MacAddr, MacAddr), u64>,
     /// Reserved now per link, bits/s.
     pub reserved: &'a BTreeMap<LinkKey, u64>,
     /// Hot threshold (share of capacity).
@@ -113,7 +116,8 @@ fn steer_pairs(
         if !current.links.contains(&link) {
             continue;
         }
-        let need = peak.max(0.0).ceil() as u64;
+        let held = inp.pair_reserved.get(&(src, dst)).copied().unwrap_or(0);
+        let need = (peak.max(0.0).ceil() as u64).max(held);
         match snap.constrained_path(a, b, need.max(1), &residual) {
             Ok(c) if c.fit == Fit::Satisfies && !c.path.links.contains(&link) => {
                 for l in &c.path.links {

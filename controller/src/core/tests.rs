@@ -228,3 +228,64 @@ fn reservations_install_meters_and_follow_a_broken_link() {
     assert!(acts.iter().any(|a| matches!(a, Action::RemoveMeter { .. })));
     assert_eq!(c.ledger().reservations().count(), 0);
 }
+
+#[test]
+fn a_steered_pair_takes_its_api_reservation_onto_the_new_path() {
+    let mut c = square();
+    let now = Timestamp::from_secs(5);
+    let spec = ReserveSpec {
+        src: Endpoint::Host(H1),
+        dst: Endpoint::Host(H2),
+        rate_bps: 100_000_000,
+        tier: 1,
+        window: Window::new(now, now.plus(Duration::from_secs(3_600))),
+        flow: None,
+        path: None,
+    };
+    let done = c.reserve(now, &spec).expect("room");
+    let id = done.reservation.id;
+    let via_s2 = done.reservation.request.path.clone();
+    assert_eq!(via_s2.first().map(|l| l.src), Some(at(1, 1)), "via s2");
+    c.track_changes();
+    let mut bytes = 0;
+    let actions = drive(&mut c, &mut bytes, 10, 40, |_| 0.95 * GBPS as f64);
+    let steered = actions
+        .iter()
+        .position(|a| matches!(a, Action::InstallPath { .. }))
+        .expect("the pair is steered");
+    let Action::InstallPath { links, .. } = &actions[steered] else {
+        unreachable!()
+    };
+    assert_eq!(links.first().map(|l| l.src), Some(at(1, 2)), "via s3");
+    // The reservation is on the steered path in the ledger, and saved there.
+    let now_path = &c.ledger().get(id).expect("still reserved").request.path;
+    assert_eq!(now_path, links);
+    assert_eq!(c.ledger().get(id).unwrap().request.rate_bps, 100_000_000);
+    assert!(c.take_unsaved().iter().any(|u| matches!(
+        u,
+        super::restore::Unsaved::Present(r) if r.reservation.id == id
+    )));
+    // Its meters leave the old path and police it on the new one, after the steer.
+    let after = &actions[steered..];
+    assert!(after.iter().any(|a| matches!(
+        a,
+        Action::RemoveMeter { reservation, ports } if *reservation == id
+            && *ports == via_s2.iter().map(|l| l.src).collect::<Vec<_>>()
+    )));
+    assert!(after.iter().any(|a| matches!(
+        a,
+        Action::InstallMeter { reservation, ports, police: true, rate_bps: 100_000_000, .. }
+            if *reservation == id && *ports == vec![at(1, 2), at(3, 2)]
+    )));
+    assert_eq!(c.desired_meters().get(&id), Some(&vec![at(1, 2), at(3, 2)]));
+    let hot = c
+        .decisions()
+        .iter()
+        .find(|d| d.rule == Rule::LinkPredictedHot)
+        .expect("a decision");
+    assert!(
+        hot.reason.contains(&format!("reservation {} ", id.0)),
+        "{}",
+        hot.reason
+    );
+}

@@ -90,16 +90,20 @@ impl ControllerCore {
             .iter()
             .map(|l| (*l, self.reserved_now(*l, now)))
             .collect();
+        let pair_reserved = self.api_pair_rates();
         let inputs = Inputs {
             snapshot: &snapshot,
             link_peaks: &link_peaks,
             pair_peaks: &pair_peaks,
+            pair_reserved: &pair_reserved,
             reserved: &reserved,
             threshold: self.config.hot_threshold,
             hysteresis: self.config.hysteresis,
             horizon: self.config.horizon,
         };
-        let drafts = planner::plan(&inputs, &mut self.hot, self.next_decision);
+        let mut drafts = planner::plan(&inputs, &mut self.hot, self.next_decision);
+        // A steered pair's API reservations go with it (`steer_reservations.rs`).
+        self.steer_reservations(&mut drafts);
         let mut steering = Vec::new();
         for d in drafts {
             steering.extend(self.record(now, d));

@@ -18,11 +18,10 @@ use prescient_southbound::openflow::session::{
     Command, EventReceiver, OpenFlowHandle, SwitchEvent,
 };
 use prescient_southbound::openflow::wire::{
-    Action as OfAction, DatapathId, FlowMod, Instruction, Match, OxmField, PacketOut,
-    PortNo as OfPort, TableId,
+    DatapathId, FlowMod, Match, OxmField, PacketOut, PortNo as OfPort,
 };
 use prescient_topology::{
-    DeviceId, FlowKey, MacAddr, Port, PortCounters, PortNo, PortRef, Protocol, Subject,
+    DeviceId, FlowKey, MacAddr, Port, PortCounters, PortNo, PortRef, Protocol,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -392,37 +391,15 @@ pub(super) fn commands(action: &Action) -> Vec<(DatapathId, Command)> {
 /// The OpenFlow messages that carry out one core action, per switch, given the reservations
 /// the switches already carry (`reserved`, updated).
 fn commands_with(reserved: &mut ReservedFlows, action: &Action) -> Vec<(DatapathId, Command)> {
-    let mut out = Vec::new();
     match action {
-        Action::InstallMeter { .. } | Action::RemoveMeter { .. } => return reserved.apply(action),
-        Action::InstallPath {
-            src, dst, links, ..
-        } => {
-            let m = reserved::subject_match(&Subject::HostPair {
-                src: *src,
-                dst: *dst,
-            });
-            for link in links
-                .iter()
-                .filter(|l| l.src.device.protocol == Protocol::OpenFlow)
-            {
-                let fm = FlowMod::add(
-                    TableId(0),
-                    STEER_PRIORITY,
-                    m.clone(),
-                    vec![Instruction::ApplyActions(vec![OfAction::output(OfPort(
-                        link.src.port.0,
-                    ))])],
-                );
-                out.push((DatapathId(link.src.device.id), Command::FlowMod(fm)));
-            }
+        Action::InstallMeter { .. } | Action::RemoveMeter { .. } | Action::InstallPath { .. } => {
+            reserved.apply(action)
         }
         Action::SetTranslation { .. }
         | Action::RemoveTranslation { .. }
         | Action::SetServiceBackends { .. }
-        | Action::CallHook(_) => return services::commands(action).unwrap_or_default(),
+        | Action::CallHook(_) => services::commands(action).unwrap_or_default(),
     }
-    out
 }
 
 /// A switch port as the topology models it; reserved ports (LOCAL, ...) are left out.
@@ -491,7 +468,9 @@ fn link(a: (u64, u32), b: (u64, u32)) -> prescient_topology::LinkKey {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use prescient_southbound::openflow::wire::{MeterBand, MeterFlags, MeterId};
+    use prescient_southbound::openflow::wire::{
+        Action as OfAction, Instruction, MeterBand, MeterFlags, MeterId,
+    };
     use prescient_topology::Subject;
 
     #[test]
@@ -503,6 +482,7 @@ mod tests {
                 dst: MacAddr([0, 0, 0, 0, 0, 2]),
             },
             rate_bps: 10_000_000,
+            police: true,
             ports: vec![link((1, 2), (2, 1)).src, link((2, 2), (3, 1)).src],
         };
         let cmds = commands(&action);

@@ -106,6 +106,7 @@ fn a_reservation_across_both_protocols_is_carried_out_on_exactly_its_hops() {
         reservation: ReservationId(1),
         subject: Subject::HostPair { src: H1, dst: H4 },
         rate_bps: 8_000_000,
+        police: true,
         ports: devices[..3].iter().map(|d| port(*d, 2)).collect(),
     };
     let touched = devices_touched(&action);

@@ -14,7 +14,8 @@ use super::rules::Rule;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum Action {
-    /// Police a reservation's traffic at `rate_bps` on each of these egress ports.
+    /// Hold a reservation's traffic on its path, with its egress port on each hop; when
+    /// `police`, meter it there at `rate_bps` (what exceeds it is dropped).
     InstallMeter {
         /// The reservation.
         reservation: ReservationId,
@@ -22,6 +23,9 @@ pub enum Action {
         subject: Subject,
         /// Bits per second.
         rate_bps: u64,
+        /// Whether a meter drops what exceeds `rate_bps`: true for API reservations (a client
+        /// asked for that rate), false for forecast ones (capacity set aside, never a drop).
+        police: bool,
         /// Egress port of every hop, source first.
         ports: Vec<PortRef>,
     },
@@ -123,10 +127,23 @@ impl Action {
             Action::InstallMeter {
                 reservation,
                 rate_bps,
+                police: true,
                 ports: ps,
                 ..
             } => format!(
                 "install meter for reservation {} at {} bit/s on [{}]",
+                reservation.0,
+                rate_bps,
+                ports(ps)
+            ),
+            Action::InstallMeter {
+                reservation,
+                rate_bps,
+                police: false,
+                ports: ps,
+                ..
+            } => format!(
+                "hold reservation {} ({} bit/s set aside, not policed) on [{}]",
                 reservation.0,
                 rate_bps,
                 ports(ps)

@@ -99,6 +99,11 @@ fn a_steady_pair_gets_a_forecast_reservation_on_its_path_renewed_and_resized_in_
         _ => None,
     });
     assert_eq!(meter, Some(vec![at(1, 1), at(2, 2)]));
+    // Capacity set aside, not a cap: nothing drops what the pair sends above its forecast.
+    assert!(actions.iter().any(|a| matches!(
+        a,
+        Action::InstallMeter { reservation, police: false, .. } if *reservation == r.id
+    )));
     assert_eq!(
         c.desired_meters().get(&r.id),
         Some(&vec![at(1, 1), at(2, 2)])

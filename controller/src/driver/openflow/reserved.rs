@@ -1,19 +1,30 @@
-//! Reservation flows and meters as the OpenFlow switches should hold them.
+//! Host-pair flows as the OpenFlow switches should hold them: steered and routed paths, and the
+//! reservations that meter them.
 //!
-//! A switch holds one flow entry per match and priority, so reservations with the same subject
-//! (two API reservations of one host pair, say) cannot each have their own: the second would
-//! replace the first, and releasing it would delete the flow the first still needs. They share
-//! one entry per switch instead, metered at the sum of their rates, as the P4 driver meters an
-//! address pair at the sum of its reservations. The entry carries the meter and cookie of its
-//! lowest reservation id and that reservation's egress port; releasing one reservation leaves
-//! the entry at the sum of the rest, and removes it with the last.
+//! A switch holds one flow entry per match and priority. A steered (or routed) pair's path and a
+//! reservation of the same pair match the same traffic at the same priority, so they are one
+//! entry, not two: written separately, whichever came last replaced the other, and the pair lost
+//! either its meter or its path (and releasing the reservation deleted the path's flow with it).
+//! Reservations with the same subject (two API reservations of one host pair, say) share that
+//! entry too, metered at the sum of their rates, as the P4 driver meters an address pair at the
+//! sum of its reservations.
+//!
+//! So the entry per (switch, match) is computed from everything that wants it: its output port
+//! is that of the latest write among the pair's path and the reservations through the switch
+//! (the core moves a steered pair's reservations onto its new path, so they agree; a path written
+//! after a reservation, such as a route around a dead link, takes the traffic as before); its
+//! meter is that of the lowest policed reservation id, at the sum of the policed rates, and its
+//! cookie names the lowest reservation id (flow counters map back). Releasing a reservation
+//! leaves the path's entry without the meter; a new path leaves the meter on the entry. Forecast
+//! reservations are not policed (`police: false`): they hold the path and are counted, but no
+//! meter drops their traffic (see the README's "Reservations").
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use prescient_southbound::openflow::session::Command;
 use prescient_southbound::openflow::wire::{
-    Action as OfAction, DatapathId, FlowMod, Instruction, MacAddr as OfMac, Match, MeterBand,
-    MeterCommand, MeterFlags, MeterId, MeterMod, OxmField, PortNo as OfPort, TableId,
+    Action as OfAction, DatapathId, FlowMod, FlowModCommand, Instruction, MacAddr as OfMac, Match,
+    MeterBand, MeterCommand, MeterFlags, MeterId, MeterMod, OxmField, PortNo as OfPort, TableId,
 };
 use prescient_topology::{PortRef, Protocol, ReservationId, Subject};
 
@@ -24,41 +35,55 @@ use super::{ETH_TYPE_IPV4, RESERVATION_COOKIE, STEER_PRIORITY};
 struct Member {
     match_: Match,
     rate_bps: u64,
+    /// Whether a meter drops what exceeds the rate (API reservations) or not (forecast ones).
+    police: bool,
     out: BTreeMap<DatapathId, OfPort>,
+    /// When it was written, against paths' (the latest write decides the output port).
+    seq: u64,
 }
 
-/// One programmed entry: a flow at [`STEER_PRIORITY`] through its meter.
+/// One programmed entry: a flow at [`STEER_PRIORITY`], through a meter when one is policed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Entry {
-    meter: MeterId,
-    rate_kbps: u32,
+    meter: Option<(MeterId, u32)>,
+    cookie: u64,
     out: OfPort,
 }
 
-/// The reservations the switches carry and the entries programmed for them, per (switch, match).
+/// The paths and reservations the switches carry and the entries programmed for them, per
+/// (switch, match).
 #[derive(Debug, Default)]
 pub(crate) struct ReservedFlows {
     members: BTreeMap<ReservationId, Member>,
+    /// Output port of a steered or routed pair's path, with when it was written. Kept until
+    /// another path of the pair crosses the switch, as the switch keeps the flow.
+    paths: HashMap<(DatapathId, Match), (OfPort, u64)>,
     entries: HashMap<(DatapathId, Match), Entry>,
+    seq: u64,
 }
 
 impl ReservedFlows {
-    /// Folds a meter action in; returns the OpenFlow messages that take the switches from the
-    /// entries they held to the ones they should hold now. Other actions give nothing.
+    /// Folds a meter or path action in; returns the OpenFlow messages that take the switches
+    /// from the entries they held to the ones they should hold now. Other actions give nothing.
     pub(crate) fn apply(&mut self, action: &crate::core::Action) -> Vec<(DatapathId, Command)> {
         use crate::core::Action;
+        self.seq += 1;
+        let seq = self.seq;
         let (reservation, new) = match action {
             Action::InstallMeter {
                 reservation,
                 subject,
                 rate_bps,
+                police,
                 ports,
             } => {
                 let out: BTreeMap<DatapathId, OfPort> = openflow_ports(ports).collect();
                 let member = Member {
                     match_: subject_match(subject),
                     rate_bps: *rate_bps,
+                    police: *police,
                     out,
+                    seq,
                 };
                 (*reservation, Some(member).filter(|m| !m.out.is_empty()))
             }
@@ -69,6 +94,25 @@ impl ReservedFlows {
                     return unknown_removal(*reservation, ports);
                 }
                 (*reservation, None)
+            }
+            Action::InstallPath {
+                src, dst, links, ..
+            } => {
+                let m = subject_match(&Subject::HostPair {
+                    src: *src,
+                    dst: *dst,
+                });
+                let hops: Vec<(DatapathId, OfPort)> = links
+                    .iter()
+                    .filter(|l| l.src.device.protocol == Protocol::OpenFlow)
+                    .map(|l| (DatapathId(l.src.device.id), OfPort(l.src.port.0)))
+                    .collect();
+                let mut out = Vec::new();
+                for (dpid, port) in hops {
+                    self.paths.insert((dpid, m.clone()), (port, seq));
+                    self.reconcile(dpid, &m, &mut out);
+                }
+                return out;
             }
             _ => return Vec::new(),
         };
@@ -95,10 +139,16 @@ impl ReservedFlows {
         out
     }
 
-    /// The entry `match_` should have on `dpid`: the sum of the rates of the reservations
-    /// through it, with the meter and port of the lowest id among them.
+    /// The entry `match_` should have on `dpid`: the output port of the latest write through
+    /// it, the meter of the lowest policed reservation id at the sum of the policed rates, and
+    /// the cookie of the lowest reservation id (none for a path alone).
     fn desired(&self, dpid: DatapathId, match_: &Match) -> Option<Entry> {
-        let mut first: Option<(ReservationId, OfPort)> = None;
+        let mut latest: Option<(u64, OfPort)> = self
+            .paths
+            .get(&(dpid, match_.clone()))
+            .map(|(port, seq)| (*seq, *port));
+        let mut first: Option<ReservationId> = None;
+        let mut metered: Option<ReservationId> = None;
         let mut rate_bps: u64 = 0;
         for (id, m) in &self.members {
             let Some(port) = m.out.get(&dpid) else {
@@ -107,14 +157,21 @@ impl ReservedFlows {
             if m.match_ != *match_ {
                 continue;
             }
-            first.get_or_insert((*id, *port));
-            rate_bps = rate_bps.saturating_add(m.rate_bps);
+            first.get_or_insert(*id);
+            if latest.is_none_or(|(seq, _)| m.seq > seq) {
+                latest = Some((m.seq, *port));
+            }
+            if m.police {
+                metered.get_or_insert(*id);
+                rate_bps = rate_bps.saturating_add(m.rate_bps);
+            }
         }
-        let (id, port) = first?;
+        let (_, out) = latest?;
+        let kbps = u32::try_from(rate_bps.div_ceil(1000)).unwrap_or(u32::MAX);
         Some(Entry {
-            meter: meter_id(id.0),
-            rate_kbps: u32::try_from(rate_bps.div_ceil(1000)).unwrap_or(u32::MAX),
-            out: port,
+            meter: metered.map(|id| (meter_id(id.0), kbps)),
+            cookie: first.map_or(0, |id| cookie(meter_id(id.0))),
+            out,
         })
     }
 
@@ -128,38 +185,41 @@ impl ReservedFlows {
         let key = (dpid, match_.clone());
         let want = self.desired(dpid, match_);
         let have = self.entries.get(&key).cloned();
+        let mut push = |c: Command| out.push((dpid, c));
         match (&have, &want) {
             (None, None) => {}
             (Some(h), None) => {
-                out.push((dpid, delete_flow(h.meter)));
-                out.push((dpid, meter_mod(MeterCommand::Delete, h.meter, None)));
+                push(delete_flow(match_, h.cookie));
+                if let Some((m, _)) = h.meter {
+                    push(meter_mod(MeterCommand::Delete, m, None));
+                }
             }
             (None, Some(w)) => {
-                out.push((
-                    dpid,
-                    meter_mod(MeterCommand::Add, w.meter, Some(w.rate_kbps)),
-                ));
-                out.push((dpid, add_flow(match_, w)));
-            }
-            (Some(h), Some(w)) if h.meter == w.meter => {
-                if h.rate_kbps != w.rate_kbps {
-                    let mm = meter_mod(MeterCommand::Modify, w.meter, Some(w.rate_kbps));
-                    out.push((dpid, mm));
+                if let Some((m, kbps)) = w.meter {
+                    push(meter_mod(MeterCommand::Add, m, Some(kbps)));
                 }
-                if h.out != w.out {
-                    out.push((dpid, add_flow(match_, w)));
-                }
+                push(add_flow(match_, w));
             }
             (Some(h), Some(w)) => {
-                // The reservation whose meter the entry used is gone. The new meter exists
-                // before the flow names it, and the old one goes only after the flow has left
-                // it: deleting a meter deletes the flows still using it (OpenFlow 1.3 §6.6).
-                out.push((
-                    dpid,
-                    meter_mod(MeterCommand::Add, w.meter, Some(w.rate_kbps)),
-                ));
-                out.push((dpid, add_flow(match_, w)));
-                out.push((dpid, meter_mod(MeterCommand::Delete, h.meter, None)));
+                let same_meter = h.meter.map(|m| m.0) == w.meter.map(|m| m.0);
+                // A new meter exists before the flow names it, and the old one goes only after
+                // the flow has left it: deleting a meter deletes the flows still using it
+                // (OpenFlow 1.3 §6.6).
+                match (h.meter, w.meter) {
+                    (Some((a, ka)), Some((b, kb))) if a == b && ka != kb => {
+                        push(meter_mod(MeterCommand::Modify, b, Some(kb)));
+                    }
+                    (_, Some((b, kb))) if !same_meter => {
+                        push(meter_mod(MeterCommand::Add, b, Some(kb)));
+                    }
+                    _ => {}
+                }
+                if !same_meter || h.out != w.out || h.cookie != w.cookie {
+                    push(add_flow(match_, w));
+                }
+                if let (Some((a, _)), false) = (h.meter, same_meter) {
+                    push(meter_mod(MeterCommand::Delete, a, None));
+                }
             }
         }
         match want {
@@ -183,7 +243,7 @@ fn unknown_removal(reservation: ReservationId, ports: &[PortRef]) -> Vec<(Datapa
     openflow_ports(ports)
         .flat_map(|(dpid, _)| {
             [
-                (dpid, delete_flow(meter)),
+                (dpid, delete_by_cookie(cookie(meter))),
                 (dpid, meter_mod(MeterCommand::Delete, meter, None)),
             ]
         })
@@ -195,22 +255,31 @@ fn cookie(meter: MeterId) -> u64 {
 }
 
 fn add_flow(match_: &Match, e: &Entry) -> Command {
-    let mut fm = FlowMod::add(
-        TableId(0),
-        STEER_PRIORITY,
-        match_.clone(),
-        vec![
-            Instruction::Meter(e.meter),
-            Instruction::ApplyActions(vec![OfAction::output(e.out)]),
-        ],
-    );
-    fm.cookie = cookie(e.meter);
+    let mut instructions = Vec::with_capacity(2);
+    if let Some((meter, _)) = e.meter {
+        instructions.push(Instruction::Meter(meter));
+    }
+    instructions.push(Instruction::ApplyActions(vec![OfAction::output(e.out)]));
+    let mut fm = FlowMod::add(TableId(0), STEER_PRIORITY, match_.clone(), instructions);
+    fm.cookie = e.cookie;
     Command::FlowMod(fm)
 }
 
-fn delete_flow(meter: MeterId) -> Command {
+/// Deletes the entry of `match_`: by its cookie when it has one (exactly the flow this module
+/// wrote), else strictly by match and priority.
+fn delete_flow(match_: &Match, cookie: u64) -> Command {
+    if cookie != 0 {
+        return delete_by_cookie(cookie);
+    }
+    let mut fm = FlowMod::delete(TableId(0), match_.clone());
+    fm.command = FlowModCommand::DeleteStrict;
+    fm.priority = STEER_PRIORITY;
+    Command::FlowMod(fm)
+}
+
+fn delete_by_cookie(cookie: u64) -> Command {
     let mut fm = FlowMod::delete(TableId::ALL, Match::new());
-    fm.cookie = cookie(meter);
+    fm.cookie = cookie;
     fm.cookie_mask = u64::MAX;
     Command::FlowMod(fm)
 }

@@ -13,7 +13,7 @@
 //!   therefore never loops: it only ever moves to a pin of equal or higher precedence, and along
 //!   one pin it advances towards the host. A pin is valid while every link still exists, the
 //!   links chain, and the last one ends at the host's device.
-//! - Meters (`flow_meter`): every device on a reservation's path polices the host pair's
+//! - Meters (`flow_meter`): every device on a policed (API) reservation's path polices the host pair's
 //!   addresses with a two-rate meter whose committed and peak rates are both the reservation:
 //!   within it GREEN (at the reserved queue priority the driver fills in per target, see
 //!   [`with_reserved_priority`]), above it RED and dropped — the semantics of the OpenFlow
@@ -450,7 +450,9 @@ impl<'a> Context<'a> {
     fn meters(&self, device: DeviceId, out: &mut DeviceEntries) {
         let mut pairs: BTreeMap<(Ipv4Addr, Ipv4Addr), i64> = BTreeMap::new();
         for (id, m) in self.plan.meters() {
-            if !m.ports.iter().any(|p| p.device == device) {
+            // A forecast reservation pins its path (`pins`) and has no meter: traffic above
+            // the forecast is not the user's fault and is not dropped (README, "Reservations").
+            if !m.police || !m.ports.iter().any(|p| p.device == device) {
                 continue;
             }
             if let Subject::Flow(f) = &m.subject {

@@ -195,6 +195,7 @@ mod tests {
             reservation: ReservationId(1),
             subject: hosts.clone(),
             rate_bps: 1,
+            police: true,
             ports: vec![port(of, 1)],
         };
         fleet.apply(std::slice::from_ref(&of_only));
@@ -217,6 +218,7 @@ mod tests {
             reservation: ReservationId(2),
             subject: hosts,
             rate_bps: 1,
+            police: true,
             ports: vec![port(of, 1), port(p4, 2)],
         };
         fleet.apply(&[mixed]);

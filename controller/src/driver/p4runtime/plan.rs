@@ -23,6 +23,9 @@ pub struct MeterPlan {
     pub subject: Subject,
     /// Reserved rate, bits/s.
     pub rate_bps: u64,
+    /// Whether a meter drops what exceeds the rate (API reservations); a forecast reservation
+    /// only pins its path.
+    pub police: bool,
     /// Egress port of every hop, source first (all protocols: the path is validated whole).
     pub ports: Vec<PortRef>,
 }
@@ -72,6 +75,7 @@ impl P4Plan {
             reservation,
             subject,
             rate_bps,
+            police,
             ports,
         } = action
         {
@@ -79,6 +83,7 @@ impl P4Plan {
                 let plan = MeterPlan {
                     subject: subject.clone(),
                     rate_bps: *rate_bps,
+                    police: *police,
                     ports: ports.clone(),
                 };
                 self.meters.insert(*reservation, plan);
@@ -168,6 +173,7 @@ mod tests {
                 dst: MacAddr([2, 0, 0, 0, 0, 2]),
             },
             rate_bps: 8_000_000,
+            police: true,
             ports,
         }
     }

@@ -22,6 +22,7 @@ fn install(id: u64, subject: Subject, rate_bps: u64, ports: Vec<PortRef>) -> Act
         reservation: ReservationId(id),
         subject,
         rate_bps,
+        police: true,
         ports,
     }
 }
@@ -191,4 +192,175 @@ fn a_removal_the_driver_never_installed_deletes_by_cookie_and_meter() {
             ..
         })
     ));
+}
+
+/// A switch port as (datapath id, port number).
+type Hop = (u64, u32);
+
+fn steer(links: &[(Hop, Hop)]) -> Action {
+    Action::InstallPath {
+        src: MacAddr([0, 0, 0, 0, 0, 1]),
+        dst: MacAddr([0, 0, 0, 0, 0, 2]),
+        links: links
+            .iter()
+            .map(|&(a, b)| prescient_topology::LinkKey {
+                src: port(a.0, a.1),
+                dst: port(b.0, b.1),
+            })
+            .collect(),
+        decision: 1,
+    }
+}
+
+/// The flow of the pair on a switch: its meter (if any) and output port.
+fn pair_flow(
+    d: &prescient_southbound::openflow::session::DesiredState,
+) -> (Option<MeterId>, OfPort) {
+    let flows = d.flows();
+    assert_eq!(flows.len(), 1, "one flow entry for the pair: {flows:?}");
+    let fm = flows[0];
+    assert_eq!(fm.match_, subject_match(&pair()));
+    assert_eq!(fm.priority, STEER_PRIORITY);
+    let meter = fm.instructions.iter().find_map(|i| match i {
+        Instruction::Meter(m) => Some(*m),
+        _ => None,
+    });
+    let Some(Instruction::ApplyActions(acts)) = fm.instructions.last() else {
+        panic!("flow without an output: {fm:?}");
+    };
+    let [OfAction::Output { port, .. }] = acts[..] else {
+        panic!("flow with other actions: {acts:?}");
+    };
+    (meter, port)
+}
+
+#[test]
+fn a_reserved_pair_steered_onto_a_new_path_keeps_its_meter_there() {
+    // Reserved on 1 -> 2 -> 4 (ports 1:2, 2:3); steered onto 1 -> 3 -> 4 (ports 1:3, 3:2),
+    // and its reservation follows (as the core moves it) after the steer.
+    let mut r = ReservedFlows::default();
+    let cmds = vec![
+        r.apply(&install(
+            5,
+            pair(),
+            10_000_000,
+            vec![port(1, 2), port(2, 3)],
+        )),
+        r.apply(&steer(&[((1, 3), (3, 1)), ((3, 2), (4, 1))])),
+        r.apply(&remove(5, vec![port(1, 2), port(2, 3)])),
+        r.apply(&install(
+            5,
+            pair(),
+            10_000_000,
+            vec![port(1, 3), port(3, 2)],
+        )),
+    ];
+    for (dpid, out) in [(1, 3), (3, 2)] {
+        let d = held(&cmds, DatapathId(dpid));
+        assert_eq!(
+            pair_flow(&d),
+            (Some(MeterId(5)), OfPort(out)),
+            "switch {dpid}"
+        );
+        assert_eq!(d.meters().count(), 1, "switch {dpid}");
+    }
+    // The old path's second switch keeps nothing of the reservation.
+    let d = held(&cmds, DatapathId(2));
+    assert!(
+        d.flows().is_empty() && d.meters().count() == 0,
+        "{:?}",
+        d.flows()
+    );
+
+    // The steer written after the reservation (in either order) never drops the meter.
+    let mut r = ReservedFlows::default();
+    let cmds = vec![
+        r.apply(&install(
+            5,
+            pair(),
+            10_000_000,
+            vec![port(1, 3), port(3, 2)],
+        )),
+        r.apply(&steer(&[((1, 3), (3, 1)), ((3, 2), (4, 1))])),
+    ];
+    for (dpid, out) in [(1, 3), (3, 2)] {
+        let d = held(&cmds, DatapathId(dpid));
+        assert_eq!(pair_flow(&d), (Some(MeterId(5)), OfPort(out)));
+    }
+}
+
+#[test]
+fn releasing_the_reservation_of_a_steered_pair_leaves_its_path() {
+    let mut r = ReservedFlows::default();
+    let path = vec![port(1, 3), port(3, 2)];
+    let cmds = vec![
+        r.apply(&steer(&[((1, 3), (3, 1)), ((3, 2), (4, 1))])),
+        r.apply(&install(5, pair(), 10_000_000, path.clone())),
+        r.apply(&remove(5, path)),
+    ];
+    for (dpid, out) in [(1, 3), (3, 2)] {
+        let d = held(&cmds, DatapathId(dpid));
+        assert_eq!(pair_flow(&d), (None, OfPort(out)), "switch {dpid}");
+        assert_eq!(d.meters().count(), 0);
+        assert_eq!(
+            d.flows()[0].cookie,
+            0,
+            "a path alone carries no reservation cookie"
+        );
+    }
+    // The flow left the meter before the meter went (a meter's deletion takes its flows).
+    let last = &cmds[2];
+    let flow = last
+        .iter()
+        .position(|(_, c)| matches!(c, Command::FlowMod(_)))
+        .expect("the flow rewritten without its meter");
+    let meter = last
+        .iter()
+        .position(|(_, c)| matches!(c, Command::MeterMod(_)))
+        .expect("the meter deleted");
+    assert!(flow < meter, "{last:?}");
+}
+
+#[test]
+fn a_new_path_for_a_reserved_pair_keeps_the_meter_on_the_switches_it_shares() {
+    // A route around a dead link, written after the reservation: the traffic takes it, and
+    // the first switch still meters it.
+    let mut r = ReservedFlows::default();
+    let cmds = vec![
+        r.apply(&install(
+            5,
+            pair(),
+            10_000_000,
+            vec![port(1, 2), port(2, 3)],
+        )),
+        r.apply(&steer(&[((1, 3), (3, 1)), ((3, 2), (4, 1))])),
+    ];
+    let d = held(&cmds, DatapathId(1));
+    assert_eq!(pair_flow(&d), (Some(MeterId(5)), OfPort(3)));
+    let d = held(&cmds, DatapathId(3));
+    assert_eq!(pair_flow(&d), (None, OfPort(2)));
+}
+
+#[test]
+fn a_forecast_reservation_holds_the_path_without_a_meter() {
+    let mut r = ReservedFlows::default();
+    let forecast = Action::InstallMeter {
+        reservation: ReservationId(5),
+        subject: pair(),
+        rate_bps: 10_000_000,
+        police: false,
+        ports: vec![port(1, 2)],
+    };
+    let cmds = vec![r.apply(&forecast)];
+    let d = held(&cmds, DatapathId(1));
+    assert_eq!(pair_flow(&d), (None, OfPort(2)));
+    assert_eq!(d.meters().count(), 0, "nothing drops the pair's traffic");
+    assert_eq!(
+        d.flows()[0].cookie,
+        RESERVATION_COOKIE | 5,
+        "counted as reservation 5"
+    );
+    // Released: the flow goes with it.
+    let cmds = vec![cmds[0].clone(), r.apply(&remove(5, vec![port(1, 2)]))];
+    assert!(held(&cmds, DatapathId(1)).flows().is_empty());
 }

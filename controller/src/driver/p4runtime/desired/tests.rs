@@ -150,6 +150,7 @@ fn reservation(id: u64, subject: Subject, rate_bps: u64, ports: Vec<PortRef>) ->
         reservation: ReservationId(id),
         subject,
         rate_bps,
+        police: true,
         ports,
     }
 }
@@ -489,4 +490,27 @@ fn each_host_pair_is_counted_where_its_source_enters() {
     );
     assert_eq!(pairs(2), vec![], "h4 has no address to count by");
     assert_eq!(pairs(3), vec![(ip(3), ip(1)), (ip(3), ip(2))]);
+}
+
+#[test]
+fn a_forecast_reservation_pins_its_path_but_meters_nothing() {
+    // h1 on 1, h3 on 3; a forecast reservation the long way round, 1 -> 4 -> 3.
+    let fabric = ring(4, &[(1, 1, 3, true), (3, 3, 3, true)]);
+    let mut plan = P4Plan::new();
+    plan.apply(&Action::InstallMeter {
+        reservation: ReservationId(7),
+        subject: pair(1, 3),
+        rate_bps: 10_000_000,
+        police: false,
+        ports: vec![p4(1, 1), p4(4, 1)],
+    });
+    for d in [1, 4] {
+        let e = device_entries(DeviceId::p4runtime(d), &fabric, &plan);
+        assert_eq!(meter_of(&e, 1, 3), None, "nothing drops above the forecast");
+        assert_eq!(
+            route_port(&e, ip(3)),
+            Some(1),
+            "device {d} keeps the pair on its path"
+        );
+    }
 }
