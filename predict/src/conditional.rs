@@ -16,6 +16,7 @@
 //! at least [`evidence`] residuals; until then, and where it never does (a sparse series whose
 //! bins hold a handful of residuals), the plain quantile stays.
 
+use crate::interval::PhaseIter;
 use std::collections::VecDeque;
 
 /// Fine time-of-day phases a residual is tagged with (one per hour of a day).
@@ -110,7 +111,7 @@ impl Conditional {
         step.clamp(1, self.steps.len()) - 1
     }
 
-    fn refresh(&mut self, i: usize, residuals: &VecDeque<f32>, phases: &VecDeque<u8>) {
+    fn refresh(&mut self, i: usize, residuals: &VecDeque<f32>, phases: PhaseIter<'_>) {
         let level = self.level;
         let fresh_needed = self.fresh_needed;
         if let Some(s) = self.steps.get_mut(i) {
@@ -130,7 +131,7 @@ impl Conditional {
         e: f64,
         phase: u8,
         residuals: &VecDeque<f32>,
-        phases: &VecDeque<u8>,
+        phases: PhaseIter<'_>,
     ) {
         if !e.is_finite() {
             return;
@@ -178,7 +179,7 @@ impl Conditional {
         step: usize,
         phase: u8,
         residuals: &VecDeque<f32>,
-        phases: &VecDeque<u8>,
+        phases: PhaseIter<'_>,
     ) -> Option<f64> {
         let i = self.index(step);
         self.refresh(i, residuals, phases);
@@ -213,7 +214,7 @@ fn conformal(v: &mut [f32], level: f64) -> Option<f32> {
 /// Every candidate's offset for every phase, from the residuals held and their phases.
 fn offsets(
     residuals: &VecDeque<f32>,
-    phases: &VecDeque<u8>,
+    phases: PhaseIter<'_>,
     level: f64,
 ) -> Option<Box<[[f32; PHASES]; CANDIDATES]>> {
     if residuals.len() != phases.len() {
@@ -223,7 +224,7 @@ fn offsets(
     let plain = conformal(&mut buf, level)?;
     let mut out = Box::new([[plain; PHASES]; CANDIDATES]);
     let (mut sum, mut count) = ([0.0f64; PHASES], [0usize; PHASES]);
-    for (&e, &p) in residuals.iter().zip(phases) {
+    for (&e, &p) in residuals.iter().zip(phases.clone()) {
         let p = usize::from(p).min(PHASES - 1);
         sum[p] += f64::from(e.abs());
         count[p] += 1;
@@ -254,7 +255,7 @@ fn offsets(
         buf.extend(
             residuals
                 .iter()
-                .zip(phases)
+                .zip(phases.clone())
                 .map(|(&e, &p)| (f64::from(e) / of(p)) as f32),
         );
         let Some(qz) = conformal(&mut buf, level) else {
@@ -294,7 +295,7 @@ mod tests {
         let mut c = Conditional::new(1, level, window / 20);
         let (mut res, mut ph) = (VecDeque::new(), VecDeque::new());
         for &(e, p) in rows {
-            c.score(1, e, p, &res, &ph);
+            c.score(1, e, p, &res, ph.iter());
             if res.len() == window {
                 res.pop_front();
                 ph.pop_front();
@@ -311,15 +312,15 @@ mod tests {
         let rows = busy_mornings(20 * day, day);
         let (mut c, res, ph) = run(&rows, 0.95, 500);
         assert_ne!(c.chosen(1), 0, "the conditional quantile should win here");
-        let busy = c.quantile(1, 0, &res, &ph).expect("conditional");
-        let quiet = c.quantile(1, 20, &res, &ph).expect("conditional");
+        let busy = c.quantile(1, 0, &res, ph.iter()).expect("conditional");
+        let quiet = c.quantile(1, 20, &res, ph.iter()).expect("conditional");
         assert!(busy > 2.5 * quiet, "busy {busy} quiet {quiet}");
         // Coverage holds where it matters: on fresh rows of the same process, the conditional
         // offsets are exceeded about 5 % of the time overall, and in the busy quarter too.
         let fresh = busy_mornings(40 * day, day);
         let (mut over, mut busy_over, mut busy_n) = (0, 0, 0);
         for &(e, p) in &fresh[20 * day..] {
-            let q = c.quantile(1, p, &res, &ph).expect("conditional");
+            let q = c.quantile(1, p, &res, ph.iter()).expect("conditional");
             over += usize::from(e > q);
             if usize::from(p) < PHASES / 4 {
                 busy_n += 1;
@@ -344,21 +345,21 @@ mod tests {
         // With no hourly pattern the bins only add estimation noise, and the plain quantile
         // scores better.
         assert_eq!(c.chosen(1), 0, "{:?}", c.steps[0].loss);
-        assert_eq!(c.quantile(1, 0, &res, &ph), None);
+        assert_eq!(c.quantile(1, 0, &res, ph.iter()), None);
         // Too little evidence: nothing but the plain quantile.
         let (mut short, r, p) = run(&rows[..30], 0.95, 500);
         assert_eq!(short.chosen(1), 0);
-        assert_eq!(short.quantile(1, 0, &r, &p), None);
+        assert_eq!(short.quantile(1, 0, &r, p.iter()), None);
     }
 
     #[test]
     fn constant_and_empty_residuals_do_not_divide_by_zero() {
         let rows: Vec<(f64, u8)> = (0..300).map(|r| (0.0, phase(r, 48))).collect();
         let (mut c, res, ph) = run(&rows, 0.99, 500);
-        assert_eq!(c.quantile(1, 3, &res, &ph), None);
+        assert_eq!(c.quantile(1, 3, &res, ph.iter()), None);
         let mut empty = Conditional::new(2, 0.99, 10);
         assert_eq!(
-            empty.quantile(2, 0, &VecDeque::new(), &VecDeque::new()),
+            empty.quantile(2, 0, &VecDeque::new(), VecDeque::new().iter()),
             None
         );
         assert_eq!(phase(95, 96), 23);

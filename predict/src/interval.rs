@@ -15,6 +15,9 @@ pub const MIN_RESIDUALS: usize = 20;
 /// Nominal coverage levels reported with every forecast.
 pub const LEVELS: [f64; 3] = [0.80, 0.95, 0.99];
 
+/// The phases of one step's residuals, oldest first ([`Calibrator::held`]).
+pub type PhaseIter<'a> = std::collections::vec_deque::Iter<'a, u8>;
+
 /// Lower and upper offsets to add to a point forecast for one coverage level.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct Band {
@@ -44,9 +47,107 @@ pub struct Calibrator {
     quantiles: Vec<Option<(f64, Option<f64>)>>,
     /// Residuals recorded since each cached quantile was computed.
     qdirty: Vec<usize>,
-    /// Per horizon, the time-of-day phase of each residual's target (aligned with `residuals`);
-    /// empty unless built [`Calibrator::with_phases`].
-    phases: Vec<VecDeque<u8>>,
+    /// The time-of-day phase of each residual's target; `None` unless built
+    /// [`Calibrator::with_phases`].
+    phases: Option<Phases>,
+}
+
+/// The phases of the residuals' targets, kept once for every step: every step of a horizon
+/// records a residual for the same target (one observation scores all the forecasts made for
+/// it), so twelve copies of one phase queue would be 11 × 500 bytes of repetition per series.
+#[derive(Debug, Clone)]
+struct Phases {
+    /// Phase of each target some step recorded a residual for, oldest first (at most one more
+    /// than the window: a step that has not yet recorded the newest target reads one back).
+    shared: VecDeque<u8>,
+    /// Target (row) of the newest entry of `shared`.
+    target: Option<u64>,
+    /// Targets recorded so far: the number of the newest entry of `shared` is `targets − 1`.
+    targets: u64,
+    /// Per step, the number of the target its newest residual was recorded for.
+    last: Vec<u64>,
+    /// Steps that skipped a target (a non-finite residual) keep their own phases from then on,
+    /// since their residuals no longer line up with `shared`.
+    own: Vec<(usize, VecDeque<u8>)>,
+}
+
+impl Phases {
+    fn new(horizon: usize) -> Self {
+        Self {
+            shared: VecDeque::new(),
+            target: None,
+            targets: 0,
+            last: vec![0; horizon],
+            own: Vec::new(),
+        }
+    }
+
+    /// The phases of step `i`'s `n` residuals, oldest first.
+    fn of(&self, i: usize, n: usize) -> std::collections::vec_deque::Iter<'_, u8> {
+        if let Some((_, q)) = self.own.iter().find(|(s, _)| *s == i) {
+            return q.iter();
+        }
+        if n == 0 {
+            return self.shared.range(0..0);
+        }
+        // Entry number `k` of the targets sits at `k − (targets − len)` in `shared`.
+        let first_kept = self.targets.saturating_sub(self.shared.len() as u64);
+        let end = self
+            .last
+            .get(i)
+            .map_or(0, |l| (l + 1).saturating_sub(first_kept)) as usize;
+        self.shared.range(end.saturating_sub(n)..end)
+    }
+
+    /// Notes that step `i` records a residual for `target` in `phase`; `residuals` are what
+    /// every step holds before it.
+    fn note(
+        &mut self,
+        i: usize,
+        residuals: &[VecDeque<f32>],
+        window: usize,
+        target: u64,
+        phase: u8,
+    ) {
+        if self.target != Some(target) {
+            // A new target: a shared step that did not record the previous one (its residual
+            // was not finite) gets its own copy now, while `shared` still covers its residuals.
+            if let Some(latest) = self.targets.checked_sub(1) {
+                for (s, r) in residuals.iter().enumerate() {
+                    let missed = self.last.get(s).is_some_and(|&t| t < latest);
+                    if missed && !r.is_empty() && !self.own.iter().any(|(o, _)| *o == s) {
+                        let copy: VecDeque<u8> = self.of(s, r.len()).copied().collect();
+                        self.own.push((s, copy));
+                    }
+                }
+            }
+            if self.shared.len() > window {
+                self.shared.pop_front();
+            }
+            grow_within(&mut self.shared, window + 1);
+            self.shared.push_back(phase);
+            self.target = Some(target);
+            self.targets += 1;
+        }
+        if let Some(l) = self.last.get_mut(i) {
+            *l = self.targets - 1;
+        }
+        let full = residuals.get(i).is_some_and(|r| r.len() == window);
+        if let Some((_, q)) = self.own.iter_mut().find(|(s, _)| *s == i) {
+            if full {
+                q.pop_front();
+            }
+            grow_within(q, window);
+            q.push_back(phase);
+        }
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.shared.capacity()
+            + self.last.capacity() * std::mem::size_of::<u64>()
+            + self.own.capacity() * std::mem::size_of::<(usize, VecDeque<u8>)>()
+            + self.own.iter().map(|(_, q)| q.capacity()).sum::<usize>()
+    }
 }
 
 impl Calibrator {
@@ -60,7 +161,7 @@ impl Calibrator {
             dirty: vec![0; horizon],
             quantiles: vec![None; horizon],
             qdirty: vec![0; horizon],
-            phases: Vec::new(),
+            phases: None,
         }
     }
 
@@ -68,14 +169,15 @@ impl Calibrator {
     /// ([`Calibrator::record_at`]), for conditional quantiles (`crate::conditional`).
     pub fn with_phases(horizon: usize, window: usize) -> Self {
         let mut c = Self::new(horizon, window);
-        c.phases = vec![VecDeque::new(); c.residuals.len()];
+        c.phases = Some(Phases::new(c.residuals.len()));
         c
     }
 
-    /// Residuals of `step`, oldest first, and their targets' phases (empty without phases).
-    pub fn held(&self, step: usize) -> (&VecDeque<f32>, Option<&VecDeque<u8>>) {
+    /// Residuals of `step`, oldest first, and their targets' phases (`None` without phases).
+    pub fn held(&self, step: usize) -> (&VecDeque<f32>, Option<PhaseIter<'_>>) {
         let i = step.clamp(1, self.residuals.len()) - 1;
-        (&self.residuals[i], self.phases.get(i))
+        let r = &self.residuals[i];
+        (r, self.phases.as_ref().map(|p| p.of(i, r.len())))
     }
 
     /// Residuals kept per horizon.
@@ -90,29 +192,26 @@ impl Calibrator {
 
     /// Records `actual − forecast` for a forecast made `step` steps ahead.
     pub fn record(&mut self, step: usize, residual: f64) {
-        self.record_at(step, residual, 0);
+        self.record_at(step, residual, 0, 0);
     }
 
-    /// [`Calibrator::record`] for a target in time-of-day `phase` (kept when built
+    /// [`Calibrator::record`] for the observation numbered `target` (the same for every step
+    /// scored by one observation), in time-of-day `phase` (kept when built
     /// [`Calibrator::with_phases`]).
-    pub fn record_at(&mut self, step: usize, residual: f64, phase: u8) {
+    pub fn record_at(&mut self, step: usize, residual: f64, target: u64, phase: u8) {
         if !residual.is_finite() {
             return;
         }
         let i = step.clamp(1, self.residuals.len()) - 1;
+        if let Some(p) = &mut self.phases {
+            p.note(i, &self.residuals, self.window, target, phase);
+        }
         if let (Some(r), Some(d)) = (self.residuals.get_mut(i), self.dirty.get_mut(i)) {
             if r.len() == self.window {
                 r.pop_front();
-                if let Some(p) = self.phases.get_mut(i) {
-                    p.pop_front();
-                }
             }
             grow_within(r, self.window);
             r.push_back(residual as f32);
-            if let Some(p) = self.phases.get_mut(i) {
-                grow_within(p, self.window);
-                p.push_back(phase);
-            }
             *d += 1;
         }
         if let Some(q) = self.qdirty.get_mut(i) {
@@ -180,8 +279,8 @@ impl Calibrator {
             .sum::<usize>()
             + self.bands.capacity() * std::mem::size_of::<[Band; 3]>()
             + self.quantiles.capacity() * std::mem::size_of::<Option<(f64, Option<f64>)>>()
-            + self.qdirty.capacity() * std::mem::size_of::<usize>()
-            + self.phases.iter().map(VecDeque::capacity).sum::<usize>()
+            + (self.dirty.capacity() + self.qdirty.capacity()) * std::mem::size_of::<usize>()
+            + self.phases.as_ref().map_or(0, Phases::heap_bytes)
     }
 }
 
@@ -276,6 +375,51 @@ mod tests {
         assert_eq!(cal.quantile(2, 0.5), Some(50.0));
         assert_eq!(cal.quantile(1, 0.5), None);
         assert_eq!(cal.quantile(2, 1.0), None);
+    }
+
+    #[test]
+    fn each_step_reads_the_phases_of_its_own_residuals_when_steps_skip_targets() {
+        // Three steps, a window of 30: step 3 starts late, and steps skip targets now and then
+        // (a non-finite residual), so their residuals stop lining up with the others'.
+        let (h, window) = (3, 30);
+        let mut cal = Calibrator::with_phases(h, window);
+        let mut want: Vec<VecDeque<(f32, u8)>> = vec![VecDeque::new(); h];
+        for target in 0..200u64 {
+            let phase = (target * 7 % 24) as u8;
+            for step in 1..=h {
+                if step == 3 && target < 5 {
+                    continue;
+                }
+                let skip = (step == 2 && target % 17 == 3) || (step == 1 && target == 50);
+                let r = if skip {
+                    f64::NAN
+                } else {
+                    target as f64 + step as f64 / 10.0
+                };
+                cal.record_at(step, r, target, phase);
+                if !skip {
+                    let w = &mut want[step - 1];
+                    if w.len() == window {
+                        w.pop_front();
+                    }
+                    w.push_back((r as f32, phase));
+                }
+                for (s, w) in want.iter().enumerate() {
+                    let (res, ph) = cal.held(s + 1);
+                    let got: Vec<(f32, u8)> = res
+                        .iter()
+                        .copied()
+                        .zip(ph.expect("phases").copied())
+                        .collect();
+                    assert_eq!(
+                        got,
+                        w.iter().copied().collect::<Vec<_>>(),
+                        "step {} after target {target}",
+                        s + 1
+                    );
+                }
+            }
+        }
     }
 
     #[test]

@@ -38,6 +38,11 @@ impl NormalEquations {
         self.rows += 1;
     }
 
+    /// Heap bytes held.
+    pub fn heap_bytes(&self) -> usize {
+        (self.xtx.capacity() + self.xty.capacity()) * std::mem::size_of::<f64>()
+    }
+
     /// Multiplies everything accumulated so far by `factor` (exponential forgetting).
     pub fn scale(&mut self, factor: f64) {
         for v in self.xtx.iter_mut().chain(self.xty.iter_mut()) {

@@ -186,7 +186,7 @@ impl Predictor {
                             c.score(age + 1, r, phase, res, ph);
                         }
                     }
-                    self.cal.record_at(age + 1, r, phase);
+                    self.cal.record_at(age + 1, r, self.rows, phase);
                 }
             }
         }
@@ -356,9 +356,11 @@ impl Predictor {
     /// Heap bytes held by history, model, calibrator and recent forecasts.
     pub fn heap_bytes(&self) -> usize {
         self.hist.heap_bytes()
+            + std::mem::size_of_val(self.model.as_ref())
             + self.model.heap_bytes()
             + self.cal.heap_bytes()
             + self.cond.as_ref().map_or(0, Conditional::heap_bytes)
+            + self.recent.capacity() * std::mem::size_of::<Vec<f64>>()
             + self.recent.iter().map(|f| f.capacity() * 8).sum::<usize>()
     }
 }

@@ -2,8 +2,9 @@
 //! against the actuals as they arrive (a rolling-origin backtest that never stops), and forecasts a
 //! combination weighted by recent error, so the choice follows the series as it evolves.
 //!
-//! Invariant: `pending[i]` holds the candidates' forecasts made `i + 1` observations ago, so the
-//! forecast of step `s` made at that origin is scored against the observation `s` steps later.
+//! Invariant: the forecasts of the origin made `i + 1` observations ago are held from step
+//! `i + 1` on ([`Pending`]), so the forecast of step `s` made at that origin is scored against the
+//! observation `s` steps later.
 
 mod guard;
 
@@ -11,7 +12,6 @@ use super::{Ar, Ets, Forecaster, ModelKind, Naive, Regression, RegressionConfig,
 use crate::linalg::NormalEquations;
 use crate::{History, Seasons};
 use guard::Guard;
-use std::collections::VecDeque;
 
 /// Tunables of model `auto`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -102,8 +102,8 @@ fn inverse_power_weights(mse: impl Iterator<Item = f64>, power: f64) -> Vec<f64>
         .collect()
 }
 
-/// A combination's forecasts in one of `Auto`'s `pending_made` vectors: the rungs' in order, then
-/// the base, stacked and mixed ones, `tracked_horizon` steps each.
+/// A combination's forecast in a [`Pending`] slot, after the candidates' own: the rungs' in
+/// order, then the base, stacked and mixed ones.
 #[derive(Debug, Clone, Copy)]
 enum Made {
     Rung(usize),
@@ -113,15 +113,90 @@ enum Made {
 }
 
 impl Made {
-    /// Index of step `age + 1` of this combination with `rungs` rungs and `horizon` steps each.
-    fn index(self, rungs: usize, horizon: usize, age: usize) -> usize {
-        let slot = match self {
-            Made::Rung(r) => r,
-            Made::Base => rungs,
-            Made::Stacked => rungs + 1,
-            Made::Mixed => rungs + 2,
-        };
-        slot * horizon + age
+    /// Index in a slot of `candidates` candidates and `rungs` rungs.
+    fn index(self, candidates: usize, rungs: usize) -> usize {
+        candidates
+            + match self {
+                Made::Rung(r) => r,
+                Made::Base => rungs,
+                Made::Stacked => rungs + 1,
+                Made::Mixed => rungs + 2,
+            }
+    }
+}
+
+/// The forecasts of recent origins that are still to be scored, as the triangle scoring reads:
+/// step `s` of an origin is read once, `s` observations after it was made, so only the last `s`
+/// origins' forecasts of step `s` are kept (78 slots for 12 steps, not 144). Step `s` of origin
+/// number `o` lives in slot `o mod s` of step `s`'s block; the next origin overwrites the slot
+/// just read. A slot holds every candidate's forecast, then every combination's ([`Made`]).
+#[derive(Debug, Clone)]
+struct Pending {
+    /// Values a slot holds.
+    width: usize,
+    /// Steps forecast per origin.
+    horizon: usize,
+    /// Step `s`'s block starts at slot `s (s − 1) / 2`; empty until the first origin.
+    values: Vec<f64>,
+    /// Origins pushed since the last clear; the newest is number `origins − 1`.
+    origins: u64,
+}
+
+impl Pending {
+    fn new(width: usize, horizon: usize) -> Self {
+        Self {
+            width,
+            horizon,
+            values: Vec::new(),
+            origins: 0,
+        }
+    }
+
+    /// Origins held: the newest `min(origins, horizon)`.
+    fn len(&self) -> usize {
+        self.origins.min(self.horizon as u64) as usize
+    }
+
+    fn clear(&mut self) {
+        self.origins = 0;
+    }
+
+    /// The slot of step `step` (1-based) of origin number `origin`.
+    fn slot(&self, step: usize, origin: u64) -> Option<&[f64]> {
+        let at = (step * (step - 1) / 2 + (origin % step as u64) as usize) * self.width;
+        self.values.get(at..at + self.width)
+    }
+
+    /// The slot of step `age + 1` of the origin made `age + 1` observations ago (`age <
+    /// len()`): the forecasts of the observation just taken.
+    fn due(&self, age: usize) -> Option<&[f64]> {
+        let origin = self.origins.checked_sub(1 + age as u64)?;
+        self.slot(age + 1, origin)
+    }
+
+    /// The slot of step `step` of the newest origin.
+    fn latest(&self, step: usize) -> Option<&[f64]> {
+        self.slot(step, self.origins.checked_sub(1)?)
+    }
+
+    /// Stores a new origin: `fill(step, slot)` writes each step's slot.
+    fn push(&mut self, mut fill: impl FnMut(usize, &mut [f64])) {
+        let (w, h) = (self.width, self.horizon);
+        if self.values.is_empty() {
+            self.values = vec![0.0; w * h * (h + 1) / 2];
+        }
+        let o = self.origins;
+        for s in 1..=h {
+            let at = (s * (s - 1) / 2 + (o % s as u64) as usize) * w;
+            if let Some(slot) = self.values.get_mut(at..at + w) {
+                fill(s, slot);
+            }
+        }
+        self.origins += 1;
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.values.capacity() * 8
     }
 }
 
@@ -143,12 +218,8 @@ pub struct Auto {
     /// Same for each rung's combined forecast, `[rung][horizon - 1]`, with `selector_decay`.
     rung_mse: Vec<Vec<Ewm>>,
     selector_decay: f64,
-    /// Candidates' forecasts at recent origins, newest first: `[origin][candidate][step - 1]`.
-    pending: VecDeque<Vec<Vec<f64>>>,
-    /// What the combinations forecast at the same origins, one flat vector per origin (one
-    /// allocation instead of seven: a series holds twelve origins): each rung's combination, then
-    /// the base, stacked and mixed ones, `tracked_horizon` steps each (see [`Made`]).
-    pending_made: VecDeque<Vec<f64>>,
+    /// What the candidates and the combinations forecast at recent origins, to be scored.
+    pending: Pending,
     /// Stacking: per horizon, forgetting least squares of the base combination's error on the
     /// candidates' deviations from it.
     stack: Vec<NormalEquations>,
@@ -159,7 +230,7 @@ pub struct Auto {
     stacked_mse: Vec<Ewm>,
     /// Per horizon, the guard against losing to the best single candidate.
     guards: Vec<Guard>,
-    /// `hist.pushed()` at which `pending[0]` was made.
+    /// `hist.pushed()` at which the newest pending origin was made.
     made_at: u64,
 }
 
@@ -195,14 +266,14 @@ impl Auto {
         let guard_memory = (4 * day).max(384);
         let h = cfg.tracked_horizon.max(1);
         let n_cand = candidates.len();
+        let width = n_cand + decays.len() + 3;
         Self {
             mse: vec![vec![vec![Ewm::default(); h]; candidates.len()]; decays.len()],
             rung_mse: vec![vec![Ewm::default(); h]; decays.len()],
             decays,
             selector_decay: 1.0 / selector as f64,
             candidates,
-            pending: VecDeque::with_capacity(h + 1),
-            pending_made: VecDeque::with_capacity(h + 1),
+            pending: Pending::new(width, h),
             stack: vec![NormalEquations::new(n_cand); h],
             beta: vec![None; h],
             base_mse: vec![Ewm::default(); h],
@@ -342,14 +413,16 @@ impl Auto {
         }
     }
 
-    fn combine(&self, per_model: &[Vec<f64>], h: usize, out: &mut Vec<f64>) {
+    /// Writes the forecast of steps `1..=h` into `out`, reading candidate `c`'s forecast of
+    /// step `s` as `at(c, s)`.
+    fn combine(&self, at: impl Fn(usize, usize) -> Option<f64>, h: usize, out: &mut Vec<f64>) {
         out.clear();
         for s in 1..=h {
             let w = self.weights(s);
-            let y = per_model
+            let y = w
                 .iter()
-                .zip(&w)
-                .map(|(f, (_, w))| f.get(s - 1).copied().unwrap_or(0.0) * w)
+                .enumerate()
+                .map(|(c, (_, w))| at(c, s).unwrap_or(0.0) * w)
                 .sum();
             out.push(y);
         }
@@ -383,10 +456,17 @@ impl Auto {
         made.extend(base);
         made.extend(stacked);
         made.extend(mixed);
-        self.pending_made.push_front(made);
-        self.pending_made.truncate(h);
-        self.pending.push_front(per_model);
-        self.pending.truncate(h);
+        let n = per_model.len();
+        self.pending.push(|s, slot| {
+            let (cands, combos) = slot.split_at_mut(n.min(slot.len()));
+            for (v, f) in cands.iter_mut().zip(&per_model) {
+                // Every model writes `h` steps (the `Forecaster` contract).
+                *v = f.get(s - 1).copied().unwrap_or(f64::NAN);
+            }
+            for (k, v) in combos.iter_mut().enumerate() {
+                *v = made.get(k * h + s - 1).copied().unwrap_or(f64::NAN);
+            }
+        });
         self.made_at = hist.pushed();
     }
 }
@@ -401,7 +481,6 @@ impl Forecaster for Auto {
             c.fit(hist);
         }
         self.pending.clear();
-        self.pending_made.clear();
         self.push_origin(hist);
     }
 
@@ -410,12 +489,15 @@ impl Forecaster for Auto {
             c.observe(hist);
         }
         if let Some(y) = hist.lag(1) {
-            let (rungs, horizon) = (self.decays.len(), self.cfg.tracked_horizon);
-            for (age, (origin, made)) in self.pending.iter().zip(&self.pending_made).enumerate() {
-                let at = |which: Made| made.get(which.index(rungs, horizon, age)).copied();
+            let (n, rungs) = (self.candidates.len(), self.decays.len());
+            for age in 0..self.pending.len() {
                 // Made `age + 1` observations ago: its step `age + 1` targets this observation.
-                for (ci, f) in origin.iter().enumerate() {
-                    let Some(&p) = f.get(age) else { continue };
+                let Some(slot) = self.pending.due(age) else {
+                    continue;
+                };
+                let at = |which: Made| slot.get(which.index(n, rungs)).copied();
+                let origin = slot.get(..n).unwrap_or_default();
+                for (ci, &p) in origin.iter().enumerate() {
                     let e2 = (y - p) * (y - p);
                     for (rung, &decay) in self.mse.iter_mut().zip(&self.decays) {
                         if let Some(m) = rung.get_mut(ci).and_then(|m| m.get_mut(age)) {
@@ -424,10 +506,7 @@ impl Forecaster for Auto {
                     }
                 }
                 if let (Some(mixed), Some(guard)) = (at(Made::Mixed), self.guards.get_mut(age)) {
-                    let cands: Vec<f64> = origin
-                        .iter()
-                        .map(|f| f.get(age).copied().unwrap_or(mixed))
-                        .collect();
+                    let cands: Vec<f64> = origin.to_vec();
                     guard.observe(&cands, mixed, y);
                 }
                 if let (Some(base), Some(stacked)) = (at(Made::Base), at(Made::Stacked)) {
@@ -437,10 +516,7 @@ impl Forecaster for Auto {
                     if let Some(m) = self.stacked_mse.get_mut(age) {
                         m.update((y - stacked) * (y - stacked), self.selector_decay);
                     }
-                    let x: Vec<f64> = origin
-                        .iter()
-                        .map(|f| f.get(age).copied().unwrap_or(base) - base)
-                        .collect();
+                    let x: Vec<f64> = origin.iter().map(|p| p - base).collect();
                     if let Some(ne) = self.stack.get_mut(age) {
                         ne.scale(1.0 - self.selector_decay);
                         ne.add(&x, y - base, 1.0);
@@ -464,28 +540,51 @@ impl Forecaster for Auto {
     }
 
     fn forecast(&self, hist: &History, h: usize, out: &mut Vec<f64>) {
-        match self.pending.front() {
-            Some(latest) if self.made_at == hist.pushed() && h <= self.cfg.tracked_horizon => {
-                self.combine(latest, h, out)
-            }
-            _ => {
-                let per_model = self.candidate_forecasts(hist, h);
-                self.combine(&per_model, h, out)
-            }
+        if self.pending.len() > 0 && self.made_at == hist.pushed() && h <= self.cfg.tracked_horizon
+        {
+            let latest = |c: usize, s: usize| self.pending.latest(s)?.get(c).copied();
+            self.combine(latest, h, out)
+        } else {
+            let per_model = self.candidate_forecasts(hist, h);
+            self.combine(|c, s| per_model.get(c)?.get(s - 1).copied(), h, out)
         }
     }
 
     fn heap_bytes(&self) -> usize {
-        let h = self.cfg.tracked_horizon;
-        let n = self.candidates.len();
-        let r = self.decays.len();
-        self.candidates
-            .iter()
-            .map(|c| c.heap_bytes())
-            .sum::<usize>()
-            + r * (n + 1) * h * 16
-            + self.pending.len() * (n + r + 3) * h * 8
-            + self.guards.iter().map(Guard::heap_bytes).sum::<usize>()
+        use std::mem::{size_of, size_of_val};
+        let ewms = |v: &Vec<Ewm>| v.capacity() * size_of::<Ewm>();
+        let cands = self.candidates.capacity() * size_of::<Box<dyn Forecaster>>()
+            + self
+                .candidates
+                .iter()
+                .map(|c| size_of_val(c.as_ref()) + c.heap_bytes())
+                .sum::<usize>();
+        let mse = self.mse.capacity() * size_of::<Vec<Vec<Ewm>>>()
+            + self
+                .mse
+                .iter()
+                .map(|r| r.capacity() * size_of::<Vec<Ewm>>() + r.iter().map(ewms).sum::<usize>())
+                .sum::<usize>()
+            + self.rung_mse.capacity() * size_of::<Vec<Ewm>>()
+            + self.rung_mse.iter().map(ewms).sum::<usize>()
+            + ewms(&self.base_mse)
+            + ewms(&self.stacked_mse);
+        let stack = self.stack.capacity() * size_of::<NormalEquations>()
+            + self
+                .stack
+                .iter()
+                .map(NormalEquations::heap_bytes)
+                .sum::<usize>()
+            + self.beta.capacity() * size_of::<Option<Vec<f64>>>()
+            + self
+                .beta
+                .iter()
+                .flatten()
+                .map(|b| b.capacity() * 8)
+                .sum::<usize>();
+        let guards = self.guards.capacity() * size_of::<Guard>()
+            + self.guards.iter().map(Guard::heap_bytes).sum::<usize>();
+        cands + self.decays.capacity() * 8 + mse + stack + guards + self.pending.heap_bytes()
     }
 }
 
