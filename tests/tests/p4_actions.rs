@@ -506,6 +506,7 @@ async fn a_steered_path_moves_the_route_the_long_way_round() {
             hop((4, 1), (3, 2)),
             hop((3, 1), (2, 2)),
         ],
+        exit: None,
         decision: 1,
     }]);
     wait_for("h3's route pinned on the long way", WAIT, || {

@@ -95,6 +95,9 @@ impl ControllerCore {
                     src,
                     dst,
                     links,
+                    // The last switch keeps delivering by its learnt entries, which follow
+                    // a host that moves (an entry of the pair there would not).
+                    exit: None,
                     decision,
                 }],
             },

@@ -129,6 +129,7 @@ fn steer_pairs(
                     src,
                     dst,
                     links: c.path.links,
+                    exit: snap.host(dst),
                     decision,
                 });
             }

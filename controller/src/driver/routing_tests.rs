@@ -135,6 +135,7 @@ fn a_steered_path_reroutes_only_its_p4_hops_in_the_p4_plan() {
         src: H1,
         dst: H4,
         links,
+        exit: None,
         decision: 1,
     };
     let of: BTreeSet<u64> = openflow::commands(&action)

@@ -44,6 +44,10 @@ pub enum Action {
         dst: MacAddr,
         /// Links in order, source first.
         links: Vec<LinkKey>,
+        /// The destination host's port, where the last switch delivers the pair: without an
+        /// entry of the pair there, a path entering that switch over a link the flood guard
+        /// blocks would end in its drop rule. `None` when the host's port is not known.
+        exit: Option<PortRef>,
         /// The decision that asked for it.
         decision: u64,
     },

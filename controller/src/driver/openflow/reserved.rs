@@ -96,17 +96,22 @@ impl ReservedFlows {
                 (*reservation, None)
             }
             Action::InstallPath {
-                src, dst, links, ..
+                src,
+                dst,
+                links,
+                exit,
+                ..
             } => {
                 let m = subject_match(&Subject::HostPair {
                     src: *src,
                     dst: *dst,
                 });
-                let hops: Vec<(DatapathId, OfPort)> = links
-                    .iter()
-                    .filter(|l| l.src.device.protocol == Protocol::OpenFlow)
-                    .map(|l| (DatapathId(l.src.device.id), OfPort(l.src.port.0)))
-                    .collect();
+                // Every hop, and the last switch towards the host: a path may enter that
+                // switch over a cable the flood guard blocks, whose drop rule only an entry
+                // of the pair (at the higher priority) overrides.
+                let hops: Vec<(DatapathId, OfPort)> =
+                    openflow_ports(&links.iter().map(|l| l.src).chain(*exit).collect::<Vec<_>>())
+                        .collect();
                 let mut out = Vec::new();
                 for (dpid, port) in hops {
                     self.paths.insert((dpid, m.clone()), (port, seq));

@@ -208,6 +208,7 @@ mod tests {
                 src: port(of, 2),
                 dst: port(p4, 1),
             }],
+            exit: None,
             decision: 1,
         };
         // The link leaves an OpenFlow switch: nothing for P4 devices to do.

@@ -97,6 +97,8 @@ impl P4Plan {
             dst,
             links,
             decision,
+            // P4 devices route every known host from its own device: the last hop needs no pin.
+            ..
         } = action
         {
             if links.iter().any(|l| p4(&l.src)) {
@@ -213,6 +215,7 @@ mod tests {
             src: a,
             dst: b,
             links: vec![link(d)],
+            exit: None,
             decision,
         };
         let mut plan = P4Plan::new();

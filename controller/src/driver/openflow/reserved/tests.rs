@@ -208,6 +208,7 @@ fn steer(links: &[(Hop, Hop)]) -> Action {
                 dst: port(b.0, b.1),
             })
             .collect(),
+        exit: None,
         decision: 1,
     }
 }
@@ -363,4 +364,26 @@ fn a_forecast_reservation_holds_the_path_without_a_meter() {
     // Released: the flow goes with it.
     let cmds = vec![cmds[0].clone(), r.apply(&remove(5, vec![port(1, 2)]))];
     assert!(held(&cmds, DatapathId(1)).flows().is_empty());
+}
+
+#[test]
+fn a_path_delivers_at_its_last_switch_too() {
+    // Without an entry on s4 the pair would meet s4's block rule when the cable it arrives on
+    // is outside the flood guard's spanning tree.
+    let mut r = ReservedFlows::default();
+    let Action::InstallPath {
+        src, dst, links, ..
+    } = steer(&[((1, 3), (3, 1)), ((3, 2), (4, 2))])
+    else {
+        unreachable!()
+    };
+    let cmds = vec![r.apply(&Action::InstallPath {
+        src,
+        dst,
+        links,
+        exit: Some(port(4, 10)),
+        decision: 1,
+    })];
+    let d = held(&cmds, DatapathId(4));
+    assert_eq!(pair_flow(&d), (None, OfPort(10)));
 }

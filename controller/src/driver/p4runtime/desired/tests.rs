@@ -307,6 +307,7 @@ fn a_steered_path_pins_its_destination_and_newer_decisions_win() {
         src: mac(1),
         dst: mac(2),
         links: long,
+        exit: None,
         decision: 5,
     });
     let at1 = |plan: &P4Plan| {
@@ -320,6 +321,7 @@ fn a_steered_path_pins_its_destination_and_newer_decisions_win() {
         src: mac(3),
         dst: mac(2),
         links: short,
+        exit: None,
         decision: 6,
     });
     assert_eq!(at1(&plan), Some(2), "decision 6 is newer");
