@@ -516,3 +516,59 @@ fn a_forecast_reservation_pins_its_path_but_meters_nothing() {
         );
     }
 }
+
+#[test]
+fn a_reserved_pair_steered_the_long_way_is_metered_there_and_keeps_the_path_when_released() {
+    // h1 on 1, h3 on 3: reserved the short way 1 -> 2 -> 3, then steered 1 -> 4 -> 3, the core
+    // moving the reservation with it (its meter action on the new path, after the steer).
+    let fabric = ring(4, &[(1, 1, 3, true), (3, 3, 3, true)]);
+    let link = |a: (u64, u32), b: (u64, u32)| LinkKey {
+        src: p4(a.0, a.1),
+        dst: p4(b.0, b.1),
+    };
+    let mut plan = P4Plan::new();
+    plan.apply(&reservation(
+        7,
+        pair(1, 3),
+        10_000_000,
+        vec![p4(1, 2), p4(2, 2)],
+    ));
+    plan.apply(&Action::InstallPath {
+        src: mac(1),
+        dst: mac(3),
+        links: vec![link((1, 1), (4, 2)), link((4, 1), (3, 2))],
+        exit: None,
+        decision: 3,
+    });
+    plan.apply(&reservation(
+        7,
+        pair(1, 3),
+        10_000_000,
+        vec![p4(1, 1), p4(4, 1)],
+    ));
+    let at = |d: u64, plan: &P4Plan| device_entries(DeviceId::p4runtime(d), &fabric, plan);
+    for d in [1, 4] {
+        let e = at(d, &plan);
+        assert_eq!(route_port(&e, ip(3)), Some(1), "device {d} the long way");
+        assert_eq!(
+            meter_of(&e, 1, 3).map(|m| m.0),
+            Some(1_250_000),
+            "device {d}"
+        );
+    }
+    assert_eq!(
+        meter_of(&at(2, &plan), 1, 3),
+        None,
+        "nothing left on the old path"
+    );
+    // Released: the steered path stays, without a meter.
+    plan.apply(&Action::RemoveMeter {
+        reservation: ReservationId(7),
+        ports: vec![p4(1, 1), p4(4, 1)],
+    });
+    for d in [1, 4] {
+        let e = at(d, &plan);
+        assert_eq!(route_port(&e, ip(3)), Some(1), "device {d} still steered");
+        assert_eq!(meter_of(&e, 1, 3), None);
+    }
+}
