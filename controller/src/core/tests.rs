@@ -289,3 +289,66 @@ fn a_steered_pair_takes_its_api_reservation_onto_the_new_path() {
         hot.reason
     );
 }
+
+#[test]
+fn a_pair_whose_reservation_has_no_room_on_the_other_path_is_not_steered() {
+    let mut c = square();
+    let now = Timestamp::from_secs(5);
+    let h3 = MacAddr([0, 0, 0, 0, 0, 3]);
+    c.host_seen(now, h3, Some(Ipv4Addr::new(10, 0, 0, 3)), at(3, 10))
+        .expect("h3");
+    let spec = |dst, rate_bps, window| ReserveSpec {
+        src: Endpoint::Host(H1),
+        dst: Endpoint::Host(dst),
+        rate_bps,
+        tier: 1,
+        window,
+        flow: None,
+        path: None,
+    };
+    let held = c
+        .reserve(
+            now,
+            &spec(
+                H2,
+                100_000_000,
+                Window::new(now, now.plus(Duration::from_secs(3_600))),
+            ),
+        )
+        .expect("room");
+    // s1 -> s3 is booked later in the hour: free while the planner looks (it sees what is
+    // reserved now), taken for most of the hour the pair's reservation would need there.
+    let later = Timestamp::from_secs(200);
+    c.reserve(
+        now,
+        &spec(
+            h3,
+            950_000_000,
+            Window::new(later, later.plus(Duration::from_secs(100))),
+        ),
+    )
+    .expect("room later");
+    let mut bytes = 0;
+    let actions = drive(&mut c, &mut bytes, 10, 40, |_| 0.95 * GBPS as f64);
+    assert!(
+        !actions
+            .iter()
+            .any(|a| matches!(a, Action::InstallPath { .. })),
+        "steered away from its reservation: {actions:?}"
+    );
+    assert_eq!(
+        c.ledger().get(held.reservation.id).map(|r| &r.request.path),
+        Some(&held.reservation.request.path),
+        "the reservation stays where its traffic stays"
+    );
+    let hot = c
+        .decisions()
+        .iter()
+        .find(|d| d.rule == Rule::LinkPredictedHot)
+        .expect("a decision");
+    assert!(
+        hot.reason.contains("not steered") && hot.reason.contains("does not fit"),
+        "{}",
+        hot.reason
+    );
+}
