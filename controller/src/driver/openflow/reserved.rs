@@ -265,7 +265,7 @@ fn add_flow(match_: &Match, e: &Entry) -> Command {
         instructions.push(Instruction::Meter(meter));
     }
     instructions.push(Instruction::ApplyActions(vec![OfAction::output(e.out)]));
-    let mut fm = FlowMod::add(TableId(0), STEER_PRIORITY, match_.clone(), instructions);
+    let mut fm = FlowMod::add(TableId(0), priority(match_), match_.clone(), instructions);
     fm.cookie = e.cookie;
     Command::FlowMod(fm)
 }
@@ -278,8 +278,24 @@ fn delete_flow(match_: &Match, cookie: u64) -> Command {
     }
     let mut fm = FlowMod::delete(TableId(0), match_.clone());
     fm.command = FlowModCommand::DeleteStrict;
-    fm.priority = STEER_PRIORITY;
+    fm.priority = priority(match_);
     Command::FlowMod(fm)
+}
+
+/// The priority of an entry: [`STEER_PRIORITY`] for a host pair, one above for a flow
+/// reservation's IPv4 match. The two can overlap (a flow between a pair's addresses), and
+/// between overlapping entries of one priority the switch's choice is undefined (OpenFlow 1.3.5
+/// §5.3), so the narrower one, a client's flow reservation, is looked up first.
+fn priority(match_: &Match) -> u16 {
+    if match_
+        .fields
+        .iter()
+        .any(|f| matches!(f, OxmField::EthType(_)))
+    {
+        STEER_PRIORITY + 1
+    } else {
+        STEER_PRIORITY
+    }
 }
 
 fn delete_by_cookie(cookie: u64) -> Command {

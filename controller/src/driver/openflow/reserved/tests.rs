@@ -387,3 +387,33 @@ fn a_path_delivers_at_its_last_switch_too() {
     let d = held(&cmds, DatapathId(4));
     assert_eq!(pair_flow(&d), (None, OfPort(10)));
 }
+
+#[test]
+fn a_flow_reservation_is_looked_up_before_its_pairs_path() {
+    // A UDP flow between the pair's addresses overlaps the pair's MAC entry: at one priority
+    // the switch would pick either (undefined), so the flow's meter could be skipped.
+    let mut r = ReservedFlows::default();
+    let flow = Subject::Flow(prescient_topology::FlowMatch {
+        src_ip: Some(std::net::Ipv4Addr::new(10, 0, 0, 1)),
+        dst_ip: Some(std::net::Ipv4Addr::new(10, 0, 0, 2)),
+        ip_proto: Some(17),
+        ..Default::default()
+    });
+    let cmds = vec![
+        r.apply(&steer(&[((1, 3), (3, 1))])),
+        r.apply(&install(5, flow.clone(), 10_000_000, vec![port(1, 3)])),
+    ];
+    let d = held(&cmds, DatapathId(1));
+    let flows = d.flows();
+    assert_eq!(flows.len(), 2, "{flows:?}");
+    let path = flows
+        .iter()
+        .find(|f| f.match_ == subject_match(&pair()))
+        .unwrap();
+    let metered = flows
+        .iter()
+        .find(|f| f.match_ == subject_match(&flow))
+        .unwrap();
+    assert!(metered.priority > path.priority, "{flows:?}");
+    assert_eq!(metered.instructions[0], Instruction::Meter(MeterId(5)));
+}
