@@ -128,15 +128,19 @@ impl Made {
 /// The forecasts of recent origins that are still to be scored, as the triangle scoring reads:
 /// step `s` of an origin is read once, `s` observations after it was made, so only the last `s`
 /// origins' forecasts of step `s` are kept (78 slots for 12 steps, not 144). Step `s` of origin
-/// number `o` lives in slot `o mod s` of step `s`'s block; the next origin overwrites the slot
-/// just read. A slot holds every candidate's forecast, then every combination's ([`Made`]).
+/// number `o` lives in slot `o mod s`; the next origin overwrites the slot just read. Slots are
+/// grouped by that index (group `j` holds slot `j` of steps `j + 1..=horizon`), so the storage
+/// grows a group per origin until the horizon's worth: a series that has made few forecasts (at
+/// 10,000 switches a series steps every 128 s) holds few. A slot holds every candidate's
+/// forecast, then every combination's ([`Made`]).
 #[derive(Debug, Clone)]
 struct Pending {
     /// Values a slot holds.
     width: usize,
     /// Steps forecast per origin.
     horizon: usize,
-    /// Step `s`'s block starts at slot `s (s − 1) / 2`; empty until the first origin.
+    /// Group `j` starts at slot `j · horizon − j (j − 1) / 2`; as many groups as origins made,
+    /// up to the horizon.
     values: Vec<f64>,
     /// Origins pushed since the last clear; the newest is number `origins − 1`.
     origins: u64,
@@ -161,9 +165,15 @@ impl Pending {
         self.origins = 0;
     }
 
+    /// Index of the first value of step `step`'s (1-based) slot for origin number `origin`.
+    fn at(&self, step: usize, origin: u64) -> usize {
+        let j = (origin % step as u64) as usize;
+        (group_start(j, self.horizon) + step - 1 - j) * self.width
+    }
+
     /// The slot of step `step` (1-based) of origin number `origin`.
     fn slot(&self, step: usize, origin: u64) -> Option<&[f64]> {
-        let at = (step * (step - 1) / 2 + (origin % step as u64) as usize) * self.width;
+        let at = self.at(step, origin);
         self.values.get(at..at + self.width)
     }
 
@@ -182,12 +192,15 @@ impl Pending {
     /// Stores a new origin: `fill(step, slot)` writes each step's slot.
     fn push(&mut self, mut fill: impl FnMut(usize, &mut [f64])) {
         let (w, h) = (self.width, self.horizon);
-        if self.values.is_empty() {
-            self.values = vec![0.0; w * h * (h + 1) / 2];
-        }
         let o = self.origins;
+        // Origin `o` writes slot `o mod s` of every step: groups up to `min(o, h − 1)`.
+        let needed = group_start((o as usize).min(h - 1) + 1, h) * w;
+        if self.values.len() < needed {
+            self.values.reserve_exact(needed - self.values.len());
+            self.values.resize(needed, 0.0);
+        }
         for s in 1..=h {
-            let at = (s * (s - 1) / 2 + (o % s as u64) as usize) * w;
+            let at = self.at(s, o);
             if let Some(slot) = self.values.get_mut(at..at + w) {
                 fill(s, slot);
             }
@@ -198,6 +211,11 @@ impl Pending {
     fn heap_bytes(&self) -> usize {
         self.values.capacity() * 8
     }
+}
+
+/// First slot of group `j` of a [`Pending`] over `horizon` steps (groups of `horizon − i` slots).
+fn group_start(j: usize, horizon: usize) -> usize {
+    j * horizon - j * j.saturating_sub(1) / 2
 }
 
 /// Error-weighted combination of naive, seasonal naive, ETS, regression and the reference
