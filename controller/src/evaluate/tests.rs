@@ -311,5 +311,8 @@ fn the_predictive_headroom_at_lead_one_also_weighs_the_next_leads_validation_bou
         "{own} {}",
         b.extra.len()
     );
-    assert!(b.extra.iter().all(|&(y, c)| y > 0.0 && c > 0.0));
+    assert!(b
+        .extra
+        .iter()
+        .all(|&(l, y, c)| l == 2 && y > 0.0 && c > 0.0));
 }
