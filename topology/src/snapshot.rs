@@ -159,6 +159,18 @@ impl Snapshot {
         self.link_index.get(&key).copied()
     }
 
+    /// The link leaving `port` (when several do, the last in key order), found among its
+    /// device's out-links: no map over every link, which callers per device and per round
+    /// used to build at 10,000 switches.
+    pub fn link_from(&self, port: PortRef) -> Option<LinkKey> {
+        let u = *self.index.get(&port.device)?;
+        let range = self.out_links(u);
+        let out = self.links.get(range.start as usize..range.end as usize)?;
+        // Sorted by key within a device, so by source port: the last at or before `port`.
+        let end = out.partition_point(|l| l.src <= port);
+        out.get(..end)?.last().copied().filter(|l| l.src == port)
+    }
+
     /// Capacity of every link (bits/s), in `LinkIdx` order: the residual when nothing is reserved.
     pub fn capacities(&self) -> &[u64] {
         &self.capacity

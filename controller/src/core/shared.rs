@@ -334,6 +334,14 @@ impl SharedCore {
         self.snapshots.load()
     }
 
+    /// The latest published topology snapshot as it is: no lock, and a held-back change is
+    /// not published first (it is within about ten builds' time; see [`PUBLISH_COST_RATIO`]).
+    /// For readers on a timer, which forcing would make rebuild a large network's snapshot
+    /// every few hundred milliseconds under the core's lock.
+    pub fn published_snapshot(&self) -> Arc<Snapshot> {
+        self.snapshots.load()
+    }
+
     /// Where the latest topology snapshot places host `mac`, without locking the core (nor
     /// touching the snapshot's reference count: session threads ask this per ARP frame).
     pub fn host_location(&self, mac: prescient_topology::MacAddr) -> Option<PortRef> {

@@ -97,6 +97,7 @@ pub async fn run(
     };
     let mut probes = tokio::time::interval(config.probe_poll);
     let mut ticks = tokio::time::interval(config.control_interval);
+    let mut governor = super::stride::Governor::default();
     probes.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -132,9 +133,7 @@ pub async fn run(
                     total,
                     stride,
                 );
-                let next = super::stride::next_stride(
-                    stride, took, observed, total, config.control_interval,
-                );
+                let next = governor.next(stride, took, observed, total, config.control_interval);
                 if next != stride {
                     tracing::info!(
                         from = stride, to = next, series = total, tick_ms = took.as_millis(),

@@ -216,3 +216,35 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    /// `link_from` finds what a map from every link's source port finds (the last link in key
+    /// order when several leave one port), and nothing for ports no link leaves or devices
+    /// that are down.
+    #[test]
+    fn link_from_matches_a_map_by_source_port(
+        ends in proptest::collection::vec((0u32..6, 1u32..4, 0u32..6, 1u32..4), 0..40),
+    ) {
+        let links: Vec<SnapshotLink> = ends
+            .iter()
+            .map(|&(a, pa, b, pb)| SnapshotLink {
+                key: LinkKey::new(
+                    PortRef::new(dev(a), PortNo(pa)),
+                    PortRef::new(dev(b), PortNo(pb)),
+                ),
+                capacity_bps: 1,
+                cost: 1,
+            })
+            .collect();
+        // Device 5 is down: its links are not in the snapshot.
+        let snap = Snapshot::build(Timestamp(0), 1, (0..5).map(dev).collect(), links, BTreeMap::new());
+        let by_src: BTreeMap<PortRef, LinkKey> =
+            snap.links().iter().map(|l| (l.src, *l)).collect();
+        for d in 0..6 {
+            for p in 0..5 {
+                let port = PortRef::new(dev(d), PortNo(p));
+                prop_assert_eq!(snap.link_from(port), by_src.get(&port).copied());
+            }
+        }
+    }
+}

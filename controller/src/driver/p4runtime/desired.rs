@@ -75,7 +75,8 @@ pub struct Fabric {
 impl Fabric {
     /// Reads the current snapshot and hosts from the core.
     pub fn read(core: &SharedCore) -> Self {
-        let snapshot = core.snapshot();
+        // Read every quarter second: a held-back topology change comes with a later read.
+        let snapshot = core.published_snapshot();
         let hosts = core.read(|c| {
             c.topology()
                 .hosts()
@@ -241,23 +242,14 @@ struct Context<'a> {
     fabric: &'a Fabric,
     plan: &'a P4Plan,
     owners: BTreeMap<Ipv4Addr, MacAddr>,
-    /// Link leaving each port.
-    by_src: BTreeMap<PortRef, LinkKey>,
 }
 
 impl<'a> Context<'a> {
     fn new(fabric: &'a Fabric, plan: &'a P4Plan) -> Self {
-        let by_src = fabric
-            .snapshot
-            .links()
-            .iter()
-            .map(|l| (l.src, *l))
-            .collect();
         Context {
             fabric,
             plan,
             owners: fabric.owners(),
-            by_src,
         }
     }
 
@@ -414,7 +406,7 @@ impl<'a> Context<'a> {
                 .ports
                 .iter()
                 .filter(|p| Some(**p) != host_port)
-                .map(|p| self.by_src.get(p).copied())
+                .map(|p| self.fabric.snapshot.link_from(*p))
                 .collect();
             if let Some(links) = links.filter(|l| self.valid_pin(dst, l)) {
                 pins.entry(dst).or_default().push(links);
@@ -441,7 +433,9 @@ impl<'a> Context<'a> {
         let Some(host) = self.fabric.hosts.get(&dst) else {
             return false;
         };
-        let exists = links.iter().all(|l| self.by_src.get(&l.src) == Some(l));
+        let exists = links
+            .iter()
+            .all(|l| self.fabric.snapshot.link_from(l.src) == Some(*l));
         let chained = links.windows(2).all(|w| w[0].dst.device == w[1].src.device);
         let ends = links.last().is_some_and(|l| l.dst.device == host.at.device);
         exists && chained && ends
