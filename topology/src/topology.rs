@@ -88,6 +88,10 @@ pub struct Topology {
     links: BTreeMap<LinkKey, Link>,
     port_links: BTreeMap<PortRef, BTreeSet<LinkKey>>,
     hosts: BTreeMap<MacAddr, Host>,
+    /// Ports a probe arrived at over a new link while no link is known to leave them: probed
+    /// at the next [`Topology::probes`] instead of a whole probe interval later (their own
+    /// probe went out before the neighbour was connected to hear it).
+    reprobe: BTreeSet<PortRef>,
     last_event: Timestamp,
     version: u64,
     dirty: AtomicBool,
@@ -108,6 +112,7 @@ impl Topology {
             links: BTreeMap::new(),
             port_links: BTreeMap::new(),
             hosts: BTreeMap::new(),
+            reprobe: BTreeSet::new(),
             last_event: Timestamp(0),
             version: 0,
             dirty: AtomicBool::new(false),
@@ -421,6 +426,11 @@ impl Topology {
         );
         self.port_links.entry(from).or_default().insert(key);
         self.port_links.entry(at).or_default().insert(key);
+        // `from` needs no second probe now; `at` does while nothing is known to leave it.
+        self.reprobe.remove(&from);
+        if !self.leaves(at) {
+            self.reprobe.insert(at);
+        }
         let mut events = vec![TopologyEvent::LinkAdded { link: key }];
         // Hosts "seen" there were really frames relayed from the neighbouring switch.
         events.extend(self.remove_hosts_where(|h| h.at == at || h.at == from));
@@ -494,37 +504,64 @@ impl Topology {
         }
     }
 
-    /// LLDP probes due at `now`: one per up physical port of every device whose interval elapsed.
+    /// LLDP probes due at `now`: one per up physical port of every device whose interval
+    /// elapsed, and one per port still waiting to be probed again (see `reprobe`): a link whose
+    /// far end connected after the near end's probe is then found within a probe poll instead
+    /// of a probe interval (the second round of a network connecting for a second or more).
     pub fn probes(&mut self, now: Timestamp) -> Vec<Probe> {
         let interval = self.config.discovery.probe_interval;
         let cookie = self.config.discovery.cookie;
         let ttl =
             u16::try_from(self.config.discovery.link_timeout.as_secs().max(1)).unwrap_or(u16::MAX);
+        let probe = |dev: DeviceId, port: &Port| Probe {
+            port: PortRef::new(dev, port.no),
+            frame: LldpProbe {
+                src_mac: port.mac,
+                chassis: dev,
+                port: port.no,
+                ttl_secs: ttl,
+                signature: Some(ProbeSignature {
+                    cookie,
+                    sent_at: now,
+                }),
+            }
+            .emit(),
+        };
         let mut out = Vec::new();
+        let mut probed = BTreeSet::new();
         for dev in self
             .devices
             .values_mut()
             .filter(|d| d.up && d.next_probe <= now)
         {
             dev.next_probe = now.plus(interval);
+            probed.insert(dev.id);
             for port in dev.ports.values().filter(|p| p.up && p.no.is_physical()) {
-                let probe = LldpProbe {
-                    src_mac: port.mac,
-                    chassis: dev.id,
-                    port: port.no,
-                    ttl_secs: ttl,
-                    signature: Some(ProbeSignature {
-                        cookie,
-                        sent_at: now,
-                    }),
-                };
-                out.push(Probe {
-                    port: PortRef::new(dev.id, port.no),
-                    frame: probe.emit(),
-                });
+                out.push(probe(dev.id, port));
+            }
+        }
+        for at in std::mem::take(&mut self.reprobe) {
+            if probed.contains(&at.device) || self.leaves(at) {
+                continue;
+            }
+            let port = self
+                .devices
+                .get(&at.device)
+                .filter(|d| d.up)
+                .and_then(|d| d.ports.get(&at.port))
+                .filter(|p| p.up && p.no.is_physical());
+            if let Some(port) = port {
+                out.push(probe(at.device, port));
             }
         }
         out
+    }
+
+    /// Whether a known link leaves `port`.
+    fn leaves(&self, port: PortRef) -> bool {
+        self.port_links
+            .get(&port)
+            .is_some_and(|keys| keys.iter().any(|k| k.src == port))
     }
 
     /// Removes links not refreshed within the link timeout and hosts past the host timeout.

@@ -97,6 +97,38 @@ fn probes_discover_both_directions_then_refresh_quietly() {
 }
 
 #[test]
+fn a_port_that_heard_a_late_neighbour_is_probed_at_the_next_poll() {
+    let mut topo = two_switches();
+    // a's probe out of a:1 is lost (b was not listening yet); b's out of b:1 reaches a:1.
+    let first = topo.probes(t(0));
+    let from_b = first
+        .iter()
+        .find(|p| p.port == pr(b(), 1))
+        .expect("b probes its port 1");
+    let events = topo
+        .lldp_frame_received(t(0), pr(a(), 1), &from_b.frame)
+        .expect("our probe");
+    assert_eq!(events.len(), 1, "{events:?}");
+    // Half a second later, not five: a:1 alone is probed again, and that finds a:1 -> b:1.
+    let again = topo.probes(t(0).plus(Duration::from_millis(500)));
+    assert_eq!(
+        again.iter().map(|p| p.port).collect::<Vec<_>>(),
+        vec![pr(a(), 1)]
+    );
+    let events = topo
+        .lldp_frame_received(t(1), pr(b(), 1), &again[0].frame)
+        .expect("our probe");
+    assert_eq!(
+        events,
+        vec![TopologyEvent::LinkAdded {
+            link: LinkKey::new(pr(a(), 1), pr(b(), 1))
+        }]
+    );
+    // Both directions known: nothing more until the interval ends.
+    assert!(topo.probes(t(2)).is_empty());
+}
+
+#[test]
 fn links_expire_without_probes() {
     let mut topo = two_switches();
     deliver(&mut topo, t(0));
