@@ -121,9 +121,21 @@ fn finite(b: (f64, f64)) -> Interval {
 impl Series {
     /// A series sampled every `interval`, forecasting `horizon` steps, keeping `keep` points.
     pub fn new(interval: Duration, horizon: usize, keep: usize) -> Self {
+        Self::planning_for(interval, horizon, keep, sizing::DEFAULT_VIOLATION_TARGET)
+    }
+
+    /// A new series planning for violation target `violation` (the default when it is not a
+    /// share in (0, 0.5)). Builds its predictor once: the tick makes thousands of series while a
+    /// large network is discovered, and a second predictor each was measurable there.
+    pub fn planning_for(interval: Duration, horizon: usize, keep: usize, violation: f64) -> Self {
+        let violation = if sizing::valid_violation(violation) {
+            violation
+        } else {
+            sizing::DEFAULT_VIOLATION_TARGET
+        };
         Series {
-            predictor: predictor(interval, horizon, sizing::DEFAULT_VIOLATION_TARGET),
-            violation: sizing::DEFAULT_VIOLATION_TARGET,
+            predictor: predictor(interval, horizon, violation),
+            violation,
             interval,
             keep: keep.max(2),
             observed: 0,
@@ -533,6 +545,29 @@ mod tests {
         // A 1 % target reaches near the noise's top; a 30 % one lets its top part out.
         assert!((1_150.0..1_400.0).contains(&s), "strict {s}");
         assert!(l < s, "loose {l} strict {s}");
+    }
+
+    #[test]
+    fn a_series_made_for_a_target_plans_as_one_given_that_target_later() {
+        let value = |i: u64| 1_000.0 + 300.0 * ((i % 17) as f64 / 17.0);
+        let mut direct = Series::planning_for(Duration::from_secs(1), 3, 100, 0.2);
+        let mut later = Series::new(Duration::from_secs(1), 3, 100).with_violation(0.2);
+        let mut default = Series::planning_for(Duration::from_secs(1), 3, 100, 0.7);
+        let mut plain = Series::new(Duration::from_secs(1), 3, 100);
+        for i in 0..200 {
+            for s in [&mut direct, &mut later, &mut default, &mut plain] {
+                s.observe(t(i), Some(value(i)));
+            }
+        }
+        let bounds = |s: &Series| s.forecast().iter().map(|p| p.bound).collect::<Vec<_>>();
+        assert_eq!(bounds(&direct), bounds(&later));
+        // An invalid target plans at the default, as `with_violation` leaves it.
+        assert_eq!(bounds(&default), bounds(&plain));
+        assert_ne!(
+            bounds(&direct),
+            bounds(&plain),
+            "the target must matter here"
+        );
     }
 
     #[test]

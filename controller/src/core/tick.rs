@@ -178,8 +178,12 @@ impl ControllerCore {
         let cfg = &self.config;
         let step = cfg.control_interval.saturating_mul(self.stride);
         let fresh = || {
-            Series::new(step, cfg.horizon, cfg.series_points)
-                .with_violation(cfg.planning.violation_target)
+            Series::planning_for(
+                step,
+                cfg.horizon,
+                cfg.series_points,
+                cfg.planning.violation_target,
+            )
         };
         let series = match self.series.get_mut(&key) {
             Some(s) if s.interval() != step => {
