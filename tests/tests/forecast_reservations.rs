@@ -133,14 +133,22 @@ async fn a_steady_pair_gets_a_forecast_reservation_held_on_the_switch_without_a_
         1,
         "{reservation}"
     );
-    let meter_ports = reservation["meter_ports"].as_array().unwrap();
-    assert_eq!(meter_ports.len(), 1, "{reservation}");
+    let held_ports = reservation["held_ports"].as_array().unwrap();
+    assert_eq!(held_ports.len(), 1, "{reservation}");
     assert!(
-        meter_ports[0]
+        held_ports[0]
             .as_str()
             .unwrap()
             .starts_with("of:0000000000000001:"),
-        "metered at h1's switch: {reservation}"
+        "held at h1's switch: {reservation}"
+    );
+    // A forecast reservation is not policed (no meter drops the pair's traffic), and the API
+    // says so instead of listing the ports it holds as metered.
+    assert_eq!(reservation["policed"], false, "{reservation}");
+    assert_eq!(
+        reservation["meter_ports"],
+        serde_json::json!([]),
+        "{reservation}"
     );
     // The decision that made it says why.
     let id = reservation["id"].as_u64().unwrap();

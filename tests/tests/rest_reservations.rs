@@ -35,6 +35,18 @@ async fn reservations_are_admitted_refused_with_the_bottleneck_listed_and_releas
         "{sent:?}"
     );
     assert_eq!(first.body["reservation"]["subject"]["kind"], "host_pair");
+    // A client's reservation is policed: its meters sit on the ports that hold its traffic.
+    assert_eq!(first.body["reservation"]["policed"], true);
+    assert_eq!(
+        first.body["reservation"]["meter_ports"],
+        first.body["reservation"]["held_ports"]
+    );
+    assert_eq!(
+        first.body["reservation"]["meter_ports"]
+            .as_array()
+            .map(Vec::len),
+        Some(2)
+    );
     assert!(first.body["actions"][0]
         .as_str()
         .is_some_and(|a| a.contains("install meter")));

@@ -204,6 +204,13 @@ impl ControllerCore {
         &self.installed
     }
 
+    /// Whether reservation `id`'s rate is enforced by a meter: a client's (API) rate is; a
+    /// forecast reservation sets capacity aside and never drops what the pair sends above the
+    /// forecast (README, "Reservations").
+    pub fn policed(&self, id: ReservationId) -> bool {
+        !self.auto.owns(id)
+    }
+
     /// The rate reserved on `link` at `now`, bits/s.
     pub fn reserved_now(&self, link: LinkKey, now: Timestamp) -> u64 {
         let w = prescient_topology::Window::new(now, now.plus(Duration::from_nanos(1)));
@@ -299,9 +306,7 @@ impl ControllerCore {
             reservation: r.id,
             subject: r.request.subject.clone(),
             rate_bps: r.request.rate_bps,
-            // A forecast reservation sets capacity aside; it never drops what the pair sends
-            // above the forecast (README, "Reservations"): only a client's rate is enforced.
-            police: !self.auto.owns(r.id),
+            police: self.policed(r.id),
             ports,
         }
     }

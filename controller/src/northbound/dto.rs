@@ -322,8 +322,13 @@ pub struct ReservationDto {
     pub end_ns: u64,
     /// Link ids of its path (empty within one switch).
     pub path: Vec<String>,
-    /// Ports its meters sit on: the egress port of every hop, or within one switch the port
-    /// towards the destination host.
+    /// Whether its rate is enforced (what exceeds it is dropped): true for `api` reservations,
+    /// false for `forecast` ones, which set capacity aside without a meter.
+    pub policed: bool,
+    /// Ports its traffic is held to: the egress port of every hop, or within one switch the
+    /// port towards the destination host, metered or not.
+    pub held_ports: Vec<String>,
+    /// Ports a meter of it sits on (its `held_ports` when `policed`, else none).
     pub meter_ports: Vec<String>,
 }
 

@@ -113,16 +113,23 @@ fn dto(c: &ControllerCore, r: &Reservation) -> ReservationDto {
         Some(ReservationState::Restoring) => ReservationStateDto::Restoring,
         _ => ReservationStateDto::Active,
     };
-    let meter_ports = c
+    let held_ports: Vec<String> = c
         .desired_meters()
         .get(&r.id)
         .map(|ps| ps.iter().map(|p| port_id(*p)).collect())
         .unwrap_or_default();
+    let policed = c.policed(r.id);
     ReservationDto {
         id: r.id.0,
         state,
         origin: c.reservation_origin(r.id),
-        meter_ports,
+        policed,
+        meter_ports: if policed {
+            held_ports.clone()
+        } else {
+            Vec::new()
+        },
+        held_ports,
         src: r.request.src.to_string(),
         dst: r.request.dst.to_string(),
         subject: serde_json::to_value(&r.request.subject).unwrap_or(serde_json::Value::Null),
