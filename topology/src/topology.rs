@@ -21,6 +21,10 @@ use crate::lldp::{LldpError, LldpProbe, ProbeSignature};
 use crate::model::{Device, Host, Link, LinkRemoval, Port, TopologyConfig, TopologyEvent};
 use crate::snapshot::{Snapshot, SnapshotLink};
 
+/// Earlier places remembered per host: a frame flooded before discovery can cross a few
+/// unknown links, each crossing looking like a move.
+const TRAIL_MAX: usize = 4;
+
 /// Why an event could not be applied.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum TopologyError {
@@ -88,6 +92,9 @@ pub struct Topology {
     links: BTreeMap<LinkKey, Link>,
     port_links: BTreeMap<PortRef, BTreeSet<LinkKey>>,
     hosts: BTreeMap<MacAddr, Host>,
+    /// Where each host that moved was before, oldest first (at most [`TRAIL_MAX`], none
+    /// older than a link timeout): see [`Topology::hosts_off_new_link`].
+    trails: BTreeMap<MacAddr, Vec<Host>>,
     /// Ports a probe arrived at over a new link while no link is known to leave them: probed
     /// at the next [`Topology::probes`] instead of a whole probe interval later (their own
     /// probe went out before the neighbour was connected to hear it).
@@ -112,6 +119,7 @@ impl Topology {
             links: BTreeMap::new(),
             port_links: BTreeMap::new(),
             hosts: BTreeMap::new(),
+            trails: BTreeMap::new(),
             reprobe: BTreeSet::new(),
             last_event: Timestamp(0),
             version: 0,
@@ -432,8 +440,7 @@ impl Topology {
             self.reprobe.insert(at);
         }
         let mut events = vec![TopologyEvent::LinkAdded { link: key }];
-        // Hosts "seen" there were really frames relayed from the neighbouring switch.
-        events.extend(self.remove_hosts_where(|h| h.at == at || h.at == from));
+        events.extend(self.hosts_off_new_link(now, [at, from]));
         self.touch(now);
         Ok(events)
     }
@@ -469,6 +476,11 @@ impl Topology {
                     from: host.at,
                     to: at,
                 });
+                let trail = self.trails.entry(mac).or_default();
+                if trail.len() == TRAIL_MAX {
+                    trail.remove(0);
+                }
+                trail.push(host.clone());
                 host.at = at;
                 host.last_seen = now;
                 host.ips.clear();
@@ -580,6 +592,10 @@ impl Topology {
         if let Some(host_timeout) = self.config.discovery.host_timeout {
             events.extend(self.remove_hosts_where(|h| now.since(h.last_seen) > host_timeout));
         }
+        self.trails.retain(|_, trail| {
+            trail.retain(|h| now.since(h.last_seen) <= timeout);
+            !trail.is_empty()
+        });
         if !events.is_empty() {
             self.touch(now);
         }
@@ -620,6 +636,51 @@ impl Topology {
             .collect()
     }
 
+    /// Hosts "seen" at `ports`, the ends of a link just found, were really frames relayed
+    /// from the neighbouring switch before the link was known (a P4 switch reports the first
+    /// frame of each host at each port, relayed ones too). Each goes back to the newest place
+    /// it was seen before that is still an up edge port, if that sighting is no older than a
+    /// link timeout; otherwise it is forgotten until it is seen again. Without this, a host
+    /// that has gone quiet (its ARP answered) stayed unknown, and unrouted, for as long as it
+    /// sent nothing the controller sees.
+    fn hosts_off_new_link(&mut self, now: Timestamp, ports: [PortRef; 2]) -> Vec<TopologyEvent> {
+        let window = self.config.discovery.link_timeout;
+        let stranded: Vec<MacAddr> = self
+            .hosts
+            .values()
+            .filter(|h| ports.contains(&h.at))
+            .map(|h| h.mac)
+            .collect();
+        let mut events = Vec::new();
+        for mac in stranded {
+            let back = self.trails.get(&mac).and_then(|trail| {
+                trail
+                    .iter()
+                    .rev()
+                    .find(|h| {
+                        now.since(h.last_seen) <= window
+                            && !self.port_links.contains_key(&h.at)
+                            && self.up_port(h.at).is_ok()
+                    })
+                    .cloned()
+            });
+            match (back, self.hosts.get_mut(&mac)) {
+                (Some(before), Some(host)) => {
+                    events.push(TopologyEvent::HostMoved {
+                        mac,
+                        from: host.at,
+                        to: before.at,
+                    });
+                    host.at = before.at;
+                    host.ips.extend(before.ips);
+                    host.last_seen = host.last_seen.max(before.last_seen);
+                }
+                _ => events.extend(self.remove_hosts_where(|h| h.mac == mac)),
+            }
+        }
+        events
+    }
+
     fn remove_hosts_where(&mut self, pred: impl Fn(&Host) -> bool) -> Vec<TopologyEvent> {
         let gone: Vec<(MacAddr, PortRef)> = self
             .hosts
@@ -630,6 +691,7 @@ impl Topology {
         gone.into_iter()
             .map(|(mac, at)| {
                 self.hosts.remove(&mac);
+                self.trails.remove(&mac);
                 TopologyEvent::HostRemoved { mac, at }
             })
             .collect()

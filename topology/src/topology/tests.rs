@@ -228,6 +228,44 @@ fn a_link_found_at_a_host_port_drops_the_host() {
 }
 
 #[test]
+fn a_host_relayed_over_a_link_not_yet_found_stays_where_it_is() {
+    // Before discovery the controller floods a host's ARP out of every port, the cable's
+    // too: the neighbour reports the host at its end of the cable, and the frame flooded
+    // back reports it at this end. Finding the cable must not lose the host.
+    let mut topo = two_switches();
+    let ip: Option<Ipv4Addr> = "10.0.0.1".parse().ok();
+    topo.host_seen(t(1), mac(1), ip, pr(a(), 2)).expect("edge");
+    topo.host_seen(t(1), mac(1), ip, pr(b(), 1))
+        .expect("no link known yet");
+    topo.host_seen(t(1), mac(1), ip, pr(a(), 1))
+        .expect("no link known yet");
+    let events = deliver(&mut topo, t(2));
+    assert!(
+        events.contains(&TopologyEvent::HostMoved {
+            mac: mac(1),
+            from: pr(a(), 1),
+            to: pr(a(), 2)
+        }),
+        "{events:?}"
+    );
+    let host = topo.host(mac(1)).expect("still known");
+    assert_eq!(
+        (host.at, host.ips.iter().copied().collect()),
+        (pr(a(), 2), ip.into_iter().collect::<Vec<_>>())
+    );
+    assert_eq!(topo.snapshot().host(mac(1)), Some(pr(a(), 2)));
+
+    // A place older than a link timeout is not trusted: that host is forgotten.
+    let mut topo = two_switches();
+    topo.host_seen(t(0), mac(2), None, pr(a(), 2))
+        .expect("edge");
+    topo.host_seen(t(100), mac(2), None, pr(b(), 1))
+        .expect("no link known yet");
+    deliver(&mut topo, t(100));
+    assert!(topo.host(mac(2)).is_none());
+}
+
+#[test]
 fn hosts_age_out() {
     let mut topo = two_switches();
     topo.host_seen(t(0), mac(3), None, pr(a(), 2))
