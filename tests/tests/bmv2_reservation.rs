@@ -1,7 +1,8 @@
 //! A reservation enforced by prescient.p4's meters on real BMv2: an iperf3 UDP flow sent at twice
 //! the reserved rate arrives at the reserved rate (within ±15 %), on a BMv2 started with priority
 //! queues and on one started without (where setting a packet's priority to a queue that does not
-//! exist would drop every reserved packet, pings included).
+//! exist would drop every reserved packet, pings included). Then the same reservation as the
+//! controller sends a forecast one (not policed): twice the rate arrives whole.
 //!
 //! Needs root, the P4 toolchain and iperf3 (scripts/setup installs them); skips loudly without.
 
@@ -10,7 +11,7 @@
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use prescient::core::{Endpoint, ReserveSpec};
+use prescient::core::{Action, Endpoint, ReserveSpec};
 use prescient::service::Service;
 use prescient_southbound::p4runtime::pipeconf::names;
 use prescient_tests::bmv2::{lab_toolchain, Lab, SwitchOptions};
@@ -59,6 +60,22 @@ async fn reservation_holds_the_flow(test: &str, priority_queues: u8) {
         path: None,
     };
     let reserved = core.apply(|c| c.reserve(now, &spec)).unwrap();
+    // What the controller sends for a forecast reservation of the pair: the same, unpoliced.
+    let forecast: Vec<Action> = reserved
+        .actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::InstallMeter { .. } => {
+                let mut a = a.clone();
+                if let Action::InstallMeter { police, .. } = &mut a {
+                    *police = false;
+                }
+                Some(a)
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(forecast.len(), 1, "{:?}", reserved.actions);
     core.dispatch(reserved.actions);
     let mut observer = lab.observer(s1).await.unwrap();
     let deadline = tokio::time::Instant::now() + WAIT;
@@ -86,6 +103,30 @@ async fn reservation_holds_the_flow(test: &str, priority_queues: u8) {
         "received {got:.0} bit/s of a {reserved} bit/s reservation (priority queues: \
          {priority_queues})"
     );
+
+    // A forecast reservation is not policed: BMv2 takes its entry (GREEN within the rate, at
+    // the reserved queue; above it YELLOW, never RED: were the write refused, the policed entry
+    // would stay and hold the flow to the rate), and twice the rate arrives whole...
+    core.dispatch(forecast);
+    let sent = 2.0 * reserved;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let got = lab
+            .udp_received_bps(h1, h2, 2 * RESERVED_BPS, 2)
+            .await
+            .unwrap();
+        if got >= 0.85 * sent {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "received {got:.0} bit/s of {sent} sent above a {reserved} bit/s forecast \
+             reservation (priority queues: {priority_queues})"
+        );
+    }
+    // ...through the pair's flow_meter entry, which keeps it at the reserved queue priority.
+    let entries = observer.read_table(names::FLOW_METER, false).await.unwrap();
+    assert_eq!(entries.len(), 1, "{entries:?}");
     service.shutdown().await;
 }
 

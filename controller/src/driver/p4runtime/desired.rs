@@ -17,7 +17,10 @@
 //!   addresses with a two-rate meter whose committed and peak rates are both the reservation:
 //!   within it GREEN (at the reserved queue priority the driver fills in per target, see
 //!   [`with_reserved_priority`]), above it RED and dropped — the semantics of the OpenFlow
-//!   meter's drop band. Reservations of the same address pair add.
+//!   meter's drop band. Reservations of the same address pair add. A forecast reservation
+//!   (not policed) gets the same entry with a peak no port reaches: within the forecast GREEN
+//!   (the reserved queue), above it YELLOW (best effort), never RED; an address pair with a
+//!   policed reservation is metered at the policed ones' sum alone, as on OpenFlow.
 //! - Address translation (`translate_src`) and services (`service_select`, a one-shot action
 //!   selector over the backends, weights at least 1) follow the core's translation actions on
 //!   every device; a real translation of an address replaces its identity entry.
@@ -45,6 +48,9 @@ use crate::core::SharedCore;
 const BURST_DIVISOR: i64 = 100;
 /// ...but never less than two full-size Ethernet frames, or single frames would turn red.
 const MIN_BURST_BYTES: i64 = 2 * 1514;
+/// Peak rate of an unpoliced (forecast) reservation's meter, bytes/s: 1 Tbit/s, above any
+/// port, so nothing turns RED; its bucket (10 ms of it) still fits P4Runtime's 32-bit bursts.
+const UNPOLICED_PEAK_BYTES_PER_S: i64 = 125_000_000_000;
 /// Size of `pair_count`.
 const PAIR_ENTRIES_MAX: usize = 4096;
 /// `forward`'s port parameter is 9 bits wide.
@@ -442,11 +448,11 @@ impl<'a> Context<'a> {
     }
 
     fn meters(&self, device: DeviceId, out: &mut DeviceEntries) {
-        let mut pairs: BTreeMap<(Ipv4Addr, Ipv4Addr), i64> = BTreeMap::new();
+        // Per address pair: the committed rates of its policed and of its unpoliced
+        // reservations.
+        let mut pairs: BTreeMap<(Ipv4Addr, Ipv4Addr), (i64, i64)> = BTreeMap::new();
         for (id, m) in self.plan.meters() {
-            // A forecast reservation pins its path (`pins`) and has no meter: traffic above
-            // the forecast is not the user's fault and is not dropped (README, "Reservations").
-            if !m.police || !m.ports.iter().any(|p| p.device == device) {
+            if !m.ports.iter().any(|p| p.device == device) {
                 continue;
             }
             if let Subject::Flow(f) = &m.subject {
@@ -470,13 +476,22 @@ impl<'a> Context<'a> {
             };
             let cir = bytes_per_second(m.rate_bps);
             for pair in addresses {
-                let c = pairs.entry(pair).or_insert(0);
+                let (policed, held) = pairs.entry(pair).or_insert((0, 0));
+                let c = if m.police { policed } else { held };
                 *c = c.saturating_add(cir);
             }
         }
-        // Peak rate = committed rate: what exceeds the reservation is RED and dropped, as the
-        // OpenFlow meter's drop band does, so a reservation means the same on both protocols.
-        for ((src, dst), cir) in pairs {
+        for ((src, dst), (policed, held)) in pairs {
+            // Policed: peak rate = committed rate, so what exceeds the reservation is RED and
+            // dropped, as the OpenFlow meter's drop band does (a reservation means the same on
+            // both protocols). Only forecast reservations: within the forecast GREEN, served
+            // from the reserved queue; above it YELLOW, best effort, never dropped (README,
+            // "Reservations"): the peak is a rate no port reaches.
+            let (cir, pir) = if policed > 0 {
+                (policed, policed)
+            } else {
+                (held, UNPOLICED_PEAK_BYTES_PER_S)
+            };
             out.entries.insert(
                 EntryKey::Meter(src, dst),
                 Intent::MeterFlow {
@@ -485,8 +500,8 @@ impl<'a> Context<'a> {
                     reserved_priority: 0,
                     cir,
                     cburst: burst_bytes(cir),
-                    pir: cir,
-                    pburst: burst_bytes(cir),
+                    pir,
+                    pburst: burst_bytes(pir),
                 },
             );
         }

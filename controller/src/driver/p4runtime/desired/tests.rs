@@ -495,7 +495,7 @@ fn each_host_pair_is_counted_where_its_source_enters() {
 }
 
 #[test]
-fn a_forecast_reservation_pins_its_path_but_meters_nothing() {
+fn a_forecast_reservation_pins_its_path_and_is_served_from_the_reserved_queue_without_a_drop() {
     // h1 on 1, h3 on 3; a forecast reservation the long way round, 1 -> 4 -> 3.
     let fabric = ring(4, &[(1, 1, 3, true), (3, 3, 3, true)]);
     let mut plan = P4Plan::new();
@@ -507,14 +507,45 @@ fn a_forecast_reservation_pins_its_path_but_meters_nothing() {
         ports: vec![p4(1, 1), p4(4, 1)],
     });
     for d in [1, 4] {
-        let e = device_entries(DeviceId::p4runtime(d), &fabric, &plan);
-        assert_eq!(meter_of(&e, 1, 3), None, "nothing drops above the forecast");
+        let mut e = device_entries(DeviceId::p4runtime(d), &fabric, &plan);
+        let (cir, cburst, pir, pburst) = meter_of(&e, 1, 3).expect("an entry of the pair");
+        assert_eq!(
+            (cir, cburst),
+            (1_250_000, 12_500),
+            "GREEN up to the forecast"
+        );
+        // Above the forecast YELLOW (best effort), never RED: a peak no port reaches.
+        assert!(pir >= 125_000_000_000, "1 Tbit/s at least: {pir}");
+        assert!(
+            pburst >= cburst && pburst <= i64::from(u32::MAX),
+            "{pburst}"
+        );
+        with_reserved_priority(&mut e, 1);
+        assert!(
+            matches!(
+                e.entries.get(&EntryKey::Meter(ip(1), ip(3))),
+                Some(Intent::MeterFlow {
+                    reserved_priority: 1,
+                    ..
+                })
+            ),
+            "within the forecast, the reserved queue"
+        );
         assert_eq!(
             route_port(&e, ip(3)),
             Some(1),
             "device {d} keeps the pair on its path"
         );
     }
+    // With a client's reservation of the same addresses, the entry polices the client's rate.
+    plan.apply(&reservation(
+        8,
+        pair(1, 3),
+        2_000_000,
+        vec![p4(1, 1), p4(4, 1)],
+    ));
+    let e = device_entries(DeviceId::p4runtime(1), &fabric, &plan);
+    assert_eq!(meter_of(&e, 1, 3), Some((250_000, 3_028, 250_000, 3_028)));
 }
 
 #[test]
