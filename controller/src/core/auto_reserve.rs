@@ -18,7 +18,7 @@
 //! ([`ControllerCore::reserve`], and the what-if planner alike: [`admit_yielding`]).
 //!
 //! A pair an API reservation holds (its host pair, or a flow whose two addresses are the
-//! pair's hosts') gets no forecast reservation, and loses the one it had when the API one is
+//! pair's hosts': `held_pairs.rs`) gets no forecast reservation, and loses the one it had when the API one is
 //! admitted: both would hold the same traffic (one flow entry on OpenFlow, one address pair on
 //! P4), so the ledger would set its capacity aside twice. And the forecast of a policed pair is
 //! of what it offers, drops included (`pair_count` counts before the meter): it grows with the
@@ -38,12 +38,10 @@
 //! that left it, by preemption, expiry or a topology drop, are forgotten at the next tick).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use prescient_topology::{
-    Ledger, LedgerError, LinkKey, MacAddr, Reservation, ReservationId, Snapshot, Subject,
-    Timestamp, Window,
+    Ledger, LedgerError, LinkKey, MacAddr, Reservation, ReservationId, Snapshot, Timestamp, Window,
 };
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -120,32 +118,6 @@ fn links_text(path: &[LinkKey]) -> String {
 
 fn pair_subject((s, d): (MacAddr, MacAddr)) -> String {
     format!("pair/{s}->{d}")
-}
-
-/// No addresses: what a host pair's subject needs to find its pair.
-static EMPTY_OWNERS: BTreeMap<Ipv4Addr, Vec<MacAddr>> = BTreeMap::new();
-
-/// The host pairs whose traffic `subject` covers: its host pair, or for a flow with both
-/// addresses, the hosts `owners` knows with them (none while they are unknown: such a flow is
-/// not metered on a P4 switch either until they are).
-pub(super) fn subject_pairs(
-    subject: &Subject,
-    owners: &BTreeMap<Ipv4Addr, Vec<MacAddr>>,
-) -> Vec<(MacAddr, MacAddr)> {
-    match subject {
-        Subject::HostPair { src, dst } => vec![(*src, *dst)],
-        Subject::Flow(f) => {
-            let (Some(src_ip), Some(dst_ip)) = (f.src_ip, f.dst_ip) else {
-                return Vec::new();
-            };
-            let none = Vec::new();
-            let srcs = owners.get(&src_ip).unwrap_or(&none);
-            let dsts = owners.get(&dst_ip).unwrap_or(&none);
-            srcs.iter()
-                .flat_map(|s| dsts.iter().map(move |d| (*s, *d)))
-                .collect()
-        }
-    }
 }
 
 /// A forecast reservation that made room for an API one: its pair and itself.
@@ -302,37 +274,13 @@ impl ControllerCore {
 
     /// The host pairs API reservations hold, each with the lowest such reservation.
     fn api_held_pairs(&self) -> BTreeMap<(MacAddr, MacAddr), ReservationId> {
-        let forecast: BTreeSet<ReservationId> = self.auto.owned.values().copied().collect();
-        // Built once, and only when a flow names addresses: one pass over the hosts per tick,
-        // not one per flow reservation.
-        let mut owners = None;
         let mut held = BTreeMap::new();
-        for r in self.ledger.reservations() {
-            if forecast.contains(&r.id) {
-                continue;
-            }
-            let owners = match &r.request.subject {
-                Subject::Flow(_) => owners.get_or_insert_with(|| self.address_owners()),
-                Subject::HostPair { .. } => &EMPTY_OWNERS,
-            };
-            for pair in subject_pairs(&r.request.subject, owners) {
-                held.entry(pair)
-                    .and_modify(|id: &mut ReservationId| *id = (*id).min(r.id))
-                    .or_insert(r.id);
-            }
+        for (pair, r) in self.api_reservations_by_pair() {
+            held.entry(pair)
+                .and_modify(|id: &mut ReservationId| *id = (*id).min(r.id))
+                .or_insert(r.id);
         }
         held
-    }
-
-    /// The hosts known with each IPv4 address.
-    pub(super) fn address_owners(&self) -> BTreeMap<Ipv4Addr, Vec<MacAddr>> {
-        let mut owners: BTreeMap<Ipv4Addr, Vec<MacAddr>> = BTreeMap::new();
-        for h in self.topology.hosts() {
-            for ip in &h.ips {
-                owners.entry(*ip).or_default().push(h.mac);
-            }
-        }
-        owners
     }
 
     /// Takes out of the ledger the forecast reservations of the pairs API reservation `api`
@@ -340,8 +288,7 @@ impl ControllerCore {
     /// an admission undone puts them back as forecast reservations.
     pub(super) fn superseded_by(&mut self, api: &Reservation) -> Vec<Yielded> {
         let mut out = Vec::new();
-        let owners = self.address_owners();
-        for pair in subject_pairs(&api.request.subject, &owners) {
+        for pair in self.hosts_index().pairs(api) {
             let Some(id) = self.auto.owned.get(&pair).copied() else {
                 continue;
             };

@@ -29,6 +29,7 @@ pub mod calendar;
 pub mod config;
 pub use crate::vocab::naming;
 mod entry;
+mod held_pairs;
 mod model_errors;
 mod pair_routes;
 pub mod planner;

@@ -8,31 +8,24 @@
 //! room for them in the ledger. Moving them keeps their ids, rates, tiers and windows; when they
 //! still do not fit (room that a forecast bound did not see), the pair is not steered and the
 //! decision says why: the traffic and its reservation stay together on the old path.
+//! The reservations moved are those holding the pair's traffic (`held_pairs.rs`).
 //! Forecast reservations follow steered paths on their own (`auto_reserve`, predicted path).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use prescient_topology::{LinkKey, MacAddr, Reservation};
 
-use super::auto_reserve::subject_pairs;
 use super::planner::Draft;
 use super::records::Action;
 use super::ControllerCore;
 
 impl ControllerCore {
-    /// Per host pair, the summed rate of the API reservations covering its traffic.
+    /// Per host pair, the summed rate of the API reservations holding its traffic.
     pub(super) fn api_pair_rates(&self) -> BTreeMap<(MacAddr, MacAddr), u64> {
-        let mut owners = None;
         let mut rates: BTreeMap<(MacAddr, MacAddr), u64> = BTreeMap::new();
-        for r in self.ledger.reservations() {
-            if self.auto.owns(r.id) {
-                continue;
-            }
-            let owners = owners.get_or_insert_with(|| self.address_owners());
-            for pair in subject_pairs(&r.request.subject, owners) {
-                let rate = rates.entry(pair).or_default();
-                *rate = rate.saturating_add(r.request.rate_bps);
-            }
+        for (pair, r) in self.api_reservations_by_pair() {
+            let rate = rates.entry(pair).or_default();
+            *rate = rate.saturating_add(r.request.rate_bps);
         }
         rates
     }
@@ -77,14 +70,11 @@ impl ControllerCore {
         pair: (MacAddr, MacAddr),
         links: &[LinkKey],
     ) -> Result<(Vec<Action>, Vec<String>), String> {
-        let owners = self.address_owners();
-        let ids: Vec<_> = self
-            .ledger
-            .reservations()
-            .filter(|r| !self.auto.owns(r.id) && !self.restoring.contains_key(&r.id))
-            .filter(|r| !r.request.path.is_empty() && r.request.path != links)
-            .filter(|r| subject_pairs(&r.request.subject, &owners).contains(&pair))
-            .map(|r| r.id)
+        let ids: BTreeSet<_> = self
+            .api_reservations_by_pair()
+            .filter(|(p, r)| *p == pair && !self.restoring.contains_key(&r.id))
+            .filter(|(_, r)| !r.request.path.is_empty() && r.request.path != links)
+            .map(|(_, r)| r.id)
             .collect();
         let mut moved: Vec<(Reservation, Reservation)> = Vec::new();
         for id in ids {
