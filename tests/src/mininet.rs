@@ -22,6 +22,9 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use tokio::sync::{mpsc, Mutex, MutexGuard};
 
+mod controlled;
+pub use controlled::{lab_config, reserve, ControlledLab, LAB_TOKEN};
+
 const SCHEMA: &str = "/usr/share/openvswitch/vswitch.ovsschema";
 const RUN_DIR: &str = "/var/run/openvswitch";
 /// The system interpreter: it has the `mininet` module (a pyenv `python3` on PATH may not).

@@ -13,13 +13,11 @@
 //! Needs root (see `prescient_tests::root_tests_enabled`); the labs use the system Open vSwitch,
 //! started here if it is not running. Switch names are this test's own.
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use prescient::northbound::ApiConfig;
-use prescient::service::{Service, ServiceConfig};
+use prescient::service::ServiceConfig;
 use prescient_tests::http::get;
-use prescient_tests::mininet::{exclusive, Flow, Lab, SystemOvs};
+use prescient_tests::mininet::{lab_config, ControlledLab, Flow};
 use prescient_tests::{root_tests_enabled, TempDir};
 use serde_json::Value;
 
@@ -29,21 +27,12 @@ const WAIT: Duration = Duration::from_secs(90);
 
 const TOPOLOGY: &str = r#"{"nodes": ["fcst1", "fcst2"], "links": [["fcst1", "fcst2"]]}"#;
 
-async fn controller() -> Service {
-    let any: SocketAddr = ([127, 0, 0, 1], 0).into();
-    let mut config = ServiceConfig::new(any, Some(any));
-    config.core.topology.discovery.probe_interval = Duration::from_millis(300);
-    config.core.topology.discovery.link_timeout = Duration::from_secs(2);
+fn config() -> ServiceConfig {
+    let mut config = lab_config();
     config.core.control_interval = Duration::from_millis(500);
     config.stats_interval = Some(Duration::from_millis(500));
     config.core.planning.reserve_min_bps = 1_000_000;
-    config.api = ApiConfig {
-        token: Some("lab-token".into()),
-        protect_reads: false,
-    };
-    Service::start(config)
-        .await
-        .expect("starting the controller")
+    config
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -53,32 +42,12 @@ async fn a_steady_iperf3_flow_gets_a_forecast_reservation_that_drops_nothing_in_
     ) {
         return;
     }
-    let _one_at_a_time = exclusive().await;
-    let _ovs = SystemOvs::ensure().expect("the system Open vSwitch");
     let dir = TempDir::new("prescient-forecast").expect("a scratch directory");
     let topology = dir.path().join("line.json");
     std::fs::write(&topology, TOPOLOGY).expect("writing the topology");
-    let service = controller().await;
-    let api = service.http_addr().expect("the REST API");
-    let mut lab = Lab::start(
-        &topology.to_string_lossy(),
-        0,
-        service.openflow_addr(),
-        Some(api),
-    )
-    .await
-    .expect("starting the Mininet lab");
-    let hosts = lab.hosts().await.expect("the lab's hosts");
-    let host = |switch: &str| {
-        hosts
-            .iter()
-            .find(|h| h.switch == switch)
-            .cloned()
-            .expect("a host on each switch")
-    };
-    let (h1, h2) = (host("fcst1"), host("fcst2"));
-    let loss = lab.ping_all().await.expect("pingAll");
-    assert_eq!(loss, 0.0, "pings lost; Mininet:\n{}", lab.log());
+    let mut t = ControlledLab::start(config(), &topology.to_string_lossy(), 0).await;
+    let (api, h1, h2) = (t.api, t.host_on("fcst1"), t.host_on("fcst2"));
+    let lab = &mut t.lab;
 
     // Steady UDP for longer than the test waits (and no longer, should the test fail before it
     // stops them by process id); the server serves that one client and exits.
@@ -221,6 +190,5 @@ async fn a_steady_iperf3_flow_gets_a_forecast_reservation_that_drops_nothing_in_
     for pid in [client, server] {
         let _ = lab.cmd(&h1.name, &format!("kill {}", pid.trim())).await;
     }
-    drop(lab);
-    service.shutdown().await;
+    t.shutdown().await;
 }

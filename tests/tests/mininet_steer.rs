@@ -16,39 +16,27 @@
 //! `prescient_tests::root_tests_enabled`); the labs use the system Open vSwitch, started here
 //! if it is not running, and run one at a time.
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use prescient::northbound::ApiConfig;
-use prescient::service::{Service, ServiceConfig};
-use prescient_tests::http::{get, request};
-use prescient_tests::mininet::{exclusive, Flow, Lab, SystemOvs};
+use prescient::service::ServiceConfig;
+use prescient_tests::http::get;
+use prescient_tests::mininet::{lab_config, reserve, ControlledLab, Flow, Lab};
 use prescient_tests::{root_tests_enabled, wait_for};
-use serde_json::{json, Value};
+use serde_json::Value;
 
-const TOKEN: &str = "lab-token";
 /// The reserved rate; the pair sends twice this.
 const RESERVED_BPS: u64 = 4_000_000;
 const WAIT: Duration = Duration::from_secs(120);
 
-async fn controller() -> Service {
-    let any: SocketAddr = ([127, 0, 0, 1], 0).into();
-    let mut config = ServiceConfig::new(any, Some(any));
-    config.core.topology.discovery.probe_interval = Duration::from_millis(300);
-    config.core.topology.discovery.link_timeout = Duration::from_secs(2);
+fn config() -> ServiceConfig {
+    let mut config = lab_config();
     config.core.control_interval = Duration::from_millis(500);
     config.stats_interval = Some(Duration::from_millis(500));
     // The lab's links report 10 Gbit/s: hot above 2 Mbit/s, so the metered 4 Mbit/s makes its
     // path hot (and cool below 1 Mbit/s once the pair has left it).
     config.core.hot_threshold = 0.000_2;
     config.core.hysteresis = 0.000_1;
-    config.api = ApiConfig {
-        token: Some(TOKEN.into()),
-        protect_reads: false,
-    };
-    Service::start(config)
-        .await
-        .expect("starting the controller")
+    config
 }
 
 /// The switches a path crosses, in order (`s<dpid>`), from its link ids.
@@ -107,43 +95,19 @@ async fn a_reserved_pair_steered_off_a_hot_link_is_metered_on_its_new_path() {
     if !root_tests_enabled("a_reserved_pair_steered_off_a_hot_link_is_metered_on_its_new_path") {
         return;
     }
-    let _one_at_a_time = exclusive().await;
-    let _ovs = SystemOvs::ensure().expect("the system Open vSwitch");
-    let service = controller().await;
-    let api = service.http_addr().expect("the REST API");
-    let mut lab = Lab::start("ring", 4, service.openflow_addr(), Some(api))
-        .await
-        .expect("starting the Mininet lab");
-    let loss = lab.ping_all().await.expect("pingAll");
-    assert_eq!(loss, 0.0, "pings lost; Mininet:\n{}", lab.log());
-    let hosts = lab.hosts().await.expect("the lab's hosts");
-    let host = |name: &str| {
-        hosts
-            .iter()
-            .find(|h| h.name == name)
-            .cloned()
-            .expect("host in the lab")
-    };
-    let (h1, h3) = (host("h1"), host("h3"));
+    let mut t = ControlledLab::start(config(), "ring", 4).await;
+    let api = t.api;
+    let (h1, h3) = (t.host("h1"), t.host("h3"));
+    let lab = &mut t.lab;
 
-    let body = json!({"src": h1.ip, "dst": h3.ip, "rate_bps": RESERVED_BPS, "tier": 1});
-    let (status, created) = request(
-        api,
-        "POST",
-        "/api/v1/reservations",
-        Some(TOKEN),
-        Some(&body),
-    )
-    .await
-    .expect("POST /reservations");
-    assert_eq!(status, 201, "{created}");
+    let created = reserve(api, &h1, &h3, RESERVED_BPS).await;
     let id = created["reservation"]["id"].as_u64().expect("an id");
     let first = created["reservation"]["path"].clone();
     let first_switches = path_switches(&first);
     assert_eq!(first_switches.len(), 2, "h1 -> h3 is two hops: {created}");
     let meter = format!("meter:{id}");
     wait_for("the reservation's meter on s1", WAIT, || {
-        pair_flow(&lab, "s1", &h1.mac, &h3.mac).filter(|f| f.contains(&meter))
+        pair_flow(lab, "s1", &h1.mac, &h3.mac).filter(|f| f.contains(&meter))
     })
     .await
     .expect("meter installed");
@@ -228,14 +192,14 @@ async fn a_reserved_pair_steered_off_a_hot_link_is_metered_on_its_new_path() {
     for (switch, port) in switches.iter().zip(&ports) {
         let want = format!("output:{port}");
         let flow = wait_for(&format!("the metered flow on {switch}"), WAIT, || {
-            pair_flow(&lab, switch, &h1.mac, &h3.mac)
+            pair_flow(lab, switch, &h1.mac, &h3.mac)
                 .filter(|f| f.contains(&meter) && f.contains(&want))
         })
         .await
         .unwrap_or_else(|e| {
             panic!(
                 "{e}: {switch} holds {:?}",
-                pair_flow(&lab, switch, &h1.mac, &h3.mac)
+                pair_flow(lab, switch, &h1.mac, &h3.mac)
             )
         });
         eprintln!("{switch}: {flow}");
@@ -263,7 +227,7 @@ async fn a_reserved_pair_steered_off_a_hot_link_is_metered_on_its_new_path() {
 
     // Measured: twice the reserved rate arrives at the reserved rate, over the new path.
     let middle = &switches[1];
-    let before = pair_flow(&lab, middle, &h1.mac, &h3.mac)
+    let before = pair_flow(lab, middle, &h1.mac, &h3.mac)
         .and_then(|f| field(&f, "n_packets"))
         .unwrap_or(0);
     let rates = lab
@@ -278,7 +242,7 @@ async fn a_reserved_pair_steered_off_a_hot_link_is_metered_on_its_new_path() {
         )
         .await
         .expect("iperf3");
-    let after = pair_flow(&lab, middle, &h1.mac, &h3.mac)
+    let after = pair_flow(lab, middle, &h1.mac, &h3.mac)
         .and_then(|f| field(&f, "n_packets"))
         .unwrap_or(0);
     eprintln!(
@@ -300,6 +264,5 @@ async fn a_reserved_pair_steered_off_a_hot_link_is_metered_on_its_new_path() {
         "the pair did not cross {middle}: {before} -> {after} packets"
     );
 
-    drop(lab);
-    service.shutdown().await;
+    t.shutdown().await;
 }

@@ -9,35 +9,17 @@
 //! Needs root (see `prescient_tests::root_tests_enabled`); the labs use the system Open vSwitch,
 //! started here if it is not running, and run one at a time.
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use prescient::core::ControllerEvent;
-use prescient::northbound::ApiConfig;
-use prescient::service::{Service, ServiceConfig};
 use prescient_tests::http::{get, request};
-use prescient_tests::mininet::{exclusive, Flow, Lab, SystemOvs};
+use prescient_tests::mininet::{lab_config, reserve, ControlledLab, Flow, Lab, LAB_TOKEN};
 use prescient_tests::{root_tests_enabled, wait_for};
-use serde_json::{json, Value};
+use serde_json::Value;
 use tokio::sync::broadcast;
 
-const TOKEN: &str = "lab-token";
 /// The reserved rate; the reserved pair sends twice this.
 const RESERVED_BPS: u64 = 4_000_000;
-
-async fn controller() -> Service {
-    let any: SocketAddr = ([127, 0, 0, 1], 0).into();
-    let mut config = ServiceConfig::new(any, Some(any));
-    config.core.topology.discovery.probe_interval = Duration::from_millis(300);
-    config.core.topology.discovery.link_timeout = Duration::from_secs(2);
-    config.api = ApiConfig {
-        token: Some(TOKEN.into()),
-        protect_reads: false,
-    };
-    Service::start(config)
-        .await
-        .expect("starting the controller")
-}
 
 fn flow(client: &str, server: &str, udp_bps: Option<u64>, port: u16) -> Flow {
     Flow {
@@ -90,44 +72,12 @@ async fn a_reservation_holds_its_rate_beside_best_effort_and_follows_a_reroute()
     {
         return;
     }
-    let _one_at_a_time = exclusive().await;
-    let _ovs = SystemOvs::ensure().expect("the system Open vSwitch");
-    let service = controller().await;
-    let api = service.http_addr().expect("the REST API");
-    let mut lab = Lab::start("ring", 5, service.openflow_addr(), Some(api))
-        .await
-        .expect("starting the Mininet lab");
-    // Every host speaks once, so the controller knows where each is.
-    let loss = lab.ping_all().await.expect("pingAll");
-    assert_eq!(loss, 0.0, "pings lost; Mininet:\n{}", lab.log());
-    let hosts = lab.hosts().await.expect("the lab's hosts");
-    let ip = |name: &str| {
-        hosts
-            .iter()
-            .find(|h| h.name == name)
-            .map(|h| h.ip.clone())
-            .expect("host in the lab")
-    };
-    let mac = |name: &str| {
-        hosts
-            .iter()
-            .find(|h| h.name == name)
-            .map(|h| h.mac.clone())
-            .expect("host in the lab")
-    };
-
+    // Every host speaks once (pingAll), so the controller knows where each is.
+    let mut t = ControlledLab::start(lab_config(), "ring", 5).await;
+    let (api, h1, h2) = (t.api, t.host("h1"), t.host("h2"));
+    let (lab, service) = (&mut t.lab, &t.service);
     // Named by their IPv4 addresses, as a lab user knows them.
-    let body = json!({"src": ip("h1"), "dst": ip("h2"), "rate_bps": RESERVED_BPS, "tier": 1});
-    let (status, created) = request(
-        api,
-        "POST",
-        "/api/v1/reservations",
-        Some(TOKEN),
-        Some(&body),
-    )
-    .await
-    .expect("POST /reservations");
-    assert_eq!(status, 201, "{created}");
+    let created = reserve(api, &h1, &h2, RESERVED_BPS).await;
     let id = created["reservation"]["id"].as_u64().expect("an id");
     let first_path = created["reservation"]["path"].clone();
     assert_eq!(
@@ -182,14 +132,14 @@ async fn a_reservation_holds_its_rate_beside_best_effort_and_follows_a_reroute()
     // Cut the reserved path: the ports go down, Open vSwitch reports it, the controller moves
     // the reservation (and its meters) to the only other way. Timed from the port status the
     // controller received (its topology event) to s1 forwarding the pair elsewhere.
-    let (src_mac, dst_mac) = (mac("h1"), mac("h2"));
+    let (src_mac, dst_mac) = (h1.mac.clone(), h2.mac.clone());
     let to_s2 = first_path[0]
         .as_str()
         .and_then(|l| l.split(',').next())
         .map(str::to_owned)
         .expect("the reserved link's s1 end");
     let s2_port = to_s2.rsplit(':').next().unwrap_or_default().to_owned();
-    let before = pair_output(&lab, &src_mac, &dst_mac);
+    let before = pair_output(lab, &src_mac, &dst_mac);
     assert_eq!(
         before.as_deref(),
         Some(s2_port.as_str()),
@@ -203,7 +153,7 @@ async fn a_reservation_holds_its_rate_beside_best_effort_and_follows_a_reroute()
     let cut = Instant::now();
     lab.set_link("s1", "s2", false).await.expect("link down");
     let moved_in_s1 = loop {
-        match pair_output(&lab, &src_mac, &dst_mac) {
+        match pair_output(lab, &src_mac, &dst_mac) {
             Some(out) if out != s2_port => break Instant::now(),
             _ => {}
         }
@@ -262,17 +212,7 @@ async fn a_reservation_holds_its_rate_beside_best_effort_and_follows_a_reroute()
     // A second reservation of the same pair shares the pair's one flow entry, metered at the
     // sum; releasing the first (whose meter the entry used) leaves the second its flow at its
     // own rate, not the pair without a flow while the ledger still holds the second.
-    let half = json!({"src": ip("h1"), "dst": ip("h2"), "rate_bps": RESERVED_BPS / 2, "tier": 1});
-    let (status, second) = request(
-        api,
-        "POST",
-        "/api/v1/reservations",
-        Some(TOKEN),
-        Some(&half),
-    )
-    .await
-    .expect("POST a second reservation of the pair");
-    assert_eq!(status, 201, "{second}");
+    reserve(api, &h1, &h2, RESERVED_BPS / 2).await;
     let sum_kbps = format!("rate={} ", (RESERVED_BPS + RESERVED_BPS / 2) / 1000);
     wait_for(
         "one meter of the pair on s1 at the sum of both reservations",
@@ -285,7 +225,7 @@ async fn a_reservation_holds_its_rate_beside_best_effort_and_follows_a_reroute()
         api,
         "DELETE",
         &format!("/api/v1/reservations/{id}"),
-        Some(TOKEN),
+        Some(LAB_TOKEN),
         None,
     )
     .await
@@ -332,6 +272,5 @@ async fn a_reservation_holds_its_rate_beside_best_effort_and_follows_a_reroute()
         RESERVED_BPS / 2,
     );
 
-    drop(lab);
-    service.shutdown().await;
+    t.shutdown().await;
 }
