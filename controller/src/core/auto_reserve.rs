@@ -17,8 +17,9 @@
 //! the room of the forecast reservations sharing a link with its path
 //! ([`ControllerCore::reserve`], and the what-if planner alike: [`admit_yielding`]).
 //!
-//! A pair an API reservation holds (its host pair, or a flow whose two addresses are the
-//! pair's hosts': `held_pairs.rs`) gets no forecast reservation, and loses the one it had when the API one is
+//! A pair an API reservation holds (its host pair, a flow whose two addresses are the pair's
+//! hosts', or a flow naming one of them between the pair's switches: `held_pairs.rs`) gets no
+//! forecast reservation, and loses the one it had when the API one is
 //! admitted: both would hold the same traffic (one flow entry on OpenFlow, one address pair on
 //! P4), so the ledger would set its capacity aside twice. And the forecast of a policed pair is
 //! of what it offers, drops included (`pair_count` counts before the meter): it grows with the

@@ -3,22 +3,30 @@
 //! which reservations follow a steered pair onto its new path).
 //!
 //! A host-pair reservation holds its pair; a flow naming both addresses holds the pairs of the
-//! hosts known with them; a flow leaving an address open holds none.
+//! hosts known with them. A flow leaving an address open matches, on every switch of its path,
+//! all traffic from (or to) the address it names, at a priority above the pairs' own entries:
+//! the pairs it holds are those from a host at its ingress device to one at its egress device,
+//! each owning the address the flow names on its side. Like an ONOS intent whose selector
+//! names one address, it is one reservation between two points, and it moves with the path of
+//! the traffic it carries. A flow naming no address (a reservation between two switches) holds
+//! no pair.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 
-use prescient_topology::{MacAddr, Reservation, ReservationId, Subject};
+use prescient_topology::{DeviceId, MacAddr, Reservation, ReservationId, Subject};
 
 use super::ControllerCore;
 
 /// A host pair: (source, destination) hosts.
 pub(super) type Pair = (MacAddr, MacAddr);
 
-/// What the pairs of a reservation are found from: the hosts known with each IPv4 address.
+/// What the pairs of a reservation are found from: the hosts known with each IPv4 address
+/// and the hosts attached to each device.
 #[derive(Debug, Default)]
 pub(super) struct Hosts {
     owners: BTreeMap<Ipv4Addr, Vec<MacAddr>>,
+    at: BTreeMap<DeviceId, Vec<MacAddr>>,
 }
 
 impl Hosts {
@@ -29,11 +37,28 @@ impl Hosts {
         match &r.request.subject {
             Subject::HostPair { src, dst } => vec![(*src, *dst)],
             Subject::Flow(f) => {
-                let (Some(s), Some(d)) = (f.src_ip, f.dst_ip) else {
-                    return Vec::new();
+                let (srcs, dsts) = match (f.src_ip, f.dst_ip) {
+                    (Some(s), Some(d)) => (
+                        self.owners.get(&s).unwrap_or(&none),
+                        self.owners.get(&d).unwrap_or(&none),
+                    ),
+                    // A flow naming no address is traffic between two switches, no pair's.
+                    (None, None) => return Vec::new(),
+                    (s, d) => {
+                        let end = |dev: DeviceId, ip: Option<Ipv4Addr>| -> Vec<MacAddr> {
+                            let here = self.at.get(&dev).unwrap_or(&none);
+                            match ip.map(|ip| self.owners.get(&ip).unwrap_or(&none)) {
+                                Some(owning) => here
+                                    .iter()
+                                    .filter(|h| owning.contains(h))
+                                    .copied()
+                                    .collect(),
+                                None => here.clone(),
+                            }
+                        };
+                        return cross(&end(r.request.src, s), &end(r.request.dst, d));
+                    }
                 };
-                let srcs = self.owners.get(&s).unwrap_or(&none);
-                let dsts = self.owners.get(&d).unwrap_or(&none);
                 cross(srcs, dsts)
             }
         }
@@ -42,18 +67,19 @@ impl Hosts {
 
 fn cross(srcs: &[MacAddr], dsts: &[MacAddr]) -> Vec<Pair> {
     srcs.iter()
-        .flat_map(|s| dsts.iter().map(move |d| (*s, *d)))
+        .flat_map(|s| dsts.iter().filter(move |d| *d != s).map(move |d| (*s, *d)))
         .collect()
 }
 
 impl ControllerCore {
-    /// The hosts by address, as [`Hosts::pairs`] reads them.
+    /// The hosts by address and by device, as [`Hosts::pairs`] reads them.
     pub(super) fn hosts_index(&self) -> Hosts {
         let mut hosts = Hosts::default();
         for h in self.topology.hosts() {
             for ip in &h.ips {
                 hosts.owners.entry(*ip).or_default().push(h.mac);
             }
+            hosts.at.entry(h.at.device).or_default().push(h.mac);
         }
         hosts
     }

@@ -8,7 +8,9 @@
 //! room for them in the ledger. Moving them keeps their ids, rates, tiers and windows; when they
 //! still do not fit (room that a forecast bound did not see), the pair is not steered and the
 //! decision says why: the traffic and its reservation stay together on the old path.
-//! The reservations moved are those holding the pair's traffic (`held_pairs.rs`).
+//! The reservations moved are those holding the pair's traffic (`held_pairs.rs`), a flow that
+//! names one of the pair's addresses and leaves the other open among them: its entries sit
+//! above the pair's, so left behind it would keep the traffic on the old path.
 //! Forecast reservations follow steered paths on their own (`auto_reserve`, predicted path).
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -352,3 +352,49 @@ fn a_pair_whose_reservation_has_no_room_on_the_other_path_is_not_steered() {
         hot.reason
     );
 }
+
+#[test]
+fn a_steered_pair_takes_an_api_reservation_naming_one_of_its_addresses_along() {
+    let mut c = square();
+    let now = Timestamp::from_secs(5);
+    // Everything h1 sends, whatever the destination address, between h1's and h2's switches:
+    // on the switches of its path its entry sits above the pair's own.
+    let spec = ReserveSpec {
+        src: Endpoint::Host(H1),
+        dst: Endpoint::Host(H2),
+        rate_bps: 100_000_000,
+        tier: 1,
+        window: Window::new(now, now.plus(Duration::from_secs(3_600))),
+        flow: Some(prescient_topology::FlowMatch {
+            src_ip: Some(Ipv4Addr::new(10, 0, 0, 1)),
+            dst_ip: None,
+            ip_proto: None,
+            src_port: None,
+            dst_port: None,
+        }),
+        path: None,
+    };
+    let id = c.reserve(now, &spec).expect("room").reservation.id;
+    let mut bytes = 0;
+    let actions = drive(&mut c, &mut bytes, 10, 40, |_| 0.95 * GBPS as f64);
+    let steered = actions
+        .iter()
+        .position(|a| matches!(a, Action::InstallPath { .. }))
+        .expect("the pair is steered");
+    let Action::InstallPath { links, .. } = &actions[steered] else {
+        unreachable!()
+    };
+    assert_eq!(links.first().map(|l| l.src), Some(at(1, 2)), "via s3");
+    // It moved with the pair (left on s2, its entry would keep the pair's traffic there).
+    assert_eq!(
+        c.ledger().get(id).map(|r| &r.request.path),
+        Some(links),
+        "{:?}",
+        c.decisions().iter().map(|d| &d.reason).collect::<Vec<_>>()
+    );
+    assert!(actions[steered..].iter().any(|a| matches!(
+        a,
+        Action::InstallMeter { reservation, ports, police: true, .. }
+            if *reservation == id && ports.first() == Some(&at(1, 2))
+    )));
+}
