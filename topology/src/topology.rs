@@ -93,7 +93,7 @@ pub struct Topology {
     port_links: BTreeMap<PortRef, BTreeSet<LinkKey>>,
     hosts: BTreeMap<MacAddr, Host>,
     /// Where each host that moved was before, oldest first (at most [`TRAIL_MAX`], none
-    /// older than a link timeout): see [`Topology::hosts_off_new_link`].
+    /// older than the host timeout): see [`Topology::hosts_off_new_link`].
     trails: BTreeMap<MacAddr, Vec<Host>>,
     /// Ports a probe arrived at over a new link while no link is known to leave them: probed
     /// at the next [`Topology::probes`] instead of a whole probe interval later (their own
@@ -592,8 +592,9 @@ impl Topology {
         if let Some(host_timeout) = self.config.discovery.host_timeout {
             events.extend(self.remove_hosts_where(|h| now.since(h.last_seen) > host_timeout));
         }
+        let host_timeout = self.config.discovery.host_timeout;
         self.trails.retain(|_, trail| {
-            trail.retain(|h| now.since(h.last_seen) <= timeout);
+            trail.retain(|h| host_timeout.is_none_or(|t| now.since(h.last_seen) <= t));
             !trail.is_empty()
         });
         if !events.is_empty() {
@@ -636,15 +637,16 @@ impl Topology {
             .collect()
     }
 
-    /// Hosts "seen" at `ports`, the ends of a link just found, were really frames relayed
-    /// from the neighbouring switch before the link was known (a P4 switch reports the first
-    /// frame of each host at each port, relayed ones too). Each goes back to the newest place
-    /// it was seen before that is still an up edge port, if that sighting is no older than a
-    /// link timeout; otherwise it is forgotten until it is seen again. Without this, a host
-    /// that has gone quiet (its ARP answered) stayed unknown, and unrouted, for as long as it
-    /// sent nothing the controller sees.
+    /// Hosts "seen" at `ports`, the ends of a link just found (or found again after it
+    /// expired), were really frames from the neighbouring switch while the link was not known:
+    /// ARP the controller flooded before discovery, or routed traffic (a P4 switch reports the
+    /// first frame of each host at each port). Each goes back to the newest place it was seen
+    /// before that is still an up edge port, unless that sighting is past the host timeout
+    /// (the host would have aged out there); otherwise it is forgotten until it is seen again.
+    /// Without this, a host that has gone quiet (its ARP answered) stayed unknown, and
+    /// unrouted, for as long as it sent nothing the controller sees.
     fn hosts_off_new_link(&mut self, now: Timestamp, ports: [PortRef; 2]) -> Vec<TopologyEvent> {
-        let window = self.config.discovery.link_timeout;
+        let window = self.config.discovery.host_timeout;
         let stranded: Vec<MacAddr> = self
             .hosts
             .values()
@@ -658,7 +660,7 @@ impl Topology {
                     .iter()
                     .rev()
                     .find(|h| {
-                        now.since(h.last_seen) <= window
+                        window.is_none_or(|w| now.since(h.last_seen) <= w)
                             && !self.port_links.contains_key(&h.at)
                             && self.up_port(h.at).is_ok()
                     })

@@ -255,14 +255,22 @@ fn a_host_relayed_over_a_link_not_yet_found_stays_where_it_is() {
     );
     assert_eq!(topo.snapshot().host(mac(1)), Some(pr(a(), 2)));
 
-    // A place older than a link timeout is not trusted: that host is forgotten.
+    // A quiet host, misplaced while its link had expired, goes back too...
     let mut topo = two_switches();
     topo.host_seen(t(0), mac(2), None, pr(a(), 2))
         .expect("edge");
     topo.host_seen(t(100), mac(2), None, pr(b(), 1))
         .expect("no link known yet");
     deliver(&mut topo, t(100));
-    assert!(topo.host(mac(2)).is_none());
+    assert_eq!(topo.host(mac(2)).map(|h| h.at), Some(pr(a(), 2)));
+    // ...but not to a place past the host timeout (300 s): it would have aged out there.
+    let mut topo = two_switches();
+    topo.host_seen(t(0), mac(3), None, pr(a(), 2))
+        .expect("edge");
+    topo.host_seen(t(400), mac(3), None, pr(b(), 1))
+        .expect("no link known yet");
+    deliver(&mut topo, t(400));
+    assert!(topo.host(mac(3)).is_none());
 }
 
 #[test]
