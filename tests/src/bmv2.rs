@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+use prescient::cmd::unix_bridge::UnixBridge;
 use prescient::driver::p4runtime::{prescient_p4info, P4Target, PRESCIENT_BMV2_JSON};
 use prescient::service::ServiceConfig;
 
@@ -113,7 +114,7 @@ struct Switch {
     socket: PathBuf,
     log: PathBuf,
     child: Option<Child>,
-    proxy: Option<Proxy>,
+    proxy: Option<UnixBridge>,
     /// P4Runtime over TLS: BMv2's certificate and key, and the CA clients need (mutual TLS).
     tls: Option<prescient::tls::ServerTls>,
 }
@@ -123,18 +124,6 @@ struct Host {
     ip: std::net::Ipv4Addr,
     mac: [u8; 6],
     at: (SwitchId, u32),
-}
-
-/// A loopback TCP port bridged to a Unix socket.
-struct Proxy {
-    address: std::net::SocketAddr,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
 }
 
 /// A set of BMv2 switches and hosts; every process and namespace goes away on drop.
@@ -320,7 +309,7 @@ impl Lab {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         if s.proxy.is_none() {
-            s.proxy = Some(proxy(s.socket.clone()).await?);
+            s.proxy = Some(UnixBridge::bind(s.socket.clone()).await?);
         }
         Ok(())
     }
@@ -332,7 +321,7 @@ impl Lab {
         let address = s
             .proxy
             .as_ref()
-            .map(|p| p.address.to_string())
+            .map(|p| p.address().to_string())
             .unwrap_or_default();
         P4Target {
             device_config: PRESCIENT_BMV2_JSON.to_vec(),
@@ -568,24 +557,6 @@ impl Drop for Lab {
             let _ = run("ip", &["netns", "del", ns]);
         }
     }
-}
-
-/// Bridges a fresh loopback TCP port to `socket`, one Unix connection per TCP connection.
-async fn proxy(socket: PathBuf) -> anyhow::Result<Proxy> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let address = listener.local_addr()?;
-    let task = tokio::spawn(async move {
-        while let Ok((mut tcp, _)) = listener.accept().await {
-            let socket = socket.clone();
-            tokio::spawn(async move {
-                if let Ok(mut unix) = tokio::net::UnixStream::connect(&socket).await {
-                    let _ = tcp.set_nodelay(true);
-                    let _ = tokio::io::copy_bidirectional(&mut tcp, &mut unix).await;
-                }
-            });
-        }
-    });
-    Ok(Proxy { address, task })
 }
 
 fn mac_string(mac: [u8; 6]) -> String {

@@ -16,3 +16,4 @@ pub mod forecast;
 pub mod run;
 pub mod sim;
 pub mod sim_openflow;
+pub mod unix_bridge;

@@ -29,6 +29,8 @@ use prescient_sim::traffic::FabricCounters;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::cmd::unix_bridge::UnixBridge;
+
 /// BMv2's CPU port, as prescient.p4 expects it.
 const CPU_PORT: u32 = 255;
 /// How long a BMv2 switch may take to open its sockets, and its dataplane stream to start.
@@ -105,40 +107,11 @@ pub fn preflight() -> anyhow::Result<PathBuf> {
     Ok(binary)
 }
 
-/// A loopback TCP port bridged to a Unix socket (one Unix connection per TCP connection).
-struct Proxy {
-    address: SocketAddr,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-async fn proxy(socket: PathBuf) -> anyhow::Result<Proxy> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let address = listener.local_addr()?;
-    let task = tokio::spawn(async move {
-        while let Ok((mut tcp, _)) = listener.accept().await {
-            let socket = socket.clone();
-            tokio::spawn(async move {
-                if let Ok(mut unix) = tokio::net::UnixStream::connect(&socket).await {
-                    let _ = tcp.set_nodelay(true);
-                    let _ = tokio::io::copy_bidirectional(&mut tcp, &mut unix).await;
-                }
-            });
-        }
-    });
-    Ok(Proxy { address, task })
-}
-
 struct Switch {
     device_id: u64,
     child: Option<Child>,
-    p4runtime: Proxy,
-    dataplane: Proxy,
+    p4runtime: UnixBridge,
+    dataplane: UnixBridge,
 }
 
 /// The running BMv2 switches of the demo; dropping it tears them down.
@@ -222,8 +195,8 @@ impl Bmv2Switches {
         self.switches.push(Switch {
             device_id,
             child,
-            p4runtime: proxy(socket).await?,
-            dataplane: proxy(dp_socket).await?,
+            p4runtime: UnixBridge::bind(socket).await?,
+            dataplane: UnixBridge::bind(dp_socket).await?,
         });
         Ok(())
     }
@@ -233,7 +206,7 @@ impl Bmv2Switches {
         self.switches
             .iter()
             .find(|s| s.device_id == device_id)
-            .map(|s| s.p4runtime.address.to_string())
+            .map(|s| s.p4runtime.address().to_string())
     }
 
     /// Relays the frames of every cable of a BMv2 port (see the module docs) until `stop`:
@@ -252,7 +225,7 @@ impl Bmv2Switches {
                 .0
                 .remove(&s.device_id)
                 .with_context(|| format!("no frame queue for BMv2 device {}", s.device_id))?;
-            let frames = stream(s.device_id, s.dataplane.address, queue).await?;
+            let frames = stream(s.device_id, s.dataplane.address(), queue).await?;
             let far_end = side.far_end.clone();
             let senders = side.senders.clone();
             let inlet = inlet.clone();
