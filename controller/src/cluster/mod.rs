@@ -226,6 +226,19 @@ impl ClusterState {
         lock(&self.fence).clone()
     }
 
+    /// The term etcd last named this node leader in, even while it does not act (its renewal
+    /// is late, or it has not taken over yet); `None` once another node or none leads, or after
+    /// [`Self::crash`].
+    pub fn elected_term(&self) -> Option<u64> {
+        if self.crashed() {
+            return None;
+        }
+        match &lock(&self.status).current {
+            Some((m, term)) if m.name == self.me.name => Some(*term),
+            _ => None,
+        }
+    }
+
     /// A snapshot of what the election knows.
     pub fn status(&self) -> Status {
         let mut s = lock(&self.status).clone();

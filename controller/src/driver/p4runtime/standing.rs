@@ -1,8 +1,11 @@
 //! A device task's standing in a cluster (P4Runtime spec §5): every node stays connected to
 //! every device; the leader claims the election id of its term (the highest any client sent,
 //! so the device makes it primary), followers a lower id of their own and stay backups. Only
-//! a node that leads AND is primary writes; one that stops leading lowers its id at once, so
-//! the device stops taking its writes even before the next leader claims it.
+//! a node that leads AND is primary writes. A leader whose renewal is late stops writing at
+//! once but keeps its id while etcd still names it: lowering it would make a follower primary,
+//! and the device's packet-ins and learned-host digests (one per host, never repeated) would go
+//! to a node that does nothing with them, so the leader would come back not knowing hosts that
+//! appeared meanwhile. The next leader's higher term takes the device over anyway.
 //!
 //! Taking over: the first reconciliation as primary reads the owned tables back (what the
 //! previous leader left, whatever it managed to write before it died) and diffs them against
@@ -80,7 +83,10 @@ impl Standing {
         let node = c.node_number()?;
         Some(match c.fence() {
             Some((_, term)) => mastership::election_id(true, term as u64, node),
-            None => mastership::election_id(false, 0, node),
+            None => match c.elected_term() {
+                Some(term) => mastership::election_id(true, term, node),
+                None => mastership::election_id(false, 0, node),
+            },
         })
     }
 
@@ -145,5 +151,49 @@ impl Standing {
     /// When deletions held back by [`Self::settled`] may go out.
     pub(super) fn settle_until(&self) -> Option<Instant> {
         self.settle_until.filter(|t| Instant::now() < *t)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::{ClusterConfig, Member};
+
+    #[test]
+    fn a_leader_whose_renewal_is_late_keeps_its_id_until_another_node_leads() {
+        let cluster = ClusterState::new(ClusterConfig::new(Vec::new(), "n1"), String::new());
+        cluster.set_node_number(7);
+        let me = cluster.me().clone();
+        cluster.set_current(Some((me, 12)));
+        let in_a_while = std::time::Instant::now() + Duration::from_secs(60);
+        cluster.lead(("key".into(), 12), in_a_while);
+        let standing = Standing::new(Some(Arc::clone(&cluster)), Duration::from_secs(3));
+        let leader = mastership::election_id(true, 12, 7);
+        assert_eq!(standing.wanted(), Some(leader));
+
+        // The renewal is late: it stops acting, yet etcd still names it, so it stays primary.
+        cluster.lead(("key".into(), 12), std::time::Instant::now());
+        assert!(!cluster.is_leader());
+        assert_eq!(standing.wanted(), Some(leader));
+
+        // Another node leads: a follower's id (below any leader's).
+        let other = Member {
+            name: "n2".into(),
+            api: String::new(),
+        };
+        cluster.set_current(Some((other, 13)));
+        assert_eq!(
+            standing.wanted(),
+            Some(mastership::election_id(false, 0, 7))
+        );
+
+        // A crashed node claims nothing of a leader's, even while still named.
+        let me = cluster.me().clone();
+        cluster.set_current(Some((me, 12)));
+        cluster.crash();
+        assert_eq!(
+            standing.wanted(),
+            Some(mastership::election_id(false, 0, 7))
+        );
     }
 }
