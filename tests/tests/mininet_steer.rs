@@ -7,6 +7,10 @@
 //! the pair's flow of each switch of the new path, output towards the new path, and the pair
 //! measured at its reserved rate, through the new path's middle switch.
 //!
+//! A second test pins a flow reservation of h1 -> h3 each way round the ring and sends below
+//! its rate: both arrive. (Before, the way entering s3 over the cable the flood guard blocks had
+//! no entry of the reservation on s3, met the block rule and delivered nothing.)
+//!
 //! (Before: the steered path and the reservation were two writes of one flow entry, so the
 //! steer replaced the metered entry on s1 and the pair ran unmetered at twice its rate, while
 //! the reservation stayed listed, and metered, on the path its traffic had left.)
@@ -19,10 +23,10 @@
 use std::time::{Duration, Instant};
 
 use prescient::service::ServiceConfig;
-use prescient_tests::http::get;
-use prescient_tests::mininet::{lab_config, reserve, ControlledLab, Flow, Lab};
+use prescient_tests::http::{get, request};
+use prescient_tests::mininet::{lab_config, reserve, ControlledLab, Flow, Lab, LAB_TOKEN};
 use prescient_tests::{root_tests_enabled, wait_for};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 /// The reserved rate; the pair sends twice this.
 const RESERVED_BPS: u64 = 4_000_000;
@@ -264,5 +268,86 @@ async fn a_reserved_pair_steered_off_a_hot_link_is_metered_on_its_new_path() {
         "the pair did not cross {middle}: {before} -> {after} packets"
     );
 
+    t.shutdown().await;
+}
+
+/// The link of the lab from switch `a` to switch `b` (`s<dpid>`), by its REST id.
+fn link_between(links: &Value, a: u64, b: u64) -> Option<String> {
+    let (from, to) = (format!("of:{a:016x}:"), format!("of:{b:016x}:"));
+    links.as_array()?.iter().find_map(|l| {
+        let src = l["src"].as_str()?;
+        let dst = l["dst"].as_str()?;
+        (src.starts_with(&from) && dst.starts_with(&to))
+            .then(|| l["id"].as_str().map(str::to_owned))?
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flow_reservations_either_way_round_the_ring_reach_the_host() {
+    if !root_tests_enabled("flow_reservations_either_way_round_the_ring_reach_the_host") {
+        return;
+    }
+    // Whichever cable the flood guard blocks, one of the two ways from s1 to s3 enters s3 over
+    // it (mininet_steer's steered path did): without an entry of the reservation on s3 its
+    // traffic met the block rule there and none arrived.
+    let mut t = ControlledLab::start(lab_config(), "ring", 4).await;
+    let api = t.api;
+    let (h1, h3) = (t.host("h1"), t.host("h3"));
+    let lab = &mut t.lab;
+    let links = get(api, "/api/v1/links").await.expect("GET /links");
+    for (middle, port) in [(2u64, 5311u16), (4, 5312)] {
+        let path: Vec<String> = [(1, middle), (middle, 3)]
+            .iter()
+            .map(|&(a, b)| {
+                link_between(&links, a, b).unwrap_or_else(|| panic!("s{a} -> s{b}: {links}"))
+            })
+            .collect();
+        let body = json!({
+            "src": h1.ip, "dst": h3.ip, "rate_bps": RESERVED_BPS, "tier": 1,
+            "match": {"src_ip": h1.ip, "dst_ip": h3.ip, "ip_proto": 17, "dst_port": port},
+            "path": path,
+        });
+        let (status, created) = request(
+            api,
+            "POST",
+            "/api/v1/reservations",
+            Some(LAB_TOKEN),
+            Some(&body),
+        )
+        .await
+        .expect("POST /reservations");
+        assert_eq!(status, 201, "{created}");
+        assert_eq!(
+            created["reservation"]["held_ports"]
+                .as_array()
+                .map(Vec::len),
+            Some(3),
+            "{created}"
+        );
+        let rates = lab
+            .iperf(
+                &[Flow {
+                    client: h1.name.clone(),
+                    server: h3.name.clone(),
+                    udp_bps: Some(RESERVED_BPS / 2),
+                    port,
+                }],
+                3,
+            )
+            .await
+            .expect("iperf3");
+        eprintln!(
+            "via s{middle}: sent {:.1} Mbit/s, received {:.3} Mbit/s",
+            RESERVED_BPS as f64 / 2e6,
+            rates[0] / 1e6
+        );
+        assert!(
+            rates[0] >= 0.9 * RESERVED_BPS as f64 / 2.0,
+            "a reservation via s{middle} below its rate: {:.3} Mbit/s of {:.1} arrived\ns3: {}",
+            rates[0] / 1e6,
+            RESERVED_BPS as f64 / 2e6,
+            lab.dump_flows("s3").unwrap_or_default()
+        );
+    }
     t.shutdown().await;
 }

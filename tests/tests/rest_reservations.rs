@@ -28,10 +28,11 @@ async fn reservations_are_admitted_refused_with_the_bottleneck_listed_and_releas
 
     let first = post(&f, "/api/v1/reservations", &body).await;
     assert_eq!(first.status, StatusCode::CREATED, "{}", first.text);
-    // The meters reach the southbound driver through the outlet.
+    // The meters reach the southbound driver through the outlet: on both hops, and on the last
+    // switch towards h2.
     let sent = f.core.take_actions();
     assert!(
-        matches!(&sent[..], [Action::InstallMeter { rate_bps: 600_000_000, ports, .. }] if ports.len() == 2),
+        matches!(&sent[..], [Action::InstallMeter { rate_bps: 600_000_000, ports, .. }] if ports.len() == 3),
         "{sent:?}"
     );
     assert_eq!(first.body["reservation"]["subject"]["kind"], "host_pair");
@@ -45,7 +46,7 @@ async fn reservations_are_admitted_refused_with_the_bottleneck_listed_and_releas
         first.body["reservation"]["meter_ports"]
             .as_array()
             .map(Vec::len),
-        Some(2)
+        Some(3)
     );
     assert!(first.body["actions"][0]
         .as_str()

@@ -146,10 +146,11 @@ impl ControllerCore {
         self.outbox.push(ControllerEvent::Topology {
             changes: events.iter().map(describe).collect(),
         });
-        // Hosts learned, moved or forgotten change no device and no link, and the ledger,
-        // the restoring reservations and the routed pairs depend on those alone: nothing to
-        // realign, and no snapshot to rebuild per host (it is rebuilt whole, once per entry
-        // point, when the entry point ends) while a network's hosts are being learned.
+        // Hosts learned, moved or forgotten change no device and no link, and the ledger
+        // and the restoring reservations depend on those alone: nothing to realign, and no
+        // snapshot to rebuild per host (it is rebuilt whole, once per entry point, when the
+        // entry point ends) while a network's hosts are being learned. Only the entries that
+        // deliver to a host follow it.
         let host_only = events.iter().all(|e| {
             matches!(
                 e,
@@ -159,7 +160,7 @@ impl ControllerCore {
             )
         });
         if host_only {
-            return Vec::new();
+            return self.follow_hosts(now, &events);
         }
         // Most changes name the links that came and went: the ledger learns or forgets just
         // those, and only reservations on them are placed again. Realigning against a whole

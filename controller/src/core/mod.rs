@@ -286,6 +286,95 @@ impl ControllerCore {
         self.announced = now;
     }
 
+    /// Where a reservation's entries hold its traffic: the egress port of every hop of its
+    /// path, then its destination host's port when that host is on the path's last switch and
+    /// it is an OpenFlow one (the path may enter that switch over a cable the flood guard
+    /// blocks, whose drop rule only an entry of the reservation there overrides, as a steered
+    /// path's `exit`); within one switch, the port towards its destination.
+    fn ports_of(&self, r: &Reservation) -> Vec<PortRef> {
+        let Some(last) = r.request.path.last() else {
+            return self.egress.get(&r.id).copied().into_iter().collect();
+        };
+        let exit = match &r.request.subject {
+            prescient_topology::Subject::HostPair { dst, .. } => {
+                self.topology.host(*dst).map(|h| h.at)
+            }
+            // One output per entry: a destination address only one host on that switch owns.
+            prescient_topology::Subject::Flow(f) => f.dst_ip.and_then(|ip| {
+                let mut owners = self
+                    .topology
+                    .hosts()
+                    .filter(|h| h.at.device == last.dst.device && h.ips.contains(&ip));
+                owners
+                    .next()
+                    .filter(|_| owners.next().is_none())
+                    .map(|h| h.at)
+            }),
+        };
+        // P4 devices deliver to their own hosts by /32 routes, with no flood guard to pass.
+        let exit = exit.filter(|p| {
+            p.device == last.dst.device
+                && p.device.protocol == prescient_topology::Protocol::OpenFlow
+        });
+        r.request.path.iter().map(|l| l.src).chain(exit).collect()
+    }
+
+    /// After hosts were learned, moved or forgotten: reservations whose destination host's
+    /// port changed are installed again (their entry on the last switch would send the traffic
+    /// to a port the host left), and routed pairs of a host that moved are routed again.
+    fn follow_hosts(
+        &mut self,
+        now: Timestamp,
+        events: &[prescient_topology::TopologyEvent],
+    ) -> Vec<Action> {
+        use prescient_topology::TopologyEvent;
+        let macs: BTreeSet<prescient_topology::MacAddr> = events
+            .iter()
+            .filter_map(|e| match e {
+                TopologyEvent::HostAdded { mac, .. }
+                | TopologyEvent::HostMoved { mac, .. }
+                | TopologyEvent::HostRemoved { mac, .. } => Some(*mac),
+                _ => None,
+            })
+            .collect();
+        let mut actions = Vec::new();
+        if !self.installed.is_empty() {
+            let ips: BTreeSet<Ipv4Addr> = macs
+                .iter()
+                .filter_map(|m| self.topology.host(*m))
+                .flat_map(|h| h.ips.iter().copied())
+                .collect();
+            let touched: Vec<Reservation> = self
+                .installed
+                .iter()
+                .filter_map(|(id, ports)| self.ledger.get(*id).map(|r| (r, ports)))
+                .filter(|(r, _)| !r.request.path.is_empty())
+                .filter(|(r, _)| match &r.request.subject {
+                    prescient_topology::Subject::HostPair { dst, .. } => macs.contains(dst),
+                    prescient_topology::Subject::Flow(f) => {
+                        f.dst_ip.is_some_and(|ip| ips.contains(&ip))
+                    }
+                })
+                .filter(|(r, ports)| self.ports_of(r) != **ports)
+                .map(|(r, _)| r.clone())
+                .collect();
+            for r in touched {
+                actions.push(self.install(&r));
+            }
+        }
+        let moved: BTreeSet<prescient_topology::MacAddr> = events
+            .iter()
+            .filter_map(|e| match e {
+                TopologyEvent::HostMoved { mac, .. } => Some(*mac),
+                _ => None,
+            })
+            .collect();
+        if !moved.is_empty() {
+            actions.extend(self.reroute_pairs_of(now, &moved));
+        }
+        actions
+    }
+
     /// Meter actions for a reservation that is no longer where it was.
     fn uninstall(&mut self, id: ReservationId) -> Option<Action> {
         self.installed.remove(&id).map(|ports| Action::RemoveMeter {
@@ -297,11 +386,7 @@ impl ControllerCore {
     /// Meter action for a reservation on its current path (within one switch: at the port
     /// towards its destination).
     fn install(&mut self, r: &Reservation) -> Action {
-        let ports: Vec<PortRef> = if r.request.path.is_empty() {
-            self.egress.get(&r.id).copied().into_iter().collect()
-        } else {
-            r.request.path.iter().map(|l| l.src).collect()
-        };
+        let ports = self.ports_of(r);
         self.installed.insert(r.id, ports.clone());
         Action::InstallMeter {
             reservation: r.id,

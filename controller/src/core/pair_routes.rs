@@ -61,6 +61,30 @@ impl ControllerCore {
         actions
     }
 
+    /// After hosts in `moved` moved: their routed pairs are routed again at once, towards the
+    /// host's new port (their entry on the last switch delivers to the old one).
+    pub(super) fn reroute_pairs_of(
+        &mut self,
+        now: Timestamp,
+        moved: &std::collections::BTreeSet<MacAddr>,
+    ) -> Vec<Action> {
+        let pairs: Vec<(MacAddr, MacAddr)> = self
+            .auto
+            .routed
+            .keys()
+            .filter(|(s, d)| moved.contains(s) || moved.contains(d))
+            .copied()
+            .collect();
+        let mut actions = Vec::new();
+        for (src, dst) in pairs {
+            self.auto.routed.remove(&(src, dst));
+            if !self.auto.steered.contains_key(&(src, dst)) {
+                actions.extend(self.route_pair(now, src, dst, "moved with its host"));
+            }
+        }
+        actions
+    }
+
     /// Routes the pair on its shortest path when both hosts are known on different switches and
     /// every hop is OpenFlow; `why` ends the decision's reason ("traffic a -> b {why}").
     fn route_pair(&mut self, now: Timestamp, src: MacAddr, dst: MacAddr, why: &str) -> Vec<Action> {
@@ -95,9 +119,10 @@ impl ControllerCore {
                     src,
                     dst,
                     links,
-                    // The last switch keeps delivering by its learnt entries, which follow
-                    // a host that moves (an entry of the pair there would not).
-                    exit: None,
+                    // The path may enter the last switch over a cable the flood guard
+                    // blocks: only an entry of the pair there delivers it (a host that moves
+                    // is routed again, `reroute_pairs_of`).
+                    exit: snapshot.host(dst),
                     decision,
                 }],
             },

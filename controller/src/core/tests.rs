@@ -187,7 +187,10 @@ fn reservations_install_meters_and_follow_a_broken_link() {
         path: None,
     };
     let done = c.reserve(now, &spec).expect("room");
-    assert!(matches!(&done.actions[..], [Action::InstallMeter { ports, .. }] if ports.len() == 2));
+    // Each hop's egress and h2's port on the last switch.
+    assert!(
+        matches!(&done.actions[..], [Action::InstallMeter { ports, .. }] if ports.len() == 3 && ports[2] == at(4, 10))
+    );
     // A second one of the same size cannot share a link with the first: other path.
     let second = c.reserve(now, &spec).expect("other path has room");
     assert_ne!(
@@ -270,14 +273,17 @@ fn a_steered_pair_takes_its_api_reservation_onto_the_new_path() {
     assert!(after.iter().any(|a| matches!(
         a,
         Action::RemoveMeter { reservation, ports } if *reservation == id
-            && *ports == via_s2.iter().map(|l| l.src).collect::<Vec<_>>()
+            && *ports == via_s2.iter().map(|l| l.src).chain([at(4, 10)]).collect::<Vec<_>>()
     )));
     assert!(after.iter().any(|a| matches!(
         a,
         Action::InstallMeter { reservation, ports, police: true, rate_bps: 100_000_000, .. }
-            if *reservation == id && *ports == vec![at(1, 2), at(3, 2)]
+            if *reservation == id && *ports == vec![at(1, 2), at(3, 2), at(4, 10)]
     )));
-    assert_eq!(c.desired_meters().get(&id), Some(&vec![at(1, 2), at(3, 2)]));
+    assert_eq!(
+        c.desired_meters().get(&id),
+        Some(&vec![at(1, 2), at(3, 2), at(4, 10)])
+    );
     let hot = c
         .decisions()
         .iter()

@@ -98,7 +98,8 @@ fn a_steady_pair_gets_a_forecast_reservation_on_its_path_renewed_and_resized_in_
         } if *reservation == r.id => Some(ports.clone()),
         _ => None,
     });
-    assert_eq!(meter, Some(vec![at(1, 1), at(2, 2)]));
+    // Every hop, and h2's port on the last switch (`ControllerCore::ports_of`).
+    assert_eq!(meter, Some(vec![at(1, 1), at(2, 2), at(4, 10)]));
     // Capacity set aside, not a cap: nothing drops what the pair sends above its forecast.
     assert!(actions.iter().any(|a| matches!(
         a,
@@ -106,7 +107,7 @@ fn a_steady_pair_gets_a_forecast_reservation_on_its_path_renewed_and_resized_in_
     )));
     assert_eq!(
         c.desired_meters().get(&r.id),
-        Some(&vec![at(1, 1), at(2, 2)])
+        Some(&vec![at(1, 1), at(2, 2), at(4, 10)])
     );
     let admitted = decisions(&c, Rule::ForecastReserved);
     assert_eq!(admitted.len(), 1, "one reservation, not one per tick");
