@@ -93,15 +93,25 @@ fn hook(target: HookTarget, attempts: u32) -> HookConfig {
     }
 }
 
-#[test]
-fn backoff_doubles_up_to_its_cap() {
-    let h = hook(
+/// A hook running `program` without arguments.
+fn exec(program: impl Into<PathBuf>, attempts: u32) -> HookConfig {
+    hook(
         HookTarget::Exec {
-            program: "true".into(),
+            program: program.into(),
             args: Vec::new(),
         },
-        5,
-    );
+        attempts,
+    )
+}
+
+/// Delivers [`call`] through `h` as the executor would, nothing cancelling it.
+async fn deliver_once(h: &HookConfig) -> HookRecord {
+    deliver(h, &http::client(), &call(), &CancellationToken::new(), || 1).await
+}
+
+#[test]
+fn backoff_doubles_up_to_its_cap() {
+    let h = exec("true", 5);
     let waits: Vec<u128> = (1..=5).map(|a| h.backoff_after(a).as_millis()).collect();
     assert_eq!(waits, vec![10, 20, 40, 40, 40]);
     assert_eq!(h.backoff_after(u32::MAX), Duration::from_millis(40));
@@ -111,14 +121,7 @@ fn backoff_doubles_up_to_its_cap() {
 async fn a_failing_webhook_is_retried_with_the_same_idempotency_key() {
     let (url, seen) = endpoint(2, StatusCode::SERVICE_UNAVAILABLE).await;
     let h = hook(HookTarget::Http { url }, 5);
-    let record = deliver(
-        &h,
-        &http::client(),
-        &call(),
-        &CancellationToken::new(),
-        || 1,
-    )
-    .await;
+    let record = deliver_once(&h).await;
     assert_eq!(record.status, HookStatus::Delivered);
     assert_eq!(record.attempts, 3);
     assert_eq!(record.code, Some(200));
@@ -143,14 +146,7 @@ async fn a_down_endpoint_is_given_up_after_the_attempts() {
     drop(listener);
     let url: hyper::Uri = format!("http://{addr}/hook").parse().expect("uri");
     let h = hook(HookTarget::Http { url }, 3);
-    let record = deliver(
-        &h,
-        &http::client(),
-        &call(),
-        &CancellationToken::new(),
-        || 1,
-    )
-    .await;
+    let record = deliver_once(&h).await;
     assert_eq!(record.status, HookStatus::GaveUp);
     assert_eq!(record.attempts, 3);
     let err = record.error.unwrap_or_default();
@@ -161,14 +157,7 @@ async fn a_down_endpoint_is_given_up_after_the_attempts() {
 async fn a_refusal_is_not_retried() {
     let (url, seen) = endpoint(10, StatusCode::UNPROCESSABLE_ENTITY).await;
     let h = hook(HookTarget::Http { url }, 5);
-    let record = deliver(
-        &h,
-        &http::client(),
-        &call(),
-        &CancellationToken::new(),
-        || 1,
-    )
-    .await;
+    let record = deliver_once(&h).await;
     assert_eq!(record.status, HookStatus::Refused);
     assert_eq!((record.attempts, record.code), (1, Some(422)));
     assert_eq!(
@@ -198,62 +187,23 @@ async fn exec_hooks_get_the_json_on_stdin_and_hung_ones_are_killed() {
             out.display()
         ),
     );
-    let h = hook(
-        HookTarget::Exec {
-            program: ok,
-            args: Vec::new(),
-        },
-        2,
-    );
-    let record = deliver(
-        &h,
-        &http::client(),
-        &call(),
-        &CancellationToken::new(),
-        || 1,
-    )
-    .await;
+    let h = exec(ok, 2);
+    let record = deliver_once(&h).await;
     assert_eq!(record.status, HookStatus::Delivered, "{record:?}");
     let got: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&out).expect("written")).expect("json");
     assert_eq!(got["target_instances"], 3);
     let hung = script(&dir, "hung.sh", "#!/bin/sh\nsleep 30\n");
-    let mut h = hook(
-        HookTarget::Exec {
-            program: hung,
-            args: Vec::new(),
-        },
-        1,
-    );
+    let mut h = exec(hung, 1);
     h.timeout = Duration::from_millis(200);
     let started = std::time::Instant::now();
-    let record = deliver(
-        &h,
-        &http::client(),
-        &call(),
-        &CancellationToken::new(),
-        || 1,
-    )
-    .await;
+    let record = deliver_once(&h).await;
     assert_eq!(record.status, HookStatus::GaveUp);
     assert!(record.error.unwrap_or_default().contains("killed"));
     assert!(started.elapsed() < Duration::from_secs(10));
     let failing = script(&dir, "fail.sh", "#!/bin/sh\necho nope >&2\nexit 4\n");
-    let h = hook(
-        HookTarget::Exec {
-            program: failing,
-            args: Vec::new(),
-        },
-        2,
-    );
-    let record = deliver(
-        &h,
-        &http::client(),
-        &call(),
-        &CancellationToken::new(),
-        || 1,
-    )
-    .await;
+    let h = exec(failing, 2);
+    let record = deliver_once(&h).await;
     assert_eq!(
         (record.status, record.attempts, record.code),
         (HookStatus::GaveUp, 2, Some(4))
