@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use prescient::northbound::ApiConfig;
-use prescient::service::ServiceConfig;
+use prescient::service::{Service, ServiceConfig};
 use prescient::store::{StoreConfig, StoreLocation};
 
 /// A controller configuration for tests: OpenFlow on `openflow`, the REST API on `http` when
@@ -30,4 +30,25 @@ pub fn persistent(mut config: ServiceConfig, store: &Path, token: &str) -> Servi
         restore_grace: None,
     };
     config
+}
+
+/// The leader every node of a cluster names, once that node says it leads (it has taken
+/// over): its index in `nodes` and its term; panics after `wait`.
+pub async fn agreed_leader(nodes: &[&Service], wait: Duration) -> (usize, u64) {
+    let cluster = |n: &Service| n.cluster().cloned().expect("a cluster node");
+    crate::wait_for("one leader all nodes agree on", wait, || {
+        let named: std::collections::BTreeSet<Option<String>> = nodes
+            .iter()
+            .map(|n| cluster(n).status().current.map(|(m, _)| m.name))
+            .collect();
+        if named.len() != 1 {
+            return None;
+        }
+        let name = named.into_iter().next()??;
+        let i = nodes.iter().position(|n| cluster(n).me().name == name)?;
+        let c = cluster(nodes[i]);
+        c.is_leader().then(|| (i, c.term()))
+    })
+    .await
+    .expect("a leader")
 }

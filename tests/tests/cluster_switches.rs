@@ -27,6 +27,7 @@ use prescient_southbound::openflow::wire::{
 };
 use prescient_southbound::p4runtime::pipeconf::names;
 use prescient_southbound::p4runtime::proto::p4::v1 as p4;
+use prescient_tests::controller::agreed_leader;
 use prescient_tests::etcd::{Etcd, Proxy};
 use prescient_tests::p4sim::{arp, read_table, routes, serve};
 use prescient_tests::wait_for;
@@ -42,27 +43,6 @@ const IP3: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 3);
 const STALE: Ipv4Addr = Ipv4Addr::new(10, 9, 9, 9);
 /// The priority of the OpenFlow entry a dying leader leaves behind.
 const STALE_PRIORITY: u16 = 777;
-
-/// The leader every live node names, once that node says it leads: its index and term.
-async fn agreed_leader(nodes: &[&Service]) -> (usize, u64) {
-    wait_for("one leader all nodes agree on", WAIT, || {
-        let named: BTreeSet<Option<String>> = nodes
-            .iter()
-            .map(|n| n.cluster().unwrap().status().current.map(|(m, _)| m.name))
-            .collect();
-        if named.len() != 1 {
-            return None;
-        }
-        let name = named.into_iter().next()??;
-        let i = nodes
-            .iter()
-            .position(|n| n.cluster().unwrap().me().name == name)?;
-        let c = nodes[i].cluster().unwrap();
-        c.is_leader().then(|| (i, c.term()))
-    })
-    .await
-    .unwrap()
-}
 
 /// Every OpenFlow switch has exactly `master` as MASTER and every other connected node as
 /// SLAVE.
@@ -248,7 +228,7 @@ async fn every_switch_follows_the_leader_and_the_next_one_reconciles_what_it_fin
     } = lab(["sa", "sb", "sc"].map(|n| (n, etcd.url()))).await;
 
     let refs: Vec<&Service> = nodes.iter().flatten().collect();
-    let (leader, term) = agreed_leader(&refs).await;
+    let (leader, term) = agreed_leader(&refs, WAIT).await;
     let leader_id = (1u128 << 64) | u128::from(term);
     let master = refs[leader].openflow_addr();
     drop(refs);
@@ -342,7 +322,7 @@ async fn every_switch_follows_the_leader_and_the_next_one_reconciles_what_it_fin
         }
     }
     let refs: Vec<&Service> = nodes.iter().flatten().collect();
-    let (next, next_term) = agreed_leader(&refs).await;
+    let (next, next_term) = agreed_leader(&refs, WAIT).await;
     assert!(next_term > term, "term {next_term} after {term}");
     let next_id = (1u128 << 64) | u128::from(next_term);
     let next_master = refs[next].openflow_addr();
@@ -468,7 +448,7 @@ async fn a_leader_cut_off_from_etcd_stops_before_the_next_starts_and_rejoins_as_
     ])
     .await;
     let refs: Vec<&Service> = nodes.iter().flatten().collect();
-    let (leader, term) = agreed_leader(&refs).await;
+    let (leader, term) = agreed_leader(&refs, WAIT).await;
     let old_id = (1u128 << 64) | u128::from(term);
     let old = refs[leader];
     wait_for(
@@ -512,7 +492,7 @@ async fn a_leader_cut_off_from_etcd_stops_before_the_next_starts_and_rejoins_as_
         "stopped acting at {stopped:?}, the next leader started at {started:?}"
     );
     let others: Vec<&Service> = (0..3).filter(|i| *i != leader).map(|i| refs[i]).collect();
-    let (j, next_term) = agreed_leader(&others).await;
+    let (j, next_term) = agreed_leader(&others, WAIT).await;
     let next = (0..3).filter(|i| *i != leader).nth(j).unwrap();
     assert!(next_term > term);
     let next_id = (1u128 << 64) | u128::from(next_term);
