@@ -80,7 +80,8 @@ pub struct Series {
     past: VecDeque<Kept>,
     pending: Option<Point>,
     latest: Vec<Point>,
-    /// The latest forecast with only the events scoped to this series applied.
+    /// The latest forecast with only the events scoped to this series applied, when events
+    /// for everything may change `latest`; empty otherwise (then it is `latest`).
     scoped: Vec<Point>,
     /// The events the latest forecast took, as (name, occurrence start in seconds).
     events: Vec<(String, u64)>,
@@ -227,13 +228,19 @@ impl Series {
         self.latest = self.points(now, &f, &quantiles);
         self.events.clear();
         self.scoped_events.clear();
-        self.scoped.clear();
         if let Some(ev) = events {
-            self.scoped = self.latest.clone();
-            apply_events(&mut self.scoped, ev.key, ev.scoped, &mut self.scoped_events);
-            self.latest.clone_from(&self.scoped);
+            apply_events(&mut self.latest, ev.key, ev.scoped, &mut self.scoped_events);
             self.events.clone_from(&self.scoped_events);
-            apply_events(&mut self.latest, ev.key, ev.all, &mut self.events);
+        }
+        // The forecast with only the scoped events is kept apart only when events for
+        // everything may change it: without any (the usual case) it is the latest forecast, and
+        // a copy of 12 points is a kilobyte per series, four series per switch.
+        match events.filter(|ev| !ev.all.is_empty()) {
+            Some(ev) => {
+                self.scoped.clone_from(&self.latest);
+                apply_events(&mut self.latest, ev.key, ev.all, &mut self.events);
+            }
+            None => self.scoped = Vec::new(),
         }
         self.pending = self.latest.first().copied();
         outlier
@@ -601,6 +608,63 @@ mod tests {
         // The quiet hours are not over-provisioned to pay for the busy ones: their bound covers
         // the quiet noise (±50) with little to spare.
         assert!((40.0..120.0).contains(&n), "quiet hours {n}");
+    }
+
+    #[test]
+    fn a_scoped_forecast_leaves_out_the_events_for_everything_and_only_those() {
+        use prescient_predict::calendar::{Event, Scope};
+        use prescient_topology::MacAddr;
+        let key = SeriesKey::Pair(MacAddr([0, 0, 0, 0, 0, 1]), MacAddr([0, 0, 0, 0, 0, 2]));
+        let event = |name: &str, multiplier: f64, scope| Event {
+            name: name.to_string(),
+            start: 0,
+            end: 10_000,
+            multiplier,
+            at_least: None,
+            scope,
+        };
+        let mut scoped = Calendar::default();
+        scoped
+            .add(event("sale", 2.0, Scope::Only(vec![key])))
+            .expect("valid");
+        let mut all = Calendar::default();
+        all.add(event("holiday", 3.0, Scope::All)).expect("valid");
+        let none = Calendar::default();
+        let (mut both, mut own, mut plain) = (
+            Series::new(Duration::from_secs(1), 3, 10),
+            Series::new(Duration::from_secs(1), 3, 10),
+            Series::new(Duration::from_secs(1), 3, 10),
+        );
+        for i in 0..50 {
+            let v = Some(1_000.0 + f64::from((i % 7) as u8));
+            let ev = |all| Events {
+                key: &key,
+                scoped: &scoped,
+                all,
+            };
+            both.observe_with(t(i), v, Some(ev(&all)));
+            own.observe_with(t(i), v, Some(ev(&none)));
+            plain.observe_with(t(i), v, None);
+        }
+        let values = |p: &[Point]| p.iter().map(|p| p.value).collect::<Vec<_>>();
+        // Only scoped events: the scoped forecast is the forecast.
+        assert_eq!(values(own.scoped_forecast()), values(own.forecast()));
+        assert_eq!(own.scoped_events(), own.events());
+        assert_eq!(own.events().len(), 1);
+        // With an event for everything, the scoped forecast leaves it out.
+        assert_eq!(both.scoped_forecast().len(), 3);
+        for (b, s) in both.forecast().iter().zip(both.scoped_forecast()) {
+            assert!(s.value > 0.0, "{s:?}");
+            assert!(
+                (b.value - 3.0 * s.value).abs() < 1e-9 * b.value,
+                "{b:?} {s:?}"
+            );
+        }
+        assert_eq!(both.events().len(), 2);
+        assert_eq!(both.scoped_events().len(), 1);
+        // Without events there is nothing to leave out.
+        assert_eq!(values(plain.scoped_forecast()), values(plain.forecast()));
+        assert!(plain.events().is_empty());
     }
 
     #[test]
