@@ -30,9 +30,10 @@ pub struct Events<'a> {
     pub all: &'a Calendar<SeriesKey>,
 }
 
-/// Refit after this many observations (the model's parameters were chosen on a short history).
+/// Refit after this many observations (the model's parameters were chosen on a short history),
+/// each up to half as many again later by the series' refit phase ([`refit_due`]).
 const REFIT_AT: [u64; 4] = [16, 64, 256, 1024];
-/// Then every this many observations.
+/// Then every this many observations, at the series' own phase of the period.
 const REFIT_EVERY: u64 = 2048;
 /// History kept by a series whose steps hold a daily season (steps of 32 s or more): one and a
 /// half days of it at least, and the weekly lags the seasonal candidates read.
@@ -88,6 +89,18 @@ pub struct Series {
     /// Those of them scoped to this series.
     scoped_events: Vec<(String, u64)>,
     errors: VecDeque<(f64, Option<bool>)>,
+    /// Shifts this series' refits ([`refit_due`]); 0 for the plain schedule.
+    refit_phase: u64,
+}
+
+/// Whether a series with refit phase `phase` refits at its `n`-th observation. Series created
+/// in one tick (thousands while a large network is discovered) would otherwise refit in one
+/// tick too, every one of them at 1,024 observations and every 2,048 after, and a refit reads
+/// the whole history (a thousand times an observation's work): their phases spread each early
+/// refit over half its count of ticks and the periodic ones over the whole period.
+fn refit_due(phase: u64, n: u64) -> bool {
+    REFIT_AT.iter().any(|&at| n == at + phase % (at / 2))
+        || (n > REFIT_AT[3] + REFIT_AT[3] / 2 && (n + phase) % REFIT_EVERY == 0)
 }
 
 /// The predictor of a series sampled every `interval`, forecasting `horizon` steps, sizing at
@@ -148,7 +161,15 @@ impl Series {
             events: Vec::new(),
             scoped_events: Vec::new(),
             errors: VecDeque::new(),
+            refit_phase: 0,
         }
+    }
+
+    /// The same series refitting at its own `phase` (any number: a hash of its key), so that
+    /// series created together do not refit together ([`refit_due`]).
+    pub fn with_refit_phase(mut self, phase: u64) -> Self {
+        self.refit_phase = phase;
+        self
     }
 
     /// The same series planning for violation target `v` (a share in (0, 0.5)).
@@ -216,7 +237,7 @@ impl Series {
             // Anomalies are judged here, against the recorded forecast the charts also show.
             self.predictor.observe(value);
             let n = self.observed + 1;
-            if REFIT_AT.contains(&n) || n % REFIT_EVERY == 0 {
+            if refit_due(self.refit_phase, n) {
                 self.predictor.fit();
             }
         }
@@ -665,6 +686,36 @@ mod tests {
         // Without events there is nothing to leave out.
         assert_eq!(values(plain.scoped_forecast()), values(plain.forecast()));
         assert!(plain.events().is_empty());
+    }
+
+    #[test]
+    fn series_created_together_refit_in_different_ticks() {
+        // 4,198 series (a 1,000-switch network's links) created in one tick, phases from a hash.
+        let phases: Vec<u64> = (0..4_198u64)
+            .map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(17))
+            .collect();
+        let mut most = 0;
+        for n in 1..=3 * REFIT_EVERY {
+            let refitting = phases.iter().filter(|&&p| refit_due(p, n)).count();
+            most = most.max(refitting);
+        }
+        // Without phases all 4,198 refit at 16, 64, 256, 1,024 and 2,048.
+        assert!(most <= 4_198 / 4, "{most} series refit in one tick");
+        for &p in &phases {
+            let refits: Vec<u64> = (1..=3 * REFIT_EVERY).filter(|&n| refit_due(p, n)).collect();
+            // Each early refit once, within half its count after it; then once a period.
+            for (k, at) in REFIT_AT.iter().enumerate() {
+                assert!((*at..at + at / 2).contains(&refits[k]), "{p}: {refits:?}");
+            }
+            assert!((6..=7).contains(&refits.len()), "{p}: {refits:?}");
+            assert!(refits
+                .windows(2)
+                .skip(4)
+                .all(|w| w[1] - w[0] == REFIT_EVERY));
+        }
+        // Phase 0 is the plain schedule.
+        let plain: Vec<u64> = (1..=3 * REFIT_EVERY).filter(|&n| refit_due(0, n)).collect();
+        assert_eq!(plain, [16, 64, 256, 1024, 2048, 4096, 6144]);
     }
 
     #[test]

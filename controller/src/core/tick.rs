@@ -145,14 +145,10 @@ impl ControllerCore {
     /// Whether `key`'s turn is `turn` (always at stride 1). A hash, not a position, so a link
     /// appearing or going does not move the others to another turn.
     fn due(&self, key: &SeriesKey, turn: u64) -> bool {
-        use std::hash::{Hash, Hasher};
         if self.stride <= 1 {
             return true;
         }
-        // SipHash with fixed keys: the same turn for the same key in every run.
-        let mut h = std::hash::DefaultHasher::new();
-        key.hash(&mut h);
-        h.finish() % u64::from(self.stride) == turn
+        key_hash(key, 0) % u64::from(self.stride) == turn
     }
 
     /// The peaks of `key`'s latest forecast, as `observe` returns them, without observing.
@@ -184,6 +180,7 @@ impl ControllerCore {
                 cfg.series_points,
                 cfg.planning.violation_target,
             )
+            .with_refit_phase(key_hash(&key, 1))
         };
         let series = match self.series.get_mut(&key) {
             Some(s) if s.interval() != step => {
@@ -254,4 +251,17 @@ impl ControllerCore {
         actions.extend(self.after_topology(now, events));
         actions
     }
+}
+
+/// A hash of `key` salted with `salt`: SipHash with fixed keys, the same in every run. The turn
+/// (salt 0) and the refit phase (salt 1) come from different salts, or the series of one turn
+/// would share their refit phase modulo the stride.
+fn key_hash(key: &SeriesKey, salt: u8) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::hash::DefaultHasher::new();
+    if salt != 0 {
+        salt.hash(&mut h);
+    }
+    key.hash(&mut h);
+    h.finish()
 }
