@@ -23,7 +23,7 @@ use anyhow::{bail, Context};
 use tokio::sync::{mpsc, Mutex, MutexGuard};
 
 mod controlled;
-pub use controlled::{lab_config, reserve, ControlledLab, LAB_TOKEN};
+pub use controlled::{lab_config, post_reservation, reserve, ControlledLab, LAB_TOKEN};
 
 const SCHEMA: &str = "/usr/share/openvswitch/vswitch.ovsschema";
 const RUN_DIR: &str = "/var/run/openvswitch";

@@ -23,8 +23,8 @@
 use std::time::{Duration, Instant};
 
 use prescient::service::ServiceConfig;
-use prescient_tests::http::{get, request};
-use prescient_tests::mininet::{lab_config, reserve, ControlledLab, Flow, Lab, LAB_TOKEN};
+use prescient_tests::http::get;
+use prescient_tests::mininet::{lab_config, post_reservation, reserve, ControlledLab, Flow, Lab};
 use prescient_tests::{root_tests_enabled, wait_for};
 use serde_json::{json, Value};
 
@@ -307,16 +307,7 @@ async fn flow_reservations_either_way_round_the_ring_reach_the_host() {
             "match": {"src_ip": h1.ip, "dst_ip": h3.ip, "ip_proto": 17, "dst_port": port},
             "path": path,
         });
-        let (status, created) = request(
-            api,
-            "POST",
-            "/api/v1/reservations",
-            Some(LAB_TOKEN),
-            Some(&body),
-        )
-        .await
-        .expect("POST /reservations");
-        assert_eq!(status, 201, "{created}");
+        let created = post_reservation(api, &body).await;
         assert_eq!(
             created["reservation"]["held_ports"]
                 .as_array()

@@ -33,12 +33,18 @@ pub fn lab_config() -> ServiceConfig {
 /// user knows them, over the REST API at `api`; returns the answer, panicking unless it is 201.
 pub async fn reserve(api: SocketAddr, src: &LabHost, dst: &LabHost, rate_bps: u64) -> Value {
     let body = json!({"src": src.ip, "dst": dst.ip, "rate_bps": rate_bps, "tier": 1});
+    post_reservation(api, &body).await
+}
+
+/// Posts a reservation `body` over the REST API at `api`; returns the answer, panicking unless
+/// it is 201.
+pub async fn post_reservation(api: SocketAddr, body: &Value) -> Value {
     let (status, created) = crate::http::request(
         api,
         "POST",
         "/api/v1/reservations",
         Some(LAB_TOKEN),
-        Some(&body),
+        Some(body),
     )
     .await
     .expect("POST /reservations");
