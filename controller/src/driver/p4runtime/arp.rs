@@ -10,7 +10,10 @@
 //! Host-facing means "not the end of a discovered link". Until discovery has found every link, a
 //! relayed frame may enter another switch and be punted again; the relay remembers what it sent
 //! for [`ECHO_WINDOW`] and such an echo is neither relayed again nor taken as a sighting of its
-//! sender (which would move the host onto an inter-switch port).
+//! sender (which would move the host onto an inter-switch port). The program's learned-host
+//! digest for the echo carries only the sender's MAC, address and port, not the frame: a digest
+//! for a MAC whose frame the relay sent within the window, at a port other than the one that
+//! frame came in by, is the echo's too ([`ArpRelay::relayed_from_elsewhere`]).
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::VecDeque;
@@ -82,7 +85,16 @@ pub fn proxy_reply(request: &[u8], mac: MacAddr) -> Option<Vec<u8>> {
 /// Recently relayed frames, shared by every device task.
 #[derive(Debug, Default)]
 pub struct ArpRelay {
-    recent: Mutex<VecDeque<(u64, Instant)>>,
+    recent: Mutex<VecDeque<Relayed>>,
+}
+
+/// A frame the relay sent: its hash, its sender's MAC, where it came in, when.
+#[derive(Debug)]
+struct Relayed {
+    frame: u64,
+    sender: Option<MacAddr>,
+    from: PortRef,
+    at: Instant,
 }
 
 fn digest(frame: &[u8]) -> u64 {
@@ -95,23 +107,44 @@ impl ArpRelay {
     /// Whether `frame` is one the relay sent within the echo window.
     pub fn is_echo(&self, frame: &[u8], now: Instant) -> bool {
         let d = digest(frame);
-        let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
-        while recent
-            .front()
-            .is_some_and(|(_, at)| now.saturating_duration_since(*at) > ECHO_WINDOW)
-        {
-            recent.pop_front();
-        }
-        recent.iter().any(|(x, _)| *x == d)
+        self.within_window(now, |r| r.frame == d)
     }
 
-    /// Notes that `frame` is being relayed.
-    pub fn remember(&self, frame: &[u8], now: Instant) {
+    /// Whether the relay sent a frame from `mac` within the echo window that came in by a port
+    /// other than `at`: a learned-host digest for `mac` at `at` is then that frame's echo, not
+    /// a sighting (the digest of the frame as it came in names the port it came in by).
+    pub fn relayed_from_elsewhere(&self, mac: MacAddr, at: PortRef, now: Instant) -> bool {
+        self.within_window(now, |r| r.sender == Some(mac) && r.from != at)
+    }
+
+    /// Notes that `frame`, which came in by `from`, is being relayed.
+    pub fn remember(&self, frame: &[u8], from: PortRef, now: Instant) {
+        let sender = frame
+            .get(6..12)
+            .and_then(|m| <[u8; 6]>::try_from(m).ok())
+            .map(MacAddr);
         let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
         if recent.len() == REMEMBERED {
             recent.pop_front();
         }
-        recent.push_back((digest(frame), now));
+        recent.push_back(Relayed {
+            frame: digest(frame),
+            sender,
+            from,
+            at: now,
+        });
+    }
+
+    /// Forgets frames past the echo window; whether any left matches `pred`.
+    fn within_window(&self, now: Instant, pred: impl Fn(&Relayed) -> bool) -> bool {
+        let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        while recent
+            .front()
+            .is_some_and(|r| now.saturating_duration_since(r.at) > ECHO_WINDOW)
+        {
+            recent.pop_front();
+        }
+        recent.iter().any(pred)
     }
 }
 
@@ -183,9 +216,31 @@ mod tests {
         let frame = [1u8, 2, 3];
         let t0 = Instant::now();
         assert!(!relay.is_echo(&frame, t0));
-        relay.remember(&frame, t0);
+        relay.remember(&frame, at(1, 3), t0);
         assert!(relay.is_echo(&frame, t0 + ECHO_WINDOW));
         assert!(!relay.is_echo(&[9u8], t0));
         assert!(!relay.is_echo(&frame, t0 + ECHO_WINDOW + Duration::from_millis(1)));
+    }
+
+    #[test]
+    fn a_digest_for_a_relayed_sender_elsewhere_is_an_echo() {
+        // h1's ARP request came in at switch 1 port 3 and was flooded, over a cable not
+        // discovered yet too: switch 2's program reports h1 at its end of the cable.
+        let h1 = MacAddr([2, 0, 0, 0, 0, 1]);
+        let mut request = vec![0xff; 6];
+        request.extend_from_slice(&h1.0);
+        request.extend_from_slice(&[0x08, 0x06]);
+        let relay = ArpRelay::default();
+        let t0 = Instant::now();
+        assert!(!relay.relayed_from_elsewhere(h1, at(2, 1), t0));
+        relay.remember(&request, at(1, 3), t0);
+        assert!(relay.relayed_from_elsewhere(h1, at(2, 1), t0));
+        // Where it came in, it is a real sighting; other hosts are not echoes.
+        assert!(!relay.relayed_from_elsewhere(h1, at(1, 3), t0));
+        let h2 = MacAddr([2, 0, 0, 0, 0, 2]);
+        assert!(!relay.relayed_from_elsewhere(h2, at(2, 1), t0));
+        // Past the window a report is a sighting again (the host may have moved there).
+        let later = t0 + ECHO_WINDOW + Duration::from_millis(1);
+        assert!(!relay.relayed_from_elsewhere(h1, at(2, 1), later));
     }
 }

@@ -39,7 +39,7 @@ impl Device {
         let Some(relay) = arp::decide(frame, at, &self.core.snapshot()) else {
             return;
         };
-        fleet.relay.remember(frame, now);
+        fleet.relay.remember(frame, at, now);
         // A full queue drops the frame: the host asks again.
         match relay {
             arp::Relay::To(port) if port.device.protocol == Protocol::P4Runtime => {
@@ -128,9 +128,12 @@ impl Device {
     }
 
     /// Hosts the program reported through `learned_host_t` digests (new `(mac, ip, port)`
-    /// triples), so hosts that never ARP through the fabric are still routed.
+    /// triples), so hosts that never ARP through the fabric are still routed. A report caused
+    /// by a frame the relay flooded (over a cable not discovered yet) is not a sighting.
     pub(super) fn hosts_learned(&self, entries: &[Vec<(String, Vec<u8>)>]) {
         let now = self.core.now();
+        let relay = std::sync::Arc::clone(&self.fleet.borrow().relay);
+        let echo_now = tokio::time::Instant::now();
         for entry in entries {
             let field = |name: &str| {
                 entry
@@ -151,6 +154,10 @@ impl Device {
                 device: self.id,
                 port: PortNo(be_u32(port)),
             };
+            if relay.relayed_from_elsewhere(mac, at, echo_now) {
+                tracing::debug!(device = %self.id, %mac, %at, "learned host is a relay echo");
+                continue;
+            }
             match self.core.apply(|c| c.host_seen(now, mac, Some(ip), at)) {
                 Ok(actions) => self.core.dispatch(actions),
                 Err(e) => tracing::debug!(device = %self.id, "learned host not applied: {e}"),
@@ -192,5 +199,82 @@ impl Device {
         if let Err(e) = result {
             self.failed(format!("learned-host digests not enabled: {e}"));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, BTreeSet};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use prescient_topology::DeviceId;
+
+    use super::super::fleet::{mailbox, Mailbox, P4Fleet};
+    use super::super::standing::Standing;
+    use super::super::sync::Mirror;
+    use super::super::{prescient_p4info, P4Target};
+    use super::*;
+    use crate::core::{CoreConfig, SharedCore};
+
+    fn device(core: &Arc<SharedCore>, id: u64, mailbox: Mailbox) -> Device {
+        let info = prescient_p4info().expect("the embedded P4Info");
+        Device {
+            core: Arc::clone(core),
+            target: P4Target::running_prescient("", id, vec![1, 3], info),
+            id: DeviceId::p4runtime(id),
+            fleet: mailbox.fleet,
+            mirror: Mirror::new(),
+            resync: true,
+            last: None,
+            notes: BTreeSet::new(),
+            last_error: None,
+            standing: Standing::new(None, Duration::from_secs(3)),
+        }
+    }
+
+    fn at(d: u64, p: u32) -> PortRef {
+        PortRef {
+            device: DeviceId::p4runtime(d),
+            port: PortNo(p),
+        }
+    }
+
+    fn digest(mac: MacAddr, ip: [u8; 4], port: u32) -> Vec<(String, Vec<u8>)> {
+        vec![
+            ("mac".into(), mac.0.to_vec()),
+            ("ip".into(), ip.to_vec()),
+            ("port".into(), port.to_be_bytes().to_vec()),
+        ]
+    }
+
+    #[tokio::test]
+    async fn a_digest_caused_by_a_relayed_frame_is_not_a_sighting() {
+        // Switches 1 and 2 cabled 1:1 <-> 2:1, the cable not discovered yet; h1 on 1:3.
+        let core = SharedCore::new(CoreConfig::default());
+        let (in1, box1) = mailbox();
+        let (in2, box2) = mailbox();
+        let _fleet = P4Fleet::new(BTreeMap::from([(1, in1), (2, in2)]));
+        let (s1, s2) = (device(&core, 1, box1), device(&core, 2, box2));
+        s1.report_up();
+        s2.report_up();
+        let h1 = MacAddr([2, 0, 0, 0, 0, 1]);
+        let mut request = vec![0xff; 6];
+        request.extend_from_slice(&h1.0);
+        request.extend_from_slice(&[0x08, 0x06, 0, 1, 0x08, 0, 6, 4, 0, 1]);
+        request.extend_from_slice(&h1.0);
+        request.extend_from_slice(&[10, 0, 0, 1, 0, 0, 0, 0, 0, 0, 10, 0, 0, 2]);
+        s1.packet_in(at(1, 3), &request);
+        let host = |mac| core.read(|c| c.topology().host(mac).map(|h| h.at));
+        assert_eq!(host(h1), Some(at(1, 3)));
+
+        // The relay flooded it out of 1:1 too; switch 2's program digests h1 at 2:1.
+        s2.hosts_learned(&[digest(h1, [10, 0, 0, 1], 1)]);
+        assert_eq!(host(h1), Some(at(1, 3)), "the echo moved h1");
+
+        // A host the relay sent nothing of is taken where its digest says.
+        let h2 = MacAddr([2, 0, 0, 0, 0, 2]);
+        s2.hosts_learned(&[digest(h2, [10, 0, 0, 2], 3)]);
+        assert_eq!(host(h2), Some(at(2, 3)));
     }
 }
