@@ -17,6 +17,7 @@ use tokio::sync::{mpsc, watch};
 use super::arp::ArpRelay;
 use super::desired::FabricCache;
 use super::plan::P4Plan;
+use super::reconcile::Adoptions;
 use crate::core::Action;
 
 /// Frames queued per device before new ones are dropped.
@@ -54,6 +55,8 @@ pub struct Fleet {
     pub relay: Arc<ArpRelay>,
     /// The topology and hosts, read once for all devices.
     pub fabric: Arc<FabricCache>,
+    /// Hosts taken from routes read back after a takeover.
+    pub adopted: Arc<Adoptions>,
 }
 
 /// A device task's mailbox, held by the OpenFlow driver.
@@ -96,6 +99,7 @@ pub struct P4Fleet {
     version: u64,
     relay: Arc<ArpRelay>,
     fabric: Arc<FabricCache>,
+    adopted: Arc<Adoptions>,
 }
 
 impl P4Fleet {
@@ -109,6 +113,7 @@ impl P4Fleet {
             version: 1,
             relay: Arc::new(ArpRelay::default()),
             fabric: Arc::new(FabricCache::default()),
+            adopted: Arc::default(),
         };
         fleet.publish();
         fleet
@@ -156,6 +161,7 @@ impl P4Fleet {
             peers,
             relay: Arc::clone(&self.relay),
             fabric: Arc::clone(&self.fabric),
+            adopted: Arc::clone(&self.adopted),
         });
         for inbox in self.inboxes.values() {
             // A task that has stopped has no use for the plan.

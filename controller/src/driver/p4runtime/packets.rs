@@ -203,7 +203,7 @@ impl Device {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use std::collections::{BTreeMap, BTreeSet};
     use std::sync::Arc;
     use std::time::Duration;
@@ -217,7 +217,12 @@ mod tests {
     use super::*;
     use crate::core::{CoreConfig, SharedCore};
 
-    fn device(core: &Arc<SharedCore>, id: u64, mailbox: Mailbox) -> Device {
+    /// The task of device `id` (ports 1 and 3) on `core`, not connected to anything.
+    pub(in crate::driver::p4runtime) fn device(
+        core: &Arc<SharedCore>,
+        id: u64,
+        mailbox: Mailbox,
+    ) -> Device {
         let info = prescient_p4info().expect("the embedded P4Info");
         Device {
             core: Arc::clone(core),
@@ -233,7 +238,8 @@ mod tests {
         }
     }
 
-    fn at(d: u64, p: u32) -> PortRef {
+    /// Port `p` of P4Runtime device `d`.
+    pub(in crate::driver::p4runtime) fn at(d: u64, p: u32) -> PortRef {
         PortRef {
             device: DeviceId::p4runtime(d),
             port: PortNo(p),

@@ -3,10 +3,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
+use std::sync::Mutex;
 
 use prescient_southbound::p4runtime::pipeconf::names;
 use prescient_southbound::p4runtime::P4InfoIndex;
-use prescient_topology::{MacAddr, PortNo, PortRef};
+use prescient_topology::{MacAddr, PortNo, PortRef, Timestamp};
 
 use prescient_southbound::p4runtime::proto::p4::v1 as p4;
 use prescient_southbound::p4runtime::{ClientError, P4RuntimeClient};
@@ -48,7 +49,7 @@ impl Device {
         }) {
             return;
         }
-        if self.standing.take_seed() && self.adopt_hosts(&index, &fabric) > 0 {
+        if self.standing.take_seed() && self.adopt_hosts(&index, &fabric, &fleet.adopted) > 0 {
             // The next round reads a fabric that has them.
             self.last = None;
             return;
@@ -94,8 +95,14 @@ impl Device {
     }
 
     /// Takes the hosts this device's routes name at its edge ports (no known link leaves
-    /// them) and the core does not know as seen there; returns how many.
-    fn adopt_hosts(&mut self, index: &P4InfoIndex, fabric: &desired::Fabric) -> usize {
+    /// them) as seen there, unless the core knows them from a sighting (see [`Adoptions`]);
+    /// returns how many.
+    pub(super) fn adopt_hosts(
+        &mut self,
+        index: &P4InfoIndex,
+        fabric: &desired::Fabric,
+        adoptions: &Adoptions,
+    ) -> usize {
         let links: BTreeSet<u32> = fabric
             .snapshot
             .links()
@@ -109,16 +116,18 @@ impl Device {
         let now = self.core.now();
         let mut adopted = 0;
         for (mac, ip, port) in hosts {
-            if fabric.hosts.contains_key(&mac) {
-                continue;
-            }
             let at = PortRef {
                 device: self.id,
                 port: PortNo(port),
             };
+            let known = fabric.hosts.get(&mac).map(|h| (h.at, h.last_seen));
+            if !adoptions.may_adopt(mac, at, known) {
+                continue;
+            }
             match self.core.apply(|c| c.host_seen(now, mac, Some(ip), at)) {
                 Ok(actions) => {
                     self.core.dispatch(actions);
+                    adoptions.record(mac, at, now);
                     adopted += 1;
                 }
                 Err(e) => tracing::debug!(device = %self.id, %mac, "routed host not adopted: {e}"),
@@ -144,6 +153,44 @@ impl Device {
             tracing::warn!(device = %self.id, "{why}");
             self.last_error = Some(why);
         }
+    }
+}
+
+/// Where each host taken from routes read back was put, and the time it was given (its
+/// `last_seen` there until a frame of it is seen), shared by every device task. Until the
+/// links are discovered a device's route towards a host elsewhere leaves by a port that looks
+/// like an edge port, so the first device to adopt a host may put it on a link's port; when
+/// that link is found the host had no earlier place and was forgotten (a quiet host stays
+/// unrouted). So a device also adopts a host the core knows only from another device's
+/// adoption: the host moves, the topology keeps the place it left, and whichever of the two
+/// ports a link is found at sends the host back to the other (as for relayed frames, 291d438).
+/// A host seen since (a frame, a digest) is not moved by a route.
+#[derive(Debug, Default)]
+pub struct Adoptions(Mutex<BTreeMap<MacAddr, (PortRef, Timestamp)>>);
+
+impl Adoptions {
+    /// Whether a host the routes name at `at` is taken as seen there, given where and when
+    /// the core last saw it (`known`).
+    pub fn may_adopt(
+        &self,
+        mac: MacAddr,
+        at: PortRef,
+        known: Option<(PortRef, Timestamp)>,
+    ) -> bool {
+        match known {
+            None => true,
+            Some((place, _)) if place == at => false,
+            Some(known) => self.lock().get(&mac) == Some(&known),
+        }
+    }
+
+    /// Notes that `mac` was adopted at `at` at `now`.
+    pub fn record(&self, mac: MacAddr, at: PortRef, now: Timestamp) {
+        self.lock().insert(mac, (at, now));
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<MacAddr, (PortRef, Timestamp)>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -245,7 +292,11 @@ async fn write(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::{CoreConfig, SharedCore};
     use prescient_southbound::p4runtime::pipeconf::Intent;
+
+    use super::super::fleet::{mailbox, P4Fleet};
+    use super::super::packets::tests::{at, device};
 
     fn route(dst: [u8; 4], prefix_len: u8, port: u16, dst_mac: [u8; 6]) -> Intent {
         Intent::ForwardToPort {
@@ -274,5 +325,79 @@ mod tests {
         .collect();
         let hosts = routed_hosts(&index, entries.iter(), |port| port != 1);
         assert_eq!(hosts, vec![(MacAddr(host), Ipv4Addr::new(10, 0, 0, 7), 3)]);
+    }
+
+    #[test]
+    fn a_host_adopted_on_a_link_port_not_yet_found_goes_back_to_its_edge_port() {
+        // Switches 1 and 2 cabled 1:1 <-> 2:1; h1 on 1:3. A new leader reads back the old
+        // leader's routes: switch 1 sends 10.0.0.1 out of 1:3, switch 2 out of 2:1 (towards
+        // switch 1), and knows no link yet, so both ports look like edge ports.
+        let info = super::super::prescient_p4info().expect("the embedded P4Info");
+        let index = P4InfoIndex::new(info).expect("an index");
+        let h1 = [2, 0, 0, 0, 0, 1];
+        let entry = |port| {
+            index
+                .encode_table_entry(&route([10, 0, 0, 1], 32, port, h1).table_entry())
+                .expect("encodes")
+        };
+        let host = |core: &SharedCore| core.read(|c| c.topology().host(MacAddr(h1)).map(|h| h.at));
+        for switch_2_first in [true, false] {
+            let core = SharedCore::new(CoreConfig::default());
+            let (in1, box1) = mailbox();
+            let (in2, box2) = mailbox();
+            let _fleet = P4Fleet::new(BTreeMap::from([(1, in1), (2, in2)]));
+            let (mut s1, mut s2) = (device(&core, 1, box1), device(&core, 2, box2));
+            s1.report_up();
+            s2.report_up();
+            s1.mirror.reset(vec![entry(3)]);
+            s2.mirror.reset(vec![entry(1)]);
+            let adoptions = Adoptions::default();
+            let order: [&mut crate::driver::p4runtime::Device; 2] = if switch_2_first {
+                [&mut s2, &mut s1]
+            } else {
+                [&mut s1, &mut s2]
+            };
+            for s in order {
+                let fabric = desired::Fabric::read(&core);
+                s.adopt_hosts(&index, &fabric, &adoptions);
+            }
+            let now = core.now();
+            for (to, from) in [(at(2, 1), at(1, 1)), (at(1, 1), at(2, 1))] {
+                let actions = core
+                    .apply(|c| c.lldp_received(now, to, from))
+                    .expect("a link");
+                core.dispatch(actions);
+            }
+            assert_eq!(
+                host(&core),
+                Some(at(1, 3)),
+                "switch 2 adopting first: {switch_2_first}"
+            );
+        }
+
+        // A host seen since (here a frame at 1:3) is not moved by another device's route.
+        let core = SharedCore::new(CoreConfig::default());
+        let (in1, box1) = mailbox();
+        let (in2, box2) = mailbox();
+        let _fleet = P4Fleet::new(BTreeMap::from([(1, in1), (2, in2)]));
+        let (mut s1, mut s2) = (device(&core, 1, box1), device(&core, 2, box2));
+        s1.report_up();
+        s2.report_up();
+        s1.mirror.reset(vec![entry(3)]);
+        s2.mirror.reset(vec![entry(1)]);
+        let adoptions = Adoptions::default();
+        assert_eq!(
+            s1.adopt_hosts(&index, &desired::Fabric::read(&core), &adoptions),
+            1
+        );
+        let later = core.now().plus(std::time::Duration::from_secs(1));
+        let ip = Some(Ipv4Addr::new(10, 0, 0, 1));
+        core.apply(|c| c.host_seen(later, MacAddr(h1), ip, at(1, 3)))
+            .expect("seen");
+        assert_eq!(
+            s2.adopt_hosts(&index, &desired::Fabric::read(&core), &adoptions),
+            0
+        );
+        assert_eq!(host(&core), Some(at(1, 3)));
     }
 }
