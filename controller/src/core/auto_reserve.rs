@@ -42,7 +42,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use prescient_topology::{
-    Ledger, LedgerError, LinkKey, MacAddr, Reservation, ReservationId, Snapshot, Timestamp, Window,
+    DeviceId, Ledger, LedgerError, LinkKey, MacAddr, Reservation, ReservationId, Snapshot,
+    Timestamp, Window,
 };
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -349,11 +350,7 @@ impl ControllerCore {
     ) -> Option<(Vec<LinkKey>, &'static str)> {
         let (a, b) = snapshot.host_devices(src, dst).ok()?;
         if let Some(p) = self.auto.steered.get(&(src, dst)) {
-            let joins = p.first().is_some_and(|l| l.src.device == a)
-                && p.last().is_some_and(|l| l.dst.device == b)
-                && p.windows(2).all(|w| w[0].dst.device == w[1].src.device)
-                && p.iter().all(|l| snapshot.link_idx(*l).is_some());
-            if joins {
+            if joins(p, a, b, snapshot) {
                 return Some((p.clone(), "steered"));
             }
             self.auto.steered.remove(&(src, dst));
@@ -664,6 +661,14 @@ impl ControllerCore {
         }
         actions
     }
+}
+
+/// Whether `path` leads from device `a` to device `b` over links `snapshot` holds.
+pub(super) fn joins(path: &[LinkKey], a: DeviceId, b: DeviceId, snapshot: &Snapshot) -> bool {
+    path.first().is_some_and(|l| l.src.device == a)
+        && path.last().is_some_and(|l| l.dst.device == b)
+        && path.windows(2).all(|w| w[0].dst.device == w[1].src.device)
+        && path.iter().all(|l| snapshot.link_idx(*l).is_some())
 }
 
 #[cfg(test)]

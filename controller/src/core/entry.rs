@@ -151,17 +151,27 @@ impl ControllerCore {
         // snapshot to rebuild per host (it is rebuilt whole, once per entry point, when the
         // entry point ends) while a network's hosts are being learned. Only the entries that
         // deliver to a host follow it.
-        let host_only = events.iter().all(|e| {
+        let is_host = |e: &TopologyEvent| {
             matches!(
                 e,
                 TopologyEvent::HostAdded { .. }
                     | TopologyEvent::HostMoved { .. }
                     | TopologyEvent::HostRemoved { .. }
             )
-        });
+        };
+        let host_only = events.iter().all(is_host);
         if host_only {
             return self.follow_hosts(now, &events);
         }
+        // Hosts that moved in a change with links in it (a host relayed onto a cable's port
+        // goes back when the cable is found) are followed first: their pairs get routes on
+        // the new topology, which the link passes below then find live. Changes without a
+        // host (discovery's thousands of links) skip the pass over installed reservations.
+        let mut actions = if events.iter().any(is_host) {
+            self.follow_hosts(now, &events)
+        } else {
+            Vec::new()
+        };
         // Most changes name the links that came and went: the ledger learns or forgets just
         // those, and only reservations on them are placed again. Realigning against a whole
         // new snapshot per change cost O(network) per link (and per switch leaving),
@@ -174,10 +184,10 @@ impl ControllerCore {
             )
         });
         if !whole_pass {
-            return self.after_link_changes(now, &events);
+            actions.extend(self.after_link_changes(now, &events));
+            return actions;
         }
         let snapshot = self.topology.snapshot();
-        let mut actions = Vec::new();
         // Restored reservations wait for their links (until their grace period ends) instead
         // of being rerouted the moment one of them flaps.
         let restoring = self.restoring_ids();

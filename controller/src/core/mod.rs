@@ -399,6 +399,8 @@ impl ControllerCore {
 }
 
 #[cfg(test)]
+mod host_moves_tests;
+#[cfg(test)]
 mod services_tests;
 #[cfg(test)]
 mod tests;

@@ -82,7 +82,57 @@ impl ControllerCore {
                 actions.extend(self.route_pair(now, src, dst, "moved with its host"));
             }
         }
+        let steered: Vec<(MacAddr, MacAddr)> = self
+            .auto
+            .steered
+            .keys()
+            .filter(|(s, d)| moved.contains(s) || moved.contains(d))
+            .copied()
+            .collect();
+        for pair in steered {
+            actions.extend(self.follow_steered(now, pair));
+        }
         actions
+    }
+
+    /// A steered pair one of whose hosts moved: its path installed again with its exit at
+    /// the destination's new port while the path still joins the two hosts' switches (its
+    /// entry on the last switch delivers to the port the host left); otherwise the steer is
+    /// dropped and the pair routed on its shortest path.
+    fn follow_steered(&mut self, now: Timestamp, (src, dst): (MacAddr, MacAddr)) -> Vec<Action> {
+        let snapshot = self.topology.snapshot();
+        let Some(links) = self.auto.steered.get(&(src, dst)).cloned() else {
+            return Vec::new();
+        };
+        let joins = snapshot
+            .host_devices(src, dst)
+            .is_ok_and(|(a, b)| super::auto_reserve::joins(&links, a, b, &snapshot));
+        if !joins {
+            self.auto.steered.remove(&(src, dst));
+            return self.route_pair(now, src, dst, "moved off its steered path with its host");
+        }
+        let decision = self.next_decision;
+        let text: Vec<String> = links.iter().map(|l| link_id(*l)).collect();
+        let exit = snapshot.host(dst);
+        self.record(
+            now,
+            Draft {
+                rule: Rule::PairRouted,
+                subject: format!("pair/{src}->{dst}"),
+                reason: format!(
+                    "traffic {src} -> {dst} moved with its host: kept on its steered path [{}], delivered at {}",
+                    text.join(" "),
+                    exit.map_or_else(|| "no port".to_string(), |p| p.to_string())
+                ),
+                actions: vec![Action::InstallPath {
+                    src,
+                    dst,
+                    links,
+                    exit,
+                    decision,
+                }],
+            },
+        )
     }
 
     /// Routes the pair on its shortest path when both hosts are known on different switches and

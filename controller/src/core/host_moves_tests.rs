@@ -1,0 +1,117 @@
+//! Host moves followed whatever else the topology change holds: routed pairs, steered pairs
+//! and reservations deliver at the host's new port.
+
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use prescient_topology::{LinkKey, PortRef, Timestamp, Window};
+
+use super::tests::{at, dev, drive, port, refresh_links, square, GBPS, H1, H2};
+use super::*;
+
+/// Where `actions` route the pair h1 -> h2: (links, exit) of each path action.
+fn paths_h1_h2(actions: &[Action]) -> Vec<(Vec<LinkKey>, Option<PortRef>)> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::InstallPath {
+                src,
+                dst,
+                links,
+                exit,
+                ..
+            } if (*src, *dst) == (H1, H2) => Some((links.clone(), *exit)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn h1_to_h2(now: Timestamp) -> ReserveSpec {
+    ReserveSpec {
+        src: Endpoint::Host(H1),
+        dst: Endpoint::Host(H2),
+        rate_bps: 100_000_000,
+        tier: 1,
+        window: Window::new(now, now.plus(Duration::from_secs(3_600))),
+        flow: None,
+        path: None,
+    }
+}
+
+#[test]
+fn a_host_moving_back_when_a_link_is_found_takes_its_routes_and_reservations_along() {
+    // The square, plus a cable s2:3 <-> s3:3 not discovered yet.
+    let mut c = ControllerCore::new(CoreConfig::default());
+    let t0 = Timestamp::from_secs(1);
+    for d in 1..=4 {
+        c.device_up(t0, dev(d), vec![port(1), port(2), port(3), port(10)]);
+    }
+    refresh_links(&mut c, t0);
+    let ip2 = Some(Ipv4Addr::new(10, 0, 0, 2));
+    c.host_seen(t0, H1, Some(Ipv4Addr::new(10, 0, 0, 1)), at(1, 10))
+        .expect("h1");
+    c.host_seen(t0, H2, ip2, at(4, 10)).expect("h2");
+    let id = c.reserve(t0, &h1_to_h2(t0)).expect("room").reservation.id;
+    assert_eq!(paths_h1_h2(&c.pair_seen(t0, H1, H2)).len(), 1, "routed");
+
+    // h2's ARP, flooded over the unknown cable, reports it at s3:3.
+    let t1 = Timestamp::from_secs(2);
+    c.host_seen(t1, H2, ip2, at(3, 3))
+        .expect("no link there yet");
+    // The cable is found: h2 goes back to s4:10 in the same change as the new link.
+    let actions = c.lldp_received(t1, at(3, 3), at(2, 3)).expect("a new link");
+    assert_eq!(c.topology().host(H2).map(|h| h.at), Some(at(4, 10)));
+    let paths = paths_h1_h2(&actions);
+    assert!(
+        paths.iter().any(|(_, exit)| *exit == Some(at(4, 10))),
+        "the pair delivers at h2's port again: {actions:?}"
+    );
+    assert!(
+        actions.iter().any(|a| matches!(
+            a,
+            Action::InstallMeter { reservation, ports, .. }
+                if *reservation == id && ports.last() == Some(&at(4, 10))
+        )),
+        "the reservation's last hop follows h2: {actions:?}"
+    );
+    assert_eq!(
+        c.desired_meters().get(&id).and_then(|p| p.last()),
+        Some(&at(4, 10))
+    );
+}
+
+#[test]
+fn a_steered_pair_delivers_where_its_host_moved() {
+    let mut c = square();
+    let mut bytes = 0;
+    let actions = drive(&mut c, &mut bytes, 10, 40, |_| 0.95 * GBPS as f64);
+    let steered = paths_h1_h2(&actions).pop().expect("the pair is steered").0;
+    assert_eq!(steered.first().map(|l| l.src), Some(at(1, 2)), "via s3");
+
+    // h2 moves to another port of s4: the steered path stays, its exit follows.
+    let now = Timestamp::from_secs(60);
+    let ip2 = Some(Ipv4Addr::new(10, 0, 0, 2));
+    c.port_added(now, dev(4), port(3)).expect("s4 is up");
+    let actions = c.host_seen(now, H2, ip2, at(4, 3)).expect("moved");
+    assert_eq!(
+        paths_h1_h2(&actions),
+        vec![(steered.clone(), Some(at(4, 3)))],
+        "{actions:?}"
+    );
+
+    // h2 moves to s2: the path via s3 no longer leads there; the pair is routed to s2.
+    c.port_added(now, dev(2), port(3)).expect("s2 is up");
+    let actions = c.host_seen(now, H2, ip2, at(2, 3)).expect("moved");
+    assert_eq!(
+        paths_h1_h2(&actions),
+        vec![(vec![LinkKey::new(at(1, 1), at(2, 1))], Some(at(2, 3)))],
+        "{actions:?}"
+    );
+    let again = c.host_seen(now, H2, ip2, at(4, 3)).expect("moved back");
+    assert!(
+        paths_h1_h2(&again)
+            .iter()
+            .all(|(links, _)| links.last().map(|l| l.dst.device) == Some(dev(4))),
+        "{again:?}"
+    );
+}
