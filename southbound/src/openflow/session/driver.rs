@@ -1,9 +1,10 @@
 //! The tokio task of one switch connection: socket, timer, inline app, and the glue between the
 //! [`Machine`] and the rest of the controller.
 //!
-//! Per wake-up: read as much as the socket has (into a 256 KiB buffer), decode every complete
-//! frame, answer packet-ins through the app without leaving the task, let the machine handle
-//! the rest, then write everything queued with one `write_all`. Commands are drained in batches
+//! Per wake-up: read as much as the socket has (into a buffer that grows from 1 KiB to 256 KiB
+//! for a switch that fills it), decode every complete frame, answer packet-ins through the app
+//! without leaving the task, let the machine handle the rest, then write everything queued with
+//! one `write_all` (from a buffer lent for the turn, [`WriteBuf`]). Commands are drained in batches
 //! for the same reason.
 //!
 //! Write latency: a command batch (or a connect-time replay) that carried FLOW_MOD, GROUP_MOD
@@ -29,6 +30,7 @@ use super::events::{port_change, port_info, PacketInEvent, SwitchEvent, SwitchIn
 use super::frame;
 use super::machine::{Effect, Machine, Phase};
 use super::request::{Reply, Request};
+use super::scratch::WriteBuf;
 use super::shared::{Command, Ctx, Entry, SessionCmd};
 use crate::openflow::wire::error::BadRequestCode;
 use crate::openflow::wire::{
@@ -73,12 +75,11 @@ enum Token {
 
 /// The most a session reads at once: a switch punting at line rate fills this between two turns.
 const READ_CHUNK: usize = 256 * 1024;
-/// What a session reads at once at first. A quiet switch (echoes, port stats) never needs more,
-/// and 256 KiB for each of 10,000 switches was most of the controller's memory; a switch that
-/// fills the buffer has it doubled, up to [`READ_CHUNK`].
-const FIRST_READ_CHUNK: usize = 4 * 1024;
-/// What the write buffer starts with (it grows with what one turn writes).
-const FIRST_WRITE_BUF: usize = 4 * 1024;
+/// What a session reads at once at first. A quiet switch (echoes, port stats of a few ports,
+/// a neighbour's LLDP probes) never needs more, and 256 KiB for each of 10,000 switches was
+/// most of the controller's memory; a switch that fills the buffer has it doubled, up to
+/// [`READ_CHUNK`].
+const FIRST_READ_CHUNK: usize = 1024;
 const COMMAND_BATCH: usize = 256;
 /// How long a new connection waits for the session it replaces to finish.
 const REPLACE_WAIT: Duration = Duration::from_secs(5);
@@ -94,7 +95,8 @@ struct Session {
     cmd_tx: mpsc::Sender<SessionCmd>,
     done_rx: watch::Receiver<bool>,
     announced: bool,
-    wbuf: BytesMut,
+    /// Held only while a turn has bytes to write ([`WriteBuf`]).
+    wbuf: WriteBuf,
     fx: Vec<Effect<Token>>,
     close: Option<CloseReason>,
     packet_ins: u64,
@@ -119,13 +121,15 @@ pub(crate) async fn accept(
     let Some(tls) = ctx.config.tls.clone() else {
         return run(stream, peer, ctx, permit).await;
     };
-    let handshake = tokio_rustls::TlsAcceptor::from(tls).accept(stream);
+    let handshake = Box::pin(tokio_rustls::TlsAcceptor::from(tls).accept(stream));
     let done = tokio::select! {
         _ = ctx.cancel.cancelled() => return,
         done = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake) => done,
     };
     let why = match done {
-        Ok(Ok(stream)) => return run(stream, peer, ctx, permit).await,
+        // Boxed: a TLS stream is several kilobytes, and inline it would size every plain
+        // session's task too.
+        Ok(Ok(stream)) => return Box::pin(run(stream, peer, ctx, permit)).await,
         Ok(Err(e)) => format!("TLS handshake failed: {e}"),
         Err(_) => format!("TLS handshake not done within {HANDSHAKE_TIMEOUT:?}"),
     };
@@ -154,7 +158,7 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(
         cmd_tx,
         done_rx,
         announced: false,
-        wbuf: BytesMut::with_capacity(FIRST_WRITE_BUF),
+        wbuf: WriteBuf::default(),
         fx: Vec::new(),
         close: None,
         packet_ins: 0,
@@ -163,7 +167,7 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(
     s.ctx.stats.sessions_started.fetch_add(1, Ordering::Relaxed);
     let mut rbuf = BytesMut::with_capacity(FIRST_READ_CHUNK);
     let mut chunk = FIRST_READ_CHUNK;
-    s.machine.start(&mut s.wbuf);
+    s.machine.start(s.wbuf.get());
     let reason = loop {
         if let Err(e) = s.flush(&mut stream).await {
             break e;
@@ -197,7 +201,7 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(
             }
             _ = tokio::time::sleep_until(deadline) => {
                 s.machine.hold_polls(s.ctx.backlogged());
-                s.machine.on_tick(Instant::now(), &mut s.wbuf, &mut s.fx);
+                s.machine.on_tick(Instant::now(), s.wbuf.get(), &mut s.fx);
                 let skipped = s.machine.take_polls_skipped();
                 if skipped > 0 {
                     s.ctx.stats.polls_skipped.fetch_add(skipped, Ordering::Relaxed);
@@ -206,7 +210,9 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(
         }
         s.apply_effects().await;
     };
-    s.finish(reason, done_tx).await;
+    // Boxed, like the connect-time work in `apply_effects`: run once, they need not size the
+    // task for its whole life.
+    Box::pin(s.finish(reason, done_tx)).await;
 }
 
 async fn read_more<S: AsyncRead + Unpin>(
@@ -228,15 +234,16 @@ async fn read_more<S: AsyncRead + Unpin>(
 
 impl Session {
     async fn flush<S: AsyncWrite + Unpin>(&mut self, stream: &mut S) -> Result<(), CloseReason> {
-        if self.wbuf.is_empty() {
+        if self.wbuf.bytes().is_empty() {
+            self.wbuf.release();
             return Ok(());
         }
         // TLS keeps records it could not send yet until flushed (a no-op on plain TCP).
-        let r = match stream.write_all(&self.wbuf).await {
+        let r = match stream.write_all(self.wbuf.bytes()).await {
             Ok(()) => stream.flush().await,
             Err(e) => Err(e),
         };
-        self.wbuf.clear();
+        self.wbuf.release();
         r.map_err(|e| CloseReason::Io(e.to_string()))
     }
 
@@ -274,7 +281,7 @@ impl Session {
         let is_packet_in = frame_bytes.get(1).copied() == Some(u8::from(MsgType::PacketIn));
         let (Some(dpid), Some(app), true) = (self.dpid, self.app.as_mut(), is_packet_in) else {
             self.machine
-                .on_frame(now, frame_bytes, &mut self.wbuf, &mut self.fx);
+                .on_frame(now, frame_bytes, self.wbuf.get(), &mut self.fx);
             return;
         };
         self.packet_ins += 1;
@@ -285,7 +292,7 @@ impl Session {
                     .map(|h| h.xid)
                     .unwrap_or_default();
                 let kind = ErrorKind::BadRequest(BadRequestCode::BadLen);
-                let _ = frame::put(&mut self.wbuf, xid, &ErrorMsg::about(kind, frame_bytes));
+                let _ = frame::put(self.wbuf.get(), xid, &ErrorMsg::about(kind, frame_bytes));
                 self.fx.push(Effect::Event(SwitchEvent::ProtocolError {
                     dpid: Some(dpid),
                     xid,
@@ -294,7 +301,7 @@ impl Session {
                 return;
             }
         };
-        let mut out = Outbox::new(dpid, &mut self.wbuf, self.machine.xids());
+        let mut out = Outbox::new(dpid, self.wbuf.get(), self.machine.xids());
         if app.on_packet_in(&view, &mut out) == Verdict::Publish {
             let lldp = super::events::is_lldp(view.data());
             let packet = PacketInEvent {
@@ -340,30 +347,36 @@ impl Session {
         let token = Token::WriteProbe(now);
         if let Err((_, e)) = self
             .machine
-            .request(now, Request::Barrier, token, &mut self.wbuf)
+            .request(now, Request::Barrier, token, self.wbuf.get())
         {
             tracing::debug!(dpid = ?self.dpid, "write probe not sent: {e}");
         }
     }
 
     fn on_command(&mut self, cmd: SessionCmd) {
-        if let SessionCmd::Send(Command::FlowMod(_) | Command::GroupMod(_) | Command::MeterMod(_)) =
-            &cmd
-        {
-            self.unprobed_writes = true;
-        }
         let r = match cmd {
-            SessionCmd::Send(Command::FlowMod(fm)) => self.machine.send(&fm, &mut self.wbuf),
-            SessionCmd::Send(Command::GroupMod(gm)) => self.machine.send(&gm, &mut self.wbuf),
-            SessionCmd::Send(Command::MeterMod(mm)) => self.machine.send(&mm, &mut self.wbuf),
-            SessionCmd::Send(Command::PacketOut(po)) => self.machine.send(&po, &mut self.wbuf),
-            SessionCmd::Request(req, tx) => {
+            SessionCmd::Send(cmd) => {
+                if matches!(
+                    *cmd,
+                    Command::FlowMod(_) | Command::GroupMod(_) | Command::MeterMod(_)
+                ) {
+                    self.unprobed_writes = true;
+                }
+                match &*cmd {
+                    Command::FlowMod(fm) => self.machine.send(fm, self.wbuf.get()),
+                    Command::GroupMod(gm) => self.machine.send(gm, self.wbuf.get()),
+                    Command::MeterMod(mm) => self.machine.send(mm, self.wbuf.get()),
+                    Command::PacketOut(po) => self.machine.send(po, self.wbuf.get()),
+                }
+            }
+            SessionCmd::Request(request) => {
+                let (req, tx) = *request;
                 // Probe first, so the writes' barrier reply precedes this request's answer.
                 self.probe_writes();
                 let what = req.name();
                 if let Err((token, source)) =
                     self.machine
-                        .request(Instant::now(), req, Token::Caller(tx), &mut self.wbuf)
+                        .request(Instant::now(), req, Token::Caller(tx), self.wbuf.get())
                 {
                     let dpid = self.dpid.unwrap_or_default();
                     if let Token::Caller(tx) = token {
@@ -383,7 +396,7 @@ impl Session {
         let fx = std::mem::take(&mut self.fx);
         for effect in fx {
             match effect {
-                Effect::Connected(features) => self.on_connected(features).await,
+                Effect::Connected(features) => Box::pin(self.on_connected(features)).await,
                 Effect::Up { features, ports } => {
                     let Some(dpid) = self.dpid else { continue };
                     self.replay(dpid);
@@ -402,7 +415,7 @@ impl Session {
                 Effect::PortStatus(ps) => {
                     let Some(dpid) = self.dpid else { continue };
                     if let Some(app) = self.app.as_mut() {
-                        let mut out = Outbox::new(dpid, &mut self.wbuf, self.machine.xids());
+                        let mut out = Outbox::new(dpid, self.wbuf.get(), self.machine.xids());
                         app.on_port_status(&ps, &mut out);
                     }
                     let ev = SwitchEvent::PortStatus {
@@ -449,7 +462,7 @@ impl Session {
         }
         self.dpid = Some(dpid);
         let mut app = self.ctx.factory.create(dpid);
-        let mut out = Outbox::new(dpid, &mut self.wbuf, self.machine.xids());
+        let mut out = Outbox::new(dpid, self.wbuf.get(), self.machine.xids());
         app.on_connect(&features, &mut out);
         self.app = Some(app);
     }
@@ -461,15 +474,15 @@ impl Session {
             // some switches.
             for cmd in cold_start() {
                 let _ = match &cmd {
-                    ColdStart::Flows(fm) => self.machine.send(fm, &mut self.wbuf),
-                    ColdStart::Groups(gm) => self.machine.send(gm, &mut self.wbuf),
-                    ColdStart::Meters(mm) => self.machine.send(mm, &mut self.wbuf),
+                    ColdStart::Flows(fm) => self.machine.send(fm, self.wbuf.get()),
+                    ColdStart::Groups(gm) => self.machine.send(gm, self.wbuf.get()),
+                    ColdStart::Meters(mm) => self.machine.send(mm, self.wbuf.get()),
                 };
             }
             self.unprobed_writes = true;
         }
         for fm in &self.ctx.config.default_flows {
-            let _ = self.machine.send(fm, &mut self.wbuf);
+            let _ = self.machine.send(fm, self.wbuf.get());
             self.unprobed_writes = true;
         }
         let Some(desired) = self.ctx.desired_of(dpid) else {
@@ -477,13 +490,13 @@ impl Session {
         };
         self.unprobed_writes |= !desired.is_empty();
         for mm in desired.meters() {
-            let _ = self.machine.send(mm, &mut self.wbuf);
+            let _ = self.machine.send(mm, self.wbuf.get());
         }
         for gm in desired.groups() {
-            let _ = self.machine.send(gm, &mut self.wbuf);
+            let _ = self.machine.send(gm, self.wbuf.get());
         }
         for fm in desired.flows() {
-            let _ = self.machine.send(fm, &mut self.wbuf);
+            let _ = self.machine.send(fm, self.wbuf.get());
         }
         tracing::debug!(%dpid, "replayed desired state");
     }

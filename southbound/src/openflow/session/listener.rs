@@ -224,7 +224,7 @@ impl OpenFlowHandle {
     pub async fn send(&self, dpid: DatapathId, cmd: Command) -> Result<(), SessionError> {
         cmd.check_len(dpid)?;
         let tx = self.ctx.sender(dpid)?;
-        tx.send(SessionCmd::Send(cmd))
+        tx.send(SessionCmd::Send(Box::new(cmd)))
             .await
             .map_err(|_| SessionError::NotConnected { dpid })
     }
@@ -259,7 +259,7 @@ impl OpenFlowHandle {
     pub async fn request(&self, dpid: DatapathId, req: Request) -> Result<Reply, SessionError> {
         let tx = self.ctx.sender(dpid)?;
         let (reply_tx, reply_rx) = oneshot::channel();
-        tx.send(SessionCmd::Request(req, reply_tx))
+        tx.send(SessionCmd::Request(Box::new((req, reply_tx))))
             .await
             .map_err(|_| SessionError::NotConnected { dpid })?;
         // The session completes every request exactly once, even when it closes; a dropped

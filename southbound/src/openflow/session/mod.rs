@@ -34,6 +34,7 @@ pub mod frame;
 pub mod listener;
 pub mod machine;
 pub mod request;
+mod scratch;
 mod shared;
 mod workers;
 
@@ -48,5 +49,7 @@ pub use listener::{
 pub use machine::MachineConfig;
 pub use request::{Reply, Request};
 
+#[cfg(test)]
+mod sizes;
 #[cfg(test)]
 mod tests;
