@@ -324,7 +324,7 @@ impl Lab {
             .map(|p| p.address().to_string())
             .unwrap_or_default();
         P4Target {
-            device_config: PRESCIENT_BMV2_JSON.to_vec(),
+            device_config: bytes::Bytes::from_static(PRESCIENT_BMV2_JSON),
             priority_queues: s.options.priority_queues,
             stats_interval: Duration::from_millis(500),
             // Above the observer's (see `Lab::observer`), so the controller is primary.

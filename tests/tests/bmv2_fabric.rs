@@ -118,6 +118,20 @@ async fn bmv2_line_of_three_discovers_learns_pings_and_survives_a_restart() {
         );
     }
 
+    // The ports' counters (the configured ports' cells, read in one Read) become link rates:
+    // the pings crossed every cable.
+    wait_for("a rate on every discovered link", WAIT, || {
+        let now = core.now();
+        core.read(|c| {
+            expected
+                .iter()
+                .all(|l| c.rates().link_rate(*l, now).is_some())
+                .then_some(())
+        })
+    })
+    .await
+    .unwrap();
+
     // h1 -> h3 is counted per pair where it enters the fabric (pair_count on s1): the pair gets
     // a series, as pairs behind OpenFlow switches do.
     let pair = (MacAddr(lab.mac(h1)), MacAddr(lab.mac(h3)));

@@ -354,6 +354,27 @@ async fn every_write_kind_and_reads() {
         .await
         .expect("one cell");
     assert_eq!(one.len(), 1);
+    // A port poll: the named cells of both port counters in one read; a port the counters do
+    // not have (512 cells) is skipped instead of failing the read.
+    let cells = c
+        .read_counter_cells(
+            &[names::RX_PORT_COUNTER, names::TX_PORT_COUNTER],
+            &[1, 3, 600],
+        )
+        .await
+        .expect("the cells of two ports");
+    let mut got: Vec<(u32, i64)> = cells
+        .iter()
+        .map(|c| (c.counter_id, c.index.map_or(-1, |i| i.index)))
+        .collect();
+    got.sort_unstable();
+    let (rx, tx) = (
+        ix.counters.by_name(names::RX_PORT_COUNTER).unwrap().id,
+        ix.counters.by_name(names::TX_PORT_COUNTER).unwrap().id,
+    );
+    let mut want = vec![(rx, 1), (rx, 3), (tx, 1), (tx, 3)];
+    want.sort_unstable();
+    assert_eq!(got, want);
     let selects = c
         .read_table(names::SERVICE_SELECT, false)
         .await

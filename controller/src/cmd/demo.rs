@@ -219,7 +219,8 @@ async fn demo(args: Args) -> anyhow::Result<DemoReport> {
     let p4_devices = fabric.p4_devices();
 
     // The P4Runtime half first, so the controller finds its servers listening.
-    let p4info = prescient_p4info().context("the embedded prescient.p4 P4Info")?;
+    let p4info =
+        std::sync::Arc::new(prescient_p4info().context("the embedded prescient.p4 P4Info")?);
     let (p4_targets, p4_where, p4_server, switches) = match &bmv2_binary {
         Some(binary) => {
             let switches = bmv2::Bmv2Switches::start(binary, &p4_devices).await?;
@@ -230,7 +231,7 @@ async fn demo(args: Args) -> anyhow::Result<DemoReport> {
                     .context("a BMv2 switch per P4 device")?;
                 targets.push(P4Target {
                     stats_interval: interval,
-                    device_config: PRESCIENT_BMV2_JSON.to_vec(),
+                    device_config: bytes::Bytes::from_static(PRESCIENT_BMV2_JSON),
                     ..P4Target::running_prescient(
                         address,
                         d.device_id,

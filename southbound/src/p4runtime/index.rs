@@ -4,6 +4,7 @@
 //! Invariant: every width stored here is > 0 (checked on build), so encoders may rely on it.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
 
 use super::error::{EntityKind, MatchKind, P4InfoError, ResolveError};
 use super::proto::p4::config::v1 as cfg;
@@ -269,7 +270,18 @@ pub struct P4InfoIndex {
     pub headers: Catalog<ControllerHeaderInfo>,
     /// Digests.
     pub digests: Catalog<DigestInfo>,
-    p4info: cfg::P4Info,
+    p4info: Arc<cfg::P4Info>,
+}
+
+/// FNV-1a over the encoded P4Info: the key under which equal P4Infos find one index.
+fn content_hash(p4info: &cfg::P4Info) -> u64 {
+    use prost::Message;
+    p4info
+        .encode_to_vec()
+        .iter()
+        .fold(0xcbf2_9ce4_8422_2325, |h: u64, b| {
+            (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+        })
 }
 
 fn width(kind: EntityKind, entity: &str, field: &str, bitwidth: i32) -> Result<u32, P4InfoError> {
@@ -311,6 +323,31 @@ fn match_kind(f: &cfg::MatchField) -> MatchKind {
 impl P4InfoIndex {
     /// Indexes `p4info`, rejecting duplicate names, missing ids and non-positive widths.
     pub fn new(p4info: cfg::P4Info) -> Result<Self, P4InfoError> {
+        Self::build(Arc::new(p4info))
+    }
+
+    /// The index of `p4info`, shared with every other holder of an equal P4Info while any of
+    /// them holds it: devices running one program need one index (and one P4Info) between
+    /// them, where each built its own (about 200 KB a device with prescient.p4).
+    pub fn shared(p4info: Arc<cfg::P4Info>) -> Result<Arc<Self>, P4InfoError> {
+        static BUILT: Mutex<Vec<(u64, Weak<P4InfoIndex>)>> = Mutex::new(Vec::new());
+        let key = content_hash(&p4info);
+        let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+        built.retain(|(_, ix)| ix.strong_count() > 0);
+        let found = built
+            .iter()
+            .filter(|(k, _)| *k == key)
+            .filter_map(|(_, ix)| ix.upgrade())
+            .find(|ix| Arc::ptr_eq(&ix.p4info, &p4info) || *ix.p4info == *p4info);
+        if let Some(ix) = found {
+            return Ok(ix);
+        }
+        let ix = Arc::new(Self::build(p4info)?);
+        built.push((key, Arc::downgrade(&ix)));
+        Ok(ix)
+    }
+
+    fn build(p4info: Arc<cfg::P4Info>) -> Result<Self, P4InfoError> {
         let mut ix = Self {
             tables: Catalog::new(EntityKind::Table),
             actions: Catalog::new(EntityKind::Action),
@@ -322,7 +359,7 @@ impl P4InfoIndex {
             registers: Catalog::new(EntityKind::Register),
             headers: Catalog::new(EntityKind::ControllerHeader),
             digests: Catalog::new(EntityKind::Digest),
-            p4info: cfg::P4Info::default(),
+            p4info: Arc::default(),
         };
         let direct_counter_ids: HashMap<u32, u32> = p4info
             .direct_counters
@@ -459,6 +496,11 @@ impl P4InfoIndex {
 
     /// The P4Info this index was built from.
     pub fn p4info(&self) -> &cfg::P4Info {
+        &self.p4info
+    }
+
+    /// The P4Info this index was built from, shared.
+    pub fn p4info_arc(&self) -> &Arc<cfg::P4Info> {
         &self.p4info
     }
 

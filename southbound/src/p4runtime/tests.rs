@@ -377,3 +377,23 @@ fn a_status_without_details_claims_nothing_applied() {
     assert!(err.applied.iter().all(|a| !a));
     assert!(err.to_string().contains("no per-update details"));
 }
+
+#[test]
+fn devices_running_one_program_share_one_index() {
+    use std::sync::Arc;
+    let info = parse_p4info(P4INFO.as_bytes()).expect("parses");
+    // Equal content from two parses (two devices' configurations) finds the same index.
+    let a = P4InfoIndex::shared(Arc::new(info.clone())).expect("indexes");
+    let b = P4InfoIndex::shared(Arc::new(info.clone())).expect("indexes");
+    assert!(Arc::ptr_eq(&a, &b), "one index for equal P4Infos");
+    assert!(
+        Arc::ptr_eq(a.p4info_arc(), b.p4info_arc()),
+        "and one P4Info"
+    );
+    // Another program gets its own.
+    let mut other = info;
+    other.tables.truncate(1);
+    let c = P4InfoIndex::shared(Arc::new(other)).expect("indexes");
+    assert!(!Arc::ptr_eq(&a, &c));
+    assert!(c.table("Ing.acl").is_err() && a.table("Ing.acl").is_ok());
+}

@@ -33,6 +33,8 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
+
 use prescient_southbound::p4runtime::pipeconf::names;
 use prescient_southbound::p4runtime::proto::p4::config::v1::P4Info;
 use prescient_southbound::p4runtime::proto::p4::v1 as p4;
@@ -81,10 +83,11 @@ pub struct P4Target {
     pub port_speed_bps: Option<u64>,
     /// Election id to claim primary with.
     pub election_id: u128,
-    /// The program's P4Info.
-    pub p4info: P4Info,
-    /// The target-specific pipeline (BMv2 JSON), or empty for targets that need none.
-    pub device_config: Vec<u8>,
+    /// The program's P4Info (shared by the devices that run one program).
+    pub p4info: Arc<P4Info>,
+    /// The target-specific pipeline (BMv2 JSON), or empty for targets that need none (shared
+    /// like the P4Info: prescient.p4's is 104 KB).
+    pub device_config: Bytes,
     /// How often port counters are read.
     pub stats_interval: Duration,
     /// Priority queues per port the target has (BMv2 `--priority-queues N`; 1 when started
@@ -104,7 +107,7 @@ impl P4Target {
         address: impl Into<String>,
         device_id: u64,
         ports: Vec<u32>,
-        p4info: P4Info,
+        p4info: impl Into<Arc<P4Info>>,
     ) -> Self {
         P4Target {
             address: address.into(),
@@ -112,8 +115,8 @@ impl P4Target {
             ports,
             port_speed_bps: Some(1_000_000_000),
             election_id: 1,
-            p4info,
-            device_config: Vec::new(),
+            p4info: p4info.into(),
+            device_config: Bytes::new(),
             stats_interval: Duration::from_secs(2),
             priority_queues: 1,
             tls: None,
@@ -320,10 +323,25 @@ impl Device {
         if !client.is_primary() {
             return;
         }
-        let rx = client.read_counter(names::RX_PORT_COUNTER, None).await;
-        let tx = client.read_counter(names::TX_PORT_COUNTER, None).await;
-        match (rx, tx) {
-            (Ok(rx), Ok(tx)) => {
+        let ids = client.index().ok().and_then(|ix| {
+            Some((
+                ix.counters.by_name(names::RX_PORT_COUNTER).ok()?.id,
+                ix.counters.by_name(names::TX_PORT_COUNTER).ok()?.id,
+            ))
+        });
+        let Some((rx_id, tx_id)) = ids else {
+            return;
+        };
+        // The configured ports' cells only: the others are never reported.
+        let ports: Vec<i64> = self.target.ports.iter().map(|&p| i64::from(p)).collect();
+        let cells = client
+            .read_counter_cells(&[names::RX_PORT_COUNTER, names::TX_PORT_COUNTER], &ports)
+            .await;
+        match cells {
+            Ok(cells) => {
+                let (rx, tx): (Vec<_>, Vec<_>) =
+                    cells.into_iter().partition(|c| c.counter_id == rx_id);
+                let tx: Vec<_> = tx.into_iter().filter(|c| c.counter_id == tx_id).collect();
                 let now = self.core.now();
                 let counters = pipeconf::port_counters(&rx, &tx);
                 let (device, ports) = (self.id, &self.target.ports);
@@ -346,9 +364,7 @@ impl Device {
                     }
                 });
             }
-            (Err(e), _) | (_, Err(e)) => {
-                tracing::debug!(device = %self.id, "counters not read: {e}")
-            }
+            Err(e) => tracing::debug!(device = %self.id, "counters not read: {e}"),
         }
     }
 

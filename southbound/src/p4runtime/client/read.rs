@@ -83,6 +83,39 @@ impl P4RuntimeClient {
             .collect())
     }
 
+    /// Cells `indexes` of each of `counters`, in one Read; an index a counter does not have
+    /// is skipped (it has no cell). A poll of a device's few ports reads just those cells: all
+    /// 1,024 of prescient.p4's two port counters were about 400 KB of messages per device
+    /// and poll.
+    pub async fn read_counter_cells(
+        &mut self,
+        counters: &[&str],
+        indexes: &[i64],
+    ) -> Result<Vec<p4::CounterEntry>, ClientError> {
+        let mut wanted = Vec::with_capacity(counters.len() * indexes.len());
+        {
+            let ix = self.index()?;
+            for name in counters {
+                let size = ix.counters.by_name(name)?.size;
+                for &i in indexes.iter().filter(|&&i| (0..size).contains(&i)) {
+                    let e = ix.encode_counter(name, Some(i), None)?;
+                    wanted.push(entity(p4::entity::Entity::CounterEntry(e)));
+                }
+            }
+        }
+        if wanted.is_empty() {
+            return Ok(Vec::new());
+        }
+        let got = self.read(wanted).await?;
+        Ok(got
+            .into_iter()
+            .filter_map(|e| match e.entity {
+                Some(p4::entity::Entity::CounterEntry(c)) => Some(c),
+                _ => None,
+            })
+            .collect())
+    }
+
     /// Cells of an indexed meter (`index: None` = all).
     pub async fn read_meter(
         &mut self,

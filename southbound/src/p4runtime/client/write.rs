@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+use bytes::Bytes;
+
 use super::{lock, pipeline_cookie, P4RuntimeClient, PipelineOutcome};
 use crate::p4runtime::entity::TableEntrySpec;
 use crate::p4runtime::error::WriteError;
@@ -11,10 +13,12 @@ use crate::p4runtime::index::P4InfoIndex;
 use crate::p4runtime::proto::p4::config::v1::P4Info;
 use crate::p4runtime::proto::p4::v1 as p4;
 
+/// Shared, not copied: devices running one program hold one P4Info and one device config
+/// (the BMv2 JSON of prescient.p4 is 104 KB) between them.
 #[derive(Debug, Clone)]
 pub(super) struct Pipeline {
-    p4info: P4Info,
-    device_config: Vec<u8>,
+    p4info: Arc<P4Info>,
+    device_config: Bytes,
     cookie: u64,
 }
 
@@ -71,12 +75,10 @@ impl P4RuntimeClient {
                 device_id: self.config.device_id,
             });
         };
-        let index = Arc::new(
-            P4InfoIndex::new(p4info).map_err(|e| ResolveError::Malformed {
-                what: "P4Info from the target",
-                why: e.to_string(),
-            })?,
-        );
+        let index = P4InfoIndex::shared(Arc::new(p4info)).map_err(|e| ResolveError::Malformed {
+            what: "P4Info from the target",
+            why: e.to_string(),
+        })?;
         self.index = Some(index.clone());
         Ok(index)
     }
@@ -87,16 +89,11 @@ impl P4RuntimeClient {
     /// another.
     pub fn adopt_pipeline(
         &mut self,
-        p4info: P4Info,
-        device_config: Vec<u8>,
+        p4info: impl Into<Arc<P4Info>>,
+        device_config: impl Into<Bytes>,
     ) -> Result<(), ClientError> {
-        let index =
-            Arc::new(
-                P4InfoIndex::new(p4info.clone()).map_err(|e| ResolveError::Malformed {
-                    what: "P4Info",
-                    why: e.to_string(),
-                })?,
-            );
+        let (p4info, device_config) = (p4info.into(), device_config.into());
+        let index = shared_index(&p4info)?;
         let cookie = pipeline_cookie(&p4info, &device_config);
         self.pipeline = Some(Pipeline {
             p4info,
@@ -112,18 +109,13 @@ impl P4RuntimeClient {
     /// program: the desired state of the old one is dropped.
     pub async fn set_pipeline(
         &mut self,
-        p4info: P4Info,
-        device_config: Vec<u8>,
+        p4info: impl Into<Arc<P4Info>>,
+        device_config: impl Into<Bytes>,
         cookie: Option<u64>,
         force: bool,
     ) -> Result<PipelineOutcome, ClientError> {
-        let index =
-            Arc::new(
-                P4InfoIndex::new(p4info.clone()).map_err(|e| ResolveError::Malformed {
-                    what: "P4Info",
-                    why: e.to_string(),
-                })?,
-            );
+        let (p4info, device_config) = (p4info.into(), device_config.into());
+        let index = shared_index(&p4info)?;
         let cookie = cookie.unwrap_or_else(|| pipeline_cookie(&p4info, &device_config));
         if self.pipeline.as_ref().is_some_and(|p| p.cookie != cookie) {
             self.desired.clear();
@@ -158,8 +150,9 @@ impl P4RuntimeClient {
             election_id: self.election(),
             action: p4::set_forwarding_pipeline_config_request::Action::VerifyAndCommit as i32,
             config: Some(p4::ForwardingPipelineConfig {
-                p4info: Some(pipeline.p4info),
-                p4_device_config: pipeline.device_config,
+                // The request owns its copies for as long as it is in flight.
+                p4info: Some(P4Info::clone(&pipeline.p4info)),
+                p4_device_config: pipeline.device_config.to_vec(),
                 cookie: Some(p4::forwarding_pipeline_config::Cookie {
                     cookie: pipeline.cookie,
                 }),
@@ -288,4 +281,14 @@ impl P4RuntimeClient {
         }
         Ok(total)
     }
+}
+
+/// The (shared) index of `p4info`, or why it cannot be indexed.
+fn shared_index(p4info: &Arc<P4Info>) -> Result<Arc<P4InfoIndex>, ClientError> {
+    P4InfoIndex::shared(Arc::clone(p4info)).map_err(|e| {
+        ClientError::from(ResolveError::Malformed {
+            what: "P4Info",
+            why: e.to_string(),
+        })
+    })
 }
