@@ -64,10 +64,37 @@ fn pinball(e: f64, q: f64, level: f64) -> f64 {
     }
 }
 
+/// Values an [`Offsets`] holds: the plain quantile's, then one per bin of each of [`BINS`].
+const SLOTS: usize = 1 + BINS[0] + BINS[1] + BINS[2];
+
+/// Every candidate's offset: a bin's phases share one, so 37 values where a table of every
+/// candidate and phase took 96 (every step of every series holds one).
+#[derive(Debug, Clone)]
+struct Offsets([f32; SLOTS]);
+
+impl Offsets {
+    /// Where candidate `k`'s offset for phase `p` (`< PHASES`) is.
+    fn index(k: usize, p: usize) -> usize {
+        match k {
+            0 => 0,
+            k => {
+                let bins = BINS.get(k - 1).copied().unwrap_or(PHASES);
+                1 + BINS.iter().take(k - 1).sum::<usize>() + p / (PHASES / bins)
+            }
+        }
+    }
+
+    /// Candidate `k`'s offset for a target in `phase`.
+    fn get(&self, k: usize, phase: u8) -> f32 {
+        let p = usize::from(phase).min(PHASES - 1);
+        self.0.get(Self::index(k, p)).copied().unwrap_or(f32::NAN)
+    }
+}
+
 #[derive(Debug, Clone)]
 struct Step {
     /// Offsets per candidate and phase; `None` while too few residuals are held.
-    offsets: Option<Box<[[f32; PHASES]; CANDIDATES]>>,
+    offsets: Option<Box<Offsets>>,
     /// Residuals recorded since the offsets were computed.
     stale: usize,
     /// Discounted pinball loss per candidate.
@@ -82,23 +109,38 @@ struct Step {
 pub struct Conditional {
     level: f64,
     fresh_needed: usize,
+    horizon: usize,
+    /// The steps scored or with offsets so far, `steps[step - 1]`; a step not here is new (no
+    /// offsets, nothing scored): a young series' later steps have no residuals yet.
     steps: Vec<Step>,
+}
+
+impl Step {
+    const NEW: Step = Step {
+        offsets: None,
+        stale: 0,
+        loss: [0.0; CANDIDATES],
+        scored: 0.0,
+    };
 }
 
 impl Conditional {
     /// For steps `1..=horizon` at quantile `level` (0.5 < level < 1), refreshing offsets after
     /// `fresh_needed` new residuals (as the calibrator refreshes its own quantile).
     pub fn new(horizon: usize, level: f64, fresh_needed: usize) -> Self {
-        let step = Step {
-            offsets: None,
-            stale: 0,
-            loss: [0.0; CANDIDATES],
-            scored: 0.0,
-        };
         Conditional {
             level,
             fresh_needed: fresh_needed.max(1),
-            steps: vec![step; horizon.max(1)],
+            horizon: horizon.max(1),
+            steps: Vec::new(),
+        }
+    }
+
+    /// Makes step index `i` (and those before it) present, allocating exactly.
+    fn grow_to(&mut self, i: usize) {
+        if self.steps.len() <= i {
+            self.steps.reserve_exact(i + 1 - self.steps.len());
+            self.steps.resize(i + 1, Step::NEW);
         }
     }
 
@@ -108,16 +150,27 @@ impl Conditional {
     }
 
     fn index(&self, step: usize) -> usize {
-        step.clamp(1, self.steps.len()) - 1
+        step.clamp(1, self.horizon) - 1
     }
 
     fn refresh(&mut self, i: usize, residuals: &VecDeque<f32>, phases: PhaseIter<'_>) {
         let level = self.level;
         let fresh_needed = self.fresh_needed;
-        if let Some(s) = self.steps.get_mut(i) {
-            if s.offsets.is_none() || s.stale >= fresh_needed {
-                s.offsets = offsets(residuals, phases, level);
-                s.stale = 0;
+        match self.steps.get_mut(i) {
+            Some(s) => {
+                if s.offsets.is_none() || s.stale >= fresh_needed {
+                    s.offsets = offsets(residuals, phases, level);
+                    s.stale = 0;
+                }
+            }
+            // A new step stays new (not stored) until it has offsets.
+            None => {
+                if let Some(off) = offsets(residuals, phases, level) {
+                    self.grow_to(i);
+                    if let Some(s) = self.steps.get_mut(i) {
+                        s.offsets = Some(off);
+                    }
+                }
             }
         }
     }
@@ -137,14 +190,14 @@ impl Conditional {
             return;
         }
         let i = self.index(step);
+        self.grow_to(i);
         self.refresh(i, residuals, phases);
         let level = self.level;
         let d = 1.0 - 1.0 / memory(level);
         if let Some(s) = self.steps.get_mut(i) {
             if let Some(off) = &s.offsets {
-                let p = usize::from(phase).min(PHASES - 1);
-                for (l, o) in s.loss.iter_mut().zip(off.iter()) {
-                    *l = *l * d + pinball(e, f64::from(o[p]), level);
+                for (k, l) in s.loss.iter_mut().enumerate() {
+                    *l = *l * d + pinball(e, f64::from(off.get(k, phase)), level);
                 }
                 s.scored = s.scored * d + 1.0;
             }
@@ -189,14 +242,14 @@ impl Conditional {
         }
         let s = self.steps.get(i)?;
         let off = s.offsets.as_ref()?;
-        Some(f64::from(off[k][usize::from(phase).min(PHASES - 1)]))
+        Some(f64::from(off.get(k, phase)))
     }
 
     /// Heap bytes held.
     pub fn heap_bytes(&self) -> usize {
         self.steps.capacity() * std::mem::size_of::<Step>()
             + self.steps.iter().filter(|s| s.offsets.is_some()).count()
-                * std::mem::size_of::<[[f32; PHASES]; CANDIDATES]>()
+                * std::mem::size_of::<Offsets>()
     }
 }
 
@@ -212,17 +265,13 @@ fn conformal(v: &mut [f32], level: f64) -> Option<f32> {
 }
 
 /// Every candidate's offset for every phase, from the residuals held and their phases.
-fn offsets(
-    residuals: &VecDeque<f32>,
-    phases: PhaseIter<'_>,
-    level: f64,
-) -> Option<Box<[[f32; PHASES]; CANDIDATES]>> {
+fn offsets(residuals: &VecDeque<f32>, phases: PhaseIter<'_>, level: f64) -> Option<Box<Offsets>> {
     if residuals.len() != phases.len() {
         return None;
     }
     let mut buf: Vec<f32> = residuals.iter().copied().collect();
     let plain = conformal(&mut buf, level)?;
-    let mut out = Box::new([[plain; PHASES]; CANDIDATES]);
+    let mut out = Box::new(Offsets([plain; SLOTS]));
     let (mut sum, mut count) = ([0.0f64; PHASES], [0usize; PHASES]);
     for (&e, &p) in residuals.iter().zip(phases.clone()) {
         let p = usize::from(p).min(PHASES - 1);
@@ -261,8 +310,11 @@ fn offsets(
         let Some(qz) = conformal(&mut buf, level) else {
             continue;
         };
-        for (p, o) in out[k + 1].iter_mut().enumerate() {
-            *o = (f64::from(qz) * of(p as u8)) as f32;
+        // Every phase of bin `b` reads `scale[b]`.
+        for (b, s) in scale.iter().enumerate() {
+            if let Some(o) = out.0.get_mut(Offsets::index(k + 1, b * width)) {
+                *o = (f64::from(qz) * s) as f32;
+            }
         }
     }
     Some(out)

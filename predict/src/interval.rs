@@ -34,19 +34,51 @@ impl Band {
     };
 }
 
+/// A step's bands and quantile as last computed, with the residuals recorded since. Bands and
+/// quantiles are residuals (`f32`) or infinite, so `f32` holds them exactly.
+#[derive(Debug, Clone, Copy)]
+struct Cached {
+    /// `(lo, hi)` at each of [`LEVELS`].
+    bands: [(f32, f32); 3],
+    /// Residuals recorded since the bands were computed (saturating).
+    dirty: u32,
+    /// Residuals recorded since the quantile was computed (saturating).
+    qdirty: u32,
+    /// The last quantile asked for: its level and value.
+    quantile: Option<(f64, Option<f32>)>,
+}
+
+impl Cached {
+    const NEW: Cached = Cached {
+        bands: [(f32::NEG_INFINITY, f32::INFINITY); 3],
+        dirty: 0,
+        qdirty: 0,
+        quantile: None,
+    };
+
+    fn bands(&self) -> [Band; 3] {
+        self.bands.map(|(lo, hi)| Band {
+            lo: f64::from(lo),
+            hi: f64::from(hi),
+        })
+    }
+}
+
+/// What a step that recorded nothing holds.
+static NO_RESIDUALS: VecDeque<f32> = VecDeque::new();
+
 /// Rolling window of signed residuals per horizon, with cached quantile bands.
+///
+/// A step holds nothing until it records its first residual (steps `1..=s` have residuals once
+/// `s` observations were scored): most of the series of a large network are young.
 #[derive(Debug, Clone)]
 pub struct Calibrator {
     window: usize,
+    horizon: usize,
+    /// Residuals of the steps that recorded any, `residuals[h - 1]`.
     residuals: Vec<VecDeque<f32>>,
-    /// `bands[h - 1][level index]`, refreshed lazily.
-    bands: Vec<[Band; 3]>,
-    /// Residuals recorded since the bands of each horizon were last computed.
-    dirty: Vec<usize>,
-    /// Per horizon, the last quantile asked for: its level and value.
-    quantiles: Vec<Option<(f64, Option<f64>)>>,
-    /// Residuals recorded since each cached quantile was computed.
-    qdirty: Vec<usize>,
+    /// What was computed from them, one per entry of `residuals`.
+    cache: Vec<Cached>,
     /// The time-of-day phase of each residual's target; `None` unless built
     /// [`Calibrator::with_phases`].
     phases: Option<Phases>,
@@ -64,7 +96,8 @@ struct Phases {
     target: Option<u64>,
     /// Targets recorded so far: the number of the newest entry of `shared` is `targets − 1`.
     targets: u64,
-    /// Per step, the number of the target its newest residual was recorded for.
+    /// Per step that recorded any, the number of the target its newest residual was recorded
+    /// for.
     last: Vec<u64>,
     /// Steps that skipped a target (a non-finite residual) keep their own phases from then on,
     /// since their residuals no longer line up with `shared`.
@@ -72,12 +105,12 @@ struct Phases {
 }
 
 impl Phases {
-    fn new(horizon: usize) -> Self {
+    fn new() -> Self {
         Self {
             shared: VecDeque::new(),
             target: None,
             targets: 0,
-            last: vec![0; horizon],
+            last: Vec::new(),
             own: Vec::new(),
         }
     }
@@ -129,6 +162,7 @@ impl Phases {
             self.target = Some(target);
             self.targets += 1;
         }
+        grow_exact(&mut self.last, i + 1, 0);
         if let Some(l) = self.last.get_mut(i) {
             *l = self.targets - 1;
         }
@@ -153,14 +187,11 @@ impl Phases {
 impl Calibrator {
     /// Calibrator for horizons `1..=horizon`, keeping the last `window` residuals of each.
     pub fn new(horizon: usize, window: usize) -> Self {
-        let horizon = horizon.max(1);
         Self {
             window: window.max(MIN_RESIDUALS),
-            residuals: vec![VecDeque::new(); horizon],
-            bands: vec![[Band::UNBOUNDED; 3]; horizon],
-            dirty: vec![0; horizon],
-            quantiles: vec![None; horizon],
-            qdirty: vec![0; horizon],
+            horizon: horizon.max(1),
+            residuals: Vec::new(),
+            cache: Vec::new(),
             phases: None,
         }
     }
@@ -169,14 +200,14 @@ impl Calibrator {
     /// ([`Calibrator::record_at`]), for conditional quantiles (`crate::conditional`).
     pub fn with_phases(horizon: usize, window: usize) -> Self {
         let mut c = Self::new(horizon, window);
-        c.phases = Some(Phases::new(c.residuals.len()));
+        c.phases = Some(Phases::new());
         c
     }
 
     /// Residuals of `step`, oldest first, and their targets' phases (`None` without phases).
     pub fn held(&self, step: usize) -> (&VecDeque<f32>, Option<PhaseIter<'_>>) {
-        let i = step.clamp(1, self.residuals.len()) - 1;
-        let r = &self.residuals[i];
+        let i = self.index(step);
+        let r = self.residuals.get(i).unwrap_or(&NO_RESIDUALS);
         (r, self.phases.as_ref().map(|p| p.of(i, r.len())))
     }
 
@@ -187,7 +218,12 @@ impl Calibrator {
 
     /// Horizons calibrated.
     pub fn horizon(&self) -> usize {
-        self.residuals.len()
+        self.horizon
+    }
+
+    /// Index of `step`'s state (steps beyond the horizon use the last one).
+    fn index(&self, step: usize) -> usize {
+        step.clamp(1, self.horizon) - 1
     }
 
     /// Records `actual − forecast` for a forecast made `step` steps ahead.
@@ -202,27 +238,28 @@ impl Calibrator {
         if !residual.is_finite() {
             return;
         }
-        let i = step.clamp(1, self.residuals.len()) - 1;
+        let i = self.index(step);
         if let Some(p) = &mut self.phases {
             p.note(i, &self.residuals, self.window, target, phase);
         }
-        if let (Some(r), Some(d)) = (self.residuals.get_mut(i), self.dirty.get_mut(i)) {
+        grow_exact(&mut self.residuals, i + 1, VecDeque::new());
+        grow_exact(&mut self.cache, i + 1, Cached::NEW);
+        if let (Some(r), Some(c)) = (self.residuals.get_mut(i), self.cache.get_mut(i)) {
             if r.len() == self.window {
                 r.pop_front();
             }
             grow_within(r, self.window);
             r.push_back(residual as f32);
-            *d += 1;
-        }
-        if let Some(q) = self.qdirty.get_mut(i) {
-            *q += 1;
+            c.dirty = c.dirty.saturating_add(1);
+            c.qdirty = c.qdirty.saturating_add(1);
         }
     }
 
     /// Residuals held for `step`.
     pub fn count(&self, step: usize) -> usize {
-        let i = step.clamp(1, self.residuals.len()) - 1;
-        self.residuals.get(i).map_or(0, VecDeque::len)
+        self.residuals
+            .get(self.index(step))
+            .map_or(0, VecDeque::len)
     }
 
     /// The `level` quantile (0 < level < 1) of the signed residuals of `step` (steps beyond the
@@ -231,70 +268,77 @@ impl Calibrator {
     /// [`MIN_RESIDUALS`] are held, or while too few are held for that rank (at least
     /// `level / (1 − level)`: 99 for 0.99), rather than a falsely narrow offset.
     pub fn quantile(&mut self, step: usize, level: f64) -> Option<f64> {
-        let i = step.clamp(1, self.residuals.len()) - 1;
+        let i = self.index(step);
         if !(level > 0.0 && level < 1.0) {
             return None;
         }
+        // A step without residuals has no quantile (and nothing to cache).
+        let (r, c) = (self.residuals.get(i)?, self.cache.get_mut(i)?);
         // Cached like the bands: a long window's quantile moves slowly.
         let fresh_needed = (self.window / 20).max(1);
-        let stale = self.qdirty.get(i).copied().unwrap_or(0);
-        if let Some(Some((l, q))) = self.quantiles.get(i) {
-            if *l == level && stale < fresh_needed && (q.is_some() || stale == 0) {
-                return *q;
+        let stale = c.qdirty as usize;
+        if let Some((l, q)) = c.quantile {
+            if l == level && stale < fresh_needed && (q.is_some() || stale == 0) {
+                return q.map(f64::from);
             }
         }
-        let q = self.residuals.get(i).and_then(|r| quantile_of(r, level));
-        if let (Some(c), Some(d)) = (self.quantiles.get_mut(i), self.qdirty.get_mut(i)) {
-            *c = Some((level, q));
-            *d = 0;
-        }
-        q
+        let q = quantile_of(r, level);
+        c.quantile = Some((level, q));
+        c.qdirty = 0;
+        q.map(f64::from)
     }
 
     /// Bands for `step` at the three [`LEVELS`]; steps beyond the horizon use the last one.
     pub fn bands(&mut self, step: usize) -> [Band; 3] {
-        let i = step.clamp(1, self.residuals.len()) - 1;
+        let i = self.index(step);
+        let (Some(r), Some(c)) = (self.residuals.get(i), self.cache.get_mut(i)) else {
+            return [Band::UNBOUNDED; 3];
+        };
         // Quantiles of a long window move slowly: recompute after a twentieth of it is new (and
         // at once while the band is still unbounded), which keeps the per-forecast cost low.
         let fresh_needed = (self.window / 20).max(1);
-        let stale = self.dirty.get(i).copied().unwrap_or(0);
-        let unbounded = self.bands.get(i).is_none_or(|b| b[0].hi.is_infinite());
+        let stale = c.dirty as usize;
+        let unbounded = c.bands[0].1.is_infinite();
         if stale >= fresh_needed || (stale > 0 && unbounded) {
-            let fresh = self.residuals.get(i).map(compute_bands);
-            if let (Some(b), Some(fresh)) = (self.bands.get_mut(i), fresh) {
-                *b = fresh;
-            }
-            if let Some(d) = self.dirty.get_mut(i) {
-                *d = 0;
-            }
+            c.bands = compute_bands(r);
+            c.dirty = 0;
         }
-        self.bands.get(i).copied().unwrap_or([Band::UNBOUNDED; 3])
+        c.bands()
     }
 
     /// Heap bytes held.
     pub fn heap_bytes(&self) -> usize {
-        self.residuals
-            .iter()
-            .map(|r| r.capacity() * 4)
-            .sum::<usize>()
-            + self.bands.capacity() * std::mem::size_of::<[Band; 3]>()
-            + self.quantiles.capacity() * std::mem::size_of::<Option<(f64, Option<f64>)>>()
-            + (self.dirty.capacity() + self.qdirty.capacity()) * std::mem::size_of::<usize>()
+        self.residuals.capacity() * std::mem::size_of::<VecDeque<f32>>()
+            + self
+                .residuals
+                .iter()
+                .map(|r| r.capacity() * 4)
+                .sum::<usize>()
+            + self.cache.capacity() * std::mem::size_of::<Cached>()
             + self.phases.as_ref().map_or(0, Phases::heap_bytes)
     }
 }
 
-/// Makes room for one more value in a window of at most `window`: doubling as a `VecDeque` does,
-/// but never past the window (a 500-residual window takes 500 slots, not 512: every step of every
-/// series holds one).
+/// Makes room for one more value in a window of at most `window`: by a quarter (doubling left a
+/// young window up to half empty, and every step of every series holds one), never past the
+/// window (a 500-residual window takes 500 slots, not 512).
 fn grow_within<T>(q: &mut VecDeque<T>, window: usize) {
     if q.len() == q.capacity() && q.len() < window {
-        let more = q.len().max(4).min(window - q.len());
+        let more = (q.len() / 4).max(4).min(window - q.len());
         q.reserve_exact(more);
     }
 }
 
-fn quantile_of(res: &VecDeque<f32>, level: f64) -> Option<f64> {
+/// Lengthens `v` to `len` with `fill`, allocating exactly (a step at a time as steps first
+/// record: doubling would overshoot the horizon).
+fn grow_exact<T: Clone>(v: &mut Vec<T>, len: usize, fill: T) {
+    if v.len() < len {
+        v.reserve_exact(len - v.len());
+        v.resize(len, fill);
+    }
+}
+
+fn quantile_of(res: &VecDeque<f32>, level: f64) -> Option<f32> {
     let n = res.len();
     if n < MIN_RESIDUALS {
         return None;
@@ -305,34 +349,29 @@ fn quantile_of(res: &VecDeque<f32>, level: f64) -> Option<f64> {
     }
     let mut v: Vec<f32> = res.iter().copied().collect();
     let (_, q, _) = v.select_nth_unstable_by(rank - 1, f32::total_cmp);
-    Some(f64::from(*q))
+    Some(*q)
 }
 
-fn compute_bands(res: &VecDeque<f32>) -> [Band; 3] {
+fn compute_bands(res: &VecDeque<f32>) -> [(f32, f32); 3] {
     let n = res.len();
     if n < MIN_RESIDUALS {
-        return [Band::UNBOUNDED; 3];
+        return Cached::NEW.bands;
     }
     let mut sorted: Vec<f32> = res.iter().copied().collect();
     sorted.sort_unstable_by(f32::total_cmp);
-    let at = |rank: usize| -> f64 {
+    let at = |rank: usize| -> f32 {
         // rank is 1-based; beyond the sample the bound is unbounded.
         if rank == 0 {
-            f64::NEG_INFINITY
+            f32::NEG_INFINITY
         } else {
-            sorted
-                .get(rank - 1)
-                .map_or(f64::INFINITY, |&v| f64::from(v))
+            sorted.get(rank - 1).copied().unwrap_or(f32::INFINITY)
         }
     };
     LEVELS.map(|level| {
         let tail = (1.0 - level) / 2.0;
         let hi_rank = ((n + 1) as f64 * (1.0 - tail)).ceil() as usize;
         let lo_rank = ((n + 1) as f64 * tail).floor() as usize;
-        Band {
-            lo: at(lo_rank),
-            hi: at(hi_rank),
-        }
+        (at(lo_rank), at(hi_rank))
     })
 }
 

@@ -6,7 +6,6 @@ use crate::conditional::{self, Conditional};
 use crate::interval::{Band, Calibrator};
 use crate::model::{Forecaster, ModelKind};
 use crate::{History, Seasons};
-use std::collections::VecDeque;
 
 /// Settings of a [`Predictor`].
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -98,6 +97,81 @@ fn conditional_for(cfg: &PredictorConfig, horizon: usize) -> Option<Conditional>
 /// One-step point forecast with its 95 % and 99 % bounds.
 type Expectation = (f64, (f64, f64), (f64, f64));
 
+/// The point forecasts of recent origins that scoring still reads: the latest whole, and of the
+/// origin made `a` observations before it only step `a + 1` onwards (step `s` is read `s`
+/// observations after its origin). As in model `auto`'s pending forecasts, step `s` of origin
+/// number `o` lives in slot `o mod s`, slots grouped by that index (group `j` holds slot `j` of
+/// steps `j + 1..=h`, growing a group per origin): 78 values for 12 steps where 12 whole
+/// forecasts took 144 and 12 allocations.
+#[derive(Debug)]
+struct Recent {
+    /// Steps per forecast.
+    h: usize,
+    /// The newest origin's forecast.
+    latest: Vec<f64>,
+    /// Group `j` starts at `j · h − j (j − 1) / 2`; NaN where a forecast had no such step.
+    slots: Vec<f64>,
+    /// Origins pushed; the newest is number `origins − 1`.
+    origins: u64,
+}
+
+impl Recent {
+    fn new(h: usize) -> Self {
+        Self {
+            h: h.max(1),
+            latest: Vec::new(),
+            slots: Vec::new(),
+            origins: 0,
+        }
+    }
+
+    /// Origins whose forecasts are still read: the newest `min(origins, h)`.
+    fn len(&self) -> usize {
+        self.origins.min(self.h as u64) as usize
+    }
+
+    /// Index of step `step`'s (1-based) value of origin number `origin`.
+    fn at(&self, step: usize, origin: u64) -> usize {
+        let j = (origin % step as u64) as usize;
+        j * self.h - j * j.saturating_sub(1) / 2 + step - 1 - j
+    }
+
+    /// Step `age + 1` of the origin made `age` origins before the newest (`age < len()`): the
+    /// forecast it made for the observation after the newest origin. A step the forecast did
+    /// not have is `None` (a NaN forecast scores nothing either).
+    fn due(&self, age: usize) -> Option<f64> {
+        let origin = self.origins.checked_sub(1 + age as u64)?;
+        self.slots
+            .get(self.at(age + 1, origin))
+            .copied()
+            .filter(|p| !p.is_nan())
+    }
+
+    /// Makes `forecast` the newest origin's.
+    fn push(&mut self, forecast: Vec<f64>) {
+        let (h, o) = (self.h, self.origins);
+        // Origin `o` writes slot `o mod s` of every step: groups up to `min(o, h − 1)`.
+        let groups = (o as usize).min(h - 1) + 1;
+        let needed = groups * h - groups * (groups - 1) / 2;
+        if self.slots.len() < needed {
+            self.slots.reserve_exact(needed - self.slots.len());
+            self.slots.resize(needed, f64::NAN);
+        }
+        for s in 1..=h {
+            let at = self.at(s, o);
+            if let Some(slot) = self.slots.get_mut(at) {
+                *slot = forecast.get(s - 1).copied().unwrap_or(f64::NAN);
+            }
+        }
+        self.latest = forecast;
+        self.origins += 1;
+    }
+
+    fn heap_bytes(&self) -> usize {
+        (self.latest.capacity() + self.slots.capacity()) * 8
+    }
+}
+
 /// History, model and calibrator of one series.
 #[derive(Debug)]
 pub struct Predictor {
@@ -109,8 +183,8 @@ pub struct Predictor {
     cond: Option<Conditional>,
     /// Observations taken (gaps included): the row of the latest one is `rows − 1`.
     rows: u64,
-    /// Point forecasts of recent origins, newest first.
-    recent: VecDeque<Vec<f64>>,
+    /// Point forecasts of recent origins, as far as scoring reads them.
+    recent: Recent,
     /// One-step point, 95 % and 99 % bounds from the latest origin (if calibrated).
     expect: Option<Expectation>,
     /// Consecutive observations outside the 95 % interval.
@@ -138,7 +212,7 @@ impl Predictor {
             cal,
             cond,
             rows: 0,
-            recent: VecDeque::with_capacity(horizon + 1),
+            recent: Recent::new(horizon),
             expect: None,
             run95: 0,
             cfg: PredictorConfig { horizon, ..cfg },
@@ -167,8 +241,8 @@ impl Predictor {
         let outlier = value.and_then(|y| self.judge(y));
         if let Some(y) = value {
             let spike = outlier.is_some_and(|o| o.kind == AnomalyKind::Outside99);
-            for (age, f) in self.recent.iter().enumerate() {
-                if let Some(&p) = f.get(age) {
+            for age in 0..self.recent.len() {
+                if let Some(p) = self.recent.due(age) {
                     let mut r = y - p;
                     if spike {
                         // Clip a gross anomaly at twice the 99 % band: it still counts as a
@@ -223,22 +297,16 @@ impl Predictor {
 
     fn refresh(&mut self) {
         let h = self.cfg.horizon;
-        let mut out = if self.recent.len() >= h {
-            self.recent.pop_back()
-        } else {
-            None
-        }
-        .unwrap_or_default();
-        // Exactly `h` slots for a new buffer: pushing into an empty one would double it to 16
-        // for a 12-step horizon, and a predictor keeps `h` of them.
+        let mut out = std::mem::take(&mut self.recent.latest);
+        // Exactly `h` slots: pushing into an empty buffer would double it to 16 for a 12-step
+        // horizon.
         out.reserve_exact(h.saturating_sub(out.len()));
         self.model.forecast(&self.hist, h, &mut out);
         if self.cfg.non_negative {
             out.iter_mut().for_each(|v| *v = v.max(0.0));
         }
         let first = out.first().copied();
-        self.recent.push_front(out);
-        self.recent.truncate(h);
+        self.recent.push(out);
         let floor = if self.cfg.non_negative {
             0.0
         } else {
@@ -273,7 +341,7 @@ impl Predictor {
 
     /// The latest point forecasts (steps `1..=horizon`).
     pub fn points(&self) -> &[f64] {
-        self.recent.front().map_or(&[], Vec::as_slice)
+        &self.recent.latest
     }
 
     /// The latest forecast with its calibrated intervals, for steps `1..=h` (`h ≤ horizon`).
@@ -360,7 +428,6 @@ impl Predictor {
             + self.model.heap_bytes()
             + self.cal.heap_bytes()
             + self.cond.as_ref().map_or(0, Conditional::heap_bytes)
-            + self.recent.capacity() * std::mem::size_of::<Vec<f64>>()
-            + self.recent.iter().map(|f| f.capacity() * 8).sum::<usize>()
+            + self.recent.heap_bytes()
     }
 }

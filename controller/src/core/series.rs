@@ -3,7 +3,7 @@
 //! the latest multi-step forecast, and the recent error. Scheduled events (`core::calendar`)
 //! shape the forecast at the steps they cover, and are divided out of what the model learns.
 //!
-//! Invariants: one observation per control tick; `past` holds, for each observed tick, the
+//! Invariants: one observation per control tick; `ticks` holds, for each observed tick, the
 //! one-step forecast made at the tick before (only when there was one); intervals that are not
 //! calibrated yet (fewer than 20 residuals) are `None`, never a made-up width; anomalies are only
 //! raised against calibrated 99 % intervals.
@@ -77,8 +77,8 @@ pub struct Series {
     interval: Duration,
     keep: usize,
     observed: u64,
-    actuals: VecDeque<(Timestamp, Option<f64>)>,
-    past: VecDeque<Kept>,
+    /// The last `keep` ticks: each one's actual and the one-step forecast made for it.
+    ticks: VecDeque<Tick>,
     pending: Option<Point>,
     latest: Vec<Point>,
     /// The latest forecast with only the events scoped to this series applied, when events
@@ -153,8 +153,7 @@ impl Series {
             interval,
             keep: keep.max(2),
             observed: 0,
-            actuals: VecDeque::new(),
-            past: VecDeque::new(),
+            ticks: VecDeque::new(),
             pending: None,
             latest: Vec::new(),
             scoped: Vec::new(),
@@ -200,6 +199,7 @@ impl Series {
     ) -> Option<Outlier> {
         let value = value.filter(|v| v.is_finite());
         let mut outlier = None;
+        let mut kept = None;
         if let Some(made) = self.pending.take() {
             if let Some(y) = value {
                 let inside = made.i95.map(|(lo, hi)| lo <= y && y <= hi);
@@ -217,9 +217,14 @@ impl Series {
                     ERROR_WINDOW,
                 );
             }
-            push_bounded(&mut self.past, Kept::new(now, &made), self.keep);
+            kept = Some(Kept::new(&made));
         }
-        push_bounded(&mut self.actuals, (now, value), self.keep);
+        let tick = Tick {
+            at: now,
+            actual: value.unwrap_or(f64::NAN),
+            forecast: kept,
+        };
+        push_bounded(&mut self.ticks, tick, self.keep);
         // The model learns the usual traffic: what an event multiplies is divided out (the
         // calendar multiplies it back into the forecast), or it would count the event twice.
         let value = match events {
@@ -287,13 +292,15 @@ impl Series {
     }
 
     /// Recent actuals, oldest first (`None`: no fresh rate at that tick).
-    pub fn actuals(&self) -> impl Iterator<Item = &(Timestamp, Option<f64>)> {
-        self.actuals.iter()
+    pub fn actuals(&self) -> impl Iterator<Item = (Timestamp, Option<f64>)> + '_ {
+        self.ticks.iter().map(Tick::actual)
     }
 
     /// One-step forecasts made for recent ticks, oldest first (values to `f32` precision).
     pub fn past(&self) -> impl Iterator<Item = Point> + '_ {
-        self.past.iter().map(Kept::point)
+        self.ticks
+            .iter()
+            .filter_map(|t| t.forecast.map(|k| k.point(t.at)))
     }
 
     /// The latest forecast, steps `1..=horizon`.
@@ -323,7 +330,7 @@ impl Series {
 
     /// The latest actual, if the last tick had one.
     pub fn last_actual(&self) -> Option<f64> {
-        self.actuals.back().and_then(|a| a.1)
+        self.ticks.back().and_then(|t| t.actual().1)
     }
 
     /// The highest value the latest forecast allows: the largest upper 95 % bound where
@@ -432,33 +439,49 @@ fn adjust(p: &mut Point, f: impl Fn(f64) -> f64) {
     }
 }
 
+/// One observed tick as a series keeps it: its time once for the actual and the forecast made
+/// for it (two windows of 360 took 64 bytes a tick, this 56), the actual as NaN when there was no
+/// fresh rate (it is finite otherwise).
+#[derive(Debug, Clone, Copy)]
+struct Tick {
+    at: Timestamp,
+    actual: f64,
+    /// The one-step forecast made for this tick, when one was (every tick but a series' first).
+    forecast: Option<Kept>,
+}
+
+impl Tick {
+    fn actual(&self) -> (Timestamp, Option<f64>) {
+        (self.at, Some(self.actual).filter(|v| !v.is_nan()))
+    }
+}
+
 /// A one-step forecast as a series keeps it for its charts: rates as `f32` (seven significant
-/// digits, as the predictor's history keeps them) and NaN for a band not calibrated yet, 40
+/// digits, as the predictor's history keeps them) and NaN for a band not calibrated yet, 32
 /// bytes where a [`Point`] takes 96. A soak showed the series' windows filling to be most of
 /// what a controller's memory grows by once its links are known.
 #[derive(Debug, Clone, Copy)]
 struct Kept {
-    at: Timestamp,
     value: f32,
     bound: f32,
     bands: [(f32, f32); 3],
 }
 
 impl Kept {
-    fn new(at: Timestamp, p: &Point) -> Self {
+    fn new(p: &Point) -> Self {
         let band = |i: Interval| i.map_or((f32::NAN, f32::NAN), |(lo, hi)| (lo as f32, hi as f32));
         Kept {
-            at,
             value: p.value as f32,
             bound: p.bound as f32,
             bands: [band(p.i80), band(p.i95), band(p.i99)],
         }
     }
 
-    fn point(&self) -> Point {
+    /// The forecast as made for the tick at `at`.
+    fn point(&self, at: Timestamp) -> Point {
         let band = |(lo, hi): (f32, f32)| finite((f64::from(lo), f64::from(hi)));
         Point {
-            at: self.at,
+            at,
             value: f64::from(self.value),
             i80: band(self.bands[0]),
             i95: band(self.bands[1]),
@@ -468,14 +491,14 @@ impl Kept {
     }
 }
 
-/// Appends `item`, dropping the oldest beyond `cap`. The buffer doubles as it fills but never
-/// past `cap` (a 360-point window takes 360 slots, not `VecDeque`'s next power of two, 512:
-/// see [`Kept`]).
+/// Appends `item`, dropping the oldest beyond `cap`. The buffer grows by a quarter as it fills
+/// (doubling left a young window up to half empty) but never past `cap` (a 360-point window
+/// takes 360 slots, not `VecDeque`'s next power of two, 512: see [`Tick`]).
 fn push_bounded<T>(q: &mut VecDeque<T>, item: T, cap: usize) {
     if q.len() >= cap {
         q.pop_front();
     } else if q.len() == q.capacity() {
-        let more = q.len().max(16).min(cap - q.len());
+        let more = (q.len() / 4).max(16).min(cap - q.len());
         q.reserve_exact(more);
     }
     q.push_back(item);
@@ -495,8 +518,11 @@ mod tests {
             i99: Some((0.0, 2.0e8)),
             bound: 140_000_000.0,
         };
-        assert!(std::mem::size_of::<Kept>() <= 40);
-        let back = Kept::new(t(9), &p).point();
+        assert!(std::mem::size_of::<Kept>() <= 32);
+        // A tick keeps its time once for its actual and its forecast: 56 bytes, where an actual
+        // (24) and a kept forecast with its own time (40) took 64.
+        assert!(std::mem::size_of::<Tick>() <= 56);
+        let back = Kept::new(&p).point(t(9));
         assert_eq!(back.at, t(9));
         assert!(
             (back.value - p.value).abs() / p.value < 1e-7,

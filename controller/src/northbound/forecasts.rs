@@ -35,7 +35,7 @@ fn held(s: &Series) -> Held {
     let planned: BTreeMap<u64, f64> = s.past().map(|p| (p.at.nanos(), p.bound)).collect();
     let (actual, planned) = s
         .actuals()
-        .map(|(at, v)| (*v, planned.get(&at.nanos()).copied()))
+        .map(|(at, v)| (v, planned.get(&at.nanos()).copied()))
         .unzip();
     Held { actual, planned }
 }
@@ -84,7 +84,7 @@ fn dto(key: &SeriesKey, s: &Series, interval_secs: f64) -> ForecastDto {
             .actuals()
             .map(|(at, v)| PointDto {
                 at_ns: at.nanos(),
-                value: *v,
+                value: v,
                 lo80: None,
                 hi80: None,
                 lo95: None,

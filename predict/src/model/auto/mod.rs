@@ -218,6 +218,21 @@ fn group_start(j: usize, horizon: usize) -> usize {
     j * horizon - j * j.saturating_sub(1) / 2
 }
 
+/// What model `auto` learns about one horizon beyond its candidates' errors.
+#[derive(Debug, Clone)]
+struct Step {
+    /// Stacking: forgetting least squares of the base combination's error on the candidates'
+    /// deviations from it.
+    stack: NormalEquations,
+    /// Current stacking coefficients (`None` until solvable).
+    beta: Option<Vec<f64>>,
+    /// Selector-memory MSE of the base combination and of the stacked one.
+    base_mse: Ewm,
+    stacked_mse: Ewm,
+    /// The guard against losing to the best single candidate.
+    guard: Guard,
+}
+
 /// Error-weighted combination of naive, seasonal naive, ETS, regression and the reference
 /// autoregression, guarded against losing to the best of them.
 ///
@@ -231,24 +246,22 @@ pub struct Auto {
     candidates: Vec<Box<dyn Forecaster>>,
     /// Forgetting factor of each rung of the memory ladder.
     decays: Vec<f64>,
-    /// Exponentially weighted mean squared error of every rung, candidate and horizon, in one
-    /// allocation ([`Auto::mse_index`]): nested vectors took 19 allocations a series.
+    /// Exponentially weighted mean squared error of every horizon, rung and candidate, in one
+    /// allocation ([`Auto::mse_index`]): nested vectors took 19 allocations a series. Like
+    /// `steps`, it holds the horizons scored so far.
     mse: Vec<Ewm>,
-    /// Same for each rung's combined forecast, `[rung][horizon - 1]`, with `selector_decay`.
-    rung_mse: Vec<Vec<Ewm>>,
+    /// Same for each rung's combined forecast, `[horizon - 1][rung]`, with `selector_decay`.
+    rung_mse: Vec<Ewm>,
     selector_decay: f64,
+    /// Forgetting of the guards' errors.
+    guard_decay: f64,
     /// What the candidates and the combinations forecast at recent origins, to be scored.
     pending: Pending,
-    /// Stacking: per horizon, forgetting least squares of the base combination's error on the
-    /// candidates' deviations from it.
-    stack: Vec<NormalEquations>,
-    /// Current stacking coefficients per horizon (`None` until solvable).
-    beta: Vec<Option<Vec<f64>>>,
-    /// Selector-memory MSE of the base combination and of the stacked one, per horizon.
-    base_mse: Vec<Ewm>,
-    stacked_mse: Vec<Ewm>,
-    /// Per horizon, the guard against losing to the best single candidate.
-    guards: Vec<Guard>,
+    /// The state of each horizon scored so far (an origin's step `s` is first scored `s`
+    /// observations after it): a horizon not yet scored holds nothing, and reads as new (no
+    /// error known, no stacking correction, no guard). At 10,000 switches a series steps every
+    /// minute or two, so most series have scored few horizons.
+    steps: Vec<Step>,
     /// `hist.pushed()` at which the newest pending origin was made.
     made_at: u64,
 }
@@ -284,20 +297,16 @@ impl Auto {
         let selector = cfg.selector_memory.unwrap_or(day.max(96)).max(2);
         let guard_memory = (4 * day).max(384);
         let h = cfg.tracked_horizon.max(1);
-        let n_cand = candidates.len();
-        let width = n_cand + decays.len() + 3;
+        let width = candidates.len() + decays.len() + 3;
         Self {
-            mse: vec![Ewm::default(); decays.len() * candidates.len() * h],
-            rung_mse: vec![vec![Ewm::default(); h]; decays.len()],
+            mse: Vec::new(),
+            rung_mse: Vec::new(),
             decays,
             selector_decay: 1.0 / selector as f64,
+            guard_decay: 1.0 / guard_memory as f64,
             candidates,
             pending: Pending::new(width, h),
-            stack: vec![NormalEquations::new(n_cand); h],
-            beta: vec![None; h],
-            base_mse: vec![Ewm::default(); h],
-            stacked_mse: vec![Ewm::default(); h],
-            guards: vec![Guard::new(n_cand, 1.0 / guard_memory as f64); h],
+            steps: Vec::new(),
             made_at: u64::MAX,
             cfg: AutoConfig {
                 tracked_horizon: h,
@@ -307,11 +316,33 @@ impl Auto {
     }
 
     /// Where [`Auto::mse`] keeps rung `r`'s error of candidate `c` at horizon index `hi`
-    /// (`[rung][candidate][horizon - 1]`); `None` out of range.
+    /// (`[horizon - 1][rung][candidate]`); `None` out of range.
     fn mse_index(&self, r: usize, c: usize, hi: usize) -> Option<usize> {
-        let h = self.cfg.tracked_horizon;
-        (r < self.decays.len() && c < self.candidates.len() && hi < h)
-            .then(|| (r * self.candidates.len() + c) * h + hi)
+        let (rungs, n) = (self.decays.len(), self.candidates.len());
+        (r < rungs && c < n && hi < self.cfg.tracked_horizon).then(|| (hi * rungs + r) * n + c)
+    }
+
+    /// Makes room for the state of horizon index `hi` and those before it, exactly (a new
+    /// horizon is scored once per origin until all are: growing by doubling would overshoot).
+    fn grow_to(&mut self, hi: usize) {
+        let (rungs, n) = (self.decays.len(), self.candidates.len());
+        while self.steps.len() <= hi {
+            self.steps.reserve_exact(1);
+            self.steps.push(Step {
+                stack: NormalEquations::new(n),
+                beta: None,
+                base_mse: Ewm::default(),
+                stacked_mse: Ewm::default(),
+                guard: Guard::new(n, self.guard_decay),
+            });
+        }
+        let steps = self.steps.len();
+        for (v, per) in [(&mut self.mse, rungs * n), (&mut self.rung_mse, rungs)] {
+            if v.len() < steps * per {
+                v.reserve_exact(steps * per - v.len());
+                v.resize(steps * per, Ewm::default());
+            }
+        }
     }
 
     fn horizon_index(&self, step: usize) -> usize {
@@ -335,7 +366,7 @@ impl Auto {
     pub fn weights(&self, step: usize) -> Vec<(ModelKind, f64)> {
         let hi = self.horizon_index(step);
         let mut w = self.mixed_weights(step);
-        if let Some((anchor, g)) = self.guards.get(hi).and_then(Guard::anchor) {
+        if let Some((anchor, g)) = self.steps.get(hi).and_then(|st| st.guard.anchor()) {
             for (i, (_, wi)) in w.iter_mut().enumerate() {
                 *wi = g * *wi + if i == anchor { 1.0 - g } else { 0.0 };
             }
@@ -348,17 +379,19 @@ impl Auto {
     fn mixed_weights(&self, step: usize) -> Vec<(ModelKind, f64)> {
         let hi = self.horizon_index(step);
         let base = self.base_weights(step);
+        let step_state = self.steps.get(hi);
         let top = inverse_power_weights(
             [
-                self.base_mse.get(hi).map_or(f64::NAN, Ewm::value),
-                self.stacked_mse.get(hi).map_or(f64::NAN, Ewm::value),
+                step_state.map_or(f64::NAN, |st| st.base_mse.value()),
+                step_state.map_or(f64::NAN, |st| st.stacked_mse.value()),
             ]
             .into_iter(),
             self.cfg.power,
         );
         let share = top.get(1).copied().unwrap_or(0.0);
-        match self.beta.get(hi) {
-            Some(Some(beta)) => {
+        // A horizon never scored has a zero correction, which moves no weight (the base).
+        match step_state.and_then(|st| st.beta.as_ref()) {
+            Some(beta) => {
                 let sum: f64 = beta.iter().sum();
                 base.into_iter()
                     .zip(beta)
@@ -373,8 +406,8 @@ impl Auto {
     fn stacked_weights(&self, step: usize) -> Vec<f64> {
         let hi = self.horizon_index(step);
         let base = self.base_weights(step);
-        match self.beta.get(hi) {
-            Some(Some(beta)) => {
+        match self.steps.get(hi).and_then(|st| st.beta.as_ref()) {
+            Some(beta) => {
                 let sum: f64 = beta.iter().sum();
                 base.into_iter()
                     .zip(beta)
@@ -388,10 +421,13 @@ impl Auto {
     /// Weights of the two-level error-weighted combination at `step` (sum to one).
     fn base_weights(&self, step: usize) -> Vec<(ModelKind, f64)> {
         let hi = self.horizon_index(step);
+        let rungs = self.decays.len();
         let top = inverse_power_weights(
-            self.rung_mse
-                .iter()
-                .map(|m| m.get(hi).map_or(f64::NAN, Ewm::value)),
+            (0..rungs).map(|r| {
+                self.rung_mse
+                    .get(hi * rungs + r)
+                    .map_or(f64::NAN, Ewm::value)
+            }),
             self.cfg.power,
         );
         let mut w = vec![0.0; self.candidates.len()];
@@ -517,6 +553,9 @@ impl Forecaster for Auto {
         if let Some(y) = hist.lag(1) {
             let (n, rungs) = (self.candidates.len(), self.decays.len());
             let h = self.cfg.tracked_horizon;
+            if let Some(oldest) = self.pending.len().checked_sub(1) {
+                self.grow_to(oldest.min(h - 1));
+            }
             for age in 0..self.pending.len() {
                 // Made `age + 1` observations ago: its step `age + 1` targets this observation.
                 let Some(slot) = self.pending.due(age) else {
@@ -527,42 +566,40 @@ impl Forecaster for Auto {
                 for (ci, &p) in origin.iter().enumerate() {
                     let e2 = (y - p) * (y - p);
                     for (r, &decay) in self.decays.iter().enumerate() {
-                        let i = (r < rungs && ci < n && age < h).then(|| (r * n + ci) * h + age);
+                        let i =
+                            (r < rungs && ci < n && age < h).then(|| (age * rungs + r) * n + ci);
                         if let Some(m) = i.and_then(|i| self.mse.get_mut(i)) {
                             m.update(e2, decay);
                         }
                     }
                 }
-                if let (Some(mixed), Some(guard)) = (at(Made::Mixed), self.guards.get_mut(age)) {
-                    let cands: Vec<f64> = origin.to_vec();
-                    guard.observe(&cands, mixed, y);
+                let Some(st) = self.steps.get_mut(age) else {
+                    continue;
+                };
+                if let Some(mixed) = at(Made::Mixed) {
+                    st.guard.observe(origin, mixed, y);
                 }
                 if let (Some(base), Some(stacked)) = (at(Made::Base), at(Made::Stacked)) {
-                    if let Some(m) = self.base_mse.get_mut(age) {
-                        m.update((y - base) * (y - base), self.selector_decay);
-                    }
-                    if let Some(m) = self.stacked_mse.get_mut(age) {
-                        m.update((y - stacked) * (y - stacked), self.selector_decay);
-                    }
+                    st.base_mse
+                        .update((y - base) * (y - base), self.selector_decay);
+                    st.stacked_mse
+                        .update((y - stacked) * (y - stacked), self.selector_decay);
                     let x: Vec<f64> = origin.iter().map(|p| p - base).collect();
-                    if let Some(ne) = self.stack.get_mut(age) {
-                        ne.scale(1.0 - self.selector_decay);
-                        ne.add(&x, y - base, 1.0);
-                    }
+                    st.stack.scale(1.0 - self.selector_decay);
+                    st.stack.add(&x, y - base, 1.0);
                 }
                 for r in 0..rungs {
-                    if let (Some(p), Some(m)) = (
-                        at(Made::Rung(r)),
-                        self.rung_mse.get_mut(r).and_then(|m| m.get_mut(age)),
-                    ) {
+                    if let (Some(p), Some(m)) =
+                        (at(Made::Rung(r)), self.rung_mse.get_mut(age * rungs + r))
+                    {
                         m.update((y - p) * (y - p), self.selector_decay);
                     }
                 }
             }
         }
         let ridge = self.cfg.stack_ridge;
-        for (beta, ne) in self.beta.iter_mut().zip(&self.stack) {
-            *beta = ne.solve(ridge);
+        for st in &mut self.steps {
+            st.beta = st.stack.solve(ridge);
         }
         self.push_origin(hist);
     }
@@ -587,27 +624,22 @@ impl Forecaster for Auto {
                 .iter()
                 .map(|c| size_of_val(c.as_ref()) + c.heap_bytes())
                 .sum::<usize>();
-        let mse = ewms(&self.mse)
-            + self.rung_mse.capacity() * size_of::<Vec<Ewm>>()
-            + self.rung_mse.iter().map(ewms).sum::<usize>()
-            + ewms(&self.base_mse)
-            + ewms(&self.stacked_mse);
-        let stack = self.stack.capacity() * size_of::<NormalEquations>()
+        let steps = self.steps.capacity() * size_of::<Step>()
             + self
-                .stack
+                .steps
                 .iter()
-                .map(NormalEquations::heap_bytes)
-                .sum::<usize>()
-            + self.beta.capacity() * size_of::<Option<Vec<f64>>>()
-            + self
-                .beta
-                .iter()
-                .flatten()
-                .map(|b| b.capacity() * 8)
+                .map(|st| {
+                    st.stack.heap_bytes()
+                        + st.beta.as_ref().map_or(0, |b| b.capacity() * 8)
+                        + st.guard.heap_bytes()
+                })
                 .sum::<usize>();
-        let guards = self.guards.capacity() * size_of::<Guard>()
-            + self.guards.iter().map(Guard::heap_bytes).sum::<usize>();
-        cands + self.decays.capacity() * 8 + mse + stack + guards + self.pending.heap_bytes()
+        cands
+            + self.decays.capacity() * 8
+            + ewms(&self.mse)
+            + ewms(&self.rung_mse)
+            + steps
+            + self.pending.heap_bytes()
     }
 }
 
