@@ -18,15 +18,22 @@ use super::Ewm;
 /// test part was not looked at.
 const PRIOR_POINTS: f64 = 300.0;
 
-/// Guard state of one horizon.
+/// What the guard of one horizon knows of one candidate.
+#[derive(Debug, Clone, Copy, Default)]
+struct Candidate {
+    /// Discounted `Σ (a − c)(y − c)`.
+    sxy: f64,
+    /// Discounted `Σ (a − c)²`.
+    sxx: f64,
+    /// Slow-memory MSE.
+    mse: Ewm,
+}
+
+/// Guard state of one horizon: one allocation for its candidates (every step of every series
+/// holds a guard).
 #[derive(Debug, Clone)]
 pub(super) struct Guard {
-    /// Slow-memory MSE of each candidate.
-    mse: Vec<Ewm>,
-    /// Discounted `Σ (a − c)(y − c)` per candidate.
-    sxy: Vec<f64>,
-    /// Discounted `Σ (a − c)²` per candidate.
-    sxx: Vec<f64>,
+    cands: Vec<Candidate>,
     /// Discounted number of points.
     n: f64,
     decay: f64,
@@ -36,9 +43,7 @@ impl Guard {
     /// A guard over `candidates` with forgetting `decay` per observation.
     pub fn new(candidates: usize, decay: f64) -> Self {
         Self {
-            mse: vec![Ewm::default(); candidates],
-            sxy: vec![0.0; candidates],
-            sxx: vec![0.0; candidates],
+            cands: vec![Candidate::default(); candidates],
             n: 0.0,
             decay,
         }
@@ -48,31 +53,24 @@ impl Guard {
     pub fn observe(&mut self, cands: &[f64], combined: f64, y: f64) {
         let keep = 1.0 - self.decay;
         self.n = self.n * keep + 1.0;
-        for (((m, sxy), sxx), &c) in self
-            .mse
-            .iter_mut()
-            .zip(&mut self.sxy)
-            .zip(&mut self.sxx)
-            .zip(cands)
-        {
-            m.update((y - c) * (y - c), self.decay);
+        for (g, &c) in self.cands.iter_mut().zip(cands) {
+            g.mse.update((y - c) * (y - c), self.decay);
             let d = combined - c;
-            *sxy = *sxy * keep + d * (y - c);
-            *sxx = *sxx * keep + d * d;
+            g.sxy = g.sxy * keep + d * (y - c);
+            g.sxx = g.sxx * keep + d * d;
         }
     }
 
     /// The candidate with the lowest slow-memory error and how far towards the combination to
     /// go from it; `None` before any score.
     pub fn anchor(&self) -> Option<(usize, f64)> {
-        let (best, _) = self
-            .mse
+        let (best, g) = self
+            .cands
             .iter()
             .enumerate()
-            .filter(|(_, m)| m.is_scored())
-            .min_by(|a, b| a.1.mean.total_cmp(&b.1.mean))?;
-        let sxy = self.sxy.get(best).copied()?;
-        let sxx = self.sxx.get(best).copied()?;
+            .filter(|(_, g)| g.mse.is_scored())
+            .min_by(|a, b| { a.1.mse.mean }.total_cmp(&{ b.1.mse.mean }))?;
+        let (sxy, sxx) = (g.sxy, g.sxx);
         if sxx <= 0.0 || !sxx.is_finite() || !sxy.is_finite() {
             return Some((best, 1.0));
         }
@@ -84,8 +82,7 @@ impl Guard {
 
     /// Heap bytes held.
     pub fn heap_bytes(&self) -> usize {
-        self.mse.capacity() * std::mem::size_of::<Ewm>()
-            + (self.sxy.capacity() + self.sxx.capacity()) * 8
+        self.cands.capacity() * std::mem::size_of::<Candidate>()
     }
 }
 
