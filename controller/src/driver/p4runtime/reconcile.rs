@@ -114,6 +114,12 @@ impl Device {
             self.target.ports.contains(&port) && !links.contains(&port)
         });
         let now = self.core.now();
+        let timeout = self
+            .core
+            .read(|c| c.config().topology.discovery.host_timeout);
+        adoptions.prune(now, timeout, |mac| {
+            fabric.hosts.get(&mac).map(|h| h.last_seen)
+        });
         let mut adopted = 0;
         for (mac, ip, port) in hosts {
             let at = PortRef {
@@ -187,6 +193,34 @@ impl Adoptions {
     /// Notes that `mac` was adopted at `at` at `now`.
     pub fn record(&self, mac: MacAddr, at: PortRef, now: Timestamp) {
         self.lock().insert(mac, (at, now));
+    }
+
+    /// Forgets adoptions no longer consulted: of a host the core saw since (`last_seen` after
+    /// the adoption: [`Self::may_adopt`] never matches it again) and of a host adopted longer
+    /// ago than the host timeout (the topology forgot it unless it was seen since). Entries
+    /// of hosts the core does not know yet are kept within the timeout: another device may
+    /// have just adopted one this device's view has not caught up with.
+    pub fn prune(
+        &self,
+        now: Timestamp,
+        host_timeout: Option<std::time::Duration>,
+        last_seen: impl Fn(MacAddr) -> Option<Timestamp>,
+    ) {
+        self.lock().retain(|mac, (_, adopted)| {
+            let expired = host_timeout.is_some_and(|t| now.since(*adopted) > t);
+            let seen_since = last_seen(*mac).is_some_and(|seen| seen > *adopted);
+            !expired && !seen_since
+        });
+    }
+
+    /// How many adoptions are remembered.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether no adoption is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.lock().is_empty()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<MacAddr, (PortRef, Timestamp)>> {
@@ -399,5 +433,33 @@ mod tests {
             0
         );
         assert_eq!(host(&core), Some(at(1, 3)));
+    }
+
+    #[test]
+    fn adoptions_are_forgotten_once_the_host_is_seen_or_its_timeout_passes() {
+        let adoptions = Adoptions::default();
+        let t0 = Timestamp::from_secs(10);
+        let mac = |n| MacAddr([2, 0, 0, 0, 0, n]);
+        for (n, port) in [(1, 3), (2, 4), (3, 5)] {
+            adoptions.record(mac(n), at(1, port), t0);
+        }
+        let timeout = Some(std::time::Duration::from_secs(300));
+        // h1 was seen since its adoption; h2 is known only from it; h3 is not in this
+        // device's view yet (another device just adopted it): h2 and h3 are still consulted.
+        let t1 = t0.plus(std::time::Duration::from_secs(1));
+        adoptions.prune(t1, timeout, |m| match m.0[5] {
+            1 => Some(t1),
+            2 => Some(t0),
+            _ => None,
+        });
+        assert_eq!(adoptions.len(), 2);
+        assert!(adoptions.may_adopt(mac(2), at(2, 1), Some((at(1, 4), t0))));
+        // Without a host timeout hosts are never forgotten, nor their adoptions.
+        adoptions.prune(Timestamp::from_secs(1_000_000), None, |_| Some(t0));
+        assert_eq!(adoptions.len(), 2);
+        // Past the host timeout the topology forgot them: nothing is left.
+        let t2 = t0.plus(std::time::Duration::from_secs(301));
+        adoptions.prune(t2, timeout, |_| None);
+        assert!(adoptions.is_empty());
     }
 }
