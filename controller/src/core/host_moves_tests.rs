@@ -115,3 +115,46 @@ fn a_steered_pair_delivers_where_its_host_moved() {
         "{again:?}"
     );
 }
+
+#[test]
+fn a_reservation_follows_its_host_to_another_switch() {
+    let mut c = square();
+    let t0 = Timestamp::from_secs(2);
+    let spec = h1_to_h2(t0);
+    let id = c.reserve(t0, &spec).expect("room").reservation.id;
+    let old = c.ledger().get(id).expect("admitted").request.path.clone();
+
+    // h2 moves from s4 to s2: the reservation is placed again between s1 and s2.
+    c.port_added(t0, dev(2), port(3)).expect("s2 is up");
+    let actions = c
+        .host_seen(t0, H2, Some(Ipv4Addr::new(10, 0, 0, 2)), at(2, 3))
+        .expect("moved");
+    let r = c.ledger().get(id).expect("kept, same id").clone();
+    assert_eq!(r.request.dst, dev(2));
+    assert_eq!(r.request.path, vec![LinkKey::new(at(1, 1), at(2, 1))]);
+    assert_eq!(
+        (r.request.rate_bps, r.request.window),
+        (spec.rate_bps, spec.window)
+    );
+    // The ledger holds the new path only.
+    for link in old.iter().filter(|l| !r.request.path.contains(l)) {
+        assert_eq!(
+            c.ledger().committed(*link, spec.window),
+            0,
+            "{link:?} released"
+        );
+    }
+    assert_eq!(
+        c.ledger().committed(r.request.path[0], spec.window),
+        spec.rate_bps
+    );
+    // The switches' entries and meters move: s1 towards s2, delivered at h2's new port.
+    assert_eq!(c.desired_meters().get(&id), Some(&vec![at(1, 1), at(2, 3)]));
+    assert!(
+        actions.iter().any(|a| matches!(
+            a,
+            Action::RemoveMeter { reservation, ports } if *reservation == id && *ports != vec![at(1, 1), at(2, 3)]
+        )),
+        "the old entries go: {actions:?}"
+    );
+}

@@ -30,6 +30,7 @@ pub mod config;
 pub use crate::vocab::naming;
 mod entry;
 mod held_pairs;
+mod host_reservations;
 mod model_errors;
 mod pair_routes;
 pub mod planner;
@@ -337,7 +338,19 @@ impl ControllerCore {
                 _ => None,
             })
             .collect();
-        let mut actions = Vec::new();
+        let moved: BTreeSet<prescient_topology::MacAddr> = events
+            .iter()
+            .filter_map(|e| match e {
+                TopologyEvent::HostMoved { mac, .. } => Some(*mac),
+                _ => None,
+            })
+            .collect();
+        // Reservations placed again first: the pass below then finds their ports current.
+        let mut actions = if moved.is_empty() {
+            Vec::new()
+        } else {
+            self.replace_reservations_of(now, &moved)
+        };
         if !self.installed.is_empty() {
             let ips: BTreeSet<Ipv4Addr> = macs
                 .iter()
@@ -362,13 +375,6 @@ impl ControllerCore {
                 actions.push(self.install(&r));
             }
         }
-        let moved: BTreeSet<prescient_topology::MacAddr> = events
-            .iter()
-            .filter_map(|e| match e {
-                TopologyEvent::HostMoved { mac, .. } => Some(*mac),
-                _ => None,
-            })
-            .collect();
         if !moved.is_empty() {
             actions.extend(self.reroute_pairs_of(now, &moved));
         }
