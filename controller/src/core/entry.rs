@@ -134,7 +134,8 @@ impl ControllerCore {
         self.rates.flow_sample(flow, pair, now, bytes, packets)
     }
 
-    /// Publishes what changed, realigns the ledger and turns reroutes into actions.
+    /// Publishes what changed, realigns the ledger and turns reroutes into actions; then
+    /// places the failed reservations a path with room now exists for.
     pub(super) fn after_topology(
         &mut self,
         now: Timestamp,
@@ -143,6 +144,13 @@ impl ControllerCore {
         if events.is_empty() {
             return Vec::new();
         }
+        let mut actions = self.realign(now, events);
+        actions.extend(self.retry_failed(now));
+        actions
+    }
+
+    /// [`Self::after_topology`] but for the failed reservations.
+    fn realign(&mut self, now: Timestamp, events: Vec<TopologyEvent>) -> Vec<Action> {
         self.outbox.push(ControllerEvent::Topology {
             changes: events.iter().map(describe).collect(),
         });

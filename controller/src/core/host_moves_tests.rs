@@ -158,3 +158,76 @@ fn a_reservation_follows_its_host_to_another_switch() {
         "the old entries go: {actions:?}"
     );
 }
+
+#[test]
+fn a_reservation_with_no_room_where_its_host_went_fails_then_is_placed_when_room_appears() {
+    // The square plus s5, cabled s4:3 <-> s5:1.
+    let mut c = square();
+    let t0 = Timestamp::from_secs(2);
+    c.port_added(t0, dev(4), port(3)).expect("s4 is up");
+    c.device_up(t0, dev(5), vec![port(1), port(10)]);
+    c.lldp_received(t0, at(5, 1), at(4, 3)).expect("a link");
+    c.lldp_received(t0, at(4, 3), at(5, 1)).expect("a link");
+    let s4_s5 = LinkKey::new(at(4, 3), at(5, 1));
+    // Another reservation leaves 10 Mbit/s on s4 -> s5.
+    let blocker = ReserveSpec {
+        src: Endpoint::Device(dev(4)),
+        dst: Endpoint::Device(dev(5)),
+        rate_bps: GBPS - 10_000_000,
+        tier: 1,
+        window: Window::new(t0, t0.plus(Duration::from_secs(3_600))),
+        flow: None,
+        path: Some(vec![s4_s5]),
+    };
+    let blocker = c.reserve(t0, &blocker).expect("room").reservation.id;
+    let spec = h1_to_h2(t0);
+    let id = c.reserve(t0, &spec).expect("room").reservation.id;
+    let old = c.ledger().get(id).expect("admitted").request.path.clone();
+
+    // h2 moves to s5: no path there has room for 100 Mbit/s. The reservation fails: it holds
+    // nothing, its meters go, and it is still there to be seen.
+    let actions = c
+        .host_seen(t0, H2, Some(Ipv4Addr::new(10, 0, 0, 2)), at(5, 10))
+        .expect("moved");
+    assert_eq!(c.reservation_state(id), Some(ReservationState::Failed));
+    assert!(c.ledger().get(id).is_none(), "out of the ledger");
+    for link in &old {
+        assert_eq!(c.ledger().committed(*link, spec.window), 0, "{link:?}");
+    }
+    assert!(c.desired_meters().get(&id).is_none());
+    assert!(
+        actions
+            .iter()
+            .any(|a| matches!(a, Action::RemoveMeter { reservation, .. } if *reservation == id)),
+        "{actions:?}"
+    );
+    assert_eq!(
+        c.failed_reservations().map(|r| r.id).collect::<Vec<_>>(),
+        vec![id]
+    );
+    assert!(c.tick(t0).iter().all(|a| !matches!(
+        a,
+        Action::InstallMeter { reservation, .. } if *reservation == id
+    )));
+
+    // The other reservation is released: the next tick places it, same id, on to s5.
+    c.release(t0, blocker).expect("released");
+    let t1 = t0.plus(Duration::from_secs(1));
+    let actions = c.tick(t1);
+    assert_eq!(c.reservation_state(id), Some(ReservationState::Active));
+    let r = c.ledger().get(id).expect("back in the ledger").clone();
+    assert_eq!(r.request.dst, dev(5));
+    assert_eq!(r.request.path.last(), Some(&s4_s5));
+    assert_eq!(c.ledger().committed(s4_s5, spec.window), spec.rate_bps);
+    assert_eq!(
+        c.desired_meters().get(&id).and_then(|p| p.last()),
+        Some(&at(5, 10))
+    );
+    assert!(
+        actions
+            .iter()
+            .any(|a| matches!(a, Action::InstallMeter { reservation, .. } if *reservation == id)),
+        "{actions:?}"
+    );
+    assert_eq!(c.failed_reservations().count(), 0);
+}

@@ -6,7 +6,12 @@
 //! capacity aside where its traffic no longer goes and deliver nowhere (its last hop cannot
 //! follow a host on another switch).
 //!
-//! When no path has room, it stays on its old path, as before, and its decision says why.
+//! When no path between the hosts' switches has room (or none joins them), it is `failed`, as
+//! ONOS leaves an intent it cannot recompile: it holds nothing (released from the ledger, its
+//! meters and entries removed), stays visible over REST with that state, keeps its id, and is
+//! placed again (admission control as above) after the next topology change or tick that finds
+//! a path with room, e.g. when another reservation is released or a link appears. Its window
+//! ending forgets it.
 //! Forecast reservations follow their pair on their own (`auto_reserve`, each tick).
 
 use std::collections::BTreeSet;
@@ -18,6 +23,14 @@ use super::planner::Draft;
 use super::records::{Action, Rule};
 use super::reserve::{self, Endpoint, ReserveError, ReserveSpec};
 use super::ControllerCore;
+
+/// A reservation that could not follow its host: out of the ledger, no meters, waiting for a
+/// path with room.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Failed {
+    /// The reservation as it stood before its host moved.
+    pub(super) reservation: Reservation,
+}
 
 impl ControllerCore {
     /// After hosts in `moved` moved: places again each API host-pair reservation of theirs
@@ -100,22 +113,104 @@ impl ControllerCore {
                 )
             }
             Err(e) => {
-                // It was there a moment ago: putting it back cannot lack room.
-                let _ = self.ledger.restore(old.clone());
+                let acts: Vec<Action> = self.uninstall(id).into_iter().collect();
+                self.egress.remove(&id);
+                self.failed.insert(
+                    id,
+                    Failed {
+                        reservation: old.clone(),
+                    },
+                );
                 self.record(
                     now,
                     Draft {
-                        rule: Rule::ReservationRerouted,
+                        rule: Rule::ReservationWaiting,
                         subject,
                         reason: format!(
-                            "its host moved but it cannot be placed between its hosts' switches ({e}); it stays on [{}]",
+                            "its host moved and no path between its hosts' switches has room for {} bit/s ({e}): failed, it holds nothing (released from [{}]) and is placed again when a path with room appears",
+                            old.request.rate_bps,
                             links(&old)
                         ),
-                        actions: Vec::new(),
+                        actions: acts,
                     },
                 )
             }
         }
+    }
+
+    /// Places again the failed reservations a path with room now exists for; forgets those
+    /// whose window ended.
+    pub(super) fn retry_failed(&mut self, now: Timestamp) -> Vec<Action> {
+        if self.failed.is_empty() {
+            return Vec::new();
+        }
+        let ids: Vec<ReservationId> = self.failed.keys().copied().collect();
+        let mut actions = Vec::new();
+        for id in ids {
+            let Some(old) = self.failed.get(&id).map(|f| f.reservation.clone()) else {
+                continue;
+            };
+            let subject = format!("reservation/{}", id.0);
+            if old.request.window.end <= now {
+                self.failed.remove(&id);
+                // The store forgets it.
+                self.ledger.mark_changed(id);
+                actions.extend(self.record(
+                    now,
+                    Draft {
+                        rule: Rule::ReservationExpired,
+                        subject,
+                        reason:
+                            "its window ended while it was failed (no path with room)".to_string(),
+                        actions: Vec::new(),
+                    },
+                ));
+                continue;
+            }
+            let Subject::HostPair { src, dst } = old.request.subject else {
+                continue;
+            };
+            let Ok(new) = self.place_again(&old, src, dst) else {
+                continue;
+            };
+            self.failed.remove(&id);
+            let install = self.install(&new);
+            let path: Vec<String> = new.request.path.iter().map(|l| link_id(*l)).collect();
+            actions.extend(self.record(
+                now,
+                Draft {
+                    rule: Rule::ReservationAdmitted,
+                    subject,
+                    reason: format!(
+                        "failed since its host moved; a path with room for {} bit/s appeared: placed on [{}]",
+                        new.request.rate_bps,
+                        path.join(" ")
+                    ),
+                    actions: vec![install],
+                },
+            ));
+        }
+        actions
+    }
+
+    /// Reservation `id`, in the ledger or failed.
+    pub fn reservation(&self, id: ReservationId) -> Option<&Reservation> {
+        self.ledger
+            .get(id)
+            .or_else(|| self.failed.get(&id).map(|f| &f.reservation))
+    }
+
+    /// The failed reservations (see the module docs).
+    pub fn failed_reservations(&self) -> impl Iterator<Item = &Reservation> + '_ {
+        self.failed.values().map(|f| &f.reservation)
+    }
+
+    /// Forgets failed reservation `id` (released through the API); returns it.
+    pub(super) fn release_failed(&mut self, id: ReservationId) -> Option<Reservation> {
+        let f = self.failed.remove(&id)?;
+        // The store forgets it.
+        self.ledger.mark_changed(id);
+        Some(f.reservation)
     }
 
     /// `old` (released from the ledger), of hosts `src` and `dst`, planned between their switches and put back

@@ -83,6 +83,8 @@ pub struct ControllerCore {
     restoring: BTreeMap<ReservationId, Timestamp>,
     /// Meter port of reservations within one switch (empty path): the destination's port.
     egress: BTreeMap<ReservationId, PortRef>,
+    /// API reservations that could not follow their host (see `host_reservations.rs`).
+    failed: BTreeMap<ReservationId, host_reservations::Failed>,
     outbox: Vec<ControllerEvent>,
     last_tick: Option<Timestamp>,
     next_decision: u64,
@@ -119,6 +121,7 @@ impl ControllerCore {
             installed: BTreeMap::new(),
             restoring: BTreeMap::new(),
             egress: BTreeMap::new(),
+            failed: BTreeMap::new(),
             outbox: Vec::new(),
             last_tick: None,
             next_decision: 1,

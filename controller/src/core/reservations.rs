@@ -142,6 +142,18 @@ impl ControllerCore {
         now: Timestamp,
         id: ReservationId,
     ) -> Result<(Reservation, Vec<Action>), LedgerError> {
+        if let Some(r) = self.release_failed(id) {
+            let actions = self.record(
+                now,
+                Draft {
+                    rule: Rule::ReservationReleased,
+                    subject: format!("reservation/{}", id.0),
+                    reason: "released through the API while failed (it held nothing)".to_string(),
+                    actions: Vec::new(),
+                },
+            );
+            return Ok((r, actions));
+        }
         let r = self.ledger.release(id)?;
         let acts: Vec<Action> = self.uninstall(id).into_iter().collect();
         let actions = self.record(

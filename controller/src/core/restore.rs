@@ -36,6 +36,9 @@ pub enum ReservationState {
     Restoring,
     /// Its meters are asked for.
     Active,
+    /// Its host moved and no path with room joins its hosts' switches: it holds nothing and
+    /// waits for one.
+    Failed,
 }
 
 /// A reservation that changed since the store last saw it.
@@ -71,12 +74,17 @@ impl ControllerCore {
             .take_changes()
             .into_iter()
             .filter(|id| !self.auto.owns(*id))
-            .map(|id| match self.ledger.get(id) {
-                Some(r) => Unsaved::Present(Restored {
-                    reservation: r.clone(),
-                    egress: self.egress.get(&id).copied(),
-                }),
-                None => Unsaved::Gone(id),
+            .map(|id| {
+                match self.ledger.get(id).or_else(|| {
+                    // Kept as it was: a failed reservation is still the client's.
+                    self.failed.get(&id).map(|f| &f.reservation)
+                }) {
+                    Some(r) => Unsaved::Present(Restored {
+                        reservation: r.clone(),
+                        egress: self.egress.get(&id).copied(),
+                    }),
+                    None => Unsaved::Gone(id),
+                }
             })
             .collect()
     }
@@ -129,6 +137,9 @@ impl ControllerCore {
 
     /// Where a reservation stands, if it exists.
     pub fn reservation_state(&self, id: ReservationId) -> Option<ReservationState> {
+        if self.failed.contains_key(&id) {
+            return Some(ReservationState::Failed);
+        }
         self.ledger.get(id)?;
         Some(if self.restoring.contains_key(&id) {
             ReservationState::Restoring

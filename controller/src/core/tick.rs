@@ -30,6 +30,8 @@ impl ControllerCore {
     pub fn tick(&mut self, now: Timestamp) -> Vec<Action> {
         let mut actions = self.expire(now);
         actions.extend(self.advance_restoring(now));
+        // Room freed by releases and expiries since the last tick.
+        actions.extend(self.retry_failed(now));
         let snapshot = self.topology.snapshot();
         let cals = self.series_calendars(now);
         let cals = (&cals.0, &cals.1);

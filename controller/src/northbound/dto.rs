@@ -293,6 +293,10 @@ pub enum ReservationStateDto {
     Restoring,
     /// Its meters are installed (or being installed) on its path.
     Active,
+    /// A host of its host pair moved to another switch and no path between the hosts'
+    /// switches has room (or none joins them): it holds nothing (no capacity, no meters, empty
+    /// `path`) and is placed again, keeping its id, when a path with room appears.
+    Failed,
 }
 
 /// An admitted reservation.

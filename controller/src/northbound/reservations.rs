@@ -111,8 +111,10 @@ fn spec(
 fn dto(c: &ControllerCore, r: &Reservation) -> ReservationDto {
     let state = match c.reservation_state(r.id) {
         Some(ReservationState::Restoring) => ReservationStateDto::Restoring,
+        Some(ReservationState::Failed) => ReservationStateDto::Failed,
         _ => ReservationStateDto::Active,
     };
+    let failed = state == ReservationStateDto::Failed;
     let held_ports: Vec<String> = c
         .desired_meters()
         .get(&r.id)
@@ -137,7 +139,12 @@ fn dto(c: &ControllerCore, r: &Reservation) -> ReservationDto {
         tier: r.request.tier,
         start_ns: r.request.window.start.nanos(),
         end_ns: r.request.window.end.nanos(),
-        path: r.request.path.iter().map(|l| link_id(*l)).collect(),
+        // A failed reservation holds no path.
+        path: if failed {
+            Vec::new()
+        } else {
+            r.request.path.iter().map(|l| link_id(*l)).collect()
+        },
     }
 }
 
@@ -204,10 +211,13 @@ pub async fn create(
 #[utoipa::path(get, path = "/api/v1/reservations", tag = "reservations",
     responses((status = 200, description = "Reservations", body = [ReservationDto])))]
 pub async fn list(State(s): State<ApiState>) -> Json<Vec<ReservationDto>> {
-    Json(
-        s.core
-            .read(|c| c.ledger().reservations().map(|r| dto(c, r)).collect()),
-    )
+    Json(s.core.read(|c| {
+        c.ledger()
+            .reservations()
+            .chain(c.failed_reservations())
+            .map(|r| dto(c, r))
+            .collect()
+    }))
 }
 
 /// One reservation.
@@ -223,7 +233,7 @@ pub async fn get_one(
 ) -> Result<Json<ReservationDto>, ApiError> {
     let id = parse_id(&id)?;
     s.core
-        .read(|c| c.ledger().get(id).map(|r| dto(c, r)))
+        .read(|c| c.reservation(id).map(|r| dto(c, r)))
         .map(Json)
         .ok_or_else(|| ApiError::NotFound(format!("reservation {} does not exist", id.0)))
 }
@@ -254,7 +264,7 @@ pub async fn delete(
                     id.0
                 )));
             }
-            let view = c.ledger().get(id).map(|r| dto(c, r));
+            let view = c.reservation(id).map(|r| dto(c, r));
             let was = (c.egress_of(id), c.restoring_until(id));
             c.release(now, id)
                 .map(|(r, actions)| (r, actions, view, was))
