@@ -141,8 +141,11 @@ async fn hosts_get_routes_reservations_get_meters_and_a_restart_gets_them_back()
 
     // A restarted device comes back empty and gets its routes back (a reservation crossing it
     // would be dropped by the core when its links went, so only routes are expected).
+    // No check that s2 is empty here: the controller replays within 60 ms of the restart even
+    // at load 13, so a test thread descheduled that long finds the routes already back (1 failure
+    // in 15 runs of this file at load 11). That a restart wipes the device is shown by
+    // p4runtime_sim's `counters_move_with_traffic_and_restart_drops_everything`.
     network.restart(2).unwrap();
-    assert!(routes(&network, 2).is_empty());
     // The client replays in batches, so wait for all of it: routes and identity entries.
     wait_for("s2's routes and identity entries restored", WAIT, || {
         let identity = read_table(&network, 2, names::TRANSLATE_SRC).len();
