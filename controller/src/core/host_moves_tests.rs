@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use prescient_topology::{LinkKey, PortRef, Timestamp, Window};
 
-use super::tests::{at, dev, drive, port, refresh_links, square, GBPS, H1, H2};
+use super::tests::{at, dev, drive, h1_to_h2, port, refresh_links, square, GBPS, H1, H2};
 use super::*;
 
 /// Where `actions` route the pair h1 -> h2: (links, exit) of each path action.
@@ -26,18 +26,6 @@ fn paths_h1_h2(actions: &[Action]) -> Vec<(Vec<LinkKey>, Option<PortRef>)> {
         .collect()
 }
 
-fn h1_to_h2(now: Timestamp) -> ReserveSpec {
-    ReserveSpec {
-        src: Endpoint::Host(H1),
-        dst: Endpoint::Host(H2),
-        rate_bps: 100_000_000,
-        tier: 1,
-        window: Window::new(now, now.plus(Duration::from_secs(3_600))),
-        flow: None,
-        path: None,
-    }
-}
-
 #[test]
 fn a_host_moving_back_when_a_link_is_found_takes_its_routes_and_reservations_along() {
     // The square, plus a cable s2:3 <-> s3:3 not discovered yet.
@@ -51,7 +39,11 @@ fn a_host_moving_back_when_a_link_is_found_takes_its_routes_and_reservations_alo
     c.host_seen(t0, H1, Some(Ipv4Addr::new(10, 0, 0, 1)), at(1, 10))
         .expect("h1");
     c.host_seen(t0, H2, ip2, at(4, 10)).expect("h2");
-    let id = c.reserve(t0, &h1_to_h2(t0)).expect("room").reservation.id;
+    let id = c
+        .reserve(t0, &h1_to_h2(t0, 100_000_000, 3_600))
+        .expect("room")
+        .reservation
+        .id;
     assert_eq!(paths_h1_h2(&c.pair_seen(t0, H1, H2)).len(), 1, "routed");
 
     // h2's ARP, flooded over the unknown cable, reports it at s3:3.
@@ -120,7 +112,7 @@ fn a_steered_pair_delivers_where_its_host_moved() {
 fn a_reservation_follows_its_host_to_another_switch() {
     let mut c = square();
     let t0 = Timestamp::from_secs(2);
-    let spec = h1_to_h2(t0);
+    let spec = h1_to_h2(t0, 100_000_000, 3_600);
     let id = c.reserve(t0, &spec).expect("room").reservation.id;
     let old = c.ledger().get(id).expect("admitted").request.path.clone();
 
@@ -180,7 +172,7 @@ fn a_reservation_with_no_room_where_its_host_went_fails_then_is_placed_when_room
         path: Some(vec![s4_s5]),
     };
     let blocker = c.reserve(t0, &blocker).expect("room").reservation.id;
-    let spec = h1_to_h2(t0);
+    let spec = h1_to_h2(t0, 100_000_000, 3_600);
     let id = c.reserve(t0, &spec).expect("room").reservation.id;
     let old = c.ledger().get(id).expect("admitted").request.path.clone();
 

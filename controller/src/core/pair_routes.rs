@@ -68,13 +68,7 @@ impl ControllerCore {
         now: Timestamp,
         moved: &std::collections::BTreeSet<MacAddr>,
     ) -> Vec<Action> {
-        let pairs: Vec<(MacAddr, MacAddr)> = self
-            .auto
-            .routed
-            .keys()
-            .filter(|(s, d)| moved.contains(s) || moved.contains(d))
-            .copied()
-            .collect();
+        let pairs = pairs_of(self.auto.routed.keys(), moved);
         let mut actions = Vec::new();
         for (src, dst) in pairs {
             self.auto.routed.remove(&(src, dst));
@@ -82,13 +76,7 @@ impl ControllerCore {
                 actions.extend(self.route_pair(now, src, dst, "moved with its host"));
             }
         }
-        let steered: Vec<(MacAddr, MacAddr)> = self
-            .auto
-            .steered
-            .keys()
-            .filter(|(s, d)| moved.contains(s) || moved.contains(d))
-            .copied()
-            .collect();
+        let steered = pairs_of(self.auto.steered.keys(), moved);
         for pair in steered {
             actions.extend(self.follow_steered(now, pair));
         }
@@ -178,6 +166,17 @@ impl ControllerCore {
             },
         )
     }
+}
+
+/// The pairs among `pairs` one of whose hosts is in `hosts`.
+fn pairs_of<'a>(
+    pairs: impl Iterator<Item = &'a (MacAddr, MacAddr)>,
+    hosts: &std::collections::BTreeSet<MacAddr>,
+) -> Vec<(MacAddr, MacAddr)> {
+    pairs
+        .filter(|(s, d)| hosts.contains(s) || hosts.contains(d))
+        .copied()
+        .collect()
 }
 
 #[cfg(test)]

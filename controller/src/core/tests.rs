@@ -33,6 +33,19 @@ pub(super) fn at(d: u64, p: u32) -> PortRef {
 pub(super) const H1: MacAddr = MacAddr([0, 0, 0, 0, 0, 1]);
 pub(super) const H2: MacAddr = MacAddr([0, 0, 0, 0, 0, 2]);
 
+/// A reservation of `rate_bps` from h1 to h2 (hosts on the square) from `now` for `secs`.
+pub(super) fn h1_to_h2(now: Timestamp, rate_bps: u64, secs: u64) -> ReserveSpec {
+    ReserveSpec {
+        src: Endpoint::Host(H1),
+        dst: Endpoint::Host(H2),
+        rate_bps,
+        tier: 1,
+        window: Window::new(now, now.plus(Duration::from_secs(secs))),
+        flow: None,
+        path: None,
+    }
+}
+
 /// s1 -1- s2 -2- s4 and s1 -2- s3 -2- s4 (ports: s2/s3 use 1 towards s1, s4 uses 1 to s2 and 2
 /// to s3); h1 on s1:10, h2 on s4:10.
 pub(super) fn square() -> ControllerCore {
@@ -177,15 +190,7 @@ fn a_spike_after_a_steady_stretch_is_an_anomaly() {
 fn reservations_install_meters_and_follow_a_broken_link() {
     let mut c = square();
     let now = Timestamp::from_secs(5);
-    let spec = ReserveSpec {
-        src: Endpoint::Host(H1),
-        dst: Endpoint::Host(H2),
-        rate_bps: 600_000_000,
-        tier: 1,
-        window: Window::new(now, now.plus(Duration::from_secs(60))),
-        flow: None,
-        path: None,
-    };
+    let spec = h1_to_h2(now, 600_000_000, 60);
     let done = c.reserve(now, &spec).expect("room");
     // Each hop's egress and h2's port on the last switch.
     assert!(
@@ -236,15 +241,7 @@ fn reservations_install_meters_and_follow_a_broken_link() {
 fn a_steered_pair_takes_its_api_reservation_onto_the_new_path() {
     let mut c = square();
     let now = Timestamp::from_secs(5);
-    let spec = ReserveSpec {
-        src: Endpoint::Host(H1),
-        dst: Endpoint::Host(H2),
-        rate_bps: 100_000_000,
-        tier: 1,
-        window: Window::new(now, now.plus(Duration::from_secs(3_600))),
-        flow: None,
-        path: None,
-    };
+    let spec = h1_to_h2(now, 100_000_000, 3_600);
     let done = c.reserve(now, &spec).expect("room");
     let id = done.reservation.id;
     let via_s2 = done.reservation.request.path.clone();
@@ -366,11 +363,6 @@ fn a_steered_pair_takes_an_api_reservation_naming_one_of_its_addresses_along() {
     // Everything h1 sends, whatever the destination address, between h1's and h2's switches:
     // on the switches of its path its entry sits above the pair's own.
     let spec = ReserveSpec {
-        src: Endpoint::Host(H1),
-        dst: Endpoint::Host(H2),
-        rate_bps: 100_000_000,
-        tier: 1,
-        window: Window::new(now, now.plus(Duration::from_secs(3_600))),
         flow: Some(prescient_topology::FlowMatch {
             src_ip: Some(Ipv4Addr::new(10, 0, 0, 1)),
             dst_ip: None,
@@ -378,7 +370,7 @@ fn a_steered_pair_takes_an_api_reservation_naming_one_of_its_addresses_along() {
             src_port: None,
             dst_port: None,
         }),
-        path: None,
+        ..h1_to_h2(now, 100_000_000, 3_600)
     };
     let id = c.reserve(now, &spec).expect("room").reservation.id;
     let mut bytes = 0;

@@ -361,6 +361,23 @@ mod tests {
         assert_eq!(hosts, vec![(MacAddr(host), Ipv4Addr::new(10, 0, 0, 7), 3)]);
     }
 
+    /// Devices 1 and 2 of one fleet, both up, each holding the one route read back from it.
+    fn switches_1_and_2(
+        core: &std::sync::Arc<SharedCore>,
+        routes: [p4::TableEntry; 2],
+    ) -> (P4Fleet, super::super::Device, super::super::Device) {
+        let (in1, box1) = mailbox();
+        let (in2, box2) = mailbox();
+        let fleet = P4Fleet::new(BTreeMap::from([(1, in1), (2, in2)]));
+        let (mut s1, mut s2) = (device(core, 1, box1), device(core, 2, box2));
+        s1.report_up();
+        s2.report_up();
+        let [r1, r2] = routes;
+        s1.mirror.reset(vec![r1]);
+        s2.mirror.reset(vec![r2]);
+        (fleet, s1, s2)
+    }
+
     #[test]
     fn a_host_adopted_on_a_link_port_not_yet_found_goes_back_to_its_edge_port() {
         // Switches 1 and 2 cabled 1:1 <-> 2:1; h1 on 1:3. A new leader reads back the old
@@ -377,14 +394,7 @@ mod tests {
         let host = |core: &SharedCore| core.read(|c| c.topology().host(MacAddr(h1)).map(|h| h.at));
         for switch_2_first in [true, false] {
             let core = SharedCore::new(CoreConfig::default());
-            let (in1, box1) = mailbox();
-            let (in2, box2) = mailbox();
-            let _fleet = P4Fleet::new(BTreeMap::from([(1, in1), (2, in2)]));
-            let (mut s1, mut s2) = (device(&core, 1, box1), device(&core, 2, box2));
-            s1.report_up();
-            s2.report_up();
-            s1.mirror.reset(vec![entry(3)]);
-            s2.mirror.reset(vec![entry(1)]);
+            let (_fleet, mut s1, mut s2) = switches_1_and_2(&core, [entry(3), entry(1)]);
             let adoptions = Adoptions::default();
             let order: [&mut crate::driver::p4runtime::Device; 2] = if switch_2_first {
                 [&mut s2, &mut s1]
@@ -411,14 +421,7 @@ mod tests {
 
         // A host seen since (here a frame at 1:3) is not moved by another device's route.
         let core = SharedCore::new(CoreConfig::default());
-        let (in1, box1) = mailbox();
-        let (in2, box2) = mailbox();
-        let _fleet = P4Fleet::new(BTreeMap::from([(1, in1), (2, in2)]));
-        let (mut s1, mut s2) = (device(&core, 1, box1), device(&core, 2, box2));
-        s1.report_up();
-        s2.report_up();
-        s1.mirror.reset(vec![entry(3)]);
-        s2.mirror.reset(vec![entry(1)]);
+        let (_fleet, mut s1, mut s2) = switches_1_and_2(&core, [entry(3), entry(1)]);
         let adoptions = Adoptions::default();
         assert_eq!(
             s1.adopt_hosts(&index, &desired::Fabric::read(&core), &adoptions),

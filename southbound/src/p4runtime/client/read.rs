@@ -55,13 +55,10 @@ impl P4RuntimeClient {
         let got = self
             .read(vec![entity(p4::entity::Entity::TableEntry(entry))])
             .await?;
-        Ok(got
-            .into_iter()
-            .filter_map(|e| match e.entity {
-                Some(p4::entity::Entity::TableEntry(t)) => Some(t),
-                _ => None,
-            })
-            .collect())
+        Ok(only(got, |e| match e {
+            p4::entity::Entity::TableEntry(t) => Some(t),
+            _ => None,
+        }))
     }
 
     /// Cells of an indexed counter (`index: None` = all).
@@ -74,13 +71,10 @@ impl P4RuntimeClient {
         let got = self
             .read(vec![entity(p4::entity::Entity::CounterEntry(e))])
             .await?;
-        Ok(got
-            .into_iter()
-            .filter_map(|e| match e.entity {
-                Some(p4::entity::Entity::CounterEntry(c)) => Some(c),
-                _ => None,
-            })
-            .collect())
+        Ok(only(got, |e| match e {
+            p4::entity::Entity::CounterEntry(c) => Some(c),
+            _ => None,
+        }))
     }
 
     /// Cells `indexes` of each of `counters`, in one Read; an index a counter does not have
@@ -107,13 +101,10 @@ impl P4RuntimeClient {
             return Ok(Vec::new());
         }
         let got = self.read(wanted).await?;
-        Ok(got
-            .into_iter()
-            .filter_map(|e| match e.entity {
-                Some(p4::entity::Entity::CounterEntry(c)) => Some(c),
-                _ => None,
-            })
-            .collect())
+        Ok(only(got, |e| match e {
+            p4::entity::Entity::CounterEntry(c) => Some(c),
+            _ => None,
+        }))
     }
 
     /// Cells of an indexed meter (`index: None` = all).
@@ -126,13 +117,10 @@ impl P4RuntimeClient {
         let got = self
             .read(vec![entity(p4::entity::Entity::MeterEntry(e))])
             .await?;
-        Ok(got
-            .into_iter()
-            .filter_map(|e| match e.entity {
-                Some(p4::entity::Entity::MeterEntry(m)) => Some(m),
-                _ => None,
-            })
-            .collect())
+        Ok(only(got, |e| match e {
+            p4::entity::Entity::MeterEntry(m) => Some(m),
+            _ => None,
+        }))
     }
 
     /// Direct meter configurations of every entry of `table`.
@@ -151,13 +139,10 @@ impl P4RuntimeClient {
         let got = self
             .read(vec![entity(p4::entity::Entity::DirectMeterEntry(e))])
             .await?;
-        Ok(got
-            .into_iter()
-            .filter_map(|e| match e.entity {
-                Some(p4::entity::Entity::DirectMeterEntry(m)) => Some(m),
-                _ => None,
-            })
-            .collect())
+        Ok(only(got, |e| match e {
+            p4::entity::Entity::DirectMeterEntry(m) => Some(m),
+            _ => None,
+        }))
     }
 
     /// Members of an action profile.
@@ -173,13 +158,10 @@ impl P4RuntimeClient {
         let got = self
             .read(vec![entity(p4::entity::Entity::ActionProfileMember(e))])
             .await?;
-        Ok(got
-            .into_iter()
-            .filter_map(|e| match e.entity {
-                Some(p4::entity::Entity::ActionProfileMember(m)) => Some(m),
-                _ => None,
-            })
-            .collect())
+        Ok(only(got, |e| match e {
+            p4::entity::Entity::ActionProfileMember(m) => Some(m),
+            _ => None,
+        }))
     }
 
     /// Groups of an action selector.
@@ -195,12 +177,16 @@ impl P4RuntimeClient {
         let got = self
             .read(vec![entity(p4::entity::Entity::ActionProfileGroup(e))])
             .await?;
-        Ok(got
-            .into_iter()
-            .filter_map(|e| match e.entity {
-                Some(p4::entity::Entity::ActionProfileGroup(g)) => Some(g),
-                _ => None,
-            })
-            .collect())
+        Ok(only(got, |e| match e {
+            p4::entity::Entity::ActionProfileGroup(g) => Some(g),
+            _ => None,
+        }))
     }
+}
+
+/// The entities of one kind among what a Read answered (`pick` names the kind).
+fn only<T>(got: Vec<p4::Entity>, pick: impl Fn(p4::entity::Entity) -> Option<T>) -> Vec<T> {
+    got.into_iter()
+        .filter_map(|e| e.entity.and_then(&pick))
+        .collect()
 }
