@@ -113,6 +113,8 @@ struct Recent {
     slots: Vec<f64>,
     /// Origins pushed; the newest is number `origins − 1`.
     origins: u64,
+    /// The observation count the newest origin was made at.
+    newest_row: u64,
 }
 
 impl Recent {
@@ -122,6 +124,7 @@ impl Recent {
             latest: Vec::new(),
             slots: Vec::new(),
             origins: 0,
+            newest_row: 0,
         }
     }
 
@@ -147,8 +150,15 @@ impl Recent {
             .filter(|p| !p.is_nan())
     }
 
-    /// Makes `forecast` the newest origin's.
-    fn push(&mut self, forecast: Vec<f64>) {
+    /// Makes `forecast` the newest origin's, made after `row` observations. A second forecast
+    /// from the same row (a refit between observations) replaces the newest: pushed as another
+    /// origin, it would shift every older origin by one, and the next `h` observations would
+    /// score each older forecast's step against the observation one row too early.
+    fn push(&mut self, forecast: Vec<f64>, row: u64) {
+        if self.origins > 0 && row == self.newest_row {
+            self.origins -= 1;
+        }
+        self.newest_row = row;
         let (h, o) = (self.h, self.origins);
         // Origin `o` writes slot `o mod s` of every step: groups up to `min(o, h − 1)`.
         let groups = (o as usize).min(h - 1) + 1;
@@ -306,7 +316,7 @@ impl Predictor {
             out.iter_mut().for_each(|v| *v = v.max(0.0));
         }
         let first = out.first().copied();
-        self.recent.push(out);
+        self.recent.push(out, self.rows);
         let floor = if self.cfg.non_negative {
             0.0
         } else {
@@ -429,5 +439,36 @@ impl Predictor {
             + self.cal.heap_bytes()
             + self.cond.as_ref().map_or(0, Conditional::heap_bytes)
             + self.recent.heap_bytes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refit_between_observations_scores_every_step_against_its_own_row() {
+        // A ramp forecast by repeating the last value: the error at step `s` is exactly `s`.
+        let cfg = PredictorConfig {
+            horizon: 3,
+            ..PredictorConfig::default()
+        };
+        let mut p = Predictor::new(ModelKind::Naive, Seasons::default(), cfg);
+        p.preload((0..5).map(|v| Some(f64::from(v))));
+        p.fit();
+        for v in 5..40 {
+            p.observe(Some(f64::from(v)));
+            if v % 7 == 0 {
+                p.refit(None);
+            }
+        }
+        for step in 1..=3 {
+            let (held, _) = p.cal.held(step);
+            assert!(held.len() >= 30, "step {step}: {} residuals", held.len());
+            assert!(
+                held.iter().all(|&r| r == step as f32),
+                "step {step}: {held:?}"
+            );
+        }
     }
 }
