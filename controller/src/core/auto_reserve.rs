@@ -111,7 +111,8 @@ fn moved(target: u64, rate: u64, share: f64) -> bool {
     (target as f64 - rate as f64).abs() > share * rate.max(1) as f64
 }
 
-fn links_text(path: &[LinkKey]) -> String {
+/// The links of `path` as the REST API names them, space-separated.
+pub(super) fn links_text(path: &[LinkKey]) -> String {
     path.iter()
         .map(|l| link_id(*l))
         .collect::<Vec<_>>()

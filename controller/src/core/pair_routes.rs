@@ -7,9 +7,9 @@
 //! One decision per route. A pair already steered by the congestion rule keeps that path; a
 //! recorded route whose links left the topology is routed again on the pair's next frame.
 
-use prescient_topology::{MacAddr, Protocol, Timestamp};
+use prescient_topology::{LinkKey, MacAddr, PortRef, Protocol, Timestamp};
 
-use super::naming::link_id;
+use super::auto_reserve::links_text;
 use super::planner::Draft;
 use super::records::{Action, Rule};
 use super::ControllerCore;
@@ -99,28 +99,13 @@ impl ControllerCore {
             self.auto.steered.remove(&(src, dst));
             return self.route_pair(now, src, dst, "moved off its steered path with its host");
         }
-        let decision = self.next_decision;
-        let text: Vec<String> = links.iter().map(|l| link_id(*l)).collect();
         let exit = snapshot.host(dst);
-        self.record(
-            now,
-            Draft {
-                rule: Rule::PairRouted,
-                subject: format!("pair/{src}->{dst}"),
-                reason: format!(
-                    "traffic {src} -> {dst} moved with its host: kept on its steered path [{}], delivered at {}",
-                    text.join(" "),
-                    exit.map_or_else(|| "no port".to_string(), |p| p.to_string())
-                ),
-                actions: vec![Action::InstallPath {
-                    src,
-                    dst,
-                    links,
-                    exit,
-                    decision,
-                }],
-            },
-        )
+        let reason = format!(
+            "traffic {src} -> {dst} moved with its host: kept on its steered path [{}], delivered at {}",
+            links_text(&links),
+            exit.map_or_else(|| "no port".to_string(), |p| p.to_string())
+        );
+        self.record_pair_path(now, (src, dst), links, exit, reason)
     }
 
     /// Routes the pair on its shortest path when both hosts are known on different switches and
@@ -142,25 +127,38 @@ impl ControllerCore {
             return Vec::new();
         }
         self.auto.routed.insert((src, dst), links.clone());
+        let reason = format!(
+            "traffic {src} -> {dst} {why}: routed on its shortest path [{}], where it is counted per pair for its forecast",
+            links_text(&links)
+        );
+        // The path may enter the last switch over a cable the flood guard blocks: only an
+        // entry of the pair there delivers it (a host that moves is routed again,
+        // `reroute_pairs_of`).
+        let exit = snapshot.host(dst);
+        self.record_pair_path(now, (src, dst), links, exit, reason)
+    }
+
+    /// Records the decision that installs `links` for the pair, delivered at `exit`.
+    fn record_pair_path(
+        &mut self,
+        now: Timestamp,
+        (src, dst): (MacAddr, MacAddr),
+        links: Vec<LinkKey>,
+        exit: Option<PortRef>,
+        reason: String,
+    ) -> Vec<Action> {
         let decision = self.next_decision;
-        let text: Vec<String> = links.iter().map(|l| link_id(*l)).collect();
         self.record(
             now,
             Draft {
                 rule: Rule::PairRouted,
                 subject: format!("pair/{src}->{dst}"),
-                reason: format!(
-                    "traffic {src} -> {dst} {why}: routed on its shortest path [{}], where it is counted per pair for its forecast",
-                    text.join(" ")
-                ),
+                reason,
                 actions: vec![Action::InstallPath {
                     src,
                     dst,
                     links,
-                    // The path may enter the last switch over a cable the flood guard
-                    // blocks: only an entry of the pair there delivers it (a host that moves
-                    // is routed again, `reroute_pairs_of`).
-                    exit: snapshot.host(dst),
+                    exit,
                     decision,
                 }],
             },

@@ -142,26 +142,24 @@ impl ControllerCore {
         now: Timestamp,
         id: ReservationId,
     ) -> Result<(Reservation, Vec<Action>), LedgerError> {
-        if let Some(r) = self.release_failed(id) {
-            let actions = self.record(
-                now,
-                Draft {
-                    rule: Rule::ReservationReleased,
-                    subject: format!("reservation/{}", id.0),
-                    reason: "released through the API while failed (it held nothing)".to_string(),
-                    actions: Vec::new(),
-                },
-            );
-            return Ok((r, actions));
-        }
-        let r = self.ledger.release(id)?;
-        let acts: Vec<Action> = self.uninstall(id).into_iter().collect();
+        let (r, acts, reason) = match self.release_failed(id) {
+            Some(r) => (
+                r,
+                Vec::new(),
+                "released through the API while failed (it held nothing)",
+            ),
+            None => {
+                let r = self.ledger.release(id)?;
+                let acts = self.uninstall(id).into_iter().collect();
+                (r, acts, "released through the API")
+            }
+        };
         let actions = self.record(
             now,
             Draft {
                 rule: Rule::ReservationReleased,
                 subject: format!("reservation/{}", id.0),
-                reason: "released through the API".to_string(),
+                reason: reason.to_string(),
                 actions: acts,
             },
         );
