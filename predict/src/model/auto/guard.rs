@@ -18,72 +18,58 @@ use super::Ewm;
 /// test part was not looked at.
 const PRIOR_POINTS: f64 = 300.0;
 
-/// What the guard of one horizon knows of one candidate.
-#[derive(Debug, Clone, Copy, Default)]
-struct Candidate {
-    /// Discounted `Σ (a − c)(y − c)`.
-    sxy: f64,
-    /// Discounted `Σ (a − c)²`.
-    sxx: f64,
-    /// Slow-memory MSE.
-    mse: Ewm,
+/// Values of a guard over `candidates` in its `f64` state (`sums`): per candidate the
+/// discounted `Σ (a − c)(y − c)` and `Σ (a − c)²`, then the discounted number of points. Its
+/// other state is each candidate's slow-memory MSE (`mse`). Model `auto` keeps every horizon's
+/// guard in its own two allocations: every step of every series holds one, and five small
+/// allocations each were a quarter of a young series' memory.
+pub(super) fn sums_len(candidates: usize) -> usize {
+    2 * candidates + 1
 }
 
-/// Guard state of one horizon: one allocation for its candidates (every step of every series
-/// holds a guard).
-#[derive(Debug, Clone)]
-pub(super) struct Guard {
-    cands: Vec<Candidate>,
-    /// Discounted number of points.
-    n: f64,
+/// Scores the candidates' forecasts `cands` and the combination's `combined` for actual `y`,
+/// forgetting by `decay` per observation.
+pub(super) fn observe(
+    sums: &mut [f64],
+    mse: &mut [Ewm],
     decay: f64,
+    cands: &[f64],
+    combined: f64,
+    y: f64,
+) {
+    let keep = 1.0 - decay;
+    let (pairs, n) = sums.split_at_mut(sums.len().saturating_sub(1));
+    if let Some(n) = n.first_mut() {
+        *n = *n * keep + 1.0;
+    }
+    for ((s, m), &c) in pairs.chunks_exact_mut(2).zip(mse.iter_mut()).zip(cands) {
+        m.update((y - c) * (y - c), decay);
+        let d = combined - c;
+        if let [sxy, sxx] = s {
+            *sxy = *sxy * keep + d * (y - c);
+            *sxx = *sxx * keep + d * d;
+        }
+    }
 }
 
-impl Guard {
-    /// A guard over `candidates` with forgetting `decay` per observation.
-    pub fn new(candidates: usize, decay: f64) -> Self {
-        Self {
-            cands: vec![Candidate::default(); candidates],
-            n: 0.0,
-            decay,
-        }
+/// The candidate with the lowest slow-memory error and how far towards the combination to go
+/// from it; `None` before any score.
+pub(super) fn anchor(sums: &[f64], mse: &[Ewm]) -> Option<(usize, f64)> {
+    let (best, _) = mse
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| m.is_scored())
+        .min_by(|a, b| { a.1.mean }.total_cmp(&{ b.1.mean }))?;
+    let sxy = sums.get(2 * best).copied().unwrap_or(f64::NAN);
+    let sxx = sums.get(2 * best + 1).copied().unwrap_or(f64::NAN);
+    let n = sums.last().copied().unwrap_or(0.0);
+    if sxx <= 0.0 || !sxx.is_finite() || !sxy.is_finite() {
+        return Some((best, 1.0));
     }
-
-    /// Scores the candidates' forecasts `cands` and the combination's `combined` for actual `y`.
-    pub fn observe(&mut self, cands: &[f64], combined: f64, y: f64) {
-        let keep = 1.0 - self.decay;
-        self.n = self.n * keep + 1.0;
-        for (g, &c) in self.cands.iter_mut().zip(cands) {
-            g.mse.update((y - c) * (y - c), self.decay);
-            let d = combined - c;
-            g.sxy = g.sxy * keep + d * (y - c);
-            g.sxx = g.sxx * keep + d * d;
-        }
-    }
-
-    /// The candidate with the lowest slow-memory error and how far towards the combination to
-    /// go from it; `None` before any score.
-    pub fn anchor(&self) -> Option<(usize, f64)> {
-        let (best, g) = self
-            .cands
-            .iter()
-            .enumerate()
-            .filter(|(_, g)| g.mse.is_scored())
-            .min_by(|a, b| { a.1.mse.mean }.total_cmp(&{ b.1.mse.mean }))?;
-        let (sxy, sxx) = (g.sxy, g.sxx);
-        if sxx <= 0.0 || !sxx.is_finite() || !sxy.is_finite() {
-            return Some((best, 1.0));
-        }
-        // Prior: PRIOR_POINTS observations at the average spread, each saying w = 1.
-        let prior = PRIOR_POINTS * sxx / self.n.max(1.0);
-        let w = (sxy + prior) / (sxx + prior);
-        Some((best, w.clamp(0.0, 1.0)))
-    }
-
-    /// Heap bytes held.
-    pub fn heap_bytes(&self) -> usize {
-        self.cands.capacity() * std::mem::size_of::<Candidate>()
-    }
+    // Prior: PRIOR_POINTS observations at the average spread, each saying w = 1.
+    let prior = PRIOR_POINTS * sxx / n.max(1.0);
+    let w = (sxy + prior) / (sxx + prior);
+    Some((best, w.clamp(0.0, 1.0)))
 }
 
 #[cfg(test)]
@@ -94,14 +80,14 @@ mod tests {
     #[test]
     fn falls_back_on_a_candidate_the_combination_loses_to() {
         let e = noise(20_000, 3);
-        let mut g = Guard::new(2, 1.0 / 5000.0);
+        let (mut sums, mut mse) = (vec![0.0; sums_len(2)], vec![Ewm::default(); 2]);
         for (i, y) in e.iter().enumerate() {
             // Candidate 0 is the truth plus small noise; the combination is biased.
             let c0 = y + 0.1 * e[(i + 7) % e.len()];
             let c1 = 0.0;
-            g.observe(&[c0, c1], c0 + 1.0, *y);
+            observe(&mut sums, &mut mse, 1.0 / 5000.0, &[c0, c1], c0 + 1.0, *y);
         }
-        let (best, w) = g.anchor().expect("scored");
+        let (best, w) = anchor(&sums, &mse).expect("scored");
         assert_eq!(best, 0);
         assert!(w < 0.1, "w {w}");
     }
@@ -109,13 +95,13 @@ mod tests {
     #[test]
     fn keeps_a_combination_that_is_better() {
         let e = noise(2000, 5);
-        let mut g = Guard::new(1, 1.0 / 500.0);
+        let (mut sums, mut mse) = (vec![0.0; sums_len(1)], vec![Ewm::default(); 1]);
         for (i, y) in e.iter().enumerate() {
             let c = y + e[(i + 11) % e.len()];
             let a = y + 0.2 * e[(i + 13) % e.len()];
-            g.observe(&[c], a, *y);
+            observe(&mut sums, &mut mse, 1.0 / 500.0, &[c], a, *y);
         }
-        let (_, w) = g.anchor().expect("scored");
+        let (_, w) = anchor(&sums, &mse).expect("scored");
         assert!(w > 0.9, "w {w}");
     }
 }

@@ -7,11 +7,12 @@
 //! observation `s` steps later.
 
 mod guard;
+mod pending;
 
 use super::{Ar, Ets, Forecaster, ModelKind, Naive, Regression, RegressionConfig, SeasonalNaive};
-use crate::linalg::NormalEquations;
+use crate::linalg;
 use crate::{History, Seasons};
-use guard::Guard;
+use pending::Pending;
 
 /// Tunables of model `auto`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -129,112 +130,70 @@ impl Made {
     }
 }
 
-/// The forecasts of recent origins that are still to be scored, as the triangle scoring reads:
-/// step `s` of an origin is read once, `s` observations after it was made, so only the last `s`
-/// origins' forecasts of step `s` are kept (78 slots for 12 steps, not 144). Step `s` of origin
-/// number `o` lives in slot `o mod s`; the next origin overwrites the slot just read. Slots are
-/// grouped by that index (group `j` holds slot `j` of steps `j + 1..=horizon`), so the storage
-/// grows a group per origin until the horizon's worth: a series that has made few forecasts (at
-/// 10,000 switches a series steps every 128 s) holds few. A slot holds every candidate's
-/// forecast, then every combination's ([`Made`]).
-#[derive(Debug, Clone)]
-struct Pending {
-    /// Values a slot holds.
-    width: usize,
-    /// Steps forecast per origin.
-    horizon: usize,
-    /// Group `j` starts at slot `j · horizon − j (j − 1) / 2`; as many groups as origins made,
-    /// up to the horizon.
-    values: Vec<f64>,
-    /// Origins pushed since the last clear; the newest is number `origins − 1`.
-    origins: u64,
+/// Where model `auto` keeps what it learns about one horizon, in two allocations for every
+/// horizon scored so far (a horizon took five small allocations of its own, and nested error
+/// tables 19 a series): `f64` values per horizon, then `Ewm`s per horizon.
+///
+/// Per horizon, the `f64`s: the stacking system (forgetting least squares of the base
+/// combination's error on the candidates' deviations from it, packed by
+/// [`crate::linalg::packed_len`]), its current coefficients (NaN first while not solvable), the
+/// guard's sums ([`guard::sums_len`]). The `Ewm`s: every rung's error of every candidate
+/// (`[rung][candidate]`), each rung's combined forecast's error (selector memory), the guard's
+/// slow error of every candidate, and the selector-memory errors of the base combination and of
+/// the stacked one.
+#[derive(Debug, Clone, Copy)]
+struct Layout {
+    /// Candidates.
+    n: usize,
+    /// Rungs of the memory ladder.
+    rungs: usize,
 }
 
-impl Pending {
-    fn new(width: usize, horizon: usize) -> Self {
-        Self {
-            width,
-            horizon,
-            values: Vec::new(),
-            origins: 0,
-        }
+impl Layout {
+    fn stack(self) -> std::ops::Range<usize> {
+        0..linalg::packed_len(self.n)
     }
 
-    /// Origins held: the newest `min(origins, horizon)`.
-    fn len(&self) -> usize {
-        self.origins.min(self.horizon as u64) as usize
+    fn beta(self) -> std::ops::Range<usize> {
+        let at = linalg::packed_len(self.n);
+        at..at + self.n
     }
 
-    fn clear(&mut self) {
-        self.origins = 0;
+    fn guard(self) -> std::ops::Range<usize> {
+        let at = linalg::packed_len(self.n) + self.n;
+        at..at + guard::sums_len(self.n)
     }
 
-    /// Index of the first value of step `step`'s (1-based) slot for origin number `origin`.
-    fn at(&self, step: usize, origin: u64) -> usize {
-        let j = (origin % step as u64) as usize;
-        (group_start(j, self.horizon) + step - 1 - j) * self.width
+    /// `f64`s per horizon.
+    fn floats(self) -> usize {
+        linalg::packed_len(self.n) + self.n + guard::sums_len(self.n)
     }
 
-    /// The slot of step `step` (1-based) of origin number `origin`.
-    fn slot(&self, step: usize, origin: u64) -> Option<&[f64]> {
-        let at = self.at(step, origin);
-        self.values.get(at..at + self.width)
+    fn mse(self, r: usize, c: usize) -> usize {
+        r * self.n + c
     }
 
-    /// The slot of step `age + 1` of the origin made `age + 1` observations ago (`age <
-    /// len()`): the forecasts of the observation just taken.
-    fn due(&self, age: usize) -> Option<&[f64]> {
-        let origin = self.origins.checked_sub(1 + age as u64)?;
-        self.slot(age + 1, origin)
+    fn rung_mse(self, r: usize) -> usize {
+        self.rungs * self.n + r
     }
 
-    /// The slot of step `step` of the newest origin.
-    fn latest(&self, step: usize) -> Option<&[f64]> {
-        self.slot(step, self.origins.checked_sub(1)?)
+    fn guard_mse(self) -> std::ops::Range<usize> {
+        let at = self.rungs * self.n + self.rungs;
+        at..at + self.n
     }
 
-    /// Stores a new origin: `fill(step, slot)` writes each step's slot.
-    fn push(&mut self, mut fill: impl FnMut(usize, &mut [f64])) {
-        let (w, h) = (self.width, self.horizon);
-        let o = self.origins;
-        // Origin `o` writes slot `o mod s` of every step: groups up to `min(o, h − 1)`.
-        let needed = group_start((o as usize).min(h - 1) + 1, h) * w;
-        if self.values.len() < needed {
-            self.values.reserve_exact(needed - self.values.len());
-            self.values.resize(needed, 0.0);
-        }
-        for s in 1..=h {
-            let at = self.at(s, o);
-            if let Some(slot) = self.values.get_mut(at..at + w) {
-                fill(s, slot);
-            }
-        }
-        self.origins += 1;
+    fn base_mse(self) -> usize {
+        self.rungs * self.n + self.rungs + self.n
     }
 
-    fn heap_bytes(&self) -> usize {
-        self.values.capacity() * 8
+    fn stacked_mse(self) -> usize {
+        self.base_mse() + 1
     }
-}
 
-/// First slot of group `j` of a [`Pending`] over `horizon` steps (groups of `horizon − i` slots).
-fn group_start(j: usize, horizon: usize) -> usize {
-    j * horizon - j * j.saturating_sub(1) / 2
-}
-
-/// What model `auto` learns about one horizon beyond its candidates' errors.
-#[derive(Debug, Clone)]
-struct Step {
-    /// Stacking: forgetting least squares of the base combination's error on the candidates'
-    /// deviations from it.
-    stack: NormalEquations,
-    /// Current stacking coefficients (`None` until solvable).
-    beta: Option<Vec<f64>>,
-    /// Selector-memory MSE of the base combination and of the stacked one.
-    base_mse: Ewm,
-    stacked_mse: Ewm,
-    /// The guard against losing to the best single candidate.
-    guard: Guard,
+    /// `Ewm`s per horizon.
+    fn ewms(self) -> usize {
+        self.stacked_mse() + 1
+    }
 }
 
 /// Error-weighted combination of naive, seasonal naive, ETS, regression and the reference
@@ -250,22 +209,18 @@ pub struct Auto {
     candidates: Vec<Box<dyn Forecaster>>,
     /// Forgetting factor of each rung of the memory ladder.
     decays: Vec<f64>,
-    /// Exponentially weighted mean squared error of every horizon, rung and candidate, in one
-    /// allocation ([`Auto::mse_index`]): nested vectors took 19 allocations a series. Like
-    /// `steps`, it holds the horizons scored so far.
-    mse: Vec<Ewm>,
-    /// Same for each rung's combined forecast, `[horizon - 1][rung]`, with `selector_decay`.
-    rung_mse: Vec<Ewm>,
     selector_decay: f64,
     /// Forgetting of the guards' errors.
     guard_decay: f64,
     /// What the candidates and the combinations forecast at recent origins, to be scored.
     pending: Pending,
-    /// The state of each horizon scored so far (an origin's step `s` is first scored `s`
-    /// observations after it): a horizon not yet scored holds nothing, and reads as new (no
-    /// error known, no stacking correction, no guard). At 10,000 switches a series steps every
-    /// minute or two, so most series have scored few horizons.
-    steps: Vec<Step>,
+    /// The `f64` state of each horizon scored so far ([`Layout`]). An origin's step `s` is first
+    /// scored `s` observations after it: a horizon not yet scored holds nothing, and reads as
+    /// new (no error known, no stacking correction, no guard). At 10,000 switches a series
+    /// steps every minute or two, so most series have scored few horizons.
+    floats: Vec<f64>,
+    /// The errors of each horizon scored so far ([`Layout`]), as many horizons as `floats`.
+    ewms: Vec<Ewm>,
     /// `hist.pushed()` at which the newest pending origin was made.
     made_at: u64,
 }
@@ -303,14 +258,13 @@ impl Auto {
         let h = cfg.tracked_horizon.max(1);
         let width = candidates.len() + decays.len() + 3;
         Self {
-            mse: Vec::new(),
-            rung_mse: Vec::new(),
             decays,
             selector_decay: 1.0 / selector as f64,
             guard_decay: 1.0 / guard_memory as f64,
             candidates,
             pending: Pending::new(width, h),
-            steps: Vec::new(),
+            floats: Vec::new(),
+            ewms: Vec::new(),
             made_at: u64::MAX,
             cfg: AutoConfig {
                 tracked_horizon: h,
@@ -319,33 +273,42 @@ impl Auto {
         }
     }
 
-    /// Where [`Auto::mse`] keeps rung `r`'s error of candidate `c` at horizon index `hi`
-    /// (`[horizon - 1][rung][candidate]`); `None` out of range.
-    fn mse_index(&self, r: usize, c: usize, hi: usize) -> Option<usize> {
-        let (rungs, n) = (self.decays.len(), self.candidates.len());
-        (r < rungs && c < n && hi < self.cfg.tracked_horizon).then(|| (hi * rungs + r) * n + c)
+    fn layout(&self) -> Layout {
+        Layout {
+            n: self.candidates.len(),
+            rungs: self.decays.len(),
+        }
+    }
+
+    /// Horizons with state so far.
+    fn scored(&self) -> usize {
+        self.floats.len() / self.layout().floats().max(1)
+    }
+
+    /// The state of horizon index `hi`, if it was scored.
+    fn step(&self, hi: usize) -> Option<(&[f64], &[Ewm])> {
+        let l = self.layout();
+        let (f, e) = (l.floats(), l.ewms());
+        Some((
+            self.floats.get(hi * f..(hi + 1) * f)?,
+            self.ewms.get(hi * e..(hi + 1) * e)?,
+        ))
     }
 
     /// Makes room for the state of horizon index `hi` and those before it, exactly (a new
     /// horizon is scored once per origin until all are: growing by doubling would overshoot).
     fn grow_to(&mut self, hi: usize) {
-        let (rungs, n) = (self.decays.len(), self.candidates.len());
-        while self.steps.len() <= hi {
-            self.steps.reserve_exact(1);
-            self.steps.push(Step {
-                stack: NormalEquations::new(n),
-                beta: None,
-                base_mse: Ewm::default(),
-                stacked_mse: Ewm::default(),
-                guard: Guard::new(n, self.guard_decay),
-            });
-        }
-        let steps = self.steps.len();
-        for (v, per) in [(&mut self.mse, rungs * n), (&mut self.rung_mse, rungs)] {
-            if v.len() < steps * per {
-                v.reserve_exact(steps * per - v.len());
-                v.resize(steps * per, Ewm::default());
+        let l = self.layout();
+        while self.scored() <= hi {
+            self.floats.reserve_exact(l.floats());
+            let at = self.floats.len();
+            self.floats.resize(at + l.floats(), 0.0);
+            // No stacking coefficients yet.
+            if let Some(b) = self.floats.get_mut(at + l.beta().start) {
+                *b = f64::NAN;
             }
+            self.ewms.reserve_exact(l.ewms());
+            self.ewms.resize(self.ewms.len() + l.ewms(), Ewm::default());
         }
     }
 
@@ -353,12 +316,21 @@ impl Auto {
         step.clamp(1, self.cfg.tracked_horizon) - 1
     }
 
+    /// The stacking coefficients of horizon index `hi`, once solvable.
+    fn beta(&self, hi: usize) -> Option<&[f64]> {
+        let (f, _) = self.step(hi)?;
+        f.get(self.layout().beta())
+            .filter(|b| b.first().is_some_and(|b| !b.is_nan()))
+    }
+
     /// Weights of the candidates within rung `r` at horizon index `hi`.
     fn rung_weights(&self, r: usize, hi: usize) -> Vec<f64> {
+        let l = self.layout();
+        let errors = self.step(hi).map(|(_, e)| e);
         inverse_power_weights(
-            (0..self.candidates.len()).map(|c| {
-                self.mse_index(r, c, hi)
-                    .and_then(|i| self.mse.get(i))
+            (0..l.n).map(|c| {
+                errors
+                    .and_then(|e| e.get(l.mse(r, c)))
                     .map_or(f64::NAN, Ewm::value)
             }),
             self.cfg.power,
@@ -369,8 +341,12 @@ impl Auto {
     /// moved by the guard towards its anchor candidate.
     pub fn weights(&self, step: usize) -> Vec<(ModelKind, f64)> {
         let hi = self.horizon_index(step);
+        let l = self.layout();
         let mut w = self.mixed_weights(step);
-        if let Some((anchor, g)) = self.steps.get(hi).and_then(|st| st.guard.anchor()) {
+        let anchor = self
+            .step(hi)
+            .and_then(|(f, e)| guard::anchor(f.get(l.guard())?, e.get(l.guard_mse())?));
+        if let Some((anchor, g)) = anchor {
             for (i, (_, wi)) in w.iter_mut().enumerate() {
                 *wi = g * *wi + if i == anchor { 1.0 - g } else { 0.0 };
             }
@@ -382,19 +358,17 @@ impl Auto {
     /// stacking correction in proportion to its share.
     fn mixed_weights(&self, step: usize) -> Vec<(ModelKind, f64)> {
         let hi = self.horizon_index(step);
+        let l = self.layout();
         let base = self.base_weights(step);
-        let step_state = self.steps.get(hi);
+        let errors = self.step(hi).map(|(_, e)| e);
+        let error = |i: usize| errors.and_then(|e| e.get(i)).map_or(f64::NAN, Ewm::value);
         let top = inverse_power_weights(
-            [
-                step_state.map_or(f64::NAN, |st| st.base_mse.value()),
-                step_state.map_or(f64::NAN, |st| st.stacked_mse.value()),
-            ]
-            .into_iter(),
+            [error(l.base_mse()), error(l.stacked_mse())].into_iter(),
             self.cfg.power,
         );
         let share = top.get(1).copied().unwrap_or(0.0);
         // A horizon never scored has a zero correction, which moves no weight (the base).
-        match step_state.and_then(|st| st.beta.as_ref()) {
+        match self.beta(hi) {
             Some(beta) => {
                 let sum: f64 = beta.iter().sum();
                 base.into_iter()
@@ -410,7 +384,7 @@ impl Auto {
     fn stacked_weights(&self, step: usize) -> Vec<f64> {
         let hi = self.horizon_index(step);
         let base = self.base_weights(step);
-        match self.steps.get(hi).and_then(|st| st.beta.as_ref()) {
+        match self.beta(hi) {
             Some(beta) => {
                 let sum: f64 = beta.iter().sum();
                 base.into_iter()
@@ -425,11 +399,12 @@ impl Auto {
     /// Weights of the two-level error-weighted combination at `step` (sum to one).
     fn base_weights(&self, step: usize) -> Vec<(ModelKind, f64)> {
         let hi = self.horizon_index(step);
-        let rungs = self.decays.len();
+        let l = self.layout();
+        let errors = self.step(hi).map(|(_, e)| e);
         let top = inverse_power_weights(
-            (0..rungs).map(|r| {
-                self.rung_mse
-                    .get(hi * rungs + r)
+            (0..l.rungs).map(|r| {
+                errors
+                    .and_then(|e| e.get(l.rung_mse(r)))
                     .map_or(f64::NAN, Ewm::value)
             }),
             self.cfg.power,
@@ -554,8 +529,9 @@ impl Forecaster for Auto {
         for c in &mut self.candidates {
             c.observe(hist);
         }
+        let l = self.layout();
         if let Some(y) = hist.lag(1) {
-            let (n, rungs) = (self.candidates.len(), self.decays.len());
+            let (n, rungs) = (l.n, l.rungs);
             let h = self.cfg.tracked_horizon;
             if let Some(oldest) = self.pending.len().checked_sub(1) {
                 self.grow_to(oldest.min(h - 1));
@@ -565,45 +541,57 @@ impl Forecaster for Auto {
                 let Some(slot) = self.pending.due(age) else {
                     continue;
                 };
+                let (fl, el) = (l.floats(), l.ewms());
+                let (Some(floats), Some(errors)) = (
+                    self.floats.get_mut(age * fl..(age + 1) * fl),
+                    self.ewms.get_mut(age * el..(age + 1) * el),
+                ) else {
+                    continue;
+                };
                 let at = |which: Made| slot.get(which.index(n, rungs)).copied();
                 let origin = slot.get(..n).unwrap_or_default();
                 for (ci, &p) in origin.iter().enumerate() {
                     let e2 = (y - p) * (y - p);
                     for (r, &decay) in self.decays.iter().enumerate() {
-                        let i =
-                            (r < rungs && ci < n && age < h).then(|| (age * rungs + r) * n + ci);
-                        if let Some(m) = i.and_then(|i| self.mse.get_mut(i)) {
+                        if let Some(m) = errors.get_mut(l.mse(r, ci)).filter(|_| ci < n) {
                             m.update(e2, decay);
                         }
                     }
                 }
-                let Some(st) = self.steps.get_mut(age) else {
-                    continue;
-                };
                 if let Some(mixed) = at(Made::Mixed) {
-                    st.guard.observe(origin, mixed, y);
+                    let sums = floats.get_mut(l.guard()).unwrap_or_default();
+                    let mse = errors.get_mut(l.guard_mse()).unwrap_or_default();
+                    guard::observe(sums, mse, self.guard_decay, origin, mixed, y);
                 }
                 if let (Some(base), Some(stacked)) = (at(Made::Base), at(Made::Stacked)) {
-                    st.base_mse
-                        .update((y - base) * (y - base), self.selector_decay);
-                    st.stacked_mse
-                        .update((y - stacked) * (y - stacked), self.selector_decay);
+                    if let Some(m) = errors.get_mut(l.base_mse()) {
+                        m.update((y - base) * (y - base), self.selector_decay);
+                    }
+                    if let Some(m) = errors.get_mut(l.stacked_mse()) {
+                        m.update((y - stacked) * (y - stacked), self.selector_decay);
+                    }
                     let x: Vec<f64> = origin.iter().map(|p| p - base).collect();
-                    st.stack.scale(1.0 - self.selector_decay);
-                    st.stack.add(&x, y - base, 1.0);
+                    let stack = floats.get_mut(l.stack()).unwrap_or_default();
+                    linalg::scale(stack, 1.0 - self.selector_decay);
+                    linalg::add(stack, n, &x, y - base, 1.0);
                 }
                 for r in 0..rungs {
-                    if let (Some(p), Some(m)) =
-                        (at(Made::Rung(r)), self.rung_mse.get_mut(age * rungs + r))
-                    {
+                    if let (Some(p), Some(m)) = (at(Made::Rung(r)), errors.get_mut(l.rung_mse(r))) {
                         m.update((y - p) * (y - p), self.selector_decay);
                     }
                 }
             }
         }
         let ridge = self.cfg.stack_ridge;
-        for st in &mut self.steps {
-            st.beta = st.stack.solve(ridge);
+        for floats in self.floats.chunks_exact_mut(l.floats().max(1)) {
+            let (stack, rest) = floats.split_at_mut(l.stack().end.min(floats.len()));
+            if let Some(beta) = rest.get_mut(..l.n) {
+                if !linalg::solve_into(stack, l.n, ridge, beta) {
+                    if let Some(b) = beta.first_mut() {
+                        *b = f64::NAN;
+                    }
+                }
+            }
         }
         self.push_origin(hist);
     }
@@ -621,28 +609,16 @@ impl Forecaster for Auto {
 
     fn heap_bytes(&self) -> usize {
         use std::mem::{size_of, size_of_val};
-        let ewms = |v: &Vec<Ewm>| v.capacity() * size_of::<Ewm>();
         let cands = self.candidates.capacity() * size_of::<Box<dyn Forecaster>>()
             + self
                 .candidates
                 .iter()
                 .map(|c| size_of_val(c.as_ref()) + c.heap_bytes())
                 .sum::<usize>();
-        let steps = self.steps.capacity() * size_of::<Step>()
-            + self
-                .steps
-                .iter()
-                .map(|st| {
-                    st.stack.heap_bytes()
-                        + st.beta.as_ref().map_or(0, |b| b.capacity() * 8)
-                        + st.guard.heap_bytes()
-                })
-                .sum::<usize>();
         cands
             + self.decays.capacity() * 8
-            + ewms(&self.mse)
-            + ewms(&self.rung_mse)
-            + steps
+            + self.floats.capacity() * size_of::<f64>()
+            + self.ewms.capacity() * size_of::<Ewm>()
             + self.pending.heap_bytes()
     }
 }
