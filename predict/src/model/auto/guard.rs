@@ -20,7 +20,8 @@ const PRIOR_POINTS: f64 = 300.0;
 
 /// Values of a guard over `candidates` in its `f64` state (`sums`): per candidate the
 /// discounted `Σ (a − c)(y − c)` and `Σ (a − c)²`, then the discounted number of points. Its
-/// other state is each candidate's slow-memory MSE (`mse`). Model `auto` keeps every horizon's
+/// other state is each candidate's slow-memory MSE (`means`), counted by the candidate's lead
+/// error (`leads`, [`Ewm::follow`]). Model `auto` keeps every horizon's
 /// guard in its own two allocations: every step of every series holds one, and five small
 /// allocations each were a quarter of a young series' memory.
 pub(super) fn sums_len(candidates: usize) -> usize {
@@ -29,9 +30,11 @@ pub(super) fn sums_len(candidates: usize) -> usize {
 
 /// Scores the candidates' forecasts `cands` and the combination's `combined` for actual `y`,
 /// forgetting by `decay` per observation.
+/// Each of `leads` has taken its candidate's error already.
 pub(super) fn observe(
     sums: &mut [f64],
-    mse: &mut [Ewm],
+    means: &mut [f64],
+    leads: &[Ewm],
     decay: f64,
     cands: &[f64],
     combined: f64,
@@ -42,8 +45,9 @@ pub(super) fn observe(
     if let Some(n) = n.first_mut() {
         *n = *n * keep + 1.0;
     }
-    for ((s, m), &c) in pairs.chunks_exact_mut(2).zip(mse.iter_mut()).zip(cands) {
-        m.update((y - c) * (y - c), decay);
+    let means = means.iter_mut().zip(leads);
+    for ((s, (m, lead)), &c) in pairs.chunks_exact_mut(2).zip(means).zip(cands) {
+        lead.follow(m, (y - c) * (y - c), decay);
         let d = combined - c;
         if let [sxy, sxx] = s {
             *sxy = *sxy * keep + d * (y - c);
@@ -54,12 +58,13 @@ pub(super) fn observe(
 
 /// The candidate with the lowest slow-memory error and how far towards the combination to go
 /// from it; `None` before any score.
-pub(super) fn anchor(sums: &[f64], mse: &[Ewm]) -> Option<(usize, f64)> {
-    let (best, _) = mse
+pub(super) fn anchor(sums: &[f64], means: &[f64], leads: &[Ewm]) -> Option<(usize, f64)> {
+    let (best, _) = means
         .iter()
+        .zip(leads)
         .enumerate()
-        .filter(|(_, m)| m.is_scored())
-        .min_by(|a, b| { a.1.mean }.total_cmp(&{ b.1.mean }))?;
+        .filter(|(_, (_, lead))| lead.is_scored())
+        .min_by(|a, b| a.1 .0.total_cmp(b.1 .0))?;
     let sxy = sums.get(2 * best).copied().unwrap_or(f64::NAN);
     let sxx = sums.get(2 * best + 1).copied().unwrap_or(f64::NAN);
     let n = sums.last().copied().unwrap_or(0.0);
@@ -77,17 +82,49 @@ mod tests {
     use super::*;
     use crate::model::testutil::noise;
 
+    /// A guard's state with the lead errors model `auto` would keep (any memory counts).
+    struct TestGuard {
+        sums: Vec<f64>,
+        means: Vec<f64>,
+        leads: Vec<Ewm>,
+    }
+
+    impl TestGuard {
+        fn new(candidates: usize) -> Self {
+            Self {
+                sums: vec![0.0; sums_len(candidates)],
+                means: vec![0.0; candidates],
+                leads: vec![Ewm::default(); candidates],
+            }
+        }
+
+        fn observe(&mut self, decay: f64, cands: &[f64], combined: f64, y: f64) {
+            for (lead, c) in self.leads.iter_mut().zip(cands) {
+                lead.update((y - c) * (y - c), 0.5);
+            }
+            observe(
+                &mut self.sums,
+                &mut self.means,
+                &self.leads,
+                decay,
+                cands,
+                combined,
+                y,
+            );
+        }
+    }
+
     #[test]
     fn falls_back_on_a_candidate_the_combination_loses_to() {
         let e = noise(20_000, 3);
-        let (mut sums, mut mse) = (vec![0.0; sums_len(2)], vec![Ewm::default(); 2]);
+        let mut g = TestGuard::new(2);
         for (i, y) in e.iter().enumerate() {
             // Candidate 0 is the truth plus small noise; the combination is biased.
             let c0 = y + 0.1 * e[(i + 7) % e.len()];
             let c1 = 0.0;
-            observe(&mut sums, &mut mse, 1.0 / 5000.0, &[c0, c1], c0 + 1.0, *y);
+            g.observe(1.0 / 5000.0, &[c0, c1], c0 + 1.0, *y);
         }
-        let (best, w) = anchor(&sums, &mse).expect("scored");
+        let (best, w) = anchor(&g.sums, &g.means, &g.leads).expect("scored");
         assert_eq!(best, 0);
         assert!(w < 0.1, "w {w}");
     }
@@ -95,13 +132,13 @@ mod tests {
     #[test]
     fn keeps_a_combination_that_is_better() {
         let e = noise(2000, 5);
-        let (mut sums, mut mse) = (vec![0.0; sums_len(1)], vec![Ewm::default(); 1]);
+        let mut g = TestGuard::new(1);
         for (i, y) in e.iter().enumerate() {
             let c = y + e[(i + 11) % e.len()];
             let a = y + 0.2 * e[(i + 13) % e.len()];
-            observe(&mut sums, &mut mse, 1.0 / 500.0, &[c], a, *y);
+            g.observe(1.0 / 500.0, &[c], a, *y);
         }
-        let (_, w) = anchor(&sums, &mse).expect("scored");
+        let (_, w) = anchor(&g.sums, &g.means, &g.leads).expect("scored");
         assert!(w > 0.9, "w {w}");
     }
 }

@@ -75,6 +75,17 @@ impl Ewm {
         self.mean += rate * (e2 - self.mean);
     }
 
+    /// Takes squared error `e2` into `mean`, another memory (forgetting `decay`) of the errors
+    /// this one counts, after this one took it: every memory of one candidate's errors takes the
+    /// same errors, so one count serves them all (8 bytes a memory, not 12).
+    pub fn follow(&self, mean: &mut f64, e2: f64, decay: f64) {
+        if !e2.is_finite() {
+            return;
+        }
+        let rate = decay.max(1.0 / f64::from(self.n));
+        *mean += rate * (e2 - *mean);
+    }
+
     /// True once an error has been seen.
     pub fn is_scored(&self) -> bool {
         self.n > 0
@@ -137,15 +148,16 @@ impl Made {
 /// Per horizon, the `f64`s: the stacking system (forgetting least squares of the base
 /// combination's error on the candidates' deviations from it, packed by
 /// [`crate::linalg::packed_len`]), its current coefficients (NaN first while not solvable), the
-/// guard's sums ([`guard::sums_len`]). The `Ewm`s: every rung's error of every candidate
-/// (`[rung][candidate]`), each rung's combined forecast's error (selector memory), the guard's
-/// slow error of every candidate, and the selector-memory errors of the base combination and of
-/// the stacked one.
+/// guard's sums ([`guard::sums_len`]), the error means of every candidate under rungs `1..`
+/// (`[rung − 1][candidate]`), then under the guard's slow memory. The `Ewm`s: every
+/// candidate's error under rung 0 (the lead: its count is every memory's count of that
+/// candidate's errors, [`Ewm::follow`]), each rung's combined forecast's error (selector memory),
+/// and the selector-memory errors of the base combination and of the stacked one.
 #[derive(Debug, Clone, Copy)]
 struct Layout {
     /// Candidates.
     n: usize,
-    /// Rungs of the memory ladder.
+    /// Rungs of the memory ladder (at least one).
     rungs: usize,
 }
 
@@ -164,26 +176,38 @@ impl Layout {
         at..at + guard::sums_len(self.n)
     }
 
-    /// `f64`s per horizon.
-    fn floats(self) -> usize {
-        linalg::packed_len(self.n) + self.n + guard::sums_len(self.n)
+    /// Where the error means of rungs `1..` start.
+    fn means(self) -> usize {
+        self.guard().end
     }
 
-    fn mse(self, r: usize, c: usize) -> usize {
-        r * self.n + c
+    /// The error mean of candidate `c` under rung `r >= 1`.
+    fn rung_mean(self, r: usize, c: usize) -> usize {
+        self.means() + (r - 1) * self.n + c
     }
 
-    fn rung_mse(self, r: usize) -> usize {
-        self.rungs * self.n + r
-    }
-
-    fn guard_mse(self) -> std::ops::Range<usize> {
-        let at = self.rungs * self.n + self.rungs;
+    /// The guard's error means of the candidates.
+    fn guard_means(self) -> std::ops::Range<usize> {
+        let at = self.means() + (self.rungs - 1) * self.n;
         at..at + self.n
     }
 
+    /// `f64`s per horizon.
+    fn floats(self) -> usize {
+        self.guard_means().end
+    }
+
+    /// Every candidate's lead error (rung 0).
+    fn leads(self) -> std::ops::Range<usize> {
+        0..self.n
+    }
+
+    fn rung_mse(self, r: usize) -> usize {
+        self.n + r
+    }
+
     fn base_mse(self) -> usize {
-        self.rungs * self.n + self.rungs + self.n
+        self.n + self.rungs
     }
 
     fn stacked_mse(self) -> usize {
@@ -326,12 +350,18 @@ impl Auto {
     /// Weights of the candidates within rung `r` at horizon index `hi`.
     fn rung_weights(&self, r: usize, hi: usize) -> Vec<f64> {
         let l = self.layout();
-        let errors = self.step(hi).map(|(_, e)| e);
+        let step = self.step(hi);
         inverse_power_weights(
             (0..l.n).map(|c| {
-                errors
-                    .and_then(|e| e.get(l.mse(r, c)))
-                    .map_or(f64::NAN, Ewm::value)
+                let Some((f, e)) = step else {
+                    return f64::NAN;
+                };
+                let lead = e.get(c).copied().unwrap_or_default();
+                match r {
+                    0 => lead.value(),
+                    _ if lead.is_scored() => f.get(l.rung_mean(r, c)).copied().unwrap_or(f64::NAN),
+                    _ => f64::NAN,
+                }
             }),
             self.cfg.power,
         )
@@ -343,9 +373,13 @@ impl Auto {
         let hi = self.horizon_index(step);
         let l = self.layout();
         let mut w = self.mixed_weights(step);
-        let anchor = self
-            .step(hi)
-            .and_then(|(f, e)| guard::anchor(f.get(l.guard())?, e.get(l.guard_mse())?));
+        let anchor = self.step(hi).and_then(|(f, e)| {
+            guard::anchor(
+                f.get(l.guard())?,
+                f.get(l.guard_means())?,
+                e.get(l.leads())?,
+            )
+        });
         if let Some((anchor, g)) = anchor {
             for (i, (_, wi)) in w.iter_mut().enumerate() {
                 *wi = g * *wi + if i == anchor { 1.0 - g } else { 0.0 };
@@ -552,16 +586,23 @@ impl Forecaster for Auto {
                 let origin = slot.get(..n).unwrap_or_default();
                 for (ci, &p) in origin.iter().enumerate() {
                     let e2 = (y - p) * (y - p);
-                    for (r, &decay) in self.decays.iter().enumerate() {
-                        if let Some(m) = errors.get_mut(l.mse(r, ci)).filter(|_| ci < n) {
-                            m.update(e2, decay);
+                    let Some(lead) = errors.get_mut(ci).filter(|_| ci < n) else {
+                        continue;
+                    };
+                    lead.update(e2, self.decays.first().copied().unwrap_or(1.0));
+                    for (r, &decay) in self.decays.iter().enumerate().skip(1) {
+                        if let Some(m) = floats.get_mut(l.rung_mean(r, ci)) {
+                            lead.follow(m, e2, decay);
                         }
                     }
                 }
                 if let Some(mixed) = at(Made::Mixed) {
-                    let sums = floats.get_mut(l.guard()).unwrap_or_default();
-                    let mse = errors.get_mut(l.guard_mse()).unwrap_or_default();
-                    guard::observe(sums, mse, self.guard_decay, origin, mixed, y);
+                    let (head, means) = floats.split_at_mut(l.means().min(floats.len()));
+                    let sums = head.get_mut(l.guard()).unwrap_or_default();
+                    let at = l.guard_means().start - l.means();
+                    let means = means.get_mut(at..at + n).unwrap_or_default();
+                    let leads = errors.get(l.leads()).unwrap_or_default();
+                    guard::observe(sums, means, leads, self.guard_decay, origin, mixed, y);
                 }
                 if let (Some(base), Some(stacked)) = (at(Made::Base), at(Made::Stacked)) {
                     if let Some(m) = errors.get_mut(l.base_mse()) {
