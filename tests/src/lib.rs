@@ -39,6 +39,20 @@ pub fn root_tests_enabled(test: &str) -> bool {
     false
 }
 
+/// Sends the controller's logs (info and above, its own debug lines; or as `RUST_LOG` says) to
+/// the test harness's captured output, so a test running the controller in process explains
+/// itself when it fails. The first call in a test binary installs the subscriber; later calls
+/// do nothing.
+pub fn trace_to_test_output() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,prescient=debug"));
+    // Already installed by another test of this binary: that one serves every test.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_test_writer()
+        .try_init();
+}
+
 /// Polls `check` until it returns `Some`, or fails after `timeout` naming `what`.
 pub async fn wait_for<T>(
     what: &str,

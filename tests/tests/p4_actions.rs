@@ -32,6 +32,7 @@ const IP3: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 3);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hosts_get_routes_reservations_get_meters_and_a_restart_gets_them_back() {
+    prescient_tests::trace_to_test_output();
     // s1 - s2 - s3 (port 2 to the next switch's port 1); h1 on s1 port 3, h3 on s3 port 3.
     let network = Arc::new(P4SimNetwork::linear(3).unwrap());
     let (service, stop_sim, server) = start(network.clone(), 3, |_| {}).await;
@@ -161,6 +162,7 @@ async fn hosts_get_routes_reservations_get_meters_and_a_restart_gets_them_back()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_host_learned_from_its_traffic_is_routed_follows_a_move_and_ages_out() {
+    prescient_tests::trace_to_test_output();
     let network = Arc::new(P4SimNetwork::linear(2).unwrap());
     let (service, stop_sim, server) = start(network.clone(), 3, |c| {
         c.core.topology.discovery.host_timeout = Some(Duration::from_secs(2));
@@ -214,6 +216,7 @@ async fn a_host_learned_from_its_traffic_is_routed_follows_a_move_and_ages_out()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_service_address_reaches_its_backend_and_replies_come_from_the_service() {
+    prescient_tests::trace_to_test_output();
     use prescient::core::records::BackendTarget;
     use prescient::core::Action;
 
@@ -327,6 +330,7 @@ async fn a_service_address_reaches_its_backend_and_replies_come_from_the_service
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hosts_on_either_protocol_resolve_and_reach_each_other_across_a_mixed_fabric() {
+    prescient_tests::trace_to_test_output();
     use prescient_sim::fabric::MixedFabric;
     use prescient_sim::openflow::SimOptions;
     use prescient_sim::topology::{SimTopology, TopologyKind};
@@ -425,6 +429,7 @@ async fn hosts_on_either_protocol_resolve_and_reach_each_other_across_a_mixed_fa
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_controller_deletes_what_its_predecessor_left_on_the_switches() {
+    prescient_tests::trace_to_test_output();
     let network = Arc::new(P4SimNetwork::linear(2).unwrap());
     let (address, stop_sim, server) = serve(network.clone()).await;
 
@@ -474,6 +479,7 @@ async fn a_new_controller_deletes_what_its_predecessor_left_on_the_switches() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_steered_path_moves_the_route_the_long_way_round() {
+    prescient_tests::trace_to_test_output();
     use prescient::core::Action;
     use prescient_topology::{DeviceId, LinkKey, PortNo, PortRef};
 
@@ -512,17 +518,21 @@ async fn a_steered_path_moves_the_route_the_long_way_round() {
         exit: None,
         decision: 1,
     }]);
+    // And s2 delivering to h3: each device is written by its own task, and s2's first write
+    // may come after the others' pins (the frame then died at s2, 4 runs in 140 under load).
     wait_for("h3's route pinned on the long way", WAIT, || {
         (routes(&network, 1).get(&IP3) == Some(&1)
             && routes(&network, 4).get(&IP3) == Some(&1)
-            && routes(&network, 3).get(&IP3) == Some(&1))
+            && routes(&network, 3).get(&IP3) == Some(&1)
+            && routes(&network, 2).get(&IP3) == Some(&3))
         .then_some(())
     })
     .await
     .unwrap();
     let frame = udp_frame(mac_u64(H1), mac_u64(H3), IP1.into(), IP3.into(), 1, 2, b"s");
     let out = network.inject(1, 3, frame);
-    assert_eq!(out.len(), 1, "{out:?}");
+    let all_routes: Vec<_> = (1..=4).map(|d| (d, routes(&network, d))).collect();
+    assert_eq!(out.len(), 1, "{out:?}; routes now: {all_routes:?}");
     assert_eq!((out[0].0, out[0].1), (2, 3));
     assert_eq!(out[0].2[22], 64 - 4, "four hops: the long way");
 
@@ -533,6 +543,7 @@ async fn a_steered_path_moves_the_route_the_long_way_round() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reservation_rerouted_around_a_restarted_switch_moves_its_meters() {
+    prescient_tests::trace_to_test_output();
     // Ring of 4: h1 on s1, h3 on s3; two equal paths, via s2 or via s4.
     let network = Arc::new(P4SimNetwork::ring(4).unwrap());
     let (service, stop_sim, server) = start(network.clone(), 3, |_| {}).await;

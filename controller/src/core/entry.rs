@@ -151,9 +151,10 @@ impl ControllerCore {
 
     /// [`Self::after_topology`] but for the failed reservations.
     fn realign(&mut self, now: Timestamp, events: Vec<TopologyEvent>) -> Vec<Action> {
-        self.outbox.push(ControllerEvent::Topology {
-            changes: events.iter().map(describe).collect(),
-        });
+        let changes: Vec<String> = events.iter().map(describe).collect();
+        // Link and host changes explain most route changes a test or an operator sees.
+        tracing::debug!("topology: {}", changes.join("; "));
+        self.outbox.push(ControllerEvent::Topology { changes });
         // Hosts learned, moved or forgotten change no device and no link, and the ledger
         // and the restoring reservations depend on those alone: nothing to realign, and no
         // snapshot to rebuild per host (it is rebuilt whole, once per entry point, when the

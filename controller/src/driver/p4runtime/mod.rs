@@ -186,6 +186,8 @@ struct Device {
     last_error: Option<String>,
     /// Whether this node may write (always outside a cluster), and its election id.
     standing: Standing,
+    /// Fires when the controller stops: from then on the device is left as it is.
+    stopping: CancellationToken,
 }
 
 async fn drive(
@@ -228,7 +230,10 @@ async fn drive(
         notes: BTreeSet::new(),
         last_error: None,
         standing,
+        stopping: cancel.clone(),
     };
+    tracing::info!(device = %id, target = %dev.target.address, primary = client.is_primary(),
+        "P4Runtime device connected");
     dev.report_up();
     dev.follow(&mut client).await;
     dev.reconcile(&mut client).await;
@@ -288,9 +293,17 @@ async fn drive(
             }
         }
     }
-    let now = dev.core.now();
-    dev.core
-        .dispatch(dev.core.apply(|c| c.device_down(now, id)));
+    // A controller stopping leaves its switches as they are: reported down, this device's
+    // hosts would leave the fabric and the other devices' tasks, not yet stopped, would
+    // delete their routes to them (a new controller finds them and takes them over or
+    // deletes them itself).
+    if cancel.is_cancelled() {
+        tracing::info!(device = %id, "controller stopping: the device keeps its entries");
+    } else {
+        let now = dev.core.now();
+        dev.core
+            .dispatch(dev.core.apply(|c| c.device_down(now, id)));
+    }
 }
 
 impl Device {

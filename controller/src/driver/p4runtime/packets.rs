@@ -235,6 +235,7 @@ pub(super) mod tests {
             notes: BTreeSet::new(),
             last_error: None,
             standing: Standing::new(None, Duration::from_secs(3)),
+            stopping: tokio_util::sync::CancellationToken::new(),
         }
     }
 

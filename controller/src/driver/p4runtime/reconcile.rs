@@ -73,7 +73,17 @@ impl Device {
             // learnt yet (see `standing`).
             updates.retain(|u| u.r#type != p4::update::Type::Delete as i32);
         }
+        // Stopping: the switches keep what they hold (see the end of `drive`), whatever the
+        // core's state in its last moments.
+        if self.stopping.is_cancelled() {
+            return;
+        }
         if !updates.is_empty() {
+            let count =
+                |t: p4::update::Type| updates.iter().filter(|u| u.r#type == t as i32).count();
+            tracing::debug!(device = %self.id, inserts = count(p4::update::Type::Insert),
+                modifies = count(p4::update::Type::Modify), deletes = count(p4::update::Type::Delete),
+                "writing the difference to the desired entries");
             if let Err(e) = write(client, &mut self.mirror, updates).await {
                 self.failed(format!("entries not written: {e}"));
             }
