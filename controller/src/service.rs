@@ -542,5 +542,11 @@ fn restore(core: &SharedCore, config: &ServiceConfig) -> Result<Arc<Persister>, 
             report.expired.len()
         );
     }
+    if !report.failed.is_empty() {
+        tracing::info!(
+            "store {path}: {} failed reservation(s) restored, still failed until a path with room joins their hosts",
+            report.failed.len()
+        );
+    }
     Ok(Persister::new(store)?)
 }

@@ -269,12 +269,20 @@ enum Watched {
 pub fn mirror(core: &SharedCore, records: &Records, grace: Duration, fresh: bool) {
     let now = core.now();
     core.apply(|c| {
-        let held: Vec<(u64, StoredReservation)> = c
+        let mut held: Vec<(u64, StoredReservation)> = c
             .ledger()
             .reservations()
             .filter(|r| c.reservation_origin(r.id) != Origin::Forecast)
             .map(|r| (r.id.0, StoredReservation::new(r, c.egress_of(r.id))))
             .collect();
+        // Failed ones are the client's too, stored with their flag.
+        held.extend(c.failed_reservations().map(|r| {
+            let failed = StoredReservation {
+                failed: true,
+                ..StoredReservation::new(r, None)
+            };
+            (r.id.0, failed)
+        }));
         let mut keep = std::collections::BTreeSet::new();
         for (id, stored) in held {
             if !fresh && records.reservations.get(&id) == Some(&stored) {

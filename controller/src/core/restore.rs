@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use prescient_topology::{LedgerError, PortRef, Reservation, ReservationId, Timestamp};
 
+use super::host_reservations::Failed;
 use super::naming::{link_id, port_id};
 use super::planner::Draft;
 use super::records::{Action, Rule};
@@ -27,6 +28,9 @@ pub struct Restored {
     pub reservation: Reservation,
     /// Where the meter of a reservation within one switch sits (its path is empty).
     pub egress: Option<PortRef>,
+    /// It was `failed` (holding nothing, waiting for a path with room): it comes back failed,
+    /// not on the path it held before it failed.
+    pub failed: bool,
 }
 
 /// Where a reservation stands.
@@ -38,6 +42,25 @@ pub enum ReservationState {
     Active,
     /// Its host moved and no path with room joins its hosts' switches: it holds nothing and
     /// waits for one.
+    Failed,
+}
+
+/// Where a reservation stood before a release, so an undone release puts it back so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Prior {
+    /// In the ledger with its meters (within one switch: at `egress`).
+    Held {
+        /// The meter port of a reservation within one switch.
+        egress: Option<PortRef>,
+    },
+    /// Restored after a restart, waiting for its path until `until`.
+    Restoring {
+        /// The meter port of a reservation within one switch.
+        egress: Option<PortRef>,
+        /// When it stops waiting.
+        until: Timestamp,
+    },
+    /// Failed: out of the ledger, holding nothing.
     Failed,
 }
 
@@ -55,6 +78,9 @@ pub enum Unsaved {
 pub struct RestoreReport {
     /// Put back, `restoring`.
     pub restored: Vec<ReservationId>,
+    /// Put back `failed` (they failed before the restart): placed when a path with room
+    /// joins their hosts' switches.
+    pub failed: Vec<ReservationId>,
     /// Not put back because their window had ended.
     pub expired: Vec<ReservationId>,
     /// Refused by the ledger (an id used twice, invalid values).
@@ -75,13 +101,19 @@ impl ControllerCore {
             .into_iter()
             .filter(|id| !self.auto.owns(*id))
             .map(|id| {
-                match self.ledger.get(id).or_else(|| {
-                    // Kept as it was: a failed reservation is still the client's.
-                    self.failed.get(&id).map(|f| &f.reservation)
-                }) {
-                    Some(r) => Unsaved::Present(Restored {
+                if let Some(r) = self.ledger.get(id) {
+                    return Unsaved::Present(Restored {
                         reservation: r.clone(),
                         egress: self.egress.get(&id).copied(),
+                        failed: false,
+                    });
+                }
+                // Kept as it was: a failed reservation is still the client's.
+                match self.failed.get(&id) {
+                    Some(f) => Unsaved::Present(Restored {
+                        reservation: f.reservation.clone(),
+                        egress: None,
+                        failed: true,
                     }),
                     None => Unsaved::Gone(id),
                 }
@@ -96,8 +128,10 @@ impl ControllerCore {
         }
     }
 
-    /// Puts back reservations from the store, `restoring` until `now + grace`. Reservations
-    /// whose window ended are left out (the caller deletes them from the store).
+    /// Puts back reservations from the store, `restoring` until `now + grace`, or `failed`
+    /// when they were (placed by the next tick or topology change that finds a path with room
+    /// between their hosts' switches). Reservations whose window ended are left out (the
+    /// caller deletes them from the store).
     pub fn restore(
         &mut self,
         now: Timestamp,
@@ -110,6 +144,22 @@ impl ControllerCore {
             let id = r.reservation.id;
             if r.reservation.request.window.end <= now {
                 report.expired.push(id);
+                continue;
+            }
+            if r.failed {
+                if self.ledger.contains(id) {
+                    report.refused.push((id, LedgerError::DuplicateId(id)));
+                    continue;
+                }
+                // Out of the ledger, as before the restart; its id stays its own.
+                self.ledger.skip_id(id);
+                self.failed.insert(
+                    id,
+                    Failed {
+                        reservation: r.reservation,
+                    },
+                );
+                report.failed.push(id);
                 continue;
             }
             match self.ledger.restore(r.reservation) {
@@ -332,39 +382,59 @@ impl ControllerCore {
         actions
     }
 
+    /// Where reservation `id` stands now, to put it back so if its release is undone.
+    pub fn prior(&self, id: ReservationId) -> Option<Prior> {
+        let egress = self.egress.get(&id).copied();
+        Some(match self.reservation_state(id)? {
+            ReservationState::Failed => Prior::Failed,
+            ReservationState::Restoring => Prior::Restoring {
+                egress,
+                until: self.restoring.get(&id).copied()?,
+            },
+            ReservationState::Active => Prior::Held { egress },
+        })
+    }
+
     /// Undoes a release whose write to the store failed: the reservation is put back as it
-    /// was, with its meters (their removal was never dispatched), or still `restoring` until
-    /// `restoring_until` when it was.
+    /// stood before (`prior`): held with its meters (their removal was never dispatched),
+    /// still `restoring` until its deadline, or still failed, holding nothing.
     pub fn undo_release(
         &mut self,
         now: Timestamp,
         r: Reservation,
-        egress: Option<PortRef>,
-        restoring_until: Option<Timestamp>,
+        prior: Prior,
         why: &str,
     ) -> Result<(), LedgerError> {
         let id = r.id;
-        self.ledger.restore(r.clone())?;
-        if let Some(port) = egress {
-            self.egress.insert(id, port);
-        }
-        match restoring_until {
-            Some(deadline) => {
-                self.restoring.insert(id, deadline);
+        let where_ = match prior {
+            Prior::Failed => {
+                // Failed holds no capacity: nothing can have taken its place.
+                self.failed.insert(id, Failed { reservation: r });
+                self.ledger.mark_changed(id);
+                "failed, holding nothing".to_string()
             }
-            None => {
-                self.install(&r);
+            Prior::Held { egress } | Prior::Restoring { egress, .. } => {
+                self.ledger.restore(r.clone())?;
+                if let Some(port) = egress {
+                    self.egress.insert(id, port);
+                }
+                if let Prior::Restoring { until, .. } = prior {
+                    self.restoring.insert(id, until);
+                } else {
+                    self.install(&r);
+                }
+                let on = egress
+                    .map(port_id)
+                    .unwrap_or_else(|| "its path".to_string());
+                format!("back on {on}")
             }
-        }
-        let where_ = egress
-            .map(port_id)
-            .unwrap_or_else(|| "its path".to_string());
+        };
         self.record(
             now,
             Draft {
                 rule: Rule::ReservationAdmitted,
                 subject: format!("reservation/{}", id.0),
-                reason: format!("release undone ({why}): back on {where_} as before"),
+                reason: format!("release undone ({why}): {where_} as before"),
                 actions: Vec::new(),
             },
         );

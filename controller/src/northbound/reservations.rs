@@ -253,7 +253,7 @@ pub async fn delete(
 ) -> Result<Json<ReservationDto>, ApiError> {
     let id = parse_id(&id)?;
     let now = s.core.now();
-    let (r, actions, view, (egress, restoring_until)) = s
+    let (r, actions, view, prior) = s
         .core
         .apply(|c| {
             // Released, the policy would admit it again at the next tick: a DELETE that
@@ -265,22 +265,32 @@ pub async fn delete(
                 )));
             }
             let view = c.reservation(id).map(|r| dto(c, r));
-            let was = (c.egress_of(id), c.restoring_until(id));
+            let prior = c.prior(id);
             c.release(now, id)
-                .map(|(r, actions)| (r, actions, view, was))
+                .map(|(r, actions)| (r, actions, view, prior))
                 .map_err(|e| ApiError::from(crate::core::ReserveError::from(e)))
         })?;
     if let Some(store) = &s.store {
         if let Err(e) = store.sync_async(&s.core).await {
             let why = format!("store: {e}");
-            if s.core
-                .apply(|c| c.undo_release(now, r.clone(), egress, restoring_until, &why))
-                .is_err()
-            {
+            let undone = match prior {
+                Some(prior) => s
+                    .core
+                    .apply(|c| c.undo_release(now, r.clone(), prior, &why))
+                    .map_err(|e| e.to_string()),
+                None => Err("it was not found as it stood before".to_string()),
+            };
+            if let Err(kept) = undone {
                 // Capacity was taken meanwhile: the release stands, the store retries it.
                 s.core.dispatch(actions);
+                return Err(ApiError::StoreUnavailable(format!(
+                    "the state store could not commit the release ({e}), and the reservation could not be put back as it was ({kept}): it is released, and the store forgets it at its next write"
+                )));
             }
-            return Err(unavailable(&e, "the reservation was not released"));
+            return Err(unavailable(
+                &e,
+                "the reservation was not released and stands as it was",
+            ));
         }
     }
     s.core.dispatch(actions);

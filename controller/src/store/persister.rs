@@ -201,9 +201,7 @@ impl Persister {
         let mut changes: Vec<StoreChange> = unsaved
             .iter()
             .map(|u| match u {
-                Unsaved::Present(r) => {
-                    StoreChange::Put(StoredReservation::new(&r.reservation, r.egress))
-                }
+                Unsaved::Present(r) => StoreChange::Put(StoredReservation::saved(r)),
                 Unsaved::Gone(id) => StoreChange::Delete(id.0),
             })
             .collect();

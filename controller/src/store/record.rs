@@ -2,7 +2,7 @@
 //! REST API, see `core::naming`), so a store stays readable by people and independent of the
 //! in-memory types' layout. Everything needed to put the reservation back exactly as it was:
 //! id, subject, endpoints, rate, tier, window, path and, for a reservation within one switch,
-//! the egress port its meter sits on.
+//! the egress port its meter sits on; whether it was failed.
 
 use std::net::Ipv4Addr;
 
@@ -66,6 +66,10 @@ pub struct StoredReservation {
     /// Port id of the meter of a reservation within one switch (empty path).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub egress: Option<String>,
+    /// It was failed (its host moved where no path had room): it comes back failed, holding
+    /// nothing, not on `path` (where it was before it failed). Absent: held.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub failed: bool,
 }
 
 impl StoredReservation {
@@ -95,6 +99,15 @@ impl StoredReservation {
             end_ns: q.window.end.nanos(),
             path: q.path.iter().map(|l| link_id(*l)).collect(),
             egress: egress.map(port_id),
+            failed: false,
+        }
+    }
+
+    /// The stored form of a reservation as the core hands it to the store (failed or held).
+    pub fn saved(r: &Restored) -> Self {
+        StoredReservation {
+            failed: r.failed,
+            ..Self::new(&r.reservation, r.egress)
         }
     }
 
@@ -150,6 +163,7 @@ impl StoredReservation {
                 },
             },
             egress,
+            failed: self.failed,
         })
     }
 }

@@ -89,15 +89,30 @@ fn one_switch_flow(id: u64) -> StoredReservation {
 fn reservations_round_trip_exactly() {
     let store = Store::in_memory().expect("in memory");
     let (a, b) = (host_pair(3), one_switch_flow(9));
+    // Failed (its host moved where no path had room): it must come back failed.
+    let f = StoredReservation {
+        failed: true,
+        ..host_pair(5)
+    };
     store
-        .apply(&[StoreChange::Put(a.clone()), StoreChange::Put(b.clone())])
+        .apply(&[
+            StoreChange::Put(a.clone()),
+            StoreChange::Put(b.clone()),
+            StoreChange::Put(f.clone()),
+        ])
         .expect("commit");
-    assert_eq!(store.load().expect("load"), vec![a.clone(), b.clone()]);
-    for s in [&a, &b] {
+    assert_eq!(
+        store.load().expect("load"),
+        vec![a.clone(), f.clone(), b.clone()]
+    );
+    for s in [&a, &b, &f] {
         let back = s.restored().expect("decodes");
-        assert_eq!(&StoredReservation::new(&back.reservation, back.egress), s);
+        assert_eq!(back.failed, s.failed);
+        assert_eq!(&StoredReservation::saved(&back), s);
     }
-    store.apply(&[StoreChange::Delete(3)]).expect("delete");
+    store
+        .apply(&[StoreChange::Delete(3), StoreChange::Delete(5)])
+        .expect("delete");
     assert_eq!(store.load().expect("load"), vec![b]);
 }
 

@@ -54,6 +54,13 @@ impl Ledger {
         Ok(())
     }
 
+    /// Keeps the ids handed out from now on above `id`: a reservation held outside the ledger
+    /// (one waiting for a path with room) keeps its id across a restart, and no admission may
+    /// take it meanwhile.
+    pub fn skip_id(&mut self, id: ReservationId) {
+        self.next_id = self.next_id.max(id.0.saturating_add(1));
+    }
+
     /// Starts recording which reservations change (admitted, rerouted, released, preempted,
     /// evicted, expired, restored), for [`Ledger::take_changes`].
     pub fn track_changes(&mut self) {

@@ -269,6 +269,7 @@ fn within_one_switch_the_meter_sits_on_the_destination_port() {
     let restored = Restored {
         reservation: done.reservation.clone(),
         egress: c.egress_of(done.reservation.id),
+        failed: false,
     };
     again.restore(secs(3), vec![restored], Duration::from_secs(10));
     assert!(
@@ -322,7 +323,7 @@ fn an_undone_admission_puts_back_what_it_preempted() {
     );
 
     let (r, _) = c.release(secs(4), low.reservation.id).expect("released");
-    c.undo_release(secs(4), r, None, None, "store: disk full")
+    c.undo_release(secs(4), r, Prior::Held { egress: None }, "store: disk full")
         .expect("put back");
     assert!(c.desired_meters().contains_key(&low.reservation.id));
     assert_eq!(
@@ -337,8 +338,14 @@ fn an_undone_release_of_a_restoring_reservation_keeps_it_restoring() {
     let id = stored.reservation.id;
     let mut c = ControllerCore::new(CoreConfig::default());
     c.restore(secs(100), vec![stored], Duration::from_secs(48));
-    let until = c.restoring_until(id);
-    assert_eq!(until, Some(secs(148)));
+    let prior = c.prior(id).expect("it exists");
+    assert_eq!(
+        prior,
+        Prior::Restoring {
+            egress: None,
+            until: secs(148)
+        }
+    );
     let (r, actions) = c.release(secs(101), id).expect("released");
     assert!(
         actions
@@ -346,7 +353,7 @@ fn an_undone_release_of_a_restoring_reservation_keeps_it_restoring() {
             .all(|a| !matches!(a, Action::RemoveMeter { .. })),
         "it had none"
     );
-    c.undo_release(secs(101), r, None, until, "store: disk full")
+    c.undo_release(secs(101), r, prior, "store: disk full")
         .expect("put back");
     assert_eq!(c.reservation_state(id), Some(ReservationState::Restoring));
     assert!(!c.desired_meters().contains_key(&id));
