@@ -4,7 +4,7 @@
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use prescient_topology::{LinkKey, PortRef, Timestamp, Window};
+use prescient_topology::{LinkKey, PortRef, Subject, Timestamp, Window};
 
 use super::tests::{at, dev, drive, h1_to_h2, port, refresh_links, square, GBPS, H1, H2};
 use super::*;
@@ -222,4 +222,64 @@ fn a_reservation_with_no_room_where_its_host_went_fails_then_is_placed_when_room
         "{actions:?}"
     );
     assert_eq!(c.failed_reservations().count(), 0);
+}
+
+#[test]
+fn a_steered_pairs_flow_reservation_is_placed_again_when_its_host_moves_off_the_steered_path() {
+    let mut c = square();
+    let t0 = Timestamp::from_secs(5);
+    let (ip1, ip2) = (Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2));
+    // UDP from h1's address to h2's: it holds the pair h1 -> h2.
+    let spec = ReserveSpec {
+        flow: Some(prescient_topology::FlowMatch {
+            src_ip: Some(ip1),
+            dst_ip: Some(ip2),
+            ip_proto: Some(17),
+            src_port: None,
+            dst_port: None,
+        }),
+        ..h1_to_h2(t0, 100_000_000, 3_600)
+    };
+    let id = c.reserve(t0, &spec).expect("room").reservation.id;
+    let mut bytes = 0;
+    let actions = drive(&mut c, &mut bytes, 10, 40, |_| 0.95 * GBPS as f64);
+    let steered = paths_h1_h2(&actions).pop().expect("the pair is steered").0;
+    assert_eq!(steered.first().map(|l| l.src), Some(at(1, 2)), "via s3");
+    assert_eq!(
+        c.ledger().get(id).map(|r| &r.request.path),
+        Some(&steered),
+        "the flow moved with its pair"
+    );
+
+    // h2 moves to s2: the steered path via s3 no longer leads there, so the pair is routed
+    // s1 -> s2; the reservation of its traffic goes with it, same id, rate, tier and window.
+    let now = Timestamp::from_secs(60);
+    c.port_added(now, dev(2), port(3)).expect("s2 is up");
+    let actions = c.host_seen(now, H2, Some(ip2), at(2, 3)).expect("moved");
+    let s1_s2 = vec![LinkKey::new(at(1, 1), at(2, 1))];
+    assert_eq!(paths_h1_h2(&actions), vec![(s1_s2.clone(), Some(at(2, 3)))]);
+    let r = c.ledger().get(id).expect("kept, same id").clone();
+    assert_eq!((r.request.src, r.request.dst), (dev(1), dev(2)));
+    assert_eq!(r.request.path, s1_s2);
+    assert_eq!(
+        r.request.subject,
+        Subject::Flow(spec.flow.clone().expect("a flow"))
+    );
+    assert_eq!(
+        (r.request.rate_bps, r.request.tier, r.request.window),
+        (spec.rate_bps, spec.tier, spec.window)
+    );
+    for link in steered.iter().filter(|l| !s1_s2.contains(l)) {
+        assert_eq!(c.ledger().committed(*link, spec.window), 0, "{link:?}");
+    }
+    // Its entries leave s3 and s4 and hold it from s1 to h2's new port.
+    assert_eq!(c.desired_meters().get(&id), Some(&vec![at(1, 1), at(2, 3)]));
+    assert!(
+        actions.iter().any(|a| matches!(
+            a,
+            Action::RemoveMeter { reservation, ports }
+                if *reservation == id && ports.first() == Some(&at(1, 2))
+        )),
+        "{actions:?}"
+    );
 }

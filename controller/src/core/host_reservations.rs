@@ -12,6 +12,11 @@
 //! placed again (admission control as above) after the next topology change or tick that finds
 //! a path with room, e.g. when another reservation is released or a link appears. Its window
 //! ending forgets it.
+//! A flow reservation follows the hosts owning the addresses it names the same way: each end
+//! that names an address moves to the switch of the host owning it (the one seen last, as the
+//! P4 routes pick), an end left open stays at its switch. A steered pair whose host moved off
+//! its steered path is routed again (`pair_routes.rs`); the flow reservations holding its
+//! traffic (`held_pairs.rs`) are placed again with it instead of staying where it left.
 //! Forecast reservations follow their pair on their own (`auto_reserve`, each tick).
 
 use std::collections::BTreeSet;
@@ -33,30 +38,34 @@ pub(super) struct Failed {
 }
 
 impl ControllerCore {
-    /// After hosts in `moved` moved: places again each API host-pair reservation of theirs
-    /// whose hosts now sit on other switches than its ends.
+    /// After hosts in `moved` moved: places again each API reservation of theirs (a host
+    /// pair, or a flow naming one of their addresses) whose ends now sit on other switches.
     pub(super) fn replace_reservations_of(
         &mut self,
         now: Timestamp,
         moved: &BTreeSet<MacAddr>,
     ) -> Vec<Action> {
-        let device = |mac: MacAddr| self.topology.host(mac).map(|h| h.at.device);
         let forecast: BTreeSet<ReservationId> =
             self.forecast_reservations().map(|(_, id)| id).collect();
         let stale: Vec<ReservationId> = self
             .ledger
             .reservations()
             .filter(|r| !forecast.contains(&r.id) && !self.restoring.contains_key(&r.id))
-            .filter(|r| match r.request.subject {
-                Subject::HostPair { src, dst } => {
-                    (moved.contains(&src) || moved.contains(&dst))
-                        && match (device(src), device(dst)) {
-                            (Some(a), Some(b)) => (a, b) != (r.request.src, r.request.dst),
-                            // A host forgotten: nowhere to place it yet.
-                            _ => false,
-                        }
-                }
-                Subject::Flow(_) => false,
+            .filter(|r| {
+                let touched = match &r.request.subject {
+                    Subject::HostPair { src, dst } => moved.contains(src) || moved.contains(dst),
+                    Subject::Flow(f) => [f.src_ip, f.dst_ip]
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|ip| self.owner_of(ip))
+                        .any(|mac| moved.contains(&mac)),
+                };
+                // A host forgotten: nowhere to place it yet.
+                touched
+                    && self
+                        .ends_of(r)
+                        .and_then(|(s, d)| Some((self.device_of(s)?, self.device_of(d)?)))
+                        .is_some_and(|ends| ends != (r.request.src, r.request.dst))
             })
             .map(|r| r.id)
             .collect();
@@ -67,17 +76,50 @@ impl ControllerCore {
         actions
     }
 
+    /// The host owning `ip`: the one seen last among those claiming it (then the lower MAC),
+    /// as every P4 device picks for its route.
+    fn owner_of(&self, ip: std::net::Ipv4Addr) -> Option<MacAddr> {
+        self.topology
+            .hosts()
+            .filter(|h| h.ips.contains(&ip))
+            .max_by(|a, b| a.last_seen.cmp(&b.last_seen).then(b.mac.cmp(&a.mac)))
+            .map(|h| h.mac)
+    }
+
+    /// Where a reservation's ends are to be placed now: a host pair's hosts; for a flow, the
+    /// host owning the address it names on each side, or the switch it was placed from when
+    /// that side names none. `None` while a named host is not known.
+    fn ends_of(&self, r: &Reservation) -> Option<(Endpoint, Endpoint)> {
+        match &r.request.subject {
+            Subject::HostPair { src, dst } => Some((Endpoint::Host(*src), Endpoint::Host(*dst))),
+            Subject::Flow(f) => {
+                let end = |ip: Option<std::net::Ipv4Addr>, device| match ip {
+                    Some(ip) => self.owner_of(ip).map(Endpoint::Host),
+                    None => Some(Endpoint::Device(device)),
+                };
+                Some((end(f.src_ip, r.request.src)?, end(f.dst_ip, r.request.dst)?))
+            }
+        }
+    }
+
+    /// The switch of an end, when known.
+    fn device_of(&self, end: Endpoint) -> Option<prescient_topology::DeviceId> {
+        match end {
+            Endpoint::Host(mac) => self.topology.host(mac).map(|h| h.at.device),
+            Endpoint::Device(d) => Some(d),
+        }
+    }
+
     /// Places reservation `id` again between its hosts' switches; on failure it stays where
     /// it was and the decision says why.
     fn replace_reservation(&mut self, now: Timestamp, id: ReservationId) -> Vec<Action> {
+        let Some(ends) = self.ledger.get(id).and_then(|r| self.ends_of(r)) else {
+            return Vec::new();
+        };
         let Ok(old) = self.ledger.release(id) else {
             return Vec::new();
         };
-        let Subject::HostPair { src, dst } = old.request.subject else {
-            let _ = self.ledger.restore(old);
-            return Vec::new();
-        };
-        let placed = self.place_again(&old, src, dst);
+        let placed = self.place_again(&old, ends);
         let subject = format!("reservation/{}", id.0);
         let links = |r: &Reservation| {
             r.request
@@ -167,10 +209,10 @@ impl ControllerCore {
                 ));
                 continue;
             }
-            let Subject::HostPair { src, dst } = old.request.subject else {
+            let Some(ends) = self.ends_of(&old) else {
                 continue;
             };
-            let Ok(new) = self.place_again(&old, src, dst) else {
+            let Ok(new) = self.place_again(&old, ends) else {
                 continue;
             };
             self.failed.remove(&id);
@@ -213,21 +255,23 @@ impl ControllerCore {
         Some(f.reservation)
     }
 
-    /// `old` (released from the ledger), of hosts `src` and `dst`, planned between their switches and put back
-    /// into the ledger with its id; its egress port set when within one switch.
+    /// `old` (released from the ledger) planned between `ends` and put back into the ledger
+    /// with its id, subject, rate, tier and window; its egress port set when within one switch.
     fn place_again(
         &mut self,
         old: &Reservation,
-        src: MacAddr,
-        dst: MacAddr,
+        (src, dst): (Endpoint, Endpoint),
     ) -> Result<Reservation, ReserveError> {
         let spec = ReserveSpec {
-            src: Endpoint::Host(src),
-            dst: Endpoint::Host(dst),
+            src,
+            dst,
             rate_bps: old.request.rate_bps,
             tier: old.request.tier,
             window: old.request.window,
-            flow: None,
+            flow: match &old.request.subject {
+                Subject::Flow(f) => Some(f.clone()),
+                Subject::HostPair { .. } => None,
+            },
             path: None,
         };
         let snapshot = self.topology.snapshot();
