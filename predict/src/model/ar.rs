@@ -94,6 +94,10 @@ impl Forecaster for Ar {
     fn heap_bytes(&self) -> usize {
         self.coef.as_ref().map_or(0, |c| c.capacity() * 8)
     }
+
+    fn ready(&self, _hist: &History) -> bool {
+        self.coef.is_some()
+    }
 }
 
 #[cfg(test)]

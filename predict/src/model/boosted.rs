@@ -232,6 +232,10 @@ impl Forecaster for Boosted {
             self.cfg.rounds * (1 << (self.cfg.depth + 1)) * 64
         }
     }
+
+    fn ready(&self, _hist: &History) -> bool {
+        self.trees.is_some()
+    }
 }
 
 #[cfg(test)]

@@ -12,6 +12,12 @@ const ALPHAS: [f64; 6] = [0.05, 0.15, 0.3, 0.5, 0.7, 0.9];
 const BETAS: [f64; 2] = [0.0, 0.02];
 const GAMMAS: [f64; 3] = [0.0, 0.05, 0.2];
 const PHI: f64 = 0.9;
+/// One-step errors (after the seasonal burn-in) a fit needs before it chooses among the grid.
+/// With fewer, every setting scores alike (on a single value all score 0) and the first, the
+/// slowest level, was kept: fitted on a new series' first value it crept towards the traffic
+/// for the 16 or more steps until the next refit. Until then the model is not ready (it
+/// forecasts the last value and `auto` does not weigh it) and tries again at each value.
+const MIN_FIT_ERRORS: usize = 8;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Params {
@@ -140,6 +146,17 @@ impl Forecaster for Ets {
     fn fit(&mut self, hist: &History) {
         let values = hist.to_vec();
         let t0 = hist.pushed() - values.len() as u64;
+        // The first value (after the burn-in) sets the level, so scores nothing.
+        let burn = self.period.filter(|&m| values.len() >= 2 * m).unwrap_or(0);
+        let errors = values
+            .iter()
+            .skip(burn + 1)
+            .filter(|v| v.is_finite())
+            .count();
+        if errors < MIN_FIT_ERRORS {
+            self.state = None;
+            return;
+        }
         let gammas: &[f64] = if self.period.is_some() {
             &GAMMAS
         } else {
@@ -195,6 +212,10 @@ impl Forecaster for Ets {
 
     fn heap_bytes(&self) -> usize {
         self.state.as_ref().map_or(0, |s| s.season.capacity() * 4)
+    }
+
+    fn ready(&self, _hist: &History) -> bool {
+        self.state.is_some()
     }
 }
 

@@ -36,6 +36,13 @@ pub trait Forecaster: Send + fmt::Debug {
     fn forecast(&self, hist: &History, h: usize, out: &mut Vec<f64>);
     /// Heap bytes held by the model's state.
     fn heap_bytes(&self) -> usize;
+    /// Whether `forecast` from `hist` would be the model's own, not the last value it falls
+    /// back on while it has too short a history or no fit: model `auto` neither weighs nor
+    /// scores a fallback, or a model would inherit naive's record and be trusted on it the
+    /// moment it starts forecasting for itself.
+    fn ready(&self, _hist: &History) -> bool {
+        true
+    }
 }
 
 /// The models Prescient knows.

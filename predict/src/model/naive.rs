@@ -63,6 +63,10 @@ impl Forecaster for SeasonalNaive {
     fn heap_bytes(&self) -> usize {
         0
     }
+
+    fn ready(&self, hist: &History) -> bool {
+        self.period(hist).is_some()
+    }
 }
 
 #[cfg(test)]

@@ -34,11 +34,13 @@ fn s1_s2() -> LinkKey {
 fn cold_models_decide_nothing_until_warm() {
     let mut c = square();
     let mut bytes = 0;
-    // A steep start: two or three points of it extrapolate far past capacity.
+    // A steep start overshooting the level it settles at: a model of its first points
+    // forecasts past the hot threshold.
     let ramp = |s: u64| match s {
         10 => 1e7,
         11 => 2e8,
         12 => 6e8,
+        13 => 9e8,
         _ => 7.5e8,
     };
     drive(&mut c, &mut bytes, 10, 4, ramp);

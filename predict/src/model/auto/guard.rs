@@ -47,6 +47,10 @@ pub(super) fn observe(
     }
     let means = means.iter_mut().zip(leads);
     for ((s, (m, lead)), &c) in pairs.chunks_exact_mut(2).zip(means).zip(cands) {
+        // A candidate that was not ready forecast nothing of its own (NaN).
+        if !c.is_finite() {
+            continue;
+        }
         lead.follow(m, (y - c) * (y - c), decay);
         let d = combined - c;
         if let [sxy, sxx] = s {
@@ -56,14 +60,19 @@ pub(super) fn observe(
     }
 }
 
-/// The candidate with the lowest slow-memory error and how far towards the combination to go
-/// from it; `None` before any score.
-pub(super) fn anchor(sums: &[f64], means: &[f64], leads: &[Ewm]) -> Option<(usize, f64)> {
+/// The candidate with the lowest slow-memory error among those `ready` accepts and how far
+/// towards the combination to go from it; `None` before any score.
+pub(super) fn anchor(
+    sums: &[f64],
+    means: &[f64],
+    leads: &[Ewm],
+    ready: impl Fn(usize) -> bool,
+) -> Option<(usize, f64)> {
     let (best, _) = means
         .iter()
         .zip(leads)
         .enumerate()
-        .filter(|(_, (_, lead))| lead.is_scored())
+        .filter(|(c, (_, lead))| ready(*c) && lead.is_scored())
         .min_by(|a, b| a.1 .0.total_cmp(b.1 .0))?;
     let sxy = sums.get(2 * best).copied().unwrap_or(f64::NAN);
     let sxx = sums.get(2 * best + 1).copied().unwrap_or(f64::NAN);
@@ -124,7 +133,7 @@ mod tests {
             let c1 = 0.0;
             g.observe(1.0 / 5000.0, &[c0, c1], c0 + 1.0, *y);
         }
-        let (best, w) = anchor(&g.sums, &g.means, &g.leads).expect("scored");
+        let (best, w) = anchor(&g.sums, &g.means, &g.leads, |_| true).expect("scored");
         assert_eq!(best, 0);
         assert!(w < 0.1, "w {w}");
     }
@@ -138,7 +147,7 @@ mod tests {
             let a = y + 0.2 * e[(i + 13) % e.len()];
             g.observe(1.0 / 500.0, &[c], a, *y);
         }
-        let (_, w) = anchor(&g.sums, &g.means, &g.leads).expect("scored");
+        let (_, w) = anchor(&g.sums, &g.means, &g.leads, |_| true).expect("scored");
         assert!(w > 0.9, "w {w}");
     }
 }

@@ -101,21 +101,35 @@ impl Ewm {
     }
 }
 
-/// Normalised `mse^-power` weights; an unscored entry counts as weight one before normalising.
-fn inverse_power_weights(mse: impl Iterator<Item = f64>, power: f64) -> Vec<f64> {
+/// Normalised `mse^-power` weights. `None` (a candidate not forecasting for itself) weighs
+/// nothing; an unscored entry (NaN) weighs nothing while another is scored, and all weigh alike
+/// while none is. An unscored entry weighing one against `mse^-power` of the others depended on
+/// the series' units: in bits/s (MSE ~1e12) it took all the weight.
+fn inverse_power_weights(mse: impl Iterator<Item = Option<f64>>, power: f64) -> Vec<f64> {
+    let mse: Vec<Option<f64>> = mse.collect();
+    let any_scored = mse.iter().any(|e| e.is_some_and(f64::is_finite));
     let raw: Vec<f64> = mse
-        .map(|e| {
-            if e.is_finite() {
-                e.max(1e-18).powf(-power)
-            } else {
-                1.0
-            }
+        .into_iter()
+        .map(|e| match e {
+            None => 0.0,
+            Some(e) if e.is_finite() => e.max(1e-18).powf(-power),
+            Some(_) if any_scored => 0.0,
+            Some(_) => 1.0,
         })
         .collect();
     let total: f64 = raw.iter().sum();
     raw.into_iter()
         .map(|w| if total > 0.0 { w / total } else { 0.0 })
         .collect()
+}
+
+/// `value · weight`, nothing for a weightless candidate (whose forecast may be held as NaN).
+fn weighted(value: Option<f64>, weight: f64) -> f64 {
+    if weight == 0.0 {
+        0.0
+    } else {
+        value.unwrap_or(0.0) * weight
+    }
 }
 
 /// A combination's forecast in a [`Pending`] slot, after the candidates' own: the rungs' in
@@ -247,6 +261,9 @@ pub struct Auto {
     ewms: Vec<Ewm>,
     /// `hist.pushed()` at which the newest pending origin was made.
     made_at: u64,
+    /// Bit `c` set: candidate `c` forecast for itself at the newest origin ([`Forecaster::ready`]).
+    /// The others weigh nothing, and their fallback forecasts are held as NaN, so never scored.
+    ready: u64,
 }
 
 impl Auto {
@@ -290,6 +307,7 @@ impl Auto {
             floats: Vec::new(),
             ewms: Vec::new(),
             made_at: u64::MAX,
+            ready: u64::MAX,
             cfg: AutoConfig {
                 tracked_horizon: h,
                 ..cfg
@@ -347,21 +365,45 @@ impl Auto {
             .filter(|b| b.first().is_some_and(|b| !b.is_nan()))
     }
 
+    /// Whether candidate `c` forecast for itself at the newest origin.
+    fn is_ready(&self, c: usize) -> bool {
+        c >= 64 || (self.ready >> c) & 1 == 1
+    }
+
+    /// Readiness of every candidate for `hist`, as [`Auto::ready`] holds it. Naive is always
+    /// ready; should no candidate be, all count as ready rather than none weighing anything.
+    fn readiness(&self, hist: &History) -> u64 {
+        let mask = self
+            .candidates
+            .iter()
+            .enumerate()
+            .filter(|(c, m)| *c < 64 && m.ready(hist))
+            .fold(0u64, |acc, (c, _)| acc | 1 << c);
+        if mask == 0 {
+            u64::MAX
+        } else {
+            mask
+        }
+    }
+
     /// Weights of the candidates within rung `r` at horizon index `hi`.
     fn rung_weights(&self, r: usize, hi: usize) -> Vec<f64> {
         let l = self.layout();
         let step = self.step(hi);
         inverse_power_weights(
             (0..l.n).map(|c| {
+                if !self.is_ready(c) {
+                    return None;
+                }
                 let Some((f, e)) = step else {
-                    return f64::NAN;
+                    return Some(f64::NAN);
                 };
                 let lead = e.get(c).copied().unwrap_or_default();
-                match r {
+                Some(match r {
                     0 => lead.value(),
                     _ if lead.is_scored() => f.get(l.rung_mean(r, c)).copied().unwrap_or(f64::NAN),
                     _ => f64::NAN,
-                }
+                })
             }),
             self.cfg.power,
         )
@@ -378,6 +420,7 @@ impl Auto {
                 f.get(l.guard())?,
                 f.get(l.guard_means())?,
                 e.get(l.leads())?,
+                |c| self.is_ready(c),
             )
         });
         if let Some((anchor, g)) = anchor {
@@ -397,7 +440,7 @@ impl Auto {
         let errors = self.step(hi).map(|(_, e)| e);
         let error = |i: usize| errors.and_then(|e| e.get(i)).map_or(f64::NAN, Ewm::value);
         let top = inverse_power_weights(
-            [error(l.base_mse()), error(l.stacked_mse())].into_iter(),
+            [Some(error(l.base_mse())), Some(error(l.stacked_mse()))].into_iter(),
             self.cfg.power,
         );
         let share = top.get(1).copied().unwrap_or(0.0);
@@ -407,7 +450,12 @@ impl Auto {
                 let sum: f64 = beta.iter().sum();
                 base.into_iter()
                     .zip(beta)
-                    .map(|((k, w), b)| (k, w + share * (b - sum * w)))
+                    .enumerate()
+                    .map(|(c, ((k, w), b))| {
+                        // A correction fitted while a candidate was ready may still name it.
+                        let w = w + share * (b - sum * w);
+                        (k, if self.is_ready(c) { w } else { 0.0 })
+                    })
                     .collect()
             }
             _ => base,
@@ -423,7 +471,15 @@ impl Auto {
                 let sum: f64 = beta.iter().sum();
                 base.into_iter()
                     .zip(beta)
-                    .map(|((_, w), b)| w + b - sum * w)
+                    .enumerate()
+                    .map(|(c, ((_, w), b))| {
+                        let w = w + b - sum * w;
+                        if self.is_ready(c) {
+                            w
+                        } else {
+                            0.0
+                        }
+                    })
                     .collect()
             }
             _ => base.into_iter().map(|(_, w)| w).collect(),
@@ -437,9 +493,11 @@ impl Auto {
         let errors = self.step(hi).map(|(_, e)| e);
         let top = inverse_power_weights(
             (0..l.rungs).map(|r| {
-                errors
-                    .and_then(|e| e.get(l.rung_mse(r)))
-                    .map_or(f64::NAN, Ewm::value)
+                Some(
+                    errors
+                        .and_then(|e| e.get(l.rung_mse(r)))
+                        .map_or(f64::NAN, Ewm::value),
+                )
             }),
             self.cfg.power,
         );
@@ -482,7 +540,7 @@ impl Auto {
                 per_model
                     .iter()
                     .zip(self.rung_weights(r, self.horizon_index(s)))
-                    .map(|(f, w)| f.get(s - 1).copied().unwrap_or(0.0) * w)
+                    .map(|(f, w)| weighted(f.get(s - 1).copied(), w))
                     .sum()
             }));
         }
@@ -497,7 +555,7 @@ impl Auto {
             let y = w
                 .iter()
                 .enumerate()
-                .map(|(c, (_, w))| at(c, s).unwrap_or(0.0) * w)
+                .map(|(c, (_, w))| weighted(at(c, s), *w))
                 .sum();
             out.push(y);
         }
@@ -505,12 +563,19 @@ impl Auto {
 
     fn push_origin(&mut self, hist: &History) {
         let h = self.cfg.tracked_horizon;
-        let per_model = self.candidate_forecasts(hist, h);
+        self.ready = self.readiness(hist);
+        let mut per_model = self.candidate_forecasts(hist, h);
+        // A fallback forecast is held as NaN: never scored, never a stacking deviation.
+        for (c, f) in per_model.iter_mut().enumerate() {
+            if !self.is_ready(c) {
+                f.iter_mut().for_each(|v| *v = f64::NAN);
+            }
+        }
         let dot = |w: &[f64], s: usize| -> f64 {
             per_model
                 .iter()
                 .zip(w)
-                .map(|(f, w)| f.get(s - 1).copied().unwrap_or(0.0) * w)
+                .map(|(f, &w)| weighted(f.get(s - 1).copied(), w))
                 .sum()
         };
         let base: Vec<f64> = (1..=h)
@@ -611,7 +676,11 @@ impl Forecaster for Auto {
                     if let Some(m) = errors.get_mut(l.stacked_mse()) {
                         m.update((y - stacked) * (y - stacked), self.selector_decay);
                     }
-                    let x: Vec<f64> = origin.iter().map(|p| p - base).collect();
+                    // A candidate that was not ready deviates by nothing (its forecast is NaN).
+                    let x: Vec<f64> = origin
+                        .iter()
+                        .map(|p| if p.is_finite() { p - base } else { 0.0 })
+                        .collect();
                     let stack = floats.get_mut(l.stack()).unwrap_or_default();
                     linalg::scale(stack, 1.0 - self.selector_decay);
                     linalg::add(stack, n, &x, y - base, 1.0);
