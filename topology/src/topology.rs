@@ -20,6 +20,9 @@ use crate::ids::{DeviceId, LinkKey, MacAddr, PortNo, PortRef, Timestamp};
 use crate::lldp::{LldpError, LldpProbe, ProbeSignature};
 use crate::model::{Device, Host, Link, LinkRemoval, Port, TopologyConfig, TopologyEvent};
 use crate::snapshot::{Snapshot, SnapshotLink};
+use port_links::PortLinks;
+
+mod port_links;
 
 /// Earlier places remembered per host: a frame flooded before discovery can cross a few
 /// unknown links, each crossing looking like a move.
@@ -90,7 +93,7 @@ pub struct Topology {
     config: TopologyConfig,
     devices: BTreeMap<DeviceId, Device>,
     links: BTreeMap<LinkKey, Link>,
-    port_links: BTreeMap<PortRef, BTreeSet<LinkKey>>,
+    port_links: BTreeMap<PortRef, PortLinks>,
     hosts: BTreeMap<MacAddr, Host>,
     /// Where each host that moved was before, oldest first (at most [`TRAIL_MAX`], none
     /// older than the host timeout): see [`Topology::hosts_off_new_link`].

@@ -487,18 +487,16 @@ fn summary(service: &Service, orchestrator: &Orchestrator, links_total: usize) -
         };
         (up(Protocol::OpenFlow), up(Protocol::P4Runtime))
     });
-    let forecasts = service.core().read(|c| {
-        c.all_series()
-            .filter(|(_, s)| !s.forecast().is_empty())
-            .count()
-    });
+    let forecasts = service
+        .core()
+        .read(|c| c.all_series().filter(|(_, s)| s.forecast_len() > 0).count());
     let (hosts, pair_forecasts, services, instances, translations) = service.core().read(|c| {
         let services = c.services();
         (
             c.topology().hosts().count(),
             c.all_series()
                 .filter(|(k, s)| {
-                    matches!(k, crate::core::SeriesKey::Pair(..)) && !s.forecast().is_empty()
+                    matches!(k, crate::core::SeriesKey::Pair(..)) && s.forecast_len() > 0
                 })
                 .count(),
             services.views().len(),

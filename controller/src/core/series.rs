@@ -3,8 +3,8 @@
 //! the latest multi-step forecast, and the recent error. Scheduled events (`core::calendar`)
 //! shape the forecast at the steps they cover, and are divided out of what the model learns.
 //!
-//! Invariants: one observation per control tick; `ticks` holds, for each observed tick, the
-//! one-step forecast made at the tick before (only when there was one); intervals that are not
+//! Invariants: one observation per control tick; `window` holds, for each observed tick, the
+//! one-step forecast made at the tick before (every tick but a series' first); intervals that are not
 //! calibrated yet (fewer than 20 residuals) are `None`, never a made-up width; anomalies are only
 //! raised against calibrated 99 % intervals.
 
@@ -16,7 +16,10 @@ use prescient_predict::{Calendar, Forecast, ModelKind, Predictor, PredictorConfi
 use super::records::SeriesKey;
 use crate::sizing;
 pub use crate::vocab::series::{Interval, Point};
+use kept::{push_bounded, Ahead, Window};
 use prescient_topology::Timestamp;
+
+mod kept;
 
 /// The scheduled events a series' forecast takes (see `core::calendar`): those scoped to it
 /// (a pair, a link) and those for everything.
@@ -75,15 +78,15 @@ pub struct Series {
     /// Share of intervals demand may exceed the planning bound in.
     violation: f64,
     interval: Duration,
-    keep: usize,
     observed: u64,
-    /// The last `keep` ticks: each one's actual and the one-step forecast made for it.
-    ticks: VecDeque<Tick>,
-    pending: Option<Point>,
-    latest: Vec<Point>,
+    /// The last ticks: each one's actual and the one-step forecast made for it.
+    window: Window,
+    /// The latest forecast; its first step is the one-step forecast the next actual is
+    /// scored against.
+    latest: Ahead,
     /// The latest forecast with only the events scoped to this series applied, when events
-    /// for everything may change `latest`; empty otherwise (then it is `latest`).
-    scoped: Vec<Point>,
+    /// for everything may change `latest` (otherwise it is `latest`).
+    scoped: Option<Ahead>,
     /// The events the latest forecast took, as (name, occurrence start in seconds).
     events: Vec<(String, u64)>,
     /// Those of them scoped to this series.
@@ -151,12 +154,10 @@ impl Series {
             predictor: predictor(interval, horizon, violation),
             violation,
             interval,
-            keep: keep.max(2),
             observed: 0,
-            ticks: VecDeque::new(),
-            pending: None,
-            latest: Vec::new(),
-            scoped: Vec::new(),
+            window: Window::new(keep.max(2)),
+            latest: Ahead::default(),
+            scoped: None,
             events: Vec::new(),
             scoped_events: Vec::new(),
             errors: VecDeque::new(),
@@ -199,8 +200,9 @@ impl Series {
     ) -> Option<Outlier> {
         let value = value.filter(|v| v.is_finite());
         let mut outlier = None;
-        let mut kept = None;
-        if let Some(made) = self.pending.take() {
+        // The one-step forecast made at the last observation (none before the first).
+        let made = self.latest.point(0);
+        if let Some(made) = made {
             if let Some(y) = value {
                 let inside = made.i95.map(|(lo, hi)| lo <= y && y <= hi);
                 // The 99 % band, not the 95 % one: a 95 % band is left by one sample in twenty
@@ -217,14 +219,8 @@ impl Series {
                     ERROR_WINDOW,
                 );
             }
-            kept = Some(Kept::new(&made));
         }
-        let tick = Tick {
-            at: now,
-            actual: value.unwrap_or(f64::NAN),
-            forecast: kept,
-        };
-        push_bounded(&mut self.ticks, tick, self.keep);
+        self.window.push(now, value, made.as_ref());
         // The model learns the usual traffic: what an event multiplies is divided out (the
         // calendar multiplies it back into the forecast), or it would count the event twice.
         let value = match events {
@@ -251,24 +247,25 @@ impl Series {
         let quantiles: Vec<Option<f64>> = (1..=f.points.len())
             .map(|step| sizing::residual_quantile(&mut self.predictor, step, self.violation))
             .collect();
-        self.latest = self.points(now, &f, &quantiles);
+        let mut latest = self.points(now, &f, &quantiles);
         self.events.clear();
         self.scoped_events.clear();
         if let Some(ev) = events {
-            apply_events(&mut self.latest, ev.key, ev.scoped, &mut self.scoped_events);
+            apply_events(&mut latest, ev.key, ev.scoped, &mut self.scoped_events);
             self.events.clone_from(&self.scoped_events);
         }
         // The forecast with only the scoped events is kept apart only when events for
         // everything may change it: without any (the usual case) it is the latest forecast, and
-        // a copy of 12 points is a kilobyte per series, four series per switch.
-        match events.filter(|ev| !ev.all.is_empty()) {
+        // a copy of 12 steps is 768 bytes per series, four series per switch.
+        self.scoped = match events.filter(|ev| !ev.all.is_empty()) {
             Some(ev) => {
-                self.scoped.clone_from(&self.latest);
-                apply_events(&mut self.latest, ev.key, ev.all, &mut self.events);
+                let scoped = Ahead::new(now, self.interval, &latest);
+                apply_events(&mut latest, ev.key, ev.all, &mut self.events);
+                Some(scoped)
             }
-            None => self.scoped = Vec::new(),
-        }
-        self.pending = self.latest.first().copied();
+            None => None,
+        };
+        self.latest = Ahead::new(now, self.interval, &latest);
         outlier
     }
 
@@ -293,29 +290,29 @@ impl Series {
 
     /// Recent actuals, oldest first (`None`: no fresh rate at that tick).
     pub fn actuals(&self) -> impl Iterator<Item = (Timestamp, Option<f64>)> + '_ {
-        self.ticks.iter().map(Tick::actual)
+        self.window.actuals()
     }
 
-    /// One-step forecasts made for recent ticks, oldest first (values to `f32` precision).
+    /// One-step forecasts made for recent ticks, oldest first (values to `f32` precision, no
+    /// 99 % band).
     pub fn past(&self) -> impl Iterator<Item = Point> + '_ {
-        self.ticks
-            .iter()
-            .filter_map(|t| t.forecast.map(|k| k.point(t.at)))
+        self.window.past()
     }
 
-    /// The latest forecast, steps `1..=horizon`.
-    pub fn forecast(&self) -> &[Point] {
-        &self.latest
+    /// The latest forecast, steps `1..=horizon` (made from what the series keeps: a copy).
+    pub fn forecast(&self) -> Vec<Point> {
+        self.latest.points()
+    }
+
+    /// Steps in the latest forecast (none before the first observation).
+    pub fn forecast_len(&self) -> usize {
+        self.latest.len()
     }
 
     /// The latest forecast with only the events scoped to this series (a pair, a link):
     /// what a service's demand sums, since it takes the events for everything itself.
-    pub fn scoped_forecast(&self) -> &[Point] {
-        if self.scoped.is_empty() {
-            &self.latest
-        } else {
-            &self.scoped
-        }
+    pub fn scoped_forecast(&self) -> Vec<Point> {
+        self.scoped.as_ref().unwrap_or(&self.latest).points()
     }
 
     /// The scheduled events the latest forecast took: (name, occurrence start, seconds).
@@ -330,16 +327,13 @@ impl Series {
 
     /// The latest actual, if the last tick had one.
     pub fn last_actual(&self) -> Option<f64> {
-        self.ticks.back().and_then(|t| t.actual().1)
+        self.window.last_actual()
     }
 
     /// The highest value the latest forecast allows: the largest upper 95 % bound where
     /// calibrated, else the largest point forecast.
     pub fn predicted_peak(&self) -> Option<f64> {
-        self.latest
-            .iter()
-            .map(|p| p.i95.map_or(p.value, |(_, hi)| hi.max(p.value)))
-            .reduce(f64::max)
+        self.latest.peak()
     }
 
     /// The length of one step of this series (the control interval times the stride).
@@ -360,7 +354,7 @@ impl Series {
     /// (forecast plus the residual quantile meeting the violation target), as forecast
     /// reservations are sized and `prescient evaluate` replays.
     pub fn planned_peak(&self) -> Option<f64> {
-        self.latest.iter().map(|p| p.bound).reduce(f64::max)
+        self.latest.planned_peak()
     }
 
     /// The model in use.
@@ -439,118 +433,9 @@ fn adjust(p: &mut Point, f: impl Fn(f64) -> f64) {
     }
 }
 
-/// One observed tick as a series keeps it: its time once for the actual and the forecast made
-/// for it (two windows of 360 took 64 bytes a tick, this 56), the actual as NaN when there was no
-/// fresh rate (it is finite otherwise).
-#[derive(Debug, Clone, Copy)]
-struct Tick {
-    at: Timestamp,
-    actual: f64,
-    /// The one-step forecast made for this tick, when one was (every tick but a series' first).
-    forecast: Option<Kept>,
-}
-
-impl Tick {
-    fn actual(&self) -> (Timestamp, Option<f64>) {
-        (self.at, Some(self.actual).filter(|v| !v.is_nan()))
-    }
-}
-
-/// A one-step forecast as a series keeps it for its charts: rates as `f32` (seven significant
-/// digits, as the predictor's history keeps them) and NaN for a band not calibrated yet, 32
-/// bytes where a [`Point`] takes 96. A soak showed the series' windows filling to be most of
-/// what a controller's memory grows by once its links are known.
-#[derive(Debug, Clone, Copy)]
-struct Kept {
-    value: f32,
-    bound: f32,
-    bands: [(f32, f32); 3],
-}
-
-impl Kept {
-    fn new(p: &Point) -> Self {
-        let band = |i: Interval| i.map_or((f32::NAN, f32::NAN), |(lo, hi)| (lo as f32, hi as f32));
-        Kept {
-            value: p.value as f32,
-            bound: p.bound as f32,
-            bands: [band(p.i80), band(p.i95), band(p.i99)],
-        }
-    }
-
-    /// The forecast as made for the tick at `at`.
-    fn point(&self, at: Timestamp) -> Point {
-        let band = |(lo, hi): (f32, f32)| finite((f64::from(lo), f64::from(hi)));
-        Point {
-            at,
-            value: f64::from(self.value),
-            i80: band(self.bands[0]),
-            i95: band(self.bands[1]),
-            i99: band(self.bands[2]),
-            bound: f64::from(self.bound),
-        }
-    }
-}
-
-/// Appends `item`, dropping the oldest beyond `cap`. The buffer grows by a quarter as it fills
-/// (doubling left a young window up to half empty) but never past `cap` (a 360-point window
-/// takes 360 slots, not `VecDeque`'s next power of two, 512: see [`Tick`]).
-fn push_bounded<T>(q: &mut VecDeque<T>, item: T, cap: usize) {
-    if q.len() >= cap {
-        q.pop_front();
-    } else if q.len() == q.capacity() {
-        let more = (q.len() / 4).max(16).min(cap - q.len());
-        q.reserve_exact(more);
-    }
-    q.push_back(item);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_kept_forecast_reads_back_to_f32_precision_with_its_missing_bands_missing() {
-        let p = Point {
-            at: t(7),
-            value: 123_456_789.0,
-            i80: Some((1.0e8, 1.5e8)),
-            i95: None,
-            i99: Some((0.0, 2.0e8)),
-            bound: 140_000_000.0,
-        };
-        assert!(std::mem::size_of::<Kept>() <= 32);
-        // A tick keeps its time once for its actual and its forecast: 56 bytes, where an actual
-        // (24) and a kept forecast with its own time (40) took 64.
-        assert!(std::mem::size_of::<Tick>() <= 56);
-        let back = Kept::new(&p).point(t(9));
-        assert_eq!(back.at, t(9));
-        assert!(
-            (back.value - p.value).abs() / p.value < 1e-7,
-            "{}",
-            back.value
-        );
-        assert_eq!(back.i80, Some((1.0e8, 1.5e8)));
-        assert_eq!(back.i95, None);
-        assert_eq!(back.i99, Some((0.0, 2.0e8)));
-        assert!((back.bound - p.bound).abs() / p.bound < 1e-7);
-    }
-
-    #[test]
-    fn a_window_holds_its_newest_points_in_no_more_room_than_it_keeps() {
-        let mut q = VecDeque::new();
-        for i in 0..1000 {
-            push_bounded(&mut q, i, 360);
-            assert!(q.capacity() <= 360, "capacity {} at {i}", q.capacity());
-        }
-        assert_eq!(q.len(), 360);
-        assert_eq!(q.front(), Some(&640));
-        assert_eq!(q.back(), Some(&999));
-        let mut young = VecDeque::new();
-        for i in 0..20 {
-            push_bounded(&mut young, i, 360);
-        }
-        assert!(young.capacity() < 360, "a young window holds what it saw");
-    }
 
     fn t(s: u64) -> Timestamp {
         Timestamp::from_secs(s)
@@ -695,7 +580,7 @@ mod tests {
         }
         let values = |p: &[Point]| p.iter().map(|p| p.value).collect::<Vec<_>>();
         // Only scoped events: the scoped forecast is the forecast.
-        assert_eq!(values(own.scoped_forecast()), values(own.forecast()));
+        assert_eq!(values(&own.scoped_forecast()), values(&own.forecast()));
         assert_eq!(own.scoped_events(), own.events());
         assert_eq!(own.events().len(), 1);
         // With an event for everything, the scoped forecast leaves it out.
@@ -710,7 +595,7 @@ mod tests {
         assert_eq!(both.events().len(), 2);
         assert_eq!(both.scoped_events().len(), 1);
         // Without events there is nothing to leave out.
-        assert_eq!(values(plain.scoped_forecast()), values(plain.forecast()));
+        assert_eq!(values(&plain.scoped_forecast()), values(&plain.forecast()));
         assert!(plain.events().is_empty());
     }
 

@@ -10,7 +10,7 @@ use super::auto_reserve::is_warm;
 use super::config::PlanningConfig;
 use super::planner::Draft;
 use super::records::{Action, Rule, SeriesKey};
-use super::series::Series;
+use super::series::{Point, Series};
 use super::ControllerCore;
 pub use crate::services::Placed;
 use crate::services::{
@@ -33,7 +33,8 @@ pub fn demand_of(
     if senders.iter().any(|s| !is_warm(s, horizon, planning)) {
         return None;
     }
-    services::plan::demand(senders.into_iter().map(Series::scoped_forecast))
+    let forecasts: Vec<Vec<Point>> = senders.into_iter().map(Series::scoped_forecast).collect();
+    services::plan::demand(forecasts.iter().map(Vec::as_slice))
 }
 
 /// The series of the host pairs sending to `spec` (see [`demand_of`]).

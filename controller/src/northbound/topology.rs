@@ -112,7 +112,7 @@ pub async fn links(
             let forecast = c.series(&SeriesKey::Link(l.key)).and_then(|s| {
                 Some(ForecastSummary {
                     peak_bps: s.predicted_peak()?,
-                    horizon_steps: s.forecast().len(),
+                    horizon_steps: s.forecast_len(),
                     model: s.model().name().to_string(),
                     hot: c.hot_links().contains(&l.key),
                 })
