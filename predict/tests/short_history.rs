@@ -51,12 +51,17 @@ fn check(interval: u64, first: Option<f64>, refit: u64, last: usize, tolerance: 
     }
 }
 
+/// Observations to feed at `interval` seconds: 48, or a day and one more (at most 291).
+fn history_len(interval: u64) -> usize {
+    periods_for_interval(interval)
+        .day
+        .map_or(48, |d| d.clamp(48, 290) + 1)
+}
+
 #[test]
 fn a_constant_series_forecasts_its_constant_from_a_short_history() {
     for interval in [1, 300, 900, 3600] {
-        let last = periods_for_interval(interval)
-            .day
-            .map_or(48, |d| d.clamp(48, 290) + 1);
+        let last = history_len(interval);
         for refit in [0, 16, 19, 23] {
             for first in [Some(LEVEL), None] {
                 check(interval, first, refit, last, 1e-6);
@@ -68,9 +73,7 @@ fn a_constant_series_forecasts_its_constant_from_a_short_history() {
 #[test]
 fn a_start_up_value_does_not_pull_a_short_historys_forecast() {
     for interval in [1, 300, 900, 3600] {
-        let last = periods_for_interval(interval)
-            .day
-            .map_or(48, |d| d.clamp(48, 290) + 1);
+        let last = history_len(interval);
         for refit in [0, 16, 17, 18, 19, 20, 21, 22, 23] {
             check(interval, Some(0.0), refit, last, 0.03);
         }

@@ -12,6 +12,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use prescient::core::ReservationState;
 use prescient::northbound::ApiConfig;
 use prescient::service::{Service, ServiceConfig};
 use prescient::store::{StoreConfig, StoreLocation};
@@ -90,6 +91,21 @@ async fn get(api: SocketAddr, id: u64) -> Value {
     r
 }
 
+/// Waits until reservation `id` is in `state` in the core, then returns it as REST shows it;
+/// panics with that view (and `what`) if it never gets there.
+async fn wait_state(service: &Service, id: u64, state: ReservationState, what: &str) -> Value {
+    let reached = wait_for(what, WAIT, || {
+        let now = service
+            .core()
+            .read(|c| c.reservation_state(ReservationId(id)));
+        (now == Some(state)).then_some(())
+    })
+    .await;
+    let r = get(service.http_addr().unwrap(), id).await;
+    assert!(reached.is_ok(), "{what}: {r}");
+    r
+}
+
 /// h1 (s1) -> h2 (s2) at 100 Mbit/s, and h3 (s3) -> h2 at 950 Mbit/s leaving 50 on s3 -> s2;
 /// then h1 moves to s3's free port 2: no path from there has room, so h1's reservation fails.
 /// Returns (h1's reservation, h3's).
@@ -111,15 +127,13 @@ async fn fail_one(service: &Service, network: &P4SimNetwork) -> (u64, u64) {
     .unwrap();
 
     announce(service, network, (H1, IP1), (3, 2)).await;
-    let failed = wait_for("h1's reservation failed", WAIT, || {
-        let state = service
-            .core()
-            .read(|c| c.reservation_state(ReservationId(id)));
-        (state == Some(prescient::core::ReservationState::Failed)).then_some(())
-    })
+    let r = wait_state(
+        service,
+        id,
+        ReservationState::Failed,
+        "h1's reservation failed",
+    )
     .await;
-    assert!(failed.is_ok(), "{}", get(api, id).await);
-    let r = get(api, id).await;
     assert_eq!(r["state"], "failed", "{r}");
     assert_eq!(
         r["path"],
@@ -175,15 +189,13 @@ async fn a_failed_reservation_is_still_failed_after_a_restart_and_placed_when_ro
     assert_eq!(status, 200, "{released}");
     announce(&second, &network, (H1, IP1), (3, 2)).await;
     announce(&second, &network, (H2, IP2), (2, 3)).await;
-    let placed = wait_for("h1's reservation placed from s3", WAIT, || {
-        let state = second
-            .core()
-            .read(|c| c.reservation_state(ReservationId(id)));
-        (state == Some(prescient::core::ReservationState::Active)).then_some(())
-    })
+    let r = wait_state(
+        &second,
+        id,
+        ReservationState::Active,
+        "h1's reservation placed from s3",
+    )
     .await;
-    let r = get(api, id).await;
-    assert!(placed.is_ok(), "{r}");
     assert_eq!(r["path"], json!([S3_S2]), "{r}");
     assert_eq!(r["id"].as_u64(), Some(id), "same id");
     let metered = BTreeMap::from([((IP1, IP2), (12_500_000, 12_500_000))]);
