@@ -579,7 +579,20 @@ async fn a_leader_cut_off_from_etcd_stops_before_the_next_starts_and_rejoins_as_
         .filter(|n| n.cluster().unwrap().is_leader())
         .count();
     assert_eq!(leaders, 1, "no split brain");
-    assert!(network.clients(1).iter().all(|(id, _)| *id != Some(old_id)));
+    // Its device tasks follow the election on their own turn, after its status says follower.
+    wait_for(
+        "the old leader's election id gone from s1's streams",
+        WAIT,
+        || {
+            network
+                .clients(1)
+                .iter()
+                .all(|(id, _)| *id != Some(old_id))
+                .then_some(())
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}: {:?}", network.clients(1)));
 
     sim.shutdown().await;
     for n in nodes.into_iter().flatten() {
