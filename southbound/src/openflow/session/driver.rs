@@ -1,8 +1,8 @@
 //! The tokio task of one switch connection: socket, timer, inline app, and the glue between the
 //! [`Machine`] and the rest of the controller.
 //!
-//! Per wake-up: read as much as the socket has (into a buffer that grows from 1 KiB to 256 KiB
-//! for a switch that fills it), decode every complete frame, answer packet-ins through the app
+//! Per wake-up: read as much as the socket has (up to 256 KiB, into a buffer lent by the thread
+//! for that read, [`read_lent`]), decode every complete frame, answer packet-ins through the app
 //! without leaving the task, let the machine handle the rest, then write everything queued with
 //! one `write_all` (from a buffer lent for the turn, [`WriteBuf`]). Commands are drained in batches
 //! for the same reason.
@@ -18,8 +18,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::{Buf, BytesMut};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use bytes::BytesMut;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch, OwnedSemaphorePermit};
 use tokio_util::sync::CancellationToken;
@@ -30,7 +30,7 @@ use super::events::{port_change, port_info, PacketInEvent, SwitchEvent, SwitchIn
 use super::frame;
 use super::machine::{Effect, Machine, Phase};
 use super::request::{Reply, Request};
-use super::scratch::WriteBuf;
+use super::scratch::{read_lent, reassemble, WriteBuf};
 use super::shared::{Command, Ctx, Entry, SessionCmd};
 use crate::openflow::wire::error::BadRequestCode;
 use crate::openflow::wire::{
@@ -73,13 +73,6 @@ enum Token {
     WriteProbe(Instant),
 }
 
-/// The most a session reads at once: a switch punting at line rate fills this between two turns.
-const READ_CHUNK: usize = 256 * 1024;
-/// What a session reads at once at first. A quiet switch (echoes, port stats of a few ports,
-/// a neighbour's LLDP probes) never needs more, and 256 KiB for each of 10,000 switches was
-/// most of the controller's memory; a switch that fills the buffer has it doubled, up to
-/// [`READ_CHUNK`].
-const FIRST_READ_CHUNK: usize = 1024;
 const COMMAND_BATCH: usize = 256;
 /// How long a new connection waits for the session it replaces to finish.
 const REPLACE_WAIT: Duration = Duration::from_secs(5);
@@ -165,8 +158,8 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(
         unprobed_writes: false,
     };
     s.ctx.stats.sessions_started.fetch_add(1, Ordering::Relaxed);
-    let mut rbuf = BytesMut::with_capacity(FIRST_READ_CHUNK);
-    let mut chunk = FIRST_READ_CHUNK;
+    // Only a frame split between two reads: the bytes are read into a buffer lent per read.
+    let mut rbuf = BytesMut::new();
     s.machine.start(s.wbuf.get());
     let reason = loop {
         if let Err(e) = s.flush(&mut stream).await {
@@ -182,12 +175,10 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(
             _ = s.cancel.cancelled() => {
                 break if s.ctx.cancel.is_cancelled() { CloseReason::Shutdown } else { CloseReason::Replaced };
             }
-            r = read_more(&mut stream, &mut rbuf, &mut chunk) => match r {
-                Ok(0) => break CloseReason::PeerClosed,
-                Ok(_) => {
-                    s.on_bytes(&mut rbuf);
-                    shrink_when_quiet(&mut rbuf, chunk);
-                }
+            r = read_lent(&mut stream) => match r {
+                Ok(read) if read.bytes().is_empty() => break CloseReason::PeerClosed,
+                // The lent buffer goes back when `read` drops, before the next await.
+                Ok(read) => reassemble(&mut rbuf, read.bytes(), |bytes| s.on_bytes(bytes)),
                 Err(e) => break CloseReason::Io(e.to_string()),
             },
             cmd = cmd_rx.recv(), if registered => {
@@ -218,36 +209,6 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(
     Box::pin(s.finish(reason, done_tx)).await;
 }
 
-pub(crate) async fn read_more<S: AsyncRead + Unpin>(
-    stream: &mut S,
-    rbuf: &mut BytesMut,
-    chunk: &mut usize,
-) -> std::io::Result<usize> {
-    if rbuf.capacity() - rbuf.len() < *chunk / 4 {
-        rbuf.reserve(*chunk);
-    }
-    let room = rbuf.capacity() - rbuf.len();
-    let n = stream.read_buf(rbuf).await?;
-    if n == room {
-        // The read took all the room there was: the switch had more to say than the buffer held.
-        *chunk = (*chunk * 2).min(READ_CHUNK);
-    } else if n < *chunk / 8 {
-        // A small read: the burst that grew the buffer is over.
-        *chunk = (*chunk / 2).max(FIRST_READ_CHUNK);
-    }
-    Ok(n)
-}
-
-/// Frees a read buffer that holds nothing and is more than twice what the session reads at
-/// once now: a burst (a neighbour's probe round, a port-stats reply) grows a quiet switch's
-/// buffer, and without this it kept the burst's size for its whole life (7 KB a switch on
-/// average at 1,000 switches). The next read reserves what it needs.
-pub(crate) fn shrink_when_quiet(rbuf: &mut BytesMut, chunk: usize) {
-    if rbuf.is_empty() && rbuf.capacity() > 2 * chunk {
-        *rbuf = BytesMut::new();
-    }
-}
-
 impl Session {
     async fn flush<S: AsyncWrite + Unpin>(&mut self, stream: &mut S) -> Result<(), CloseReason> {
         if self.wbuf.bytes().is_empty() {
@@ -263,14 +224,15 @@ impl Session {
         r.map_err(|e| CloseReason::Io(e.to_string()))
     }
 
-    fn on_bytes(&mut self, rbuf: &mut BytesMut) {
+    /// Handles the whole frames at the start of `bytes`; returns how many bytes they took.
+    fn on_bytes(&mut self, bytes: &[u8]) -> usize {
         // More is likely to follow soon: keep this thread polling for it (if it busy-polls).
         super::busy_poll::note_work();
         let now = Instant::now();
         self.machine.note_rx(now);
         let mut at = 0;
         while self.close.is_none() {
-            let rest = rbuf.get(at..).unwrap_or(&[]);
+            let rest = bytes.get(at..).unwrap_or(&[]);
             let len = match peek_frame_len(rest, MAX_FRAME_LEN) {
                 Ok(Some(len)) if len <= rest.len() => len,
                 Ok(_) => break,
@@ -283,7 +245,6 @@ impl Session {
             self.on_frame(now, frame_bytes);
             at += len;
         }
-        rbuf.advance(at.min(rbuf.len()));
         if self.packet_ins > 0 {
             self.ctx
                 .stats
@@ -291,6 +252,7 @@ impl Session {
                 .fetch_add(self.packet_ins, Ordering::Relaxed);
             self.packet_ins = 0;
         }
+        at
     }
 
     fn on_frame(&mut self, now: Instant, frame_bytes: &[u8]) {

@@ -45,35 +45,3 @@ async fn a_session_task_and_its_command_slots_stay_small() {
     let slot = std::mem::size_of::<SessionCmd>();
     assert!(slot <= 16, "a command slot is {slot} B");
 }
-
-#[tokio::test]
-async fn a_read_buffer_grown_by_a_burst_is_given_back_when_the_switch_is_quiet() {
-    use tokio::io::AsyncWriteExt;
-    let (mut switch, mut controller) = tokio::io::duplex(1 << 20);
-    let mut rbuf = bytes::BytesMut::new();
-    let mut chunk = 1024;
-    // A burst larger than the buffer: it grows.
-    switch.write_all(&vec![0u8; 64 * 1024]).await.unwrap();
-    let mut burst = 0;
-    while burst < 64 * 1024 {
-        burst += driver::read_more(&mut controller, &mut rbuf, &mut chunk)
-            .await
-            .unwrap();
-        rbuf.clear();
-    }
-    assert!(chunk > 1024 && rbuf.capacity() > 4096, "grew: {chunk}");
-    // Then small messages (echoes, a few ports' counters): the buffer shrinks back.
-    for _ in 0..8 {
-        switch.write_all(&[0u8; 64]).await.unwrap();
-        assert_eq!(
-            driver::read_more(&mut controller, &mut rbuf, &mut chunk)
-                .await
-                .unwrap(),
-            64
-        );
-        rbuf.clear();
-        driver::shrink_when_quiet(&mut rbuf, chunk);
-    }
-    assert_eq!(chunk, 1024);
-    assert!(rbuf.capacity() <= 2048, "holds {} B", rbuf.capacity());
-}
