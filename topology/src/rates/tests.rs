@@ -218,3 +218,11 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn a_port_s_counters_stay_small() {
+    // One a port, about five ports a switch: 160 B with running totals nothing reads for a
+    // port and the rates' instant kept twice.
+    let size = std::mem::size_of::<Counter<4>>();
+    assert!(size <= 80, "a port's counters take {size} B");
+}
