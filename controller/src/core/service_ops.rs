@@ -24,7 +24,7 @@ use crate::services::{
 /// (`is_warm`): a sum with a model fitted on three points in it would ask the orchestrator
 /// for a hundred instances.
 pub fn demand_of(
-    series: &BTreeMap<SeriesKey, Series>,
+    series: &BTreeMap<SeriesKey, Box<Series>>,
     spec: &ServiceSpec,
     horizon: usize,
     planning: &PlanningConfig,
@@ -38,7 +38,10 @@ pub fn demand_of(
 }
 
 /// The series of the host pairs sending to `spec` (see [`demand_of`]).
-fn senders<'a>(series: &'a BTreeMap<SeriesKey, Series>, spec: &ServiceSpec) -> Vec<&'a Series> {
+fn senders<'a>(
+    series: &'a BTreeMap<SeriesKey, Box<Series>>,
+    spec: &ServiceSpec,
+) -> Vec<&'a Series> {
     let own: Vec<MacAddr> = spec.backends.iter().map(|b| b.mac).collect();
     let vip_mac = spec.logical_mac();
     series
@@ -47,7 +50,7 @@ fn senders<'a>(series: &'a BTreeMap<SeriesKey, Series>, spec: &ServiceSpec) -> V
             SeriesKey::Pair(src, dst)
                 if (own.contains(dst) || *dst == vip_mac) && !own.contains(src) =>
             {
-                Some(s)
+                Some(&**s)
             }
             _ => None,
         })
@@ -395,12 +398,12 @@ mod tests {
 
     /// A series towards the backend fed `points` samples of a steep ramp (what a cold model
     /// extrapolates wildly).
-    fn ramp(points: u64) -> BTreeMap<SeriesKey, Series> {
+    fn ramp(points: u64) -> BTreeMap<SeriesKey, Box<Series>> {
         let mut s = Series::new(Duration::from_secs(1), 12, 360);
         for i in 0..points {
             s.observe(Timestamp::from_secs(i + 1), Some(1e6 * (i * i) as f64));
         }
-        BTreeMap::from([(SeriesKey::Pair(CLIENT, BACKEND), s)])
+        BTreeMap::from([(SeriesKey::Pair(CLIENT, BACKEND), Box::new(s))])
     }
 
     #[test]

@@ -176,13 +176,15 @@ impl ControllerCore {
         let cfg = &self.config;
         let step = cfg.control_interval.saturating_mul(self.stride);
         let fresh = || {
-            Series::planning_for(
-                step,
-                cfg.horizon,
-                cfg.series_points,
-                cfg.planning.violation_target,
+            Box::new(
+                Series::planning_for(
+                    step,
+                    cfg.horizon,
+                    cfg.series_points,
+                    cfg.planning.violation_target,
+                )
+                .with_refit_phase(key_hash(&key, 1)),
             )
-            .with_refit_phase(key_hash(&key, 1))
         };
         let series = match self.series.get_mut(&key) {
             Some(s) if s.interval() != step => {
