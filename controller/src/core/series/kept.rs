@@ -1,8 +1,9 @@
 //! How a series keeps its forecasts: the latest multi-step forecast with its instants implied
 //! by when it was made and the step length (64 bytes a step where a [`Point`] takes 96), and a
-//! window of observed ticks, each with the one-step forecast made for it in `f32` (40 bytes a
-//! tick, was 56). At 10,000 switches there are about 40,000 link series: every byte a tick is
-//! 14 MB once their windows are full, every byte a step half a megabyte.
+//! window of observed ticks, each with its actual and the one-step forecast made for it in `f32`
+//! and its instant as the change of the gap between ticks (32 bytes a tick, was 40 with the
+//! instant and actual in 8 bytes each). At 10,000 switches there are about 40,000 link series:
+//! every byte a tick is 14 MB once their windows are full, every byte a step half a megabyte.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -99,19 +100,30 @@ impl Ahead {
     pub(super) fn planned_peak(&self) -> Option<f64> {
         self.steps.iter().map(|s| s.bound).reduce(f64::max)
     }
+
+    /// Heap bytes held.
+    pub(super) fn heap_bytes(&self) -> usize {
+        std::mem::size_of_val(&*self.steps)
+    }
 }
 
-/// One observed tick as a series keeps it: its instant once for the actual and the one-step
-/// forecast made for it, the actual as NaN when there was no fresh rate (it is finite otherwise).
-/// The forecast's 99 % band is not kept: nothing reads a past forecast's (anomalies are judged
+/// One observed tick as a series keeps it: the actual as `f32` (seven significant digits, as the
+/// predictor's history keeps it), NaN when there was no fresh rate, and the one-step forecast
+/// made for it. Its instant is implied by the tick before: ticks come once a control interval,
+/// so the gap since the previous tick barely changes and its change (`step`, nanoseconds) fits
+/// 32 bits where the instant took 64 ([`Window`] keeps the rare change that does not). The
+/// forecast's 99 % band is not kept: nothing reads a past forecast's (anomalies are judged
 /// against the forecast when its actual comes). Only a series' first tick has no forecast
 /// ([`Window`] knows which that is).
 #[derive(Debug, Clone, Copy)]
 struct Tick {
-    at: Timestamp,
-    actual: f64,
+    step: i32,
+    actual: f32,
     forecast: Kept,
 }
+
+/// A [`Tick::step`] that did not fit: the change is the next of [`Window`]'s `long_steps`.
+const LONG_STEP: i32 = i32::MIN;
 
 /// A one-step forecast as kept for charts: rates as `f32` (seven significant digits, as the
 /// predictor's history keeps them), NaN for a band not calibrated yet.
@@ -155,12 +167,26 @@ impl Kept {
 
 /// The last `keep` observed ticks of a series, oldest first, each with the one-step forecast
 /// made for it.
+///
+/// Instants (nanoseconds, arithmetic modulo 2⁶⁴ so that any sequence reads back exactly): the
+/// oldest tick's is `first_at`; each later tick's gap since the one before is the previous
+/// gap plus its `step` (the oldest's gap is `first_gap`). The oldest tick's `step` is always
+/// read into `first_gap` already, so `long_steps` holds the changes of later ticks only.
 #[derive(Debug)]
 pub(super) struct Window {
     ticks: VecDeque<Tick>,
     keep: usize,
     /// Whether the oldest tick kept is the series' first (which had no forecast made for it).
     first_kept: bool,
+    /// The oldest tick's instant and its gap since the tick before it.
+    first_at: u64,
+    first_gap: u64,
+    /// The newest tick's instant and gap.
+    last_at: u64,
+    last_gap: u64,
+    /// Changes of gap that did not fit a tick's 32 bits (a clock stepping, a pause), in the
+    /// order of the ticks marked [`LONG_STEP`].
+    long_steps: VecDeque<u64>,
 }
 
 impl Window {
@@ -170,43 +196,105 @@ impl Window {
             ticks: VecDeque::new(),
             keep,
             first_kept: true,
+            first_at: 0,
+            first_gap: 0,
+            last_at: 0,
+            last_gap: 0,
+            long_steps: VecDeque::new(),
         }
     }
 
     /// Appends the tick at `at` with its actual (`None`: no fresh rate) and the forecast made
     /// for it (`None` only for a series' first tick).
     pub(super) fn push(&mut self, at: Timestamp, actual: Option<f64>, forecast: Option<&Point>) {
+        let at = at.nanos();
+        let step = if self.ticks.is_empty() {
+            self.first_at = at;
+            self.first_gap = 0;
+            self.last_gap = 0;
+            0
+        } else {
+            let gap = at.wrapping_sub(self.last_at);
+            let change = gap.wrapping_sub(self.last_gap);
+            self.last_gap = gap;
+            match i32::try_from(change as i64) {
+                Ok(c) if c != LONG_STEP => c,
+                _ => {
+                    self.long_steps.push_back(change);
+                    LONG_STEP
+                }
+            }
+        };
+        self.last_at = at;
         if self.ticks.len() >= self.keep {
             self.first_kept = false;
         }
         let tick = Tick {
-            at,
-            actual: actual.unwrap_or(f64::NAN),
+            step,
+            actual: actual.map_or(f32::NAN, |v| v as f32),
             forecast: forecast.map_or(Kept::NONE, Kept::new),
         };
-        push_bounded(&mut self.ticks, tick, self.keep);
+        if push_bounded(&mut self.ticks, tick, self.keep) {
+            self.drop_oldest();
+        }
+    }
+
+    /// Moves `first_at` and `first_gap` to the tick that became the oldest.
+    fn drop_oldest(&mut self) {
+        let Some(front) = self.ticks.front_mut() else {
+            return;
+        };
+        let change = if front.step == LONG_STEP {
+            self.long_steps.pop_front().unwrap_or(0)
+        } else {
+            front.step as i64 as u64
+        };
+        front.step = 0;
+        self.first_gap = self.first_gap.wrapping_add(change);
+        self.first_at = self.first_at.wrapping_add(self.first_gap);
+    }
+
+    /// Every tick kept with its instant, oldest first.
+    fn timed(&self) -> impl Iterator<Item = (Timestamp, &Tick)> + '_ {
+        let mut long = self.long_steps.iter();
+        let (mut at, mut gap) = (self.first_at, self.first_gap);
+        self.ticks.iter().enumerate().map(move |(i, t)| {
+            if i > 0 {
+                let change = if t.step == LONG_STEP {
+                    long.next().copied().unwrap_or(0)
+                } else {
+                    t.step as i64 as u64
+                };
+                gap = gap.wrapping_add(change);
+                at = at.wrapping_add(gap);
+            }
+            (Timestamp(at), t)
+        })
     }
 
     /// Actuals, oldest first.
     pub(super) fn actuals(&self) -> impl Iterator<Item = (Timestamp, Option<f64>)> + '_ {
-        self.ticks
-            .iter()
-            .map(|t| (t.at, Some(t.actual).filter(|v| !v.is_nan())))
+        self.timed()
+            .map(|(at, t)| (at, Some(f64::from(t.actual)).filter(|v| !v.is_nan())))
     }
 
     /// One-step forecasts made for the ticks kept, oldest first.
     pub(super) fn past(&self) -> impl Iterator<Item = Point> + '_ {
-        self.ticks
-            .iter()
+        self.timed()
             .skip(usize::from(self.first_kept))
-            .map(|t| t.forecast.point(t.at))
+            .map(|(at, t)| t.forecast.point(at))
     }
 
     /// The latest actual, if the last tick had one.
     pub(super) fn last_actual(&self) -> Option<f64> {
         self.ticks
             .back()
-            .and_then(|t| Some(t.actual).filter(|v| !v.is_nan()))
+            .and_then(|t| Some(f64::from(t.actual)).filter(|v| !v.is_nan()))
+    }
+
+    /// Heap bytes held.
+    pub(super) fn heap_bytes(&self) -> usize {
+        self.ticks.capacity() * std::mem::size_of::<Tick>() + self.long_steps.capacity() * 8
     }
 }
 
@@ -214,14 +302,15 @@ impl Window {
 /// (doubling left a young window up to half empty), by at least 4 (a young series, as a large
 /// network has tens of thousands of, holds a few ticks), never past `cap` (a 360-point window
 /// takes 360 slots, not `VecDeque`'s next power of two, 512).
-pub(super) fn push_bounded<T>(q: &mut VecDeque<T>, item: T, cap: usize) {
-    if q.len() >= cap {
-        q.pop_front();
-    } else if q.len() == q.capacity() {
-        let more = (q.len() / 4).max(4).min(cap - q.len());
+/// Returns whether it dropped one.
+pub(super) fn push_bounded<T>(q: &mut VecDeque<T>, item: T, cap: usize) -> bool {
+    let dropped = q.len() >= cap && q.pop_front().is_some();
+    if !dropped && q.len() == q.capacity() {
+        let more = (q.len() / 4).max(4).min(cap.saturating_sub(q.len()));
         q.reserve_exact(more);
     }
     q.push_back(item);
+    dropped
 }
 
 #[cfg(test)]
@@ -243,10 +332,10 @@ mod tests {
             bound: 140_000_000.0,
         };
         assert!(std::mem::size_of::<Kept>() <= 24);
-        // A tick keeps its time once for its actual and its forecast: 40 bytes, where an actual
-        // (24) and a kept forecast with its own time (40) took 64, and one with its 99 % band
-        // and an option 56.
-        assert!(std::mem::size_of::<Tick>() <= 40);
+        // A tick keeps its instant as a change of gap and its actual as `f32`: 32 bytes, where
+        // an instant and an actual of 8 bytes each took 40, and an actual (24) and a kept
+        // forecast with its own time (40) took 64.
+        assert!(std::mem::size_of::<Tick>() <= 32);
         let back = Kept::new(&p).point(t(9));
         assert_eq!(back.at, t(9));
         assert!(
@@ -318,6 +407,53 @@ mod tests {
         );
         assert_eq!(w.actuals().count(), 3);
         assert_eq!(w.last_actual(), Some(8.0));
+    }
+
+    #[test]
+    fn a_window_reads_back_every_instant_exactly_however_the_ticks_are_spaced() {
+        // Ticks a second apart with jitter, a pause of an hour, a clock stepping back, gaps
+        // beyond 32 bits of nanoseconds, and instants at both ends of time.
+        let mut at: u64 = 1_700_000_000_123_456_789;
+        let mut instants = Vec::new();
+        for i in 0..2_000u64 {
+            let gap: i128 = match i % 97 {
+                13 => 3_600_000_000_000,
+                29 => -5_000_000_000,
+                41 => 4_294_967_297,
+                53 => i128::from(u64::MAX) - 7,
+                _ => 1_000_000_000 + i128::from((i * 7_919) % 2_000_000) - 1_000_000,
+            };
+            at = (i128::from(at) + gap).rem_euclid(1i128 << 64) as u64;
+            instants.push(at);
+        }
+        for keep in [1, 2, 3, 360] {
+            let mut w = Window::new(keep);
+            for (n, &a) in instants.iter().enumerate() {
+                let p = Point {
+                    at: Timestamp(a),
+                    value: n as f64,
+                    i80: None,
+                    i95: None,
+                    i99: None,
+                    bound: n as f64,
+                };
+                w.push(Timestamp(a), Some(n as f64), (n > 0).then_some(&p));
+                let from = (n + 1).saturating_sub(keep);
+                let want: Vec<(Timestamp, Option<f64>)> = (from..=n)
+                    .map(|k| (Timestamp(instants[k]), Some(k as f64)))
+                    .collect();
+                assert_eq!(w.actuals().collect::<Vec<_>>(), want, "keep {keep} at {n}");
+                let past: Vec<(Timestamp, f64)> = w.past().map(|p| (p.at, p.value)).collect();
+                assert_eq!(past.len(), want.len() - usize::from(from == 0));
+                assert!(past
+                    .iter()
+                    .all(|&(t, v)| t == Timestamp(instants[v as usize])));
+            }
+            assert!(
+                w.long_steps.len() <= keep,
+                "only the kept ticks' long steps are held"
+            );
+        }
     }
 
     #[test]
