@@ -299,10 +299,9 @@ impl RateTracker {
         })
     }
 
-    /// Bytes and rate per (source host, destination host), sorted by pair. A flow with only a
-    /// baseline sample has no rate yet and a pair with only such flows has none (`None`): read
-    /// as 0 bit/s, every new pair's first observation was a false 0 in its forecast history.
-    /// A stale flow (its switch stopped counting it) adds 0.
+    /// Bytes and rate per (source host, destination host), sorted by pair. A pair none of
+    /// whose flows has a fresh rate yet (only a baseline sample, or stale) has no rate: a new
+    /// pair read as 0 bit/s was a false observation in its forecast history.
     pub fn traffic_matrix(&self, now: Timestamp) -> Vec<MatrixCell> {
         // Per (pair, cookie): the largest figures over the devices that count it.
         let mut per_flow: BTreeMap<(HostPair, u64), FlowFigures> = BTreeMap::new();
@@ -310,8 +309,7 @@ impl RateTracker {
             let Some(pair) = state.pair else { continue };
             let e = per_flow.entry((pair, key.cookie)).or_insert((0, None));
             e.0 = e.0.max(state.bytes);
-            if state.counter.rates.is_some() {
-                let [b, p] = self.fresh(&state.counter, now).unwrap_or([0.0, 0.0]);
+            if let Some([b, p]) = self.fresh(&state.counter, now) {
                 let (bps, pps) = e.1.unwrap_or((0.0, 0.0));
                 e.1 = Some((bps.max(b * 8.0), pps.max(p)));
             }

@@ -157,7 +157,7 @@ fn traffic_matrix_counts_a_flow_once_across_switches_and_sums_pairs() {
 }
 
 #[test]
-fn a_pair_whose_flows_have_only_a_baseline_has_no_rate_rather_than_zero() {
+fn a_pair_without_a_fresh_flow_rate_has_no_rate_rather_than_zero() {
     let mut t = tracker();
     let h1 = MacAddr([2, 0, 0, 0, 0, 1]);
     let h2 = MacAddr([2, 0, 0, 0, 0, 2]);
@@ -179,9 +179,9 @@ fn a_pair_whose_flows_have_only_a_baseline_has_no_rate_rather_than_zero() {
     let m = t.traffic_matrix(Timestamp(SEC));
     assert_eq!(m[0].bits_per_sec, Some(8_000.0));
     assert_eq!(m[0].packets_per_sec, Some(10.0));
-    // A flow its switch stopped counting (stale after 30 s here) carries nothing: 0, as before.
+    // Once every rate is stale (the tracker keeps 30 s) the pair has none again.
     let later = Timestamp(SEC + 31 * SEC);
-    assert_eq!(t.traffic_matrix(later)[0].bits_per_sec, Some(0.0));
+    assert_eq!(t.traffic_matrix(later)[0].bits_per_sec, None);
 }
 
 mod properties {
