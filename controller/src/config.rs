@@ -218,6 +218,7 @@ impl Config {
         core.horizon = self.planning.horizon;
         core.hot_threshold = self.planning.hot_threshold;
         core.path_grace = Duration::from_millis(self.planning.path_grace_ms);
+        core.compact_above_series = self.planning.compact_above_series;
         core.planning = self.planning.planning_config();
         service.p4 = p4runtime::targets(self, path)?;
         (service.services, service.hooks) = self.services_and_hooks(path)?;

@@ -33,6 +33,32 @@ fn series() -> Series {
     Series::new(Duration::from_secs(1), 12, 360).with_refit_phase(17)
 }
 
+/// The stride of a 10,000-switch network (16 to 128 in `bench scale` runs): a series made there
+/// steps every 64 s, so its day (1,350 steps) fits its history (4,096 values, seasonal models).
+const SCALE_STEP: Duration = Duration::from_secs(64);
+
+/// A full series as the core makes it at that stride, below the scale tier's threshold.
+fn scale_series() -> Series {
+    Series::new(SCALE_STEP, 12, 360).with_refit_phase(17)
+}
+
+/// The compact series the core makes above the threshold (`[planning] compact_above_series`).
+fn compact_series() -> Series {
+    Series::compact_for(SCALE_STEP, 12, 0.01, 10).with_refit_phase(17)
+}
+
+/// Bytes a compact series may hold once full (9,712 counted in session 14: calibration windows
+/// of 100 residuals for 12 steps 5.9 KB, a 256-value history 1 KB, 32 ticks 1 KB, the latest
+/// forecast and the recent ones scoring reads 1.5 KB), with the harness's 2 KB.
+const COMPACT_FULL_BOUND: isize = 11_500;
+
+/// Bytes a compact series may hold after 100 observations (8,968 counted in session 14).
+const COMPACT_YOUNG_BOUND: isize = 10_800;
+
+/// Bytes a full series at the scale stride may hold once full (its 4,096-value history and
+/// daily seasonal candidates: 78,229 counted in session 14, 6,308 after 3 observations).
+const SCALE_FULL_BOUND: isize = 80_000;
+
 /// A traffic-like rate in bit/s: a slow swing with irregular noise.
 fn rate(t: u64) -> f64 {
     let x = t as f64;
@@ -49,16 +75,22 @@ fn held(region: &Region<'_, System>) -> isize {
     c.bytes_allocated as isize - c.bytes_deallocated as isize
 }
 
-// One test in this binary: the allocator's counters are global, a concurrent test would count too.
-#[test]
-fn a_series_that_ran_for_hours_holds_no_more_than_its_bound_and_reports_what_it_holds() {
+/// Heap bytes held (counted, reported) after 3 (a series as `bench scale` reads it, at a stride
+/// of 16 to 128 ticks), 100 and 5,000 observations of `make()`'s series, ticks `step` apart;
+/// checks that it did its work.
+fn measure(make: fn() -> Series, step: Duration, keep: usize) -> [(isize, usize); 3] {
+    let at = |t: u64| at(t * step.as_secs());
     // One-time allocations of the process are not the series'.
-    let mut warm = series();
+    let mut warm = make();
     warm.observe(at(0), Some(rate(0)));
     drop(warm);
     let region = Region::new(GLOBAL);
-    let mut s = series();
-    for t in 0..100 {
+    let mut s = make();
+    for t in 0..3 {
+        s.observe(at(t), Some(rate(t)));
+    }
+    let new = (held(&region), s.heap_bytes());
+    for t in 3..100 {
         s.observe(at(t), Some(rate(t)));
     }
     let young = (held(&region), s.heap_bytes());
@@ -70,27 +102,60 @@ fn a_series_that_ran_for_hours_holds_no_more_than_its_bound_and_reports_what_it_
     let ahead = s.forecast();
     assert_eq!(ahead.len(), 12);
     assert!(ahead.iter().all(|p| p.i95.is_some()));
-    assert_eq!(s.actuals().count(), 360);
+    assert!(ahead.iter().all(|p| p.bound > p.value));
+    assert_eq!(s.actuals().count(), keep);
     assert_eq!(
         s.actuals().last(),
         Some((at(4_999), Some(rate(4_999) as f32 as f64)))
     );
     drop(ahead);
+    drop(s);
+    [new, young, full]
+}
+
+// One test in this binary: the allocator's counters are global, a concurrent test would count too.
+#[test]
+fn a_series_that_ran_for_hours_holds_no_more_than_its_bound_and_reports_what_it_holds() {
+    let one = Duration::from_secs(1);
+    let [_, young, full] = measure(series, one, 360);
+    let [scale_new, scale_young, scale_full] = measure(scale_series, SCALE_STEP, 360);
+    let [compact_new, compact_young, compact_full] = measure(compact_series, SCALE_STEP, 32);
     eprintln!(
-        "series heap (counted, reported): after 100 observations {young:?}, after 5,000 \
-         {full:?}; per switch of four link series, full: {} B",
-        4 * full.0
+        "series heap (counted, reported) after 3 / 100 / 5,000 observations: default (1 s) \
+         {young:?} / {full:?} (100 / 5,000); full at a 64 s stride {scale_new:?} / \
+         {scale_young:?} / {scale_full:?}; compact {compact_new:?} / {compact_young:?} / \
+         {compact_full:?}; per switch of four link series, full: default {} B, at the stride {} \
+         B, compact {} B",
+        4 * full.0,
+        4 * scale_full.0,
+        4 * compact_full.0
     );
-    for (counted, bound, when) in [
+    for (counted, bound, what) in [
         (young.0, YOUNG_BOUND, "after 100 observations"),
         (full.0, FULL_BOUND, "after 5,000 observations"),
+        (
+            scale_full.0,
+            SCALE_FULL_BOUND,
+            "at the scale stride after 5,000",
+        ),
+        (compact_young.0, COMPACT_YOUNG_BOUND, "compact after 100"),
+        (compact_full.0, COMPACT_FULL_BOUND, "compact after 5,000"),
     ] {
         assert!(
             counted <= bound,
-            "{when} a series holds {counted} B, bound {bound}"
+            "{what} a series holds {counted} B, bound {bound}"
         );
     }
-    for (counted, reported) in [young, full] {
+    for (counted, reported) in [
+        scale_new,
+        compact_new,
+        young,
+        full,
+        scale_young,
+        scale_full,
+        compact_young,
+        compact_full,
+    ] {
         let gap = (counted - reported as isize).abs() as f64 / counted as f64;
         assert!(gap < 0.05, "heap_bytes says {reported} B, {counted} B held");
     }

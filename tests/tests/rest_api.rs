@@ -123,6 +123,8 @@ async fn forecasts_have_history_intervals_model_and_error() {
     let r = get(&f, &format!("/api/v1/forecasts/links/{HOT_LINK}")).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_eq!(r.body["model"], "auto");
+    // A few series, far below `[planning] compact_above_series`: full settings.
+    assert_eq!(r.body["tier"], "full");
     assert_eq!(r.body["forecast"].as_array().map(Vec::len), Some(12));
     assert!(r.body["history"].as_array().is_some_and(|h| h.len() >= 55));
     let step1 = &r.body["forecast"][0];

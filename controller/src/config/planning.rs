@@ -66,6 +66,8 @@ pub struct PlanningSection {
     pub path_grace_ms: u64,
     /// A scheduled event (`/api/v1/calendar`) counts this long before it starts, seconds.
     pub calendar_lead_secs: u64,
+    /// With more series than this, every series runs the compact scale tier.
+    pub compact_above_series: usize,
 }
 
 impl Default for PlanningSection {
@@ -85,6 +87,7 @@ impl Default for PlanningSection {
             reserve_tier: c.planning.reserve_tier,
             path_grace_ms: millis(c.path_grace),
             calendar_lead_secs: c.planning.calendar_lead.as_secs(),
+            compact_above_series: c.compact_above_series,
         }
     }
 }
@@ -262,7 +265,7 @@ mod tests {
             );
         }
         let c = Config::parse(
-            "[planning]\nreserve = false\nreserve_min_bps = 5000\nwarmup_points = 40\npath_grace_ms = 1500\nviolation_target = 0.05\n",
+            "[planning]\nreserve = false\nreserve_min_bps = 5000\nwarmup_points = 40\npath_grace_ms = 1500\nviolation_target = 0.05\ncompact_above_series = 7\n",
             "c.toml",
         )
         .expect("valid");
@@ -272,6 +275,7 @@ mod tests {
         assert_eq!(service.core.planning.warmup_points, 40);
         assert_eq!(service.core.planning.violation_target, 0.05);
         assert_eq!(service.core.path_grace, Duration::from_millis(1500));
+        assert_eq!(service.core.compact_above_series, 7);
     }
 
     #[test]

@@ -22,6 +22,8 @@ pub struct CoreConfig {
     pub hysteresis: f64,
     /// Actual and forecast points kept per series for the API.
     pub series_points: usize,
+    /// With more series than this, series run the compact scale tier (`series/tier.rs`).
+    pub compact_above_series: usize,
     /// Decisions kept (oldest dropped first).
     pub decision_log: usize,
     /// Anomalies kept (oldest dropped first).
@@ -87,6 +89,7 @@ impl Default for CoreConfig {
             hot_threshold: 0.8,
             hysteresis: 0.1,
             series_points: 360,
+            compact_above_series: 10_000,
             decision_log: 512,
             anomaly_log: 512,
             path_grace: Duration::from_secs(300),

@@ -106,6 +106,8 @@ pub struct ControllerCore {
     ticks: u64,
     /// Series observed by the last tick.
     observed_last: usize,
+    /// Series in the compact tier (`series/tier.rs`; series are never dropped).
+    compact_series: usize,
 }
 
 impl ControllerCore {
@@ -135,6 +137,7 @@ impl ControllerCore {
             stride: 1,
             ticks: 0,
             observed_last: 0,
+            compact_series: 0,
             config,
         }
     }
@@ -183,6 +186,11 @@ impl ControllerCore {
     /// How many series (links and host pairs) are kept.
     pub fn series_count(&self) -> usize {
         self.series.len()
+    }
+
+    /// How many of them run the compact scale tier (`[planning] compact_above_series`).
+    pub fn compact_series_count(&self) -> usize {
+        self.compact_series
     }
 
     /// Recent anomalies, oldest first.
@@ -415,3 +423,5 @@ mod host_moves_tests;
 mod services_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tier_tests;

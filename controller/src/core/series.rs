@@ -20,6 +20,11 @@ use kept::{push_bounded, Ahead, Window};
 use prescient_topology::Timestamp;
 
 mod kept;
+mod tier;
+
+pub use tier::{
+    Tier, COMPACT_CALIBRATION, COMPACT_ERRORS, COMPACT_FIRST_FIT, COMPACT_HISTORY, COMPACT_POINTS,
+};
 
 /// The scheduled events a series' forecast takes (see `core::calendar`): those scoped to it
 /// (a pair, a link) and those for everything.
@@ -96,6 +101,10 @@ pub struct Series {
     errors: VecDeque<(f32, Option<bool>)>,
     /// Shifts this series' refits ([`refit_due`]); 0 for the plain schedule.
     refit_phase: u64,
+    /// Full, or the scale tier's compact settings (`tier.rs`).
+    tier: Tier,
+    /// Scored forecasts kept in `errors` ([`ERROR_WINDOW`] for a full series).
+    error_window: usize,
 }
 
 /// Whether a series with refit phase `phase` refits at its `n`-th observation. Series created
@@ -152,9 +161,16 @@ impl Series {
         } else {
             sizing::DEFAULT_VIOLATION_TARGET
         };
+        let mut s = Series::with_predictor(predictor(interval, horizon, violation), interval, keep);
+        s.violation = violation;
+        s
+    }
+
+    /// A new full series around `predictor`, keeping `keep` points, at the default target.
+    fn with_predictor(predictor: Predictor, interval: Duration, keep: usize) -> Self {
         Series {
-            predictor: predictor(interval, horizon, violation),
-            violation,
+            predictor,
+            violation: sizing::DEFAULT_VIOLATION_TARGET,
             interval,
             observed: 0,
             window: Window::new(keep.max(2)),
@@ -164,6 +180,8 @@ impl Series {
             scoped_events: Vec::new(),
             errors: VecDeque::new(),
             refit_phase: 0,
+            tier: Tier::Full,
+            error_window: ERROR_WINDOW,
         }
     }
 
@@ -178,8 +196,9 @@ impl Series {
     pub fn with_violation(mut self, v: f64) -> Self {
         if sizing::valid_violation(v) {
             self.violation = v;
-            // The predictor sizes at this level; before any observation, nothing is lost.
-            if self.observed == 0 {
+            // The predictor sizes at this level; before any observation, nothing is lost. (A
+            // compact predictor sizes with the plain quantile at any level.)
+            if self.observed == 0 && self.tier == Tier::Full {
                 self.predictor = predictor(self.interval, self.predictor.horizon(), v);
             }
         }
@@ -218,7 +237,7 @@ impl Series {
                 push_bounded(
                     &mut self.errors,
                     ((y - made.value).abs() as f32, inside),
-                    ERROR_WINDOW,
+                    self.error_window,
                 );
             }
         }
@@ -240,7 +259,7 @@ impl Series {
             // Anomalies are judged here, against the recorded forecast the charts also show.
             self.predictor.observe(value);
             let n = self.observed + 1;
-            if refit_due(self.refit_phase, n) {
+            if refit_due(self.refit_phase, n) && self.tier.fits_at(n) {
                 self.predictor.fit();
             }
         }

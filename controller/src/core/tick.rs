@@ -21,7 +21,7 @@ use super::auto_reserve::is_warm;
 use super::naming::link_id;
 use super::planner::{self, Draft, Inputs};
 use super::records::{Action, Anomaly, ControllerEvent, Rule, SeriesKey};
-use super::series::{Events, Series};
+use super::series::{Events, Series, Tier};
 use super::ControllerCore;
 use prescient_predict::Calendar;
 
@@ -175,24 +175,46 @@ impl ControllerCore {
     ) -> Option<(f64, f64)> {
         let cfg = &self.config;
         let step = cfg.control_interval.saturating_mul(self.stride);
+        // The scale tier (`series/tier.rs`): with more series than the threshold, new ones are
+        // made compact and full ones become compact at their next observation.
+        let known = self.series.contains_key(&key);
+        let compact = self.series.len() + usize::from(!known) > cfg.compact_above_series;
         let fresh = || {
-            Box::new(
+            let s = if compact {
+                Series::compact_for(
+                    step,
+                    cfg.horizon,
+                    cfg.planning.violation_target,
+                    cfg.planning.warmup_scored,
+                )
+            } else {
                 Series::planning_for(
                     step,
                     cfg.horizon,
                     cfg.series_points,
                     cfg.planning.violation_target,
                 )
-                .with_refit_phase(key_hash(&key, 1)),
-            )
+            };
+            Box::new(s.with_refit_phase(key_hash(&key, 1)))
         };
         let series = match self.series.get_mut(&key) {
-            Some(s) if s.interval() != step => {
-                s.set_interval(step);
+            Some(s) => {
+                if s.interval() != step {
+                    s.set_interval(step);
+                }
+                if compact && s.tier() == Tier::Full {
+                    // Its errors go with its model: so does its share of the error per model.
+                    let share = s.model_error();
+                    s.compact(cfg.planning.warmup_scored);
+                    self.model_errors.replace(share, s.model_error());
+                    self.compact_series += 1;
+                }
                 s
             }
-            Some(s) => s,
-            None if value.is_some() => self.series.entry(key).or_insert_with(fresh),
+            None if value.is_some() => {
+                self.compact_series += usize::from(compact);
+                self.series.entry(key).or_insert_with(fresh)
+            }
             None => return None,
         };
         // Only series count: a link with no rate yet costs nothing, and counting it made the

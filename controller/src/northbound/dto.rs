@@ -215,6 +215,9 @@ pub struct ForecastDto {
     pub series: String,
     /// Model in use.
     pub model: String,
+    /// Settings the series runs: full, or compact (the scale tier, above `[planning]
+    /// compact_above_series` series).
+    pub tier: String,
     /// Seconds between points.
     pub interval_secs: f64,
     /// Observations taken.

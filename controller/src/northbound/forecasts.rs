@@ -78,6 +78,7 @@ fn dto(key: &SeriesKey, s: &Series, interval_secs: f64) -> ForecastDto {
     ForecastDto {
         series: key.label(),
         model: s.model().name().to_string(),
+        tier: s.tier().name().to_string(),
         interval_secs,
         observed: s.observed(),
         history: s

@@ -52,7 +52,7 @@ fn histogram_series(out: &mut String, name: &str, labels: &str, h: &LatencySnaps
 pub async fn render(State(s): State<ApiState>) -> impl IntoResponse {
     let now = s.core.now();
     let mut out = String::new();
-    let (devices, links, hosts, reservations, reserved, hot, anomalies, decisions, errors) =
+    let (devices, links, hosts, reservations, reserved, hot, anomalies, decisions, errors, compact) =
         // Under the core's lock: nothing here walks the series or every link (the error per
         // model is kept as series step; only links carrying a reservation are summed).
         s.core.read(|c| {
@@ -75,6 +75,7 @@ pub async fn render(State(s): State<ApiState>) -> impl IntoResponse {
                 c.anomalies().total(),
                 c.decisions().total(),
                 c.model_errors(),
+                c.compact_series_count(),
             )
         });
     let one = |v: f64| vec![(String::new(), v)];
@@ -284,6 +285,13 @@ pub async fn render(State(s): State<ApiState>) -> impl IntoResponse {
         "gauge",
         "Series (links and host pairs) kept at the last control tick.",
         &one(t.series as f64),
+    );
+    metric(
+        &mut out,
+        "prescient_series_compact",
+        "gauge",
+        "Series running the compact scale tier ([planning] compact_above_series; model ar12).",
+        &one(compact as f64),
     );
     metric(
         &mut out,

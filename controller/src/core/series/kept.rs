@@ -296,6 +296,20 @@ impl Window {
     pub(super) fn heap_bytes(&self) -> usize {
         self.ticks.capacity() * std::mem::size_of::<Tick>() + self.long_steps.capacity() * 8
     }
+
+    /// Keeps only the newest `keep` ticks (at least 2) from now on, giving back the room of
+    /// the rest; every tick kept reads back as before.
+    pub(super) fn shrink(&mut self, keep: usize) {
+        let keep = keep.max(2);
+        while self.ticks.len() > keep {
+            self.ticks.pop_front();
+            self.drop_oldest();
+            self.first_kept = false;
+        }
+        self.keep = keep;
+        self.ticks.shrink_to_fit();
+        self.long_steps.shrink_to_fit();
+    }
 }
 
 /// Appends `item`, dropping the oldest beyond `cap`. The buffer grows by a quarter as it fills
@@ -407,6 +421,48 @@ mod tests {
         );
         assert_eq!(w.actuals().count(), 3);
         assert_eq!(w.last_actual(), Some(8.0));
+    }
+
+    #[test]
+    fn a_shrunk_window_reads_back_its_newest_ticks_and_keeps_only_that_many() {
+        let made = |at: Timestamp| Point {
+            at,
+            value: at.nanos() as f64,
+            i80: None,
+            i95: Some((0.0, 1.0)),
+            i99: None,
+            bound: 2.0,
+        };
+        // Uneven gaps with a pause past 32 bits of nanoseconds, so instants need the long steps.
+        let instants: Vec<Timestamp> = [0u64, 1_000, 2_100, 9_000_000_000_000, 9_000_000_001_000]
+            .iter()
+            .chain(&[9_000_000_002_500, 9_000_000_003_000, 9_000_000_004_000])
+            .map(|&n| Timestamp(n))
+            .collect();
+        for (len, keep) in [(8, 3), (8, 6), (2, 5), (1, 2)] {
+            let mut w = Window::new(360);
+            for (i, &at) in instants.iter().take(len).enumerate() {
+                let f = (i > 0).then(|| made(at));
+                w.push(at, Some(i as f64), f.as_ref());
+            }
+            let actuals: Vec<_> = w.actuals().collect();
+            let past: Vec<_> = w.past().collect();
+            w.shrink(keep);
+            let kept = len.min(keep);
+            assert_eq!(w.actuals().collect::<Vec<_>>(), actuals[len - kept..]);
+            let first_had_none = usize::from(kept == len);
+            assert_eq!(
+                w.past().collect::<Vec<_>>(),
+                past[past.len() + first_had_none - kept..],
+                "{len} ticks shrunk to {keep}"
+            );
+            assert!(w.heap_bytes() <= kept * std::mem::size_of::<Tick>() + 16);
+            // From now on it keeps `keep` ticks.
+            let later = Timestamp(9_000_000_010_000);
+            w.push(later, Some(99.0), Some(&made(later)));
+            assert_eq!(w.actuals().count(), (kept + 1).min(keep));
+            assert_eq!(w.actuals().last(), Some((later, Some(99.0))));
+        }
     }
 
     #[test]

@@ -1,0 +1,86 @@
+//! The scale tier's threshold (`[planning] compact_above_series`): below it nothing changes;
+//! above it new series are made compact and full ones become compact at their next observation.
+
+use prescient_predict::ModelKind;
+use prescient_topology::LinkKey;
+
+use super::series::{Tier, COMPACT_ERRORS, COMPACT_POINTS};
+use super::tests::{at, drive, square_with, H1, H2};
+use super::*;
+
+fn link() -> SeriesKey {
+    SeriesKey::Link(LinkKey::new(at(1, 1), at(2, 1)))
+}
+
+fn pair() -> SeriesKey {
+    SeriesKey::Pair(H1, H2)
+}
+
+/// A rate with some wiggle, so models and calibration have something to learn.
+fn rate(s: u64) -> f64 {
+    2.0e8 + 3.0e7 * ((s as f64) * 0.3).sin() + 1.0e7 * (((s * 7) % 11) as f64 / 11.0)
+}
+
+fn core(compact_above_series: usize) -> ControllerCore {
+    square_with(CoreConfig {
+        compact_above_series,
+        ..CoreConfig::default()
+    })
+}
+
+#[test]
+fn at_the_threshold_every_series_forecasts_as_with_no_tier() {
+    let mut plain = core(usize::MAX);
+    let mut a = 0;
+    let acts_plain = drive(&mut plain, &mut a, 2, 60, rate);
+    let n = plain.series_count();
+    assert!(n >= 2, "the link and the pair at least: {n}");
+    // Exactly as many series as the threshold: none above it.
+    let mut at_threshold = core(n);
+    let mut b = 0;
+    let acts_tier = drive(&mut at_threshold, &mut b, 2, 60, rate);
+    assert_eq!(at_threshold.series_count(), n);
+    assert_eq!(at_threshold.compact_series_count(), 0);
+    assert_eq!(format!("{acts_plain:?}"), format!("{acts_tier:?}"));
+    for (key, _) in plain.all_series() {
+        let key = *key;
+        let (p, t) = (
+            plain.series(&key).expect("series"),
+            at_threshold.series(&key).expect("series"),
+        );
+        assert_eq!(t.tier(), Tier::Full);
+        assert_eq!(t.model(), ModelKind::Auto);
+        assert_eq!(p.forecast(), t.forecast(), "{}", key.label());
+        assert_eq!(p.planned_peak(), t.planned_peak());
+    }
+}
+
+#[test]
+fn above_the_threshold_new_series_are_compact_and_full_ones_become_compact() {
+    let mut c = core(1);
+    let mut bytes = 0;
+    drive(&mut c, &mut bytes, 2, 5, rate);
+    // The first series made is full; the next ones, over the threshold, compact; the first
+    // becomes compact at its next observation.
+    let n = c.series_count();
+    assert!(n >= 2, "the link and the pair at least: {n}");
+    assert_eq!(c.compact_series_count(), n);
+    drive(&mut c, &mut bytes, 7, 200, rate);
+    assert_eq!(c.compact_series_count(), n, "a series is compacted once");
+    for key in [link(), pair()] {
+        let s = c.series(&key).expect("series");
+        assert_eq!(s.tier(), Tier::Compact, "{}", key.label());
+        assert_eq!(s.model(), ModelKind::Ar);
+        assert_eq!(s.actuals().count(), COMPACT_POINTS);
+        // Still a whole calibrated forecast with its planning bound above the point.
+        let ahead = s.forecast();
+        assert_eq!(ahead.len(), 12);
+        assert!(ahead.iter().all(|p| p.i95.is_some() && p.bound > p.value));
+        // The 99 % band needs more residuals than a compact series keeps: no anomalies.
+        assert!(ahead.iter().all(|p| p.i99.is_none()));
+        assert_eq!(s.error().scored, COMPACT_ERRORS);
+    }
+    // The error per model counts each series once, under the model it now runs.
+    let models = c.model_errors();
+    assert_eq!(models.keys().copied().collect::<Vec<_>>(), ["ar12"]);
+}
