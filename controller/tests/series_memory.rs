@@ -124,11 +124,12 @@ fn a_series_that_ran_for_hours_holds_no_more_than_its_bound_and_reports_what_it_
         "series heap (counted, reported) after 3 / 100 / 5,000 observations: default (1 s) \
          {young:?} / {full:?} (100 / 5,000); full at a 64 s stride {scale_new:?} / \
          {scale_young:?} / {scale_full:?}; compact {compact_new:?} / {compact_young:?} / \
-         {compact_full:?}; per switch of four link series, full: default {} B, at the stride {} \
-         B, compact {} B",
-        4 * full.0,
-        4 * scale_full.0,
-        4 * compact_full.0
+         {compact_full:?}; the series itself {} B (boxed in the core's map); per switch of four \
+         link series, full, with their boxes: default {} B, at the stride {} B, compact {} B",
+        std::mem::size_of::<Series>(),
+        4 * (full.0 + std::mem::size_of::<Series>() as isize),
+        4 * (scale_full.0 + std::mem::size_of::<Series>() as isize),
+        4 * (compact_full.0 + std::mem::size_of::<Series>() as isize)
     );
     for (counted, bound, what) in [
         (young.0, YOUNG_BOUND, "after 100 observations"),
