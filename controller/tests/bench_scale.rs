@@ -73,6 +73,8 @@ fn bench_scale_of_50_switches_connects_every_one_and_reports_every_figure() {
     );
     // Each link has a series (host pairs come on top once hosts talk).
     assert!(r["series"].as_u64().is_some_and(|s| s >= links), "{r}");
+    // Far below `[planning] compact_above_series`: every series runs full settings.
+    assert_eq!(r["series_compact"], 0, "{r}");
     let tick = r["tick_ms"].as_f64().expect("tick_ms");
     assert!(tick > 0.0 && r["tick_max_ms"].as_f64() >= Some(tick), "{r}");
     // A round over every series is spread over `forecast_stride` ticks of a second.

@@ -90,6 +90,8 @@ struct Report {
     links_full_bytes: usize,
     /// Series the controller forecasts (every link, every host pair).
     series: u64,
+    /// Of them, those running the compact scale tier (`[planning] compact_above_series`).
+    series_compact: u64,
     /// Ticks one forecast round over every series is spread over (see `core::tick`).
     forecast_stride: u64,
     /// Time of the last control tick (its share of the series, then planning), and the longest.
@@ -163,8 +165,8 @@ fn print_table(r: &Report) {
         r.links_full_bytes >> 10
     );
     println!(
-        "  control tick         {:>9.1} ms  (longest {:.1} ms; {} series, 1/{} of them a tick)",
-        r.tick_ms, r.tick_max_ms, r.series, r.forecast_stride
+        "  control tick         {:>9.1} ms  (longest {:.1} ms; {} series, {} compact, 1/{} of them a tick)",
+        r.tick_ms, r.tick_max_ms, r.series, r.series_compact, r.forecast_stride
     );
     println!(
         "  forecast round       {:>9.1} ms CPU, every series fresh every {} ms",
@@ -464,6 +466,7 @@ async fn measure(args: &Args) -> anyhow::Result<Report> {
         links_full_ms,
         links_full_bytes,
         series: end.series,
+        series_compact: end.series_compact,
         forecast_stride: end.stride,
         tick_ms: round2(end.tick_secs * 1e3),
         tick_max_ms: round2(end.tick_max_secs * 1e3),
@@ -551,6 +554,7 @@ struct Metrics {
     p4runtime: u64,
     links: u64,
     series: u64,
+    series_compact: u64,
     stride: u64,
     tick_secs: f64,
     tick_max_secs: f64,
@@ -573,6 +577,7 @@ async fn metrics(http: SocketAddr) -> anyhow::Result<Metrics> {
         p4runtime: value("prescient_devices_connected{protocol=\"p4runtime\"}") as u64,
         links: value("prescient_links") as u64,
         series: value("prescient_series") as u64,
+        series_compact: value("prescient_series_compact") as u64,
         stride: (value("prescient_forecast_stride") as u64).max(1),
         tick_secs: value("prescient_tick_duration_seconds"),
         tick_max_secs: value("prescient_tick_duration_max_seconds"),
