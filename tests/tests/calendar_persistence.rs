@@ -119,11 +119,21 @@ async fn a_scheduled_event_survives_a_restart_and_still_shapes_its_pairs_forecas
         "kept as created"
     );
     // Forecasts made 6 steps before the event (12-step horizon): x3 from its start to its end
-    // for a -> b, b -> a as it is. Each pair's first rate reads 0 and 24 hourly steps are one
-    // day: the history a seasonal naive forecast first reads that 0 at (step 1 read 23 % low
-    // for both pairs, which their ratio hid), so the levels are checked, not only the ratio.
+    // for a -> b, b -> a as it is. Each pair's first sample is only a baseline; until session
+    // 13 the traffic matrix read it as 0 bit/s, a false first observation that a seasonal naive
+    // forecast repeated a day later (step 1 read 23 % low for both pairs, which their ratio
+    // hid), so the levels are checked, not only the ratio, and the history holds no 0.
     let mut bytes = 0;
     drive(&second, start - 30 * interval, 24, interval, &mut bytes);
+    let observed: Vec<f64> = second.core().read(|c| {
+        c.series(&SeriesKey::Pair(A, B))
+            .map(|s| s.actuals().filter_map(|(_, v)| v).collect())
+            .unwrap_or_default()
+    });
+    assert!(
+        observed.len() == 23 && observed.iter().all(|v| (v / 10e6 - 1.0).abs() < 1e-9),
+        "a -> b observed its measured 10 Mb/s from its second sample on: {observed:?}"
+    );
     let (ab, ba) = forecasts(&second);
     assert!(!ab.is_empty() && ab.len() == ba.len(), "{ab:?} {ba:?}");
     for ((at, x), (_, y)) in ab.iter().zip(&ba) {

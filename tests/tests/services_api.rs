@@ -118,7 +118,8 @@ async fn a_service_scales_ahead_of_its_forecast_and_takes_reported_instances() {
     assert!(!f.core.take_actions().is_empty(), "the switches are asked");
 
     // 150 Mb/s towards the only 100 Mb/s instance: one more is needed before it arrives.
-    drive(&mut f, 10, 20, 150e6);
+    // 21 ticks: the flow counter's baseline, then the 20 measured rates that warm h1 -> b1 up.
+    drive(&mut f, 9, 21, 150e6);
     let r = call(&f, Method::GET, "/api/v1/services/web", None, false).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_eq!(r.body["shadows"], json!(["10.1.0.2"]), "{}", r.text);

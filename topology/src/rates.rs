@@ -146,8 +146,8 @@ impl<const N: usize> Counter<N> {
 
 /// (source, destination) hosts.
 type HostPair = (MacAddr, MacAddr);
-/// Bytes, bits/s, packets/s.
-type FlowFigures = (u128, f64, f64);
+/// Bytes, and (bits/s, packets/s) once some device has a fresh rate for the flow.
+type FlowFigures = (u128, Option<(f64, f64)>);
 
 #[derive(Debug, Clone)]
 struct FlowState {
@@ -166,10 +166,11 @@ pub struct MatrixCell {
     pub dst: MacAddr,
     /// Bytes counted since the flows were first seen.
     pub bytes: u128,
-    /// Current rate, bits/s (fresh flows only).
-    pub bits_per_sec: f64,
-    /// Current rate, packets/s (fresh flows only).
-    pub packets_per_sec: f64,
+    /// Current rate, bits/s, summed over the pair's flows with a fresh rate; `None` when none
+    /// has one.
+    pub bits_per_sec: Option<f64>,
+    /// Current rate, packets/s, as `bits_per_sec`.
+    pub packets_per_sec: Option<f64>,
 }
 
 /// Which port a link's rate came from.
@@ -298,30 +299,37 @@ impl RateTracker {
         })
     }
 
-    /// Bytes and rate per (source host, destination host), sorted by pair.
+    /// Bytes and rate per (source host, destination host), sorted by pair. A flow with only a
+    /// baseline sample has no rate yet and a pair with only such flows has none (`None`): read
+    /// as 0 bit/s, every new pair's first observation was a false 0 in its forecast history.
+    /// A stale flow (its switch stopped counting it) adds 0.
     pub fn traffic_matrix(&self, now: Timestamp) -> Vec<MatrixCell> {
         // Per (pair, cookie): the largest figures over the devices that count it.
         let mut per_flow: BTreeMap<(HostPair, u64), FlowFigures> = BTreeMap::new();
         for (key, state) in &self.flows {
             let Some(pair) = state.pair else { continue };
-            let [b, p] = self.fresh(&state.counter, now).unwrap_or([0.0, 0.0]);
-            let e = per_flow.entry((pair, key.cookie)).or_insert((0, 0.0, 0.0));
+            let e = per_flow.entry((pair, key.cookie)).or_insert((0, None));
             e.0 = e.0.max(state.bytes);
-            e.1 = e.1.max(b * 8.0);
-            e.2 = e.2.max(p);
+            if state.counter.rates.is_some() {
+                let [b, p] = self.fresh(&state.counter, now).unwrap_or([0.0, 0.0]);
+                let (bps, pps) = e.1.unwrap_or((0.0, 0.0));
+                e.1 = Some((bps.max(b * 8.0), pps.max(p)));
+            }
         }
         let mut cells: BTreeMap<(MacAddr, MacAddr), MatrixCell> = BTreeMap::new();
-        for (((src, dst), _), (bytes, bps, pps)) in per_flow {
+        for (((src, dst), _), (bytes, rate)) in per_flow {
             let cell = cells.entry((src, dst)).or_insert(MatrixCell {
                 src,
                 dst,
                 bytes: 0,
-                bits_per_sec: 0.0,
-                packets_per_sec: 0.0,
+                bits_per_sec: None,
+                packets_per_sec: None,
             });
             cell.bytes += bytes;
-            cell.bits_per_sec += bps;
-            cell.packets_per_sec += pps;
+            if let Some((bps, pps)) = rate {
+                cell.bits_per_sec = Some(cell.bits_per_sec.unwrap_or(0.0) + bps);
+                cell.packets_per_sec = Some(cell.packets_per_sec.unwrap_or(0.0) + pps);
+            }
         }
         cells.into_values().collect()
     }

@@ -116,7 +116,9 @@ fn drive(
 fn predicted_growth_reserves_shadow_addresses_programs_them_and_asks_for_instances() {
     let mut c = fabric(vec![b1()], Duration::from_secs(300));
     let mut bytes = 0;
-    let actions = drive(&mut c, &mut bytes, 10, 20, B1, 150e6);
+    // 21 ticks: the first sample is the flow counter's baseline, then the 20 rates that warm
+    // the pair's series up.
+    let actions = drive(&mut c, &mut bytes, 9, 21, B1, 150e6);
     // The first tick programs the service: s1 balances towards its link to s2, s2 to b1's port.
     let hops = actions
         .iter()

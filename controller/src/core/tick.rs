@@ -56,7 +56,7 @@ impl ControllerCore {
         }
         let mut pair_peaks: BTreeMap<(MacAddr, MacAddr), f64> = BTreeMap::new();
         let mut pair_bounds: BTreeMap<(MacAddr, MacAddr), f64> = BTreeMap::new();
-        let matrix: BTreeMap<(MacAddr, MacAddr), f64> = self
+        let matrix: BTreeMap<(MacAddr, MacAddr), Option<f64>> = self
             .rates
             .traffic_matrix(now)
             .into_iter()
@@ -77,7 +77,7 @@ impl ControllerCore {
         for (s, d) in pairs {
             let key = SeriesKey::Pair(s, d);
             let peaks = if self.due(&key, turn) {
-                let rate = matrix.get(&(s, d)).copied();
+                let rate = matrix.get(&(s, d)).copied().flatten();
                 self.observe(now, key, rate, cals)
             } else {
                 self.latest_peaks(&key)

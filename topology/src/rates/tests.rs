@@ -142,8 +142,8 @@ fn traffic_matrix_counts_a_flow_once_across_switches_and_sums_pairs() {
     let m = t.traffic_matrix(Timestamp(SEC));
     assert_eq!(m.len(), 1);
     assert_eq!(m[0].bytes, 1500);
-    assert_eq!(m[0].bits_per_sec, 12_000.0);
-    assert_eq!(m[0].packets_per_sec, 15.0);
+    assert_eq!(m[0].bits_per_sec, Some(12_000.0));
+    assert_eq!(m[0].packets_per_sec, Some(15.0));
     // A reset flow keeps its earlier bytes and adds what it counted since.
     let key = FlowKey {
         device: DeviceId::openflow(1),
@@ -154,6 +154,34 @@ fn traffic_matrix_counts_a_flow_once_across_switches_and_sums_pairs() {
         SampleOutcome::Reset
     );
     assert_eq!(t.traffic_matrix(Timestamp(2 * SEC))[0].bytes, 1540);
+}
+
+#[test]
+fn a_pair_whose_flows_have_only_a_baseline_has_no_rate_rather_than_zero() {
+    let mut t = tracker();
+    let h1 = MacAddr([2, 0, 0, 0, 0, 1]);
+    let h2 = MacAddr([2, 0, 0, 0, 0, 2]);
+    let first = FlowKey {
+        device: DeviceId::openflow(1),
+        cookie: 7,
+    };
+    // Only a baseline sample: bytes are known, the rate is not.
+    t.flow_sample(first, Some((h1, h2)), Timestamp(0), 800, 8);
+    let m = t.traffic_matrix(Timestamp(0));
+    assert_eq!((m[0].bytes, m[0].bits_per_sec), (800, None));
+    // A second flow of the pair that has a rate gives the pair that rate alone.
+    let second = FlowKey {
+        device: DeviceId::openflow(1),
+        cookie: 8,
+    };
+    t.flow_sample(second, Some((h1, h2)), Timestamp(0), 0, 0);
+    t.flow_sample(second, Some((h1, h2)), Timestamp(SEC), 1000, 10);
+    let m = t.traffic_matrix(Timestamp(SEC));
+    assert_eq!(m[0].bits_per_sec, Some(8_000.0));
+    assert_eq!(m[0].packets_per_sec, Some(10.0));
+    // A flow its switch stopped counting (stale after 30 s here) carries nothing: 0, as before.
+    let later = Timestamp(SEC + 31 * SEC);
+    assert_eq!(t.traffic_matrix(later)[0].bits_per_sec, Some(0.0));
 }
 
 mod properties {

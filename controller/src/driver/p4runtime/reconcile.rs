@@ -18,7 +18,8 @@ use super::{desired, Attempt, Device, OWNED_TABLES, RECONCILE_INTERVAL, RETRY_BA
 impl Device {
     /// Brings the owned tables to the desired entries (see the module docs).
     pub(super) async fn reconcile(&mut self, client: &mut P4RuntimeClient) {
-        if !self.standing.may_write(client) {
+        // Stopping: nothing to encode or diff (checked again before writing, after the awaits).
+        if self.stopping.is_cancelled() || !self.standing.may_write(client) {
             return;
         }
         let Ok(index) = client.index().cloned() else {
