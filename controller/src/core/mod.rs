@@ -80,6 +80,8 @@ pub struct ControllerCore {
     anomalies: BoundedLog<Anomaly>,
     decisions: BoundedLog<Decision>,
     hot: BTreeSet<LinkKey>,
+    /// Hot links no host pair with a forecast crossed yet (see `planner.rs`).
+    unsteered: BTreeSet<LinkKey>,
     installed: BTreeMap<ReservationId, Vec<PortRef>>,
     /// Restored reservations waiting for their path, with the end of their grace period.
     restoring: BTreeMap<ReservationId, Timestamp>,
@@ -122,6 +124,7 @@ impl ControllerCore {
             anomalies: BoundedLog::new(config.anomaly_log),
             decisions: BoundedLog::new(config.decision_log),
             hot: BTreeSet::new(),
+            unsteered: BTreeSet::new(),
             installed: BTreeMap::new(),
             restoring: BTreeMap::new(),
             egress: BTreeMap::new(),

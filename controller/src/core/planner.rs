@@ -5,6 +5,12 @@
 //!
 //! Hysteresis: a link becomes hot above `hot_threshold` and cools only below
 //! `hot_threshold - hysteresis`, so one decision per episode, not one per tick.
+//!
+//! A link can turn hot before any pair crossing it has a warm forecast: its series may have been
+//! warm for hours while a new pair's is still in its warm-up (a pair's series starts at its
+//! flow's first measured rate). Such a link stays `unsteered` and is tried again each tick while
+//! it is hot; the first round that finds a pair with a forecast steers and records a second
+//! decision. A round that finds pairs but no room for them is final, as before.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -35,12 +41,19 @@ pub struct Inputs<'a> {
     pub horizon: usize,
 }
 
-/// Updates `hot` and returns what to record. `next_decision` numbers the drafts that carry
-/// actions, so an action can name its decision.
-pub fn plan(inp: &Inputs<'_>, hot: &mut BTreeSet<LinkKey>, next_decision: u64) -> Vec<Draft> {
+/// Updates `hot` (and `unsteered`, the hot links no pair with a forecast crossed yet) and
+/// returns what to record. `next_decision` numbers the drafts that carry actions, so an action
+/// can name its decision.
+pub fn plan(
+    inp: &Inputs<'_>,
+    hot: &mut BTreeSet<LinkKey>,
+    unsteered: &mut BTreeSet<LinkKey>,
+    next_decision: u64,
+) -> Vec<Draft> {
     let mut drafts = Vec::new();
     let snap = inp.snapshot;
     hot.retain(|l| snap.link_idx(*l).is_some());
+    unsteered.retain(|l| hot.contains(l));
     for (key, cap) in snap.links().iter().zip(snap.capacities()) {
         let Some(&peak) = inp.link_peaks.get(key) else {
             continue;
@@ -52,7 +65,10 @@ pub fn plan(inp: &Inputs<'_>, hot: &mut BTreeSet<LinkKey>, next_decision: u64) -
         if !hot.contains(key) && share > inp.threshold {
             hot.insert(*key);
             let id = next_decision + drafts.len() as u64;
-            let (actions, moved) = steer_pairs(inp, *key, hot, id);
+            let (actions, moved, found) = steer_pairs(inp, *key, hot, id);
+            if !found {
+                unsteered.insert(*key);
+            }
             drafts.push(Draft {
                 rule: Rule::LinkPredictedHot,
                 subject: format!("link/{}", link_id(*key)),
@@ -66,6 +82,7 @@ pub fn plan(inp: &Inputs<'_>, hot: &mut BTreeSet<LinkKey>, next_decision: u64) -
             });
         } else if hot.contains(key) && share < inp.threshold - inp.hysteresis {
             hot.remove(key);
+            unsteered.remove(key);
             drafts.push(Draft {
                 rule: Rule::LinkCooled,
                 subject: format!("link/{}", link_id(*key)),
@@ -76,19 +93,37 @@ pub fn plan(inp: &Inputs<'_>, hot: &mut BTreeSet<LinkKey>, next_decision: u64) -
                 ),
                 actions: Vec::new(),
             });
+        } else if unsteered.contains(key) {
+            let id = next_decision + drafts.len() as u64;
+            let (actions, moved, found) = steer_pairs(inp, *key, hot, id);
+            if found {
+                unsteered.remove(key);
+                drafts.push(Draft {
+                    rule: Rule::LinkPredictedHot,
+                    subject: format!("link/{}", link_id(*key)),
+                    reason: format!(
+                        "still predicted hot: forecast peak {peak:.0} bit/s within {} steps is {:.0}% of capacity {cap} bit/s (threshold {:.0}%), and a host pair crossing it now has a forecast; {moved}",
+                        inp.horizon,
+                        share * 100.0,
+                        inp.threshold * 100.0
+                    ),
+                    actions,
+                });
+            }
         }
     }
     drafts
 }
 
 /// Paths for the pairs crossing `link`, avoiding hot links and links without room for their
-/// forecast; returns the actions and a sentence saying what was done.
+/// forecast; returns the actions, a sentence saying what was done, and whether any pair with a
+/// forecast crosses it (steered or not).
 fn steer_pairs(
     inp: &Inputs<'_>,
     link: LinkKey,
     hot: &BTreeSet<LinkKey>,
     decision: u64,
-) -> (Vec<Action>, String) {
+) -> (Vec<Action>, String, bool) {
     let snap = inp.snapshot;
     // Residual = capacity - max(predicted, reserved); hot links have none.
     let mut residual: Vec<u64> = snap
@@ -136,6 +171,7 @@ fn steer_pairs(
             _ => stuck.push(format!("{src}->{dst} ({need} bit/s)")),
         }
     }
+    let found = !actions.is_empty() || !stuck.is_empty();
     let text = match (actions.len(), stuck.is_empty()) {
         (0, true) => "no host pair with a forecast crosses it".to_string(),
         (n, true) => format!("{n} pair(s) steered to paths with room"),
@@ -144,5 +180,5 @@ fn steer_pairs(
             stuck.join(", ")
         ),
     };
-    (actions, text)
+    (actions, text, found)
 }

@@ -169,6 +169,62 @@ fn a_link_forecast_to_saturate_moves_the_pair_onto_the_other_path() {
 }
 
 #[test]
+fn a_pair_that_starts_on_a_warm_link_is_steered_once_its_own_forecast_is_warm() {
+    let mut c = square();
+    let mut bytes = 0;
+    // Background on s1 -> s2 for 30 s: the link's series is warm long before the pair's flow.
+    for s in 10..40 {
+        let now = Timestamp::from_secs(s);
+        refresh_links(&mut c, now);
+        bytes += (0.1 * GBPS as f64 / 8.0) as u64;
+        let counters = PortCounters {
+            tx_bytes: bytes,
+            ..PortCounters::default()
+        };
+        c.port_counters(now, at(1, 1), counters);
+        c.tick(now);
+    }
+    // h1 -> h2's flow appears and fills the link: the link turns hot while the pair's series
+    // is still warming up, so nothing can be steered yet.
+    let early = drive(&mut c, &mut bytes, 40, 5, |_| 0.95 * GBPS as f64);
+    assert!(!early
+        .iter()
+        .any(|a| matches!(a, Action::InstallPath { .. })));
+    let hot: Vec<&Decision> = c
+        .decisions()
+        .iter()
+        .filter(|d| d.rule == Rule::LinkPredictedHot)
+        .collect();
+    assert_eq!(hot.len(), 1, "{hot:?}");
+    assert!(
+        hot[0].reason.contains("no host pair with a forecast"),
+        "{}",
+        hot[0].reason
+    );
+    // Once the pair's forecast is warm it is steered via s3, with a second decision. (Before,
+    // the link was steered only when it turned hot and the pair stayed on it.)
+    let later = drive(&mut c, &mut bytes, 45, 40, |_| 0.95 * GBPS as f64);
+    let steered = later.iter().find_map(|a| match a {
+        Action::InstallPath {
+            src, dst, links, ..
+        } => Some((*src, *dst, links.first().map(|l| l.src))),
+        _ => None,
+    });
+    assert_eq!(steered, Some((H1, H2, Some(at(1, 2)))), "{later:?}");
+    let hot: Vec<&Decision> = c
+        .decisions()
+        .iter()
+        .filter(|d| d.rule == Rule::LinkPredictedHot)
+        .collect();
+    assert_eq!(hot.len(), 2, "one more decision, not one per tick: {hot:?}");
+    assert!(
+        hot[1].reason.contains("1 pair(s) steered"),
+        "{}",
+        hot[1].reason
+    );
+}
+
+#[test]
 fn a_spike_after_a_steady_stretch_is_an_anomaly() {
     let mut c = square();
     let mut bytes = 0;

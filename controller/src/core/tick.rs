@@ -106,7 +106,12 @@ impl ControllerCore {
             hysteresis: self.config.hysteresis,
             horizon: self.config.horizon,
         };
-        let mut drafts = planner::plan(&inputs, &mut self.hot, self.next_decision);
+        let mut drafts = planner::plan(
+            &inputs,
+            &mut self.hot,
+            &mut self.unsteered,
+            self.next_decision,
+        );
         // A steered pair's API reservations go with it (`steer_reservations.rs`).
         self.steer_reservations(&mut drafts);
         let mut steering = Vec::new();
