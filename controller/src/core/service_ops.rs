@@ -17,19 +17,30 @@ use crate::services::{
     self, BackendReport, HookCall, HookRecord, HookStatus, ServiceSpec, Services, ServicesError,
 };
 
+/// A sender whose series is still cold after this many times its warm-up length
+/// (`max(horizon, warmup_points)` observations) is left out of its service's demand.
+pub const COLD_SENDER_BOUND: u64 = 3;
+
 /// A service's demand: the forecasts of every host pair sending to one of its backends or to
 /// its VIP's MAC (before the rewrite), not counting traffic among its own backends, with the
 /// events scoped to those pairs (events for the service or for everything are applied by the
 /// caller, with their lead time). Unknown (`None`) while any of those series is cold
 /// (`is_warm`): a sum with a model fitted on three points in it would ask the orchestrator
-/// for a hundred instances.
+/// for a hundred instances. A sender still cold after [`COLD_SENDER_BOUND`] times its warm-up
+/// is left out instead: its flows seldom yield a measured rate (a pair that sent a burst and
+/// went quiet while its flow entry stayed), and waiting for it kept every other sender's
+/// demand from scaling the service, for as long as that pair existed.
 pub fn demand_of(
     series: &BTreeMap<SeriesKey, Box<Series>>,
     spec: &ServiceSpec,
     horizon: usize,
     planning: &PlanningConfig,
 ) -> Option<services::Demand> {
-    let senders = senders(series, spec);
+    let bound = COLD_SENDER_BOUND.saturating_mul(horizon.max(planning.warmup_points) as u64);
+    let senders: Vec<&Series> = senders(series, spec)
+        .into_iter()
+        .filter(|s| is_warm(s, horizon, planning) || s.observed() < bound)
+        .collect();
     if senders.iter().any(|s| !is_warm(s, horizon, planning)) {
         return None;
     }
@@ -415,5 +426,35 @@ mod tests {
         let warm = ramp(40);
         assert!(warm.values().all(|s| is_warm(s, 12, &planning)));
         assert!(demand_of(&warm, &web(), 12, &planning).is_some());
+    }
+
+    /// A second sender whose series took one measured rate and then `ticks` ticks without one.
+    fn with_quiet_sender(
+        mut series: BTreeMap<SeriesKey, Box<Series>>,
+        ticks: u64,
+    ) -> BTreeMap<SeriesKey, Box<Series>> {
+        let mut s = Series::new(Duration::from_secs(1), 12, 360);
+        s.observe(Timestamp::from_secs(1), Some(5e6));
+        for i in 0..ticks {
+            s.observe(Timestamp::from_secs(i + 2), None);
+        }
+        let other = MacAddr([0, 0, 0, 0, 0, 3]);
+        series.insert(SeriesKey::Pair(other, BACKEND), Box::new(s));
+        series
+    }
+
+    #[test]
+    fn a_sender_cold_past_the_bound_no_longer_keeps_the_demand_unknown() {
+        let planning = PlanningConfig::default();
+        // Warm-up is 20 observations here: the bound is 60.
+        let young = with_quiet_sender(ramp(40), 30);
+        assert!(demand_of(&young, &web(), 12, &planning).is_none());
+        let stuck = with_quiet_sender(ramp(40), 60);
+        assert!(stuck.values().any(|s| !is_warm(s, 12, &planning)));
+        let demand = demand_of(&stuck, &web(), 12, &planning).expect("the warm sender's demand");
+        assert_eq!(demand.pairs, 1, "{demand:?}");
+        // Only senders are left out: a service whose one sender is stuck has no demand.
+        let alone = with_quiet_sender(BTreeMap::new(), 60);
+        assert!(demand_of(&alone, &web(), 12, &planning).is_none());
     }
 }
