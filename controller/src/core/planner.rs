@@ -54,6 +54,9 @@ pub fn plan(
     let snap = inp.snapshot;
     hot.retain(|l| snap.link_idx(*l).is_some());
     unsteered.retain(|l| hot.contains(l));
+    // Pairs steered this round: a pair crossing two links that turn hot together is steered
+    // once (it was steered by each, two paths written in one tick).
+    let mut steered: BTreeSet<(MacAddr, MacAddr)> = BTreeSet::new();
     for (key, cap) in snap.links().iter().zip(snap.capacities()) {
         let Some(&peak) = inp.link_peaks.get(key) else {
             continue;
@@ -65,7 +68,7 @@ pub fn plan(
         if !hot.contains(key) && share > inp.threshold {
             hot.insert(*key);
             let id = next_decision + drafts.len() as u64;
-            let (actions, moved, found) = steer_pairs(inp, *key, hot, id);
+            let (actions, moved, found) = steer_pairs(inp, *key, hot, &mut steered, id);
             if !found {
                 unsteered.insert(*key);
             }
@@ -95,7 +98,7 @@ pub fn plan(
             });
         } else if unsteered.contains(key) {
             let id = next_decision + drafts.len() as u64;
-            let (actions, moved, found) = steer_pairs(inp, *key, hot, id);
+            let (actions, moved, found) = steer_pairs(inp, *key, hot, &mut steered, id);
             if found {
                 unsteered.remove(key);
                 drafts.push(Draft {
@@ -117,11 +120,13 @@ pub fn plan(
 
 /// Paths for the pairs crossing `link`, avoiding hot links and links without room for their
 /// forecast; returns the actions, a sentence saying what was done, and whether any pair with a
-/// forecast crosses it (steered or not).
+/// forecast crosses it (steered now, earlier this round, or not at all). Adds the pairs it
+/// steers to `steered` and leaves those already in it.
 fn steer_pairs(
     inp: &Inputs<'_>,
     link: LinkKey,
     hot: &BTreeSet<LinkKey>,
+    steered: &mut BTreeSet<(MacAddr, MacAddr)>,
     decision: u64,
 ) -> (Vec<Action>, String, bool) {
     let snap = inp.snapshot;
@@ -141,6 +146,7 @@ fn steer_pairs(
         .collect();
     let mut actions = Vec::new();
     let mut stuck = Vec::new();
+    let mut before = 0;
     for (&(src, dst), &peak) in inp.pair_peaks {
         let Ok((a, b)) = snap.host_devices(src, dst) else {
             continue;
@@ -149,6 +155,10 @@ fn steer_pairs(
             continue;
         };
         if !current.links.contains(&link) {
+            continue;
+        }
+        if steered.contains(&(src, dst)) {
+            before += 1;
             continue;
         }
         let held = inp.pair_reserved.get(&(src, dst)).copied().unwrap_or(0);
@@ -160,6 +170,7 @@ fn steer_pairs(
                         *r = r.saturating_sub(need);
                     }
                 }
+                steered.insert((src, dst));
                 actions.push(Action::InstallPath {
                     src,
                     dst,
@@ -171,8 +182,11 @@ fn steer_pairs(
             _ => stuck.push(format!("{src}->{dst} ({need} bit/s)")),
         }
     }
-    let found = !actions.is_empty() || !stuck.is_empty();
+    let found = !actions.is_empty() || !stuck.is_empty() || before > 0;
     let text = match (actions.len(), stuck.is_empty()) {
+        (0, true) if before > 0 => {
+            format!("its {before} pair(s) with a forecast already steered this round")
+        }
         (0, true) => "no host pair with a forecast crosses it".to_string(),
         (n, true) => format!("{n} pair(s) steered to paths with room"),
         (n, false) => format!(

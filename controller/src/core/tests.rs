@@ -225,6 +225,55 @@ fn a_pair_that_starts_on_a_warm_link_is_steered_once_its_own_forecast_is_warm() 
 }
 
 #[test]
+fn a_pair_crossing_two_links_that_turn_hot_together_is_steered_once() {
+    let mut c = square();
+    let mut bytes = 0;
+    let mut actions = Vec::new();
+    // s1 -> s2 and s2 -> s4 carry the same traffic: both turn hot on the same tick.
+    for s in 10..50 {
+        let now = Timestamp::from_secs(s);
+        refresh_links(&mut c, now);
+        bytes += (0.95 * GBPS as f64 / 8.0) as u64;
+        let counters = PortCounters {
+            tx_bytes: bytes,
+            ..PortCounters::default()
+        };
+        c.port_counters(now, at(1, 1), counters);
+        c.port_counters(now, at(2, 2), counters);
+        let flow = FlowKey {
+            device: dev(1),
+            cookie: 7,
+        };
+        c.flow_counters(now, flow, Some((H1, H2)), bytes, bytes / 1000);
+        actions.extend(c.tick(now));
+    }
+    let steers = actions
+        .iter()
+        .filter(|a| {
+            matches!(
+                a,
+                Action::InstallPath {
+                    src: H1,
+                    dst: H2,
+                    ..
+                }
+            )
+        })
+        .count();
+    assert_eq!(steers, 1, "{actions:?}");
+    let hot: Vec<&Decision> = c
+        .decisions()
+        .iter()
+        .filter(|d| d.rule == Rule::LinkPredictedHot)
+        .collect();
+    assert_eq!(hot.len(), 2, "{hot:?}");
+    assert!(
+        hot.iter().any(|d| d.reason.contains("already steered")),
+        "{hot:?}"
+    );
+}
+
+#[test]
 fn a_spike_after_a_steady_stretch_is_an_anomaly() {
     let mut c = square();
     let mut bytes = 0;
