@@ -1,7 +1,8 @@
 //! Services over the REST API, in process: create a service, let predicted demand towards its
 //! backend reserve shadow addresses (translations programmed, a scale-up hook queued), the
 //! orchestrator report its instances (a pre-assigned address, a dynamic one), delete it; and
-//! bad input, auth, and the hooks view.
+//! bad input, auth, and the hooks view. Also the REST series of the pair feeding it: its first
+//! observation is its first measured rate, never the unmeasured 0 its counter's baseline read as.
 
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -284,4 +285,41 @@ async fn bad_service_input_is_refused_with_the_field() {
     assert_error(&r, StatusCode::NOT_FOUND, "not_found", None);
     let r = call(&f, Method::GET, "/api/v1/services", None, false).await;
     assert_eq!(r.body.as_array().map(Vec::len), Some(1));
+}
+
+/// The values of h1 -> b1's REST history, or the status when it has none.
+async fn pair_history(f: &Fixture) -> Result<Vec<Value>, StatusCode> {
+    let uri = format!("/api/v1/forecasts/pairs/{H1}/{B1}");
+    let r = call(f, Method::GET, &uri, None, false).await;
+    if r.status != StatusCode::OK {
+        return Err(r.status);
+    }
+    let history = r.body["history"].as_array().cloned().unwrap_or_default();
+    Ok(history.iter().map(|p| p["value"].clone()).collect())
+}
+
+#[tokio::test]
+async fn a_new_pairs_rest_series_starts_at_its_measured_rate_and_a_stopped_flow_reads_0() {
+    let mut f = fixture();
+    // The flow's first sample is only its counter's baseline: no rate, so no series yet.
+    drive(&mut f, 2, 1, 150e6);
+    assert_eq!(pair_history(&f).await, Err(StatusCode::NOT_FOUND));
+    drive(&mut f, 3, 3, 150e6);
+    assert_eq!(
+        pair_history(&f).await,
+        Ok(vec![json!(150e6), json!(150e6), json!(150e6)]),
+        "three measured rates, no 0 before them"
+    );
+    // The flow stops being counted (its entry went): once its rate is stale (5 s) it reads 0.
+    for s in 6..=11 {
+        let now = Timestamp::from_secs(s);
+        f.core.apply(|c| {
+            refresh(c, now);
+            c.tick(now)
+        });
+        f.clock.store(now.nanos(), Ordering::SeqCst);
+    }
+    let history = pair_history(&f).await.expect("a series");
+    assert_eq!(history.len(), 9, "{history:?}");
+    assert_eq!(history.last(), Some(&json!(0.0)), "{history:?}");
 }
