@@ -45,11 +45,7 @@ pub fn compare(series: &[Held], violation: f64, hold: usize) -> Comparison {
     };
     for s in series {
         let n = s.actual.len().min(s.planned.len());
-        let split = Split {
-            train_end: n / 4,
-            val_end: n / 2,
-            n,
-        };
+        let split = Split::new(n / 4, n / 2, n);
         if split.train_end == 0 || split.val_end >= n {
             continue;
         }
@@ -57,7 +53,7 @@ pub fn compare(series: &[Held], violation: f64, hold: usize) -> Comparison {
         for (t, kind) in tallies.iter_mut().zip(PolicyKind::ALL) {
             let plan = match kind {
                 PolicyKind::Predictive => Plan {
-                    cap: s.planned[split.train_end..n].to_vec(),
+                    cap: s.planned[split.calib..n].to_vec(),
                     headroom: 1.0,
                 },
                 other => policy::plan(other, actual, split, &settings),

@@ -4,8 +4,10 @@
 //! static peak, and the oracle — and each is scored on the last part of the trace.
 //!
 //! Protocol: rows split 70 % train / 10 % validation / 20 % scored (as `forecast backtest`);
-//! every setting (headrooms) is chosen on train and validation only; a decision made after row
-//! `o` is known sets the capacity of row `o + lead`.
+//! every setting (headrooms) is chosen on train and validation only: on the validation rows, or
+//! where they are fewer than a day and `1 / violation` rows, on that many rows reaching back into
+//! the training part, every policy replayed rolling origin there ([`policy::Split`]). A decision
+//! made after row `o` is known sets the capacity of row `o + lead`.
 //!
 //! Metrics over all scored (series, row) cells with known demand: the share under-provisioned
 //! (demand above capacity), over-provisioning `Σ capacity / Σ demand − 1` (absent when there is
@@ -22,6 +24,7 @@ pub mod series;
 use std::collections::BTreeMap;
 
 use prescient_predict::backtest::split_points;
+use prescient_predict::season::periods_for_interval;
 use prescient_predict::{
     choose_pooled, fit_pooled, BacktestConfig, Missing, Normalise, Protocol, Trace,
 };
@@ -248,11 +251,12 @@ pub fn evaluate(
         ..BacktestConfig::default()
     };
     let (train_end, val_end) = split_points(rows, &bcfg);
-    let split = Split {
-        train_end,
-        val_end,
-        n: rows,
-    };
+    // A day longer than the trace cannot be seen whole (one second: 86,400 rows).
+    let day = interval_secs
+        .and_then(|i| periods_for_interval(i).day)
+        .filter(|&d| d <= rows);
+    let split = Split::new(train_end, val_end, rows)
+        .reaching_back(Split::calibration_rows(cfg.violation, day));
     // Which pooled models `auto` weighs is chosen on validation, as `forecast backtest` does.
     let pooled = (cfg.pooled && demand.columns.len() > 1 && train_end >= 2).then(|| {
         let fitted = fit_pooled(&demand.columns, interval_secs, &bcfg);
@@ -315,7 +319,7 @@ pub fn evaluate(
             headrooms[i].push(plan.headroom);
             let cap = held(&plan.cap, cfg.instance_capacity);
             tally(&mut tallies[i], values, &cap, split, cfg.instance_capacity);
-            caps.push((p, cap[val_end - train_end..].to_vec()));
+            caps.push((p, cap[val_end - split.calib..].to_vec()));
         }
         if plot == Some(series_name.as_str()) {
             replay = Some(Replay {
@@ -371,14 +375,12 @@ fn tally(
     split: Split,
     per_instance: Option<f64>,
 ) {
-    let Split {
-        train_end, val_end, ..
-    } = split;
+    let Split { calib, val_end, .. } = split;
     let mut prev: Option<f64> = val_end
         .checked_sub(1)
-        .and_then(|r| r.checked_sub(train_end).and_then(|i| cap.get(i).copied()));
+        .and_then(|r| r.checked_sub(calib).and_then(|i| cap.get(i).copied()));
     for r in val_end..values.len() {
-        let c = cap[r - train_end];
+        let c = cap[r - calib];
         if prev.is_some_and(|p| p != c) {
             t.changes += 1;
         }

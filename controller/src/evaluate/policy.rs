@@ -3,8 +3,11 @@
 //!
 //! Rows `[0, train_end)` train, `[train_end, val_end)` validate, `[val_end, n)` are scored. A
 //! decision at origin `o` (after row `o` is known) sets the capacity of row `o + lead`; nothing
-//! after `o` is read. Headrooms are chosen on validation rows only: the smallest factor with
-//! which demand exceeds capacity in at most a share `violation` of them.
+//! after `o` is read. Headrooms are chosen on the calibration rows `[calib, val_end)` only: the
+//! smallest factor with which demand exceeds capacity in at most a share `violation` of them.
+//! They are the validation rows, reaching back into the training part where those are too few
+//! ([`Split::reaching_back`]); there every policy decides rolling origin, as it would have had
+//! training ended at the origin.
 
 use std::str::FromStr;
 
@@ -71,6 +74,8 @@ impl FromStr for PolicyKind {
 /// Where the parts of a series begin and end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Split {
+    /// First row whose capacity is decided and may choose a headroom (at most `train_end`).
+    pub calib: usize,
     /// First validation row.
     pub train_end: usize,
     /// First scored row.
@@ -79,13 +84,46 @@ pub struct Split {
     pub n: usize,
 }
 
+impl Split {
+    /// The parts, calibrating on the validation rows alone.
+    pub fn new(train_end: usize, val_end: usize, n: usize) -> Self {
+        Split {
+            calib: train_end,
+            train_end,
+            val_end,
+            n,
+        }
+    }
+
+    /// The same parts calibrating on at least `rows` rows where the validation part holds
+    /// fewer, reaching back into the training part (never before its middle: the rolling-origin
+    /// decisions there need training rows of their own).
+    pub fn reaching_back(self, rows: usize) -> Self {
+        let short = rows.saturating_sub(self.val_end - self.train_end);
+        Split {
+            calib: self.train_end.saturating_sub(short).max(self.train_end / 2),
+            ..self
+        }
+    }
+
+    /// Rows a headroom needs at violation target `violation` for a series with `day` rows a
+    /// day: `1/v`, the fewest whose conformal rank is a quantile rather than the largest value
+    /// ([`choose_headroom`]), and a day, so that every hour the scored part covers was seen
+    /// (a 10 % validation part of a few days is a few hours of one part of the day).
+    pub fn calibration_rows(violation: f64, day: Option<usize>) -> usize {
+        let rank = (1.0 / violation.clamp(1e-6, 1.0)).ceil() as usize;
+        rank.max(day.unwrap_or(0))
+    }
+}
+
 /// What a policy decided for one series.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
-    /// Capacity of rows `train_end..n` (index `r - train_end`); `None` where no decision could
-    /// be made (no demand known yet).
+    /// Capacity of rows `calib..n` (index `r - calib`); `None` where no decision could be made
+    /// (no demand known yet).
     pub cap: Vec<Option<f64>>,
-    /// The factor chosen on validation (1 for the oracle, or when validation had no usable row).
+    /// The factor chosen on the calibration rows (1 for the oracle, or when they had no usable
+    /// row).
     pub headroom: f64,
 }
 
@@ -134,14 +172,14 @@ pub fn choose_headroom(rows: impl Iterator<Item = (f64, f64)>, violation: f64) -
 }
 
 /// What a policy decided for one series before its headroom: the capacity of rows
-/// `train_end..n` at headroom 1, and which of them may choose the headroom.
+/// `calib..n` at headroom 1, and which of them may choose the headroom.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Base {
     /// The policy.
     pub policy: PolicyKind,
     /// The lead it decided at.
     pub lead: usize,
-    /// Capacity at headroom 1 (index `r - train_end`).
+    /// Capacity at headroom 1 (index `r - calib`).
     pub cap: Vec<Option<f64>>,
     /// Rows that are evidence for the headroom (a predictor's warm-up is not).
     pub usable: Vec<bool>,
@@ -160,18 +198,16 @@ pub struct Base {
 pub type Evidence = (usize, f64, f64);
 
 impl Base {
-    /// The validation rows that may choose the headroom: this plan's own and [`Base::extra`].
+    /// The calibration rows that may choose the headroom: this plan's own and [`Base::extra`].
     pub fn validation<'a>(
         &'a self,
         values: &'a [Option<f64>],
         split: Split,
     ) -> impl Iterator<Item = Evidence> + 'a {
-        let Split {
-            train_end, val_end, ..
-        } = split;
-        (train_end..val_end)
+        let Split { calib, val_end, .. } = split;
+        (calib..val_end)
             .filter_map(move |r| {
-                let i = r - train_end;
+                let i = r - calib;
                 Some((self.lead, values[r]?, self.cap[i]?)).filter(|_| self.usable[i])
             })
             .chain(self.extra.iter().copied())
@@ -235,12 +271,17 @@ pub fn plan(policy: PolicyKind, values: &[Option<f64>], split: Split, s: &Settin
 
 /// The capacity `policy` decides for `values` at headroom 1.
 pub fn base(policy: PolicyKind, values: &[Option<f64>], split: Split, s: &Settings) -> Base {
-    let Split { train_end, n, .. } = split;
+    let Split {
+        calib,
+        train_end,
+        n,
+        ..
+    } = split;
     let lead = s.lead.max(1);
     let cap: Vec<Option<f64>> = match policy {
-        PolicyKind::Oracle => values[train_end..n].to_vec(),
+        PolicyKind::Oracle => values[calib..n].to_vec(),
         PolicyKind::Predictive => return predictive(values, split, s),
-        PolicyKind::Reactive => (train_end..n)
+        PolicyKind::Reactive => (calib..n)
             .map(|r| {
                 let o = r.checked_sub(lead)?;
                 let from = (o + 1).saturating_sub(s.hold.max(1));
@@ -248,12 +289,16 @@ pub fn base(policy: PolicyKind, values: &[Option<f64>], split: Split, s: &Settin
             })
             .collect(),
         PolicyKind::Static => {
-            let peak = values[..train_end]
-                .iter()
-                .flatten()
-                .copied()
-                .reduce(f64::max);
-            vec![peak; n - train_end]
+            let peak = |rows: &[Option<f64>]| rows.iter().flatten().copied().reduce(f64::max);
+            let whole = peak(&values[..train_end]);
+            // Rolling origin in the training part: the peak known at the decision.
+            (calib..n)
+                .map(|r| match r.checked_sub(lead) {
+                    None => None,
+                    Some(o) if o + 1 < train_end => peak(&values[..=o]),
+                    Some(_) => whole,
+                })
+                .collect()
         }
     };
     Base {
@@ -285,7 +330,12 @@ pub fn near_leads(lead: usize) -> std::ops::RangeInclusive<usize> {
 /// series divided by its training maximum, fitted on training rows and refitted once a day of
 /// rows, as in `forecast backtest`.
 fn predictive(values: &[Option<f64>], split: Split, s: &Settings) -> Base {
-    let Split { train_end, n, .. } = split;
+    let Split {
+        calib,
+        train_end,
+        n,
+        ..
+    } = split;
     let lead = s.lead.max(1);
     let scale = values[..train_end]
         .iter()
@@ -303,19 +353,29 @@ fn predictive(values: &[Option<f64>], split: Split, s: &Settings) -> Base {
     let refit_every = seasons
         .day
         .or(s.interval_secs.and_then(|i| periods_for_interval(i).day));
-    let mut extras: Vec<Box<dyn Forecaster>> = Vec::new();
-    if let Some(g) = s.pooled {
-        if let Some(r) = &g.regression {
-            extras.push(Box::new(r.clone()));
+    let model = || -> Box<dyn Forecaster> {
+        let mut extras: Vec<Box<dyn Forecaster>> = Vec::new();
+        if let Some(g) = s.pooled {
+            if let Some(r) = &g.regression {
+                extras.push(Box::new(r.clone()));
+            }
+            if let Some(b) = &g.boosted {
+                extras.push(Box::new(b.clone()));
+            }
         }
-        if let Some(b) = &g.boosted {
-            extras.push(Box::new(b.clone()));
+        if extras.is_empty() {
+            ModelKind::Auto.build(seasons)
+        } else {
+            Box::new(Auto::with_extra(seasons, AutoConfig::default(), extras))
         }
-    }
-    let model: Box<dyn Forecaster> = if extras.is_empty() {
+    };
+    // Calibrating rows of the training part are forecast by a model fitted on the rows before
+    // them, refitted daily; not by the pooled models, which were fitted on every training row.
+    let warm = calib < train_end;
+    let first_model = if warm {
         ModelKind::Auto.build(seasons)
     } else {
-        Box::new(Auto::with_extra(seasons, AutoConfig::default(), extras))
+        model()
     };
     // Every shorter lead's and the next longer one's validation bounds are evidence for the
     // headroom too (at lead 1 the lead's own ~400 validation rows hold about four expected
@@ -330,24 +390,30 @@ fn predictive(values: &[Option<f64>], split: Split, s: &Settings) -> Base {
         refit_every,
         s.violation,
     );
-    let mut p = Predictor::with_model(model, cfg);
-    p.preload(norm[..train_end].iter().copied());
+    let mut p = Predictor::with_model(first_model, cfg);
+    p.preload(norm[..calib].iter().copied());
     p.fit();
-    let mut base = vec![None; n - train_end];
-    let mut calibrated = vec![false; n - train_end];
+    let mut base = vec![None; n - calib];
+    let mut calibrated = vec![false; n - calib];
     let mut extra = Vec::new();
-    let first = train_end.saturating_sub(1);
+    let first = calib.saturating_sub(1);
     for (o, &value) in norm.iter().enumerate().skip(first) {
-        if o >= train_end {
+        if o >= calib {
             p.observe(value);
-            if refit_every.is_some_and(|r| (o + 1 - train_end) % r == 0) {
-                p.refit(None);
+            if warm && o + 1 == train_end {
+                // From the end of training on, the model `forecast backtest` fits there.
+                p.refit(Some(model()));
+            } else {
+                let fitted_at = if o >= train_end { train_end } else { calib };
+                if refit_every.is_some_and(|r| (o + 1 - fitted_at) % r == 0) {
+                    p.refit(None);
+                }
             }
         }
-        // The other leads' bounds for validation rows: more evidence for the headroom.
+        // The other leads' bounds for calibration rows: more evidence for the headroom.
         for step in evidence.clone().filter(|&step| step != lead) {
             let r = o + step;
-            if r < train_end || r >= split.val_end {
+            if r < calib || r >= split.val_end {
                 continue;
             }
             let (Some(&point), Some(y)) = (p.points().get(step - 1), values[r]) else {
@@ -358,15 +424,15 @@ fn predictive(values: &[Option<f64>], split: Split, s: &Settings) -> Base {
             }
         }
         let r = o + lead;
-        if r < train_end || r >= n {
+        if r < calib || r >= n {
             continue;
         }
         let Some(&point) = p.points().get(lead - 1) else {
             continue;
         };
         let q = sizing::residual_quantile(&mut p, lead, s.violation);
-        base[r - train_end] = Some(sizing::bound(point, q) * scale);
-        calibrated[r - train_end] = q.is_some();
+        base[r - calib] = Some(sizing::bound(point, q) * scale);
+        calibrated[r - calib] = q.is_some();
     }
     // Rows before the quantile is calibrated are the predictor's warm-up, not evidence.
     Base {

@@ -290,11 +290,7 @@ fn the_predictive_headroom_at_lead_one_also_weighs_the_next_leads_validation_bou
         100.0 + 30.0 * day.sin() + 5.0 * wobble(r)
     });
     let (train_end, val_end) = (672, 768);
-    let split = Split {
-        train_end,
-        val_end,
-        n: v.len(),
-    };
+    let split = Split::new(train_end, val_end, v.len());
     let settings = policy::Settings {
         lead: 1,
         violation: 0.01,
@@ -315,4 +311,34 @@ fn the_predictive_headroom_at_lead_one_also_weighs_the_next_leads_validation_bou
         .extra
         .iter()
         .all(|&(l, y, c)| l == 2 && y > 0.0 && c > 0.0));
+}
+
+#[test]
+fn a_short_validation_part_is_not_all_a_headroom_sees() {
+    // A day of 5-minute rows, flat 100 with a burst to 150 every 40 rows (at rows 5, 45, ...):
+    // the 30 validation rows (210..240) hold none, the scored ones two (245, 285).
+    let v = series(300, |r| if r % 40 == 5 { 150.0 } else { 100.0 });
+    let split = Split::new(210, 240, 300).reaching_back(Split::calibration_rows(0.01, Some(288)));
+    // A day of rows is wanted; half of the training part is all it may reach back to.
+    assert_eq!(split.calib, 105);
+    assert_eq!(Split::calibration_rows(0.01, Some(24)), 100);
+    assert_eq!(Split::new(600, 700, 900).reaching_back(100).calib, 600);
+    let cfg = EvalConfig {
+        lead: 1,
+        hold: 1,
+        ..EvalConfig::default()
+    };
+    let r = run(v.clone(), Some(300), &cfg);
+    // The bursts at 125, 165 and 205 are in the calibration rows: reactive holds 1.5 × the
+    // last value and no scored burst goes over it.
+    assert_eq!(r.headroom.get(&PolicyKind::Reactive), Some(&1.5));
+    assert_eq!(score(&r, PolicyKind::Reactive).under_provisioned, 0.0);
+    // Static calibrates on the peak known at each decision: 150 from row 6 on, so no factor.
+    assert_eq!(r.headroom.get(&PolicyKind::Static), Some(&1.0));
+    let p = score(&r, PolicyKind::Predictive);
+    assert!(p.under_provisioned <= 1.0 / 60.0, "{p:?}");
+    // Without an interval (no day) 100 rows are wanted, so the 30 validation rows alone did not
+    // suffice either: the same headroom.
+    let r = run(v, None, &cfg);
+    assert_eq!(r.headroom.get(&PolicyKind::Reactive), Some(&1.5));
 }
