@@ -11,8 +11,12 @@
 //!   sender's view is preferred because reservations are made at the sender.
 //! - Traffic matrix: a flow (same cookie) counted on several switches along its path is counted
 //!   once, with its largest figures; the flows of one host pair are summed.
+//! - A complete read of a device's flow table ([`RateTracker::sweep_flows`]) forgets the entries
+//!   it no longer lists (replaced on a reroute, removed): their last rate would otherwise stay
+//!   fresh for `stale_after` beside the entry that replaced it, and every entry a switch ever
+//!   held would stay tracked. What they counted stays in their pair's bytes.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -189,6 +193,11 @@ pub struct RateTracker {
     stale_after: Duration,
     ports: BTreeMap<PortRef, Counter<4>>,
     flows: BTreeMap<FlowKey, FlowState>,
+    /// Per (pair, cookie) some of whose entries were forgotten while others are still tracked:
+    /// the most bytes a forgotten one counted (the flow is counted once, at its largest).
+    retiring: BTreeMap<(HostPair, u64), u128>,
+    /// Per pair, the bytes of its flows no entry of which is tracked any more.
+    retired: BTreeMap<HostPair, u128>,
 }
 
 impl RateTracker {
@@ -198,6 +207,8 @@ impl RateTracker {
             stale_after,
             ports: BTreeMap::new(),
             flows: BTreeMap::new(),
+            retiring: BTreeMap::new(),
+            retired: BTreeMap::new(),
         }
     }
 
@@ -288,6 +299,55 @@ impl RateTracker {
         self.flows.remove(&key);
     }
 
+    /// Forgets the entries of `device` that a complete read of its flow tables did not list
+    /// (`listed`: the cookies it did list), keeping what they counted in their pairs' bytes.
+    /// Returns how many were forgotten.
+    pub fn sweep_flows(&mut self, device: DeviceId, listed: &BTreeSet<u64>) -> usize {
+        let gone: Vec<FlowKey> = self
+            .flows
+            .range(
+                FlowKey { device, cookie: 0 }..=FlowKey {
+                    device,
+                    cookie: u64::MAX,
+                },
+            )
+            .map(|(k, _)| *k)
+            .filter(|k| !listed.contains(&k.cookie))
+            .collect();
+        if gone.is_empty() {
+            return 0;
+        }
+        let mut ended = BTreeSet::new();
+        for key in &gone {
+            let Some(state) = self.flows.remove(key) else {
+                continue;
+            };
+            if let Some(pair) = state.pair {
+                let kept = self.retiring.entry((pair, key.cookie)).or_insert(0);
+                *kept = (*kept).max(state.bytes);
+                ended.insert((pair, key.cookie));
+            }
+        }
+        // One pass over what is still tracked, not one per forgotten entry: a restarted
+        // switch's whole table goes at once.
+        for (key, state) in &self.flows {
+            if let Some(pair) = state.pair {
+                ended.remove(&(pair, key.cookie));
+            }
+        }
+        for flow in ended {
+            if let Some(bytes) = self.retiring.remove(&flow) {
+                *self.retired.entry(flow.0).or_insert(0) += bytes;
+            }
+        }
+        gone.len()
+    }
+
+    /// Flow entries tracked (every device, every cookie).
+    pub fn flows_tracked(&self) -> usize {
+        self.flows.len()
+    }
+
     /// A flow entry's rate, if fresh.
     pub fn flow_rate(&self, key: FlowKey, now: Timestamp) -> Option<Rate> {
         let c = &self.flows.get(&key)?.counter;
@@ -302,10 +362,15 @@ impl RateTracker {
     /// Bytes and rate per (source host, destination host), sorted by pair. A flow with only a
     /// baseline sample has no rate yet and a pair with only such flows has none (`None`): read
     /// as 0 bit/s, every new pair's first observation was a false 0 in its forecast history.
-    /// A stale flow (its switch stopped counting it) adds 0.
+    /// A stale flow (its switch stopped counting it) adds 0, and a pair none of whose entries is
+    /// tracked any more (see [`RateTracker::sweep_flows`]) reads 0.
     pub fn traffic_matrix(&self, now: Timestamp) -> Vec<MatrixCell> {
         // Per (pair, cookie): the largest figures over the devices that count it.
-        let mut per_flow: BTreeMap<(HostPair, u64), FlowFigures> = BTreeMap::new();
+        let mut per_flow: BTreeMap<(HostPair, u64), FlowFigures> = self
+            .retiring
+            .iter()
+            .map(|(flow, bytes)| (*flow, (*bytes, None)))
+            .collect();
         for (key, state) in &self.flows {
             let Some(pair) = state.pair else { continue };
             let e = per_flow.entry((pair, key.cookie)).or_insert((0, None));
@@ -330,6 +395,20 @@ impl RateTracker {
                 cell.bits_per_sec = Some(cell.bits_per_sec.unwrap_or(0.0) + bps);
                 cell.packets_per_sec = Some(cell.packets_per_sec.unwrap_or(0.0) + pps);
             }
+        }
+        // A pair none of whose entries is tracked any more (removed: its traffic stopped)
+        // carries nothing, as a stale one does.
+        for (&(src, dst), &bytes) in &self.retired {
+            cells
+                .entry((src, dst))
+                .or_insert(MatrixCell {
+                    src,
+                    dst,
+                    bytes: 0,
+                    bits_per_sec: Some(0.0),
+                    packets_per_sec: Some(0.0),
+                })
+                .bytes += bytes;
         }
         cells.into_values().collect()
     }

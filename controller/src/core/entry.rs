@@ -1,6 +1,7 @@
 //! Southbound entry points: what the sessions report, applied to the topology and the rate
 //! tracker. Topology changes realign the ledger at once (reroutes become actions).
 
+use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 
 use prescient_topology::{
@@ -132,6 +133,13 @@ impl ControllerCore {
         packets: u64,
     ) -> SampleOutcome {
         self.rates.flow_sample(flow, pair, now, bytes, packets)
+    }
+
+    /// A complete read of `device`'s flow tables listed only the entries with cookies `listed`:
+    /// the others were replaced or removed and stop counting in the traffic matrix (what they
+    /// counted stays in their pairs' bytes). Returns how many were forgotten.
+    pub fn flows_listed(&mut self, device: DeviceId, listed: &BTreeSet<u64>) -> usize {
+        self.rates.sweep_flows(device, listed)
     }
 
     /// Publishes what changed, realigns the ledger and turns reroutes into actions; then

@@ -292,6 +292,8 @@ impl Driver {
                 metrics.count_messages("flow_stats", 1);
                 let device = DeviceId::openflow(dpid.0);
                 self.core.apply(|c| {
+                    // The reply lists every entry of every table: what it leaves out is gone.
+                    let mut listed = BTreeSet::new();
                     for f in &flows {
                         let pair = host_pair(&f.match_);
                         // Without a cookie flows are told apart by nothing stable; only the
@@ -304,6 +306,7 @@ impl Driver {
                         } else {
                             pair.map_or(0, |(s, d)| super::pair_cookie(s, d))
                         };
+                        listed.insert(cookie);
                         c.flow_counters(
                             now,
                             FlowKey { device, cookie },
@@ -312,6 +315,7 @@ impl Driver {
                             f.packet_count,
                         );
                     }
+                    c.flows_listed(device, &listed);
                 });
                 Vec::new()
             }

@@ -184,6 +184,66 @@ fn a_pair_whose_flows_have_only_a_baseline_has_no_rate_rather_than_zero() {
     assert_eq!(t.traffic_matrix(later)[0].bits_per_sec, Some(0.0));
 }
 
+#[test]
+fn a_replaced_entry_stops_counting_once_its_switches_no_longer_list_it_and_its_bytes_stay() {
+    let mut t = tracker();
+    let pair = Some((MacAddr([2, 0, 0, 0, 0, 1]), MacAddr([2, 0, 0, 0, 0, 2])));
+    let (s1, s2) = (DeviceId::openflow(1), DeviceId::openflow(2));
+    let old = |device| FlowKey { device, cookie: 7 };
+    for dev in [s1, s2] {
+        t.flow_sample(old(dev), pair, Timestamp(0), 0, 0);
+        t.flow_sample(old(dev), pair, Timestamp(SEC), 1000, 10);
+    }
+    // A reroute: s1 now holds the pair's new entry (cookie 8, a baseline so far) instead.
+    let new = FlowKey {
+        device: s1,
+        cookie: 8,
+    };
+    t.flow_sample(new, pair, Timestamp(2 * SEC), 100, 1);
+    assert_eq!(t.sweep_flows(s1, &BTreeSet::from([8])), 1);
+    let m = t.traffic_matrix(Timestamp(2 * SEC));
+    assert_eq!(m[0].bytes, 1100, "cookie 7 counted once, at its largest");
+    assert_eq!(
+        m[0].bits_per_sec,
+        Some(8_000.0),
+        "s2 still lists cookie 7 and counts it"
+    );
+    // Another device's read forgets nothing of s1's.
+    assert_eq!(t.sweep_flows(DeviceId::openflow(3), &BTreeSet::new()), 0);
+    assert_eq!(t.sweep_flows(s2, &BTreeSet::new()), 1);
+    assert_eq!(t.flows_tracked(), 1);
+    let m = t.traffic_matrix(Timestamp(2 * SEC));
+    assert_eq!(
+        (m[0].bytes, m[0].bits_per_sec),
+        (1100, None),
+        "the old entry's rate is not counted beside the new one, which has none yet"
+    );
+    t.flow_sample(new, pair, Timestamp(3 * SEC), 600, 6);
+    let m = t.traffic_matrix(Timestamp(3 * SEC));
+    assert_eq!((m[0].bytes, m[0].bits_per_sec), (1600, Some(4_000.0)));
+}
+
+#[test]
+fn a_pair_whose_entries_are_all_removed_reads_zero_and_keeps_its_bytes() {
+    let mut t = tracker();
+    let pair = Some((MacAddr([2, 0, 0, 0, 0, 1]), MacAddr([2, 0, 0, 0, 0, 2])));
+    let key = FlowKey {
+        device: DeviceId::openflow(1),
+        cookie: 7,
+    };
+    t.flow_sample(key, pair, Timestamp(0), 0, 0);
+    t.flow_sample(key, pair, Timestamp(SEC), 1000, 10);
+    assert_eq!(t.sweep_flows(key.device, &BTreeSet::new()), 1);
+    assert_eq!(t.flows_tracked(), 0);
+    let m = t.traffic_matrix(Timestamp(SEC));
+    assert_eq!((m[0].bytes, m[0].bits_per_sec), (1000, Some(0.0)));
+    // Installed again with the same cookie: its bytes add to what the pair counted before.
+    t.flow_sample(key, pair, Timestamp(5 * SEC), 0, 0);
+    t.flow_sample(key, pair, Timestamp(6 * SEC), 500, 5);
+    let m = t.traffic_matrix(Timestamp(6 * SEC));
+    assert_eq!((m[0].bytes, m[0].bits_per_sec), (1500, Some(4_000.0)));
+}
+
 mod properties {
     use proptest::prelude::*;
 

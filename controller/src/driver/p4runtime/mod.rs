@@ -414,24 +414,33 @@ impl Device {
         let now = self.core.now();
         let device = self.id;
         self.core.apply(|c| {
+            // The read lists every entry of the table: a pair it leaves out was removed. Only
+            // when every entry was understood, or a pair still there would be forgotten and
+            // counted again from its switch's total.
+            let mut listed = std::collections::BTreeSet::new();
+            let mut understood = true;
             for e in &entries {
                 let Some((src, dst)) = pair_key(e, fields) else {
+                    understood = false;
                     continue;
                 };
                 let (Some(s), Some(d)) = (owners.get(&src), owners.get(&dst)) else {
+                    understood = false;
                     continue;
                 };
                 let counts = e.counter_data.unwrap_or_default();
+                let cookie = super::pair_cookie(*s, *d);
+                listed.insert(cookie);
                 c.flow_counters(
                     now,
-                    prescient_topology::FlowKey {
-                        device,
-                        cookie: super::pair_cookie(*s, *d),
-                    },
+                    prescient_topology::FlowKey { device, cookie },
                     Some((*s, *d)),
                     u64::try_from(counts.byte_count).unwrap_or(0),
                     u64::try_from(counts.packet_count).unwrap_or(0),
                 );
+            }
+            if understood {
+                c.flows_listed(device, &listed);
             }
         });
     }
