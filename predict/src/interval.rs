@@ -75,13 +75,17 @@ static NO_RESIDUALS: VecDeque<f32> = VecDeque::new();
 pub struct Calibrator {
     window: usize,
     horizon: usize,
-    /// Residuals of the steps that recorded any, `residuals[h - 1]`.
+    /// Residuals of the steps that recorded any, `residuals[h - 1]`; empty when packed.
     residuals: Vec<VecDeque<f32>>,
+    /// The same in two bytes each, when built [`Calibrator::packed`] (empty otherwise).
+    packed: Vec<Packed>,
     /// What was computed from them, one per entry of `residuals`.
     cache: Vec<Cached>,
     /// The time-of-day phase of each residual's target; `None` unless built
-    /// [`Calibrator::with_phases`].
-    phases: Option<Phases>,
+    /// [`Calibrator::with_phases`]. Boxed: most calibrators (every compact series') have none.
+    phases: Option<Box<Phases>>,
+    /// Residuals go to `packed`.
+    pack: bool,
 }
 
 /// The phases of the residuals' targets, kept once for every step: every step of a horizon
@@ -191,24 +195,47 @@ impl Calibrator {
             window: window.max(MIN_RESIDUALS),
             horizon: horizon.max(1),
             residuals: Vec::new(),
+            packed: Vec::new(),
             cache: Vec::new(),
             phases: None,
+            pack: false,
         }
+    }
+
+    /// A calibrator keeping its residuals in two bytes each ([`Packed`]), for the scale tier:
+    /// 200 bytes a step per 100 residuals rather than 400, quantiles within 1/16,384 of the
+    /// largest residual held of the `f32` ones. Without phases.
+    pub fn packed(horizon: usize, window: usize) -> Self {
+        let mut c = Self::new(horizon, window);
+        c.pack = true;
+        c
     }
 
     /// A calibrator that also keeps the time-of-day phase of each residual's target
     /// ([`Calibrator::record_at`]), for conditional quantiles (`crate::conditional`).
     pub fn with_phases(horizon: usize, window: usize) -> Self {
         let mut c = Self::new(horizon, window);
-        c.phases = Some(Phases::new());
+        c.phases = Some(Box::new(Phases::new()));
         c
     }
 
-    /// Residuals of `step`, oldest first, and their targets' phases (`None` without phases).
+    /// Residuals of `step`, oldest first, and their targets' phases (`None` without phases; a
+    /// packed calibrator holds no `f32` residuals: see [`Calibrator::residuals`]).
     pub fn held(&self, step: usize) -> (&VecDeque<f32>, Option<PhaseIter<'_>>) {
         let i = self.index(step);
         let r = self.residuals.get(i).unwrap_or(&NO_RESIDUALS);
         (r, self.phases.as_ref().map(|p| p.of(i, r.len())))
+    }
+
+    /// Residuals of `step` as held, oldest first (unpacked from two bytes when packed).
+    pub fn residuals(&self, step: usize) -> Vec<f32> {
+        let i = self.index(step);
+        if self.pack {
+            return self.packed.get(i).map_or_else(Vec::new, Packed::values);
+        }
+        self.residuals
+            .get(i)
+            .map_or_else(Vec::new, |r| r.iter().copied().collect())
     }
 
     /// Residuals kept per horizon.
@@ -242,8 +269,17 @@ impl Calibrator {
         if let Some(p) = &mut self.phases {
             p.note(i, &self.residuals, self.window, target, phase);
         }
-        grow_exact(&mut self.residuals, i + 1, VecDeque::new());
         grow_exact(&mut self.cache, i + 1, Cached::NEW);
+        if self.pack {
+            grow_exact(&mut self.packed, i + 1, Packed::default());
+            if let (Some(p), Some(c)) = (self.packed.get_mut(i), self.cache.get_mut(i)) {
+                p.push(residual, self.window);
+                c.dirty = c.dirty.saturating_add(1);
+                c.qdirty = c.qdirty.saturating_add(1);
+            }
+            return;
+        }
+        grow_exact(&mut self.residuals, i + 1, VecDeque::new());
         if let (Some(r), Some(c)) = (self.residuals.get_mut(i), self.cache.get_mut(i)) {
             if r.len() == self.window {
                 r.pop_front();
@@ -257,9 +293,11 @@ impl Calibrator {
 
     /// Residuals held for `step`.
     pub fn count(&self, step: usize) -> usize {
-        self.residuals
-            .get(self.index(step))
-            .map_or(0, VecDeque::len)
+        let i = self.index(step);
+        if self.pack {
+            return self.packed.get(i).map_or(0, |p| p.q.len());
+        }
+        self.residuals.get(i).map_or(0, VecDeque::len)
     }
 
     /// The `level` quantile (0 < level < 1) of the signed residuals of `step` (steps beyond the
@@ -273,7 +311,7 @@ impl Calibrator {
             return None;
         }
         // A step without residuals has no quantile (and nothing to cache).
-        let (r, c) = (self.residuals.get(i)?, self.cache.get_mut(i)?);
+        let c = self.cache.get_mut(i)?;
         // Cached like the bands: a long window's quantile moves slowly.
         let fresh_needed = (self.window / 20).max(1);
         let stale = c.qdirty as usize;
@@ -282,7 +320,7 @@ impl Calibrator {
                 return q.map(f64::from);
             }
         }
-        let q = quantile_of(r, level);
+        let q = quantile_of(values(&self.residuals, &self.packed, self.pack, i)?, level);
         c.quantile = Some((level, q));
         c.qdirty = 0;
         q.map(f64::from)
@@ -291,7 +329,7 @@ impl Calibrator {
     /// Bands for `step` at the three [`LEVELS`]; steps beyond the horizon use the last one.
     pub fn bands(&mut self, step: usize) -> [Band; 3] {
         let i = self.index(step);
-        let (Some(r), Some(c)) = (self.residuals.get(i), self.cache.get_mut(i)) else {
+        let Some(c) = self.cache.get_mut(i) else {
             return [Band::UNBOUNDED; 3];
         };
         // Quantiles of a long window move slowly: recompute after a twentieth of it is new (and
@@ -300,6 +338,9 @@ impl Calibrator {
         let stale = c.dirty as usize;
         let unbounded = c.bands[0].1.is_infinite();
         if stale >= fresh_needed || (stale > 0 && unbounded) {
+            let Some(r) = values(&self.residuals, &self.packed, self.pack, i) else {
+                return [Band::UNBOUNDED; 3];
+            };
             c.bands = compute_bands(r);
             c.dirty = 0;
         }
@@ -314,8 +355,108 @@ impl Calibrator {
                 .iter()
                 .map(|r| r.capacity() * 4)
                 .sum::<usize>()
+            + self.packed.capacity() * std::mem::size_of::<Packed>()
+            + self
+                .packed
+                .iter()
+                .map(|p| p.q.capacity() * 2)
+                .sum::<usize>()
             + self.cache.capacity() * std::mem::size_of::<Cached>()
-            + self.phases.as_ref().map_or(0, Phases::heap_bytes)
+            + self
+                .phases
+                .as_ref()
+                .map_or(0, |p| std::mem::size_of::<Phases>() + p.heap_bytes())
+    }
+}
+
+/// One step's residuals in two bytes each, for the scale tier: residual `k` is `q[k] · 2^exp`,
+/// `exp` the smallest that keeps every held residual within `i16`. A residual larger than that
+/// raises `exp` and rounds the others to the coarser step (each rise rounds once more, so a
+/// residual is off by at most one step of the coarsest scale since it was recorded: 1/16,384 of
+/// the largest residual held with it, which left at most a window before it); once the largest
+/// leaves, `exp` falls again exactly (a doubling of integers). Relative to the
+/// largest residual, which the upper quantiles sit near, that is finer than a 16-bit float's
+/// 1/2,048 and keeps the `f32` range that rates in bit/s need (an `f16` tops out at 65,504).
+#[derive(Debug, Clone, Default)]
+struct Packed {
+    q: VecDeque<i16>,
+    exp: i16,
+}
+
+/// The lowest scale exponent: residuals below `2^-140` (none that a rate makes) round to zero.
+const MIN_EXP: i16 = -140;
+/// Above this magnitude a residual sets its step's exponent (the minimal exponent leaves the
+/// largest above half the range): when one leaves, the exponent may fall.
+const HALF_RANGE: i32 = (i16::MAX as i32) / 2;
+
+impl Packed {
+    fn scale(exp: i16) -> f64 {
+        2f64.powi(i32::from(exp))
+    }
+
+    /// The exponent that holds `r` (finite) within `i16` when rounded.
+    fn exp_for(r: f64) -> i16 {
+        if r == 0.0 {
+            return MIN_EXP;
+        }
+        // `|r| < 2^(k + 1)`: `2^(k − 15)` is at most a step or two below the answer.
+        let k = r.abs().log2().floor() as i32;
+        let mut e = (k - 15).clamp(i32::from(MIN_EXP), i32::from(i16::MAX)) as i16;
+        while (r / Self::scale(e)).abs().round() > f64::from(i16::MAX) {
+            e += 1;
+        }
+        e
+    }
+
+    fn push(&mut self, r: f64, window: usize) {
+        let r = f64::from(r as f32);
+        if self.q.is_empty() {
+            self.exp = MIN_EXP;
+        }
+        if self.q.len() == window {
+            let gone = self.q.pop_front().map_or(0, |q| i32::from(q).abs());
+            if gone > HALF_RANGE {
+                self.fall();
+            }
+        }
+        let need = Self::exp_for(r);
+        if need > self.exp {
+            let down = Self::scale(self.exp - need);
+            for q in &mut self.q {
+                *q = (f64::from(*q) * down).round() as i16;
+            }
+            self.exp = need;
+        }
+        grow_within(&mut self.q, window);
+        self.q.push_back((r / Self::scale(self.exp)).round() as i16);
+    }
+
+    /// Lowers the exponent while every held residual doubles within `i16` (exact).
+    fn fall(&mut self) {
+        let top = self
+            .q
+            .iter()
+            .map(|q| i32::from(*q).abs())
+            .max()
+            .unwrap_or(0);
+        let mut shift = 0;
+        while self.exp - shift > MIN_EXP
+            && (top << (shift + 1)) <= i32::from(i16::MAX)
+            && shift < 15
+        {
+            shift += 1;
+        }
+        if shift > 0 {
+            for q in &mut self.q {
+                *q <<= shift;
+            }
+            self.exp -= shift;
+        }
+    }
+
+    fn values(&self) -> Vec<f32> {
+        let s = Self::scale(self.exp);
+        self.q.iter().map(|&q| (f64::from(q) * s) as f32).collect()
     }
 }
 
@@ -338,8 +479,17 @@ fn grow_exact<T: Clone>(v: &mut Vec<T>, len: usize, fill: T) {
     }
 }
 
-fn quantile_of(res: &VecDeque<f32>, level: f64) -> Option<f32> {
-    let n = res.len();
+/// Step `i`'s residuals, from whichever store holds them.
+fn values(plain: &[VecDeque<f32>], packed: &[Packed], pack: bool, i: usize) -> Option<Vec<f32>> {
+    if pack {
+        packed.get(i).map(Packed::values)
+    } else {
+        plain.get(i).map(|r| r.iter().copied().collect())
+    }
+}
+
+fn quantile_of(mut v: Vec<f32>, level: f64) -> Option<f32> {
+    let n = v.len();
     if n < MIN_RESIDUALS {
         return None;
     }
@@ -347,17 +497,15 @@ fn quantile_of(res: &VecDeque<f32>, level: f64) -> Option<f32> {
     if rank == 0 || rank > n {
         return None;
     }
-    let mut v: Vec<f32> = res.iter().copied().collect();
     let (_, q, _) = v.select_nth_unstable_by(rank - 1, f32::total_cmp);
     Some(*q)
 }
 
-fn compute_bands(res: &VecDeque<f32>) -> [(f32, f32); 3] {
-    let n = res.len();
+fn compute_bands(mut sorted: Vec<f32>) -> [(f32, f32); 3] {
+    let n = sorted.len();
     if n < MIN_RESIDUALS {
         return Cached::NEW.bands;
     }
-    let mut sorted: Vec<f32> = res.iter().copied().collect();
     sorted.sort_unstable_by(f32::total_cmp);
     let at = |rank: usize| -> f32 {
         // rank is 1-based; beyond the sample the bound is unbounded.
@@ -459,6 +607,85 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn packed_quantiles_stay_within_a_step_of_the_largest_residual_held_of_the_f32_ones() {
+        // Rates in bit/s (beyond an f16's range), with a spike 50 times the noise that raises the
+        // scale and then leaves the window, as a burst does.
+        let (h, window) = (3, 100);
+        let (mut plain, mut packed) = (Calibrator::new(h, window), Calibrator::packed(h, window));
+        let e = noise(3_000, 7);
+        // Per step, the magnitudes recorded over the last two windows: the oldest residual held
+        // was held with the window before it.
+        let mut seen: Vec<VecDeque<f64>> = vec![VecDeque::new(); h];
+        for (t, &x) in e.iter().enumerate() {
+            let spike = if t == 1_000 { 5.0e8 } else { 0.0 };
+            for step in 1..=h {
+                let r = 1.0e7 * x * step as f64 + spike;
+                plain.record(step, r);
+                packed.record(step, r);
+                let s = &mut seen[step - 1];
+                if s.len() == 2 * window {
+                    s.pop_front();
+                }
+                s.push_back(r.abs());
+            }
+            for step in 1..=h {
+                let largest = seen[step - 1].iter().fold(0f64, |m, r| m.max(*r));
+                let tol = largest / 16_384.0;
+                let (pb, qb) = (plain.bands(step), packed.bands(step));
+                for (p, q) in pb.iter().zip(&qb) {
+                    if p.hi.is_finite() {
+                        assert!(
+                            (p.lo - q.lo).abs() <= tol,
+                            "t {t} step {step}: {pb:?} {qb:?}"
+                        );
+                        assert!(
+                            (p.hi - q.hi).abs() <= tol,
+                            "t {t} step {step}: {pb:?} {qb:?}"
+                        );
+                    } else {
+                        assert_eq!(p, q);
+                    }
+                }
+                let (pq, qq) = (plain.quantile(step, 0.99), packed.quantile(step, 0.99));
+                match (pq, qq) {
+                    (Some(p), Some(q)) => assert!((p - q).abs() <= tol, "t {t}: {p} {q}"),
+                    _ => assert_eq!(pq, qq, "t {t} step {step}"),
+                }
+                assert_eq!(plain.count(step), packed.count(step));
+            }
+        }
+        // Long after the spike left, the scale fell back: every residual is within a step of
+        // the noise's own scale, not the spike's (30,518 bit/s).
+        for step in 1..=h {
+            let (p, q) = (plain.residuals(step), packed.residuals(step));
+            let largest = p.iter().fold(0f32, |m, r| m.max(r.abs()));
+            for (a, b) in p.iter().zip(&q) {
+                assert!((a - b).abs() <= largest / 16_384.0, "step {step}: {a} {b}");
+            }
+        }
+        // Two bytes saved a residual, less the eight of the exponent and padding a step.
+        let saved = plain.heap_bytes() - packed.heap_bytes();
+        assert!(saved >= h * (2 * window - 8), "saved {saved} B");
+    }
+
+    #[test]
+    fn packed_residuals_of_any_magnitude_and_zero_round_trip() {
+        let mut cal = Calibrator::packed(1, 20);
+        for r in [0.0, 1.0e-30, -3.0e30, 1.5, f64::NAN, 0.0] {
+            cal.record(1, r);
+        }
+        let held = cal.residuals(1);
+        // NaN is not recorded; the tiny one is below the step set by 3e30.
+        assert_eq!(held.len(), 5);
+        assert!(
+            (f64::from(held[2]) + 3.0e30).abs() <= 3.0e30 / 16_384.0,
+            "{held:?}"
+        );
+        assert_eq!(held[0], 0.0);
+        assert!(held[1].abs() < 1.0e27 && held[3].abs() < 1.0e27);
     }
 
     #[test]

@@ -26,6 +26,10 @@ pub struct PredictorConfig {
     /// The residual quantile level capacity is sized at (`1 −` the violation target): with
     /// `day`, [`Predictor::sizing_quantile`] may condition it on the time of day.
     pub sizing_level: Option<f64>,
+    /// Keep calibration residuals in two bytes each ([`Calibrator::packed`]; the scale tier's
+    /// memory), with quantiles rounded to 1/16,384 of the largest residual; ignored with `day`
+    /// and `sizing_level` (time-of-day quantiles read `f32` residuals).
+    pub packed_residuals: bool,
 }
 
 impl Default for PredictorConfig {
@@ -38,6 +42,7 @@ impl Default for PredictorConfig {
             sustained_run: 3,
             day: None,
             sizing_level: None,
+            packed_residuals: false,
         }
     }
 }
@@ -110,7 +115,7 @@ struct Recent {
     /// The newest origin's forecast.
     latest: Vec<f64>,
     /// Group `j` starts at `j · h − j (j − 1) / 2`; NaN where a forecast had no such step.
-    slots: Vec<f64>,
+    slots: Slots,
     /// Origins pushed; the newest is number `origins − 1`.
     origins: u64,
     /// The observation count the newest origin was made at.
@@ -118,11 +123,15 @@ struct Recent {
 }
 
 impl Recent {
-    fn new(h: usize) -> Self {
+    fn new(h: usize, narrow: bool) -> Self {
         Self {
             h: h.max(1),
             latest: Vec::new(),
-            slots: Vec::new(),
+            slots: if narrow {
+                Slots::Narrow(Vec::new())
+            } else {
+                Slots::Wide(Vec::new())
+            },
             origins: 0,
             newest_row: 0,
         }
@@ -146,7 +155,6 @@ impl Recent {
         let origin = self.origins.checked_sub(1 + age as u64)?;
         self.slots
             .get(self.at(age + 1, origin))
-            .copied()
             .filter(|p| !p.is_nan())
     }
 
@@ -163,22 +171,63 @@ impl Recent {
         // Origin `o` writes slot `o mod s` of every step: groups up to `min(o, h − 1)`.
         let groups = (o as usize).min(h - 1) + 1;
         let needed = groups * h - groups * (groups - 1) / 2;
-        if self.slots.len() < needed {
-            self.slots.reserve_exact(needed - self.slots.len());
-            self.slots.resize(needed, f64::NAN);
-        }
+        self.slots.grow(needed);
         for s in 1..=h {
             let at = self.at(s, o);
-            if let Some(slot) = self.slots.get_mut(at) {
-                *slot = forecast.get(s - 1).copied().unwrap_or(f64::NAN);
-            }
+            self.slots
+                .set(at, forecast.get(s - 1).copied().unwrap_or(f64::NAN));
         }
         self.latest = forecast;
         self.origins += 1;
     }
 
     fn heap_bytes(&self) -> usize {
-        (self.latest.capacity() + self.slots.capacity()) * 8
+        self.latest.capacity() * 8 + self.slots.heap_bytes()
+    }
+}
+
+/// Pending forecasts as `f64`, or as `f32` for a predictor that packs its residuals (the scale
+/// tier): rounding a forecast to seven digits moves its residual far less than packing does.
+#[derive(Debug)]
+enum Slots {
+    Wide(Vec<f64>),
+    Narrow(Vec<f32>),
+}
+
+impl Slots {
+    fn get(&self, at: usize) -> Option<f64> {
+        match self {
+            Slots::Wide(v) => v.get(at).copied(),
+            Slots::Narrow(v) => v.get(at).map(|&p| f64::from(p)),
+        }
+    }
+
+    fn set(&mut self, at: usize, p: f64) {
+        match self {
+            Slots::Wide(v) => v.get_mut(at).map(|s| *s = p),
+            Slots::Narrow(v) => v.get_mut(at).map(|s| *s = p as f32),
+        };
+    }
+
+    /// Lengthens to `needed` slots (NaN), allocating exactly.
+    fn grow(&mut self, needed: usize) {
+        fn grow<T: Clone>(v: &mut Vec<T>, needed: usize, nan: T) {
+            if v.len() < needed {
+                v.reserve_exact(needed - v.len());
+                v.resize(needed, nan);
+            }
+        }
+        match self {
+            Slots::Wide(v) => grow(v, needed, f64::NAN),
+            Slots::Narrow(v) => grow(v, needed, f32::NAN),
+        }
+    }
+
+    fn heap_bytes(&self) -> usize {
+        match self {
+            Slots::Wide(v) => v.capacity() * 8,
+            Slots::Narrow(v) => v.capacity() * 4,
+        }
     }
 }
 
@@ -211,8 +260,11 @@ impl Predictor {
     pub fn with_model(model: Box<dyn Forecaster>, cfg: PredictorConfig) -> Self {
         let horizon = cfg.horizon.max(1);
         let cond = conditional_for(&cfg, horizon);
+        let narrow = cfg.packed_residuals && cond.is_none();
         let cal = if cond.is_some() {
             Calibrator::with_phases(horizon, cfg.calibration_window)
+        } else if narrow {
+            Calibrator::packed(horizon, cfg.calibration_window)
         } else {
             Calibrator::new(horizon, cfg.calibration_window)
         };
@@ -222,7 +274,7 @@ impl Predictor {
             cal,
             cond,
             rows: 0,
-            recent: Recent::new(horizon),
+            recent: Recent::new(horizon, narrow),
             expect: None,
             run95: 0,
             cfg: PredictorConfig { horizon, ..cfg },

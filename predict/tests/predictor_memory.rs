@@ -10,13 +10,16 @@ use std::alloc::System;
 #[global_allocator]
 static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 
-/// Bytes a new predictor may hold (656 measured in sessions 11 and 12: every per-step state grows
-/// as its step is first scored; 13,128 in session 10, 14,520 before, 15,448 in session 8).
-const NEW_BOUND: isize = 700;
+/// Bytes a new predictor may hold (744 measured in session 14, the calibrator's time-of-day phases
+/// boxed: 104 B here, 96 B less in the series struct of every series, most of them without
+/// phases at scale; 656 in sessions 11 and 12: every per-step state grows as its step is first
+/// scored; 13,128 in session 10, 14,520 before, 15,448 in session 8).
+const NEW_BOUND: isize = 800;
 
 /// Bytes a predictor may hold after its first fit and forecast, as the core's first observation
-/// leaves it (1,880 measured in session 12, 1,904 in session 11, 14,280 in session 10).
-const FITTED_BOUND: isize = 2_000;
+/// leaves it (1,992 measured in session 14 with the phases boxed, 1,880 in session 12, 1,904 in
+/// session 11, 14,280 in session 10).
+const FITTED_BOUND: isize = 2_100;
 
 /// Bytes a predictor may hold after its fit and 12 observations, every step scored once
 /// (16,740 measured in session 12: `auto`'s per-step state in two allocations, one count per

@@ -10,7 +10,8 @@
 //! ([`COMPACT_FIRST_FIT`]), calibrates each step on the last
 //! [`COMPACT_CALIBRATION`] residuals (enough for the 99 % planning quantile at the default
 //! violation target; the 99 % anomaly band needs 199 and stays open, so compact series raise no
-//! anomalies), sizes with the plain quantile (no time-of-day conditioning) and keeps
+//! anomalies) kept in two bytes each (`PredictorConfig::packed_residuals`: quantiles within
+//! 1/16,384 of the largest residual held; its pending forecasts as `f32`), sizes with the plain quantile (no time-of-day conditioning) and keeps
 //! [`COMPACT_POINTS`] ticks and [`COMPACT_ERRORS`] scored forecasts for the API.
 
 use std::time::Duration;
@@ -68,6 +69,7 @@ pub(super) fn compact_predictor(horizon: usize) -> Predictor {
         calibration_window: COMPACT_CALIBRATION,
         day: None,
         sizing_level: None,
+        packed_residuals: true,
         ..PredictorConfig::default()
     };
     Predictor::new(ModelKind::Ar, Seasons::default(), cfg)
