@@ -9,6 +9,8 @@
 
 use std::collections::VecDeque;
 
+use half::f16;
+
 /// Residuals needed before a horizon's interval becomes finite.
 pub const MIN_RESIDUALS: usize = 20;
 
@@ -202,9 +204,9 @@ impl Calibrator {
         }
     }
 
-    /// A calibrator keeping its residuals in two bytes each ([`Packed`]), for the scale tier:
-    /// 200 bytes a step per 100 residuals rather than 400, quantiles within 1/16,384 of the
-    /// largest residual held of the `f32` ones. Without phases.
+    /// A calibrator keeping its residuals in two bytes each (half floats scaled per step), for
+    /// the scale tier: 200 bytes a step per 100 residuals rather than 400, bands and quantiles
+    /// within 2⁻¹¹ of the `f32` ones. Without phases.
     pub fn packed(horizon: usize, window: usize) -> Self {
         let mut c = Self::new(horizon, window);
         c.pack = true;
@@ -370,93 +372,90 @@ impl Calibrator {
 }
 
 /// One step's residuals in two bytes each, for the scale tier: residual `k` is `q[k] · 2^exp`,
-/// `exp` the smallest that keeps every held residual within `i16`. A residual larger than that
-/// raises `exp` and rounds the others to the coarser step (each rise rounds once more, so a
-/// residual is off by at most one step of the coarsest scale since it was recorded: 1/16,384 of
-/// the largest residual held with it, which left at most a window before it); once the largest
-/// leaves, `exp` falls again exactly (a doubling of integers). Relative to the
-/// largest residual, which the upper quantiles sit near, that is finer than a 16-bit float's
-/// 1/2,048 and keeps the `f32` range that rates in bit/s need (an `f16` tops out at 65,504).
+/// an IEEE half float times a power of two, `exp` the smallest that keeps the largest held
+/// within 32,768 (an `f16` alone tops out at 65,504, and rates are in bit/s). A half float keeps
+/// 11 significant bits at every magnitude, so each residual is within 2⁻¹¹ of itself (half an
+/// ulp) however large the others are, and the near-zero residuals of a mostly idle link keep
+/// their order; rounding is monotone, so a quantile of the packed residuals is the packed
+/// quantile. Changing `exp` multiplies by a power of two: exact (short of the subnormals,
+/// 2⁻³⁹ of the largest held).
 #[derive(Debug, Clone, Default)]
 struct Packed {
-    q: VecDeque<i16>,
+    q: VecDeque<f16>,
     exp: i16,
 }
 
-/// The lowest scale exponent: residuals below `2^-140` (none that a rate makes) round to zero.
+/// The lowest scale exponent: residuals below `2^-164` (none that a rate makes) round to zero.
 const MIN_EXP: i16 = -140;
-/// Above this magnitude a residual sets its step's exponent (the minimal exponent leaves the
-/// largest above half the range): when one leaves, the exponent may fall.
-const HALF_RANGE: i32 = (i16::MAX as i32) / 2;
+/// Largest scaled magnitude held: the exponent is the smallest that keeps every residual within it.
+const TOP: f64 = 32_768.0;
 
 impl Packed {
     fn scale(exp: i16) -> f64 {
         2f64.powi(i32::from(exp))
     }
 
-    /// The exponent that holds `r` (finite) within `i16` when rounded.
+    /// The smallest exponent that holds `r` (finite) within [`TOP`].
     fn exp_for(r: f64) -> i16 {
         if r == 0.0 {
             return MIN_EXP;
         }
-        // `|r| < 2^(k + 1)`: `2^(k − 15)` is at most a step or two below the answer.
+        // `|r| < 2^(k + 1)`: `2^(k − 15)` is at most a step below the answer.
         let k = r.abs().log2().floor() as i32;
         let mut e = (k - 15).clamp(i32::from(MIN_EXP), i32::from(i16::MAX)) as i16;
-        while (r / Self::scale(e)).abs().round() > f64::from(i16::MAX) {
+        while (r / Self::scale(e)).abs() > TOP {
             e += 1;
         }
         e
     }
 
+    /// Multiplies every held value by `2^by`.
+    fn rescale(&mut self, by: i16) {
+        let f = Self::scale(by);
+        for q in &mut self.q {
+            *q = f16::from_f64(q.to_f64() * f);
+        }
+    }
+
     fn push(&mut self, r: f64, window: usize) {
+        // Rounded as the `f32` windows round it first, so packing is all that differs.
         let r = f64::from(r as f32);
         if self.q.is_empty() {
             self.exp = MIN_EXP;
         }
         if self.q.len() == window {
-            let gone = self.q.pop_front().map_or(0, |q| i32::from(q).abs());
-            if gone > HALF_RANGE {
+            let gone = self.q.pop_front().map_or(0.0, |q| q.to_f64().abs());
+            // Only a value in the upper half of the range can have set the exponent.
+            if gone > TOP / 2.0 {
                 self.fall();
             }
         }
         let need = Self::exp_for(r);
         if need > self.exp {
-            let down = Self::scale(self.exp - need);
-            for q in &mut self.q {
-                *q = (f64::from(*q) * down).round() as i16;
-            }
+            self.rescale(self.exp - need);
             self.exp = need;
         }
         grow_within(&mut self.q, window);
-        self.q.push_back((r / Self::scale(self.exp)).round() as i16);
+        self.q.push_back(f16::from_f64(r / Self::scale(self.exp)));
     }
 
-    /// Lowers the exponent while every held residual doubles within `i16` (exact).
+    /// Lowers the exponent as far as the largest held residual allows.
     fn fall(&mut self) {
-        let top = self
-            .q
-            .iter()
-            .map(|q| i32::from(*q).abs())
-            .max()
-            .unwrap_or(0);
+        let top = self.q.iter().fold(0f64, |m, q| m.max(q.to_f64().abs()));
         let mut shift = 0;
-        while self.exp - shift > MIN_EXP
-            && (top << (shift + 1)) <= i32::from(i16::MAX)
-            && shift < 15
-        {
+        // To the floor when nothing else is held: the next residual sets it.
+        while self.exp - shift > MIN_EXP && top * Self::scale(shift + 1) <= TOP {
             shift += 1;
         }
         if shift > 0 {
-            for q in &mut self.q {
-                *q <<= shift;
-            }
+            self.rescale(shift);
             self.exp -= shift;
         }
     }
 
     fn values(&self) -> Vec<f32> {
         let s = Self::scale(self.exp);
-        self.q.iter().map(|&q| (f64::from(q) * s) as f32).collect()
+        self.q.iter().map(|q| (q.to_f64() * s) as f32).collect()
     }
 }
 
@@ -610,19 +609,22 @@ mod tests {
     }
 
     #[test]
-    fn packed_quantiles_stay_within_a_step_of_the_largest_residual_held_of_the_f32_ones() {
-        // Rates in bit/s (beyond an f16's range), with a spike 50 times the noise that raises the
-        // scale and then leaves the window, as a burst does.
+    fn packed_bands_and_quantiles_are_the_f32_ones_rounded_to_eleven_bits() {
+        // Rates in bit/s (beyond an f16's range) and, at step 3, a mostly idle link's residuals
+        // a millionth of them, with a spike 50 times the busy noise that raises the scale of
+        // every step and then leaves the window, as a burst does.
         let (h, window) = (3, 100);
         let (mut plain, mut packed) = (Calibrator::new(h, window), Calibrator::packed(h, window));
         let e = noise(3_000, 7);
-        // Per step, the magnitudes recorded over the last two windows: the oldest residual held
-        // was held with the window before it.
+        // Per step, the magnitudes recorded over the last two windows: while a spike is held,
+        // residuals a billionth of it are subnormal half floats.
         let mut seen: Vec<VecDeque<f64>> = vec![VecDeque::new(); h];
+        let rel = 2f64.powi(-11);
         for (t, &x) in e.iter().enumerate() {
             let spike = if t == 1_000 { 5.0e8 } else { 0.0 };
             for step in 1..=h {
-                let r = 1.0e7 * x * step as f64 + spike;
+                let busy = if step == 3 { 0.01 } else { 1.0e7 };
+                let r = busy * x * step as f64 + spike;
                 plain.record(step, r);
                 packed.record(step, r);
                 let s = &mut seen[step - 1];
@@ -633,37 +635,31 @@ mod tests {
             }
             for step in 1..=h {
                 let largest = seen[step - 1].iter().fold(0f64, |m, r| m.max(*r));
-                let tol = largest / 16_384.0;
+                let near = |p: f64, q: f64| (p - q).abs() <= p.abs() * rel + largest * 2e-11;
                 let (pb, qb) = (plain.bands(step), packed.bands(step));
                 for (p, q) in pb.iter().zip(&qb) {
                     if p.hi.is_finite() {
-                        assert!(
-                            (p.lo - q.lo).abs() <= tol,
-                            "t {t} step {step}: {pb:?} {qb:?}"
-                        );
-                        assert!(
-                            (p.hi - q.hi).abs() <= tol,
-                            "t {t} step {step}: {pb:?} {qb:?}"
-                        );
+                        assert!(near(p.lo, q.lo), "t {t} step {step}: {pb:?} {qb:?}");
+                        assert!(near(p.hi, q.hi), "t {t} step {step}: {pb:?} {qb:?}");
                     } else {
                         assert_eq!(p, q);
                     }
                 }
                 let (pq, qq) = (plain.quantile(step, 0.99), packed.quantile(step, 0.99));
                 match (pq, qq) {
-                    (Some(p), Some(q)) => assert!((p - q).abs() <= tol, "t {t}: {p} {q}"),
+                    (Some(p), Some(q)) => assert!(near(p, q), "t {t}: {p} {q}"),
                     _ => assert_eq!(pq, qq, "t {t} step {step}"),
                 }
                 assert_eq!(plain.count(step), packed.count(step));
             }
         }
-        // Long after the spike left, the scale fell back: every residual is within a step of
-        // the noise's own scale, not the spike's (30,518 bit/s).
+        // Long after the spike left, the scale fell back: every residual, the idle link's too,
+        // is within 2⁻¹¹ of itself.
         for step in 1..=h {
             let (p, q) = (plain.residuals(step), packed.residuals(step));
-            let largest = p.iter().fold(0f32, |m, r| m.max(r.abs()));
             for (a, b) in p.iter().zip(&q) {
-                assert!((a - b).abs() <= largest / 16_384.0, "step {step}: {a} {b}");
+                let (a, b) = (f64::from(*a), f64::from(*b));
+                assert!((a - b).abs() <= a.abs() * rel, "step {step}: {a} {b}");
             }
         }
         // Two bytes saved a residual, less the eight of the exponent and padding a step.
@@ -678,14 +674,17 @@ mod tests {
             cal.record(1, r);
         }
         let held = cal.residuals(1);
-        // NaN is not recorded; the tiny one is below the step set by 3e30.
-        assert_eq!(held.len(), 5);
-        assert!(
-            (f64::from(held[2]) + 3.0e30).abs() <= 3.0e30 / 16_384.0,
-            "{held:?}"
-        );
-        assert_eq!(held[0], 0.0);
-        assert!(held[1].abs() < 1.0e27 && held[3].abs() < 1.0e27);
+        // NaN is not recorded; beside 3e30, 1e-30 and 1.5 are below the smallest half float.
+        assert_eq!(held, [0.0, 0.0, held[2], 0.0, 0.0]);
+        assert!((f64::from(held[2]) + 3.0e30).abs() <= 3.0e30 * 2f64.powi(-11));
+        // Once 3e30 has left, small residuals keep their own precision again.
+        for _ in 0..20 {
+            cal.record(1, 1.5);
+        }
+        cal.record(1, -1.0e-3);
+        let held = cal.residuals(1);
+        assert_eq!(held[18], 1.5);
+        assert!((f64::from(held[19]) + 1.0e-3).abs() <= 1.0e-3 * 2f64.powi(-11));
     }
 
     #[test]

@@ -27,7 +27,7 @@ pub struct PredictorConfig {
     /// `day`, [`Predictor::sizing_quantile`] may condition it on the time of day.
     pub sizing_level: Option<f64>,
     /// Keep calibration residuals in two bytes each ([`Calibrator::packed`]; the scale tier's
-    /// memory), with quantiles rounded to 1/16,384 of the largest residual; ignored with `day`
+    /// memory), with bands and quantiles rounded to 11 significant bits; ignored with `day`
     /// and `sizing_level` (time-of-day quantiles read `f32` residuals).
     pub packed_residuals: bool,
 }

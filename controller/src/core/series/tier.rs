@@ -11,7 +11,7 @@
 //! [`COMPACT_CALIBRATION`] residuals (enough for the 99 % planning quantile at the default
 //! violation target; the 99 % anomaly band needs 199 and stays open, so compact series raise no
 //! anomalies) kept in two bytes each (`PredictorConfig::packed_residuals`: quantiles within
-//! 1/16,384 of the largest residual held; its pending forecasts as `f32`), sizes with the plain quantile (no time-of-day conditioning) and keeps
+//! 2⁻¹¹ of the `f32` ones; its pending forecasts as `f32`), sizes with the plain quantile (no time-of-day conditioning) and keeps
 //! [`COMPACT_POINTS`] ticks and [`COMPACT_ERRORS`] scored forecasts for the API.
 
 use std::time::Duration;
