@@ -81,7 +81,7 @@ pub struct ControllerCore {
     decisions: BoundedLog<Decision>,
     hot: BTreeSet<LinkKey>,
     /// Hot links no host pair with a forecast crossed yet (see `planner.rs`).
-    unsteered: BTreeSet<LinkKey>,
+    unsteered: BTreeMap<LinkKey, usize>,
     installed: BTreeMap<ReservationId, Vec<PortRef>>,
     /// Restored reservations waiting for their path, with the end of their grace period.
     restoring: BTreeMap<ReservationId, Timestamp>,
@@ -124,7 +124,7 @@ impl ControllerCore {
             anomalies: BoundedLog::new(config.anomaly_log),
             decisions: BoundedLog::new(config.decision_log),
             hot: BTreeSet::new(),
-            unsteered: BTreeSet::new(),
+            unsteered: BTreeMap::new(),
             installed: BTreeMap::new(),
             restoring: BTreeMap::new(),
             egress: BTreeMap::new(),

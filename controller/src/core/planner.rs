@@ -9,8 +9,11 @@
 //! A link can turn hot before any pair crossing it has a warm forecast: its series may have been
 //! warm for hours while a new pair's is still in its warm-up (a pair's series starts at its
 //! flow's first measured rate). Such a link stays `unsteered` and is tried again each tick while
-//! it is hot; the first round that finds a pair with a forecast steers and records a second
-//! decision. A round that finds pairs but no room for them is final, as before.
+//! it is hot and the pairs with a forecast have changed in number since its last try (a try
+//! costs a shortest path per pair: every tick, a network with many hot links and no host pairs
+//! spent a quarter of its controller's CPU in them); the first round that finds a pair with a
+//! forecast steers and records a second decision. A round that finds pairs but no room for them
+//! is final, as before.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -41,19 +44,20 @@ pub struct Inputs<'a> {
     pub horizon: usize,
 }
 
-/// Updates `hot` (and `unsteered`, the hot links no pair with a forecast crossed yet) and
-/// returns what to record. `next_decision` numbers the drafts that carry actions, so an action
+/// Updates `hot` (and `unsteered`, the hot links no pair with a forecast crossed yet, with the
+/// number of pairs with a forecast when they were last tried) and returns what to record. `next_decision` numbers the drafts that carry actions, so an action
 /// can name its decision.
 pub fn plan(
     inp: &Inputs<'_>,
     hot: &mut BTreeSet<LinkKey>,
-    unsteered: &mut BTreeSet<LinkKey>,
+    unsteered: &mut BTreeMap<LinkKey, usize>,
     next_decision: u64,
 ) -> Vec<Draft> {
     let mut drafts = Vec::new();
     let snap = inp.snapshot;
     hot.retain(|l| snap.link_idx(*l).is_some());
-    unsteered.retain(|l| hot.contains(l));
+    unsteered.retain(|l, _| hot.contains(l));
+    let pairs = inp.pair_peaks.len();
     // Pairs steered this round: a pair crossing two links that turn hot together is steered
     // once (it was steered by each, two paths written in one tick).
     let mut steered: BTreeSet<(MacAddr, MacAddr)> = BTreeSet::new();
@@ -70,7 +74,7 @@ pub fn plan(
             let id = next_decision + drafts.len() as u64;
             let (actions, moved, found) = steer_pairs(inp, *key, hot, &mut steered, id);
             if !found {
-                unsteered.insert(*key);
+                unsteered.insert(*key, pairs);
             }
             drafts.push(Draft {
                 rule: Rule::LinkPredictedHot,
@@ -96,9 +100,10 @@ pub fn plan(
                 ),
                 actions: Vec::new(),
             });
-        } else if unsteered.contains(key) {
+        } else if unsteered.get(key).is_some_and(|&tried| tried != pairs) {
             let id = next_decision + drafts.len() as u64;
             let (actions, moved, found) = steer_pairs(inp, *key, hot, &mut steered, id);
+            unsteered.insert(*key, pairs);
             if found {
                 unsteered.remove(key);
                 drafts.push(Draft {
@@ -130,20 +135,24 @@ fn steer_pairs(
     decision: u64,
 ) -> (Vec<Action>, String, bool) {
     let snap = inp.snapshot;
-    // Residual = capacity - max(predicted, reserved); hot links have none.
-    let mut residual: Vec<u64> = snap
-        .links()
-        .iter()
-        .zip(snap.capacities())
-        .map(|(k, cap)| {
-            if hot.contains(k) {
-                return 0;
-            }
-            let predicted = inp.link_peaks.get(k).copied().unwrap_or(0.0).max(0.0) as u64;
-            let reserved = inp.reserved.get(k).copied().unwrap_or(0);
-            cap.saturating_sub(predicted.max(reserved))
-        })
-        .collect();
+    // Residual = capacity - max(predicted, reserved); hot links have none. Built for the first
+    // pair that needs a path: a look-up per link of the network, for nothing when no pair
+    // crosses this one.
+    let residual_now = || -> Vec<u64> {
+        snap.links()
+            .iter()
+            .zip(snap.capacities())
+            .map(|(k, cap)| {
+                if hot.contains(k) {
+                    return 0;
+                }
+                let predicted = inp.link_peaks.get(k).copied().unwrap_or(0.0).max(0.0) as u64;
+                let reserved = inp.reserved.get(k).copied().unwrap_or(0);
+                cap.saturating_sub(predicted.max(reserved))
+            })
+            .collect()
+    };
+    let mut residual: Option<Vec<u64>> = None;
     let mut actions = Vec::new();
     let mut stuck = Vec::new();
     let mut before = 0;
@@ -163,7 +172,8 @@ fn steer_pairs(
         }
         let held = inp.pair_reserved.get(&(src, dst)).copied().unwrap_or(0);
         let need = (peak.max(0.0).ceil() as u64).max(held);
-        match snap.constrained_path(a, b, need.max(1), &residual) {
+        let residual = residual.get_or_insert_with(&residual_now);
+        match snap.constrained_path(a, b, need.max(1), residual) {
             Ok(c) if c.fit == Fit::Satisfies && !c.path.links.contains(&link) => {
                 for l in &c.path.links {
                     if let Some(r) = snap.link_idx(*l).and_then(|i| residual.get_mut(i as usize)) {
