@@ -99,3 +99,24 @@ fn bench_scale_of_50_switches_connects_every_one_and_reports_every_figure() {
     assert!(r["stats_polls_skipped"].is_u64(), "{r}");
     assert!(r["load_average"].is_number(), "{r}");
 }
+
+#[test]
+fn bench_scale_with_compact_above_0_runs_every_series_compact() {
+    let out = Command::new(BIN)
+        .args(["bench", "scale", "--switches", "20", "--p4", "0"])
+        .args(["--compact-above", "0", "--steady-secs", "2"])
+        .args(["--timeout-secs", "240", "--json"])
+        .output()
+        .expect("prescient bench scale runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: Value = serde_json::from_str(stdout.trim()).expect("one JSON object");
+    let series = r["series"].as_u64().expect("series");
+    assert!(series >= r["links"].as_u64().expect("links"), "{r}");
+    assert_eq!(r["series_compact"].as_u64(), Some(series), "{r}");
+}

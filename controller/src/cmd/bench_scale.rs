@@ -41,6 +41,11 @@ pub struct Args {
     /// Give up when the network is not connected and discovered after this many seconds.
     #[arg(long, default_value_t = 300)]
     pub timeout_secs: u64,
+    /// The controller's `[planning] compact_above_series` (the scale tier's threshold) when
+    /// given, to compare what a network holds with full and with compact series [default: the
+    /// controller's].
+    #[arg(long)]
+    pub compact_above: Option<usize>,
     /// Keep the working directory (configuration, controller and emulator logs) and print it.
     #[arg(long)]
     pub keep: bool,
@@ -239,12 +244,16 @@ fn config_text(
     max: usize,
     p4: u64,
     p4_addr: SocketAddr,
+    compact_above: Option<usize>,
 ) -> String {
     let mut text = format!(
         "[openflow]\nlisten = \"{openflow}\"\nmax_switches = {max}\n\n\
          [http]\nlisten = \"{http}\"\n\n[store]\npath = \"{}\"\n",
         store.display()
     );
+    if let Some(n) = compact_above {
+        text.push_str(&format!("\n[planning]\ncompact_above_series = {n}\n"));
+    }
     for id in 1..=p4 {
         text.push_str(&format!(
             "\n[[p4runtime]]\naddress = \"{p4_addr}\"\ndevice_id = {id}\nports = [1, 2, 3, 4]\n"
@@ -289,6 +298,7 @@ async fn measure(args: &Args) -> anyhow::Result<Report> {
             switches + 64,
             p4,
             p4_addr,
+            args.compact_above,
         ),
     )
     .context("writing the controller's configuration")?;
