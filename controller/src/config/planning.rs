@@ -66,7 +66,8 @@ pub struct PlanningSection {
     pub path_grace_ms: u64,
     /// A scheduled event (`/api/v1/calendar`) counts this long before it starts, seconds.
     pub calendar_lead_secs: u64,
-    /// With more series than this, every series runs the compact scale tier.
+    /// With more series than this, link series run the compact scale tier, and host pairs too
+    /// once the pairs alone are more.
     pub compact_above_series: usize,
 }
 

@@ -22,7 +22,8 @@ pub struct CoreConfig {
     pub hysteresis: f64,
     /// Actual and forecast points kept per series for the API.
     pub series_points: usize,
-    /// With more series than this, series run the compact scale tier (`series/tier.rs`).
+    /// With more series than this, link series run the compact scale tier (`series/tier.rs`),
+    /// and host pairs too once the pairs alone are more.
     pub compact_above_series: usize,
     /// Decisions kept (oldest dropped first).
     pub decision_log: usize,
@@ -89,7 +90,7 @@ impl Default for CoreConfig {
             hot_threshold: 0.8,
             hysteresis: 0.1,
             series_points: 360,
-            compact_above_series: 10_000,
+            compact_above_series: 2_000,
             decision_log: 512,
             anomaly_log: 512,
             path_grace: Duration::from_secs(300),

@@ -110,6 +110,8 @@ pub struct ControllerCore {
     observed_last: usize,
     /// Series in the compact tier (`series/tier.rs`; series are never dropped).
     compact_series: usize,
+    /// Host-pair series kept (the rest of `series` are links).
+    pair_series: usize,
 }
 
 impl ControllerCore {
@@ -141,6 +143,7 @@ impl ControllerCore {
             ticks: 0,
             observed_last: 0,
             compact_series: 0,
+            pair_series: 0,
             config,
         }
     }

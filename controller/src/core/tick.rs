@@ -181,9 +181,15 @@ impl ControllerCore {
         let cfg = &self.config;
         let step = cfg.control_interval.saturating_mul(self.stride);
         // The scale tier (`series/tier.rs`): with more series than the threshold, new ones are
-        // made compact and full ones become compact at their next observation.
+        // made compact and full ones become compact at their next observation. Host pairs go
+        // last: reservations, steering and scale-ups are sized on their forecasts, while a
+        // link's only tell which links turn hot; so a pair stays full while the pairs alone fit.
         let known = self.series.contains_key(&key);
-        let compact = self.series.len() + usize::from(!known) > cfg.compact_above_series;
+        let new = usize::from(!known);
+        let compact = match key {
+            SeriesKey::Link(_) => self.series.len() + new > cfg.compact_above_series,
+            SeriesKey::Pair(..) => self.pair_series + new > cfg.compact_above_series,
+        };
         let fresh = || {
             let s = if compact {
                 Series::compact_for(
@@ -218,6 +224,7 @@ impl ControllerCore {
             }
             None if value.is_some() => {
                 self.compact_series += usize::from(compact);
+                self.pair_series += usize::from(matches!(key, SeriesKey::Pair(..)));
                 self.series.entry(key).or_insert_with(fresh)
             }
             None => return None,

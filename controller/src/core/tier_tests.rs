@@ -1,5 +1,6 @@
 //! The scale tier's threshold (`[planning] compact_above_series`): below it nothing changes;
-//! above it new series are made compact and full ones become compact at their next observation.
+//! above it new series are made compact and full ones become compact at their next observation,
+//! links before host pairs.
 
 use prescient_predict::ModelKind;
 use prescient_topology::LinkKey;
@@ -57,11 +58,9 @@ fn at_the_threshold_every_series_forecasts_as_with_no_tier() {
 
 #[test]
 fn above_the_threshold_new_series_are_compact_and_full_ones_become_compact() {
-    let mut c = core(1);
+    let mut c = core(0);
     let mut bytes = 0;
     drive(&mut c, &mut bytes, 2, 5, rate);
-    // The first series made is full; the next ones, over the threshold, compact; the first
-    // becomes compact at its next observation.
     let n = c.series_count();
     assert!(n >= 2, "the link and the pair at least: {n}");
     assert_eq!(c.compact_series_count(), n);
@@ -83,4 +82,28 @@ fn above_the_threshold_new_series_are_compact_and_full_ones_become_compact() {
     // The error per model counts each series once, under the model it now runs.
     let models = c.model_errors();
     assert_eq!(models.keys().copied().collect::<Vec<_>>(), ["ar12"]);
+}
+
+#[test]
+fn links_become_compact_before_host_pairs_and_pairs_only_once_they_alone_exceed_it() {
+    // One pair (h1 -> h2) and more links than that: over a threshold of 1, the links are compact
+    // and the pair, the series its reservation and steering are sized on, stays full.
+    let mut c = core(1);
+    let mut bytes = 0;
+    drive(&mut c, &mut bytes, 2, 200, rate);
+    let n = c.series_count();
+    assert!(n >= 3, "links and the pair: {n}");
+    assert_eq!(c.compact_series_count(), n - 1);
+    assert_eq!(c.series(&link()).expect("link").tier(), Tier::Compact);
+    let pair_series = c.series(&pair()).expect("pair");
+    assert_eq!(pair_series.tier(), Tier::Full);
+    assert_eq!(pair_series.model(), ModelKind::Auto);
+
+    // The same network with the pair's forecasts as with no tier at all.
+    let mut plain = core(usize::MAX);
+    let mut b = 0;
+    drive(&mut plain, &mut b, 2, 200, rate);
+    let full = plain.series(&pair()).expect("pair");
+    assert_eq!(full.forecast(), pair_series.forecast());
+    assert_eq!(full.planned_peak(), pair_series.planned_peak());
 }
