@@ -108,6 +108,8 @@ pub struct ControllerCore {
     ticks: u64,
     /// Series observed by the last tick.
     observed_last: usize,
+    /// Wall time the last tick spent observing them.
+    forecast_cost_last: std::time::Duration,
     /// Series in the compact tier (`series/tier.rs`; series are never dropped).
     compact_series: usize,
     /// Host-pair series kept (the rest of `series` are links).
@@ -142,6 +144,7 @@ impl ControllerCore {
             stride: 1,
             ticks: 0,
             observed_last: 0,
+            forecast_cost_last: std::time::Duration::ZERO,
             compact_series: 0,
             pair_series: 0,
             config,

@@ -129,6 +129,8 @@ fn a_tick_counts_the_series_it_forecast_not_the_links_without_a_rate() {
     let series = c.series_count();
     assert!((1..8).contains(&series), "{series} series");
     assert_eq!(c.observed_last_tick(), series);
+    // What observing them cost: the part of a tick the stride divides.
+    assert!(c.forecast_cost_last_tick() > std::time::Duration::ZERO);
 }
 
 #[test]

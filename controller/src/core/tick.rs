@@ -14,6 +14,7 @@
 //! forecasts scored): a model fitted on two or three points extrapolates wild peaks.
 
 use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
 use prescient_topology::{LinkKey, MacAddr, Timestamp};
 
@@ -38,6 +39,7 @@ impl ControllerCore {
         let turn = self.ticks % u64::from(self.stride);
         self.ticks += 1;
         self.observed_last = 0;
+        self.forecast_cost_last = Duration::ZERO;
         let mut link_peaks: BTreeMap<LinkKey, f64> = BTreeMap::new();
         for link in snapshot.links() {
             let key = SeriesKey::Link(*link);
@@ -46,7 +48,7 @@ impl ControllerCore {
                     .rates
                     .link_rate(*link, now)
                     .map(|(r, _)| r.bits_per_sec);
-                self.observe(now, key, rate, cals)
+                self.observe_timed(now, key, rate, cals)
             } else {
                 self.latest_peaks(&key)
             };
@@ -78,7 +80,7 @@ impl ControllerCore {
             let key = SeriesKey::Pair(s, d);
             let peaks = if self.due(&key, turn) {
                 let rate = matrix.get(&(s, d)).copied().flatten();
-                self.observe(now, key, rate, cals)
+                self.observe_timed(now, key, rate, cals)
             } else {
                 self.latest_peaks(&key)
             };
@@ -147,6 +149,27 @@ impl ControllerCore {
     /// Series the last tick observed and forecast (all of them at stride 1).
     pub fn observed_last_tick(&self) -> usize {
         self.observed_last
+    }
+
+    /// Wall time the last tick spent observing and forecasting series: the part of a tick the
+    /// stride divides (the snapshot, the planners and the other series' latest peaks cost the
+    /// same at any stride).
+    pub fn forecast_cost_last_tick(&self) -> Duration {
+        self.forecast_cost_last
+    }
+
+    /// [`Self::observe`], its wall time added to the tick's forecast cost.
+    fn observe_timed(
+        &mut self,
+        now: Timestamp,
+        key: SeriesKey,
+        value: Option<f64>,
+        cals: (&Calendar<SeriesKey>, &Calendar<SeriesKey>),
+    ) -> Option<(f64, f64)> {
+        let started = Instant::now();
+        let peaks = self.observe(now, key, value, cals);
+        self.forecast_cost_last += started.elapsed();
+        peaks
     }
 
     /// Whether `key`'s turn is `turn` (always at stride 1). A hash, not a position, so a link

@@ -122,9 +122,10 @@ pub async fn run(
             due = ticks.tick() => if driver.acting() {
                 let started = std::time::Instant::now();
                 let now = driver.core.now();
-                let (actions, total, observed, stride) = driver.core.apply(|c| {
+                let (actions, total, observed, forecast, stride) = driver.core.apply(|c| {
                     let actions = c.tick(now);
-                    (actions, c.series_count(), c.observed_last_tick(), c.series_stride())
+                    let forecast = c.forecast_cost_last_tick();
+                    (actions, c.series_count(), c.observed_last_tick(), forecast, c.series_stride())
                 });
                 let took = started.elapsed();
                 driver.core.metrics().record_tick(
@@ -133,7 +134,8 @@ pub async fn run(
                     total,
                     stride,
                 );
-                let next = governor.next(stride, took, observed, total, config.control_interval);
+                let cost = super::stride::TickCost { took, forecast, observed, total };
+                let next = governor.next(stride, cost, config.control_interval);
                 if next != stride {
                     tracing::info!(
                         from = stride, to = next, series = total, tick_ms = took.as_millis(),
