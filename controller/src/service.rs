@@ -326,6 +326,8 @@ impl Service {
                 tls_servers.push_p4_client(t.device_id, files.clone(), tls.clone());
             }
         }
+        // Devices behind one P4Runtime server share its connections.
+        let channels = prescient_southbound::p4runtime::ChannelPool::new();
         let p4_probes = config
             .p4
             .iter()
@@ -334,6 +336,7 @@ impl Service {
                     core.clone(),
                     t.clone(),
                     cluster.as_ref().map(|(c, _)| c.clone()),
+                    channels.clone(),
                     cancel.clone(),
                     &tasks,
                 );

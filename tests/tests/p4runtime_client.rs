@@ -13,8 +13,9 @@ use prescient_southbound::p4runtime::pipeconf::{names, Backend, Intent};
 use prescient_southbound::p4runtime::proto::p4::config::v1::P4Info;
 use prescient_southbound::p4runtime::proto::p4::v1 as p4;
 use prescient_southbound::p4runtime::{
-    bytestr, entity, load_p4info_file, ActionCall, ClientConfig, ClientError, EntryAction,
-    Mastership, P4RuntimeClient, PipelineOutcome, StreamEvent, TableEntrySpec,
+    bytestr, client::DEVICES_PER_CONNECTION, entity, load_p4info_file, ActionCall, ChannelPool,
+    ClientConfig, ClientError, EntryAction, Mastership, P4RuntimeClient, PipelineOutcome,
+    StreamEvent, TableEntrySpec,
 };
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -565,7 +566,8 @@ fn start_process(addr: &str) -> (String, tokio::runtime::Runtime) {
     let addr = listener.local_addr().expect("addr").to_string();
     rt.spawn(async move {
         let listener = TcpListener::from_std(listener).expect("tokio listener");
-        let network = Arc::new(P4SimNetwork::new(1).expect("net"));
+        // Two devices: the shared-connection tests use both.
+        let network = Arc::new(P4SimNetwork::new(2).expect("net"));
         let _ = serve_listener(listener, network, CancellationToken::new()).await;
     });
     (addr, rt)
@@ -600,4 +602,124 @@ async fn server_restart_is_survived_with_backoff() {
         .await
         .expect("server thread")
         .shutdown_background();
+}
+
+/// A client of `device` on `addr` that shares its connection through `pool`.
+async fn pooled(addr: &str, device: u64, pool: &ChannelPool) -> P4RuntimeClient {
+    let mut config = config(addr, device, 10);
+    config.channels = Some(pool.clone());
+    let mut c = P4RuntimeClient::connect(config).await.expect("connect");
+    c.wait_for_primary(WAIT).await.expect("primary");
+    c.set_pipeline(p4info(), b"bmv2-json".to_vec(), None, false)
+        .await
+        .expect("pipeline");
+    c
+}
+
+#[tokio::test]
+async fn devices_on_one_server_share_a_connection_and_one_restarts_alone() {
+    let sw = start(P4SimNetwork::new(3).expect("net")).await;
+    let pool = ChannelPool::new();
+    let mut a = pooled(&sw.addr, 1, &pool).await;
+    let mut b = pooled(&sw.addr, 2, &pool).await;
+    let mut own = primary_with_pipeline(&sw.addr, 3).await;
+    assert_eq!(pool.connections(), 1, "devices 1 and 2 on one connection");
+    assert_eq!((a.connection_users(), own.connection_users()), (2, 1));
+    for c in [&mut a, &mut b, &mut own] {
+        let ix = c.index().expect("index").clone();
+        c.write(vec![route(1, 1).update(&ix, Insert).expect("valid")])
+            .await
+            .expect("written");
+    }
+
+    // Device 1 restarts: its stream ends, device 2's stream on the same connection does not.
+    sw.network.restart(1).expect("restart");
+    next_matching(&mut a, |e| matches!(e, StreamEvent::Disconnected { .. })).await;
+    let report = a.reconnect().await.expect("reconnect");
+    assert_eq!((report.primary, report.replayed), (true, 1));
+    assert!(!b.is_disconnected(), "device 2 kept its stream");
+    assert!(b.is_primary());
+    let ix = b.index().expect("index").clone();
+    b.write(vec![route(2, 2).update(&ix, Insert).expect("valid")])
+        .await
+        .expect("device 2 still writes");
+    assert_eq!(
+        b.read_table(names::IPV4_LPM, false)
+            .await
+            .expect("read")
+            .len(),
+        2
+    );
+    assert_eq!(
+        a.read_table(names::IPV4_LPM, false)
+            .await
+            .expect("read")
+            .len(),
+        1,
+        "device 1 got its entry back"
+    );
+    assert_eq!(
+        pool.connections(),
+        1,
+        "device 1 came back on the shared one"
+    );
+    assert_eq!(a.connection_users(), 2);
+    sw.stop.cancel();
+}
+
+#[tokio::test]
+async fn a_shared_connection_that_died_is_replaced_for_every_device() {
+    let (addr, process) = start_process("127.0.0.1:0");
+    let pool = ChannelPool::new();
+    let mut a = pooled(&addr, 1, &pool).await;
+    let mut b = pooled(&addr, 2, &pool).await;
+    assert_eq!(a.connection_users(), 2);
+
+    process.shutdown_background();
+    for c in [&mut a, &mut b] {
+        next_matching(c, |e| matches!(e, StreamEvent::Disconnected { .. })).await;
+    }
+    let restarted = tokio::task::spawn_blocking({
+        let addr = addr.clone();
+        move || {
+            std::thread::sleep(Duration::from_millis(300));
+            start_process(&addr).1
+        }
+    });
+    for c in [&mut a, &mut b] {
+        let report = c.reconnect().await.expect("reconnect with backoff");
+        assert_eq!(report.pipeline, Some(PipelineOutcome::Installed));
+        assert!(c.is_primary());
+    }
+    assert_eq!(pool.connections(), 1, "both on the new connection");
+    assert_eq!(b.connection_users(), 2);
+    assert!(!a.capabilities().await.expect("answers").is_empty());
+    restarted
+        .await
+        .expect("server thread")
+        .shutdown_background();
+}
+
+#[tokio::test]
+async fn a_connection_carries_at_most_its_share_of_devices() {
+    let devices = DEVICES_PER_CONNECTION as u64 + 1;
+    let sw = start(P4SimNetwork::new(devices).expect("net")).await;
+    let pool = ChannelPool::new();
+    let mut clients = Vec::new();
+    for device in 1..=devices {
+        let mut config = config(&sw.addr, device, 10);
+        config.channels = Some(pool.clone());
+        clients.push(P4RuntimeClient::connect(config).await.expect("connect"));
+    }
+    assert_eq!(pool.connections(), 2, "the last device opened a second one");
+    assert_eq!(clients[0].connection_users(), DEVICES_PER_CONNECTION);
+    assert_eq!(clients[clients.len() - 1].connection_users(), 1);
+    // A device that leaves makes room on its connection.
+    clients.swap_remove(0);
+    let mut config = config(&sw.addr, 1, 10);
+    config.channels = Some(pool.clone());
+    let again = P4RuntimeClient::connect(config).await.expect("connect");
+    assert_eq!(again.connection_users(), DEVICES_PER_CONNECTION);
+    assert_eq!(pool.connections(), 2);
+    sw.stop.cancel();
 }

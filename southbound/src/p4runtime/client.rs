@@ -15,6 +15,7 @@
 //! replay), [`read`] and [`packet_io`].
 
 mod packet_io;
+mod pool;
 mod read;
 mod session;
 mod write;
@@ -25,6 +26,8 @@ use std::time::Duration;
 
 use tonic::transport::Channel;
 
+use self::pool::Lease;
+pub use self::pool::{ChannelPool, DEVICES_PER_CONNECTION};
 use self::session::Session;
 use self::write::Pipeline;
 use super::arbitration::{to_uint128, Mastership};
@@ -65,6 +68,9 @@ pub struct ClientConfig {
     pub write_latency: Arc<LatencyHistogram>,
     /// TLS to the target, read at every connect; `None`: plain HTTP/2.
     pub tls: Option<SharedTls>,
+    /// Connections shared with the other devices' clients given the same pool (the same
+    /// address and TLS settings); `None`: a connection of its own.
+    pub channels: Option<ChannelPool>,
 }
 
 /// TLS settings shared between a client, which reads them at every (re)connect, and whoever
@@ -147,6 +153,7 @@ impl ClientConfig {
             replay_batch: 1000,
             write_latency: Arc::new(LatencyHistogram::new()),
             tls: None,
+            channels: None,
         }
     }
 }
@@ -201,6 +208,8 @@ pub struct ReconnectReport {
 pub struct P4RuntimeClient {
     config: ClientConfig,
     grpc: Grpc<Channel>,
+    /// Keeps a pooled connection open while this client uses it.
+    lease: Option<Arc<Lease>>,
     session: Session,
     index: Option<Arc<P4InfoIndex>>,
     pipeline: Option<Pipeline>,
@@ -241,6 +250,11 @@ impl P4RuntimeClient {
     /// The desired state the client would replay after a restart.
     pub fn desired(&self) -> &DesiredState {
         &self.desired
+    }
+
+    /// How many clients (this one included) share this client's connection; 1 without a pool.
+    pub fn connection_users(&self) -> usize {
+        self.lease.as_ref().map_or(1, Arc::strong_count)
     }
 
     /// Packet-ins/digests dropped because the event queue was full.

@@ -22,7 +22,7 @@ pub mod status;
 
 pub use arbitration::{Arbitration, Mastership};
 pub use client::{
-    ClientConfig, ClientTls, P4RuntimeClient, PipelineOutcome, SharedTls, StreamEvent,
+    ChannelPool, ClientConfig, ClientTls, P4RuntimeClient, PipelineOutcome, SharedTls, StreamEvent,
 };
 pub use entity::{ActionCall, EntryAction, Match, TableEntrySpec};
 pub use error::{

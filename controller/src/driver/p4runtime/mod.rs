@@ -39,7 +39,7 @@ use prescient_southbound::p4runtime::pipeconf::names;
 use prescient_southbound::p4runtime::proto::p4::config::v1::P4Info;
 use prescient_southbound::p4runtime::proto::p4::v1 as p4;
 use prescient_southbound::p4runtime::{
-    pipeconf, ClientConfig, ClientError, P4InfoError, P4RuntimeClient, StreamEvent,
+    pipeconf, ChannelPool, ClientConfig, ClientError, P4InfoError, P4RuntimeClient, StreamEvent,
 };
 use prescient_topology::{DeviceId, Port, PortCounters, PortNo, PortRef};
 use tokio_util::sync::CancellationToken;
@@ -145,11 +145,13 @@ pub const PRESCIENT_BMV2_JSON: &[u8] = include_bytes!("../../../../p4/prescient.
 
 /// Drives `target` until `cancel` fires; its probes and plan arrive through the returned inbox.
 /// In a cluster (`cluster`), the device is written only while this node leads; its election
-/// id follows the election (see [`standing`]).
+/// id follows the election (see [`standing`]). Devices given one `channels` pool share their
+/// connections to a server that hosts several of them.
 pub fn spawn(
     core: Arc<SharedCore>,
     target: P4Target,
     cluster: Option<Arc<crate::cluster::ClusterState>>,
+    channels: ChannelPool,
     cancel: CancellationToken,
     tasks: &tokio_util::task::TaskTracker,
 ) -> P4Inbox {
@@ -158,7 +160,7 @@ pub fn spawn(
     // every link several times (and the old leader's links would have expired).
     let settle = core.read(|c| c.config().topology.discovery.link_timeout);
     let standing = Standing::new(cluster, settle);
-    tasks.spawn(drive(core, target, standing, mailbox, cancel));
+    tasks.spawn(drive(core, target, standing, channels, mailbox, cancel));
     inbox
 }
 
@@ -194,6 +196,7 @@ async fn drive(
     core: Arc<SharedCore>,
     target: P4Target,
     mut standing: Standing,
+    channels: ChannelPool,
     mailbox: Mailbox,
     cancel: CancellationToken,
 ) {
@@ -202,6 +205,7 @@ async fn drive(
     let mut config = ClientConfig::new(&target.address, target.device_id, target.election_id);
     config.max_reconnect_attempts = None;
     config.tls = target.tls.clone();
+    config.channels = Some(channels);
     // Every Write RPC of this device is timed into the `/metrics` histogram.
     config.write_latency = core
         .metrics()

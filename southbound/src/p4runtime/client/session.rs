@@ -10,6 +10,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
+use super::pool::Lease;
 use super::{lock, ClientConfig, P4RuntimeClient, ReconnectReport};
 use crate::p4runtime::arbitration::{Arbitration, ArbitrationOutcome, Mastership};
 use crate::p4runtime::error::ClientError;
@@ -57,7 +58,8 @@ impl Drop for Session {
     }
 }
 
-async fn channel(config: &ClientConfig) -> Result<Grpc<Channel>, ClientError> {
+/// A connection of its own to `config.target`.
+pub(super) async fn channel(config: &ClientConfig) -> Result<Grpc<Channel>, ClientError> {
     // tonic speaks TLS to `https://` targets only.
     let scheme = if config.tls.is_some() {
         "https"
@@ -220,6 +222,35 @@ async fn open_session(
     Ok(session)
 }
 
+/// A connection (shared when the config names a pool) and a session opened on it.
+async fn connect_session(
+    config: &ClientConfig,
+    dropped: &Arc<AtomicU64>,
+) -> Result<(Grpc<Channel>, Option<Arc<Lease>>, Session), ClientError> {
+    let Some(pool) = &config.channels else {
+        let mut grpc = channel(config).await?;
+        let session = open_session(config, &mut grpc, dropped).await?;
+        return Ok((grpc, None, session));
+    };
+    let lease = pool.lease(config).await?;
+    let mut grpc = lease.grpc.clone();
+    match open_session(config, &mut grpc, dropped).await {
+        Ok(session) => Ok((grpc, Some(lease), session)),
+        Err(e) => {
+            // The target answered our arbitration: the connection works. Anything else (no
+            // stream, no answer) may be a dead connection that the next attempt must not
+            // meet again.
+            if !matches!(
+                e,
+                ClientError::ElectionIdInUse { .. } | ClientError::ArbitrationRefused { .. }
+            ) {
+                pool.forget(&config.target, &lease).await;
+            }
+            Err(e)
+        }
+    }
+}
+
 fn check_link(config: &ClientConfig, link: &Link) -> Result<(), ClientError> {
     match link {
         Link::Pending | Link::Standing(_) => Ok(()),
@@ -252,12 +283,12 @@ fn check_link(config: &ClientConfig, link: &Link) -> Result<(), ClientError> {
 impl P4RuntimeClient {
     /// fails on a duplicate election id, a refused arbitration or no answer in time.
     pub async fn connect(config: ClientConfig) -> Result<Self, ClientError> {
-        let mut grpc = channel(&config).await?;
         let dropped = Arc::new(AtomicU64::new(0));
-        let session = open_session(&config, &mut grpc, &dropped).await?;
+        let (grpc, lease, session) = connect_session(&config, &dropped).await?;
         Ok(Self {
             config,
             grpc,
+            lease,
             session,
             index: None,
             pipeline: None,
@@ -395,9 +426,9 @@ impl P4RuntimeClient {
         // id on it and refuse the new stream as a duplicate.
         self.session.reader.abort();
         self.session.outbound = mpsc::channel(1).0;
-        let mut grpc = channel(&self.config).await?;
-        let session = open_session(&self.config, &mut grpc, &self.dropped).await?;
+        let (grpc, lease, session) = connect_session(&self.config, &self.dropped).await?;
         self.grpc = grpc;
+        self.lease = lease;
         self.session = session;
         Ok(())
     }
