@@ -25,6 +25,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         compiler.encode_file_descriptor_set(),
     )?;
     tonic_prost_build::configure()
+        // Small first buffers: a device's StreamChannel holds two for its life.
+        .codec_path("crate::p4runtime::codec::SmallBufferCodec")
         .build_client(true)
         .build_server(true)
         .compile_fds(fds)?;

@@ -10,6 +10,7 @@
 pub mod arbitration;
 pub mod bytestr;
 pub mod client;
+pub mod codec;
 pub mod entity;
 pub mod error;
 pub mod index;
