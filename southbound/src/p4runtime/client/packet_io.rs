@@ -45,7 +45,7 @@ impl P4RuntimeClient {
             RawEvent::Mastership(m) => StreamEvent::Mastership(m),
             RawEvent::Duplicate => StreamEvent::DuplicateElectionId,
             RawEvent::Idle(n) => StreamEvent::IdleTimeout(n),
-            RawEvent::Error(e) => StreamEvent::StreamError(e),
+            RawEvent::Error(e) => StreamEvent::StreamError(*e),
             RawEvent::Disconnected(reason) => StreamEvent::Disconnected { reason },
             RawEvent::Packet(p) => match index {
                 Some(ix) => match ix.decode_packet_in(p) {
