@@ -11,6 +11,9 @@ const PROTOS: &[&str] = &[
     "p4/config/v1/p4types.proto",
     "google/rpc/status.proto",
     "google/rpc/code.proto",
+    // In the descriptor set so that reflection resolves the protos' options from it: without,
+    // prost-reflect builds a global pool of the well-known types (430 KB) it keeps forever.
+    "google/protobuf/descriptor.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -148,6 +148,9 @@ pub fn targets(config: &Config, path: &str) -> Result<Vec<P4Target>, ConfigError
     // Devices running one program share its P4Info and device config (equal content, whatever
     // file it came from): a hundred devices held a hundred copies of a 104 KB BMv2 JSON.
     let mut p4infos: Vec<Arc<P4Info>> = Vec::new();
+    // Each file (or the embedded P4Info) parsed once: parsing text builds a 1 MB descriptor
+    // pool.
+    let mut parsed: Vec<(Option<&std::path::Path>, Arc<P4Info>)> = Vec::new();
     let mut device_configs: Vec<Bytes> = Vec::new();
     for (i, t) in config.p4runtime.iter().enumerate() {
         let p4info_err = |source| ConfigError::P4Info {
@@ -155,13 +158,20 @@ pub fn targets(config: &Config, path: &str) -> Result<Vec<P4Target>, ConfigError
             key: format!("p4runtime[{i}].p4info"),
             source,
         };
-        let p4info = match &t.p4info {
-            Some(file) => {
-                prescient_southbound::p4runtime::load_p4info_file(file).map_err(p4info_err)?
+        let source = t.p4info.as_deref();
+        let p4info = match parsed.iter().find(|(s, _)| *s == source) {
+            Some((_, p4info)) => p4info.clone(),
+            None => {
+                let p4info = match source {
+                    Some(file) => prescient_southbound::p4runtime::load_p4info_file(file)
+                        .map_err(p4info_err)?,
+                    None => prescient_p4info().map_err(p4info_err)?,
+                };
+                let p4info = share(&mut p4infos, p4info, |a, b| **a == *b, Arc::new);
+                parsed.push((source, p4info.clone()));
+                p4info
             }
-            None => prescient_p4info().map_err(p4info_err)?,
         };
-        let p4info = share(&mut p4infos, p4info, |a, b| **a == *b, Arc::new);
         let device_config = match &t.device_config {
             Some(file) => std::fs::read(file).map_err(|source| ConfigError::Read {
                 path: file.clone(),

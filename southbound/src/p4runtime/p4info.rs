@@ -4,8 +4,6 @@
 //! field key followed by varint lengths, which are control bytes in practice. When the guess
 //! is "text" but text parsing fails, binary decoding is tried before reporting the text error.
 
-use std::sync::OnceLock;
-
 use prost::Message;
 use prost_reflect::{DescriptorPool, DynamicMessage, MessageDescriptor};
 
@@ -74,12 +72,11 @@ pub fn to_text(info: &P4Info) -> Result<String, P4InfoError> {
     Ok(dynamic.to_text_format())
 }
 
+/// Built for each use, not kept: the descriptor pool of the P4Runtime protos is 1 MB of heap,
+/// and a controller parses P4Info text only while it reads its configuration.
 fn p4info_descriptor() -> Result<MessageDescriptor, P4InfoError> {
-    static POOL: OnceLock<Result<DescriptorPool, String>> = OnceLock::new();
-    let pool = POOL
-        .get_or_init(|| DescriptorPool::decode(FILE_DESCRIPTOR_SET).map_err(|e| e.to_string()))
-        .as_ref()
-        .map_err(|e| P4InfoError::Descriptor(e.clone()))?;
+    let pool = DescriptorPool::decode(FILE_DESCRIPTOR_SET)
+        .map_err(|e| P4InfoError::Descriptor(e.to_string()))?;
     pool.get_message_by_name("p4.config.v1.P4Info")
         .ok_or_else(|| P4InfoError::Descriptor("p4.config.v1.P4Info is missing".into()))
 }
