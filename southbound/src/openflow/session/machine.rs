@@ -114,7 +114,9 @@ struct Pending<T> {
     what: &'static str,
     deadline: Instant,
     token: Option<T>,
-    parts: Option<MultipartReplyBody>,
+    /// Boxed: a multipart reply in parts is rare and its body large (128 B), while every slot
+    /// of the map a session keeps for its whole life is as large as one entry.
+    parts: Option<Box<MultipartReplyBody>>,
 }
 
 /// One switch connection's protocol state.
@@ -627,7 +629,7 @@ impl<T> Machine<T> {
         };
         let more = mp.more;
         match p.parts.as_mut() {
-            None => p.parts = Some(mp.body),
+            None => p.parts = Some(Box::new(mp.body)),
             Some(acc) => {
                 if !merge(acc, mp.body) {
                     let got = "MULTIPART_REPLY of another type";
@@ -645,10 +647,13 @@ impl<T> Machine<T> {
         let Some(p) = self.pending.remove(&xid) else {
             return;
         };
-        let body = p.parts.unwrap_or(MultipartReplyBody::Unknown {
-            mp_type: 0xffff,
-            body: Default::default(),
-        });
+        let body = p.parts.map_or(
+            MultipartReplyBody::Unknown {
+                mp_type: 0xffff,
+                body: Default::default(),
+            },
+            |b| *b,
+        );
         let dpid = self.dpid().unwrap_or_default();
         match (p.purpose, body) {
             (Purpose::PortDesc, MultipartReplyBody::PortDesc(ports)) => self.up(ports, fx),

@@ -545,3 +545,11 @@ proptest::proptest! {
         proptest::prop_assert_eq!(at, out.len());
     }
 }
+
+#[test]
+fn a_pending_request_slot_stays_small() {
+    // Every session keeps a map of these for its life (4 slots once it has asked anything):
+    // 192 B with a multipart body inline. A token of the driver's size (24 B).
+    let slot = std::mem::size_of::<Pending<[u64; 3]>>();
+    assert!(slot <= 80, "a pending request is {slot} B");
+}
