@@ -21,8 +21,8 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot, watch, OwnedSemaphorePermit};
-use tokio_util::sync::CancellationToken;
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit};
+use tokio_util::sync::{CancellationToken, DropGuard};
 
 use super::app::{Outbox, SwitchApp, Verdict};
 use super::error::{CloseReason, SessionError};
@@ -86,7 +86,8 @@ struct Session {
     serial: u64,
     cancel: CancellationToken,
     cmd_tx: mpsc::Sender<SessionCmd>,
-    done_rx: watch::Receiver<bool>,
+    /// Cancelled once the session has finished: a connection replacing it waits for that.
+    done_rx: CancellationToken,
     announced: bool,
     /// Held only while a turn has bytes to write ([`WriteBuf`]).
     wbuf: WriteBuf,
@@ -138,7 +139,10 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(
     _permit: OwnedSemaphorePermit,
 ) {
     let (cmd_tx, mut cmd_rx) = mpsc::channel(ctx.config.command_capacity.max(1));
-    let (done_tx, done_rx) = watch::channel(false);
+    // A token, not a watch channel: 130 B instead of 340 for every session's life. The guard
+    // fires it when the session finishes, or when its task is dropped before.
+    let done_rx = CancellationToken::new();
+    let done_tx = done_rx.clone().drop_guard();
     let serial = ctx.next_serial();
     let mut s = Session {
         cancel: ctx.cancel.child_token(),
@@ -435,8 +439,7 @@ impl Session {
         if let Some(old) = self.ctx.register(dpid, entry) {
             tracing::info!(%dpid, "new connection replaces the old session");
             old.cancel.cancel();
-            let mut done = old.done;
-            let _ = tokio::time::timeout(REPLACE_WAIT, done.wait_for(|d| *d)).await;
+            let _ = tokio::time::timeout(REPLACE_WAIT, old.done.cancelled()).await;
         }
         self.dpid = Some(dpid);
         let mut app = self.ctx.factory.create(dpid);
@@ -479,7 +482,7 @@ impl Session {
         tracing::debug!(%dpid, "replayed desired state");
     }
 
-    async fn finish(mut self, reason: CloseReason, done_tx: watch::Sender<bool>) {
+    async fn finish(mut self, reason: CloseReason, done_tx: DropGuard) {
         self.machine.close(&mut self.fx);
         for effect in std::mem::take(&mut self.fx) {
             if let Effect::Complete(Token::Caller(tx), r) = effect {
@@ -501,6 +504,6 @@ impl Session {
         } else if self.machine.phase() != Phase::Closed {
             tracing::debug!(peer = %self.peer, %reason, "connection closed before handshake");
         }
-        let _ = done_tx.send(true);
+        drop(done_tx);
     }
 }

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use super::app::AppFactory;
@@ -177,7 +177,8 @@ pub(crate) struct Entry {
     pub(crate) serial: u64,
     pub(crate) tx: mpsc::Sender<SessionCmd>,
     pub(crate) cancel: CancellationToken,
-    pub(crate) done: watch::Receiver<bool>,
+    /// Cancelled once the session has finished: a connection replacing it waits for that.
+    pub(crate) done: CancellationToken,
     pub(crate) up: bool,
 }
 
