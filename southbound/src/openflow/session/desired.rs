@@ -10,25 +10,80 @@
 //! (OpenFlow 1.3.5 §6.4: non-strict delete matches more specific entries). Replay order is
 //! meters, groups, then flows, so flows never reference something missing.
 
-use std::collections::{BTreeMap, HashMap};
+use std::borrow::Borrow;
+use std::collections::{BTreeMap, HashSet};
+use std::hash::{Hash, Hasher};
 
 use crate::openflow::wire::{
     FlowMod, FlowModCommand, GroupCommand, GroupId, GroupMod, Match, MeterCommand, MeterId,
     MeterMod, TableId,
 };
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct FlowKey {
-    table: TableId,
-    priority: u16,
-    match_: Match,
+/// What names a flow entry on a switch: its table, priority and match.
+trait Keyed {
+    fn key(&self) -> (TableId, u16, &Match);
 }
+
+impl Keyed for FlowMod {
+    fn key(&self) -> (TableId, u16, &Match) {
+        (self.table_id, self.priority, &self.match_)
+    }
+}
+
+impl Hash for dyn Keyed + '_ {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.key().hash(state);
+    }
+}
+
+impl PartialEq for dyn Keyed + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+
+impl Eq for dyn Keyed + '_ {}
+
+/// A flow and when it was first added, hashed and compared by its key: looked up by the key
+/// inside the FlowMod, the match is not stored a second time as the map's key (a Match
+/// allocation and ~40 B of every entry of every switch).
+#[derive(Debug, Clone)]
+struct Stored {
+    seq: u64,
+    flow: FlowMod,
+}
+
+impl Keyed for Stored {
+    fn key(&self) -> (TableId, u16, &Match) {
+        self.flow.key()
+    }
+}
+
+impl<'a> Borrow<dyn Keyed + 'a> for Stored {
+    fn borrow(&self) -> &(dyn Keyed + 'a) {
+        self
+    }
+}
+
+impl Hash for Stored {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        (self as &dyn Keyed).hash(state);
+    }
+}
+
+impl PartialEq for Stored {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+
+impl Eq for Stored {}
 
 /// What one switch should hold.
 #[derive(Debug, Clone, Default)]
 pub struct DesiredState {
     seq: u64,
-    flows: HashMap<FlowKey, (u64, FlowMod)>,
+    flows: HashSet<Stored>,
     groups: BTreeMap<GroupId, GroupMod>,
     meters: BTreeMap<MeterId, MeterMod>,
 }
@@ -36,37 +91,36 @@ pub struct DesiredState {
 impl DesiredState {
     /// Records a FLOW_MOD.
     pub fn apply_flow(&mut self, fm: &FlowMod) {
-        let key = FlowKey {
-            table: fm.table_id,
-            priority: fm.priority,
-            match_: fm.match_.clone(),
-        };
         match fm.command {
             FlowModCommand::Add | FlowModCommand::Modify | FlowModCommand::ModifyStrict => {
                 self.seq += 1;
+                let seq = self.flows.get(fm as &dyn Keyed).map_or(self.seq, |s| s.seq);
                 // Replays are plain ADDs that do not touch a buffered packet.
-                let stored = FlowMod {
+                let flow = FlowMod {
                     command: FlowModCommand::Add,
                     buffer_id: Default::default(),
                     ..fm.clone()
                 };
-                let seq = self.flows.get(&key).map_or(self.seq, |(s, _)| *s);
-                self.flows.insert(key, (seq, stored));
+                self.flows.replace(Stored { seq, flow });
             }
             FlowModCommand::DeleteStrict => {
-                self.flows.remove(&key);
+                self.flows.remove(fm as &dyn Keyed);
             }
             FlowModCommand::Delete => {
                 let table = fm.table_id;
                 // §6.4: a DELETE with a cookie mask only removes entries whose cookie matches
                 // under it (the controller deletes its reservations' flows by cookie).
                 let mask = fm.cookie_mask;
-                self.flows.retain(|k, (_, have)| {
-                    let in_table = table == TableId::ALL || k.table == table;
+                self.flows.retain(|Stored { flow: have, .. }| {
+                    let in_table = table == TableId::ALL || have.table_id == table;
                     let cookie = have.cookie & mask == fm.cookie & mask;
                     !(in_table
                         && cookie
-                        && fm.match_.fields.iter().all(|f| k.match_.fields.contains(f)))
+                        && fm
+                            .match_
+                            .fields
+                            .iter()
+                            .all(|f| have.match_.fields.contains(f)))
                 });
             }
             FlowModCommand::Unknown(_) => {}
@@ -111,9 +165,9 @@ impl DesiredState {
 
     /// Flows in the order they were first added.
     pub fn flows(&self) -> Vec<&FlowMod> {
-        let mut v: Vec<&(u64, FlowMod)> = self.flows.values().collect();
-        v.sort_by_key(|(s, _)| *s);
-        v.into_iter().map(|(_, f)| f).collect()
+        let mut v: Vec<&Stored> = self.flows.iter().collect();
+        v.sort_by_key(|s| s.seq);
+        v.into_iter().map(|s| &s.flow).collect()
     }
 
     /// Groups by id.
