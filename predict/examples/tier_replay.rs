@@ -12,8 +12,8 @@
 //! `cargo run --release -p prescient-predict --example tier_replay -- FILE full|compact
 //! [HISTORY WINDOW [MODEL]]` (the compact tier's history, calibration window and model, 256,
 //! 100 and ar12 unless given: the settings are chosen on the validation part). The compact tier
-//! packs its residuals in two bytes as the controller's does; `PACKED=0` keeps them `f32`, to
-//! compare the two.
+//! replays its residuals from the history as the controller's does; `REPLAYED=0` keeps them,
+//! packed in two bytes (`PACKED=0`: `f32`), to compare.
 
 use prescient_predict::season::periods_for_interval;
 use prescient_predict::{read_trace, ModelKind, Predictor, PredictorConfig, Seasons, TraceFormat};
@@ -44,7 +44,7 @@ fn predictor(
     tier: &str,
     interval: Option<u64>,
     (history, window, model): (usize, usize, ModelKind),
-    packed: bool,
+    (packed, replayed): (bool, bool),
 ) -> Result<Predictor, String> {
     let periods = interval.map(periods_for_interval).unwrap_or_default();
     match tier {
@@ -70,6 +70,7 @@ fn predictor(
                 day: None,
                 sizing_level: None,
                 packed_residuals: packed,
+                replayed_residuals: replayed,
                 ..PredictorConfig::default()
             };
             Ok(Predictor::new(model, Seasons::default(), cfg))
@@ -98,6 +99,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // `MIN_FIT=0` fits at the full schedule's counts.
     let min_fit: u64 = std::env::var("MIN_FIT").map_or(Ok(256), |v| v.parse())?;
     let packed = std::env::var("PACKED").map_or(true, |v| v != "0");
+    let replayed = std::env::var("REPLAYED").map_or(true, |v| v != "0");
     let trace = read_trace(std::fs::File::open(path)?, TraceFormat::Auto)?;
     let interval = trace.interval_secs();
     let zero = trace.names.iter().any(|n| n.contains("->"));
@@ -116,7 +118,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         if max <= 0.0 {
             continue;
         }
-        let mut p = predictor(tier, interval, sizes, packed)?;
+        let mut p = predictor(tier, interval, sizes, (packed, replayed))?;
         let mut issued: Vec<Issued> = Vec::new();
         for (t, v) in col.iter().enumerate() {
             let v = v.map(|v| v / max);
@@ -168,7 +170,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for (name, part) in ["validation", "test"].iter().zip(&parts) {
         let share = |a: usize, b: usize| a as f64 / b.max(1) as f64;
         println!(
-            "{path} {tier} {sizes:?} packed {packed} {name}: mse1 {:.4}e-4 mae1 {:.4}e-2 cov80 h1 {:.4} h12 {:.4} cov95 h1 \
+            "{path} {tier} {sizes:?} packed {packed} replayed {replayed} {name}: mse1 {:.4}e-4 mae1 {:.4}e-2 cov80 h1 {:.4} h12 {:.4} cov95 h1 \
              {:.4} h12 {:.4} over {:.4} margin {:.4} ({} bounds)",
             part.se / part.n1.max(1) as f64 * 1e4,
             part.ae / part.n1.max(1) as f64 * 1e2,

@@ -487,25 +487,34 @@ fn values(plain: &[VecDeque<f32>], packed: &[Packed], pack: bool, i: usize) -> O
     }
 }
 
-fn quantile_of(mut v: Vec<f32>, level: f64) -> Option<f32> {
-    let n = v.len();
+/// The 1-based rank of the `level` quantile of `n` residuals, `⌈(n+1)·level⌉`: `None` below
+/// [`MIN_RESIDUALS`] or beyond the sample.
+pub(crate) fn quantile_rank(n: usize, level: f64) -> Option<usize> {
     if n < MIN_RESIDUALS {
         return None;
     }
     let rank = ((n + 1) as f64 * level).ceil() as usize;
-    if rank == 0 || rank > n {
-        return None;
-    }
+    (rank != 0 && rank <= n).then_some(rank)
+}
+
+fn quantile_of(mut v: Vec<f32>, level: f64) -> Option<f32> {
+    let rank = quantile_rank(v.len(), level)?;
     let (_, q, _) = v.select_nth_unstable_by(rank - 1, f32::total_cmp);
     Some(*q)
 }
 
 fn compute_bands(mut sorted: Vec<f32>) -> [(f32, f32); 3] {
+    sorted.sort_unstable_by(f32::total_cmp);
+    bands_of_sorted(&sorted)
+}
+
+/// `(lo, hi)` at each of [`LEVELS`] of residuals sorted by `f32::total_cmp` (unbounded below
+/// [`MIN_RESIDUALS`]).
+pub(crate) fn bands_of_sorted(sorted: &[f32]) -> [(f32, f32); 3] {
     let n = sorted.len();
     if n < MIN_RESIDUALS {
         return Cached::NEW.bands;
     }
-    sorted.sort_unstable_by(f32::total_cmp);
     let at = |rank: usize| -> f32 {
         // rank is 1-based; beyond the sample the bound is unbounded.
         if rank == 0 {

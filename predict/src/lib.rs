@@ -14,6 +14,7 @@ pub mod interval;
 mod linalg;
 pub mod model;
 mod predictor;
+mod replayed;
 pub mod season;
 pub mod store;
 pub mod trace;

@@ -5,6 +5,7 @@
 use crate::conditional::{self, Conditional};
 use crate::interval::{Band, Calibrator};
 use crate::model::{Forecaster, ModelKind};
+use crate::replayed::Replayed;
 use crate::{History, Seasons};
 
 /// Settings of a [`Predictor`].
@@ -30,6 +31,10 @@ pub struct PredictorConfig {
     /// memory), with bands and quantiles rounded to 11 significant bits; ignored with `day`
     /// and `sizing_level` (time-of-day quantiles read `f32` residuals).
     pub packed_residuals: bool,
+    /// Keep no residuals: replay them from the history when intervals are due (`crate::replayed`;
+    /// the scale tier's memory), for a model that [`Forecaster::replays`] and without `day` and
+    /// `sizing_level`; otherwise ignored.
+    pub replayed_residuals: bool,
 }
 
 impl Default for PredictorConfig {
@@ -43,6 +48,7 @@ impl Default for PredictorConfig {
             day: None,
             sizing_level: None,
             packed_residuals: false,
+            replayed_residuals: false,
         }
     }
 }
@@ -123,15 +129,11 @@ struct Recent {
 }
 
 impl Recent {
-    fn new(h: usize, narrow: bool) -> Self {
+    fn new(h: usize, slots: Slots) -> Self {
         Self {
             h: h.max(1),
             latest: Vec::new(),
-            slots: if narrow {
-                Slots::Narrow(Vec::new())
-            } else {
-                Slots::Wide(Vec::new())
-            },
+            slots,
             origins: 0,
             newest_row: 0,
         }
@@ -186,12 +188,14 @@ impl Recent {
     }
 }
 
-/// Pending forecasts as `f64`, or as `f32` for a predictor that packs its residuals (the scale
-/// tier): rounding a forecast to seven digits moves its residual far less than packing does.
+/// Pending forecasts as `f64`, or as `f32` for a predictor that packs its residuals (rounding a
+/// forecast to seven digits moves its residual far less than packing does), or none for one
+/// that replays them.
 #[derive(Debug)]
 enum Slots {
     Wide(Vec<f64>),
     Narrow(Vec<f32>),
+    Off,
 }
 
 impl Slots {
@@ -199,6 +203,7 @@ impl Slots {
         match self {
             Slots::Wide(v) => v.get(at).copied(),
             Slots::Narrow(v) => v.get(at).map(|&p| f64::from(p)),
+            Slots::Off => None,
         }
     }
 
@@ -206,6 +211,7 @@ impl Slots {
         match self {
             Slots::Wide(v) => v.get_mut(at).map(|s| *s = p),
             Slots::Narrow(v) => v.get_mut(at).map(|s| *s = p as f32),
+            Slots::Off => None,
         };
     }
 
@@ -220,6 +226,7 @@ impl Slots {
         match self {
             Slots::Wide(v) => grow(v, needed, f64::NAN),
             Slots::Narrow(v) => grow(v, needed, f32::NAN),
+            Slots::Off => {}
         }
     }
 
@@ -227,8 +234,18 @@ impl Slots {
         match self {
             Slots::Wide(v) => v.capacity() * 8,
             Slots::Narrow(v) => v.capacity() * 4,
+            Slots::Off => 0,
         }
     }
+}
+
+/// Where a predictor's intervals come from.
+#[derive(Debug)]
+enum Cal {
+    /// Residuals kept per step.
+    Kept(Calibrator),
+    /// Residuals replayed from the history when due.
+    Replayed(Replayed),
 }
 
 /// History, model and calibrator of one series.
@@ -237,9 +254,10 @@ pub struct Predictor {
     cfg: PredictorConfig,
     hist: History,
     model: Box<dyn Forecaster>,
-    cal: Calibrator,
-    /// Time-of-day conditional sizing quantiles, when the config has a day and a sizing level.
-    cond: Option<Conditional>,
+    cal: Cal,
+    /// Time-of-day conditional sizing quantiles, when the config has a day and a sizing level
+    /// (boxed: a compact series has none, and there are tens of thousands of those).
+    cond: Option<Box<Conditional>>,
     /// Observations taken (gaps included): the row of the latest one is `rows − 1`.
     rows: u64,
     /// Point forecasts of recent origins, as far as scoring reads them.
@@ -260,21 +278,28 @@ impl Predictor {
     pub fn with_model(model: Box<dyn Forecaster>, cfg: PredictorConfig) -> Self {
         let horizon = cfg.horizon.max(1);
         let cond = conditional_for(&cfg, horizon);
+        let replayed = cfg.replayed_residuals && cond.is_none() && model.replays();
         let narrow = cfg.packed_residuals && cond.is_none();
-        let cal = if cond.is_some() {
-            Calibrator::with_phases(horizon, cfg.calibration_window)
+        let (cal, slots) = if replayed {
+            let r = Replayed::new(horizon, cfg.calibration_window, cfg.non_negative);
+            (Cal::Replayed(r), Slots::Off)
+        } else if cond.is_some() {
+            let c = Calibrator::with_phases(horizon, cfg.calibration_window);
+            (Cal::Kept(c), Slots::Wide(Vec::new()))
         } else if narrow {
-            Calibrator::packed(horizon, cfg.calibration_window)
+            let c = Calibrator::packed(horizon, cfg.calibration_window);
+            (Cal::Kept(c), Slots::Narrow(Vec::new()))
         } else {
-            Calibrator::new(horizon, cfg.calibration_window)
+            let c = Calibrator::new(horizon, cfg.calibration_window);
+            (Cal::Kept(c), Slots::Wide(Vec::new()))
         };
         Self {
             hist: History::with_capacity(cfg.history),
             model,
             cal,
-            cond,
+            cond: cond.map(Box::new),
             rows: 0,
-            recent: Recent::new(horizon, narrow),
+            recent: Recent::new(horizon, slots),
             expect: None,
             run95: 0,
             cfg: PredictorConfig { horizon, ..cfg },
@@ -292,6 +317,9 @@ impl Predictor {
     /// Fits (or refits) the model on the history and forecasts from the latest observation.
     pub fn fit(&mut self) {
         self.model.fit(&self.hist);
+        if let Cal::Replayed(r) = &mut self.cal {
+            r.invalidate();
+        }
         self.refresh();
     }
 
@@ -301,7 +329,8 @@ impl Predictor {
     pub fn observe(&mut self, value: Option<f64>) -> Option<Outlier> {
         let value = value.filter(|v| v.is_finite());
         let outlier = value.and_then(|y| self.judge(y));
-        if let Some(y) = value {
+        let phase = self.phase(self.rows);
+        if let (Some(y), Cal::Kept(cal)) = (value, &mut self.cal) {
             let spike = outlier.is_some_and(|o| o.kind == AnomalyKind::Outside99);
             for age in 0..self.recent.len() {
                 if let Some(p) = self.recent.due(age) {
@@ -311,18 +340,17 @@ impl Predictor {
                         // large residual, but one spike must not widen the intervals enough to
                         // hide the next. (Clipping at the band itself would let the band only
                         // shrink, a runaway.)
-                        let b = self.cal.bands(age + 1)[2];
+                        let b = cal.bands(age + 1)[2];
                         if b.lo.is_finite() && b.hi.is_finite() {
                             r = r.clamp(2.0 * b.lo.min(0.0), 2.0 * b.hi.max(0.0));
                         }
                     }
-                    let phase = self.phase(self.rows);
                     if let Some(c) = &mut self.cond {
-                        if let (res, Some(ph)) = self.cal.held(age + 1) {
+                        if let (res, Some(ph)) = cal.held(age + 1) {
                             c.score(age + 1, r, phase, res, ph);
                         }
                     }
-                    self.cal.record_at(age + 1, r, self.rows, phase);
+                    cal.record_at(age + 1, r, self.rows, phase);
                 }
             }
         }
@@ -374,8 +402,8 @@ impl Predictor {
         } else {
             f64::NEG_INFINITY
         };
-        self.expect = first.and_then(|p| {
-            let [_, b95, b99] = self.cal.bands(1);
+        let bands = first.map(|_| self.step_bands(1));
+        self.expect = first.zip(bands).and_then(|(p, [_, b95, b99])| {
             let calibrated = b99.hi.is_finite() && b99.lo.is_finite();
             calibrated.then(|| {
                 (
@@ -391,9 +419,26 @@ impl Predictor {
     /// calibration.
     pub fn refit(&mut self, model: Option<Box<dyn Forecaster>>) {
         if let Some(m) = model {
+            if matches!(self.cal, Cal::Replayed(_)) && !m.replays() {
+                // Its residuals cannot be replayed: kept from now on.
+                let h = self.cfg.horizon;
+                self.cal = Cal::Kept(Calibrator::new(h, self.cfg.calibration_window));
+                self.recent = Recent::new(h, Slots::Wide(Vec::new()));
+            }
             self.model = m;
         }
         self.fit();
+    }
+
+    /// Bands of `step`, replayed first if due.
+    fn step_bands(&mut self, step: usize) -> [Band; 3] {
+        match &mut self.cal {
+            Cal::Kept(c) => c.bands(step),
+            Cal::Replayed(r) => {
+                r.refresh(&self.hist, self.model.as_ref(), self.rows);
+                r.bands(step)
+            }
+        }
     }
 
     /// Steps forecast (and calibrated) at every origin.
@@ -419,8 +464,7 @@ impl Predictor {
             .iter()
             .enumerate()
             .map(|(i, &p)| {
-                self.cal
-                    .bands(i + 1)
+                self.step_bands(i + 1)
                     .map(|Band { lo, hi }| ((p + lo).max(floor), p + hi))
             })
             .collect();
@@ -429,14 +473,21 @@ impl Predictor {
 
     /// Interval bands (offsets) for `step` at 80/95/99 %.
     pub fn bands(&mut self, step: usize) -> [Band; 3] {
-        self.cal.bands(step)
+        self.step_bands(step)
     }
 
     /// The `level` quantile of the signed residuals at `step`: what to add to the point forecast
     /// of that step for a bound actuals exceed with probability `1 − level`
     /// ([`Calibrator::quantile`]); `None` while too few residuals are held.
     pub fn residual_quantile(&mut self, step: usize, level: f64) -> Option<f64> {
-        self.cal.quantile(step, level)
+        match &mut self.cal {
+            Cal::Kept(c) => c.quantile(step, level),
+            Cal::Replayed(r) => {
+                let model = self.model.as_ref();
+                r.refresh(&self.hist, model, self.rows);
+                r.quantile(&self.hist, model, step, level)
+            }
+        }
     }
 
     /// The residual quantile at `level` to size capacity with for `step`: the time-of-day
@@ -445,14 +496,16 @@ impl Predictor {
     pub fn sizing_quantile(&mut self, step: usize, level: f64) -> Option<f64> {
         // The target of `step` is row `rows − 1 + step`.
         let phase = self.phase((self.rows + step as u64).saturating_sub(1));
-        if let Some(c) = self.cond.as_mut().filter(|c| c.level() == level) {
-            if let (res, Some(ph)) = self.cal.held(step) {
+        if let (Some(c), Cal::Kept(cal)) =
+            (self.cond.as_mut().filter(|c| c.level() == level), &self.cal)
+        {
+            if let (res, Some(ph)) = cal.held(step) {
                 if let Some(q) = c.quantile(step, phase, res, ph) {
                     return Some(q);
                 }
             }
         }
-        self.cal.quantile(step, level)
+        self.residual_quantile(step, level)
     }
 
     /// Which sizing quantile `step` uses: 0 for the plain one, else the bins a day of the
@@ -480,7 +533,10 @@ impl Predictor {
 
     /// Residuals calibrated so far at `step`.
     pub fn calibrated(&self, step: usize) -> usize {
-        self.cal.count(step)
+        match &self.cal {
+            Cal::Kept(c) => c.count(step),
+            Cal::Replayed(r) => r.count(step),
+        }
     }
 
     /// Heap bytes held by history, model, calibrator and recent forecasts.
@@ -488,8 +544,14 @@ impl Predictor {
         self.hist.heap_bytes()
             + std::mem::size_of_val(self.model.as_ref())
             + self.model.heap_bytes()
-            + self.cal.heap_bytes()
-            + self.cond.as_ref().map_or(0, Conditional::heap_bytes)
+            + match &self.cal {
+                Cal::Kept(c) => c.heap_bytes(),
+                Cal::Replayed(r) => r.heap_bytes(),
+            }
+            + self
+                .cond
+                .as_ref()
+                .map_or(0, |c| std::mem::size_of::<Conditional>() + c.heap_bytes())
             + self.recent.heap_bytes()
     }
 }
@@ -497,6 +559,72 @@ impl Predictor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn replayed_intervals_are_the_kept_ones_once_the_window_is_the_models_own() {
+        // A window of 20 recomputes at every observation either way, so the two can be
+        // compared at each; gaps and a run of them, refits at 100 and 170.
+        let cfg = |replayed_residuals| PredictorConfig {
+            history: 200,
+            horizon: 4,
+            calibration_window: 20,
+            replayed_residuals,
+            ..PredictorConfig::default()
+        };
+        let (mut kept, mut replayed) = (
+            Predictor::new(ModelKind::Ar, Seasons::default(), cfg(false)),
+            Predictor::new(ModelKind::Ar, Seasons::default(), cfg(true)),
+        );
+        let e = crate::model::testutil::noise(400, 3);
+        let value = |t: usize| {
+            let gap = t % 23 == 7 || (250..255).contains(&t);
+            // In `f32`, as the history keeps actuals (replayed residuals read them there).
+            let v = 50.0 + 20.0 * (t as f64 * 0.3).sin() + 5.0 * e[t];
+            (!gap).then_some(f64::from(v as f32))
+        };
+        let mut since_fit = usize::MAX / 2;
+        let mut compared = 0;
+        for t in 0..400 {
+            for p in [&mut kept, &mut replayed] {
+                if t == 0 {
+                    p.preload([value(0)]);
+                    p.fit();
+                } else {
+                    p.observe(value(t));
+                    if t == 100 || t == 170 {
+                        p.fit();
+                    }
+                }
+            }
+            since_fit = if t == 100 || t == 170 {
+                0
+            } else {
+                since_fit + 1
+            };
+            assert_eq!(kept.points(), replayed.points(), "at {t}");
+            // Until a refit's forecasts fill the window, the kept one holds the old model's.
+            if since_fit < 20 + 4 + 5 {
+                continue;
+            }
+            for step in 1..=5 {
+                assert_eq!(kept.calibrated(step), replayed.calibrated(step), "at {t}");
+                assert_eq!(kept.bands(step), replayed.bands(step), "{t} step {step}");
+                for level in [0.9, 0.99, 0.5] {
+                    assert_eq!(
+                        kept.residual_quantile(step, level),
+                        replayed.residual_quantile(step, level),
+                        "{t} step {step} level {level}"
+                    );
+                }
+            }
+            compared += 1;
+        }
+        assert!(compared > 250, "{compared}");
+        assert!(kept.bands(1)[0].hi.is_finite());
+        // 4 steps of 20 `f32` residuals and pending forecasts against 4 summaries.
+        let (k, r) = (kept.heap_bytes(), replayed.heap_bytes());
+        assert!(k - r >= 4 * 20 * 4, "kept {k} B, replayed {r} B");
+    }
 
     #[test]
     fn a_refit_between_observations_scores_every_step_against_its_own_row() {
@@ -514,8 +642,11 @@ mod tests {
                 p.refit(None);
             }
         }
+        let Cal::Kept(cal) = &p.cal else {
+            panic!("kept residuals");
+        };
         for step in 1..=3 {
-            let (held, _) = p.cal.held(step);
+            let (held, _) = cal.held(step);
             assert!(held.len() >= 30, "step {step}: {} residuals", held.len());
             assert!(
                 held.iter().all(|&r| r == step as f32),

@@ -76,6 +76,18 @@ pub struct Outlier {
     pub forecast: Point,
 }
 
+/// What a forecast took from scheduled events.
+#[derive(Debug, Default)]
+struct Took {
+    /// The latest forecast with only the events scoped to this series applied, when events
+    /// for everything may change `latest` (otherwise it is `latest`).
+    scoped: Option<Ahead>,
+    /// The events the latest forecast took, as (name, occurrence start in seconds).
+    events: Vec<(String, u64)>,
+    /// Those of them scoped to this series.
+    scoped_events: Vec<(String, u64)>,
+}
+
 /// One series.
 #[derive(Debug)]
 pub struct Series {
@@ -89,13 +101,9 @@ pub struct Series {
     /// The latest forecast; its first step is the one-step forecast the next actual is
     /// scored against.
     latest: Ahead,
-    /// The latest forecast with only the events scoped to this series applied, when events
-    /// for everything may change `latest` (otherwise it is `latest`).
-    scoped: Option<Ahead>,
-    /// The events the latest forecast took, as (name, occurrence start in seconds).
-    events: Vec<(String, u64)>,
-    /// Those of them scoped to this series.
-    scoped_events: Vec<(String, u64)>,
+    /// What the latest forecast took from scheduled events, when it may have taken any (boxed:
+    /// 96 bytes inline that few of tens of thousands of series use).
+    took: Option<Box<Took>>,
     /// The last scored one-step forecasts: absolute error (as `f32`, 8 bytes an entry where
     /// `f64` took 16) and whether the actual was inside the 95 % band, when calibrated.
     errors: VecDeque<(f32, Option<bool>)>,
@@ -175,9 +183,7 @@ impl Series {
             observed: 0,
             window: Window::new(keep.max(2)),
             latest: Ahead::default(),
-            scoped: None,
-            events: Vec::new(),
-            scoped_events: Vec::new(),
+            took: None,
             errors: VecDeque::new(),
             refit_phase: 0,
             tier: Tier::Full,
@@ -269,24 +275,31 @@ impl Series {
             .map(|step| sizing::residual_quantile(&mut self.predictor, step, self.violation))
             .collect();
         let mut latest = self.points(now, &f, &quantiles);
-        self.events.clear();
-        self.scoped_events.clear();
+        // A compact series keeps its forecast in `f32`, as its history keeps its actuals.
+        let narrow = self.tier == Tier::Compact;
+        // The last forecast's record, its room reused (boxed again only if anything was taken).
+        let mut took = self.took.take().map_or_else(Took::default, |t| *t);
+        took.events.clear();
+        took.scoped_events.clear();
         if let Some(ev) = events {
-            apply_events(&mut latest, ev.key, ev.scoped, &mut self.scoped_events);
-            self.events.clone_from(&self.scoped_events);
+            apply_events(&mut latest, ev.key, ev.scoped, &mut took.scoped_events);
+            took.events.clone_from(&took.scoped_events);
         }
         // The forecast with only the scoped events is kept apart only when events for
         // everything may change it: without any (the usual case) it is the latest forecast, and
         // a copy of 12 steps is 768 bytes per series, four series per switch.
-        self.scoped = match events.filter(|ev| !ev.all.is_empty()) {
+        took.scoped = match events.filter(|ev| !ev.all.is_empty()) {
             Some(ev) => {
-                let scoped = Ahead::new(now, self.interval, &latest);
-                apply_events(&mut latest, ev.key, ev.all, &mut self.events);
+                let scoped = Ahead::new(now, self.interval, &latest, narrow);
+                apply_events(&mut latest, ev.key, ev.all, &mut took.events);
                 Some(scoped)
             }
             None => None,
         };
-        self.latest = Ahead::new(now, self.interval, &latest);
+        if took.scoped.is_some() || !took.events.is_empty() {
+            self.took = Some(Box::new(took));
+        }
+        self.latest = Ahead::new(now, self.interval, &latest, narrow);
         outlier
     }
 
@@ -333,17 +346,21 @@ impl Series {
     /// The latest forecast with only the events scoped to this series (a pair, a link):
     /// what a service's demand sums, since it takes the events for everything itself.
     pub fn scoped_forecast(&self) -> Vec<Point> {
-        self.scoped.as_ref().unwrap_or(&self.latest).points()
+        self.took
+            .as_ref()
+            .and_then(|t| t.scoped.as_ref())
+            .unwrap_or(&self.latest)
+            .points()
     }
 
     /// The scheduled events the latest forecast took: (name, occurrence start, seconds).
     pub fn events(&self) -> &[(String, u64)] {
-        &self.events
+        self.took.as_ref().map_or(&[], |t| &t.events)
     }
 
     /// Those of [`Series::events`] scoped to this series (a pair, a link).
     pub fn scoped_events(&self) -> &[(String, u64)] {
-        &self.scoped_events
+        self.took.as_ref().map_or(&[], |t| &t.scoped_events)
     }
 
     /// The latest actual, if the last tick had one.
@@ -395,12 +412,16 @@ impl Series {
             e.capacity() * std::mem::size_of::<(String, u64)>()
                 + e.iter().map(|(n, _)| n.capacity()).sum::<usize>()
         };
+        let took = self.took.as_ref().map_or(0, |t| {
+            std::mem::size_of::<Took>()
+                + t.scoped.as_ref().map_or(0, Ahead::heap_bytes)
+                + names(&t.events)
+                + names(&t.scoped_events)
+        });
         self.predictor.heap_bytes()
             + self.window.heap_bytes()
             + self.latest.heap_bytes()
-            + self.scoped.as_ref().map_or(0, Ahead::heap_bytes)
-            + names(&self.events)
-            + names(&self.scoped_events)
+            + took
             + self.errors.capacity() * std::mem::size_of::<(f32, Option<bool>)>()
     }
 

@@ -98,6 +98,55 @@ impl Forecaster for Ar {
     fn ready(&self, _hist: &History) -> bool {
         self.coef.is_some()
     }
+
+    fn replays(&self) -> bool {
+        true
+    }
+
+    fn replay(&self, hist: &History, first: usize, h: usize, out: &mut Vec<f64>) {
+        out.clear();
+        // `filled[i]`: the latest value at or before `i` (NaN before the first), which is what
+        // `lag_filled` reads from a history ending at `i`.
+        let mut filled = hist.to_vec();
+        let mut known = f64::NAN;
+        for v in filled.iter_mut() {
+            if v.is_finite() {
+                known = *v;
+            } else {
+                *v = known;
+            }
+        }
+        let mut ahead = Vec::with_capacity(h);
+        for end in first + 1..=filled.len() {
+            let lag_filled = |j: usize| {
+                end.checked_sub(j)
+                    .and_then(|i| filled.get(i).copied())
+                    .filter(|v| v.is_finite())
+            };
+            // The same arithmetic in the same order as `forecast`, so a forecast reads back
+            // to the bit.
+            let last = lag_filled(1).unwrap_or(0.0);
+            ahead.clear();
+            match &self.coef {
+                None => ahead.extend(std::iter::repeat_n(last, h)),
+                Some(coef) => {
+                    for s in 1..=h {
+                        let mut y = coef.first().copied().unwrap_or(0.0);
+                        for (k, c) in coef.iter().enumerate().skip(1) {
+                            let v = if k < s {
+                                ahead.get(s - k - 1).copied()
+                            } else {
+                                lag_filled(k - s + 1)
+                            };
+                            y += c * v.unwrap_or(last);
+                        }
+                        ahead.push(y);
+                    }
+                }
+            }
+            out.extend_from_slice(&ahead);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -119,6 +168,36 @@ mod tests {
         ar.forecast(&hist, 1, &mut out);
         let want = 1.0 + 0.6 * v[4999] + 0.2 * v[4998];
         assert!((out[0] - want).abs() < 0.02, "{} vs {want}", out[0]);
+    }
+
+    #[test]
+    fn a_replayed_forecast_is_the_one_made_from_the_history_as_it_stood() {
+        let e = noise(400, 9);
+        let mut hist = History::with_capacity(150);
+        let mut ar = Ar::new();
+        let mut made: Vec<Vec<f64>> = Vec::new();
+        for (t, x) in e.iter().enumerate() {
+            // Gaps, one of them a run, so filling reaches back.
+            let gap = t % 37 == 5 || t == 398 || (300..306).contains(&t);
+            hist.push((!gap).then_some(100.0 + 10.0 * (t as f64 * 0.2).sin() + x));
+            if t == 200 {
+                ar.fit(&hist);
+            }
+            let mut out = Vec::new();
+            ar.forecast(&hist, 5, &mut out);
+            made.push(out);
+        }
+        assert!(ar.replays());
+        let mut out = Vec::new();
+        // The last 120 origins of a 150-value history, fitted 199 values ago.
+        ar.replay(&hist, 30, 5, &mut out);
+        let want: Vec<f64> = made[280..].concat();
+        assert_eq!(out, want);
+        // Unfitted: the last value, from before a gap as well.
+        Ar::new().replay(&hist, 147, 2, &mut out);
+        let (a, b) = (hist.lag_filled(3), hist.lag_filled(1));
+        let want: Vec<f64> = [a, a, a, a, b, b].into_iter().flatten().collect();
+        assert_eq!(out, want);
     }
 
     #[test]

@@ -43,6 +43,19 @@ pub trait Forecaster: Send + fmt::Debug {
     fn ready(&self, _hist: &History) -> bool {
         true
     }
+    /// Whether [`Forecaster::replay`] reproduces past forecasts: the model's forecasts depend
+    /// only on its fit and the history, nothing it learned online since.
+    fn replays(&self) -> bool {
+        false
+    }
+    /// Writes into `out`, origin after origin, the forecasts for steps `1..=h` that `forecast`
+    /// makes from the history as it stood after each value held from number `first` (0: the
+    /// oldest) to the latest, as far as the values held tell (a gap filled from before the
+    /// oldest is filled as `forecast` fills one from an empty history). Writes nothing for a
+    /// model that does not [`Forecaster::replays`].
+    fn replay(&self, _hist: &History, _first: usize, _h: usize, out: &mut Vec<f64>) {
+        out.clear();
+    }
 }
 
 /// The models Prescient knows.

@@ -31,13 +31,53 @@ struct Step {
     bands: [(f64, f64); 3],
 }
 
+/// A [`Step`] in `f32` (seven significant digits, as a compact series' history keeps its
+/// actuals): 32 bytes where a step takes 64.
+#[derive(Debug, Clone, Copy)]
+struct Narrow {
+    value: f32,
+    bound: f32,
+    bands: [(f32, f32); 3],
+}
+
+/// The steps of a kept forecast: as made, or in `f32` for a compact series.
+#[derive(Debug, Clone)]
+enum Steps {
+    Wide(Box<[Step]>),
+    Narrow(Box<[Narrow]>),
+}
+
+impl Steps {
+    fn len(&self) -> usize {
+        match self {
+            Steps::Wide(s) => s.len(),
+            Steps::Narrow(s) => s.len(),
+        }
+    }
+
+    fn get(&self, i: usize) -> Option<Step> {
+        match self {
+            Steps::Wide(s) => s.get(i).copied(),
+            Steps::Narrow(s) => s.get(i).map(|n| Step {
+                value: f64::from(n.value),
+                bound: f64::from(n.bound),
+                bands: n.bands.map(|(lo, hi)| (f64::from(lo), f64::from(hi))),
+            }),
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = Step> + '_ {
+        (0..self.len()).filter_map(|i| self.get(i))
+    }
+}
+
 /// A multi-step forecast made at `made`, step `s` (from 1) for `made + s * step`, exactly as
-/// [`Point`]s read back.
+/// [`Point`]s read back (to `f32` precision when kept narrow).
 #[derive(Debug, Clone)]
 pub(super) struct Ahead {
     made: Timestamp,
     step: Duration,
-    steps: Box<[Step]>,
+    steps: Steps,
 }
 
 impl Default for Ahead {
@@ -45,22 +85,37 @@ impl Default for Ahead {
         Ahead {
             made: Timestamp(0),
             step: Duration::ZERO,
-            steps: Box::new([]),
+            steps: Steps::Wide(Box::new([])),
         }
     }
 }
 
 impl Ahead {
-    /// `points`, made at `made` every `step` (each point's instant is `made + (i + 1) * step`).
-    pub(super) fn new(made: Timestamp, step: Duration, points: &[Point]) -> Self {
-        let steps = points
-            .iter()
-            .map(|p| Step {
-                value: p.value,
-                bound: p.bound,
-                bands: [unband(p.i80), unband(p.i95), unband(p.i99)],
-            })
-            .collect();
+    /// `points`, made at `made` every `step` (each point's instant is `made + (i + 1) * step`),
+    /// in `f32` if `narrow`.
+    pub(super) fn new(made: Timestamp, step: Duration, points: &[Point], narrow: bool) -> Self {
+        let wide = |p: &Point| Step {
+            value: p.value,
+            bound: p.bound,
+            bands: [unband(p.i80), unband(p.i95), unband(p.i99)],
+        };
+        let steps = if narrow {
+            Steps::Narrow(
+                points
+                    .iter()
+                    .map(|p| {
+                        let s = wide(p);
+                        Narrow {
+                            value: s.value as f32,
+                            bound: s.bound as f32,
+                            bands: s.bands.map(|(lo, hi)| (lo as f32, hi as f32)),
+                        }
+                    })
+                    .collect(),
+            )
+        } else {
+            Steps::Wide(points.iter().map(wide).collect())
+        };
         Ahead { made, step, steps }
     }
 
@@ -103,7 +158,10 @@ impl Ahead {
 
     /// Heap bytes held.
     pub(super) fn heap_bytes(&self) -> usize {
-        std::mem::size_of_val(&*self.steps)
+        match &self.steps {
+            Steps::Wide(s) => std::mem::size_of_val(&**s),
+            Steps::Narrow(s) => std::mem::size_of_val(&**s),
+        }
     }
 }
 
@@ -376,9 +434,28 @@ mod tests {
                 bound: 1.0e9 / 7.0 * f64::from(s),
             })
             .collect();
-        let ahead = Ahead::new(made, step, &points);
+        let ahead = Ahead::new(made, step, &points, false);
         assert!(std::mem::size_of::<Step>() <= 64);
         assert_eq!(ahead.points(), points);
+        // Narrow: every value to `f32` precision, the missing bands missing, in half the room.
+        let narrow = Ahead::new(made, step, &points, true);
+        assert_eq!(narrow.heap_bytes(), 12 * 32);
+        for (n, p) in narrow.points().iter().zip(&points) {
+            let near = |a: f64, b: f64| (a - b).abs() <= b.abs() * 1e-7;
+            assert_eq!(n.at, p.at);
+            assert!(
+                near(n.value, p.value) && near(n.bound, p.bound),
+                "{n:?} {p:?}"
+            );
+            // (This i99 spans the whole of `f64`, beyond `f32`: only its presence is kept.)
+            assert_eq!(n.i99.is_some(), p.i99.is_some());
+            for (a, b) in [(n.i80, p.i80), (n.i95, p.i95)] {
+                match (a, b) {
+                    (Some(a), Some(b)) => assert!(near(a.0, b.0) && near(a.1, b.1), "{a:?} {b:?}"),
+                    _ => assert_eq!(a.is_some(), b.is_some(), "{n:?} {p:?}"),
+                }
+            }
+        }
         assert_eq!(ahead.point(0), points.first().copied());
         assert_eq!(ahead.point(12), None);
         let peak = points

@@ -10,9 +10,12 @@
 //! ([`COMPACT_FIRST_FIT`]), calibrates each step on the last
 //! [`COMPACT_CALIBRATION`] residuals (enough for the 99 % planning quantile at the default
 //! violation target; the 99 % anomaly band needs 199 and stays open, so compact series raise no
-//! anomalies) kept in two bytes each (`PredictorConfig::packed_residuals`: quantiles within
-//! 2⁻¹¹ of the `f32` ones; its pending forecasts as `f32`), sizes with the plain quantile (no time-of-day conditioning) and keeps
-//! [`COMPACT_POINTS`] ticks and [`COMPACT_ERRORS`] scored forecasts for the API.
+//! anomalies), which it does not keep: `ar12` forecasts from its fit and the history alone, so
+//! they are replayed from the history when the bands are due (`PredictorConfig::
+//! replayed_residuals`: the bands and quantiles a step, 36 bytes, where 100 residuals in two
+//! bytes each and the pending forecasts took 3.5 KB). It sizes with the plain quantile (no
+//! time-of-day conditioning), keeps its latest forecast in `f32`, and [`COMPACT_POINTS`] ticks
+//! and [`COMPACT_ERRORS`] scored forecasts for the API.
 
 use std::time::Duration;
 
@@ -69,7 +72,9 @@ pub(super) fn compact_predictor(horizon: usize) -> Predictor {
         calibration_window: COMPACT_CALIBRATION,
         day: None,
         sizing_level: None,
+        // Kept in two bytes each should the model not replay (`ar12` does).
         packed_residuals: true,
+        replayed_residuals: true,
         ..PredictorConfig::default()
     };
     Predictor::new(ModelKind::Ar, Seasons::default(), cfg)
@@ -104,9 +109,10 @@ impl Series {
 
     /// Moves a full series to the compact tier: its model restarts as `ar12` on the last
     /// [`COMPACT_HISTORY`] values it learned from (fitted if it has that many), its window keeps the newest
-    /// [`COMPACT_POINTS`] ticks. Its residuals cannot move (a new model's errors are not the
-    /// old one's), so its recent errors go too: it is planned on again only once the new
-    /// model has been scored `warmup_scored` times, as a new series is (`is_warm`).
+    /// [`COMPACT_POINTS`] ticks. Its intervals are the new model's residuals replayed on that
+    /// history (in sample at first); its recent errors go (a new model's errors are not the
+    /// old one's): it is planned on again only once the new model has been scored
+    /// `warmup_scored` times, as a new series is (`is_warm`).
     pub fn compact(&mut self, warmup_scored: usize) {
         if self.tier == Tier::Compact {
             return;
