@@ -535,7 +535,7 @@ impl Predictor {
     pub fn calibrated(&self, step: usize) -> usize {
         match &self.cal {
             Cal::Kept(c) => c.count(step),
-            Cal::Replayed(r) => r.count(step),
+            Cal::Replayed(r) => r.count(&self.hist, step),
         }
     }
 

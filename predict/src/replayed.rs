@@ -35,7 +35,8 @@ struct Summary {
 pub(crate) struct Replayed {
     window: usize,
     horizon: usize,
-    /// One per step once replayed.
+    /// One per step up to the last with [`MIN_RESIDUALS`] (none while young: the steps after
+    /// have no bands or quantiles, and most series of a large network are young).
     steps: Vec<Summary>,
     /// Observations taken at the last replay; `None`: due (never replayed, or refitted since).
     at: Option<u64>,
@@ -70,10 +71,11 @@ impl Replayed {
             None => true,
             Some(at) => {
                 let stale = rows.saturating_sub(at);
-                let full = self
-                    .steps
-                    .last()
-                    .is_some_and(|s| usize::from(s.n) >= self.window);
+                let full = self.steps.len() == self.horizon
+                    && self
+                        .steps
+                        .last()
+                        .is_some_and(|s| usize::from(s.n) >= self.window);
                 stale >= (self.window / 20).max(1) as u64 || (stale > 0 && !full)
             }
         };
@@ -98,9 +100,17 @@ impl Replayed {
         })
     }
 
-    /// Residuals `step` had at the last replay.
-    pub(crate) fn count(&self, step: usize) -> usize {
-        self.summary(step).map_or(0, |s| usize::from(s.n))
+    /// Residuals `step` had at the last replay (of `hist`, for a step with fewer than
+    /// [`MIN_RESIDUALS`]: the values after the `step`-th held, as a replay counts them while
+    /// it reaches back to the oldest).
+    pub(crate) fn count(&self, hist: &History, step: usize) -> usize {
+        let step = step.clamp(1, self.horizon);
+        match self.steps.get(step - 1) {
+            Some(s) => usize::from(s.n),
+            None => (1..=hist.len().saturating_sub(step))
+                .filter(|&k| hist.lag(k).is_some())
+                .count(),
+        }
     }
 
     /// The `level` quantile of `step`'s residuals as of the last replay (the rule of
@@ -116,7 +126,7 @@ impl Replayed {
         if !(level > 0.0 && level < 1.0) {
             return None;
         }
-        let n = self.count(step);
+        let n = self.count(hist, step);
         let rank = quantile_rank(n, level)?;
         if rank < n && level != self.level {
             self.level = level;
@@ -180,7 +190,14 @@ impl Replayed {
                 n: u16::try_from(n).unwrap_or(u16::MAX),
             });
         }
-        self.steps = steps;
+        // Exactly as many as have bands: `n` only falls with the step.
+        let calibrated = steps
+            .iter()
+            .take_while(|s| usize::from(s.n) >= MIN_RESIDUALS)
+            .count();
+        self.steps = steps
+            .get(..calibrated)
+            .map_or_else(Vec::new, <[Summary]>::to_vec);
     }
 
     /// Heap bytes held.
