@@ -22,7 +22,8 @@ static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 /// B, was 1,920), about 68,100 before; counted 49,833 with the predictor of branch
 /// `mem13p-predict` (residuals in two bytes). Counted on main in session 14: 64,245 (65,145 in
 /// one run of four, the harness's share); 64,349 with the calibrator's phases boxed (104 B here,
-/// 96 B less in the series itself, now 760 B).
+/// 96 B less in the series itself, now 760 B). Session 15: 64,397 with the time-of-day
+/// quantiles' state (48 B) and the events' record boxed, the series itself 648 B.
 const FULL_BOUND: isize = 66_500;
 
 /// Bytes a series may hold after 100 observations (a series of a controller minutes old):
@@ -50,16 +51,17 @@ fn compact_series() -> Series {
     Series::compact_for(SCALE_STEP, 12, 0.01, 10).with_refit_phase(17)
 }
 
-/// Bytes a compact series may hold once full (7,096 counted in session 14 with its residuals in
-/// two bytes and its pending forecasts as `f32`: calibration windows of 100 residuals for 12
-/// steps 3.5 KB, a 256-value history 1 KB, 32 ticks 1 KB, the latest forecast and the recent
-/// ones scoring reads 1.2 KB; 9,712 with `f32` residuals, 5.9 KB of windows), with the
-/// harness's 2 KB.
-const COMPACT_FULL_BOUND: isize = 9_100;
+/// Bytes a compact series may hold once full, with the harness's 2 KB: 3,376 counted in session
+/// 15 (about: a 256-value history 1 KB, 32 ticks 1 KB, the latest forecast in `f32` 384 B and
+/// the predictor's `f64` points 96 B, the bands and quantiles its replayed residuals gave 432 B,
+/// 32 recent errors 256 B, `ar12` 128 B), plus the series itself, 648 B. Session 14 counted 7,096 (calibration
+/// windows of 100 residuals in two bytes for 12 steps 3.5 KB, the latest forecast in `f64` and
+/// the pending ones scoring read 1.2 KB) and 760 B of the series.
+const COMPACT_FULL_BOUND: isize = 5_400;
 
-/// Bytes a compact series may hold after 100 observations (6,308 counted in session 14; 8,864
-/// with `f32` residuals).
-const COMPACT_YOUNG_BOUND: isize = 8_300;
+/// Bytes a compact series may hold after 100 observations (2,648 counted in session 15, 760
+/// after 3; 6,308 and 1,468 in session 14).
+const COMPACT_YOUNG_BOUND: isize = 4_700;
 
 /// Bytes a full series at the scale stride may hold once full (its 4,096-value history and
 /// daily seasonal candidates: 78,229 counted in session 14, 6,308 after 3 observations).

@@ -102,10 +102,14 @@ impl History {
 
     /// Values oldest first (gaps as NaN), for fitting.
     pub fn to_vec(&self) -> Vec<f64> {
-        (1..=self.len())
-            .rev()
-            .map(|k| self.lag(k).unwrap_or(f64::NAN))
-            .collect()
+        // Growing, the buffer in order; full, the ring from `head` (the oldest).
+        let (older, newer) = if self.buf.len() < self.capacity {
+            (&self.buf[..], &[][..])
+        } else {
+            let (newer, older) = self.buf.split_at(self.head.min(self.buf.len()));
+            (older, newer)
+        };
+        older.iter().chain(newer).map(|&v| f64::from(v)).collect()
     }
 
     /// Heap bytes used by the buffer.
@@ -154,6 +158,16 @@ mod tests {
                 assert_eq!(h.lag(101), None);
             }
         }
+        let by_lag = |h: &History| -> Vec<f64> {
+            (1..=h.len())
+                .rev()
+                .map(|k| h.lag(k).unwrap_or(f64::NAN))
+                .collect()
+        };
+        let same = |a: Vec<f64>, b: Vec<f64>| {
+            a.len() == b.len() && a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits())
+        };
+        assert!(same(h.to_vec(), by_lag(&h)), "full, wrapped");
         assert_eq!(h.len(), 3000);
         assert_eq!(h.heap_bytes(), 3000 * 4, "never more than the capacity");
         assert_eq!(h.lag(1), Some(4999.0));

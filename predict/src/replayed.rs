@@ -152,7 +152,7 @@ impl Replayed {
         }
         let origin0 = first.saturating_sub(h);
         let mut made = Vec::new();
-        model.replay(hist, origin0, h, &mut made);
+        model.replay(&values, origin0, h, &mut made);
         let floor = if self.non_negative {
             0.0
         } else {

@@ -103,11 +103,11 @@ impl Forecaster for Ar {
         true
     }
 
-    fn replay(&self, hist: &History, first: usize, h: usize, out: &mut Vec<f64>) {
+    fn replay(&self, values: &[f64], first: usize, h: usize, out: &mut Vec<f64>) {
         out.clear();
         // `filled[i]`: the latest value at or before `i` (NaN before the first), which is what
         // `lag_filled` reads from a history ending at `i`.
-        let mut filled = hist.to_vec();
+        let mut filled = values.to_vec();
         let mut known = f64::NAN;
         for v in filled.iter_mut() {
             if v.is_finite() {
@@ -116,35 +116,49 @@ impl Forecaster for Ar {
                 *v = known;
             }
         }
-        let mut ahead = Vec::with_capacity(h);
-        for end in first + 1..=filled.len() {
-            let lag_filled = |j: usize| {
-                end.checked_sub(j)
-                    .and_then(|i| filled.get(i).copied())
-                    .filter(|v| v.is_finite())
-            };
-            // The same arithmetic in the same order as `forecast`, so a forecast reads back
-            // to the bit.
-            let last = lag_filled(1).unwrap_or(0.0);
-            ahead.clear();
-            match &self.coef {
-                None => ahead.extend(std::iter::repeat_n(last, h)),
-                Some(coef) => {
-                    for s in 1..=h {
-                        let mut y = coef.first().copied().unwrap_or(0.0);
-                        for (k, c) in coef.iter().enumerate().skip(1) {
-                            let v = if k < s {
-                                ahead.get(s - k - 1).copied()
-                            } else {
-                                lag_filled(k - s + 1)
-                            };
-                            y += c * v.unwrap_or(last);
-                        }
-                        ahead.push(y);
+        // The value `lag_filled(j)` reads from a history of the first `end` values.
+        let lag_filled = |end: usize, j: usize| {
+            end.checked_sub(j)
+                .and_then(|i| filled.get(i).copied())
+                .filter(|v| v.is_finite())
+        };
+        let origins = filled.len().saturating_sub(first);
+        out.resize(origins * h, 0.0);
+        let Some(coef) = &self.coef else {
+            for (o, ahead) in out.chunks_mut(h.max(1)).enumerate() {
+                ahead.fill(lag_filled(first + 1 + o, 1).unwrap_or(0.0));
+            }
+            return;
+        };
+        // Origins `LANES` at a time: each one's sum in `forecast`'s order, so that a forecast
+        // reads back to the bit, and the lanes' independent sums interleaved, so that one's
+        // additions need not wait for the one before (a single chain of 144 dependent
+        // additions an origin ran at their latency).
+        const LANES: usize = 4;
+        let c0 = coef.first().copied().unwrap_or(0.0);
+        for (block, chunk) in out.chunks_mut(LANES * h.max(1)).enumerate() {
+            let lanes = chunk.len() / h.max(1);
+            let end0 = first + 1 + block * LANES;
+            let last: [f64; LANES] =
+                std::array::from_fn(|j| lag_filled(end0 + j, 1).unwrap_or(0.0));
+            for s in 1..=h {
+                let mut y = [c0; LANES];
+                for (k, c) in coef.iter().enumerate().skip(1) {
+                    for (j, y) in y.iter_mut().enumerate().take(lanes) {
+                        let v = if k < s {
+                            chunk.get(j * h + s - k - 1).copied()
+                        } else {
+                            lag_filled(end0 + j, k - s + 1)
+                        };
+                        *y += c * v.unwrap_or(last[j]);
+                    }
+                }
+                for (j, y) in y.iter().enumerate().take(lanes) {
+                    if let Some(slot) = chunk.get_mut(j * h + s - 1) {
+                        *slot = *y;
                     }
                 }
             }
-            out.extend_from_slice(&ahead);
         }
     }
 }
@@ -190,11 +204,11 @@ mod tests {
         assert!(ar.replays());
         let mut out = Vec::new();
         // The last 120 origins of a 150-value history, fitted 199 values ago.
-        ar.replay(&hist, 30, 5, &mut out);
+        ar.replay(&hist.to_vec(), 30, 5, &mut out);
         let want: Vec<f64> = made[280..].concat();
         assert_eq!(out, want);
         // Unfitted: the last value, from before a gap as well.
-        Ar::new().replay(&hist, 147, 2, &mut out);
+        Ar::new().replay(&hist.to_vec(), 147, 2, &mut out);
         let (a, b) = (hist.lag_filled(3), hist.lag_filled(1));
         let want: Vec<f64> = [a, a, a, a, b, b].into_iter().flatten().collect();
         assert_eq!(out, want);

@@ -49,11 +49,11 @@ pub trait Forecaster: Send + fmt::Debug {
         false
     }
     /// Writes into `out`, origin after origin, the forecasts for steps `1..=h` that `forecast`
-    /// makes from the history as it stood after each value held from number `first` (0: the
-    /// oldest) to the latest, as far as the values held tell (a gap filled from before the
-    /// oldest is filled as `forecast` fills one from an empty history). Writes nothing for a
-    /// model that does not [`Forecaster::replays`].
-    fn replay(&self, _hist: &History, _first: usize, _h: usize, out: &mut Vec<f64>) {
+    /// makes from a history of `values` (oldest first, gaps NaN: [`History::to_vec`]) as it
+    /// stood after each value from number `first` (0: the oldest) to the latest, as far as the
+    /// values tell (a gap filled from before the oldest is filled as `forecast` fills one from
+    /// an empty history). Writes nothing for a model that does not [`Forecaster::replays`].
+    fn replay(&self, _values: &[f64], _first: usize, _h: usize, out: &mut Vec<f64>) {
         out.clear();
     }
 }
