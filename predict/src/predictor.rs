@@ -316,9 +316,14 @@ impl Predictor {
 
     /// Fits (or refits) the model on the history and forecasts from the latest observation.
     pub fn fit(&mut self) {
+        let before = match self.cal {
+            Cal::Replayed(_) => self.model.fitted_copy(),
+            Cal::Kept(_) => None,
+        };
         self.model.fit(&self.hist);
         if let Cal::Replayed(r) = &mut self.cal {
-            r.invalidate();
+            // The forecast from the latest observation on is the refitted model's.
+            r.refitted(before, self.rows.saturating_sub(1));
         }
         self.refresh();
     }
@@ -485,7 +490,7 @@ impl Predictor {
             Cal::Replayed(r) => {
                 let model = self.model.as_ref();
                 r.refresh(&self.hist, model, self.rows);
-                r.quantile(&self.hist, model, step, level)
+                r.quantile(&self.hist, model, self.rows, step, level)
             }
         }
     }
@@ -561,7 +566,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn replayed_intervals_are_the_kept_ones_once_the_window_is_the_models_own() {
+    fn replayed_intervals_are_the_kept_ones_across_refits() {
         // A window of 20 recomputes at every observation either way, so the two can be
         // compared at each; gaps and a run of them, refits at 100 and 170.
         let cfg = |replayed_residuals| PredictorConfig {
@@ -582,7 +587,6 @@ mod tests {
             let v = 50.0 + 20.0 * (t as f64 * 0.3).sin() + 5.0 * e[t];
             (!gap).then_some(f64::from(v as f32))
         };
-        let mut since_fit = usize::MAX / 2;
         let mut compared = 0;
         for t in 0..400 {
             for p in [&mut kept, &mut replayed] {
@@ -596,16 +600,8 @@ mod tests {
                     }
                 }
             }
-            since_fit = if t == 100 || t == 170 {
-                0
-            } else {
-                since_fit + 1
-            };
             assert_eq!(kept.points(), replayed.points(), "at {t}");
-            // Until a refit's forecasts fill the window, the kept one holds the old model's.
-            if since_fit < 20 + 4 + 5 {
-                continue;
-            }
+            // Before, at and just after each refit, the window holds both models' residuals.
             for step in 1..=5 {
                 assert_eq!(kept.calibrated(step), replayed.calibrated(step), "at {t}");
                 assert_eq!(kept.bands(step), replayed.bands(step), "{t} step {step}");
@@ -619,7 +615,7 @@ mod tests {
             }
             compared += 1;
         }
-        assert!(compared > 250, "{compared}");
+        assert_eq!(compared, 400);
         assert!(kept.bands(1)[0].hi.is_finite());
         // 4 steps of 20 `f32` residuals and pending forecasts against 4 summaries.
         let (k, r) = (kept.heap_bytes(), replayed.heap_bytes());

@@ -103,6 +103,10 @@ impl Forecaster for Ar {
         true
     }
 
+    fn fitted_copy(&self) -> Option<Box<dyn Forecaster>> {
+        Some(Box::new(self.clone()))
+    }
+
     fn replay(&self, values: &[f64], first: usize, h: usize, out: &mut Vec<f64>) {
         out.clear();
         // `filled[i]`: the latest value at or before `i` (NaN before the first), which is what

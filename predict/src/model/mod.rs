@@ -56,6 +56,11 @@ pub trait Forecaster: Send + fmt::Debug {
     fn replay(&self, _values: &[f64], _first: usize, _h: usize, out: &mut Vec<f64>) {
         out.clear();
     }
+    /// A copy of the model as fitted now, to replay the forecasts it made once it is refitted
+    /// (`None` for a model that does not [`Forecaster::replays`]).
+    fn fitted_copy(&self) -> Option<Box<dyn Forecaster>> {
+        None
+    }
 }
 
 /// The models Prescient knows.
