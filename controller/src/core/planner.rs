@@ -1,6 +1,7 @@
 //! The congestion rule: a link whose forecast upper 95 % bound exceeds `hot_threshold` of its
 //! capacity is hot; the host pairs whose current path crosses it and whose own forecast fits
-//! elsewhere are steered onto a path with room. Pure: it reads forecasts and the snapshot and
+//! elsewhere are steered onto a path with room, the biggest first and only as many as bring the
+//! link under the level at which it cools (idle pairs never). Pure: it reads forecasts and the snapshot and
 //! returns decisions and actions; the core records them.
 //!
 //! Hysteresis: a link becomes hot above `hot_threshold` and cools only below
@@ -72,7 +73,8 @@ pub fn plan(
         if !hot.contains(key) && share > inp.threshold {
             hot.insert(*key);
             let id = next_decision + drafts.len() as u64;
-            let (actions, moved, found) = steer_pairs(inp, *key, hot, &mut steered, id);
+            let (actions, moved, found) =
+                steer_pairs(inp, (*key, peak, *cap), hot, &mut steered, id);
             if !found {
                 unsteered.insert(*key, pairs);
             }
@@ -102,7 +104,8 @@ pub fn plan(
             });
         } else if unsteered.get(key).is_some_and(|&tried| tried != pairs) {
             let id = next_decision + drafts.len() as u64;
-            let (actions, moved, found) = steer_pairs(inp, *key, hot, &mut steered, id);
+            let (actions, moved, found) =
+                steer_pairs(inp, (*key, peak, *cap), hot, &mut steered, id);
             unsteered.insert(*key, pairs);
             if found {
                 unsteered.remove(key);
@@ -123,13 +126,19 @@ pub fn plan(
     drafts
 }
 
-/// Paths for the pairs crossing `link`, avoiding hot links and links without room for their
-/// forecast; returns the actions, a sentence saying what was done, and whether any pair with a
-/// forecast crosses it (steered now, earlier this round, or not at all). Adds the pairs it
-/// steers to `steered` and leaves those already in it.
+/// Paths for the pairs crossing `link` (with its forecast peak and capacity), avoiding hot links
+/// and links without room for their forecast; returns the actions, a sentence saying what was
+/// done, and whether any pair with a forecast crosses it (steered now, earlier this round, left
+/// in place, or not at all). Adds the pairs it steers to `steered` and leaves those already in
+/// it.
+///
+/// Biggest pairs first, and only until the moves bring the link's peak under the level at which
+/// it cools (`threshold - hysteresis`): each move rewrites a path's flow entries and may reorder
+/// the pair's packets, so a pair whose move the link does not need stays where it is. A pair
+/// forecast idle (under 1 bit/s, no reservation to take along) sheds nothing and is never moved.
 fn steer_pairs(
     inp: &Inputs<'_>,
-    link: LinkKey,
+    (link, link_peak, cap): (LinkKey, f64, u64),
     hot: &BTreeSet<LinkKey>,
     steered: &mut BTreeSet<(MacAddr, MacAddr)>,
     decision: u64,
@@ -152,10 +161,10 @@ fn steer_pairs(
             })
             .collect()
     };
-    let mut residual: Option<Vec<u64>> = None;
-    let mut actions = Vec::new();
-    let mut stuck = Vec::new();
-    let mut before = 0;
+    let cools_at = (inp.threshold - inp.hysteresis).max(0.0) * cap as f64;
+    let mut left = link_peak;
+    let mut crossing = Vec::new();
+    let (mut before, mut idle) = (0, 0);
     for (&(src, dst), &peak) in inp.pair_peaks {
         let Ok((a, b)) = snap.host_devices(src, dst) else {
             continue;
@@ -166,20 +175,40 @@ fn steer_pairs(
         if !current.links.contains(&link) {
             continue;
         }
-        if steered.contains(&(src, dst)) {
-            before += 1;
-            continue;
-        }
         let held = inp.pair_reserved.get(&(src, dst)).copied().unwrap_or(0);
         let need = (peak.max(0.0).ceil() as u64).max(held);
+        if steered.contains(&(src, dst)) {
+            // Steered away by another hot link this round: it leaves this one too.
+            before += 1;
+            left -= need as f64;
+            continue;
+        }
+        if peak < 1.0 && held == 0 {
+            idle += 1;
+            continue;
+        }
+        crossing.push((need, src, dst, a, b));
+    }
+    // Largest first; ties in address order, so a round is reproducible.
+    crossing.sort_by(|x, y| y.0.cmp(&x.0).then((x.1, x.2).cmp(&(y.1, y.2))));
+    let mut residual: Option<Vec<u64>> = None;
+    let mut actions = Vec::new();
+    let mut stuck = Vec::new();
+    let mut spared = 0;
+    for (need, src, dst, a, b) in crossing {
+        if left <= cools_at {
+            spared += 1;
+            continue;
+        }
         let residual = residual.get_or_insert_with(&residual_now);
-        match snap.constrained_path(a, b, need.max(1), residual) {
+        match snap.constrained_path(a, b, need, residual) {
             Ok(c) if c.fit == Fit::Satisfies && !c.path.links.contains(&link) => {
                 for l in &c.path.links {
                     if let Some(r) = snap.link_idx(*l).and_then(|i| residual.get_mut(i as usize)) {
                         *r = r.saturating_sub(need);
                     }
                 }
+                left -= need as f64;
                 steered.insert((src, dst));
                 actions.push(Action::InstallPath {
                     src,
@@ -192,11 +221,12 @@ fn steer_pairs(
             _ => stuck.push(format!("{src}->{dst} ({need} bit/s)")),
         }
     }
-    let found = !actions.is_empty() || !stuck.is_empty() || before > 0;
-    let text = match (actions.len(), stuck.is_empty()) {
+    let found = !actions.is_empty() || !stuck.is_empty() || before + idle + spared > 0;
+    let mut text = match (actions.len(), stuck.is_empty()) {
         (0, true) if before > 0 => {
             format!("its {before} pair(s) with a forecast already steered this round")
         }
+        (0, true) if idle > 0 => format!("the {idle} pair(s) crossing it are forecast idle"),
         (0, true) => "no host pair with a forecast crosses it".to_string(),
         (n, true) => format!("{n} pair(s) steered to paths with room"),
         (n, false) => format!(
@@ -204,5 +234,12 @@ fn steer_pairs(
             stuck.join(", ")
         ),
     };
+    if spared > 0 {
+        text.push_str(&format!(
+            "; {spared} smaller pair(s) left in place: the moves bring its peak to {:.0}% of capacity, under the {:.0}% at which it cools",
+            left.max(0.0) / cap.max(1) as f64 * 100.0,
+            (inp.threshold - inp.hysteresis) * 100.0
+        ));
+    }
     (actions, text, found)
 }

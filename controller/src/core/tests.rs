@@ -503,3 +503,112 @@ fn a_steered_pair_takes_an_api_reservation_naming_one_of_its_addresses_along() {
             if *reservation == id && ports.first() == Some(&at(1, 2))
     )));
 }
+
+pub(super) const H3: MacAddr = MacAddr([0, 0, 0, 0, 0, 3]);
+
+/// The square with h3 on s2:10 as well: h1 -> h3 crosses s1 -> s2 like h1 -> h2.
+fn square_with_h3() -> ControllerCore {
+    let mut c = square();
+    c.host_seen(
+        Timestamp::from_secs(1),
+        H3,
+        Some(Ipv4Addr::new(10, 0, 0, 3)),
+        at(2, 10),
+    )
+    .expect("h3");
+    c.drain_events();
+    c
+}
+
+/// Ticks `from..from + secs` with h1 -> h2 at `to_h2` and h1 -> h3 at `to_h3` bit/s (each
+/// counted by its own flow entry on s1) and s1 -> s2 carrying both plus `background`.
+fn drive_two_pairs(
+    c: &mut ControllerCore,
+    from: u64,
+    secs: u64,
+    (to_h2, to_h3, background): (f64, f64, f64),
+) -> Vec<Action> {
+    let mut actions = Vec::new();
+    for s in from..from + secs {
+        let now = Timestamp::from_secs(s);
+        refresh_links(c, now);
+        // Counters as if each rate had held since time 0.
+        let bytes = |rate: f64| (rate / 8.0 * s as f64) as u64;
+        let link = PortCounters {
+            tx_bytes: bytes(to_h2 + to_h3 + background),
+            ..PortCounters::default()
+        };
+        c.port_counters(now, at(1, 1), link);
+        for (cookie, dst, rate) in [(7, H2, to_h2), (8, H3, to_h3)] {
+            let flow = FlowKey {
+                device: dev(1),
+                cookie,
+            };
+            c.flow_counters(now, flow, Some((H1, dst)), bytes(rate), bytes(rate) / 1000);
+        }
+        actions.extend(c.tick(now));
+    }
+    actions
+}
+
+fn steered_pairs(actions: &[Action]) -> Vec<(MacAddr, MacAddr)> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::InstallPath { src, dst, .. } => Some((*src, *dst)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_hot_link_moves_its_biggest_pair_and_leaves_the_pairs_it_does_not_need_to_move() {
+    let mut c = square_with_h3();
+    // s1 -> s2 at 90 %: h1 -> h2 is 60 %, h1 -> h3 30 %. Moving h1 -> h2 alone brings the link
+    // to 30 %, under the 70 % at which it cools; moving h1 -> h3 too (which fits via s3 and s4)
+    // would rewrite its path for nothing.
+    let actions = drive_two_pairs(&mut c, 10, 60, (0.6e9, 0.3e9, 0.0));
+    assert_eq!(steered_pairs(&actions), vec![(H1, H2)], "{actions:?}");
+    let hot: Vec<&Decision> = c
+        .decisions()
+        .iter()
+        .filter(|d| d.rule == Rule::LinkPredictedHot)
+        .collect();
+    assert_eq!(hot.len(), 1, "{hot:?}");
+    assert!(
+        hot[0].reason.contains("1 pair(s) steered")
+            && hot[0].reason.contains("1 smaller pair(s) left in place"),
+        "{}",
+        hot[0].reason
+    );
+}
+
+#[test]
+fn a_hot_link_moves_smaller_pairs_too_when_its_biggest_is_not_enough() {
+    let mut c = square_with_h3();
+    // 95 %: h1 -> h2 is 20 %, h1 -> h3 15 %, 60 % of traffic of no known pair. Without
+    // h1 -> h2 the link would still be at 75 %, above the 70 % at which it cools, so h1 -> h3
+    // goes as well.
+    let actions = drive_two_pairs(&mut c, 10, 60, (0.2e9, 0.15e9, 0.6e9));
+    let mut moved = steered_pairs(&actions);
+    moved.sort();
+    assert_eq!(moved, vec![(H1, H2), (H1, H3)], "{actions:?}");
+}
+
+#[test]
+fn an_idle_pair_on_a_hot_link_is_not_moved() {
+    let mut c = square_with_h3();
+    // s1 -> s2 runs hot with traffic of no known pair; h1 -> h3's flow entry counts nothing.
+    let actions = drive_two_pairs(&mut c, 10, 60, (0.0, 0.0, 0.95e9));
+    assert!(steered_pairs(&actions).is_empty(), "{actions:?}");
+    assert!(c
+        .hot_links()
+        .contains(&prescient_topology::LinkKey::new(at(1, 1), at(2, 1))));
+    assert!(
+        c.decisions()
+            .iter()
+            .any(|d| d.reason.contains("forecast idle")),
+        "{:?}",
+        c.decisions()
+    );
+}
