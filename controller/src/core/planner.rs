@@ -1,7 +1,10 @@
 //! The congestion rule: a link whose forecast upper 95 % bound exceeds `hot_threshold` of its
 //! capacity is hot; the host pairs whose current path crosses it and whose own forecast fits
 //! elsewhere are steered onto a path with room, the biggest first and only as many as bring the
-//! link under the level at which it cools (idle pairs never). Pure: it reads forecasts and the snapshot and
+//! link under the level at which it cools (idle pairs never). A pair's current path is the one
+//! this rule steered it onto, else the route it was given when its traffic reached the
+//! controller, else its shortest path; a pair steered in an earlier episode is not moved again.
+//! Pure: it reads forecasts and the snapshot and
 //! returns decisions and actions; the core records them.
 //!
 //! Hysteresis: a link becomes hot above `hot_threshold` and cools only below
@@ -18,7 +21,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use prescient_topology::{Fit, LinkKey, MacAddr, Snapshot};
+use prescient_topology::{DeviceId, Fit, LinkKey, MacAddr, Snapshot};
+
+use super::auto_reserve::joins;
 
 use super::naming::link_id;
 use super::records::{Action, Rule};
@@ -43,6 +48,29 @@ pub struct Inputs<'a> {
     pub hysteresis: f64,
     /// Forecast horizon in steps (for the reason text).
     pub horizon: usize,
+    /// Paths this rule steered pairs onto: where their traffic goes while the path joins their
+    /// switches.
+    pub steered: &'a BTreeMap<(MacAddr, MacAddr), Vec<LinkKey>>,
+    /// Paths of pairs routed when their traffic reached the controller (the shortest path of
+    /// that moment, which a later topology may no longer make the shortest).
+    pub routed: &'a BTreeMap<(MacAddr, MacAddr), Vec<LinkKey>>,
+}
+
+/// The links a pair's traffic takes now, and whether this rule put it there: its steered path,
+/// else its routed path, while they join its switches; else its shortest path.
+fn current_path(
+    inp: &Inputs<'_>,
+    pair: (MacAddr, MacAddr),
+    (a, b): (DeviceId, DeviceId),
+) -> Option<(Vec<LinkKey>, bool)> {
+    let snap = inp.snapshot;
+    if let Some(p) = inp.steered.get(&pair).filter(|p| joins(p, a, b, snap)) {
+        return Some((p.clone(), true));
+    }
+    if let Some(p) = inp.routed.get(&pair).filter(|p| joins(p, a, b, snap)) {
+        return Some((p.clone(), false));
+    }
+    snap.shortest_path(a, b).ok().map(|p| (p.links, false))
 }
 
 /// Updates `hot` (and `unsteered`, the hot links no pair with a forecast crossed yet, with the
@@ -165,14 +193,15 @@ fn steer_pairs(
     let mut left = link_peak;
     let mut crossing = Vec::new();
     let (mut before, mut idle) = (0, 0);
+    let mut stays = Vec::new();
     for (&(src, dst), &peak) in inp.pair_peaks {
         let Ok((a, b)) = snap.host_devices(src, dst) else {
             continue;
         };
-        let Ok(current) = snap.shortest_path(a, b) else {
+        let Some((current, moved_before)) = current_path(inp, (src, dst), (a, b)) else {
             continue;
         };
-        if !current.links.contains(&link) {
+        if !current.contains(&link) {
             continue;
         }
         let held = inp.pair_reserved.get(&(src, dst)).copied().unwrap_or(0);
@@ -185,6 +214,14 @@ fn steer_pairs(
         }
         if peak < 1.0 && held == 0 {
             idle += 1;
+            continue;
+        }
+        if moved_before {
+            // Steered here in an earlier episode: it stays. A move shows in both links'
+            // forecasts as a step, whose bounds overshoot for a while (a pair of 60 % of a link
+            // moved onto an idle one made it 120 % hot), so moving it again would trade it
+            // back and forth on transients.
+            stays.push(format!("{src}->{dst} ({need} bit/s)"));
             continue;
         }
         crossing.push((need, src, dst, a, b));
@@ -221,11 +258,13 @@ fn steer_pairs(
             _ => stuck.push(format!("{src}->{dst} ({need} bit/s)")),
         }
     }
-    let found = !actions.is_empty() || !stuck.is_empty() || before + idle + spared > 0;
+    let found =
+        !actions.is_empty() || !stuck.is_empty() || !stays.is_empty() || before + idle + spared > 0;
     let mut text = match (actions.len(), stuck.is_empty()) {
         (0, true) if before > 0 => {
             format!("its {before} pair(s) with a forecast already steered this round")
         }
+        (0, true) if !stays.is_empty() => "no pair to move".to_string(),
         (0, true) if idle > 0 => format!("the {idle} pair(s) crossing it are forecast idle"),
         (0, true) => "no host pair with a forecast crosses it".to_string(),
         (n, true) => format!("{n} pair(s) steered to paths with room"),
@@ -234,6 +273,12 @@ fn steer_pairs(
             stuck.join(", ")
         ),
     };
+    if !stays.is_empty() {
+        text.push_str(&format!(
+            "; steered onto it in an earlier episode, so not moved again: {}",
+            stays.join(", ")
+        ));
+    }
     if spared > 0 {
         text.push_str(&format!(
             "; {spared} smaller pair(s) left in place: the moves bring its peak to {:.0}% of capacity, under the {:.0}% at which it cools",

@@ -520,35 +520,76 @@ fn square_with_h3() -> ControllerCore {
     c
 }
 
-/// Ticks `from..from + secs` with h1 -> h2 at `to_h2` and h1 -> h3 at `to_h3` bit/s (each
-/// counted by its own flow entry on s1) and s1 -> s2 carrying both plus `background`.
+/// Counters of the two-pair scenarios, carried from one phase to the next.
+#[derive(Default)]
+struct Feed {
+    /// s1 -> s2 and s1 -> s3.
+    links: [u64; 2],
+    /// h1 -> h2's and h1 -> h3's flow entries on s1.
+    flows: [u64; 2],
+}
+
+/// Rates of one phase, bit/s: each pair's, and what each of s1's two links carries.
+struct Rates {
+    to_h2: f64,
+    to_h3: f64,
+    s1_s2: f64,
+    s1_s3: f64,
+}
+
+/// Ticks `from..from + secs` at `rates`: the links' port counters on s1 and each pair's flow
+/// entry on s1.
+fn drive_rates(
+    c: &mut ControllerCore,
+    feed: &mut Feed,
+    from: u64,
+    secs: u64,
+    rates: &Rates,
+) -> Vec<Action> {
+    let mut actions = Vec::new();
+    for s in from..from + secs {
+        let now = Timestamp::from_secs(s);
+        refresh_links(c, now);
+        for (i, (port, rate)) in [(1, rates.s1_s2), (2, rates.s1_s3)].into_iter().enumerate() {
+            feed.links[i] += (rate / 8.0) as u64;
+            let counters = PortCounters {
+                tx_bytes: feed.links[i],
+                ..PortCounters::default()
+            };
+            c.port_counters(now, at(1, port), counters);
+        }
+        for (i, (dst, rate)) in [(H2, rates.to_h2), (H3, rates.to_h3)]
+            .into_iter()
+            .enumerate()
+        {
+            feed.flows[i] += (rate / 8.0) as u64;
+            let flow = FlowKey {
+                device: dev(1),
+                cookie: 7 + i as u64,
+            };
+            let bytes = feed.flows[i];
+            c.flow_counters(now, flow, Some((H1, dst)), bytes, bytes / 1000);
+        }
+        actions.extend(c.tick(now));
+    }
+    actions
+}
+
+/// Ticks with h1 -> h2 and h1 -> h3 on their shortest paths: both on s1 -> s2 with
+/// `background` of no known pair.
 fn drive_two_pairs(
     c: &mut ControllerCore,
     from: u64,
     secs: u64,
     (to_h2, to_h3, background): (f64, f64, f64),
 ) -> Vec<Action> {
-    let mut actions = Vec::new();
-    for s in from..from + secs {
-        let now = Timestamp::from_secs(s);
-        refresh_links(c, now);
-        // Counters as if each rate had held since time 0.
-        let bytes = |rate: f64| (rate / 8.0 * s as f64) as u64;
-        let link = PortCounters {
-            tx_bytes: bytes(to_h2 + to_h3 + background),
-            ..PortCounters::default()
-        };
-        c.port_counters(now, at(1, 1), link);
-        for (cookie, dst, rate) in [(7, H2, to_h2), (8, H3, to_h3)] {
-            let flow = FlowKey {
-                device: dev(1),
-                cookie,
-            };
-            c.flow_counters(now, flow, Some((H1, dst)), bytes(rate), bytes(rate) / 1000);
-        }
-        actions.extend(c.tick(now));
-    }
-    actions
+    let rates = Rates {
+        to_h2,
+        to_h3,
+        s1_s2: to_h2 + to_h3 + background,
+        s1_s3: 0.0,
+    };
+    drive_rates(c, &mut Feed::default(), from, secs, &rates)
 }
 
 fn steered_pairs(actions: &[Action]) -> Vec<(MacAddr, MacAddr)> {
@@ -610,5 +651,97 @@ fn an_idle_pair_on_a_hot_link_is_not_moved() {
             .any(|d| d.reason.contains("forecast idle")),
         "{:?}",
         c.decisions()
+    );
+}
+
+/// h1 -> h2 at 60 % with 30 % of other traffic on s1 -> s2 is steered via s3 (a first move
+/// needs room under the capacity); then s1 -> s2 carries its background alone.
+fn steer_h1_h2_via_s3(c: &mut ControllerCore, feed: &mut Feed) {
+    let first = Rates {
+        to_h2: 0.6e9,
+        to_h3: 0.0,
+        s1_s2: 0.9e9,
+        s1_s3: 0.0,
+    };
+    let actions = drive_rates(c, feed, 10, 60, &first);
+    assert_eq!(steered_pairs(&actions), vec![(H1, H2)], "{actions:?}");
+}
+
+fn hot_decisions(c: &ControllerCore) -> Vec<&Decision> {
+    c.decisions()
+        .iter()
+        .filter(|d| d.rule == Rule::LinkPredictedHot)
+        .collect()
+}
+
+fn s1_s2() -> prescient_topology::LinkKey {
+    prescient_topology::LinkKey::new(at(1, 1), at(2, 1))
+}
+
+#[test]
+fn a_pair_steered_off_a_link_is_not_counted_on_it_when_it_turns_hot_again() {
+    let mut c = square_with_h3();
+    let mut feed = Feed::default();
+    steer_h1_h2_via_s3(&mut c, &mut feed);
+    // The pair now runs via s3; s1 -> s2 cools, then its other traffic alone turns it hot.
+    let moved = Rates {
+        to_h2: 0.6e9,
+        to_h3: 0.0,
+        s1_s2: 0.3e9,
+        s1_s3: 0.6e9,
+    };
+    drive_rates(&mut c, &mut feed, 70, 60, &moved);
+    assert!(!c.hot_links().contains(&s1_s2()));
+    let busy = Rates {
+        s1_s2: 0.95e9,
+        ..moved
+    };
+    let actions = drive_rates(&mut c, &mut feed, 130, 60, &busy);
+    assert!(steered_pairs(&actions).is_empty(), "{actions:?}");
+    let subject = format!("link/{}", super::naming::link_id(s1_s2()));
+    let again: Vec<&Decision> = hot_decisions(&c)
+        .into_iter()
+        .filter(|d| d.subject == subject)
+        .collect();
+    assert_eq!(again.len(), 2, "{again:?}");
+    // Before, h1 -> h2 was taken for on its shortest path still: "no alternative path with
+    // room for 00:00:00:00:00:01->00:00:00:00:00:02".
+    assert!(
+        again[1].reason.contains("forecast idle") && !again[1].reason.contains(":02"),
+        "{}",
+        again[1].reason
+    );
+}
+
+#[test]
+fn a_steered_pair_whose_new_path_turns_hot_is_not_moved_again() {
+    let mut c = square_with_h3();
+    let mut feed = Feed::default();
+    steer_h1_h2_via_s3(&mut c, &mut feed);
+    // Via s3 the pair meets 30 % of other traffic (90 %: hot), and s1 -> s2 is down to 10 %.
+    // The pair stays: moving it on each link's transient would trade it back and forth.
+    let crowded = Rates {
+        to_h2: 0.6e9,
+        to_h3: 0.0,
+        s1_s2: 0.1e9,
+        s1_s3: 0.9e9,
+    };
+    let actions = drive_rates(&mut c, &mut feed, 70, 90, &crowded);
+    assert!(steered_pairs(&actions).is_empty(), "{actions:?}");
+    let s1_s3 = prescient_topology::LinkKey::new(at(1, 2), at(3, 1));
+    assert!(c.hot_links().contains(&s1_s3));
+    let subject = format!("link/{}", super::naming::link_id(s1_s3));
+    let hot = hot_decisions(&c);
+    let on_s3 = hot
+        .iter()
+        .find(|d| d.subject == subject)
+        .expect("s1 -> s3 predicted hot");
+    // Before: "no host pair with a forecast crosses it", though the pair does.
+    assert!(
+        on_s3
+            .reason
+            .contains("not moved again: 00:00:00:00:00:01->00:00:00:00:00:02"),
+        "{}",
+        on_s3.reason
     );
 }

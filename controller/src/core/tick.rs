@@ -107,6 +107,8 @@ impl ControllerCore {
             threshold: self.config.hot_threshold,
             hysteresis: self.config.hysteresis,
             horizon: self.config.horizon,
+            steered: &self.auto.steered,
+            routed: &self.auto.routed,
         };
         let mut drafts = planner::plan(
             &inputs,
