@@ -44,11 +44,36 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         fitted.boosted.is_some(),
         t0.elapsed().as_secs_f64()
     );
+    // The pooled stacking layer over `auto`, where the validation part keeps it.
+    let stack = if std::env::var("NOSTACK").is_ok() || std::env::var("PUBLISHED").is_ok() {
+        None
+    } else {
+        let (chosen, tried) =
+            prescient_predict::choose_stack(&trace.columns, trace.interval_secs(), &cfg, &global);
+        eprintln!("stack: {chosen:?} validation (mse, mae) plain / stacked: {tried:?}");
+        chosen
+    };
     for kind in models {
         let start = std::time::Instant::now();
         let mut pooled = vec![Score::default(); cfg.horizons.len()];
         let mut series = 0;
-        for col in &trace.columns {
+        if kind == ModelKind::Auto && stack.is_some() {
+            let cols = &trace.columns;
+            let s = prescient_predict::evaluate_auto_stacked(
+                cols,
+                trace.interval_secs(),
+                &cfg,
+                &global,
+                stack,
+            );
+            pooled = s.unwrap_or(pooled);
+            series = cols.len();
+        }
+        for col in trace
+            .columns
+            .iter()
+            .filter(|_| !(kind == ModelKind::Auto && stack.is_some()))
+        {
             if let Some(s) = evaluate_series(
                 col,
                 trace.interval_secs(),

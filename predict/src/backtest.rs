@@ -18,6 +18,9 @@ use crate::season::{detect, periods_for_interval};
 use crate::History;
 use crate::PredictError;
 
+mod stack;
+pub use stack::{choose_stack, evaluate_auto_stacked, StackConfig};
+
 /// How each series is scaled before forecasting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Normalise {

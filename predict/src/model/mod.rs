@@ -43,6 +43,12 @@ pub trait Forecaster: Send + fmt::Debug {
     fn ready(&self, _hist: &History) -> bool {
         true
     }
+    /// What the members of a combination forecast for `step` at the newest origin (model
+    /// `auto`: its candidates, NaN for one not ready, then its combinations), for a layer that
+    /// stacks them across series; `None` for a single model.
+    fn members(&self, _step: usize) -> Option<&[f64]> {
+        None
+    }
     /// Whether [`Forecaster::replay`] reproduces past forecasts: the model's forecasts depend
     /// only on its fit and the history, nothing it learned online since.
     fn replays(&self) -> bool {

@@ -717,6 +717,11 @@ impl Forecaster for Auto {
         }
     }
 
+    fn members(&self, step: usize) -> Option<&[f64]> {
+        // Every candidate, then each rung's combination, the base, stacked and mixed ones.
+        self.pending.latest(step)
+    }
+
     fn heap_bytes(&self) -> usize {
         use std::mem::{size_of, size_of_val};
         let cands = self.candidates.capacity() * size_of::<Box<dyn Forecaster>>()
