@@ -310,11 +310,12 @@ pub fn fit_pooled(
     }
     // Seasons of the aggregate: what the series share.
     let seasons = detect(&total, interval_secs);
+    let shortest = histories.iter().map(History::len).min().unwrap_or(0);
     Pooled {
         regression: Regression::fit_pooled(
             histories.iter(),
             seasons,
-            RegressionConfig::for_seasons(seasons),
+            RegressionConfig::for_pooled(seasons, shortest),
         ),
         boosted: Boosted::fit_pooled(histories.iter(), seasons, BoostedConfig::default()),
     }
