@@ -79,6 +79,9 @@ impl RegressionConfig {
     }
 }
 
+/// Visits training rows `(features, target)`, in the same order at every call.
+type RowSource<'a> = dyn Fn(&mut dyn FnMut(&[f32], f32)) + 'a;
+
 /// Robust ridge regression on lags, seasonal lags and calendar features.
 #[derive(Debug, Clone)]
 pub struct Regression {
@@ -161,8 +164,9 @@ impl Regression {
             .collect()
     }
 
-    /// Training rows `(features, target)` of a history, for the current `periods`.
-    fn rows(&self, hist: &History) -> Vec<(Vec<f32>, f32)> {
+    /// Calls `each(features, target)` for every training row of a history, for the current
+    /// `periods` (features rounded to `f32`, as the rows of a fit are held).
+    fn each_row(&self, hist: &History, each: &mut dyn FnMut(&[f32], f32)) {
         let raw = hist.to_vec();
         let t0 = hist.pushed() - raw.len() as u64;
         // Features read gaps as the last known value; targets must be real observations.
@@ -185,31 +189,41 @@ impl Regression {
             .cfg
             .lags
             .max(self.periods.iter().map(|p| p + hw).max().unwrap_or(0));
-        let mut rows = Vec::new();
         let mut x = Vec::new();
+        let mut xf: Vec<f32> = Vec::new();
         for (i, &y) in raw.iter().enumerate().skip(start) {
             if y.is_finite() && self.features(t0 + i as u64, |k| lag_at(i, k), &mut x) {
-                rows.push((x.iter().map(|&v| v as f32).collect(), y as f32));
+                xf.clear();
+                xf.extend(x.iter().map(|&v| v as f32));
+                each(&xf, y as f32);
             }
         }
-        rows
     }
 
-    /// Huber-weighted ridge fit of `rows` (iteratively reweighted least squares).
-    fn solve(&self, rows: &[(Vec<f32>, f32)]) -> Option<Vec<f64>> {
-        let n = rows.first()?.0.len();
-        if rows.len() < 2 * n {
+    /// Huber-weighted ridge fit (iteratively reweighted least squares) of the rows `rows`
+    /// visits, in the same order at every call: the rows are read once per pass, never held
+    /// (a pooled fit's rows of a day of lags took 300 MB for Abilene).
+    fn solve(&self, rows: &RowSource<'_>) -> Option<Vec<f64>> {
+        let mut n = 0;
+        let mut count = 0usize;
+        rows(&mut |x, _| {
+            n = x.len();
+            count += 1;
+        });
+        if n == 0 || count < 2 * n {
             return None;
         }
-        let mut weights = vec![1.0; rows.len()];
+        let mut weights = vec![1.0; count];
         let mut coef: Option<Vec<f64>> = None;
         let mut xf = vec![0.0; n];
         for pass in 0..=self.cfg.robust_passes {
             let mut ne = NormalEquations::new(n);
-            for ((x, y), w) in rows.iter().zip(&weights) {
+            let mut i = 0;
+            rows(&mut |x, y| {
                 xf.iter_mut().zip(x).for_each(|(d, &s)| *d = f64::from(s));
-                ne.add(&xf, f64::from(*y), *w);
-            }
+                ne.add(&xf, f64::from(y), weights.get(i).copied().unwrap_or(1.0));
+                i += 1;
+            });
             let Some(c) = ne.solve(self.cfg.ridge) else {
                 break;
             };
@@ -217,13 +231,11 @@ impl Regression {
                 return Some(c);
             }
             // Huber weights with the usual 1.345 · robust scale (MAD / 0.6745).
-            let resid: Vec<f64> = rows
-                .iter()
-                .map(|(x, y)| {
-                    let p: f64 = c.iter().zip(x).map(|(a, &b)| a * f64::from(b)).sum();
-                    (f64::from(*y) - p).abs()
-                })
-                .collect();
+            let mut resid: Vec<f64> = Vec::with_capacity(count);
+            rows(&mut |x, y| {
+                let p: f64 = c.iter().zip(x).map(|(a, &b)| a * f64::from(b)).sum();
+                resid.push((f64::from(y) - p).abs());
+            });
             coef = Some(c);
             let mut sorted = resid.clone();
             let mid = sorted.len() / 2;
@@ -251,7 +263,11 @@ impl Regression {
         let mut model = Self::new(seasons, cfg);
         let shortest = histories.iter().map(|h| h.len()).min()?;
         model.periods = model.usable_periods(shortest);
-        let rows: Vec<(Vec<f32>, f32)> = histories.iter().flat_map(|h| model.rows(h)).collect();
+        let rows = |each: &mut dyn FnMut(&[f32], f32)| {
+            for h in &histories {
+                model.each_row(h, each);
+            }
+        };
         model.coef = Some(model.solve(&rows)?);
         model.pooled = true;
         Some(model)
@@ -277,8 +293,14 @@ impl Forecaster for Regression {
             return;
         }
         self.periods = self.usable_periods(hist.len());
-        let rows = self.rows(hist);
-        self.coef = self.solve(&rows);
+        // One series' rows are few: computed once and held (the live refit's cost as before).
+        let mut held: Vec<(Vec<f32>, f32)> = Vec::new();
+        self.each_row(hist, &mut |x, y| held.push((x.to_vec(), y)));
+        self.coef = self.solve(&|each: &mut dyn FnMut(&[f32], f32)| {
+            for (x, y) in &held {
+                each(x, *y);
+            }
+        });
     }
 
     fn observe(&mut self, _hist: &History) {}
