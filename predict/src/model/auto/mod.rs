@@ -439,8 +439,17 @@ impl Auto {
         let base = self.base_weights(step);
         let errors = self.step(hi).map(|(_, e)| e);
         let error = |i: usize| errors.and_then(|e| e.get(i)).map_or(f64::NAN, Ewm::value);
+        // The correction weighs nothing until its stacked forecast has a selector memory of
+        // errors: fitted on fewer, on validation parts of 29-58 steps it made `auto` 1.07-1.63 ×
+        // its best candidate (MSE), against 0.87-1.03 × without it.
+        let seasoned = errors.and_then(|e| e.get(l.stacked_mse()));
+        let seasoned = seasoned.is_some_and(|e| f64::from(e.n) * self.selector_decay >= 1.0);
         let top = inverse_power_weights(
-            [Some(error(l.base_mse())), Some(error(l.stacked_mse()))].into_iter(),
+            [
+                Some(error(l.base_mse())),
+                seasoned.then(|| error(l.stacked_mse())),
+            ]
+            .into_iter(),
             self.cfg.power,
         );
         let share = top.get(1).copied().unwrap_or(0.0);
@@ -739,65 +748,4 @@ impl Forecaster for Auto {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::model::testutil::{history, noise};
-
-    fn run(values: &[f64], fit_len: usize, seasons: Seasons) -> Auto {
-        let mut hist = history(&values[..fit_len]);
-        let mut auto = Auto::new(seasons, AutoConfig::default());
-        auto.fit(&hist);
-        for &v in &values[fit_len..] {
-            hist.push(Some(v));
-            auto.observe(&hist);
-        }
-        auto
-    }
-
-    #[test]
-    fn picks_seasonal_model_on_a_strong_clean_season() {
-        let m = 24;
-        let e = noise(m * 40, 5);
-        let v: Vec<f64> = (0..m * 40)
-            .map(|t| 10.0 + 5.0 * (t as f64 * std::f64::consts::TAU / m as f64).sin() + 0.01 * e[t])
-            .collect();
-        let auto = run(
-            &v,
-            m * 30,
-            Seasons {
-                day: Some(m),
-                week: None,
-            },
-        );
-        let leader = auto.leader(1).expect("candidates");
-        assert!(
-            matches!(
-                leader,
-                ModelKind::SeasonalNaive | ModelKind::Ets | ModelKind::Regression
-            ),
-            "{leader:?}"
-        );
-        let naive_w = auto.weights(1)[0].1;
-        assert!(naive_w < 0.05, "naive weight {naive_w}");
-    }
-
-    #[test]
-    fn picks_naive_on_a_random_walk() {
-        let e = noise(3000, 11);
-        let mut v = vec![100.0; 3000];
-        for t in 1..3000 {
-            v[t] = v[t - 1] + e[t];
-        }
-        let auto = run(
-            &v,
-            2000,
-            Seasons {
-                day: Some(50),
-                week: None,
-            },
-        );
-        let w = auto.weights(1);
-        let seasonal = w[1].1;
-        assert!(seasonal < 0.05, "{w:?}");
-    }
-}
+mod tests;

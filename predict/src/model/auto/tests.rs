@@ -1,0 +1,90 @@
+//! Tests of model `auto`.
+
+use super::*;
+use crate::model::testutil::{history, noise};
+
+fn run(values: &[f64], fit_len: usize, seasons: Seasons) -> Auto {
+    let mut hist = history(&values[..fit_len]);
+    let mut auto = Auto::new(seasons, AutoConfig::default());
+    auto.fit(&hist);
+    for &v in &values[fit_len..] {
+        hist.push(Some(v));
+        auto.observe(&hist);
+    }
+    auto
+}
+
+#[test]
+fn picks_seasonal_model_on_a_strong_clean_season() {
+    let m = 24;
+    let e = noise(m * 40, 5);
+    let v: Vec<f64> = (0..m * 40)
+        .map(|t| 10.0 + 5.0 * (t as f64 * std::f64::consts::TAU / m as f64).sin() + 0.01 * e[t])
+        .collect();
+    let auto = run(
+        &v,
+        m * 30,
+        Seasons {
+            day: Some(m),
+            week: None,
+        },
+    );
+    let leader = auto.leader(1).expect("candidates");
+    assert!(
+        matches!(
+            leader,
+            ModelKind::SeasonalNaive | ModelKind::Ets | ModelKind::Regression
+        ),
+        "{leader:?}"
+    );
+    let naive_w = auto.weights(1)[0].1;
+    assert!(naive_w < 0.05, "naive weight {naive_w}");
+}
+
+#[test]
+fn a_young_series_is_not_stacked_until_a_selector_memory_of_errors() {
+    // Hourly steps: the selector memory is 96 steps (a day, at least 96).
+    let m = 24;
+    let e = noise(m * 30, 8);
+    let v: Vec<f64> = (0..m * 30)
+        .map(|t| 10.0 + 3.0 * (t as f64 * std::f64::consts::TAU / m as f64).sin() + e[t])
+        .collect();
+    let seasons = Seasons {
+        day: Some(m),
+        week: None,
+    };
+    let weights = |auto: &Auto| -> (Vec<f64>, Vec<f64>) {
+        let base = auto.base_weights(1).into_iter().map(|(_, w)| w).collect();
+        let mixed = auto.mixed_weights(1).into_iter().map(|(_, w)| w).collect();
+        (base, mixed)
+    };
+    // 80 scored steps: a correction is fitted, but nothing is moved by it yet.
+    let young = run(&v[..m * 10 + 80], m * 10, seasons);
+    assert!(young.beta(0).is_some(), "no correction fitted");
+    let (base, mixed) = weights(&young);
+    assert_eq!(base, mixed);
+    // After 200 it moves the weights as its record earns.
+    let (base, mixed) = weights(&run(&v[..m * 10 + 200], m * 10, seasons));
+    let moved: f64 = base.iter().zip(&mixed).map(|(b, m)| (b - m).abs()).sum();
+    assert!(moved > 1e-6, "{base:?} {mixed:?}");
+}
+
+#[test]
+fn picks_naive_on_a_random_walk() {
+    let e = noise(3000, 11);
+    let mut v = vec![100.0; 3000];
+    for t in 1..3000 {
+        v[t] = v[t - 1] + e[t];
+    }
+    let auto = run(
+        &v,
+        2000,
+        Seasons {
+            day: Some(50),
+            week: None,
+        },
+    );
+    let w = auto.weights(1);
+    let seasonal = w[1].1;
+    assert!(seasonal < 0.05, "{w:?}");
+}
