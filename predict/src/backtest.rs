@@ -384,24 +384,34 @@ pub fn choose_pooled(
     (best, report)
 }
 
-/// Backtests `kind` on one series; returns one score per configured horizon, or `None` when the
-/// series has no positive value or too little training data. Model `auto` also weighs the
-/// `pooled` models, and the pooled kinds are scored with them.
-pub fn evaluate_series(
+/// One series ready for a backtest: its values, the split, and a predictor of its model fitted
+/// on the training part. [`evaluate_series`] and the lockstep run of the pooled stacking layer
+/// both start here, so a series is set up alike whichever scores it.
+struct SetUp {
+    prepared: Prepared,
+    train_end: usize,
+    val_end: usize,
+    /// Steps between refits (a day, as a live store does), or none.
+    refit_every: Option<usize>,
+    /// The longest scored horizon.
+    horizon: usize,
+    predictor: Predictor,
+}
+
+/// Sets `values` up for a backtest of `kind` (see [`SetUp`]); `None` when the series has no
+/// positive value or too little training data.
+fn set_up(
     values: &[Option<f64>],
     interval_secs: Option<u64>,
     kind: ModelKind,
     cfg: &BacktestConfig,
     pooled: &Pooled,
-) -> Option<Vec<Score>> {
-    let Prepared {
-        scored,
-        seen: scaled,
-        seen_to_scored,
-    } = prepared(values, cfg)?;
-    let n = scaled.len();
+) -> Option<SetUp> {
+    let prepared = prepared(values, cfg)?;
+    let n = prepared.seen.len();
     let (train_end, val_end) = split_points(n, cfg);
-    let train: Vec<f64> = scaled
+    let train: Vec<f64> = prepared
+        .seen
         .get(..train_end)?
         .iter()
         .map(|v| v.unwrap_or(f64::NAN))
@@ -443,9 +453,43 @@ pub fn evaluate_series(
         },
         _ => kind.build(seasons),
     };
-    let mut p = Predictor::with_model(model, pcfg);
-    p.preload(scaled.get(..train_end)?.iter().copied());
-    p.fit();
+    let mut predictor = Predictor::with_model(model, pcfg);
+    predictor.preload(prepared.seen.get(..train_end)?.iter().copied());
+    predictor.fit();
+    Some(SetUp {
+        prepared,
+        train_end,
+        val_end,
+        refit_every,
+        horizon,
+        predictor,
+    })
+}
+
+/// Backtests `kind` on one series; returns one score per configured horizon, or `None` when the
+/// series has no positive value or too little training data. Model `auto` also weighs the
+/// `pooled` models, and the pooled kinds are scored with them.
+pub fn evaluate_series(
+    values: &[Option<f64>],
+    interval_secs: Option<u64>,
+    kind: ModelKind,
+    cfg: &BacktestConfig,
+    pooled: &Pooled,
+) -> Option<Vec<Score>> {
+    let SetUp {
+        prepared:
+            Prepared {
+                scored,
+                seen: scaled,
+                seen_to_scored,
+            },
+        train_end,
+        val_end,
+        refit_every,
+        horizon,
+        predictor: mut p,
+    } = set_up(values, interval_secs, kind, cfg, pooled)?;
+    let n = scaled.len();
     let mut scores = vec![Score::default(); cfg.horizons.len()];
     // Forecasts from recent origins, newest first; origin t forecasts rows t, t+1, ….
     let mut recent: std::collections::VecDeque<crate::Forecast> =

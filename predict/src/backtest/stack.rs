@@ -10,13 +10,13 @@
 //! origin's first target is observed, and rows enter the fit only once their actual is known.
 
 use super::{
-    periods_for_interval, prepared, split_points, BacktestConfig, Part, Pooled, Prepared, Score,
+    periods_for_interval, set_up, split_points, BacktestConfig, Part, Pooled, Prepared, Score,
+    SetUp,
 };
 use crate::interval::Calibrator;
 use crate::linalg;
-use crate::model::{Auto, AutoConfig};
+use crate::model::ModelKind;
 use crate::predictor::{Forecast, Predictor, PredictorConfig};
-use crate::season::detect;
 use std::collections::VecDeque;
 
 /// Settings of the pooled stacking layer.
@@ -101,7 +101,7 @@ pub fn evaluate_auto_stacked(
     let horizon = cfg.horizons.iter().copied().max().unwrap_or(1);
     let mut lanes: Vec<Lane> = columns
         .iter()
-        .filter_map(|col| lane(col, interval_secs, cfg, pooled, horizon))
+        .filter_map(|col| lane(col, interval_secs, cfg, pooled))
         .collect();
     let n = lanes.first()?.seen.len();
     let (train_end, val_end) = split_points(n, cfg);
@@ -300,60 +300,35 @@ impl Lane {
     }
 }
 
-/// A series set up as [`super::evaluate_series`] sets it up for model `auto`, fitted on its
-/// training part.
+/// A series set up as [`super::evaluate_series`] sets it up for model `auto` (the same
+/// function), fitted on its training part.
 fn lane(
     values: &[Option<f64>],
     interval_secs: Option<u64>,
     cfg: &BacktestConfig,
     pooled: &Pooled,
-    horizon: usize,
 ) -> Option<Lane> {
-    let Prepared {
-        scored,
-        seen,
-        seen_to_scored,
-    } = prepared(values, cfg)?;
-    let n = seen.len();
-    let (train_end, _) = split_points(n, cfg);
-    let train: Vec<f64> = seen
-        .get(..train_end)?
-        .iter()
-        .map(|v| v.unwrap_or(f64::NAN))
-        .collect();
-    let seasons = detect(&train, interval_secs);
-    let refit_every = if cfg.refit_daily {
-        seasons
-            .day
-            .or(interval_secs.and_then(|s| periods_for_interval(s).day))
-    } else {
-        None
-    };
-    let model = Auto::with_extra(
-        seasons,
-        AutoConfig {
-            tracked_horizon: horizon,
-            ..AutoConfig::default()
-        },
-        pooled.extras(),
-    );
-    let pcfg = PredictorConfig {
-        history: n,
+    let SetUp {
+        prepared:
+            Prepared {
+                scored,
+                seen,
+                seen_to_scored,
+            },
+        refit_every,
         horizon,
-        ..PredictorConfig::default()
-    };
-    let mut p = Predictor::with_model(Box::new(model), pcfg);
-    p.preload(seen.get(..train_end)?.iter().copied());
-    p.fit();
+        predictor,
+        ..
+    } = set_up(values, interval_secs, ModelKind::Auto, cfg, pooled)?;
     Some(Lane {
-        p,
+        p: predictor,
         scored,
         seen,
         seen_to_scored,
         refit_every,
         recent: VecDeque::with_capacity(horizon + 1),
         scores: vec![Score::default(); cfg.horizons.len()],
-        calibrator: Calibrator::new(horizon, pcfg.calibration_window),
+        calibrator: Calibrator::new(horizon, PredictorConfig::default().calibration_window),
     })
 }
 
