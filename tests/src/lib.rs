@@ -53,6 +53,26 @@ pub fn trace_to_test_output() {
         .try_init();
 }
 
+/// Binds with `bind` on the first free port of 127.0.0.1 below the kernel's ephemeral range
+/// (32768 and up), for a test that binds the same port again after a shutdown: a port from the
+/// ephemeral range may be taken in between by a parallel test's port-0 listener or outgoing
+/// connection (CI saw "Address already in use" there once), while nothing takes a port below it
+/// unless asked to. The search starts at a port drawn from the process id, so parallel test
+/// binaries spread out.
+pub async fn bind_below_ephemeral<T, E, F, Fut>(mut bind: F) -> T
+where
+    F: FnMut(std::net::SocketAddr) -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    let first = 20_000 + (std::process::id() % 10_000) as u16;
+    for port in (first..32_000).chain(20_000..first) {
+        if let Ok(bound) = bind(([127, 0, 0, 1], port).into()).await {
+            return bound;
+        }
+    }
+    panic!("no free port in 20000..32000 on 127.0.0.1");
+}
+
 /// Polls `check` until it returns `Some`, or fails after `timeout` naming `what`.
 pub async fn wait_for<T>(
     what: &str,

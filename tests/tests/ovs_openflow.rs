@@ -391,7 +391,13 @@ async fn ovs_controller_restart_replaces_what_the_previous_controller_left() {
     ) {
         return;
     }
-    let (first, mut events) = controller().await;
+    let (first, mut events) = prescient_tests::bind_below_ephemeral(|addr| {
+        OpenFlowController::bind(
+            ControllerConfig::new(addr),
+            Arc::new(L2LearningFactory::default()),
+        )
+    })
+    .await;
     let addr = first.local_addr();
     let mut ovs = Ovs::start("h5-ctlrestart").expect("starting Open vSwitch");
     let dpid = DatapathId(0xc2);

@@ -575,7 +575,12 @@ fn start_process(addr: &str) -> (String, tokio::runtime::Runtime) {
 
 #[tokio::test]
 async fn server_restart_is_survived_with_backoff() {
-    let (addr, process) = start_process("127.0.0.1:0");
+    // The server comes back on the same port: one no parallel test can take meanwhile.
+    let free = prescient_tests::bind_below_ephemeral(|a| {
+        std::future::ready(std::net::TcpListener::bind(a).and_then(|l| l.local_addr()))
+    })
+    .await;
+    let (addr, process) = start_process(&free.to_string());
     let mut c = primary_with_pipeline(&addr, 1).await;
     let ix = c.index().expect("index").clone();
     c.write(vec![route(9, 4).update(&ix, Insert).expect("valid")])

@@ -330,7 +330,15 @@ async fn host_frames_follow_installed_flows_end_to_end() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn switches_reconnect_when_the_controller_comes_back() {
-    let (ctl, _events) = controller(64).await;
+    // The controller comes back on the same port: one no parallel test can take meanwhile.
+    let (ctl, _events) = prescient_tests::bind_below_ephemeral(|addr| {
+        let mut config = ControllerConfig::new(addr);
+        config.max_switches = 64;
+        config.event_capacity = 65_536;
+        let factory = |_dpid: DatapathId| -> Box<dyn SwitchApp> { Box::new(PublishAll) };
+        OpenFlowController::bind(config, Arc::new(factory))
+    })
+    .await;
     let addr = ctl.local_addr();
     let sim = start(TopologyKind::Linear(3), addr);
     assert!(sim.wait_connected(WAIT, |n| n == 3).await);
