@@ -66,6 +66,8 @@ pub struct PlanningSection {
     pub path_grace_ms: u64,
     /// A scheduled event (`/api/v1/calendar`) counts this long before it starts, seconds.
     pub calendar_lead_secs: u64,
+    /// Control intervals a steered pair stays on its new path before it may be moved again.
+    pub steer_hold_down_intervals: usize,
     /// With more series than this, link series run the compact scale tier, and host pairs too
     /// once the pairs alone are more.
     pub compact_above_series: usize,
@@ -88,6 +90,7 @@ impl Default for PlanningSection {
             reserve_tier: c.planning.reserve_tier,
             path_grace_ms: millis(c.path_grace),
             calendar_lead_secs: c.planning.calendar_lead.as_secs(),
+            steer_hold_down_intervals: c.planning.steer_hold_down,
             compact_above_series: c.compact_above_series,
         }
     }
@@ -213,6 +216,7 @@ impl PlanningSection {
             reserve_hysteresis: self.reserve_hysteresis,
             reserve_tier: self.reserve_tier,
             calendar_lead: Duration::from_secs(self.calendar_lead_secs),
+            steer_hold_down: self.steer_hold_down_intervals,
         }
     }
 }

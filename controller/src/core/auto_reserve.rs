@@ -76,6 +76,8 @@ pub(super) struct AutoState {
     refused: BTreeMap<(MacAddr, MacAddr), u64>,
     /// Paths the congestion rule steered pairs onto: where their traffic is predicted to go.
     pub(super) steered: BTreeMap<(MacAddr, MacAddr), Vec<LinkKey>>,
+    /// When each pair in `steered` was steered there (its hold-down runs from then).
+    pub(super) steered_at: BTreeMap<(MacAddr, MacAddr), Timestamp>,
     /// Pairs routed because their traffic was punted (`pair_routes.rs`), with the path.
     pub(super) routed: BTreeMap<(MacAddr, MacAddr), Vec<LinkKey>>,
 }
@@ -221,8 +223,11 @@ impl ControllerCore {
             } = a
             {
                 self.auto.steered.insert((*src, *dst), links.clone());
+                self.auto.steered_at.insert((*src, *dst), now);
             }
         }
+        let steered = &self.auto.steered;
+        self.auto.steered_at.retain(|k, _| steered.contains_key(k));
         let ledger = &self.ledger;
         self.auto.owned.retain(|_, id| ledger.contains(*id));
         let cfg = self.config.planning.clone();

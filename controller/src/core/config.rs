@@ -62,6 +62,10 @@ pub struct PlanningConfig {
     pub reserve_tier: u8,
     /// A scheduled event counts this long before it starts, so its scale-up comes ahead of it.
     pub calendar_lead: std::time::Duration,
+    /// Control intervals a pair the congestion rule steered stays on its new path before the
+    /// rule may move it again: the move is a step in both links' series, and their bounds
+    /// overshoot until the step's errors leave the calibration window.
+    pub steer_hold_down: usize,
 }
 
 impl Default for PlanningConfig {
@@ -76,6 +80,7 @@ impl Default for PlanningConfig {
             reserve_hysteresis: 0.2,
             reserve_tier: 0,
             calendar_lead: std::time::Duration::from_secs(1800),
+            steer_hold_down: prescient_predict::PredictorConfig::default().calibration_window,
         }
     }
 }

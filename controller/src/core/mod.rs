@@ -79,9 +79,8 @@ pub struct ControllerCore {
     model_errors: model_errors::ModelErrors,
     anomalies: BoundedLog<Anomaly>,
     decisions: BoundedLog<Decision>,
-    hot: BTreeSet<LinkKey>,
-    /// Hot links no host pair with a forecast crossed yet (see `planner.rs`).
-    unsteered: BTreeMap<LinkKey, usize>,
+    /// Links predicted hot, and what the congestion rule remembers about them (`planner.rs`).
+    hot: planner::HotState,
     installed: BTreeMap<ReservationId, Vec<PortRef>>,
     /// Restored reservations waiting for their path, with the end of their grace period.
     restoring: BTreeMap<ReservationId, Timestamp>,
@@ -127,8 +126,7 @@ impl ControllerCore {
             model_errors: model_errors::ModelErrors::default(),
             anomalies: BoundedLog::new(config.anomaly_log),
             decisions: BoundedLog::new(config.decision_log),
-            hot: BTreeSet::new(),
-            unsteered: BTreeMap::new(),
+            hot: planner::HotState::default(),
             installed: BTreeMap::new(),
             restoring: BTreeMap::new(),
             egress: BTreeMap::new(),
@@ -214,7 +212,7 @@ impl ControllerCore {
 
     /// Links currently predicted hot.
     pub fn hot_links(&self) -> &BTreeSet<LinkKey> {
-        &self.hot
+        &self.hot.hot
     }
 
     /// Time of the last tick.
@@ -430,6 +428,8 @@ impl ControllerCore {
 mod host_moves_tests;
 #[cfg(test)]
 mod services_tests;
+#[cfg(test)]
+mod steer_hold_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

@@ -3,8 +3,11 @@
 //! elsewhere are steered onto a path with room, the biggest first and only as many as bring the
 //! link under the level at which it cools (idle pairs never). A pair's current path is the one
 //! this rule steered it onto, else the route it was given when its traffic reached the
-//! controller, else its shortest path; a pair steered in an earlier episode is not moved again.
-//! Pure: it reads forecasts and the snapshot and
+//! controller, else its shortest path. A pair steered in an earlier episode stays on its new path
+//! for a hold-down (`steer_hold_down` control intervals): the move is a step in both links'
+//! series whose bounds overshoot for a while, and moving it on them would trade it back and
+//! forth. A hot link that kept such a pair is tried again when the pair's hold-down ends, if
+//! the link is still above the threshold then. Pure: it reads forecasts and the snapshot and
 //! returns decisions and actions; the core records them.
 //!
 //! Hysteresis: a link becomes hot above `hot_threshold` and cools only below
@@ -21,7 +24,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use prescient_topology::{DeviceId, Fit, LinkKey, MacAddr, Snapshot};
+use std::time::Duration;
+
+use prescient_topology::{DeviceId, Fit, LinkKey, MacAddr, Snapshot, Timestamp};
 
 use super::auto_reserve::joins;
 
@@ -54,6 +59,38 @@ pub struct Inputs<'a> {
     /// Paths of pairs routed when their traffic reached the controller (the shortest path of
     /// that moment, which a later topology may no longer make the shortest).
     pub routed: &'a BTreeMap<(MacAddr, MacAddr), Vec<LinkKey>>,
+    /// When each steered pair was last steered.
+    pub steered_at: &'a BTreeMap<(MacAddr, MacAddr), Timestamp>,
+    /// How long a steered pair stays on its new path before it may be moved again.
+    pub hold_down: Duration,
+    /// This round's time.
+    pub now: Timestamp,
+    /// The latest measured rate of each link in [`HotState::held`], bits/s.
+    pub held_actuals: &'a BTreeMap<LinkKey, f64>,
+}
+
+/// Links the planner keeps state about between rounds.
+#[derive(Debug, Default)]
+pub struct HotState {
+    /// Links predicted hot and not yet cooled.
+    pub hot: BTreeSet<LinkKey>,
+    /// Hot links no host pair with a forecast crossed yet, with the number of pairs with a
+    /// forecast when they were last tried.
+    pub unsteered: BTreeMap<LinkKey, usize>,
+    /// Hot links that kept a pair steered onto them in an earlier episode, with the end of the
+    /// earliest such pair's hold-down: the link is tried again then.
+    pub held: BTreeMap<LinkKey, Timestamp>,
+}
+
+/// What one try at a hot link did.
+struct Steering {
+    actions: Vec<Action>,
+    /// A sentence for the decision.
+    text: String,
+    /// Whether any pair with a forecast crosses the link.
+    found: bool,
+    /// The end of the earliest hold-down among the pairs it kept for one.
+    held_until: Option<Timestamp>,
 }
 
 /// The links a pair's traffic takes now, and whether this rule put it there: its steered path,
@@ -73,19 +110,19 @@ fn current_path(
     snap.shortest_path(a, b).ok().map(|p| (p.links, false))
 }
 
-/// Updates `hot` (and `unsteered`, the hot links no pair with a forecast crossed yet, with the
-/// number of pairs with a forecast when they were last tried) and returns what to record. `next_decision` numbers the drafts that carry actions, so an action
-/// can name its decision.
-pub fn plan(
-    inp: &Inputs<'_>,
-    hot: &mut BTreeSet<LinkKey>,
-    unsteered: &mut BTreeMap<LinkKey, usize>,
-    next_decision: u64,
-) -> Vec<Draft> {
+/// Updates `state` and returns what to record. `next_decision` numbers the drafts that carry
+/// actions, so an action can name its decision.
+pub fn plan(inp: &Inputs<'_>, state: &mut HotState, next_decision: u64) -> Vec<Draft> {
     let mut drafts = Vec::new();
     let snap = inp.snapshot;
+    let HotState {
+        hot,
+        unsteered,
+        held,
+    } = state;
     hot.retain(|l| snap.link_idx(*l).is_some());
     unsteered.retain(|l, _| hot.contains(l));
+    held.retain(|l, _| hot.contains(l));
     let pairs = inp.pair_peaks.len();
     // Pairs steered this round: a pair crossing two links that turn hot together is steered
     // once (it was steered by each, two paths written in one tick).
@@ -98,28 +135,33 @@ pub fn plan(
             continue;
         }
         let share = peak / *cap as f64;
+        let link = (*key, peak, *cap);
+        let hot_now = format!(
+            "forecast peak {peak:.0} bit/s (upper 95% bound where calibrated) within {} steps is {:.0}% of capacity {cap} bit/s (threshold {:.0}%)",
+            inp.horizon,
+            share * 100.0,
+            inp.threshold * 100.0
+        );
         if !hot.contains(key) && share > inp.threshold {
             hot.insert(*key);
             let id = next_decision + drafts.len() as u64;
-            let (actions, moved, found) =
-                steer_pairs(inp, (*key, peak, *cap), hot, &mut steered, id);
-            if !found {
+            let s = steer_pairs(inp, link, hot, &mut steered, id);
+            if !s.found {
                 unsteered.insert(*key, pairs);
+            }
+            if let Some(t) = s.held_until {
+                held.insert(*key, t);
             }
             drafts.push(Draft {
                 rule: Rule::LinkPredictedHot,
                 subject: format!("link/{}", link_id(*key)),
-                reason: format!(
-                    "forecast peak {peak:.0} bit/s (upper 95% bound where calibrated) within {} steps is {:.0}% of capacity {cap} bit/s (threshold {:.0}%); {moved}",
-                    inp.horizon,
-                    share * 100.0,
-                    inp.threshold * 100.0
-                ),
-                actions,
+                reason: format!("{hot_now}; {}", s.text),
+                actions: s.actions,
             });
         } else if hot.contains(key) && share < inp.threshold - inp.hysteresis {
             hot.remove(key);
             unsteered.remove(key);
+            held.remove(key);
             drafts.push(Draft {
                 rule: Rule::LinkCooled,
                 subject: format!("link/{}", link_id(*key)),
@@ -132,21 +174,49 @@ pub fn plan(
             });
         } else if unsteered.get(key).is_some_and(|&tried| tried != pairs) {
             let id = next_decision + drafts.len() as u64;
-            let (actions, moved, found) =
-                steer_pairs(inp, (*key, peak, *cap), hot, &mut steered, id);
+            let s = steer_pairs(inp, link, hot, &mut steered, id);
             unsteered.insert(*key, pairs);
-            if found {
+            if s.found {
                 unsteered.remove(key);
+                if let Some(t) = s.held_until {
+                    held.insert(*key, t);
+                }
                 drafts.push(Draft {
                     rule: Rule::LinkPredictedHot,
                     subject: format!("link/{}", link_id(*key)),
                     reason: format!(
-                        "still predicted hot: forecast peak {peak:.0} bit/s within {} steps is {:.0}% of capacity {cap} bit/s (threshold {:.0}%), and a host pair crossing it now has a forecast; {moved}",
-                        inp.horizon,
-                        share * 100.0,
-                        inp.threshold * 100.0
+                        "still predicted hot: {hot_now}, and a host pair crossing it now has a forecast; {}",
+                        s.text
                     ),
-                    actions,
+                    actions: s.actions,
+                });
+            }
+        } else if held.get(key).is_some_and(|&t| t <= inp.now) {
+            // A pair kept here for its hold-down may move now, if the link is measured above
+            // the threshold as well as forecast there: after a step (other traffic leaving,
+            // say) a link's bound stays wide for a calibration window, and moving the pair on
+            // that bound alone would be the flapping the hold-down is for. In the band between
+            // the threshold and where the link cools it stays as it is.
+            held.remove(key);
+            let measured = inp.held_actuals.get(key).map_or(0.0, |r| r / *cap as f64);
+            if share <= inp.threshold || measured <= inp.threshold {
+                continue;
+            }
+            let id = next_decision + drafts.len() as u64;
+            let s = steer_pairs(inp, link, hot, &mut steered, id);
+            if let Some(t) = s.held_until {
+                held.insert(*key, t);
+            }
+            if !s.actions.is_empty() {
+                drafts.push(Draft {
+                    rule: Rule::LinkPredictedHot,
+                    subject: format!("link/{}", link_id(*key)),
+                    reason: format!(
+                        "still predicted hot: {hot_now}, measured at {:.0}%, and the hold-down of a pair steered onto it earlier is over; {}",
+                        measured * 100.0,
+                        s.text
+                    ),
+                    actions: s.actions,
                 });
             }
         }
@@ -170,7 +240,7 @@ fn steer_pairs(
     hot: &BTreeSet<LinkKey>,
     steered: &mut BTreeSet<(MacAddr, MacAddr)>,
     decision: u64,
-) -> (Vec<Action>, String, bool) {
+) -> Steering {
     let snap = inp.snapshot;
     // Residual = capacity - max(predicted, reserved); hot links have none. Built for the first
     // pair that needs a path: a look-up per link of the network, for nothing when no pair
@@ -194,6 +264,7 @@ fn steer_pairs(
     let mut crossing = Vec::new();
     let (mut before, mut idle) = (0, 0);
     let mut stays = Vec::new();
+    let mut held_until: Option<Timestamp> = None;
     for (&(src, dst), &peak) in inp.pair_peaks {
         let Ok((a, b)) = snap.host_devices(src, dst) else {
             continue;
@@ -216,12 +287,19 @@ fn steer_pairs(
             idle += 1;
             continue;
         }
-        if moved_before {
-            // Steered here in an earlier episode: it stays. A move shows in both links'
-            // forecasts as a step, whose bounds overshoot for a while (a pair of 60 % of a link
-            // moved onto an idle one made it 120 % hot), so moving it again would trade it
-            // back and forth on transients.
+        let hold_ends = inp
+            .steered_at
+            .get(&(src, dst))
+            .map(|t| t.plus(inp.hold_down));
+        if moved_before && hold_ends.is_some_and(|t| t > inp.now) {
+            // Steered here lately: it stays. A move shows in both links' forecasts as a step,
+            // whose bounds overshoot for a while (a pair of 60 % of a link moved onto an idle
+            // one made it 120 % hot), so moving it again would trade it back and forth on
+            // transients.
             stays.push(format!("{src}->{dst} ({need} bit/s)"));
+            if let Some(t) = hold_ends {
+                held_until = Some(held_until.map_or(t, |h| h.min(t)));
+            }
             continue;
         }
         crossing.push((need, src, dst, a, b));
@@ -275,7 +353,8 @@ fn steer_pairs(
     };
     if !stays.is_empty() {
         text.push_str(&format!(
-            "; steered onto it in an earlier episode, so not moved again: {}",
+            "; steered onto it lately, so held there for {} s: {}",
+            inp.hold_down.as_secs(),
             stays.join(", ")
         ));
     }
@@ -286,5 +365,10 @@ fn steer_pairs(
             (inp.threshold - inp.hysteresis) * 100.0
         ));
     }
-    (actions, text, found)
+    Steering {
+        actions,
+        text,
+        found,
+        held_until,
+    }
 }

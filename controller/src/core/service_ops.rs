@@ -109,7 +109,7 @@ impl ControllerCore {
                 d
             },
             &snapshot,
-            &self.hot,
+            &self.hot.hot,
             self.config.horizon,
             self.config.control_interval,
         );

@@ -508,7 +508,12 @@ pub(super) const H3: MacAddr = MacAddr([0, 0, 0, 0, 0, 3]);
 
 /// The square with h3 on s2:10 as well: h1 -> h3 crosses s1 -> s2 like h1 -> h2.
 fn square_with_h3() -> ControllerCore {
-    let mut c = square();
+    square_with_h3_and(CoreConfig::default())
+}
+
+/// The square with h3 on s2:10, with this configuration.
+pub(super) fn square_with_h3_and(config: CoreConfig) -> ControllerCore {
+    let mut c = square_with(config);
     c.host_seen(
         Timestamp::from_secs(1),
         H3,
@@ -522,24 +527,24 @@ fn square_with_h3() -> ControllerCore {
 
 /// Counters of the two-pair scenarios, carried from one phase to the next.
 #[derive(Default)]
-struct Feed {
+pub(super) struct Feed {
     /// s1 -> s2 and s1 -> s3.
-    links: [u64; 2],
+    pub(super) links: [u64; 2],
     /// h1 -> h2's and h1 -> h3's flow entries on s1.
-    flows: [u64; 2],
+    pub(super) flows: [u64; 2],
 }
 
 /// Rates of one phase, bit/s: each pair's, and what each of s1's two links carries.
-struct Rates {
-    to_h2: f64,
-    to_h3: f64,
-    s1_s2: f64,
-    s1_s3: f64,
+pub(super) struct Rates {
+    pub(super) to_h2: f64,
+    pub(super) to_h3: f64,
+    pub(super) s1_s2: f64,
+    pub(super) s1_s3: f64,
 }
 
 /// Ticks `from..from + secs` at `rates`: the links' port counters on s1 and each pair's flow
 /// entry on s1.
-fn drive_rates(
+pub(super) fn drive_rates(
     c: &mut ControllerCore,
     feed: &mut Feed,
     from: u64,
@@ -592,7 +597,7 @@ fn drive_two_pairs(
     drive_rates(c, &mut Feed::default(), from, secs, &rates)
 }
 
-fn steered_pairs(actions: &[Action]) -> Vec<(MacAddr, MacAddr)> {
+pub(super) fn steered_pairs(actions: &[Action]) -> Vec<(MacAddr, MacAddr)> {
     actions
         .iter()
         .filter_map(|a| match a {
@@ -656,7 +661,7 @@ fn an_idle_pair_on_a_hot_link_is_not_moved() {
 
 /// h1 -> h2 at 60 % with 30 % of other traffic on s1 -> s2 is steered via s3 (a first move
 /// needs room under the capacity); then s1 -> s2 carries its background alone.
-fn steer_h1_h2_via_s3(c: &mut ControllerCore, feed: &mut Feed) {
+pub(super) fn steer_h1_h2_via_s3(c: &mut ControllerCore, feed: &mut Feed) {
     let first = Rates {
         to_h2: 0.6e9,
         to_h3: 0.0,
@@ -667,14 +672,14 @@ fn steer_h1_h2_via_s3(c: &mut ControllerCore, feed: &mut Feed) {
     assert_eq!(steered_pairs(&actions), vec![(H1, H2)], "{actions:?}");
 }
 
-fn hot_decisions(c: &ControllerCore) -> Vec<&Decision> {
+pub(super) fn hot_decisions(c: &ControllerCore) -> Vec<&Decision> {
     c.decisions()
         .iter()
         .filter(|d| d.rule == Rule::LinkPredictedHot)
         .collect()
 }
 
-fn s1_s2() -> prescient_topology::LinkKey {
+pub(super) fn s1_s2() -> prescient_topology::LinkKey {
     prescient_topology::LinkKey::new(at(1, 1), at(2, 1))
 }
 
@@ -740,7 +745,7 @@ fn a_steered_pair_whose_new_path_turns_hot_is_not_moved_again() {
     assert!(
         on_s3
             .reason
-            .contains("not moved again: 00:00:00:00:00:01->00:00:00:00:00:02"),
+            .contains("held there for 500 s: 00:00:00:00:00:01->00:00:00:00:00:02"),
         "{}",
         on_s3.reason
     );

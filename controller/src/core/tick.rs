@@ -98,6 +98,15 @@ impl ControllerCore {
             .map(|l| (*l, self.reserved_now(*l, now)))
             .collect();
         let pair_reserved = self.api_pair_rates();
+        let held_actuals: BTreeMap<LinkKey, f64> = self
+            .hot
+            .held
+            .keys()
+            .filter_map(|l| {
+                let actual = self.series.get(&SeriesKey::Link(*l))?.last_actual()?;
+                Some((*l, actual))
+            })
+            .collect();
         let inputs = Inputs {
             snapshot: &snapshot,
             link_peaks: &link_peaks,
@@ -109,13 +118,14 @@ impl ControllerCore {
             horizon: self.config.horizon,
             steered: &self.auto.steered,
             routed: &self.auto.routed,
+            steered_at: &self.auto.steered_at,
+            hold_down: self.config.control_interval.saturating_mul(
+                u32::try_from(self.config.planning.steer_hold_down).unwrap_or(u32::MAX),
+            ),
+            now,
+            held_actuals: &held_actuals,
         };
-        let mut drafts = planner::plan(
-            &inputs,
-            &mut self.hot,
-            &mut self.unsteered,
-            self.next_decision,
-        );
+        let mut drafts = planner::plan(&inputs, &mut self.hot, self.next_decision);
         // A steered pair's API reservations go with it (`steer_reservations.rs`).
         self.steer_reservations(&mut drafts);
         let mut steering = Vec::new();
@@ -133,7 +143,7 @@ impl ControllerCore {
         self.outbox.push(ControllerEvent::Tick {
             at_ns: now.nanos(),
             series: self.series.len(),
-            hot_links: self.hot.iter().map(|l| link_id(*l)).collect(),
+            hot_links: self.hot.hot.iter().map(|l| link_id(*l)).collect(),
         });
         actions
     }
