@@ -368,6 +368,18 @@ fn held(cap: &[Option<f64>], per_instance: Option<f64>) -> Vec<f64> {
         .collect()
 }
 
+/// Capacity and demand closer than this share of the larger are taken as equal: traces are
+/// written with six significant digits (SNDlib's and the variants' files), a unit in the last of
+/// which is 1e-6 to 1e-5 of the value, and a model's fit rounds: a constant 100 was forecast a
+/// few parts in 1e10 low, so half of its intervals counted as under-provisioned, and its bound
+/// moved by up to 2.6e-6 at refits, four capacity changes of a flat series.
+const SAME_WITHIN: f64 = 1e-5;
+
+/// Whether `y` exceeds `c` by more than [`SAME_WITHIN`].
+fn exceeds(y: f64, c: f64) -> bool {
+    y - c > SAME_WITHIN * y.abs().max(c.abs())
+}
+
 fn tally(
     t: &mut Tally,
     values: &[Option<f64>],
@@ -381,7 +393,7 @@ fn tally(
         .and_then(|r| r.checked_sub(calib).and_then(|i| cap.get(i).copied()));
     for r in val_end..values.len() {
         let c = cap[r - calib];
-        if prev.is_some_and(|p| p != c) {
+        if prev.is_some_and(|p| exceeds(p, c) || exceeds(c, p)) {
             t.changes += 1;
         }
         prev = Some(c);
@@ -395,7 +407,7 @@ fn tally(
         t.cells.push((y, c));
         t.capacity += c;
         t.demand += y;
-        if y > c {
+        if exceeds(y, c) {
             t.under += 1;
             t.unserved += y - c;
         }
