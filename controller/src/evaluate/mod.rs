@@ -368,12 +368,11 @@ fn held(cap: &[Option<f64>], per_instance: Option<f64>) -> Vec<f64> {
         .collect()
 }
 
-/// Capacity and demand closer than this share of the larger are taken as equal: traces are
-/// written with six significant digits (SNDlib's and the variants' files), a unit in the last of
-/// which is 1e-6 to 1e-5 of the value, and a model's fit rounds: a constant 100 was forecast a
-/// few parts in 1e10 low, so half of its intervals counted as under-provisioned, and its bound
-/// moved by up to 2.6e-6 at refits, four capacity changes of a flat series.
-const SAME_WITHIN: f64 = 1e-5;
+/// Capacity and demand closer than this share of the larger are taken as equal: the rounding
+/// of a model's fit, not a shortfall or a change (a constant 100 was forecast a few parts in
+/// 1e10 low, so half of its intervals counted as under-provisioned and its capacity changed at
+/// almost every one); far below the precision of any trace (six or seven significant digits).
+const SAME_WITHIN: f64 = 1e-9;
 
 /// Whether `y` exceeds `c` by more than [`SAME_WITHIN`].
 fn exceeds(y: f64, c: f64) -> bool {
