@@ -39,13 +39,56 @@ pub enum PredictError {
         /// Columns on this line.
         found: usize,
     },
-    /// A timestamp could not be parsed.
-    #[error("trace line {line}: timestamp {value:?} is not `YYYY-MM-DD[T ]HH:MM[:SS]`")]
+    /// A cell of the time column is not a time.
+    #[error(
+        "trace line {line}, column {column} (time): {value:?} is not a time \
+         (`YYYY-MM-DD[T ]HH:MM[:SS[.fff]]` with an optional `Z` or `+HH:MM` offset, a date, or \
+         under a time header seconds or milliseconds since 1970)"
+    )]
     BadTimestamp {
         /// 1-based line number.
         line: usize,
+        /// 1-based column number of the time column.
+        column: usize,
         /// The offending text.
         value: String,
+    },
+    /// Two rows of a trace are at the same time.
+    #[error(
+        "trace line {line}: time {value:?} is that of line {earlier_line} too; a trace needs one \
+         row per interval (local times repeat when clocks go back: export UTC or offsets)"
+    )]
+    DuplicateTime {
+        /// 1-based line number of the later row in the file.
+        line: usize,
+        /// 1-based line number of the earlier row at the same time.
+        earlier_line: usize,
+        /// The later row's time as written.
+        value: String,
+    },
+    /// Two columns of a trace have the same name.
+    #[error("trace header: columns {first} and {second} are both named {name:?}")]
+    DuplicateName {
+        /// The repeated name.
+        name: String,
+        /// 1-based number of the first column with it.
+        first: usize,
+        /// 1-based number of the second column with it.
+        second: usize,
+    },
+    /// A trace is not text in an encoding the reader knows.
+    #[error("trace line {line}: not readable text: {why}")]
+    Encoding {
+        /// 1-based line number where the text stops being readable.
+        line: usize,
+        /// What was found.
+        why: String,
+    },
+    /// A quoted field of a trace is never closed.
+    #[error("trace line {line}: a quote opened here is never closed")]
+    UnclosedQuote {
+        /// 1-based line number of the opening quote.
+        line: usize,
     },
     /// The requested format does not match the trace's header.
     #[error("trace header does not look like the {format} format: {why}")]

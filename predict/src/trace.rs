@@ -3,11 +3,35 @@
 //! Formats: `abilene` (SNDlib traffic matrix: `time` column `YYYY-MM-DDTHH:MM`, then `SRC->DST`
 //! columns), `isp` (`Time` column `YYYY-MM-DD HH:MM:SS`, one value column whose header is a
 //! description, a trailing empty column) and plain `csv` (optional leading time column, then named
-//! numeric columns). `auto` recognises them by their header. An empty cell is a missing
-//! observation and stays missing (`None`); a column with neither a name nor any value is dropped.
+//! numeric columns). `auto` recognises them by their header.
+//!
+//! What a file exported by a spreadsheet, pandas, R, Grafana or a database may look like, and how
+//! it is read (anything else is refused with an error naming the line, the column and the text):
+//! - Text: UTF-8 with or without a byte-order mark, or UTF-16 with one. Fields `,`, `;` or tab
+//!   separated (the one that splits the header into the most fields, or Excel's `sep=X` first
+//!   line); quoted fields may hold delimiters, line breaks and `""` for a quote; lines end with
+//!   `\n`, `\r\n` or `\r`; blank lines are skipped.
+//! - Missing observations: an empty cell, or `NaN`, `NA`, `N/A`, `#N/A`, `null`, `None`, `-`, `?`
+//!   in any case, stay missing (`None`). A decimal comma (`1,5`) is read only in `;` or tab
+//!   separated files, where it cannot be a field separator.
+//! - The time column is the first (after a pandas row index: an unnamed first column counting
+//!   0, 1, 2, ..., which is dropped). It is a time column when its header is `time`, `timestamp`
+//!   or `epoch`; when its first cell is a date-time; or when its header contains `time`, `date` or
+//!   `epoch` or is `ts` (any case, e.g. `Time (UTC)`, `unix_time`, `datetime`) and its cells are
+//!   not a numeric series, that is they are date-times or epochs rising in file order or all past
+//!   1973 (a numeric `response_time` stays a series). Cells are `YYYY-MM-DD[T ]HH:MM[:SS[.fff]]`
+//!   with an optional `Z`/`UTC` or `+HH:MM` offset (converted to UTC), a date alone, or, under a
+//!   time-like header, seconds or milliseconds since 1970 (see `parse_timestamp`).
+//! - Rows are sorted by time (stable), as pandas' `sort_index` would. Two rows at the same time
+//!   are an error naming both lines, not a silent choice of one: Prometheus refuses duplicate
+//!   samples too, and the usual cause is local time repeating when clocks go back, which would
+//!   otherwise lose an hour. Skipped intervals become empty rows (`Trace::regrid`).
+//! - Series names are the header's, trimmed; they must be unique (a pair counted twice would be
+//!   double traffic). A column with no name and no value (a trailing delimiter) is dropped; one
+//!   with values but no name is called `column N`.
 
 use crate::PredictError;
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::str::FromStr;
 
 /// Trace file formats.
@@ -47,7 +71,7 @@ pub struct Trace {
     pub names: Vec<String>,
     /// Start of each interval in seconds since 1970-01-01 UTC, when the trace has a time column.
     pub times: Option<Vec<i64>>,
-    /// `columns[series][row]`, `None` where the cell was empty.
+    /// `columns[series][row]`, `None` where the cell was empty or a missing marker (`NaN`, `NA`, ...).
     pub columns: Vec<Vec<Option<f64>>>,
 }
 
@@ -128,52 +152,112 @@ impl Trace {
     }
 }
 
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's `days_from_civil`).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+mod csv;
+mod time;
+
+#[cfg(test)]
+mod tests;
+
+pub use time::parse_timestamp;
+
+/// Cells that mean "no observation" in common exports (pandas, R, Excel, SQL dumps), in any case.
+const MISSING: [&str; 9] = ["", "nan", "na", "n/a", "#n/a", "null", "none", "-", "?"];
+
+/// Epochs from 1973-03-03 on (1e8 s) are taken for times even when rows are out of order.
+const PLAUSIBLE_EPOCH: f64 = 1e8;
+
+/// What a cell holds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Cell {
+    Missing,
+    Number(f64),
+    Text,
 }
 
-/// Parses `YYYY-MM-DD[T ]HH:MM[:SS]` into seconds since the epoch (UTC).
-pub fn parse_timestamp(s: &str) -> Option<i64> {
-    let s = s.trim().trim_matches('"');
-    let (date, time) = s.split_once(['T', ' '])?;
-    let mut d = date.split('-').map(|p| p.parse::<i64>().ok());
-    let (y, mo, da) = (d.next()??, d.next()??, d.next()??);
-    let mut t = time.split(':').map(|p| p.parse::<i64>().ok());
-    let (h, mi) = (t.next()??, t.next()??);
-    let sec = t.next().flatten().unwrap_or(0);
-    let valid = (1..=12).contains(&mo) && (1..=31).contains(&da) && h < 24 && mi < 60 && sec < 61;
-    valid.then(|| days_from_civil(y, mo, da) * 86_400 + h * 3600 + mi * 60 + sec)
-}
-
-fn split_csv(line: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut quoted = false;
-    for c in line.chars() {
-        match c {
-            '"' => quoted = !quoted,
-            ',' if !quoted => out.push(std::mem::take(&mut cur)),
-            _ => cur.push(c),
-        }
+fn cell(raw: &str, delimiter: char) -> Cell {
+    let c = raw.trim();
+    if MISSING.iter().any(|m| c.eq_ignore_ascii_case(m)) {
+        return Cell::Missing;
     }
-    out.push(cur);
-    out
+    let parsed = c.parse::<f64>().ok().or_else(|| {
+        // In a `,` file a comma inside a number was quoted and is more likely a thousands
+        // separator than a decimal one: refused there.
+        let decimal_comma = delimiter != ',' && c.matches(',').count() == 1 && !c.contains('.');
+        decimal_comma
+            .then(|| c.replace(',', ".").parse().ok())
+            .flatten()
+    });
+    match parsed {
+        Some(v) if v.is_finite() => Cell::Number(v),
+        _ => Cell::Text,
+    }
 }
 
-fn detect(header: &[String], first_row: Option<&Vec<String>>) -> TraceFormat {
-    let first = header.first().map(|s| s.trim().to_ascii_lowercase());
-    let has_time = first.as_deref() == Some("time")
-        || first_row
-            .and_then(|r| r.first())
-            .and_then(|c| parse_timestamp(c))
-            .is_some();
+/// How the time column's cells are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TimeColumn {
+    /// No time column.
+    Absent,
+    /// Date-times only.
+    DatesOnly,
+    /// Date-times or epochs (the header says it is a time).
+    DatesOrEpochs,
+}
+
+fn time_like(name: &str) -> bool {
+    let n = name.trim().to_lowercase();
+    n == "ts" || ["time", "date", "epoch"].iter().any(|w| n.contains(w))
+}
+
+/// Whether the column `cells` (under header `name`) is the trace's time column, and how to read it.
+fn time_column(name: &str, cells: &[&str], delimiter: char) -> TimeColumn {
+    let exact = ["time", "timestamp", "epoch"]
+        .iter()
+        .any(|n| name.trim().eq_ignore_ascii_case(n));
+    let first_is_date = cells.first().is_some_and(|c| parse_timestamp(c).is_some());
+    if exact || (first_is_date && time_like(name)) {
+        return TimeColumn::DatesOrEpochs;
+    }
+    if first_is_date {
+        return TimeColumn::DatesOnly;
+    }
+    if !time_like(name) {
+        return TimeColumn::Absent;
+    }
+    let parsed: Vec<Cell> = cells.iter().map(|c| cell(c, delimiter)).collect();
+    let numbers: Option<Vec<f64>> = parsed
+        .iter()
+        .map(|c| match c {
+            Cell::Number(v) => Some(*v),
+            _ => None,
+        })
+        .collect();
+    let series = parsed.iter().all(|c| *c != Cell::Text);
+    let epochs = numbers.is_some_and(|v| {
+        v.iter().all(|&x| time::parse_epoch(x).is_some())
+            && (v.windows(2).all(|w| w[0] < w[1]) || v.iter().all(|&x| x >= PLAUSIBLE_EPOCH))
+    });
+    if series && !epochs {
+        TimeColumn::Absent
+    } else {
+        TimeColumn::DatesOrEpochs
+    }
+}
+
+/// Whether the first column is a pandas row index: no name (or pandas' `Unnamed: 0`) and the
+/// cells 0, 1, 2, ... in order.
+fn is_row_index(header: &[String], rows: &[csv::Record]) -> bool {
+    let name = header.first().map_or("", |h| h.trim());
+    header.len() > 1
+        && !rows.is_empty()
+        && (name.is_empty() || name.starts_with("Unnamed: "))
+        && rows
+            .iter()
+            .enumerate()
+            .all(|(i, (_, c))| c.first().is_some_and(|c| c.trim() == i.to_string()))
+}
+
+fn detect(header: &[String], has_time: bool) -> TraceFormat {
     if has_time && header.iter().skip(1).any(|h| h.contains("->")) {
         TraceFormat::Abilene
     } else if has_time && header.len() <= 3 && header.get(1).is_some_and(|h| h.len() > 40) {
@@ -183,29 +267,28 @@ fn detect(header: &[String], first_row: Option<&Vec<String>>) -> TraceFormat {
     }
 }
 
-/// Reads a trace in `format` from `input`.
-pub fn read_trace<R: Read>(input: R, format: TraceFormat) -> Result<Trace, PredictError> {
-    let mut lines = BufReader::new(input).lines().enumerate();
-    let header = loop {
-        match lines.next() {
-            None => return Err(PredictError::EmptyTrace),
-            Some((_, l)) => {
-                let l = l.map_err(|e| PredictError::Io(e.to_string()))?;
-                if !l.trim().is_empty() {
-                    break split_csv(l.trim_end_matches('\r'));
-                }
-            }
-        }
-    };
-    let mut rows: Vec<(usize, Vec<String>)> = Vec::new();
-    for (i, l) in lines {
-        let l = l.map_err(|e| PredictError::Io(e.to_string()))?;
-        let l = l.trim_end_matches('\r');
-        if !l.trim().is_empty() {
-            rows.push((i + 1, split_csv(l)));
-        }
-    }
-    let detected = detect(&header, rows.first().map(|r| &r.1));
+/// Reads a trace in `format` from `input` (see the module documentation for what is accepted).
+pub fn read_trace<R: Read>(mut input: R, format: TraceFormat) -> Result<Trace, PredictError> {
+    let mut bytes = Vec::new();
+    input
+        .read_to_end(&mut bytes)
+        .map_err(|e| PredictError::Io(e.to_string()))?;
+    let text = csv::decode(&bytes)?;
+    drop(bytes);
+    let csv::Table {
+        delimiter,
+        header: (_, header),
+        rows,
+    } = csv::table(&text)?;
+    let lead = usize::from(is_row_index(&header, &rows));
+    let time_cells: Vec<&str> = rows
+        .iter()
+        .map(|(_, c)| c.get(lead).map_or("", String::as_str))
+        .collect();
+    let time_name = header.get(lead).map_or("", String::as_str);
+    let times_kind = time_column(time_name, &time_cells, delimiter);
+    let has_time = times_kind != TimeColumn::Absent;
+    let detected = detect(header.get(lead..).unwrap_or_default(), has_time);
     let format = match format {
         TraceFormat::Auto => detected,
         TraceFormat::Abilene if detected != TraceFormat::Abilene => {
@@ -222,23 +305,7 @@ pub fn read_trace<R: Read>(input: R, format: TraceFormat) -> Result<Trace, Predi
         }
         f => f,
     };
-    let time_header = header.first().is_some_and(|h| {
-        ["time", "timestamp", "epoch"]
-            .iter()
-            .any(|n| h.trim().eq_ignore_ascii_case(n))
-    });
-    let time_col = match format {
-        TraceFormat::Abilene | TraceFormat::Isp => true,
-        _ => {
-            time_header
-                || rows
-                    .first()
-                    .and_then(|r| r.1.first())
-                    .and_then(|c| parse_timestamp(c))
-                    .is_some()
-        }
-    };
-    let skip = usize::from(time_col);
+    let skip = lead + usize::from(has_time);
     let mut names: Vec<String> = header
         .iter()
         .skip(skip)
@@ -251,52 +318,63 @@ pub fn read_trace<R: Read>(input: R, format: TraceFormat) -> Result<Trace, Predi
     }
     let mut columns: Vec<Vec<Option<f64>>> = vec![Vec::with_capacity(rows.len()); names.len()];
     let mut times = Vec::with_capacity(rows.len());
-    for (line, cells) in &rows {
-        // A trailing empty column shows up as one extra empty cell; anything else is ragged.
-        let expected = header.len();
-        if cells.len() != expected
-            && !(cells.len() == expected + 1 && cells.last().is_some_and(|c| c.trim().is_empty()))
-        {
+    let expected = header.len();
+    let header_trails = expected > 1 && header.last().is_some_and(|h| h.trim().is_empty());
+    for (row, (line, cells)) in rows.iter().enumerate() {
+        // A trailing delimiter on the rows or on the header alone adds or lacks one empty cell;
+        // anything else is ragged.
+        let found = cells.len();
+        let trailing = found == expected + 1 && cells.last().is_some_and(|c| c.trim().is_empty());
+        if found != expected && !trailing && !(header_trails && found + 1 == expected) {
             return Err(PredictError::RaggedRow {
                 line: *line,
                 expected,
-                found: cells.len(),
+                found,
             });
         }
-        if time_col {
-            let c = cells.first().map(String::as_str).unwrap_or("");
-            let t = parse_timestamp(c)
-                .or_else(|| time_header.then(|| parse_epoch(c)).flatten())
-                .ok_or_else(|| PredictError::BadTimestamp {
-                    line: *line,
-                    value: c.to_string(),
-                })?;
+        if has_time {
+            let c = time_cells.get(row).copied().unwrap_or("");
+            let epoch = || match cell(c, delimiter) {
+                Cell::Number(v) if times_kind == TimeColumn::DatesOrEpochs => time::parse_epoch(v),
+                _ => None,
+            };
+            let t =
+                parse_timestamp(c)
+                    .or_else(epoch)
+                    .ok_or_else(|| PredictError::BadTimestamp {
+                        line: *line,
+                        column: lead + 1,
+                        value: c.to_string(),
+                    })?;
             times.push(t);
         }
         for (j, col) in columns.iter_mut().enumerate() {
-            let cell = cells.get(j + skip).map(|c| c.trim()).unwrap_or("");
-            if cell.is_empty() {
-                col.push(None);
-                continue;
-            }
-            match cell.parse::<f64>() {
-                Ok(v) if v.is_finite() => col.push(Some(v)),
-                _ => {
+            let raw = cells.get(j + skip).map_or("", String::as_str);
+            match cell(raw, delimiter) {
+                Cell::Missing => col.push(None),
+                Cell::Number(v) => col.push(Some(v)),
+                Cell::Text => {
                     return Err(PredictError::BadCell {
                         line: *line,
                         column: j + skip + 1,
                         series: names.get(j).cloned().unwrap_or_default(),
-                        value: cell.to_string(),
+                        value: raw.trim().to_string(),
                     })
                 }
             }
         }
     }
-    // Drop columns with no name and no value (trailing commas).
+    let numbers: Vec<usize> = (skip + 1..skip + 1 + names.len()).collect();
+    // Drop columns with no name and no value (trailing delimiters).
     let keep: Vec<bool> = names
         .iter()
         .zip(&columns)
         .map(|(n, c)| !n.is_empty() || c.iter().any(Option::is_some))
+        .collect();
+    let numbers: Vec<usize> = keep
+        .iter()
+        .zip(numbers)
+        .filter_map(|(k, n)| k.then_some(n))
         .collect();
     let mut k = keep.iter();
     names.retain(|_| k.next().copied().unwrap_or(true));
@@ -305,103 +383,74 @@ pub fn read_trace<R: Read>(input: R, format: TraceFormat) -> Result<Trace, Predi
     if columns.is_empty() {
         return Err(PredictError::NoSeries { header });
     }
+    name_columns(&mut names, &numbers)?;
+    let mut times = has_time.then_some(times);
+    if let Some(t) = times.as_mut() {
+        let lines: Vec<usize> = rows.iter().map(|r| r.0).collect();
+        sort_by_time(t, &mut columns, &lines, &time_cells)?;
+    }
     let mut trace = Trace {
         names,
-        times: time_col.then_some(times),
+        times,
         columns,
     };
     trace.regrid();
     Ok(trace)
 }
 
-/// Parses seconds (or milliseconds, when too large for seconds) since the epoch.
-fn parse_epoch(s: &str) -> Option<i64> {
-    let v: f64 = s.trim().trim_matches('"').parse().ok()?;
-    if !v.is_finite() || v < 0.0 {
-        return None;
+/// Names unnamed columns after their number and refuses a name given twice.
+fn name_columns(names: &mut [String], numbers: &[usize]) -> Result<(), PredictError> {
+    let mut seen = std::collections::HashMap::new();
+    for (name, &column) in names.iter_mut().zip(numbers) {
+        if name.is_empty() {
+            *name = format!("column {column}");
+        }
+        if let Some(&first) = seen.get(name.as_str()) {
+            return Err(PredictError::DuplicateName {
+                name: name.clone(),
+                first,
+                second: column,
+            });
+        }
+        seen.insert(name.clone(), column);
     }
-    // Past the year 5138 in seconds: the column counts milliseconds.
-    let secs = if v >= 1e11 { v / 1000.0 } else { v };
-    Some(secs.floor() as i64)
+    Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn abilene_style_with_missing_cells() {
-        let src = "time,A->B,B->A\n2004-03-01T00:00,1.5,\n2004-03-01T00:05,2,3\n";
-        let t = read_trace(src.as_bytes(), TraceFormat::Auto).expect("parses");
-        assert_eq!(t.names, vec!["A->B", "B->A"]);
-        assert_eq!(t.columns[1], vec![None, Some(3.0)]);
-        assert_eq!(t.interval_secs(), Some(300));
-        assert_eq!(t.missing(), 1);
-        assert_eq!(t.times.as_ref().map(|v| v[0]), Some(1_078_099_200));
+/// Puts rows in time order (stable), refusing two rows at the same time.
+fn sort_by_time(
+    times: &mut Vec<i64>,
+    columns: &mut [Vec<Option<f64>>],
+    lines: &[usize],
+    cells: &[&str],
+) -> Result<(), PredictError> {
+    if times.windows(2).all(|w| w[0] < w[1]) {
+        return Ok(());
     }
-
-    #[test]
-    fn a_time_column_alone_is_no_series() {
-        // Found by the trace_reader fuzz target: a time per row and no column to forecast.
-        let err = read_trace("time\n9\n".as_bytes(), TraceFormat::Auto).expect_err("no series");
-        assert_eq!(
-            err,
-            PredictError::NoSeries {
-                header: vec!["time".into()]
-            }
-        );
-        assert!(read_trace("time,,\n2004-03-01T00:00,,\n".as_bytes(), TraceFormat::Auto).is_err());
+    let mut order: Vec<usize> = (0..times.len()).collect();
+    order.sort_by_key(|&i| times.get(i).copied());
+    for w in order.windows(2) {
+        let (a, b) = (w[0], w[1]);
+        if times.get(a) == times.get(b) {
+            return Err(PredictError::DuplicateTime {
+                line: lines.get(b).copied().unwrap_or_default(),
+                earlier_line: lines.get(a).copied().unwrap_or_default(),
+                value: cells
+                    .get(b)
+                    .map(|c| c.trim().to_string())
+                    .unwrap_or_default(),
+            });
+        }
     }
-
-    #[test]
-    fn isp_style_header_and_trailing_column() {
-        let desc =
-            "Internet traffic data (in bits) from an ISP. Aggregated traffic, long description.";
-        let src = format!(
-            "Time,\"{desc}\",\n2004-11-19 09:30:00,4838.665,\n2004-11-19 09:35:00,4845.177,\n"
-        );
-        let t = read_trace(src.as_bytes(), TraceFormat::Isp).expect("parses");
-        assert_eq!(t.names, vec!["traffic"]);
-        assert_eq!(t.columns[0], vec![Some(4838.665), Some(4845.177)]);
-        assert!(read_trace(src.as_bytes(), TraceFormat::Abilene).is_err());
+    *times = order
+        .iter()
+        .filter_map(|&i| times.get(i).copied())
+        .collect();
+    for col in columns.iter_mut() {
+        *col = order
+            .iter()
+            .map(|&i| col.get(i).copied().flatten())
+            .collect();
     }
-
-    #[test]
-    fn skipped_snapshots_become_empty_rows_and_epoch_times_parse() {
-        let src = "time,a->b\n2004-03-01T00:00,1\n2004-03-01T00:05,2\n2004-03-01T00:20,5\n2004-03-01T00:25,6\n";
-        let t = read_trace(src.as_bytes(), TraceFormat::Auto).expect("parses");
-        assert_eq!(t.rows(), 6);
-        assert_eq!(
-            t.columns[0],
-            vec![Some(1.0), Some(2.0), None, None, Some(5.0), Some(6.0)]
-        );
-        let epoch = "timestamp,x\n1700000000,1\n1700000060,2\n1700000120,3\n1700000240,4\n";
-        let t = read_trace(epoch.as_bytes(), TraceFormat::Auto).expect("parses");
-        assert_eq!(t.interval_secs(), Some(60));
-        assert_eq!(
-            t.columns[0],
-            vec![Some(1.0), Some(2.0), Some(3.0), None, Some(4.0)]
-        );
-        let ms = "time,x\n1700000000000,1\n1700000001000,2\n";
-        let t = read_trace(ms.as_bytes(), TraceFormat::Auto).expect("parses");
-        assert_eq!(t.interval_secs(), Some(1));
-    }
-
-    #[test]
-    fn bad_cells_say_where() {
-        let err = read_trace("a,b\n1,x\n".as_bytes(), TraceFormat::Csv).expect_err("bad");
-        assert_eq!(
-            err,
-            PredictError::BadCell {
-                line: 2,
-                column: 2,
-                series: "b".into(),
-                value: "x".into()
-            }
-        );
-        let err = read_trace("a,b\n1\n".as_bytes(), TraceFormat::Csv).expect_err("ragged");
-        assert!(matches!(err, PredictError::RaggedRow { line: 2, .. }));
-        let t = read_trace("a,b\n1,2\n3,4\n".as_bytes(), TraceFormat::Auto).expect("plain");
-        assert_eq!(t.times, None);
-    }
+    Ok(())
 }

@@ -14,7 +14,9 @@ use std::time::Instant;
 /// Arguments of `prescient forecast backtest`.
 #[derive(Debug, clap::Args)]
 pub struct BacktestArgs {
-    /// Trace file: one column per series, one row per interval.
+    /// Trace file: one column per series, one row per interval; `,`, `;` or tab separated, an
+    /// optional first column of times (ISO 8601, `Z`/`+HH:MM` offsets, or epochs), empty cells
+    /// and `NaN`/`NA`/`null`/`-` missing.
     #[arg(long)]
     pub input: std::path::PathBuf,
     /// Trace format: auto, csv, abilene or isp.

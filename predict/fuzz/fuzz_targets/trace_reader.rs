@@ -1,7 +1,8 @@
 //! Any bytes as a trace file, in every format the CLI accepts: reading either fails with an
-//! error or gives a rectangular trace (one name per column, every column and the time column as
-//! long as the others) that regridding keeps rectangular, in time order where it was, and at
-//! most twice as long; nothing panics (timestamps are user input: differences can overflow).
+//! error or gives a rectangular trace (one name per column, names unique, every column and the
+//! time column as long as the others, times strictly rising) that regridding keeps rectangular,
+//! in time order and at most twice as long; nothing panics (timestamps are user input:
+//! differences can overflow).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -34,6 +35,9 @@ fuzz_target!(|data: &[u8]| {
             continue;
         };
         rectangular(&trace);
+        let names: std::collections::HashSet<&String> = trace.names.iter().collect();
+        assert_eq!(names.len(), trace.names.len(), "names are unique");
+        assert!(trace.times.is_none() || sorted(&trace), "read sorts rows by time");
         let _ = trace.interval_secs();
         let (rows, was_sorted, missing) = (trace.rows(), sorted(&trace), trace.missing());
         trace.regrid();

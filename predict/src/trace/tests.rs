@@ -1,0 +1,356 @@
+//! Tests of the trace reader: the formats it has always read, and what real exports look like.
+
+use super::*;
+
+#[test]
+fn abilene_style_with_missing_cells() {
+    let src = "time,A->B,B->A\n2004-03-01T00:00,1.5,\n2004-03-01T00:05,2,3\n";
+    let t = read_trace(src.as_bytes(), TraceFormat::Auto).expect("parses");
+    assert_eq!(t.names, vec!["A->B", "B->A"]);
+    assert_eq!(t.columns[1], vec![None, Some(3.0)]);
+    assert_eq!(t.interval_secs(), Some(300));
+    assert_eq!(t.missing(), 1);
+    assert_eq!(t.times.as_ref().map(|v| v[0]), Some(1_078_099_200));
+}
+
+#[test]
+fn a_time_column_alone_is_no_series() {
+    // Found by the trace_reader fuzz target: a time per row and no column to forecast.
+    let err = read_trace("time\n9\n".as_bytes(), TraceFormat::Auto).expect_err("no series");
+    assert_eq!(
+        err,
+        PredictError::NoSeries {
+            header: vec!["time".into()]
+        }
+    );
+    assert!(read_trace("time,,\n2004-03-01T00:00,,\n".as_bytes(), TraceFormat::Auto).is_err());
+}
+
+#[test]
+fn isp_style_header_and_trailing_column() {
+    let desc = "Internet traffic data (in bits) from an ISP. Aggregated traffic, long description.";
+    let src =
+        format!("Time,\"{desc}\",\n2004-11-19 09:30:00,4838.665,\n2004-11-19 09:35:00,4845.177,\n");
+    let t = read_trace(src.as_bytes(), TraceFormat::Isp).expect("parses");
+    assert_eq!(t.names, vec!["traffic"]);
+    assert_eq!(t.columns[0], vec![Some(4838.665), Some(4845.177)]);
+    assert!(read_trace(src.as_bytes(), TraceFormat::Abilene).is_err());
+}
+
+#[test]
+fn skipped_snapshots_become_empty_rows_and_epoch_times_parse() {
+    let src = "time,a->b\n2004-03-01T00:00,1\n2004-03-01T00:05,2\n2004-03-01T00:20,5\n2004-03-01T00:25,6\n";
+    let t = read_trace(src.as_bytes(), TraceFormat::Auto).expect("parses");
+    assert_eq!(t.rows(), 6);
+    assert_eq!(
+        t.columns[0],
+        vec![Some(1.0), Some(2.0), None, None, Some(5.0), Some(6.0)]
+    );
+    let epoch = "timestamp,x\n1700000000,1\n1700000060,2\n1700000120,3\n1700000240,4\n";
+    let t = read_trace(epoch.as_bytes(), TraceFormat::Auto).expect("parses");
+    assert_eq!(t.interval_secs(), Some(60));
+    assert_eq!(
+        t.columns[0],
+        vec![Some(1.0), Some(2.0), Some(3.0), None, Some(4.0)]
+    );
+    let ms = "time,x\n1700000000000,1\n1700000001000,2\n";
+    let t = read_trace(ms.as_bytes(), TraceFormat::Auto).expect("parses");
+    assert_eq!(t.interval_secs(), Some(1));
+}
+
+#[test]
+fn bad_cells_say_where() {
+    let err = read_trace("a,b\n1,x\n".as_bytes(), TraceFormat::Csv).expect_err("bad");
+    assert_eq!(
+        err,
+        PredictError::BadCell {
+            line: 2,
+            column: 2,
+            series: "b".into(),
+            value: "x".into()
+        }
+    );
+    let err = read_trace("a,b\n1\n".as_bytes(), TraceFormat::Csv).expect_err("ragged");
+    assert!(matches!(err, PredictError::RaggedRow { line: 2, .. }));
+    let t = read_trace("a,b\n1,2\n3,4\n".as_bytes(), TraceFormat::Auto).expect("plain");
+    assert_eq!(t.times, None);
+}
+
+/// 2004-03-01T00:00:00Z.
+const MARCH_1: i64 = 1_078_099_200;
+
+fn read(src: &str) -> Result<Trace, PredictError> {
+    read_trace(src.as_bytes(), TraceFormat::Auto)
+}
+
+#[test]
+fn missing_markers_of_common_exports_are_missing_cells() {
+    let src = "time,a,b\n\
+               2004-03-01T00:00,NaN,nan\n\
+               2004-03-01T00:05,NA,N/A\n\
+               2004-03-01T00:10,null,None\n\
+               2004-03-01T00:15,-,?\n\
+               2004-03-01T00:20,#N/A,NULL\n\
+               2004-03-01T00:25,-1.5,2\n";
+    let t = read(src).expect("parses");
+    assert_eq!(t.rows(), 6);
+    assert_eq!(t.missing(), 10);
+    assert_eq!(t.columns[0][5], Some(-1.5));
+    // Infinities and words are still not numbers.
+    for bad in ["inf", "-Infinity", "n.a.", "5 Mbps"] {
+        let err = read(&format!("a\n1\n{bad}\n")).expect_err(bad);
+        assert!(
+            matches!(&err, PredictError::BadCell { line: 3, column: 1, value, .. } if value == bad),
+            "{bad}: {err:?}"
+        );
+    }
+}
+
+#[test]
+fn time_columns_are_recognised_by_their_common_names() {
+    for name in [
+        "ts",
+        "date",
+        "datetime",
+        "unix_time",
+        "time_s",
+        "Time (UTC)",
+        "EPOCH_MS",
+    ] {
+        let src = format!("{name},x\n1700000000,1\n1700000060,2\n1700000120,3\n");
+        let t = read(&src).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(t.names, vec!["x"], "{name}");
+        assert_eq!(
+            t.times,
+            Some(vec![1_700_000_000, 1_700_000_060, 1_700_000_120])
+        );
+        let iso = format!("{name},x\n2004-03-01 00:00,1\n2004-03-01 00:05,2\n");
+        assert_eq!(
+            read(&iso).expect("parses").interval_secs(),
+            Some(300),
+            "{name}"
+        );
+    }
+    // Seconds from the start of a capture rise in file order.
+    let t = read("time_s,x\n0,1\n300,2\n600,3\n").expect("parses");
+    assert_eq!(t.times, Some(vec![0, 300, 600]));
+    // A numeric series whose name contains `time` is a series, not a clock.
+    let t = read("response_time,x\n0.5,1\n0.25,2\n0.5,3\n").expect("parses");
+    assert_eq!(t.names, vec!["response_time", "x"]);
+    assert_eq!(t.times, None);
+    // A date column that is neither a date nor a number says which cell is wrong.
+    let err = read("date,x\n2004-03-01,1\n01/03/2004,2\n").expect_err("US date");
+    assert_eq!(
+        err,
+        PredictError::BadTimestamp {
+            line: 3,
+            column: 1,
+            value: "01/03/2004".into()
+        }
+    );
+}
+
+#[test]
+fn timestamps_honour_offsets_and_fractions_and_refuse_garbage() {
+    let same = [
+        "2004-03-01T00:00",
+        "2004-03-01 00:00:00",
+        "2004-03-01T00:00:00.000Z",
+        "2004-03-01T00:00:00.4Z",
+        "2004-02-29T23:59:59.5",
+        "2004-03-01 01:00:00+01:00",
+        "2004-03-01T01:00:00+0100",
+        "2004-03-01T01:00+01",
+        "2004-02-29T19:00:00-05:00",
+        "2004-03-01 00:00:00 UTC",
+        "2004/03/01 00:00",
+        "2004-03-01",
+    ];
+    for s in same {
+        assert_eq!(parse_timestamp(s), Some(MARCH_1), "{s}");
+    }
+    // The seconds of a zoned time count (they were dropped with the zone).
+    assert_eq!(
+        parse_timestamp("2004-03-01T12:30:45Z"),
+        Some(MARCH_1 + 45_045)
+    );
+    for garbage in [
+        "2004-03-01T00:00:00abc",
+        "2004-03-01T00:00 CET",
+        "2004-03-01T00:00:00:00",
+        "2004-02-30 00:00",
+        "2003-02-29",
+        "2004-03-01T24:00",
+        "2004-03-01T00:00+25:00",
+        "2004-03-01T00:00:00.",
+        "9000000000000000000-01-01T00:00",
+        "04-03-01 00:00",
+        "2004-03-01 00:00 tomorrow",
+    ] {
+        assert_eq!(parse_timestamp(garbage), None, "{garbage}");
+    }
+    let t = read("time,x\n2004-03-01T00:00:00Z,1\n2004-03-01T01:05:00+01:00,2\n").expect("zoned");
+    assert_eq!(t.times, Some(vec![MARCH_1, MARCH_1 + 300]));
+}
+
+#[test]
+fn times_past_the_year_9999_are_refused_not_overflowed() {
+    for src in [
+        "time,a\n9000000000000000000-01-01T00:00,1\n",
+        "time,a\n1e300,1\n0001-01-01T00:00,2\n",
+    ] {
+        let err = read(src).expect_err(src);
+        assert!(
+            matches!(err, PredictError::BadTimestamp { line: 2, .. }),
+            "{err:?}"
+        );
+    }
+}
+
+#[test]
+fn semicolon_and_tab_files_are_split_by_their_delimiter() {
+    let t = read("time;a;b\n2004-03-01 00:00;1,5;2\n2004-03-01 00:05;3;\n").expect("semicolon");
+    assert_eq!(t.names, vec!["a", "b"]);
+    assert_eq!(
+        t.columns,
+        vec![vec![Some(1.5), Some(3.0)], vec![Some(2.0), None]]
+    );
+    let t = read("timestamp\ta\tb\n1700000000\t0,25\tNaN\n1700000300\t1\t2\n").expect("tab");
+    assert_eq!(t.names, vec!["a", "b"]);
+    assert_eq!(t.columns[0], vec![Some(0.25), Some(1.0)]);
+    assert_eq!(t.interval_secs(), Some(300));
+    // A quoted comma in a comma file is not a decimal comma, nor is a thousands separator.
+    let err = read("a,b\n\"1,5\",2\n").expect_err("quoted comma");
+    assert!(
+        matches!(
+            err,
+            PredictError::BadCell {
+                line: 2,
+                column: 1,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let err = read("a;b\n1.234,5;2\n").expect_err("thousands");
+    assert!(
+        matches!(
+            err,
+            PredictError::BadCell {
+                line: 2,
+                column: 1,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    // Excel's `sep=` line names the delimiter and is not the header.
+    let t = read("sep=;\na;b\n1;2\n").expect("sep line");
+    assert_eq!(t.names, vec!["a", "b"]);
+    assert_eq!(t.columns[1], vec![Some(2.0)]);
+}
+
+#[test]
+fn byte_order_marks_and_encodings() {
+    let t = read("\u{feff}timestamp,a,b\n1700000000,1,2\n").expect("BOM");
+    assert_eq!(t.names, vec!["a", "b"]);
+    assert_eq!(t.times, Some(vec![1_700_000_000]));
+    // Excel's "Unicode text": UTF-16LE with its mark, tab separated.
+    let mut utf16 = vec![0xFF, 0xFE];
+    for u in "time\tdébit\r\n2004-03-01 00:00\t1,5\r\n".encode_utf16() {
+        utf16.extend(u.to_le_bytes());
+    }
+    let t = read_trace(utf16.as_slice(), TraceFormat::Auto).expect("UTF-16");
+    assert_eq!(t.names, vec!["débit"]);
+    assert_eq!(t.columns[0], vec![Some(1.5)]);
+    // Latin-1 text is refused where it stops being UTF-8.
+    let latin1 = b"time,a\n2004-03-01 00:00,1\n2004-03-01 00:05,2 \xE9\n";
+    let err = read_trace(&latin1[..], TraceFormat::Auto).expect_err("latin-1");
+    assert!(
+        matches!(err, PredictError::Encoding { line: 3, .. }),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn rows_out_of_order_are_sorted_and_repeated_times_refused() {
+    let src = "time,a\n2004-03-01T00:10,3\n2004-03-01T00:00,1\n2004-03-01T00:05,2\n";
+    let t = read(src).expect("parses");
+    assert_eq!(t.times, Some(vec![MARCH_1, MARCH_1 + 300, MARCH_1 + 600]));
+    assert_eq!(t.columns[0], vec![Some(1.0), Some(2.0), Some(3.0)]);
+    let src = "time,a\n2004-03-01T00:00,1\n2004-03-01T00:05,2\n2004-03-01T00:00,9\n";
+    assert_eq!(
+        read(src).expect_err("repeat"),
+        PredictError::DuplicateTime {
+            line: 4,
+            earlier_line: 2,
+            value: "2004-03-01T00:00".into()
+        }
+    );
+    // The same instant written in two zones is a repeat too.
+    let src = "time,a\n2004-03-01T01:00+01:00,1\n\n2004-03-01T00:00Z,2\n";
+    assert!(matches!(
+        read(src).expect_err("same instant"),
+        PredictError::DuplicateTime {
+            line: 4,
+            earlier_line: 2,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn header_names_must_be_unique_and_unnamed_columns_get_numbers() {
+    assert_eq!(
+        read("time,A->B,B->A,A->B\n2004-03-01T00:00,1,2,3\n").expect_err("twice"),
+        PredictError::DuplicateName {
+            name: "A->B".into(),
+            first: 2,
+            second: 4
+        }
+    );
+    let t = read("a,,b,\n1,2,3,\n").expect("unnamed");
+    assert_eq!(t.names, vec!["a", "column 2", "b"]);
+}
+
+#[test]
+fn quoted_fields_hold_delimiters_quotes_and_line_breaks() {
+    let src = "time,\"a, \"\"the\"\" link\",\"b\nsecond line\"\r\n2004-03-01T00:00,\"1\",2\r\n";
+    let t = read(src).expect("parses");
+    assert_eq!(t.names, vec!["a, \"the\" link", "b\nsecond line"]);
+    assert_eq!(t.columns, vec![vec![Some(1.0)], vec![Some(2.0)]]);
+    assert_eq!(
+        read("a,b\n1,2\n\"3,4\n5,6\n").expect_err("unclosed"),
+        PredictError::UnclosedQuote { line: 3 }
+    );
+}
+
+#[test]
+fn line_ends_and_trailing_delimiters() {
+    let lf = read("time,a\n2004-03-01T00:00,1\n2004-03-01T00:05,2\n").expect("LF");
+    for src in [
+        "time,a\r\n2004-03-01T00:00,1\r\n2004-03-01T00:05,2\r\n",
+        "time,a\r2004-03-01T00:00,1\r2004-03-01T00:05,2\r",
+        "time,a,\n2004-03-01T00:00,1\n2004-03-01T00:05,2\n",
+        "time,a\n2004-03-01T00:00,1,\n2004-03-01T00:05,2,\n",
+    ] {
+        assert_eq!(read(src).expect("parses"), lf, "{src:?}");
+    }
+    let err = read("time,a\r\n2004-03-01T00:00,1\r\n2004-03-01T00:05\r\n").expect_err("ragged");
+    assert!(
+        matches!(err, PredictError::RaggedRow { line: 3, .. }),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn a_pandas_row_index_is_dropped() {
+    let t = read(",time,a\n0,2004-03-01 00:00,5\n1,2004-03-01 00:05,6\n").expect("index");
+    assert_eq!(t.names, vec!["a"]);
+    assert_eq!(t.interval_secs(), Some(300));
+    let t = read("Unnamed: 0,a,b\n0,5,6\n1,7,8\n").expect("index");
+    assert_eq!(t.names, vec!["a", "b"]);
+    // Numbered rows that do not count from 0 are a series.
+    let t = read(",a\n1,5\n2,6\n").expect("series");
+    assert_eq!(t.names, vec!["column 1", "a"]);
+}
