@@ -84,6 +84,17 @@ pub enum PredictError {
         /// What was found.
         why: String,
     },
+    /// A trace's first line is data, not a header of names.
+    #[error(
+        "trace line {line}: the first line starts with the time {value:?}, so it is data; \
+         add a header line naming the columns (e.g. `time,<series>,...`)"
+    )]
+    NoHeader {
+        /// 1-based line number of the first non-blank line.
+        line: usize,
+        /// Its first cell.
+        value: String,
+    },
     /// A quoted field of a trace is never closed.
     #[error("trace line {line}: a quote opened here is never closed")]
     UnclosedQuote {

@@ -26,6 +26,7 @@
 //!   are an error naming both lines, not a silent choice of one: Prometheus refuses duplicate
 //!   samples too, and the usual cause is local time repeating when clocks go back, which would
 //!   otherwise lose an hour. Skipped intervals become empty rows (`Trace::regrid`).
+//! - The first non-blank line is the header; one that starts with a date-time is data, and refused.
 //! - Series names are the header's, trimmed; they must be unique (a pair counted twice would be
 //!   double traffic). A column with no name and no value (a trailing delimiter) is dropped; one
 //!   with values but no name is called `column N`.
@@ -277,9 +278,16 @@ pub fn read_trace<R: Read>(mut input: R, format: TraceFormat) -> Result<Trace, P
     drop(bytes);
     let csv::Table {
         delimiter,
-        header: (_, header),
+        header: (header_line, header),
         rows,
     } = csv::table(&text)?;
+    // Without this a headerless file loses its first row and names its series after its values.
+    if let Some(first) = header.first().filter(|h| parse_timestamp(h).is_some()) {
+        return Err(PredictError::NoHeader {
+            line: header_line,
+            value: first.trim().to_string(),
+        });
+    }
     let lead = usize::from(is_row_index(&header, &rows));
     let time_cells: Vec<&str> = rows
         .iter()

@@ -354,3 +354,15 @@ fn a_pandas_row_index_is_dropped() {
     let t = read(",a\n1,5\n2,6\n").expect("series");
     assert_eq!(t.names, vec!["column 1", "a"]);
 }
+
+#[test]
+fn a_file_without_a_header_is_refused_not_shortened() {
+    let src = "\n2004-03-01 00:00,5\n2004-03-01 00:05,6\n";
+    assert_eq!(
+        read(src).expect_err("headerless"),
+        PredictError::NoHeader {
+            line: 2,
+            value: "2004-03-01 00:00".into()
+        }
+    );
+}
