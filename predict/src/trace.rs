@@ -21,7 +21,8 @@
 //!   not a numeric series, that is they are date-times or epochs rising in file order or all past
 //!   1973 (a numeric `response_time` stays a series). Cells are `YYYY-MM-DD[T ]HH:MM[:SS[.fff]]`
 //!   with an optional `Z`/`UTC` or `+HH:MM` offset (converted to UTC), a date alone, or, under a
-//!   time-like header, seconds or milliseconds since 1970 (see `parse_timestamp`).
+//!   time-like header, seconds or milliseconds since 1970 (see `parse_timestamp`). Times are whole
+//!   seconds: fractions round, so rows less than a second apart collide (an error, below).
 //! - Rows are sorted by time (stable), as pandas' `sort_index` would. Two rows at the same time
 //!   are an error naming both lines, not a silent choice of one: Prometheus refuses duplicate
 //!   samples too, and the usual cause is local time repeating when clocks go back, which would
@@ -31,9 +32,17 @@
 //!   double traffic). A column with no name and no value (a trailing delimiter) is dropped; one
 //!   with values but no name is called `column N`.
 
+mod csv;
+mod time;
+
+#[cfg(test)]
+mod tests;
+
 use crate::PredictError;
 use std::io::Read;
 use std::str::FromStr;
+
+pub use time::parse_timestamp;
 
 /// Trace file formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -152,14 +161,6 @@ impl Trace {
             .count()
     }
 }
-
-mod csv;
-mod time;
-
-#[cfg(test)]
-mod tests;
-
-pub use time::parse_timestamp;
 
 /// Cells that mean "no observation" in common exports (pandas, R, Excel, SQL dumps), in any case.
 const MISSING: [&str; 9] = ["", "nan", "na", "n/a", "#n/a", "null", "none", "-", "?"];

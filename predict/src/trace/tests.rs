@@ -287,6 +287,12 @@ fn rows_out_of_order_are_sorted_and_repeated_times_refused() {
             value: "2004-03-01T00:00".into()
         }
     );
+    // Rows under a second apart land on the same whole second.
+    let src = "time,a\n2004-03-01T00:00:00.2,1\n2004-03-01T00:00:00.4,2\n";
+    assert!(matches!(
+        read(src).expect_err("sub-second"),
+        PredictError::DuplicateTime { line: 3, .. }
+    ));
     // The same instant written in two zones is a repeat too.
     let src = "time,a\n2004-03-01T01:00+01:00,1\n\n2004-03-01T00:00Z,2\n";
     assert!(matches!(
