@@ -476,9 +476,7 @@ impl ControllerCore {
         self.auto.refused.remove(&pair);
         let mut meters = Vec::new();
         if change.rate.is_some() || change.path.is_some() {
-            // Remove then install: an OpenFlow meter "add" over an existing id is refused.
-            meters.extend(self.uninstall(id));
-            meters.push(self.install(&new));
+            meters = self.reinstall(&new);
         }
         let (rule, mut reason) = match (&change.rate, &change.path) {
             (None, None) => (

@@ -409,6 +409,22 @@ impl ControllerCore {
         })
     }
 
+    /// Meter actions for a reservation whose rate or path changed. On the ports it is installed
+    /// on, one install over the old one, which the drivers apply in place (OpenFlow: a meter
+    /// modify, nothing at all for an unpoliced reservation; P4: the plan's entry replaced): its
+    /// flow entries keep their counters. Removed and installed again, they restarted from zero,
+    /// so the pair's next counter reading gave no rate or a fraction of one and its forecast
+    /// resized the reservation again (`forecast_resized` every 3-6 s in the demo). Elsewhere,
+    /// removed first: the switches it leaves must drop it, also in a driver that never saw it.
+    fn reinstall(&mut self, r: &Reservation) -> Vec<Action> {
+        let mut actions = Vec::with_capacity(2);
+        if self.installed.get(&r.id) != Some(&self.ports_of(r)) {
+            actions.extend(self.uninstall(r.id));
+        }
+        actions.push(self.install(r));
+        actions
+    }
+
     /// Meter action for a reservation on its current path (within one switch: at the port
     /// towards its destination).
     fn install(&mut self, r: &Reservation) -> Action {

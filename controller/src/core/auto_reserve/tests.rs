@@ -136,7 +136,7 @@ fn a_steady_pair_gets_a_forecast_reservation_on_its_path_renewed_and_resized_in_
     assert!(renewed.request.window.end > r.request.window.end);
     assert!(renewed.request.window.end > Timestamp::from_secs(69).plus(Duration::from_secs(12)));
 
-    // Demand triples: resized (same id), meters re-installed at the new rate.
+    // Demand triples: resized (same id), its meter installed again at the new rate.
     let actions = drive(&mut c, &mut bytes, 70, 30, |s| 3e8 + (s % 3) as f64 * 1e6);
     let resized = forecast_reservation(&c).expect("still there");
     assert_eq!(resized.id, r.id);
@@ -149,6 +149,16 @@ fn a_steady_pair_gets_a_forecast_reservation_on_its_path_renewed_and_resized_in_
     assert!(actions.iter().any(|a| matches!(a,
         Action::InstallMeter { reservation, rate_bps, .. }
             if *reservation == r.id && *rate_bps == resized.request.rate_bps)));
+    // On the same path, updated in place: removed first, its flow entries were deleted and
+    // added again, their counters restarted, and the pair's next reading gave no rate or a
+    // fraction of one (the demo's pairs read 0 between readings and resized every 3-6 s).
+    assert_eq!(resized.request.path, r.request.path);
+    assert!(
+        !actions
+            .iter()
+            .any(|a| matches!(a, Action::RemoveMeter { reservation, .. } if *reservation == r.id)),
+        "{actions:?}"
+    );
 }
 
 #[test]

@@ -541,3 +541,36 @@ fn reservations_and_routed_pairs_deliver_at_their_last_switch_too() {
         "{moved:?}"
     );
 }
+
+#[test]
+fn installing_a_reservation_again_on_its_switches_leaves_its_flow_entry_and_its_counters() {
+    // The core resizes a reservation on an unchanged path with one install over the old one
+    // (`ControllerCore::reinstall`): a flow mod here would restart the entry's counters.
+    let mut r = ReservedFlows::default();
+    let ports = vec![port(1, 2), port(2, 3)];
+    let first = r.apply(&install(5, pair(), 10_000_000, ports.clone()));
+    assert!(!first.is_empty());
+    let resized = r.apply(&install(5, pair(), 14_000_000, ports.clone()));
+    assert!(
+        resized
+            .iter()
+            .all(|(_, c)| matches!(c, Command::MeterMod(m) if m.command == MeterCommand::Modify)),
+        "{resized:?}"
+    );
+    assert_eq!(resized.len(), 2, "one meter modify a switch: {resized:?}");
+    let (_, _, rate) = only_entry(&held(&[first, resized], DatapathId(1)));
+    assert_eq!(rate, 14_000);
+    // Unpoliced (a forecast reservation): nothing to write at all.
+    let forecast = |rate_bps| Action::InstallMeter {
+        reservation: ReservationId(6),
+        subject: Subject::HostPair {
+            src: MacAddr([0, 0, 0, 0, 0, 3]),
+            dst: MacAddr([0, 0, 0, 0, 0, 4]),
+        },
+        rate_bps,
+        police: false,
+        ports: ports.clone(),
+    };
+    assert!(!r.apply(&forecast(10_000_000)).is_empty());
+    assert!(r.apply(&forecast(14_000_000)).is_empty());
+}
