@@ -10,7 +10,8 @@
 //!   receive rate of its destination port. The ends can disagree (drops, sampling skew): the
 //!   sender's view is preferred because reservations are made at the sender.
 //! - Traffic matrix: a flow (same cookie) counted on several switches along its path is counted
-//!   once, with its largest figures; the flows of one host pair are summed.
+//!   once, with its largest figures; the flows of one host pair are summed. While one of them
+//!   has only a baseline (new, or reset) the pair's rate is unknown, not the others' part.
 //! - A complete read of a device's flow table ([`RateTracker::sweep_flows`]) forgets the entries
 //!   it no longer lists (replaced on a reroute, removed): their last rate would otherwise stay
 //!   fresh for `stale_after` beside the entry that replaced it, and every entry a switch ever
@@ -150,8 +151,9 @@ impl<const N: usize> Counter<N> {
 
 /// (source, destination) hosts.
 type HostPair = (MacAddr, MacAddr);
-/// Bytes, and (bits/s, packets/s) once some device has a fresh rate for the flow.
-type FlowFigures = (u128, Option<(f64, f64)>);
+/// Bytes, (bits/s, packets/s) once some device has a fresh rate for the flow, and whether some
+/// device's copy of it is a recent baseline with no rate yet.
+type FlowFigures = (u128, Option<(f64, f64)>, bool);
 
 #[derive(Debug, Clone)]
 struct FlowState {
@@ -360,8 +362,10 @@ impl RateTracker {
     }
 
     /// Bytes and rate per (source host, destination host), sorted by pair. A flow with only a
-    /// baseline sample has no rate yet and a pair with only such flows has none (`None`): read
-    /// as 0 bit/s, every new pair's first observation was a false 0 in its forecast history.
+    /// baseline sample has no rate yet and a pair with such a flow has none (`None`) until it
+    /// has (within `stale_after` of that sample): read as 0 bit/s, every new pair's first
+    /// observation was a false 0 in its forecast history, and a pair moving onto a new entry
+    /// read a false dip.
     /// A stale flow (its switch stopped counting it) adds 0, and a pair none of whose entries is
     /// tracked any more (see [`RateTracker::sweep_flows`]) reads 0.
     pub fn traffic_matrix(&self, now: Timestamp) -> Vec<MatrixCell> {
@@ -369,20 +373,28 @@ impl RateTracker {
         let mut per_flow: BTreeMap<(HostPair, u64), FlowFigures> = self
             .retiring
             .iter()
-            .map(|(flow, bytes)| (*flow, (*bytes, None)))
+            .map(|(flow, bytes)| (*flow, (*bytes, None, false)))
             .collect();
         for (key, state) in &self.flows {
             let Some(pair) = state.pair else { continue };
-            let e = per_flow.entry((pair, key.cookie)).or_insert((0, None));
+            let e = per_flow
+                .entry((pair, key.cookie))
+                .or_insert((0, None, false));
             e.0 = e.0.max(state.bytes);
             if state.counter.rates.is_some() {
                 let [b, p] = self.fresh(&state.counter, now).unwrap_or([0.0, 0.0]);
                 let (bps, pps) = e.1.unwrap_or((0.0, 0.0));
                 e.1 = Some((bps.max(b * 8.0), pps.max(p)));
+            } else if now.since(state.counter.at) <= self.stale_after {
+                e.2 = true;
             }
         }
         let mut cells: BTreeMap<(MacAddr, MacAddr), MatrixCell> = BTreeMap::new();
-        for (((src, dst), _), (bytes, rate)) in per_flow {
+        let mut pending: BTreeSet<HostPair> = BTreeSet::new();
+        for (((src, dst), _), (bytes, rate, new)) in per_flow {
+            if new {
+                pending.insert((src, dst));
+            }
             let cell = cells.entry((src, dst)).or_insert(MatrixCell {
                 src,
                 dst,
@@ -394,6 +406,17 @@ impl RateTracker {
             if let Some((bps, pps)) = rate {
                 cell.bits_per_sec = Some(cell.bits_per_sec.unwrap_or(0.0) + bps);
                 cell.packets_per_sec = Some(cell.packets_per_sec.unwrap_or(0.0) + pps);
+            }
+        }
+        // An entry counting the pair with no rate yet (new, or restarted from zero) may carry
+        // its traffic since its first reading: the pair's other entries then measured only part
+        // of the interval (a reservation's entry taking over from the routed one read 2/3 of
+        // the pair in the sim), and a copy elsewhere on the path reading 0 beside a restarted
+        // one is no 0. Unknown until it has a rate, not a dip.
+        for pair in pending {
+            if let Some(cell) = cells.get_mut(&pair) {
+                cell.bits_per_sec = None;
+                cell.packets_per_sec = None;
             }
         }
         // A pair none of whose entries is tracked any more (removed: its traffic stopped)

@@ -169,13 +169,18 @@ fn a_pair_whose_flows_have_only_a_baseline_has_no_rate_rather_than_zero() {
     t.flow_sample(first, Some((h1, h2)), Timestamp(0), 800, 8);
     let m = t.traffic_matrix(Timestamp(0));
     assert_eq!((m[0].bytes, m[0].bits_per_sec), (800, None));
-    // A second flow of the pair that has a rate gives the pair that rate alone.
+    // A second flow of the pair that has a rate is not the pair's rate while the first, which
+    // may carry some of it, has none.
     let second = FlowKey {
         device: DeviceId::openflow(1),
         cookie: 8,
     };
     t.flow_sample(second, Some((h1, h2)), Timestamp(0), 0, 0);
     t.flow_sample(second, Some((h1, h2)), Timestamp(SEC), 1000, 10);
+    let m = t.traffic_matrix(Timestamp(SEC));
+    assert_eq!((m[0].bits_per_sec, m[0].packets_per_sec), (None, None));
+    // Both measured: the pair's rate is their sum.
+    t.flow_sample(first, Some((h1, h2)), Timestamp(SEC), 800, 8);
     let m = t.traffic_matrix(Timestamp(SEC));
     assert_eq!(m[0].bits_per_sec, Some(8_000.0));
     assert_eq!(m[0].packets_per_sec, Some(10.0));
@@ -204,9 +209,8 @@ fn a_replaced_entry_stops_counting_once_its_switches_no_longer_list_it_and_its_b
     let m = t.traffic_matrix(Timestamp(2 * SEC));
     assert_eq!(m[0].bytes, 1100, "cookie 7 counted once, at its largest");
     assert_eq!(
-        m[0].bits_per_sec,
-        Some(8_000.0),
-        "s2 still lists cookie 7 and counts it"
+        m[0].bits_per_sec, None,
+        "s2 still counts cookie 7, but the new entry, with no rate yet, may carry the pair"
     );
     // Another device's read forgets nothing of s1's.
     assert_eq!(t.sweep_flows(DeviceId::openflow(3), &BTreeSet::new()), 0);
@@ -313,4 +317,56 @@ fn a_port_s_counters_stay_small() {
     // port and the rates' instant kept twice.
     let size = std::mem::size_of::<Counter<4>>();
     assert!(size <= 80, "a port's counters take {size} B");
+}
+
+#[test]
+fn a_pair_moving_onto_a_new_entry_or_restarting_one_reads_no_rate_rather_than_a_dip() {
+    let mut t = tracker();
+    let pair = Some((MacAddr([2, 0, 0, 0, 0, 1]), MacAddr([2, 0, 0, 0, 0, 2])));
+    let (s1, s2) = (DeviceId::openflow(1), DeviceId::openflow(2));
+    let routed = FlowKey {
+        device: s1,
+        cookie: 7,
+    };
+    // 3,000 B/s on the routed entry, polled every 3 s.
+    t.flow_sample(routed, pair, Timestamp(0), 0, 0);
+    t.flow_sample(routed, pair, Timestamp(3 * SEC), 9_000, 9);
+    assert_eq!(
+        t.traffic_matrix(Timestamp(3 * SEC))[0].bits_per_sec,
+        Some(24_000.0)
+    );
+    // A reservation's entry (cookie 9, on both hops) takes the pair over 1 s before the next
+    // reading: the routed entry counted 2 s of the 3, the new ones are baselines.
+    t.flow_sample(routed, pair, Timestamp(6 * SEC), 15_000, 15);
+    // s2's copy does not count the pair (as the sim's hops after the first do not): 0 there.
+    let new1 = FlowKey {
+        device: s1,
+        cookie: 9,
+    };
+    let new2 = FlowKey {
+        device: s2,
+        cookie: 9,
+    };
+    t.flow_sample(new1, pair, Timestamp(6 * SEC), 3_000, 3);
+    t.flow_sample(new2, pair, Timestamp(6 * SEC), 0, 0);
+    let m = t.traffic_matrix(Timestamp(6 * SEC));
+    assert_eq!(m[0].bits_per_sec, None, "not 2/3 of the pair's rate");
+    t.flow_sample(routed, pair, Timestamp(9 * SEC), 15_000, 15);
+    t.flow_sample(new1, pair, Timestamp(9 * SEC), 12_000, 12);
+    t.flow_sample(new2, pair, Timestamp(9 * SEC), 0, 0);
+    assert_eq!(
+        t.traffic_matrix(Timestamp(9 * SEC))[0].bits_per_sec,
+        Some(24_000.0)
+    );
+    // The entry is deleted and added again on both hops (counters from zero): the counting
+    // copy resets, the other reads 0; the pair's rate is unknown, not 0.
+    t.flow_sample(new1, pair, Timestamp(12 * SEC), 2_000, 2);
+    t.flow_sample(new2, pair, Timestamp(12 * SEC), 0, 0);
+    assert_eq!(t.traffic_matrix(Timestamp(12 * SEC))[0].bits_per_sec, None);
+    t.flow_sample(new1, pair, Timestamp(15 * SEC), 11_000, 11);
+    t.flow_sample(new2, pair, Timestamp(15 * SEC), 0, 0);
+    assert_eq!(
+        t.traffic_matrix(Timestamp(15 * SEC))[0].bits_per_sec,
+        Some(24_000.0)
+    );
 }
