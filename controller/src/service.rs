@@ -203,7 +203,14 @@ impl Service {
             }
             None => None,
         };
-        let core = SharedCore::new(config.core.clone());
+        let mut core_config = config.core.clone();
+        core_config.stale_after = core_config.stale_after_for_polls(
+            config
+                .stats_interval
+                .into_iter()
+                .chain(config.p4.iter().map(|t| t.stats_interval)),
+        );
+        let core = SharedCore::new(core_config);
         let services = crate::services::Services::new(&config.services, core.now())?;
         core.apply(|c| c.set_services(services));
         // The store first: a controller that cannot keep its promises does not start. Services

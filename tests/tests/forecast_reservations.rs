@@ -205,3 +205,90 @@ async fn a_steady_pair_gets_a_forecast_reservation_held_on_the_switch_without_a_
     sim.shutdown().await;
     service.shutdown().await;
 }
+
+/// Counters polled every 3 control intervals, as the demo does (and slower than the core's
+/// `stale_after`, as `stats_interval_secs = 10` against its 5 s is): a steady pair reads its
+/// last rate until the next reading, never 0 between two, and its forecast reservation is not
+/// resized over and over. Until session 17 each resize deleted and re-added the pair's flow
+/// entry, restarting its counters (the next reading: 0 or a fraction), and a rate older than
+/// `stale_after` read 0 whatever the poll period.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_steady_pair_polled_slower_than_the_tick_reads_no_zeros_and_is_not_resized_again() {
+    let topo = SimTopology::generate(TopologyKind::Linear(2)).unwrap();
+    let (h1, h2) = (topo.hosts[0].clone(), topo.hosts[1].clone());
+    let mut config = prescient_tests::controller::config(
+        "127.0.0.1:0".parse().unwrap(),
+        Some("127.0.0.1:0".parse().unwrap()),
+    );
+    config.core.control_interval = Duration::from_millis(200);
+    config.stats_interval = Some(Duration::from_millis(600));
+    config.core.stale_after = Duration::from_millis(300);
+    config.core.planning.reserve_min_bps = 100_000;
+    let service = Service::start(config).await.unwrap();
+    let traffic = TrafficConfig {
+        pairs_per_host: 1,
+        mean_pair_bps: 5_000_000.0,
+        daily_amplitude: 0.0,
+        weekend_dip: 0.0,
+        noise: 0.0,
+        flash_probability: 0.0,
+        ..TrafficConfig::default()
+    };
+    let options = SimOptions {
+        traffic,
+        traffic_step: Duration::from_millis(100),
+        backoff_min: Duration::from_millis(20),
+        backoff_max: Duration::from_millis(200),
+        announce_hosts: Some(Duration::from_millis(500)),
+        pair_flows: true,
+        ..SimOptions::default()
+    };
+    let sim = SimNetwork::build(topo, TrafficConfig::default())
+        .with_options(options)
+        .spawn(service.openflow_addr());
+    assert!(sim.wait_connected(WAIT, |n| n == 2).await);
+    let api = service.http_addr().unwrap();
+    let (h1, h2) = (
+        prescient_topology::MacAddr(h1.mac.0),
+        prescient_topology::MacAddr(h2.mac.0),
+    );
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while service
+        .core()
+        .read(|c| c.forecast_reservations().next().is_none())
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no forecast reservation"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // 50 ticks with the reservation held: 16 counter readings.
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let path = format!("/api/v1/forecasts/pairs/{h1}/{h2}");
+    let (status, body) = get(api, &path).await;
+    assert_eq!(status, 200, "{body}");
+    let history: Vec<f64> = body["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["value"].as_f64())
+        .collect();
+    let first = history
+        .iter()
+        .position(|v| *v > 0.0)
+        .expect("the pair is measured");
+    let zeros = history[first..].iter().filter(|v| **v == 0.0).count();
+    assert_eq!(zeros, 0, "0 bit/s between readings: {history:?}");
+    let resized = service.core().read(|c| {
+        c.decisions()
+            .iter()
+            .filter(|d| d.rule == prescient::core::Rule::ForecastResized)
+            .map(|d| d.reason.clone())
+            .collect::<Vec<_>>()
+    });
+    // A steady pair's bound settles: a resize or two while it does, not one every few ticks.
+    assert!(resized.len() <= 2, "{resized:#?}\n{history:?}");
+    sim.shutdown().await;
+    service.shutdown().await;
+}

@@ -11,7 +11,8 @@ pub struct CoreConfig {
     pub topology: TopologyConfig,
     /// Time between two `tick`s: one observation per series per tick.
     pub control_interval: Duration,
-    /// A rate older than this is treated as missing.
+    /// A rate older than this is treated as missing (a flow's as 0). The service raises it to
+    /// [`CoreConfig::stale_after_for_polls`] of its counter polling periods.
     pub stale_after: Duration,
     /// Forecast steps (of `control_interval` each) planned against.
     pub horizon: usize,
@@ -82,6 +83,23 @@ impl Default for PlanningConfig {
             calendar_lead: std::time::Duration::from_secs(1800),
             steer_hold_down: prescient_predict::PredictorConfig::default().calibration_window,
         }
+    }
+}
+
+/// How many poll periods a counter's last rate stays fresh: one reply late or lost is not a
+/// drop to 0 (Faucet and ONOS read a flow's last rate until its next sample), two in a row is.
+/// 2.5 x the default 2 s poll is the default `stale_after`, 5 s.
+const POLLS_FRESH: f64 = 2.5;
+
+impl CoreConfig {
+    /// `stale_after` for counters polled every `polls` (the slowest counts): never less than
+    /// [`POLLS_FRESH`] periods. Below one period, every flow read 0 between two of its
+    /// readings (a 7 s poll against 5 s: 5 ticks of its rate, then 2 of 0, over and over).
+    pub fn stale_after_for_polls(&self, polls: impl IntoIterator<Item = Duration>) -> Duration {
+        polls
+            .into_iter()
+            .map(|p| p.mul_f64(POLLS_FRESH))
+            .fold(self.stale_after, Duration::max)
     }
 }
 
