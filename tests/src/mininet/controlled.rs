@@ -21,7 +21,11 @@ pub fn lab_config() -> ServiceConfig {
     let any: SocketAddr = ([127, 0, 0, 1], 0).into();
     let mut config = ServiceConfig::new(any, Some(any));
     config.core.topology.discovery.probe_interval = Duration::from_millis(300);
-    config.core.topology.discovery.link_timeout = Duration::from_secs(2);
+    // Twenty probes: the labs' iperf3 runs saturate the userspace datapath, which delays or
+    // drops LLDP frames; with 2 s (about seven probes) a loaded link could expire mid-run and
+    // its reservation move to another path (session 17's CI: s1 sent the reserved pair out of
+    // the long way's port before any cut). Cuts are seen from port status, not from expiry.
+    config.core.topology.discovery.link_timeout = Duration::from_secs(6);
     config.api = ApiConfig {
         token: Some(LAB_TOKEN.into()),
         protect_reads: false,
