@@ -136,12 +136,15 @@ pub fn plan(inp: &Inputs<'_>, state: &mut HotState, next_decision: u64) -> Vec<D
         }
         let share = peak / *cap as f64;
         let link = (*key, peak, *cap);
-        let hot_now = format!(
+        // Formatted only for a decision: this loop visits every link every tick.
+        let hot_now = || {
+            format!(
             "forecast peak {peak:.0} bit/s (upper 95% bound where calibrated) within {} steps is {:.0}% of capacity {cap} bit/s (threshold {:.0}%)",
             inp.horizon,
             share * 100.0,
             inp.threshold * 100.0
-        );
+        )
+        };
         if !hot.contains(key) && share > inp.threshold {
             hot.insert(*key);
             let id = next_decision + drafts.len() as u64;
@@ -155,7 +158,7 @@ pub fn plan(inp: &Inputs<'_>, state: &mut HotState, next_decision: u64) -> Vec<D
             drafts.push(Draft {
                 rule: Rule::LinkPredictedHot,
                 subject: format!("link/{}", link_id(*key)),
-                reason: format!("{hot_now}; {}", s.text),
+                reason: format!("{}; {}", hot_now(), s.text),
                 actions: s.actions,
             });
         } else if hot.contains(key) && share < inp.threshold - inp.hysteresis {
@@ -185,7 +188,8 @@ pub fn plan(inp: &Inputs<'_>, state: &mut HotState, next_decision: u64) -> Vec<D
                     rule: Rule::LinkPredictedHot,
                     subject: format!("link/{}", link_id(*key)),
                     reason: format!(
-                        "still predicted hot: {hot_now}, and a host pair crossing it now has a forecast; {}",
+                        "still predicted hot: {}, and a host pair crossing it now has a forecast; {}",
+                        hot_now(),
                         s.text
                     ),
                     actions: s.actions,
@@ -212,7 +216,8 @@ pub fn plan(inp: &Inputs<'_>, state: &mut HotState, next_decision: u64) -> Vec<D
                     rule: Rule::LinkPredictedHot,
                     subject: format!("link/{}", link_id(*key)),
                     reason: format!(
-                        "still predicted hot: {hot_now}, measured at {:.0}%, and the hold-down of a pair steered onto it earlier is over; {}",
+                        "still predicted hot: {}, measured at {:.0}%, and the hold-down of a pair steered onto it earlier is over; {}",
+                        hot_now(),
                         measured * 100.0,
                         s.text
                     ),
