@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use prescient::northbound::ApiConfig;
 use prescient::service::Service;
-use prescient_sim::openflow::{SimNetwork, SimOptions};
+use prescient_sim::openflow::{SimHandle, SimNetwork, SimOptions};
 use prescient_sim::topology::{SimTopology, TopologyKind};
 use prescient_sim::traffic::TrafficConfig;
 use prescient_southbound::openflow::wire::{DatapathId, Instruction};
@@ -44,23 +44,9 @@ fn mac_text(mac: [u8; 6]) -> String {
         .join(":")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_steady_pair_gets_a_forecast_reservation_held_on_the_switch_without_a_meter() {
-    let topo = SimTopology::generate(TopologyKind::Linear(2)).unwrap();
-    let (h1, h2) = (topo.hosts[0].clone(), topo.hosts[1].clone());
-    let mut config = prescient_tests::controller::config(
-        "127.0.0.1:0".parse().unwrap(),
-        Some("127.0.0.1:0".parse().unwrap()),
-    );
-    config.core.control_interval = Duration::from_millis(200);
-    config.stats_interval = Some(Duration::from_millis(200));
-    config.core.planning.reserve_min_bps = 100_000;
-    config.api = ApiConfig {
-        token: Some("t".into()),
-        protect_reads: false,
-    };
-    let service = Service::start(config).await.unwrap();
-    // Steady: no daily swing, noise, weekend or flash crowds; each host sends to the other.
+/// Two hosts each sending a steady 5 Mbit/s to the other (no daily swing, noise, weekend or
+/// flash crowds), over their own flow entries, with counters moving every 100 ms.
+fn steady_pair_sim(topo: SimTopology, controller: SocketAddr) -> SimHandle {
     let traffic = TrafficConfig {
         pairs_per_host: 1,
         mean_pair_bps: 5_000_000.0,
@@ -79,9 +65,28 @@ async fn a_steady_pair_gets_a_forecast_reservation_held_on_the_switch_without_a_
         pair_flows: true,
         ..SimOptions::default()
     };
-    let sim = SimNetwork::build(topo, TrafficConfig::default())
+    SimNetwork::build(topo, TrafficConfig::default())
         .with_options(options)
-        .spawn(service.openflow_addr());
+        .spawn(controller)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_steady_pair_gets_a_forecast_reservation_held_on_the_switch_without_a_meter() {
+    let topo = SimTopology::generate(TopologyKind::Linear(2)).unwrap();
+    let (h1, h2) = (topo.hosts[0].clone(), topo.hosts[1].clone());
+    let mut config = prescient_tests::controller::config(
+        "127.0.0.1:0".parse().unwrap(),
+        Some("127.0.0.1:0".parse().unwrap()),
+    );
+    config.core.control_interval = Duration::from_millis(200);
+    config.stats_interval = Some(Duration::from_millis(200));
+    config.core.planning.reserve_min_bps = 100_000;
+    config.api = ApiConfig {
+        token: Some("t".into()),
+        protect_reads: false,
+    };
+    let service = Service::start(config).await.unwrap();
+    let sim = steady_pair_sim(topo, service.openflow_addr());
     assert!(sim.wait_connected(WAIT, |n| n == 2).await);
     let api = service.http_addr().unwrap();
 
@@ -225,27 +230,7 @@ async fn a_steady_pair_polled_slower_than_the_tick_reads_no_zeros_and_is_not_res
     config.core.stale_after = Duration::from_millis(300);
     config.core.planning.reserve_min_bps = 100_000;
     let service = Service::start(config).await.unwrap();
-    let traffic = TrafficConfig {
-        pairs_per_host: 1,
-        mean_pair_bps: 5_000_000.0,
-        daily_amplitude: 0.0,
-        weekend_dip: 0.0,
-        noise: 0.0,
-        flash_probability: 0.0,
-        ..TrafficConfig::default()
-    };
-    let options = SimOptions {
-        traffic,
-        traffic_step: Duration::from_millis(100),
-        backoff_min: Duration::from_millis(20),
-        backoff_max: Duration::from_millis(200),
-        announce_hosts: Some(Duration::from_millis(500)),
-        pair_flows: true,
-        ..SimOptions::default()
-    };
-    let sim = SimNetwork::build(topo, TrafficConfig::default())
-        .with_options(options)
-        .spawn(service.openflow_addr());
+    let sim = steady_pair_sim(topo, service.openflow_addr());
     assert!(sim.wait_connected(WAIT, |n| n == 2).await);
     let api = service.http_addr().unwrap();
     let (h1, h2) = (

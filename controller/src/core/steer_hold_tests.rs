@@ -22,10 +22,21 @@ fn s1_s3() -> LinkKey {
     LinkKey::new(at(1, 2), at(3, 1))
 }
 
-fn with_hold_down(intervals: usize) -> ControllerCore {
+/// The square with a hold-down of 60 intervals (1 s each), h1 -> h2 steered via s3, and the
+/// second its hold-down ends: after s1 -> s3 turns hot under [`CROWDED`] from second 70, and
+/// after 80, where the tests change the rates again.
+fn steered_with_a_60_s_hold_down() -> (ControllerCore, Feed, u64) {
     let mut config = CoreConfig::default();
-    config.planning.steer_hold_down = intervals;
-    square_with_h3_and(config)
+    config.planning.steer_hold_down = 60;
+    let mut c = square_with_h3_and(config);
+    let mut feed = Feed::default();
+    steer_h1_h2_via_s3(&mut c, &mut feed);
+    let hold_ends = first_steer_secs(&c) + 60;
+    assert!(
+        hold_ends > 80,
+        "the hold-down must end after second 80: {hold_ends}"
+    );
+    (c, feed, hold_ends)
 }
 
 /// Second of the first decision steering the pair (the hold-down runs from it).
@@ -40,14 +51,7 @@ fn first_steer_secs(c: &ControllerCore) -> u64 {
 
 #[test]
 fn a_steered_pair_moves_again_once_its_hold_down_is_over_while_its_new_link_stays_hot() {
-    let mut c = with_hold_down(60);
-    let mut feed = Feed::default();
-    steer_h1_h2_via_s3(&mut c, &mut feed);
-    let hold_ends = first_steer_secs(&c) + 60;
-    assert!(
-        hold_ends > 80,
-        "the hold-down must outlast s1 -> s3 turning hot: {hold_ends}"
-    );
+    let (mut c, mut feed, hold_ends) = steered_with_a_60_s_hold_down();
     let held = drive_rates(&mut c, &mut feed, 70, hold_ends - 70, &CROWDED);
     assert!(steered_pairs(&held).is_empty(), "{held:?}");
     assert!(
@@ -82,14 +86,7 @@ fn a_steered_pair_moves_again_once_its_hold_down_is_over_while_its_new_link_stay
 
 #[test]
 fn a_hold_down_that_ends_while_the_link_is_forecast_hot_but_measured_calm_moves_nothing() {
-    let mut c = with_hold_down(60);
-    let mut feed = Feed::default();
-    steer_h1_h2_via_s3(&mut c, &mut feed);
-    let hold_ends = first_steer_secs(&c) + 60;
-    assert!(
-        hold_ends > 80,
-        "the hold-down must end after the calm begins: {hold_ends}"
-    );
+    let (mut c, mut feed, hold_ends) = steered_with_a_60_s_hold_down();
     drive_rates(&mut c, &mut feed, 70, 10, &CROWDED);
     assert!(c.hot_links().contains(&s1_s3()));
     // The other traffic on s1 -> s3 leaves: the pair alone is 60 %, but the step keeps the

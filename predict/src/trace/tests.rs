@@ -220,30 +220,8 @@ fn semicolon_and_tab_files_are_split_by_their_delimiter() {
     assert_eq!(t.columns[0], vec![Some(0.25), Some(1.0)]);
     assert_eq!(t.interval_secs(), Some(300));
     // A quoted comma in a comma file is not a decimal comma, nor is a thousands separator.
-    let err = read("a,b\n\"1,5\",2\n").expect_err("quoted comma");
-    assert!(
-        matches!(
-            err,
-            PredictError::BadCell {
-                line: 2,
-                column: 1,
-                ..
-            }
-        ),
-        "{err:?}"
-    );
-    let err = read("a;b\n1.234,5;2\n").expect_err("thousands");
-    assert!(
-        matches!(
-            err,
-            PredictError::BadCell {
-                line: 2,
-                column: 1,
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    assert_bad_cell_at_line_2_column_1(read("a,b\n\"1,5\",2\n").expect_err("quoted comma"));
+    assert_bad_cell_at_line_2_column_1(read("a;b\n1.234,5;2\n").expect_err("thousands"));
     // Excel's `sep=` line names the delimiter and is not the header.
     let t = read("sep=;\na;b\n1;2\n").expect("sep line");
     assert_eq!(t.names, vec!["a", "b"]);
@@ -370,5 +348,19 @@ fn a_file_without_a_header_is_refused_not_shortened() {
             line: 2,
             value: "2004-03-01 00:00".into()
         }
+    );
+}
+
+fn assert_bad_cell_at_line_2_column_1(err: PredictError) {
+    assert!(
+        matches!(
+            err,
+            PredictError::BadCell {
+                line: 2,
+                column: 1,
+                ..
+            }
+        ),
+        "{err:?}"
     );
 }
