@@ -32,7 +32,8 @@ pub struct Args {
     /// Emulated P4Runtime devices, in a line of their own [default: 100 from 1,000 switches, else 0].
     #[arg(long, value_parser = clap::value_parser!(u64).range(0..=1024))]
     pub p4: Option<u64>,
-    /// Shape of the OpenFlow network: random (a ring plus a random chord per switch) or fat-tree.
+    /// Shape of the OpenFlow network: random (a ring plus a random chord per switch), fat-tree, ring
+    /// or linear (abilene is refused: it has 12 switches).
     #[arg(long, value_enum, default_value_t = Shape::Random)]
     pub topology: Shape,
     /// Seconds of steady state measured for CPU, then again for REST latency.
@@ -230,7 +231,9 @@ fn topology(shape: Shape, switches: u64) -> anyhow::Result<(TopologyKind, SimTop
             .step_by(2)
             .find(|k| 5 * k * k / 4 >= switches)
             .unwrap_or(2),
-        Shape::Abilene => bail!("--topology abilene has 12 switches; use random or fat-tree"),
+        Shape::Abilene => {
+            bail!("--topology abilene has 12 switches; use random, fat-tree, ring or linear")
+        }
     };
     let kind = crate::cmd::sim_openflow::kind(shape, size)?;
     let topo = SimTopology::generate(kind).context("generating the emulated network")?;
