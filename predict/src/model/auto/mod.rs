@@ -8,13 +8,11 @@
 
 mod guard;
 mod pending;
-mod transient;
 
 use super::{Ar, Ets, Forecaster, ModelKind, Naive, Regression, RegressionConfig, SeasonalNaive};
 use crate::linalg;
 use crate::{History, Seasons};
 use pending::Pending;
-use transient::{in_transient, off_its_usual};
 
 /// Tunables of model `auto`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -165,8 +163,7 @@ impl Made {
 /// combination's error on the candidates' deviations from it, packed by
 /// [`crate::linalg::packed_len`]), its current coefficients (NaN first while not solvable), the
 /// guard's sums ([`guard::sums_len`]), the error means of every candidate under rungs `1..`
-/// (`[rung − 1][candidate]`), then under the guard's slow memory, then the steps the current
-/// transient has lasted ([`transient`]). The `Ewm`s: every
+/// (`[rung − 1][candidate]`), then under the guard's slow memory. The `Ewm`s: every
 /// candidate's error under rung 0 (the lead: its count is every memory's count of that
 /// candidate's errors, [`Ewm::follow`]), each rung's combined forecast's error (selector memory),
 /// and the selector-memory errors of the base combination and of the stacked one.
@@ -209,14 +206,9 @@ impl Layout {
         at..at + self.n
     }
 
-    /// Steps the best member has been off its usual ([`off_its_usual`]).
-    fn transient(self) -> usize {
-        self.guard_means().end
-    }
-
     /// `f64`s per horizon.
     fn floats(self) -> usize {
-        self.transient() + 1
+        self.guard_means().end
     }
 
     /// Every candidate's lead error (rung 0).
@@ -330,12 +322,6 @@ impl Auto {
         }
     }
 
-    /// Errors a candidate must have had scored before its slow error is a reference for a
-    /// transient, and the longest a transient lasts: a selector memory (a day, at least 96 steps).
-    fn seasoned(&self) -> u32 {
-        (1.0 / self.selector_decay).round() as u32
-    }
-
     /// Horizons with state so far.
     fn scored(&self) -> usize {
         self.floats.len() / self.layout().floats().max(1)
@@ -430,10 +416,6 @@ impl Auto {
         let l = self.layout();
         let mut w = self.mixed_weights(step);
         let anchor = self.step(hi).and_then(|(f, e)| {
-            let off = off_its_usual(l, f, e, self.seasoned(), |c| self.is_ready(c));
-            if in_transient(l, f, self.seasoned(), off) {
-                return None;
-            }
             guard::anchor(
                 f.get(l.guard())?,
                 f.get(l.guard_means())?,
@@ -662,7 +644,6 @@ impl Forecaster for Auto {
             if let Some(oldest) = self.pending.len().checked_sub(1) {
                 self.grow_to(oldest.min(h - 1));
             }
-            let seasoned = self.seasoned();
             for age in 0..self.pending.len() {
                 // Made `age + 1` observations ago: its step `age + 1` targets this observation.
                 let Some(slot) = self.pending.due(age) else {
@@ -689,14 +670,7 @@ impl Forecaster for Auto {
                         }
                     }
                 }
-                let ready = self.ready;
-                let is_ready = |c: usize| c >= 64 || (ready >> c) & 1 == 1;
-                let off = off_its_usual(l, floats, errors, seasoned, is_ready);
-                let transient = in_transient(l, floats, seasoned, off);
-                if let Some(t) = floats.get_mut(l.transient()) {
-                    *t = if off { *t + 1.0 } else { 0.0 };
-                }
-                if let Some(mixed) = at(Made::Mixed).filter(|_| !transient) {
+                if let Some(mixed) = at(Made::Mixed) {
                     let (head, means) = floats.split_at_mut(l.means().min(floats.len()));
                     let sums = head.get_mut(l.guard()).unwrap_or_default();
                     let at = l.guard_means().start - l.means();
