@@ -23,14 +23,13 @@ static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 /// `mem13p-predict` (residuals in two bytes). Counted on main in session 14: 64,245 (65,145 in
 /// one run of four, the harness's share); 64,349 with the calibrator's phases boxed (104 B here,
 /// 96 B less in the series itself, now 760 B). Session 15: 64,397 with the time-of-day
-/// quantiles' state (48 B) and the events' record boxed, the series itself 648 B. Session 18:
-/// 67,565-68,465 with `auto`'s two guards (about 3.2 KB more in the predictor).
-const FULL_BOUND: isize = 69_500;
+/// quantiles' state (48 B) and the events' record boxed, the series itself 648 B.
+const FULL_BOUND: isize = 66_500;
 
 /// Bytes a series may hold after 100 observations (a series of a controller minutes old):
 /// about 27,600 in session 13 (22,580 counted with the predictor of `mem13p-predict`); 27,548
-/// counted in session 14; 30,868-31,768 in session 18 (`auto`'s two guards).
-const YOUNG_BOUND: isize = 32_700;
+/// counted in session 14.
+const YOUNG_BOUND: isize = 29_500;
 
 /// The series the core makes for a link at the default settings: a 1 s control interval,
 /// 12 steps ahead, 360 points kept, a 1 % violation target.
@@ -65,9 +64,8 @@ const COMPACT_FULL_BOUND: isize = 5_400;
 const COMPACT_YOUNG_BOUND: isize = 4_700;
 
 /// Bytes a full series at the scale stride may hold once full (its 4,096-value history and
-/// daily seasonal candidates: 78,229 counted in session 14, 6,308 after 3 observations; 81,549
-/// in session 18 with `auto`'s two guards).
-const SCALE_FULL_BOUND: isize = 83_000;
+/// daily seasonal candidates: 78,229 counted in session 14, 6,308 after 3 observations).
+const SCALE_FULL_BOUND: isize = 80_000;
 
 /// A traffic-like rate in bit/s: a slow swing with irregular noise.
 fn rate(t: u64) -> f64 {

@@ -17,31 +17,28 @@ static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 const NEW_BOUND: isize = 800;
 
 /// Bytes a predictor may hold after its first fit and forecast, as the core's first observation
-/// leaves it (2,232 measured in session 18, `auto`'s two guards; 1,992 in session 14 with the
-/// phases boxed, 1,880 in session 12, 1,904 in session 11, 14,280 in session 10).
-const FITTED_BOUND: isize = 2_300;
+/// leaves it (1,992 measured in session 14 with the phases boxed, 1,880 in session 12, 1,904 in
+/// session 11, 14,280 in session 10).
+const FITTED_BOUND: isize = 2_100;
 
 /// Bytes a predictor may hold after its fit and 12 observations, every step scored once
-/// (20,068 measured in session 18: two guards and the forecasts of each held to be scored;
-/// 16,740 in session 12: `auto`'s per-step state in two allocations, one count per
+/// (16,740 measured in session 12: `auto`'s per-step state in two allocations, one count per
 /// candidate's errors; 19,164 in session 11, 22,152 in session 10).
 /// The bounds below leave about 1 KB for allocations the test harness's own threads make while
 /// the region is open (0 to 900 B between runs of the same code).
-const TWELVE_BOUND: isize = 21_100;
+const TWELVE_BOUND: isize = 17_900;
 
-/// Bytes a predictor may hold after its fit and 100 observations (25,468 measured in session 18,
-/// 22,140 in session 12,
+/// Bytes a predictor may hold after its fit and 100 observations (22,140 measured in session 12,
 /// 24,564 in session 11, 28,792 in session 10, 30,184 before, 40,668 in session 8).
-const YOUNG_BOUND: isize = 26_600;
+const YOUNG_BOUND: isize = 23_300;
 
 /// Bytes a predictor may hold after its fit and 1,000 observations, its residual windows full
-/// and its history half so (50,489 measured in session 18, 47,161 in session 12).
-const GROWN_BOUND: isize = 51_600;
+/// and its history half so (47,161 measured in session 12).
+const GROWN_BOUND: isize = 48_300;
 
-/// Bytes a predictor may hold once its windows are full (5,000 observations: 54,077 measured in
-/// session 18, 50,749 in session 12, 53,173 in session 11, 58,925 in session 10, 60,317 before,
-/// 83,084 in session 8).
-const FULL_BOUND: isize = 55_200;
+/// Bytes a predictor may hold once its windows are full (5,000 observations: 50,749 measured in
+/// session 12, 53,173 in session 11, 58,925 in session 10, 60,317 before, 83,084 in session 8).
+const FULL_BOUND: isize = 51_900;
 
 /// The predictor the controller's core builds for a series sampled every second (model `auto`,
 /// horizon 12, a 2,048-value history, sized at a 1 % violation target with time-of-day

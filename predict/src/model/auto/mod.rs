@@ -8,13 +8,11 @@
 
 mod guard;
 mod pending;
-mod transient;
 
 use super::{Ar, Ets, Forecaster, ModelKind, Naive, Regression, RegressionConfig, SeasonalNaive};
 use crate::linalg;
 use crate::{History, Seasons};
 use pending::Pending;
-use transient::{in_transient, off_its_usual};
 
 /// Tunables of model `auto`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -142,8 +140,6 @@ enum Made {
     Base,
     Stacked,
     Mixed,
-    GuardAll,
-    GuardCalm,
 }
 
 impl Made {
@@ -155,8 +151,6 @@ impl Made {
                 Made::Base => rungs,
                 Made::Stacked => rungs + 1,
                 Made::Mixed => rungs + 2,
-                Made::GuardAll => rungs + 3,
-                Made::GuardCalm => rungs + 4,
             }
     }
 }
@@ -169,12 +163,10 @@ impl Made {
 /// combination's error on the candidates' deviations from it, packed by
 /// [`crate::linalg::packed_len`]), its current coefficients (NaN first while not solvable), the
 /// guard's sums ([`guard::sums_len`]), the error means of every candidate under rungs `1..`
-/// (`[rung − 1][candidate]`), then under the guard's slow memory, the steps the best member has
-/// been off its usual ([`transient`]), the calm guard's sums and error means. The `Ewm`s: every
+/// (`[rung − 1][candidate]`), then under the guard's slow memory. The `Ewm`s: every
 /// candidate's error under rung 0 (the lead: its count is every memory's count of that
 /// candidate's errors, [`Ewm::follow`]), each rung's combined forecast's error (selector memory),
-/// the selector-memory errors of the base combination and of the stacked one, then of the
-/// forecasts guarded by each guard.
+/// and the selector-memory errors of the base combination and of the stacked one.
 #[derive(Debug, Clone, Copy)]
 struct Layout {
     /// Candidates.
@@ -214,26 +206,9 @@ impl Layout {
         at..at + self.n
     }
 
-    /// Steps the best member has been off its usual ([`off_its_usual`]).
-    fn transient(self) -> usize {
-        self.guard_means().end
-    }
-
-    /// The calm guard's sums: a guard that takes no errors during transients.
-    fn calm_guard(self) -> std::ops::Range<usize> {
-        let at = self.transient() + 1;
-        at..at + guard::sums_len(self.n)
-    }
-
-    /// The calm guard's error means of the candidates.
-    fn calm_means(self) -> std::ops::Range<usize> {
-        let at = self.calm_guard().end;
-        at..at + self.n
-    }
-
     /// `f64`s per horizon.
     fn floats(self) -> usize {
-        self.calm_means().end
+        self.guard_means().end
     }
 
     /// Every candidate's lead error (rung 0).
@@ -253,15 +228,9 @@ impl Layout {
         self.base_mse() + 1
     }
 
-    /// The selector-memory errors of the forecasts guarded by the guard learning from every
-    /// error, and by the calm one.
-    fn guarded_mse(self, calm: bool) -> usize {
-        self.stacked_mse() + 1 + usize::from(calm)
-    }
-
     /// `Ewm`s per horizon.
     fn ewms(self) -> usize {
-        self.stacked_mse() + 3
+        self.stacked_mse() + 1
     }
 }
 
@@ -328,7 +297,7 @@ impl Auto {
         let selector = cfg.selector_memory.unwrap_or(day.max(96)).max(2);
         let guard_memory = (4 * day).max(384);
         let h = cfg.tracked_horizon.max(1);
-        let width = candidates.len() + decays.len() + 5;
+        let width = candidates.len() + decays.len() + 3;
         Self {
             decays,
             selector_decay: 1.0 / selector as f64,
@@ -351,12 +320,6 @@ impl Auto {
             n: self.candidates.len(),
             rungs: self.decays.len(),
         }
-    }
-
-    /// Errors a candidate must have had scored before its slow error is a reference for a
-    /// transient, and the longest a transient lasts: a selector memory (a day, at least 96 steps).
-    fn seasoned(&self) -> u32 {
-        (1.0 / self.selector_decay).round() as u32
     }
 
     /// Horizons with state so far.
@@ -446,28 +409,19 @@ impl Auto {
         )
     }
 
-    /// Weights `w` (the combination's at `step`) moved by a guard towards its anchor candidate:
-    /// the guard learning from every error, or the calm one, which stands aside during a
-    /// transient ([`transient`]).
-    fn guarded_weights(
-        &self,
-        mut w: Vec<(ModelKind, f64)>,
-        step: usize,
-        calm: bool,
-    ) -> Vec<(ModelKind, f64)> {
+    /// Effective weight of each candidate for forecast step `step`: the combination's weights
+    /// moved by the guard towards its anchor candidate.
+    pub fn weights(&self, step: usize) -> Vec<(ModelKind, f64)> {
         let hi = self.horizon_index(step);
         let l = self.layout();
+        let mut w = self.mixed_weights(step);
         let anchor = self.step(hi).and_then(|(f, e)| {
-            let (sums, means) = if calm {
-                let off = off_its_usual(l, f, e, self.seasoned(), |c| self.is_ready(c));
-                if in_transient(l, f, self.seasoned(), off) {
-                    return None;
-                }
-                (f.get(l.calm_guard())?, f.get(l.calm_means())?)
-            } else {
-                (f.get(l.guard())?, f.get(l.guard_means())?)
-            };
-            guard::anchor(sums, means, e.get(l.leads())?, |c| self.is_ready(c))
+            guard::anchor(
+                f.get(l.guard())?,
+                f.get(l.guard_means())?,
+                e.get(l.leads())?,
+                |c| self.is_ready(c),
+            )
         });
         if let Some((anchor, g)) = anchor {
             for (i, (_, wi)) in w.iter_mut().enumerate() {
@@ -475,33 +429,6 @@ impl Auto {
             }
         }
         w
-    }
-
-    /// Effective weight of each candidate for forecast step `step`: the combination guarded by
-    /// each of the two guards, the two weighted by `mse^-power` of their selector-memory errors.
-    pub fn weights(&self, step: usize) -> Vec<(ModelKind, f64)> {
-        let hi = self.horizon_index(step);
-        let l = self.layout();
-        let errors = self.step(hi).map(|(_, e)| e);
-        let error = |i: usize| errors.and_then(|e| e.get(i)).map_or(f64::NAN, Ewm::value);
-        let top = inverse_power_weights(
-            [
-                Some(error(l.guarded_mse(false))),
-                Some(error(l.guarded_mse(true))),
-            ]
-            .into_iter(),
-            self.cfg.power,
-        );
-        let (a, b) = (
-            top.first().copied().unwrap_or(1.0),
-            top.get(1).copied().unwrap_or(0.0),
-        );
-        let mixed = self.mixed_weights(step);
-        self.guarded_weights(mixed.clone(), step, false)
-            .into_iter()
-            .zip(self.guarded_weights(mixed, step, true))
-            .map(|((k, x), (_, y))| (k, a * x + b * y))
-            .collect()
     }
 
     /// Weights before the guard: the base combination's weights (which sum to one) moved by the
@@ -667,27 +594,17 @@ impl Auto {
             })
             .collect();
         let stacked: Vec<f64> = (1..=h).map(|s| dot(&self.stacked_weights(s), s)).collect();
-        let mixed_w: Vec<Vec<(ModelKind, f64)>> = (1..=h).map(|s| self.mixed_weights(s)).collect();
-        let plain =
-            |w: Vec<(ModelKind, f64)>| -> Vec<f64> { w.into_iter().map(|(_, w)| w).collect() };
         let mixed: Vec<f64> = (1..=h)
-            .zip(&mixed_w)
-            .map(|(s, w)| dot(&plain(w.clone()), s))
+            .map(|s| {
+                let w: Vec<f64> = self.mixed_weights(s).into_iter().map(|(_, w)| w).collect();
+                dot(&w, s)
+            })
             .collect();
-        let guarded = |calm: bool| -> Vec<f64> {
-            (1..=h)
-                .zip(&mixed_w)
-                .map(|(s, w)| dot(&plain(self.guarded_weights(w.clone(), s, calm)), s))
-                .collect()
-        };
-        let (all, calm) = (guarded(false), guarded(true));
-        let mut made = Vec::with_capacity((self.decays.len() + 5) * h);
+        let mut made = Vec::with_capacity((self.decays.len() + 3) * h);
         self.rung_forecasts(&per_model, h, &mut made);
         made.extend(base);
         made.extend(stacked);
         made.extend(mixed);
-        made.extend(all);
-        made.extend(calm);
         let n = per_model.len();
         self.pending.push(|s, slot| {
             let (cands, combos) = slot.split_at_mut(n.min(slot.len()));
@@ -727,7 +644,6 @@ impl Forecaster for Auto {
             if let Some(oldest) = self.pending.len().checked_sub(1) {
                 self.grow_to(oldest.min(h - 1));
             }
-            let seasoned = self.seasoned();
             for age in 0..self.pending.len() {
                 // Made `age + 1` observations ago: its step `age + 1` targets this observation.
                 let Some(slot) = self.pending.due(age) else {
@@ -754,37 +670,13 @@ impl Forecaster for Auto {
                         }
                     }
                 }
-                let ready = self.ready;
-                let is_ready = |c: usize| c >= 64 || (ready >> c) & 1 == 1;
-                let off = off_its_usual(l, floats, errors, seasoned, is_ready);
-                let transient = in_transient(l, floats, seasoned, off);
-                if let Some(t) = floats.get_mut(l.transient()) {
-                    *t = if off { *t + 1.0 } else { 0.0 };
-                }
                 if let Some(mixed) = at(Made::Mixed) {
-                    let leads = errors.get(l.leads()).unwrap_or_default();
                     let (head, means) = floats.split_at_mut(l.means().min(floats.len()));
                     let sums = head.get_mut(l.guard()).unwrap_or_default();
                     let at = l.guard_means().start - l.means();
-                    let gm = means.get_mut(at..at + n).unwrap_or_default();
-                    guard::observe(sums, gm, leads, self.guard_decay, origin, mixed, y);
-                    if !transient {
-                        let at = l.calm_guard().start - l.means();
-                        let len = guard::sums_len(n);
-                        let calm = means.get_mut(at..at + len + n).unwrap_or_default();
-                        let (sums, cm) = calm.split_at_mut(len.min(calm.len()));
-                        guard::observe(sums, cm, leads, self.guard_decay, origin, mixed, y);
-                    }
-                }
-                for calm in [false, true] {
-                    let which = if calm {
-                        Made::GuardCalm
-                    } else {
-                        Made::GuardAll
-                    };
-                    if let (Some(p), Some(m)) = (at(which), errors.get_mut(l.guarded_mse(calm))) {
-                        m.update((y - p) * (y - p), self.selector_decay);
-                    }
+                    let means = means.get_mut(at..at + n).unwrap_or_default();
+                    let leads = errors.get(l.leads()).unwrap_or_default();
+                    guard::observe(sums, means, leads, self.guard_decay, origin, mixed, y);
                 }
                 if let (Some(base), Some(stacked)) = (at(Made::Base), at(Made::Stacked)) {
                     if let Some(m) = errors.get_mut(l.base_mse()) {
@@ -836,10 +728,7 @@ impl Forecaster for Auto {
 
     fn members(&self, step: usize) -> Option<&[f64]> {
         // Every candidate, then each rung's combination, the base, stacked and mixed ones.
-        let l = self.layout();
-        self.pending
-            .latest(step)
-            .and_then(|m| m.get(..l.n + l.rungs + 3))
+        self.pending.latest(step)
     }
 
     fn heap_bytes(&self) -> usize {
