@@ -16,7 +16,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use prescient::northbound::ApiConfig;
-use prescient::service::Service;
+use prescient::service::{Service, ServiceConfig};
 use prescient_sim::openflow::{SimHandle, SimNetwork, SimOptions};
 use prescient_sim::topology::{SimTopology, TopologyKind};
 use prescient_sim::traffic::TrafficConfig;
@@ -70,17 +70,24 @@ fn steady_pair_sim(topo: SimTopology, controller: SocketAddr) -> SimHandle {
         .spawn(controller)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_steady_pair_gets_a_forecast_reservation_held_on_the_switch_without_a_meter() {
-    let topo = SimTopology::generate(TopologyKind::Linear(2)).unwrap();
-    let (h1, h2) = (topo.hosts[0].clone(), topo.hosts[1].clone());
+/// A controller on loopback ticking every 200 ms, polling counters every `stats`, and
+/// reserving for pairs from 100 kbit/s (the steady pair's rate is above it).
+fn steady_pair_config(stats: Duration) -> ServiceConfig {
     let mut config = prescient_tests::controller::config(
         "127.0.0.1:0".parse().unwrap(),
         Some("127.0.0.1:0".parse().unwrap()),
     );
     config.core.control_interval = Duration::from_millis(200);
-    config.stats_interval = Some(Duration::from_millis(200));
+    config.stats_interval = Some(stats);
     config.core.planning.reserve_min_bps = 100_000;
+    config
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_steady_pair_gets_a_forecast_reservation_held_on_the_switch_without_a_meter() {
+    let topo = SimTopology::generate(TopologyKind::Linear(2)).unwrap();
+    let (h1, h2) = (topo.hosts[0].clone(), topo.hosts[1].clone());
+    let mut config = steady_pair_config(Duration::from_millis(200));
     config.api = ApiConfig {
         token: Some("t".into()),
         protect_reads: false,
@@ -221,14 +228,8 @@ async fn a_steady_pair_gets_a_forecast_reservation_held_on_the_switch_without_a_
 async fn a_steady_pair_polled_slower_than_the_tick_reads_no_zeros_and_is_not_resized_again() {
     let topo = SimTopology::generate(TopologyKind::Linear(2)).unwrap();
     let (h1, h2) = (topo.hosts[0].clone(), topo.hosts[1].clone());
-    let mut config = prescient_tests::controller::config(
-        "127.0.0.1:0".parse().unwrap(),
-        Some("127.0.0.1:0".parse().unwrap()),
-    );
-    config.core.control_interval = Duration::from_millis(200);
-    config.stats_interval = Some(Duration::from_millis(600));
+    let mut config = steady_pair_config(Duration::from_millis(600));
     config.core.stale_after = Duration::from_millis(300);
-    config.core.planning.reserve_min_bps = 100_000;
     let service = Service::start(config).await.unwrap();
     let sim = steady_pair_sim(topo, service.openflow_addr());
     assert!(sim.wait_connected(WAIT, |n| n == 2).await);
