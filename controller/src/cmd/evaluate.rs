@@ -84,6 +84,14 @@ pub fn report(args: &Args) -> anyhow::Result<Report> {
     };
     cfg.validate()?;
     let demand = evaluate::series::demand(&trace, kind)?;
+    let negative = evaluate::series::negative_cells(&trace);
+    if negative > 0 {
+        // On stderr: `--json` keeps stdout one JSON object.
+        eprintln!(
+            "{}: {negative} negative cells read as unknown demand (demand cannot be negative: not sized for, not scored)",
+            args.trace.display()
+        );
+    }
     let plot_series = match (&args.plot, &args.plot_series) {
         (None, _) => None,
         (Some(_), Some(name)) => {

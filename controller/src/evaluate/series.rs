@@ -6,7 +6,9 @@
 //! count over `ABILENE_LINKS` (ties broken by petgraph's A* in the order links are listed), and adds
 //! its demand to every directed link `A->B` on that path. A pair from a router to itself uses no
 //! link. Empty cells of SNDlib matrices are zero demand (SNDlib omits zero entries); elsewhere an
-//! empty cell is unknown, and a sum with an unknown term is unknown.
+//! empty cell is unknown, and a sum with an unknown term is unknown. A negative cell is unknown
+//! too: demand cannot be negative, and such a cell is a glitch of the source (a counter reset read
+//! as a rate, a sign error) that a capacity policy must neither size for nor be scored against.
 
 use std::collections::BTreeMap;
 use std::str::FromStr;
@@ -70,10 +72,24 @@ pub fn is_matrix(trace: &Trace) -> bool {
     !trace.names.is_empty() && trace.names.iter().all(|n| n.contains("->"))
 }
 
+/// Cells of `trace` holding a negative number: read as unknown demand by [`demand`].
+pub fn negative_cells(trace: &Trace) -> usize {
+    trace
+        .columns
+        .iter()
+        .flatten()
+        .filter(|v| v.is_some_and(|v| v < 0.0))
+        .count()
+}
+
 /// The series of `kind` in `trace`.
 pub fn demand(trace: &Trace, kind: SeriesKind) -> Result<Demand, EvalError> {
     let zero = is_matrix(trace);
-    let cell = |v: Option<f64>| if zero { Some(v.unwrap_or(0.0)) } else { v };
+    let cell = |v: Option<f64>| match v {
+        Some(v) if v < 0.0 => None,
+        None if zero => Some(0.0),
+        v => v,
+    };
     let rows = trace.rows();
     match kind {
         SeriesKind::Pairs => Ok(Demand {
@@ -198,5 +214,22 @@ mod tests {
         )
         .expect("total");
         assert_eq!(total.columns, vec![vec![Some(1.0), None]]);
+    }
+
+    #[test]
+    fn negative_cells_are_unknown_demand_even_in_a_matrix() {
+        let t = trace(
+            &["ATLAM5->HSTNng", "NYCMng->WASHng"],
+            vec![vec![Some(-3.0), None, Some(2.0)], vec![Some(1.0); 3]],
+        );
+        assert_eq!(negative_cells(&t), 1);
+        let pairs = demand(&t, SeriesKind::Pairs).expect("pairs");
+        // The glitch is unknown; the matrix's empty cell is still zero demand.
+        assert_eq!(pairs.columns[0], vec![None, Some(0.0), Some(2.0)]);
+        let total = demand(&t, SeriesKind::Total).expect("total");
+        assert_eq!(total.columns, vec![vec![None, Some(1.0), Some(3.0)]]);
+        let links = demand(&t, SeriesKind::Links).expect("links");
+        let i = links.names.iter().position(|n| n == "ATLAM5->ATLAng");
+        assert_eq!(links.columns[i.expect("routed")][0], None);
     }
 }
