@@ -42,8 +42,9 @@ pub enum PredictError {
     /// A cell of the time column is not a time.
     #[error(
         "trace line {line}, column {column} (time): {value:?} is not a time \
-         (`YYYY-MM-DD[T ]HH:MM[:SS[.fff]]` with an optional `Z` or `+HH:MM` offset, a date, or \
-         under a time header seconds or milliseconds since 1970)"
+         (`YYYY-MM-DD[T ]HH:MM[:SS[.fff]]` with an optional `Z` or `+HH:MM` offset, a date \
+         (`YYYY-MM-DD` or `DD.MM.YYYY`), or under a time header seconds or milliseconds since \
+         1970)"
     )]
     BadTimestamp {
         /// 1-based line number.

@@ -20,7 +20,9 @@
 //!   `epoch` or is `ts` (any case, e.g. `Time (UTC)`, `unix_time`, `datetime`) and its cells are
 //!   not a numeric series, that is they are date-times or epochs rising in file order or all past
 //!   1973 (a numeric `response_time` stays a series). Cells are `YYYY-MM-DD[T ]HH:MM[:SS[.fff]]`
-//!   with an optional `Z`/`UTC` or `+HH:MM` offset (converted to UTC), a date alone, or, under a
+//!   with an optional `Z`/`UTC` or `+HH:MM` offset (converted to UTC), the date also as
+//!   `DD.MM.YYYY` (day first, as European spreadsheets save it; `03/01/2005` is ambiguous and
+//!   refused, the error listing what is read), a date alone, or, under a
 //!   time-like header, seconds or milliseconds since 1970 (see `parse_timestamp`). Times are whole
 //!   seconds: fractions round, so rows less than a second apart collide (an error, below).
 //! - Rows are sorted by time (stable), as pandas' `sort_index` would. Two rows at the same time
@@ -206,6 +208,19 @@ enum TimeColumn {
     DatesOrEpochs,
 }
 
+/// Whether a cell that is not a number was meant as a date or a time: digits with a `:`, or two
+/// date separators and a four-digit year (`03/01/2005`, `2005.01.03`; not `1.234.567`, a number
+/// with thousands separators).
+fn looks_like_time(cell: &str) -> bool {
+    let c = cell.trim();
+    let separators = |sep: char| c.matches(sep).count() >= 2;
+    let year = c
+        .split(|ch: char| !ch.is_ascii_digit())
+        .any(|run| run.len() == 4);
+    c.bytes().any(|b| b.is_ascii_digit())
+        && (c.contains(':') || (year && (separators('/') || separators('.') || separators('-'))))
+}
+
 fn time_like(name: &str) -> bool {
     let n = name.trim().to_lowercase();
     n == "ts" || ["time", "date", "epoch"].iter().any(|w| n.contains(w))
@@ -362,6 +377,15 @@ pub fn read_trace<R: Read>(mut input: R, format: TraceFormat) -> Result<Trace, P
             match cell(raw, delimiter) {
                 Cell::Missing => col.push(None),
                 Cell::Number(v) => col.push(Some(v)),
+                // An unread date-time in the first column says what times are read, rather
+                // than that it is not a number.
+                Cell::Text if j + skip == 0 && looks_like_time(raw) => {
+                    return Err(PredictError::BadTimestamp {
+                        line: *line,
+                        column: 1,
+                        value: raw.trim().to_string(),
+                    })
+                }
                 Cell::Text => {
                     return Err(PredictError::BadCell {
                         line: *line,

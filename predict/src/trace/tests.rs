@@ -165,6 +165,8 @@ fn timestamps_honour_offsets_and_fractions_and_refuse_garbage() {
         "2004-03-01 00:00:00 UTC",
         "2004/03/01 00:00",
         "2004-03-01",
+        "01.03.2004 00:00",
+        "1.3.2004",
     ];
     for s in same {
         assert_eq!(parse_timestamp(s), Some(MARCH_1), "{s}");
@@ -186,6 +188,11 @@ fn timestamps_honour_offsets_and_fractions_and_refuse_garbage() {
         "9000000000000000000-01-01T00:00",
         "04-03-01 00:00",
         "2004-03-01 00:00 tomorrow",
+        "30.02.2004",
+        "01.13.2004 00:00",
+        "01.03.04 00:00",
+        "2004.03.01",
+        "1.5",
     ] {
         assert_eq!(parse_timestamp(garbage), None, "{garbage}");
     }
@@ -363,4 +370,33 @@ fn assert_bad_cell_at_line_2_column_1(err: PredictError) {
         ),
         "{err:?}"
     );
+}
+
+#[test]
+fn a_european_spreadsheet_export_reads_and_an_ambiguous_date_says_what_is_read() {
+    // `;`-separated, decimal commas, day-first dotted dates under a German header.
+    let t = read("Zeit;Wert\n01.03.2004 00:05;1,5\n01.03.2004 00:00;2\n").expect("dotted dates");
+    assert_eq!(t.times, Some(vec![MARCH_1, MARCH_1 + 300]));
+    assert_eq!(t.columns, vec![vec![Some(2.0), Some(1.5)]]);
+    // Month or day first? Refused, and the error lists the times it reads instead of calling
+    // the date "not a number".
+    let e = read("Zeit,Wert\n03/01/2005 00:00,1\n").expect_err("ambiguous");
+    assert!(
+        matches!(
+            e,
+            PredictError::BadTimestamp {
+                line: 2,
+                column: 1,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    assert!(e.to_string().contains("DD.MM.YYYY"), "{e}");
+    // So is a first column of numbers with thousands separators.
+    let e = read("a;b\n1.234.567;1\n").expect_err("thousands");
+    assert!(matches!(e, PredictError::BadCell { column: 1, .. }), "{e}");
+    // A word in a value column is still "not a number".
+    let e = read("time,x\n2004-03-01T00:00,n/a!\n").expect_err("text");
+    assert!(matches!(e, PredictError::BadCell { column: 2, .. }), "{e}");
 }

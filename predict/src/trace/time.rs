@@ -83,22 +83,36 @@ fn clock(s: &str) -> Option<i64> {
     valid.then_some(h * 3600 + mi * 60 + sec + i64::from(round_up))
 }
 
+/// Year, month and day of `YYYY-MM-DD` (or `YYYY/MM/DD`) or of `DD.MM.YYYY`, the form
+/// spreadsheets save dates in across most of Europe: with dots the day always comes first, so
+/// unlike `03/01/2005` (3 January or March 1st?) it is not ambiguous.
+fn ymd(date: &str) -> Option<(i64, i64, i64)> {
+    if date.contains('.') {
+        let mut d = date.split('.');
+        let da = digits(d.next()?, 1, 2)?;
+        let mo = digits(d.next()?, 1, 2)?;
+        let y = digits(d.next()?, 4, 4)?;
+        return d.next().is_none().then_some((y, mo, da));
+    }
+    let mut d = date.split(['-', '/']);
+    let y = digits(d.next()?, 4, 4)?;
+    let mo = digits(d.next()?, 1, 2)?;
+    let da = digits(d.next()?, 1, 2)?;
+    d.next().is_none().then_some((y, mo, da))
+}
+
 /// Parses `YYYY-MM-DD[( |T)HH:MM[:SS[.fff]]][Z|UTC|±HH:MM|±HHMM|±HH]` (`/` may separate the
-/// date's parts) into seconds since the epoch, UTC: an offset is subtracted, so
-/// `2004-03-01T01:00+01:00` is `2004-03-01T00:00Z`; a date alone is its midnight. Anything else
-/// (an unknown zone name, a trailing word, an impossible date) is refused.
+/// date's parts, and the date may be `DD.MM.YYYY`) into seconds since the epoch, UTC: an offset
+/// is subtracted, so `2004-03-01T01:00+01:00` is `2004-03-01T00:00Z`; a date alone is its
+/// midnight. Anything else (an unknown zone name, a trailing word, an impossible date) is refused.
 pub fn parse_timestamp(s: &str) -> Option<i64> {
     let s = s.trim().trim_matches('"');
     let (date, rest) = match s.find(['T', 't', ' ']) {
         Some(i) => (s.get(..i)?, s.get(i + 1..)?.trim_start()),
         None => (s, ""),
     };
-    let mut d = date.split(['-', '/']);
-    let y = digits(d.next()?, 4, 4)?;
-    let mo = digits(d.next()?, 1, 2)?;
-    let da = digits(d.next()?, 1, 2)?;
-    let valid_date = d.next().is_none()
-        && (1..=9999).contains(&y)
+    let (y, mo, da) = ymd(date)?;
+    let valid_date = (1..=9999).contains(&y)
         && (1..=12).contains(&mo)
         && (1..=days_in_month(y, mo)).contains(&da);
     if !valid_date {
