@@ -162,6 +162,13 @@ fn print_table(r: &Report) {
         r.scored_intervals,
         r.time_of_day_series
     );
+    for (policy, n) in &r.headroom_unmet {
+        println!(
+            "note: {}: on {n} of {} series no headroom met the violation target on validation (demand where its base was zero); they ran at headroom 1",
+            policy.name(),
+            r.series_count
+        );
+    }
     let compute = r.policies.iter().any(|p| p.instance_hours.is_some());
     print!(
         "{:<11} {:>9} {:>8} {:>11} {:>13} {:>13} {:>8}",

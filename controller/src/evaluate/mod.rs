@@ -175,6 +175,9 @@ pub struct Report {
     pub time_of_day_series: usize,
     /// Per policy, the median over series of the headroom chosen on validation.
     pub headroom: BTreeMap<PolicyKind, f64>,
+    /// Per policy, the series for which no headroom met the violation target on their
+    /// validation rows (demand where the policy's base was zero); those ran at headroom 1.
+    pub headroom_unmet: BTreeMap<PolicyKind, usize>,
     /// One entry per policy, in the order asked.
     pub policies: Vec<PolicyScore>,
 }
@@ -291,7 +294,10 @@ pub fn evaluate(
     // One headroom per policy over every series' validation rows: the violation target is a
     // share of all (series, interval) cells, and a few hundred rows of one series cannot tell
     // its 1 % tail from noise.
-    let pooled_headroom: Vec<Option<f64>> = (0..cfg.policies.len())
+    // A headroom is `None` where no factor meets the target on validation rows (demand where the
+    // policy's base is zero, e.g. a reactive rule after an idle interval): the plan then runs at
+    // 1 and the series is counted in the report's `headroom_unmet`.
+    let pooled_headroom: Vec<Option<Option<f64>>> = (0..cfg.policies.len())
         .map(|i| {
             let first = bases.first()?.get(i)?;
             cfg.pooled_headroom.then(|| {
@@ -299,10 +305,11 @@ pub fn evaluate(
                     .iter()
                     .zip(&bases)
                     .flat_map(|((_, values), b)| b[i].validation(values, split));
-                first.headroom(rows, cfg.violation).unwrap_or(1.0)
+                met(rows, |rows| first.headroom(rows, cfg.violation))
             })
         })
         .collect();
+    let mut unmet: BTreeMap<PolicyKind, usize> = BTreeMap::new();
     let time_of_day_series = bases
         .iter()
         .filter(|b| b.iter().any(|b| b.bins > 0))
@@ -311,11 +318,15 @@ pub fn evaluate(
         let mut caps = Vec::new();
         for (i, b) in series_bases.into_iter().enumerate() {
             let p = b.policy;
-            let headroom = pooled_headroom[i].unwrap_or_else(|| {
-                b.headroom(b.validation(values, split), cfg.violation)
-                    .unwrap_or(1.0)
+            let chosen = pooled_headroom[i].unwrap_or_else(|| {
+                met(b.validation(values, split), |rows| {
+                    b.headroom(rows, cfg.violation)
+                })
             });
-            let plan = b.at(headroom);
+            if chosen.is_none() {
+                *unmet.entry(p).or_default() += 1;
+            }
+            let plan = b.at(chosen.unwrap_or(1.0));
             headrooms[i].push(plan.headroom);
             let cap = held(&plan.cap, cfg.instance_capacity);
             tally(&mut tallies[i], values, &cap, split, cfg.instance_capacity);
@@ -350,9 +361,23 @@ pub fn evaluate(
         scored_intervals: tallies.first().map_or(0, |t| t.scored),
         time_of_day_series,
         headroom,
+        headroom_unmet: unmet,
         policies,
     };
     Ok((report, replay))
+}
+
+/// The headroom `choose` takes from validation `rows`: `Some(None)` when there were rows and no
+/// factor meets the target on them, `Some(Some(1.0))` without rows (nothing to choose on).
+fn met<R: Iterator<Item = policy::Evidence>>(
+    rows: R,
+    choose: impl FnOnce(std::iter::Peekable<R>) -> Option<f64>,
+) -> Option<f64> {
+    let mut rows = rows.peekable();
+    if rows.peek().is_none() {
+        return Some(1.0);
+    }
+    choose(rows)
 }
 
 /// The capacity actually held: as planned (no decision: none), or in whole instances.

@@ -356,3 +356,24 @@ fn a_constant_series_is_never_under_provisioned_and_its_capacity_changes_only_at
         assert!(p.over_provisioning.is_some_and(|o| o.abs() < 1e-6), "{p:?}");
     }
 }
+
+#[test]
+fn a_policy_no_headroom_can_save_is_named_not_silently_run_at_one() {
+    // On/off traffic: idle for 9 intervals, then a burst of 2. At lead 2 the reactive rule's
+    // base before each burst is the idle zero, which no factor raises: 10 % of the validation
+    // rows are short whatever its headroom, far above a 1 % target.
+    let v = series(1000, |r| if r % 11 >= 9 { 50.0 } else { 0.0 });
+    let cfg = EvalConfig {
+        policies: vec![PolicyKind::Reactive, PolicyKind::Static],
+        ..EvalConfig::default()
+    };
+    let r = run(v, None, &cfg);
+    assert_eq!(r.headroom_unmet.get(&PolicyKind::Reactive), Some(&1));
+    assert_eq!(r.headroom.get(&PolicyKind::Reactive), Some(&1.0));
+    // The static peak can meet it.
+    assert_eq!(r.headroom_unmet.get(&PolicyKind::Static), None);
+    assert_eq!(score(&r, PolicyKind::Static).under_provisioned, 0.0);
+    // Constant demand: every target is met, nothing is named.
+    let r = run(series(1000, |_| 5.0), None, &cfg);
+    assert!(r.headroom_unmet.is_empty(), "{:?}", r.headroom_unmet);
+}
