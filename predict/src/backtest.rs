@@ -14,7 +14,7 @@ use crate::model::{
     Auto, AutoConfig, Boosted, BoostedConfig, Forecaster, ModelKind, Regression, RegressionConfig,
 };
 use crate::predictor::{Predictor, PredictorConfig};
-use crate::season::{detect, periods_for_interval};
+use crate::season::{cycle_for_interval, detect, periods_for_interval};
 use crate::History;
 use crate::PredictError;
 
@@ -417,12 +417,10 @@ fn set_up(
         .map(|v| v.unwrap_or(f64::NAN))
         .collect();
     let seasons = detect(&train, interval_secs);
-    // Refit daily (every day period of steps) as a live store does: rolling origin with the
-    // model's parameters following the series.
+    // Refit daily (every day period of steps; weekly where a day is under two steps) as a live
+    // store does: rolling origin with the model's parameters following the series.
     let refit_every = if cfg.refit_daily {
-        seasons
-            .day
-            .or(interval_secs.and_then(|s| periods_for_interval(s).day))
+        seasons.day.or(interval_secs.and_then(cycle_for_interval))
     } else {
         None
     };

@@ -22,7 +22,8 @@ pub struct PredictorConfig {
     /// Consecutive observations outside the 95 % interval that make a sustained anomaly.
     pub sustained_run: usize,
     /// Observations a day (the daily period in steps), for residual quantiles conditional on the
-    /// time of day; `None`: plain quantiles only.
+    /// time of day; at 12 h+ steps the week's (`season::cycle_for_interval`), binning by day of
+    /// the week; `None`: plain quantiles only.
     pub day: Option<usize>,
     /// The residual quantile level capacity is sized at (`1 −` the violation target): with
     /// `day`, [`Predictor::sizing_quantile`] may condition it on the time of day.

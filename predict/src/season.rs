@@ -1,10 +1,14 @@
 //! Season detection: daily and weekly periods, derived from the sampling interval and confirmed by
 //! the autocorrelation of the series itself (no period is tuned to one trace).
 //!
+//! At intervals longer than half a day a day holds fewer than two steps and has no season, but a
+//! week still does (a day: 7 steps), so daily data keeps its day-of-week pattern.
+//!
 //! Invariant: a reported period `p` satisfies `2 <= p` and the history used to confirm it held at
 //! least `p + p / 2` points, so a season is never claimed from less than one and a half cycles.
 
 const DAY_SECS: u64 = 86_400;
+const WEEK_SECS: u64 = 7 * DAY_SECS;
 /// Autocorrelation a candidate period must reach to count as a season.
 const MIN_ACF: f64 = 0.2;
 /// Longest lag searched when the sampling interval is unknown.
@@ -31,16 +35,40 @@ impl Seasons {
     }
 }
 
-/// Daily and weekly periods in steps implied by a sampling interval, when it divides a day.
+/// Daily and weekly periods in steps implied by a sampling interval: both when it divides a day
+/// into at least two steps; only the weekly one when a day holds fewer than two steps but the
+/// interval divides a week into at least two (1 day: 7, 1.75 days: 4, 3.5 days: 2); none
+/// otherwise.
 pub fn periods_for_interval(interval_secs: u64) -> Seasons {
-    if interval_secs == 0 || DAY_SECS % interval_secs != 0 || DAY_SECS / interval_secs < 2 {
+    if interval_secs == 0 {
         return Seasons::default();
     }
-    let day = (DAY_SECS / interval_secs) as usize;
-    Seasons {
-        day: Some(day),
-        week: Some(day * 7),
+    if DAY_SECS % interval_secs == 0 && DAY_SECS / interval_secs >= 2 {
+        let day = (DAY_SECS / interval_secs) as usize;
+        return Seasons {
+            day: Some(day),
+            week: Some(day * 7),
+        };
     }
+    // Only past half a day: shorter intervals that divide the week but not the day (7 minutes)
+    // have a daily season of a fractional step, which a week-only answer would hide.
+    if interval_secs > DAY_SECS / 2
+        && WEEK_SECS % interval_secs == 0
+        && WEEK_SECS / interval_secs >= 2
+    {
+        return Seasons {
+            day: None,
+            week: Some((WEEK_SECS / interval_secs) as usize),
+        };
+    }
+    Seasons::default()
+}
+
+/// The shortest calendar cycle in steps at `interval_secs` (a day, or a week where a day holds
+/// fewer than two steps): the period a refit cadence, calibration window or time-of-day sizing
+/// bins follow.
+pub fn cycle_for_interval(interval_secs: u64) -> Option<usize> {
+    periods_for_interval(interval_secs).shortest()
 }
 
 /// Sample autocorrelation at `lag`, over the pairs where both values are present.
@@ -126,6 +154,57 @@ mod tests {
         assert_eq!(s.day, Some(288));
         assert_eq!(s.week, Some(2016));
         assert_eq!(periods_for_interval(7), Seasons::default());
+    }
+
+    #[test]
+    fn daily_and_longer_intervals_keep_the_week() {
+        let week = |s: u64| periods_for_interval(s);
+        assert_eq!(
+            week(86_400),
+            Seasons {
+                day: None,
+                week: Some(7)
+            }
+        );
+        assert_eq!(
+            week(43_200),
+            Seasons {
+                day: Some(2),
+                week: Some(14)
+            }
+        );
+        assert_eq!(
+            week(28_800),
+            Seasons {
+                day: Some(3),
+                week: Some(21)
+            }
+        );
+        assert_eq!(week(151_200).week, Some(4), "1.75 days");
+        assert_eq!(week(302_400).week, Some(2), "half a week");
+        // Two days do not divide a week; a week is one step; a fortnight is less than one.
+        for s in [172_800, 604_800, 1_209_600, 0] {
+            assert_eq!(week(s), Seasons::default(), "{s} s");
+        }
+        assert_eq!(cycle_for_interval(86_400), Some(7));
+        assert_eq!(cycle_for_interval(300), Some(288));
+    }
+
+    #[test]
+    fn a_weekly_pattern_in_daily_data_is_detected() {
+        // Five busy days, a quiet weekend, ten weeks.
+        let v: Vec<f64> = (0..70)
+            .map(|t| if t % 7 < 5 { 10.0 } else { 4.0 })
+            .collect();
+        let s = detect(&v, Some(86_400));
+        assert_eq!(
+            s,
+            Seasons {
+                day: None,
+                week: Some(7)
+            }
+        );
+        assert_eq!(detect(&v[..9], Some(86_400)).week, None, "under 1.5 weeks");
     }
 
     #[test]

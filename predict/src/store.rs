@@ -39,7 +39,9 @@ pub struct StoreConfig {
 
 impl StoreConfig {
     /// Defaults derived from the sampling interval: two days at full resolution, four weeks of
-    /// hourly averages, first fit after a day, refit daily.
+    /// hourly averages, first fit after a day, refit daily; at 12 h and 1 day three weeks at
+    /// full resolution (enough to confirm a weekly season), first fit once they are held, refit
+    /// weekly.
     pub fn for_interval(interval_secs: u64) -> Result<Self, PredictError> {
         if interval_secs == 0 || interval_secs > 86_400 {
             return Err(PredictError::InvalidConfig {
@@ -50,14 +52,21 @@ impl StoreConfig {
         }
         let per_day = (86_400 / interval_secs) as usize;
         let per_hour = (3_600 / interval_secs).max(1) as usize;
+        // Two days of 1 or 2 steps would hold no season, and the first fit, which waits for a
+        // full history, would never come: keep, fit on and refit by weeks instead.
+        let (raw_points, min_fit_points, refit_every) = if per_day > 2 {
+            (2 * per_day, per_day.max(64), per_day.max(64))
+        } else {
+            (21 * per_day, 21 * per_day, 7 * per_day)
+        };
         Ok(Self {
             interval_secs,
             model: ModelKind::Auto,
-            raw_points: 2 * per_day,
+            raw_points,
             downsample: per_hour,
             coarse_points: 24 * 28 * per_hour / per_hour.max(1),
-            min_fit_points: per_day.max(64),
-            refit_every: per_day.max(64),
+            min_fit_points,
+            refit_every,
             horizon: 12,
         })
     }
@@ -290,6 +299,28 @@ mod tests {
             "t = 4990 was missing and must stay missing"
         );
         assert!(StoreConfig::for_interval(0).is_err());
+    }
+
+    #[test]
+    fn a_daily_store_forecasts_the_weekday_pattern() {
+        let shape = [100.0, 108.0, 112.0, 104.0, 95.0, 52.0, 45.0];
+        let cfg = StoreConfig::for_interval(86_400).expect("valid");
+        let mut store: SeriesStore<u8> = SeriesStore::new(cfg);
+        // Twenty weeks: the first fit comes at three, then `auto` needs a record to weigh by.
+        let e = noise(140, 5);
+        for t in 0..140usize {
+            let v = shape[t % 7] * (1.0 + 0.01 * e[t]);
+            store.observe(&1, t as u64 * 86_400, Some(v));
+        }
+        let f = store.forecast(&1, 7).expect("series");
+        for (step, y) in f.points.iter().enumerate() {
+            let want = shape[step % 7];
+            assert!(
+                (y / want - 1.0).abs() < 0.08,
+                "step {}: {y} for {want}",
+                step + 1
+            );
+        }
     }
 
     #[test]

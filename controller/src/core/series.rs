@@ -132,19 +132,21 @@ fn predictor(interval: Duration, horizon: usize, violation: f64) -> Predictor {
     let secs = interval.as_secs();
     let periods = prescient_predict::season::periods_for_interval(secs);
     // Daily/weekly periods only when the history window can hold at least one and a half
-    // days; otherwise seasonal models would chase a season they can never see.
+    // days (weeks, at 12 h+ steps); otherwise seasonal models would chase a season they can
+    // never see.
     let (seasons, history) = match periods {
-        s if s.day.is_some_and(|d| d + d / 2 <= SEASONAL_HISTORY) => (s, SEASONAL_HISTORY),
+        s if s.shortest().is_some_and(|d| d + d / 2 <= SEASONAL_HISTORY) => (s, SEASONAL_HISTORY),
         _ => (Seasons::default(), PLAIN_HISTORY),
     };
-    // The time of day needs no history, only the day's length in steps.
+    // The time of day (day of the week at 12 h+ steps) needs no history, only the cycle's
+    // length in steps.
     let cfg = sizing::predictor_config(
         PredictorConfig {
             history,
             horizon: horizon.max(1),
             ..PredictorConfig::default()
         },
-        periods.day,
+        periods.shortest(),
         violation,
     );
     Predictor::new(ModelKind::Auto, seasons, cfg)
@@ -685,6 +687,30 @@ mod tests {
         // Phase 0 is the plain schedule.
         let plain: Vec<u64> = (1..=3 * REFIT_EVERY).filter(|&n| refit_due(0, n)).collect();
         assert_eq!(plain, [16, 64, 256, 1024, 2048, 4096, 6144]);
+    }
+
+    #[test]
+    fn a_daily_series_sizes_its_quiet_weekdays_apart_from_its_wild_weekends() {
+        // Two years of one value a day: weekdays within 1 % of their level, weekends within 30 %.
+        let shape = [100.0, 108.0, 112.0, 104.0, 95.0, 52.0, 45.0];
+        let day = 86_400;
+        let mut s = Series::new(Duration::from_secs(day), 7, 100);
+        // Up to a Friday, so that steps 1-2 (the shortest horizons) are the weekend.
+        for i in 0..104 * 7 - 2u64 {
+            let u = (i.wrapping_mul(6364136223846793005).rotate_left(23) >> 11) as f64
+                / (1u64 << 53) as f64;
+            let spread = if i % 7 >= 5 { 0.3 } else { 0.01 };
+            let v = shape[(i % 7) as usize] * (1.0 + spread * (2.0 * u - 1.0));
+            s.observe(t(i * day), Some(v));
+        }
+        let f = s.forecast();
+        assert_eq!(f.len(), 7);
+        let margin: Vec<f64> = f.iter().map(|p| p.bound - p.value).collect();
+        // The week is the cycle the sizing quantile is conditioned on, per step where the
+        // conditional quantile earned its place: the quiet Friday (step 7) gets a far narrower
+        // margin than the wild Saturday (step 1), though its horizon is the longest. (One plain
+        // quantile for every day gave both the weekend's width.)
+        assert!(margin[6] < 0.25 * margin[0], "margins {margin:?}");
     }
 
     #[test]

@@ -24,7 +24,7 @@ pub mod series;
 use std::collections::BTreeMap;
 
 use prescient_predict::backtest::split_points;
-use prescient_predict::season::periods_for_interval;
+use prescient_predict::season::cycle_for_interval;
 use prescient_predict::{
     choose_pooled, fit_pooled, BacktestConfig, Missing, Normalise, Protocol, Trace,
 };
@@ -254,9 +254,10 @@ pub fn evaluate(
         ..BacktestConfig::default()
     };
     let (train_end, val_end) = split_points(rows, &bcfg);
-    // A day longer than the trace cannot be seen whole (one second: 86,400 rows).
+    // A day longer than the trace cannot be seen whole (one second: 86,400 rows); at daily
+    // intervals the cycle is the week.
     let day = interval_secs
-        .and_then(|i| periods_for_interval(i).day)
+        .and_then(cycle_for_interval)
         .filter(|&d| d <= rows);
     let split = Split::new(train_end, val_end, rows)
         .reaching_back(Split::calibration_rows(cfg.violation, day));

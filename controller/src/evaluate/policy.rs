@@ -12,7 +12,7 @@
 use std::str::FromStr;
 
 use prescient_predict::model::{Auto, AutoConfig, Forecaster};
-use prescient_predict::season::{detect, periods_for_interval};
+use prescient_predict::season::{cycle_for_interval, detect};
 use prescient_predict::{ModelKind, Pooled, Predictor, PredictorConfig};
 
 use super::EvalError;
@@ -350,9 +350,8 @@ fn predictive(values: &[Option<f64>], split: Split, s: &Settings) -> Base {
         .map(|v| v.unwrap_or(f64::NAN))
         .collect();
     let seasons = detect(&train, s.interval_secs);
-    let refit_every = seasons
-        .day
-        .or(s.interval_secs.and_then(|i| periods_for_interval(i).day));
+    // Daily data has no day of two steps: refit and bin the sizing quantiles by the week instead.
+    let refit_every = seasons.day.or(s.interval_secs.and_then(cycle_for_interval));
     let model = || -> Box<dyn Forecaster> {
         let mut extras: Vec<Box<dyn Forecaster>> = Vec::new();
         if let Some(g) = s.pooled {

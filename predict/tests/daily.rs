@@ -1,0 +1,90 @@
+//! Daily and longer sampling intervals: a day holds fewer than two steps, so the weekly season
+//! (a day: 7 steps) must come from the timestamps' interval, and nothing may break at 12 h,
+//! 1 day, 2 days or a week.
+
+use prescient_predict::{evaluate_series, BacktestConfig, ModelKind, Pooled, Score};
+
+const DAY: u64 = 86_400;
+
+/// A small deterministic noise in [-1, 1] (an LCG: tests must not depend on a random source).
+fn noise(n: usize, seed: u64) -> Vec<f64> {
+    let mut x = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+    (0..n)
+        .map(|_| {
+            x = x
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            ((x >> 33) as f64 / (1u64 << 31) as f64) * 2.0 - 1.0
+        })
+        .collect()
+}
+
+/// `weeks` weeks of daily traffic: five busy days with different levels, a quiet weekend, 3 %
+/// noise.
+fn working_weeks(weeks: usize, seed: u64) -> Vec<Option<f64>> {
+    const SHAPE: [f64; 7] = [100.0, 108.0, 112.0, 104.0, 95.0, 52.0, 45.0];
+    let e = noise(weeks * 7, seed);
+    (0..weeks * 7)
+        .map(|t| Some(SHAPE[t % 7] * (1.0 + 0.03 * e[t])))
+        .collect()
+}
+
+fn mse(values: &[Option<f64>], interval: u64, kind: ModelKind) -> f64 {
+    let s = evaluate_series(
+        values,
+        Some(interval),
+        kind,
+        &BacktestConfig::default(),
+        &Pooled::default(),
+    )
+    .expect("scored");
+    let s: &Score = &s[0];
+    s.sse / s.n as f64
+}
+
+#[test]
+fn seasonal_naive_on_daily_data_repeats_last_weeks_weekday() {
+    let v = working_weeks(20, 1);
+    let naive = mse(&v, DAY, ModelKind::Naive);
+    let seasonal = mse(&v, DAY, ModelKind::SeasonalNaive);
+    // Monday after Sunday is a jump of half the level; last Monday is within the noise.
+    assert!(
+        seasonal < 0.1 * naive,
+        "seasonal naive {seasonal} vs naive {naive}"
+    );
+}
+
+#[test]
+fn exponential_smoothing_on_daily_data_learns_the_weekday_levels() {
+    let v = working_weeks(20, 2);
+    let naive = mse(&v, DAY, ModelKind::Naive);
+    let ets = mse(&v, DAY, ModelKind::Ets);
+    assert!(ets < 0.2 * naive, "ets {ets} vs naive {naive}");
+}
+
+#[test]
+fn every_model_forecasts_finite_values_at_long_intervals_and_short_histories() {
+    for interval in [DAY / 2, DAY, 2 * DAY, 7 * DAY, 30 * DAY] {
+        for weeks in [2, 3, 8, 40] {
+            let v = working_weeks(weeks, 4);
+            for kind in ModelKind::ALL {
+                let Some(scores) = evaluate_series(
+                    &v,
+                    Some(interval),
+                    kind,
+                    &BacktestConfig::default(),
+                    &Pooled::default(),
+                ) else {
+                    continue;
+                };
+                for s in scores {
+                    assert!(
+                        s.sse.is_finite() && s.sae.is_finite(),
+                        "{} at {interval} s over {weeks} weeks: {s:?}",
+                        kind.name()
+                    );
+                }
+            }
+        }
+    }
+}
