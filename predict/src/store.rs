@@ -54,8 +54,10 @@ impl StoreConfig {
         let per_hour = (3_600 / interval_secs).max(1) as usize;
         // Two days of 1 or 2 steps would hold no season, and the first fit, which waits for a
         // full history, would never come: keep, fit on and refit by weeks instead.
+        // Between 45 minutes and 8 hours two days are fewer than the 64 points a first fit waits
+        // for: keep at least those, or the series would never be fitted.
         let (raw_points, min_fit_points, refit_every) = if per_day > 2 {
-            (2 * per_day, per_day.max(64), per_day.max(64))
+            ((2 * per_day).max(64), per_day.max(64), per_day.max(64))
         } else {
             (21 * per_day, 21 * per_day, 7 * per_day)
         };
@@ -321,6 +323,28 @@ mod tests {
                 step + 1
             );
         }
+    }
+
+    #[test]
+    fn hourly_series_are_fitted_and_follow_their_day() {
+        // At one hour two days are 48 points, fewer than the 64 a first fit waits for.
+        let cfg = StoreConfig::for_interval(3600).expect("valid");
+        assert!(cfg.raw_points >= cfg.min_fit_points, "{cfg:?}");
+        let mut store: SeriesStore<u32> = SeriesStore::new(cfg);
+        let per_day = 24;
+        let n = per_day * 10;
+        for t in 0..n {
+            store.observe(&1, t as u64 * 3600, Some(daily(t, per_day)));
+        }
+        // Six hours ahead the day has moved a quarter turn: the last value is 40 off, a fitted
+        // seasonal model is not.
+        let f = store.forecast(&1, 6).expect("series");
+        let err = (f.points[5] - daily(n + 5, per_day)).abs();
+        let naive = (daily(n - 1, per_day) - daily(n + 5, per_day)).abs();
+        assert!(
+            err < naive / 4.0,
+            "forecast off by {err}, last value by {naive}"
+        );
     }
 
     #[test]
