@@ -629,7 +629,16 @@ impl Forecaster for Auto {
         for c in &mut self.candidates {
             c.fit(hist);
         }
-        self.pending.clear();
+        // Forecasts made before a refit were honest when issued: scoring them as they come due
+        // keeps the evidence (a refit every day of steps cleared all of them, so at 12 h step 3
+        // was never scored and its weights stayed uniform). Only the origin made at this very
+        // observation is superseded by the refitted models' forecast; one made at another
+        // count could not be matched to its observations.
+        if self.made_at == hist.pushed() {
+            self.pending.drop_newest();
+        } else {
+            self.pending.clear();
+        }
         self.push_origin(hist);
     }
 

@@ -18,7 +18,8 @@ pub(super) struct Pending {
     /// Group `j` starts at slot `j · horizon − j (j − 1) / 2`; as many groups as origins made,
     /// up to the horizon.
     values: Vec<f64>,
-    /// Origins pushed since the last clear; the newest is number `origins − 1`.
+    /// Origins pushed since the last clear (less any dropped); the newest is number
+    /// `origins − 1`.
     origins: u64,
 }
 
@@ -38,9 +39,16 @@ impl Pending {
         self.origins.min(self.horizon as u64) as usize
     }
 
-    /// Forgets every origin (a refit forecasts anew).
+    /// Forgets every origin (their observations can no longer be told apart).
     pub fn clear(&mut self) {
         self.origins = 0;
+    }
+
+    /// Forgets the newest origin only: the next [`Pending::push`] takes its number and slots,
+    /// and every older origin keeps its age, so each is still scored against its own
+    /// observation.
+    pub fn drop_newest(&mut self) {
+        self.origins = self.origins.saturating_sub(1);
     }
 
     /// Index of the first value of step `step`'s (1-based) slot for origin number `origin`.

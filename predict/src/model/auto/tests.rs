@@ -88,3 +88,58 @@ fn picks_naive_on_a_random_walk() {
     let seasonal = w[1].1;
     assert!(seasonal < 0.05, "{w:?}");
 }
+
+/// `run`, refitting after every `every`-th observation, as a backtest refits once a day of steps.
+fn run_refitting(values: &[f64], fit_len: usize, seasons: Seasons, every: usize) -> Auto {
+    let mut hist = history(&values[..fit_len]);
+    let mut auto = Auto::new(seasons, AutoConfig::default());
+    auto.fit(&hist);
+    for (i, &v) in values[fit_len..].iter().enumerate() {
+        hist.push(Some(v));
+        auto.observe(&hist);
+        if (i + 1) % every == 0 {
+            auto.fit(&hist);
+        }
+    }
+    auto
+}
+
+#[test]
+fn a_refit_keeps_the_forecasts_made_before_it_scored_against_their_own_observation() {
+    // A ramp: naive's error at step `s` is exactly `s`, at every origin, refitted or not.
+    let v: Vec<f64> = (0..70).map(f64::from).collect();
+    let auto = run_refitting(&v, 30, Seasons::default(), 3);
+    for s in 1..=12 {
+        let (_, errors) = auto.step(s - 1).expect("step scored");
+        let naive = errors[0];
+        // Origins made after 30..=70 observations; step `s` of the last `s − 1` is not due yet.
+        assert_eq!({ naive.n }, 41 - s as u32, "step {s}: scored origins");
+        assert_eq!(naive.value(), (s * s) as f64, "step {s}: squared error");
+    }
+}
+
+#[test]
+fn refits_every_two_steps_still_learn_the_step_3_weights() {
+    // At 12 h a day is two steps and the backtest refits once a day: step 3 was never scored
+    // (every pending forecast was dropped at each refit), so its weights stayed uniform.
+    let m = 24;
+    let e = noise(m * 20, 21);
+    let v: Vec<f64> = (0..m * 20)
+        .map(|t| 10.0 + 5.0 * (t as f64 * std::f64::consts::TAU / m as f64).sin() + 0.05 * e[t])
+        .collect();
+    let seasons = Seasons {
+        day: Some(m),
+        week: None,
+    };
+    let auto = run_refitting(&v, m * 15, seasons, 2);
+    let w = auto.weights(3);
+    assert!(w[0].1 < 0.05, "naive still weighs {w:?}");
+    let leader = auto.leader(3).expect("candidates");
+    assert!(
+        matches!(
+            leader,
+            ModelKind::SeasonalNaive | ModelKind::Ets | ModelKind::Regression
+        ),
+        "{w:?}"
+    );
+}
