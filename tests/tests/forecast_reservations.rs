@@ -270,11 +270,20 @@ async fn a_steady_pair_polled_slower_than_the_tick_reads_no_zeros_and_is_not_res
         c.decisions()
             .iter()
             .filter(|d| d.rule == prescient::core::Rule::ForecastResized)
-            .map(|d| d.reason.clone())
+            .map(|d| (d.subject.clone(), d.reason.clone()))
             .collect::<Vec<_>>()
     });
-    // A steady pair's bound settles: a resize or two while it does, not one every few ticks.
-    assert!(resized.len() <= 2, "{resized:#?}\n{history:?}");
+    // A steady pair's bound settles: a resize or two per reservation while it does, not one
+    // every few ticks. (Both directions carry traffic and each has its own reservation, so the
+    // count is per subject: a loaded machine's rate jitter may move each direction twice.)
+    let mut per_reservation = std::collections::BTreeMap::<&str, usize>::new();
+    for (subject, _) in &resized {
+        *per_reservation.entry(subject).or_default() += 1;
+    }
+    assert!(
+        per_reservation.values().all(|&n| n <= 2),
+        "{resized:#?}\n{history:?}"
+    );
     sim.shutdown().await;
     service.shutdown().await;
 }
