@@ -42,6 +42,13 @@ pub fn phase(row: u64, day: usize) -> u8 {
     ((row % day) * PHASES as u64 / day) as u8
 }
 
+/// The phase (`0..PHASES`) of row `row` of a series sampled every `step_secs` seconds, from the
+/// exact day (for intervals that do not divide it, where a rounded day would drift).
+pub fn clock_phase(row: u64, step_secs: u64) -> u8 {
+    let share = crate::season::clock_phase(row, step_secs, 86_400);
+    ((share * PHASES as f64) as usize).min(PHASES - 1) as u8
+}
+
 /// Scored residuals a conditional candidate needs before it may replace the plain quantile:
 /// one expected violation's worth at the sizing level, `1 / (1 − level)` (100 at 99 %).
 pub fn evidence(level: f64) -> f64 {
@@ -324,6 +331,17 @@ fn offsets(residuals: &VecDeque<f32>, phases: PhaseIter<'_>, level: f64) -> Opti
 mod tests {
     use super::*;
     use crate::model::testutil::noise;
+
+    #[test]
+    fn clock_phases_at_35_minutes_stay_on_the_hour_of_day() {
+        // Seven weeks of 35-minute steps end at midnight; the rounded day of 41 steps would put
+        // that row 7 steps (4 hours) into the day.
+        assert_eq!(clock_phase(7 * 288, 2_100), 0);
+        assert_eq!(phase(7 * 288, 41), 4);
+        // Row 2,000 is 48 days and 14 h 40 min in.
+        assert_eq!(clock_phase(2_000, 2_100), 14);
+        assert_eq!(clock_phase(41, 2_100), 23, "23:55");
+    }
 
     /// Residuals whose spread is four times wider in the first quarter of each day than in the
     /// rest, `day` rows a day, as (residual, phase).

@@ -25,6 +25,9 @@ pub struct PredictorConfig {
     /// time of day; at 12 h+ steps the week's (`season::cycle_for_interval`), binning by day of
     /// the week; `None`: plain quantiles only.
     pub day: Option<usize>,
+    /// The sampling interval in seconds when it does not divide the day (`Seasons::clock`):
+    /// time-of-day phases then follow the exact day, which `day` rounds.
+    pub clock: Option<u64>,
     /// The residual quantile level capacity is sized at (`1 −` the violation target): with
     /// `day`, [`Predictor::sizing_quantile`] may condition it on the time of day.
     pub sizing_level: Option<f64>,
@@ -47,6 +50,7 @@ impl Default for PredictorConfig {
             non_negative: true,
             sustained_run: 3,
             day: None,
+            clock: None,
             sizing_level: None,
             packed_residuals: false,
             replayed_residuals: false,
@@ -524,7 +528,10 @@ impl Predictor {
     }
 
     fn phase(&self, row: u64) -> u8 {
-        self.cfg.day.map_or(0, |d| conditional::phase(row, d))
+        match (self.cfg.day, self.cfg.clock) {
+            (Some(_), Some(step)) => conditional::clock_phase(row, step),
+            (day, _) => day.map_or(0, |d| conditional::phase(row, d)),
+        }
     }
 
     /// The series' history window.

@@ -4,6 +4,12 @@
 //! At intervals longer than half a day a day holds fewer than two steps and has no season, but a
 //! week still does (a day: 7 steps), so daily data keeps its day-of-week pattern.
 //!
+//! At intervals of at most an hour that do not divide the day (7 or 35 minutes, 70 s) the day and
+//! week are a fractional number of steps. Their lags round to the nearest step (an offset of at
+//! most half a step, constant over time), while phases (time-of-day harmonics and bins) come
+//! from the exact length via [`Seasons::phase`]: a rounded period would drift a whole cycle
+//! within months.
+//!
 //! Invariant: a reported period `p` satisfies `2 <= p` and the history used to confirm it held at
 //! least `p + p / 2` points, so a season is never claimed from less than one and a half cycles.
 
@@ -17,10 +23,14 @@ const MAX_BLIND_LAG: usize = 2_000;
 /// Seasonal periods of one series, in steps.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Seasons {
-    /// Daily period, if present.
+    /// Daily period, if present (rounded to the nearest step where the interval does not divide
+    /// the day).
     pub day: Option<usize>,
-    /// Weekly period, if present.
+    /// Weekly period, if present (rounded likewise).
     pub week: Option<usize>,
+    /// The sampling interval in seconds when it does not divide the day: phases then follow the
+    /// exact day and week, not the rounded periods. `None` when the periods are whole.
+    pub clock: Option<u64>,
 }
 
 impl Seasons {
@@ -33,11 +43,42 @@ impl Seasons {
     pub fn shortest(&self) -> Option<usize> {
         self.day.or(self.week)
     }
+
+    /// Phase in `[0, 1)` of absolute step `t` within the cycle of `period` steps (one of
+    /// `day` / `week`): from the exact day or week when `clock` is set, else `t mod period`.
+    pub fn phase(&self, t: u64, period: usize) -> f64 {
+        let cycle_secs = match self.clock {
+            Some(_) if Some(period) == self.week => Some(WEEK_SECS),
+            Some(_) if Some(period) == self.day => Some(DAY_SECS),
+            _ => None,
+        };
+        match (self.clock, cycle_secs) {
+            (Some(step), Some(cycle)) => clock_phase(t, step, cycle),
+            _ => {
+                let p = period.max(1) as u64;
+                (t % p) as f64 / p as f64
+            }
+        }
+    }
 }
+
+/// Phase in `[0, 1)` of step `t` sampled every `step_secs` within a cycle of `cycle_secs`,
+/// in whole seconds (exact however long the history).
+pub fn clock_phase(t: u64, step_secs: u64, cycle_secs: u64) -> f64 {
+    let cycle = u128::from(cycle_secs.max(1));
+    let secs = u128::from(t) * u128::from(step_secs) % cycle;
+    secs as f64 / cycle as f64
+}
+
+/// Longest interval given a fractional day: an hour (a day of at least 24 steps), where the
+/// rounded lag is off by at most a 48th of the cycle.
+const MAX_FRACTIONAL_SECS: u64 = 3_600;
 
 /// Daily and weekly periods in steps implied by a sampling interval: both when it divides a day
 /// into at least two steps; only the weekly one when a day holds fewer than two steps but the
-/// interval divides a week into at least two (1 day: 7, 1.75 days: 4, 3.5 days: 2); none
+/// interval divides a week into at least two (1 day: 7, 1.75 days: 4, 3.5 days: 2). Up to an
+/// hour, an interval that does not divide the day gets both rounded to the nearest step and
+/// `clock` set (35 minutes: day 41, week 288 exactly; 7 minutes: 206 and 1,440); none
 /// otherwise.
 pub fn periods_for_interval(interval_secs: u64) -> Seasons {
     if interval_secs == 0 {
@@ -48,6 +89,17 @@ pub fn periods_for_interval(interval_secs: u64) -> Seasons {
         return Seasons {
             day: Some(day),
             week: Some(day * 7),
+            clock: None,
+        };
+    }
+    if interval_secs <= MAX_FRACTIONAL_SECS {
+        // The week rounded on its own, not 7 rounded days: exact where the interval divides
+        // the week (35 and 7 minutes, 70 s), at most half a step off otherwise.
+        let round = |cycle: u64| ((cycle + interval_secs / 2) / interval_secs) as usize;
+        return Seasons {
+            day: Some(round(DAY_SECS)),
+            week: Some(round(WEEK_SECS)),
+            clock: Some(interval_secs),
         };
     }
     // Only past half a day: shorter intervals that divide the week but not the day (7 minutes)
@@ -59,6 +111,7 @@ pub fn periods_for_interval(interval_secs: u64) -> Seasons {
         return Seasons {
             day: None,
             week: Some((WEEK_SECS / interval_secs) as usize),
+            clock: None,
         };
     }
     Seasons::default()
@@ -112,6 +165,7 @@ pub fn detect(values: &[f64], interval_secs: Option<u64>) -> Seasons {
             Seasons {
                 day: cand.day.filter(|&p| confirmed(p)),
                 week: cand.week.filter(|&p| confirmed(p)),
+                clock: cand.clock,
             }
         }
         None => {
@@ -133,6 +187,7 @@ pub fn detect(values: &[f64], interval_secs: Option<u64>) -> Seasons {
             Seasons {
                 day: best.filter(|&p| confirmed(p)),
                 week: None,
+                clock: None,
             }
         }
     }
@@ -153,7 +208,48 @@ mod tests {
         let s = periods_for_interval(300);
         assert_eq!(s.day, Some(288));
         assert_eq!(s.week, Some(2016));
-        assert_eq!(periods_for_interval(7), Seasons::default());
+        assert_eq!(periods_for_interval(4_000), Seasons::default());
+    }
+
+    #[test]
+    fn intervals_that_do_not_divide_the_day_get_rounded_seasons_on_the_clock() {
+        let s = periods_for_interval(2_100);
+        assert_eq!(
+            s,
+            Seasons {
+                day: Some(41),
+                week: Some(288),
+                clock: Some(2_100),
+            },
+            "35 minutes: 41.14 steps a day, exactly 288 a week"
+        );
+        let rounded = |i: u64| {
+            let s = periods_for_interval(i);
+            (s.day, s.week)
+        };
+        assert_eq!(rounded(420), (Some(206), Some(1_440)), "7 minutes");
+        assert_eq!(rounded(70), (Some(1_234), Some(8_640)), "70 s");
+        assert_eq!(rounded(1_500), (Some(58), Some(403)), "25 minutes");
+        assert_eq!(rounded(3_300), (Some(26), Some(183)), "55 minutes");
+        assert_eq!(rounded(660), (Some(131), Some(916)), "11 minutes");
+        assert_eq!(cycle_for_interval(2_100), Some(41));
+    }
+
+    #[test]
+    fn phases_follow_the_exact_day_not_the_rounded_period() {
+        let s = periods_for_interval(2_100);
+        // 288 steps of 35 minutes are exactly a week: midnight again, though 288 is not a
+        // multiple of the rounded day of 41 steps (288 mod 41 = 1).
+        assert_eq!(s.phase(288, 41), 0.0);
+        assert_eq!(s.phase(288, 288), 0.0);
+        // A year of weeks later still midnight: a rounded day would be 52 x 288 mod 41 = 21
+        // steps (half a day) off by then.
+        assert_eq!(s.phase(52 * 288, 41), 0.0);
+        // Step 41 is 23 h 55 min into the day.
+        assert!((s.phase(41, 41) - 1_435.0 / 1_440.0).abs() < 1e-12);
+        // Whole periods keep `t mod p`.
+        let whole = periods_for_interval(300);
+        assert_eq!(whole.phase(288 + 72, 288), 0.25);
     }
 
     #[test]
@@ -163,21 +259,24 @@ mod tests {
             week(86_400),
             Seasons {
                 day: None,
-                week: Some(7)
+                week: Some(7),
+                clock: None,
             }
         );
         assert_eq!(
             week(43_200),
             Seasons {
                 day: Some(2),
-                week: Some(14)
+                week: Some(14),
+                clock: None,
             }
         );
         assert_eq!(
             week(28_800),
             Seasons {
                 day: Some(3),
-                week: Some(21)
+                week: Some(21),
+                clock: None,
             }
         );
         assert_eq!(week(151_200).week, Some(4), "1.75 days");
@@ -201,7 +300,8 @@ mod tests {
             s,
             Seasons {
                 day: None,
-                week: Some(7)
+                week: Some(7),
+                clock: None,
             }
         );
         assert_eq!(detect(&v[..9], Some(86_400)).week, None, "under 1.5 weeks");

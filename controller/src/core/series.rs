@@ -144,6 +144,7 @@ fn predictor(interval: Duration, horizon: usize, violation: f64) -> Predictor {
         PredictorConfig {
             history,
             horizon: horizon.max(1),
+            clock: periods.clock,
             ..PredictorConfig::default()
         },
         periods.shortest(),

@@ -384,6 +384,7 @@ fn predictive(values: &[Option<f64>], split: Split, s: &Settings) -> Base {
         PredictorConfig {
             history: n.max(1),
             horizon: *evidence.end(),
+            clock: seasons.clock,
             ..PredictorConfig::default()
         },
         refit_every,

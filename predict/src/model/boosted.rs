@@ -93,7 +93,11 @@ fn features(
                     }
                 }
                 x.push(if n > 0.0 { z(sum / n) } else { 0.0 });
-                let phase = TAU * (t % p as u64) as f64 / p as f64;
+                // Whole periods keep their original arithmetic, bit for bit.
+                let phase = match seasons.clock {
+                    Some(_) => TAU * seasons.phase(t, p),
+                    None => TAU * (t % p as u64) as f64 / p as f64,
+                };
                 x.push(phase.sin());
                 x.push(phase.cos());
             }

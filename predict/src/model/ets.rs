@@ -235,6 +235,7 @@ mod tests {
         let mut ets = Ets::new(Seasons {
             day: Some(m),
             week: None,
+            clock: None,
         });
         ets.fit(&hist);
         let mut out = Vec::new();

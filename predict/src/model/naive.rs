@@ -81,6 +81,7 @@ mod tests {
         let m = SeasonalNaive::new(Seasons {
             day: Some(10),
             week: None,
+            clock: None,
         });
         let mut out = Vec::new();
         m.forecast(&hist, 12, &mut out);

@@ -141,7 +141,7 @@ impl Regression {
                 }
             }
             x.push(if n > 0.0 { sum / n } else { last });
-            let phase = (t % p as u64) as f64 / p as f64;
+            let phase = self.seasons.phase(t, p);
             for j in 1..=self.cfg.harmonics {
                 let a = TAU * j as f64 * phase;
                 x.push(a.sin());
@@ -350,6 +350,7 @@ mod tests {
             Seasons {
                 day: Some(m),
                 week: None,
+                clock: None,
             },
             RegressionConfig::default(),
         );
@@ -367,6 +368,7 @@ mod tests {
         let seasons = Seasons {
             day: Some(288),
             week: None,
+            clock: None,
         };
         assert_eq!(RegressionConfig::for_pooled(seasons, 288 * 20).lags, 288);
         // A day of training steps (201 at 5 minutes) has no row with a day of lags.

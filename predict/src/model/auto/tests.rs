@@ -27,6 +27,7 @@ fn picks_seasonal_model_on_a_strong_clean_season() {
         Seasons {
             day: Some(m),
             week: None,
+            clock: None,
         },
     );
     let leader = auto.leader(1).expect("candidates");
@@ -52,6 +53,7 @@ fn a_young_series_is_not_stacked_until_a_selector_memory_of_errors() {
     let seasons = Seasons {
         day: Some(m),
         week: None,
+        clock: None,
     };
     let weights = |auto: &Auto| -> (Vec<f64>, Vec<f64>) {
         let base = auto.base_weights(1).into_iter().map(|(_, w)| w).collect();
@@ -82,6 +84,7 @@ fn picks_naive_on_a_random_walk() {
         Seasons {
             day: Some(50),
             week: None,
+            clock: None,
         },
     );
     let w = auto.weights(1);
