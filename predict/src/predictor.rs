@@ -27,7 +27,7 @@ pub struct PredictorConfig {
     pub day: Option<usize>,
     /// The sampling interval in seconds when it does not divide the day (`Seasons::clock`):
     /// time-of-day phases then follow the exact day, which `day` rounds.
-    pub clock: Option<u64>,
+    pub clock: Option<std::num::NonZeroU32>,
     /// The residual quantile level capacity is sized at (`1 −` the violation target): with
     /// `day`, [`Predictor::sizing_quantile`] may condition it on the time of day.
     pub sizing_level: Option<f64>,
@@ -529,7 +529,7 @@ impl Predictor {
 
     fn phase(&self, row: u64) -> u8 {
         match (self.cfg.day, self.cfg.clock) {
-            (Some(_), Some(step)) => conditional::clock_phase(row, step),
+            (Some(_), Some(step)) => conditional::clock_phase(row, u64::from(step.get())),
             (day, _) => day.map_or(0, |d| conditional::phase(row, d)),
         }
     }

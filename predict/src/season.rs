@@ -13,6 +13,8 @@
 //! Invariant: a reported period `p` satisfies `2 <= p` and the history used to confirm it held at
 //! least `p + p / 2` points, so a season is never claimed from less than one and a half cycles.
 
+use std::num::NonZeroU32;
+
 const DAY_SECS: u64 = 86_400;
 const WEEK_SECS: u64 = 7 * DAY_SECS;
 /// Autocorrelation a candidate period must reach to count as a season.
@@ -29,8 +31,9 @@ pub struct Seasons {
     /// Weekly period, if present (rounded likewise).
     pub week: Option<usize>,
     /// The sampling interval in seconds when it does not divide the day: phases then follow the
-    /// exact day and week, not the rounded periods. `None` when the periods are whole.
-    pub clock: Option<u64>,
+    /// exact day and week, not the rounded periods. `None` when the periods are whole. (Four
+    /// bytes: every model of every series holds its seasons.)
+    pub clock: Option<NonZeroU32>,
 }
 
 impl Seasons {
@@ -53,7 +56,7 @@ impl Seasons {
             _ => None,
         };
         match (self.clock, cycle_secs) {
-            (Some(step), Some(cycle)) => clock_phase(t, step, cycle),
+            (Some(step), Some(cycle)) => clock_phase(t, u64::from(step.get()), cycle),
             _ => {
                 let p = period.max(1) as u64;
                 (t % p) as f64 / p as f64
@@ -99,7 +102,7 @@ pub fn periods_for_interval(interval_secs: u64) -> Seasons {
         return Seasons {
             day: Some(round(DAY_SECS)),
             week: Some(round(WEEK_SECS)),
-            clock: Some(interval_secs),
+            clock: u32::try_from(interval_secs).ok().and_then(NonZeroU32::new),
         };
     }
     // Only past half a day: shorter intervals that divide the week but not the day (7 minutes)
@@ -219,7 +222,7 @@ mod tests {
             Seasons {
                 day: Some(41),
                 week: Some(288),
-                clock: Some(2_100),
+                clock: NonZeroU32::new(2_100),
             },
             "35 minutes: 41.14 steps a day, exactly 288 a week"
         );

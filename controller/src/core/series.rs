@@ -715,6 +715,33 @@ mod tests {
     }
 
     #[test]
+    fn a_35_minute_series_sizes_its_wild_nights_apart_from_its_quiet_days_on_the_clock() {
+        // 99 days of 35-minute steps (41.14 a day): within 30 % of the level from midnight to
+        // 6:00, within 1 % otherwise. Bins on a rounded day of 41 steps would have slid 14
+        // steps (8 hours) by the end.
+        let step = 2_100;
+        let mut s = Series::new(Duration::from_secs(step), 12, 100);
+        // Up to 4:00, so steps 1-3 are night and steps 4-12 (6:20-11:00) day.
+        for i in 0..=4_080u64 {
+            let u = (i.wrapping_mul(6364136223846793005).rotate_left(23) >> 11) as f64
+                / (1u64 << 53) as f64;
+            let night = i * step % 86_400 < 6 * 3_600;
+            let spread = if night { 0.3 } else { 0.01 };
+            s.observe(t(i * step), Some(100.0 * (1.0 + spread * (2.0 * u - 1.0))));
+        }
+        let f = s.forecast();
+        assert_eq!(f.len(), 12);
+        let margin: Vec<f64> = f.iter().map(|p| p.bound - p.value).collect();
+        // One plain quantile for every hour would give the night's width to all, growing with
+        // the step.
+        let mean = |m: &[f64]| m.iter().sum::<f64>() / m.len() as f64;
+        assert!(
+            mean(&margin[3..]) < 0.3 * mean(&margin[..3]),
+            "margins {margin:?}"
+        );
+    }
+
+    #[test]
     fn gaps_are_kept_as_gaps() {
         let mut s = Series::new(Duration::from_secs(1), 3, 10);
         s.observe(t(0), Some(5.0));

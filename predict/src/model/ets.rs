@@ -2,11 +2,14 @@
 //! form, Hyndman et al., "Forecasting with Exponential Smoothing", 2008, §2.5).
 //!
 //! The seasonal state is indexed by absolute time modulo the period, so a gap only skips the
-//! correction, never shifts the season. Parameters come from a small grid scored by one-step squared
+//! correction, never shifts the season. Where the interval does not divide the day
+//! (`Seasons::clock`) a slot is the exact time of day in `period` equal parts instead, so the
+//! rounded period does not drift across the clock. Parameters come from a small grid scored by one-step squared
 //! error on the fit history: no parameter is tuned by hand for any trace.
 
 use super::{Forecaster, ModelKind};
-use crate::{History, Seasons};
+use crate::{season, History, Seasons};
+use std::num::NonZeroU32;
 
 const ALPHAS: [f64; 6] = [0.05, 0.15, 0.3, 0.5, 0.7, 0.9];
 const BETAS: [f64; 2] = [0.0, 0.02];
@@ -35,28 +38,48 @@ struct State {
     t: u64,
 }
 
+/// Sampling interval and the exact cycle the seasonal slots divide, both in seconds (where the
+/// interval does not divide the day): 8 bytes, as every series' `auto` holds one.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct SlotClock {
+    step: NonZeroU32,
+    cycle: u32,
+}
+
+/// The seasonal slot of time index `t` among `m`: `t mod m`, or with a clock the share of the
+/// exact cycle (`m` being the rounded day or week) elapsed at `t`.
+fn slot(clock: Option<SlotClock>, t: u64, m: usize) -> usize {
+    match clock {
+        Some(c) => {
+            let share = season::clock_phase(t, u64::from(c.step.get()), u64::from(c.cycle));
+            ((share * m as f64) as usize).min(m.saturating_sub(1))
+        }
+        None => (t % m.max(1) as u64) as usize,
+    }
+}
+
 impl State {
-    fn one_step(&self) -> f64 {
-        self.level + PHI * self.trend + self.seasonal(self.t)
+    fn one_step(&self, clock: Option<SlotClock>) -> f64 {
+        self.level + PHI * self.trend + self.seasonal(self.t, clock)
     }
 
-    fn seasonal(&self, t: u64) -> f64 {
+    fn seasonal(&self, t: u64, clock: Option<SlotClock>) -> f64 {
         let m = self.season.len() as u64;
         if m == 0 {
             return 0.0;
         }
         self.season
-            .get((t % m) as usize)
+            .get(slot(clock, t, m as usize))
             .map_or(0.0, |&s| f64::from(s))
     }
 
-    fn step(&mut self, y: Option<f64>, p: Params) -> Option<f64> {
-        let yhat = self.one_step();
+    fn step(&mut self, y: Option<f64>, p: Params, clock: Option<SlotClock>) -> Option<f64> {
+        let yhat = self.one_step(clock);
         let err = y.map(|y| y - yhat);
         let e = err.unwrap_or(0.0);
         let m = self.season.len() as u64;
         if m > 0 {
-            if let Some(s) = self.season.get_mut((self.t % m) as usize) {
+            if let Some(s) = self.season.get_mut(slot(clock, self.t, m as usize)) {
                 *s += (p.gamma * e) as f32;
             }
         }
@@ -71,6 +94,7 @@ impl State {
 #[derive(Debug, Clone)]
 pub struct Ets {
     period: Option<usize>,
+    clock: Option<SlotClock>,
     params: Params,
     state: Option<State>,
 }
@@ -80,6 +104,15 @@ impl Ets {
     pub fn new(seasons: Seasons) -> Self {
         Self {
             period: seasons.shortest(),
+            // The cycle `shortest()` is: the day where there is one, else the week.
+            clock: seasons.clock.map(|step| SlotClock {
+                step,
+                cycle: if seasons.day.is_some() {
+                    86_400
+                } else {
+                    604_800
+                },
+            }),
             params: Params {
                 alpha: 0.5,
                 beta: 0.0,
@@ -100,7 +133,22 @@ impl Ets {
             let span = values.get(..cycles * m).unwrap_or(values);
             let present: Vec<f64> = span.iter().copied().filter(|v| v.is_finite()).collect();
             let mean = present.iter().sum::<f64>() / present.len().max(1) as f64;
-            for phase in 0..m {
+            if self.clock.is_some() {
+                let (mut sum, mut n) = (vec![0.0; m], vec![0u32; m]);
+                for (i, v) in span.iter().enumerate().filter(|(_, v)| v.is_finite()) {
+                    let k = slot(self.clock, t0 + i as u64, m);
+                    if let (Some(s), Some(c)) = (sum.get_mut(k), n.get_mut(k)) {
+                        *s += v;
+                        *c += 1;
+                    }
+                }
+                for (s, (sum, n)) in season.iter_mut().zip(sum.iter().zip(&n)) {
+                    if *n > 0 {
+                        *s = (sum / f64::from(*n) - mean) as f32;
+                    }
+                }
+            }
+            for phase in (0..m).filter(|_| self.clock.is_none()) {
                 let (mut sum, mut n) = (0.0, 0);
                 for v in span.iter().skip(phase).step_by(m).filter(|v| v.is_finite()) {
                     sum += v;
@@ -129,7 +177,7 @@ impl Ets {
         let burn = st.season.len();
         let mut sse = 0.0;
         for (i, &v) in values.iter().enumerate() {
-            let e = st.step(v.is_finite().then_some(v), p);
+            let e = st.step(v.is_finite().then_some(v), p, self.clock);
             if i >= burn {
                 sse += e.map_or(0.0, |e| e * e);
             }
@@ -182,10 +230,10 @@ impl Forecaster for Ets {
     }
 
     fn observe(&mut self, hist: &History) {
-        let p = self.params;
+        let (p, clock) = (self.params, self.clock);
         match self.state.as_mut() {
             Some(st) => {
-                st.step(hist.lag(1), p);
+                st.step(hist.lag(1), p, clock);
             }
             None => {
                 if hist.lag(1).is_some() {
@@ -206,7 +254,7 @@ impl Forecaster for Ets {
         for s in 1..=h as u64 {
             phi_k *= PHI;
             damp += phi_k;
-            out.push(st.level + damp * st.trend + st.seasonal(st.t + s - 1));
+            out.push(st.level + damp * st.trend + st.seasonal(st.t + s - 1, self.clock));
         }
     }
 
@@ -223,6 +271,41 @@ impl Forecaster for Ets {
 mod tests {
     use super::*;
     use crate::model::testutil::{history, noise};
+
+    #[test]
+    fn at_35_minutes_the_season_follows_the_clock_not_the_rounded_day() {
+        // 80 days of a daily sine sampled every 35 minutes (41.14 steps a day). Indexed by
+        // `t mod 41` the season would slide 0.14 step a day, a third of a day over the history.
+        let step = 2_100u64;
+        let n = 80 * 86_400 / step as usize;
+        let e = noise(n + 41, 3);
+        let at = |t: usize| {
+            let day = (t as u64 * step % 86_400) as f64 / 86_400.0;
+            10.0 + 3.0 * (day * std::f64::consts::TAU).sin() + 0.1 * e[t]
+        };
+        let v: Vec<f64> = (0..n).map(at).collect();
+        let hist = history(&v);
+        let mae = |clock: Option<NonZeroU32>| {
+            let mut ets = Ets::new(Seasons {
+                day: Some(41),
+                week: None,
+                clock,
+            });
+            ets.fit(&hist);
+            let mut out = Vec::new();
+            ets.forecast(&hist, 41, &mut out);
+            out.iter()
+                .enumerate()
+                .map(|(s, f)| (f - at(n + s)).abs())
+                .sum::<f64>()
+                / 41.0
+        };
+        let (exact, rounded) = (mae(NonZeroU32::new(2_100)), mae(None));
+        assert!(
+            exact < 0.25 && exact < 0.5 * rounded,
+            "next day's MAE on the clock {exact}, on the rounded day {rounded}"
+        );
+    }
 
     #[test]
     fn recovers_a_daily_season_with_level() {
