@@ -133,6 +133,7 @@ fn refits_every_two_steps_still_learn_the_step_3_weights() {
     let seasons = Seasons {
         day: Some(m),
         week: None,
+        clock: None,
     };
     let auto = run_refitting(&v, m * 15, seasons, 2);
     let w = auto.weights(3);
