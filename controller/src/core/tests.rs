@@ -82,6 +82,14 @@ pub(super) fn refresh_links(c: &mut ControllerCore, now: Timestamp) {
     }
 }
 
+/// Port counters that count `tx_bytes` sent and nothing else.
+fn tx_counters(tx_bytes: u64) -> PortCounters {
+    PortCounters {
+        tx_bytes,
+        ..PortCounters::default()
+    }
+}
+
 /// Feeds `secs` ticks of `rate_bps` from h1 to h2 over s1:1 (the s1->s2 link).
 /// `bytes` is the counter, carried from one call to the next.
 pub(super) fn drive(
@@ -139,9 +147,7 @@ fn a_link_forecast_to_saturate_moves_the_pair_onto_the_other_path() {
     let mut bytes = 0;
     let snap = c.snapshot();
     let first = snap.shortest_path(dev(1), dev(4)).expect("connected");
-    assert!(first
-        .links
-        .contains(&prescient_topology::LinkKey::new(at(1, 1), at(2, 1))));
+    assert!(first.links.contains(&s1_s2()));
     let actions = drive(&mut c, &mut bytes, 10, 40, |_| 0.95 * GBPS as f64);
     let steer = actions
         .iter()
@@ -154,16 +160,10 @@ fn a_link_forecast_to_saturate_moves_the_pair_onto_the_other_path() {
         .expect("the pair is steered");
     assert_eq!((steer.0, steer.1), (H1, H2));
     assert_eq!(steer.2.first().map(|l| l.src), Some(at(1, 2)), "via s3");
-    let hot: Vec<&Decision> = c
-        .decisions()
-        .iter()
-        .filter(|d| d.rule == Rule::LinkPredictedHot)
-        .collect();
+    let hot = hot_decisions(&c);
     assert_eq!(hot.len(), 1, "one decision per episode, not per tick");
     assert!(hot[0].reason.contains("exceeds") || hot[0].reason.contains("threshold"));
-    assert!(c
-        .hot_links()
-        .contains(&prescient_topology::LinkKey::new(at(1, 1), at(2, 1))));
+    assert!(c.hot_links().contains(&s1_s2()));
     // Traffic falls away: the link cools, with its own decision.
     drive(&mut c, &mut bytes, 50, 40, |_| 0.1 * GBPS as f64);
     assert!(c.decisions().iter().any(|d| d.rule == Rule::LinkCooled));
@@ -179,10 +179,7 @@ fn a_pair_that_starts_on_a_warm_link_is_steered_once_its_own_forecast_is_warm() 
         let now = Timestamp::from_secs(s);
         refresh_links(&mut c, now);
         bytes += (0.1 * GBPS as f64 / 8.0) as u64;
-        let counters = PortCounters {
-            tx_bytes: bytes,
-            ..PortCounters::default()
-        };
+        let counters = tx_counters(bytes);
         c.port_counters(now, at(1, 1), counters);
         c.tick(now);
     }
@@ -192,11 +189,7 @@ fn a_pair_that_starts_on_a_warm_link_is_steered_once_its_own_forecast_is_warm() 
     assert!(!early
         .iter()
         .any(|a| matches!(a, Action::InstallPath { .. })));
-    let hot: Vec<&Decision> = c
-        .decisions()
-        .iter()
-        .filter(|d| d.rule == Rule::LinkPredictedHot)
-        .collect();
+    let hot = hot_decisions(&c);
     assert_eq!(hot.len(), 1, "{hot:?}");
     assert!(
         hot[0].reason.contains("no host pair with a forecast"),
@@ -213,11 +206,7 @@ fn a_pair_that_starts_on_a_warm_link_is_steered_once_its_own_forecast_is_warm() 
         _ => None,
     });
     assert_eq!(steered, Some((H1, H2, Some(at(1, 2)))), "{later:?}");
-    let hot: Vec<&Decision> = c
-        .decisions()
-        .iter()
-        .filter(|d| d.rule == Rule::LinkPredictedHot)
-        .collect();
+    let hot = hot_decisions(&c);
     assert_eq!(hot.len(), 2, "one more decision, not one per tick: {hot:?}");
     assert!(
         hot[1].reason.contains("1 pair(s) steered"),
@@ -236,10 +225,7 @@ fn a_pair_crossing_two_links_that_turn_hot_together_is_steered_once() {
         let now = Timestamp::from_secs(s);
         refresh_links(&mut c, now);
         bytes += (0.95 * GBPS as f64 / 8.0) as u64;
-        let counters = PortCounters {
-            tx_bytes: bytes,
-            ..PortCounters::default()
-        };
+        let counters = tx_counters(bytes);
         c.port_counters(now, at(1, 1), counters);
         c.port_counters(now, at(2, 2), counters);
         let flow = FlowKey {
@@ -263,11 +249,7 @@ fn a_pair_crossing_two_links_that_turn_hot_together_is_steered_once() {
         })
         .count();
     assert_eq!(steers, 1, "{actions:?}");
-    let hot: Vec<&Decision> = c
-        .decisions()
-        .iter()
-        .filter(|d| d.rule == Rule::LinkPredictedHot)
-        .collect();
+    let hot = hot_decisions(&c);
     assert_eq!(hot.len(), 2, "{hot:?}");
     assert!(
         hot.iter().any(|d| d.reason.contains("already steered")),
@@ -356,13 +338,7 @@ fn a_steered_pair_takes_its_api_reservation_onto_the_new_path() {
     c.track_changes();
     let mut bytes = 0;
     let actions = drive(&mut c, &mut bytes, 10, 40, |_| 0.95 * GBPS as f64);
-    let steered = actions
-        .iter()
-        .position(|a| matches!(a, Action::InstallPath { .. }))
-        .expect("the pair is steered");
-    let Action::InstallPath { links, .. } = &actions[steered] else {
-        unreachable!()
-    };
+    let (steered, links) = first_steer(&actions);
     assert_eq!(links.first().map(|l| l.src), Some(at(1, 2)), "via s3");
     // The reservation is on the steered path in the ledger, and saved there.
     let now_path = &c.ledger().get(id).expect("still reserved").request.path;
@@ -388,11 +364,7 @@ fn a_steered_pair_takes_its_api_reservation_onto_the_new_path() {
         c.desired_meters().get(&id),
         Some(&vec![at(1, 2), at(3, 2), at(4, 10)])
     );
-    let hot = c
-        .decisions()
-        .iter()
-        .find(|d| d.rule == Rule::LinkPredictedHot)
-        .expect("a decision");
+    let hot = first_hot(&c);
     assert!(
         hot.reason.contains(&format!("reservation {} ", id.0)),
         "{}",
@@ -451,11 +423,7 @@ fn a_pair_whose_reservation_has_no_room_on_the_other_path_is_not_steered() {
         Some(&held.reservation.request.path),
         "the reservation stays where its traffic stays"
     );
-    let hot = c
-        .decisions()
-        .iter()
-        .find(|d| d.rule == Rule::LinkPredictedHot)
-        .expect("a decision");
+    let hot = first_hot(&c);
     assert!(
         hot.reason.contains("not steered") && hot.reason.contains("does not fit"),
         "{}",
@@ -482,13 +450,7 @@ fn a_steered_pair_takes_an_api_reservation_naming_one_of_its_addresses_along() {
     let id = c.reserve(now, &spec).expect("room").reservation.id;
     let mut bytes = 0;
     let actions = drive(&mut c, &mut bytes, 10, 40, |_| 0.95 * GBPS as f64);
-    let steered = actions
-        .iter()
-        .position(|a| matches!(a, Action::InstallPath { .. }))
-        .expect("the pair is steered");
-    let Action::InstallPath { links, .. } = &actions[steered] else {
-        unreachable!()
-    };
+    let (steered, links) = first_steer(&actions);
     assert_eq!(links.first().map(|l| l.src), Some(at(1, 2)), "via s3");
     // It moved with the pair (left on s2, its entry would keep the pair's traffic there).
     assert_eq!(
@@ -557,10 +519,7 @@ pub(super) fn drive_rates(
         refresh_links(c, now);
         for (i, (port, rate)) in [(1, rates.s1_s2), (2, rates.s1_s3)].into_iter().enumerate() {
             feed.links[i] += (rate / 8.0) as u64;
-            let counters = PortCounters {
-                tx_bytes: feed.links[i],
-                ..PortCounters::default()
-            };
+            let counters = tx_counters(feed.links[i]);
             c.port_counters(now, at(1, port), counters);
         }
         for (i, (dst, rate)) in [(H2, rates.to_h2), (H3, rates.to_h3)]
@@ -615,11 +574,7 @@ fn a_hot_link_moves_its_biggest_pair_and_leaves_the_pairs_it_does_not_need_to_mo
     // would rewrite its path for nothing.
     let actions = drive_two_pairs(&mut c, 10, 60, (0.6e9, 0.3e9, 0.0));
     assert_eq!(steered_pairs(&actions), vec![(H1, H2)], "{actions:?}");
-    let hot: Vec<&Decision> = c
-        .decisions()
-        .iter()
-        .filter(|d| d.rule == Rule::LinkPredictedHot)
-        .collect();
+    let hot = hot_decisions(&c);
     assert_eq!(hot.len(), 1, "{hot:?}");
     assert!(
         hot[0].reason.contains("1 pair(s) steered")
@@ -647,9 +602,7 @@ fn an_idle_pair_on_a_hot_link_is_not_moved() {
     // s1 -> s2 runs hot with traffic of no known pair; h1 -> h3's flow entry counts nothing.
     let actions = drive_two_pairs(&mut c, 10, 60, (0.0, 0.0, 0.95e9));
     assert!(steered_pairs(&actions).is_empty(), "{actions:?}");
-    assert!(c
-        .hot_links()
-        .contains(&prescient_topology::LinkKey::new(at(1, 1), at(2, 1))));
+    assert!(c.hot_links().contains(&s1_s2()));
     assert!(
         c.decisions()
             .iter()
@@ -659,19 +612,31 @@ fn an_idle_pair_on_a_hot_link_is_not_moved() {
     );
 }
 
+/// h1 -> h2 at 60 % (h1 -> h3 idle) with 30 % of other traffic on s1 -> s2, nothing on s1 -> s3:
+/// the phase in which the pair is steered via s3.
+const PAIR_ON_S2: Rates = Rates {
+    to_h2: 0.6e9,
+    to_h3: 0.0,
+    s1_s2: 0.9e9,
+    s1_s3: 0.0,
+};
+
 /// h1 -> h2 at 60 % with 30 % of other traffic on s1 -> s2 is steered via s3 (a first move
 /// needs room under the capacity); then s1 -> s2 carries its background alone.
 pub(super) fn steer_h1_h2_via_s3(c: &mut ControllerCore, feed: &mut Feed) {
-    let first = Rates {
-        to_h2: 0.6e9,
-        to_h3: 0.0,
-        s1_s2: 0.9e9,
-        s1_s3: 0.0,
-    };
-    let actions = drive_rates(c, feed, 10, 60, &first);
+    let actions = drive_rates(c, feed, 10, 60, &PAIR_ON_S2);
     assert_eq!(steered_pairs(&actions), vec![(H1, H2)], "{actions:?}");
 }
 
+/// The square with h3, after h1 -> h2 was steered via s3, and the counters so far.
+fn h1_h2_steered_via_s3() -> (ControllerCore, Feed) {
+    let mut c = square_with_h3();
+    let mut feed = Feed::default();
+    steer_h1_h2_via_s3(&mut c, &mut feed);
+    (c, feed)
+}
+
+/// The core's decisions that a link is predicted hot, oldest first.
 pub(super) fn hot_decisions(c: &ControllerCore) -> Vec<&Decision> {
     c.decisions()
         .iter()
@@ -679,21 +644,44 @@ pub(super) fn hot_decisions(c: &ControllerCore) -> Vec<&Decision> {
         .collect()
 }
 
+/// The first decision that a link is predicted hot (there must be one).
+fn first_hot(c: &ControllerCore) -> &Decision {
+    c.decisions()
+        .iter()
+        .find(|d| d.rule == Rule::LinkPredictedHot)
+        .expect("a decision")
+}
+
+/// The first path installed among `actions` (there must be one): its index and its links.
+fn first_steer(actions: &[Action]) -> (usize, &Vec<prescient_topology::LinkKey>) {
+    let steered = actions
+        .iter()
+        .position(|a| matches!(a, Action::InstallPath { .. }))
+        .expect("the pair is steered");
+    let Action::InstallPath { links, .. } = &actions[steered] else {
+        unreachable!()
+    };
+    (steered, links)
+}
+
+/// The subject that decisions about `link` name.
+fn link_subject(link: prescient_topology::LinkKey) -> String {
+    format!("link/{}", super::naming::link_id(link))
+}
+
+/// The link s1 -> s2 (port 1 to port 1).
 pub(super) fn s1_s2() -> prescient_topology::LinkKey {
     prescient_topology::LinkKey::new(at(1, 1), at(2, 1))
 }
 
 #[test]
 fn a_pair_steered_off_a_link_is_not_counted_on_it_when_it_turns_hot_again() {
-    let mut c = square_with_h3();
-    let mut feed = Feed::default();
-    steer_h1_h2_via_s3(&mut c, &mut feed);
+    let (mut c, mut feed) = h1_h2_steered_via_s3();
     // The pair now runs via s3; s1 -> s2 cools, then its other traffic alone turns it hot.
     let moved = Rates {
-        to_h2: 0.6e9,
-        to_h3: 0.0,
         s1_s2: 0.3e9,
         s1_s3: 0.6e9,
+        ..PAIR_ON_S2
     };
     drive_rates(&mut c, &mut feed, 70, 60, &moved);
     assert!(!c.hot_links().contains(&s1_s2()));
@@ -703,7 +691,7 @@ fn a_pair_steered_off_a_link_is_not_counted_on_it_when_it_turns_hot_again() {
     };
     let actions = drive_rates(&mut c, &mut feed, 130, 60, &busy);
     assert!(steered_pairs(&actions).is_empty(), "{actions:?}");
-    let subject = format!("link/{}", super::naming::link_id(s1_s2()));
+    let subject = link_subject(s1_s2());
     let again: Vec<&Decision> = hot_decisions(&c)
         .into_iter()
         .filter(|d| d.subject == subject)
@@ -720,22 +708,19 @@ fn a_pair_steered_off_a_link_is_not_counted_on_it_when_it_turns_hot_again() {
 
 #[test]
 fn a_steered_pair_whose_new_path_turns_hot_is_not_moved_again() {
-    let mut c = square_with_h3();
-    let mut feed = Feed::default();
-    steer_h1_h2_via_s3(&mut c, &mut feed);
+    let (mut c, mut feed) = h1_h2_steered_via_s3();
     // Via s3 the pair meets 30 % of other traffic (90 %: hot), and s1 -> s2 is down to 10 %.
     // The pair stays: moving it on each link's transient would trade it back and forth.
     let crowded = Rates {
-        to_h2: 0.6e9,
-        to_h3: 0.0,
         s1_s2: 0.1e9,
         s1_s3: 0.9e9,
+        ..PAIR_ON_S2
     };
     let actions = drive_rates(&mut c, &mut feed, 70, 90, &crowded);
     assert!(steered_pairs(&actions).is_empty(), "{actions:?}");
     let s1_s3 = prescient_topology::LinkKey::new(at(1, 2), at(3, 1));
     assert!(c.hot_links().contains(&s1_s3));
-    let subject = format!("link/{}", super::naming::link_id(s1_s3));
+    let subject = link_subject(s1_s3);
     let hot = hot_decisions(&c);
     let on_s3 = hot
         .iter()
