@@ -21,14 +21,51 @@ use serde_json::json;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn records_reach_the_interface_leave_on_release_and_converge_after_a_restart() {
+/// A namespace with a controller on its host end serving "web" of tenant red (VIP
+/// 192.0.2.10, addresses from `pool`); `None`, and the test passes untested, when not root.
+async fn red_web(pool: &str) -> Option<(Netns, Controller)> {
     if !root() {
-        return;
+        return None;
     }
     let ns = Netns::new();
     let c = controller(&ns).await;
-    service(&c, "web", "red", "192.0.2.10", "10.1.0.0/24").await;
+    service(&c, "web", "red", "192.0.2.10", pool).await;
+    Some((ns, c))
+}
+
+/// `prescient agent --once` for tenant red, host h1, on `interface` inside the namespace.
+fn agent_once(ns: &Netns, interface: &str, controller: &str) -> std::process::Output {
+    std::process::Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &ns.name,
+            BIN,
+            "agent",
+            "--tenant",
+            "red",
+            "--interface",
+            interface,
+            "--controller",
+            controller,
+            "--host",
+            "h1",
+            "--once",
+        ])
+        .output()
+        .expect("--once")
+}
+
+/// Waits until `agent` has logged `text`, naming `what` otherwise.
+async fn until_logged(what: &str, agent: &Agent, text: &str) {
+    until(what, Some(agent), || agent.log().contains(text)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_reach_the_interface_leave_on_release_and_converge_after_a_restart() {
+    let Some((ns, c)) = red_web("10.1.0.0/24").await else {
+        return;
+    };
     // Someone else's address (inside the tenant's pool) and routes on the same interface.
     ns.ip(&["addr", "add", "10.1.0.250/32", "dev", &ns.inner]);
     ns.ip(&["route", "add", "198.51.100.0/24", "dev", &ns.inner]);
@@ -44,25 +81,7 @@ async fn records_reach_the_interface_leave_on_release_and_converge_after_a_resta
     let first = announce(&c, "web", "boot-0", "h1").await;
 
     // --once: the plan, and nothing changed.
-    let out = std::process::Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &ns.name,
-            BIN,
-            "agent",
-            "--tenant",
-            "red",
-            "--interface",
-            &ns.inner,
-            "--controller",
-            &c.url,
-            "--host",
-            "h1",
-            "--once",
-        ])
-        .output()
-        .expect("--once");
+    let out = agent_once(&ns, &ns.inner, &c.url);
     let plan = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(
         out.status.success(),
@@ -254,20 +273,17 @@ async fn records_reach_the_interface_leave_on_release_and_converge_after_a_resta
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_tenants_agents_never_touch_each_others_records() {
-    if !root() {
+    let Some((ns, c)) = red_web("10.1.0.0/28").await else {
         return;
-    }
-    let ns = Netns::new();
-    let c = controller(&ns).await;
-    service(&c, "web", "red", "192.0.2.10", "10.1.0.0/28").await;
+    };
     let red_ip = announce(&c, "web", "r1", "h1").await;
     let red = ns.agent(&c.url, "red", 165, &[]);
     // Blue is not known yet: its agent says so and keeps trying.
     let blue = ns.agent(&c.url, "blue", 166, &[]);
-    until(
+    until_logged(
         "the blue agent to name the unknown tenant",
-        Some(&blue),
-        || blue.log().contains("does not know tenant \"blue\""),
+        &blue,
+        "does not know tenant \"blue\"",
     )
     .await;
     service(&c, "db", "blue", "192.0.2.20", "10.2.0.0/28").await;
@@ -297,31 +313,10 @@ async fn two_tenants_agents_never_touch_each_others_records() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_interface_is_named_and_nothing_crashes() {
-    if !root() {
+    let Some((ns, c)) = red_web("10.1.0.0/28").await else {
         return;
-    }
-    let ns = Netns::new();
-    let c = controller(&ns).await;
-    service(&c, "web", "red", "192.0.2.10", "10.1.0.0/28").await;
-    let out = std::process::Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &ns.name,
-            BIN,
-            "agent",
-            "--tenant",
-            "red",
-            "--interface",
-            "nope0",
-            "--controller",
-            &c.url,
-            "--host",
-            "h1",
-            "--once",
-        ])
-        .output()
-        .expect("--once");
+    };
+    let out = agent_once(&ns, "nope0", &c.url);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("interface \"nope0\" does not exist"), "{err}");
@@ -341,36 +336,17 @@ async fn a_missing_interface_is_named_and_nothing_crashes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dry_run_follows_the_records_and_changes_nothing() {
-    if !root() {
+    let Some((ns, c)) = red_web("10.1.0.0/28").await else {
         return;
-    }
-    let ns = Netns::new();
-    let c = controller(&ns).await;
-    service(&c, "web", "red", "192.0.2.10", "10.1.0.0/28").await;
+    };
     let first = announce(&c, "web", "d1", "h1").await;
     let agent = ns.agent(&c.url, "red", 167, &["--dry-run"]);
-    until(
-        "the dry run's plan for the first record",
-        Some(&agent),
-        || {
-            agent
-                .log()
-                .contains(&format!("dry run: would + address {first}/32"))
-        },
-    )
-    .await;
+    let plan = format!("dry run: would + address {first}/32");
+    until_logged("the dry run's plan for the first record", &agent, &plan).await;
     // Incremental updates too: a record announced while it runs is planned, not programmed.
     let second = announce(&c, "web", "d2", "h1").await;
-    until(
-        "the dry run's plan for the second record",
-        Some(&agent),
-        || {
-            agent
-                .log()
-                .contains(&format!("dry run: would + address {second}/32"))
-        },
-    )
-    .await;
+    let plan = format!("dry run: would + address {second}/32");
+    until_logged("the dry run's plan for the second record", &agent, &plan).await;
     let have = ns.addresses();
     assert!(
         !have.contains(&format!("{first}/32")) && !have.contains(&format!("{second}/32")),
