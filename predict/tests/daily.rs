@@ -2,22 +2,12 @@
 //! (a day: 7 steps) must come from the timestamps' interval, and nothing may break at 12 h,
 //! 1 day, 2 days or a week.
 
-use prescient_predict::{evaluate_series, BacktestConfig, ModelKind, Pooled, Score};
+mod synthetic;
+
+use prescient_predict::{ModelKind, Score};
+use synthetic::{assert_every_model_finite, noise, scores};
 
 const DAY: u64 = 86_400;
-
-/// A small deterministic noise in [-1, 1] (an LCG: tests must not depend on a random source).
-fn noise(n: usize, seed: u64) -> Vec<f64> {
-    let mut x = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
-    (0..n)
-        .map(|_| {
-            x = x
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            ((x >> 33) as f64 / (1u64 << 31) as f64) * 2.0 - 1.0
-        })
-        .collect()
-}
 
 /// `weeks` weeks of daily traffic: five busy days with different levels, a quiet weekend, 3 %
 /// noise.
@@ -30,14 +20,7 @@ fn working_weeks(weeks: usize, seed: u64) -> Vec<Option<f64>> {
 }
 
 fn mse(values: &[Option<f64>], interval: u64, kind: ModelKind) -> f64 {
-    let s = evaluate_series(
-        values,
-        Some(interval),
-        kind,
-        &BacktestConfig::default(),
-        &Pooled::default(),
-    )
-    .expect("scored");
+    let s = scores(values, interval, kind).expect("scored");
     let s: &Score = &s[0];
     s.sse / s.n as f64
 }
@@ -67,24 +50,7 @@ fn every_model_forecasts_finite_values_at_long_intervals_and_short_histories() {
     for interval in [DAY / 2, DAY, 2 * DAY, 7 * DAY, 30 * DAY] {
         for weeks in [2, 3, 8, 40] {
             let v = working_weeks(weeks, 4);
-            for kind in ModelKind::ALL {
-                let Some(scores) = evaluate_series(
-                    &v,
-                    Some(interval),
-                    kind,
-                    &BacktestConfig::default(),
-                    &Pooled::default(),
-                ) else {
-                    continue;
-                };
-                for s in scores {
-                    assert!(
-                        s.sse.is_finite() && s.sae.is_finite(),
-                        "{} at {interval} s over {weeks} weeks: {s:?}",
-                        kind.name()
-                    );
-                }
-            }
+            assert_every_model_finite(&v, interval, &format!("{weeks} weeks"));
         }
     }
 }

@@ -1,22 +1,12 @@
 //! Intervals that do not divide the day (7, 25, 35, 55 minutes, 70 s): the day and week are a
 //! fractional number of steps, yet the seasons must still come from the timestamps' interval.
 
-use prescient_predict::{evaluate_series, BacktestConfig, ModelKind, Pooled, Score};
+mod synthetic;
+
+use prescient_predict::{ModelKind, Score};
+use synthetic::{assert_every_model_finite, noise, scores};
 
 const DAY: u64 = 86_400;
-
-/// A small deterministic noise in [-1, 1] (an LCG: tests must not depend on a random source).
-fn noise(n: usize, seed: u64) -> Vec<f64> {
-    let mut x = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
-    (0..n)
-        .map(|_| {
-            x = x
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            ((x >> 33) as f64 / (1u64 << 31) as f64) * 2.0 - 1.0
-        })
-        .collect()
-}
 
 /// `days` days sampled every `interval` seconds of a level set by the hour of the day (24 fixed
 /// levels between 20 and 100) and, with `weekend`, lowered to 40 % on days 5 and 6 of each week;
@@ -38,17 +28,25 @@ fn hourly_levels(interval: u64, days: u64, weekend: bool, seed: u64) -> Vec<Opti
 
 /// Test-part MSE at horizons 1, 2, 3 (strict protocol).
 fn mse(values: &[Option<f64>], interval: u64, kind: ModelKind) -> Vec<f64> {
-    evaluate_series(
-        values,
-        Some(interval),
-        kind,
-        &BacktestConfig::default(),
-        &Pooled::default(),
-    )
-    .expect("scored")
-    .iter()
-    .map(|s: &Score| s.sse / s.n as f64)
-    .collect()
+    scores(values, interval, kind)
+        .expect("scored")
+        .iter()
+        .map(|s: &Score| s.sse / s.n as f64)
+        .collect()
+}
+
+/// Asserts that `model`'s MSE is under `factor` times naive's at each of horizons 1, 2, 3;
+/// `name` names the model in the failure.
+fn assert_below_naive(model: &[f64], naive: &[f64], factor: f64, name: &str) {
+    for h in 0..3 {
+        assert!(
+            model[h] < factor * naive[h],
+            "h{}: {name} {} vs naive {}",
+            h + 1,
+            model[h],
+            naive[h]
+        );
+    }
 }
 
 #[test]
@@ -59,15 +57,7 @@ fn seasonal_naive_at_35_minutes_repeats_last_weeks_hour() {
     let v = hourly_levels(2_100, 56, true, 1);
     let naive = mse(&v, 2_100, ModelKind::Naive);
     let seasonal = mse(&v, 2_100, ModelKind::SeasonalNaive);
-    for h in 0..3 {
-        assert!(
-            seasonal[h] < 0.2 * naive[h],
-            "h{}: seasonal naive {} vs naive {}",
-            h + 1,
-            seasonal[h],
-            naive[h]
-        );
-    }
+    assert_below_naive(&seasonal, &naive, 0.2, "seasonal naive");
 }
 
 #[test]
@@ -77,15 +67,7 @@ fn auto_at_7_minutes_learns_the_hourly_levels() {
     let v = hourly_levels(420, 14, false, 2);
     let naive = mse(&v, 420, ModelKind::Naive);
     let auto = mse(&v, 420, ModelKind::Auto);
-    for h in 0..3 {
-        assert!(
-            auto[h] < 0.5 * naive[h],
-            "h{}: auto {} vs naive {}",
-            h + 1,
-            auto[h],
-            naive[h]
-        );
-    }
+    assert_below_naive(&auto, &naive, 0.5, "auto");
 }
 
 #[test]
@@ -97,24 +79,7 @@ fn every_model_forecasts_finite_values_at_intervals_that_do_not_divide_the_day()
             if v.len() > 4_000 {
                 continue;
             }
-            for kind in ModelKind::ALL {
-                let Some(scores) = evaluate_series(
-                    &v,
-                    Some(interval),
-                    kind,
-                    &BacktestConfig::default(),
-                    &Pooled::default(),
-                ) else {
-                    continue;
-                };
-                for s in scores {
-                    assert!(
-                        s.sse.is_finite() && s.sae.is_finite(),
-                        "{} at {interval} s over {days} days: {s:?}",
-                        kind.name()
-                    );
-                }
-            }
+            assert_every_model_finite(&v, interval, &format!("{days} days"));
         }
     }
 }
