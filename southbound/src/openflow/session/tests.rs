@@ -108,14 +108,36 @@ impl FakeSwitch {
     }
 }
 
+/// A controller on a free loopback port publishing every event.
 async fn start() -> (OpenFlowController, EventReceiver) {
+    start_with(|_| {}).await
+}
+
+/// [`start`] with its configuration changed by `tune`.
+async fn start_with(
+    tune: impl FnOnce(&mut ControllerConfig),
+) -> (OpenFlowController, EventReceiver) {
     let any: SocketAddr = ([127, 0, 0, 1], 0).into();
+    let mut config = ControllerConfig::new(any);
+    tune(&mut config);
     OpenFlowController::bind(
-        ControllerConfig::new(any),
+        config,
         Arc::new(|_| Box::new(PublishAll) as Box<dyn SwitchApp>),
     )
     .await
     .unwrap()
+}
+
+/// Switch `dpid` with `ports` ports connected to `ctl`, once the controller has published it up.
+async fn switch_up(
+    ctl: &OpenFlowController,
+    events: &mut EventReceiver,
+    dpid: u64,
+    ports: u32,
+) -> FakeSwitch {
+    let sw = FakeSwitch::handshake(ctl.local_addr(), dpid, ports).await;
+    assert!(matches!(next(events).await, SwitchEvent::SwitchUp(_)));
+    sw
 }
 
 async fn next(events: &mut EventReceiver) -> SwitchEvent {
@@ -164,8 +186,7 @@ async fn switch_up_carries_features_and_ports_and_table_miss_is_installed() {
 async fn a_reconnect_replaces_the_old_session_with_one_down_up_pair() {
     let (ctl, mut events) = start().await;
     let handle = ctl.handle();
-    let mut old = FakeSwitch::handshake(ctl.local_addr(), 4, 1).await;
-    assert!(matches!(next(&mut events).await, SwitchEvent::SwitchUp(_)));
+    let mut old = switch_up(&ctl, &mut events, 4, 1).await;
     let _new = FakeSwitch::handshake(ctl.local_addr(), 4, 2).await;
     match next(&mut events).await {
         SwitchEvent::SwitchDown { dpid, reason } => {
@@ -199,8 +220,7 @@ async fn desired_flows_are_replayed_after_the_table_miss_on_reconnect() {
         .install(DatapathId(5), Command::FlowMod(flow(2)))
         .await
         .unwrap();
-    let mut sw = FakeSwitch::handshake(ctl.local_addr(), 5, 2).await;
-    assert!(matches!(next(&mut events).await, SwitchEvent::SwitchUp(_)));
+    let mut sw = switch_up(&ctl, &mut events, 5, 2).await;
     // Cold start: flows, groups and meters left by an earlier controller life are deleted
     // before the table miss and the replay.
     let mut writes = Vec::new();
@@ -259,8 +279,7 @@ async fn desired_flows_are_replayed_after_the_table_miss_on_reconnect() {
 async fn requests_through_the_handle_get_their_replies_and_unknown_switches_fail_fast() {
     let (ctl, mut events) = start().await;
     let handle = ctl.handle();
-    let mut sw = FakeSwitch::handshake(ctl.local_addr(), 6, 1).await;
-    assert!(matches!(next(&mut events).await, SwitchEvent::SwitchUp(_)));
+    let mut sw = switch_up(&ctl, &mut events, 6, 1).await;
     // The connect-time programming ends with the session's own write probe; answer it first.
     let probe = sw
         .expect(|x, m| matches!(m, Message::BarrierRequest).then_some(x))
@@ -285,18 +304,8 @@ async fn requests_through_the_handle_get_their_replies_and_unknown_switches_fail
 #[tokio::test]
 async fn packet_ins_are_published_and_malformed_ones_are_refused() {
     let (ctl, mut events) = start().await;
-    let mut sw = FakeSwitch::handshake(ctl.local_addr(), 8, 1).await;
-    assert!(matches!(next(&mut events).await, SwitchEvent::SwitchUp(_)));
-    let pin = crate::openflow::wire::PacketIn {
-        buffer_id: Default::default(),
-        total_len: 3,
-        reason: crate::openflow::wire::PacketInReason::NoMatch,
-        table_id: TableId(0),
-        cookie: 0,
-        match_: Match::new().with(OxmField::InPort(PortNo(1))),
-        data: Bytes::from_static(b"abc"),
-    };
-    sw.send(Xid(30), Message::PacketIn(pin)).await;
+    let mut sw = switch_up(&ctl, &mut events, 8, 1).await;
+    sw.send(Xid(30), packet_in(b"abc")).await;
     match next(&mut events).await {
         SwitchEvent::PacketIn { dpid, packet } => {
             assert_eq!(dpid, DatapathId(8));
@@ -358,8 +367,7 @@ async fn a_batch_of_writes_is_timed_until_its_barrier_reply() {
     let (ctl, mut events) = start().await;
     let handle = ctl.handle();
     let latency = handle.write_latency();
-    let sw = FakeSwitch::handshake(ctl.local_addr(), 8, 2).await;
-    assert!(matches!(next(&mut events).await, SwitchEvent::SwitchUp(_)));
+    let sw = switch_up(&ctl, &mut events, 8, 2).await;
     let delay = Duration::from_millis(30);
     let switch = tokio::spawn(answer_barriers(sw, delay));
     // The switch answers in order, so once a caller's barrier returns, the connect-time probe
@@ -402,8 +410,7 @@ async fn packet_outs_are_not_writes_and_get_no_probe() {
     let (ctl, mut events) = start().await;
     let handle = ctl.handle();
     let latency = handle.write_latency();
-    let mut sw = FakeSwitch::handshake(ctl.local_addr(), 3, 1).await;
-    assert!(matches!(next(&mut events).await, SwitchEvent::SwitchUp(_)));
+    let mut sw = switch_up(&ctl, &mut events, 3, 1).await;
     let probe = sw
         .expect(|x, m| matches!(m, Message::BarrierRequest).then_some(x))
         .await;
@@ -481,8 +488,7 @@ async fn sessions_on_their_own_threads_spread_answer_and_stop_with_the_controlle
         .unwrap();
     let mut switches = Vec::new();
     for dpid in 1..=4 {
-        switches.push(FakeSwitch::handshake(ctl.local_addr(), dpid, 1).await);
-        assert!(matches!(next(&mut events).await, SwitchEvent::SwitchUp(_)));
+        switches.push(switch_up(&ctl, &mut events, dpid, 1).await);
     }
     for (i, sw) in switches.iter_mut().enumerate() {
         let data = Bytes::from(vec![i as u8; 60]);
@@ -544,16 +550,11 @@ async fn sessions_on_their_own_threads_spread_answer_and_stop_with_the_controlle
 
 #[tokio::test]
 async fn a_controller_dropped_without_shutdown_closes_its_pinned_sessions() {
-    let mut config = ControllerConfig::new(([127, 0, 0, 1], 0).into());
-    config.session_threads = 1;
-    let (ctl, mut events) = OpenFlowController::bind(
-        config,
-        Arc::new(|_| Box::new(PublishAll) as Box<dyn SwitchApp>),
-    )
-    .await
-    .unwrap();
-    let mut sw = FakeSwitch::handshake(ctl.local_addr(), 2, 1).await;
-    assert!(matches!(next(&mut events).await, SwitchEvent::SwitchUp(_)));
+    let (ctl, mut events) = start_with(|c| {
+        c.session_threads = 1;
+    })
+    .await;
+    let mut sw = switch_up(&ctl, &mut events, 2, 1).await;
     drop(ctl);
     // The session thread stops and its runtime drops the session: the switch sees the close.
     while sw.recv().await.is_some() {}
@@ -574,17 +575,12 @@ fn packet_in(data: &'static [u8]) -> Message {
 
 #[tokio::test]
 async fn lldp_frames_have_room_of_their_own_and_come_first() {
-    let mut config = ControllerConfig::new(([127, 0, 0, 1], 0).into());
-    config.event_capacity = 8;
-    config.discovery_capacity = 3;
-    let (ctl, mut events) = OpenFlowController::bind(
-        config,
-        Arc::new(|_| Box::new(PublishAll) as Box<dyn SwitchApp>),
-    )
-    .await
-    .unwrap();
-    let mut sw = FakeSwitch::handshake(ctl.local_addr(), 6, 1).await;
-    assert!(matches!(next(&mut events).await, SwitchEvent::SwitchUp(_)));
+    let (ctl, mut events) = start_with(|c| {
+        c.event_capacity = 8;
+        c.discovery_capacity = 3;
+    })
+    .await;
+    let mut sw = switch_up(&ctl, &mut events, 6, 1).await;
     // Destination, source, then the EtherType: LLDP (0x88cc) or IPv4.
     const LLDP: &[u8] = b"\x01\x80\xc2\x00\x00\x0e\x02\x00\x00\x00\x00\x01\x88\xcc\x02\x07";
     const IPV4: &[u8] = b"\x02\x00\x00\x00\x00\x02\x02\x00\x00\x00\x00\x01\x08\x00\x45\x00";
@@ -619,28 +615,14 @@ async fn lldp_frames_have_room_of_their_own_and_come_first() {
 
 #[tokio::test]
 async fn packet_ins_leave_room_in_the_stream_for_what_must_not_be_lost() {
-    let mut config = ControllerConfig::new(([127, 0, 0, 1], 0).into());
-    config.event_capacity = 8;
-    let (ctl, mut events) = OpenFlowController::bind(
-        config,
-        Arc::new(|_| Box::new(PublishAll) as Box<dyn SwitchApp>),
-    )
-    .await
-    .unwrap();
-    let mut sw = FakeSwitch::handshake(ctl.local_addr(), 6, 1).await;
-    assert!(matches!(next(&mut events).await, SwitchEvent::SwitchUp(_)));
+    let (ctl, mut events) = start_with(|c| {
+        c.event_capacity = 8;
+    })
+    .await;
+    let mut sw = switch_up(&ctl, &mut events, 6, 1).await;
     // Nobody drains the stream while ten packet-ins, then a port status, arrive.
     for xid in 0..10 {
-        let pin = crate::openflow::wire::PacketIn {
-            buffer_id: Default::default(),
-            total_len: 3,
-            reason: crate::openflow::wire::PacketInReason::NoMatch,
-            table_id: TableId(0),
-            cookie: 0,
-            match_: Match::new().with(OxmField::InPort(PortNo(1))),
-            data: Bytes::from_static(b"abc"),
-        };
-        sw.send(Xid(50 + xid), Message::PacketIn(pin)).await;
+        sw.send(Xid(50 + xid), packet_in(b"abc")).await;
     }
     let status = crate::openflow::wire::PortStatus {
         reason: crate::openflow::wire::PortReason::Modify,

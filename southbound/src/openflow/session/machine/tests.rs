@@ -46,11 +46,11 @@ fn port(n: u32) -> Port {
     }
 }
 
-/// Drives a machine through the whole handshake; returns it with the output drained.
-fn up(t0: Instant) -> M {
-    let mut m = M::new(t0, MachineConfig::default());
-    let mut out = BytesMut::new();
-    let mut fx = Vec::new();
+/// A machine configured by `cfg`, at `t0` past HELLO and the FEATURES_REPLY of switch `dpid`,
+/// with what it wrote since (SET_CONFIG, the PORT_DESC request) left in `out`.
+fn greeted(t0: Instant, cfg: MachineConfig, dpid: u64) -> (M, BytesMut, Vec<Effect<u32>>) {
+    let mut m = M::new(t0, cfg);
+    let (mut out, mut fx) = (BytesMut::new(), Vec::new());
     m.start(&mut out);
     m.on_frame(
         t0,
@@ -61,10 +61,16 @@ fn up(t0: Instant) -> M {
     let features_xid = sent(&mut out)[1].0;
     m.on_frame(
         t0,
-        &frame(features_xid, Message::FeaturesReply(features(7))),
+        &frame(features_xid, Message::FeaturesReply(features(dpid))),
         &mut out,
         &mut fx,
     );
+    (m, out, fx)
+}
+
+/// Drives a machine through the whole handshake; returns it with the output drained.
+fn up(t0: Instant) -> M {
+    let (mut m, mut out, mut fx) = greeted(t0, MachineConfig::default(), 7);
     let msgs = sent(&mut out);
     let desc_xid = msgs[1].0;
     let reply = MultipartReply::new(MultipartReplyBody::PortDesc(vec![port(1), port(2)]));
@@ -375,28 +381,8 @@ fn the_handshake_has_a_deadline() {
 #[test]
 fn stats_are_polled_periodically_once_up() {
     let t0 = Instant::now();
-    let cfg = MachineConfig {
-        stats_interval: Some(Duration::from_secs(2)),
-        ..MachineConfig::default()
-    };
-    let mut m = M::new(t0, cfg);
+    let mut m = polling(t0, 3);
     let (mut out, mut fx) = (BytesMut::new(), Vec::new());
-    m.start(&mut out);
-    m.on_frame(
-        t0,
-        &frame(Xid(1), Message::Hello(Hello::ofp13())),
-        &mut out,
-        &mut fx,
-    );
-    let fx_xid = sent(&mut out)[1].0;
-    m.on_frame(
-        t0,
-        &frame(fx_xid, Message::FeaturesReply(features(3))),
-        &mut out,
-        &mut fx,
-    );
-    out.clear();
-    fx.clear();
     // The first poll falls within one and a half periods of the handshake.
     let t2 = t0 + Duration::from_secs(3);
     m.note_rx(t2);
@@ -431,23 +417,7 @@ fn polling(t0: Instant, dpid: u64) -> M {
         stats_interval: Some(Duration::from_secs(2)),
         ..MachineConfig::default()
     };
-    let mut m = M::new(t0, cfg);
-    let (mut out, mut fx) = (BytesMut::new(), Vec::new());
-    m.start(&mut out);
-    m.on_frame(
-        t0,
-        &frame(Xid(1), Message::Hello(Hello::ofp13())),
-        &mut out,
-        &mut fx,
-    );
-    let fx_xid = sent(&mut out)[1].0;
-    m.on_frame(
-        t0,
-        &frame(fx_xid, Message::FeaturesReply(features(dpid))),
-        &mut out,
-        &mut fx,
-    );
-    m
+    greeted(t0, cfg, dpid).0
 }
 
 /// The xids of the PORT_STATS and FLOW_STATS polls written to `out` (emptied).
