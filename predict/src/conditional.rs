@@ -45,7 +45,7 @@ pub fn phase(row: u64, day: usize) -> u8 {
 /// The phase (`0..PHASES`) of row `row` of a series sampled every `step_secs` seconds, from the
 /// exact day (for intervals that do not divide it, where a rounded day would drift).
 pub fn clock_phase(row: u64, step_secs: u64) -> u8 {
-    let share = crate::season::clock_phase(row, step_secs, 86_400);
+    let share = crate::season::clock_phase(row, step_secs, crate::season::DAY_SECS);
     ((share * PHASES as f64) as usize).min(PHASES - 1) as u8
 }
 

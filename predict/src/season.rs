@@ -15,8 +15,10 @@
 
 use std::num::NonZeroU32;
 
-const DAY_SECS: u64 = 86_400;
-const WEEK_SECS: u64 = 7 * DAY_SECS;
+/// Seconds in a day.
+pub(crate) const DAY_SECS: u64 = 86_400;
+/// Seconds in a week.
+pub(crate) const WEEK_SECS: u64 = 7 * DAY_SECS;
 /// Autocorrelation a candidate period must reach to count as a season.
 const MIN_ACF: f64 = 0.2;
 /// Longest lag searched when the sampling interval is unknown.

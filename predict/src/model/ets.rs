@@ -108,9 +108,9 @@ impl Ets {
             clock: seasons.clock.map(|step| SlotClock {
                 step,
                 cycle: if seasons.day.is_some() {
-                    86_400
+                    season::DAY_SECS as u32
                 } else {
-                    604_800
+                    season::WEEK_SECS as u32
                 },
             }),
             params: Params {
@@ -133,33 +133,19 @@ impl Ets {
             let span = values.get(..cycles * m).unwrap_or(values);
             let present: Vec<f64> = span.iter().copied().filter(|v| v.is_finite()).collect();
             let mean = present.iter().sum::<f64>() / present.len().max(1) as f64;
-            if self.clock.is_some() {
-                let (mut sum, mut n) = (vec![0.0; m], vec![0u32; m]);
-                for (i, v) in span.iter().enumerate().filter(|(_, v)| v.is_finite()) {
-                    let k = slot(self.clock, t0 + i as u64, m);
-                    if let (Some(s), Some(c)) = (sum.get_mut(k), n.get_mut(k)) {
-                        *s += v;
-                        *c += 1;
-                    }
-                }
-                for (s, (sum, n)) in season.iter_mut().zip(sum.iter().zip(&n)) {
-                    if *n > 0 {
-                        *s = (sum / f64::from(*n) - mean) as f32;
-                    }
+            // Season index is absolute time modulo m (or its slot of the exact cycle); values[0]
+            // sits at time t0.
+            let (mut sum, mut n) = (vec![0.0; m], vec![0u32; m]);
+            for (i, v) in span.iter().enumerate().filter(|(_, v)| v.is_finite()) {
+                let k = slot(self.clock, t0 + i as u64, m);
+                if let (Some(s), Some(c)) = (sum.get_mut(k), n.get_mut(k)) {
+                    *s += v;
+                    *c += 1;
                 }
             }
-            for phase in (0..m).filter(|_| self.clock.is_none()) {
-                let (mut sum, mut n) = (0.0, 0);
-                for v in span.iter().skip(phase).step_by(m).filter(|v| v.is_finite()) {
-                    sum += v;
-                    n += 1;
-                }
-                if n > 0 {
-                    // Season index is absolute time modulo m; values[0] sits at time t0.
-                    let idx = ((t0 + phase as u64) % m as u64) as usize;
-                    if let Some(s) = season.get_mut(idx) {
-                        *s = (sum / f64::from(n) - mean) as f32;
-                    }
+            for (s, (sum, n)) in season.iter_mut().zip(sum.iter().zip(&n)) {
+                if *n > 0 {
+                    *s = (sum / f64::from(*n) - mean) as f32;
                 }
             }
             level = mean;
