@@ -147,6 +147,100 @@ fn table_plot_compute_and_bad_arguments() {
     assert!(!ok && err.contains("/nonexistent/trace.csv"), "{err}");
 }
 
+#[test]
+fn links_of_any_network_from_an_edge_list() {
+    // Three sites on a line, a - b - c: the pair a->c loads both links, c->b one.
+    let trace = TempFile::new("line.csv");
+    let mut csv = String::from("time,a->c,c->b\n");
+    for r in 0..400u32 {
+        let swing = (f64::from(r) * std::f64::consts::TAU / 96.0).sin();
+        let (d, m) = (1 + r / 96, (r % 96) * 15);
+        csv.push_str(&format!(
+            "2026-03-{d:02}T{:02}:{:02},{:.1},{:.1}\n",
+            m / 60,
+            m % 60,
+            50.0 + 20.0 * swing,
+            5.0 + f64::from(r % 4)
+        ));
+    }
+    std::fs::write(&trace.0, csv).expect("writes trace");
+    let topo = TempFile::new("line.topo");
+    std::fs::write(&topo.0, "# sites\nsrc,dst,gbps\na,b,10\nb,c,10\n").expect("writes topology");
+    let (t, g) = (
+        trace.0.to_str().expect("utf-8"),
+        topo.0.to_str().expect("utf-8"),
+    );
+    let (ok, out, err) = prescient(&[
+        "evaluate",
+        "--trace",
+        t,
+        "--series",
+        "links",
+        "--topology",
+        g,
+        "--json",
+    ]);
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    // a->b, b->c (from a->c) and c->b: three directed links carry traffic.
+    assert_eq!(v["series_count"], 3, "{v}");
+    let svg = TempFile::new("line.svg");
+    let (ok, _, err) = prescient(&[
+        "evaluate",
+        "--trace",
+        t,
+        "--series",
+        "links",
+        "--topology",
+        g,
+        "--plot",
+        svg.0.to_str().expect("utf-8"),
+        "--plot-series",
+        "b->c",
+    ]);
+    assert!(ok, "{err}");
+    assert!(std::fs::read_to_string(&svg.0)
+        .expect("plot")
+        .contains("b-&gt;c"));
+
+    // Without the topology these are not Abilene routers; a site the topology lacks, two
+    // islands, and --topology with another series kind are refused, each saying why.
+    let (ok, _, err) = prescient(&["evaluate", "--trace", t, "--series", "links"]);
+    assert!(!ok && err.contains("--topology"), "{err}");
+    std::fs::write(&topo.0, "a,b\n").expect("rewrites topology");
+    let (ok, _, err) = prescient(&[
+        "evaluate",
+        "--trace",
+        t,
+        "--series",
+        "links",
+        "--topology",
+        g,
+    ]);
+    assert!(!ok && err.contains("\"a->c\""), "{err}");
+    std::fs::write(&topo.0, "a,b\nc,d\n").expect("rewrites topology");
+    let (ok, _, err) = prescient(&[
+        "evaluate",
+        "--trace",
+        t,
+        "--series",
+        "links",
+        "--topology",
+        g,
+    ]);
+    assert!(!ok && err.contains("not connected"), "{err}");
+    let (ok, _, err) = prescient(&[
+        "evaluate",
+        "--trace",
+        t,
+        "--series",
+        "total",
+        "--topology",
+        g,
+    ]);
+    assert!(!ok && err.contains("--series links"), "{err}");
+}
+
 fn data(name: &str) -> Option<PathBuf> {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../../shared/data")

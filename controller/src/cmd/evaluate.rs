@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use prescient_predict::{read_trace, TraceFormat};
 
-use crate::evaluate::{self, plot, EvalConfig, PolicyKind, Report, SeriesKind};
+use crate::evaluate::{self, plot, EvalConfig, PolicyKind, Report, SeriesKind, Topology};
 
 /// Arguments of `prescient evaluate`.
 #[derive(Debug, Clone, clap::Args)]
@@ -19,9 +19,14 @@ pub struct Args {
     #[arg(long, default_value = "auto")]
     pub format: String,
     /// Series: total (sum of all columns), pairs (each column), or links (pairs routed over the
-    /// Abilene backbone, one series per directed link).
+    /// Abilene backbone, or over `--topology`, one series per directed link).
     #[arg(long, default_value = "total")]
     pub series: String,
+    /// With `--series links`: the network the pairs are routed over, as an edge list (one link
+    /// a line, `a,b` or `a b`; further fields such as a capacity are read past; `#` comments),
+    /// instead of the Abilene backbone. Pairs take shortest paths by hop count.
+    #[arg(long)]
+    pub topology: Option<PathBuf>,
     /// Intervals between a decision and the interval its capacity is in force for.
     #[arg(long, default_value_t = 2)]
     pub lead: usize,
@@ -83,7 +88,20 @@ pub fn report(args: &Args) -> anyhow::Result<Report> {
         pooled_headroom: !args.per_series_headroom,
     };
     cfg.validate()?;
-    let demand = evaluate::series::demand(&trace, kind)?;
+    let demand = match &args.topology {
+        None => evaluate::series::demand(&trace, kind)?,
+        Some(_) if kind != SeriesKind::Links => anyhow::bail!(
+            "--topology routes pairs onto links: it needs --series links (not {})",
+            kind.name()
+        ),
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading topology {}", path.display()))?;
+            let named = path.display().to_string();
+            let topology = Topology::parse(&text, &named)?;
+            evaluate::series::demand_on(&trace, kind, &topology, &named)?
+        }
+    };
     let negative = evaluate::series::negative_cells(&trace);
     if negative > 0 {
         // On stderr: `--json` keeps stdout one JSON object.

@@ -20,6 +20,7 @@ pub mod live;
 pub mod plot;
 pub mod policy;
 pub mod series;
+pub mod topology;
 
 use std::collections::BTreeMap;
 
@@ -32,6 +33,7 @@ use serde::Serialize;
 
 pub use policy::{PolicyKind, Split};
 pub use series::{Demand, SeriesKind};
+pub use topology::Topology;
 
 use crate::sizing;
 

@@ -1,10 +1,12 @@
 //! The demand series a trace is evaluated on: its total, each of its columns (pairs), or the load
-//! of each directed link when every pair is routed over the Abilene backbone.
+//! of each directed link when every pair is routed over a network: the Abilene backbone, or the
+//! user's own ([`Topology`]).
 //!
-//! Links: a column named `SRC->DST` whose ends are Abilene routers (`prescient_sim::topology::
-//! ABILENE_NODES`, the names SNDlib's Abilene matrices use) is carried on one shortest path by hop
-//! count over `ABILENE_LINKS` (ties broken by petgraph's A* in the order links are listed), and adds
-//! its demand to every directed link `A->B` on that path. A pair from a router to itself uses no
+//! Links: a column named `SRC->DST` whose ends are nodes of the topology (by default Abilene's
+//! routers, `prescient_sim::topology::ABILENE_NODES`, the names SNDlib's Abilene matrices use) is
+//! carried on one shortest path by hop count (ties broken by petgraph's A* in the order links are
+//! listed), and adds its demand to every directed link `A->B` on that path; a pair whose ends
+//! are not connected is refused, not dropped (its demand would vanish from every link). A pair from a router to itself uses no
 //! link. Empty cells of SNDlib matrices are zero demand (SNDlib omits zero entries); elsewhere an
 //! empty cell is unknown, and a sum with an unknown term is unknown. A negative cell is unknown
 //! too: demand cannot be negative, and such a cell is a glitch of the source (a counter reset read
@@ -13,10 +15,9 @@
 use std::collections::BTreeMap;
 use std::str::FromStr;
 
-use petgraph::graph::{NodeIndex, UnGraph};
 use prescient_predict::Trace;
-use prescient_sim::topology::{ABILENE_LINKS, ABILENE_NODES};
 
+use super::topology::Topology;
 use super::EvalError;
 
 /// Which series of a trace are evaluated.
@@ -27,7 +28,8 @@ pub enum SeriesKind {
     Total,
     /// Each column (origin-destination pair) on its own.
     Pairs,
-    /// Each directed Abilene link, loaded by the pairs routed over it.
+    /// Each directed link of the topology (Abilene unless given), loaded by the pairs routed
+    /// over it.
     Links,
 }
 
@@ -82,8 +84,18 @@ pub fn negative_cells(trace: &Trace) -> usize {
         .count()
 }
 
-/// The series of `kind` in `trace`.
+/// The series of `kind` in `trace`, links over the Abilene backbone.
 pub fn demand(trace: &Trace, kind: SeriesKind) -> Result<Demand, EvalError> {
+    demand_on(trace, kind, &Topology::abilene(), "the Abilene backbone")
+}
+
+/// The series of `kind` in `trace`, links over `topology` (called `named` in errors).
+pub fn demand_on(
+    trace: &Trace,
+    kind: SeriesKind,
+    topology: &Topology,
+    named: &str,
+) -> Result<Demand, EvalError> {
     let zero = is_matrix(trace);
     let cell = |v: Option<f64>| match v {
         Some(v) if v < 0.0 => None,
@@ -115,7 +127,7 @@ pub fn demand(trace: &Trace, kind: SeriesKind) -> Result<Demand, EvalError> {
                 columns: vec![total],
             })
         }
-        SeriesKind::Links => links(trace, rows, cell),
+        SeriesKind::Links => links(trace, rows, cell, topology, named),
     }
 }
 
@@ -123,35 +135,29 @@ fn links(
     trace: &Trace,
     rows: usize,
     cell: impl Fn(Option<f64>) -> Option<f64>,
+    topology: &Topology,
+    named: &str,
 ) -> Result<Demand, EvalError> {
-    let mut graph = UnGraph::<&str, ()>::new_undirected();
-    let nodes: Vec<NodeIndex> = ABILENE_NODES.iter().map(|n| graph.add_node(n)).collect();
-    let index = |name: &str| ABILENE_NODES.iter().position(|n| *n == name);
-    for (a, b) in ABILENE_LINKS {
-        if let (Some(a), Some(b)) = (index(a), index(b)) {
-            graph.add_edge(nodes[a], nodes[b], ());
-        }
-    }
+    let refuse = |why: String| Err(EvalError::invalid("series", "links", &why));
     let mut load: BTreeMap<String, Vec<Option<f64>>> = BTreeMap::new();
     for (name, col) in trace.names.iter().zip(&trace.columns) {
         let ends = name
             .split_once("->")
-            .and_then(|(s, d)| Some((index(s.trim())?, index(d.trim())?)));
+            .and_then(|(s, d)| Some((topology.index(s.trim())?, topology.index(d.trim())?)));
         let Some((s, d)) = ends else {
-            return Err(EvalError::invalid(
-                "series",
-                "links",
-                &format!(
-                    "column {name:?} is not SRC->DST of Abilene routers ({}); per-link series need an Abilene traffic matrix",
-                    ABILENE_NODES.join(", ")
-                ),
+            return refuse(format!(
+                "column {name:?} is not SRC->DST of nodes of {named} ({}); per-link series need a traffic matrix of its nodes (`--topology FILE` gives another network)",
+                topology.describe()
             ));
         };
-        let path = petgraph::algo::astar(&graph, nodes[s], |n| n == nodes[d], |_| 1u32, |_| 0)
-            .map(|(_, p)| p)
-            .unwrap_or_default();
+        let Some(path) = topology.path(s, d) else {
+            return refuse(format!(
+                "column {name:?}: {} and {} are not connected in {named}",
+                topology.nodes[s], topology.nodes[d]
+            ));
+        };
         for hop in path.windows(2) {
-            let key = format!("{}->{}", graph[hop[0]], graph[hop[1]]);
+            let key = format!("{}->{}", topology.nodes[hop[0]], topology.nodes[hop[1]]);
             let sum = load.entry(key).or_insert_with(|| vec![Some(0.0); rows]);
             for (acc, v) in sum.iter_mut().zip(col) {
                 *acc = match (*acc, cell(*v)) {
@@ -214,6 +220,26 @@ mod tests {
         )
         .expect("total");
         assert_eq!(total.columns, vec![vec![Some(1.0), None]]);
+    }
+
+    #[test]
+    fn pairs_route_over_a_given_topology_and_the_abilene_default_is_unchanged() {
+        let topo = Topology::parse("x,y\ny,z\nz,x\nz,w\n", "t").expect("topology");
+        let t = trace(
+            &["x->w", "w->y"],
+            vec![vec![Some(1.0), Some(2.0)], vec![Some(10.0), None]],
+        );
+        let d = demand_on(&t, SeriesKind::Links, &topo, "t").expect("routed");
+        // x->w: x -> z -> w (two hops round the triangle's short side); w->y: w -> z -> y.
+        assert_eq!(d.names, ["w->z", "x->z", "z->w", "z->y"]);
+        // Empty cells of a matrix are zero demand, as with Abilene.
+        assert_eq!(d.columns[0], vec![Some(10.0), Some(0.0)]);
+        assert_eq!(d.columns[1], vec![Some(1.0), Some(2.0)]);
+        let abilene = trace(&["ATLAM5->HSTNng"], vec![vec![Some(1.0)]]);
+        assert_eq!(
+            demand(&abilene, SeriesKind::Links),
+            demand_on(&abilene, SeriesKind::Links, &Topology::abilene(), "Abilene")
+        );
     }
 
     #[test]
