@@ -14,10 +14,11 @@
 //! - Missing observations: an empty cell, or `NaN`, `NA`, `N/A`, `#N/A`, `null`, `None`, `-`, `?`
 //!   in any case, stay missing (`None`). A decimal comma (`1,5`) is read only in `;` or tab
 //!   separated files, where it cannot be a field separator.
-//! - The time column is the first (after a pandas row index: an unnamed first column counting
-//!   0, 1, 2, ..., which is dropped). It is a time column when its header is `time`, `timestamp`
+//! - The time column is the first (after a row number, which is dropped: a pandas row index,
+//!   an unnamed first column counting 0, 1, 2, ...; or a first column named like a time or
+//!   `step`, `index`, `idx`, `row`, `n`, `i`, `no`, `#`, `id` counting the rows from 0 or 1). It is a time column when its header is `time`, `timestamp`
 //!   or `epoch`; when its first cell is a date-time; or when its header contains `time`, `date` or
-//!   `epoch` or is `ts` (any case, e.g. `Time (UTC)`, `unix_time`, `datetime`) and its cells are
+//!   `epoch` or is `ts` or `t` (any case, e.g. `Time (UTC)`, `unix_time`, `datetime`) and its cells are
 //!   not a numeric series, that is they are date-times or epochs rising in file order or all past
 //!   1973 (a numeric `response_time` stays a series). Cells are `YYYY-MM-DD[T ]HH:MM[:SS[.fff]]`
 //!   with an optional `Z`/`UTC` or `+HH:MM` offset (converted to UTC), the date also as
@@ -223,7 +224,26 @@ fn looks_like_time(cell: &str) -> bool {
 
 fn time_like(name: &str) -> bool {
     let n = name.trim().to_lowercase();
-    n == "ts" || ["time", "date", "epoch"].iter().any(|w| n.contains(w))
+    n == "ts" || n == "t" || ["time", "date", "epoch"].iter().any(|w| n.contains(w))
+}
+
+/// Headers of a column that numbers the rows (R, SQL and spreadsheet exports), besides
+/// time-like ones.
+const ROW_NUMBER_NAMES: [&str; 9] = ["step", "index", "idx", "row", "n", "i", "no", "#", "id"];
+
+/// Whether `cells` count the rows by one from 0 or 1 (at least three of them: two could be
+/// data).
+fn counts_rows(cells: &[&str]) -> bool {
+    let first = match cells.first().map(|c| c.trim()) {
+        Some("0") => 0,
+        Some("1") => 1,
+        _ => return false,
+    };
+    cells.len() >= 3
+        && cells
+            .iter()
+            .enumerate()
+            .all(|(i, c)| c.trim() == (first + i).to_string())
 }
 
 /// Whether the column `cells` (under header `name`) is the trace's time column, and how to read it.
@@ -261,17 +281,24 @@ fn time_column(name: &str, cells: &[&str], delimiter: char) -> TimeColumn {
     }
 }
 
-/// Whether the first column is a pandas row index: no name (or pandas' `Unnamed: 0`) and the
-/// cells 0, 1, 2, ... in order.
+/// Whether the first column is a row number rather than a series or a time: a pandas row index
+/// (no name, or pandas' `Unnamed: 0`, and the cells 0, 1, 2, ... in order), or a column named
+/// like a time or a row number (`time`, `t`, `step`, `index`, ...) counting the rows from 0
+/// or from 1. Read as a series it added a ramp to every total; read as epochs it made rows one
+/// second apart in 1970.
 fn is_row_index(header: &[String], rows: &[csv::Record]) -> bool {
     let name = header.first().map_or("", |h| h.trim());
-    header.len() > 1
+    let cells = || {
+        rows.iter()
+            .map(|(_, c)| c.first().map_or("", String::as_str))
+    };
+    let unnamed = (name.is_empty() || name.starts_with("Unnamed: "))
         && !rows.is_empty()
-        && (name.is_empty() || name.starts_with("Unnamed: "))
-        && rows
-            .iter()
-            .enumerate()
-            .all(|(i, (_, c))| c.first().is_some_and(|c| c.trim() == i.to_string()))
+        && cells().enumerate().all(|(i, c)| c.trim() == i.to_string());
+    let lower = name.to_lowercase();
+    let named = (time_like(name) || ROW_NUMBER_NAMES.contains(&lower.as_str()))
+        && counts_rows(&cells().collect::<Vec<_>>());
+    header.len() > 1 && (unnamed || named)
 }
 
 fn detect(header: &[String], has_time: bool) -> TraceFormat {

@@ -400,3 +400,40 @@ fn a_european_spreadsheet_export_reads_and_an_ambiguous_date_says_what_is_read()
     let e = read("time,x\n2004-03-01T00:00,n/a!\n").expect_err("text");
     assert!(matches!(e, PredictError::BadCell { column: 2, .. }), "{e}");
 }
+
+#[test]
+fn a_column_numbering_the_rows_is_neither_a_series_nor_a_time() {
+    // `step,a` counting 1, 2, 3 was a second series (a ramp added to every total); `time,a`
+    // counting 0, 1, 2 was read as epochs one second apart in 1970.
+    for header in ["step", "t", "time", "ts", "index", "n", "#", "Unnamed: 0"] {
+        for first in [0, 1] {
+            if header == "Unnamed: 0" && first == 1 {
+                continue;
+            }
+            let src: String = format!("{header},a\n")
+                + &(0..5)
+                    .map(|i| format!("{},{}\n", first + i, 10 + i))
+                    .collect::<String>();
+            let t = read(&src).expect("reads");
+            assert_eq!(t.names, vec!["a"], "{header} from {first}");
+            assert_eq!(t.times, None, "{header} from {first}");
+            assert_eq!(t.columns[0][4], Some(14.0), "{header} from {first}");
+        }
+    }
+    // A named column that does not count the rows stays what it was: a series, or a time.
+    let t = read("n,a\n0,5\n1,6\n3,7\n").expect("series");
+    assert_eq!(t.names, vec!["n", "a"]);
+    let t = read("step,a\n1,5\n2,6\n").expect("two rows could be data");
+    assert_eq!(t.names, vec!["step", "a"]);
+}
+
+#[test]
+fn a_column_named_t_holding_epochs_is_the_time() {
+    let t = read("t,a\n1704067200,5\n1704067500,6\n1704067800,7\n").expect("epochs");
+    assert_eq!(t.names, vec!["a"]);
+    assert_eq!(t.interval_secs(), Some(300));
+    // A `t` that is a measurement (a temperature) stays a series.
+    let t = read("t,a\n20.5,5\n19.75,6\n21,7\n").expect("series");
+    assert_eq!(t.names, vec!["t", "a"]);
+    assert_eq!(t.times, None);
+}
