@@ -118,6 +118,34 @@ impl BacktestConfig {
         }
         Ok(())
     }
+
+    /// Checks that a trace of `rows` rows can be backtested: training rows to fit on, a test
+    /// part, and every horizon short enough that some test row has a forecast from that far
+    /// back (forecasts start at the end of training). A horizon beyond that scored nothing and
+    /// printed an error of 0; a huge one reserved memory for every step before failing.
+    pub fn check_rows(&self, rows: usize) -> Result<(), PredictError> {
+        let usable = |n: usize| {
+            let (train_end, val_end) = split_points(n, self);
+            train_end >= 2 && val_end < n
+        };
+        if !usable(rows) {
+            // The fewest rows the split leaves both parts in (3 at 70 % / 10 %).
+            let needed = (rows + 1..rows.saturating_add(10_000_000))
+                .find(|&n| usable(n))
+                .unwrap_or(rows + 1);
+            return Err(PredictError::TooShort { rows, needed });
+        }
+        let (train_end, _) = split_points(rows, self);
+        let forecast = rows - train_end;
+        match self.horizons.iter().find(|&&h| h > forecast) {
+            Some(&horizon) => Err(PredictError::HorizonTooLong {
+                horizon,
+                rows,
+                forecast,
+            }),
+            None => Ok(()),
+        }
+    }
 }
 
 /// Error sums of one model at one horizon.
@@ -557,6 +585,41 @@ mod tests {
         );
         let c95 = auto[0].in95 as f64 / auto[0].n as f64;
         assert!((0.90..=0.99).contains(&c95), "coverage95 {c95}");
+    }
+
+    #[test]
+    fn a_trace_too_short_or_a_horizon_too_long_is_refused_by_name() {
+        let cfg = BacktestConfig::default();
+        // 0-2 rows leave no training pair or no test row; 3 rows train on 2 and test 1.
+        for rows in 0..3 {
+            assert_eq!(
+                cfg.check_rows(rows),
+                Err(PredictError::TooShort { rows, needed: 3 })
+            );
+        }
+        assert_eq!(
+            cfg.check_rows(3),
+            Err(PredictError::HorizonTooLong {
+                horizon: 2,
+                rows: 3,
+                forecast: 1
+            })
+        );
+        // 3,000 rows: forecasts from row 2,100 on reach the last row from 900 steps back.
+        let far = |h| BacktestConfig {
+            horizons: vec![1, h],
+            ..BacktestConfig::default()
+        };
+        assert_eq!(far(900).check_rows(3000), Ok(()));
+        let e = far(901).check_rows(3000).expect_err("too long");
+        assert!(e.to_string().contains("horizon = 901"), "{e}");
+        assert!(e.to_string().contains("at most 900"), "{e}");
+        assert!(far(usize::MAX).check_rows(3000).is_err());
+        // What the check allows scores at least one point at every horizon.
+        let v: Vec<Option<f64>> = (0..3000).map(|t| Some((t % 7) as f64 + 1.0)).collect();
+        let s = evaluate_series(&v, None, ModelKind::Naive, &far(900), &Pooled::default())
+            .expect("scored");
+        assert_eq!(s.iter().map(|s| s.n).collect::<Vec<_>>(), vec![600, 1]);
     }
 
     #[test]

@@ -121,14 +121,34 @@ pub enum PredictError {
         why: &'static str,
     },
     /// A trace has too few rows for the backtest protocol.
-    #[error("trace has {rows} rows; the backtest needs at least {needed}")]
+    #[error(
+        "trace has {rows} rows; the backtest needs at least {needed} (training rows to fit on, \
+         then a validation and a test part)"
+    )]
     TooShort {
         /// Rows in the trace.
         rows: usize,
         /// Rows needed.
         needed: usize,
     },
+    /// A horizon no test row of the trace can be forecast at.
+    #[error(
+        "invalid horizon = {horizon}: the trace has {rows} rows and forecasts are made from \
+         the {forecast} after its training part, so no test row has a forecast {horizon} steps \
+         ahead (at most {forecast})"
+    )]
+    HorizonTooLong {
+        /// The horizon asked for.
+        horizon: usize,
+        /// Rows in the trace.
+        rows: usize,
+        /// Rows after the training part (validation and test): the longest horizon scored.
+        forecast: usize,
+    },
     /// A model name is unknown.
-    #[error("unknown model {0:?} (known: naive, seasonal-naive, ets, regression, auto)")]
+    #[error(
+        "unknown model {0:?} (known: naive, seasonal-naive, ets, regression, ar12, \
+         pooled-regression, boosted-trees, auto)"
+    )]
     UnknownModel(String),
 }

@@ -5,9 +5,9 @@
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use prescient_predict::{
-    choose_pooled, choose_stack, evaluate_auto_stacked, evaluate_series, fit_pooled, read_trace,
-    BacktestConfig, BacktestRow, Missing, ModelKind, Normalise, Pooled, Protocol, Score,
-    StackConfig, TraceFormat,
+    choose_pooled, choose_stack, evaluate_auto_stacked, evaluate_series, fit_pooled, prepare,
+    read_trace, BacktestConfig, BacktestRow, Missing, ModelKind, Normalise, Pooled, Protocol,
+    Score, StackConfig, TraceFormat,
 };
 use std::time::Instant;
 
@@ -102,7 +102,47 @@ pub fn backtest(args: BacktestArgs) -> anyhow::Result<()> {
         ..Default::default()
     };
     cfg.validate()?;
+    cfg.check_rows(trace.rows())
+        .with_context(|| format!("trace {}", args.input.display()))?;
     let kinds = models(&args.model)?;
+    // A series the protocol cannot scale (no positive value where it takes its maximum) is
+    // left out of every model's figures: say which, and refuse a trace with none left, whose
+    // table would read as errors of 0.
+    let unscored: Vec<&str> = trace
+        .names
+        .iter()
+        .zip(&trace.columns)
+        .filter(|(_, c)| prepare(c, &cfg).is_none())
+        .map(|(n, _)| n.as_str())
+        .collect();
+    if unscored.len() == trace.columns.len() {
+        anyhow::bail!(
+            "trace {}: no series can be scored: {} {} no positive value{} (each series is \
+             scaled by its maximum)",
+            args.input.display(),
+            names_list(&unscored),
+            if unscored.len() == 1 { "has" } else { "have" },
+            if normalise == Normalise::TrainMax {
+                " in the training part"
+            } else {
+                ""
+            }
+        );
+    }
+    if !unscored.is_empty() {
+        eprintln!(
+            "{}: {} of {} series not scored (no positive value{} to scale by): {}",
+            args.input.display(),
+            unscored.len(),
+            trace.columns.len(),
+            if normalise == Normalise::TrainMax {
+                " in the training part"
+            } else {
+                ""
+            },
+            names_list(&unscored)
+        );
+    }
     let interval = trace.interval_secs();
     if !args.json {
         eprintln!(
@@ -235,6 +275,15 @@ pub fn backtest(args: BacktestArgs) -> anyhow::Result<()> {
         print_table(&rows);
     }
     Ok(())
+}
+
+/// Up to five names, quoted, then how many more.
+fn names_list(names: &[&str]) -> String {
+    let shown: Vec<String> = names.iter().take(5).map(|n| format!("{n:?}")).collect();
+    match names.len().saturating_sub(shown.len()) {
+        0 => shown.join(", "),
+        more => format!("{} and {more} more", shown.join(", ")),
+    }
 }
 
 fn print_table(rows: &[BacktestRow]) {
