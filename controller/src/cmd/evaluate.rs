@@ -132,6 +132,15 @@ pub fn report(args: &Args) -> anyhow::Result<Report> {
         &cfg,
         plot_series.as_deref(),
     )?;
+    if report.scored_intervals == 0 {
+        anyhow::bail!(
+            "trace {}: nothing to score: no row of its scored part (the last 20 %) has known \
+             demand in any {} series{}",
+            args.trace.display(),
+            kind.name(),
+            empty_columns_hint(&trace, kind)
+        );
+    }
     if let Some(path) = &args.plot {
         let replay = replay.context("the trace is too short to score anything to plot")?;
         let title = format!(
@@ -146,6 +155,31 @@ pub fn report(args: &Args) -> anyhow::Result<Report> {
             .with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(report)
+}
+
+/// Why a total may be unknown everywhere: the columns with no value at all (a sum with an
+/// unknown term is unknown, outside SNDlib matrices whose empty cells are zero demand).
+fn empty_columns_hint(trace: &prescient_predict::Trace, kind: SeriesKind) -> String {
+    let empty: Vec<String> = trace
+        .names
+        .iter()
+        .zip(&trace.columns)
+        .filter(|(_, c)| c.iter().all(Option::is_none))
+        .map(|(n, _)| format!("{n:?}"))
+        .collect();
+    if kind != SeriesKind::Total || empty.is_empty() || evaluate::series::is_matrix(trace) {
+        return String::new();
+    }
+    let (column, has) = if empty.len() == 1 {
+        ("column", "has")
+    } else {
+        ("columns", "have")
+    };
+    format!(
+        ": {column} {} {has} no value at all, so the total is unknown at every row (--series \
+         pairs scores each column on its own)",
+        empty.join(", ")
+    )
 }
 
 fn busiest(demand: &evaluate::Demand) -> Option<String> {

@@ -164,9 +164,9 @@ fn empty_constant_and_unknown_series_give_finite_figures() {
         instance_capacity: Some(7.0),
         ..EvalConfig::default()
     };
+    // Fewer rows than a lead-2 split needs are refused (`odd_input::too_short_...`).
     for v in [
-        Vec::new(),
-        vec![Some(1.0); 3],
+        vec![Some(1.0); 4],
         vec![Some(0.0); 500],
         vec![Some(42.0); 500],
         vec![None; 500],
@@ -376,4 +376,63 @@ fn a_policy_no_headroom_can_save_is_named_not_silently_run_at_one() {
     // Constant demand: every target is met, nothing is named.
     let r = run(series(1000, |_| 5.0), None, &cfg);
     assert!(r.headroom_unmet.is_empty(), "{:?}", r.headroom_unmet);
+}
+
+#[test]
+fn a_trace_too_short_for_its_lead_is_refused_not_scored_at_capacity_zero() {
+    let cfg = EvalConfig::default();
+    let err = |v: Vec<Option<f64>>, cfg: &EvalConfig| {
+        evaluate("t", SeriesKind::Total, &one(v), Some(300), cfg, None).expect_err("refused")
+    };
+    // Nothing to train on or to score.
+    for n in 0..3 {
+        assert_eq!(
+            err(vec![Some(1.0); n], &cfg),
+            EvalError::TooShort { rows: n, needed: 3 }
+        );
+    }
+    // 3,000 five-minute rows choose headrooms on rows 2,100..2,400: a decision 301 rows ahead
+    // of the first of them is before the predictive model's first origin. Scored, those rows
+    // held nothing and the predictive policy read 100 % under.
+    let v = series(3000, |r| 50.0 + 10.0 * wobble(r));
+    let long = |lead| EvalConfig {
+        lead,
+        ..EvalConfig::default()
+    };
+    let e = err(v.clone(), &long(301));
+    assert!(
+        matches!(&e, EvalError::Invalid { field, value, .. } if field == "lead" && value == "301"),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("at most 300"), "{e}");
+    assert!(err(v.clone(), &long(usize::MAX))
+        .to_string()
+        .contains("at most 300"));
+    // At the longest lead every scored row had a decision.
+    let r = run(v.clone(), Some(300), &long(300));
+    let p = score(&r, PolicyKind::Predictive);
+    assert!(p.under_provisioned < 0.5, "{p:?}");
+    // Without the predictive policy the others decide from the first row on.
+    let reactive = EvalConfig {
+        policies: vec![PolicyKind::Reactive],
+        ..long(700)
+    };
+    assert_eq!(run(v, Some(300), &reactive).scored_intervals, 600);
+}
+
+#[test]
+fn an_instance_too_small_to_count_is_refused() {
+    // 1e-300 per instance: the plan needs ~1e302 instances; clamped to u32::MAX they held
+    // almost nothing and every interval read as a shortfall.
+    let cfg = EvalConfig {
+        instance_capacity: Some(1e-300),
+        ..EvalConfig::default()
+    };
+    let v = series(1000, |r| 50.0 + 10.0 * wobble(r));
+    let e = evaluate("t", SeriesKind::Total, &one(v), Some(300), &cfg, None).expect_err("refused");
+    assert!(
+        matches!(&e, EvalError::Invalid { field, .. } if field == "instance_capacity"),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("1e-300"), "{e}");
 }
