@@ -161,3 +161,41 @@ fn an_evaluation_refuses_a_lead_its_trace_cannot_decide() {
         "{e}"
     );
 }
+
+#[test]
+fn unscaled_values_whose_errors_cannot_be_squared_are_refused() {
+    // 1e298 read MSE inf and coverage 1; 1e-300 read MSE 0 and coverage 0.
+    for (scale, word) in [("e298", "overflow"), ("e-300", "underflow")] {
+        let t = trace("unscaled", 300, None);
+        let csv = std::fs::read_to_string(&t.0).expect("read back");
+        let scaled: String = csv
+            .lines()
+            .enumerate()
+            .map(|(i, l)| match (i, l.split_once(',')) {
+                (0, _) | (_, None) => format!("{l}\n"),
+                (_, Some((time, v))) => format!("{time},{v}{scale}\n"),
+            })
+            .collect();
+        std::fs::write(&t.0, scaled).expect("rewritten");
+        let e = refused(&prescient(
+            &[
+                "forecast",
+                "backtest",
+                "--model",
+                "naive",
+                "--normalise",
+                "none",
+                "--input",
+            ],
+            &t,
+        ));
+        assert!(e.contains("--normalise none") && e.contains(word), "{e}");
+        // Scaled by its maximum, the same trace is backtested.
+        let out = prescient(&["forecast", "backtest", "--model", "naive", "--input"], &t);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

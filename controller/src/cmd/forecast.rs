@@ -105,6 +105,9 @@ pub fn backtest(args: BacktestArgs) -> anyhow::Result<()> {
     cfg.check_rows(trace.rows())
         .with_context(|| format!("trace {}", args.input.display()))?;
     let kinds = models(&args.model)?;
+    if normalise == Normalise::None {
+        check_unscaled(&trace, &args.input)?;
+    }
     // A series the protocol cannot scale (no positive value where it takes its maximum) is
     // left out of every model's figures: say which, and refuse a trace with none left, whose
     // table would read as errors of 0.
@@ -273,6 +276,32 @@ pub fn backtest(args: BacktestArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&rows)?);
     } else {
         print_table(&rows);
+    }
+    Ok(())
+}
+
+/// Unscaled (`--normalise none`) values whose squared errors are ordinary floats: beyond, the
+/// models' sums and the squared errors overflow or underflow (1e298 read MSE inf, coverage 1;
+/// 1e-300 read MSE 0, coverage 0).
+const UNSCALED: std::ops::RangeInclusive<f64> = 1e-150..=1e150;
+
+/// Refuses, under `--normalise none`, a series whose values are outside [`UNSCALED`].
+fn check_unscaled(trace: &prescient_predict::Trace, input: &std::path::Path) -> anyhow::Result<()> {
+    for (name, col) in trace.names.iter().zip(&trace.columns) {
+        let largest = col.iter().flatten().fold(0.0, |m: f64, v| m.max(v.abs()));
+        if largest > 0.0 && !UNSCALED.contains(&largest) {
+            anyhow::bail!(
+                "trace {}: --normalise none: series {name:?} reaches {largest:e}, whose squared \
+                 errors {} a float; use --normalise max or train-max (errors are then shares \
+                 of each series' maximum)",
+                input.display(),
+                if largest > 1.0 {
+                    "overflow"
+                } else {
+                    "underflow"
+                }
+            );
+        }
     }
     Ok(())
 }

@@ -51,6 +51,20 @@ pub enum EvalError {
         /// Rows needed at lead 1.
         needed: usize,
     },
+    /// Demand so large that the sums of capacity and of shortfalls could overflow.
+    #[error(
+        "series {series:?}: demand up to {largest} over {cells} (series, row) cells: the sums \
+         of capacity and of shortfalls could pass the largest float, 1.8e308, and read NaN or \
+         inf; divide the trace by a power of ten"
+    )]
+    TooLarge {
+        /// The series with the largest demand.
+        series: String,
+        /// Its largest demand, rendered (`inf` where a total of columns overflowed).
+        largest: String,
+        /// Cells summed.
+        cells: usize,
+    },
     /// A setting that cannot be used.
     #[error("`{field}` = {value}: {why}")]
     Invalid {
@@ -305,6 +319,33 @@ fn check_lead(rows: usize, interval_secs: Option<u64>, cfg: &EvalConfig) -> Resu
     Ok(())
 }
 
+/// Room the figures' sums leave over `largest demand × cells`: capacity is a policy's
+/// headroom times demand, far below a hundred times the largest demand.
+const SUM_ROOM: f64 = 100.0;
+
+/// Refuses demand so large that the figures' sums could overflow: two columns near 1e308 made
+/// a total of inf and every over-provisioning NaN. The sums run over every (series, row) cell,
+/// so the bound is `largest × cells × SUM_ROOM ≤ f64::MAX`.
+fn check_magnitude(demand: &Demand) -> Result<(), EvalError> {
+    let cells = demand.columns.iter().map(Vec::len).sum::<usize>().max(1) as f64;
+    let largest = demand
+        .names
+        .iter()
+        .zip(&demand.columns)
+        .map(|(n, c)| (n, c.iter().flatten().copied().fold(0.0, f64::max)))
+        .max_by(|a, b| a.1.total_cmp(&b.1));
+    match largest {
+        Some((name, v)) if !v.is_finite() || v * cells * SUM_ROOM > f64::MAX => {
+            Err(EvalError::TooLarge {
+                series: name.clone(),
+                largest: format!("{v:e}"),
+                cells: cells as usize,
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Evaluates every series of `demand`; `plot` names the series whose replay to return.
 pub fn evaluate(
     name: &str,
@@ -317,6 +358,7 @@ pub fn evaluate(
     cfg.validate()?;
     let rows = demand.columns.first().map_or(0, Vec::len);
     check_lead(rows, interval_secs, cfg)?;
+    check_magnitude(demand)?;
     let bcfg = BacktestConfig {
         horizons: vec![cfg.lead],
         normalise: Normalise::TrainMax,

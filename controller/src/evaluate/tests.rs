@@ -436,3 +436,34 @@ fn an_instance_too_small_to_count_is_refused() {
     );
     assert!(e.to_string().contains("1e-300"), "{e}");
 }
+
+#[test]
+fn demand_too_large_to_sum_is_refused_not_reported_as_nan() {
+    // Two columns near 1e308: their total overflowed to inf and over-provisioning read NaN.
+    let big = series(1000, |r| 6e307 * (2.0 + wobble(r)));
+    let two = Demand {
+        names: vec!["a".into(), "b".into()],
+        columns: vec![big.clone(), big.clone()],
+    };
+    let trace = Trace {
+        names: two.names.clone(),
+        times: None,
+        columns: two.columns.clone(),
+    };
+    let cfg = EvalConfig::default();
+    let e = evaluate_trace("t", &trace, SeriesKind::Total, &cfg, None).expect_err("refused");
+    assert!(
+        matches!(&e, EvalError::TooLarge { series, .. } if series == "total"),
+        "{e:?}"
+    );
+    // Each column alone: 2,000 cells of up to 1.8e308 could sum past the largest float.
+    let e = evaluate("t", SeriesKind::Pairs, &two, None, &cfg, None).expect_err("refused");
+    assert!(e.to_string().contains("2000 (series, row) cells"), "{e}");
+    // Large but summable demand is evaluated (it was before: 1e300 × 1,000 cells).
+    let fine = series(1000, |r| 1e300 * (2.0 + wobble(r)));
+    let r = run(fine, None, &cfg);
+    assert!(r
+        .policies
+        .iter()
+        .all(|p| p.over_provisioning.is_some_and(f64::is_finite) && p.unserved.is_finite()));
+}
