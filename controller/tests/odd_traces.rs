@@ -199,3 +199,33 @@ fn unscaled_values_whose_errors_cannot_be_squared_are_refused() {
         );
     }
 }
+
+#[test]
+fn a_plot_path_that_cannot_be_written_is_refused_before_the_replay() {
+    let t = trace("plot", 300, None);
+    let missing = std::env::temp_dir().join(format!("prescient-no-dir-{}", std::process::id()));
+    let chart = missing.join("chart.svg");
+    let e = refused(&prescient(
+        &[
+            "evaluate",
+            "--plot",
+            chart.to_str().expect("utf-8"),
+            "--trace",
+        ],
+        &t,
+    ));
+    assert!(
+        e.contains("--plot") && e.contains("is not a directory"),
+        "{e}"
+    );
+    let e = refused(&prescient(
+        &[
+            "evaluate",
+            "--plot",
+            std::env::temp_dir().to_str().expect("utf-8"),
+            "--trace",
+        ],
+        &t,
+    ));
+    assert!(e.contains("--plot"), "{e}");
+}

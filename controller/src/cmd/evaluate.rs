@@ -73,6 +73,21 @@ pub fn report(args: &Args) -> anyhow::Result<Report> {
     let trace = read_trace(file, format)
         .with_context(|| format!("reading trace {}", args.trace.display()))?;
     let kind: SeriesKind = args.series.parse()?;
+    if let Some(path) = &args.plot {
+        // Checked before the replay, which takes minutes on a day of one-second rows: the
+        // write used to fail only once everything was computed.
+        let dir = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(std::path::Path::new("."));
+        if !dir.is_dir() || path.is_dir() {
+            anyhow::bail!(
+                "--plot {}: {} is not a directory to write the chart into",
+                path.display(),
+                if path.is_dir() { path } else { dir }.display()
+            );
+        }
+    }
     let policies = args
         .policies
         .iter()
