@@ -109,6 +109,14 @@ impl BacktestConfig {
                 why: "need at least one horizon, each at least 1",
             });
         }
+        let repeated = |(i, h): (usize, &usize)| self.horizons[..i].contains(h);
+        if self.horizons.iter().enumerate().any(repeated) {
+            return Err(PredictError::InvalidConfig {
+                field: "horizon",
+                value: format!("{:?}", self.horizons),
+                why: "a horizon is listed twice (it would print the same rows twice)",
+            });
+        }
         if !(self.train > 0.0 && self.validation >= 0.0 && self.train + self.validation < 1.0) {
             return Err(PredictError::InvalidConfig {
                 field: "split",
@@ -620,6 +628,21 @@ mod tests {
         let s = evaluate_series(&v, None, ModelKind::Naive, &far(900), &Pooled::default())
             .expect("scored");
         assert_eq!(s.iter().map(|s| s.n).collect::<Vec<_>>(), vec![600, 1]);
+    }
+
+    #[test]
+    fn horizons_must_be_positive_and_listed_once() {
+        let with = |horizons: Vec<usize>| BacktestConfig {
+            horizons,
+            ..BacktestConfig::default()
+        };
+        assert!(with(vec![1, 2, 3]).validate().is_ok());
+        for bad in [vec![], vec![0, 1], vec![1, 2, 1]] {
+            let e = with(bad.clone()).validate().expect_err("refused");
+            assert!(e.to_string().contains("horizon"), "{bad:?}: {e}");
+        }
+        let e = with(vec![1, 1]).validate().expect_err("twice");
+        assert!(e.to_string().contains("twice"), "{e}");
     }
 
     #[test]

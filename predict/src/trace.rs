@@ -15,7 +15,7 @@
 //!   in any case, stay missing (`None`). A decimal comma (`1,5`) is read only in `;` or tab
 //!   separated files, where it cannot be a field separator.
 //! - The time column is the first (after a row number, which is dropped: a pandas row index,
-//!   an unnamed first column counting 0, 1, 2, ...; or a first column named like a time or
+//!   an unnamed first column counting 0, 1, 2, ..., or R's row names counting 1, 2, 3, ...; or a first column named like a time or
 //!   `step`, `index`, `idx`, `row`, `n`, `i`, `no`, `#`, `id` counting the rows from 0 or 1). It is a time column when its header is `time`, `timestamp`
 //!   or `epoch`; when its first cell is a date-time; or when its header contains `time`, `date` or
 //!   `epoch` or is `ts` or `t` (any case, e.g. `Time (UTC)`, `unix_time`, `datetime`) and its cells are
@@ -282,7 +282,8 @@ fn time_column(name: &str, cells: &[&str], delimiter: char) -> TimeColumn {
 }
 
 /// Whether the first column is a row number rather than a series or a time: a pandas row index
-/// (no name, or pandas' `Unnamed: 0`, and the cells 0, 1, 2, ... in order), or a column named
+/// (no name, or pandas' `Unnamed: 0`, and the cells 0, 1, 2, ... in order), R's row names (no
+/// name, and at least three cells 1, 2, 3, ..., as `write.csv` saves them), or a column named
 /// like a time or a row number (`time`, `t`, `step`, `index`, ...) counting the rows from 0
 /// or from 1. Read as a series it added a ramp to every total; read as epochs it made rows one
 /// second apart in 1970.
@@ -294,7 +295,8 @@ fn is_row_index(header: &[String], rows: &[csv::Record]) -> bool {
     };
     let unnamed = (name.is_empty() || name.starts_with("Unnamed: "))
         && !rows.is_empty()
-        && cells().enumerate().all(|(i, c)| c.trim() == i.to_string());
+        && (cells().enumerate().all(|(i, c)| c.trim() == i.to_string())
+            || counts_rows(&cells().collect::<Vec<_>>()));
     let lower = name.to_lowercase();
     let named = (time_like(name) || ROW_NUMBER_NAMES.contains(&lower.as_str()))
         && counts_rows(&cells().collect::<Vec<_>>());

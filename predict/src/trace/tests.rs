@@ -341,8 +341,16 @@ fn a_pandas_row_index_is_dropped() {
     assert_eq!(t.interval_secs(), Some(300));
     let t = read("Unnamed: 0,a,b\n0,5,6\n1,7,8\n").expect("index");
     assert_eq!(t.names, vec!["a", "b"]);
-    // Numbered rows that do not count from 0 are a series.
+    // R's `write.csv` row names count from 1 under an empty header name.
+    let t = read("\"\",\"time\",\"a\"\n\"1\",2004-03-01 00:00,5\n\"2\",2004-03-01 00:05,6\n\"3\",2004-03-01 00:10,7\n")
+        .expect("R row names");
+    assert_eq!(t.names, vec!["a"]);
+    assert_eq!(t.interval_secs(), Some(300));
+    // Two numbers from 1 are too few to call row names: a series.
     let t = read(",a\n1,5\n2,6\n").expect("series");
+    assert_eq!(t.names, vec!["column 1", "a"]);
+    // An unnamed column that does not count the rows is a series.
+    let t = read(",a\n1,5\n3,6\n2,7\n").expect("series");
     assert_eq!(t.names, vec!["column 1", "a"]);
 }
 
