@@ -262,9 +262,12 @@ impl Tally {
     }
 }
 
-/// The parts of a trace of `rows` rows, as [`evaluate`] splits it.
+/// The parts of a trace of `rows` rows, as [`evaluate`] splits it (the backtest's 70 / 10 / 20,
+/// calibration reaching back into training where validation is short).
 fn split_for(rows: usize, interval_secs: Option<u64>, violation: f64) -> Split {
     let (train_end, val_end) = split_points(rows, &BacktestConfig::default());
+    // A day longer than the trace cannot be seen whole (one second: 86,400 rows); at daily
+    // intervals the cycle is the week.
     let day = interval_secs
         .and_then(cycle_for_interval)
         .filter(|&d| d <= rows);
@@ -366,14 +369,10 @@ pub fn evaluate(
         protocol: Protocol::Strict,
         ..BacktestConfig::default()
     };
-    let (train_end, val_end) = split_points(rows, &bcfg);
-    // A day longer than the trace cannot be seen whole (one second: 86,400 rows); at daily
-    // intervals the cycle is the week.
-    let day = interval_secs
-        .and_then(cycle_for_interval)
-        .filter(|&d| d <= rows);
-    let split = Split::new(train_end, val_end, rows)
-        .reaching_back(Split::calibration_rows(cfg.violation, day));
+    let split = split_for(rows, interval_secs, cfg.violation);
+    let Split {
+        train_end, val_end, ..
+    } = split;
     // Which pooled models `auto` weighs is chosen on validation, as `forecast backtest` does.
     let pooled = (cfg.pooled && demand.columns.len() > 1 && train_end >= 2).then(|| {
         let fitted = fit_pooled(&demand.columns, interval_secs, &bcfg);
