@@ -79,7 +79,7 @@ fn a_backtest_with_nothing_to_score_is_an_error_not_a_table_of_zeros() {
         &short,
     ));
     assert!(
-        e.contains("trace has 2 rows") && e.contains("at least 3"),
+        e.contains("too few rows in the trace (2)") && e.contains("at least 3"),
         "{e}"
     );
     // A horizon past the forecast rows scored nothing; a huge one ran out of memory.
@@ -157,7 +157,7 @@ fn an_evaluation_refuses_a_lead_its_trace_cannot_decide() {
         &trace("tiny", 2, Some("7")),
     ));
     assert!(
-        e.contains("trace has 2 rows") && e.contains("at least 3"),
+        e.contains("too few rows in the trace (2)") && e.contains("at least 3"),
         "{e}"
     );
 }

@@ -122,7 +122,7 @@ pub enum PredictError {
     },
     /// A trace has too few rows for the backtest protocol.
     #[error(
-        "trace has {rows} rows; the backtest needs at least {needed} (training rows to fit on, \
+        "too few rows in the trace ({rows}): the backtest needs at least {needed} (training rows to fit on, \
          then a validation and a test part)"
     )]
     TooShort {

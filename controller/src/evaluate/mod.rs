@@ -42,7 +42,7 @@ use crate::sizing;
 pub enum EvalError {
     /// A trace with too few rows to train on, choose a headroom on and score.
     #[error(
-        "trace has {rows} rows; an evaluation needs at least {needed} (training rows, rows \
+        "too few rows in the trace ({rows}): an evaluation needs at least {needed} (training rows, rows \
          to choose headrooms on, then the scored 20 %)"
     )]
     TooShort {
