@@ -207,28 +207,24 @@ fn links_of_any_network_from_an_edge_list() {
     // islands, and --topology with another series kind are refused, each saying why.
     let (ok, _, err) = prescient(&["evaluate", "--trace", t, "--series", "links"]);
     assert!(!ok && err.contains("--topology"), "{err}");
-    std::fs::write(&topo.0, "a,b\n").expect("rewrites topology");
-    let (ok, _, err) = prescient(&[
-        "evaluate",
-        "--trace",
-        t,
-        "--series",
-        "links",
-        "--topology",
-        g,
-    ]);
-    assert!(!ok && err.contains("\"a->c\""), "{err}");
-    std::fs::write(&topo.0, "a,b\nc,d\n").expect("rewrites topology");
-    let (ok, _, err) = prescient(&[
-        "evaluate",
-        "--trace",
-        t,
-        "--series",
-        "links",
-        "--topology",
-        g,
-    ]);
-    assert!(!ok && err.contains("not connected"), "{err}");
+    let refused_with = |edges: &str| {
+        std::fs::write(&topo.0, edges).expect("rewrites topology");
+        let (ok, _, err) = prescient(&[
+            "evaluate",
+            "--trace",
+            t,
+            "--series",
+            "links",
+            "--topology",
+            g,
+        ]);
+        assert!(!ok, "{edges:?} was accepted");
+        err
+    };
+    let err = refused_with("a,b\n");
+    assert!(err.contains("\"a->c\""), "{err}");
+    let err = refused_with("a,b\nc,d\n");
+    assert!(err.contains("not connected"), "{err}");
     let (ok, _, err) = prescient(&[
         "evaluate",
         "--trace",

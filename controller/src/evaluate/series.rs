@@ -139,6 +139,7 @@ fn links(
     named: &str,
 ) -> Result<Demand, EvalError> {
     let refuse = |why: String| Err(EvalError::invalid("series", "links", &why));
+    let router = topology.router();
     let mut load: BTreeMap<String, Vec<Option<f64>>> = BTreeMap::new();
     for (name, col) in trace.names.iter().zip(&trace.columns) {
         let ends = name
@@ -150,7 +151,7 @@ fn links(
                 topology.describe()
             ));
         };
-        let Some(path) = topology.path(s, d) else {
+        let Some(path) = router.path(s, d) else {
             return refuse(format!(
                 "column {name:?}: {} and {} are not connected in {named}",
                 topology.nodes[s], topology.nodes[d]

@@ -34,6 +34,23 @@ const HEADERS: [(&str, &str); 4] = [
     ("node1", "node2"),
 ];
 
+/// A [`Topology`]'s links as a graph, for shortest paths.
+#[derive(Debug, Clone)]
+pub struct Router {
+    graph: UnGraph<usize, ()>,
+    ids: Vec<NodeIndex>,
+}
+
+impl Router {
+    /// The nodes of one shortest path (by hop count) from `src` to `dst`, both ends included;
+    /// `None` when they are not connected.
+    pub fn path(&self, src: usize, dst: usize) -> Option<Vec<usize>> {
+        let (from, to) = (self.ids[src], self.ids[dst]);
+        petgraph::algo::astar(&self.graph, from, |n| n == to, |_| 1u32, |_| 0)
+            .map(|(_, p)| p.into_iter().map(|n| self.graph[n]).collect())
+    }
+}
+
 impl Topology {
     /// The Abilene backbone.
     pub fn abilene() -> Self {
@@ -112,16 +129,14 @@ impl Topology {
         self.nodes.iter().position(|n| n == name)
     }
 
-    /// The nodes of one shortest path (by hop count) from `src` to `dst`, both ends included;
-    /// `None` when they are not connected.
-    pub fn path(&self, src: usize, dst: usize) -> Option<Vec<usize>> {
+    /// The graph pairs are routed on, built once for every pair of a matrix.
+    pub fn router(&self) -> Router {
         let mut graph = UnGraph::<usize, ()>::new_undirected();
         let ids: Vec<NodeIndex> = (0..self.nodes.len()).map(|i| graph.add_node(i)).collect();
         for &(a, b) in &self.links {
             graph.add_edge(ids[a], ids[b], ());
         }
-        petgraph::algo::astar(&graph, ids[src], |n| n == ids[dst], |_| 1u32, |_| 0)
-            .map(|(_, p)| p.into_iter().map(|n| graph[n]).collect())
+        Router { graph, ids }
     }
 
     /// The node names, for error messages (the first few when there are many).
@@ -147,8 +162,8 @@ mod tests {
         // b,a is a,b again.
         assert_eq!(t.links, [(0, 1), (1, 2), (2, 3), (3, 0)]);
         // Two hops either way round from a to c: the first listed way wins.
-        assert_eq!(t.path(0, 2), Some(vec![0, 1, 2]));
-        assert_eq!(t.path(0, 3), Some(vec![0, 3]));
+        assert_eq!(t.router().path(0, 2), Some(vec![0, 1, 2]));
+        assert_eq!(t.router().path(0, 3), Some(vec![0, 3]));
     }
 
     #[test]
@@ -167,8 +182,8 @@ mod tests {
     #[test]
     fn disconnected_nodes_have_no_path() {
         let t = Topology::parse("a,b\nc,d\n", "two.csv").expect("two islands");
-        assert_eq!(t.path(0, 2), None);
-        assert_eq!(t.path(2, 3), Some(vec![2, 3]));
+        assert_eq!(t.router().path(0, 2), None);
+        assert_eq!(t.router().path(2, 3), Some(vec![2, 3]));
     }
 
     #[test]
