@@ -134,26 +134,54 @@ pub fn acf(values: &[f64], lag: usize) -> f64 {
     if lag == 0 || lag >= values.len() {
         return 0.0;
     }
-    let present: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
-    if present.len() < 2 {
-        return 0.0;
-    }
-    let mean = present.iter().sum::<f64>() / present.len() as f64;
-    let var = present.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / present.len() as f64;
-    if var <= 0.0 {
-        return 0.0;
-    }
-    let (mut sum, mut n) = (0.0, 0usize);
-    for (a, b) in values.iter().zip(values.iter().skip(lag)) {
-        if a.is_finite() && b.is_finite() {
-            sum += (a - mean) * (b - mean);
-            n += 1;
+    Moments::of(values).map_or(0.0, |m| m.acf(values, lag))
+}
+
+/// Mean and variance of a series' present values: what [`acf`] needs at every lag, computed
+/// once for a search over many lags (the blind search recomputed them, and copied the series,
+/// at each of its 2,000 lags).
+#[derive(Debug, Clone, Copy)]
+struct Moments {
+    mean: f64,
+    var: f64,
+}
+
+impl Moments {
+    /// `None` where every lag's autocorrelation is 0: fewer than two present values, or no
+    /// spread.
+    fn of(values: &[f64]) -> Option<Self> {
+        let present: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
+        if present.len() < 2 {
+            return None;
+        }
+        let mean = present.iter().sum::<f64>() / present.len() as f64;
+        let var = present.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / present.len() as f64;
+        // Not `var > 0.0`: a NaN variance (values near f64::MAX) went on to the lag sums before.
+        if var <= 0.0 {
+            None
+        } else {
+            Some(Self { mean, var })
         }
     }
-    if n == 0 {
-        0.0
-    } else {
-        sum / n as f64 / var
+
+    /// [`acf`] of `values` (the series these moments are of) at `lag`.
+    fn acf(self, values: &[f64], lag: usize) -> f64 {
+        if lag == 0 || lag >= values.len() {
+            return 0.0;
+        }
+        let Self { mean, var } = self;
+        let (mut sum, mut n) = (0.0, 0usize);
+        for (a, b) in values.iter().zip(values.iter().skip(lag)) {
+            if a.is_finite() && b.is_finite() {
+                sum += (a - mean) * (b - mean);
+                n += 1;
+            }
+        }
+        if n == 0 {
+            0.0
+        } else {
+            sum / n as f64 / var
+        }
     }
 }
 
@@ -163,7 +191,9 @@ pub fn acf(values: &[f64], lag: usize) -> f64 {
 /// covers one and a half cycles and the autocorrelation at that lag reaches `MIN_ACF`. Without an
 /// interval, the strongest autocorrelation peak up to `MAX_BLIND_LAG` becomes the single season.
 pub fn detect(values: &[f64], interval_secs: Option<u64>) -> Seasons {
-    let confirmed = |p: usize| p >= 2 && values.len() >= p + p / 2 && acf(values, p) >= MIN_ACF;
+    let moments = Moments::of(values);
+    let acf = |lag: usize| moments.map_or(0.0, |m| m.acf(values, lag));
+    let confirmed = |p: usize| p >= 2 && values.len() >= p + p / 2 && acf(p) >= MIN_ACF;
     match interval_secs {
         Some(secs) => {
             let cand = periods_for_interval(secs);
@@ -175,7 +205,7 @@ pub fn detect(values: &[f64], interval_secs: Option<u64>) -> Seasons {
         }
         None => {
             let max_lag = MAX_BLIND_LAG.min(values.len() * 2 / 3);
-            let acfs: Vec<f64> = (0..=max_lag).map(|l| acf(values, l)).collect();
+            let acfs: Vec<f64> = (0..=max_lag).map(acf).collect();
             // A peak is a local maximum after the correlation first dips: this skips the short
             // lags where any smooth series correlates with itself.
             let first_dip = acfs.iter().position(|&a| a < MIN_ACF).unwrap_or(acfs.len());
