@@ -43,6 +43,42 @@ pub(crate) fn add(v: &mut [f64], n: usize, x: &[f64], y: f64, w: f64) {
     }
 }
 
+/// Rows [`NormalEquations::add_rows`] takes in one sweep over the triangle.
+pub(crate) const BATCH: usize = 4;
+
+/// Adds [`BATCH`] observations to the packed system `v` of `n` features, each `x` holding `n`
+/// values: every sum gets the same products in the same order as [`add`] of each row in turn
+/// (bit for bit), but the triangle is read and written once per four rows, not once per row (a
+/// pooled fit's triangle of 300 features is 360 KB, past the L1 and L2 caches).
+fn add_batch(v: &mut [f64], n: usize, x: [&[f64]; BATCH], y: [f64; BATCH], w: [f64; BATCH]) {
+    let (xtx, xty) = v.split_at_mut(tri(n).min(v.len()));
+    let [x0, x1, x2, x3] = x;
+    let cols = x0.iter().zip(x1).zip(x2).zip(x3).take(n);
+    for (i, (((&a0, &a1), &a2), &a3)) in cols.enumerate() {
+        let (w0, w1, w2, w3) = (w[0] * a0, w[1] * a1, w[2] * a2, w[3] * a3);
+        if let Some(row) = xtx.get_mut(tri(i)..tri(i + 1)) {
+            let js = x0.iter().zip(x1).zip(x2).zip(x3);
+            for (slot, (((&b0, &b1), &b2), &b3)) in row.iter_mut().zip(js) {
+                // One addition at a time, in row order: `add`'s rounding exactly.
+                let mut s = *slot;
+                s += w0 * b0;
+                s += w1 * b1;
+                s += w2 * b2;
+                s += w3 * b3;
+                *slot = s;
+            }
+        }
+        if let Some(slot) = xty.get_mut(i) {
+            let mut s = *slot;
+            s += w0 * y[0];
+            s += w1 * y[1];
+            s += w2 * y[2];
+            s += w3 * y[3];
+            *slot = s;
+        }
+    }
+}
+
 /// Multiplies everything a packed system accumulated by `factor` (exponential forgetting).
 pub(crate) fn scale(v: &mut [f64], factor: f64) {
     for x in v.iter_mut() {
@@ -124,6 +160,31 @@ impl NormalEquations {
         add(&mut self.v, self.n, x, y, w);
     }
 
+    /// Adds the observations of `xs` (`n` values a row, row after row), `ys` and `ws` (one a
+    /// row), exactly as [`NormalEquations::add`] of each row in turn, in less time.
+    pub fn add_rows(&mut self, xs: &[f64], ys: &[f64], ws: &[f64]) {
+        let n = self.n;
+        let rows = xs.chunks_exact(n.max(1)).zip(ys).zip(ws);
+        let mut rows = rows.map(|((x, &y), &w)| (x, y, w));
+        loop {
+            match (rows.next(), rows.next(), rows.next(), rows.next()) {
+                (Some(r0), Some(r1), Some(r2), Some(r3)) => add_batch(
+                    &mut self.v,
+                    n,
+                    [r0.0, r1.0, r2.0, r3.0],
+                    [r0.1, r1.1, r2.1, r3.1],
+                    [r0.2, r1.2, r2.2, r3.2],
+                ),
+                (r0, r1, r2, _) => {
+                    for (x, y, w) in [r0, r1, r2].into_iter().flatten() {
+                        self.add(x, y, w);
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
     /// Solves `(XᵀWX + λ·mean(diag)·I) β = XᵀWy`; `None` if the system is degenerate.
     pub fn solve(&self, ridge: f64) -> Option<Vec<f64>> {
         let mut beta = vec![0.0; self.n];
@@ -147,6 +208,29 @@ mod tests {
             (b[0] - 2.0).abs() < 1e-6 && (b[1] - 0.5).abs() < 1e-8 && (b[2] + 3.0).abs() < 1e-8
         );
         assert_eq!(NormalEquations::new(2).solve(0.0), None);
+    }
+
+    #[test]
+    fn rows_added_by_fours_sum_bit_for_bit_as_one_at_a_time() {
+        // Seven rows: one batch of four and a remainder of three; weights and values whose
+        // sums round differently in another order.
+        let n = 5;
+        let xs: Vec<f64> = (0..7 * n)
+            .map(|k| ((k * 7919) % 113) as f64 / 7.0 - 8.0 + 1e-9 * k as f64)
+            .collect();
+        let ys: Vec<f64> = (0..7).map(|r| 1e8 / (r as f64 + 3.0)).collect();
+        let ws: Vec<f64> = (0..7).map(|r| 1.0 / (r as f64 + 1.3)).collect();
+        let mut one = NormalEquations::new(n);
+        for ((x, &y), &w) in xs.chunks(n).zip(&ys).zip(&ws) {
+            one.add(x, y, w);
+        }
+        for rows in [7, 4, 3, 0] {
+            let mut by_rows = NormalEquations::new(n);
+            by_rows.add_rows(&xs[..rows * n], &ys[..rows], &ws[..rows]);
+            by_rows.add_rows(&xs[rows * n..], &ys[rows..], &ws[rows..]);
+            let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&by_rows.v), bits(&one.v), "split after {rows} rows");
+        }
     }
 
     #[test]
