@@ -10,6 +10,7 @@
 //!
 //! Invariant: every feature is finite (the tree library sorts them with `partial_cmp`).
 
+use super::forest::Forest;
 use super::{lag_ahead, Forecaster, ModelKind};
 use crate::{History, Seasons};
 use smartcore::linalg::basic::matrix::DenseMatrix;
@@ -25,6 +26,24 @@ const SEASONAL_HALFWIDTH: usize = 2;
 const TARGET_CLIP: f64 = 8.0;
 
 type Trees = XGRegressor<f64, f64, DenseMatrix<f64>, Vec<f64>>;
+
+/// Fitted trees: read into a [`Forest`] (the same predictions, without smartcore's copy of the
+/// row per tree), or smartcore's own model where its text did not read.
+#[derive(Debug)]
+enum Fitted {
+    Flat(Forest),
+    Library(Trees),
+}
+
+impl Fitted {
+    fn new(trees: Trees, cfg: BoostedConfig) -> Self {
+        // The base score is the 0 `train` sets.
+        match Forest::from_debug(&format!("{trees:?}"), 0.0, cfg.learning_rate) {
+            Some(forest) => Self::Flat(forest),
+            None => Self::Library(trees),
+        }
+    }
+}
 
 /// Settings of the boosted trees.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -59,7 +78,7 @@ pub struct Boosted {
     seasons: Seasons,
     cfg: BoostedConfig,
     /// `None` until fitted (forecasts the last value meanwhile).
-    trees: Option<Arc<Trees>>,
+    trees: Option<Arc<Fitted>>,
     /// The trees come from [`Boosted::fit_pooled`] and a series' refit keeps them.
     pooled: bool,
 }
@@ -130,7 +149,7 @@ impl Boosted {
         Some(Self {
             seasons,
             cfg,
-            trees: Some(Arc::new(trees)),
+            trees: Some(Arc::new(Fitted::new(trees, cfg))),
             pooled: true,
         })
     }
@@ -182,9 +201,14 @@ impl Boosted {
     }
 
     fn predict(&self, x: &[f64]) -> Option<f64> {
-        let row = DenseMatrix::from_2d_vec(&vec![x.to_vec()]).ok()?;
-        let out = self.trees.as_ref()?.predict(&row).ok()?;
-        out.first().copied().filter(|v| v.is_finite())
+        let out = match self.trees.as_deref()? {
+            Fitted::Flat(forest) => forest.predict(x)?,
+            Fitted::Library(trees) => {
+                let row = DenseMatrix::from_2d_vec(&vec![x.to_vec()]).ok()?;
+                trees.predict(&row).ok()?.first().copied()?
+            }
+        };
+        Some(out).filter(|v| v.is_finite())
     }
 }
 
@@ -208,7 +232,8 @@ impl Forecaster for Boosted {
 
     fn fit(&mut self, hist: &History) {
         if !self.pooled {
-            self.trees = Self::train([hist], self.seasons, self.cfg).map(Arc::new);
+            self.trees = Self::train([hist], self.seasons, self.cfg)
+                .map(|t| Arc::new(Fitted::new(t, self.cfg)));
         }
     }
 
@@ -246,6 +271,44 @@ impl Forecaster for Boosted {
 mod tests {
     use super::*;
     use crate::model::testutil::{history, noise};
+
+    #[test]
+    fn the_read_forest_predicts_as_smartcore_bit_for_bit() {
+        let e = noise(4000, 5);
+        let v: Vec<f64> = (0..4000)
+            .map(|t| 10.0 + (t as f64 * TAU / 96.0).sin() + 0.3 * e[t])
+            .collect();
+        let seasons = Seasons {
+            day: Some(96),
+            week: None,
+            clock: None,
+        };
+        let cfg = BoostedConfig::default();
+        let trees = Boosted::train([&history(&v)], seasons, cfg).expect("enough rows");
+        let forest = Forest::from_debug(&format!("{trees:?}"), 0.0, cfg.learning_rate)
+            .expect("smartcore's text reads as a forest");
+        let hist = history(&v);
+        let mut x = Vec::new();
+        let mut splits_seen = 0;
+        for t in 200..4000 {
+            let lag = |k: usize| v.get(t - k).copied();
+            features(seasons, t as u64, lag, &mut x).expect("a latest value");
+            let row = DenseMatrix::from_2d_vec(&vec![x.clone()]).expect("one row");
+            let theirs = trees.predict(&row).expect("fitted")[0];
+            let ours = forest.predict(&x).expect("every feature present");
+            assert_eq!(ours.to_bits(), theirs.to_bits(), "row {t}");
+            splits_seen += usize::from(ours != 0.0);
+        }
+        assert!(splits_seen > 3000, "the trees split: {splits_seen}");
+        // A fitted model predicts through the forest.
+        let fitted = Boosted::fit_pooled([&hist], seasons, cfg).expect("enough rows");
+        assert!(matches!(fitted.trees.as_deref(), Some(Fitted::Flat(_))));
+        // Text that is not smartcore's gives none (the caller keeps smartcore's predict).
+        assert_eq!(
+            Forest::from_debug("XGRegressor { regressors: None }", 0.0, 0.1),
+            None
+        );
+    }
 
     #[test]
     fn learns_that_spikes_revert_across_series_of_different_scales() {

@@ -10,6 +10,7 @@ mod ar;
 mod auto;
 mod boosted;
 mod ets;
+mod forest;
 mod naive;
 mod regression;
 
