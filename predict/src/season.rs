@@ -351,6 +351,70 @@ mod tests {
     }
 
     #[test]
+    fn the_blind_search_reads_the_same_autocorrelations_as_one_lag_at_a_time() {
+        // The pre-perf22 `acf`, which recomputed the moments at every lag: the search's
+        // shared moments must give the same bits.
+        fn direct(values: &[f64], lag: usize) -> f64 {
+            if lag == 0 || lag >= values.len() {
+                return 0.0;
+            }
+            let present: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
+            if present.len() < 2 {
+                return 0.0;
+            }
+            let mean = present.iter().sum::<f64>() / present.len() as f64;
+            let var =
+                present.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / present.len() as f64;
+            if var <= 0.0 {
+                return 0.0;
+            }
+            let (mut sum, mut n) = (0.0, 0usize);
+            for (a, b) in values.iter().zip(values.iter().skip(lag)) {
+                if a.is_finite() && b.is_finite() {
+                    sum += (a - mean) * (b - mean);
+                    n += 1;
+                }
+            }
+            if n == 0 {
+                0.0
+            } else {
+                sum / n as f64 / var
+            }
+        }
+        // A period of 37 with noise and a gap every 11th value.
+        let v: Vec<f64> = sine(37, 900)
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let e = ((i as u64).wrapping_mul(6364136223846793005) >> 40) % 100;
+                if i % 11 == 5 {
+                    f64::NAN
+                } else {
+                    5.0 + s + 0.004 * e as f64
+                }
+            })
+            .collect();
+        let m = Moments::of(&v).expect("spread");
+        for lag in 0..=600 {
+            assert_eq!(
+                m.acf(&v, lag).to_bits(),
+                direct(&v, lag).to_bits(),
+                "lag {lag}"
+            );
+            assert_eq!(
+                acf(&v, lag).to_bits(),
+                direct(&v, lag).to_bits(),
+                "lag {lag}"
+            );
+        }
+        assert_eq!(detect(&v, None).day, Some(37));
+        assert!(
+            Moments::of(&[3.0; 10]).is_none(),
+            "no spread, no autocorrelation"
+        );
+    }
+
+    #[test]
     fn noise_has_no_season_and_blind_search_finds_the_period() {
         let noise: Vec<f64> = (0..2000u64)
             .map(|i| ((i.wrapping_mul(6364136223846793005) >> 33) % 1000) as f64)
