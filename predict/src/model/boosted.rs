@@ -36,9 +36,8 @@ enum Fitted {
 }
 
 impl Fitted {
-    fn new(trees: Trees, cfg: BoostedConfig) -> Self {
-        // The base score is the 0 `train` sets.
-        match Forest::from_debug(&format!("{trees:?}"), 0.0, cfg.learning_rate) {
+    fn new(trees: Trees) -> Self {
+        match Forest::from_model(&trees) {
             Some(forest) => Self::Flat(forest),
             None => Self::Library(trees),
         }
@@ -149,7 +148,7 @@ impl Boosted {
         Some(Self {
             seasons,
             cfg,
-            trees: Some(Arc::new(Fitted::new(trees, cfg))),
+            trees: Some(Arc::new(Fitted::new(trees))),
             pooled: true,
         })
     }
@@ -232,8 +231,8 @@ impl Forecaster for Boosted {
 
     fn fit(&mut self, hist: &History) {
         if !self.pooled {
-            self.trees = Self::train([hist], self.seasons, self.cfg)
-                .map(|t| Arc::new(Fitted::new(t, self.cfg)));
+            self.trees =
+                Self::train([hist], self.seasons, self.cfg).map(|t| Arc::new(Fitted::new(t)));
         }
     }
 
@@ -285,8 +284,7 @@ mod tests {
         };
         let cfg = BoostedConfig::default();
         let trees = Boosted::train([&history(&v)], seasons, cfg).expect("enough rows");
-        let forest = Forest::from_debug(&format!("{trees:?}"), 0.0, cfg.learning_rate)
-            .expect("smartcore's text reads as a forest");
+        let forest = Forest::from_model(&trees).expect("smartcore's export reads as a forest");
         let hist = history(&v);
         let mut x = Vec::new();
         let mut splits_seen = 0;
@@ -303,9 +301,11 @@ mod tests {
         // A fitted model predicts through the forest.
         let fitted = Boosted::fit_pooled([&hist], seasons, cfg).expect("enough rows");
         assert!(matches!(fitted.trees.as_deref(), Some(Fitted::Flat(_))));
-        // Text that is not smartcore's gives none (the caller keeps smartcore's predict).
+        // An export that is not a fitted model's gives none (the caller keeps smartcore's
+        // predict).
+        assert_eq!(Forest::from_model(&"not a model"), None);
         assert_eq!(
-            Forest::from_debug("XGRegressor { regressors: None }", 0.0, 0.1),
+            Forest::from_model(&serde_json::json!({"parameters": null, "regressors": null})),
             None
         );
     }

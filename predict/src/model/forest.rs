@@ -2,12 +2,15 @@
 //!
 //! smartcore's `XGRegressor::predict` copies the row into a new `Vec` through a boxed iterator
 //! once per tree (60 copies and 60 allocations per one-row prediction), which took half of a
-//! backtest's time in the boosted trees' forecasts. Its trees are private; their derived
-//! `Debug` text is the only public view of them, so the forest is read from that text (every
-//! `f64` printed shortest-round-trip, so read back exactly). Prediction then follows smartcore's
-//! arithmetic step for step, bit for bit: `p = base; p += rate * leaf` per tree, going left
-//! where `x[feature] <= threshold`. A text that does not read as expected gives `None`, and the
-//! caller keeps smartcore's own predict.
+//! backtest's time in the boosted trees' forecasts. Its trees are private, but smartcore's
+//! `serde` feature exports a fitted model (the form it offers for saving one), so the forest
+//! is read from that export once per fit; `serde_json` keeps every `f64` exact. Prediction then
+//! follows smartcore's arithmetic step for step, bit for bit: `p = base_score; p +=
+//! learning_rate * leaf` per tree, going left where `x[feature] <= threshold`. An export that
+//! does not read as expected (another smartcore's) gives `None`, and the caller keeps
+//! smartcore's own predict.
+
+use serde::Deserialize;
 
 /// One node: a leaf (no children) or a split.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -33,68 +36,39 @@ pub(super) struct Forest {
 }
 
 impl Forest {
-    /// Reads the trees from the `Debug` text of a fitted `XGRegressor` whose base score and
-    /// learning rate were `base` and `rate`; `None` if the text is not of the expected form.
-    pub(super) fn from_debug(text: &str, base: f64, rate: f64) -> Option<Self> {
-        let mut rest = text.split_once("regressors: Some([")?.1;
+    /// Reads the trees of a fitted smartcore model from its serde export; `None` if the export
+    /// is not of the expected form.
+    pub(super) fn from_model<M: serde::Serialize>(model: &M) -> Option<Self> {
+        let value = serde_json::to_value(model).ok()?;
+        let exported = Exported::deserialize(value).ok()?;
         let mut forest = Self {
             nodes: Vec::new(),
             roots: Vec::new(),
-            base,
-            rate,
+            base: exported.parameters.base_score,
+            rate: exported.parameters.learning_rate,
         };
-        loop {
-            let root = forest.node(&mut rest)?;
+        for tree in &exported.regressors {
+            let root = forest.push(tree)?;
             forest.roots.push(root);
-            rest = match rest.strip_prefix(", ") {
-                Some(more) => more,
-                None => {
-                    rest.strip_prefix("])")?;
-                    break;
-                }
-            };
         }
         Some(forest)
     }
 
-    /// Parses one `TreeRegressor { .. }` at the start of `rest`, its subtrees first; returns
-    /// its index.
-    fn node(&mut self, rest: &mut &str) -> Option<u32> {
-        *rest = rest.strip_prefix("TreeRegressor { left: ")?;
-        let left = self.child(rest)?;
-        *rest = rest.strip_prefix(", right: ")?;
-        let right = self.child(rest)?;
-        let value = field(rest, ", value: ")?.parse().ok()?;
-        let threshold = field(rest, ", threshold: ")?.parse().ok()?;
-        let feature = field(rest, ", split_feature_idx: ")?.parse().ok()?;
-        // The split score and phantom fields hold no braces: the node ends at the next one.
-        let end = rest.find('}')?;
-        *rest = rest.get(end + 1..)?;
-        let children = match (left, right) {
-            (Some(l), Some(r)) => Some((l, r)),
+    /// Appends `tree`'s nodes, its subtrees first; returns the index of its root.
+    fn push(&mut self, tree: &ExportedTree) -> Option<u32> {
+        let children = match (&tree.left, &tree.right) {
+            (Some(l), Some(r)) => Some((self.push(l)?, self.push(r)?)),
             (None, None) => None,
             // smartcore reads a node with a left child as a split: it always has both.
             _ => return None,
         };
         self.nodes.push(Node {
-            value,
-            threshold,
-            feature,
+            value: tree.value,
+            threshold: tree.threshold,
+            feature: tree.split_feature_idx,
             children,
         });
         u32::try_from(self.nodes.len() - 1).ok()
-    }
-
-    /// Parses `None` or `Some(TreeRegressor { .. })`.
-    fn child(&mut self, rest: &mut &str) -> Option<Option<u32>> {
-        if let Some(more) = rest.strip_prefix("None") {
-            *rest = more;
-            return Some(None);
-        }
-        *rest = rest.strip_prefix("Some(")?;
-        let node = self.node(rest)?;
-        *rest = rest.strip_prefix(')')?;
-        Some(Some(node))
     }
 
     /// The prediction for one row of features, as smartcore computes it; `None` where a split
@@ -117,11 +91,26 @@ impl Forest {
     }
 }
 
-/// Reads the value after `name` up to the next `,` (consuming both).
-fn field<'a>(rest: &mut &'a str, name: &str) -> Option<&'a str> {
-    let after = rest.strip_prefix(name)?;
-    let end = after.find(',')?;
-    let (value, more) = after.split_at(end);
-    *rest = more;
-    Some(value)
+/// The parts of smartcore's `XGRegressor` export prediction reads (other fields are skipped).
+#[derive(Deserialize)]
+struct Exported {
+    parameters: ExportedParameters,
+    regressors: Vec<ExportedTree>,
+}
+
+/// The parameters prediction reads.
+#[derive(Deserialize)]
+struct ExportedParameters {
+    base_score: f64,
+    learning_rate: f64,
+}
+
+/// One exported tree node: a leaf (no children) or a split.
+#[derive(Deserialize)]
+struct ExportedTree {
+    left: Option<Box<ExportedTree>>,
+    right: Option<Box<ExportedTree>>,
+    value: f64,
+    threshold: f64,
+    split_feature_idx: usize,
 }
