@@ -158,8 +158,9 @@ impl Ets {
         })
     }
 
-    fn run(&self, values: &[f64], t0: u64, p: Params) -> Option<(State, f64)> {
-        let mut st = self.init(values, t0)?;
+    /// Runs `values` from the initial state `st` ([`Ets::init`] of them) with parameters `p`:
+    /// the final state and the one-step squared error after the seasonal burn-in.
+    fn run(&self, values: &[f64], mut st: State, p: Params) -> (State, f64) {
         let burn = st.season.len();
         let mut sse = 0.0;
         for (i, &v) in values.iter().enumerate() {
@@ -168,7 +169,7 @@ impl Ets {
                 sse += e.map_or(0.0, |e| e * e);
             }
         }
-        Some((st, sse))
+        (st, sse)
     }
 }
 
@@ -196,15 +197,19 @@ impl Forecaster for Ets {
         } else {
             &[0.0]
         };
+        // The initial state does not depend on the parameters: computed once for the grid's
+        // 36 runs, not once per run (a pass over the whole history each).
+        let Some(start) = self.init(&values, t0) else {
+            return;
+        };
         let mut best: Option<(State, f64, Params)> = None;
         for &alpha in &ALPHAS {
             for &beta in &BETAS {
                 for &gamma in gammas {
                     let p = Params { alpha, beta, gamma };
-                    if let Some((st, sse)) = self.run(&values, t0, p) {
-                        if best.as_ref().is_none_or(|b| sse < b.1) {
-                            best = Some((st, sse, p));
-                        }
+                    let (st, sse) = self.run(&values, start.clone(), p);
+                    if best.as_ref().is_none_or(|b| sse < b.1) {
+                        best = Some((st, sse, p));
                     }
                 }
             }
