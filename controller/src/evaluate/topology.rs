@@ -99,6 +99,17 @@ impl Topology {
             if std::mem::take(&mut first) && is_header {
                 continue;
             }
+            // No column `SRC->DST` could name such a node (pairs split at `->`): a file whose
+            // fields are pair names is a traffic matrix given in the topology's place.
+            if let Some(pair) = [a, b].into_iter().find(|f| f.contains("->")) {
+                return Err(bad(
+                    i + 1,
+                    format!(
+                        "{pair:?} is a pair name, not a node: this looks like a traffic matrix, \
+                         not an edge list of links"
+                    ),
+                ));
+            }
             if a == b {
                 return Err(bad(i + 1, format!("{a:?} is linked to itself")));
             }

@@ -1,0 +1,79 @@
+//! `prescient evaluate` and `prescient forecast backtest` with flag values a user tries: each
+//! must be refused naming the flag, the value and why, or answer; never exit 0 with `inf`, rows
+//! printed twice, or a flag quietly ignored.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+/// A file under the system temp dir, removed on drop.
+struct TempFile(PathBuf);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// A two-day five-minute trace with a daily wave: columns `a->b` and `b->a` (a traffic matrix
+/// of two nodes).
+fn matrix(tag: &str) -> TempFile {
+    let path = std::env::temp_dir().join(format!(
+        "prescient-odd-flags-{tag}-{}.csv",
+        std::process::id()
+    ));
+    let mut csv = String::from("time,a->b,b->a\n");
+    for r in 0..576 {
+        let day = (r as f64 * std::f64::consts::TAU / 288.0).sin();
+        csv.push_str(&format!(
+            "{},{:.3},{:.3}\n",
+            1_700_000_000 + 300 * r,
+            100.0 + 40.0 * day + (r % 7) as f64,
+            50.0 + 20.0 * day + (r % 5) as f64
+        ));
+    }
+    std::fs::write(&path, csv).expect("trace written");
+    TempFile(path)
+}
+
+fn prescient(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_prescient"))
+        .args(args)
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .expect("runs prescient")
+}
+
+/// The command's stderr, asserting it failed.
+fn refused(out: &Output) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        !out.status.success(),
+        "succeeded: {}\n{stderr}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    stderr
+}
+
+fn path(t: &TempFile) -> &str {
+    t.0.to_str().expect("utf-8 temp path")
+}
+
+#[test]
+fn a_traffic_matrix_given_as_the_topology_is_refused_as_one() {
+    // Read as an edge list it gave 1000-odd "nodes" (times, values, pair names) and an error
+    // about the trace's columns instead of the topology file.
+    let t = matrix("matrix-topology");
+    let e = refused(&prescient(&[
+        "evaluate",
+        "--series",
+        "links",
+        "--topology",
+        path(&t),
+        "--trace",
+        path(&t),
+    ]));
+    assert!(
+        e.contains("topology") && e.contains("line 1") && e.contains("traffic matrix"),
+        "{e}"
+    );
+}
