@@ -59,6 +59,37 @@ fn path(t: &TempFile) -> &str {
 }
 
 #[test]
+fn an_instance_capacity_past_what_sums_is_refused_not_scored_as_inf() {
+    // 1.7e308 per instance: the capacity held summed to inf and the table read `inf%`, exit 0.
+    let t = matrix("huge-instance");
+    let e = refused(&prescient(&[
+        "evaluate",
+        "--instance-capacity",
+        "1.7e308",
+        "--trace",
+        path(&t),
+    ]));
+    assert!(
+        e.contains("instance_capacity") && e.contains("1.7e308"),
+        "{e}"
+    );
+    // A large but summable one still answers.
+    let out = prescient(&[
+        "evaluate",
+        "--instance-capacity",
+        "1000",
+        "--json",
+        "--trace",
+        path(&t),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
 fn a_traffic_matrix_given_as_the_topology_is_refused_as_one() {
     // Read as an edge list it gave 1000-odd "nodes" (times, values, pair names) and an error
     // about the trace's columns instead of the topology file.

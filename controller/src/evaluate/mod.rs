@@ -453,6 +453,19 @@ pub fn evaluate(
             });
         }
     }
+    // An instance near the largest float held as whole instances sums past it: the table read
+    // `inf%` over-provisioning and exited 0 (`--instance-capacity 1.7e308`).
+    if let Some(per) = cfg.instance_capacity {
+        if tallies.iter().any(|t| !t.capacity.is_finite()) {
+            return Err(EvalError::invalid(
+                "instance_capacity",
+                &format!("{per:?}"),
+                "the capacity held in whole instances of it, summed over the scored intervals, \
+                 is past the largest number: give the demand one instance serves in the \
+                 trace's unit",
+            ));
+        }
+    }
     let policies = cfg
         .policies
         .iter()
