@@ -59,6 +59,21 @@ fn path(t: &TempFile) -> &str {
 }
 
 #[test]
+fn a_model_listed_twice_is_refused_like_a_horizon_listed_twice() {
+    // `--model naive,naive` printed every naive row twice.
+    let t = matrix("model-twice");
+    let e = refused(&prescient(&[
+        "forecast",
+        "backtest",
+        "--model",
+        "naive,naive",
+        "--input",
+        path(&t),
+    ]));
+    assert!(e.contains("naive is listed twice"), "{e}");
+}
+
+#[test]
 fn an_instance_capacity_past_what_sums_is_refused_not_scored_as_inf() {
     // 1.7e308 per instance: the capacity held summed to inf and the table read `inf%`, exit 0.
     let t = matrix("huge-instance");

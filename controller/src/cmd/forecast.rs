@@ -62,10 +62,23 @@ fn models(names: &[String]) -> anyhow::Result<Vec<ModelKind>> {
     if names.iter().any(|n| n == "all") {
         return Ok(ModelKind::ALL.to_vec());
     }
-    names
+    let kinds = names
         .iter()
         .map(|n| n.parse::<ModelKind>().map_err(anyhow::Error::from))
-        .collect()
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    // Refused as a repeated `--horizon` is: each copy printed the same rows again.
+    if let Some((i, _)) = kinds
+        .iter()
+        .enumerate()
+        .find(|(i, k)| kinds[..*i].contains(k))
+    {
+        anyhow::bail!(
+            "--model {}: {} is listed twice (it would print the same rows twice)",
+            names.join(","),
+            names[i]
+        );
+    }
+    Ok(kinds)
 }
 
 /// Entry point of `prescient forecast backtest`.
