@@ -59,6 +59,53 @@ fn path(t: &TempFile) -> &str {
 }
 
 #[test]
+fn a_negative_value_is_refused_naming_its_flag() {
+    // Each used to read "unexpected argument '-1' found", naming no flag.
+    let t = matrix("negative");
+    for (args, flag) in [
+        (vec!["evaluate", "--violations", "-1"], "violations"),
+        (
+            vec!["evaluate", "--instance-capacity", "-1"],
+            "instance_capacity",
+        ),
+        (vec!["evaluate", "--lead", "-1"], "--lead"),
+        (vec!["evaluate", "--hold", "-1"], "--hold"),
+    ] {
+        let e = refused(&prescient(&[&args[..], &["--trace", path(&t)]].concat()));
+        assert!(
+            e.contains(flag) && e.contains("-1") && !e.contains("unexpected argument"),
+            "{args:?}: {e}"
+        );
+    }
+    let e = refused(&prescient(&[
+        "forecast",
+        "backtest",
+        "--horizon",
+        "-1",
+        "--input",
+        path(&t),
+    ]));
+    assert!(
+        e.contains("--horizon") && !e.contains("unexpected argument"),
+        "{e}"
+    );
+}
+
+#[test]
+fn plot_series_without_plot_is_refused_not_ignored() {
+    // It used to exit 0 and chart nothing.
+    let t = matrix("plot-series");
+    let e = refused(&prescient(&[
+        "evaluate",
+        "--plot-series",
+        "a->b",
+        "--trace",
+        path(&t),
+    ]));
+    assert!(e.contains("--plot"), "{e}");
+}
+
+#[test]
 fn a_model_listed_twice_is_refused_like_a_horizon_listed_twice() {
     // `--model naive,naive` printed every naive row twice.
     let t = matrix("model-twice");

@@ -28,10 +28,16 @@ pub struct Args {
     #[arg(long)]
     pub topology: Option<PathBuf>,
     /// Intervals between a decision and the interval its capacity is in force for.
-    #[arg(long, default_value_t = 2)]
+    // Negative numbers are taken as values of the numeric flags, so that `--lead -1` is refused
+    // naming the flag, not as "unexpected argument '-1'".
+    #[arg(long, default_value_t = 2, allow_negative_numbers = true)]
     pub lead: usize,
     /// Share of intervals demand may exceed capacity in; headrooms are chosen to meet it.
-    #[arg(long, default_value_t = crate::sizing::DEFAULT_VIOLATION_TARGET)]
+    #[arg(
+        long,
+        default_value_t = crate::sizing::DEFAULT_VIOLATION_TARGET,
+        allow_negative_numbers = true
+    )]
     pub violations: f64,
     /// Policies, comma separated: predictive, reactive, static, oracle.
     #[arg(
@@ -41,11 +47,11 @@ pub struct Args {
     )]
     pub policies: Vec<String>,
     /// Intervals the reactive policy holds its window maximum before scaling down.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 5, allow_negative_numbers = true)]
     pub hold: usize,
     /// Score compute: demand one instance serves (in the trace's unit); capacity is held in
     /// whole instances, and instance-hours and hook calls are reported.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub instance_capacity: Option<f64>,
     /// Do not give the forecasting model the models pooled over all series.
     #[arg(long)]
@@ -60,8 +66,8 @@ pub struct Args {
     /// Write an SVG chart of demand against each policy's capacity over the scored part.
     #[arg(long)]
     pub plot: Option<PathBuf>,
-    /// The series to chart (default: the one with the most demand).
-    #[arg(long)]
+    /// The series to chart (default: the one with the most demand); needs `--plot`.
+    #[arg(long, requires = "plot")]
     pub plot_series: Option<String>,
 }
 

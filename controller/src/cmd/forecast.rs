@@ -23,7 +23,13 @@ pub struct BacktestArgs {
     #[arg(long, default_value = "auto")]
     pub format: String,
     /// Steps ahead to score, comma separated.
-    #[arg(long, value_delimiter = ',', default_value = "1,2,3")]
+    // A negative value is taken as a (refused) horizon, not as "unexpected argument '-1'".
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "1,2,3",
+        allow_negative_numbers = true
+    )]
     pub horizon: Vec<usize>,
     /// Models, comma separated: naive, seasonal-naive, ets, regression, ar12, pooled-regression,
     /// boosted-trees, auto, or all.
