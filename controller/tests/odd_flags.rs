@@ -106,6 +106,24 @@ fn plot_series_without_plot_is_refused_not_ignored() {
 }
 
 #[test]
+fn an_unknown_plot_series_is_refused_naming_the_series_there_are() {
+    // With `--series total` the one series is `total`; the error used to say only "there are 1".
+    let t = matrix("plot-unknown");
+    let svg = std::env::temp_dir().join(format!("prescient-odd-flags-{}.svg", std::process::id()));
+    let e = refused(&prescient(&[
+        "evaluate",
+        "--plot",
+        svg.to_str().expect("utf-8"),
+        "--plot-series",
+        "a->b",
+        "--trace",
+        path(&t),
+    ]));
+    assert!(e.contains("\"total\""), "{e}");
+    assert!(!svg.exists());
+}
+
+#[test]
 fn a_model_listed_twice_is_refused_like_a_horizon_listed_twice() {
     // `--model naive,naive` printed every naive row twice.
     let t = matrix("model-twice");
@@ -167,6 +185,23 @@ fn a_traffic_matrix_given_as_the_topology_is_refused_as_one() {
     ]));
     assert!(
         e.contains("topology") && e.contains("line 1") && e.contains("traffic matrix"),
+        "{e}"
+    );
+}
+
+#[test]
+fn an_empty_policy_name_is_refused_naming_the_list() {
+    // `--policies predictive,` used to read "`policies` = : expected ...".
+    let t = matrix("empty-policy");
+    let e = refused(&prescient(&[
+        "evaluate",
+        "--policies",
+        "predictive,",
+        "--trace",
+        path(&t),
+    ]));
+    assert!(
+        e.contains("\"predictive,\"") && e.contains("empty policy name"),
         "{e}"
     );
 }

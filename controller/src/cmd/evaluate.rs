@@ -94,6 +94,15 @@ pub fn report(args: &Args) -> anyhow::Result<Report> {
             );
         }
     }
+    // An empty entry (`--policies ""`, `predictive,`) read as "`policies` = : expected ...",
+    // naming neither the list nor the empty name.
+    if args.policies.iter().any(|p| p.trim().is_empty()) {
+        anyhow::bail!(
+            "--policies {:?}: an empty policy name (expected a comma-separated list of \
+             predictive, reactive, static, oracle)",
+            args.policies.join(",")
+        );
+    }
     let policies = args
         .policies
         .iter()
@@ -135,10 +144,12 @@ pub fn report(args: &Args) -> anyhow::Result<Report> {
         (None, _) => None,
         (Some(_), Some(name)) => {
             if !demand.names.contains(name) {
+                // Naming them: a total's one series is called `total`, not its column.
                 anyhow::bail!(
-                    "--plot-series {name:?}: no such {} series (there are {})",
+                    "--plot-series {name:?}: no such {} series (there are {}: {})",
                     kind.name(),
-                    demand.names.len()
+                    demand.names.len(),
+                    some_names(&demand.names)
                 );
             }
             Some(name.clone())
@@ -201,6 +212,16 @@ fn empty_columns_hint(trace: &prescient_predict::Trace, kind: SeriesKind) -> Str
          pairs scores each column on its own)",
         empty.join(", ")
     )
+}
+
+/// The first few of `names`, quoted, for an error message.
+fn some_names(names: &[String]) -> String {
+    const SHOWN: usize = 8;
+    let mut list: Vec<String> = names.iter().take(SHOWN).map(|n| format!("{n:?}")).collect();
+    if names.len() > SHOWN {
+        list.push("...".to_string());
+    }
+    list.join(", ")
 }
 
 fn busiest(demand: &evaluate::Demand) -> Option<String> {
