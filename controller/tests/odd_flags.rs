@@ -205,3 +205,48 @@ fn an_empty_policy_name_is_refused_naming_the_list() {
         "{e}"
     );
 }
+
+#[test]
+fn links_on_a_trace_of_no_pairs_points_to_total_or_pairs() {
+    // `cell-00`, `traffic`: the error ended "(`--topology FILE` gives another network)", which
+    // no topology fixes; with `--topology` already given it suggested it again.
+    let t = matrix("no-pairs");
+    std::fs::write(
+        &t.0,
+        std::fs::read_to_string(&t.0).expect("read").replacen(
+            "time,a->b,b->a",
+            "time,cell-00,cell-01",
+            1,
+        ),
+    )
+    .expect("rewritten");
+    let e = refused(&prescient(&[
+        "evaluate",
+        "--series",
+        "links",
+        "--trace",
+        path(&t),
+    ]));
+    assert!(
+        e.contains("\"cell-00\"") && e.contains("--series total") && !e.contains("--topology"),
+        "{e}"
+    );
+    let m = matrix("other-nodes");
+    let edges =
+        std::env::temp_dir().join(format!("prescient-odd-flags-edges-{}", std::process::id()));
+    std::fs::write(&edges, "x,y\n").expect("edges written");
+    let e = refused(&prescient(&[
+        "evaluate",
+        "--series",
+        "links",
+        "--topology",
+        edges.to_str().expect("utf-8"),
+        "--trace",
+        path(&m),
+    ]));
+    let _ = std::fs::remove_file(&edges);
+    assert!(
+        e.contains("\"a->b\"") && !e.contains("gives another network"),
+        "{e}"
+    );
+}

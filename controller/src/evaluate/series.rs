@@ -146,8 +146,19 @@ fn links(
             .split_once("->")
             .and_then(|(s, d)| Some((topology.index(s.trim())?, topology.index(d.trim())?)));
         let Some((s, d)) = ends else {
+            // A column that is no pair at all (`traffic`, `cell-00`) is not fixed by another
+            // topology, and a topology already given is not fixed by `--topology`.
+            let hint = if !name.contains("->") {
+                "a trace whose columns are not pairs has no links to route onto: evaluate it \
+                 with `--series total` or `--series pairs`"
+            } else if *topology == Topology::abilene() {
+                "per-link series need a traffic matrix of its nodes (`--topology FILE` gives \
+                 another network)"
+            } else {
+                "per-link series need a traffic matrix of its nodes"
+            };
             return refuse(format!(
-                "column {name:?} is not SRC->DST of nodes of {named} ({}); per-link series need a traffic matrix of its nodes (`--topology FILE` gives another network)",
+                "column {name:?} is not SRC->DST of nodes of {named} ({}); {hint}",
                 topology.describe()
             ));
         };
