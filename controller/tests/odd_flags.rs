@@ -250,3 +250,24 @@ fn links_on_a_trace_of_no_pairs_points_to_total_or_pairs() {
         "{e}"
     );
 }
+
+#[test]
+fn a_pooled_model_named_with_no_pooled_is_refused() {
+    // `--model pooled-regression --no-pooled` fitted nothing pooled and printed a per-series
+    // regression's rows as `pooled-regression`.
+    let t = matrix("no-pooled");
+    for model in ["pooled-regression", "naive,boosted-trees"] {
+        let e = refused(&prescient(&[
+            "forecast",
+            "backtest",
+            "--model",
+            model,
+            "--no-pooled",
+            "--horizon",
+            "1",
+            "--input",
+            path(&t),
+        ]));
+        assert!(e.contains("--no-pooled") && e.contains(model), "{e}");
+    }
+}

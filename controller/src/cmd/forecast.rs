@@ -45,7 +45,7 @@ pub struct BacktestArgs {
     #[arg(long, default_value = "auto")]
     pub missing: String,
     /// Do not fit models pooled over all series of the trace (`auto` then weighs per-series
-    /// candidates only).
+    /// candidates only; naming pooled-regression or boosted-trees with it is refused).
     #[arg(long)]
     pub no_pooled: bool,
     /// Do not run `auto`'s pooled stacking layer (under the strict protocol it is used where
@@ -124,6 +124,21 @@ pub fn backtest(args: BacktestArgs) -> anyhow::Result<()> {
     cfg.check_rows(trace.rows())
         .with_context(|| format!("trace {}", args.input.display()))?;
     let kinds = models(&args.model)?;
+    // Named with --no-pooled, a pooled model was not fitted and its rows were the per-series
+    // fallback printed under the pooled model's name. (`all` keeps them: nobody named them.)
+    if args.no_pooled && !args.model.iter().any(|n| n == "all") {
+        if let Some(k) = kinds
+            .iter()
+            .find(|k| matches!(k, ModelKind::PooledRegression | ModelKind::Boosted))
+        {
+            anyhow::bail!(
+                "--model {} with --no-pooled: {} is fitted pooled over all series, which \
+                 --no-pooled turns off (its rows would be a per-series fit under its name)",
+                args.model.join(","),
+                k.name()
+            );
+        }
+    }
     if normalise == Normalise::None {
         check_unscaled(&trace, &args.input)?;
     }
