@@ -271,3 +271,22 @@ fn a_pooled_model_named_with_no_pooled_is_refused() {
         assert!(e.contains("--no-pooled") && e.contains(model), "{e}");
     }
 }
+
+#[test]
+fn hold_without_the_reactive_policy_is_refused_not_ignored() {
+    // `--hold 3 --policies static` exited 0: the hold of a policy that did not run.
+    let t = matrix("hold");
+    let e = refused(&prescient(&[
+        "evaluate",
+        "--hold",
+        "3",
+        "--policies",
+        "static,oracle",
+        "--trace",
+        path(&t),
+    ]));
+    assert!(
+        e.contains("--hold 3") && e.contains("static,oracle") && e.contains("reactive"),
+        "{e}"
+    );
+}

@@ -46,9 +46,11 @@ pub struct Args {
         default_value = "predictive,reactive,static,oracle"
     )]
     pub policies: Vec<String>,
-    /// Intervals the reactive policy holds its window maximum before scaling down.
-    #[arg(long, default_value_t = 5, allow_negative_numbers = true)]
-    pub hold: usize,
+    /// Intervals the reactive policy holds its window maximum before scaling down (default 5).
+    // No clap default: given with `--policies` that leave reactive out, it is refused, not
+    // ignored.
+    #[arg(long, allow_negative_numbers = true)]
+    pub hold: Option<usize>,
     /// Score compute: demand one instance serves (in the trace's unit); capacity is held in
     /// whole instances, and instance-hours and hook calls are reported.
     #[arg(long, allow_negative_numbers = true)]
@@ -108,11 +110,18 @@ pub fn report(args: &Args) -> anyhow::Result<Report> {
         .iter()
         .map(|p| p.trim().parse::<PolicyKind>())
         .collect::<Result<Vec<_>, _>>()?;
+    if let (Some(hold), false) = (args.hold, policies.contains(&PolicyKind::Reactive)) {
+        anyhow::bail!(
+            "--hold {hold}: it sets the reactive policy's hold, and --policies {} leaves \
+             reactive out",
+            args.policies.join(",")
+        );
+    }
     let cfg = EvalConfig {
         lead: args.lead,
         violation: args.violations,
         policies,
-        hold: args.hold,
+        hold: args.hold.unwrap_or(EvalConfig::default().hold),
         instance_capacity: args.instance_capacity,
         pooled: !args.no_pooled,
         pooled_headroom: !args.per_series_headroom,
