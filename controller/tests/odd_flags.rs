@@ -2,17 +2,10 @@
 //! must be refused naming the flag, the value and why, or answer; never exit 0 with `inf`, rows
 //! printed twice, or a flag quietly ignored.
 
-use std::path::PathBuf;
+mod cli_common;
+
+use cli_common::{refused, TempFile};
 use std::process::{Command, Output};
-
-/// A file under the system temp dir, removed on drop.
-struct TempFile(PathBuf);
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
 
 /// A two-day five-minute trace with a daily wave: columns `a->b` and `b->a` (a traffic matrix
 /// of two nodes).
@@ -41,17 +34,6 @@ fn prescient(args: &[&str]) -> Output {
         .env("RUST_BACKTRACE", "0")
         .output()
         .expect("runs prescient")
-}
-
-/// The command's stderr, asserting it failed.
-fn refused(out: &Output) -> String {
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(
-        !out.status.success(),
-        "succeeded: {}\n{stderr}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    stderr
 }
 
 fn path(t: &TempFile) -> &str {

@@ -2,17 +2,10 @@
 //! for: each must give an answer or an error that names what is wrong, never a table of zeros
 //! or of shortfalls that no data caused.
 
-use std::path::PathBuf;
+mod cli_common;
+
+use cli_common::{refused, TempFile};
 use std::process::{Command, Output};
-
-/// A file under the system temp dir, removed on drop.
-struct TempFile(PathBuf);
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
 
 /// A five-minute trace of `rows` rows: column `a` a daily wave, then, with `b`, a column `b`
 /// holding that text in every row (empty: a column with no value).
@@ -38,17 +31,6 @@ fn prescient(args: &[&str], trace: &TempFile) -> Output {
         .arg(&trace.0)
         .output()
         .expect("runs prescient")
-}
-
-/// The command's stderr, asserting it failed.
-fn refused(out: &Output) -> String {
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(
-        !out.status.success(),
-        "succeeded: {}\n{stderr}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    stderr
 }
 
 #[test]
