@@ -156,7 +156,7 @@ pub struct Lab {
 }
 
 const DRIVER: &str = r#"
-import json, signal, sys
+import json, signal, subprocess, sys
 
 repo, kind, size, ip, port, api = sys.argv[1:7]
 sys.path.insert(0, repo + "/mininet")
@@ -186,7 +186,13 @@ try:
         req = json.loads(line)
         op = req["op"]
         if op == "pingall":
-            answer("loss", net.pingAll(timeout=lab.PING_TIMEOUT))
+            loss = net.pingAll(timeout=lab.PING_TIMEOUT)
+            if loss:
+                # What the switches held when pings were lost goes into the log a failing test prints.
+                for s in net.switches:
+                    out = subprocess.run(["ovs-ofctl", "-O", "OpenFlow13", "dump-flows", s.name], capture_output=True, text=True).stdout
+                    print("FLOWS", s.name, out, file=sys.stderr, flush=True)
+            answer("loss", loss)
         elif op == "iperf":
             flows = [(net.get(f["client"]), net.get(f["server"]), f.get("udp_bps"), f["port"]) for f in req["flows"]]
             answer("bps", *lab.iperf_flows(flows, req["seconds"]))

@@ -12,7 +12,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::Ipv4Addr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -218,6 +218,10 @@ pub struct SharedCore {
     held_back: AtomicBool,
     /// Every service's VIP as of the last entry point, for lock-free readers.
     vips: ArcSwap<Vec<Ipv4Addr>>,
+    /// The OpenFlow flood guard's blocked ports by datapath id, as the driver last decided them.
+    flood_guard: ArcSwap<BTreeMap<u64, Vec<u32>>>,
+    /// Bumped after each change of `flood_guard`, so session threads re-read it only then.
+    flood_guard_generation: AtomicU64,
     bus: broadcast::Sender<ControllerEvent>,
     metrics: Metrics,
     clock: Clock,
@@ -260,6 +264,8 @@ impl SharedCore {
             }),
             held_back: AtomicBool::new(false),
             vips: ArcSwap::default(),
+            flood_guard: ArcSwap::default(),
+            flood_guard_generation: AtomicU64::new(0),
             bus,
             metrics: Metrics::default(),
             clock,
@@ -351,6 +357,29 @@ impl SharedCore {
     /// Whether `ip` is a service's VIP, without locking the core.
     pub fn is_vip(&self, ip: Ipv4Addr) -> bool {
         self.vips.load().contains(&ip)
+    }
+
+    /// Records the ports the OpenFlow flood guard blocks (by datapath id), before its rules
+    /// reach the switches: until they are in force, a frame that comes in through one of
+    /// those ports still reaches the controller, which must drop it as the rule would.
+    pub fn set_flood_guard(&self, blocked: BTreeMap<u64, Vec<u32>>) {
+        self.flood_guard.store(Arc::new(blocked));
+        self.flood_guard_generation.fetch_add(1, Ordering::Release);
+    }
+
+    /// Changes of [`Self::set_flood_guard`] so far: a reader re-reads the ports only when
+    /// this moved (one atomic load per packet-in instead of a map lookup).
+    pub fn flood_guard_generation(&self) -> u64 {
+        self.flood_guard_generation.load(Ordering::Acquire)
+    }
+
+    /// The ports the flood guard blocks on switch `dpid`, sorted.
+    pub fn flood_guard_ports(&self, dpid: u64) -> Vec<u32> {
+        self.flood_guard
+            .load()
+            .get(&dpid)
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// A new subscriber to the event bus.

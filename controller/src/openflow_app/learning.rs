@@ -9,6 +9,8 @@
 //! something ([`super::punt`]: our probes as they are due, other LLDP once a second per port,
 //! new or moved hosts, new addresses, requests for a service VIP; every LLDP and ARP frame
 //! without a [`PuntPolicy`]). A port that goes down or away forgets the MACs learned on it.
+//! A frame other than LLDP that comes in through a port the flood guard blocks is dropped, as
+//! the switch's own rule (not in force yet) would have dropped it.
 //!
 //! Hot path: no allocation; the FLOW_MOD is a template mutated in place, the PACKET_OUT borrows
 //! the packet-in's bytes, and both are emitted straight into the session's output buffer.
@@ -225,6 +227,9 @@ impl SwitchApp for L2Learning {
         let Some(in_port) = packet.in_port() else {
             return Verdict::Handled;
         };
+        if self.punt.as_mut().is_some_and(|p| p.blocked(in_port)) {
+            return Verdict::Handled;
+        }
         self.learn(src, in_port);
         match self.macs.get(&dst).copied() {
             Some(port) if !dst.is_multicast() && port != in_port => {

@@ -100,6 +100,8 @@ impl PuntPolicy {
             max_hosts,
             seen: HashMap::default(),
             lldp: HashMap::default(),
+            guard_generation: 0,
+            blocked: Vec::new(),
         }
     }
 }
@@ -122,6 +124,10 @@ pub struct PuntFilter {
     seen: HashMap<MacAddr, Sighting, RandomState>,
     /// When an LLDP frame was last published, by ingress port and, for our probes, sender.
     lldp: HashMap<(PortNo, Option<PortRef>), Instant, RandomState>,
+    /// The core's flood guard generation `blocked` was read at.
+    guard_generation: u64,
+    /// This switch's ports the flood guard blocks, sorted.
+    blocked: Vec<u32>,
 }
 
 /// Most LLDP publications remembered per switch (ingress ports times probing neighbours);
@@ -222,6 +228,19 @@ impl PuntFilter {
             );
         }
         news
+    }
+
+    /// Whether the flood guard blocks `port`. A frame (other than LLDP) that reaches the
+    /// controller through it slipped past a drop rule not yet in force on the switch, and must
+    /// be dropped as the rule would have: learning its sender there or flooding it loops it.
+    /// One atomic load while the guard is unchanged.
+    pub fn blocked(&mut self, port: PortNo) -> bool {
+        let generation = self.policy.core.flood_guard_generation();
+        if generation != self.guard_generation {
+            self.blocked = self.policy.core.flood_guard_ports(self.device.id);
+            self.guard_generation = generation;
+        }
+        !self.blocked.is_empty() && self.blocked.binary_search(&port.0).is_ok()
     }
 
     /// Forgets the sightings on `port` (it went down or away: the core forgets its hosts).

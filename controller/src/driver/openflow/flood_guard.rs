@@ -33,30 +33,62 @@ impl Driver {
     /// Installs and removes block rules until they match a spanning tree of `snapshot`.
     async fn guard_floods_on(&mut self, snapshot: &Snapshot) {
         let wanted = blocked_ports(snapshot);
-        let switches: BTreeSet<DatapathId> =
-            wanted.keys().chain(self.blocked.keys()).copied().collect();
-        for dpid in switches {
-            let want = wanted.get(&dpid).cloned().unwrap_or_default();
-            let have = self.blocked.get(&dpid).cloned().unwrap_or_default();
-            for port in want.difference(&have) {
-                for fm in block_rules(*port) {
-                    self.install(dpid, fm).await;
-                }
-            }
-            for port in have.difference(&want) {
-                for mut fm in block_rules(*port) {
-                    fm.command = FlowModCommand::DeleteStrict;
-                    fm.instructions.clear();
-                    self.install(dpid, fm).await;
-                }
-            }
-            if want.is_empty() {
-                self.blocked.remove(&dpid);
-            } else {
-                self.blocked.insert(dpid, want);
-            }
+        if wanted == self.blocked {
+            return;
         }
+        // The session threads drop what comes in through a blocked port from now on, before
+        // the switches have the rules: a broadcast that slips through meanwhile would
+        // otherwise circle the cycle and teach every switch on it a wrong port for its sender.
+        self.core.set_flood_guard(
+            wanted
+                .iter()
+                .map(|(dpid, ports)| (dpid.0, ports.iter().copied().collect()))
+                .collect(),
+        );
+        for (dpid, fm) in guard_plan(&wanted, &self.blocked) {
+            self.install(dpid, fm).await;
+        }
+        self.blocked = wanted;
     }
+}
+
+/// The flow mods that take the switches from the block rules of `have` to those of `wanted`.
+/// Every new block comes before any old one is lifted: lifting first would open the cycle
+/// the new tree cuts elsewhere for as long as the switches take in between.
+fn guard_plan(
+    wanted: &BTreeMap<DatapathId, BTreeSet<u32>>,
+    have: &BTreeMap<DatapathId, BTreeSet<u32>>,
+) -> Vec<(DatapathId, FlowMod)> {
+    let added = ports_missing(wanted, have)
+        .into_iter()
+        .flat_map(|(dpid, port)| block_rules(port).map(|fm| (dpid, fm)));
+    let lifted = ports_missing(have, wanted)
+        .into_iter()
+        .flat_map(|(dpid, port)| {
+            block_rules(port).map(|mut fm| {
+                fm.command = FlowModCommand::DeleteStrict;
+                fm.instructions.clear();
+                (dpid, fm)
+            })
+        });
+    added.chain(lifted).collect()
+}
+
+/// The (switch, port) pairs blocked in `these` and not in `those`.
+fn ports_missing(
+    these: &BTreeMap<DatapathId, BTreeSet<u32>>,
+    those: &BTreeMap<DatapathId, BTreeSet<u32>>,
+) -> Vec<(DatapathId, u32)> {
+    these
+        .iter()
+        .flat_map(|(dpid, ports)| {
+            let have = those.get(dpid);
+            ports
+                .iter()
+                .filter(move |p| !have.is_some_and(|h| h.contains(p)))
+                .map(move |p| (*dpid, *p))
+        })
+        .collect()
 }
 
 /// Paces a whole-network job (the flood guard's spanning tree) by its own cost: one that took
@@ -193,5 +225,47 @@ mod tests {
         let line = &links[..6];
         let snapshot = snapshot_of(line);
         assert!(blocked_ports(&snapshot).is_empty());
+    }
+
+    #[test]
+    fn a_new_tree_blocks_its_cable_before_the_old_one_is_lifted() {
+        // A ring of 4: its spanning tree blocks cable 3-4; another tree of the same ring
+        // blocks cable 1-2 instead. Moving between them must never leave the ring open.
+        let ring = [
+            ((1, 2), (2, 1)),
+            ((2, 2), (3, 1)),
+            ((3, 2), (4, 1)),
+            ((4, 2), (1, 1)),
+        ];
+        let links: Vec<_> = ring
+            .iter()
+            .flat_map(|&(a, b)| [link(a, b), link(b, a)])
+            .collect();
+        let whole = blocked_ports(&snapshot_of(&links));
+        let mut other = BTreeMap::new();
+        other.insert(DatapathId(2), BTreeSet::from([1]));
+        other.insert(DatapathId(1), BTreeSet::from([2]));
+        assert_ne!(whole, other);
+        let plan = guard_plan(&other, &whole);
+        let kinds: Vec<FlowModCommand> = plan.iter().map(|(_, fm)| fm.command).collect();
+        let first_delete = kinds
+            .iter()
+            .position(|k| *k == FlowModCommand::DeleteStrict)
+            .expect("the old block is lifted");
+        assert!(
+            kinds[..first_delete]
+                .iter()
+                .all(|k| *k == FlowModCommand::Add)
+                && kinds[first_delete..]
+                    .iter()
+                    .all(|k| *k == FlowModCommand::DeleteStrict),
+            "every block goes in before any is lifted: {kinds:?}"
+        );
+        // Two rules (LLDP up, the rest dropped) per port: two new ports, two old ones.
+        assert_eq!((first_delete, plan.len()), (4, 8), "{plan:?}");
+        assert!(
+            guard_plan(&whole, &whole).is_empty(),
+            "no change, no flow mods"
+        );
     }
 }

@@ -337,3 +337,43 @@ fn a_full_lldp_memory_starts_over_rather_than_grow() {
         "forgotten when it started over"
     );
 }
+
+#[test]
+fn frames_through_a_port_the_flood_guard_blocks_are_dropped_until_it_is_lifted() {
+    // The guard has decided port 3 of of:1 closes a cycle; its drop rule is not on the switch
+    // yet, so the switch still punts what comes in there (a broadcast that went round).
+    let core = core();
+    let factory = L2LearningFactory {
+        punt: Some(PuntPolicy::new(core.clone(), PuntConfig::default())),
+        ..Default::default()
+    };
+    let mut app = factory.create(DatapathId(1));
+    let mut feed = |port: u32, frame: &[u8]| {
+        let mut pin = Vec::new();
+        mix::put_packet_in(&mut pin, mix::NO_BUFFER, port, frame);
+        let view = PacketInView::new_checked(&pin[..]).expect("a valid packet-in");
+        let (mut buf, mut xids) = (BytesMut::new(), XidAlloc::default());
+        let mut out = Outbox::new(DatapathId(1), &mut buf, &mut xids);
+        let verdict = app.on_packet_in(&view, &mut out);
+        (verdict, buf.len())
+    };
+    let request = arp(1, Ipv4Addr::new(10, 0, 0, 7), Ipv4Addr::new(10, 0, 0, 8));
+    core.set_flood_guard([(1, vec![3]), (2, vec![1])].into());
+    assert_eq!(
+        feed(3, &request),
+        (Verdict::Handled, 0),
+        "dropped: not flooded, not published"
+    );
+    // The same switch's other ports, and the blocked port of another switch, are untouched.
+    let (verdict, sent) = feed(1, &request);
+    assert_eq!(verdict, Verdict::Publish, "H's first sighting");
+    assert!(sent > 0, "flooded from an open port");
+    // Our LLDP probes still come up a blocked port: discovery must keep seeing the cable.
+    let probe = probe(&core, 2, 1, Some(PuntConfig::default().probe_cookie));
+    assert_eq!(feed(3, &probe).0, Verdict::Publish, "LLDP passes the guard");
+    // A new tree no longer blocks port 3: frames through it are forwarded again.
+    core.set_flood_guard([(2, vec![2])].into());
+    let (verdict, sent) = feed(3, &request);
+    assert_eq!(verdict, Verdict::Publish, "H seen on another port is news");
+    assert!(sent > 0, "forwarded once the guard lifted port 3");
+}
