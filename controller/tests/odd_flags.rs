@@ -272,3 +272,20 @@ fn hold_without_the_reactive_policy_is_refused_not_ignored() {
         "{e}"
     );
 }
+
+#[test]
+fn a_policy_listed_twice_is_refused_like_a_model_listed_twice() {
+    // `--policies reactive,reactive` printed the reactive row twice, exit 0.
+    let t = matrix("policy-twice");
+    let e = refused(&prescient(&[
+        "evaluate",
+        "--policies",
+        "reactive,reactive",
+        "--trace",
+        path(&t),
+    ]));
+    assert!(
+        e.contains("policies") && e.contains("reactive,reactive") && e.contains("listed twice"),
+        "{e}"
+    );
+}

@@ -143,6 +143,23 @@ impl EvalConfig {
         if self.policies.is_empty() {
             return Err(EvalError::invalid("policies", "", "name at least one"));
         }
+        // Refused as a repeated `--model` is: each copy printed the same row again.
+        if let Some((_, p)) = self
+            .policies
+            .iter()
+            .enumerate()
+            .find(|(i, p)| self.policies[..*i].contains(p))
+        {
+            let names: Vec<&str> = self.policies.iter().map(|p| p.name()).collect();
+            return Err(EvalError::invalid(
+                "policies",
+                &names.join(","),
+                &format!(
+                    "{} is listed twice (it would print the same row twice)",
+                    p.name()
+                ),
+            ));
+        }
         if let Some(c) = self.instance_capacity {
             if !(c.is_finite() && c > 0.0) {
                 return Err(EvalError::invalid(
