@@ -289,3 +289,25 @@ fn a_policy_listed_twice_is_refused_like_a_model_listed_twice() {
         "{e}"
     );
 }
+
+#[test]
+fn all_mixed_with_other_models_is_refused_not_read_as_all() {
+    // `--model all,naive` ran every model, as if naive had not been named.
+    let t = matrix("all-mixed");
+    for model in ["all,naive", "naive,all"] {
+        let e = refused(&prescient(&[
+            "forecast",
+            "backtest",
+            "--model",
+            model,
+            "--horizon",
+            "1",
+            "--input",
+            path(&t),
+        ]));
+        assert!(
+            e.contains(&format!("--model {model}")) && e.contains("all alone"),
+            "{e}"
+        );
+    }
+}

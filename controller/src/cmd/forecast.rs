@@ -66,6 +66,14 @@ pub struct BacktestArgs {
 
 fn models(names: &[String]) -> anyhow::Result<Vec<ModelKind>> {
     if names.iter().any(|n| n == "all") {
+        // `all,naive` was read as `all`: whatever else was named was dropped without a word.
+        if names.len() > 1 {
+            anyhow::bail!(
+                "--model {}: all already names every model; give all alone, or list only \
+                 the models you want",
+                names.join(",")
+            );
+        }
         return Ok(ModelKind::ALL.to_vec());
     }
     let kinds = names
