@@ -311,3 +311,20 @@ fn all_mixed_with_other_models_is_refused_not_read_as_all() {
         );
     }
 }
+
+#[test]
+fn plot_to_stdout_is_refused_saying_stdout_carries_the_report() {
+    // `--plot -` wrote the chart to a file named `-` in the working directory, exit 0.
+    let t = matrix("plot-dash");
+    let e = refused(&prescient(&[
+        "evaluate",
+        "--plot",
+        "-",
+        "--policies",
+        "reactive",
+        "--trace",
+        path(&t),
+    ]));
+    assert!(e.contains("--plot -") && e.contains("stdout"), "{e}");
+    assert!(!std::path::Path::new("-").exists(), "a file named - written");
+}

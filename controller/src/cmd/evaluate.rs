@@ -65,7 +65,8 @@ pub struct Args {
     /// Print one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
-    /// Write an SVG chart of demand against each policy's capacity over the scored part.
+    /// Write an SVG chart of demand against each policy's capacity over the scored part to this
+    /// file (not `-`: stdout carries the table or the JSON).
     #[arg(long)]
     pub plot: Option<PathBuf>,
     /// The series to chart (default: the one with the most demand); needs `--plot`.
@@ -82,6 +83,14 @@ pub fn report(args: &Args) -> anyhow::Result<Report> {
         .with_context(|| format!("reading trace {}", args.trace.display()))?;
     let kind: SeriesKind = args.series.parse()?;
     if let Some(path) = &args.plot {
+        // `-` wrote a file named `-`; stdout already carries the report, and an SVG after it
+        // would make neither readable.
+        if path.as_os_str() == "-" {
+            anyhow::bail!(
+                "--plot -: the chart is not written to stdout, which carries the table (or \
+                 --json); give a file name such as chart.svg"
+            );
+        }
         // Checked before the replay, which takes minutes on a day of one-second rows: the
         // write used to fail only once everything was computed.
         let dir = path
