@@ -328,3 +328,93 @@ fn plot_to_stdout_is_refused_saying_stdout_carries_the_report() {
     assert!(e.contains("--plot -") && e.contains("stdout"), "{e}");
     assert!(!std::path::Path::new("-").exists(), "a file named - written");
 }
+
+#[test]
+fn a_switch_that_changes_nothing_is_refused_naming_both_flags() {
+    // Each exited 0 with the same figures as without the switch.
+    let t = matrix("no-effect");
+    for (args, both) in [
+        (
+            vec!["evaluate", "--per-series-headroom"],
+            ["--per-series-headroom", "--series total"],
+        ),
+        (
+            vec!["evaluate", "--no-pooled"],
+            ["--no-pooled", "--series total"],
+        ),
+        (
+            vec![
+                "evaluate",
+                "--series",
+                "pairs",
+                "--no-pooled",
+                "--policies",
+                "reactive,static",
+            ],
+            ["--no-pooled", "--policies reactive,static"],
+        ),
+        (
+            vec![
+                "evaluate",
+                "--series",
+                "pairs",
+                "--per-series-headroom",
+                "--policies",
+                "oracle",
+            ],
+            ["--per-series-headroom", "--policies oracle"],
+        ),
+        (
+            vec!["forecast", "backtest", "--model", "naive,ets", "--no-pooled"],
+            ["--no-pooled", "--model naive,ets"],
+        ),
+        (
+            vec!["forecast", "backtest", "--model", "naive", "--no-stack"],
+            ["--no-stack", "--model naive"],
+        ),
+        (
+            vec![
+                "forecast",
+                "backtest",
+                "--model",
+                "auto",
+                "--protocol",
+                "published",
+                "--no-stack",
+            ],
+            ["--no-stack", "--protocol published"],
+        ),
+    ] {
+        // The input's flag last: `--trace` for evaluate, `--input` for backtest.
+        let input = match args[0] {
+            "evaluate" => vec!["--trace"],
+            _ => vec!["--horizon", "1", "--input"],
+        };
+        let e = refused(&prescient(&[&args[..], &input, &[path(&t)]].concat()));
+        assert!(
+            both.iter().all(|f| e.contains(f)) && e.contains("changes nothing"),
+            "{args:?}: {e}"
+        );
+    }
+    // A trace of one column gives one series even as pairs.
+    let one = matrix("one-column");
+    let text = std::fs::read_to_string(&one.0).expect("read");
+    let first: String = text
+        .lines()
+        .map(|l| l.rsplit_once(',').map_or(l, |(head, _)| head))
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(&one.0, first).expect("rewritten");
+    let e = refused(&prescient(&[
+        "evaluate",
+        "--series",
+        "pairs",
+        "--per-series-headroom",
+        "--trace",
+        path(&one),
+    ]));
+    assert!(
+        e.contains("--series pairs") && e.contains("\"a->b\""),
+        "{e}"
+    );
+}

@@ -55,11 +55,13 @@ pub struct Args {
     /// whole instances, and instance-hours and hook calls are reported.
     #[arg(long, allow_negative_numbers = true)]
     pub instance_capacity: Option<f64>,
-    /// Do not give the forecasting model the models pooled over all series.
+    /// Do not give the forecasting model the models pooled over all series (refused where it
+    /// changes nothing: one series, or `--policies` without predictive).
     #[arg(long)]
     pub no_pooled: bool,
     /// Choose each policy's headroom on each series' own validation rows instead of once over
-    /// the validation rows of all series.
+    /// the validation rows of all series (refused where it changes nothing: one series, or
+    /// `--policies oracle`).
     #[arg(long)]
     pub per_series_headroom: bool,
     /// Print one JSON object instead of a table.
@@ -126,6 +128,22 @@ pub fn report(args: &Args) -> anyhow::Result<Report> {
             args.policies.join(",")
         );
     }
+    // Flags that would change nothing are refused, as `--hold` without reactive is: a user
+    // reading the report would take it for their effect.
+    if args.no_pooled && !policies.contains(&PolicyKind::Predictive) {
+        anyhow::bail!(
+            "--no-pooled with --policies {}: the pooled models feed only the predictive \
+             policy's forecasts, which the list leaves out (the flag changes nothing)",
+            args.policies.join(",")
+        );
+    }
+    if args.per_series_headroom && policies.iter().all(|&p| p == PolicyKind::Oracle) {
+        anyhow::bail!(
+            "--per-series-headroom with --policies {}: the oracle has no headroom to choose \
+             (it holds demand itself; the flag changes nothing)",
+            args.policies.join(",")
+        );
+    }
     let cfg = EvalConfig {
         lead: args.lead,
         violation: args.violations,
@@ -150,6 +168,29 @@ pub fn report(args: &Args) -> anyhow::Result<Report> {
             evaluate::series::demand_on(&trace, kind, &topology, &named)?
         }
     };
+    if let [only] = demand.names.as_slice() {
+        for (given, flag, why) in [
+            (
+                args.per_series_headroom,
+                "--per-series-headroom",
+                "whose own headroom is the one chosen over every series",
+            ),
+            (
+                args.no_pooled,
+                "--no-pooled",
+                "and models are pooled only over more than one",
+            ),
+        ] {
+            if given {
+                anyhow::bail!(
+                    "{flag} with --series {}: trace {} gives one series ({only:?}), {why} (the \
+                     flag changes nothing)",
+                    kind.name(),
+                    args.trace.display()
+                );
+            }
+        }
+    }
     let negative = evaluate::series::negative_cells(&trace);
     if negative > 0 {
         // On stderr: `--json` keeps stdout one JSON object.

@@ -45,11 +45,13 @@ pub struct BacktestArgs {
     #[arg(long, default_value = "auto")]
     pub missing: String,
     /// Do not fit models pooled over all series of the trace (`auto` then weighs per-series
-    /// candidates only; naming pooled-regression or boosted-trees with it is refused).
+    /// candidates only; naming pooled-regression or boosted-trees with it is refused, and so
+    /// is a `--model` list none of whose models uses them).
     #[arg(long)]
     pub no_pooled: bool,
     /// Do not run `auto`'s pooled stacking layer (under the strict protocol it is used where
-    /// the validation part says it lowers both MSE and MAE at every horizon).
+    /// the validation part says it lowers both MSE and MAE at every horizon; refused without
+    /// `auto` in `--model` or with `--protocol published`, where there is no layer to leave out).
     #[arg(long)]
     pub no_stack: bool,
     /// strict: nothing from the test part reaches a model (series scaled for the models by
@@ -147,6 +149,7 @@ pub fn backtest(args: BacktestArgs) -> anyhow::Result<()> {
             );
         }
     }
+    check_switches(&args, &kinds, protocol)?;
     if normalise == Normalise::None {
         check_unscaled(&trace, &args.input)?;
     }
@@ -210,12 +213,7 @@ pub fn backtest(args: BacktestArgs) -> anyhow::Result<()> {
         ProgressStyle::with_template("{msg:>15} [{bar:40}] {pos}/{len} series, eta {eta}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let needs_pool = kinds.iter().any(|k| {
-        matches!(
-            k,
-            ModelKind::Auto | ModelKind::PooledRegression | ModelKind::Boosted
-        )
-    });
+    let needs_pool = kinds.iter().any(|&k| uses_pool(k));
     let pool_start = Instant::now();
     let fitted = if needs_pool && !args.no_pooled {
         fit_pooled(&trace.columns, interval, &cfg)
@@ -318,6 +316,44 @@ pub fn backtest(args: BacktestArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&rows)?);
     } else {
         print_table(&rows);
+    }
+    Ok(())
+}
+
+/// Whether model `k` is fitted on, or weighs, the models pooled over all series.
+fn uses_pool(k: ModelKind) -> bool {
+    matches!(
+        k,
+        ModelKind::Auto | ModelKind::PooledRegression | ModelKind::Boosted
+    )
+}
+
+/// Refuses `--no-pooled` and `--no-stack` where they change nothing: a user reading the rows
+/// would take them for their effect.
+fn check_switches(
+    args: &BacktestArgs,
+    kinds: &[ModelKind],
+    protocol: Protocol,
+) -> anyhow::Result<()> {
+    if args.no_pooled && !kinds.iter().any(|&k| uses_pool(k)) {
+        anyhow::bail!(
+            "--no-pooled with --model {}: none of these models uses the pooled models (auto, \
+             pooled-regression and boosted-trees do), so the flag changes nothing",
+            args.model.join(",")
+        );
+    }
+    if args.no_stack && !kinds.contains(&ModelKind::Auto) {
+        anyhow::bail!(
+            "--no-stack with --model {}: the pooled stacking layer runs only over auto, which \
+             the list leaves out (the flag changes nothing)",
+            args.model.join(",")
+        );
+    }
+    if args.no_stack && protocol == Protocol::Published {
+        anyhow::bail!(
+            "--no-stack with --protocol published: the published protocol runs without the \
+             stacking layer already (the flag changes nothing)"
+        );
     }
     Ok(())
 }
