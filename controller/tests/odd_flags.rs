@@ -418,3 +418,43 @@ fn a_switch_that_changes_nothing_is_refused_naming_both_flags() {
         "{e}"
     );
 }
+
+#[test]
+fn a_pooled_model_fitted_per_series_says_so_in_the_table_and_the_json() {
+    // Two days are too few training rows for the pooled trees: boosted-trees' rows were a
+    // per-series fit printed under its name, and only stderr ("boosted trees false") told.
+    let t = matrix("fallback");
+    let run = |extra: &[&str]| {
+        let out = prescient(
+            &[
+                &["forecast", "backtest", "--horizon", "1", "--input", path(&t)][..],
+                extra,
+            ]
+            .concat(),
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let table = run(&["--model", "naive,boosted-trees"]);
+    assert!(
+        table.contains("boosted-trees*") && table.contains("* fitted per series"),
+        "{table}"
+    );
+    assert!(!table.contains("naive*"), "{table}");
+    let json: serde_json::Value =
+        serde_json::from_str(&run(&["--model", "naive,boosted-trees", "--json"])).expect("json");
+    let fitted_as = |i: usize| json[i]["fitted_as"].clone();
+    assert_eq!(json[0]["model"], "naive");
+    assert!(fitted_as(0).is_null(), "{json}");
+    assert_eq!(fitted_as(1), "per-series", "{json}");
+    // `all --no-pooled` fits neither pooled model: both say so.
+    let table = run(&["--model", "all", "--no-pooled"]);
+    assert!(
+        table.contains("pooled-regression*") && table.contains("--no-pooled turns"),
+        "{table}"
+    );
+}

@@ -203,6 +203,10 @@ pub struct BacktestRow {
     pub seconds_per_series: f64,
     /// Points scored.
     pub points: u64,
+    /// How a pooled model's rows were fitted when its pooled fit was not available (no pooled
+    /// fit on this trace, or pooling turned off): `per-series`. Absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fitted_as: Option<String>,
 }
 
 impl BacktestRow {
@@ -224,6 +228,7 @@ impl BacktestRow {
             coverage95: s.in95 as f64 / n,
             seconds_per_series,
             points: s.n,
+            fitted_as: None,
         }
     }
 }
@@ -306,6 +311,16 @@ pub struct Pooled {
 }
 
 impl Pooled {
+    /// Whether `kind` is a pooled model these fits lack, so that [`evaluate_series`] scores
+    /// it with a per-series fit of the same family under its name.
+    pub fn falls_back(&self, kind: ModelKind) -> bool {
+        match kind {
+            ModelKind::PooledRegression => self.regression.is_none(),
+            ModelKind::Boosted => self.boosted.is_none(),
+            _ => false,
+        }
+    }
+
     /// The pooled models as extra candidates of `auto`.
     fn extras(&self) -> Vec<Box<dyn Forecaster>> {
         let mut out: Vec<Box<dyn Forecaster>> = Vec::new();

@@ -306,8 +306,13 @@ pub fn backtest(args: BacktestArgs) -> anyhow::Result<()> {
             }
         }
         let per_series = start.elapsed().as_secs_f64() / series.max(1) as f64;
+        // Its rows are then another model's: the output says so, not only stderr.
+        let fitted_as = pooled.falls_back(kind).then(|| "per-series".to_string());
         for (score, &h) in total.iter().zip(&cfg.horizons) {
-            rows.push(BacktestRow::from_score(kind, h, score, per_series));
+            rows.push(BacktestRow {
+                fitted_as: fitted_as.clone(),
+                ..BacktestRow::from_score(kind, h, score, per_series)
+            });
         }
     }
     bar.finish_and_clear();
@@ -316,6 +321,16 @@ pub fn backtest(args: BacktestArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&rows)?);
     } else {
         print_table(&rows);
+        if rows.iter().any(|r| r.fitted_as.is_some()) {
+            println!(
+                "* fitted per series: {}",
+                if args.no_pooled {
+                    "--no-pooled turns the pooled fit off"
+                } else {
+                    "the pooled fit failed on this trace (stderr names which)"
+                }
+            );
+        }
     }
     Ok(())
 }
@@ -394,14 +409,21 @@ fn names_list(names: &[&str]) -> String {
 }
 
 fn print_table(rows: &[BacktestRow]) {
+    // A pooled model fitted per series is marked `*` (explained under the table); the column
+    // widens only then, so other tables print as before.
+    let label = |r: &BacktestRow| match r.fitted_as {
+        Some(_) => format!("{}*", r.model),
+        None => r.model.clone(),
+    };
+    let w = rows.iter().map(|r| label(r).len()).fold(17, usize::max);
     println!(
-        "{:<17} {:>3} {:>11} {:>11} {:>9} {:>7} {:>7} {:>10} {:>9}",
+        "{:<w$} {:>3} {:>11} {:>11} {:>9} {:>7} {:>7} {:>10} {:>9}",
         "model", "h", "MSE", "MAE", "RMSE", "cov80", "cov95", "s/series", "points"
     );
     for r in rows {
         println!(
-            "{:<17} {:>3} {:>11.4e} {:>11.4e} {:>9.5} {:>7.3} {:>7.3} {:>10.4} {:>9}",
-            r.model,
+            "{:<w$} {:>3} {:>11.4e} {:>11.4e} {:>9.5} {:>7.3} {:>7.3} {:>10.4} {:>9}",
+            label(r),
             r.horizon,
             r.mse,
             r.mae,
