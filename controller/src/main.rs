@@ -1,6 +1,6 @@
 //! `prescient`: the predictive SDN controller's command line.
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use prescient::cmd;
 
 /// Prescient, a predictive SDN controller for OpenFlow 1.3 and P4Runtime networks.
@@ -72,8 +72,24 @@ enum ForecastCommand {
     Backtest(cmd::forecast::BacktestArgs),
 }
 
+/// Lets every flag that takes a value take one that starts with `-` and a digit, in every
+/// subcommand: clap otherwise read `--seconds -1` as "unexpected argument '-1' found", naming
+/// no flag; the flag's own parser now refuses it by name ("invalid value '-1' for
+/// '--seconds <SECONDS>'"), or its command says why.
+fn negative_values_reach_their_flag(cmd: clap::Command) -> clap::Command {
+    cmd.mut_args(|a| {
+        if a.get_action().takes_values() {
+            a.allow_negative_numbers(true)
+        } else {
+            a
+        }
+    })
+    .mut_subcommands(negative_values_reach_their_flag)
+}
+
 fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    let matches = negative_values_reach_their_flag(Cli::command()).get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     // Every switch session (and, in `prescient sim`, every emulated switch) holds a socket: the
     // usual soft limit of 1,024 descriptors would refuse switches long before the hard limit.
     let fds = prescient::limits::raise_open_files();

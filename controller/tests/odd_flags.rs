@@ -458,3 +458,25 @@ fn a_pooled_model_fitted_per_series_says_so_in_the_table_and_the_json() {
         "{table}"
     );
 }
+
+#[test]
+fn a_negative_value_on_any_command_is_refused_naming_its_flag() {
+    // Outside `evaluate` and `forecast backtest` each read "unexpected argument '-1' found".
+    // Every one is refused by clap before anything starts.
+    for (args, flag) in [
+        (vec!["demo", "--seconds", "-1"], "--seconds"),
+        (vec!["demo", "--interval", "-2"], "--interval"),
+        (vec!["sim", "--devices", "-1"], "--devices"),
+        (vec!["bench", "forecast", "--series", "-1"], "--series"),
+        (vec!["bench", "scale", "--switches", "-5"], "--switches"),
+        (vec!["bench", "paths", "--queries", "-1"], "--queries"),
+        (vec!["agent", "--metric", "-1"], "--metric"),
+        (vec!["run", "--seconds", "-1"], "--seconds"),
+    ] {
+        let e = refused(&prescient(&args));
+        assert!(
+            e.contains(flag) && !e.contains("unexpected argument"),
+            "{args:?}: {e}"
+        );
+    }
+}
