@@ -480,3 +480,20 @@ fn a_negative_value_on_any_command_is_refused_naming_its_flag() {
         );
     }
 }
+
+#[test]
+fn bench_forecast_refuses_counts_that_measure_nothing_or_cannot_fit() {
+    // `--intervals 0` exited 0 reading "update 1000000000000 series/s"; `--history-days 0`
+    // fitted every series on nothing, exit 0; `--series 99999999999` aborted the process
+    // ("memory allocation of 3199999999968 bytes failed").
+    for (args, said) in [
+        (["--intervals", "0"], "--intervals 0"),
+        (["--history-days", "0"], "--history-days 0"),
+        (["--series", "99999999999"], "--series 99999999999"),
+    ] {
+        let e = refused(&prescient(
+            &[&["bench", "forecast"][..], &args, &["--json"]].concat(),
+        ));
+        assert!(e.contains(said) && !e.contains("memory allocation"), "{e}");
+    }
+}

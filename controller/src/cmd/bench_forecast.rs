@@ -84,21 +84,45 @@ impl Synth {
 /// Entry point.
 pub fn run(args: Args) -> anyhow::Result<()> {
     anyhow::ensure!(args.series > 0, "--series must be at least 1");
+    // Series are keyed by u32 in the store, as the controller keys them.
+    anyhow::ensure!(
+        u32::try_from(args.series).is_ok(),
+        "--series {}: at most {} (series are keyed by 32-bit numbers)",
+        args.series,
+        u32::MAX
+    );
     anyhow::ensure!(args.horizon > 0, "--horizon must be at least 1");
+    // Both exited 0 with figures of nothing: no interval read "update 1000000000000
+    // series/s"; no history fitted every series on no data.
+    anyhow::ensure!(
+        args.intervals > 0,
+        "--intervals 0: nothing would be measured (at least 1 control interval)"
+    );
+    anyhow::ensure!(
+        args.history_days > 0,
+        "--history-days 0: every series would be fitted on no history (at least 1 day)"
+    );
     let model: ModelKind = args.model.parse()?;
     let mut cfg = StoreConfig::for_interval(60)?;
     cfg.model = model;
     cfg.horizon = args.horizon;
     let mut store: SeriesStore<u32> = SeriesStore::new(cfg);
     let mut rng = Rng(42);
-    let synth: Vec<Synth> = (0..args.series)
-        .map(|_| Synth {
+    // A count past memory aborted the process ("memory allocation of ... bytes failed").
+    let mut synth: Vec<Synth> = Vec::new();
+    synth.try_reserve_exact(args.series).map_err(|_| {
+        anyhow::anyhow!(
+            "--series {}: not enough memory for that many series ({} bytes before any history)",
+            args.series,
+            args.series.saturating_mul(std::mem::size_of::<Synth>())
+        )
+    })?;
+    synth.extend((0..args.series).map(|_| Synth {
             level: 10.0 + 990.0 * rng.unit(),
             swing: 0.2 + 0.6 * rng.unit(),
             phase: rng.unit(),
             noise: 5.0 + 20.0 * rng.unit(),
-        })
-        .collect();
+        }));
     let points = args.history_days * 1440;
     let log = |msg: &str| {
         if !args.json {
