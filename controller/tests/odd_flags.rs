@@ -497,3 +497,26 @@ fn bench_forecast_refuses_counts_that_measure_nothing_or_cannot_fit() {
         assert!(e.contains(said) && !e.contains("memory allocation"), "{e}");
     }
 }
+
+#[test]
+fn bench_paths_and_services_refuse_what_measures_nothing_or_cannot_run() {
+    // `paths --queries 0` and `services --rounds 0` exited 0 with latencies of 0.0;
+    // `--ledger-secs inf` panicked ("cannot convert float seconds to Duration"), and 0 ran
+    // 0.1 s without a word; `services --switches 99999999999` aborted the process.
+    for (args, said) in [
+        (vec!["paths", "--queries", "0"], "--queries 0"),
+        (vec!["paths", "--ledger-secs", "inf"], "--ledger-secs inf"),
+        (vec!["paths", "--ledger-secs", "0"], "--ledger-secs 0"),
+        (vec!["services", "--rounds", "0"], "--rounds 0"),
+        (
+            vec!["services", "--services", "1", "--switches", "99999999999"],
+            "--switches 99999999999",
+        ),
+    ] {
+        let e = refused(&prescient(&[&["bench"][..], &args, &["--json"]].concat()));
+        assert!(
+            e.contains(said) && !e.contains("panicked") && !e.contains("memory allocation"),
+            "{args:?}: {e}"
+        );
+    }
+}

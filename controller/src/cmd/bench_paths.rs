@@ -20,7 +20,7 @@ pub struct Args {
     /// Path queries per topology.
     #[arg(long, default_value_t = 2000)]
     pub queries: usize,
-    /// How long to run ledger updates.
+    /// How long to run ledger updates, seconds (at least 0.1).
     #[arg(long, default_value_t = 2.0)]
     pub ledger_secs: f64,
     /// Seed of the random graph, residuals and queries.
@@ -77,7 +77,11 @@ fn query_latency(g: &Generated, queries: usize, seed: u64) -> anyhow::Result<Lat
         .iter()
         .map(|&c| rng.below(c.saturating_add(1)))
         .collect();
-    let mut times = Vec::with_capacity(queries);
+    // A count past memory aborted the process ("memory allocation of ... bytes failed").
+    let mut times = Vec::new();
+    times.try_reserve_exact(queries).map_err(|_| {
+        anyhow::anyhow!("--queries {queries}: not enough memory to time that many queries")
+    })?;
     let mut widest = 0;
     for _ in 0..queries {
         let (src, dst) = pick_pair(&mut rng, &g.edge_devices)?;
@@ -138,7 +142,7 @@ fn ledger_rate(g: &Generated, secs: f64, seed: u64) -> anyhow::Result<f64> {
     for _ in 0..5000 {
         let _ = ledger.admit(request(&mut rng));
     }
-    let budget = Duration::from_secs_f64(secs.max(0.1));
+    let budget = Duration::from_secs_f64(secs);
     let started = Instant::now();
     let mut updates = 0u64;
     while started.elapsed() < budget {
@@ -161,6 +165,17 @@ fn ledger_rate(g: &Generated, secs: f64, seed: u64) -> anyhow::Result<f64> {
 
 /// Entry point.
 pub fn run(args: Args) -> anyhow::Result<()> {
+    // `--queries 0` exited 0 with rows of zero latency; `--ledger-secs inf` (or 1e300)
+    // panicked converting to a Duration, and 0, negative or NaN ran 0.1 s without a word.
+    anyhow::ensure!(
+        args.queries > 0,
+        "--queries 0: no path query would be measured (at least 1)"
+    );
+    anyhow::ensure!(
+        args.ledger_secs >= 0.1 && Duration::try_from_secs_f64(args.ledger_secs).is_ok(),
+        "--ledger-secs {}: must be a number of seconds from 0.1 up",
+        args.ledger_secs
+    );
     let k16 = generate::fat_tree(16, 10 * GBPS);
     let k32 = generate::fat_tree(32, 10 * GBPS);
     let rnd = generate::random(10_000, 40_000, args.seed);

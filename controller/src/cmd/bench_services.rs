@@ -51,9 +51,17 @@ struct Report {
 
 const BACKENDS: usize = 4;
 
-fn ring(n: u64, version: u64, hosts: BTreeMap<MacAddr, PortRef>) -> Snapshot {
-    let devices: Vec<DeviceId> = (1..=n).map(DeviceId::openflow).collect();
+fn ring(n: u64, version: u64, hosts: BTreeMap<MacAddr, PortRef>) -> anyhow::Result<Snapshot> {
+    // A ring past memory aborted the process ("memory allocation of ... bytes failed").
+    let too_many = || anyhow::anyhow!("--switches {n}: not enough memory for a ring of that many");
+    let count = usize::try_from(n).map_err(|_| too_many())?;
+    let mut devices: Vec<DeviceId> = Vec::new();
     let mut links = Vec::new();
+    devices
+        .try_reserve_exact(count)
+        .and_then(|()| links.try_reserve_exact(count.saturating_mul(2)))
+        .map_err(|_| too_many())?;
+    devices.extend((1..=n).map(DeviceId::openflow));
     for i in 1..=n {
         let next = i % n + 1;
         let a = PortRef::new(DeviceId::openflow(i), PortNo(1));
@@ -66,7 +74,7 @@ fn ring(n: u64, version: u64, hosts: BTreeMap<MacAddr, PortRef>) -> Snapshot {
             });
         }
     }
-    Snapshot::build(Timestamp(0), version, devices, links, hosts)
+    Ok(Snapshot::build(Timestamp(0), version, devices, links, hosts))
 }
 
 fn mac(service: usize, i: usize) -> MacAddr {
@@ -86,6 +94,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "--services must be 1..65535"
     );
     anyhow::ensure!(args.switches >= 3, "--switches must be at least 3");
+    // `--rounds 0` exited 0 reading "p50 0.0 µs ... over 0 rounds".
+    anyhow::ensure!(
+        args.rounds > 0,
+        "--rounds 0: no planning round would be measured (at least 1)"
+    );
     let mut specs = Vec::new();
     let mut hosts = BTreeMap::new();
     for s in 0..args.services {
@@ -126,7 +139,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         ..ServicesConfig::default()
     };
     let mut registry = Services::new(&config, Timestamp(0)).context("building the services")?;
-    let snapshot = ring(args.switches, 1, hosts.clone());
+    let snapshot = ring(args.switches, 1, hosts.clone())?;
     let hot = Default::default();
     // The first round programs everything; it is measured separately below.
     registry.plan(
@@ -171,7 +184,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     times.sort_unstable();
 
     // A topology change (new version): every service's egress ports are recomputed.
-    let moved = ring(args.switches, 2, hosts);
+    let moved = ring(args.switches, 2, hosts)?;
     let started = Instant::now();
     let drafts = registry.plan(
         Timestamp::from_secs(10_000),
