@@ -520,3 +520,44 @@ fn bench_paths_and_services_refuse_what_measures_nothing_or_cannot_run() {
         );
     }
 }
+
+/// `prescient ARGS` for a command that runs until stopped: its output once it exits, or `None`
+/// (the process killed) when it is still running after `secs`.
+fn exits_within(args: &[&str], secs: u64) -> Option<Output> {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_prescient"))
+        .args(args)
+        .env("RUST_BACKTRACE", "0")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("runs prescient");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while std::time::Instant::now() < deadline {
+        if child.try_wait().expect("waits").is_some() {
+            return Some(child.wait_with_output().expect("output"));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
+}
+
+#[test]
+fn sim_refuses_openflow_settings_it_cannot_run_instead_of_running_on_silently() {
+    // Each was an error kept inside the OpenFlow task: the process ran on with nothing
+    // emulated, printing nothing, until Ctrl-C.
+    for (extra, said) in [
+        (vec!["--of-time-scale", "0"], "--of-time-scale"),
+        (vec!["--topology", "fat-tree", "--switches", "3"], "fat-tree"),
+    ] {
+        let args = [
+            &["sim", "--openflow-controller", "127.0.0.1:1"][..],
+            &extra,
+        ]
+        .concat();
+        let out = exits_within(&args, 20).unwrap_or_else(|| panic!("{args:?} still running"));
+        let e = refused(&out);
+        assert!(e.contains(said), "{args:?}: {e}");
+    }
+}

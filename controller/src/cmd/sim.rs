@@ -180,7 +180,14 @@ async fn serve(args: Args) -> anyhow::Result<()> {
             services: args.services,
         };
         let token = shutdown.clone();
-        tasks.spawn(crate::cmd::sim_openflow::serve(opts, token));
+        tasks.spawn(async move {
+            let result = crate::cmd::sim_openflow::serve(opts, token.clone()).await;
+            // As for the P4Runtime server: its error (`--of-time-scale 0`, a fat-tree of odd
+            // k, a controller that does not resolve) was kept until Ctrl-C, and the process
+            // ran on silently with nothing emulated.
+            token.cancel();
+            result
+        });
     }
     tokio::select! {
         r = tokio::signal::ctrl_c() => r.context("waiting for Ctrl-C")?,
