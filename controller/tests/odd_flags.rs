@@ -561,3 +561,24 @@ fn sim_refuses_openflow_settings_it_cannot_run_instead_of_running_on_silently() 
         assert!(e.contains(said), "{args:?}: {e}");
     }
 }
+
+#[test]
+fn sim_refuses_a_flag_of_a_group_that_does_not_run() {
+    // `sim --p4runtime ADDR --switches 8` served the P4 devices and ignored `--switches`
+    // without a word (no OpenFlow network runs without --openflow-controller); the same for
+    // `--devices` without --p4runtime. Refused by clap before anything starts.
+    for (args, needs) in [
+        (
+            vec!["sim", "--p4runtime", "127.0.0.1:1", "--switches", "8"],
+            "--openflow-controller",
+        ),
+        (
+            vec!["sim", "--openflow-controller", "127.0.0.1:1", "--devices", "8"],
+            "--p4runtime",
+        ),
+    ] {
+        let out = exits_within(&args, 20).unwrap_or_else(|| panic!("{args:?} still running"));
+        let e = refused(&out);
+        assert!(e.contains(needs), "{args:?}: {e}");
+    }
+}

@@ -29,13 +29,15 @@ pub struct Args {
     #[arg(long, value_name = "HOST:PORT")]
     pub p4runtime: Option<SocketAddr>,
     /// Number of P4Runtime devices; device ids are 1..=N, all on the one address.
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    // Each flag of a group requires the group's address: without it the group does not run
+    // and the flag was ignored without a word. (clap checks `requires` only for flags given.)
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=1024), requires = "p4runtime")]
     pub devices: u64,
     /// How the P4Runtime devices are linked (hosts sit on ports 3 and up).
-    #[arg(long, value_enum, default_value_t = P4Links::Linear)]
+    #[arg(long, value_enum, default_value_t = P4Links::Linear, requires = "p4runtime")]
     pub p4_links: P4Links,
     /// Serve P4Runtime over TLS with this certificate chain (PEM), with --p4-tls-key.
-    #[arg(long, value_name = "PEM", requires = "p4_tls_key")]
+    #[arg(long, value_name = "PEM", requires_all = ["p4_tls_key", "p4runtime"])]
     pub p4_tls_cert: Option<std::path::PathBuf>,
     /// Private key (PEM) of --p4-tls-cert.
     #[arg(long, value_name = "PEM", requires = "p4_tls_cert")]
@@ -44,10 +46,10 @@ pub struct Args {
     #[arg(long, value_name = "PEM", requires = "p4_tls_cert")]
     pub p4_tls_client_ca: Option<std::path::PathBuf>,
     /// Seed of the P4Runtime devices' background traffic.
-    #[arg(long, default_value_t = 7)]
+    #[arg(long, default_value_t = 7, requires = "p4runtime")]
     pub p4_seed: u64,
     /// Model seconds of background traffic per wall-clock second (86400: a day per second).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, requires = "p4runtime")]
     pub p4_time_scale: f64,
     /// Run emulated OpenFlow 1.3 switches that connect to this controller, e.g. 127.0.0.1:6653;
     /// several controllers (a cluster) as a comma-separated list: every switch connects to
@@ -56,16 +58,16 @@ pub struct Args {
     pub openflow_controller: Option<String>,
     /// OpenFlow switches for ring, linear and random; for fat-tree this is k (even), giving 5k²/4
     /// switches; ignored for abilene (12 switches).
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=10_000), requires = "openflow_controller")]
     pub switches: u64,
     /// Shape of the emulated OpenFlow network.
-    #[arg(long, value_enum, default_value_t = crate::cmd::sim_openflow::Shape::Ring)]
+    #[arg(long, value_enum, default_value_t = crate::cmd::sim_openflow::Shape::Ring, requires = "openflow_controller")]
     pub topology: crate::cmd::sim_openflow::Shape,
     /// Seed of the OpenFlow network's traffic model.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, requires = "openflow_controller")]
     pub of_seed: u64,
     /// Model seconds of OpenFlow traffic per wall-clock second (86400: a day per second).
-    #[arg(long, default_value_t = 60.0)]
+    #[arg(long, default_value_t = 60.0, requires = "openflow_controller")]
     pub of_time_scale: f64,
     /// One mixed fabric: this many switches of the OpenFlow topology (spread out) run
     /// prescient.p4 behind P4Runtime on the --p4runtime address, device id = their datapath id,
@@ -73,7 +75,7 @@ pub struct Args {
     #[arg(long, default_value_t = 0)]
     pub mixed_p4: u64,
     /// Traffic model with growing, shrinking and scale-out services (one of each).
-    #[arg(long)]
+    #[arg(long, requires = "openflow_controller")]
     pub services: bool,
 }
 
