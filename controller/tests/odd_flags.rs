@@ -582,3 +582,33 @@ fn sim_refuses_a_flag_of_a_group_that_does_not_run() {
         assert!(e.contains(needs), "{args:?}: {e}");
     }
 }
+
+#[test]
+fn agent_refuses_settings_it_would_not_follow_as_given() {
+    // `--proto 2` (the kernel's) or 186 (bgp): the kernel reads such routes back as kernel or
+    // bgp routes, so the agent never knew them as its own. `--resync-secs 0` ran as 1 s,
+    // `--ca` with an http:// controller was unused, `--once --dry-run` ignored --dry-run.
+    // Every one is refused before the agent reads or changes anything (`--dry-run` or
+    // `--once` keeps an older binary from changing anything either).
+    let base = [
+        "agent",
+        "--tenant",
+        "red",
+        "--interface",
+        "lo",
+        "--controller",
+        "http://127.0.0.1:1",
+    ];
+    for (extra, said) in [
+        (vec!["--once", "--proto", "2"], "--proto 2"),
+        (vec!["--once", "--proto", "186"], "(bgp)"),
+        (vec!["--dry-run", "--resync-secs", "0"], "--resync-secs 0"),
+        (vec!["--once", "--ca", "/nonexistent.pem"], "not https://"),
+        (vec!["--once", "--dry-run"], "--dry-run"),
+    ] {
+        let args = [&base[..], &extra].concat();
+        let out = exits_within(&args, 20).unwrap_or_else(|| panic!("{args:?} still running"));
+        let e = refused(&out);
+        assert!(e.contains(said), "{args:?}: {e}");
+    }
+}
