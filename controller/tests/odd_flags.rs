@@ -612,3 +612,35 @@ fn agent_refuses_settings_it_would_not_follow_as_given() {
         assert!(e.contains(said), "{args:?}: {e}");
     }
 }
+
+#[test]
+fn demo_refuses_an_interval_past_a_day_and_bmv2_without_p4_switches() {
+    // `--interval 18446744073709551615` panicked (the poll's stale window overflowed a
+    // Duration); `--bmv2 --p4-devices 0` checked for root and BMv2, then ran none. The
+    // interval comes first: before the fix it ends (panics) within seconds, so the BMv2 case
+    // never runs there. Both carry `--seconds 2` and free ports, and are refused at once.
+    for (extra, said) in [
+        (
+            vec!["--interval", "18446744073709551615"],
+            "--interval 18446744073709551615",
+        ),
+        (vec!["--bmv2", "--p4-devices", "0"], "--p4-devices 0"),
+    ] {
+        let args = [
+            &[
+                "demo",
+                "--seconds",
+                "2",
+                "--http",
+                "127.0.0.1:0",
+                "--openflow",
+                "127.0.0.1:0",
+            ][..],
+            &extra,
+        ]
+        .concat();
+        let out = exits_within(&args, 60).unwrap_or_else(|| panic!("{args:?} still running"));
+        let e = refused(&out);
+        assert!(e.contains(said) && !e.contains("panicked"), "{args:?}: {e}");
+    }
+}

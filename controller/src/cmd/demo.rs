@@ -42,13 +42,16 @@ use self::orchestrator::Orchestrator;
 use crate::driver::p4runtime::{prescient_p4info, P4Target, PRESCIENT_BMV2_JSON};
 use crate::service::{Service, ServiceConfig};
 
+/// The longest `--interval`: a day.
+const MAX_INTERVAL_SECS: u64 = 86_400;
+
 /// Arguments of this subcommand.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Exit after this many seconds (for scripts and tests); runs until Ctrl-C by default.
     #[arg(long)]
     pub seconds: Option<u64>,
-    /// Seconds between terminal summaries (also the counter poll period).
+    /// Seconds between terminal summaries (also the counter poll period), 1 to 86,400.
     #[arg(long, default_value_t = 3)]
     pub interval: u64,
     /// Model seconds of traffic per wall-clock second (300: five minutes per second).
@@ -144,6 +147,22 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 pub fn run_report(args: Args) -> anyhow::Result<DemoReport> {
     if args.interval == 0 {
         anyhow::bail!("--interval must be at least 1 second");
+    }
+    // The poll period's stale window (2.5 polls) overflowed a Duration and panicked near
+    // u64::MAX; a day already reads a counter's rate over 2.5 days of the demo.
+    if args.interval > MAX_INTERVAL_SECS {
+        anyhow::bail!(
+            "--interval {}: at most {MAX_INTERVAL_SECS} seconds (a day) between summaries and \
+             counter polls",
+            args.interval
+        );
+    }
+    // The flag checked for root and BMv2 and then had no P4 switch to run.
+    if args.bmv2 && args.p4_devices == 0 {
+        anyhow::bail!(
+            "--bmv2 with --p4-devices 0: there is no P4 switch to run as BMv2 (give --p4-devices \
+             1 to 12, or leave --bmv2 out)"
+        );
     }
     if !(args.time_scale.is_finite() && args.time_scale > 0.0) {
         anyhow::bail!(
