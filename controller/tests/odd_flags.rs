@@ -644,3 +644,27 @@ fn demo_refuses_an_interval_past_a_day_and_bmv2_without_p4_switches() {
         assert!(e.contains(said) && !e.contains("panicked"), "{args:?}: {e}");
     }
 }
+
+#[test]
+fn bench_openflow_and_p4runtime_refuse_zeros_they_ran_as_one() {
+    // Each 0 ran as 1 while the report printed 0 ("OpenFlow bench: 0 switches ... (1
+    // switches)", "0 s measured"); `--in-flight` near usize::MAX overflowed `--in-flight ×
+    // --batch` (a panic in this debug build). All are refused before anything starts.
+    for (args, said) in [
+        (vec!["openflow", "--switches", "0"], "--switches 0"),
+        (vec!["openflow", "--seconds", "0"], "--seconds 0"),
+        (vec!["openflow", "--hosts", "0"], "--hosts 0"),
+        (vec!["openflow", "--window", "0"], "--window 0"),
+        (vec!["p4runtime", "--seconds", "0"], "--seconds 0"),
+        (vec!["p4runtime", "--device-id", "0"], "--device-id 0"),
+        (
+            vec!["p4runtime", "--in-flight", "18446744073709551615", "--batch", "2"],
+            "--in-flight × --batch",
+        ),
+    ] {
+        let args = [&["bench"][..], &args].concat();
+        let out = exits_within(&args, 60).unwrap_or_else(|| panic!("{args:?} still running"));
+        let e = refused(&out);
+        assert!(e.contains(said) && !e.contains("panicked"), "{args:?}: {e}");
+    }
+}

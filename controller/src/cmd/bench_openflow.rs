@@ -68,18 +68,28 @@ pub struct Args {
 
 /// Entry point.
 pub fn run(args: Args) -> anyhow::Result<()> {
+    // Each 0 was run as 1 while the report printed 0 ("0 switches ... (1 switches)", "0 s
+    // measured").
+    for (flag, value) in [
+        ("--switches", args.switches),
+        ("--seconds", usize::try_from(args.seconds).unwrap_or(usize::MAX)),
+        ("--window", args.window),
+        ("--hosts", usize::try_from(args.hosts).unwrap_or(usize::MAX)),
+    ] {
+        anyhow::ensure!(value > 0, "{flag} 0: must be at least 1");
+    }
     let threads = generator_threads(&args);
     let load = |target, watch| LoadConfig {
         target,
         watch,
-        switches: args.switches.max(1),
+        switches: args.switches,
         mode: args.mode,
         window: args.window,
         warmup: Duration::from_secs(1),
-        duration: Duration::from_secs(args.seconds.max(1)),
+        duration: Duration::from_secs(args.seconds),
         ports: 4,
         mix: args.mix,
-        hosts: args.hosts.max(1),
+        hosts: args.hosts,
         threads,
         busy_poll: Duration::from_micros(args.busy_poll_us),
     };

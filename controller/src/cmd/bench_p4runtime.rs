@@ -76,10 +76,23 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         args.batch
     );
     anyhow::ensure!(
-        args.in_flight >= 1 && args.in_flight * args.batch <= 4096,
+        // Checked: a huge --in-flight overflowed the product (a panic in a debug build, a
+        // wrapped product let through in a release one).
+        args.in_flight >= 1
+            && args
+                .in_flight
+                .checked_mul(args.batch)
+                .is_some_and(|n| n <= 4096),
         "--in-flight × --batch must be between 1 and 4096 (the size of ipv4_lpm), got {} × {}",
         args.in_flight,
         args.batch
+    );
+    // 0 was run as 1 s while the report said 0.
+    anyhow::ensure!(args.seconds > 0, "--seconds 0: must be at least 1");
+    // The in-process switch's devices are 1..=N: 0 read "arbitration refused by device 0".
+    anyhow::ensure!(
+        args.device_id > 0 || args.target.is_some(),
+        "--device-id 0: the in-process switch numbers its devices from 1 (0 is for --target)"
     );
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -90,7 +103,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let target = match &args.target {
             Some(t) => t.clone(),
             None => {
-                let network = Arc::new(P4SimNetwork::new(args.device_id.max(1))?);
+                let network = Arc::new(P4SimNetwork::new(args.device_id)?);
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
                 let addr = listener.local_addr()?;
                 tokio::spawn(serve_listener(listener, network, stop.clone()));
@@ -142,7 +155,7 @@ async fn measure(args: &Args, target: &str) -> anyhow::Result<Report> {
     client.write(encode(&index, &warm, Type::Insert)?).await?;
     client.write(encode(&index, &warm, Type::Delete)?).await?;
 
-    let budget = Duration::from_secs(args.seconds.max(1));
+    let budget = Duration::from_secs(args.seconds);
     if args.in_flight > 1 {
         return pipelined(args, target, election, &index, budget).await;
     }
