@@ -668,3 +668,23 @@ fn bench_openflow_and_p4runtime_refuse_zeros_they_ran_as_one() {
         assert!(e.contains(said) && !e.contains("panicked"), "{args:?}: {e}");
     }
 }
+
+#[test]
+fn bench_soak_refuses_too_few_switches_and_a_length_past_a_duration() {
+    // `--max-switches 3` ran rings of 4 without a word; `--minutes 1e300` passed the check and
+    // panicked converting to a Duration after the controller process had started. The first
+    // case comes first: before the fix it runs a short soak (0.05 minutes), so the panicking
+    // one never runs there.
+    for (extra, said) in [
+        (
+            vec!["--minutes", "0.05", "--max-switches", "3"],
+            "--max-switches 3",
+        ),
+        (vec!["--minutes", "1e300"], "--minutes 1e300"),
+    ] {
+        let args = [&["bench", "soak", "--p4-devices", "1"][..], &extra].concat();
+        let out = exits_within(&args, 120).unwrap_or_else(|| panic!("{args:?} still running"));
+        let e = refused(&out);
+        assert!(e.contains(said) && !e.contains("panicked"), "{args:?}: {e}");
+    }
+}

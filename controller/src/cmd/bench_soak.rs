@@ -226,7 +226,7 @@ async fn switch_churn(of: SocketAddr, max: usize, churn: Arc<Churn>, stop: Cance
         let (n, hold) = {
             let mut rng = rand::rng();
             (
-                rng.random_range(4..=max.max(4)),
+                rng.random_range(4..=max),
                 rng.random_range(500..3000),
             )
         };
@@ -342,8 +342,19 @@ fn panics_in(log: &Path) -> usize {
 
 /// Entry point.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    if !(args.minutes > 0.0 && args.minutes.is_finite()) {
-        bail!("--minutes {}: must be a positive number", args.minutes);
+    // Past the largest Duration (1e300) it passed this check and panicked converting to one.
+    if !(args.minutes > 0.0 && Duration::try_from_secs_f64(args.minutes * 60.0).is_ok()) {
+        bail!(
+            "--minutes {:?}: must be a positive number (of at most about 3e17)",
+            args.minutes
+        );
+    }
+    // The churn's rings are of 4 switches up: fewer ran as 4 without a word.
+    if args.max_switches < 4 {
+        bail!(
+            "--max-switches {}: the churn connects rings of 4 switches up to this many (at least 4)",
+            args.max_switches
+        );
     }
     if args.p4_devices == 0 {
         bail!("--p4-devices 0: at least one device restarts during the soak");
