@@ -688,3 +688,24 @@ fn bench_soak_refuses_too_few_switches_and_a_length_past_a_duration() {
         assert!(e.contains(said) && !e.contains("panicked"), "{args:?}: {e}");
     }
 }
+
+#[test]
+fn bench_cluster_and_scale_refuse_windows_of_no_time() {
+    // Each started etcd or a controller and 1,000 switches, then reported what nothing was
+    // measured over (0 failovers at p50 0 ms, CPU over 0 s), or panicked adding the seconds
+    // to an Instant. Now refused before anything starts.
+    for (args, said) in [
+        (vec!["cluster", "--failovers", "0"], "--failovers 0"),
+        (vec!["cluster", "--steady-secs", "0"], "--steady-secs 0"),
+        (vec!["scale", "--steady-secs", "0"], "--steady-secs 0"),
+        (
+            vec!["scale", "--timeout-secs", "18446744073709551615"],
+            "--timeout-secs 18446744073709551615",
+        ),
+    ] {
+        let args = [&["bench"][..], &args].concat();
+        let out = exits_within(&args, 20).unwrap_or_else(|| panic!("{args:?} still running"));
+        let e = refused(&out);
+        assert!(e.contains(said) && !e.contains("panicked"), "{args:?}: {e}");
+    }
+}

@@ -246,6 +246,14 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 /// Entry point.
 pub fn run(args: Args) -> anyhow::Result<()> {
+    // Both exited 0 after starting a cluster, with a report of nothing measured (0 failovers
+    // at p50 0 ms; writes/s over no time).
+    if args.failovers == 0 {
+        bail!("--failovers 0: no takeover would be measured (at least 1)");
+    }
+    if args.steady_secs == 0 {
+        bail!("--steady-secs 0: no steady writing would be measured (at least 1)");
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

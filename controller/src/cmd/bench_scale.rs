@@ -129,6 +129,17 @@ const TICK_MS: u64 = 1000;
 
 /// Entry point.
 pub fn run(args: Args) -> anyhow::Result<()> {
+    // 0 measured CPU and REST latency over no time; a count of seconds past what an Instant
+    // can add panicked ("overflow when adding duration to instant") with the controller and
+    // emulator processes started.
+    for (flag, secs) in [
+        ("--steady-secs", args.steady_secs),
+        ("--timeout-secs", args.timeout_secs),
+    ] {
+        if secs == 0 || Instant::now().checked_add(Duration::from_secs(secs)).is_none() {
+            bail!("{flag} {secs}: must be a positive number of seconds an Instant can add");
+        }
+    }
     let runtime = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
     let report = runtime.block_on(measure(&args))?;
     if args.json {
