@@ -118,11 +118,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         )
     })?;
     synth.extend((0..args.series).map(|_| Synth {
-            level: 10.0 + 990.0 * rng.unit(),
-            swing: 0.2 + 0.6 * rng.unit(),
-            phase: rng.unit(),
-            noise: 5.0 + 20.0 * rng.unit(),
-        }));
+        level: 10.0 + 990.0 * rng.unit(),
+        swing: 0.2 + 0.6 * rng.unit(),
+        phase: rng.unit(),
+        noise: 5.0 + 20.0 * rng.unit(),
+    }));
     let points = args.history_days * 1440;
     let log = |msg: &str| {
         if !args.json {

@@ -72,7 +72,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     // measured").
     for (flag, value) in [
         ("--switches", args.switches),
-        ("--seconds", usize::try_from(args.seconds).unwrap_or(usize::MAX)),
+        (
+            "--seconds",
+            usize::try_from(args.seconds).unwrap_or(usize::MAX),
+        ),
         ("--window", args.window),
         ("--hosts", usize::try_from(args.hosts).unwrap_or(usize::MAX)),
     ] {

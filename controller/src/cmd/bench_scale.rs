@@ -136,7 +136,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         ("--steady-secs", args.steady_secs),
         ("--timeout-secs", args.timeout_secs),
     ] {
-        if secs == 0 || Instant::now().checked_add(Duration::from_secs(secs)).is_none() {
+        if secs == 0
+            || Instant::now()
+                .checked_add(Duration::from_secs(secs))
+                .is_none()
+        {
             bail!("{flag} {secs}: must be a positive number of seconds an Instant can add");
         }
     }

@@ -74,7 +74,13 @@ fn ring(n: u64, version: u64, hosts: BTreeMap<MacAddr, PortRef>) -> anyhow::Resu
             });
         }
     }
-    Ok(Snapshot::build(Timestamp(0), version, devices, links, hosts))
+    Ok(Snapshot::build(
+        Timestamp(0),
+        version,
+        devices,
+        links,
+        hosts,
+    ))
 }
 
 fn mac(service: usize, i: usize) -> MacAddr {

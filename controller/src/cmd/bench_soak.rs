@@ -225,10 +225,7 @@ async fn switch_churn(of: SocketAddr, max: usize, churn: Arc<Churn>, stop: Cance
     while !stop.is_cancelled() {
         let (n, hold) = {
             let mut rng = rand::rng();
-            (
-                rng.random_range(4..=max),
-                rng.random_range(500..3000),
-            )
+            (rng.random_range(4..=max), rng.random_range(500..3000))
         };
         let Ok(topo) = SimTopology::generate(TopologyKind::Ring(n)) else {
             return;
