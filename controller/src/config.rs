@@ -7,7 +7,8 @@
 //! One module per group of sections (each section's keys, defaults and checks together):
 //! [`listeners`] (`[openflow]`, `[http]`), [`planning`] (`[discovery]`, `[planning]`,
 //! `[store]`), [`p4runtime`], [`tls`], [`services`] (pools, policies, services, hooks),
-//! [`cluster`], [`devices`]. This file holds the whole and builds the service from it.
+//! [`cluster`], [`devices`]; [`durations`] bounds every duration key of them all. This file
+//! holds the whole and builds the service from it.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -19,6 +20,7 @@ use crate::service::ServiceConfig;
 
 pub mod cluster;
 pub mod devices;
+pub mod durations;
 pub mod listeners;
 pub mod p4runtime;
 pub mod planning;
@@ -142,6 +144,7 @@ impl Config {
 
     fn check(&self, path: &str) -> Result<(), ConfigError> {
         let invalid = |refusal| ConfigError::invalid(path, refusal);
+        durations::check(self).map_err(invalid)?;
         self.discovery.check().map_err(invalid)?;
         self.planning.check().map_err(invalid)?;
         self.store.check().map_err(invalid)?;
