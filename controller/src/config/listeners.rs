@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use super::services::Refusal;
+
 /// `[openflow]`.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -51,6 +53,43 @@ impl Default for OpenFlowSection {
     }
 }
 
+/// Most descriptors one process may hold by Linux's default (`fs.nr_open`): every switch
+/// takes one, every session thread two (its runtime's epoll and wake-up descriptors), so
+/// neither count can be larger.
+pub const MAX_DESCRIPTORS: usize = 1 << 20;
+
+impl OpenFlowSection {
+    /// Room for at least one switch, and counts a process can hold.
+    pub fn check(&self) -> Result<(), Refusal> {
+        let refuse = |key: &str, value: usize, why: String| {
+            Err((format!("openflow.{key}"), value.to_string(), why))
+        };
+        if self.max_switches == 0 {
+            return refuse(
+                "max_switches",
+                0,
+                "must be at least 1 (0 would refuse every switch)".into(),
+            );
+        }
+        for (key, value) in [
+            ("max_switches", self.max_switches),
+            ("session_threads", self.session_threads),
+        ] {
+            if value > MAX_DESCRIPTORS {
+                return refuse(
+                    key,
+                    value,
+                    format!(
+                        "must be at most {MAX_DESCRIPTORS}, the descriptors one process may hold \
+                         (fs.nr_open)"
+                    ),
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
 /// `[http]`.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -85,5 +124,36 @@ impl Default for HttpSection {
             tls_key: None,
             allow_plaintext: false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+
+    fn refused(text: &str) -> String {
+        Config::parse(text, "c.toml").unwrap_err().to_string()
+    }
+
+    #[test]
+    fn switch_and_thread_counts_a_process_cannot_hold_are_refused_by_name() {
+        let e = refused("[openflow]\nmax_switches = 0\n");
+        assert!(
+            e.contains("openflow.max_switches") && e.contains("= 0"),
+            "{e}"
+        );
+        let e = refused("[openflow]\nmax_switches = 18446744073709551615\n");
+        assert!(
+            e.contains("openflow.max_switches") && e.contains("1048576"),
+            "{e}"
+        );
+        let e = refused("[openflow]\nsession_threads = 18446744073709551615\n");
+        assert!(e.contains("openflow.session_threads"), "{e}");
+        let c = Config::parse(
+            "[openflow]\nmax_switches = 1\nsession_threads = 1048576\n",
+            "c.toml",
+        )
+        .expect("the limits themselves are valid");
+        assert_eq!(c.service("c.toml").expect("builds").max_switches, 1);
     }
 }
