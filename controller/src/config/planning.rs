@@ -10,6 +10,11 @@ use serde::Deserialize;
 use super::services::Refusal;
 use crate::core::CoreConfig;
 
+/// Longest horizon, in steps: the most history a series keeps. Every series holds
+/// horizon-long forecasts, so the memory grows with it: `horizon = 100000000` took 3 GB within
+/// 9 s of four switches connecting, and a billion hung the controller.
+pub const MAX_HORIZON: usize = crate::core::series::SEASONAL_HISTORY;
+
 /// `[discovery]`.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -159,6 +164,16 @@ impl PlanningSection {
         if p.horizon == 0 {
             return Err(refuse("planning.horizon", 0, "must be at least 1"));
         }
+        if p.horizon > MAX_HORIZON {
+            return Err(refuse(
+                "planning.horizon",
+                p.horizon,
+                &format!(
+                    "must be at most {MAX_HORIZON}, the most history a series keeps (a \
+                     forecast further ahead than the series remembers; memory grows with it)"
+                ),
+            ));
+        }
         if !(p.hot_threshold > 0.0 && p.hot_threshold <= 1.0) {
             return Err(refuse(
                 "planning.hot_threshold",
@@ -258,6 +273,17 @@ mod tests {
             err.to_string().contains("planning.reserve_headroom"),
             "{err}"
         );
+        for bad in ["0", "4097", "18446744073709551615"] {
+            let err = Config::parse(&format!("[planning]\nhorizon = {bad}\n"), "c.toml")
+                .expect_err("a horizon of no step or beyond the history kept")
+                .to_string();
+            assert!(
+                err.contains("planning.horizon") && err.contains(bad),
+                "{err}"
+            );
+        }
+        let c = Config::parse("[planning]\nhorizon = 4096\n", "c.toml").expect("the longest");
+        assert_eq!(c.service("c.toml").expect("builds").core.horizon, 4096);
         let err =
             Config::parse("[planning]\nreserve_tier = 9\n", "c.toml").expect_err("tier above 7");
         assert!(err.to_string().contains("planning.reserve_tier"), "{err}");

@@ -45,7 +45,7 @@ const REFIT_AT: [u64; 4] = [16, 64, 256, 1024];
 const REFIT_EVERY: u64 = 2048;
 /// History kept by a series whose steps hold a daily season (steps of 32 s or more): one and a
 /// half days of it at least, and the weekly lags the seasonal candidates read.
-const SEASONAL_HISTORY: usize = 4096;
+pub(crate) const SEASONAL_HISTORY: usize = 4096;
 /// History kept by a series without one (shorter steps, the 1 s control interval among them):
 /// its candidates then read at most the last 17 values to forecast (regression: 12 lags and a
 /// 5-step median; AR: 12 lags) and the whole window only to refit, every `REFIT_EVERY` steps, so
