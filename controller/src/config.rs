@@ -146,6 +146,7 @@ impl Config {
         let invalid = |refusal| ConfigError::invalid(path, refusal);
         durations::check(self).map_err(invalid)?;
         self.openflow.check().map_err(invalid)?;
+        self.http.check().map_err(invalid)?;
         self.discovery.check().map_err(invalid)?;
         self.planning.check().map_err(invalid)?;
         self.store.check().map_err(invalid)?;

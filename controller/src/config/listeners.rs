@@ -90,6 +90,44 @@ impl OpenFlowSection {
     }
 }
 
+impl HttpSection {
+    /// Every token one a request can carry: an empty one was dropped (it would match an empty
+    /// header), and with it `PRESCIENT_API_TOKEN`, which `token` overrides; a request's token
+    /// is trimmed and must be printable ASCII to be a header value, so a token with spaces
+    /// around it or other characters could never match.
+    pub fn check(&self) -> Result<(), Refusal> {
+        let given = self
+            .token
+            .iter()
+            .map(|t| ("http.token".to_string(), t))
+            .chain(
+                self.tokens
+                    .iter()
+                    .enumerate()
+                    .map(|(i, t)| (format!("http.tokens[{i}].token"), &t.token)),
+            );
+        for (key, token) in given {
+            if !usable_token(token) {
+                return Err((
+                    key,
+                    format!("{token:?}"),
+                    "a token must be printable ASCII, not empty and without spaces around it \
+                     (a request could never carry it)"
+                        .into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A token a request can carry in `Authorization: Bearer` and match after trimming.
+fn usable_token(token: &str) -> bool {
+    !token.is_empty()
+        && token.trim() == token
+        && token.chars().all(|c| c == ' ' || c.is_ascii_graphic())
+}
+
 /// `[http]`.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -133,6 +171,19 @@ mod tests {
 
     fn refused(text: &str) -> String {
         Config::parse(text, "c.toml").unwrap_err().to_string()
+    }
+
+    #[test]
+    fn tokens_no_request_can_carry_are_refused_by_name() {
+        let e = refused("[http]\ntoken = \"\"\n");
+        assert!(e.contains("http.token") && e.contains("\"\""), "{e}");
+        let e = refused("[http]\ntoken = \" secret\"\n");
+        assert!(e.contains("http.token") && e.contains("\" secret\""), "{e}");
+        let e = refused("[[http.tokens]]\ntoken = \"ok\"\nscope = \"read\"\n[[http.tokens]]\ntoken = \"caf\u{e9}\"\nscope = \"admin\"\n");
+        assert!(e.contains("http.tokens[1].token"), "{e}");
+        let c = Config::parse("[http]\ntoken = \"two words\"\n", "c.toml").expect("valid");
+        let service = c.service("c.toml").expect("builds");
+        assert_eq!(service.api.token.as_deref(), Some("two words"));
     }
 
     #[test]
