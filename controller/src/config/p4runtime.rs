@@ -88,6 +88,9 @@ pub fn check(devices: &[P4Section]) -> Result<(), Refusal> {
                 "names a device already configured (device ids must be unique)",
             ));
         }
+        if let Err(why) = target_address(&t.address) {
+            return Err(refuse(i, "address", format!("{:?}", t.address), &why));
+        }
         if t.port_speed_mbps == 0 {
             return Err(refuse(
                 i,
@@ -123,6 +126,26 @@ pub fn check(devices: &[P4Section]) -> Result<(), Refusal> {
         }
     }
     Ok(())
+}
+
+/// Why `address` cannot be connected to, if it cannot: it must be what the P4Runtime client
+/// makes a URI of (`host:port`, or an `http://` or `https://` URL) with a host and a port
+/// (without one, the client would dial port 80, not a P4Runtime server's 9559). Checked at
+/// load: the driver retries a bad one every few hundred milliseconds forever, warning.
+fn target_address(address: &str) -> Result<(), String> {
+    let uri = if address.contains("://") {
+        address.to_string()
+    } else {
+        format!("http://{address}")
+    };
+    let uri: hyper::Uri = uri.parse().map_err(|e| format!("is not host:port ({e})"))?;
+    if !matches!(uri.scheme_str(), Some("http" | "https")) {
+        return Err("a URL here is http:// or https://".into());
+    }
+    match (uri.host(), uri.port_u16()) {
+        (Some(host), Some(_)) if !host.is_empty() => Ok(()),
+        _ => Err("must be host:port (P4Runtime servers listen on 9559 by default)".into()),
+    }
 }
 
 /// The shared copy of `value`: an equal one already in `seen`, else `value` made shared and
@@ -245,6 +268,36 @@ mod tests {
         let queues = format!("{text}priority_queues = 2\n");
         let service = Config::parse(&queues, "t").unwrap().service("t").unwrap();
         assert_eq!(service.p4[0].reserved_priority(), 1);
+    }
+
+    #[test]
+    fn p4_addresses_the_client_cannot_dial_are_refused_at_load() {
+        let device = |address: &str| {
+            format!("[[p4runtime]]\naddress = \"{address}\"\ndevice_id = 1\nports = [1]\n")
+        };
+        for bad in [
+            "not an address",
+            "",
+            "127.0.0.1",
+            "ftp://127.0.0.1:9559",
+            "host:port",
+        ] {
+            let err = Config::parse(&device(bad), "c.toml")
+                .expect_err(bad)
+                .to_string();
+            assert!(
+                err.contains("p4runtime[0].address") && err.contains(&format!("{bad:?}")),
+                "{err}"
+            );
+        }
+        for good in [
+            "127.0.0.1:9559",
+            "switch-1:9559",
+            "[::1]:9559",
+            "http://10.0.0.1:50001",
+        ] {
+            Config::parse(&device(good), "c.toml").expect(good);
+        }
     }
 
     #[test]
