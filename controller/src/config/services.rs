@@ -209,6 +209,15 @@ pub fn services_config(
 ) -> Result<ServicesConfig, Refusal> {
     let mut cfg = ServicesConfig::default();
     for (i, p) in policies.iter().enumerate() {
+        // The registry keeps policies by name: a second entry of one name silently replaced
+        // the first.
+        if let Some(j) = policies[..i].iter().position(|q| q.name == p.name) {
+            return Err((
+                format!("policies[{i}].name"),
+                format!("{:?}", p.name),
+                format!("names a policy already defined (policies[{j}])"),
+            ));
+        }
         let policy = Policy {
             name: p.name.clone(),
             scale_up_at: p.scale_up_at,
@@ -308,6 +317,28 @@ pub fn hooks_config(hooks: &[HookSection]) -> Result<HooksConfig, Refusal> {
     let mut out = HooksConfig::default();
     for (i, h) in hooks.iter().enumerate() {
         let key = |f: &str| format!("hooks[{i}].{f}");
+        // Records and errors name a hook by its name.
+        if h.name.trim().is_empty() {
+            return Err((
+                key("name"),
+                format!("{:?}", h.name),
+                "must not be empty".into(),
+            ));
+        }
+        if let Some(j) = hooks[..i].iter().position(|g| g.name == h.name) {
+            return Err((
+                key("name"),
+                format!("{:?}", h.name),
+                format!("names a hook already defined (hooks[{j}])"),
+            ));
+        }
+        if h.url.is_some() && !h.args.is_empty() {
+            return Err((
+                key("args"),
+                format!("{:?}", h.args),
+                "arguments are passed to a `program`; a `url` hook would ignore them".into(),
+            ));
+        }
         let target = match (&h.url, &h.program) {
             (Some(url), None) => {
                 let uri: hyper::Uri = url
@@ -442,5 +473,32 @@ actions = ["scale_up", "migrate"]
         assert!(e.contains("reboot"), "{e}");
         let e = err(&GOOD.replace("shadow_idle_secs = 60", "shadow_idle = 60"));
         assert!(e.contains("shadow_idle"), "{e}");
+    }
+
+    #[test]
+    fn repeated_names_and_ignored_hook_arguments_are_refused() {
+        let e = err(&format!(
+            "{GOOD}\n[[policies]]\nname = \"eager\"\nscale_up_at = 0.9\n"
+        ));
+        assert!(
+            e.contains("policies[1].name") && e.contains("policies[0]"),
+            "{e}"
+        );
+        let e = err(&format!(
+            "{GOOD}\n[[hooks]]\nname = \"orchestrator\"\nprogram = \"/bin/true\"\n"
+        ));
+        assert!(e.contains("hooks[1].name") && e.contains("hooks[0]"), "{e}");
+        let e = err(&GOOD.replace("name = \"orchestrator\"", "name = \"\""));
+        assert!(e.contains("hooks[0].name"), "{e}");
+        let e = err(&GOOD.replace("actions = [", "args = [\"--dry-run\"]\nactions = ["));
+        assert!(
+            e.contains("hooks[0].args") && e.contains("--dry-run"),
+            "{e}"
+        );
+        let with_program = format!(
+            "{GOOD}\n[[hooks]]\nname = \"script\"\nprogram = \"/bin/echo\"\nargs = [\"-n\"]\n"
+        );
+        let c = Config::parse(&with_program, "c.toml").expect("args with a program");
+        assert_eq!(c.service("c.toml").expect("builds").hooks.hooks.len(), 2);
     }
 }
