@@ -139,6 +139,14 @@ impl DiscoverySection {
                 "must be at least 1",
             ));
         }
+        if self.default_port_speed_mbps == Some(0) {
+            return Err(refuse(
+                "discovery.default_port_speed_mbps",
+                0,
+                "a port of capacity 0 refuses every reservation (leave the key out for ports \
+                 without a speed to have no capacity assumed)",
+            ));
+        }
         if self.link_timeout_ms <= self.probe_interval_ms {
             return Err(refuse(
                 "discovery.link_timeout_ms",
@@ -307,6 +315,17 @@ mod tests {
         assert_eq!(service.core.planning.violation_target, 0.05);
         assert_eq!(service.core.path_grace, Duration::from_millis(1500));
         assert_eq!(service.core.compact_above_series, 7);
+    }
+
+    #[test]
+    fn a_default_port_speed_of_zero_is_refused() {
+        let err = Config::parse("[discovery]\ndefault_port_speed_mbps = 0\n", "c.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("discovery.default_port_speed_mbps"), "{err}");
+        let c = Config::parse("[discovery]\ndefault_port_speed_mbps = 1\n", "c.toml").unwrap();
+        let service = c.service("c.toml").expect("builds");
+        assert_eq!(service.core.topology.capacity.default_bps, Some(1_000_000));
     }
 
     #[test]
