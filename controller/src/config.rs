@@ -147,6 +147,7 @@ impl Config {
         durations::check(self).map_err(invalid)?;
         self.openflow.check().map_err(invalid)?;
         self.http.check().map_err(invalid)?;
+        self.listeners_apart().map_err(invalid)?;
         self.discovery.check().map_err(invalid)?;
         self.planning.check().map_err(invalid)?;
         self.store.check().map_err(invalid)?;
@@ -154,6 +155,23 @@ impl Config {
         self.services_and_hooks(path)?;
         self.device_names(path)?;
         self.tls(path)?;
+        Ok(())
+    }
+
+    /// The OpenFlow listener and the REST API on addresses that do not collide: on one port,
+    /// the second to bind failed at start with "cannot listen for OpenFlow on ...: Address
+    /// already in use", which named neither key.
+    fn listeners_apart(&self) -> Result<(), services::Refusal> {
+        let (of, http) = (self.openflow.listen, self.http.listen);
+        let overlap =
+            of.ip() == http.ip() || of.ip().is_unspecified() || http.ip().is_unspecified();
+        if self.http.enabled && of.port() != 0 && of.port() == http.port() && overlap {
+            return Err((
+                "http.listen".into(),
+                format!("\"{http}\""),
+                format!("collides with openflow.listen = \"{of}\": one port cannot serve both"),
+            ));
+        }
         Ok(())
     }
 
@@ -268,6 +286,36 @@ mod tests {
             err.contains("devices[0].id") && err.contains("\"s11\""),
             "{err}"
         );
+    }
+
+    #[test]
+    fn the_openflow_listener_and_the_api_on_one_port_are_refused() {
+        let text = |of: &str, http: &str| {
+            format!("[openflow]\nlisten = \"{of}\"\n[http]\nlisten = \"{http}\"\n")
+        };
+        for (of, http) in [
+            ("127.0.0.1:18930", "127.0.0.1:18930"),
+            ("0.0.0.0:18930", "127.0.0.1:18930"),
+        ] {
+            let err = Config::parse(&text(of, http), "c.toml")
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("http.listen") && err.contains("openflow.listen") && err.contains(of),
+                "{err}"
+            );
+        }
+        for (of, http) in [
+            ("127.0.0.1:0", "127.0.0.1:0"),
+            ("127.0.0.1:18930", "127.0.0.2:18930"),
+        ] {
+            Config::parse(&text(of, http), "c.toml").expect("apart");
+        }
+        let off = format!(
+            "{}enabled = false\n",
+            text("127.0.0.1:18930", "127.0.0.1:18930")
+        );
+        Config::parse(&off, "c.toml").expect("no API, no collision");
     }
 
     #[test]
