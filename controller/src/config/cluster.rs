@@ -49,13 +49,22 @@ impl ClusterSection {
             Err((format!("cluster.{key}"), value, why.to_string()))
         };
         for url in &self.etcd {
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
+            if !http_url(url) {
                 return refuse(
                     "etcd",
-                    url.clone(),
+                    format!("{url:?}"),
                     "an etcd endpoint is a URL: http://host:port",
                 );
             }
+        }
+        // Followers redirect writes to the leader's `api` + the request's path: a value that
+        // is not a URL sent every write to nowhere.
+        if let Some(api) = self.api.as_deref().filter(|api| !http_url(api)) {
+            return refuse(
+                "api",
+                format!("{api:?}"),
+                "the address other nodes redirect writes to is a URL: http(s)://host:port",
+            );
         }
         if self.name.is_empty() || self.name.contains('/') {
             return refuse(
@@ -82,6 +91,14 @@ impl ClusterSection {
             timeout: Duration::from_millis(self.timeout_ms),
         }))
     }
+}
+
+/// An `http://` or `https://` URL with a host.
+fn http_url(text: &str) -> bool {
+    text.parse::<hyper::Uri>().is_ok_and(|uri| {
+        matches!(uri.scheme_str(), Some("http" | "https"))
+            && uri.host().is_some_and(|h| !h.is_empty())
+    })
 }
 
 #[cfg(test)]
@@ -111,6 +128,18 @@ mod tests {
             "cluster.etcd"
         );
         assert_eq!(key("etcd = [\"http://h:1\"]\n"), "cluster.name");
+        assert_eq!(key("etcd = [\"http://\"]\nname = \"a\"\n"), "cluster.etcd");
+        let api =
+            |value: &str| format!("etcd = [\"http://h:1\"]\nname = \"a\"\napi = \"{value}\"\n");
+        for bad in ["not a url", "h:8080", "http://", "ftp://h:8080"] {
+            let (key, value, _) = section(&api(bad)).cluster().expect_err(bad);
+            assert_eq!((key.as_str(), value), ("cluster.api", format!("{bad:?}")));
+        }
+        let ok = section(&api("https://node-a.example:8443")).cluster();
+        assert_eq!(
+            ok.expect("valid").expect("cluster mode").api.as_deref(),
+            Some("https://node-a.example:8443")
+        );
         assert_eq!(
             key("etcd = [\"http://h:1\"]\nname = \"a\"\nlease_ttl_ms = 1500\n"),
             "cluster.lease_ttl_ms"
