@@ -71,6 +71,16 @@ impl OpenFlowSection {
                 "must be at least 1 (0 would refuse every switch)".into(),
             );
         }
+        if self.idle_timeout_secs == 0 {
+            return refuse(
+                "idle_timeout_secs",
+                0,
+                "must be at least 1: OpenFlow reads 0 as never, so learned flows would \
+                 outlive host moves and fill the switches' tables, and a new cluster leader \
+                 removes flows without a timeout as stale"
+                    .into(),
+            );
+        }
         for (key, value) in [
             ("max_switches", self.max_switches),
             ("session_threads", self.session_threads),
@@ -184,6 +194,17 @@ mod tests {
         let c = Config::parse("[http]\ntoken = \"two words\"\n", "c.toml").expect("valid");
         let service = c.service("c.toml").expect("builds");
         assert_eq!(service.api.token.as_deref(), Some("two words"));
+    }
+
+    #[test]
+    fn an_idle_timeout_of_zero_which_openflow_reads_as_never_is_refused() {
+        let e = refused("[openflow]\nidle_timeout_secs = 0\n");
+        assert!(
+            e.contains("openflow.idle_timeout_secs") && e.contains("never"),
+            "{e}"
+        );
+        let c = Config::parse("[openflow]\nidle_timeout_secs = 1\n", "c.toml").expect("valid");
+        assert_eq!(c.service("c.toml").expect("builds").idle_timeout, 1);
     }
 
     #[test]
