@@ -22,8 +22,8 @@ pub struct DeviceSection {
     pub name: String,
 }
 
-/// The configured names by device, checked: every id parses, none is named twice, every name
-/// is 1 to [`MAX_NAME`] printable characters.
+/// The configured names by device, checked: every id parses, none is named twice, no name is
+/// given twice, every name is 1 to [`MAX_NAME`] printable characters.
 pub fn names(sections: &[DeviceSection]) -> Result<BTreeMap<DeviceId, String>, Refusal> {
     let mut out = BTreeMap::new();
     for (i, d) in sections.iter().enumerate() {
@@ -52,6 +52,15 @@ pub fn names(sections: &[DeviceSection]) -> Result<BTreeMap<DeviceId, String>, R
         }
         if out.insert(id, name.to_string()).is_some() {
             return Err(refuse("id", &d.id, "names a device already named above"));
+        }
+        // A name labels one node in the API and the dashboard: two devices of one name
+        // cannot be told apart there (a copied entry whose name was not changed).
+        if let Some(j) = sections[..i].iter().position(|e| e.name.trim() == name) {
+            return Err(refuse(
+                "name",
+                &d.name,
+                &format!("is the name of devices[{j}] already"),
+            ));
         }
     }
     Ok(out)
@@ -98,5 +107,12 @@ mod tests {
             (key.as_str(), value.as_str()),
             ("devices[1].id", "\"of:0000000000000001\"")
         );
+        let (key, value, why) =
+            names(&[section("of:1", "core"), section("of:2", "core ")]).unwrap_err();
+        assert_eq!(
+            (key.as_str(), value.as_str()),
+            ("devices[1].name", "\"core \"")
+        );
+        assert!(why.contains("devices[0]"), "{why}");
     }
 }
