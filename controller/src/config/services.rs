@@ -240,6 +240,19 @@ pub fn services_config(
                 "must be 1 to 64 characters of A-Z a-z 0-9 . _ -".into(),
             ));
         }
+        // The registry takes the same pool again and keeps its first settings: a repeat's
+        // shadow_idle_secs was silently ignored.
+        let base = |n: Ipv4Network| (n.network(), n.prefix());
+        if let Some(j) = pools[..i]
+            .iter()
+            .position(|q| base(q.network) == base(p.network))
+        {
+            return Err((
+                format!("pools[{i}].network"),
+                p.network.to_string(),
+                format!("is the network of pools[{j}] already"),
+            ));
+        }
         if p.shadow_idle_secs == 0 {
             return Err((
                 format!("pools[{i}].shadow_idle_secs"),
@@ -473,6 +486,17 @@ actions = ["scale_up", "migrate"]
         assert!(e.contains("reboot"), "{e}");
         let e = err(&GOOD.replace("shadow_idle_secs = 60", "shadow_idle = 60"));
         assert!(e.contains("shadow_idle"), "{e}");
+    }
+
+    #[test]
+    fn a_pool_given_twice_is_refused_not_half_applied() {
+        let e = err(&format!(
+            "{GOOD}\n[[pools]]\ntenant = \"red\"\nnetwork = \"10.1.0.7/24\"\nshadow_idle_secs = 5\n"
+        ));
+        assert!(
+            e.contains("pools[1].network") && e.contains("pools[0]"),
+            "{e}"
+        );
     }
 
     #[test]
