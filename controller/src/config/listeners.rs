@@ -116,11 +116,28 @@ impl HttpSection {
                     .enumerate()
                     .map(|(i, t)| (format!("http.tokens[{i}].token"), &t.token)),
             );
+        let mut seen: Vec<(String, &str)> = Vec::new();
         for (key, token) in given {
-            if !usable_token(token) {
+            // A token listed twice takes the larger of its scopes: the smaller was silently
+            // not applied.
+            if let Some((earlier, _)) = seen.iter().find(|(_, t)| *t == token.as_str()) {
                 return Err((
                     key,
-                    format!("{token:?}"),
+                    "(not shown)".into(),
+                    format!("is the token of {earlier} already; a token has one scope"),
+                ));
+            }
+            seen.push((key.clone(), token));
+            if !usable_token(token) {
+                // A token is a secret: only an empty one is shown.
+                let shown = if token.is_empty() {
+                    "\"\""
+                } else {
+                    "(not shown)"
+                };
+                return Err((
+                    key,
+                    shown.into(),
                     "a token must be printable ASCII, not empty and without spaces around it \
                      (a request could never carry it)"
                         .into(),
@@ -188,9 +205,22 @@ mod tests {
         let e = refused("[http]\ntoken = \"\"\n");
         assert!(e.contains("http.token") && e.contains("\"\""), "{e}");
         let e = refused("[http]\ntoken = \" secret\"\n");
-        assert!(e.contains("http.token") && e.contains("\" secret\""), "{e}");
-        let e = refused("[[http.tokens]]\ntoken = \"ok\"\nscope = \"read\"\n[[http.tokens]]\ntoken = \"caf\u{e9}\"\nscope = \"admin\"\n");
+        assert!(e.contains("http.token") && !e.contains("secret"), "{e}");
+        let e = refused(
+            "[[http.tokens]]\ntoken = \"ok\"\nscope = \"read\"\n\
+             [[http.tokens]]\ntoken = \"caf\u{e9}\"\nscope = \"admin\"\n",
+        );
         assert!(e.contains("http.tokens[1].token"), "{e}");
+        let e = refused(
+            "[http]\ntoken = \"s3cret\"\n[[http.tokens]]\ntoken = \"viewer\"\nscope = \"read\"\n\
+             [[http.tokens]]\ntoken = \"s3cret\"\nscope = \"read\"\n",
+        );
+        assert!(
+            e.contains("http.tokens[1].token")
+                && e.contains("http.token ")
+                && !e.contains("s3cret"),
+            "{e}"
+        );
         let c = Config::parse("[http]\ntoken = \"two words\"\n", "c.toml").expect("valid");
         let service = c.service("c.toml").expect("builds");
         assert_eq!(service.api.token.as_deref(), Some("two words"));
