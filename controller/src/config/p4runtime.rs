@@ -116,6 +116,21 @@ pub fn check(devices: &[P4Section]) -> Result<(), Refusal> {
                 "a device needs at least one port for discovery",
             ));
         }
+        // The driver floods out of every listed port and reads each one's counter cells: a
+        // port listed twice got every flooded packet twice.
+        if let Some((k, port)) = t
+            .ports
+            .iter()
+            .enumerate()
+            .find(|(k, p)| t.ports[..*k].contains(p))
+        {
+            return Err(refuse(
+                i,
+                &format!("ports[{k}]"),
+                port.to_string(),
+                "is listed already (each port once)",
+            ));
+        }
         if t.stats_interval_secs == 0 {
             return Err(refuse(
                 i,
@@ -298,6 +313,17 @@ mod tests {
         ] {
             Config::parse(&device(good), "c.toml").expect(good);
         }
+    }
+
+    #[test]
+    fn a_port_listed_twice_is_refused_naming_it() {
+        let text =
+            "[[p4runtime]]\naddress = \"127.0.0.1:9559\"\ndevice_id = 1\nports = [1, 2, 1]\n";
+        let err = Config::parse(text, "c.toml").unwrap_err().to_string();
+        assert!(
+            err.contains("p4runtime[0].ports[2]") && err.contains("= 1:"),
+            "{err}"
+        );
     }
 
     #[test]
