@@ -10,13 +10,17 @@
 //! new or moved hosts, new addresses, requests for a service VIP; every LLDP and ARP frame
 //! without a [`PuntPolicy`]). A port that goes down or away forgets the MACs learned on it.
 //! A frame other than LLDP that comes in through a port the flood guard blocks is dropped, as
-//! the switch's own rule (not in force yet) would have dropped it.
+//! the switch's own rule (not in force yet) would have dropped it. So is a frame about to be
+//! flooded that this switch flooded moments ago from another port: it went round a cycle the
+//! guard does not cut yet (cables still being discovered), and flooding it again would keep it
+//! circling and teach every switch on the cycle a wrong port for its sender.
 //!
 //! Hot path: no allocation; the FLOW_MOD is a template mutated in place, the PACKET_OUT borrows
 //! the packet-in's bytes, and both are emitted straight into the session's output buffer.
 
 use std::collections::HashMap;
-use std::time::Instant;
+use std::hash::BuildHasher;
+use std::time::{Duration, Instant};
 
 use foldhash::fast::RandomState;
 
@@ -33,6 +37,14 @@ mod template;
 
 const ETH_LLDP: u16 = 0x88cc;
 const ETH_ARP: u16 = 0x0806;
+
+/// How long a flooded frame is remembered: a copy that went round a cycle is back within
+/// milliseconds, while a host's own retry (ARP, neighbour discovery) waits a second and comes
+/// in where the first did anyway.
+const LOOP_WINDOW: Duration = Duration::from_millis(500);
+
+/// Most flooded frames remembered per switch; past it the stale ones go, then all of them.
+const MAX_FLOODED: usize = 1024;
 
 /// Settings of the learning app.
 #[derive(Debug, Clone)]
@@ -76,6 +88,9 @@ pub struct L2Learning {
     /// `flow` encoded, when it has the shape the template knows (it always has here).
     template: Option<FlowTemplate>,
     punt: Option<PuntFilter>,
+    /// Frames flooded within [`LOOP_WINDOW`], by a hash of their bytes: the port each came in
+    /// through, and when.
+    flooded: HashMap<u64, (PortNo, Instant), RandomState>,
 }
 
 impl L2Learning {
@@ -104,7 +119,29 @@ impl L2Learning {
             template: FlowTemplate::new(&flow),
             flow,
             punt: cfg.punt.map(|p| p.filter(dpid, cfg.max_macs)),
+            flooded: HashMap::default(),
         }
+    }
+
+    /// Whether `frame`, about to be flooded, is a copy of one this switch flooded within
+    /// [`LOOP_WINDOW`] that came in through another port: it went round a cycle. Otherwise it
+    /// is remembered (a retry through the same port is flooded again).
+    fn looped(&mut self, frame: &[u8], in_port: PortNo, now: Instant) -> bool {
+        let key = self.flooded.hasher().hash_one(frame);
+        if let Some(&(port, at)) = self.flooded.get(&key) {
+            if port != in_port && now.saturating_duration_since(at) < LOOP_WINDOW {
+                return true;
+            }
+        }
+        if self.flooded.len() >= MAX_FLOODED && !self.flooded.contains_key(&key) {
+            self.flooded
+                .retain(|_, (_, at)| now.saturating_duration_since(*at) < LOOP_WINDOW);
+            if self.flooded.len() >= MAX_FLOODED {
+                self.flooded.clear();
+            }
+        }
+        self.flooded.insert(key, (in_port, now));
+        false
     }
 
     /// The port `mac` was learned on.
@@ -228,6 +265,12 @@ impl SwitchApp for L2Learning {
             return Verdict::Handled;
         };
         if self.punt.as_mut().is_some_and(|p| p.blocked(in_port)) {
+            return Verdict::Handled;
+        }
+        // Checked before learning: a copy that went round a cycle would otherwise move its
+        // sender to the port it came back in through.
+        let floods = dst.is_multicast() || self.macs.get(&dst).is_none_or(|p| *p == in_port);
+        if floods && self.looped(data, in_port, Instant::now()) {
             return Verdict::Handled;
         }
         self.learn(src, in_port);

@@ -169,3 +169,69 @@ fn a_destination_learned_on_the_ingress_port_is_stale_and_flooded_to() {
     );
     assert_eq!(a.port_of(mac(1)), None);
 }
+
+#[test]
+fn a_flooded_frame_back_through_another_port_is_dropped_and_a_retry_is_not() {
+    let mut a = app();
+    // A broadcast from mac(1) on port 1, flooded; a moment later the same bytes come in on
+    // port 3: they went round a loop no block rule cuts yet.
+    let arp = |port| {
+        packet_in(
+            BufferId::NO_BUFFER.0,
+            port,
+            mac(1),
+            MacAddr::BROADCAST,
+            0x0806,
+        )
+    };
+    let (_, msgs) = feed(&mut a, &arp(1));
+    assert!(
+        matches!(msgs.as_slice(), [Message::PacketOut(_)]),
+        "{msgs:?}"
+    );
+    let (v, msgs) = feed(&mut a, &arp(3));
+    assert_eq!(
+        (v, msgs.len()),
+        (Verdict::Handled, 0),
+        "the looped copy: {msgs:?}"
+    );
+    assert_eq!(
+        a.port_of(mac(1)),
+        Some(PortNo(1)),
+        "not learned where it came back"
+    );
+    // The host's retry comes in where the first did: flooded again.
+    let (_, msgs) = feed(&mut a, &arp(1));
+    assert!(
+        matches!(msgs.as_slice(), [Message::PacketOut(_)]),
+        "{msgs:?}"
+    );
+    // So is an unknown unicast's looped copy dropped; a frame with other bytes is not.
+    let (_, msgs) = feed(&mut a, &packet_in(7, 2, mac(4), mac(8), 0x0800));
+    assert_eq!(msgs.len(), 1);
+    let (_, msgs) = feed(&mut a, &packet_in(8, 3, mac(4), mac(8), 0x0800));
+    assert!(msgs.is_empty(), "{msgs:?}");
+    let (_, msgs) = feed(&mut a, &packet_in(9, 3, mac(5), mac(8), 0x0800));
+    assert_eq!(msgs.len(), 1);
+}
+
+#[test]
+fn a_flooded_frame_is_remembered_for_the_loop_window_only() {
+    let mut a = app();
+    let frame = [7u8; 60];
+    let t0 = Instant::now();
+    assert!(!a.looped(&frame, PortNo(1), t0));
+    assert!(a.looped(&frame, PortNo(2), t0 + Duration::from_millis(10)));
+    assert!(!a.looped(&frame, PortNo(1), t0 + Duration::from_millis(20)));
+    // The window runs from the last time it came in where it first did.
+    let later = t0 + Duration::from_millis(20) + LOOP_WINDOW;
+    assert!(
+        !a.looped(&frame, PortNo(2), later),
+        "past the window: news again"
+    );
+    // The memory is bounded: past MAX_FLOODED frames, the stale ones go first.
+    for n in 0..MAX_FLOODED as u32 * 2 {
+        a.looped(&n.to_be_bytes(), PortNo(1), later);
+    }
+    assert!(a.flooded.len() <= MAX_FLOODED);
+}

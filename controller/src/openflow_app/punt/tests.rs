@@ -130,18 +130,18 @@ fn new_hosts_moves_and_new_addresses_reach_the_core_repeats_do_not() {
         "a new address is"
     );
 
-    assert!(
-        s1.punt(2, &arp(1, IP, OTHER)),
-        "a move to another port of the switch"
-    );
+    // Where it moved to, the host asks for someone else: the very frame it sent from port 1
+    // moments ago, coming in through port 2, would be a copy that went round a loop (dropped).
+    let moved = arp(1, IP, Ipv4Addr::new(10, 0, 0, 99));
+    assert!(s1.punt(2, &moved), "a move to another port of the switch");
     assert_eq!(host(), Some(at(1, 2)));
     assert!(s2.punt(3, &arp(1, IP, OTHER)), "a move to another switch");
     assert_eq!(host(), Some(at(2, 3)));
     // Back where s1 last saw it: s1 published that long before its retry time, but the core
     // has placed the host elsewhere since, so s1 tells it again at once.
-    assert!(s1.punt(2, &arp(1, IP, OTHER)), "a move back");
+    assert!(s1.punt(2, &moved), "a move back");
     assert_eq!(host(), Some(at(1, 2)));
-    assert!(!s1.punt(2, &arp(1, IP, OTHER)));
+    assert!(!s1.punt(2, &moved));
 }
 
 #[test]
@@ -371,9 +371,13 @@ fn frames_through_a_port_the_flood_guard_blocks_are_dropped_until_it_is_lifted()
     // Our LLDP probes still come up a blocked port: discovery must keep seeing the cable.
     let probe = probe(&core, 2, 1, Some(PuntConfig::default().probe_cookie));
     assert_eq!(feed(3, &probe).0, Verdict::Publish, "LLDP passes the guard");
-    // A new tree no longer blocks port 3: frames through it are forwarded again.
+    // A new tree no longer blocks port 3: frames through it are forwarded again (another
+    // request: this one again, through another port so soon, would be a looped copy).
     core.set_flood_guard([(2, vec![2])].into());
-    let (verdict, sent) = feed(3, &request);
+    let (verdict, sent) = feed(
+        3,
+        &arp(1, Ipv4Addr::new(10, 0, 0, 7), Ipv4Addr::new(10, 0, 0, 99)),
+    );
     assert_eq!(verdict, Verdict::Publish, "H seen on another port is news");
     assert!(sent > 0, "forwarded once the guard lifted port 3");
 }
