@@ -128,11 +128,6 @@ impl L2Learning {
     /// is remembered (a retry through the same port is flooded again).
     fn looped(&mut self, frame: &[u8], in_port: PortNo, now: Instant) -> bool {
         let key = self.flooded.hasher().hash_one(frame);
-        if let Some(&(port, at)) = self.flooded.get(&key) {
-            if port != in_port && now.saturating_duration_since(at) < LOOP_WINDOW {
-                return true;
-            }
-        }
         if self.flooded.len() >= MAX_FLOODED && !self.flooded.contains_key(&key) {
             self.flooded
                 .retain(|_, (_, at)| now.saturating_duration_since(*at) < LOOP_WINDOW);
@@ -140,7 +135,13 @@ impl L2Learning {
                 self.flooded.clear();
             }
         }
-        self.flooded.insert(key, (in_port, now));
+        // One probe on the flooding path: the entry is read and, unless looped, rewritten.
+        let seen = self.flooded.entry(key).or_insert((in_port, now));
+        let (port, at) = *seen;
+        if port != in_port && now.saturating_duration_since(at) < LOOP_WINDOW {
+            return true;
+        }
+        *seen = (in_port, now);
         false
     }
 
@@ -149,9 +150,10 @@ impl L2Learning {
         self.macs.get(&mac).copied()
     }
 
-    fn learn(&mut self, mac: MacAddr, port: PortNo) {
+    /// Learns `mac` at `port`; true when that emptied the full table first.
+    fn learn(&mut self, mac: MacAddr, port: PortNo) -> bool {
         if mac.is_multicast() || !port.is_physical() {
-            return;
+            return false;
         }
         // Nearly every frame comes from a host learned where it is: one probe, and no write
         // that would dirty the entry's cache line.
@@ -159,13 +161,15 @@ impl L2Learning {
             if *known != port {
                 *known = port;
             }
-            return;
+            return false;
         }
-        if self.macs.len() >= self.max_macs {
+        let full = self.macs.len() >= self.max_macs;
+        if full {
             tracing::debug!(dpid = %self.dpid, "MAC table full; relearning");
             self.macs.clear();
         }
         self.macs.insert(mac, port);
+        full
     }
 
     fn send_out(
@@ -267,18 +271,27 @@ impl SwitchApp for L2Learning {
         if self.punt.as_mut().is_some_and(|p| p.blocked(in_port)) {
             return Verdict::Handled;
         }
+        // One lookup serves the loop check and the forwarding: learning the source changes
+        // the answer only when it emptied the full table or the frame is to its own sender.
+        let mut known = if dst.is_multicast() {
+            None
+        } else {
+            self.macs.get(&dst).copied()
+        };
         // Checked before learning: a copy that went round a cycle would otherwise move its
         // sender to the port it came back in through.
-        let floods = dst.is_multicast() || self.macs.get(&dst).is_none_or(|p| *p == in_port);
+        let floods = known.is_none_or(|p| p == in_port);
         if floods && self.looped(data, in_port, Instant::now()) {
             return Verdict::Handled;
         }
-        self.learn(src, in_port);
-        match self.macs.get(&dst).copied() {
-            Some(port) if !dst.is_multicast() && port != in_port => {
+        if self.learn(src, in_port) || src == dst {
+            known = self.macs.get(&dst).copied();
+        }
+        match known {
+            Some(port) if port != in_port => {
                 self.install(packet, in_port, src, dst, port, out);
             }
-            Some(_) if !dst.is_multicast() => {
+            Some(_) => {
                 // A frame for `dst` coming from where `dst` was learned: on point-to-point
                 // links that only happens after the topology changed (a link went down and the
                 // traffic now comes round the other way), so that location is stale. Dropping
