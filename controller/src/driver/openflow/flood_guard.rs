@@ -203,20 +203,23 @@ mod tests {
     use super::super::{link, snapshot_of};
     use super::*;
 
-    #[test]
-    fn a_ring_blocks_exactly_one_cable_and_a_tree_blocks_none() {
-        // Ring of 4: 1-2, 2-3, 3-4, 4-1, each cable discovered in both directions.
+    /// A ring of 4 (1-2, 2-3, 3-4, 4-1), each cable discovered in both directions, in order.
+    fn ring_of_four() -> Vec<prescient_topology::LinkKey> {
         let cables = [
             ((1, 2), (2, 1)),
             ((2, 2), (3, 1)),
             ((3, 2), (4, 1)),
             ((4, 2), (1, 1)),
         ];
-        let mut links = Vec::new();
-        for (a, b) in cables {
-            links.push(link(a, b));
-            links.push(link(b, a));
-        }
+        cables
+            .iter()
+            .flat_map(|&(a, b)| [link(a, b), link(b, a)])
+            .collect()
+    }
+
+    #[test]
+    fn a_ring_blocks_exactly_one_cable_and_a_tree_blocks_none() {
+        let links = ring_of_four();
         let snapshot = snapshot_of(&links);
         let blocked = blocked_ports(&snapshot);
         let ends: usize = blocked.values().map(BTreeSet::len).sum();
@@ -231,17 +234,7 @@ mod tests {
     fn a_new_tree_blocks_its_cable_before_the_old_one_is_lifted() {
         // A ring of 4: its spanning tree blocks cable 3-4; another tree of the same ring
         // blocks cable 1-2 instead. Moving between them must never leave the ring open.
-        let ring = [
-            ((1, 2), (2, 1)),
-            ((2, 2), (3, 1)),
-            ((3, 2), (4, 1)),
-            ((4, 2), (1, 1)),
-        ];
-        let links: Vec<_> = ring
-            .iter()
-            .flat_map(|&(a, b)| [link(a, b), link(b, a)])
-            .collect();
-        let whole = blocked_ports(&snapshot_of(&links));
+        let whole = blocked_ports(&snapshot_of(&ring_of_four()));
         let mut other = BTreeMap::new();
         other.insert(DatapathId(2), BTreeSet::from([1]));
         other.insert(DatapathId(1), BTreeSet::from([2]));
