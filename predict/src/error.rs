@@ -96,6 +96,83 @@ pub enum PredictError {
         /// Its first cell.
         value: String,
     },
+    /// A trace with text label columns (so read as long form) whose columns do not make one.
+    #[error(
+        "trace line {line}, column {column} ({name}): {value:?} is text, so the file is read as \
+         long form (a time column, text label columns, one numeric value column), but {why}"
+    )]
+    LongLayout {
+        /// 1-based line number of the first text cell.
+        line: usize,
+        /// 1-based column number of that cell.
+        column: usize,
+        /// The column's header name.
+        name: String,
+        /// The text.
+        value: String,
+        /// What is missing or ambiguous.
+        why: String,
+    },
+    /// A label cell of a long trace is empty.
+    #[error(
+        "trace line {line}, column {column} ({name}): empty label; every row of a long trace \
+         names its series in every label column"
+    )]
+    EmptyLabel {
+        /// 1-based line number.
+        line: usize,
+        /// 1-based column number of the label column.
+        column: usize,
+        /// The label column's header name.
+        name: String,
+    },
+    /// Two rows of a long trace give one series at one time.
+    #[error(
+        "trace line {line}: series {series:?} at time {time:?} is on line {earlier_line} too; a \
+         long trace needs one row per series and interval"
+    )]
+    DuplicateObservation {
+        /// 1-based line number of the later row in the file.
+        line: usize,
+        /// 1-based line number of the earlier row.
+        earlier_line: usize,
+        /// The series.
+        series: String,
+        /// The later row's time as written.
+        time: String,
+    },
+    /// Two different sets of labels of a long trace join into one series name.
+    #[error(
+        "trace line {line}: labels {labels:?} make the series name {name:?}, as labels \
+         {earlier:?} on line {earlier_line} do (a label holds the separator `->` or `/`)"
+    )]
+    LabelCollision {
+        /// 1-based line number of the later row.
+        line: usize,
+        /// The joined name.
+        name: String,
+        /// Its labels.
+        labels: Vec<String>,
+        /// 1-based line number of the row that made the name first.
+        earlier_line: usize,
+        /// That row's labels.
+        earlier: Vec<String>,
+    },
+    /// A long trace that would pivot to more cells than a trace may hold.
+    #[error(
+        "trace line {line}: a long trace of {series} series over {intervals} intervals is more \
+         than {cap} cells (series × intervals), the most a long trace may pivot to"
+    )]
+    LongTooLarge {
+        /// 1-based line number of the row that went past the cap.
+        line: usize,
+        /// Distinct series so far.
+        series: usize,
+        /// Distinct times so far.
+        intervals: usize,
+        /// The cap.
+        cap: usize,
+    },
     /// A quoted field of a trace is never closed.
     #[error("trace line {line}: a quote opened here is never closed")]
     UnclosedQuote {

@@ -5,6 +5,31 @@
 //! description, a trailing empty column) and plain `csv` (optional leading time column, then named
 //! numeric columns). `auto` recognises them by their header.
 //!
+//! Long (tidy) files, one row per observation (`time,src,dst,bytes` from a flow aggregate,
+//! `timestamp,metric,instance,value` from Prometheus, InfluxDB or Grafana's "series as rows"), are
+//! recognised by their cells and pivoted to the trace their wide form gives (`auto` and `csv`;
+//! `abilene` when the series are pairs):
+//! - A file is long when it has a time column and, after it, label columns (every cell text or
+//!   missing, at least one text: not a number, not a missing marker, not a number formatted with
+//!   separators such as `"1,234"`; an IPv4 address is text) and exactly one column with numbers,
+//!   the value, wherever it stands and whatever its header (`value`, `bytes`, ...). Only files
+//!   the wide reading refuses (a text cell) can be long, so no wide file reads differently.
+//! - The series name is the label, two labels `SRC->DST` (the pairs of `abilene` traces, for
+//!   `evaluate --series pairs|links`), three or more joined by `/` (`LABEL_SEPARATOR`). Labels
+//!   are trimmed and read as written (`NA`, `-` are labels); an empty one is refused. Two label
+//!   sets joining into one name (`a->b`,`c` and `a`,`b->c`) are refused, not added up.
+//! - Series are in the order they first appear in the file. The rows of one time are one
+//!   interval; a series with no row at a time is missing there, as an empty wide cell is, and
+//!   missing markers in the value column are missing too. One series twice at one time is an
+//!   error naming both lines.
+//! - Refused, naming the line, column and text: label columns without a time column (rows of a
+//!   series would have no order) and label columns with several numeric columns (which one is
+//!   the value?). Numeric labels (node numbers) are therefore not read: write them as text.
+//! - A long file may pivot to at most `MAX_LONG_CELLS` (2^25) cells, series × intervals;
+//!   beyond, it is refused at the row that passes the cap, before the pivot is allocated.
+//! - Everything below (text, delimiters, quoting, missing markers, times, sorting, regridding,
+//!   the row index) holds for long files too.
+//!
 //! What a file exported by a spreadsheet, pandas, R, Grafana or a database may look like, and how
 //! it is read (anything else is refused with an error naming the line, the column and the text):
 //! - Text: UTF-8 with or without a byte-order mark, or UTF-16 with one. Fields `,`, `;` or tab
@@ -36,8 +61,11 @@
 //!   with values but no name is called `column N`.
 
 mod csv;
+mod long;
 mod time;
 
+#[cfg(test)]
+mod long_tests;
 #[cfg(test)]
 mod tests;
 
@@ -45,6 +73,7 @@ use crate::PredictError;
 use std::io::Read;
 use std::str::FromStr;
 
+pub use long::{LABEL_SEPARATOR, MAX_LONG_CELLS};
 pub use time::parse_timestamp;
 
 /// Trace file formats.
@@ -313,6 +342,91 @@ fn detect(header: &[String], has_time: bool) -> TraceFormat {
     }
 }
 
+/// A trace file split into records, with its row-number and time columns found: what the wide
+/// and the long reader both start from.
+struct Frame {
+    delimiter: char,
+    header: Vec<String>,
+    rows: Vec<csv::Record>,
+    /// Leading columns that number the rows (dropped): 0 or 1.
+    lead: usize,
+    /// How the column after them holds times, if it does.
+    times_kind: TimeColumn,
+}
+
+impl Frame {
+    fn has_time(&self) -> bool {
+        self.times_kind != TimeColumn::Absent
+    }
+
+    /// Index of the first column that is neither a row number nor the time.
+    fn first_data_column(&self) -> usize {
+        self.lead + usize::from(self.has_time())
+    }
+
+    /// The time column's cell of each row (empty where a row is short).
+    fn time_cells(&self) -> Vec<&str> {
+        self.rows
+            .iter()
+            .map(|(_, c)| c.get(self.lead).map_or("", String::as_str))
+            .collect()
+    }
+
+    /// The time of the row on `line` whose time cell is `c`.
+    fn time(&self, line: usize, c: &str) -> Result<i64, PredictError> {
+        let epoch = || match cell(c, self.delimiter) {
+            Cell::Number(v) if self.times_kind == TimeColumn::DatesOrEpochs => time::parse_epoch(v),
+            _ => None,
+        };
+        parse_timestamp(c)
+            .or_else(epoch)
+            .ok_or_else(|| PredictError::BadTimestamp {
+                line,
+                column: self.lead + 1,
+                value: c.to_string(),
+            })
+    }
+
+    /// Refuses a row whose number of cells is not the header's: a trailing delimiter on the
+    /// rows or on the header alone adds or lacks one empty cell; anything else is ragged.
+    fn check_width(&self, line: usize, cells: &[String]) -> Result<(), PredictError> {
+        let expected = self.header.len();
+        let header_trails = expected > 1 && self.header.last().is_some_and(|h| h.trim().is_empty());
+        let found = cells.len();
+        let trailing = found == expected + 1 && cells.last().is_some_and(|c| c.trim().is_empty());
+        if found != expected && !trailing && !(header_trails && found + 1 == expected) {
+            return Err(PredictError::RaggedRow {
+                line,
+                expected,
+                found,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// The format to read a trace as: `requested`, or what its header looks like (`detected`) under
+/// `auto`; a named format the header does not match is refused.
+fn choose_format(
+    requested: TraceFormat,
+    detected: TraceFormat,
+) -> Result<TraceFormat, PredictError> {
+    match requested {
+        TraceFormat::Auto => Ok(detected),
+        TraceFormat::Abilene if detected != TraceFormat::Abilene => {
+            Err(PredictError::FormatMismatch {
+                format: "abilene",
+                why: "expected a time column then SRC->DST columns".into(),
+            })
+        }
+        TraceFormat::Isp if detected != TraceFormat::Isp => Err(PredictError::FormatMismatch {
+            format: "isp",
+            why: "expected `Time`, a description and a trailing empty column".into(),
+        }),
+        f => Ok(f),
+    }
+}
+
 /// Reads a trace in `format` from `input` (see the module documentation for what is accepted).
 pub fn read_trace<R: Read>(mut input: R, format: TraceFormat) -> Result<Trace, PredictError> {
     let mut bytes = Vec::new();
@@ -334,31 +448,34 @@ pub fn read_trace<R: Read>(mut input: R, format: TraceFormat) -> Result<Trace, P
         });
     }
     let lead = usize::from(is_row_index(&header, &rows));
+    let time_name = header.get(lead).map_or("", String::as_str);
     let time_cells: Vec<&str> = rows
         .iter()
         .map(|(_, c)| c.get(lead).map_or("", String::as_str))
         .collect();
-    let time_name = header.get(lead).map_or("", String::as_str);
     let times_kind = time_column(time_name, &time_cells, delimiter);
-    let has_time = times_kind != TimeColumn::Absent;
-    let detected = detect(header.get(lead..).unwrap_or_default(), has_time);
-    let format = match format {
-        TraceFormat::Auto => detected,
-        TraceFormat::Abilene if detected != TraceFormat::Abilene => {
-            return Err(PredictError::FormatMismatch {
-                format: "abilene",
-                why: "expected a time column then SRC->DST columns".into(),
-            })
-        }
-        TraceFormat::Isp if detected != TraceFormat::Isp => {
-            return Err(PredictError::FormatMismatch {
-                format: "isp",
-                why: "expected `Time`, a description and a trailing empty column".into(),
-            })
-        }
-        f => f,
+    drop(time_cells);
+    let frame = Frame {
+        delimiter,
+        header,
+        rows,
+        lead,
+        times_kind,
     };
-    let skip = lead + usize::from(has_time);
+    match long::layout(&frame)? {
+        Some(layout) => long::read(&frame, &layout, format),
+        None => read_wide(frame, format),
+    }
+}
+
+/// Reads a wide trace: one column per series.
+fn read_wide(frame: Frame, format: TraceFormat) -> Result<Trace, PredictError> {
+    let has_time = frame.has_time();
+    let lead = frame.lead;
+    let (header, rows, delimiter) = (&frame.header, &frame.rows, frame.delimiter);
+    let detected = detect(header.get(lead..).unwrap_or_default(), has_time);
+    let format = choose_format(format, detected)?;
+    let skip = frame.first_data_column();
     let mut names: Vec<String> = header
         .iter()
         .skip(skip)
@@ -371,35 +488,11 @@ pub fn read_trace<R: Read>(mut input: R, format: TraceFormat) -> Result<Trace, P
     }
     let mut columns: Vec<Vec<Option<f64>>> = vec![Vec::with_capacity(rows.len()); names.len()];
     let mut times = Vec::with_capacity(rows.len());
-    let expected = header.len();
-    let header_trails = expected > 1 && header.last().is_some_and(|h| h.trim().is_empty());
+    let time_cells = frame.time_cells();
     for (row, (line, cells)) in rows.iter().enumerate() {
-        // A trailing delimiter on the rows or on the header alone adds or lacks one empty cell;
-        // anything else is ragged.
-        let found = cells.len();
-        let trailing = found == expected + 1 && cells.last().is_some_and(|c| c.trim().is_empty());
-        if found != expected && !trailing && !(header_trails && found + 1 == expected) {
-            return Err(PredictError::RaggedRow {
-                line: *line,
-                expected,
-                found,
-            });
-        }
+        frame.check_width(*line, cells)?;
         if has_time {
-            let c = time_cells.get(row).copied().unwrap_or("");
-            let epoch = || match cell(c, delimiter) {
-                Cell::Number(v) if times_kind == TimeColumn::DatesOrEpochs => time::parse_epoch(v),
-                _ => None,
-            };
-            let t =
-                parse_timestamp(c)
-                    .or_else(epoch)
-                    .ok_or_else(|| PredictError::BadTimestamp {
-                        line: *line,
-                        column: lead + 1,
-                        value: c.to_string(),
-                    })?;
-            times.push(t);
+            times.push(frame.time(*line, time_cells.get(row).copied().unwrap_or(""))?);
         }
         for (j, col) in columns.iter_mut().enumerate() {
             let raw = cells.get(j + skip).map_or("", String::as_str);
@@ -443,7 +536,9 @@ pub fn read_trace<R: Read>(mut input: R, format: TraceFormat) -> Result<Trace, P
     let mut k = keep.iter();
     columns.retain(|_| k.next().copied().unwrap_or(true));
     if columns.is_empty() {
-        return Err(PredictError::NoSeries { header });
+        return Err(PredictError::NoSeries {
+            header: frame.header.clone(),
+        });
     }
     name_columns(&mut names, &numbers)?;
     let mut times = has_time.then_some(times);
