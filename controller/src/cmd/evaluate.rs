@@ -12,7 +12,7 @@ use crate::evaluate::{self, plot, EvalConfig, PolicyKind, Report, SeriesKind, To
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
     /// Trace file, in any format `forecast backtest` reads (wide CSV of pairs, `time,value`,
-    /// SNDlib-style matrices with empty cells).
+    /// SNDlib-style matrices with empty cells, long `time,src,dst,bytes` rows).
     #[arg(long)]
     pub trace: PathBuf,
     /// Trace format: auto, csv, abilene or isp.

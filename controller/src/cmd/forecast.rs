@@ -16,7 +16,8 @@ use std::time::Instant;
 pub struct BacktestArgs {
     /// Trace file: one column per series, one row per interval; `,`, `;` or tab separated, an
     /// optional first column of times (ISO 8601, `Z`/`+HH:MM` offsets, or epochs), empty cells
-    /// and `NaN`/`NA`/`null`/`-` missing.
+    /// and `NaN`/`NA`/`null`/`-` missing. Or long: `time,LABEL...,VALUE`, one row per
+    /// observation (`time,src,dst,bytes` makes the series `src->dst`).
     #[arg(long)]
     pub input: std::path::PathBuf,
     /// Trace format: auto, csv, abilene or isp.

@@ -127,8 +127,8 @@ pub(super) fn layout(frame: &Frame) -> Result<Option<Layout>, PredictError> {
         // Text and no number anywhere, or several numeric columns without a time: not long.
         ([], _) | (_, false) => Ok(None),
         (many, true) => refuse(format!(
-            "columns {} all hold numbers: a long file has exactly one value column, and its \
-             label columns hold text (columns {})",
+            "columns {} hold numbers: a long file has exactly one value column, and its label \
+             columns hold text and no number (columns {})",
             columns(many),
             columns(&labels)
         )),
