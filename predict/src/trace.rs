@@ -14,6 +14,8 @@
 //!   separators such as `"1,234"`; an IPv4 address is text) and exactly one column with numbers,
 //!   the value, wherever it stands and whatever its header (`value`, `bytes`, ...). Only files
 //!   the wide reading refuses (a text cell) can be long, so no wide file reads differently.
+//!   The time column is found as below, and also when it is named like a time and holds
+//!   seconds in any order (e.g. from the start of a capture, repeated for each series).
 //! - The series name is the label, two labels `SRC->DST` (the pairs of `abilene` traces, for
 //!   `evaluate --series pairs|links`), three or more joined by `/` (`LABEL_SEPARATOR`). Labels
 //!   are trimmed and read as written (`NA`, `-` are labels); an empty one is refused. Two label
@@ -455,17 +457,40 @@ pub fn read_trace<R: Read>(mut input: R, format: TraceFormat) -> Result<Trace, P
         .collect();
     let times_kind = time_column(time_name, &time_cells, delimiter);
     drop(time_cells);
-    let frame = Frame {
+    let mut frame = Frame {
         delimiter,
         header,
         rows,
         lead,
         times_kind,
     };
+    // A long file's time column may count seconds from the start of a capture, repeated for
+    // each series and in series order: not rising, so not a wide time column, but the only
+    // order the rows of a long file have. Read so only when the file is long.
+    if times_kind == TimeColumn::Absent && relative_times(&frame) {
+        frame.times_kind = TimeColumn::DatesOrEpochs;
+        if let Ok(Some(layout)) = long::layout(&frame) {
+            return long::read(&frame, &layout, format);
+        }
+        frame.times_kind = TimeColumn::Absent;
+    }
     match long::layout(&frame)? {
         Some(layout) => long::read(&frame, &layout, format),
         None => read_wide(frame, format),
     }
+}
+
+/// Whether the first column (after a row number) is named like a time and holds only numbers
+/// that read as seconds (or milliseconds) since 1970, in any order.
+fn relative_times(frame: &Frame) -> bool {
+    let name = frame.header.get(frame.lead).map_or("", String::as_str);
+    let cells = frame.time_cells();
+    time_like(name)
+        && !cells.is_empty()
+        && cells.iter().all(|c| match cell(c, frame.delimiter) {
+            Cell::Number(v) => time::parse_epoch(v).is_some(),
+            _ => false,
+        })
 }
 
 /// Reads a wide trace: one column per series.

@@ -265,3 +265,16 @@ fn the_fuzz_seed_reaches_the_long_reader() {
     assert!(t.names.iter().all(|n| n.contains("->")), "{:?}", t.names);
     assert!(t.missing() > 0);
 }
+
+#[test]
+fn seconds_from_the_start_of_a_capture_are_a_long_files_times() {
+    // Each pair's rows in turn, its times counting seconds from 0: not rising in file order.
+    let src = "time_s,src,dst,bytes\n0,a,b,1\n300,a,b,2\n600,a,b,3\n0,b,a,4\n600,b,a,6\n";
+    let t = read(src).expect("relative seconds");
+    assert_eq!(t.names, vec!["a->b", "b->a"]);
+    assert_eq!(t.times, Some(vec![0, 300, 600]));
+    assert_eq!(t.columns[1], vec![Some(4.0), None, Some(6.0)]);
+    // The same column in a wide file stays a series, as before.
+    let t = read("time_s,x\n0,1\n0,2\n300,3\n").expect("wide");
+    assert_eq!(t.names, vec!["time_s", "x"]);
+}
