@@ -27,6 +27,9 @@
 //! - Refused, naming the line, column and text: label columns without a time column (rows of a
 //!   series would have no order) and label columns with several numeric columns (which one is
 //!   the value?). Numeric labels (node numbers) are therefore not read: write them as text.
+//!   Labels that change from row to row while no time has a second row (a status or note
+//!   column beside one value) are refused too: split, they would make sparse series that never
+//!   stand side by side.
 //! - A long file may pivot to at most `MAX_LONG_CELLS` (2^25) cells, series × intervals;
 //!   beyond, it is refused at the row that passes the cap, before the pivot is allocated.
 //! - Everything below (text, delimiters, quoting, missing markers, times, sorting, regridding,

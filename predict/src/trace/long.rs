@@ -222,6 +222,7 @@ pub(super) fn read(
         obs.push((t, series, value));
     }
     refuse_repeats(frame, &obs, &names)?;
+    refuse_one_row_a_time(frame, layout, &obs, times.len(), names.len())?;
     let mut times: Vec<i64> = times.into_iter().collect();
     times.sort_unstable();
     let mut columns = vec![vec![None; times.len()]; names.len()];
@@ -247,6 +248,49 @@ pub(super) fn read(
     };
     trace.regrid();
     Ok(trace)
+}
+
+/// Refuses labels that change from row to row while every time has one row only: a wide file
+/// with a text column beside its value (`time,status,value`, a note per row) would otherwise be
+/// split into one sparse series per status, where a long file names several series at a time.
+fn refuse_one_row_a_time(
+    frame: &Frame,
+    layout: &Layout,
+    obs: &[(i64, usize, Option<f64>)],
+    times: usize,
+    series: usize,
+) -> Result<(), PredictError> {
+    if series < 2 || obs.len() != times {
+        return Ok(());
+    }
+    // The first row of the second series, where the labels first change.
+    let Some(row) = obs.iter().position(|&(_, s, _)| s == 1) else {
+        return Ok(());
+    };
+    let (line, cells) = frame
+        .rows
+        .get(row)
+        .map_or((0, None), |(l, c)| (*l, Some(c)));
+    let column = layout.labels.first().copied().unwrap_or_default();
+    Err(PredictError::LongLayout {
+        line,
+        column: column + 1,
+        name: frame
+            .header
+            .get(column)
+            .map_or("", |h| h.trim())
+            .to_string(),
+        value: cells
+            .and_then(|c| c.get(column))
+            .map_or("", |c| c.trim())
+            .to_string(),
+        why: format!(
+            "its labels change from row to row ({series} label sets) but no time has more than \
+             one row, so they do not name series side by side: a text column beside one value \
+             (a status or a note) is not a series name; drop it, or give each series a row at \
+             the same times"
+        ),
+    })
 }
 
 /// Refuses one series at one time on two rows (`obs[i]` is row `i` of `frame`), naming the

@@ -278,3 +278,22 @@ fn seconds_from_the_start_of_a_capture_are_a_long_files_times() {
     let t = read("time_s,x\n0,1\n0,2\n300,3\n").expect("wide");
     assert_eq!(t.names, vec!["time_s", "x"]);
 }
+
+#[test]
+fn a_status_column_beside_one_value_is_refused_not_split_into_series() {
+    let src = "time,status,value\n\
+               2004-03-01T00:00,ok,10\n\
+               2004-03-01T00:05,ok,11\n\
+               2004-03-01T00:10,degraded,3\n\
+               2004-03-01T00:15,ok,12\n";
+    let err = read(src)
+        .expect_err("a status column is not a series name")
+        .to_string();
+    assert!(err.contains("line 4"), "{err}");
+    assert!(err.contains("status"), "{err}");
+    assert!(err.contains("degraded"), "{err}");
+    assert!(err.contains("no time has more than one row"), "{err}");
+    // One label throughout is a single long series, and reads.
+    let one = "time,metric,value\n2004-03-01T00:00,rx,1\n2004-03-01T00:05,rx,2\n";
+    assert_eq!(read(one).expect("one series").names, ["rx"]);
+}
