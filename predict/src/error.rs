@@ -8,6 +8,15 @@ pub enum PredictError {
     /// A trace could not be read from its source.
     #[error("reading trace: {0}")]
     Io(String),
+    /// A gzip-compressed trace does not decompress.
+    #[error("trace is gzip-compressed (it starts with 1f 8b) but does not decompress: {0}")]
+    Gzip(String),
+    /// A trace decompresses to more than the reader takes.
+    #[error("trace decompresses to more than {limit} bytes: refused before it fills memory")]
+    Inflated {
+        /// The most decompressed bytes read.
+        limit: u64,
+    },
     /// A trace has no header line.
     #[error("trace is empty: no header line")]
     EmptyTrace,

@@ -446,3 +446,48 @@ fn a_column_named_t_holding_epochs_is_the_time() {
     assert_eq!(t.names, vec!["t", "a"]);
     assert_eq!(t.times, None);
 }
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(bytes).expect("compressed in memory");
+    enc.finish().expect("compressed in memory")
+}
+
+#[test]
+fn a_gzip_trace_reads_as_the_plain_one() {
+    let plain = "time,a->b,b->a\n2004-03-01T00:00,1,2\n2004-03-01T00:05,3,\n2004-03-01T00:10,5,6\n";
+    let want = read_trace(plain.as_bytes(), TraceFormat::Auto).expect("plain");
+    let got = read_trace(&gzip(plain.as_bytes())[..], TraceFormat::Auto).expect("gzip");
+    assert_eq!(got.names, want.names);
+    assert_eq!(got.columns, want.columns);
+    assert_eq!(got.times, want.times);
+    // Concatenated members (`cat a.gz b.gz`) read as one file, as `gzip -d` reads them.
+    let (head, tail) = plain.split_at(plain.find("2004-03-01T00:05").expect("row"));
+    let two = [gzip(head.as_bytes()), gzip(tail.as_bytes())].concat();
+    let got = read_trace(&two[..], TraceFormat::Auto).expect("two members");
+    assert_eq!(got.columns, want.columns);
+}
+
+#[test]
+fn a_broken_or_inflating_gzip_trace_is_refused() {
+    let mut cut = gzip(b"time,a\n2004-03-01T00:00,1\n");
+    cut.truncate(cut.len() - 6);
+    let err = read_trace(&cut[..], TraceFormat::Auto)
+        .expect_err("truncated")
+        .to_string();
+    assert!(
+        err.contains("gzip-compressed") && err.contains("does not decompress"),
+        "{err}"
+    );
+    let bomb = gzip(&vec![b'0'; 1 << 16]);
+    assert!(bomb.len() < 1 << 10, "zeros compress");
+    match super::gunzip(&bomb, 1 << 12) {
+        Err(PredictError::Inflated { limit }) => assert_eq!(limit, 1 << 12),
+        other => panic!("a 64 KiB inflation past a 4 KiB limit: {other:?}"),
+    }
+    assert_eq!(
+        super::gunzip(&bomb, 1 << 16).map(|b| b.len()).ok(),
+        Some(1 << 16)
+    );
+}
