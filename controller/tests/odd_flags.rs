@@ -741,3 +741,42 @@ fn bench_cluster_and_scale_refuse_windows_of_no_time() {
         assert!(e.contains(said) && !e.contains("panicked"), "{args:?}: {e}");
     }
 }
+
+#[test]
+fn the_trace_file_is_taken_as_input_or_trace_by_both_commands() {
+    let trace = matrix("spellings");
+    let run = |args: &[&str]| {
+        let out = prescient(args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("utf-8 table")
+    };
+    let backtest = |flag| {
+        run(&[
+            "forecast",
+            "backtest",
+            flag,
+            path(&trace),
+            "--model",
+            "naive",
+            "--horizon",
+            "1",
+        ])
+    };
+    // Timings differ between runs: compare the model and error columns only.
+    let errors = |table: String| -> Vec<String> {
+        table
+            .lines()
+            .filter(|l| l.starts_with("naive"))
+            .map(|l| l.split_whitespace().take(4).collect::<Vec<_>>().join(" "))
+            .collect()
+    };
+    let (input, trace_flag) = (errors(backtest("--input")), errors(backtest("--trace")));
+    assert!(!input.is_empty(), "a naive row");
+    assert_eq!(input, trace_flag);
+    let evaluate = |flag| run(&["evaluate", flag, path(&trace), "--json"]);
+    assert_eq!(evaluate("--trace"), evaluate("--input"));
+}

@@ -13,7 +13,8 @@ use crate::evaluate::{self, plot, EvalConfig, PolicyKind, Report, SeriesKind, To
 pub struct Args {
     /// Trace file, in any format `forecast backtest` reads (wide CSV of pairs, `time,value`,
     /// SNDlib-style matrices with empty cells, long `time,src,dst,bytes` rows).
-    #[arg(long)]
+    // `forecast backtest` calls the same file `--input`: both spellings work in both.
+    #[arg(long, visible_alias = "input")]
     pub trace: PathBuf,
     /// Trace format: auto, csv, abilene or isp.
     #[arg(long, default_value = "auto")]

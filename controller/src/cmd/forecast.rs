@@ -18,7 +18,9 @@ pub struct BacktestArgs {
     /// optional first column of times (ISO 8601, `Z`/`+HH:MM` offsets, or epochs), empty cells
     /// and `NaN`/`NA`/`null`/`-` missing. Or long: `time,LABEL...,VALUE`, one row per
     /// observation (`time,src,dst,bytes` makes the series `src->dst`).
-    #[arg(long)]
+    // `evaluate` calls the same file `--trace`: a user moving between the two commands should
+    // not have to remember which spelling each takes.
+    #[arg(long, visible_alias = "trace")]
     pub input: std::path::PathBuf,
     /// Trace format: auto, csv, abilene or isp.
     #[arg(long, default_value = "auto")]
