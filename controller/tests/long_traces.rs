@@ -1,6 +1,6 @@
 //! `prescient forecast backtest` and `prescient evaluate` on a long (tidy) trace, one row per
 //! (time, pair) as a flow aggregate exports it: the output is exactly that of the same data
-//! written wide, one column per pair.
+//! written wide, one column per pair, also gzipped on standard input (`--trace -`).
 
 mod cli_common;
 
@@ -32,7 +32,11 @@ fn time(r: u32) -> String {
 }
 
 fn file(name: &str, csv: &str) -> TempFile {
-    let path = std::env::temp_dir().join(format!("prescient-long-{}-{name}", std::process::id()));
+    // Tests run in parallel and each removes its files when done: a name of its own each.
+    static MADE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let path =
+        std::env::temp_dir().join(format!("prescient-long-{}-{n}-{name}", std::process::id()));
     std::fs::write(&path, csv).expect("trace written");
     TempFile(path)
 }
@@ -135,4 +139,47 @@ fn a_long_trace_without_a_time_column_is_refused_saying_why() {
         stderr.contains("line 2, column 1 (src)") && stderr.contains("no time column"),
         "{stderr}"
     );
+}
+
+#[test]
+fn a_long_trace_gzipped_on_standard_input_gives_the_output_of_its_wide_file() {
+    use std::io::Write;
+    let (wide, long) = (wide(), long());
+    // `gzip` as a user would have used it (Debian's is essential), not a second encoder.
+    let gz = Command::new("gzip")
+        .arg("-c")
+        .arg(&long.0)
+        .output()
+        .expect("runs gzip");
+    assert!(gz.status.success() && gz.stdout.starts_with(&[0x1f, 0x8b]));
+    let args = ["evaluate", "--trace", "-", "--series", "pairs", "--json"];
+    let mut child = Command::new(env!("CARGO_BIN_EXE_prescient"))
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("runs prescient");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(&gz.stdout)
+        .expect("trace piped");
+    let out = child.wait_with_output().expect("prescient ends");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut piped: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(piped["trace"], "-");
+    piped["trace"] = "TRACE".into();
+    let expected = run(
+        &[
+            "evaluate", "--trace", "TRACE", "--series", "pairs", "--json",
+        ],
+        &wide,
+    );
+    assert_eq!(piped, expected);
 }

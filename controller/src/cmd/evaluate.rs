@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use prescient_predict::{read_trace, TraceFormat};
+use prescient_predict::TraceFormat;
 
 use crate::evaluate::{self, plot, EvalConfig, PolicyKind, Report, SeriesKind, Topology};
 
@@ -12,7 +12,8 @@ use crate::evaluate::{self, plot, EvalConfig, PolicyKind, Report, SeriesKind, To
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
     /// Trace file, in any format `forecast backtest` reads (wide CSV of pairs, `time,value`,
-    /// SNDlib-style matrices with empty cells, long `time,src,dst,bytes` rows).
+    /// SNDlib-style matrices with empty cells, long `time,src,dst,bytes` rows; plain or gzip;
+    /// `-` reads standard input).
     // `forecast backtest` calls the same file `--input`: both spellings work in both.
     #[arg(long, visible_alias = "input")]
     pub trace: PathBuf,
@@ -80,10 +81,7 @@ pub struct Args {
 /// Runs the evaluation `args` describe; returns the report (and writes the plot, if asked).
 pub fn report(args: &Args) -> anyhow::Result<Report> {
     let format: TraceFormat = args.format.parse()?;
-    let file = std::fs::File::open(&args.trace)
-        .with_context(|| format!("opening trace {}", args.trace.display()))?;
-    let trace = read_trace(file, format)
-        .with_context(|| format!("reading trace {}", args.trace.display()))?;
+    let trace = super::trace_input::read(&args.trace, format)?;
     let kind: SeriesKind = args.series.parse()?;
     if let Some(path) = &args.plot {
         // `-` wrote a file named `-`; stdout already carries the report, and an SVG after it

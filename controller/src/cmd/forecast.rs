@@ -6,8 +6,8 @@ use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use prescient_predict::{
     choose_pooled, choose_stack, evaluate_auto_stacked, evaluate_series, fit_pooled, prepare,
-    read_trace, BacktestConfig, BacktestRow, Missing, ModelKind, Normalise, Pooled, Protocol,
-    Score, StackConfig, TraceFormat,
+    BacktestConfig, BacktestRow, Missing, ModelKind, Normalise, Pooled, Protocol, Score,
+    StackConfig, TraceFormat,
 };
 use std::time::Instant;
 
@@ -17,7 +17,8 @@ pub struct BacktestArgs {
     /// Trace file: one column per series, one row per interval; `,`, `;` or tab separated, an
     /// optional first column of times (ISO 8601, `Z`/`+HH:MM` offsets, or epochs), empty cells
     /// and `NaN`/`NA`/`null`/`-` missing. Or long: `time,LABEL...,VALUE`, one row per
-    /// observation (`time,src,dst,bytes` makes the series `src->dst`).
+    /// observation (`time,src,dst,bytes` makes the series `src->dst`). Plain or gzip; `-` reads
+    /// standard input.
     // `evaluate` calls the same file `--trace`: a user moving between the two commands should
     // not have to remember which spelling each takes.
     #[arg(long, visible_alias = "trace")]
@@ -103,10 +104,7 @@ fn models(names: &[String]) -> anyhow::Result<Vec<ModelKind>> {
 /// Entry point of `prescient forecast backtest`.
 pub fn backtest(args: BacktestArgs) -> anyhow::Result<()> {
     let format: TraceFormat = args.format.parse()?;
-    let file = std::fs::File::open(&args.input)
-        .with_context(|| format!("opening trace {}", args.input.display()))?;
-    let trace = read_trace(file, format)
-        .with_context(|| format!("reading trace {}", args.input.display()))?;
+    let trace = super::trace_input::read(&args.input, format)?;
     let is_sndlib = trace.names.iter().any(|n| n.contains("->"));
     let missing = match args.missing.as_str() {
         "skip" => Missing::Skip,

@@ -16,4 +16,5 @@ pub mod forecast;
 pub mod run;
 pub mod sim;
 pub mod sim_openflow;
+pub mod trace_input;
 pub mod unix_bridge;
