@@ -276,7 +276,7 @@ impl Services {
             let (ip, kind) = pool.assign(name, spec.tier, ip, now).map_err(|e| {
                 ServicesError::invalid(
                     &format!("backends[{i}].ip"),
-                    format!("{ip:?}"),
+                    ip.map_or_else(|| "absent".to_string(), |ip| ip.to_string()),
                     e.to_string(),
                 )
             })?;

@@ -171,10 +171,10 @@ pub enum LedgerError {
         missing_bps: u64,
     },
     /// No such reservation.
-    #[error("reservation {0:?} does not exist")]
+    #[error("reservation {} does not exist", .0.0)]
     UnknownReservation(ReservationId),
     /// A restored reservation reuses the id of one already in the ledger.
-    #[error("reservation id {0:?} is already in use")]
+    #[error("reservation id {} is already in use", .0.0)]
     DuplicateId(ReservationId),
 }
 

@@ -1,0 +1,51 @@
+//! The REST API at its edges, as an unseen orchestrator's client sends them. Each case here
+//! was once accepted, or answered with a misleading status or message; it is now answered with
+//! the one error shape, naming the field, and leaves nothing behind.
+
+use axum::http::{Method, StatusCode};
+use prescient_tests::rest::{assert_error, call, fixture, post, H1, H2, TOKEN};
+use serde_json::json;
+
+#[tokio::test]
+async fn deleting_a_reservation_twice_is_404_naming_its_id() {
+    let f = fixture(1);
+    let body = json!({"src": H1, "dst": H2, "rate_bps": 1_000_000}).to_string();
+    let r = post(&f, "/api/v1/reservations", &body).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let uri = format!("/api/v1/reservations/{}", r.body["reservation"]["id"]);
+    let r = call(&f, Method::DELETE, &uri, None, Some(TOKEN)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let r = call(&f, Method::DELETE, &uri, None, Some(TOKEN)).await;
+    assert_error(&r, StatusCode::NOT_FOUND, "not_found", None);
+    // The id as the client wrote it, not the server's type name around it.
+    let message = r.body["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("reservation 1 ") && !message.contains("ReservationId"),
+        "{message}"
+    );
+    // A backend's address likewise (it was shown as `Some(10.9.0.0)`).
+    let service = json!({"name": "web", "tenant": "t", "vip": "100.64.0.1",
+                         "pool": "10.9.0.0/24", "instance_capacity_bps": 1_000_000});
+    let r = post(&f, "/api/v1/services", &service.to_string()).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let backends = json!({"backends": [{"ip": "10.9.0.0", "mac": "00:00:00:00:09:01"}]});
+    let r = call(
+        &f,
+        Method::PUT,
+        "/api/v1/services/web/backends",
+        Some(&backends.to_string()),
+        Some(TOKEN),
+    )
+    .await;
+    assert_error(
+        &r,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_value",
+        Some("backends[0].ip"),
+    );
+    let message = r.body["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.starts_with("`backends[0].ip` = 10.9.0.0:"),
+        "{message}"
+    );
+}
