@@ -3,8 +3,45 @@
 //! the one error shape, naming the field, and leaves nothing behind.
 
 use axum::http::{Method, StatusCode};
-use prescient_tests::rest::{assert_error, call, fixture, post, H1, H2, TOKEN};
+use prescient_tests::rest::{assert_error, call, fixture, get, post, H1, H2, TOKEN};
 use serde_json::json;
+
+#[tokio::test]
+async fn the_bearer_scheme_is_case_insensitive_and_another_scheme_is_named() {
+    use axum::body::Body;
+    use axum::http::{header, Request};
+    use prescient_tests::rest::send;
+    let f = fixture(1);
+    let body = json!({"name": "sale", "start_secs": 1, "end_secs": 2, "multiplier": 2}).to_string();
+    let with = |auth: &str| {
+        Request::builder()
+            .method(Method::POST)
+            .uri("/api/v1/calendar")
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::AUTHORIZATION, auth)
+            .body(Body::from(body.clone()))
+            .expect("request")
+    };
+    // RFC 9110: the scheme is case-insensitive; clients that lower-case it are served.
+    for scheme in ["bearer", "BEARER", "Bearer"] {
+        let r = send(&f.state, with(&format!("{scheme} {TOKEN}"))).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{scheme}: {}", r.text);
+    }
+    // Another scheme is a 401 that says which scheme it got, not "missing header".
+    let r = send(&f.state, with("Basic dG9rOnRvaw==")).await;
+    assert_error(&r, StatusCode::UNAUTHORIZED, "unauthorized", None);
+    assert!(r.text.contains("Basic"), "{}", r.text);
+    let r = send(&f.state, with("bearer wrong")).await;
+    assert_error(&r, StatusCode::UNAUTHORIZED, "unauthorized", None);
+    assert_eq!(
+        get(&f, "/api/v1/calendar")
+            .await
+            .body
+            .as_array()
+            .map(Vec::len),
+        Some(3)
+    );
+}
 
 #[tokio::test]
 async fn deleting_a_reservation_twice_is_404_naming_its_id() {

@@ -104,12 +104,10 @@ pub async fn require_token(
             "no API token is configured (set PRESCIENT_API_TOKEN); this call needs one".into(),
         ));
     }
-    let header_token = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::to_string);
+    let header_token = match req.headers().get(header::AUTHORIZATION) {
+        Some(v) => Some(bearer(v.to_str().unwrap_or_default())?),
+        None => None,
+    };
     let given = header_token.or_else(|| query_token(&req));
     match given.as_deref().map(|t| scope_of(t.trim(), &tokens)) {
         None if is_event_stream(&req) => Err(ApiError::Unauthorized(
@@ -127,6 +125,20 @@ pub async fn require_token(
         ))),
         Some(Some(_)) => Ok(next.run(req).await),
     }
+}
+
+/// The token of an `Authorization` value: the scheme is case-insensitive (RFC 9110 11.1, so
+/// `bearer x` is as good as `Bearer x`); another scheme is refused by name rather than as a
+/// missing header.
+fn bearer(value: &str) -> Result<String, ApiError> {
+    let (scheme, token) = value.trim().split_once(' ').unwrap_or((value.trim(), ""));
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        let shown: String = scheme.chars().take(32).collect();
+        return Err(ApiError::Unauthorized(format!(
+            "the Authorization header's scheme is {shown:?}; give `Authorization: Bearer <token>`"
+        )));
+    }
+    Ok(token.to_string())
 }
 
 /// The event stream, seen from inside the `/api/v1` nest (which strips its prefix).
