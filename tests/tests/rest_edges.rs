@@ -7,6 +7,43 @@ use prescient_tests::rest::{assert_error, call, fixture, get, post, H1, H2, TOKE
 use serde_json::json;
 
 #[tokio::test]
+async fn a_vip_no_client_can_reach_is_refused() {
+    let f = fixture(1);
+    let service = |vip: &str| {
+        json!({"name": "web", "tenant": "t", "vip": vip, "pool": "10.9.0.0/24",
+               "instance_capacity_bps": 1_000_000})
+        .to_string()
+    };
+    for vip in [
+        "0.0.0.0",
+        "255.255.255.255",
+        "224.0.0.1",
+        "239.1.2.3",
+        "127.0.0.1",
+    ] {
+        let r = post(&f, "/api/v1/services", &service(vip)).await;
+        assert_error(
+            &r,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_value",
+            Some("vip"),
+        );
+    }
+    // h1's address: the controller would answer ARP for it and take h1's traffic.
+    let r = post(&f, "/api/v1/services", &service("10.0.0.1")).await;
+    assert_error(&r, StatusCode::CONFLICT, "vip_in_use", None);
+    assert!(r.body["error"]["message"]
+        .as_str()
+        .is_some_and(|m| m.contains("00:00:00:00:00:01")));
+    // Nothing was half-created: not the service, not its tenant's pool.
+    assert_eq!(get(&f, "/api/v1/services").await.body, json!([]));
+    assert_eq!(get(&f, "/api/v1/pools").await.body, json!([]));
+    // A free unicast address is taken.
+    let r = post(&f, "/api/v1/services", &service("100.64.0.1")).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+}
+
+#[tokio::test]
 async fn the_bearer_scheme_is_case_insensitive_and_another_scheme_is_named() {
     use axum::body::Body;
     use axum::http::{header, Request};

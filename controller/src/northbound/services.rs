@@ -355,6 +355,7 @@ fn find(s: &ApiState, name: &str) -> Result<ServiceDto, ApiError> {
         (status = 201, description = "Created", body = ServiceChangeDto),
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 401, description = "Missing or wrong token", body = ErrorBody),
+        (status = 409, description = "`vip_in_use`: a known host has the VIP's address", body = ErrorBody),
         (status = 422, description = "Invalid value, name or VIP taken, pool overlapping another tenant's", body = ErrorBody),
         (status = 503, description = "The state store could not commit it; nothing was created", body = ErrorBody)))]
 pub async fn create(
@@ -391,15 +392,25 @@ pub async fn create(
         policy: body.policy,
     };
     let now = s.core.now();
-    let (view, actions) = s
-        .core
-        .apply(|c| {
-            c.create_service(now, spec).map(|(_, actions)| {
+    let (view, actions) = s.core.apply(|c| {
+        // A VIP a host already answers for would take that host's traffic (the controller
+        // answers ARP for the VIP): refused while the host is known.
+        if let Some(h) = c.topology().hosts().find(|h| h.ips.contains(&spec.vip)) {
+            return Err(ApiError::Conflict {
+                code: "vip_in_use",
+                message: format!(
+                    "`vip` = {}: host {} has this address; a VIP must be an address no host uses",
+                    spec.vip, h.mac
+                ),
+            });
+        }
+        c.create_service(now, spec)
+            .map_err(api_error)
+            .map(|(_, actions)| {
                 let view = c.services().view(&body.name).map(|v| dto(&v));
                 (view, actions)
             })
-        })
-        .map_err(api_error)?;
+    })?;
     let summaries = actions.iter().map(|a| a.summary()).collect();
     commit(&s, &body.name, None, actions, "nothing was created").await?;
     let service = view.ok_or_else(|| ApiError::NotFound(format!("{:?} vanished", body.name)))?;

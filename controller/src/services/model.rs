@@ -111,6 +111,18 @@ impl ServiceSpec {
                 format!("must be at most {MAX_INSTANCES}"),
             ));
         }
+        // Clients reach a VIP by ARP and unicast IPv4: an unspecified, broadcast, multicast or
+        // loopback address never gets its packets to the service (and ARP for the broadcast
+        // address would be answered for every host).
+        let vip = self.vip;
+        if vip.is_unspecified() || vip.is_broadcast() || vip.is_multicast() || vip.is_loopback() {
+            return Err(ServicesError::invalid(
+                "vip",
+                vip.to_string(),
+                "must be a unicast address (not 0.0.0.0, 255.255.255.255, 224.0.0.0/4 or 127.0.0.0/8)"
+                    .into(),
+            ));
+        }
         if self.pool.contains(self.vip) {
             return Err(ServicesError::invalid(
                 "vip",
