@@ -7,6 +7,55 @@ use prescient_tests::rest::{assert_error, call, fixture, get, post, H1, H2, TOKE
 use serde_json::json;
 
 #[tokio::test]
+async fn a_flow_match_the_switches_cannot_hold_is_refused() {
+    let f = fixture(1);
+    let with = |m: serde_json::Value| {
+        json!({"src": H1, "dst": H2, "rate_bps": 1_000_000, "match": m}).to_string()
+    };
+    // A port without its protocol (OpenFlow matches it only under TCP or UDP), a port under a
+    // protocol without ports, and a match of nothing: each would be installed as "every IPv4
+    // packet" on the path and police everyone's traffic there.
+    for (m, field) in [
+        (json!({"dst_port": 80}), "match.ip_proto"),
+        (
+            json!({"src_port": 5000, "dst_ip": "10.0.0.2"}),
+            "match.ip_proto",
+        ),
+        (json!({"ip_proto": 1, "dst_port": 80}), "match.ip_proto"),
+        (json!({}), "match"),
+        (json!({"src_ip": null}), "match"),
+    ] {
+        let r = post(&f, "/api/v1/reservations", &with(m.clone())).await;
+        assert_error(
+            &r,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_value",
+            Some(field),
+        );
+        let w = json!({"demands": [serde_json::from_str::<serde_json::Value>(&with(m)).unwrap()]});
+        let r = post(&f, "/api/v1/whatif", &w.to_string()).await;
+        let prefixed = format!("demands[0].{field}");
+        assert_error(
+            &r,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_value",
+            Some(&prefixed),
+        );
+    }
+    assert_eq!(get(&f, "/api/v1/reservations").await.body, json!([]));
+    // Matches the switches hold are taken as before.
+    for m in [
+        json!({"ip_proto": 6, "dst_port": 80}),
+        json!({"ip_proto": 17, "src_port": 53, "dst_port": 53}),
+        json!({"ip_proto": 1}),
+        json!({"dst_ip": "10.0.0.2"}),
+    ] {
+        let r = post(&f, "/api/v1/reservations", &with(m)).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    }
+}
+
+#[tokio::test]
 async fn a_vip_no_client_can_reach_is_refused() {
     let f = fixture(1);
     let service = |vip: &str| {

@@ -234,7 +234,8 @@ pub struct ForecastDto {
     pub error: ErrorDto,
 }
 
-/// A 5-tuple narrowing a reservation.
+/// A 5-tuple selecting a reservation's traffic (at least one field; ports need `ip_proto` 6
+/// or 17).
 #[derive(Debug, Clone, Default, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FlowMatchDto {
@@ -247,10 +248,10 @@ pub struct FlowMatchDto {
     /// IP protocol number.
     #[schema(maximum = 255)]
     pub ip_proto: Option<u8>,
-    /// Transport source port.
+    /// Transport source port (with `ip_proto` 6 or 17).
     #[schema(maximum = 65535)]
     pub src_port: Option<u16>,
-    /// Transport destination port.
+    /// Transport destination port (with `ip_proto` 6 or 17).
     #[schema(maximum = 65535)]
     pub dst_port: Option<u16>,
 }

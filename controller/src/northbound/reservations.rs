@@ -13,8 +13,8 @@ use axum::Json;
 use prescient_topology::{FlowMatch, Reservation, ReservationId, Timestamp, Window};
 
 use super::dto::{
-    CreatedDto, ErrorBody, LinkProjectionDto, ReservationBody, ReservationDto, ReservationStateDto,
-    WhatIfBody, WhatIfDto, WhatIfOutcomeDto,
+    CreatedDto, ErrorBody, FlowMatchDto, LinkProjectionDto, ReservationBody, ReservationDto,
+    ReservationStateDto, WhatIfBody, WhatIfDto, WhatIfOutcomeDto,
 };
 use super::error::{ApiError, ApiJson};
 use super::topology::endpoint;
@@ -74,6 +74,9 @@ fn spec(
         }
         Some(d) => start.plus(Duration::from_secs(d)),
     };
+    if let Some(m) = &b.flow {
+        flow_matchable(m, &f("match"))?;
+    }
     let path = match &b.path {
         None => None,
         Some(ids) => Some(
@@ -105,6 +108,46 @@ fn spec(
         }),
         path,
     })
+}
+
+/// Refuses a match the switches cannot hold as asked: a flow reservation's entries match
+/// the 5-tuple alone (not the endpoints' MACs), and OpenFlow matches a transport port only
+/// under its protocol (TCP 6 or UDP 17), so a port without one, or an empty match, would be
+/// installed as "every IPv4 packet" on the path's ports and police everyone's traffic there.
+fn flow_matchable(m: &FlowMatchDto, field: &str) -> Result<(), ApiError> {
+    let port = m
+        .src_port
+        .map(|p| ("src_port", p))
+        .or(m.dst_port.map(|p| ("dst_port", p)));
+    if let Some((name, p)) = port {
+        match m.ip_proto {
+            Some(6 | 17) => {}
+            Some(proto) => {
+                return Err(ApiError::invalid(
+                    format!("{field}.ip_proto"),
+                    format!(
+                        "{name} {p} with ip_proto {proto}: transport ports are matched under TCP (6) or UDP (17) only"
+                    ),
+                ))
+            }
+            None => {
+                return Err(ApiError::invalid(
+                    format!("{field}.ip_proto"),
+                    format!(
+                        "{name} {p} without ip_proto: give 6 (TCP) or 17 (UDP), or the port could not be matched"
+                    ),
+                ))
+            }
+        }
+    }
+    let empty = m.src_ip.is_none() && m.dst_ip.is_none() && m.ip_proto.is_none() && port.is_none();
+    if empty {
+        return Err(ApiError::invalid(
+            field,
+            "an empty match narrows nothing and would select every IPv4 packet on the path; omit `match` to reserve for the traffic between src and dst",
+        ));
+    }
+    Ok(())
 }
 
 /// The representation of `r` as the core now sees it.
