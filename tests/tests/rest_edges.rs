@@ -7,6 +7,35 @@ use prescient_tests::rest::{assert_error, call, fixture, get, post, H1, H2, TOKE
 use serde_json::json;
 
 #[tokio::test]
+async fn a_body_over_the_limit_is_413_not_malformed_json() {
+    let f = fixture(1);
+    // Well-formed JSON, just long: a 3 MB name.
+    let body =
+        json!({"name": "a".repeat(3 << 20), "start_secs": 1, "end_secs": 2, "multiplier": 1})
+            .to_string();
+    for (method, uri) in [
+        (Method::POST, "/api/v1/calendar"),
+        (Method::POST, "/api/v1/reservations"),
+        (Method::POST, "/api/v1/services"),
+        (Method::PUT, "/api/v1/services/web/backends"),
+    ] {
+        let r = call(&f, method, uri, Some(&body), Some(TOKEN)).await;
+        assert_error(&r, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", None);
+    }
+    // Just under the limit is read (and refused for its content, not its size).
+    let name = "a".repeat((2 << 20) - 200);
+    let body = json!({"name": name, "start_secs": 1, "end_secs": 2, "multiplier": 1}).to_string();
+    let r = post(&f, "/api/v1/calendar", &body).await;
+    assert_error(
+        &r,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_value",
+        Some("name"),
+    );
+    assert_eq!(get(&f, "/api/v1/calendar").await.body, json!([]));
+}
+
+#[tokio::test]
 async fn a_flow_match_the_switches_cannot_hold_is_refused() {
     let f = fixture(1);
     let with = |m: serde_json::Value| {

@@ -1,6 +1,6 @@
 //! The API's errors: one enum, one `IntoResponse` (the only place a status is chosen), one
 //! `From` for the core's reservation errors, and extractors whose rejections become these
-//! errors, so bad input is a 400/404/409/415/422 and never a 500.
+//! errors, so bad input is a 400/404/409/413/415/422 and never a 500.
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -15,6 +15,9 @@ use super::dto::{ErrorBody, ErrorDetail};
 use crate::core::naming::link_id;
 use crate::core::ReserveError;
 
+/// Longest request body taken (axum's default limit, stated so that the answer can say it).
+pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+
 /// Everything a request can fail with.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ApiError {
@@ -24,6 +27,9 @@ pub enum ApiError {
     /// The body is not `application/json`.
     #[error("expected a body with content-type application/json")]
     UnsupportedMediaType,
+    /// The body is longer than [`MAX_BODY_BYTES`].
+    #[error("the body is longer than the {MAX_BODY_BYTES} bytes a request may carry")]
+    PayloadTooLarge,
     /// Valid syntax, invalid value.
     #[error("{message}")]
     Invalid {
@@ -108,6 +114,7 @@ impl ApiError {
                 "unsupported_media_type",
                 None,
             ),
+            ApiError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", None),
             ApiError::Invalid { field, .. } => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "invalid_value",
@@ -232,6 +239,8 @@ impl From<JsonRejection> for ApiError {
                 }
             }
             JsonRejection::MissingJsonContentType(_) => ApiError::UnsupportedMediaType,
+            // Past the body limit: not malformed, too long (a client may split it).
+            other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
             other => ApiError::MalformedJson(other.body_text()),
         }
     }

@@ -205,6 +205,7 @@ pub fn router(state: ApiState) -> Router {
     ));
     Router::new()
         .nest("/api/v1", api)
+        .layer(axum::extract::DefaultBodyLimit::max(error::MAX_BODY_BYTES))
         .route("/metrics", metrics)
         .merge(dashboard::routes())
         .with_state(state)

@@ -90,6 +90,11 @@ impl Modify for CommonAnswers {
                 Self::add(op, "403", "`insufficient_scope`: the token may only read");
                 if op.request_body.is_some() {
                     Self::add(op, "400", "The body is not JSON");
+                    Self::add(
+                        op,
+                        "413",
+                        "The body is longer than 2 MiB (`payload_too_large`)",
+                    );
                     Self::add(op, "415", "The body is not `application/json`");
                     Self::add(op, "422", "A field is invalid (`field` names it)");
                 } else if op.parameters.as_ref().is_some_and(|p| !p.is_empty()) {
