@@ -127,14 +127,16 @@ async fn the_bearer_scheme_is_case_insensitive_and_another_scheme_is_named() {
     use axum::http::{header, Request};
     use prescient_tests::rest::send;
     let f = fixture(1);
-    let body = json!({"name": "sale", "start_secs": 1, "end_secs": 2, "multiplier": 2}).to_string();
+    // One event per scheme (each a new one, answered 201).
     let with = |auth: &str| {
+        let body = json!({"name": auth.split(' ').next(), "start_secs": 1, "end_secs": 2,
+                          "multiplier": 2});
         Request::builder()
             .method(Method::POST)
             .uri("/api/v1/calendar")
             .header(header::CONTENT_TYPE, "application/json")
             .header(header::AUTHORIZATION, auth)
-            .body(Body::from(body.clone()))
+            .body(Body::from(body.to_string()))
             .expect("request")
     };
     // RFC 9110: the scheme is case-insensitive; clients that lower-case it are served.
@@ -200,4 +202,45 @@ async fn deleting_a_reservation_twice_is_404_naming_its_id() {
         message.starts_with("`backends[0].ip` = 10.9.0.0:"),
         "{message}"
     );
+}
+
+#[tokio::test]
+async fn posting_the_same_event_again_schedules_it_once() {
+    use prescient_tests::rest::{request, send};
+    let f = fixture(1);
+    let sale = json!({"name": "sale", "start_secs": 2_000_000_000u64, "end_secs": 2_000_003_600u64,
+                      "multiplier": 2.0, "scope": {"kind": "pair", "src": "10.0.0.1", "dst": H2}});
+    let first = post(&f, "/api/v1/calendar", &sale.to_string()).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.text);
+    // A retry (the pair's host given by MAC this time: the same event) is that event, 200.
+    let mut again = sale.clone();
+    again["scope"]["src"] = json!(H1);
+    let r = post(&f, "/api/v1/calendar", &again.to_string()).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body, first.body);
+    // Twenty retries at once still leave one event (two copies would make it x4).
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let state = f.state.clone();
+            let body = sale.to_string();
+            tokio::spawn(async move {
+                send(
+                    &state,
+                    request(Method::POST, "/api/v1/calendar", Some(&body), Some(TOKEN)),
+                )
+                .await
+                .status
+            })
+        })
+        .collect();
+    for t in tasks {
+        assert_eq!(t.await.expect("task"), StatusCode::OK);
+    }
+    assert_eq!(get(&f, "/api/v1/calendar").await.body, json!([first.body]));
+    // Another effect is another event.
+    let mut triple = sale.clone();
+    triple["multiplier"] = json!(3.0);
+    let r = post(&f, "/api/v1/calendar", &triple.to_string()).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert_eq!(r.body["id"], 2);
 }

@@ -62,6 +62,7 @@ pub async fn list(State(s): State<ApiState>) -> Json<Vec<CalendarEvent>> {
 #[utoipa::path(post, path = "/api/v1/calendar", tag = "calendar",
     request_body = EventBody, security(("bearer" = [])),
     responses(
+        (status = 200, description = "An identical event (every field but the id) is scheduled already: that one, unchanged (a repeated POST schedules nothing)", body = CalendarEvent),
         (status = 201, description = "Scheduled", body = CalendarEvent),
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 401, description = "Missing or wrong token", body = ErrorBody),
@@ -98,10 +99,27 @@ pub async fn create(
         scope,
         effect,
     };
-    let kept = s
+    // A POST repeated after a lost answer must not schedule the event twice: overlapping
+    // multipliers compound, so a copy would double its effect. An identical event (every
+    // field but the id) is answered as it stands, 200, and nothing is written.
+    let (kept, created) = s
         .core
-        .apply(|c| c.add_event(event))
+        .apply(|c| {
+            let same = c.calendar().find(|e| {
+                CalendarEvent {
+                    id: e.id,
+                    ..event.clone()
+                } == **e
+            });
+            match same {
+                Some(e) => Ok((e.clone(), false)),
+                None => c.add_event(event).map(|e| (e, true)),
+            }
+        })
         .map_err(|e| ApiError::invalid(e.field, e.to_string()))?;
+    if !created {
+        return Ok((StatusCode::OK, Json(kept)));
+    }
     if let Err(e) = commit(&s).await {
         s.core.apply(|c| c.remove_event(kept.id));
         return Err(ApiError::StoreUnavailable(format!(
