@@ -244,3 +244,25 @@ async fn posting_the_same_event_again_schedules_it_once() {
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     assert_eq!(r.body["id"], 2);
 }
+
+#[tokio::test]
+async fn a_repeated_parameter_is_named_and_a_pool_is_kept_as_its_network() {
+    let f = fixture(1);
+    let r = get(&f, "/api/v1/devices?limit=1&limit=2").await;
+    assert_error(
+        &r,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_value",
+        Some("limit"),
+    );
+    // Host bits in the pool: the service shows the pool the tenant's list has.
+    let service = json!({"name": "web", "tenant": "t", "vip": "100.64.0.1",
+                         "pool": "10.9.3.5/24", "instance_capacity_bps": 1_000_000});
+    let r = post(&f, "/api/v1/services", &service.to_string()).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert_eq!(r.body["service"]["pool"], "10.9.3.0/24");
+    assert_eq!(
+        get(&f, "/api/v1/tenants").await.body[0]["pools"],
+        json!(["10.9.3.0/24"])
+    );
+}

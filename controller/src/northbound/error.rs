@@ -211,7 +211,7 @@ impl From<ReserveError> for ApiError {
 }
 
 /// Pulls the field name out of serde's message: axum prefixes data errors with their path
-/// (`rate_bps: invalid type ...`); unknown and missing fields name theirs in backquotes.
+/// (`rate_bps: invalid type ...`); unknown, missing and duplicate fields name theirs in backquotes.
 fn field_of(text: &str) -> Option<String> {
     let body = text.split_once("target type: ").map_or(text, |(_, b)| b);
     let body = body.split_once("query string: ").map_or(body, |(_, b)| b);
@@ -220,7 +220,7 @@ fn field_of(text: &str) -> Option<String> {
             return Some(path.to_string());
         }
     }
-    for marker in ["unknown field `", "missing field `"] {
+    for marker in ["unknown field `", "missing field `", "duplicate field `"] {
         if let Some((_, rest)) = body.split_once(marker) {
             return rest.split_once('`').map(|(f, _)| f.to_string());
         }
@@ -346,6 +346,11 @@ mod tests {
         assert_eq!(
             field_of("Failed to deserialize the JSON body into the target type: missing field `dst` at line 1 column 2").as_deref(),
             Some("dst")
+        );
+        // `?limit=1&limit=2`: the repeated parameter is named.
+        assert_eq!(
+            field_of("Failed to deserialize query string: duplicate field `limit`").as_deref(),
+            Some("limit")
         );
     }
 }

@@ -383,7 +383,9 @@ pub async fn create(
         tenant: body.tenant,
         vip: body.vip,
         vip_mac,
-        pool: body.pool,
+        // Kept as its network (`10.9.3.5/24` is 10.9.3.0/24), as the tenant's pool list shows it.
+        pool: ipnetwork::Ipv4Network::new(body.pool.network(), body.pool.prefix())
+            .unwrap_or(body.pool),
         backends,
         tier: body.tier,
         instance_capacity_bps: body.instance_capacity_bps,
