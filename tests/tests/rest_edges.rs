@@ -109,7 +109,7 @@ async fn a_vip_no_client_can_reach_is_refused() {
     }
     // h1's address: the controller would answer ARP for it and take h1's traffic.
     let r = post(&f, "/api/v1/services", &service("10.0.0.1")).await;
-    assert_error(&r, StatusCode::CONFLICT, "vip_in_use", None);
+    assert_error(&r, StatusCode::CONFLICT, "vip_in_use", Some("vip"));
     assert!(r.body["error"]["message"]
         .as_str()
         .is_some_and(|m| m.contains("00:00:00:00:00:01")));

@@ -81,8 +81,10 @@ pub enum ApiError {
     /// The request conflicts with the current state; `code` says how.
     #[error("{message}")]
     Conflict {
-        /// Machine-readable reason (`pool_exhausted`, `not_an_instance`).
+        /// Machine-readable reason (`pool_exhausted`, `not_an_instance`, `vip_in_use`).
         code: &'static str,
+        /// The field whose value conflicts, when one does.
+        field: Option<&'static str>,
         /// Which value and why.
         message: String,
     },
@@ -139,7 +141,9 @@ impl ApiError {
                 (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", None)
             }
             ApiError::PolicyOwned(_) => (StatusCode::CONFLICT, "policy_owned", None),
-            ApiError::Conflict { code, .. } => (StatusCode::CONFLICT, *code, None),
+            ApiError::Conflict { code, field, .. } => {
+                (StatusCode::CONFLICT, *code, field.map(str::to_string))
+            }
         };
         let (bottleneck_link, missing_bps) = match self {
             ApiError::Insufficient {

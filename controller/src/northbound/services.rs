@@ -231,10 +231,12 @@ pub(super) fn api_error(e: ServicesError) -> ApiError {
         ServicesError::Unknown(_) | ServicesError::NoInstance { .. } => ApiError::NotFound(msg),
         ServicesError::Conflict(InstanceConflict::Exhausted { .. }) => ApiError::Conflict {
             code: "pool_exhausted",
+            field: None,
             message: msg,
         },
         ServicesError::Conflict(InstanceConflict::NotAnInstance { .. }) => ApiError::Conflict {
             code: "not_an_instance",
+            field: None,
             message: msg,
         },
         ServicesError::Invalid { field, .. } => ApiError::invalid(field, msg),
@@ -400,6 +402,7 @@ pub async fn create(
         if let Some(h) = c.topology().hosts().find(|h| h.ips.contains(&spec.vip)) {
             return Err(ApiError::Conflict {
                 code: "vip_in_use",
+                field: Some("vip"),
                 message: format!(
                     "`vip` = {}: host {} has this address; a VIP must be an address no host uses",
                     spec.vip, h.mac
