@@ -266,3 +266,25 @@ async fn a_repeated_parameter_is_named_and_a_pool_is_kept_as_its_network() {
         json!(["10.9.3.0/24"])
     );
 }
+
+#[tokio::test]
+async fn a_reservation_from_a_host_to_itself_is_refused() {
+    let f = fixture(1);
+    let body = json!({"src": H1, "dst": H1, "rate_bps": 1_000_000}).to_string();
+    let r = post(&f, "/api/v1/reservations", &body).await;
+    assert_error(
+        &r,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_value",
+        Some("dst"),
+    );
+    let what_if = json!({"demands": [{"src": H2, "dst": H2, "rate_bps": 1}]}).to_string();
+    let r = post(&f, "/api/v1/whatif", &what_if).await;
+    assert_error(
+        &r,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_value",
+        Some("demands[0].dst"),
+    );
+    assert_eq!(get(&f, "/api/v1/reservations").await.body, json!([]));
+}

@@ -42,6 +42,17 @@ fn spec(
     let f = |name: &str| format!("{prefix}{name}");
     let src = endpoint(&b.src, &f("src"), core)?;
     let dst = endpoint(&b.dst, &f("dst"), core)?;
+    // Nothing between an endpoint and itself crosses a link: such a reservation would hold no
+    // capacity and police nothing, yet read as granted.
+    if src == dst {
+        return Err(ApiError::invalid(
+            f("dst"),
+            format!(
+                "dst {} is src: a reservation between an endpoint and itself crosses no link",
+                b.dst
+            ),
+        ));
+    }
     if b.rate_bps == 0 || b.rate_bps > MAX_RATE_BPS {
         return Err(ApiError::invalid(
             f("rate_bps"),
