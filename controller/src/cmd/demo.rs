@@ -586,10 +586,7 @@ impl DemoReport {
 /// as Mbit/s (SNDlib's unit); an empty cell is no traffic. A trace without `->` columns is an
 /// aggregate: its first series, divided by its mean, shapes the built-in demand.
 fn replay(path: &std::path::Path, topo: &SimTopology) -> anyhow::Result<Replay> {
-    use prescient_predict::{read_trace, TraceFormat};
-    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let trace = read_trace(std::io::BufReader::new(file), TraceFormat::Auto)
-        .with_context(|| format!("reading the trace {}", path.display()))?;
+    let trace = super::trace_input::read(path, prescient_predict::TraceFormat::Auto)?;
     if trace.rows() == 0 {
         anyhow::bail!("{}: the trace has no rows", path.display());
     }
