@@ -574,6 +574,8 @@ fn sim_refuses_openflow_settings_it_cannot_run_instead_of_running_on_silently() 
             vec!["--topology", "fat-tree", "--switches", "3"],
             "fat-tree",
         ),
+        // Ran Abilene's 12 routers while the user asked for 20 switches.
+        (vec!["--topology", "abilene", "--switches", "20"], "abilene"),
     ] {
         let args = [&["sim", "--openflow-controller", "127.0.0.1:1"][..], &extra].concat();
         let out = exits_within(&args, 20).unwrap_or_else(|| panic!("{args:?} still running"));

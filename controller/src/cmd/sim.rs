@@ -56,10 +56,10 @@ pub struct Args {
     /// each, EQUAL until a controller asks for MASTER or SLAVE.
     #[arg(long, value_name = "HOST:PORT[,HOST:PORT...]")]
     pub openflow_controller: Option<String>,
-    /// OpenFlow switches for ring, linear and random; for fat-tree this is k (even), giving 5k²/4
-    /// switches; ignored for abilene (12 switches).
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=10_000), requires = "openflow_controller")]
-    pub switches: u64,
+    /// OpenFlow switches for ring, linear and random (default 4); for fat-tree this is k (even,
+    /// default 4), giving 5k²/4 switches; abilene has its own 12 and refuses it.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=10_000), requires = "openflow_controller")]
+    pub switches: Option<u64>,
     /// Shape of the emulated OpenFlow network.
     #[arg(long, value_enum, default_value_t = crate::cmd::sim_openflow::Shape::Ring, requires = "openflow_controller")]
     pub topology: crate::cmd::sim_openflow::Shape,
@@ -78,6 +78,9 @@ pub struct Args {
     #[arg(long, requires = "openflow_controller")]
     pub services: bool,
 }
+
+/// Switches (or fat-tree k) when --switches is not given.
+const DEFAULT_SWITCHES: u64 = 4;
 
 /// Entry point.
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -100,6 +103,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     if args.mixed_p4 > 0 && args.p4_tls_cert.is_some() {
         anyhow::bail!("--p4-tls-cert serves the standalone P4Runtime devices; --mixed-p4 has none");
+    }
+    if let (crate::cmd::sim_openflow::Shape::Abilene, Some(n)) = (&args.topology, args.switches) {
+        // A size the user typed and the topology cannot honour would otherwise be dropped
+        // silently, and the lab would run a network the user did not ask for.
+        anyhow::bail!(
+            "--switches {n}: --topology abilene is always its 12 routers; leave --switches out"
+        );
     }
     let runtime = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
     runtime.block_on(serve(args))
@@ -172,7 +182,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         let opts = crate::cmd::sim_openflow::Options {
             controller,
             shape: args.topology,
-            size: args.switches,
+            size: args.switches.unwrap_or(DEFAULT_SWITCHES),
             seed: args.of_seed,
             time_scale: args.of_time_scale,
             mixed_p4: match args.p4runtime {
