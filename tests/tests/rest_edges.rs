@@ -288,3 +288,38 @@ async fn a_reservation_from_a_host_to_itself_is_refused() {
     );
     assert_eq!(get(&f, "/api/v1/reservations").await.body, json!([]));
 }
+
+#[tokio::test]
+async fn a_pool_too_small_for_the_minimum_instances_is_refused() {
+    let f = fixture(1);
+    let service = |pool: &str, min: u32| {
+        json!({"name": "web", "tenant": "t", "vip": "100.64.0.1", "pool": pool,
+               "instance_capacity_bps": 1_000_000, "min_instances": min, "max_instances": 8})
+        .to_string()
+    };
+    // A /30 leases two addresses (not its network or broadcast address): three instances
+    // could never all run, and nothing said so until a scale-up found no address.
+    let r = post(&f, "/api/v1/services", &service("10.9.0.0/30", 3)).await;
+    assert_error(
+        &r,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_value",
+        Some("min_instances"),
+    );
+    assert!(r.body["error"]["message"]
+        .as_str()
+        .is_some_and(|m| m.contains("10.9.0.0/30") && m.contains("2 usable")));
+    assert_eq!(get(&f, "/api/v1/services").await.body, json!([]));
+    // Two fit a /30, and a /31 leases both of its addresses.
+    let r = post(&f, "/api/v1/services", &service("10.9.0.0/30", 2)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let r = post(
+        &f,
+        "/api/v1/services",
+        &service("10.9.1.0/31", 2)
+            .replace("\"web\"", "\"api\"")
+            .replace("100.64.0.1", "100.64.0.2"),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+}

@@ -75,7 +75,7 @@ pub struct ServiceBody {
     /// Traffic one instance serves, bits/s.
     #[schema(minimum = 1)]
     pub instance_capacity_bps: u64,
-    /// Fewest instances (default 1; at most `max_instances`).
+    /// Fewest instances (default 1; at most `max_instances` and the pool's usable addresses).
     #[serde(default = "one")]
     #[schema(minimum = 1, maximum = 1024)]
     pub min_instances: u32,

@@ -70,6 +70,26 @@ impl ServiceSpec {
         })
     }
 
+    /// Whether the pool can hold `min_instances` instances, one address each. Checked when a
+    /// service is created, not when a stored one is put back: a service an older version
+    /// accepted is restored as it was, not dropped.
+    pub fn check_fits_pool(&self) -> Result<(), ServicesError> {
+        // Every instance takes one address of the pool: a pool with fewer usable addresses
+        // than the minimum could never run it, and the shortfall would only show at scale-up.
+        let usable = super::pool::usable_count(self.pool);
+        if u64::from(self.min_instances) > usable {
+            return Err(ServicesError::invalid(
+                "min_instances",
+                self.min_instances.to_string(),
+                format!(
+                    "the pool {} has only {usable} usable addresses, one per instance",
+                    self.pool
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// Checks the invariants in the module docs.
     pub fn check(&self) -> Result<(), ServicesError> {
         if !name_ok_chars(&self.name) {

@@ -424,7 +424,6 @@ fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
-/// Every tenant's pools, keyed by (first address, prefix length).
 /// Whether a pool on `network` may ever lease `ip` (inside it, and neither its network nor
 /// its broadcast address unless it is a /31 or /32).
 pub fn usable_in(network: Ipv4Network, ip: Ipv4Addr) -> bool {
@@ -432,6 +431,18 @@ pub fn usable_in(network: Ipv4Network, ip: Ipv4Addr) -> bool {
         && (network.prefix() >= 31 || (ip != network.network() && ip != network.broadcast()))
 }
 
+/// How many addresses of `network` [`usable_in`] allows (all of a /31 or /32; else all but its
+/// network and broadcast addresses).
+pub fn usable_count(network: Ipv4Network) -> u64 {
+    let size = 1u64 << (32 - u32::from(network.prefix()));
+    if network.prefix() >= 31 {
+        size
+    } else {
+        size - 2
+    }
+}
+
+/// Every tenant's pools, keyed by (first address, prefix length).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Pools {
     pools: BTreeMap<(u32, u8), AddressPool>,

@@ -172,6 +172,7 @@ impl Services {
     /// tenant when new). Nothing is programmed until the next reconciliation.
     pub fn create(&mut self, spec: ServiceSpec, now: Timestamp) -> Result<u32, ServicesError> {
         spec.check()?;
+        spec.check_fits_pool()?;
         let policy = spec.policy.clone().unwrap_or_else(|| "default".to_string());
         if !self.policies.contains_key(&policy) {
             return Err(ServicesError::UnknownPolicy(policy));
