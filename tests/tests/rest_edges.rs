@@ -150,6 +150,21 @@ async fn the_bearer_scheme_is_case_insensitive_and_another_scheme_is_named() {
     assert!(r.text.contains("Basic"), "{}", r.text);
     let r = send(&f.state, with("bearer wrong")).await;
     assert_error(&r, StatusCode::UNAUTHORIZED, "unauthorized", None);
+    // Two headers, one good: neither decides (the first used to win, whichever it was).
+    for pair in [
+        [format!("Bearer {TOKEN}"), "Bearer wrong".to_string()],
+        ["Bearer wrong".to_string(), format!("Bearer {TOKEN}")],
+    ] {
+        let mut req = with("ignored");
+        req.headers_mut().remove(header::AUTHORIZATION);
+        for value in &pair {
+            req.headers_mut()
+                .append(header::AUTHORIZATION, value.parse().expect("header value"));
+        }
+        let r = send(&f.state, req).await;
+        assert_error(&r, StatusCode::UNAUTHORIZED, "unauthorized", None);
+        assert!(r.text.contains("more than one"), "{}", r.text);
+    }
     assert_eq!(
         get(&f, "/api/v1/calendar")
             .await

@@ -104,7 +104,16 @@ pub async fn require_token(
             "no API token is configured (set PRESCIENT_API_TOKEN); this call needs one".into(),
         ));
     }
-    let header_token = match req.headers().get(header::AUTHORIZATION) {
+    let mut values = req.headers().get_all(header::AUTHORIZATION).iter();
+    let first = values.next();
+    if values.next().is_some() {
+        // Taking either one would let a second header (a proxy's, or one a client library
+        // appended) decide whose call this is.
+        return Err(ApiError::Unauthorized(
+            "more than one Authorization header; send exactly one".into(),
+        ));
+    }
+    let header_token = match first {
         Some(v) => Some(bearer(v.to_str().unwrap_or_default())?),
         None => None,
     };
