@@ -321,6 +321,18 @@ fn print_table(r: &Report) {
             r.series_count
         );
     }
+    if !r.target_beyond_rows.is_empty() {
+        let which: Vec<String> = r
+            .target_beyond_rows
+            .iter()
+            .map(|(policy, n)| format!("{} on {n} of {}", policy.name(), r.series_count))
+            .collect();
+        println!(
+            "note: the violation target {} is below what the validation rows can promise (n rows: 1/(n+1) at best) for {}; sized at the largest validation ratio there (at headroom 1 without one), so the target is not a promise",
+            r.violation_target,
+            which.join(", ")
+        );
+    }
     let compute = r.policies.iter().any(|p| p.instance_hours.is_some());
     print!(
         "{:<11} {:>9} {:>8} {:>11} {:>13} {:>13} {:>8}",

@@ -222,6 +222,12 @@ pub struct Report {
     /// Per policy, the series for which no headroom met the violation target on their
     /// validation rows (demand where the policy's base was zero); those ran at headroom 1.
     pub headroom_unmet: BTreeMap<PolicyKind, usize>,
+    /// Per policy, the series whose headroom was chosen on fewer validation rows than the
+    /// violation target can be promised on (`n` rows promise at best `1 / (n + 1)`): they were
+    /// sized at their largest validation ratio (at headroom 1 without a usable row), and the
+    /// target is not a promise there.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub target_beyond_rows: BTreeMap<PolicyKind, usize>,
     /// One entry per policy, in the order asked.
     pub policies: Vec<PolicyScore>,
 }
@@ -439,7 +445,17 @@ pub fn evaluate(
             })
         })
         .collect();
+    let pooled_rows: Vec<usize> = (0..cfg.policies.len())
+        .map(|i| {
+            series
+                .iter()
+                .zip(&bases)
+                .map(|((_, values), b)| b[i].validation(values, split).count())
+                .sum()
+        })
+        .collect();
     let mut unmet: BTreeMap<PolicyKind, usize> = BTreeMap::new();
+    let mut beyond_rows: BTreeMap<PolicyKind, usize> = BTreeMap::new();
     let time_of_day_series = bases
         .iter()
         .filter(|b| b.iter().any(|b| b.bins > 0))
@@ -455,6 +471,13 @@ pub fn evaluate(
             });
             if chosen.is_none() {
                 *unmet.entry(p).or_default() += 1;
+            }
+            let rows = match pooled_headroom[i] {
+                Some(_) => pooled_rows[i],
+                None => b.validation(values, split).count(),
+            };
+            if !policy::promisable(rows, cfg.violation) && p != PolicyKind::Oracle {
+                *beyond_rows.entry(p).or_default() += 1;
             }
             let plan = b.at(chosen.unwrap_or(1.0));
             headrooms[i].push(plan.headroom);
@@ -505,6 +528,7 @@ pub fn evaluate(
         time_of_day_series,
         headroom,
         headroom_unmet: unmet,
+        target_beyond_rows: beyond_rows,
         policies,
     };
     Ok((report, replay))

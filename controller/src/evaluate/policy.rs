@@ -171,6 +171,14 @@ pub fn choose_headroom(rows: impl Iterator<Item = (f64, f64)>, violation: f64) -
         .filter(|h| h.is_finite())
 }
 
+/// Whether `rows` validation rows can promise `violation` at all: by the conformal rank of
+/// [`choose_headroom`], `n` rows promise at best `1 / (n + 1)`; below that the rank falls past
+/// the largest ratio and the headroom is that largest ratio.
+pub fn promisable(rows: usize, violation: f64) -> bool {
+    let v = violation.clamp(0.0, 1.0);
+    ((rows + 1) as f64 * (1.0 - v)).ceil() as usize <= rows
+}
+
 /// What a policy decided for one series before its headroom: the capacity of rows
 /// `calib..n` at headroom 1, and which of them may choose the headroom.
 #[derive(Debug, Clone, PartialEq)]
@@ -460,6 +468,14 @@ mod tests {
         assert_eq!(choose_headroom(std::iter::empty(), 0.01), None);
         assert_eq!(choose_headroom([(0.0, 0.0)].into_iter(), 0.01), Some(0.0));
         assert_eq!(choose_headroom([(1.0, 0.0)].into_iter(), 0.01), None);
+    }
+
+    #[test]
+    fn ninety_nine_rows_can_promise_one_percent_and_ninety_eight_cannot() {
+        assert!(promisable(99, 0.01));
+        assert!(!promisable(98, 0.01));
+        assert!(!promisable(10_000, 1e-9));
+        assert!(promisable(1, 0.5));
     }
 
     #[test]

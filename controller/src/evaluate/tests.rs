@@ -467,3 +467,30 @@ fn demand_too_large_to_sum_is_refused_not_reported_as_nan() {
         .iter()
         .all(|p| p.over_provisioning.is_some_and(f64::is_finite) && p.unserved.is_finite()));
 }
+
+#[test]
+fn a_target_the_validation_rows_cannot_promise_is_named() {
+    // `--violations 1e-9` ran at each policy's largest validation ratio and read as if the
+    // target were honoured; n rows promise at best 1 / (n + 1).
+    let cfg = |violation| EvalConfig {
+        violation,
+        ..EvalConfig::default()
+    };
+    let v = || series(1000, |r| 10.0 + (r % 24) as f64);
+    let r = run(v(), None, &cfg(1e-9));
+    for p in [
+        PolicyKind::Predictive,
+        PolicyKind::Reactive,
+        PolicyKind::Static,
+    ] {
+        assert_eq!(r.target_beyond_rows.get(&p), Some(&1), "{p:?}");
+    }
+    // The oracle needs no headroom; at 1 % the rows are enough and nothing is named.
+    assert_eq!(r.target_beyond_rows.get(&PolicyKind::Oracle), None);
+    let r = run(v(), None, &cfg(0.01));
+    assert!(
+        r.target_beyond_rows.is_empty(),
+        "{:?}",
+        r.target_beyond_rows
+    );
+}
