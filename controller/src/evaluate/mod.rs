@@ -433,25 +433,20 @@ pub fn evaluate(
     // A headroom is `None` where no factor meets the target on validation rows (demand where the
     // policy's base is zero, e.g. a reactive rule after an idle interval): the plan then runs at
     // 1 and the series is counted in the report's `headroom_unmet`.
-    let pooled_headroom: Vec<Option<Option<f64>>> = (0..cfg.policies.len())
+    // With each pooled headroom, how many rows it was chosen on (for `target_beyond_rows`).
+    let pooled_headroom: Vec<Option<(Option<f64>, usize)>> = (0..cfg.policies.len())
         .map(|i| {
             let first = bases.first()?.get(i)?;
             cfg.pooled_headroom.then(|| {
-                let rows = series
-                    .iter()
-                    .zip(&bases)
-                    .flat_map(|((_, values), b)| b[i].validation(values, split));
-                met(rows, |rows| first.headroom(rows, cfg.violation))
+                let rows = || {
+                    series
+                        .iter()
+                        .zip(&bases)
+                        .flat_map(|((_, values), b)| b[i].validation(values, split))
+                };
+                let chosen = met(rows(), |rows| first.headroom(rows, cfg.violation));
+                (chosen, rows().count())
             })
-        })
-        .collect();
-    let pooled_rows: Vec<usize> = (0..cfg.policies.len())
-        .map(|i| {
-            series
-                .iter()
-                .zip(&bases)
-                .map(|((_, values), b)| b[i].validation(values, split).count())
-                .sum()
         })
         .collect();
     let mut unmet: BTreeMap<PolicyKind, usize> = BTreeMap::new();
@@ -464,18 +459,15 @@ pub fn evaluate(
         let mut caps = Vec::new();
         for (i, b) in series_bases.into_iter().enumerate() {
             let p = b.policy;
-            let chosen = pooled_headroom[i].unwrap_or_else(|| {
-                met(b.validation(values, split), |rows| {
+            let (chosen, rows) = pooled_headroom[i].unwrap_or_else(|| {
+                let chosen = met(b.validation(values, split), |rows| {
                     b.headroom(rows, cfg.violation)
-                })
+                });
+                (chosen, b.validation(values, split).count())
             });
             if chosen.is_none() {
                 *unmet.entry(p).or_default() += 1;
             }
-            let rows = match pooled_headroom[i] {
-                Some(_) => pooled_rows[i],
-                None => b.validation(values, split).count(),
-            };
             if !policy::promisable(rows, cfg.violation) && p != PolicyKind::Oracle {
                 *beyond_rows.entry(p).or_default() += 1;
             }
