@@ -128,6 +128,8 @@ async fn an_admitted_reservation_survives_a_controller_restart() {
         Some(json!({
             "src": "of:0000000000000001",
             "dst": "of:0000000000000003",
+            // Between switches a reservation names its traffic (TEST-NET-1, no host).
+            "match": {"src_ip": "192.0.2.1"},
             "rate_bps": 100_000_000u64,
             "tier": 2
         })),
@@ -193,6 +195,8 @@ async fn an_admitted_reservation_survives_a_controller_restart() {
         Some(json!({
             "src": "of:0000000000000002",
             "dst": "of:0000000000000004",
+            // Between switches a reservation names its traffic (TEST-NET-1, no host).
+            "match": {"src_ip": "192.0.2.1"},
             "rate_bps": 50_000_000u64
         })),
     )
@@ -247,6 +251,8 @@ async fn when_the_store_cannot_commit_nothing_changes_and_the_client_gets_503() 
     let body = json!({
         "src": "of:0000000000000001",
         "dst": "of:0000000000000003",
+        // Between switches a reservation names its traffic (TEST-NET-1, no host).
+        "match": {"src_ip": "192.0.2.1"},
         "rate_bps": 100_000_000u64
     });
     let (status, kept) = http(api, "POST", "/api/v1/reservations", Some(body.clone())).await;
@@ -301,6 +307,8 @@ async fn a_reroute_by_the_core_reaches_the_store() {
         Some(json!({
             "src": "of:0000000000000001",
             "dst": "of:0000000000000003",
+            // Between switches a reservation names its traffic (TEST-NET-1, no host).
+            "match": {"src_ip": "192.0.2.1"},
             "rate_bps": 100_000_000u64
         })),
     )

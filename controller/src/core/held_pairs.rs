@@ -8,8 +8,8 @@
 //! the pairs it holds are those from a host at its ingress device to one at its egress device,
 //! each owning the address the flow names on its side. Like an ONOS intent whose selector
 //! names one address, it is one reservation between two points, and it moves with the path of
-//! the traffic it carries. A flow naming no address (a reservation between two switches) holds
-//! no pair.
+//! the traffic it carries. A flow reserved from or to a host carries that host's MAC, and holds
+//! only that host on its side. A flow naming no host holds no pair (the API refuses new ones).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
@@ -37,29 +37,30 @@ impl Hosts {
         match &r.request.subject {
             Subject::HostPair { src, dst } => vec![(*src, *dst)],
             Subject::Flow(f) => {
-                let (srcs, dsts) = match (f.src_ip, f.dst_ip) {
-                    (Some(s), Some(d)) => (
-                        self.owners.get(&s).unwrap_or(&none),
-                        self.owners.get(&d).unwrap_or(&none),
-                    ),
-                    // A flow naming no address is traffic between two switches, no pair's.
-                    (None, None) => return Vec::new(),
+                let owners = |ip: Ipv4Addr| self.owners.get(&ip).cloned().unwrap_or_default();
+                // An end reserved from a host (its MAC in the match) holds that host only.
+                let named = |mac: Option<MacAddr>, ip: Option<Ipv4Addr>| match (mac, ip) {
+                    (Some(mac), _) => Some(vec![mac]),
+                    (None, Some(ip)) => Some(owners(ip)),
+                    (None, None) => None,
+                };
+                match (named(f.src_mac, f.src_ip), named(f.dst_mac, f.dst_ip)) {
+                    (Some(srcs), Some(dsts)) => cross(&srcs, &dsts),
+                    // A flow naming no host is traffic between two switches, no pair's.
+                    (None, None) => Vec::new(),
                     (s, d) => {
-                        let end = |dev: DeviceId, ip: Option<Ipv4Addr>| -> Vec<MacAddr> {
+                        let end = |dev: DeviceId, named: Option<Vec<MacAddr>>| -> Vec<MacAddr> {
                             let here = self.at.get(&dev).unwrap_or(&none);
-                            match ip.map(|ip| self.owners.get(&ip).unwrap_or(&none)) {
-                                Some(owning) => here
-                                    .iter()
-                                    .filter(|h| owning.contains(h))
-                                    .copied()
-                                    .collect(),
+                            match named {
+                                Some(named) => {
+                                    here.iter().filter(|h| named.contains(h)).copied().collect()
+                                }
                                 None => here.clone(),
                             }
                         };
-                        return cross(&end(r.request.src, s), &end(r.request.dst, d));
+                        cross(&end(r.request.src, s), &end(r.request.dst, d))
                     }
-                };
-                cross(srcs, dsts)
+                }
             }
         }
     }

@@ -168,7 +168,12 @@ fn a_reservation_with_no_room_where_its_host_went_fails_then_is_placed_when_room
         rate_bps: GBPS - 10_000_000,
         tier: 1,
         window: Window::new(t0, t0.plus(Duration::from_secs(3_600))),
-        flow: None,
+        // Between switches a reservation names the traffic it is for (else it would police
+        // everyone's): a sender beyond the fixture's hosts.
+        flow: Some(prescient_topology::FlowMatch {
+            src_ip: Some(std::net::Ipv4Addr::new(10, 9, 9, 9)),
+            ..prescient_topology::FlowMatch::default()
+        }),
         path: Some(vec![s4_s5]),
     };
     let blocker = c.reserve(t0, &blocker).expect("room").reservation.id;
@@ -232,6 +237,8 @@ fn a_steered_pairs_flow_reservation_is_placed_again_when_its_host_moves_off_the_
     // UDP from h1's address to h2's: it holds the pair h1 -> h2.
     let spec = ReserveSpec {
         flow: Some(prescient_topology::FlowMatch {
+            src_mac: None,
+            dst_mac: None,
             src_ip: Some(ip1),
             dst_ip: Some(ip2),
             ip_proto: Some(17),
@@ -261,9 +268,14 @@ fn a_steered_pairs_flow_reservation_is_placed_again_when_its_host_moves_off_the_
     let r = c.ledger().get(id).expect("kept, same id").clone();
     assert_eq!((r.request.src, r.request.dst), (dev(1), dev(2)));
     assert_eq!(r.request.path, s1_s2);
+    // Still the traffic of the hosts it was reserved between (their MACs).
     assert_eq!(
         r.request.subject,
-        Subject::Flow(spec.flow.clone().expect("a flow"))
+        Subject::Flow(prescient_topology::FlowMatch {
+            src_mac: Some(H1),
+            dst_mac: Some(H2),
+            ..spec.flow.clone().expect("a flow")
+        })
     );
     assert_eq!(
         (r.request.rate_bps, r.request.tier, r.request.window),

@@ -58,6 +58,8 @@ impl ControllerCore {
                         .into_iter()
                         .flatten()
                         .filter_map(|ip| self.owner_of(ip))
+                        .chain(f.src_mac)
+                        .chain(f.dst_mac)
                         .any(|mac| moved.contains(&mac)),
                 };
                 // A host forgotten: nowhere to place it yet.
@@ -87,17 +89,23 @@ impl ControllerCore {
     }
 
     /// Where a reservation's ends are to be placed now: a host pair's hosts; for a flow, the
-    /// host owning the address it names on each side, or the switch it was placed from when
-    /// that side names none. `None` while a named host is not known.
+    /// host it was reserved from (its MAC) on each side, else the host owning the address it
+    /// names there, else the switch it was placed from. `None` while a named host is not known.
     fn ends_of(&self, r: &Reservation) -> Option<(Endpoint, Endpoint)> {
         match &r.request.subject {
             Subject::HostPair { src, dst } => Some((Endpoint::Host(*src), Endpoint::Host(*dst))),
             Subject::Flow(f) => {
-                let end = |ip: Option<std::net::Ipv4Addr>, device| match ip {
-                    Some(ip) => self.owner_of(ip).map(Endpoint::Host),
-                    None => Some(Endpoint::Device(device)),
+                let end = |mac: Option<MacAddr>, ip: Option<std::net::Ipv4Addr>, device| match (
+                    mac, ip,
+                ) {
+                    (Some(mac), _) => Some(Endpoint::Host(mac)),
+                    (None, Some(ip)) => self.owner_of(ip).map(Endpoint::Host),
+                    (None, None) => Some(Endpoint::Device(device)),
                 };
-                Some((end(f.src_ip, r.request.src)?, end(f.dst_ip, r.request.dst)?))
+                Some((
+                    end(f.src_mac, f.src_ip, r.request.src)?,
+                    end(f.dst_mac, f.dst_ip, r.request.dst)?,
+                ))
             }
         }
     }
@@ -275,7 +283,10 @@ impl ControllerCore {
             path: None,
         };
         let snapshot = self.topology.snapshot();
-        let request = reserve::request(&self.ledger, &snapshot, &spec)?;
+        let mut request = reserve::request(&self.ledger, &snapshot, &spec)?;
+        // Its traffic is what it was: an end found from an address is not narrowed to the
+        // MAC of the host owning it now.
+        request.subject = old.request.subject.clone();
         let egress = reserve::egress(&snapshot, &spec, &request)?;
         let new = Reservation {
             id: old.id,

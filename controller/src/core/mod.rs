@@ -320,6 +320,10 @@ impl ControllerCore {
             prescient_topology::Subject::HostPair { dst, .. } => {
                 self.topology.host(*dst).map(|h| h.at)
             }
+            prescient_topology::Subject::Flow(f) if f.dst_mac.is_some() => f
+                .dst_mac
+                .and_then(|mac| self.topology.host(mac))
+                .map(|h| h.at),
             // One output per entry: a destination address only one host on that switch owns.
             prescient_topology::Subject::Flow(f) => f.dst_ip.and_then(|ip| {
                 let mut owners = self
@@ -385,7 +389,8 @@ impl ControllerCore {
                 .filter(|(r, _)| match &r.request.subject {
                     prescient_topology::Subject::HostPair { dst, .. } => macs.contains(dst),
                     prescient_topology::Subject::Flow(f) => {
-                        f.dst_ip.is_some_and(|ip| ips.contains(&ip))
+                        f.dst_mac.is_some_and(|mac| macs.contains(&mac))
+                            || f.dst_ip.is_some_and(|ip| ips.contains(&ip))
                     }
                 })
                 .filter(|(r, ports)| self.ports_of(r) != **ports)

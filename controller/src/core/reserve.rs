@@ -55,6 +55,17 @@ pub enum ReserveError {
     /// The ledger refused it (bad values, unknown link, not enough capacity).
     #[error(transparent)]
     Ledger(#[from] LedgerError),
+    /// Both ends are switches and the match names no address: the reservation would police
+    /// every IPv4 packet (of its protocol) through its path's ports, everyone's traffic.
+    #[error("{}", if *matched {
+        "src and dst are switches and match names neither src_ip nor dst_ip: it would police that traffic from every host crossing the path; name an address, or give src or dst as a host"
+    } else {
+        "src and dst are switches and there is no match: it would police every IPv4 packet crossing the path; give src or dst as a host, or a match naming src_ip or dst_ip"
+    })]
+    NoHost {
+        /// Whether a match was given (it names only a protocol or ports).
+        matched: bool,
+    },
     /// Both endpoints are on one switch and the destination is not a host: no port to meter.
     #[error("src and dst are both on switch {device} and dst is a switch, not a host: a reservation within one switch is metered at the port towards its destination host; give dst as a host MAC")]
     NoEgress {
@@ -95,6 +106,38 @@ fn device_of(
     }
 }
 
+/// The traffic `spec` reserves for: between two hosts with no match, the host pair; else its
+/// 5-tuple narrowed to the ends that are hosts (their MACs), as an ONOS host-to-host intent adds
+/// the hosts to its selector. Matching the 5-tuple alone, a TCP reservation between two hosts
+/// policed every host's TCP through the path's ports. A flow naming no host at all (two switch
+/// ends and no address) would police everyone's traffic there, and is refused.
+pub fn subject(spec: &ReserveSpec) -> Result<Subject, ReserveError> {
+    let mac = |e: Endpoint| match e {
+        Endpoint::Host(mac) => Some(mac),
+        Endpoint::Device(_) => None,
+    };
+    let flow = match (spec.src, spec.dst, &spec.flow) {
+        (Endpoint::Host(src), Endpoint::Host(dst), None) => {
+            return Ok(Subject::HostPair { src, dst })
+        }
+        (_, _, flow) => FlowMatch {
+            src_mac: mac(spec.src),
+            dst_mac: mac(spec.dst),
+            ..flow.clone().unwrap_or_default()
+        },
+    };
+    let names_a_host = flow.src_mac.is_some()
+        || flow.dst_mac.is_some()
+        || flow.src_ip.is_some()
+        || flow.dst_ip.is_some();
+    if !names_a_host {
+        return Err(ReserveError::NoHost {
+            matched: spec.flow.is_some(),
+        });
+    }
+    Ok(Subject::Flow(flow))
+}
+
 /// The ledger request `spec` becomes on `snapshot`: endpoints resolved, path chosen.
 pub fn request(
     ledger: &Ledger,
@@ -103,11 +146,7 @@ pub fn request(
 ) -> Result<ReservationRequest, ReserveError> {
     let src = device_of(snapshot, spec.src, "src")?;
     let dst = device_of(snapshot, spec.dst, "dst")?;
-    let subject = match (spec.src, spec.dst, &spec.flow) {
-        (_, _, Some(flow)) => Subject::Flow(flow.clone()),
-        (Endpoint::Host(s), Endpoint::Host(d), None) => Subject::HostPair { src: s, dst: d },
-        _ => Subject::Flow(FlowMatch::default()),
-    };
+    let subject = subject(spec)?;
     let path = match &spec.path {
         Some(p) => p.clone(),
         None => {

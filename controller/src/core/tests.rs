@@ -439,6 +439,8 @@ fn a_steered_pair_takes_an_api_reservation_naming_one_of_its_addresses_along() {
     // on the switches of its path its entry sits above the pair's own.
     let spec = ReserveSpec {
         flow: Some(prescient_topology::FlowMatch {
+            src_mac: None,
+            dst_mac: None,
             src_ip: Some(Ipv4Addr::new(10, 0, 0, 1)),
             dst_ip: None,
             ip_proto: None,

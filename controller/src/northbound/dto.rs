@@ -234,8 +234,9 @@ pub struct ForecastDto {
     pub error: ErrorDto,
 }
 
-/// A 5-tuple selecting a reservation's traffic (at least one field; ports need `ip_proto` 6
-/// or 17).
+/// A 5-tuple narrowing a reservation's traffic (at least one field; ports need `ip_proto` 6
+/// or 17). It narrows within the traffic of the ends that are hosts (their MACs are matched
+/// too); between two switches it must name `src_ip` or `dst_ip`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FlowMatchDto {
@@ -280,7 +281,8 @@ pub struct ReservationBody {
     /// Window length, seconds (1 ..= 10 years); absent: until released.
     #[schema(minimum = 1, maximum = 315_360_000)]
     pub duration_secs: Option<u64>,
-    /// Narrow to a 5-tuple; absent: all traffic between the endpoints.
+    /// Narrow to a 5-tuple; absent: all traffic between the endpoints (from a switch to a
+    /// host: all traffic to that host along the path). Required between two switches.
     #[serde(rename = "match")]
     pub flow: Option<FlowMatchDto>,
     /// Explicit path as link ids; absent: the planner picks one with room.
@@ -317,7 +319,8 @@ pub struct ReservationDto {
     pub src: String,
     /// Egress device.
     pub dst: String,
-    /// Which traffic (`host_pair` with MACs, or `flow` with a 5-tuple).
+    /// Which traffic (`host_pair` with MACs, or `flow` with a 5-tuple and `src_mac`/`dst_mac`,
+    /// the MACs of its ends that are hosts).
     #[schema(value_type = Object)]
     pub subject: serde_json::Value,
     /// Bits per second.

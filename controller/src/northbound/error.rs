@@ -210,6 +210,7 @@ impl From<ReserveError> for ApiError {
                 LedgerError::DuplicateId(_) => ApiError::invalid("id", l.to_string()),
             },
             ReserveError::NoEgress { .. } => ApiError::not_in_topology("dst", e.to_string()),
+            ReserveError::NoHost { .. } => ApiError::invalid("match", e.to_string()),
         }
     }
 }

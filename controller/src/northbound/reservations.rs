@@ -20,7 +20,9 @@ use super::error::{ApiError, ApiJson};
 use super::topology::endpoint;
 use super::ApiState;
 use crate::core::naming::{link_id, parse_link, port_id};
-use crate::core::{ControllerCore, ReservationState, ReserveSpec, SharedCore, WhatIfOutcome};
+use crate::core::{
+    reserve, ControllerCore, ReservationState, ReserveSpec, SharedCore, WhatIfOutcome,
+};
 
 /// Largest rate accepted: 10 Tb/s, beyond any port.
 const MAX_RATE_BPS: u64 = 10_000_000_000_000;
@@ -104,13 +106,16 @@ fn spec(
                 .collect::<Result<Vec<_>, _>>()?,
         ),
     };
-    Ok(ReserveSpec {
+    let spec = ReserveSpec {
         src,
         dst,
         rate_bps: b.rate_bps,
         tier: b.tier,
         window: Window::new(start, end),
+        // The core adds the ends' MACs where they are hosts.
         flow: b.flow.as_ref().map(|m| FlowMatch {
+            src_mac: None,
+            dst_mac: None,
             src_ip: m.src_ip,
             dst_ip: m.dst_ip,
             ip_proto: m.ip_proto,
@@ -118,13 +123,17 @@ fn spec(
             dst_port: m.dst_port,
         }),
         path,
-    })
+    };
+    // Checked here too, so a what-if demand naming no host is refused as a bad request, not
+    // answered as a refused admission.
+    reserve::subject(&spec).map_err(|e| ApiError::invalid(f("match"), e.to_string()))?;
+    Ok(spec)
 }
 
-/// Refuses a match the switches cannot hold as asked: a flow reservation's entries match
-/// the 5-tuple alone (not the endpoints' MACs), and OpenFlow matches a transport port only
-/// under its protocol (TCP 6 or UDP 17), so a port without one, or an empty match, would be
-/// installed as "every IPv4 packet" on the path's ports and police everyone's traffic there.
+/// Refuses a match the switches cannot hold as asked: OpenFlow matches a transport port only
+/// under its protocol (TCP 6 or UDP 17), so a port without one would be installed as every
+/// IPv4 packet of the ends (or, between switches, of everyone) on the path's ports; an empty
+/// match narrows nothing and says so.
 fn flow_matchable(m: &FlowMatchDto, field: &str) -> Result<(), ApiError> {
     let port = m
         .src_port

@@ -28,6 +28,12 @@ pub enum StoredSubject {
     },
     /// A 5-tuple pattern.
     Flow {
+        /// Source host's MAC (absent: the source end is a switch, or the record is older).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        src_mac: Option<String>,
+        /// Destination host's MAC, likewise.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        dst_mac: Option<String>,
         /// Source address.
         src_ip: Option<Ipv4Addr>,
         /// Destination address.
@@ -84,6 +90,8 @@ impl StoredReservation {
                     dst: dst.to_string(),
                 },
                 Subject::Flow(f) => StoredSubject::Flow {
+                    src_mac: f.src_mac.map(|m| m.to_string()),
+                    dst_mac: f.dst_mac.map(|m| m.to_string()),
                     src_ip: f.src_ip,
                     dst_ip: f.dst_ip,
                     ip_proto: f.ip_proto,
@@ -125,12 +133,16 @@ impl StoredReservation {
                 dst: mac("dst", dst)?,
             },
             StoredSubject::Flow {
+                src_mac,
+                dst_mac,
                 src_ip,
                 dst_ip,
                 ip_proto,
                 src_port,
                 dst_port,
             } => Subject::Flow(FlowMatch {
+                src_mac: src_mac.as_deref().map(|m| mac("src_mac", m)).transpose()?,
+                dst_mac: dst_mac.as_deref().map(|m| mac("dst_mac", m)).transpose()?,
                 src_ip: *src_ip,
                 dst_ip: *dst_ip,
                 ip_proto: *ip_proto,

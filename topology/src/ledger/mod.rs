@@ -76,9 +76,16 @@ pub enum Subject {
     Flow(FlowMatch),
 }
 
-/// An IPv4 5-tuple pattern.
+/// An IPv4 5-tuple pattern, narrowed to the reservation's end hosts where its ends are hosts.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct FlowMatch {
+    /// Source host's MAC: a reservation from a host polices that host's traffic only, not the
+    /// same 5-tuple from every host whose traffic crosses the path.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub src_mac: Option<MacAddr>,
+    /// Destination host's MAC, likewise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dst_mac: Option<MacAddr>,
     /// Source address.
     pub src_ip: Option<Ipv4Addr>,
     /// Destination address.

@@ -225,7 +225,12 @@ fn an_api_reservation_takes_the_room_of_a_forecast_one_and_the_refusal_is_a_deci
         rate_bps: 950_000_000,
         tier: 0,
         window: Window::new(now, now.plus(Duration::from_secs(600))),
-        flow: None,
+        // Between switches a reservation names the traffic it is for (else it would police
+        // everyone's): a sender beyond the fixture's hosts.
+        flow: Some(prescient_topology::FlowMatch {
+            src_ip: Some(std::net::Ipv4Addr::new(10, 9, 9, 9)),
+            ..prescient_topology::FlowMatch::default()
+        }),
         path: None,
     };
     // The what-if planner agrees, and changes nothing.

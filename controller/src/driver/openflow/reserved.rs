@@ -352,7 +352,22 @@ pub(super) fn subject_match(subject: &Subject) -> Match {
                 mask: None,
             }),
         Subject::Flow(f) => {
-            let mut m = Match::new().with(OxmField::EthType(ETH_TYPE_IPV4));
+            // The end hosts first: without them the 5-tuple matched every host's traffic on
+            // the path's ports.
+            let mut m = Match::new();
+            if let Some(mac) = f.src_mac {
+                m = m.with(OxmField::EthSrc {
+                    addr: OfMac(mac.0),
+                    mask: None,
+                });
+            }
+            if let Some(mac) = f.dst_mac {
+                m = m.with(OxmField::EthDst {
+                    addr: OfMac(mac.0),
+                    mask: None,
+                });
+            }
+            m = m.with(OxmField::EthType(ETH_TYPE_IPV4));
             if let Some(ip) = f.src_ip {
                 m = m.with(OxmField::Ipv4Src {
                     addr: ip,

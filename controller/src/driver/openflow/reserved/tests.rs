@@ -494,6 +494,8 @@ fn reservations_and_routed_pairs_deliver_at_their_last_switch_too() {
     };
     let mut actions = c.reserve(now, &spec(None)).expect("room").actions;
     let udp = FlowMatch {
+        src_mac: None,
+        dst_mac: None,
         src_ip: Some(std::net::Ipv4Addr::new(10, 0, 0, 1)),
         dst_ip: Some(std::net::Ipv4Addr::new(10, 0, 0, 3)),
         ip_proto: Some(17),
@@ -515,6 +517,12 @@ fn reservations_and_routed_pairs_deliver_at_their_last_switch_too() {
         Some(OfPort(10)),
         "{actions:?}"
     );
+    // The flow as installed: narrowed to its end hosts.
+    let udp = FlowMatch {
+        src_mac: Some(h1),
+        dst_mac: Some(h3),
+        ..udp
+    };
     assert_eq!(
         output_of(&held(&cmds, DatapathId(3)), &Subject::Flow(udp)),
         Some(OfPort(10)),
@@ -573,4 +581,104 @@ fn installing_a_reservation_again_on_its_switches_leaves_its_flow_entry_and_its_
     };
     assert!(!r.apply(&forecast(10_000_000)).is_empty());
     assert!(r.apply(&forecast(14_000_000)).is_empty());
+}
+
+/// The reservation flow entries `cmds` leave on switch `dpid` (cookie of a reservation).
+fn reservation_matches(cmds: &[Vec<(DatapathId, Command)>], dpid: DatapathId) -> Vec<Match> {
+    held(cmds, dpid)
+        .flows()
+        .into_iter()
+        .filter(|f| f.cookie & RESERVATION_COOKIE == RESERVATION_COOKIE)
+        .map(|f| f.match_.clone())
+        .collect()
+}
+
+#[test]
+fn a_flow_reservation_from_a_host_matches_only_that_hosts_traffic_on_every_switch() {
+    // h1 -> h3, TCP only: matching the protocol alone, every switch of the path policed all
+    // TCP crossing it, any host's, at h1's rate.
+    use crate::core::{Endpoint, ReserveError, ReserveSpec};
+    use prescient_topology::{FlowMatch, Timestamp, Window};
+    let h1 = MacAddr([0, 0, 0, 0, 0, 1]);
+    let h3 = MacAddr([0, 0, 0, 0, 0, 3]);
+    let mut c = ring_core();
+    let now = Timestamp::from_secs(2);
+    let tcp = FlowMatch {
+        ip_proto: Some(6),
+        ..FlowMatch::default()
+    };
+    let spec = |src, dst, flow| ReserveSpec {
+        src,
+        dst,
+        rate_bps: 4_000_000,
+        tier: 1,
+        window: Window::new(now, Timestamp::from_secs(3_600)),
+        flow,
+        path: None,
+    };
+    let done = c
+        .reserve(
+            now,
+            &spec(Endpoint::Host(h1), Endpoint::Host(h3), Some(tcp.clone())),
+        )
+        .expect("room");
+    let mut flows = ReservedFlows::default();
+    let cmds: Vec<_> = done.actions.iter().map(|a| flows.apply(a)).collect();
+    let eth = |m: &Match| {
+        let src = m.fields.iter().find_map(|f| match f {
+            OxmField::EthSrc { addr, mask: None } => Some(addr.0),
+            _ => None,
+        });
+        let dst = m.fields.iter().find_map(|f| match f {
+            OxmField::EthDst { addr, mask: None } => Some(addr.0),
+            _ => None,
+        });
+        (src, dst)
+    };
+    let path = &done.reservation.request.path;
+    assert_eq!(path.len(), 2, "{path:?}");
+    for dpid in [1, path[0].dst.device.id, 3] {
+        let matches = reservation_matches(&cmds, DatapathId(dpid));
+        assert_eq!(matches.len(), 1, "s{dpid}: {matches:?}");
+        assert_eq!(eth(&matches[0]), (Some(h1.0), Some(h3.0)), "s{dpid}");
+        assert!(matches[0].fields.contains(&OxmField::IpProto(6)));
+    }
+
+    // From a switch to h3 with no match: the traffic towards h3, not every IPv4 packet.
+    let done = c
+        .reserve(
+            now,
+            &spec(
+                Endpoint::Device(DeviceId::openflow(1)),
+                Endpoint::Host(h3),
+                None,
+            ),
+        )
+        .expect("room");
+    let mut flows = ReservedFlows::default();
+    let cmds: Vec<_> = done.actions.iter().map(|a| flows.apply(a)).collect();
+    let matches = reservation_matches(&cmds, DatapathId(1));
+    assert_eq!(matches.len(), 1, "{matches:?}");
+    assert_eq!(eth(&matches[0]), (None, Some(h3.0)));
+
+    // Between two switches, with no address: nobody's traffic in particular, everyone's.
+    let mut between_switches = |flow| {
+        c.reserve(
+            now,
+            &spec(
+                Endpoint::Device(DeviceId::openflow(1)),
+                Endpoint::Device(DeviceId::openflow(3)),
+                flow,
+            ),
+        )
+        .map(|_| ())
+    };
+    assert_eq!(
+        between_switches(None),
+        Err(ReserveError::NoHost { matched: false })
+    );
+    assert_eq!(
+        between_switches(Some(tcp)),
+        Err(ReserveError::NoHost { matched: true })
+    );
 }
