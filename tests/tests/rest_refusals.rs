@@ -4,7 +4,7 @@
 
 use axum::http::StatusCode;
 use prescient::core::Action;
-use prescient_tests::rest::{assert_error, fixture, post, H1, H2};
+use prescient_tests::rest::{assert_error, fixture, get, post, H1, H2};
 use prescient_topology::{MacAddr, Subject};
 use serde_json::json;
 
@@ -82,4 +82,77 @@ async fn a_flow_reservation_polices_only_its_ends_traffic() {
         "match": {"src_ip": "192.0.2.1", "ip_proto": 17}});
     let r = post(&f, "/api/v1/reservations", &body.to_string()).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+}
+
+#[tokio::test]
+async fn an_endpoint_paired_with_itself_or_a_scope_nothing_matches_is_refused() {
+    let f = fixture(1);
+    // One answer for "from an endpoint to itself", whichever way it is spelled.
+    for (src, dst) in [(H1, H1), ("10.0.0.1", H1), ("of:1", "of:0000000000000001")] {
+        let body = json!({"src": src, "dst": dst, "rate_bps": 1_000});
+        let r = post(&f, "/api/v1/reservations", &body.to_string()).await;
+        assert_error(
+            &r,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_value",
+            Some("dst"),
+        );
+    }
+    // Calendar scopes that no series can ever match: accepted, they were stored and listed
+    // and never changed a forecast.
+    let event = |scope: serde_json::Value| {
+        json!({"name": "sale", "start_secs": 10, "end_secs": 20, "multiplier": 2, "scope": scope})
+            .to_string()
+    };
+    for (scope, field, why) in [
+        (
+            json!({"kind": "pair", "src": H1, "dst": H1}),
+            "scope.dst",
+            "itself",
+        ),
+        (
+            json!({"kind": "pair", "src": "10.0.0.1", "dst": H1}),
+            "scope.dst",
+            "itself",
+        ),
+        (
+            json!({"kind": "pair", "src": "ff:ff:ff:ff:ff:ff", "dst": H1}),
+            "scope.src",
+            "group",
+        ),
+        (
+            json!({"kind": "pair", "src": H1, "dst": "01:00:5e:00:00:01"}),
+            "scope.dst",
+            "group",
+        ),
+        (
+            json!({"kind": "link", "link": "of:0000000000000001:0,of:0000000000000002:1"}),
+            "scope.link",
+            "not a physical port",
+        ),
+        (
+            json!({"kind": "link", "link": "of:0000000000000001:1,of:0000000000000001:1"}),
+            "scope.link",
+            "to itself",
+        ),
+    ] {
+        let r = post(&f, "/api/v1/calendar", &event(scope.clone())).await;
+        assert_error(
+            &r,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_value",
+            Some(field),
+        );
+        let message = r.body["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(why), "{scope}: {message}");
+    }
+    assert_eq!(get(&f, "/api/v1/calendar").await.body, json!([]));
+    // Two different hosts, and a link between physical ports, are fine.
+    for scope in [
+        json!({"kind": "pair", "src": H1, "dst": H2}),
+        json!({"kind": "link", "link": "of:0000000000000001:1,of:0000000000000002:1"}),
+    ] {
+        let r = post(&f, "/api/v1/calendar", &event(scope)).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    }
 }

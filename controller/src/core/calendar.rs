@@ -140,19 +140,55 @@ impl CalendarEvent {
             }
         }
         match &self.scope {
+            // Scopes that can never match a series are refused: the event would be accepted,
+            // listed and stored, and never change a forecast.
             EventScope::Pair { src, dst } => {
                 for (field, mac) in [("scope.src", src), ("scope.dst", dst)] {
-                    if parse_mac(mac).is_none() {
-                        return Err(refuse(field, format!("{mac:?}"), "is not a MAC"));
+                    match parse_mac(mac) {
+                        None => return Err(refuse(field, format!("{mac:?}"), "is not a MAC")),
+                        Some(m) if m.is_multicast() => {
+                            return Err(refuse(
+                                field,
+                                format!("{mac:?}"),
+                                "is a group (multicast or broadcast) address, which names no host; a pair is two hosts",
+                            ))
+                        }
+                        Some(_) => {}
                     }
+                }
+                if parse_mac(src) == parse_mac(dst) {
+                    return Err(refuse(
+                        "scope.dst",
+                        format!("{dst:?}"),
+                        "is scope.src: a host's traffic to itself never crosses the network, so no pair series has it",
+                    ));
                 }
             }
             EventScope::Link { link } => {
-                if parse_link(link).is_none() {
+                let Some(key) = parse_link(link) else {
                     return Err(refuse(
                         "scope.link",
                         format!("{link:?}"),
                         "is not a link id (<device>:<port>,<device>:<port>)",
+                    ));
+                };
+                if key.src == key.dst {
+                    return Err(refuse(
+                        "scope.link",
+                        format!("{link:?}"),
+                        "goes from a port to itself; no link does",
+                    ));
+                }
+                if let Some(end) = [key.src, key.dst].iter().find(|p| !p.port.is_physical()) {
+                    return Err(refuse(
+                        "scope.link",
+                        format!("{link:?}"),
+                        format!(
+                            "port {} of {} is not a physical port (1 ..= {}); links join physical ports",
+                            end.port,
+                            end.device,
+                            prescient_topology::PortNo::MAX_PHYSICAL
+                        ),
                     ));
                 }
             }
