@@ -156,3 +156,49 @@ async fn an_endpoint_paired_with_itself_or_a_scope_nothing_matches_is_refused() 
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     }
 }
+
+#[tokio::test]
+async fn a_name_or_vip_another_service_has_is_a_conflict() {
+    let f = fixture(1);
+    let service = |name: &str, vip: &str, pool: &str| {
+        json!({"name": name, "tenant": "t", "vip": vip, "pool": pool,
+               "instance_capacity_bps": 1_000_000})
+        .to_string()
+    };
+    let r = post(
+        &f,
+        "/api/v1/services",
+        &service("web", "100.64.0.1", "10.9.0.0/24"),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    // Well-formed requests that collide with what exists: 409 with a code a client can act
+    // on (Kubernetes: AlreadyExists), not 422 as if the value were malformed.
+    let r = post(
+        &f,
+        "/api/v1/services",
+        &service("web", "100.64.0.2", "10.9.1.0/24"),
+    )
+    .await;
+    assert_error(&r, StatusCode::CONFLICT, "name_in_use", Some("name"));
+    let r = post(
+        &f,
+        "/api/v1/services",
+        &service("api", "100.64.0.1", "10.9.1.0/24"),
+    )
+    .await;
+    assert_error(&r, StatusCode::CONFLICT, "vip_in_use", Some("vip"));
+    assert!(
+        r.body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("\"web\"")),
+        "{}",
+        r.text
+    );
+    let list = get(&f, "/api/v1/services").await.body;
+    let names: Vec<&str> = list
+        .as_array()
+        .map(|a| a.iter().filter_map(|s| s["name"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(names, vec!["web"]);
+}

@@ -229,12 +229,7 @@ async fn bad_service_input_is_refused_with_the_field() {
     let r = call(&f, Method::POST, "/api/v1/services", Some(web()), true).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     let r = call(&f, Method::POST, "/api/v1/services", Some(web()), true).await;
-    assert_error(
-        &r,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "invalid_value",
-        Some("name"),
-    );
+    assert_error(&r, StatusCode::CONFLICT, "name_in_use", Some("name"));
     let mut other = web();
     other["name"] = json!("api");
     other["tenant"] = json!("blue");

@@ -81,7 +81,8 @@ pub enum ApiError {
     /// The request conflicts with the current state; `code` says how.
     #[error("{message}")]
     Conflict {
-        /// Machine-readable reason (`pool_exhausted`, `not_an_instance`, `vip_in_use`).
+        /// Machine-readable reason (`pool_exhausted`, `not_an_instance`, `name_in_use`,
+        /// `vip_in_use`).
         code: &'static str,
         /// The field whose value conflicts, when one does.
         field: Option<&'static str>,

@@ -240,8 +240,18 @@ pub(super) fn api_error(e: ServicesError) -> ApiError {
             message: msg,
         },
         ServicesError::Invalid { field, .. } => ApiError::invalid(field, msg),
-        ServicesError::Exists(_) => ApiError::invalid("name", msg),
-        ServicesError::VipTaken { .. } => ApiError::invalid("vip", msg),
+        // Conflicts with what exists, not bad values: 409, as Kubernetes answers AlreadyExists
+        // and as a VIP a host already has is answered.
+        ServicesError::Exists(_) => ApiError::Conflict {
+            code: "name_in_use",
+            field: Some("name"),
+            message: msg,
+        },
+        ServicesError::VipTaken { .. } => ApiError::Conflict {
+            code: "vip_in_use",
+            field: Some("vip"),
+            message: msg,
+        },
         ServicesError::UnknownPolicy(_) => ApiError::invalid("policy", msg),
         ServicesError::Pool(PoolError::Overlap { .. }) => ApiError::invalid("pool", msg),
         ServicesError::Pool(_) => ApiError::invalid("backends", msg),
@@ -357,8 +367,8 @@ fn find(s: &ApiState, name: &str) -> Result<ServiceDto, ApiError> {
         (status = 201, description = "Created", body = ServiceChangeDto),
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 401, description = "Missing or wrong token", body = ErrorBody),
-        (status = 409, description = "`vip_in_use`: a known host has the VIP's address", body = ErrorBody),
-        (status = 422, description = "Invalid value, name or VIP taken, pool overlapping another tenant's", body = ErrorBody),
+        (status = 409, description = "`name_in_use`: a service of that name exists; `vip_in_use`: another service or a known host has the VIP's address", body = ErrorBody),
+        (status = 422, description = "Invalid value, pool overlapping another tenant's", body = ErrorBody),
         (status = 503, description = "The state store could not commit it; nothing was created", body = ErrorBody)))]
 pub async fn create(
     State(s): State<ApiState>,
