@@ -202,3 +202,36 @@ async fn a_name_or_vip_another_service_has_is_a_conflict() {
         .unwrap_or_default();
     assert_eq!(names, vec!["web"]);
 }
+
+#[tokio::test]
+async fn a_wrong_path_is_quoted_as_the_client_sent_it() {
+    use axum::http::Method;
+    use prescient_tests::rest::{call, TOKEN};
+    let f = fixture(1);
+    let demand = json!({"demands": [{"src": H1, "dst": H2, "rate_bps": 1}]}).to_string();
+    // The doubled slash: once answered "no such endpoint: /whatif", a path that exists.
+    let r = post(&f, "/api/v1//whatif", &demand).await;
+    assert_error(&r, StatusCode::NOT_FOUND, "not_found", None);
+    let message = r.body["error"]["message"].as_str().unwrap_or_default();
+    assert_eq!(message, "no such endpoint: /api/v1//whatif");
+    let r = get(&f, "/api/v1/nothing/here").await;
+    assert_eq!(
+        r.body["error"]["message"], "no such endpoint: /api/v1/nothing/here",
+        "{}",
+        r.text
+    );
+    let r = call(
+        &f,
+        Method::PATCH,
+        "/api/v1/whatif",
+        Some(&demand),
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED, "{}", r.text);
+    assert_eq!(
+        r.body["error"]["message"], "/api/v1/whatif does not take PATCH",
+        "{}",
+        r.text
+    );
+}

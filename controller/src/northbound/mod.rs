@@ -211,11 +211,16 @@ pub fn router(state: ApiState) -> Router {
         .with_state(state)
 }
 
-async fn not_found(uri: axum::http::Uri) -> ApiError {
+// Under `nest("/api/v1")` a `Uri` has the prefix stripped (and `/api/v1//whatif` read as
+// `/whatif`, a path that exists): the messages quote the path the client sent.
+async fn not_found(axum::extract::OriginalUri(uri): axum::extract::OriginalUri) -> ApiError {
     ApiError::NotFound(format!("no such endpoint: {}", uri.path()))
 }
 
-async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+async fn method_not_allowed(
+    method: axum::http::Method,
+    axum::extract::OriginalUri(uri): axum::extract::OriginalUri,
+) -> ApiError {
     ApiError::MethodNotAllowed(format!("{} does not take {method}", uri.path()))
 }
 
