@@ -1,6 +1,7 @@
 //! The REST API's answers where it once accepted what it could not honour, or answered a
 //! conflict or a wrong path as something else: reservations police only their ends' traffic,
-//! an endpoint paired with itself is refused, and conflicts with current state are 409.
+//! an endpoint paired with itself is refused, a MAC no host can have is refused, and conflicts
+//! with current state are 409.
 
 use axum::http::StatusCode;
 use prescient::core::Action;
@@ -126,6 +127,11 @@ async fn an_endpoint_paired_with_itself_or_a_scope_nothing_matches_is_refused() 
             "group",
         ),
         (
+            json!({"kind": "pair", "src": "00:00:00:00:00:00", "dst": H1}),
+            "scope.src",
+            "all-zero",
+        ),
+        (
             json!({"kind": "link", "link": "of:0000000000000001:0,of:0000000000000002:1"}),
             "scope.link",
             "not a physical port",
@@ -234,4 +240,40 @@ async fn a_wrong_path_is_quoted_as_the_client_sent_it() {
         "{}",
         r.text
     );
+}
+
+#[tokio::test]
+async fn a_service_given_the_all_zero_mac_is_refused() {
+    // 00:00:00:00:00:00 is no host's address (Linux refuses it as a device address): a backend
+    // or VIP given it would be translated to a destination no host answers for.
+    let f = fixture(1);
+    let service = |backend_mac: &str, vip_mac: Option<&str>| {
+        let mut body = json!({"name": "web", "tenant": "t", "vip": "100.64.0.1",
+            "pool": "10.9.0.0/24", "instance_capacity_bps": 1_000_000,
+            "backends": [{"ip": "10.9.0.5", "mac": backend_mac}]});
+        if let Some(m) = vip_mac {
+            body["vip_mac"] = json!(m);
+        }
+        body.to_string()
+    };
+    for (body, field) in [
+        (service("00:00:00:00:00:00", None), "backends[0].mac"),
+        (
+            service("00:00:00:00:09:05", Some("00:00:00:00:00:00")),
+            "vip_mac",
+        ),
+    ] {
+        let r = post(&f, "/api/v1/services", &body).await;
+        assert_error(
+            &r,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_value",
+            Some(field),
+        );
+        let message = r.body["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains("all-zero"), "{message}");
+    }
+    assert_eq!(get(&f, "/api/v1/services").await.body, json!([]));
+    let r = post(&f, "/api/v1/services", &service("00:00:00:00:09:05", None)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
 }

@@ -139,6 +139,12 @@ impl MacAddr {
     pub const fn is_multicast(self) -> bool {
         self.0[0] & 1 == 1
     }
+
+    /// Whether a host can have this address: unicast and not all zeros (no NIC sends from
+    /// 00:00:00:00:00:00; Linux's `is_valid_ether_addr` refuses both).
+    pub const fn names_host(self) -> bool {
+        !self.is_multicast() && !matches!(self.0, [0, 0, 0, 0, 0, 0])
+    }
 }
 
 impl fmt::Display for MacAddr {

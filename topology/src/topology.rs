@@ -59,6 +59,9 @@ pub enum TopologyError {
     /// A host address that cannot be a unicast host.
     #[error("host MAC {0} is a group address")]
     GroupMac(MacAddr),
+    /// The all-zero MAC, which no host sends from.
+    #[error("host MAC {0} is all zeros, which names no host")]
+    ZeroMac(MacAddr),
 }
 
 /// An LLDP frame to send out of one port (as a packet-out).
@@ -459,6 +462,9 @@ impl Topology {
     ) -> Result<Vec<TopologyEvent>, TopologyError> {
         if mac.is_multicast() {
             return Err(TopologyError::GroupMac(mac));
+        }
+        if !mac.names_host() {
+            return Err(TopologyError::ZeroMac(mac));
         }
         self.up_port(at)?;
         if self.port_links.contains_key(&at) {

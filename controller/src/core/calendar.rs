@@ -153,6 +153,13 @@ impl CalendarEvent {
                                 "is a group (multicast or broadcast) address, which names no host; a pair is two hosts",
                             ))
                         }
+                        Some(m) if !m.names_host() => {
+                            return Err(refuse(
+                                field,
+                                format!("{mac:?}"),
+                                "is the all-zero MAC, which no host sends from; a pair is two hosts",
+                            ))
+                        }
                         Some(_) => {}
                     }
                 }

@@ -67,7 +67,7 @@ pub async fn list(State(s): State<ApiState>) -> Json<Vec<CalendarEvent>> {
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 401, description = "Missing or wrong token", body = ErrorBody),
         (status = 409, description = "`not_in_topology`: a pair's host given by an IPv4 address no known host has", body = ErrorBody),
-        (status = 422, description = "Invalid value (times, effect, names; a scope no series can match: a host paired with itself, a group MAC, a link from a port to itself or on port 0)", body = ErrorBody),
+        (status = 422, description = "Invalid value (times, effect, names; a scope no series can match: a host paired with itself, a group or the all-zero MAC, a link from a port to itself or on port 0)", body = ErrorBody),
         (status = 503, description = "The state store could not commit it; nothing was scheduled", body = ErrorBody)))]
 pub async fn create(
     State(s): State<ApiState>,

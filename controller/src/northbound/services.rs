@@ -269,6 +269,12 @@ pub(super) fn mac(field: &str, text: &str) -> Result<prescient_topology::MacAddr
             format!("{text}: a multicast MAC; a host's is unicast"),
         ));
     }
+    if !mac.names_host() {
+        return Err(ApiError::invalid(
+            field,
+            format!("{text}: the all-zero MAC, which no host sends from"),
+        ));
+    }
     Ok(mac)
 }
 

@@ -212,6 +212,12 @@ fn hosts_are_learned_only_at_edge_ports_and_move() {
         topo.host_seen(t(2), MacAddr([1, 0, 0, 0, 0, 1]), None, pr(b(), 2)),
         Err(TopologyError::GroupMac(MacAddr([1, 0, 0, 0, 0, 1])))
     );
+    // A frame from 00:00:00:00:00:00 (a broken or spoofing sender) is no host either.
+    assert_eq!(
+        topo.host_seen(t(2), MacAddr([0; 6]), None, pr(b(), 3)),
+        Err(TopologyError::ZeroMac(MacAddr([0; 6])))
+    );
+    assert_eq!(topo.hosts().count(), 1);
 }
 
 #[test]
