@@ -107,6 +107,46 @@ fn json_has_the_documented_shape_for_every_series_kind() {
 }
 
 #[test]
+fn missing_says_what_a_matrix_s_empty_cells_mean() {
+    // The matrix with one whole row empty in its scored part: a collector outage, exported as
+    // SNDlib omits zero demands. By default it is zero demand (scored, the oracle holds 0
+    // there); with `--missing skip` it is unknown and leaves the scored rows.
+    let trace = TempFile::new("outage.csv");
+    write_matrix(&trace.0);
+    let text = std::fs::read_to_string(&trace.0).expect("reads trace");
+    let text: String = text
+        .lines()
+        .enumerate()
+        .map(|(i, line)| match line.split_once(',') {
+            Some((time, _)) if i == 371 => format!("{time},,\n"),
+            _ => format!("{line}\n"),
+        })
+        .collect();
+    std::fs::write(&trace.0, text).expect("writes trace");
+    let path = trace.0.to_str().expect("utf-8 path");
+    let scored = |missing: &str| {
+        let (ok, out, err) = prescient(&[
+            "evaluate",
+            "--trace",
+            path,
+            "--missing",
+            missing,
+            "--policies",
+            "reactive,oracle",
+            "--json",
+        ]);
+        assert!(ok, "{missing}: {err}");
+        let v: serde_json::Value = serde_json::from_str(&out).expect("one JSON object");
+        v["scored_intervals"].as_u64().expect("scored intervals")
+    };
+    let (auto, zero, skip) = (scored("auto"), scored("zero"), scored("skip"));
+    assert_eq!(auto, zero);
+    assert_eq!(skip + 1, auto);
+    let (ok, _, err) = prescient(&["evaluate", "--trace", path, "--missing", "guess"]);
+    assert!(!ok && err.contains("--missing \"guess\""), "{err}");
+}
+
+#[test]
 fn table_plot_compute_and_bad_arguments() {
     let trace = TempFile::new("plot.csv");
     write_matrix(&trace.0);

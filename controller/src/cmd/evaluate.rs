@@ -20,6 +20,12 @@ pub struct Args {
     /// Trace format: auto, csv, abilene or isp.
     #[arg(long, default_value = "auto")]
     pub format: String,
+    /// Empty cells: skip (unknown demand: neither sized for nor scored, and a total or link
+    /// with an unknown term is unknown), zero (no demand), or auto (zero in SNDlib-style
+    /// matrices, every column `SRC->DST`, which omit zero demands; skip otherwise), as
+    /// `forecast backtest --missing`.
+    #[arg(long, default_value = "auto")]
+    pub missing: String,
     /// Series: total (sum of all columns), pairs (each column), or links (pairs routed over the
     /// Abilene backbone, or over `--topology`, one series per directed link).
     #[arg(long, default_value = "total")]
@@ -153,8 +159,12 @@ pub fn report(args: &Args) -> anyhow::Result<Report> {
         pooled_headroom: !args.per_series_headroom,
     };
     cfg.validate()?;
+    let missing = super::trace_input::missing(&args.missing, &trace)?;
     let demand = match &args.topology {
-        None => evaluate::series::demand(&trace, kind)?,
+        None => {
+            let abilene = Topology::abilene();
+            evaluate::series::demand_on(&trace, kind, &abilene, "the Abilene backbone", missing)?
+        }
         Some(_) if kind != SeriesKind::Links => anyhow::bail!(
             "--topology routes pairs onto links: it needs --series links (not {})",
             kind.name()
@@ -164,7 +174,7 @@ pub fn report(args: &Args) -> anyhow::Result<Report> {
                 .with_context(|| format!("reading topology {}", path.display()))?;
             let named = path.display().to_string();
             let topology = Topology::parse(&text, &named)?;
-            evaluate::series::demand_on(&trace, kind, &topology, &named)?
+            evaluate::series::demand_on(&trace, kind, &topology, &named, missing)?
         }
     };
     if let [only] = demand.names.as_slice() {
@@ -228,7 +238,7 @@ pub fn report(args: &Args) -> anyhow::Result<Report> {
              demand in any {} series{}",
             args.trace.display(),
             kind.name(),
-            empty_columns_hint(&trace, kind)
+            empty_columns_hint(&trace, kind, missing)
         );
     }
     if let Some(path) = &args.plot {
@@ -249,7 +259,11 @@ pub fn report(args: &Args) -> anyhow::Result<Report> {
 
 /// Why a total may be unknown everywhere: the columns with no value at all (a sum with an
 /// unknown term is unknown, outside SNDlib matrices whose empty cells are zero demand).
-fn empty_columns_hint(trace: &prescient_predict::Trace, kind: SeriesKind) -> String {
+fn empty_columns_hint(
+    trace: &prescient_predict::Trace,
+    kind: SeriesKind,
+    missing: prescient_predict::Missing,
+) -> String {
     let empty: Vec<String> = trace
         .names
         .iter()
@@ -257,7 +271,8 @@ fn empty_columns_hint(trace: &prescient_predict::Trace, kind: SeriesKind) -> Str
         .filter(|(_, c)| c.iter().all(Option::is_none))
         .map(|(n, _)| format!("{n:?}"))
         .collect();
-    if kind != SeriesKind::Total || empty.is_empty() || evaluate::series::is_matrix(trace) {
+    if kind != SeriesKind::Total || empty.is_empty() || missing == prescient_predict::Missing::Zero
+    {
         return String::new();
     }
     let (column, has) = if empty.len() == 1 {

@@ -44,8 +44,8 @@ pub struct BacktestArgs {
     #[arg(long, default_value = "max")]
     pub normalise: String,
     /// Empty cells: skip (unknown: not scored, last value carried forward as model input),
-    /// zero (no traffic: scored as 0), or auto (zero for SNDlib/Abilene traces, which omit zero
-    /// demands; skip otherwise).
+    /// zero (no traffic: scored as 0), or auto (zero for SNDlib/Abilene traces, every column
+    /// `SRC->DST`, which omit zero demands; skip otherwise).
     #[arg(long, default_value = "auto")]
     pub missing: String,
     /// Do not fit models pooled over all series of the trace (`auto` then weighs per-series
@@ -105,14 +105,7 @@ fn models(names: &[String]) -> anyhow::Result<Vec<ModelKind>> {
 pub fn backtest(args: BacktestArgs) -> anyhow::Result<()> {
     let format: TraceFormat = args.format.parse()?;
     let trace = super::trace_input::read(&args.input, format)?;
-    let is_sndlib = trace.names.iter().any(|n| n.contains("->"));
-    let missing = match args.missing.as_str() {
-        "skip" => Missing::Skip,
-        "zero" => Missing::Zero,
-        "auto" if is_sndlib => Missing::Zero,
-        "auto" => Missing::Skip,
-        other => anyhow::bail!("--missing {other:?}: expected skip, zero or auto"),
-    };
+    let missing = super::trace_input::missing(&args.missing, &trace)?;
     let normalise = match args.normalise.as_str() {
         "max" => Normalise::Max,
         "train-max" => Normalise::TrainMax,

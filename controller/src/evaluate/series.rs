@@ -8,14 +8,15 @@
 //! listed), and adds its demand to every directed link `A->B` on that path; a pair whose ends
 //! are not connected is refused, not dropped (its demand would vanish from every link). A pair from a router to itself uses no
 //! link. Empty cells of SNDlib matrices are zero demand (SNDlib omits zero entries); elsewhere an
-//! empty cell is unknown, and a sum with an unknown term is unknown. A negative cell is unknown
+//! empty cell is unknown, and a sum with an unknown term is unknown; `evaluate --missing` says
+//! otherwise for a trace whose empty cells mean something else (a matrix with collector outages). A negative cell is unknown
 //! too: demand cannot be negative, and such a cell is a glitch of the source (a counter reset read
 //! as a rate, a sign error) that a capacity policy must neither size for nor be scored against.
 
 use std::collections::BTreeMap;
 use std::str::FromStr;
 
-use prescient_predict::Trace;
+use prescient_predict::{Missing, Trace};
 
 use super::topology::Topology;
 use super::EvalError;
@@ -84,19 +85,39 @@ pub fn negative_cells(trace: &Trace) -> usize {
         .count()
 }
 
-/// The series of `kind` in `trace`, links over the Abilene backbone.
-pub fn demand(trace: &Trace, kind: SeriesKind) -> Result<Demand, EvalError> {
-    demand_on(trace, kind, &Topology::abilene(), "the Abilene backbone")
+/// How empty cells of `trace` read by default: zero demand in an SNDlib-style matrix, else
+/// unknown.
+pub fn default_missing(trace: &Trace) -> Missing {
+    if is_matrix(trace) {
+        Missing::Zero
+    } else {
+        Missing::Skip
+    }
 }
 
-/// The series of `kind` in `trace`, links over `topology` (called `named` in errors).
+/// The series of `kind` in `trace`, links over the Abilene backbone, empty cells read by
+/// default ([`default_missing`]).
+pub fn demand(trace: &Trace, kind: SeriesKind) -> Result<Demand, EvalError> {
+    let abilene = Topology::abilene();
+    demand_on(
+        trace,
+        kind,
+        &abilene,
+        "the Abilene backbone",
+        default_missing(trace),
+    )
+}
+
+/// The series of `kind` in `trace`, links over `topology` (called `named` in errors), empty
+/// cells read as `missing` says.
 pub fn demand_on(
     trace: &Trace,
     kind: SeriesKind,
     topology: &Topology,
     named: &str,
+    missing: Missing,
 ) -> Result<Demand, EvalError> {
-    let zero = is_matrix(trace);
+    let zero = missing == Missing::Zero;
     let cell = |v: Option<f64>| match v {
         Some(v) if v < 0.0 => None,
         None if zero => Some(0.0),
@@ -241,7 +262,7 @@ mod tests {
             &["x->w", "w->y"],
             vec![vec![Some(1.0), Some(2.0)], vec![Some(10.0), None]],
         );
-        let d = demand_on(&t, SeriesKind::Links, &topo, "t").expect("routed");
+        let d = demand_on(&t, SeriesKind::Links, &topo, "t", Missing::Zero).expect("routed");
         // x->w: x -> z -> w (two hops round the triangle's short side); w->y: w -> z -> y.
         assert_eq!(d.names, ["w->z", "x->z", "z->w", "z->y"]);
         // Empty cells of a matrix are zero demand, as with Abilene.
@@ -250,7 +271,52 @@ mod tests {
         let abilene = trace(&["ATLAM5->HSTNng"], vec![vec![Some(1.0)]]);
         assert_eq!(
             demand(&abilene, SeriesKind::Links),
-            demand_on(&abilene, SeriesKind::Links, &Topology::abilene(), "Abilene")
+            demand_on(
+                &abilene,
+                SeriesKind::Links,
+                &Topology::abilene(),
+                "Abilene",
+                Missing::Zero
+            )
+        );
+    }
+
+    #[test]
+    fn a_matrix_whose_empty_cells_are_unknown_has_unknown_totals_and_links_there() {
+        // A collector outage exported as an empty row: read as zero, the network's demand
+        // would drop to nothing there; with `--missing skip` it is unknown, neither sized for
+        // nor scored.
+        let t = trace(
+            &["ATLAM5->HSTNng", "NYCMng->WASHng"],
+            vec![
+                vec![Some(1.0), None, Some(2.0)],
+                vec![Some(4.0), None, None],
+            ],
+        );
+        let abilene = Topology::abilene();
+        let read = |kind, missing| demand_on(&t, kind, &abilene, "Abilene", missing);
+        let total = read(SeriesKind::Total, Missing::Skip).expect("total");
+        assert_eq!(total.columns, vec![vec![Some(5.0), None, None]]);
+        let total = read(SeriesKind::Total, Missing::Zero).expect("total");
+        assert_eq!(total.columns, vec![vec![Some(5.0), Some(0.0), Some(2.0)]]);
+        assert_eq!(
+            read(SeriesKind::Total, Missing::Zero),
+            demand(&t, SeriesKind::Total)
+        );
+        let pairs = read(SeriesKind::Pairs, Missing::Skip).expect("pairs");
+        assert_eq!(pairs.columns[1], vec![Some(4.0), None, None]);
+        let links = read(SeriesKind::Links, Missing::Skip).expect("links");
+        let i = links.names.iter().position(|n| n == "ATLAM5->ATLAng");
+        assert_eq!(
+            links.columns[i.expect("routed")],
+            vec![Some(1.0), None, Some(2.0)]
+        );
+        // A single series with `--missing zero`: its gaps are no demand.
+        let v = trace(&["v"], vec![vec![Some(1.0), None]]);
+        let total = demand_on(&v, SeriesKind::Total, &abilene, "Abilene", Missing::Zero);
+        assert_eq!(
+            total.expect("total").columns,
+            vec![vec![Some(1.0), Some(0.0)]]
         );
     }
 
