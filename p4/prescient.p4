@@ -342,10 +342,17 @@ control PrescientIngress(inout headers_t hdr,
         size = 4096;
     }
 
+    /* A reservation's traffic: any field may be a wildcard, so a reservation meters exactly what it
+     * matches (a UDP reservation of a host pair leaves the pair's TCP alone). Overlapping entries
+     * are told apart by priority, the more specific first (p4/README.md). Ports are 0 unless the
+     * packet is the first fragment of TCP or UDP, as in acl. */
     table flow_meter {
         key = {
-            hdr.ipv4.src_addr: exact;
-            hdr.ipv4.dst_addr: exact;
+            hdr.ipv4.src_addr: ternary;
+            hdr.ipv4.dst_addr: ternary;
+            hdr.ipv4.protocol: ternary;
+            local_metadata.l4_src_port: ternary;
+            local_metadata.l4_dst_port: ternary;
         }
         actions = {
             meter_flow;

@@ -11,7 +11,7 @@ use prescient::driver::p4runtime::{prescient_p4info, P4Target};
 use prescient::service::{Service, ServiceConfig};
 use prescient_sim::fabric::MixedFabric;
 use prescient_sim::p4rt::{serve_listener, P4SimNetwork};
-use prescient_southbound::p4runtime::pipeconf::names;
+use prescient_southbound::p4runtime::pipeconf::{names, FlowKey};
 use prescient_southbound::p4runtime::proto::p4::v1 as p4;
 use tokio_util::sync::CancellationToken;
 
@@ -200,20 +200,55 @@ pub fn routes(network: &P4SimNetwork, device: u64) -> BTreeMap<Ipv4Addr, u32> {
         .collect()
 }
 
-/// `flow_meter` of a device: (source, destination) → (cir, pir) in bytes/s.
-pub fn meters(network: &P4SimNetwork, device: u64) -> BTreeMap<(Ipv4Addr, Ipv4Addr), (i64, i64)> {
+/// `flow_meter` of a device: match → (cir, pir) in bytes/s.
+pub fn meters(network: &P4SimNetwork, device: u64) -> BTreeMap<FlowKey, (i64, i64)> {
+    let info = prescient_p4info().expect("the embedded P4Info");
+    let fields: BTreeMap<u32, String> = info
+        .tables
+        .iter()
+        .find(|t| {
+            t.preamble
+                .as_ref()
+                .is_some_and(|p| p.name == names::FLOW_METER)
+        })
+        .map(|t| {
+            t.match_fields
+                .iter()
+                .map(|f| (f.id, f.name.clone()))
+                .collect()
+        })
+        .expect("flow_meter in the P4Info");
     read_table(network, device, names::FLOW_METER)
         .iter()
         .map(|t| {
-            let mut m = t.r#match.clone();
-            m.sort_by_key(|f| f.field_id);
+            let mut key = FlowKey::default();
+            for m in &t.r#match {
+                let Some(p4::field_match::FieldMatchType::Ternary(x)) = &m.field_match_type else {
+                    panic!("flow_meter is ternary: {m:?}");
+                };
+                let n = x.value.iter().fold(0u32, |acc, b| acc << 8 | u32::from(*b));
+                match fields.get(&m.field_id).map(String::as_str) {
+                    Some("hdr.ipv4.src_addr") => key.src = Some(Ipv4Addr::from(n)),
+                    Some("hdr.ipv4.dst_addr") => key.dst = Some(Ipv4Addr::from(n)),
+                    Some("hdr.ipv4.protocol") => key.protocol = u8::try_from(n).ok(),
+                    Some("local_metadata.l4_src_port") => key.l4_src = u16::try_from(n).ok(),
+                    Some("local_metadata.l4_dst_port") => key.l4_dst = u16::try_from(n).ok(),
+                    other => panic!("unknown flow_meter field {other:?}"),
+                }
+            }
             let config = t.meter_config.unwrap_or_default();
-            (
-                (ipv4(exact(&m[0])), ipv4(exact(&m[1]))),
-                (config.cir, config.pir),
-            )
+            (key, (config.cir, config.pir))
         })
         .collect()
+}
+
+/// The `flow_meter` match of a host pair's addresses (what a pair reservation meters).
+pub fn pair_key(src: Ipv4Addr, dst: Ipv4Addr) -> FlowKey {
+    FlowKey {
+        src: Some(src),
+        dst: Some(dst),
+        ..FlowKey::default()
+    }
 }
 
 /// An ARP frame: a broadcast request from `sender` for `target`, or a reply to `to`.

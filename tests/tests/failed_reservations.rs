@@ -17,7 +17,7 @@ use prescient::northbound::ApiConfig;
 use prescient::service::{Service, ServiceConfig};
 use prescient::store::{StoreConfig, StoreLocation};
 use prescient_sim::p4rt::P4SimNetwork;
-use prescient_tests::p4sim::{arp, controller, meters, serve};
+use prescient_tests::p4sim::{arp, controller, meters, pair_key, serve};
 use prescient_tests::{wait_for, wait_links, TempDir};
 use prescient_topology::{MacAddr, ReservationId};
 use serde_json::{json, Value};
@@ -119,7 +119,7 @@ async fn fail_one(service: &Service, network: &P4SimNetwork) -> (u64, u64) {
     announce(service, network, (H3, IP3), (3, 3)).await;
     let id = reserve(api, IP1, IP2, 100_000_000).await;
     let blocker = reserve(api, IP3, IP2, 950_000_000).await;
-    let metered = BTreeMap::from([((IP1, IP2), (12_500_000, 12_500_000))]);
+    let metered = BTreeMap::from([(pair_key(IP1, IP2), (12_500_000, 12_500_000))]);
     wait_for("h1's reservation metered on s1", WAIT, || {
         (meters(network, 1) == metered).then_some(())
     })
@@ -198,7 +198,7 @@ async fn a_failed_reservation_is_still_failed_after_a_restart_and_placed_when_ro
     .await;
     assert_eq!(r["path"], json!([S3_S2]), "{r}");
     assert_eq!(r["id"].as_u64(), Some(id), "same id");
-    let metered = BTreeMap::from([((IP1, IP2), (12_500_000, 12_500_000))]);
+    let metered = BTreeMap::from([(pair_key(IP1, IP2), (12_500_000, 12_500_000))]);
     wait_for("h1's reservation metered on s3", WAIT, || {
         (meters(&network, 3) == metered).then_some(())
     })

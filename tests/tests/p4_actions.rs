@@ -20,7 +20,8 @@ use prescient::service::{Service, ServiceConfig};
 use prescient_sim::p4rt::{udp_frame, P4SimNetwork};
 use prescient_southbound::p4runtime::pipeconf::names;
 use prescient_tests::p4sim::{
-    arp, controller, mac_u64, meters, read_table, routes, rx_packets, serve, start, start_mixed,
+    arp, controller, mac_u64, meters, pair_key, read_table, routes, rx_packets, serve, start,
+    start_mixed,
 };
 use prescient_tests::{wait_for, wait_links};
 use prescient_topology::{MacAddr, Window};
@@ -194,7 +195,7 @@ async fn hosts_get_routes_reservations_get_meters_and_a_restart_gets_them_back()
     let reserved = reserve_h1_to_h3(core, 10_000_000);
     let id = reserved.reservation.id;
     core.dispatch(reserved.actions);
-    let metered = BTreeMap::from([((IP1, IP3), (1_250_000, 1_250_000))]);
+    let metered = BTreeMap::from([(pair_key(IP1, IP3), (1_250_000, 1_250_000))]);
     until("flow_meter entries on s1 and s2", || {
         meters(network, 1) == metered && meters(network, 2) == metered
     })
@@ -521,7 +522,7 @@ async fn a_reservation_rerouted_around_a_restarted_switch_moves_its_meters() {
     let via = reserved.reservation.request.path[0].dst.device.id;
     let other = if via == 2 { 4 } else { 2 };
     fabric.core.dispatch(reserved.actions);
-    let metered = BTreeMap::from([((IP1, IP3), (10_000_000, 10_000_000))]);
+    let metered = BTreeMap::from([(pair_key(IP1, IP3), (10_000_000, 10_000_000))]);
     until("meters on s1 and the middle switch", || {
         meters(network, 1) == metered && meters(network, via) == metered
     })

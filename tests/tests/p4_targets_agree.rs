@@ -20,7 +20,9 @@ use std::time::Duration;
 
 use prescient::driver::p4runtime::{prescient_p4info, PRESCIENT_BMV2_JSON};
 use prescient_sim::p4rt::{serve_listener, udp_frame, P4SimNetwork};
-use prescient_southbound::p4runtime::pipeconf::{names, AclAction, AclRule, Backend, Intent};
+use prescient_southbound::p4runtime::pipeconf::{
+    names, AclAction, AclRule, Backend, FlowKey, Intent,
+};
 use prescient_southbound::p4runtime::proto::p4::v1 as p4;
 use prescient_southbound::p4runtime::{ClientConfig, ClientError, P4InfoIndex, P4RuntimeClient};
 use prescient_tests::bmv2::{lab_toolchain, HostId, Lab, SwitchOptions};
@@ -118,8 +120,12 @@ fn intents() -> Vec<Intent> {
             physical_mac: MAC,
         },
         Intent::MeterFlow {
-            src: Ipv4Addr::new(10, 0, 0, 1),
-            dst: Ipv4Addr::new(10, 0, 0, 2),
+            flow: FlowKey {
+                src: Some(Ipv4Addr::new(10, 0, 0, 1)),
+                dst: Some(Ipv4Addr::new(10, 0, 0, 2)),
+                ..FlowKey::default()
+            },
+            priority: 1,
             reserved_priority: 0,
             cir: 250_000,
             cburst: 3028,

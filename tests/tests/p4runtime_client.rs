@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use prescient_sim::p4rt::{serve_listener, udp_frame, P4SimNetwork};
 use prescient_southbound::p4runtime::client::ReconnectReport;
-use prescient_southbound::p4runtime::pipeconf::{names, Backend, Intent};
+use prescient_southbound::p4runtime::pipeconf::{names, Backend, FlowKey, Intent};
 use prescient_southbound::p4runtime::proto::p4::config::v1::P4Info;
 use prescient_southbound::p4runtime::proto::p4::v1 as p4;
 use prescient_southbound::p4runtime::{
@@ -213,8 +213,12 @@ async fn every_write_kind_and_reads() {
             logical_mac: mac,
         },
         Intent::MeterFlow {
-            src: Ipv4Addr::new(10, 0, 0, 1),
-            dst: Ipv4Addr::new(10, 0, 0, 2),
+            flow: FlowKey {
+                src: Some(Ipv4Addr::new(10, 0, 0, 1)),
+                dst: Some(Ipv4Addr::new(10, 0, 0, 2)),
+                ..FlowKey::default()
+            },
+            priority: 1,
             reserved_priority: 0,
             cir: 1000,
             cburst: 100,
@@ -282,8 +286,9 @@ async fn every_write_kind_and_reads() {
     // Default action modify, counter cell, direct meter, multicast group.
     let default = TableEntrySpec::default_action(names::TRANSLATE_DST, ActionCall::new("NoAction"));
     let flow_key = TableEntrySpec::new(names::FLOW_METER)
-        .exact("hdr.ipv4.src_addr", vec![10, 0, 0, 1])
-        .exact("hdr.ipv4.dst_addr", vec![10, 0, 0, 2]);
+        .priority(1)
+        .ternary("hdr.ipv4.src_addr", vec![10, 0, 0, 1], vec![0xff; 4])
+        .ternary("hdr.ipv4.dst_addr", vec![10, 0, 0, 2], vec![0xff; 4]);
     let new_meter = p4::MeterConfig {
         cir: 5000,
         cburst: 500,

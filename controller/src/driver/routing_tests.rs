@@ -11,7 +11,7 @@ use prescient_topology::{
     Subject, Timestamp,
 };
 
-use super::p4runtime::desired::{device_entries, EntryKey, Fabric, HostEntry};
+use super::p4runtime::desired::{device_entries, pair_meter_key, EntryKey, Fabric, HostEntry};
 use super::p4runtime::plan::P4Plan;
 use super::{devices_touched, openflow};
 use crate::core::Action;
@@ -86,7 +86,7 @@ fn realised(action: &Action, devices: &[DeviceId], fabric: &Fabric) -> BTreeSet<
         .collect();
     let mut plan = P4Plan::new();
     plan.apply(action);
-    let pair = EntryKey::Meter(Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 4));
+    let pair = pair_meter_key(Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 4));
     for d in devices.iter().filter(|d| d.protocol == Protocol::P4Runtime) {
         if device_entries(*d, fabric, &plan)
             .entries

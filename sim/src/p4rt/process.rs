@@ -410,11 +410,16 @@ impl DeviceState {
             entry.counter.packet_count = entry.counter.packet_count.saturating_add(1);
             entry.counter.byte_count = entry.counter.byte_count.saturating_add(len as i64);
         }
+        // The reservation's 5-tuple, after translation; ports as the parser left them (0 unless
+        // the first fragment of TCP or UDP), as acl sees them.
         let meter = self.lookup(
             "PrescientIngress.flow_meter",
             &[
                 ("hdr.ipv4.src_addr", u128::from(src)),
                 ("hdr.ipv4.dst_addr", u128::from(dst)),
+                ("hdr.ipv4.protocol", u128::from(v.proto)),
+                ("local_metadata.l4_src_port", u128::from(l4_src)),
+                ("local_metadata.l4_dst_port", u128::from(l4_dst)),
             ],
         );
         if let Some(entry) = meter {

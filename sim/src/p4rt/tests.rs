@@ -180,16 +180,18 @@ fn full_table_is_resource_exhausted() {
     for i in 0..1024u32 {
         let e = p4::TableEntry {
             table_id: t,
-            r#match: vec![exact(1, &i.to_be_bytes()), exact(2, &[1])],
+            r#match: vec![ternary(1, &i.to_be_bytes(), &[0xff; 4])],
             action: direct(meter.clone()),
+            priority: 1,
             ..Default::default()
         };
         s.apply(&insert(e)).unwrap();
     }
     let e = p4::TableEntry {
         table_id: t,
-        r#match: vec![exact(1, &[9, 9, 9, 9]), exact(2, &[1])],
+        r#match: vec![ternary(1, &[9, 9, 9, 9], &[0xff; 4])],
         action: direct(meter),
+        priority: 1,
         ..Default::default()
     };
     let err = s.apply(&insert(e)).unwrap_err();
@@ -567,10 +569,11 @@ fn red_traffic_is_dropped_by_the_flow_meter() {
     let e = p4::TableEntry {
         table_id: tid(&s, "PrescientIngress.flow_meter"),
         r#match: vec![
-            exact(1, &HOST_A.to_be_bytes()),
-            exact(2, &HOST_B.to_be_bytes()),
+            ternary(1, &HOST_A.to_be_bytes(), &[0xff; 4]),
+            ternary(2, &HOST_B.to_be_bytes(), &[0xff; 4]),
         ],
         action: direct(action(&s, "PrescientIngress.meter_flow", &[0])),
+        priority: 1,
         // 1000 B/s committed, 2000 B/s peak, bursts of 1500 / 3000 bytes.
         meter_config: Some(p4::MeterConfig {
             cir: 1000,
@@ -593,6 +596,77 @@ fn red_traffic_is_dropped_by_the_flow_meter() {
         !s.process(3, &f, 2.0).outputs.is_empty(),
         "buckets refill with time"
     );
+}
+
+/// A `flow_meter` entry of HOST_A -> HOST_B narrowed by `extra` fields, at `priority`, that lets
+/// one 1000-byte frame through at an instant (then RED).
+fn narrow_meter(s: &DeviceState, extra: &[p4::FieldMatch], priority: i32) -> p4::TableEntry {
+    let mut r#match = vec![
+        ternary(1, &HOST_A.to_be_bytes(), &[0xff; 4]),
+        ternary(2, &HOST_B.to_be_bytes(), &[0xff; 4]),
+    ];
+    r#match.extend_from_slice(extra);
+    p4::TableEntry {
+        table_id: tid(s, "PrescientIngress.flow_meter"),
+        r#match,
+        action: direct(action(s, "PrescientIngress.meter_flow", &[0])),
+        meter_config: Some(p4::MeterConfig {
+            cir: 1000,
+            cburst: 1000,
+            pir: 1000,
+            pburst: 1000,
+        }),
+        priority,
+        ..Default::default()
+    }
+}
+
+/// How many of ten copies of `f` at one instant leave the switch.
+fn passed(s: &mut DeviceState, f: &[u8]) -> usize {
+    (0..10)
+        .filter(|_| !s.process(3, f, 0.0).outputs.is_empty())
+        .count()
+}
+
+#[test]
+fn a_udp_meter_polices_the_pairs_udp_and_leaves_its_tcp_alone() {
+    let mut s = state();
+    route(&mut s, [10, 0, 1, 0], 24, 2, 0xbb);
+    let udp_only = narrow_meter(&s, &[ternary(3, &[17], &[0xff])], 100);
+    s.apply(&insert(udp_only)).unwrap();
+    let udp = udp_frame(MAC_A, MAC_SW, HOST_A, HOST_B, 1, 2, &[0; 958]);
+    let mut tcp = udp.clone();
+    tcp[14 + 9] = 6; // The same addresses and ports, protocol TCP.
+    assert_eq!(passed(&mut s, &udp), 1, "UDP above the rate is dropped");
+    assert_eq!(passed(&mut s, &tcp), 10, "the pair's TCP is not metered");
+}
+
+#[test]
+fn the_more_specific_meter_wins_by_priority_whatever_the_order() {
+    let mut s = state();
+    route(&mut s, [10, 0, 1, 0], 24, 2, 0xbb);
+    // The pair's entry is generous, port 5001's is not: port 5001 takes the stricter one.
+    let mut pair = narrow_meter(&s, &[], 1);
+    pair.meter_config = Some(p4::MeterConfig {
+        cir: 1_000_000,
+        cburst: 1_000_000,
+        pir: 1_000_000,
+        pburst: 1_000_000,
+    });
+    let port = narrow_meter(
+        &s,
+        &[
+            ternary(3, &[17], &[0xff]),
+            ternary(5, &[0x13, 0x89], &[0xff, 0xff]),
+        ],
+        100,
+    );
+    s.apply(&insert(port)).unwrap();
+    s.apply(&insert(pair)).unwrap();
+    let to_5001 = udp_frame(MAC_A, MAC_SW, HOST_A, HOST_B, 1, 5001, &[0; 958]);
+    let to_5002 = udp_frame(MAC_A, MAC_SW, HOST_A, HOST_B, 1, 5002, &[0; 958]);
+    assert_eq!(passed(&mut s, &to_5001), 1);
+    assert_eq!(passed(&mut s, &to_5002), 10);
 }
 
 #[test]

@@ -91,6 +91,22 @@ pub struct AclRule {
     pub l4_dst: Option<u16>,
 }
 
+/// What a `flow_meter` entry matches; `None` fields are wildcards. The ports are those of the
+/// first fragment of TCP or UDP (0 otherwise, as the program parses them).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct FlowKey {
+    /// Source address.
+    pub src: Option<Ipv4Addr>,
+    /// Destination address.
+    pub dst: Option<Ipv4Addr>,
+    /// IP protocol.
+    pub protocol: Option<u8>,
+    /// L4 source port.
+    pub l4_src: Option<u16>,
+    /// L4 destination port.
+    pub l4_dst: Option<u16>,
+}
+
 /// A backend of a service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Backend {
@@ -136,13 +152,13 @@ pub enum Intent {
         /// The MAC clients expect.
         logical_mac: [u8; 6],
     },
-    /// Meter the flow `src → dst` (trTCM, bytes): green passes at `reserved_priority`, yellow
-    /// at best effort (0), red is dropped.
+    /// Meter the traffic `flow` matches (trTCM, bytes): green passes at `reserved_priority`,
+    /// yellow at best effort (0), red is dropped.
     MeterFlow {
-        /// Source address.
-        src: Ipv4Addr,
-        /// Destination address.
-        dst: Ipv4Addr,
+        /// The match.
+        flow: FlowKey,
+        /// Among overlapping entries the larger wins (> 0; part of the entry's identity).
+        priority: i32,
         /// Queue priority of green packets: 0 unless the target has priority queues (BMv2
         /// drops a packet whose priority has no queue).
         reserved_priority: u8,
@@ -245,16 +261,14 @@ impl Intent {
                         .param("logical_mac", bytestr::mac(*logical_mac)),
                 ),
             Self::MeterFlow {
-                src,
-                dst,
+                flow,
+                priority,
                 reserved_priority,
                 cir,
                 cburst,
                 pir,
                 pburst,
-            } => TableEntrySpec::new(FLOW_METER)
-                .exact("hdr.ipv4.src_addr", bytestr::ipv4(*src))
-                .exact("hdr.ipv4.dst_addr", bytestr::ipv4(*dst))
+            } => flow_key_entry(flow, *priority)
                 .action(ActionCall::new(METER_FLOW).param(
                     "reserved_priority",
                     bytestr::from_u64(u64::from(*reserved_priority)),
@@ -325,6 +339,37 @@ fn ether_punt(ether_type: u16) -> TableEntrySpec {
         AclAction::Punt,
         PUNT_PRIORITY,
     )
+}
+
+/// The `flow_meter` key of `flow`: a wildcard field is left out, as P4Runtime wants a
+/// don't-care ternary field.
+fn flow_key_entry(flow: &FlowKey, priority: i32) -> TableEntrySpec {
+    let mut spec = TableEntrySpec::new(names::FLOW_METER).priority(priority);
+    let full16 = vec![0xff, 0xff];
+    if let Some(a) = flow.src {
+        spec = spec.ternary("hdr.ipv4.src_addr", bytestr::ipv4(a), vec![0xff; 4]);
+    }
+    if let Some(a) = flow.dst {
+        spec = spec.ternary("hdr.ipv4.dst_addr", bytestr::ipv4(a), vec![0xff; 4]);
+    }
+    if let Some(p) = flow.protocol {
+        spec = spec.ternary("hdr.ipv4.protocol", vec![p], vec![0xff]);
+    }
+    if let Some(p) = flow.l4_src {
+        spec = spec.ternary(
+            "local_metadata.l4_src_port",
+            bytestr::from_u64(u64::from(p)),
+            full16.clone(),
+        );
+    }
+    if let Some(p) = flow.l4_dst {
+        spec = spec.ternary(
+            "local_metadata.l4_dst_port",
+            bytestr::from_u64(u64::from(p)),
+            full16,
+        );
+    }
+    spec
 }
 
 fn acl_entry(rule: &AclRule, action: AclAction, priority: i32) -> TableEntrySpec {
@@ -451,8 +496,14 @@ mod tests {
                 logical_mac: mac,
             },
             Intent::MeterFlow {
-                src: Ipv4Addr::new(10, 0, 0, 1),
-                dst: Ipv4Addr::new(10, 0, 0, 2),
+                flow: FlowKey {
+                    src: Some(Ipv4Addr::new(10, 0, 0, 1)),
+                    dst: Some(Ipv4Addr::new(10, 0, 0, 2)),
+                    protocol: Some(17),
+                    l4_src: None,
+                    l4_dst: Some(5001),
+                },
+                priority: 7,
                 reserved_priority: 1,
                 cir: 125_000,
                 cburst: 10_000,

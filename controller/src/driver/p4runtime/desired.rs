@@ -13,14 +13,16 @@
 //!   therefore never loops: it only ever moves to a pin of equal or higher precedence, and along
 //!   one pin it advances towards the host. A pin is valid while every link still exists, the
 //!   links chain, and the last one ends at the host's device.
-//! - Meters (`flow_meter`): every device on a policed (API) reservation's path polices the host pair's
-//!   addresses with a two-rate meter whose committed and peak rates are both the reservation:
-//!   within it GREEN (at the reserved queue priority the driver fills in per target, see
-//!   [`with_reserved_priority`]), above it RED and dropped — the semantics of the OpenFlow
-//!   meter's drop band. Reservations of the same address pair add. A forecast reservation
-//!   (not policed) gets the same entry with a peak no port reaches: within the forecast GREEN
-//!   (the reserved queue), above it YELLOW (best effort), never RED; an address pair with a
-//!   policed reservation is metered at the policed ones' sum alone, as on OpenFlow.
+//! - Meters (`flow_meter`, see [`meters`]): every device on a policed (API) reservation's path
+//!   meters exactly the traffic the reservation matches (a host pair's addresses, or a flow's
+//!   5-tuple with its host ends' addresses) with a two-rate meter whose committed and peak
+//!   rates are both the reservation: within it GREEN (at the reserved queue priority the driver
+//!   fills in per target, see [`with_reserved_priority`]), above it RED and dropped — the
+//!   semantics of the OpenFlow meter's drop band. Reservations of the same match add; a flow
+//!   reservation is looked up before its pair's. A forecast reservation (not policed) gets the
+//!   same entry with a peak no port reaches: within the forecast GREEN (the reserved queue),
+//!   above it YELLOW (best effort), never RED; a match with a policed reservation is metered at
+//!   the policed ones' sum alone, as on OpenFlow.
 //! - Address translation (`translate_src`) and services (`service_select`, a one-shot action
 //!   selector over the backends, weights at least 1) follow the core's translation actions on
 //!   every device; a real translation of an address replaces its identity entry.
@@ -29,8 +31,7 @@
 //!   address of any other host), so every host pair is counted once, where it enters the
 //!   fabric; the driver reads their direct counters into the pair series.
 //!
-//! Anything that cannot be realised (a host without a known IPv4 address, a 5-tuple the meter
-//! table cannot express, an unreachable host) is skipped and explained in `notes`; the next
+//! Anything that cannot be realised (a host without a known IPv4 address, an unreachable host) is skipped and explained in `notes`; the next
 //! computation retries it, so learning the address later is enough.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -38,11 +39,14 @@ use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use prescient_southbound::p4runtime::pipeconf::{Backend, Intent};
+use prescient_southbound::p4runtime::pipeconf::{Backend, FlowKey, Intent};
 use prescient_topology::{DeviceId, LinkKey, MacAddr, PortRef, Snapshot, Subject, Timestamp};
 
 use super::plan::{MeterPlan, P4Plan};
 use crate::core::SharedCore;
+
+mod meters;
+pub use meters::{flow_priority, pair_meter_key};
 
 /// Burst of a meter bucket: 10 ms of its rate...
 const BURST_DIVISOR: i64 = 100;
@@ -183,8 +187,8 @@ impl FabricCache {
 pub enum EntryKey {
     /// `ipv4_lpm` /32 of a host address.
     Route(Ipv4Addr),
-    /// `flow_meter` (source, destination).
-    Meter(Ipv4Addr, Ipv4Addr),
+    /// `flow_meter`: the match and its priority (both identify a ternary entry).
+    Meter(FlowKey, i32),
     /// `translate_src` of a source address.
     Reverse(Ipv4Addr),
     /// `service_select` of a virtual address.
@@ -431,7 +435,11 @@ impl<'a> Context<'a> {
     fn destination(&self, subject: &Subject) -> Option<MacAddr> {
         match subject {
             Subject::HostPair { dst, .. } => Some(*dst),
-            Subject::Flow(f) => f.dst_ip.and_then(|ip| self.owners.get(&ip).copied()),
+            // The host of its destination address, else the host the reservation ends at.
+            Subject::Flow(f) => f
+                .dst_ip
+                .and_then(|ip| self.owners.get(&ip).copied())
+                .or(f.dst_mac),
         }
     }
 
@@ -445,105 +453,6 @@ impl<'a> Context<'a> {
         let chained = links.windows(2).all(|w| w[0].dst.device == w[1].src.device);
         let ends = links.last().is_some_and(|l| l.dst.device == host.at.device);
         exists && chained && ends
-    }
-
-    fn meters(&self, device: DeviceId, out: &mut DeviceEntries) {
-        // Per address pair: the committed rates of its policed and of its unpoliced
-        // reservations.
-        let mut pairs: BTreeMap<(Ipv4Addr, Ipv4Addr), (i64, i64)> = BTreeMap::new();
-        for (id, m) in self.plan.meters() {
-            if !m.ports.iter().any(|p| p.device == device) {
-                continue;
-            }
-            if let Subject::Flow(f) = &m.subject {
-                if f.ip_proto.is_some() || f.src_port.is_some() || f.dst_port.is_some() {
-                    out.notes.insert(format!(
-                        "reservation {}: flow_meter has no protocol or port keys; {device} \
-                         meters all traffic between its two addresses",
-                        id.0
-                    ));
-                }
-            }
-            let addresses = match self.addresses(m) {
-                Ok(a) => a,
-                Err(why) => {
-                    out.notes.insert(format!(
-                        "reservation {}: not metered on {device}: {why}",
-                        id.0
-                    ));
-                    continue;
-                }
-            };
-            let cir = bytes_per_second(m.rate_bps);
-            for pair in addresses {
-                let (policed, held) = pairs.entry(pair).or_insert((0, 0));
-                let c = if m.police { policed } else { held };
-                *c = c.saturating_add(cir);
-            }
-        }
-        for ((src, dst), (policed, held)) in pairs {
-            // Policed: peak rate = committed rate, so what exceeds the reservation is RED and
-            // dropped, as the OpenFlow meter's drop band does (a reservation means the same on
-            // both protocols). Only forecast reservations: within the forecast GREEN, served
-            // from the reserved queue; above it YELLOW, best effort, never dropped (README,
-            // "Reservations"): the peak is a rate no port reaches.
-            let (cir, pir) = if policed > 0 {
-                (policed, policed)
-            } else {
-                (held, UNPOLICED_PEAK_BYTES_PER_S)
-            };
-            out.entries.insert(
-                EntryKey::Meter(src, dst),
-                Intent::MeterFlow {
-                    src,
-                    dst,
-                    reserved_priority: 0,
-                    cir,
-                    cburst: burst_bytes(cir),
-                    pir,
-                    pburst: burst_bytes(pir),
-                },
-            );
-        }
-    }
-
-    /// The (source, destination) address pairs a reservation's meter matches, or why none.
-    fn addresses(&self, m: &MeterPlan) -> Result<Vec<(Ipv4Addr, Ipv4Addr)>, String> {
-        let ips = |mac: &MacAddr| -> Result<Vec<Ipv4Addr>, String> {
-            let host = self
-                .fabric
-                .hosts
-                .get(mac)
-                .ok_or_else(|| format!("host {mac} is not known (yet)"))?;
-            let owned: Vec<Ipv4Addr> = host
-                .ips
-                .iter()
-                .filter(|ip| self.owners.get(ip) == Some(mac))
-                .copied()
-                .collect();
-            if owned.is_empty() {
-                return Err(format!(
-                    "host {mac} has no known IPv4 address; metered once one is learned"
-                ));
-            }
-            Ok(owned)
-        };
-        match &m.subject {
-            Subject::HostPair { src, dst } => {
-                let (s, d) = (ips(src)?, ips(dst)?);
-                Ok(s.iter()
-                    .flat_map(|a| d.iter().map(move |b| (*a, *b)))
-                    .collect())
-            }
-            Subject::Flow(f) => match (f.src_ip, f.dst_ip) {
-                (Some(s), Some(d)) => Ok(vec![(s, d)]),
-                _ => Err(
-                    "flow_meter matches exact source and destination addresses; the \
-                     reservation leaves one open"
-                        .to_string(),
-                ),
-            },
-        }
     }
 }
 

@@ -163,7 +163,7 @@ fn pair(a: u8, b: u8) -> Subject {
 }
 
 fn meter_of(e: &DeviceEntries, s: u8, d: u8) -> Option<(i64, i64, i64, i64)> {
-    match e.entries.get(&EntryKey::Meter(ip(s), ip(d))) {
+    match e.entries.get(&pair_meter_key(ip(s), ip(d))) {
         Some(Intent::MeterFlow {
             cir,
             cburst,
@@ -221,33 +221,6 @@ fn a_host_without_an_address_is_explained_and_metered_once_learned() {
     let e = device_entries(DeviceId::p4runtime(1), &fabric, &plan);
     assert_eq!(meter_of(&e, 1, 2).map(|m| m.0), Some(125_000));
     assert!(e.notes.is_empty(), "{:?}", e.notes);
-}
-
-#[test]
-fn flow_reservations_need_both_addresses() {
-    let fabric = ring(3, &[(1, 1, 3, true), (2, 2, 3, true)]);
-    let mut plan = P4Plan::new();
-    let open = Subject::Flow(FlowMatch {
-        src_ip: Some(ip(1)),
-        ..FlowMatch::default()
-    });
-    plan.apply(&reservation(1, open, 1_000_000, vec![p4(1, 2)]));
-    let exact = Subject::Flow(FlowMatch {
-        src_ip: Some(ip(1)),
-        dst_ip: Some(ip(2)),
-        ip_proto: Some(17),
-        ..FlowMatch::default()
-    });
-    plan.apply(&reservation(2, exact, 800, vec![p4(1, 2)]));
-    let e = device_entries(DeviceId::p4runtime(1), &fabric, &plan);
-    let (cir, cburst, ..) = meter_of(&e, 1, 2).expect("reservation 2 is metered");
-    assert_eq!(cir, 100);
-    assert_eq!(
-        cburst, MIN_BURST_BYTES,
-        "small rates still pass a full frame"
-    );
-    assert!(e.notes.iter().any(|n| n.starts_with("reservation 1:")));
-    assert!(e.notes.iter().any(|n| n.starts_with("reservation 2:")));
 }
 
 #[test]
@@ -333,7 +306,7 @@ fn green_traffic_gets_the_reserved_priority_only_when_asked() {
     let mut plan = P4Plan::new();
     plan.apply(&reservation(4, pair(1, 2), 80_000_000, vec![p4(1, 4)]));
     let mut e = device_entries(DeviceId::p4runtime(1), &fabric, &plan);
-    let priority = |e: &DeviceEntries| match e.entries.get(&EntryKey::Meter(ip(1), ip(2))) {
+    let priority = |e: &DeviceEntries| match e.entries.get(&pair_meter_key(ip(1), ip(2))) {
         Some(Intent::MeterFlow {
             reserved_priority, ..
         }) => Some(*reserved_priority),
@@ -523,7 +496,7 @@ fn a_forecast_reservation_pins_its_path_and_is_served_from_the_reserved_queue_wi
         with_reserved_priority(&mut e, 1);
         assert!(
             matches!(
-                e.entries.get(&EntryKey::Meter(ip(1), ip(3))),
+                e.entries.get(&pair_meter_key(ip(1), ip(3))),
                 Some(Intent::MeterFlow {
                     reserved_priority: 1,
                     ..
@@ -602,4 +575,164 @@ fn a_reserved_pair_steered_the_long_way_is_metered_there_and_keeps_the_path_when
         assert_eq!(route_port(&e, ip(3)), Some(1), "device {d} still steered");
         assert_eq!(meter_of(&e, 1, 3), None);
     }
+}
+
+fn meters(e: &DeviceEntries) -> Vec<(FlowKey, i32, i64)> {
+    e.entries
+        .values()
+        .filter_map(|i| match i {
+            Intent::MeterFlow {
+                flow,
+                priority,
+                cir,
+                ..
+            } => Some((*flow, *priority, *cir)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn hosts_flow(a: u8, b: u8, ip_proto: Option<u8>, dst_port: Option<u16>) -> Subject {
+    Subject::Flow(FlowMatch {
+        src_mac: Some(mac(a)),
+        dst_mac: Some(mac(b)),
+        ip_proto,
+        dst_port,
+        ..FlowMatch::default()
+    })
+}
+
+#[test]
+fn a_host_to_host_flow_naming_no_address_meters_its_protocol_between_the_hosts() {
+    let fabric = ring(3, &[(1, 1, 3, true), (2, 2, 3, true)]);
+    let mut plan = P4Plan::new();
+    plan.apply(&reservation(
+        1,
+        hosts_flow(1, 2, Some(17), None),
+        8_000,
+        vec![p4(1, 2)],
+    ));
+    let e = device_entries(DeviceId::p4runtime(1), &fabric, &plan);
+    let udp = FlowKey {
+        src: Some(ip(1)),
+        dst: Some(ip(2)),
+        protocol: Some(17),
+        ..FlowKey::default()
+    };
+    assert_eq!(meters(&e), vec![(udp, flow_priority(&udp), 1_000)]);
+    assert!(e.notes.is_empty(), "{:?}", e.notes);
+}
+
+#[test]
+fn a_protocol_narrowed_flow_leaves_the_pairs_other_traffic_to_the_pairs_reservation() {
+    // A pair reservation of 16 kbit/s and a UDP port 5001 one of 8 kbit/s, h1 -> h2.
+    let fabric = ring(3, &[(1, 1, 3, true), (2, 2, 3, true)]);
+    let mut plan = P4Plan::new();
+    plan.apply(&reservation(1, pair(1, 2), 16_000, vec![p4(1, 2)]));
+    let narrowed = Subject::Flow(FlowMatch {
+        src_ip: Some(ip(1)),
+        dst_ip: Some(ip(2)),
+        ip_proto: Some(17),
+        dst_port: Some(5001),
+        ..FlowMatch::default()
+    });
+    plan.apply(&reservation(2, narrowed, 8_000, vec![p4(1, 2)]));
+    let e = device_entries(DeviceId::p4runtime(1), &fabric, &plan);
+    let m = meters(&e);
+    assert_eq!(m.len(), 2, "{m:?}");
+    let (pair_key, pair_priority, pair_cir) = m
+        .iter()
+        .copied()
+        .find(|(k, ..)| k.protocol.is_none())
+        .expect("the pair's entry");
+    let (udp_key, udp_priority, udp_cir) = m
+        .iter()
+        .copied()
+        .find(|(k, ..)| k.protocol == Some(17))
+        .expect("the flow's entry");
+    assert_eq!(
+        (pair_key.src, pair_key.dst, pair_cir),
+        (Some(ip(1)), Some(ip(2)), 2_000),
+        "the pair alone: the flow's rate is not added to it"
+    );
+    assert_eq!(
+        (udp_key.l4_dst, udp_key.l4_src, udp_cir),
+        (Some(5001), None, 1_000)
+    );
+    assert!(
+        udp_priority > pair_priority,
+        "the flow is looked up first, as on OpenFlow"
+    );
+    assert!(e.notes.is_empty(), "{:?}", e.notes);
+}
+
+#[test]
+fn a_switch_to_host_flow_meters_any_source_to_the_host() {
+    // From device 1 (no host end) to h2: the source stays a wildcard.
+    let fabric = ring(3, &[(1, 1, 3, true), (2, 2, 3, true)]);
+    let mut plan = P4Plan::new();
+    let to_h2 = Subject::Flow(FlowMatch {
+        dst_mac: Some(mac(2)),
+        dst_ip: Some(ip(2)),
+        ..FlowMatch::default()
+    });
+    plan.apply(&reservation(5, to_h2, 8_000, vec![p4(1, 2)]));
+    let e = device_entries(DeviceId::p4runtime(1), &fabric, &plan);
+    let key = FlowKey {
+        dst: Some(ip(2)),
+        ..FlowKey::default()
+    };
+    assert_eq!(meters(&e), vec![(key, flow_priority(&key), 1_000)]);
+    assert!(e.notes.is_empty(), "{:?}", e.notes);
+}
+
+#[test]
+fn flows_of_one_match_add_up_and_more_specific_matches_come_first() {
+    let fabric = ring(3, &[(1, 1, 3, true), (2, 2, 3, true)]);
+    let mut plan = P4Plan::new();
+    plan.apply(&reservation(
+        1,
+        hosts_flow(1, 2, Some(6), None),
+        8_000,
+        vec![p4(1, 2)],
+    ));
+    plan.apply(&reservation(
+        2,
+        hosts_flow(1, 2, Some(6), None),
+        8_000,
+        vec![p4(1, 2)],
+    ));
+    plan.apply(&reservation(
+        3,
+        hosts_flow(1, 2, Some(6), Some(22)),
+        8_000,
+        vec![p4(1, 2)],
+    ));
+    let e = device_entries(DeviceId::p4runtime(1), &fabric, &plan);
+    let m = meters(&e);
+    let tcp = m.iter().find(|(k, ..)| k.l4_dst.is_none()).expect("TCP");
+    let ssh = m.iter().find(|(k, ..)| k.l4_dst == Some(22)).expect("SSH");
+    assert_eq!((m.len(), tcp.2, ssh.2), (2, 2_000, 1_000));
+    assert!(ssh.1 > tcp.1, "port 22 is looked up before all TCP");
+}
+
+#[test]
+fn a_flow_end_host_without_an_address_is_explained() {
+    let fabric = ring(3, &[(1, 1, 3, true), (2, 2, 3, false)]);
+    let mut plan = P4Plan::new();
+    plan.apply(&reservation(
+        4,
+        hosts_flow(1, 2, Some(17), None),
+        8_000,
+        vec![p4(1, 2)],
+    ));
+    let e = device_entries(DeviceId::p4runtime(1), &fabric, &plan);
+    assert!(meters(&e).is_empty());
+    assert!(
+        e.notes
+            .iter()
+            .any(|n| n.contains("reservation 4") && n.contains("no known IPv4 address")),
+        "{:?}",
+        e.notes
+    );
 }
