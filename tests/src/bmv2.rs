@@ -515,6 +515,64 @@ impl Lab {
         Ok(received)
     }
 
+    /// What the receiver got of an iperf3 TCP flow `from` → `to` paced at `rate_bps` for
+    /// `secs`: bits/s of payload, as the receiver counts it.
+    pub async fn tcp_received_bps(
+        &self,
+        from: HostId,
+        to: HostId,
+        rate_bps: u64,
+        secs: u32,
+    ) -> anyhow::Result<f64> {
+        let mut server = self
+            .command(to, "iperf3")
+            .args(["-s", "-1", "-J", "-p", "5302"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("starting the iperf3 server")?;
+        let mut client_ok = false;
+        for _ in 0..50 {
+            let client = self
+                .command(from, "iperf3")
+                .args(["-c", &self.ip(to).to_string(), "-p", "5302"])
+                .args(["-b", &rate_bps.to_string()])
+                .args(["-t", &secs.to_string(), "--connect-timeout", "3000"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .output();
+            let limit = Duration::from_secs(u64::from(secs) + 20);
+            let client = tokio::time::timeout(limit, client)
+                .await
+                .with_context(|| format!("the iperf3 client did not finish within {limit:?}"))?
+                .context("running the iperf3 client")?;
+            if client.status.success() {
+                client_ok = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        if !client_ok {
+            bail!("the iperf3 client never ran");
+        }
+        let mut stdout = server.stdout.take().context("iperf3 server output")?;
+        let out = tokio::time::timeout(Duration::from_secs(60), async {
+            let mut text = String::new();
+            tokio::io::AsyncReadExt::read_to_string(&mut stdout, &mut text).await?;
+            let _ = server.wait().await;
+            anyhow::Ok(text)
+        })
+        .await
+        .context("the iperf3 server did not finish")??;
+        let json: serde_json::Value =
+            serde_json::from_str(&out).with_context(|| format!("iperf3 server output: {out}"))?;
+        let received = json["end"]["sum_received"]["bits_per_second"]
+            .as_f64()
+            .with_context(|| format!("no end.sum_received.bits_per_second: {out}"))?;
+        eprintln!("iperf3 TCP paced at {rate_bps} bit/s: {received:.0} bit/s received");
+        Ok(received)
+    }
+
     /// The log of a switch so far (for failure messages).
     pub fn switch_log(&self, switch: SwitchId) -> String {
         std::fs::read_to_string(&self.switches[switch.0].log).unwrap_or_default()

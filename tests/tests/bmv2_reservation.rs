@@ -4,6 +4,9 @@
 //! exist would drop every reserved packet, pings included). Then the same reservation as the
 //! controller sends a forecast one (not policed): twice the rate arrives whole.
 //!
+//! A reservation narrowed to UDP between the two hosts holds their UDP to the rate and leaves
+//! their TCP alone: flow_meter matches the protocol, as the OpenFlow flow entry does.
+//!
 //! Needs root, the P4 toolchain and iperf3 (scripts/setup installs them); skips loudly without.
 
 #![allow(clippy::unwrap_used)]
@@ -16,7 +19,7 @@ use prescient::service::Service;
 use prescient_southbound::p4runtime::pipeconf::names;
 use prescient_tests::bmv2::{lab_toolchain, Lab, SwitchOptions};
 use prescient_tests::{wait_for, wait_links};
-use prescient_topology::{MacAddr, Window};
+use prescient_topology::{FlowMatch, MacAddr, Window};
 
 const WAIT: Duration = Duration::from_secs(60);
 const RESERVED_BPS: u64 = 2_000_000;
@@ -146,4 +149,89 @@ async fn bmv2_reservation_holds_a_flow_at_twice_its_rate_with_priority_queues() 
         2,
     )
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bmv2_a_udp_reservation_holds_the_hosts_udp_and_leaves_their_tcp_alone() {
+    let test = "bmv2_a_udp_reservation_holds_the_hosts_udp_and_leaves_their_tcp_alone";
+    let Some(toolchain) = lab_toolchain(test) else {
+        return;
+    };
+    let mut lab = Lab::new(toolchain, test).unwrap();
+    let options = SwitchOptions { priority_queues: 1 };
+    let s1 = lab.switch(options).unwrap();
+    let s2 = lab.switch(options).unwrap();
+    let h1 = lab.host(s1, Ipv4Addr::new(10, 0, 1, 1)).unwrap();
+    let h2 = lab.host(s2, Ipv4Addr::new(10, 0, 1, 2)).unwrap();
+    lab.link(s1, s2).unwrap();
+    lab.start().await.unwrap();
+    let service = Service::start(lab.controller_config()).await.unwrap();
+    let core = service.core().clone();
+    wait_links(&core, 2, "the cable discovered", WAIT)
+        .await
+        .unwrap();
+    lab.wait_for_ping(h1, h2, WAIT).await.unwrap();
+    wait_for("both hosts learned", WAIT, || {
+        let s = core.snapshot();
+        (s.host(MacAddr(lab.mac(h1))).is_some() && s.host(MacAddr(lab.mac(h2))).is_some())
+            .then_some(())
+    })
+    .await
+    .unwrap();
+
+    // h1 -> h2's UDP, the match naming neither address (the hosts give them).
+    let now = core.now();
+    let spec = ReserveSpec {
+        src: Endpoint::Host(MacAddr(lab.mac(h1))),
+        dst: Endpoint::Host(MacAddr(lab.mac(h2))),
+        rate_bps: RESERVED_BPS,
+        tier: 0,
+        window: Window::new(now, now.plus(Duration::from_secs(3600))),
+        flow: Some(FlowMatch {
+            ip_proto: Some(17),
+            ..FlowMatch::default()
+        }),
+        path: None,
+    };
+    let reserved = core.apply(|c| c.reserve(now, &spec)).unwrap();
+    core.dispatch(reserved.actions);
+    let mut observer = lab.observer(s1).await.unwrap();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let entry = loop {
+        let entries = observer.read_table(names::FLOW_METER, false).await.unwrap();
+        if let [entry] = &entries[..] {
+            break entry.clone();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no single meter on s1: {entries:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        entry.r#match.len(),
+        3,
+        "source, destination and protocol: {entry:?}"
+    );
+
+    let reserved = RESERVED_BPS as f64;
+    let got = lab
+        .udp_received_bps(h1, h2, 2 * RESERVED_BPS, 4)
+        .await
+        .unwrap();
+    assert!(
+        (got - reserved).abs() <= 0.15 * reserved,
+        "received {got:.0} bit/s of UDP sent at twice a {reserved} bit/s UDP reservation"
+    );
+    // Policed with the UDP, TCP at twice the rate would get at most the rate (frames).
+    let tcp = lab
+        .tcp_received_bps(h1, h2, 2 * RESERVED_BPS, 4)
+        .await
+        .unwrap();
+    assert!(
+        tcp >= 0.85 * 2.0 * reserved,
+        "TCP got {tcp:.0} bit/s of {} paced next to a {reserved} bit/s UDP reservation",
+        2.0 * reserved
+    );
+    service.shutdown().await;
 }
