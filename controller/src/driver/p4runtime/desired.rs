@@ -13,8 +13,8 @@
 //!   therefore never loops: it only ever moves to a pin of equal or higher precedence, and along
 //!   one pin it advances towards the host. A pin is valid while every link still exists, the
 //!   links chain, and the last one ends at the host's device.
-//! - Meters (`flow_meter`, see [`meters`]): every device on a policed (API) reservation's path
-//!   meters exactly the traffic the reservation matches (a host pair's addresses, or a flow's
+//! - Meters (`flow_meter`, see `desired/meters.rs`): every device on a policed (API)
+//!   reservation's path meters exactly the traffic the reservation matches (a host pair's addresses, or a flow's
 //!   5-tuple with its host ends' addresses) with a two-rate meter whose committed and peak
 //!   rates are both the reservation: within it GREEN (at the reserved queue priority the driver
 //!   fills in per target, see [`with_reserved_priority`]), above it RED and dropped — the
