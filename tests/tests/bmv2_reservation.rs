@@ -233,5 +233,44 @@ async fn bmv2_a_udp_reservation_holds_the_hosts_udp_and_leaves_their_tcp_alone()
         "TCP got {tcp:.0} bit/s of {} paced next to a {reserved} bit/s UDP reservation",
         2.0 * reserved
     );
+
+    // A reservation of the pair at half the rate as well: BMv2 takes the UDP reservation's
+    // entry for UDP (its higher priority), the pair's for the rest, as OpenFlow does.
+    let now = core.now();
+    let pair = ReserveSpec {
+        rate_bps: RESERVED_BPS / 2,
+        flow: None,
+        ..spec
+    };
+    let reserved_pair = core.apply(|c| c.reserve(now, &pair)).unwrap();
+    core.dispatch(reserved_pair.actions);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while observer
+        .read_table(names::FLOW_METER, false)
+        .await
+        .unwrap()
+        .len()
+        < 2
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no pair meter on s1"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let got = lab
+        .udp_received_bps(h1, h2, 2 * RESERVED_BPS, 4)
+        .await
+        .unwrap();
+    assert!(
+        (got - reserved).abs() <= 0.15 * reserved,
+        "received {got:.0} bit/s of UDP: the UDP reservation's {reserved} bit/s, not the pair's"
+    );
+    let tcp = lab.tcp_received_bps(h1, h2, RESERVED_BPS, 4).await.unwrap();
+    assert!(
+        tcp <= 1.15 * reserved / 2.0,
+        "TCP got {tcp:.0} bit/s above the pair's {} bit/s reservation",
+        reserved / 2.0
+    );
     service.shutdown().await;
 }
