@@ -736,3 +736,22 @@ fn a_flow_end_host_without_an_address_is_explained() {
         e.notes
     );
 }
+
+#[test]
+fn a_flow_naming_no_destination_address_pins_its_path_to_the_destination_host() {
+    // Ring of 4, h2 on device 2: shortest from 1 is port 2; the reservation goes the long way.
+    let fabric = ring(4, &[(1, 1, 3, true), (2, 2, 3, true)]);
+    let mut plan = P4Plan::new();
+    let long = vec![p4(1, 1), p4(4, 1), p4(3, 1)];
+    plan.apply(&reservation(
+        9,
+        hosts_flow(1, 2, Some(17), None),
+        8_000,
+        long,
+    ));
+    for d in [1, 4, 3] {
+        let e = device_entries(DeviceId::p4runtime(d), &fabric, &plan);
+        assert_eq!(route_port(&e, ip(2)), Some(1), "device {d} the long way");
+        assert_eq!(meters(&e).len(), 1, "device {d} meters it");
+    }
+}
