@@ -599,6 +599,39 @@ mod tests {
     }
 
     #[test]
+    fn a_meter_leaves_its_wildcards_out_and_carries_its_priority() {
+        let ix = index();
+        let u = Intent::MeterFlow {
+            flow: FlowKey {
+                dst: Some(Ipv4Addr::new(10, 0, 0, 2)),
+                protocol: Some(17),
+                ..FlowKey::default()
+            },
+            priority: 42,
+            reserved_priority: 0,
+            cir: 1000,
+            cburst: 3028,
+            pir: 1000,
+            pburst: 3028,
+        }
+        .update(&ix, p4::update::Type::Insert)
+        .expect("valid");
+        let t = entry(&u);
+        assert_eq!(t.priority, 42);
+        assert_eq!(t.r#match.len(), 2, "destination and protocol only");
+        let ternary: Vec<(Vec<u8>, Vec<u8>)> = t
+            .r#match
+            .iter()
+            .map(|m| match &m.field_match_type {
+                Some(F::Ternary(x)) => (x.value.clone(), x.mask.clone()),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert!(ternary.contains(&(vec![10, 0, 0, 2], vec![0xff; 4])));
+        assert!(ternary.contains(&(vec![17], vec![0xff])));
+    }
+
+    #[test]
     fn lldp_punt_is_a_ternary_ethertype_rule_with_priority() {
         let ix = index();
         let u = Intent::PuntLldp
