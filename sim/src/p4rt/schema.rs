@@ -504,11 +504,10 @@ mod tests {
         let lpm = s.table_by_name("PrescientIngress.ipv4_lpm").unwrap();
         assert_eq!(lpm.fields[0].kind, MatchKind::Lpm);
         assert!(lpm.direct_counter.is_some());
-        assert!(s
-            .table_by_name("PrescientIngress.flow_meter")
-            .unwrap()
-            .direct_meter
-            .is_some());
+        let meter = s.table_by_name("PrescientIngress.flow_meter").unwrap();
+        assert!(meter.direct_meter.is_some());
+        assert_eq!(meter.fields.len(), 5, "addresses, protocol and ports");
+        assert!(meter.needs_priority(), "ternary: overlapping reservations");
         let sel = s.table_by_name("PrescientIngress.service_select").unwrap();
         let prof = &s.profiles[&sel.implementation.unwrap()];
         assert!(prof.with_selector);
