@@ -108,9 +108,9 @@ fn json_has_the_documented_shape_for_every_series_kind() {
 
 #[test]
 fn missing_says_what_a_matrix_s_empty_cells_mean() {
-    // The matrix with one whole row empty in its scored part: a collector outage, exported as
-    // SNDlib omits zero demands. By default it is zero demand (scored, the oracle holds 0
-    // there); with `--missing skip` it is unknown and leaves the scored rows.
+    // The matrix with one whole row empty in its scored part: a collector outage. Its pairs are
+    // otherwise never empty at once, so the row is no quiet interval: unknown by default, as
+    // with `--missing skip`, and scored as zero demand only with `--missing zero`.
     let trace = TempFile::new("outage.csv");
     write_matrix(&trace.0);
     let text = std::fs::read_to_string(&trace.0).expect("reads trace");
@@ -136,12 +136,17 @@ fn missing_says_what_a_matrix_s_empty_cells_mean() {
             "--json",
         ]);
         assert!(ok, "{missing}: {err}");
+        assert_eq!(
+            err.contains("1 rows with every cell empty read as unknown"),
+            missing == "auto",
+            "{missing}: {err}"
+        );
         let v: serde_json::Value = serde_json::from_str(&out).expect("one JSON object");
         v["scored_intervals"].as_u64().expect("scored intervals")
     };
     let (auto, zero, skip) = (scored("auto"), scored("zero"), scored("skip"));
-    assert_eq!(auto, zero);
-    assert_eq!(skip + 1, auto);
+    assert_eq!(auto, skip);
+    assert_eq!(zero, skip + 1);
     let (ok, _, err) = prescient(&["evaluate", "--trace", path, "--missing", "guess"]);
     assert!(!ok && err.contains("--missing \"guess\""), "{err}");
 }

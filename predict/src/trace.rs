@@ -191,6 +191,46 @@ impl Trace {
         self.columns = new_columns;
     }
 
+    /// Reads empty cells as zero traffic, as SNDlib's matrices mean them (zero demands are
+    /// omitted), except in rows where every cell is empty when the trace's own cells say such a
+    /// row is no quiet interval: those are snapshots missing from the source (a collector
+    /// outage, or rows [`Trace::regrid`] put back), kept unknown. Returns how many rows that is.
+    ///
+    /// All-empty rows are quiet intervals if the trace would show one by chance: with `p_j` the
+    /// share of column `j`'s cells that are empty, when `Π p_j` is at least one in the number of
+    /// rows (a few sparse counters are often all zero at once; 132 router pairs never are).
+    /// Zero-filled, an outage reads as the whole network falling silent, then returning at full
+    /// rate at once.
+    pub fn fill_empty_as_zero(&mut self) -> usize {
+        let rows = self.rows();
+        let blank: Vec<bool> = (0..rows)
+            .map(|r| {
+                self.columns
+                    .iter()
+                    .all(|c| c.get(r).is_none_or(Option::is_none))
+            })
+            .collect();
+        let log_chance: f64 = self
+            .columns
+            .iter()
+            .map(|c| (c.iter().filter(|v| v.is_none()).count() as f64 / rows.max(1) as f64).ln())
+            .sum();
+        let snapshots_missing = rows > 0 && log_chance < -(rows as f64).ln();
+        let mut kept = 0;
+        for (r, &is_blank) in blank.iter().enumerate() {
+            if is_blank && snapshots_missing {
+                kept += 1;
+                continue;
+            }
+            for c in &mut self.columns {
+                if let Some(v) = c.get_mut(r) {
+                    v.get_or_insert(0.0);
+                }
+            }
+        }
+        kept
+    }
+
     /// Number of missing cells.
     pub fn missing(&self) -> usize {
         self.columns

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use prescient_predict::TraceFormat;
 
+use crate::evaluate::series::EmptyCells;
 use crate::evaluate::{self, plot, EvalConfig, PolicyKind, Report, SeriesKind, Topology};
 
 /// Arguments of `prescient evaluate`.
@@ -160,10 +161,23 @@ pub fn report(args: &Args) -> anyhow::Result<Report> {
     };
     cfg.validate()?;
     let missing = super::trace_input::missing(&args.missing, &trace)?;
+    let mut trace = trace;
+    let snapshots_missing = missing.apply(&mut trace);
+    // Read as asked once, here: what is still empty is unknown.
+    let filled = EmptyCells::Unknown;
+    if snapshots_missing > 0 {
+        // On stderr: `--json` keeps stdout one JSON object.
+        eprintln!(
+            "{}: {snapshots_missing} rows with every cell empty read as unknown demand: \
+             snapshots missing from the source (a collector outage), not a network with no \
+             traffic (`--missing zero` reads them as zero)",
+            args.trace.display()
+        );
+    }
     let demand = match &args.topology {
         None => {
             let abilene = Topology::abilene();
-            evaluate::series::demand_on(&trace, kind, &abilene, "the Abilene backbone", missing)?
+            evaluate::series::demand_on(&trace, kind, &abilene, "the Abilene backbone", filled)?
         }
         Some(_) if kind != SeriesKind::Links => anyhow::bail!(
             "--topology routes pairs onto links: it needs --series links (not {})",
@@ -174,7 +188,7 @@ pub fn report(args: &Args) -> anyhow::Result<Report> {
                 .with_context(|| format!("reading topology {}", path.display()))?;
             let named = path.display().to_string();
             let topology = Topology::parse(&text, &named)?;
-            evaluate::series::demand_on(&trace, kind, &topology, &named, missing)?
+            evaluate::series::demand_on(&trace, kind, &topology, &named, filled)?
         }
     };
     if let [only] = demand.names.as_slice() {
@@ -262,7 +276,7 @@ pub fn report(args: &Args) -> anyhow::Result<Report> {
 fn empty_columns_hint(
     trace: &prescient_predict::Trace,
     kind: SeriesKind,
-    missing: prescient_predict::Missing,
+    missing: EmptyCells,
 ) -> String {
     let empty: Vec<String> = trace
         .names
@@ -271,8 +285,7 @@ fn empty_columns_hint(
         .filter(|(_, c)| c.iter().all(Option::is_none))
         .map(|(n, _)| format!("{n:?}"))
         .collect();
-    if kind != SeriesKind::Total || empty.is_empty() || missing == prescient_predict::Missing::Zero
-    {
+    if kind != SeriesKind::Total || empty.is_empty() || missing != EmptyCells::Unknown {
         return String::new();
     }
     let (column, has) = if empty.len() == 1 {

@@ -11,6 +11,8 @@ use prescient_predict::{
 };
 use std::time::Instant;
 
+use crate::evaluate::series::EmptyCells;
+
 /// Arguments of `prescient forecast backtest`.
 #[derive(Debug, clap::Args)]
 pub struct BacktestArgs {
@@ -45,7 +47,8 @@ pub struct BacktestArgs {
     pub normalise: String,
     /// Empty cells: skip (unknown: not scored, last value carried forward as model input),
     /// zero (no traffic: scored as 0), or auto (zero for SNDlib/Abilene traces, every column
-    /// `SRC->DST`, which omit zero demands; skip otherwise).
+    /// `SRC->DST`, which omit zero demands, except all-empty rows of a matrix too dense for a
+    /// quiet interval: snapshots missing from the source; skip otherwise).
     #[arg(long, default_value = "auto")]
     pub missing: String,
     /// Do not fit models pooled over all series of the trace (`auto` then weighs per-series
@@ -104,8 +107,13 @@ fn models(names: &[String]) -> anyhow::Result<Vec<ModelKind>> {
 /// Entry point of `prescient forecast backtest`.
 pub fn backtest(args: BacktestArgs) -> anyhow::Result<()> {
     let format: TraceFormat = args.format.parse()?;
-    let trace = super::trace_input::read(&args.input, format)?;
+    let mut trace = super::trace_input::read(&args.input, format)?;
     let missing = super::trace_input::missing(&args.missing, &trace)?;
+    let empty_cells = trace.missing();
+    // Filled here rather than per series: whether an all-empty row is a quiet interval or a
+    // snapshot missing from the source is a property of the whole row. What is still empty
+    // after that is unknown.
+    let snapshots_missing = missing.apply(&mut trace);
     let normalise = match args.normalise.as_str() {
         "max" => Normalise::Max,
         "train-max" => Normalise::TrainMax,
@@ -120,7 +128,7 @@ pub fn backtest(args: BacktestArgs) -> anyhow::Result<()> {
     let cfg = BacktestConfig {
         horizons: args.horizon.clone(),
         normalise,
-        missing,
+        missing: Missing::Skip,
         protocol,
         ..Default::default()
     };
@@ -188,16 +196,24 @@ pub fn backtest(args: BacktestArgs) -> anyhow::Result<()> {
     let interval = trace.interval_secs();
     if !args.json {
         eprintln!(
-            "{}: {} series × {} rows, interval {}, {} empty cells treated as {}",
+            "{}: {} series × {} rows, interval {}, {} empty cells treated as {}{}",
             args.input.display(),
             trace.columns.len(),
             trace.rows(),
             interval.map_or("unknown".to_string(), |s| format!("{s} s")),
-            trace.missing(),
-            if missing == Missing::Zero {
+            empty_cells,
+            if missing != EmptyCells::Unknown {
                 "zero traffic"
             } else {
                 "missing (not scored)"
+            },
+            if snapshots_missing > 0 {
+                format!(
+                    ", except {snapshots_missing} rows with every cell empty: snapshots missing \
+                     from the source (not scored)"
+                )
+            } else {
+                String::new()
             },
         );
     }

@@ -2,20 +2,16 @@
 //! `zcat old.csv.gz | prescient evaluate --trace -` and exports piped from a query tool work).
 
 use anyhow::Context;
-use prescient_predict::{read_trace, Missing, Trace, TraceFormat};
+use prescient_predict::{read_trace, Trace, TraceFormat};
 use std::path::Path;
 
-/// What `--missing` (skip, zero or auto) makes of `trace`'s empty cells: auto reads them as
-/// zero in an SNDlib-style matrix (every column `SRC->DST`; SNDlib omits zero demands) and as
-/// unknown elsewhere.
-pub fn missing(arg: &str, trace: &Trace) -> anyhow::Result<Missing> {
-    match arg {
-        "skip" => Ok(Missing::Skip),
-        "zero" => Ok(Missing::Zero),
-        "auto" if crate::evaluate::series::is_matrix(trace) => Ok(Missing::Zero),
-        "auto" => Ok(Missing::Skip),
-        other => anyhow::bail!("--missing {other:?}: expected skip, zero or auto"),
-    }
+use crate::evaluate::series::EmptyCells;
+
+/// What `--missing` (skip, zero or auto) makes of `trace`'s empty cells
+/// ([`EmptyCells::parse`]), for `forecast backtest` and `evaluate` alike.
+pub fn missing(arg: &str, trace: &Trace) -> anyhow::Result<EmptyCells> {
+    EmptyCells::parse(arg, trace)
+        .map_err(|_| anyhow::anyhow!("--missing {arg:?}: expected skip, zero or auto"))
 }
 
 /// Reads the trace at `path` (`-`: standard input) in `format`.

@@ -7,16 +7,17 @@
 //! carried on one shortest path by hop count (ties broken by petgraph's A* in the order links are
 //! listed), and adds its demand to every directed link `A->B` on that path; a pair whose ends
 //! are not connected is refused, not dropped (its demand would vanish from every link). A pair from a router to itself uses no
-//! link. Empty cells of SNDlib matrices are zero demand (SNDlib omits zero entries); elsewhere an
-//! empty cell is unknown, and a sum with an unknown term is unknown; `evaluate --missing` says
-//! otherwise for a trace whose empty cells mean something else (a matrix with collector outages). A negative cell is unknown
-//! too: demand cannot be negative, and such a cell is a glitch of the source (a counter reset read
+//! link. Empty cells of SNDlib matrices are zero demand (SNDlib omits zero entries), except rows
+//! in which every cell is empty where the matrix is too dense for a quiet interval: snapshots
+//! missing from the source ([`Trace::fill_empty_as_zero`]); elsewhere an empty cell is unknown, and
+//! a sum with an unknown term is unknown; `evaluate --missing` says otherwise for a trace whose
+//! empty cells mean something else. A negative cell is unknown too: demand cannot be negative, and such a cell is a glitch of the source (a counter reset read
 //! as a rate, a sign error) that a capacity policy must neither size for nor be scored against.
 
 use std::collections::BTreeMap;
 use std::str::FromStr;
 
-use prescient_predict::{Missing, Trace};
+use prescient_predict::Trace;
 
 use super::topology::Topology;
 use super::EvalError;
@@ -85,18 +86,65 @@ pub fn negative_cells(trace: &Trace) -> usize {
         .count()
 }
 
-/// How empty cells of `trace` read by default: zero demand in an SNDlib-style matrix, else
-/// unknown.
-pub fn default_missing(trace: &Trace) -> Missing {
-    if is_matrix(trace) {
-        Missing::Zero
-    } else {
-        Missing::Skip
+/// What an empty cell means (`--missing`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EmptyCells {
+    /// Unknown demand (`skip`).
+    Unknown,
+    /// No demand (`zero`), every one.
+    Zero,
+    /// As SNDlib means them: no demand, except rows in which every cell is empty where the
+    /// matrix is too dense for a quiet interval ([`Trace::fill_empty_as_zero`]; `auto` on a
+    /// matrix).
+    Omitted,
+}
+
+impl EmptyCells {
+    /// What `--missing` (skip, zero or auto) makes of `trace`'s empty cells: auto is
+    /// [`EmptyCells::Omitted`] in an SNDlib-style matrix ([`is_matrix`]) and unknown elsewhere.
+    pub fn parse(arg: &str, trace: &Trace) -> Result<Self, EvalError> {
+        match arg {
+            "skip" => Ok(EmptyCells::Unknown),
+            "zero" => Ok(EmptyCells::Zero),
+            "auto" if is_matrix(trace) => Ok(EmptyCells::Omitted),
+            "auto" => Ok(EmptyCells::Unknown),
+            other => Err(EvalError::invalid(
+                "missing",
+                other,
+                "expected skip, zero or auto",
+            )),
+        }
+    }
+
+    /// How `trace`'s empty cells read by default (`auto`).
+    pub fn default_for(trace: &Trace) -> Self {
+        if is_matrix(trace) {
+            EmptyCells::Omitted
+        } else {
+            EmptyCells::Unknown
+        }
+    }
+
+    /// `trace` with its empty cells read this way: zeros filled in, the unknown left empty;
+    /// and how many all-empty rows were kept unknown as missing snapshots.
+    pub fn apply(self, trace: &mut Trace) -> usize {
+        match self {
+            EmptyCells::Unknown => 0,
+            EmptyCells::Omitted => trace.fill_empty_as_zero(),
+            EmptyCells::Zero => {
+                trace
+                    .columns
+                    .iter_mut()
+                    .flatten()
+                    .for_each(|v| _ = v.get_or_insert(0.0));
+                0
+            }
+        }
     }
 }
 
 /// The series of `kind` in `trace`, links over the Abilene backbone, empty cells read by
-/// default ([`default_missing`]).
+/// default ([`EmptyCells::default_for`]).
 pub fn demand(trace: &Trace, kind: SeriesKind) -> Result<Demand, EvalError> {
     let abilene = Topology::abilene();
     demand_on(
@@ -104,25 +152,29 @@ pub fn demand(trace: &Trace, kind: SeriesKind) -> Result<Demand, EvalError> {
         kind,
         &abilene,
         "the Abilene backbone",
-        default_missing(trace),
+        EmptyCells::default_for(trace),
     )
 }
 
 /// The series of `kind` in `trace`, links over `topology` (called `named` in errors), empty
-/// cells read as `missing` says.
+/// cells read as `empty` says.
 pub fn demand_on(
     trace: &Trace,
     kind: SeriesKind,
     topology: &Topology,
     named: &str,
-    missing: Missing,
+    empty: EmptyCells,
 ) -> Result<Demand, EvalError> {
-    let zero = missing == Missing::Zero;
-    let cell = |v: Option<f64>| match v {
-        Some(v) if v < 0.0 => None,
-        None if zero => Some(0.0),
-        v => v,
+    let filled;
+    let trace = if empty == EmptyCells::Unknown {
+        trace
+    } else {
+        let mut t = trace.clone();
+        empty.apply(&mut t);
+        filled = t;
+        &filled
     };
+    let cell = |v: Option<f64>| v.filter(|v| *v >= 0.0);
     let rows = trace.rows();
     match kind {
         SeriesKind::Pairs => Ok(Demand {
@@ -262,7 +314,7 @@ mod tests {
             &["x->w", "w->y"],
             vec![vec![Some(1.0), Some(2.0)], vec![Some(10.0), None]],
         );
-        let d = demand_on(&t, SeriesKind::Links, &topo, "t", Missing::Zero).expect("routed");
+        let d = demand_on(&t, SeriesKind::Links, &topo, "t", EmptyCells::Omitted).expect("routed");
         // x->w: x -> z -> w (two hops round the triangle's short side); w->y: w -> z -> y.
         assert_eq!(d.names, ["w->z", "x->z", "z->w", "z->y"]);
         // Empty cells of a matrix are zero demand, as with Abilene.
@@ -276,44 +328,63 @@ mod tests {
                 SeriesKind::Links,
                 &Topology::abilene(),
                 "Abilene",
-                Missing::Zero
+                EmptyCells::Omitted
             )
         );
     }
 
     #[test]
     fn a_matrix_whose_empty_cells_are_unknown_has_unknown_totals_and_links_there() {
-        // A collector outage exported as an empty row: read as zero, the network's demand
-        // would drop to nothing there; with `--missing skip` it is unknown, neither sized for
-        // nor scored.
+        // A matrix whose exporter leaves unknown cells empty: with `--missing skip` they are
+        // unknown, neither sized for nor scored, and so are the totals and links they are in.
         let t = trace(
             &["ATLAM5->HSTNng", "NYCMng->WASHng"],
             vec![
                 vec![Some(1.0), None, Some(2.0)],
-                vec![Some(4.0), None, None],
+                vec![Some(4.0), Some(6.0), None],
             ],
         );
         let abilene = Topology::abilene();
         let read = |kind, missing| demand_on(&t, kind, &abilene, "Abilene", missing);
-        let total = read(SeriesKind::Total, Missing::Skip).expect("total");
+        let total = read(SeriesKind::Total, EmptyCells::Unknown).expect("total");
         assert_eq!(total.columns, vec![vec![Some(5.0), None, None]]);
-        let total = read(SeriesKind::Total, Missing::Zero).expect("total");
-        assert_eq!(total.columns, vec![vec![Some(5.0), Some(0.0), Some(2.0)]]);
+        let total = read(SeriesKind::Total, EmptyCells::Omitted).expect("total");
+        assert_eq!(total.columns, vec![vec![Some(5.0), Some(6.0), Some(2.0)]]);
         assert_eq!(
-            read(SeriesKind::Total, Missing::Zero),
+            read(SeriesKind::Total, EmptyCells::Omitted),
             demand(&t, SeriesKind::Total)
         );
-        let pairs = read(SeriesKind::Pairs, Missing::Skip).expect("pairs");
-        assert_eq!(pairs.columns[1], vec![Some(4.0), None, None]);
-        let links = read(SeriesKind::Links, Missing::Skip).expect("links");
+        let pairs = read(SeriesKind::Pairs, EmptyCells::Unknown).expect("pairs");
+        assert_eq!(pairs.columns[1], vec![Some(4.0), Some(6.0), None]);
+        let links = read(SeriesKind::Links, EmptyCells::Unknown).expect("links");
         let i = links.names.iter().position(|n| n == "ATLAM5->ATLAng");
         assert_eq!(
             links.columns[i.expect("routed")],
             vec![Some(1.0), None, Some(2.0)]
         );
+        // Twelve dense pairs with one row empty throughout: a snapshot missing from the source,
+        // unknown by default too, not the whole network falling silent.
+        let names: Vec<String> = (0..12).map(|j| format!("ATLAM5->N{j}")).collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let column = |j: usize| {
+            (0..8)
+                .map(|r| (r != 5 && r != j % 4).then_some(3.0))
+                .collect()
+        };
+        let dense = trace(&names, (0..12).map(column).collect());
+        let total = demand(&dense, SeriesKind::Total).expect("total");
+        assert_eq!(total.columns[0][5], None);
+        assert!(total.columns[0][1].is_some_and(|v| v > 0.0));
+        let abilene = Topology::abilene();
+        let zero = demand_on(&dense, SeriesKind::Total, &abilene, "A", EmptyCells::Zero);
+        assert_eq!(
+            zero.expect("total").columns[0][5],
+            Some(0.0),
+            "asked for zeros"
+        );
         // A single series with `--missing zero`: its gaps are no demand.
         let v = trace(&["v"], vec![vec![Some(1.0), None]]);
-        let total = demand_on(&v, SeriesKind::Total, &abilene, "Abilene", Missing::Zero);
+        let total = demand_on(&v, SeriesKind::Total, &abilene, "Abilene", EmptyCells::Zero);
         assert_eq!(
             total.expect("total").columns,
             vec![vec![Some(1.0), Some(0.0)]]

@@ -491,3 +491,48 @@ fn a_broken_or_inflating_gzip_trace_is_refused() {
         Some(1 << 16)
     );
 }
+
+#[test]
+fn a_matrix_snapshot_missing_from_the_source_stays_unknown_when_empty_cells_are_zero() {
+    // Twelve pairs, each with some omitted (zero) demands; 00:10 is an empty row and 00:25 is
+    // absent (put back by the reader): neither is the whole network falling silent.
+    let mut csv = String::from("time");
+    for j in 0..12 {
+        csv.push_str(&format!(",A{j}->B{j}"));
+    }
+    csv.push('\n');
+    for m in (0..60).step_by(5).filter(|&m| m != 25) {
+        csv.push_str(&format!("2004-03-01T00:{m:02}"));
+        for j in 0..12 {
+            let empty = m == 10 || (m / 5 + j) % 4 == 0;
+            csv.push_str(if empty { "," } else { ",7" });
+        }
+        csv.push('\n');
+    }
+    let mut t = read_trace(csv.as_bytes(), TraceFormat::Auto).expect("matrix");
+    assert_eq!(t.rows(), 12);
+    assert_eq!(t.fill_empty_as_zero(), 2);
+    for c in &t.columns {
+        assert_eq!(c[2], None, "the empty row");
+        assert_eq!(c[5], None, "the absent row");
+        assert!(c
+            .iter()
+            .enumerate()
+            .all(|(r, v)| r == 2 || r == 5 || v.is_some()));
+    }
+    assert_eq!(t.columns[0][0], Some(0.0), "an omitted demand is zero");
+    assert_eq!(t.columns[1][0], Some(7.0));
+
+    // Two sparse counters, each empty in most rows: both empty at once is a quiet interval.
+    let mut sparse = Trace {
+        names: vec!["a->b".into(), "b->a".into()],
+        times: None,
+        columns: vec![
+            vec![Some(1.0), None, None, None, Some(2.0), None],
+            vec![None, Some(3.0), None, None, None, None],
+        ],
+    };
+    assert_eq!(sparse.fill_empty_as_zero(), 0);
+    assert_eq!(sparse.columns[0][2], Some(0.0));
+    assert_eq!(sparse.columns[1][3], Some(0.0));
+}
