@@ -539,13 +539,23 @@ fn met<R: Iterator<Item = policy::Evidence>>(
     choose(rows)
 }
 
-/// The capacity actually held: as planned (no decision: none), or in whole instances. An
-/// instance count past `u32::MAX` is refused: clamped, it held a sliver of the plan and scored
-/// every interval as a shortfall (`--instance-capacity 1e-300`).
+/// The capacity actually held: as planned, or in whole instances. Where a policy could decide
+/// nothing (a reactive window whose demand was all unknown: a collector outage) the capacity in
+/// force stays, as Kubernetes' HPA keeps its replicas while metrics are missing and a reservation
+/// stays programmed; before the first decision nothing is held. An instance count past
+/// `u32::MAX` is refused: clamped, it held a sliver of the plan and scored every interval as a
+/// shortfall (`--instance-capacity 1e-300`).
 fn held(cap: &[Option<f64>], per_instance: Option<f64>) -> Result<Vec<f64>, EvalError> {
+    let mut in_force = 0.0;
     cap.iter()
         .map(|c| {
-            let c = c.filter(|c| c.is_finite()).unwrap_or(0.0);
+            let c = match c.filter(|c| c.is_finite()) {
+                Some(c) => {
+                    in_force = c;
+                    c
+                }
+                None => in_force,
+            };
             match per_instance {
                 Some(per) if (c / per).ceil() > f64::from(u32::MAX) => Err(EvalError::invalid(
                     "instance_capacity",

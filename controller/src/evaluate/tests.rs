@@ -379,6 +379,31 @@ fn a_policy_no_headroom_can_save_is_named_not_silently_run_at_one() {
 }
 
 #[test]
+fn through_an_outage_of_unknown_demand_a_policy_keeps_the_capacity_in_force() {
+    // A steady 100 with ten rows of unknown demand in the scored part: the reactive window
+    // sees nothing for a while and decides nothing. It keeps what it held (as an HPA without
+    // metrics keeps its replicas); dropped to nothing, demand's return outran it for the lead
+    // and no headroom could meet the target at all.
+    let v: Vec<Option<f64>> = (0..1000)
+        .map(|r| (!(900..910).contains(&r)).then(|| 100.0 + wobble(r)))
+        .collect();
+    let cfg = EvalConfig {
+        policies: vec![PolicyKind::Reactive, PolicyKind::Oracle],
+        ..EvalConfig::default()
+    };
+    let r = run(v, Some(300), &cfg);
+    assert_eq!(r.scored_intervals, 190);
+    let reactive = score(&r, PolicyKind::Reactive);
+    assert!(reactive.under_provisioned < 0.01, "{reactive:?}");
+    assert!(
+        reactive
+            .over_provisioning_at_target
+            .is_some_and(|o| o < 0.05),
+        "{reactive:?}"
+    );
+}
+
+#[test]
 fn a_trace_too_short_for_its_lead_is_refused_not_scored_at_capacity_zero() {
     let cfg = EvalConfig::default();
     let err = |v: Vec<Option<f64>>, cfg: &EvalConfig| {
