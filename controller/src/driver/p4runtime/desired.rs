@@ -48,12 +48,20 @@ use crate::core::SharedCore;
 mod meters;
 pub use meters::{flow_priority, pair_meter_key};
 
-/// Burst of a meter bucket: 10 ms of its rate...
-const BURST_DIVISOR: i64 = 100;
-/// ...but never less than two full-size Ethernet frames, or single frames would turn red.
-const MIN_BURST_BYTES: i64 = 2 * 1514;
+/// Burst of a meter bucket: 100 ms of its rate, as the OpenFlow drop band's (a reservation
+/// means the same on both protocols). With 10 ms, TCP paced at twice a policed 1 Mbit/s
+/// reservation lost whole bursts and got 0.12 Mbit/s on BMv2; with 100 ms, 0.45-0.47...
+const BURST_DIVISOR: i64 = 10;
+/// ...never less than three full-size Ethernet frames (with FCS, as on OpenFlow), or a flow
+/// staying under its rate would lose frames sent back to back...
+const MIN_BURST_BYTES: i64 = 3 * 1518;
+/// ...and never more than P4Runtime targets take: PI (BMv2's server) keeps bursts in 32 bits,
+/// truncating or refusing anything larger.
+const MAX_BURST_BYTES: i64 = u32::MAX as i64;
 /// Peak rate of an unpoliced (forecast) reservation's meter, bytes/s: 1 Tbit/s, above any
-/// port, so nothing turns RED; its bucket (10 ms of it) still fits P4Runtime's 32-bit bursts.
+/// port, so nothing turns RED. 100 ms of it (12.5 GB) does not fit a 32-bit burst, so its
+/// bucket saturates at [`MAX_BURST_BYTES`] (4.3 GB): refilled at 1 Tbit/s, faster than any
+/// port drains it, it still never turns RED.
 const UNPOLICED_PEAK_BYTES_PER_S: i64 = 125_000_000_000;
 /// Size of `pair_count`.
 const PAIR_ENTRIES_MAX: usize = 4096;
@@ -219,9 +227,9 @@ pub fn bytes_per_second(bps: u64) -> i64 {
     i64::try_from(bps.div_ceil(8)).unwrap_or(i64::MAX)
 }
 
-/// The bucket size for a meter rate, bytes.
+/// The bucket size for a meter rate, bytes: 100 ms of the rate, within [three frames, 2^32 - 1].
 pub fn burst_bytes(rate_bytes_per_s: i64) -> i64 {
-    (rate_bytes_per_s / BURST_DIVISOR).max(MIN_BURST_BYTES)
+    (rate_bytes_per_s / BURST_DIVISOR).clamp(MIN_BURST_BYTES, MAX_BURST_BYTES)
 }
 
 /// `entries` with green metered traffic sent at queue `priority` (0 unless the target was

@@ -190,7 +190,7 @@ fn a_reservation_meters_its_addresses_in_bytes_on_every_hop() {
         let e = device_entries(DeviceId::p4runtime(d), &fabric, &plan);
         let (cir, cburst, pir, pburst) = meter_of(&e, 1, 3).expect("metered");
         assert_eq!(cir, 1_250_000, "10 Mbit/s is 1.25 MB/s");
-        assert_eq!(cburst, 12_500, "10 ms of the rate");
+        assert_eq!(cburst, 125_000, "100 ms of the rate, as on OpenFlow");
         assert_eq!(
             (pir, pburst),
             (cir, cburst),
@@ -330,8 +330,6 @@ fn rates_convert_to_bytes_rounding_up() {
         bytes_per_second(u64::MAX),
         i64::try_from(u64::MAX / 8 + 1).unwrap_or(0)
     );
-    assert_eq!(burst_bytes(0), MIN_BURST_BYTES);
-    assert_eq!(burst_bytes(125_000_000), 1_250_000);
 }
 
 #[test]
@@ -484,7 +482,7 @@ fn a_forecast_reservation_pins_its_path_and_is_served_from_the_reserved_queue_wi
         let (cir, cburst, pir, pburst) = meter_of(&e, 1, 3).expect("an entry of the pair");
         assert_eq!(
             (cir, cburst),
-            (1_250_000, 12_500),
+            (1_250_000, 125_000),
             "GREEN up to the forecast"
         );
         // Above the forecast YELLOW (best effort), never RED: a peak no port reaches.
@@ -518,7 +516,7 @@ fn a_forecast_reservation_pins_its_path_and_is_served_from_the_reserved_queue_wi
         vec![p4(1, 1), p4(4, 1)],
     ));
     let e = device_entries(DeviceId::p4runtime(1), &fabric, &plan);
-    assert_eq!(meter_of(&e, 1, 3), Some((250_000, 3_028, 250_000, 3_028)));
+    assert_eq!(meter_of(&e, 1, 3), Some((250_000, 25_000, 250_000, 25_000)));
 }
 
 #[test]
@@ -755,3 +753,5 @@ fn a_flow_naming_no_destination_address_pins_its_path_to_the_destination_host() 
         assert_eq!(meters(&e).len(), 1, "device {d} meters it");
     }
 }
+
+mod bursts;
