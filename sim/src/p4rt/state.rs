@@ -367,6 +367,7 @@ impl DeviceState {
                         table.name
                     )));
                 }
+                cells::check_meter_config(e.meter_config.as_ref())?;
                 if e.counter_data.is_some() && table.direct_counter.is_none() {
                     return Err(EntityError::invalid(format!(
                         "table `{}` has no direct counter: counter_data not allowed",

@@ -738,3 +738,5 @@ fn actions_out_of_scope_are_refused_before_the_entry_is_looked_up() {
         Code::PermissionDenied
     );
 }
+
+mod meter_bursts;

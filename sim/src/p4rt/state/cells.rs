@@ -185,11 +185,20 @@ fn modify_only(t: p4::update::Type, what: &str) -> Result<(), EntityError> {
     }
 }
 
-fn check_meter_config(c: Option<&p4::MeterConfig>) -> Result<(), EntityError> {
+/// Refuses a meter config BMv2's P4Runtime server (PI) would refuse, so the emulated switch
+/// fails where the real one does.
+pub(super) fn check_meter_config(c: Option<&p4::MeterConfig>) -> Result<(), EntityError> {
     if let Some(c) = c {
         if c.cir < 0 || c.cburst < 0 || c.pir < 0 || c.pburst < 0 {
             return Err(EntityError::invalid(format!(
                 "meter config {c:?}: rates and bursts must be >= 0"
+            )));
+        }
+        // PI keeps bursts in 32 bits and answers UNIMPLEMENTED to a larger one.
+        let max_burst = i64::from(u32::MAX);
+        if c.cburst > max_burst || c.pburst > max_burst {
+            return Err(EntityError::unimplemented(format!(
+                "meter config {c:?}: bursts above {max_burst} bytes"
             )));
         }
         if c.pir < c.cir {
