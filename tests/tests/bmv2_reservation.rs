@@ -7,7 +7,7 @@
 //! A reservation narrowed to UDP between the two hosts holds their UDP to the rate and leaves
 //! their TCP alone: flow_meter matches the protocol, as the OpenFlow flow entry does. A policed
 //! reservation of the pair beside it holds their TCP to its rate, and TCP still gets a good part
-//! of it: the meter's bucket holds TCP's bursts.
+//! of it: the meter's bucket (100 ms of the rate) is large enough for much of TCP's bursts.
 //!
 //! Needs root, the P4 toolchain and iperf3 (scripts/setup installs them); skips loudly without.
 
@@ -269,9 +269,9 @@ async fn bmv2_a_udp_reservation_holds_the_hosts_udp_and_leaves_their_tcp_alone()
         (got - reserved).abs() <= 0.15 * reserved,
         "received {got:.0} bit/s of UDP: the UDP reservation's {reserved} bit/s, not the pair's"
     );
-    // TCP paced at twice the pair's rate is held to it, and its bursts fit the bucket (100 ms
-    // of the rate, as on OpenFlow): it got 0.44-0.47 of the rate. With 10 ms it lost whole
-    // bursts and got 0.12. The bound sits between the two, with room for a loaded machine.
+    // TCP paced at twice the pair's rate is held to it, and with a bucket of 100 ms of the rate
+    // (as on OpenFlow) it got 0.44-0.47 of the rate. With 10 ms it lost whole bursts and got
+    // 0.12. The bound sits between the two, with room for a loaded machine.
     let tcp = lab.tcp_received_bps(h1, h2, RESERVED_BPS, 4).await.unwrap();
     eprintln!("TCP paced at {RESERVED_BPS} bit/s above a policed pair reservation: {tcp:.0} bit/s");
     let pair_bps = reserved / 2.0;
