@@ -270,7 +270,7 @@ async fn bmv2_a_udp_reservation_holds_the_hosts_udp_and_leaves_their_tcp_alone()
         "received {got:.0} bit/s of UDP: the UDP reservation's {reserved} bit/s, not the pair's"
     );
     // TCP paced at twice the pair's rate is held to it, and with a bucket of 100 ms of the rate
-    // (as on OpenFlow) it got 0.44-0.47 of the rate. With 10 ms it lost whole bursts and got
+    // (as on OpenFlow) it got 0.43-0.47 of the rate. With 10 ms it lost whole bursts and got
     // 0.12. The bound sits between the two, with room for a loaded machine.
     let tcp = lab.tcp_received_bps(h1, h2, RESERVED_BPS, 4).await.unwrap();
     eprintln!("TCP paced at {RESERVED_BPS} bit/s above a policed pair reservation: {tcp:.0} bit/s");
