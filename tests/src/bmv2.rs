@@ -451,50 +451,9 @@ impl Lab {
     ) -> anyhow::Result<f64> {
         /// An iperf3 datagram of 1000 bytes on the wire.
         const FRAME_BYTES: f64 = 1042.0;
-        let mut server = self
-            .command(to, "iperf3")
-            .args(["-s", "-1", "-J", "-p", "5301"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .context("starting the iperf3 server")?;
-        // The client retries until the server listens (no fixed sleep).
-        let mut client_ok = false;
-        for _ in 0..50 {
-            let client = self
-                .command(from, "iperf3")
-                .args(["-c", &self.ip(to).to_string(), "-p", "5301", "-u"])
-                .args(["-b", &(rate_bps * 1000 / 1042).to_string(), "-l", "1000"])
-                .args(["-t", &secs.to_string(), "--connect-timeout", "3000"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .output();
-            // A control connection that opened and then stalls would wait forever.
-            let limit = Duration::from_secs(u64::from(secs) + 20);
-            let client = tokio::time::timeout(limit, client)
-                .await
-                .with_context(|| format!("the iperf3 client did not finish within {limit:?}"))?
-                .context("running the iperf3 client")?;
-            if client.status.success() {
-                client_ok = true;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        if !client_ok {
-            bail!("the iperf3 client never ran");
-        }
-        let mut stdout = server.stdout.take().context("iperf3 server output")?;
-        let out = tokio::time::timeout(Duration::from_secs(60), async {
-            let mut text = String::new();
-            tokio::io::AsyncReadExt::read_to_string(&mut stdout, &mut text).await?;
-            let _ = server.wait().await;
-            anyhow::Ok(text)
-        })
-        .await
-        .context("the iperf3 server did not finish")??;
-        let json: serde_json::Value =
-            serde_json::from_str(&out).with_context(|| format!("iperf3 server output: {out}"))?;
+        let payload_rate = (rate_bps * 1000 / 1042).to_string();
+        let client = ["-u", "-b", &payload_rate, "-l", "1000"];
+        let (json, out) = self.iperf3(from, to, "5301", &client, secs).await?;
         // The receiver's view.
         let sum = &json["end"]["sum"];
         let number = |k: &str| {
@@ -524,23 +483,44 @@ impl Lab {
         rate_bps: u64,
         secs: u32,
     ) -> anyhow::Result<f64> {
+        let pace = rate_bps.to_string();
+        let (json, out) = self.iperf3(from, to, "5302", &["-b", &pace], secs).await?;
+        let received = json["end"]["sum_received"]["bits_per_second"]
+            .as_f64()
+            .with_context(|| format!("no end.sum_received.bits_per_second: {out}"))?;
+        eprintln!("iperf3 TCP paced at {rate_bps} bit/s: {received:.0} bit/s received");
+        Ok(received)
+    }
+
+    /// Runs a one-shot iperf3 server on `to` (port `port`) and a client on `from` with
+    /// `client_args` for `secs`; the server's JSON report, and its text for error messages.
+    async fn iperf3(
+        &self,
+        from: HostId,
+        to: HostId,
+        port: &str,
+        client_args: &[&str],
+        secs: u32,
+    ) -> anyhow::Result<(serde_json::Value, String)> {
         let mut server = self
             .command(to, "iperf3")
-            .args(["-s", "-1", "-J", "-p", "5302"])
+            .args(["-s", "-1", "-J", "-p", port])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .context("starting the iperf3 server")?;
+        // The client retries until the server listens (no fixed sleep).
         let mut client_ok = false;
         for _ in 0..50 {
             let client = self
                 .command(from, "iperf3")
-                .args(["-c", &self.ip(to).to_string(), "-p", "5302"])
-                .args(["-b", &rate_bps.to_string()])
+                .args(["-c", &self.ip(to).to_string(), "-p", port])
+                .args(client_args)
                 .args(["-t", &secs.to_string(), "--connect-timeout", "3000"])
                 .stdout(Stdio::null())
                 .stderr(Stdio::piped())
                 .output();
+            // A control connection that opened and then stalls would wait forever.
             let limit = Duration::from_secs(u64::from(secs) + 20);
             let client = tokio::time::timeout(limit, client)
                 .await
@@ -564,13 +544,9 @@ impl Lab {
         })
         .await
         .context("the iperf3 server did not finish")??;
-        let json: serde_json::Value =
+        let json =
             serde_json::from_str(&out).with_context(|| format!("iperf3 server output: {out}"))?;
-        let received = json["end"]["sum_received"]["bits_per_second"]
-            .as_f64()
-            .with_context(|| format!("no end.sum_received.bits_per_second: {out}"))?;
-        eprintln!("iperf3 TCP paced at {rate_bps} bit/s: {received:.0} bit/s received");
-        Ok(received)
+        Ok((json, out))
     }
 
     /// The log of a switch so far (for failure messages).

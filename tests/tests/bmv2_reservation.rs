@@ -19,17 +19,20 @@ use std::time::Duration;
 use prescient::core::{Action, Endpoint, ReserveSpec};
 use prescient::service::Service;
 use prescient_southbound::p4runtime::pipeconf::names;
-use prescient_tests::bmv2::{lab_toolchain, Lab, SwitchOptions};
+use prescient_tests::bmv2::{lab_toolchain, HostId, Lab, SwitchId, SwitchOptions};
 use prescient_tests::{wait_for, wait_links};
 use prescient_topology::{FlowMatch, MacAddr, Window};
 
 const WAIT: Duration = Duration::from_secs(60);
 const RESERVED_BPS: u64 = 2_000_000;
 
-async fn reservation_holds_the_flow(test: &str, priority_queues: u8) {
-    let Some(toolchain) = lab_toolchain(test) else {
-        return;
-    };
+/// Two BMv2 switches joined by a cable, a host on each, and a controller that has discovered
+/// the cable and learned both hosts; `None` (skipped loudly) without the toolchain.
+async fn two_hosts(
+    test: &str,
+    priority_queues: u8,
+) -> Option<(Lab, Service, SwitchId, HostId, HostId)> {
+    let toolchain = lab_toolchain(test)?;
     let mut lab = Lab::new(toolchain, test).unwrap();
     let options = SwitchOptions { priority_queues };
     let s1 = lab.switch(options).unwrap();
@@ -38,10 +41,8 @@ async fn reservation_holds_the_flow(test: &str, priority_queues: u8) {
     let h2 = lab.host(s2, Ipv4Addr::new(10, 0, 1, 2)).unwrap();
     lab.link(s1, s2).unwrap();
     lab.start().await.unwrap();
-    let config = lab.controller_config();
-    let service = Service::start(config).await.unwrap();
+    let service = Service::start(lab.controller_config()).await.unwrap();
     let core = service.core().clone();
-
     wait_links(&core, 2, "the cable discovered", WAIT)
         .await
         .unwrap();
@@ -53,6 +54,14 @@ async fn reservation_holds_the_flow(test: &str, priority_queues: u8) {
     })
     .await
     .unwrap();
+    Some((lab, service, s1, h1, h2))
+}
+
+async fn reservation_holds_the_flow(test: &str, priority_queues: u8) {
+    let Some((lab, service, s1, h1, h2)) = two_hosts(test, priority_queues).await else {
+        return;
+    };
+    let core = service.core().clone();
 
     let now = core.now();
     let spec = ReserveSpec {
@@ -157,30 +166,10 @@ async fn bmv2_reservation_holds_a_flow_at_twice_its_rate_with_priority_queues() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bmv2_a_udp_reservation_holds_the_hosts_udp_and_leaves_their_tcp_alone() {
     let test = "bmv2_a_udp_reservation_holds_the_hosts_udp_and_leaves_their_tcp_alone";
-    let Some(toolchain) = lab_toolchain(test) else {
+    let Some((lab, service, s1, h1, h2)) = two_hosts(test, 1).await else {
         return;
     };
-    let mut lab = Lab::new(toolchain, test).unwrap();
-    let options = SwitchOptions { priority_queues: 1 };
-    let s1 = lab.switch(options).unwrap();
-    let s2 = lab.switch(options).unwrap();
-    let h1 = lab.host(s1, Ipv4Addr::new(10, 0, 1, 1)).unwrap();
-    let h2 = lab.host(s2, Ipv4Addr::new(10, 0, 1, 2)).unwrap();
-    lab.link(s1, s2).unwrap();
-    lab.start().await.unwrap();
-    let service = Service::start(lab.controller_config()).await.unwrap();
     let core = service.core().clone();
-    wait_links(&core, 2, "the cable discovered", WAIT)
-        .await
-        .unwrap();
-    lab.wait_for_ping(h1, h2, WAIT).await.unwrap();
-    wait_for("both hosts learned", WAIT, || {
-        let s = core.snapshot();
-        (s.host(MacAddr(lab.mac(h1))).is_some() && s.host(MacAddr(lab.mac(h2))).is_some())
-            .then_some(())
-    })
-    .await
-    .unwrap();
 
     // h1 -> h2's UDP, the match naming neither address (the hosts give them).
     let now = core.now();
