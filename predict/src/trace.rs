@@ -203,32 +203,30 @@ impl Trace {
     /// rate at once.
     pub fn fill_empty_as_zero(&mut self) -> usize {
         let rows = self.rows();
-        let blank: Vec<bool> = (0..rows)
-            .map(|r| {
-                self.columns
-                    .iter()
-                    .all(|c| c.get(r).is_none_or(Option::is_none))
-            })
-            .collect();
-        let log_chance: f64 = self
-            .columns
-            .iter()
-            .map(|c| (c.iter().filter(|v| v.is_none()).count() as f64 / rows.max(1) as f64).ln())
-            .sum();
-        let snapshots_missing = rows > 0 && log_chance < -(rows as f64).ln();
-        let mut kept = 0;
-        for (r, &is_blank) in blank.iter().enumerate() {
-            if is_blank && snapshots_missing {
-                kept += 1;
-                continue;
+        // One pass per column (the cells are stored by column).
+        let mut blank = vec![true; rows];
+        let mut log_chance = 0.0;
+        for c in &self.columns {
+            let mut empty = 0;
+            for (b, v) in blank.iter_mut().zip(c) {
+                *b &= v.is_none();
+                empty += usize::from(v.is_none());
             }
-            for c in &mut self.columns {
-                if let Some(v) = c.get_mut(r) {
+            log_chance += (empty as f64 / rows.max(1) as f64).ln();
+        }
+        let snapshots_missing = rows > 0 && log_chance < -(rows as f64).ln();
+        for c in &mut self.columns {
+            for (v, &b) in c.iter_mut().zip(&blank) {
+                if !(b && snapshots_missing) {
                     v.get_or_insert(0.0);
                 }
             }
         }
-        kept
+        if snapshots_missing {
+            blank.iter().filter(|b| **b).count()
+        } else {
+            0
+        }
     }
 
     /// Number of missing cells.

@@ -88,7 +88,7 @@ pub struct Args {
 /// Runs the evaluation `args` describe; returns the report (and writes the plot, if asked).
 pub fn report(args: &Args) -> anyhow::Result<Report> {
     let format: TraceFormat = args.format.parse()?;
-    let trace = super::trace_input::read(&args.trace, format)?;
+    let mut trace = super::trace_input::read(&args.trace, format)?;
     let kind: SeriesKind = args.series.parse()?;
     if let Some(path) = &args.plot {
         // `-` wrote a file named `-`; stdout already carries the report, and an SVG after it
@@ -161,7 +161,6 @@ pub fn report(args: &Args) -> anyhow::Result<Report> {
     };
     cfg.validate()?;
     let missing = super::trace_input::missing(&args.missing, &trace)?;
-    let mut trace = trace;
     let snapshots_missing = missing.apply(&mut trace);
     // Read as asked once, here: what is still empty is unknown.
     let filled = EmptyCells::Unknown;
