@@ -17,6 +17,7 @@ use prescient_predict::{ModelKind, Pooled, Predictor, PredictorConfig};
 
 use super::EvalError;
 use crate::sizing;
+pub use crate::sizing::{choose_headroom, near_leads, Evidence};
 
 /// A way of deciding capacity ahead of demand.
 #[derive(
@@ -143,34 +144,6 @@ pub struct Settings<'a> {
     pub pooled: Option<&'a Pooled>,
 }
 
-/// The smallest factor `h` with `y > h × base` in at most a share `violation` of `rows`, by the
-/// conformal rank (the `⌈(n + 1)(1 − v)⌉`-th smallest ratio of `n`, as the forecast intervals
-/// use), so that the share holds for the rows to come, not only for these; `None` without rows,
-/// or when no finite factor does (demand where the base is zero).
-pub fn choose_headroom(rows: impl Iterator<Item = (f64, f64)>, violation: f64) -> Option<f64> {
-    let mut ratios: Vec<f64> = rows
-        .map(|(y, base)| {
-            if y <= 0.0 {
-                0.0
-            } else if base <= 0.0 {
-                f64::INFINITY
-            } else {
-                y / base
-            }
-        })
-        .collect();
-    if ratios.is_empty() {
-        return None;
-    }
-    ratios.sort_unstable_by(f64::total_cmp);
-    let n = ratios.len();
-    let rank = ((n + 1) as f64 * (1.0 - violation.clamp(0.0, 1.0))).ceil() as usize;
-    ratios
-        .get(rank.clamp(1, n) - 1)
-        .copied()
-        .filter(|h| h.is_finite())
-}
-
 /// Whether `rows` validation rows can promise `violation` at all: by the conformal rank of
 /// [`choose_headroom`], `n` rows promise at best `1 / (n + 1)`; below that the rank falls past
 /// the largest ratio and the headroom is that largest ratio.
@@ -201,10 +174,6 @@ pub struct Base {
     pub bins: usize,
 }
 
-/// One validation row of evidence for a headroom: `(lead, demand, base)`, the lead the base was
-/// decided at.
-pub type Evidence = (usize, f64, f64);
-
 impl Base {
     /// The calibration rows that may choose the headroom: this plan's own and [`Base::extra`].
     pub fn validation<'a>(
@@ -230,30 +199,11 @@ impl Base {
     /// ([`near_leads`]): the first has the most rows, the second the errors most like its own;
     /// and it is never below 1.
     pub fn headroom(&self, rows: impl Iterator<Item = Evidence>, violation: f64) -> Option<f64> {
-        let rows: Vec<Evidence> = rows.collect();
-        let pairs = |near: bool| {
-            rows.iter()
-                .filter(move |(l, ..)| !near || near_leads(self.lead).contains(l))
-                .map(|&(_, y, b)| (y, b))
-        };
         if self.policy != PolicyKind::Predictive {
-            return choose_headroom(pairs(false), violation);
+            return choose_headroom(rows.map(|(_, y, b)| (y, b)), violation);
         }
-        let shrunk = |near: bool| {
-            let n = pairs(near).count() as f64;
-            let h = choose_headroom(pairs(near), violation)?;
-            let prior = 1.0 / violation.clamp(1e-6, 1.0);
-            Some(1.0 + (h - 1.0) * n / (n + prior))
-        };
-        // Never below 1: a validation part of a few hundred rows cannot show that a calibrated
-        // 1 % quantile over-covers, and a shrink chosen there ran far above the target on the
-        // rows after it (held-out cell-site counters: 0.918 at lead 2, 22.6 % under); the live
-        // controller sizes with the quantile alone.
-        let factor = match (shrunk(false), shrunk(true)) {
-            (Some(all), Some(near)) => Some(all.max(near)),
-            (all, near) => all.or(near),
-        };
-        factor.map(|h| h.max(1.0))
+        let rows: Vec<Evidence> = rows.collect();
+        sizing::predictive_headroom(&rows, self.lead, violation)
     }
 
     /// The plan at `headroom` (the oracle's is always 1).
@@ -323,19 +273,6 @@ pub fn base(policy: PolicyKind, values: &[Option<f64>], split: Split, s: &Settin
         extra: Vec::new(),
         bins: 0,
     }
-}
-
-/// The leads next to `lead`, `lead − 1` (from 1) to `lead + 1`, whose validation bounds the
-/// predictive headroom must meet the target on by themselves: the shorter leads miss their
-/// target by a smaller factor (errors grow more correlated with the lead, and a long lead's
-/// quantile from the same number of residuals is the less reliable), so pooled with them lead
-/// 6's own validation rows went over the target at the chosen factor (links, validation only:
-/// 1.40 % on the 3-day Abilene, 1.27 % on its second week, where leads 1–2 asked for 1.00–1.02
-/// and lead 6 for 1.04–1.06; pairs of the second week 1.31 %, lead 1 asked for 0.98, lead 6
-/// for 1.10).
-pub fn near_leads(lead: usize) -> std::ops::RangeInclusive<usize> {
-    let lead = lead.max(1);
-    (lead - 1).max(1)..=lead + 1
 }
 
 /// Prescient's forecast of step `lead` from each origin plus the residual quantile meeting the
