@@ -128,6 +128,23 @@ async fn a_reservation_holds_its_rate_beside_best_effort_and_follows_a_reroute()
         "best effort starved beside the reservation: {:.2} Mbit/s",
         rates[1] / 1e6
     );
+    // The meter polices the pair's TCP too, which backs off at its drops: it stays within the
+    // reservation and still gets a usable share of it (the BMv2 lab's floor, 0.3 of the rate).
+    let tcp = lab
+        .iperf(&[flow("h1", "h2", None, 5205)], 5)
+        .await
+        .expect("iperf3 TCP");
+    eprintln!(
+        "the reserved pair's TCP alone: received {:.3} Mbit/s for {:.1} reserved",
+        tcp[0] / 1e6,
+        RESERVED_BPS as f64 / 1e6
+    );
+    assert!(
+        tcp[0] <= 1.1 * RESERVED_BPS as f64 && tcp[0] >= 0.3 * RESERVED_BPS as f64,
+        "the reserved pair's TCP: {:.3} Mbit/s at the receiver for {:.1} reserved",
+        tcp[0] / 1e6,
+        RESERVED_BPS as f64 / 1e6
+    );
 
     // Cut the reserved path: the ports go down, Open vSwitch reports it, the controller moves
     // the reservation (and its meters) to the only other way. Timed from the port status the
