@@ -51,7 +51,8 @@ pub struct PlanningConfig {
     pub reserve_min_bps: u64,
     /// Share of intervals in which demand may exceed what is planned for it: forecast
     /// reservations and service scale-ups are sized to the forecast plus the residual quantile
-    /// that meets it ([`crate::sizing`]).
+    /// that meets it ([`crate::sizing`]), times the headroom each series' own record of planned
+    /// against actual asks for to meet it ([`super::Series::headroom`]).
     pub violation_target: f64,
     /// An extra factor (at least 1) on the planning bound of forecast reservations; 1 leaves
     /// the sizing to the calibrated quantile.
