@@ -228,7 +228,6 @@ mod tests {
             s.observe(Timestamp::from_secs(i), Some(value(i)));
             issued.push(f);
         }
-        assert!(s.headroom() > 1.0 || issued.iter().flatten().any(|&(_, h)| h > 1.0));
         let past: Vec<f64> = s.past().map(|p| p.bound).collect();
         let recent: Vec<(f64, f64)> = issued[issued.len() - past.len()..]
             .iter()
@@ -240,6 +239,26 @@ mod tests {
                 "{kept} kept, {bound} issued at {h}"
             );
         }
+        // Every step of the forecast ahead is planned at the headroom (the bound as the quantile
+        // asks for it, times the factor), and so is the forecast a service's demand sums.
+        let h = s.headroom();
+        assert!(h > 1.0, "the scenario must end above 1, at {h}");
+        let ahead = s.forecast();
+        assert_eq!(ahead.len(), 3);
+        for (i, p) in ahead.iter().enumerate() {
+            let q = sizing::residual_quantile(&mut s.predictor, i + 1, 0.01);
+            let want = h * sizing::bound(p.value, q);
+            assert!(
+                (p.bound - want).abs() <= 1e-9 * want,
+                "step {}: {p:?}, {want}",
+                i + 1
+            );
+        }
+        assert_eq!(s.scoped_forecast(), ahead);
+        assert_eq!(
+            s.planned_peak(),
+            ahead.iter().map(|p| p.bound).reduce(f64::max)
+        );
         let evidence: Vec<(f64, f64)> = s.window.evidence().collect();
         assert_eq!(evidence.len(), past.len());
         for ((_, base), (bound, h)) in evidence.iter().zip(&recent) {
