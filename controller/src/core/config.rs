@@ -21,7 +21,8 @@ pub struct CoreConfig {
     /// A hot link cools when the bound falls below `hot_threshold - hysteresis`, so a forecast
     /// hovering at the threshold does not flap decisions.
     pub hysteresis: f64,
-    /// Actual and forecast points kept per series for the API.
+    /// Actual and forecast points kept per series for the API, and the record a series chooses
+    /// its headroom on (`core/series/headroom.rs`: fewer than `⌈1 / violation⌉` turn it off).
     pub series_points: usize,
     /// With more series than this, link series run the compact scale tier (`series/tier.rs`),
     /// and host pairs too once the pairs alone are more.
