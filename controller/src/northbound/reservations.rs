@@ -24,8 +24,7 @@ use crate::core::{
     reserve, ControllerCore, ReservationState, ReserveSpec, SharedCore, WhatIfOutcome,
 };
 
-/// Largest rate accepted: 10 Tb/s, beyond any port.
-const MAX_RATE_BPS: u64 = 10_000_000_000_000;
+use crate::vocab::MAX_RATE_BPS;
 /// Highest tier.
 const MAX_TIER: u8 = 7;
 /// Longest window and furthest start: ten years.

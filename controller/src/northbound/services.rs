@@ -28,6 +28,7 @@ use crate::services::{
     ServiceSpec, ServiceView, ServicesError,
 };
 use crate::vocab::formats;
+use crate::vocab::MAX_RATE_BPS;
 
 /// A backend given when a service is created.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -72,8 +73,8 @@ pub struct ServiceBody {
     #[serde(default)]
     #[schema(maximum = 255)]
     pub tier: u8,
-    /// Traffic one instance serves, bits/s.
-    #[schema(minimum = 1)]
+    /// Traffic one instance serves, bits/s, 1 ..= 10^13.
+    #[schema(minimum = 1, maximum = 10_000_000_000_000_u64)]
     pub instance_capacity_bps: u64,
     /// Fewest instances (default 1; at most `max_instances` and the pool's usable addresses).
     #[serde(default = "one")]
@@ -396,6 +397,17 @@ pub async fn create(
         Some(m) => Some(mac("vip_mac", m)?),
         None => None,
     };
+    // Bounded here, not in the spec's own check: a service stored before the bound existed is
+    // still restored.
+    if body.instance_capacity_bps > MAX_RATE_BPS {
+        return Err(ApiError::invalid(
+            "instance_capacity_bps",
+            format!(
+                "instance_capacity_bps {} is outside 1 ..= {MAX_RATE_BPS}",
+                body.instance_capacity_bps
+            ),
+        ));
+    }
     let spec = ServiceSpec {
         name: body.name.clone(),
         tenant: body.tenant,

@@ -16,3 +16,7 @@ pub use hooks::{HookCall, HookForecast, HookKind};
 pub use log::BoundedLog;
 pub use rules::Rule;
 pub use series::{Interval, Point};
+
+/// Largest rate the API takes anywhere a rate is given (a reservation's, an instance's
+/// capacity): 10 Tb/s, beyond any port, and inside the `int64` the OpenAPI document promises.
+pub const MAX_RATE_BPS: u64 = 10_000_000_000_000;
