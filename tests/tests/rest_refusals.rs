@@ -301,3 +301,49 @@ async fn an_instance_capacity_past_ten_terabits_is_refused() {
     let r = post(&f, "/api/v1/services", &service(10_000_000_000_000)).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
 }
+
+#[tokio::test]
+async fn calendar_times_past_the_year_9999_and_rates_past_ten_terabits_are_refused() {
+    // The document promises int64 values; 2^63 seconds was taken and stored as an event's end.
+    let f = fixture(1);
+    let last_second: u64 = 253_402_300_799;
+    let event = |change: serde_json::Value| {
+        let mut body = json!({"name": "sale", "start_secs": 10, "end_secs": 20, "multiplier": 2});
+        for (k, v) in change.as_object().into_iter().flatten() {
+            body[k] = v.clone();
+        }
+        if body.get("absolute_bps").is_some() {
+            body.as_object_mut().map(|b| b.remove("multiplier"));
+        }
+        body.to_string()
+    };
+    for (change, field) in [
+        (json!({"end_secs": 1u64 << 63}), "end_secs"),
+        (json!({"end_secs": last_second + 1}), "end_secs"),
+        (
+            json!({"start_secs": last_second + 1, "end_secs": last_second + 2}),
+            "start_secs",
+        ),
+        (json!({"every_secs": 1u64 << 63}), "every_secs"),
+        (
+            json!({"absolute_bps": 10_000_000_000_001u64}),
+            "absolute_bps",
+        ),
+    ] {
+        let r = post(&f, "/api/v1/calendar", &event(change)).await;
+        assert_error(
+            &r,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_value",
+            Some(field),
+        );
+    }
+    assert_eq!(get(&f, "/api/v1/calendar").await.body, json!([]));
+    for change in [
+        json!({"end_secs": last_second, "every_secs": last_second}),
+        json!({"absolute_bps": 10_000_000_000_000u64}),
+    ] {
+        let r = post(&f, "/api/v1/calendar", &event(change)).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    }
+}

@@ -18,7 +18,11 @@ use super::topology::endpoint;
 use super::ApiState;
 use crate::core::calendar::{CalendarEvent, Effect, EventScope};
 use crate::core::Endpoint;
-use crate::vocab::formats;
+use crate::vocab::{formats, MAX_RATE_BPS};
+
+/// The last second of the year 9999 (RFC 3339's last), seconds since the epoch: the latest
+/// time, and the longest period, an event may be given.
+const LAST_SECOND: u64 = 253_402_300_799;
 
 /// A new scheduled event: exactly one of `multiplier` and `absolute_bps`.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -27,12 +31,15 @@ pub struct EventBody {
     /// Name (`[A-Za-z0-9._-]`, at most 64), quoted in the decisions it influences.
     #[schema(schema_with = formats::name)]
     pub name: String,
-    /// Start, seconds since the epoch.
+    /// Start, seconds since the epoch (at most the last second of the year 9999).
+    #[schema(maximum = 253_402_300_799_u64)]
     pub start_secs: u64,
-    /// End, seconds since the epoch (after the start).
+    /// End, seconds since the epoch (after the start; at most the last second of 9999).
+    #[schema(maximum = 253_402_300_799_u64)]
     pub end_secs: u64,
-    /// Repeats every this many seconds (longer than the event).
+    /// Repeats every this many seconds (longer than the event; at most 9999 years).
     #[serde(default)]
+    #[schema(maximum = 253_402_300_799_u64)]
     pub every_secs: Option<u64>,
     /// What it concerns (default everything: every service and every series). A pair's hosts
     /// are given by MAC or by a known host's IPv4 address (kept as MACs).
@@ -42,8 +49,9 @@ pub struct EventBody {
     #[serde(default)]
     #[schema(minimum = 0)]
     pub multiplier: Option<f64>,
-    /// Expected demand, bits/s (at least; the forecast wins when higher).
+    /// Expected demand, bits/s (at least; the forecast wins when higher), at most 10^13.
     #[serde(default)]
+    #[schema(maximum = 10_000_000_000_000_u64)]
     pub absolute_bps: Option<u64>,
 }
 
@@ -73,6 +81,21 @@ pub async fn create(
     State(s): State<ApiState>,
     ApiJson(body): ApiJson<EventBody>,
 ) -> Result<(StatusCode, Json<CalendarEvent>), ApiError> {
+    // Bounded here, not in the event's own check, so an event stored before the bounds is still
+    // restored: past them the values leave the `int64` the document promises.
+    for (field, value, max) in [
+        ("start_secs", Some(body.start_secs), LAST_SECOND),
+        ("end_secs", Some(body.end_secs), LAST_SECOND),
+        ("every_secs", body.every_secs, LAST_SECOND),
+        ("absolute_bps", body.absolute_bps, MAX_RATE_BPS),
+    ] {
+        if let Some(v) = value.filter(|v| *v > max) {
+            return Err(ApiError::invalid(
+                field,
+                format!("{field} {v} is past the largest accepted, {max}"),
+            ));
+        }
+    }
     let effect = match (body.multiplier, body.absolute_bps) {
         (Some(m), None) => Effect::Multiplier(m),
         (None, Some(b)) => Effect::AbsoluteBps(b),
