@@ -23,8 +23,8 @@ use crate::core::naming::{link_id, parse_link, port_id};
 use crate::core::{
     reserve, ControllerCore, ReservationState, ReserveSpec, SharedCore, WhatIfOutcome,
 };
-
 use crate::vocab::MAX_RATE_BPS;
+
 /// Highest tier.
 const MAX_TIER: u8 = 7;
 /// Longest window and furthest start: ten years.

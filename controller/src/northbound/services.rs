@@ -27,8 +27,7 @@ use crate::services::{
     Backend, BackendReport, HookCall, HookRecord, InstanceConflict, LeaseKind, PoolError,
     ServiceSpec, ServiceView, ServicesError,
 };
-use crate::vocab::formats;
-use crate::vocab::MAX_RATE_BPS;
+use crate::vocab::{formats, MAX_RATE_BPS};
 
 /// A backend given when a service is created.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
