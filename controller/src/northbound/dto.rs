@@ -222,6 +222,11 @@ pub struct ForecastDto {
     pub interval_secs: f64,
     /// Observations taken.
     pub observed: u64,
+    /// The factor in force on this series' planning bounds (the forecast plus its residual
+    /// quantile at the violation target, which forecast reservations and service scale-ups are
+    /// sized on): what the series' own record of planned against actual asks for to meet the
+    /// target, as `prescient evaluate` chooses it; 1 until the record asks for more.
+    pub headroom: f64,
     /// Recent actuals (no intervals).
     pub history: Vec<PointDto>,
     /// The one-step forecasts made for the recent actuals, with their intervals.

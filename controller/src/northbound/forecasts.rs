@@ -30,7 +30,8 @@ pub struct LiveEvaluationDto {
     pub links: Comparison,
 }
 
-/// A series' recent actuals with the planning bound its one-step forecast set for each.
+/// A series' recent actuals with the planning bound its one-step forecast set for each (times
+/// the headroom then in force: what was planned).
 fn held(s: &Series) -> Held {
     let planned: BTreeMap<u64, f64> = s.past().map(|p| (p.at.nanos(), p.bound)).collect();
     let (actual, planned) = s
@@ -81,6 +82,7 @@ fn dto(key: &SeriesKey, s: &Series, interval_secs: f64) -> ForecastDto {
         tier: s.tier().name().to_string(),
         interval_secs,
         observed: s.observed(),
+        headroom: s.headroom(),
         history: s
             .actuals()
             .map(|(at, v)| PointDto {

@@ -419,3 +419,67 @@ fn an_api_reservation_of_the_pair_supersedes_its_forecast_reservation_at_once() 
     drive(&mut c, &mut bytes, 60, 5, |s| 1e8 + (s % 3) as f64 * 1e6);
     assert!(forecast_reservation(&c).is_some());
 }
+
+#[test]
+fn a_forecast_reservation_grows_by_the_headroom_the_pairs_own_record_asks_for() {
+    // Resized on any change, so that the rate shows each tick's target.
+    let mut config = CoreConfig::default();
+    config.planning.reserve_hysteresis = 0.001;
+    let mut c = square_with(config);
+    let mut bytes = 0;
+    // A standard normal draw per second (Box-Muller on two hashed uniforms).
+    let normal = |s: u64| {
+        let u = |k: u64| {
+            let x = (2 * s + k)
+                .wrapping_mul(6364136223846793005)
+                .rotate_left(29)
+                >> 11;
+            (x as f64 + 0.5) / (1u64 << 53) as f64
+        };
+        (-2.0 * u(0).ln()).sqrt() * (std::f64::consts::TAU * u(1)).cos()
+    };
+    // 100 Mb/s with 2 % noise for long enough to fill the pair's calibration window, then 8 %:
+    // the quantile lags the wider noise, and the pair's record shows its bounds exceeded.
+    let change = 700;
+    let rate = move |s: u64| {
+        let sd = if s < change { 2e6 } else { 8e6 };
+        (1e8 + sd * normal(s)).max(0.0)
+    };
+    drive(&mut c, &mut bytes, 10, change - 10, rate);
+    let mut most: Option<(f64, u64, f64)> = None;
+    for s in change..change + 600 {
+        drive(&mut c, &mut bytes, s, 1, rate);
+        let series = c
+            .series(&super::super::SeriesKey::Pair(H1, H2))
+            .expect("the pair's series");
+        let (h, peak) = (series.headroom(), series.planned_peak().expect("forecast"));
+        let r = forecast_reservation(&c).expect("reserved");
+        // What the reservation holds is the planning bound as the series issues it (the
+        // headroom on it), rounded up: `reserve_headroom` is 1 and the hysteresis nil.
+        let want = crate::sizing::rate_bps(peak, 1.0);
+        assert!(
+            r.request.rate_bps.abs_diff(want) <= want / 1000 + 1,
+            "tick {s}: rate {} for a bound of {peak}",
+            r.request.rate_bps
+        );
+        if most.is_none_or(|(m, ..)| h > m) {
+            most = Some((h, r.request.rate_bps, peak / h));
+        }
+    }
+    let (h, rate_held, base) = most.expect("ticks");
+    assert!(h > 1.03, "the pair's headroom reached only {h}");
+    // There the reservation held that much more than the quantile alone asked for.
+    assert!(
+        rate_held as f64 >= 0.999 * h * base,
+        "{rate_held} for {base} x {h}"
+    );
+    let resized = decisions(&c, Rule::ForecastResized);
+    assert!(
+        resized
+            .iter()
+            .any(|d| d.reason.contains("the pair's own headroom")
+                && !d.reason.contains("own headroom 1.000 ")),
+        "{:?}",
+        resized.last()
+    );
+}
