@@ -346,14 +346,7 @@ impl Predictor {
                 if let Some(p) = self.recent.due(age) {
                     let mut r = y - p;
                     if spike {
-                        // Clip a gross anomaly at twice the 99 % band: it still counts as a
-                        // large residual, but one spike must not widen the intervals enough to
-                        // hide the next. (Clipping at the band itself would let the band only
-                        // shrink, a runaway.)
-                        let b = cal.bands(age + 1)[2];
-                        if b.lo.is_finite() && b.hi.is_finite() {
-                            r = r.clamp(2.0 * b.lo.min(0.0), 2.0 * b.hi.max(0.0));
-                        }
+                        r = cal.bands(age + 1)[2].clip_spike(r);
                     }
                     if let Some(c) = &mut self.cond {
                         if let (res, Some(ph)) = cal.held(age + 1) {
@@ -657,5 +650,37 @@ mod tests {
                 "step {step}: {held:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_series_idle_at_zero_before_its_traffic_starts_still_calibrates_its_bands() {
+        // A new host pair or a helpdesk from midnight: 600 exact zeros, forecast as exactly 0,
+        // fill the window with residuals of 0 and the bands with (0, 0). Then counts arrive.
+        let cfg = PredictorConfig {
+            horizon: 2,
+            calibration_window: 200,
+            ..PredictorConfig::default()
+        };
+        let mut p = Predictor::new(ModelKind::Naive, Seasons::default(), cfg);
+        p.preload([Some(0.0)]);
+        p.fit();
+        let e = crate::model::testutil::noise(3_000, 7);
+        let (mut outliers, mut judged) = (0, 0);
+        for (t, n) in e.iter().enumerate().skip(1) {
+            let y = if t < 600 { 0.0 } else { (3.0 + 2.0 * n).round().max(0.0) };
+            let o = p.observe(Some(y));
+            if t >= 1_500 {
+                judged += 1;
+                outliers += usize::from(o.is_some());
+            }
+            if t == 599 {
+                assert_eq!(p.bands(1)[2], Band { lo: 0.0, hi: 0.0 });
+            }
+        }
+        // The bands left (0, 0): observations off the last value are not all anomalies.
+        let [_, _, b99] = p.bands(1);
+        assert!(b99.hi > 1.0 && b99.lo < -1.0, "{b99:?}");
+        assert!(outliers * 20 < judged, "{outliers} anomalies of {judged}");
+        assert!(p.residual_quantile(1, 0.99).is_some_and(|q| q > 1.0));
     }
 }

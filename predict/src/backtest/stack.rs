@@ -290,10 +290,7 @@ impl Lane {
             };
             let mut r = y - p;
             if spike {
-                let b = self.calibrator.bands(age + 1)[2];
-                if b.lo.is_finite() && b.hi.is_finite() {
-                    r = r.clamp(2.0 * b.lo.min(0.0), 2.0 * b.hi.max(0.0));
-                }
+                r = self.calibrator.bands(age + 1)[2].clip_spike(r);
             }
             self.calibrator.record(age + 1, r);
         }
