@@ -1,9 +1,12 @@
 //! Replays the total traffic of traces through the live controller's forecast series
 //! (`core::Series`, as the core makes one: 12 steps, 360 ticks kept, the default 1 % violation
 //! target) at each trace's interval, and prints, over the last 80 % of its rows, how often demand
-//! went above the one-step planning bound as issued (with the series' own headroom) and at
-//! headroom 1 (the same bound divided by the headroom in force), the over-provisioning of each
-//! (Σ bound / Σ demand − 1, over rows with known demand and a bound), and the headroom's range.
+//! went above the one-step planning bound at headroom 1 (the calibrated bound: `main` before
+//! session 29), times the factor alone (`factor`: session 28's unguarded headroom, which chose
+//! the same factors, as the evidence is the bound at headroom 1) and as issued (`planned`: the
+//! factor capped by the margin), the over-provisioning of each (Σ bound / Σ demand − 1, over rows
+//! with known demand and a bound), the factor's median and largest, and the share of rows where
+//! the margin capped it.
 //!
 //! `cargo run --release -p prescient --example live_headroom -- TRACE.csv ...`
 
@@ -17,16 +20,15 @@ use prescient::sizing::DEFAULT_VIOLATION_TARGET;
 use prescient_predict::{read_trace, TraceFormat};
 use prescient_topology::Timestamp;
 
-/// Figures over a trace's scored rows.
+/// Figures over a trace's scored rows: `[base, factor alone, planned]` for each sum.
 #[derive(Default)]
 struct Tally {
     rows: usize,
-    over_planned: usize,
-    over_base: usize,
+    over: [usize; 3],
+    held: [f64; 3],
     demand: f64,
-    planned: f64,
-    base: f64,
-    headrooms: Vec<f64>,
+    factors: Vec<f64>,
+    capped: usize,
 }
 
 fn replay(path: &str) -> anyhow::Result<(usize, u64, Tally)> {
@@ -55,14 +57,18 @@ fn replay(path: &str) -> anyhow::Result<(usize, u64, Tally)> {
         if i < from {
             continue;
         }
-        t.headrooms.push(h);
+        let factor = if h.is_none() { 1.0 } else { f64::from(h.factor) };
+        t.factors.push(factor);
         if let (Some(y), Some(b)) = (y, planned) {
+            let base = h.base(b);
+            let bounds = [base, base * factor, b];
             t.rows += 1;
-            t.over_planned += usize::from(y > b);
-            t.over_base += usize::from(y > b / h);
+            t.capped += usize::from(b < base * factor * (1.0 - 1e-6));
+            for k in 0..3 {
+                t.over[k] += usize::from(y > bounds[k]);
+                t.held[k] += bounds[k];
+            }
             t.demand += y;
-            t.planned += b;
-            t.base += b / h;
         }
     }
     Ok((total.len(), interval, t))
@@ -70,47 +76,48 @@ fn replay(path: &str) -> anyhow::Result<(usize, u64, Tally)> {
 
 fn main() -> anyhow::Result<()> {
     println!(
-        "{:<48} {:>6} {:>6} | {:>8} {:>8} | {:>8} {:>8} | {:>6} {:>6} {:>6} {:>6}",
-        "trace (total)",
+        "{:<48} {:>6} {:>6} | {:>8} {:>8} {:>8} | {:>9} {:>9} {:>9} | {:>7} {:>7} {:>6}",
+        "trace (total); under: main factor planned",
         "rows",
         "secs",
-        "over h",
-        "over h=1",
-        "o-p h",
-        "o-p h=1",
-        "h min",
-        "h med",
-        "h max",
-        "h>1"
+        "main",
+        "factor",
+        "planned",
+        "o-p main",
+        "o-p fact",
+        "o-p plan",
+        "f med",
+        "f max",
+        "capped"
     );
     for path in std::env::args().skip(1) {
         let (n, secs, mut t) = replay(&path)?;
         let share = |k: usize| 100.0 * k as f64 / t.rows.max(1) as f64;
         let op = |c: f64| 100.0 * (c / t.demand - 1.0);
-        t.headrooms.sort_by(f64::total_cmp);
+        t.factors.sort_by(f64::total_cmp);
         let q = |p: f64| {
-            t.headrooms
-                .get(((t.headrooms.len() as f64 - 1.0) * p).round() as usize)
+            t.factors
+                .get(((t.factors.len() as f64 - 1.0) * p).round() as usize)
                 .copied()
                 .unwrap_or(f64::NAN)
         };
-        let above = t.headrooms.iter().filter(|&&h| h > 1.0).count();
         let name = std::path::Path::new(&path)
             .file_name()
             .map_or(path.clone(), |f| f.to_string_lossy().into_owned());
         println!(
-            "{:<48} {:>6} {:>6} | {:>7.2}% {:>7.2}% | {:>7.2}% {:>7.2}% | {:>6.3} {:>6.3} {:>6.3} {:>5.0}%",
+            "{:<48} {:>6} {:>6} | {:>7.2}% {:>7.2}% {:>7.2}% | {:>8.2}% {:>8.2}% {:>8.2}% | {:>7.3} {:>7.3} {:>5.0}%",
             name,
             n,
             secs,
-            share(t.over_planned),
-            share(t.over_base),
-            op(t.planned),
-            op(t.base),
-            q(0.0),
+            share(t.over[0]),
+            share(t.over[1]),
+            share(t.over[2]),
+            op(t.held[0]),
+            op(t.held[1]),
+            op(t.held[2]),
             q(0.5),
             q(1.0),
-            100.0 * above as f64 / t.headrooms.len().max(1) as f64
+            share(t.capped)
         );
     }
     Ok(())

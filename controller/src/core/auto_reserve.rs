@@ -98,10 +98,10 @@ pub fn is_warm(series: &Series, horizon: usize, cfg: &PlanningConfig) -> bool {
 }
 
 impl ControllerCore {
-    /// The headroom in force on `pair`'s planning bounds (1 without a series), for reasons.
-    fn series_headroom(&self, pair: (MacAddr, MacAddr)) -> f64 {
+    /// The headroom in force on `pair`'s planning bounds (none without a series), for reasons.
+    fn series_headroom(&self, pair: (MacAddr, MacAddr)) -> super::Headroom {
         self.series(&SeriesKey::Pair(pair.0, pair.1))
-            .map_or(1.0, super::Series::headroom)
+            .map_or(super::Headroom::NONE, super::Series::headroom)
     }
 }
 
@@ -423,7 +423,7 @@ impl ControllerCore {
                 rule: Rule::ForecastReserved,
                 subject: format!("reservation/{}", r.id.0),
                 reason: format!(
-                    "{} -> {}: planning bound (forecast + residual quantile at the violation target, x the pair's own headroom {:.3}) {peak:.0} bit/s within {} steps x headroom {} = {target} bit/s reaches the minimum {} bit/s; reserved at tier {} on its {which} path [{}] until {} ns{}",
+                    "{} -> {}: planning bound (forecast + residual quantile at the violation target, with the pair's own headroom: {}) {peak:.0} bit/s within {} steps x headroom {} = {target} bit/s reaches the minimum {} bit/s; reserved at tier {} on its {which} path [{}] until {} ns{}",
                     pair.0,
                     pair.1,
                     self.series_headroom(pair),
@@ -501,7 +501,7 @@ impl ControllerCore {
                 let mut parts = Vec::new();
                 if let Some((from, to)) = rate_change {
                     parts.push(format!(
-                        "planning bound (the pair's own headroom {:.3} included) {peak:.0} bit/s x headroom {} = {to} bit/s moved more than {:.0}% from {from} bit/s: resized",
+                        "planning bound (the pair's own headroom included: {}) {peak:.0} bit/s x headroom {} = {to} bit/s moved more than {:.0}% from {from} bit/s: resized",
                         self.series_headroom(pair),
                         cfg.reserve_headroom,
                         cfg.reserve_hysteresis * 100.0

@@ -22,6 +22,7 @@ use kept::{push_bounded, Ahead, Window};
 use prescient_topology::Timestamp;
 
 mod headroom;
+pub use headroom::Headroom;
 mod kept;
 mod tier;
 
@@ -118,7 +119,7 @@ pub struct Series {
     error_window: usize,
     /// The factor on every planning bound this series issues, from its own record of planned
     /// against actual (`headroom.rs`); 1 until that asks for more.
-    headroom: f32,
+    headroom: headroom::Headroom,
 }
 
 /// Whether a series with refit phase `phase` refits at its `n`-th observation. Series created
@@ -197,7 +198,7 @@ impl Series {
             refit_phase: 0,
             tier: Tier::Full,
             error_window: ERROR_WINDOW,
-            headroom: 1.0,
+            headroom: headroom::Headroom::NONE,
         }
     }
 
@@ -290,8 +291,8 @@ impl Series {
         let mut latest = self.points(now, &f, &quantiles);
         // A compact series keeps its forecast in `f32`, as its history keeps its actuals.
         let narrow = self.tier == Tier::Compact;
-        // On the bound as issued, events included, so the record divides it out exactly.
-        let h = f64::from(self.headroom);
+        // On the bound as issued, events included, so the record takes it out exactly.
+        let h = self.headroom;
         // The last forecast's record, its room reused (boxed again only if anything was taken).
         let mut took = self.took.take().map_or_else(Took::default, |t| *t);
         took.events.clear();

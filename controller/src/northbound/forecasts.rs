@@ -82,7 +82,12 @@ fn dto(key: &SeriesKey, s: &Series, interval_secs: f64) -> ForecastDto {
         tier: s.tier().name().to_string(),
         interval_secs,
         observed: s.observed(),
-        headroom: s.headroom(),
+        headroom: if s.headroom().is_none() {
+            1.0
+        } else {
+            f64::from(s.headroom().factor)
+        },
+        headroom_margin: (!s.headroom().is_none()).then(|| f64::from(s.headroom().margin)),
         history: s
             .actuals()
             .map(|(at, v)| PointDto {

@@ -7,9 +7,16 @@
 //! that doubled, a regime the quantile lags), its bounds were exceeded more often than the
 //! target, and the factor makes up for that, as evaluate measured it does.
 //!
+//! The factor is capped by a margin (session 29): a bound `b` is planned at
+//! `min(factor × b, b + margin)`, the margin being the additive shortfall the same record asks
+//! for by the same rule ([`sizing::predictive_margin`]). Where a series idles near zero and
+//! bursts, a burst over a near-zero bound asks for a factor in the hundreds (session 28: 636 on
+//! error counts at 1 minute), which multiplied into every larger bound held a hundred times the
+//! demand; the margin is the most the record ever showed the bound falling short by, at the target.
+//!
 //! The evidence is the record's one-step rows (lead 1, the only lead a series records) at
-//! headroom 1: each tick keeps the bound as planned, and [`Runs`] the factor it was planned at,
-//! so the evidence divides it back out (feeding planned bounds back would compound the factor).
+//! headroom 1: each tick keeps the bound as planned, and [`Runs`] the headroom it was planned at,
+//! so the evidence takes it back out (feeding planned bounds back would compound the factor).
 
 use std::collections::VecDeque;
 
@@ -38,60 +45,129 @@ pub(super) fn due(phase: u64, n: u64, violation: f64) -> bool {
     (n + phase % every) % every == 0
 }
 
-/// The headroom `rows` of `(demand, bound at headroom 1)` ask for at `violation`: 1 without
+/// How a series raises its calibrated planning bounds: by `factor`, adding at most `margin`
+/// (in the series' own unit) to any bound.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Headroom {
+    /// The factor on a bound, at least 1.
+    pub factor: f32,
+    /// The most the factor adds to a bound.
+    pub margin: f32,
+}
+
+impl Headroom {
+    /// No headroom: every bound as the quantile asks for it.
+    pub const NONE: Headroom = Headroom {
+        factor: 1.0,
+        margin: 0.0,
+    };
+
+    /// Whether bounds are planned as they are.
+    pub fn is_none(self) -> bool {
+        self.factor <= 1.0 || self.margin <= 0.0
+    }
+
+    /// The bound planned for calibrated bound `bound`.
+    pub fn plan(self, bound: f64) -> f64 {
+        if self.is_none() || bound <= 0.0 {
+            return bound;
+        }
+        (bound * f64::from(self.factor)).min(bound + f64::from(self.margin))
+    }
+
+    /// The calibrated bound that [`Headroom::plan`] made `planned` from (both pieces of the
+    /// planned bound increase with the bound, so there is one).
+    pub fn base(self, planned: f64) -> f64 {
+        if self.is_none() || planned <= 0.0 {
+            return planned;
+        }
+        let (factor, margin) = (f64::from(self.factor), f64::from(self.margin));
+        let scaled = planned / factor;
+        if scaled * (factor - 1.0) <= margin {
+            scaled
+        } else {
+            planned - margin
+        }
+    }
+}
+
+impl std::fmt::Display for Headroom {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.is_none() {
+            f.write_str("none")
+        } else {
+            write!(f, "x {:.3}, adding at most {:.0}", self.factor, self.margin)
+        }
+    }
+}
+
+/// The headroom `rows` of `(demand, bound at headroom 1)` ask for at `violation`: none without
 /// rows, or where no finite factor meets the target (demand where every bound was zero).
-pub(super) fn choose(rows: impl Iterator<Item = (f64, f64)>, violation: f64) -> f32 {
+pub(super) fn choose(rows: impl Iterator<Item = (f64, f64)>, violation: f64) -> Headroom {
     let rows: Vec<sizing::Evidence> = rows.map(|(y, b)| (1, y, b)).collect();
-    sizing::predictive_headroom(&rows, 1, violation).map_or(1.0, |h| h as f32)
+    let Some(factor) = sizing::predictive_headroom(&rows, 1, violation).filter(|&h| h > 1.0)
+    else {
+        return Headroom::NONE;
+    };
+    let margin = sizing::predictive_margin(rows.iter().map(|&(_, y, b)| (y, b)), violation);
+    Headroom {
+        factor: factor as f32,
+        margin: margin.map_or(0.0, |m| m as f32),
+    }
 }
 
 impl Series {
-    /// The factor on every planning bound this series issues (all steps of its forecast, and
+    /// The headroom on every planning bound this series issues (all steps of its forecast, and
     /// so the forecast reservations and service scale-ups sized on them): what its own record
     /// of one-step bounds against actuals asks for to meet its violation target, refreshed once
-    /// an expected violation ([`every`]); 1 until the record has evidence, and for a series
+    /// an expected violation ([`every`]); none until the record has evidence, and for a series
     /// whose record is too short to hold one expected violation.
-    pub fn headroom(&self) -> f64 {
-        f64::from(self.headroom)
+    pub fn headroom(&self) -> Headroom {
+        self.headroom
     }
 
     /// Chooses the headroom anew on the record as it is now (from the next forecast on).
     pub(super) fn refresh_headroom(&mut self) {
         self.headroom = if (self.window.keep() as u64) < every(self.violation) {
-            1.0
+            Headroom::NONE
         } else {
             choose(self.window.evidence(), self.violation)
         };
     }
 }
 
-/// The headroom each kept tick's forecast was planned at, as runs of equal factors, oldest
-/// first, counting every tick (one without a forecast at 1); `None` while every one was 1, as
-/// for most series, which then pay 8 bytes for it (a series whose record holds factors above 1
-/// pays 32 more and 8 a run; a factor lasts [`every`] ticks, so a 360-tick record holds about
-/// five runs at 1 %).
+/// The headroom each kept tick's forecast was planned at, as runs of equal headrooms, oldest
+/// first, counting every tick (one without a forecast at none); `None` while every one was none,
+/// as for most series, which then pay 8 bytes for it (a series whose record holds headrooms pays
+/// 32 more and 12 a run; a headroom lasts [`every`] ticks, so a 360-tick record holds about five
+/// runs at 1 %).
 #[derive(Debug, Default)]
 // Boxed on purpose: 8 bytes in every series where a `VecDeque` takes 32, and most series never
 // hold a run.
 #[allow(clippy::box_collection)]
-pub(super) struct Runs(Option<Box<VecDeque<(u32, f32)>>>);
+pub(super) struct Runs(Option<Box<VecDeque<(u32, Headroom)>>>);
 
 impl Runs {
-    /// Appends a tick planned at `factor`; `before` ticks are kept already.
-    pub(super) fn push(&mut self, factor: f32, before: usize) {
-        if factor == 1.0 && self.0.is_none() {
+    /// Appends a tick planned at `headroom`; `before` ticks are kept already.
+    pub(super) fn push(&mut self, headroom: Headroom, before: usize) {
+        let headroom = if headroom.is_none() {
+            Headroom::NONE
+        } else {
+            headroom
+        };
+        if headroom == Headroom::NONE && self.0.is_none() {
             return;
         }
         let runs = self.0.get_or_insert_with(|| {
             let mut r = VecDeque::new();
             if before > 0 {
-                r.push_back((u32::try_from(before).unwrap_or(u32::MAX), 1.0));
+                r.push_back((u32::try_from(before).unwrap_or(u32::MAX), Headroom::NONE));
             }
             Box::new(r)
         });
         match runs.back_mut() {
-            Some((n, f)) if *f == factor && *n < u32::MAX => *n += 1,
-            _ => runs.push_back((1, factor)),
+            Some((n, h)) if *h == headroom && *n < u32::MAX => *n += 1,
+            _ => runs.push_back((1, headroom)),
         }
     }
 
@@ -106,24 +182,26 @@ impl Runs {
                 runs.pop_front();
             }
         }
-        if runs.iter().all(|&(_, f)| f == 1.0) {
+        if runs.iter().all(|&(_, h)| h == Headroom::NONE) {
             self.0 = None;
         }
     }
 
-    /// The factor of each tick, oldest first (1 past the last run: every tick while `None`).
-    pub(super) fn factors(&self) -> impl Iterator<Item = f32> + '_ {
+    /// The headroom of each tick, oldest first (none past the last run: every tick while
+    /// `None`).
+    pub(super) fn headrooms(&self) -> impl Iterator<Item = Headroom> + '_ {
         self.0
             .iter()
             .flat_map(|r| r.iter())
-            .flat_map(|&(n, f)| std::iter::repeat_n(f, n as usize))
-            .chain(std::iter::repeat(1.0))
+            .flat_map(|&(n, h)| std::iter::repeat_n(h, n as usize))
+            .chain(std::iter::repeat(Headroom::NONE))
     }
 
     /// Heap bytes held.
     pub(super) fn heap_bytes(&self) -> usize {
         self.0.as_ref().map_or(0, |r| {
-            std::mem::size_of::<VecDeque<(u32, f32)>>() + r.capacity() * 8
+            std::mem::size_of::<VecDeque<(u32, Headroom)>>()
+                + r.capacity() * std::mem::size_of::<(u32, Headroom)>()
         })
     }
 }
@@ -157,7 +235,7 @@ mod tests {
             let y = value(i);
             s.observe(Timestamp::from_secs(i), Some(y));
             if let (Some(b), true) = (planned, i >= from) {
-                rows.push([y, b, b / h]);
+                rows.push([y, b, h.base(b)]);
             }
         }
         (s, rows)
@@ -200,7 +278,7 @@ mod tests {
             "headroom reached {}",
             highest(&rows)
         );
-        assert!(s.headroom() >= 1.0);
+        assert!(s.headroom().factor >= 1.0);
         // Noise of 10 %: the calibrated bound is exceeded in about 1 % of the record (3 or 4 of
         // 360 rows here), and the conformal rank asks for at most 2.6 (`⌈361 × 0.99⌉`-th of
         // 360, so that the share holds for the rows to come), so the factor sits a little above
@@ -229,25 +307,25 @@ mod tests {
             issued.push(f);
         }
         let past: Vec<f64> = s.past().map(|p| p.bound).collect();
-        let recent: Vec<(f64, f64)> = issued[issued.len() - past.len()..]
+        let recent: Vec<(f64, Headroom)> = issued[issued.len() - past.len()..]
             .iter()
             .map(|x| x.expect("forecast"))
             .collect();
         for (kept, (bound, h)) in past.iter().zip(&recent) {
             assert!(
                 (kept - bound).abs() <= 1e-6 * bound,
-                "{kept} kept, {bound} issued at {h}"
+                "{kept} kept, {bound} issued at {h:?}"
             );
         }
         // Every step of the forecast ahead is planned at the headroom (the bound as the quantile
         // asks for it, times the factor), and so is the forecast a service's demand sums.
         let h = s.headroom();
-        assert!(h > 1.0, "the scenario must end above 1, at {h}");
+        assert!(!h.is_none(), "the scenario must end with a headroom, at {h:?}");
         let ahead = s.forecast();
         assert_eq!(ahead.len(), 3);
         for (i, p) in ahead.iter().enumerate() {
             let q = sizing::residual_quantile(&mut s.predictor, i + 1, 0.01);
-            let want = h * sizing::bound(p.value, q);
+            let want = h.plan(sizing::bound(p.value, q));
             assert!(
                 (p.bound - want).abs() <= 1e-9 * want,
                 "step {}: {p:?}, {want}",
@@ -263,8 +341,8 @@ mod tests {
         assert_eq!(evidence.len(), past.len());
         for ((_, base), (bound, h)) in evidence.iter().zip(&recent) {
             assert!(
-                (base - bound / h).abs() <= 1e-5 * base,
-                "{base} vs {bound} / {h}"
+                (base - h.base(*bound)).abs() <= 1e-5 * base,
+                "{base} vs {bound} at {h:?}"
             );
         }
     }
@@ -279,36 +357,88 @@ mod tests {
             for s in [&mut full, &mut compact] {
                 s.observe(Timestamp::from_secs(i), Some(value(i)));
             }
-            left_one |= full.headroom() > 1.0;
-            assert_eq!(compact.headroom(), 1.0);
+            left_one |= !full.headroom().is_none();
+            assert_eq!(compact.headroom(), Headroom::NONE);
         }
         assert!(left_one, "the scenario must move a full series' headroom");
         // Compacted, a full series takes the compact record's answer at once.
         full.compact(10);
-        assert_eq!(full.headroom(), 1.0);
+        assert_eq!(full.headroom(), Headroom::NONE);
     }
 
     #[test]
-    fn runs_give_each_tick_its_factor_and_hold_nothing_while_all_are_one() {
+    fn runs_give_each_tick_its_headroom_and_hold_nothing_while_all_are_none() {
+        let h = |factor: f32| Headroom {
+            factor,
+            margin: 100.0,
+        };
         let mut r = Runs::default();
         for _ in 0..5 {
-            r.push(1.0, 0);
+            r.push(Headroom::NONE, 0);
         }
+        // A factor with no margin to add is none too.
+        r.push(Headroom { factor: 3.0, margin: 0.0 }, 5);
         assert!(r.0.is_none() && r.heap_bytes() == 0);
-        r.push(1.5, 5);
-        r.push(1.5, 6);
-        r.push(1.2, 7);
-        let f: Vec<f32> = r.factors().take(9).collect();
-        assert_eq!(f, [1.0, 1.0, 1.0, 1.0, 1.0, 1.5, 1.5, 1.2, 1.0]);
-        for _ in 0..6 {
+        r.push(h(1.5), 6);
+        r.push(h(1.5), 7);
+        r.push(h(1.2), 8);
+        let f: Vec<f32> = r.headrooms().take(10).map(|h| h.factor).collect();
+        assert_eq!(f, [1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.5, 1.5, 1.2, 1.0]);
+        for _ in 0..7 {
             r.pop_front();
         }
-        assert_eq!(r.factors().take(2).collect::<Vec<_>>(), [1.5, 1.2]);
-        r.push(1.0, 2);
+        assert_eq!(r.headrooms().take(2).collect::<Vec<_>>(), [h(1.5), h(1.2)]);
+        r.push(Headroom::NONE, 2);
         r.pop_front();
         r.pop_front();
         // Only ticks planned at 1 are left: the room goes back.
         assert!(r.0.is_none(), "{r:?}");
+    }
+
+    #[test]
+    fn the_margin_caps_what_the_factor_adds_and_the_base_comes_back_out() {
+        let h = Headroom {
+            factor: 4.0,
+            margin: 30.0,
+        };
+        // Small bounds take the factor (2 -> 8), large ones at most the margin (100 -> 130).
+        assert_eq!(h.plan(2.0), 8.0);
+        assert_eq!(h.plan(100.0), 130.0);
+        assert_eq!(h.plan(0.0), 0.0);
+        for b in [0.0, 0.5, 2.0, 9.99, 10.0, 10.01, 100.0, 1e9] {
+            let planned = h.plan(b);
+            assert!(planned >= b && planned <= b + 30.0 && planned <= 4.0 * b);
+            assert!((h.base(planned) - b).abs() <= 1e-9 * b.max(1.0), "{b}");
+        }
+        assert_eq!(Headroom::NONE.plan(7.0), 7.0);
+        assert_eq!(Headroom::NONE.base(7.0), 7.0);
+    }
+
+    #[test]
+    fn a_series_that_idles_near_zero_and_bursts_adds_no_more_than_the_bursts_fell_short_by() {
+        // Near zero for 47 steps in 50, then a burst of 300 for three: the ratio of a burst
+        // to a near-zero bound is in the hundreds, and multiplied into the bound of a burst's
+        // own forecast it would hold tens of thousands. The margin caps it near what a burst
+        // needs above a near-zero bound.
+        let value = |i: u64| {
+            if i % 50 >= 47 {
+                300.0 + 10.0 * normal(i)
+            } else {
+                (0.5 + 0.2 * normal(i)).max(0.0)
+            }
+        };
+        let (s, rows) = replay(value, 2_400, 600);
+        let h = s.headroom();
+        assert!(!h.is_none(), "the scenario must take a headroom: {h:?}");
+        let most_added = rows.iter().map(|r| r[1] - r[2]).fold(0.0, f64::max);
+        assert!(most_added <= 400.0, "added up to {most_added}");
+        let demand: f64 = rows.iter().map(|r| r[0]).sum();
+        let held: f64 = rows.iter().map(|r| r[1]).sum();
+        let unguarded: f64 = rows.iter().map(|r| r[2] * f64::from(h.factor)).sum();
+        assert!(
+            held < 0.5 * unguarded,
+            "held {held} of demand {demand}, the factor alone {unguarded}"
+        );
     }
 
     #[test]
@@ -326,6 +456,6 @@ mod tests {
             100,
             "an invalid target refreshes at the default's"
         );
-        assert_eq!(choose(std::iter::empty(), 0.01), 1.0);
+        assert_eq!(choose(std::iter::empty(), 0.01), Headroom::NONE);
     }
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use prescient_topology::Timestamp;
 
-use super::headroom::Runs;
+use super::headroom::{Headroom, Runs};
 use super::{finite, Interval, Point};
 
 /// A band as kept: `(NaN, NaN)` when not calibrated. A calibrated band is finite at both ends
@@ -99,11 +99,11 @@ impl Ahead {
         step: Duration,
         points: &[Point],
         narrow: bool,
-        headroom: f64,
+        headroom: Headroom,
     ) -> Self {
         let wide = |p: &Point| Step {
             value: p.value,
-            bound: p.bound * headroom,
+            bound: headroom.plan(p.bound),
             bands: [unband(p.i80), unband(p.i95), unband(p.i99)],
         };
         let steps = if narrow {
@@ -279,7 +279,7 @@ impl Window {
         at: Timestamp,
         actual: Option<f64>,
         forecast: Option<&Point>,
-        headroom: f32,
+        headroom: Headroom,
     ) {
         let at = at.nanos();
         let step = if self.ticks.is_empty() {
@@ -376,11 +376,11 @@ impl Window {
     pub(super) fn evidence(&self) -> impl Iterator<Item = (f64, f64)> + '_ {
         self.ticks
             .iter()
-            .zip(self.planned_at.factors())
+            .zip(self.planned_at.headrooms())
             .skip(usize::from(self.first_kept))
             .filter(|(t, _)| !t.actual.is_nan() && !t.forecast.bands[0].0.is_nan())
             .map(|(t, h)| {
-                let base = f64::from(t.forecast.bound) / f64::from(h);
+                let base = h.base(f64::from(t.forecast.bound));
                 (f64::from(t.actual), base)
             })
             .filter(|(_, b)| b.is_finite())
@@ -478,11 +478,11 @@ mod tests {
                 bound: 1.0e9 / 7.0 * f64::from(s),
             })
             .collect();
-        let ahead = Ahead::new(made, step, &points, false, 1.0);
+        let ahead = Ahead::new(made, step, &points, false, Headroom::NONE);
         assert!(std::mem::size_of::<Step>() <= 64);
         assert_eq!(ahead.points(), points);
         // Narrow: every value to `f32` precision, the missing bands missing, in half the room.
-        let narrow = Ahead::new(made, step, &points, true, 1.0);
+        let narrow = Ahead::new(made, step, &points, true, Headroom::NONE);
         assert_eq!(narrow.heap_bytes(), 12 * 32);
         for (n, p) in narrow.points().iter().zip(&points) {
             let near = |a: f64, b: f64| (a - b).abs() <= b.abs() * 1e-7;
@@ -525,16 +525,16 @@ mod tests {
             bound: s as f64 + 1.0,
         };
         let mut w = Window::new(3);
-        w.push(t(0), Some(5.0), None, 1.0);
-        w.push(t(1), None, Some(&made(1)), 1.0);
+        w.push(t(0), Some(5.0), None, Headroom::NONE);
+        w.push(t(1), None, Some(&made(1)), Headroom::NONE);
         assert_eq!(
             w.actuals().collect::<Vec<_>>(),
             [(t(0), Some(5.0)), (t(1), None)]
         );
         assert_eq!(w.past().map(|p| p.at).collect::<Vec<_>>(), [t(1)]);
         assert_eq!(w.last_actual(), None);
-        w.push(t(2), Some(7.0), Some(&made(2)), 1.0);
-        w.push(t(3), Some(8.0), Some(&made(3)), 1.0);
+        w.push(t(2), Some(7.0), Some(&made(2)), Headroom::NONE);
+        w.push(t(3), Some(8.0), Some(&made(3)), Headroom::NONE);
         // The first tick is gone: every tick kept now had a forecast.
         assert_eq!(
             w.past().map(|p| p.value).collect::<Vec<_>>(),
@@ -564,7 +564,7 @@ mod tests {
             let mut w = Window::new(360);
             for (i, &at) in instants.iter().take(len).enumerate() {
                 let f = (i > 0).then(|| made(at));
-                w.push(at, Some(i as f64), f.as_ref(), 1.0);
+                w.push(at, Some(i as f64), f.as_ref(), Headroom::NONE);
             }
             let actuals: Vec<_> = w.actuals().collect();
             let past: Vec<_> = w.past().collect();
@@ -580,7 +580,7 @@ mod tests {
             assert!(w.heap_bytes() <= kept * std::mem::size_of::<Tick>() + 16);
             // From now on it keeps `keep` ticks.
             let later = Timestamp(9_000_000_010_000);
-            w.push(later, Some(99.0), Some(&made(later)), 1.0);
+            w.push(later, Some(99.0), Some(&made(later)), Headroom::NONE);
             assert_eq!(w.actuals().count(), (kept + 1).min(keep));
             assert_eq!(w.actuals().last(), Some((later, Some(99.0))));
         }
@@ -614,7 +614,7 @@ mod tests {
                     i99: None,
                     bound: n as f64,
                 };
-                w.push(Timestamp(a), Some(n as f64), (n > 0).then_some(&p), 1.0);
+                w.push(Timestamp(a), Some(n as f64), (n > 0).then_some(&p), Headroom::NONE);
                 let from = (n + 1).saturating_sub(keep);
                 let want: Vec<(Timestamp, Option<f64>)> = (from..=n)
                     .map(|k| (Timestamp(instants[k]), Some(k as f64)))
