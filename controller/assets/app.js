@@ -262,7 +262,7 @@ function drawChart(f) {
   const now = pts.length ? pts[pts.length - 1][0] : x0;
   el("line", { x1: sx(now), y1: T, x2: sx(now), y2: H - B, class: "axis" }, svg);
   document.getElementById("chart-model").textContent =
-    `model ${f.model} · MAE ${bps(f.error.mae_bps)} · 95 % coverage ${f.error.coverage_95 === null ? "–" : (100 * f.error.coverage_95).toFixed(0) + " %"} · headroom ${f.headroom.toFixed(2)}${f.headroom_margin === null ? "" : " (at most +" + bps(f.headroom_margin) + ")"}`;
+    `model ${f.model} · MAE ${bps(f.error.mae_bps)} · 95 % coverage ${f.error.coverage_95 === null ? "–" : (100 * f.error.coverage_95).toFixed(0) + " %"}`;
 }
 
 function rows(id, items, cells) {

@@ -107,44 +107,12 @@ pub fn choose_headroom(rows: impl Iterator<Item = (f64, f64)>, violation: f64) -
         return None;
     }
     ratios.sort_unstable_by(f64::total_cmp);
+    let n = ratios.len();
+    let rank = ((n + 1) as f64 * (1.0 - violation.clamp(0.0, 1.0))).ceil() as usize;
     ratios
-        .get(conformal_rank(ratios.len(), violation) - 1)
+        .get(rank.clamp(1, n) - 1)
         .copied()
         .filter(|h| h.is_finite())
-}
-
-/// The conformal rank at `violation` among `n ≥ 1` sorted values, `⌈(n + 1)(1 − v)⌉` clamped to
-/// `1..=n`: the value that a share `violation` of the rows to come, not only of these, exceeds.
-fn conformal_rank(n: usize, violation: f64) -> usize {
-    let rank = ((n + 1) as f64 * (1.0 - violation.clamp(0.0, 1.0))).ceil() as usize;
-    rank.clamp(1, n)
-}
-
-/// A correction chosen on `n` rows, shrunk towards none by `1 / violation` pseudo-rows (one
-/// expected violation's worth of rows per violation).
-fn shrink(correction: f64, n: usize, violation: f64) -> f64 {
-    let prior = 1.0 / violation.clamp(1e-6, 1.0);
-    correction * n as f64 / (n as f64 + prior)
-}
-
-/// The additive counterpart of [`predictive_headroom`] on one lead's `rows` of `(demand, base)`:
-/// the smallest margin `δ ≥ 0` with `y > base + δ` in at most a share `violation` of them, by the
-/// same conformal rank and shrunk towards 0 by the same pseudo-rows. The live controller caps
-/// its factor with it (`core/series/headroom.rs`): where a series idles near zero and bursts, the
-/// ratio of a burst to a near-zero bound asks for a factor in the hundreds, which multiplied into
-/// every larger bound holds far more than any shortfall the record saw. `None` without rows.
-pub fn predictive_margin(rows: impl Iterator<Item = (f64, f64)>, violation: f64) -> Option<f64> {
-    let mut shortfalls: Vec<f64> = rows
-        .map(|(y, base)| y - base)
-        .filter(|d| d.is_finite())
-        .collect();
-    if shortfalls.is_empty() {
-        return None;
-    }
-    shortfalls.sort_unstable_by(f64::total_cmp);
-    let n = shortfalls.len();
-    let margin = shortfalls[conformal_rank(n, violation) - 1].max(0.0);
-    Some(shrink(margin, n, violation))
 }
 
 /// The leads next to `lead`, `lead − 1` (from 1) to `lead + 1`, whose validation bounds the
@@ -175,9 +143,10 @@ pub fn predictive_headroom(rows: &[Evidence], lead: usize, violation: f64) -> Op
             .map(|&(_, y, b)| (y, b))
     };
     let shrunk = |near: bool| {
-        let n = pairs(near).count();
+        let n = pairs(near).count() as f64;
         let h = choose_headroom(pairs(near), violation)?;
-        Some(1.0 + shrink(h - 1.0, n, violation))
+        let prior = 1.0 / violation.clamp(1e-6, 1.0);
+        Some(1.0 + (h - 1.0) * n / (n + prior))
     };
     // Never below 1: a few hundred rows cannot show that a calibrated 1 % quantile over-covers,
     // and a shrink chosen on a validation part ran far above the target on the rows after it
@@ -228,24 +197,6 @@ mod tests {
         assert_eq!(rate_bps(10.0, 1.5), 15);
         assert_eq!(rate_bps(1e30, 1.0), u64::MAX);
         assert_eq!(rate_bps(f64::NAN, 1.0), 0);
-    }
-
-    #[test]
-    fn the_margin_covers_all_but_the_target_share_of_shortfalls_and_is_shrunk_towards_zero() {
-        // 199 rows short by 1 … 199 over a base of 10, and one far above: at 1 % the conformal
-        // rank is the 199th of 200 shortfalls (199), shrunk by 200 / (200 + 100).
-        let rows = (1..=199)
-            .map(|d| (10.0 + f64::from(d), 10.0))
-            .chain([(1e6, 10.0)]);
-        let m = predictive_margin(rows, 0.01).expect("rows");
-        assert!((m - 199.0 * 200.0 / 300.0).abs() < 1e-9, "{m}");
-        // Demand always under its base needs no margin, and no rows say nothing.
-        assert_eq!(predictive_margin([(1.0, 5.0), (2.0, 5.0)].into_iter(), 0.01), Some(0.0));
-        assert_eq!(predictive_margin(std::iter::empty(), 0.01), None);
-        // A burst over a zero base asks for no finite factor, but for a finite margin.
-        let idle = (0..300).map(|i| (if i % 20 == 0 { 50.0 } else { 0.0 }, 0.0));
-        assert_eq!(choose_headroom(idle.clone(), 0.01), None);
-        assert!(predictive_margin(idle, 0.01).is_some_and(|m| m > 0.0 && m <= 50.0));
     }
 
     #[test]

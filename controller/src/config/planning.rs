@@ -56,8 +56,7 @@ pub struct PlanningSection {
     pub reserve: bool,
     /// Share of intervals demand may exceed what is planned for it, in (0, 0.5): forecast
     /// reservations and service scale-ups are sized to the forecast plus the residual quantile
-    /// that meets it, times the headroom each series' own record asks for to meet it (capped by
-    /// the shortfall that record asks for).
+    /// that meets it.
     pub violation_target: f64,
     /// Smallest forecast reservation (planning bound times headroom), bits/s.
     pub reserve_min_bps: u64,

@@ -1,7 +1,6 @@
 //! Forecast-driven reservations: for each host pair whose warm forecast (its planning bound
 //! over the horizon — forecast plus the residual quantile meeting `violation_target`,
-//! [`crate::sizing`], times the headroom the pair series' own record asks for,
-//! [`super::Series::headroom`] — times `reserve_headroom`) reaches `reserve_min_bps`, the core keeps one
+//! [`crate::sizing`] — times `reserve_headroom`) reaches `reserve_min_bps`, the core keeps one
 //! reservation of its own ("origin" forecast) on the path the pair's traffic is predicted to
 //! take (the path the congestion rule steered it onto, else its shortest path), for a window
 //! of twice the horizon.
@@ -95,14 +94,6 @@ impl AutoState {
 pub fn is_warm(series: &Series, horizon: usize, cfg: &PlanningConfig) -> bool {
     let need = horizon.max(cfg.warmup_points) as u64;
     series.observed() >= need && series.error().scored >= cfg.warmup_scored
-}
-
-impl ControllerCore {
-    /// The headroom in force on `pair`'s planning bounds (none without a series), for reasons.
-    fn series_headroom(&self, pair: (MacAddr, MacAddr)) -> super::Headroom {
-        self.series(&SeriesKey::Pair(pair.0, pair.1))
-            .map_or(super::Headroom::NONE, super::Series::headroom)
-    }
 }
 
 /// The rate a forecast peak asks for: the peak times the headroom, rounded up
@@ -423,10 +414,9 @@ impl ControllerCore {
                 rule: Rule::ForecastReserved,
                 subject: format!("reservation/{}", r.id.0),
                 reason: format!(
-                    "{} -> {}: planning bound (forecast + residual quantile at the violation target, with the pair's own headroom: {}) {peak:.0} bit/s within {} steps x headroom {} = {target} bit/s reaches the minimum {} bit/s; reserved at tier {} on its {which} path [{}] until {} ns{}",
+                    "{} -> {}: planning bound (forecast + residual quantile at the violation target) {peak:.0} bit/s within {} steps x headroom {} = {target} bit/s reaches the minimum {} bit/s; reserved at tier {} on its {which} path [{}] until {} ns{}",
                     pair.0,
                     pair.1,
-                    self.series_headroom(pair),
                     self.config.horizon,
                     cfg.reserve_headroom,
                     cfg.reserve_min_bps,
@@ -501,8 +491,7 @@ impl ControllerCore {
                 let mut parts = Vec::new();
                 if let Some((from, to)) = rate_change {
                     parts.push(format!(
-                        "planning bound (the pair's own headroom included: {}) {peak:.0} bit/s x headroom {} = {to} bit/s moved more than {:.0}% from {from} bit/s: resized",
-                        self.series_headroom(pair),
+                        "planning bound {peak:.0} bit/s x headroom {} = {to} bit/s moved more than {:.0}% from {from} bit/s: resized",
                         cfg.reserve_headroom,
                         cfg.reserve_hysteresis * 100.0
                     ));

@@ -21,8 +21,7 @@ pub struct CoreConfig {
     /// A hot link cools when the bound falls below `hot_threshold - hysteresis`, so a forecast
     /// hovering at the threshold does not flap decisions.
     pub hysteresis: f64,
-    /// Actual and forecast points kept per series for the API, and the record a series chooses
-    /// its headroom on (`core/series/headroom.rs`: fewer than `⌈1 / violation⌉` turn it off).
+    /// Actual and forecast points kept per series for the API.
     pub series_points: usize,
     /// With more series than this, link series run the compact scale tier (`series/tier.rs`),
     /// and host pairs too once the pairs alone are more.
@@ -52,8 +51,7 @@ pub struct PlanningConfig {
     pub reserve_min_bps: u64,
     /// Share of intervals in which demand may exceed what is planned for it: forecast
     /// reservations and service scale-ups are sized to the forecast plus the residual quantile
-    /// that meets it ([`crate::sizing`]), times the headroom each series' own record of planned
-    /// against actual asks for to meet it ([`super::Series::headroom`]).
+    /// that meets it ([`crate::sizing`]).
     pub violation_target: f64,
     /// An extra factor (at least 1) on the planning bound of forecast reservations; 1 leaves
     /// the sizing to the calibrated quantile.

@@ -59,7 +59,7 @@ pub use records::{Action, Anomaly, BoundedLog, ControllerEvent, Decision, Rule, 
 pub use reservations::{LinkProjection, Reserved, WhatIf, WhatIfOutcome};
 pub use reserve::{Endpoint, ReserveError, ReserveSpec};
 pub use restore::{Prior, ReservationState, RestoreReport, Restored, Unsaved};
-pub use series::{Headroom, Series};
+pub use series::Series;
 pub use service_ops::{demand_of, Placed};
 pub use shared::{Clock, Metrics, SharedCore, TickStats, EVENT_BUS_CAPACITY};
 

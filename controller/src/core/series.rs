@@ -2,8 +2,6 @@
 //! forecasts that were made for them (so charts can draw actual against forecast with its band),
 //! the latest multi-step forecast, and the recent error. Scheduled events (`core::calendar`)
 //! shape the forecast at the steps they cover, and are divided out of what the model learns.
-//! Every planning bound it issues is the calibrated bound times the headroom its own record of
-//! planned against actual asks for (`headroom.rs`, the rule `prescient evaluate` sizes with).
 //!
 //! Invariants: one observation per control tick; `window` holds, for each observed tick, the
 //! one-step forecast made at the tick before (every tick but a series' first); intervals that are not
@@ -21,8 +19,6 @@ pub use crate::vocab::series::{Interval, Point};
 use kept::{push_bounded, Ahead, Window};
 use prescient_topology::Timestamp;
 
-mod headroom;
-pub use headroom::Headroom;
 mod kept;
 mod tier;
 
@@ -117,9 +113,6 @@ pub struct Series {
     tier: Tier,
     /// Scored forecasts kept in `errors` ([`ERROR_WINDOW`] for a full series).
     error_window: usize,
-    /// The factor on every planning bound this series issues, from its own record of planned
-    /// against actual (`headroom.rs`); 1 until that asks for more.
-    headroom: headroom::Headroom,
 }
 
 /// Whether a series with refit phase `phase` refits at its `n`-th observation. Series created
@@ -198,7 +191,6 @@ impl Series {
             refit_phase: 0,
             tier: Tier::Full,
             error_window: ERROR_WINDOW,
-            headroom: headroom::Headroom::NONE,
         }
     }
 
@@ -258,7 +250,7 @@ impl Series {
                 );
             }
         }
-        self.window.push(now, value, made.as_ref(), self.headroom);
+        self.window.push(now, value, made.as_ref());
         // The model learns the usual traffic: what an event multiplies is divided out (the
         // calendar multiplies it back into the forecast), or it would count the event twice.
         let value = match events {
@@ -281,9 +273,6 @@ impl Series {
             }
         }
         self.observed += 1;
-        if headroom::due(self.refit_phase, self.observed, self.violation) {
-            self.refresh_headroom();
-        }
         let f = self.predictor.forecast(usize::MAX);
         let quantiles: Vec<Option<f64>> = (1..=f.points.len())
             .map(|step| sizing::residual_quantile(&mut self.predictor, step, self.violation))
@@ -291,8 +280,6 @@ impl Series {
         let mut latest = self.points(now, &f, &quantiles);
         // A compact series keeps its forecast in `f32`, as its history keeps its actuals.
         let narrow = self.tier == Tier::Compact;
-        // On the bound as issued, events included, so the record takes it out exactly.
-        let h = self.headroom;
         // The last forecast's record, its room reused (boxed again only if anything was taken).
         let mut took = self.took.take().map_or_else(Took::default, |t| *t);
         took.events.clear();
@@ -306,7 +293,7 @@ impl Series {
         // a copy of 12 steps is 768 bytes per series, four series per switch.
         took.scoped = match events.filter(|ev| !ev.all.is_empty()) {
             Some(ev) => {
-                let scoped = Ahead::new(now, self.interval, &latest, narrow, h);
+                let scoped = Ahead::new(now, self.interval, &latest, narrow);
                 apply_events(&mut latest, ev.key, ev.all, &mut took.events);
                 Some(scoped)
             }
@@ -315,7 +302,7 @@ impl Series {
         if took.scoped.is_some() || !took.events.is_empty() {
             self.took = Some(Box::new(took));
         }
-        self.latest = Ahead::new(now, self.interval, &latest, narrow, h);
+        self.latest = Ahead::new(now, self.interval, &latest, narrow);
         outlier
     }
 
@@ -405,9 +392,8 @@ impl Series {
     }
 
     /// The capacity the latest forecast asks for: the largest planning bound over the horizon
-    /// (forecast plus the residual quantile meeting the violation target, times the series'
-    /// [`Series::headroom`]), as forecast reservations are sized and `prescient evaluate`
-    /// replays.
+    /// (forecast plus the residual quantile meeting the violation target), as forecast
+    /// reservations are sized and `prescient evaluate` replays.
     pub fn planned_peak(&self) -> Option<f64> {
         self.latest.planned_peak()
     }

@@ -1,6 +1,5 @@
 //! The same comparison for the live controller's own series: what it planned for each interval
-//! one step ahead (the planning bound of its one-step forecast, [`crate::sizing`], times the
-//! headroom the series' record asked for then, [`crate::core::Series::headroom`]) against what
+//! one step ahead (the planning bound of its one-step forecast, [`crate::sizing`]) against what
 //! came, next to what the reactive and static rules and the oracle would have held.
 //!
 //! Each series' recent window is split like a trace: the first quarter gives the static rule its

@@ -222,15 +222,6 @@ pub struct ForecastDto {
     pub interval_secs: f64,
     /// Observations taken.
     pub observed: u64,
-    /// The factor in force on this series' planning bounds (the forecast plus its residual
-    /// quantile at the violation target, which forecast reservations and service scale-ups are
-    /// sized on): what the series' own record of planned against actual asks for to meet the
-    /// target, as `prescient evaluate` chooses it; 1 until the record asks for more.
-    pub headroom: f64,
-    /// The most the headroom adds to any planning bound, in the series' unit (bit/s, or the
-    /// service's demand unit): where a series idles near zero and bursts, the factor its record
-    /// asks for is large and this caps it. `null` while the headroom is 1.
-    pub headroom_margin: Option<f64>,
     /// Recent actuals (no intervals).
     pub history: Vec<PointDto>,
     /// The one-step forecasts made for the recent actuals, with their intervals.

@@ -30,8 +30,7 @@ pub struct LiveEvaluationDto {
     pub links: Comparison,
 }
 
-/// A series' recent actuals with the planning bound its one-step forecast set for each (times
-/// the headroom then in force: what was planned).
+/// A series' recent actuals with the planning bound its one-step forecast set for each.
 fn held(s: &Series) -> Held {
     let planned: BTreeMap<u64, f64> = s.past().map(|p| (p.at.nanos(), p.bound)).collect();
     let (actual, planned) = s
@@ -82,12 +81,6 @@ fn dto(key: &SeriesKey, s: &Series, interval_secs: f64) -> ForecastDto {
         tier: s.tier().name().to_string(),
         interval_secs,
         observed: s.observed(),
-        headroom: if s.headroom().is_none() {
-            1.0
-        } else {
-            f64::from(s.headroom().factor)
-        },
-        headroom_margin: (!s.headroom().is_none()).then(|| f64::from(s.headroom().margin)),
         history: s
             .actuals()
             .map(|(at, v)| PointDto {

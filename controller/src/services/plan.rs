@@ -4,8 +4,7 @@
 //!   the service (towards a backend or the VIP's MAC); its peak is the largest upper 95% bound
 //!   (the point forecast where intervals are not calibrated yet), and its planned peak the
 //!   largest sum of planning bounds (forecast plus the residual quantile meeting the violation
-//!   target, [`crate::sizing`], times each pair series' own headroom,
-//!   [`crate::core::Series::headroom`]).
+//!   target, [`crate::sizing`]).
 //! - Needed instances: `ceil(planned / (scale_up_at × per-instance capacity))`, clamped to
 //!   `[min, max]`: the instances that keep the predicted load under the policy's threshold.
 //! - Scale up when needed exceeds running + already pre-reserved (so one episode asks once), by
@@ -32,7 +31,7 @@ pub struct Demand {
     /// uncalibrated), bits/s: with `upper_bps`, the interval of the peak.
     pub lower_bps: f64,
     /// Highest sum of planning bounds (forecast plus the residual quantile meeting the
-    /// violation target, times each series' headroom), bits/s: what scaling sizes for.
+    /// violation target), bits/s: what scaling sizes for.
     pub planned_bps: f64,
     /// Steps summed.
     pub steps: usize,

@@ -179,7 +179,7 @@ impl Services {
                 let reserved = u32::try_from(got.taken.len()).unwrap_or(u32::MAX);
                 let pending = target - delta;
                 let mut reason = format!(
-                    "planned peak {:.0} bit/s (forecast + residual quantile at the violation target, x each pair's own headroom) within {horizon} steps is {} (scale up above {:.0}%, policy {}); needs {needed} instance(s), {current} running and {} pre-reserved; {reserved} shadow address(es) [{}] reserved in pool {}",
+                    "planned peak {:.0} bit/s (forecast + residual quantile at the violation target) within {horizon} steps is {} (scale up above {:.0}%, policy {}); needs {needed} instance(s), {current} running and {} pre-reserved; {reserved} shadow address(es) [{}] reserved in pool {}",
                     demand.planned_bps,
                     share(forecast.capacity_bps),
                     policy.scale_up_at * 100.0,

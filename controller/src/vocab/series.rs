@@ -20,7 +20,6 @@ pub struct Point {
     pub i99: Interval,
     /// The capacity to plan for this instant: the point plus the residual quantile that meets
     /// the series' violation target ([`crate::sizing::bound`]; the point alone before residuals are
-    /// known), times the headroom the series' own record asks for
-    /// ([`crate::core::Series::headroom`], as `prescient evaluate` sizes its predictive policy).
+    /// known).
     pub bound: f64,
 }

@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use prescient_topology::Timestamp;
 
-use super::headroom::{Headroom, Runs};
 use super::{finite, Interval, Point};
 
 /// A band as kept: `(NaN, NaN)` when not calibrated. A calibrated band is finite at both ends
@@ -93,17 +92,11 @@ impl Default for Ahead {
 
 impl Ahead {
     /// `points`, made at `made` every `step` (each point's instant is `made + (i + 1) * step`),
-    /// in `f32` if `narrow`, their bounds planned at `headroom` (the factor on each).
-    pub(super) fn new(
-        made: Timestamp,
-        step: Duration,
-        points: &[Point],
-        narrow: bool,
-        headroom: Headroom,
-    ) -> Self {
+    /// in `f32` if `narrow`.
+    pub(super) fn new(made: Timestamp, step: Duration, points: &[Point], narrow: bool) -> Self {
         let wide = |p: &Point| Step {
             value: p.value,
-            bound: headroom.plan(p.bound),
+            bound: p.bound,
             bands: [unband(p.i80), unband(p.i95), unband(p.i99)],
         };
         let steps = if narrow {
@@ -252,8 +245,6 @@ pub(super) struct Window {
     /// Changes of gap that did not fit a tick's 32 bits (a clock stepping, a pause), in the
     /// order of the ticks marked [`LONG_STEP`].
     long_steps: VecDeque<u64>,
-    /// The headroom each tick's forecast was planned at (its kept bound is the planned one).
-    planned_at: Runs,
 }
 
 impl Window {
@@ -268,19 +259,12 @@ impl Window {
             last_at: 0,
             last_gap: 0,
             long_steps: VecDeque::new(),
-            planned_at: Runs::default(),
         }
     }
 
     /// Appends the tick at `at` with its actual (`None`: no fresh rate) and the forecast made
-    /// for it (`None` only for a series' first tick), whose bound was planned at `headroom`.
-    pub(super) fn push(
-        &mut self,
-        at: Timestamp,
-        actual: Option<f64>,
-        forecast: Option<&Point>,
-        headroom: Headroom,
-    ) {
+    /// for it (`None` only for a series' first tick).
+    pub(super) fn push(&mut self, at: Timestamp, actual: Option<f64>, forecast: Option<&Point>) {
         let at = at.nanos();
         let step = if self.ticks.is_empty() {
             self.first_at = at;
@@ -310,10 +294,7 @@ impl Window {
         };
         if push_bounded(&mut self.ticks, tick, self.keep) {
             self.drop_oldest();
-            self.planned_at.pop_front();
         }
-        self.planned_at
-            .push(headroom, self.ticks.len().saturating_sub(1));
     }
 
     /// Moves `first_at` and `first_gap` to the tick that became the oldest.
@@ -369,33 +350,9 @@ impl Window {
             .and_then(|t| Some(f64::from(t.actual)).filter(|v| !v.is_nan()))
     }
 
-    /// Evidence for a headroom: `(actual, bound at headroom 1)` of each tick kept with an actual
-    /// and a calibrated one-step forecast (its 80 % band known: before a step has residuals
-    /// its bound is the point forecast alone, which says nothing of the quantile's tail),
-    /// oldest first.
-    pub(super) fn evidence(&self) -> impl Iterator<Item = (f64, f64)> + '_ {
-        self.ticks
-            .iter()
-            .zip(self.planned_at.headrooms())
-            .skip(usize::from(self.first_kept))
-            .filter(|(t, _)| !t.actual.is_nan() && !t.forecast.bands[0].0.is_nan())
-            .map(|(t, h)| {
-                let base = h.base(f64::from(t.forecast.bound));
-                (f64::from(t.actual), base)
-            })
-            .filter(|(_, b)| b.is_finite())
-    }
-
-    /// Ticks this window keeps at most.
-    pub(super) fn keep(&self) -> usize {
-        self.keep
-    }
-
     /// Heap bytes held.
     pub(super) fn heap_bytes(&self) -> usize {
-        self.ticks.capacity() * std::mem::size_of::<Tick>()
-            + self.long_steps.capacity() * 8
-            + self.planned_at.heap_bytes()
+        self.ticks.capacity() * std::mem::size_of::<Tick>() + self.long_steps.capacity() * 8
     }
 
     /// Keeps only the newest `keep` ticks (at least 2) from now on, giving back the room of
@@ -405,7 +362,6 @@ impl Window {
         while self.ticks.len() > keep {
             self.ticks.pop_front();
             self.drop_oldest();
-            self.planned_at.pop_front();
             self.first_kept = false;
         }
         self.keep = keep;
@@ -478,11 +434,11 @@ mod tests {
                 bound: 1.0e9 / 7.0 * f64::from(s),
             })
             .collect();
-        let ahead = Ahead::new(made, step, &points, false, Headroom::NONE);
+        let ahead = Ahead::new(made, step, &points, false);
         assert!(std::mem::size_of::<Step>() <= 64);
         assert_eq!(ahead.points(), points);
         // Narrow: every value to `f32` precision, the missing bands missing, in half the room.
-        let narrow = Ahead::new(made, step, &points, true, Headroom::NONE);
+        let narrow = Ahead::new(made, step, &points, true);
         assert_eq!(narrow.heap_bytes(), 12 * 32);
         for (n, p) in narrow.points().iter().zip(&points) {
             let near = |a: f64, b: f64| (a - b).abs() <= b.abs() * 1e-7;
@@ -525,16 +481,16 @@ mod tests {
             bound: s as f64 + 1.0,
         };
         let mut w = Window::new(3);
-        w.push(t(0), Some(5.0), None, Headroom::NONE);
-        w.push(t(1), None, Some(&made(1)), Headroom::NONE);
+        w.push(t(0), Some(5.0), None);
+        w.push(t(1), None, Some(&made(1)));
         assert_eq!(
             w.actuals().collect::<Vec<_>>(),
             [(t(0), Some(5.0)), (t(1), None)]
         );
         assert_eq!(w.past().map(|p| p.at).collect::<Vec<_>>(), [t(1)]);
         assert_eq!(w.last_actual(), None);
-        w.push(t(2), Some(7.0), Some(&made(2)), Headroom::NONE);
-        w.push(t(3), Some(8.0), Some(&made(3)), Headroom::NONE);
+        w.push(t(2), Some(7.0), Some(&made(2)));
+        w.push(t(3), Some(8.0), Some(&made(3)));
         // The first tick is gone: every tick kept now had a forecast.
         assert_eq!(
             w.past().map(|p| p.value).collect::<Vec<_>>(),
@@ -564,7 +520,7 @@ mod tests {
             let mut w = Window::new(360);
             for (i, &at) in instants.iter().take(len).enumerate() {
                 let f = (i > 0).then(|| made(at));
-                w.push(at, Some(i as f64), f.as_ref(), Headroom::NONE);
+                w.push(at, Some(i as f64), f.as_ref());
             }
             let actuals: Vec<_> = w.actuals().collect();
             let past: Vec<_> = w.past().collect();
@@ -580,7 +536,7 @@ mod tests {
             assert!(w.heap_bytes() <= kept * std::mem::size_of::<Tick>() + 16);
             // From now on it keeps `keep` ticks.
             let later = Timestamp(9_000_000_010_000);
-            w.push(later, Some(99.0), Some(&made(later)), Headroom::NONE);
+            w.push(later, Some(99.0), Some(&made(later)));
             assert_eq!(w.actuals().count(), (kept + 1).min(keep));
             assert_eq!(w.actuals().last(), Some((later, Some(99.0))));
         }
@@ -614,7 +570,7 @@ mod tests {
                     i99: None,
                     bound: n as f64,
                 };
-                w.push(Timestamp(a), Some(n as f64), (n > 0).then_some(&p), Headroom::NONE);
+                w.push(Timestamp(a), Some(n as f64), (n > 0).then_some(&p));
                 let from = (n + 1).saturating_sub(keep);
                 let want: Vec<(Timestamp, Option<f64>)> = (from..=n)
                     .map(|k| (Timestamp(instants[k]), Some(k as f64)))

@@ -129,8 +129,6 @@ impl Series {
         self.errors = Default::default();
         self.error_window = COMPACT_ERRORS.max(warmup_scored);
         self.tier = Tier::Compact;
-        // On the shorter record (1 if it cannot hold an expected violation).
-        self.refresh_headroom();
     }
 }
 
