@@ -667,7 +667,11 @@ mod tests {
         let e = crate::model::testutil::noise(3_000, 7);
         let (mut outliers, mut judged) = (0, 0);
         for (t, n) in e.iter().enumerate().skip(1) {
-            let y = if t < 600 { 0.0 } else { (3.0 + 2.0 * n).round().max(0.0) };
+            let y = if t < 600 {
+                0.0
+            } else {
+                (3.0 + 2.0 * n).round().max(0.0)
+            };
             let o = p.observe(Some(y));
             if t >= 1_500 {
                 judged += 1;
