@@ -551,24 +551,30 @@ mod tests {
     fn a_pair_idle_until_its_first_flow_is_not_flagged_at_every_tick_after_it() {
         // A host pair's rate is exactly 0 until its first flow, so its first residuals are all 0
         // and its bands (0, 0); the traffic after must widen them, not be flagged tick by tick.
-        let mut s = Series::new(Duration::from_secs(1), 3, 100);
-        let mut flagged = 0;
-        for i in 0..3_000u64 {
-            let x = i.wrapping_mul(6364136223846793005).rotate_left(17) >> 11;
-            let v = if i < 800 {
-                0.0
-            } else {
-                1e6 * (1.0 + x as f64 / (1u64 << 53) as f64)
-            };
-            let out = s.observe(t(i), Some(v));
-            flagged += usize::from(out.is_some() && i >= 1_500);
+        // Full and compact (residuals packed in two bytes) alike.
+        for mut s in [
+            Series::new(Duration::from_secs(1), 3, 100),
+            Series::compact_for(Duration::from_secs(1), 3, 0.01, 10),
+        ] {
+            let mut flagged = 0;
+            for i in 0..3_000u64 {
+                let x = i.wrapping_mul(6364136223846793005).rotate_left(17) >> 11;
+                let v = if i < 800 {
+                    0.0
+                } else {
+                    1e6 * (1.0 + x as f64 / (1u64 << 53) as f64)
+                };
+                let out = s.observe(t(i), Some(v));
+                flagged += usize::from(out.is_some() && i >= 1_500);
+            }
+            let tier = s.tier().name();
+            assert!(flagged < 75, "{tier}: {flagged} of 1,500 ticks flagged");
+            let peak = s.planned_peak().unwrap_or(0.0);
+            assert!(
+                peak > 1.5e6,
+                "{tier}: planned for {peak} of traffic up to 2e6"
+            );
         }
-        assert!(flagged < 75, "{flagged} of 1,500 ticks flagged");
-        let peak = s.planned_peak().unwrap_or(0.0);
-        assert!(
-            peak > 1.5e6,
-            "planned for {peak} bit/s of traffic up to 2e6"
-        );
     }
 
     #[test]
