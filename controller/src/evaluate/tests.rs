@@ -351,8 +351,10 @@ fn a_constant_series_is_never_under_provisioned_and_its_capacity_changes_only_at
     let r = run(vec![Some(100.0); 2000], Some(300), &EvalConfig::default());
     for p in &r.policies {
         assert_eq!(p.under_provisioned, 0.0, "{p:?}");
-        // A few changes where a refit moves the bound (by ~1e-6), not one an interval.
-        assert!(p.changes <= 10, "{p:?}");
+        // A few changes where the bound moves by ~1e-6, not one an interval (12 of 400 since
+        // session 29: a residual a few parts in 1e10 below a band entirely above zero is kept
+        // as it is, where it was set to 0, so the quantile moves a little more often).
+        assert!(p.changes <= 16, "{p:?}");
         assert!(p.over_provisioning.is_some_and(|o| o.abs() < 1e-6), "{p:?}");
     }
 }
