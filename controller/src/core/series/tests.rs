@@ -56,7 +56,8 @@ fn the_planning_bound_is_the_forecast_plus_the_quantile_of_the_violation_target(
 fn a_pair_idle_until_its_first_flow_is_not_flagged_at_every_tick_after_it() {
     // A host pair's rate is exactly 0 until its first flow, so its first residuals are all 0
     // and its bands (0, 0); the traffic after must widen them, not be flagged tick by tick.
-    // Full and compact (residuals packed in two bytes) alike.
+    // Full, and compact: a compact series replays its residuals from the history and raises no
+    // anomalies, but its bound must still take the traffic's spread once the flows come.
     for mut s in [
         Series::new(Duration::from_secs(1), 3, 100),
         Series::compact_for(Duration::from_secs(1), 3, 0.01, 10),
