@@ -22,24 +22,6 @@ pub fn level(violation: f64) -> f64 {
     1.0 - violation
 }
 
-/// The share of its violation target a live series reads its residual quantile at. A
-/// split-conformal quantile meets its level on exchangeable residuals; a running series' are not
-/// (its next residual comes after the ones it calibrated on, its model refits, its traffic drifts),
-/// and read at the target itself the controller's series ran above it: replayed through the live
-/// series (`examples/live_replay`), 144 of 218 development traces' totals above 1.2 % under at a
-/// 1 % target, median 1.39 %. Chosen on those traces only (the largest of 0.8, 0.7, 0.6, 0.5 that
-/// brings at most 40 % of them above 1.2 % with the capacity held at most 3 % higher at the
-/// median): 52 above, median 0.92 %, capacity × 1.015 at the median. `prescient evaluate` does
-/// not use it: its predictive policy chooses its headroom on each trace's validation part, which
-/// a running controller does not have.
-pub const LIVE_QUANTILE_SHARE: f64 = 0.7;
-
-/// The violation level a live series reads its residual quantile at for target `v`
-/// ([`LIVE_QUANTILE_SHARE`] of it).
-pub fn live_violation(v: f64) -> f64 {
-    v * LIVE_QUANTILE_SHARE
-}
-
 /// Whether `v` is a usable violation target: a share strictly between 0 and 0.5.
 pub fn valid_violation(v: f64) -> bool {
     v > 0.0 && v < 0.5

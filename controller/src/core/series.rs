@@ -125,9 +125,9 @@ fn refit_due(phase: u64, n: u64) -> bool {
         || (n > REFIT_AT[3] + REFIT_AT[3] / 2 && (n + phase) % REFIT_EVERY == 0)
 }
 
-/// The predictor of a series sampled every `interval`, forecasting `horizon` steps, sizing for
-/// violation target `violation` (at [`sizing::live_violation`] of it; time-of-day conditional
-/// quantiles over its day, where they earn their place).
+/// The predictor of a series sampled every `interval`, forecasting `horizon` steps, sizing at
+/// violation target `violation` (time-of-day conditional quantiles over its day, where they earn
+/// their place).
 fn predictor(interval: Duration, horizon: usize, violation: f64) -> Predictor {
     let secs = interval.as_secs();
     let periods = prescient_predict::season::periods_for_interval(secs);
@@ -148,7 +148,7 @@ fn predictor(interval: Duration, horizon: usize, violation: f64) -> Predictor {
             ..PredictorConfig::default()
         },
         periods.shortest(),
-        sizing::live_violation(violation),
+        violation,
     );
     Predictor::new(ModelKind::Auto, seasons, cfg)
 }
@@ -275,10 +275,7 @@ impl Series {
         self.observed += 1;
         let f = self.predictor.forecast(usize::MAX);
         let quantiles: Vec<Option<f64>> = (1..=f.points.len())
-            .map(|step| {
-                let v = sizing::live_violation(self.violation);
-                sizing::residual_quantile(&mut self.predictor, step, v)
-            })
+            .map(|step| sizing::residual_quantile(&mut self.predictor, step, self.violation))
             .collect();
         let mut latest = self.points(now, &f, &quantiles);
         // A compact series keeps its forecast in `f32`, as its history keeps its actuals.
