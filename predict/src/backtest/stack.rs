@@ -15,7 +15,7 @@ use super::{
 };
 use crate::interval::Calibrator;
 use crate::linalg;
-use crate::model::ModelKind;
+use crate::model::{within_reach, ModelKind};
 use crate::predictor::{Forecast, Predictor, PredictorConfig};
 use std::collections::VecDeque;
 
@@ -134,7 +134,12 @@ pub fn evaluate_auto_stacked(
                     let beta = fits.get(s).and_then(|f| f.beta.as_deref());
                     match beta {
                         Some(b) if stack.is_some() && b.len() == x.len() => {
-                            (a + dot(x, b)).max(0.0)
+                            // Near its members' range, as `auto` keeps its own stacking: an
+                            // affine correction of members that disagree by orders of magnitude
+                            // lands far outside all of them.
+                            let lo = x.iter().fold(a, |m, d| m.min(a + d));
+                            let hi = x.iter().fold(a, |m, d| m.max(a + d));
+                            within_reach(a + dot(x, b), lo, hi).max(0.0)
                         }
                         _ => a,
                     }

@@ -15,6 +15,7 @@ mod naive;
 mod regression;
 
 pub use ar::{Ar, AR_LAGS};
+pub(crate) use auto::within_reach;
 pub use auto::{Auto, AutoConfig};
 pub use boosted::{Boosted, BoostedConfig};
 pub use ets::Ets;

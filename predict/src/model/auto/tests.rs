@@ -147,3 +147,64 @@ fn refits_every_two_steps_still_learn_the_step_3_weights() {
         "{w:?}"
     );
 }
+
+#[test]
+fn a_stacking_correction_cannot_carry_the_forecast_far_past_every_candidate() {
+    // Whatever the stacking correction has learned (here: all of it trusted, weights 6 and −5
+    // that sum to one, as collinear candidates can get, and no guard evidence against it), the
+    // step after a burst, which naive carries on and ETS has mostly not followed, must not be
+    // forecast at several times the burst: at most half the candidates' spread beyond them.
+    let e = noise(1_000, 3);
+    let v: Vec<f64> = (0..1_000).map(|t| 100.0 + 10.0 * e[t]).collect();
+    let mut hist = history(&v[..300]);
+    let mut auto = Auto::new(Seasons::default(), AutoConfig::default());
+    auto.fit(&hist);
+    for &y in &v[300..] {
+        hist.push(Some(y));
+        auto.observe(&hist);
+    }
+    hist.push(Some(50_000.0));
+    auto.observe(&hist);
+    let l = auto.layout();
+    let (naive, ets) = (0, 2);
+    assert!(auto.is_ready(naive) && auto.is_ready(ets));
+    let beta = &mut auto.floats[l.beta()];
+    beta.fill(0.0);
+    beta[naive] = 6.0;
+    beta[ets] = -5.0;
+    // Nor has the guard any evidence against the combination yet.
+    auto.floats[l.guard()].fill(0.0);
+    auto.ewms[l.base_mse()] = Ewm {
+        mean: 1.0,
+        n: 100_000,
+    };
+    auto.ewms[l.stacked_mse()] = Ewm {
+        mean: 1e-9,
+        n: 100_000,
+    };
+    let cands = auto.candidate_forecasts(&hist, 1);
+    let ready: Vec<f64> = (0..cands.len())
+        .filter(|&c| auto.is_ready(c))
+        .map(|c| cands[c][0])
+        .collect();
+    let lo = ready.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = ready.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let raw: f64 = auto
+        .weights(1)
+        .iter()
+        .zip(&cands)
+        .map(|((_, w), c)| weighted(Some(c[0]), *w))
+        .sum();
+    let reach = 0.5 * (hi - lo);
+    assert!(
+        raw > hi + reach,
+        "the weights alone give {raw}, candidates {ready:?}"
+    );
+    let mut out = Vec::new();
+    auto.forecast(&hist, 1, &mut out);
+    assert!(
+        (lo - reach..=hi + reach).contains(&out[0]),
+        "{} beyond the candidates {ready:?}",
+        out[0]
+    );
+}
