@@ -8,11 +8,13 @@
 
 mod guard;
 mod pending;
+mod reach;
 
 use super::{Ar, Ets, Forecaster, ModelKind, Naive, Regression, RegressionConfig, SeasonalNaive};
 use crate::linalg;
 use crate::{History, Seasons};
 use pending::Pending;
+pub(crate) use reach::within_reach;
 
 /// Tunables of model `auto`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -121,38 +123,6 @@ fn inverse_power_weights(mse: impl Iterator<Item = Option<f64>>, power: f64) -> 
     raw.into_iter()
         .map(|w| if total > 0.0 { w / total } else { 0.0 })
         .collect()
-}
-
-/// How far beyond its candidates' range (their lowest to highest forecast of a step) the
-/// combination may reach, as a share of that range. The stacking correction's weights sum to one
-/// but may be negative, and where all candidates lag (a ramp) that reaches past them usefully;
-/// where they disagree by orders of magnitude (the step after a burst, which one candidate
-/// carries on and another has already left) it lands far outside every one of them: BGP update
-/// counts with full-table resends (`generality-traces-11`) had `auto` at 2.4 × the MSE of each of
-/// its candidates at two steps, 175 × without the pooled ones. Chosen among 0, 0.5 and 1 on
-/// Abilene March, its week 2, the UK respaced to 1 s and the BGP traces, as the smallest that
-/// left every horizon's MSE there within 1.02 × main's and the BGP resends' two-step MSE at half
-/// of it at most: 0 cost Abilene 0.9-1.5 % and one BGP seed 11 % at two steps; 0.5 left Abilene
-/// within 0.1 % and cut the resends' two-step MSE to 0.30 ×.
-const REACH_BEYOND_CANDIDATES: f64 = 0.5;
-
-/// `y` moved to within [`REACH_BEYOND_CANDIDATES`] of `range` (the candidates' lowest and
-/// highest forecast of its step).
-fn within(y: f64, range: Option<(f64, f64)>) -> f64 {
-    match range {
-        Some((lo, hi)) => within_reach(y, lo, hi),
-        None => y,
-    }
-}
-
-/// `y` moved to within [`REACH_BEYOND_CANDIDATES`] of `lo..=hi` (left alone if not finite).
-pub(crate) fn within_reach(y: f64, lo: f64, hi: f64) -> f64 {
-    let reach = REACH_BEYOND_CANDIDATES * (hi - lo);
-    if y.is_finite() && reach.is_finite() && reach >= 0.0 {
-        y.clamp(lo - reach, hi + reach)
-    } else {
-        y
-    }
 }
 
 /// `value · weight`, nothing for a weightless candidate (whose forecast may be held as NaN).
@@ -398,6 +368,11 @@ impl Auto {
     }
 
     /// Whether candidate `c` forecast for itself at the newest origin.
+    /// Candidate `c`'s forecast `f`, if it is ready and finite.
+    fn ready_forecast(&self, c: usize, f: Option<f64>) -> Option<f64> {
+        f.filter(|f| f.is_finite() && self.is_ready(c))
+    }
+
     fn is_ready(&self, c: usize) -> bool {
         c >= 64 || (self.ready >> c) & 1 == 1
     }
@@ -598,24 +573,11 @@ impl Auto {
                 .enumerate()
                 .map(|(c, (_, w))| weighted(at(c, s), *w))
                 .sum();
-            let range = self.members_range((0..self.candidates.len()).map(|c| (c, at(c, s))));
-            out.push(within(y, range));
+            let range = reach::range(
+                (0..self.candidates.len()).filter_map(|c| self.ready_forecast(c, at(c, s))),
+            );
+            out.push(reach::within(y, range));
         }
-    }
-
-    /// The lowest and highest forecast of the ready candidates among `forecasts` (candidate,
-    /// forecast), if any is finite.
-    fn members_range(
-        &self,
-        forecasts: impl Iterator<Item = (usize, Option<f64>)>,
-    ) -> Option<(f64, f64)> {
-        forecasts
-            .filter(|&(c, _)| self.is_ready(c))
-            .filter_map(|(_, f)| f.filter(|f| f.is_finite()))
-            .fold(None, |r, f| match r {
-                None => Some((f, f)),
-                Some((lo, hi)) => Some((lo.min(f), hi.max(f))),
-            })
     }
 
     fn push_origin(&mut self, hist: &History) {
@@ -634,13 +596,13 @@ impl Auto {
                 .zip(w)
                 .map(|(f, &w)| weighted(f.get(s - 1).copied(), w))
                 .sum();
-            let range = self.members_range(
+            let range = reach::range(
                 per_model
                     .iter()
                     .enumerate()
-                    .map(|(c, f)| (c, f.get(s - 1).copied())),
+                    .filter_map(|(c, f)| self.ready_forecast(c, f.get(s - 1).copied())),
             );
-            within(y, range)
+            reach::within(y, range)
         };
         let base: Vec<f64> = (1..=h)
             .map(|s| {

@@ -195,7 +195,7 @@ fn a_stacking_correction_cannot_carry_the_forecast_far_past_every_candidate() {
         .zip(&cands)
         .map(|((_, w), c)| weighted(Some(c[0]), *w))
         .sum();
-    let reach = 0.5 * (hi - lo);
+    let reach = reach::REACH_BEYOND_CANDIDATES * (hi - lo);
     assert!(
         raw > hi + reach,
         "the weights alone give {raw}, candidates {ready:?}"
