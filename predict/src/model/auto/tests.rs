@@ -153,7 +153,7 @@ fn a_stacking_correction_cannot_carry_the_forecast_far_past_every_candidate() {
     // Whatever the stacking correction has learned (here: all of it trusted, weights 6 and −5
     // that sum to one, as collinear candidates can get, and no guard evidence against it), the
     // step after a burst, which naive carries on and ETS has mostly not followed, must not be
-    // forecast at several times the burst: at most half the candidates' spread beyond them.
+    // forecast at several times the burst: at most the candidates' spread beyond them.
     let e = noise(1_000, 3);
     let v: Vec<f64> = (0..1_000).map(|t| 100.0 + 10.0 * e[t]).collect();
     let mut hist = history(&v[..300]);
