@@ -368,13 +368,13 @@ impl Auto {
     }
 
     /// Whether candidate `c` forecast for itself at the newest origin.
+    fn is_ready(&self, c: usize) -> bool {
+        c >= 64 || (self.ready >> c) & 1 == 1
+    }
+
     /// Candidate `c`'s forecast `f`, if it is ready and finite.
     fn ready_forecast(&self, c: usize, f: Option<f64>) -> Option<f64> {
         f.filter(|f| f.is_finite() && self.is_ready(c))
-    }
-
-    fn is_ready(&self, c: usize) -> bool {
-        c >= 64 || (self.ready >> c) & 1 == 1
     }
 
     /// Readiness of every candidate for `hist`, as [`Auto::ready`] holds it. Naive is always
@@ -590,19 +590,24 @@ impl Auto {
                 f.iter_mut().for_each(|v| *v = f64::NAN);
             }
         }
+        // Each step's range of candidate forecasts, once for the three combinations below.
+        let ranges: Vec<Option<(f64, f64)>> = (1..=h)
+            .map(|s| {
+                reach::range(
+                    per_model
+                        .iter()
+                        .enumerate()
+                        .filter_map(|(c, f)| self.ready_forecast(c, f.get(s - 1).copied())),
+                )
+            })
+            .collect();
         let dot = |w: &[f64], s: usize| -> f64 {
             let y = per_model
                 .iter()
                 .zip(w)
                 .map(|(f, &w)| weighted(f.get(s - 1).copied(), w))
                 .sum();
-            let range = reach::range(
-                per_model
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(c, f)| self.ready_forecast(c, f.get(s - 1).copied())),
-            );
-            reach::within(y, range)
+            reach::within(y, ranges.get(s - 1).copied().flatten())
         };
         let base: Vec<f64> = (1..=h)
             .map(|s| {
