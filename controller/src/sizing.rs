@@ -41,8 +41,6 @@ pub fn residual_quantile(p: &mut Predictor, step: usize, violation: f64) -> Opti
 
 /// `cfg` for a predictor whose residual quantiles size capacity at violation target `violation`
 /// for a series with `day` observations a day: time-of-day conditional where it earns its place.
-/// The bound is used as it is (`sizing_alone`), as the live controller plans: time-of-day
-/// offsets must also have met the target on the series' record.
 pub fn predictor_config(
     cfg: PredictorConfig,
     day: Option<usize>,
@@ -51,7 +49,6 @@ pub fn predictor_config(
     PredictorConfig {
         day,
         sizing_level: valid_violation(violation).then(|| level(violation)),
-        sizing_alone: true,
         ..cfg
     }
 }

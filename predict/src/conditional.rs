@@ -13,10 +13,8 @@
 //! quantile, 4, 8 or 24 bins a day) held for it by the quantile (pinball) loss at the sizing
 //! level, a proper scoring rule for quantiles (Gneiting & Raftery, JASA 2007). A conditional
 //! candidate is used only once it scores clearly lower (by `MARGIN`) than the plain quantile over
-//! at least [`evidence`] residuals (and, for a bound used as it is, [`Conditional::covering`],
-//! while its offsets have been exceeded no more often than the target allows or than the plain
-//! quantile's); until then, and where it never does (a sparse series whose bins hold a handful
-//! of residuals), the plain quantile stays.
+//! at least [`evidence`] residuals; until then, and where it never does (a sparse series whose
+//! bins hold a handful of residuals), the plain quantile stays.
 
 use crate::interval::PhaseIter;
 use std::collections::VecDeque;
@@ -108,8 +106,6 @@ struct Step {
     stale: usize,
     /// Discounted pinball loss per candidate.
     loss: [f64; CANDIDATES],
-    /// Discounted count of residuals above each candidate's offset (violations).
-    over: [f32; CANDIDATES],
     /// Discounted count of scored residuals.
     scored: f64,
 }
@@ -121,8 +117,6 @@ pub struct Conditional {
     level: f64,
     fresh_needed: usize,
     horizon: usize,
-    /// A conditional candidate must also have met the target on its record ([`Self::covering`]).
-    covering: bool,
     /// The steps scored or with offsets so far, `steps[step - 1]`; a step not here is new (no
     /// offsets, nothing scored): a young series' later steps have no residuals yet.
     steps: Vec<Step>,
@@ -133,7 +127,6 @@ impl Step {
         offsets: None,
         stale: 0,
         loss: [0.0; CANDIDATES],
-        over: [0.0; CANDIDATES],
         scored: 0.0,
     };
 }
@@ -146,20 +139,8 @@ impl Conditional {
             level,
             fresh_needed: fresh_needed.max(1),
             horizon: horizon.max(1),
-            covering: false,
             steps: Vec::new(),
         }
-    }
-
-    /// The same, for offsets that are the whole margin (no headroom calibrated elsewhere on top,
-    /// as in the live controller): a conditional candidate is then used only while its offsets
-    /// have been exceeded no more often than the target allows, or than the plain quantile's
-    /// were. A lower pinball loss can come from offsets tight at the calm hours and exceeded
-    /// more often than the target allows at the busy ones (a busy hour that moves lags the
-    /// bins' scales): a shape a headroom factor can lift, but not a bound used as it is.
-    pub fn covering(mut self) -> Self {
-        self.covering = true;
-        self
     }
 
     /// Makes step index `i` (and those before it) present, allocating exactly.
@@ -222,10 +203,8 @@ impl Conditional {
         let d = 1.0 - 1.0 / memory(level);
         if let Some(s) = self.steps.get_mut(i) {
             if let Some(off) = &s.offsets {
-                for (k, (l, o)) in s.loss.iter_mut().zip(s.over.iter_mut()).enumerate() {
-                    let q = f64::from(off.get(k, phase));
-                    *l = *l * d + pinball(e, q, level);
-                    *o = (f64::from(*o) * d + f64::from(u8::from(e > q))) as f32;
+                for (k, l) in s.loss.iter_mut().enumerate() {
+                    *l = *l * d + pinball(e, f64::from(off.get(k, phase)), level);
                 }
                 s.scored = s.scored * d + 1.0;
             }
@@ -244,13 +223,8 @@ impl Conditional {
         }
         let mut best = 0;
         let mut to_beat = s.loss[0] * (1.0 - MARGIN);
-        let allowed = if self.covering {
-            s.over[0].max(((1.0 - self.level) * s.scored) as f32)
-        } else {
-            f32::INFINITY
-        };
         for (k, l) in s.loss.iter().enumerate().skip(1) {
-            if *l < to_beat && s.over[k] <= allowed {
+            if *l < to_beat {
                 best = k;
                 to_beat = *l;
             }
@@ -388,14 +362,7 @@ mod tests {
         level: f64,
         window: usize,
     ) -> (Conditional, VecDeque<f32>, VecDeque<u8>) {
-        run_with(Conditional::new(1, level, window / 20), rows, window)
-    }
-
-    fn run_with(
-        mut c: Conditional,
-        rows: &[(f64, u8)],
-        window: usize,
-    ) -> (Conditional, VecDeque<f32>, VecDeque<u8>) {
+        let mut c = Conditional::new(1, level, window / 20);
         let (mut res, mut ph) = (VecDeque::new(), VecDeque::new());
         for &(e, p) in rows {
             c.score(1, e, p, &res, ph.iter());
@@ -434,56 +401,6 @@ mod tests {
         let busy_share = busy_over as f64 / busy_n as f64;
         assert!((0.02..0.09).contains(&share), "overall {share}");
         assert!(busy_share < 0.12, "busy hours {busy_share}");
-    }
-
-    /// Residuals four times wider for a sixth of each day, that sixth starting `shift` rows
-    /// later every day, `day` rows a day.
-    fn busy_window_moving(n: usize, day: usize, shift: usize) -> Vec<(f64, u8)> {
-        noise(n, 11)
-            .into_iter()
-            .enumerate()
-            .map(|(r, e)| {
-                let at = (r % day + day - (r / day * shift) % day) % day;
-                let wide = at < day / 6;
-                (if wide { 4.0 * e } else { e }, phase(r as u64, day))
-            })
-            .collect()
-    }
-
-    #[test]
-    fn the_busy_hours_stay_binned_at_99_percent_while_their_offsets_meet_the_target() {
-        let day = 96;
-        let covering = Conditional::new(1, 0.99, 25).covering();
-        let (c, _, _) = run_with(covering, &busy_window_moving(30 * day, day, 0), 500);
-        assert_ne!(
-            c.chosen(1),
-            0,
-            "{:?} {:?}",
-            c.steps[0].loss,
-            c.steps[0].over
-        );
-    }
-
-    #[test]
-    fn a_busy_hour_that_moves_every_day_keeps_the_plain_quantile_of_a_bound_used_as_it_is() {
-        // The bins' scales come from the last five days: the busy hours have moved on from
-        // where they were measured, and the binned offsets are exceeded far more often than 1 %
-        // although their pinball loss is lower (tight offsets at the calm hours).
-        let day = 96;
-        let rows = busy_window_moving(30 * day, day, day / 24);
-        let (c, _, _) = run_with(Conditional::new(1, 0.99, 25).covering(), &rows, 500);
-        let s = &c.steps[0];
-        assert!(s.loss[1] < s.loss[0] * (1.0 - MARGIN), "{:?}", s.loss);
-        let target = 0.01 * s.scored;
-        assert!(
-            f64::from(s.over[1]) > 1.3 * target,
-            "{:?} of {target}",
-            s.over
-        );
-        assert_eq!(c.chosen(1), 0, "{:?} {:?}", s.loss, s.over);
-        // Under a headroom calibrated elsewhere the shape is what counts: the bins stay.
-        let (shape, _, _) = run(&rows, 0.99, 500);
-        assert_ne!(shape.chosen(1), 0);
     }
 
     #[test]

@@ -31,10 +31,6 @@ pub struct PredictorConfig {
     /// The residual quantile level capacity is sized at (`1 −` the violation target): with
     /// `day`, [`Predictor::sizing_quantile`] may condition it on the time of day.
     pub sizing_level: Option<f64>,
-    /// The sizing quantile is the whole margin, with no headroom calibrated on other rows on top
-    /// (the live controller): a time-of-day quantile is then used only while it has met the
-    /// target on the series' record ([`Conditional::covering`]).
-    pub sizing_alone: bool,
     /// Keep calibration residuals in two bytes each ([`Calibrator::packed`]; the scale tier's
     /// memory), with bands and quantiles rounded to 11 significant bits; ignored with `day`
     /// and `sizing_level` (time-of-day quantiles read `f32` residuals).
@@ -56,7 +52,6 @@ impl Default for PredictorConfig {
             day: None,
             clock: None,
             sizing_level: None,
-            sizing_alone: false,
             packed_residuals: false,
             replayed_residuals: false,
         }
@@ -112,8 +107,7 @@ fn conditional_for(cfg: &PredictorConfig, horizon: usize) -> Option<Conditional>
     cfg.day.filter(|d| *d >= 2)?;
     // Refreshed as often as the calibrator refreshes its own quantiles.
     let window = cfg.calibration_window.max(crate::interval::MIN_RESIDUALS);
-    let c = Conditional::new(horizon, level, window / 20);
-    Some(if cfg.sizing_alone { c.covering() } else { c })
+    Some(Conditional::new(horizon, level, window / 20))
 }
 
 /// One-step point forecast with its 95 % and 99 % bounds.

@@ -331,22 +331,16 @@ fn predictive(values: &[Option<f64>], split: Split, s: &Settings) -> Base {
     // headroom too (at lead 1 the lead's own ~400 validation rows hold about four expected
     // violations).
     let evidence = 1..=lead + 1;
-    let cfg = PredictorConfig {
-        // The headroom chosen on validation rows covers for the quantile, so the time-of-day
-        // offsets are chosen for their shape alone (on development totals, also requiring them
-        // to cover held 3.4 % more capacity at the target, the UK's 6.1 → 6.8 %).
-        sizing_alone: false,
-        ..sizing::predictor_config(
-            PredictorConfig {
-                history: n.max(1),
-                horizon: *evidence.end(),
-                clock: seasons.clock,
-                ..PredictorConfig::default()
-            },
-            refit_every,
-            s.violation,
-        )
-    };
+    let cfg = sizing::predictor_config(
+        PredictorConfig {
+            history: n.max(1),
+            horizon: *evidence.end(),
+            clock: seasons.clock,
+            ..PredictorConfig::default()
+        },
+        refit_every,
+        s.violation,
+    );
     let mut p = Predictor::with_model(first_model, cfg);
     p.preload(norm[..calib].iter().copied());
     p.fit();
