@@ -100,6 +100,14 @@ pub struct Outlier {
     pub actual: f64,
 }
 
+/// The interval `band` (offsets) puts around point `p`, both ends at least `floor`. Clamping
+/// only the lower end inverted the interval where the residuals said the point runs high (an
+/// upper offset below `−p`, after traffic fell): `(0, −2.9e9)`, above which every observation
+/// was an anomaly.
+fn bound_pair(p: f64, band: Band, floor: f64) -> (f64, f64) {
+    ((p + band.lo).max(floor), (p + band.hi).max(floor))
+}
+
 /// The conditional sizing state `cfg` asks for: a day of at least two steps and a level in
 /// (0.5, 1).
 fn conditional_for(cfg: &PredictorConfig, horizon: usize) -> Option<Conditional> {
@@ -408,13 +416,7 @@ impl Predictor {
         let bands = first.map(|_| self.step_bands(1));
         self.expect = first.zip(bands).and_then(|(p, [_, b95, b99])| {
             let calibrated = b99.hi.is_finite() && b99.lo.is_finite();
-            calibrated.then(|| {
-                (
-                    p,
-                    ((p + b95.lo).max(floor), p + b95.hi),
-                    ((p + b99.lo).max(floor), p + b99.hi),
-                )
-            })
+            calibrated.then(|| (p, bound_pair(p, b95, floor), bound_pair(p, b99, floor)))
         });
     }
 
@@ -468,7 +470,7 @@ impl Predictor {
             .enumerate()
             .map(|(i, &p)| {
                 self.step_bands(i + 1)
-                    .map(|Band { lo, hi }| ((p + lo).max(floor), p + hi))
+                    .map(|band| bound_pair(p, band, floor))
             })
             .collect();
         Forecast { points, bounds }
