@@ -286,3 +286,47 @@ fn gaps_are_kept_as_gaps() {
     assert_eq!(s.actuals().count(), 2);
     assert_eq!(s.past().count(), 1);
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A rate as the core derives it from counters: mostly traffic, sometimes a gap, an idle
+    /// interval, a burst, a negative step after a counter reset, or a value no arithmetic survives.
+    fn rate() -> impl Strategy<Value = Option<f64>> {
+        prop_oneof![
+            6 => (0.0f64..1e10).prop_map(Some),
+            1 => Just(None),
+            1 => Just(Some(0.0)),
+            1 => (1e10f64..1e13).prop_map(Some),
+            1 => (-1e10f64..0.0).prop_map(Some),
+            1 => prop_oneof![Just(f64::NAN), Just(f64::INFINITY), Just(f64::NEG_INFINITY)].prop_map(Some),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(32))]
+
+        /// Whatever the rates turn out to be, what the planners read stays usable: finite
+        /// non-negative points and planning bounds, ordered intervals.
+        #[test]
+        fn the_planners_read_usable_forecasts_whatever_is_observed(
+            values in prop::collection::vec(rate(), 1..400),
+        ) {
+            let mut s = Series::new(Duration::from_secs(60), 6, 100);
+            for (i, v) in values.iter().enumerate() {
+                s.observe(t(60 * i as u64), *v);
+                for p in s.forecast() {
+                    prop_assert!(p.value.is_finite() && p.value >= 0.0, "{:?}", p);
+                    prop_assert!(p.bound.is_finite() && p.bound >= 0.0, "{:?}", p);
+                    for (lo, hi) in [p.i80, p.i95, p.i99].into_iter().flatten() {
+                        prop_assert!(0.0 <= lo && lo <= hi, "{:?}", p);
+                    }
+                }
+                if let Some(peak) = s.planned_peak() {
+                    prop_assert!(peak.is_finite() && peak >= 0.0, "planned peak {}", peak);
+                }
+            }
+        }
+    }
+}
