@@ -5,6 +5,7 @@
 //! forecasts and bounds the planners can use: finite, non-negative, ordered.
 
 use prescient_predict::{read_trace, ModelKind, Predictor, PredictorConfig, Seasons, TraceFormat};
+use prescient_testkit::rates::counter_rate;
 use proptest::prelude::*;
 
 const FORMATS: [TraceFormat; 4] = [
@@ -73,19 +74,6 @@ fn rectangle(src: &[u8]) -> Result<(), TestCaseError> {
     Ok(())
 }
 
-/// A rate as the controller derives it from counters: mostly traffic, sometimes a gap, an idle
-/// interval, a burst, a negative step after a counter reset, or a value no arithmetic survives.
-fn observation() -> impl Strategy<Value = Option<f64>> {
-    prop_oneof![
-        6 => (0.0f64..1e10).prop_map(Some),
-        1 => Just(None),
-        1 => Just(Some(0.0)),
-        1 => (1e10f64..1e13).prop_map(Some),
-        1 => (-1e10f64..0.0).prop_map(Some),
-        1 => prop_oneof![Just(f64::NAN), Just(f64::INFINITY), Just(f64::NEG_INFINITY)].prop_map(Some),
-    ]
-}
-
 const MODELS: [ModelKind; 6] = [
     ModelKind::Naive,
     ModelKind::SeasonalNaive,
@@ -114,7 +102,7 @@ proptest! {
 
     #[test]
     fn forecasts_and_bounds_stay_usable_whatever_is_observed(
-        values in prop::collection::vec(observation(), 1..700),
+        values in prop::collection::vec(counter_rate(), 1..700),
         model in 0..MODELS.len(),
     ) {
         // A day of 24 steps, so seasonal models, refits and time-of-day sizing all take part.

@@ -289,20 +289,8 @@ fn gaps_are_kept_as_gaps() {
 
 mod properties {
     use super::*;
+    use prescient_testkit::rates::counter_rate;
     use proptest::prelude::*;
-
-    /// A rate as the core derives it from counters: mostly traffic, sometimes a gap, an idle
-    /// interval, a burst, a negative step after a counter reset, or a value no arithmetic survives.
-    fn rate() -> impl Strategy<Value = Option<f64>> {
-        prop_oneof![
-            6 => (0.0f64..1e10).prop_map(Some),
-            1 => Just(None),
-            1 => Just(Some(0.0)),
-            1 => (1e10f64..1e13).prop_map(Some),
-            1 => (-1e10f64..0.0).prop_map(Some),
-            1 => prop_oneof![Just(f64::NAN), Just(f64::INFINITY), Just(f64::NEG_INFINITY)].prop_map(Some),
-        ]
-    }
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(32))]
@@ -311,7 +299,7 @@ mod properties {
         /// non-negative points and planning bounds, ordered intervals.
         #[test]
         fn the_planners_read_usable_forecasts_whatever_is_observed(
-            values in prop::collection::vec(rate(), 1..400),
+            values in prop::collection::vec(counter_rate(), 1..400),
         ) {
             let mut s = Series::new(Duration::from_secs(60), 6, 100);
             for (i, v) in values.iter().enumerate() {
