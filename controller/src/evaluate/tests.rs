@@ -521,3 +521,57 @@ fn a_target_the_validation_rows_cannot_promise_is_named() {
         r.target_beyond_rows
     );
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Demand as a trace file gives it: known and non-negative, or unknown; idle stretches and
+    /// bursts six orders of magnitude above the usual.
+    fn demand_cell() -> impl Strategy<Value = Option<f64>> {
+        prop_oneof![
+            6 => (0.0f64..1e9).prop_map(Some),
+            1 => Just(None),
+            2 => Just(Some(0.0)),
+            1 => (1e9f64..1e15).prop_map(Some),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(16))]
+
+        /// Whatever the trace, `evaluate` either refuses it with a reason or reports figures a
+        /// reader can use: shares in [0, 1], finite volumes and ratios, JSON without NaN.
+        #[test]
+        fn any_demand_is_refused_or_scored_with_usable_figures(
+            columns in prop::collection::vec(prop::collection::vec(demand_cell(), 100..600), 1..3),
+            lead in 1usize..7,
+            violation in prop_oneof![Just(0.01), Just(0.05), Just(0.2)],
+            instances in prop::option::of(1.0f64..1e9),
+        ) {
+            let rows = columns.iter().map(Vec::len).min().unwrap_or(0);
+            let demand = Demand {
+                names: (0..columns.len()).map(|i| format!("s{i}")).collect(),
+                columns: columns.into_iter().map(|mut c| { c.truncate(rows); c }).collect(),
+            };
+            let cfg = EvalConfig {
+                lead,
+                violation,
+                instance_capacity: instances,
+                ..EvalConfig::default()
+            };
+            let Ok((report, _)) = evaluate("t", SeriesKind::Total, &demand, Some(300), &cfg, None) else {
+                return Ok(());
+            };
+            for p in &report.policies {
+                prop_assert!((0.0..=1.0).contains(&p.under_provisioned), "{:?}", p);
+                prop_assert!(p.over_provisioning.is_none_or(f64::is_finite), "{:?}", p);
+                prop_assert!(p.over_provisioning_at_target.is_none_or(f64::is_finite), "{:?}", p);
+                prop_assert!(p.unserved.is_finite() && p.unserved >= 0.0, "{:?}", p);
+                prop_assert!(p.instance_hours.is_none_or(|h| h.is_finite() && h >= 0.0), "{:?}", p);
+            }
+            let json = serde_json::to_string(&report).expect("serialises");
+            prop_assert!(!json.contains("NaN") && !json.contains("inf"), "{}", json);
+        }
+    }
+}
