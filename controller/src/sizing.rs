@@ -6,8 +6,9 @@
 //!
 //! The bound for a violation target `v` is the point forecast plus the `1 − v` quantile of the
 //! series' own signed residuals at that step (split conformal, `prescient_predict::interval`):
-//! demand exceeds it in about a share `v` of intervals. Where too few residuals are known for
-//! that quantile the bound is the point forecast alone, as before intervals are calibrated.
+//! demand exceeds it in about a share `v` of intervals; it is never below the point forecast.
+//! Where too few residuals are known for that quantile the bound is the point forecast alone, as
+//! before intervals are calibrated.
 //! A predictor that knows its day and sizing level (`PredictorConfig::day`, `sizing_level`:
 //! [`predictor_config`]) may condition the quantile on the time of day, where that has scored
 //! better on the series' own past (`prescient_predict::conditional`).
@@ -54,10 +55,14 @@ pub fn predictor_config(
 }
 
 /// The capacity bound of one step: `point + quantile` (the point alone without a quantile),
-/// never below zero; non-finite inputs count as zero.
+/// never below the point nor below zero; non-finite inputs count as zero.
 pub fn bound(point: f64, quantile: Option<f64>) -> f64 {
     let p = if point.is_finite() { point } else { 0.0 };
     let q = quantile.filter(|q| q.is_finite()).unwrap_or(0.0);
+    // Residuals of one sign (a model creeping towards a count that holds) give a negative
+    // quantile that lags them: a bound below the point was a hair below the demand at every
+    // tick. A bound never plans below the demand the series itself expects.
+    let q = q.max(0.0);
     (p + q).max(0.0)
 }
 
@@ -178,10 +183,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn bound_adds_the_quantile_and_never_goes_negative() {
+    fn bound_adds_the_quantile_and_never_goes_below_the_point_or_zero() {
         assert_eq!(bound(10.0, Some(2.5)), 12.5);
         assert_eq!(bound(10.0, None), 10.0);
-        assert_eq!(bound(1.0, Some(-3.0)), 0.0);
+        assert_eq!(bound(1.0, Some(-3.0)), 1.0);
+        assert_eq!(bound(-2.0, Some(0.5)), 0.0);
         assert_eq!(bound(f64::NAN, Some(f64::INFINITY)), 0.0);
         assert_eq!(
             peak_bound([(1.0, Some(1.0)), (3.0, None), (0.5, Some(0.1))]),

@@ -100,12 +100,14 @@ pub struct Outlier {
     pub actual: f64,
 }
 
-/// The interval `band` (offsets) puts around point `p`, both ends at least `floor`. Clamping
-/// only the lower end inverted the interval where the residuals said the point runs high (an
-/// upper offset below `−p`, after traffic fell): `(0, −2.9e9)`, above which every observation
-/// was an anomaly.
+/// The interval `band` (offsets) puts around point `p`, both ends at least `floor`, and holding
+/// the point. Clamping only the lower end inverted the interval where the residuals said the
+/// point runs high (an upper offset below `−p`, after traffic fell): `(0, −2.9e9)`, above which
+/// every observation was an anomaly. Offsets of one sign (a model creeping towards a count that
+/// holds) put the band beside the point, a hair off the held count, which was flagged at every
+/// tick.
 fn bound_pair(p: f64, band: Band, floor: f64) -> (f64, f64) {
-    ((p + band.lo).max(floor), (p + band.hi).max(floor))
+    ((p + band.lo.min(0.0)).max(floor), (p + band.hi.max(0.0)).max(floor))
 }
 
 /// The conditional sizing state `cfg` asks for: a day of at least two steps and a level in
