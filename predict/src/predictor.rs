@@ -107,7 +107,10 @@ pub struct Outlier {
 /// holds) put the band beside the point, a hair off the held count, which was flagged at every
 /// tick.
 fn bound_pair(p: f64, band: Band, floor: f64) -> (f64, f64) {
-    ((p + band.lo.min(0.0)).max(floor), (p + band.hi.max(0.0)).max(floor))
+    (
+        (p + band.lo.min(0.0)).max(floor),
+        (p + band.hi.max(0.0)).max(floor),
+    )
 }
 
 /// The conditional sizing state `cfg` asks for: a day of at least two steps and a level in

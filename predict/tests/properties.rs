@@ -2,7 +2,7 @@
 //! nightly and are not): a trace file of any bytes is read or refused, never a panic, and what
 //! is read is one rectangle; and a predictor fed whatever a switch's counters can turn into
 //! (gaps, zeros, bursts, NaN, infinities, negative rates after a counter reset) keeps making
-//! forecasts and bounds the planners can use: finite, non-negative, ordered.
+//! forecasts and bounds the planners can use: finite, non-negative, each band holding its point.
 
 use prescient_predict::{read_trace, ModelKind, Predictor, PredictorConfig, Seasons, TraceFormat};
 use prescient_testkit::rates::counter_rate;
@@ -127,8 +127,12 @@ proptest! {
             for (step, (point, bands)) in f.points.iter().zip(&f.bounds).enumerate() {
                 prop_assert!(point.is_finite() && *point >= 0.0, "step {} point {}", step + 1, point);
                 for &(lo, hi) in bands {
-                    // Uncalibrated bands reach to infinity; every band is ordered and non-negative.
-                    prop_assert!(lo <= hi, "step {} band ({}, {})", step + 1, lo, hi);
+                    // Uncalibrated bands reach to infinity; every band is non-negative and holds
+                    // its point.
+                    prop_assert!(
+                        lo <= *point && *point <= hi,
+                        "step {} point {} outside its band ({}, {})", step + 1, point, lo, hi
+                    );
                     prop_assert!(lo >= 0.0, "step {} lo {}", step + 1, lo);
                 }
                 if let Some(q) = p.sizing_quantile(step + 1, 0.99) {

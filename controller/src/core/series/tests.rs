@@ -330,7 +330,9 @@ fn a_count_that_holds_still_is_planned_at_least_at_its_value_and_not_flagged_tic
     let mut s = Series::planning_for(Duration::from_secs(30), 12, 360, 0.01);
     let mut state = 0x9e37_79b9_7f4a_7c15u64;
     let mut uniform = || {
-        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (state >> 11) as f64 / (1u64 << 53) as f64
     };
     // Six branches: a few devices always on, people from 8 to 18; each count steps by one
