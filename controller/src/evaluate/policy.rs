@@ -361,6 +361,7 @@ fn predictive(values: &[Option<f64>], split: Split, s: &Settings) -> Base {
                 }
             }
         }
+        let held = sizing::held(p.history());
         // The other leads' bounds for calibration rows: more evidence for the headroom.
         for step in evidence.clone().filter(|&step| step != lead) {
             let r = o + step;
@@ -371,7 +372,8 @@ fn predictive(values: &[Option<f64>], split: Split, s: &Settings) -> Base {
                 continue;
             };
             if let Some(q) = sizing::residual_quantile(&mut p, step, s.violation) {
-                extra.push((step, y, sizing::bound(point, Some(q)) * scale));
+                let b = sizing::bound(point, Some(q)).max(held.unwrap_or(0.0));
+                extra.push((step, y, b * scale));
             }
         }
         let r = o + lead;
@@ -382,7 +384,7 @@ fn predictive(values: &[Option<f64>], split: Split, s: &Settings) -> Base {
             continue;
         };
         let q = sizing::residual_quantile(&mut p, lead, s.violation);
-        base[r - calib] = Some(sizing::bound(point, q) * scale);
+        base[r - calib] = Some(sizing::bound(point, q).max(held.unwrap_or(0.0)) * scale);
         calibrated[r - calib] = q.is_some();
     }
     // Rows before the quantile is calibrated are the predictor's warm-up, not evidence.

@@ -370,3 +370,44 @@ fn a_count_that_holds_still_is_planned_at_least_at_its_value_and_not_flagged_tic
         "{flagged} of {scored} ticks flagged, the count rose at {rises}"
     );
 }
+
+#[test]
+fn a_link_back_at_its_top_rate_is_planned_at_that_rate_while_it_holds() {
+    // A microwave link's capacity at 10 s under adaptive modulation: its top rate most of the
+    // time, a lower step for a minute or two in a fade. After a fade the models come back up to
+    // the top rate from below, and their residuals' quantile lags them: a link that had sat at
+    // its top rate for two ticks was planned a hair under it at the next.
+    let mut s = Series::planning_for(Duration::from_secs(10), 12, 360, 0.01);
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut uniform = || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let steps = [1_000.0, 800.0, 620.0, 450.0];
+    let (mut fade, mut under, mut held_ticks, mut last, mut before) = (0u32, 0, 0, 0.0, 0.0);
+    for i in 0..3 * 8_640u64 {
+        if fade == 0 && uniform() < 0.004 {
+            fade = 6 + (uniform() * 12.0) as u32;
+        }
+        let rate = if fade > 0 {
+            fade -= 1;
+            steps[1 + (uniform() * 2.99) as usize]
+        } else {
+            steps[0]
+        };
+        let bound = s.forecast().first().map(|p| p.bound);
+        s.observe(t(i * 10), Some(rate));
+        if i >= 8_640 && last == before && rate == last {
+            held_ticks += 1;
+            under += usize::from(bound.is_some_and(|b| rate > b));
+        }
+        (before, last) = (last, rate);
+    }
+    assert!(held_ticks > 10_000, "{held_ticks} ticks held");
+    assert_eq!(
+        under, 0,
+        "{under} of {held_ticks} held ticks planned below the rate"
+    );
+}
