@@ -6,8 +6,7 @@
 //!
 //! The bound for a violation target `v` is the point forecast plus the `1 − v` quantile of the
 //! series' own signed residuals at that step (split conformal, `prescient_predict::interval`):
-//! demand exceeds it in about a share `v` of intervals; it is never below the point forecast, nor
-//! below a value the series has just repeated ([`held`]).
+//! demand exceeds it in about a share `v` of intervals; it is never below the point forecast.
 //! Where too few residuals are known for that quantile the bound is the point forecast alone, as
 //! before intervals are calibrated.
 //! A predictor that knows its day and sizing level (`PredictorConfig::day`, `sizing_level`:
@@ -65,17 +64,6 @@ pub fn bound(point: f64, quantile: Option<f64>) -> f64 {
     // tick. A bound never plans below the demand the series itself expects.
     let q = q.max(0.0);
     (p + q).max(0.0)
-}
-
-/// The value a series has just repeated exactly (its last two observations), below which no
-/// bound of its next steps goes: a value that has repeated is the likeliest next one (a count
-/// that holds, a counter between ticks, a gauge on a step, a link at its cap), and a model that
-/// creeps towards it from below planned a hair under it at every tick.
-pub fn held(history: &prescient_predict::History) -> Option<f64> {
-    match (history.lag(1), history.lag(2)) {
-        (Some(last), Some(before)) if last == before && last.is_finite() => Some(last),
-        _ => None,
-    }
 }
 
 /// The largest bound over the steps of a forecast; `None` for an empty forecast.
@@ -193,23 +181,6 @@ pub fn instances(bound: f64, per_instance: f64, scale_up_at: f64, min: u32, max:
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_value_just_repeated_is_held_and_nothing_else() {
-        let history = |values: &[Option<f64>]| {
-            let mut h = prescient_predict::History::with_capacity(8);
-            values.iter().for_each(|v| h.push(*v));
-            h
-        };
-        assert_eq!(
-            held(&history(&[Some(5.0), Some(7.0), Some(7.0)])),
-            Some(7.0)
-        );
-        assert_eq!(held(&history(&[Some(7.0), Some(7.0), Some(5.0)])), None);
-        assert_eq!(held(&history(&[Some(7.0), None, Some(7.0)])), None);
-        assert_eq!(held(&history(&[Some(7.0)])), None);
-        assert_eq!(held(&history(&[Some(0.0), Some(0.0)])), Some(0.0));
-    }
 
     #[test]
     fn bound_adds_the_quantile_and_never_goes_below_the_point_or_zero() {

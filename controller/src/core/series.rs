@@ -307,7 +307,6 @@ impl Series {
     }
 
     fn points(&self, now: Timestamp, f: &Forecast, quantiles: &[Option<f64>]) -> Vec<Point> {
-        let held = sizing::held(self.predictor.history());
         f.points
             .iter()
             .enumerate()
@@ -320,8 +319,7 @@ impl Series {
                     i80: f.interval(step, 0).and_then(finite),
                     i95: f.interval(step, 1).and_then(finite),
                     i99: f.interval(step, 2).and_then(finite),
-                    bound: sizing::bound(value, quantiles.get(i).copied().flatten())
-                        .max(held.unwrap_or(0.0)),
+                    bound: sizing::bound(value, quantiles.get(i).copied().flatten()),
                 }
             })
             .collect()

@@ -361,7 +361,6 @@ fn predictive(values: &[Option<f64>], split: Split, s: &Settings) -> Base {
                 }
             }
         }
-        let held = sizing::held(p.history());
         // The other leads' bounds for calibration rows: more evidence for the headroom.
         for step in evidence.clone().filter(|&step| step != lead) {
             let r = o + step;
@@ -372,8 +371,7 @@ fn predictive(values: &[Option<f64>], split: Split, s: &Settings) -> Base {
                 continue;
             };
             if let Some(q) = sizing::residual_quantile(&mut p, step, s.violation) {
-                let b = sizing::bound(point, Some(q)).max(held.unwrap_or(0.0));
-                extra.push((step, y, b * scale));
+                extra.push((step, y, sizing::bound(point, Some(q)) * scale));
             }
         }
         let r = o + lead;
@@ -384,7 +382,7 @@ fn predictive(values: &[Option<f64>], split: Split, s: &Settings) -> Base {
             continue;
         };
         let q = sizing::residual_quantile(&mut p, lead, s.violation);
-        base[r - calib] = Some(sizing::bound(point, q).max(held.unwrap_or(0.0)) * scale);
+        base[r - calib] = Some(sizing::bound(point, q) * scale);
         calibrated[r - calib] = q.is_some();
     }
     // Rows before the quantile is calibrated are the predictor's warm-up, not evidence.
