@@ -55,6 +55,8 @@ enum BenchCommand {
     Paths(cmd::bench_paths::Args),
     /// Update and forecast cost of many series.
     Forecast(cmd::bench_forecast::Args),
+    /// The backtest of `forecast backtest` on one core and on every core, with the speed-up.
+    Backtest(cmd::bench_backtest::Args),
     /// Services planning round, re-programming after a topology change, pool leases.
     Services(cmd::bench_services::Args),
     /// Cluster mode: takeover after killing the leader, acknowledged and lost writes, writes/s.
@@ -112,6 +114,7 @@ fn main() -> anyhow::Result<()> {
         Command::Bench(BenchCommand::P4runtime(args)) => cmd::bench_p4runtime::run(args),
         Command::Bench(BenchCommand::Paths(args)) => cmd::bench_paths::run(args),
         Command::Bench(BenchCommand::Forecast(args)) => cmd::bench_forecast::run(args),
+        Command::Bench(BenchCommand::Backtest(args)) => cmd::bench_backtest::run(args),
         Command::Bench(BenchCommand::Services(args)) => cmd::bench_services::run(args),
         Command::Bench(BenchCommand::Cluster(args)) => cmd::bench_cluster::run(args),
         Command::Bench(BenchCommand::Soak(args)) => cmd::bench_soak::run(args),

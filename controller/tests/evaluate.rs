@@ -107,6 +107,26 @@ fn json_has_the_documented_shape_for_every_series_kind() {
 }
 
 #[test]
+fn the_report_does_not_depend_on_the_number_of_cores() {
+    // Each pair is replayed on its own core; every sum over pairs runs in their order.
+    let trace = TempFile::new("cores.csv");
+    write_matrix(&trace.0);
+    let on = |threads: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_prescient"))
+            .env("RAYON_NUM_THREADS", threads)
+            .args(["evaluate", "--series", "pairs", "--json", "--trace"])
+            .arg(&trace.0)
+            .output()
+            .expect("runs prescient");
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).expect("UTF-8")
+    };
+    let one = on("1");
+    assert!(one.contains("\"predictive\""), "{one}");
+    assert_eq!(one, on("3"));
+}
+
+#[test]
 fn missing_says_what_a_matrix_s_empty_cells_mean() {
     // The matrix with one whole row empty in its scored part: a collector outage. Its pairs are
     // otherwise never empty at once, so the row is no quiet interval: unknown by default, as

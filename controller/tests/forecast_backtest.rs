@@ -112,3 +112,67 @@ fn the_published_protocol_runs_without_the_layer() {
     let (_, said) = backtest(&trace, &["--protocol", "published"]);
     assert!(!said.contains("pooled stacking layer"), "{said}");
 }
+
+#[test]
+fn the_figures_do_not_depend_on_the_number_of_cores() {
+    let trace = shared_shape_trace(4);
+    let on = |threads: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_prescient"))
+            .env("RAYON_NUM_THREADS", threads)
+            .args(["forecast", "backtest", "--json", "--input"])
+            .arg(&trace.0)
+            .args(["--model", "ets,pooled-regression,auto"])
+            .output()
+            .expect("runs prescient");
+        assert!(out.status.success(), "{out:?}");
+        let mut rows: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON rows");
+        for r in rows.as_array_mut().expect("a list") {
+            r.as_object_mut()
+                .expect("a row")
+                .remove("seconds_per_series");
+        }
+        rows
+    };
+    let one = on("1");
+    assert_eq!(one.as_array().map(Vec::len), Some(9), "{one}");
+    assert_eq!(one, on("3"));
+}
+
+#[test]
+fn bench_backtest_times_one_core_against_several_and_checks_the_figures_agree() {
+    let trace = shared_shape_trace(4);
+    let out = Command::new(env!("CARGO_BIN_EXE_prescient"))
+        .args(["bench", "backtest", "--threads", "3", "--json", "--trace"])
+        .arg(&trace.0)
+        .output()
+        .expect("runs prescient");
+    assert!(out.status.success(), "{out:?}");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("a JSON report");
+    assert_eq!(report["series"], 4, "{report}");
+    assert_eq!(report["rows"], 720, "{report}");
+    assert_eq!(report["threads"], 3, "{report}");
+    let ratio = report["one_core_seconds"].as_f64().expect("seconds")
+        / report["seconds"].as_f64().expect("seconds");
+    let speedup = report["speedup"].as_f64().expect("speed-up");
+    assert!(
+        speedup > 0.0 && (speedup / ratio - 1.0).abs() < 1e-9,
+        "{report}"
+    );
+    for (args, said) in [
+        (vec!["--series", "0"], "--series 0"),
+        (vec!["--days", "3"], "--days 3"),
+        (vec!["--series", "99999999999"], "cells"),
+        (vec!["--model", "all,naive"], "--model all,naive"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_prescient"))
+            .args(["bench", "backtest"])
+            .args(&args)
+            .output()
+            .expect("runs prescient");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && err.contains(said),
+            "{args:?}: {err}"
+        );
+    }
+}

@@ -17,6 +17,7 @@ use crate::predictor::{Predictor, PredictorConfig};
 use crate::season::{cycle_for_interval, detect, periods_for_interval};
 use crate::History;
 use crate::PredictError;
+use rayon::prelude::*;
 
 mod stack;
 pub use stack::{choose_stack, evaluate_auto_stacked, StackConfig};
@@ -362,14 +363,49 @@ pub fn fit_pooled(
     // Seasons of the aggregate: what the series share.
     let seasons = detect(&total, interval_secs);
     let shortest = histories.iter().map(History::len).min().unwrap_or(0);
+    let (regression, boosted) = rayon::join(
+        || {
+            Regression::fit_pooled(
+                histories.iter(),
+                seasons,
+                RegressionConfig::for_pooled(seasons, shortest),
+            )
+        },
+        || Boosted::fit_pooled(histories.iter(), seasons, BoostedConfig::default()),
+    );
     Pooled {
-        regression: Regression::fit_pooled(
-            histories.iter(),
-            seasons,
-            RegressionConfig::for_pooled(seasons, shortest),
-        ),
-        boosted: Boosted::fit_pooled(histories.iter(), seasons, BoostedConfig::default()),
+        regression,
+        boosted,
     }
+}
+
+/// Backtests `kind` on every column, on every core; returns the scores pooled over the series
+/// (one per configured horizon) and how many series were scored. Each series is scored on its
+/// own and the scores are summed in column order, so the figures do not depend on the number of
+/// cores. `each` is called once per column as it finishes (a progress bar).
+pub fn evaluate_columns(
+    columns: &[Vec<Option<f64>>],
+    interval_secs: Option<u64>,
+    kind: ModelKind,
+    cfg: &BacktestConfig,
+    pooled: &Pooled,
+    each: &(dyn Fn() + Sync),
+) -> (Vec<Score>, usize) {
+    let per_series: Vec<Option<Vec<Score>>> = columns
+        .par_iter()
+        .map(|col| {
+            let scores = evaluate_series(col, interval_secs, kind, cfg, pooled);
+            each();
+            scores
+        })
+        .collect();
+    let mut total = vec![Score::default(); cfg.horizons.len()];
+    let mut series = 0;
+    for scores in per_series.iter().flatten() {
+        series += 1;
+        total.iter_mut().zip(scores).for_each(|(t, s)| t.merge(s));
+    }
+    (total, series)
 }
 
 /// Pooled MSE of model `auto` over every series' validation part, summed over the horizons.
@@ -383,12 +419,14 @@ fn validation_error(
         part: Part::Validation,
         ..cfg.clone()
     };
-    let mut total = vec![Score::default(); cfg.horizons.len()];
-    for col in columns {
-        if let Some(s) = evaluate_series(col, interval_secs, ModelKind::Auto, &cfg, pooled) {
-            total.iter_mut().zip(&s).for_each(|(t, s)| t.merge(s));
-        }
-    }
+    let (total, _) = evaluate_columns(
+        columns,
+        interval_secs,
+        ModelKind::Auto,
+        &cfg,
+        pooled,
+        &|| {},
+    );
     total
         .iter()
         .map(|s| if s.n > 0 { s.sse / s.n as f64 } else { 0.0 })
@@ -404,7 +442,7 @@ pub fn choose_pooled(
     cfg: &BacktestConfig,
     fitted: &Pooled,
 ) -> (Pooled, Vec<(String, f64)>) {
-    let mut tried: Vec<(Pooled, String, f64)> = Vec::new();
+    let mut subsets: Vec<(Pooled, String)> = Vec::new();
     for with_regression in [false, true] {
         for with_trees in [false, true] {
             let regression = fitted.regression.clone().filter(|_| with_regression);
@@ -422,10 +460,16 @@ pub fn choose_pooled(
                 (false, true) => "+ boosted trees",
                 (true, true) => "+ pooled regression + boosted trees",
             };
-            let err = validation_error(columns, interval_secs, cfg, &pool);
-            tried.push((pool, name.to_string(), err));
+            subsets.push((pool, name.to_string()));
         }
     }
+    let tried: Vec<(Pooled, String, f64)> = subsets
+        .into_par_iter()
+        .map(|(pool, name)| {
+            let err = validation_error(columns, interval_secs, cfg, &pool);
+            (pool, name, err)
+        })
+        .collect();
     let report = tried.iter().map(|(_, n, e)| (n.clone(), *e)).collect();
     let best = tried
         .into_iter()

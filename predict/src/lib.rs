@@ -20,8 +20,9 @@ pub mod store;
 pub mod trace;
 
 pub use backtest::{
-    choose_pooled, choose_stack, evaluate_auto_stacked, evaluate_series, fit_pooled, prepare,
-    BacktestConfig, BacktestRow, Missing, Normalise, Part, Pooled, Protocol, Score, StackConfig,
+    choose_pooled, choose_stack, evaluate_auto_stacked, evaluate_columns, evaluate_series,
+    fit_pooled, prepare, BacktestConfig, BacktestRow, Missing, Normalise, Part, Pooled, Protocol,
+    Score, StackConfig,
 };
 pub use calendar::{Calendar, Event, Scope};
 pub use error::PredictError;

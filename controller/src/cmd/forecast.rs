@@ -5,7 +5,7 @@
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use prescient_predict::{
-    choose_pooled, choose_stack, evaluate_auto_stacked, evaluate_series, fit_pooled, prepare,
+    choose_pooled, choose_stack, evaluate_auto_stacked, evaluate_columns, fit_pooled, prepare,
     BacktestConfig, BacktestRow, Missing, ModelKind, Normalise, Pooled, Protocol, Score,
     StackConfig, TraceFormat,
 };
@@ -73,7 +73,7 @@ pub struct BacktestArgs {
     pub json: bool,
 }
 
-fn models(names: &[String]) -> anyhow::Result<Vec<ModelKind>> {
+pub(crate) fn models(names: &[String]) -> anyhow::Result<Vec<ModelKind>> {
     if names.iter().any(|n| n == "all") {
         // `all,naive` was read as `all`: whatever else was named was dropped without a word.
         if names.len() > 1 {
@@ -223,108 +223,21 @@ pub fn backtest(args: BacktestArgs) -> anyhow::Result<()> {
         ProgressStyle::with_template("{msg:>15} [{bar:40}] {pos}/{len} series, eta {eta}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let needs_pool = kinds.iter().any(|&k| uses_pool(k));
-    let pool_start = Instant::now();
-    let fitted = if needs_pool && !args.no_pooled {
-        fit_pooled(&trace.columns, interval, &cfg)
-    } else {
-        Pooled::default()
+    let run = Run {
+        columns: &trace.columns,
+        interval,
+        kinds: &kinds,
+        cfg: &cfg,
+        protocol,
+        pooled: !args.no_pooled,
+        stack: !args.no_stack,
     };
-    let pool_secs = pool_start.elapsed().as_secs_f64();
-    let for_auto = match protocol {
-        _ if !kinds.contains(&ModelKind::Auto) => Pooled::default(),
-        Protocol::Published => Pooled {
-            regression: fitted.regression.clone(),
-            boosted: None,
-        },
-        Protocol::Strict => {
-            let (chosen, tried) = choose_pooled(&trace.columns, interval, &cfg, &fitted);
-            if !args.json {
-                for (name, err) in &tried {
-                    eprintln!(
-                        "auto on the validation part, {name}: MSE (sum over horizons) {err:.4e}"
-                    );
-                }
-            }
-            chosen
+    let quiet = args.json;
+    let rows = run.score(&bar, &mut |note| {
+        if !quiet {
+            bar.suspend(|| eprintln!("{note}"));
         }
-    };
-    if !args.json && needs_pool {
-        eprintln!(
-            "pooled models fitted in {pool_secs:.1} s: regression {}, boosted trees {}; auto weighs regression {}, trees {}",
-            fitted.regression.is_some(),
-            fitted.boosted.is_some(),
-            for_auto.regression.is_some(),
-            for_auto.boosted.is_some()
-        );
-    }
-    // The pooled stacking layer over `auto` (strict only: the published protocol is the
-    // literature's, without it), where the validation part keeps it.
-    let stack: Option<StackConfig> = if kinds.contains(&ModelKind::Auto)
-        && protocol == Protocol::Strict
-        && !args.no_stack
-    {
-        let (chosen, tried) = choose_stack(&trace.columns, interval, &cfg, &for_auto);
-        if !args.json {
-            if let [plain, stacked] = tried.as_slice() {
-                let show = |v: &[(f64, f64)]| {
-                    v.iter()
-                        .map(|(mse, mae)| format!("{mse:.4e} / {mae:.4e}"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                };
-                eprintln!(
-                    "auto on the validation part, MSE / MAE per horizon: plain {}; with the pooled stacking layer {}: {}",
-                    show(plain),
-                    show(stacked),
-                    if chosen.is_some() { "kept" } else { "not kept" }
-                );
-            }
-        }
-        chosen
-    } else {
-        None
-    };
-    let mut rows = Vec::new();
-    for kind in kinds {
-        bar.set_message(kind.name());
-        let start = Instant::now();
-        let pooled = if kind == ModelKind::Auto {
-            &for_auto
-        } else {
-            &fitted
-        };
-        let mut total = vec![Score::default(); cfg.horizons.len()];
-        let mut series = 0usize;
-        if kind == ModelKind::Auto && stack.is_some() {
-            // Every series in lockstep: the layer at an origin has seen every series' actuals
-            // before it.
-            if let Some(scores) =
-                evaluate_auto_stacked(&trace.columns, interval, &cfg, pooled, stack)
-            {
-                total = scores;
-                series = trace.columns.len();
-            }
-            bar.inc(trace.columns.len() as u64);
-        } else {
-            for col in &trace.columns {
-                if let Some(scores) = evaluate_series(col, interval, kind, &cfg, pooled) {
-                    series += 1;
-                    total.iter_mut().zip(&scores).for_each(|(t, s)| t.merge(s));
-                }
-                bar.inc(1);
-            }
-        }
-        let per_series = start.elapsed().as_secs_f64() / series.max(1) as f64;
-        // Its rows are then another model's: the output says so, not only stderr.
-        let fitted_as = pooled.falls_back(kind).then(|| "per-series".to_string());
-        for (score, &h) in total.iter().zip(&cfg.horizons) {
-            rows.push(BacktestRow {
-                fitted_as: fitted_as.clone(),
-                ..BacktestRow::from_score(kind, h, score, per_series)
-            });
-        }
-    }
+    });
     bar.finish_and_clear();
 
     if args.json {
@@ -343,6 +256,123 @@ pub fn backtest(args: BacktestArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// One backtest of several models on the columns of a trace: what `forecast backtest` runs
+/// and `bench backtest` times.
+pub(crate) struct Run<'a> {
+    pub columns: &'a [Vec<Option<f64>>],
+    pub interval: Option<u64>,
+    pub kinds: &'a [ModelKind],
+    pub cfg: &'a BacktestConfig,
+    pub protocol: Protocol,
+    /// Whether the models pooled over all series are fitted (`--no-pooled` turns them off).
+    pub pooled: bool,
+    /// Whether `auto`'s pooled stacking layer may be used (`--no-stack` turns it off).
+    pub stack: bool,
+}
+
+impl Run<'_> {
+    /// Scores every model at every horizon; `note` gets each choice made on the validation
+    /// part as it is made, and `bar` advances by one series at a time.
+    pub fn score(&self, bar: &ProgressBar, note: &mut dyn FnMut(String)) -> Vec<BacktestRow> {
+        let needs_pool = self.kinds.iter().any(|&k| uses_pool(k));
+        let pool_start = Instant::now();
+        let fitted = if needs_pool && self.pooled {
+            fit_pooled(self.columns, self.interval, self.cfg)
+        } else {
+            Pooled::default()
+        };
+        let pool_secs = pool_start.elapsed().as_secs_f64();
+        let for_auto = match self.protocol {
+            _ if !self.kinds.contains(&ModelKind::Auto) => Pooled::default(),
+            Protocol::Published => Pooled {
+                regression: fitted.regression.clone(),
+                boosted: None,
+            },
+            Protocol::Strict => {
+                let (chosen, tried) = choose_pooled(self.columns, self.interval, self.cfg, &fitted);
+                for (name, err) in &tried {
+                    note(format!(
+                        "auto on the validation part, {name}: MSE (sum over horizons) {err:.4e}"
+                    ));
+                }
+                chosen
+            }
+        };
+        if needs_pool {
+            note(format!(
+                "pooled models fitted in {pool_secs:.1} s: regression {}, boosted trees {}; auto weighs regression {}, trees {}",
+                fitted.regression.is_some(),
+                fitted.boosted.is_some(),
+                for_auto.regression.is_some(),
+                for_auto.boosted.is_some()
+            ));
+        }
+        // The pooled stacking layer over `auto` (strict only: the published protocol is the
+        // literature's, without it), where the validation part keeps it.
+        let stack: Option<StackConfig> = if self.kinds.contains(&ModelKind::Auto)
+            && self.protocol == Protocol::Strict
+            && self.stack
+        {
+            let (chosen, tried) = choose_stack(self.columns, self.interval, self.cfg, &for_auto);
+            if let [plain, stacked] = tried.as_slice() {
+                let show = |v: &[(f64, f64)]| {
+                    v.iter()
+                        .map(|(mse, mae)| format!("{mse:.4e} / {mae:.4e}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                note(format!(
+                        "auto on the validation part, MSE / MAE per horizon: plain {}; with the pooled stacking layer {}: {}",
+                        show(plain),
+                        show(stacked),
+                        if chosen.is_some() { "kept" } else { "not kept" }
+                    ));
+            }
+            chosen
+        } else {
+            None
+        };
+        let mut rows = Vec::new();
+        for &kind in self.kinds {
+            bar.set_message(kind.name());
+            let start = Instant::now();
+            let pooled = if kind == ModelKind::Auto {
+                &for_auto
+            } else {
+                &fitted
+            };
+            let mut total = vec![Score::default(); self.cfg.horizons.len()];
+            let mut series = 0usize;
+            if kind == ModelKind::Auto && stack.is_some() {
+                // Every series in lockstep: the layer at an origin has seen every series' actuals
+                // before it.
+                if let Some(scores) =
+                    evaluate_auto_stacked(self.columns, self.interval, self.cfg, pooled, stack)
+                {
+                    total = scores;
+                    series = self.columns.len();
+                }
+                bar.inc(self.columns.len() as u64);
+            } else {
+                (total, series) =
+                    evaluate_columns(self.columns, self.interval, kind, self.cfg, pooled, &|| {
+                        bar.inc(1)
+                    });
+            }
+            let per_series = start.elapsed().as_secs_f64() / series.max(1) as f64;
+            // Its rows are then another model's: the output says so, not only stderr.
+            let fitted_as = pooled.falls_back(kind).then(|| "per-series".to_string());
+            for (score, &h) in total.iter().zip(&self.cfg.horizons) {
+                rows.push(BacktestRow {
+                    fitted_as: fitted_as.clone(),
+                    ..BacktestRow::from_score(kind, h, score, per_series)
+                });
+            }
+        }
+        rows
+    }
 }
 
 /// Whether model `k` is fitted on, or weighs, the models pooled over all series.

@@ -1,6 +1,7 @@
 //! One module per subcommand: its arguments and its entry point.
 
 pub mod agent;
+pub mod bench_backtest;
 pub mod bench_cluster;
 pub mod bench_forecast;
 pub mod bench_openflow;

@@ -17,6 +17,7 @@ use crate::interval::Calibrator;
 use crate::linalg;
 use crate::model::{within_reach, ModelKind};
 use crate::predictor::{Forecast, Predictor, PredictorConfig};
+use rayon::prelude::*;
 use std::collections::VecDeque;
 
 /// Settings of the pooled stacking layer.
@@ -99,8 +100,10 @@ pub fn evaluate_auto_stacked(
     stack: Option<StackConfig>,
 ) -> Option<Vec<Score>> {
     let horizon = cfg.horizons.iter().copied().max().unwrap_or(1);
+    // Every lane steps on its own core; only the layer's fit reads them all, in column order,
+    // so the figures do not depend on the number of cores.
     let mut lanes: Vec<Lane> = columns
-        .iter()
+        .par_iter()
         .filter_map(|col| lane(col, interval_secs, cfg, pooled))
         .collect();
     let n = lanes.first()?.seen.len();
@@ -112,71 +115,23 @@ pub fn evaluate_auto_stacked(
     let mut fits: Vec<Fit> = Vec::new();
     let decay = stack.map_or(0.0, |s| 1.0 / s.memory_steps.max(2) as f64);
     for t in train_end..score_to {
-        for lane in &mut lanes {
-            let forecast = lane.p.forecast(horizon);
-            let deviations: Vec<Vec<f64>> = (1..=horizon)
-                .map(|s| {
-                    let a = forecast.points.get(s - 1).copied().unwrap_or(f64::NAN);
-                    let members = lane.p.model().members(s).unwrap_or_default();
-                    // A member not ready (NaN) deviates by nothing.
-                    members
-                        .iter()
-                        .map(|m| if m.is_finite() { m - a } else { 0.0 })
-                        .collect()
-                })
-                .collect();
-            let stacked: Vec<f64> = forecast
-                .points
-                .iter()
-                .zip(&deviations)
-                .enumerate()
-                .map(|(s, (&a, x))| {
-                    let beta = fits.get(s).and_then(|f| f.beta.as_deref());
-                    match beta {
-                        Some(b) if stack.is_some() && b.len() == x.len() => {
-                            // Near its members' range, as `auto` keeps its own stacking: an
-                            // affine correction of members that disagree by orders of magnitude
-                            // lands far outside all of them.
-                            let lo = x.iter().fold(a, |m, d| m.min(a + d));
-                            let hi = x.iter().fold(a, |m, d| m.max(a + d));
-                            within_reach(a + dot(x, b), lo, hi).max(0.0)
-                        }
-                        _ => a,
-                    }
-                })
-                .collect();
-            let bands = stack.map(|_| {
-                (1..=horizon)
-                    .map(|s| {
-                        let p = stacked.get(s - 1).copied().unwrap_or(f64::NAN);
-                        lane.calibrator
-                            .bands(s)
-                            .map(|b| ((p + b.lo).max(0.0), p + b.hi))
-                    })
-                    .collect()
-            });
-            lane.recent.push_front(Origin {
-                forecast,
-                deviations,
-                stacked,
-                bands,
-            });
-            lane.recent.truncate(horizon);
+        lanes.par_iter_mut().for_each(|lane| {
+            lane.forecast(horizon, &fits, stack);
             if t >= score_from {
                 lane.score(t, &cfg.horizons);
             }
-        }
+        });
         if let Some(sc) = stack {
             learn(&mut fits, &lanes, t, horizon, decay, sc);
         }
-        for lane in &mut lanes {
+        lanes.par_iter_mut().for_each(|lane| {
             lane.calibrate(t);
             lane.p.observe(lane.seen.get(t).copied().flatten());
             let since = t + 1 - train_end;
             if lane.refit_every.is_some_and(|r| since % r == 0) {
                 lane.p.refit(None);
             }
-        }
+        });
     }
     let mut total = vec![Score::default(); cfg.horizons.len()];
     for lane in &lanes {
@@ -241,6 +196,62 @@ fn learn(
         linalg::scale(&mut fit.system, 1.0 - decay);
         let mut beta = vec![0.0; fit.d];
         fit.beta = linalg::solve_into(&fit.system, fit.d, sc.ridge, &mut beta).then_some(beta);
+    }
+}
+
+impl Lane {
+    /// Forecasts from the newest origin: `auto`'s points, its members' deviations from them,
+    /// and the points the layer's current `fits` make of them (with their bands).
+    fn forecast(&mut self, horizon: usize, fits: &[Fit], stack: Option<StackConfig>) {
+        let forecast = self.p.forecast(horizon);
+        let deviations: Vec<Vec<f64>> = (1..=horizon)
+            .map(|s| {
+                let a = forecast.points.get(s - 1).copied().unwrap_or(f64::NAN);
+                let members = self.p.model().members(s).unwrap_or_default();
+                // A member not ready (NaN) deviates by nothing.
+                members
+                    .iter()
+                    .map(|m| if m.is_finite() { m - a } else { 0.0 })
+                    .collect()
+            })
+            .collect();
+        let stacked: Vec<f64> = forecast
+            .points
+            .iter()
+            .zip(&deviations)
+            .enumerate()
+            .map(|(s, (&a, x))| {
+                let beta = fits.get(s).and_then(|f| f.beta.as_deref());
+                match beta {
+                    Some(b) if stack.is_some() && b.len() == x.len() => {
+                        // Near its members' range, as `auto` keeps its own stacking: an
+                        // affine correction of members that disagree by orders of magnitude
+                        // lands far outside all of them.
+                        let lo = x.iter().fold(a, |m, d| m.min(a + d));
+                        let hi = x.iter().fold(a, |m, d| m.max(a + d));
+                        within_reach(a + dot(x, b), lo, hi).max(0.0)
+                    }
+                    _ => a,
+                }
+            })
+            .collect();
+        let bands = stack.map(|_| {
+            (1..=horizon)
+                .map(|s| {
+                    let p = stacked.get(s - 1).copied().unwrap_or(f64::NAN);
+                    self.calibrator
+                        .bands(s)
+                        .map(|b| ((p + b.lo).max(0.0), p + b.hi))
+                })
+                .collect()
+        });
+        self.recent.push_front(Origin {
+            forecast,
+            deviations,
+            stacked,
+            bands,
+        });
+        self.recent.truncate(horizon);
     }
 }
 
@@ -358,8 +369,10 @@ pub fn choose_stack(
             })
             .collect()
     };
-    let plain = evaluate_auto_stacked(columns, interval_secs, &cfg, pooled, None);
-    let stacked = evaluate_auto_stacked(columns, interval_secs, &cfg, pooled, Some(candidate));
+    let (plain, stacked) = rayon::join(
+        || evaluate_auto_stacked(columns, interval_secs, &cfg, pooled, None),
+        || evaluate_auto_stacked(columns, interval_secs, &cfg, pooled, Some(candidate)),
+    );
     let (Some(plain), Some(stacked)) = (plain, stacked) else {
         return (None, Vec::new());
     };
@@ -412,6 +425,35 @@ mod tests {
             alone.iter_mut().zip(&s).for_each(|(a, s)| a.merge(s));
         }
         assert_eq!(lockstep, alone);
+    }
+
+    #[test]
+    fn the_figures_are_the_same_on_one_core_and_on_several() {
+        let cols = trace(4);
+        let cfg = BacktestConfig::default();
+        let run = || {
+            let fitted = crate::fit_pooled(&cols, Some(3600), &cfg);
+            let (pooled, tried) = crate::choose_pooled(&cols, Some(3600), &cfg, &fitted);
+            let (kept, validation) = choose_stack(&cols, Some(3600), &cfg, &pooled);
+            let layer = StackConfig::for_trace(cols.len(), Some(3600));
+            let stacked = evaluate_auto_stacked(&cols, Some(3600), &cfg, &pooled, Some(layer));
+            let each =
+                crate::evaluate_columns(&cols, Some(3600), ModelKind::Ets, &cfg, &pooled, &|| {});
+            (tried, kept.is_some(), validation, stacked, each)
+        };
+        let on = |threads| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .expect("a thread pool")
+                .install(run)
+        };
+        let one = on(1);
+        assert!(
+            one.3.is_some() && one.4 .1 == cols.len(),
+            "every series scored"
+        );
+        assert_eq!(one, on(4));
     }
 
     #[test]
