@@ -32,6 +32,7 @@ mod entry;
 mod held_pairs;
 mod host_reservations;
 mod model_errors;
+mod observing;
 mod pair_routes;
 pub mod planner;
 pub mod records;

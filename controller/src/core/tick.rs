@@ -14,15 +14,14 @@
 //! forecasts scored): a model fitted on two or three points extrapolates wild peaks.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use prescient_topology::{LinkKey, MacAddr, Timestamp};
 
 use super::auto_reserve::is_warm;
 use super::naming::link_id;
 use super::planner::{self, Draft, Inputs};
-use super::records::{Action, Anomaly, ControllerEvent, Rule, SeriesKey};
-use super::series::{Events, Series, Tier};
+use super::records::{Action, ControllerEvent, Rule, SeriesKey};
 use super::ControllerCore;
 use prescient_predict::Calendar;
 
@@ -41,19 +40,22 @@ impl ControllerCore {
         self.observed_last = 0;
         self.forecast_cost_last = Duration::ZERO;
         let mut link_peaks: BTreeMap<LinkKey, f64> = BTreeMap::new();
+        let mut due = Vec::new();
         for link in snapshot.links() {
             let key = SeriesKey::Link(*link);
-            let peak = if self.due(&key, turn) {
+            if self.due(&key, turn) {
                 let rate = self
                     .rates
                     .link_rate(*link, now)
                     .map(|(r, _)| r.bits_per_sec);
-                self.observe_timed(now, key, rate, cals)
-            } else {
-                self.latest_peaks(&key)
-            };
-            if let Some((peak, _)) = peak {
+                due.push((key, rate));
+            } else if let Some((peak, _)) = self.latest_peaks(&key) {
                 link_peaks.insert(*link, peak);
+            }
+        }
+        for (key, peaks) in self.observe_due(now, &due, cals) {
+            if let (SeriesKey::Link(link), Some((peak, _))) = (key, peaks) {
+                link_peaks.insert(link, peak);
             }
         }
         let mut pair_peaks: BTreeMap<(MacAddr, MacAddr), f64> = BTreeMap::new();
@@ -76,15 +78,18 @@ impl ControllerCore {
         pairs.extend(known);
         pairs.sort_unstable();
         pairs.dedup();
+        let mut due = Vec::new();
         for (s, d) in pairs {
             let key = SeriesKey::Pair(s, d);
-            let peaks = if self.due(&key, turn) {
-                let rate = matrix.get(&(s, d)).copied().flatten();
-                self.observe_timed(now, key, rate, cals)
-            } else {
-                self.latest_peaks(&key)
-            };
-            if let Some((peak, bound)) = peaks {
+            if self.due(&key, turn) {
+                due.push((key, matrix.get(&(s, d)).copied().flatten()));
+            } else if let Some((peak, bound)) = self.latest_peaks(&key) {
+                pair_peaks.insert((s, d), peak);
+                pair_bounds.insert((s, d), bound);
+            }
+        }
+        for (key, peaks) in self.observe_due(now, &due, cals) {
+            if let (SeriesKey::Pair(s, d), Some((peak, bound))) = (key, peaks) {
                 pair_peaks.insert((s, d), peak);
                 pair_bounds.insert((s, d), bound);
             }
@@ -170,20 +175,6 @@ impl ControllerCore {
         self.forecast_cost_last
     }
 
-    /// [`Self::observe`], its wall time added to the tick's forecast cost.
-    fn observe_timed(
-        &mut self,
-        now: Timestamp,
-        key: SeriesKey,
-        value: Option<f64>,
-        cals: (&Calendar<SeriesKey>, &Calendar<SeriesKey>),
-    ) -> Option<(f64, f64)> {
-        let started = Instant::now();
-        let peaks = self.observe(now, key, value, cals);
-        self.forecast_cost_last += started.elapsed();
-        peaks
-    }
-
     /// Whether `key`'s turn is `turn` (always at stride 1). A hash, not a position, so a link
     /// appearing or going does not move the others to another turn.
     fn due(&self, key: &SeriesKey, turn: u64) -> bool {
@@ -201,98 +192,6 @@ impl ControllerCore {
             .predicted_peak()
             .zip(series.planned_peak())
             .filter(|_| is_warm(series, cfg.horizon, &cfg.planning))
-    }
-
-    /// Feeds one observation; creates the series on its first sample. Returns its predicted
-    /// peak (upper 95 % bound) and its planning bound at the violation target once the series
-    /// is warm (`is_warm`): nothing is planned on a cold model.
-    fn observe(
-        &mut self,
-        now: Timestamp,
-        key: SeriesKey,
-        value: Option<f64>,
-        (scoped, all): (&Calendar<SeriesKey>, &Calendar<SeriesKey>),
-    ) -> Option<(f64, f64)> {
-        let cfg = &self.config;
-        let step = cfg.control_interval.saturating_mul(self.stride);
-        // The scale tier (`series/tier.rs`): with more series than the threshold, new ones are
-        // made compact and full ones become compact at their next observation. Host pairs go
-        // last: reservations, steering and scale-ups are sized on their forecasts, while a
-        // link's only tell which links turn hot; so a pair stays full while the pairs alone fit.
-        let known = self.series.contains_key(&key);
-        let new = usize::from(!known);
-        let compact = match key {
-            SeriesKey::Link(_) => self.series.len() + new > cfg.compact_above_series,
-            SeriesKey::Pair(..) => self.pair_series + new > cfg.compact_above_series,
-        };
-        let fresh = || {
-            let s = if compact {
-                Series::compact_for(
-                    step,
-                    cfg.horizon,
-                    cfg.planning.violation_target,
-                    cfg.planning.warmup_scored,
-                )
-            } else {
-                Series::planning_for(
-                    step,
-                    cfg.horizon,
-                    cfg.series_points,
-                    cfg.planning.violation_target,
-                )
-            };
-            Box::new(s.with_refit_phase(key_hash(&key, 1)))
-        };
-        let series = match self.series.get_mut(&key) {
-            Some(s) => {
-                if s.interval() != step {
-                    s.set_interval(step);
-                }
-                if compact && s.tier() == Tier::Full {
-                    // Its errors go with its model: so does its share of the error per model.
-                    let share = s.model_error();
-                    s.compact(cfg.planning.warmup_scored);
-                    self.model_errors.replace(share, s.model_error());
-                    self.compact_series += 1;
-                }
-                s
-            }
-            None if value.is_some() => {
-                self.compact_series += usize::from(compact);
-                self.pair_series += usize::from(matches!(key, SeriesKey::Pair(..)));
-                self.series.entry(key).or_insert_with(fresh)
-            }
-            None => return None,
-        };
-        // Only series count: a link with no rate yet costs nothing, and counting it made the
-        // stride (cost per series times series) too short while thousands of links appeared.
-        self.observed_last += 1;
-        let events = Events {
-            key: &key,
-            scoped,
-            all,
-        };
-        let before = series.model_error();
-        let outlier = series.observe_with(now, value, Some(events));
-        self.model_errors.replace(before, series.model_error());
-        let peak = series
-            .predicted_peak()
-            .zip(series.planned_peak())
-            .filter(|_| is_warm(series, cfg.horizon, &cfg.planning));
-        if let Some(o) = outlier {
-            let (lo, hi) = o.forecast.i99.unwrap_or((f64::NAN, f64::NAN));
-            let anomaly = Anomaly {
-                series: key.label(),
-                at_ns: now.nanos(),
-                actual_bps: o.actual,
-                expected_bps: o.forecast.value,
-                lower_bps: lo,
-                upper_bps: hi,
-            };
-            self.outbox.push(ControllerEvent::Anomaly(anomaly.clone()));
-            self.anomalies.push(anomaly);
-        }
-        peak
     }
 
     /// The scheduled events concerning series, over the forecasts made at `now` (see
@@ -329,7 +228,7 @@ impl ControllerCore {
 /// A hash of `key` salted with `salt`: SipHash with fixed keys, the same in every run. The turn
 /// (salt 0) and the refit phase (salt 1) come from different salts, or the series of one turn
 /// would share their refit phase modulo the stride.
-fn key_hash(key: &SeriesKey, salt: u8) -> u64 {
+pub(super) fn key_hash(key: &SeriesKey, salt: u8) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut h = std::hash::DefaultHasher::new();
     if salt != 0 {

@@ -107,3 +107,49 @@ fn links_become_compact_before_host_pairs_and_pairs_only_once_they_alone_exceed_
     assert_eq!(full.forecast(), pair_series.forecast());
     assert_eq!(full.planned_peak(), pair_series.planned_peak());
 }
+
+#[test]
+fn a_tick_decides_and_reports_the_same_on_one_core_and_on_several() {
+    // Series observe on every core. A burst after the 99 % band is finite (199 residuals)
+    // makes anomalies; a threshold of one series makes each tier depend on the order the
+    // series appear in.
+    let burst = |s: u64| {
+        if (280..283).contains(&s) {
+            6.0 * rate(s)
+        } else {
+            rate(s)
+        }
+    };
+    let on = |threads: usize, compact_above: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .expect("a thread pool");
+        pool.install(|| {
+            let mut c = core(compact_above);
+            let mut bytes = 0;
+            let actions = drive(&mut c, &mut bytes, 2, 320, burst);
+            let series: Vec<String> = c
+                .all_series()
+                .map(|(k, s)| {
+                    let f = (s.tier(), s.forecast(), s.planned_peak());
+                    format!("{} {f:?}", k.label())
+                })
+                .collect();
+            let anomalies: Vec<String> = c.anomalies().iter().map(|a| format!("{a:?}")).collect();
+            let errors = format!("{:?}", c.model_errors());
+            (format!("{actions:?}"), series, anomalies, errors)
+        })
+    };
+    let full = on(1, usize::MAX);
+    assert!(full.1.len() >= 2, "the link and the pair at least");
+    assert!(!full.2.is_empty(), "the burst is flagged");
+    assert_eq!(full, on(4, usize::MAX));
+    let tiered = on(1, 1);
+    assert!(
+        tiered.1.iter().any(|s| s.contains("Compact")),
+        "{:?}",
+        tiered.1
+    );
+    assert_eq!(tiered, on(4, 1));
+}
