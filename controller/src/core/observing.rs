@@ -156,6 +156,7 @@ impl ControllerCore {
         true
     }
 
+    /// Records `key`'s value outside its 99 % band: in the anomaly log and on the event stream.
     fn anomaly(&mut self, now: Timestamp, key: &SeriesKey, o: Outlier) {
         let (lo, hi) = o.forecast.i99.unwrap_or((f64::NAN, f64::NAN));
         let anomaly = Anomaly {
