@@ -182,10 +182,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             report.rows,
             report.models.join(",")
         );
-        println!("  1 core:    {:>8.2} s", report.one_core_seconds);
+        println!("  {:<9} {:>8.2} s", "1 core:", report.one_core_seconds);
         println!(
-            "  {} cores: {:>8.2} s   speed-up {:.2} ×   (figures identical)",
-            report.threads, report.seconds, report.speedup
+            "  {:<9} {:>8.2} s   speed-up {:.2} ×   (figures identical)",
+            format!(
+                "{} {}:",
+                report.threads,
+                if report.threads == 1 { "core" } else { "cores" }
+            ),
+            report.seconds,
+            report.speedup
         );
     }
     Ok(())
