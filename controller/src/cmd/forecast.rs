@@ -323,12 +323,13 @@ impl Run<'_> {
                         .collect::<Vec<_>>()
                         .join(", ")
                 };
+                let verdict = if chosen.is_some() { "kept" } else { "not kept" };
                 note(format!(
-                        "auto on the validation part, MSE / MAE per horizon: plain {}; with the pooled stacking layer {}: {}",
-                        show(plain),
-                        show(stacked),
-                        if chosen.is_some() { "kept" } else { "not kept" }
-                    ));
+                    "auto on the validation part, MSE / MAE per horizon: plain {}; with the \
+                     pooled stacking layer {}: {verdict}",
+                    show(plain),
+                    show(stacked),
+                ));
             }
             chosen
         } else {

@@ -45,10 +45,14 @@ impl ControllerCore {
             .filter(|(_, (key, value))| self.prepare(key, *value))
             .map(|(i, (key, value))| (*key, (i, *value)))
             .collect();
+        let (Some(&first), Some(&last)) = (wanted.keys().next(), wanted.keys().next_back()) else {
+            return due.iter().map(|(key, _)| (*key, None)).collect();
+        };
         let cfg = &self.config;
+        // Only the span of keys due (a tick's links or its pairs), not every series.
         let work: Vec<(usize, &SeriesKey, &mut Box<Series>, Option<f64>)> = self
             .series
-            .iter_mut()
+            .range_mut(first..=last)
             .filter_map(|(key, series)| {
                 let &(i, value) = wanted.get(key)?;
                 Some((i, key, series, value))
