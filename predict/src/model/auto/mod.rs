@@ -7,7 +7,6 @@
 //! observation `s` steps later.
 
 mod guard;
-mod hold;
 mod pending;
 mod reach;
 
@@ -143,10 +142,6 @@ enum Made {
     Base,
     Stacked,
     Mixed,
-    /// The guarded combination, before the hold gate.
-    Guarded,
-    /// The origin's run-length bucket ([`hold::bucket`]), as a value.
-    Bucket,
 }
 
 impl Made {
@@ -158,8 +153,6 @@ impl Made {
                 Made::Base => rungs,
                 Made::Stacked => rungs + 1,
                 Made::Mixed => rungs + 2,
-                Made::Guarded => rungs + 3,
-                Made::Bucket => rungs + 4,
             }
     }
 }
@@ -215,15 +208,9 @@ impl Layout {
         at..at + self.n
     }
 
-    /// The hold gate's record ([`hold::len`]).
-    fn hold(self) -> std::ops::Range<usize> {
-        let at = self.guard_means().end;
-        at..at + hold::len()
-    }
-
     /// `f64`s per horizon.
     fn floats(self) -> usize {
-        self.hold().end
+        self.guard_means().end
     }
 
     /// Every candidate's lead error (rung 0).
@@ -279,8 +266,6 @@ pub struct Auto {
     /// Bit `c` set: candidate `c` forecast for itself at the newest origin ([`Forecaster::ready`]).
     /// The others weigh nothing, and their fallback forecasts are held as NaN, so never scored.
     ready: u64,
-    /// The run-length bucket of the newest origin ([`hold::bucket`]).
-    bucket: u8,
 }
 
 impl Auto {
@@ -314,7 +299,7 @@ impl Auto {
         let selector = cfg.selector_memory.unwrap_or(day.max(96)).max(2);
         let guard_memory = (4 * day).max(384);
         let h = cfg.tracked_horizon.max(1);
-        let width = candidates.len() + decays.len() + 5;
+        let width = candidates.len() + decays.len() + 3;
         Self {
             decays,
             selector_decay: 1.0 / selector as f64,
@@ -325,7 +310,6 @@ impl Auto {
             ewms: Vec::new(),
             made_at: u64::MAX,
             ready: u64::MAX,
-            bucket: 0,
             cfg: AutoConfig {
                 tracked_horizon: h,
                 ..cfg
@@ -580,51 +564,25 @@ impl Auto {
 
     /// Writes the forecast of steps `1..=h` into `out`, reading candidate `c`'s forecast of
     /// step `s` as `at(c, s)`.
-    fn combine(
-        &self,
-        at: impl Fn(usize, usize) -> Option<f64>,
-        bucket: usize,
-        h: usize,
-        out: &mut Vec<f64>,
-    ) {
+    fn combine(&self, at: impl Fn(usize, usize) -> Option<f64>, h: usize, out: &mut Vec<f64>) {
         out.clear();
         for s in 1..=h {
-            let last = self.ready_forecast(0, at(0, s)).filter(|_| self.holds(s, bucket));
-            if let Some(last) = last {
-                out.push(last);
-                continue;
-            }
-            out.push(self.guarded(&at, s));
+            let w = self.weights(s);
+            let y = w
+                .iter()
+                .enumerate()
+                .map(|(c, (_, w))| weighted(at(c, s), *w))
+                .sum();
+            let range = reach::range(
+                (0..self.candidates.len()).filter_map(|c| self.ready_forecast(c, at(c, s))),
+            );
+            out.push(reach::within(y, range));
         }
-    }
-
-    /// The guarded combination's forecast of step `s`, reading candidate `c`'s as `at(c, s)`.
-    fn guarded(&self, at: &impl Fn(usize, usize) -> Option<f64>, s: usize) -> f64 {
-        let w = self.weights(s);
-        let y = w
-            .iter()
-            .enumerate()
-            .map(|(c, (_, w))| weighted(at(c, s), *w))
-            .sum();
-        let range = reach::range(
-            (0..self.candidates.len()).filter_map(|c| self.ready_forecast(c, at(c, s))),
-        );
-        reach::within(y, range)
-    }
-
-    /// Whether the hold gate forecasts last value for step `s` from run-length `bucket`.
-    fn holds(&self, s: usize, bucket: usize) -> bool {
-        let l = self.layout();
-        self.step(self.horizon_index(s))
-            .and_then(|(f, _)| f.get(l.hold()))
-            .is_some_and(|g| hold::holds(g, bucket))
     }
 
     fn push_origin(&mut self, hist: &History) {
         let h = self.cfg.tracked_horizon;
         self.ready = self.readiness(hist);
-        let bucket = hold::bucket(hist);
-        self.bucket = bucket as u8;
         let mut per_model = self.candidate_forecasts(hist, h);
         // A fallback forecast is held as NaN: never scored, never a stacking deviation.
         for (c, f) in per_model.iter_mut().enumerate() {
@@ -664,16 +622,11 @@ impl Auto {
                 dot(&w, s)
             })
             .collect();
-        let guarded: Vec<f64> = (1..=h)
-            .map(|s| self.guarded(&|c, s| per_model.get(c)?.get(s - 1).copied(), s))
-            .collect();
-        let mut made = Vec::with_capacity((self.decays.len() + 5) * h);
+        let mut made = Vec::with_capacity((self.decays.len() + 3) * h);
         self.rung_forecasts(&per_model, h, &mut made);
         made.extend(base);
         made.extend(stacked);
         made.extend(mixed);
-        made.extend(guarded);
-        made.extend(std::iter::repeat(bucket as f64).take(h));
         let n = per_model.len();
         self.pending.push(|s, slot| {
             let (cands, combos) = slot.split_at_mut(n.min(slot.len()));
@@ -756,13 +709,6 @@ impl Forecaster for Auto {
                     let leads = errors.get(l.leads()).unwrap_or_default();
                     guard::observe(sums, means, leads, self.guard_decay, origin, mixed, y);
                 }
-                let last = origin.first().copied();
-                if let (Some(last), Some(guarded), Some(bucket)) =
-                    (last, at(Made::Guarded), at(Made::Bucket))
-                {
-                    let state = floats.get_mut(l.hold()).unwrap_or_default();
-                    hold::observe(state, bucket as usize, last, guarded, y, self.guard_decay);
-                }
                 if let (Some(base), Some(stacked)) = (at(Made::Base), at(Made::Stacked)) {
                     if let Some(m) = errors.get_mut(l.base_mse()) {
                         m.update((y - base) * (y - base), self.selector_decay);
@@ -804,18 +750,16 @@ impl Forecaster for Auto {
         if self.pending.len() > 0 && self.made_at == hist.pushed() && h <= self.cfg.tracked_horizon
         {
             let latest = |c: usize, s: usize| self.pending.latest(s)?.get(c).copied();
-            self.combine(latest, usize::from(self.bucket), h, out)
+            self.combine(latest, h, out)
         } else {
             let per_model = self.candidate_forecasts(hist, h);
-            let at = |c: usize, s: usize| per_model.get(c)?.get(s - 1).copied();
-            self.combine(at, hold::bucket(hist), h, out)
+            self.combine(|c, s| per_model.get(c)?.get(s - 1).copied(), h, out)
         }
     }
 
     fn members(&self, step: usize) -> Option<&[f64]> {
         // Every candidate, then each rung's combination, the base, stacked and mixed ones.
-        let members = self.candidates.len() + self.decays.len() + 3;
-        self.pending.latest(step).and_then(|slot| slot.get(..members))
+        self.pending.latest(step)
     }
 
     fn heap_bytes(&self) -> usize {
