@@ -95,12 +95,19 @@ fn main() -> anyhow::Result<()> {
     // Every switch session (and, in `prescient sim`, every emulated switch) holds a socket: the
     // usual soft limit of 1,024 descriptors would refuse switches long before the hard limit.
     let fds = prescient::limits::raise_open_files();
-    // The demo talks to people through its own summary lines; session chatter would drown them.
-    init_tracing(if matches!(cli.command, Command::Demo(_)) {
-        "warn"
-    } else {
-        "info"
-    });
+    // The demo talks to people through its own summary lines, and `bench openflow` through its
+    // table (with `--forecast-series` it runs the whole controller): session chatter would
+    // drown them.
+    init_tracing(
+        if matches!(
+            cli.command,
+            Command::Demo(_) | Command::Bench(BenchCommand::Openflow(_))
+        ) {
+            "warn"
+        } else {
+            "info"
+        },
+    );
     match fds {
         Ok(n) => tracing::debug!(open_files = n, "descriptor limit"),
         Err(e) => tracing::warn!("{e}"),

@@ -22,6 +22,8 @@ use crate::openflow_app::bench::loadgen::{run_load, LoadConfig, LoadReport, Mode
 use crate::openflow_app::bench::mix::Mix;
 use crate::openflow_app::L2LearningFactory;
 
+mod under_forecast;
+
 /// Arguments of this subcommand.
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -61,6 +63,12 @@ pub struct Args {
     /// sleeping, microseconds (0: never; the window adapts to the traffic).
     #[arg(long, default_value_t = 0)]
     pub busy_poll_us: u64,
+    /// Measure the whole controller (as `prescient run` starts it, in this process) twice:
+    /// with nothing to forecast, then while its control tick forecasts this many host-pair
+    /// series; prints both runs and their ratio instead of the bare responder (0: Prescient's
+    /// packet-in app alone, as usual).
+    #[arg(long, default_value_t = 0, conflicts_with = "target")]
+    pub forecast_series: usize,
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
@@ -95,7 +103,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         hosts: args.hosts,
         threads,
         busy_poll: Duration::from_micros(args.busy_poll_us),
+        during: None,
     };
+    if args.forecast_series > 0 {
+        return under_forecast::run(&args, &|addr| load(addr, None));
+    }
     let bare = {
         let responder = BareResponder::start(Duration::from_micros(args.busy_poll_us))?;
         run_load(load(responder.addr(), None)).context("measuring the bare responder")?

@@ -55,6 +55,8 @@ pub struct Metrics {
     p4runtime_writes: Arc<LatencyHistogram>,
     openflow_sessions: Arc<SessionCounters>,
     ticks: Mutex<TickStats>,
+    /// Set from a tick's start to its end (see [`Metrics::tick_running`]).
+    ticking: AtomicBool,
 }
 
 /// How the core's control ticks keep time: how late each started against its schedule and how
@@ -86,6 +88,7 @@ impl Default for Metrics {
             p4runtime_writes: Arc::default(),
             openflow_sessions: Arc::default(),
             ticks: Mutex::default(),
+            ticking: AtomicBool::new(false),
         }
     }
 }
@@ -169,6 +172,7 @@ impl Metrics {
         series: usize,
         stride: u32,
     ) {
+        self.ticking.store(false, Ordering::Release);
         let mut t = lock(&self.ticks);
         t.count += 1;
         t.last_late = late;
@@ -177,6 +181,17 @@ impl Metrics {
         t.max_took = t.max_took.max(took);
         t.series = series;
         t.stride = stride;
+    }
+
+    /// A control tick starts now; [`Metrics::record_tick`] ends it.
+    pub fn tick_began(&self) {
+        self.ticking.store(true, Ordering::Release);
+    }
+
+    /// Whether a control tick is running now, without a lock: `bench openflow
+    /// --forecast-series` files the latency of each packet-in answered meanwhile apart.
+    pub fn tick_running(&self) -> bool {
+        self.ticking.load(Ordering::Acquire)
     }
 
     /// The tick figures so far.

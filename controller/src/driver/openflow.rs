@@ -122,6 +122,7 @@ pub async fn run(
             due = ticks.tick() => if driver.acting() {
                 let started = std::time::Instant::now();
                 let now = driver.core.now();
+                driver.core.metrics().tick_began();
                 let (actions, total, observed, forecast, stride) = driver.core.apply(|c| {
                     let actions = c.tick(now);
                     let forecast = c.forecast_cost_last_tick();

@@ -70,6 +70,19 @@ pub struct LoadConfig {
     pub threads: usize,
     /// Longest each thread busy-polls for answers before sleeping (zero: never).
     pub busy_poll: Duration,
+    /// Latencies of the answers read while this says so go to
+    /// [`LoadReport::latency_during_ns`] too (e.g. while the controller runs a control tick).
+    pub during: Option<During>,
+}
+
+/// A condition asked at every answer read (it must be cheap: an atomic load).
+#[derive(Clone)]
+pub struct During(pub Arc<dyn Fn() -> bool + Send + Sync>);
+
+impl std::fmt::Debug for During {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("During(..)")
+    }
 }
 
 /// What one run measured.
@@ -92,6 +105,8 @@ pub struct LoadReport {
     pub connected: usize,
     /// Round-trip times (nanoseconds) of the measured time.
     pub latency_ns: Histogram<u64>,
+    /// Of them, those of answers read while [`LoadConfig::during`] held (empty without one).
+    pub latency_during_ns: Histogram<u64>,
     /// Cores this process (the generator, and whatever else it runs) kept busy while measured.
     pub own_cores: Option<f64>,
     /// Cores the watched process kept busy while measured.
@@ -121,6 +136,30 @@ impl LoadReport {
     /// Latency quantile in microseconds.
     pub fn quantile_us(&self, q: f64) -> f64 {
         self.latency_ns.value_at_quantile(q) as f64 / 1000.0
+    }
+}
+
+/// Every latency of the measured time, and those that fell while [`LoadConfig::during`] held.
+struct Latencies {
+    all: Histogram<u64>,
+    during: Histogram<u64>,
+}
+
+impl Latencies {
+    fn new() -> Self {
+        Latencies {
+            all: new_histogram(),
+            during: new_histogram(),
+        }
+    }
+
+    fn add(&mut self, other: &Latencies) -> anyhow::Result<()> {
+        self.all
+            .add(&other.all)
+            .context("merging latency histograms")?;
+        self.during
+            .add(&other.during)
+            .context("merging latency histograms")
     }
 }
 
@@ -187,11 +226,11 @@ pub fn run_load(cfg: LoadConfig) -> anyhow::Result<LoadReport> {
     let timing = time_phases(&cfg, &shared, &phase_tx, &handles);
     // Whatever happened, the switches stop now and every thread is joined.
     set_phase(&shared, &phase_tx, PHASE_STOP);
-    let mut latency_ns = new_histogram();
+    let mut latency = Latencies::new();
     let mut failure = None;
     for h in handles {
         match h.join() {
-            Ok(Ok(h)) => latency_ns.add(&h).context("merging latency histograms")?,
+            Ok(Ok(h)) => latency.add(&h)?,
             Ok(Err(e)) => failure = failure.or(Some(e)),
             Err(_) => {
                 failure = failure.or(Some(anyhow::anyhow!("a load generator thread panicked")))
@@ -212,7 +251,8 @@ pub fn run_load(cfg: LoadConfig) -> anyhow::Result<LoadReport> {
         unexpected: c.unexpected.load(Ordering::Relaxed),
         elapsed,
         connected,
-        latency_ns,
+        latency_ns: latency.all,
+        latency_during_ns: latency.during,
         own_cores,
         watched_cores,
     })
@@ -224,7 +264,7 @@ fn time_phases(
     cfg: &LoadConfig,
     shared: &Shared,
     phase_tx: &watch::Sender<u8>,
-    threads: &[std::thread::JoinHandle<anyhow::Result<Histogram<u64>>>],
+    threads: &[std::thread::JoinHandle<anyhow::Result<Latencies>>],
 ) -> anyhow::Result<(Duration, usize, Option<f64>, Option<f64>)> {
     let deadline = Instant::now() + Duration::from_secs(10);
     while shared.connected.load(Ordering::Relaxed) < cfg.switches
@@ -266,7 +306,7 @@ async fn switches(
     cfg: &LoadConfig,
     shared: Arc<Shared>,
     phase_rx: watch::Receiver<u8>,
-) -> anyhow::Result<Histogram<u64>> {
+) -> anyhow::Result<Latencies> {
     let mut tasks = Vec::with_capacity(dpids.len());
     for dpid in dpids {
         let stream = TcpStream::connect(cfg.target)
@@ -276,15 +316,15 @@ async fn switches(
         let sw = FakeSwitch::new(dpid, cfg, shared.clone());
         tasks.push(tokio::spawn(sw.run(stream, phase_rx.clone())));
     }
-    let mut latency_ns = new_histogram();
+    let mut latency = Latencies::new();
     for t in tasks {
         match t.await {
-            Ok(Ok(h)) => latency_ns.add(&h).context("merging latency histograms")?,
+            Ok(Ok(h)) => latency.add(&h)?,
             Ok(Err(e)) => tracing::warn!("emulated switch failed: {e:#}"),
             Err(e) => tracing::warn!("emulated switch task failed: {e}"),
         }
     }
-    Ok(latency_ns)
+    Ok(latency)
 }
 
 fn set_phase(shared: &Shared, tx: &watch::Sender<u8>, phase: u8) {
@@ -393,7 +433,8 @@ struct FakeSwitch {
     next: usize,
     seq: u32,
     outstanding: Outstanding,
-    latency: Histogram<u64>,
+    latency: Latencies,
+    during: Option<During>,
     handshaken: bool,
 }
 
@@ -413,7 +454,8 @@ impl FakeSwitch {
             next: 0,
             seq: 0,
             outstanding: Outstanding::default(),
-            latency: new_histogram(),
+            latency: Latencies::new(),
+            during: cfg.during.clone(),
             handshaken: false,
         }
     }
@@ -422,7 +464,7 @@ impl FakeSwitch {
         mut self,
         mut stream: TcpStream,
         mut phase_rx: watch::Receiver<u8>,
-    ) -> anyhow::Result<Histogram<u64>> {
+    ) -> anyhow::Result<Latencies> {
         let mut rbuf = vec![0u8; 256 * 1024];
         let (mut start, mut end) = (0usize, 0usize);
         let mut wbuf = frames::hello(0);
@@ -456,6 +498,7 @@ impl FakeSwitch {
             }
             let now = Instant::now();
             let measuring = phase == PHASE_MEASURE;
+            let during = measuring && self.during.as_ref().is_some_and(|d| (d.0)());
             let (mut responses, mut answered, mut skipped, mut unexpected) = (0, 0, 0, 0);
             while let Some((ty, len, xid)) = frames::peek(&rbuf[start..end]) {
                 if len < frames::HEADER_LEN {
@@ -479,9 +522,11 @@ impl FakeSwitch {
                                 skipped += s;
                                 if measuring {
                                     let ns = now.saturating_duration_since(sent).as_nanos();
-                                    let _ = self
-                                        .latency
-                                        .record(u64::try_from(ns).unwrap_or(u64::MAX).max(1));
+                                    let ns = u64::try_from(ns).unwrap_or(u64::MAX).max(1);
+                                    let _ = self.latency.all.record(ns);
+                                    if during {
+                                        let _ = self.latency.during.record(ns);
+                                    }
                                 }
                             }
                             Some(Settled::Unexpected) => unexpected += 1,
@@ -661,6 +706,7 @@ mod tests {
             watch: None,
             threads: 2,
             busy_poll: Duration::from_micros(200),
+            during: None,
         })
         .unwrap();
         assert_eq!(
@@ -694,6 +740,7 @@ mod tests {
             watch: None,
             threads: 2,
             busy_poll: Duration::ZERO,
+            during: None,
         })
         .unwrap_err();
         assert!(format!("{err:#}").contains(&target.to_string()), "{err:#}");
@@ -714,6 +761,7 @@ mod tests {
             watch: None,
             threads: 1,
             busy_poll: Duration::ZERO,
+            during: None,
         };
         let shared = Arc::new(Shared {
             phase: AtomicU8::new(PHASE_WARMUP),
