@@ -41,6 +41,8 @@ struct Ticks {
     ticks: usize,
     mean_ms: f64,
     max_ms: f64,
+    /// Of a tick, observing and forecasting the series due (mean).
+    forecast_mean_ms: f64,
 }
 
 /// One run: the generator's figures and the ticks meanwhile.
@@ -115,12 +117,14 @@ pub(super) fn run(args: &Args, load: &dyn Fn(SocketAddr) -> LoadConfig) -> anyho
     let quiet = measure(&core, || run_load(load(addr))).context("measuring with no series")?;
     let stop = CancellationToken::new();
     rt.spawn(feed(core.clone(), args.forecast_series, stop.clone()));
-    let busy = settle(&core, args.forecast_series)
-        .and_then(|()| measure(&core, || run_load(load(addr))))
-        .context("measuring while forecasting");
+    let busy = settle(&core, args.forecast_series).and_then(|alone| {
+        let run = measure(&core, || run_load(load(addr)))?;
+        Ok((alone, run))
+    });
     stop.cancel();
     rt.block_on(service.shutdown());
-    print(args, &quiet, &busy?)
+    let (alone, busy) = busy.context("measuring while forecasting")?;
+    print(args, &quiet, &busy, &alone)
 }
 
 /// Runs `f` while sampling the tick figures every few milliseconds.
@@ -139,7 +143,8 @@ fn measure(
                 let t = core.metrics().ticks();
                 if t.count != last {
                     last = t.count;
-                    took.push(t.last_took);
+                    let forecast = core.read(|c| c.forecast_cost_last_tick());
+                    took.push((t.last_took, forecast));
                 }
             }
             took
@@ -150,6 +155,14 @@ fn measure(
     let took = sampler
         .join()
         .map_err(|_| anyhow::anyhow!("the tick sampler panicked"))?;
+    Ok(Run {
+        load: load?,
+        ticks: tick_figures(core, &took),
+    })
+}
+
+/// The figures of ticks that took `took` (whole, forecasting), and the series as they are.
+fn tick_figures(core: &SharedCore, took: &[(Duration, Duration)]) -> Ticks {
     let (series, compact, stride) = core.read(|c| {
         (
             c.series_count(),
@@ -158,23 +171,27 @@ fn measure(
         )
     });
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
-    let ticks = Ticks {
+    let mean = |f: fn(&(Duration, Duration)) -> Duration| {
+        took.iter().map(|t| ms(f(t))).sum::<f64>() / took.len().max(1) as f64
+    };
+    Ticks {
         series,
         compact,
         stride,
         ticks: took.len(),
-        mean_ms: took.iter().copied().map(ms).sum::<f64>() / took.len().max(1) as f64,
-        max_ms: took.iter().copied().map(ms).fold(0.0, f64::max),
-    };
-    Ok(Run { load: load?, ticks })
+        mean_ms: mean(|t| t.0),
+        max_ms: took.iter().map(|t| ms(t.0)).fold(0.0, f64::max),
+        forecast_mean_ms: mean(|t| t.1),
+    }
 }
 
-/// Waits until `n` series exist and the stride has held for [`SETTLED_TICKS`] ticks.
-fn settle(core: &SharedCore, n: usize) -> anyhow::Result<()> {
+/// Waits until `n` series exist and the stride has held for [`SETTLED_TICKS`] ticks; returns
+/// those ticks' figures (nothing but the round then loads the cores).
+fn settle(core: &SharedCore, n: usize) -> anyhow::Result<Ticks> {
     let deadline = Instant::now() + SETTLE_TIMEOUT;
     let mut last = (core.metrics().ticks().count, 0);
-    let mut steady = 0;
-    while steady < SETTLED_TICKS {
+    let mut steady = Vec::new();
+    while steady.len() < SETTLED_TICKS {
         anyhow::ensure!(
             Instant::now() < deadline,
             "{} of {n} series and no steady stride after {} s",
@@ -186,14 +203,14 @@ fn settle(core: &SharedCore, n: usize) -> anyhow::Result<()> {
         if t.count == last.0 {
             continue;
         }
-        steady = if t.series >= n && t.stride == last.1 {
-            steady + 1
+        if t.series >= n && t.stride == last.1 {
+            steady.push((t.last_took, core.read(|c| c.forecast_cost_last_tick())));
         } else {
-            0
-        };
+            steady.clear();
+        }
         last = (t.count, t.stride);
     }
-    Ok(())
+    Ok(tick_figures(core, &steady))
 }
 
 /// Every second, one sample of each of `n` flows, each the only flow of its host pair.
@@ -237,7 +254,7 @@ fn pair(i: usize) -> (MacAddr, MacAddr) {
     )
 }
 
-fn print(args: &Args, quiet: &Run, busy: &Run) -> anyhow::Result<()> {
+fn print(args: &Args, quiet: &Run, busy: &Run, alone: &Ticks) -> anyhow::Result<()> {
     let ratio = |busy: f64, quiet: f64| if quiet > 0.0 { busy / quiet } else { 0.0 };
     let figures = |r: &Run| {
         let l = &r.load;
@@ -264,6 +281,7 @@ fn print(args: &Args, quiet: &Run, busy: &Run) -> anyhow::Result<()> {
             "cores": std::thread::available_parallelism().map_or(1, |n| n.get()),
             "none": quiet.json(),
             "forecasting": busy.json(),
+            "ticks_with_no_packet_ins": alone,
             "ratio_answered_per_sec": ratios[0],
             "ratio_p50": ratios[1],
             "ratio_p99": ratios[2],
@@ -307,12 +325,16 @@ fn print(args: &Args, quiet: &Run, busy: &Run) -> anyhow::Result<()> {
         "  {:<22} {:>12} {:>9.2}x {:>9.2}x {:>9.2}x",
         "  during a tick / none", "", during_ratios[0], during_ratios[1], during_ratios[2]
     );
-    for (name, r) in [("no series", quiet), (label.as_str(), busy)] {
-        let t = &r.ticks;
-        let cores = r.load.own_cores.map_or("?".into(), |c| format!("{c:.2}"));
+    let alone_label = format!("{label}, no packet-ins");
+    for (name, t, cores) in [
+        ("no series", &quiet.ticks, quiet.load.own_cores),
+        (label.as_str(), &busy.ticks, busy.load.own_cores),
+        (alone_label.as_str(), alone, None),
+    ] {
+        let cores = cores.map_or(String::new(), |c| format!("; cores busy {c:.2}"));
         println!(
-            "  {name:<22} control tick: {} ticks measured, mean {:.1} ms, longest {:.1} ms; {} series ({} compact), stride {}; cores busy {cores}",
-            t.ticks, t.mean_ms, t.max_ms, t.series, t.compact, t.stride
+            "  {name:<22} control tick: {} ticks, mean {:.1} ms (forecasting {:.1} ms), longest {:.1} ms; {} series ({} compact), stride {}{cores}",
+            t.ticks, t.mean_ms, t.forecast_mean_ms, t.max_ms, t.series, t.compact, t.stride
         );
     }
     Ok(())
