@@ -15,6 +15,7 @@ use tokio_util::task::TaskTracker;
 use crate::cluster::replica::Replica;
 use crate::cluster::{etcd_store, ClusterConfig, ClusterError, ClusterState};
 use crate::core::{CoreConfig, Restored, SharedCore};
+use crate::driver::forecast_pool::ForecastPool;
 use crate::driver::openflow::{self as driver, DriverConfig};
 use crate::driver::p4runtime::{self, P4Target};
 use crate::northbound::{self, ApiConfig, ApiState};
@@ -146,6 +147,9 @@ pub enum ServiceError {
     /// Cluster mode could not start (etcd unreachable: the error names the endpoints).
     #[error(transparent)]
     Cluster(#[from] ClusterError),
+    /// The threads the control tick forecasts on could not start.
+    #[error("forecast threads: {0}")]
+    ForecastThreads(#[source] rayon::ThreadPoolBuildError),
 }
 
 /// The store as opened, before the listeners are bound.
@@ -203,6 +207,8 @@ impl Service {
             }
             None => None,
         };
+        // Before anything binds: a controller without the threads to forecast on does not start.
+        let forecast = Arc::new(ForecastPool::start(0).map_err(ServiceError::ForecastThreads)?);
         let mut core_config = config.core.clone();
         core_config.stale_after = core_config.stale_after_for_polls(
             config
@@ -326,7 +332,7 @@ impl Service {
         let driver_config = DriverConfig {
             control_interval: config.core.control_interval,
             cluster: cluster.as_ref().map(|(c, _)| c.clone()),
-            ..DriverConfig::default()
+            ..DriverConfig::new(forecast)
         };
         for t in &config.p4 {
             if let (Some(files), Some(tls)) = (&t.tls_files, &t.tls) {

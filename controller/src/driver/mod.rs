@@ -1,5 +1,6 @@
 //! Drivers: the async glue between the southbound sessions and the sans-IO controller core.
 
+pub mod forecast_pool;
 pub mod openflow;
 pub mod p4runtime;
 pub mod stride;

@@ -25,6 +25,7 @@ use prescient_topology::{
 };
 use tokio_util::sync::CancellationToken;
 
+use super::forecast_pool::ForecastPool;
 use super::p4runtime::{P4Fleet, P4Inbox};
 
 mod clock;
@@ -59,14 +60,18 @@ pub struct DriverConfig {
     pub control_interval: Duration,
     /// Cluster mode: plan, probe and program only while this node leads.
     pub cluster: Option<Arc<crate::cluster::ClusterState>>,
+    /// Where the control tick runs: off the runtime's workers, below the sessions' priority.
+    pub forecast: Arc<ForecastPool>,
 }
 
-impl Default for DriverConfig {
-    fn default() -> Self {
+impl DriverConfig {
+    /// Probes collected every 500 ms, a tick a second on `forecast`, single process.
+    pub fn new(forecast: Arc<ForecastPool>) -> Self {
         DriverConfig {
             probe_poll: Duration::from_millis(500),
             control_interval: Duration::from_secs(1),
             cluster: None,
+            forecast,
         }
     }
 }
@@ -122,12 +127,16 @@ pub async fn run(
             due = ticks.tick() => if driver.acting() {
                 let started = std::time::Instant::now();
                 let now = driver.core.now();
-                driver.core.metrics().tick_began();
-                let (actions, total, observed, forecast, stride) = driver.core.apply(|c| {
-                    let actions = c.tick(now);
-                    let forecast = c.forecast_cost_last_tick();
-                    (actions, c.series_count(), c.observed_last_tick(), forecast, c.series_stride())
-                });
+                let core = driver.core.clone();
+                core.metrics().tick_began();
+                // On the forecast pool: this task waits without holding a runtime worker.
+                let (actions, total, observed, forecast, stride) = config.forecast.run(move || {
+                    core.apply(|c| {
+                        let actions = c.tick(now);
+                        let forecast = c.forecast_cost_last_tick();
+                        (actions, c.series_count(), c.observed_last_tick(), forecast, c.series_stride())
+                    })
+                }).await;
                 let took = started.elapsed();
                 driver.core.metrics().record_tick(
                     started.saturating_duration_since(due.into_std()),
