@@ -333,7 +333,7 @@ fn print(args: &Args, quiet: &Run, busy: &Run, alone: &Ticks) -> anyhow::Result<
     ] {
         let cores = cores.map_or(String::new(), |c| format!("; cores busy {c:.2}"));
         println!(
-            "  {name:<22} control tick: {} ticks, mean {:.1} ms (forecasting {:.1} ms), longest {:.1} ms; {} series ({} compact), stride {}{cores}",
+            "  {name:<28} control tick: {} ticks, mean {:.1} ms (forecasting {:.1} ms), longest {:.1} ms; {} series ({} compact), stride {}{cores}",
             t.ticks, t.mean_ms, t.forecast_mean_ms, t.max_ms, t.series, t.compact, t.stride
         );
     }
