@@ -19,7 +19,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use arc_swap::ArcSwap;
 use prescient_southbound::latency::LatencyHistogram;
 use prescient_southbound::openflow::session::SessionCounters;
-use prescient_topology::{PortRef, Protocol, Snapshot, SnapshotReader, Timestamp};
+use prescient_topology::{MacAddr, PortRef, Protocol, Snapshot, SnapshotReader, Timestamp};
 use tokio::sync::{broadcast, Notify};
 
 use super::{Action, ControllerCore, ControllerEvent, CoreConfig};
@@ -231,8 +231,9 @@ pub struct SharedCore {
     published: Mutex<Published>,
     /// A topology change is held back (see [`PUBLISH_COST_RATIO`]).
     held_back: AtomicBool,
-    /// Every service's VIP as of the last entry point, for lock-free readers.
-    vips: ArcSwap<Vec<Ipv4Addr>>,
+    /// Every service's VIP and the MAC it answers ARP with, as of the last entry point, for
+    /// lock-free readers (the sessions answer ARP for a VIP themselves).
+    vips: ArcSwap<Vec<(Ipv4Addr, MacAddr)>>,
     /// The OpenFlow flood guard's blocked ports by datapath id, as the driver last decided them.
     flood_guard: ArcSwap<BTreeMap<u64, Vec<u32>>>,
     /// Bumped after each change of `flood_guard`, so session threads re-read it only then.
@@ -296,8 +297,15 @@ impl SharedCore {
             let out = f(&mut core);
             // Publishing the snapshot here keeps lock-free readers current.
             self.publish(&core, false);
-            if !self.vips.load().iter().copied().eq(core.services().vips()) {
-                self.vips.store(Arc::new(core.services().vips().collect()));
+            if !self
+                .vips
+                .load()
+                .iter()
+                .copied()
+                .eq(core.services().vip_macs())
+            {
+                self.vips
+                    .store(Arc::new(core.services().vip_macs().collect()));
             }
             (out, core.drain_events())
         };
@@ -369,9 +377,14 @@ impl SharedCore {
         self.snapshots.host(mac)
     }
 
-    /// Whether `ip` is a service's VIP, without locking the core.
-    pub fn is_vip(&self, ip: Ipv4Addr) -> bool {
-        self.vips.load().contains(&ip)
+    /// The MAC ARP for `ip` is answered with, if `ip` is a service's VIP, without locking the
+    /// core. Services are few: a scan of a short list.
+    pub fn vip_mac(&self, ip: Ipv4Addr) -> Option<MacAddr> {
+        self.vips
+            .load()
+            .iter()
+            .find(|(vip, _)| *vip == ip)
+            .map(|(_, mac)| *mac)
     }
 
     /// Records the ports the OpenFlow flood guard blocks (by datapath id), before its rules

@@ -7,8 +7,9 @@
 //! after a topology change: forgotten, and the frame flooded). LLDP frames are published on the
 //! event stream (discovery lives elsewhere), and so are ARP frames that tell host tracking
 //! something ([`super::punt`]: our probes as they are due, other LLDP once a second per port,
-//! new or moved hosts, new addresses, requests for a service VIP; every LLDP and ARP frame
-//! without a [`PuntPolicy`]). A port that goes down or away forgets the MACs learned on it.
+//! new or moved hosts, new addresses; every LLDP and ARP frame without a [`PuntPolicy`]). An
+//! ARP request for a service VIP is answered here with a PACKET_OUT (with a [`PuntPolicy`]),
+//! and flooded like any other. A port that goes down or away forgets the MACs learned on it.
 //! A frame other than LLDP that comes in through a port the flood guard blocks is dropped, as
 //! the switch's own rule (not in force yet) would have dropped it. So is a frame about to be
 //! flooded that this switch flooded moments ago from another port: it went round a cycle the
@@ -16,7 +17,8 @@
 //! circling and teach every switch on the cycle a wrong port for its sender.
 //!
 //! Hot path: no allocation; the FLOW_MOD is a template mutated in place, the PACKET_OUT borrows
-//! the packet-in's bytes, and both are emitted straight into the session's output buffer.
+//! the packet-in's bytes, and both are emitted straight into the session's output buffer. (The
+//! ARP reply for a service VIP allocates its frame: such requests are few.)
 
 use std::collections::HashMap;
 use std::hash::BuildHasher;
@@ -302,11 +304,14 @@ impl SwitchApp for L2Learning {
             }
             _ => self.send_out(packet, in_port, PortNo::FLOOD, out),
         }
-        let news = ty == ETH_ARP
-            && self
-                .punt
-                .as_mut()
-                .is_none_or(|p| p.arp(data, src, in_port, Instant::now()));
+        let news = ty == ETH_ARP && self.punt.as_mut().is_none_or(|p| {
+            if let Some(reply) = p.vip_reply(data, in_port) {
+                if let Err(e) = out.packet_out(&reply) {
+                    tracing::warn!(dpid = %self.dpid, "ARP reply for a service VIP not sent: {e}");
+                }
+            }
+            p.arp(data, src, in_port, Instant::now())
+        });
         if news {
             Verdict::Publish
         } else {

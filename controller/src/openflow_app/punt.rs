@@ -1,10 +1,11 @@
 //! Which packet-ins the rest of the controller hears about: decided in the switch's session,
-//! without locks, so the core sees what it needs (new hosts, moved hosts, new addresses, ARP
-//! for service VIPs) and not every ARP of a busy network.
+//! without locks, so the core sees what it needs (new hosts, moved hosts, new addresses) and
+//! not every ARP of a busy network. ARP for a service's VIP, which no host owns, is answered
+//! here too ([`PuntFilter::vip_reply`]): the driver loop, which takes the core's lock, waits
+//! behind the control tick, up to a second under a packet-in storm.
 //!
 //! Per switch, the last sighting published for each host (port, address, when, and where the
-//! core placed the host then). An ARP frame is published when:
-//! - it asks for a service's VIP (the proxy-ARP answer is due every time), or
+//! core placed the host then). An ARP frame (a request for a VIP too) is published when:
 //! - its sender is new here, or was published from another port or with another address, or
 //! - the core (its lock-free topology snapshot) places the sender elsewhere than here, and
 //!   has changed its mind since the last sighting published here (another switch saw the
@@ -28,12 +29,14 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use foldhash::fast::RandomState;
 
-use prescient_southbound::openflow::wire::{DatapathId, MacAddr, PortNo};
+use prescient_southbound::openflow::wire::{DatapathId, MacAddr, PacketOut, PortNo};
 use prescient_topology::{DeviceId, DiscoveryConfig, LldpProbe, PortRef};
 
 use crate::core::SharedCore;
+use crate::driver::p4runtime::arp;
 
 /// How often a host the core already knows, or an LLDP frame, is published again.
 #[derive(Debug, Clone, Copy)]
@@ -134,26 +137,26 @@ pub struct PuntFilter {
 /// past it the memory starts over, costing one extra publication each.
 const MAX_LLDP_SOURCES: usize = 4096;
 
-/// ARP operation codes (RFC 826).
-const ARP_REQUEST: u16 = 1;
-
 impl PuntFilter {
     /// Whether the ARP `frame` (Ethernet included) from `src`, arrived on `port`, goes to the
     /// rest of the controller. Reads no lock; never panics on a short or odd frame.
     pub fn arp(&mut self, frame: &[u8], src: MacAddr, port: PortNo, now: Instant) -> bool {
-        let ip_at = |at: usize| {
-            frame
-                .get(at..at + 4)
-                .and_then(|b| <[u8; 4]>::try_from(b).ok())
-                .map(Ipv4Addr::from)
-        };
-        let op = frame.get(20..22).map(|b| u16::from_be_bytes([b[0], b[1]]));
-        let for_vip =
-            op == Some(ARP_REQUEST) && ip_at(38).is_some_and(|ip| self.policy.core.is_vip(ip));
-        let ip = ip_at(28).filter(|ip| !ip.is_unspecified());
-        // Recorded either way: the core hears of the sender with the VIP request too.
-        let news = self.sighting(src, ip, port, now);
-        for_vip || news
+        let ip = frame
+            .get(28..32)
+            .and_then(|b| <[u8; 4]>::try_from(b).ok())
+            .map(Ipv4Addr::from)
+            .filter(|ip| !ip.is_unspecified());
+        self.sighting(src, ip, port, now)
+    }
+
+    /// The answer to `frame` if it is an ARP request for a service's VIP: the reply saying the
+    /// VIP is at its logical MAC (the balancing rule rewrites that to a backend's), out of
+    /// `port`, the one the request came in by. Reads no lock; never panics on an odd frame.
+    pub fn vip_reply(&self, frame: &[u8], port: PortNo) -> Option<PacketOut> {
+        let asked = arp::requested(frame)?;
+        let mac = self.policy.core.vip_mac(asked)?;
+        let reply = arp::proxy_reply(frame, mac)?;
+        Some(PacketOut::to_port(port, Bytes::from(reply)))
     }
 
     /// Whether the LLDP `frame` (Ethernet included) arrived on `port` goes to the rest of the

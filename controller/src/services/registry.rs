@@ -357,17 +357,12 @@ impl Services {
         self.pending.iter()
     }
 
-    /// The MAC a VIP answers ARP with, if `ip` is a service's VIP.
-    pub fn logical_mac_of(&self, ip: Ipv4Addr) -> Option<MacAddr> {
+    /// Every service's VIP and the MAC it answers ARP with, in the order of the services'
+    /// names.
+    pub fn vip_macs(&self) -> impl Iterator<Item = (Ipv4Addr, MacAddr)> + '_ {
         self.entries
             .values()
-            .find(|e| e.spec.vip == ip)
-            .map(|e| e.spec.logical_mac())
-    }
-
-    /// Every service's VIP, in the order of the services' names.
-    pub fn vips(&self) -> impl Iterator<Item = Ipv4Addr> + '_ {
-        self.entries.values().map(|e| e.spec.vip)
+            .map(|e| (e.spec.vip, e.spec.logical_mac()))
     }
 
     /// Every service, by name.

@@ -11,7 +11,8 @@
 //!   The previous entries of the instance are deleted first (by match, under the service
 //!   cookie) so clients that left lose theirs.
 //!
-//! - ARP for a VIP is answered by the controller with the VIP's MAC ([`proxy_arp`]).
+//! - ARP for a VIP is answered with the VIP's MAC by the switch's session itself
+//!   ([`crate::openflow_app::punt::PuntFilter::vip_reply`]), not here.
 //!
 //! Priorities sit above steered paths and the flood guard: a packet is translated before
 //! anything else decides where it goes.
@@ -24,8 +25,7 @@ use prescient_southbound::openflow::wire::{
 use prescient_topology::{DeviceId, Protocol};
 
 use crate::core::records::{BackendTarget, ServiceHop};
-use crate::core::{Action, SharedCore};
-use crate::driver::p4runtime::arp;
+use crate::core::Action;
 
 /// Priority of service balancing and translation rules.
 pub const SERVICE_PRIORITY: u16 = 61_000;
@@ -103,14 +103,6 @@ fn buckets(backends: &[BackendTarget], hop: &ServiceHop) -> Vec<Bucket> {
             ))
         })
         .collect()
-}
-
-/// The reply to an ARP request for a service's VIP, which no host owns (clients resolve the
-/// VIP to its logical MAC; the balancing rule rewrites it), if `frame` is one.
-pub fn proxy_arp(core: &SharedCore, frame: &[u8]) -> Option<Vec<u8>> {
-    let asked = arp::requested(frame)?;
-    let mac = core.read(|c| c.services().logical_mac_of(asked))?;
-    arp::proxy_reply(frame, mac)
 }
 
 /// The messages for one service action; `None` for actions that are not about services.

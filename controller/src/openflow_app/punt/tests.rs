@@ -9,13 +9,13 @@ use bytes::BytesMut;
 use prescient_southbound::openflow::session::app::XidAlloc;
 use prescient_southbound::openflow::session::{AppFactory, Outbox, SwitchApp, Verdict};
 use prescient_southbound::openflow::wire::{
-    DatapathId, MacAddr, PacketInView, Port, PortNo, PortReason, PortStatus,
+    Action, DatapathId, MacAddr, Message, PacketInView, Port, PortNo, PortReason, PortStatus,
 };
 use prescient_topology::{DeviceId, LinkKey, LldpProbe, PortRef, ProbeSignature};
 
 use super::{PuntConfig, PuntPolicy};
 use crate::core::{CoreConfig, SharedCore};
-use crate::openflow_app::bench::mix;
+use crate::openflow_app::bench::{frames, mix};
 use crate::openflow_app::L2LearningFactory;
 use crate::services::{Backend, Policy, ServiceSpec, Services, ServicesConfig};
 
@@ -82,20 +82,69 @@ impl Switch {
         }
     }
 
-    /// Punts `frame` from `port`; returns whether it was published (and delivers it if so).
-    fn punt(&mut self, port: u32, frame: &[u8]) -> bool {
+    /// Runs `frame` from `port` through the app as the session does; returns whether it was
+    /// published and the messages sent to the switch (nothing is delivered to the core).
+    fn session(&mut self, port: u32, frame: &[u8]) -> (bool, Vec<Message>) {
         let mut pin = Vec::new();
         mix::put_packet_in(&mut pin, mix::NO_BUFFER, port, frame);
         let view = PacketInView::new_checked(&pin[..]).expect("a valid packet-in");
         let (mut buf, mut xids) = (BytesMut::new(), XidAlloc::default());
         let mut out = Outbox::new(DatapathId(self.dpid), &mut buf, &mut xids);
         let published = self.app.on_packet_in(&view, &mut out) == Verdict::Publish;
-        assert!(!buf.is_empty(), "the frame is forwarded either way");
+        let mut sent = Vec::new();
+        let mut at = 0;
+        while at < buf.len() {
+            let (_, len, _) = frames::peek(&buf[at..]).expect("a whole message");
+            sent.push(
+                Message::parse(&buf[at..at + len])
+                    .expect("a valid message")
+                    .1,
+            );
+            at += len;
+        }
+        (published, sent)
+    }
+
+    /// Punts `frame` from `port`; returns whether it was published (and delivers it if so).
+    fn punt(&mut self, port: u32, frame: &[u8]) -> bool {
+        let (published, sent) = self.session(port, frame);
+        assert!(!sent.is_empty(), "the frame is forwarded either way");
         if published {
             crate::driver::punted_frame(&self.core, at(self.dpid, port), frame);
         }
         published
     }
+}
+
+/// The ARP replies among `sent` that are not a punted frame flooded on: (port, frame).
+fn arp_replies(sent: &[Message]) -> Vec<(PortNo, Vec<u8>)> {
+    sent.iter()
+        .filter_map(|m| match m {
+            Message::PacketOut(po) if po.data.get(20..22) == Some(&[0, 2][..]) => {
+                match po.actions.as_slice() {
+                    [Action::Output { port, .. }] if *port != PortNo::FLOOD => {
+                        Some((*port, po.data.to_vec()))
+                    }
+                    _ => None,
+                }
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// The reply to `arp(1, IP, VIP)`: the VIP is at its logical MAC.
+fn vip_reply() -> Vec<u8> {
+    let logical = [0x02, 0x50, 192, 0, 2, 10];
+    let mut f = Vec::new();
+    f.extend_from_slice(&H.0);
+    f.extend_from_slice(&logical);
+    f.extend_from_slice(&[0x08, 0x06, 0, 1, 8, 0, 6, 4, 0, 2]);
+    f.extend_from_slice(&logical);
+    f.extend_from_slice(&VIP.octets());
+    f.extend_from_slice(&H.0);
+    f.extend_from_slice(&IP.octets());
+    f
 }
 
 fn patient() -> PuntConfig {
@@ -177,8 +226,8 @@ fn a_port_that_goes_down_forgets_its_hosts_here_too() {
     );
 }
 
-#[test]
-fn every_request_for_a_service_vip_reaches_the_proxy_answer() {
+/// A core as [`core`], serving "web" at [`VIP`] with the logical MAC its address gives.
+fn core_with_a_service() -> Arc<SharedCore> {
     let core = core();
     let spec = ServiceSpec {
         name: "web".into(),
@@ -205,18 +254,80 @@ fn every_request_for_a_service_vip_reaches_the_proxy_answer() {
     let now = core.now();
     let services = Services::new(&config, now).expect("valid services");
     core.apply(|c| c.set_services(services));
-    assert!(core.is_vip(VIP));
-    let mut s1 = Switch::new(1, &core, patient());
-    for _ in 0..3 {
-        assert!(s1.punt(1, &arp(1, IP, VIP)), "each request is answered");
-    }
-    assert!(
-        !s1.punt(1, &arp(1, IP, OTHER)),
-        "other requests of a known host are not news"
+    core
+}
+
+#[test]
+fn every_request_for_a_service_vip_is_answered_by_the_session() {
+    let core = core_with_a_service();
+    assert_eq!(
+        core.vip_mac(VIP),
+        Some(prescient_topology::MacAddr([0x02, 0x50, 192, 0, 2, 10]))
     );
+    let mut s1 = Switch::new(1, &core, patient());
+    for n in 0..3 {
+        let (published, sent) = s1.session(1, &arp(1, IP, VIP));
+        assert_eq!(
+            arp_replies(&sent),
+            vec![(PortNo(1), vip_reply())],
+            "request {n} answered out of the port it came in by"
+        );
+        // The core hears of the sender as of any other ARP: the first time only.
+        assert_eq!(published, n == 0, "request {n}");
+        if published {
+            crate::driver::punted_frame(&core, at(1, 1), &arp(1, IP, VIP));
+        }
+    }
+    assert_eq!(
+        core.snapshot().host(prescient_topology::MacAddr(H.0)),
+        Some(at(1, 1)),
+        "the asking host is learnt"
+    );
+    let (published, sent) = s1.session(1, &arp(1, IP, OTHER));
+    assert!(!published, "other requests of a known host are not news");
     assert!(
-        !s1.punt(1, &arp(2, IP, VIP)),
+        arp_replies(&sent).is_empty(),
+        "nor answered by the controller"
+    );
+    let (_, sent) = s1.session(1, &arp(2, IP, VIP));
+    assert!(
+        arp_replies(&sent).is_empty(),
         "nor is a reply naming the VIP"
+    );
+}
+
+#[test]
+fn a_vip_request_is_answered_while_the_cores_lock_is_held() {
+    // The driver loop waits for the core's lock behind the control tick (up to a second under
+    // a packet-in storm); the session must not.
+    let core = core_with_a_service();
+    let mut s1 = Switch::new(1, &core, patient());
+    let (held_tx, held_rx) = std::sync::mpsc::channel();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let holder = {
+        let core = core.clone();
+        std::thread::spawn(move || {
+            core.apply(|_| {
+                held_tx.send(()).expect("the test waits");
+                // Held until the test has its answer, or gives up.
+                let _ = release_rx.recv_timeout(Duration::from_secs(60));
+            });
+        })
+    };
+    held_rx.recv().expect("the lock is taken");
+    let (answer_tx, answer_rx) = std::sync::mpsc::channel();
+    let asker = std::thread::spawn(move || {
+        let _ = answer_tx.send(s1.session(1, &arp(1, IP, VIP)));
+    });
+    let answer = answer_rx.recv_timeout(Duration::from_secs(30));
+    release_tx.send(()).expect("the holder waits");
+    holder.join().expect("the holder");
+    asker.join().expect("the asker");
+    let (published, sent) = answer.expect("answered while the lock was held");
+    assert_eq!(arp_replies(&sent), vec![(PortNo(1), vip_reply())]);
+    assert!(
+        published,
+        "the new host is still published, for the driver loop"
     );
 }
 
