@@ -12,6 +12,7 @@ pub mod hooks;
 pub mod limits;
 pub mod northbound;
 pub mod openflow_app;
+pub mod proxy_arp;
 pub mod service;
 pub mod services;
 pub mod sizing;

@@ -169,8 +169,8 @@ mod tests {
             let _ = punted_frame(&core, at, frame);
             let _ = sender(ETH_TYPE_ARP, frame);
             let _ = sender(ETH_TYPE_IPV4, frame);
-            let _ = p4runtime::arp::requested(frame);
-            let _ = p4runtime::arp::proxy_reply(frame, MacAddr([2, 0, 0, 0, 0, 1]));
+            let _ = crate::proxy_arp::requested(frame);
+            let _ = crate::proxy_arp::reply(frame, MacAddr([2, 0, 0, 0, 0, 1]));
             let snapshot = core.snapshot();
             let _ = p4runtime::arp::decide(frame, at, &snapshot);
         }

@@ -36,7 +36,7 @@ use prescient_southbound::openflow::wire::{DatapathId, MacAddr, PacketOut, PortN
 use prescient_topology::{DeviceId, DiscoveryConfig, LldpProbe, PortRef};
 
 use crate::core::SharedCore;
-use crate::driver::p4runtime::arp;
+use crate::proxy_arp;
 
 /// How often a host the core already knows, or an LLDP frame, is published again.
 #[derive(Debug, Clone, Copy)]
@@ -153,9 +153,9 @@ impl PuntFilter {
     /// VIP is at its logical MAC (the balancing rule rewrites that to a backend's), out of
     /// `port`, the one the request came in by. Reads no lock; never panics on an odd frame.
     pub fn vip_reply(&self, frame: &[u8], port: PortNo) -> Option<PacketOut> {
-        let asked = arp::requested(frame)?;
+        let asked = proxy_arp::requested(frame)?;
         let mac = self.policy.core.vip_mac(asked)?;
-        let reply = arp::proxy_reply(frame, mac)?;
+        let reply = proxy_arp::reply(frame, mac)?;
         Some(PacketOut::to_port(port, Bytes::from(reply)))
     }
 

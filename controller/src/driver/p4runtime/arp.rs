@@ -5,7 +5,7 @@
 //! host goes out of that host's port only.
 //!
 //! Service addresses have no host to answer for them: a request for a translated logical
-//! address is answered by the controller with the translation's MAC ([`proxy_reply`]).
+//! address is answered by the controller with the translation's MAC ([`crate::proxy_arp::reply`]).
 //!
 //! Host-facing means "not the end of a discovered link". Until discovery has found every link, a
 //! relayed frame may enter another switch and be punted again; the relay remembers what it sent
@@ -54,32 +54,6 @@ pub fn decide(frame: &[u8], from: PortRef, snapshot: &Snapshot) -> Option<Relay>
         Some(at) => Some(Relay::To(at)),
         None => Some(Relay::Flood { except: from }),
     }
-}
-
-/// The address an ARP request asks for; `None` for anything but an Ethernet/IPv4 request.
-pub fn requested(frame: &[u8]) -> Option<std::net::Ipv4Addr> {
-    // htype 1, ptype IPv4, hlen 6, plen 4, opcode 1 (request).
-    if frame.get(12..22)? != [0x08, 0x06, 0, 1, 0x08, 0, 6, 4, 0, 1] {
-        return None;
-    }
-    let target: [u8; 4] = frame.get(38..42)?.try_into().ok()?;
-    Some(target.into())
-}
-
-/// The reply to ARP request `request` saying that the requested address is at `mac`.
-pub fn proxy_reply(request: &[u8], mac: MacAddr) -> Option<Vec<u8>> {
-    let asked = requested(request)?;
-    let sender_mac = request.get(22..28)?;
-    let sender_ip = request.get(28..32)?;
-    let mut f = Vec::with_capacity(42);
-    f.extend_from_slice(sender_mac);
-    f.extend_from_slice(&mac.0);
-    f.extend_from_slice(&[0x08, 0x06, 0, 1, 0x08, 0, 6, 4, 0, 2]);
-    f.extend_from_slice(&mac.0);
-    f.extend_from_slice(&asked.octets());
-    f.extend_from_slice(sender_mac);
-    f.extend_from_slice(sender_ip);
-    Some(f)
 }
 
 /// Recently relayed frames, shared by every device task.
@@ -155,6 +129,7 @@ mod tests {
     use prescient_topology::{DeviceId, PortNo, Timestamp};
 
     use super::*;
+    use crate::proxy_arp;
 
     fn at(d: u64, p: u32) -> PortRef {
         PortRef {
@@ -197,17 +172,17 @@ mod tests {
         request.extend_from_slice(&[2, 0, 0, 0, 0, 1, 10, 0, 0, 1]);
         request.extend_from_slice(&[0, 0, 0, 0, 0, 0, 100, 64, 0, 1]);
         let vip = std::net::Ipv4Addr::new(100, 64, 0, 1);
-        assert_eq!(requested(&request), Some(vip));
+        assert_eq!(proxy_arp::requested(&request), Some(vip));
         let vmac = MacAddr([2, 0xaa, 0, 0, 0, 1]);
-        let reply = proxy_reply(&request, vmac).expect("a reply");
+        let reply = proxy_arp::reply(&request, vmac).expect("a reply");
         assert_eq!(&reply[0..6], &[2, 0, 0, 0, 0, 1], "to the asker");
         assert_eq!(&reply[20..22], &[0, 2], "opcode reply");
         assert_eq!(&reply[22..28], &vmac.0[..]);
         assert_eq!(&reply[28..32], &vip.octets()[..]);
         assert_eq!(&reply[38..42], &[10, 0, 0, 1]);
         // A reply is not a request.
-        assert_eq!(requested(&reply), None);
-        assert_eq!(proxy_reply(&reply, vmac), None);
+        assert_eq!(proxy_arp::requested(&reply), None);
+        assert_eq!(proxy_arp::reply(&reply, vmac), None);
     }
 
     #[test]

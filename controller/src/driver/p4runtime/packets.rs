@@ -79,13 +79,13 @@ impl Device {
 
     /// The answer to an ARP request for a translated service address (no host owns it).
     pub(super) fn proxy(&self, fleet: &Fleet, frame: &[u8]) -> Option<Vec<u8>> {
-        let asked = arp::requested(frame)?;
+        let asked = crate::proxy_arp::requested(frame)?;
         let t = fleet
             .plan
             .translations()
             .values()
             .find(|t| t.logical_ip == asked)?;
-        arp::proxy_reply(frame, t.logical_mac)
+        crate::proxy_arp::reply(frame, t.logical_mac)
     }
 
     /// Sends a queued frame: out of one port, or flooded out of every port but those linked
