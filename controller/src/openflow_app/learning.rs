@@ -304,14 +304,18 @@ impl SwitchApp for L2Learning {
             }
             _ => self.send_out(packet, in_port, PortNo::FLOOD, out),
         }
-        let news = ty == ETH_ARP && self.punt.as_mut().is_none_or(|p| {
-            if let Some(reply) = p.vip_reply(data, in_port) {
-                if let Err(e) = out.packet_out(&reply) {
-                    tracing::warn!(dpid = %self.dpid, "ARP reply for a service VIP not sent: {e}");
+        let news = match self.punt.as_mut() {
+            _ if ty != ETH_ARP => false,
+            None => true,
+            Some(p) => {
+                if let Some(reply) = p.vip_reply(data, in_port) {
+                    if let Err(e) = out.packet_out(&reply) {
+                        tracing::warn!(dpid = %self.dpid, "ARP reply for a service VIP not sent: {e}");
+                    }
                 }
+                p.arp(data, src, in_port, Instant::now())
             }
-            p.arp(data, src, in_port, Instant::now())
-        });
+        };
         if news {
             Verdict::Publish
         } else {

@@ -70,6 +70,7 @@ impl Run {
 
     fn json(&self) -> serde_json::Value {
         let l = &self.load;
+        let (count, p50, p99, max) = self.during_tick();
         serde_json::json!({
             "packet_ins_answered_per_sec": l.answered_per_sec().round(),
             "packet_ins_unanswered": l.unanswered,
@@ -79,10 +80,10 @@ impl Run {
             "bench_process_cores": l.own_cores,
             "ticks": self.ticks,
             "answered_during_a_tick": {
-                "count": self.during_tick().0,
-                "p50_us": self.during_tick().1,
-                "p99_us": self.during_tick().2,
-                "max_us": self.during_tick().3,
+                "count": count,
+                "p50_us": p50,
+                "p99_us": p99,
+                "max_us": max,
             },
         })
     }
