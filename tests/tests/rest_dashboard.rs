@@ -87,6 +87,65 @@ async fn metrics_and_dashboard_are_served() {
     assert_eq!(get(&f, "/assets/style.css").await.status, StatusCode::OK);
 }
 
+/// The control tick's figures, as the driver records them around each tick (a guard taken as
+/// the tick starts, finished with its lateness and duration as it ends).
+#[tokio::test]
+async fn metrics_show_the_control_ticks() {
+    let f = fixture(5);
+    let m = get(&f, "/metrics").await;
+    for line in [
+        "# TYPE prescient_ticks_total counter",
+        "prescient_ticks_total 0",
+        "# TYPE prescient_tick_running gauge",
+        "prescient_tick_running 0",
+    ] {
+        assert!(m.text.contains(line), "{line} missing:\n{}", m.text);
+    }
+    let mut series = 0;
+    for (s, late_ms, took_ms) in [(7, 20, 500), (8, 5, 250)] {
+        let running = f.core.metrics().tick_began();
+        let now = Timestamp::from_secs(s);
+        series = f.core.apply(|c| {
+            c.tick(now);
+            c.series_count()
+        });
+        running.finish(
+            Duration::from_millis(late_ms),
+            Duration::from_millis(took_ms),
+            series,
+            2,
+        );
+    }
+    assert!(series > 0, "the fixture's traffic makes series");
+    let running = f.core.metrics().tick_began();
+    let during = get(&f, "/metrics").await;
+    drop(running);
+    assert!(
+        during.text.contains("\nprescient_tick_running 1\n"),
+        "{}",
+        during.text
+    );
+    let m = get(&f, "/metrics").await;
+    for line in [
+        "prescient_ticks_total 2".to_string(),
+        "prescient_tick_running 0".to_string(),
+        "prescient_tick_duration_seconds 0.25".to_string(),
+        "prescient_tick_duration_max_seconds 0.5".to_string(),
+        "prescient_tick_late_seconds 0.005".to_string(),
+        "prescient_tick_late_max_seconds 0.02".to_string(),
+        format!("prescient_series {series}"),
+        "prescient_forecast_stride 2".to_string(),
+        "# TYPE prescient_tick_duration_seconds gauge".to_string(),
+    ] {
+        // Whole lines: `prescient_series` must not match `prescient_series_compact`.
+        assert!(
+            m.text.contains(&format!("\n{line}\n")),
+            "{line} missing:\n{}",
+            m.text
+        );
+    }
+}
+
 #[tokio::test]
 async fn events_stream_delivers_topology_changes_and_decisions() {
     let f = fixture(2);

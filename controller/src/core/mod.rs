@@ -62,7 +62,7 @@ pub use reserve::{Endpoint, ReserveError, ReserveSpec};
 pub use restore::{Prior, ReservationState, RestoreReport, Restored, Unsaved};
 pub use series::Series;
 pub use service_ops::{demand_of, Placed};
-pub use shared::{Clock, Metrics, SharedCore, TickStats, EVENT_BUS_CAPACITY};
+pub use shared::{Clock, Metrics, SharedCore, TickRunning, TickStats, EVENT_BUS_CAPACITY};
 
 use planner::Draft;
 

@@ -163,29 +163,12 @@ impl Metrics {
         Arc::clone(&self.openflow_sessions)
     }
 
-    /// Records one tick: how late it started, how long it took, how many series there were
-    /// and the stride it ran at.
-    pub fn record_tick(
-        &self,
-        late: std::time::Duration,
-        took: std::time::Duration,
-        series: usize,
-        stride: u32,
-    ) {
-        self.ticking.store(false, Ordering::Release);
-        let mut t = lock(&self.ticks);
-        t.count += 1;
-        t.last_late = late;
-        t.max_late = t.max_late.max(late);
-        t.last_took = took;
-        t.max_took = t.max_took.max(took);
-        t.series = series;
-        t.stride = stride;
-    }
-
-    /// A control tick starts now; [`Metrics::record_tick`] ends it.
-    pub fn tick_began(&self) {
+    /// A control tick starts now: [`Metrics::tick_running`] is true until the guard is
+    /// finished with the tick's figures ([`TickRunning::finish`]) or dropped. Dropped covers a
+    /// tick that panics or whose task is cancelled mid-tick: the flag cannot outlive the tick.
+    pub fn tick_began(&self) -> TickRunning<'_> {
         self.ticking.store(true, Ordering::Release);
+        TickRunning { metrics: self }
     }
 
     /// Whether a control tick is running now, without a lock: `bench openflow
@@ -201,6 +184,43 @@ impl Metrics {
 
     fn second(&self, now: Instant) -> u64 {
         now.saturating_duration_since(self.started).as_secs()
+    }
+}
+
+/// A control tick in progress (from [`Metrics::tick_began`]); dropping it ends the tick without
+/// recording figures for it.
+#[derive(Debug)]
+#[must_use = "the tick ends (tick_running goes false) when this is dropped"]
+pub struct TickRunning<'a> {
+    metrics: &'a Metrics,
+}
+
+impl TickRunning<'_> {
+    /// Ends the tick and records it: how late it started, how long it took, how many series
+    /// there were and the stride it ran at.
+    pub fn finish(
+        self,
+        late: std::time::Duration,
+        took: std::time::Duration,
+        series: usize,
+        stride: u32,
+    ) {
+        // The figures first, then the flag (in drop): a reader that sees no tick running sees
+        // this one counted.
+        let mut t = lock(&self.metrics.ticks);
+        t.count += 1;
+        t.last_late = late;
+        t.max_late = t.max_late.max(late);
+        t.last_took = took;
+        t.max_took = t.max_took.max(took);
+        t.series = series;
+        t.stride = stride;
+    }
+}
+
+impl Drop for TickRunning<'_> {
+    fn drop(&mut self) {
+        self.metrics.ticking.store(false, Ordering::Release);
     }
 }
 
@@ -499,6 +519,50 @@ mod tests {
             .record(Duration::from_millis(2));
         assert_eq!(m.write_latency(Protocol::OpenFlow).snapshot().count, 1);
         assert_eq!(m.write_latency(Protocol::P4Runtime).snapshot().count, 0);
+    }
+
+    #[test]
+    fn a_finished_tick_is_counted_and_no_longer_running() {
+        let m = Metrics::default();
+        let running = m.tick_began();
+        assert!(m.tick_running());
+        running.finish(Duration::from_millis(3), Duration::from_millis(40), 7, 2);
+        assert!(!m.tick_running());
+        let t = m.ticks();
+        assert_eq!((t.count, t.series, t.stride), (1, 7, 2));
+        assert_eq!(t.last_took, Duration::from_millis(40));
+        m.tick_began()
+            .finish(Duration::ZERO, Duration::from_millis(10), 7, 2);
+        let t = m.ticks();
+        assert_eq!(t.count, 2);
+        assert_eq!(t.last_took, Duration::from_millis(10));
+        assert_eq!(t.max_took, Duration::from_millis(40));
+        assert_eq!(t.max_late, Duration::from_millis(3));
+    }
+
+    /// As the driver runs a tick: the guard taken in its task, the tick on the forecast pool.
+    /// A tick that panics resumes in the task, and the unwinding clears the flag.
+    #[tokio::test]
+    async fn a_tick_that_panics_does_not_leave_the_tick_running() {
+        let core = SharedCore::new(CoreConfig::default());
+        let pool = crate::driver::forecast_pool::ForecastPool::start(1).expect("pool");
+        let task = {
+            let core = Arc::clone(&core);
+            tokio::spawn(async move {
+                let running = core.metrics().tick_began();
+                assert!(core.metrics().tick_running());
+                pool.run(|| -> usize { panic!("a tick that fails") }).await;
+                running.finish(Duration::ZERO, Duration::ZERO, 0, 1);
+            })
+        };
+        let err = task.await.expect_err("the tick's panic reaches the task");
+        assert!(err.is_panic());
+        assert!(!core.metrics().tick_running(), "the flag outlived the tick");
+        assert_eq!(
+            core.metrics().ticks().count,
+            0,
+            "a failed tick is not counted"
+        );
     }
 
     #[tokio::test]

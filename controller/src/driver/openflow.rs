@@ -128,7 +128,10 @@ pub async fn run(
                 let started = std::time::Instant::now();
                 let now = driver.core.now();
                 let core = driver.core.clone();
-                core.metrics().tick_began();
+                let metrics = driver.core.clone();
+                // Ends the tick however this branch ends: a panicking tick resumes here and
+                // unwinds through the guard, which clears `tick_running`.
+                let running = metrics.metrics().tick_began();
                 // On the forecast pool: this task waits without holding a runtime worker.
                 let (actions, total, observed, forecast, stride) = config.forecast.run(move || {
                     core.apply(|c| {
@@ -138,7 +141,7 @@ pub async fn run(
                     })
                 }).await;
                 let took = started.elapsed();
-                driver.core.metrics().record_tick(
+                running.finish(
                     started.saturating_duration_since(due.into_std()),
                     took,
                     total,

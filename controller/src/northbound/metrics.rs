@@ -253,6 +253,17 @@ pub async fn render(State(s): State<ApiState>) -> impl IntoResponse {
     );
     metric(
         &mut out,
+        "prescient_tick_running",
+        "gauge",
+        "1 while a control tick runs, else 0 (a tick that fails ends all the same).",
+        &one(if s.core.metrics().tick_running() {
+            1.0
+        } else {
+            0.0
+        }),
+    );
+    metric(
+        &mut out,
         "prescient_tick_late_seconds",
         "gauge",
         "How late the last control tick started against its schedule.",
