@@ -1,8 +1,9 @@
 //! Pre-assignment over the REST API, in process: an instance announced before it boots gets
 //! a shadow reserved for its service (then a dynamic address, then a 409 naming the pool), the
-//! same answer for a retried Idempotency-Key, its translation on the switches and its address
-//! record on the event bus before the answer; up, down and release; and the listings of
-//! tenants, pools and a tenant's address records.
+//! same answer for a retried Idempotency-Key (also at the service's limit, past which a new
+//! one is 409 `max_instances`), its translation on the switches and its address record on the
+//! event bus before the answer; up, down and release; and the listings of tenants, pools and a
+//! tenant's address records.
 
 use std::net::Ipv4Addr;
 use std::sync::Arc;
@@ -246,4 +247,62 @@ async fn tenants_and_pools_are_listed_with_leases_and_their_age() {
     assert_eq!(blue["leases"][0]["instance_key"], "x");
     assert_eq!(blue["leases"][0]["host"], "h2");
     assert_eq!(blue["leases"][0]["age_secs"], 0);
+}
+
+#[tokio::test]
+async fn an_instance_past_max_instances_is_409_and_a_retry_still_gets_its_address() {
+    let (_core, state) = fixture();
+    let body = json!({"name": "web", "tenant": "red", "vip": "192.0.2.10", "pool": "10.1.0.0/28",
+        "instance_capacity_bps": 1_000_000u64, "max_instances": 2});
+    let r = call(&state, Method::POST, "/api/v1/services", Some(body), None).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let url = "/api/v1/services/web/instances";
+    let mut ips = Vec::new();
+    for k in ["boot-1", "boot-2"] {
+        let r = call(&state, Method::POST, url, Some(json!({})), Some(k)).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        ips.push(
+            r.body["instance"]["address"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        );
+    }
+    // Up or down, both hold an address and count.
+    let up = json!({"state": "up", "mac": "00:00:00:00:01:01"});
+    let r = call(
+        &state,
+        Method::PUT,
+        &format!("{url}/{}", ips[0]),
+        Some(up),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let r = call(&state, Method::POST, url, Some(json!({})), Some("boot-3")).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text);
+    assert_eq!(r.body["error"]["code"], "max_instances", "{}", r.text);
+    let message = r.body["error"]["message"].as_str().unwrap_or_default();
+    for part in ["\"web\"", "has 2 instance(s)", "max_instances is 2"] {
+        assert!(message.contains(part), "{part} missing: {message}");
+    }
+    // Nothing was handed out: still two instances.
+    let list = call(&state, Method::GET, url, None, None).await;
+    assert_eq!(list.body.as_array().map(Vec::len), Some(2), "{}", list.text);
+    // A retried key (a lost answer) is answered with its address, not refused.
+    let r = call(&state, Method::POST, url, Some(json!({})), Some("boot-2")).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["instance"]["address"], ips[1].as_str());
+    // A released instance makes room.
+    let r = call(
+        &state,
+        Method::DELETE,
+        &format!("{url}/{}", ips[1]),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let r = call(&state, Method::POST, url, Some(json!({})), Some("boot-3")).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
 }

@@ -8,8 +8,9 @@
 //! - `GET tenants`, `GET tenants/{tenant}/addresses` (what a tenant's agents program),
 //!   `GET pools` (leases with their kind and age, shadows included).
 //!
-//! Conflicts are 409 with a code naming why (`pool_exhausted`, `not_an_instance`). With a
-//! state store, a change is answered only once committed (else undone, 503).
+//! Conflicts are 409 with a code naming why (`max_instances`, `pool_exhausted`,
+//! `not_an_instance`). With a state store, a change is answered only once committed (else
+//! undone, 503).
 
 use std::net::Ipv4Addr;
 
@@ -225,7 +226,7 @@ fn address(text: &str) -> Result<Ipv4Addr, ApiError> {
         (status = 200, description = "The key had an address already (a retry): the same answer", body = InstanceChangeDto),
         (status = 401, description = "Missing or wrong token", body = ErrorBody),
         (status = 404, description = "No such service", body = ErrorBody),
-        (status = 409, description = "`pool_exhausted`: no shadow left and no free address", body = ErrorBody),
+        (status = 409, description = "`max_instances`: the service has its `max_instances` instances already (announced, up or down; a retried key is answered all the same); `pool_exhausted`: no shadow left and no free address", body = ErrorBody),
         (status = 422, description = "Missing or invalid Idempotency-Key, invalid host", body = ErrorBody),
         (status = 503, description = "The state store could not commit it; nothing was handed out", body = ErrorBody)))]
 pub async fn create(

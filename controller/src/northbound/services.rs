@@ -234,6 +234,13 @@ pub(super) fn api_error(e: ServicesError) -> ApiError {
             field: None,
             message: msg,
         },
+        // As Kubernetes refuses a pod past a ResourceQuota: the caller may resolve it (release
+        // an instance); the value is not malformed.
+        ServicesError::Conflict(InstanceConflict::MaxInstances { .. }) => ApiError::Conflict {
+            code: "max_instances",
+            field: None,
+            message: msg,
+        },
         ServicesError::Conflict(InstanceConflict::NotAnInstance { .. }) => ApiError::Conflict {
             code: "not_an_instance",
             field: None,

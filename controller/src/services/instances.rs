@@ -40,7 +40,9 @@ pub struct InstanceView {
 impl Services {
     /// Hands an address to an instance of `name` that has not booted yet (see
     /// [`super::super::pool::AddressPool::pre_assign`]) and programs its translation. A retry
-    /// with the same key gets the same answer and changes nothing (no draft).
+    /// with the same key gets the same answer and changes nothing (no draft); a new key when
+    /// the service has `max_instances` instances is refused
+    /// ([`InstanceConflict::MaxInstances`]).
     pub fn pre_assign(
         &mut self,
         name: &str,
@@ -59,6 +61,28 @@ impl Services {
             .ok_or(ServicesError::Pool(PoolError::Exhausted { pool: pool_net }))?;
         let key = instance.key.clone();
         let host = instance.host.clone();
+        // A retried key is answered whatever the count (it holds its address already); a new
+        // one only below the limit. Counted: every address the service holds as an instance
+        // (announced, up, down, or a reported backend), not its shadows. A count past the limit
+        // (a configuration that lowered it, restored over more instances) stays as it is:
+        // nothing is taken away, new ones wait until releases bring it under.
+        let retry = pool
+            .leases()
+            .values()
+            .any(|l| l.service == name && l.instance.as_ref().is_some_and(|i| i.key == key));
+        let instances = pool
+            .leases()
+            .values()
+            .filter(|l| l.service == name && l.kind != LeaseKind::Shadow)
+            .count();
+        let max = entry.spec.max_instances;
+        if !retry && instances >= max as usize {
+            return Err(ServicesError::Conflict(InstanceConflict::MaxInstances {
+                service: name.to_string(),
+                max,
+                instances,
+            }));
+        }
         let got = match pool.pre_assign(name, tier, instance, now) {
             Ok(got) => got,
             Err(PoolError::Exhausted { pool: net }) => {

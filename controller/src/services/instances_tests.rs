@@ -86,6 +86,118 @@ fn a_shadow_is_pre_assigned_then_dynamic_then_409_naming_the_pool() {
         .any(|r| r.physical == a.ip && r.host.as_deref() == Some("h1") && r.mac.is_none()));
 }
 
+/// Announced instances, up or down, and reported backends all count towards `max_instances`;
+/// shadows do not; a retried key is answered at the limit.
+#[test]
+fn a_new_instance_past_max_instances_is_refused_naming_the_limit_and_the_count() {
+    let mut s = Services::default();
+    let mut web = sized("web", 10, 2, 28);
+    web.max_instances = 3;
+    s.create(web, t(1)).expect("web");
+    let snap = Snapshot::empty();
+    let pool = s.pools.get_mut(sized("web", 10, 2, 28).pool).expect("pool");
+    pool.reserve_shadows("web", 2, 4, t(2));
+    let (a, _) = s.pre_assign("web", key(1), t(3), &snap).expect("first");
+    s.pre_assign("web", key(2), t(3), &snap).expect("second");
+    let report = BackendReport {
+        ip: Some(a.ip),
+        mac: MacAddr([2, 0, 0, 0, 0, 1]),
+        weight: 1,
+    };
+    let other = BackendReport {
+        ip: None,
+        mac: MacAddr([2, 0, 0, 0, 0, 2]),
+        weight: 1,
+    };
+    s.set_backends("web", &[report, other], t(4), &snap)
+        .expect("a reported backend");
+    assert_eq!(s.instances("web").map(|i| i.len()), Some(3));
+    let err = s
+        .pre_assign("web", key(3), t(5), &snap)
+        .expect_err("past the limit");
+    assert_eq!(
+        err,
+        ServicesError::Conflict(InstanceConflict::MaxInstances {
+            service: "web".into(),
+            max: 3,
+            instances: 3,
+        })
+    );
+    let text = err.to_string();
+    assert!(
+        text.contains("\"web\"") && text.contains("max_instances is 3") && text.contains("has 3"),
+        "{text}"
+    );
+    let (again, draft) = s.pre_assign("web", key(1), t(6), &snap).expect("a retry");
+    assert_eq!((again.ip, again.fresh), (a.ip, false));
+    assert!(draft.is_none());
+    // Released, the address is a shadow again: room for one more.
+    s.release_instance("web", a.ip, t(7), &snap)
+        .expect("release");
+    let (c, _) = s
+        .pre_assign("web", key(3), t(8), &snap)
+        .expect("room again");
+    assert!(c.fresh);
+}
+
+/// A configuration that lowers `max_instances` below what the store holds: every instance is
+/// restored (nothing is taken away), and new ones are refused until releases bring the count
+/// under the new limit.
+#[test]
+fn a_lowered_max_instances_keeps_the_stored_instances_and_refuses_new_ones() {
+    let mut s = configured(28, 1);
+    let snap = Snapshot::empty();
+    let mut got = Vec::new();
+    for k in 0..4 {
+        got.push(s.pre_assign("web", key(k), t(2), &snap).expect("room").0.ip);
+    }
+    let mut lowered = sized("web", 10, 2, 28);
+    lowered.max_instances = 2;
+    let config = ServicesConfig {
+        pools: Vec::new(),
+        policies: Vec::new(),
+        services: vec![lowered, sized("batch", 11, 0, 28)],
+    };
+    let mut fresh = Services::new(&config, t(3)).expect("the configuration holds");
+    let report = fresh.restore(s.records(), t(3));
+    assert!(report.dropped.is_empty(), "{report:?}");
+    assert_eq!(fresh.view("web").map(|v| v.spec.max_instances), Some(2));
+    assert_eq!(fresh.instances("web").map(|i| i.len()), Some(4));
+    let err = fresh
+        .pre_assign("web", key(9), t(4), &snap)
+        .expect_err("over");
+    assert!(
+        matches!(
+            err,
+            ServicesError::Conflict(InstanceConflict::MaxInstances {
+                max: 2,
+                instances: 4,
+                ..
+            })
+        ),
+        "{err}"
+    );
+    let (again, _) = fresh
+        .pre_assign("web", key(3), t(4), &snap)
+        .expect("a retry");
+    assert_eq!(again.ip, got[3]);
+    for ip in &got[..2] {
+        fresh
+            .release_instance("web", *ip, t(5), &snap)
+            .expect("release");
+    }
+    assert!(
+        fresh.pre_assign("web", key(9), t(6), &snap).is_err(),
+        "2 of 2"
+    );
+    fresh
+        .release_instance("web", got[2], t(7), &snap)
+        .expect("release");
+    fresh
+        .pre_assign("web", key(9), t(8), &snap)
+        .expect("under the limit");
+}
+
 #[test]
 fn a_shadow_preempted_by_a_higher_tier_meanwhile_falls_back_to_a_dynamic_address() {
     let mut s = registry();
@@ -318,6 +430,15 @@ proptest! {
                             answered.insert((name(web), k), got.ip);
                         }
                         Err(ServicesError::Conflict(InstanceConflict::Exhausted { .. })) => {}
+                        Err(ServicesError::Conflict(InstanceConflict::MaxInstances {
+                            max, instances, ..
+                        })) => {
+                            prop_assert!(
+                                !answered.contains_key(&(name(web), k)),
+                                "a retried key was refused for the limit"
+                            );
+                            prop_assert!(instances >= max as usize, "{instances} < {max}");
+                        }
                         Err(e) => return Err(TestCaseError::fail(format!("pre-assign: {e}"))),
                     }
                 }

@@ -341,6 +341,18 @@ pub enum InstanceConflict {
         /// Shadows of other services.
         shadows: usize,
     },
+    /// The service has `max_instances` instances already: a new one would pass the limit its
+    /// spec sets (the planner never asks past it either). Instances are the addresses the
+    /// service holds as an instance (announced, up or down), not its shadows.
+    #[error("service {service:?} has {instances} instance(s) holding an address (announced, up or down) and its max_instances is {max}: release one (DELETE …/instances/{{address}}) before announcing another")]
+    MaxInstances {
+        /// The service.
+        service: String,
+        /// Its `max_instances`.
+        max: u32,
+        /// Its instances now.
+        instances: usize,
+    },
     /// The address is leased, but not as an instance of this service.
     #[error("{ip} is not an instance of {service:?}: {why}")]
     NotAnInstance {
