@@ -207,7 +207,8 @@ function eventSpans(id, x0, x1) {
     let k = every ? Math.max(0, Math.floor((x0 / 1e9 - e.end_secs) / every) + 1) : 0;
     for (let n = 0; n < 64; n++, k++) {
       const a = (e.start_secs + k * every) * 1e9, b = a + len * 1e9;
-      if (a > x1) break;
+      // Past x1, or past the last start a repeating event may have (its until_secs).
+      if (a > x1 || (e.until_secs !== undefined && a > e.until_secs * 1e9)) break;
       if (b > x0) out.push({ name: e.name, from: Math.max(a, x0), to: Math.min(b, x1) });
       if (!every) break;
     }
@@ -425,7 +426,8 @@ async function refreshServices() {
     })[s.kind] ?? s.kind;
     rows("calendar", calendar, (e) => [
       e.name, scope(e.scope),
-      when(e.start_secs) + (e.every_secs ? ` (every ${e.every_secs} s)` : ""), when(e.end_secs),
+      when(e.start_secs) + (e.every_secs ? ` (every ${e.every_secs} s` +
+        (e.until_secs !== undefined ? `, last ${when(e.until_secs)})` : ")") : ""), when(e.end_secs),
       e.effect.multiplier !== undefined ? `×${e.effect.multiplier}` : bps(e.effect.absolute_bps),
     ]);
   } catch (e) {

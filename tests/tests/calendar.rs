@@ -3,7 +3,8 @@
 //! the event; without the event, the same traffic asks for nothing. A pair-scoped x3 raises
 //! that pair's forecast and forecast reservation ahead of and during the event, not another
 //! pair's, and the decisions name it; one on a pair sending to a service scales the service up
-//! within the horizon, naming it. Plus the calendar's REST surface (list, bad input, delete).
+//! within the horizon, naming it. A daily event stops after its `until_secs`. Plus the
+//! calendar's REST surface (list, bad input, delete).
 
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -105,7 +106,13 @@ fn drive(f: &Fixture, from: u64, to: u64, bytes: &mut u64) -> Option<(u64, Strin
     first
 }
 
-async fn scenario(with_event: bool) -> Option<(u64, String)> {
+/// The spring sale: tomorrow 18:00–20:00, x3 on web.
+fn spring_sale() -> Value {
+    json!({"name": "spring-sale", "start_secs": EVENT_START, "end_secs": EVENT_START + 2 * 3600,
+        "multiplier": 3.0, "scope": {"kind": "service", "service": "web"}})
+}
+
+async fn scenario(event: Option<Value>) -> Option<(u64, String)> {
     // The event is posted the day before, at 20:00.
     let f = fixture(TODAY + 20 * 3600);
     let web = json!({"name": "web", "tenant": "red", "vip": "192.0.2.10", "pool": "10.1.0.0/29",
@@ -113,10 +120,7 @@ async fn scenario(with_event: bool) -> Option<(u64, String)> {
         "backends": [{"ip": "10.1.0.1", "mac": "00:00:00:00:01:01"}]});
     let (status, body) = call(&f, Method::POST, "/api/v1/services", Some(web)).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
-    if with_event {
-        let event = json!({"name": "spring-sale", "start_secs": EVENT_START,
-            "end_secs": EVENT_START + 2 * 3600, "multiplier": 3.0,
-            "scope": {"kind": "service", "service": "web"}});
+    if let Some(event) = event {
         let (status, body) = call(&f, Method::POST, "/api/v1/calendar", Some(event)).await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
     }
@@ -132,7 +136,7 @@ async fn scenario(with_event: bool) -> Option<(u64, String)> {
 
 #[tokio::test]
 async fn a_service_scales_up_ahead_of_its_event_by_the_lead_time_and_not_without_it() {
-    let (at, reason) = scenario(true)
+    let (at, reason) = scenario(Some(spring_sale()))
         .await
         .expect("a scale-up hook before the event");
     assert!(
@@ -144,9 +148,39 @@ async fn a_service_scales_up_ahead_of_its_event_by_the_lead_time_and_not_without
         "{reason}"
     );
     assert_eq!(
-        scenario(false).await,
+        scenario(None).await,
         None,
         "the same traffic without the event asks nothing"
+    );
+}
+
+/// The same sale repeating daily from a week before: with its last start (`until_secs`) today
+/// it asks nothing tomorrow; with its last start tomorrow it scales up ahead of it.
+#[tokio::test]
+async fn a_daily_event_stops_after_its_until() {
+    let daily = |until: u64| {
+        let mut e = spring_sale();
+        e["start_secs"] = json!(EVENT_START - 7 * DAY);
+        e["end_secs"] = json!(EVENT_START - 7 * DAY + 2 * 3600);
+        e["every_secs"] = json!(DAY);
+        e["until_secs"] = json!(until);
+        e
+    };
+    assert_eq!(
+        scenario(Some(daily(EVENT_START - DAY))).await,
+        None,
+        "today's was the last occurrence"
+    );
+    let (at, reason) = scenario(Some(daily(EVENT_START)))
+        .await
+        .expect("tomorrow's is the last occurrence, and it counts");
+    assert!(
+        (EVENT_START - LEAD..EVENT_START).contains(&at),
+        "{at}: {reason}"
+    );
+    assert!(
+        reason.contains(&format!("`spring-sale` (starting at {EVENT_START} s)")),
+        "{reason}"
     );
 }
 
@@ -177,13 +211,31 @@ async fn the_calendar_lists_refuses_bad_events_and_deletes() {
     .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert_eq!(body["error"]["field"], "scope.service", "{body}");
+    for (event, why) in [
+        (
+            json!({"name": "x", "start_secs": 100, "end_secs": 200, "until_secs": 5000,
+                "multiplier": 2.0}),
+            "only for an event that repeats",
+        ),
+        (
+            json!({"name": "x", "start_secs": 100, "end_secs": 200, "every_secs": DAY,
+                "until_secs": 99, "multiplier": 2.0}),
+            "at or after start_secs (100)",
+        ),
+    ] {
+        let (status, body) = call(&f, Method::POST, "/api/v1/calendar", Some(event)).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert_eq!(body["error"]["field"], "until_secs", "{body}");
+        let message = body["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(why), "{message}");
+    }
     let (status, body) = call(
         &f,
         Method::POST,
         "/api/v1/calendar",
         Some(
             json!({"name": "backup", "start_secs": 3600, "end_secs": 7200, "every_secs": DAY,
-            "absolute_bps": 1_000_000u64}),
+            "until_secs": 3600 + 30 * DAY, "absolute_bps": 1_000_000u64}),
         ),
     )
     .await;
@@ -193,6 +245,7 @@ async fn the_calendar_lists_refuses_bad_events_and_deletes() {
     let (_, list) = call(&f, Method::GET, "/api/v1/calendar", None).await;
     assert_eq!(list.as_array().map(Vec::len), Some(1), "{list}");
     assert_eq!(list[0]["effect"], json!({"absolute_bps": 1_000_000u64}));
+    assert_eq!(list[0]["until_secs"], 3600 + 30 * DAY);
     let (status, _) = call(&f, Method::DELETE, &format!("/api/v1/calendar/{id}"), None).await;
     assert_eq!(status, StatusCode::OK);
     let (status, _) = call(&f, Method::DELETE, &format!("/api/v1/calendar/{id}"), None).await;

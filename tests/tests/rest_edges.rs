@@ -258,6 +258,19 @@ async fn posting_the_same_event_again_schedules_it_once() {
     let r = post(&f, "/api/v1/calendar", &triple.to_string()).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     assert_eq!(r.body["id"], 2);
+    // So is another last start of a repeating one; the same one again is that event.
+    let mut weekly = sale.clone();
+    weekly["every_secs"] = json!(7 * 86_400);
+    weekly["until_secs"] = json!(2_000_000_000u64 + 4 * 7 * 86_400);
+    let r = post(&f, "/api/v1/calendar", &weekly.to_string()).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let r = post(&f, "/api/v1/calendar", &weekly.to_string()).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["id"], 3);
+    weekly["until_secs"] = json!(2_000_000_000u64 + 8 * 7 * 86_400);
+    let r = post(&f, "/api/v1/calendar", &weekly.to_string()).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert_eq!(r.body["id"], 4);
 }
 
 #[tokio::test]

@@ -326,6 +326,10 @@ async fn calendar_times_past_the_year_9999_and_rates_past_ten_terabits_are_refus
         ),
         (json!({"every_secs": 1u64 << 63}), "every_secs"),
         (
+            json!({"every_secs": 100, "until_secs": last_second + 1}),
+            "until_secs",
+        ),
+        (
             json!({"absolute_bps": 10_000_000_000_001u64}),
             "absolute_bps",
         ),
@@ -341,6 +345,7 @@ async fn calendar_times_past_the_year_9999_and_rates_past_ten_terabits_are_refus
     assert_eq!(get(&f, "/api/v1/calendar").await.body, json!([]));
     for change in [
         json!({"end_secs": last_second, "every_secs": last_second}),
+        json!({"every_secs": 100, "until_secs": last_second}),
         json!({"absolute_bps": 10_000_000_000_000u64}),
     ] {
         let r = post(&f, "/api/v1/calendar", &event(change)).await;

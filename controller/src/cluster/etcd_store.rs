@@ -388,3 +388,38 @@ fn encode(c: &StoreChange) -> Result<(String, Option<String>), String> {
         StoreChange::NextEventId(n) => (keys::NEXT_EVENT.to_string(), Some(n.to_string())),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::calendar::{Effect, EventScope};
+
+    #[test]
+    fn an_event_kept_before_until_secs_existed_decodes_and_one_with_it_round_trips() {
+        let old = br#"{"id":4,"name":"backup","start_secs":3600,"end_secs":7200,
+            "every_secs":86400,"scope":{"kind":"all"},"effect":{"absolute_bps":1000000}}"#;
+        let Ok(Some(Decoded::Event(e))) = decode(&keys::event(4), old) else {
+            panic!("an event as an older controller wrote it decodes");
+        };
+        assert_eq!((e.every_secs, e.until_secs), (Some(86_400), None));
+        let bounded = CalendarEvent {
+            until_secs: Some(3600 + 30 * 86_400),
+            effect: Effect::Multiplier(2.0),
+            scope: EventScope::Service {
+                service: "web".into(),
+            },
+            ..e
+        };
+        let (key, value) = encode(&StoreChange::PutEvent(bounded.clone())).expect("encodes");
+        let value = value.expect("a put");
+        assert_eq!(
+            decode(&key, value.as_bytes()),
+            Ok(Some(Decoded::Event(bounded)))
+        );
+        // A value no check would accept (until without a repetition) names the field.
+        let once = br#"{"id":5,"name":"x","start_secs":1,"end_secs":2,"until_secs":9,
+            "scope":{"kind":"all"},"effect":{"multiplier":2.0}}"#;
+        let err = decode(&keys::event(5), once).expect_err("refused");
+        assert!(err.contains("until_secs"), "{err}");
+    }
+}

@@ -14,8 +14,12 @@
 //!
 //! Invariants: an event ends after it starts; it has exactly one effect, a finite
 //! non-negative multiplier or an absolute demand; a recurring event repeats every `every`
-//! seconds (longer than the event); ids are never reused (the next one is kept in the state
-//! store beside the events).
+//! seconds (longer than the event), forever or until `until` (the last start an occurrence may
+//! have, at or after the first, as iCalendar's RRULE UNTIL; only with `every`); ids are never
+//! reused (the next one is kept in the state store beside the events).
+//!
+//! An event is never dropped by the controller once it is over, one-off or repeating: it is
+//! listed (and stored) until deleted, and simply no longer has an occurrence.
 
 use std::time::Duration;
 
@@ -87,6 +91,11 @@ pub struct CalendarEvent {
     /// Repeats every this many seconds (e.g. 86400 daily, 604800 weekly), when set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub every_secs: Option<u64>,
+    /// The last start a repetition may have, seconds since the epoch (inclusive, as
+    /// iCalendar's UNTIL): no occurrence starts after it. Absent: it repeats forever. Events
+    /// stored before this field existed have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until_secs: Option<u64>,
     /// What it concerns.
     pub scope: EventScope,
     /// What it does to demand.
@@ -136,6 +145,25 @@ impl CalendarEvent {
                     "every_secs",
                     every,
                     "must be longer than the event, or its occurrences overlap",
+                ));
+            }
+        }
+        if let Some(until) = self.until_secs {
+            if self.every_secs.is_none() {
+                return Err(refuse(
+                    "until_secs",
+                    until,
+                    "is only for an event that repeats (every_secs): one that does not has a single occurrence",
+                ));
+            }
+            if until < self.start_secs {
+                return Err(refuse(
+                    "until_secs",
+                    until,
+                    format!(
+                        "must be at or after start_secs ({}): it is the last start an occurrence may have",
+                        self.start_secs
+                    ),
                 ));
             }
         }
@@ -227,10 +255,12 @@ impl CalendarEvent {
         let now = now.nanos() / 1_000_000_000;
         let ahead = now.saturating_add(lead.as_secs());
         let len = self.end_secs - self.start_secs;
-        // The latest occurrence starting by `ahead`, and the one before (it may still be on).
+        // The latest occurrence starting by `ahead` (and by `until`: none starts after it), and
+        // the one before (it may still be on).
         let candidates = match self.every_secs {
             Some(every) if ahead >= self.start_secs => {
-                let latest = self.start_secs + (ahead - self.start_secs) / every * every;
+                let last = self.until_secs.map_or(ahead, |u| u.min(ahead));
+                let latest = self.start_secs + last.saturating_sub(self.start_secs) / every * every;
                 [
                     latest.checked_sub(every).filter(|s| *s >= self.start_secs),
                     Some(latest),
@@ -287,7 +317,7 @@ impl CalendarEvent {
         };
         (first..first.saturating_add(MAX_OCCURRENCES))
             .map(|k| self.start_secs.saturating_add(k.saturating_mul(every)))
-            .take_while(|s| *s < until)
+            .take_while(|s| *s < until && self.until_secs.is_none_or(|last| *s <= last))
             .map(|s| (s, s.saturating_add(len)))
             .filter(|(_, e)| *e > from)
             .collect()
@@ -387,6 +417,7 @@ mod tests {
             start_secs: start,
             end_secs: end,
             every_secs: every,
+            until_secs: None,
             scope: EventScope::Service {
                 service: "web".into(),
             },
@@ -446,6 +477,110 @@ mod tests {
         let mut bad = ev(1, 2, None);
         bad.scope = EventScope::Link { link: "x".into() };
         assert_eq!(bad.check().map_err(|e| e.field), Err("scope.link"));
+    }
+
+    /// Weekly from day 0, 1000 s long, the last start at the third occurrence.
+    fn weekly_until_third() -> CalendarEvent {
+        let week = 7 * 86_400;
+        CalendarEvent {
+            until_secs: Some(1000 + 2 * week),
+            ..ev(1000, 2000, Some(week))
+        }
+    }
+
+    #[test]
+    fn a_repeating_event_has_no_occurrence_starting_after_its_until() {
+        let week = 7 * 86_400;
+        let e = weekly_until_third();
+        assert_eq!(e.check(), Ok(()));
+        let lead = Duration::from_secs(100);
+        // The third (last) occurrence counts from its lead until its end, the fourth never.
+        assert_eq!(e.upcoming(t(2 * week + 950), lead), Some(2 * week + 1000));
+        assert_eq!(e.upcoming(t(2 * week + 1999), lead), Some(2 * week + 1000));
+        assert_eq!(e.upcoming(t(2 * week + 2000), lead), None);
+        assert_eq!(e.upcoming(t(3 * week + 950), lead), None);
+        assert_eq!(e.upcoming(t(3 * week + 1500), lead), None);
+        assert_eq!(e.upcoming(t(50 * week + 1500), lead), None);
+        // Without `until` the fourth is on.
+        let forever = ev(1000, 2000, Some(week));
+        assert_eq!(
+            forever.upcoming(t(3 * week + 1500), lead),
+            Some(3 * week + 1000)
+        );
+        // The series' calendars get the occurrences up to the last start only.
+        assert_eq!(
+            e.occurrences(0, 10 * week),
+            vec![
+                (1000, 2000),
+                (week + 1000, week + 2000),
+                (2 * week + 1000, 2 * week + 2000)
+            ]
+        );
+        assert_eq!(e.occurrences(2 * week + 1500, 10 * week).len(), 1);
+        assert_eq!(e.occurrences(2 * week + 2000, 10 * week), vec![]);
+        let mut everything = e.clone();
+        everything.scope = EventScope::All;
+        let any = SeriesKey::Pair(
+            prescient_topology::MacAddr([0, 0, 0, 0, 0, 1]),
+            prescient_topology::MacAddr([0, 0, 0, 0, 0, 2]),
+        );
+        for (from, at, want) in [
+            (2 * week, 2 * week + 1500, 30.0),
+            (3 * week, 3 * week + 1500, 10.0),
+        ] {
+            let (_, all) = series_calendars(std::slice::from_ref(&everything), from, from + 5000);
+            assert_eq!(all.adjust(&any, at, 10.0), want, "at {at}");
+        }
+        // The services' demand (and the decisions naming the event) end with it too.
+        let d = Demand {
+            point_bps: 10.0,
+            upper_bps: 10.0,
+            lower_bps: 10.0,
+            planned_bps: 10.0,
+            steps: 1,
+            pairs: 1,
+        };
+        let (out, why) = apply(
+            std::slice::from_ref(&e),
+            "web",
+            t(2 * week + 1500),
+            lead,
+            Some(d),
+        );
+        assert_eq!(out.map(|d| d.planned_bps), Some(30.0));
+        assert_eq!(why, vec![("sale".to_string(), 2 * week + 1000)]);
+        let (out, why) = apply(&[e], "web", t(3 * week + 1500), lead, Some(d));
+        assert_eq!((out, why), (Some(d), vec![]));
+    }
+
+    #[test]
+    fn until_is_only_for_a_repeating_event_and_not_before_its_start() {
+        let mut once = ev(1000, 2000, None);
+        once.until_secs = Some(5000);
+        let err = once.check().expect_err("a one-off event has no until");
+        assert_eq!((err.field, err.value.as_str()), ("until_secs", "5000"));
+        let mut early = ev(1000, 2000, Some(86_400));
+        early.until_secs = Some(999);
+        let err = early.check().expect_err("before its start");
+        assert_eq!((err.field, err.value.as_str()), ("until_secs", "999"));
+        assert!(err.to_string().contains("start_secs (1000)"), "{err}");
+        // At its start: a repeating event with one occurrence, accepted.
+        early.until_secs = Some(1000);
+        assert_eq!(early.check(), Ok(()));
+        assert_eq!(early.occurrences(0, u64::MAX).len(), 1);
+    }
+
+    #[test]
+    fn an_event_stored_without_until_repeats_forever_and_one_with_it_round_trips() {
+        // As a store (redb or etcd) holds an event written before `until_secs` existed.
+        let old = r#"{"id":3,"name":"sale","start_secs":1000,"end_secs":2000,
+            "every_secs":86400,"scope":{"kind":"all"},"effect":{"multiplier":2.0}}"#;
+        let e: CalendarEvent = serde_json::from_str(old).expect("an old event loads");
+        assert_eq!((e.every_secs, e.until_secs), (Some(86_400), None));
+        let text = serde_json::to_string(&weekly_until_third()).expect("json");
+        assert!(text.contains("\"until_secs\":1210600"), "{text}");
+        let back: CalendarEvent = serde_json::from_str(&text).expect("json");
+        assert_eq!(back, weekly_until_third());
     }
 
     #[test]

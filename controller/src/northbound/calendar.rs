@@ -41,6 +41,12 @@ pub struct EventBody {
     #[serde(default)]
     #[schema(maximum = 253_402_300_799_u64)]
     pub every_secs: Option<u64>,
+    /// With `every_secs`: the last start a repetition may have, seconds since the epoch
+    /// (inclusive, as iCalendar's RRULE UNTIL; at or after `start_secs`, at most the last
+    /// second of 9999). Absent: it repeats forever.
+    #[serde(default)]
+    #[schema(maximum = 253_402_300_799_u64)]
+    pub until_secs: Option<u64>,
     /// What it concerns (default everything: every service and every series). A pair's hosts
     /// are given by MAC or by a known host's IPv4 address (kept as MACs).
     #[serde(default = "all")]
@@ -75,7 +81,7 @@ pub async fn list(State(s): State<ApiState>) -> Json<Vec<CalendarEvent>> {
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 401, description = "Missing or wrong token", body = ErrorBody),
         (status = 409, description = "`not_in_topology`: a pair's host given by an IPv4 address no known host has", body = ErrorBody),
-        (status = 422, description = "Invalid value (times, effect, names; a scope no series can match: a host paired with itself, a group or the all-zero MAC, a link from a port to itself or on port 0)", body = ErrorBody),
+        (status = 422, description = "Invalid value (times, effect, names; `until_secs` without `every_secs` or before `start_secs`; a scope no series can match: a host paired with itself, a group or the all-zero MAC, a link from a port to itself or on port 0)", body = ErrorBody),
         (status = 503, description = "The state store could not commit it; nothing was scheduled", body = ErrorBody)))]
 pub async fn create(
     State(s): State<ApiState>,
@@ -87,6 +93,7 @@ pub async fn create(
         ("start_secs", Some(body.start_secs), LAST_SECOND),
         ("end_secs", Some(body.end_secs), LAST_SECOND),
         ("every_secs", body.every_secs, LAST_SECOND),
+        ("until_secs", body.until_secs, LAST_SECOND),
         ("absolute_bps", body.absolute_bps, MAX_RATE_BPS),
     ] {
         if let Some(v) = value.filter(|v| *v > max) {
@@ -119,6 +126,7 @@ pub async fn create(
         start_secs: body.start_secs,
         end_secs: body.end_secs,
         every_secs: body.every_secs,
+        until_secs: body.until_secs,
         scope,
         effect,
     };

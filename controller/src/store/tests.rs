@@ -362,6 +362,7 @@ fn event(id: u64) -> CalendarEvent {
         start_secs: 1_000,
         end_secs: 2_000,
         every_secs: Some(86_400),
+        until_secs: Some(1_000 + 30 * 86_400),
         scope: EventScope::Pair {
             src: "00:00:00:00:00:01".into(),
             dst: "00:00:00:00:00:02".into(),
