@@ -421,9 +421,11 @@ async function refreshServices() {
     ]);
     state.calendar = calendar;
     const when = (s) => new Date(s * 1000).toISOString().replace("T", " ").slice(0, 16);
+    // Only the scope's own kind is worded: linkName throws on the link a non-link scope lacks.
     const scope = (s) => ({
-      all: "everything", service: s.service, pair: `${s.src} → ${s.dst}`, link: "link " + linkName(s.link),
-    })[s.kind] ?? s.kind;
+      all: () => "everything", service: () => s.service, pair: () => `${s.src} → ${s.dst}`,
+      link: () => "link " + linkName(s.link),
+    })[s.kind]?.() ?? s.kind;
     rows("calendar", calendar, (e) => [
       e.name, scope(e.scope),
       when(e.start_secs) + (e.every_secs ? ` (every ${e.every_secs} s` +

@@ -212,6 +212,16 @@ async fn dashboard_in_headless_chromium_draws_the_api_follows_clicks_and_events(
     // its own, but whether the controller reserves for any other pair depends on its forecasts.
     let reservations = get(&f, "/api/v1/reservations").await.body;
     let reservations = reservations.as_array().expect("reservations").len();
+    // Every 5 s from second 20, the last start at second 30: three occurrences inside the
+    // chart's minute of history, none after (without `until_secs` there would be nine).
+    let pulse = json!({"name": "pulse", "start_secs": 20, "end_secs": 21, "every_secs": 5,
+        "until_secs": 30, "multiplier": 2.0});
+    assert_eq!(
+        post(&f, "/api/v1/calendar", &pulse.to_string())
+            .await
+            .status,
+        StatusCode::CREATED
+    );
     let (addr, stop) = serve(f.state.clone()).await;
 
     let mut browser = cdp::Browser::launch(1280, 1600).await.expect("chromium");
@@ -295,6 +305,14 @@ async fn dashboard_in_headless_chromium_draws_the_api_follows_clicks_and_events(
         "{chart}"
     );
     assert_eq!(chart["selected"], 1, "{chart}");
+    page.wait_for(
+        "document.querySelectorAll('#chart rect.event[data-event=\"pulse\"]').length === 3 && \
+         [...document.querySelectorAll('#calendar tbody td')] \
+           .some((td) => td.textContent.includes('(every 5 s, last 1970-01-01 00:00)'))",
+        wait,
+    )
+    .await
+    .expect("the repeating event's three occurrences shaded, and its last start listed");
     // A reservation made elsewhere reaches the page through the event stream alone.
     let body = json!({"src": H2, "dst": H1, "rate_bps": 50_000_000u64}).to_string();
     assert_eq!(
