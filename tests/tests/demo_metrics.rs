@@ -1,7 +1,7 @@
 //! `/metrics` of the running demo (OpenFlow and P4Runtime switches mixed): devices connected per
 //! protocol, southbound message totals and rates, and write latencies measured by the real
 //! southbound sessions of both protocols (OpenFlow: batch until its barrier reply; P4Runtime:
-//! each Write RPC), not numbers a test put there.
+//! each Write RPC), and the control ticks the driver ran, not numbers a test put there.
 
 #![allow(clippy::unwrap_used)]
 
@@ -92,4 +92,24 @@ fn the_demo_reports_devices_rates_and_write_latency_per_protocol() {
         .map(|(_, v)| *v)
         .sum::<f64>();
     assert!(rates > 0.0, "no message rate after 5 s of demo:\n{text}");
+    // The driver's control ticks, a second apart: several ran by the scrape, each recorded
+    // as it ended (a tick running at the scrape shows as 1, and is not counted yet).
+    let ticks = at("prescient_ticks_total");
+    assert!(ticks >= 2.0, "{ticks} ticks after 5 s:\n{text}");
+    let running = at("prescient_tick_running");
+    assert!(running == 0.0 || running == 1.0, "{running}");
+    assert!(
+        at("prescient_series") >= 1.0,
+        "the demo's traffic makes series:\n{text}"
+    );
+    assert!(at("prescient_forecast_stride") >= 1.0);
+    let (took, longest) = (
+        at("prescient_tick_duration_seconds"),
+        at("prescient_tick_duration_max_seconds"),
+    );
+    assert!(
+        took > 0.0 && took <= longest && longest < 5.0,
+        "{took} {longest}"
+    );
+    assert!(at("prescient_tick_late_seconds") <= at("prescient_tick_late_max_seconds"));
 }
