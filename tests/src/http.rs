@@ -19,10 +19,22 @@ pub async fn request(
     token: Option<&str>,
     body: Option<&Value>,
 ) -> anyhow::Result<(u16, Value)> {
+    request_with(addr, method, path, token, &[], body).await
+}
+
+/// [`request`] with more headers (`Idempotency-Key` for an instance announcement).
+pub async fn request_with(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    headers: &[(&str, &str)],
+    body: Option<&Value>,
+) -> anyhow::Result<(u16, Value)> {
     let conn = tokio::net::TcpStream::connect(addr)
         .await
         .with_context(|| format!("connecting to the REST API at {addr}"))?;
-    exchange(conn, method, path, token, body).await
+    exchange(conn, method, path, token, headers, body).await
 }
 
 /// `request` over TLS, trusting what `tls` trusts, the server named `localhost`.
@@ -41,7 +53,7 @@ pub async fn request_tls(
         .connect(name, tcp)
         .await
         .with_context(|| format!("TLS handshake with {addr}"))?;
-    exchange(conn, method, path, token, None).await
+    exchange(conn, method, path, token, &[], None).await
 }
 
 /// One HTTP/1.1 request and its whole reply on `conn`.
@@ -50,12 +62,16 @@ async fn exchange(
     method: &str,
     path: &str,
     token: Option<&str>,
+    headers: &[(&str, &str)],
     body: Option<&Value>,
 ) -> anyhow::Result<(u16, Value)> {
     let body = body.map(Value::to_string).unwrap_or_default();
-    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    let mut extra = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    for (name, value) in headers {
+        extra.push_str(&format!("{name}: {value}\r\n"));
+    }
     let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: prescient\r\n{auth}Content-Type: application/json\r\n\
+        "{method} {path} HTTP/1.1\r\nHost: prescient\r\n{extra}Content-Type: application/json\r\n\
          Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );

@@ -6,7 +6,9 @@
 //! kind and age), listed before any switch reconnected; the new controller programs it again
 //! and traffic to the VIP reaches the same backend. When the store cannot commit, service
 //! changes are refused with 503 and undone. A service of the configuration file keeps the
-//! file's definition across restarts and the store's instances; gone from the file, it is gone.
+//! file's definition across restarts and the store's instances (all of them when the file
+//! lowered `max_instances` below their count: only new ones are refused); gone from the file,
+//! it is gone.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -44,6 +46,20 @@ async fn http(addr: SocketAddr, method: &str, path: &str, body: Option<Value>) -
     prescient_tests::http::request(addr, method, path, Some(TOKEN), body.as_ref())
         .await
         .expect("the REST API answers")
+}
+
+/// `POST …/web/instances` with an idempotency key.
+async fn announce(addr: SocketAddr, key: &str) -> (u16, Value) {
+    prescient_tests::http::request_with(
+        addr,
+        "POST",
+        "/api/v1/services/web/instances",
+        Some(TOKEN),
+        &[("Idempotency-Key", key)],
+        Some(&json!({})),
+    )
+    .await
+    .expect("the REST API answers")
 }
 
 fn linear() -> (SimNetwork, HostSpec, HostSpec) {
@@ -381,6 +397,9 @@ async fn the_configuration_defines_its_services_and_the_store_keeps_their_instan
     .await;
     assert_eq!(status, 200, "{reported}");
     let reported = reported["service"]["backends"].clone();
+    // A third instance, announced (under the file's 4).
+    let (status, announced) = announce(api, "boot-1").await;
+    assert_eq!(status, 201, "{announced}");
     let (status, created) = http(
         api,
         "POST",
@@ -406,6 +425,18 @@ async fn the_configuration_defines_its_services_and_the_store_keeps_their_instan
     assert_eq!(
         web["backends"], reported,
         "the reported instances and their leases stay"
+    );
+    // Three instances over the lowered limit: all kept, a new one refused, a retry answered.
+    let (_, instances) = http(api, "GET", "/api/v1/services/web/instances", None).await;
+    assert_eq!(instances.as_array().map(Vec::len), Some(3), "{instances}");
+    let (status, refused) = announce(api, "boot-2").await;
+    assert_eq!(status, 409, "{refused}");
+    assert_eq!(refused["error"]["code"], "max_instances", "{refused}");
+    let (status, again) = announce(api, "boot-1").await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(
+        again["instance"]["address"],
+        announced["instance"]["address"]
     );
     let (status, kept) = http(api, "GET", "/api/v1/services/api", None).await;
     assert_eq!(status, 200, "the API service is back: {kept}");
