@@ -95,11 +95,14 @@ async fn a_scheduled_event_is_kept_in_etcd_mirrored_by_followers_and_survives_re
         .await
         .unwrap();
     let (lapi, fapi) = (leader.http_addr().unwrap(), follower.http_addr().unwrap());
+    // Weekly, four times: the last start (`until_secs`) is kept, mirrored and restored with it.
     let event = json!({"name": "spring-sale", "start_secs": 2_000_000_000u64,
-        "end_secs": 2_000_007_200u64, "multiplier": 3.0,
+        "end_secs": 2_000_007_200u64, "every_secs": 604_800, "until_secs": 2_001_814_400u64,
+        "multiplier": 3.0,
         "scope": {"kind": "link", "link": "of:0000000000000001:1,of:0000000000000002:1"}});
     let (status, created) = http(lapi, "POST", "/api/v1/calendar", Some(event)).await;
     assert_eq!(status, 201, "{created}");
+    assert_eq!(created["until_secs"], 2_001_814_400u64, "{created}");
     let id = created["id"].as_u64().unwrap();
     assert_eq!(
         etcd_events(&etcd).await,
