@@ -17,5 +17,6 @@ pub mod service;
 pub mod services;
 pub mod sizing;
 pub mod store;
+pub mod supervise;
 pub mod tls;
 pub mod vocab;

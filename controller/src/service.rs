@@ -10,7 +10,6 @@ use prescient_southbound::openflow::session::{
 };
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 use crate::cluster::replica::Replica;
 use crate::cluster::{etcd_store, ClusterConfig, ClusterError, ClusterState};
@@ -21,6 +20,7 @@ use crate::driver::p4runtime::{self, P4Target};
 use crate::northbound::{self, ApiConfig, ApiState};
 use crate::openflow_app::{L2LearningFactory, PuntConfig, PuntPolicy};
 use crate::store::{Persister, Store, StoreChange, StoreConfig, StoreError};
+use crate::supervise::{TaskFailure, Tasks};
 use crate::tls::{ServerTls, TlsError, TlsFiles};
 
 /// Discovery-lane slots per admitted switch (see where the lane is sized).
@@ -166,7 +166,7 @@ pub struct Service {
     http: Option<SocketAddr>,
     https: bool,
     cancel: CancellationToken,
-    tasks: TaskTracker,
+    tasks: Tasks,
     cluster: Option<(Arc<ClusterState>, Arc<Replica>)>,
     api_tokens: crate::northbound::Tokens,
     tls_servers: crate::tls::reload::Servers,
@@ -272,7 +272,7 @@ impl Service {
         };
         let (openflow, events) = OpenFlowController::bind(of, Arc::new(factory)).await?;
         let cancel = CancellationToken::new();
-        let tasks = TaskTracker::new();
+        let tasks = Tasks::new(cancel.clone());
         let (persister, cluster) = match opened {
             Opened::Redb(persister) => (persister, None),
             Opened::Etcd(client, cc) => {
@@ -290,21 +290,23 @@ impl Service {
                     .unwrap_or(config.core.topology.discovery.link_timeout * 3);
                 let replica = Replica::new(store.clone(), core.clone(), persister.clone(), grace);
                 core.apply(|c| c.track_changes());
-                tasks.spawn(replica.clone().run(cancel.clone()));
-                tasks.spawn(crate::cluster::election::run(
-                    store,
-                    replica.clone(),
-                    cancel.clone(),
-                ));
+                tasks.spawn("replica", replica.clone().run(cancel.clone()));
+                tasks.spawn(
+                    "election",
+                    crate::cluster::election::run(store, replica.clone(), cancel.clone()),
+                );
                 // A new leader learns the links from its own probes before it reconciles:
                 // by a link timeout it has probed every link several times.
                 let settle = config.core.topology.discovery.link_timeout;
-                tasks.spawn(crate::cluster::mastership::run(
-                    state.clone(),
-                    openflow.handle(),
-                    settle,
-                    cancel.clone(),
-                ));
+                tasks.spawn(
+                    "mastership",
+                    crate::cluster::mastership::run(
+                        state.clone(),
+                        openflow.handle(),
+                        settle,
+                        cancel.clone(),
+                    ),
+                );
                 (persister, Some((state, replica)))
             }
         };
@@ -318,7 +320,7 @@ impl Service {
                 state = state.with_cluster(c.clone());
             }
             let stop = cancel.clone();
-            tasks.spawn(async move {
+            tasks.spawn("REST API", async move {
                 let served = match http_tls {
                     Some(tls) => northbound::tls::serve_tls_on(listener, state, stop, tls).await,
                     None => northbound::serve_on(listener, state, stop).await,
@@ -356,20 +358,25 @@ impl Service {
                 (t.device_id, inbox)
             })
             .collect();
-        tasks.spawn(persister.clone().run(core.clone(), cancel.clone()));
-        tasks.spawn(crate::hooks::run(
-            core.clone(),
-            config.hooks.clone(),
-            cancel.clone(),
-        ));
-        tasks.spawn(driver::run(
-            core.clone(),
-            openflow.handle(),
-            events,
-            driver_config,
-            p4_probes,
-            cancel.clone(),
-        ));
+        tasks.spawn(
+            "persister",
+            persister.clone().run(core.clone(), cancel.clone()),
+        );
+        tasks.spawn(
+            "hooks",
+            crate::hooks::run(core.clone(), config.hooks.clone(), cancel.clone()),
+        );
+        tasks.spawn(
+            "driver",
+            driver::run(
+                core.clone(),
+                openflow.handle(),
+                events,
+                driver_config,
+                p4_probes,
+                cancel.clone(),
+            ),
+        );
         Ok(Service {
             core,
             persister,
@@ -395,6 +402,13 @@ impl Service {
         &self.tls_servers
     }
 
+    /// Resolves when one of the controller's tasks (driver, persister, REST API, hooks, the
+    /// cluster's) panicked or ended while the controller was running: it can no longer keep
+    /// its promises, and the caller should [`Service::crash`] and exit non-zero.
+    pub fn failure(&self) -> impl std::future::Future<Output = TaskFailure> + Send + 'static {
+        self.tasks.failure()
+    }
+
     /// Cluster mode: this node's view of the election.
     pub fn cluster(&self) -> Option<&Arc<ClusterState>> {
         self.cluster.as_ref().map(|(c, _)| c)
@@ -412,7 +426,6 @@ impl Service {
             c.crash();
         }
         self.cancel.cancel();
-        self.tasks.close();
         self.openflow.shutdown().await;
         self.tasks.wait().await;
         self.persister.close();
@@ -456,7 +469,6 @@ impl Service {
             let _ = self.persister.sync_async(&self.core).await;
         }
         self.cancel.cancel();
-        self.tasks.close();
         self.tasks.wait().await;
         match self.persister.sync_async(&self.core).await {
             Ok(_) | Err(StoreError::NotLeader { .. }) => {}
@@ -565,4 +577,39 @@ fn restore(core: &SharedCore, config: &ServiceConfig) -> Result<Arc<Persister>, 
         );
     }
     Ok(Persister::new(store)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{StoreConfig, StoreLocation};
+
+    /// A task of a running controller that panics is reported by the service, and the service
+    /// then stops as a crashed process would, without hanging on the dead task.
+    #[tokio::test]
+    async fn a_panicking_task_is_reported_and_the_service_crashes_cleanly() {
+        let mut config = ServiceConfig::new(
+            "127.0.0.1:0".parse().expect("address"),
+            Some("127.0.0.1:0".parse().expect("address")),
+        );
+        config.store = StoreConfig {
+            location: StoreLocation::InMemory,
+            restore_grace: None,
+        };
+        let service = Service::start(config).await.expect("the controller starts");
+        let failure = service.failure();
+        service
+            .tasks
+            .spawn("planner", async { panic!("no path for {}", "a -> b") });
+        let failure = tokio::time::timeout(Duration::from_secs(10), failure)
+            .await
+            .expect("the failure is reported");
+        assert_eq!(
+            failure.to_string(),
+            "the planner task panicked: no path for a -> b"
+        );
+        tokio::time::timeout(Duration::from_secs(10), service.crash())
+            .await
+            .expect("the service stops after a task died");
+    }
 }

@@ -384,9 +384,18 @@ async fn demo(args: Args) -> anyhow::Result<DemoReport> {
     let mut every = tokio::time::interval(interval);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     every.tick().await;
+    let failed = service.failure();
+    tokio::pin!(failed);
     loop {
         tokio::select! {
             _ = &mut until => break,
+            failure = &mut failed => {
+                eprintln!("prescient demo: {failure}; stopping");
+                sim.shutdown().await;
+                service.crash().await;
+                stop.cancel();
+                return Err(anyhow::Error::new(failure).context("the demo's controller stopped"));
+            }
             _ = every.tick() => println!("{}", summary(&service, &orchestrator, links_total).line()),
         }
     }

@@ -120,10 +120,25 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             service.api_tokens().clone(),
             service.tls_servers().clone(),
         ));
-        match args.seconds {
-            Some(s) => tokio::time::sleep(Duration::from_secs(s)).await,
-            None => {
-                let _ = tokio::signal::ctrl_c().await;
+        let until = async {
+            match args.seconds {
+                Some(s) => tokio::time::sleep(Duration::from_secs(s)).await,
+                None => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
+            }
+        };
+        tokio::select! {
+            () = until => {}
+            failure = service.failure() => {
+                reload.abort();
+                // As a crashed process: the core may have been left mid-change, so it is not
+                // written; every change that was answered is in the store already.
+                eprintln!(
+                    "prescient: {failure}; stopping without a final write (every answered change is in the state store); restart to resume"
+                );
+                service.crash().await;
+                return Err(anyhow::Error::new(failure).context("the controller stopped"));
             }
         }
         reload.abort();

@@ -153,14 +153,19 @@ pub fn spawn(
     cluster: Option<Arc<crate::cluster::ClusterState>>,
     channels: ChannelPool,
     cancel: CancellationToken,
-    tasks: &tokio_util::task::TaskTracker,
+    tasks: &crate::supervise::Tasks,
 ) -> P4Inbox {
     let (inbox, mailbox) = fleet::mailbox();
     // A new leader learns the links from its own probes: by a link timeout it has probed
     // every link several times (and the old leader's links would have expired).
     let settle = core.read(|c| c.config().topology.discovery.link_timeout);
     let standing = Standing::new(cluster, settle);
-    tasks.spawn(drive(core, target, standing, channels, mailbox, cancel));
+    // It ends on its own when it gives up on the device (a duplicate election id, a pipeline
+    // the device refuses): logged there, and no reason to stop the controller.
+    tasks.spawn_may_end(
+        "P4Runtime device",
+        drive(core, target, standing, channels, mailbox, cancel),
+    );
     inbox
 }
 
