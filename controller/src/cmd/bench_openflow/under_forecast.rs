@@ -8,6 +8,10 @@
 //! The series are host pairs because a pair needs only its flow counters: link series would
 //! need thousands of switches, whose own sessions and polls would load the controller too and
 //! blur what the round alone costs the packet-in path.
+//!
+//! Meanwhile a client calls the controller's REST API every few milliseconds (`rest_probe.rs`)
+//! and files each call by whether a tick overlapped it, in both runs and for as long again
+//! with the series but no packet-ins: how long an orchestrator's call waits behind a tick.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,6 +22,7 @@ use anyhow::Context;
 use prescient_topology::{DeviceId, FlowKey, MacAddr};
 use tokio_util::sync::CancellationToken;
 
+use super::rest_probe::{Probe, Probed};
 use super::Args;
 use crate::core::SharedCore;
 use crate::openflow_app::bench::loadgen::{run_load, During, LoadConfig, LoadReport};
@@ -49,6 +54,7 @@ struct Ticks {
 struct Run {
     load: LoadReport,
     ticks: Ticks,
+    rest: Probed,
 }
 
 impl Run {
@@ -85,6 +91,7 @@ impl Run {
                 "p99_us": p99,
                 "max_us": max,
             },
+            "rest": self.rest.json(),
         })
     }
 }
@@ -96,11 +103,15 @@ pub(super) fn run(args: &Args, load: &dyn Fn(SocketAddr) -> LoadConfig) -> anyho
         .enable_all()
         .build()
         .context("building the controller's runtime")?;
-    let config = ServiceConfig::new(SocketAddr::from(([127, 0, 0, 1], 0)), None);
+    let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+    let config = ServiceConfig::new(loopback, Some(loopback));
     let service = rt
         .block_on(Service::start(config))
         .context("starting the controller")?;
     let addr = service.openflow_addr();
+    let http = service
+        .http_addr()
+        .context("the controller serves no REST API")?;
     let core = service.core().clone();
     // Unmeasured: the controller learns the generator's hosts (punted to the core) here, not
     // in the first measured run alone.
@@ -115,24 +126,32 @@ pub(super) fn run(args: &Args, load: &dyn Fn(SocketAddr) -> LoadConfig) -> anyho
         during: Some(ticking.clone()),
         ..load(addr)
     };
-    let quiet = measure(&core, || run_load(load(addr))).context("measuring with no series")?;
+    let quiet =
+        measure(&core, http, || run_load(load(addr))).context("measuring with no series")?;
     let stop = CancellationToken::new();
     rt.spawn(feed(core.clone(), args.forecast_series, stop.clone()));
     let busy = settle(&core, args.forecast_series).and_then(|alone| {
-        let run = measure(&core, || run_load(load(addr)))?;
-        Ok((alone, run))
+        // The REST calls with the cores free but for the round, as long as a loaded run.
+        let probe = Probe::start(http, core.clone());
+        std::thread::sleep(Duration::from_secs(args.seconds));
+        let alone_rest = probe.stop()?;
+        let run = measure(&core, http, || run_load(load(addr)))?;
+        Ok((alone, alone_rest, run))
     });
     stop.cancel();
     rt.block_on(service.shutdown());
-    let (alone, busy) = busy.context("measuring while forecasting")?;
-    print(args, &quiet, &busy, &alone)
+    let (alone, alone_rest, busy) = busy.context("measuring while forecasting")?;
+    print(args, &quiet, &busy, (&alone, &alone_rest))
 }
 
-/// Runs `f` while sampling the tick figures every few milliseconds.
+/// Runs `f` while sampling the tick figures every few milliseconds and calling the REST API
+/// at `http`.
 fn measure(
     core: &Arc<SharedCore>,
+    http: SocketAddr,
     f: impl FnOnce() -> anyhow::Result<LoadReport>,
 ) -> anyhow::Result<Run> {
+    let probe = Probe::start(http, core.clone());
     let done = Arc::new(AtomicBool::new(false));
     let sampler = {
         let (core, done) = (core.clone(), done.clone());
@@ -156,9 +175,11 @@ fn measure(
     let took = sampler
         .join()
         .map_err(|_| anyhow::anyhow!("the tick sampler panicked"))?;
+    let rest = probe.stop()?;
     Ok(Run {
         load: load?,
         ticks: tick_figures(core, &took),
+        rest,
     })
 }
 
@@ -255,7 +276,12 @@ fn pair(i: usize) -> (MacAddr, MacAddr) {
     )
 }
 
-fn print(args: &Args, quiet: &Run, busy: &Run, alone: &Ticks) -> anyhow::Result<()> {
+fn print(
+    args: &Args,
+    quiet: &Run,
+    busy: &Run,
+    (alone, alone_rest): (&Ticks, &Probed),
+) -> anyhow::Result<()> {
     let ratio = |busy: f64, quiet: f64| if quiet > 0.0 { busy / quiet } else { 0.0 };
     let figures = |r: &Run| {
         let l = &r.load;
@@ -283,6 +309,7 @@ fn print(args: &Args, quiet: &Run, busy: &Run, alone: &Ticks) -> anyhow::Result<
             "none": quiet.json(),
             "forecasting": busy.json(),
             "ticks_with_no_packet_ins": alone,
+            "rest_with_no_packet_ins": alone_rest.json(),
             "ratio_answered_per_sec": ratios[0],
             "ratio_p50": ratios[1],
             "ratio_p99": ratios[2],
@@ -338,5 +365,8 @@ fn print(args: &Args, quiet: &Run, busy: &Run, alone: &Ticks) -> anyhow::Result<
             t.ticks, t.mean_ms, t.forecast_mean_ms, t.max_ms, t.series, t.compact, t.stride
         );
     }
+    quiet.rest.print("no series");
+    alone_rest.print(&alone_label);
+    busy.rest.print(&label);
     Ok(())
 }
