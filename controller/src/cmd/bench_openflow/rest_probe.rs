@@ -1,4 +1,4 @@
-//! The REST side of `bench openflow --forecast-series N`: a client thread sends
+//! The REST side of `bench openflow --forecast-series N`: a client sends
 //! `GET /api/v1/reservations` to the controller's own northbound API every [`EVERY`], over a
 //! fresh loopback connection each time (as an orchestrator polling it would), and files each
 //! call's latency by whether a control tick ran while it was in flight. The handler reads the
@@ -129,43 +129,51 @@ impl Probe {
     }
 }
 
-fn probe(addr: SocketAddr, core: &SharedCore, done: &AtomicBool) -> Probed {
-    let histogram = || Histogram::new(3).expect("3 significant digits is valid");
+fn probe(addr: SocketAddr, core: &Arc<SharedCore>, done: &AtomicBool) -> Probed {
+    // 1 us to 60 s at 3 digits: a call blocked behind the longest tick still fits.
+    let histogram = || Histogram::new_with_bounds(1_000, 60_000_000_000, 3).expect("valid bounds");
     let mut out = Probed {
         during: histogram(),
         between: histogram(),
         failed: 0,
     };
-    let metrics = core.metrics();
+    // One thread per call, sent on the clock whether the last one was answered or not: a
+    // client waiting for each answer would make one call per tick it is stuck behind, and the
+    // calls made during ticks would be too few to tell a p99 from a max.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let mut calls = Vec::new();
     let mut next = Instant::now();
     while !done.load(Ordering::Relaxed) {
-        let ticks_before = metrics.ticks().count;
-        let running_before = metrics.tick_running();
-        let started = Instant::now();
-        let answered = call(addr);
-        let took = started.elapsed();
-        let overlapped =
-            running_before || metrics.tick_running() || metrics.ticks().count != ticks_before;
-        match answered {
-            Ok(true) => {
-                let ns = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
-                let h = if overlapped {
-                    &mut out.during
-                } else {
-                    &mut out.between
-                };
-                h.saturating_record(ns);
-            }
-            Ok(false) | Err(_) => out.failed += 1,
-        }
+        let (core, tx) = (core.clone(), tx.clone());
+        calls.push(std::thread::spawn(move || {
+            let metrics = core.metrics();
+            let ticks_before = metrics.ticks().count;
+            let running_before = metrics.tick_running();
+            let started = Instant::now();
+            let answered = call(addr);
+            let took = started.elapsed();
+            let overlapped =
+                running_before || metrics.tick_running() || metrics.ticks().count != ticks_before;
+            let _ = tx.send((answered, took, overlapped));
+        }));
         next += EVERY;
-        let now = Instant::now();
-        if next > now {
-            std::thread::sleep(next - now);
-        } else {
-            // A call slower than the period: the next starts now, not in a burst of catch-ups.
-            next = now;
+        std::thread::sleep(next.saturating_duration_since(Instant::now()));
+    }
+    drop(tx);
+    for c in calls {
+        let _ = c.join();
+    }
+    for (answered, took, overlapped) in rx {
+        if !matches!(answered, Ok(true)) {
+            out.failed += 1;
+            continue;
         }
+        let h = if overlapped {
+            &mut out.during
+        } else {
+            &mut out.between
+        };
+        h.saturating_record(u64::try_from(took.as_nanos()).unwrap_or(u64::MAX));
     }
     out
 }
