@@ -63,6 +63,7 @@ pub use restore::{Prior, ReservationState, RestoreReport, Restored, Unsaved};
 pub use series::Series;
 pub use service_ops::{demand_of, Placed};
 pub use shared::{Clock, Metrics, SharedCore, TickRunning, TickStats, EVENT_BUS_CAPACITY};
+pub use tick::TickRound;
 
 use planner::Draft;
 
@@ -454,5 +455,7 @@ mod services_tests;
 mod steer_hold_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tick_steps_tests;
 #[cfg(test)]
 mod tier_tests;

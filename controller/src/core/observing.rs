@@ -31,21 +31,24 @@ impl ControllerCore {
     /// Feeds each of `due` its observation (creating a series on its first sample) and returns
     /// each key with its predicted peak (upper 95 % bound) and its planning bound at the
     /// violation target once the series is warm (`is_warm`): nothing is planned on a cold
-    /// model. The wall time goes to the tick's forecast cost.
+    /// model. Each steps `stride` control intervals. The wall time goes to the tick's forecast
+    /// cost.
     pub(super) fn observe_due(
         &mut self,
         now: Timestamp,
         due: &[(SeriesKey, Option<f64>)],
         (scoped, all): (&Calendar<SeriesKey>, &Calendar<SeriesKey>),
+        stride: u32,
     ) -> Vec<(SeriesKey, Option<(f64, f64)>)> {
         let started = Instant::now();
         let wanted: BTreeMap<SeriesKey, (usize, Option<f64>)> = due
             .iter()
             .enumerate()
-            .filter(|(_, (key, value))| self.prepare(key, *value))
+            .filter(|(_, (key, value))| self.prepare(key, *value, stride))
             .map(|(i, (key, value))| (*key, (i, *value)))
             .collect();
         let (Some(&first), Some(&last)) = (wanted.keys().next(), wanted.keys().next_back()) else {
+            self.forecast_cost_last += started.elapsed();
             return due.iter().map(|(key, _)| (*key, None)).collect();
         };
         let cfg = &self.config;
@@ -103,9 +106,9 @@ impl ControllerCore {
 
     /// Makes `key`'s series on its first sample, or moves it to the tick's step length and its
     /// tier; false when there is no series to observe (no sample yet).
-    fn prepare(&mut self, key: &SeriesKey, value: Option<f64>) -> bool {
+    fn prepare(&mut self, key: &SeriesKey, value: Option<f64>, stride: u32) -> bool {
         let cfg = &self.config;
-        let step = cfg.control_interval.saturating_mul(self.stride);
+        let step = cfg.control_interval.saturating_mul(stride);
         // The scale tier (`series/tier.rs`): with more series than the threshold, new ones are
         // made compact and full ones become compact at their next observation. Host pairs go
         // last: reservations, steering and scale-ups are sized on their forecasts, while a

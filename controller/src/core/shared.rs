@@ -9,10 +9,15 @@
 //! must reach the proxy-ARP answer, every other ARP only when it tells the core something).
 //! The bus is a bounded broadcast: a subscriber that falls more than [`EVENT_BUS_CAPACITY`]
 //! events behind loses the oldest ones (and is told so), the core never waits for it.
+//!
+//! The control tick is the one long entry point (hundreds of milliseconds at tens of thousands
+//! of series): [`SharedCore::tick_in_slices`] runs it in steps of a few milliseconds and lets
+//! every caller that waits for the lock in between, so an API call waits for a slice of the
+//! tick, not the whole of it.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::Ipv4Addr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -22,7 +27,7 @@ use prescient_southbound::openflow::session::SessionCounters;
 use prescient_topology::{MacAddr, PortRef, Protocol, Snapshot, SnapshotReader, Timestamp};
 use tokio::sync::{broadcast, Notify};
 
-use super::{Action, ControllerCore, ControllerEvent, CoreConfig};
+use super::{Action, ControllerCore, ControllerEvent, CoreConfig, TickRound};
 
 /// Events buffered per subscriber.
 pub const EVENT_BUS_CAPACITY: usize = 1024;
@@ -224,6 +229,19 @@ impl Drop for TickRunning<'_> {
     }
 }
 
+/// Steps of `round` for about `slice` (at least one); true once every visit is done.
+fn tick_slice(core: &mut ControllerCore, round: &mut TickRound, slice: Duration) -> bool {
+    let started = Instant::now();
+    loop {
+        if core.tick_step(round, SERIES_PER_STEP) {
+            return true;
+        }
+        if started.elapsed() >= slice {
+            return false;
+        }
+    }
+}
+
 /// A poisoned lock only means a panic elsewhere; the data is still consistent per entry point.
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -243,9 +261,24 @@ struct Published {
     cost: Duration,
 }
 
+/// Series a tick visits per step; a slice of the tick is as many steps as fit its time. Small
+/// enough that a step under a packet-in storm (the tick's threads then get about a tenth of a
+/// core) stays within milliseconds, large enough that spreading a step over the cores costs
+/// little next to it.
+const SERIES_PER_STEP: usize = 128;
+
+/// Longest the tick waits, between two slices, for the callers waiting for the lock to get it.
+const MOST_YIELDED: Duration = Duration::from_millis(50);
+
+/// How often the tick looks again whether the callers it lets in had their turn.
+const YIELD_POLL: Duration = Duration::from_micros(50);
+
 /// The shared core.
 pub struct SharedCore {
     core: Mutex<ControllerCore>,
+    /// Callers blocked on `core`'s lock now: the tick lets them in between its slices (a std
+    /// mutex is not fair: a thread that unlocks and locks again at once usually wins it).
+    waiting: AtomicUsize,
     snapshots: SnapshotReader,
     /// Taken only under `core`'s lock.
     published: Mutex<Published>,
@@ -293,6 +326,7 @@ impl SharedCore {
         let (bus, _) = broadcast::channel(EVENT_BUS_CAPACITY);
         Arc::new(SharedCore {
             core: Mutex::new(core),
+            waiting: AtomicUsize::new(0),
             snapshots,
             published: Mutex::new(Published {
                 at: Instant::now(),
@@ -313,7 +347,7 @@ impl SharedCore {
     /// Runs one entry point under the lock, then publishes the events it produced.
     pub fn apply<R>(&self, f: impl FnOnce(&mut ControllerCore) -> R) -> R {
         let (out, events) = {
-            let mut core = lock(&self.core);
+            let mut core = self.lock_core();
             let out = f(&mut core);
             // Publishing the snapshot here keeps lock-free readers current.
             self.publish(&core, false);
@@ -365,20 +399,61 @@ impl SharedCore {
     /// every turn of its loop, so a change waits at most about [`PUBLISH_COST_RATIO`] builds.
     pub fn publish_due(&self) {
         if self.held_back.load(Ordering::Acquire) {
-            self.publish(&lock(&self.core), false);
+            self.publish(&self.lock_core(), false);
         }
     }
 
     /// Reads the core under the lock (keep `f` short).
     pub fn read<R>(&self, f: impl FnOnce(&ControllerCore) -> R) -> R {
-        f(&lock(&self.core))
+        f(&self.lock_core())
+    }
+
+    /// The core's lock, counted in `waiting` while this caller waits for it.
+    fn lock_core(&self) -> MutexGuard<'_, ControllerCore> {
+        self.waiting.fetch_add(1, Ordering::AcqRel);
+        let guard = lock(&self.core);
+        self.waiting.fetch_sub(1, Ordering::AcqRel);
+        guard
+    }
+
+    /// Returns once every caller that waited for the core's lock when this was called, or
+    /// came meanwhile, has had it, or after `most`. Call it without holding the lock.
+    fn yield_to_waiters(&self, most: Duration) {
+        let until = Instant::now() + most;
+        while self.waiting.load(Ordering::Acquire) > 0 && Instant::now() < until {
+            std::thread::sleep(YIELD_POLL);
+        }
+    }
+
+    /// Runs one control tick ([`ControllerCore::tick`], deciding the same) with the lock let go
+    /// between slices of about `slice`: its beginning, then the series' visits
+    /// ([`SERIES_PER_STEP`] a step, as many steps as fit `slice`), then its end. Between two
+    /// slices every caller waiting for the lock gets it first (for at most [`MOST_YIELDED`],
+    /// so a stream of callers does not stall the tick). Blocks for the whole tick: run it off
+    /// the async runtime.
+    ///
+    /// The actions dispatched meanwhile (API calls between two slices, not yet taken by the
+    /// driver) are returned before the tick's: they were decided before the tick's end.
+    pub fn tick_in_slices(&self, now: Timestamp, slice: Duration) -> Vec<Action> {
+        let mut round = self.apply(|c| c.tick_begin(now));
+        let mut done = false;
+        while !done {
+            self.yield_to_waiters(MOST_YIELDED);
+            done = self.apply(|c| tick_slice(c, &mut round, slice));
+        }
+        self.yield_to_waiters(MOST_YIELDED);
+        self.apply(|c| {
+            let mut actions = self.take_actions();
+            actions.extend(c.tick_finish(round));
+            actions
+        })
     }
 
     /// The latest topology snapshot, without locking the core unless a change was held back
     /// (then it is published first).
     pub fn snapshot(&self) -> Arc<Snapshot> {
         if self.held_back.load(Ordering::Acquire) {
-            self.publish(&lock(&self.core), true);
+            self.publish(&self.lock_core(), true);
         }
         self.snapshots.load()
     }
@@ -563,6 +638,31 @@ mod tests {
             0,
             "a failed tick is not counted"
         );
+    }
+
+    #[test]
+    fn a_caller_waiting_for_the_lock_gets_it_before_the_tick_takes_it_again() {
+        let core = SharedCore::new(CoreConfig::default());
+        let served = Arc::new(AtomicBool::new(false));
+        // A slice of the tick holds the lock; an API call comes and waits for it.
+        let slice = core.lock_core();
+        let call = {
+            let (core, served) = (Arc::clone(&core), Arc::clone(&served));
+            std::thread::spawn(move || core.read(|_| served.store(true, Ordering::Release)))
+        };
+        while core.waiting.load(Ordering::Acquire) == 0 {
+            std::thread::yield_now();
+        }
+        // Between two slices: without letting it in, relocking at once usually wins the lock.
+        drop(slice);
+        core.yield_to_waiters(Duration::from_secs(60));
+        let next_slice = core.lock_core();
+        assert!(
+            served.load(Ordering::Acquire),
+            "the call was served in between"
+        );
+        drop(next_slice);
+        call.join().expect("the call");
     }
 
     #[tokio::test]

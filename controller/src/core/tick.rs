@@ -25,75 +25,190 @@ use super::records::{Action, ControllerEvent, Rule, SeriesKey};
 use super::ControllerCore;
 use prescient_predict::Calendar;
 
+/// A control tick under way, between [`ControllerCore::tick_begin`] and
+/// [`ControllerCore::tick_finish`]: what the beginning decided (owned, so the core's lock can be
+/// let go between steps) and the peaks the steps have gathered so far.
+#[derive(Debug)]
+pub struct TickRound {
+    now: Timestamp,
+    /// The stride the due series were chosen at: their step length, whatever it is by the time
+    /// a step reaches them.
+    stride: u32,
+    /// This tick's turn among `stride` (which series are due).
+    turn: u64,
+    /// The traffic matrix as of `now`, until the step after the links lists the pairs.
+    matrix: Option<BTreeMap<(MacAddr, MacAddr), Option<f64>>>,
+    /// Actions of the beginning (expiries, restores, retries), returned first.
+    actions: Vec<Action>,
+    /// The scheduled events concerning series (scoped, all), over this tick's horizon.
+    cals: (Calendar<SeriesKey>, Calendar<SeriesKey>),
+    /// Every series this tick visits, links then pairs (listed once the links are visited), in
+    /// the order the one-call tick visits them: those due with their value, the others only for
+    /// their latest peaks.
+    visits: Vec<(SeriesKey, Visit)>,
+    /// Visits done.
+    next: usize,
+    link_peaks: BTreeMap<LinkKey, f64>,
+    pair_peaks: BTreeMap<(MacAddr, MacAddr), f64>,
+    pair_bounds: BTreeMap<(MacAddr, MacAddr), f64>,
+}
+
+/// What a tick does with one series.
+#[derive(Debug, Clone, Copy)]
+enum Visit {
+    /// Observe this value (none: no sample this interval) and forecast.
+    Due(Option<f64>),
+    /// Not its turn: read its latest forecast's peaks.
+    Latest,
+}
+
+impl TickRound {
+    /// Whether steps are left before [`ControllerCore::tick_finish`] (series to visit, or the
+    /// pairs to list).
+    pub fn steps_left(&self) -> bool {
+        self.next < self.visits.len() || self.matrix.is_some()
+    }
+
+    fn gathered(&mut self, key: SeriesKey, peaks: Option<(f64, f64)>) {
+        let Some((peak, bound)) = peaks else { return };
+        match key {
+            SeriesKey::Link(link) => {
+                self.link_peaks.insert(link, peak);
+            }
+            SeriesKey::Pair(s, d) => {
+                self.pair_peaks.insert((s, d), peak);
+                self.pair_bounds.insert((s, d), bound);
+            }
+        }
+    }
+}
+
 impl ControllerCore {
-    /// One control interval: returns the actions the plan asks for.
+    /// One control interval: returns the actions the plan asks for. The same as
+    /// [`Self::tick_begin`], [`Self::tick_step`] until done and [`Self::tick_finish`] back to
+    /// back, which the driver runs with the core's lock let go between them.
     pub fn tick(&mut self, now: Timestamp) -> Vec<Action> {
+        let round = self.tick_begin(now);
+        self.tick_finish(round)
+    }
+
+    /// The first part of a tick: expire what ended, advance restores, retry failed
+    /// reservations, decide which links are due (with their rates) and which are only read,
+    /// and take the traffic matrix as of `now` (the pairs' values).
+    pub fn tick_begin(&mut self, now: Timestamp) -> TickRound {
         let mut actions = self.expire(now);
         actions.extend(self.advance_restoring(now));
         // Room freed by releases and expiries since the last tick.
         actions.extend(self.retry_failed(now));
         let snapshot = self.topology.snapshot();
         let cals = self.series_calendars(now);
-        let cals = (&cals.0, &cals.1);
         let turn = self.ticks % u64::from(self.stride);
         self.ticks += 1;
         self.observed_last = 0;
         self.forecast_cost_last = Duration::ZERO;
-        let mut link_peaks: BTreeMap<LinkKey, f64> = BTreeMap::new();
-        let mut due = Vec::new();
+        let mut visits = Vec::new();
         for link in snapshot.links() {
             let key = SeriesKey::Link(*link);
-            if self.due(&key, turn) {
+            let visit = if self.due(&key, turn) {
                 let rate = self
                     .rates
                     .link_rate(*link, now)
                     .map(|(r, _)| r.bits_per_sec);
-                due.push((key, rate));
-            } else if let Some((peak, _)) = self.latest_peaks(&key) {
-                link_peaks.insert(*link, peak);
-            }
+                Visit::Due(rate)
+            } else {
+                Visit::Latest
+            };
+            visits.push((key, visit));
         }
-        for (key, peaks) in self.observe_due(now, &due, cals) {
-            if let (SeriesKey::Link(link), Some((peak, _))) = (key, peaks) {
-                link_peaks.insert(link, peak);
-            }
-        }
-        let mut pair_peaks: BTreeMap<(MacAddr, MacAddr), f64> = BTreeMap::new();
-        let mut pair_bounds: BTreeMap<(MacAddr, MacAddr), f64> = BTreeMap::new();
         let matrix: BTreeMap<(MacAddr, MacAddr), Option<f64>> = self
             .rates
             .traffic_matrix(now)
             .into_iter()
             .map(|c| ((c.src, c.dst), c.bits_per_sec))
             .collect();
-        let known: Vec<(MacAddr, MacAddr)> = self
-            .series
-            .keys()
-            .filter_map(|k| match k {
-                SeriesKey::Pair(s, d) => Some((*s, *d)),
-                SeriesKey::Link(_) => None,
+        TickRound {
+            now,
+            stride: self.stride,
+            turn,
+            matrix: Some(matrix),
+            actions,
+            cals,
+            visits,
+            next: 0,
+            link_peaks: BTreeMap::new(),
+            pair_peaks: BTreeMap::new(),
+            pair_bounds: BTreeMap::new(),
+        }
+    }
+
+    /// The next `max` visits of `round`: due series observed and forecast (on every core), the
+    /// others' latest peaks read; once the links are visited, a step of its own lists the pairs.
+    /// True once no step is left. A series that is gone by then is skipped, and none is made
+    /// but on a due value, as in the one-call tick.
+    pub fn tick_step(&mut self, round: &mut TickRound, max: usize) -> bool {
+        if round.next == round.visits.len() {
+            if let Some(matrix) = round.matrix.take() {
+                self.list_pairs(round, &matrix);
+            }
+            return !round.steps_left();
+        }
+        let end = round.next.saturating_add(max).min(round.visits.len());
+        let slice = round.visits.get(round.next..end).unwrap_or_default();
+        let due: Vec<(SeriesKey, Option<f64>)> = slice
+            .iter()
+            .filter_map(|(key, visit)| match visit {
+                Visit::Due(value) => Some((*key, *value)),
+                Visit::Latest => None,
             })
             .collect();
-        let mut pairs: Vec<(MacAddr, MacAddr)> = matrix.keys().copied().collect();
-        pairs.extend(known);
+        let latest: Vec<(SeriesKey, Option<(f64, f64)>)> = slice
+            .iter()
+            .filter(|(_, visit)| matches!(visit, Visit::Latest))
+            .map(|(key, _)| (*key, self.latest_peaks(key)))
+            .collect();
+        let cals = (&round.cals.0, &round.cals.1);
+        let observed = self.observe_due(round.now, &due, cals, round.stride);
+        for (key, peaks) in observed.into_iter().chain(latest) {
+            round.gathered(key, peaks);
+        }
+        round.next = end;
+        !round.steps_left()
+    }
+
+    /// Appends the pairs' visits to `round`: every pair of the traffic matrix or with a series,
+    /// after the links were observed (which makes only link series), as the one-call tick.
+    fn list_pairs(
+        &self,
+        round: &mut TickRound,
+        matrix: &BTreeMap<(MacAddr, MacAddr), Option<f64>>,
+    ) {
+        let known = self.series.keys().filter_map(|k| match k {
+            SeriesKey::Pair(s, d) => Some((*s, *d)),
+            SeriesKey::Link(_) => None,
+        });
+        let mut pairs: Vec<(MacAddr, MacAddr)> = matrix.keys().copied().chain(known).collect();
         pairs.sort_unstable();
         pairs.dedup();
-        let mut due = Vec::new();
         for (s, d) in pairs {
             let key = SeriesKey::Pair(s, d);
-            if self.due(&key, turn) {
-                due.push((key, matrix.get(&(s, d)).copied().flatten()));
-            } else if let Some((peak, bound)) = self.latest_peaks(&key) {
-                pair_peaks.insert((s, d), peak);
-                pair_bounds.insert((s, d), bound);
-            }
+            let visit = if self.due_at(&key, round.turn, round.stride) {
+                Visit::Due(matrix.get(&(s, d)).copied().flatten())
+            } else {
+                Visit::Latest
+            };
+            round.visits.push((key, visit));
         }
-        for (key, peaks) in self.observe_due(now, &due, cals) {
-            if let (SeriesKey::Pair(s, d), Some((peak, bound))) = (key, peaks) {
-                pair_peaks.insert((s, d), peak);
-                pair_bounds.insert((s, d), bound);
-            }
-        }
+    }
+
+    /// The last part of a tick (the visits left first): the congestion planner on the peaks
+    /// gathered and the topology as it is now, forecast reservations, services.
+    pub fn tick_finish(&mut self, mut round: TickRound) -> Vec<Action> {
+        while !self.tick_step(&mut round, usize::MAX) {}
+        let now = round.now;
+        let mut actions = std::mem::take(&mut round.actions);
+        let snapshot = self.topology.snapshot();
+        let (link_peaks, pair_peaks, pair_bounds) =
+            (&round.link_peaks, &round.pair_peaks, &round.pair_bounds);
         // Only links some reservation is placed on: the planners read the others as 0, and a
         // map over every link cost 40,000 ledger look-ups a tick at 10,000 switches.
         let reserved: BTreeMap<LinkKey, u64> = self
@@ -114,8 +229,8 @@ impl ControllerCore {
             .collect();
         let inputs = Inputs {
             snapshot: &snapshot,
-            link_peaks: &link_peaks,
-            pair_peaks: &pair_peaks,
+            link_peaks,
+            pair_peaks,
             pair_reserved: &pair_reserved,
             reserved: &reserved,
             threshold: self.config.hot_threshold,
@@ -138,7 +253,7 @@ impl ControllerCore {
             steering.extend(self.record(now, d));
         }
         // After the congestion rule, so a pair steered this round is reserved on its new path.
-        let reserving = self.plan_forecast_reservations(now, &snapshot, &pair_bounds, &steering);
+        let reserving = self.plan_forecast_reservations(now, &snapshot, pair_bounds, &steering);
         actions.extend(steering);
         actions.extend(reserving);
         // Services plan after the congestion rule, so a backend's edge is judged on this
@@ -178,10 +293,15 @@ impl ControllerCore {
     /// Whether `key`'s turn is `turn` (always at stride 1). A hash, not a position, so a link
     /// appearing or going does not move the others to another turn.
     fn due(&self, key: &SeriesKey, turn: u64) -> bool {
-        if self.stride <= 1 {
+        self.due_at(key, turn, self.stride)
+    }
+
+    /// Whether `key`'s turn at `stride` is `turn`.
+    fn due_at(&self, key: &SeriesKey, turn: u64, stride: u32) -> bool {
+        if stride <= 1 {
             return true;
         }
-        key_hash(key, 0) % u64::from(self.stride) == turn
+        key_hash(key, 0) % u64::from(stride) == turn
     }
 
     /// The peaks of `key`'s latest forecast, as `observe` returns them, without observing.

@@ -48,6 +48,10 @@ const ETH_TYPE_LLDP: u16 = 0x88cc;
 const ETH_TYPE_IPV4: u16 = 0x0800;
 /// Most events taken from the stream per wake-up.
 const EVENT_BATCH: usize = 512;
+/// Longest the control tick holds the core's lock at a time, its beginning and its end apart
+/// (see `SharedCore::tick_in_slices`): an API call or a session's event waits about this long
+/// behind a tick, not the whole tick.
+const TICK_SLICE: Duration = Duration::from_millis(4);
 /// Cookie tag of reservation flows (low 32 bits: the reservation id), so counters map back.
 const RESERVATION_COOKIE: u64 = 0x5052_4553_0000_0000;
 
@@ -132,10 +136,12 @@ pub async fn run(
                 // Ends the tick however this branch ends: a panicking tick resumes here and
                 // unwinds through the guard, which clears `tick_running`.
                 let running = metrics.metrics().tick_began();
-                // On the forecast pool: this task waits without holding a runtime worker.
+                // On the forecast pool: this task waits without holding a runtime worker. In
+                // slices, so the API's calls and the sessions' events get the core's lock in
+                // between.
                 let (actions, total, observed, forecast, stride) = config.forecast.run(move || {
-                    core.apply(|c| {
-                        let actions = c.tick(now);
+                    let actions = core.tick_in_slices(now, TICK_SLICE);
+                    core.read(|c| {
                         let forecast = c.forecast_cost_last_tick();
                         (actions, c.series_count(), c.observed_last_tick(), forecast, c.series_stride())
                     })
