@@ -2,7 +2,8 @@
 //! scores on its own, so that part runs in parallel (rayon); what the series share runs in
 //! the tick's order before it (making and re-tiering series: the tier of each depends on how
 //! many came before it) and after it (the error per model, anomalies), so a tick decides and
-//! reports the same on one core or many.
+//! reports the same on one core or many. A tick in steps (`tick.rs`) runs the three parts per
+//! step, over consecutive shares of the same order: the same calls in the same order.
 
 use std::collections::BTreeMap;
 use std::time::Instant;

@@ -12,6 +12,19 @@
 //! Warm-up: a series' peak reaches the planners only once it is warm (at least
 //! `max(horizon, planning.warmup_points)` observations and `planning.warmup_scored` one-step
 //! forecasts scored): a model fitted on two or three points extrapolates wild peaks.
+//!
+//! Steps: at tens of thousands of series a tick takes a tenth of a second with the cores free
+//! and most of a second under a packet-in storm, and every API call needs the core too. So a
+//! tick is three parts, and the driver (`SharedCore::tick_in_slices`) lets the core's lock go
+//! between them: [`ControllerCore::tick_begin`] (expiries, restores, retries, which links are
+//! due, the traffic matrix as of `now`, into an owned [`TickRound`]), [`ControllerCore::
+//! tick_step`] (one step lists the pairs once the links are visited, as the one-call tick does
+//! after observing them; the others visit a few hundred series each, in the one-call tick's
+//! order) and [`ControllerCore::tick_finish`] (the planners, on the peaks gathered and the
+//! topology as it is then). A step changes nothing another series' step reads, so the steps
+//! decide and report what [`ControllerCore::tick`] does, which runs them back to back; a
+//! stride changed between steps applies from the next tick. Only steps make series and no
+//! call removes one; a step looks each up again when it comes to it.
 
 use std::collections::BTreeMap;
 use std::time::Duration;

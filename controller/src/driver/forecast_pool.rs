@@ -13,7 +13,8 @@
 //! The whole tick runs here, not only its parallel part: its serial part (the traffic matrix,
 //! the planners) is a fifth of it at 40,000 series, and left at the controller's priority it
 //! kept packet-ins answered during a tick as slow as before (`bench openflow
-//! --forecast-series`, docs/benchmarks.md).
+//! --forecast-series`, docs/benchmarks.md). It runs in slices (`SharedCore::tick_in_slices`), so
+//! the core's lock is held a few milliseconds at a time, not for the whole tick.
 
 use std::future::Future;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
