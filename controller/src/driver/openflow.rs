@@ -132,10 +132,9 @@ pub async fn run(
                 let started = std::time::Instant::now();
                 let now = driver.core.now();
                 let core = driver.core.clone();
-                let metrics = driver.core.clone();
                 // Ends the tick however this branch ends: a panicking tick resumes here and
                 // unwinds through the guard, which clears `tick_running`.
-                let running = metrics.metrics().tick_began();
+                let running = driver.core.metrics().tick_began();
                 // On the forecast pool: this task waits without holding a runtime worker. In
                 // slices, so the API's calls and the sessions' events get the core's lock in
                 // between.
