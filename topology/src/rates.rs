@@ -17,7 +17,7 @@
 //!   fresh for `stale_after` beside the entry that replaced it, and every entry a switch ever
 //!   held would stay tracked. What they counted stays in their pair's bytes.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -369,71 +369,115 @@ impl RateTracker {
     /// A stale flow (its switch stopped counting it) adds 0, and a pair none of whose entries is
     /// tracked any more (see [`RateTracker::sweep_flows`]) reads 0.
     pub fn traffic_matrix(&self, now: Timestamp) -> Vec<MatrixCell> {
-        // Per (pair, cookie): the largest figures over the devices that count it.
-        let mut per_flow: BTreeMap<(HostPair, u64), FlowFigures> = self
-            .retiring
-            .iter()
-            .map(|(flow, bytes)| (*flow, (*bytes, None, false)))
-            .collect();
+        // Every tick reads the whole matrix (160,000 entries at 40,000 pairs): the copies of a
+        // flow are gathered in a hash map of integer keys, and only the flows are sorted.
+        // A flow is counted once, at its largest figures over the devices that count it.
+        let merge = |(bytes, rate, new): FlowFigures, (b, r, n): FlowFigures| -> FlowFigures {
+            let rate = match (rate, r) {
+                (Some((bps, pps)), Some((b, p))) => Some((bps.max(b), pps.max(p))),
+                (rate, r) => rate.or(r),
+            };
+            (bytes.max(b), rate, new || n)
+        };
+        let mut flows: HashMap<(u128, u64), FlowFigures, foldhash::fast::RandomState> =
+            HashMap::with_capacity_and_hasher(self.retiring.len(), Default::default());
+        for ((pair, cookie), bytes) in &self.retiring {
+            flows.insert(pack(*pair, *cookie), (*bytes, None, false));
+        }
         for (key, state) in &self.flows {
             let Some(pair) = state.pair else { continue };
-            let e = per_flow
-                .entry((pair, key.cookie))
-                .or_insert((0, None, false));
-            e.0 = e.0.max(state.bytes);
-            if state.counter.rates.is_some() {
+            let figures = if state.counter.rates.is_some() {
                 let [b, p] = self.fresh(&state.counter, now).unwrap_or([0.0, 0.0]);
-                let (bps, pps) = e.1.unwrap_or((0.0, 0.0));
-                e.1 = Some((bps.max(b * 8.0), pps.max(p)));
-            } else if now.since(state.counter.at) <= self.stale_after {
-                e.2 = true;
-            }
+                (state.bytes, Some((b * 8.0, p)), false)
+            } else {
+                let new = now.since(state.counter.at) <= self.stale_after;
+                (state.bytes, None, new)
+            };
+            let e = flows.entry(pack(pair, key.cookie)).or_insert((0, None, false));
+            *e = merge(*e, figures);
         }
-        let mut cells: BTreeMap<(MacAddr, MacAddr), MatrixCell> = BTreeMap::new();
-        let mut pending: BTreeSet<HostPair> = BTreeSet::new();
-        for (((src, dst), _), (bytes, rate, new)) in per_flow {
-            if new {
-                pending.insert((src, dst));
-            }
-            let cell = cells.entry((src, dst)).or_insert(MatrixCell {
-                src,
-                dst,
-                bytes: 0,
-                bits_per_sec: None,
-                packets_per_sec: None,
-            });
-            cell.bytes += bytes;
-            if let Some((bps, pps)) = rate {
-                cell.bits_per_sec = Some(cell.bits_per_sec.unwrap_or(0.0) + bps);
-                cell.packets_per_sec = Some(cell.packets_per_sec.unwrap_or(0.0) + pps);
-            }
-        }
-        // An entry counting the pair with no rate yet (new, or restarted from zero) may carry
-        // its traffic since its first reading: the pair's other entries then measured only part
-        // of the interval (a reservation's entry taking over from the routed one read 2/3 of
-        // the pair in the sim), and a copy elsewhere on the path reading 0 beside a restarted
-        // one is no 0. Unknown until it has a rate, not a dip.
-        for pair in pending {
-            if let Some(cell) = cells.get_mut(&pair) {
-                cell.bits_per_sec = None;
-                cell.packets_per_sec = None;
-            }
-        }
-        // A pair none of whose entries is tracked any more (removed: its traffic stopped)
-        // carries nothing, as a stale one does.
-        for (&(src, dst), &bytes) in &self.retired {
-            cells
-                .entry((src, dst))
-                .or_insert(MatrixCell {
+        let mut rows: Vec<((u128, u64), FlowFigures)> = flows.into_iter().collect();
+        rows.sort_unstable_by_key(|(flow, _)| *flow);
+        let mut cells: Vec<MatrixCell> = Vec::new();
+        // Whether the pair of the last cell has an entry with no rate yet.
+        let mut pending = false;
+        for ((bits, _), (bytes, rate, new)) in rows {
+            let (src, dst) = unpack(bits);
+            if cells.last().is_none_or(|c| (c.src, c.dst) != (src, dst)) {
+                settle_pending(&mut cells, pending);
+                pending = false;
+                cells.push(MatrixCell {
                     src,
                     dst,
                     bytes: 0,
-                    bits_per_sec: Some(0.0),
-                    packets_per_sec: Some(0.0),
-                })
-                .bytes += bytes;
+                    bits_per_sec: None,
+                    packets_per_sec: None,
+                });
+            }
+            pending |= new;
+            if let Some(cell) = cells.last_mut() {
+                cell.bytes += bytes;
+                if let Some((bps, pps)) = rate {
+                    cell.bits_per_sec = Some(cell.bits_per_sec.unwrap_or(0.0) + bps);
+                    cell.packets_per_sec = Some(cell.packets_per_sec.unwrap_or(0.0) + pps);
+                }
+            }
         }
-        cells.into_values().collect()
+        settle_pending(&mut cells, pending);
+        // A pair none of whose entries is tracked any more (removed: its traffic stopped)
+        // carries nothing, as a stale one does. Both lists are sorted by pair: merge them.
+        let mut merged = Vec::with_capacity(cells.len() + self.retired.len());
+        let mut retired = self.retired.iter().peekable();
+        for cell in cells {
+            while let Some((&(src, dst), &bytes)) =
+                retired.next_if(|(pair, _)| **pair < (cell.src, cell.dst))
+            {
+                merged.push(retired_cell(src, dst, bytes));
+            }
+            let mut cell = cell;
+            if let Some((_, &bytes)) = retired.next_if(|(pair, _)| **pair == (cell.src, cell.dst))
+            {
+                cell.bytes += bytes;
+            }
+            merged.push(cell);
+        }
+        merged.extend(retired.map(|(&(src, dst), &bytes)| retired_cell(src, dst, bytes)));
+        merged
+    }
+}
+
+/// An entry counting the pair with no rate yet (new, or restarted from zero) may carry its
+/// traffic since its first reading: the pair's other entries then measured only part of the
+/// interval (a reservation's entry taking over from the routed one read 2/3 of the pair in the
+/// sim), and a copy elsewhere on the path reading 0 beside a restarted one is no 0. Unknown
+/// until it has a rate, not a dip: the last cell's rates are cleared when `pending`.
+fn settle_pending(cells: &mut [MatrixCell], pending: bool) {
+    if let (true, Some(cell)) = (pending, cells.last_mut()) {
+        cell.bits_per_sec = None;
+        cell.packets_per_sec = None;
+    }
+}
+
+/// A (pair, cookie) as integers, ordered as the pair then the cookie: sorting 160,000 of them
+/// by integer compares, not MAC byte arrays, is most of what a matrix costs.
+fn pack((src, dst): HostPair, cookie: u64) -> (u128, u64) {
+    let bits = |m: MacAddr| m.0.iter().fold(0u128, |acc, b| acc << 8 | u128::from(*b));
+    (bits(src) << 48 | bits(dst), cookie)
+}
+
+fn unpack(pair: u128) -> HostPair {
+    let mac = |bits: u128| MacAddr(std::array::from_fn(|i| (bits >> (40 - 8 * i)) as u8));
+    (mac(pair >> 48), mac(pair))
+}
+
+/// The cell of a pair whose flows are all gone: what they counted, at no rate.
+fn retired_cell(src: MacAddr, dst: MacAddr, bytes: u128) -> MatrixCell {
+    MatrixCell {
+        src,
+        dst,
+        bytes,
+        bits_per_sec: Some(0.0),
+        packets_per_sec: Some(0.0),
     }
 }
 

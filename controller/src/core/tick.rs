@@ -38,6 +38,9 @@ use super::records::{Action, ControllerEvent, Rule, SeriesKey};
 use super::ControllerCore;
 use prescient_predict::Calendar;
 
+/// A host pair and its rate (bits/s) in the traffic matrix, when it has one.
+type PairValue = ((MacAddr, MacAddr), Option<f64>);
+
 /// A control tick under way, between [`ControllerCore::tick_begin`] and
 /// [`ControllerCore::tick_finish`]: what the beginning decided (owned, so the core's lock can be
 /// let go between steps) and the peaks the steps have gathered so far.
@@ -49,8 +52,9 @@ pub struct TickRound {
     stride: u32,
     /// This tick's turn among `stride` (which series are due).
     turn: u64,
-    /// The traffic matrix as of `now`, until the step after the links lists the pairs.
-    matrix: Option<BTreeMap<(MacAddr, MacAddr), Option<f64>>>,
+    /// The traffic matrix as of `now` (sorted by pair), until the step after the links lists
+    /// the pairs.
+    matrix: Option<Vec<PairValue>>,
     /// Actions of the beginning (expiries, restores, retries), returned first.
     actions: Vec<Action>,
     /// The scheduled events concerning series (scoped, all), over this tick's horizon.
@@ -133,7 +137,7 @@ impl ControllerCore {
             };
             visits.push((key, visit));
         }
-        let matrix: BTreeMap<(MacAddr, MacAddr), Option<f64>> = self
+        let matrix: Vec<PairValue> = self
             .rates
             .traffic_matrix(now)
             .into_iter()
@@ -193,19 +197,42 @@ impl ControllerCore {
     fn list_pairs(
         &self,
         round: &mut TickRound,
-        matrix: &BTreeMap<(MacAddr, MacAddr), Option<f64>>,
+        matrix: &[PairValue],
     ) {
-        let known = self.series.keys().filter_map(|k| match k {
-            SeriesKey::Pair(s, d) => Some((*s, *d)),
-            SeriesKey::Link(_) => None,
-        });
-        let mut pairs: Vec<(MacAddr, MacAddr)> = matrix.keys().copied().chain(known).collect();
-        pairs.sort_unstable();
-        pairs.dedup();
-        for (s, d) in pairs {
-            let key = SeriesKey::Pair(s, d);
+        // Both sides are sorted by pair (the series' map puts every pair after every link):
+        // a merge, not a sort and a look-up per pair (80,000 of each at 40,000 pairs).
+        let lowest = SeriesKey::Pair(MacAddr([0; 6]), MacAddr([0; 6]));
+        let mut known = self
+            .series
+            .range(lowest..)
+            .filter_map(|(k, _)| match k {
+                SeriesKey::Pair(s, d) => Some((*s, *d)),
+                SeriesKey::Link(_) => None,
+            })
+            .peekable();
+        let mut measured = matrix.iter().peekable();
+        loop {
+            let (pair, value) = match (measured.peek(), known.peek()) {
+                (Some(&&(m, value)), Some(&k)) if m <= k => {
+                    measured.next();
+                    if m == k {
+                        known.next();
+                    }
+                    (m, value)
+                }
+                (_, Some(&k)) => {
+                    known.next();
+                    (k, None)
+                }
+                (Some(&&(m, value)), None) => {
+                    measured.next();
+                    (m, value)
+                }
+                (None, None) => break,
+            };
+            let key = SeriesKey::Pair(pair.0, pair.1);
             let visit = if self.due_at(&key, round.turn, round.stride) {
-                Visit::Due(matrix.get(&(s, d)).copied().flatten())
+                Visit::Due(value)
             } else {
                 Visit::Latest
             };

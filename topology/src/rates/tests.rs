@@ -311,6 +311,127 @@ mod properties {
     }
 }
 
+/// The matrix as first written, one map insert per entry: the reference the faster one must
+/// equal exactly.
+fn matrix_by_maps(t: &RateTracker, now: Timestamp) -> Vec<MatrixCell> {
+    let mut per_flow: BTreeMap<(HostPair, u64), FlowFigures> = t
+        .retiring
+        .iter()
+        .map(|(flow, bytes)| (*flow, (*bytes, None, false)))
+        .collect();
+    for (key, state) in &t.flows {
+        let Some(pair) = state.pair else { continue };
+        let e = per_flow
+            .entry((pair, key.cookie))
+            .or_insert((0, None, false));
+        e.0 = e.0.max(state.bytes);
+        if state.counter.rates.is_some() {
+            let [b, p] = t.fresh(&state.counter, now).unwrap_or([0.0, 0.0]);
+            let (bps, pps) = e.1.unwrap_or((0.0, 0.0));
+            e.1 = Some((bps.max(b * 8.0), pps.max(p)));
+        } else if now.since(state.counter.at) <= t.stale_after {
+            e.2 = true;
+        }
+    }
+    let mut cells: BTreeMap<HostPair, MatrixCell> = BTreeMap::new();
+    let mut pending = BTreeSet::new();
+    for (((src, dst), _), (bytes, rate, new)) in per_flow {
+        if new {
+            pending.insert((src, dst));
+        }
+        let cell = cells.entry((src, dst)).or_insert(MatrixCell {
+            src,
+            dst,
+            bytes: 0,
+            bits_per_sec: None,
+            packets_per_sec: None,
+        });
+        cell.bytes += bytes;
+        if let Some((bps, pps)) = rate {
+            cell.bits_per_sec = Some(cell.bits_per_sec.unwrap_or(0.0) + bps);
+            cell.packets_per_sec = Some(cell.packets_per_sec.unwrap_or(0.0) + pps);
+        }
+    }
+    for pair in pending {
+        if let Some(cell) = cells.get_mut(&pair) {
+            cell.bits_per_sec = None;
+            cell.packets_per_sec = None;
+        }
+    }
+    for (&(src, dst), &bytes) in &t.retired {
+        cells
+            .entry((src, dst))
+            .or_insert(MatrixCell {
+                src,
+                dst,
+                bytes: 0,
+                bits_per_sec: Some(0.0),
+                packets_per_sec: Some(0.0),
+            })
+            .bytes += bytes;
+    }
+    cells.into_values().collect()
+}
+
+mod matrix {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        /// A flow sample: device, cookie, pair (index; none past the hosts), seconds on, bytes.
+        Sample(u64, u64, usize, u64, u64),
+        /// A complete read of a device's table listing these cookies.
+        Sweep(u64, Vec<u64>),
+    }
+
+    fn arb_op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            6 => (1u64..4, 0u64..6, 0usize..5, 0u64..40, 0u64..5_000)
+                .prop_map(|(d, c, p, s, b)| Op::Sample(d, c, p, s, b)),
+            1 => (1u64..4, proptest::collection::vec(0u64..6, 0..4))
+                .prop_map(|(d, c)| Op::Sweep(d, c)),
+        ]
+    }
+
+    proptest! {
+        /// Samples, restarts, stale copies, new entries and swept tables in any order: the
+        /// matrix is the one the map-per-entry reference gives, cell for cell.
+        #[test]
+        fn the_matrix_equals_the_reference(ops in proptest::collection::vec(arb_op(), 1..80)) {
+            let hosts = [
+                (MacAddr([2, 0, 0, 0, 0, 1]), MacAddr([2, 0, 0, 0, 0, 2])),
+                (MacAddr([2, 0, 0, 0, 0, 2]), MacAddr([2, 0, 0, 0, 0, 1])),
+                (MacAddr([0xfe, 0xff, 0, 0, 0, 9]), MacAddr([2, 0, 0, 0, 0, 1])),
+                (MacAddr([2, 0, 0, 0, 0, 1]), MacAddr([0xfe, 0xff, 0xff, 0xff, 0xff, 0xff])),
+            ];
+            let mut t = RateTracker::new(Duration::from_secs(30));
+            let mut now = 0u64;
+            let mut bytes: BTreeMap<(u64, u64), u64> = BTreeMap::new();
+            for op in ops {
+                match op {
+                    Op::Sample(device, cookie, pair, secs, more) => {
+                        now += secs;
+                        let total = bytes.entry((device, cookie)).or_insert(0);
+                        // Now and then a counter restarts from less than it had.
+                        *total = if more % 7 == 0 { more / 7 } else { *total + more };
+                        let key = FlowKey { device: DeviceId::openflow(device), cookie };
+                        t.flow_sample(key, hosts.get(pair).copied(), Timestamp(now * SEC), *total, *total / 100);
+                    }
+                    Op::Sweep(device, listed) => {
+                        t.sweep_flows(DeviceId::openflow(device), &listed.into_iter().collect());
+                    }
+                }
+                for at in [now, now + 20, now + 40] {
+                    let at = Timestamp(at * SEC);
+                    prop_assert_eq!(t.traffic_matrix(at), matrix_by_maps(&t, at));
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn a_port_s_counters_stay_small() {
     // One a port, about five ports a switch: 160 B with running totals nothing reads for a
