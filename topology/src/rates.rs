@@ -393,7 +393,9 @@ impl RateTracker {
                 let new = now.since(state.counter.at) <= self.stale_after;
                 (state.bytes, None, new)
             };
-            let e = flows.entry(pack(pair, key.cookie)).or_insert((0, None, false));
+            let e = flows
+                .entry(pack(pair, key.cookie))
+                .or_insert((0, None, false));
             *e = merge(*e, figures);
         }
         let mut rows: Vec<((u128, u64), FlowFigures)> = flows.into_iter().collect();
@@ -435,8 +437,7 @@ impl RateTracker {
                 merged.push(retired_cell(src, dst, bytes));
             }
             let mut cell = cell;
-            if let Some((_, &bytes)) = retired.next_if(|(pair, _)| **pair == (cell.src, cell.dst))
-            {
+            if let Some((_, &bytes)) = retired.next_if(|(pair, _)| **pair == (cell.src, cell.dst)) {
                 cell.bytes += bytes;
             }
             merged.push(cell);

@@ -194,11 +194,7 @@ impl ControllerCore {
 
     /// Appends the pairs' visits to `round`: every pair of the traffic matrix or with a series,
     /// after the links were observed (which makes only link series), as the one-call tick.
-    fn list_pairs(
-        &self,
-        round: &mut TickRound,
-        matrix: &[PairValue],
-    ) {
+    fn list_pairs(&self, round: &mut TickRound, matrix: &[PairValue]) {
         // Both sides are sorted by pair (the series' map puts every pair after every link):
         // a merge, not a sort and a look-up per pair (80,000 of each at 40,000 pairs).
         let lowest = SeriesKey::Pair(MacAddr([0; 6]), MacAddr([0; 6]));
