@@ -84,6 +84,11 @@ fn keys(c: &Config) -> Vec<(String, u64, Unit)> {
             Secs,
         ),
         (
+            "planning.calendar_retention_secs".into(),
+            c.planning.calendar_retention_secs,
+            Secs,
+        ),
+        (
             "cluster.lease_ttl_ms".into(),
             c.cluster.lease_ttl_ms,
             Millis,
@@ -166,6 +171,10 @@ mod tests {
             (
                 "[planning]\ncalendar_lead_secs = {}\n",
                 "planning.calendar_lead_secs",
+            ),
+            (
+                "[planning]\ncalendar_retention_secs = {}\n",
+                "planning.calendar_retention_secs",
             ),
             ("[store]\nrestore_grace_ms = {}\n", "store.restore_grace_ms"),
             (

@@ -71,6 +71,9 @@ pub struct PlanningSection {
     pub path_grace_ms: u64,
     /// A scheduled event (`/api/v1/calendar`) counts this long before it starts, seconds.
     pub calendar_lead_secs: u64,
+    /// A scheduled event whose last occurrence ended this long ago is removed, seconds (0: at
+    /// the first tick after its end).
+    pub calendar_retention_secs: u64,
     /// Control intervals a steered pair stays on its new path before it may be moved again.
     pub steer_hold_down_intervals: usize,
     /// With more series than this, link series run the compact scale tier, and host pairs too
@@ -95,6 +98,7 @@ impl Default for PlanningSection {
             reserve_tier: c.planning.reserve_tier,
             path_grace_ms: millis(c.path_grace),
             calendar_lead_secs: c.planning.calendar_lead.as_secs(),
+            calendar_retention_secs: c.planning.calendar_retention.as_secs(),
             steer_hold_down_intervals: c.planning.steer_hold_down,
             compact_above_series: c.compact_above_series,
         }
@@ -239,6 +243,7 @@ impl PlanningSection {
             reserve_hysteresis: self.reserve_hysteresis,
             reserve_tier: self.reserve_tier,
             calendar_lead: Duration::from_secs(self.calendar_lead_secs),
+            calendar_retention: Duration::from_secs(self.calendar_retention_secs),
             steer_hold_down: self.steer_hold_down_intervals,
         }
     }

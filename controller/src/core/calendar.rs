@@ -18,8 +18,13 @@
 //! have, at or after the first, as iCalendar's RRULE UNTIL; only with `every`); ids are never
 //! reused (the next one is kept in the state store beside the events).
 //!
-//! An event is never dropped by the controller once it is over, one-off or repeating: it is
-//! listed (and stored) until deleted, and simply no longer has an occurrence.
+//! Retention: an event that is over — a one-off past its end, a repeating one with `until` past
+//! the end of its last occurrence ([`CalendarEvent::last_end`]) — is removed by the control tick
+//! once `[planning] calendar_retention_secs` have passed since that end, the same way a DELETE
+//! removes it (from the state store too, in a cluster by the leader), with a decision saying
+//! which event and why. Until then it stays listed and stored, with no occurrence left. A
+//! repeating event without `until` is never over. Without this a calendar fed one one-off event
+//! an hour (batch windows) filled its [`MAX_EVENTS`] places in 43 days and refused the next.
 
 use std::time::Duration;
 
@@ -272,6 +277,32 @@ impl CalendarEvent {
             .into_iter()
             .flatten()
             .find(|s| *s <= ahead && now < s + len)
+    }
+
+    /// When its last occurrence ends, seconds: a one-off's end, a repeating event's last start
+    /// at or before `until` plus its length; `None` for one repeating forever (never over).
+    pub fn last_end(&self) -> Option<u64> {
+        let len = self.end_secs.saturating_sub(self.start_secs);
+        let Some(every) = self.every_secs else {
+            return Some(self.end_secs);
+        };
+        let until = self.until_secs?;
+        // `check` keeps `every` above the length (so above 0); a stored event that breaks it
+        // is never pruned rather than divided by zero.
+        let last = until.saturating_sub(self.start_secs).checked_div(every)?;
+        Some(
+            self.start_secs
+                .saturating_add(last.saturating_mul(every))
+                .saturating_add(len),
+        )
+    }
+
+    /// Whether, at `now`, its last occurrence ended at least `retention` ago (see the module
+    /// docs), so it goes.
+    pub fn expired(&self, now: Timestamp, retention: Duration) -> bool {
+        let now = now.nanos() / 1_000_000_000;
+        self.last_end()
+            .is_some_and(|end| now >= end.saturating_add(retention.as_secs()))
     }
 
     /// Whether it concerns service `name`.
@@ -551,6 +582,37 @@ mod tests {
         assert_eq!(why, vec![("sale".to_string(), 2 * week + 1000)]);
         let (out, why) = apply(&[e], "web", t(3 * week + 1500), lead, Some(d));
         assert_eq!((out, why), (Some(d), vec![]));
+    }
+
+    #[test]
+    fn an_event_is_over_after_its_last_occurrences_end_and_goes_a_retention_later() {
+        let week = 7 * 86_400;
+        let retention = Duration::from_secs(3600);
+        // A one-off: over at its end, gone an hour later, not a second before.
+        let once = ev(1000, 2000, None);
+        assert_eq!(once.last_end(), Some(2000));
+        assert!(!once.expired(t(1500), retention));
+        assert!(!once.expired(t(2000 + 3599), retention));
+        assert!(once.expired(t(2000 + 3600), retention));
+        // Zero retention: at its end (exclusive, so no longer on).
+        assert!(!once.expired(t(1999), Duration::ZERO));
+        assert!(once.expired(t(2000), Duration::ZERO));
+        // Repeating until the third start: the third occurrence's end, whatever the first's.
+        let weekly = weekly_until_third();
+        assert_eq!(weekly.last_end(), Some(2 * week + 2000));
+        assert!(!weekly.expired(t(week + 2000 + 3600), retention));
+        assert!(!weekly.expired(t(2 * week + 2000 + 3599), retention));
+        assert!(weekly.expired(t(2 * week + 2000 + 3600), retention));
+        // An `until` between two starts: the occurrence before it is the last.
+        let mid = CalendarEvent {
+            until_secs: Some(1000 + 2 * week + 5),
+            ..weekly.clone()
+        };
+        assert_eq!(mid.last_end(), Some(2 * week + 2000));
+        // Repeating forever: never over, however late.
+        let forever = ev(1000, 2000, Some(week));
+        assert_eq!(forever.last_end(), None);
+        assert!(!forever.expired(t(u64::MAX / 1_000_000_000), Duration::ZERO));
     }
 
     #[test]

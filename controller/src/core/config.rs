@@ -63,6 +63,10 @@ pub struct PlanningConfig {
     pub reserve_tier: u8,
     /// A scheduled event counts this long before it starts, so its scale-up comes ahead of it.
     pub calendar_lead: std::time::Duration,
+    /// A scheduled event whose last occurrence ended this long ago is removed, as a DELETE
+    /// would (zero: at the first tick after its end). A repeating event without an end is
+    /// never over.
+    pub calendar_retention: std::time::Duration,
     /// Control intervals a pair the congestion rule steered stays on its new path before the
     /// rule may move it again: the move is a step in both links' series, and their bounds
     /// overshoot until the step's errors leave the calibration window.
@@ -81,6 +85,9 @@ impl Default for PlanningConfig {
             reserve_hysteresis: 0.2,
             reserve_tier: 0,
             calendar_lead: std::time::Duration::from_secs(1800),
+            // A week: an operator looking back at last week's events still finds them, and one
+            // one-off event an hour fills 168 of the 1024 places a calendar has.
+            calendar_retention: std::time::Duration::from_secs(7 * 86_400),
             steer_hold_down: prescient_predict::PredictorConfig::default().calibration_window,
         }
     }

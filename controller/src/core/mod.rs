@@ -448,6 +448,8 @@ impl ControllerCore {
 }
 
 #[cfg(test)]
+mod calendar_tests;
+#[cfg(test)]
 mod host_moves_tests;
 #[cfg(test)]
 mod services_tests;

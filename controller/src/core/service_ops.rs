@@ -206,6 +206,45 @@ impl ControllerCore {
         self.calendar.remove(&id)
     }
 
+    /// Removes the events over for longer than the retention (`calendar::CalendarEvent::
+    /// expired`), each with a decision naming it. Only the core changes: the persister sees it
+    /// gone and deletes it from the store as it does after a DELETE (in a cluster only the
+    /// leader ticks, so only the leader writes, and followers mirror the deletion).
+    pub(super) fn prune_calendar(&mut self, now: Timestamp) {
+        let retention = self.config.planning.calendar_retention;
+        let over: Vec<u64> = self
+            .calendar
+            .values()
+            .filter(|e| e.expired(now, retention))
+            .map(|e| e.id)
+            .collect();
+        for id in over {
+            let Some(e) = self.calendar.remove(&id) else {
+                continue;
+            };
+            let end = e.last_end().unwrap_or_default();
+            let last = if e.every_secs.is_some() {
+                "its last occurrence"
+            } else {
+                "it"
+            };
+            self.record(
+                now,
+                Draft {
+                    rule: Rule::CalendarEventPruned,
+                    subject: format!("calendar/{id}"),
+                    reason: format!(
+                        "event `{}` is over: {last} ended at {end} s, and the retention of \
+                         {} s (calendar_retention_secs) has passed since",
+                        e.name,
+                        retention.as_secs()
+                    ),
+                    actions: Vec::new(),
+                },
+            );
+        }
+    }
+
     /// Registers a service and programs it on the current topology.
     pub fn create_service(
         &mut self,

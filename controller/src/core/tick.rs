@@ -1,4 +1,5 @@
-//! The control tick: expire what ended, turn counters into one observation per series, forecast,
+//! The control tick: expire what ended (reservations, links, scheduled events over for longer
+//! than their retention), turn counters into one observation per series, forecast,
 //! flag anomalies, run the congestion planner, keep forecast reservations on the predicted
 //! paths, then plan services (scale, migrate, program).
 //!
@@ -114,6 +115,8 @@ impl ControllerCore {
     /// and take the traffic matrix as of `now` (the pairs' values).
     pub fn tick_begin(&mut self, now: Timestamp) -> TickRound {
         let mut actions = self.expire(now);
+        // Before the calendars below: an event gone no longer costs their scan.
+        self.prune_calendar(now);
         actions.extend(self.advance_restoring(now));
         // Room freed by releases and expiries since the last tick.
         actions.extend(self.retry_failed(now));

@@ -52,12 +52,16 @@ fn histogram_series(out: &mut String, name: &str, labels: &str, h: &LatencySnaps
 pub async fn render(State(s): State<ApiState>) -> impl IntoResponse {
     let now = s.core.now();
     let mut out = String::new();
-    let (devices, links, hosts, reservations, reserved, hot, anomalies, decisions, errors, compact) =
+    // Two tuples: eleven values in one are past what rustfmt lays out in 100 columns.
+    let (
+        (devices, links, hosts, reservations, reserved, hot),
+        (anomalies, decisions, errors, compact, events),
+    ) =
         // Under the core's lock: nothing here walks the series or every link (the error per
         // model is kept as series step; only links carrying a reservation are summed).
         s.core.read(|c| {
             let topo = c.topology();
-            (
+            ((
                 PROTOCOLS.map(|(p, _)| {
                     topo.devices()
                         .filter(|d| d.up && d.id.protocol == p)
@@ -72,11 +76,13 @@ pub async fn render(State(s): State<ApiState>) -> impl IntoResponse {
                     .map(|l| c.reserved_now(*l, now))
                     .sum::<u64>(),
                 c.hot_links().len(),
+            ), (
                 c.anomalies().total(),
                 c.decisions().total(),
                 c.model_errors(),
                 c.compact_series_count(),
-            )
+                c.calendar().count(),
+            ))
         });
     let one = |v: f64| vec![(String::new(), v)];
     let per_protocol: Vec<(String, f64)> = PROTOCOLS
@@ -147,6 +153,14 @@ pub async fn render(State(s): State<ApiState>) -> impl IntoResponse {
         "gauge",
         "Bandwidth reserved now, summed over links.",
         &one(reserved as f64),
+    );
+    metric(
+        &mut out,
+        "prescient_calendar_events",
+        "gauge",
+        "Scheduled events held, over or not (at most 1024; those over go after \
+         calendar_retention_secs).",
+        &one(events as f64),
     );
     metric(
         &mut out,

@@ -47,6 +47,9 @@ pub enum Rule {
     InstanceReleased,
     /// Pre-reserved addresses idle for too long went back to the pool.
     ShadowAddressesAged,
+    /// A scheduled event over for longer than `[planning] calendar_retention_secs` was
+    /// removed from the calendar (and the state store), as a DELETE would.
+    CalendarEventPruned,
     /// A hook call finished (delivered, refused or given up).
     HookCompleted,
     /// A host pair's warm forecast reached the minimum: a forecast-origin reservation was
