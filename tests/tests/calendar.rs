@@ -4,7 +4,8 @@
 //! that pair's forecast and forecast reservation ahead of and during the event, not another
 //! pair's, and the decisions name it; one on a pair sending to a service scales the service up
 //! within the horizon, naming it. A daily event stops after its `until_secs`. Plus the
-//! calendar's REST surface (list, bad input, delete).
+//! calendar's REST surface (list, bad input, delete), and the retention: an event over for
+//! longer than `calendar_retention` is pruned by the tick.
 
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -41,9 +42,13 @@ fn refresh(c: &mut prescient::core::ControllerCore, now: Timestamp) {
 
 /// s1 -1- s2; client h1 on s1:10, instance b1 on s2:10; the clock at `now` seconds.
 fn fixture(now: u64) -> Fixture {
+    fixture_with(now, CoreConfig::default())
+}
+
+/// [`fixture`] on `config` (its calendar lead set to [`LEAD`]).
+fn fixture_with(now: u64, mut config: CoreConfig) -> Fixture {
     let clock = Arc::new(AtomicU64::new(Timestamp::from_secs(now).nanos()));
     let c2 = Arc::clone(&clock);
-    let mut config = CoreConfig::default();
     config.planning.calendar_lead = std::time::Duration::from_secs(LEAD);
     let core = SharedCore::with_clock(
         config,
@@ -250,6 +255,94 @@ async fn the_calendar_lists_refuses_bad_events_and_deletes() {
     assert_eq!(status, StatusCode::OK);
     let (status, _) = call(&f, Method::DELETE, &format!("/api/v1/calendar/{id}"), None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+/// One tick at `at` seconds, the clock (what the API reads) set there first.
+fn tick_at(f: &Fixture, at: u64) {
+    let now = Timestamp::from_secs(at);
+    f.clock.store(now.nanos(), Ordering::SeqCst);
+    f.core.apply(|c| c.tick(now));
+}
+
+/// The calendar's names, as listed.
+async fn listed(f: &Fixture) -> Vec<String> {
+    let (status, list) = call(f, Method::GET, "/api/v1/calendar", None).await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    let names = list.as_array().expect("a list").iter();
+    names
+        .map(|e| e["name"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+/// `prescient_calendar_events` as `/metrics` has it.
+async fn events_gauge(f: &Fixture) -> String {
+    let r = send(&f.state, request(Method::GET, "/metrics", None, None)).await;
+    let line = r
+        .text
+        .lines()
+        .find(|l| l.starts_with("prescient_calendar_events "));
+    line.unwrap_or("prescient_calendar_events missing")
+        .to_string()
+}
+
+/// An hour's retention: a batch window an hour over is still listed, a second later (at the
+/// next tick) it is gone from the listing, the metric and DELETE's reach, the decision log
+/// says which and why, and its id is not handed out again; a nightly event with no end stays.
+#[tokio::test]
+async fn an_event_over_for_the_retention_is_pruned_by_the_tick_and_one_without_end_stays() {
+    let mut config = CoreConfig::default();
+    config.planning.calendar_retention = std::time::Duration::from_secs(3600);
+    let f = fixture_with(TODAY, config);
+    let (end, nightly_start) = (TODAY + 120, TODAY - 30 * DAY + 2 * 3600);
+    let mut ids = Vec::new();
+    for event in [
+        json!({"name": "batch", "start_secs": TODAY + 60, "end_secs": end, "multiplier": 2.0}),
+        json!({"name": "nightly", "start_secs": nightly_start, "end_secs": nightly_start + 3600,
+            "every_secs": DAY, "absolute_bps": 1_000_000u64}),
+    ] {
+        let (status, body) = call(&f, Method::POST, "/api/v1/calendar", Some(event)).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        ids.push(body["id"].as_u64().expect("id"));
+    }
+    tick_at(&f, end + 3599);
+    assert_eq!(listed(&f).await, ["batch", "nightly"]);
+    assert_eq!(events_gauge(&f).await, "prescient_calendar_events 2");
+    tick_at(&f, end + 3600);
+    assert_eq!(listed(&f).await, ["nightly"]);
+    assert_eq!(events_gauge(&f).await, "prescient_calendar_events 1");
+    let (status, body) = call(
+        &f,
+        Method::DELETE,
+        &format!("/api/v1/calendar/{}", ids[0]),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let (_, decisions) = call(&f, Method::GET, "/api/v1/decisions", None).await;
+    let pruned: Vec<&Value> = decisions
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter(|d| d["rule"] == "calendar_event_pruned")
+        .collect();
+    assert_eq!(pruned.len(), 1, "{decisions}");
+    assert_eq!(pruned[0]["subject"], format!("calendar/{}", ids[0]));
+    let why = pruned[0]["reason"].as_str().unwrap_or_default();
+    assert!(
+        why.contains("event `batch` is over") && why.contains(&format!("ended at {end} s")),
+        "{why}"
+    );
+    // A year on, the nightly one (no `until_secs`) is still there.
+    tick_at(&f, end + 365 * DAY);
+    assert_eq!(listed(&f).await, ["nightly"]);
+    let later = json!({"name": "batch", "start_secs": end + 365 * DAY + 60,
+        "end_secs": end + 365 * DAY + 120, "multiplier": 2.0});
+    let (status, body) = call(&f, Method::POST, "/api/v1/calendar", Some(later)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert!(
+        body["id"].as_u64().expect("id") > ids[1],
+        "{body} reuses an id"
+    );
 }
 
 /// Ticks from `from` to `to` (seconds) with h1 -> b1 at `forward(s)` bit/s and b1 -> h1 at

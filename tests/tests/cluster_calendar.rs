@@ -3,7 +3,9 @@
 //! listed by a follower (its watch mirrors it into the follower's core; a write to the follower
 //! is redirected to the leader), kept by a node started afresh on the same etcd after every node
 //! stopped; deleted, it leaves etcd and the follower,
-//! and its id is not handed out again by a node started afterwards.
+//! and its id is not handed out again by a node started afterwards. An event over for longer
+//! than the retention is pruned by the leader's tick: it leaves etcd, the leader's listing and
+//! the follower's, and the leader's decision log names it.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -37,6 +39,13 @@ async fn http(addr: SocketAddr, method: &str, path: &str, body: Option<Value>) -
     prescient_tests::http::request(addr, method, path, Some(TOKEN), body.as_ref())
         .await
         .expect("the REST API answers")
+}
+
+/// [`config`] with scheduled events over for `retention` pruned.
+fn config_retaining(endpoint: &str, name: &str, retention: Duration) -> ServiceConfig {
+    let mut config = config(endpoint, name);
+    config.core.planning.calendar_retention = retention;
+    config
 }
 
 /// Waits until `node` leads.
@@ -162,4 +171,56 @@ async fn a_scheduled_event_is_kept_in_etcd_mirrored_by_followers_and_survives_re
     assert_eq!(status, 201, "{next}");
     assert!(next["id"].as_u64().unwrap() > id, "{next} reuses {id}");
     last.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_event_over_for_the_retention_leaves_etcd_the_leader_and_the_follower() {
+    let etcd = Etcd::start("calendar-prune").await.unwrap();
+    let retention = Duration::from_secs(2);
+    let leader = Service::start(config_retaining(&etcd.url(), "prune-lead", retention))
+        .await
+        .unwrap();
+    leads(&leader).await;
+    let follower = Service::start(config_retaining(&etcd.url(), "prune-follow", retention))
+        .await
+        .unwrap();
+    let (lapi, fapi) = (leader.http_addr().unwrap(), follower.http_addr().unwrap());
+    // Over in 8 s (the leader ticks every second at the wall clock), so pruned 2 s after: time
+    // for the follower to mirror it first on a loaded machine. And one repeating every ten
+    // minutes with no end, never over.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let mut created = Vec::new();
+    for event in [
+        json!({"name": "batch", "start_secs": now - 60, "end_secs": now + 8, "multiplier": 2.0}),
+        json!({"name": "often", "start_secs": now - 3600, "end_secs": now - 3540,
+            "every_secs": 600, "multiplier": 2.0}),
+    ] {
+        let (status, body) = http(lapi, "POST", "/api/v1/calendar", Some(event)).await;
+        assert_eq!(status, 201, "{body}");
+        created.push(body);
+    }
+    lists(fapi, &json!(created.clone())).await;
+    let kept = json!([created[1].clone()]);
+    lists(lapi, &kept).await;
+    lists(fapi, &kept).await;
+    let ids: Vec<String> = etcd_events(&etcd)
+        .await
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    let often = created[1]["id"].as_u64().unwrap();
+    assert_eq!(ids, [format!("/prescient/v1/calendar/{often}")]);
+    let (_, decisions) = http(lapi, "GET", "/api/v1/decisions", None).await;
+    let batch = created[0]["id"].as_u64().unwrap();
+    let named = decisions.as_array().unwrap().iter().any(|d| {
+        d["rule"] == "calendar_event_pruned"
+            && d["subject"] == format!("calendar/{batch}")
+            && d["reason"].as_str().is_some_and(|r| r.contains("`batch`"))
+    });
+    assert!(named, "{decisions}");
+    follower.shutdown().await;
+    leader.shutdown().await;
 }

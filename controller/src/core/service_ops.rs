@@ -156,7 +156,12 @@ impl ControllerCore {
             return Err(super::calendar::EventError {
                 field: "name",
                 value: format!("{:?}", event.name),
-                why: format!("the calendar holds {} events already", self.calendar.len()),
+                why: format!(
+                    "the calendar holds {} events already; DELETE frees a place, and one that \
+                     is over goes {} s after its end (calendar_retention_secs)",
+                    self.calendar.len(),
+                    self.config.planning.calendar_retention.as_secs()
+                ),
             });
         }
         if let super::calendar::EventScope::Service { service } = &event.scope {

@@ -4,7 +4,9 @@
 //! concerns are planned on its multiplier or absolute demand; the forecasts of the host pairs
 //! and links it concerns take it at the steps it covers; the decisions say so. Events are
 //! kept in the state store (redb, or etcd in cluster mode): a change is answered once
-//! committed, and undone when the store refuses it (503).
+//! committed, and undone when the store refuses it (503). One that is over is removed by the
+//! control tick once `[planning] calendar_retention_secs` have passed since its last
+//! occurrence's end, as a DELETE would (a `calendar_event_pruned` decision says so).
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -66,6 +68,11 @@ fn all() -> EventScope {
 }
 
 /// Every scheduled event, by id.
+///
+/// Those to come, those on, and those over for less than the retention,
+/// `[planning] calendar_retention_secs` (7 days by default): the control tick removes them
+/// then, as a DELETE would, with a `calendar_event_pruned` decision. A repeating event
+/// without `until_secs` is never over.
 #[utoipa::path(get, path = "/api/v1/calendar", tag = "calendar",
     responses((status = 200, description = "Scheduled events", body = [CalendarEvent])))]
 pub async fn list(State(s): State<ApiState>) -> Json<Vec<CalendarEvent>> {
@@ -81,7 +88,7 @@ pub async fn list(State(s): State<ApiState>) -> Json<Vec<CalendarEvent>> {
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 401, description = "Missing or wrong token", body = ErrorBody),
         (status = 409, description = "`not_in_topology`: a pair's host given by an IPv4 address no known host has", body = ErrorBody),
-        (status = 422, description = "Invalid value (times, effect, names; `until_secs` without `every_secs` or before `start_secs`; a scope no series can match: a host paired with itself, a group or the all-zero MAC, a link from a port to itself or on port 0)", body = ErrorBody),
+        (status = 422, description = "Invalid value (times, effect, names; `until_secs` without `every_secs` or before `start_secs`; a scope no series can match: a host paired with itself, a group or the all-zero MAC, a link from a port to itself or on port 0; `name` when the calendar holds 1024 events already)", body = ErrorBody),
         (status = 503, description = "The state store could not commit it; nothing was scheduled", body = ErrorBody)))]
 pub async fn create(
     State(s): State<ApiState>,
@@ -185,7 +192,7 @@ async fn commit(s: &ApiState) -> Result<(), crate::store::StoreError> {
     responses(
         (status = 200, description = "Removed; the event as it was", body = CalendarEvent),
         (status = 401, description = "Missing or wrong token", body = ErrorBody),
-        (status = 404, description = "No such event", body = ErrorBody),
+        (status = 404, description = "No such event (never scheduled, deleted, or pruned once over for `calendar_retention_secs`)", body = ErrorBody),
         (status = 503, description = "The state store could not commit it; the event stays", body = ErrorBody)))]
 pub async fn delete(
     State(s): State<ApiState>,
