@@ -72,7 +72,7 @@ pub struct PlanningSection {
     /// A scheduled event (`/api/v1/calendar`) counts this long before it starts, seconds.
     pub calendar_lead_secs: u64,
     /// A scheduled event whose last occurrence ended this long ago is removed, seconds (0: at
-    /// the first tick after its end).
+    /// the first tick from its end on).
     pub calendar_retention_secs: u64,
     /// Control intervals a steered pair stays on its new path before it may be moved again.
     pub steer_hold_down_intervals: usize,

@@ -64,7 +64,7 @@ pub struct PlanningConfig {
     /// A scheduled event counts this long before it starts, so its scale-up comes ahead of it.
     pub calendar_lead: std::time::Duration,
     /// A scheduled event whose last occurrence ended this long ago is removed, as a DELETE
-    /// would (zero: at the first tick after its end). A repeating event without an end is
+    /// would (zero: at the first tick from its end on). A repeating event without an end is
     /// never over.
     pub calendar_retention: std::time::Duration,
     /// Control intervals a pair the congestion rule steered stays on its new path before the
