@@ -4,6 +4,10 @@
 //! shapes that pair's forecast (x3 at the steps it covers, not before it, not for another
 //! pair); deleted, it stays gone after the next restart, and its id is not handed out again.
 //!
+//! An event over for longer than the retention is pruned by a tick and deleted from the file
+//! by the persister while the service runs (not only at shutdown), so a restart does not bring
+//! it back; one over for less is kept across the restart.
+//!
 //! The control loop is slowed to an hour so the test drives the core's ticks itself, at
 //! instants of its choosing (the event lies days ahead).
 
@@ -186,4 +190,55 @@ async fn a_scheduled_event_survives_a_restart_and_still_shapes_its_pairs_forecas
     assert_eq!(status, 201, "{next}");
     assert!(next["id"].as_u64().unwrap() > other["id"].as_u64().unwrap());
     third.shutdown().await;
+}
+
+fn stored_names(service: &Service) -> Vec<String> {
+    let events = service.store().load_events().unwrap();
+    events.into_iter().map(|e| e.name).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_pruned_by_the_tick_leaves_the_file_and_stays_gone_after_a_restart() {
+    let dir = TempDir::new("prescient-calendar-retention").unwrap();
+    let store = dir.path().join("state.redb");
+    let retaining = || {
+        let mut c = config(&store);
+        c.core.planning.calendar_retention = Duration::from_secs(3600);
+        c
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let first = Service::start(retaining()).await.unwrap();
+    // The loop's own tick as it starts, out of the way: the one below decides.
+    prescient_tests::wait_for("the service's first tick", Duration::from_secs(20), || {
+        first.core().read(|c| c.last_tick())
+    })
+    .await
+    .expect("the control loop ticks as the service starts");
+    let api = first.http_addr().unwrap();
+    let mut created = Vec::new();
+    // Over for two hours, and for ten minutes.
+    for (name, end) in [("old", now - 2 * 3600), ("recent", now - 600)] {
+        let event = json!({"name": name, "start_secs": now - 3 * 3600, "end_secs": end,
+            "multiplier": 2.0});
+        let (status, body) = http(api, "POST", "/api/v1/calendar", Some(event)).await;
+        assert_eq!(status, 201, "{body}");
+        created.push(body);
+    }
+    assert_eq!(stored_names(&first), ["old", "recent"], "committed");
+    first.core().apply(|c| c.tick(Timestamp::from_secs(now)));
+    prescient_tests::wait_for(
+        "the pruned event to leave the file",
+        Duration::from_secs(20),
+        || (stored_names(&first) == ["recent"]).then_some(()),
+    )
+    .await
+    .expect("the persister deletes what the tick pruned");
+    first.shutdown().await;
+    let second = Service::start(retaining()).await.unwrap();
+    let (_, list) = http(second.http_addr().unwrap(), "GET", "/api/v1/calendar", None).await;
+    assert_eq!(list, json!([created[1].clone()]));
+    second.shutdown().await;
 }
