@@ -22,6 +22,7 @@ use crate::openflow_app::bench::loadgen::{run_load, LoadConfig, LoadReport, Mode
 use crate::openflow_app::bench::mix::Mix;
 use crate::openflow_app::L2LearningFactory;
 
+mod failover_probe;
 mod rest_probe;
 mod under_forecast;
 

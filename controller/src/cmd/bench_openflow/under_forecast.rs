@@ -12,6 +12,9 @@
 //! Meanwhile a client calls the controller's REST API every few milliseconds (`rest_probe.rs`)
 //! and files each call by whether a tick overlapped it, in both runs and for as long again
 //! with the series but no packet-ins: how long an orchestrator's call waits behind a tick.
+//!
+//! Last, with the series but no packet-ins, links of an emulated ring are cut one after
+//! another (`failover_probe.rs`): how long a failure waits for the driver loop behind a tick.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -22,6 +25,7 @@ use anyhow::Context;
 use prescient_topology::{DeviceId, FlowKey, MacAddr};
 use tokio_util::sync::CancellationToken;
 
+use super::failover_probe::{self, Cuts};
 use super::rest_probe::{Probe, Probed};
 use super::Args;
 use crate::core::SharedCore;
@@ -136,12 +140,14 @@ pub(super) fn run(args: &Args, load: &dyn Fn(SocketAddr) -> LoadConfig) -> anyho
         std::thread::sleep(Duration::from_secs(args.seconds));
         let alone_rest = probe.stop()?;
         let run = measure(&core, http, || run_load(load(addr)))?;
-        Ok((alone, alone_rest, run))
+        let cuts =
+            failover_probe::measure(&rt, &core, addr, args.seconds).context("cutting links")?;
+        Ok((alone, alone_rest, run, cuts))
     });
     stop.cancel();
     rt.block_on(service.shutdown());
-    let (alone, alone_rest, busy) = busy.context("measuring while forecasting")?;
-    print(args, &quiet, &busy, (&alone, &alone_rest))
+    let (alone, alone_rest, busy, cuts) = busy.context("measuring while forecasting")?;
+    print(args, &quiet, &busy, (&alone, &alone_rest), &cuts)
 }
 
 /// Runs `f` while sampling the tick figures every few milliseconds and calling the REST API
@@ -281,6 +287,7 @@ fn print(
     quiet: &Run,
     busy: &Run,
     (alone, alone_rest): (&Ticks, &Probed),
+    cuts: &Cuts,
 ) -> anyhow::Result<()> {
     let ratio = |busy: f64, quiet: f64| if quiet > 0.0 { busy / quiet } else { 0.0 };
     let figures = |r: &Run| {
@@ -310,6 +317,7 @@ fn print(
             "forecasting": busy.json(),
             "ticks_with_no_packet_ins": alone,
             "rest_with_no_packet_ins": alone_rest.json(),
+            "link_cuts_with_no_packet_ins": cuts.json(),
             "ratio_answered_per_sec": ratios[0],
             "ratio_p50": ratios[1],
             "ratio_p99": ratios[2],
@@ -368,5 +376,6 @@ fn print(
     quiet.rest.print("no series");
     alone_rest.print(&alone_label);
     busy.rest.print(&label);
+    cuts.print(&alone_label);
     Ok(())
 }
