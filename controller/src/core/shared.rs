@@ -14,6 +14,14 @@
 //! of series): [`SharedCore::tick_in_slices`] runs it in steps of a few milliseconds and lets
 //! every caller that waits for the lock in between, so an API call waits for a slice of the
 //! tick, not the whole of it.
+//!
+//! Actions reach the switches through one queue, the outlet, which one driver task empties
+//! ([`SharedCore::next_actions`]). The tick and the switches' events ([`SharedCore::decide`])
+//! put their actions in it under the core's lock, in the entry that decided them, so they
+//! leave in the order the core decided them even while the driver serves events during a
+//! tick: an action decided after a tick's end (a reroute on a link-down) cannot be overtaken
+//! by the tick's older ones. The API's calls [`SharedCore::dispatch`] theirs once the state
+//! store has committed the change, outside the lock.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::Ipv4Addr;
@@ -294,9 +302,11 @@ pub struct SharedCore {
     bus: broadcast::Sender<ControllerEvent>,
     metrics: Metrics,
     clock: Clock,
-    /// Actions produced by API calls (reservations), waiting for the southbound driver.
+    /// Actions waiting for the southbound driver, oldest first (see the module docs).
     outlet: Mutex<VecDeque<Action>>,
     outlet_ready: Notify,
+    /// Held by the control tick that runs ([`SharedCore::tick_in_slices`]).
+    one_tick: Mutex<()>,
 }
 
 impl std::fmt::Debug for SharedCore {
@@ -341,6 +351,7 @@ impl SharedCore {
             clock,
             outlet: Mutex::new(VecDeque::new()),
             outlet_ready: Notify::new(),
+            one_tick: Mutex::new(()),
         })
     }
 
@@ -430,22 +441,39 @@ impl SharedCore {
     /// ([`SERIES_PER_STEP`] a step, as many steps as fit `slice`), then its end. Between two
     /// slices every caller waiting for the lock gets it first (for at most [`MOST_YIELDED`],
     /// so a stream of callers does not stall the tick). Blocks for the whole tick: run it off
-    /// the async runtime.
+    /// the async runtime. A second call waits for the first to end: two rounds never overlap.
     ///
-    /// The actions dispatched meanwhile (API calls between two slices, not yet taken by the
-    /// driver) are returned before the tick's: they were decided before the tick's end.
-    pub fn tick_in_slices(&self, now: Timestamp, slice: Duration) -> Vec<Action> {
-        let mut round = self.apply(|c| c.tick_begin(now));
+    /// The actions go to the outlet ([`Self::next_actions`]) in the entries that decide them:
+    /// the beginning's (expiries, restores, retries) with the beginning, the planners' with the
+    /// end. What other entries decided in between sits between them, as it was decided.
+    pub fn tick_in_slices(&self, now: Timestamp, slice: Duration) {
+        let _one_at_a_time = lock(&self.one_tick);
+        let mut round = self.decide_with(|c| {
+            let mut round = c.tick_begin(now);
+            (round.take_actions(), round)
+        });
         let mut done = false;
         while !done {
             self.yield_to_waiters(MOST_YIELDED);
             done = self.apply(|c| tick_slice(c, &mut round, slice));
         }
         self.yield_to_waiters(MOST_YIELDED);
+        self.decide(|c| c.tick_finish(round));
+    }
+
+    /// Runs an entry point whose result is work for the switches ([`Self::apply`]) and puts
+    /// that work in the outlet before the core's lock is let go, so it reaches the driver after
+    /// every action decided before it and before every action decided after it.
+    pub fn decide(&self, f: impl FnOnce(&mut ControllerCore) -> Vec<Action>) {
+        self.decide_with(|c| (f(c), ()));
+    }
+
+    /// [`Self::decide`] for an entry point that also returns something else.
+    pub fn decide_with<R>(&self, f: impl FnOnce(&mut ControllerCore) -> (Vec<Action>, R)) -> R {
         self.apply(|c| {
-            let mut actions = self.take_actions();
-            actions.extend(c.tick_finish(round));
-            actions
+            let (actions, out) = f(c);
+            self.dispatch(actions);
+            out
         })
     }
 
@@ -520,9 +548,11 @@ impl SharedCore {
         &self.metrics
     }
 
-    /// Hands actions produced outside the driver's own calls (by the API) to the driver.
-    /// Unbounded on purpose: each action is desired state the switches must reach, and API
-    /// calls are few; dropping one would leave a reservation without its meters.
+    /// Hands actions to the driver: after those already in the outlet. Under the core's lock
+    /// (from [`Self::decide`]) that is the order the core decided them; outside it (the API,
+    /// once the store committed its change) the order they are handed over. Unbounded on
+    /// purpose: each action is desired state the switches must reach; dropping one would leave
+    /// a reservation without its meters.
     pub fn dispatch(&self, actions: Vec<Action>) {
         if actions.is_empty() {
             return;

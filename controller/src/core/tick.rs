@@ -81,6 +81,12 @@ enum Visit {
 }
 
 impl TickRound {
+    /// Takes the beginning's actions (expiries, restores, retries), so they can leave before
+    /// the steps; [`ControllerCore::tick_finish`] then returns only the end's.
+    pub fn take_actions(&mut self) -> Vec<Action> {
+        std::mem::take(&mut self.actions)
+    }
+
     /// Whether steps are left before [`ControllerCore::tick_finish`] (series to visit, or the
     /// pairs to list).
     pub fn steps_left(&self) -> bool {

@@ -161,7 +161,7 @@ fn a_stride_changed_between_steps_applies_from_the_next_tick() {
 }
 
 #[test]
-fn the_shared_tick_in_slices_returns_the_dispatched_actions_first_then_the_ticks() {
+fn the_shared_tick_puts_its_actions_in_the_outlet_in_the_order_the_core_decided_them() {
     let cfg = CoreConfig::default;
     let shared = SharedCore::new(cfg());
     shared.apply(|c| *c = square_with_h3_and(cfg()));
@@ -172,19 +172,28 @@ fn the_shared_tick_in_slices_returns_the_dispatched_actions_first_then_the_ticks
     for s in 2..302 {
         // Each tick in slices of one step (no time at all) under the shared lock.
         got.extend(shared.apply(|c| drive(c, &mut b, (s, 1), &|_, _| Vec::new())));
-        got.extend(shared.tick_in_slices(Timestamp::from_secs(s), Duration::ZERO));
+        shared.tick_in_slices(Timestamp::from_secs(s), Duration::ZERO);
+        got.extend(shared.take_actions());
     }
     assert!(!expected.is_empty(), "the burst moves something");
     assert_eq!(format!("{got:?}"), format!("{expected:?}"));
-    // An API call's actions, dispatched before the tick ended, come before the tick's.
+    // An API call's actions, dispatched before the tick, leave before the tick's; a switch
+    // that goes down once the tick has ended, before the driver took the tick's actions (it
+    // serves events while a tick runs), has its actions (the reroutes) leave after them.
     let released = Action::RemoveMeter {
         reservation: prescient_topology::ReservationId(9),
         ports: Vec::new(),
     };
     shared.dispatch(vec![released.clone()]);
     expected = vec![released];
-    expected.extend(plain.tick(Timestamp::from_secs(302)));
-    let got = shared.tick_in_slices(Timestamp::from_secs(302), Duration::ZERO);
+    let now = Timestamp::from_secs(302);
+    expected.extend(plain.tick(now));
+    let down = plain.device_down(now, dev(2));
+    assert!(!down.is_empty(), "s2 carried a steered or reserved path");
+    expected.extend(down);
+    shared.tick_in_slices(now, Duration::ZERO);
+    shared.decide(|c| c.device_down(now, dev(2)));
+    let got = shared.take_actions();
     assert_eq!(format!("{got:?}"), format!("{expected:?}"));
     assert!(shared.take_actions().is_empty(), "taken once");
 }

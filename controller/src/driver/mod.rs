@@ -25,9 +25,10 @@ pub(crate) fn pair_cookie(src: MacAddr, dst: MacAddr) -> u64 {
 }
 
 /// A frame a switch of either protocol punted at `at`: LLDP feeds link discovery, ARP and IPv4
-/// feed host tracking; anything else is ignored. Returns the core's resulting actions.
-pub(crate) fn punted_frame(core: &SharedCore, at: PortRef, frame: &[u8]) -> Vec<Action> {
-    punted_frames(core, [(at, frame)])
+/// feed host tracking; anything else is ignored. The core's resulting actions go to the outlet
+/// (`SharedCore::decide`).
+pub(crate) fn punted_frame(core: &SharedCore, at: PortRef, frame: &[u8]) {
+    punted_frames(core, [(at, frame)]);
 }
 
 /// Several punted frames in one entry into the core: one lock, and one topology snapshot
@@ -36,15 +37,15 @@ pub(crate) fn punted_frame(core: &SharedCore, at: PortRef, frame: &[u8]) -> Vec<
 pub(crate) fn punted_frames<'a>(
     core: &SharedCore,
     frames: impl IntoIterator<Item = (PortRef, &'a [u8])>,
-) -> Vec<Action> {
+) {
     let now = core.now();
-    core.apply(|c| {
+    core.decide(|c| {
         let mut actions = Vec::new();
         for (at, frame) in frames {
             actions.extend(apply_punted(c, now, at, frame));
         }
         actions
-    })
+    });
 }
 
 fn apply_punted(
@@ -166,7 +167,7 @@ mod tests {
             let core = SharedCore::new(crate::core::CoreConfig::default());
             let at = PortRef::new(DeviceId::openflow(1), prescient_topology::PortNo(1));
             let frame = &frame[..cut.min(frame.len())];
-            let _ = punted_frame(&core, at, frame);
+            punted_frame(&core, at, frame);
             let _ = sender(ETH_TYPE_ARP, frame);
             let _ = sender(ETH_TYPE_IPV4, frame);
             let _ = crate::proxy_arp::requested(frame);

@@ -33,6 +33,7 @@ mod flood_guard;
 mod packet_ins;
 mod reserved;
 mod services;
+mod ticking;
 use crate::core::{Action, SharedCore};
 pub use flood_guard::blocked_ports;
 use flood_guard::Pace;
@@ -84,7 +85,12 @@ impl DriverConfig {
 ///
 /// This loop also collects the core's LLDP probes for every device and owns the core's action
 /// outlet: probes of P4Runtime devices, and every action's P4Runtime part, are handed to the
-/// device tasks through `p4_inboxes` (keyed by device id; see `p4runtime::fleet`).
+/// device tasks through `p4_inboxes` (keyed by device id; see `p4runtime::fleet`). Every
+/// action it applies comes from the outlet, in the order the core decided it: the switches'
+/// events, the tick and the P4Runtime devices put theirs there under the core's lock.
+///
+/// The control tick runs beside the loop (`ticking.rs`): events, probes and the outlet are
+/// served while it runs, and the next tick starts only once it has ended.
 pub async fn run(
     core: Arc<SharedCore>,
     handle: OpenFlowHandle,
@@ -109,6 +115,7 @@ pub async fn run(
     let mut governor = super::stride::Governor::default();
     probes.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut tick: ticking::InFlight = None;
     loop {
         tokio::select! {
             _ = cancel.cancelled() => break,
@@ -123,45 +130,35 @@ pub async fn run(
                             Err(_) => break,
                         }
                     }
-                    driver.on_events(batch).await;
+                    driver.on_events(batch);
+                    // Their actions, and whatever the core decided before them, now.
+                    let decided = driver.core.take_actions();
+                    driver.apply(decided).await;
                 }
                 None => break,
             },
             _ = probes.tick() => driver.send_probes().await,
-            due = ticks.tick() => if driver.acting() {
-                let started = std::time::Instant::now();
-                let now = driver.core.now();
-                let core = driver.core.clone();
-                // Ends the tick however this branch ends: a panicking tick resumes here and
-                // unwinds through the guard, which clears `tick_running`.
-                let running = driver.core.metrics().tick_began();
-                // On the forecast pool: this task waits without holding a runtime worker. In
-                // slices, so the API's calls and the sessions' events get the core's lock in
-                // between.
-                let (actions, total, observed, forecast, stride) = config.forecast.run(move || {
-                    let actions = core.tick_in_slices(now, TICK_SLICE);
-                    core.read(|c| {
-                        let forecast = c.forecast_cost_last_tick();
-                        (actions, c.series_count(), c.observed_last_tick(), forecast, c.series_stride())
-                    })
-                }).await;
-                let took = started.elapsed();
-                running.finish(
-                    started.saturating_duration_since(due.into_std()),
-                    took,
-                    total,
-                    stride,
-                );
-                let cost = super::stride::TickCost { took, forecast, observed, total };
+            // The next tick is due only once this one ended: none overlaps another, and a
+            // late one starts at once (`MissedTickBehavior::Delay`).
+            due = ticks.tick(), if tick.is_none() => if driver.acting() {
+                tick = Some(ticking::start(
+                    driver.core.clone(),
+                    config.forecast.clone(),
+                    due.into_std(),
+                ));
+            },
+            ended = ticking::ended(&mut tick) => {
+                tick = None;
+                let ticking::Ended { cost, stride } = ended;
                 let next = governor.next(stride, cost, config.control_interval);
                 if next != stride {
                     tracing::info!(
-                        from = stride, to = next, series = total, tick_ms = took.as_millis(),
+                        from = stride, to = next, series = cost.total,
+                        tick_ms = cost.took.as_millis(),
                         "forecast stride changed: each series now steps every {next} ticks"
                     );
                     driver.core.apply(|c| c.set_series_stride(next));
                 }
-                driver.apply(actions).await;
             },
             actions = driver.core.next_actions() => driver.apply(actions).await,
         }
@@ -195,25 +192,26 @@ impl Driver {
         self.cluster.as_ref().is_none_or(|c| c.is_leader())
     }
 
-    /// Events in the order they came; each run of packet-ins enters the core at once.
-    async fn on_events(&mut self, batch: Vec<SwitchEvent>) {
+    /// Events in the order they came; each run of packet-ins enters the core at once. What the
+    /// core decides goes to the outlet, in that order, for the caller to apply.
+    fn on_events(&mut self, batch: Vec<SwitchEvent>) {
         let mut packet_ins = Vec::new();
         for ev in batch {
             match ev {
                 SwitchEvent::PacketIn { dpid, packet } => packet_ins.push((dpid, packet)),
                 other => {
-                    self.on_packet_ins(std::mem::take(&mut packet_ins)).await;
-                    self.on_event(other).await;
+                    self.on_packet_ins(std::mem::take(&mut packet_ins));
+                    self.on_event(other);
                 }
             }
         }
-        self.on_packet_ins(packet_ins).await;
+        self.on_packet_ins(packet_ins);
     }
 
-    async fn on_event(&mut self, ev: SwitchEvent) {
+    fn on_event(&mut self, ev: SwitchEvent) {
         let now = self.core.now();
         let metrics = self.core.metrics();
-        let actions = match ev {
+        match ev {
             SwitchEvent::SwitchUp(info) => {
                 metrics.count_messages("switch_up", 1);
                 let device = DeviceId::openflow(info.dpid.0);
@@ -225,13 +223,13 @@ impl Driver {
                     .iter()
                     .find(|p| p.number == OfPort::LOCAL.0 && !p.name.is_empty())
                     .map(|p| p.name.clone());
-                self.core.apply(|c| {
+                self.core.decide(|c| {
                     let actions = c.device_up(now, device, ports);
                     if let Some(name) = name {
                         c.device_named(device, name);
                     }
                     actions
-                })
+                });
             }
             SwitchEvent::SwitchDown { dpid, reason } => {
                 metrics.count_messages("switch_down", 1);
@@ -240,38 +238,29 @@ impl Driver {
                 self.blocked.remove(&dpid);
                 self.clocks.forget_device(DeviceId::openflow(dpid.0));
                 self.core
-                    .apply(|c| c.device_down(now, DeviceId::openflow(dpid.0)))
+                    .decide(|c| c.device_down(now, DeviceId::openflow(dpid.0)));
             }
             SwitchEvent::PortStatus { dpid, change, port } => {
                 metrics.count_messages("port_status", 1);
                 let device = DeviceId::openflow(dpid.0);
-                let result = match (change, to_port(&port)) {
-                    (PortChange::Removed, _) => Ok(self.core.apply(|c| {
-                        c.port_removed(
-                            now,
-                            PortRef {
-                                device,
-                                port: PortNo(port.number),
-                            },
-                        )
-                    })),
-                    (PortChange::Added, Some(p)) => {
-                        self.core.apply(|c| c.port_added(now, device, p))
-                    }
-                    (PortChange::Modified, Some(p)) => {
-                        self.core.apply(|c| c.port_changed(now, device, p))
-                    }
-                    (_, None) => Ok(Vec::new()),
+                let at = PortRef {
+                    device,
+                    port: PortNo(port.number),
                 };
-                result.unwrap_or_else(|e| {
-                    tracing::debug!(%dpid, "port status not applied: {e}");
-                    Vec::new()
-                })
+                self.core.decide(|c| {
+                    let result = match (change, to_port(&port)) {
+                        (PortChange::Removed, _) => Ok(c.port_removed(now, at)),
+                        (PortChange::Added, Some(p)) => c.port_added(now, device, p),
+                        (PortChange::Modified, Some(p)) => c.port_changed(now, device, p),
+                        (_, None) => Ok(Vec::new()),
+                    };
+                    result.unwrap_or_else(|e| {
+                        tracing::debug!(%dpid, "port status not applied: {e}");
+                        Vec::new()
+                    })
+                });
             }
-            SwitchEvent::PacketIn { dpid, packet } => {
-                self.on_packet_ins(vec![(dpid, packet)]).await;
-                Vec::new()
-            }
+            SwitchEvent::PacketIn { dpid, packet } => self.on_packet_ins(vec![(dpid, packet)]),
             SwitchEvent::PortStats { dpid, counters } => {
                 metrics.count_messages("port_stats", 1);
                 let device = DeviceId::openflow(dpid.0);
@@ -306,7 +295,6 @@ impl Driver {
                         );
                     }
                 });
-                Vec::new()
             }
             SwitchEvent::FlowStats { dpid, flows } => {
                 metrics.count_messages("flow_stats", 1);
@@ -337,26 +325,21 @@ impl Driver {
                     }
                     c.flows_listed(device, &listed);
                 });
-                Vec::new()
             }
             SwitchEvent::FlowRemoved { .. } => {
                 metrics.count_messages("flow_removed", 1);
-                Vec::new()
             }
             SwitchEvent::Error {
                 dpid, xid, kind, ..
             } => {
                 metrics.count_messages("error", 1);
                 tracing::warn!(%dpid, ?xid, ?kind, "switch reported an error");
-                Vec::new()
             }
             SwitchEvent::ProtocolError { dpid, xid, error } => {
                 metrics.count_messages("protocol_error", 1);
                 tracing::warn!(?dpid, ?xid, "malformed message from switch: {error}");
-                Vec::new()
             }
-        };
-        self.apply(actions).await;
+        }
     }
 
     async fn send_probes(&mut self) {
@@ -382,9 +365,11 @@ impl Driver {
     }
 
     /// Turns the core's intents into OpenFlow writes on the switches they name, and hands
-    /// their P4Runtime part to the P4 plan. Each action passes here once.
+    /// their P4Runtime part to the P4 plan. Each action passes here once, taken from the
+    /// outlet in the order the core decided it. A node that does not lead (any more) writes
+    /// nothing: what the core decided while it led is the new leader's to reconcile.
     async fn apply(&mut self, actions: Vec<Action>) {
-        if !self.acting() {
+        if actions.is_empty() || !self.acting() {
             return;
         }
         self.p4.apply(&actions);
@@ -487,6 +472,9 @@ fn link(a: (u64, u32), b: (u64, u32)) -> prescient_topology::LinkKey {
         },
     }
 }
+
+#[cfg(test)]
+mod loop_tests;
 
 #[cfg(test)]
 mod tests {

@@ -9,8 +9,9 @@ use prescient_topology::{DeviceId, PortNo, PortRef};
 use super::Driver;
 
 impl Driver {
-    /// Packet-ins: feeds every frame to the core in one entry (one lock, one snapshot).
-    pub(super) async fn on_packet_ins(&mut self, packet_ins: Vec<(DatapathId, PacketInEvent)>) {
+    /// Packet-ins: feeds every frame to the core in one entry (one lock, one snapshot); the
+    /// actions go to the outlet.
+    pub(super) fn on_packet_ins(&mut self, packet_ins: Vec<(DatapathId, PacketInEvent)>) {
         if packet_ins.is_empty() {
             return;
         }
@@ -24,7 +25,6 @@ impl Driver {
             };
             (at, &packet.data[..])
         });
-        let actions = crate::driver::punted_frames(&self.core, frames);
-        self.apply(actions).await;
+        crate::driver::punted_frames(&self.core, frames);
     }
 }

@@ -310,8 +310,7 @@ async fn drive(
         tracing::info!(device = %id, "controller stopping: the device keeps its entries");
     } else {
         let now = dev.core.now();
-        dev.core
-            .dispatch(dev.core.apply(|c| c.device_down(now, id)));
+        dev.core.decide(|c| c.device_down(now, id));
     }
 }
 
@@ -463,8 +462,8 @@ impl Device {
     ) -> bool {
         tracing::warn!(device = %self.id, reason, "P4Runtime device lost");
         let now = self.core.now();
-        self.core
-            .dispatch(self.core.apply(|c| c.device_down(now, self.id)));
+        let id = self.id;
+        self.core.decide(|c| c.device_down(now, id));
         tokio::select! {
             _ = cancel.cancelled() => false,
             r = client.reconnect() => match r {
@@ -502,8 +501,7 @@ impl Device {
             })
             .collect();
         let id = self.id;
-        self.core
-            .dispatch(self.core.apply(|c| c.device_up(now, id, ports)));
+        self.core.decide(|c| c.device_up(now, id, ports));
     }
 }
 

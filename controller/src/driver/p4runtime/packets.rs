@@ -22,8 +22,7 @@ impl Device {
             return;
         }
         // Topology changes can move reservations; the OpenFlow driver owns the outlet.
-        self.core
-            .dispatch(crate::driver::punted_frame(&self.core, at, frame));
+        crate::driver::punted_frame(&self.core, at, frame);
         if !arp {
             return;
         }
@@ -158,10 +157,13 @@ impl Device {
                 tracing::debug!(device = %self.id, %mac, %at, "learned host is a relay echo");
                 continue;
             }
-            match self.core.apply(|c| c.host_seen(now, mac, Some(ip), at)) {
-                Ok(actions) => self.core.dispatch(actions),
-                Err(e) => tracing::debug!(device = %self.id, "learned host not applied: {e}"),
-            }
+            let id = self.id;
+            self.core.decide(|c| {
+                c.host_seen(now, mac, Some(ip), at).unwrap_or_else(|e| {
+                    tracing::debug!(device = %id, "learned host not applied: {e}");
+                    Vec::new()
+                })
+            });
         }
     }
 

@@ -141,9 +141,14 @@ impl Device {
             if !adoptions.may_adopt(mac, at, known) {
                 continue;
             }
-            match self.core.apply(|c| c.host_seen(now, mac, Some(ip), at)) {
-                Ok(actions) => {
-                    self.core.dispatch(actions);
+            let seen = self
+                .core
+                .decide_with(|c| match c.host_seen(now, mac, Some(ip), at) {
+                    Ok(actions) => (actions, Ok(())),
+                    Err(e) => (Vec::new(), Err(e)),
+                });
+            match seen {
+                Ok(()) => {
                     adoptions.record(mac, at, now);
                     adopted += 1;
                 }
