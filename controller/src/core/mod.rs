@@ -12,8 +12,8 @@
 //!   path, sized to its warm forecast; derived state, never written to the store.
 //! - [`SharedCore`]: the core behind a mutex (short critical sections), a lock-free topology
 //!   snapshot reader, the event bus (bounded broadcast), the southbound message counters and
-//!   the outlet through which actions caused by API calls reach the southbound driver
-//!   (`dispatch` / `next_actions`).
+//!   the outlet through which every action reaches the southbound driver, in the order the
+//!   core decided it (`decide` under the lock, `dispatch` for the API / `next_actions`).
 //! - Restart: `restore` puts back the reservations of the state store, `restoring` until their
 //!   paths are discovered again (see `restore.rs`); `take_unsaved` / `mark_unsaved` feed the
 //!   store's persister.
