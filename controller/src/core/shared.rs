@@ -419,6 +419,12 @@ impl SharedCore {
         f(&self.lock_core())
     }
 
+    /// Callers blocked on the core's lock now (tests wait for a caller to reach it).
+    #[cfg(test)]
+    pub(crate) fn waiters(&self) -> usize {
+        self.waiting.load(Ordering::Acquire)
+    }
+
     /// The core's lock, counted in `waiting` while this caller waits for it.
     fn lock_core(&self) -> MutexGuard<'_, ControllerCore> {
         self.waiting.fetch_add(1, Ordering::AcqRel);

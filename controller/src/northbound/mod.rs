@@ -25,6 +25,7 @@ pub mod auth;
 mod calendar;
 pub mod cluster;
 mod dashboard;
+mod detach;
 pub mod dto;
 pub mod error;
 mod events;
@@ -127,8 +128,10 @@ impl ApiState {
 pub fn router(state: ApiState) -> Router {
     // Each route's methods take the token and leadership checks (route layers); a method a
     // path does not have is answered 405, and an unknown path 404, before either is asked.
+    // Innermost, a write's handler runs to completion even if its client hangs up (detach.rs).
     let guard = |methods: MethodRouter<ApiState>| {
         methods
+            .route_layer(axum::middleware::from_fn(detach::run_writes_to_completion))
             .route_layer(axum::middleware::from_fn_with_state(
                 state.clone(),
                 cluster::route_writes,
