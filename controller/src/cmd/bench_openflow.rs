@@ -24,6 +24,7 @@ use crate::openflow_app::L2LearningFactory;
 
 mod failover_probe;
 mod rest_probe;
+mod tick_split;
 mod under_forecast;
 
 /// Arguments of this subcommand.

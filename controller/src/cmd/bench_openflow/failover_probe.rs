@@ -21,13 +21,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use hdrhistogram::Histogram;
 use prescient_sim::openflow::{SimHandle, SimNetwork, SimOptions};
 use prescient_sim::topology::{SimTopology, TopologyKind};
 use prescient_sim::traffic::TrafficConfig;
 use prescient_southbound::openflow::wire::DatapathId;
 use prescient_topology::{DeviceId, LinkKey, PortRef};
 
+use super::tick_split::TickSplit;
 use crate::core::{ControllerEvent, SharedCore};
 use crate::vocab::naming::port_id;
 
@@ -44,81 +44,25 @@ const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(120);
 /// A cut the controller has not announced after this failed (it is far behind, not slow).
 const TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The cuts made while measured.
-#[derive(Debug)]
-pub(super) struct Cuts {
-    /// Nanoseconds from the cut to its announcement, of cuts a control tick overlapped.
-    pub during: Histogram<u64>,
-    /// Of the others.
-    pub between: Histogram<u64>,
-    /// Cuts not announced within [`TIMEOUT`].
-    pub failed: u64,
+/// The cuts made while measured (the failed ones: not announced within [`TIMEOUT`]).
+pub(super) type Cuts = TickSplit;
+
+/// The cuts' lines of the text report, under `name`.
+pub(super) fn print(cuts: &Cuts, name: &str) {
+    let heading = format!(
+        "link cut -> port down on the event stream, a cut every {} ms in a ring of {RING}, {name}",
+        EVERY.as_millis()
+    );
+    cuts.print(&heading, "cuts", "not announced");
 }
 
-impl Cuts {
-    fn figures(h: &Histogram<u64>) -> (u64, f64, f64, f64) {
-        let ms = |ns: u64| ns as f64 / 1e6;
-        (
-            h.len(),
-            ms(h.value_at_quantile(0.5)),
-            ms(h.value_at_quantile(0.99)),
-            ms(h.max()),
-        )
+/// The cuts' JSON, with the ring's size.
+pub(super) fn json(cuts: &Cuts) -> serde_json::Value {
+    let mut out = cuts.json();
+    if let Some(fields) = out.as_object_mut() {
+        fields.insert("ring_switches".into(), RING.into());
     }
-
-    /// During a tick over between ticks, p50, p99 and max (0 when either side has no cut).
-    fn ratios(&self) -> [f64; 3] {
-        let (nd, d50, d99, dmax) = Self::figures(&self.during);
-        let (nb, b50, b99, bmax) = Self::figures(&self.between);
-        if nd == 0 || nb == 0 || b50 == 0.0 || b99 == 0.0 || bmax == 0.0 {
-            return [0.0; 3];
-        }
-        [d50 / b50, d99 / b99, dmax / bmax]
-    }
-
-    pub fn json(&self) -> serde_json::Value {
-        let side = |h: &Histogram<u64>| {
-            let (count, p50, p99, max) = Self::figures(h);
-            serde_json::json!({ "count": count, "p50_ms": p50, "p99_ms": p99, "max_ms": max })
-        };
-        let [p50, p99, max] = self.ratios();
-        serde_json::json!({
-            "ring_switches": RING,
-            "during_a_tick": side(&self.during),
-            "between_ticks": side(&self.between),
-            "failed": self.failed,
-            "ratio_p50": p50,
-            "ratio_p99": p99,
-            "ratio_max": max,
-        })
-    }
-
-    /// The text report's lines, under `name`.
-    pub fn print(&self, name: &str) {
-        println!(
-            "  link cut -> port down on the event stream, a cut every {} ms in a ring of {RING}, {name}{}:",
-            EVERY.as_millis(),
-            if self.failed > 0 {
-                format!(" ({} not announced)", self.failed)
-            } else {
-                String::new()
-            }
-        );
-        for (label, h) in [
-            ("during a tick", &self.during),
-            ("between ticks", &self.between),
-        ] {
-            let (n, p50, p99, max) = Self::figures(h);
-            println!(
-                "    {label:<20} {n:>6} cuts    p50 {p50:>8.2} ms   p99 {p99:>8.2} ms   max {max:>8.2} ms"
-            );
-        }
-        let [p50, p99, max] = self.ratios();
-        println!(
-            "    {:<20} {:>12}   p50 {p50:>7.2}x    p99 {p99:>7.2}x    max {max:>7.2}x",
-            "during / between", ""
-        );
-    }
+    out
 }
 
 /// Connects the ring to the controller at `openflow`, waits for its links, cuts links for
@@ -185,13 +129,7 @@ fn cut(
     links: &[(LinkKey, LinkKey)],
     seconds: u64,
 ) -> anyhow::Result<Cuts> {
-    // 1 us to 60 s at 3 digits, as the REST calls.
-    let histogram = || Histogram::new_with_bounds(1_000, 60_000_000_000, 3).expect("valid bounds");
-    let mut out = Cuts {
-        during: histogram(),
-        between: histogram(),
-        failed: 0,
-    };
+    let mut out = Cuts::new();
     let announced = listen(core);
     let metrics = core.metrics();
     let until = Instant::now() + Duration::from_secs(seconds);

@@ -12,8 +12,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use hdrhistogram::Histogram;
-
+use super::tick_split::TickSplit;
 use crate::core::SharedCore;
 
 /// Time between two calls' starts.
@@ -26,82 +25,17 @@ const REQUEST: &[u8] =
 /// A call that takes longer than this failed (the controller is far behind, not slow).
 const TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The calls made while one phase was measured.
-#[derive(Debug)]
-pub(super) struct Probed {
-    /// Latencies (nanoseconds) of calls a control tick overlapped: one ran when it was sent,
-    /// when it was answered, or started and ended meanwhile.
-    pub during: Histogram<u64>,
-    /// Latencies of the others.
-    pub between: Histogram<u64>,
-    /// Calls not answered `200 OK` (refused, timed out, another status).
-    pub failed: u64,
-}
+/// The calls made while one phase was measured (the failed ones: not answered `200 OK`:
+/// refused, timed out, another status).
+pub(super) type Probed = TickSplit;
 
-impl Probed {
-    /// Count, p50, p99 and max in milliseconds of `h`.
-    fn figures(h: &Histogram<u64>) -> (u64, f64, f64, f64) {
-        let ms = |ns: u64| ns as f64 / 1e6;
-        (
-            h.len(),
-            ms(h.value_at_quantile(0.5)),
-            ms(h.value_at_quantile(0.99)),
-            ms(h.max()),
-        )
-    }
-
-    /// During a tick over between ticks, p50, p99 and max (0 when either side has no call).
-    pub fn ratios(&self) -> [f64; 3] {
-        let (nd, d50, d99, dmax) = Self::figures(&self.during);
-        let (nb, b50, b99, bmax) = Self::figures(&self.between);
-        if nd == 0 || nb == 0 {
-            return [0.0; 3];
-        }
-        [d50 / b50, d99 / b99, dmax / bmax]
-    }
-
-    pub fn json(&self) -> serde_json::Value {
-        let side = |h: &Histogram<u64>| {
-            let (count, p50, p99, max) = Self::figures(h);
-            serde_json::json!({ "count": count, "p50_ms": p50, "p99_ms": p99, "max_ms": max })
-        };
-        let [p50, p99, max] = self.ratios();
-        serde_json::json!({
-            "during_a_tick": side(&self.during),
-            "between_ticks": side(&self.between),
-            "failed": self.failed,
-            "ratio_p50": p50,
-            "ratio_p99": p99,
-            "ratio_max": max,
-        })
-    }
-
-    /// Three lines of the text report, under `name`.
-    pub fn print(&self, name: &str) {
-        println!(
-            "  REST GET /api/v1/reservations every {} ms, {name}{}:",
-            EVERY.as_millis(),
-            if self.failed > 0 {
-                format!(" ({} failed)", self.failed)
-            } else {
-                String::new()
-            }
-        );
-        for (label, h) in [
-            ("during a tick", &self.during),
-            ("between ticks", &self.between),
-        ] {
-            let (n, p50, p99, max) = Self::figures(h);
-            println!(
-                "    {label:<20} {n:>6} calls   p50 {p50:>8.2} ms   p99 {p99:>8.2} ms   max {max:>8.2} ms"
-            );
-        }
-        let [p50, p99, max] = self.ratios();
-        println!(
-            "    {:<20} {:>12}   p50 {p50:>7.2}x    p99 {p99:>7.2}x    max {max:>7.2}x",
-            "during / between", ""
-        );
-    }
+/// The calls' lines of the text report, under `name`.
+pub(super) fn print(calls: &Probed, name: &str) {
+    let heading = format!(
+        "REST GET /api/v1/reservations every {} ms, {name}",
+        EVERY.as_millis()
+    );
+    calls.print(&heading, "calls", "failed");
 }
 
 /// A running client; [`Probe::stop`] ends it and returns its figures.
@@ -130,13 +64,7 @@ impl Probe {
 }
 
 fn probe(addr: SocketAddr, core: &Arc<SharedCore>, done: &AtomicBool) -> Probed {
-    // 1 us to 60 s at 3 digits: a call blocked behind the longest tick still fits.
-    let histogram = || Histogram::new_with_bounds(1_000, 60_000_000_000, 3).expect("valid bounds");
-    let mut out = Probed {
-        during: histogram(),
-        between: histogram(),
-        failed: 0,
-    };
+    let mut out = Probed::new();
     // One thread per call, sent on the clock whether the last one was answered or not: a
     // client waiting for each answer would make one call per tick it is stuck behind, and the
     // calls made during ticks would be too few to tell a p99 from a max.

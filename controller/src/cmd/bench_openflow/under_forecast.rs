@@ -26,7 +26,7 @@ use prescient_topology::{DeviceId, FlowKey, MacAddr};
 use tokio_util::sync::CancellationToken;
 
 use super::failover_probe::{self, Cuts};
-use super::rest_probe::{Probe, Probed};
+use super::rest_probe::{self, Probe, Probed};
 use super::Args;
 use crate::core::SharedCore;
 use crate::openflow_app::bench::loadgen::{run_load, During, LoadConfig, LoadReport};
@@ -317,7 +317,7 @@ fn print(
             "forecasting": busy.json(),
             "ticks_with_no_packet_ins": alone,
             "rest_with_no_packet_ins": alone_rest.json(),
-            "link_cuts_with_no_packet_ins": cuts.json(),
+            "link_cuts_with_no_packet_ins": failover_probe::json(cuts),
             "ratio_answered_per_sec": ratios[0],
             "ratio_p50": ratios[1],
             "ratio_p99": ratios[2],
@@ -373,9 +373,9 @@ fn print(
             t.ticks, t.mean_ms, t.forecast_mean_ms, t.max_ms, t.series, t.compact, t.stride
         );
     }
-    quiet.rest.print("no series");
-    alone_rest.print(&alone_label);
-    busy.rest.print(&label);
-    cuts.print(&alone_label);
+    rest_probe::print(&quiet.rest, "no series");
+    rest_probe::print(alone_rest, &alone_label);
+    rest_probe::print(&busy.rest, &label);
+    failover_probe::print(cuts, &alone_label);
     Ok(())
 }
