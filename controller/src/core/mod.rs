@@ -456,7 +456,7 @@ mod services_tests;
 #[cfg(test)]
 mod steer_hold_tests;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 #[cfg(test)]
 mod tick_steps_tests;
 #[cfg(test)]

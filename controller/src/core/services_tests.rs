@@ -4,8 +4,9 @@
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use prescient_topology::{DeviceId, FlowKey, LinkKey, MacAddr, Port, PortNo, PortRef, Timestamp};
+use prescient_topology::{DeviceId, FlowKey, LinkKey, MacAddr, PortNo, PortRef, Timestamp};
 
+use crate::core::tests::port;
 use crate::core::{Action, ControllerCore, CoreConfig, Rule, SeriesKey};
 use crate::services::*;
 
@@ -13,16 +14,6 @@ const H1: MacAddr = MacAddr([0, 0, 0, 0, 0, 1]);
 const B1: MacAddr = MacAddr([0, 0, 0, 0, 1, 1]);
 const B2: MacAddr = MacAddr([0, 0, 0, 0, 1, 2]);
 const VIP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 10);
-
-fn port(no: u32) -> Port {
-    Port {
-        no: PortNo(no),
-        name: format!("p{no}"),
-        mac: MacAddr([2, 0, 0, 0, 0, no as u8]),
-        up: true,
-        reported_speed_bps: Some(1_000_000_000),
-    }
-}
 
 fn at(d: u64, p: u32) -> PortRef {
     PortRef::new(DeviceId::openflow(d), PortNo(p))

@@ -12,7 +12,8 @@ use super::*;
 
 pub(crate) const GBPS: u64 = 1_000_000_000;
 
-pub(super) fn port(no: u32) -> Port {
+/// Port `no` of a switch: up, named `p<no>`, 1 Gb/s (the core's and the API's unit tests).
+pub(crate) fn port(no: u32) -> Port {
     Port {
         no: PortNo(no),
         name: format!("p{no}"),

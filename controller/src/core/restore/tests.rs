@@ -4,25 +4,16 @@
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use prescient_topology::{DeviceId, LinkKey, MacAddr, Port, PortNo, PortRef, Window};
+use prescient_topology::{DeviceId, LinkKey, MacAddr, PortNo, PortRef, Window};
 
 use super::*;
+use crate::core::tests::port;
 use crate::core::{CoreConfig, Endpoint, ReserveError, ReserveSpec, Rule};
 
 const GBPS: u64 = 1_000_000_000;
 const H1: MacAddr = MacAddr([0, 0, 0, 0, 0, 1]);
 const H2: MacAddr = MacAddr([0, 0, 0, 0, 0, 2]);
 const H3: MacAddr = MacAddr([0, 0, 0, 0, 0, 3]);
-
-fn port(no: u32) -> Port {
-    Port {
-        no: PortNo(no),
-        name: format!("p{no}"),
-        mac: MacAddr([2, 0, 0, 0, 0, no as u8]),
-        up: true,
-        reported_speed_bps: Some(GBPS),
-    }
-}
 
 fn dev(n: u64) -> DeviceId {
     DeviceId::openflow(n)

@@ -7,25 +7,16 @@ use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::http::{header, Method, Request};
-use prescient_topology::{DeviceId, MacAddr, Port, PortNo, PortRef, Timestamp};
+use prescient_topology::{DeviceId, MacAddr, PortNo, PortRef, Timestamp};
 use tower::ServiceExt;
 
+use crate::core::tests::port;
 use crate::core::{Action, CoreConfig, SharedCore};
 use crate::northbound::{router, ApiConfig, ApiState};
 use crate::store::tests::TempDir;
 use crate::store::{Persister, Store};
 
 const TOKEN: &str = "detach-token";
-
-fn port(no: u32) -> Port {
-    Port {
-        no: PortNo(no),
-        name: format!("p{no}"),
-        mac: MacAddr([2, 0, 0, 0, 0, no as u8]),
-        up: true,
-        reported_speed_bps: Some(1_000_000_000),
-    }
-}
 
 /// One switch, h1 on its port 1 and h2 on its port 2, changes tracked for the store.
 fn core() -> Arc<SharedCore> {
